@@ -1,0 +1,65 @@
+//! Compiled function prototypes: plain, immutable Rust data (no GC), shared by `Arc` between
+//! the live VM, its snapshots and other threads.
+
+use std::sync::Arc;
+
+use crate::opcode::Instruction;
+
+/// A constant of a prototype.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Constant {
+    Nil,
+    Boolean(bool),
+    Integer(i64),
+    Float(f64),
+    /// String bytes (Lua strings are byte strings, not necessarily UTF-8).
+    String(Box<[u8]>),
+}
+
+/// Where a closure finds one of its upvalues when it is created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpvalueDesc {
+    /// The variable's name, for debug information and error messages.
+    pub name: Box<[u8]>,
+    /// `true`: the upvalue is register `index` of the enclosing function (a local captured
+    /// while still live). `false`: it is upvalue `index` of the enclosing closure.
+    pub in_stack: bool,
+    pub index: u8,
+}
+
+/// A local variable's name and the range of instructions where it is live
+/// (`start_pc` inclusive, `end_pc` exclusive). Registers are allocated in order, so the n-th
+/// active local at a given pc lives in register n (like PUC's `locvars`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalVar {
+    pub name: Box<[u8]>,
+    pub start_pc: u32,
+    pub end_pc: u32,
+}
+
+/// One compiled Lua function.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prototype {
+    /// The chunk name as given to `load` (`"@file.lua"`, `"=stdin"`, or source text).
+    pub source: Arc<str>,
+    /// Line where the function starts (0 for the main chunk).
+    pub line_defined: u32,
+    /// Line where the function ends (0 for the main chunk).
+    pub last_line_defined: u32,
+    /// Number of fixed parameters (they arrive in `R[0..num_params]`).
+    pub num_params: u8,
+    /// Whether the function is variadic (`...`). The main chunk always is.
+    pub is_vararg: bool,
+    /// Number of registers the function needs.
+    pub max_stack_size: u8,
+    pub code: Vec<Instruction>,
+    /// Source line of each instruction (`lines.len() == code.len()`).
+    pub lines: Vec<u32>,
+    pub constants: Vec<Constant>,
+    /// Nested functions, referenced by `Instruction::Closure`.
+    pub prototypes: Vec<Arc<Prototype>>,
+    /// Upvalues; the main chunk has exactly one, `_ENV` (`in_stack: true, index: 0`), which the
+    /// VM binds to the global table (or the `env` given to `load`).
+    pub upvalues: Vec<UpvalueDesc>,
+    pub local_vars: Vec<LocalVar>,
+}
