@@ -144,7 +144,8 @@ pub enum Instruction {
     Lt { a: u8, b: u8, k: bool },
     /// `(R[a] <= R[b]) == k` → run next `Jmp`
     Le { a: u8, b: u8, k: bool },
-    /// `(R[a] == K[c]) == k` → run next `Jmp` (raw equality; `K[c]` is not a number)
+    /// `(R[a] == K[c]) == k` → run next `Jmp` (raw equality; `K[c]` is not a number: the
+    /// compiler only uses it for nil, booleans and strings)
     EqK { a: u8, c: u16, k: bool },
     /// `(R[a] == i) == k` → run next `Jmp`. `float` tells whether the literal was written as
     /// a float (`1.0`), which only matters for error messages.
@@ -160,6 +161,7 @@ pub enum Instruction {
     /// `truthy(R[a]) == k` → run next `Jmp`
     Test { a: u8, k: bool },
     /// `truthy(R[b]) == k` → `R[a] = R[b]` and run next `Jmp`; else skip the `Jmp`.
+    /// (The compiler never emits it with `a == b`; that case is a `Test`.)
     TestSet { a: u8, b: u8, k: bool },
 
     /// `R[a], ..., R[a+c-2] = R[a](R[a+1], ..., R[a+b-1])`.
@@ -169,9 +171,14 @@ pub enum Instruction {
     Call { a: u8, b: u8, c: u8 },
     /// `return R[a](R[a+1], ..., R[a+b-1])` (`b == 0`: up to top). The VM closes upvalues and
     /// to-be-closed variables of the frame before the call when the prototype needs it.
+    /// (The compiler never emits it inside the scope of a to-be-closed variable, and always
+    /// follows it with `Return { a, b: 0, .. }`, like PUC; the VM may ignore that one.)
     TailCall { a: u8, b: u8 },
     /// `return R[a], ..., R[a+b-2]` (`b == 0`: up to top). `close`: the function has
     /// to-be-closed variables or captured locals still open that must be closed first.
+    /// (The compiler sets `close` on every return of a function that declares a `<close>`
+    /// variable, a generic `for`, or a local captured by a closure; such functions never use
+    /// `Return0`/`Return1`.)
     Return { a: u8, b: u8, close: bool },
     /// `return` (no values, nothing to close)
     Return0,

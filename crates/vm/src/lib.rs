@@ -1,1 +1,32 @@
+//! lunette-vm: the object model, the stackless interpreter and executor, fuel, callbacks and
+//! the host API. See `ARCHITECTURE.md` at the repository root for the map.
 
+#![forbid(unsafe_code)]
+
+pub mod debug;
+pub mod error;
+pub mod executor;
+pub mod function;
+pub mod host;
+pub mod interp;
+pub mod lua;
+pub mod number;
+pub mod state;
+pub mod string;
+pub mod table;
+pub mod thread;
+pub mod userdata;
+pub mod value;
+
+pub use error::{Error, LuaError, LuaErrorKind};
+pub use executor::{ExecResult, Exec, Executor, Fuel};
+pub use host::{CaptureHost, Host, StdHost};
+pub use function::{Action, Callback, CallbackFn, ContinuationFn, LuaClosure, Outcome, Then};
+pub use lua::{display_plain, error_message, Lua, StashedExecutor, StashedValue};
+pub use state::{Context, MetaEvent};
+pub use string::LuaString;
+pub use table::Table;
+pub use thread::{Thread, ThreadStatus};
+pub use userdata::UserData;
+pub use value::{Value, ValueType};
+pub use lunette_compiler::{chunk_id, CompileError, Prototype};

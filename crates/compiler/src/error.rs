@@ -1,0 +1,99 @@
+//! Compile errors and chunk-name formatting.
+
+/// A syntax (or other compile-time) error, formatted like PUC-Rio Lua 5.4:
+/// `chunk:line: message`.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{chunk}:{line}: {message}")]
+pub struct CompileError {
+    /// The chunk name as shown in messages (see [`chunk_id`]).
+    pub chunk: String,
+    pub line: u32,
+    pub message: String,
+}
+
+impl CompileError {
+    /// Whether the error was caused by the source ending too early (the message ends with
+    /// `near <eof>`). Interactive front ends use this to ask for more input.
+    pub fn is_incomplete(&self) -> bool {
+        self.message.ends_with("near <eof>")
+    }
+}
+
+/// Maximum size of a formatted chunk id, including PUC's terminating NUL (`LUA_IDSIZE`).
+const ID_SIZE: usize = 60;
+
+/// Formats a chunk name for messages, following PUC's `luaO_chunkid` rules:
+/// - `=name` → `name` (truncated to 59 bytes);
+/// - `@file` → `file` (when too long, `...` followed by the end of the name);
+/// - anything else is source text → `[string "first line..."]`.
+pub fn chunk_id(chunk_name: &str) -> String {
+    // C strings stop at the first NUL.
+    let src = chunk_name.as_bytes();
+    let src = match src.iter().position(|&b| b == 0) {
+        Some(n) => &src[..n],
+        None => src,
+    };
+    let out: Vec<u8> = if let Some(rest) = src.strip_prefix(b"=") {
+        rest[..rest.len().min(ID_SIZE - 1)].to_vec()
+    } else if let Some(rest) = src.strip_prefix(b"@") {
+        if rest.len() < ID_SIZE {
+            rest.to_vec()
+        } else {
+            let keep = ID_SIZE - 1 - 3;
+            let mut v = b"...".to_vec();
+            v.extend_from_slice(&rest[rest.len() - keep..]);
+            v
+        }
+    } else {
+        // Room for the text itself: 60 - len("[string \"" "..." "\"]") - 1.
+        let room = ID_SIZE - 9 - 3 - 2 - 1;
+        let nl = src.iter().position(|&b| b == b'\n');
+        let mut v = b"[string \"".to_vec();
+        if src.len() < room && nl.is_none() {
+            v.extend_from_slice(src);
+        } else {
+            let mut len = nl.unwrap_or(src.len());
+            len = len.min(room);
+            v.extend_from_slice(&src[..len]);
+            v.extend_from_slice(b"...");
+        }
+        v.extend_from_slice(b"\"]");
+        v
+    };
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunk_ids() {
+        assert_eq!(chunk_id("=stdin"), "stdin");
+        assert_eq!(chunk_id("@foo.lua"), "foo.lua");
+        assert_eq!(chunk_id("x = 1"), "[string \"x = 1\"]");
+        assert_eq!(chunk_id("x = 1\ny = 2"), "[string \"x = 1...\"]");
+        let long = "a".repeat(100);
+        assert_eq!(chunk_id(&format!("={long}")).len(), 59);
+        let f = chunk_id(&format!("@{}b", long));
+        assert!(f.starts_with("...") && f.ends_with("ab") && f.len() == 59);
+        let s = chunk_id(&long);
+        assert_eq!(s, format!("[string \"{}...\"]", &long[..45]));
+        // exactly 44 chars fit, 45 do not
+        let s44 = "b".repeat(44);
+        assert_eq!(chunk_id(&s44), format!("[string \"{s44}\"]"));
+        let s45 = "b".repeat(45);
+        assert_eq!(chunk_id(&s45), format!("[string \"{s45}...\"]"));
+    }
+
+    #[test]
+    fn incomplete() {
+        let e = CompileError {
+            chunk: "x".into(),
+            line: 1,
+            message: "'end' expected near <eof>".into(),
+        };
+        assert!(e.is_incomplete());
+        assert_eq!(e.to_string(), "x:1: 'end' expected near <eof>");
+    }
+}

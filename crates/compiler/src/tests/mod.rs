@@ -1,0 +1,73 @@
+mod checker;
+mod corpus;
+mod errors;
+mod fuzz;
+mod puc_diff;
+mod shapes;
+
+use crate::{compile, disassemble};
+
+/// Disassembly of a chunk (panics on compile errors).
+#[allow(dead_code)]
+pub(crate) fn dis(src: &str) -> String {
+    match compile(src.as_bytes(), "=test") {
+        Ok(p) => disassemble(&p),
+        Err(e) => panic!("compile error: {e}\n{src}"),
+    }
+}
+
+/// Compile error message of a chunk (Display form), compiled with chunk name = source.
+pub(crate) fn err(src: &str) -> String {
+    match compile(src.as_bytes(), src) {
+        Ok(_) => panic!("expected an error for {src:?}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+#[ignore]
+fn show() {
+    let src = std::env::var("LUA_SRC").unwrap_or_default();
+    println!("{}", dis(&src));
+}
+
+/// Maximal nesting must fit in a 1 MiB thread stack even in debug builds (about 0.75 MiB is
+/// needed for nested functions in debug, much less in release). `STACK_KB` / `CASE` env vars
+/// allow measuring (a stack overflow aborts the test process).
+#[test]
+fn stack_headroom() {
+    let cases: Vec<String> = vec![
+        format!("x = {}1", "(".repeat(1000)),
+        format!("x = {}", "{".repeat(1000)),
+        "x = function() ".repeat(1000),
+        "if x then ".repeat(1000),
+        format!("x = {}", "{f(".repeat(1000)),
+        format!("x = a{}", " .. a".repeat(1000)),
+        format!("x = {}1", "- ".repeat(1000)),
+        "for k, v in f do ".repeat(1000),
+        "local function f() ".repeat(1000),
+    ];
+    let kb: usize = std::env::var("STACK_KB")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1024);
+    {
+        let mut cases = cases.clone();
+        if let Some(i) = std::env::var("CASE")
+            .ok()
+            .and_then(|s| s.parse::<usize>().ok())
+        {
+            cases = vec![cases[i].clone()];
+        }
+        let r = std::thread::Builder::new()
+            .stack_size(kb << 10)
+            .spawn(move || {
+                for c in &cases {
+                    let _ = crate::compile(c.as_bytes(), "=t");
+                }
+            })
+            .unwrap()
+            .join();
+        println!("{kb} KiB: {}", if r.is_ok() { "ok" } else { "overflow" });
+    }
+}

@@ -1,0 +1,680 @@
+//! The basic library (§6.1): print, type, tostring, tonumber, pairs, ipairs, next, select,
+//! raw*, metatables, assert, error, pcall, xpcall, load, collectgarbage, _G, _VERSION.
+//!
+//! Functions that call back into Lua (`pcall`, `tostring` with `__tostring`, `ipairs` with
+//! `__index`, `load` with a reader) answer with an `Action::Call` and a continuation, so they
+//! never recurse on the Rust stack.
+
+use lunette_vm::interp::{index, Index};
+use lunette_vm::number::{parse_number, Number};
+use lunette_vm::{
+    display_plain, Action, Callback, CallbackFn, Context, Error, Exec, MetaEvent, Outcome, Table, Then, Value,
+};
+
+use crate::util::{check_any, check_integer, check_table, opt_string};
+
+pub fn open(ctx: Context<'_>) {
+    let g = ctx.globals();
+    let fns: &[(&'static str, CallbackFn)] = &[
+        ("print", print),
+        ("type", type_),
+        ("tostring", tostring),
+        ("tonumber", tonumber),
+        ("ipairs", ipairs),
+        ("pairs", pairs),
+        ("next", next),
+        ("select", select),
+        ("rawget", rawget),
+        ("rawset", rawset),
+        ("rawequal", rawequal),
+        ("rawlen", rawlen),
+        ("setmetatable", setmetatable),
+        ("getmetatable", getmetatable),
+        ("assert", assert),
+        ("error", error),
+        ("pcall", pcall),
+        ("xpcall", xpcall),
+        ("load", load),
+        ("collectgarbage", collectgarbage),
+    ];
+    for (name, f) in fns {
+        set(ctx, g, name, Value::Callback(Callback::new(ctx, name, *f)));
+    }
+    set(ctx, g, "_G", Value::Table(g));
+    set(ctx, g, "_VERSION", ctx.str("Lua 5.4"));
+}
+
+pub(crate) fn set<'gc>(ctx: Context<'gc>, t: Table<'gc>, name: &str, v: Value<'gc>) {
+    let _ = t.set(ctx.mutation(), ctx.str(name), v);
+}
+
+/// `tostring` of `v` without calling Lua: `Ok(None)` if `__tostring` must be called.
+pub fn tostring_plain<'gc>(ctx: Context<'gc>, v: Value<'gc>) -> Option<Vec<u8>> {
+    match v {
+        Value::String(s) => Some(s.as_bytes().to_vec()),
+        Value::Nil | Value::Boolean(_) | Value::Integer(_) | Value::Float(_) => Some(display_plain(v).into_bytes()),
+        other => {
+            let mt = ctx.metatable_of(other);
+            if let Some(mt) = mt {
+                if ctx.metatable_field(mt, MetaEvent::ToString).is_some() {
+                    return None;
+                }
+                if let Value::String(name) = mt.get(ctx.str("__name")) {
+                    let mut out = name.as_bytes().to_vec();
+                    out.extend_from_slice(format!(": 0x{:08x}", other.object_id().unwrap_or(0)).as_bytes());
+                    return Some(out);
+                }
+            }
+            Some(display_plain(other).into_bytes())
+        }
+    }
+}
+
+/// Checks a `__tostring` result like `luaL_tolstring`.
+fn tostring_result<'gc>(v: Value<'gc>) -> Result<Vec<u8>, Error<'gc>> {
+    match v {
+        Value::String(s) => Ok(s.as_bytes().to_vec()),
+        Value::Integer(_) | Value::Float(_) => Ok(display_plain(v).into_bytes()),
+        _ => Err(Error::runtime("'__tostring' must return a string")),
+    }
+}
+
+fn print<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
+    let mut out = Vec::new();
+    let n = exec.len();
+    for i in 0..n {
+        match tostring_plain(ctx, exec.arg(i)) {
+            Some(bytes) => {
+                if i > 0 {
+                    out.push(b'\t');
+                }
+                out.extend_from_slice(&bytes);
+            }
+            None => {
+                // Slow path: convert the rest with `__tostring` calls, one at a time.
+                let state = ctx.new_table();
+                for (j, v) in exec.values().iter().enumerate() {
+                    let _ = state.set(ctx.mutation(), Value::Integer(j as i64 + 1), *v);
+                }
+                set(ctx, state, "n", Value::Integer(n as i64));
+                set(ctx, state, "i", Value::Integer(i as i64 + 1));
+                set(ctx, state, "out", Value::String(ctx.new_string(&out)));
+                return print_continue(ctx, exec, state, i);
+            }
+        }
+        exec.charge(out.len() / 64);
+    }
+    exec.charge(out.len() / 32);
+    out.push(b'\n');
+    ctx.host().write_stdout(&out);
+    exec.clear();
+    Ok(Action::Return)
+}
+
+/// Calls `__tostring` for argument `i` (0-based) of the saved print state.
+fn print_continue<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    state: Table<'gc>,
+    i: usize,
+) -> Result<Action<'gc>, Error<'gc>> {
+    let v = state.get(Value::Integer(i as i64 + 1));
+    let mm = ctx.metamethod(v, MetaEvent::ToString).unwrap_or(Value::Nil);
+    exec.replace(&[v]);
+    Ok(Action::Call {
+        function: mm,
+        then: Some(Then::new("print", print_after_tostring, Value::Table(state))),
+    })
+}
+
+fn print_after_tostring<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    _outcome: Outcome<'gc>,
+) -> Result<Action<'gc>, Error<'gc>> {
+    let Value::Table(state) = exec.upvalue else {
+        return Err(Error::runtime("print: lost state"));
+    };
+    let bytes = tostring_result(exec.arg(0))?;
+    let n = state.get(ctx.str("n")).as_integer_strict().unwrap_or(0) as usize;
+    let mut i = state.get(ctx.str("i")).as_integer_strict().unwrap_or(0) as usize; // 1-based index done
+    let mut out = state
+        .get(ctx.str("out"))
+        .as_string()
+        .map(|s| s.as_bytes().to_vec())
+        .unwrap_or_default();
+    if i > 1 {
+        out.push(b'\t');
+    }
+    out.extend_from_slice(&bytes);
+    while i < n {
+        let v = state.get(Value::Integer(i as i64 + 1));
+        match tostring_plain(ctx, v) {
+            Some(b) => {
+                out.push(b'\t');
+                out.extend_from_slice(&b);
+                i += 1;
+            }
+            None => {
+                // The continuation adds the separating tab (`i > 1`).
+                set(ctx, state, "i", Value::Integer(i as i64 + 1));
+                set(ctx, state, "out", Value::String(ctx.new_string(&out)));
+                return print_continue(ctx, exec, state, i);
+            }
+        }
+    }
+    exec.charge(out.len() / 32);
+    out.push(b'\n');
+    ctx.host().write_stdout(&out);
+    exec.clear();
+    Ok(Action::Return)
+}
+
+fn type_<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
+    let v = check_any(exec, 0)?;
+    exec.set_return(ctx.str(v.type_name()));
+    Ok(Action::Return)
+}
+
+fn tostring<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
+    let v = check_any(exec, 0)?;
+    match tostring_plain(ctx, v) {
+        Some(bytes) => {
+            exec.set_return(Value::String(ctx.new_string(&bytes)));
+            Ok(Action::Return)
+        }
+        None => {
+            let mm = ctx.metamethod(v, MetaEvent::ToString).unwrap_or(Value::Nil);
+            exec.replace(&[v]);
+            Ok(Action::Call {
+                function: mm,
+                then: Some(Then::new("tostring", tostring_after, Value::Nil)),
+            })
+        }
+    }
+}
+
+fn tostring_after<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>, _o: Outcome<'gc>) -> Result<Action<'gc>, Error<'gc>> {
+    let v = exec.arg(0);
+    match v {
+        Value::String(_) => exec.set_return(v),
+        _ => {
+            let bytes = tostring_result(v)?;
+            exec.set_return(Value::String(ctx.new_string(&bytes)));
+        }
+    }
+    Ok(Action::Return)
+}
+
+fn tonumber<'gc>(_ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
+    let result = match exec.get(1) {
+        None | Some(Value::Nil) => {
+            let v = check_any(exec, 0)?;
+            match v {
+                Value::Integer(_) | Value::Float(_) => v,
+                Value::String(s) => match parse_number(s.as_bytes()) {
+                    Some(Number::Int(i)) => Value::Integer(i),
+                    Some(Number::Float(f)) => Value::Float(f),
+                    None => Value::Nil,
+                },
+                _ => Value::Nil,
+            }
+        }
+        Some(_) => {
+            let base = check_integer(exec, 1)?;
+            let s = match exec.get(0) {
+                Some(Value::String(s)) => s,
+                other => return Err(Error::type_error(1, "string", other)),
+            };
+            if !(2..=36).contains(&base) {
+                return Err(Error::bad_argument(2, "base out of range"));
+            }
+            match parse_int_base(s.as_bytes(), base as u32) {
+                Some(i) => Value::Integer(i),
+                None => Value::Nil,
+            }
+        }
+    };
+    exec.set_return(result);
+    Ok(Action::Return)
+}
+
+fn parse_int_base(bytes: &[u8], base: u32) -> Option<i64> {
+    let is_space = |c: &u8| matches!(c, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c);
+    let start = bytes.iter().position(|c| !is_space(c))?;
+    let end = bytes.iter().rposition(|c| !is_space(c))? + 1;
+    let mut s = &bytes[start..end];
+    let neg = s.first() == Some(&b'-');
+    if neg {
+        s = &s[1..];
+    }
+    if s.is_empty() {
+        return None;
+    }
+    let mut acc: i64 = 0;
+    for &c in s {
+        let d = (c as char).to_digit(36)?;
+        if d >= base {
+            return None;
+        }
+        acc = acc.wrapping_mul(base as i64).wrapping_add(d as i64);
+    }
+    Some(if neg { acc.wrapping_neg() } else { acc })
+}
+
+fn ipairs<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
+    let t = check_any(exec, 0)?;
+    let aux = ctx
+        .registry()
+        .get(ctx.str("lunette.ipairs_aux"));
+    let aux = if aux.is_nil() {
+        let f = Value::Callback(Callback::new(ctx, "ipairs_aux", ipairs_aux));
+        set(ctx, ctx.registry(), "lunette.ipairs_aux", f);
+        f
+    } else {
+        aux
+    };
+    exec.replace(&[aux, t, Value::Integer(0)]);
+    Ok(Action::Return)
+}
+
+fn ipairs_aux<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
+    let t = exec.arg(0);
+    let i = exec.arg(1).as_integer_strict().unwrap_or(0).wrapping_add(1);
+    let key = Value::Integer(i);
+    let v = match t {
+        Value::Table(tab) if tab.metatable().is_none() => tab.get_int(i),
+        _ => match index(ctx, t, key, &String::new)? {
+            Index::Value(v) => v,
+            Index::Meta(mm, obj, k) => {
+                exec.replace(&[obj, k]);
+                return Ok(Action::Call {
+                    function: mm,
+                    then: Some(Then::new("ipairs_aux", ipairs_after_index, key)),
+                });
+            }
+        },
+    };
+    if v.is_nil() {
+        exec.set_return(Value::Nil);
+    } else {
+        exec.replace(&[key, v]);
+    }
+    Ok(Action::Return)
+}
+
+fn ipairs_after_index<'gc>(_ctx: Context<'gc>, exec: &mut Exec<'gc, '_>, _o: Outcome<'gc>) -> Result<Action<'gc>, Error<'gc>> {
+    let v = exec.arg(0);
+    if v.is_nil() {
+        exec.set_return(Value::Nil);
+    } else {
+        let key = exec.upvalue;
+        exec.replace(&[key, v]);
+    }
+    Ok(Action::Return)
+}
+
+fn next_callback<'gc>(ctx: Context<'gc>) -> Value<'gc> {
+    let v = ctx.registry().get(ctx.str("lunette.next"));
+    if v.is_nil() {
+        let f = Value::Callback(Callback::new(ctx, "next", next));
+        set(ctx, ctx.registry(), "lunette.next", f);
+        f
+    } else {
+        v
+    }
+}
+
+fn pairs<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
+    let t = check_any(exec, 0)?;
+    if let Some(mm) = ctx.metamethod(t, MetaEvent::Pairs) {
+        exec.replace(&[t]);
+        return Ok(Action::Call {
+            function: mm,
+            then: Some(Then::new("pairs", pairs_after, Value::Nil)),
+        });
+    }
+    let next = next_callback(ctx);
+    exec.replace(&[next, t, Value::Nil]);
+    Ok(Action::Return)
+}
+
+fn pairs_after<'gc>(_ctx: Context<'gc>, exec: &mut Exec<'gc, '_>, _o: Outcome<'gc>) -> Result<Action<'gc>, Error<'gc>> {
+    exec.resize(3);
+    Ok(Action::Return)
+}
+
+fn next<'gc>(_ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
+    let t = check_table(exec, 0)?;
+    let k = exec.arg(1);
+    exec.charge(1);
+    match t.next(k) {
+        Ok(Some((k, v))) => exec.replace(&[k, v]),
+        Ok(None) => exec.set_return(Value::Nil),
+        Err(()) => return Err(Error::runtime("invalid key to 'next'")),
+    }
+    Ok(Action::Return)
+}
+
+fn select<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
+    let n = exec.len() as i64 - 1;
+    if let Some(Value::String(s)) = exec.get(0) {
+        if s.as_bytes() == b"#" {
+            exec.set_return(Value::Integer(n.max(0)));
+            return Ok(Action::Return);
+        }
+    }
+    let i = check_integer(exec, 0)?;
+    let start = if i < 0 {
+        if -i > n {
+            return Err(Error::bad_argument(1, "index out of range"));
+        }
+        n + i + 1
+    } else if i == 0 {
+        return Err(Error::bad_argument(1, "index out of range"));
+    } else {
+        i.min(n + 1)
+    };
+    let _ = ctx;
+    // Keep values from `start` (1-based among the varargs, which begin at position 1).
+    let values: Vec<Value<'gc>> = exec.values()[start as usize..].to_vec();
+    exec.replace(&values);
+    Ok(Action::Return)
+}
+
+fn rawget<'gc>(_ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
+    let t = check_table(exec, 0)?;
+    let k = check_any(exec, 1)?;
+    exec.set_return(t.get(k));
+    Ok(Action::Return)
+}
+
+fn rawset<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
+    let t = check_table(exec, 0)?;
+    let k = check_any(exec, 1)?;
+    let v = check_any(exec, 2)?;
+    t.set(ctx.mutation(), k, v).map_err(|e| Error::runtime(e.to_string()))?;
+    exec.set_return(Value::Table(t));
+    Ok(Action::Return)
+}
+
+fn rawequal<'gc>(_ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
+    let a = check_any(exec, 0)?;
+    let b = check_any(exec, 1)?;
+    exec.set_return(Value::Boolean(a.raw_eq(b)));
+    Ok(Action::Return)
+}
+
+fn rawlen<'gc>(_ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
+    let n = match exec.get(0) {
+        Some(Value::Table(t)) => t.length(),
+        Some(Value::String(s)) => s.len() as i64,
+        other => return Err(Error::type_error(1, "table or string", other)),
+    };
+    exec.set_return(Value::Integer(n));
+    Ok(Action::Return)
+}
+
+fn setmetatable<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
+    let t = check_table(exec, 0)?;
+    let mt = match exec.get(1) {
+        Some(Value::Nil) => None,
+        Some(Value::Table(mt)) => Some(mt),
+        other => return Err(Error::type_error(2, "nil or table", other)),
+    };
+    if let Some(old) = t.metatable() {
+        if !old.get(ctx.str("__metatable")).is_nil() {
+            return Err(Error::runtime("cannot change a protected metatable"));
+        }
+    }
+    t.set_metatable(ctx.mutation(), mt);
+    exec.set_return(Value::Table(t));
+    Ok(Action::Return)
+}
+
+fn getmetatable<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
+    let v = check_any(exec, 0)?;
+    let r = match ctx.metatable_of(v) {
+        None => Value::Nil,
+        Some(mt) => {
+            let protected = mt.get(ctx.str("__metatable"));
+            if protected.is_nil() {
+                Value::Table(mt)
+            } else {
+                protected
+            }
+        }
+    };
+    exec.set_return(r);
+    Ok(Action::Return)
+}
+
+fn assert<'gc>(_ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
+    let v = check_any(exec, 0)?;
+    if v.is_truthy() {
+        return Ok(Action::Return);
+    }
+    match exec.get(1) {
+        None => Err(Error::runtime("assertion failed!")),
+        Some(msg) => Err(Error::Value(msg)),
+    }
+}
+
+fn error<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
+    let v = exec.arg(0);
+    let level = match exec.get(1) {
+        None | Some(Value::Nil) => 1,
+        Some(_) => check_integer(exec, 1)?,
+    };
+    if let (Value::String(s), true) = (v, level > 0) {
+        let pos = exec.where_(level as usize);
+        if !pos.is_empty() {
+            let mut msg = pos.into_bytes();
+            msg.extend_from_slice(s.as_bytes());
+            return Err(Error::Value(Value::String(ctx.new_string(&msg))));
+        }
+    }
+    Err(Error::Value(v))
+}
+
+fn pcall<'gc>(_ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
+    let f = check_any(exec, 0)?;
+    exec.remove(0);
+    Ok(Action::Call {
+        function: f,
+        then: Some(Then::new("pcall", pcall_after, Value::Nil).catching()),
+    })
+}
+
+fn pcall_after<'gc>(_ctx: Context<'gc>, exec: &mut Exec<'gc, '_>, outcome: Outcome<'gc>) -> Result<Action<'gc>, Error<'gc>> {
+    match outcome {
+        Outcome::Returned => exec.insert(0, Value::Boolean(true)),
+        Outcome::Errored(e) => exec.replace(&[Value::Boolean(false), e]),
+    }
+    Ok(Action::Return)
+}
+
+fn xpcall<'gc>(_ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
+    let f = check_any(exec, 0)?;
+    let handler = exec.arg(1);
+    if exec.len() < 2 {
+        return Err(Error::bad_argument(2, "value expected"));
+    }
+    exec.remove(0);
+    exec.remove(0);
+    Ok(Action::Call {
+        function: f,
+        then: Some(Then::new("xpcall", xpcall_after, handler).catching()),
+    })
+}
+
+/// Most nested handler invocations before `error in error handling` (PUC's C-stack bound).
+const MAX_HANDLER_DEPTH: i64 = 200;
+
+fn xpcall_after<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>, outcome: Outcome<'gc>) -> Result<Action<'gc>, Error<'gc>> {
+    match outcome {
+        Outcome::Returned => {
+            exec.insert(0, Value::Boolean(true));
+            Ok(Action::Return)
+        }
+        Outcome::Errored(e) => {
+            let handler = exec.upvalue;
+            exec.replace(&[e]);
+            let state = ctx.new_table();
+            let _ = state.set(ctx.mutation(), Value::Integer(1), handler);
+            let _ = state.set(ctx.mutation(), Value::Integer(2), Value::Integer(1));
+            Ok(Action::Call {
+                function: handler,
+                then: Some(Then::new("xpcall", xpcall_handled, Value::Table(state)).catching()),
+            })
+        }
+    }
+}
+
+fn xpcall_handled<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>, outcome: Outcome<'gc>) -> Result<Action<'gc>, Error<'gc>> {
+    match outcome {
+        Outcome::Returned => {
+            let v = exec.arg(0);
+            exec.replace(&[Value::Boolean(false), v]);
+            Ok(Action::Return)
+        }
+        Outcome::Errored(e) => {
+            // An error in the handler calls the handler again with the new error, until
+            // PUC's limit gives "error in error handling".
+            let Value::Table(state) = exec.upvalue else {
+                return Err(Error::runtime("xpcall: lost state"));
+            };
+            let depth = state.get_int(2).as_integer_strict().unwrap_or(0) + 1;
+            if depth >= MAX_HANDLER_DEPTH {
+                exec.replace(&[Value::Boolean(false), ctx.str("error in error handling")]);
+                return Ok(Action::Return);
+            }
+            let _ = state.set(ctx.mutation(), Value::Integer(2), Value::Integer(depth));
+            let handler = state.get_int(1);
+            exec.replace(&[e]);
+            Ok(Action::Call {
+                function: handler,
+                then: Some(Then::new("xpcall", xpcall_handled, Value::Table(state)).catching()),
+            })
+        }
+    }
+}
+
+fn load<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
+    let chunk = exec.arg(0);
+    let mode = opt_string(ctx, exec, 2)?
+        .map(|s| s.to_str_lossy().into_owned())
+        .unwrap_or_else(|| "bt".into());
+    let env = exec.get(3);
+    match chunk {
+        Value::String(s) => {
+            let name = match opt_string(ctx, exec, 1)? {
+                Some(n) => n.to_str_lossy().into_owned(),
+                None => s.to_str_lossy().into_owned(),
+            };
+            exec.charge(s.len() / 16);
+            let r = load_bytes(ctx, s.as_bytes(), &name, &mode, env);
+            exec.replace(&r);
+            Ok(Action::Return)
+        }
+        Value::Function(_) | Value::Callback(_) => {
+            let name = match opt_string(ctx, exec, 1)? {
+                Some(n) => n.to_str_lossy().into_owned(),
+                None => "=(load)".into(),
+            };
+            // State: [reader, name, mode, env, accumulated pieces...]
+            let state = ctx.new_table();
+            let _ = state.set(ctx.mutation(), Value::Integer(1), chunk);
+            let _ = state.set(ctx.mutation(), Value::Integer(2), ctx.str(&name));
+            let _ = state.set(ctx.mutation(), Value::Integer(3), ctx.str(&mode));
+            let _ = state.set(ctx.mutation(), Value::Integer(4), env.unwrap_or(Value::Nil));
+            let _ = state.set(ctx.mutation(), Value::Integer(5), Value::Boolean(env.is_some()));
+            let _ = state.set(ctx.mutation(), Value::Integer(6), ctx.str(""));
+            exec.clear();
+            Ok(Action::Call {
+                function: chunk,
+                then: Some(Then::new("load", load_piece, Value::Table(state)).catching()),
+            })
+        }
+        other => Err(Error::type_error(1, "string", Some(other))),
+    }
+}
+
+fn load_piece<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>, outcome: Outcome<'gc>) -> Result<Action<'gc>, Error<'gc>> {
+    let Value::Table(state) = exec.upvalue else {
+        return Err(Error::runtime("load: lost state"));
+    };
+    if let Outcome::Errored(e) = outcome {
+        exec.replace(&[Value::Nil, e]);
+        return Ok(Action::Return);
+    }
+    let piece = exec.arg(0);
+    let mut acc = state.get_int(6).as_string().map(|s| s.as_bytes().to_vec()).unwrap_or_default();
+    let finished = match piece {
+        Value::Nil => true,
+        Value::String(s) if s.is_empty() => true,
+        Value::String(s) => {
+            acc.extend_from_slice(s.as_bytes());
+            exec.charge(s.len() / 16);
+            false
+        }
+        _ => {
+            exec.replace(&[Value::Nil, ctx.str("reader function must return a string")]);
+            return Ok(Action::Return);
+        }
+    };
+    if finished {
+        let name = state.get_int(2).as_string().map(|s| s.to_str_lossy().into_owned()).unwrap_or_default();
+        let mode = state.get_int(3).as_string().map(|s| s.to_str_lossy().into_owned()).unwrap_or_default();
+        let env = if state.get_int(5).is_truthy() { Some(state.get_int(4)) } else { None };
+        let r = load_bytes(ctx, &acc, &name, &mode, env);
+        exec.replace(&r);
+        return Ok(Action::Return);
+    }
+    let _ = state.set(ctx.mutation(), Value::Integer(6), Value::String(ctx.new_string(&acc)));
+    let reader = state.get_int(1);
+    exec.clear();
+    Ok(Action::Call {
+        function: reader,
+        then: Some(Then::new("load", load_piece, Value::Table(state)).catching()),
+    })
+}
+
+/// Compiles a chunk for `load`: `[function]` or `[nil, message]`.
+fn load_bytes<'gc>(ctx: Context<'gc>, bytes: &[u8], name: &str, mode: &str, env: Option<Value<'gc>>) -> Vec<Value<'gc>> {
+    let is_binary = bytes.first() == Some(&0x1b);
+    if is_binary && !mode.contains('b') {
+        return vec![Value::Nil, ctx.str(&format!("attempt to load a binary chunk (mode is '{mode}')"))];
+    }
+    if !is_binary && !mode.contains('t') {
+        return vec![Value::Nil, ctx.str(&format!("attempt to load a text chunk (mode is '{mode}')"))];
+    }
+    if is_binary {
+        return vec![
+            Value::Nil,
+            ctx.str(&format!("{}: binary chunks are not supported by lunette", lunette_vm::chunk_id(name))),
+        ];
+    }
+    match ctx.load(bytes, name, env) {
+        Ok(f) => vec![Value::Function(f)],
+        Err(e) => vec![Value::Nil, ctx.str(&e.to_string())],
+    }
+}
+
+fn collectgarbage<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
+    let opt = opt_string(ctx, exec, 0)?
+        .map(|s| s.to_str_lossy().into_owned())
+        .unwrap_or_else(|| "collect".into());
+    let r = match opt.as_str() {
+        "collect" => Value::Integer(0),
+        "count" => Value::Float(ctx.estimated_memory() as f64 / 1024.0),
+        "step" => Value::Boolean(true),
+        "isrunning" => Value::Boolean(true),
+        "incremental" | "generational" => ctx.str("incremental"),
+        "stop" | "restart" | "setpause" | "setstepmul" => Value::Integer(0),
+        other => return Err(Error::bad_argument(1, format!("invalid option '{other}'"))),
+    };
+    exec.set_return(r);
+    Ok(Action::Return)
+}
+

@@ -1,0 +1,197 @@
+//! The coroutine library (§6.2). Resuming and yielding are executor actions: a coroutine is
+//! a `Thread` with its own frames, switched by the trampoline, never by Rust recursion.
+
+use lunette_vm::{Action, Callback, CallbackFn, Context, Error, Exec, Outcome, Then, Thread, ThreadStatus, Value};
+
+use crate::base::set;
+
+pub fn open(ctx: Context<'_>) {
+    let lib = ctx.new_table();
+    let fns: &[(&'static str, CallbackFn)] = &[
+        ("create", create),
+        ("resume", resume),
+        ("yield", yield_),
+        ("status", status),
+        ("wrap", wrap),
+        ("running", running),
+        ("isyieldable", isyieldable),
+        ("close", close),
+    ];
+    for (name, f) in fns {
+        set(ctx, lib, name, Value::Callback(Callback::new(ctx, name, *f)));
+    }
+    set(ctx, ctx.globals(), "coroutine", Value::Table(lib));
+    let _ = ctx.registry().set(
+        ctx.mutation(),
+        ctx.str("lunette.loaded.coroutine"),
+        Value::Table(lib),
+    );
+}
+
+fn check_thread<'gc>(exec: &Exec<'gc, '_>, i: usize) -> Result<Thread<'gc>, Error<'gc>> {
+    match exec.get(i) {
+        Some(Value::Thread(t)) => Ok(t),
+        other => Err(Error::type_error(i + 1, "coroutine", other)),
+    }
+}
+
+fn create<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
+    let f = exec.arg(0);
+    if !f.is_function() {
+        return Err(Error::type_error(1, "function", exec.get(0)));
+    }
+    let t = Thread::new(ctx, f);
+    exec.set_return(Value::Thread(t));
+    Ok(Action::Return)
+}
+
+/// Why `co` cannot be resumed by the running thread, if it cannot.
+fn resume_refusal<'gc>(exec: &Exec<'gc, '_>, co: Thread<'gc>) -> Option<&'static str> {
+    if Thread::ptr_eq(co, exec.thread()) {
+        return Some("cannot resume non-suspended coroutine");
+    }
+    match co.status() {
+        ThreadStatus::Suspended => None,
+        ThreadStatus::Dead => Some("cannot resume dead coroutine"),
+        _ => Some("cannot resume non-suspended coroutine"),
+    }
+}
+
+fn resume<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
+    let co = check_thread(exec, 0)?;
+    if let Some(msg) = resume_refusal(exec, co) {
+        exec.replace(&[Value::Boolean(false), ctx.str(msg)]);
+        return Ok(Action::Return);
+    }
+    exec.remove(0);
+    Ok(Action::Resume {
+        thread: co,
+        then: Then::new("resume", resume_after, Value::Nil).catching(),
+    })
+}
+
+fn resume_after<'gc>(_ctx: Context<'gc>, exec: &mut Exec<'gc, '_>, outcome: Outcome<'gc>) -> Result<Action<'gc>, Error<'gc>> {
+    match outcome {
+        Outcome::Returned => exec.insert(0, Value::Boolean(true)),
+        Outcome::Errored(e) => exec.replace(&[Value::Boolean(false), e]),
+    }
+    Ok(Action::Return)
+}
+
+fn yield_<'gc>(_ctx: Context<'gc>, _exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
+    Ok(Action::Yield { then: None })
+}
+
+fn status<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
+    let co = check_thread(exec, 0)?;
+    let s = if Thread::ptr_eq(co, exec.thread()) {
+        "running"
+    } else {
+        match co.status() {
+            ThreadStatus::Suspended => "suspended",
+            ThreadStatus::Running => "running",
+            ThreadStatus::Normal => "normal",
+            ThreadStatus::Dead => "dead",
+        }
+    };
+    exec.set_return(ctx.str(s));
+    Ok(Action::Return)
+}
+
+fn wrap<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
+    let f = exec.arg(0);
+    if !f.is_function() {
+        return Err(Error::type_error(1, "function", exec.get(0)));
+    }
+    let t = Thread::new(ctx, f);
+    let w = Callback::with_upvalue(ctx, "wrap", wrapped_call, Value::Thread(t));
+    exec.set_return(Value::Callback(w));
+    Ok(Action::Return)
+}
+
+fn wrapped_call<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
+    let Value::Thread(co) = exec.upvalue else {
+        return Err(Error::runtime("wrap: lost coroutine"));
+    };
+    if let Some(msg) = resume_refusal(exec, co) {
+        return Err(Error::runtime(msg));
+    }
+    let _ = ctx;
+    Ok(Action::Resume {
+        thread: co,
+        then: Then::new("wrap", wrap_after, Value::Nil).catching(),
+    })
+}
+
+fn wrap_after<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>, outcome: Outcome<'gc>) -> Result<Action<'gc>, Error<'gc>> {
+    match outcome {
+        Outcome::Returned => Ok(Action::Return),
+        Outcome::Errored(e) => {
+            // Like PUC's auxwrap: string errors get the caller's position prepended.
+            if let Value::String(s) = e {
+                let pos = exec.where_(1);
+                let mut msg = pos.into_bytes();
+                msg.extend_from_slice(s.as_bytes());
+                return Err(Error::Value(Value::String(ctx.new_string(&msg))));
+            }
+            Err(Error::Value(e))
+        }
+    }
+}
+
+fn running<'gc>(_ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
+    let t = exec.thread();
+    let main = exec.is_main_thread();
+    exec.replace(&[Value::Thread(t), Value::Boolean(main)]);
+    Ok(Action::Return)
+}
+
+fn isyieldable<'gc>(_ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
+    let y = match exec.get(0) {
+        Some(Value::Thread(t)) => !Thread::ptr_eq(t, exec.thread()) || !exec.is_main_thread(),
+        _ => !exec.is_main_thread(),
+    };
+    exec.set_return(Value::Boolean(y));
+    Ok(Action::Return)
+}
+
+fn close<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
+    let co = check_thread(exec, 0)?;
+    if Thread::ptr_eq(co, exec.thread()) {
+        return Err(Error::bad_argument(1, "cannot close a running coroutine"));
+    }
+    match co.status() {
+        ThreadStatus::Running => Err(Error::bad_argument(1, "cannot close a running coroutine")),
+        ThreadStatus::Normal => Err(Error::bad_argument(1, "cannot close a normal coroutine")),
+        ThreadStatus::Dead => {
+            match co.take_death_error() {
+                Some(e) => exec.replace(&[Value::Boolean(false), e]),
+                None => exec.set_return(Value::Boolean(true)),
+            }
+            Ok(Action::Return)
+        }
+        ThreadStatus::Suspended => {
+            if co.has_pending_closes() {
+                // Run the pending `__close` handlers inside the coroutine.
+                co.start_closing(ctx);
+                exec.clear();
+                Ok(Action::Resume {
+                    thread: co,
+                    then: Then::new("close", close_after, Value::Nil).catching(),
+                })
+            } else {
+                co.kill(ctx);
+                exec.set_return(Value::Boolean(true));
+                Ok(Action::Return)
+            }
+        }
+    }
+}
+
+fn close_after<'gc>(_ctx: Context<'gc>, exec: &mut Exec<'gc, '_>, outcome: Outcome<'gc>) -> Result<Action<'gc>, Error<'gc>> {
+    match outcome {
+        Outcome::Returned => exec.set_return(Value::Boolean(true)),
+        Outcome::Errored(e) => exec.replace(&[Value::Boolean(false), e]),
+    }
+    Ok(Action::Return)
+}

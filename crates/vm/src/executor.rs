@@ -1,0 +1,910 @@
+//! The stackless trampoline: calls, returns, continuations, coroutine switches and error
+//! unwinding, driven one bounded `step` at a time.
+//!
+//! Nothing here recurses on the Rust stack per Lua operation: a Lua call pushes a frame, a
+//! Rust callback runs to completion and answers with an `Action`, and everything that must
+//! wait for Lua (pcall, metamethods, `__close`, coroutine resumes) waits as a frame.
+
+use gc_arena::lock::RefLock;
+use gc_arena::{Collect, Gc};
+
+use crate::debug;
+use crate::error::Error;
+use crate::function::{Action, Outcome, Then, UpValueState};
+use crate::interp;
+use crate::state::{Context, MetaEvent};
+use crate::thread::{Frame, LuaFrame, Returns, Thread, ThreadState, ThreadStatus};
+use crate::value::Value;
+
+/// Most stack slots a thread may use (PUC's LUAI_MAXSTACK).
+pub const MAX_STACK_SLOTS: usize = 1_000_000;
+/// Most frames a thread may have.
+pub const MAX_FRAMES: usize = 200_000;
+/// Most nested `__call` redirections of one call.
+const MAX_CALL_CHAIN: usize = 100;
+
+/// A budget of work. One unit is roughly one VM instruction; builtins charge in proportion
+/// to the work they do.
+#[derive(Debug, Clone, Copy)]
+pub struct Fuel {
+    remaining: i64,
+}
+
+impl Fuel {
+    pub fn new(units: i64) -> Self {
+        Fuel { remaining: units }
+    }
+    pub fn remaining(&self) -> i64 {
+        self.remaining
+    }
+    pub fn consume(&mut self, units: i64) {
+        self.remaining = self.remaining.saturating_sub(units);
+    }
+    pub fn is_exhausted(&self) -> bool {
+        self.remaining <= 0
+    }
+    pub(crate) fn set_remaining(&mut self, r: i64) {
+        self.remaining = r;
+    }
+}
+
+/// What the executor must do after a piece of work.
+pub(crate) enum Flow<'gc> {
+    /// Keep going with the current thread.
+    Continue,
+    /// The fuel ran out at a resumable point.
+    OutOfFuel,
+    /// The current thread's frame stack is empty: its results are its whole stack.
+    ThreadReturned,
+    /// The current thread yields these values.
+    Yield(Vec<Value<'gc>>),
+    /// The current thread resumes `thread` with these values.
+    Resume(Thread<'gc>, Vec<Value<'gc>>),
+}
+
+/// The view a Rust callback or continuation gets: its arguments/results region of the stack
+/// and information about the running thread.
+pub struct Exec<'gc, 'a> {
+    pub(crate) ts: &'a mut ThreadState<'gc>,
+    pub(crate) base: usize,
+    pub(crate) thread: Thread<'gc>,
+    pub(crate) is_main: bool,
+    pub(crate) fuel: &'a mut Fuel,
+    /// The callback's captured value (or the continuation's state).
+    pub upvalue: Value<'gc>,
+}
+
+impl<'gc> Exec<'gc, '_> {
+    /// Number of values in this region (arguments on entry).
+    pub fn len(&self) -> usize {
+        self.ts.stack.len() - self.base
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Argument/value `i` (0-based), `None` if absent.
+    pub fn get(&self, i: usize) -> Option<Value<'gc>> {
+        self.ts.stack.get(self.base + i).copied()
+    }
+    /// Argument/value `i` (0-based), nil if absent.
+    pub fn arg(&self, i: usize) -> Value<'gc> {
+        self.get(i).unwrap_or(Value::Nil)
+    }
+    pub fn values(&self) -> &[Value<'gc>] {
+        &self.ts.stack[self.base..]
+    }
+    pub fn values_mut(&mut self) -> &mut [Value<'gc>] {
+        &mut self.ts.stack[self.base..]
+    }
+    pub fn push(&mut self, v: Value<'gc>) {
+        self.ts.stack.push(v);
+    }
+    pub fn clear(&mut self) {
+        self.ts.stack.truncate(self.base);
+    }
+    pub fn truncate(&mut self, n: usize) {
+        self.ts.stack.truncate(self.base + n);
+    }
+    pub fn resize(&mut self, n: usize) {
+        self.ts.stack.resize(self.base + n, Value::Nil);
+    }
+    pub fn insert(&mut self, i: usize, v: Value<'gc>) {
+        self.ts.stack.insert(self.base + i, v);
+    }
+    pub fn remove(&mut self, i: usize) -> Value<'gc> {
+        self.ts.stack.remove(self.base + i)
+    }
+    /// Replaces the whole region with `values`.
+    pub fn replace(&mut self, values: &[Value<'gc>]) {
+        self.ts.stack.truncate(self.base);
+        self.ts.stack.extend_from_slice(values);
+    }
+    /// Replaces the region with one value (a common `return x`).
+    pub fn set_return(&mut self, v: Value<'gc>) {
+        self.ts.stack.truncate(self.base);
+        self.ts.stack.push(v);
+    }
+    /// The running thread.
+    pub fn thread(&self) -> Thread<'gc> {
+        self.thread
+    }
+    /// Whether the running thread is the executor's main thread (not a coroutine).
+    pub fn is_main_thread(&self) -> bool {
+        self.is_main
+    }
+    /// Charges fuel for work done by a builtin.
+    pub fn charge(&mut self, units: usize) {
+        self.fuel.consume(units.min(i64::MAX as usize) as i64);
+    }
+    /// `chunk:line:` of the function at `level` (1 = the Lua function that called this
+    /// callback), or `""` when that level is not a Lua function, like `luaL_where`.
+    pub fn where_(&self, level: usize) -> String {
+        debug::where_level(self.ts, level)
+    }
+    /// A traceback of the running thread, PUC style.
+    pub fn traceback(&self) -> String {
+        debug::traceback(self.ts)
+    }
+}
+
+#[derive(Collect)]
+#[collect(no_drop)]
+pub(crate) struct ExecutorState<'gc> {
+    /// The resume chain; `threads[0]` is the executor's main thread.
+    threads: Vec<Thread<'gc>>,
+    /// Set when finished.
+    result: Option<Result<(), Value<'gc>>>,
+    #[collect(require_static)]
+    traceback: String,
+}
+
+/// Runs a function to completion in bounded steps. Cheap to copy (a GC pointer).
+#[derive(Copy, Clone, Collect)]
+#[collect(no_drop)]
+pub struct Executor<'gc>(Gc<'gc, RefLock<ExecutorState<'gc>>>);
+
+/// The outcome of a finished executor.
+pub enum ExecResult<'gc> {
+    Returned(Vec<Value<'gc>>),
+    Errored { value: Value<'gc>, traceback: String },
+}
+
+impl<'gc> Executor<'gc> {
+    /// Prepares to call `function` with `args` on a fresh thread.
+    pub fn start(ctx: Context<'gc>, function: Value<'gc>, args: &[Value<'gc>]) -> Self {
+        let thread = Thread::with_id(ctx.mutation(), ctx.next_object_id());
+        {
+            let mut ts = thread.borrow_mut(ctx.mutation());
+            ts.stack.push(function);
+            ts.stack.extend_from_slice(args);
+            ts.body = Some(function);
+            ts.status = ThreadStatus::Running;
+        }
+        Executor(Gc::new(
+            ctx.mutation(),
+            RefLock::new(ExecutorState {
+                threads: vec![thread],
+                result: None,
+                traceback: String::new(),
+            }),
+        ))
+    }
+
+    pub fn is_finished(self) -> bool {
+        self.0.borrow().result.is_some()
+    }
+
+    /// The main thread of this executor.
+    pub fn main_thread(self) -> Thread<'gc> {
+        self.0.borrow().threads[0]
+    }
+
+    /// The results once finished (`None` while running). Results are cloned out, so this can
+    /// be called more than once.
+    pub fn result(self) -> Option<ExecResult<'gc>> {
+        let st = self.0.borrow();
+        match st.result? {
+            Ok(()) => {
+                let ts = st.threads[0].borrow();
+                Some(ExecResult::Returned(ts.stack.clone()))
+            }
+            Err(value) => Some(ExecResult::Errored {
+                value,
+                traceback: st.traceback.clone(),
+            }),
+        }
+    }
+
+    /// Runs until finished or until `fuel` is exhausted. Returns `true` when finished.
+    pub fn step(self, ctx: Context<'gc>, fuel: &mut Fuel) -> bool {
+        let mc = ctx.mutation();
+        let mut st = self.0.borrow_mut(mc);
+        if st.result.is_some() {
+            return true;
+        }
+        loop {
+            if st.result.is_some() {
+                return true;
+            }
+            if fuel.is_exhausted() {
+                return false;
+            }
+            let thread = *st.threads.last().expect("executor has a thread");
+            let is_main = st.threads.len() == 1;
+            let mut ts = thread.borrow_mut(mc);
+            let r = match ts.frames.last() {
+                None if !ts.started => {
+                    // The executor's main function has not been called yet.
+                    ts.started = true;
+                    call_function(ctx, thread, &mut ts, 0, Returns::Multi, is_main, fuel)
+                }
+                None => Ok(Flow::ThreadReturned),
+                Some(Frame::Lua(_)) => interp::run(ctx, thread, &mut ts, fuel, is_main),
+                Some(Frame::Continuation { ready: Some(_), .. }) => {
+                    run_continuation(ctx, thread, &mut ts, fuel, is_main)
+                }
+                Some(Frame::Continuation { ready: None, .. }) => Err(Error::runtime(
+                    "internal error: continuation awaited with no call in progress",
+                )),
+            };
+            drop(ts);
+            match r {
+                Ok(flow) => {
+                    if self.handle_flow(ctx, &mut st, flow) {
+                        return st.result.is_some();
+                    }
+                }
+                Err(e) => self.handle_error(ctx, &mut st, e, fuel),
+            }
+        }
+    }
+
+    /// Returns `true` when `step` must return (fuel out or finished).
+    fn handle_flow(self, ctx: Context<'gc>, st: &mut ExecutorState<'gc>, flow: Flow<'gc>) -> bool {
+        let mc = ctx.mutation();
+        match flow {
+            Flow::Continue => false,
+            Flow::OutOfFuel => true,
+            Flow::ThreadReturned => {
+                let thread = *st.threads.last().unwrap();
+                if st.threads.len() == 1 {
+                    thread.borrow_mut(mc).status = ThreadStatus::Dead;
+                    st.result = Some(Ok(()));
+                    return true;
+                }
+                let values = {
+                    let mut ts = thread.borrow_mut(mc);
+                    ts.status = ThreadStatus::Dead;
+                    std::mem::take(&mut ts.stack)
+                };
+                st.threads.pop();
+                deliver_to_resumer(ctx, *st.threads.last().unwrap(), Ok(values));
+                false
+            }
+            Flow::Yield(values) => {
+                let thread = *st.threads.last().unwrap();
+                thread.borrow_mut(mc).status = ThreadStatus::Suspended;
+                st.threads.pop();
+                deliver_to_resumer(ctx, *st.threads.last().unwrap(), Ok(values));
+                false
+            }
+            Flow::Resume(co, args) => {
+                let current = *st.threads.last().unwrap();
+                current.borrow_mut(mc).status = ThreadStatus::Normal;
+                st.threads.push(co);
+                let mut cs = co.borrow_mut(mc);
+                cs.status = ThreadStatus::Running;
+                let r = if !cs.started {
+                    cs.started = true;
+                    let body = cs.body.take().unwrap_or(Value::Nil);
+                    cs.stack.clear();
+                    cs.stack.push(body);
+                    cs.stack.extend_from_slice(&args);
+                    // A fresh fuel budget is not needed here: the call only sets up a frame
+                    // or runs a callback, both bounded.
+                    let mut f = Fuel::new(i64::MAX);
+                    call_function(ctx, co, &mut cs, 0, Returns::Multi, false, &mut f)
+                } else {
+                    let slot = cs.resume_slot;
+                    let returns = cs.resume_returns;
+                    cs.stack.truncate(slot);
+                    cs.stack.extend_from_slice(&args);
+                    let n = args.len();
+                    post_return(ctx, &mut cs, slot, n, returns)
+                };
+                drop(cs);
+                match r {
+                    Ok(flow) => self.handle_flow(ctx, st, flow),
+                    Err(e) => {
+                        let mut f = Fuel::new(i64::MAX);
+                        self.handle_error(ctx, st, e, &mut f);
+                        false
+                    }
+                }
+            }
+        }
+    }
+
+    fn handle_error(self, ctx: Context<'gc>, st: &mut ExecutorState<'gc>, e: Error<'gc>, fuel: &mut Fuel) {
+        let mc = ctx.mutation();
+        let thread = *st.threads.last().unwrap();
+        let is_main = st.threads.len() == 1;
+        let mut ts = thread.borrow_mut(mc);
+        let value = error_to_value(ctx, &ts, e, None);
+        if is_main && st.traceback.is_empty() && !has_catcher(&ts) {
+            st.traceback = debug::traceback(&ts);
+        }
+        match unwind(ctx, thread, &mut ts, value, fuel) {
+            Ok(()) => {}
+            Err(value) => {
+                // The thread died.
+                ts.status = ThreadStatus::Dead;
+                ts.death_error = Some(value);
+                ts.stack.clear();
+                drop(ts);
+                if is_main {
+                    st.result = Some(Err(value));
+                } else {
+                    st.threads.pop();
+                    deliver_to_resumer(ctx, *st.threads.last().unwrap(), Err(value));
+                }
+            }
+        }
+    }
+}
+
+fn has_catcher(ts: &ThreadState<'_>) -> bool {
+    ts.frames.iter().any(|f| {
+        matches!(
+            f,
+            Frame::Continuation {
+                then: Then { catch_errors: true, .. },
+                ready: None,
+                ..
+            }
+        )
+    })
+}
+
+/// Hands a coroutine's yielded/returned values (or its error) to the thread that resumed it.
+/// The resumer's top frame is the continuation of its `Action::Resume`.
+fn deliver_to_resumer<'gc>(ctx: Context<'gc>, resumer: Thread<'gc>, values: Result<Vec<Value<'gc>>, Value<'gc>>) {
+    let mut rs = resumer.borrow_mut(ctx.mutation());
+    rs.status = ThreadStatus::Running;
+    let ThreadState { stack, frames, .. } = &mut *rs;
+    if let Some(Frame::Continuation { base, ready, .. }) = frames.last_mut() {
+        stack.truncate(*base);
+        match values {
+            Ok(vals) => {
+                stack.extend(vals);
+                *ready = Some(Outcome::Returned);
+            }
+            Err(e) => *ready = Some(Outcome::Errored(e)),
+        }
+    }
+}
+
+/// Converts a raised error to the Lua value that propagates, adding position and function
+/// name information like PUC's `luaL_error` / `luaL_argerror`.
+pub(crate) fn error_to_value<'gc>(
+    ctx: Context<'gc>,
+    ts: &ThreadState<'gc>,
+    e: Error<'gc>,
+    callee: Option<&str>,
+) -> Value<'gc> {
+    match e {
+        Error::Value(v) => v,
+        Error::Runtime(msg) => {
+            let pos = debug::where_level(ts, 1);
+            ctx.str(&format!("{pos}{msg}"))
+        }
+        Error::BadArgument { arg, message } => {
+            let pos = debug::where_level(ts, 1);
+            let (name, is_method) = debug::calling_name(ts)
+                .map(|(n, m)| (n, m))
+                .unwrap_or_else(|| (callee.unwrap_or("?").to_string(), false));
+            let msg = if is_method {
+                if arg == 1 {
+                    format!("calling '{name}' on bad self ({message})")
+                } else {
+                    format!("bad argument #{} to '{name}' ({message})", arg - 1)
+                }
+            } else {
+                format!("bad argument #{arg} to '{name}' ({message})")
+            };
+            ctx.str(&format!("{pos}{msg}"))
+        }
+    }
+}
+
+/// Unwinds the thread to the nearest catching continuation, running pending `__close`
+/// handlers (each as a call, never recursively). `Err(value)` when no frame catches: the
+/// thread dies with that error.
+pub(crate) fn unwind<'gc>(
+    ctx: Context<'gc>,
+    thread: Thread<'gc>,
+    ts: &mut ThreadState<'gc>,
+    error: Value<'gc>,
+    fuel: &mut Fuel,
+) -> Result<(), Value<'gc>> {
+    let catch = ts.frames.iter().rposition(|f| {
+        matches!(
+            f,
+            Frame::Continuation {
+                then: Then { catch_errors: true, .. },
+                ready: None,
+                ..
+            }
+        )
+    });
+    let boundary = match catch {
+        Some(i) => match ts.frames[i] {
+            Frame::Continuation { base, .. } => base,
+            _ => unreachable!(),
+        },
+        None => 0,
+    };
+    close_upvalues(ctx, thread, ts, boundary);
+    if let Some(&slot) = ts.tbc_slots.last() {
+        if slot >= boundary {
+            ts.tbc_slots.pop();
+            let value = ts.stack.get(slot).copied().unwrap_or(Value::Nil);
+            ts.frames.truncate(catch.map_or(0, |i| i + 1));
+            ts.stack.truncate(slot + 1);
+            let then = Then::new("__close", continue_unwinding, error).catching();
+            ts.frames.push(Frame::Continuation {
+                then,
+                base: slot + 1,
+                returns: Returns::Multi,
+                ready: None,
+                callee_name: "__close",
+            });
+            let close = ctx.metamethod(value, MetaEvent::Close).unwrap_or(Value::Nil);
+            ts.stack.push(close);
+            ts.stack.push(value);
+            ts.stack.push(error);
+            return match call_function(ctx, thread, ts, slot + 1, Returns::Multi, false, fuel) {
+                Ok(_) => Ok(()),
+                Err(e) => {
+                    let v = error_to_value(ctx, ts, e, None);
+                    unwind(ctx, thread, ts, v, fuel)
+                }
+            };
+        }
+    }
+    match catch {
+        Some(i) => {
+            ts.frames.truncate(i + 1);
+            if let Some(Frame::Continuation { base, ready, .. }) = ts.frames.last_mut() {
+                ts.stack.truncate(*base);
+                *ready = Some(Outcome::Errored(error));
+            }
+            Ok(())
+        }
+        None => {
+            ts.frames.clear();
+            Err(error)
+        }
+    }
+}
+
+/// Continuation after a `__close` handler ran during unwinding: keep unwinding with the
+/// original error, or with the handler's own error if it raised one.
+fn continue_unwinding<'gc>(
+    _ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    outcome: Outcome<'gc>,
+) -> Result<Action<'gc>, Error<'gc>> {
+    match outcome {
+        Outcome::Returned => Err(Error::Value(exec.upvalue)),
+        Outcome::Errored(e) => Err(Error::Value(e)),
+    }
+}
+
+/// Closes every open upvalue of `ts` at or above stack slot `level`.
+pub(crate) fn close_upvalues<'gc>(ctx: Context<'gc>, _thread: Thread<'gc>, ts: &mut ThreadState<'gc>, level: usize) {
+    while let Some(&uv) = ts.open_upvalues.last() {
+        match uv.get() {
+            UpValueState::Open { slot, .. } if slot >= level => {
+                let v = ts.stack.get(slot).copied().unwrap_or(Value::Nil);
+                uv.unlock(ctx.mutation()).set(UpValueState::Closed(v));
+                ts.open_upvalues.pop();
+            }
+            _ => break,
+        }
+    }
+}
+
+/// Runs the ready continuation on top of the frame stack.
+fn run_continuation<'gc>(
+    ctx: Context<'gc>,
+    thread: Thread<'gc>,
+    ts: &mut ThreadState<'gc>,
+    fuel: &mut Fuel,
+    is_main: bool,
+) -> Result<Flow<'gc>, Error<'gc>> {
+    let Some(Frame::Continuation {
+        then,
+        base,
+        returns,
+        ready: Some(outcome),
+        callee_name,
+    }) = ts.frames.pop()
+    else {
+        unreachable!("run_continuation called without a ready continuation");
+    };
+    fuel.consume(1);
+    let action = {
+        let mut exec = Exec {
+            ts,
+            base,
+            thread,
+            is_main,
+            fuel,
+            upvalue: then.state,
+        };
+        (then.func)(ctx, &mut exec, outcome)
+    };
+    match action {
+        Ok(action) => apply_action(ctx, thread, ts, base - 1, returns, action, callee_name, is_main, fuel),
+        Err(e) => Err(Error::Value(error_to_value(ctx, ts, e, Some(callee_name)))),
+    }
+}
+
+/// Calls the value in `stack[func]` with arguments `stack[func+1..]`. Lua functions get a
+/// frame (run later by the interpreter); Rust callbacks run now and their `Action` is applied.
+pub(crate) fn call_function<'gc>(
+    ctx: Context<'gc>,
+    thread: Thread<'gc>,
+    ts: &mut ThreadState<'gc>,
+    func: usize,
+    returns: Returns,
+    is_main: bool,
+    fuel: &mut Fuel,
+) -> Result<Flow<'gc>, Error<'gc>> {
+    call_function_ex(ctx, thread, ts, func, returns, is_main, fuel, false)
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn call_function_ex<'gc>(
+    ctx: Context<'gc>,
+    thread: Thread<'gc>,
+    ts: &mut ThreadState<'gc>,
+    mut func: usize,
+    mut returns: Returns,
+    is_main: bool,
+    fuel: &mut Fuel,
+    mut is_tail: bool,
+) -> Result<Flow<'gc>, Error<'gc>> {
+    let mut chain = 0;
+    loop {
+        match ts.stack[func] {
+            Value::Function(closure) => {
+                let fp = closure.proto();
+                let p = &fp.proto;
+                if ts.frames.len() >= MAX_FRAMES
+                    || ts.stack.len() + p.max_stack_size as usize + 8 >= MAX_STACK_SLOTS
+                {
+                    return Err(Error::runtime("stack overflow"));
+                }
+                let nparams = p.num_params as usize;
+                let mut nargs = ts.stack.len() - func - 1;
+                let (base, num_varargs) = if !p.is_vararg {
+                    let base = func + 1;
+                    ts.stack.resize(base + nparams, Value::Nil);
+                    (base, 0)
+                } else {
+                    if nargs < nparams {
+                        ts.stack.resize(func + 1 + nparams, Value::Nil);
+                        nargs = nparams;
+                    }
+                    let base = func + 1 + nargs;
+                    for i in 0..nparams {
+                        let v = ts.stack[func + 1 + i];
+                        ts.stack.push(v);
+                        ts.stack[func + 1 + i] = Value::Nil;
+                    }
+                    (base, nargs - nparams)
+                };
+                ts.stack.resize(base + p.max_stack_size as usize, Value::Nil);
+                ts.frames.push(Frame::Lua(LuaFrame {
+                    closure,
+                    func,
+                    base,
+                    pc: 0,
+                    num_varargs,
+                    returns,
+                    top: base,
+                    is_tail,
+                    concat_resume: false,
+                }));
+                return Ok(Flow::Continue);
+            }
+            Value::Callback(cb) => {
+                fuel.consume(1);
+                let inner = gc_arena::Gc::as_ref(cb.0);
+                let action = {
+                    let mut exec = Exec {
+                        ts,
+                        base: func + 1,
+                        thread,
+                        is_main,
+                        fuel,
+                        upvalue: inner.upvalue,
+                    };
+                    (inner.func)(ctx, &mut exec)
+                };
+                let action = match action {
+                    Ok(a) => a,
+                    Err(e) => return Err(Error::Value(error_to_value(ctx, ts, e, Some(inner.name)))),
+                };
+                match action {
+                    Action::Call { function, then: None } => {
+                        // Tail call from Rust: replace the callback by the function.
+                        ts.stack[func] = function;
+                        is_tail = true;
+                        chain = 0;
+                        continue;
+                    }
+                    Action::Call {
+                        function,
+                        then: Some(then),
+                    } => {
+                        if ts.frames.len() >= MAX_FRAMES {
+                            return Err(Error::runtime("stack overflow"));
+                        }
+                        ts.frames.push(Frame::Continuation {
+                            then,
+                            base: func + 1,
+                            returns,
+                            ready: None,
+                            callee_name: inner.name,
+                        });
+                        ts.stack.insert(func + 1, function);
+                        func += 1;
+                        returns = Returns::Multi;
+                        is_tail = false;
+                        chain = 0;
+                        continue;
+                    }
+                    other => {
+                        return apply_action(ctx, thread, ts, func, returns, other, inner.name, is_main, fuel);
+                    }
+                }
+            }
+            other => {
+                // `__call`: the metamethod becomes the function, the value its first argument.
+                chain += 1;
+                match ctx.metamethod(other, MetaEvent::Call) {
+                    Some(mm) if chain <= MAX_CALL_CHAIN => {
+                        ts.stack.insert(func, mm);
+                    }
+                    _ => {
+                        let desc = debug::describe_call_target(ts, func);
+                        return Err(Error::runtime(format!(
+                            "attempt to call a {} value{}",
+                            other.type_name(),
+                            desc
+                        )));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Applies a callback's (or continuation's) action. `func` is the callback's function slot:
+/// its region (arguments / results) starts at `func + 1`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn apply_action<'gc>(
+    ctx: Context<'gc>,
+    thread: Thread<'gc>,
+    ts: &mut ThreadState<'gc>,
+    func: usize,
+    returns: Returns,
+    action: Action<'gc>,
+    name: &'static str,
+    is_main: bool,
+    fuel: &mut Fuel,
+) -> Result<Flow<'gc>, Error<'gc>> {
+    match action {
+        Action::Return => {
+            ts.stack.remove(func);
+            let n = ts.stack.len() - func;
+            post_return(ctx, ts, func, n, returns)
+        }
+        Action::Call { function, then } => {
+            match then {
+                None => {
+                    ts.stack[func] = function;
+                    call_function_ex(ctx, thread, ts, func, returns, is_main, fuel, true)
+                }
+                Some(then) => {
+                    ts.frames.push(Frame::Continuation {
+                        then,
+                        base: func + 1,
+                        returns,
+                        ready: None,
+                        callee_name: name,
+                    });
+                    ts.stack.insert(func + 1, function);
+                    call_function(ctx, thread, ts, func + 1, Returns::Multi, is_main, fuel)
+                }
+            }
+        }
+        Action::Yield { then } => {
+            if is_main {
+                return Err(Error::runtime("attempt to yield from outside a coroutine"));
+            }
+            let values: Vec<Value<'gc>> = ts.stack.drain(func + 1..).collect();
+            match then {
+                None => {
+                    ts.resume_slot = func;
+                    ts.resume_returns = returns;
+                }
+                Some(then) => {
+                    ts.frames.push(Frame::Continuation {
+                        then,
+                        base: func + 1,
+                        returns,
+                        ready: None,
+                        callee_name: name,
+                    });
+                    ts.resume_slot = func + 1;
+                    ts.resume_returns = Returns::Multi;
+                }
+            }
+            ts.stack.truncate(func);
+            Ok(Flow::Yield(values))
+        }
+        Action::Resume { thread: co, then } => {
+            if Thread::ptr_eq(co, thread) {
+                return Err(Error::runtime("cannot resume non-suspended coroutine"));
+            }
+            match co.0.state.try_borrow() {
+                Ok(cs) => {
+                    if cs.status == ThreadStatus::Dead {
+                        return Err(Error::runtime("cannot resume dead coroutine"));
+                    }
+                    if cs.status != ThreadStatus::Suspended {
+                        return Err(Error::runtime("cannot resume non-suspended coroutine"));
+                    }
+                }
+                Err(_) => return Err(Error::runtime("cannot resume non-suspended coroutine")),
+            }
+            let args: Vec<Value<'gc>> = ts.stack.drain(func + 1..).collect();
+            ts.frames.push(Frame::Continuation {
+                then,
+                base: func + 1,
+                returns,
+                ready: None,
+                callee_name: name,
+            });
+            Ok(Flow::Resume(co, args))
+        }
+    }
+}
+
+/// Delivers `n` results found at `stack[func..]` to the frame now on top, following
+/// `returns`.
+pub(crate) fn post_return<'gc>(
+    ctx: Context<'gc>,
+    ts: &mut ThreadState<'gc>,
+    func: usize,
+    n: usize,
+    returns: Returns,
+) -> Result<Flow<'gc>, Error<'gc>> {
+    let ThreadState { stack, frames, .. } = ts;
+    match frames.last_mut() {
+        None => {
+            // The thread's body returned: its results become the whole stack.
+            stack.truncate(func + n);
+            stack.drain(..func);
+            Ok(Flow::ThreadReturned)
+        }
+        Some(Frame::Lua(f)) => {
+            let frame_end = f.base + f.closure.proto().proto.max_stack_size as usize;
+            match returns {
+                Returns::Count(c) => {
+                    let c = c as usize;
+                    stack.truncate(func + n.min(c));
+                    stack.resize(func + c, Value::Nil);
+                    if stack.len() < frame_end {
+                        stack.resize(frame_end, Value::Nil);
+                    } else {
+                        stack.truncate(frame_end.max(func + c));
+                    }
+                    Ok(Flow::Continue)
+                }
+                Returns::Multi => {
+                    stack.truncate(func + n);
+                    f.top = func + n;
+                    if stack.len() < frame_end {
+                        stack.resize(frame_end, Value::Nil);
+                    }
+                    Ok(Flow::Continue)
+                }
+                Returns::Meta => {
+                    let v = if n > 0 { stack[func] } else { Value::Nil };
+                    stack.truncate(func);
+                    interp::finish_meta(ctx, ts, v)?;
+                    Ok(Flow::Continue)
+                }
+            }
+        }
+        Some(Frame::Continuation { base, ready, .. }) => {
+            debug_assert_eq!(*base, func);
+            stack.truncate(func + n);
+            *ready = Some(Outcome::Returned);
+            Ok(Flow::Continue)
+        }
+    }
+}
+
+impl<'gc> Thread<'gc> {
+    /// The error that killed this coroutine, taken (a second `close` returns true).
+    pub fn take_death_error(self) -> Option<Value<'gc>> {
+        let e = self.0.state.try_borrow().ok()?.death_error;
+        e
+    }
+
+    /// Whether a suspended coroutine has to-be-closed variables waiting.
+    pub fn has_pending_closes(self) -> bool {
+        self.0
+            .state
+            .try_borrow()
+            .map(|ts| !ts.tbc_slots.is_empty())
+            .unwrap_or(false)
+    }
+
+    /// Kills a suspended coroutine: closes its upvalues and drops its frames.
+    pub fn kill(self, ctx: Context<'gc>) {
+        let mut ts = self.borrow_mut(ctx.mutation());
+        close_upvalues(ctx, self, &mut ts, 0);
+        ts.frames.clear();
+        ts.stack.clear();
+        ts.tbc_slots.clear();
+        ts.status = ThreadStatus::Dead;
+        ts.started = true;
+        ts.body = None;
+    }
+
+    /// Prepares a suspended coroutine so that the next resume runs its pending `__close`
+    /// handlers (innermost first) and then finishes (`coroutine.close`).
+    pub fn start_closing(self, ctx: Context<'gc>) {
+        let mut ts = self.borrow_mut(ctx.mutation());
+        close_upvalues(ctx, self, &mut ts, 0);
+        ts.frames.clear();
+        ts.stack.push(Value::Nil);
+        let base = ts.stack.len();
+        ts.frames.push(Frame::Continuation {
+            then: Then::new("close", close_driver, Value::Nil),
+            base,
+            returns: Returns::Multi,
+            ready: None,
+            callee_name: "close",
+        });
+        ts.started = true;
+        ts.resume_slot = base;
+        ts.resume_returns = Returns::Multi;
+    }
+}
+
+/// Calls the next pending `__close` handler of a coroutine being closed.
+fn close_driver<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>, _o: Outcome<'gc>) -> Result<Action<'gc>, Error<'gc>> {
+    match exec.ts.tbc_slots.pop() {
+        Some(slot) => {
+            let v = exec.ts.stack.get(slot).copied().unwrap_or(Value::Nil);
+            let mm = ctx.metamethod(v, MetaEvent::Close).unwrap_or(Value::Nil);
+            exec.replace(&[v, Value::Nil]);
+            Ok(Action::Call {
+                function: mm,
+                then: Some(Then::new("close", close_driver, Value::Nil)),
+            })
+        }
+        None => {
+            exec.clear();
+            Ok(Action::Return)
+        }
+    }
+}

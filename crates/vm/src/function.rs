@@ -1,0 +1,207 @@
+//! Functions: Lua closures over shared prototypes, upvalues, and Rust callbacks.
+
+use std::sync::Arc;
+
+use gc_arena::lock::Lock;
+use gc_arena::{Collect, Gc, Mutation};
+use lunette_compiler::{Constant, Prototype};
+
+use crate::error::Error;
+use crate::executor::Exec;
+use crate::state::Context;
+use crate::string::LuaString;
+use crate::thread::Thread;
+use crate::value::Value;
+
+/// A prototype loaded into the arena: the shared immutable `Prototype` plus its constants
+/// materialized as `Value`s (strings allocated once per load, not per closure).
+#[derive(Collect)]
+#[collect(no_drop)]
+pub struct FunctionProto<'gc> {
+    #[collect(require_static)]
+    pub proto: Arc<Prototype>,
+    pub constants: Box<[Value<'gc>]>,
+    pub children: Box<[Gc<'gc, FunctionProto<'gc>>]>,
+}
+
+impl<'gc> FunctionProto<'gc> {
+    /// Materializes a prototype tree. Recursion depth is bounded by the compiler's
+    /// function-nesting limit.
+    pub fn load(mc: &Mutation<'gc>, proto: &Arc<Prototype>) -> Gc<'gc, FunctionProto<'gc>> {
+        let constants = proto
+            .constants
+            .iter()
+            .map(|c| match c {
+                Constant::Nil => Value::Nil,
+                Constant::Boolean(b) => Value::Boolean(*b),
+                Constant::Integer(i) => Value::Integer(*i),
+                Constant::Float(f) => Value::Float(*f),
+                Constant::String(s) => Value::String(LuaString::new(mc, s)),
+            })
+            .collect();
+        let children = proto
+            .prototypes
+            .iter()
+            .map(|p| FunctionProto::load(mc, p))
+            .collect();
+        Gc::new(
+            mc,
+            FunctionProto {
+                proto: proto.clone(),
+                constants,
+                children,
+            },
+        )
+    }
+}
+
+/// Where an upvalue's variable lives: still in a thread's stack, or closed over.
+#[derive(Copy, Clone, Collect)]
+#[collect(no_drop)]
+pub enum UpValueState<'gc> {
+    Open { thread: Thread<'gc>, slot: usize },
+    Closed(Value<'gc>),
+}
+
+pub type UpValue<'gc> = Gc<'gc, Lock<UpValueState<'gc>>>;
+
+#[derive(Collect)]
+#[collect(no_drop)]
+pub struct ClosureInner<'gc> {
+    #[collect(require_static)]
+    pub(crate) id: u64,
+    pub proto: Gc<'gc, FunctionProto<'gc>>,
+    pub upvalues: Box<[UpValue<'gc>]>,
+}
+
+/// A Lua function value.
+#[derive(Copy, Clone, Collect)]
+#[collect(no_drop)]
+pub struct LuaClosure<'gc>(pub(crate) Gc<'gc, ClosureInner<'gc>>);
+
+impl<'gc> LuaClosure<'gc> {
+    pub fn id(self) -> u64 {
+        self.0.id
+    }
+    pub fn proto(self) -> &'gc FunctionProto<'gc> {
+        Gc::as_ref(Gc::as_ref(self.0).proto)
+    }
+    pub fn upvalues(self) -> &'gc [UpValue<'gc>] {
+        &Gc::as_ref(self.0).upvalues
+    }
+}
+
+/// What a Rust callback asks the executor to do next. The values involved are on the
+/// callback's stack (`Exec::stack`).
+pub enum Action<'gc> {
+    /// Return the stack contents to the caller.
+    Return,
+    /// Call `function` with the stack contents as arguments. With `then: None` this is a tail
+    /// call (the results go to the caller); otherwise `then` runs with the results.
+    Call {
+        function: Value<'gc>,
+        then: Option<Then<'gc>>,
+    },
+    /// Yield the stack contents from the current coroutine; when resumed, the resume
+    /// arguments are returned to the caller (or passed to `then`).
+    Yield { then: Option<Then<'gc>> },
+    /// Resume `thread` with the stack contents; `then` receives what it yields or returns
+    /// (`Outcome::Errored` if it raised an error).
+    Resume { thread: Thread<'gc>, then: Then<'gc> },
+}
+
+/// How the call awaited by a continuation ended.
+#[derive(Copy, Clone, Collect)]
+#[collect(no_drop)]
+pub enum Outcome<'gc> {
+    /// Results are on the continuation's stack.
+    Returned,
+    /// The call raised this error (only delivered when `Then::catch_errors` is set).
+    Errored(Value<'gc>),
+}
+
+pub type ContinuationFn =
+    for<'gc> fn(Context<'gc>, &mut Exec<'gc, '_>, Outcome<'gc>) -> Result<Action<'gc>, Error<'gc>>;
+
+/// A continuation: a plain function plus a Lua value of state. Being plain data (a named
+/// `fn` pointer and a `Value`), a pending continuation can be snapshotted and restored.
+#[derive(Copy, Clone, Collect)]
+#[collect(no_drop)]
+pub struct Then<'gc> {
+    #[collect(require_static)]
+    pub name: &'static str,
+    #[collect(require_static)]
+    pub func: ContinuationFn,
+    pub state: Value<'gc>,
+    /// Errors raised by the awaited call are delivered to this continuation instead of
+    /// unwinding past it (what `pcall` does).
+    #[collect(require_static)]
+    pub catch_errors: bool,
+}
+
+impl<'gc> Then<'gc> {
+    pub fn new(name: &'static str, func: ContinuationFn, state: Value<'gc>) -> Self {
+        Then {
+            name,
+            func,
+            state,
+            catch_errors: false,
+        }
+    }
+
+    pub fn catching(mut self) -> Self {
+        self.catch_errors = true;
+        self
+    }
+}
+
+pub type CallbackFn = for<'gc> fn(Context<'gc>, &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>>;
+
+#[derive(Collect)]
+#[collect(no_drop)]
+pub struct CallbackInner<'gc> {
+    #[collect(require_static)]
+    pub(crate) id: u64,
+    #[collect(require_static)]
+    pub(crate) name: &'static str,
+    #[collect(require_static)]
+    pub(crate) func: CallbackFn,
+    /// State captured by the callback, readable as `Exec::upvalue`.
+    pub(crate) upvalue: Value<'gc>,
+}
+
+/// A Rust function callable from Lua: a named plain `fn` plus one Lua value of captured
+/// state (so a callback's state is VM data that snapshots and rolls back with the VM).
+#[derive(Copy, Clone, Collect)]
+#[collect(no_drop)]
+pub struct Callback<'gc>(pub(crate) Gc<'gc, CallbackInner<'gc>>);
+
+impl<'gc> Callback<'gc> {
+    pub fn new(ctx: Context<'gc>, name: &'static str, func: CallbackFn) -> Self {
+        Self::with_upvalue(ctx, name, func, Value::Nil)
+    }
+
+    pub fn with_upvalue(ctx: Context<'gc>, name: &'static str, func: CallbackFn, upvalue: Value<'gc>) -> Self {
+        Callback(Gc::new(
+            ctx.mutation(),
+            CallbackInner {
+                id: ctx.next_object_id(),
+                name,
+                func,
+                upvalue,
+            },
+        ))
+    }
+
+    pub fn id(self) -> u64 {
+        self.0.id
+    }
+
+    pub fn name(self) -> &'static str {
+        self.0.name
+    }
+
+    pub fn upvalue(self) -> Value<'gc> {
+        self.0.upvalue
+    }
+}

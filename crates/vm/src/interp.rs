@@ -1,0 +1,1420 @@
+//! The bytecode interpreter: one `match` per instruction over the current Lua frame.
+//!
+//! Invariants while a Lua frame runs:
+//! - `stack.len() >= base + max_stack_size`; registers are `stack[base..base+max_stack]`.
+//! - `pc` (a local) is written back to the frame before anything that can raise an error,
+//!   call a function or leave the loop, so errors and tracebacks see the right line and a
+//!   paused frame resumes at the right instruction.
+//! - Fuel is counted in a local and checked at backward jumps and calls only: straight-line
+//!   code between checks is bounded by the function's length.
+//! - A metamethod call is pushed above the frame's registers with `Returns::Meta`; when it
+//!   returns, `finish_meta` completes the interrupted instruction (PUC's `luaV_finishOp`), so
+//!   metamethods never recurse on the Rust stack and can yield.
+
+use lunette_compiler::Instruction;
+
+use crate::debug;
+use crate::error::Error;
+use crate::executor::{call_function, call_function_ex, close_upvalues, post_return, Flow, Fuel};
+use crate::function::{ClosureInner, LuaClosure, UpValue, UpValueState};
+use crate::number;
+use crate::state::{Context, MetaEvent};
+use crate::string::LuaString;
+use crate::table::Table;
+use crate::thread::{Frame, LuaFrame, Returns, Thread, ThreadState};
+use crate::value::Value;
+
+/// PUC's MAXTAGLOOP: the longest `__index`/`__newindex` chain followed.
+const MAX_META_CHAIN: usize = 2000;
+
+#[derive(Debug, Copy, Clone, PartialEq, Eq)]
+pub(crate) enum ArithOp {
+    Add,
+    Sub,
+    Mul,
+    Mod,
+    Pow,
+    Div,
+    IDiv,
+    BAnd,
+    BOr,
+    BXor,
+    Shl,
+    Shr,
+    Unm,
+    BNot,
+}
+
+impl ArithOp {
+    fn event(self) -> MetaEvent {
+        match self {
+            ArithOp::Add => MetaEvent::Add,
+            ArithOp::Sub => MetaEvent::Sub,
+            ArithOp::Mul => MetaEvent::Mul,
+            ArithOp::Mod => MetaEvent::Mod,
+            ArithOp::Pow => MetaEvent::Pow,
+            ArithOp::Div => MetaEvent::Div,
+            ArithOp::IDiv => MetaEvent::IDiv,
+            ArithOp::BAnd => MetaEvent::BAnd,
+            ArithOp::BOr => MetaEvent::BOr,
+            ArithOp::BXor => MetaEvent::BXor,
+            ArithOp::Shl => MetaEvent::Shl,
+            ArithOp::Shr => MetaEvent::Shr,
+            ArithOp::Unm => MetaEvent::Unm,
+            ArithOp::BNot => MetaEvent::BNot,
+        }
+    }
+
+    fn is_bitwise(self) -> bool {
+        matches!(
+            self,
+            ArithOp::BAnd | ArithOp::BOr | ArithOp::BXor | ArithOp::Shl | ArithOp::Shr | ArithOp::BNot
+        )
+    }
+
+    /// The verb of the string library's coercion error ("attempt to add a 'string' ...").
+    fn verb(self) -> &'static str {
+        match self {
+            ArithOp::Add => "add",
+            ArithOp::Sub => "sub",
+            ArithOp::Mul => "mul",
+            ArithOp::Mod => "mod",
+            ArithOp::Pow => "pow",
+            ArithOp::Div => "div",
+            ArithOp::IDiv => "idiv",
+            ArithOp::Unm => "unm",
+            _ => "",
+        }
+    }
+}
+
+/// Arithmetic on two numbers (no coercion). `None` if an operand is not a number.
+#[inline]
+fn arith_num<'gc>(op: ArithOp, a: Value<'gc>, b: Value<'gc>) -> Option<Result<Value<'gc>, Error<'gc>>> {
+    use Value::{Float, Integer};
+    if op.is_bitwise() {
+        let x = match a {
+            Integer(i) => i,
+            Float(f) => match number::float_to_int(f) {
+                Some(i) => i,
+                None => return Some(Err(Error::runtime("number has no integer representation"))),
+            },
+            _ => return None,
+        };
+        let y = match b {
+            Integer(i) => i,
+            Float(f) => match number::float_to_int(f) {
+                Some(i) => i,
+                None => return Some(Err(Error::runtime("number has no integer representation"))),
+            },
+            _ => return None,
+        };
+        return Some(Ok(Integer(match op {
+            ArithOp::BAnd => x & y,
+            ArithOp::BOr => x | y,
+            ArithOp::BXor => x ^ y,
+            ArithOp::Shl => number::shift_left(x, y),
+            ArithOp::Shr => number::shift_right(x, y),
+            ArithOp::BNot => !x,
+            _ => unreachable!(),
+        })));
+    }
+    match (a, b) {
+        (Integer(x), Integer(y)) => Some(match op {
+            ArithOp::Add => Ok(Integer(x.wrapping_add(y))),
+            ArithOp::Sub => Ok(Integer(x.wrapping_sub(y))),
+            ArithOp::Mul => Ok(Integer(x.wrapping_mul(y))),
+            ArithOp::Mod => number::int_mod(x, y)
+                .map(Integer)
+                .ok_or_else(|| Error::runtime("attempt to perform 'n%0'")),
+            ArithOp::IDiv => number::int_floor_div(x, y)
+                .map(Integer)
+                .ok_or_else(|| Error::runtime("attempt to divide by zero")),
+            ArithOp::Div => Ok(Float(x as f64 / y as f64)),
+            ArithOp::Pow => Ok(Float((x as f64).powf(y as f64))),
+            ArithOp::Unm => Ok(Integer(x.wrapping_neg())),
+            _ => unreachable!(),
+        }),
+        _ => {
+            let x = match a {
+                Integer(i) => i as f64,
+                Float(f) => f,
+                _ => return None,
+            };
+            let y = match b {
+                Integer(i) => i as f64,
+                Float(f) => f,
+                _ => return None,
+            };
+            Some(Ok(Float(float_arith(op, x, y))))
+        }
+    }
+}
+
+#[inline]
+fn float_arith(op: ArithOp, x: f64, y: f64) -> f64 {
+    match op {
+        ArithOp::Add => x + y,
+        ArithOp::Sub => x - y,
+        ArithOp::Mul => x * y,
+        ArithOp::Div => x / y,
+        ArithOp::Mod => number::float_mod(x, y),
+        ArithOp::IDiv => number::float_floor_div(x, y),
+        ArithOp::Pow => {
+            if y == 2.0 {
+                x * x
+            } else {
+                x.powf(y)
+            }
+        }
+        ArithOp::Unm => -x,
+        _ => unreachable!(),
+    }
+}
+
+/// The outcome of the slow path of an operator.
+enum Slow<'gc> {
+    Value(Value<'gc>),
+    /// Call this metamethod with these operands.
+    Meta(Value<'gc>, Value<'gc>, Value<'gc>),
+}
+
+/// Arithmetic slow path: string coercion (what PUC's string library metamethods do), then
+/// metamethods, then the error. `desc_b`/`desc_c` describe the operands for messages.
+fn arith_slow<'gc>(
+    ctx: Context<'gc>,
+    op: ArithOp,
+    a: Value<'gc>,
+    b: Value<'gc>,
+    describe: &dyn Fn(usize) -> String,
+) -> Result<Slow<'gc>, Error<'gc>> {
+    let is_num = |v: Value| matches!(v, Value::Integer(_) | Value::Float(_));
+    if op.is_bitwise() && is_num(a) && is_num(b) {
+        if let (Some(_), Some(_)) = (a.as_integer_strict(), b.as_integer_strict()) {
+        } else {
+            let which = if a.as_integer_strict().is_none() { 0 } else { 1 };
+            return Err(Error::runtime(format!(
+                "number{} has no integer representation",
+                describe(which)
+            )));
+        }
+    }
+    if let Some(r) = arith_num(op, a, b) {
+        return r.map(Slow::Value);
+    }
+    let event = op.event();
+    if let Some(mm) = ctx.metamethod(a, event).or_else(|| ctx.metamethod(b, event)) {
+        return Ok(Slow::Meta(mm, a, b));
+    }
+    if !op.is_bitwise() {
+        // String coercion, as PUC's string metamethods do.
+        let is_str = |v: Value| matches!(v, Value::String(_));
+        if is_str(a) || is_str(b) {
+            if let (Some(x), Some(y)) = (a.to_number(), b.to_number()) {
+                if let Some(r) = arith_num(op, x, y) {
+                    return r.map(Slow::Value);
+                }
+            }
+            let both_str_or_num = |v: Value| matches!(v, Value::String(_) | Value::Integer(_) | Value::Float(_));
+            if both_str_or_num(a) && both_str_or_num(b) {
+                let (ta, tb) = (a.type_name(), b.type_name());
+                return Err(Error::runtime(format!(
+                    "attempt to {} a '{}' with a '{}'",
+                    op.verb(),
+                    ta,
+                    tb
+                )));
+            }
+        }
+        let (bad, which) = if a.to_number().is_none() { (a, 0) } else { (b, 1) };
+        return Err(Error::runtime(format!(
+            "attempt to perform arithmetic on a {} value{}",
+            bad.type_name(),
+            describe(which)
+        )));
+    }
+    if is_num(a) && is_num(b) {
+        let which = if a.as_integer_strict().is_none() { 0 } else { 1 };
+        return Err(Error::runtime(format!(
+            "number{} has no integer representation",
+            describe(which)
+        )));
+    }
+    let (bad, which) = if !is_num(a) { (a, 0) } else { (b, 1) };
+    Err(Error::runtime(format!(
+        "attempt to perform bitwise operation on a {} value{}",
+        bad.type_name(),
+        describe(which)
+    )))
+}
+
+/// Result of following `__index`.
+pub enum Index<'gc> {
+    Value(Value<'gc>),
+    Meta(Value<'gc>, Value<'gc>, Value<'gc>),
+}
+
+/// `obj[key]` with `__index` chains. Errors name the original object via `describe` only
+/// when it is the value that cannot be indexed.
+pub fn index<'gc>(
+    ctx: Context<'gc>,
+    obj: Value<'gc>,
+    key: Value<'gc>,
+    describe: &dyn Fn() -> String,
+) -> Result<Index<'gc>, Error<'gc>> {
+    let mut cur = obj;
+    for depth in 0..MAX_META_CHAIN {
+        let handler = if let Value::Table(t) = cur {
+            let v = t.get(key);
+            if !v.is_nil() {
+                return Ok(Index::Value(v));
+            }
+            match t.metatable() {
+                None => return Ok(Index::Value(Value::Nil)),
+                Some(mt) => match ctx.metatable_field(mt, MetaEvent::Index) {
+                    None => return Ok(Index::Value(Value::Nil)),
+                    Some(h) => h,
+                },
+            }
+        } else {
+            match ctx.metamethod(cur, MetaEvent::Index) {
+                Some(h) => h,
+                None => {
+                    let desc = if depth == 0 { describe() } else { String::new() };
+                    return Err(Error::runtime(format!(
+                        "attempt to index a {} value{}",
+                        cur.type_name(),
+                        desc
+                    )));
+                }
+            }
+        };
+        if handler.is_function() {
+            return Ok(Index::Meta(handler, cur, key));
+        }
+        cur = handler;
+    }
+    Err(Error::runtime("'__index' chain too long; possible loop"))
+}
+
+/// `obj[key] = value` with `__newindex` chains. `Ok(None)` when done, `Ok(Some(f))` when
+/// metamethod `f` must be called with `(t, key, value)` (returned in the tuple).
+#[allow(clippy::type_complexity)]
+pub fn new_index<'gc>(
+    ctx: Context<'gc>,
+    obj: Value<'gc>,
+    key: Value<'gc>,
+    value: Value<'gc>,
+    describe: &dyn Fn() -> String,
+) -> Result<Option<(Value<'gc>, Value<'gc>)>, Error<'gc>> {
+    let mut cur = obj;
+    for depth in 0..MAX_META_CHAIN {
+        let handler = if let Value::Table(t) = cur {
+            let mt = t.metatable();
+            let handler = match mt {
+                None => None,
+                Some(mt) => {
+                    if !t.get(key).is_nil() {
+                        None
+                    } else {
+                        ctx.metatable_field(mt, MetaEvent::NewIndex)
+                    }
+                }
+            };
+            match handler {
+                None => {
+                    raw_set(ctx, t, key, value)?;
+                    return Ok(None);
+                }
+                Some(h) => h,
+            }
+        } else {
+            match ctx.metamethod(cur, MetaEvent::NewIndex) {
+                Some(h) => h,
+                None => {
+                    let desc = if depth == 0 { describe() } else { String::new() };
+                    return Err(Error::runtime(format!(
+                        "attempt to index a {} value{}",
+                        cur.type_name(),
+                        desc
+                    )));
+                }
+            }
+        };
+        if handler.is_function() {
+            return Ok(Some((handler, cur)));
+        }
+        cur = handler;
+    }
+    Err(Error::runtime("'__newindex' chain too long; possible loop"))
+}
+
+/// Raw table store with PUC's key errors.
+#[inline]
+pub fn raw_set<'gc>(ctx: Context<'gc>, t: Table<'gc>, key: Value<'gc>, value: Value<'gc>) -> Result<(), Error<'gc>> {
+    t.set(ctx.mutation(), key, value)
+        .map_err(|e| Error::runtime(e.to_string()))
+}
+
+/// Less-than on numbers and strings; `None` for other types.
+#[inline]
+pub fn less_than(a: Value<'_>, b: Value<'_>) -> Option<bool> {
+    use Value::*;
+    Some(match (a, b) {
+        (Integer(x), Integer(y)) => x < y,
+        (Float(x), Float(y)) => x < y,
+        (Integer(x), Float(y)) => number::int_lt_float(x, y),
+        (Float(x), Integer(y)) => number::float_lt_int(x, y),
+        (String(x), String(y)) => x.as_bytes() < y.as_bytes(),
+        _ => return None,
+    })
+}
+
+#[inline]
+pub fn less_equal(a: Value<'_>, b: Value<'_>) -> Option<bool> {
+    use Value::*;
+    Some(match (a, b) {
+        (Integer(x), Integer(y)) => x <= y,
+        (Float(x), Float(y)) => x <= y,
+        (Integer(x), Float(y)) => number::int_le_float(x, y),
+        (Float(x), Integer(y)) => number::float_le_int(x, y),
+        (String(x), String(y)) => x.as_bytes() <= y.as_bytes(),
+        _ => return None,
+    })
+}
+
+fn compare_error<'gc>(a: Value<'gc>, b: Value<'gc>) -> Error<'gc> {
+    let (ta, tb) = (a.type_name(), b.type_name());
+    if ta == tb {
+        Error::runtime(format!("attempt to compare two {ta} values"))
+    } else {
+        Error::runtime(format!("attempt to compare {ta} with {tb}"))
+    }
+}
+
+/// Ordering slow path: `__lt`/`__le` from either operand, or the error.
+fn compare_slow<'gc>(ctx: Context<'gc>, event: MetaEvent, a: Value<'gc>, b: Value<'gc>) -> Result<Value<'gc>, Error<'gc>> {
+    ctx.metamethod(a, event)
+        .or_else(|| ctx.metamethod(b, event))
+        .ok_or_else(|| compare_error(a, b))
+}
+
+/// `tostring`-like conversion used by `..` for numbers.
+pub(crate) fn number_to_bytes(v: Value<'_>, out: &mut Vec<u8>) -> bool {
+    match v {
+        Value::String(s) => out.extend_from_slice(s.as_bytes()),
+        Value::Integer(i) => out.extend_from_slice(i.to_string().as_bytes()),
+        Value::Float(f) => out.extend_from_slice(number::format_float(f).as_bytes()),
+        _ => return false,
+    }
+    true
+}
+
+fn is_concatable(v: Value<'_>) -> bool {
+    matches!(v, Value::String(_) | Value::Integer(_) | Value::Float(_))
+}
+
+/// Most bytes a string may have (PUC: `resulting string too large` beyond its size limits).
+pub const MAX_STRING_LEN: usize = 1 << 31;
+
+/// Reduces the concatenation of `stack[first..top]` from the right. Returns `Ok(None)` when
+/// finished (result in `stack[first]`), `Ok(Some((mm, x, y, top)))` when a `__concat` call is
+/// needed for the pair at `top-2, top-1` (the new `top` after it is `top - 1`).
+#[allow(clippy::type_complexity)]
+fn concat_reduce<'gc>(
+    ctx: Context<'gc>,
+    stack: &mut [Value<'gc>],
+    first: usize,
+    mut top: usize,
+    fuel: &mut Fuel,
+    describe: &dyn Fn(usize) -> String,
+) -> Result<Option<(Value<'gc>, Value<'gc>, Value<'gc>, usize)>, Error<'gc>> {
+    while top - first > 1 {
+        let (x, y) = (stack[top - 2], stack[top - 1]);
+        if is_concatable(x) && is_concatable(y) {
+            // Collect the longest run of strings/numbers ending at top-1.
+            let mut start = top - 2;
+            while start > first && is_concatable(stack[start - 1]) {
+                start -= 1;
+            }
+            let mut total = 0usize;
+            for v in &stack[start..top] {
+                total += match v {
+                    Value::String(s) => s.len(),
+                    _ => 24,
+                };
+            }
+            if total >= MAX_STRING_LEN {
+                return Err(Error::runtime("string length overflow"));
+            }
+            fuel.consume((total / 64) as i64);
+            let mut buf = Vec::with_capacity(total);
+            for v in &stack[start..top] {
+                number_to_bytes(*v, &mut buf);
+            }
+            stack[start] = Value::String(LuaString::new(ctx.mutation(), &buf));
+            top = start + 1;
+        } else {
+            let mm = ctx
+                .metamethod(x, MetaEvent::Concat)
+                .or_else(|| ctx.metamethod(y, MetaEvent::Concat));
+            match mm {
+                Some(mm) => return Ok(Some((mm, x, y, top - 1))),
+                None => {
+                    let (bad, pos) = if is_concatable(x) { (y, top - 1) } else { (x, top - 2) };
+                    return Err(Error::runtime(format!(
+                        "attempt to concatenate a {} value{}",
+                        bad.type_name(),
+                        describe(pos)
+                    )));
+                }
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Finds or creates the open upvalue for `slot` of the running thread.
+fn find_upvalue<'gc>(ctx: Context<'gc>, thread: Thread<'gc>, ts: &mut ThreadState<'gc>, slot: usize) -> UpValue<'gc> {
+    let pos = ts.open_upvalues.partition_point(|uv| match uv.get() {
+        UpValueState::Open { slot: s, .. } => s < slot,
+        UpValueState::Closed(_) => true,
+    });
+    if let Some(&uv) = ts.open_upvalues.get(pos) {
+        if let UpValueState::Open { slot: s, .. } = uv.get() {
+            if s == slot {
+                return uv;
+            }
+        }
+    }
+    let uv = gc_arena::Gc::new(
+        ctx.mutation(),
+        gc_arena::lock::Lock::new(UpValueState::Open { thread, slot }),
+    );
+    ts.open_upvalues.insert(pos, uv);
+    uv
+}
+
+#[inline]
+fn get_upvalue<'gc>(thread: Thread<'gc>, ts: &ThreadState<'gc>, uv: UpValue<'gc>) -> Value<'gc> {
+    match uv.get() {
+        UpValueState::Closed(v) => v,
+        UpValueState::Open { thread: t, slot } => {
+            if Thread::ptr_eq(t, thread) {
+                ts.stack[slot]
+            } else {
+                t.borrow().stack.get(slot).copied().unwrap_or(Value::Nil)
+            }
+        }
+    }
+}
+
+#[inline]
+fn set_upvalue<'gc>(ctx: Context<'gc>, thread: Thread<'gc>, ts: &mut ThreadState<'gc>, uv: UpValue<'gc>, v: Value<'gc>) {
+    match uv.get() {
+        UpValueState::Closed(_) => uv.unlock(ctx.mutation()).set(UpValueState::Closed(v)),
+        UpValueState::Open { thread: t, slot } => {
+            if Thread::ptr_eq(t, thread) {
+                ts.stack[slot] = v;
+            } else if let Some(mut other) = t.try_borrow_mut(ctx.mutation()) {
+                if slot < other.stack.len() {
+                    other.stack[slot] = v;
+                }
+            }
+        }
+    }
+}
+
+fn current_frame<'a, 'gc>(ts: &'a mut ThreadState<'gc>) -> &'a mut LuaFrame<'gc> {
+    match ts.frames.last_mut() {
+        Some(Frame::Lua(f)) => f,
+        _ => unreachable!("interpreter running without a Lua frame"),
+    }
+}
+
+/// Runs Lua frames of `thread` until the fuel runs out, a frame that is not Lua is on top,
+/// or the thread yields/resumes/finishes.
+pub(crate) fn run<'gc>(
+    ctx: Context<'gc>,
+    thread: Thread<'gc>,
+    ts: &mut ThreadState<'gc>,
+    fuel: &mut Fuel,
+    is_main: bool,
+) -> Result<Flow<'gc>, Error<'gc>> {
+    'frame: loop {
+        let frame = match ts.frames.last() {
+            Some(Frame::Lua(f)) => *f,
+            _ => return Ok(Flow::Continue),
+        };
+        if fuel.is_exhausted() {
+            return Ok(Flow::OutOfFuel);
+        }
+        let closure = frame.closure;
+        let fp = closure.proto();
+        let code: &'gc [Instruction] = &fp.proto.code;
+        let consts: &'gc [Value<'gc>] = &fp.constants;
+        let upvals: &'gc [UpValue<'gc>] = closure.upvalues();
+        let base = frame.base;
+        let mut pc = frame.pc;
+        let mut top = frame.top;
+        let mut budget = fuel.remaining();
+
+        macro_rules! r {
+            ($i:expr) => {
+                ts.stack[base + $i as usize]
+            };
+        }
+        macro_rules! save {
+            () => {{
+                let f = current_frame(ts);
+                f.pc = pc;
+                f.top = top;
+                fuel.set_remaining(budget);
+            }};
+        }
+        macro_rules! bail {
+            ($e:expr) => {{
+                save!();
+                return Err($e);
+            }};
+        }
+        macro_rules! tri {
+            ($e:expr) => {
+                match $e {
+                    Ok(v) => v,
+                    Err(e) => bail!(e),
+                }
+            };
+        }
+        macro_rules! check_fuel {
+            () => {
+                if budget <= 0 {
+                    save!();
+                    return Ok(Flow::OutOfFuel);
+                }
+            };
+        }
+        // For instructions that have not done their work yet: on exhaustion the pc is
+        // rewound so the instruction runs when the frame resumes.
+        macro_rules! check_fuel_before {
+            () => {
+                if budget <= 0 {
+                    pc -= 1;
+                    save!();
+                    return Ok(Flow::OutOfFuel);
+                }
+            };
+        }
+        // Calls the function at absolute slot `$slot` (args above it) and continues with
+        // whatever frame is on top afterwards.
+        macro_rules! do_call {
+            ($slot:expr, $returns:expr) => {{
+                save!();
+                match call_function(ctx, thread, ts, $slot, $returns, is_main, fuel) {
+                    Ok(Flow::Continue) => continue 'frame,
+                    Ok(flow) => return Ok(flow),
+                    Err(e) => return Err(e),
+                }
+            }};
+        }
+        macro_rules! meta_call {
+            ($f:expr, $($arg:expr),*) => {{
+                let slot = ts.stack.len();
+                ts.stack.push($f);
+                $(ts.stack.push($arg);)*
+                do_call!(slot, Returns::Meta)
+            }};
+        }
+        macro_rules! describe_reg {
+            ($reg:expr) => {
+                &|| debug::describe_register(fp, pc - 1, $reg as usize)
+            };
+        }
+        macro_rules! arith {
+            ($a:expr, $x:expr, $y:expr, $op:expr, $rb:expr, $rc:expr) => {{
+                let (x, y) = ($x, $y);
+                let rb: Option<usize> = $rb;
+                let rc: Option<usize> = $rc;
+                match arith_num($op, x, y) {
+                    Some(Ok(v)) => r!($a) = v,
+                    _ => {
+                        let describe = |which: usize| {
+                            let reg = if which == 0 { rb } else { rc };
+                            match reg {
+                                Some(reg) => debug::describe_register(fp, pc - 1, reg),
+                                None => debug::describe_constant_operand(fp, pc - 1, which),
+                            }
+                        };
+                        match tri!(arith_slow(ctx, $op, x, y, &describe)) {
+                            Slow::Value(v) => r!($a) = v,
+                            Slow::Meta(mm, x, y) => meta_call!(mm, x, y),
+                        }
+                    }
+                }
+            }};
+        }
+        macro_rules! cond_jump {
+            ($cond:expr, $k:expr) => {{
+                if $cond == $k {
+                    if let Instruction::Jmp { off } = code[pc] {
+                        pc = (pc as i64 + 1 + off as i64) as usize;
+                    } else {
+                        pc += 1;
+                    }
+                } else {
+                    pc += 1;
+                }
+            }};
+        }
+        macro_rules! get_index {
+            ($a:expr, $obj:expr, $key:expr, $desc:expr) => {{
+                let obj = $obj;
+                let key = $key;
+                let fast = if let Value::Table(t) = obj {
+                    let v = t.get(key);
+                    if !v.is_nil() || t.metatable().is_none() {
+                        Some(v)
+                    } else {
+                        None
+                    }
+                } else {
+                    None
+                };
+                match fast {
+                    Some(v) => r!($a) = v,
+                    None => match tri!(index(ctx, obj, key, $desc)) {
+                        Index::Value(v) => r!($a) = v,
+                        Index::Meta(mm, o, k) => meta_call!(mm, o, k),
+                    },
+                }
+            }};
+        }
+        macro_rules! set_index {
+            ($obj:expr, $key:expr, $val:expr, $desc:expr) => {{
+                let obj = $obj;
+                let key = $key;
+                let val = $val;
+                let done = if let Value::Table(t) = obj {
+                    if t.metatable().is_none() {
+                        tri!(raw_set(ctx, t, key, val));
+                        true
+                    } else {
+                        false
+                    }
+                } else {
+                    false
+                };
+                if !done {
+                    if let Some((mm, o)) = tri!(new_index(ctx, obj, key, val, $desc)) {
+                        meta_call!(mm, o, key, val);
+                    }
+                }
+            }};
+        }
+        macro_rules! rk {
+            ($c:expr, $ck:expr) => {
+                if $ck {
+                    consts[$c as usize]
+                } else {
+                    r!($c)
+                }
+            };
+        }
+
+        loop {
+            let ins = code[pc];
+            pc += 1;
+            budget -= 1;
+            match ins {
+                Instruction::Move { a, b } => r!(a) = r!(b),
+                Instruction::LoadI { a, i } => r!(a) = Value::Integer(i as i64),
+                Instruction::LoadF { a, f } => r!(a) = Value::Float(f as f64),
+                Instruction::LoadK { a, k } => r!(a) = consts[k as usize],
+                Instruction::LoadFalse { a } => r!(a) = Value::Boolean(false),
+                Instruction::LoadFalseSkip { a } => {
+                    r!(a) = Value::Boolean(false);
+                    pc += 1;
+                }
+                Instruction::LoadTrue { a } => r!(a) = Value::Boolean(true),
+                Instruction::LoadNil { a, n } => {
+                    for i in 0..=n as usize {
+                        r!(a as usize + i) = Value::Nil;
+                    }
+                }
+                Instruction::GetUpval { a, up } => {
+                    r!(a) = get_upvalue(thread, ts, upvals[up as usize]);
+                }
+                Instruction::SetUpval { a, up } => {
+                    let v = r!(a);
+                    set_upvalue(ctx, thread, ts, upvals[up as usize], v);
+                }
+                Instruction::GetTabUp { a, up, k } => {
+                    let t = get_upvalue(thread, ts, upvals[up as usize]);
+                    let key = consts[k as usize];
+                    get_index!(a, t, key, &|| debug::describe_upvalue(fp, up as usize));
+                }
+                Instruction::GetTable { a, b, c } => {
+                    get_index!(a, r!(b), r!(c), describe_reg!(b));
+                }
+                Instruction::GetI { a, b, c } => {
+                    get_index!(a, r!(b), Value::Integer(c as i64), describe_reg!(b));
+                }
+                Instruction::GetField { a, b, k } => {
+                    get_index!(a, r!(b), consts[k as usize], describe_reg!(b));
+                }
+                Instruction::SetTabUp { up, k, c, ck } => {
+                    let t = get_upvalue(thread, ts, upvals[up as usize]);
+                    set_index!(t, consts[k as usize], rk!(c, ck), &|| debug::describe_upvalue(fp, up as usize));
+                }
+                Instruction::SetTable { a, b, c, ck } => {
+                    set_index!(r!(a), r!(b), rk!(c, ck), describe_reg!(a));
+                }
+                Instruction::SetI { a, b, c, ck } => {
+                    set_index!(r!(a), Value::Integer(b as i64), rk!(c, ck), describe_reg!(a));
+                }
+                Instruction::SetField { a, k, c, ck } => {
+                    set_index!(r!(a), consts[k as usize], rk!(c, ck), describe_reg!(a));
+                }
+                Instruction::NewTable { a, hash, array } => {
+                    let t = ctx.new_table_with_capacity(array as usize, hash as usize);
+                    r!(a) = Value::Table(t);
+                }
+                Instruction::SelfK { a, b, k } => {
+                    let obj = r!(b);
+                    r!(a as usize + 1) = obj;
+                    get_index!(a, obj, consts[k as usize], describe_reg!(b));
+                }
+                Instruction::AddI { a, b, i } => {
+                    let x = r!(b);
+                    if let Value::Integer(v) = x {
+                        r!(a) = Value::Integer(v.wrapping_add(i as i64));
+                    } else if let Value::Float(f) = x {
+                        r!(a) = Value::Float(f + i as f64);
+                    } else {
+                        arith!(a, x, Value::Integer(i as i64), ArithOp::Add, Some(b as usize), None);
+                    }
+                }
+                Instruction::AddK { a, b, k } => arith!(a, r!(b), consts[k as usize], ArithOp::Add, Some(b as usize), None),
+                Instruction::SubK { a, b, k } => arith!(a, r!(b), consts[k as usize], ArithOp::Sub, Some(b as usize), None),
+                Instruction::MulK { a, b, k } => arith!(a, r!(b), consts[k as usize], ArithOp::Mul, Some(b as usize), None),
+                Instruction::ModK { a, b, k } => arith!(a, r!(b), consts[k as usize], ArithOp::Mod, Some(b as usize), None),
+                Instruction::PowK { a, b, k } => arith!(a, r!(b), consts[k as usize], ArithOp::Pow, Some(b as usize), None),
+                Instruction::DivK { a, b, k } => arith!(a, r!(b), consts[k as usize], ArithOp::Div, Some(b as usize), None),
+                Instruction::IDivK { a, b, k } => arith!(a, r!(b), consts[k as usize], ArithOp::IDiv, Some(b as usize), None),
+                Instruction::BAndK { a, b, k } => arith!(a, r!(b), consts[k as usize], ArithOp::BAnd, Some(b as usize), None),
+                Instruction::BOrK { a, b, k } => arith!(a, r!(b), consts[k as usize], ArithOp::BOr, Some(b as usize), None),
+                Instruction::BXorK { a, b, k } => arith!(a, r!(b), consts[k as usize], ArithOp::BXor, Some(b as usize), None),
+                Instruction::ShrI { a, b, i } => arith!(a, r!(b), Value::Integer(i as i64), ArithOp::Shr, Some(b as usize), None),
+                Instruction::ShlI { a, b, i } => arith!(a, Value::Integer(i as i64), r!(b), ArithOp::Shl, None, Some(b as usize)),
+                Instruction::Add { a, b, c } => {
+                    let (x, y) = (r!(b), r!(c));
+                    if let (Value::Integer(x), Value::Integer(y)) = (x, y) {
+                        r!(a) = Value::Integer(x.wrapping_add(y));
+                    } else if let (Value::Float(x), Value::Float(y)) = (x, y) {
+                        r!(a) = Value::Float(x + y);
+                    } else {
+                        arith!(a, x, y, ArithOp::Add, Some(b as usize), Some(c as usize));
+                    }
+                }
+                Instruction::Sub { a, b, c } => {
+                    let (x, y) = (r!(b), r!(c));
+                    if let (Value::Integer(x), Value::Integer(y)) = (x, y) {
+                        r!(a) = Value::Integer(x.wrapping_sub(y));
+                    } else {
+                        arith!(a, x, y, ArithOp::Sub, Some(b as usize), Some(c as usize));
+                    }
+                }
+                Instruction::Mul { a, b, c } => {
+                    let (x, y) = (r!(b), r!(c));
+                    if let (Value::Integer(x), Value::Integer(y)) = (x, y) {
+                        r!(a) = Value::Integer(x.wrapping_mul(y));
+                    } else {
+                        arith!(a, x, y, ArithOp::Mul, Some(b as usize), Some(c as usize));
+                    }
+                }
+                Instruction::Mod { a, b, c } => arith!(a, r!(b), r!(c), ArithOp::Mod, Some(b as usize), Some(c as usize)),
+                Instruction::Pow { a, b, c } => arith!(a, r!(b), r!(c), ArithOp::Pow, Some(b as usize), Some(c as usize)),
+                Instruction::Div { a, b, c } => arith!(a, r!(b), r!(c), ArithOp::Div, Some(b as usize), Some(c as usize)),
+                Instruction::IDiv { a, b, c } => arith!(a, r!(b), r!(c), ArithOp::IDiv, Some(b as usize), Some(c as usize)),
+                Instruction::BAnd { a, b, c } => arith!(a, r!(b), r!(c), ArithOp::BAnd, Some(b as usize), Some(c as usize)),
+                Instruction::BOr { a, b, c } => arith!(a, r!(b), r!(c), ArithOp::BOr, Some(b as usize), Some(c as usize)),
+                Instruction::BXor { a, b, c } => arith!(a, r!(b), r!(c), ArithOp::BXor, Some(b as usize), Some(c as usize)),
+                Instruction::Shl { a, b, c } => arith!(a, r!(b), r!(c), ArithOp::Shl, Some(b as usize), Some(c as usize)),
+                Instruction::Shr { a, b, c } => arith!(a, r!(b), r!(c), ArithOp::Shr, Some(b as usize), Some(c as usize)),
+                Instruction::Unm { a, b } => {
+                    let x = r!(b);
+                    arith!(a, x, x, ArithOp::Unm, Some(b as usize), Some(b as usize));
+                }
+                Instruction::BNot { a, b } => {
+                    let x = r!(b);
+                    arith!(a, x, x, ArithOp::BNot, Some(b as usize), Some(b as usize));
+                }
+                Instruction::Not { a, b } => r!(a) = Value::Boolean(r!(b).is_falsy()),
+                Instruction::Len { a, b } => {
+                    let v = r!(b);
+                    match v {
+                        Value::String(s) => r!(a) = Value::Integer(s.len() as i64),
+                        Value::Table(t) => match t.metatable().and_then(|mt| ctx.metatable_field(mt, MetaEvent::Len)) {
+                            None => r!(a) = Value::Integer(t.length()),
+                            Some(mm) => meta_call!(mm, v, v),
+                        },
+                        _ => match ctx.metamethod(v, MetaEvent::Len) {
+                            Some(mm) => meta_call!(mm, v, v),
+                            None => bail!(Error::runtime(format!(
+                                "attempt to get length of a {} value{}",
+                                v.type_name(),
+                                debug::describe_register(fp, pc - 1, b as usize)
+                            ))),
+                        },
+                    }
+                }
+                Instruction::Concat { a, n } => {
+                    let first = base + a as usize;
+                    let fr = current_frame(ts);
+                    if fr.concat_resume {
+                        fr.concat_resume = false;
+                    } else {
+                        top = first + n as usize;
+                    }
+                    budget -= n as i64;
+                    fuel.set_remaining(budget);
+                    let describe = |slot: usize| debug::describe_register(fp, pc - 1, slot - base);
+                    let r = concat_reduce(ctx, &mut ts.stack, first, top, fuel, &describe);
+                    budget = fuel.remaining();
+                    match tri!(r) {
+                        None => {}
+                        Some((mm, x, y, new_top)) => {
+                            top = new_top;
+                            meta_call!(mm, x, y);
+                        }
+                    }
+                }
+                Instruction::Close { a } => {
+                    let level = base + a as usize;
+                    close_upvalues(ctx, thread, ts, level);
+                    if let Some(&slot) = ts.tbc_slots.last() {
+                        if slot >= level {
+                            ts.tbc_slots.pop();
+                            let v = ts.stack[slot];
+                            pc -= 1; // re-run to close the next one when this call returns
+                            let mm = ctx.metamethod(v, MetaEvent::Close).unwrap_or(Value::Nil);
+                            meta_call!(mm, v, Value::Nil);
+                        }
+                    }
+                }
+                Instruction::Tbc { a } => {
+                    let v = r!(a);
+                    if v.is_truthy() {
+                        if ctx.metamethod(v, MetaEvent::Close).is_none() {
+                            let name = debug::local_name(fp, pc - 1, a as usize).unwrap_or_else(|| "?".into());
+                            bail!(Error::runtime(format!("variable '{name}' got a non-closable value")));
+                        }
+                        ts.tbc_slots.push(base + a as usize);
+                    }
+                }
+                Instruction::Jmp { off } => {
+                    pc = (pc as i64 + off as i64) as usize;
+                    if off < 0 {
+                        check_fuel!();
+                    }
+                }
+                Instruction::Eq { a, b, k } => {
+                    let (x, y) = (r!(a), r!(b));
+                    let eq = x.raw_eq(y);
+                    if !eq {
+                        let mm = match (x, y) {
+                            (Value::Table(_), Value::Table(_)) | (Value::UserData(_), Value::UserData(_)) => {
+                                ctx.metamethod(x, MetaEvent::Eq).or_else(|| ctx.metamethod(y, MetaEvent::Eq))
+                            }
+                            _ => None,
+                        };
+                        if let Some(mm) = mm {
+                            meta_call!(mm, x, y);
+                        }
+                    }
+                    cond_jump!(eq, k);
+                }
+                Instruction::Lt { a, b, k } => {
+                    let (x, y) = (r!(a), r!(b));
+                    match less_than(x, y) {
+                        Some(c) => cond_jump!(c, k),
+                        None => {
+                            let mm = tri!(compare_slow(ctx, MetaEvent::Lt, x, y));
+                            meta_call!(mm, x, y);
+                        }
+                    }
+                }
+                Instruction::Le { a, b, k } => {
+                    let (x, y) = (r!(a), r!(b));
+                    match less_equal(x, y) {
+                        Some(c) => cond_jump!(c, k),
+                        None => {
+                            let mm = tri!(compare_slow(ctx, MetaEvent::Le, x, y));
+                            meta_call!(mm, x, y);
+                        }
+                    }
+                }
+                Instruction::EqK { a, c, k } => {
+                    let eq = r!(a).raw_eq(consts[c as usize]);
+                    cond_jump!(eq, k);
+                }
+                Instruction::EqI { a, i, k, float: _ } => {
+                    let eq = match r!(a) {
+                        Value::Integer(x) => x == i as i64,
+                        Value::Float(f) => f == i as f64,
+                        _ => false,
+                    };
+                    cond_jump!(eq, k);
+                }
+                Instruction::LtI { a, i, k, float } => {
+                    let x = r!(a);
+                    let imm = if float { Value::Float(i as f64) } else { Value::Integer(i as i64) };
+                    match less_than(x, imm).filter(|_| !matches!(x, Value::String(_))) {
+                        Some(c) => cond_jump!(c, k),
+                        None => {
+                            let mm = tri!(compare_slow(ctx, MetaEvent::Lt, x, imm));
+                            meta_call!(mm, x, imm);
+                        }
+                    }
+                }
+                Instruction::LeI { a, i, k, float } => {
+                    let x = r!(a);
+                    let imm = if float { Value::Float(i as f64) } else { Value::Integer(i as i64) };
+                    match less_equal(x, imm).filter(|_| !matches!(x, Value::String(_))) {
+                        Some(c) => cond_jump!(c, k),
+                        None => {
+                            let mm = tri!(compare_slow(ctx, MetaEvent::Le, x, imm));
+                            meta_call!(mm, x, imm);
+                        }
+                    }
+                }
+                Instruction::GtI { a, i, k, float } => {
+                    let x = r!(a);
+                    let imm = if float { Value::Float(i as f64) } else { Value::Integer(i as i64) };
+                    match less_than(imm, x).filter(|_| !matches!(x, Value::String(_))) {
+                        Some(c) => cond_jump!(c, k),
+                        None => {
+                            let mm = tri!(compare_slow(ctx, MetaEvent::Lt, imm, x));
+                            meta_call!(mm, imm, x);
+                        }
+                    }
+                }
+                Instruction::GeI { a, i, k, float } => {
+                    let x = r!(a);
+                    let imm = if float { Value::Float(i as f64) } else { Value::Integer(i as i64) };
+                    match less_equal(imm, x).filter(|_| !matches!(x, Value::String(_))) {
+                        Some(c) => cond_jump!(c, k),
+                        None => {
+                            let mm = tri!(compare_slow(ctx, MetaEvent::Le, imm, x));
+                            meta_call!(mm, imm, x);
+                        }
+                    }
+                }
+                Instruction::Test { a, k } => {
+                    let t = r!(a).is_truthy();
+                    cond_jump!(t, k);
+                }
+                Instruction::TestSet { a, b, k } => {
+                    let v = r!(b);
+                    if v.is_truthy() == k {
+                        r!(a) = v;
+                        if let Instruction::Jmp { off } = code[pc] {
+                            pc = (pc as i64 + 1 + off as i64) as usize;
+                        } else {
+                            pc += 1;
+                        }
+                    } else {
+                        pc += 1;
+                    }
+                }
+                Instruction::Call { a, b, c } => {
+                    check_fuel_before!();
+                    let func = base + a as usize;
+                    if b != 0 {
+                        ts.stack.truncate(func + b as usize);
+                    } else {
+                        ts.stack.truncate(top);
+                    }
+                    let returns = if c == 0 { Returns::Multi } else { Returns::Count(c - 1) };
+                    do_call!(func, returns);
+                }
+                Instruction::TailCall { a, b } => {
+                    check_fuel_before!();
+                    let func = base + a as usize;
+                    if b != 0 {
+                        ts.stack.truncate(func + b as usize);
+                    } else {
+                        ts.stack.truncate(top);
+                    }
+                    save!();
+                    close_upvalues(ctx, thread, ts, base);
+                    let Some(Frame::Lua(f)) = ts.frames.pop() else { unreachable!() };
+                    let n = ts.stack.len() - func;
+                    ts.stack.copy_within(func.., f.func);
+                    ts.stack.truncate(f.func + n);
+                    match call_function_ex(ctx, thread, ts, f.func, f.returns, is_main, fuel, true) {
+                        Ok(Flow::Continue) => continue 'frame,
+                        Ok(flow) => return Ok(flow),
+                        Err(e) => return Err(e),
+                    }
+                }
+                Instruction::Return { a, b, close } => {
+                    let first = base + a as usize;
+                    let n = if b != 0 { b as usize - 1 } else { top - first };
+                    if close {
+                        close_upvalues(ctx, thread, ts, base);
+                        if let Some(&slot) = ts.tbc_slots.last() {
+                            if slot >= base {
+                                ts.tbc_slots.pop();
+                                let v = ts.stack[slot];
+                                // Keep the values to return below the call: `top` marks them.
+                                top = first + n;
+                                if ts.stack.len() < top {
+                                    ts.stack.resize(top, Value::Nil);
+                                }
+                                pc -= 1;
+                                let mm = ctx.metamethod(v, MetaEvent::Close).unwrap_or(Value::Nil);
+                                let slot = ts.stack.len().max(top);
+                                ts.stack.truncate(slot);
+                                ts.stack.push(mm);
+                                ts.stack.push(v);
+                                ts.stack.push(Value::Nil);
+                                do_call!(slot, Returns::Meta);
+                            }
+                        }
+                    }
+                    save!();
+                    return_from_frame(ctx, thread, ts, first, n);
+                    match finish_return(ctx, ts, first, n) {
+                        Ok(Flow::Continue) => continue 'frame,
+                        Ok(flow) => return Ok(flow),
+                        Err(e) => return Err(e),
+                    }
+                }
+                Instruction::Return0 => {
+                    save!();
+                    let first = base;
+                    return_from_frame(ctx, thread, ts, first, 0);
+                    match finish_return(ctx, ts, first, 0) {
+                        Ok(Flow::Continue) => continue 'frame,
+                        Ok(flow) => return Ok(flow),
+                        Err(e) => return Err(e),
+                    }
+                }
+                Instruction::Return1 { a } => {
+                    save!();
+                    let first = base + a as usize;
+                    return_from_frame(ctx, thread, ts, first, 1);
+                    match finish_return(ctx, ts, first, 1) {
+                        Ok(Flow::Continue) => continue 'frame,
+                        Ok(flow) => return Ok(flow),
+                        Err(e) => return Err(e),
+                    }
+                }
+                Instruction::ForPrep { a, skip } => {
+                    let runs = tri!(for_prep(&mut ts.stack[base + a as usize..base + a as usize + 4]));
+                    if !runs {
+                        pc += skip as usize;
+                    }
+                }
+                Instruction::ForLoop { a, back } => {
+                    let ra = base + a as usize;
+                    match ts.stack[ra + 2] {
+                        Value::Integer(step) => {
+                            if let Value::Integer(count) = ts.stack[ra + 1] {
+                                if count as u64 > 0 {
+                                    ts.stack[ra + 1] = Value::Integer((count as u64 - 1) as i64);
+                                    if let Value::Integer(i) = ts.stack[ra] {
+                                        let ni = i.wrapping_add(step);
+                                        ts.stack[ra] = Value::Integer(ni);
+                                        ts.stack[ra + 3] = Value::Integer(ni);
+                                    }
+                                    pc -= back as usize;
+                                    check_fuel!();
+                                }
+                            }
+                        }
+                        Value::Float(step) => {
+                            if let (Value::Float(i), Value::Float(limit)) = (ts.stack[ra], ts.stack[ra + 1]) {
+                                let ni = i + step;
+                                let cont = if step > 0.0 { ni <= limit } else { limit <= ni };
+                                if cont {
+                                    ts.stack[ra] = Value::Float(ni);
+                                    ts.stack[ra + 3] = Value::Float(ni);
+                                    pc -= back as usize;
+                                    check_fuel!();
+                                }
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                Instruction::TForPrep { a, skip } => {
+                    let v = r!(a as usize + 3);
+                    if v.is_truthy() {
+                        if ctx.metamethod(v, MetaEvent::Close).is_none() {
+                            bail!(Error::runtime("variable '(for state)' got a non-closable value"));
+                        }
+                        ts.tbc_slots.push(base + a as usize + 3);
+                    }
+                    pc += skip as usize;
+                }
+                Instruction::TForCall { a, c } => {
+                    check_fuel_before!();
+                    let ra = base + a as usize;
+                    ts.stack.truncate(ra + 4);
+                    let (f, s, ctl) = (ts.stack[ra], ts.stack[ra + 1], ts.stack[ra + 2]);
+                    ts.stack.push(f);
+                    ts.stack.push(s);
+                    ts.stack.push(ctl);
+                    do_call!(ra + 4, Returns::Count(c));
+                }
+                Instruction::TForLoop { a, back } => {
+                    let ra = base + a as usize;
+                    let v = ts.stack[ra + 4];
+                    if !v.is_nil() {
+                        ts.stack[ra + 2] = v;
+                        pc -= back as usize;
+                        check_fuel!();
+                    }
+                }
+                Instruction::SetList { a, n, start } => {
+                    let ra = base + a as usize;
+                    let count = if n == 0 { top - ra - 1 } else { n as usize };
+                    if let Value::Table(t) = ts.stack[ra] {
+                        budget -= count as i64 / 8;
+                        let mut st = t.borrow_mut(ctx.mutation());
+                        for i in 1..=count {
+                            let v = ts.stack[ra + i];
+                            st.set_normalized(Value::Integer(start as i64 + i as i64), v);
+                        }
+                    }
+                    if n == 0 {
+                        let end = base + fp.proto.max_stack_size as usize;
+                        ts.stack.truncate(end.max(ra + 1));
+                        ts.stack.resize(end, Value::Nil);
+                    }
+                }
+                Instruction::Closure { a, proto } => {
+                    let child = fp.children[proto as usize];
+                    let descs = &child.proto.upvalues;
+                    let mut ups = Vec::with_capacity(descs.len());
+                    for d in descs.iter() {
+                        if d.in_stack {
+                            ups.push(find_upvalue(ctx, thread, ts, base + d.index as usize));
+                        } else {
+                            ups.push(upvals[d.index as usize]);
+                        }
+                    }
+                    let c = LuaClosure(gc_arena::Gc::new(
+                        ctx.mutation(),
+                        ClosureInner {
+                            id: ctx.next_object_id(),
+                            proto: child,
+                            upvalues: ups.into_boxed_slice(),
+                        },
+                    ));
+                    r!(a) = Value::Function(c);
+                }
+                Instruction::VarArg { a, c } => {
+                    let nvar = frame.num_varargs;
+                    let ra = base + a as usize;
+                    if c == 0 {
+                        let end = ra + nvar;
+                        if ts.stack.len() < end {
+                            ts.stack.resize(end, Value::Nil);
+                        }
+                        for i in 0..nvar {
+                            ts.stack[ra + i] = ts.stack[base - nvar + i];
+                        }
+                        top = end;
+                    } else {
+                        for i in 0..(c as usize - 1) {
+                            ts.stack[ra + i] = if i < nvar { ts.stack[base - nvar + i] } else { Value::Nil };
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Closes the frame's upvalues and pops it, moving the `n` results at `first` to its function
+/// slot. Returns the slot.
+fn return_from_frame<'gc>(ctx: Context<'gc>, thread: Thread<'gc>, ts: &mut ThreadState<'gc>, first: usize, n: usize) {
+    let f = *current_frame(ts);
+    if let Some(uv) = ts.open_upvalues.last() {
+        if let UpValueState::Open { slot, .. } = uv.get() {
+            if slot >= f.base {
+                close_upvalues(ctx, thread, ts, f.base);
+            }
+        }
+    }
+    if ts.stack.len() < first + n {
+        ts.stack.resize(first + n, Value::Nil);
+    }
+    ts.stack.copy_within(first..first + n, f.func);
+    ts.stack.truncate(f.func + n);
+}
+
+fn finish_return<'gc>(ctx: Context<'gc>, ts: &mut ThreadState<'gc>, _first: usize, n: usize) -> Result<Flow<'gc>, Error<'gc>> {
+    let Some(Frame::Lua(f)) = ts.frames.pop() else { unreachable!() };
+    post_return(ctx, ts, f.func, n, f.returns)
+}
+
+/// Numeric `for` preparation on `[init, limit, step, var]`. Integer loops precompute the
+/// iteration count into the limit slot (so they cannot overflow); float loops keep floats.
+fn for_prep<'gc>(r: &mut [Value<'gc>]) -> Result<bool, Error<'gc>> {
+    let (init, limit, step) = (r[0], r[1], r[2]);
+    let bad = |what: &str, v: Value<'gc>| {
+        Error::runtime(format!("bad 'for' {what} (number expected, got {})", v.type_name()))
+    };
+    let init = init.to_number().ok_or_else(|| bad("initial value", init))?;
+    let limit_n = limit.to_number().ok_or_else(|| bad("limit", limit))?;
+    let step = step.to_number().ok_or_else(|| bad("step", step))?;
+    if let (Value::Integer(i), Value::Integer(s)) = (init, step) {
+        if s == 0 {
+            return Err(Error::runtime("'for' step is zero"));
+        }
+        // Clip the limit to an integer.
+        let lim = match limit_n {
+            Value::Integer(l) => l,
+            Value::Float(f) => {
+                if f.is_nan() {
+                    return Ok(false);
+                }
+                if s > 0 {
+                    let fl = f.floor();
+                    if fl >= 9.223_372_036_854_775_807e18 {
+                        i64::MAX
+                    } else if fl < -9.223_372_036_854_775_808e18 {
+                        return Ok(false);
+                    } else {
+                        fl as i64
+                    }
+                } else {
+                    let cl = f.ceil();
+                    if cl < -9.223_372_036_854_775_808e18 {
+                        i64::MIN
+                    } else if cl >= 9.223_372_036_854_775_807e18 {
+                        return Ok(false);
+                    } else {
+                        cl as i64
+                    }
+                }
+            }
+            _ => unreachable!(),
+        };
+        if (s > 0 && i > lim) || (s < 0 && i < lim) {
+            return Ok(false);
+        }
+        let count: u64 = if s > 0 {
+            (lim as u64).wrapping_sub(i as u64) / s as u64
+        } else {
+            let s1 = (s.wrapping_add(1)).wrapping_neg() as u64 + 1;
+            (i as u64).wrapping_sub(lim as u64) / s1
+        };
+        r[0] = Value::Integer(i);
+        r[1] = Value::Integer(count as i64);
+        r[2] = Value::Integer(s);
+        r[3] = Value::Integer(i);
+        Ok(true)
+    } else {
+        let to_f = |v: Value| match v {
+            Value::Integer(i) => i as f64,
+            Value::Float(f) => f,
+            _ => unreachable!(),
+        };
+        let (i, l, s) = (to_f(init), to_f(limit_n), to_f(step));
+        if s == 0.0 {
+            return Err(Error::runtime("'for' step is zero"));
+        }
+        if !(if s > 0.0 { i <= l } else { l <= i }) {
+            return Ok(false);
+        }
+        r[0] = Value::Float(i);
+        r[1] = Value::Float(l);
+        r[2] = Value::Float(s);
+        r[3] = Value::Float(i);
+        Ok(true)
+    }
+}
+
+/// Completes the instruction interrupted by a metamethod call whose first result is `v`
+/// (PUC's `luaV_finishOp`). The top frame is the Lua frame that made the call; its `pc`
+/// points after the interrupted instruction.
+pub(crate) fn finish_meta<'gc>(_ctx: Context<'gc>, ts: &mut ThreadState<'gc>, v: Value<'gc>) -> Result<(), Error<'gc>> {
+    let f = *current_frame(ts);
+    let fp = f.closure.proto();
+    let code = &fp.proto.code;
+    let base = f.base;
+    let ins = code[f.pc - 1];
+    let cond_jump = |ts: &mut ThreadState<'gc>, cond: bool, k: bool| {
+        let fr = current_frame(ts);
+        if cond == k {
+            if let Some(Instruction::Jmp { off }) = code.get(fr.pc) {
+                fr.pc = (fr.pc as i64 + 1 + *off as i64) as usize;
+            } else {
+                fr.pc += 1;
+            }
+        } else {
+            fr.pc += 1;
+        }
+    };
+    match ins {
+        Instruction::GetTabUp { a, .. }
+        | Instruction::GetTable { a, .. }
+        | Instruction::GetI { a, .. }
+        | Instruction::GetField { a, .. }
+        | Instruction::SelfK { a, .. }
+        | Instruction::AddI { a, .. }
+        | Instruction::AddK { a, .. }
+        | Instruction::SubK { a, .. }
+        | Instruction::MulK { a, .. }
+        | Instruction::ModK { a, .. }
+        | Instruction::PowK { a, .. }
+        | Instruction::DivK { a, .. }
+        | Instruction::IDivK { a, .. }
+        | Instruction::BAndK { a, .. }
+        | Instruction::BOrK { a, .. }
+        | Instruction::BXorK { a, .. }
+        | Instruction::ShrI { a, .. }
+        | Instruction::ShlI { a, .. }
+        | Instruction::Add { a, .. }
+        | Instruction::Sub { a, .. }
+        | Instruction::Mul { a, .. }
+        | Instruction::Mod { a, .. }
+        | Instruction::Pow { a, .. }
+        | Instruction::Div { a, .. }
+        | Instruction::IDiv { a, .. }
+        | Instruction::BAnd { a, .. }
+        | Instruction::BOr { a, .. }
+        | Instruction::BXor { a, .. }
+        | Instruction::Shl { a, .. }
+        | Instruction::Shr { a, .. }
+        | Instruction::Unm { a, .. }
+        | Instruction::BNot { a, .. }
+        | Instruction::Len { a, .. } => {
+            ts.stack[base + a as usize] = v;
+        }
+        Instruction::Eq { k, .. } => cond_jump(ts, v.is_truthy(), k),
+        Instruction::Lt { k, .. }
+        | Instruction::Le { k, .. }
+        | Instruction::LtI { k, .. }
+        | Instruction::LeI { k, .. }
+        | Instruction::GtI { k, .. }
+        | Instruction::GeI { k, .. } => cond_jump(ts, v.is_truthy(), k),
+        Instruction::Concat { .. } => {
+            // The pair at top-1, top was reduced to `v` (the frame's `top` was lowered before
+            // the call). Re-run the `Concat` in resume mode to finish the reduction.
+            ts.stack[f.top - 1] = v;
+            let fr = current_frame(ts);
+            fr.pc -= 1;
+            fr.concat_resume = true;
+        }
+        // Stores and closes: nothing to finish (Close/Return re-execute themselves).
+        _ => {}
+    }
+    Ok(())
+}
+

@@ -1,0 +1,255 @@
+//! The arena root (`State`) and the `Context` handle passed to everything that runs inside
+//! `Lua::enter`.
+//!
+//! Invariant: everything the VM owns is reachable from `State` (globals, registry, the
+//! string metatable, the main thread, the object-id counter), so a walk from the root sees
+//! the whole VM (snapshots) and nothing observable lives outside it.
+
+use std::cell::Cell;
+use std::rc::Rc;
+
+use crate::host::Host;
+
+use gc_arena::lock::Lock;
+use gc_arena::{Collect, DynamicRootSet, Gc, Mutation};
+
+use crate::string::LuaString;
+use crate::table::Table;
+use crate::thread::Thread;
+use crate::value::Value;
+
+/// Metamethod events. The discriminant is the bit used in the metatable absence cache.
+#[derive(Debug, Copy, Clone, PartialEq, Eq)]
+pub enum MetaEvent {
+    Index = 0,
+    NewIndex,
+    Gc,
+    Mode,
+    Len,
+    Eq,
+    Add,
+    Sub,
+    Mul,
+    Mod,
+    Pow,
+    Div,
+    IDiv,
+    BAnd,
+    BOr,
+    BXor,
+    Shl,
+    Shr,
+    Unm,
+    BNot,
+    Lt,
+    Le,
+    Concat,
+    Call,
+    Close,
+    ToString,
+    Name,
+    Metatable,
+    Pairs,
+}
+
+pub(crate) const META_EVENT_COUNT: usize = 29;
+
+impl MetaEvent {
+    pub fn name(self) -> &'static str {
+        META_NAMES[self as usize]
+    }
+}
+
+const META_NAMES: [&str; META_EVENT_COUNT] = [
+    "__index",
+    "__newindex",
+    "__gc",
+    "__mode",
+    "__len",
+    "__eq",
+    "__add",
+    "__sub",
+    "__mul",
+    "__mod",
+    "__pow",
+    "__div",
+    "__idiv",
+    "__band",
+    "__bor",
+    "__bxor",
+    "__shl",
+    "__shr",
+    "__unm",
+    "__bnot",
+    "__lt",
+    "__le",
+    "__concat",
+    "__call",
+    "__close",
+    "__tostring",
+    "__name",
+    "__metatable",
+    "__pairs",
+];
+
+#[derive(Collect)]
+#[collect(no_drop)]
+pub struct State<'gc> {
+    pub(crate) globals: Table<'gc>,
+    pub(crate) registry: Table<'gc>,
+    pub(crate) main_thread: Thread<'gc>,
+    pub(crate) string_metatable: Gc<'gc, Lock<Option<Table<'gc>>>>,
+    /// Interned metamethod names, indexed by `MetaEvent`.
+    pub(crate) meta_names: Box<[LuaString<'gc>]>,
+    /// Source of stable object ids (tables, functions, threads, userdata). Lives in the
+    /// root so it is part of every snapshot.
+    #[collect(require_static)]
+    pub(crate) next_id: Cell<u64>,
+    /// The host capabilities (output streams...). Not part of snapshots.
+    #[collect(require_static)]
+    pub(crate) host: Rc<dyn Host>,
+    /// Host handles (`Stashed*`) that keep values alive between `Lua::enter` calls.
+    pub(crate) roots: DynamicRootSet<'gc>,
+}
+
+impl<'gc> State<'gc> {
+    pub(crate) fn new(mc: &Mutation<'gc>, host: Rc<dyn Host>) -> State<'gc> {
+        let next_id = Cell::new(1);
+        let fresh = || {
+            let id = next_id.get();
+            next_id.set(id + 1);
+            id
+        };
+        let globals = Table::with_id(mc, fresh(), 0, 64);
+        let registry = Table::with_id(mc, fresh(), 0, 8);
+        let main_thread = Thread::with_id(mc, fresh());
+        let meta_names = META_NAMES
+            .iter()
+            .map(|n| LuaString::new(mc, n.as_bytes()))
+            .collect();
+        State {
+            globals,
+            registry,
+            main_thread,
+            string_metatable: Gc::new(mc, Lock::new(None)),
+            meta_names,
+            next_id,
+            roots: DynamicRootSet::new(mc),
+            host,
+        }
+    }
+}
+
+/// The handle to the VM while inside `Lua::enter`: the mutation context plus the root.
+#[derive(Copy, Clone)]
+pub struct Context<'gc> {
+    mc: &'gc Mutation<'gc>,
+    state: &'gc State<'gc>,
+}
+
+impl<'gc> Context<'gc> {
+    pub(crate) fn new(mc: &'gc Mutation<'gc>, state: &'gc State<'gc>) -> Self {
+        Context { mc, state }
+    }
+
+    #[inline]
+    pub fn mutation(self) -> &'gc Mutation<'gc> {
+        self.mc
+    }
+
+    pub(crate) fn state(self) -> &'gc State<'gc> {
+        self.state
+    }
+
+    /// A rough estimate of the VM's heap size in bytes (objects times an average size) until
+    /// byte-exact accounting lands with the memory limit.
+    pub fn estimated_memory(self) -> usize {
+        self.mc.metrics().total_gc_count() * 64
+    }
+
+    /// The host capability interface.
+    pub fn host(self) -> &'gc dyn Host {
+        &*self.state.host
+    }
+
+    pub fn globals(self) -> Table<'gc> {
+        self.state.globals
+    }
+
+    pub fn registry(self) -> Table<'gc> {
+        self.state.registry
+    }
+
+    pub fn main_thread(self) -> Thread<'gc> {
+        self.state.main_thread
+    }
+
+    /// A fresh stable object id (deterministic: a counter inside the VM).
+    pub fn next_object_id(self) -> u64 {
+        let id = self.state.next_id.get();
+        self.state.next_id.set(id + 1);
+        id
+    }
+
+    pub fn new_string(self, bytes: &[u8]) -> LuaString<'gc> {
+        LuaString::new(self.mc, bytes)
+    }
+
+    pub fn str(self, s: &str) -> Value<'gc> {
+        Value::String(LuaString::new(self.mc, s.as_bytes()))
+    }
+
+    pub fn new_table(self) -> Table<'gc> {
+        Table::with_id(self.mc, self.next_object_id(), 0, 0)
+    }
+
+    pub fn new_table_with_capacity(self, array: usize, hash: usize) -> Table<'gc> {
+        Table::with_id(self.mc, self.next_object_id(), array, hash)
+    }
+
+    pub fn meta_name(self, event: MetaEvent) -> LuaString<'gc> {
+        self.state.meta_names[event as usize]
+    }
+
+    pub fn string_metatable(self) -> Option<Table<'gc>> {
+        self.state.string_metatable.get()
+    }
+
+    pub fn set_string_metatable(self, mt: Option<Table<'gc>>) {
+        self.state.string_metatable.unlock(self.mc).set(mt);
+    }
+
+    /// The metatable of any value (tables and userdata have their own; strings share one).
+    pub fn metatable_of(self, v: Value<'gc>) -> Option<Table<'gc>> {
+        match v {
+            Value::Table(t) => t.metatable(),
+            Value::UserData(u) => u.metatable(),
+            Value::String(_) => self.string_metatable(),
+            _ => None,
+        }
+    }
+
+    /// Looks up metamethod `event` of `v` (raw access to its metatable), using the
+    /// metatable's absence cache. Returns `None` when absent or nil.
+    #[inline]
+    pub fn metamethod(self, v: Value<'gc>, event: MetaEvent) -> Option<Value<'gc>> {
+        let mt = self.metatable_of(v)?;
+        self.metatable_field(mt, event)
+    }
+
+    #[inline]
+    pub fn metatable_field(self, mt: Table<'gc>, event: MetaEvent) -> Option<Value<'gc>> {
+        let bit = 1u32 << (event as u32);
+        let cache = mt.absent_events();
+        if cache.get() & bit != 0 {
+            return None;
+        }
+        let v = mt.get(Value::String(self.meta_name(event)));
+        if v.is_nil() {
+            cache.set(cache.get() | bit);
+            None
+        } else {
+            Some(v)
+        }
+    }
+}

@@ -1,0 +1,406 @@
+//! Lua tables with a deterministic layout.
+//!
+//! Layout: an array part holding keys `1..=array.len()` and an insertion-ordered hash part
+//! (`entries` vector plus a `hashbrown::HashTable` of indices into it).
+//!
+//! Invariants:
+//! - Keys are normalized: a float key with an exact integer value is stored as an integer;
+//!   `nil` and NaN are never keys.
+//! - An integer key `k` with `1 <= k <= array.len()` lives only in the array part.
+//! - Removing a key (assigning nil) leaves a tombstone (the entry keeps its key with a nil
+//!   value), so `next` keeps working when fields are cleared during traversal. Tombstones are
+//!   compacted only when a *new* key is inserted and the entries vector is full (inserting new
+//!   keys during traversal is undefined behaviour in Lua, as in PUC).
+//! - Iteration order (`next`) is the array part in index order, then the hash part in insertion
+//!   order: a pure function of the table's history, never of addresses or seeds. A snapshot
+//!   that restores `array` and `entries` verbatim restores the exact order.
+//! - Hashes of keys are content hashes for strings and numbers and object ids for reference
+//!   types (see `Value::object_id`).
+
+use std::cell::Cell;
+
+use gc_arena::lock::RefLock;
+use gc_arena::{Collect, Gc, Mutation};
+use hashbrown::HashTable;
+
+use crate::value::Value;
+
+#[derive(Debug, Copy, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidKey {
+    #[error("table index is nil")]
+    Nil,
+    #[error("table index is NaN")]
+    NaN,
+}
+
+#[derive(Collect)]
+#[collect(no_drop)]
+pub struct TableInner<'gc> {
+    #[collect(require_static)]
+    id: u64,
+    /// Cache for tables used as metatables: bit `e` set means metamethod event `e` is known to
+    /// be absent. Cleared on every store of a string key into this table.
+    #[collect(require_static)]
+    absent_events: Cell<u32>,
+    state: RefLock<TableState<'gc>>,
+}
+
+#[derive(Collect, Default)]
+#[collect(no_drop)]
+pub struct TableState<'gc> {
+    pub(crate) array: Vec<Value<'gc>>,
+    pub(crate) entries: Vec<(Value<'gc>, Value<'gc>)>,
+    #[collect(require_static)]
+    pub(crate) index: HashTable<u32>,
+    #[collect(require_static)]
+    pub(crate) tombstones: usize,
+    pub(crate) metatable: Option<Table<'gc>>,
+}
+
+#[derive(Copy, Clone, Collect)]
+#[collect(no_drop)]
+pub struct Table<'gc>(pub(crate) Gc<'gc, TableInner<'gc>>);
+
+#[inline]
+fn mix(x: u64) -> u64 {
+    let x = (x ^ (x >> 32)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    x ^ (x >> 29)
+}
+
+/// The hash of a normalized key.
+#[inline]
+pub(crate) fn key_hash(key: Value<'_>) -> u64 {
+    match key {
+        Value::Integer(i) => mix(i as u64),
+        Value::Float(f) => mix(f.to_bits() ^ 0x5555),
+        Value::String(s) => s.content_hash(),
+        Value::Boolean(b) => mix(b as u64 + 0x1234_5678),
+        Value::Nil => 0,
+        other => mix(other.object_id().unwrap_or(0) ^ 0xABCD_0000_0000),
+    }
+}
+
+/// Normalizes a key for storage/lookup: integral floats become integers.
+#[inline]
+pub(crate) fn normalize_key(key: Value<'_>) -> Result<Value<'_>, InvalidKey> {
+    match key {
+        Value::Nil => Err(InvalidKey::Nil),
+        Value::Float(f) => {
+            if f.is_nan() {
+                Err(InvalidKey::NaN)
+            } else if let Some(i) = crate::number::float_to_int(f) {
+                Ok(Value::Integer(i))
+            } else {
+                Ok(key)
+            }
+        }
+        _ => Ok(key),
+    }
+}
+
+impl<'gc> TableState<'gc> {
+    fn find_entry(&self, key: Value<'gc>) -> Option<usize> {
+        if self.entries.is_empty() {
+            return None;
+        }
+        let hash = key_hash(key);
+        let entries = &self.entries;
+        self.index
+            .find(hash, |&i| entries[i as usize].0.raw_eq(key))
+            .map(|&i| i as usize)
+    }
+
+    #[inline]
+    pub(crate) fn get(&self, key: Value<'gc>) -> Value<'gc> {
+        match key {
+            Value::Integer(i) => self.get_int(i),
+            Value::String(_) => self.get_from_hash(key),
+            Value::Nil => Value::Nil,
+            Value::Float(f) => match crate::number::float_to_int(f) {
+                Some(i) => self.get_int(i),
+                None if f.is_nan() => Value::Nil,
+                None => self.get_from_hash(key),
+            },
+            _ => self.get_from_hash(key),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn get_int(&self, i: i64) -> Value<'gc> {
+        if (i as u64).wrapping_sub(1) < self.array.len() as u64 {
+            self.array[(i - 1) as usize]
+        } else {
+            self.get_from_hash(Value::Integer(i))
+        }
+    }
+
+    #[inline]
+    fn get_from_hash(&self, key: Value<'gc>) -> Value<'gc> {
+        match self.find_entry(key) {
+            Some(i) => self.entries[i].1,
+            None => Value::Nil,
+        }
+    }
+
+    /// Raw set. The key must already be normalized and valid.
+    pub(crate) fn set_normalized(&mut self, key: Value<'gc>, value: Value<'gc>) {
+        if let Value::Integer(i) = key {
+            let len = self.array.len();
+            if (i as u64).wrapping_sub(1) < len as u64 {
+                self.array[(i - 1) as usize] = value;
+                return;
+            }
+            if i as u64 == len as u64 + 1 && !value.is_nil() {
+                // Appending to the array part; first drop any hash entry for this key.
+                if let Some(e) = self.find_entry(key) {
+                    self.kill_entry(e);
+                }
+                self.array.push(value);
+                self.migrate_from_hash();
+                return;
+            }
+        }
+        match self.find_entry(key) {
+            Some(e) => {
+                let old = self.entries[e].1;
+                if old.is_nil() && !value.is_nil() {
+                    self.tombstones -= 1;
+                } else if !old.is_nil() && value.is_nil() {
+                    self.tombstones += 1;
+                }
+                self.entries[e].1 = value;
+            }
+            None => {
+                if value.is_nil() {
+                    return;
+                }
+                self.insert_new(key, value);
+            }
+        }
+    }
+
+    fn kill_entry(&mut self, e: usize) {
+        if !self.entries[e].1.is_nil() {
+            self.entries[e].1 = Value::Nil;
+            self.tombstones += 1;
+        }
+    }
+
+    /// After the array part grew, move following integer keys from the hash part.
+    fn migrate_from_hash(&mut self) {
+        if self.entries.len() == self.tombstones {
+            return;
+        }
+        loop {
+            let next = Value::Integer(self.array.len() as i64 + 1);
+            match self.find_entry(next) {
+                Some(e) if !self.entries[e].1.is_nil() => {
+                    let v = self.entries[e].1;
+                    self.kill_entry(e);
+                    self.array.push(v);
+                }
+                _ => break,
+            }
+        }
+    }
+
+    fn insert_new(&mut self, key: Value<'gc>, value: Value<'gc>) {
+        if self.entries.len() == self.entries.capacity() && self.tombstones > 0 {
+            self.compact();
+        }
+        let idx = self.entries.len() as u32;
+        self.entries.push((key, value));
+        let entries = &self.entries;
+        self.index.insert_unique(key_hash(key), idx, |&i| {
+            key_hash(entries[i as usize].0)
+        });
+    }
+
+    /// Drops tombstones, preserving the relative order of live entries, and rebuilds the index.
+    fn compact(&mut self) {
+        self.entries.retain(|(_, v)| !v.is_nil());
+        self.tombstones = 0;
+        self.rebuild_index();
+    }
+
+    pub(crate) fn rebuild_index(&mut self) {
+        self.index.clear();
+        self.index.reserve(self.entries.len(), |_| 0);
+        for (i, (k, _)) in self.entries.iter().enumerate() {
+            let entries = &self.entries;
+            self.index
+                .insert_unique(key_hash(*k), i as u32, |&j| key_hash(entries[j as usize].0));
+        }
+    }
+
+    /// A border of the table (`#t` without `__len`).
+    pub(crate) fn length(&self) -> i64 {
+        let n = self.array.len();
+        if n > 0 && self.array[n - 1].is_nil() {
+            // Binary search for a border inside the array part: a[lo] non-nil (or lo == 0),
+            // a[hi] nil.
+            let (mut lo, mut hi) = (0usize, n);
+            while hi - lo > 1 {
+                let m = (lo + hi) / 2;
+                if self.array[m - 1].is_nil() {
+                    hi = m;
+                } else {
+                    lo = m;
+                }
+            }
+            return lo as i64;
+        }
+        if self.entries.len() == self.tombstones {
+            return n as i64;
+        }
+        // Unbounded search in the hash part, like PUC's `hash_search`.
+        let mut i = n as u64;
+        let mut j = i + 1;
+        while !self.get_int(j as i64).is_nil() {
+            i = j;
+            if j > (i64::MAX as u64) / 2 {
+                // Pathological: linear search.
+                let mut k = 1u64;
+                while !self.get_int(k as i64).is_nil() {
+                    k += 1;
+                }
+                return k as i64 - 1;
+            }
+            j *= 2;
+        }
+        while j - i > 1 {
+            let m = (i + j) / 2;
+            if self.get_int(m as i64).is_nil() {
+                j = m;
+            } else {
+                i = m;
+            }
+        }
+        i as i64
+    }
+
+    /// The entry after `key` in traversal order (`None` = end). `Err` if `key` is not in
+    /// the table.
+    pub(crate) fn next(&self, key: Value<'gc>) -> Result<Option<(Value<'gc>, Value<'gc>)>, ()> {
+        let mut array_pos = 0usize;
+        let mut entry_pos = 0usize;
+        match key {
+            Value::Nil => {}
+            _ => {
+                let key = normalize_key(key).map_err(|_| ())?;
+                match key {
+                    Value::Integer(i) if (i as u64).wrapping_sub(1) < self.array.len() as u64 => {
+                        array_pos = i as usize;
+                    }
+                    _ => {
+                        array_pos = self.array.len();
+                        entry_pos = self.find_entry(key).ok_or(())? + 1;
+                    }
+                }
+            }
+        }
+        while array_pos < self.array.len() {
+            let v = self.array[array_pos];
+            array_pos += 1;
+            if !v.is_nil() {
+                return Ok(Some((Value::Integer(array_pos as i64), v)));
+            }
+        }
+        while entry_pos < self.entries.len() {
+            let (k, v) = self.entries[entry_pos];
+            entry_pos += 1;
+            if !v.is_nil() {
+                return Ok(Some((k, v)));
+            }
+        }
+        Ok(None)
+    }
+}
+
+impl<'gc> Table<'gc> {
+    /// A new empty table with the given object id (use `Context::new_table`).
+    pub(crate) fn with_id(mc: &Mutation<'gc>, id: u64, array: usize, hash: usize) -> Self {
+        let mut state = TableState::default();
+        if array > 0 {
+            state.array.reserve(array.min(1 << 16));
+        }
+        if hash > 0 {
+            state.entries.reserve(hash.min(1 << 16));
+        }
+        Table(Gc::new(
+            mc,
+            TableInner {
+                id,
+                absent_events: Cell::new(0),
+                state: RefLock::new(state),
+            },
+        ))
+    }
+
+    #[inline]
+    pub fn id(self) -> u64 {
+        self.0.id
+    }
+
+    #[inline]
+    pub fn get(self, key: Value<'gc>) -> Value<'gc> {
+        self.0.state.borrow().get(key)
+    }
+
+    #[inline]
+    pub fn get_int(self, i: i64) -> Value<'gc> {
+        self.0.state.borrow().get_int(i)
+    }
+
+    /// Raw set (no metamethods).
+    pub fn set(self, mc: &Mutation<'gc>, key: Value<'gc>, value: Value<'gc>) -> Result<(), InvalidKey> {
+        let key = normalize_key(key)?;
+        if let Value::String(_) = key {
+            self.0.absent_events.set(0);
+        }
+        self.borrow_mut(mc).set_normalized(key, value);
+        Ok(())
+    }
+
+    #[inline]
+    pub(crate) fn borrow_mut(self, mc: &Mutation<'gc>) -> std::cell::RefMut<'gc, TableState<'gc>> {
+        gc_arena::barrier::unlock!(Gc::write(mc, self.0), TableInner, state).borrow_mut()
+    }
+
+    #[inline]
+    pub(crate) fn borrow(self) -> std::cell::Ref<'gc, TableState<'gc>> {
+        Gc::as_ref(self.0).state.borrow()
+    }
+
+    pub fn length(self) -> i64 {
+        self.0.state.borrow().length()
+    }
+
+    pub fn next(self, key: Value<'gc>) -> Result<Option<(Value<'gc>, Value<'gc>)>, ()> {
+        self.0.state.borrow().next(key)
+    }
+
+    pub fn metatable(self) -> Option<Table<'gc>> {
+        self.0.state.borrow().metatable
+    }
+
+    pub fn set_metatable(self, mc: &Mutation<'gc>, mt: Option<Table<'gc>>) {
+        self.borrow_mut(mc).metatable = mt;
+    }
+
+    /// Metamethod cache bits (see `TableInner::absent_events`).
+    #[inline]
+    pub(crate) fn absent_events(self) -> &'gc Cell<u32> {
+        &Gc::as_ref(self.0).absent_events
+    }
+
+    /// Number of array slots and hash entries (for size estimates).
+    pub fn raw_sizes(self) -> (usize, usize) {
+        let s = self.0.state.borrow();
+        (s.array.len(), s.entries.len() - s.tombstones)
+    }
+
+    pub fn ptr_eq(a: Self, b: Self) -> bool {
+        Gc::ptr_eq(a.0, b.0)
+    }
+}

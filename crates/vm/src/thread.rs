@@ -1,0 +1,187 @@
+//! Threads (coroutines): a value stack, a frame stack, open upvalues and to-be-closed slots.
+//!
+//! Invariants:
+//! - `frames` is the whole call stack of the thread; no Lua operation keeps state on the
+//!   Rust stack, so a thread can be paused between any two instructions (fuel, yield) and its
+//!   state is entirely in this struct.
+//! - `open_upvalues` is sorted by stack slot, and holds at most one upvalue per slot.
+//! - `tbc_slots` is sorted ascending: the stack slots of live to-be-closed variables.
+
+use gc_arena::lock::RefLock;
+use gc_arena::{Collect, Gc, Mutation};
+
+use crate::function::{LuaClosure, Outcome, Then, UpValue};
+use crate::value::Value;
+
+#[derive(Debug, Copy, Clone, PartialEq, Eq, Collect)]
+#[collect(require_static)]
+pub enum ThreadStatus {
+    /// Created or yielded; can be resumed.
+    Suspended,
+    /// Currently executing.
+    Running,
+    /// Resumed another coroutine and waits for it.
+    Normal,
+    /// Finished or died with an error.
+    Dead,
+}
+
+/// How a called function's results are delivered to its caller.
+#[derive(Debug, Copy, Clone, PartialEq, Eq, Collect)]
+#[collect(require_static)]
+pub enum Returns {
+    /// Exactly this many values, padded with nil (a Lua `Call` with `c > 0`).
+    Count(u8),
+    /// All values; the caller's top is set after the last one.
+    Multi,
+    /// The first value finishes the interrupted instruction of the Lua frame below (a
+    /// metamethod call): see `interp::finish_meta`.
+    Meta,
+}
+
+#[derive(Copy, Clone, Collect)]
+#[collect(no_drop)]
+pub struct LuaFrame<'gc> {
+    pub closure: LuaClosure<'gc>,
+    /// Slot of the called function; results are moved here on return.
+    #[collect(require_static)]
+    pub func: usize,
+    /// Slot of register 0.
+    #[collect(require_static)]
+    pub base: usize,
+    /// Index of the next instruction.
+    #[collect(require_static)]
+    pub pc: usize,
+    /// Number of extra arguments, stored just below `base`.
+    #[collect(require_static)]
+    pub num_varargs: usize,
+    #[collect(require_static)]
+    pub returns: Returns,
+    /// End of the values produced by the last multi-result instruction (valid only between
+    /// such an instruction and its consumer, or while a metamethod call interrupts it).
+    #[collect(require_static)]
+    pub top: usize,
+    /// Whether this frame was entered through a tail call (for tracebacks).
+    #[collect(require_static)]
+    pub is_tail: bool,
+    /// A `Concat` was interrupted by `__concat` and resumes from `top` when re-executed.
+    #[collect(require_static)]
+    pub concat_resume: bool,
+}
+
+#[derive(Copy, Clone, Collect)]
+#[collect(no_drop)]
+pub enum Frame<'gc> {
+    Lua(LuaFrame<'gc>),
+    /// A Rust continuation waiting for the call above it. Its stack region starts at `base`
+    /// (the awaited call's function slot); `ready` is set when that call has ended.
+    Continuation {
+        then: Then<'gc>,
+        #[collect(require_static)]
+        base: usize,
+        #[collect(require_static)]
+        returns: Returns,
+        ready: Option<Outcome<'gc>>,
+        /// Name used for tracebacks and `bad argument` messages.
+        #[collect(require_static)]
+        callee_name: &'static str,
+    },
+}
+
+#[derive(Collect)]
+#[collect(no_drop)]
+pub struct ThreadState<'gc> {
+    pub stack: Vec<Value<'gc>>,
+    pub frames: Vec<Frame<'gc>>,
+    pub open_upvalues: Vec<UpValue<'gc>>,
+    #[collect(require_static)]
+    pub tbc_slots: Vec<usize>,
+    pub status: ThreadStatus,
+    /// The function a fresh coroutine will run (moved to the stack on first resume).
+    pub body: Option<Value<'gc>>,
+    /// Whether this thread was ever started (the difference between "fresh" and "yielded").
+    #[collect(require_static)]
+    pub started: bool,
+    /// The error that killed the thread, if any (for `coroutine.close`).
+    pub death_error: Option<Value<'gc>>,
+    /// A yield is in flight: set by `Action::Yield`, consumed by the executor. Also, while the
+    /// thread is suspended after a yield, the continuation to run on resume.
+    pub resume_then: Option<Then<'gc>>,
+    /// Slot where values passed by the next resume must be placed and how many are wanted.
+    #[collect(require_static)]
+    pub resume_slot: usize,
+    #[collect(require_static)]
+    pub resume_returns: Returns,
+}
+
+#[derive(Collect)]
+#[collect(no_drop)]
+pub struct ThreadInner<'gc> {
+    #[collect(require_static)]
+    pub(crate) id: u64,
+    pub(crate) state: RefLock<ThreadState<'gc>>,
+}
+
+#[derive(Copy, Clone, Collect)]
+#[collect(no_drop)]
+pub struct Thread<'gc>(pub(crate) Gc<'gc, ThreadInner<'gc>>);
+
+impl<'gc> Thread<'gc> {
+    pub(crate) fn with_id(mc: &Mutation<'gc>, id: u64) -> Self {
+        Thread(Gc::new(
+            mc,
+            ThreadInner {
+                id,
+                state: RefLock::new(ThreadState {
+                    stack: Vec::new(),
+                    frames: Vec::new(),
+                    open_upvalues: Vec::new(),
+                    tbc_slots: Vec::new(),
+                    status: ThreadStatus::Suspended,
+                    body: None,
+                    started: false,
+                    death_error: None,
+                    resume_then: None,
+                    resume_slot: 0,
+                    resume_returns: Returns::Multi,
+                }),
+            },
+        ))
+    }
+
+    /// A new coroutine that will run `body` when first resumed.
+    pub fn new(ctx: crate::state::Context<'gc>, body: Value<'gc>) -> Self {
+        let t = Thread::with_id(ctx.mutation(), ctx.next_object_id());
+        t.borrow_mut(ctx.mutation()).body = Some(body);
+        t
+    }
+
+    pub fn id(self) -> u64 {
+        self.0.id
+    }
+
+    pub fn status(self) -> ThreadStatus {
+        self.0.state.borrow().status
+    }
+
+    pub(crate) fn borrow_mut(self, mc: &Mutation<'gc>) -> std::cell::RefMut<'gc, ThreadState<'gc>> {
+        gc_arena::barrier::unlock!(Gc::write(mc, self.0), ThreadInner, state).borrow_mut()
+    }
+
+    pub(crate) fn try_borrow_mut(
+        self,
+        mc: &Mutation<'gc>,
+    ) -> Option<std::cell::RefMut<'gc, ThreadState<'gc>>> {
+        gc_arena::barrier::unlock!(Gc::write(mc, self.0), ThreadInner, state)
+            .try_borrow_mut()
+            .ok()
+    }
+
+    pub(crate) fn borrow(self) -> std::cell::Ref<'gc, ThreadState<'gc>> {
+        Gc::as_ref(self.0).state.borrow()
+    }
+
+    pub fn ptr_eq(a: Self, b: Self) -> bool {
+        Gc::ptr_eq(a.0, b.0)
+    }
+}

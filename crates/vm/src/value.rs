@@ -1,0 +1,256 @@
+//! The `Value` type: a 16-byte `Copy` tagged union of every Lua type.
+
+use std::fmt;
+
+use gc_arena::{Collect, Gc};
+
+use crate::function::{Callback, LuaClosure};
+use crate::number;
+use crate::string::LuaString;
+use crate::table::Table;
+use crate::thread::Thread;
+use crate::userdata::UserData;
+
+#[derive(Copy, Clone, Collect, Default)]
+#[collect(no_drop)]
+pub enum Value<'gc> {
+    #[default]
+    Nil,
+    Boolean(bool),
+    Integer(i64),
+    Float(f64),
+    String(LuaString<'gc>),
+    Table(Table<'gc>),
+    Function(LuaClosure<'gc>),
+    Callback(Callback<'gc>),
+    Thread(Thread<'gc>),
+    UserData(UserData<'gc>),
+}
+
+/// The basic type of a value, as `type()` names it.
+#[derive(Debug, Copy, Clone, PartialEq, Eq)]
+pub enum ValueType {
+    Nil,
+    Boolean,
+    Number,
+    String,
+    Table,
+    Function,
+    Thread,
+    UserData,
+}
+
+impl ValueType {
+    pub fn name(self) -> &'static str {
+        match self {
+            ValueType::Nil => "nil",
+            ValueType::Boolean => "boolean",
+            ValueType::Number => "number",
+            ValueType::String => "string",
+            ValueType::Table => "table",
+            ValueType::Function => "function",
+            ValueType::Thread => "thread",
+            ValueType::UserData => "userdata",
+        }
+    }
+}
+
+impl<'gc> Value<'gc> {
+    #[inline]
+    pub fn value_type(self) -> ValueType {
+        match self {
+            Value::Nil => ValueType::Nil,
+            Value::Boolean(_) => ValueType::Boolean,
+            Value::Integer(_) | Value::Float(_) => ValueType::Number,
+            Value::String(_) => ValueType::String,
+            Value::Table(_) => ValueType::Table,
+            Value::Function(_) | Value::Callback(_) => ValueType::Function,
+            Value::Thread(_) => ValueType::Thread,
+            Value::UserData(_) => ValueType::UserData,
+        }
+    }
+
+    pub fn type_name(self) -> &'static str {
+        self.value_type().name()
+    }
+
+    #[inline]
+    pub fn is_nil(self) -> bool {
+        matches!(self, Value::Nil)
+    }
+
+    /// Lua truthiness: everything but `nil` and `false` is true.
+    #[inline]
+    pub fn is_truthy(self) -> bool {
+        !matches!(self, Value::Nil | Value::Boolean(false))
+    }
+
+    #[inline]
+    pub fn is_falsy(self) -> bool {
+        matches!(self, Value::Nil | Value::Boolean(false))
+    }
+
+    pub fn is_function(self) -> bool {
+        matches!(self, Value::Function(_) | Value::Callback(_))
+    }
+
+    /// Raw equality (no `__eq`): numbers by mathematical value, strings by content, other
+    /// objects by identity.
+    pub fn raw_eq(self, other: Value<'gc>) -> bool {
+        match (self, other) {
+            (Value::Nil, Value::Nil) => true,
+            (Value::Boolean(a), Value::Boolean(b)) => a == b,
+            (Value::Integer(a), Value::Integer(b)) => a == b,
+            (Value::Float(a), Value::Float(b)) => a == b,
+            (Value::Integer(a), Value::Float(b)) | (Value::Float(b), Value::Integer(a)) => {
+                number::int_eq_float(a, b)
+            }
+            (Value::String(a), Value::String(b)) => a == b,
+            (Value::Table(a), Value::Table(b)) => Gc::ptr_eq(a.0, b.0),
+            (Value::Function(a), Value::Function(b)) => Gc::ptr_eq(a.0, b.0),
+            (Value::Callback(a), Value::Callback(b)) => Gc::ptr_eq(a.0, b.0),
+            (Value::Thread(a), Value::Thread(b)) => Gc::ptr_eq(a.0, b.0),
+            (Value::UserData(a), Value::UserData(b)) => Gc::ptr_eq(a.0, b.0),
+            _ => false,
+        }
+    }
+
+    /// Numeric value with string coercion (`"10"` → 10), as arithmetic uses it.
+    pub fn to_number(self) -> Option<Value<'gc>> {
+        match self {
+            Value::Integer(_) | Value::Float(_) => Some(self),
+            Value::String(s) => number::parse_number(s.as_bytes()).map(|n| match n {
+                number::Number::Int(i) => Value::Integer(i),
+                number::Number::Float(f) => Value::Float(f),
+            }),
+            _ => None,
+        }
+    }
+
+    /// Float value with string coercion.
+    pub fn to_float(self) -> Option<f64> {
+        match self.to_number()? {
+            Value::Integer(i) => Some(i as f64),
+            Value::Float(f) => Some(f),
+            _ => None,
+        }
+    }
+
+    /// Integer value with string coercion; floats must have an exact integer value.
+    pub fn to_integer(self) -> Option<i64> {
+        match self.to_number()? {
+            Value::Integer(i) => Some(i),
+            Value::Float(f) => number::float_to_int(f),
+            _ => None,
+        }
+    }
+
+    /// Integer value without string coercion (for table keys, `for` loops...).
+    pub fn as_integer_strict(self) -> Option<i64> {
+        match self {
+            Value::Integer(i) => Some(i),
+            Value::Float(f) => number::float_to_int(f),
+            _ => None,
+        }
+    }
+
+    pub fn as_string(self) -> Option<LuaString<'gc>> {
+        match self {
+            Value::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn as_table(self) -> Option<Table<'gc>> {
+        match self {
+            Value::Table(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// The stable object id of a reference value (tables, functions, threads, userdata),
+    /// assigned from the VM's counter at creation. `None` for plain values and strings.
+    pub fn object_id(self) -> Option<u64> {
+        match self {
+            Value::Table(t) => Some(t.id()),
+            Value::Function(f) => Some(f.id()),
+            Value::Callback(c) => Some(c.id()),
+            Value::Thread(t) => Some(t.id()),
+            Value::UserData(u) => Some(u.id()),
+            _ => None,
+        }
+    }
+}
+
+impl PartialEq for Value<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.raw_eq(*other)
+    }
+}
+
+impl fmt::Debug for Value<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Nil => write!(f, "nil"),
+            Value::Boolean(b) => write!(f, "{b}"),
+            Value::Integer(i) => write!(f, "{i}"),
+            Value::Float(n) => write!(f, "{}", number::format_float(*n)),
+            Value::String(s) => write!(f, "{s:?}"),
+            other => write!(
+                f,
+                "{}: 0x{:08x}",
+                other.type_name(),
+                other.object_id().unwrap_or(0)
+            ),
+        }
+    }
+}
+
+impl From<bool> for Value<'_> {
+    fn from(b: bool) -> Self {
+        Value::Boolean(b)
+    }
+}
+impl From<i64> for Value<'_> {
+    fn from(i: i64) -> Self {
+        Value::Integer(i)
+    }
+}
+impl From<f64> for Value<'_> {
+    fn from(f: f64) -> Self {
+        Value::Float(f)
+    }
+}
+impl<'gc> From<LuaString<'gc>> for Value<'gc> {
+    fn from(s: LuaString<'gc>) -> Self {
+        Value::String(s)
+    }
+}
+impl<'gc> From<Table<'gc>> for Value<'gc> {
+    fn from(t: Table<'gc>) -> Self {
+        Value::Table(t)
+    }
+}
+impl<'gc> From<Callback<'gc>> for Value<'gc> {
+    fn from(c: Callback<'gc>) -> Self {
+        Value::Callback(c)
+    }
+}
+impl<'gc> From<LuaClosure<'gc>> for Value<'gc> {
+    fn from(c: LuaClosure<'gc>) -> Self {
+        Value::Function(c)
+    }
+}
+impl<'gc> From<Thread<'gc>> for Value<'gc> {
+    fn from(t: Thread<'gc>) -> Self {
+        Value::Thread(t)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn value_is_sixteen_bytes() {
+        assert_eq!(std::mem::size_of::<super::Value<'static>>(), 16);
+    }
+}
