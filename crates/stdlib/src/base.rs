@@ -38,7 +38,12 @@ pub fn open(ctx: Context<'_>) {
         ("collectgarbage", collectgarbage),
     ];
     for (name, f) in fns {
-        set(ctx, g, name, Value::Callback(Callback::new(ctx, name, *f)));
+        let cb = Value::Callback(Callback::new(ctx, name, *f));
+        set(ctx, g, name, cb);
+        if *name == "next" {
+            // `pairs` returns this very function, so `pairs(t) == next` like PUC.
+            set(ctx, ctx.registry(), "lunette.next", cb);
+        }
     }
     set(ctx, g, "_G", Value::Table(g));
     set(ctx, g, "_VERSION", ctx.str("Lua 5.4"));
@@ -284,7 +289,7 @@ fn ipairs_aux<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action
     let key = Value::Integer(i);
     let v = match t {
         Value::Table(tab) if tab.metatable().is_none() => tab.get_int(i),
-        _ => match index(ctx, t, key, &String::new)? {
+        _ => match index(ctx, t, key, &String::new).map_err(|e| crate::util::without_position(ctx, e))? {
             Index::Value(v) => v,
             Index::Meta(mm, obj, k) => {
                 exec.replace(&[obj, k]);
@@ -495,11 +500,11 @@ fn pcall_after<'gc>(_ctx: Context<'gc>, exec: &mut Exec<'gc, '_>, outcome: Outco
 }
 
 fn xpcall<'gc>(_ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
-    let f = check_any(exec, 0)?;
     let handler = exec.arg(1);
-    if exec.len() < 2 {
-        return Err(Error::bad_argument(2, "value expected"));
+    if !handler.is_function() {
+        return Err(Error::type_error(2, "function", exec.get(1)));
     }
+    let f = exec.arg(0);
     exec.remove(0);
     exec.remove(0);
     Ok(Action::Call {
@@ -566,6 +571,11 @@ fn load<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>,
         .map(|s| s.to_str_lossy().into_owned())
         .unwrap_or_else(|| "bt".into());
     let env = exec.get(3);
+    // Numbers are accepted as source text, like `lua_tolstring` does.
+    let chunk = match chunk {
+        Value::Integer(_) | Value::Float(_) => Value::String(ctx.new_string(display_plain(chunk).as_bytes())),
+        other => other,
+    };
     match chunk {
         Value::String(s) => {
             let name = match opt_string(ctx, exec, 1)? {
@@ -596,7 +606,7 @@ fn load<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>,
                 then: Some(Then::new("load", load_piece, Value::Table(state)).catching()),
             })
         }
-        other => Err(Error::type_error(1, "string", Some(other))),
+        _ => Err(Error::type_error(1, "function", exec.get(0))),
     }
 }
 

@@ -158,11 +158,11 @@ fn isyieldable<'gc>(_ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Acti
 fn close<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
     let co = check_thread(exec, 0)?;
     if Thread::ptr_eq(co, exec.thread()) {
-        return Err(Error::bad_argument(1, "cannot close a running coroutine"));
+        return Err(Error::runtime("cannot close a running coroutine"));
     }
     match co.status() {
-        ThreadStatus::Running => Err(Error::bad_argument(1, "cannot close a running coroutine")),
-        ThreadStatus::Normal => Err(Error::bad_argument(1, "cannot close a normal coroutine")),
+        ThreadStatus::Running => Err(Error::runtime("cannot close a running coroutine")),
+        ThreadStatus::Normal => Err(Error::runtime("cannot close a normal coroutine")),
         ThreadStatus::Dead => {
             match co.take_death_error() {
                 Some(e) => exec.replace(&[Value::Boolean(false), e]),

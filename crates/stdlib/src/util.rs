@@ -50,3 +50,12 @@ pub(crate) fn opt_string<'gc>(ctx: Context<'gc>, exec: &Exec<'gc, '_>, i: usize)
         _ => check_string(ctx, exec, i).map(Some),
     }
 }
+
+/// An error raised by the VM on behalf of a builtin carries no position (PUC's
+/// `luaG_runerror` inside a C function), unlike `luaL_error`-style messages.
+pub(crate) fn without_position<'gc>(ctx: Context<'gc>, e: Error<'gc>) -> Error<'gc> {
+    match e {
+        Error::Runtime(msg) => Error::Value(ctx.str(&msg)),
+        other => other,
+    }
+}

@@ -168,10 +168,10 @@ pub fn object_name(p: &Prototype, lastpc: usize, reg: usize) -> Option<(&'static
     None
 }
 
+/// The key name for a register operand: only a string constant counts (PUC's `rname`).
 fn register_constant_name(p: &Prototype, pc: usize, reg: usize) -> Option<String> {
-    let setpc = find_set_reg(p, pc, reg)?;
-    match p.code[setpc] {
-        Instruction::LoadK { k, .. } => const_str(p, k as usize),
+    match object_name(p, pc, reg)? {
+        ("constant", name) => Some(name),
         _ => None,
     }
 }

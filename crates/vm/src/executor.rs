@@ -683,7 +683,7 @@ pub(crate) fn call_function_ex<'gc>(
                         let desc = debug::describe_call_target(ts, func);
                         return Err(Error::runtime(format!(
                             "attempt to call a {} value{}",
-                            other.type_name(),
+                            ctx.object_type_name(other),
                             desc
                         )));
                     }
@@ -734,7 +734,8 @@ pub(crate) fn apply_action<'gc>(
         }
         Action::Yield { then } => {
             if is_main {
-                return Err(Error::runtime("attempt to yield from outside a coroutine"));
+                // Raised "inside" the C function: no position, like PUC.
+                return Err(Error::Value(ctx.str("attempt to yield from outside a coroutine")));
             }
             let values: Vec<Value<'gc>> = ts.stack.drain(func + 1..).collect();
             match then {

@@ -93,6 +93,9 @@ impl ArithOp {
 fn arith_num<'gc>(op: ArithOp, a: Value<'gc>, b: Value<'gc>) -> Option<Result<Value<'gc>, Error<'gc>>> {
     use Value::{Float, Integer};
     if op.is_bitwise() {
+        if !matches!(a, Integer(_) | Float(_)) || !matches!(b, Integer(_) | Float(_)) {
+            return None;
+        }
         let x = match a {
             Integer(i) => i,
             Float(f) => match number::float_to_int(f) {
@@ -229,7 +232,7 @@ fn arith_slow<'gc>(
         let (bad, which) = if a.to_number().is_none() { (a, 0) } else { (b, 1) };
         return Err(Error::runtime(format!(
             "attempt to perform arithmetic on a {} value{}",
-            bad.type_name(),
+            ctx.object_type_name(bad),
             describe(which)
         )));
     }
@@ -243,7 +246,7 @@ fn arith_slow<'gc>(
     let (bad, which) = if !is_num(a) { (a, 0) } else { (b, 1) };
     Err(Error::runtime(format!(
         "attempt to perform bitwise operation on a {} value{}",
-        bad.type_name(),
+        ctx.object_type_name(bad),
         describe(which)
     )))
 }
@@ -283,7 +286,7 @@ pub fn index<'gc>(
                     let desc = if depth == 0 { describe() } else { String::new() };
                     return Err(Error::runtime(format!(
                         "attempt to index a {} value{}",
-                        cur.type_name(),
+                        ctx.object_type_name(cur),
                         desc
                     )));
                 }
@@ -335,7 +338,7 @@ pub fn new_index<'gc>(
                     let desc = if depth == 0 { describe() } else { String::new() };
                     return Err(Error::runtime(format!(
                         "attempt to index a {} value{}",
-                        cur.type_name(),
+                        ctx.object_type_name(cur),
                         desc
                     )));
                 }
@@ -383,8 +386,8 @@ pub fn less_equal(a: Value<'_>, b: Value<'_>) -> Option<bool> {
     })
 }
 
-fn compare_error<'gc>(a: Value<'gc>, b: Value<'gc>) -> Error<'gc> {
-    let (ta, tb) = (a.type_name(), b.type_name());
+fn compare_error<'gc>(ctx: Context<'gc>, a: Value<'gc>, b: Value<'gc>) -> Error<'gc> {
+    let (ta, tb) = (ctx.object_type_name(a), ctx.object_type_name(b));
     if ta == tb {
         Error::runtime(format!("attempt to compare two {ta} values"))
     } else {
@@ -396,7 +399,7 @@ fn compare_error<'gc>(a: Value<'gc>, b: Value<'gc>) -> Error<'gc> {
 fn compare_slow<'gc>(ctx: Context<'gc>, event: MetaEvent, a: Value<'gc>, b: Value<'gc>) -> Result<Value<'gc>, Error<'gc>> {
     ctx.metamethod(a, event)
         .or_else(|| ctx.metamethod(b, event))
-        .ok_or_else(|| compare_error(a, b))
+        .ok_or_else(|| compare_error(ctx, a, b))
 }
 
 /// `tostring`-like conversion used by `..` for numbers.
@@ -464,7 +467,7 @@ fn concat_reduce<'gc>(
                     let (bad, pos) = if is_concatable(x) { (y, top - 1) } else { (x, top - 2) };
                     return Err(Error::runtime(format!(
                         "attempt to concatenate a {} value{}",
-                        bad.type_name(),
+                        ctx.object_type_name(bad),
                         describe(pos)
                     )));
                 }
@@ -862,7 +865,7 @@ pub(crate) fn run<'gc>(
                             Some(mm) => meta_call!(mm, v, v),
                             None => bail!(Error::runtime(format!(
                                 "attempt to get length of a {} value{}",
-                                v.type_name(),
+                                ctx.object_type_name(v),
                                 debug::describe_register(fp, pc - 1, b as usize)
                             ))),
                         },
@@ -1045,6 +1048,20 @@ pub(crate) fn run<'gc>(
                         ts.stack.truncate(func + b as usize);
                     } else {
                         ts.stack.truncate(top);
+                    }
+                    let callee = ts.stack[func];
+                    if let Value::Callback(_) = callee {
+                        // A Rust function in tail position keeps this frame (like PUC's C
+                        // functions): its errors and tracebacks see the caller, and the
+                        // following `Return` hands its results on.
+                        do_call!(func, Returns::Multi);
+                    }
+                    if !callee.is_function() && ctx.metamethod(callee, MetaEvent::Call).is_none() {
+                        bail!(Error::runtime(format!(
+                            "attempt to call a {} value{}",
+                            ctx.object_type_name(callee),
+                            debug::describe_register(fp, pc - 1, a as usize)
+                        )));
                     }
                     save!();
                     close_upvalues(ctx, thread, ts, base);
@@ -1265,14 +1282,17 @@ fn finish_return<'gc>(ctx: Context<'gc>, ts: &mut ThreadState<'gc>, _first: usiz
 /// Numeric `for` preparation on `[init, limit, step, var]`. Integer loops precompute the
 /// iteration count into the limit slot (so they cannot overflow); float loops keep floats.
 fn for_prep<'gc>(r: &mut [Value<'gc>]) -> Result<bool, Error<'gc>> {
-    let (init, limit, step) = (r[0], r[1], r[2]);
+    let (init0, limit, step0) = (r[0], r[1], r[2]);
+    // Only genuine integers make an integer loop (numeric strings give a float loop).
+    let both_int = matches!((init0, step0), (Value::Integer(_), Value::Integer(_)));
+    let (init, step) = (init0, step0);
     let bad = |what: &str, v: Value<'gc>| {
         Error::runtime(format!("bad 'for' {what} (number expected, got {})", v.type_name()))
     };
     let init = init.to_number().ok_or_else(|| bad("initial value", init))?;
     let limit_n = limit.to_number().ok_or_else(|| bad("limit", limit))?;
     let step = step.to_number().ok_or_else(|| bad("step", step))?;
-    if let (Value::Integer(i), Value::Integer(s)) = (init, step) {
+    if let (true, Value::Integer(i), Value::Integer(s)) = (both_int, init, step) {
         if s == 0 {
             return Err(Error::runtime("'for' step is zero"));
         }

@@ -167,6 +167,17 @@ impl<'gc> Context<'gc> {
         self.mc.metrics().total_gc_count() * 64
     }
 
+    /// The type name used in error messages: the metatable's `__name` when it is a string
+    /// (PUC's `luaT_objtypename`), else the basic type name.
+    pub fn object_type_name(self, v: Value<'gc>) -> String {
+        if let Some(mt) = self.metatable_of(v) {
+            if let Value::String(name) = mt.get(Value::String(self.meta_name(MetaEvent::Name))) {
+                return name.to_str_lossy().into_owned();
+            }
+        }
+        v.type_name().to_string()
+    }
+
     /// The host capability interface.
     pub fn host(self) -> &'gc dyn Host {
         &*self.state.host

@@ -71,3 +71,24 @@ fn stack_headroom() {
         println!("{kb} KiB: {}", if r.is_ok() { "ok" } else { "overflow" });
     }
 }
+
+#[test]
+#[ignore]
+fn time_chains() {
+    let cases = [
+        ("add", format!("x = {}1", "1 + ".repeat(100_000))),
+        ("dot", format!("x = a{}", ".b".repeat(100_000))),
+        ("idx", format!("x = a{}", "[1]".repeat(50_000))),
+        ("call", format!("x = f{}", "()".repeat(50_000))),
+        ("meth", format!("x = a{}", ":m()".repeat(50_000))),
+        ("and", format!("x = a {}", "and b ".repeat(50_000))),
+        ("or", format!("x = a {}", "or b == c ".repeat(50_000))),
+        ("stmts", "x = 1\n".repeat(100_000)),
+        ("elseif", format!("if a then {} end", "elseif b then ".repeat(20_000))),
+    ];
+    for (name, src) in &cases {
+        let t = std::time::Instant::now();
+        let _ = crate::compile(src.as_bytes(), "=t");
+        println!("{name}: {:?}", t.elapsed());
+    }
+}
