@@ -18,9 +18,14 @@ pub use lunette_compiler as compiler;
 pub use lunette_stdlib as stdlib;
 pub use lunette_vm as vm;
 pub use lunette_vm::{
-    Action, Callback, CaptureHost, Context, Error, ExecResult, Executor, Fuel, Host, LuaError, LuaErrorKind,
-    LuaString, StashedExecutor, StashedValue, StdHost, Table, Thread, Value,
+    Action, Callback, CaptureHost, Context, Error, ExecResult, Executor, Fuel, Host, LuaError,
+    LuaErrorKind, LuaString, StashedExecutor, StashedValue, StdHost, Table, Thread, Value,
 };
+
+/// The README's examples are compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
 
 /// A Lua VM with the standard libraries opened. Derefs to [`lunette_vm::Lua`], the core VM.
 pub struct Lua(lunette_vm::Lua);

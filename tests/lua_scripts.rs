@@ -30,7 +30,11 @@ fn lua_scripts_match_puc_output() {
         .filter(|p| p.extension().is_some_and(|x| x == "lua"))
         .collect();
     names.sort();
-    assert!(names.len() >= 10, "expected the Lua test corpus in {}", dir.display());
+    assert!(
+        names.len() >= 10,
+        "expected the Lua test corpus in {}",
+        dir.display()
+    );
     let mut failures = Vec::new();
     for path in &names {
         let expected = std::fs::read(path.with_extension("out")).unwrap();
@@ -51,8 +55,17 @@ fn lua_scripts_match_puc_output() {
                         got_s.lines().count()
                     )
                 });
-            failures.push(format!("{}: {first_diff}", path.file_name().unwrap().to_string_lossy()));
+            failures.push(format!(
+                "{}: {first_diff}",
+                path.file_name().unwrap().to_string_lossy()
+            ));
         }
     }
-    assert!(failures.is_empty(), "{} of {} scripts differ:\n{}", failures.len(), names.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} scripts differ:\n{}",
+        failures.len(),
+        names.len(),
+        failures.join("\n")
+    );
 }

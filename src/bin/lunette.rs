@@ -12,7 +12,11 @@ use std::process::ExitCode;
 
 use lunette::{Context, ExecResult, Executor, Lua, LuaError, Table, Value};
 
-const VERSION: &str = concat!("lunette ", env!("CARGO_PKG_VERSION"), " (Lua 5.4 compatible)");
+const VERSION: &str = concat!(
+    "lunette ",
+    env!("CARGO_PKG_VERSION"),
+    " (Lua 5.4 compatible)"
+);
 
 fn usage(progname: &str, bad: &str) -> ExitCode {
     eprintln!("{progname}: unrecognized option '{bad}'");
@@ -37,7 +41,11 @@ fn report(e: &LuaError) {
 }
 
 /// Runs `f(args...)` to completion; returns its results as stashed values.
-fn call(lua: &mut Lua, f: &lunette::StashedValue, args: &[String]) -> Result<Vec<lunette::StashedValue>, LuaError> {
+fn call(
+    lua: &mut Lua,
+    f: &lunette::StashedValue,
+    args: &[String],
+) -> Result<Vec<lunette::StashedValue>, LuaError> {
     let exec = lua.enter(|ctx| {
         let f = ctx.fetch(f);
         let args: Vec<Value> = args.iter().map(|a| ctx.str(a)).collect();
@@ -60,9 +68,15 @@ fn set_arg_table(lua: &Lua, script_index: Option<usize>, argv: &[String]) {
         let t: Table = ctx.new_table();
         let zero = script_index.unwrap_or(argv.len());
         for (i, a) in argv.iter().enumerate() {
-            let _ = t.set(ctx.mutation(), Value::Integer(i as i64 - zero as i64), ctx.str(a));
+            let _ = t.set(
+                ctx.mutation(),
+                Value::Integer(i as i64 - zero as i64),
+                ctx.str(a),
+            );
         }
-        let _ = ctx.globals().set(ctx.mutation(), ctx.str("arg"), Value::Table(t));
+        let _ = ctx
+            .globals()
+            .set(ctx.mutation(), ctx.str("arg"), Value::Table(t));
     });
 }
 

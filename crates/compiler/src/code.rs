@@ -240,6 +240,13 @@ impl Parser<'_> {
             *l1 = l2;
             return;
         }
+        if self.get_jump(l2 as usize) == NO_JUMP {
+            // `l2` is a single jump: put it in front (the order of a list doesn't matter),
+            // which keeps long `and`/`or`/`elseif` chains linear instead of quadratic
+            self.fix_jump(l2 as usize, *l1 as usize);
+            *l1 = l2;
+            return;
+        }
         let mut list = *l1 as usize;
         loop {
             let next = self.get_jump(list);

@@ -2,9 +2,10 @@
 //!
 //! This crate knows nothing of the garbage collector; its output is plain immutable data.
 //!
-//! Modules: [`lexer`](crate::lexer) (tokens), `parser` (grammar, scopes, gotos), `code`
-//! (instruction emission, registers, jump lists, expression descriptors), `fold` (constant
-//! folding), `func_state` (per-function state), [`disasm`] (listings), [`number`] (numerals).
+//! Modules: `lexer` (tokens), `parser` (grammar, scopes, gotos), `code` (instruction
+//! emission, registers, jump lists, expression descriptors), `fold` (constant folding),
+//! `func_state` (per-function state), [`disasm`] (listings), [`number`] (numerals, reusable
+//! by the VM for `tonumber` and coercions).
 
 #![forbid(unsafe_code)]
 

@@ -8,7 +8,8 @@
 use lunette_vm::interp::{index, Index};
 use lunette_vm::number::{parse_number, Number};
 use lunette_vm::{
-    display_plain, Action, Callback, CallbackFn, Context, Error, Exec, MetaEvent, Outcome, Table, Then, Value,
+    display_plain, Action, Callback, CallbackFn, Context, Error, Exec, MetaEvent, Outcome, Table,
+    Then, Value,
 };
 
 use crate::util::{check_any, check_integer, check_table, opt_string};
@@ -57,7 +58,9 @@ pub(crate) fn set<'gc>(ctx: Context<'gc>, t: Table<'gc>, name: &str, v: Value<'g
 pub fn tostring_plain<'gc>(ctx: Context<'gc>, v: Value<'gc>) -> Option<Vec<u8>> {
     match v {
         Value::String(s) => Some(s.as_bytes().to_vec()),
-        Value::Nil | Value::Boolean(_) | Value::Integer(_) | Value::Float(_) => Some(display_plain(v).into_bytes()),
+        Value::Nil | Value::Boolean(_) | Value::Integer(_) | Value::Float(_) => {
+            Some(display_plain(v).into_bytes())
+        }
         other => {
             let mt = ctx.metatable_of(other);
             if let Some(mt) = mt {
@@ -66,7 +69,9 @@ pub fn tostring_plain<'gc>(ctx: Context<'gc>, v: Value<'gc>) -> Option<Vec<u8>> 
                 }
                 if let Value::String(name) = mt.get(ctx.str("__name")) {
                     let mut out = name.as_bytes().to_vec();
-                    out.extend_from_slice(format!(": 0x{:08x}", other.object_id().unwrap_or(0)).as_bytes());
+                    out.extend_from_slice(
+                        format!(": 0x{:08x}", other.object_id().unwrap_or(0)).as_bytes(),
+                    );
                     return Some(out);
                 }
             }
@@ -128,7 +133,11 @@ fn print_continue<'gc>(
     exec.replace(&[v]);
     Ok(Action::Call {
         function: mm,
-        then: Some(Then::new("print", print_after_tostring, Value::Table(state))),
+        then: Some(Then::new(
+            "print",
+            print_after_tostring,
+            Value::Table(state),
+        )),
     })
 }
 
@@ -199,7 +208,11 @@ fn tostring<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'
     }
 }
 
-fn tostring_after<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>, _o: Outcome<'gc>) -> Result<Action<'gc>, Error<'gc>> {
+fn tostring_after<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    _o: Outcome<'gc>,
+) -> Result<Action<'gc>, Error<'gc>> {
     let v = exec.arg(0);
     match v {
         Value::String(_) => exec.set_return(v),
@@ -269,9 +282,7 @@ fn parse_int_base(bytes: &[u8], base: u32) -> Option<i64> {
 
 fn ipairs<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
     let t = check_any(exec, 0)?;
-    let aux = ctx
-        .registry()
-        .get(ctx.str("lunette.ipairs_aux"));
+    let aux = ctx.registry().get(ctx.str("lunette.ipairs_aux"));
     let aux = if aux.is_nil() {
         let f = Value::Callback(Callback::new(ctx, "ipairs_aux", ipairs_aux));
         set(ctx, ctx.registry(), "lunette.ipairs_aux", f);
@@ -289,7 +300,9 @@ fn ipairs_aux<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action
     let key = Value::Integer(i);
     let v = match t {
         Value::Table(tab) if tab.metatable().is_none() => tab.get_int(i),
-        _ => match index(ctx, t, key, &String::new).map_err(|e| crate::util::without_position(ctx, e))? {
+        _ => match index(ctx, t, key, &String::new)
+            .map_err(|e| crate::util::without_position(ctx, e))?
+        {
             Index::Value(v) => v,
             Index::Meta(mm, obj, k) => {
                 exec.replace(&[obj, k]);
@@ -308,7 +321,11 @@ fn ipairs_aux<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action
     Ok(Action::Return)
 }
 
-fn ipairs_after_index<'gc>(_ctx: Context<'gc>, exec: &mut Exec<'gc, '_>, _o: Outcome<'gc>) -> Result<Action<'gc>, Error<'gc>> {
+fn ipairs_after_index<'gc>(
+    _ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    _o: Outcome<'gc>,
+) -> Result<Action<'gc>, Error<'gc>> {
     let v = exec.arg(0);
     if v.is_nil() {
         exec.set_return(Value::Nil);
@@ -344,7 +361,11 @@ fn pairs<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>
     Ok(Action::Return)
 }
 
-fn pairs_after<'gc>(_ctx: Context<'gc>, exec: &mut Exec<'gc, '_>, _o: Outcome<'gc>) -> Result<Action<'gc>, Error<'gc>> {
+fn pairs_after<'gc>(
+    _ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    _o: Outcome<'gc>,
+) -> Result<Action<'gc>, Error<'gc>> {
     exec.resize(3);
     Ok(Action::Return)
 }
@@ -356,7 +377,7 @@ fn next<'gc>(_ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>
     match t.next(k) {
         Ok(Some((k, v))) => exec.replace(&[k, v]),
         Ok(None) => exec.set_return(Value::Nil),
-        Err(()) => return Err(Error::runtime("invalid key to 'next'")),
+        Err(e) => return Err(Error::runtime(e.to_string())),
     }
     Ok(Action::Return)
 }
@@ -398,7 +419,8 @@ fn rawset<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc
     let t = check_table(exec, 0)?;
     let k = check_any(exec, 1)?;
     let v = check_any(exec, 2)?;
-    t.set(ctx.mutation(), k, v).map_err(|e| Error::runtime(e.to_string()))?;
+    t.set(ctx.mutation(), k, v)
+        .map_err(|e| Error::runtime(e.to_string()))?;
     exec.set_return(Value::Table(t));
     Ok(Action::Return)
 }
@@ -420,7 +442,10 @@ fn rawlen<'gc>(_ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'g
     Ok(Action::Return)
 }
 
-fn setmetatable<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
+fn setmetatable<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+) -> Result<Action<'gc>, Error<'gc>> {
     let t = check_table(exec, 0)?;
     let mt = match exec.get(1) {
         Some(Value::Nil) => None,
@@ -437,7 +462,10 @@ fn setmetatable<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Acti
     Ok(Action::Return)
 }
 
-fn getmetatable<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
+fn getmetatable<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+) -> Result<Action<'gc>, Error<'gc>> {
     let v = check_any(exec, 0)?;
     let r = match ctx.metatable_of(v) {
         None => Value::Nil,
@@ -491,7 +519,11 @@ fn pcall<'gc>(_ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc
     })
 }
 
-fn pcall_after<'gc>(_ctx: Context<'gc>, exec: &mut Exec<'gc, '_>, outcome: Outcome<'gc>) -> Result<Action<'gc>, Error<'gc>> {
+fn pcall_after<'gc>(
+    _ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    outcome: Outcome<'gc>,
+) -> Result<Action<'gc>, Error<'gc>> {
     match outcome {
         Outcome::Returned => exec.insert(0, Value::Boolean(true)),
         Outcome::Errored(e) => exec.replace(&[Value::Boolean(false), e]),
@@ -516,7 +548,11 @@ fn xpcall<'gc>(_ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'g
 /// Most nested handler invocations before `error in error handling` (PUC's C-stack bound).
 const MAX_HANDLER_DEPTH: i64 = 200;
 
-fn xpcall_after<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>, outcome: Outcome<'gc>) -> Result<Action<'gc>, Error<'gc>> {
+fn xpcall_after<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    outcome: Outcome<'gc>,
+) -> Result<Action<'gc>, Error<'gc>> {
     match outcome {
         Outcome::Returned => {
             exec.insert(0, Value::Boolean(true));
@@ -536,7 +572,11 @@ fn xpcall_after<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>, outcome: Outco
     }
 }
 
-fn xpcall_handled<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>, outcome: Outcome<'gc>) -> Result<Action<'gc>, Error<'gc>> {
+fn xpcall_handled<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    outcome: Outcome<'gc>,
+) -> Result<Action<'gc>, Error<'gc>> {
     match outcome {
         Outcome::Returned => {
             let v = exec.arg(0);
@@ -573,7 +613,9 @@ fn load<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>,
     let env = exec.get(3);
     // Numbers are accepted as source text, like `lua_tolstring` does.
     let chunk = match chunk {
-        Value::Integer(_) | Value::Float(_) => Value::String(ctx.new_string(display_plain(chunk).as_bytes())),
+        Value::Integer(_) | Value::Float(_) => {
+            Value::String(ctx.new_string(display_plain(chunk).as_bytes()))
+        }
         other => other,
     };
     match chunk {
@@ -598,7 +640,11 @@ fn load<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>,
             let _ = state.set(ctx.mutation(), Value::Integer(2), ctx.str(&name));
             let _ = state.set(ctx.mutation(), Value::Integer(3), ctx.str(&mode));
             let _ = state.set(ctx.mutation(), Value::Integer(4), env.unwrap_or(Value::Nil));
-            let _ = state.set(ctx.mutation(), Value::Integer(5), Value::Boolean(env.is_some()));
+            let _ = state.set(
+                ctx.mutation(),
+                Value::Integer(5),
+                Value::Boolean(env.is_some()),
+            );
             let _ = state.set(ctx.mutation(), Value::Integer(6), ctx.str(""));
             exec.clear();
             Ok(Action::Call {
@@ -610,7 +656,11 @@ fn load<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>,
     }
 }
 
-fn load_piece<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>, outcome: Outcome<'gc>) -> Result<Action<'gc>, Error<'gc>> {
+fn load_piece<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    outcome: Outcome<'gc>,
+) -> Result<Action<'gc>, Error<'gc>> {
     let Value::Table(state) = exec.upvalue else {
         return Err(Error::runtime("load: lost state"));
     };
@@ -619,7 +669,11 @@ fn load_piece<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>, outcome: Outcome
         return Ok(Action::Return);
     }
     let piece = exec.arg(0);
-    let mut acc = state.get_int(6).as_string().map(|s| s.as_bytes().to_vec()).unwrap_or_default();
+    let mut acc = state
+        .get_int(6)
+        .as_string()
+        .map(|s| s.as_bytes().to_vec())
+        .unwrap_or_default();
     let finished = match piece {
         Value::Nil => true,
         Value::String(s) if s.is_empty() => true,
@@ -634,14 +688,30 @@ fn load_piece<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>, outcome: Outcome
         }
     };
     if finished {
-        let name = state.get_int(2).as_string().map(|s| s.to_str_lossy().into_owned()).unwrap_or_default();
-        let mode = state.get_int(3).as_string().map(|s| s.to_str_lossy().into_owned()).unwrap_or_default();
-        let env = if state.get_int(5).is_truthy() { Some(state.get_int(4)) } else { None };
+        let name = state
+            .get_int(2)
+            .as_string()
+            .map(|s| s.to_str_lossy().into_owned())
+            .unwrap_or_default();
+        let mode = state
+            .get_int(3)
+            .as_string()
+            .map(|s| s.to_str_lossy().into_owned())
+            .unwrap_or_default();
+        let env = if state.get_int(5).is_truthy() {
+            Some(state.get_int(4))
+        } else {
+            None
+        };
         let r = load_bytes(ctx, &acc, &name, &mode, env);
         exec.replace(&r);
         return Ok(Action::Return);
     }
-    let _ = state.set(ctx.mutation(), Value::Integer(6), Value::String(ctx.new_string(&acc)));
+    let _ = state.set(
+        ctx.mutation(),
+        Value::Integer(6),
+        Value::String(ctx.new_string(&acc)),
+    );
     let reader = state.get_int(1);
     exec.clear();
     Ok(Action::Call {
@@ -651,18 +721,35 @@ fn load_piece<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>, outcome: Outcome
 }
 
 /// Compiles a chunk for `load`: `[function]` or `[nil, message]`.
-fn load_bytes<'gc>(ctx: Context<'gc>, bytes: &[u8], name: &str, mode: &str, env: Option<Value<'gc>>) -> Vec<Value<'gc>> {
+fn load_bytes<'gc>(
+    ctx: Context<'gc>,
+    bytes: &[u8],
+    name: &str,
+    mode: &str,
+    env: Option<Value<'gc>>,
+) -> Vec<Value<'gc>> {
     let is_binary = bytes.first() == Some(&0x1b);
     if is_binary && !mode.contains('b') {
-        return vec![Value::Nil, ctx.str(&format!("attempt to load a binary chunk (mode is '{mode}')"))];
+        return vec![
+            Value::Nil,
+            ctx.str(&format!(
+                "attempt to load a binary chunk (mode is '{mode}')"
+            )),
+        ];
     }
     if !is_binary && !mode.contains('t') {
-        return vec![Value::Nil, ctx.str(&format!("attempt to load a text chunk (mode is '{mode}')"))];
+        return vec![
+            Value::Nil,
+            ctx.str(&format!("attempt to load a text chunk (mode is '{mode}')")),
+        ];
     }
     if is_binary {
         return vec![
             Value::Nil,
-            ctx.str(&format!("{}: binary chunks are not supported by lunette", lunette_vm::chunk_id(name))),
+            ctx.str(&format!(
+                "{}: binary chunks are not supported by lunette",
+                lunette_vm::chunk_id(name)
+            )),
         ];
     }
     match ctx.load(bytes, name, env) {
@@ -671,7 +758,10 @@ fn load_bytes<'gc>(ctx: Context<'gc>, bytes: &[u8], name: &str, mode: &str, env:
     }
 }
 
-fn collectgarbage<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
+fn collectgarbage<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+) -> Result<Action<'gc>, Error<'gc>> {
     let opt = opt_string(ctx, exec, 0)?
         .map(|s| s.to_str_lossy().into_owned())
         .unwrap_or_else(|| "collect".into());
@@ -687,4 +777,3 @@ fn collectgarbage<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Ac
     exec.set_return(r);
     Ok(Action::Return)
 }
-

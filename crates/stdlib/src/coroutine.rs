@@ -1,7 +1,9 @@
 //! The coroutine library (§6.2). Resuming and yielding are executor actions: a coroutine is
 //! a `Thread` with its own frames, switched by the trampoline, never by Rust recursion.
 
-use lunette_vm::{Action, Callback, CallbackFn, Context, Error, Exec, Outcome, Then, Thread, ThreadStatus, Value};
+use lunette_vm::{
+    Action, Callback, CallbackFn, Context, Error, Exec, Outcome, Then, Thread, ThreadStatus, Value,
+};
 
 use crate::base::set;
 
@@ -18,7 +20,12 @@ pub fn open(ctx: Context<'_>) {
         ("close", close),
     ];
     for (name, f) in fns {
-        set(ctx, lib, name, Value::Callback(Callback::new(ctx, name, *f)));
+        set(
+            ctx,
+            lib,
+            name,
+            Value::Callback(Callback::new(ctx, name, *f)),
+        );
     }
     set(ctx, ctx.globals(), "coroutine", Value::Table(lib));
     let _ = ctx.registry().set(
@@ -70,7 +77,11 @@ fn resume<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc
     })
 }
 
-fn resume_after<'gc>(_ctx: Context<'gc>, exec: &mut Exec<'gc, '_>, outcome: Outcome<'gc>) -> Result<Action<'gc>, Error<'gc>> {
+fn resume_after<'gc>(
+    _ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    outcome: Outcome<'gc>,
+) -> Result<Action<'gc>, Error<'gc>> {
     match outcome {
         Outcome::Returned => exec.insert(0, Value::Boolean(true)),
         Outcome::Errored(e) => exec.replace(&[Value::Boolean(false), e]),
@@ -109,7 +120,10 @@ fn wrap<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>,
     Ok(Action::Return)
 }
 
-fn wrapped_call<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
+fn wrapped_call<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+) -> Result<Action<'gc>, Error<'gc>> {
     let Value::Thread(co) = exec.upvalue else {
         return Err(Error::runtime("wrap: lost coroutine"));
     };
@@ -123,7 +137,11 @@ fn wrapped_call<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Acti
     })
 }
 
-fn wrap_after<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>, outcome: Outcome<'gc>) -> Result<Action<'gc>, Error<'gc>> {
+fn wrap_after<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    outcome: Outcome<'gc>,
+) -> Result<Action<'gc>, Error<'gc>> {
     match outcome {
         Outcome::Returned => Ok(Action::Return),
         Outcome::Errored(e) => {
@@ -146,7 +164,10 @@ fn running<'gc>(_ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'
     Ok(Action::Return)
 }
 
-fn isyieldable<'gc>(_ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
+fn isyieldable<'gc>(
+    _ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+) -> Result<Action<'gc>, Error<'gc>> {
     let y = match exec.get(0) {
         Some(Value::Thread(t)) => !Thread::ptr_eq(t, exec.thread()) || !exec.is_main_thread(),
         _ => !exec.is_main_thread(),
@@ -188,7 +209,11 @@ fn close<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>
     }
 }
 
-fn close_after<'gc>(_ctx: Context<'gc>, exec: &mut Exec<'gc, '_>, outcome: Outcome<'gc>) -> Result<Action<'gc>, Error<'gc>> {
+fn close_after<'gc>(
+    _ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    outcome: Outcome<'gc>,
+) -> Result<Action<'gc>, Error<'gc>> {
     match outcome {
         Outcome::Returned => exec.set_return(Value::Boolean(true)),
         Outcome::Errored(e) => exec.replace(&[Value::Boolean(false), e]),

@@ -10,7 +10,8 @@ pub(crate) fn check_table<'gc>(exec: &Exec<'gc, '_>, i: usize) -> Result<Table<'
 }
 
 pub(crate) fn check_any<'gc>(exec: &Exec<'gc, '_>, i: usize) -> Result<Value<'gc>, Error<'gc>> {
-    exec.get(i).ok_or_else(|| Error::bad_argument(i + 1, "value expected"))
+    exec.get(i)
+        .ok_or_else(|| Error::bad_argument(i + 1, "value expected"))
 }
 
 pub(crate) fn check_integer<'gc>(exec: &Exec<'gc, '_>, i: usize) -> Result<i64, Error<'gc>> {
@@ -19,16 +20,21 @@ pub(crate) fn check_integer<'gc>(exec: &Exec<'gc, '_>, i: usize) -> Result<i64, 
         Some(Value::Integer(n)) => Ok(n),
         Some(v @ (Value::Float(_) | Value::String(_))) => match v.to_integer() {
             Some(n) => Ok(n),
-            None if v.to_number().is_some() => {
-                Err(Error::bad_argument(i + 1, "number has no integer representation"))
-            }
+            None if v.to_number().is_some() => Err(Error::bad_argument(
+                i + 1,
+                "number has no integer representation",
+            )),
             None => Err(Error::type_error(i + 1, "number", Some(v))),
         },
         other => Err(Error::type_error(i + 1, "number", other)),
     }
 }
 
-pub(crate) fn opt_integer<'gc>(exec: &Exec<'gc, '_>, i: usize, default: i64) -> Result<i64, Error<'gc>> {
+pub(crate) fn opt_integer<'gc>(
+    exec: &Exec<'gc, '_>,
+    i: usize,
+    default: i64,
+) -> Result<i64, Error<'gc>> {
     match exec.get(i) {
         None | Some(Value::Nil) => Ok(default),
         _ => check_integer(exec, i),
@@ -36,15 +42,25 @@ pub(crate) fn opt_integer<'gc>(exec: &Exec<'gc, '_>, i: usize, default: i64) -> 
 }
 
 /// A string argument; numbers are converted like `luaL_checklstring`.
-pub(crate) fn check_string<'gc>(ctx: Context<'gc>, exec: &Exec<'gc, '_>, i: usize) -> Result<LuaString<'gc>, Error<'gc>> {
+pub(crate) fn check_string<'gc>(
+    ctx: Context<'gc>,
+    exec: &Exec<'gc, '_>,
+    i: usize,
+) -> Result<LuaString<'gc>, Error<'gc>> {
     match exec.get(i) {
         Some(Value::String(s)) => Ok(s),
-        Some(v @ (Value::Integer(_) | Value::Float(_))) => Ok(ctx.new_string(display_plain(v).as_bytes())),
+        Some(v @ (Value::Integer(_) | Value::Float(_))) => {
+            Ok(ctx.new_string(display_plain(v).as_bytes()))
+        }
         other => Err(Error::type_error(i + 1, "string", other)),
     }
 }
 
-pub(crate) fn opt_string<'gc>(ctx: Context<'gc>, exec: &Exec<'gc, '_>, i: usize) -> Result<Option<LuaString<'gc>>, Error<'gc>> {
+pub(crate) fn opt_string<'gc>(
+    ctx: Context<'gc>,
+    exec: &Exec<'gc, '_>,
+    i: usize,
+) -> Result<Option<LuaString<'gc>>, Error<'gc>> {
     match exec.get(i) {
         None | Some(Value::Nil) => Ok(None),
         _ => check_string(ctx, exec, i).map(Some),

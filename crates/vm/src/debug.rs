@@ -94,7 +94,9 @@ fn written_registers(ins: Instruction) -> Option<(usize, usize)> {
         SelfK { a, .. } => return Some((a as usize, a as usize + 1)),
         LoadNil { a, n } => return Some((a as usize, a as usize + n as usize)),
         ForPrep { a, .. } | ForLoop { a, .. } => return Some((a as usize, a as usize + 3)),
-        VarArg { a, .. } | Call { a, .. } | TailCall { a, .. } => return Some((a as usize, usize::MAX)),
+        VarArg { a, .. } | Call { a, .. } | TailCall { a, .. } => {
+            return Some((a as usize, usize::MAX))
+        }
         TForCall { a, .. } => return Some((a as usize + 2, usize::MAX)),
         _ => return None,
     };
@@ -142,7 +144,11 @@ pub fn object_name(p: &Prototype, lastpc: usize, reg: usize) -> Option<(&'static
             }
             Instruction::GetTabUp { up, k, .. } => {
                 let key = const_str(p, k as usize).unwrap_or_else(|| "?".into());
-                let kind = if upvalue_name(p, up as usize) == "_ENV" { "global" } else { "field" };
+                let kind = if upvalue_name(p, up as usize) == "_ENV" {
+                    "global"
+                } else {
+                    "field"
+                };
                 return Some((kind, key));
             }
             Instruction::GetField { b, k, .. } => {
@@ -154,7 +160,9 @@ pub fn object_name(p: &Prototype, lastpc: usize, reg: usize) -> Option<(&'static
                 return Some((table_kind(p, pc, b as usize), key));
             }
             Instruction::GetI { .. } => return Some(("field", "integer index".into())),
-            Instruction::GetUpval { up, .. } => return Some(("upvalue", upvalue_name(p, up as usize))),
+            Instruction::GetUpval { up, .. } => {
+                return Some(("upvalue", upvalue_name(p, up as usize)))
+            }
             Instruction::LoadK { k, .. } => {
                 return const_str(p, k as usize).map(|s| ("constant", s));
             }
@@ -226,7 +234,9 @@ pub fn describe_call_target(ts: &ThreadState<'_>, func: usize) -> String {
     let fp = f.closure.proto();
     let pc = f.pc.saturating_sub(1);
     match fp.proto.code.get(pc) {
-        Some(Instruction::Call { a, .. }) | Some(Instruction::TailCall { a, .. }) if f.base + *a as usize == func => {
+        Some(Instruction::Call { a, .. }) | Some(Instruction::TailCall { a, .. })
+            if f.base + *a as usize == func =>
+        {
             describe_register(fp, pc, *a as usize)
         }
         Some(Instruction::TForCall { a, .. }) if f.base + *a as usize + 4 == func => {

@@ -166,7 +166,10 @@ pub struct Executor<'gc>(Gc<'gc, RefLock<ExecutorState<'gc>>>);
 /// The outcome of a finished executor.
 pub enum ExecResult<'gc> {
     Returned(Vec<Value<'gc>>),
-    Errored { value: Value<'gc>, traceback: String },
+    Errored {
+        value: Value<'gc>,
+        traceback: String,
+    },
 }
 
 impl<'gc> Executor<'gc> {
@@ -325,7 +328,13 @@ impl<'gc> Executor<'gc> {
         }
     }
 
-    fn handle_error(self, ctx: Context<'gc>, st: &mut ExecutorState<'gc>, e: Error<'gc>, fuel: &mut Fuel) {
+    fn handle_error(
+        self,
+        ctx: Context<'gc>,
+        st: &mut ExecutorState<'gc>,
+        e: Error<'gc>,
+        fuel: &mut Fuel,
+    ) {
         let mc = ctx.mutation();
         let thread = *st.threads.last().unwrap();
         let is_main = st.threads.len() == 1;
@@ -358,7 +367,10 @@ fn has_catcher(ts: &ThreadState<'_>) -> bool {
         matches!(
             f,
             Frame::Continuation {
-                then: Then { catch_errors: true, .. },
+                then: Then {
+                    catch_errors: true,
+                    ..
+                },
                 ready: None,
                 ..
             }
@@ -368,7 +380,11 @@ fn has_catcher(ts: &ThreadState<'_>) -> bool {
 
 /// Hands a coroutine's yielded/returned values (or its error) to the thread that resumed it.
 /// The resumer's top frame is the continuation of its `Action::Resume`.
-fn deliver_to_resumer<'gc>(ctx: Context<'gc>, resumer: Thread<'gc>, values: Result<Vec<Value<'gc>>, Value<'gc>>) {
+fn deliver_to_resumer<'gc>(
+    ctx: Context<'gc>,
+    resumer: Thread<'gc>,
+    values: Result<Vec<Value<'gc>>, Value<'gc>>,
+) {
     let mut rs = resumer.borrow_mut(ctx.mutation());
     rs.status = ThreadStatus::Running;
     let ThreadState { stack, frames, .. } = &mut *rs;
@@ -401,7 +417,6 @@ pub(crate) fn error_to_value<'gc>(
         Error::BadArgument { arg, message } => {
             let pos = debug::where_level(ts, 1);
             let (name, is_method) = debug::calling_name(ts)
-                .map(|(n, m)| (n, m))
                 .unwrap_or_else(|| (callee.unwrap_or("?").to_string(), false));
             let msg = if is_method {
                 if arg == 1 {
@@ -431,7 +446,10 @@ pub(crate) fn unwind<'gc>(
         matches!(
             f,
             Frame::Continuation {
-                then: Then { catch_errors: true, .. },
+                then: Then {
+                    catch_errors: true,
+                    ..
+                },
                 ready: None,
                 ..
             }
@@ -459,7 +477,9 @@ pub(crate) fn unwind<'gc>(
                 ready: None,
                 callee_name: "__close",
             });
-            let close = ctx.metamethod(value, MetaEvent::Close).unwrap_or(Value::Nil);
+            let close = ctx
+                .metamethod(value, MetaEvent::Close)
+                .unwrap_or(Value::Nil);
             ts.stack.push(close);
             ts.stack.push(value);
             ts.stack.push(error);
@@ -502,7 +522,12 @@ fn continue_unwinding<'gc>(
 }
 
 /// Closes every open upvalue of `ts` at or above stack slot `level`.
-pub(crate) fn close_upvalues<'gc>(ctx: Context<'gc>, _thread: Thread<'gc>, ts: &mut ThreadState<'gc>, level: usize) {
+pub(crate) fn close_upvalues<'gc>(
+    ctx: Context<'gc>,
+    _thread: Thread<'gc>,
+    ts: &mut ThreadState<'gc>,
+    level: usize,
+) {
     while let Some(&uv) = ts.open_upvalues.last() {
         match uv.get() {
             UpValueState::Open { slot, .. } if slot >= level => {
@@ -546,7 +571,17 @@ fn run_continuation<'gc>(
         (then.func)(ctx, &mut exec, outcome)
     };
     match action {
-        Ok(action) => apply_action(ctx, thread, ts, base - 1, returns, action, callee_name, is_main, fuel),
+        Ok(action) => apply_action(
+            ctx,
+            thread,
+            ts,
+            base - 1,
+            returns,
+            action,
+            callee_name,
+            is_main,
+            fuel,
+        ),
         Err(e) => Err(Error::Value(error_to_value(ctx, ts, e, Some(callee_name)))),
     }
 }
@@ -606,7 +641,8 @@ pub(crate) fn call_function_ex<'gc>(
                     }
                     (base, nargs - nparams)
                 };
-                ts.stack.resize(base + p.max_stack_size as usize, Value::Nil);
+                ts.stack
+                    .resize(base + p.max_stack_size as usize, Value::Nil);
                 ts.frames.push(Frame::Lua(LuaFrame {
                     closure,
                     func,
@@ -636,10 +672,15 @@ pub(crate) fn call_function_ex<'gc>(
                 };
                 let action = match action {
                     Ok(a) => a,
-                    Err(e) => return Err(Error::Value(error_to_value(ctx, ts, e, Some(inner.name)))),
+                    Err(e) => {
+                        return Err(Error::Value(error_to_value(ctx, ts, e, Some(inner.name))))
+                    }
                 };
                 match action {
-                    Action::Call { function, then: None } => {
+                    Action::Call {
+                        function,
+                        then: None,
+                    } => {
                         // Tail call from Rust: replace the callback by the function.
                         ts.stack[func] = function;
                         is_tail = true;
@@ -668,7 +709,9 @@ pub(crate) fn call_function_ex<'gc>(
                         continue;
                     }
                     other => {
-                        return apply_action(ctx, thread, ts, func, returns, other, inner.name, is_main, fuel);
+                        return apply_action(
+                            ctx, thread, ts, func, returns, other, inner.name, is_main, fuel,
+                        );
                     }
                 }
             }
@@ -713,29 +756,29 @@ pub(crate) fn apply_action<'gc>(
             let n = ts.stack.len() - func;
             post_return(ctx, ts, func, n, returns)
         }
-        Action::Call { function, then } => {
-            match then {
-                None => {
-                    ts.stack[func] = function;
-                    call_function_ex(ctx, thread, ts, func, returns, is_main, fuel, true)
-                }
-                Some(then) => {
-                    ts.frames.push(Frame::Continuation {
-                        then,
-                        base: func + 1,
-                        returns,
-                        ready: None,
-                        callee_name: name,
-                    });
-                    ts.stack.insert(func + 1, function);
-                    call_function(ctx, thread, ts, func + 1, Returns::Multi, is_main, fuel)
-                }
+        Action::Call { function, then } => match then {
+            None => {
+                ts.stack[func] = function;
+                call_function_ex(ctx, thread, ts, func, returns, is_main, fuel, true)
             }
-        }
+            Some(then) => {
+                ts.frames.push(Frame::Continuation {
+                    then,
+                    base: func + 1,
+                    returns,
+                    ready: None,
+                    callee_name: name,
+                });
+                ts.stack.insert(func + 1, function);
+                call_function(ctx, thread, ts, func + 1, Returns::Multi, is_main, fuel)
+            }
+        },
         Action::Yield { then } => {
             if is_main {
                 // Raised "inside" the C function: no position, like PUC.
-                return Err(Error::Value(ctx.str("attempt to yield from outside a coroutine")));
+                return Err(Error::Value(
+                    ctx.str("attempt to yield from outside a coroutine"),
+                ));
             }
             let values: Vec<Value<'gc>> = ts.stack.drain(func + 1..).collect();
             match then {
@@ -892,7 +935,11 @@ impl<'gc> Thread<'gc> {
 }
 
 /// Calls the next pending `__close` handler of a coroutine being closed.
-fn close_driver<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>, _o: Outcome<'gc>) -> Result<Action<'gc>, Error<'gc>> {
+fn close_driver<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    _o: Outcome<'gc>,
+) -> Result<Action<'gc>, Error<'gc>> {
     match exec.ts.tbc_slots.pop() {
         Some(slot) => {
             let v = exec.ts.stack.get(slot).copied().unwrap_or(Value::Nil);

@@ -107,7 +107,10 @@ pub enum Action<'gc> {
     Yield { then: Option<Then<'gc>> },
     /// Resume `thread` with the stack contents; `then` receives what it yields or returns
     /// (`Outcome::Errored` if it raised an error).
-    Resume { thread: Thread<'gc>, then: Then<'gc> },
+    Resume {
+        thread: Thread<'gc>,
+        then: Then<'gc>,
+    },
 }
 
 /// How the call awaited by a continuation ended.
@@ -155,7 +158,8 @@ impl<'gc> Then<'gc> {
     }
 }
 
-pub type CallbackFn = for<'gc> fn(Context<'gc>, &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>>;
+pub type CallbackFn =
+    for<'gc> fn(Context<'gc>, &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>>;
 
 #[derive(Collect)]
 #[collect(no_drop)]
@@ -181,7 +185,12 @@ impl<'gc> Callback<'gc> {
         Self::with_upvalue(ctx, name, func, Value::Nil)
     }
 
-    pub fn with_upvalue(ctx: Context<'gc>, name: &'static str, func: CallbackFn, upvalue: Value<'gc>) -> Self {
+    pub fn with_upvalue(
+        ctx: Context<'gc>,
+        name: &'static str,
+        func: CallbackFn,
+        upvalue: Value<'gc>,
+    ) -> Self {
         Callback(Gc::new(
             ctx.mutation(),
             CallbackInner {

@@ -24,6 +24,9 @@ use crate::table::Table;
 use crate::thread::{Frame, LuaFrame, Returns, Thread, ThreadState};
 use crate::value::Value;
 
+/// 2^63 as a float: the first float above every i64.
+const TWO_POW_63: f64 = 9_223_372_036_854_775_808.0;
+
 /// PUC's MAXTAGLOOP: the longest `__index`/`__newindex` chain followed.
 const MAX_META_CHAIN: usize = 2000;
 
@@ -68,7 +71,12 @@ impl ArithOp {
     fn is_bitwise(self) -> bool {
         matches!(
             self,
-            ArithOp::BAnd | ArithOp::BOr | ArithOp::BXor | ArithOp::Shl | ArithOp::Shr | ArithOp::BNot
+            ArithOp::BAnd
+                | ArithOp::BOr
+                | ArithOp::BXor
+                | ArithOp::Shl
+                | ArithOp::Shr
+                | ArithOp::BNot
         )
     }
 
@@ -90,7 +98,11 @@ impl ArithOp {
 
 /// Arithmetic on two numbers (no coercion). `None` if an operand is not a number.
 #[inline]
-fn arith_num<'gc>(op: ArithOp, a: Value<'gc>, b: Value<'gc>) -> Option<Result<Value<'gc>, Error<'gc>>> {
+fn arith_num<'gc>(
+    op: ArithOp,
+    a: Value<'gc>,
+    b: Value<'gc>,
+) -> Option<Result<Value<'gc>, Error<'gc>>> {
     use Value::{Float, Integer};
     if op.is_bitwise() {
         if !matches!(a, Integer(_) | Float(_)) || !matches!(b, Integer(_) | Float(_)) {
@@ -195,7 +207,11 @@ fn arith_slow<'gc>(
     if op.is_bitwise() && is_num(a) && is_num(b) {
         if let (Some(_), Some(_)) = (a.as_integer_strict(), b.as_integer_strict()) {
         } else {
-            let which = if a.as_integer_strict().is_none() { 0 } else { 1 };
+            let which = if a.as_integer_strict().is_none() {
+                0
+            } else {
+                1
+            };
             return Err(Error::runtime(format!(
                 "number{} has no integer representation",
                 describe(which)
@@ -206,7 +222,10 @@ fn arith_slow<'gc>(
         return r.map(Slow::Value);
     }
     let event = op.event();
-    if let Some(mm) = ctx.metamethod(a, event).or_else(|| ctx.metamethod(b, event)) {
+    if let Some(mm) = ctx
+        .metamethod(a, event)
+        .or_else(|| ctx.metamethod(b, event))
+    {
         return Ok(Slow::Meta(mm, a, b));
     }
     if !op.is_bitwise() {
@@ -218,7 +237,8 @@ fn arith_slow<'gc>(
                     return r.map(Slow::Value);
                 }
             }
-            let both_str_or_num = |v: Value| matches!(v, Value::String(_) | Value::Integer(_) | Value::Float(_));
+            let both_str_or_num =
+                |v: Value| matches!(v, Value::String(_) | Value::Integer(_) | Value::Float(_));
             if both_str_or_num(a) && both_str_or_num(b) {
                 let (ta, tb) = (a.type_name(), b.type_name());
                 return Err(Error::runtime(format!(
@@ -229,7 +249,11 @@ fn arith_slow<'gc>(
                 )));
             }
         }
-        let (bad, which) = if a.to_number().is_none() { (a, 0) } else { (b, 1) };
+        let (bad, which) = if a.to_number().is_none() {
+            (a, 0)
+        } else {
+            (b, 1)
+        };
         return Err(Error::runtime(format!(
             "attempt to perform arithmetic on a {} value{}",
             ctx.object_type_name(bad),
@@ -237,7 +261,11 @@ fn arith_slow<'gc>(
         )));
     }
     if is_num(a) && is_num(b) {
-        let which = if a.as_integer_strict().is_none() { 0 } else { 1 };
+        let which = if a.as_integer_strict().is_none() {
+            0
+        } else {
+            1
+        };
         return Err(Error::runtime(format!(
             "number{} has no integer representation",
             describe(which)
@@ -283,7 +311,11 @@ pub fn index<'gc>(
             match ctx.metamethod(cur, MetaEvent::Index) {
                 Some(h) => h,
                 None => {
-                    let desc = if depth == 0 { describe() } else { String::new() };
+                    let desc = if depth == 0 {
+                        describe()
+                    } else {
+                        String::new()
+                    };
                     return Err(Error::runtime(format!(
                         "attempt to index a {} value{}",
                         ctx.object_type_name(cur),
@@ -335,7 +367,11 @@ pub fn new_index<'gc>(
             match ctx.metamethod(cur, MetaEvent::NewIndex) {
                 Some(h) => h,
                 None => {
-                    let desc = if depth == 0 { describe() } else { String::new() };
+                    let desc = if depth == 0 {
+                        describe()
+                    } else {
+                        String::new()
+                    };
                     return Err(Error::runtime(format!(
                         "attempt to index a {} value{}",
                         ctx.object_type_name(cur),
@@ -354,7 +390,12 @@ pub fn new_index<'gc>(
 
 /// Raw table store with PUC's key errors.
 #[inline]
-pub fn raw_set<'gc>(ctx: Context<'gc>, t: Table<'gc>, key: Value<'gc>, value: Value<'gc>) -> Result<(), Error<'gc>> {
+pub fn raw_set<'gc>(
+    ctx: Context<'gc>,
+    t: Table<'gc>,
+    key: Value<'gc>,
+    value: Value<'gc>,
+) -> Result<(), Error<'gc>> {
     t.set(ctx.mutation(), key, value)
         .map_err(|e| Error::runtime(e.to_string()))
 }
@@ -396,7 +437,12 @@ fn compare_error<'gc>(ctx: Context<'gc>, a: Value<'gc>, b: Value<'gc>) -> Error<
 }
 
 /// Ordering slow path: `__lt`/`__le` from either operand, or the error.
-fn compare_slow<'gc>(ctx: Context<'gc>, event: MetaEvent, a: Value<'gc>, b: Value<'gc>) -> Result<Value<'gc>, Error<'gc>> {
+fn compare_slow<'gc>(
+    ctx: Context<'gc>,
+    event: MetaEvent,
+    a: Value<'gc>,
+    b: Value<'gc>,
+) -> Result<Value<'gc>, Error<'gc>> {
     ctx.metamethod(a, event)
         .or_else(|| ctx.metamethod(b, event))
         .ok_or_else(|| compare_error(ctx, a, b))
@@ -464,7 +510,11 @@ fn concat_reduce<'gc>(
             match mm {
                 Some(mm) => return Ok(Some((mm, x, y, top - 1))),
                 None => {
-                    let (bad, pos) = if is_concatable(x) { (y, top - 1) } else { (x, top - 2) };
+                    let (bad, pos) = if is_concatable(x) {
+                        (y, top - 1)
+                    } else {
+                        (x, top - 2)
+                    };
                     return Err(Error::runtime(format!(
                         "attempt to concatenate a {} value{}",
                         ctx.object_type_name(bad),
@@ -478,7 +528,12 @@ fn concat_reduce<'gc>(
 }
 
 /// Finds or creates the open upvalue for `slot` of the running thread.
-fn find_upvalue<'gc>(ctx: Context<'gc>, thread: Thread<'gc>, ts: &mut ThreadState<'gc>, slot: usize) -> UpValue<'gc> {
+fn find_upvalue<'gc>(
+    ctx: Context<'gc>,
+    thread: Thread<'gc>,
+    ts: &mut ThreadState<'gc>,
+    slot: usize,
+) -> UpValue<'gc> {
     let pos = ts.open_upvalues.partition_point(|uv| match uv.get() {
         UpValueState::Open { slot: s, .. } => s < slot,
         UpValueState::Closed(_) => true,
@@ -513,7 +568,13 @@ fn get_upvalue<'gc>(thread: Thread<'gc>, ts: &ThreadState<'gc>, uv: UpValue<'gc>
 }
 
 #[inline]
-fn set_upvalue<'gc>(ctx: Context<'gc>, thread: Thread<'gc>, ts: &mut ThreadState<'gc>, uv: UpValue<'gc>, v: Value<'gc>) {
+fn set_upvalue<'gc>(
+    ctx: Context<'gc>,
+    thread: Thread<'gc>,
+    ts: &mut ThreadState<'gc>,
+    uv: UpValue<'gc>,
+    v: Value<'gc>,
+) {
     match uv.get() {
         UpValueState::Closed(_) => uv.unlock(ctx.mutation()).set(UpValueState::Closed(v)),
         UpValueState::Open { thread: t, slot } => {
@@ -767,13 +828,20 @@ pub(crate) fn run<'gc>(
                 }
                 Instruction::SetTabUp { up, k, c, ck } => {
                     let t = get_upvalue(thread, ts, upvals[up as usize]);
-                    set_index!(t, consts[k as usize], rk!(c, ck), &|| debug::describe_upvalue(fp, up as usize));
+                    set_index!(t, consts[k as usize], rk!(c, ck), &|| {
+                        debug::describe_upvalue(fp, up as usize)
+                    });
                 }
                 Instruction::SetTable { a, b, c, ck } => {
                     set_index!(r!(a), r!(b), rk!(c, ck), describe_reg!(a));
                 }
                 Instruction::SetI { a, b, c, ck } => {
-                    set_index!(r!(a), Value::Integer(b as i64), rk!(c, ck), describe_reg!(a));
+                    set_index!(
+                        r!(a),
+                        Value::Integer(b as i64),
+                        rk!(c, ck),
+                        describe_reg!(a)
+                    );
                 }
                 Instruction::SetField { a, k, c, ck } => {
                     set_index!(r!(a), consts[k as usize], rk!(c, ck), describe_reg!(a));
@@ -794,21 +862,112 @@ pub(crate) fn run<'gc>(
                     } else if let Value::Float(f) = x {
                         r!(a) = Value::Float(f + i as f64);
                     } else {
-                        arith!(a, x, Value::Integer(i as i64), ArithOp::Add, Some(b as usize), None);
+                        arith!(
+                            a,
+                            x,
+                            Value::Integer(i as i64),
+                            ArithOp::Add,
+                            Some(b as usize),
+                            None
+                        );
                     }
                 }
-                Instruction::AddK { a, b, k } => arith!(a, r!(b), consts[k as usize], ArithOp::Add, Some(b as usize), None),
-                Instruction::SubK { a, b, k } => arith!(a, r!(b), consts[k as usize], ArithOp::Sub, Some(b as usize), None),
-                Instruction::MulK { a, b, k } => arith!(a, r!(b), consts[k as usize], ArithOp::Mul, Some(b as usize), None),
-                Instruction::ModK { a, b, k } => arith!(a, r!(b), consts[k as usize], ArithOp::Mod, Some(b as usize), None),
-                Instruction::PowK { a, b, k } => arith!(a, r!(b), consts[k as usize], ArithOp::Pow, Some(b as usize), None),
-                Instruction::DivK { a, b, k } => arith!(a, r!(b), consts[k as usize], ArithOp::Div, Some(b as usize), None),
-                Instruction::IDivK { a, b, k } => arith!(a, r!(b), consts[k as usize], ArithOp::IDiv, Some(b as usize), None),
-                Instruction::BAndK { a, b, k } => arith!(a, r!(b), consts[k as usize], ArithOp::BAnd, Some(b as usize), None),
-                Instruction::BOrK { a, b, k } => arith!(a, r!(b), consts[k as usize], ArithOp::BOr, Some(b as usize), None),
-                Instruction::BXorK { a, b, k } => arith!(a, r!(b), consts[k as usize], ArithOp::BXor, Some(b as usize), None),
-                Instruction::ShrI { a, b, i } => arith!(a, r!(b), Value::Integer(i as i64), ArithOp::Shr, Some(b as usize), None),
-                Instruction::ShlI { a, b, i } => arith!(a, Value::Integer(i as i64), r!(b), ArithOp::Shl, None, Some(b as usize)),
+                Instruction::AddK { a, b, k } => arith!(
+                    a,
+                    r!(b),
+                    consts[k as usize],
+                    ArithOp::Add,
+                    Some(b as usize),
+                    None
+                ),
+                Instruction::SubK { a, b, k } => arith!(
+                    a,
+                    r!(b),
+                    consts[k as usize],
+                    ArithOp::Sub,
+                    Some(b as usize),
+                    None
+                ),
+                Instruction::MulK { a, b, k } => arith!(
+                    a,
+                    r!(b),
+                    consts[k as usize],
+                    ArithOp::Mul,
+                    Some(b as usize),
+                    None
+                ),
+                Instruction::ModK { a, b, k } => arith!(
+                    a,
+                    r!(b),
+                    consts[k as usize],
+                    ArithOp::Mod,
+                    Some(b as usize),
+                    None
+                ),
+                Instruction::PowK { a, b, k } => arith!(
+                    a,
+                    r!(b),
+                    consts[k as usize],
+                    ArithOp::Pow,
+                    Some(b as usize),
+                    None
+                ),
+                Instruction::DivK { a, b, k } => arith!(
+                    a,
+                    r!(b),
+                    consts[k as usize],
+                    ArithOp::Div,
+                    Some(b as usize),
+                    None
+                ),
+                Instruction::IDivK { a, b, k } => arith!(
+                    a,
+                    r!(b),
+                    consts[k as usize],
+                    ArithOp::IDiv,
+                    Some(b as usize),
+                    None
+                ),
+                Instruction::BAndK { a, b, k } => arith!(
+                    a,
+                    r!(b),
+                    consts[k as usize],
+                    ArithOp::BAnd,
+                    Some(b as usize),
+                    None
+                ),
+                Instruction::BOrK { a, b, k } => arith!(
+                    a,
+                    r!(b),
+                    consts[k as usize],
+                    ArithOp::BOr,
+                    Some(b as usize),
+                    None
+                ),
+                Instruction::BXorK { a, b, k } => arith!(
+                    a,
+                    r!(b),
+                    consts[k as usize],
+                    ArithOp::BXor,
+                    Some(b as usize),
+                    None
+                ),
+                Instruction::ShrI { a, b, i } => arith!(
+                    a,
+                    r!(b),
+                    Value::Integer(i as i64),
+                    ArithOp::Shr,
+                    Some(b as usize),
+                    None
+                ),
+                Instruction::ShlI { a, b, i } => arith!(
+                    a,
+                    Value::Integer(i as i64),
+                    r!(b),
+                    ArithOp::Shl,
+                    None,
+                    Some(b as usize)
+                ),
                 Instruction::Add { a, b, c } => {
                     let (x, y) = (r!(b), r!(c));
                     if let (Value::Integer(x), Value::Integer(y)) = (x, y) {
@@ -835,15 +994,78 @@ pub(crate) fn run<'gc>(
                         arith!(a, x, y, ArithOp::Mul, Some(b as usize), Some(c as usize));
                     }
                 }
-                Instruction::Mod { a, b, c } => arith!(a, r!(b), r!(c), ArithOp::Mod, Some(b as usize), Some(c as usize)),
-                Instruction::Pow { a, b, c } => arith!(a, r!(b), r!(c), ArithOp::Pow, Some(b as usize), Some(c as usize)),
-                Instruction::Div { a, b, c } => arith!(a, r!(b), r!(c), ArithOp::Div, Some(b as usize), Some(c as usize)),
-                Instruction::IDiv { a, b, c } => arith!(a, r!(b), r!(c), ArithOp::IDiv, Some(b as usize), Some(c as usize)),
-                Instruction::BAnd { a, b, c } => arith!(a, r!(b), r!(c), ArithOp::BAnd, Some(b as usize), Some(c as usize)),
-                Instruction::BOr { a, b, c } => arith!(a, r!(b), r!(c), ArithOp::BOr, Some(b as usize), Some(c as usize)),
-                Instruction::BXor { a, b, c } => arith!(a, r!(b), r!(c), ArithOp::BXor, Some(b as usize), Some(c as usize)),
-                Instruction::Shl { a, b, c } => arith!(a, r!(b), r!(c), ArithOp::Shl, Some(b as usize), Some(c as usize)),
-                Instruction::Shr { a, b, c } => arith!(a, r!(b), r!(c), ArithOp::Shr, Some(b as usize), Some(c as usize)),
+                Instruction::Mod { a, b, c } => arith!(
+                    a,
+                    r!(b),
+                    r!(c),
+                    ArithOp::Mod,
+                    Some(b as usize),
+                    Some(c as usize)
+                ),
+                Instruction::Pow { a, b, c } => arith!(
+                    a,
+                    r!(b),
+                    r!(c),
+                    ArithOp::Pow,
+                    Some(b as usize),
+                    Some(c as usize)
+                ),
+                Instruction::Div { a, b, c } => arith!(
+                    a,
+                    r!(b),
+                    r!(c),
+                    ArithOp::Div,
+                    Some(b as usize),
+                    Some(c as usize)
+                ),
+                Instruction::IDiv { a, b, c } => arith!(
+                    a,
+                    r!(b),
+                    r!(c),
+                    ArithOp::IDiv,
+                    Some(b as usize),
+                    Some(c as usize)
+                ),
+                Instruction::BAnd { a, b, c } => arith!(
+                    a,
+                    r!(b),
+                    r!(c),
+                    ArithOp::BAnd,
+                    Some(b as usize),
+                    Some(c as usize)
+                ),
+                Instruction::BOr { a, b, c } => arith!(
+                    a,
+                    r!(b),
+                    r!(c),
+                    ArithOp::BOr,
+                    Some(b as usize),
+                    Some(c as usize)
+                ),
+                Instruction::BXor { a, b, c } => arith!(
+                    a,
+                    r!(b),
+                    r!(c),
+                    ArithOp::BXor,
+                    Some(b as usize),
+                    Some(c as usize)
+                ),
+                Instruction::Shl { a, b, c } => arith!(
+                    a,
+                    r!(b),
+                    r!(c),
+                    ArithOp::Shl,
+                    Some(b as usize),
+                    Some(c as usize)
+                ),
+                Instruction::Shr { a, b, c } => arith!(
+                    a,
+                    r!(b),
+                    r!(c),
+                    ArithOp::Shr,
+                    Some(b as usize),
+                    Some(c as usize)
+                ),
                 Instruction::Unm { a, b } => {
                     let x = r!(b);
                     arith!(a, x, x, ArithOp::Unm, Some(b as usize), Some(b as usize));
@@ -857,7 +1079,10 @@ pub(crate) fn run<'gc>(
                     let v = r!(b);
                     match v {
                         Value::String(s) => r!(a) = Value::Integer(s.len() as i64),
-                        Value::Table(t) => match t.metatable().and_then(|mt| ctx.metatable_field(mt, MetaEvent::Len)) {
+                        Value::Table(t) => match t
+                            .metatable()
+                            .and_then(|mt| ctx.metatable_field(mt, MetaEvent::Len))
+                        {
                             None => r!(a) = Value::Integer(t.length()),
                             Some(mm) => meta_call!(mm, v, v),
                         },
@@ -909,8 +1134,11 @@ pub(crate) fn run<'gc>(
                     let v = r!(a);
                     if v.is_truthy() {
                         if ctx.metamethod(v, MetaEvent::Close).is_none() {
-                            let name = debug::local_name(fp, pc - 1, a as usize).unwrap_or_else(|| "?".into());
-                            bail!(Error::runtime(format!("variable '{name}' got a non-closable value")));
+                            let name = debug::local_name(fp, pc - 1, a as usize)
+                                .unwrap_or_else(|| "?".into());
+                            bail!(Error::runtime(format!(
+                                "variable '{name}' got a non-closable value"
+                            )));
                         }
                         ts.tbc_slots.push(base + a as usize);
                     }
@@ -926,9 +1154,10 @@ pub(crate) fn run<'gc>(
                     let eq = x.raw_eq(y);
                     if !eq {
                         let mm = match (x, y) {
-                            (Value::Table(_), Value::Table(_)) | (Value::UserData(_), Value::UserData(_)) => {
-                                ctx.metamethod(x, MetaEvent::Eq).or_else(|| ctx.metamethod(y, MetaEvent::Eq))
-                            }
+                            (Value::Table(_), Value::Table(_))
+                            | (Value::UserData(_), Value::UserData(_)) => ctx
+                                .metamethod(x, MetaEvent::Eq)
+                                .or_else(|| ctx.metamethod(y, MetaEvent::Eq)),
                             _ => None,
                         };
                         if let Some(mm) = mm {
@@ -971,7 +1200,11 @@ pub(crate) fn run<'gc>(
                 }
                 Instruction::LtI { a, i, k, float } => {
                     let x = r!(a);
-                    let imm = if float { Value::Float(i as f64) } else { Value::Integer(i as i64) };
+                    let imm = if float {
+                        Value::Float(i as f64)
+                    } else {
+                        Value::Integer(i as i64)
+                    };
                     match less_than(x, imm).filter(|_| !matches!(x, Value::String(_))) {
                         Some(c) => cond_jump!(c, k),
                         None => {
@@ -982,7 +1215,11 @@ pub(crate) fn run<'gc>(
                 }
                 Instruction::LeI { a, i, k, float } => {
                     let x = r!(a);
-                    let imm = if float { Value::Float(i as f64) } else { Value::Integer(i as i64) };
+                    let imm = if float {
+                        Value::Float(i as f64)
+                    } else {
+                        Value::Integer(i as i64)
+                    };
                     match less_equal(x, imm).filter(|_| !matches!(x, Value::String(_))) {
                         Some(c) => cond_jump!(c, k),
                         None => {
@@ -993,7 +1230,11 @@ pub(crate) fn run<'gc>(
                 }
                 Instruction::GtI { a, i, k, float } => {
                     let x = r!(a);
-                    let imm = if float { Value::Float(i as f64) } else { Value::Integer(i as i64) };
+                    let imm = if float {
+                        Value::Float(i as f64)
+                    } else {
+                        Value::Integer(i as i64)
+                    };
                     match less_than(imm, x).filter(|_| !matches!(x, Value::String(_))) {
                         Some(c) => cond_jump!(c, k),
                         None => {
@@ -1004,7 +1245,11 @@ pub(crate) fn run<'gc>(
                 }
                 Instruction::GeI { a, i, k, float } => {
                     let x = r!(a);
-                    let imm = if float { Value::Float(i as f64) } else { Value::Integer(i as i64) };
+                    let imm = if float {
+                        Value::Float(i as f64)
+                    } else {
+                        Value::Integer(i as i64)
+                    };
                     match less_equal(imm, x).filter(|_| !matches!(x, Value::String(_))) {
                         Some(c) => cond_jump!(c, k),
                         None => {
@@ -1038,7 +1283,11 @@ pub(crate) fn run<'gc>(
                     } else {
                         ts.stack.truncate(top);
                     }
-                    let returns = if c == 0 { Returns::Multi } else { Returns::Count(c - 1) };
+                    let returns = if c == 0 {
+                        Returns::Multi
+                    } else {
+                        Returns::Count(c - 1)
+                    };
                     do_call!(func, returns);
                 }
                 Instruction::TailCall { a, b } => {
@@ -1065,11 +1314,14 @@ pub(crate) fn run<'gc>(
                     }
                     save!();
                     close_upvalues(ctx, thread, ts, base);
-                    let Some(Frame::Lua(f)) = ts.frames.pop() else { unreachable!() };
+                    let Some(Frame::Lua(f)) = ts.frames.pop() else {
+                        unreachable!()
+                    };
                     let n = ts.stack.len() - func;
                     ts.stack.copy_within(func.., f.func);
                     ts.stack.truncate(f.func + n);
-                    match call_function_ex(ctx, thread, ts, f.func, f.returns, is_main, fuel, true) {
+                    match call_function_ex(ctx, thread, ts, f.func, f.returns, is_main, fuel, true)
+                    {
                         Ok(Flow::Continue) => continue 'frame,
                         Ok(flow) => return Ok(flow),
                         Err(e) => return Err(e),
@@ -1129,7 +1381,9 @@ pub(crate) fn run<'gc>(
                     }
                 }
                 Instruction::ForPrep { a, skip } => {
-                    let runs = tri!(for_prep(&mut ts.stack[base + a as usize..base + a as usize + 4]));
+                    let runs = tri!(for_prep(
+                        &mut ts.stack[base + a as usize..base + a as usize + 4]
+                    ));
                     if !runs {
                         pc += skip as usize;
                     }
@@ -1152,7 +1406,9 @@ pub(crate) fn run<'gc>(
                             }
                         }
                         Value::Float(step) => {
-                            if let (Value::Float(i), Value::Float(limit)) = (ts.stack[ra], ts.stack[ra + 1]) {
+                            if let (Value::Float(i), Value::Float(limit)) =
+                                (ts.stack[ra], ts.stack[ra + 1])
+                            {
                                 let ni = i + step;
                                 let cont = if step > 0.0 { ni <= limit } else { limit <= ni };
                                 if cont {
@@ -1170,7 +1426,9 @@ pub(crate) fn run<'gc>(
                     let v = r!(a as usize + 3);
                     if v.is_truthy() {
                         if ctx.metamethod(v, MetaEvent::Close).is_none() {
-                            bail!(Error::runtime("variable '(for state)' got a non-closable value"));
+                            bail!(Error::runtime(
+                                "variable '(for state)' got a non-closable value"
+                            ));
                         }
                         ts.tbc_slots.push(base + a as usize + 3);
                     }
@@ -1247,7 +1505,11 @@ pub(crate) fn run<'gc>(
                         top = end;
                     } else {
                         for i in 0..(c as usize - 1) {
-                            ts.stack[ra + i] = if i < nvar { ts.stack[base - nvar + i] } else { Value::Nil };
+                            ts.stack[ra + i] = if i < nvar {
+                                ts.stack[base - nvar + i]
+                            } else {
+                                Value::Nil
+                            };
                         }
                     }
                 }
@@ -1258,7 +1520,13 @@ pub(crate) fn run<'gc>(
 
 /// Closes the frame's upvalues and pops it, moving the `n` results at `first` to its function
 /// slot. Returns the slot.
-fn return_from_frame<'gc>(ctx: Context<'gc>, thread: Thread<'gc>, ts: &mut ThreadState<'gc>, first: usize, n: usize) {
+fn return_from_frame<'gc>(
+    ctx: Context<'gc>,
+    thread: Thread<'gc>,
+    ts: &mut ThreadState<'gc>,
+    first: usize,
+    n: usize,
+) {
     let f = *current_frame(ts);
     if let Some(uv) = ts.open_upvalues.last() {
         if let UpValueState::Open { slot, .. } = uv.get() {
@@ -1274,8 +1542,15 @@ fn return_from_frame<'gc>(ctx: Context<'gc>, thread: Thread<'gc>, ts: &mut Threa
     ts.stack.truncate(f.func + n);
 }
 
-fn finish_return<'gc>(ctx: Context<'gc>, ts: &mut ThreadState<'gc>, _first: usize, n: usize) -> Result<Flow<'gc>, Error<'gc>> {
-    let Some(Frame::Lua(f)) = ts.frames.pop() else { unreachable!() };
+fn finish_return<'gc>(
+    ctx: Context<'gc>,
+    ts: &mut ThreadState<'gc>,
+    _first: usize,
+    n: usize,
+) -> Result<Flow<'gc>, Error<'gc>> {
+    let Some(Frame::Lua(f)) = ts.frames.pop() else {
+        unreachable!()
+    };
     post_return(ctx, ts, f.func, n, f.returns)
 }
 
@@ -1287,7 +1562,10 @@ fn for_prep<'gc>(r: &mut [Value<'gc>]) -> Result<bool, Error<'gc>> {
     let both_int = matches!((init0, step0), (Value::Integer(_), Value::Integer(_)));
     let (init, step) = (init0, step0);
     let bad = |what: &str, v: Value<'gc>| {
-        Error::runtime(format!("bad 'for' {what} (number expected, got {})", v.type_name()))
+        Error::runtime(format!(
+            "bad 'for' {what} (number expected, got {})",
+            v.type_name()
+        ))
     };
     let init = init.to_number().ok_or_else(|| bad("initial value", init))?;
     let limit_n = limit.to_number().ok_or_else(|| bad("limit", limit))?;
@@ -1305,18 +1583,18 @@ fn for_prep<'gc>(r: &mut [Value<'gc>]) -> Result<bool, Error<'gc>> {
                 }
                 if s > 0 {
                     let fl = f.floor();
-                    if fl >= 9.223_372_036_854_775_807e18 {
+                    if fl >= TWO_POW_63 {
                         i64::MAX
-                    } else if fl < -9.223_372_036_854_775_808e18 {
+                    } else if fl < -TWO_POW_63 {
                         return Ok(false);
                     } else {
                         fl as i64
                     }
                 } else {
                     let cl = f.ceil();
-                    if cl < -9.223_372_036_854_775_808e18 {
+                    if cl < -TWO_POW_63 {
                         i64::MIN
-                    } else if cl >= 9.223_372_036_854_775_807e18 {
+                    } else if cl >= TWO_POW_63 {
                         return Ok(false);
                     } else {
                         cl as i64
@@ -1363,7 +1641,11 @@ fn for_prep<'gc>(r: &mut [Value<'gc>]) -> Result<bool, Error<'gc>> {
 /// Completes the instruction interrupted by a metamethod call whose first result is `v`
 /// (PUC's `luaV_finishOp`). The top frame is the Lua frame that made the call; its `pc`
 /// points after the interrupted instruction.
-pub(crate) fn finish_meta<'gc>(_ctx: Context<'gc>, ts: &mut ThreadState<'gc>, v: Value<'gc>) -> Result<(), Error<'gc>> {
+pub(crate) fn finish_meta<'gc>(
+    _ctx: Context<'gc>,
+    ts: &mut ThreadState<'gc>,
+    v: Value<'gc>,
+) -> Result<(), Error<'gc>> {
     let f = *current_frame(ts);
     let fp = f.closure.proto();
     let code = &fp.proto.code;
@@ -1437,4 +1719,3 @@ pub(crate) fn finish_meta<'gc>(_ctx: Context<'gc>, ts: &mut ThreadState<'gc>, v:
     }
     Ok(())
 }
-

@@ -19,14 +19,14 @@ pub mod userdata;
 pub mod value;
 
 pub use error::{Error, LuaError, LuaErrorKind};
-pub use executor::{ExecResult, Exec, Executor, Fuel};
-pub use host::{CaptureHost, Host, StdHost};
+pub use executor::{Exec, ExecResult, Executor, Fuel};
 pub use function::{Action, Callback, CallbackFn, ContinuationFn, LuaClosure, Outcome, Then};
+pub use host::{CaptureHost, Host, StdHost};
 pub use lua::{display_plain, error_message, Lua, StashedExecutor, StashedValue};
+pub use lunette_compiler::{chunk_id, CompileError, Prototype};
 pub use state::{Context, MetaEvent};
 pub use string::LuaString;
 pub use table::Table;
 pub use thread::{Thread, ThreadStatus};
 pub use userdata::UserData;
 pub use value::{Value, ValueType};
-pub use lunette_compiler::{chunk_id, CompileError, Prototype};

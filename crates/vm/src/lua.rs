@@ -8,9 +8,9 @@ use gc_arena::{Arena, DynamicRoot, Gc, Rootable};
 use lunette_compiler::{CompileError, Prototype};
 
 use crate::error::{LuaError, LuaErrorKind};
-use crate::host::{Host, StdHost};
 use crate::executor::{ExecResult, Executor, Fuel};
 use crate::function::{ClosureInner, FunctionProto, LuaClosure, UpValueState};
+use crate::host::{Host, StdHost};
 use crate::number;
 use crate::state::{Context, MetaEvent, State};
 use crate::value::Value;
@@ -139,7 +139,11 @@ pub fn display_plain(v: Value<'_>) -> String {
         Value::Integer(i) => i.to_string(),
         Value::Float(f) => number::format_float(f),
         Value::String(s) => s.to_str_lossy().into_owned(),
-        other => format!("{}: 0x{:08x}", other.type_name(), other.object_id().unwrap_or(0)),
+        other => format!(
+            "{}: 0x{:08x}",
+            other.type_name(),
+            other.object_id().unwrap_or(0)
+        ),
     }
 }
 
@@ -160,7 +164,11 @@ pub fn error_message<'gc>(ctx: Context<'gc>, v: Value<'gc>) -> String {
 
 impl<'gc> Context<'gc> {
     /// Instantiates a compiled chunk as a closure whose `_ENV` is `env` (default: globals).
-    pub fn load_prototype(self, proto: &Arc<Prototype>, env: Option<Value<'gc>>) -> LuaClosure<'gc> {
+    pub fn load_prototype(
+        self,
+        proto: &Arc<Prototype>,
+        env: Option<Value<'gc>>,
+    ) -> LuaClosure<'gc> {
         let mc = self.mutation();
         let fp = FunctionProto::load(mc, proto);
         let env = env.unwrap_or(Value::Table(self.globals()));
@@ -184,7 +192,12 @@ impl<'gc> Context<'gc> {
     }
 
     /// Compiles and instantiates a chunk.
-    pub fn load(self, source: &[u8], chunk_name: &str, env: Option<Value<'gc>>) -> Result<LuaClosure<'gc>, CompileError> {
+    pub fn load(
+        self,
+        source: &[u8],
+        chunk_name: &str,
+        env: Option<Value<'gc>>,
+    ) -> Result<LuaClosure<'gc>, CompileError> {
         let proto = lunette_compiler::compile(source, chunk_name)?;
         Ok(self.load_prototype(&proto, env))
     }

@@ -12,7 +12,7 @@ pub enum Number {
 #[inline]
 pub fn float_to_int(f: f64) -> Option<i64> {
     // -2^63 is exactly representable; 2^63 is not a valid i64.
-    if f >= -9_223_372_036_854_775_808.0 && f < 9_223_372_036_854_775_808.0 {
+    if (-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&f) {
         let i = f as i64;
         if i as f64 == f {
             return Some(i);
@@ -407,7 +407,7 @@ mod tests {
         assert_eq!(format_float(1e-5), "1e-05");
         assert_eq!(format_float(2f64.powi(63)), "9.2233720368548e+18");
         assert_eq!(format_float(f64::INFINITY), "inf");
-        assert_eq!(format_float(3.14159), "3.14159");
+        assert_eq!(format_float(1.23456), "1.23456");
     }
 
     #[test]

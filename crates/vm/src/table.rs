@@ -33,6 +33,11 @@ pub enum InvalidKey {
     NaN,
 }
 
+/// `next` was given a key that is not in the table.
+#[derive(Debug, Copy, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid key to 'next'")]
+pub struct InvalidNextKey;
+
 #[derive(Collect)]
 #[collect(no_drop)]
 pub struct TableInner<'gc> {
@@ -211,9 +216,8 @@ impl<'gc> TableState<'gc> {
         let idx = self.entries.len() as u32;
         self.entries.push((key, value));
         let entries = &self.entries;
-        self.index.insert_unique(key_hash(key), idx, |&i| {
-            key_hash(entries[i as usize].0)
-        });
+        self.index
+            .insert_unique(key_hash(key), idx, |&i| key_hash(entries[i as usize].0));
     }
 
     /// Drops tombstones, preserving the relative order of live entries, and rebuilds the index.
@@ -281,20 +285,23 @@ impl<'gc> TableState<'gc> {
 
     /// The entry after `key` in traversal order (`None` = end). `Err` if `key` is not in
     /// the table.
-    pub(crate) fn next(&self, key: Value<'gc>) -> Result<Option<(Value<'gc>, Value<'gc>)>, ()> {
+    pub(crate) fn next(
+        &self,
+        key: Value<'gc>,
+    ) -> Result<Option<(Value<'gc>, Value<'gc>)>, InvalidNextKey> {
         let mut array_pos = 0usize;
         let mut entry_pos = 0usize;
         match key {
             Value::Nil => {}
             _ => {
-                let key = normalize_key(key).map_err(|_| ())?;
+                let key = normalize_key(key).map_err(|_| InvalidNextKey)?;
                 match key {
                     Value::Integer(i) if (i as u64).wrapping_sub(1) < self.array.len() as u64 => {
                         array_pos = i as usize;
                     }
                     _ => {
                         array_pos = self.array.len();
-                        entry_pos = self.find_entry(key).ok_or(())? + 1;
+                        entry_pos = self.find_entry(key).ok_or(InvalidNextKey)? + 1;
                     }
                 }
             }
@@ -353,7 +360,12 @@ impl<'gc> Table<'gc> {
     }
 
     /// Raw set (no metamethods).
-    pub fn set(self, mc: &Mutation<'gc>, key: Value<'gc>, value: Value<'gc>) -> Result<(), InvalidKey> {
+    pub fn set(
+        self,
+        mc: &Mutation<'gc>,
+        key: Value<'gc>,
+        value: Value<'gc>,
+    ) -> Result<(), InvalidKey> {
         let key = normalize_key(key)?;
         if let Value::String(_) = key {
             self.0.absent_events.set(0);
@@ -367,16 +379,11 @@ impl<'gc> Table<'gc> {
         gc_arena::barrier::unlock!(Gc::write(mc, self.0), TableInner, state).borrow_mut()
     }
 
-    #[inline]
-    pub(crate) fn borrow(self) -> std::cell::Ref<'gc, TableState<'gc>> {
-        Gc::as_ref(self.0).state.borrow()
-    }
-
     pub fn length(self) -> i64 {
         self.0.state.borrow().length()
     }
 
-    pub fn next(self, key: Value<'gc>) -> Result<Option<(Value<'gc>, Value<'gc>)>, ()> {
+    pub fn next(self, key: Value<'gc>) -> Result<Option<(Value<'gc>, Value<'gc>)>, InvalidNextKey> {
         self.0.state.borrow().next(key)
     }
 

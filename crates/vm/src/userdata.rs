@@ -47,6 +47,7 @@ impl<'gc> UserData<'gc> {
     }
 
     pub fn set_metatable(self, ctx: Context<'gc>, mt: Option<Table<'gc>>) {
-        gc_arena::barrier::unlock!(Gc::write(ctx.mutation(), self.0), UserDataInner, metatable).set(mt);
+        gc_arena::barrier::unlock!(Gc::write(ctx.mutation(), self.0), UserDataInner, metatable)
+            .set(mt);
     }
 }

@@ -28,7 +28,7 @@ fn try_compile(src: &[u8]) {
 #[test]
 fn random_bytes() {
     let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
-    for _ in 0..20_000 {
+    for _ in 0..iters(20_000) {
         let len = rng.below(64);
         let v: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
         try_compile(&v);
@@ -44,10 +44,18 @@ const TOKENS: &[&str] = &[
     "<close>", "\n", " ", "l", "::l::", "goto l", "1e10", "-1",
 ];
 
+/// `FUZZ_ITERS` scales the number of iterations (for longer runs).
+fn iters(n: usize) -> usize {
+    n * std::env::var("FUZZ_ITERS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1)
+}
+
 #[test]
 fn token_soup() {
     let mut rng = XorShift(0x1234_5678_9ABC_DEF1);
-    for _ in 0..30_000 {
+    for _ in 0..iters(30_000) {
         let n = 1 + rng.below(40);
         let mut s = String::new();
         for _ in 0..n {
@@ -98,7 +106,7 @@ fn truncated_and_mutated_programs() {
 #[test]
 fn generated_programs() {
     let mut rng = XorShift(7);
-    for _ in 0..3_000 {
+    for _ in 0..iters(3_000) {
         let mut g = Gen {
             rng: &mut rng,
             no_numbers: false,

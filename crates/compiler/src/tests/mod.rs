@@ -84,11 +84,52 @@ fn time_chains() {
         ("and", format!("x = a {}", "and b ".repeat(50_000))),
         ("or", format!("x = a {}", "or b == c ".repeat(50_000))),
         ("stmts", "x = 1\n".repeat(100_000)),
-        ("elseif", format!("if a then {} end", "elseif b then ".repeat(20_000))),
+        (
+            "elseif",
+            format!("if a then {} end", "elseif b then ".repeat(20_000)),
+        ),
     ];
     for (name, src) in &cases {
         let t = std::time::Instant::now();
         let _ = crate::compile(src.as_bytes(), "=t");
         println!("{name}: {:?}", t.elapsed());
+    }
+}
+
+#[test]
+fn chunk_ids_match_puc() {
+    let names = [
+        format!("={}", "a".repeat(70)),
+        format!("@{}{}", "b".repeat(50), "c".repeat(20)),
+        "x=\n".to_string(),
+        "d".repeat(44),
+        "e".repeat(45),
+        format!("={}", "f".repeat(59)),
+        format!("@{}", "g".repeat(59)),
+        format!("@{}", "h".repeat(60)),
+    ];
+    let expected = [
+        format!("{}:1: unexpected symbol near <eof>", "a".repeat(59)),
+        format!(
+            "...{}{}:1: unexpected symbol near <eof>",
+            "b".repeat(36),
+            "c".repeat(20)
+        ),
+        "[string \"x=...\"]:1: unexpected symbol near <eof>".to_string(),
+        format!(
+            "[string \"{}\"]:1: unexpected symbol near <eof>",
+            "d".repeat(44)
+        ),
+        format!(
+            "[string \"{}...\"]:1: unexpected symbol near <eof>",
+            "e".repeat(45)
+        ),
+        format!("{}:1: unexpected symbol near <eof>", "f".repeat(59)),
+        format!("{}:1: unexpected symbol near <eof>", "g".repeat(59)),
+        format!("...{}:1: unexpected symbol near <eof>", "h".repeat(56)),
+    ];
+    for (n, e) in names.iter().zip(&expected) {
+        let err = compile(b"x=", n).unwrap_err();
+        assert_eq!(&err.to_string(), e);
     }
 }

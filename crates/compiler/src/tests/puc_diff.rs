@@ -229,7 +229,11 @@ fn generated_programs_same_code_as_puc() {
     let mut rng = XorShift(99);
     let mut failures = Vec::new();
     let mut compared = 0;
-    for _ in 0..1000 {
+    let scale: usize = std::env::var("FUZZ_ITERS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1);
+    for _ in 0..1000 * scale {
         let mut g = Gen {
             rng: &mut rng,
             no_numbers: true,

@@ -1,0 +1,276 @@
+//! The execution model seen from the host: fuel-bounded steps, resumability, errors as
+//! values with tracebacks, stackless depth, and handles that outlive `enter`.
+
+use std::rc::Rc;
+
+use lunette::{CaptureHost, ExecResult, Executor, Fuel, Lua, LuaErrorKind, Value};
+
+fn lua_with_capture() -> (Lua, CaptureHost) {
+    let host = CaptureHost::new();
+    (Lua::with_host(Rc::new(host.clone())), host)
+}
+
+fn start(lua: &mut Lua, src: &str) -> lunette::StashedExecutor {
+    let f = lua.load(src.as_bytes(), "=test").expect("compiles");
+    lua.enter(|ctx| {
+        let f = ctx.fetch(&f);
+        ctx.stash_executor(Executor::start(ctx, f, &[]))
+    })
+}
+
+#[test]
+fn infinite_loop_returns_after_its_budget_and_can_resume() {
+    let (mut lua, _) = lua_with_capture();
+    let exec = start(&mut lua, "local n = 0 while true do n = n + 1 end");
+    for _ in 0..50 {
+        let mut fuel = Fuel::new(1000);
+        let done = lua.step(&exec, &mut fuel);
+        assert!(!done, "an infinite loop never finishes");
+        // The overrun is bounded by one straight-line stretch of code.
+        assert!(
+            fuel.remaining() > -50,
+            "overran the budget: {}",
+            fuel.remaining()
+        );
+    }
+}
+
+#[test]
+fn infinite_recursion_of_calls_is_also_bounded_by_fuel() {
+    let (mut lua, _) = lua_with_capture();
+    let exec = start(&mut lua, "local function f() return f() end f()");
+    let mut fuel = Fuel::new(10_000);
+    assert!(!lua.step(&exec, &mut fuel));
+    assert!(fuel.remaining() > -50);
+}
+
+#[test]
+fn stepped_execution_gives_the_same_result_as_one_run() {
+    let src = "local s = 0 for i = 1, 10000 do s = s + i * 2 end print(s) return s";
+    let (mut lua, host) = lua_with_capture();
+    let exec = start(&mut lua, src);
+    let mut steps = 0;
+    loop {
+        let mut fuel = Fuel::new(37);
+        steps += 1;
+        if lua.step(&exec, &mut fuel) {
+            break;
+        }
+    }
+    assert!(steps > 100, "small budgets need many steps ({steps})");
+    assert_eq!(
+        String::from_utf8(host.take_stdout()).unwrap(),
+        "100010000\n"
+    );
+    let result = lua.enter(|ctx| match ctx.fetch_executor(&exec).result() {
+        Some(ExecResult::Returned(v)) => v
+            .iter()
+            .map(|v| lunette::vm::display_plain(*v))
+            .collect::<Vec<_>>(),
+        _ => panic!("expected results"),
+    });
+    assert_eq!(result, vec!["100010000"]);
+}
+
+#[test]
+fn coroutines_and_pcall_survive_tiny_steps() {
+    let src = r#"
+        local co = coroutine.wrap(function(a)
+            local ok, e = pcall(function()
+                for i = 1, 3 do coroutine.yield(a + i) end
+                error("stop")
+            end)
+            return ok, e
+        end)
+        print(co(10), co(), co(), co())
+    "#;
+    let (mut lua, host) = lua_with_capture();
+    let exec = start(&mut lua, src);
+    while !lua.step(&exec, &mut Fuel::new(3)) {}
+    assert_eq!(
+        String::from_utf8(host.take_stdout()).unwrap(),
+        "11\t12\t13\tfalse\ttest:5: stop\n"
+    );
+}
+
+#[test]
+fn uncaught_error_has_message_and_traceback() {
+    let (mut lua, _) = lua_with_capture();
+    let err = lua
+        .execute(
+            b"local function f() local x = nil; return x.y end\nf()",
+            "@t.lua",
+        )
+        .unwrap_err();
+    assert_eq!(err.kind, LuaErrorKind::Runtime);
+    assert_eq!(
+        err.message,
+        "t.lua:1: attempt to index a nil value (local 'x')"
+    );
+    assert!(
+        err.traceback.starts_with("stack traceback:"),
+        "{}",
+        err.traceback
+    );
+    assert!(
+        err.traceback.contains("t.lua:1: in local 'f'"),
+        "{}",
+        err.traceback
+    );
+    assert!(
+        err.traceback.contains("t.lua:2: in main chunk"),
+        "{}",
+        err.traceback
+    );
+}
+
+#[test]
+fn syntax_errors_are_values() {
+    let (mut lua, _) = lua_with_capture();
+    let err = lua.execute(b"x = = 1", "=src").unwrap_err();
+    assert_eq!(err.kind, LuaErrorKind::Syntax);
+    assert_eq!(err.message, "src:1: unexpected symbol near '='");
+}
+
+#[test]
+fn non_string_error_values_are_described() {
+    let (mut lua, _) = lua_with_capture();
+    let err = lua.execute(b"error({})", "=src").unwrap_err();
+    assert_eq!(err.message, "(error object is a table value)");
+    let err = lua.execute(b"error(42)", "=src").unwrap_err();
+    assert_eq!(err.message, "42");
+}
+
+#[test]
+fn deep_lua_recursion_is_a_catchable_stack_overflow() {
+    let (mut lua, host) = lua_with_capture();
+    lua.execute(
+        b"local function f(n) return 1 + f(n + 1) end
+          local ok, e = pcall(f, 1)
+          print(ok, e)",
+        "@so.lua",
+    )
+    .unwrap();
+    let out = String::from_utf8(host.take_stdout()).unwrap();
+    assert_eq!(out, "false\tso.lua:1: stack overflow\n");
+}
+
+#[test]
+fn deep_non_tail_recursion_does_not_use_the_rust_stack() {
+    // 150k nested Lua calls: far deeper than a Rust-recursive interpreter could go.
+    let (mut lua, host) = lua_with_capture();
+    lua.execute(
+        b"local function depth(n) if n == 0 then return 0 end return 1 + depth(n - 1) end
+          print(depth(150000))",
+        "=deep",
+    )
+    .unwrap();
+    assert_eq!(String::from_utf8(host.take_stdout()).unwrap(), "150000\n");
+}
+
+#[test]
+fn metamethod_chains_do_not_recurse_on_the_rust_stack() {
+    // A __index function that recurses through another table's __index 10k times.
+    let (mut lua, host) = lua_with_capture();
+    lua.execute(
+        b"local depth = 0
+          local mt = {}
+          mt.__index = function(t, k)
+            depth = depth + 1
+            if depth < 10000 then return setmetatable({}, mt)[k] end
+            return depth
+          end
+          print(setmetatable({}, mt).x)",
+        "=meta",
+    )
+    .unwrap();
+    assert_eq!(String::from_utf8(host.take_stdout()).unwrap(), "10000\n");
+}
+
+#[test]
+fn host_values_and_handles_outlive_enter() {
+    let (mut lua, _) = lua_with_capture();
+    let results = lua
+        .execute(b"t = {answer = 42} return t.answer, 'x', 1.5", "=h")
+        .unwrap();
+    assert_eq!(results, vec!["42", "x", "1.5"]);
+    let handle = lua.enter(|ctx| {
+        let t = ctx.globals().get(ctx.str("t"));
+        ctx.stash(t)
+    });
+    lua.gc_collect();
+    let answer = lua.enter(|ctx| match ctx.fetch(&handle) {
+        Value::Table(t) => t.get(ctx.str("answer")).to_integer(),
+        _ => None,
+    });
+    assert_eq!(answer, Some(42));
+}
+
+#[test]
+fn rust_callbacks_can_be_registered_and_called() {
+    fn add<'gc>(
+        _ctx: lunette::Context<'gc>,
+        exec: &mut lunette::vm::Exec<'gc, '_>,
+    ) -> Result<lunette::Action<'gc>, lunette::Error<'gc>> {
+        let a = exec
+            .arg(0)
+            .to_integer()
+            .ok_or_else(|| lunette::Error::type_error(1, "number", exec.get(0)))?;
+        let b = exec
+            .arg(1)
+            .to_integer()
+            .ok_or_else(|| lunette::Error::type_error(2, "number", exec.get(1)))?;
+        exec.set_return(Value::Integer(a + b));
+        Ok(lunette::Action::Return)
+    }
+    let (mut lua, host) = lua_with_capture();
+    lua.enter(|ctx| {
+        let cb = lunette::Callback::new(ctx, "add", add);
+        ctx.globals()
+            .set(ctx.mutation(), ctx.str("add"), Value::Callback(cb))
+            .unwrap();
+    });
+    lua.execute(b"print(add(2, 3)) print(pcall(add, 1))", "=cb")
+        .unwrap();
+    assert_eq!(
+        String::from_utf8(host.take_stdout()).unwrap(),
+        "5\nfalse\tbad argument #2 to 'add' (number expected, got no value)\n"
+    );
+}
+
+#[test]
+fn tostring_of_objects_uses_stable_ids_not_addresses() {
+    // Two fresh VMs running the same script print the same identities.
+    let run = || {
+        let (mut lua, host) = lua_with_capture();
+        lua.execute(
+            b"local a, b = {}, {} print(tostring(a), tostring(b), tostring(print) ~= nil)",
+            "=ids",
+        )
+        .unwrap();
+        String::from_utf8(host.take_stdout()).unwrap()
+    };
+    let first = run();
+    assert_eq!(first, run());
+    assert!(first.starts_with("table: 0x"), "{first}");
+}
+
+#[test]
+fn pairs_order_is_a_function_of_insertion_history() {
+    let (mut lua, host) = lua_with_capture();
+    lua.execute(
+        b"local t = {}
+          for _, k in ipairs({'delta', 'alpha', 'charlie', 'bravo'}) do t[k] = true end
+          t.alpha = nil
+          t.echo = true
+          local keys = {}
+          for k in pairs(t) do keys[#keys + 1] = k end
+          print(keys[1], keys[2], keys[3], keys[4])",
+        "=order",
+    )
+    .unwrap();
+    assert_eq!(
+        String::from_utf8(host.take_stdout()).unwrap(),
+        "delta\tcharlie\tbravo\techo\n"
+    );
+}
