@@ -211,7 +211,10 @@ fn main() -> ExitCode {
             (buf, "=stdin".to_string())
         } else {
             match std::fs::read(script) {
-                Ok(s) => (s, format!("@{script}")),
+                Ok(s) => (
+                    lunette::compiler::skip_shebang(&s).to_vec(),
+                    format!("@{script}"),
+                ),
                 Err(e) => {
                     eprintln!("{progname}: cannot open {script} ({e})");
                     return ExitCode::from(1);

@@ -34,9 +34,24 @@ pub use proto::{Constant, LocalVar, Prototype, UpvalueDesc};
 /// `"@file.lua"` or the source text itself); it is stored in every prototype's `source` and
 /// formatted with [`chunk_id`] in error messages.
 ///
-/// A first line starting with `#` (Unix "shebang") is skipped.
+/// Like `load`, a first line starting with `#` is a syntax error here; source read from a
+/// file should go through [`skip_shebang`] first (what `luaL_loadfile` does).
 pub fn compile(source: &[u8], chunk_name: &str) -> Result<Arc<Prototype>, CompileError> {
     parser::parse_chunk(source, chunk_name)
         .map(Arc::new)
         .map_err(|e| *e)
+}
+
+/// Blanks out a first line starting with `#` (a Unix "shebang"), keeping its newline so line
+/// numbers stay right, as PUC's `luaL_loadfile` does for files.
+pub fn skip_shebang(source: &[u8]) -> &[u8] {
+    if source.first() == Some(&b'#') {
+        let end = source
+            .iter()
+            .position(|&c| c == b'\n' || c == b'\r')
+            .unwrap_or(source.len());
+        &source[end..]
+    } else {
+        source
+    }
 }

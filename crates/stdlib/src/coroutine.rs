@@ -9,23 +9,20 @@ use crate::base::set;
 
 pub fn open(ctx: Context<'_>) {
     let lib = ctx.new_table();
-    let fns: &[(&'static str, CallbackFn)] = &[
-        ("create", create),
-        ("resume", resume),
-        ("yield", yield_),
-        ("status", status),
-        ("wrap", wrap),
-        ("running", running),
-        ("isyieldable", isyieldable),
-        ("close", close),
+    // Callback names are qualified like PUC's `pushglobalfuncname` ("coroutine.resume"):
+    // they name the function in messages when the call site gives no name.
+    let fns: &[(&str, &'static str, CallbackFn)] = &[
+        ("create", "coroutine.create", create),
+        ("resume", "coroutine.resume", resume),
+        ("yield", "coroutine.yield", yield_),
+        ("status", "coroutine.status", status),
+        ("wrap", "coroutine.wrap", wrap),
+        ("running", "coroutine.running", running),
+        ("isyieldable", "coroutine.isyieldable", isyieldable),
+        ("close", "coroutine.close", close),
     ];
-    for (name, f) in fns {
-        set(
-            ctx,
-            lib,
-            name,
-            Value::Callback(Callback::new(ctx, name, *f)),
-        );
+    for (key, name, f) in fns {
+        set(ctx, lib, key, Value::Callback(Callback::new(ctx, name, *f)));
     }
     set(ctx, ctx.globals(), "coroutine", Value::Table(lib));
     let _ = ctx.registry().set(
@@ -38,7 +35,7 @@ pub fn open(ctx: Context<'_>) {
 fn check_thread<'gc>(exec: &Exec<'gc, '_>, i: usize) -> Result<Thread<'gc>, Error<'gc>> {
     match exec.get(i) {
         Some(Value::Thread(t)) => Ok(t),
-        other => Err(Error::type_error(i + 1, "coroutine", other)),
+        other => Err(Error::type_error(i + 1, "thread", other)),
     }
 }
 
