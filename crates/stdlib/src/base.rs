@@ -541,68 +541,22 @@ fn xpcall<'gc>(_ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'g
     exec.remove(0);
     Ok(Action::Call {
         function: f,
-        then: Some(Then::new("xpcall", xpcall_after, handler).catching()),
+        then: Some(Then::new("xpcall", xpcall_after, Value::Nil).catching_with_handler(handler)),
     })
 }
 
-/// Most nested handler invocations before `error in error handling` (PUC's C-stack bound).
-const MAX_HANDLER_DEPTH: i64 = 200;
-
 fn xpcall_after<'gc>(
-    ctx: Context<'gc>,
+    _ctx: Context<'gc>,
     exec: &mut Exec<'gc, '_>,
     outcome: Outcome<'gc>,
 ) -> Result<Action<'gc>, Error<'gc>> {
+    // The message handler already ran at the point of the error (see `Then::handler`);
+    // an error arriving here is its result.
     match outcome {
-        Outcome::Returned => {
-            exec.insert(0, Value::Boolean(true));
-            Ok(Action::Return)
-        }
-        Outcome::Errored(e) => {
-            let handler = exec.upvalue;
-            exec.replace(&[e]);
-            let state = ctx.new_table();
-            let _ = state.set(ctx.mutation(), Value::Integer(1), handler);
-            let _ = state.set(ctx.mutation(), Value::Integer(2), Value::Integer(1));
-            Ok(Action::Call {
-                function: handler,
-                then: Some(Then::new("xpcall", xpcall_handled, Value::Table(state)).catching()),
-            })
-        }
+        Outcome::Returned => exec.insert(0, Value::Boolean(true)),
+        Outcome::Errored(v) => exec.replace(&[Value::Boolean(false), v]),
     }
-}
-
-fn xpcall_handled<'gc>(
-    ctx: Context<'gc>,
-    exec: &mut Exec<'gc, '_>,
-    outcome: Outcome<'gc>,
-) -> Result<Action<'gc>, Error<'gc>> {
-    match outcome {
-        Outcome::Returned => {
-            let v = exec.arg(0);
-            exec.replace(&[Value::Boolean(false), v]);
-            Ok(Action::Return)
-        }
-        Outcome::Errored(e) => {
-            // An error in the handler calls the handler again with the new error, until
-            // PUC's limit gives "error in error handling".
-            let Value::Table(state) = exec.upvalue else {
-                return Err(Error::runtime("xpcall: lost state"));
-            };
-            let depth = state.get_int(2).as_integer_strict().unwrap_or(0) + 1;
-            if depth >= MAX_HANDLER_DEPTH {
-                exec.replace(&[Value::Boolean(false), ctx.str("error in error handling")]);
-                return Ok(Action::Return);
-            }
-            let _ = state.set(ctx.mutation(), Value::Integer(2), Value::Integer(depth));
-            let handler = state.get_int(1);
-            exec.replace(&[e]);
-            Ok(Action::Call {
-                function: handler,
-                then: Some(Then::new("xpcall", xpcall_handled, Value::Table(state)).catching()),
-            })
-        }
-    }
+    Ok(Action::Return)
 }
 
 fn load<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {

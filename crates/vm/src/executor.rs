@@ -343,6 +343,30 @@ impl<'gc> Executor<'gc> {
         if is_main && st.traceback.is_empty() && !has_catcher(&ts) {
             st.traceback = debug::traceback(&ts);
         }
+        if let Some(handler) = take_message_handler(&mut ts) {
+            // Run the handler on top of the failing stack; its continuation re-raises the
+            // handler's result, which then unwinds to the (now handler-less) catcher.
+            ts.stack.push(Value::Nil);
+            let base = ts.stack.len();
+            let state = ctx.new_table();
+            let _ = state.set(ctx.mutation(), Value::Integer(1), handler);
+            let _ = state.set(ctx.mutation(), Value::Integer(2), Value::Integer(1));
+            ts.frames.push(Frame::Continuation {
+                then: Then::new("xpcall", message_handler_done, Value::Table(state)).catching(),
+                base,
+                returns: Returns::Multi,
+                ready: None,
+                callee_name: "xpcall",
+            });
+            ts.stack.push(handler);
+            ts.stack.push(value);
+            if let Err(e) = call_function(ctx, thread, &mut ts, base, Returns::Multi, is_main, fuel)
+            {
+                drop(ts);
+                self.handle_error(ctx, st, e, fuel);
+            }
+            return;
+        }
         match unwind(ctx, thread, &mut ts, value, fuel) {
             Ok(()) => {}
             Err(value) => {
@@ -358,6 +382,64 @@ impl<'gc> Executor<'gc> {
                     deliver_to_resumer(ctx, *st.threads.last().unwrap(), Err(value));
                 }
             }
+        }
+    }
+}
+
+/// The message handler of the nearest catching continuation, removed from it so it runs once.
+fn take_message_handler<'gc>(ts: &mut ThreadState<'gc>) -> Option<Value<'gc>> {
+    let idx = catcher_index(ts)?;
+    if let Frame::Continuation { then, .. } = &mut ts.frames[idx] {
+        if !then.handler.is_nil() {
+            return Some(std::mem::replace(&mut then.handler, Value::Nil));
+        }
+    }
+    None
+}
+
+fn catcher_index(ts: &ThreadState<'_>) -> Option<usize> {
+    ts.frames.iter().rposition(|f| {
+        matches!(
+            f,
+            Frame::Continuation {
+                then: Then {
+                    catch_errors: true,
+                    ..
+                },
+                ready: None,
+                ..
+            }
+        )
+    })
+}
+
+/// Most nested message-handler invocations before "error in error handling" (an error in
+/// the handler calls the handler again, like PUC).
+const MAX_HANDLER_DEPTH: i64 = 200;
+
+fn message_handler_done<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    outcome: Outcome<'gc>,
+) -> Result<Action<'gc>, Error<'gc>> {
+    let Value::Table(state) = exec.upvalue else {
+        return Err(Error::runtime("xpcall: lost handler state"));
+    };
+    match outcome {
+        Outcome::Returned => Err(Error::Value(exec.arg(0))),
+        Outcome::Errored(e) => {
+            let depth = state.get_int(2).as_integer_strict().unwrap_or(0) + 1;
+            if depth >= MAX_HANDLER_DEPTH {
+                return Err(Error::Value(ctx.str("error in error handling")));
+            }
+            let _ = state.set(ctx.mutation(), Value::Integer(2), Value::Integer(depth));
+            exec.replace(&[e]);
+            Ok(Action::Call {
+                function: state.get_int(1),
+                then: Some(
+                    Then::new("xpcall", message_handler_done, Value::Table(state)).catching(),
+                ),
+            })
         }
     }
 }

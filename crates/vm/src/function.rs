@@ -140,6 +140,9 @@ pub struct Then<'gc> {
     /// unwinding past it (what `pcall` does).
     #[collect(require_static)]
     pub catch_errors: bool,
+    /// A message handler (`xpcall`): called with the error value at the point of the error,
+    /// before unwinding (so it can take a traceback); its result becomes the error value.
+    pub handler: Value<'gc>,
 }
 
 impl<'gc> Then<'gc> {
@@ -149,11 +152,19 @@ impl<'gc> Then<'gc> {
             func,
             state,
             catch_errors: false,
+            handler: Value::Nil,
         }
     }
 
     pub fn catching(mut self) -> Self {
         self.catch_errors = true;
+        self
+    }
+
+    /// Catches errors and runs `handler` on them first, at the point of the error.
+    pub fn catching_with_handler(mut self, handler: Value<'gc>) -> Self {
+        self.catch_errors = true;
+        self.handler = handler;
         self
     }
 }
