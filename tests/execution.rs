@@ -274,3 +274,57 @@ fn pairs_order_is_a_function_of_insertion_history() {
         "delta\tcharlie\tbravo\techo\n"
     );
 }
+
+#[test]
+fn async_sequences_call_back_into_lua_and_yield() {
+    use lunette::vm::{async_callback, SequenceError};
+    let (mut lua, host) = lua_with_capture();
+    lua.enter(|ctx| {
+        // twice(f, x): calls f(x), then f(result), catching a Lua error as a message.
+        let twice = async_callback(ctx, "twice", |seq| {
+            Box::pin(async move {
+                let f = seq.args()[0].clone();
+                let x = seq.args()[1].clone();
+                let once = seq
+                    .call(f.clone(), vec![x])
+                    .await
+                    .map_err(SequenceError::Lua)?;
+                seq.call(f, once).await.map_err(SequenceError::Lua)
+            })
+        });
+        // relay(): yields "ping", then returns what it was resumed with, doubled in Lua.
+        let relay = async_callback(ctx, "relay", |seq| {
+            Box::pin(async move {
+                let ping = seq.enter(|ctx, _| ctx.stash(ctx.str("ping"))).await;
+                let back = seq.yield_values(vec![ping]).await;
+                let n = seq
+                    .enter(move |ctx, _| ctx.fetch(&back[0]).to_integer().unwrap_or(0))
+                    .await;
+                let doubled = seq
+                    .enter(move |ctx, _| ctx.stash(Value::Integer(n * 2)))
+                    .await;
+                Ok(vec![doubled])
+            })
+        });
+        let g = ctx.globals();
+        g.set(ctx.mutation(), ctx.str("twice"), Value::Callback(twice))
+            .unwrap();
+        g.set(ctx.mutation(), ctx.str("relay"), Value::Callback(relay))
+            .unwrap();
+    });
+    let exec = start(
+        &mut lua,
+        r#"
+        print(twice(function(n) return n * 3 end, 2))
+        print(pcall(twice, function(n) error("bad " .. n) end, 1))
+        local co = coroutine.create(function() return relay() end)
+        print(coroutine.resume(co))
+        print(coroutine.resume(co, 21))
+        "#,
+    );
+    while !lua.step(&exec, &mut Fuel::new(5)) {}
+    assert_eq!(
+        String::from_utf8(host.take_stdout()).unwrap(),
+        "18\nfalse\ttest:3: bad 1\ntrue\tping\ntrue\t42\n"
+    );
+}

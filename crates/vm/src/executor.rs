@@ -880,7 +880,10 @@ pub(crate) fn apply_action<'gc>(
                     ts.resume_returns = Returns::Multi;
                 }
             }
-            ts.stack.truncate(func);
+            // Resume values will be placed at `resume_slot` (below it: the callback's slot
+            // when a continuation waits).
+            let keep = ts.resume_slot;
+            ts.stack.truncate(keep);
             Ok(Flow::Yield(values))
         }
         Action::Resume { thread: co, then } => {

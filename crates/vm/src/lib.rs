@@ -11,6 +11,7 @@ pub mod host;
 pub mod interp;
 pub mod lua;
 pub mod number;
+pub mod sequence;
 pub mod state;
 pub mod string;
 pub mod table;
@@ -24,6 +25,7 @@ pub use function::{Action, Callback, CallbackFn, ContinuationFn, LuaClosure, Out
 pub use host::{CaptureHost, Host, StdHost};
 pub use lua::{display_plain, error_message, Lua, StashedExecutor, StashedValue};
 pub use lunette_compiler::{chunk_id, CompileError, Prototype};
+pub use sequence::{async_callback, SequenceError, SequenceHandle, SequenceResult};
 pub use state::{Context, MetaEvent};
 pub use string::LuaString;
 pub use table::Table;

@@ -1,0 +1,306 @@
+//! Async sequences: multi-step Rust callbacks written as `async` blocks.
+//!
+//! A sequence's future never touches the arena directly: it holds only `'static` handles
+//! (`StashedValue`) and talks to the executor through a request channel. Awaiting
+//! [`SequenceHandle::call`], [`SequenceHandle::yield_values`] or [`SequenceHandle::enter`]
+//! parks the future with a request; the executor turns the request into an ordinary
+//! `Action` (call, yield) or runs it (enter), stores the reply and polls again. So an async
+//! sequence never recurses on the Rust stack either, and needs no `unsafe`.
+//!
+//! An in-flight sequence lives in a userdata referenced by its continuation frame. Unlike
+//! built-in continuations it holds opaque Rust state, so a snapshot taken while one is in
+//! flight must refuse (the rollback layer names it by its callback name).
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context as TaskContext, Poll, Waker};
+
+use crate::error::Error;
+use crate::executor::Exec;
+use crate::function::{Action, Callback, Outcome, Then};
+use crate::lua::StashedValue;
+use crate::state::Context;
+use crate::userdata::UserData;
+use crate::value::Value;
+
+/// How a sequence fails: with a Lua value (e.g. an error it caught and rethrows) or a message
+/// (positioned like a callback's runtime error).
+pub enum SequenceError {
+    Lua(StashedValue),
+    Message(String),
+}
+
+impl From<String> for SequenceError {
+    fn from(m: String) -> Self {
+        SequenceError::Message(m)
+    }
+}
+
+impl From<&str> for SequenceError {
+    fn from(m: &str) -> Self {
+        SequenceError::Message(m.to_string())
+    }
+}
+
+pub type SequenceResult = Result<Vec<StashedValue>, SequenceError>;
+pub type SequenceFuture = Pin<Box<dyn Future<Output = SequenceResult>>>;
+type EnterFn = Box<dyn for<'gc> FnOnce(Context<'gc>, &mut Exec<'gc, '_>) -> Box<dyn Any>>;
+
+enum Request {
+    None,
+    Call {
+        function: StashedValue,
+        args: Vec<StashedValue>,
+    },
+    Yield(Vec<StashedValue>),
+    Enter(EnterFn),
+}
+
+enum Reply {
+    None,
+    Values(Result<Vec<StashedValue>, StashedValue>),
+    Entered(Box<dyn Any>),
+}
+
+struct Channel {
+    request: Request,
+    reply: Reply,
+}
+
+/// The sequence's side of the channel, given to the async block.
+#[derive(Clone)]
+pub struct SequenceHandle {
+    chan: Rc<RefCell<Channel>>,
+    args: Rc<Vec<StashedValue>>,
+}
+
+/// A future that files one request and completes with its reply.
+struct RequestFuture {
+    chan: Rc<RefCell<Channel>>,
+    request: Option<Request>,
+}
+
+impl Future for RequestFuture {
+    type Output = Reply;
+    fn poll(mut self: Pin<&mut Self>, _cx: &mut TaskContext<'_>) -> Poll<Reply> {
+        if let Some(req) = self.request.take() {
+            self.chan.borrow_mut().request = req;
+            return Poll::Pending;
+        }
+        let mut chan = self.chan.borrow_mut();
+        match std::mem::replace(&mut chan.reply, Reply::None) {
+            Reply::None => Poll::Pending,
+            reply => Poll::Ready(reply),
+        }
+    }
+}
+
+impl SequenceHandle {
+    /// The arguments the sequence was called with.
+    pub fn args(&self) -> &[StashedValue] {
+        &self.args
+    }
+
+    fn request(&self, request: Request) -> RequestFuture {
+        RequestFuture {
+            chan: self.chan.clone(),
+            request: Some(request),
+        }
+    }
+
+    /// Calls a Lua value; resolves to its results, or to the error value it raised.
+    pub async fn call(
+        &self,
+        function: StashedValue,
+        args: Vec<StashedValue>,
+    ) -> Result<Vec<StashedValue>, StashedValue> {
+        match self.request(Request::Call { function, args }).await {
+            Reply::Values(r) => r,
+            _ => Ok(Vec::new()),
+        }
+    }
+
+    /// Yields `values` from the running coroutine; resolves to the values it is resumed with.
+    pub async fn yield_values(&self, values: Vec<StashedValue>) -> Vec<StashedValue> {
+        match self.request(Request::Yield(values)).await {
+            Reply::Values(Ok(v)) => v,
+            _ => Vec::new(),
+        }
+    }
+
+    /// Runs `f` with access to the VM (e.g. to read tables or stash new values).
+    pub async fn enter<R, F>(&self, f: F) -> R
+    where
+        R: 'static,
+        F: for<'gc> FnOnce(Context<'gc>, &mut Exec<'gc, '_>) -> R + 'static,
+    {
+        let boxed: EnterFn = Box::new(move |ctx, exec| Box::new(f(ctx, exec)) as Box<dyn Any>);
+        match self.request(Request::Enter(boxed)).await {
+            Reply::Entered(r) => *r
+                .downcast::<R>()
+                .expect("enter reply has the requested type"),
+            _ => unreachable!("enter is always answered with Entered"),
+        }
+    }
+}
+
+/// The in-flight state stored in a userdata.
+struct SequenceState {
+    name: &'static str,
+    chan: Rc<RefCell<Channel>>,
+    future: RefCell<SequenceFuture>,
+}
+
+/// What an async callback is made from: a function from the handle to the future.
+type Factory = Rc<dyn Fn(SequenceHandle) -> SequenceFuture>;
+
+struct FactoryBox {
+    name: &'static str,
+    factory: Factory,
+}
+
+/// Makes a callback whose body is an async block:
+///
+/// ```ignore
+/// let cb = async_callback(ctx, "twice", |seq| Box::pin(async move {
+///     let f = seq.args()[0].clone();
+///     seq.call(f.clone(), vec![]).await.map_err(SequenceError::Lua)?;
+///     seq.call(f, vec![]).await.map_err(SequenceError::Lua)
+/// }));
+/// ```
+pub fn async_callback<'gc, F>(ctx: Context<'gc>, name: &'static str, f: F) -> Callback<'gc>
+where
+    F: Fn(SequenceHandle) -> SequenceFuture + 'static,
+{
+    let factory = UserData::new(
+        ctx,
+        FactoryBox {
+            name,
+            factory: Rc::new(f),
+        },
+    );
+    Callback::with_upvalue(ctx, name, start_sequence, Value::UserData(factory))
+}
+
+fn start_sequence<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+) -> Result<Action<'gc>, Error<'gc>> {
+    let Value::UserData(ud) = exec.upvalue else {
+        return Err(Error::runtime("async callback without its factory"));
+    };
+    let fb = ud
+        .downcast::<FactoryBox>()
+        .ok_or_else(|| Error::runtime("async callback without its factory"))?;
+    let (name, factory) = (fb.name, fb.factory.clone());
+    let args: Vec<StashedValue> = exec.values().iter().map(|v| ctx.stash(*v)).collect();
+    let chan = Rc::new(RefCell::new(Channel {
+        request: Request::None,
+        reply: Reply::None,
+    }));
+    let handle = SequenceHandle {
+        chan: chan.clone(),
+        args: Rc::new(args),
+    };
+    let future = factory(handle);
+    let state = UserData::new(
+        ctx,
+        SequenceState {
+            name,
+            chan,
+            future: RefCell::new(future),
+        },
+    );
+    drive(ctx, exec, state)
+}
+
+fn resume_sequence<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    outcome: Outcome<'gc>,
+) -> Result<Action<'gc>, Error<'gc>> {
+    let Value::UserData(state) = exec.upvalue else {
+        return Err(Error::runtime("async sequence lost its state"));
+    };
+    let seq = state
+        .downcast::<SequenceState>()
+        .ok_or_else(|| Error::runtime("async sequence lost its state"))?;
+    let reply = match outcome {
+        Outcome::Returned => {
+            Reply::Values(Ok(exec.values().iter().map(|v| ctx.stash(*v)).collect()))
+        }
+        Outcome::Errored(e) => Reply::Values(Err(ctx.stash(e))),
+    };
+    seq.chan.borrow_mut().reply = reply;
+    drive(ctx, exec, state)
+}
+
+/// Polls the sequence until it finishes or needs the executor.
+fn drive<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    state: UserData<'gc>,
+) -> Result<Action<'gc>, Error<'gc>> {
+    let seq = state
+        .downcast::<SequenceState>()
+        .ok_or_else(|| Error::runtime("async sequence lost its state"))?;
+    let mut task_cx = TaskContext::from_waker(Waker::noop());
+    loop {
+        exec.charge(1);
+        let poll = seq.future.borrow_mut().as_mut().poll(&mut task_cx);
+        match poll {
+            Poll::Ready(Ok(values)) => {
+                exec.clear();
+                for v in &values {
+                    exec.push(ctx.fetch(v));
+                }
+                return Ok(Action::Return);
+            }
+            Poll::Ready(Err(SequenceError::Lua(v))) => return Err(Error::Value(ctx.fetch(&v))),
+            Poll::Ready(Err(SequenceError::Message(m))) => return Err(Error::Runtime(m)),
+            Poll::Pending => {
+                let request = std::mem::replace(&mut seq.chan.borrow_mut().request, Request::None);
+                match request {
+                    Request::Enter(f) => {
+                        let r = f(ctx, exec);
+                        seq.chan.borrow_mut().reply = Reply::Entered(r);
+                    }
+                    Request::Call { function, args } => {
+                        exec.clear();
+                        for a in &args {
+                            exec.push(ctx.fetch(a));
+                        }
+                        return Ok(Action::Call {
+                            function: ctx.fetch(&function),
+                            then: Some(
+                                Then::new(seq.name, resume_sequence, Value::UserData(state))
+                                    .catching(),
+                            ),
+                        });
+                    }
+                    Request::Yield(values) => {
+                        exec.clear();
+                        for v in &values {
+                            exec.push(ctx.fetch(v));
+                        }
+                        return Ok(Action::Yield {
+                            then: Some(Then::new(
+                                seq.name,
+                                resume_sequence,
+                                Value::UserData(state),
+                            )),
+                        });
+                    }
+                    Request::None => {
+                        return Err(Error::runtime(
+                            "async sequence awaited something other than its SequenceHandle",
+                        ))
+                    }
+                }
+            }
+        }
+    }
+}
