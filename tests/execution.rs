@@ -328,3 +328,28 @@ fn async_sequences_call_back_into_lua_and_yield() {
         "18\nfalse\ttest:3: bad 1\ntrue\tping\ntrue\t42\n"
     );
 }
+
+#[test]
+fn host_full_collection_clears_weak_tables_and_runs_finalizers_at_the_next_step() {
+    let (mut lua, host) = lua_with_capture();
+    lua.execute(
+        b"cache = setmetatable({}, {__mode = 'v'})
+          cache.item = {}
+          setmetatable({}, {__gc = function() print('finalized') end})",
+        "=setup",
+    )
+    .unwrap();
+    // Incremental collection never changes what a script observes.
+    for _ in 0..10 {
+        lua.gc_step();
+    }
+    lua.execute(b"print(cache.item ~= nil)", "=check").unwrap();
+    assert_eq!(String::from_utf8(host.take_stdout()).unwrap(), "true\n");
+    // A host-requested full collection does; the finalizer runs at the next step.
+    lua.gc_collect();
+    lua.execute(b"print(cache.item)", "=after").unwrap();
+    assert_eq!(
+        String::from_utf8(host.take_stdout()).unwrap(),
+        "finalized\nnil\n"
+    );
+}

@@ -457,7 +457,7 @@ fn setmetatable<'gc>(
             return Err(Error::runtime("cannot change a protected metatable"));
         }
     }
-    t.set_metatable(ctx.mutation(), mt);
+    ctx.set_metatable(Value::Table(t), mt);
     exec.set_return(Value::Table(t));
     Ok(Action::Return)
 }
@@ -720,9 +720,21 @@ fn collectgarbage<'gc>(
         .map(|s| s.to_str_lossy().into_owned())
         .unwrap_or_else(|| "collect".into());
     let r = match opt.as_str() {
-        "collect" => Value::Integer(0),
+        "collect" | "step" => {
+            // A full collection at this deterministic point: weak entries are cleared and
+            // finalizers run (see lunette_vm::gc). The step pauses so the host collects.
+            let result = if opt == "step" {
+                Value::Boolean(true)
+            } else {
+                Value::Integer(0)
+            };
+            ctx.request_full_collection();
+            exec.clear();
+            return Ok(Action::Pause {
+                then: Then::new("collectgarbage", lunette_vm::gc::run_finalizers, result),
+            });
+        }
         "count" => Value::Float(ctx.estimated_memory() as f64 / 1024.0),
-        "step" => Value::Boolean(true),
         "isrunning" => Value::Boolean(true),
         "incremental" | "generational" => ctx.str("incremental"),
         "stop" | "restart" | "setpause" | "setstepmul" => Value::Integer(0),

@@ -235,6 +235,19 @@ impl<'gc> Executor<'gc> {
             let thread = *st.threads.last().expect("executor has a thread");
             let is_main = st.threads.len() == 1;
             let mut ts = thread.borrow_mut(mc);
+            if ctx.has_pending_finalizers() && matches!(ts.frames.last(), Some(Frame::Lua(_))) {
+                // Finalizers queued by a host-requested full collection run here, between two
+                // instructions, as calls whose results are discarded.
+                ts.stack.push(Value::Nil);
+                let base = ts.stack.len();
+                ts.frames.push(Frame::Continuation {
+                    then: Then::new("__gc", crate::gc::run_finalizers, Value::Nil),
+                    base,
+                    returns: Returns::Discard,
+                    ready: Some(Outcome::Returned),
+                    callee_name: "__gc",
+                });
+            }
             let r = match ts.frames.last() {
                 None if !ts.started => {
                     // The executor's main function has not been called yet.
@@ -886,6 +899,16 @@ pub(crate) fn apply_action<'gc>(
             ts.stack.truncate(keep);
             Ok(Flow::Yield(values))
         }
+        Action::Pause { then } => {
+            ts.frames.push(Frame::Continuation {
+                then,
+                base: func + 1,
+                returns,
+                ready: Some(Outcome::Returned),
+                callee_name: name,
+            });
+            Ok(Flow::OutOfFuel)
+        }
         Action::Resume { thread: co, then } => {
             if Thread::ptr_eq(co, thread) {
                 return Err(Error::runtime("cannot resume non-suspended coroutine"));
@@ -923,6 +946,10 @@ pub(crate) fn post_return<'gc>(
     n: usize,
     returns: Returns,
 ) -> Result<Flow<'gc>, Error<'gc>> {
+    if returns == Returns::Discard {
+        ts.stack.truncate(func);
+        return Ok(Flow::Continue);
+    }
     let ThreadState { stack, frames, .. } = ts;
     match frames.last_mut() {
         None => {
@@ -953,6 +980,7 @@ pub(crate) fn post_return<'gc>(
                     }
                     Ok(Flow::Continue)
                 }
+                Returns::Discard => unreachable!("handled above"),
                 Returns::Meta => {
                     let v = if n > 0 { stack[func] } else { Value::Nil };
                     stack.truncate(func);

@@ -105,6 +105,9 @@ pub enum Action<'gc> {
     /// Yield the stack contents from the current coroutine; when resumed, the resume
     /// arguments are returned to the caller (or passed to `then`).
     Yield { then: Option<Then<'gc>> },
+    /// End the current step now (so the host can act, e.g. run a requested full collection);
+    /// `then` runs with the stack contents when execution resumes.
+    Pause { then: Then<'gc> },
     /// Resume `thread` with the stack contents; `then` receives what it yields or returns
     /// (`Outcome::Errored` if it raised an error).
     Resume {

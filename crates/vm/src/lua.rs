@@ -63,9 +63,10 @@ impl Lua {
         self.arena.collect_debt();
     }
 
-    /// Runs a full collection cycle.
+    /// Runs a full collection: clears dead entries of weak tables and queues finalizers,
+    /// which run at the start of the next executor step (see `gc`).
     pub fn gc_collect(&mut self) {
-        self.arena.finish_cycle();
+        crate::gc::full_collection(&mut self.arena);
     }
 
     /// Number of live garbage-collected objects.
@@ -99,8 +100,15 @@ impl Lua {
 
     /// Runs one step of at most `fuel` units. Returns `true` when the executor finished.
     pub fn step(&mut self, exec: &StashedExecutor, fuel: &mut Fuel) -> bool {
-        let done = self.enter(|ctx| ctx.fetch_executor(exec).step(ctx, fuel));
-        self.gc_step();
+        let (done, full) = self.enter(|ctx| {
+            let done = ctx.fetch_executor(exec).step(ctx, fuel);
+            (done, ctx.state().gc.borrow().full_collection_requested)
+        });
+        if full {
+            self.gc_collect();
+        } else {
+            self.gc_step();
+        }
         done
     }
 

@@ -108,6 +108,8 @@ pub struct State<'gc> {
     /// The host capabilities (output streams...). Not part of snapshots.
     #[collect(require_static)]
     pub(crate) host: Rc<dyn Host>,
+    /// Finalizer and weak-table registries (see `gc`).
+    pub(crate) gc: crate::gc::GcStateRef<'gc>,
     /// Host handles (`Stashed*`) that keep values alive between `Lua::enter` calls.
     pub(crate) roots: DynamicRootSet<'gc>,
 }
@@ -135,6 +137,10 @@ impl<'gc> State<'gc> {
             meta_names,
             next_id,
             roots: DynamicRootSet::new(mc),
+            gc: Gc::new(
+                mc,
+                gc_arena::lock::RefLock::new(crate::gc::GcState::default()),
+            ),
             host,
         }
     }

@@ -21,6 +21,9 @@ use std::cell::Cell;
 
 use gc_arena::lock::RefLock;
 use gc_arena::{Collect, Gc, Mutation};
+
+pub(crate) const GC_FLAG_FINALIZER: u8 = 1;
+pub(crate) const GC_FLAG_WEAK: u8 = 2;
 use hashbrown::HashTable;
 
 use crate::value::Value;
@@ -47,17 +50,18 @@ pub struct TableInner<'gc> {
     /// be absent. Cleared on every store of a string key into this table.
     #[collect(require_static)]
     absent_events: Cell<u32>,
-    state: RefLock<TableState<'gc>>,
+    /// Set once the table is registered for finalization (`__gc`) or as a weak table.
+    #[collect(require_static)]
+    pub(crate) gc_flags: Cell<u8>,
+    pub(crate) state: RefLock<TableState<'gc>>,
 }
 
-#[derive(Collect, Default)]
-#[collect(no_drop)]
+/// Traced by the manual `Collect` impl in `gc_unsafe` (weak entries during full collections).
+#[derive(Default)]
 pub struct TableState<'gc> {
     pub(crate) array: Vec<Value<'gc>>,
     pub(crate) entries: Vec<(Value<'gc>, Value<'gc>)>,
-    #[collect(require_static)]
     pub(crate) index: HashTable<u32>,
-    #[collect(require_static)]
     pub(crate) tombstones: usize,
     pub(crate) metatable: Option<Table<'gc>>,
 }
@@ -339,6 +343,7 @@ impl<'gc> Table<'gc> {
             TableInner {
                 id,
                 absent_events: Cell::new(0),
+                gc_flags: Cell::new(0),
                 state: RefLock::new(state),
             },
         ))

@@ -37,6 +37,9 @@ pub enum Returns {
     /// The first value finishes the interrupted instruction of the Lua frame below (a
     /// metamethod call): see `interp::finish_meta`.
     Meta,
+    /// Results are dropped and the frame below is left untouched (calls injected between two
+    /// instructions, like finalizers).
+    Discard,
 }
 
 #[derive(Copy, Clone, Collect)]

@@ -15,6 +15,8 @@ pub struct UserDataInner<'gc> {
     pub(crate) id: u64,
     pub(crate) metatable: Lock<Option<Table<'gc>>>,
     #[collect(require_static)]
+    pub(crate) gc_flags: std::cell::Cell<u8>,
+    #[collect(require_static)]
     pub(crate) data: Box<dyn Any>,
 }
 
@@ -29,6 +31,7 @@ impl<'gc> UserData<'gc> {
             UserDataInner {
                 id: ctx.next_object_id(),
                 metatable: Lock::new(None),
+                gc_flags: std::cell::Cell::new(0),
                 data: Box::new(data),
             },
         ))
