@@ -219,15 +219,14 @@ pub(crate) struct Lexer<'a> {
 
 impl<'a> Lexer<'a> {
     pub(crate) fn new(src: &'a [u8], chunk: String) -> Self {
-        let mut lx = Lexer {
+        Lexer {
             src,
             pos: 0,
             line: 1,
             buf: Vec::new(),
             interner: Interner::default(),
             chunk,
-        };
-        lx
+        }
     }
 
     #[inline]
