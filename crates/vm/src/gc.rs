@@ -145,7 +145,7 @@ pub(crate) fn full_collection(arena: &mut gc_arena::Arena<gc_arena::Rootable![St
     arena.finish_cycle();
     set_weak_tracing(true);
     if let Some(marked) = arena.finish_marking() {
-        marked.finalize(|fc, state| finalize(fc, state));
+        marked.finalize(finalize);
     }
     // Off before marking resumes: resurrected objects are traced strongly.
     set_weak_tracing(false);
