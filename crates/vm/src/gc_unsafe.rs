@@ -19,7 +19,7 @@
 use gc_arena::collect::Trace;
 use gc_arena::{Collect, Gc};
 
-use crate::gc::{weak_mode_of, weak_tracing_active, FinalizerList};
+use crate::gc::{note_traced, weak_mode_of, weak_tracing_active, FinalizerList};
 use crate::table::TableState;
 use crate::value::Value;
 
@@ -40,6 +40,7 @@ fn trace_weak<'gc, T: Trace<'gc>>(v: &Value<'gc>, cc: &mut T) {
 // metatable) is traced; weakly only under the protocol described in the module docs.
 unsafe impl<'gc> Collect<'gc> for TableState<'gc> {
     fn trace<T: Trace<'gc>>(&self, cc: &mut T) {
+        note_traced(self.array.len() + 2 * self.entries.len());
         let (weak_keys, weak_values) = if weak_tracing_active() {
             weak_mode_of(self.metatable)
         } else {

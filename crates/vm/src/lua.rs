@@ -61,6 +61,7 @@ impl Lua {
     /// Does the garbage collection work that allocation since the last call asked for.
     pub fn gc_step(&mut self) {
         self.arena.collect_debt();
+        crate::gc::pace(&self.arena);
     }
 
     /// Runs a full collection: clears dead entries of weak tables and queues finalizers,
