@@ -742,6 +742,7 @@ pub(crate) fn call_function_ex<'gc>(
                     closure,
                     func,
                     base,
+                    stack_end: base + p.max_stack_size as usize,
                     pc: 0,
                     num_varargs,
                     returns,
@@ -959,7 +960,7 @@ pub(crate) fn post_return<'gc>(
             Ok(Flow::ThreadReturned)
         }
         Some(Frame::Lua(f)) => {
-            let frame_end = f.base + f.closure.proto().proto.max_stack_size as usize;
+            let frame_end = f.stack_end;
             match returns {
                 Returns::Count(c) => {
                     let c = c as usize;

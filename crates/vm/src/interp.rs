@@ -15,7 +15,10 @@ use lunette_compiler::Instruction;
 
 use crate::debug;
 use crate::error::Error;
-use crate::executor::{call_function, call_function_ex, close_upvalues, post_return, Flow, Fuel};
+use crate::executor::{
+    call_function, call_function_ex, close_upvalues, post_return, Flow, Fuel, MAX_FRAMES,
+    MAX_STACK_SLOTS,
+};
 use crate::function::{ClosureInner, LuaClosure, UpValue, UpValueState};
 use crate::number;
 use crate::state::{Context, MetaEvent};
@@ -586,6 +589,29 @@ fn set_upvalue<'gc>(
                 }
             }
         }
+    }
+}
+
+/// `stack.resize(len, Nil)`, tuned for the few registers a call adds.
+#[inline(always)]
+pub(crate) fn set_len_nil_filled(stack: &mut Vec<Value<'_>>, len: usize) {
+    let cur = stack.len();
+    if len <= cur {
+        stack.truncate(len);
+    } else {
+        stack.reserve(len - cur);
+        for _ in cur..len {
+            stack.push(Value::Nil);
+        }
+    }
+}
+
+/// Whether an open upvalue points at `level` or above (the frame's own locals).
+#[inline]
+fn open_upvalue_at_or_above(ts: &ThreadState<'_>, level: usize) -> bool {
+    match ts.open_upvalues.last().map(|uv| uv.get()) {
+        Some(UpValueState::Open { slot, .. }) => slot >= level,
+        _ => false,
     }
 }
 
@@ -1278,11 +1304,41 @@ pub(crate) fn run<'gc>(
                 Instruction::Call { a, b, c } => {
                     check_fuel_before!();
                     let func = base + a as usize;
-                    if b != 0 {
-                        ts.stack.truncate(func + b as usize);
-                    } else {
-                        ts.stack.truncate(top);
+                    let args_end = if b != 0 { func + b as usize } else { top };
+                    // Fast path: a fixed-parameter Lua function gets its frame right here.
+                    if let Value::Function(callee) = ts.stack[func] {
+                        let cp = &callee.proto().proto;
+                        let new_base = func + 1;
+                        let new_end = new_base + cp.max_stack_size as usize;
+                        if !cp.is_vararg
+                            && ts.frames.len() < MAX_FRAMES
+                            && new_end < MAX_STACK_SLOTS
+                        {
+                            save!();
+                            let nargs = args_end - new_base;
+                            ts.stack
+                                .truncate(new_base + nargs.min(cp.num_params as usize));
+                            set_len_nil_filled(&mut ts.stack, new_end);
+                            ts.frames.push(Frame::Lua(LuaFrame {
+                                closure: callee,
+                                func,
+                                base: new_base,
+                                stack_end: new_end,
+                                pc: 0,
+                                num_varargs: 0,
+                                returns: if c == 0 {
+                                    Returns::Multi
+                                } else {
+                                    Returns::Count(c - 1)
+                                },
+                                top: new_base,
+                                is_tail: false,
+                                concat_resume: false,
+                            }));
+                            continue 'frame;
+                        }
                     }
+                    ts.stack.truncate(args_end);
                     let returns = if c == 0 {
                         Returns::Multi
                     } else {
@@ -1353,6 +1409,45 @@ pub(crate) fn run<'gc>(
                         }
                     }
                     save!();
+                    return_from_frame(ctx, thread, ts, first, n);
+                    match finish_return(ctx, ts, first, n) {
+                        Ok(Flow::Continue) => continue 'frame,
+                        Ok(flow) => return Ok(flow),
+                        Err(e) => return Err(e),
+                    }
+                }
+                Instruction::Return0 | Instruction::Return1 { .. }
+                    if ts.open_upvalues.is_empty() || !open_upvalue_at_or_above(ts, base) =>
+                {
+                    // Fast path: nothing to close; a Lua caller expecting a fixed count.
+                    let (n, v) = match ins {
+                        Instruction::Return1 { a } => (1, r!(a)),
+                        _ => (0, Value::Nil),
+                    };
+                    if let (Returns::Count(want), Some(Frame::Lua(caller))) = (
+                        frame.returns,
+                        ts.frames.get(ts.frames.len().wrapping_sub(2)),
+                    ) {
+                        let caller_end = caller.stack_end;
+                        let func = frame.func;
+                        ts.frames.pop();
+                        ts.stack[func] = v;
+                        let want = want as usize;
+                        if want > 1 || (want == 1 && n == 0) {
+                            for i in n..want {
+                                ts.stack[func + i] = Value::Nil;
+                            }
+                        }
+                        set_len_nil_filled(&mut ts.stack, caller_end.max(func + want));
+                        fuel.set_remaining(budget);
+                        continue 'frame;
+                    }
+                    save!();
+                    let first = base
+                        + match ins {
+                            Instruction::Return1 { a } => a as usize,
+                            _ => 0,
+                        };
                     return_from_frame(ctx, thread, ts, first, n);
                     match finish_return(ctx, ts, first, n) {
                         Ok(Flow::Continue) => continue 'frame,

@@ -52,6 +52,9 @@ pub struct LuaFrame<'gc> {
     /// Slot of register 0.
     #[collect(require_static)]
     pub base: usize,
+    /// `base + max_stack_size`: the end of this frame's registers.
+    #[collect(require_static)]
+    pub stack_end: usize,
     /// Index of the next instruction.
     #[collect(require_static)]
     pub pc: usize,
