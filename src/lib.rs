@@ -39,7 +39,7 @@ impl Default for Lua {
 impl Lua {
     /// A VM with every library and output to the process's stdout/stderr.
     pub fn new() -> Lua {
-        Self::with_host(Rc::new(StdHost))
+        Self::with_host(Rc::new(StdHost::new()))
     }
 
     /// A VM with every library and the given host (e.g. a [`CaptureHost`]).

@@ -7,17 +7,88 @@ use std::io::Write;
 use std::rc::Rc;
 
 pub trait Host {
-    /// Bytes written by `print` (and later `io.write`).
+    /// Bytes written by `print` and `io.write` (when `io` is granted).
     fn write_stdout(&self, bytes: &[u8]);
-    /// Bytes written to the error stream (`warn`, later `io.stderr`).
+    /// Bytes written to the error stream (`warn`, `io.stderr`).
     fn write_stderr(&self, bytes: &[u8]);
+    /// `os.clock()`: seconds of processor time used. A deterministic host returns a value
+    /// derived from its simulation (e.g. frame time).
+    fn clock(&self) -> f64 {
+        0.0
+    }
+    /// `os.time()` without arguments: seconds since the Unix epoch. A deterministic host
+    /// returns its simulated time.
+    fn time(&self) -> i64 {
+        0
+    }
+    /// Offset of local time from UTC in seconds, for `os.date` without `!` and `os.time{...}`.
+    /// Deterministic hosts keep the default (UTC).
+    fn utc_offset(&self) -> i64 {
+        0
+    }
+    /// What the host grants beyond the pure-computation libraries.
+    fn grants(&self) -> Grants {
+        Grants::default()
+    }
 }
 
-/// Writes to the process's standard streams.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct StdHost;
+/// Capabilities a host grants to scripts. The default grants nothing: no files, no process
+/// or environment access (a sandbox).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Grants {
+    /// `io` library with real files, `dofile`/`loadfile`, the file searcher of `require`.
+    pub file_system: bool,
+    /// `os.getenv`, `os.exit`, `os.remove`, `os.rename`, `os.tmpname`, `os.execute`.
+    pub operating_system: bool,
+    /// The full `debug` library (otherwise only `debug.traceback`).
+    pub debug: bool,
+}
+
+impl Grants {
+    /// Everything, like the `lua` command.
+    pub fn all() -> Self {
+        Grants {
+            file_system: true,
+            operating_system: true,
+            debug: true,
+        }
+    }
+}
+
+/// Writes to the process's standard streams, reads the real clocks, and grants everything
+/// (what the `lunette` command uses).
+#[derive(Debug, Clone, Copy)]
+pub struct StdHost {
+    started: std::time::Instant,
+}
+
+impl Default for StdHost {
+    fn default() -> Self {
+        StdHost {
+            started: std::time::Instant::now(),
+        }
+    }
+}
+
+impl StdHost {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
 
 impl Host for StdHost {
+    fn clock(&self) -> f64 {
+        self.started.elapsed().as_secs_f64()
+    }
+    fn time(&self) -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0)
+    }
+    fn grants(&self) -> Grants {
+        Grants::all()
+    }
     fn write_stdout(&self, bytes: &[u8]) {
         let mut out = std::io::stdout().lock();
         let _ = out.write_all(bytes);
@@ -30,11 +101,15 @@ impl Host for StdHost {
     }
 }
 
-/// Captures output in memory (tests, embedding hosts that show output in-game).
+/// Captures output in memory (tests, embedding hosts that show output in-game). Its clocks
+/// are fixed (0) unless set, and it grants what `grants` says (nothing by default).
 #[derive(Debug, Default, Clone)]
 pub struct CaptureHost {
     pub stdout: Rc<RefCell<Vec<u8>>>,
     pub stderr: Rc<RefCell<Vec<u8>>>,
+    pub clock: Rc<std::cell::Cell<f64>>,
+    pub time: Rc<std::cell::Cell<i64>>,
+    pub grants: Grants,
 }
 
 impl CaptureHost {
@@ -50,6 +125,15 @@ impl CaptureHost {
 }
 
 impl Host for CaptureHost {
+    fn clock(&self) -> f64 {
+        self.clock.get()
+    }
+    fn time(&self) -> i64 {
+        self.time.get()
+    }
+    fn grants(&self) -> Grants {
+        self.grants
+    }
     fn write_stdout(&self, bytes: &[u8]) {
         self.stdout.borrow_mut().extend_from_slice(bytes);
     }

@@ -40,7 +40,7 @@ impl Default for Lua {
 impl Lua {
     /// A VM with no libraries loaded (see `lunette_stdlib` for them).
     pub fn core() -> Lua {
-        Self::core_with_host(Rc::new(StdHost))
+        Self::core_with_host(Rc::new(StdHost::new()))
     }
 
     /// A VM with no libraries and the given host interface.
