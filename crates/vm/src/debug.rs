@@ -314,8 +314,13 @@ fn frame_description(ts: &ThreadState<'_>, idx: usize) -> String {
 
 /// A PUC-style traceback of the thread's frames, innermost first.
 pub fn traceback(ts: &ThreadState<'_>) -> String {
+    traceback_skipping(ts, 0, true)
+}
+
+/// A traceback without the `skip` innermost frames; `host_line` adds the final `[C]: in ?`.
+pub fn traceback_skipping(ts: &ThreadState<'_>, skip: usize, host_line: bool) -> String {
     let mut out = String::from("stack traceback:");
-    let n = ts.frames.len();
+    let n = ts.frames.len().saturating_sub(skip);
     let mut lines = Vec::new();
     for idx in (0..n).rev() {
         match &ts.frames[idx] {
@@ -346,6 +351,247 @@ pub fn traceback(ts: &ThreadState<'_>) -> String {
     for l in lines {
         out.push_str(&l);
     }
-    out.push_str("\n\t[C]: in ?");
+    if host_line {
+        out.push_str("\n\t[C]: in ?");
+    }
     out
+}
+
+// ---------------------------------------------------------------------------------------
+// Introspection for the `debug` library (stack levels, locals, upvalues). Level 1 is the
+// frame on top of the inspected thread's frame stack: for the running thread, the function
+// that called the Rust callback asking (a running callback has no frame of its own).
+
+/// What `debug.getinfo` can learn about one active stack level.
+pub struct LevelInfo<'gc> {
+    /// The Lua function running at that level; `None` for a Rust function waiting there.
+    pub function: Option<crate::function::LuaClosure<'gc>>,
+    /// The Rust function's qualified name, for levels that are Rust functions.
+    pub callback_name: Option<&'static str>,
+    /// The line being executed (Lua levels).
+    pub current_line: Option<u32>,
+    /// Whether the level was entered by a tail call.
+    pub is_tail: bool,
+    /// `(namewhat, name)` of the called function as its caller's code names it.
+    pub name: Option<(&'static str, String)>,
+}
+
+fn with_thread_state<'gc, R>(
+    exec: &crate::executor::Exec<'gc, '_>,
+    thread: Option<crate::thread::Thread<'gc>>,
+    f: impl FnOnce(&ThreadState<'gc>) -> R,
+) -> Option<R> {
+    match thread {
+        Some(t) if !crate::thread::Thread::ptr_eq(t, exec.thread) => {
+            let ts = t.0.state.try_borrow().ok()?;
+            Some(f(&ts))
+        }
+        _ => Some(f(exec.ts)),
+    }
+}
+
+fn level_index(ts: &ThreadState<'_>, level: usize) -> Option<usize> {
+    if level == 0 || level > ts.frames.len() {
+        None
+    } else {
+        Some(ts.frames.len() - level)
+    }
+}
+
+/// `(namewhat, name)` of the function running in frame `idx`, from its caller's call site.
+fn frame_name(ts: &ThreadState<'_>, idx: usize) -> Option<(&'static str, String)> {
+    match &ts.frames[idx] {
+        Frame::Lua(f) if f.is_tail => return None,
+        _ => {}
+    }
+    if idx == 0 {
+        return None;
+    }
+    let Frame::Lua(caller) = &ts.frames[idx - 1] else {
+        return None;
+    };
+    let cp = &caller.closure.proto().proto;
+    let pc = caller.pc.checked_sub(1)?;
+    match cp.code.get(pc)? {
+        Instruction::Call { a, .. } | Instruction::TailCall { a, .. } => {
+            object_name(cp, pc, *a as usize)
+        }
+        Instruction::TForCall { .. } => Some(("for iterator", "for iterator".into())),
+        _ => None,
+    }
+}
+
+/// The first stack slot past frame `idx`'s registers that belongs to the next call.
+fn frame_limit(ts: &ThreadState<'_>, idx: usize, top_limit: usize) -> usize {
+    match ts.frames.get(idx + 1) {
+        Some(Frame::Lua(next)) => next.func,
+        Some(Frame::Continuation { base, .. }) => base.saturating_sub(1),
+        None => top_limit,
+    }
+}
+
+/// Where local `n` of Lua frame `idx` lives: `(name, slot)`, PUC's `luaG_findlocal`.
+fn find_local(
+    ts: &ThreadState<'_>,
+    idx: usize,
+    n: i64,
+    top_limit: usize,
+) -> Option<(String, usize)> {
+    let Frame::Lua(f) = &ts.frames[idx] else {
+        return None;
+    };
+    let p = &f.closure.proto().proto;
+    if n < 0 {
+        let k = n.unsigned_abs() as usize;
+        if p.is_vararg && k <= f.num_varargs {
+            return Some(("(vararg)".into(), f.base - f.num_varargs + (k - 1)));
+        }
+        return None;
+    }
+    if n == 0 {
+        return None;
+    }
+    let reg = n as usize - 1;
+    if let Some(name) = local_name_in(p, f.pc.saturating_sub(1), reg) {
+        return Some((name, f.base + reg));
+    }
+    let limit = frame_limit(ts, idx, top_limit);
+    if limit >= f.base && limit - f.base >= n as usize {
+        return Some(("(temporary)".into(), f.base + reg));
+    }
+    None
+}
+
+impl<'gc> crate::executor::Exec<'gc, '_> {
+    /// Information about stack `level` (>= 1) of `thread` (default: the running thread).
+    pub fn level_info(
+        &self,
+        thread: Option<crate::thread::Thread<'gc>>,
+        level: usize,
+    ) -> Option<LevelInfo<'gc>> {
+        with_thread_state(self, thread, |ts| {
+            let idx = level_index(ts, level)?;
+            let name = frame_name(ts, idx);
+            Some(match &ts.frames[idx] {
+                Frame::Lua(f) => LevelInfo {
+                    function: Some(f.closure),
+                    callback_name: None,
+                    current_line: Some(current_line(f)),
+                    is_tail: f.is_tail,
+                    name,
+                },
+                Frame::Continuation { callee_name, .. } => LevelInfo {
+                    function: None,
+                    callback_name: Some(callee_name),
+                    current_line: None,
+                    is_tail: false,
+                    name,
+                },
+            })
+        })
+        .flatten()
+    }
+
+    /// `(namewhat, name)` of the running callback, from the call site that called it.
+    pub fn running_callback_name(&self) -> Option<(String, bool)> {
+        calling_name(self.ts)
+    }
+
+    /// Number of active levels of `thread` (the running thread by default).
+    pub fn level_count(&self, thread: Option<crate::thread::Thread<'gc>>) -> usize {
+        with_thread_state(self, thread, |ts| ts.frames.len()).unwrap_or(0)
+    }
+
+    /// A PUC-style traceback of `thread` starting at `level` (1 = top frame). The final
+    /// `[C]: in ?` line (the host's call) is added when `host_line` is set.
+    pub fn traceback_from(
+        &self,
+        thread: Option<crate::thread::Thread<'gc>>,
+        level: usize,
+        host_line: bool,
+    ) -> String {
+        with_thread_state(self, thread, |ts| {
+            traceback_skipping(ts, level.saturating_sub(1), host_line)
+        })
+        .unwrap_or_else(|| "stack traceback:".into())
+    }
+
+    /// Name and value of local `n` at `level` (negative `n`: varargs), like `lua_getlocal`.
+    pub fn get_local(
+        &self,
+        thread: Option<crate::thread::Thread<'gc>>,
+        level: usize,
+        n: i64,
+    ) -> Option<(String, crate::value::Value<'gc>)> {
+        let top_limit = self.base.saturating_sub(1);
+        let cur = thread.map_or(true, |t| crate::thread::Thread::ptr_eq(t, self.thread));
+        with_thread_state(self, thread, |ts| {
+            let idx = level_index(ts, level)?;
+            let limit = if cur { top_limit } else { ts.stack.len() };
+            let (name, slot) = find_local(ts, idx, n, limit)?;
+            Some((name, ts.stack.get(slot).copied().unwrap_or_default()))
+        })
+        .flatten()
+    }
+
+    /// Sets local `n` at `level` of the running thread; returns its name (`lua_setlocal`).
+    pub fn set_local(
+        &mut self,
+        level: usize,
+        n: i64,
+        v: crate::value::Value<'gc>,
+    ) -> Option<String> {
+        let top_limit = self.base.saturating_sub(1);
+        let idx = level_index(self.ts, level)?;
+        let (name, slot) = find_local(self.ts, idx, n, top_limit)?;
+        if let Some(s) = self.ts.stack.get_mut(slot) {
+            *s = v;
+        }
+        Some(name)
+    }
+
+    /// The current value of an upvalue (open ones are read from their thread's stack).
+    pub fn upvalue_value(&self, uv: crate::function::UpValue<'gc>) -> crate::value::Value<'gc> {
+        use crate::function::UpValueState;
+        match uv.get() {
+            UpValueState::Closed(v) => v,
+            UpValueState::Open { thread, slot } => {
+                if crate::thread::Thread::ptr_eq(thread, self.thread) {
+                    self.ts.stack.get(slot).copied().unwrap_or_default()
+                } else {
+                    thread
+                        .0
+                        .state
+                        .try_borrow()
+                        .ok()
+                        .and_then(|ts| ts.stack.get(slot).copied())
+                        .unwrap_or_default()
+                }
+            }
+        }
+    }
+
+    /// Assigns an upvalue (open ones are written in their thread's stack).
+    pub fn set_upvalue_value(
+        &mut self,
+        ctx: crate::state::Context<'gc>,
+        uv: crate::function::UpValue<'gc>,
+        v: crate::value::Value<'gc>,
+    ) {
+        use crate::function::UpValueState;
+        match uv.get() {
+            UpValueState::Closed(_) => uv.unlock(ctx.mutation()).set(UpValueState::Closed(v)),
+            UpValueState::Open { thread, slot } => {
+                if crate::thread::Thread::ptr_eq(thread, self.thread) {
+                    if let Some(s) = self.ts.stack.get_mut(slot) {
+                        *s = v;
+                    }
+                } else if let Some(mut other) = thread.try_borrow_mut(ctx.mutation()) {
+                    if let Some(s) = other.stack.get_mut(slot) {
+                        *s = v;
+                    }
+                }
+            }
+        }
+    }
 }

@@ -3,13 +3,12 @@
 use std::sync::Arc;
 
 use gc_arena::lock::Lock;
-use gc_arena::{Collect, Gc, Mutation};
+use gc_arena::{Collect, Gc};
 use lunette_compiler::{Constant, Prototype};
 
 use crate::error::Error;
 use crate::executor::Exec;
 use crate::state::Context;
-use crate::string::LuaString;
 use crate::thread::Thread;
 use crate::value::Value;
 
@@ -27,7 +26,8 @@ pub struct FunctionProto<'gc> {
 impl<'gc> FunctionProto<'gc> {
     /// Materializes a prototype tree. Recursion depth is bounded by the compiler's
     /// function-nesting limit.
-    pub fn load(mc: &Mutation<'gc>, proto: &Arc<Prototype>) -> Gc<'gc, FunctionProto<'gc>> {
+    pub fn load(ctx: Context<'gc>, proto: &Arc<Prototype>) -> Gc<'gc, FunctionProto<'gc>> {
+        let mc = ctx.mutation();
         let constants = proto
             .constants
             .iter()
@@ -36,13 +36,13 @@ impl<'gc> FunctionProto<'gc> {
                 Constant::Boolean(b) => Value::Boolean(*b),
                 Constant::Integer(i) => Value::Integer(*i),
                 Constant::Float(f) => Value::Float(*f),
-                Constant::String(s) => Value::String(LuaString::new(mc, s)),
+                Constant::String(s) => Value::String(ctx.new_string(s)),
             })
             .collect();
         let children = proto
             .prototypes
             .iter()
-            .map(|p| FunctionProto::load(mc, p))
+            .map(|p| FunctionProto::load(ctx, p))
             .collect();
         Gc::new(
             mc,

@@ -22,7 +22,6 @@ use crate::executor::{
 use crate::function::{ClosureInner, LuaClosure, UpValue, UpValueState};
 use crate::number;
 use crate::state::{Context, MetaEvent};
-use crate::string::LuaString;
 use crate::table::Table;
 use crate::thread::{Frame, LuaFrame, Returns, Thread, ThreadState};
 use crate::value::Value;
@@ -504,7 +503,7 @@ fn concat_reduce<'gc>(
             for v in &stack[start..top] {
                 number_to_bytes(*v, &mut buf);
             }
-            stack[start] = Value::String(LuaString::new(ctx.mutation(), &buf));
+            stack[start] = Value::String(ctx.new_string(&buf));
             top = start + 1;
         } else {
             let mm = ctx
@@ -760,22 +759,29 @@ pub(crate) fn run<'gc>(
             ($a:expr, $obj:expr, $key:expr, $desc:expr) => {{
                 let obj = $obj;
                 let key = $key;
-                let fast = if let Value::Table(t) = obj {
+                if let Value::Table(t) = obj {
                     let v = t.get(key);
-                    if !v.is_nil() || t.metatable().is_none() {
-                        Some(v)
+                    if !v.is_nil() {
+                        r!($a) = v;
                     } else {
-                        None
+                        // A miss: go straight to the metatable's `__index`.
+                        match t
+                            .metatable()
+                            .and_then(|mt| ctx.metatable_field(mt, MetaEvent::Index))
+                        {
+                            None => r!($a) = Value::Nil,
+                            Some(h) if h.is_function() => meta_call!(h, obj, key),
+                            Some(h) => match tri!(index(ctx, h, key, &String::new)) {
+                                Index::Value(v) => r!($a) = v,
+                                Index::Meta(mm, o, k) => meta_call!(mm, o, k),
+                            },
+                        }
                     }
                 } else {
-                    None
-                };
-                match fast {
-                    Some(v) => r!($a) = v,
-                    None => match tri!(index(ctx, obj, key, $desc)) {
+                    match tri!(index(ctx, obj, key, $desc)) {
                         Index::Value(v) => r!($a) = v,
                         Index::Meta(mm, o, k) => meta_call!(mm, o, k),
-                    },
+                    }
                 }
             }};
         }
@@ -785,12 +791,15 @@ pub(crate) fn run<'gc>(
                 let key = $key;
                 let val = $val;
                 let done = if let Value::Table(t) = obj {
-                    if t.metatable().is_none() {
+                    // No `__newindex` to consult: one raw store.
+                    let plain = match t.metatable() {
+                        None => true,
+                        Some(mt) => ctx.metatable_field(mt, MetaEvent::NewIndex).is_none(),
+                    };
+                    if plain {
                         tri!(raw_set(ctx, t, key, val));
-                        true
-                    } else {
-                        false
                     }
+                    plain
                 } else {
                     false
                 };

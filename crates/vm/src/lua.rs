@@ -179,7 +179,7 @@ impl<'gc> Context<'gc> {
         env: Option<Value<'gc>>,
     ) -> LuaClosure<'gc> {
         let mc = self.mutation();
-        let fp = FunctionProto::load(mc, proto);
+        let fp = FunctionProto::load(self, proto);
         let env = env.unwrap_or(Value::Table(self.globals()));
         let upvalues = proto
             .upvalues

@@ -13,7 +13,7 @@ use crate::host::Host;
 use gc_arena::lock::Lock;
 use gc_arena::{Collect, DynamicRootSet, Gc, Mutation};
 
-use crate::string::LuaString;
+use crate::string::{Interner, LuaString, MAX_INTERNED_LEN};
 use crate::table::Table;
 use crate::thread::Thread;
 use crate::value::Value;
@@ -108,6 +108,8 @@ pub struct State<'gc> {
     /// The host capabilities (output streams...). Not part of snapshots.
     #[collect(require_static)]
     pub(crate) host: Rc<dyn Host>,
+    /// Interned short strings.
+    pub(crate) strings: Gc<'gc, gc_arena::lock::RefLock<Interner<'gc>>>,
     /// Finalizer and weak-table registries (see `gc`).
     pub(crate) gc: crate::gc::GcStateRef<'gc>,
     /// Host handles (`Stashed*`) that keep values alive between `Lua::enter` calls.
@@ -125,9 +127,10 @@ impl<'gc> State<'gc> {
         let globals = Table::with_id(mc, fresh(), 0, 64);
         let registry = Table::with_id(mc, fresh(), 0, 8);
         let main_thread = Thread::with_id(mc, fresh());
+        let strings = Gc::new(mc, gc_arena::lock::RefLock::new(Interner::default()));
         let meta_names = META_NAMES
             .iter()
-            .map(|n| LuaString::new(mc, n.as_bytes()))
+            .map(|n| strings.borrow_mut(mc).intern(mc, n.as_bytes()))
             .collect();
         State {
             globals,
@@ -137,6 +140,7 @@ impl<'gc> State<'gc> {
             meta_names,
             next_id,
             roots: DynamicRootSet::new(mc),
+            strings,
             gc: Gc::new(
                 mc,
                 gc_arena::lock::RefLock::new(crate::gc::GcState::default()),
@@ -209,11 +213,18 @@ impl<'gc> Context<'gc> {
     }
 
     pub fn new_string(self, bytes: &[u8]) -> LuaString<'gc> {
-        LuaString::new(self.mc, bytes)
+        if bytes.len() <= MAX_INTERNED_LEN {
+            self.state
+                .strings
+                .borrow_mut(self.mc)
+                .intern(self.mc, bytes)
+        } else {
+            LuaString::new_long(self.mc, bytes)
+        }
     }
 
     pub fn str(self, s: &str) -> Value<'gc> {
-        Value::String(LuaString::new(self.mc, s.as_bytes()))
+        Value::String(self.new_string(s.as_bytes()))
     }
 
     pub fn new_table(self) -> Table<'gc> {

@@ -39,11 +39,12 @@ pub struct StringData {
 pub struct LuaString<'gc>(pub(crate) Gc<'gc, StringData>);
 
 impl<'gc> LuaString<'gc> {
-    pub fn new(mc: &Mutation<'gc>, bytes: &[u8]) -> Self {
-        Self::from_arc(mc, Arc::from(bytes))
-    }
-
-    pub fn from_arc(mc: &Mutation<'gc>, bytes: Arc<[u8]>) -> Self {
+    /// A long (not interned) string. Invariant: strings of at most `MAX_INTERNED_LEN` bytes
+    /// are only ever created by the `Interner` (use `Context::new_string`), so two equal short
+    /// strings are the same object.
+    pub(crate) fn new_long(mc: &Mutation<'gc>, bytes: &[u8]) -> Self {
+        debug_assert!(bytes.len() > MAX_INTERNED_LEN);
+        let bytes: Arc<[u8]> = Arc::from(bytes);
         let hash = hash_bytes(&bytes);
         LuaString(Gc::new(mc, StringData { hash, bytes }))
     }
@@ -84,10 +85,13 @@ impl<'gc> LuaString<'gc> {
 }
 
 impl PartialEq for LuaString<'_> {
+    /// Short strings are interned, so only long strings need a content comparison.
     #[inline]
     fn eq(&self, other: &Self) -> bool {
         Gc::ptr_eq(self.0, other.0)
-            || (self.0.hash == other.0.hash && self.0.bytes[..] == other.0.bytes[..])
+            || (self.0.bytes.len() > MAX_INTERNED_LEN
+                && self.0.hash == other.0.hash
+                && self.0.bytes[..] == other.0.bytes[..])
     }
 }
 impl Eq for LuaString<'_> {}
@@ -113,5 +117,83 @@ impl fmt::Debug for LuaString<'_> {
 impl fmt::Display for LuaString<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.to_str_lossy())
+    }
+}
+
+/// Strings up to this length are interned (PUC's LUAI_MAXSHORTLEN): equal short strings are
+/// the same object, so equality and table lookups compare pointers, not bytes.
+pub const MAX_INTERNED_LEN: usize = 40;
+
+/// The set of interned short strings. Holds weak pointers: an interned string is collected
+/// when nothing else references it; dead entries are pruned when the set grows.
+#[derive(Collect, Default)]
+#[collect(no_drop)]
+pub struct Interner<'gc> {
+    entries: Vec<gc_arena::GcWeak<'gc, StringData>>,
+    #[collect(require_static)]
+    hashes: Vec<u64>,
+    #[collect(require_static)]
+    index: hashbrown::HashTable<u32>,
+}
+
+impl<'gc> Interner<'gc> {
+    pub(crate) fn intern(&mut self, mc: &Mutation<'gc>, bytes: &[u8]) -> LuaString<'gc> {
+        let hash = hash_bytes(bytes);
+        let entries = &self.entries;
+        let hashes = &self.hashes;
+        let found = self
+            .index
+            .find(hash, |&i| {
+                let i = i as usize;
+                hashes[i] == hash
+                    && entries[i]
+                        .upgrade(mc)
+                        .is_some_and(|s| s.bytes[..] == *bytes)
+            })
+            .copied();
+        if let Some(i) = found {
+            if let Some(s) = self.entries[i as usize].upgrade(mc) {
+                return LuaString(s);
+            }
+        }
+        if self.entries.len() == self.entries.capacity() {
+            self.prune();
+        }
+        let s = Gc::new(
+            mc,
+            StringData {
+                hash,
+                bytes: Arc::from(bytes),
+            },
+        );
+        let idx = self.entries.len() as u32;
+        self.entries.push(Gc::downgrade(s));
+        self.hashes.push(hash);
+        let hashes = &self.hashes;
+        self.index.insert_unique(hash, idx, |&i| hashes[i as usize]);
+        LuaString(s)
+    }
+
+    /// Drops entries whose strings were collected and rebuilds the index.
+    fn prune(&mut self) {
+        let mut keep_entries = Vec::with_capacity(self.entries.len());
+        let mut keep_hashes = Vec::with_capacity(self.entries.len());
+        for (w, h) in self.entries.iter().zip(&self.hashes) {
+            if !w.is_dropped() {
+                keep_entries.push(*w);
+                keep_hashes.push(*h);
+            }
+        }
+        // Leave room so pruning stays amortized O(1) per insertion.
+        let cap = (keep_entries.len() * 2).max(64);
+        keep_entries.reserve(cap - keep_entries.len());
+        self.entries = keep_entries;
+        self.hashes = keep_hashes;
+        self.index.clear();
+        let hashes = &self.hashes;
+        for i in 0..self.hashes.len() {
+            self.index
+                .insert_unique(hashes[i], i as u32, |&j| hashes[j as usize]);
+        }
     }
 }

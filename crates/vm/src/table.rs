@@ -76,6 +76,30 @@ fn mix(x: u64) -> u64 {
     x ^ (x >> 29)
 }
 
+/// Hash parts with at most this many entries are searched linearly and have no index.
+const SMALL_HASH_PART: usize = 8;
+
+/// Equality of normalized keys (raw equality; strings by pointer first).
+#[inline(always)]
+fn key_eq<'gc>(a: Value<'gc>, b: Value<'gc>) -> bool {
+    match (a, b) {
+        (Value::String(x), Value::String(y)) => x == y,
+        (Value::Integer(x), Value::Integer(y)) => x == y,
+        (Value::Float(x), Value::Float(y)) => x == y,
+        (Value::Boolean(x), Value::Boolean(y)) => x == y,
+        (Value::Table(x), Value::Table(y)) => Gc::ptr_eq(x.0, y.0),
+        (
+            Value::Integer(_)
+            | Value::Float(_)
+            | Value::String(_)
+            | Value::Boolean(_)
+            | Value::Table(_),
+            _,
+        ) => false,
+        _ => a.raw_eq(b),
+    }
+}
+
 /// The hash of a normalized key.
 #[inline]
 pub(crate) fn key_hash(key: Value<'_>) -> u64 {
@@ -109,13 +133,15 @@ pub(crate) fn normalize_key(key: Value<'_>) -> Result<Value<'_>, InvalidKey> {
 
 impl<'gc> TableState<'gc> {
     fn find_entry(&self, key: Value<'gc>) -> Option<usize> {
-        if self.entries.is_empty() {
-            return None;
+        if self.entries.len() <= SMALL_HASH_PART {
+            // Small hash parts have no index: a scan is cheaper than hashing, and interned
+            // string keys compare by pointer.
+            return self.entries.iter().position(|(k, _)| key_eq(*k, key));
         }
         let hash = key_hash(key);
         let entries = &self.entries;
         self.index
-            .find(hash, |&i| entries[i as usize].0.raw_eq(key))
+            .find(hash, |&i| key_eq(entries[i as usize].0, key))
             .map(|&i| i as usize)
     }
 
@@ -219,9 +245,13 @@ impl<'gc> TableState<'gc> {
         }
         let idx = self.entries.len() as u32;
         self.entries.push((key, value));
-        let entries = &self.entries;
-        self.index
-            .insert_unique(key_hash(key), idx, |&i| key_hash(entries[i as usize].0));
+        if self.entries.len() == SMALL_HASH_PART + 1 {
+            self.rebuild_index();
+        } else if self.entries.len() > SMALL_HASH_PART {
+            let entries = &self.entries;
+            self.index
+                .insert_unique(key_hash(key), idx, |&i| key_hash(entries[i as usize].0));
+        }
     }
 
     /// Drops tombstones, preserving the relative order of live entries, and rebuilds the index.
@@ -233,6 +263,9 @@ impl<'gc> TableState<'gc> {
 
     pub(crate) fn rebuild_index(&mut self) {
         self.index.clear();
+        if self.entries.len() <= SMALL_HASH_PART {
+            return;
+        }
         self.index.reserve(self.entries.len(), |_| 0);
         for (i, (k, _)) in self.entries.iter().enumerate() {
             let entries = &self.entries;
