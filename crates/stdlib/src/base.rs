@@ -46,6 +46,11 @@ pub fn open(ctx: Context<'_>) {
             set(ctx, ctx.registry(), "lunette.next", cb);
         }
     }
+    set(ctx, g, "warn", Value::Callback(Callback::new(ctx, "warn", warn)));
+    if ctx.host().grants().file_system {
+        set(ctx, g, "dofile", Value::Callback(Callback::new(ctx, "dofile", dofile)));
+        set(ctx, g, "loadfile", Value::Callback(Callback::new(ctx, "loadfile", loadfile)));
+    }
     set(ctx, g, "_G", Value::Table(g));
     set(ctx, g, "_VERSION", ctx.str("Lua 5.4"));
 }
@@ -741,5 +746,136 @@ fn collectgarbage<'gc>(
         other => return Err(Error::bad_argument(1, format!("invalid option '{other}'"))),
     };
     exec.set_return(r);
+    Ok(Action::Return)
+}
+
+/// `warn(msg1, ...)`: like `lua.c`, warnings start off; a single argument `"@on"` or
+/// `"@off"` switches them; when on, the pieces go to the host's error stream as
+/// `Lua warning: <pieces>\n`.
+fn warn<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
+    let n = exec.len().max(1);
+    let mut pieces = Vec::with_capacity(n);
+    for i in 0..n {
+        pieces.push(crate::util::check_string(ctx, exec, i)?);
+    }
+    let key = "lunette.warn";
+    if n == 1 {
+        match pieces[0].as_bytes() {
+            b"@on" => {
+                set(ctx, ctx.registry(), key, Value::Boolean(true));
+                exec.clear();
+                return Ok(Action::Return);
+            }
+            b"@off" => {
+                set(ctx, ctx.registry(), key, Value::Boolean(false));
+                exec.clear();
+                return Ok(Action::Return);
+            }
+            [b'@', ..] => {
+                exec.clear();
+                return Ok(Action::Return);
+            }
+            _ => {}
+        }
+    }
+    if ctx.registry().get(ctx.str(key)).is_truthy() {
+        let mut out = b"Lua warning: ".to_vec();
+        for p in &pieces {
+            out.extend_from_slice(p.as_bytes());
+        }
+        out.push(b'\n');
+        exec.charge(out.len() / 32);
+        ctx.host().write_stderr(&out);
+    }
+    exec.clear();
+    Ok(Action::Return)
+}
+
+/// Reads and compiles a file like `luaL_loadfilex` (`None` name: standard input):
+/// `[function]` or `[nil, message]`.
+fn load_file<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    name: Option<lunette_vm::LuaString<'gc>>,
+    mode: &str,
+    env: Option<Value<'gc>>,
+) -> Vec<Value<'gc>> {
+    use std::io::Read;
+    let (chunk, shown) = match name {
+        Some(n) => (
+            format!("@{}", n.to_str_lossy()),
+            n.to_str_lossy().into_owned(),
+        ),
+        None => ("=stdin".to_string(), "stdin".to_string()),
+    };
+    let bytes = match name {
+        Some(n) => std::fs::read(crate::util::path_from_bytes(n.as_bytes())).map_err(|e| {
+            let what = if e.kind() == std::io::ErrorKind::NotFound
+                || e.kind() == std::io::ErrorKind::PermissionDenied
+            {
+                "open"
+            } else {
+                "read"
+            };
+            (what, e)
+        }),
+        None => {
+            let mut v = Vec::new();
+            std::io::stdin()
+                .read_to_end(&mut v)
+                .map(|_| v)
+                .map_err(|e| ("read", e))
+        }
+    };
+    match bytes {
+        Ok(bytes) => {
+            exec.charge(bytes.len() / 16);
+            let src = crate::util::skip_shebang(&bytes);
+            load_bytes(ctx, src, &chunk, mode, env)
+        }
+        Err((what, e)) => vec![
+            Value::Nil,
+            ctx.str(&format!(
+                "cannot {what} {shown}: {}",
+                crate::util::io_error_message(&e)
+            )),
+        ],
+    }
+}
+
+fn loadfile<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
+    let name = opt_string(ctx, exec, 0)?;
+    let mode = opt_string(ctx, exec, 1)?
+        .map(|s| s.to_str_lossy().into_owned())
+        .unwrap_or_else(|| "bt".into());
+    // An explicit third argument, even nil, becomes the chunk's _ENV.
+    let env = exec.get(2);
+    let r = load_file(ctx, exec, name, &mode, env);
+    exec.replace(&r);
+    Ok(Action::Return)
+}
+
+fn dofile<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
+    let name = opt_string(ctx, exec, 0)?;
+    let r = load_file(ctx, exec, name, "bt", None);
+    match r.as_slice() {
+        [f] if f.is_function() => {
+            let f = *f;
+            exec.clear();
+            Ok(Action::Call {
+                function: f,
+                then: Some(Then::new("dofile", dofile_after, Value::Nil)),
+            })
+        }
+        [_, msg, ..] => Err(Error::Value(*msg)),
+        _ => Err(Error::runtime("dofile: cannot load")),
+    }
+}
+
+fn dofile_after<'gc>(
+    _ctx: Context<'gc>,
+    _exec: &mut Exec<'gc, '_>,
+    _o: Outcome<'gc>,
+) -> Result<Action<'gc>, Error<'gc>> {
     Ok(Action::Return)
 }

@@ -75,3 +75,139 @@ pub(crate) fn without_position<'gc>(ctx: Context<'gc>, e: Error<'gc>) -> Error<'
         other => other,
     }
 }
+
+/// A float argument like `luaL_checknumber` (numbers and numeric strings).
+pub(crate) fn check_number<'gc>(exec: &Exec<'gc, '_>, i: usize) -> Result<f64, Error<'gc>> {
+    match exec.get(i) {
+        Some(Value::Integer(n)) => Ok(n as f64),
+        Some(Value::Float(f)) => Ok(f),
+        Some(v @ Value::String(_)) => v
+            .to_float()
+            .ok_or_else(|| Error::type_error(i + 1, "number", Some(v))),
+        other => Err(Error::type_error(i + 1, "number", other)),
+    }
+}
+
+/// PUC's `luaG_ordererror` raised from inside a builtin (no position).
+pub(crate) fn compare_error<'gc>(ctx: Context<'gc>, a: Value<'gc>, b: Value<'gc>) -> Error<'gc> {
+    let (ta, tb) = (ctx.object_type_name(a), ctx.object_type_name(b));
+    let msg = if ta == tb {
+        format!("attempt to compare two {ta} values")
+    } else {
+        format!("attempt to compare {ta} with {tb}")
+    };
+    Error::Value(ctx.str(&msg))
+}
+
+/// One step of `a < b` as `lua_compare(LUA_OPLT)` does it.
+pub(crate) enum Less<'gc> {
+    /// Decided without calling Lua.
+    Done(bool),
+    /// The `__lt` metamethod must be called with `(a, b)`; its first result, as a boolean,
+    /// is the answer.
+    Call(Value<'gc>),
+}
+
+pub(crate) fn less_step<'gc>(
+    ctx: Context<'gc>,
+    a: Value<'gc>,
+    b: Value<'gc>,
+) -> Result<Less<'gc>, Error<'gc>> {
+    if let Some(r) = lunette_vm::interp::less_than(a, b) {
+        return Ok(Less::Done(r));
+    }
+    match ctx
+        .metamethod(a, lunette_vm::MetaEvent::Lt)
+        .or_else(|| ctx.metamethod(b, lunette_vm::MetaEvent::Lt))
+    {
+        Some(mm) => Ok(Less::Call(mm)),
+        None => Err(compare_error(ctx, a, b)),
+    }
+}
+
+/// PUC's `posrelatI`: a 1-based start position from a possibly negative index.
+pub(crate) fn pos_relative_start(pos: i64, len: usize) -> usize {
+    if pos > 0 {
+        pos as usize
+    } else if pos == 0 || pos < -(len as i64) {
+        1
+    } else {
+        (len as i64 + pos + 1) as usize
+    }
+}
+
+/// PUC's `getendpos`: a 1-based end position clipped to `0..=len`.
+pub(crate) fn pos_relative_end(pos: i64, len: usize) -> usize {
+    if pos > len as i64 {
+        len
+    } else if pos >= 0 {
+        pos as usize
+    } else if pos < -(len as i64) {
+        0
+    } else {
+        (len as i64 + pos + 1) as usize
+    }
+}
+
+/// The C library's `strerror` text of an I/O error (Rust's message without "(os error N)").
+pub(crate) fn io_error_message(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    match s.rfind(" (os error ") {
+        Some(i) if e.raw_os_error().is_some() => s[..i].to_string(),
+        _ => s,
+    }
+}
+
+/// A file-system path from a Lua string (bytes on Unix).
+pub(crate) fn path_from_bytes(bytes: &[u8]) -> std::path::PathBuf {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        std::path::PathBuf::from(std::ffi::OsStr::from_bytes(bytes))
+    }
+    #[cfg(not(unix))]
+    {
+        std::path::PathBuf::from(String::from_utf8_lossy(bytes).into_owned())
+    }
+}
+
+/// Creates a new empty file with a unique name in the temporary directory (like `mkstemp`).
+pub(crate) fn create_temp_file() -> std::io::Result<(std::path::PathBuf, std::fs::File)> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let dir = std::env::temp_dir();
+    let pid = std::process::id() as u64;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos() as u64)
+        .unwrap_or(0);
+    for _ in 0..100 {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let tag = (pid.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ nanos ^ n.wrapping_mul(0x2545_f491)) & 0xff_ffff_ffff;
+        let path = dir.join(format!("lua_{tag:010x}"));
+        match std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
+            Ok(f) => return Ok((path, f)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(std::io::Error::from(std::io::ErrorKind::AlreadyExists))
+}
+
+/// Blanks out a first line starting with `#`, keeping its newline (like `luaL_loadfile`).
+pub(crate) fn skip_shebang(source: &[u8]) -> &[u8] {
+    if source.first() == Some(&b'#') {
+        let end = source
+            .iter()
+            .position(|&c| c == b'\n' || c == b'\r')
+            .unwrap_or(source.len());
+        &source[end..]
+    } else {
+        source
+    }
+}

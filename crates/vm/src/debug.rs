@@ -524,7 +524,10 @@ impl<'gc> crate::executor::Exec<'gc, '_> {
         n: i64,
     ) -> Option<(String, crate::value::Value<'gc>)> {
         let top_limit = self.base.saturating_sub(1);
-        let cur = thread.map_or(true, |t| crate::thread::Thread::ptr_eq(t, self.thread));
+        let cur = match thread {
+            Some(t) => crate::thread::Thread::ptr_eq(t, self.thread),
+            None => true,
+        };
         with_thread_state(self, thread, |ts| {
             let idx = level_index(ts, level)?;
             let limit = if cur { top_limit } else { ts.stack.len() };

@@ -1,0 +1,611 @@
+//! The debug library (§6.10).
+//!
+//! Without the host's `debug` grant only `debug.traceback` exists (it reveals nothing a
+//! sandbox should not see). With it: `getinfo`, `getlocal`, `setlocal`, `getmetatable`,
+//! `setmetatable`, `getupvalue`, `setupvalue`, `upvalueid`, `upvaluejoin` (always fails: a
+//! closure's upvalue list is immutable in lunette), `sethook`/`gethook` (hooks are stored and
+//! returned but never called), `getregistry`, `getuservalue`/`setuservalue` (userdata have no
+//! user values) and `setcstacklimit` (returns 0).
+//!
+//! Stack levels count like PUC's: level 0 is the running debug function, level 1 the
+//! function that called it; Rust functions waiting for a call (`pcall`, ...) are levels too.
+
+use lunette_vm::debug::LevelInfo;
+use lunette_vm::{
+    chunk_id, display_plain, Action, Callback, CallbackFn, Context, Error, Exec, LuaClosure, Table,
+    Thread, UserData, Value,
+};
+
+use crate::base::set;
+use crate::util::{check_any, check_integer, opt_integer, opt_string};
+
+const GRANTED: &[(&str, &str, CallbackFn)] = &[
+    ("getinfo", "debug.getinfo", getinfo),
+    ("getlocal", "debug.getlocal", getlocal),
+    ("setlocal", "debug.setlocal", setlocal),
+    ("getmetatable", "debug.getmetatable", getmetatable),
+    ("setmetatable", "debug.setmetatable", setmetatable),
+    ("getupvalue", "debug.getupvalue", getupvalue),
+    ("setupvalue", "debug.setupvalue", setupvalue),
+    ("upvalueid", "debug.upvalueid", upvalueid),
+    ("upvaluejoin", "debug.upvaluejoin", upvaluejoin),
+    ("sethook", "debug.sethook", sethook),
+    ("gethook", "debug.gethook", gethook),
+    ("getregistry", "debug.getregistry", getregistry),
+    ("getuservalue", "debug.getuservalue", getuservalue),
+    ("setuservalue", "debug.setuservalue", setuservalue),
+    ("setcstacklimit", "debug.setcstacklimit", setcstacklimit),
+];
+
+pub fn open(ctx: Context<'_>) {
+    let lib = ctx.new_table();
+    let mut fns: Vec<(&str, &'static str, CallbackFn)> =
+        vec![("traceback", "debug.traceback", traceback)];
+    if ctx.host().grants().debug {
+        fns.extend_from_slice(GRANTED);
+    }
+    for (key, name, f) in fns {
+        set(ctx, lib, key, Value::Callback(Callback::new(ctx, name, f)));
+    }
+    set(ctx, ctx.globals(), "debug", Value::Table(lib));
+    set(
+        ctx,
+        ctx.registry(),
+        "lunette.loaded.debug",
+        Value::Table(lib),
+    );
+}
+
+/// The optional thread first argument: `(thread, index of the next argument)`.
+fn thread_arg<'gc>(exec: &Exec<'gc, '_>) -> (Option<Thread<'gc>>, usize) {
+    match exec.get(0) {
+        Some(Value::Thread(t)) => (Some(t), 1),
+        _ => (None, 0),
+    }
+}
+
+fn is_other_thread<'gc>(exec: &Exec<'gc, '_>, t: Option<Thread<'gc>>) -> bool {
+    t.is_some_and(|t| !Thread::ptr_eq(t, exec.thread()))
+}
+
+/// The VM level (1 = top frame of the inspected thread) of a PUC level, or `None` for level
+/// 0: the running debug function itself, or the function a suspended coroutine yielded from
+/// (neither has a frame in lunette).
+fn vm_level(level: i64) -> Option<usize> {
+    if level <= 0 {
+        None
+    } else {
+        Some(level as usize)
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// traceback
+
+fn traceback<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
+    let (t, a) = thread_arg(exec);
+    let msg = match exec.get(a) {
+        None | Some(Value::Nil) => None,
+        Some(Value::String(s)) => Some(s.as_bytes().to_vec()),
+        Some(v @ (Value::Integer(_) | Value::Float(_))) => Some(display_plain(v).into_bytes()),
+        Some(v) => {
+            // A non-string message is returned untouched.
+            exec.set_return(v);
+            return Ok(Action::Return);
+        }
+    };
+    let other = is_other_thread(exec, t);
+    let level = opt_integer(exec, a + 1, if other { 0 } else { 1 })?;
+    let mut out = msg.unwrap_or_default();
+    if !out.is_empty() || exec.get(a).is_some_and(|v| !v.is_nil()) {
+        out.push(b'\n');
+    }
+    let text = if level < 0 {
+        "stack traceback:".to_string()
+    } else if level == 0 {
+        let (full, c_name) = if other {
+            (exec.traceback_from(t, 1, false), "coroutine.yield")
+        } else {
+            (
+                exec.traceback_from(None, 1, exec.is_main_thread()),
+                "debug.traceback",
+            )
+        };
+        if other && exec.level_count(t) == 0 {
+            full
+        } else {
+            full.replacen(
+                "stack traceback:",
+                &format!("stack traceback:\n\t[C]: in function '{c_name}'"),
+                1,
+            )
+        }
+    } else if other {
+        exec.traceback_from(t, level as usize, false)
+    } else {
+        // Level depth+1 is the host's call of the main chunk (`[C]: in ?`); beyond: nothing.
+        let depth = exec.level_count(None);
+        let host_line = exec.is_main_thread() && level as usize <= depth + 1;
+        exec.traceback_from(None, level as usize, host_line)
+    };
+    out.extend_from_slice(text.as_bytes());
+    exec.set_return(Value::String(ctx.new_string(&out)));
+    Ok(Action::Return)
+}
+
+// ---------------------------------------------------------------------------------------
+// getinfo
+
+fn getinfo<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
+    let (t, a) = thread_arg(exec);
+    let opts = opt_string(ctx, exec, a + 1)?
+        .map(|s| s.as_bytes().to_vec())
+        .unwrap_or_else(|| b"flnSrtu".to_vec());
+    if opts.first() == Some(&b'>') {
+        return Err(Error::bad_argument(a + 2, "invalid option '>'"));
+    }
+    if opts.iter().any(|c| !b"SlnrutfL".contains(c)) {
+        return Err(Error::bad_argument(a + 2, "invalid option"));
+    }
+    let target = exec.arg(a);
+    let info = ctx.new_table();
+    let has = |c: u8| opts.contains(&c);
+    match target {
+        Value::Function(f) => fill_function(ctx, info, &has, Some(f), target, None),
+        Value::Callback(_) => fill_function(ctx, info, &has, None, target, None),
+        _ => {
+            let level = check_integer(exec, a)?;
+            if level < 0 {
+                exec.set_return(Value::Nil);
+                return Ok(Action::Return);
+            }
+            match vm_level(level) {
+                None => {
+                    // The running getinfo itself (or the yield of a suspended coroutine).
+                    let other = is_other_thread(exec, t);
+                    if other && exec.level_count(t) == 0 {
+                        exec.set_return(Value::Nil);
+                        return Ok(Action::Return);
+                    }
+                    let name = if other {
+                        None
+                    } else {
+                        exec.running_callback_name()
+                            .map(|(n, method)| (if method { "method" } else { "global" }, n))
+                    };
+                    let li = LevelInfo {
+                        function: None,
+                        callback_name: None,
+                        current_line: None,
+                        is_tail: false,
+                        name,
+                    };
+                    fill_level(ctx, info, &has, &li);
+                }
+                Some(l) => match exec.level_info(t, l) {
+                    Some(li) => fill_level(ctx, info, &has, &li),
+                    None => {
+                        exec.set_return(Value::Nil);
+                        return Ok(Action::Return);
+                    }
+                },
+            }
+        }
+    }
+    exec.set_return(Value::Table(info));
+    Ok(Action::Return)
+}
+
+fn fill_level<'gc>(
+    ctx: Context<'gc>,
+    info: Table<'gc>,
+    has: &dyn Fn(u8) -> bool,
+    li: &LevelInfo<'gc>,
+) {
+    let func = li.function.map(Value::Function).unwrap_or(Value::Nil);
+    fill_function(ctx, info, has, li.function, func, li.current_line);
+    if has(b'n') {
+        if let Some((what, name)) = &li.name {
+            set(ctx, info, "name", ctx.str(name));
+            set(ctx, info, "namewhat", ctx.str(what));
+        }
+    }
+    if has(b't') {
+        set(ctx, info, "istailcall", Value::Boolean(li.is_tail));
+    }
+}
+
+/// The fields of `lua_getinfo` that depend only on the function (and its current line).
+fn fill_function<'gc>(
+    ctx: Context<'gc>,
+    info: Table<'gc>,
+    has: &dyn Fn(u8) -> bool,
+    closure: Option<LuaClosure<'gc>>,
+    func: Value<'gc>,
+    current_line: Option<u32>,
+) {
+    let proto = closure.map(|c| &c.proto().proto);
+    if has(b'S') {
+        match proto {
+            Some(p) => {
+                set(ctx, info, "source", ctx.str(&p.source));
+                set(ctx, info, "short_src", ctx.str(&chunk_id(&p.source)));
+                set(
+                    ctx,
+                    info,
+                    "linedefined",
+                    Value::Integer(p.line_defined as i64),
+                );
+                set(
+                    ctx,
+                    info,
+                    "lastlinedefined",
+                    Value::Integer(p.last_line_defined as i64),
+                );
+                let what = if p.line_defined == 0 { "main" } else { "Lua" };
+                set(ctx, info, "what", ctx.str(what));
+            }
+            None => {
+                set(ctx, info, "source", ctx.str("=[C]"));
+                set(ctx, info, "short_src", ctx.str("[C]"));
+                set(ctx, info, "linedefined", Value::Integer(-1));
+                set(ctx, info, "lastlinedefined", Value::Integer(-1));
+                set(ctx, info, "what", ctx.str("C"));
+            }
+        }
+    }
+    if has(b'l') {
+        let line = current_line.map_or(-1, |l| l as i64);
+        set(ctx, info, "currentline", Value::Integer(line));
+    }
+    if has(b'u') {
+        let (nups, nparams, vararg) = match (closure, proto) {
+            (Some(c), Some(p)) => (c.upvalues().len() as i64, p.num_params as i64, p.is_vararg),
+            _ => (0, 0, true),
+        };
+        set(ctx, info, "nups", Value::Integer(nups));
+        set(ctx, info, "nparams", Value::Integer(nparams));
+        set(ctx, info, "isvararg", Value::Boolean(vararg));
+    }
+    if has(b'n') {
+        set(ctx, info, "namewhat", ctx.str(""));
+    }
+    if has(b'r') {
+        set(ctx, info, "ftransfer", Value::Integer(0));
+        set(ctx, info, "ntransfer", Value::Integer(0));
+    }
+    if has(b't') {
+        set(ctx, info, "istailcall", Value::Boolean(false));
+    }
+    if has(b'L') {
+        if let Some(p) = proto {
+            let lines = ctx.new_table();
+            for &l in &p.lines {
+                let _ = lines.set(
+                    ctx.mutation(),
+                    Value::Integer(l as i64),
+                    Value::Boolean(true),
+                );
+            }
+            set(ctx, info, "activelines", Value::Table(lines));
+        }
+    }
+    if has(b'f') {
+        set(ctx, info, "func", func);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Locals
+
+fn getlocal<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
+    let (t, a) = thread_arg(exec);
+    let n = check_integer(exec, a + 1)?;
+    match exec.arg(a) {
+        Value::Function(f) => {
+            // Parameter names: the locals active at the function's first instruction.
+            let p = &f.proto().proto;
+            let name = if n >= 1 {
+                p.local_vars
+                    .iter()
+                    .filter(|lv| lv.start_pc == 0 && lv.end_pc > 0)
+                    .nth(n as usize - 1)
+                    .map(|lv| Value::String(ctx.new_string(&lv.name)))
+                    .unwrap_or(Value::Nil)
+            } else {
+                Value::Nil
+            };
+            exec.set_return(name);
+        }
+        Value::Callback(_) => exec.set_return(Value::Nil),
+        _ => {
+            let level = check_integer(exec, a)?;
+            let depth = exec.level_count(t) as i64;
+            if level < 0 || level > depth {
+                return Err(Error::bad_argument(a + 1, "level out of range"));
+            }
+            let found = vm_level(level).and_then(|l| exec.get_local(t, l, n));
+            match found {
+                Some((name, v)) => exec.replace(&[ctx.str(&name), v]),
+                None => exec.set_return(Value::Nil),
+            }
+        }
+    }
+    Ok(Action::Return)
+}
+
+fn setlocal<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
+    let (t, a) = thread_arg(exec);
+    let level = check_integer(exec, a)?;
+    let n = check_integer(exec, a + 1)?;
+    let v = check_any(exec, a + 2)?;
+    let other = is_other_thread(exec, t);
+    let depth = exec.level_count(t) as i64;
+    if level < 0 || level > depth {
+        return Err(Error::bad_argument(a + 1, "level out of range"));
+    }
+    // Locals of other threads are read-only here.
+    let name = if other {
+        None
+    } else {
+        vm_level(level).and_then(|l| exec.set_local(l, n, v))
+    };
+    match name {
+        Some(name) => exec.set_return(ctx.str(&name)),
+        None => exec.set_return(Value::Nil),
+    }
+    Ok(Action::Return)
+}
+
+// ---------------------------------------------------------------------------------------
+// Metatables, registry, user values
+
+fn getmetatable<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+) -> Result<Action<'gc>, Error<'gc>> {
+    let v = check_any(exec, 0)?;
+    let mt = ctx.metatable_of(v).map(Value::Table).unwrap_or(Value::Nil);
+    exec.set_return(mt);
+    Ok(Action::Return)
+}
+
+fn setmetatable<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+) -> Result<Action<'gc>, Error<'gc>> {
+    let v = exec.arg(0);
+    let mt = match exec.get(1) {
+        Some(Value::Nil) => None,
+        Some(Value::Table(t)) => Some(t),
+        other => return Err(Error::type_error(2, "nil or table", other)),
+    };
+    match v {
+        Value::Table(_) | Value::UserData(_) => ctx.set_metatable(v, mt),
+        Value::String(_) => ctx.set_string_metatable(mt),
+        other => {
+            return Err(Error::runtime(format!(
+                "cannot set the metatable of a {} value in lunette",
+                other.type_name()
+            )))
+        }
+    }
+    exec.set_return(v);
+    Ok(Action::Return)
+}
+
+fn getregistry<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+) -> Result<Action<'gc>, Error<'gc>> {
+    exec.set_return(Value::Table(ctx.registry()));
+    Ok(Action::Return)
+}
+
+fn getuservalue<'gc>(
+    _ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+) -> Result<Action<'gc>, Error<'gc>> {
+    opt_integer(exec, 1, 1)?;
+    // No userdata has user values.
+    exec.set_return(Value::Nil);
+    Ok(Action::Return)
+}
+
+fn setuservalue<'gc>(
+    _ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+) -> Result<Action<'gc>, Error<'gc>> {
+    match exec.get(0) {
+        Some(Value::UserData(_)) => {}
+        other => return Err(Error::type_error(1, "userdata", other)),
+    }
+    check_any(exec, 1)?;
+    opt_integer(exec, 2, 1)?;
+    exec.set_return(Value::Nil);
+    Ok(Action::Return)
+}
+
+fn setcstacklimit<'gc>(
+    _ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+) -> Result<Action<'gc>, Error<'gc>> {
+    check_integer(exec, 0)?;
+    exec.set_return(Value::Integer(0));
+    Ok(Action::Return)
+}
+
+// ---------------------------------------------------------------------------------------
+// Upvalues
+
+fn check_function<'gc>(exec: &Exec<'gc, '_>, i: usize) -> Result<Value<'gc>, Error<'gc>> {
+    match exec.get(i) {
+        Some(v) if v.is_function() => Ok(v),
+        other => Err(Error::type_error(i + 1, "function", other)),
+    }
+}
+
+/// The upvalue `n` (1-based) of a Lua closure, if it exists.
+fn upvalue_of<'gc>(f: Value<'gc>, n: i64) -> Option<(LuaClosure<'gc>, usize)> {
+    match f {
+        Value::Function(c) if n >= 1 && (n as usize) <= c.upvalues().len() => {
+            Some((c, n as usize - 1))
+        }
+        _ => None,
+    }
+}
+
+fn upvalue_name(c: LuaClosure<'_>, i: usize) -> String {
+    match c.proto().proto.upvalues.get(i) {
+        Some(u) if !u.name.is_empty() => String::from_utf8_lossy(&u.name).into_owned(),
+        _ => "(no name)".into(),
+    }
+}
+
+fn getupvalue<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
+    let n = check_integer(exec, 1)?;
+    let f = check_function(exec, 0)?;
+    match upvalue_of(f, n) {
+        Some((c, i)) => {
+            let v = exec.upvalue_value(c.upvalues()[i]);
+            exec.replace(&[ctx.str(&upvalue_name(c, i)), v]);
+        }
+        None => exec.clear(),
+    }
+    Ok(Action::Return)
+}
+
+fn setupvalue<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
+    let v = check_any(exec, 2)?;
+    let n = check_integer(exec, 1)?;
+    let f = check_function(exec, 0)?;
+    match upvalue_of(f, n) {
+        Some((c, i)) => {
+            exec.set_upvalue_value(ctx, c.upvalues()[i], v);
+            exec.set_return(ctx.str(&upvalue_name(c, i)));
+        }
+        None => exec.clear(),
+    }
+    Ok(Action::Return)
+}
+
+/// An upvalue's identity: the address of its shared cell, valid while both are alive.
+struct UpvalueId(usize);
+
+fn upvalueid<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
+    let n = check_integer(exec, 1)?;
+    let f = check_function(exec, 0)?;
+    let Some((c, i)) = upvalue_of(f, n) else {
+        exec.set_return(Value::Nil);
+        return Ok(Action::Return);
+    };
+    let cell: *const _ = &*c.upvalues()[i];
+    let addr = cell as *const () as usize;
+    let u = UserData::new(ctx, UpvalueId(addr));
+    let key = "lunette.debug.upvalueid";
+    let mt = match ctx.registry().get(ctx.str(key)) {
+        Value::Table(t) => t,
+        _ => {
+            let t = ctx.new_table();
+            let eq = Callback::new(ctx, "upvalueid.__eq", upvalueid_eq);
+            set(ctx, t, "__eq", Value::Callback(eq));
+            set(ctx, ctx.registry(), key, Value::Table(t));
+            t
+        }
+    };
+    ctx.set_metatable(Value::UserData(u), Some(mt));
+    exec.set_return(Value::UserData(u));
+    Ok(Action::Return)
+}
+
+fn upvalueid_eq<'gc>(
+    _ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+) -> Result<Action<'gc>, Error<'gc>> {
+    let id = |v: Value<'gc>| match v {
+        Value::UserData(u) => u.downcast::<UpvalueId>().map(|x| x.0),
+        _ => None,
+    };
+    let eq = matches!((id(exec.arg(0)), id(exec.arg(1))), (Some(a), Some(b)) if a == b);
+    exec.set_return(Value::Boolean(eq));
+    Ok(Action::Return)
+}
+
+fn upvaluejoin<'gc>(
+    _ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+) -> Result<Action<'gc>, Error<'gc>> {
+    let n1 = check_integer(exec, 1)?;
+    let f1 = check_function(exec, 0)?;
+    if upvalue_of(f1, n1).is_none() {
+        return Err(Error::bad_argument(2, "invalid upvalue index"));
+    }
+    let n2 = check_integer(exec, 3)?;
+    let f2 = check_function(exec, 2)?;
+    if upvalue_of(f2, n2).is_none() {
+        return Err(Error::bad_argument(4, "invalid upvalue index"));
+    }
+    Err(Error::runtime("'upvaluejoin' not supported"))
+}
+
+// ---------------------------------------------------------------------------------------
+// Hooks (stored, never called)
+
+const HOOKS_KEY: &str = "lunette.debug.hooks";
+
+fn hooks_table<'gc>(ctx: Context<'gc>) -> Table<'gc> {
+    match ctx.registry().get(ctx.str(HOOKS_KEY)) {
+        Value::Table(t) => t,
+        _ => {
+            let t = ctx.new_table();
+            let mt = ctx.new_table();
+            set(ctx, mt, "__mode", ctx.str("k"));
+            ctx.set_metatable(Value::Table(t), Some(mt));
+            set(ctx, ctx.registry(), HOOKS_KEY, Value::Table(t));
+            t
+        }
+    }
+}
+
+fn sethook<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
+    let (t, a) = thread_arg(exec);
+    let thread = Value::Thread(t.unwrap_or_else(|| exec.thread()));
+    let hooks = hooks_table(ctx);
+    match exec.get(a) {
+        None | Some(Value::Nil) => {
+            let _ = hooks.set(ctx.mutation(), thread, Value::Nil);
+        }
+        Some(_) => {
+            let smask = crate::util::check_string(ctx, exec, a + 1)?;
+            let hook = check_function(exec, a)?;
+            let count = opt_integer(exec, a + 2, 0)?;
+            let mut mask = String::new();
+            for c in ['c', 'r', 'l'] {
+                if smask.as_bytes().contains(&(c as u8)) {
+                    mask.push(c);
+                }
+            }
+            let entry = ctx.new_table();
+            let _ = entry.set(ctx.mutation(), Value::Integer(1), hook);
+            let _ = entry.set(ctx.mutation(), Value::Integer(2), ctx.str(&mask));
+            let _ = entry.set(
+                ctx.mutation(),
+                Value::Integer(3),
+                Value::Integer(count.max(0)),
+            );
+            let _ = hooks.set(ctx.mutation(), thread, Value::Table(entry));
+        }
+    }
+    exec.clear();
+    Ok(Action::Return)
+}
+
+fn gethook<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
+    let (t, _) = thread_arg(exec);
+    let thread = Value::Thread(t.unwrap_or_else(|| exec.thread()));
+    match hooks_table(ctx).get(thread) {
+        Value::Table(e) => exec.replace(&[e.get_int(1), e.get_int(2), e.get_int(3)]),
+        _ => exec.set_return(Value::Nil),
+    }
+    Ok(Action::Return)
+}

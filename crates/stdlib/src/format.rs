@@ -1,0 +1,598 @@
+//! `string.format`: C `printf`-style conversions with PUC 5.4's checks and messages.
+//!
+//! Numbers are formatted here (no libc): `%e`/`%f` use Rust's exact decimal conversion
+//! (the same digits glibc prints), `%g` uses the VM's `format_g`, `%a` is written out from
+//! the float's bits with round-half-even like glibc. `%s` of a value with `__tostring` calls
+//! it through a continuation; the formatting state then lives in a Lua table.
+
+use lunette_vm::number::format_g;
+use lunette_vm::{
+    display_plain, Action, Context, Error, Exec, LuaString, MetaEvent, Outcome, Then, Value,
+};
+
+use crate::base::tostring_plain;
+use crate::string::{charge_bytes, MAX_SIZE};
+use crate::util::check_string;
+
+const FLAGS_F: &[u8] = b"-+ #0";
+const FLAGS_X: &[u8] = b"-#0";
+const FLAGS_I: &[u8] = b"-+ 0";
+const FLAGS_U: &[u8] = b"-0";
+const FLAGS_C: &[u8] = b"-";
+/// A conversion spec (flags, width, precision and letter) must be shorter than this.
+const MAX_SPEC: usize = 22;
+
+/// A checked conversion spec.
+#[derive(Default, Clone, Copy)]
+struct Spec {
+    left: bool,
+    plus: bool,
+    space: bool,
+    alt: bool,
+    zero: bool,
+    width: usize,
+    prec: Option<usize>,
+}
+
+/// Where a `format` call is: the remaining format string, arguments and output.
+struct Fmt<'gc> {
+    fmt: LuaString<'gc>,
+    pos: usize,
+    /// Lua number of the last argument consumed (1 is the format string).
+    arg: usize,
+    out: Vec<u8>,
+}
+
+fn spec_text(form: &[u8]) -> String {
+    String::from_utf8_lossy(form).into_owned()
+}
+
+/// Parses `form` (`%` flags width `.` precision letter) allowing only `flags`, at most two
+/// width digits and (when `precision`) two precision digits, like PUC's `checkformat`.
+fn check_spec<'gc>(form: &[u8], flags: &[u8], precision: bool) -> Result<Spec, Error<'gc>> {
+    let mut spec = Spec::default();
+    let at = |i: usize| form.get(i).copied().unwrap_or(0);
+    let mut i = 1;
+    while flags.contains(&at(i)) && at(i) != 0 {
+        match at(i) {
+            b'-' => spec.left = true,
+            b'+' => spec.plus = true,
+            b' ' => spec.space = true,
+            b'#' => spec.alt = true,
+            b'0' => spec.zero = true,
+            _ => {}
+        }
+        i += 1;
+    }
+    let digits = |i: &mut usize| {
+        let mut n = 0;
+        for _ in 0..2 {
+            if at(*i).is_ascii_digit() {
+                n = n * 10 + (at(*i) - b'0') as usize;
+                *i += 1;
+            }
+        }
+        n
+    };
+    if at(i) != b'0' {
+        spec.width = digits(&mut i);
+        if at(i) == b'.' && precision {
+            i += 1;
+            spec.prec = Some(digits(&mut i));
+        }
+    }
+    if !at(i).is_ascii_alphabetic() {
+        return Err(Error::runtime(format!(
+            "invalid conversion specification: '{}'",
+            spec_text(form)
+        )));
+    }
+    Ok(spec)
+}
+
+/// Appends `prefix` (sign, `0x`) and `body` padded to the spec's width; `zero_ok` allows
+/// zero padding between them.
+fn pad_number(out: &mut Vec<u8>, prefix: &[u8], body: &[u8], spec: &Spec, zero_ok: bool) {
+    let len = prefix.len() + body.len();
+    let fill = spec.width.saturating_sub(len);
+    if spec.left {
+        out.extend_from_slice(prefix);
+        out.extend_from_slice(body);
+        out.resize(out.len() + fill, b' ');
+    } else if spec.zero && zero_ok {
+        out.extend_from_slice(prefix);
+        out.resize(out.len() + fill, b'0');
+        out.extend_from_slice(body);
+    } else {
+        out.resize(out.len() + fill, b' ');
+        out.extend_from_slice(prefix);
+        out.extend_from_slice(body);
+    }
+}
+
+fn pad_text(out: &mut Vec<u8>, body: &[u8], spec: &Spec) {
+    pad_number(out, b"", body, spec, false);
+}
+
+fn arg_integer<'gc>(v: Option<Value<'gc>>, n: usize) -> Result<i64, Error<'gc>> {
+    match v {
+        Some(Value::Integer(i)) => Ok(i),
+        Some(v @ (Value::Float(_) | Value::String(_))) => match v.to_integer() {
+            Some(i) => Ok(i),
+            None if v.to_number().is_some() => Err(Error::bad_argument(
+                n,
+                "number has no integer representation",
+            )),
+            None => Err(Error::type_error(n, "number", Some(v))),
+        },
+        other => Err(Error::type_error(n, "number", other)),
+    }
+}
+
+fn arg_number<'gc>(v: Option<Value<'gc>>, n: usize) -> Result<f64, Error<'gc>> {
+    match v.and_then(|v| v.to_float()) {
+        Some(f) => Ok(f),
+        None => Err(Error::type_error(n, "number", v)),
+    }
+}
+
+fn sign_prefix(neg: bool, spec: &Spec) -> &'static [u8] {
+    if neg {
+        b"-"
+    } else if spec.plus {
+        b"+"
+    } else if spec.space {
+        b" "
+    } else {
+        b""
+    }
+}
+
+/// `%d`/`%i`.
+fn format_int(out: &mut Vec<u8>, n: i64, spec: &Spec) {
+    let mut digits = n.unsigned_abs().to_string().into_bytes();
+    apply_int_precision(&mut digits, spec);
+    pad_number(
+        out,
+        sign_prefix(n < 0, spec),
+        &digits,
+        spec,
+        spec.prec.is_none(),
+    );
+}
+
+fn apply_int_precision(digits: &mut Vec<u8>, spec: &Spec) {
+    if let Some(p) = spec.prec {
+        if p == 0 && digits == b"0" {
+            digits.clear();
+        }
+        if digits.len() < p {
+            let mut v = vec![b'0'; p - digits.len()];
+            v.extend_from_slice(digits);
+            *digits = v;
+        }
+    }
+}
+
+/// `%u`, `%o`, `%x`, `%X` of the integer's 64-bit pattern.
+fn format_unsigned(out: &mut Vec<u8>, n: i64, conv: u8, spec: &Spec) {
+    let u = n as u64;
+    let mut digits = match conv {
+        b'o' => format!("{u:o}"),
+        b'x' => format!("{u:x}"),
+        b'X' => format!("{u:X}"),
+        _ => u.to_string(),
+    }
+    .into_bytes();
+    apply_int_precision(&mut digits, spec);
+    let mut prefix: &[u8] = b"";
+    if spec.alt {
+        match conv {
+            b'o' if digits.first() != Some(&b'0') => digits.insert(0, b'0'),
+            b'x' if u != 0 => prefix = b"0x",
+            b'X' if u != 0 => prefix = b"0X",
+            _ => {}
+        }
+    }
+    pad_number(out, prefix, &digits, spec, spec.prec.is_none());
+}
+
+/// C's `%e` digits of a non-negative finite `a`: `d.ddde+XX`.
+fn exp_form(a: f64, prec: usize, alt: bool) -> String {
+    let s = format!("{:.*e}", prec, a);
+    let (mant, exp) = s.split_once('e').unwrap_or((&s, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let dot = if alt && prec == 0 { "." } else { "" };
+    let sign = if exp < 0 { '-' } else { '+' };
+    format!("{mant}{dot}e{sign}{:02}", exp.unsigned_abs())
+}
+
+/// C's `%a` digits of a non-negative finite `a`, without the `0x` prefix.
+pub(crate) fn hex_float_body(a: f64, prec: Option<usize>, alt: bool) -> String {
+    let bits = a.to_bits();
+    let biased = ((bits >> 52) & 0x7ff) as i64;
+    let frac = bits & ((1u64 << 52) - 1);
+    let (lead, exp) = if a == 0.0 {
+        (0u64, 0i64)
+    } else if biased == 0 {
+        (0, -1022)
+    } else {
+        (1, biased - 1023)
+    };
+    let (lead, digits) = match prec {
+        None => {
+            let s = format!("{frac:013x}");
+            (lead, s.trim_end_matches('0').to_string())
+        }
+        Some(p) if p >= 13 => (lead, format!("{frac:013x}{}", "0".repeat(p - 13))),
+        Some(p) => {
+            let shift = (13 - p) * 4;
+            let whole = (lead << 52) | frac;
+            let mut kept = whole >> shift;
+            let rem = whole & ((1u64 << shift) - 1);
+            let half = 1u64 << (shift - 1);
+            if rem > half || (rem == half && kept & 1 == 1) {
+                kept += 1;
+            }
+            let lead = kept >> (p * 4);
+            let digits = if p == 0 {
+                String::new()
+            } else {
+                format!("{:0width$x}", kept & ((1u64 << (p * 4)) - 1), width = p)
+            };
+            (lead, digits)
+        }
+    };
+    let dot = if !digits.is_empty() || alt { "." } else { "" };
+    let sign = if exp < 0 { '-' } else { '+' };
+    format!("{lead:x}{dot}{digits}p{sign}{}", exp.unsigned_abs())
+}
+
+/// `%e %E %f %F %g %G %a %A`.
+fn format_float(out: &mut Vec<u8>, f: f64, conv: u8, spec: &Spec) {
+    let upper = conv.is_ascii_uppercase();
+    let neg = f.is_sign_negative();
+    let a = f.abs();
+    let mut prefix = sign_prefix(neg, spec).to_vec();
+    let body = if !a.is_finite() {
+        let t = if a.is_nan() { "nan" } else { "inf" };
+        let t = if upper {
+            t.to_ascii_uppercase()
+        } else {
+            t.to_string()
+        };
+        pad_number(out, &prefix, t.as_bytes(), spec, false);
+        return;
+    } else {
+        match conv.to_ascii_lowercase() {
+            b'f' => {
+                let p = spec.prec.unwrap_or(6);
+                let mut s = format!("{:.*}", p, a);
+                if spec.alt && p == 0 {
+                    s.push('.');
+                }
+                s
+            }
+            b'e' => exp_form(a, spec.prec.unwrap_or(6), spec.alt),
+            b'g' => {
+                let mut s = format_g(a, spec.prec.unwrap_or(6), spec.alt);
+                if spec.alt {
+                    let mant_end = s.find('e').unwrap_or(s.len());
+                    if !s[..mant_end].contains('.') {
+                        s.insert(mant_end, '.');
+                    }
+                }
+                s
+            }
+            _ => {
+                prefix.extend_from_slice(b"0x");
+                hex_float_body(a, spec.prec, spec.alt)
+            }
+        }
+    };
+    let (prefix, body) = if upper {
+        (prefix.to_ascii_uppercase(), body.to_ascii_uppercase())
+    } else {
+        (prefix, body)
+    };
+    pad_number(out, &prefix, body.as_bytes(), spec, true);
+}
+
+/// `%q` of a string: a Lua literal that reads back as the same bytes.
+fn quote_string(out: &mut Vec<u8>, s: &[u8]) {
+    out.push(b'"');
+    for (i, &c) in s.iter().enumerate() {
+        match c {
+            b'"' | b'\\' | b'\n' => {
+                out.push(b'\\');
+                out.push(c);
+            }
+            0..=0x1f | 0x7f => {
+                let next_is_digit = s.get(i + 1).is_some_and(|d| d.is_ascii_digit());
+                let esc = if next_is_digit {
+                    format!("\\{c:03}")
+                } else {
+                    format!("\\{c}")
+                };
+                out.extend_from_slice(esc.as_bytes());
+            }
+            _ => out.push(c),
+        }
+    }
+    out.push(b'"');
+}
+
+/// `%q` of a value.
+fn quote_value<'gc>(out: &mut Vec<u8>, v: Value<'gc>, n: usize) -> Result<(), Error<'gc>> {
+    match v {
+        Value::String(s) => quote_string(out, s.as_bytes()),
+        Value::Integer(i) if i == i64::MIN => out.extend_from_slice(b"0x8000000000000000"),
+        Value::Integer(i) => out.extend_from_slice(i.to_string().as_bytes()),
+        Value::Float(f) => {
+            let t = if f == f64::INFINITY {
+                "1e9999".to_string()
+            } else if f == f64::NEG_INFINITY {
+                "-1e9999".to_string()
+            } else if f.is_nan() {
+                "(0/0)".to_string()
+            } else {
+                let sign = if f.is_sign_negative() { "-" } else { "" };
+                format!("{sign}0x{}", hex_float_body(f.abs(), None, false))
+            };
+            out.extend_from_slice(t.as_bytes());
+        }
+        Value::Nil | Value::Boolean(_) => out.extend_from_slice(display_plain(v).as_bytes()),
+        _ => return Err(Error::bad_argument(n, "value has no literal form")),
+    }
+    Ok(())
+}
+
+/// Appends the text of a `%s` conversion with spec `form`.
+fn add_string<'gc>(out: &mut Vec<u8>, s: &[u8], form: &[u8], n: usize) -> Result<(), Error<'gc>> {
+    if form.len() == 2 {
+        out.extend_from_slice(s);
+        return Ok(());
+    }
+    if s.contains(&0) {
+        return Err(Error::bad_argument(n, "string contains zeros"));
+    }
+    let spec = check_spec(form, FLAGS_C, true)?;
+    match spec.prec {
+        None if s.len() >= 100 => out.extend_from_slice(s),
+        None => pad_text(out, s, &spec),
+        Some(p) => pad_text(out, &s[..p.min(s.len())], &spec),
+    }
+    Ok(())
+}
+
+/// What the formatting loop needs next.
+enum Step<'gc> {
+    Done,
+    /// Call `__tostring` of the value for the `%s` conversion `form`.
+    ToString(Value<'gc>, Vec<u8>),
+}
+
+fn run<'gc>(
+    ctx: Context<'gc>,
+    st: &mut Fmt<'gc>,
+    args: &[Value<'gc>],
+) -> Result<Step<'gc>, Error<'gc>> {
+    let fmt = st.fmt.as_bytes();
+    while st.pos < fmt.len() {
+        let c = fmt[st.pos];
+        st.pos += 1;
+        if c != b'%' {
+            st.out.push(c);
+            continue;
+        }
+        if fmt.get(st.pos) == Some(&b'%') {
+            st.out.push(b'%');
+            st.pos += 1;
+            continue;
+        }
+        st.arg += 1;
+        let n = st.arg;
+        if n > args.len() {
+            return Err(Error::bad_argument(n, "no value"));
+        }
+        let v = args[n - 1];
+        let start = st.pos;
+        let span = fmt[start..]
+            .iter()
+            .take_while(|c| b"-+ #0123456789.".contains(c))
+            .count();
+        if span + 1 >= MAX_SPEC {
+            return Err(Error::runtime("invalid format (too long)"));
+        }
+        let conv = fmt.get(start + span).copied().unwrap_or(0);
+        let mut form = Vec::with_capacity(span + 2);
+        form.push(b'%');
+        form.extend_from_slice(&fmt[start..start + span]);
+        if conv != 0 {
+            form.push(conv);
+        }
+        st.pos = (start + span + 1).min(fmt.len());
+        let out = &mut st.out;
+        match conv {
+            b'c' => {
+                let i = arg_integer(Some(v), n)?;
+                let spec = check_spec(&form, FLAGS_C, false)?;
+                pad_text(out, &[i as u8], &spec);
+            }
+            b'd' | b'i' => {
+                let i = arg_integer(Some(v), n)?;
+                let spec = check_spec(&form, FLAGS_I, true)?;
+                format_int(out, i, &spec);
+            }
+            b'u' | b'o' | b'x' | b'X' => {
+                let i = arg_integer(Some(v), n)?;
+                let flags = if conv == b'u' { FLAGS_U } else { FLAGS_X };
+                let spec = check_spec(&form, flags, true)?;
+                format_unsigned(out, i, conv, &spec);
+            }
+            b'a' | b'A' => {
+                let spec = check_spec(&form, FLAGS_F, true)?;
+                let f = arg_number(Some(v), n)?;
+                format_float(out, f, conv, &spec);
+            }
+            b'e' | b'E' | b'f' | b'g' | b'G' => {
+                let f = arg_number(Some(v), n)?;
+                let spec = check_spec(&form, FLAGS_F, true)?;
+                format_float(out, f, conv, &spec);
+            }
+            b'p' => {
+                let spec = check_spec(&form, FLAGS_C, false)?;
+                let text = match v {
+                    Value::String(s) => format!("0x{:08x}", s.content_hash() & 0xffff_ffff),
+                    _ => match v.object_id() {
+                        Some(id) => format!("0x{id:08x}"),
+                        None => "(null)".to_string(),
+                    },
+                };
+                pad_text(out, text.as_bytes(), &spec);
+            }
+            b'q' => {
+                if form.len() > 2 {
+                    return Err(Error::runtime("specifier '%q' cannot have modifiers"));
+                }
+                quote_value(out, v, n)?;
+            }
+            b's' => match tostring_plain(ctx, v) {
+                Some(bytes) => add_string(out, &bytes, &form, n)?,
+                None => return Ok(Step::ToString(v, form)),
+            },
+            _ => {
+                return Err(Error::runtime(format!(
+                    "invalid conversion '{}' to 'format'",
+                    spec_text(&form)
+                )));
+            }
+        }
+    }
+    Ok(Step::Done)
+}
+
+/// Runs the loop and answers: the result, or a `__tostring` call with saved state.
+fn drive<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    mut st: Fmt<'gc>,
+    args: &[Value<'gc>],
+    args_table: Option<Value<'gc>>,
+) -> Result<Action<'gc>, Error<'gc>> {
+    let before = st.out.len();
+    let step = run(ctx, &mut st, args);
+    charge_bytes(exec, st.out.len() - before + args.len());
+    match step? {
+        Step::Done => {
+            if st.out.len() > MAX_SIZE {
+                return Err(Error::runtime("resulting string too large"));
+            }
+            exec.set_return(Value::String(ctx.new_string(&st.out)));
+            Ok(Action::Return)
+        }
+        Step::ToString(v, form) => {
+            let mc = ctx.mutation();
+            let args_table = args_table.unwrap_or_else(|| {
+                let t = ctx.new_table_with_capacity(args.len(), 0);
+                for (i, a) in args.iter().enumerate() {
+                    let _ = t.set(mc, Value::Integer(i as i64 + 1), *a);
+                }
+                Value::Table(t)
+            });
+            let state = ctx.new_table_with_capacity(7, 0);
+            let fields = [
+                Value::String(st.fmt),
+                Value::Integer(st.pos as i64),
+                Value::Integer(st.arg as i64),
+                Value::String(ctx.new_string(&st.out)),
+                Value::String(ctx.new_string(&form)),
+                args_table,
+                Value::Integer(args.len() as i64),
+            ];
+            for (i, f) in fields.into_iter().enumerate() {
+                let _ = state.set(mc, Value::Integer(i as i64 + 1), f);
+            }
+            let mm = ctx.metamethod(v, MetaEvent::ToString).unwrap_or(Value::Nil);
+            exec.replace(&[v]);
+            Ok(Action::Call {
+                function: mm,
+                then: Some(Then::new("format", after_tostring, Value::Table(state))),
+            })
+        }
+    }
+}
+
+pub(crate) fn format<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+) -> Result<Action<'gc>, Error<'gc>> {
+    let fmt = check_string(ctx, exec, 0)?;
+    let args = exec.values().to_vec();
+    let st = Fmt {
+        fmt,
+        pos: 0,
+        arg: 1,
+        out: Vec::new(),
+    };
+    drive(ctx, exec, st, &args, None)
+}
+
+fn after_tostring<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    _o: Outcome<'gc>,
+) -> Result<Action<'gc>, Error<'gc>> {
+    let lost = || Error::runtime("format: lost state");
+    let Value::Table(state) = exec.upvalue else {
+        return Err(lost());
+    };
+    let int = |i: i64| state.get_int(i).as_integer_strict().ok_or_else(lost);
+    let fmt = state.get_int(1).as_string().ok_or_else(lost)?;
+    let mut st = Fmt {
+        fmt,
+        pos: int(2)? as usize,
+        arg: int(3)? as usize,
+        out: state
+            .get_int(4)
+            .as_string()
+            .ok_or_else(lost)?
+            .as_bytes()
+            .to_vec(),
+    };
+    let form = state.get_int(5).as_string().ok_or_else(lost)?;
+    let args_table = state.get_int(6);
+    let nargs = int(7)?;
+    let args: Vec<Value<'gc>> = match args_table {
+        Value::Table(t) => (1..=nargs).map(|i| t.get_int(i)).collect(),
+        _ => return Err(lost()),
+    };
+    let text = match exec.arg(0) {
+        Value::String(s) => s.as_bytes().to_vec(),
+        v @ (Value::Integer(_) | Value::Float(_)) => display_plain(v).into_bytes(),
+        _ => return Err(Error::runtime("'__tostring' must return a string")),
+    };
+    add_string(&mut st.out, &text, form.as_bytes(), st.arg)?;
+    drive(ctx, exec, st, &args, Some(args_table))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_floats_like_glibc() {
+        let h = |f: f64, p: Option<usize>| hex_float_body(f, p, false);
+        assert_eq!(h(1.0, None), "1p+0");
+        assert_eq!(h(1.5, None), "1.8p+0");
+        assert_eq!(h(0.0, None), "0p+0");
+        assert_eq!(h(1.5, Some(0)), "2p+0");
+        assert_eq!(h(2.5, Some(0)), "1p+1");
+        assert_eq!(h(1.96875, Some(1)), "2.0p+0");
+        assert_eq!(h(1.09375, Some(1)), "1.2p+0");
+        assert_eq!(h(1.15625, Some(1)), "1.2p+0");
+        assert_eq!(h(5e-324, None), "0.0000000000001p-1022");
+        assert_eq!(h(0.1, None), "1.999999999999ap-4");
+        assert_eq!(h(1e300, None), "1.7e43c8800759cp+996");
+    }
+}

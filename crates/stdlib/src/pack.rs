@@ -1,0 +1,402 @@
+//! `string.pack`, `string.unpack` and `string.packsize` (§6.4.2), for a 64-bit
+//! little-endian machine like PUC on x86-64: `int` 4 bytes, `long`/`size_t`/`lua_Integer`
+//! 8, native maximum alignment 8.
+
+use lunette_vm::{Action, Context, Error, Exec, Value};
+
+use crate::string::{charge_bytes, MAX_SIZE};
+use crate::util::{check_integer, check_number, check_string, opt_integer, pos_relative_start};
+
+const MAX_INT_SIZE: usize = 16;
+const NATIVE_ALIGN: usize = 8;
+const SIZE_T: usize = 8;
+const LUA_INT: usize = 8;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Int,
+    Uint,
+    Float,
+    Double,
+    /// Fixed-size string `cn`.
+    Char,
+    /// Length-prefixed string `s[n]`.
+    Str,
+    /// Zero-terminated string `z`.
+    Zstr,
+    Padding,
+    PadAlign,
+    Nop,
+}
+
+struct Parser<'a> {
+    fmt: &'a [u8],
+    pos: usize,
+    little: bool,
+    max_align: usize,
+}
+
+impl<'a> Parser<'a> {
+    fn new(fmt: &'a [u8]) -> Self {
+        Parser {
+            fmt,
+            pos: 0,
+            little: true,
+            max_align: 1,
+        }
+    }
+
+    fn done(&self) -> bool {
+        self.pos >= self.fmt.len()
+    }
+
+    /// An optional decimal number at the current position.
+    fn number(&mut self, default: usize) -> usize {
+        if !self.fmt.get(self.pos).is_some_and(|c| c.is_ascii_digit()) {
+            return default;
+        }
+        let mut a: usize = 0;
+        loop {
+            a = a * 10 + (self.fmt[self.pos] - b'0') as usize;
+            self.pos += 1;
+            if !(self.fmt.get(self.pos).is_some_and(|c| c.is_ascii_digit())
+                && a <= (i32::MAX as usize - 9) / 10)
+            {
+                return a;
+            }
+        }
+    }
+
+    fn size_limit<'gc>(&mut self, default: usize) -> Result<usize, Error<'gc>> {
+        let n = self.number(default);
+        if n > MAX_INT_SIZE || n == 0 {
+            return Err(Error::runtime(format!(
+                "integral size ({n}) out of limits [1,{MAX_INT_SIZE}]"
+            )));
+        }
+        Ok(n)
+    }
+
+    /// The next option and its size.
+    fn option<'gc>(&mut self) -> Result<(Kind, usize), Error<'gc>> {
+        let c = self.fmt[self.pos];
+        self.pos += 1;
+        Ok(match c {
+            b'b' => (Kind::Int, 1),
+            b'B' => (Kind::Uint, 1),
+            b'h' => (Kind::Int, 2),
+            b'H' => (Kind::Uint, 2),
+            b'l' | b'j' => (Kind::Int, 8),
+            b'L' | b'J' | b'T' => (Kind::Uint, 8),
+            b'f' => (Kind::Float, 4),
+            b'n' | b'd' => (Kind::Double, 8),
+            b'i' => (Kind::Int, self.size_limit(4)?),
+            b'I' => (Kind::Uint, self.size_limit(4)?),
+            b's' => (Kind::Str, self.size_limit(SIZE_T)?),
+            b'c' => {
+                if !self.fmt.get(self.pos).is_some_and(|c| c.is_ascii_digit()) {
+                    return Err(Error::runtime("missing size for format option 'c'"));
+                }
+                (Kind::Char, self.number(0))
+            }
+            b'z' => (Kind::Zstr, 0),
+            b'x' => (Kind::Padding, 1),
+            b'X' => (Kind::PadAlign, 0),
+            b' ' => (Kind::Nop, 0),
+            b'<' | b'=' => {
+                self.little = true;
+                (Kind::Nop, 0)
+            }
+            b'>' => {
+                self.little = false;
+                (Kind::Nop, 0)
+            }
+            b'!' => {
+                self.max_align = self.size_limit(NATIVE_ALIGN)?;
+                (Kind::Nop, 0)
+            }
+            other => {
+                return Err(Error::runtime(format!(
+                    "invalid format option '{}'",
+                    String::from_utf8_lossy(&[other])
+                )))
+            }
+        })
+    }
+
+    /// The next option, its size and the padding needed before it at offset `total`.
+    fn details<'gc>(&mut self, total: usize) -> Result<(Kind, usize, usize), Error<'gc>> {
+        let (kind, size) = self.option()?;
+        let mut align = size;
+        if kind == Kind::PadAlign {
+            let bad = || Error::bad_argument(1, "invalid next option for option 'X'");
+            if self.done() {
+                return Err(bad());
+            }
+            let (next, next_size) = self.option()?;
+            align = next_size;
+            if next == Kind::Char || align == 0 {
+                return Err(bad());
+            }
+        }
+        let pad = if align <= 1 || kind == Kind::Char {
+            0
+        } else {
+            let align = align.min(self.max_align);
+            if !align.is_power_of_two() {
+                return Err(Error::bad_argument(
+                    1,
+                    "format asks for alignment not power of 2",
+                ));
+            }
+            (align - (total & (align - 1))) & (align - 1)
+        };
+        Ok((kind, size, pad))
+    }
+}
+
+fn pack_int(out: &mut Vec<u8>, v: u64, little: bool, size: usize, negative: bool) {
+    let mut bytes = vec![0u8; size];
+    for (i, b) in bytes.iter_mut().enumerate() {
+        *b = if i < 8 {
+            (v >> (8 * i)) as u8
+        } else if negative {
+            0xff
+        } else {
+            0
+        };
+    }
+    if !little {
+        bytes.reverse();
+    }
+    out.extend_from_slice(&bytes);
+}
+
+fn put_bytes(out: &mut Vec<u8>, le_bytes: &[u8], little: bool) {
+    if little {
+        out.extend_from_slice(le_bytes);
+    } else {
+        out.extend(le_bytes.iter().rev());
+    }
+}
+
+pub(crate) fn pack<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+) -> Result<Action<'gc>, Error<'gc>> {
+    let fmt = check_string(ctx, exec, 0)?;
+    // PUC leaves a nil after the arguments, so the first missing one is "got nil".
+    exec.push(Value::Nil);
+    let mut p = Parser::new(fmt.as_bytes());
+    let mut out = Vec::new();
+    let mut arg = 0; // 0-based index of the last argument used
+    while !p.done() {
+        let (kind, size, pad) = p.details(out.len())?;
+        if out.len() + pad + size > MAX_SIZE {
+            return Err(Error::runtime("resulting string too large"));
+        }
+        out.resize(out.len() + pad, 0);
+        arg += 1;
+        match kind {
+            Kind::Int => {
+                let n = check_integer(exec, arg)?;
+                if size < LUA_INT {
+                    let lim = 1i64 << (size * 8 - 1);
+                    if !(-lim <= n && n < lim) {
+                        return Err(Error::bad_argument(arg + 1, "integer overflow"));
+                    }
+                }
+                pack_int(&mut out, n as u64, p.little, size, n < 0);
+            }
+            Kind::Uint => {
+                let n = check_integer(exec, arg)?;
+                if size < LUA_INT && (n as u64) >= 1u64 << (size * 8) {
+                    return Err(Error::bad_argument(arg + 1, "unsigned overflow"));
+                }
+                pack_int(&mut out, n as u64, p.little, size, false);
+            }
+            Kind::Float => {
+                let f = check_number(exec, arg)? as f32;
+                put_bytes(&mut out, &f.to_le_bytes(), p.little);
+            }
+            Kind::Double => {
+                let f = check_number(exec, arg)?;
+                put_bytes(&mut out, &f.to_le_bytes(), p.little);
+            }
+            Kind::Char => {
+                let s = check_string(ctx, exec, arg)?.as_bytes();
+                if s.len() > size {
+                    return Err(Error::bad_argument(
+                        arg + 1,
+                        "string longer than given size",
+                    ));
+                }
+                out.extend_from_slice(s);
+                out.resize(out.len() + size - s.len(), 0);
+            }
+            Kind::Str => {
+                let s = check_string(ctx, exec, arg)?.as_bytes();
+                if size < 8 && s.len() as u64 >= 1u64 << (size * 8) {
+                    return Err(Error::bad_argument(
+                        arg + 1,
+                        "string length does not fit in given size",
+                    ));
+                }
+                if out.len() + size + s.len() > MAX_SIZE {
+                    return Err(Error::runtime("resulting string too large"));
+                }
+                pack_int(&mut out, s.len() as u64, p.little, size, false);
+                out.extend_from_slice(s);
+            }
+            Kind::Zstr => {
+                let s = check_string(ctx, exec, arg)?.as_bytes();
+                if s.contains(&0) {
+                    return Err(Error::bad_argument(arg + 1, "string contains zeros"));
+                }
+                if out.len() + s.len() + 1 > MAX_SIZE {
+                    return Err(Error::runtime("resulting string too large"));
+                }
+                out.extend_from_slice(s);
+                out.push(0);
+            }
+            Kind::Padding => {
+                out.push(0);
+                arg -= 1;
+            }
+            Kind::PadAlign | Kind::Nop => arg -= 1,
+        }
+    }
+    charge_bytes(exec, out.len() + fmt.len());
+    exec.set_return(Value::String(ctx.new_string(&out)));
+    Ok(Action::Return)
+}
+
+pub(crate) fn packsize<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+) -> Result<Action<'gc>, Error<'gc>> {
+    let fmt = check_string(ctx, exec, 0)?;
+    let mut p = Parser::new(fmt.as_bytes());
+    let mut total: usize = 0;
+    while !p.done() {
+        let (kind, size, pad) = p.details(total)?;
+        if kind == Kind::Str || kind == Kind::Zstr {
+            return Err(Error::bad_argument(1, "variable-length format"));
+        }
+        let size = size + pad;
+        if total > MAX_SIZE - size.min(MAX_SIZE) || size > MAX_SIZE {
+            return Err(Error::bad_argument(1, "format result too large"));
+        }
+        total += size;
+    }
+    charge_bytes(exec, fmt.len());
+    exec.set_return(Value::Integer(total as i64));
+    Ok(Action::Return)
+}
+
+fn unpack_int<'gc>(bytes: &[u8], little: bool, signed: bool) -> Result<i64, Error<'gc>> {
+    let size = bytes.len();
+    let at = |i: usize| {
+        if little {
+            bytes[i]
+        } else {
+            bytes[size - 1 - i]
+        }
+    };
+    let limit = size.min(LUA_INT);
+    let mut res: u64 = 0;
+    for i in (0..limit).rev() {
+        res = (res << 8) | at(i) as u64;
+    }
+    if size < LUA_INT {
+        if signed {
+            let mask = 1u64 << (size * 8 - 1);
+            res = (res ^ mask).wrapping_sub(mask);
+        }
+    } else if size > LUA_INT {
+        let fill = if !signed || (res as i64) >= 0 {
+            0
+        } else {
+            0xff
+        };
+        for i in limit..size {
+            if at(i) != fill {
+                return Err(Error::runtime(format!(
+                    "{size}-byte integer does not fit into Lua Integer"
+                )));
+            }
+        }
+    }
+    Ok(res as i64)
+}
+
+fn get_bytes<const N: usize>(data: &[u8], little: bool) -> [u8; N] {
+    let mut b = [0u8; N];
+    b.copy_from_slice(&data[..N]);
+    if !little {
+        b.reverse();
+    }
+    b
+}
+
+pub(crate) fn unpack<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+) -> Result<Action<'gc>, Error<'gc>> {
+    let fmt = check_string(ctx, exec, 0)?;
+    let data = check_string(ctx, exec, 1)?.as_bytes();
+    let ld = data.len();
+    let mut pos = pos_relative_start(opt_integer(exec, 2, 1)?, ld) - 1;
+    if pos > ld {
+        return Err(Error::bad_argument(3, "initial position out of string"));
+    }
+    let mut p = Parser::new(fmt.as_bytes());
+    let mut results = Vec::new();
+    let too_short = || Error::bad_argument(2, "data string too short");
+    while !p.done() {
+        let (kind, size, pad) = p.details(pos)?;
+        if pad + size > ld - pos {
+            return Err(too_short());
+        }
+        pos += pad;
+        let item = &data[pos..pos + size];
+        match kind {
+            Kind::Int | Kind::Uint => results.push(Value::Integer(unpack_int(
+                item,
+                p.little,
+                kind == Kind::Int,
+            )?)),
+            Kind::Float => results.push(Value::Float(f32::from_le_bytes(get_bytes::<4>(
+                item, p.little,
+            )) as f64)),
+            Kind::Double => results.push(Value::Float(f64::from_le_bytes(get_bytes::<8>(
+                item, p.little,
+            )))),
+            Kind::Char => results.push(Value::String(ctx.new_string(item))),
+            Kind::Str => {
+                let len = unpack_int(item, p.little, false)? as u64;
+                if len > (ld - pos - size) as u64 {
+                    return Err(too_short());
+                }
+                let len = len as usize;
+                let start = pos + size;
+                results.push(Value::String(ctx.new_string(&data[start..start + len])));
+                pos += len;
+            }
+            Kind::Zstr => {
+                let len = data[pos..].iter().position(|&c| c == 0).unwrap_or(ld - pos);
+                if pos + len >= ld {
+                    return Err(Error::bad_argument(2, "unfinished string for format 'z'"));
+                }
+                results.push(Value::String(ctx.new_string(&data[pos..pos + len])));
+                pos += len + 1;
+            }
+            Kind::Padding | Kind::PadAlign | Kind::Nop => {}
+        }
+        pos += size;
+    }
+    charge_bytes(exec, pos + fmt.len() + results.len() * 8);
+    results.push(Value::Integer(pos as i64 + 1));
+    exec.replace(&results);
+    Ok(Action::Return)
+}

@@ -1,0 +1,481 @@
+//! The package library (§6.3): `require`, `package.loaded`, `package.preload`,
+//! `package.searchers`, `package.path`, `package.searchpath`, `package.config`.
+//!
+//! Searchers, in order:
+//! 1. `package.preload[name]` (like PUC);
+//! 2. `package.sources[name]`: a table of module name → Lua source text, the way a host
+//!    (or a sandboxed script) provides modules without a file system;
+//! 3. the Lua file searcher over `package.path`, only when the host grants `file_system`.
+//!
+//! There are no C modules: `package.cpath` is `""`, there is no C searcher and
+//! `package.loadlib` always fails with PUC's "dynamic libraries not enabled" answer.
+//!
+//! `require` never recurses on the Rust stack: each searcher and the loader are called
+//! through continuations.
+
+use lunette_vm::{Action, Callback, CallbackFn, Context, Error, Exec, Outcome, Table, Then, Value};
+
+use crate::base::set;
+use crate::util::{check_string, opt_string};
+
+const LOADED_KEY: &str = "_LOADED";
+const PRELOAD_KEY: &str = "_PRELOAD";
+const DEFAULT_PATH: &str = "/usr/local/share/lua/5.4/?.lua;/usr/local/share/lua/5.4/?/init.lua;\
+/usr/local/lib/lua/5.4/?.lua;/usr/local/lib/lua/5.4/?/init.lua;./?.lua;./?/init.lua";
+
+/// Opens the package library. Open it last: `package.loaded` is filled with the libraries
+/// already opened (those registered as `lunette.loaded.<name>` in the registry, or present
+/// as globals).
+pub fn open(ctx: Context<'_>) {
+    let grants = ctx.host().grants();
+    let lib = ctx.new_table();
+    let loaded = match ctx.registry().get(ctx.str(LOADED_KEY)) {
+        Value::Table(t) => t,
+        _ => ctx.new_table(),
+    };
+    let preload = match ctx.registry().get(ctx.str(PRELOAD_KEY)) {
+        Value::Table(t) => t,
+        _ => ctx.new_table(),
+    };
+    set(ctx, ctx.registry(), LOADED_KEY, Value::Table(loaded));
+    set(ctx, ctx.registry(), PRELOAD_KEY, Value::Table(preload));
+    set(ctx, lib, "loaded", Value::Table(loaded));
+    set(ctx, lib, "preload", Value::Table(preload));
+    set(ctx, lib, "sources", Value::Table(ctx.new_table()));
+
+    // Searchers get the package table as their captured value, like PUC's upvalue.
+    let searchers = ctx.new_table();
+    let mut list: Vec<(&'static str, CallbackFn)> = vec![
+        ("searcher_preload", searcher_preload),
+        ("searcher_sources", searcher_sources),
+    ];
+    if grants.file_system {
+        list.push(("searcher_Lua", searcher_lua));
+    }
+    for (i, (name, f)) in list.into_iter().enumerate() {
+        let cb = Callback::with_upvalue(ctx, name, f, Value::Table(lib));
+        let _ = searchers.set(
+            ctx.mutation(),
+            Value::Integer(i as i64 + 1),
+            Value::Callback(cb),
+        );
+    }
+    set(ctx, lib, "searchers", Value::Table(searchers));
+
+    let path = if grants.operating_system {
+        env_path().unwrap_or_else(|| DEFAULT_PATH.to_string())
+    } else {
+        DEFAULT_PATH.to_string()
+    };
+    set(ctx, lib, "path", ctx.str(&path));
+    set(ctx, lib, "cpath", ctx.str(""));
+    set(ctx, lib, "config", ctx.str("/\n;\n?\n!\n-\n"));
+    set(
+        ctx,
+        lib,
+        "loadlib",
+        Value::Callback(Callback::new(ctx, "package.loadlib", loadlib)),
+    );
+    if grants.file_system {
+        set(
+            ctx,
+            lib,
+            "searchpath",
+            Value::Callback(Callback::new(ctx, "package.searchpath", searchpath)),
+        );
+    }
+
+    // The standard libraries opened so far.
+    set(ctx, loaded, "_G", Value::Table(ctx.globals()));
+    for name in [
+        "string",
+        "table",
+        "math",
+        "coroutine",
+        "utf8",
+        "os",
+        "io",
+        "debug",
+    ] {
+        let registered = ctx
+            .registry()
+            .get(ctx.str(&format!("lunette.loaded.{name}")));
+        let v = match registered {
+            Value::Table(_) => registered,
+            _ => match ctx.globals().get(ctx.str(name)) {
+                v @ Value::Table(_) => v,
+                _ => continue,
+            },
+        };
+        set(ctx, loaded, name, v);
+    }
+    set(ctx, loaded, "package", Value::Table(lib));
+    set(
+        ctx,
+        ctx.registry(),
+        "lunette.loaded.package",
+        Value::Table(lib),
+    );
+
+    set(ctx, ctx.globals(), "package", Value::Table(lib));
+    let require = Callback::with_upvalue(ctx, "require", require, Value::Table(lib));
+    set(ctx, ctx.globals(), "require", Value::Callback(require));
+}
+
+/// `LUA_PATH_5_4` or `LUA_PATH`, with `;;` replaced by the default path (PUC's `setpath`).
+fn env_path() -> Option<String> {
+    let path = std::env::var("LUA_PATH_5_4")
+        .or_else(|_| std::env::var("LUA_PATH"))
+        .ok()?;
+    let Some(mark) = path.find(";;") else {
+        return Some(path);
+    };
+    let mut out = String::new();
+    if mark > 0 {
+        out.push_str(&path[..mark]);
+        out.push(';');
+    }
+    out.push_str(DEFAULT_PATH);
+    if mark + 2 < path.len() {
+        out.push(';');
+        out.push_str(&path[mark + 2..]);
+    }
+    Some(out)
+}
+
+fn loadlib<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
+    check_string(ctx, exec, 0)?;
+    check_string(ctx, exec, 1)?;
+    exec.replace(&[
+        Value::Nil,
+        ctx.str("dynamic libraries not enabled; check your Lua installation"),
+        ctx.str("absent"),
+    ]);
+    Ok(Action::Return)
+}
+
+// ---------------------------------------------------------------------------------------
+// Searchers
+
+fn searcher_preload<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+) -> Result<Action<'gc>, Error<'gc>> {
+    let name = check_string(ctx, exec, 0)?;
+    let preload = match ctx.registry().get(ctx.str(PRELOAD_KEY)) {
+        Value::Table(t) => t,
+        _ => return Err(Error::runtime("'package.preload' must be a table")),
+    };
+    let v = preload.get(Value::String(name));
+    if v.is_nil() {
+        let msg = format!("no field package.preload['{}']", name.to_str_lossy());
+        exec.set_return(ctx.str(&msg));
+    } else {
+        exec.replace(&[v, ctx.str(":preload:")]);
+    }
+    Ok(Action::Return)
+}
+
+fn package_table<'gc>(exec: &Exec<'gc, '_>) -> Result<Table<'gc>, Error<'gc>> {
+    exec.upvalue
+        .as_table()
+        .ok_or_else(|| Error::runtime("package table lost"))
+}
+
+fn searcher_sources<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+) -> Result<Action<'gc>, Error<'gc>> {
+    let name = check_string(ctx, exec, 0)?;
+    let pkg = package_table(exec)?;
+    let src = match pkg.get(ctx.str("sources")) {
+        Value::Table(t) => t.get(Value::String(name)),
+        Value::Nil => Value::Nil,
+        _ => return Err(Error::runtime("'package.sources' must be a table")),
+    };
+    let Value::String(src) = src else {
+        let msg = format!("no field package.sources['{}']", name.to_str_lossy());
+        exec.set_return(ctx.str(&msg));
+        return Ok(Action::Return);
+    };
+    let chunk = format!("={}", name.to_str_lossy());
+    exec.charge(src.len() / 16);
+    match ctx.load(src.as_bytes(), &chunk, None) {
+        Ok(f) => exec.replace(&[Value::Function(f), ctx.str(":sources:")]),
+        Err(e) => {
+            return Err(Error::runtime(format!(
+                "error loading module '{}' from package.sources:\n\t{}",
+                name.to_str_lossy(),
+                e
+            )))
+        }
+    }
+    Ok(Action::Return)
+}
+
+/// PUC's `searchpath`: `Ok(filename)` or `Err("no file 'a'\n\tno file 'b'")`.
+fn search_path(name: &[u8], path: &[u8], sep: &[u8], rep: &[u8]) -> Result<Vec<u8>, Vec<u8>> {
+    let name = if sep.is_empty() {
+        name.to_vec()
+    } else {
+        replace_all(name, sep, rep)
+    };
+    let mut tried = Vec::new();
+    for template in path.split(|&c| c == b';') {
+        if template.is_empty() {
+            continue;
+        }
+        let file = replace_all(template, b"?", &name);
+        if std::fs::File::open(crate::util::path_from_bytes(&file)).is_ok() {
+            return Ok(file);
+        }
+        tried.push(file);
+    }
+    let mut msg = Vec::new();
+    for (i, f) in tried.iter().enumerate() {
+        if i > 0 {
+            msg.extend_from_slice(b"\n\t");
+        }
+        msg.extend_from_slice(b"no file '");
+        msg.extend_from_slice(f);
+        msg.push(b'\'');
+    }
+    Err(msg)
+}
+
+fn replace_all(s: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut i = 0;
+    while i < s.len() {
+        if !from.is_empty() && s[i..].starts_with(from) {
+            out.extend_from_slice(to);
+            i += from.len();
+        } else {
+            out.push(s[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+fn searchpath<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
+    let name = check_string(ctx, exec, 0)?;
+    let path = check_string(ctx, exec, 1)?;
+    let sep = opt_string(ctx, exec, 2)?
+        .map(|s| s.as_bytes().to_vec())
+        .unwrap_or_else(|| b".".to_vec());
+    let rep = opt_string(ctx, exec, 3)?
+        .map(|s| s.as_bytes().to_vec())
+        .unwrap_or_else(|| b"/".to_vec());
+    match search_path(name.as_bytes(), path.as_bytes(), &sep, &rep) {
+        Ok(f) => exec.set_return(Value::String(ctx.new_string(&f))),
+        Err(msg) => exec.replace(&[Value::Nil, Value::String(ctx.new_string(&msg))]),
+    }
+    Ok(Action::Return)
+}
+
+fn searcher_lua<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+) -> Result<Action<'gc>, Error<'gc>> {
+    let name = check_string(ctx, exec, 0)?;
+    let pkg = package_table(exec)?;
+    let Value::String(path) = pkg.get(ctx.str("path")) else {
+        return Err(Error::runtime("'package.path' must be a string"));
+    };
+    let file = match search_path(name.as_bytes(), path.as_bytes(), b".", b"/") {
+        Ok(f) => f,
+        Err(msg) => {
+            exec.set_return(Value::String(ctx.new_string(&msg)));
+            return Ok(Action::Return);
+        }
+    };
+    let filename = String::from_utf8_lossy(&file).into_owned();
+    let loaded = std::fs::read(crate::util::path_from_bytes(&file))
+        .map_err(|e| {
+            format!(
+                "cannot read {}: {}",
+                filename,
+                crate::util::io_error_message(&e)
+            )
+        })
+        .and_then(|src| {
+            exec.charge(src.len() / 16);
+            if src.first() == Some(&0x1b) {
+                return Err(format!(
+                    "{filename}: binary chunks are not supported by lunette"
+                ));
+            }
+            ctx.load(
+                crate::util::skip_shebang(&src),
+                &format!("@{filename}"),
+                None,
+            )
+            .map_err(|e| e.to_string())
+        });
+    match loaded {
+        Ok(f) => {
+            exec.replace(&[Value::Function(f), Value::String(ctx.new_string(&file))]);
+            Ok(Action::Return)
+        }
+        Err(msg) => Err(Error::runtime(format!(
+            "error loading module '{}' from file '{}':\n\t{}",
+            name.to_str_lossy(),
+            filename,
+            msg
+        ))),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// require
+
+// The state of a `require` in progress is a table:
+// [1] name, [2] index of the searcher being called, [3] accumulated messages,
+// [4] searchers table, [5] the loader's extra value.
+
+fn require<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
+    let name = check_string(ctx, exec, 0)?;
+    let loaded = loaded_table(ctx)?;
+    let v = loaded.get(Value::String(name));
+    if v.is_truthy() {
+        exec.set_return(v);
+        return Ok(Action::Return);
+    }
+    let pkg = package_table(exec)?;
+    let Value::Table(searchers) = pkg.get(ctx.str("searchers")) else {
+        return Err(Error::runtime("'package.searchers' must be a table"));
+    };
+    let state = ctx.new_table_with_capacity(5, 0);
+    let _ = state.set(ctx.mutation(), Value::Integer(1), Value::String(name));
+    let _ = state.set(ctx.mutation(), Value::Integer(3), ctx.str(""));
+    let _ = state.set(ctx.mutation(), Value::Integer(4), Value::Table(searchers));
+    next_searcher(ctx, exec, state, 1)
+}
+
+fn loaded_table<'gc>(ctx: Context<'gc>) -> Result<Table<'gc>, Error<'gc>> {
+    ctx.registry()
+        .get(ctx.str(LOADED_KEY))
+        .as_table()
+        .ok_or_else(|| Error::runtime("'package.loaded' must be a table"))
+}
+
+fn next_searcher<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    state: Table<'gc>,
+    i: i64,
+) -> Result<Action<'gc>, Error<'gc>> {
+    let name = state.get_int(1);
+    let Value::Table(searchers) = state.get_int(4) else {
+        return Err(Error::runtime("require: lost state"));
+    };
+    let searcher = searchers.get_int(i);
+    if searcher.is_nil() {
+        let msg = state
+            .get_int(3)
+            .as_string()
+            .map(|s| s.to_str_lossy().into_owned())
+            .unwrap_or_default();
+        let name = name.as_string().map(|s| s.to_str_lossy().into_owned());
+        return Err(Error::runtime(format!(
+            "module '{}' not found:{}",
+            name.unwrap_or_default(),
+            msg
+        )));
+    }
+    let _ = state.set(ctx.mutation(), Value::Integer(2), Value::Integer(i));
+    exec.replace(&[name]);
+    Ok(Action::Call {
+        function: searcher,
+        then: Some(Then::new("require", after_searcher, Value::Table(state))),
+    })
+}
+
+fn after_searcher<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    _o: Outcome<'gc>,
+) -> Result<Action<'gc>, Error<'gc>> {
+    let Value::Table(state) = exec.upvalue else {
+        return Err(Error::runtime("require: lost state"));
+    };
+    let i = state.get_int(2).as_integer_strict().unwrap_or(1);
+    let loader = exec.arg(0);
+    if loader.is_function() {
+        let extra = exec.arg(1);
+        let _ = state.set(ctx.mutation(), Value::Integer(5), extra);
+        exec.replace(&[state.get_int(1), extra]);
+        return Ok(Action::Call {
+            function: loader,
+            then: Some(Then::new("require", after_loader, Value::Table(state))),
+        });
+    }
+    if let v @ (Value::String(_) | Value::Integer(_) | Value::Float(_)) = loader {
+        let mut msg = state
+            .get_int(3)
+            .as_string()
+            .map(|s| s.as_bytes().to_vec())
+            .unwrap_or_default();
+        msg.extend_from_slice(b"\n\t");
+        msg.extend_from_slice(lunette_vm::display_plain(v).as_bytes());
+        let _ = state.set(
+            ctx.mutation(),
+            Value::Integer(3),
+            Value::String(ctx.new_string(&msg)),
+        );
+    }
+    next_searcher(ctx, exec, state, i + 1)
+}
+
+fn after_loader<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    _o: Outcome<'gc>,
+) -> Result<Action<'gc>, Error<'gc>> {
+    let Value::Table(state) = exec.upvalue else {
+        return Err(Error::runtime("require: lost state"));
+    };
+    let name = state.get_int(1);
+    let extra = state.get_int(5);
+    let loaded = loaded_table(ctx)?;
+    let r = exec.arg(0);
+    if !r.is_nil() {
+        loaded
+            .set(ctx.mutation(), name, r)
+            .map_err(|e| Error::runtime(e.to_string()))?;
+    }
+    let mut v = loaded.get(name);
+    if v.is_nil() {
+        v = Value::Boolean(true);
+        let _ = loaded.set(ctx.mutation(), name, v);
+    }
+    exec.replace(&[v, extra]);
+    Ok(Action::Return)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replace() {
+        assert_eq!(replace_all(b"a.b.c", b".", b"/"), b"a/b/c");
+        assert_eq!(replace_all(b"?;x/?", b"?", b"m"), b"m;x/m");
+    }
+
+    #[test]
+    fn missing_files_listed() {
+        let e = search_path(
+            b"a.b",
+            b"/nonexistent-dir/?.lua;;/nonexistent-dir/?/z",
+            b".",
+            b"/",
+        )
+        .unwrap_err();
+        assert_eq!(
+            String::from_utf8(e).unwrap(),
+            "no file '/nonexistent-dir/a/b.lua'\n\tno file '/nonexistent-dir/a/b/z'"
+        );
+    }
+}

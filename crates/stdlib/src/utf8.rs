@@ -1,0 +1,331 @@
+//! The UTF-8 library (§6.5), with Lua 5.4.7's strictness: `utf8.codes` rejects stray
+//! continuation bytes (5.4.4 silently skipped them).
+
+use lunette_vm::{Action, Callback, CallbackFn, Context, Error, Exec, Value};
+
+use crate::base::set;
+use crate::util::{check_integer, check_string, opt_integer};
+
+const MAXUNICODE: u32 = 0x10FFFF;
+const MAXUTF: u32 = 0x7FFF_FFFF;
+const MSG_INVALID: &str = "invalid UTF-8 code";
+
+pub fn open(ctx: Context<'_>) {
+    let lib = ctx.new_table();
+    let fns: &[(&str, &'static str, CallbackFn)] = &[
+        ("offset", "utf8.offset", offset),
+        ("codepoint", "utf8.codepoint", codepoint),
+        ("char", "utf8.char", char),
+        ("len", "utf8.len", len),
+        ("codes", "utf8.codes", codes),
+    ];
+    for (key, name, f) in fns {
+        set(ctx, lib, key, Value::Callback(Callback::new(ctx, name, *f)));
+    }
+    let pattern = ctx.new_string(b"[\0-\x7F\xC2-\xFD][\x80-\xBF]*");
+    set(ctx, lib, "charpattern", Value::String(pattern));
+    set(ctx, ctx.globals(), "utf8", Value::Table(lib));
+    let _ = ctx.registry().set(
+        ctx.mutation(),
+        ctx.str("lunette.loaded.utf8"),
+        Value::Table(lib),
+    );
+}
+
+/// Byte `i` of `s`, or 0 past the end (PUC reads the terminating NUL).
+#[inline]
+fn byte(s: &[u8], i: usize) -> u8 {
+    s.get(i).copied().unwrap_or(0)
+}
+
+#[inline]
+fn is_cont(s: &[u8], i: usize) -> bool {
+    byte(s, i) & 0xC0 == 0x80
+}
+
+/// Decodes one sequence at `s[i..]`: `(code, index after it)`, or `None` if invalid.
+/// Sequences of up to six bytes (31 bits) are accepted; `strict` also rejects surrogates and
+/// values above U+10FFFF.
+pub fn decode(s: &[u8], i: usize, strict: bool) -> Option<(u32, usize)> {
+    const LIMITS: [u32; 6] = [!0, 0x80, 0x800, 0x10000, 0x200000, 0x4000000];
+    let mut c = byte(s, i) as u32;
+    let mut res: u32;
+    let mut end = i;
+    if c < 0x80 {
+        res = c;
+    } else {
+        let mut count = 0usize;
+        res = 0;
+        while c & 0x40 != 0 {
+            count += 1;
+            let cc = byte(s, i + count) as u32;
+            if cc & 0xC0 != 0x80 {
+                return None;
+            }
+            res = (res << 6) | (cc & 0x3F);
+            c <<= 1;
+        }
+        if count > 5 {
+            return None;
+        }
+        res |= (c & 0x7F) << (count * 5);
+        if res > MAXUTF || res < LIMITS[count] {
+            return None;
+        }
+        end += count;
+    }
+    if strict && (res > MAXUNICODE || (0xD800..=0xDFFF).contains(&res)) {
+        return None;
+    }
+    Some((res, end + 1))
+}
+
+/// PUC's `u_posrelat`: negative positions count from the end; too negative gives 0.
+fn posrelat(pos: i64, len: usize) -> i64 {
+    if pos >= 0 {
+        pos
+    } else if pos.unsigned_abs() > len as u64 {
+        0
+    } else {
+        len as i64 + pos + 1
+    }
+}
+
+/// Appends the (extended, up to 31-bit) UTF-8 encoding of `x`.
+pub fn encode(x: u32, out: &mut Vec<u8>) {
+    if x < 0x80 {
+        out.push(x as u8);
+        return;
+    }
+    let mut buf = [0u8; 8];
+    let mut n = 0;
+    let mut x = x;
+    let mut mfb = 0x3fu32; // most that fits in the first byte
+    loop {
+        buf[7 - n] = 0x80 | (x & 0x3f) as u8;
+        n += 1;
+        x >>= 6;
+        mfb >>= 1;
+        if x <= mfb {
+            break;
+        }
+    }
+    buf[7 - n] = ((!mfb << 1) | x) as u8;
+    out.extend_from_slice(&buf[7 - n..]);
+}
+
+fn char<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
+    let n = exec.len();
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let code = check_integer(exec, i)? as u64;
+        if code > MAXUTF as u64 {
+            return Err(Error::bad_argument(i + 1, "value out of range"));
+        }
+        encode(code as u32, &mut out);
+    }
+    exec.charge(n / 8);
+    exec.set_return(Value::String(ctx.new_string(&out)));
+    Ok(Action::Return)
+}
+
+fn len<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
+    let s = check_string(ctx, exec, 0)?;
+    let bytes = s.as_bytes();
+    let l = bytes.len();
+    let mut posi = posrelat(opt_integer(exec, 1, 1)?, l);
+    let mut posj = posrelat(opt_integer(exec, 2, -1)?, l);
+    let lax = exec.arg(3).is_truthy();
+    if !(1 <= posi && posi - 1 <= l as i64) {
+        return Err(Error::bad_argument(2, "initial position out of bounds"));
+    }
+    posi -= 1;
+    posj -= 1;
+    if posj >= l as i64 {
+        return Err(Error::bad_argument(3, "final position out of bounds"));
+    }
+    let mut n = 0i64;
+    while posi <= posj {
+        match decode(bytes, posi as usize, !lax) {
+            Some((_, next)) => {
+                posi = next as i64;
+                n += 1;
+            }
+            None => {
+                exec.replace(&[Value::Nil, Value::Integer(posi + 1)]);
+                return Ok(Action::Return);
+            }
+        }
+    }
+    exec.charge(l / 16);
+    exec.set_return(Value::Integer(n));
+    Ok(Action::Return)
+}
+
+fn codepoint<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
+    let s = check_string(ctx, exec, 0)?;
+    let bytes = s.as_bytes();
+    let l = bytes.len();
+    let posi = posrelat(opt_integer(exec, 1, 1)?, l);
+    let pose = posrelat(opt_integer(exec, 2, posi)?, l);
+    let lax = exec.arg(3).is_truthy();
+    if posi < 1 {
+        return Err(Error::bad_argument(2, "out of bounds"));
+    }
+    if pose > l as i64 {
+        return Err(Error::bad_argument(3, "out of bounds"));
+    }
+    let mut codes = Vec::new();
+    if posi <= pose {
+        let mut i = (posi - 1) as usize;
+        let end = pose as usize;
+        while i < end {
+            match decode(bytes, i, !lax) {
+                Some((c, next)) => {
+                    codes.push(Value::Integer(c as i64));
+                    i = next;
+                }
+                None => return Err(Error::runtime(MSG_INVALID)),
+            }
+        }
+    }
+    exec.charge(codes.len() / 8);
+    exec.replace(&codes);
+    Ok(Action::Return)
+}
+
+fn offset<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
+    let s = check_string(ctx, exec, 0)?;
+    let bytes = s.as_bytes();
+    let l = bytes.len() as i64;
+    let mut n = check_integer(exec, 1)?;
+    let default = if n >= 0 { 1 } else { l + 1 };
+    let mut posi = posrelat(opt_integer(exec, 2, default)?, l as usize);
+    if !(1 <= posi && posi - 1 <= l) {
+        return Err(Error::bad_argument(3, "position out of bounds"));
+    }
+    posi -= 1;
+    let cont = |p: i64| is_cont(bytes, p as usize);
+    let start = posi;
+    if n == 0 {
+        while posi > 0 && cont(posi) {
+            posi -= 1;
+        }
+    } else {
+        if cont(posi) {
+            return Err(Error::runtime("initial position is a continuation byte"));
+        }
+        if n < 0 {
+            while n < 0 && posi > 0 {
+                loop {
+                    posi -= 1;
+                    if !(posi > 0 && cont(posi)) {
+                        break;
+                    }
+                }
+                n += 1;
+            }
+        } else {
+            n -= 1;
+            while n > 0 && posi < l {
+                loop {
+                    posi += 1;
+                    if !cont(posi) {
+                        break;
+                    }
+                }
+                n -= 1;
+            }
+        }
+    }
+    exec.charge(((posi - start).unsigned_abs() / 16) as usize);
+    exec.set_return(if n == 0 {
+        Value::Integer(posi + 1)
+    } else {
+        Value::Nil
+    });
+    Ok(Action::Return)
+}
+
+fn codes<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
+    let s = check_string(ctx, exec, 0)?;
+    let lax = exec.arg(1).is_truthy();
+    if is_cont(s.as_bytes(), 0) {
+        return Err(Error::bad_argument(1, MSG_INVALID));
+    }
+    let key = if lax {
+        "lunette.utf8.codes_lax"
+    } else {
+        "lunette.utf8.codes"
+    };
+    let mut iter = ctx.registry().get(ctx.str(key));
+    if iter.is_nil() {
+        let f: CallbackFn = if lax { iter_lax } else { iter_strict };
+        iter = Value::Callback(Callback::new(ctx, "for iterator", f));
+        set(ctx, ctx.registry(), key, iter);
+    }
+    exec.replace(&[iter, Value::String(s), Value::Integer(0)]);
+    Ok(Action::Return)
+}
+
+fn iter_strict<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+) -> Result<Action<'gc>, Error<'gc>> {
+    iter_aux(ctx, exec, true)
+}
+
+fn iter_lax<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
+    iter_aux(ctx, exec, false)
+}
+
+fn iter_aux<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    strict: bool,
+) -> Result<Action<'gc>, Error<'gc>> {
+    let s = check_string(ctx, exec, 0)?;
+    let bytes = s.as_bytes();
+    let l = bytes.len() as u64;
+    // `lua_tointeger`: non-numbers count as 0.
+    let mut n = exec.arg(1).to_integer().unwrap_or(0) as u64;
+    if n < l {
+        while is_cont(bytes, n as usize) {
+            n += 1;
+        }
+    }
+    if n >= l {
+        exec.clear();
+        return Ok(Action::Return);
+    }
+    match decode(bytes, n as usize, strict) {
+        Some((code, next)) if !is_cont(bytes, next) => {
+            exec.replace(&[Value::Integer(n as i64 + 1), Value::Integer(code as i64)]);
+            Ok(Action::Return)
+        }
+        _ => Err(Error::runtime(MSG_INVALID)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encode_decode_roundtrip() {
+        for &c in &[
+            0u32, 0x7f, 0x80, 0x7ff, 0x800, 0xffff, 0x10000, 0x10ffff, 0x1fffff, 0x200000,
+            0x7fffffff,
+        ] {
+            let mut out = Vec::new();
+            encode(c, &mut out);
+            assert_eq!(decode(&out, 0, false), Some((c, out.len())), "{c:x}");
+        }
+        let mut out = Vec::new();
+        encode(0x7fffffff, &mut out);
+        assert_eq!(out, b"\xFD\xBF\xBF\xBF\xBF\xBF");
+        assert_eq!(decode(b"\xED\xA0\x80", 0, true), None);
+        assert_eq!(decode(b"\xC0\x80", 0, false), None);
+        assert_eq!(decode(b"\x80", 0, false), None);
+    }
+}
