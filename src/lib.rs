@@ -45,7 +45,7 @@ impl Lua {
     /// A VM with every library and the given host (e.g. a [`CaptureHost`]).
     pub fn with_host(host: Rc<dyn Host>) -> Lua {
         let lua = lunette_vm::Lua::core_with_host(host);
-        lua.enter(|ctx| lunette_stdlib::open_all(ctx));
+        lua.enter(lunette_stdlib::open_all);
         Lua(lua)
     }
 

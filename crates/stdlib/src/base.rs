@@ -46,10 +46,25 @@ pub fn open(ctx: Context<'_>) {
             set(ctx, ctx.registry(), "lunette.next", cb);
         }
     }
-    set(ctx, g, "warn", Value::Callback(Callback::new(ctx, "warn", warn)));
+    set(
+        ctx,
+        g,
+        "warn",
+        Value::Callback(Callback::new(ctx, "warn", warn)),
+    );
     if ctx.host().grants().file_system {
-        set(ctx, g, "dofile", Value::Callback(Callback::new(ctx, "dofile", dofile)));
-        set(ctx, g, "loadfile", Value::Callback(Callback::new(ctx, "loadfile", loadfile)));
+        set(
+            ctx,
+            g,
+            "dofile",
+            Value::Callback(Callback::new(ctx, "dofile", dofile)),
+        );
+        set(
+            ctx,
+            g,
+            "loadfile",
+            Value::Callback(Callback::new(ctx, "loadfile", loadfile)),
+        );
     }
     set(ctx, g, "_G", Value::Table(g));
     set(ctx, g, "_VERSION", ctx.str("Lua 5.4"));

@@ -5,17 +5,17 @@
 
 pub mod base;
 pub mod coroutine;
+pub mod debug;
+mod format;
+pub mod io;
+pub mod math;
+pub mod os;
+mod pack;
+pub mod package;
+mod pattern;
 pub mod string;
 pub mod table;
-pub mod math;
 pub mod utf8;
-pub mod os;
-pub mod io;
-pub mod debug;
-pub mod package;
-mod format;
-mod pack;
-mod pattern;
 mod util;
 
 use lunette_vm::Context;

@@ -183,7 +183,8 @@ pub(crate) fn create_temp_file() -> std::io::Result<(std::path::PathBuf, std::fs
         .unwrap_or(0);
     for _ in 0..100 {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let tag = (pid.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ nanos ^ n.wrapping_mul(0x2545_f491)) & 0xff_ffff_ffff;
+        let tag = (pid.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ nanos ^ n.wrapping_mul(0x2545_f491))
+            & 0xff_ffff_ffff;
         let path = dir.join(format!("lua_{tag:010x}"));
         match std::fs::OpenOptions::new()
             .read(true)
