@@ -1,0 +1,339 @@
+//! Turns measurements into the console table, Markdown (`BENCHMARKS.md`) and JSON.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::runner::ScriptRun;
+
+/// Everything one harness run measured.
+#[derive(Serialize)]
+pub struct Report {
+    pub command: String,
+    pub runs: usize,
+    pub machine: Machine,
+    pub vms: Vec<VmInfo>,
+    pub scripts: Vec<ScriptReport>,
+    /// Geometric mean of each VM's ratio to PUC, over the scripts it ran correctly.
+    pub geomean: Vec<GeoMean>,
+}
+
+#[derive(Serialize)]
+pub struct Machine {
+    pub nproc: usize,
+    pub cpu: String,
+    pub os: String,
+    pub rustc: String,
+    pub lunette_commit: String,
+}
+
+#[derive(Serialize)]
+pub struct VmInfo {
+    pub name: String,
+    pub title: String,
+    pub version: String,
+}
+
+#[derive(Serialize)]
+pub struct ScriptReport {
+    pub script: String,
+    pub expected_checksum: Option<String>,
+    /// One entry per VM, in the order of `vms`.
+    pub results: Vec<VmResult>,
+}
+
+#[derive(Serialize)]
+pub struct VmResult {
+    pub vm: String,
+    pub samples_ms: Vec<f64>,
+    pub median_ms: Option<f64>,
+    pub min_ms: Option<f64>,
+    pub max_ms: Option<f64>,
+    /// Median divided by PUC's median for the same script.
+    pub ratio_to_puc: Option<f64>,
+    pub checksum: Option<String>,
+    pub error: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct GeoMean {
+    pub vm: String,
+    pub ratio: Option<f64>,
+    /// Scripts that entered the mean.
+    pub scripts: usize,
+}
+
+fn median(sorted: &[f64]) -> Option<f64> {
+    let n = sorted.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(sorted[n / 2]),
+        _ => Some((sorted[n / 2 - 1] + sorted[n / 2]) / 2.0),
+    }
+}
+
+impl Report {
+    pub fn new(
+        command: String,
+        runs: usize,
+        machine: Machine,
+        vms: Vec<VmInfo>,
+        measured: Vec<ScriptRun>,
+    ) -> Report {
+        let puc = vms.iter().position(|v| v.name == "puc");
+        let mut scripts = Vec::new();
+        for run in measured {
+            let mut results: Vec<VmResult> = vms
+                .iter()
+                .zip(run.cells)
+                .map(|(vm, cell)| {
+                    let mut sorted = cell.samples_ms.clone();
+                    sorted.sort_by(f64::total_cmp);
+                    VmResult {
+                        vm: vm.name.clone(),
+                        median_ms: median(&sorted),
+                        min_ms: sorted.first().copied(),
+                        max_ms: sorted.last().copied(),
+                        samples_ms: cell.samples_ms,
+                        ratio_to_puc: None,
+                        checksum: cell.checksum,
+                        error: cell.failure,
+                    }
+                })
+                .collect();
+            if let Some(base) = puc.and_then(|i| results[i].median_ms) {
+                for r in &mut results {
+                    r.ratio_to_puc = r.median_ms.map(|m| m / base);
+                }
+            }
+            scripts.push(ScriptReport {
+                script: run.script,
+                expected_checksum: run.expected,
+                results,
+            });
+        }
+        let geomean = vms
+            .iter()
+            .enumerate()
+            .map(|(i, vm)| {
+                let ratios: Vec<f64> = scripts
+                    .iter()
+                    .filter_map(|s| s.results[i].ratio_to_puc)
+                    .collect();
+                let ratio = (!ratios.is_empty() && puc.is_some()).then(|| {
+                    (ratios.iter().map(|r| r.ln()).sum::<f64>() / ratios.len() as f64).exp()
+                });
+                GeoMean {
+                    vm: vm.name.clone(),
+                    ratio,
+                    scripts: ratios.len(),
+                }
+            })
+            .collect();
+        Report {
+            command,
+            runs,
+            machine,
+            vms,
+            scripts,
+            geomean,
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("report serializes")
+    }
+
+    fn has_puc(&self) -> bool {
+        self.vms.iter().any(|v| v.name == "puc")
+    }
+
+    /// Header and rows of the table, cells as plain strings. Errors are shortened to
+    /// `max_error` characters.
+    fn rows(&self, max_error: usize) -> (Vec<String>, Vec<Vec<String>>) {
+        let mut header = vec!["script".to_string()];
+        for vm in &self.vms {
+            header.push(format!("{} ms", vm.title));
+        }
+        let ratio_vms: Vec<usize> = if self.has_puc() {
+            (0..self.vms.len())
+                .filter(|&i| self.vms[i].name != "puc")
+                .collect()
+        } else {
+            Vec::new()
+        };
+        for &i in &ratio_vms {
+            header.push(format!("{} ×PUC", self.vms[i].title));
+        }
+
+        let mut rows = Vec::new();
+        for s in &self.scripts {
+            let mut row = vec![s.script.clone()];
+            for r in &s.results {
+                row.push(match (&r.error, r.median_ms) {
+                    (Some(e), _) => shorten(e, max_error),
+                    (None, Some(m)) => {
+                        let spread = match (r.min_ms, r.max_ms) {
+                            (Some(lo), Some(hi)) if m > 0.0 => (hi - lo) / 2.0 / m * 100.0,
+                            _ => 0.0,
+                        };
+                        format!("{m:.1} ±{spread:.0}%")
+                    }
+                    (None, None) => "-".to_string(),
+                });
+            }
+            for &i in &ratio_vms {
+                row.push(ratio_cell(s.results[i].ratio_to_puc));
+            }
+            rows.push(row);
+        }
+        if !ratio_vms.is_empty() {
+            let mut row = vec!["geometric mean".to_string()];
+            row.extend(self.vms.iter().map(|_| String::new()));
+            for &i in &ratio_vms {
+                let g = &self.geomean[i];
+                row.push(match g.ratio {
+                    Some(r) => format!("{r:.2}× ({}/{})", g.scripts, self.scripts.len()),
+                    None => "-".to_string(),
+                });
+            }
+            rows.push(row);
+        }
+        (header, rows)
+    }
+
+    /// The table for a terminal: aligned columns.
+    pub fn to_text(&self) -> String {
+        let (header, rows) = self.rows(28);
+        let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+        for row in &rows {
+            for (w, c) in widths.iter_mut().zip(row) {
+                *w = (*w).max(c.chars().count());
+            }
+        }
+        let line = |cells: &[String]| -> String {
+            let mut out = String::new();
+            for (i, (c, w)) in cells.iter().zip(&widths).enumerate() {
+                let pad = w - c.chars().count();
+                if i == 0 {
+                    out.push_str(c);
+                    out.push_str(&" ".repeat(pad));
+                } else {
+                    out.push_str("  ");
+                    out.push_str(&" ".repeat(pad));
+                    out.push_str(c);
+                }
+            }
+            out.trim_end().to_string() + "\n"
+        };
+        let mut out = line(&header);
+        let total: usize = widths.iter().sum::<usize>() + 2 * (widths.len() - 1);
+        out.push_str(&"-".repeat(total));
+        out.push('\n');
+        for (i, row) in rows.iter().enumerate() {
+            if self.has_puc() && i + 1 == rows.len() {
+                out.push_str(&"-".repeat(total));
+                out.push('\n');
+            }
+            out.push_str(&line(row));
+        }
+        let failures = self.failures();
+        if !failures.is_empty() {
+            out.push_str("\nfailures:\n");
+            for f in failures {
+                let _ = writeln!(out, "  {f}");
+            }
+        }
+        out
+    }
+
+    /// Every failed cell with its full message.
+    fn failures(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for s in &self.scripts {
+            for (vm, r) in self.vms.iter().zip(&s.results) {
+                if let Some(e) = &r.error {
+                    out.push(format!("{} / {}: {}", s.script, vm.title, e));
+                }
+            }
+        }
+        out
+    }
+
+    /// `BENCHMARKS.md`.
+    pub fn to_markdown(&self) -> String {
+        let mut md = String::new();
+        md.push_str("# Benchmarks\n\n");
+        md.push_str(
+            "<!-- Generated by `crates/bench` (lunette-bench). Do not edit by hand: re-run the \
+             command below. -->\n\n",
+        );
+        md.push_str(
+            "lunette against PUC-Rio Lua 5.4 and two other Rust VMs, measured in one process \
+             so that machine noise hits every VM alike and cancels out in the ratios. \
+             Times are milliseconds to run a script that is already compiled in a fresh VM \
+             (VM creation and compilation are not timed; garbage collection is): the median of \
+             the timed runs, ± half the min–max spread as a percentage of the median. \
+             `×PUC` is a VM's median divided by PUC's; lower is faster. \
+             The geometric mean is over the scripts the VM ran with the right checksum \
+             (count in parentheses). \
+             See `crates/bench/README.md` for the method.\n\n",
+        );
+        let _ = writeln!(md, "Command: `{}`\n", self.command);
+
+        let (header, rows) = self.rows(40);
+        let _ = writeln!(md, "| {} |", header.join(" | "));
+        let aligns: Vec<&str> = header
+            .iter()
+            .enumerate()
+            .map(|(i, _)| if i == 0 { "---" } else { "---:" })
+            .collect();
+        let _ = writeln!(md, "| {} |", aligns.join(" | "));
+        for row in rows {
+            let cells: Vec<String> = row.iter().map(|c| c.replace('|', "\\|")).collect();
+            let _ = writeln!(md, "| {} |", cells.join(" | "));
+        }
+
+        let failures = self.failures();
+        if !failures.is_empty() {
+            md.push_str("\n## Failures\n\n");
+            for f in failures {
+                let _ = writeln!(md, "- {}", f.replace('|', "\\|"));
+            }
+        }
+
+        md.push_str("\n## Machine\n\n");
+        let m = &self.machine;
+        let _ = writeln!(md, "- CPU: {} (`nproc` = {})", m.cpu, m.nproc);
+        let _ = writeln!(md, "- OS: {}", m.os);
+        let _ = writeln!(md, "- rustc: {}", m.rustc);
+        let _ = writeln!(md, "- lunette commit: {}", m.lunette_commit);
+        let _ = writeln!(
+            md,
+            "- timed runs per VM per script: {} (after one warm-up run)",
+            self.runs
+        );
+        md.push_str("\n## VMs\n\n");
+        for vm in &self.vms {
+            let _ = writeln!(md, "- {}: {}", vm.title, vm.version);
+        }
+        md
+    }
+}
+
+fn ratio_cell(r: Option<f64>) -> String {
+    match r {
+        Some(r) => format!("{r:.2}"),
+        None => "-".to_string(),
+    }
+}
+
+fn shorten(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(max.saturating_sub(1)).collect();
+        t.push('…');
+        t
+    }
+}
