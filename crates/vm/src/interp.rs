@@ -742,6 +742,37 @@ pub(crate) fn run<'gc>(
                 }
             }};
         }
+        // Number fast paths (int/int, float/float and mixed), before any coercion or metamethod.
+        macro_rules! arith_fast {
+            ($a:expr, $x:expr, $y:expr, $op:expr, $rb:expr, $rc:expr, $iop:expr, $fop:expr) => {{
+                let (x, y) = ($x, $y);
+                match (x, y) {
+                    (Value::Integer(p), Value::Integer(q)) => r!($a) = Value::Integer($iop(p, q)),
+                    (Value::Float(p), Value::Float(q)) => r!($a) = Value::Float($fop(p, q)),
+                    (Value::Integer(p), Value::Float(q)) => {
+                        r!($a) = Value::Float($fop(p as f64, q))
+                    }
+                    (Value::Float(p), Value::Integer(q)) => {
+                        r!($a) = Value::Float($fop(p, q as f64))
+                    }
+                    _ => arith!($a, x, y, $op, $rb, $rc),
+                }
+            }};
+        }
+        macro_rules! div_fast {
+            ($a:expr, $x:expr, $y:expr, $rb:expr, $rc:expr) => {{
+                let (x, y) = ($x, $y);
+                match (x, y) {
+                    (Value::Integer(p), Value::Integer(q)) => {
+                        r!($a) = Value::Float(p as f64 / q as f64)
+                    }
+                    (Value::Float(p), Value::Float(q)) => r!($a) = Value::Float(p / q),
+                    (Value::Integer(p), Value::Float(q)) => r!($a) = Value::Float(p as f64 / q),
+                    (Value::Float(p), Value::Integer(q)) => r!($a) = Value::Float(p / q as f64),
+                    _ => arith!($a, x, y, ArithOp::Div, $rb, $rc),
+                }
+            }};
+        }
         macro_rules! cond_jump {
             ($cond:expr, $k:expr) => {{
                 if $cond == $k {
@@ -760,7 +791,10 @@ pub(crate) fn run<'gc>(
                 let obj = $obj;
                 let key = $key;
                 if let Value::Table(t) = obj {
-                    let v = t.get(key);
+                    let v = match key {
+                        Value::Integer(i) => t.get_int(i),
+                        _ => t.get(key),
+                    };
                     if !v.is_nil() {
                         r!($a) = v;
                     } else {
@@ -797,7 +831,13 @@ pub(crate) fn run<'gc>(
                         Some(mt) => ctx.metatable_field(mt, MetaEvent::NewIndex).is_none(),
                     };
                     if plain {
-                        tri!(raw_set(ctx, t, key, val));
+                        let fast = match key {
+                            Value::Integer(i) => t.set_int_fast(ctx.mutation(), i, val),
+                            _ => false,
+                        };
+                        if !fast {
+                            tri!(raw_set(ctx, t, key, val));
+                        }
                     }
                     plain
                 } else {
@@ -907,29 +947,35 @@ pub(crate) fn run<'gc>(
                         );
                     }
                 }
-                Instruction::AddK { a, b, k } => arith!(
+                Instruction::AddK { a, b, k } => arith_fast!(
                     a,
                     r!(b),
                     consts[k as usize],
                     ArithOp::Add,
                     Some(b as usize),
-                    None
+                    None,
+                    i64::wrapping_add,
+                    |p: f64, q: f64| p + q
                 ),
-                Instruction::SubK { a, b, k } => arith!(
+                Instruction::SubK { a, b, k } => arith_fast!(
                     a,
                     r!(b),
                     consts[k as usize],
                     ArithOp::Sub,
                     Some(b as usize),
-                    None
+                    None,
+                    i64::wrapping_sub,
+                    |p: f64, q: f64| p - q
                 ),
-                Instruction::MulK { a, b, k } => arith!(
+                Instruction::MulK { a, b, k } => arith_fast!(
                     a,
                     r!(b),
                     consts[k as usize],
                     ArithOp::Mul,
                     Some(b as usize),
-                    None
+                    None,
+                    i64::wrapping_mul,
+                    |p: f64, q: f64| p * q
                 ),
                 Instruction::ModK { a, b, k } => arith!(
                     a,
@@ -947,14 +993,9 @@ pub(crate) fn run<'gc>(
                     Some(b as usize),
                     None
                 ),
-                Instruction::DivK { a, b, k } => arith!(
-                    a,
-                    r!(b),
-                    consts[k as usize],
-                    ArithOp::Div,
-                    Some(b as usize),
-                    None
-                ),
+                Instruction::DivK { a, b, k } => {
+                    div_fast!(a, r!(b), consts[k as usize], Some(b as usize), None)
+                }
                 Instruction::IDivK { a, b, k } => arith!(
                     a,
                     r!(b),
@@ -1003,32 +1044,36 @@ pub(crate) fn run<'gc>(
                     None,
                     Some(b as usize)
                 ),
-                Instruction::Add { a, b, c } => {
-                    let (x, y) = (r!(b), r!(c));
-                    if let (Value::Integer(x), Value::Integer(y)) = (x, y) {
-                        r!(a) = Value::Integer(x.wrapping_add(y));
-                    } else if let (Value::Float(x), Value::Float(y)) = (x, y) {
-                        r!(a) = Value::Float(x + y);
-                    } else {
-                        arith!(a, x, y, ArithOp::Add, Some(b as usize), Some(c as usize));
-                    }
-                }
-                Instruction::Sub { a, b, c } => {
-                    let (x, y) = (r!(b), r!(c));
-                    if let (Value::Integer(x), Value::Integer(y)) = (x, y) {
-                        r!(a) = Value::Integer(x.wrapping_sub(y));
-                    } else {
-                        arith!(a, x, y, ArithOp::Sub, Some(b as usize), Some(c as usize));
-                    }
-                }
-                Instruction::Mul { a, b, c } => {
-                    let (x, y) = (r!(b), r!(c));
-                    if let (Value::Integer(x), Value::Integer(y)) = (x, y) {
-                        r!(a) = Value::Integer(x.wrapping_mul(y));
-                    } else {
-                        arith!(a, x, y, ArithOp::Mul, Some(b as usize), Some(c as usize));
-                    }
-                }
+                Instruction::Add { a, b, c } => arith_fast!(
+                    a,
+                    r!(b),
+                    r!(c),
+                    ArithOp::Add,
+                    Some(b as usize),
+                    Some(c as usize),
+                    i64::wrapping_add,
+                    |p: f64, q: f64| p + q
+                ),
+                Instruction::Sub { a, b, c } => arith_fast!(
+                    a,
+                    r!(b),
+                    r!(c),
+                    ArithOp::Sub,
+                    Some(b as usize),
+                    Some(c as usize),
+                    i64::wrapping_sub,
+                    |p: f64, q: f64| p - q
+                ),
+                Instruction::Mul { a, b, c } => arith_fast!(
+                    a,
+                    r!(b),
+                    r!(c),
+                    ArithOp::Mul,
+                    Some(b as usize),
+                    Some(c as usize),
+                    i64::wrapping_mul,
+                    |p: f64, q: f64| p * q
+                ),
                 Instruction::Mod { a, b, c } => arith!(
                     a,
                     r!(b),
@@ -1045,14 +1090,9 @@ pub(crate) fn run<'gc>(
                     Some(b as usize),
                     Some(c as usize)
                 ),
-                Instruction::Div { a, b, c } => arith!(
-                    a,
-                    r!(b),
-                    r!(c),
-                    ArithOp::Div,
-                    Some(b as usize),
-                    Some(c as usize)
-                ),
+                Instruction::Div { a, b, c } => {
+                    div_fast!(a, r!(b), r!(c), Some(b as usize), Some(c as usize))
+                }
                 Instruction::IDiv { a, b, c } => arith!(
                     a,
                     r!(b),

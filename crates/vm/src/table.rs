@@ -417,6 +417,25 @@ impl<'gc> Table<'gc> {
         gc_arena::barrier::unlock!(Gc::write(mc, self.0), TableInner, state).borrow_mut()
     }
 
+    /// Raw store of an integer key when it can be done without hashing: an existing array
+    /// slot, or an append while the hash part is empty. Returns `false` (nothing done) when
+    /// the general path is needed.
+    #[inline]
+    pub(crate) fn set_int_fast(self, mc: &Mutation<'gc>, i: i64, value: Value<'gc>) -> bool {
+        let mut st = self.borrow_mut(mc);
+        let len = st.array.len();
+        let idx = (i as u64).wrapping_sub(1);
+        if idx < len as u64 {
+            st.array[idx as usize] = value;
+            true
+        } else if idx == len as u64 && st.entries.is_empty() && !value.is_nil() {
+            st.array.push(value);
+            true
+        } else {
+            false
+        }
+    }
+
     pub fn length(self) -> i64 {
         self.0.state.borrow().length()
     }
