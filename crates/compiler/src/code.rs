@@ -91,55 +91,9 @@ pub(crate) fn is_test(i: &Instruction) -> bool {
 
 /// Sets the destination register of a relocatable instruction.
 fn set_a(i: &mut Instruction, reg: u8) {
-    match i {
-        Move { a, .. }
-        | LoadI { a, .. }
-        | LoadF { a, .. }
-        | LoadK { a, .. }
-        | LoadFalse { a }
-        | LoadFalseSkip { a }
-        | LoadTrue { a }
-        | LoadNil { a, .. }
-        | GetUpval { a, .. }
-        | GetTabUp { a, .. }
-        | GetTable { a, .. }
-        | GetI { a, .. }
-        | GetField { a, .. }
-        | NewTable { a, .. }
-        | SelfK { a, .. }
-        | AddI { a, .. }
-        | AddK { a, .. }
-        | SubK { a, .. }
-        | MulK { a, .. }
-        | ModK { a, .. }
-        | PowK { a, .. }
-        | DivK { a, .. }
-        | IDivK { a, .. }
-        | BAndK { a, .. }
-        | BOrK { a, .. }
-        | BXorK { a, .. }
-        | ShrI { a, .. }
-        | ShlI { a, .. }
-        | Add { a, .. }
-        | Sub { a, .. }
-        | Mul { a, .. }
-        | Mod { a, .. }
-        | Pow { a, .. }
-        | Div { a, .. }
-        | IDiv { a, .. }
-        | BAnd { a, .. }
-        | BOr { a, .. }
-        | BXor { a, .. }
-        | Shl { a, .. }
-        | Shr { a, .. }
-        | Unm { a, .. }
-        | BNot { a, .. }
-        | Not { a, .. }
-        | Len { a, .. }
-        | Concat { a, .. }
-        | Closure { a, .. }
-        | VarArg { a, .. } => *a = reg,
-        _ => debug_assert!(false, "set_a on {i:?}"),
+    match i.result_register_mut() {
+        Some(a) => *a = reg,
+        None => debug_assert!(false, "set_a on {i:?}"),
     }
 }
 

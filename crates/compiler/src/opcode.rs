@@ -210,6 +210,72 @@ pub enum Instruction {
     VarArg { a: u8, c: u8 },
 }
 
+impl Instruction {
+    /// The register that receives this instruction's result (`R[a]`), for instructions that
+    /// compute one value into `a` (`LoadNil`, `SelfK` and `VarArg` write more registers
+    /// starting at `a`). The code generator retargets results through this; the VM's debug
+    /// information uses it to find which instruction set a register.
+    pub fn result_register_mut(&mut self) -> Option<&mut u8> {
+        use Instruction::*;
+        match self {
+            Move { a, .. }
+            | LoadI { a, .. }
+            | LoadF { a, .. }
+            | LoadK { a, .. }
+            | LoadFalse { a }
+            | LoadFalseSkip { a }
+            | LoadTrue { a }
+            | LoadNil { a, .. }
+            | GetUpval { a, .. }
+            | GetTabUp { a, .. }
+            | GetTable { a, .. }
+            | GetI { a, .. }
+            | GetField { a, .. }
+            | NewTable { a, .. }
+            | SelfK { a, .. }
+            | AddI { a, .. }
+            | AddK { a, .. }
+            | SubK { a, .. }
+            | MulK { a, .. }
+            | ModK { a, .. }
+            | PowK { a, .. }
+            | DivK { a, .. }
+            | IDivK { a, .. }
+            | BAndK { a, .. }
+            | BOrK { a, .. }
+            | BXorK { a, .. }
+            | ShrI { a, .. }
+            | ShlI { a, .. }
+            | Add { a, .. }
+            | Sub { a, .. }
+            | Mul { a, .. }
+            | Mod { a, .. }
+            | Pow { a, .. }
+            | Div { a, .. }
+            | IDiv { a, .. }
+            | BAnd { a, .. }
+            | BOr { a, .. }
+            | BXor { a, .. }
+            | Shl { a, .. }
+            | Shr { a, .. }
+            | Unm { a, .. }
+            | BNot { a, .. }
+            | Not { a, .. }
+            | Len { a, .. }
+            | Concat { a, .. }
+            | Closure { a, .. }
+            | VarArg { a, .. } => Some(a),
+            _ => None,
+        }
+    }
+
+    /// See [`Instruction::result_register_mut`].
+    pub fn result_register(&self) -> Option<u8> {
+        let mut copy = *self;
+        copy.result_register_mut().map(|a| *a)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

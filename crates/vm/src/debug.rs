@@ -42,65 +42,18 @@ fn upvalue_name(p: &Prototype, up: usize) -> String {
         .unwrap_or_else(|| "?".into())
 }
 
-/// The register written by an instruction, as a range `first..=last`.
+/// The registers written by an instruction, as a range `first..=last`.
 fn written_registers(ins: Instruction) -> Option<(usize, usize)> {
     use Instruction::*;
-    let a = match ins {
-        Move { a, .. }
-        | LoadI { a, .. }
-        | LoadF { a, .. }
-        | LoadK { a, .. }
-        | LoadFalse { a }
-        | LoadFalseSkip { a }
-        | LoadTrue { a }
-        | GetUpval { a, .. }
-        | GetTabUp { a, .. }
-        | GetTable { a, .. }
-        | GetI { a, .. }
-        | GetField { a, .. }
-        | NewTable { a, .. }
-        | AddI { a, .. }
-        | AddK { a, .. }
-        | SubK { a, .. }
-        | MulK { a, .. }
-        | ModK { a, .. }
-        | PowK { a, .. }
-        | DivK { a, .. }
-        | IDivK { a, .. }
-        | BAndK { a, .. }
-        | BOrK { a, .. }
-        | BXorK { a, .. }
-        | ShrI { a, .. }
-        | ShlI { a, .. }
-        | Add { a, .. }
-        | Sub { a, .. }
-        | Mul { a, .. }
-        | Mod { a, .. }
-        | Pow { a, .. }
-        | Div { a, .. }
-        | IDiv { a, .. }
-        | BAnd { a, .. }
-        | BOr { a, .. }
-        | BXor { a, .. }
-        | Shl { a, .. }
-        | Shr { a, .. }
-        | Unm { a, .. }
-        | BNot { a, .. }
-        | Not { a, .. }
-        | Len { a, .. }
-        | Concat { a, .. }
-        | TestSet { a, .. }
-        | Closure { a, .. } => a,
-        SelfK { a, .. } => return Some((a as usize, a as usize + 1)),
-        LoadNil { a, n } => return Some((a as usize, a as usize + n as usize)),
-        ForPrep { a, .. } | ForLoop { a, .. } => return Some((a as usize, a as usize + 3)),
-        VarArg { a, .. } | Call { a, .. } | TailCall { a, .. } => {
-            return Some((a as usize, usize::MAX))
-        }
-        TForCall { a, .. } => return Some((a as usize + 2, usize::MAX)),
-        _ => return None,
-    };
-    Some((a as usize, a as usize))
+    match ins {
+        SelfK { a, .. } => Some((a as usize, a as usize + 1)),
+        LoadNil { a, n } => Some((a as usize, a as usize + n as usize)),
+        ForPrep { a, .. } | ForLoop { a, .. } => Some((a as usize, a as usize + 3)),
+        VarArg { a, .. } | Call { a, .. } | TailCall { a, .. } => Some((a as usize, usize::MAX)),
+        TForCall { a, .. } => Some((a as usize + 2, usize::MAX)),
+        TestSet { a, .. } => Some((a as usize, a as usize)),
+        other => other.result_register().map(|a| (a as usize, a as usize)),
+    }
 }
 
 /// The last instruction before `lastpc` that certainly set `reg` (PUC's `findsetreg`: an

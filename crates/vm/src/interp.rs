@@ -773,6 +773,33 @@ pub(crate) fn run<'gc>(
                 }
             }};
         }
+        // `R[a] < imm`, `R[a] <= imm`, or with `$swap` the operands reversed (`imm < R[a]` for
+        // `>`, `imm <= R[a]` for `>=`). Strings never compare with numbers.
+        macro_rules! compare_imm {
+            ($a:expr, $i:expr, $k:expr, $float:expr, $event:expr, $swap:expr) => {{
+                let x = r!($a);
+                let imm = if $float {
+                    Value::Float($i as f64)
+                } else {
+                    Value::Integer($i as i64)
+                };
+                let (l, r) = if $swap { (imm, x) } else { (x, imm) };
+                let fast = if matches!(x, Value::String(_)) {
+                    None
+                } else if $event == MetaEvent::Lt {
+                    less_than(l, r)
+                } else {
+                    less_equal(l, r)
+                };
+                match fast {
+                    Some(c) => cond_jump!(c, $k),
+                    None => {
+                        let mm = tri!(compare_slow(ctx, $event, l, r));
+                        meta_call!(mm, l, r);
+                    }
+                }
+            }};
+        }
         macro_rules! cond_jump {
             ($cond:expr, $k:expr) => {{
                 if $cond == $k {
@@ -1274,64 +1301,16 @@ pub(crate) fn run<'gc>(
                     cond_jump!(eq, k);
                 }
                 Instruction::LtI { a, i, k, float } => {
-                    let x = r!(a);
-                    let imm = if float {
-                        Value::Float(i as f64)
-                    } else {
-                        Value::Integer(i as i64)
-                    };
-                    match less_than(x, imm).filter(|_| !matches!(x, Value::String(_))) {
-                        Some(c) => cond_jump!(c, k),
-                        None => {
-                            let mm = tri!(compare_slow(ctx, MetaEvent::Lt, x, imm));
-                            meta_call!(mm, x, imm);
-                        }
-                    }
+                    compare_imm!(a, i, k, float, MetaEvent::Lt, false)
                 }
                 Instruction::LeI { a, i, k, float } => {
-                    let x = r!(a);
-                    let imm = if float {
-                        Value::Float(i as f64)
-                    } else {
-                        Value::Integer(i as i64)
-                    };
-                    match less_equal(x, imm).filter(|_| !matches!(x, Value::String(_))) {
-                        Some(c) => cond_jump!(c, k),
-                        None => {
-                            let mm = tri!(compare_slow(ctx, MetaEvent::Le, x, imm));
-                            meta_call!(mm, x, imm);
-                        }
-                    }
+                    compare_imm!(a, i, k, float, MetaEvent::Le, false)
                 }
                 Instruction::GtI { a, i, k, float } => {
-                    let x = r!(a);
-                    let imm = if float {
-                        Value::Float(i as f64)
-                    } else {
-                        Value::Integer(i as i64)
-                    };
-                    match less_than(imm, x).filter(|_| !matches!(x, Value::String(_))) {
-                        Some(c) => cond_jump!(c, k),
-                        None => {
-                            let mm = tri!(compare_slow(ctx, MetaEvent::Lt, imm, x));
-                            meta_call!(mm, imm, x);
-                        }
-                    }
+                    compare_imm!(a, i, k, float, MetaEvent::Lt, true)
                 }
                 Instruction::GeI { a, i, k, float } => {
-                    let x = r!(a);
-                    let imm = if float {
-                        Value::Float(i as f64)
-                    } else {
-                        Value::Integer(i as i64)
-                    };
-                    match less_equal(imm, x).filter(|_| !matches!(x, Value::String(_))) {
-                        Some(c) => cond_jump!(c, k),
-                        None => {
-                            let mm = tri!(compare_slow(ctx, MetaEvent::Le, imm, x));
-                            meta_call!(mm, imm, x);
-                        }
-                    }
+                    compare_imm!(a, i, k, float, MetaEvent::Le, true)
                 }
                 Instruction::Test { a, k } => {
                     let t = r!(a).is_truthy();
