@@ -581,7 +581,7 @@ fn debug_library_with_grant() {
          up1\tup2\n\
          up1\t50\t56\n\
          true\tfalse\tnil\n\
-         false\t'upvaluejoin' not supported\n\
+         true\n\
          nil\n\
          true\tcrl\t3\n\
          nil\n\
@@ -590,5 +590,29 @@ fn debug_library_with_grant() {
          nil\tnil\n\
          a\tz\t14\n\
          49\tC\n"
+    );
+}
+
+#[test]
+fn debug_upvalue_functions_share_and_join_upvalues() {
+    let host = granted();
+    let out = run(
+        &host,
+        r#"
+        local a, b = 1, 2
+        local function fa() return a end
+        local function fb() return b end
+        print(fa(), fb(), debug.upvalueid(fa, 1) == debug.upvalueid(fb, 1))
+        debug.upvaluejoin(fa, 1, fb, 1)
+        print(fa(), fb(), debug.upvalueid(fa, 1) == debug.upvalueid(fb, 1))
+        b = 20
+        print(fa(), debug.getupvalue(fa, 1))
+        print(pcall(debug.upvaluejoin, fa, 5, fb, 1))
+        "#,
+    );
+    assert_eq!(
+        out,
+        "1\t2\tfalse\n2\t2\ttrue\n20\ta\t20\n\
+         false\tbad argument #2 to 'debug.upvaluejoin' (invalid upvalue index)\n"
     );
 }

@@ -2,8 +2,7 @@
 //!
 //! Without the host's `debug` grant only `debug.traceback` exists (it reveals nothing a
 //! sandbox should not see). With it: `getinfo`, `getlocal`, `setlocal`, `getmetatable`,
-//! `setmetatable`, `getupvalue`, `setupvalue`, `upvalueid`, `upvaluejoin` (always fails: a
-//! closure's upvalue list is immutable in lunette), `sethook`/`gethook` (hooks are stored and
+//! `setmetatable`, `getupvalue`, `setupvalue`, `upvalueid`, `upvaluejoin`, `sethook`/`gethook` (hooks are stored and
 //! returned but never called), `getregistry`, `getuservalue`/`setuservalue` (userdata have no
 //! user values) and `setcstacklimit` (returns 0).
 //!
@@ -260,7 +259,7 @@ fn fill_function<'gc>(
     }
     if has(b'u') {
         let (nups, nparams, vararg) = match (closure, proto) {
-            (Some(c), Some(p)) => (c.upvalues().len() as i64, p.num_params as i64, p.is_vararg),
+            (Some(c), Some(p)) => (c.upvalue_count() as i64, p.num_params as i64, p.is_vararg),
             _ => (0, 0, true),
         };
         set(ctx, info, "nups", Value::Integer(nups));
@@ -448,7 +447,7 @@ fn check_function<'gc>(exec: &Exec<'gc, '_>, i: usize) -> Result<Value<'gc>, Err
 /// The upvalue `n` (1-based) of a Lua closure, if it exists.
 fn upvalue_of<'gc>(f: Value<'gc>, n: i64) -> Option<(LuaClosure<'gc>, usize)> {
     match f {
-        Value::Function(c) if n >= 1 && (n as usize) <= c.upvalues().len() => {
+        Value::Function(c) if n >= 1 && (n as usize) <= c.upvalue_count() => {
             Some((c, n as usize - 1))
         }
         _ => None,
@@ -467,7 +466,7 @@ fn getupvalue<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action
     let f = check_function(exec, 0)?;
     match upvalue_of(f, n) {
         Some((c, i)) => {
-            let v = exec.upvalue_value(c.upvalues()[i]);
+            let v = c.upvalue(i).map_or(Value::Nil, |uv| exec.upvalue_value(uv));
             exec.replace(&[ctx.str(&upvalue_name(c, i)), v]);
         }
         None => exec.clear(),
@@ -481,7 +480,9 @@ fn setupvalue<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action
     let f = check_function(exec, 0)?;
     match upvalue_of(f, n) {
         Some((c, i)) => {
-            exec.set_upvalue_value(ctx, c.upvalues()[i], v);
+            if let Some(uv) = c.upvalue(i) {
+                exec.set_upvalue_value(ctx, uv, v);
+            }
             exec.set_return(ctx.str(&upvalue_name(c, i)));
         }
         None => exec.clear(),
@@ -489,7 +490,7 @@ fn setupvalue<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action
     Ok(Action::Return)
 }
 
-/// An upvalue's identity: the address of its shared cell, valid while both are alive.
+/// An upvalue's identity (see `LuaClosure::upvalue_identity`), compared by `__eq`.
 struct UpvalueId(usize);
 
 fn upvalueid<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
@@ -499,8 +500,11 @@ fn upvalueid<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<
         exec.set_return(Value::Nil);
         return Ok(Action::Return);
     };
-    let cell: *const _ = &*c.upvalues()[i];
-    let addr = cell as *const () as usize;
+    let Some(uv) = c.upvalue(i) else {
+        exec.set_return(Value::Nil);
+        return Ok(Action::Return);
+    };
+    let addr = LuaClosure::upvalue_identity(uv);
     let u = UserData::new(ctx, UpvalueId(addr));
     let key = "lunette.debug.upvalueid";
     let mt = match ctx.registry().get(ctx.str(key)) {
@@ -532,20 +536,24 @@ fn upvalueid_eq<'gc>(
 }
 
 fn upvaluejoin<'gc>(
-    _ctx: Context<'gc>,
+    ctx: Context<'gc>,
     exec: &mut Exec<'gc, '_>,
 ) -> Result<Action<'gc>, Error<'gc>> {
     let n1 = check_integer(exec, 1)?;
     let f1 = check_function(exec, 0)?;
-    if upvalue_of(f1, n1).is_none() {
+    let Some((c1, i1)) = upvalue_of(f1, n1) else {
         return Err(Error::bad_argument(2, "invalid upvalue index"));
-    }
+    };
     let n2 = check_integer(exec, 3)?;
     let f2 = check_function(exec, 2)?;
-    if upvalue_of(f2, n2).is_none() {
+    let Some((c2, i2)) = upvalue_of(f2, n2) else {
         return Err(Error::bad_argument(4, "invalid upvalue index"));
+    };
+    if let Some(uv) = c2.upvalue(i2) {
+        c1.join_upvalue(ctx.mutation(), i1, uv);
     }
-    Err(Error::runtime("'upvaluejoin' not supported"))
+    exec.clear();
+    Ok(Action::Return)
 }
 
 // ---------------------------------------------------------------------------------------

@@ -71,7 +71,9 @@ pub struct ClosureInner<'gc> {
     #[collect(require_static)]
     pub(crate) id: u64,
     pub proto: Gc<'gc, FunctionProto<'gc>>,
-    pub upvalues: Box<[UpValue<'gc>]>,
+    /// Upvalue slots; `Lock`ed so `debug.upvaluejoin` can make a slot share another
+    /// closure's upvalue.
+    pub upvalues: Box<[Lock<UpValue<'gc>>]>,
 }
 
 /// A Lua function value.
@@ -86,8 +88,35 @@ impl<'gc> LuaClosure<'gc> {
     pub fn proto(self) -> &'gc FunctionProto<'gc> {
         Gc::as_ref(Gc::as_ref(self.0).proto)
     }
-    pub fn upvalues(self) -> &'gc [UpValue<'gc>] {
+    /// The upvalue slots (read each with `Lock::get`).
+    pub fn upvalue_slots(self) -> &'gc [Lock<UpValue<'gc>>] {
         &Gc::as_ref(self.0).upvalues
+    }
+
+    pub fn upvalue_count(self) -> usize {
+        self.0.upvalues.len()
+    }
+
+    /// Upvalue `i` (0-based).
+    pub fn upvalue(self, i: usize) -> Option<UpValue<'gc>> {
+        self.0.upvalues.get(i).map(|l| l.get())
+    }
+
+    /// A number identifying an upvalue for `debug.upvalueid` equality while it is alive (its
+    /// address; only ever compared, never shown to scripts).
+    pub fn upvalue_identity(uv: UpValue<'gc>) -> usize {
+        Gc::as_ptr(uv) as *const () as usize
+    }
+
+    /// Makes upvalue slot `i` refer to `uv` (`debug.upvaluejoin`). Returns `false` if `i` is
+    /// out of range.
+    pub fn join_upvalue(self, mc: &gc_arena::Mutation<'gc>, i: usize, uv: UpValue<'gc>) -> bool {
+        if i >= self.0.upvalues.len() {
+            return false;
+        }
+        let slots = gc_arena::barrier::field!(Gc::write(mc, self.0), ClosureInner, upvalues);
+        slots.as_deref()[i].unlock().set(uv);
+        true
     }
 }
 

@@ -642,7 +642,7 @@ pub(crate) fn run<'gc>(
         let fp = closure.proto();
         let code: &'gc [Instruction] = &fp.proto.code;
         let consts: &'gc [Value<'gc>] = &fp.constants;
-        let upvals: &'gc [UpValue<'gc>] = closure.upvalues();
+        let upvals: &'gc [gc_arena::lock::Lock<UpValue<'gc>>] = closure.upvalue_slots();
         let base = frame.base;
         let mut pc = frame.pc;
         let mut top = frame.top;
@@ -908,14 +908,14 @@ pub(crate) fn run<'gc>(
                     }
                 }
                 Instruction::GetUpval { a, up } => {
-                    r!(a) = get_upvalue(thread, ts, upvals[up as usize]);
+                    r!(a) = get_upvalue(thread, ts, upvals[up as usize].get());
                 }
                 Instruction::SetUpval { a, up } => {
                     let v = r!(a);
-                    set_upvalue(ctx, thread, ts, upvals[up as usize], v);
+                    set_upvalue(ctx, thread, ts, upvals[up as usize].get(), v);
                 }
                 Instruction::GetTabUp { a, up, k } => {
-                    let t = get_upvalue(thread, ts, upvals[up as usize]);
+                    let t = get_upvalue(thread, ts, upvals[up as usize].get());
                     let key = consts[k as usize];
                     get_index!(a, t, key, &|| debug::describe_upvalue(fp, up as usize));
                 }
@@ -929,7 +929,7 @@ pub(crate) fn run<'gc>(
                     get_index!(a, r!(b), consts[k as usize], describe_reg!(b));
                 }
                 Instruction::SetTabUp { up, k, c, ck } => {
-                    let t = get_upvalue(thread, ts, upvals[up as usize]);
+                    let t = get_upvalue(thread, ts, upvals[up as usize].get());
                     set_index!(t, consts[k as usize], rk!(c, ck), &|| {
                         debug::describe_upvalue(fp, up as usize)
                     });
@@ -1599,9 +1599,14 @@ pub(crate) fn run<'gc>(
                     let mut ups = Vec::with_capacity(descs.len());
                     for d in descs.iter() {
                         if d.in_stack {
-                            ups.push(find_upvalue(ctx, thread, ts, base + d.index as usize));
+                            ups.push(gc_arena::lock::Lock::new(find_upvalue(
+                                ctx,
+                                thread,
+                                ts,
+                                base + d.index as usize,
+                            )));
                         } else {
-                            ups.push(upvals[d.index as usize]);
+                            ups.push(gc_arena::lock::Lock::new(upvals[d.index as usize].get()));
                         }
                     }
                     let c = LuaClosure(gc_arena::Gc::new(

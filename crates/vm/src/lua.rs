@@ -187,7 +187,10 @@ impl<'gc> Context<'gc> {
             .enumerate()
             .map(|(i, _)| {
                 let v = if i == 0 { env } else { Value::Nil };
-                Gc::new(mc, gc_arena::lock::Lock::new(UpValueState::Closed(v)))
+                gc_arena::lock::Lock::new(Gc::new(
+                    mc,
+                    gc_arena::lock::Lock::new(UpValueState::Closed(v)),
+                ))
             })
             .collect();
         LuaClosure(Gc::new(
