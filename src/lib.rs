@@ -18,8 +18,9 @@ pub use lunette_compiler as compiler;
 pub use lunette_stdlib as stdlib;
 pub use lunette_vm as vm;
 pub use lunette_vm::{
-    Action, Callback, CaptureHost, Context, Error, ExecResult, Executor, Fuel, Host, LuaError,
-    LuaErrorKind, LuaString, StashedExecutor, StashedValue, StdHost, Table, Thread, Value,
+    Action, Callback, CaptureHost, Context, Error, ExecResult, Executor, Fuel, Grants, Host,
+    LuaError, LuaErrorKind, LuaString, StashedExecutor, StashedValue, StdHost, Table, Thread,
+    Value,
 };
 
 /// The README's examples are compiled and run as doctests.
@@ -47,6 +48,29 @@ impl Lua {
         let lua = lunette_vm::Lua::core_with_host(host);
         lua.enter(lunette_stdlib::open_all);
         Lua(lua)
+    }
+
+    /// A VM for untrusted scripts (players' mods). Whatever `host` grants, the sandbox grants
+    /// nothing: no `io`, no `os` beyond `clock/time/date/difftime`, no
+    /// `dofile`/`loadfile`/file `require` (modules come from `package.preload` and
+    /// `package.sources`), `debug` has only `traceback`, `collectgarbage` cannot force full
+    /// collections, binary chunks are refused by `load`, and every library table and the
+    /// string metatable are frozen so scripts cannot change them under each other. Output and
+    /// clocks still go through `host`. Give each mod its own globals with [`Lua::new_environment`]
+    /// and run it in bounded steps with [`lunette_vm::Lua::step`] and a [`Fuel`] budget.
+    pub fn sandboxed(host: Rc<dyn Host>) -> Lua {
+        let lua = lunette_vm::Lua::core_with_host(Rc::new(lunette_vm::DenyGrants(host)));
+        lua.enter(|ctx| {
+            lunette_stdlib::open_all(ctx);
+            lunette_stdlib::freeze_libraries(ctx);
+        });
+        Lua(lua)
+    }
+
+    /// A fresh global environment (see `lunette_stdlib::new_environment`) to load one mod's
+    /// chunks in, with [`lunette_vm::Lua::load_with_env`].
+    pub fn new_environment(&self) -> StashedValue {
+        self.enter(|ctx| ctx.stash(Value::Table(lunette_stdlib::new_environment(ctx))))
     }
 
     /// The core VM.

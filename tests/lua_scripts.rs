@@ -8,7 +8,15 @@ use lunette::{CaptureHost, Lua};
 
 /// Runs a script like `lua5.4 name.lua 2>&1` would: stdout, then an uncaught error.
 fn run_script(path: &Path) -> Vec<u8> {
-    let host = CaptureHost::new();
+    // A sandbox-like host (no files, no OS, traceback-only debug) that lets scripts request
+    // full collections, so weak tables and finalizers can be compared with PUC.
+    let host = CaptureHost {
+        grants: lunette::Grants {
+            full_collections: true,
+            ..lunette::Grants::default()
+        },
+        ..CaptureHost::default()
+    };
     let mut lua = Lua::with_host(Rc::new(host.clone()));
     let source = std::fs::read(path).unwrap();
     let name = path.file_name().unwrap().to_string_lossy();

@@ -4,6 +4,8 @@
 //!   -e stat   execute string 'stat'
 //!   -i        enter interactive mode after executing 'script'
 //!   -v        show version information
+//!   --fuel N  stop any chunk after N units of work (about one VM instruction each)
+//!   --sandbox run with the sandbox profile (no io/os/file access, frozen libraries)
 //!   --        stop handling options
 //!   -         execute stdin and stop handling options
 
@@ -26,6 +28,8 @@ fn usage(progname: &str, bad: &str) -> ExitCode {
            -e stat   execute string 'stat'\n  \
            -i        enter interactive mode after executing 'script'\n  \
            -v        show version information\n  \
+           --fuel N  stop any chunk after N units of work\n  \
+           --sandbox run with the sandbox profile (no io, os, files)\n  \
            --        stop handling options\n  \
            -         stop handling options and execute stdin"
     );
@@ -40,7 +44,11 @@ fn report(e: &LuaError) {
     }
 }
 
-/// Runs `f(args...)` to completion; returns its results as stashed values.
+/// Total fuel for one chunk (`--fuel`); unlimited when `None`.
+static FUEL_LIMIT: std::sync::OnceLock<Option<i64>> = std::sync::OnceLock::new();
+
+/// Runs `f(args...)` to completion (or until the `--fuel` budget is spent); returns its
+/// results as stashed values.
 fn call(
     lua: &mut Lua,
     f: &lunette::StashedValue,
@@ -51,6 +59,20 @@ fn call(
         let args: Vec<Value> = args.iter().map(|a| ctx.str(a)).collect();
         ctx.stash_executor(Executor::start(ctx, f, &args))
     });
+    if let Some(Some(limit)) = FUEL_LIMIT.get() {
+        let mut left = *limit;
+        loop {
+            let mut fuel = lunette::Fuel::new(left.min(lunette::vm::lua::DEFAULT_STEP_FUEL));
+            let before = fuel.remaining();
+            if lua.step(&exec, &mut fuel) {
+                break;
+            }
+            left -= before - fuel.remaining();
+            if left <= 0 {
+                return Err(LuaError::host(format!("fuel exhausted ({limit} units)")));
+            }
+        }
+    }
     lua.finish(&exec)?;
     Ok(lua.enter(|ctx| match ctx.fetch_executor(&exec).result() {
         Some(ExecResult::Returned(vals)) => vals.iter().map(|v| ctx.stash(*v)).collect(),
@@ -154,8 +176,9 @@ fn repl(lua: &mut Lua) {
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().collect();
     let progname = "lunette";
-    let mut lua = Lua::new();
     let mut i = 1;
+    let mut sandbox = false;
+    let mut fuel_limit = None;
     let mut interactive = false;
     let mut ran_something = false;
     let mut show_version = false;
@@ -174,6 +197,21 @@ fn main() -> ExitCode {
                 }
             }
             "-i" => interactive = true,
+            "--sandbox" => sandbox = true,
+            "--fuel" => {
+                i += 1;
+                match argv
+                    .get(i)
+                    .and_then(|n| n.parse::<i64>().ok())
+                    .filter(|n| *n > 0)
+                {
+                    Some(n) => fuel_limit = Some(n),
+                    None => {
+                        eprintln!("{progname}: '--fuel' needs a positive number");
+                        return ExitCode::from(1);
+                    }
+                }
+            }
             "-v" => show_version = true,
             "--" => {
                 i += 1;
@@ -189,6 +227,12 @@ fn main() -> ExitCode {
     if show_version {
         println!("{VERSION}");
     }
+    let _ = FUEL_LIMIT.set(fuel_limit);
+    let mut lua = if sandbox {
+        Lua::sandboxed(std::rc::Rc::new(lunette::StdHost::sandboxed()))
+    } else {
+        Lua::new()
+    };
     let script_index = if i < argv.len() { Some(i) } else { None };
     set_arg_table(&lua, script_index, &argv);
     for c in &chunks {

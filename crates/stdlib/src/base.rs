@@ -472,6 +472,9 @@ fn setmetatable<'gc>(
         Some(Value::Table(mt)) => Some(mt),
         other => return Err(Error::type_error(2, "nil or table", other)),
     };
+    if t.is_frozen() {
+        return Err(Error::runtime("attempt to modify a read-only table"));
+    }
     if let Some(old) = t.metatable() {
         if !old.get(ctx.str("__metatable")).is_nil() {
             return Err(Error::runtime("cannot change a protected metatable"));
@@ -740,6 +743,14 @@ fn collectgarbage<'gc>(
         .map(|s| s.to_str_lossy().into_owned())
         .unwrap_or_else(|| "collect".into());
     let r = match opt.as_str() {
+        "collect" | "step" if !ctx.host().grants().full_collections => {
+            // Not granted: the host alone decides when full collections happen.
+            if opt == "step" {
+                Value::Boolean(false)
+            } else {
+                Value::Integer(0)
+            }
+        }
         "collect" | "step" => {
             // A full collection at this deterministic point: weak entries are cleared and
             // finalizers run (see lunette_vm::gc). The step pauses so the host collects.

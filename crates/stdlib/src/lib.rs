@@ -34,3 +34,49 @@ pub fn open_all(ctx: Context<'_>) {
     // Last: `package.loaded` collects the libraries opened above.
     package::open(ctx);
 }
+
+/// The global names of the library tables `open_all` creates.
+pub const LIBRARY_TABLES: &[&str] = &[
+    "coroutine",
+    "string",
+    "table",
+    "math",
+    "utf8",
+    "os",
+    "io",
+    "debug",
+    "package",
+];
+
+/// Freezes every library table in the globals and the string metatable (see
+/// `Table::freeze`), so scripts sharing one VM cannot change the libraries under each other.
+/// `package.loaded` and `package.preload` stay writable (`require` fills them).
+pub fn freeze_libraries(ctx: Context<'_>) {
+    let g = ctx.globals();
+    for name in LIBRARY_TABLES {
+        if let lunette_vm::Value::Table(t) = g.get(ctx.str(name)) {
+            t.freeze();
+        }
+    }
+    if let Some(mt) = ctx.string_metatable() {
+        mt.freeze();
+    }
+}
+
+/// A fresh global environment for one script (a mod): a new table holding the same library
+/// tables and base functions as the VM's globals, with its own `_G`. Load the script's chunks
+/// with it as their `_ENV` so globals one mod defines are invisible to the others.
+pub fn new_environment<'gc>(ctx: Context<'gc>) -> lunette_vm::Table<'gc> {
+    use lunette_vm::Value;
+    let env = ctx.new_table();
+    let g = ctx.globals();
+    let mut key = Value::Nil;
+    while let Ok(Some((k, v))) = g.next(key) {
+        if !matches!(k, Value::String(s) if s.as_bytes() == b"_G") {
+            let _ = env.set(ctx.mutation(), k, v);
+        }
+        key = k;
+    }
+    let _ = env.set(ctx.mutation(), ctx.str("_G"), Value::Table(env));
+    env
+}

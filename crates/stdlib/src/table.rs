@@ -78,7 +78,8 @@ fn check_tab<'gc>(
 /// A table without a metatable: raw access is exactly what PUC does.
 fn plain<'gc>(v: Value<'gc>) -> Option<Table<'gc>> {
     match v {
-        Value::Table(t) if t.metatable().is_none() => Some(t),
+        // Frozen tables take the general path, whose stores report the read-only error.
+        Value::Table(t) if t.metatable().is_none() && !t.is_frozen() => Some(t),
         _ => None,
     }
 }

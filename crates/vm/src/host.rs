@@ -42,6 +42,10 @@ pub struct Grants {
     pub operating_system: bool,
     /// The full `debug` library (otherwise only `debug.traceback`).
     pub debug: bool,
+    /// `collectgarbage("collect")`/`("step")` run a full collection. Without this grant they
+    /// do nothing (a full collection costs time proportional to the heap, so an untrusted
+    /// script must not trigger them at will); the host collects at its own frame boundaries.
+    pub full_collections: bool,
 }
 
 impl Grants {
@@ -51,6 +55,7 @@ impl Grants {
             file_system: true,
             operating_system: true,
             debug: true,
+            full_collections: true,
         }
     }
 }
@@ -60,19 +65,30 @@ impl Grants {
 #[derive(Debug, Clone, Copy)]
 pub struct StdHost {
     started: std::time::Instant,
+    grants: Grants,
 }
 
 impl Default for StdHost {
     fn default() -> Self {
         StdHost {
             started: std::time::Instant::now(),
+            grants: Grants::all(),
         }
     }
 }
 
 impl StdHost {
+    /// Real streams and clocks, everything granted (the `lua` command).
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Real streams and clocks, nothing granted (`lunette --sandbox`).
+    pub fn sandboxed() -> Self {
+        StdHost {
+            grants: Grants::default(),
+            ..Self::default()
+        }
     }
 }
 
@@ -87,7 +103,7 @@ impl Host for StdHost {
             .unwrap_or(0)
     }
     fn grants(&self) -> Grants {
-        Grants::all()
+        self.grants
     }
     fn write_stdout(&self, bytes: &[u8]) {
         let mut out = std::io::stdout().lock();
@@ -139,5 +155,30 @@ impl Host for CaptureHost {
     }
     fn write_stderr(&self, bytes: &[u8]) {
         self.stderr.borrow_mut().extend_from_slice(bytes);
+    }
+}
+
+/// Forwards everything to another host but grants nothing: what `Lua::sandboxed` installs,
+/// so a sandbox stays a sandbox whatever host it is given.
+pub struct DenyGrants(pub Rc<dyn Host>);
+
+impl Host for DenyGrants {
+    fn write_stdout(&self, bytes: &[u8]) {
+        self.0.write_stdout(bytes)
+    }
+    fn write_stderr(&self, bytes: &[u8]) {
+        self.0.write_stderr(bytes)
+    }
+    fn clock(&self) -> f64 {
+        self.0.clock()
+    }
+    fn time(&self) -> i64 {
+        self.0.time()
+    }
+    fn utc_offset(&self) -> i64 {
+        self.0.utc_offset()
+    }
+    fn grants(&self) -> Grants {
+        Grants::default()
     }
 }

@@ -1580,6 +1580,9 @@ pub(crate) fn run<'gc>(
                     let ra = base + a as usize;
                     let count = if n == 0 { top - ra - 1 } else { n as usize };
                     if let Value::Table(t) = ts.stack[ra] {
+                        if t.is_frozen() {
+                            bail!(Error::runtime("attempt to modify a read-only table"));
+                        }
                         budget -= count as i64 / 8;
                         let mut st = t.borrow_mut(ctx.mutation());
                         for i in 1..=count {

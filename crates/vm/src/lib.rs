@@ -25,7 +25,7 @@ pub mod value;
 pub use error::{Error, LuaError, LuaErrorKind};
 pub use executor::{Exec, ExecResult, Executor, Fuel};
 pub use function::{Action, Callback, CallbackFn, ContinuationFn, LuaClosure, Outcome, Then};
-pub use host::{CaptureHost, Grants, Host, StdHost};
+pub use host::{CaptureHost, DenyGrants, Grants, Host, StdHost};
 pub use lua::{display_plain, error_message, Lua, StashedExecutor, StashedValue};
 pub use lunette_compiler::{chunk_id, CompileError, Prototype};
 pub use sequence::{async_callback, SequenceError, SequenceHandle, SequenceResult};

@@ -77,9 +77,20 @@ impl Lua {
 
     /// Compiles `source` as a chunk and returns it as a function value handle.
     pub fn load(&mut self, source: &[u8], chunk_name: &str) -> Result<StashedValue, LuaError> {
+        self.load_with_env(source, chunk_name, None)
+    }
+
+    /// Like `load`, with `env` (e.g. a per-mod environment table) as the chunk's `_ENV`.
+    pub fn load_with_env(
+        &mut self,
+        source: &[u8],
+        chunk_name: &str,
+        env: Option<&StashedValue>,
+    ) -> Result<StashedValue, LuaError> {
         let proto = lunette_compiler::compile(source, chunk_name).map_err(compile_error)?;
         Ok(self.enter(|ctx| {
-            let f = ctx.load_prototype(&proto, None);
+            let env = env.map(|e| ctx.fetch(e));
+            let f = ctx.load_prototype(&proto, env);
             ctx.stash(Value::Function(f))
         }))
     }

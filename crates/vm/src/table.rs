@@ -24,6 +24,8 @@ use gc_arena::{Collect, Gc, Mutation};
 
 pub(crate) const GC_FLAG_FINALIZER: u8 = 1;
 pub(crate) const GC_FLAG_WEAK: u8 = 2;
+/// The table is read-only (`Table::freeze`).
+pub(crate) const FLAG_FROZEN: u8 = 4;
 use hashbrown::HashTable;
 
 use crate::value::Value;
@@ -34,6 +36,9 @@ pub enum InvalidKey {
     Nil,
     #[error("table index is NaN")]
     NaN,
+    /// The table was frozen (`Table::freeze`), e.g. a library table in a sandbox.
+    #[error("attempt to modify a read-only table")]
+    ReadOnly,
 }
 
 /// `next` was given a key that is not in the table.
@@ -404,6 +409,9 @@ impl<'gc> Table<'gc> {
         key: Value<'gc>,
         value: Value<'gc>,
     ) -> Result<(), InvalidKey> {
+        if self.is_frozen() {
+            return Err(InvalidKey::ReadOnly);
+        }
         let key = normalize_key(key)?;
         if let Value::String(_) = key {
             self.0.absent_events.set(0);
@@ -422,6 +430,9 @@ impl<'gc> Table<'gc> {
     /// the general path is needed.
     #[inline]
     pub(crate) fn set_int_fast(self, mc: &Mutation<'gc>, i: i64, value: Value<'gc>) -> bool {
+        if self.is_frozen() {
+            return false;
+        }
         let mut st = self.borrow_mut(mc);
         let len = st.array.len();
         let idx = (i as u64).wrapping_sub(1);
@@ -434,6 +445,18 @@ impl<'gc> Table<'gc> {
         } else {
             false
         }
+    }
+
+    /// Makes the table read-only: every later store (`t[k] = v`, `rawset`, `table.insert`...)
+    /// raises "attempt to modify a read-only table". Used to share library tables between
+    /// sandboxed scripts. Irreversible.
+    pub fn freeze(self) {
+        let f = &Gc::as_ref(self.0).gc_flags;
+        f.set(f.get() | FLAG_FROZEN);
+    }
+
+    pub fn is_frozen(self) -> bool {
+        self.0.gc_flags.get() & FLAG_FROZEN != 0
     }
 
     pub fn length(self) -> i64 {
