@@ -22,6 +22,7 @@ use crate::executor::{
 use crate::function::{ClosureInner, LuaClosure, UpValue, UpValueState};
 use crate::number;
 use crate::state::{Context, MetaEvent};
+use crate::string::MAX_INTERNED_LEN;
 use crate::table::Table;
 use crate::thread::{Frame, LuaFrame, Returns, Thread, ThreadState};
 use crate::value::Value;
@@ -820,6 +821,7 @@ pub(crate) fn run<'gc>(
                 if let Value::Table(t) = obj {
                     let v = match key {
                         Value::Integer(i) => t.get_int(i),
+                        Value::String(s) if s.len() <= MAX_INTERNED_LEN => t.get_short_str(s),
                         _ => t.get(key),
                     };
                     if !v.is_nil() {
@@ -860,6 +862,9 @@ pub(crate) fn run<'gc>(
                     if plain {
                         let fast = match key {
                             Value::Integer(i) => t.set_int_fast(ctx.mutation(), i, val),
+                            Value::String(s) if s.len() <= MAX_INTERNED_LEN => {
+                                t.replace_short_str(ctx.mutation(), s, val)
+                            }
                             _ => false,
                         };
                         if !fast {

@@ -28,6 +28,7 @@ pub(crate) const GC_FLAG_WEAK: u8 = 2;
 pub(crate) const FLAG_FROZEN: u8 = 4;
 use hashbrown::HashTable;
 
+use crate::string::{LuaString, MAX_INTERNED_LEN};
 use crate::value::Value;
 
 #[derive(Debug, Copy, Clone, PartialEq, Eq, thiserror::Error)]
@@ -137,7 +138,13 @@ pub(crate) fn normalize_key(key: Value<'_>) -> Result<Value<'_>, InvalidKey> {
 }
 
 impl<'gc> TableState<'gc> {
+    #[inline]
     fn find_entry(&self, key: Value<'gc>) -> Option<usize> {
+        if let Value::String(s) = key {
+            if s.len() <= MAX_INTERNED_LEN && self.entries.len() <= SMALL_HASH_PART {
+                return self.find_short_str(s);
+            }
+        }
         if self.entries.len() <= SMALL_HASH_PART {
             // Small hash parts have no index: a scan is cheaper than hashing, and interned
             // string keys compare by pointer.
@@ -148,6 +155,15 @@ impl<'gc> TableState<'gc> {
         self.index
             .find(hash, |&i| key_eq(entries[i as usize].0, key))
             .map(|&i| i as usize)
+    }
+
+    /// Scan for an interned (short) string key: equal short strings are the same object, so
+    /// a pointer comparison decides.
+    #[inline]
+    fn find_short_str(&self, key: LuaString<'gc>) -> Option<usize> {
+        self.entries
+            .iter()
+            .position(|(k, _)| matches!(k, Value::String(s) if LuaString::ptr_eq(*s, key)))
     }
 
     #[inline]
@@ -444,6 +460,49 @@ impl<'gc> Table<'gc> {
             true
         } else {
             false
+        }
+    }
+
+    /// Raw get of a short (interned) string key: one borrow and a pointer scan for small
+    /// tables.
+    #[inline]
+    pub(crate) fn get_short_str(self, key: LuaString<'gc>) -> Value<'gc> {
+        let st = self.0.state.borrow();
+        if st.entries.len() <= SMALL_HASH_PART {
+            match st.find_short_str(key) {
+                Some(i) => st.entries[i].1,
+                None => Value::Nil,
+            }
+        } else {
+            st.get_from_hash(Value::String(key))
+        }
+    }
+
+    /// Overwrites the value of an existing short-string field when both the old and the new
+    /// value are non-nil (so no tombstone or metamethod-cache bookkeeping changes). Returns
+    /// `false` without doing anything otherwise.
+    #[inline]
+    pub(crate) fn replace_short_str(
+        self,
+        mc: &Mutation<'gc>,
+        key: LuaString<'gc>,
+        value: Value<'gc>,
+    ) -> bool {
+        if value.is_nil() || self.is_frozen() {
+            return false;
+        }
+        let mut st = self.borrow_mut(mc);
+        let idx = if st.entries.len() <= SMALL_HASH_PART {
+            st.find_short_str(key)
+        } else {
+            st.find_entry(Value::String(key))
+        };
+        match idx {
+            Some(i) if !st.entries[i].1.is_nil() => {
+                st.entries[i].1 = value;
+                true
+            }
+            _ => false,
         }
     }
 
