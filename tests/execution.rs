@@ -353,3 +353,47 @@ fn host_full_collection_clears_weak_tables_and_runs_finalizers_at_the_next_step(
         "finalized\nnil\n"
     );
 }
+
+#[test]
+fn loops_whose_back_edge_is_a_conditional_jump_are_bounded_by_fuel() {
+    // The back edge of these loops is the `Jmp` after a comparison or test (found by the
+    // hostile-input suite: they used to never return from `step`).
+    for src in [
+        "local x = 1 while true do if x == 0 then end end",
+        "local x = 1 repeat until x < 0",
+        "local x = 1 repeat until x == 0",
+        "local t, x = {}, true while true do x = x and t end",
+        "local t = {} while t do end",
+    ] {
+        let (mut lua, _) = lua_with_capture();
+        let exec = start(&mut lua, src);
+        for _ in 0..20 {
+            let mut fuel = Fuel::new(1_000);
+            assert!(!lua.step(&exec, &mut fuel), "{src}");
+            assert!(
+                fuel.remaining() > -50,
+                "{src}: overran by {}",
+                -fuel.remaining()
+            );
+        }
+    }
+}
+
+#[test]
+fn nested_resumes_are_limited_like_puc() {
+    let (mut lua, host) = lua_with_capture();
+    lua.execute(
+        b"local function nest(n)
+            if n == 0 then return 'bottom' end
+            local ok, v = coroutine.resume(coroutine.create(nest), n - 1)
+            return v
+          end
+          print(nest(150), nest(300))",
+        "=nest",
+    )
+    .unwrap();
+    assert_eq!(
+        String::from_utf8(host.take_stdout()).unwrap(),
+        "bottom\tC stack overflow\n"
+    );
+}

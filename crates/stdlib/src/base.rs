@@ -412,7 +412,7 @@ fn select<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc
     }
     let i = check_integer(exec, 0)?;
     let start = if i < 0 {
-        if -i > n {
+        if i < -n {
             return Err(Error::bad_argument(1, "index out of range"));
         }
         n + i + 1

@@ -20,6 +20,9 @@ use crate::value::Value;
 pub const MAX_STACK_SLOTS: usize = 1_000_000;
 /// Most frames a thread may have.
 pub const MAX_FRAMES: usize = 200_000;
+/// Most coroutines resuming one another at once (PUC reports "C stack overflow" at about
+/// 200 nested resumes).
+const MAX_RESUME_DEPTH: usize = 200;
 /// Most nested `__call` redirections of one call.
 const MAX_CALL_CHAIN: usize = 100;
 
@@ -306,6 +309,12 @@ impl<'gc> Executor<'gc> {
             }
             Flow::Resume(co, args) => {
                 let current = *st.threads.last().unwrap();
+                if st.threads.len() >= MAX_RESUME_DEPTH {
+                    // Like PUC's C-stack limit on nested resumes: the resume fails, the
+                    // coroutine stays suspended.
+                    deliver_to_resumer(ctx, current, Err(ctx.str("C stack overflow")));
+                    return false;
+                }
                 current.borrow_mut(mc).status = ThreadStatus::Normal;
                 st.threads.push(co);
                 let mut cs = co.borrow_mut(mc);

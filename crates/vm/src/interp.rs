@@ -801,11 +801,16 @@ pub(crate) fn run<'gc>(
                 }
             }};
         }
+        // Runs or skips the `Jmp` that follows a conditional. A backward jump is a loop edge
+        // (`while x ~= 0 do end`, `repeat until c`), so it checks the fuel like `Jmp` does.
         macro_rules! cond_jump {
             ($cond:expr, $k:expr) => {{
                 if $cond == $k {
                     if let Instruction::Jmp { off } = code[pc] {
                         pc = (pc as i64 + 1 + off as i64) as usize;
+                        if off < 0 {
+                            check_fuel!();
+                        }
                     } else {
                         pc += 1;
                     }
@@ -1327,6 +1332,9 @@ pub(crate) fn run<'gc>(
                         r!(a) = v;
                         if let Instruction::Jmp { off } = code[pc] {
                             pc = (pc as i64 + 1 + off as i64) as usize;
+                            if off < 0 {
+                                check_fuel!();
+                            }
                         } else {
                             pc += 1;
                         }
@@ -1600,6 +1608,8 @@ pub(crate) fn run<'gc>(
                         ts.stack.truncate(end.max(ra + 1));
                         ts.stack.resize(end, Value::Nil);
                     }
+                    // Huge table constructors are long straight-line code: check here too.
+                    check_fuel!();
                 }
                 Instruction::Closure { a, proto } => {
                     let child = fp.children[proto as usize];
