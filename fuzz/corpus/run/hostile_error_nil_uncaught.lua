@@ -1,0 +1,3 @@
+-- expect: error "nil"
+-- Attacks: an uncaught error(nil) reaching the host.
+error(nil)

@@ -1,0 +1,30 @@
+-- expect: ok
+-- Attacks: string.rep with results far past the string size limit (2^40 copies, huge
+-- separators, integer overflow of count*size). Each must fail with
+-- "resulting string too large" before allocating anything; empty results stay cheap.
+local function fails(...)
+  local ok, e = pcall(string.rep, ...)
+  assert(not ok, "expected an error")
+  assert(tostring(e):find("resulting string too large", 1, true), e)
+end
+fails("x", 2^40)
+fails("x", math.maxinteger)
+fails("ab", 2^62)
+fails("abc", math.maxinteger // 2)
+fails("x", 2^31)
+fails("", 2^40, "sep")
+fails("x", 2^40, "")
+fails("a", 2^30, ("x"):rep(100))
+fails(("y"):rep(1000), 2^22, ("x"):rep(1000))
+fails("", math.maxinteger, "s")
+assert(string.rep("", 2^40) == "")
+assert(string.rep("", math.maxinteger, "") == "")
+assert(string.rep("x", 0) == "")
+assert(string.rep("x", -1) == "")
+assert(string.rep("x", math.mininteger, "sep") == "")
+assert(string.rep("x", 1, ("s"):rep(1000)) == "x")
+assert(select(2, pcall(string.rep, "x", 2^63)):find("number has no integer representation"))
+assert(select(2, pcall(string.rep, "x", 0/0)):find("number has no integer representation"))
+assert(select(2, pcall(string.rep, "x", math.huge)):find("number has no integer representation"))
+assert(not pcall(string.rep))
+assert(not pcall(string.rep, {}, 3))

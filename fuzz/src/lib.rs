@@ -1,0 +1,87 @@
+//! Shared harness for the fuzz targets and the stable `mutate` fuzzer: compile or run one
+//! input under the sandbox, with bounded fuel, and check the VM's promises (no panic is
+//! checked by the caller; here: bounded overrun per step).
+
+use std::rc::Rc;
+
+use lunette::{CaptureHost, Executor, Fuel, Lua};
+
+/// Fuel per step for fuzzed programs.
+pub const STEP_FUEL: i64 = 2_000;
+/// Steps per fuzzed program.
+pub const MAX_STEPS: usize = 50;
+/// Most a step may overrun: tests/hostile.rs `OVERRUN` (1M), raised past the pattern
+/// matcher's documented per-call bound (20M steps = 5M units) so that known cause does not
+/// drown the rest.
+pub const OVERRUN: i64 = 6_000_000;
+
+/// Compiles `data` as a chunk (errors are fine, panics are not).
+pub fn compile(data: &[u8]) {
+    let _ = lunette::compiler::compile(data, "=fuzz");
+}
+
+/// Runs `data` as a sandboxed chunk for at most `MAX_STEPS` steps of `STEP_FUEL`, asking for
+/// a full collection now and then (so finalizers and weak tables are exercised).
+pub fn run(data: &[u8]) {
+    let mut lua = Lua::sandboxed(Rc::new(CaptureHost::new()));
+    let Ok(f) = lua.load(data, "=fuzz") else {
+        return;
+    };
+    let exec = lua.enter(|ctx| {
+        let f = ctx.fetch(&f);
+        ctx.stash_executor(Executor::start(ctx, f, &[]))
+    });
+    for step in 0..MAX_STEPS {
+        let mut fuel = Fuel::new(STEP_FUEL);
+        let done = lua.step(&exec, &mut fuel);
+        assert!(
+            fuel.remaining() > -OVERRUN,
+            "step {step} overran its budget by {}",
+            -fuel.remaining()
+        );
+        if step % 7 == 6 {
+            lua.gc_collect();
+        }
+        if done {
+            break;
+        }
+    }
+    // Render the result like a host would (error values included).
+    lua.enter(|ctx| {
+        if let Some(lunette::ExecResult::Errored { value, .. }) = ctx.fetch_executor(&exec).result()
+        {
+            let _ = lunette::vm::error_message(ctx, value);
+        }
+    });
+}
+
+/// Tokens for the structured target: bytes pick tokens, so most inputs lex and many parse.
+pub const TOKENS: &[&str] = &[
+    "local ", "function ", "end ", "return ", "if ", "then ", "else ", "elseif ", "while ",
+    "do ", "for ", "in ", "repeat ", "until ", "break ", "goto ", "::l:: ", "nil ", "true ",
+    "false ", "... ", "and ", "or ", "not ", "= ", "== ", "~= ", "< ", "<= ", "> ", ">= ",
+    "+ ", "- ", "* ", "/ ", "// ", "% ", "^ ", "# ", "& ", "| ", "~ ", "<< ", ">> ", ".. ",
+    "( ", ") ", "{ ", "} ", "[ ", "] ", ", ", "; ", ". ", ": ", "<close> ", "<const> ", "x ",
+    "y ", "t ", "f ", "s ", "i ", "0 ", "1 ", "2 ", "-1 ", "0.5 ", "1e308 ", "0/0 ",
+    "math.maxinteger ", "math.mininteger ", "'a' ", "\"\\0\" ", "[[xx]] ", "'%' ",
+    "setmetatable ", "getmetatable ", "pcall ", "error ", "select ", "load ", "tostring ",
+    "coroutine.wrap ", "coroutine.yield ", "coroutine.resume ", "coroutine.create ",
+    "string.rep ", "string.format ", "string.find ", "string.gsub ", "string.pack ",
+    "string.unpack ", "string.char ", "string.byte ", "table.concat ", "table.unpack ",
+    "table.insert ", "table.remove ", "table.sort ", "table.move ", "utf8.char ",
+    "utf8.len ", "utf8.codepoint ", "utf8.offset ", "math.floor ", "math.abs ", "math.fmod ",
+    "math.tointeger ", "next ", "pairs ", "ipairs ", "rawset ", "rawget ", "rawlen ",
+    "collectgarbage ", "__index ", "__newindex ", "__call ", "__gc ", "__close ", "__eq ",
+    "__lt ", "__le ", "__concat ", "__len ", "__tostring ", "__name ", "__mode ", "'k' ",
+    "__add ", "__unm ", "__metatable ", "os.date ", "os.time ", "string.sub ",
+    "\n",
+];
+
+/// Turns bytes into token soup.
+pub fn token_soup(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len() * 6);
+    for &b in data {
+        out.extend_from_slice(TOKENS[b as usize % TOKENS.len()].as_bytes());
+    }
+    out
+}

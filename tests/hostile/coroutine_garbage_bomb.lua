@@ -1,0 +1,8 @@
+-- expect: fuel
+-- steps: 50
+-- Attacks: millions of short-lived suspended coroutines (garbage): the collector must keep
+-- memory flat.
+while true do
+  local co = coroutine.wrap(function() coroutine.yield(1) end)
+  co()
+end

@@ -1,0 +1,30 @@
+-- expect: ok
+-- Attacks: os.date/os.time/os.difftime with huge formats, huge times, invalid conversions
+-- and out-of-range table fields.
+local function bad(f, ...)
+  local ok, e = pcall(f, ...)
+  assert(not ok, "expected an error")
+  return e
+end
+assert(#os.date(("%Y"):rep(100000), 0) == 400000)
+bad(os.date, "%Ez", 0)
+bad(os.date, "%", 0)
+bad(os.date, "%Q", 0)
+bad(os.date, "*t", 2^60)
+bad(os.date, "%c", math.maxinteger)
+bad(os.date, "%c", math.mininteger)
+bad(os.date, "%c", 2^63)
+bad(os.date, "%c", 0/0)
+assert(os.date("!%Y", 0) == "1970")
+assert(type(os.date("!*t", 253402300799)) == "table")
+bad(os.time, {year = 2^60, month = 1, day = 1})
+bad(os.time, {year = math.maxinteger, month = 1, day = 1})
+bad(os.time, {year = 2000, month = math.mininteger, day = 1})
+bad(os.time, {year = 2000, month = 1})
+bad(os.time, {year = 2000, month = 1, day = 1.5})
+bad(os.time, {year = "x", month = 1, day = 1})
+local ok = pcall(os.time, {year = 2000, month = 2^31, day = 2^31, hour = 2^31, min = 2^31, sec = 2^31})
+assert(type(ok) == "boolean")
+assert(os.difftime(math.maxinteger, math.mininteger) > 0)
+bad(os.difftime)
+assert(type(os.clock()) == "number")

@@ -1,0 +1,7 @@
+-- expect: fuel
+-- steps: 20
+-- Attacks: a while loop whose body is an if with an empty branch: the comparison's jump is
+-- redirected straight to the loop start (a backward conditional jump), taken inline without
+-- a fuel check: a hang. Found by the mutation fuzzer (from a weak-table churn seed).
+local x = 1
+while true do if x == 0 then end end
