@@ -622,40 +622,31 @@ fn bug_concat_doubling() {
 }
 
 #[test]
-#[ignore = "bug: fuel is only checked at backward jumps/calls: a 3M-item table constructor \
-            is one straight-line stretch that overruns a step by 3.3M units"]
 fn bug_gen_huge_table_ctor() {
     known_bug("gen_huge_table_ctor");
 }
 
 #[test]
-#[ignore = "bug: nested coroutine resumes have no depth limit (PUC: C stack overflow at \
-            ~200): an endless resume chain grows memory until the host dies"]
 fn bug_coroutine_resume_chain_unbounded() {
     known_bug("coroutine_resume_chain_unbounded.lua");
 }
 
 #[test]
-#[ignore = "bug: HANG: a backward jump taken by a conditional instruction (cond_jump!/TestSet \
-            in interp.rs) skips the fuel check: `repeat until false` never ends its step"]
 fn bug_repeat_until_false() {
     known_bug("repeat_until_false.lua");
 }
 
 #[test]
-#[ignore = "bug: HANG: `while true do if x == 0 then end end` (conditional back edge)"]
 fn bug_while_if_back_edge() {
     known_bug("while_if_back_edge.lua");
 }
 
 #[test]
-#[ignore = "bug: HANG: `repeat until x < 0` (conditional back edge from Lt)"]
 fn bug_lt_back_edge() {
     known_bug("lt_back_edge.lua");
 }
 
 #[test]
-#[ignore = "bug: HANG: repeat ... goto cont ... ::cont:: until i >= 6 (conditional back edge)"]
 fn bug_goto_cond_back_edge() {
     known_bug("goto_cond_back_edge.lua");
 }
