@@ -27,13 +27,61 @@ use lunette_fuzz::TOKENS;
 
 /// Extra interesting strings spliced into inputs.
 const DICT: &[&str] = &[
-    "(", ")", "{", "}", "[[", "]]", "--[[", "--[==[", "]==]", "\"", "'", "\\", "\\u{",
-    "\\x", "\\z", "\\ddd", "0x", "1e", "..", "...", "::", "<close>", "<const>", "goto ",
-    "function(...) ", "return ", " end ", "local ", "x", "=", ";", ",", "%b()", "%f[%w]",
-    "(.-)%1", "[^", "%", "\0", "\u{ff}", "\u{7ff}", "\x7f", "\r\n", "\n",
-    "string.rep('x', 2^30)", "setmetatable({}, {__index = function(t, k) return t[k] end})",
-    "coroutine.wrap(function() coroutine.yield() end)", "pcall(error)", "9223372036854775807",
-    "-9223372036854775808", "1e309", "0/0", "math.mininteger // -1", "#", "~", "//",
+    "(",
+    ")",
+    "{",
+    "}",
+    "[[",
+    "]]",
+    "--[[",
+    "--[==[",
+    "]==]",
+    "\"",
+    "'",
+    "\\",
+    "\\u{",
+    "\\x",
+    "\\z",
+    "\\ddd",
+    "0x",
+    "1e",
+    "..",
+    "...",
+    "::",
+    "<close>",
+    "<const>",
+    "goto ",
+    "function(...) ",
+    "return ",
+    " end ",
+    "local ",
+    "x",
+    "=",
+    ";",
+    ",",
+    "%b()",
+    "%f[%w]",
+    "(.-)%1",
+    "[^",
+    "%",
+    "\0",
+    "\u{ff}",
+    "\u{7ff}",
+    "\x7f",
+    "\r\n",
+    "\n",
+    "string.rep('x', 2^30)",
+    "setmetatable({}, {__index = function(t, k) return t[k] end})",
+    "coroutine.wrap(function() coroutine.yield() end)",
+    "pcall(error)",
+    "9223372036854775807",
+    "-9223372036854775808",
+    "1e309",
+    "0/0",
+    "math.mininteger // -1",
+    "#",
+    "~",
+    "//",
 ];
 
 struct Rng(u64);
@@ -110,8 +158,15 @@ fn mutate(rng: &mut Rng, input: &[u8], corpus: &[Vec<u8>], max_len: usize) -> Ve
             8 if len > 0 => {
                 // Replace a number-looking byte with an extreme number.
                 let i = rng.below(len);
-                let n = ["0", "-1", "2^63", "1e308", "math.maxinteger", "math.mininteger", "2^31"]
-                    [rng.below(7)];
+                let n = [
+                    "0",
+                    "-1",
+                    "2^63",
+                    "1e308",
+                    "math.maxinteger",
+                    "math.mininteger",
+                    "2^31",
+                ][rng.below(7)];
                 v.splice(i..(i + 1).min(len), n.bytes());
             }
             9 if len > 0 => {
@@ -173,10 +228,7 @@ fn strip(s: &str) -> String {
         Some(i) if s[..i].contains(':') => &s[i + 2..],
         _ => s,
     };
-    s.chars()
-        .filter(|c| !c.is_ascii_digit())
-        .take(48)
-        .collect()
+    s.chars().filter(|c| !c.is_ascii_digit()).take(48).collect()
 }
 
 fn exec_target(target: &str, data: &[u8]) {
@@ -246,11 +298,15 @@ fn worker(target: &str) {
                 let info = PANIC_INFO.lock().unwrap().clone();
                 // Save the full report next to where the supervisor will save the input.
                 std::fs::write(
-                    std::env::var("MUTATE_PANIC_FILE").unwrap_or_else(|_| "/tmp/mutate-panic.txt".into()),
+                    std::env::var("MUTATE_PANIC_FILE")
+                        .unwrap_or_else(|_| "/tmp/mutate-panic.txt".into()),
                     &info,
                 )
                 .ok();
-                format!("panic {}", info.lines().take(2).collect::<Vec<_>>().join(" | "))
+                format!(
+                    "panic {}",
+                    info.lines().take(2).collect::<Vec<_>>().join(" | ")
+                )
             }
         };
         writeln!(out, "{line}").ok();
@@ -295,7 +351,12 @@ impl Worker {
     fn run(&mut self, data: &[u8], timeout: Duration) -> Result<String, String> {
         let mut frame = (data.len() as u32).to_le_bytes().to_vec();
         frame.extend_from_slice(data);
-        if self.tx.write_all(&frame).and_then(|_| self.tx.flush()).is_err() {
+        if self
+            .tx
+            .write_all(&frame)
+            .and_then(|_| self.tx.flush())
+            .is_err()
+        {
             return Err(self.died());
         }
         match self.rx.recv_timeout(timeout) {
@@ -415,18 +476,29 @@ fn main() {
                         let n = name("crash");
                         std::fs::write(crashes.join(&n), &input).ok();
                         std::fs::copy(&panic_file, crashes.join(format!("{n}.txt"))).ok();
-                        println!("CRASH (panic): {msg}\n  saved {}", crashes.join(&n).display());
+                        println!(
+                            "CRASH (panic): {msg}\n  saved {}",
+                            crashes.join(&n).display()
+                        );
                     }
                 }
             }
             Err(kind) => {
                 let hang = kind == "hang";
-                if hang { hangs += 1 } else { aborts += 1 }
+                if hang {
+                    hangs += 1
+                } else {
+                    aborts += 1
+                }
                 // Keep at most 20 of each kind (one cause tends to repeat).
                 if (if hang { hangs } else { aborts }) <= 20 {
                     let n = name(if hang { "hang" } else { "abort" });
                     std::fs::write(crashes.join(&n), &input).ok();
-                    println!("{}: {kind}\n  saved {}", if hang { "HANG" } else { "ABORT" }, crashes.join(&n).display());
+                    println!(
+                        "{}: {kind}\n  saved {}",
+                        if hang { "HANG" } else { "ABORT" },
+                        crashes.join(&n).display()
+                    );
                 }
                 w = Worker::spawn(&target, &panic_file);
             }
