@@ -1,4 +1,5 @@
 -- expect: ok
+-- known bug: fails today; run by its own #[ignore] test in tests/hostile.rs
 -- steps: 1000
 -- Attacks: the amount of work one builtin call may do inside a single step. A 64 MiB
 -- string.rep is legal, but it is done in one call: the step that runs it must not overrun

@@ -1,3 +1,0 @@
--- expect: error "nil"
--- Attacks: an uncaught error(nil) reaching the host.
-error(nil)
