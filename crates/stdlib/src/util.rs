@@ -88,17 +88,6 @@ pub(crate) fn check_number<'gc>(exec: &Exec<'gc, '_>, i: usize) -> Result<f64, E
     }
 }
 
-/// PUC's `luaG_ordererror` raised from inside a builtin (no position).
-pub(crate) fn compare_error<'gc>(ctx: Context<'gc>, a: Value<'gc>, b: Value<'gc>) -> Error<'gc> {
-    let (ta, tb) = (ctx.object_type_name(a), ctx.object_type_name(b));
-    let msg = if ta == tb {
-        format!("attempt to compare two {ta} values")
-    } else {
-        format!("attempt to compare {ta} with {tb}")
-    };
-    Error::Value(ctx.str(&msg))
-}
-
 /// One step of `a < b` as `lua_compare(LUA_OPLT)` does it.
 pub(crate) enum Less<'gc> {
     /// Decided without calling Lua.
@@ -116,13 +105,10 @@ pub(crate) fn less_step<'gc>(
     if let Some(r) = lunette_vm::interp::less_than(a, b) {
         return Ok(Less::Done(r));
     }
-    match ctx
-        .metamethod(a, lunette_vm::MetaEvent::Lt)
-        .or_else(|| ctx.metamethod(b, lunette_vm::MetaEvent::Lt))
-    {
-        Some(mm) => Ok(Less::Call(mm)),
-        None => Err(compare_error(ctx, a, b)),
-    }
+    // Raised inside a builtin: no position, like PUC's `luaG_ordererror` from C.
+    lunette_vm::interp::compare_slow(ctx, lunette_vm::MetaEvent::Lt, a, b)
+        .map(Less::Call)
+        .map_err(|e| without_position(ctx, e))
 }
 
 /// PUC's `posrelatI`: a 1-based start position from a possibly negative index.

@@ -439,8 +439,9 @@ fn compare_error<'gc>(ctx: Context<'gc>, a: Value<'gc>, b: Value<'gc>) -> Error<
     }
 }
 
-/// Ordering slow path: `__lt`/`__le` from either operand, or the error.
-fn compare_slow<'gc>(
+/// Ordering slow path: the `__lt`/`__le` metamethod of either operand, or PUC's
+/// "attempt to compare ..." error.
+pub fn compare_slow<'gc>(
     ctx: Context<'gc>,
     event: MetaEvent,
     a: Value<'gc>,
