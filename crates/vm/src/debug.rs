@@ -161,11 +161,6 @@ pub fn describe_register(fp: &FunctionProto<'_>, pc: usize, reg: usize) -> Strin
     }
 }
 
-/// Suffix for an operand that is a constant (no variable to name).
-pub fn describe_constant_operand(_fp: &FunctionProto<'_>, _pc: usize, _which: usize) -> String {
-    String::new()
-}
-
 /// Suffix for an upvalue operand.
 pub fn describe_upvalue(fp: &FunctionProto<'_>, up: usize) -> String {
     format!(" (upvalue '{}')", upvalue_name(&fp.proto, up))

@@ -566,7 +566,7 @@ pub(crate) fn unwind<'gc>(
         },
         None => 0,
     };
-    close_upvalues(ctx, thread, ts, boundary);
+    close_upvalues(ctx, ts, boundary);
     if let Some(&slot) = ts.tbc_slots.last() {
         if slot >= boundary {
             ts.tbc_slots.pop();
@@ -626,12 +626,7 @@ fn continue_unwinding<'gc>(
 }
 
 /// Closes every open upvalue of `ts` at or above stack slot `level`.
-pub(crate) fn close_upvalues<'gc>(
-    ctx: Context<'gc>,
-    _thread: Thread<'gc>,
-    ts: &mut ThreadState<'gc>,
-    level: usize,
-) {
+pub(crate) fn close_upvalues<'gc>(ctx: Context<'gc>, ts: &mut ThreadState<'gc>, level: usize) {
     while let Some(&uv) = ts.open_upvalues.last() {
         match uv.get() {
             UpValueState::Open { slot, .. } if slot >= level => {
@@ -1027,7 +1022,7 @@ impl<'gc> Thread<'gc> {
     /// Kills a suspended coroutine: closes its upvalues and drops its frames.
     pub fn kill(self, ctx: Context<'gc>) {
         let mut ts = self.borrow_mut(ctx.mutation());
-        close_upvalues(ctx, self, &mut ts, 0);
+        close_upvalues(ctx, &mut ts, 0);
         ts.frames.clear();
         ts.stack.clear();
         ts.tbc_slots.clear();
@@ -1040,7 +1035,7 @@ impl<'gc> Thread<'gc> {
     /// handlers (innermost first) and then finishes (`coroutine.close`).
     pub fn start_closing(self, ctx: Context<'gc>) {
         let mut ts = self.borrow_mut(ctx.mutation());
-        close_upvalues(ctx, self, &mut ts, 0);
+        close_upvalues(ctx, &mut ts, 0);
         ts.frames.clear();
         ts.stack.push(Value::Nil);
         let base = ts.stack.len();

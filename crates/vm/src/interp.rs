@@ -733,7 +733,8 @@ pub(crate) fn run<'gc>(
                             let reg = if which == 0 { rb } else { rc };
                             match reg {
                                 Some(reg) => debug::describe_register(fp, pc - 1, reg),
-                                None => debug::describe_constant_operand(fp, pc - 1, which),
+                                // A constant operand names no variable.
+                                None => String::new(),
                             }
                         };
                         match tri!(arith_slow(ctx, $op, x, y, &describe)) {
@@ -1232,7 +1233,7 @@ pub(crate) fn run<'gc>(
                 }
                 Instruction::Close { a } => {
                     let level = base + a as usize;
-                    close_upvalues(ctx, thread, ts, level);
+                    close_upvalues(ctx, ts, level);
                     if let Some(&slot) = ts.tbc_slots.last() {
                         if slot >= level {
                             ts.tbc_slots.pop();
@@ -1411,7 +1412,7 @@ pub(crate) fn run<'gc>(
                         )));
                     }
                     save!();
-                    close_upvalues(ctx, thread, ts, base);
+                    close_upvalues(ctx, ts, base);
                     let Some(Frame::Lua(f)) = ts.frames.pop() else {
                         unreachable!()
                     };
@@ -1429,7 +1430,7 @@ pub(crate) fn run<'gc>(
                     let first = base + a as usize;
                     let n = if b != 0 { b as usize - 1 } else { top - first };
                     if close {
-                        close_upvalues(ctx, thread, ts, base);
+                        close_upvalues(ctx, ts, base);
                         if let Some(&slot) = ts.tbc_slots.last() {
                             if slot >= base {
                                 ts.tbc_slots.pop();
@@ -1451,7 +1452,7 @@ pub(crate) fn run<'gc>(
                         }
                     }
                     save!();
-                    return_from_frame(ctx, thread, ts, first, n);
+                    return_from_frame(ctx, ts, first, n);
                     match finish_return(ctx, ts, first, n) {
                         Ok(Flow::Continue) => continue 'frame,
                         Ok(flow) => return Ok(flow),
@@ -1490,7 +1491,7 @@ pub(crate) fn run<'gc>(
                             Instruction::Return1 { a } => a as usize,
                             _ => 0,
                         };
-                    return_from_frame(ctx, thread, ts, first, n);
+                    return_from_frame(ctx, ts, first, n);
                     match finish_return(ctx, ts, first, n) {
                         Ok(Flow::Continue) => continue 'frame,
                         Ok(flow) => return Ok(flow),
@@ -1500,7 +1501,7 @@ pub(crate) fn run<'gc>(
                 Instruction::Return0 => {
                     save!();
                     let first = base;
-                    return_from_frame(ctx, thread, ts, first, 0);
+                    return_from_frame(ctx, ts, first, 0);
                     match finish_return(ctx, ts, first, 0) {
                         Ok(Flow::Continue) => continue 'frame,
                         Ok(flow) => return Ok(flow),
@@ -1510,7 +1511,7 @@ pub(crate) fn run<'gc>(
                 Instruction::Return1 { a } => {
                     save!();
                     let first = base + a as usize;
-                    return_from_frame(ctx, thread, ts, first, 1);
+                    return_from_frame(ctx, ts, first, 1);
                     match finish_return(ctx, ts, first, 1) {
                         Ok(Flow::Continue) => continue 'frame,
                         Ok(flow) => return Ok(flow),
@@ -1665,20 +1666,14 @@ pub(crate) fn run<'gc>(
     }
 }
 
-/// Closes the frame's upvalues and pops it, moving the `n` results at `first` to its function
-/// slot. Returns the slot.
-fn return_from_frame<'gc>(
-    ctx: Context<'gc>,
-    thread: Thread<'gc>,
-    ts: &mut ThreadState<'gc>,
-    first: usize,
-    n: usize,
-) {
+/// Closes the returning frame's upvalues and moves its `n` results at `first` down to its
+/// function slot (`finish_return` then pops the frame and delivers them).
+fn return_from_frame<'gc>(ctx: Context<'gc>, ts: &mut ThreadState<'gc>, first: usize, n: usize) {
     let f = *current_frame(ts);
     if let Some(uv) = ts.open_upvalues.last() {
         if let UpValueState::Open { slot, .. } = uv.get() {
             if slot >= f.base {
-                close_upvalues(ctx, thread, ts, f.base);
+                close_upvalues(ctx, ts, f.base);
             }
         }
     }
