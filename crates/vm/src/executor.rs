@@ -10,7 +10,7 @@ use gc_arena::{Collect, Gc};
 
 use crate::debug;
 use crate::error::Error;
-use crate::function::{Action, Outcome, Then, UpValueState};
+use crate::function::{Action, LuaClosure, Outcome, Then, UpValueState};
 use crate::interp;
 use crate::state::{Context, MetaEvent};
 use crate::thread::{Frame, LuaFrame, Returns, Thread, ThreadState, ThreadStatus};
@@ -714,46 +714,7 @@ pub(crate) fn call_function_ex<'gc>(
     loop {
         match ts.stack[func] {
             Value::Function(closure) => {
-                let fp = closure.proto();
-                let p = &fp.proto;
-                if ts.frames.len() >= MAX_FRAMES
-                    || ts.stack.len() + p.max_stack_size as usize + 8 >= MAX_STACK_SLOTS
-                {
-                    return Err(Error::runtime("stack overflow"));
-                }
-                let nparams = p.num_params as usize;
-                let mut nargs = ts.stack.len() - func - 1;
-                let (base, num_varargs) = if !p.is_vararg {
-                    let base = func + 1;
-                    ts.stack.resize(base + nparams, Value::Nil);
-                    (base, 0)
-                } else {
-                    if nargs < nparams {
-                        ts.stack.resize(func + 1 + nparams, Value::Nil);
-                        nargs = nparams;
-                    }
-                    let base = func + 1 + nargs;
-                    for i in 0..nparams {
-                        let v = ts.stack[func + 1 + i];
-                        ts.stack.push(v);
-                        ts.stack[func + 1 + i] = Value::Nil;
-                    }
-                    (base, nargs - nparams)
-                };
-                ts.stack
-                    .resize(base + p.max_stack_size as usize, Value::Nil);
-                ts.frames.push(Frame::Lua(LuaFrame {
-                    closure,
-                    func,
-                    base,
-                    stack_end: base + p.max_stack_size as usize,
-                    pc: 0,
-                    num_varargs,
-                    returns,
-                    top: base,
-                    is_tail,
-                    concat_resume: false,
-                }));
+                push_lua_frame(ts, closure, func, returns, is_tail)?;
                 return Ok(Flow::Continue);
             }
             Value::Callback(cb) => {
@@ -834,6 +795,86 @@ pub(crate) fn call_function_ex<'gc>(
             }
         }
     }
+}
+
+/// Enters Lua function `closure`, whose arguments are `stack[func+1..]`: adjusts them to its
+/// parameters, gives it `max_stack_size` registers and pushes its frame. The interpreter runs
+/// it next. (The hot path of every Lua call: vararg functions take `push_vararg_frame`.)
+#[inline(always)]
+pub(crate) fn push_lua_frame<'gc>(
+    ts: &mut ThreadState<'gc>,
+    closure: LuaClosure<'gc>,
+    func: usize,
+    returns: Returns,
+    is_tail: bool,
+) -> Result<(), Error<'gc>> {
+    let p = &closure.proto().proto;
+    if p.is_vararg {
+        return push_vararg_frame(ts, closure, func, returns, is_tail);
+    }
+    let base = func + 1;
+    let stack_end = base + p.max_stack_size as usize;
+    if ts.frames.len() >= MAX_FRAMES || stack_end >= MAX_STACK_SLOTS {
+        return Err(Error::runtime("stack overflow"));
+    }
+    // Extra arguments are dropped; missing ones become nil with the other registers.
+    let nargs = ts.stack.len() - base;
+    ts.stack.truncate(base + nargs.min(p.num_params as usize));
+    interp::set_len_nil_filled(&mut ts.stack, stack_end);
+    ts.frames.push(Frame::Lua(LuaFrame {
+        closure,
+        func,
+        base,
+        stack_end,
+        pc: 0,
+        num_varargs: 0,
+        returns,
+        top: base,
+        is_tail,
+        concat_resume: false,
+    }));
+    Ok(())
+}
+
+/// `push_lua_frame` for a vararg function: the fixed parameters move above the extra
+/// arguments, which stay below the new base as the varargs.
+#[cold]
+#[inline(never)]
+fn push_vararg_frame<'gc>(
+    ts: &mut ThreadState<'gc>,
+    closure: LuaClosure<'gc>,
+    func: usize,
+    returns: Returns,
+    is_tail: bool,
+) -> Result<(), Error<'gc>> {
+    let p = &closure.proto().proto;
+    let max_stack = p.max_stack_size as usize;
+    if ts.frames.len() >= MAX_FRAMES || ts.stack.len() + max_stack + 8 >= MAX_STACK_SLOTS {
+        return Err(Error::runtime("stack overflow"));
+    }
+    let nparams = p.num_params as usize;
+    let nargs = (ts.stack.len() - func - 1).max(nparams);
+    interp::set_len_nil_filled(&mut ts.stack, func + 1 + nargs);
+    let base = func + 1 + nargs;
+    for i in 0..nparams {
+        let v = ts.stack[func + 1 + i];
+        ts.stack.push(v);
+        ts.stack[func + 1 + i] = Value::Nil;
+    }
+    interp::set_len_nil_filled(&mut ts.stack, base + max_stack);
+    ts.frames.push(Frame::Lua(LuaFrame {
+        closure,
+        func,
+        base,
+        stack_end: base + max_stack,
+        pc: 0,
+        num_varargs: nargs - nparams,
+        returns,
+        top: base,
+        is_tail,
+        concat_resume: false,
+    }));
+    Ok(())
 }
 
 /// Applies a callback's (or continuation's) action. `func` is the callback's function slot:

@@ -1348,7 +1348,9 @@ pub(crate) fn run<'gc>(
                     check_fuel_before!();
                     let func = base + a as usize;
                     let args_end = if b != 0 { func + b as usize } else { top };
-                    // Fast path: a fixed-parameter Lua function gets its frame right here.
+                    // Fast path: a fixed-parameter Lua function gets its frame right here. This
+                    // mirrors `executor::push_lua_frame` (the general entry) inline: calling it
+                    // costs ~4% more instructions on call-heavy code (callgrind, fib).
                     if let Value::Function(callee) = ts.stack[func] {
                         let cp = &callee.proto().proto;
                         let new_base = func + 1;
