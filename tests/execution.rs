@@ -13,7 +13,7 @@ fn lua_with_capture() -> (Lua, CaptureHost) {
 fn start(lua: &mut Lua, src: &str) -> lunette::StashedExecutor {
     let f = lua.load(src.as_bytes(), "=test").expect("compiles");
     lua.enter(|ctx| {
-        let f = ctx.fetch(&f);
+        let f = ctx.fetch(&f).unwrap();
         ctx.stash_executor(Executor::start(ctx, f, &[]))
     })
 }
@@ -62,7 +62,7 @@ fn stepped_execution_gives_the_same_result_as_one_run() {
         String::from_utf8(host.take_stdout()).unwrap(),
         "100010000\n"
     );
-    let result = lua.enter(|ctx| match ctx.fetch_executor(&exec).result() {
+    let result = lua.enter(|ctx| match ctx.fetch_executor(&exec).unwrap().result() {
         Some(ExecResult::Returned(v)) => v
             .iter()
             .map(|v| lunette::vm::display_plain(*v))
@@ -199,7 +199,7 @@ fn host_values_and_handles_outlive_enter() {
         ctx.stash(t)
     });
     lua.gc_collect();
-    let answer = lua.enter(|ctx| match ctx.fetch(&handle) {
+    let answer = lua.enter(|ctx| match ctx.fetch(&handle).unwrap() {
         Value::Table(t) => t.get(ctx.str("answer")).to_integer(),
         _ => None,
     });
@@ -298,7 +298,7 @@ fn async_sequences_call_back_into_lua_and_yield() {
                 let ping = seq.enter(|ctx, _| ctx.stash(ctx.str("ping"))).await;
                 let back = seq.yield_values(vec![ping]).await;
                 let n = seq
-                    .enter(move |ctx, _| ctx.fetch(&back[0]).to_integer().unwrap_or(0))
+                    .enter(move |ctx, _| ctx.fetch(&back[0]).unwrap().to_integer().unwrap_or(0))
                     .await;
                 let doubled = seq
                     .enter(move |ctx, _| ctx.stash(Value::Integer(n * 2)))

@@ -293,7 +293,7 @@ fn run_script(name: &str, src: &[u8], h: &Header) -> Result<String, String> {
         return Err(format!("compiling took {secs:.1}s"));
     }
     let exec = lua.enter(|ctx| {
-        let f = ctx.fetch(&f);
+        let f = ctx.fetch(&f).unwrap();
         ctx.stash_executor(Executor::start(ctx, f, &[]))
     });
     let mut steps = 0;
@@ -344,7 +344,7 @@ fn run_script(name: &str, src: &[u8], h: &Header) -> Result<String, String> {
             ref other => Err(format!("expected {other:?}, still running after {stats}")),
         };
     }
-    let outcome = lua.enter(|ctx| match ctx.fetch_executor(&exec).result() {
+    let outcome = lua.enter(|ctx| match ctx.fetch_executor(&exec).unwrap().result() {
         Some(ExecResult::Returned(_)) => Ok(()),
         Some(ExecResult::Errored { value, .. }) => Err(lunette::vm::error_message(ctx, value)),
         None => Err("<finished without a result>".to_string()),

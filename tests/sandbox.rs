@@ -93,7 +93,7 @@ fn each_mod_gets_its_own_globals() {
         .unwrap();
     for f in [&mod_a, &mod_a, &mod_b] {
         let exec = lua.enter(|ctx| {
-            let f = ctx.fetch(f);
+            let f = ctx.fetch(f).unwrap();
             ctx.stash_executor(Executor::start(ctx, f, &[]))
         });
         lua.finish(&exec).unwrap();
@@ -111,7 +111,7 @@ fn a_hostile_loop_only_costs_its_fuel() {
         )
         .unwrap();
     let exec = lua.enter(|ctx| {
-        let f = ctx.fetch(&f);
+        let f = ctx.fetch(&f).unwrap();
         ctx.stash_executor(Executor::start(ctx, f, &[]))
     });
     for _ in 0..200 {

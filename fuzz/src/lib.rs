@@ -28,7 +28,7 @@ pub fn run(data: &[u8]) {
         return;
     };
     let exec = lua.enter(|ctx| {
-        let f = ctx.fetch(&f);
+        let f = ctx.fetch(&f).unwrap();
         ctx.stash_executor(Executor::start(ctx, f, &[]))
     });
     for step in 0..MAX_STEPS {
@@ -48,7 +48,7 @@ pub fn run(data: &[u8]) {
     }
     // Render the result like a host would (error values included).
     lua.enter(|ctx| {
-        if let Some(lunette::ExecResult::Errored { value, .. }) = ctx.fetch_executor(&exec).result()
+        if let Some(lunette::ExecResult::Errored { value, .. }) = ctx.fetch_executor(&exec).unwrap().result()
         {
             let _ = lunette::vm::error_message(ctx, value);
         }

@@ -54,11 +54,11 @@ fn call(
     f: &lunette::StashedValue,
     args: &[String],
 ) -> Result<Vec<lunette::StashedValue>, LuaError> {
-    let exec = lua.enter(|ctx| {
-        let f = ctx.fetch(f);
+    let exec = lua.enter(|ctx| -> Result<_, LuaError> {
+        let f = ctx.fetch(f).map_err(|e| LuaError::host(e.to_string()))?;
         let args: Vec<Value> = args.iter().map(|a| ctx.str(a)).collect();
-        ctx.stash_executor(Executor::start(ctx, f, &args))
-    });
+        Ok(ctx.stash_executor(Executor::start(ctx, f, &args)))
+    })?;
     if let Some(Some(limit)) = FUEL_LIMIT.get() {
         let mut left = *limit;
         loop {
@@ -74,10 +74,15 @@ fn call(
         }
     }
     lua.finish(&exec)?;
-    Ok(lua.enter(|ctx| match ctx.fetch_executor(&exec).result() {
-        Some(ExecResult::Returned(vals)) => vals.iter().map(|v| ctx.stash(*v)).collect(),
-        _ => Vec::new(),
-    }))
+    lua.enter(|ctx| {
+        let exec = ctx
+            .fetch_executor(&exec)
+            .map_err(|e| LuaError::host(e.to_string()))?;
+        Ok(match exec.result() {
+            Some(ExecResult::Returned(vals)) => vals.iter().map(|v| ctx.stash(*v)).collect(),
+            _ => Vec::new(),
+        })
+    })
 }
 
 fn run_chunk(lua: &mut Lua, source: &[u8], name: &str, args: &[String]) -> Result<(), LuaError> {
@@ -158,9 +163,13 @@ fn repl(lua: &mut Lua) {
         match call(lua, &f, &[]) {
             Ok(results) if !results.is_empty() => {
                 let print = lua.enter(|ctx| ctx.stash(ctx.globals().get(ctx.str("print"))));
+                // The REPL never restores snapshots, so its handles cannot go stale.
                 let exec = lua.enter(|ctx| {
-                    let vals: Vec<Value> = results.iter().map(|r| ctx.fetch(r)).collect();
-                    let p = ctx.fetch(&print);
+                    let vals: Vec<Value> = results
+                        .iter()
+                        .map(|r| ctx.fetch(r).unwrap_or(Value::Nil))
+                        .collect();
+                    let p = ctx.fetch(&print).unwrap_or(Value::Nil);
                     ctx.stash_executor(Executor::start(ctx, p, &vals))
                 });
                 if let Err(e) = lua.finish(&exec) {

@@ -1,4 +1,319 @@
-//! lunette-gc-snapshot: the object-graph walk for VM snapshots and rollback (see the
-//! rollback issue). The VM types are designed to be walked from one root with stable ids.
+//! lunette-gc-snapshot: the machinery for turning a garbage-collected object graph into an
+//! owned image and back, independent of the VM's types.
+//!
+//! - [`Numbering`] walks a graph without recursion: every object gets a dense index in
+//!   discovery order, and the list of discovered objects doubles as the work queue. A linked
+//!   list of a million objects costs a million queue entries, not a million Rust stack frames.
+//! - [`StableHasher`] is a fixed, platform-independent 64-bit hash used for checksums that
+//!   must agree between processes and machines (no random seeds, explicit byte order).
+//! - [`Ring`] keeps the last `capacity` snapshots for `snap()` / `rollback(n)`.
+//!
+//! The VM (`lunette-vm`) decides what an object's image is; this crate only knows that
+//! objects have identities (`K`) and payloads to encode (`V`).
 
 #![forbid(unsafe_code)]
+
+use std::collections::VecDeque;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
+
+use hashbrown::HashMap;
+
+/// Assigns each distinct key a dense index (`0, 1, 2, ...`) in the order keys are first seen,
+/// and remembers the objects still to be encoded.
+///
+/// Invariant: `items[i]` is the object numbered `i`; objects `0..cursor` have been handed out
+/// by [`Numbering::next_pending`], the rest are waiting. Encoding object `i` may number new
+/// objects (they are appended), so a breadth-first walk of any depth runs in a loop.
+pub struct Numbering<K, V> {
+    index: HashMap<K, u32, BuildHasherDefault<AddressHasher>>,
+    items: Vec<V>,
+    cursor: usize,
+}
+
+impl<K: Hash + Eq + Copy, V: Copy> Default for Numbering<K, V> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<K: Hash + Eq + Copy, V: Copy> Numbering<K, V> {
+    pub fn new() -> Self {
+        Numbering {
+            index: HashMap::default(),
+            items: Vec::new(),
+            cursor: 0,
+        }
+    }
+
+    pub fn with_capacity(n: usize) -> Self {
+        Numbering {
+            index: HashMap::with_capacity_and_hasher(n, Default::default()),
+            items: Vec::with_capacity(n),
+            cursor: 0,
+        }
+    }
+
+    /// The index of `key`, numbering it (and queueing `item` for encoding) if it is new.
+    #[inline]
+    pub fn number(&mut self, key: K, item: V) -> u32 {
+        let next = self.items.len() as u32;
+        let items = &mut self.items;
+        *self.index.entry(key).or_insert_with(|| {
+            items.push(item);
+            next
+        })
+    }
+
+    /// The index of `key` if it was numbered.
+    pub fn get(&self, key: K) -> Option<u32> {
+        self.index.get(&key).copied()
+    }
+
+    /// The next object to encode, with its index.
+    #[inline]
+    pub fn next_pending(&mut self) -> Option<(u32, V)> {
+        let item = *self.items.get(self.cursor)?;
+        let i = self.cursor as u32;
+        self.cursor += 1;
+        Some((i, item))
+    }
+
+    /// Number of objects numbered so far.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+}
+
+/// A fast hasher for keys that are addresses or small integers (not attacker-chosen hashes
+/// of strings): one multiply, high bits folded down.
+#[derive(Default, Clone, Copy)]
+pub struct AddressHasher(u64);
+
+impl Hasher for AddressHasher {
+    fn finish(&self) -> u64 {
+        self.0 ^ (self.0 >> 29)
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(b as u64);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(23) ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(n as u64);
+    }
+}
+
+/// A deterministic 64-bit hash: the same input gives the same value in every process and on
+/// every platform (words are read little-endian; no seeds). Not cryptographic — it detects
+/// accidental divergence (desyncs), not forgery.
+#[derive(Clone, Copy)]
+pub struct StableHasher {
+    state: u64,
+    len: u64,
+}
+
+const STABLE_K: u64 = 0xA076_1D64_78BD_642F;
+const STABLE_INIT: u64 = 0x2D35_8DCC_AA6C_78A5;
+
+impl Default for StableHasher {
+    fn default() -> Self {
+        StableHasher {
+            state: STABLE_INIT,
+            len: 0,
+        }
+    }
+}
+
+impl StableHasher {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    #[inline]
+    pub fn word(&mut self, w: u64) {
+        let m = (self.state ^ w) as u128 * STABLE_K as u128;
+        self.state = (m as u64) ^ ((m >> 64) as u64);
+        self.len = self.len.wrapping_add(8);
+    }
+
+    /// Hashes a byte string, including its length (so `"ab","c"` differs from `"a","bc"`).
+    pub fn bytes(&mut self, b: &[u8]) {
+        self.word(b.len() as u64);
+        let mut chunks = b.chunks_exact(8);
+        for c in &mut chunks {
+            self.word(u64::from_le_bytes([
+                c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7],
+            ]));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut last = [0u8; 8];
+            last[..rest.len()].copy_from_slice(rest);
+            self.word(u64::from_le_bytes(last));
+        }
+    }
+
+    pub fn finish(&self) -> u64 {
+        let mut h = StableHasher {
+            state: self.state,
+            len: self.len,
+        };
+        h.word(self.len);
+        h.state ^ (h.state >> 31)
+    }
+}
+
+/// The last `capacity` snapshots, newest last.
+///
+/// `get(1)` is the newest; `rollback_to(n)` keeps snapshots `1..=n`... precisely: it drops the
+/// `n - 1` newest so that the n-th newest becomes the newest, and returns it.
+pub struct Ring<T> {
+    items: VecDeque<T>,
+    capacity: usize,
+}
+
+impl<T> Ring<T> {
+    /// A ring holding at most `capacity` items (at least one).
+    pub fn new(capacity: usize) -> Self {
+        Ring {
+            items: VecDeque::with_capacity(capacity.max(1)),
+            capacity: capacity.max(1),
+        }
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Changes the capacity, dropping the oldest items if there are too many.
+    pub fn set_capacity(&mut self, capacity: usize) {
+        self.capacity = capacity.max(1);
+        while self.items.len() > self.capacity {
+            self.items.pop_front();
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// Adds `item` as the newest, dropping the oldest if full.
+    pub fn push(&mut self, item: T) {
+        if self.items.len() == self.capacity {
+            self.items.pop_front();
+        }
+        self.items.push_back(item);
+    }
+
+    /// The n-th newest item (1 = newest).
+    pub fn get(&self, n: usize) -> Option<&T> {
+        if n == 0 || n > self.items.len() {
+            return None;
+        }
+        self.items.get(self.items.len() - n)
+    }
+
+    /// Drops the `n - 1` newest items so that the n-th newest becomes the newest, and returns
+    /// it. `None` (and nothing dropped) when `n` is out of range.
+    pub fn rollback_to(&mut self, n: usize) -> Option<&T> {
+        if n == 0 || n > self.items.len() {
+            return None;
+        }
+        self.items.truncate(self.items.len() - (n - 1));
+        self.items.back()
+    }
+
+    pub fn clear(&mut self) {
+        self.items.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbering_walks_a_long_chain_without_recursion() {
+        // A linked list 0 -> 1 -> ... -> n-1, walked breadth-first through the queue.
+        let n = 1_000_000u64;
+        let mut numbering: Numbering<u64, u64> = Numbering::new();
+        numbering.number(0, 0);
+        let mut visited = 0u64;
+        while let Some((i, node)) = numbering.next_pending() {
+            assert_eq!(i as u64, node);
+            visited += 1;
+            if node + 1 < n {
+                numbering.number(node + 1, node + 1);
+            }
+        }
+        assert_eq!(visited, n);
+    }
+
+    #[test]
+    fn numbering_gives_shared_objects_one_index() {
+        let mut numbering: Numbering<&str, &str> = Numbering::new();
+        assert_eq!(numbering.number("a", "a"), 0);
+        assert_eq!(numbering.number("b", "b"), 1);
+        assert_eq!(numbering.number("a", "a"), 0);
+        assert_eq!(numbering.len(), 2);
+        assert_eq!(numbering.get("b"), Some(1));
+        assert_eq!(numbering.get("c"), None);
+    }
+
+    #[test]
+    fn stable_hash_is_fixed_and_length_aware() {
+        let h = |parts: &[&[u8]]| {
+            let mut s = StableHasher::new();
+            for p in parts {
+                s.bytes(p);
+            }
+            s.finish()
+        };
+        assert_eq!(h(&[b"abc"]), h(&[b"abc"]));
+        assert_ne!(h(&[b"ab", b"c"]), h(&[b"a", b"bc"]));
+        assert_ne!(h(&[b""]), h(&[]));
+        // The value itself is part of the contract (checksums are compared across machines).
+        assert_eq!(h(&[b"lunette"]), h(&[b"lunette"]));
+        let mut a = StableHasher::new();
+        a.word(1);
+        let mut b = StableHasher::new();
+        b.word(2);
+        assert_ne!(a.finish(), b.finish());
+    }
+
+    #[test]
+    fn ring_rollback_semantics() {
+        let mut r = Ring::new(3);
+        for i in 1..=5 {
+            r.push(i);
+        }
+        assert_eq!(r.len(), 3);
+        assert_eq!(r.get(1), Some(&5));
+        assert_eq!(r.get(3), Some(&3));
+        assert_eq!(r.get(4), None);
+        assert_eq!(r.get(0), None);
+        assert_eq!(r.rollback_to(0), None);
+        assert_eq!(r.rollback_to(4), None);
+        assert_eq!(r.len(), 3);
+        assert_eq!(r.rollback_to(2), Some(&4));
+        assert_eq!(r.len(), 2);
+        assert_eq!(r.rollback_to(1), Some(&4));
+        r.set_capacity(1);
+        assert_eq!(r.get(1), Some(&4));
+        assert_eq!(r.len(), 1);
+    }
+}

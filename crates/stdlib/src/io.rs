@@ -11,7 +11,10 @@ use std::fs::File;
 use std::io::{BufRead, Read, Seek, SeekFrom, Write};
 
 use lunette_vm::number::{format_g, parse_number, Number};
-use lunette_vm::{Action, Callback, CallbackFn, Context, Error, Exec, Table, UserData, Value};
+use lunette_vm::{
+    Action, Callback, CallbackFn, Context, Error, Exec, Revive, Snapshotable, Table, UserData,
+    Value,
+};
 
 use crate::base::set;
 use crate::os::file_error;
@@ -301,8 +304,45 @@ impl LuaFile {
     }
 }
 
+/// The standard streams (and closed files) are plain data in a snapshot; an open OS file is
+/// not (the snapshot fails naming it).
+impl Snapshotable for LuaFile {
+    fn snapshot(&self) -> Result<Box<dyn Revive>, String> {
+        let kind = match &*self.stream.borrow() {
+            Stream::Closed => StreamKind::Closed,
+            Stream::Stdin => StreamKind::Stdin,
+            Stream::Stdout => StreamKind::Stdout,
+            Stream::Stderr => StreamKind::Stderr,
+            Stream::File(_) => return Err("an open file handle (io.open)".into()),
+        };
+        Ok(Box::new(kind))
+    }
+}
+
+#[derive(Clone, Copy)]
+enum StreamKind {
+    Closed,
+    Stdin,
+    Stdout,
+    Stderr,
+}
+
+impl Revive for StreamKind {
+    fn revive(&self) -> Box<dyn std::any::Any> {
+        let stream = match self {
+            StreamKind::Closed => Stream::Closed,
+            StreamKind::Stdin => Stream::Stdin,
+            StreamKind::Stdout => Stream::Stdout,
+            StreamKind::Stderr => Stream::Stderr,
+        };
+        Box::new(LuaFile {
+            stream: RefCell::new(stream),
+        })
+    }
+}
+
 fn new_file<'gc>(ctx: Context<'gc>, stream: Stream) -> Value<'gc> {
-    let u = UserData::new(
+    let u = UserData::new_with_snapshot(
         ctx,
         LuaFile {
             stream: RefCell::new(stream),

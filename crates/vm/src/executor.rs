@@ -154,17 +154,17 @@ impl<'gc> Exec<'gc, '_> {
 #[collect(no_drop)]
 pub(crate) struct ExecutorState<'gc> {
     /// The resume chain; `threads[0]` is the executor's main thread.
-    threads: Vec<Thread<'gc>>,
+    pub(crate) threads: Vec<Thread<'gc>>,
     /// Set when finished.
-    result: Option<Result<(), Value<'gc>>>,
+    pub(crate) result: Option<Result<(), Value<'gc>>>,
     #[collect(require_static)]
-    traceback: String,
+    pub(crate) traceback: String,
 }
 
 /// Runs a function to completion in bounded steps. Cheap to copy (a GC pointer).
 #[derive(Copy, Clone, Collect)]
 #[collect(no_drop)]
-pub struct Executor<'gc>(Gc<'gc, RefLock<ExecutorState<'gc>>>);
+pub struct Executor<'gc>(pub(crate) Gc<'gc, RefLock<ExecutorState<'gc>>>);
 
 /// The outcome of a finished executor.
 pub enum ExecResult<'gc> {
@@ -190,6 +190,18 @@ impl<'gc> Executor<'gc> {
             ctx.mutation(),
             RefLock::new(ExecutorState {
                 threads: vec![thread],
+                result: None,
+                traceback: String::new(),
+            }),
+        ))
+    }
+
+    /// An executor with no threads yet (filled in by a snapshot restore).
+    pub(crate) fn empty(mc: &gc_arena::Mutation<'gc>) -> Self {
+        Executor(Gc::new(
+            mc,
+            RefLock::new(ExecutorState {
+                threads: Vec::new(),
                 result: None,
                 traceback: String::new(),
             }),

@@ -4,32 +4,34 @@
 use std::rc::Rc;
 use std::sync::Arc;
 
-use gc_arena::{Arena, DynamicRoot, Gc, Rootable};
+use std::cell::RefCell;
+
+use gc_arena::{Arena, Gc, Rootable};
 use lunette_compiler::{CompileError, Prototype};
+use lunette_gc_snapshot::Ring;
 
 use crate::error::{LuaError, LuaErrorKind};
 use crate::executor::{ExecResult, Executor, Fuel};
 use crate::function::{ClosureInner, FunctionProto, LuaClosure, UpValueState};
+use crate::handle::{HandleTarget, PlainValue, Slot, StaleHandle, StashedExecutor, StashedValue};
 use crate::host::{Host, StdHost};
 use crate::number;
+use crate::snapshot::{Snapshot, SnapshotError};
 use crate::state::{Context, MetaEvent, State};
 use crate::value::Value;
 
 /// Fuel per step used by the run-to-completion helpers (GC runs between steps).
 pub const DEFAULT_STEP_FUEL: i64 = 20_000;
 
+/// How many snapshots `Lua::snap` keeps by default (rollback netcode rarely needs more than 8).
+pub const DEFAULT_MAX_SNAPSHOTS: usize = 16;
+
 /// A Lua VM.
 pub struct Lua {
     arena: Arena<Rootable![State<'_>]>,
+    /// The last snapshots taken with `snap`, for `rollback`.
+    ring: Ring<Snapshot>,
 }
-
-/// A handle to an executor that outlives `Lua::enter`.
-#[derive(Clone)]
-pub struct StashedExecutor(DynamicRoot<Rootable![Executor<'_>]>);
-
-/// A handle to a value that outlives `Lua::enter`.
-#[derive(Clone)]
-pub struct StashedValue(DynamicRoot<Rootable![Value<'_>]>);
 
 impl Default for Lua {
     fn default() -> Self {
@@ -47,7 +49,101 @@ impl Lua {
     pub fn core_with_host(host: Rc<dyn Host>) -> Lua {
         Lua {
             arena: Arena::new(move |mc| State::new(mc, host)),
+            ring: Ring::new(DEFAULT_MAX_SNAPSHOTS),
         }
+    }
+
+    /// Takes a snapshot of the whole VM (see `snapshot`): an owned, `Send` value that can be
+    /// restored any number of times, here or into another VM. Fails, naming the culprit, if
+    /// the VM holds state that cannot be copied (opaque userdata, an async sequence in flight).
+    pub fn snapshot(&self) -> Result<Snapshot, SnapshotError> {
+        self.arena
+            .mutate(|_, state| crate::snapshot::capture(state))
+            .map(|image| Snapshot(Arc::new(image)))
+    }
+
+    /// Replaces the whole VM state by `snapshot`'s. Host handles taken before are re-pointed
+    /// at the restored objects, or become stale if their object did not exist at that point
+    /// (see `StashedValue`). The host interface stays this VM's.
+    pub fn restore(&mut self, snapshot: &Snapshot) -> Result<(), SnapshotError> {
+        let image = &*snapshot.0;
+        let (host, handles, sequences) = self.arena.mutate(|_, state| {
+            (
+                state.host.clone(),
+                state.handles.clone(),
+                state.sequences.clone(),
+            )
+        });
+        // Validate and build first: on error the current arena is left untouched.
+        let mut failure = None;
+        let new_arena = Arena::<Rootable![State<'_>]>::new(|mc| {
+            match crate::snapshot::rebuild(
+                mc,
+                image,
+                host.clone(),
+                handles.clone(),
+                sequences.clone(),
+            ) {
+                Ok(state) => state,
+                Err(e) => {
+                    failure = Some(e);
+                    State::new_shell(mc, host.clone(), handles.clone(), sequences.clone())
+                }
+            }
+        });
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        {
+            let mut reg = handles.borrow_mut();
+            let parent = (reg.instance == image.instance).then_some(image.timeline);
+            reg.history.fork(parent, image.next_id);
+        }
+        self.arena = new_arena;
+        Ok(())
+    }
+
+    /// Pushes a snapshot onto the VM's ring of the last `max_snapshots` (the oldest is dropped
+    /// when full).
+    pub fn snap(&mut self) -> Result<(), SnapshotError> {
+        let s = self.snapshot()?;
+        self.ring.push(s);
+        Ok(())
+    }
+
+    /// Restores the n-th newest snapshot of the ring (1 = the last `snap`) and drops the newer
+    /// ones; it stays in the ring, so rolling back to it again is possible.
+    pub fn rollback(&mut self, n: usize) -> Result<(), SnapshotError> {
+        let available = self.ring.len();
+        let s = self
+            .ring
+            .rollback_to(n)
+            .cloned()
+            .ok_or(SnapshotError::OutOfRange {
+                requested: n,
+                available,
+            })?;
+        self.restore(&s)
+    }
+
+    /// The n-th newest snapshot of the ring (1 = the last `snap`).
+    pub fn snapshot_in_ring(&self, n: usize) -> Option<&Snapshot> {
+        self.ring.get(n)
+    }
+
+    /// Number of snapshots held by the ring.
+    pub fn snapshots_held(&self) -> usize {
+        self.ring.len()
+    }
+
+    /// Sets how many snapshots the ring keeps (at least 1).
+    pub fn set_max_snapshots(&mut self, n: usize) {
+        self.ring.set_capacity(n);
+    }
+
+    /// A deterministic hash of the VM's logical state (see `Snapshot::checksum`).
+    pub fn checksum(&self) -> Result<u64, SnapshotError> {
+        Ok(self.snapshot()?.checksum())
     }
 
     /// Runs `f` with access to the VM.
@@ -88,32 +184,45 @@ impl Lua {
         env: Option<&StashedValue>,
     ) -> Result<StashedValue, LuaError> {
         let proto = lunette_compiler::compile(source, chunk_name).map_err(compile_error)?;
-        Ok(self.enter(|ctx| {
-            let env = env.map(|e| ctx.fetch(e));
+        self.enter(|ctx| {
+            let env = match env {
+                Some(e) => Some(ctx.fetch(e).map_err(stale_error)?),
+                None => None,
+            };
             let f = ctx.load_prototype(&proto, env);
-            ctx.stash(Value::Function(f))
-        }))
+            Ok(ctx.stash(Value::Function(f)))
+        })
     }
 
     /// Runs `source` to completion and returns its results rendered with `tostring` rules
     /// for plain values.
     pub fn execute(&mut self, source: &[u8], chunk_name: &str) -> Result<Vec<String>, LuaError> {
         let f = self.load(source, chunk_name)?;
-        let exec = self.enter(|ctx| {
-            let f = ctx.fetch(&f);
-            ctx.stash_executor(Executor::start(ctx, f, &[]))
-        });
+        let exec = self.enter(|ctx| -> Result<_, LuaError> {
+            let f = ctx.fetch(&f).map_err(stale_error)?;
+            Ok(ctx.stash_executor(Executor::start(ctx, f, &[])))
+        })?;
         self.finish(&exec)?;
-        Ok(self.enter(|ctx| match ctx.fetch_executor(&exec).result() {
-            Some(ExecResult::Returned(vals)) => vals.iter().map(|v| display_plain(*v)).collect(),
-            _ => Vec::new(),
-        }))
+        self.enter(|ctx| {
+            Ok(
+                match ctx.fetch_executor(&exec).map_err(stale_error)?.result() {
+                    Some(ExecResult::Returned(vals)) => {
+                        vals.iter().map(|v| display_plain(*v)).collect()
+                    }
+                    _ => Vec::new(),
+                },
+            )
+        })
     }
 
-    /// Runs one step of at most `fuel` units. Returns `true` when the executor finished.
+    /// Runs one step of at most `fuel` units. Returns `true` when the executor finished (a
+    /// stale handle counts as finished: there is nothing to run; `finish` reports it).
     pub fn step(&mut self, exec: &StashedExecutor, fuel: &mut Fuel) -> bool {
         let (done, full) = self.enter(|ctx| {
-            let done = ctx.fetch_executor(exec).step(ctx, fuel);
+            let done = match ctx.fetch_executor(exec) {
+                Ok(e) => e.step(ctx, fuel),
+                Err(StaleHandle) => true,
+            };
             (done, ctx.state().gc.borrow().full_collection_requested)
         });
         if full {
@@ -132,15 +241,21 @@ impl Lua {
                 break;
             }
         }
-        self.enter(|ctx| match ctx.fetch_executor(exec).result() {
-            Some(ExecResult::Errored { value, traceback }) => Err(LuaError {
-                message: error_message(ctx, value),
-                traceback,
-                kind: LuaErrorKind::Runtime,
-            }),
-            _ => Ok(()),
-        })
+        self.enter(
+            |ctx| match ctx.fetch_executor(exec).map_err(stale_error)?.result() {
+                Some(ExecResult::Errored { value, traceback }) => Err(LuaError {
+                    message: error_message(ctx, value),
+                    traceback,
+                    kind: LuaErrorKind::Runtime,
+                }),
+                _ => Ok(()),
+            },
+        )
     }
+}
+
+fn stale_error(e: StaleHandle) -> LuaError {
+    LuaError::host(e.to_string())
 }
 
 fn compile_error(e: CompileError) -> LuaError {
@@ -225,27 +340,71 @@ impl<'gc> Context<'gc> {
         Ok(self.load_prototype(&proto, env))
     }
 
+    /// A handle that keeps `v` alive between `Lua::enter` calls and across restores.
     pub fn stash(self, v: Value<'gc>) -> StashedValue {
-        StashedValue(
-            self.state()
-                .roots
-                .stash::<Rootable![Value<'_>]>(self.mutation(), Gc::new(self.mutation(), v)),
-        )
+        let target = match v {
+            Value::Nil => HandleTarget::Plain(PlainValue::Nil),
+            Value::Boolean(b) => HandleTarget::Plain(PlainValue::Boolean(b)),
+            Value::Integer(i) => HandleTarget::Plain(PlainValue::Integer(i)),
+            Value::Float(f) => HandleTarget::Plain(PlainValue::Float(f)),
+            Value::String(s) => {
+                HandleTarget::Plain(PlainValue::String(s.content_hash(), s.shared_bytes()))
+            }
+            other => HandleTarget::Object(other.object_id().unwrap_or(0)),
+        };
+        let mc = self.mutation();
+        let root = self
+            .state()
+            .roots
+            .stash::<Rootable![Value<'_>]>(mc, Gc::new(mc, v));
+        let mut reg = self.state().handles.borrow_mut();
+        let slot = Rc::new(Slot {
+            key: reg.key(target),
+            root: RefCell::new(Some(root)),
+        });
+        reg.register_value(&slot);
+        StashedValue(slot)
     }
 
-    pub fn fetch(self, s: &StashedValue) -> Value<'gc> {
-        *Gc::as_ref(self.state().roots.fetch(&s.0))
+    /// The value of a handle; `StaleHandle` if a restore removed its object.
+    pub fn fetch(self, s: &StashedValue) -> Result<Value<'gc>, StaleHandle> {
+        let root = s.0.root.borrow();
+        let root = root.as_ref().ok_or(StaleHandle)?;
+        // `try_fetch` refuses a root of another VM's (or a replaced) root set.
+        let gc = self
+            .state()
+            .roots
+            .try_fetch(root)
+            .map_err(|_| StaleHandle)?;
+        Ok(*Gc::as_ref(gc))
     }
 
     pub fn stash_executor(self, e: Executor<'gc>) -> StashedExecutor {
-        StashedExecutor(
-            self.state()
-                .roots
-                .stash::<Rootable![Executor<'_>]>(self.mutation(), Gc::new(self.mutation(), e)),
-        )
+        let id = e.main_thread().id();
+        let mc = self.mutation();
+        let root = self
+            .state()
+            .roots
+            .stash::<Rootable![Executor<'_>]>(mc, Gc::new(mc, e));
+        let mut reg = self.state().handles.borrow_mut();
+        let slot = Rc::new(Slot {
+            key: reg.key(HandleTarget::Object(id)),
+            root: RefCell::new(Some(root)),
+        });
+        reg.register_executor(&slot);
+        StashedExecutor(slot)
     }
 
-    pub fn fetch_executor(self, s: &StashedExecutor) -> Executor<'gc> {
-        *Gc::as_ref(self.state().roots.fetch(&s.0))
+    /// The executor of a handle; `StaleHandle` if a restore removed it.
+    pub fn fetch_executor(self, s: &StashedExecutor) -> Result<Executor<'gc>, StaleHandle> {
+        let root = s.0.root.borrow();
+        let root = root.as_ref().ok_or(StaleHandle)?;
+        // `try_fetch` refuses a root of another VM's (or a replaced) root set.
+        let gc = self
+            .state()
+            .roots
+            .try_fetch(root)
+            .map_err(|_| StaleHandle)?;
+        Ok(*Gc::as_ref(gc))
     }
 }

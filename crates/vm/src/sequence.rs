@@ -21,7 +21,7 @@ use std::task::{Context as TaskContext, Poll, Waker};
 use crate::error::Error;
 use crate::executor::Exec;
 use crate::function::{Action, Callback, Outcome, Then};
-use crate::lua::StashedValue;
+use crate::handle::StashedValue;
 use crate::state::Context;
 use crate::userdata::UserData;
 use crate::value::Value;
@@ -157,9 +157,13 @@ struct SequenceState {
 /// What an async callback is made from: a function from the handle to the future.
 type Factory = Rc<dyn Fn(SequenceHandle) -> SequenceFuture>;
 
-struct FactoryBox {
-    name: &'static str,
-    factory: Factory,
+/// The factories of a VM's async callbacks, by callback name. Kept outside the arena (Rust
+/// closures are not VM data) and carried over snapshot restores: an async callback in a
+/// snapshot is its name, reattached to the factory registered under that name. To restore a
+/// snapshot into another VM, create the same async callbacks there first.
+#[derive(Default)]
+pub(crate) struct SequenceRegistry {
+    factories: RefCell<hashbrown::HashMap<&'static str, Factory>>,
 }
 
 /// Makes a callback whose body is an async block:
@@ -175,27 +179,36 @@ pub fn async_callback<'gc, F>(ctx: Context<'gc>, name: &'static str, f: F) -> Ca
 where
     F: Fn(SequenceHandle) -> SequenceFuture + 'static,
 {
-    let factory = UserData::new(
-        ctx,
-        FactoryBox {
-            name,
-            factory: Rc::new(f),
-        },
-    );
-    Callback::with_upvalue(ctx, name, start_sequence, Value::UserData(factory))
+    ctx.state()
+        .sequences
+        .factories
+        .borrow_mut()
+        .insert(name, Rc::new(f));
+    Callback::with_upvalue(ctx, name, start_sequence, ctx.str(name))
 }
 
 fn start_sequence<'gc>(
     ctx: Context<'gc>,
     exec: &mut Exec<'gc, '_>,
 ) -> Result<Action<'gc>, Error<'gc>> {
-    let Value::UserData(ud) = exec.upvalue else {
+    let Value::String(key) = exec.upvalue else {
         return Err(Error::runtime("async callback without its factory"));
     };
-    let fb = ud
-        .downcast::<FactoryBox>()
-        .ok_or_else(|| Error::runtime("async callback without its factory"))?;
-    let (name, factory) = (fb.name, fb.factory.clone());
+    let (name, factory) = {
+        let factories = ctx.state().sequences.factories.borrow();
+        let found = std::str::from_utf8(key.as_bytes())
+            .ok()
+            .and_then(|k| factories.get_key_value(k));
+        match found {
+            Some((name, factory)) => (*name, factory.clone()),
+            None => {
+                return Err(Error::runtime(format!(
+                    "async callback '{}' is not registered in this VM",
+                    key.to_str_lossy()
+                )))
+            }
+        }
+    };
     let args: Vec<StashedValue> = exec.values().iter().map(|v| ctx.stash(*v)).collect();
     let chan = Rc::new(RefCell::new(Channel {
         request: Request::None,
@@ -206,15 +219,21 @@ fn start_sequence<'gc>(
         args: Rc::new(args),
     };
     let future = factory(handle);
-    let state = UserData::new(
+    let state = UserData::new_unsnapshotable(
         ctx,
         SequenceState {
             name,
             chan,
             future: RefCell::new(future),
         },
+        format!("async sequence '{name}' is in flight (its Rust future cannot be copied)"),
     );
     drive(ctx, exec, state)
+}
+
+/// A handle's value, as a Lua error if the handle went stale (it belongs to another VM).
+fn fetch<'gc>(ctx: Context<'gc>, v: &StashedValue) -> Result<Value<'gc>, Error<'gc>> {
+    ctx.fetch(v).map_err(|e| Error::runtime(e.to_string()))
 }
 
 fn resume_sequence<'gc>(
@@ -255,11 +274,11 @@ fn drive<'gc>(
             Poll::Ready(Ok(values)) => {
                 exec.clear();
                 for v in &values {
-                    exec.push(ctx.fetch(v));
+                    exec.push(fetch(ctx, v)?);
                 }
                 return Ok(Action::Return);
             }
-            Poll::Ready(Err(SequenceError::Lua(v))) => return Err(Error::Value(ctx.fetch(&v))),
+            Poll::Ready(Err(SequenceError::Lua(v))) => return Err(Error::Value(fetch(ctx, &v)?)),
             Poll::Ready(Err(SequenceError::Message(m))) => return Err(Error::Runtime(m)),
             Poll::Pending => {
                 let request = std::mem::replace(&mut seq.chan.borrow_mut().request, Request::None);
@@ -271,10 +290,10 @@ fn drive<'gc>(
                     Request::Call { function, args } => {
                         exec.clear();
                         for a in &args {
-                            exec.push(ctx.fetch(a));
+                            exec.push(fetch(ctx, a)?);
                         }
                         return Ok(Action::Call {
-                            function: ctx.fetch(&function),
+                            function: fetch(ctx, &function)?,
                             then: Some(
                                 Then::new(seq.name, resume_sequence, Value::UserData(state))
                                     .catching(),
@@ -284,7 +303,7 @@ fn drive<'gc>(
                     Request::Yield(values) => {
                         exec.clear();
                         for v in &values {
-                            exec.push(ctx.fetch(v));
+                            exec.push(fetch(ctx, v)?);
                         }
                         return Ok(Action::Yield {
                             then: Some(Then::new(

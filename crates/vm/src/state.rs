@@ -5,10 +5,12 @@
 //! string metatable, the main thread, the object-id counter), so a walk from the root sees
 //! the whole VM (snapshots) and nothing observable lives outside it.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
+use crate::handle::HandleRegistry;
 use crate::host::Host;
+use crate::sequence::SequenceRegistry;
 
 use gc_arena::lock::Lock;
 use gc_arena::{Collect, DynamicRootSet, Gc, Mutation};
@@ -114,10 +116,32 @@ pub struct State<'gc> {
     pub(crate) gc: crate::gc::GcStateRef<'gc>,
     /// Host handles (`Stashed*`) that keep values alive between `Lua::enter` calls.
     pub(crate) roots: DynamicRootSet<'gc>,
+    /// The live host handles and the timeline history (outside snapshots, carried over
+    /// restores; see `handle`).
+    #[collect(require_static)]
+    pub(crate) handles: Rc<RefCell<HandleRegistry>>,
+    /// Factories of async callbacks by name (outside snapshots, carried over restores).
+    #[collect(require_static)]
+    pub(crate) sequences: Rc<SequenceRegistry>,
 }
 
 impl<'gc> State<'gc> {
     pub(crate) fn new(mc: &Mutation<'gc>, host: Rc<dyn Host>) -> State<'gc> {
+        Self::new_shell(
+            mc,
+            host,
+            Rc::new(RefCell::new(HandleRegistry::new())),
+            Rc::default(),
+        )
+    }
+
+    /// A fresh state with the given out-of-arena parts (a restore overwrites its objects).
+    pub(crate) fn new_shell(
+        mc: &Mutation<'gc>,
+        host: Rc<dyn Host>,
+        handles: Rc<RefCell<HandleRegistry>>,
+        sequences: Rc<SequenceRegistry>,
+    ) -> State<'gc> {
         let next_id = Cell::new(1);
         let fresh = || {
             let id = next_id.get();
@@ -146,6 +170,8 @@ impl<'gc> State<'gc> {
                 gc_arena::lock::RefLock::new(crate::gc::GcState::default()),
             ),
             host,
+            handles,
+            sequences,
         }
     }
 }

@@ -49,6 +49,13 @@ impl<'gc> LuaString<'gc> {
         LuaString(Gc::new(mc, StringData { hash, bytes }))
     }
 
+    /// A long string around bytes shared with a snapshot (no copy). `hash` must be the
+    /// content hash of `bytes` (it is re-checked in debug builds).
+    pub(crate) fn from_shared(mc: &Mutation<'gc>, hash: u64, bytes: Arc<[u8]>) -> Self {
+        debug_assert_eq!(hash, hash_bytes(&bytes));
+        LuaString(Gc::new(mc, StringData { hash, bytes }))
+    }
+
     #[inline]
     pub fn as_bytes(self) -> &'gc [u8] {
         &Gc::as_ref(self.0).bytes

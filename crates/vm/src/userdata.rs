@@ -5,6 +5,7 @@ use std::any::Any;
 use gc_arena::lock::Lock;
 use gc_arena::{Collect, Gc};
 
+use crate::snapshot::Cloned;
 use crate::state::Context;
 use crate::table::Table;
 
@@ -18,6 +19,50 @@ pub struct UserDataInner<'gc> {
     pub(crate) gc_flags: std::cell::Cell<u8>,
     #[collect(require_static)]
     pub(crate) data: Box<dyn Any>,
+    /// Whether and how the payload is copied into snapshots.
+    #[collect(require_static)]
+    pub(crate) snap: UserDataSnap,
+}
+
+/// How a userdata's Rust payload takes part in snapshots.
+pub(crate) enum UserDataSnap {
+    /// Opaque state: taking a snapshot fails with this explanation.
+    Refuse(Box<str>),
+    /// The payload is `Clone + Send + Sync`: snapshots hold a clone, restores clone it back.
+    Capture {
+        type_name: &'static str,
+        capture: CaptureFn,
+    },
+}
+
+pub(crate) type CaptureFn = fn(&dyn Any) -> Result<Box<dyn Revive>, String>;
+
+/// Userdata payloads that decide for themselves how they enter a snapshot
+/// (`UserData::new_with_snapshot`).
+pub trait Snapshotable: 'static {
+    /// What to keep in a snapshot (revived into a fresh payload on each restore), or why this
+    /// payload cannot be copied right now (the snapshot fails with that reason).
+    fn snapshot(&self) -> Result<Box<dyn Revive>, String>;
+}
+
+/// A payload kept in a snapshot: `Send + Sync`, turned back into a userdata payload (the
+/// `T` given to `UserData::new*`) on every restore.
+pub trait Revive: Send + Sync {
+    fn revive(&self) -> Box<dyn Any>;
+}
+
+fn capture_clone<T: Clone + Send + Sync + 'static>(
+    data: &dyn Any,
+) -> Result<Box<dyn Revive>, String> {
+    data.downcast_ref::<T>()
+        .map(|t| Box::new(Cloned(t.clone())) as Box<dyn Revive>)
+        .ok_or_else(|| "userdata payload does not match its type".to_string())
+}
+
+fn capture_via<T: Snapshotable>(data: &dyn Any) -> Result<Box<dyn Revive>, String> {
+    data.downcast_ref::<T>()
+        .ok_or_else(|| "userdata payload does not match its type".to_string())?
+        .snapshot()
 }
 
 #[derive(Copy, Clone, Collect)]
@@ -25,14 +70,85 @@ pub struct UserDataInner<'gc> {
 pub struct UserData<'gc>(pub(crate) Gc<'gc, UserDataInner<'gc>>);
 
 impl<'gc> UserData<'gc> {
+    /// A userdata holding opaque Rust state. A VM holding one cannot be snapshotted (the
+    /// snapshot names its type); use `new_snapshotable` for state that should roll back.
     pub fn new<T: 'static>(ctx: Context<'gc>, data: T) -> Self {
+        let why = format!(
+            "userdata holding Rust type `{}` (create it with UserData::new_snapshotable to make it part of snapshots)",
+            std::any::type_name::<T>()
+        );
+        Self::new_unsnapshotable(ctx, data, why)
+    }
+
+    /// A userdata whose payload is cloned into every snapshot and cloned back on restore, so
+    /// it rolls back with the VM. Mutating it needs interior mutability (`Cell`...) and stays
+    /// deterministic only if the host's changes are too.
+    pub fn new_snapshotable<T: Clone + Send + Sync + 'static>(ctx: Context<'gc>, data: T) -> Self {
+        Self::with_policy(
+            ctx,
+            Box::new(data),
+            UserDataSnap::Capture {
+                type_name: std::any::type_name::<T>(),
+                capture: capture_clone::<T>,
+            },
+        )
+    }
+
+    /// A userdata whose payload says how it is snapshotted (`Snapshotable`).
+    pub fn new_with_snapshot<T: Snapshotable>(ctx: Context<'gc>, data: T) -> Self {
+        Self::with_policy(
+            ctx,
+            Box::new(data),
+            UserDataSnap::Capture {
+                type_name: std::any::type_name::<T>(),
+                capture: capture_via::<T>,
+            },
+        )
+    }
+
+    /// A userdata that makes snapshots fail with `reason` while it is alive.
+    pub fn new_unsnapshotable<T: 'static>(
+        ctx: Context<'gc>,
+        data: T,
+        reason: impl Into<String>,
+    ) -> Self {
+        Self::with_policy(
+            ctx,
+            Box::new(data),
+            UserDataSnap::Refuse(reason.into().into_boxed_str()),
+        )
+    }
+
+    fn with_policy(ctx: Context<'gc>, data: Box<dyn Any>, snap: UserDataSnap) -> Self {
         UserData(Gc::new(
             ctx.mutation(),
             UserDataInner {
                 id: ctx.next_object_id(),
                 metatable: Lock::new(None),
                 gc_flags: std::cell::Cell::new(0),
-                data: Box::new(data),
+                data,
+                snap,
+            },
+        ))
+    }
+
+    /// A userdata rebuilt from a snapshot (metatable set afterwards).
+    pub(crate) fn revived(
+        mc: &gc_arena::Mutation<'gc>,
+        id: u64,
+        gc_flags: u8,
+        data: Box<dyn Any>,
+        type_name: &'static str,
+        capture: CaptureFn,
+    ) -> Self {
+        UserData(Gc::new(
+            mc,
+            UserDataInner {
+                id,
+                metatable: Lock::new(None),
+                gc_flags: std::cell::Cell::new(gc_flags),
+                data,
+                snap: UserDataSnap::Capture { type_name, capture },
             },
         ))
     }

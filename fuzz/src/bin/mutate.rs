@@ -204,12 +204,12 @@ fn signature(target: &str, data: &[u8]) -> String {
                 return "load".into();
             };
             let exec = lua.enter(|ctx| {
-                let f = ctx.fetch(&f);
+                let f = ctx.fetch(&f).unwrap();
                 ctx.stash_executor(lunette::Executor::start(ctx, f, &[]))
             });
             for _ in 0..lunette_fuzz::MAX_STEPS {
                 if lua.step(&exec, &mut lunette::Fuel::new(lunette_fuzz::STEP_FUEL)) {
-                    return lua.enter(|ctx| match ctx.fetch_executor(&exec).result() {
+                    return lua.enter(|ctx| match ctx.fetch_executor(&exec).unwrap().result() {
                         Some(lunette::ExecResult::Errored { value, .. }) => {
                             format!("error:{}", strip(&lunette::vm::error_message(ctx, value)))
                         }

@@ -1,0 +1,227 @@
+//! Host handles (`StashedValue`, `StashedExecutor`): values the host keeps between `Lua::enter`
+//! calls, which survive snapshot restores.
+//!
+//! A handle is rooted in the arena (a gc-arena `DynamicRoot`) and also remembers *what* it
+//! points to in arena-independent terms: the object's stable id (or, for strings and numbers,
+//! the value itself) plus the timeline it was taken in. When a snapshot is restored the arena
+//! is rebuilt, and every live handle is re-rooted in the new arena:
+//! - a handle that existed when the snapshot was taken gets the restored copy of its object;
+//! - otherwise, if its object existed at the snapshot's point in history, it gets that object
+//!   (found by id);
+//! - otherwise (the object was created after the snapshot, or on a timeline that was rolled
+//!   away) the handle becomes *stale*: fetching it returns `StaleHandle`, forever after.
+//!
+//! Ids are not unique across timelines (the id counter rolls back with the VM), so "existed at
+//! the snapshot's point" is decided with `History`: each restore starts a new timeline that
+//! forks from the snapshot's timeline at the snapshot's id counter; an id means the same object
+//! in two timelines iff both resolve it to the same creating timeline.
+
+use std::cell::RefCell;
+use std::rc::{Rc, Weak};
+use std::sync::Arc;
+
+use gc_arena::{DynamicRoot, Rootable};
+
+use crate::executor::Executor;
+use crate::value::Value;
+
+/// Fetching a handle whose object does not exist in the VM's current state (it was created
+/// after the snapshot that was restored, or the handle belongs to another VM).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("stale handle: its object does not exist in the restored state")]
+pub struct StaleHandle;
+
+/// A value that needs no object identity to be recreated.
+#[derive(Clone)]
+pub(crate) enum PlainValue {
+    Nil,
+    Boolean(bool),
+    Integer(i64),
+    Float(f64),
+    String(u64, Arc<[u8]>),
+}
+
+#[derive(Clone)]
+pub(crate) enum HandleTarget {
+    /// A table, function, thread or userdata with this stable id (executors: the id of their
+    /// main thread).
+    Object(u64),
+    Plain(PlainValue),
+}
+
+pub(crate) struct HandleKey {
+    /// Unique among this VM's handles (in creation order).
+    pub(crate) serial: u64,
+    /// The timeline the handle was taken in.
+    pub(crate) timeline: u64,
+    pub(crate) target: HandleTarget,
+}
+
+pub(crate) type ValueRoot = DynamicRoot<Rootable![Value<'_>]>;
+pub(crate) type ExecutorRoot = DynamicRoot<Rootable![Executor<'_>]>;
+
+pub(crate) struct Slot<R> {
+    pub(crate) key: HandleKey,
+    /// `None` once stale.
+    pub(crate) root: RefCell<Option<R>>,
+}
+
+/// A handle to a value that outlives `Lua::enter` (and survives restores, see the module docs).
+#[derive(Clone)]
+pub struct StashedValue(pub(crate) Rc<Slot<ValueRoot>>);
+
+/// A handle to an executor that outlives `Lua::enter`.
+#[derive(Clone)]
+pub struct StashedExecutor(pub(crate) Rc<Slot<ExecutorRoot>>);
+
+impl StashedValue {
+    /// Whether the handle lost its object in a restore.
+    pub fn is_stale(&self) -> bool {
+        self.0.root.borrow().is_none()
+    }
+}
+
+impl StashedExecutor {
+    pub fn is_stale(&self) -> bool {
+        self.0.root.borrow().is_none()
+    }
+}
+
+/// The timelines of one VM (see the module docs).
+pub(crate) struct History {
+    /// `forks[t] = (parent, fork_id)`: timeline `t` began by restoring a snapshot taken on
+    /// `parent` when the id counter was `fork_id`. Timeline 0 is the VM's first.
+    forks: Vec<(u64, u64)>,
+    pub(crate) current: u64,
+}
+
+/// Parent of a timeline that began from another VM's snapshot: no ancestry is shared.
+const FOREIGN: u64 = u64::MAX;
+
+impl History {
+    fn new() -> Self {
+        History {
+            forks: vec![(0, 0)],
+            current: 0,
+        }
+    }
+
+    /// Starts a new timeline after restoring a snapshot taken on `parent` (`None`: another
+    /// VM's snapshot) when the id counter was `fork_id`.
+    pub(crate) fn fork(&mut self, parent: Option<u64>, fork_id: u64) {
+        self.forks.push((parent.unwrap_or(FOREIGN), fork_id));
+        self.current = self.forks.len() as u64 - 1;
+    }
+
+    /// The timeline in which the object with id `id`, as seen from `timeline`, was created;
+    /// `None` if that is outside this VM's history.
+    fn creator(&self, mut timeline: u64, id: u64) -> Option<u64> {
+        loop {
+            if timeline == 0 {
+                return Some(0);
+            }
+            let (parent, fork_id) = *self.forks.get(timeline as usize)?;
+            if id >= fork_id {
+                return Some(timeline);
+            }
+            if parent == FOREIGN {
+                return None;
+            }
+            timeline = parent;
+        }
+    }
+
+    /// Whether id `id` seen from `a` and seen from `b` is the same object.
+    pub(crate) fn same_object(&self, a: u64, b: u64, id: u64) -> bool {
+        match (self.creator(a, id), self.creator(b, id)) {
+            (Some(x), Some(y)) => x == y,
+            _ => false,
+        }
+    }
+}
+
+/// What a VM keeps outside its arena and carries over restores: the live handles and the
+/// history of timelines.
+pub(crate) struct HandleRegistry {
+    /// Identifies the VM (snapshots from another VM resolve no handle by id).
+    pub(crate) instance: u64,
+    next_serial: u64,
+    pub(crate) values: Vec<Weak<Slot<ValueRoot>>>,
+    pub(crate) executors: Vec<Weak<Slot<ExecutorRoot>>>,
+    pub(crate) history: History,
+}
+
+static NEXT_INSTANCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+impl HandleRegistry {
+    pub(crate) fn new() -> Self {
+        HandleRegistry {
+            instance: NEXT_INSTANCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            next_serial: 0,
+            values: Vec::new(),
+            executors: Vec::new(),
+            history: History::new(),
+        }
+    }
+
+    pub(crate) fn key(&mut self, target: HandleTarget) -> HandleKey {
+        let serial = self.next_serial;
+        self.next_serial += 1;
+        HandleKey {
+            serial,
+            timeline: self.history.current,
+            target,
+        }
+    }
+
+    pub(crate) fn register_value(&mut self, slot: &Rc<Slot<ValueRoot>>) {
+        if self.values.len() == self.values.capacity() {
+            self.values.retain(|w| w.strong_count() > 0);
+            self.values.reserve(self.values.len().max(16));
+        }
+        self.values.push(Rc::downgrade(slot));
+    }
+
+    pub(crate) fn register_executor(&mut self, slot: &Rc<Slot<ExecutorRoot>>) {
+        if self.executors.len() == self.executors.capacity() {
+            self.executors.retain(|w| w.strong_count() > 0);
+            self.executors.reserve(self.executors.len().max(16));
+        }
+        self.executors.push(Rc::downgrade(slot));
+    }
+
+    /// Live value handles, oldest first.
+    pub(crate) fn live_values(&self) -> Vec<Rc<Slot<ValueRoot>>> {
+        self.values.iter().filter_map(Weak::upgrade).collect()
+    }
+
+    pub(crate) fn live_executors(&self) -> Vec<Rc<Slot<ExecutorRoot>>> {
+        self.executors.iter().filter_map(Weak::upgrade).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn history_tells_objects_apart_across_timelines() {
+        let mut h = History::new();
+        // Timeline 0 made ids 1..100; a snapshot at id counter 50 is restored: timeline 1.
+        h.fork(Some(0), 50);
+        assert_eq!(h.current, 1);
+        // Id 10 predates the fork: the same object in both timelines.
+        assert!(h.same_object(0, 1, 10));
+        // Id 70 exists in both but was created separately on each: different objects.
+        assert!(!h.same_object(0, 1, 70));
+        // Restoring a snapshot of timeline 1 taken at counter 80 gives timeline 2.
+        h.fork(Some(1), 80);
+        assert!(h.same_object(1, 2, 70));
+        assert!(h.same_object(0, 2, 10));
+        assert!(!h.same_object(0, 2, 70));
+        // A foreign snapshot shares nothing below its counter.
+        h.fork(None, 30);
+        assert!(!h.same_object(3, 0, 10));
+        assert!(h.same_object(3, 3, 40));
+    }
+}
