@@ -1,0 +1,167 @@
+//! The `entities` snapshot workload of DESIGN.md: a global `data` of N entity tables and a
+//! `step(f)` that moves 100 of them. Measures, per N: `step` + `snap()`, `rollback(1)`,
+//! `rollback(8)` followed by re-simulating the 8 frames (each `step` + `snap()`), and the bytes
+//! a snapshot holds. Prints a markdown table next to the anchors of DESIGN.md.
+//!
+//! ```sh
+//! cargo run --release -p lunette-bench --bin entities [-- --sizes 1000,10000 --frames 40]
+//! ```
+
+use std::time::Instant;
+
+use lunette::{Executor, Lua, Value};
+
+const SETUP: &str = r#"
+data = {}
+for i = 1, N do
+  data[i] = { id = i, x = i * 0.5, y = i * 2, name = "entity_" .. i, tag = "t" .. (i % 10), alive = true }
+end
+function step(f)
+  for i = 1, 100 do
+    local e = data[(f * 100 + i) % N + 1]
+    e.x = e.x + 1
+    e.y = e.y - 1
+  end
+end
+"#;
+
+/// (N, rollback-mlua snap, rollback(1), rollback(8), Red Moon clone, Red Moon rollback), ms.
+const ANCHORS: [(usize, f64, f64, f64, f64, f64); 3] = [
+    (1_000, 0.02, 0.009, 0.11, 0.11, 0.17),
+    (10_000, 0.64, 0.28, 2.8, 1.2, 3.1),
+    (100_000, 24.0, 5.8, 15.6, 29.0, 68.0),
+];
+
+fn step(lua: &mut Lua, f: i64) {
+    let exec = lua.enter(|ctx| {
+        let step = ctx.globals().get(ctx.str("step"));
+        ctx.stash_executor(Executor::start(ctx, step, &[Value::Integer(f)]))
+    });
+    lua.finish(&exec).expect("step runs");
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+fn ms(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1000.0
+}
+
+struct Row {
+    n: usize,
+    step_snap: f64,
+    snap_only: f64,
+    rollback1: f64,
+    rollback8: f64,
+    bytes: usize,
+    shared: usize,
+    objects: usize,
+}
+
+fn measure(n: usize, frames: usize) -> Row {
+    let mut lua = Lua::new();
+    lua.execute(SETUP.replace("N", &n.to_string()).as_bytes(), "=entities")
+        .expect("setup runs");
+    lua.set_max_snapshots(16);
+    let mut f = 0i64;
+    // Warm up: fill the ring.
+    for _ in 0..10 {
+        step(&mut lua, f);
+        lua.snap().unwrap();
+        f += 1;
+    }
+    let mut step_snap = Vec::new();
+    let mut snap_only = Vec::new();
+    for _ in 0..frames {
+        let t = Instant::now();
+        step(&mut lua, f);
+        let t2 = Instant::now();
+        lua.snap().unwrap();
+        snap_only.push(ms(t2));
+        step_snap.push(ms(t));
+        f += 1;
+    }
+    let mut rollback1 = Vec::new();
+    for _ in 0..frames {
+        let t = Instant::now();
+        lua.rollback(1).unwrap();
+        rollback1.push(ms(t));
+    }
+    let mut rollback8 = Vec::new();
+    for _ in 0..frames.min(20) {
+        let t = Instant::now();
+        lua.rollback(8).unwrap();
+        // Back at the start of frame f - 8 (the snapshot was taken after step(f - 8 - 1)).
+        let from = f - 8;
+        for g in from..f {
+            step(&mut lua, g);
+            lua.snap().unwrap();
+        }
+        rollback8.push(ms(t));
+    }
+    let snap = lua.snapshot().unwrap();
+    Row {
+        n,
+        step_snap: median(step_snap),
+        snap_only: median(snap_only),
+        rollback1: median(rollback1),
+        rollback8: median(rollback8),
+        bytes: snap.size_bytes(),
+        shared: snap.shared_string_bytes(),
+        objects: snap.object_count(),
+    }
+}
+
+fn main() {
+    let mut sizes = vec![1_000, 10_000, 100_000];
+    let mut frames = 30;
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut i = 0;
+    while i < args.len() {
+        match args[i].as_str() {
+            "--sizes" => {
+                i += 1;
+                sizes = args[i].split(',').filter_map(|s| s.parse().ok()).collect();
+            }
+            "--frames" => {
+                i += 1;
+                frames = args[i].parse().unwrap_or(frames);
+            }
+            other => {
+                eprintln!(
+                    "usage: entities [--sizes 1000,10000,100000] [--frames 30] (got {other})"
+                );
+                std::process::exit(2);
+            }
+        }
+        i += 1;
+    }
+    println!("| N | lunette step+snap | (snap alone) | rollback(1) | rollback(8)+resim 8 | bytes/snapshot (+ shared strings) | objects | rollback-mlua snap / rb(1) / rb(8) | Red Moon clone / rollback |");
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for n in sizes {
+        let r = measure(n, frames);
+        let anchor = ANCHORS.iter().find(|a| a.0 == n);
+        let (mlua, redmoon) = match anchor {
+            Some(a) => (
+                format!("{} / {} / {}", a.1, a.2, a.3),
+                format!("{} / {}", a.4, a.5),
+            ),
+            None => ("–".into(), "–".into()),
+        };
+        println!(
+            "| {} | {:.3} | {:.3} | {:.3} | {:.3} | {} (+{}) | {} | {} | {} |",
+            r.n,
+            r.step_snap,
+            r.snap_only,
+            r.rollback1,
+            r.rollback8,
+            r.bytes,
+            r.shared,
+            r.objects,
+            mlua,
+            redmoon
+        );
+    }
+}
