@@ -31,6 +31,9 @@ pub struct ReadmeDoctests;
 /// A Lua VM with the standard libraries opened. Derefs to [`lunette_vm::Lua`], the core VM.
 pub struct Lua(lunette_vm::Lua);
 
+/// The memory limit of [`Lua::sandboxed`]: 64 MiB.
+pub const SANDBOX_MEMORY_LIMIT: usize = 64 << 20;
+
 impl Default for Lua {
     fn default() -> Self {
         Self::new()
@@ -58,8 +61,11 @@ impl Lua {
     /// string metatable are frozen so scripts cannot change them under each other. Output and
     /// clocks still go through `host`. Give each mod its own globals with [`Lua::new_environment`]
     /// and run it in bounded steps with [`lunette_vm::Lua::step`] and a [`Fuel`] budget.
+    /// Memory is limited to [`SANDBOX_MEMORY_LIMIT`] bytes (change it with
+    /// `set_memory_limit`); over it, scripts get a catchable `not enough memory` error.
     pub fn sandboxed(host: Rc<dyn Host>) -> Lua {
-        let lua = lunette_vm::Lua::core_with_host(Rc::new(lunette_vm::DenyGrants(host)));
+        let mut lua = lunette_vm::Lua::core_with_host(Rc::new(lunette_vm::DenyGrants(host)));
+        lua.set_memory_limit(Some(SANDBOX_MEMORY_LIMIT));
         lua.enter(|ctx| {
             lunette_stdlib::open_all(ctx);
             lunette_stdlib::freeze_libraries(ctx);

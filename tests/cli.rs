@@ -101,3 +101,25 @@ fn missing_script_file_is_an_error() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("cannot open /nonexistent/x.lua"));
 }
+
+#[test]
+fn memory_flag_limits_the_vm() {
+    let out = lunette(
+        &[
+            "--memory",
+            "8M",
+            "-e",
+            "print(pcall(string.rep, 'x', 1 << 24)) local t = {} for i = 1, 1e8 do t[i] = i end",
+        ],
+        "",
+    );
+    assert_eq!(text(&out.stdout), "false\tnot enough memory\n");
+    assert!(text(&out.stderr).starts_with("lunette: not enough memory"));
+    assert_eq!(out.status.code(), Some(1));
+    // Under the limit everything works; a bad size is refused.
+    let ok = lunette(&["--memory", "8M", "-e", "print(#('x'):rep(1 << 20))"], "");
+    assert_eq!(text(&ok.stdout), "1048576\n");
+    let bad = lunette(&["--memory", "lots", "-e", "print(1)"], "");
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(text(&bad.stderr).contains("'--memory' needs a size"));
+}

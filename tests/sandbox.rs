@@ -148,3 +148,139 @@ fn cli_fuel_and_sandbox_flags() {
         "nil\tnil\tfalse\t(command line):1: attempt to modify a read-only table\n"
     );
 }
+
+const LIMIT: usize = 16 << 20;
+
+/// Runs `attack` (which tries to allocate gigabytes) inside `pcall` under a 16 MiB limit:
+/// it must fail with `not enough memory` (or the string size limit), memory must stay near the
+/// limit, and the VM must stay usable.
+fn memory_attack(attack: &str) {
+    let (mut lua, host) = sandbox();
+    lua.set_memory_limit(Some(LIMIT));
+    lua.reset_memory_peak();
+    let src = format!(
+        "local ok, e = pcall(function() {attack} end) print(ok, e) \
+         collectgarbage('count')"
+    );
+    lua.execute(src.as_bytes(), "=attack")
+        .unwrap_or_else(|e| panic!("{attack}: {e}"));
+    let printed = out(&host);
+    assert!(
+        printed.starts_with("false\tnot enough memory")
+            || printed.contains("too large")
+            || printed.contains("stack overflow"),
+        "{attack}: {printed}"
+    );
+    assert!(
+        lua.memory_peak() < 2 * LIMIT + (4 << 20),
+        "{attack}: peak {} bytes",
+        lua.memory_peak()
+    );
+    // Usable afterwards: the garbage is collected and new work runs.
+    lua.gc_collect();
+    assert!(
+        lua.memory_used() < LIMIT,
+        "{attack}: {} in use",
+        lua.memory_used()
+    );
+    assert_eq!(
+        lua.execute(
+            b"local t = {} for i = 1, 1000 do t[i] = {i} end return #t",
+            "=after"
+        )
+        .unwrap(),
+        vec!["1000".to_string()]
+    );
+}
+
+#[test]
+fn memory_limit_stops_string_rep() {
+    memory_attack("return string.rep('x', 1 << 30)");
+}
+
+#[test]
+fn memory_limit_stops_concat_doubling() {
+    memory_attack("local s = 'x' for i = 1, 40 do s = s .. s end");
+}
+
+#[test]
+fn memory_limit_stops_concat_in_a_loop() {
+    memory_attack("local t = {} for i = 1, 1e6 do t[i] = ('x'):rep(1000) .. i end");
+}
+
+#[test]
+fn memory_limit_stops_table_growth() {
+    memory_attack("local t = {} for i = 1, 1e9 do t[i] = i end");
+}
+
+#[test]
+fn memory_limit_stops_hash_growth() {
+    memory_attack("local t = {} for i = 1, 1e9 do t['k' .. i] = i end");
+}
+
+#[test]
+fn memory_limit_stops_closures() {
+    memory_attack("local t = {} for i = 1, 1e9 do t[i] = function() return i end end");
+}
+
+#[test]
+fn memory_limit_stops_coroutines() {
+    memory_attack("local t = {} for i = 1, 1e9 do t[i] = coroutine.create(print) end");
+}
+
+#[test]
+fn memory_limit_stops_deep_recursion() {
+    memory_attack("local function f(n) local a, b, c = {}, {}, {} return 1 + f(n + 1) end f(1)");
+}
+
+#[test]
+fn memory_limit_stops_table_concat_and_gsub() {
+    memory_attack(
+        "local t = {} for i = 1, 5000 do t[i] = ('y'):rep(1 << 20) end return table.concat(t)",
+    );
+    memory_attack("return (('x'):rep(1000)):gsub('x', ('z'):rep(1 << 20))");
+    memory_attack("return (('x'):rep(1 << 20)):gsub('.+', ('%0'):rep(2000))");
+}
+
+#[test]
+fn garbage_alone_never_hits_the_limit() {
+    // Lots of short-lived allocation, little live data: collections keep it under the limit.
+    let (mut lua, _) = sandbox();
+    lua.set_memory_limit(Some(LIMIT));
+    let r = lua
+        .execute(
+            b"local n = 0 for i = 1, 2000 do local s = ('x'):rep(100000) .. i n = n + #s end return n",
+            "=garbage",
+        )
+        .unwrap();
+    assert_eq!(r, vec![(2000 * 100000 + 6893).to_string()]);
+    assert!(lua.memory_peak() < 2 * LIMIT + (4 << 20));
+}
+
+#[test]
+fn memory_is_accounted_and_given_back() {
+    let (mut lua, _) = sandbox();
+    lua.gc_collect();
+    let base = lua.memory_used();
+    lua.execute(
+        b"big = {} for i = 1, 100000 do big[i] = 'item' .. i end",
+        "=fill",
+    )
+    .unwrap();
+    let filled = lua.memory_used();
+    // 100k array slots (16 B) and 100k strings (~80 B each) at least.
+    assert!(filled - base > 100_000 * 80, "{base} -> {filled}");
+    lua.execute(b"big = nil", "=free").unwrap();
+    lua.gc_collect();
+    assert!(
+        lua.memory_used() < base + 64 * 1024,
+        "{base} -> {}",
+        lua.memory_used()
+    );
+    // The script's view (collectgarbage "count", KiB) agrees after a full collection.
+    let kb = lua
+        .execute(b"return collectgarbage('count')", "=count")
+        .unwrap();
+    let kb: f64 = kb[0].parse().unwrap();
+    assert!((kb * 1024.0 - lua.memory_used() as f64).abs() < 64.0 * 1024.0);
+}

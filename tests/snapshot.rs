@@ -479,8 +479,9 @@ function frame(input)
   for i = 1, math.min(#list, 4) do names[i] = list[i].name .. "@" .. list[i].x end
   local order = {}
   for name in pairs(entities) do order[#order + 1] = name end
-  return string.format("%d|%d|%s|%s|%s|%d", frame_no, score, table.concat(names, ","),
-    table.concat(order, ","), tostring(list[1] or {}) .. "#" .. #order, travelled)
+  return string.format("%d|%d|%s|%s|%s|%d|%.0f", frame_no, score, table.concat(names, ","),
+    table.concat(order, ","), tostring(list[1] or {}) .. "#" .. #order, travelled,
+    collectgarbage("count") * 1024)
 end
 "##;
 

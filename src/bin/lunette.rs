@@ -5,7 +5,10 @@
 //!   -i        enter interactive mode after executing 'script'
 //!   -v        show version information
 //!   --fuel N  stop any chunk after N units of work (about one VM instruction each)
-//!   --sandbox run with the sandbox profile (no io/os/file access, frozen libraries)
+//!   --memory BYTES  limit the VM's memory (suffixes k, M, G: 16M); over it scripts get
+//!             `not enough memory`
+//!   --sandbox run with the sandbox profile (no io/os/file access, frozen libraries,
+//!             a 64 MiB memory limit unless --memory says otherwise)
 //!   --        stop handling options
 //!   -         execute stdin and stop handling options
 
@@ -29,6 +32,7 @@ fn usage(progname: &str, bad: &str) -> ExitCode {
            -i        enter interactive mode after executing 'script'\n  \
            -v        show version information\n  \
            --fuel N  stop any chunk after N units of work\n  \
+           --memory BYTES  limit the VM's memory (e.g. 16M)\n  \
            --sandbox run with the sandbox profile (no io, os, files)\n  \
            --        stop handling options\n  \
            -         stop handling options and execute stdin"
@@ -182,12 +186,28 @@ fn repl(lua: &mut Lua) {
     }
 }
 
+/// `123`, `64k`, `16M`, `1G` (binary multiples) as a positive byte count.
+fn parse_bytes(s: &str) -> Option<usize> {
+    let (digits, mult) = match s.char_indices().last()? {
+        (i, 'k' | 'K') => (&s[..i], 1usize << 10),
+        (i, 'm' | 'M') => (&s[..i], 1 << 20),
+        (i, 'g' | 'G') => (&s[..i], 1 << 30),
+        _ => (s, 1),
+    };
+    digits
+        .parse::<usize>()
+        .ok()
+        .and_then(|n| n.checked_mul(mult))
+        .filter(|n| *n > 0)
+}
+
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().collect();
     let progname = "lunette";
     let mut i = 1;
     let mut sandbox = false;
     let mut fuel_limit = None;
+    let mut memory_limit = None;
     let mut interactive = false;
     let mut ran_something = false;
     let mut show_version = false;
@@ -221,6 +241,16 @@ fn main() -> ExitCode {
                     }
                 }
             }
+            "--memory" => {
+                i += 1;
+                match argv.get(i).and_then(|n| parse_bytes(n)) {
+                    Some(n) => memory_limit = Some(n),
+                    None => {
+                        eprintln!("{progname}: '--memory' needs a size in bytes (e.g. 16M)");
+                        return ExitCode::from(1);
+                    }
+                }
+            }
             "-v" => show_version = true,
             "--" => {
                 i += 1;
@@ -242,6 +272,9 @@ fn main() -> ExitCode {
     } else {
         Lua::new()
     };
+    if memory_limit.is_some() {
+        lua.set_memory_limit(memory_limit);
+    }
     let script_index = if i < argv.len() { Some(i) } else { None };
     set_arg_table(&lua, script_index, &argv);
     for c in &chunks {

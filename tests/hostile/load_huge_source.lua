@@ -1,5 +1,4 @@
 -- expect: fuel-or-error "memory"
--- known bug: fails today; run by its own #[ignore] test in tests/hostile.rs
 -- steps: 100
 -- Attacks: a 100 MB source passed to load, through a reader returning the same 1 MB piece
 -- 100 times (cheap to produce): load must charge fuel for the source it compiles in

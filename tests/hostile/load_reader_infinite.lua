@@ -1,5 +1,4 @@
 -- expect: fuel-or-error "memory"
--- known bug: fails today; run by its own #[ignore] test in tests/hostile.rs
 -- steps: 100
 -- Attacks: a load reader that never returns nil, producing an endless comment: load must be
 -- bounded by fuel (the reader is a Lua call each time), memory by what fuel allowed.

@@ -1,5 +1,4 @@
 -- expect: fuel-or-error "memory"
--- known bug: fails today; run by its own #[ignore] test in tests/hostile.rs
 -- steps: 100
 -- Attacks: load with a reader returning one-byte pieces forever. Each piece must cost
 -- O(1): if load re-copies everything accumulated so far on each piece (and charges only the

@@ -1,5 +1,4 @@
--- expect: error "invalid format option"
--- known bug: fails today; run by its own #[ignore] test in tests/hostile.rs
+-- expect: error "not enough memory"
 -- Attacks: string.pack output built inside a single call and charged only afterwards:
 -- five 'c214748364' items zero-fill over 1 GB in one step (then the trailing bad option
 -- errors), ~33M units over a 100k budget. The output should be charged as it grows (and

@@ -1,6 +1,6 @@
--- expect: fuel
+-- expect: fuel-or-error "not enough memory"
 -- steps: 30
--- Attacks: unbounded table growth (memory grows only as fast as fuel allows): the runner's
--- RSS check bounds what 6M units of fuel may allocate.
+-- Attacks: unbounded table growth (memory grows only as fast as fuel allows): the memory
+-- limit stops it, and the runner's RSS check bounds what was allocated.
 local t = {}
 while true do t[#t + 1] = {} end

@@ -611,18 +611,23 @@ fn load<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>,
                 Some(n) => n.to_str_lossy().into_owned(),
                 None => "=(load)".into(),
             };
-            // State: [reader, name, mode, env, accumulated pieces...]
+            // State: [reader, name, mode, env, has env, total length, pieces...]
             let state = ctx.new_table();
             let _ = state.set(ctx.mutation(), Value::Integer(1), chunk);
             let _ = state.set(ctx.mutation(), Value::Integer(2), ctx.str(&name));
             let _ = state.set(ctx.mutation(), Value::Integer(3), ctx.str(&mode));
-            let _ = state.set(ctx.mutation(), Value::Integer(4), env.unwrap_or(Value::Nil));
+            // (false when absent: slots 1..6 stay a sequence, so `length` finds the pieces)
+            let _ = state.set(
+                ctx.mutation(),
+                Value::Integer(4),
+                env.unwrap_or(Value::Boolean(false)),
+            );
             let _ = state.set(
                 ctx.mutation(),
                 Value::Integer(5),
                 Value::Boolean(env.is_some()),
             );
-            let _ = state.set(ctx.mutation(), Value::Integer(6), ctx.str(""));
+            let _ = state.set(ctx.mutation(), Value::Integer(6), Value::Integer(0));
             exec.clear();
             Ok(Action::Call {
                 function: chunk,
@@ -645,18 +650,28 @@ fn load_piece<'gc>(
         exec.replace(&[Value::Nil, e]);
         return Ok(Action::Return);
     }
+    // Pieces are kept as they come (slots 7...) and joined once at the end: each piece costs
+    // fuel and memory in proportion to its own size, never to what came before.
     let piece = exec.arg(0);
-    let mut acc = state
-        .get_int(6)
-        .as_string()
-        .map(|s| s.as_bytes().to_vec())
-        .unwrap_or_default();
+    let total = state.get_int(6).to_integer().unwrap_or(0) as usize;
     let finished = match piece {
         Value::Nil => true,
         Value::String(s) if s.is_empty() => true,
         Value::String(s) => {
-            acc.extend_from_slice(s.as_bytes());
-            exec.charge(s.len() / 16);
+            exec.charge(1 + s.len() / 16);
+            let total = total + s.len();
+            if total > crate::string::MAX_SIZE {
+                return Err(Error::runtime("chunk too large"));
+            }
+            // The pieces are held now, and joined into one more copy at the end.
+            ctx.reserve_memory(total)?;
+            let next = state.length() + 1;
+            let _ = state.set(ctx.mutation(), Value::Integer(next), piece);
+            let _ = state.set(
+                ctx.mutation(),
+                Value::Integer(6),
+                Value::Integer(total as i64),
+            );
             false
         }
         _ => {
@@ -680,15 +695,17 @@ fn load_piece<'gc>(
         } else {
             None
         };
-        let r = load_bytes(ctx, &acc, &name, &mode, env);
+        let mut source = Vec::with_capacity(total);
+        for i in 7..=state.length() {
+            if let Value::String(s) = state.get_int(i) {
+                source.extend_from_slice(s.as_bytes());
+            }
+        }
+        exec.charge(total / 16);
+        let r = load_bytes(ctx, &source, &name, &mode, env);
         exec.replace(&r);
         return Ok(Action::Return);
     }
-    let _ = state.set(
-        ctx.mutation(),
-        Value::Integer(6),
-        Value::String(ctx.new_string(&acc)),
-    );
     let reader = state.get_int(1);
     exec.clear();
     Ok(Action::Call {
@@ -765,7 +782,7 @@ fn collectgarbage<'gc>(
                 then: Then::new("collectgarbage", lunette_vm::gc::run_finalizers, result),
             });
         }
-        "count" => Value::Float(ctx.estimated_memory() as f64 / 1024.0),
+        "count" => Value::Float(ctx.memory().script_bytes() as f64 / 1024.0),
         "isrunning" => Value::Boolean(true),
         "incremental" | "generational" => ctx.str("incremental"),
         "stop" | "restart" | "setpause" | "setstepmul" => Value::Integer(0),

@@ -195,6 +195,7 @@ pub(crate) fn pack<'gc>(
         if out.len() + pad + size > MAX_SIZE {
             return Err(Error::runtime("resulting string too large"));
         }
+        ctx.reserve_memory(out.len() + pad + size)?;
         out.resize(out.len() + pad, 0);
         arg += 1;
         match kind {
@@ -245,6 +246,7 @@ pub(crate) fn pack<'gc>(
                 if out.len() + size + s.len() > MAX_SIZE {
                     return Err(Error::runtime("resulting string too large"));
                 }
+                ctx.reserve_memory(out.len() + size + s.len())?;
                 pack_int(&mut out, s.len() as u64, p.little, size, false);
                 out.extend_from_slice(s);
             }
@@ -256,6 +258,7 @@ pub(crate) fn pack<'gc>(
                 if out.len() + s.len() + 1 > MAX_SIZE {
                     return Err(Error::runtime("resulting string too large"));
                 }
+                ctx.reserve_memory(out.len() + s.len() + 1)?;
                 out.extend_from_slice(s);
                 out.push(0);
             }

@@ -143,6 +143,7 @@ fn rep<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, 
         return Err(Error::runtime("resulting string too large"));
     }
     let n = n as usize;
+    ctx.reserve_memory(unit * n)?;
     charge_bytes(exec, unit * n);
     let mut piece = Vec::with_capacity(unit);
     piece.extend_from_slice(s);
@@ -435,15 +436,30 @@ impl<'gc> Gsub<'gc> {
         self.pat.as_bytes().first() == Some(&b'^')
     }
 
-    fn check_size(&self) -> Result<(), Error<'gc>> {
-        if self.saved_len + self.buf.len() > MAX_SIZE {
+    fn check_size(&self, ctx: Context<'gc>) -> Result<(), Error<'gc>> {
+        let len = self.saved_len + self.buf.len();
+        if len > MAX_SIZE {
             return Err(Error::runtime("resulting string too large"));
         }
-        Ok(())
+        ctx.reserve_memory(len)
+    }
+
+    /// How long `buf` may grow within one replacement, and the error past it: the string size
+    /// limit or the memory left under the VM's limit, whichever is smaller.
+    fn growth_bound(&self, ctx: Context<'gc>) -> (usize, &'static str) {
+        let size_left = MAX_SIZE.saturating_sub(self.saved_len);
+        let memory = ctx.memory();
+        match memory.limit() {
+            Some(limit) if limit.saturating_sub(memory.used()) < size_left => (
+                limit.saturating_sub(memory.used()),
+                lunette_vm::executor::NOT_ENOUGH_MEMORY,
+            ),
+            _ => (size_left, "resulting string too large"),
+        }
     }
 
     /// Adds the value a function or table gave for the pending match.
-    fn add_value(&mut self, v: Value<'gc>) -> Result<(), Error<'gc>> {
+    fn add_value(&mut self, ctx: Context<'gc>, v: Value<'gc>) -> Result<(), Error<'gc>> {
         let (s, e) = self.pending;
         match v {
             Value::Nil | Value::Boolean(false) => {
@@ -460,7 +476,7 @@ impl<'gc> Gsub<'gc> {
                 )))
             }
         }
-        self.check_size()
+        self.check_size(ctx)
     }
 
     /// The final string and count.
@@ -471,7 +487,7 @@ impl<'gc> Gsub<'gc> {
     ) -> Result<Action<'gc>, Error<'gc>> {
         let src = self.src.as_bytes();
         self.buf.extend_from_slice(&src[self.pos.min(src.len())..]);
-        self.check_size()?;
+        self.check_size(ctx)?;
         let result = match self.parts {
             None => self.buf,
             Some(parts) => {
@@ -498,6 +514,7 @@ fn add_replacement_string(
     s: usize,
     e: usize,
     out: &mut Vec<u8>,
+    max_len: (usize, &'static str),
 ) -> Result<(), PatternError> {
     let mut i = 0;
     while i < repl.len() {
@@ -506,6 +523,10 @@ fn add_replacement_string(
         if c != b'%' {
             out.push(c);
             continue;
+        }
+        // One replacement can copy its match many times (`%0%0%0...`): bound it as it grows.
+        if out.len() > max_len.0 {
+            return Err(PatternError(max_len.1.into()));
         }
         match repl.get(i) {
             Some(b'%') => out.push(b'%'),
@@ -592,17 +613,22 @@ fn gsub_run<'gc>(
                 g.pending = (s, e);
                 match g.repl {
                     Value::String(r) => {
-                        if let Err(err) = add_replacement_string(&m, r.as_bytes(), s, e, &mut g.buf)
+                        let bound = g.growth_bound(ctx);
+                        if let Err(err) =
+                            add_replacement_string(&m, r.as_bytes(), s, e, &mut g.buf, bound)
                         {
                             charge_steps(exec, m.steps);
+                            if err.0 == lunette_vm::executor::NOT_ENOUGH_MEMORY {
+                                return Err(Error::NotEnoughMemory);
+                            }
                             return Err(pattern_error(err));
                         }
-                        g.check_size()?;
+                        g.check_size(ctx)?;
                     }
                     Value::Table(t) => {
                         let key = capture_value(ctx, &m, 0, s, e)?;
                         match index(ctx, Value::Table(t), key, &String::new)? {
-                            Index::Value(v) => g.add_value(v)?,
+                            Index::Value(v) => g.add_value(ctx, v)?,
                             Index::Meta(mm, obj, k) => {
                                 charge_steps(exec, m.steps);
                                 let state = g.save(ctx);
@@ -671,7 +697,7 @@ fn gsub_after_call<'gc>(
     _o: Outcome<'gc>,
 ) -> Result<Action<'gc>, Error<'gc>> {
     let mut g = Gsub::load(exec.upvalue)?;
-    g.add_value(exec.arg(0))?;
+    g.add_value(ctx, exec.arg(0))?;
     if g.anchored() {
         return g.finish(ctx, exec);
     }

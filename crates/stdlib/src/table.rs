@@ -1145,12 +1145,22 @@ fn concat<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc
         let mut i = opt_int_arg(exec.get(2), 3, 1)?;
         let last = opt_int_arg(exec.get(3), 4, last)?;
         let mut out = Vec::new();
+        // The result's size is checked as it grows (against the string size limit and the
+        // memory limit), so a huge join is refused before it is built.
+        let mut next_check = 1 << 16;
         while i < last {
             let v = t.get_int(i);
             check_concat_value(ctx, v, i)?;
             push_concat_value(&mut out, v);
             out.extend_from_slice(sep);
             i += 1;
+            if out.len() >= next_check {
+                if out.len() > crate::string::MAX_SIZE {
+                    return Err(Error::runtime("resulting string too large"));
+                }
+                ctx.reserve_memory(out.len() * 2)?;
+                next_check = out.len() + out.len() / 2;
+            }
         }
         if i == last {
             let v = t.get_int(i);

@@ -13,6 +13,9 @@ pub enum Error<'gc> {
     /// `bad argument #arg to 'name' (message)`; the VM finds `name` from the call site like
     /// PUC (`luaL_argerror`), adjusting for method calls.
     BadArgument { arg: usize, message: String },
+    /// The VM's memory limit was reached: the error value is the string
+    /// `not enough memory`, without a position (like PUC's memory errors).
+    NotEnoughMemory,
 }
 
 impl<'gc> Error<'gc> {

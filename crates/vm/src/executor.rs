@@ -136,6 +136,12 @@ impl<'gc> Exec<'gc, '_> {
         self.is_main
     }
     /// Charges fuel for work done by a builtin.
+    /// Asks whether `bytes` more may be allocated under the VM's memory limit; call before
+    /// building a large buffer. `Err(Error::NotEnoughMemory)` if not (see `memory`).
+    pub fn reserve(&self, ctx: Context<'gc>, bytes: usize) -> Result<(), Error<'gc>> {
+        ctx.reserve_memory(bytes)
+    }
+
     pub fn charge(&mut self, units: usize) {
         self.fuel.consume(units.min(i64::MAX as usize) as i64);
     }
@@ -518,6 +524,9 @@ fn deliver_to_resumer<'gc>(
 
 /// Converts a raised error to the Lua value that propagates, adding position and function
 /// name information like PUC's `luaL_error` / `luaL_argerror`.
+/// The error value of a memory error (PUC's message).
+pub const NOT_ENOUGH_MEMORY: &str = "not enough memory";
+
 pub(crate) fn error_to_value<'gc>(
     ctx: Context<'gc>,
     ts: &ThreadState<'gc>,
@@ -526,6 +535,7 @@ pub(crate) fn error_to_value<'gc>(
 ) -> Value<'gc> {
     match e {
         Error::Value(v) => v,
+        Error::NotEnoughMemory => ctx.str(NOT_ENOUGH_MEMORY),
         Error::Runtime(msg) => {
             let pos = debug::where_level(ts, 1);
             ctx.str(&format!("{pos}{msg}"))
@@ -832,7 +842,7 @@ pub(crate) fn push_lua_frame<'gc>(
     // Extra arguments are dropped; missing ones become nil with the other registers.
     let nargs = ts.stack.len() - base;
     ts.stack.truncate(base + nargs.min(p.num_params as usize));
-    interp::set_len_nil_filled(&mut ts.stack, stack_end);
+    interp::set_len_nil_filled(ts, stack_end);
     ts.frames.push(Frame::Lua(LuaFrame {
         closure,
         func,
@@ -866,14 +876,14 @@ fn push_vararg_frame<'gc>(
     }
     let nparams = p.num_params as usize;
     let nargs = (ts.stack.len() - func - 1).max(nparams);
-    interp::set_len_nil_filled(&mut ts.stack, func + 1 + nargs);
+    interp::set_len_nil_filled(ts, func + 1 + nargs);
     let base = func + 1 + nargs;
     for i in 0..nparams {
         let v = ts.stack[func + 1 + i];
         ts.stack.push(v);
         ts.stack[func + 1 + i] = Value::Nil;
     }
-    interp::set_len_nil_filled(&mut ts.stack, base + max_stack);
+    interp::set_len_nil_filled(ts, base + max_stack);
     ts.frames.push(Frame::Lua(LuaFrame {
         closure,
         func,

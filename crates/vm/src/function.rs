@@ -8,6 +8,7 @@ use lunette_compiler::{Constant, Prototype};
 
 use crate::error::Error;
 use crate::executor::Exec;
+use crate::memory::{Charge, GC_HEADER};
 use crate::state::Context;
 use crate::thread::Thread;
 use crate::value::Value;
@@ -21,6 +22,30 @@ pub struct FunctionProto<'gc> {
     pub proto: Arc<Prototype>,
     pub constants: Box<[Value<'gc>]>,
     pub children: Box<[Gc<'gc, FunctionProto<'gc>>]>,
+    #[collect(require_static)]
+    /// Held for its `Drop`: gives the object's bytes back to the memory account.
+    pub(crate) _charge: Charge,
+}
+
+/// Bytes a loaded prototype holds: the object, its materialized constants, and (charged to
+/// every load that shares it) the compiled code.
+pub(crate) fn proto_cost(proto: &Prototype) -> usize {
+    use std::mem::size_of;
+    GC_HEADER
+        + size_of::<FunctionProto<'static>>()
+        + proto.constants.len() * size_of::<Value<'static>>()
+        + proto.prototypes.len() * size_of::<usize>()
+        + proto.code.len() * (size_of::<lunette_compiler::Instruction>() + size_of::<u32>())
+        + proto.constants.len() * size_of::<Constant>()
+}
+
+/// Bytes of a closure with `upvalues` slots (each upvalue object counted with the closure).
+pub(crate) fn closure_cost(upvalues: usize) -> usize {
+    use std::mem::size_of;
+    GC_HEADER
+        + size_of::<ClosureInner<'static>>()
+        + upvalues
+            * (size_of::<Lock<UpValue<'static>>>() + GC_HEADER + size_of::<UpValueState<'static>>())
 }
 
 impl<'gc> FunctionProto<'gc> {
@@ -50,6 +75,7 @@ impl<'gc> FunctionProto<'gc> {
                 proto: proto.clone(),
                 constants,
                 children,
+                _charge: Charge::new(proto_cost(proto)),
             },
         )
     }
@@ -74,6 +100,9 @@ pub struct ClosureInner<'gc> {
     /// Upvalue slots; `Lock`ed so `debug.upvaluejoin` can make a slot share another
     /// closure's upvalue.
     pub upvalues: Box<[Lock<UpValue<'gc>>]>,
+    #[collect(require_static)]
+    /// Held for its `Drop`: gives the object's bytes back to the memory account.
+    pub(crate) _charge: Charge,
 }
 
 /// A Lua function value.
@@ -215,6 +244,9 @@ pub struct CallbackInner<'gc> {
     pub(crate) func: CallbackFn,
     /// State captured by the callback, readable as `Exec::upvalue`.
     pub(crate) upvalue: Value<'gc>,
+    #[collect(require_static)]
+    /// Held for its `Drop`: gives the object's bytes back to the memory account.
+    pub(crate) _charge: Charge,
 }
 
 /// A Rust function callable from Lua: a named plain `fn` plus one Lua value of captured
@@ -241,6 +273,7 @@ impl<'gc> Callback<'gc> {
                 name,
                 func,
                 upvalue,
+                _charge: Charge::new(GC_HEADER + std::mem::size_of::<CallbackInner<'static>>()),
             },
         ))
     }

@@ -500,6 +500,7 @@ fn concat_reduce<'gc>(
             if total >= MAX_STRING_LEN {
                 return Err(Error::runtime("string length overflow"));
             }
+            ctx.reserve_memory(total)?;
             fuel.consume((total / 64) as i64);
             let mut buf = Vec::with_capacity(total);
             for v in &stack[start..top] {
@@ -593,18 +594,45 @@ fn set_upvalue<'gc>(
     }
 }
 
-/// `stack.resize(len, Nil)`, tuned for the few registers a call adds.
-#[inline(always)]
-pub(crate) fn set_len_nil_filled(stack: &mut Vec<Value<'_>>, len: usize) {
-    let cur = stack.len();
-    if len <= cur {
-        stack.truncate(len);
+/// The VM is over its memory limit at a safe point: the first time, end the step and have the
+/// host run a full collection (the instruction is re-checked when execution resumes); if it is
+/// still over after that collection, raise `not enough memory`.
+#[cold]
+#[inline(never)]
+fn memory_limit_reached<'gc>(ctx: Context<'gc>) -> Result<Flow<'gc>, Error<'gc>> {
+    if ctx.state().memory.over_limit_after_collection() {
+        Err(Error::NotEnoughMemory)
     } else {
-        stack.reserve(len - cur);
+        ctx.state()
+            .gc
+            .borrow_mut(ctx.mutation())
+            .full_collection_requested = true;
+        Ok(Flow::OutOfFuel)
+    }
+}
+
+/// `stack.resize(len, Nil)`, tuned for the few registers a call adds. When the stack's
+/// buffer grows, the thread's memory charge follows.
+#[inline(always)]
+pub(crate) fn set_len_nil_filled(ts: &mut ThreadState<'_>, len: usize) {
+    let cur = ts.stack.len();
+    if len <= cur {
+        ts.stack.truncate(len);
+    } else {
+        if len > ts.stack.capacity() {
+            grow_stack(ts, len - cur);
+        }
         for _ in cur..len {
-            stack.push(Value::Nil);
+            ts.stack.push(Value::Nil);
         }
     }
+}
+
+#[cold]
+#[inline(never)]
+fn grow_stack(ts: &mut ThreadState<'_>, additional: usize) {
+    ts.stack.reserve(additional);
+    ts.sync_charge();
 }
 
 /// Whether an open upvalue points at `level` or above (the frame's own locals).
@@ -632,6 +660,7 @@ pub(crate) fn run<'gc>(
     fuel: &mut Fuel,
     is_main: bool,
 ) -> Result<Flow<'gc>, Error<'gc>> {
+    let memory: &crate::memory::MemoryAccount = &ctx.state().memory;
     'frame: loop {
         let frame = match ts.frames.last() {
             Some(Frame::Lua(f)) => *f,
@@ -677,11 +706,17 @@ pub(crate) fn run<'gc>(
                 }
             };
         }
+        // Fuel and the memory limit are checked at the same safe points (calls and backward
+        // jumps).
         macro_rules! check_fuel {
             () => {
                 if budget <= 0 {
                     save!();
                     return Ok(Flow::OutOfFuel);
+                }
+                if memory.over_limit() {
+                    save!();
+                    return memory_limit_reached(ctx);
                 }
             };
         }
@@ -693,6 +728,11 @@ pub(crate) fn run<'gc>(
                     pc -= 1;
                     save!();
                     return Ok(Flow::OutOfFuel);
+                }
+                if memory.over_limit() {
+                    pc -= 1;
+                    save!();
+                    return memory_limit_reached(ctx);
                 }
             };
         }
@@ -1363,7 +1403,7 @@ pub(crate) fn run<'gc>(
                             let nargs = args_end - new_base;
                             ts.stack
                                 .truncate(new_base + nargs.min(cp.num_params as usize));
-                            set_len_nil_filled(&mut ts.stack, new_end);
+                            set_len_nil_filled(ts, new_end);
                             ts.frames.push(Frame::Lua(LuaFrame {
                                 closure: callee,
                                 func,
@@ -1483,7 +1523,7 @@ pub(crate) fn run<'gc>(
                                 ts.stack[func + i] = Value::Nil;
                             }
                         }
-                        set_len_nil_filled(&mut ts.stack, caller_end.max(func + want));
+                        set_len_nil_filled(ts, caller_end.max(func + want));
                         fuel.set_remaining(budget);
                         continue 'frame;
                     }
@@ -1636,6 +1676,9 @@ pub(crate) fn run<'gc>(
                         ClosureInner {
                             id: ctx.next_object_id(),
                             proto: child,
+                            _charge: crate::memory::Charge::new(crate::function::closure_cost(
+                                ups.len(),
+                            )),
                             upvalues: ups.into_boxed_slice(),
                         },
                     ));

@@ -14,6 +14,7 @@ mod handle;
 pub mod host;
 pub mod interp;
 pub mod lua;
+pub mod memory;
 pub mod number;
 pub mod sequence;
 pub mod snapshot;

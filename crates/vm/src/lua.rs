@@ -15,6 +15,7 @@ use crate::executor::{ExecResult, Executor, Fuel};
 use crate::function::{ClosureInner, FunctionProto, LuaClosure, UpValueState};
 use crate::handle::{HandleTarget, PlainValue, Slot, StaleHandle, StashedExecutor, StashedValue};
 use crate::host::{Host, StdHost};
+use crate::memory::{AccountGuard, MemoryAccount};
 use crate::number;
 use crate::snapshot::{Snapshot, SnapshotError};
 use crate::state::{Context, MetaEvent, State};
@@ -28,7 +29,10 @@ pub const DEFAULT_MAX_SNAPSHOTS: usize = 16;
 
 /// A Lua VM.
 pub struct Lua {
+    /// Declared first so it is dropped first: `Drop for Lua` charges the arena's objects back
+    /// to `memory` under a guard.
     arena: Arena<Rootable![State<'_>]>,
+    memory: Rc<MemoryAccount>,
     /// The last snapshots taken with `snap`, for `rollback`.
     ring: Ring<Snapshot>,
 }
@@ -47,10 +51,39 @@ impl Lua {
 
     /// A VM with no libraries and the given host interface.
     pub fn core_with_host(host: Rc<dyn Host>) -> Lua {
+        let memory = Rc::new(MemoryAccount::default());
+        let _guard = AccountGuard::new(&memory);
+        let account = memory.clone();
         Lua {
-            arena: Arena::new(move |mc| State::new(mc, host)),
+            arena: Arena::new(move |mc| State::new(mc, host, account)),
+            memory,
             ring: Ring::new(DEFAULT_MAX_SNAPSHOTS),
         }
+    }
+
+    /// The memory counters: bytes in use, peak, limit (see `memory`).
+    pub fn memory(&self) -> &MemoryAccount {
+        &self.memory
+    }
+
+    /// Sets (or removes) the VM's memory limit in bytes. Over it, scripts get a catchable
+    /// `not enough memory` error once a full collection could not bring usage back under it.
+    pub fn set_memory_limit(&mut self, limit: Option<usize>) {
+        self.memory.set_limit(limit);
+    }
+
+    /// Bytes in use by the VM's objects (tables, strings, closures, threads, userdata...).
+    pub fn memory_used(&self) -> usize {
+        self.memory.used()
+    }
+
+    /// The most bytes in use at once since the VM was created (or `reset_memory_peak`).
+    pub fn memory_peak(&self) -> usize {
+        self.memory.peak()
+    }
+
+    pub fn reset_memory_peak(&mut self) {
+        self.memory.reset_peak();
     }
 
     /// Takes a snapshot of the whole VM (see `snapshot`): an owned, `Send` value that can be
@@ -66,6 +99,7 @@ impl Lua {
     /// at the restored objects, or become stale if their object did not exist at that point
     /// (see `StashedValue`). The host interface stays this VM's.
     pub fn restore(&mut self, snapshot: &Snapshot) -> Result<(), SnapshotError> {
+        let _guard = AccountGuard::new(&self.memory);
         let image = &*snapshot.0;
         let (host, handles, sequences) = self.arena.mutate(|_, state| {
             (
@@ -74,6 +108,7 @@ impl Lua {
                 state.sequences.clone(),
             )
         });
+        let memory = self.memory.clone();
         // Validate and build first: on error the current arena is left untouched.
         let mut failure = None;
         let new_arena = Arena::<Rootable![State<'_>]>::new(|mc| {
@@ -83,15 +118,23 @@ impl Lua {
                 host.clone(),
                 handles.clone(),
                 sequences.clone(),
+                memory.clone(),
             ) {
                 Ok(state) => state,
                 Err(e) => {
                     failure = Some(e);
-                    State::new_shell(mc, host.clone(), handles.clone(), sequences.clone())
+                    State::new_shell(
+                        mc,
+                        host.clone(),
+                        handles.clone(),
+                        sequences.clone(),
+                        memory.clone(),
+                    )
                 }
             }
         });
         if let Some(e) = failure {
+            drop(new_arena);
             return Err(e);
         }
         {
@@ -100,6 +143,7 @@ impl Lua {
             reg.history.fork(parent, image.next_id);
         }
         self.arena = new_arena;
+        self.memory.set_script_bytes(image.script_bytes);
         Ok(())
     }
 
@@ -151,11 +195,19 @@ impl Lua {
     where
         F: for<'gc> FnOnce(Context<'gc>) -> R,
     {
+        let _guard = AccountGuard::new(&self.memory);
         self.arena.mutate(|mc, state| f(Context::new(mc, state)))
     }
 
     /// Does the garbage collection work that allocation since the last call asked for.
     pub fn gc_step(&mut self) {
+        let _guard = AccountGuard::new(&self.memory);
+        // gc-arena paces by object count; a few huge strings or tables are few objects, so
+        // the bytes they add count as debt too (one allocation per 256 bytes).
+        let grown = self.memory.growth_since_last_step();
+        if grown > 0 {
+            self.arena.metrics().adjust_debt(grown as f64 / 256.0);
+        }
         self.arena.collect_debt();
         crate::gc::pace(&self.arena);
     }
@@ -163,7 +215,9 @@ impl Lua {
     /// Runs a full collection: clears dead entries of weak tables and queues finalizers,
     /// which run at the start of the next executor step (see `gc`).
     pub fn gc_collect(&mut self) {
+        let _guard = AccountGuard::new(&self.memory);
         crate::gc::full_collection(&mut self.arena);
+        self.memory.note_full_collection();
     }
 
     /// Number of live garbage-collected objects.
@@ -254,6 +308,18 @@ impl Lua {
     }
 }
 
+impl Drop for Lua {
+    fn drop(&mut self) {
+        // The arena's objects give their bytes back to this VM's account, not whichever VM
+        // happens to be current on this thread.
+        let _guard = AccountGuard::new(&self.memory);
+        let empty = Arena::<Rootable![State<'_>]>::new(|mc| {
+            State::new(mc, Rc::new(crate::host::CaptureHost::new()), Rc::default())
+        });
+        drop(std::mem::replace(&mut self.arena, empty));
+    }
+}
+
 fn stale_error(e: StaleHandle) -> LuaError {
     LuaError::host(e.to_string())
 }
@@ -324,6 +390,9 @@ impl<'gc> Context<'gc> {
             ClosureInner {
                 id: self.next_object_id(),
                 proto: fp,
+                _charge: crate::memory::Charge::new(crate::function::closure_cost(
+                    proto.upvalues.len(),
+                )),
                 upvalues,
             },
         ))

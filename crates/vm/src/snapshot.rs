@@ -35,6 +35,7 @@ use crate::function::{
     Outcome, Then, UpValue, UpValueState,
 };
 use crate::handle::{HandleRegistry, HandleTarget, PlainValue};
+use crate::memory::Charge;
 use crate::state::State;
 use crate::string::{LuaString, MAX_INTERNED_LEN};
 use crate::table::{Table, GC_FLAG_WEAK};
@@ -161,6 +162,8 @@ struct ThreadImg {
     resume_then: Option<ThenImg>,
     resume_slot: usize,
     resume_returns: Returns,
+    /// Capacities of stack, frames, open upvalues, to-be-closed slots (restored exactly).
+    capacities: [usize; 4],
 }
 
 enum Obj {
@@ -169,6 +172,9 @@ enum Obj {
         gc_flags: u8,
         array: Box<[Val]>,
         entries: Box<[(Val, Val)]>,
+        /// Buffer capacities are restored exactly: memory charges (and so what
+        /// `collectgarbage("count")` reports) must not change across a restore.
+        array_capacity: usize,
         entries_capacity: usize,
         tombstones: usize,
         metatable: Option<u32>,
@@ -216,6 +222,8 @@ pub(crate) struct Image {
     pub(crate) instance: u64,
     pub(crate) timeline: u64,
     pub(crate) next_id: u64,
+    /// `MemoryAccount::script_bytes` at capture (what `collectgarbage("count")` reports).
+    pub(crate) script_bytes: usize,
     strings: Vec<(u64, Arc<[u8]>)>,
     objects: Vec<Obj>,
     globals: u32,
@@ -316,6 +324,7 @@ impl<'gc> Capture<'gc> {
                     gc_flags: t.0.gc_flags.get(),
                     array,
                     entries,
+                    array_capacity: st.array.capacity(),
                     entries_capacity: st.entries.capacity(),
                     tombstones: st.tombstones,
                     metatable,
@@ -446,6 +455,12 @@ impl<'gc> Capture<'gc> {
             resume_then: ts.resume_then.as_ref().map(|t| self.then(t)),
             resume_slot: ts.resume_slot,
             resume_returns: ts.resume_returns,
+            capacities: [
+                ts.stack.capacity(),
+                ts.frames.capacity(),
+                ts.open_upvalues.capacity(),
+                ts.tbc_slots.capacity(),
+            ],
         }
     }
 }
@@ -504,6 +519,7 @@ pub(crate) fn capture<'gc>(state: &State<'gc>) -> Result<Image, SnapshotError> {
         instance: registry_side.instance,
         timeline: registry_side.history.current,
         next_id: state.next_id.get(),
+        script_bytes: state.memory.script_bytes(),
         strings,
         objects,
         globals,
@@ -638,6 +654,7 @@ impl<'gc> Rebuild<'gc, '_> {
                 proto: proto.clone(),
                 constants: self.vals(constants)?.into_boxed_slice(),
                 children,
+                _charge: Charge::new(crate::function::proto_cost(proto)),
             };
             self.built[i as usize] = Built::Proto(Gc::new(self.mc, fp));
         }
@@ -679,6 +696,9 @@ impl<'gc> Rebuild<'gc, '_> {
                     name,
                     func: *func,
                     upvalue: self.val(*upvalue)?,
+                    _charge: Charge::new(
+                        crate::memory::GC_HEADER + std::mem::size_of::<CallbackInner<'static>>(),
+                    ),
                 },
             ));
             self.built[i as usize] = Built::Callback(cb);
@@ -694,8 +714,9 @@ pub(crate) fn rebuild<'gc>(
     host: Rc<dyn crate::host::Host>,
     handles: Rc<RefCell<HandleRegistry>>,
     sequences: Rc<crate::sequence::SequenceRegistry>,
+    memory: Rc<crate::memory::MemoryAccount>,
 ) -> Result<State<'gc>, SnapshotError> {
-    let mut state = State::new_shell(mc, host, handles.clone(), sequences);
+    let mut state = State::new_shell(mc, host, handles.clone(), sequences, memory);
     let mut rb = Rebuild {
         mc,
         image,
@@ -719,14 +740,14 @@ pub(crate) fn rebuild<'gc>(
             Obj::Table {
                 id,
                 gc_flags,
-                array,
+                array_capacity,
                 entries_capacity,
                 ..
             } => {
                 let t = Table::with_id(mc, *id, 0, 0);
                 {
                     let mut st = t.borrow_mut(mc);
-                    st.array.reserve_exact(array.len());
+                    st.array.reserve_exact(*array_capacity);
                     st.entries.reserve_exact(*entries_capacity);
                 }
                 t.0.gc_flags.set(*gc_flags);
@@ -777,6 +798,7 @@ pub(crate) fn rebuild<'gc>(
                     ClosureInner {
                         id: *id,
                         proto: fp,
+                        _charge: Charge::new(crate::function::closure_cost(upvalues.len())),
                         upvalues,
                     },
                 )));
@@ -815,6 +837,7 @@ pub(crate) fn rebuild<'gc>(
                 st.tombstones = *tombstones;
                 st.metatable = metatable;
                 st.rebuild_index();
+                st.sync_charge();
                 if gc_flags & GC_FLAG_WEAK != 0 {
                     weak_tables.push(Gc::downgrade(t.0));
                 }
@@ -878,11 +901,12 @@ pub(crate) fn rebuild<'gc>(
                 let body = img.body.map(|v| rb.val(v)).transpose()?;
                 let death_error = img.death_error.map(|v| rb.val(v)).transpose()?;
                 let resume_then = img.resume_then.as_ref().map(|t| rb.then(t)).transpose()?;
+                let [stack_cap, frames_cap, open_cap, tbc_cap] = img.capacities;
                 let mut ts = t.borrow_mut(mc);
-                ts.stack = stack;
-                ts.frames = frames;
-                ts.open_upvalues = open_upvalues;
-                ts.tbc_slots = img.tbc_slots.to_vec();
+                ts.stack = with_capacity(stack, stack_cap);
+                ts.frames = with_capacity(frames, frames_cap);
+                ts.open_upvalues = with_capacity(open_upvalues, open_cap);
+                ts.tbc_slots = with_capacity(img.tbc_slots.to_vec(), tbc_cap);
                 ts.status = img.status;
                 ts.body = body;
                 ts.started = img.started;
@@ -890,6 +914,7 @@ pub(crate) fn rebuild<'gc>(
                 ts.resume_then = resume_then;
                 ts.resume_slot = img.resume_slot;
                 ts.resume_returns = img.resume_returns;
+                ts.sync_charge();
             }
             (Obj::UserData { metatable, .. }, Built::UserData(u)) => {
                 let mt = metatable.map(|m| rb.table(m)).transpose()?;
@@ -1054,6 +1079,16 @@ fn reroot_handles<'gc>(
         };
     }
     drop(reg);
+}
+
+/// `v` with exactly `capacity` (if at least its length).
+fn with_capacity<T>(v: Vec<T>, capacity: usize) -> Vec<T> {
+    if v.capacity() == capacity {
+        return v;
+    }
+    let mut out = Vec::with_capacity(capacity.max(v.len()));
+    out.extend(v);
+    out
 }
 
 fn object_id(o: &Obj) -> Option<u64> {

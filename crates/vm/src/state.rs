@@ -10,6 +10,7 @@ use std::rc::Rc;
 
 use crate::handle::HandleRegistry;
 use crate::host::Host;
+use crate::memory::MemoryAccount;
 use crate::sequence::SequenceRegistry;
 
 use gc_arena::lock::Lock;
@@ -123,15 +124,23 @@ pub struct State<'gc> {
     /// Factories of async callbacks by name (outside snapshots, carried over restores).
     #[collect(require_static)]
     pub(crate) sequences: Rc<SequenceRegistry>,
+    /// The VM's memory counters and limit (outside snapshots, carried over restores).
+    #[collect(require_static)]
+    pub(crate) memory: Rc<MemoryAccount>,
 }
 
 impl<'gc> State<'gc> {
-    pub(crate) fn new(mc: &Mutation<'gc>, host: Rc<dyn Host>) -> State<'gc> {
+    pub(crate) fn new(
+        mc: &Mutation<'gc>,
+        host: Rc<dyn Host>,
+        memory: Rc<MemoryAccount>,
+    ) -> State<'gc> {
         Self::new_shell(
             mc,
             host,
             Rc::new(RefCell::new(HandleRegistry::new())),
             Rc::default(),
+            memory,
         )
     }
 
@@ -141,6 +150,7 @@ impl<'gc> State<'gc> {
         host: Rc<dyn Host>,
         handles: Rc<RefCell<HandleRegistry>>,
         sequences: Rc<SequenceRegistry>,
+        memory: Rc<MemoryAccount>,
     ) -> State<'gc> {
         let next_id = Cell::new(1);
         let fresh = || {
@@ -172,6 +182,7 @@ impl<'gc> State<'gc> {
             host,
             handles,
             sequences,
+            memory,
         }
     }
 }
@@ -197,10 +208,19 @@ impl<'gc> Context<'gc> {
         self.state
     }
 
-    /// A rough estimate of the VM's heap size in bytes (objects times an average size) until
-    /// byte-exact accounting lands with the memory limit.
-    pub fn estimated_memory(self) -> usize {
-        self.mc.metrics().total_gc_count() * 64
+    /// Asks whether `bytes` more may be allocated under the VM's memory limit, before building
+    /// a large buffer: `Err(Error::NotEnoughMemory)` if not (see `memory`).
+    pub fn reserve_memory(self, bytes: usize) -> Result<(), crate::error::Error<'gc>> {
+        if self.state.memory.may_allocate(bytes) {
+            Ok(())
+        } else {
+            Err(crate::error::Error::NotEnoughMemory)
+        }
+    }
+
+    /// The VM's memory counters (bytes in use, peak, limit).
+    pub fn memory(self) -> &'gc MemoryAccount {
+        &self.state.memory
     }
 
     /// The type name used in error messages: the metatable's `__name` when it is a string
@@ -239,6 +259,7 @@ impl<'gc> Context<'gc> {
     }
 
     pub fn new_string(self, bytes: &[u8]) -> LuaString<'gc> {
+        crate::memory::note_string(&self.state.memory, crate::string::string_cost(bytes.len()));
         if bytes.len() <= MAX_INTERNED_LEN {
             self.state
                 .strings

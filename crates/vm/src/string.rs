@@ -33,6 +33,25 @@ pub struct StringData {
     bytes: Arc<[u8]>,
 }
 
+impl StringData {
+    /// Every string is made here: its bytes are charged to the VM's memory account, and given
+    /// back by `Drop`.
+    fn new(hash: u64, bytes: Arc<[u8]>) -> Self {
+        crate::memory::charge_bytes(string_cost(bytes.len()));
+        StringData { hash, bytes }
+    }
+}
+
+pub(crate) fn string_cost(len: usize) -> usize {
+    crate::memory::GC_HEADER + std::mem::size_of::<StringData>() + 16 + len
+}
+
+impl Drop for StringData {
+    fn drop(&mut self) {
+        crate::memory::discharge_bytes(string_cost(self.bytes.len()));
+    }
+}
+
 /// A garbage-collected Lua string. Equality and hashing are by content.
 #[derive(Copy, Clone, Collect)]
 #[collect(no_drop)]
@@ -46,14 +65,14 @@ impl<'gc> LuaString<'gc> {
         debug_assert!(bytes.len() > MAX_INTERNED_LEN);
         let bytes: Arc<[u8]> = Arc::from(bytes);
         let hash = hash_bytes(&bytes);
-        LuaString(Gc::new(mc, StringData { hash, bytes }))
+        LuaString(Gc::new(mc, StringData::new(hash, bytes)))
     }
 
     /// A long string around bytes shared with a snapshot (no copy). `hash` must be the
     /// content hash of `bytes` (it is re-checked in debug builds).
     pub(crate) fn from_shared(mc: &Mutation<'gc>, hash: u64, bytes: Arc<[u8]>) -> Self {
         debug_assert_eq!(hash, hash_bytes(&bytes));
-        LuaString(Gc::new(mc, StringData { hash, bytes }))
+        LuaString(Gc::new(mc, StringData::new(hash, bytes)))
     }
 
     #[inline]
@@ -166,13 +185,7 @@ impl<'gc> Interner<'gc> {
         if self.entries.len() == self.entries.capacity() {
             self.prune();
         }
-        let s = Gc::new(
-            mc,
-            StringData {
-                hash,
-                bytes: Arc::from(bytes),
-            },
-        );
+        let s = Gc::new(mc, StringData::new(hash, Arc::from(bytes)));
         let idx = self.entries.len() as u32;
         self.entries.push(Gc::downgrade(s));
         self.hashes.push(hash);

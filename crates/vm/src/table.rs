@@ -70,6 +70,9 @@ pub struct TableState<'gc> {
     pub(crate) index: HashTable<u32>,
     pub(crate) tombstones: usize,
     pub(crate) metatable: Option<Table<'gc>>,
+    /// The table's bytes (object + buffers) in the VM's memory account; resynced whenever a
+    /// buffer's capacity may have changed (`sync_charge`).
+    pub(crate) charge: crate::memory::Charge,
 }
 
 #[derive(Copy, Clone, Collect)]
@@ -198,6 +201,27 @@ impl<'gc> TableState<'gc> {
         }
     }
 
+    /// The bytes this table holds: the object and the capacity of its buffers.
+    pub(crate) fn bytes(&self) -> usize {
+        crate::memory::GC_HEADER
+            + std::mem::size_of::<TableInner<'static>>()
+            + self.array.capacity() * std::mem::size_of::<Value<'static>>()
+            + self.entries.capacity() * std::mem::size_of::<(Value<'static>, Value<'static>)>()
+            // The index is sized from the entries (its own capacity depends on how it was
+            // built, which a snapshot restore does not replay).
+            + if self.entries.capacity() > SMALL_HASH_PART {
+                self.entries.capacity() * (std::mem::size_of::<u32>() + 1)
+            } else {
+                0
+            }
+    }
+
+    /// Brings the memory charge up to date after buffers may have grown or shrunk.
+    #[inline]
+    pub(crate) fn sync_charge(&self) {
+        self.charge.set(self.bytes());
+    }
+
     /// Raw set. The key must already be normalized and valid.
     pub(crate) fn set_normalized(&mut self, key: Value<'gc>, value: Value<'gc>) {
         if let Value::Integer(i) = key {
@@ -211,8 +235,12 @@ impl<'gc> TableState<'gc> {
                 if let Some(e) = self.find_entry(key) {
                     self.kill_entry(e);
                 }
+                let cap = self.array.capacity();
                 self.array.push(value);
                 self.migrate_from_hash();
+                if self.array.capacity() != cap {
+                    self.sync_charge();
+                }
                 return;
             }
         }
@@ -261,7 +289,8 @@ impl<'gc> TableState<'gc> {
     }
 
     fn insert_new(&mut self, key: Value<'gc>, value: Value<'gc>) {
-        if self.entries.len() == self.entries.capacity() && self.tombstones > 0 {
+        let full = self.entries.len() == self.entries.capacity();
+        if full && self.tombstones > 0 {
             self.compact();
         }
         let idx = self.entries.len() as u32;
@@ -272,6 +301,9 @@ impl<'gc> TableState<'gc> {
             let entries = &self.entries;
             self.index
                 .insert_unique(key_hash(key), idx, |&i| key_hash(entries[i as usize].0));
+        }
+        if full {
+            self.sync_charge();
         }
     }
 
@@ -392,6 +424,7 @@ impl<'gc> Table<'gc> {
         if hash > 0 {
             state.entries.reserve(hash.min(1 << 16));
         }
+        state.sync_charge();
         Table(Gc::new(
             mc,
             TableInner {
@@ -456,7 +489,11 @@ impl<'gc> Table<'gc> {
             st.array[idx as usize] = value;
             true
         } else if idx == len as u64 && st.entries.is_empty() && !value.is_nil() {
+            let cap = st.array.capacity();
             st.array.push(value);
+            if st.array.capacity() != cap {
+                st.sync_charge();
+            }
             true
         } else {
             false

@@ -118,6 +118,26 @@ pub struct ThreadState<'gc> {
     pub resume_slot: usize,
     #[collect(require_static)]
     pub resume_returns: Returns,
+    /// The thread's bytes (object, stack, frames) in the VM's memory account; resynced when
+    /// the stack's buffer grows (`sync_charge`).
+    #[collect(require_static)]
+    pub(crate) charge: crate::memory::Charge,
+}
+
+impl ThreadState<'_> {
+    pub(crate) fn bytes(&self) -> usize {
+        use std::mem::size_of;
+        crate::memory::GC_HEADER
+            + size_of::<ThreadInner<'static>>()
+            + self.stack.capacity() * size_of::<Value<'static>>()
+            + self.frames.capacity() * size_of::<Frame<'static>>()
+            + self.open_upvalues.capacity() * size_of::<usize>()
+            + self.tbc_slots.capacity() * size_of::<usize>()
+    }
+
+    pub(crate) fn sync_charge(&self) {
+        self.charge.set(self.bytes());
+    }
 }
 
 #[derive(Collect)]
@@ -150,6 +170,9 @@ impl<'gc> Thread<'gc> {
                     resume_then: None,
                     resume_slot: 0,
                     resume_returns: Returns::Multi,
+                    charge: crate::memory::Charge::new(
+                        crate::memory::GC_HEADER + std::mem::size_of::<ThreadInner<'static>>(),
+                    ),
                 }),
             },
         ))

@@ -22,6 +22,15 @@ pub struct UserDataInner<'gc> {
     /// Whether and how the payload is copied into snapshots.
     #[collect(require_static)]
     pub(crate) snap: UserDataSnap,
+    #[collect(require_static)]
+    /// Held for its `Drop`: gives the object's bytes back to the memory account.
+    pub(crate) _charge: crate::memory::Charge,
+}
+
+fn userdata_cost(data: &dyn Any) -> usize {
+    crate::memory::GC_HEADER
+        + std::mem::size_of::<UserDataInner<'static>>()
+        + std::mem::size_of_val(data)
 }
 
 /// How a userdata's Rust payload takes part in snapshots.
@@ -126,6 +135,7 @@ impl<'gc> UserData<'gc> {
                 id: ctx.next_object_id(),
                 metatable: Lock::new(None),
                 gc_flags: std::cell::Cell::new(0),
+                _charge: crate::memory::Charge::new(userdata_cost(&*data)),
                 data,
                 snap,
             },
@@ -147,6 +157,7 @@ impl<'gc> UserData<'gc> {
                 id,
                 metatable: Lock::new(None),
                 gc_flags: std::cell::Cell::new(gc_flags),
+                _charge: crate::memory::Charge::new(userdata_cost(&*data)),
                 data,
                 snap: UserDataSnap::Capture { type_name, capture },
             },
