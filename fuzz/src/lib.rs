@@ -20,10 +20,17 @@ pub fn compile(data: &[u8]) {
     let _ = lunette::compiler::compile(data, "=fuzz");
 }
 
+/// Memory limit of fuzzed programs.
+pub const MEMORY_LIMIT: usize = 16 << 20;
+
 /// Runs `data` as a sandboxed chunk for at most `MAX_STEPS` steps of `STEP_FUEL`, asking for
-/// a full collection now and then (so finalizers and weak tables are exercised).
+/// a full collection now and then (so finalizers and weak tables are exercised). Then checks
+/// rollback determinism: a snapshot taken after the first step (the VM paused mid-chunk) is
+/// restored and the rest re-run; it must print and end exactly as the first time.
 pub fn run(data: &[u8]) {
-    let mut lua = Lua::sandboxed(Rc::new(CaptureHost::new()));
+    let host = CaptureHost::new();
+    let mut lua = Lua::sandboxed(Rc::new(host.clone()));
+    lua.set_memory_limit(Some(MEMORY_LIMIT));
     let Ok(f) = lua.load(data, "=fuzz") else {
         return;
     };
@@ -31,9 +38,45 @@ pub fn run(data: &[u8]) {
         let f = ctx.fetch(&f).unwrap();
         ctx.stash_executor(Executor::start(ctx, f, &[]))
     });
-    for step in 0..MAX_STEPS {
+    let mut snapshot = None;
+    let first = run_steps(&mut lua, &exec, 0, |lua, step| {
+        if step == 1 {
+            host.take_stdout();
+            snapshot = lua.snapshot().ok();
+        }
+    });
+    let Some(snapshot) = snapshot else { return };
+    let printed = host.take_stdout();
+    lua.restore(&snapshot)
+        .expect("a snapshot of this VM restores");
+    let second = run_steps(&mut lua, &exec, 2, |_, _| {});
+    let printed_again = host.take_stdout();
+    // Running out of memory depends on when the collector ran (documented); skip those.
+    let memory = |s: &str| s.contains("not enough memory");
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    if memory(&first) || memory(&second) || memory(&text(&printed)) {
+        return;
+    }
+    assert_eq!(first, second, "the outcome differs after a restore");
+    assert_eq!(
+        text(&printed),
+        text(&printed_again),
+        "the output differs after a restore"
+    );
+}
+
+/// Steps `exec` from step `from` until it finishes or `MAX_STEPS`; `after_step(lua, step)`
+/// runs after each step. Returns the outcome rendered as text.
+fn run_steps(
+    lua: &mut Lua,
+    exec: &lunette::StashedExecutor,
+    from: usize,
+    mut after_step: impl FnMut(&mut Lua, usize),
+) -> String {
+    let mut done = false;
+    for step in from..MAX_STEPS {
         let mut fuel = Fuel::new(STEP_FUEL);
-        let done = lua.step(&exec, &mut fuel);
+        done = lua.step(exec, &mut fuel);
         assert!(
             fuel.remaining() > -OVERRUN,
             "step {step} overran its budget by {}",
@@ -42,17 +85,28 @@ pub fn run(data: &[u8]) {
         if step % 7 == 6 {
             lua.gc_collect();
         }
+        after_step(lua, step);
         if done {
             break;
         }
     }
+    if !done {
+        return "still running".into();
+    }
     // Render the result like a host would (error values included).
-    lua.enter(|ctx| {
-        if let Some(lunette::ExecResult::Errored { value, .. }) = ctx.fetch_executor(&exec).unwrap().result()
-        {
-            let _ = lunette::vm::error_message(ctx, value);
+    lua.enter(|ctx| match ctx.fetch_executor(exec).unwrap().result() {
+        Some(lunette::ExecResult::Errored { value, .. }) => {
+            format!("error: {}", lunette::vm::error_message(ctx, value))
         }
-    });
+        Some(lunette::ExecResult::Returned(values)) => {
+            let shown: Vec<String> = values
+                .iter()
+                .map(|v| lunette::vm::display_plain(*v))
+                .collect();
+            format!("returned: {}", shown.join(", "))
+        }
+        None => "no result".into(),
+    })
 }
 
 /// Tokens for the structured target: bytes pick tokens, so most inputs lex and many parse.
