@@ -284,3 +284,58 @@ fn memory_is_accounted_and_given_back() {
     let kb: f64 = kb[0].parse().unwrap();
     assert!((kb * 1024.0 - lua.memory_used() as f64).abs() < 64.0 * 1024.0);
 }
+
+#[test]
+fn each_mod_gets_its_own_package_and_require() {
+    let (mut lua, host) = sandbox();
+    // A module the host offers to every mod (registered before the environments are made).
+    lua.execute(
+        b"package.preload.counter = function() return {n = 0} end \
+          package.sources.greet = 'return function(who) return \"hi \" .. who end'",
+        "=host",
+    )
+    .unwrap();
+    let env_a = lua.new_environment();
+    let env_b = lua.new_environment();
+    let run = |lua: &mut Lua, src: &str, env: &lunette::StashedValue| {
+        let f = lua
+            .load_with_env(src.as_bytes(), "=mod", Some(env))
+            .unwrap();
+        let exec = lua.enter(|ctx| {
+            let f = ctx.fetch(&f).unwrap();
+            ctx.stash_executor(Executor::start(ctx, f, &[]))
+        });
+        lua.finish(&exec).unwrap_or_else(|e| panic!("{src}: {e}"));
+    };
+    run(
+        &mut lua,
+        "local c = require('counter') c.n = c.n + 10 \
+         package.preload.secret = function() return 'a only' end \
+         package.loaded.string = 'poisoned' \
+         print(require('counter').n, require('secret'), require('greet')('a'))",
+        &env_a,
+    );
+    run(
+        &mut lua,
+        "print(require('counter').n, pcall(require, 'secret'), type(require('string')), \
+         package.loaded._G == _G, require('greet')('b'))",
+        &env_b,
+    );
+    let printed = out(&host);
+    let lines: Vec<&str> = printed.lines().collect();
+    assert_eq!(lines[0], "10\ta only\thi a");
+    // (pcall in the middle of the list gives only its first result: false)
+    assert_eq!(lines[1], "0\tfalse\ttable\ttrue\thi b");
+    // The package table itself stays read-only in the sandbox.
+    let err = lua
+        .load_with_env(b"package.path = 'x'", "=mod", Some(&env_a))
+        .map(|f| {
+            let exec = lua.enter(|ctx| {
+                let f = ctx.fetch(&f).unwrap();
+                ctx.stash_executor(Executor::start(ctx, f, &[]))
+            });
+            lua.finish(&exec)
+        })
+        .unwrap();
+    assert!(err.unwrap_err().message.contains("read-only"));
+}

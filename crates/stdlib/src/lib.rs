@@ -64,8 +64,11 @@ pub fn freeze_libraries(ctx: Context<'_>) {
 }
 
 /// A fresh global environment for one script (a mod): a new table holding the same library
-/// tables and base functions as the VM's globals, with its own `_G`. Load the script's chunks
-/// with it as their `_ENV` so globals one mod defines are invisible to the others.
+/// tables and base functions as the VM's globals, with its own `_G` and its own `package` and
+/// `require` (`package::open_for_environment`: modules one mod loads, and its
+/// `package.loaded`/`package.preload` entries, are invisible to the others). Load the
+/// script's chunks with it as their `_ENV` so globals one mod defines are invisible to the
+/// others.
 pub fn new_environment<'gc>(ctx: Context<'gc>) -> lunette_vm::Table<'gc> {
     use lunette_vm::Value;
     let env = ctx.new_table();
@@ -78,5 +81,6 @@ pub fn new_environment<'gc>(ctx: Context<'gc>) -> lunette_vm::Table<'gc> {
         key = k;
     }
     let _ = env.set(ctx.mutation(), ctx.str("_G"), Value::Table(env));
+    package::open_for_environment(ctx, env);
     env
 }

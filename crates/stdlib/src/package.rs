@@ -43,24 +43,7 @@ pub fn open(ctx: Context<'_>) {
     set(ctx, lib, "preload", Value::Table(preload));
     set(ctx, lib, "sources", Value::Table(ctx.new_table()));
 
-    // Searchers get the package table as their captured value, like PUC's upvalue.
-    let searchers = ctx.new_table();
-    let mut list: Vec<(&'static str, CallbackFn)> = vec![
-        ("searcher_preload", searcher_preload),
-        ("searcher_sources", searcher_sources),
-    ];
-    if grants.file_system {
-        list.push(("searcher_Lua", searcher_lua));
-    }
-    for (i, (name, f)) in list.into_iter().enumerate() {
-        let cb = Callback::with_upvalue(ctx, name, f, Value::Table(lib));
-        let _ = searchers.set(
-            ctx.mutation(),
-            Value::Integer(i as i64 + 1),
-            Value::Callback(cb),
-        );
-    }
-    set(ctx, lib, "searchers", Value::Table(searchers));
+    set(ctx, lib, "searchers", Value::Table(new_searchers(ctx, lib)));
 
     let path = if grants.operating_system {
         env_path().unwrap_or_else(|| DEFAULT_PATH.to_string())
@@ -122,6 +105,80 @@ pub fn open(ctx: Context<'_>) {
     set(ctx, ctx.globals(), "require", Value::Callback(require));
 }
 
+/// The searchers of package table `lib` (each gets it as its captured value, like PUC's
+/// upvalue).
+fn new_searchers<'gc>(ctx: Context<'gc>, lib: Table<'gc>) -> Table<'gc> {
+    let searchers = ctx.new_table();
+    let mut list: Vec<(&'static str, CallbackFn)> = vec![
+        ("searcher_preload", searcher_preload),
+        ("searcher_sources", searcher_sources),
+    ];
+    if ctx.host().grants().file_system {
+        list.push(("searcher_Lua", searcher_lua));
+    }
+    for (i, (name, f)) in list.into_iter().enumerate() {
+        let cb = Callback::with_upvalue(ctx, name, f, Value::Table(lib));
+        let _ = searchers.set(
+            ctx.mutation(),
+            Value::Integer(i as i64 + 1),
+            Value::Callback(cb),
+        );
+    }
+    searchers
+}
+
+/// Gives environment `env` (a mod's globals, see `new_environment`) its own package library:
+/// a `package` table with the VM's `path`/`config`/functions, its own `loaded` (the standard
+/// libraries, `_G` = `env`), copies of the VM's `preload` and `sources` (modules the host
+/// registered are available to every mod, instantiated separately for each), searchers bound
+/// to it, and a `require` that uses it. So one mod's modules and `package.loaded` entries are
+/// invisible to the others. Frozen if the VM's package table is (sandboxes).
+pub fn open_for_environment<'gc>(ctx: Context<'gc>, env: Table<'gc>) {
+    let Value::Table(global) = ctx.registry().get(ctx.str("lunette.loaded.package")) else {
+        return;
+    };
+    let lib = ctx.new_table();
+    let mut key = Value::Nil;
+    while let Ok(Some((k, v))) = global.next(key) {
+        let _ = lib.set(ctx.mutation(), k, v);
+        key = k;
+    }
+    let copy = |field: &str| {
+        let t = ctx.new_table();
+        if let Value::Table(src) = global.get(ctx.str(field)) {
+            let mut key = Value::Nil;
+            while let Ok(Some((k, v))) = src.next(key) {
+                let _ = t.set(ctx.mutation(), k, v);
+                key = k;
+            }
+        }
+        t
+    };
+    let preload = copy("preload");
+    let sources = copy("sources");
+    let loaded = ctx.new_table();
+    if let Value::Table(global_loaded) = ctx.registry().get(ctx.str(LOADED_KEY)) {
+        for name in crate::LIBRARY_TABLES {
+            let v = global_loaded.get(ctx.str(name));
+            if !v.is_nil() {
+                set(ctx, loaded, name, v);
+            }
+        }
+    }
+    set(ctx, loaded, "_G", Value::Table(env));
+    set(ctx, loaded, "package", Value::Table(lib));
+    set(ctx, lib, "loaded", Value::Table(loaded));
+    set(ctx, lib, "preload", Value::Table(preload));
+    set(ctx, lib, "sources", Value::Table(sources));
+    set(ctx, lib, "searchers", Value::Table(new_searchers(ctx, lib)));
+    if global.is_frozen() {
+        lib.freeze();
+    }
+    set(ctx, env, "package", Value::Table(lib));
+    let require = Callback::with_upvalue(ctx, "require", require, Value::Table(lib));
+    set(ctx, env, "require", Value::Callback(require));
+}
+
 /// `LUA_PATH_5_4` or `LUA_PATH`, with `;;` replaced by the default path (PUC's `setpath`).
 fn env_path() -> Option<String> {
     let path = std::env::var("LUA_PATH_5_4")
@@ -162,9 +219,14 @@ fn searcher_preload<'gc>(
     exec: &mut Exec<'gc, '_>,
 ) -> Result<Action<'gc>, Error<'gc>> {
     let name = check_string(ctx, exec, 0)?;
-    let preload = match ctx.registry().get(ctx.str(PRELOAD_KEY)) {
-        Value::Table(t) => t,
-        _ => return Err(Error::runtime("'package.preload' must be a table")),
+    let pkg = package_table(exec)?;
+    let preload = if is_global_package(ctx, pkg) {
+        ctx.registry().get(ctx.str(PRELOAD_KEY))
+    } else {
+        pkg.get(ctx.str("preload"))
+    };
+    let Value::Table(preload) = preload else {
+        return Err(Error::runtime("'package.preload' must be a table"));
     };
     let v = preload.get(Value::String(name));
     if v.is_nil() {
@@ -332,17 +394,17 @@ fn searcher_lua<'gc>(
 
 // The state of a `require` in progress is a table:
 // [1] name, [2] index of the searcher being called, [3] accumulated messages,
-// [4] searchers table, [5] the loader's extra value.
+// [4] searchers table, [5] the loader's extra value, [6] the `loaded` table.
 
 fn require<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
     let name = check_string(ctx, exec, 0)?;
-    let loaded = loaded_table(ctx)?;
+    let pkg = package_table(exec)?;
+    let loaded = loaded_table(ctx, pkg)?;
     let v = loaded.get(Value::String(name));
     if v.is_truthy() {
         exec.set_return(v);
         return Ok(Action::Return);
     }
-    let pkg = package_table(exec)?;
     let Value::Table(searchers) = pkg.get(ctx.str("searchers")) else {
         return Err(Error::runtime("'package.searchers' must be a table"));
     };
@@ -350,12 +412,24 @@ fn require<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'g
     let _ = state.set(ctx.mutation(), Value::Integer(1), Value::String(name));
     let _ = state.set(ctx.mutation(), Value::Integer(3), ctx.str(""));
     let _ = state.set(ctx.mutation(), Value::Integer(4), Value::Table(searchers));
+    let _ = state.set(ctx.mutation(), Value::Integer(6), Value::Table(loaded));
     next_searcher(ctx, exec, state, 1)
 }
 
-fn loaded_table<'gc>(ctx: Context<'gc>) -> Result<Table<'gc>, Error<'gc>> {
-    ctx.registry()
-        .get(ctx.str(LOADED_KEY))
+/// Whether `pkg` is the VM's own package table (whose `loaded`/`preload` live in the registry,
+/// as in PUC) rather than a mod environment's (`open_for_environment`).
+fn is_global_package<'gc>(ctx: Context<'gc>, pkg: Table<'gc>) -> bool {
+    matches!(ctx.registry().get(ctx.str("lunette.loaded.package")),
+        Value::Table(g) if Table::ptr_eq(g, pkg))
+}
+
+fn loaded_table<'gc>(ctx: Context<'gc>, pkg: Table<'gc>) -> Result<Table<'gc>, Error<'gc>> {
+    let loaded = if is_global_package(ctx, pkg) {
+        ctx.registry().get(ctx.str(LOADED_KEY))
+    } else {
+        pkg.get(ctx.str("loaded"))
+    };
+    loaded
         .as_table()
         .ok_or_else(|| Error::runtime("'package.loaded' must be a table"))
 }
@@ -438,7 +512,9 @@ fn after_loader<'gc>(
     };
     let name = state.get_int(1);
     let extra = state.get_int(5);
-    let loaded = loaded_table(ctx)?;
+    let Value::Table(loaded) = state.get_int(6) else {
+        return Err(Error::runtime("require: lost state"));
+    };
     let r = exec.arg(0);
     if !r.is_nil() {
         loaded
