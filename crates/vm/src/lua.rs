@@ -35,6 +35,8 @@ pub struct Lua {
     memory: Rc<MemoryAccount>,
     /// The last snapshots taken with `snap`, for `rollback`.
     ring: Ring<Snapshot>,
+    /// Sizes of the last image (objects, strings, slots), to allocate the next one at once.
+    capture_hint: std::cell::Cell<(usize, usize, usize)>,
 }
 
 impl Default for Lua {
@@ -58,6 +60,7 @@ impl Lua {
             arena: Arena::new(move |mc| State::new(mc, host, account)),
             memory,
             ring: Ring::new(DEFAULT_MAX_SNAPSHOTS),
+            capture_hint: Default::default(),
         }
     }
 
@@ -90,9 +93,12 @@ impl Lua {
     /// restored any number of times, here or into another VM. Fails, naming the culprit, if
     /// the VM holds state that cannot be copied (opaque userdata, an async sequence in flight).
     pub fn snapshot(&self) -> Result<Snapshot, SnapshotError> {
-        self.arena
-            .mutate(|_, state| crate::snapshot::capture(state))
-            .map(|image| Snapshot(Arc::new(image)))
+        let hint = self.capture_hint.get();
+        let image = self
+            .arena
+            .mutate(|_, state| crate::snapshot::capture(state, hint))?;
+        self.capture_hint.set(image.size_hint());
+        Ok(Snapshot(Arc::new(image)))
     }
 
     /// Replaces the whole VM state by `snapshot`'s. Host handles taken before are re-pointed

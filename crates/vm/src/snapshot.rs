@@ -170,8 +170,11 @@ enum Obj {
     Table {
         id: u64,
         gc_flags: u8,
-        array: Box<[Val]>,
-        entries: Box<[(Val, Val)]>,
+        /// The array part: `len` values at `start` of `Image::slots`.
+        array: SlotRange,
+        /// The hash part: `len` key/value pairs (2 × `len` values) at `start` of
+        /// `Image::slots`.
+        entries: SlotRange,
         /// Buffer capacities are restored exactly: memory charges (and so what
         /// `collectgarbage("count")` reports) must not change across a restore.
         array_capacity: usize,
@@ -226,6 +229,8 @@ pub(crate) struct Image {
     pub(crate) script_bytes: usize,
     strings: Vec<(u64, Arc<[u8]>)>,
     objects: Vec<Obj>,
+    /// The array and hash-part slots of every table (see `SlotRange`).
+    slots: Vec<Val>,
     globals: u32,
     registry: u32,
     main_thread: u32,
@@ -237,6 +242,14 @@ pub(crate) struct Image {
     value_handles: Vec<(u64, Val)>,
     /// `(serial, executor object)` of the executor handles live at capture, by serial.
     executor_handles: Vec<(u64, u32)>,
+}
+
+/// A run of values in `Image::slots` (tables keep their slots there: one buffer for the whole
+/// image instead of two allocations per table).
+#[derive(Clone, Copy)]
+struct SlotRange {
+    start: u32,
+    len: u32,
 }
 
 /// A reference to an arena object during capture.
@@ -260,6 +273,7 @@ fn addr<T>(gc: Gc<'_, T>) -> usize {
 struct Capture<'gc> {
     objects: Numbering<usize, ObjRef<'gc>>,
     strings: Numbering<usize, LuaString<'gc>>,
+    slots: Vec<Val>,
 }
 
 impl<'gc> Capture<'gc> {
@@ -312,12 +326,27 @@ impl<'gc> Capture<'gc> {
         Ok(match r {
             ObjRef::Table(t) => {
                 let st = t.0.state.borrow();
-                let array = self.vals(&st.array);
-                let entries = st
-                    .entries
-                    .iter()
-                    .map(|(k, v)| (self.val(*k), self.val(*v)))
-                    .collect();
+                let start = self.slots.len();
+                self.slots.reserve(st.array.len() + 2 * st.entries.len());
+                for v in &st.array {
+                    let v = self.val(*v);
+                    self.slots.push(v);
+                }
+                let array = SlotRange {
+                    start: start as u32,
+                    len: st.array.len() as u32,
+                };
+                let start = self.slots.len();
+                for (k, v) in &st.entries {
+                    let k = self.val(*k);
+                    let v = self.val(*v);
+                    self.slots.push(k);
+                    self.slots.push(v);
+                }
+                let entries = SlotRange {
+                    start: start as u32,
+                    len: st.entries.len() as u32,
+                };
                 let metatable = st.metatable.map(|m| self.obj(ObjRef::Table(m)));
                 Obj::Table {
                     id: t.id(),
@@ -465,11 +494,17 @@ impl<'gc> Capture<'gc> {
     }
 }
 
-/// Walks the VM from its root and the host's live handles into an image.
-pub(crate) fn capture<'gc>(state: &State<'gc>) -> Result<Image, SnapshotError> {
+/// Walks the VM from its root and the host's live handles into an image. `hint` is the size
+/// of a previous image of this VM (to allocate once).
+pub(crate) fn capture<'gc>(
+    state: &State<'gc>,
+    hint: (usize, usize, usize),
+) -> Result<Image, SnapshotError> {
+    let (objects_hint, strings_hint, slots_hint) = hint;
     let mut c = Capture {
-        objects: Numbering::with_capacity(1024),
-        strings: Numbering::with_capacity(1024),
+        objects: Numbering::with_capacity(objects_hint.max(1024) + objects_hint / 8),
+        strings: Numbering::with_capacity(strings_hint.max(1024) + strings_hint / 8),
+        slots: Vec::with_capacity(slots_hint + slots_hint / 8),
     };
     let globals = c.obj(ObjRef::Table(state.globals));
     let registry = c.obj(ObjRef::Table(state.registry));
@@ -522,6 +557,7 @@ pub(crate) fn capture<'gc>(state: &State<'gc>) -> Result<Image, SnapshotError> {
         script_bytes: state.memory.script_bytes(),
         strings,
         objects,
+        slots: c.slots,
         globals,
         registry,
         main_thread,
@@ -827,12 +863,14 @@ pub(crate) fn rebuild<'gc>(
                 Built::Table(t),
             ) => {
                 let metatable = metatable.map(|m| rb.table(m)).transpose()?;
+                let array = image.slot_range(*array, 1)?;
+                let entries = image.slot_range(*entries, 2)?;
                 let mut st = t.borrow_mut(mc);
-                for v in array.iter() {
+                for v in array {
                     st.array.push(rb.val(*v)?);
                 }
-                for (k, v) in entries.iter() {
-                    st.entries.push((rb.val(*k)?, rb.val(*v)?));
+                for kv in entries.chunks_exact(2) {
+                    st.entries.push((rb.val(kv[0])?, rb.val(kv[1])?));
                 }
                 st.tombstones = *tombstones;
                 st.metatable = metatable;
@@ -1103,19 +1141,31 @@ fn object_id(o: &Obj) -> Option<u64> {
 }
 
 impl Image {
+    /// The values of `r` (`width` values per element).
+    fn slot_range(&self, r: SlotRange, width: usize) -> Result<&[Val], SnapshotError> {
+        let start = r.start as usize;
+        let end = start + r.len as usize * width;
+        self.slots
+            .get(start..end)
+            .ok_or(SnapshotError::Corrupt("table slots out of range"))
+    }
+
+    /// Sizes to preallocate the next capture with: objects, strings, slots.
+    pub(crate) fn size_hint(&self) -> (usize, usize, usize) {
+        (self.objects.len(), self.strings.len(), self.slots.len())
+    }
+
     fn size_bytes(&self) -> usize {
         use std::mem::size_of;
         let mut n = size_of::<Image>()
             + self.strings.capacity() * size_of::<(u64, Arc<[u8]>)>()
             + self.objects.capacity() * size_of::<Obj>()
+            + self.slots.capacity() * size_of::<Val>()
             + (self.finalizable.len() + self.pending_finalizers.len()) * size_of::<Val>()
             + self.value_handles.capacity() * size_of::<(u64, Val)>()
             + self.executor_handles.capacity() * size_of::<(u64, u32)>();
         for o in &self.objects {
             n += match o {
-                Obj::Table { array, entries, .. } => {
-                    array.len() * size_of::<Val>() + entries.len() * size_of::<(Val, Val)>()
-                }
                 Obj::Proto {
                     constants,
                     children,
@@ -1151,6 +1201,7 @@ impl Image {
         for o in &self.objects {
             hash_obj(&mut h, o);
         }
+        hash_vals(&mut h, &self.slots);
         for r in [self.globals, self.registry, self.main_thread] {
             h.word(r as u64);
         }
@@ -1222,12 +1273,10 @@ fn hash_obj(h: &mut StableHasher, o: &Obj) {
             h.word(10);
             h.word(*id);
             h.word(*gc_flags as u64);
-            hash_vals(h, array);
-            h.word(entries.len() as u64);
-            for (k, v) in entries.iter() {
-                hash_val(h, *k);
-                hash_val(h, *v);
-            }
+            h.word(array.start as u64);
+            h.word(array.len as u64);
+            h.word(entries.start as u64);
+            h.word(entries.len as u64);
             h.word(*tombstones as u64);
             h.word(metatable.map_or(u64::MAX, |m| m as u64));
         }
