@@ -173,10 +173,8 @@ impl StableHasher {
     }
 }
 
-/// The last `capacity` snapshots, newest last.
-///
-/// `get(1)` is the newest; `rollback_to(n)` keeps snapshots `1..=n`... precisely: it drops the
-/// `n - 1` newest so that the n-th newest becomes the newest, and returns it.
+/// The last `capacity` snapshots, newest last. `get(1)` is the newest; `rollback_to(n)` drops
+/// the `n - 1` newest so that the n-th newest becomes the newest, and returns it.
 pub struct Ring<T> {
     items: VecDeque<T>,
     capacity: usize,

@@ -317,11 +317,12 @@ impl Lua {
 impl Drop for Lua {
     fn drop(&mut self) {
         // The arena's objects give their bytes back to this VM's account, not whichever VM
-        // happens to be current on this thread.
-        let _guard = AccountGuard::new(&self.memory);
+        // happens to be current on this thread. (The placeholder is made and dropped outside
+        // the guard, so its own charges cancel out wherever they go.)
         let empty = Arena::<Rootable![State<'_>]>::new(|mc| {
             State::new(mc, Rc::new(crate::host::CaptureHost::new()), Rc::default())
         });
+        let _guard = AccountGuard::new(&self.memory);
         drop(std::mem::replace(&mut self.arena, empty));
     }
 }

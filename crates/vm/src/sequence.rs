@@ -166,7 +166,10 @@ pub(crate) struct SequenceRegistry {
     factories: RefCell<hashbrown::HashMap<&'static str, Factory>>,
 }
 
-/// Makes a callback whose body is an async block:
+/// Makes a callback whose body is an async block. The factory is registered in the VM under
+/// `name`, which is how the callback survives snapshots (a restore reattaches it by name; to
+/// restore into another VM, register the same names there first). Names must be unique per
+/// VM: registering a name again replaces the factory of every callback with that name.
 ///
 /// ```ignore
 /// let cb = async_callback(ctx, "twice", |seq| Box::pin(async move {
