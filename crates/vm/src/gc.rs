@@ -6,8 +6,12 @@
 //! and no finalizer runs, until a **full collection** happens — requested by the script
 //! (`collectgarbage()` / `collectgarbage("collect")`) or by the host (`Lua::gc_collect`).
 //! Those are deterministic points of the program, and a full collection computes exact
-//! reachability, so what it clears from weak tables and which finalizers it queues depend only
-//! on the object graph. Queued finalizers run, in reverse order of registration, inside the
+//! reachability with its own *logical mark* from the roots (`logical_collection`), not with
+//! the physical collector: what it clears from weak tables, which finalizers it queues and
+//! what `collectgarbage("count")` reports depend only on the logical object graph — not on
+//! what else keeps objects physically alive (host-side state, snapshot machinery) or on when
+//! incremental cycles ran. The physical collector (gc-arena) only frees memory; it traces
+//! everything strongly. Queued finalizers run, in reverse order of registration, inside the
 //! `collectgarbage` call that requested the collection, or at the start of the next executor
 //! step for host-requested collections. Errors in finalizers are ignored (PUC emits a warning
 //! that is off by default).
@@ -18,17 +22,17 @@
 use std::cell::Cell;
 
 use gc_arena::lock::RefLock;
-use gc_arena::{Collect, Finalization, Gc, GcWeak};
+use gc_arena::{Collect, Gc, GcWeak, Mutation};
 
 use crate::error::Error;
 use crate::executor::Exec;
-use crate::function::{Action, Outcome, Then};
+use crate::function::Then;
+use crate::function::{Action, Outcome};
 use crate::state::{Context, MetaEvent, State};
 use crate::table::{Table, TableInner, GC_FLAG_FINALIZER, GC_FLAG_WEAK};
 use crate::value::Value;
 
 thread_local! {
-    static WEAK_TRACING: Cell<bool> = const { Cell::new(false) };
     /// Value slots traced since the last completed cycle (pacing input, see `pace`).
     static TRACED_SLOTS: Cell<usize> = const { Cell::new(0) };
 }
@@ -55,15 +59,6 @@ pub(crate) fn pace(arena: &gc_arena::Arena<gc_arena::Rootable![State<'_>]>) {
     let mut pacing = gc_arena::metrics::Pacing::DEFAULT;
     pacing.min_sleep = (traced / 4).max(pacing.min_sleep);
     arena.metrics().set_pacing(pacing);
-}
-
-/// Whether the marking in progress is the weak-aware marking of a full collection.
-pub(crate) fn weak_tracing_active() -> bool {
-    WEAK_TRACING.with(|w| w.get())
-}
-
-fn set_weak_tracing(on: bool) {
-    WEAK_TRACING.with(|w| w.set(on));
 }
 
 /// `(weak_keys, weak_values)` from a metatable's `__mode` string.
@@ -101,41 +96,253 @@ pub struct GcState<'gc> {
 
 pub type GcStateRef<'gc> = Gc<'gc, RefLock<GcState<'gc>>>;
 
-fn is_dead<'gc>(fc: &Finalization<'gc>, v: Value<'gc>) -> bool {
-    match v {
-        Value::Table(t) => Gc::is_dead(fc, t.0),
-        Value::Function(f) => Gc::is_dead(fc, f.0),
-        Value::Callback(c) => Gc::is_dead(fc, c.0),
-        Value::Thread(t) => Gc::is_dead(fc, t.0),
-        Value::UserData(u) => Gc::is_dead(fc, u.0),
-        _ => false,
+/// An object met by the logical mark.
+#[derive(Clone, Copy)]
+enum Node<'gc> {
+    Table(Table<'gc>),
+    Closure(crate::function::LuaClosure<'gc>),
+    Proto(Gc<'gc, crate::function::FunctionProto<'gc>>),
+    UpValue(crate::function::UpValue<'gc>),
+    Callback(crate::function::Callback<'gc>),
+    Thread(crate::thread::Thread<'gc>),
+    UserData(crate::userdata::UserData<'gc>),
+    Executor(crate::executor::Executor<'gc>),
+}
+
+#[inline]
+fn addr<T>(gc: Gc<'_, T>) -> usize {
+    Gc::as_ptr(gc) as *const () as usize
+}
+
+/// The logical mark of a full collection: the objects strongly reachable from the roots (the
+/// root state, pending finalizers, host handles), following weak tables' strong parts only
+/// and not the finalizer list. Independent of what the physical collector keeps alive (e.g.
+/// old states a snapshot ring holds), so weak tables, finalizers and `collectgarbage("count")`
+/// come out the same in every VM with the same logical state.
+struct LogicalMark<'gc> {
+    seen: hashbrown::HashSet<
+        usize,
+        std::hash::BuildHasherDefault<lunette_gc_snapshot::AddressHasher>,
+    >,
+    stack: Vec<Node<'gc>>,
+    /// Bytes of the reachable objects (their memory charges).
+    bytes: usize,
+}
+
+impl<'gc> LogicalMark<'gc> {
+    fn node(&mut self, key: usize, n: Node<'gc>) {
+        if self.seen.insert(key) {
+            self.stack.push(n);
+        }
+    }
+
+    fn value(&mut self, v: Value<'gc>) {
+        match v {
+            Value::String(s) => {
+                if self.seen.insert(addr(s.0)) {
+                    self.bytes += crate::string::string_cost(s.len());
+                }
+            }
+            Value::Table(t) => self.node(addr(t.0), Node::Table(t)),
+            Value::Function(f) => self.node(addr(f.0), Node::Closure(f)),
+            Value::Callback(c) => self.node(addr(c.0), Node::Callback(c)),
+            Value::Thread(t) => self.node(addr(t.0), Node::Thread(t)),
+            Value::UserData(u) => self.node(addr(u.0), Node::UserData(u)),
+            Value::Nil | Value::Boolean(_) | Value::Integer(_) | Value::Float(_) => {}
+        }
+    }
+
+    /// Whether `v` survives in a weak table: strings are values, not objects, for weakness
+    /// (never removed, like PUC); objects survive if the mark reached them.
+    fn is_marked(&self, v: Value<'gc>) -> bool {
+        match v {
+            Value::String(_) => true,
+            other => other.gc_address().is_none_or(|a| self.seen.contains(&a)),
+        }
+    }
+
+    fn then(&mut self, t: &Then<'gc>) {
+        self.value(t.state);
+        self.value(t.handler);
+    }
+
+    fn run(&mut self) {
+        use crate::function::UpValueState;
+        use crate::thread::Frame;
+        while let Some(n) = self.stack.pop() {
+            match n {
+                Node::Table(t) => {
+                    let st = t.0.state.borrow();
+                    self.bytes += st.charge.get();
+                    let (wk, wv) = if t.0.gc_flags.get() & GC_FLAG_WEAK != 0 {
+                        weak_mode_of(st.metatable)
+                    } else {
+                        (false, false)
+                    };
+                    if !wv {
+                        for v in &st.array {
+                            self.value(*v);
+                        }
+                    }
+                    for (k, v) in &st.entries {
+                        if !wk || matches!(k, Value::String(_)) {
+                            self.value(*k);
+                        }
+                        if !wv {
+                            self.value(*v);
+                        }
+                    }
+                    if let Some(mt) = st.metatable {
+                        self.value(Value::Table(mt));
+                    }
+                }
+                Node::Closure(c) => {
+                    self.bytes += c.0._charge.get();
+                    self.node(addr(c.0.proto), Node::Proto(c.0.proto));
+                    for u in c.0.upvalues.iter() {
+                        let u = u.get();
+                        self.node(addr(u), Node::UpValue(u));
+                    }
+                }
+                Node::Proto(p) => {
+                    self.bytes += p._charge.get();
+                    for v in p.constants.iter() {
+                        self.value(*v);
+                    }
+                    for c in p.children.iter() {
+                        self.node(addr(*c), Node::Proto(*c));
+                    }
+                }
+                Node::UpValue(u) => match u.get() {
+                    UpValueState::Open { thread, .. } => self.value(Value::Thread(thread)),
+                    UpValueState::Closed(v) => self.value(v),
+                },
+                Node::Callback(c) => {
+                    self.bytes += c.0._charge.get();
+                    self.value(c.0.upvalue);
+                }
+                Node::Thread(t) => {
+                    let ts = t.borrow();
+                    self.bytes += ts.charge.get();
+                    for v in &ts.stack {
+                        self.value(*v);
+                    }
+                    for f in &ts.frames {
+                        match f {
+                            Frame::Lua(lf) => self.value(Value::Function(lf.closure)),
+                            Frame::Continuation { then, ready, .. } => {
+                                self.then(then);
+                                if let Some(Outcome::Errored(v)) = ready {
+                                    self.value(*v);
+                                }
+                            }
+                        }
+                    }
+                    for u in &ts.open_upvalues {
+                        self.node(addr(*u), Node::UpValue(*u));
+                    }
+                    if let Some(b) = ts.body {
+                        self.value(b);
+                    }
+                    if let Some(e) = ts.death_error {
+                        self.value(e);
+                    }
+                    if let Some(t) = &ts.resume_then {
+                        self.then(t);
+                    }
+                }
+                Node::UserData(u) => {
+                    self.bytes += u.0._charge.get();
+                    if let Some(mt) = u.metatable() {
+                        self.value(Value::Table(mt));
+                    }
+                }
+                Node::Executor(e) => {
+                    let st = e.0.borrow();
+                    for t in &st.threads {
+                        self.value(Value::Thread(*t));
+                    }
+                    if let Some(Err(v)) = st.result {
+                        self.value(v);
+                    }
+                }
+            }
+        }
     }
 }
 
-fn resurrect<'gc>(fc: &Finalization<'gc>, v: Value<'gc>) {
-    match v {
-        Value::Table(t) => Gc::resurrect(fc, t.0),
-        Value::UserData(u) => Gc::resurrect(fc, u.0),
-        _ => {}
+/// The semantic part of a full collection, decided by a logical mark (see `LogicalMark`):
+/// clears the entries of reachable weak tables whose weak key or value is unreachable, queues
+/// unreachable finalizable objects (newest first) to have their finalizers run, and sets what
+/// `collectgarbage("count")` reports to the reachable objects' bytes. Runs between steps.
+pub(crate) fn logical_collection<'gc>(mc: &Mutation<'gc>, state: &State<'gc>) {
+    let mut m = LogicalMark {
+        seen: Default::default(),
+        stack: Vec::new(),
+        bytes: 0,
+    };
+    m.value(Value::Table(state.globals));
+    m.value(Value::Table(state.registry));
+    m.value(Value::Thread(state.main_thread));
+    if let Some(t) = state.string_metatable.get() {
+        m.value(Value::Table(t));
     }
-}
+    for s in state.meta_names.iter() {
+        m.value(Value::String(*s));
+    }
+    for v in state.gc.borrow().pending.iter() {
+        m.value(*v);
+    }
+    {
+        let handles = state.handles.borrow();
+        for slot in handles.live_values() {
+            if let Some(root) = &*slot.root.borrow() {
+                if let Ok(v) = state.roots.try_fetch(root) {
+                    m.value(*Gc::as_ref(v));
+                }
+            }
+        }
+        for slot in handles.live_executors() {
+            if let Some(root) = &*slot.root.borrow() {
+                if let Ok(e) = state.roots.try_fetch(root) {
+                    let e = *Gc::as_ref(e);
+                    m.node(addr(e.0), Node::Executor(e));
+                }
+            }
+        }
+    }
+    m.run();
 
-/// The `finalize` step of a full collection (see the `gc_unsafe` module docs): clear dead
-/// entries of live weak tables, queue and resurrect dead finalizable objects.
-pub(crate) fn finalize<'gc>(fc: &'gc Finalization<'gc>, state: &'gc State<'gc>) {
-    let mut gc = state.gc.borrow_mut(fc);
-    gc.weak_tables.retain(|w| !w.is_dead(fc));
-    for w in &gc.weak_tables {
-        let Some(inner) = w.upgrade(fc) else { continue };
+    let mut gc = state.gc.borrow_mut(mc);
+    gc.weak_tables.retain(|w| !w.is_dropped());
+    let weak: Vec<_> = gc
+        .weak_tables
+        .iter()
+        .filter_map(|w| w.upgrade(mc))
+        .collect();
+    for inner in weak {
+        if !m.seen.contains(&addr(inner)) {
+            continue;
+        }
         let t = Table(inner);
         let (wk, wv) = weak_mode_of(t.metatable());
         if !wk && !wv {
             continue;
         }
-        let mut st = t.borrow_mut(fc);
+        let dead_entries = {
+            let st = t.0.state.borrow();
+            (wv && st.array.iter().any(|v| !m.is_marked(*v)))
+                || st.entries.iter().any(|(k, v)| {
+                    !k.is_nil() && ((wk && !m.is_marked(*k)) || (wv && !m.is_marked(*v)))
+                })
+        };
+        if !dead_entries {
+            continue;
+        }
+        let mut st = t.borrow_mut(mc);
         if wv {
             for v in st.array.iter_mut() {
-                if is_dead(fc, *v) {
+                if !m.is_marked(*v) {
                     *v = Value::Nil;
                 }
             }
@@ -145,7 +352,7 @@ pub(crate) fn finalize<'gc>(fc: &'gc Finalization<'gc>, state: &'gc State<'gc>) 
             if k.is_nil() {
                 continue;
             }
-            if (wk && is_dead(fc, *k)) || (wv && is_dead(fc, *v)) {
+            if (wk && !m.is_marked(*k)) || (wv && !m.is_marked(*v)) {
                 if !v.is_nil() {
                     removed += 1;
                 }
@@ -157,26 +364,21 @@ pub(crate) fn finalize<'gc>(fc: &'gc Finalization<'gc>, state: &'gc State<'gc>) 
         st.tombstones += removed;
     }
     let list = std::mem::take(&mut gc.finalizable.0);
-    let (dead, live): (Vec<_>, Vec<_>) = list.into_iter().partition(|v| is_dead(fc, *v));
+    let (dead, live): (Vec<_>, Vec<_>) = list.into_iter().partition(|v| !m.is_marked(*v));
     gc.finalizable.0 = live;
     for v in dead.into_iter().rev() {
-        resurrect(fc, v);
         gc.pending.push(v);
     }
+    gc.full_collection_requested = false;
+    drop(gc);
+    state.memory.set_script_bytes(m.bytes);
 }
 
-/// Runs a full collection on `arena` with weak tables and finalizers processed.
+/// Runs a full collection: the logical mark decides weak tables, finalizers and the script's
+/// memory count; then the physical collector completes a cycle (freeing what nothing holds).
 pub(crate) fn full_collection(arena: &mut gc_arena::Arena<gc_arena::Rootable![State<'_>]>) {
-    // Finish any incremental cycle in progress (it traced weak tables strongly).
+    arena.mutate(|mc, state| logical_collection(mc, state));
     arena.finish_cycle();
-    set_weak_tracing(true);
-    if let Some(marked) = arena.finish_marking() {
-        marked.finalize(finalize);
-    }
-    // Off before marking resumes: resurrected objects are traced strongly.
-    set_weak_tracing(false);
-    arena.finish_cycle();
-    arena.mutate(|mc, state| state.gc.borrow_mut(mc).full_collection_requested = false);
 }
 
 impl<'gc> Context<'gc> {

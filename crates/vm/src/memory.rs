@@ -95,17 +95,18 @@ impl MemoryAccount {
         used.saturating_sub(self.step_mark.replace(used))
     }
 
+    /// After a full collection (the logical mark already set `script_bytes`).
     pub(crate) fn note_full_collection(&self) {
         self.collections.set(self.collections.get() + 1);
         if !self.over_limit() {
             // Back under the limit: the next overrun starts the protocol afresh.
             self.over_since.set(None);
         }
-        self.script_bytes.set(self.used.get());
     }
 
-    /// The memory size a script sees (`collectgarbage("count")`): the bytes in use after the
-    /// last full collection plus everything charged since. Frees done by the incremental
+    /// The memory size a script sees (`collectgarbage("count")`): the bytes of the objects
+    /// reachable at the last full collection (its logical mark, `gc::logical_collection`) plus
+    /// everything charged since. Frees done by the incremental
     /// collector are not subtracted, because *when* it runs depends on the host's step sizes;
     /// charges depend only on what the script did (buffer capacities are restored exactly by
     /// snapshots), so the value is the same in every run and after every rollback. It is part
@@ -230,6 +231,10 @@ impl Charge {
             discharge(old - bytes);
         }
         self.0.set(bytes);
+    }
+
+    pub(crate) fn get(&self) -> usize {
+        self.0.get()
     }
 }
 

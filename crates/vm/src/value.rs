@@ -170,6 +170,23 @@ impl<'gc> Value<'gc> {
 
     /// The stable object id of a reference value (tables, functions, threads, userdata),
     /// assigned from the VM's counter at creation. `None` for plain values and strings.
+    /// The address of the value's heap object (strings included), for identity sets that live
+    /// only while the VM is not running (collections, snapshots). Never shown to scripts.
+    pub(crate) fn gc_address(self) -> Option<usize> {
+        fn a<T>(g: gc_arena::Gc<'_, T>) -> usize {
+            gc_arena::Gc::as_ptr(g) as *const () as usize
+        }
+        match self {
+            Value::String(s) => Some(a(s.0)),
+            Value::Table(t) => Some(a(t.0)),
+            Value::Function(f) => Some(a(f.0)),
+            Value::Callback(c) => Some(a(c.0)),
+            Value::Thread(t) => Some(a(t.0)),
+            Value::UserData(u) => Some(a(u.0)),
+            _ => None,
+        }
+    }
+
     pub fn object_id(self) -> Option<u64> {
         match self {
             Value::Table(t) => Some(t.id()),
