@@ -377,7 +377,7 @@ pub(crate) fn logical_collection<'gc>(mc: &Mutation<'gc>, state: &State<'gc>) {
 /// Runs a full collection: the logical mark decides weak tables, finalizers and the script's
 /// memory count; then the physical collector completes a cycle (freeing what nothing holds).
 pub(crate) fn full_collection(arena: &mut gc_arena::Arena<gc_arena::Rootable![State<'_>]>) {
-    arena.mutate(|mc, state| logical_collection(mc, state));
+    arena.mutate(logical_collection);
     arena.finish_cycle();
 }
 
