@@ -550,7 +550,7 @@ fn upvaluejoin<'gc>(
         return Err(Error::bad_argument(4, "invalid upvalue index"));
     };
     if let Some(uv) = c2.upvalue(i2) {
-        c1.join_upvalue(ctx.mutation(), i1, uv);
+        c1.join_upvalue(ctx, i1, uv);
     }
     exec.clear();
     Ok(Action::Return)

@@ -531,7 +531,9 @@ impl<'gc> crate::executor::Exec<'gc, '_> {
     ) {
         use crate::function::UpValueState;
         match uv.get() {
-            UpValueState::Closed(_) => uv.unlock(ctx.mutation()).set(UpValueState::Closed(v)),
+            UpValueState::Closed(_) => {
+                crate::function::set_upvalue(ctx, uv, UpValueState::Closed(v))
+            }
             UpValueState::Open { thread, slot } => {
                 if crate::thread::Thread::ptr_eq(thread, self.thread) {
                     if let Some(s) = self.ts.stack.get_mut(slot) {

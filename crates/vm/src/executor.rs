@@ -165,6 +165,10 @@ pub(crate) struct ExecutorState<'gc> {
     pub(crate) result: Option<Result<(), Value<'gc>>>,
     #[collect(require_static)]
     pub(crate) traceback: String,
+    /// The journal epoch of the last backup of this executor (see `journal`).
+    #[collect(require_static)]
+    pub(crate) stamp: u32,
+    pub(crate) journal: crate::journal::Journal<'gc>,
 }
 
 /// Runs a function to completion in bounded steps. Cheap to copy (a GC pointer).
@@ -184,7 +188,8 @@ pub enum ExecResult<'gc> {
 impl<'gc> Executor<'gc> {
     /// Prepares to call `function` with `args` on a fresh thread.
     pub fn start(ctx: Context<'gc>, function: Value<'gc>, args: &[Value<'gc>]) -> Self {
-        let thread = Thread::with_id(ctx.mutation(), ctx.next_object_id());
+        let journal = ctx.state().journal;
+        let thread = Thread::with_id(ctx.mutation(), journal, ctx.next_object_id());
         {
             let mut ts = thread.borrow_mut(ctx.mutation());
             ts.stack.push(function);
@@ -198,18 +203,25 @@ impl<'gc> Executor<'gc> {
                 threads: vec![thread],
                 result: None,
                 traceback: String::new(),
+                stamp: journal.epoch(),
+                journal,
             }),
         ))
     }
 
     /// An executor with no threads yet (filled in by a snapshot restore).
-    pub(crate) fn empty(mc: &gc_arena::Mutation<'gc>) -> Self {
+    pub(crate) fn empty(
+        mc: &gc_arena::Mutation<'gc>,
+        journal: crate::journal::Journal<'gc>,
+    ) -> Self {
         Executor(Gc::new(
             mc,
             RefLock::new(ExecutorState {
                 threads: Vec::new(),
                 result: None,
                 traceback: String::new(),
+                stamp: journal.epoch(),
+                journal,
             }),
         ))
     }
@@ -243,6 +255,10 @@ impl<'gc> Executor<'gc> {
     pub fn step(self, ctx: Context<'gc>, fuel: &mut Fuel) -> bool {
         let mc = ctx.mutation();
         let mut st = self.0.borrow_mut(mc);
+        if st.stamp != st.journal.epoch() {
+            st.stamp = st.journal.epoch();
+            st.journal.backup_executor(mc, self, &st);
+        }
         if st.result.is_some() {
             return true;
         }
@@ -653,7 +669,7 @@ pub(crate) fn close_upvalues<'gc>(ctx: Context<'gc>, ts: &mut ThreadState<'gc>, 
         match uv.get() {
             UpValueState::Open { slot, .. } if slot >= level => {
                 let v = ts.stack.get(slot).copied().unwrap_or(Value::Nil);
-                uv.unlock(ctx.mutation()).set(UpValueState::Closed(v));
+                crate::function::set_upvalue(ctx, uv, UpValueState::Closed(v));
                 ts.open_upvalues.pop();
             }
             _ => break,

@@ -89,7 +89,53 @@ pub enum UpValueState<'gc> {
     Closed(Value<'gc>),
 }
 
-pub type UpValue<'gc> = Gc<'gc, Lock<UpValueState<'gc>>>;
+/// An upvalue object: its state plus the journal epoch of its last backup.
+#[derive(Collect)]
+#[collect(no_drop)]
+pub struct UpValueCell<'gc> {
+    state: Lock<UpValueState<'gc>>,
+    #[collect(require_static)]
+    stamp: std::cell::Cell<u32>,
+}
+
+impl<'gc> UpValueCell<'gc> {
+    /// A new upvalue made during journal epoch `epoch` (`Journal::epoch`).
+    pub(crate) fn new(state: UpValueState<'gc>, epoch: u32) -> Self {
+        UpValueCell {
+            state: Lock::new(state),
+            stamp: std::cell::Cell::new(epoch),
+        }
+    }
+
+    #[inline]
+    pub fn get(&self) -> UpValueState<'gc> {
+        self.state.get()
+    }
+}
+
+pub type UpValue<'gc> = Gc<'gc, UpValueCell<'gc>>;
+
+/// Sets an upvalue's state, saving the old one first if this is its first write of the
+/// snapshot epoch (see `journal`).
+#[inline]
+pub(crate) fn set_upvalue<'gc>(ctx: Context<'gc>, uv: UpValue<'gc>, s: UpValueState<'gc>) {
+    let journal = ctx.state().journal;
+    let epoch = journal.epoch();
+    if uv.stamp.get() != epoch {
+        uv.stamp.set(epoch);
+        journal.backup_upvalue(ctx.mutation(), uv);
+    }
+    set_upvalue_raw(ctx.mutation(), uv, s);
+}
+
+/// Sets an upvalue's state without journaling (restores).
+pub(crate) fn set_upvalue_raw<'gc>(
+    mc: &gc_arena::Mutation<'gc>,
+    uv: UpValue<'gc>,
+    s: UpValueState<'gc>,
+) {
+    gc_arena::barrier::unlock!(Gc::write(mc, uv), UpValueCell, state).set(s);
+}
 
 #[derive(Collect)]
 #[collect(no_drop)]
@@ -139,13 +185,23 @@ impl<'gc> LuaClosure<'gc> {
 
     /// Makes upvalue slot `i` refer to `uv` (`debug.upvaluejoin`). Returns `false` if `i` is
     /// out of range.
-    pub fn join_upvalue(self, mc: &gc_arena::Mutation<'gc>, i: usize, uv: UpValue<'gc>) -> bool {
+    pub fn join_upvalue(self, ctx: Context<'gc>, i: usize, uv: UpValue<'gc>) -> bool {
         if i >= self.0.upvalues.len() {
             return false;
         }
-        let slots = gc_arena::barrier::field!(Gc::write(mc, self.0), ClosureInner, upvalues);
-        slots.as_deref()[i].unlock().set(uv);
+        ctx.state()
+            .journal
+            .backup_closure_slot(ctx.mutation(), self, i);
+        self.set_upvalue_slot(ctx.mutation(), i, uv);
         true
+    }
+
+    /// Sets upvalue slot `i` (in range) without journaling.
+    pub(crate) fn set_upvalue_slot(self, mc: &gc_arena::Mutation<'gc>, i: usize, uv: UpValue<'gc>) {
+        if i < self.0.upvalues.len() {
+            let slots = gc_arena::barrier::field!(Gc::write(mc, self.0), ClosureInner, upvalues);
+            slots.as_deref()[i].unlock().set(uv);
+        }
     }
 }
 

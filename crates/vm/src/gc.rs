@@ -16,8 +16,9 @@
 //! step for host-requested collections. Errors in finalizers are ignored (PUC emits a warning
 //! that is off by default).
 //!
-//! Not modelled: ephemeron semantics for weak-key tables (values are traced strongly), and the
-//! removal of resurrected keys being delayed one cycle (PUC's subtlety).
+//! Weak-key tables are ephemerons (a value is reachable through its entry only if its key is),
+//! like PUC. Not modelled: the removal of resurrected keys being delayed one cycle (PUC's
+//! subtlety).
 
 use std::cell::Cell;
 
@@ -127,6 +128,9 @@ struct LogicalMark<'gc> {
     stack: Vec<Node<'gc>>,
     /// Bytes of the reachable objects (their memory charges).
     bytes: usize,
+    /// Reached tables with weak keys and strong values: ephemerons, whose values are only
+    /// reachable through them if their key is (PUC's `convergeephemerons`).
+    ephemerons: Vec<Table<'gc>>,
 }
 
 impl<'gc> LogicalMark<'gc> {
@@ -161,6 +165,29 @@ impl<'gc> LogicalMark<'gc> {
         }
     }
 
+    /// Marks everything, then the values of ephemeron entries whose keys turned out reachable,
+    /// until nothing new is reached.
+    fn converge(&mut self) {
+        loop {
+            self.run();
+            let mut grew = false;
+            for i in 0..self.ephemerons.len() {
+                let t = self.ephemerons[i];
+                let st = t.0.state.borrow();
+                for (k, v) in &st.entries {
+                    let value_reached = v.gc_address().is_none_or(|a| self.seen.contains(&a));
+                    if !k.is_nil() && self.is_marked(*k) && !value_reached {
+                        self.value(*v);
+                        grew = true;
+                    }
+                }
+            }
+            if !grew {
+                return;
+            }
+        }
+    }
+
     fn then(&mut self, t: &Then<'gc>) {
         self.value(t.state);
         self.value(t.handler);
@@ -184,11 +211,15 @@ impl<'gc> LogicalMark<'gc> {
                             self.value(*v);
                         }
                     }
+                    if wk && !wv {
+                        self.ephemerons.push(t);
+                    }
                     for (k, v) in &st.entries {
                         if !wk || matches!(k, Value::String(_)) {
                             self.value(*k);
                         }
-                        if !wv {
+                        // An ephemeron's value is marked once its key is (`converge`).
+                        if !wv && (!wk || self.is_marked(*k)) {
                             self.value(*v);
                         }
                     }
@@ -280,6 +311,7 @@ pub(crate) fn logical_collection<'gc>(mc: &Mutation<'gc>, state: &State<'gc>) {
         seen: Default::default(),
         stack: Vec::new(),
         bytes: 0,
+        ephemerons: Vec::new(),
     };
     m.value(Value::Table(state.globals));
     m.value(Value::Table(state.registry));
@@ -311,7 +343,7 @@ pub(crate) fn logical_collection<'gc>(mc: &Mutation<'gc>, state: &State<'gc>) {
             }
         }
     }
-    m.run();
+    m.converge();
 
     let mut gc = state.gc.borrow_mut(mc);
     gc.weak_tables.retain(|w| !w.is_dropped());
@@ -356,12 +388,14 @@ pub(crate) fn logical_collection<'gc>(mc: &Mutation<'gc>, state: &State<'gc>) {
                 if !v.is_nil() {
                     removed += 1;
                 }
-                // A cleared entry keeps its index slot but can never match a lookup again.
                 *k = Value::Nil;
                 *v = Value::Nil;
             }
         }
         st.tombstones += removed;
+        // Drop the cleared entries (they have no key left to hash); the others keep their
+        // order, so a traversal in progress goes on correctly.
+        st.drop_cleared_entries();
     }
     let list = std::mem::take(&mut gc.finalizable.0);
     let (dead, live): (Vec<_>, Vec<_>) = list.into_iter().partition(|v| !m.is_marked(*v));

@@ -552,7 +552,10 @@ fn find_upvalue<'gc>(
     }
     let uv = gc_arena::Gc::new(
         ctx.mutation(),
-        gc_arena::lock::Lock::new(UpValueState::Open { thread, slot }),
+        crate::function::UpValueCell::new(
+            UpValueState::Open { thread, slot },
+            ctx.state().journal.epoch(),
+        ),
     );
     ts.open_upvalues.insert(pos, uv);
     uv
@@ -581,7 +584,7 @@ fn set_upvalue<'gc>(
     v: Value<'gc>,
 ) {
     match uv.get() {
-        UpValueState::Closed(_) => uv.unlock(ctx.mutation()).set(UpValueState::Closed(v)),
+        UpValueState::Closed(_) => crate::function::set_upvalue(ctx, uv, UpValueState::Closed(v)),
         UpValueState::Open { thread: t, slot } => {
             if Thread::ptr_eq(t, thread) {
                 ts.stack[slot] = v;

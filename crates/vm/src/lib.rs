@@ -13,6 +13,7 @@ mod gc_unsafe;
 mod handle;
 pub mod host;
 pub mod interp;
+mod journal;
 pub mod lua;
 pub mod memory;
 pub mod number;

@@ -8,7 +8,6 @@ use std::cell::RefCell;
 
 use gc_arena::{Arena, Gc, Rootable};
 use lunette_compiler::{CompileError, Prototype};
-use lunette_gc_snapshot::Ring;
 
 use crate::error::{LuaError, LuaErrorKind};
 use crate::executor::{ExecResult, Executor, Fuel};
@@ -33,8 +32,6 @@ pub struct Lua {
     /// to `memory` under a guard.
     arena: Arena<Rootable![State<'_>]>,
     memory: Rc<MemoryAccount>,
-    /// The last snapshots taken with `snap`, for `rollback`.
-    ring: Ring<Snapshot>,
     /// Sizes of the last image (objects, strings, slots), to allocate the next one at once.
     capture_hint: std::cell::Cell<(usize, usize, usize)>,
 }
@@ -59,7 +56,6 @@ impl Lua {
         Lua {
             arena: Arena::new(move |mc| State::new(mc, host, account)),
             memory,
-            ring: Ring::new(DEFAULT_MAX_SNAPSHOTS),
             capture_hint: Default::default(),
         }
     }
@@ -103,7 +99,8 @@ impl Lua {
 
     /// Replaces the whole VM state by `snapshot`'s. Host handles taken before are re-pointed
     /// at the restored objects, or become stale if their object did not exist at that point
-    /// (see `StashedValue`). The host interface stays this VM's.
+    /// (see `StashedValue`). The host interface stays this VM's. The ring of `snap` is
+    /// emptied (its snapshots describe the state that was replaced).
     pub fn restore(&mut self, snapshot: &Snapshot) -> Result<(), SnapshotError> {
         let _guard = AccountGuard::new(&self.memory);
         let image = &*snapshot.0;
@@ -154,41 +151,58 @@ impl Lua {
     }
 
     /// Pushes a snapshot onto the VM's ring of the last `max_snapshots` (the oldest is dropped
-    /// when full).
+    /// when full). The ring is a journal (see `journal`): `snap` copies nothing but the root
+    /// state, and each object is copied at its first change after it, so a snapshot costs what
+    /// changed. Fails while an async sequence is in flight (its Rust state cannot be copied).
+    /// Userdata payloads are not journaled: keep them immutable (owned snapshots copy them).
     pub fn snap(&mut self) -> Result<(), SnapshotError> {
-        let s = self.snapshot()?;
-        self.ring.push(s);
-        Ok(())
+        self.enter(|ctx| ctx.state().journal.snap(ctx))
     }
 
-    /// Restores the n-th newest snapshot of the ring (1 = the last `snap`) and drops the newer
-    /// ones; it stays in the ring, so rolling back to it again is possible.
+    /// Restores the n-th newest snapshot of the ring (1 = the last `snap`) in place and drops
+    /// the newer ones; it stays in the ring, so rolling back to it again is possible. Host
+    /// handles to objects created after it become stale.
     pub fn rollback(&mut self, n: usize) -> Result<(), SnapshotError> {
-        let available = self.ring.len();
-        let s = self
-            .ring
-            .rollback_to(n)
-            .cloned()
-            .ok_or(SnapshotError::OutOfRange {
-                requested: n,
-                available,
-            })?;
-        self.restore(&s)
-    }
-
-    /// The n-th newest snapshot of the ring (1 = the last `snap`).
-    pub fn snapshot_in_ring(&self, n: usize) -> Option<&Snapshot> {
-        self.ring.get(n)
+        let next_id = self.enter(|ctx| ctx.state().journal.rollback(ctx, n))?;
+        self.enter(|ctx| {
+            let state = ctx.state();
+            let mut reg = state.handles.borrow_mut();
+            // Objects with ids from `next_id` on did not exist at the restored point.
+            for slot in reg.live_values() {
+                if let HandleTarget::Object(id) = slot.key.target {
+                    if id >= next_id {
+                        *slot.root.borrow_mut() = None;
+                    }
+                }
+            }
+            for slot in reg.live_executors() {
+                if let HandleTarget::Object(id) = slot.key.target {
+                    if id >= next_id {
+                        *slot.root.borrow_mut() = None;
+                    }
+                }
+            }
+            // Ids from `next_id` on will name other objects in the new timeline.
+            let current = reg.history.current;
+            reg.history.fork(Some(current), next_id);
+        });
+        Ok(())
     }
 
     /// Number of snapshots held by the ring.
     pub fn snapshots_held(&self) -> usize {
-        self.ring.len()
+        self.enter(|ctx| ctx.state().journal.held())
     }
 
     /// Sets how many snapshots the ring keeps (at least 1).
     pub fn set_max_snapshots(&mut self, n: usize) {
-        self.ring.set_capacity(n);
+        self.enter(|ctx| ctx.state().journal.set_capacity(ctx.mutation(), n));
+    }
+
+    /// Bytes held by the ring's journal (the saved copies of changed objects; not the
+    /// objects they keep alive, which the memory account counts).
+    pub fn snapshots_size_bytes(&self) -> usize {
+        self.enter(|ctx| ctx.state().journal.size_bytes())
     }
 
     /// A deterministic hash of the VM's logical state (see `Snapshot::checksum`).
@@ -388,7 +402,10 @@ impl<'gc> Context<'gc> {
                 let v = if i == 0 { env } else { Value::Nil };
                 gc_arena::lock::Lock::new(Gc::new(
                     mc,
-                    gc_arena::lock::Lock::new(UpValueState::Closed(v)),
+                    crate::function::UpValueCell::new(
+                        UpValueState::Closed(v),
+                        self.state().journal.epoch(),
+                    ),
                 ))
             })
             .collect();

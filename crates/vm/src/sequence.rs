@@ -152,6 +152,29 @@ struct SequenceState {
     name: &'static str,
     chan: Rc<RefCell<Channel>>,
     future: RefCell<SequenceFuture>,
+    /// Registered as in flight (for `Lua::snap`) until it finishes or is dropped.
+    flight: InFlight,
+}
+
+/// An entry in the registry's in-flight set, removed when the sequence finishes or is dropped.
+struct InFlight {
+    registry: Rc<SequenceRegistry>,
+    serial: u64,
+    done: std::cell::Cell<bool>,
+}
+
+impl InFlight {
+    fn finish(&self) {
+        if !self.done.replace(true) {
+            self.registry.in_flight.borrow_mut().remove(&self.serial);
+        }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.finish();
+    }
 }
 
 /// What an async callback is made from: a function from the handle to the future.
@@ -164,6 +187,17 @@ type Factory = Rc<dyn Fn(SequenceHandle) -> SequenceFuture>;
 #[derive(Default)]
 pub(crate) struct SequenceRegistry {
     factories: RefCell<hashbrown::HashMap<&'static str, Factory>>,
+    /// Sequences started and not finished, by start order: their futures are opaque Rust
+    /// state, so `Lua::snap` refuses while any is in flight.
+    in_flight: RefCell<std::collections::BTreeMap<u64, &'static str>>,
+    next_serial: std::cell::Cell<u64>,
+}
+
+impl SequenceRegistry {
+    /// The name of the oldest sequence in flight, if any.
+    pub(crate) fn in_flight(&self) -> Option<&'static str> {
+        self.in_flight.borrow().values().next().copied()
+    }
 }
 
 /// Makes a callback whose body is an async block. The factory is registered in the VM under
@@ -222,12 +256,21 @@ fn start_sequence<'gc>(
         args: Rc::new(args),
     };
     let future = factory(handle);
+    let registry = ctx.state().sequences.clone();
+    let serial = registry.next_serial.get();
+    registry.next_serial.set(serial + 1);
+    registry.in_flight.borrow_mut().insert(serial, name);
     let state = UserData::new_unsnapshotable(
         ctx,
         SequenceState {
             name,
             chan,
             future: RefCell::new(future),
+            flight: InFlight {
+                registry,
+                serial,
+                done: std::cell::Cell::new(false),
+            },
         },
         format!("async sequence '{name}' is in flight (its Rust future cannot be copied)"),
     );
@@ -275,14 +318,21 @@ fn drive<'gc>(
         let poll = seq.future.borrow_mut().as_mut().poll(&mut task_cx);
         match poll {
             Poll::Ready(Ok(values)) => {
+                seq.flight.finish();
                 exec.clear();
                 for v in &values {
                     exec.push(fetch(ctx, v)?);
                 }
                 return Ok(Action::Return);
             }
-            Poll::Ready(Err(SequenceError::Lua(v))) => return Err(Error::Value(fetch(ctx, &v)?)),
-            Poll::Ready(Err(SequenceError::Message(m))) => return Err(Error::Runtime(m)),
+            Poll::Ready(Err(SequenceError::Lua(v))) => {
+                seq.flight.finish();
+                return Err(Error::Value(fetch(ctx, &v)?));
+            }
+            Poll::Ready(Err(SequenceError::Message(m))) => {
+                seq.flight.finish();
+                return Err(Error::Runtime(m));
+            }
             Poll::Pending => {
                 let request = std::mem::replace(&mut seq.chan.borrow_mut().request, Request::None);
                 match request {

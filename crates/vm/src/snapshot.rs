@@ -29,7 +29,7 @@ use gc_arena::{Gc, Mutation};
 use lunette_compiler::Prototype;
 use lunette_gc_snapshot::{Numbering, StableHasher};
 
-use crate::executor::{Executor, ExecutorState};
+use crate::executor::Executor;
 use crate::function::{
     Callback, CallbackFn, CallbackInner, ClosureInner, ContinuationFn, FunctionProto, LuaClosure,
     Outcome, Then, UpValue, UpValueState,
@@ -780,7 +780,7 @@ pub(crate) fn rebuild<'gc>(
                 entries_capacity,
                 ..
             } => {
-                let t = Table::with_id(mc, *id, 0, 0);
+                let t = Table::with_id(mc, state.journal, *id, 0, 0);
                 {
                     let mut st = t.borrow_mut(mc);
                     st.array.reserve_exact(*array_capacity);
@@ -789,10 +789,11 @@ pub(crate) fn rebuild<'gc>(
                 t.0.gc_flags.set(*gc_flags);
                 Built::Table(t)
             }
-            Obj::UpValueOpen { .. } | Obj::UpValueClosed(_) => {
-                Built::UpValue(Gc::new(mc, Lock::new(UpValueState::Closed(Value::Nil))))
-            }
-            Obj::Thread(t) => Built::Thread(Thread::with_id(mc, t.id)),
+            Obj::UpValueOpen { .. } | Obj::UpValueClosed(_) => Built::UpValue(Gc::new(
+                mc,
+                crate::function::UpValueCell::new(UpValueState::Closed(Value::Nil), 0),
+            )),
+            Obj::Thread(t) => Built::Thread(Thread::with_id(mc, state.journal, t.id)),
             Obj::UserData {
                 id,
                 gc_flags,
@@ -808,7 +809,7 @@ pub(crate) fn rebuild<'gc>(
                 type_name,
                 *capture,
             )),
-            Obj::Executor { .. } => Built::Executor(Executor::empty(mc)),
+            Obj::Executor { .. } => Built::Executor(Executor::empty(mc, state.journal)),
             Obj::Proto { .. } | Obj::Closure { .. } | Obj::Callback { .. } => Built::Pending,
         };
     }
@@ -882,13 +883,17 @@ pub(crate) fn rebuild<'gc>(
             }
             (Obj::UpValueOpen { thread, slot }, Built::UpValue(u)) => {
                 let thread = rb.thread(*thread)?;
-                u.unlock(mc).set(UpValueState::Open {
-                    thread,
-                    slot: *slot,
-                });
+                crate::function::set_upvalue_raw(
+                    mc,
+                    u,
+                    UpValueState::Open {
+                        thread,
+                        slot: *slot,
+                    },
+                );
             }
             (Obj::UpValueClosed(v), Built::UpValue(u)) => {
-                u.unlock(mc).set(UpValueState::Closed(rb.val(*v)?));
+                crate::function::set_upvalue_raw(mc, u, UpValueState::Closed(rb.val(*v)?));
             }
             (Obj::Thread(img), Built::Thread(t)) => {
                 let frames = img
@@ -983,11 +988,10 @@ pub(crate) fn rebuild<'gc>(
                     Some(Ok(())) => Some(Ok(())),
                     Some(Err(v)) => Some(Err(rb.val(*v)?)),
                 };
-                *e.0.borrow_mut(mc) = ExecutorState {
-                    threads,
-                    result,
-                    traceback: traceback.clone(),
-                };
+                let mut st = e.0.borrow_mut(mc);
+                st.threads = threads;
+                st.result = result;
+                st.traceback = traceback.clone();
             }
             (_, Built::Pending) => return Err(SnapshotError::Corrupt("object not rebuilt")),
             _ => {}

@@ -10,6 +10,7 @@ use std::rc::Rc;
 
 use crate::handle::HandleRegistry;
 use crate::host::Host;
+use crate::journal::Journal;
 use crate::memory::MemoryAccount;
 use crate::sequence::SequenceRegistry;
 
@@ -127,6 +128,8 @@ pub struct State<'gc> {
     /// The VM's memory counters and limit (outside snapshots, carried over restores).
     #[collect(require_static)]
     pub(crate) memory: Rc<MemoryAccount>,
+    /// The snapshot ring (`Lua::snap` / `Lua::rollback`), kept as a journal of old states.
+    pub(crate) journal: Journal<'gc>,
 }
 
 impl<'gc> State<'gc> {
@@ -158,9 +161,10 @@ impl<'gc> State<'gc> {
             next_id.set(id + 1);
             id
         };
-        let globals = Table::with_id(mc, fresh(), 0, 64);
-        let registry = Table::with_id(mc, fresh(), 0, 8);
-        let main_thread = Thread::with_id(mc, fresh());
+        let journal = Journal::new(mc, crate::lua::DEFAULT_MAX_SNAPSHOTS);
+        let globals = Table::with_id(mc, journal, fresh(), 0, 64);
+        let registry = Table::with_id(mc, journal, fresh(), 0, 8);
+        let main_thread = Thread::with_id(mc, journal, fresh());
         let strings = Gc::new(mc, gc_arena::lock::RefLock::new(Interner::default()));
         let meta_names = META_NAMES
             .iter()
@@ -183,6 +187,7 @@ impl<'gc> State<'gc> {
             handles,
             sequences,
             memory,
+            journal,
         }
     }
 }
@@ -275,11 +280,17 @@ impl<'gc> Context<'gc> {
     }
 
     pub fn new_table(self) -> Table<'gc> {
-        Table::with_id(self.mc, self.next_object_id(), 0, 0)
+        Table::with_id(self.mc, self.state.journal, self.next_object_id(), 0, 0)
     }
 
     pub fn new_table_with_capacity(self, array: usize, hash: usize) -> Table<'gc> {
-        Table::with_id(self.mc, self.next_object_id(), array, hash)
+        Table::with_id(
+            self.mc,
+            self.state.journal,
+            self.next_object_id(),
+            array,
+            hash,
+        )
     }
 
     pub fn meta_name(self, event: MetaEvent) -> LuaString<'gc> {

@@ -28,6 +28,7 @@ pub(crate) const GC_FLAG_WEAK: u8 = 2;
 pub(crate) const FLAG_FROZEN: u8 = 4;
 use hashbrown::HashTable;
 
+use crate::journal::Journal;
 use crate::string::{LuaString, MAX_INTERNED_LEN};
 use crate::value::Value;
 
@@ -59,6 +60,10 @@ pub struct TableInner<'gc> {
     /// Set once the table is registered for finalization (`__gc`) or as a weak table.
     #[collect(require_static)]
     pub(crate) gc_flags: Cell<u8>,
+    /// The journal epoch of the last backup of this table (see `journal`).
+    #[collect(require_static)]
+    pub(crate) stamp: Cell<u32>,
+    pub(crate) journal: Journal<'gc>,
     pub(crate) state: RefLock<TableState<'gc>>,
 }
 
@@ -314,6 +319,15 @@ impl<'gc> TableState<'gc> {
         self.rebuild_index();
     }
 
+    /// Drops the entries a full collection cleared (key and value nil), keeping the order of
+    /// the others and the tombstones of deleted keys (so `next` from a key deleted during a
+    /// traversal still works).
+    pub(crate) fn drop_cleared_entries(&mut self) {
+        self.entries.retain(|(k, _)| !k.is_nil());
+        self.tombstones = self.entries.iter().filter(|(_, v)| v.is_nil()).count();
+        self.rebuild_index();
+    }
+
     pub(crate) fn rebuild_index(&mut self) {
         self.index.clear();
         if self.entries.len() <= SMALL_HASH_PART {
@@ -416,7 +430,13 @@ impl<'gc> TableState<'gc> {
 
 impl<'gc> Table<'gc> {
     /// A new empty table with the given object id (use `Context::new_table`).
-    pub(crate) fn with_id(mc: &Mutation<'gc>, id: u64, array: usize, hash: usize) -> Self {
+    pub(crate) fn with_id(
+        mc: &Mutation<'gc>,
+        journal: Journal<'gc>,
+        id: u64,
+        array: usize,
+        hash: usize,
+    ) -> Self {
         let mut state = TableState::default();
         if array > 0 {
             state.array.reserve(array.min(1 << 16));
@@ -431,6 +451,8 @@ impl<'gc> Table<'gc> {
                 id,
                 absent_events: Cell::new(0),
                 gc_flags: Cell::new(0),
+                stamp: Cell::new(journal.epoch()),
+                journal,
                 state: RefLock::new(state),
             },
         ))
@@ -469,9 +491,18 @@ impl<'gc> Table<'gc> {
         Ok(())
     }
 
+    /// Mutable access to the contents. The first write of a snapshot epoch saves the current
+    /// contents in the journal first (see `journal`).
     #[inline]
     pub(crate) fn borrow_mut(self, mc: &Mutation<'gc>) -> std::cell::RefMut<'gc, TableState<'gc>> {
-        gc_arena::barrier::unlock!(Gc::write(mc, self.0), TableInner, state).borrow_mut()
+        let st = gc_arena::barrier::unlock!(Gc::write(mc, self.0), TableInner, state).borrow_mut();
+        let inner = Gc::as_ref(self.0);
+        let epoch = inner.journal.epoch();
+        if inner.stamp.get() != epoch {
+            inner.stamp.set(epoch);
+            inner.journal.backup_table(mc, self, &st);
+        }
+        st
     }
 
     /// Raw store of an integer key when it can be done without hashing: an existing array

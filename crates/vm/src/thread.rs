@@ -145,6 +145,10 @@ impl ThreadState<'_> {
 pub struct ThreadInner<'gc> {
     #[collect(require_static)]
     pub(crate) id: u64,
+    /// The journal epoch of the last backup of this thread (see `journal`).
+    #[collect(require_static)]
+    pub(crate) stamp: std::cell::Cell<u32>,
+    pub(crate) journal: crate::journal::Journal<'gc>,
     pub(crate) state: RefLock<ThreadState<'gc>>,
 }
 
@@ -153,11 +157,17 @@ pub struct ThreadInner<'gc> {
 pub struct Thread<'gc>(pub(crate) Gc<'gc, ThreadInner<'gc>>);
 
 impl<'gc> Thread<'gc> {
-    pub(crate) fn with_id(mc: &Mutation<'gc>, id: u64) -> Self {
+    pub(crate) fn with_id(
+        mc: &Mutation<'gc>,
+        journal: crate::journal::Journal<'gc>,
+        id: u64,
+    ) -> Self {
         Thread(Gc::new(
             mc,
             ThreadInner {
                 id,
+                stamp: std::cell::Cell::new(journal.epoch()),
+                journal,
                 state: RefLock::new(ThreadState {
                     stack: Vec::new(),
                     frames: Vec::new(),
@@ -180,7 +190,7 @@ impl<'gc> Thread<'gc> {
 
     /// A new coroutine that will run `body` when first resumed.
     pub fn new(ctx: crate::state::Context<'gc>, body: Value<'gc>) -> Self {
-        let t = Thread::with_id(ctx.mutation(), ctx.next_object_id());
+        let t = Thread::with_id(ctx.mutation(), ctx.state().journal, ctx.next_object_id());
         t.borrow_mut(ctx.mutation()).body = Some(body);
         t
     }
@@ -193,17 +203,34 @@ impl<'gc> Thread<'gc> {
         self.0.state.borrow().status
     }
 
+    /// Mutable access to the thread. The first write of a snapshot epoch saves its current
+    /// state in the journal first (see `journal`).
+    #[inline]
     pub(crate) fn borrow_mut(self, mc: &Mutation<'gc>) -> std::cell::RefMut<'gc, ThreadState<'gc>> {
-        gc_arena::barrier::unlock!(Gc::write(mc, self.0), ThreadInner, state).borrow_mut()
+        let ts = gc_arena::barrier::unlock!(Gc::write(mc, self.0), ThreadInner, state).borrow_mut();
+        self.note_write(mc, &ts);
+        ts
     }
 
     pub(crate) fn try_borrow_mut(
         self,
         mc: &Mutation<'gc>,
     ) -> Option<std::cell::RefMut<'gc, ThreadState<'gc>>> {
-        gc_arena::barrier::unlock!(Gc::write(mc, self.0), ThreadInner, state)
+        let ts = gc_arena::barrier::unlock!(Gc::write(mc, self.0), ThreadInner, state)
             .try_borrow_mut()
-            .ok()
+            .ok()?;
+        self.note_write(mc, &ts);
+        Some(ts)
+    }
+
+    #[inline]
+    fn note_write(self, mc: &Mutation<'gc>, ts: &ThreadState<'gc>) {
+        let inner = Gc::as_ref(self.0);
+        let epoch = inner.journal.epoch();
+        if inner.stamp.get() != epoch {
+            inner.stamp.set(epoch);
+            inner.journal.backup_thread(mc, self, ts);
+        }
     }
 
     pub(crate) fn borrow(self) -> std::cell::Ref<'gc, ThreadState<'gc>> {

@@ -177,6 +177,7 @@ impl<'gc> UserData<'gc> {
     }
 
     pub fn set_metatable(self, ctx: Context<'gc>, mt: Option<Table<'gc>>) {
+        ctx.state().journal.backup_userdata(ctx.mutation(), self);
         gc_arena::barrier::unlock!(Gc::write(ctx.mutation(), self.0), UserDataInner, metatable)
             .set(mt);
     }
