@@ -624,3 +624,113 @@ fn snapshots_taken_mid_step_resume_identically() {
         }
     }
 }
+
+#[test]
+fn ring_rollback_of_an_executor_paused_mid_step() {
+    let (mut lua, host) = vm();
+    run(&mut lua, "shared = {n = 0}");
+    let f = lua
+        .load(
+            b"for i = 1, 5000 do shared.n = shared.n + i end print(shared.n) return shared.n",
+            "=paused",
+        )
+        .unwrap();
+    let exec = lua.enter(|ctx| {
+        let f = ctx.fetch(&f).unwrap();
+        ctx.stash_executor(Executor::start(ctx, f, &[]))
+    });
+    assert!(!lua.step(&exec, &mut Fuel::new(3000)));
+    lua.snap().unwrap();
+    let mid = run1(&mut lua, "return shared.n");
+    lua.finish(&exec).unwrap();
+    assert_eq!(stdout(&host), "12502500\n");
+    lua.rollback(1).unwrap();
+    assert_eq!(run1(&mut lua, "return shared.n"), mid);
+    lua.finish(&exec).unwrap();
+    assert_eq!(stdout(&host), "12502500\n");
+}
+
+#[test]
+fn ring_refuses_while_an_async_sequence_is_in_flight() {
+    use lunette::vm::async_callback;
+    let (mut lua, _) = vm();
+    lua.enter(|ctx| {
+        let wait = async_callback(ctx, "wait_once", |seq| {
+            Box::pin(async move {
+                seq.yield_values(vec![]).await;
+                Ok(vec![])
+            })
+        });
+        ctx.globals()
+            .set(ctx.mutation(), ctx.str("wait_once"), Value::Callback(wait))
+            .unwrap();
+    });
+    run(
+        &mut lua,
+        "co = coroutine.wrap(function() wait_once() end) co()",
+    );
+    let err = lua.snap().unwrap_err();
+    assert!(err.to_string().contains("wait_once"), "{err}");
+    run(&mut lua, "co()");
+    lua.snap().expect("nothing in flight any more");
+}
+
+#[test]
+fn ring_rolls_back_metatables_upvalue_joins_and_string_metatable() {
+    // `Lua::new` grants the full debug library.
+    let mut lua = Lua::new();
+    run(
+        &mut lua,
+        r#"
+        local a, b = 1, 2
+        function fa() return a end
+        function fb() return b end
+        t = setmetatable({}, {__index = function() return "old" end})
+        "#,
+    );
+    lua.snap().unwrap();
+    run(
+        &mut lua,
+        r#"
+        debug.upvaluejoin(fa, 1, fb, 1)
+        setmetatable(t, {__index = function() return "new" end})
+        getmetatable("").__index = {len = function() return -1 end}
+        "#,
+    );
+    assert_eq!(
+        run1(&mut lua, "return fa(), t.x, ('abc'):len()"),
+        "2 new -1"
+    );
+    lua.rollback(1).unwrap();
+    assert_eq!(run1(&mut lua, "return fa(), t.x, ('abc'):len()"), "1 old 3");
+}
+
+#[test]
+fn ring_memory_is_given_back_when_snapshots_are_dropped() {
+    let (mut lua, _) = vm();
+    lua.set_max_snapshots(4);
+    run(&mut lua, "data = {}");
+    for i in 0..4 {
+        lua.snap().unwrap();
+        // Each frame replaces the big table: the ring keeps the old ones alive.
+        run(
+            &mut lua,
+            &format!("data = {{}} for i = 1, 20000 do data[i] = {{i, {i}}} end"),
+        );
+    }
+    lua.gc_collect();
+    let held = lua.memory_used();
+    assert!(lua.snapshots_size_bytes() > 0);
+    lua.set_max_snapshots(1);
+    lua.gc_collect();
+    assert!(
+        lua.memory_used() < held * 3 / 4,
+        "dropping snapshots frees what only they held: {} -> {}",
+        held,
+        lua.memory_used()
+    );
+    // A restored owned snapshot starts with an empty ring.
+    let owned = lua.snapshot().unwrap();
+    lua.restore(&owned).unwrap();
+    assert_eq!(lua.snapshots_held(), 0);
+}

@@ -25,8 +25,9 @@ pub const MEMORY_LIMIT: usize = 16 << 20;
 
 /// Runs `data` as a sandboxed chunk for at most `MAX_STEPS` steps of `STEP_FUEL`, asking for
 /// a full collection now and then (so finalizers and weak tables are exercised). Then checks
-/// rollback determinism: a snapshot taken after the first step (the VM paused mid-chunk) is
-/// restored and the rest re-run; it must print and end exactly as the first time.
+/// rollback determinism: after the first steps (the VM paused mid-chunk) it takes a ring
+/// snapshot (`snap`) and an owned one (`snapshot`); rolling back to each and re-running the
+/// rest must print and end exactly as the first time.
 pub fn run(data: &[u8]) {
     let host = CaptureHost::new();
     let mut lua = Lua::sandboxed(Rc::new(host.clone()));

@@ -1,7 +1,9 @@
 //! The `entities` snapshot workload of DESIGN.md: a global `data` of N entity tables and a
 //! `step(f)` that moves 100 of them. Measures, per N: `step` + `snap()`, `rollback(1)`,
-//! `rollback(8)` followed by re-simulating the 8 frames (each `step` + `snap()`), and the bytes
-//! a snapshot holds. Prints a markdown table next to the anchors of DESIGN.md.
+//! `rollback(8)` followed by re-simulating the 8 frames (each `step` + `snap()`), the bytes a
+//! ring snapshot holds (its journal: copies of what changed), and for comparison an owned
+//! snapshot (`snapshot()`, a copy of the whole graph) and its restore. Prints a markdown table
+//! next to the anchors of DESIGN.md.
 //!
 //! ```sh
 //! cargo run --release -p lunette-bench --bin entities [-- --sizes 1000,10000 --frames 40]
@@ -55,9 +57,10 @@ struct Row {
     snap_only: f64,
     rollback1: f64,
     rollback8: f64,
-    bytes: usize,
-    shared: usize,
-    objects: usize,
+    journal_bytes: usize,
+    owned_ms: f64,
+    restore_ms: f64,
+    owned_bytes: usize,
 }
 
 fn measure(n: usize, frames: usize) -> Row {
@@ -85,6 +88,8 @@ fn measure(n: usize, frames: usize) -> Row {
     }
     let mut rollback1 = Vec::new();
     for _ in 0..frames {
+        // Roll back a frame's worth of changes each time.
+        step(&mut lua, f);
         let t = Instant::now();
         lua.rollback(1).unwrap();
         rollback1.push(ms(t));
@@ -101,16 +106,29 @@ fn measure(n: usize, frames: usize) -> Row {
         }
         rollback8.push(ms(t));
     }
-    let snap = lua.snapshot().unwrap();
+    let journal_bytes = lua.snapshots_size_bytes() / lua.snapshots_held().max(1);
+    let mut owned = Vec::new();
+    let mut restore = Vec::new();
+    let mut owned_bytes = 0;
+    for _ in 0..5 {
+        let t = Instant::now();
+        let snap = lua.snapshot().unwrap();
+        owned.push(ms(t));
+        owned_bytes = snap.size_bytes();
+        let t = Instant::now();
+        lua.restore(&snap).unwrap();
+        restore.push(ms(t));
+    }
     Row {
         n,
         step_snap: median(step_snap),
         snap_only: median(snap_only),
         rollback1: median(rollback1),
         rollback8: median(rollback8),
-        bytes: snap.size_bytes(),
-        shared: snap.shared_string_bytes(),
-        objects: snap.object_count(),
+        journal_bytes,
+        owned_ms: median(owned),
+        restore_ms: median(restore),
+        owned_bytes,
     }
 }
 
@@ -138,8 +156,8 @@ fn main() {
         }
         i += 1;
     }
-    println!("| N | lunette step+snap | (snap alone) | rollback(1) | rollback(8)+resim 8 | bytes/snapshot (+ shared strings) | objects | rollback-mlua snap / rb(1) / rb(8) | Red Moon clone / rollback |");
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("| N | step+snap() | (snap alone) | rollback(1) | rollback(8) + resim 8 | bytes per ring snapshot | owned snapshot() / restore | owned bytes | rollback-mlua snap / rb(1) / rb(8) | Red Moon clone / rollback |");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     for n in sizes {
         let r = measure(n, frames);
         let anchor = ANCHORS.iter().find(|a| a.0 == n);
@@ -151,15 +169,16 @@ fn main() {
             None => ("–".into(), "–".into()),
         };
         println!(
-            "| {} | {:.3} | {:.3} | {:.3} | {:.3} | {} (+{}) | {} | {} | {} |",
+            "| {} | {:.4} | {:.4} | {:.4} | {:.3} | {} | {:.2} / {:.2} | {} | {} | {} |",
             r.n,
             r.step_snap,
             r.snap_only,
             r.rollback1,
             r.rollback8,
-            r.bytes,
-            r.shared,
-            r.objects,
+            r.journal_bytes,
+            r.owned_ms,
+            r.restore_ms,
+            r.owned_bytes,
             mlua,
             redmoon
         );
