@@ -493,7 +493,7 @@ impl<'gc> Table<'gc> {
 
     /// Mutable access to the contents. The first write of a snapshot epoch saves the current
     /// contents in the journal first (see `journal`).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn borrow_mut(self, mc: &Mutation<'gc>) -> std::cell::RefMut<'gc, TableState<'gc>> {
         let st = gc_arena::barrier::unlock!(Gc::write(mc, self.0), TableInner, state).borrow_mut();
         let inner = Gc::as_ref(self.0);
@@ -508,7 +508,7 @@ impl<'gc> Table<'gc> {
     /// Raw store of an integer key when it can be done without hashing: an existing array
     /// slot, or an append while the hash part is empty. Returns `false` (nothing done) when
     /// the general path is needed.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn set_int_fast(self, mc: &Mutation<'gc>, i: i64, value: Value<'gc>) -> bool {
         if self.is_frozen() {
             return false;
