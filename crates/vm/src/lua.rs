@@ -223,10 +223,10 @@ impl Lua {
     pub fn gc_step(&mut self) {
         let _guard = AccountGuard::new(&self.memory);
         // gc-arena paces by object count; a few huge strings or tables are few objects, so
-        // the bytes they add count as debt too (one allocation per 256 bytes).
+        // the bytes they add count as debt too (one allocation per KiB).
         let grown = self.memory.growth_since_last_step();
         if grown > 0 {
-            self.arena.metrics().adjust_debt(grown as f64 / 256.0);
+            self.arena.metrics().adjust_debt(grown as f64 / 1024.0);
         }
         self.arena.collect_debt();
         crate::gc::pace(&self.arena);
