@@ -444,17 +444,23 @@ impl<'gc> Gsub<'gc> {
         ctx.reserve_memory(len)
     }
 
-    /// How long `buf` may grow within one replacement, and the error past it: the string size
-    /// limit or the memory left under the VM's limit, whichever is smaller.
-    fn growth_bound(&self, ctx: Context<'gc>) -> (usize, &'static str) {
+    /// How long `buf` may grow within one replacement: the string size limit or the memory
+    /// left under the VM's limit, whichever is smaller.
+    fn growth_bound(&self, ctx: Context<'gc>) -> usize {
         let size_left = MAX_SIZE.saturating_sub(self.saved_len);
         let memory = ctx.memory();
         match memory.limit() {
-            Some(limit) if limit.saturating_sub(memory.used()) < size_left => (
-                limit.saturating_sub(memory.used()),
-                lunette_vm::executor::NOT_ENOUGH_MEMORY,
-            ),
-            _ => (size_left, "resulting string too large"),
+            Some(limit) => size_left.min(limit.saturating_sub(memory.used())),
+            None => size_left,
+        }
+    }
+
+    /// The error for a replacement that outgrew `growth_bound`.
+    fn overflow_error(&self) -> Error<'gc> {
+        if self.saved_len + self.buf.len() > MAX_SIZE {
+            Error::runtime("resulting string too large")
+        } else {
+            Error::NotEnoughMemory
         }
     }
 
@@ -508,14 +514,21 @@ impl<'gc> Gsub<'gc> {
 }
 
 /// `%0`-`%9` and `%%` substitution of a replacement string for the match `s..e`.
+/// Why a replacement string could not be expanded.
+enum ReplacementError {
+    Pattern(PatternError),
+    /// The output passed the bound it was given (`Gsub::growth_bound`).
+    TooLong,
+}
+
 fn add_replacement_string(
     m: &Matcher<'_>,
     repl: &[u8],
     s: usize,
     e: usize,
     out: &mut Vec<u8>,
-    max_len: (usize, &'static str),
-) -> Result<(), PatternError> {
+    max_len: usize,
+) -> Result<(), ReplacementError> {
     let mut i = 0;
     while i < repl.len() {
         let c = repl[i];
@@ -525,20 +538,23 @@ fn add_replacement_string(
             continue;
         }
         // One replacement can copy its match many times (`%0%0%0...`): bound it as it grows.
-        if out.len() > max_len.0 {
-            return Err(PatternError(max_len.1.into()));
+        if out.len() > max_len {
+            return Err(ReplacementError::TooLong);
         }
         match repl.get(i) {
             Some(b'%') => out.push(b'%'),
             Some(b'0') => out.extend_from_slice(m.src_slice(s, e)),
-            Some(&d @ b'1'..=b'9') => match m.capture((d - b'1') as usize, s, e)? {
+            Some(&d @ b'1'..=b'9') => match m
+                .capture((d - b'1') as usize, s, e)
+                .map_err(ReplacementError::Pattern)?
+            {
                 Capture::Str(b) => out.extend_from_slice(b),
                 Capture::Position(p) => out.extend_from_slice(p.to_string().as_bytes()),
             },
             _ => {
-                return Err(PatternError(
+                return Err(ReplacementError::Pattern(PatternError(
                     "invalid use of '%' in replacement string".into(),
-                ))
+                )))
             }
         }
         i += 1;
@@ -618,10 +634,10 @@ fn gsub_run<'gc>(
                             add_replacement_string(&m, r.as_bytes(), s, e, &mut g.buf, bound)
                         {
                             charge_steps(exec, m.steps);
-                            if err.0 == lunette_vm::executor::NOT_ENOUGH_MEMORY {
-                                return Err(Error::NotEnoughMemory);
-                            }
-                            return Err(pattern_error(err));
+                            return Err(match err {
+                                ReplacementError::Pattern(p) => pattern_error(p),
+                                ReplacementError::TooLong => g.overflow_error(),
+                            });
                         }
                         g.check_size(ctx)?;
                     }
