@@ -325,23 +325,12 @@ pub(crate) fn logical_collection<'gc>(mc: &Mutation<'gc>, state: &State<'gc>) {
     for v in state.gc.borrow().pending.iter() {
         m.value(*v);
     }
-    {
-        let handles = state.handles.borrow();
-        for slot in handles.live_values() {
-            if let Some(root) = &*slot.root.borrow() {
-                if let Ok(v) = state.roots.try_fetch(root) {
-                    m.value(*Gc::as_ref(v));
-                }
-            }
-        }
-        for slot in handles.live_executors() {
-            if let Some(root) = &*slot.root.borrow() {
-                if let Ok(e) = state.roots.try_fetch(root) {
-                    let e = *Gc::as_ref(e);
-                    m.node(addr(e.0), Node::Executor(e));
-                }
-            }
-        }
+    let crate::handle::HandleRoots { values, executors } = crate::handle::handle_roots(state);
+    for (_, v) in values {
+        m.value(v);
+    }
+    for (_, e) in executors {
+        m.node(addr(e.0), Node::Executor(e));
     }
     m.converge();
 

@@ -87,6 +87,46 @@ impl StashedExecutor {
     }
 }
 
+/// What a handle's slot roots in the arena of `roots`; `StaleHandle` if the slot lost its
+/// object or belongs to another arena (another VM, or this one before a restore).
+pub(crate) fn fetch_root<'gc, R: for<'r> Rootable<'r>>(
+    roots: gc_arena::DynamicRootSet<'gc>,
+    slot: &Slot<DynamicRoot<R>>,
+) -> Result<gc_arena::Gc<'gc, gc_arena::arena::Root<'gc, R>>, StaleHandle> {
+    let root = slot.root.borrow();
+    roots
+        .try_fetch(root.as_ref().ok_or(StaleHandle)?)
+        .map_err(|_| StaleHandle)
+}
+
+/// What the VM's live, non-stale handles root, with their serials, oldest first (the roots of
+/// snapshot walks and of the logical mark).
+pub(crate) struct HandleRoots<'gc> {
+    pub(crate) values: Vec<(u64, Value<'gc>)>,
+    pub(crate) executors: Vec<(u64, Executor<'gc>)>,
+}
+
+pub(crate) fn handle_roots<'gc>(state: &crate::state::State<'gc>) -> HandleRoots<'gc> {
+    let reg = state.handles.borrow();
+    let values = reg
+        .live_values()
+        .iter()
+        .filter_map(|slot| {
+            let gc = fetch_root(state.roots, slot).ok()?;
+            Some((slot.key.serial, *gc_arena::Gc::as_ref(gc)))
+        })
+        .collect();
+    let executors = reg
+        .live_executors()
+        .iter()
+        .filter_map(|slot| {
+            let gc = fetch_root(state.roots, slot).ok()?;
+            Some((slot.key.serial, *gc_arena::Gc::as_ref(gc)))
+        })
+        .collect();
+    HandleRoots { values, executors }
+}
+
 /// The timelines of one VM (see the module docs).
 pub(crate) struct History {
     /// `forks[t] = (parent, fork_id)`: timeline `t` began by restoring a snapshot taken on
@@ -188,6 +228,26 @@ impl HandleRegistry {
             self.executors.reserve(self.executors.len().max(16));
         }
         self.executors.push(Rc::downgrade(slot));
+    }
+
+    /// After an in-place rollback to the point where the id counter was `next_id`: handles to
+    /// objects created since (ids from `next_id` on) become stale, and the timeline forks
+    /// (those ids will name other objects).
+    pub(crate) fn rolled_back_to(&mut self, next_id: u64) {
+        let created_after =
+            |target: &HandleTarget| matches!(target, HandleTarget::Object(id) if *id >= next_id);
+        for slot in self.live_values() {
+            if created_after(&slot.key.target) {
+                *slot.root.borrow_mut() = None;
+            }
+        }
+        for slot in self.live_executors() {
+            if created_after(&slot.key.target) {
+                *slot.root.borrow_mut() = None;
+            }
+        }
+        let current = self.history.current;
+        self.history.fork(Some(current), next_id);
     }
 
     /// Live value handles, oldest first.

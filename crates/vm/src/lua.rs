@@ -12,7 +12,9 @@ use lunette_compiler::{CompileError, Prototype};
 use crate::error::{LuaError, LuaErrorKind};
 use crate::executor::{ExecResult, Executor, Fuel};
 use crate::function::{ClosureInner, FunctionProto, LuaClosure, UpValueState};
-use crate::handle::{HandleTarget, PlainValue, Slot, StaleHandle, StashedExecutor, StashedValue};
+use crate::handle::{
+    fetch_root, HandleTarget, PlainValue, Slot, StaleHandle, StashedExecutor, StashedValue,
+};
 use crate::host::{Host, StdHost};
 use crate::memory::{AccountGuard, MemoryAccount};
 use crate::number;
@@ -164,28 +166,7 @@ impl Lua {
     /// handles to objects created after it become stale.
     pub fn rollback(&mut self, n: usize) -> Result<(), SnapshotError> {
         let next_id = self.enter(|ctx| ctx.state().journal.rollback(ctx, n))?;
-        self.enter(|ctx| {
-            let state = ctx.state();
-            let mut reg = state.handles.borrow_mut();
-            // Objects with ids from `next_id` on did not exist at the restored point.
-            for slot in reg.live_values() {
-                if let HandleTarget::Object(id) = slot.key.target {
-                    if id >= next_id {
-                        *slot.root.borrow_mut() = None;
-                    }
-                }
-            }
-            for slot in reg.live_executors() {
-                if let HandleTarget::Object(id) = slot.key.target {
-                    if id >= next_id {
-                        *slot.root.borrow_mut() = None;
-                    }
-                }
-            }
-            // Ids from `next_id` on will name other objects in the new timeline.
-            let current = reg.history.current;
-            reg.history.fork(Some(current), next_id);
-        });
+        self.enter(|ctx| ctx.state().handles.borrow_mut().rolled_back_to(next_id));
         Ok(())
     }
 
@@ -461,15 +442,7 @@ impl<'gc> Context<'gc> {
 
     /// The value of a handle; `StaleHandle` if a restore removed its object.
     pub fn fetch(self, s: &StashedValue) -> Result<Value<'gc>, StaleHandle> {
-        let root = s.0.root.borrow();
-        let root = root.as_ref().ok_or(StaleHandle)?;
-        // `try_fetch` refuses a root of another VM's (or a replaced) root set.
-        let gc = self
-            .state()
-            .roots
-            .try_fetch(root)
-            .map_err(|_| StaleHandle)?;
-        Ok(*Gc::as_ref(gc))
+        fetch_root(self.state().roots, &s.0).map(|gc| *Gc::as_ref(gc))
     }
 
     pub fn stash_executor(self, e: Executor<'gc>) -> StashedExecutor {
@@ -490,14 +463,6 @@ impl<'gc> Context<'gc> {
 
     /// The executor of a handle; `StaleHandle` if a restore removed it.
     pub fn fetch_executor(self, s: &StashedExecutor) -> Result<Executor<'gc>, StaleHandle> {
-        let root = s.0.root.borrow();
-        let root = root.as_ref().ok_or(StaleHandle)?;
-        // `try_fetch` refuses a root of another VM's (or a replaced) root set.
-        let gc = self
-            .state()
-            .roots
-            .try_fetch(root)
-            .map_err(|_| StaleHandle)?;
-        Ok(*Gc::as_ref(gc))
+        fetch_root(self.state().roots, &s.0).map(|gc| *Gc::as_ref(gc))
     }
 }

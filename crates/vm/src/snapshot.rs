@@ -521,27 +521,15 @@ pub(crate) fn capture<'gc>(
             gc.full_collection_requested,
         )
     };
-    let registry_side = state.handles.borrow();
-    let mut value_handles = Vec::new();
-    for slot in registry_side.live_values() {
-        if let Some(root) = &*slot.root.borrow() {
-            let Ok(v) = state.roots.try_fetch(root) else {
-                continue;
-            };
-            let v = *Gc::as_ref(v);
-            value_handles.push((slot.key.serial, c.val(v)));
-        }
-    }
-    let mut executor_handles = Vec::new();
-    for slot in registry_side.live_executors() {
-        if let Some(root) = &*slot.root.borrow() {
-            let Ok(e) = state.roots.try_fetch(root) else {
-                continue;
-            };
-            let e = *Gc::as_ref(e);
-            executor_handles.push((slot.key.serial, c.obj(ObjRef::Executor(e))));
-        }
-    }
+    let crate::handle::HandleRoots { values, executors } = crate::handle::handle_roots(state);
+    let value_handles = values
+        .into_iter()
+        .map(|(serial, v)| (serial, c.val(v)))
+        .collect();
+    let executor_handles = executors
+        .into_iter()
+        .map(|(serial, e)| (serial, c.obj(ObjRef::Executor(e))))
+        .collect();
     let mut objects = Vec::with_capacity(c.objects.len());
     while let Some((_, r)) = c.objects.next_pending() {
         objects.push(c.encode(r)?);
@@ -551,8 +539,8 @@ pub(crate) fn capture<'gc>(
         strings.push((s.content_hash(), s.shared_bytes()));
     }
     Ok(Image {
-        instance: registry_side.instance,
-        timeline: registry_side.history.current,
+        instance: state.handles.borrow().instance,
+        timeline: state.handles.borrow().history.current,
         next_id: state.next_id.get(),
         script_bytes: state.memory.script_bytes(),
         strings,
