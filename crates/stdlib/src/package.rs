@@ -220,12 +220,7 @@ fn searcher_preload<'gc>(
 ) -> Result<Action<'gc>, Error<'gc>> {
     let name = check_string(ctx, exec, 0)?;
     let pkg = package_table(exec)?;
-    let preload = if is_global_package(ctx, pkg) {
-        ctx.registry().get(ctx.str(PRELOAD_KEY))
-    } else {
-        pkg.get(ctx.str("preload"))
-    };
-    let Value::Table(preload) = preload else {
+    let Value::Table(preload) = package_field(ctx, pkg, "preload", PRELOAD_KEY) else {
         return Err(Error::runtime("'package.preload' must be a table"));
     };
     let v = preload.get(Value::String(name));
@@ -423,13 +418,23 @@ fn is_global_package<'gc>(ctx: Context<'gc>, pkg: Table<'gc>) -> bool {
         Value::Table(g) if Table::ptr_eq(g, pkg))
 }
 
-fn loaded_table<'gc>(ctx: Context<'gc>, pkg: Table<'gc>) -> Result<Table<'gc>, Error<'gc>> {
-    let loaded = if is_global_package(ctx, pkg) {
-        ctx.registry().get(ctx.str(LOADED_KEY))
+/// `pkg`'s `loaded` or `preload` table: the registry's for the VM's own package table (like
+/// PUC), the package table's field for a mod environment's.
+fn package_field<'gc>(
+    ctx: Context<'gc>,
+    pkg: Table<'gc>,
+    field: &str,
+    registry_key: &str,
+) -> Value<'gc> {
+    if is_global_package(ctx, pkg) {
+        ctx.registry().get(ctx.str(registry_key))
     } else {
-        pkg.get(ctx.str("loaded"))
-    };
-    loaded
+        pkg.get(ctx.str(field))
+    }
+}
+
+fn loaded_table<'gc>(ctx: Context<'gc>, pkg: Table<'gc>) -> Result<Table<'gc>, Error<'gc>> {
+    package_field(ctx, pkg, "loaded", LOADED_KEY)
         .as_table()
         .ok_or_else(|| Error::runtime("'package.loaded' must be a table"))
 }
