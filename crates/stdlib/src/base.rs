@@ -46,6 +46,8 @@ pub fn open(ctx: Context<'_>) {
             set(ctx, ctx.registry(), "lunette.next", cb);
         }
     }
+    let aux = Value::Callback(Callback::new(ctx, "ipairs_aux", ipairs_aux));
+    set(ctx, ctx.registry(), "lunette.ipairs_aux", aux);
     set(
         ctx,
         g,
@@ -68,6 +70,32 @@ pub fn open(ctx: Context<'_>) {
     }
     set(ctx, g, "_G", Value::Table(g));
     set(ctx, g, "_VERSION", ctx.str("Lua 5.4"));
+}
+
+/// The functions that compile code: in a mod's environment they are rebound to it (see
+/// [`bind_compilers`]), so that what a mod compiles never sees the VM's root globals.
+const COMPILERS: &[(&str, CallbackFn)] =
+    &[("load", load), ("loadfile", loadfile), ("dofile", dofile)];
+
+/// Gives environment `env` (a mod's globals, see `crate::new_environment`) its own `load`
+/// (and `loadfile`/`dofile` where the file system is granted) whose default `_ENV` is `env`
+/// instead of the VM's root globals. Without it, `load("return _G")()` inside a mod would
+/// return the root globals: the chunk is compiled with the global environment by default, as
+/// in PUC, and the root globals are what every later environment is copied from.
+pub fn bind_compilers<'gc>(ctx: Context<'gc>, env: Table<'gc>) {
+    for (name, f) in COMPILERS {
+        if env.get(ctx.str(name)).is_nil() {
+            continue; // not granted in this VM
+        }
+        let cb = Callback::with_upvalue(ctx, name, *f, Value::Table(env));
+        set(ctx, env, name, Value::Callback(cb));
+    }
+}
+
+/// The environment a compiling function was bound to by [`bind_compilers`], if any: the
+/// default `_ENV` of the chunks it compiles (`None`: the VM's root globals).
+fn bound_environment<'gc>(exec: &Exec<'gc, '_>) -> Option<Value<'gc>> {
+    exec.upvalue.as_table().map(Value::Table)
 }
 
 pub(crate) fn set<'gc>(ctx: Context<'gc>, t: Table<'gc>, name: &str, v: Value<'gc>) {
@@ -302,14 +330,8 @@ fn parse_int_base(bytes: &[u8], base: u32) -> Option<i64> {
 
 fn ipairs<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
     let t = check_any(exec, 0)?;
+    // Created once by `open`, so every `ipairs` returns the same iterator (like PUC).
     let aux = ctx.registry().get(ctx.str("lunette.ipairs_aux"));
-    let aux = if aux.is_nil() {
-        let f = Value::Callback(Callback::new(ctx, "ipairs_aux", ipairs_aux));
-        set(ctx, ctx.registry(), "lunette.ipairs_aux", f);
-        f
-    } else {
-        aux
-    };
     exec.replace(&[aux, t, Value::Integer(0)]);
     Ok(Action::Return)
 }
@@ -587,7 +609,7 @@ fn load<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>,
     let mode = opt_string(ctx, exec, 2)?
         .map(|s| s.to_str_lossy().into_owned())
         .unwrap_or_else(|| "bt".into());
-    let env = exec.get(3);
+    let env = exec.get(3).or_else(|| bound_environment(exec));
     // Numbers are accepted as source text, like `lua_tolstring` does.
     let chunk = match chunk {
         Value::Integer(_) | Value::Float(_) => {
@@ -892,7 +914,7 @@ fn loadfile<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'
         .map(|s| s.to_str_lossy().into_owned())
         .unwrap_or_else(|| "bt".into());
     // An explicit third argument, even nil, becomes the chunk's _ENV.
-    let env = exec.get(2);
+    let env = exec.get(2).or_else(|| bound_environment(exec));
     let r = load_file(ctx, exec, name, &mode, env);
     exec.replace(&r);
     Ok(Action::Return)
@@ -900,7 +922,8 @@ fn loadfile<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'
 
 fn dofile<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
     let name = opt_string(ctx, exec, 0)?;
-    let r = load_file(ctx, exec, name, "bt", None);
+    let env = bound_environment(exec);
+    let r = load_file(ctx, exec, name, "bt", env);
     match r.as_slice() {
         [f] if f.is_function() => {
             let f = *f;

@@ -64,11 +64,21 @@ pub fn freeze_libraries(ctx: Context<'_>) {
 }
 
 /// A fresh global environment for one script (a mod): a new table holding the same library
-/// tables and base functions as the VM's globals, with its own `_G` and its own `package` and
+/// tables and base functions as the VM's globals, with its own `_G`, its own `package` and
 /// `require` (`package::open_for_environment`: modules one mod loads, and its
-/// `package.loaded`/`package.preload` entries, are invisible to the others). Load the
-/// script's chunks with it as their `_ENV` so globals one mod defines are invisible to the
-/// others.
+/// `package.loaded`/`package.preload` entries, are invisible to the others) and its own
+/// `load` (`loadfile`, `dofile`) whose chunks get this environment by default
+/// (`base::bind_compilers`). Load the script's chunks with it as their `_ENV` so globals one
+/// mod defines are invisible to the others.
+///
+/// Isolation: nothing in the environment leads to the VM's root globals or to another
+/// environment's tables — every function in it that compiles code (`load`, the `require`
+/// searchers for `package.sources` and files) compiles in this environment. The library
+/// tables (`string`, `table`, ...) and the string metatable are shared between
+/// environments: in the sandbox profile they are frozen (`freeze_libraries`), in a VM
+/// whose libraries are not frozen a mod can change them for every other mod, and a VM that
+/// grants the full `debug` library (`debug.getregistry`, `debug.getupvalue`) hands out the
+/// registry and every function's upvalues: a way around any isolation.
 pub fn new_environment<'gc>(ctx: Context<'gc>) -> lunette_vm::Table<'gc> {
     use lunette_vm::Value;
     let env = ctx.new_table();
@@ -81,6 +91,7 @@ pub fn new_environment<'gc>(ctx: Context<'gc>) -> lunette_vm::Table<'gc> {
         key = k;
     }
     let _ = env.set(ctx.mutation(), ctx.str("_G"), Value::Table(env));
+    base::bind_compilers(ctx, env);
     package::open_for_environment(ctx, env);
     env
 }

@@ -43,7 +43,12 @@ pub fn open(ctx: Context<'_>) {
     set(ctx, lib, "preload", Value::Table(preload));
     set(ctx, lib, "sources", Value::Table(ctx.new_table()));
 
-    set(ctx, lib, "searchers", Value::Table(new_searchers(ctx, lib)));
+    set(
+        ctx,
+        lib,
+        "searchers",
+        Value::Table(new_searchers(ctx, lib, None)),
+    );
 
     let path = if grants.operating_system {
         env_path().unwrap_or_else(|| DEFAULT_PATH.to_string())
@@ -105,9 +110,10 @@ pub fn open(ctx: Context<'_>) {
     set(ctx, ctx.globals(), "require", Value::Callback(require));
 }
 
-/// The searchers of package table `lib` (each gets it as its captured value, like PUC's
-/// upvalue).
-fn new_searchers<'gc>(ctx: Context<'gc>, lib: Table<'gc>) -> Table<'gc> {
+/// The searchers of package table `lib`. Each captures a binding table `[1] = lib` (like
+/// PUC's upvalue) and `[2] = env`, the environment modules found as source are compiled in
+/// (absent: the VM's root globals), so a mod's modules run in that mod's environment.
+fn new_searchers<'gc>(ctx: Context<'gc>, lib: Table<'gc>, env: Option<Table<'gc>>) -> Table<'gc> {
     let searchers = ctx.new_table();
     let mut list: Vec<(&'static str, CallbackFn)> = vec![
         ("searcher_preload", searcher_preload),
@@ -116,8 +122,13 @@ fn new_searchers<'gc>(ctx: Context<'gc>, lib: Table<'gc>) -> Table<'gc> {
     if ctx.host().grants().file_system {
         list.push(("searcher_Lua", searcher_lua));
     }
+    let binding = ctx.new_table_with_capacity(2, 0);
+    let _ = binding.set(ctx.mutation(), Value::Integer(1), Value::Table(lib));
+    if let Some(env) = env {
+        let _ = binding.set(ctx.mutation(), Value::Integer(2), Value::Table(env));
+    }
     for (i, (name, f)) in list.into_iter().enumerate() {
-        let cb = Callback::with_upvalue(ctx, name, f, Value::Table(lib));
+        let cb = Callback::with_upvalue(ctx, name, f, Value::Table(binding));
         let _ = searchers.set(
             ctx.mutation(),
             Value::Integer(i as i64 + 1),
@@ -170,7 +181,12 @@ pub fn open_for_environment<'gc>(ctx: Context<'gc>, env: Table<'gc>) {
     set(ctx, lib, "loaded", Value::Table(loaded));
     set(ctx, lib, "preload", Value::Table(preload));
     set(ctx, lib, "sources", Value::Table(sources));
-    set(ctx, lib, "searchers", Value::Table(new_searchers(ctx, lib)));
+    set(
+        ctx,
+        lib,
+        "searchers",
+        Value::Table(new_searchers(ctx, lib, Some(env))),
+    );
     if global.is_frozen() {
         lib.freeze();
     }
@@ -219,7 +235,7 @@ fn searcher_preload<'gc>(
     exec: &mut Exec<'gc, '_>,
 ) -> Result<Action<'gc>, Error<'gc>> {
     let name = check_string(ctx, exec, 0)?;
-    let pkg = package_table(exec)?;
+    let (pkg, _) = searcher_binding(exec)?;
     let Value::Table(preload) = package_field(ctx, pkg, "preload", PRELOAD_KEY) else {
         return Err(Error::runtime("'package.preload' must be a table"));
     };
@@ -239,12 +255,25 @@ fn package_table<'gc>(exec: &Exec<'gc, '_>) -> Result<Table<'gc>, Error<'gc>> {
         .ok_or_else(|| Error::runtime("package table lost"))
 }
 
+/// A searcher's package table and the environment it compiles modules in (see
+/// `new_searchers`).
+fn searcher_binding<'gc>(
+    exec: &Exec<'gc, '_>,
+) -> Result<(Table<'gc>, Option<Value<'gc>>), Error<'gc>> {
+    let binding = package_table(exec)?;
+    let Value::Table(lib) = binding.get_int(1) else {
+        return Err(Error::runtime("package table lost"));
+    };
+    let env = binding.get_int(2);
+    Ok((lib, (!env.is_nil()).then_some(env)))
+}
+
 fn searcher_sources<'gc>(
     ctx: Context<'gc>,
     exec: &mut Exec<'gc, '_>,
 ) -> Result<Action<'gc>, Error<'gc>> {
     let name = check_string(ctx, exec, 0)?;
-    let pkg = package_table(exec)?;
+    let (pkg, env) = searcher_binding(exec)?;
     let src = match pkg.get(ctx.str("sources")) {
         Value::Table(t) => t.get(Value::String(name)),
         Value::Nil => Value::Nil,
@@ -257,7 +286,7 @@ fn searcher_sources<'gc>(
     };
     let chunk = format!("={}", name.to_str_lossy());
     exec.charge(src.len() / 16);
-    match ctx.load(src.as_bytes(), &chunk, None) {
+    match ctx.load(src.as_bytes(), &chunk, env) {
         Ok(f) => exec.replace(&[Value::Function(f), ctx.str(":sources:")]),
         Err(e) => {
             return Err(Error::runtime(format!(
@@ -336,7 +365,7 @@ fn searcher_lua<'gc>(
     exec: &mut Exec<'gc, '_>,
 ) -> Result<Action<'gc>, Error<'gc>> {
     let name = check_string(ctx, exec, 0)?;
-    let pkg = package_table(exec)?;
+    let (pkg, env) = searcher_binding(exec)?;
     let Value::String(path) = pkg.get(ctx.str("path")) else {
         return Err(Error::runtime("'package.path' must be a string"));
     };
@@ -366,7 +395,7 @@ fn searcher_lua<'gc>(
             ctx.load(
                 crate::util::skip_shebang(&src),
                 &format!("@{filename}"),
-                None,
+                env,
             )
             .map_err(|e| e.to_string())
         });
