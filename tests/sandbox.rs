@@ -171,8 +171,11 @@ fn memory_attack(attack: &str) {
             || printed.contains("stack overflow"),
         "{attack}: {printed}"
     );
+    // Big buffers ask before allocating (a full collection first, then the error), so the
+    // VM never goes past its limit by one big request; what remains is growth charged
+    // without asking (a table's hash part doubling: ~1.2x at worst here).
     assert!(
-        lua.memory_peak() < 2 * LIMIT + (4 << 20),
+        lua.memory_peak() < LIMIT + LIMIT / 4,
         "{attack}: peak {} bytes",
         lua.memory_peak()
     );

@@ -16,6 +16,12 @@ pub enum Error<'gc> {
     /// The VM's memory limit was reached: the error value is the string
     /// `not enough memory`, without a position (like PUC's memory errors).
     NotEnoughMemory,
+    /// Not a failure: the memory a callback asked for (`Exec::reserve`,
+    /// `Context::reserve_memory`) does not fit under the limit until a full collection runs.
+    /// Return it as is (`?`) *before changing the stack or any other state*: the executor
+    /// ends the step, the host collects, and the same callback (or continuation) runs again
+    /// with the same stack, where the request either fits or fails with `NotEnoughMemory`.
+    CollectThenRetry,
 }
 
 impl<'gc> Error<'gc> {

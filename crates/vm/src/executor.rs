@@ -538,11 +538,11 @@ fn deliver_to_resumer<'gc>(
     }
 }
 
-/// Converts a raised error to the Lua value that propagates, adding position and function
-/// name information like PUC's `luaL_error` / `luaL_argerror`.
 /// The error value of a memory error (PUC's message).
 pub const NOT_ENOUGH_MEMORY: &str = "not enough memory";
 
+/// Converts a raised error to the Lua value that propagates, adding position and function
+/// name information like PUC's `luaL_error` / `luaL_argerror`.
 pub(crate) fn error_to_value<'gc>(
     ctx: Context<'gc>,
     ts: &ThreadState<'gc>,
@@ -551,7 +551,9 @@ pub(crate) fn error_to_value<'gc>(
 ) -> Value<'gc> {
     match e {
         Error::Value(v) => v,
-        Error::NotEnoughMemory => ctx.str(NOT_ENOUGH_MEMORY),
+        // (`CollectThenRetry` is handled where callbacks and continuations return; one that
+        // reaches here came from a path that cannot be retried: treat it as the refusal.)
+        Error::NotEnoughMemory | Error::CollectThenRetry => ctx.str(NOT_ENOUGH_MEMORY),
         Error::Runtime(msg) => {
             let pos = debug::where_level(ts, 1);
             ctx.str(&format!("{pos}{msg}"))
@@ -719,8 +721,34 @@ fn run_continuation<'gc>(
             is_main,
             fuel,
         ),
+        Err(Error::CollectThenRetry) => {
+            // Run the same continuation again, with the same stack and outcome, after the
+            // host's full collection (see `Error::CollectThenRetry`).
+            ts.frames.push(Frame::Continuation {
+                then,
+                base,
+                returns,
+                ready: Some(outcome),
+                callee_name,
+            });
+            Ok(Flow::OutOfFuel)
+        }
         Err(e) => Err(Error::Value(error_to_value(ctx, ts, e, Some(callee_name)))),
     }
+}
+
+/// The continuation that calls a callback again after a full collection (it returned
+/// `Error::CollectThenRetry`): a tail call of the callback (its `state`) with the same
+/// arguments.
+fn retry_callback<'gc>(
+    _ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    _outcome: Outcome<'gc>,
+) -> Result<Action<'gc>, Error<'gc>> {
+    Ok(Action::Call {
+        function: exec.upvalue,
+        then: None,
+    })
 }
 
 /// Calls the value in `stack[func]` with arguments `stack[func+1..]`. Lua functions get a
@@ -771,6 +799,19 @@ pub(crate) fn call_function_ex<'gc>(
                 };
                 let action = match action {
                     Ok(a) => a,
+                    Err(Error::CollectThenRetry) => {
+                        // The callback asked for memory that fits only after a full
+                        // collection, before changing anything: call it again (same stack)
+                        // when the host has collected.
+                        ts.frames.push(Frame::Continuation {
+                            then: Then::new("retry", retry_callback, ts.stack[func]),
+                            base: func + 1,
+                            returns,
+                            ready: Some(Outcome::Returned),
+                            callee_name: inner.name,
+                        });
+                        return Ok(Flow::OutOfFuel);
+                    }
                     Err(e) => {
                         return Err(Error::Value(error_to_value(ctx, ts, e, Some(inner.name))))
                     }

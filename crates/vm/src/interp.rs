@@ -470,10 +470,19 @@ fn is_concatable(v: Value<'_>) -> bool {
 /// Most bytes a string may have (PUC: `resulting string too large` beyond its size limits).
 pub const MAX_STRING_LEN: usize = 1 << 31;
 
-/// Reduces the concatenation of `stack[first..top]` from the right. Returns `Ok(None)` when
-/// finished (result in `stack[first]`), `Ok(Some((mm, x, y, top)))` when a `__concat` call is
-/// needed for the pair at `top-2, top-1` (the new `top` after it is `top - 1`).
-#[allow(clippy::type_complexity)]
+/// What one run of [`concat_reduce`] leaves to do.
+enum ConcatStep<'gc> {
+    /// Finished: the result is in `stack[first]`.
+    Done,
+    /// A `__concat` call `(mm, x, y)` is needed for the pair at `top-2, top-1`; the new `top`
+    /// after it is the last field (`top - 1`).
+    Meta(Value<'gc>, Value<'gc>, Value<'gc>, usize),
+    /// The next piece does not fit under the memory limit until a full collection runs:
+    /// `stack[first..top]` (the last field) is what remains to reduce.
+    CollectFirst(usize),
+}
+
+/// Reduces the concatenation of `stack[first..top]` from the right.
 fn concat_reduce<'gc>(
     ctx: Context<'gc>,
     stack: &mut [Value<'gc>],
@@ -481,7 +490,7 @@ fn concat_reduce<'gc>(
     mut top: usize,
     fuel: &mut Fuel,
     describe: &dyn Fn(usize) -> String,
-) -> Result<Option<(Value<'gc>, Value<'gc>, Value<'gc>, usize)>, Error<'gc>> {
+) -> Result<ConcatStep<'gc>, Error<'gc>> {
     while top - first > 1 {
         let (x, y) = (stack[top - 2], stack[top - 1]);
         if is_concatable(x) && is_concatable(y) {
@@ -500,7 +509,11 @@ fn concat_reduce<'gc>(
             if total >= MAX_STRING_LEN {
                 return Err(Error::runtime("string length overflow"));
             }
-            ctx.reserve_memory(total)?;
+            match ctx.reserve_memory(total) {
+                Ok(()) => {}
+                Err(Error::CollectThenRetry) => return Ok(ConcatStep::CollectFirst(top)),
+                Err(e) => return Err(e),
+            }
             fuel.consume((total / 64) as i64);
             let mut buf = Vec::with_capacity(total);
             for v in &stack[start..top] {
@@ -513,7 +526,7 @@ fn concat_reduce<'gc>(
                 .metamethod(x, MetaEvent::Concat)
                 .or_else(|| ctx.metamethod(y, MetaEvent::Concat));
             match mm {
-                Some(mm) => return Ok(Some((mm, x, y, top - 1))),
+                Some(mm) => return Ok(ConcatStep::Meta(mm, x, y, top - 1)),
                 None => {
                     let (bad, pos) = if is_concatable(x) {
                         (y, top - 1)
@@ -529,7 +542,7 @@ fn concat_reduce<'gc>(
             }
         }
     }
-    Ok(None)
+    Ok(ConcatStep::Done)
 }
 
 /// Finds or creates the open upvalue for `slot` of the running thread.
@@ -603,14 +616,12 @@ fn set_upvalue<'gc>(
 #[cold]
 #[inline(never)]
 fn memory_limit_reached<'gc>(ctx: Context<'gc>) -> Result<Flow<'gc>, Error<'gc>> {
-    if ctx.state().memory.over_limit_after_collection() {
-        Err(Error::NotEnoughMemory)
-    } else {
-        ctx.state()
-            .gc
-            .borrow_mut(ctx.mutation())
-            .full_collection_requested = true;
-        Ok(Flow::OutOfFuel)
+    match ctx.state().memory.verdict(0) {
+        crate::memory::Verdict::Refuse => Err(Error::NotEnoughMemory),
+        _ => {
+            ctx.request_full_collection();
+            Ok(Flow::OutOfFuel)
+        }
     }
 }
 
@@ -1267,10 +1278,20 @@ pub(crate) fn run<'gc>(
                     let r = concat_reduce(ctx, &mut ts.stack, first, top, fuel, &describe);
                     budget = fuel.remaining();
                     match tri!(r) {
-                        None => {}
-                        Some((mm, x, y, new_top)) => {
+                        ConcatStep::Done => {}
+                        ConcatStep::Meta(mm, x, y, new_top) => {
                             top = new_top;
                             meta_call!(mm, x, y);
+                        }
+                        ConcatStep::CollectFirst(new_top) => {
+                            // The result does not fit until a full collection: run this
+                            // `Concat` again (in resume mode, from what is reduced so far)
+                            // after the host has collected.
+                            top = new_top;
+                            current_frame(ts).concat_resume = true;
+                            pc -= 1;
+                            save!();
+                            return Ok(Flow::OutOfFuel);
                         }
                     }
                 }

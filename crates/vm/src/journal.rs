@@ -402,6 +402,7 @@ impl<'gc> Journal<'gc> {
             gc.full_collection_requested = root.full_collection_requested;
         }
         state.memory.set_script_bytes(root.script_bytes);
+        state.memory.forget_pending_request();
         let next_id = root.next_id;
         // A fresh epoch: every object's next write is saved again (into the target's log).
         let epoch = self.0.last_epoch.get().wrapping_add(1).max(1);

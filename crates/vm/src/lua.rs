@@ -149,6 +149,7 @@ impl Lua {
         }
         self.arena = new_arena;
         self.memory.set_script_bytes(image.script_bytes);
+        self.memory.forget_pending_request();
         Ok(())
     }
 

@@ -10,13 +10,16 @@
 //! every arena operation happens under its VM's guard, so each byte is charged to and
 //! discharged from the same account.
 //!
-//! The limit is enforced at safe points, not inside allocations: the interpreter checks
-//! `over_limit` where it checks fuel (calls and backward jumps), and builtins that are about to
-//! build large buffers call `Exec::reserve` first. Over the limit, the executor first ends the
-//! step and asks for a full collection; if the VM is still over the limit after it, the script
-//! gets a catchable `not enough memory` error. One operation can overshoot by at most its own
-//! size (a single request larger than the limit is refused outright), so a VM stays within
-//! about twice its limit.
+//! The limit is enforced before big allocations and at safe points, never inside an
+//! allocation: builtins that are about to build large buffers (and the interpreter's `..`) ask
+//! first (`Context::reserve_memory`, `MemoryAccount::verdict`), and the interpreter checks
+//! `over_limit` where it checks fuel (calls and backward jumps) for the small objects charged
+//! without asking. A request that does not fit ends the step *before anything is allocated*
+//! (`Error::CollectThenRetry`: the executor re-runs the same callback or continuation, the
+//! interpreter the same instruction, after the host's full collection); if it still does not
+//! fit after that collection, the script gets a catchable `not enough memory` error. So big
+//! buffers never take a VM past its limit; what can is bounded by the small objects one
+//! straight-line stretch of code creates.
 //!
 //! Determinism: when the limit is hit depends on when the collector frees garbage, so (like in
 //! PUC Lua) a script that runs out of memory is not guaranteed to fail at the same point in two
@@ -34,11 +37,11 @@ pub struct MemoryAccount {
     used: Cell<usize>,
     peak: Cell<usize>,
     limit: Cell<usize>,
-    /// Full collections completed (the executor notes it when it first sees the VM over the
-    /// limit, and raises the error only after a later collection).
+    /// Full collections completed.
     collections: Cell<u64>,
-    /// `Some(n)`: the VM was seen over the limit when `collections` was `n`.
-    over_since: Cell<Option<u64>>,
+    /// `Some((n, bytes))`: a request for `bytes` did not fit when `collections` was `n`, and
+    /// a collection was asked for before answering it again (see `verdict`).
+    collect_asked_at: Cell<Option<(u64, usize)>>,
     /// What `collectgarbage("count")` reports (see `script_bytes`).
     script_bytes: Cell<usize>,
     /// `used` at the last collector step (for pacing by bytes).
@@ -52,7 +55,7 @@ impl Default for MemoryAccount {
             peak: Cell::new(0),
             limit: Cell::new(usize::MAX),
             collections: Cell::new(0),
-            over_since: Cell::new(None),
+            collect_asked_at: Cell::new(None),
             script_bytes: Cell::new(0),
             step_mark: Cell::new(0),
         }
@@ -98,10 +101,17 @@ impl MemoryAccount {
     /// After a full collection (the logical mark already set `script_bytes`).
     pub(crate) fn note_full_collection(&self) {
         self.collections.set(self.collections.get() + 1);
-        if !self.over_limit() {
-            // Back under the limit: the next overrun starts the protocol afresh.
-            self.over_since.set(None);
+        if matches!(self.collect_asked_at.get(), Some((_, 0))) && !self.over_limit() {
+            // A safe point asked, and the collection brought the VM back under the limit: the
+            // safe point will not ask again (it only asks when over), so nothing is pending.
+            self.collect_asked_at.set(None);
         }
+    }
+
+    /// Forgets a request waiting for a collection (the VM was rolled back or restored: the
+    /// operation that asked may never run again).
+    pub(crate) fn forget_pending_request(&self) {
+        self.collect_asked_at.set(None);
     }
 
     /// The memory size a script sees (`collectgarbage("count")`): the bytes of the objects
@@ -119,34 +129,45 @@ impl MemoryAccount {
         self.script_bytes.set(n);
     }
 
-    /// The VM is over its limit at a safe point. `true`: a full collection already ran since
-    /// it was first seen over, so raise the error now. `false`: collect first.
-    pub(crate) fn over_limit_after_collection(&self) -> bool {
-        match self.over_since.get() {
-            Some(n) if self.collections.get() > n => {
-                self.over_since.set(None);
-                true
-            }
-            Some(_) => false,
-            None => {
-                self.over_since.set(Some(self.collections.get()));
-                false
-            }
-        }
-    }
-
-    /// Whether a builtin may allocate `bytes` more. Refused if the request alone exceeds the
-    /// limit; past the limit, the same protocol as the safe points: allowed the first time
-    /// (the next safe point collects), refused if a collection already ran since.
-    pub(crate) fn may_allocate(&self, bytes: usize) -> bool {
+    /// Whether `bytes` more may be allocated now (`bytes = 0`: whether the VM may go on at a
+    /// safe point). The protocol that holds a VM to its limit:
+    /// - it fits under the limit: [`Verdict::Allow`];
+    /// - it does not, and no full collection ran since this was last asked:
+    ///   [`Verdict::CollectFirst`] — the caller ends the step *before* allocating, the host
+    ///   runs a full collection, and the same operation asks again;
+    /// - it still does not fit after that collection (or alone exceeds the limit):
+    ///   [`Verdict::Refuse`], the script gets `not enough memory`.
+    ///
+    /// So nothing is allocated past the limit by a request that asks first: the VM's bytes
+    /// stay under the limit plus what was charged without asking (small objects between two
+    /// safe points).
+    pub(crate) fn verdict(&self, bytes: usize) -> Verdict {
         let limit = self.limit.get();
         if bytes > limit {
-            return false;
+            return Verdict::Refuse;
         }
         if self.used.get().saturating_add(bytes) <= limit {
-            return true;
+            // A retried operation asks again for what it asked before the collection (and
+            // may first ask for smaller amounts on the way): the question is answered once
+            // a request at least as large as the pending one is allowed.
+            if matches!(self.collect_asked_at.get(), Some((_, asked)) if bytes >= asked) {
+                self.collect_asked_at.set(None);
+            }
+            return Verdict::Allow;
         }
-        !self.over_limit_after_collection()
+        match self.collect_asked_at.get() {
+            Some((n, _)) if self.collections.get() > n => {
+                // Collected since the question was first asked, and still no room.
+                self.collect_asked_at.set(None);
+                Verdict::Refuse
+            }
+            Some(_) => Verdict::CollectFirst,
+            None => {
+                self.collect_asked_at
+                    .set(Some((self.collections.get(), bytes)));
+                Verdict::CollectFirst
+            }
+        }
     }
 
     #[inline]
@@ -162,6 +183,18 @@ impl MemoryAccount {
     fn sub(&self, n: usize) {
         self.used.set(self.used.get().saturating_sub(n));
     }
+}
+
+/// What [`MemoryAccount::verdict`] answers to a request for bytes.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// It fits under the limit.
+    Allow,
+    /// It does not fit: end the step without allocating, let the host run a full collection,
+    /// then ask again.
+    CollectFirst,
+    /// It does not fit even after a collection (or exceeds the limit alone).
+    Refuse,
 }
 
 thread_local! {
@@ -312,34 +345,44 @@ mod tests {
     fn limit_protocol_collects_before_failing() {
         let a = MemoryAccount::default();
         a.set_limit(Some(1000));
-        assert!(
-            !a.may_allocate(1001),
-            "a request above the limit never fits"
+        assert_eq!(a.verdict(1001), Verdict::Refuse, "above the limit alone");
+        assert_eq!(a.verdict(1000), Verdict::Allow);
+        a.add(900);
+        assert_eq!(a.verdict(100), Verdict::Allow);
+        assert_eq!(
+            a.verdict(200),
+            Verdict::CollectFirst,
+            "does not fit: collect"
         );
-        a.add(1500);
-        assert!(a.over_limit());
-        assert!(
-            a.may_allocate(10),
-            "first time over: allowed, a collection comes next"
+        assert_eq!(
+            a.verdict(200),
+            Verdict::CollectFirst,
+            "asked again before the collection ran: still collect"
         );
-        assert!(!a.over_limit_after_collection(), "no collection yet");
         a.note_full_collection();
-        assert!(!a.may_allocate(10), "collected and still over: refused");
-        // Refusing restarts the protocol: collect again before the next failure.
-        assert!(!a.over_limit_after_collection());
+        assert_eq!(a.verdict(200), Verdict::Refuse, "collected, still no room");
+        // The next request that does not fit collects first again.
+        assert_eq!(a.verdict(200), Verdict::CollectFirst);
+        a.sub(500); // the collection freed garbage: 400 in use
         a.note_full_collection();
-        assert!(
-            a.over_limit_after_collection(),
-            "collected and still over: fail"
+        assert_eq!(a.verdict(200), Verdict::Allow, "room after the collection");
+        // A retried operation re-asks smaller amounts on its way to the one that waited.
+        a.add(500); // 900 in use
+        assert_eq!(a.verdict(300), Verdict::CollectFirst);
+        a.sub(200); // 700
+        a.note_full_collection();
+        assert_eq!(a.verdict(50), Verdict::Allow, "on the way: allowed");
+        a.add(50);
+        assert_eq!(
+            a.verdict(300),
+            Verdict::Refuse,
+            "the retried request itself: collected, still no room"
         );
-        // Back under the limit after a collection: the protocol starts afresh.
-        a.sub(1000);
-        assert!(!a.over_limit_after_collection());
-        a.note_full_collection();
+        // A safe point over the limit (charged without asking) collects, then fails.
         a.add(1000);
-        assert!(
-            !a.over_limit_after_collection(),
-            "a new overrun collects first"
-        );
+        assert!(a.over_limit());
+        assert_eq!(a.verdict(0), Verdict::CollectFirst);
+        a.note_full_collection();
+        assert_eq!(a.verdict(0), Verdict::Refuse);
     }
 }

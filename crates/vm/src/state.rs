@@ -214,12 +214,18 @@ impl<'gc> Context<'gc> {
     }
 
     /// Asks whether `bytes` more may be allocated under the VM's memory limit, before building
-    /// a large buffer: `Err(Error::NotEnoughMemory)` if not (see `memory`).
+    /// a large buffer (by capacity): `Err(Error::CollectThenRetry)` if a full collection must
+    /// run first (return it unchanged, before changing anything: the caller runs again after
+    /// the collection), `Err(Error::NotEnoughMemory)` if it does not fit even after one (see
+    /// `memory`).
     pub fn reserve_memory(self, bytes: usize) -> Result<(), crate::error::Error<'gc>> {
-        if self.state.memory.may_allocate(bytes) {
-            Ok(())
-        } else {
-            Err(crate::error::Error::NotEnoughMemory)
+        match self.state.memory.verdict(bytes) {
+            crate::memory::Verdict::Allow => Ok(()),
+            crate::memory::Verdict::CollectFirst => {
+                self.request_full_collection();
+                Err(crate::error::Error::CollectThenRetry)
+            }
+            crate::memory::Verdict::Refuse => Err(crate::error::Error::NotEnoughMemory),
         }
     }
 
