@@ -272,9 +272,10 @@ impl<'gc> Executor<'gc> {
             let thread = *st.threads.last().expect("executor has a thread");
             let is_main = st.threads.len() == 1;
             let mut ts = thread.borrow_mut(mc);
-            if ctx.has_pending_finalizers() && matches!(ts.frames.last(), Some(Frame::Lua(_))) {
+            if matches!(ts.frames.last(), Some(Frame::Lua(_))) && ctx.may_run_finalizers(thread) {
                 // Finalizers queued by a host-requested full collection run here, between two
-                // instructions, as calls whose results are discarded.
+                // instructions, as calls whose results are discarded (in bounded pieces, see
+                // `gc::run_finalizers`).
                 ts.stack.push(Value::Nil);
                 let base = ts.stack.len();
                 ts.frames.push(Frame::Continuation {
