@@ -790,6 +790,8 @@ fn collectgarbage<'gc>(
             } else {
                 Value::Integer(0)
             };
+            // Paid for before it happens, in proportion to the heap it walks.
+            exec.charge(lunette_vm::gc::full_collection_units(ctx));
             ctx.request_full_collection();
             exec.clear();
             return Ok(Action::Pause {

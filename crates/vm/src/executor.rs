@@ -960,6 +960,9 @@ pub(crate) fn apply_action<'gc>(
                     ctx.str("attempt to yield from outside a coroutine"),
                 ));
             }
+            // The values move to the resumer's stack: paid for like any multi-value copy (a
+            // yield through a deep chain of wrapped coroutines moves them at every level).
+            fuel.consume(values_cost(ts.stack.len() - func - 1));
             let values: Vec<Value<'gc>> = ts.stack.drain(func + 1..).collect();
             match then {
                 None => {
@@ -1009,6 +1012,7 @@ pub(crate) fn apply_action<'gc>(
                 }
                 Err(_) => return Err(Error::runtime("cannot resume non-suspended coroutine")),
             }
+            fuel.consume(values_cost(ts.stack.len() - func - 1));
             let args: Vec<Value<'gc>> = ts.stack.drain(func + 1..).collect();
             ts.frames.push(Frame::Continuation {
                 then,
@@ -1020,6 +1024,12 @@ pub(crate) fn apply_action<'gc>(
             Ok(Flow::Resume(co, args))
         }
     }
+}
+
+/// Fuel for moving `n` values between two threads' stacks (resume arguments, yielded or
+/// returned values).
+fn values_cost(n: usize) -> i64 {
+    (n / 8) as i64
 }
 
 /// Delivers `n` results found at `stack[func..]` to the frame now on top, following
