@@ -27,12 +27,9 @@ const ID_SIZE: usize = 60;
 /// - `@file` → `file` (when too long, `...` followed by the end of the name);
 /// - anything else is source text → `[string "first line..."]`.
 pub fn chunk_id(chunk_name: &str) -> String {
-    // C strings stop at the first NUL.
-    let src = chunk_name.as_bytes();
-    let src = match src.iter().position(|&b| b == 0) {
-        Some(n) => &src[..n],
-        None => src,
-    };
+    // The work is bounded by `ID_SIZE` once the name is cut at its first NUL (a name stored
+    // by the compiler has none, see `source_name`): only a prefix or a suffix is looked at.
+    let src = source_name(chunk_name).as_bytes();
     let out: Vec<u8> = if let Some(rest) = src.strip_prefix(b"=") {
         rest[..rest.len().min(ID_SIZE - 1)].to_vec()
     } else if let Some(rest) = src.strip_prefix(b"@") {
@@ -47,7 +44,8 @@ pub fn chunk_id(chunk_name: &str) -> String {
     } else {
         // Room for the text itself: 60 - len("[string \"" "..." "\"]") - 1.
         let room = ID_SIZE - 9 - 3 - 2 - 1;
-        let nl = src.iter().position(|&b| b == b'\n');
+        // Only a newline within the first `room` bytes changes the result.
+        let nl = src[..src.len().min(room)].iter().position(|&b| b == b'\n');
         let mut v = b"[string \"".to_vec();
         if src.len() < room && nl.is_none() {
             v.extend_from_slice(src);
@@ -61,6 +59,14 @@ pub fn chunk_id(chunk_name: &str) -> String {
         v
     };
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The chunk name as PUC stores it: a C string, so it ends at its first NUL.
+pub fn source_name(chunk_name: &str) -> &str {
+    match chunk_name.bytes().position(|b| b == 0) {
+        Some(n) => &chunk_name[..n],
+        None => chunk_name,
+    }
 }
 
 #[cfg(test)]
@@ -84,6 +90,13 @@ mod tests {
         assert_eq!(chunk_id(&s44), format!("[string \"{s44}\"]"));
         let s45 = "b".repeat(45);
         assert_eq!(chunk_id(&s45), format!("[string \"{s45}...\"]"));
+        // Names end at their first NUL (C strings), like PUC's `load`.
+        assert_eq!(chunk_id("=ab\0cd"), "ab");
+        assert_eq!(chunk_id(&format!("@sh\0{}", "z".repeat(100))), "sh");
+        assert_eq!(chunk_id("ab\0c\nd"), "[string \"ab\"]");
+        // A newline past the shown part does not matter.
+        let s = format!("{}\n", "w".repeat(50));
+        assert_eq!(chunk_id(&s), format!("[string \"{}...\"]", &s[..45]));
     }
 
     #[test]

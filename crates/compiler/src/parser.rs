@@ -104,6 +104,7 @@ pub(crate) struct Parser<'a> {
     /// Current nesting level (see [`MAX_LEVELS`]).
     pub level: u32,
     source: Arc<str>,
+    short_source: Arc<str>,
     env_name: StrId,
     break_name: StrId,
 }
@@ -111,6 +112,7 @@ pub(crate) struct Parser<'a> {
 /// Compiles a whole chunk.
 pub(crate) fn parse_chunk(source: &[u8], chunk_name: &str) -> CResult<Prototype> {
     let chunk = crate::error::chunk_id(chunk_name);
+    let short_source: Arc<str> = Arc::from(chunk.as_str());
     let mut lex = Lexer::new(source, chunk);
     let env_name = lex.interner.intern(b"_ENV");
     let break_name = lex.interner.intern(b"break");
@@ -128,7 +130,8 @@ pub(crate) fn parse_chunk(source: &[u8], chunk_name: &str) -> CResult<Prototype>
         outer: Vec::new(),
         ctc_values: Vec::new(),
         level: 0,
-        source: Arc::from(chunk_name),
+        source: Arc::from(crate::error::source_name(chunk_name)),
+        short_source,
         env_name,
         break_name,
     };
@@ -296,6 +299,7 @@ impl<'a> Parser<'a> {
         let interner = &self.lex.interner;
         Ok(Prototype {
             source: self.source.clone(),
+            short_source: self.short_source.clone(),
             line_defined: fs.line_defined,
             last_line_defined: fs.last_line_defined,
             num_params: fs.num_params,

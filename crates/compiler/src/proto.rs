@@ -40,8 +40,13 @@ pub struct LocalVar {
 /// One compiled Lua function.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Prototype {
-    /// The chunk name as given to `load` (`"@file.lua"`, `"=stdin"`, or source text).
+    /// The chunk name as given to `load` (`"@file.lua"`, `"=stdin"`, or source text), up to
+    /// its first NUL (see [`crate::error::source_name`]). Shared by all the chunk's functions.
     pub source: Arc<str>,
+    /// `source` formatted for messages ([`crate::chunk_id`], at most 59 bytes), computed once
+    /// per chunk so that messages and tracebacks never look at the whole name (which may be
+    /// megabytes long).
+    pub short_source: Arc<str>,
     /// Line where the function starts (0 for the main chunk).
     pub line_defined: u32,
     /// Line where the function ends (0 for the main chunk).

@@ -619,8 +619,14 @@ fn load<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>,
     };
     match chunk {
         Value::String(s) => {
+            // The name is copied here and once more into the chunk's prototypes (shared by
+            // all its functions; messages use a short form computed once): pay for both.
             let name = match opt_string(ctx, exec, 1)? {
-                Some(n) => n.to_str_lossy().into_owned(),
+                Some(n) => {
+                    ctx.reserve_memory(n.len().saturating_mul(2))?;
+                    exec.charge(n.len() / 16);
+                    n.to_str_lossy().into_owned()
+                }
                 None => s.to_str_lossy().into_owned(),
             };
             exec.charge(s.len() / 16);
@@ -630,13 +636,17 @@ fn load<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>,
         }
         Value::Function(_) | Value::Callback(_) => {
             let name = match opt_string(ctx, exec, 1)? {
-                Some(n) => n.to_str_lossy().into_owned(),
-                None => "=(load)".into(),
+                Some(n) => {
+                    ctx.reserve_memory(n.len().saturating_mul(2))?;
+                    exec.charge(n.len() / 16);
+                    Value::String(n)
+                }
+                None => ctx.str("=(load)"),
             };
             // State: [reader, name, mode, env, has env, total length, pieces...]
             let state = ctx.new_table();
             let _ = state.set(ctx.mutation(), Value::Integer(1), chunk);
-            let _ = state.set(ctx.mutation(), Value::Integer(2), ctx.str(&name));
+            let _ = state.set(ctx.mutation(), Value::Integer(2), name);
             let _ = state.set(ctx.mutation(), Value::Integer(3), ctx.str(&mode));
             // (false when absent: slots 1..6 stay a sequence, so `length` finds the pieces)
             let _ = state.set(
@@ -790,6 +800,10 @@ fn collectgarbage<'gc>(
                 Value::Integer(0)
             }
         }
+        "collect" | "step" if ctx.running_finalizer(exec.thread()) => {
+            // Inside a finalizer the collector is stopped (PUC): fail.
+            Value::Nil
+        }
         "collect" | "step" => {
             // A full collection at this deterministic point: weak entries are cleared and
             // finalizers run (see lunette_vm::gc). The step pauses so the host collects.
@@ -798,6 +812,8 @@ fn collectgarbage<'gc>(
             } else {
                 Value::Integer(0)
             };
+            // Paid for before it happens, in proportion to the heap it walks.
+            exec.charge(lunette_vm::gc::full_collection_units(ctx));
             ctx.request_full_collection();
             exec.clear();
             return Ok(Action::Pause {

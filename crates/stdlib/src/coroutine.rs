@@ -5,6 +5,8 @@ use lunette_vm::{
     Action, Callback, CallbackFn, Context, Error, Exec, Outcome, Then, Thread, ThreadStatus, Value,
 };
 
+use lunette_vm::executor::NOT_ENOUGH_MEMORY;
+
 use crate::base::set;
 
 pub fn open(ctx: Context<'_>) {
@@ -142,9 +144,17 @@ fn wrap_after<'gc>(
     match outcome {
         Outcome::Returned => Ok(Action::Return),
         Outcome::Errored(e) => {
-            // Like PUC's auxwrap: string errors get the caller's position prepended.
+            // Like PUC's auxwrap: string errors get the caller's position prepended, except
+            // memory errors (PUC tells them by status; the message is their mark here), so a
+            // memory error crossing nested wraps is reported once, cleanly.
             if let Value::String(s) = e {
+                if s.as_bytes() == NOT_ENOUGH_MEMORY.as_bytes() {
+                    return Err(Error::Value(e));
+                }
                 let pos = exec.where_(1);
+                let len = pos.len().saturating_add(s.len());
+                ctx.reserve_memory(len)?;
+                exec.charge(len / 32);
                 let mut msg = pos.into_bytes();
                 msg.extend_from_slice(s.as_bytes());
                 return Err(Error::Value(Value::String(ctx.new_string(&msg))));

@@ -11,8 +11,8 @@
 
 use lunette_vm::debug::LevelInfo;
 use lunette_vm::{
-    chunk_id, display_plain, Action, Callback, CallbackFn, Context, Error, Exec, LuaClosure, Table,
-    Thread, UserData, Value,
+    display_plain, Action, Callback, CallbackFn, Context, Error, Exec, LuaClosure, Table, Thread,
+    UserData, Value,
 };
 
 use crate::base::set;
@@ -150,8 +150,13 @@ fn getinfo<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'g
     let info = ctx.new_table();
     let has = |c: u8| opts.contains(&c);
     match target {
-        Value::Function(f) => fill_function(ctx, info, &has, Some(f), target, None),
-        Value::Callback(_) => fill_function(ctx, info, &has, None, target, None),
+        Value::Function(f) => {
+            let copied = fill_function(ctx, info, &has, Some(f), target, None)?;
+            exec.charge(copied / 32);
+        }
+        Value::Callback(_) => {
+            fill_function(ctx, info, &has, None, target, None)?;
+        }
         _ => {
             let level = check_integer(exec, a)?;
             if level < 0 {
@@ -179,10 +184,13 @@ fn getinfo<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'g
                         is_tail: false,
                         name,
                     };
-                    fill_level(ctx, info, &has, &li);
+                    fill_level(ctx, info, &has, &li)?;
                 }
                 Some(l) => match exec.level_info(t, l) {
-                    Some(li) => fill_level(ctx, info, &has, &li),
+                    Some(li) => {
+                        let copied = fill_level(ctx, info, &has, &li)?;
+                        exec.charge(copied / 32);
+                    }
                     None => {
                         exec.set_return(Value::Nil);
                         return Ok(Action::Return);
@@ -200,9 +208,9 @@ fn fill_level<'gc>(
     info: Table<'gc>,
     has: &dyn Fn(u8) -> bool,
     li: &LevelInfo<'gc>,
-) {
+) -> Result<usize, Error<'gc>> {
     let func = li.function.map(Value::Function).unwrap_or(Value::Nil);
-    fill_function(ctx, info, has, li.function, func, li.current_line);
+    let copied = fill_function(ctx, info, has, li.function, func, li.current_line)?;
     if has(b'n') {
         if let Some((what, name)) = &li.name {
             set(ctx, info, "name", ctx.str(name));
@@ -212,9 +220,12 @@ fn fill_level<'gc>(
     if has(b't') {
         set(ctx, info, "istailcall", Value::Boolean(li.is_tail));
     }
+    Ok(copied)
 }
 
 /// The fields of `lua_getinfo` that depend only on the function (and its current line).
+/// Returns the bytes of the `source` string it copied (for the caller to charge: a chunk name
+/// can be megabytes long); refused before copying if they do not fit the memory limit.
 fn fill_function<'gc>(
     ctx: Context<'gc>,
     info: Table<'gc>,
@@ -222,13 +233,16 @@ fn fill_function<'gc>(
     closure: Option<LuaClosure<'gc>>,
     func: Value<'gc>,
     current_line: Option<u32>,
-) {
+) -> Result<usize, Error<'gc>> {
     let proto = closure.map(|c| &c.proto().proto);
+    let mut copied = 0;
     if has(b'S') {
         match proto {
             Some(p) => {
+                ctx.reserve_memory(p.source.len())?;
+                copied = p.source.len();
                 set(ctx, info, "source", ctx.str(&p.source));
-                set(ctx, info, "short_src", ctx.str(&chunk_id(&p.source)));
+                set(ctx, info, "short_src", ctx.str(&p.short_source));
                 set(
                     ctx,
                     info,
@@ -292,6 +306,7 @@ fn fill_function<'gc>(
     if has(b'f') {
         set(ctx, info, "func", func);
     }
+    Ok(copied)
 }
 
 // ---------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 //! `getobjname`/`funcnamefromcode` facts, reimplemented on lunette's instruction set),
 //! positions (`luaL_where`) and tracebacks.
 
-use lunette_compiler::{chunk_id, Constant, Instruction, Prototype};
+use lunette_compiler::{Constant, Instruction, Prototype};
 
 use crate::function::FunctionProto;
 use crate::thread::{Frame, LuaFrame, ThreadState};
@@ -224,7 +224,7 @@ pub fn where_level(ts: &ThreadState<'_>, level: usize) -> String {
     match &ts.frames[ts.frames.len() - level] {
         Frame::Lua(f) => {
             let p = &f.closure.proto().proto;
-            format!("{}:{}: ", chunk_id(&p.source), current_line(f))
+            format!("{}:{}: ", p.short_source, current_line(f))
         }
         Frame::Continuation { .. } => String::new(),
     }
@@ -251,13 +251,13 @@ fn frame_description(ts: &ThreadState<'_>, idx: usize) -> String {
             if let Some((kind, name)) = named {
                 return match kind {
                     "global" => format!("function '{name}'"),
-                    "constant" => format!("function <{}:{}>", chunk_id(&p.source), p.line_defined),
+                    "constant" => format!("function <{}:{}>", p.short_source, p.line_defined),
                     _ => format!("{kind} '{name}'"),
                 };
             }
         }
     }
-    format!("function <{}:{}>", chunk_id(&p.source), p.line_defined)
+    format!("function <{}:{}>", p.short_source, p.line_defined)
 }
 
 /// A PUC-style traceback of the thread's frames, innermost first.
@@ -276,7 +276,7 @@ pub fn traceback_skipping(ts: &ThreadState<'_>, skip: usize, host_line: bool) ->
                 let p = &f.closure.proto().proto;
                 lines.push(format!(
                     "\n\t{}:{}: in {}",
-                    chunk_id(&p.source),
+                    p.short_source,
                     current_line(f),
                     frame_description(ts, idx)
                 ));

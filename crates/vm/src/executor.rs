@@ -272,9 +272,10 @@ impl<'gc> Executor<'gc> {
             let thread = *st.threads.last().expect("executor has a thread");
             let is_main = st.threads.len() == 1;
             let mut ts = thread.borrow_mut(mc);
-            if ctx.has_pending_finalizers() && matches!(ts.frames.last(), Some(Frame::Lua(_))) {
+            if matches!(ts.frames.last(), Some(Frame::Lua(_))) && ctx.may_run_finalizers(thread) {
                 // Finalizers queued by a host-requested full collection run here, between two
-                // instructions, as calls whose results are discarded.
+                // instructions, as calls whose results are discarded (in bounded pieces, see
+                // `gc::run_finalizers`).
                 ts.stack.push(Value::Nil);
                 let base = ts.stack.len();
                 ts.frames.push(Frame::Continuation {
@@ -1000,6 +1001,9 @@ pub(crate) fn apply_action<'gc>(
                     ctx.str("attempt to yield from outside a coroutine"),
                 ));
             }
+            // The values move to the resumer's stack: paid for like any multi-value copy (a
+            // yield through a deep chain of wrapped coroutines moves them at every level).
+            fuel.consume(values_cost(ts.stack.len() - func - 1));
             let values: Vec<Value<'gc>> = ts.stack.drain(func + 1..).collect();
             match then {
                 None => {
@@ -1049,6 +1053,7 @@ pub(crate) fn apply_action<'gc>(
                 }
                 Err(_) => return Err(Error::runtime("cannot resume non-suspended coroutine")),
             }
+            fuel.consume(values_cost(ts.stack.len() - func - 1));
             let args: Vec<Value<'gc>> = ts.stack.drain(func + 1..).collect();
             ts.frames.push(Frame::Continuation {
                 then,
@@ -1060,6 +1065,12 @@ pub(crate) fn apply_action<'gc>(
             Ok(Flow::Resume(co, args))
         }
     }
+}
+
+/// Fuel for moving `n` values between two threads' stacks (resume arguments, yielded or
+/// returned values).
+fn values_cost(n: usize) -> i64 {
+    (n / 8) as i64
 }
 
 /// Delivers `n` results found at `stack[func..]` to the frame now on top, following

@@ -37,6 +37,17 @@ pub(crate) fn proto_cost(proto: &Prototype) -> usize {
         + proto.prototypes.len() * size_of::<usize>()
         + proto.code.len() * (size_of::<lunette_compiler::Instruction>() + size_of::<u32>())
         + proto.constants.len() * size_of::<Constant>()
+        + chunk_name_cost(proto)
+}
+
+/// The chunk name is stored once per compiled chunk (its functions share it): the main
+/// function (`line_defined == 0`) pays for it. A script can make names of megabytes.
+fn chunk_name_cost(proto: &Prototype) -> usize {
+    if proto.line_defined == 0 {
+        proto.source.len() + proto.short_source.len()
+    } else {
+        0
+    }
 }
 
 /// Bytes of a closure with `upvalues` slots (each upvalue object counted with the closure).

@@ -14,11 +14,18 @@
 //! everything strongly. Queued finalizers run, in reverse order of registration, inside the
 //! `collectgarbage` call that requested the collection, or at the start of the next executor
 //! step for host-requested collections. Errors in finalizers are ignored (PUC emits a warning
-//! that is off by default).
+//! that is off by default). The queue is VM state and is run in bounded, charged pieces that
+//! pause at step boundaries (`run_finalizers`); no finalizer starts on a thread while another
+//! one is running on it.
 //!
 //! Weak-key tables are ephemerons (a value is reachable through its entry only if its key is),
-//! like PUC. Not modelled: the removal of resurrected keys being delayed one cycle (PUC's
-//! subtlety).
+//! like PUC. The mark is linear: an entry whose key is not marked yet waits on its key and is
+//! marked when the key is. Not modelled: the removal of resurrected keys being delayed one
+//! cycle (PUC's subtlety).
+//!
+//! Cost: the logical mark walks the whole reachable graph at once, between two steps. A
+//! script-requested collection pays for it in fuel beforehand (`full_collection_units`); a
+//! host-requested one (or the one the memory limit asks for) is the host's time.
 
 use std::cell::Cell;
 
@@ -88,8 +95,13 @@ pub struct FinalizerList<'gc>(pub(crate) Vec<Value<'gc>>);
 #[collect(no_drop)]
 pub struct GcState<'gc> {
     pub(crate) finalizable: FinalizerList<'gc>,
-    /// Finalizers to run, in order.
+    /// Objects whose finalizers are to run, the next one LAST (`pop`). Part of the VM state
+    /// (snapshots and the journal keep it), so a queue half run resumes after a restore.
     pub(crate) pending: Vec<Value<'gc>>,
+    /// The thread (`Value::Thread`) on which a finalizer call is in progress, else nil. No
+    /// other finalizer starts on that thread until it returns, so finalizers never nest on
+    /// one frame stack (like PUC, which stops the collector while a `__gc` runs).
+    pub(crate) finalizing: Value<'gc>,
     pub(crate) weak_tables: Vec<GcWeak<'gc, TableInner<'gc>>>,
     #[collect(require_static)]
     pub(crate) full_collection_requested: bool,
@@ -121,22 +133,62 @@ fn addr<T>(gc: Gc<'_, T>) -> usize {
 /// old states a snapshot ring holds), so weak tables, finalizers and `collectgarbage("count")`
 /// come out the same in every VM with the same logical state.
 struct LogicalMark<'gc> {
-    seen: hashbrown::HashSet<
-        usize,
-        std::hash::BuildHasherDefault<lunette_gc_snapshot::AddressHasher>,
-    >,
+    seen: AddressSet,
     stack: Vec<Node<'gc>>,
     /// Bytes of the reachable objects (their memory charges).
     bytes: usize,
-    /// Reached tables with weak keys and strong values: ephemerons, whose values are only
-    /// reachable through them if their key is (PUC's `convergeephemerons`).
-    ephemerons: Vec<Table<'gc>>,
+    /// Ephemeron values waiting for their key (weak key, strong value: the value is only
+    /// reachable through the entry once the key is, PUC's ephemeron rule). Key address → the
+    /// last link of its list in `links` (index + 1). Each entry is parked at most once, when
+    /// its table is traversed, and released at most once, when its key is marked, so the
+    /// mark is linear in the graph (no repeated rescans of ephemeron tables).
+    waiting: hashbrown::HashMap<usize, usize, AddressHash>,
+    /// `(value, previous link of the same key (index + 1), 0 = none)`.
+    links: Vec<(Value<'gc>, usize)>,
+    /// Values whose key was just marked, to mark next (kept here, not marked in place, so
+    /// that a chain of ephemerons never recurses).
+    released: Vec<Value<'gc>>,
 }
+
+type AddressHash = std::hash::BuildHasherDefault<lunette_gc_snapshot::AddressHasher>;
+type AddressSet = hashbrown::HashSet<usize, AddressHash>;
 
 impl<'gc> LogicalMark<'gc> {
     fn node(&mut self, key: usize, n: Node<'gc>) {
         if self.seen.insert(key) {
             self.stack.push(n);
+            if !self.waiting.is_empty() {
+                self.release(key);
+            }
+        }
+    }
+
+    /// `key` was just marked: the ephemeron values parked on it become reachable.
+    #[cold]
+    fn release(&mut self, key: usize) {
+        let Some(mut link) = self.waiting.remove(&key) else {
+            return;
+        };
+        while link != 0 {
+            let (v, previous) = self.links[link - 1];
+            self.released.push(v);
+            link = previous;
+        }
+    }
+
+    /// An entry `key → value` of a reached ephemeron table: marks the value now if the key
+    /// is marked, else parks it until the key is (`release`).
+    fn ephemeron_entry(&mut self, key: Value<'gc>, value: Value<'gc>) {
+        if value.gc_address().is_none() {
+            return;
+        }
+        match key.gc_address() {
+            Some(a) if !self.is_marked(key) => {
+                self.links
+                    .push((value, self.waiting.get(&a).copied().unwrap_or(0)));
+                self.waiting.insert(a, self.links.len());
+            }
+            _ => self.value(value),
         }
     }
 
@@ -165,29 +217,6 @@ impl<'gc> LogicalMark<'gc> {
         }
     }
 
-    /// Marks everything, then the values of ephemeron entries whose keys turned out reachable,
-    /// until nothing new is reached.
-    fn converge(&mut self) {
-        loop {
-            self.run();
-            let mut grew = false;
-            for i in 0..self.ephemerons.len() {
-                let t = self.ephemerons[i];
-                let st = t.0.state.borrow();
-                for (k, v) in &st.entries {
-                    let value_reached = v.gc_address().is_none_or(|a| self.seen.contains(&a));
-                    if !k.is_nil() && self.is_marked(*k) && !value_reached {
-                        self.value(*v);
-                        grew = true;
-                    }
-                }
-            }
-            if !grew {
-                return;
-            }
-        }
-    }
-
     fn then(&mut self, t: &Then<'gc>) {
         self.value(t.state);
         self.value(t.handler);
@@ -196,7 +225,12 @@ impl<'gc> LogicalMark<'gc> {
     fn run(&mut self) {
         use crate::function::UpValueState;
         use crate::thread::Frame;
-        while let Some(n) = self.stack.pop() {
+        loop {
+            if let Some(v) = self.released.pop() {
+                self.value(v);
+                continue;
+            }
+            let Some(n) = self.stack.pop() else { break };
             match n {
                 Node::Table(t) => {
                     let st = t.0.state.borrow();
@@ -211,15 +245,13 @@ impl<'gc> LogicalMark<'gc> {
                             self.value(*v);
                         }
                     }
-                    if wk && !wv {
-                        self.ephemerons.push(t);
-                    }
                     for (k, v) in &st.entries {
                         if !wk || matches!(k, Value::String(_)) {
                             self.value(*k);
                         }
-                        // An ephemeron's value is marked once its key is (`converge`).
-                        if !wv && (!wk || self.is_marked(*k)) {
+                        if wk && !wv {
+                            self.ephemeron_entry(*k, *v);
+                        } else if !wv {
                             self.value(*v);
                         }
                     }
@@ -311,7 +343,9 @@ pub(crate) fn logical_collection<'gc>(mc: &Mutation<'gc>, state: &State<'gc>) {
         seen: Default::default(),
         stack: Vec::new(),
         bytes: 0,
-        ephemerons: Vec::new(),
+        waiting: Default::default(),
+        links: Vec::new(),
+        released: Vec::new(),
     };
     m.value(Value::Table(state.globals));
     m.value(Value::Table(state.registry));
@@ -322,8 +356,12 @@ pub(crate) fn logical_collection<'gc>(mc: &Mutation<'gc>, state: &State<'gc>) {
     for s in state.meta_names.iter() {
         m.value(Value::String(*s));
     }
-    for v in state.gc.borrow().pending.iter() {
-        m.value(*v);
+    {
+        let gc = state.gc.borrow();
+        for v in gc.pending.iter() {
+            m.value(*v);
+        }
+        m.value(gc.finalizing);
     }
     let crate::handle::HandleRoots { values, executors } = crate::handle::handle_roots(state);
     for (_, v) in values {
@@ -332,7 +370,7 @@ pub(crate) fn logical_collection<'gc>(mc: &Mutation<'gc>, state: &State<'gc>) {
     for (_, e) in executors {
         m.node(addr(e.0), Node::Executor(e));
     }
-    m.converge();
+    m.run();
 
     let mut gc = state.gc.borrow_mut(mc);
     gc.weak_tables.retain(|w| !w.is_dropped());
@@ -387,14 +425,27 @@ pub(crate) fn logical_collection<'gc>(mc: &Mutation<'gc>, state: &State<'gc>) {
         st.drop_cleared_entries();
     }
     let list = std::mem::take(&mut gc.finalizable.0);
-    let (dead, live): (Vec<_>, Vec<_>) = list.into_iter().partition(|v| !m.is_marked(*v));
+    let (mut dead, live): (Vec<_>, Vec<_>) = list.into_iter().partition(|v| !m.is_marked(*v));
     gc.finalizable.0 = live;
-    for v in dead.into_iter().rev() {
-        gc.pending.push(v);
-    }
+    // The newest registered runs first (it is last in `dead`), after what was already queued
+    // (which goes on top: `pending` is popped from its end).
+    let queued = std::mem::take(&mut gc.pending);
+    dead.extend(queued);
+    gc.pending = dead;
     gc.full_collection_requested = false;
     drop(gc);
     state.memory.set_script_bytes(m.bytes);
+}
+
+/// Bytes of the script's heap one unit of fuel pays for in a script-requested full
+/// collection (its logical mark walks the whole reachable graph, ~1.3 ns a byte measured).
+pub const FULL_COLLECTION_BYTES_PER_UNIT: usize = 64;
+
+/// The fuel a script-requested full collection costs, charged before it is requested: in
+/// proportion to the script's heap as `collectgarbage("count")` sees it (deterministic, an
+/// upper bound of what the mark will walk plus what it will free).
+pub fn full_collection_units(ctx: Context<'_>) -> usize {
+    ctx.memory().script_bytes() / FULL_COLLECTION_BYTES_PER_UNIT
 }
 
 /// Runs a full collection: the logical mark decides weak tables, finalizers and the script's
@@ -444,72 +495,94 @@ impl<'gc> Context<'gc> {
             .full_collection_requested = true;
     }
 
-    pub(crate) fn has_pending_finalizers(self) -> bool {
-        !self.state().gc.borrow().pending.is_empty()
+    /// Whether a finalizer call is in progress on `thread` (PUC stops the collector then:
+    /// `collectgarbage` inside a finalizer does nothing and returns fail).
+    pub fn running_finalizer(self, thread: crate::thread::Thread<'gc>) -> bool {
+        let gc = self.state().gc.borrow();
+        matches!(gc.finalizing, Value::Thread(t) if crate::thread::Thread::ptr_eq(t, thread))
     }
 
-    fn take_pending_finalizer(self) -> Option<Value<'gc>> {
-        let mut gc = self.state().gc.borrow_mut(self.mutation());
-        if gc.pending.is_empty() {
-            None
-        } else {
-            Some(gc.pending.remove(0))
-        }
+    /// Whether queued finalizers may start on `thread` now: some are queued and no finalizer
+    /// call is in progress on that thread (the executor checks this between instructions).
+    pub(crate) fn may_run_finalizers(self, thread: crate::thread::Thread<'gc>) -> bool {
+        self.has_pending_finalizers() && !self.running_finalizer(thread)
+    }
+
+    fn has_pending_finalizers(self) -> bool {
+        !self.state().gc.borrow().pending.is_empty()
     }
 }
 
-/// A continuation that runs the queued finalizers one by one (errors ignored), then returns its
-/// state value if it is not nil (what `collectgarbage` returns), else nothing. It takes the
-/// whole queue at once, so nothing is pending (and nothing re-injected) while it runs.
+/// A continuation that runs the queued finalizers (errors ignored), then returns its state
+/// value if it is not nil (what `collectgarbage` returns), else nothing.
+///
+/// The queue stays in the VM state (`GcState::pending`) and is consumed one object at a
+/// time: each object costs one unit of fuel, each `__gc` is a call (charged like any call,
+/// its body by its own instructions), and when the fuel runs out between two objects the
+/// runner pauses and continues at the next step. So finalizers run in bounded pieces, in an
+/// order and at points that depend only on the script's history, and a paused queue is plain
+/// VM data for snapshots. Entered on a thread that is already running a finalizer (e.g.
+/// `collectgarbage()` inside `__gc`), it returns at once: the outer runner goes on.
 pub fn run_finalizers<'gc>(
     ctx: Context<'gc>,
     exec: &mut Exec<'gc, '_>,
     _o: Outcome<'gc>,
 ) -> Result<Action<'gc>, Error<'gc>> {
-    let queue = ctx.new_table();
-    let mut n = 0;
-    while let Some(obj) = ctx.take_pending_finalizer() {
-        n += 1;
-        let _ = queue.set(ctx.mutation(), Value::Integer(n), obj);
+    if !ctx.may_run_finalizers(exec.thread()) {
+        return finish_finalizers(exec);
     }
-    let _ = queue.set(ctx.mutation(), ctx.str("result"), exec.upvalue);
-    let _ = queue.set(ctx.mutation(), ctx.str("next"), Value::Integer(1));
-    finalizer_step(ctx, exec, queue)
+    finalizer_step(ctx, exec)
 }
 
-fn finalizer_continue<'gc>(
+/// Re-entry of the runner after a `__gc` call (or a pause): the call is over.
+fn finalizer_done<'gc>(
     ctx: Context<'gc>,
     exec: &mut Exec<'gc, '_>,
     _o: Outcome<'gc>,
 ) -> Result<Action<'gc>, Error<'gc>> {
-    let Value::Table(queue) = exec.upvalue else {
-        return Ok(Action::Return);
-    };
-    finalizer_step(ctx, exec, queue)
+    {
+        let mut gc = ctx.state().gc.borrow_mut(ctx.mutation());
+        if matches!(gc.finalizing, Value::Thread(t) if crate::thread::Thread::ptr_eq(t, exec.thread()))
+        {
+            gc.finalizing = Value::Nil;
+        }
+    }
+    finalizer_step(ctx, exec)
+}
+
+fn finish_finalizers<'gc>(exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
+    let result = exec.upvalue;
+    exec.clear();
+    if !result.is_nil() {
+        exec.push(result);
+    }
+    Ok(Action::Return)
 }
 
 fn finalizer_step<'gc>(
     ctx: Context<'gc>,
     exec: &mut Exec<'gc, '_>,
-    queue: Table<'gc>,
 ) -> Result<Action<'gc>, Error<'gc>> {
+    let state = exec.upvalue;
+    // Every entry handles at least one object, so any positive budget makes progress.
     loop {
-        let i = queue.get(ctx.str("next")).as_integer_strict().unwrap_or(1);
-        let obj = queue.get_int(i);
-        if obj.is_nil() {
-            let result = queue.get(ctx.str("result"));
-            exec.clear();
-            if !result.is_nil() {
-                exec.push(result);
-            }
-            return Ok(Action::Return);
-        }
-        let _ = queue.set(ctx.mutation(), ctx.str("next"), Value::Integer(i + 1));
+        let next = ctx.state().gc.borrow_mut(ctx.mutation()).pending.pop();
+        let Some(obj) = next else {
+            return finish_finalizers(exec);
+        };
+        exec.charge(1);
         if let Some(f) = ctx.metamethod(obj, MetaEvent::Gc) {
+            ctx.state().gc.borrow_mut(ctx.mutation()).finalizing = Value::Thread(exec.thread());
             exec.replace(&[obj]);
             return Ok(Action::Call {
                 function: f,
-                then: Some(Then::new("__gc", finalizer_continue, Value::Table(queue)).catching()),
+                then: Some(Then::new("__gc", finalizer_done, state).catching()),
+            });
+        }
+        if exec.fuel.is_exhausted() {
+            exec.clear();
+            return Ok(Action::Pause {
+                then: Then::new("__gc", finalizer_done, state),
             });
         }
     }

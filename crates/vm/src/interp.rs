@@ -735,10 +735,13 @@ pub(crate) fn run<'gc>(
             };
         }
         // For instructions that have not done their work yet: on exhaustion the pc is
-        // rewound so the instruction runs when the frame resumes.
+        // rewound (and the instruction's unit given back) so the instruction runs when the
+        // frame resumes. An instruction that took the last unit itself goes ahead, so any
+        // positive budget makes progress (a budget of 1 used to retry a call forever).
         macro_rules! check_fuel_before {
             () => {
-                if budget <= 0 {
+                if budget < 0 {
+                    budget += 1;
                     pc -= 1;
                     save!();
                     return Ok(Flow::OutOfFuel);

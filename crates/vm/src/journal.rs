@@ -79,6 +79,7 @@ struct RootBackup<'gc> {
     string_metatable: Option<Table<'gc>>,
     finalizable: Vec<Value<'gc>>,
     pending: Vec<Value<'gc>>,
+    finalizing: Value<'gc>,
     weak_tables: Vec<GcWeak<'gc, TableInner<'gc>>>,
     #[collect(require_static)]
     full_collection_requested: bool,
@@ -347,6 +348,7 @@ impl<'gc> Journal<'gc> {
                 string_metatable: state.string_metatable.get(),
                 finalizable: gc.finalizable.0.clone(),
                 pending: gc.pending.clone(),
+                finalizing: gc.finalizing,
                 weak_tables: gc.weak_tables.clone(),
                 full_collection_requested: gc.full_collection_requested,
                 script_bytes: state.memory.script_bytes(),
@@ -398,6 +400,7 @@ impl<'gc> Journal<'gc> {
             let mut gc = state.gc.borrow_mut(mc);
             gc.finalizable.0 = root.finalizable.clone();
             gc.pending = root.pending.clone();
+            gc.finalizing = root.finalizing;
             gc.weak_tables = root.weak_tables.clone();
             gc.full_collection_requested = root.full_collection_requested;
         }

@@ -237,6 +237,8 @@ pub(crate) struct Image {
     string_metatable: Option<u32>,
     finalizable: Box<[Val]>,
     pending_finalizers: Box<[Val]>,
+    /// `GcState::finalizing`.
+    finalizing: Val,
     full_collection_requested: bool,
     /// `(serial, value)` of the value handles live at capture, by serial.
     value_handles: Vec<(u64, Val)>,
@@ -513,11 +515,12 @@ pub(crate) fn capture<'gc>(
         .string_metatable
         .get()
         .map(|t| c.obj(ObjRef::Table(t)));
-    let (finalizable, pending_finalizers, full_collection_requested) = {
+    let (finalizable, pending_finalizers, finalizing, full_collection_requested) = {
         let gc = state.gc.borrow();
         (
             c.vals(&gc.finalizable.0),
             c.vals(&gc.pending),
+            c.val(gc.finalizing),
             gc.full_collection_requested,
         )
     };
@@ -552,6 +555,7 @@ pub(crate) fn capture<'gc>(
         string_metatable,
         finalizable,
         pending_finalizers,
+        finalizing,
         full_collection_requested,
         value_handles,
         executor_handles,
@@ -997,6 +1001,7 @@ pub(crate) fn rebuild<'gc>(
         let mut gc = state.gc.borrow_mut(mc);
         gc.finalizable.0 = rb.vals(&image.finalizable)?;
         gc.pending = rb.vals(&image.pending_finalizers)?;
+        gc.finalizing = rb.val(image.finalizing)?;
         gc.weak_tables = weak_tables;
         gc.full_collection_requested = image.full_collection_requested;
     }
@@ -1200,6 +1205,7 @@ impl Image {
         h.word(self.string_metatable.map_or(u64::MAX, |t| t as u64));
         hash_vals(&mut h, &self.finalizable);
         hash_vals(&mut h, &self.pending_finalizers);
+        hash_val(&mut h, self.finalizing);
         h.word(self.full_collection_requested as u64);
         h.finish()
     }

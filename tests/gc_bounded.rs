@@ -1,0 +1,247 @@
+//! The collector's script-visible work is bounded per unit of fuel: finalizer queues run in
+//! charged, resumable pieces (deterministic whatever the host's step size, snapshot-safe),
+//! messages never look at a whole (huge) chunk name, and a script-requested full collection
+//! is paid for in fuel.
+
+use std::rc::Rc;
+
+use lunette::{CaptureHost, ExecResult, Executor, Fuel, Grants, Lua, StashedExecutor};
+
+fn lua(full_collections: bool) -> (Lua, CaptureHost) {
+    let mut host = CaptureHost::new();
+    host.grants = Grants {
+        full_collections,
+        debug: true,
+        ..Grants::default()
+    };
+    (Lua::with_host(Rc::new(host.clone())), host)
+}
+
+fn start(lua: &mut Lua, src: &str) -> StashedExecutor {
+    let f = lua.load(src.as_bytes(), "=test").expect("compiles");
+    lua.enter(|ctx| {
+        let f = ctx.fetch(&f).unwrap();
+        ctx.stash_executor(Executor::start(ctx, f, &[]))
+    })
+}
+
+/// Steps `exec` to completion with `fuel` per step; returns the number of steps and the
+/// largest overrun. Panics if it ended with an error.
+fn run(lua: &mut Lua, exec: &StashedExecutor, fuel: i64) -> (u64, i64) {
+    let mut steps = 0;
+    let mut overrun = 0;
+    loop {
+        steps += 1;
+        assert!(steps < 10_000_000, "does not finish");
+        let mut f = Fuel::new(fuel);
+        let done = lua.step(exec, &mut f);
+        overrun = overrun.max(-f.remaining());
+        if done {
+            break;
+        }
+    }
+    lua.enter(|ctx| {
+        if let Some(ExecResult::Errored { value, .. }) = ctx.fetch_executor(exec).unwrap().result()
+        {
+            panic!("script failed: {}", lunette::vm::error_message(ctx, value))
+        }
+    });
+    (steps, overrun)
+}
+
+/// 200,000 dead objects whose metatable lost its `__gc`: nothing to call, but the queue is
+/// still walked, one unit of fuel an object, in pieces that pause at step boundaries (it was
+/// taken whole, uncharged, in one step).
+#[test]
+fn a_finalizer_queue_is_walked_in_charged_pieces() {
+    let (mut lua, _) = lua(false);
+    let setup = start(
+        &mut lua,
+        "local mt = {__gc = function() end}
+         for i = 1, 200000 do setmetatable({}, mt) end
+         mt.__gc = nil",
+    );
+    run(&mut lua, &setup, 100_000);
+    lua.gc_collect();
+    let exec = start(
+        &mut lua,
+        "local x = 0 for i = 1, 10 do x = x + i end return x",
+    );
+    let (steps, overrun) = run(&mut lua, &exec, 1000);
+    assert!(
+        steps >= 150,
+        "the queue was walked in {steps} steps of 1000 fuel"
+    );
+    assert!(overrun < 100, "overran by {overrun}");
+}
+
+const FINALIZER_SCRIPT: &str = "
+    log = {}
+    local function obj(name, body)
+      return setmetatable({}, {__gc = function() log[#log + 1] = name; body() end})
+    end
+    for i = 1, 50 do
+      obj('a' .. i, function() local s = 0 for j = 1, i * 10 do s = s + j end end)
+      obj('e' .. i, function() error('boom') end)
+    end
+    obj('gc-inside', function() collectgarbage() log[#log + 1] = 'inner-collect-returned' end)
+    local r = collectgarbage()
+    log[#log + 1] = 'returned ' .. tostring(r)
+    for i = 1, 20 do obj('b' .. i, function() local t = {} for j = 1, 100 do t[j] = j end end) end
+    collectgarbage()
+    log[#log + 1] = 'end'
+    return table.concat(log, ',')";
+
+fn finalizer_log(fuel: i64) -> (String, u64) {
+    let (mut lua, _) = lua(true);
+    let exec = start(&mut lua, FINALIZER_SCRIPT);
+    let (steps, overrun) = run(&mut lua, &exec, fuel);
+    // (`collectgarbage` pays for the collection in one charge: heap / 64 units, a few
+    // thousand for this small heap.)
+    assert!(overrun < 5000, "fuel {fuel}: overran by {overrun}");
+    let out = lua.enter(|ctx| match ctx.fetch_executor(&exec).unwrap().result() {
+        Some(ExecResult::Returned(v)) => lunette::vm::display_plain(v[0]),
+        _ => String::new(),
+    });
+    (out, steps)
+}
+
+/// Finalizers run in the same order, at the same points, whatever the step size.
+#[test]
+fn finalizers_are_deterministic_across_step_sizes() {
+    let (reference, _) = finalizer_log(10_000_000);
+    assert!(reference.starts_with("gc-inside,inner-collect-returned,e50,a50,e49,a49"));
+    assert!(reference.contains(",a1,returned 0,b20,"), "{reference}");
+    assert!(reference.ends_with("b1,end"), "{reference}");
+    for fuel in [1, 7, 100, 10_000] {
+        let (log, steps) = finalizer_log(fuel);
+        assert_eq!(log, reference, "fuel {fuel}");
+        if fuel == 1 {
+            assert!(steps > 1000, "{steps} steps");
+        }
+    }
+}
+
+/// A snapshot taken while the queue is half run restores a VM that finishes the same way.
+#[test]
+fn a_half_run_finalizer_queue_survives_snapshots() {
+    let (mut lua, _) = lua(true);
+    let exec = start(&mut lua, FINALIZER_SCRIPT);
+    // Step until some finalizers ran but not all of the first batch.
+    let mut snapshot = None;
+    for _ in 0..100_000 {
+        let mut f = Fuel::new(50);
+        assert!(!lua.step(&exec, &mut f));
+        let n = lua.enter(|ctx| match ctx.globals().get(ctx.str("log")) {
+            lunette::Value::Table(t) => t.length(),
+            _ => 0,
+        });
+        if n > 20 {
+            snapshot = Some(lua.snapshot().expect("snapshot"));
+            break;
+        }
+    }
+    let snapshot = snapshot.expect("reached the middle of the queue");
+    let finish = |lua: &mut Lua| {
+        run(lua, &exec, 333);
+        lua.enter(|ctx| match ctx.fetch_executor(&exec).unwrap().result() {
+            Some(ExecResult::Returned(v)) => lunette::vm::display_plain(v[0]),
+            _ => String::new(),
+        })
+    };
+    let first = finish(&mut lua);
+    lua.restore(&snapshot).expect("restore");
+    let second = finish(&mut lua);
+    assert_eq!(first, second);
+    assert_eq!(first, finalizer_log(10_000_000).0);
+}
+
+/// Messages and tracebacks of functions with a huge chunk name show PUC's short chunk id.
+#[test]
+fn huge_chunk_names_give_short_ids_in_messages() {
+    let (mut lua, _) = lua(false);
+    let big = "y".repeat(4 << 20);
+    for (name, want) in [
+        (format!("={big}"), "y".repeat(59)),
+        (format!("@{big}"), format!("...{}", "y".repeat(56))),
+        (big.clone(), format!("[string \"{}...\"]", "y".repeat(45))),
+        (format!("a\n{big}"), "[string \"a...\"]".to_string()),
+    ] {
+        let f = lua.load(b"error('e')", &name).expect("compiles");
+        let exec = lua.enter(|ctx| {
+            let f = ctx.fetch(&f).unwrap();
+            ctx.stash_executor(Executor::start(ctx, f, &[]))
+        });
+        let err = lua.finish(&exec).expect_err("errors");
+        assert_eq!(err.message, format!("{want}:1: e"));
+        assert!(err.traceback.len() < 400, "{}", err.traceback);
+    }
+}
+/// Any positive budget makes progress, also through calls and finalizer queues (a budget of
+/// 1 used to retry a call instruction forever).
+#[test]
+fn a_budget_of_one_makes_progress() {
+    for src in [
+        "for i = 1, 10 do setmetatable({}, {}) end",
+        "local function f() end for i = 1, 10 do f() end",
+        "local t = setmetatable({}, {__gc = function() end}) t = nil collectgarbage()",
+    ] {
+        let (mut lua, _) = lua(true);
+        let exec = start(&mut lua, src);
+        let (steps, overrun) = run(&mut lua, &exec, 1);
+        assert!(steps < 1000, "{src}: {steps} steps");
+        // (`collectgarbage` charges heap / 64 units at once.)
+        assert!(overrun < 5000, "{src}: overran by {overrun}");
+    }
+}
+
+/// Total fuel a script consumes, stepped with large budgets.
+fn fuel_used(src: &str) -> i64 {
+    let (mut lua, _) = lua(true);
+    let exec = start(&mut lua, src);
+    let mut used = 0;
+    loop {
+        let mut f = Fuel::new(1_000_000);
+        let done = lua.step(&exec, &mut f);
+        used += 1_000_000 - f.remaining();
+        if done {
+            return used;
+        }
+    }
+}
+
+/// A script-requested full collection walks the whole heap: it is paid for in fuel in
+/// proportion to the heap (it was one unit, whatever the heap).
+#[test]
+fn script_requested_full_collections_are_charged_by_heap_size() {
+    let heap = "keep = {} for i = 1, 100000 do keep[i] = {i} end ";
+    let without = fuel_used(heap);
+    let with = fuel_used(&format!("{heap} for i = 1, 10 do collectgarbage() end"));
+    let per_collection = (with - without) / 10;
+    // 100,000 small tables are several MiB: tens of thousands of units a collection.
+    assert!(
+        per_collection > 40_000,
+        "{per_collection} units a collection"
+    );
+}
+
+/// Values moved between threads by resume/yield are paid for at every level of a chain of
+/// nested coroutines (they were free: one instruction moved thousands of values per level).
+#[test]
+fn values_moved_through_nested_resumes_are_charged() {
+    let used = fuel_used(
+        "local vals = {}
+         for i = 1, 5000 do vals[i] = i end
+         local function level(n)
+           if n == 0 then
+             while true do coroutine.yield(table.unpack(vals)) end
+           end
+           local inner = coroutine.wrap(level)
+           while true do coroutine.yield(inner(n - 1)) end
+         end
+         local top = coroutine.wrap(level)
+         for i = 1, 10 do top(100) end",
+    );
+    // 10 rounds x 100 levels x 5,000 values / 8.
+    assert!(used > 600_000, "{used} units");
+}
