@@ -198,3 +198,41 @@ pub(crate) fn skip_shebang(source: &[u8]) -> &[u8] {
         source
     }
 }
+
+/// A no-op callback (one per VM, kept in the registry) that long builtins call with a
+/// continuation to reach a step boundary: the executor checks the fuel before running the
+/// continuation, so the work resumes in the same step while fuel remains and in the next one
+/// otherwise (the state lives in the continuation's Lua value, so a paused VM snapshots).
+pub(crate) fn pause_point<'gc>(ctx: Context<'gc>) -> Value<'gc> {
+    let key = ctx.str("lunette.pause");
+    let pause = ctx.registry().get(key);
+    if !pause.is_nil() {
+        return pause;
+    }
+    let pause = Value::Callback(lunette_vm::Callback::new(ctx, "pause", pause_noop));
+    let _ = ctx.registry().set(ctx.mutation(), key, pause);
+    pause
+}
+
+fn pause_noop<'gc>(
+    _ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+) -> Result<lunette_vm::Action<'gc>, Error<'gc>> {
+    exec.clear();
+    Ok(lunette_vm::Action::Return)
+}
+
+/// Continues with `then` (state `state`) after a step-boundary check (see [`pause_point`]).
+pub(crate) fn continue_later<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    name: &'static str,
+    then: lunette_vm::ContinuationFn,
+    state: Value<'gc>,
+) -> lunette_vm::Action<'gc> {
+    exec.clear();
+    lunette_vm::Action::Call {
+        function: pause_point(ctx),
+        then: Some(lunette_vm::Then::new(name, then, state)),
+    }
+}
