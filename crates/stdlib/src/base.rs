@@ -422,9 +422,9 @@ fn select<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc
         i.min(n + 1)
     };
     let _ = ctx;
-    // Keep values from `start` (1-based among the varargs, which begin at position 1).
-    let values: Vec<Value<'gc>> = exec.values()[start as usize..].to_vec();
-    exec.replace(&values);
+    // Keep values from `start` (1-based among the varargs, which begin at position 1), moved
+    // down in place; the executor charges for moving the results.
+    exec.drop_front(start as usize);
     Ok(Action::Return)
 }
 
@@ -766,13 +766,13 @@ fn load_pay<'gc>(
             Value::Integer(6),
             Value::Integer((unpaid - now) as i64),
         );
-        return Ok(crate::util::continue_later(
+        return crate::util::continue_later(
             ctx,
             exec,
             "load",
             load_paid_slice,
             Value::Table(state),
-        ));
+        );
     }
     let (name, mode) = match (state.get_int(2), state.get_int(3)) {
         (Value::String(n), Value::String(m)) => (n, m),

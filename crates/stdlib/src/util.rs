@@ -222,17 +222,37 @@ fn pause_noop<'gc>(
     Ok(lunette_vm::Action::Return)
 }
 
+/// The memory limit's protocol for a builtin that grows objects in pieces: over the limit,
+/// a full collection is requested (`Ok(true)`: end the step if possible) unless one already
+/// ran since the VM was seen over it ("not enough memory").
+pub(crate) fn memory_safe_point(ctx: Context<'_>) -> Result<bool, Error<'_>> {
+    let memory = ctx.memory();
+    if memory.limit().is_some_and(|l| memory.used() > l) {
+        ctx.reserve_memory(0)?;
+        ctx.request_full_collection();
+        return Ok(true);
+    }
+    Ok(false)
+}
+
 /// Continues with `then` (state `state`) after a step-boundary check (see [`pause_point`]).
+/// Also a memory-limit safe point for builtins that grow Lua objects in pieces: over the
+/// limit, the step ends with a full collection requested (and the work goes on after it),
+/// or, when a collection already ran since, "not enough memory".
 pub(crate) fn continue_later<'gc>(
     ctx: Context<'gc>,
     exec: &mut Exec<'gc, '_>,
     name: &'static str,
     then: lunette_vm::ContinuationFn,
     state: Value<'gc>,
-) -> lunette_vm::Action<'gc> {
+) -> Result<lunette_vm::Action<'gc>, Error<'gc>> {
     exec.clear();
-    lunette_vm::Action::Call {
-        function: pause_point(ctx),
-        then: Some(lunette_vm::Then::new(name, then, state)),
+    let then = lunette_vm::Then::new(name, then, state);
+    if memory_safe_point(ctx)? {
+        return Ok(lunette_vm::Action::Pause { then });
     }
+    Ok(lunette_vm::Action::Call {
+        function: pause_point(ctx),
+        then: Some(then),
+    })
 }
