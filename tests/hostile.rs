@@ -217,6 +217,45 @@ fn generated(name: &str) -> Option<(Vec<u8>, Header)> {
             s
         }
         "gen_huge_table_ctor" => format!("local t = {{{}}} return #t", rep("1,", 1_000_000)),
+        // Compile cost must be linear in the source (these were quadratic: gotos resolved by
+        // scanning every pending goto at each label, labels and names found by scanning).
+        "gen_goto_storm" => {
+            let mut s: String = (0..n).map(|i| format!("goto l{i}\n")).collect();
+            s.extend((0..n).map(|i| format!("::l{i}:: x = 1\n")));
+            s
+        }
+        "gen_label_storm" => (0..n)
+            .map(|i| format!("::l{i}:: if x then goto l{i} end\n"))
+            .collect(),
+        "gen_goto_same_label" => format!("{}::e::", rep("goto e\n", n)),
+        "gen_goto_nested_blocks" => {
+            let mut s = rep("do ", 60);
+            s.extend((0..n / 2).map(|i| format!("goto l{i}\n")));
+            s.push_str(&rep("end ", 60));
+            s.extend((0..n / 2).map(|i| format!("::l{i}:: x = 1\n")));
+            s
+        }
+        // 40 nested functions, each with 190 locals, then globals used at the bottom: every
+        // global was looked up through all 40 x 190 locals.
+        "gen_deep_globals" => {
+            let mut s = String::new();
+            for k in 0..40 {
+                s.extend((0..190).map(|i| format!("local v{k}_{i} = {i}\n")));
+                s.push_str("local function f()\n");
+            }
+            s.push_str(&rep("g = g\n", n));
+            s.push_str(&rep("end\n", 40));
+            s
+        }
+        // 199 compile-time constants, then a million empty statements (each needed the
+        // register level, found by scanning back over the constants).
+        "gen_ctc_semicolons" => {
+            let mut s: String = (0..199)
+                .map(|i| format!("local c{i} <const> = {i}\n"))
+                .collect();
+            s.push_str(&rep(";", 1_000_000));
+            s
+        }
         "gen_long_line" => format!("local x = {} return x", rep("1+", 500_000) + "1"),
         _ => return None,
     };
@@ -230,6 +269,12 @@ fn generated(name: &str) -> Option<(Vec<u8>, Header)> {
             overrun: OVERRUN,
         },
         "gen_many_constants"
+        | "gen_goto_storm"
+        | "gen_label_storm"
+        | "gen_goto_same_label"
+        | "gen_goto_nested_blocks"
+        | "gen_deep_globals"
+        | "gen_ctc_semicolons"
         | "gen_huge_table_ctor"
         | "gen_long_line"
         | "gen_call_chain"
@@ -265,6 +310,12 @@ const GENERATED: &[&str] = &[
     "gen_many_constants",
     "gen_huge_table_ctor",
     "gen_long_line",
+    "gen_goto_storm",
+    "gen_label_storm",
+    "gen_goto_same_label",
+    "gen_goto_nested_blocks",
+    "gen_deep_globals",
+    "gen_ctc_semicolons",
 ];
 
 /// Runs one script in this process; `Err` describes how it failed its expectation.

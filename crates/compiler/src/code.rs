@@ -123,8 +123,14 @@ impl Parser<'_> {
 
     /// Appends an instruction (with the line of the last token read) and returns its pc.
     pub(crate) fn emit(&mut self, i: Instruction) -> usize {
+        let cap = self.fs.code.capacity();
         self.fs.code.push(i);
         self.fs.lines.push(self.last_line);
+        let grown = self.fs.code.capacity() - cap;
+        if grown != 0 {
+            // code and lines grow together (an instruction and its line number)
+            self.note_mem(grown * (std::mem::size_of::<Instruction>() + 4));
+        }
         self.fs.code.len() - 1
     }
 
@@ -289,6 +295,11 @@ impl Parser<'_> {
             return idx;
         }
         let idx = self.fs.constants.len() as u32;
+        let bytes = match &c {
+            Constant::String(s) => s.len(),
+            _ => 0,
+        };
+        self.note_mem(crate::parser::CONST_COST + bytes);
         self.fs.constants.push(c);
         self.fs.const_map.insert(key, idx);
         idx

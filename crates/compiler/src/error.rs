@@ -17,6 +17,12 @@ impl CompileError {
     pub fn is_incomplete(&self) -> bool {
         self.message.ends_with("near <eof>")
     }
+
+    /// Whether the compilation was stopped by its memory budget
+    /// ([`compile_with_limit`](crate::compile_with_limit)).
+    pub fn is_out_of_memory(&self) -> bool {
+        self.message == "not enough memory"
+    }
 }
 
 /// Maximum size of a formatted chunk id, including PUC's terminating NUL (`LUA_IDSIZE`).

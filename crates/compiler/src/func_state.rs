@@ -5,6 +5,7 @@
 //! temporaries in stack order. Temporaries are freed in reverse order of allocation.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use crate::lexer::StrId;
@@ -158,7 +159,49 @@ pub(crate) struct VarDesc {
     pub reg: u8,
     /// Index in `FuncState::local_vars` (debug info), if the variable has a register.
     pub pidx: Option<usize>,
+    /// Registers used by the active variables up to and including this one (set when the
+    /// variable is activated), so `reg_level` is O(1) however many compile-time constants
+    /// (which take no register) precede it.
+    pub level: u32,
+    /// The declaration of the same name this one shadows while active (`Parser::visible`).
+    pub shadowed: Option<VarRef>,
 }
+
+/// An active variable: function nesting level (0 = main chunk) and index in that function's
+/// `actvars`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct VarRef {
+    pub level: usize,
+    pub vidx: usize,
+}
+
+/// Deterministic hasher for compiler-assigned integer ids (`StrId`): the keys are dense ids
+/// given out by the interner, never values a script chooses, so one multiply suffices.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(b as u64);
+        }
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(n as u64);
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+}
+
+/// A map keyed by compiler ids.
+pub(crate) type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
 
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct BlockCnt {
@@ -186,6 +229,9 @@ pub(crate) struct LabelDesc {
     pub nactvar: usize,
     /// Goto that escapes a block with captured variables (needs a `Close`).
     pub close: bool,
+    /// Goto already resolved (left in `FuncState::gotos` until its block is left, so
+    /// resolving one goto never shifts the others).
+    pub resolved: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -231,8 +277,18 @@ pub(crate) struct FuncState {
     /// Declared variables: `actvars[..nactvar]` are active, the rest are being declared.
     pub actvars: Vec<VarDesc>,
     pub blocks: Vec<BlockCnt>,
+    /// Visible labels (of the open blocks), in order.
     pub labels: Vec<LabelDesc>,
+    /// Index in `labels` of each visible label by name (names of visible labels are unique;
+    /// `break` labels are not indexed).
+    pub label_index: IdMap<StrId, usize>,
+    /// Pending gotos of the open blocks, in order (resolved ones marked until their block
+    /// is left).
     pub gotos: Vec<LabelDesc>,
+    /// Indices in `gotos` of the pending (unresolved) gotos of each name, ascending.
+    pub goto_index: IdMap<StrId, Vec<usize>>,
+    /// Index in `upvals` of the first upvalue of each name.
+    pub upval_index: IdMap<StrId, u8>,
     /// pc of the last jump target (instructions before it can't be merged with new ones).
     pub last_target: usize,
     /// Some return must close upvalues / to-be-closed variables.
@@ -259,19 +315,30 @@ impl FuncState {
             actvars: Vec::new(),
             blocks: Vec::new(),
             labels: Vec::new(),
+            label_index: IdMap::default(),
             gotos: Vec::new(),
+            goto_index: IdMap::default(),
+            upval_index: IdMap::default(),
             last_target: 0,
             needclose: false,
         }
     }
 
-    /// Register level of the first `nvar` active variables.
+    /// Register level of the first `nvar` active variables (O(1): each variable records the
+    /// level up to itself when activated).
     pub(crate) fn reg_level(&self, nvar: usize) -> u32 {
-        self.actvars[..nvar]
-            .iter()
-            .rev()
-            .find(|v| !matches!(v.kind, VarKind::CompileTime(_)))
-            .map_or(0, |v| v.reg as u32 + 1)
+        match nvar.checked_sub(1).and_then(|i| self.actvars.get(i)) {
+            Some(v) => v.level,
+            None => 0,
+        }
+    }
+
+    /// Adds an upvalue (the caller checked the limit) and indexes it by name.
+    pub(crate) fn push_upval(&mut self, u: UpvalInfo) -> u8 {
+        let i = self.upvals.len() as u8;
+        self.upval_index.entry(u.name).or_insert(i);
+        self.upvals.push(u);
+        i
     }
 
     /// Number of registers holding active variables.

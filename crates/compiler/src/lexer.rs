@@ -16,6 +16,10 @@ pub(crate) type StrId = u32;
 pub(crate) struct Interner {
     map: HashMap<Box<[u8]>, StrId>,
     strs: Vec<Box<[u8]>>,
+    /// Estimated heap bytes held (two copies of each string plus table and allocation slots,
+    /// measured), for the
+    /// compiler's memory budget.
+    pub bytes: usize,
 }
 
 impl Interner {
@@ -24,6 +28,7 @@ impl Interner {
             return id;
         }
         let id = self.strs.len() as StrId;
+        self.bytes = self.bytes.saturating_add(2 * s.len() + 56);
         self.strs.push(s.into());
         self.map.insert(s.into(), id);
         id
@@ -218,6 +223,11 @@ pub(crate) struct Lexer<'a> {
 }
 
 impl<'a> Lexer<'a> {
+    /// Bytes held by the token buffer (a long string literal's text while it is scanned).
+    pub(crate) fn buffer_bytes(&self) -> usize {
+        self.buf.capacity()
+    }
+
     pub(crate) fn new(src: &'a [u8], chunk: String) -> Self {
         Lexer {
             src,

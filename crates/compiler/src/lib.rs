@@ -37,7 +37,19 @@ pub use proto::{Constant, LocalVar, Prototype, UpvalueDesc};
 /// Like `load`, a first line starting with `#` is a syntax error here; source read from a
 /// file should go through [`skip_shebang`] first (what `luaL_loadfile` does).
 pub fn compile(source: &[u8], chunk_name: &str) -> Result<Arc<Prototype>, CompileError> {
-    parser::parse_chunk(source, chunk_name)
+    compile_with_limit(source, chunk_name, usize::MAX)
+}
+
+/// [`compile`], holding at most about `max_bytes` of compiler state and output while
+/// compiling (an estimate that bounds what the compiler allocates from above, checked at
+/// every token); past it, the error's message is `"not enough memory"`
+/// ([`CompileError::is_out_of_memory`]). The VM passes what its memory limit has left.
+pub fn compile_with_limit(
+    source: &[u8],
+    chunk_name: &str,
+    max_bytes: usize,
+) -> Result<Arc<Prototype>, CompileError> {
+    parser::parse_chunk(source, chunk_name, max_bytes)
         .map(Arc::new)
         .map_err(|e| *e)
 }

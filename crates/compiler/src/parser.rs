@@ -101,16 +101,38 @@ pub(crate) struct Parser<'a> {
     pub outer: Vec<FuncState>,
     /// Names and values of all compile-time constant variables seen so far.
     pub ctc_values: Vec<(StrId, CtcValue)>,
+    /// The innermost active declaration of each name across all open functions (each
+    /// `VarDesc::shadowed` links to the one it hides), so resolving a name costs O(1) for
+    /// locals, compile-time constants and globals whatever the nesting.
+    pub visible: IdMap<StrId, VarRef>,
     /// Current nesting level (see [`MAX_LEVELS`]).
     pub level: u32,
     source: Arc<str>,
     short_source: Arc<str>,
     env_name: StrId,
     break_name: StrId,
+    /// Estimated heap bytes held by the compilation so far (function states, code, constants,
+    /// debug information; the interner counts its own), by capacity where it matters. An
+    /// upper bound of what the compiler allocates, checked against `mem_limit` at every token.
+    pub mem: usize,
+    /// Most bytes the compilation may hold (`compile_with_limit`).
+    pub mem_limit: usize,
 }
 
-/// Compiles a whole chunk.
-pub(crate) fn parse_chunk(source: &[u8], chunk_name: &str) -> CResult<Prototype> {
+/// Estimated bytes of a function being compiled beyond its vectors' contents: the
+/// `FuncState` with its maps, the boxed `Prototype` and its `Arc`.
+const FUNC_OVERHEAD: usize = 1024;
+/// Estimated bytes per pending goto or label (entries and index slots).
+const GOTO_COST: usize = 64;
+/// Estimated bytes per upvalue or local variable's debug entry (compile-time entry, final
+/// descriptor and its name's allocation; the name bytes are added).
+const VAR_COST: usize = 96;
+/// Estimated bytes per constant (value, map entry, slack; string bytes are added).
+pub(crate) const CONST_COST: usize = 56;
+
+/// Compiles a whole chunk, holding at most about `mem_limit` bytes while doing so (else the
+/// error "not enough memory").
+pub(crate) fn parse_chunk(source: &[u8], chunk_name: &str, mem_limit: usize) -> CResult<Prototype> {
     let chunk = crate::error::chunk_id(chunk_name);
     let short_source: Arc<str> = Arc::from(chunk.as_str());
     let mut lex = Lexer::new(source, chunk);
@@ -129,19 +151,45 @@ pub(crate) fn parse_chunk(source: &[u8], chunk_name: &str) -> CResult<Prototype>
         fs: FuncState::new(0),
         outer: Vec::new(),
         ctc_values: Vec::new(),
+        visible: IdMap::default(),
         level: 0,
         source: Arc::from(crate::error::source_name(chunk_name)),
         short_source,
         env_name,
         break_name,
+        // The chunk name's copy shared by the prototypes.
+        mem: FUNC_OVERHEAD.saturating_add(chunk_name.len()),
+        mem_limit,
     };
+    p.check_mem()?;
     p.main_func()
 }
 
 impl<'a> Parser<'a> {
     // ---------------------------------------------------------------- tokens & errors
 
+    /// Adds `bytes` to the compilation's estimated footprint (checked at the next token).
+    pub(crate) fn note_mem(&mut self, bytes: usize) {
+        self.mem = self.mem.saturating_add(bytes);
+    }
+
+    /// Fails with "not enough memory" once the compilation holds more than its budget
+    /// (checked after each token: one token, e.g. a long string literal, can overshoot by a
+    /// few times its own length, which is bounded by the source's).
+    fn check_mem(&self) -> CResult<()> {
+        let held = self
+            .mem
+            .saturating_add(self.lex.interner.bytes)
+            .saturating_add(self.lex.buffer_bytes());
+        if held > self.mem_limit {
+            return Err(self.make_error("not enough memory".to_string()));
+        }
+        Ok(())
+    }
+
     fn next(&mut self) -> CResult<()> {
+        // Every token passes here, and each adds a bounded amount of compiler state.
+        self.check_mem()?;
         self.last_line = self.lex.line;
         self.cur = match self.ahead.take() {
             Some(t) => t,
@@ -268,7 +316,7 @@ impl<'a> Parser<'a> {
 
     fn main_func(&mut self) -> CResult<Prototype> {
         self.fs.is_vararg = true;
-        self.fs.upvals.push(UpvalInfo {
+        self.fs.push_upval(UpvalInfo {
             name: self.env_name,
             in_stack: true,
             index: 0,
@@ -282,6 +330,7 @@ impl<'a> Parser<'a> {
     }
 
     fn open_func(&mut self, line: u32) {
+        self.note_mem(FUNC_OVERHEAD);
         let parent = std::mem::replace(&mut self.fs, FuncState::new(line));
         self.outer.push(parent);
         self.enter_block(false);
@@ -296,6 +345,18 @@ impl<'a> Parser<'a> {
         self.finish();
         let parent = self.outer.pop().unwrap_or_else(|| FuncState::new(0));
         let fs = std::mem::replace(&mut self.fs, parent);
+        let interner = &self.lex.interner;
+        // The descriptors made here copy the names of upvalues and locals.
+        let names: usize = fs
+            .upvals
+            .iter()
+            .map(|u| interner.get(u.name).len())
+            .chain(fs.local_vars.iter().map(|l| interner.get(l.name).len()))
+            .sum();
+        self.mem = self
+            .mem
+            .saturating_add(names)
+            .saturating_add((fs.upvals.len() + fs.local_vars.len()) * VAR_COST);
         let interner = &self.lex.interner;
         Ok(Prototype {
             source: self.source.clone(),
@@ -395,6 +456,8 @@ impl<'a> Parser<'a> {
             kind: VarKind::Regular,
             reg: 0,
             pidx: None,
+            level: 0,
+            shadowed: None,
         });
         Ok(self.fs.actvars.len() - 1)
     }
@@ -405,7 +468,6 @@ impl<'a> Parser<'a> {
         let pc = self.fs.pc() as u32;
         for reg in first_reg..first_reg + n as u32 {
             let vidx = self.fs.nactvar;
-            self.fs.nactvar += 1;
             let name = self.fs.actvars[vidx].name;
             self.fs.local_vars.push(LocalInfo {
                 name,
@@ -413,10 +475,27 @@ impl<'a> Parser<'a> {
                 end_pc: pc,
             });
             let pidx = self.fs.local_vars.len() - 1;
+            self.mem = self.mem.saturating_add(VAR_COST);
             let v = &mut self.fs.actvars[vidx];
             v.reg = reg as u8;
             v.pidx = Some(pidx);
+            self.activate_next();
         }
+    }
+
+    /// Makes the next declared variable active: its register level and its place in
+    /// `visible` (a compile-time constant keeps the level of the variables before it).
+    fn activate_next(&mut self) {
+        let vidx = self.fs.nactvar;
+        let below = self.fs.reg_level(vidx);
+        let level = self.outer.len();
+        let v = &mut self.fs.actvars[vidx];
+        v.level = match v.kind {
+            VarKind::CompileTime(_) => below,
+            _ => v.reg as u32 + 1,
+        };
+        v.shadowed = self.visible.insert(v.name, VarRef { level, vidx });
+        self.fs.nactvar += 1;
     }
 
     /// Ends the scope of variables above `to_level` (debug info `end_pc`). The entries stay
@@ -425,9 +504,14 @@ impl<'a> Parser<'a> {
         let pc = self.fs.pc() as u32;
         while self.fs.nactvar > to_level {
             self.fs.nactvar -= 1;
-            if let Some(p) = self.fs.actvars[self.fs.nactvar].pidx {
+            let v = self.fs.actvars[self.fs.nactvar];
+            if let Some(p) = v.pidx {
                 self.fs.local_vars[p].end_pc = pc;
             }
+            match v.shadowed {
+                Some(prev) => self.visible.insert(v.name, prev),
+                None => self.visible.remove(&v.name),
+            };
         }
     }
 
@@ -457,41 +541,40 @@ impl<'a> Parser<'a> {
         self.fs.needclose = true;
     }
 
-    /// Resolves `name` in function `level` (0 = main chunk). `Void` means global.
-    fn singlevar_aux(&mut self, level: usize, name: StrId, base: bool) -> CResult<ExpDesc> {
-        // locals
-        let found = {
-            let fs = self.fs_at(level);
-            (0..fs.nactvar)
-                .rev()
-                .find(|&i| fs.actvars[i].name == name)
-                .map(|i| {
-                    let v = fs.actvars[i];
-                    match v.kind {
-                        VarKind::CompileTime(c) => ExpKind::Const(c),
-                        _ => ExpKind::Local {
-                            reg: v.reg,
-                            vidx: i,
-                        },
-                    }
-                })
-        };
-        if let Some(k) = found {
-            if let ExpKind::Local { vidx, .. } = k {
-                if !base {
-                    self.mark_upval(level, vidx);
+    /// Resolves `name` in function `level` (0 = main chunk). `Void` means global. `decl` is
+    /// the innermost active declaration of `name` in function `level` or an enclosing one
+    /// (from `visible`): no function between it and `level` declares the name, so only
+    /// upvalues are looked up on the way (O(1) each), and only while creating upvalues.
+    fn singlevar_aux(
+        &mut self,
+        level: usize,
+        name: StrId,
+        base: bool,
+        decl: Option<VarRef>,
+    ) -> CResult<ExpDesc> {
+        if let Some(d) = decl {
+            if d.level == level {
+                let v = self.fs_at(level).actvars[d.vidx];
+                if let VarKind::CompileTime(c) = v.kind {
+                    return Ok(ExpDesc::new(ExpKind::Const(c)));
                 }
+                if !base {
+                    self.mark_upval(level, d.vidx);
+                }
+                return Ok(ExpDesc::new(ExpKind::Local {
+                    reg: v.reg,
+                    vidx: d.vidx,
+                }));
             }
-            return Ok(ExpDesc::new(k));
         }
         // existing upvalues
-        if let Some(i) = self.fs_at(level).upvals.iter().position(|u| u.name == name) {
-            return Ok(ExpDesc::new(ExpKind::Upval(i as u8)));
+        if let Some(&i) = self.fs_at(level).upval_index.get(&name) {
+            return Ok(ExpDesc::new(ExpKind::Upval(i)));
         }
         if level == 0 {
             return Ok(ExpDesc::new(ExpKind::Void));
         }
-        let v = self.singlevar_aux(level - 1, name, false)?;
+        let v = self.singlevar_aux(level - 1, name, false, decl)?;
         let (in_stack, index, kind) = match v.k {
             ExpKind::Local { reg, vidx } => (true, reg, self.fs_at(level - 1).actvars[vidx].kind),
             ExpKind::Upval(i) => (false, i, self.fs_at(level - 1).upvals[i as usize].kind),
@@ -502,21 +585,41 @@ impl<'a> Parser<'a> {
             let line = fs.line_defined;
             return Err(self.error_limit(line, MAX_UPVALS, "upvalues"));
         }
-        fs.upvals.push(UpvalInfo {
+        let i = fs.push_upval(UpvalInfo {
             name,
             in_stack,
             index,
             kind,
         });
-        Ok(ExpDesc::new(ExpKind::Upval((fs.upvals.len() - 1) as u8)))
+        self.note_mem(VAR_COST);
+        Ok(ExpDesc::new(ExpKind::Upval(i)))
+    }
+
+    /// Resolves `name` from the current function.
+    fn resolve(&mut self, name: StrId) -> CResult<ExpDesc> {
+        let level = self.outer.len();
+        let decl = self.visible.get(&name).copied();
+        match decl {
+            // Not declared in any open function: a global, or `_ENV` (an upvalue of the
+            // main chunk, found by walking the upvalues).
+            None if name != self.env_name => Ok(ExpDesc::new(ExpKind::Void)),
+            // A compile-time constant is used as its value at any depth, no upvalue made.
+            Some(d) if d.level != level => {
+                let v = self.fs_at(d.level).actvars[d.vidx];
+                match v.kind {
+                    VarKind::CompileTime(c) => Ok(ExpDesc::new(ExpKind::Const(c))),
+                    _ => self.singlevar_aux(level, name, true, decl),
+                }
+            }
+            _ => self.singlevar_aux(level, name, true, decl),
+        }
     }
 
     fn singlevar(&mut self) -> CResult<ExpDesc> {
         let name = self.str_checkname()?;
-        let level = self.outer.len();
-        let mut var = self.singlevar_aux(level, name, true)?;
+        let mut var = self.resolve(name)?;
         if var.k == ExpKind::Void {
-            var = self.singlevar_aux(level, self.env_name, true)?;
+            var = self.resolve(self.env_name)?;
             self.exp_to_anyregup(&mut var)?;
             let mut key = ExpDesc::new(ExpKind::KStr(name));
             self.indexed(&mut var, &mut key)?;
@@ -582,10 +685,16 @@ impl<'a> Parser<'a> {
             });
         }
         self.fs.free_reg = stack_level;
+        for (i, l) in self.fs.labels.iter().enumerate().skip(bl.first_label) {
+            if self.fs.label_index.get(&l.name) == Some(&i) {
+                self.fs.label_index.remove(&l.name);
+            }
+        }
         self.fs.labels.truncate(bl.first_label);
         self.fs.blocks.pop();
         if has_previous {
             // pending gotos now belong to the enclosing block
+            self.compact_gotos(bl.first_goto);
             for i in bl.first_goto..self.fs.gotos.len() {
                 let gt = self.fs.gotos[i];
                 let mut close = gt.close;
@@ -595,11 +704,38 @@ impl<'a> Parser<'a> {
                 self.fs.gotos[i].close = close;
                 self.fs.gotos[i].nactvar = bl.nactvar;
             }
-        } else if let Some(&gt) = self.fs.gotos.get(bl.first_goto) {
+        } else if let Some(&gt) = self.fs.gotos[bl.first_goto..].iter().find(|g| !g.resolved) {
             return Err(self.undef_goto(&gt));
         }
         self.fs.actvars.truncate(bl.nactvar);
         Ok(())
+    }
+
+    /// Drops the resolved gotos from `gotos[from..]` and renumbers the pending ones in
+    /// `goto_index`: O(length of that tail), so each goto costs O(1) per block it leaves.
+    fn compact_gotos(&mut self, from: usize) {
+        let fs = &mut self.fs;
+        if !fs.gotos[from..].iter().any(|g| g.resolved) {
+            return;
+        }
+        // Pending gotos at `from..` are the tails of their names' index lists: drop them...
+        for g in fs.gotos[from..].iter().rev().filter(|g| !g.resolved) {
+            if let Some(list) = fs.goto_index.get_mut(&g.name) {
+                list.pop();
+            }
+        }
+        // ...and put them back under their new positions.
+        let mut k = from;
+        for i in from..fs.gotos.len() {
+            let g = fs.gotos[i];
+            if g.resolved {
+                continue;
+            }
+            fs.gotos[k] = g;
+            fs.goto_index.entry(g.name).or_default().push(k);
+            k += 1;
+        }
+        fs.gotos.truncate(k);
     }
 
     fn undef_goto(&self, gt: &LabelDesc) -> Box<CompileError> {
@@ -615,7 +751,8 @@ impl<'a> Parser<'a> {
     }
 
     fn find_label(&self, name: StrId) -> Option<LabelDesc> {
-        self.fs.labels.iter().find(|l| l.name == name).copied()
+        let i = *self.fs.label_index.get(&name)?;
+        self.fs.labels.get(i).copied()
     }
 
     /// Creates a label at the current pc and resolves pending gotos of the current block
@@ -634,29 +771,37 @@ impl<'a> Parser<'a> {
             line,
             nactvar,
             close: false,
+            resolved: false,
         };
+        if name != self.break_name {
+            self.fs.label_index.insert(name, self.fs.labels.len());
+        }
+        self.note_mem(GOTO_COST);
         self.fs.labels.push(label);
-        // solve pending gotos of the current block
+        // solve pending gotos of the current block: the tail of the name's index list
         let mut needs_close = false;
-        let mut i = self.fs.blocks.last().map_or(0, |b| b.first_goto);
-        while i < self.fs.gotos.len() {
-            let gt = self.fs.gotos[i];
-            if gt.name == name {
-                needs_close |= gt.close;
-                if gt.nactvar < label.nactvar {
-                    let var = self.fs.actvars[gt.nactvar].name;
-                    return Err(self.sem_error(format!(
-                        "<goto {}> at line {} jumps into the scope of local '{}'",
-                        self.name_str(gt.name),
-                        gt.line,
-                        self.name_str(var)
-                    )));
-                }
-                self.patch_list(gt.pc, pc);
-                self.fs.gotos.remove(i);
-            } else {
-                i += 1;
+        let first = self.fs.blocks.last().map_or(0, |b| b.first_goto);
+        let pending = match self.fs.goto_index.get_mut(&name) {
+            Some(list) => {
+                let keep = list.partition_point(|&i| i < first);
+                list.split_off(keep)
             }
+            None => Vec::new(),
+        };
+        for i in pending {
+            let gt = self.fs.gotos[i];
+            needs_close |= gt.close;
+            if gt.nactvar < label.nactvar {
+                let var = self.fs.actvars[gt.nactvar].name;
+                return Err(self.sem_error(format!(
+                    "<goto {}> at line {} jumps into the scope of local '{}'",
+                    self.name_str(gt.name),
+                    gt.line,
+                    self.name_str(var)
+                )));
+            }
+            self.patch_list(gt.pc, pc);
+            self.fs.gotos[i].resolved = true;
         }
         if needs_close {
             let level = self.fs.nvarstack();
@@ -666,13 +811,17 @@ impl<'a> Parser<'a> {
     }
 
     fn new_goto(&mut self, name: StrId, line: u32, pc: i32) {
+        let i = self.fs.gotos.len();
         self.fs.gotos.push(LabelDesc {
             name,
             pc,
             line,
             nactvar: self.fs.nactvar,
             close: false,
+            resolved: false,
         });
+        self.fs.goto_index.entry(name).or_default().push(i);
+        self.note_mem(GOTO_COST);
     }
 
     // ---------------------------------------------------------------- statements
@@ -1046,9 +1195,10 @@ impl<'a> Parser<'a> {
         if let Some(value) = ctc {
             // the last variable is a compile-time constant: no register
             self.ctc_values.push((var.name, value));
+            self.note_mem(GOTO_COST);
             self.fs.actvars[vidx].kind = VarKind::CompileTime((self.ctc_values.len() - 1) as u32);
             self.adjust_local_vars(nvars - 1);
-            self.fs.nactvar += 1;
+            self.activate_next();
         } else {
             self.adjust_assign(nvars, nexps, &mut e)?;
             self.adjust_local_vars(nvars);

@@ -285,7 +285,7 @@ fn searcher_sources<'gc>(
         return Ok(Action::Return);
     };
     let chunk = format!("={}", name.to_str_lossy());
-    exec.charge(src.len() / 16);
+    exec.charge(crate::base::compile_fuel(src.len()));
     match ctx.load(src.as_bytes(), &chunk, env) {
         Ok(f) => exec.replace(&[Value::Function(f), ctx.str(":sources:")]),
         Err(e) => {
@@ -386,7 +386,7 @@ fn searcher_lua<'gc>(
             )
         })
         .and_then(|src| {
-            exec.charge(src.len() / 16);
+            exec.charge(crate::base::compile_fuel(src.len()));
             if src.first() == Some(&0x1b) {
                 return Err(format!(
                     "{filename}: binary chunks are not supported by lunette"

@@ -328,7 +328,7 @@ impl<'gc> Machine<'gc> {
             Op::Remove => self.step_remove(exec, input),
             Op::Move => self.step_move(exec, input),
             Op::Concat => self.step_concat(ctx, exec, input),
-            Op::Unpack => self.step_unpack(exec, input),
+            Op::Unpack => self.step_unpack(ctx, exec, input),
             Op::Sort => self.step_sort(exec, input),
         }
     }
@@ -520,8 +520,18 @@ impl<'gc> Machine<'gc> {
         exec: &mut Exec<'gc, '_>,
     ) -> Result<Prim<'gc>, Error<'gc>> {
         let sep = self.aux.as_string().map(|s| s.as_bytes()).unwrap_or(b"");
+        ctx.reserve_memory((self.collected as usize + self.out.len()) * 16)?;
         let parts = self.take_collected();
-        let mut out = Vec::new();
+        // The result's size first (numbers at most 44 bytes), reserved before building it.
+        let mut total = sep.len().saturating_mul(parts.len().saturating_sub(1));
+        for v in &parts {
+            total = total.saturating_add(v.as_string().map_or(44, |s| s.len()));
+        }
+        if total > crate::string::MAX_SIZE {
+            return Err(Error::runtime("resulting string too large"));
+        }
+        ctx.reserve_memory(total)?;
+        let mut out = Vec::with_capacity(total);
         for (k, v) in parts.iter().enumerate() {
             if k > 0 {
                 out.extend_from_slice(sep);
@@ -536,6 +546,7 @@ impl<'gc> Machine<'gc> {
     // unpack: r0 = i, r1 = e.
     fn step_unpack(
         &mut self,
+        ctx: Context<'gc>,
         exec: &mut Exec<'gc, '_>,
         input: Value<'gc>,
     ) -> Result<Prim<'gc>, Error<'gc>> {
@@ -555,6 +566,8 @@ impl<'gc> Machine<'gc> {
                 if self.r[0] == self.r[1] {
                     let all = self.take_collected();
                     exec.charge(all.len());
+                    exec.clear();
+                    exec.reserve_values(ctx, all.len())?;
                     exec.replace(&all);
                     return Ok(Prim::Done);
                 }
@@ -852,18 +865,9 @@ fn drive<'gc>(
         exec.charge(1);
         steps += 1;
         if steps > STEPS_PER_SLICE {
+            // A step boundary (and memory-limit safe point: the collector table grows).
             let st = m.save(ctx, PENDING_PAUSE, input);
-            let key = ctx.str("lunette.table.pause");
-            let mut pause = ctx.registry().get(key);
-            if pause.is_nil() {
-                pause = Value::Callback(Callback::new(ctx, "table.pause", pause_fn));
-                let _ = ctx.registry().set(ctx.mutation(), key, pause);
-            }
-            exec.clear();
-            return Ok(Action::Call {
-                function: pause,
-                then: Some(Then::new(m.op.name(), resume, Value::Table(st))),
-            });
+            return crate::util::continue_later(ctx, exec, m.op.name(), resume, Value::Table(st));
         }
         let (pending, function, args): (i64, Value<'gc>, [Value<'gc>; 3]) =
             match m.step(ctx, exec, input)? {
@@ -930,6 +934,8 @@ fn drive<'gc>(
                     }
                 }
             };
+        // Collected values grow Lua tables between calls: a memory-limit safe point.
+        crate::util::memory_safe_point(ctx)?;
         let st = m.save(ctx, pending, Value::Nil);
         let nargs = if pending == PENDING_SET { 3 } else { 2 };
         exec.replace(&args[..nargs]);
@@ -938,11 +944,6 @@ fn drive<'gc>(
             then: Some(Then::new(m.op.name(), resume, Value::Table(st))),
         });
     }
-}
-
-fn pause_fn<'gc>(_ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
-    exec.clear();
-    Ok(Action::Return)
 }
 
 fn resume<'gc>(
@@ -1083,6 +1084,7 @@ fn move_<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>
 
 fn pack<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
     let n = exec.len();
+    ctx.reserve_memory(n * 16)?;
     let t = ctx.new_table_with_capacity(n, 1);
     for (i, v) in exec.values().iter().enumerate() {
         raw_set(ctx, t, i as i64 + 1, *v);
@@ -1110,11 +1112,13 @@ fn unpack<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc
         if n >= MAX_UNPACK {
             return Err(Error::runtime("too many results to unpack"));
         }
-        exec.charge(n as usize + 1);
-        let values: Vec<Value<'gc>> = (0..=n)
-            .map(|k| t.get_int(i.wrapping_add(k as i64)))
-            .collect();
-        exec.replace(&values);
+        exec.charge(n as usize / lunette_vm::executor::VALUES_PER_UNIT + 1);
+        // The results go straight onto the stack, its growth reserved first.
+        exec.clear();
+        exec.reserve_values(ctx, n as usize + 1)?;
+        for k in 0..=n {
+            exec.push(t.get_int(i.wrapping_add(k as i64)));
+        }
         return Ok(Action::Return);
     }
     let mut m = Machine::new(Op::Unpack, tv);
@@ -1133,47 +1137,171 @@ fn concat<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc
     check_tab(ctx, exec.get(0), 1, TAB_R | TAB_L)?;
     let tv = exec.arg(0);
     if let Some(t) = plain(tv) {
-        let last = t.length();
-        let sep: &[u8] = match exec.get(1) {
-            None | Some(Value::Nil) => b"",
-            Some(Value::String(s)) => s.as_bytes(),
-            Some(v @ (Value::Integer(_) | Value::Float(_))) => {
-                ctx.new_string(display_plain(v).as_bytes()).as_bytes()
-            }
+        let sep = match exec.get(1) {
+            None | Some(Value::Nil) => ctx.str(""),
+            Some(v @ Value::String(_)) => v,
+            Some(v @ (Value::Integer(_) | Value::Float(_))) => ctx.str(&display_plain(v)),
             other => return Err(Error::type_error(2, "string", other)),
         };
-        let mut i = opt_int_arg(exec.get(2), 3, 1)?;
-        let last = opt_int_arg(exec.get(3), 4, last)?;
-        let mut out = Vec::new();
-        // The result's size is checked as it grows (against the string size limit and the
-        // memory limit), so a huge join is refused before it is built.
-        let mut next_check = 1 << 16;
-        while i < last {
-            let v = t.get_int(i);
-            check_concat_value(ctx, v, i)?;
-            push_concat_value(&mut out, v);
-            out.extend_from_slice(sep);
-            i += 1;
-            if out.len() >= next_check {
-                if out.len() > crate::string::MAX_SIZE {
-                    return Err(Error::runtime("resulting string too large"));
-                }
-                ctx.reserve_memory(out.len() * 2)?;
-                next_check = out.len() + out.len() / 2;
-            }
+        let i = opt_int_arg(exec.get(2), 3, 1)?;
+        let last = opt_int_arg(exec.get(3), 4, t.length())?;
+        if i > last {
+            exec.set_return(ctx.str(""));
+            return Ok(Action::Return);
         }
-        if i == last {
-            let v = t.get_int(i);
-            check_concat_value(ctx, v, i)?;
-            push_concat_value(&mut out, v);
+        // State: [table, separator, next index, last index, result bytes so far, pieces...]
+        let st = ctx.new_table_with_capacity(8, 0);
+        for (k, v) in [
+            Value::Table(t),
+            sep,
+            Value::Integer(i),
+            Value::Integer(last),
+            Value::Integer(0),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            raw_set(ctx, st, k as i64 + 1, v);
         }
-        exec.charge(out.len() / 32 + 1);
-        exec.set_return(Value::String(ctx.new_string(&out)));
-        return Ok(Action::Return);
+        return concat_slice(ctx, exec, st);
     }
     let mut m = Machine::new(Op::Concat, tv);
     m.v = [exec.arg(1), exec.arg(2), exec.arg(3)];
     drive(ctx, exec, m, Value::Nil)
+}
+
+/// Items joined by one slice of a plain `table.concat`.
+const CONCAT_SLICE_ITEMS: usize = 1024;
+/// Bytes after which a slice's piece is complete.
+const CONCAT_PIECE_BYTES: usize = 1 << 16;
+/// Slot of the first piece in a plain concat's state table.
+const CONCAT_FIRST_PIECE: i64 = 6;
+
+/// One slice of a plain `table.concat` (state table: see `concat`): joins up to
+/// [`CONCAT_SLICE_ITEMS`] items (or [`CONCAT_PIECE_BYTES`]) into a piece kept as a string in
+/// the state, charging 1 unit an item plus 1 per 32 bytes before copying them and
+/// reserving the piece's growth by capacity; then reaches a step boundary (the state is
+/// Lua values, so a paused concat snapshots). The last slice joins the pieces into the
+/// result (its bytes reserved first). Slices depend only on the items, never on the fuel.
+fn concat_slice<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    st: Table<'gc>,
+) -> Result<Action<'gc>, Error<'gc>> {
+    let int = |k: i64| st.get_int(k).as_integer_strict().unwrap_or(0);
+    if st.get_int(1) == Value::Boolean(false) {
+        return concat_join(ctx, exec, st);
+    }
+    let (Value::Table(t), Value::String(sep)) = (st.get_int(1), st.get_int(2)) else {
+        return Err(Error::runtime("table.concat: lost state"));
+    };
+    let (mut i, last) = (int(3), int(4));
+    let mut total = int(5).max(0) as usize;
+    let sep = sep.as_bytes();
+    let mut piece: Vec<u8> = Vec::new();
+    let mut done = false;
+    for _ in 0..CONCAT_SLICE_ITEMS {
+        let v = t.get_int(i);
+        check_concat_value(ctx, v, i)?;
+        let number;
+        let bytes = match v {
+            Value::String(s) => s.as_bytes(),
+            other => {
+                number = display_plain(other);
+                number.as_bytes()
+            }
+        };
+        let add = bytes.len() + if i < last { sep.len() } else { 0 };
+        exec.charge(1 + add / 32);
+        total = total.saturating_add(add);
+        if total > crate::string::MAX_SIZE {
+            return Err(Error::runtime("resulting string too large"));
+        }
+        if piece.len() + add > piece.capacity() {
+            let cap = (piece.len() + add).max(piece.capacity() * 2);
+            ctx.reserve_memory(cap - piece.capacity())?;
+            piece.reserve_exact(cap - piece.len());
+        }
+        piece.extend_from_slice(bytes);
+        if i == last {
+            done = true;
+            break;
+        }
+        piece.extend_from_slice(sep);
+        i += 1;
+        if piece.len() >= CONCAT_PIECE_BYTES {
+            break;
+        }
+    }
+    let first_piece = st.get_int(CONCAT_FIRST_PIECE).is_nil();
+    if done && first_piece {
+        exec.set_return(Value::String(ctx.new_string(&piece)));
+        return Ok(Action::Return);
+    }
+    let next = (st.length() + 1).max(CONCAT_FIRST_PIECE);
+    raw_set(ctx, st, next, Value::String(ctx.new_string(&piece)));
+    drop(piece);
+    if !done {
+        raw_set(ctx, st, 3, Value::Integer(i));
+        raw_set(ctx, st, 5, Value::Integer(total as i64));
+        return crate::util::continue_later(
+            ctx,
+            exec,
+            "table.concat",
+            concat_next,
+            Value::Table(st),
+        );
+    }
+    // The join phase: slot 1 false, slot 3 the fuel still to pay for it, slot 5 the bytes.
+    raw_set(ctx, st, 1, Value::Boolean(false));
+    raw_set(ctx, st, 3, Value::Integer((total / 64) as i64));
+    raw_set(ctx, st, 5, Value::Integer(total as i64));
+    concat_join(ctx, exec, st)
+}
+
+/// The end of a plain `table.concat` made of several pieces: pays for the join (1 unit per
+/// 64 bytes) in slices at step boundaries, then copies the pieces into the result once (its
+/// bytes reserved first).
+fn concat_join<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    st: Table<'gc>,
+) -> Result<Action<'gc>, Error<'gc>> {
+    let int = |k: i64| st.get_int(k).as_integer_strict().unwrap_or(0);
+    let unpaid = int(3).max(0) as usize;
+    let now = unpaid.min(4096);
+    exec.charge(now);
+    if unpaid > now {
+        raw_set(ctx, st, 3, Value::Integer((unpaid - now) as i64));
+        return crate::util::continue_later(
+            ctx,
+            exec,
+            "table.concat",
+            concat_next,
+            Value::Table(st),
+        );
+    }
+    let total = int(5).max(0) as usize;
+    ctx.reserve_memory(total)?;
+    let mut out = Vec::with_capacity(total);
+    for k in CONCAT_FIRST_PIECE..=st.length() {
+        if let Value::String(p) = st.get_int(k) {
+            out.extend_from_slice(p.as_bytes());
+        }
+    }
+    exec.set_return(Value::String(ctx.new_string(&out)));
+    Ok(Action::Return)
+}
+
+fn concat_next<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    _o: Outcome<'gc>,
+) -> Result<Action<'gc>, Error<'gc>> {
+    match exec.upvalue {
+        Value::Table(st) => concat_slice(ctx, exec, st),
+        _ => Err(Error::runtime("table.concat: lost state")),
+    }
 }
 
 fn sort<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
@@ -1189,7 +1317,10 @@ fn sort<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>,
         if n >= i32::MAX as i64 {
             return Err(Error::bad_argument(1, "array too big"));
         }
-        if sort_plain(ctx, exec, t, n) {
+        // Sorting in Rust cannot pause: only small arrays (about a millisecond at most) take
+        // that path; bigger ones run on the resumable machine, which reaches a step
+        // boundary every few thousand steps.
+        if n <= SORT_IN_ONE_GO && sort_plain(ctx, exec, t, n) {
             exec.clear();
             return Ok(Action::Return);
         }
@@ -1198,6 +1329,9 @@ fn sort<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>,
     m.aux = cmp;
     drive(ctx, exec, m, Value::Nil)
 }
+
+/// Largest array sorted by [`sort_plain`] in one call.
+const SORT_IN_ONE_GO: i64 = 1 << 14;
 
 /// Sorts `t[1..=n]` in Rust when the result is exactly what PUC's quicksort gives: numbers
 /// (no NaN) or strings only, and no two elements that compare equal yet differ (`1` and

@@ -198,3 +198,61 @@ pub(crate) fn skip_shebang(source: &[u8]) -> &[u8] {
         source
     }
 }
+
+/// A no-op callback (one per VM, kept in the registry) that long builtins call with a
+/// continuation to reach a step boundary: the executor checks the fuel before running the
+/// continuation, so the work resumes in the same step while fuel remains and in the next one
+/// otherwise (the state lives in the continuation's Lua value, so a paused VM snapshots).
+pub(crate) fn pause_point<'gc>(ctx: Context<'gc>) -> Value<'gc> {
+    let key = ctx.str("lunette.pause");
+    let pause = ctx.registry().get(key);
+    if !pause.is_nil() {
+        return pause;
+    }
+    let pause = Value::Callback(lunette_vm::Callback::new(ctx, "pause", pause_noop));
+    let _ = ctx.registry().set(ctx.mutation(), key, pause);
+    pause
+}
+
+fn pause_noop<'gc>(
+    _ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+) -> Result<lunette_vm::Action<'gc>, Error<'gc>> {
+    exec.clear();
+    Ok(lunette_vm::Action::Return)
+}
+
+/// The memory limit's protocol for a builtin that grows objects in pieces: over the limit,
+/// a full collection is requested (`Ok(true)`: end the step if possible) unless one already
+/// ran since the VM was seen over it ("not enough memory").
+pub(crate) fn memory_safe_point(ctx: Context<'_>) -> Result<bool, Error<'_>> {
+    let memory = ctx.memory();
+    if memory.limit().is_some_and(|l| memory.used() > l) {
+        ctx.reserve_memory(0)?;
+        ctx.request_full_collection();
+        return Ok(true);
+    }
+    Ok(false)
+}
+
+/// Continues with `then` (state `state`) after a step-boundary check (see [`pause_point`]).
+/// Also a memory-limit safe point for builtins that grow Lua objects in pieces: over the
+/// limit, the step ends with a full collection requested (and the work goes on after it),
+/// or, when a collection already ran since, "not enough memory".
+pub(crate) fn continue_later<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    name: &'static str,
+    then: lunette_vm::ContinuationFn,
+    state: Value<'gc>,
+) -> Result<lunette_vm::Action<'gc>, Error<'gc>> {
+    exec.clear();
+    let then = lunette_vm::Then::new(name, then, state);
+    if memory_safe_point(ctx)? {
+        return Ok(lunette_vm::Action::Pause { then });
+    }
+    Ok(lunette_vm::Action::Call {
+        function: pause_point(ctx),
+        then: Some(then),
+    })
+}

@@ -18,6 +18,9 @@ use crate::value::Value;
 
 /// Most stack slots a thread may use (PUC's LUAI_MAXSTACK).
 pub const MAX_STACK_SLOTS: usize = 1_000_000;
+/// Values moved or copied per unit of fuel when a call, a return or a vararg expansion
+/// moves many values (`f(...)`, `return ...`, `select(2, ...)`, `table.unpack`...).
+pub const VALUES_PER_UNIT: usize = 8;
 /// Most frames a thread may have.
 pub const MAX_FRAMES: usize = 200_000;
 /// Most coroutines resuming one another at once (PUC reports "C stack overflow" at about
@@ -117,11 +120,34 @@ impl<'gc> Exec<'gc, '_> {
     pub fn remove(&mut self, i: usize) -> Value<'gc> {
         self.ts.stack.remove(self.base + i)
     }
-    /// Replaces the whole region with `values`.
+    /// Replaces the whole region with `values`. (A builtin returning many values reserves
+    /// their memory first, see [`Exec::reserve_values`].)
     pub fn replace(&mut self, values: &[Value<'gc>]) {
+        let cap = self.ts.stack.capacity();
         self.ts.stack.truncate(self.base);
         self.ts.stack.extend_from_slice(values);
+        if self.ts.stack.capacity() != cap {
+            self.ts.sync_charge();
+        }
     }
+    /// Drops the first `n` values of the region, moving the rest down (`select(n + 1, ...)`).
+    pub fn drop_front(&mut self, n: usize) {
+        let start = self.base;
+        let end = (start + n).min(self.ts.stack.len());
+        self.ts.stack.drain(start..end);
+    }
+    /// Before a builtin puts `n` more values on the stack: "stack overflow" past PUC's stack
+    /// limit, and the memory of the stack's growth reserved (16 bytes a value) against the
+    /// limit, then allocated (and charged to the thread).
+    pub fn reserve_values(&mut self, ctx: Context<'gc>, n: usize) -> Result<(), Error<'gc>> {
+        if self.ts.stack.len().saturating_add(n) >= MAX_STACK_SLOTS {
+            return Err(Error::runtime("stack overflow"));
+        }
+        grow_stack_reserved(ctx, self.ts, n)
+    }
+}
+
+impl<'gc> Exec<'gc, '_> {
     /// Replaces the region with one value (a common `return x`).
     pub fn set_return(&mut self, v: Value<'gc>) {
         self.ts.stack.truncate(self.base);
@@ -154,6 +180,23 @@ impl<'gc> Exec<'gc, '_> {
     pub fn traceback(&self) -> String {
         debug::traceback(self.ts)
     }
+}
+
+/// Makes room for `n` more values on `ts`'s stack, reserving the growth (by capacity:
+/// doubling, like `Vec`) against the memory limit before allocating it.
+pub(crate) fn grow_stack_reserved<'gc>(
+    ctx: Context<'gc>,
+    ts: &mut ThreadState<'gc>,
+    n: usize,
+) -> Result<(), Error<'gc>> {
+    let (len, cap) = (ts.stack.len(), ts.stack.capacity());
+    if len + n > cap {
+        let new_cap = (len + n).max(cap.saturating_mul(2));
+        ctx.reserve_memory((new_cap - cap) * std::mem::size_of::<Value<'gc>>())?;
+        ts.stack.reserve_exact(new_cap - len);
+        ts.sync_charge();
+    }
+    Ok(())
 }
 
 #[derive(Collect)]
@@ -975,6 +1018,8 @@ pub(crate) fn apply_action<'gc>(
         Action::Return => {
             ts.stack.remove(func);
             let n = ts.stack.len() - func;
+            // Moving the results down costs in proportion to their number.
+            fuel.consume((n / VALUES_PER_UNIT) as i64);
             post_return(ctx, ts, func, n, returns)
         }
         Action::Call { function, then } => match then {

@@ -27,27 +27,57 @@ pub struct FunctionProto<'gc> {
     pub(crate) _charge: Charge,
 }
 
+/// Heap overhead assumed for one allocation (a boxed name, a string constant's bytes).
+const ALLOC_OVERHEAD: usize = 16;
+
 /// Bytes a loaded prototype holds: the object, its materialized constants, and (charged to
-/// every load that shares it) the compiled code.
+/// every load that shares it) the compiled prototype by capacity: code and line info,
+/// constants with their string bytes, nested prototype slots, upvalue and local variable
+/// descriptors with their names. The chunk name (shared by a chunk's prototypes, and the
+/// whole source text for `load(string)` without a name) is charged once, with the main
+/// function (the only prototype with `line_defined == 0`), so a rebuilt snapshot charges
+/// exactly the same.
 pub(crate) fn proto_cost(proto: &Prototype) -> usize {
     use std::mem::size_of;
-    GC_HEADER
-        + size_of::<FunctionProto<'static>>()
-        + proto.constants.len() * size_of::<Value<'static>>()
-        + proto.prototypes.len() * size_of::<usize>()
-        + proto.code.len() * (size_of::<lunette_compiler::Instruction>() + size_of::<u32>())
-        + proto.constants.len() * size_of::<Constant>()
-        + chunk_name_cost(proto)
-}
-
-/// The chunk name is stored once per compiled chunk (its functions share it): the main
-/// function (`line_defined == 0`) pays for it. A script can make names of megabytes.
-fn chunk_name_cost(proto: &Prototype) -> usize {
-    if proto.line_defined == 0 {
-        proto.source.len() + proto.short_source.len()
+    let strings: usize = proto
+        .constants
+        .iter()
+        .map(|c| match c {
+            Constant::String(s) => s.len() + ALLOC_OVERHEAD,
+            _ => 0,
+        })
+        .sum();
+    let names: usize = proto
+        .upvalues
+        .iter()
+        .map(|u| u.name.len() + ALLOC_OVERHEAD)
+        .chain(
+            proto
+                .local_vars
+                .iter()
+                .map(|l| l.name.len() + ALLOC_OVERHEAD),
+        )
+        .sum();
+    let chunk_name = if proto.line_defined == 0 {
+        // The name and its short form for messages (computed once per chunk).
+        proto.source.len() + proto.short_source.len() + 2 * ALLOC_OVERHEAD
     } else {
         0
-    }
+    };
+    GC_HEADER
+        + chunk_name
+        + size_of::<FunctionProto<'static>>()
+        + size_of::<Prototype>()
+        + 2 * ALLOC_OVERHEAD // the Arc
+        + proto.constants.len() * size_of::<Value<'static>>()
+        + proto.prototypes.len() * 2 * size_of::<usize>()
+        + proto.code.capacity() * size_of::<lunette_compiler::Instruction>()
+        + proto.lines.capacity() * size_of::<u32>()
+        + proto.constants.capacity() * size_of::<Constant>()
+        + strings
+        + proto.upvalues.capacity() * size_of::<lunette_compiler::UpvalueDesc>()
+        + proto.local_vars.capacity() * size_of::<lunette_compiler::LocalVar>()
+        + names
 }
 
 /// Bytes of a closure with `upvalues` slots (each upvalue object counted with the closure).

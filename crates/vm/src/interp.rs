@@ -17,7 +17,7 @@ use crate::debug;
 use crate::error::Error;
 use crate::executor::{
     call_function, call_function_ex, close_upvalues, post_return, Flow, Fuel, MAX_FRAMES,
-    MAX_STACK_SLOTS,
+    MAX_STACK_SLOTS, VALUES_PER_UNIT,
 };
 use crate::function::{ClosureInner, LuaClosure, UpValue, UpValueState};
 use crate::number;
@@ -1414,7 +1414,13 @@ pub(crate) fn run<'gc>(
                 Instruction::Call { a, b, c } => {
                     check_fuel_before!();
                     let func = base + a as usize;
-                    let args_end = if b != 0 { func + b as usize } else { top };
+                    let args_end = if b != 0 {
+                        func + b as usize
+                    } else {
+                        // Arguments from a multiple-value expression: moved as a block.
+                        budget -= ((top - func) / VALUES_PER_UNIT) as i64;
+                        top
+                    };
                     // Fast path: a fixed-parameter Lua function gets its frame right here. This
                     // mirrors `executor::push_lua_frame` (the general entry) inline: calling it
                     // costs ~4% more instructions on call-heavy code (callgrind, fib).
@@ -1464,6 +1470,7 @@ pub(crate) fn run<'gc>(
                     if b != 0 {
                         ts.stack.truncate(func + b as usize);
                     } else {
+                        budget -= ((top - func) / VALUES_PER_UNIT) as i64;
                         ts.stack.truncate(top);
                     }
                     let callee = ts.stack[func];
@@ -1498,6 +1505,7 @@ pub(crate) fn run<'gc>(
                 Instruction::Return { a, b, close } => {
                     let first = base + a as usize;
                     let n = if b != 0 { b as usize - 1 } else { top - first };
+                    budget -= (n / VALUES_PER_UNIT) as i64;
                     if close {
                         close_upvalues(ctx, ts, base);
                         if let Some(&slot) = ts.tbc_slots.last() {
@@ -1716,7 +1724,15 @@ pub(crate) fn run<'gc>(
                     let ra = base + a as usize;
                     if c == 0 {
                         let end = ra + nvar;
+                        // PUC's stack limit ("stack overflow"), the growth reserved against
+                        // the memory limit, and fuel for the copies.
+                        if end >= MAX_STACK_SLOTS {
+                            bail!(Error::runtime("stack overflow"));
+                        }
+                        budget -= (nvar / VALUES_PER_UNIT) as i64;
                         if ts.stack.len() < end {
+                            let more = end - ts.stack.len();
+                            tri!(crate::executor::grow_stack_reserved(ctx, ts, more));
                             ts.stack.resize(end, Value::Nil);
                         }
                         for i in 0..nvar {

@@ -239,7 +239,9 @@ impl Lua {
         chunk_name: &str,
         env: Option<&StashedValue>,
     ) -> Result<StashedValue, LuaError> {
-        let proto = lunette_compiler::compile(source, chunk_name).map_err(compile_error)?;
+        let proto =
+            lunette_compiler::compile_with_limit(source, chunk_name, self.memory.compile_budget())
+                .map_err(compile_error)?;
         self.enter(|ctx| {
             let env = match env {
                 Some(e) => Some(ctx.fetch(e).map_err(stale_error)?),
@@ -404,14 +406,20 @@ impl<'gc> Context<'gc> {
         ))
     }
 
-    /// Compiles and instantiates a chunk.
+    /// Compiles and instantiates a chunk. The compilation may hold at most what the memory
+    /// limit has left (else a `not enough memory` compile error, see
+    /// [`CompileError::is_out_of_memory`]); the prototypes are then charged to the VM.
     pub fn load(
         self,
         source: &[u8],
         chunk_name: &str,
         env: Option<Value<'gc>>,
     ) -> Result<LuaClosure<'gc>, CompileError> {
-        let proto = lunette_compiler::compile(source, chunk_name)?;
+        let proto = lunette_compiler::compile_with_limit(
+            source,
+            chunk_name,
+            self.memory().compile_budget(),
+        )?;
         Ok(self.load_prototype(&proto, env))
     }
 

@@ -73,6 +73,17 @@ impl MemoryAccount {
         self.peak.get()
     }
 
+    /// Most bytes a compilation may hold (`lunette_compiler::compile_with_limit`;
+    /// `usize::MAX` without a limit): what the limit has left, but at least a quarter of the
+    /// limit, because the compiler cannot pause for a collection and the bytes in use may be
+    /// garbage. So a compilation overshoots the limit by at most a quarter of it; the
+    /// prototypes it makes are then charged and the next safe point collects (and fails if
+    /// that is not enough), as for any builtin's allocation.
+    pub fn compile_budget(&self) -> usize {
+        let limit = self.limit.get();
+        limit.saturating_sub(self.used.get()).max(limit / 4)
+    }
+
     pub fn limit(&self) -> Option<usize> {
         let l = self.limit.get();
         (l != usize::MAX).then_some(l)

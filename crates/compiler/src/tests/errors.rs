@@ -282,3 +282,47 @@ fn nesting_below_the_limit_compiles() {
         .unwrap();
     h.join().unwrap();
 }
+
+#[test]
+fn memory_budget() {
+    // A chunk fits a generous budget, fails cleanly with a small one.
+    let src: String = (0..2000)
+        .map(|i| format!("t[{i}] = {{'k{i}', {i}.5}}\n"))
+        .collect();
+    let src = format!("local t = {{}} {src}");
+    assert!(crate::compile_with_limit(src.as_bytes(), "=x", 64 << 20).is_ok());
+    let e = crate::compile_with_limit(src.as_bytes(), "=x", 64 << 10).unwrap_err();
+    assert!(e.is_out_of_memory(), "{e}");
+    assert_eq!(e.to_string().split(": ").last(), Some("not enough memory"));
+}
+
+#[test]
+fn many_gotos_and_labels_resolve() {
+    // Forward gotos pending across nested blocks, resolved by labels in the outer block;
+    // the same names reused in sibling blocks; backward gotos to visible labels.
+    let mut src = String::from("local n = 0\n");
+    src += "do do\n";
+    for i in 0..300 {
+        src += &format!("goto f{i}\n");
+    }
+    src += "end end\n";
+    for i in 0..300 {
+        src += &format!("::f{i}:: n = n + 1\n");
+    }
+    for _ in 0..3 {
+        src += "do local k = 0 ::again:: k = k + 1 if k < 3 then goto again end n = n + k end\n";
+    }
+    src += "return n";
+    let p = crate::compile(src.as_bytes(), "=x").unwrap();
+    assert!(!p.code.is_empty());
+    // A goto into a local's scope is still refused, and an unknown label reported.
+    let e = crate::compile(b"goto l; local x; ::l:: print(x)", "=x").unwrap_err();
+    assert!(
+        e.message.contains("jumps into the scope of local 'x'"),
+        "{e}"
+    );
+    let e = crate::compile(b"do goto l1; goto l2 end ::l1::", "=x").unwrap_err();
+    assert!(e.message.contains("no visible label 'l2'"), "{e}");
+    let e = crate::compile(b"::a:: do ::a:: end", "=x").unwrap_err();
+    assert!(e.message.contains("label 'a' already defined"), "{e}");
+}

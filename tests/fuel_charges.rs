@@ -1,0 +1,96 @@
+//! Fuel and stack accounting of bulk value moves and long table-library calls: work that
+//! grows with the number of values must be charged, and long calls must reach step
+//! boundaries (each step overruns its budget by a bounded amount).
+
+use std::rc::Rc;
+
+use lunette::{CaptureHost, ExecResult, Executor, Fuel, Lua};
+
+/// Runs `src` under the sandbox in steps of `budget`; returns (total fuel, worst overrun,
+/// outcome: `Ok(())` or the error message).
+fn run(src: &str, budget: i64) -> (i64, i64, Result<(), String>) {
+    let mut lua = Lua::sandboxed(Rc::new(CaptureHost::new()));
+    let f = lua.load(src.as_bytes(), "=t").expect("compiles");
+    let exec = lua.enter(|ctx| {
+        let f = ctx.fetch(&f).unwrap();
+        ctx.stash_executor(Executor::start(ctx, f, &[]))
+    });
+    let (mut total, mut worst) = (0i64, 0i64);
+    for _ in 0..1_000_000 {
+        let mut fuel = Fuel::new(budget);
+        let done = lua.step(&exec, &mut fuel);
+        total += budget - fuel.remaining();
+        worst = worst.max(-fuel.remaining());
+        if done {
+            let outcome = lua.enter(|ctx| match ctx.fetch_executor(&exec).unwrap().result() {
+                Some(ExecResult::Returned(_)) => Ok(()),
+                Some(ExecResult::Errored { value, .. }) => {
+                    Err(lunette::vm::error_message(ctx, value))
+                }
+                None => Err("no result".into()),
+            });
+            return (total, worst, outcome);
+        }
+    }
+    panic!("did not finish");
+}
+
+#[test]
+fn vararg_copies_are_charged() {
+    // Peeling n arguments one at a time copies ~n^2/2 values per kind of move (`...`
+    // expansion, select's results, the tail call's arguments): it must cost about that.
+    let n = 4000;
+    let src = format!(
+        "local t = {{}} for i = 1, {n} do t[i] = i end
+         local function peel(...)
+           if select('#', ...) == 0 then return 0 end
+           return peel(select(2, ...))
+         end
+         return peel(table.unpack(t))"
+    );
+    let (total, _, outcome) = run(&src, 1_000_000_000);
+    outcome.unwrap();
+    let copies = (n * n / 2) as i64;
+    assert!(
+        total >= 2 * copies / lunette::vm::executor::VALUES_PER_UNIT as i64,
+        "only {total} units for {copies} x 3 copies"
+    );
+}
+
+#[test]
+fn vararg_expansion_respects_the_stack_limit() {
+    // PUC: "stack overflow" when `...` would take the stack past 1,000,000 slots.
+    let src = "local t = {} for i = 1, 600000 do t[i] = i end
+               local function f(...) local a, b = ..., ... return select('#', a, ...) end
+               local function g(...) return f(..., ...) end
+               return g(table.unpack(t))";
+    let (_, _, outcome) = run(src, 1_000_000_000);
+    let e = outcome.unwrap_err();
+    assert!(e.contains("stack overflow"), "{e}");
+}
+
+#[test]
+fn table_concat_pauses_and_charges_per_item() {
+    let src = "local t = {} for i = 1, 200000 do t[i] = i % 2 == 0 and 'ab' or 7 end
+               local s = table.concat(t, ',')
+               assert(#s == 100000 * 2 + 100000 + 199999, #s)";
+    let (total, worst, outcome) = run(src, 10_000);
+    outcome.unwrap();
+    assert!(total >= 200_000, "{total}");
+    assert!(worst <= 10_000, "a step overran by {worst}");
+    // The same result and the same fuel whatever the step size.
+    let (total1, _, outcome) = run(src, 777);
+    outcome.unwrap();
+    assert_eq!(total1 - total, 0, "fuel depends on the step size");
+}
+
+#[test]
+fn big_sorts_pause() {
+    let src = "local t, x = {}, 1
+               for i = 1, 50000 do x = (x * 1103515245 + 12345) % 2147483648 t[i] = x end
+               table.sort(t)
+               for i = 2, #t do assert(t[i - 1] <= t[i]) end";
+    let (_, worst, outcome) = run(src, 10_000);
+    outcome.unwrap();
+    assert!(worst <= 10_000, "a step overran by {worst}");
+}
