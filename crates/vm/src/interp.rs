@@ -499,12 +499,19 @@ fn concat_reduce<'gc>(
             while start > first && is_concatable(stack[start - 1]) {
                 start -= 1;
             }
+            // Exact length (numbers are formatted to measure them: they are short), so the
+            // result is allocated once, at its final size, and written in place.
             let mut total = 0usize;
+            let mut scratch = Vec::new();
             for v in &stack[start..top] {
-                total += match v {
+                total = total.saturating_add(match v {
                     Value::String(s) => s.len(),
-                    _ => 24,
-                };
+                    other => {
+                        scratch.clear();
+                        number_to_bytes(*other, &mut scratch);
+                        scratch.len()
+                    }
+                });
             }
             if total >= MAX_STRING_LEN {
                 return Err(Error::runtime("string length overflow"));
@@ -515,11 +522,24 @@ fn concat_reduce<'gc>(
                 Err(e) => return Err(e),
             }
             fuel.consume((total / 64) as i64);
-            let mut buf = Vec::with_capacity(total);
-            for v in &stack[start..top] {
-                number_to_bytes(*v, &mut buf);
-            }
-            stack[start] = Value::String(ctx.new_string(&buf));
+            let pieces = &stack[start..top];
+            let s = ctx.new_string_with(total, |out| {
+                let mut at = 0;
+                for v in pieces {
+                    let bytes = match v {
+                        Value::String(s) => s.as_bytes(),
+                        other => {
+                            scratch.clear();
+                            number_to_bytes(*other, &mut scratch);
+                            &scratch
+                        }
+                    };
+                    let end = (at + bytes.len()).min(out.len());
+                    out[at..end].copy_from_slice(&bytes[..end - at]);
+                    at = end;
+                }
+            });
+            stack[start] = Value::String(s);
             top = start + 1;
         } else {
             let mm = ctx

@@ -68,6 +68,13 @@ impl<'gc> LuaString<'gc> {
         LuaString(Gc::new(mc, StringData::new(hash, bytes)))
     }
 
+    /// A long string that takes `bytes` as they are (no copy), hashing them.
+    pub(crate) fn new_long_shared(mc: &Mutation<'gc>, bytes: Arc<[u8]>) -> Self {
+        debug_assert!(bytes.len() > MAX_INTERNED_LEN);
+        let hash = hash_bytes(&bytes);
+        LuaString(Gc::new(mc, StringData::new(hash, bytes)))
+    }
+
     /// A long string around bytes shared with a snapshot (no copy). `hash` must be the
     /// content hash of `bytes` (it is re-checked in debug builds).
     pub(crate) fn from_shared(mc: &Mutation<'gc>, hash: u64, bytes: Arc<[u8]>) -> Self {
