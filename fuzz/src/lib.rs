@@ -66,6 +66,16 @@ pub fn run(data: &[u8]) {
     );
 }
 
+/// Soak mode (`LUNETTE_FUZZ_SOAK_MS=<ms>`): every step must also return within that wall
+/// time, so inputs that do uncharged work in one step are reported like crashes. Off by
+/// default (a timing bound is only meaningful in a release build on a quiet machine).
+fn soak_bounds() -> Option<std::time::Duration> {
+    std::env::var("LUNETTE_FUZZ_SOAK_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(std::time::Duration::from_millis)
+}
+
 /// Steps `exec` from step `from` until it finishes or `MAX_STEPS`; `after_step(lua, step)`
 /// runs after each step. Returns the outcome rendered as text.
 fn run_steps(
@@ -75,14 +85,31 @@ fn run_steps(
     mut after_step: impl FnMut(&mut Lua, usize),
 ) -> String {
     let mut done = false;
+    let soak = soak_bounds();
     for step in from..MAX_STEPS {
         let mut fuel = Fuel::new(STEP_FUEL);
+        let started = std::time::Instant::now();
         done = lua.step(exec, &mut fuel);
+        let took = started.elapsed();
         assert!(
             fuel.remaining() > -OVERRUN,
             "step {step} overran its budget by {}",
             -fuel.remaining()
         );
+        // Big buffers ask before allocating, so the VM stays near its limit. What grows
+        // without asking (a thread's stack and frames in deep recursion, a table's hash part
+        // doubling) is checked at the next safe point, so the bound is twice the limit.
+        assert!(
+            lua.memory_peak() <= 2 * MEMORY_LIMIT,
+            "step {step}: memory peak {} over the limit {MEMORY_LIMIT}",
+            lua.memory_peak()
+        );
+        if let Some(max) = soak {
+            assert!(
+                took <= max,
+                "soak: step {step} took {took:?} (bound {max:?}) for {STEP_FUEL} fuel"
+            );
+        }
         if step % 7 == 6 {
             lua.gc_collect();
         }

@@ -219,6 +219,9 @@ impl Lua {
     pub fn gc_collect(&mut self) {
         let _guard = AccountGuard::new(&self.memory);
         crate::gc::full_collection(&mut self.arena);
+        // Dead short strings are gone now: give back the interner's room for them.
+        self.arena
+            .mutate(|mc, state| state.strings.borrow_mut(mc).prune());
         self.memory.note_full_collection();
     }
 

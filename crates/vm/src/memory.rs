@@ -294,6 +294,31 @@ impl Drop for Charge {
     }
 }
 
+/// Bytes a VM structure holds whose size is not a deterministic consequence of the script's
+/// history (e.g. the string interner, whose dead entries depend on when the collector ran):
+/// counted in use (so under the limit), never in `script_bytes`; given back on drop.
+#[derive(Default)]
+pub(crate) struct PhysicalCharge(Cell<usize>);
+
+impl PhysicalCharge {
+    /// Sets the charge to `bytes` (after a buffer grew or shrank).
+    #[inline]
+    pub(crate) fn set(&self, bytes: usize) {
+        let old = self.0.replace(bytes);
+        if bytes > old {
+            charge_bytes(bytes - old);
+        } else {
+            discharge(old - bytes);
+        }
+    }
+}
+
+impl Drop for PhysicalCharge {
+    fn drop(&mut self) {
+        discharge(self.0.get());
+    }
+}
+
 /// Charges a string's bytes (given back by its own `Drop`). Counted in use only: whether an
 /// interned string is created or found depends on whether the collector already freed an
 /// equal dead one, so `script_bytes` counts string *requests* instead (`note_string`).

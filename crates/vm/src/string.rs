@@ -167,6 +167,10 @@ pub struct Interner<'gc> {
     hashes: Vec<u64>,
     #[collect(require_static)]
     index: hashbrown::HashTable<u32>,
+    /// The set's own buffers, by capacity. In use only, not in `collectgarbage("count")`:
+    /// how many dead entries it holds depends on when the collector ran.
+    #[collect(require_static)]
+    charge: crate::memory::PhysicalCharge,
 }
 
 impl<'gc> Interner<'gc> {
@@ -198,11 +202,22 @@ impl<'gc> Interner<'gc> {
         self.hashes.push(hash);
         let hashes = &self.hashes;
         self.index.insert_unique(hash, idx, |&i| hashes[i as usize]);
+        self.charge.set(self.buffer_bytes());
         LuaString(s)
     }
 
-    /// Drops entries whose strings were collected and rebuilds the index.
-    fn prune(&mut self) {
+    /// Bytes of the set's buffers: weak pointers and hashes per entry slot, and the index's
+    /// slots (a `u32` and a control byte each, at hashbrown's 7/8 load).
+    fn buffer_bytes(&self) -> usize {
+        use std::mem::size_of;
+        self.entries.capacity() * size_of::<gc_arena::GcWeak<'gc, StringData>>()
+            + self.hashes.capacity() * size_of::<u64>()
+            + self.index.capacity() * (size_of::<u32>() + 1) * 8 / 7
+    }
+
+    /// Drops entries whose strings were collected and rebuilds the index (also after every
+    /// full collection, so the set's room follows the live strings).
+    pub(crate) fn prune(&mut self) {
         let mut keep_entries = Vec::with_capacity(self.entries.len());
         let mut keep_hashes = Vec::with_capacity(self.entries.len());
         for (w, h) in self.entries.iter().zip(&self.hashes) {
@@ -214,13 +229,18 @@ impl<'gc> Interner<'gc> {
         // Leave room so pruning stays amortized O(1) per insertion.
         let cap = (keep_entries.len() * 2).max(64);
         keep_entries.reserve(cap - keep_entries.len());
+        keep_entries.shrink_to(cap);
+        keep_hashes.shrink_to(cap);
         self.entries = keep_entries;
         self.hashes = keep_hashes;
         self.index.clear();
         let hashes = &self.hashes;
+        self.index
+            .shrink_to(self.hashes.len(), |&j| hashes[j as usize]);
         for i in 0..self.hashes.len() {
             self.index
                 .insert_unique(hashes[i], i as u32, |&j| hashes[j as usize]);
         }
+        self.charge.set(self.buffer_bytes());
     }
 }
