@@ -221,7 +221,7 @@ impl Lua {
         crate::gc::full_collection(&mut self.arena);
         // Dead short strings are gone now: give back the interner's room for them.
         self.arena
-            .mutate(|mc, state| state.strings.borrow_mut(mc).prune());
+            .mutate(|mc, state| state.strings.borrow_mut(mc).compact());
         self.memory.note_full_collection();
     }
 

@@ -215,9 +215,26 @@ impl<'gc> Interner<'gc> {
             + self.index.capacity() * (size_of::<u32>() + 1) * 8 / 7
     }
 
-    /// Drops entries whose strings were collected and rebuilds the index (also after every
-    /// full collection, so the set's room follows the live strings).
-    pub(crate) fn prune(&mut self) {
+    /// After a full collection: drops the entries whose strings were collected and gives
+    /// back the room they took (a quarter to spare), so the set's size follows the live
+    /// strings.
+    pub(crate) fn compact(&mut self) {
+        let live: Vec<bool> = self.entries.iter().map(|w| !w.is_dropped()).collect();
+        let mut keep = live.iter();
+        self.entries
+            .retain(|_| keep.next().copied().unwrap_or(false));
+        let mut keep = live.iter();
+        self.hashes
+            .retain(|_| keep.next().copied().unwrap_or(false));
+        let cap = (self.entries.len() + self.entries.len() / 4).max(64);
+        self.entries.shrink_to(cap);
+        self.hashes.shrink_to(cap);
+        self.rebuild_index();
+    }
+
+    /// Drops entries whose strings were collected, leaving room to grow (called when the set
+    /// is full, so pruning stays amortized O(1) per insertion).
+    fn prune(&mut self) {
         let mut keep_entries = Vec::with_capacity(self.entries.len());
         let mut keep_hashes = Vec::with_capacity(self.entries.len());
         for (w, h) in self.entries.iter().zip(&self.hashes) {
@@ -226,20 +243,21 @@ impl<'gc> Interner<'gc> {
                 keep_hashes.push(*h);
             }
         }
-        // Leave room so pruning stays amortized O(1) per insertion.
         let cap = (keep_entries.len() * 2).max(64);
         keep_entries.reserve(cap - keep_entries.len());
-        keep_entries.shrink_to(cap);
-        keep_hashes.shrink_to(cap);
         self.entries = keep_entries;
         self.hashes = keep_hashes;
-        self.index.clear();
+        self.rebuild_index();
+    }
+
+    /// Rebuilds the index over `hashes` (sized for them) and resyncs the charge.
+    fn rebuild_index(&mut self) {
         let hashes = &self.hashes;
-        self.index
-            .shrink_to(self.hashes.len(), |&j| hashes[j as usize]);
-        for i in 0..self.hashes.len() {
+        self.index.clear();
+        self.index.shrink_to(hashes.len(), |&j| hashes[j as usize]);
+        for (i, &h) in hashes.iter().enumerate() {
             self.index
-                .insert_unique(hashes[i], i as u32, |&j| hashes[j as usize]);
+                .insert_unique(h, i as u32, |&j| hashes[j as usize]);
         }
         self.charge.set(self.buffer_bytes());
     }
