@@ -110,6 +110,43 @@ impl<'gc> LuaString<'gc> {
     }
 }
 
+/// Bytes compared per unit of fuel charged for a string comparison (`<`, `<=`, and `==` of
+/// distinct long strings with equal contents).
+pub const COMPARE_BYTES_PER_FUEL: usize = 256;
+
+/// Byte order of `a` and `b` and the length of their common prefix (the bytes a comparison
+/// had to look at), found in blocks so the cost is proportional to the prefix.
+pub fn compare_bytes(a: &[u8], b: &[u8]) -> (std::cmp::Ordering, usize) {
+    const BLOCK: usize = 256;
+    let n = a.len().min(b.len());
+    let mut i = 0;
+    while i + BLOCK <= n && a[i..i + BLOCK] == b[i..i + BLOCK] {
+        i += BLOCK;
+    }
+    (a[i..].cmp(&b[i..]), i)
+}
+
+impl<'gc> LuaString<'gc> {
+    /// Fuel units a comparison of `self` and `other` costs, knowing the bytes it looked at:
+    /// `scanned` bytes of common prefix (`<`, `<=`), or the whole length when two distinct
+    /// long strings are equal (`==` must then compare every byte; different hashes or
+    /// lengths decide it in O(1), and short strings are interned: a pointer compare).
+    #[inline]
+    pub fn compare_cost(scanned: usize) -> i64 {
+        (scanned / COMPARE_BYTES_PER_FUEL) as i64
+    }
+
+    /// Fuel units `a == b` cost when it returned `true`.
+    #[inline]
+    pub fn equal_cost(a: Self, b: Self) -> i64 {
+        if Gc::ptr_eq(a.0, b.0) {
+            0
+        } else {
+            Self::compare_cost(a.len())
+        }
+    }
+}
+
 impl PartialEq for LuaString<'_> {
     /// Short strings are interned, so only long strings need a content comparison.
     #[inline]
