@@ -148,6 +148,13 @@ fn rep<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, 
     Ok(Action::Return)
 }
 
+/// Values a multiple-result builtin (`byte`, `utf8.codepoint`, `unpack`) pushes in one
+/// piece before checking its fuel (out of fuel, it pauses; the values pushed so far stay
+/// on its part of the stack).
+pub(crate) const VALUES_PER_PIECE: usize = 1024;
+/// Values pushed per unit of fuel.
+pub(crate) const VALUES_PER_FUEL: usize = 4;
+
 fn byte<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
     let s = check_string(ctx, exec, 0)?;
     let bytes = s.as_bytes();
@@ -161,11 +168,58 @@ fn byte<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>,
     if end - start >= i32::MAX as usize {
         return Err(Error::runtime("string slice too long"));
     }
-    charge_bytes(exec, (end - start + 1) * 4);
-    for &b in &bytes[start - 1..end] {
-        exec.push(Value::Integer(b as i64));
+    // Like PUC's `luaL_checkstack`: the whole slice must fit before anything is pushed.
+    exec.reserve_values(ctx, end - start + 1, "string slice too long")?;
+    byte_run(ctx, exec, s, start - 1, end)
+}
+
+/// Pushes the bytes `i..end` of `s` in pieces, pausing between pieces when out of fuel.
+fn byte_run<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    s: LuaString<'gc>,
+    mut i: usize,
+    end: usize,
+) -> Result<Action<'gc>, Error<'gc>> {
+    let bytes = s.as_bytes();
+    let end = end.min(bytes.len());
+    loop {
+        let stop = (i + VALUES_PER_PIECE).min(end);
+        exec.charge((stop - i).div_ceil(VALUES_PER_FUEL));
+        for &b in &bytes[i.min(stop)..stop] {
+            exec.push(Value::Integer(b as i64));
+        }
+        i = stop;
+        if i >= end {
+            return Ok(Action::Return);
+        }
+        if exec.out_of_fuel() {
+            let int = |n: usize| Value::Integer(n as i64);
+            let state = state_table(ctx, &[Value::String(s), int(i), int(end)]);
+            return Ok(Action::Pause {
+                then: Then::new("byte", byte_resume, Value::Table(state)),
+            });
+        }
     }
-    Ok(Action::Return)
+}
+
+fn byte_resume<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    _o: Outcome<'gc>,
+) -> Result<Action<'gc>, Error<'gc>> {
+    let lost = || lost_state("byte");
+    let Value::Table(t) = exec.upvalue else {
+        return Err(lost());
+    };
+    let s = t.get_int(1).as_string().ok_or_else(lost)?;
+    let int = |k: i64| {
+        t.get_int(k)
+            .as_integer_strict()
+            .and_then(|i| usize::try_from(i).ok())
+            .ok_or_else(lost)
+    };
+    byte_run(ctx, exec, s, int(2)?, int(3)?)
 }
 
 fn char<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
@@ -230,7 +284,7 @@ fn run_search(
 }
 
 /// A new table holding `values` at 1..n (a continuation's state).
-fn state_table<'gc>(ctx: Context<'gc>, values: &[Value<'gc>]) -> Table<'gc> {
+pub(crate) fn state_table<'gc>(ctx: Context<'gc>, values: &[Value<'gc>]) -> Table<'gc> {
     let t = ctx.new_table_with_capacity(values.len(), 0);
     for (i, v) in values.iter().enumerate() {
         let _ = t.set(ctx.mutation(), Value::Integer(i as i64 + 1), *v);
@@ -238,7 +292,7 @@ fn state_table<'gc>(ctx: Context<'gc>, values: &[Value<'gc>]) -> Table<'gc> {
     t
 }
 
-fn lost_state<'gc>(what: &str) -> Error<'gc> {
+pub(crate) fn lost_state<'gc>(what: &str) -> Error<'gc> {
     Error::runtime(format!("{what}: lost state"))
 }
 
