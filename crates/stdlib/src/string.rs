@@ -58,6 +58,15 @@ pub fn open(ctx: Context<'_>) {
     set(ctx, ctx.globals(), "string", Value::Table(lib));
 }
 
+/// Bytes of already charged output assembled into the final string (copied twice: out of
+/// its pieces, then into the string) per unit of fuel.
+pub(crate) const ASSEMBLY_BYTES_PER_FUEL: usize = 512;
+
+/// Charges the assembly of `bytes` bytes of output into a result string.
+pub(crate) fn charge_assembly(exec: &mut Exec<'_, '_>, bytes: usize) {
+    exec.charge(bytes / ASSEMBLY_BYTES_PER_FUEL + 1);
+}
+
 /// Charges fuel for `bytes` bytes copied or scanned.
 pub(crate) fn charge_bytes(exec: &mut Exec<'_, '_>, bytes: usize) {
     exec.charge(bytes / 32 + 1);
@@ -100,6 +109,8 @@ fn map_bytes<'gc>(
     f: impl FnOnce(&[u8]) -> Vec<u8>,
 ) -> Result<Action<'gc>, Error<'gc>> {
     let s = check_string(ctx, exec, 0)?;
+    // One copy of the subject, reserved and charged before it is made.
+    ctx.reserve_memory(s.len())?;
     charge_bytes(exec, s.len());
     let out = f(s.as_bytes());
     exec.set_return(new_str(ctx, &out));
@@ -224,6 +235,9 @@ fn byte_resume<'gc>(
 
 fn char<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
     let n = exec.len();
+    // At most one byte an argument (and arguments are bounded by the stack limit).
+    ctx.reserve_memory(n)?;
+    charge_bytes(exec, n * 4);
     let mut out = Vec::with_capacity(n);
     for i in 0..n {
         let c = check_integer(exec, i)?;
@@ -232,7 +246,6 @@ fn char<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>,
         }
         out.push(c as u8);
     }
-    charge_bytes(exec, n * 4);
     exec.set_return(new_str(ctx, &out));
     Ok(Action::Return)
 }
@@ -726,12 +739,14 @@ impl<'gc> Gsub<'gc> {
     ) -> Result<Action<'gc>, Error<'gc>> {
         let len = self.src.len();
         self.copy_to(ctx, len)?;
+        let total = self.saved_len + self.buf.len();
+        // Charged the same whether the output was ever saved in parts or not (that depends
+        // on where steps ended), so total fuel does not depend on the step budget.
+        charge_assembly(exec, total);
         let result = match self.parts {
             None => self.buf,
             Some(parts) => {
-                let total = self.saved_len + self.buf.len();
                 ctx.reserve_memory(total.saturating_add(self.buf.capacity()))?;
-                charge_bytes(exec, total);
                 let mut out = Vec::with_capacity(total);
                 for i in 1..=self.nparts {
                     if let Some(p) = parts.get_int(i).as_string() {
@@ -743,7 +758,6 @@ impl<'gc> Gsub<'gc> {
             }
         };
         ctx.reserve_memory(result.len())?;
-        charge_bytes(exec, result.len());
         exec.replace(&[new_str(ctx, &result), Value::Integer(self.n)]);
         Ok(Action::Return)
     }

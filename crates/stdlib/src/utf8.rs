@@ -119,7 +119,10 @@ pub fn encode(x: u32, out: &mut Vec<u8>) {
 
 fn char<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
     let n = exec.len();
-    let mut out = Vec::with_capacity(n);
+    // At most 6 bytes a code point (arguments are bounded by the stack limit).
+    ctx.reserve_memory(n.saturating_mul(6))?;
+    exec.charge(n / 8 + 1);
+    let mut out = Vec::with_capacity(n.saturating_mul(6));
     for i in 0..n {
         let code = check_integer(exec, i)? as u64;
         if code > MAXUTF as u64 {
@@ -127,7 +130,6 @@ fn char<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>,
         }
         encode(code as u32, &mut out);
     }
-    exec.charge(n / 8);
     exec.set_return(Value::String(ctx.new_string(&out)));
     Ok(Action::Return)
 }
