@@ -11,7 +11,7 @@ use lunette_vm::{
 };
 
 use crate::base::tostring_plain;
-use crate::string::{charge_assembly, charge_bytes, reserve_buffer, MAX_SIZE};
+use crate::string::{assemble, charge_assembly, charge_bytes, reserve_buffer, MAX_SIZE};
 use crate::util::check_string;
 
 const FLAGS_F: &[u8] = b"-+ #0";
@@ -680,7 +680,7 @@ impl<'gc> Fmt<'gc> {
 
     /// The whole output.
     fn finish(
-        mut self,
+        self,
         ctx: Context<'gc>,
         exec: &mut Exec<'gc, '_>,
     ) -> Result<LuaString<'gc>, Error<'gc>> {
@@ -691,19 +691,7 @@ impl<'gc> Fmt<'gc> {
         // Charged the same whether the output was ever saved in parts or not (that depends
         // on where steps ended), so total fuel does not depend on the step budget.
         charge_assembly(exec, total);
-        if let Some(parts) = self.parts {
-            ctx.reserve_memory(total.saturating_add(self.out.capacity()))?;
-            let mut all = Vec::with_capacity(total);
-            for i in 1..=self.nparts {
-                if let Some(p) = parts.get_int(i).as_string() {
-                    all.extend_from_slice(p.as_bytes());
-                }
-            }
-            all.extend_from_slice(&self.out);
-            self.out = all;
-        }
-        ctx.reserve_memory(self.out.len())?;
-        Ok(ctx.new_string(&self.out))
+        assemble(ctx, self.parts, self.nparts, total, &self.out)
     }
 }
 

@@ -60,11 +60,36 @@ pub fn open(ctx: Context<'_>) {
 
 /// Bytes of already charged output assembled into the final string (copied twice: out of
 /// its pieces, then into the string) per unit of fuel.
-pub(crate) const ASSEMBLY_BYTES_PER_FUEL: usize = 512;
+pub(crate) const ASSEMBLY_BYTES_PER_FUEL: usize = 64;
 
 /// Charges the assembly of `bytes` bytes of output into a result string.
 pub(crate) fn charge_assembly(exec: &mut Exec<'_, '_>, bytes: usize) {
     exec.charge(bytes / ASSEMBLY_BYTES_PER_FUEL + 1);
+}
+
+/// The result string of output saved in `parts` (strings at 1..=nparts) followed by `tail`,
+/// `total` bytes in all: its bytes are reserved, then written once, straight into the string.
+pub(crate) fn assemble<'gc>(
+    ctx: Context<'gc>,
+    parts: Option<Table<'gc>>,
+    nparts: i64,
+    total: usize,
+    tail: &[u8],
+) -> Result<LuaString<'gc>, Error<'gc>> {
+    let Some(parts) = parts else {
+        ctx.reserve_memory(tail.len())?;
+        return Ok(ctx.new_string(tail));
+    };
+    ctx.reserve_memory(total)?;
+    Ok(ctx.new_string_with(total, |out| {
+        let mut at = 0;
+        let pieces = (1..=nparts).filter_map(|i| parts.get_int(i).as_string());
+        for p in pieces.map(|p| p.as_bytes()).chain(std::iter::once(tail)) {
+            let n = p.len().min(out.len() - at);
+            out[at..at + n].copy_from_slice(&p[..n]);
+            at += n;
+        }
+    }))
 }
 
 /// Charges fuel for `bytes` bytes copied or scanned.
@@ -103,30 +128,40 @@ fn sub<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, 
     Ok(Action::Return)
 }
 
+/// `out` (as long as `src`) gets `src` transformed by `f`. One call, one copy, reserved and
+/// charged before it is made; bounded by the memory limit.
 fn map_bytes<'gc>(
     ctx: Context<'gc>,
     exec: &mut Exec<'gc, '_>,
-    f: impl FnOnce(&[u8]) -> Vec<u8>,
+    f: impl FnOnce(&[u8], &mut [u8]),
 ) -> Result<Action<'gc>, Error<'gc>> {
     let s = check_string(ctx, exec, 0)?;
-    // One copy of the subject, reserved and charged before it is made.
     ctx.reserve_memory(s.len())?;
     charge_bytes(exec, s.len());
-    let out = f(s.as_bytes());
-    exec.set_return(new_str(ctx, &out));
+    let r = ctx.new_string_with(s.len(), |out| f(s.as_bytes(), out));
+    exec.set_return(Value::String(r));
     Ok(Action::Return)
 }
 
 fn lower<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
-    map_bytes(ctx, exec, |b| b.to_ascii_lowercase())
+    map_bytes(ctx, exec, |s, out| {
+        out.copy_from_slice(s);
+        out.make_ascii_lowercase()
+    })
 }
 
 fn upper<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
-    map_bytes(ctx, exec, |b| b.to_ascii_uppercase())
+    map_bytes(ctx, exec, |s, out| {
+        out.copy_from_slice(s);
+        out.make_ascii_uppercase()
+    })
 }
 
 fn reverse<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
-    map_bytes(ctx, exec, |b| b.iter().rev().copied().collect())
+    map_bytes(ctx, exec, |s, out| {
+        out.copy_from_slice(s);
+        out.reverse()
+    })
 }
 
 fn rep<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
@@ -150,12 +185,24 @@ fn rep<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, 
     let n = n as usize;
     ctx.reserve_memory(unit * n)?;
     charge_bytes(exec, unit * n);
-    let mut piece = Vec::with_capacity(unit);
-    piece.extend_from_slice(s);
-    piece.extend_from_slice(sep);
-    let mut out = piece.repeat(n);
-    out.truncate(out.len() - sep.len());
-    exec.set_return(new_str(ctx, &out));
+    // Written straight into the result (one allocation of its size). One call, bounded by
+    // the memory limit (the request was refused above if it does not fit).
+    let total = unit * n - sep.len();
+    let r = ctx.new_string_with(total, |out| {
+        // One period (`s .. sep`), then doubling copies of the filled prefix; the result is
+        // periodic and ends with `s` (its length is `n` periods less one `sep`).
+        let first = unit.min(total);
+        let ks = first.min(s.len());
+        out[..ks].copy_from_slice(&s[..ks]);
+        out[ks..first].copy_from_slice(&sep[..first - ks]);
+        let mut filled = first;
+        while filled < total {
+            let k = filled.min(total - filled);
+            out.copy_within(0..k, filled);
+            filled += k;
+        }
+    });
+    exec.set_return(Value::String(r));
     Ok(Action::Return)
 }
 
@@ -577,8 +624,12 @@ struct Gsub<'gc> {
     buf: Vec<u8>,
     /// The match waiting for a replacement value.
     pending: (usize, usize),
-    /// The search (`Search::encode`), while saved.
+    /// The saved search: `Search::encode`'s bytes when paused inside an attempt, else nil
+    /// and the search is `idle` (next position, end of last match, steps so far).
     search: Value<'gc>,
+    idle: (usize, Option<usize>, u64),
+    /// The state table this was loaded from (reused by `save`).
+    state: Option<Table<'gc>>,
 }
 
 const GS_SRC: i64 = 1;
@@ -593,9 +644,18 @@ const GS_NPARTS: i64 = 9;
 const GS_SAVED: i64 = 10;
 const GS_MSTART: i64 = 11;
 const GS_MEND: i64 = 12;
+const GS_TAIL: i64 = 13;
+const GS_SPOS: i64 = 14;
+const GS_SLAST: i64 = 15;
+const GS_STEPS: i64 = 16;
+/// Output shorter than this is saved as the state's tail rather than as a new part.
+const GS_TAIL_MAX: usize = 64;
 
 /// Grows `buf` to hold `more` bytes, reserving its new capacity (at least double, as `Vec`
-/// grows) against the memory limit first.
+/// grows) against the memory limit first. The buffer lives outside the VM's account while
+/// the builtin runs, so it must fit in what is left under the limit now: the account's
+/// "over once, collect at the next safe point" allowance would let a buffer that grows
+/// many times in one call pass the limit without bound.
 pub(crate) fn reserve_buffer<'gc>(
     ctx: Context<'gc>,
     buf: &mut Vec<u8>,
@@ -604,6 +664,18 @@ pub(crate) fn reserve_buffer<'gc>(
     let needed = buf.len().saturating_add(more);
     if needed > buf.capacity() {
         let new_cap = needed.max(buf.capacity().saturating_mul(2));
+        let memory = ctx.memory();
+        if let Some(limit) = memory.limit() {
+            if memory.used().saturating_add(new_cap) > limit {
+                // What is needed may still fit: grow to what is left.
+                let left = limit.saturating_sub(memory.used());
+                if needed > left {
+                    return Err(Error::NotEnoughMemory);
+                }
+                buf.reserve_exact(left - buf.len());
+                return Ok(());
+            }
+        }
         ctx.reserve_memory(new_cap)?;
         buf.reserve_exact(new_cap - buf.len());
     }
@@ -611,33 +683,61 @@ pub(crate) fn reserve_buffer<'gc>(
 }
 
 impl<'gc> Gsub<'gc> {
-    fn save(&mut self, ctx: Context<'gc>, search: Value<'gc>) -> Table<'gc> {
+    fn save(&mut self, ctx: Context<'gc>, se: &Search, m: &Matcher<'_>) -> Table<'gc> {
         let mc = ctx.mutation();
         let parts = *self.parts.get_or_insert_with(|| ctx.new_table());
-        if !self.buf.is_empty() {
+        // A short tail stays a string of its own (copied back on load), so a call per
+        // match does not make a part per match.
+        let tail = if self.buf.len() < GS_TAIL_MAX {
+            let t = new_str(ctx, &self.buf);
+            self.buf.clear();
+            t
+        } else {
             self.nparts += 1;
             self.saved_len += self.buf.len();
             let _ = parts.set(mc, Value::Integer(self.nparts), new_str(ctx, &self.buf));
             self.buf = Vec::new();
-        }
+            ctx.str("")
+        };
+        // Between attempts the search is three integers; only a paused attempt needs the
+        // matcher's whole state.
+        let search = if se.in_attempt() {
+            Value::String(ctx.new_string(&se.encode(m)))
+        } else {
+            Value::Nil
+        };
         let int = |n: usize| Value::Integer(n as i64);
-        state_table(
-            ctx,
-            &[
-                Value::String(self.src),
-                Value::String(self.pat),
-                self.repl,
-                Value::Integer(self.max_n),
-                int(self.pos),
-                search,
-                Value::Integer(self.n),
-                Value::Table(parts),
-                Value::Integer(self.nparts),
-                int(self.saved_len),
-                int(self.pending.0),
-                int(self.pending.1),
-            ],
-        )
+        let fields = [
+            Value::String(self.src),
+            Value::String(self.pat),
+            self.repl,
+            Value::Integer(self.max_n),
+            int(self.pos),
+            search,
+            Value::Integer(self.n),
+            Value::Table(parts),
+            Value::Integer(self.nparts),
+            int(self.saved_len),
+            int(self.pending.0),
+            int(self.pending.1),
+            tail,
+            int(se.pos),
+            se.last.map_or(Value::Integer(-1), int),
+            Value::Integer(m.steps as i64),
+        ];
+        match self.state {
+            Some(t) => {
+                for (i, v) in fields.into_iter().enumerate() {
+                    let _ = t.set(mc, Value::Integer(i as i64 + 1), v);
+                }
+                t
+            }
+            None => {
+                let t = state_table(ctx, &fields);
+                self.state = Some(t);
+                t
+            }
+        }
     }
 
     fn load(state: Value<'gc>) -> Result<Self, Error<'gc>> {
@@ -666,9 +766,18 @@ impl<'gc> Gsub<'gc> {
             parts: t.get_int(GS_PARTS).as_table(),
             nparts: int(GS_NPARTS)? as i64,
             saved_len: int(GS_SAVED)?,
-            buf: Vec::new(),
+            buf: t
+                .get_int(GS_TAIL)
+                .as_string()
+                .map_or_else(Vec::new, |s| s.as_bytes().to_vec()),
             pending: (ms, me),
             search: t.get_int(GS_SEARCH),
+            idle: (
+                int(GS_SPOS)?,
+                usize::try_from(t.get_int(GS_SLAST).as_integer_strict().ok_or_else(lost)?).ok(),
+                int(GS_STEPS)? as u64,
+            ),
+            state: Some(t),
         })
     }
 
@@ -743,22 +852,8 @@ impl<'gc> Gsub<'gc> {
         // Charged the same whether the output was ever saved in parts or not (that depends
         // on where steps ended), so total fuel does not depend on the step budget.
         charge_assembly(exec, total);
-        let result = match self.parts {
-            None => self.buf,
-            Some(parts) => {
-                ctx.reserve_memory(total.saturating_add(self.buf.capacity()))?;
-                let mut out = Vec::with_capacity(total);
-                for i in 1..=self.nparts {
-                    if let Some(p) = parts.get_int(i).as_string() {
-                        out.extend_from_slice(p.as_bytes());
-                    }
-                }
-                out.extend_from_slice(&self.buf);
-                out
-            }
-        };
-        ctx.reserve_memory(result.len())?;
-        exec.replace(&[new_str(ctx, &result), Value::Integer(self.n)]);
+        let result = assemble(ctx, self.parts, self.nparts, total, &self.buf)?;
+        exec.replace(&[Value::String(result), Value::Integer(self.n)]);
         Ok(Action::Return)
     }
 }
@@ -846,6 +941,8 @@ fn gsub<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>,
         buf: Vec::new(),
         pending: (0, 0),
         search: Value::Nil,
+        idle: (0, None, 0),
+        state: None,
     };
     gsub_run(ctx, exec, g)
 }
@@ -859,9 +956,15 @@ fn gsub_run<'gc>(
     let src = g.src.as_bytes();
     let pat = g.pat.as_bytes();
     let mut m = Matcher::new(src, pat);
+    let (ipos, ilast, isteps) = g.idle;
     let mut se = load_search(&mut m, g.search, "gsub", || {
-        Search::new(pat, 0, is_literal(pat), true)
+        let mut se = Search::new(pat, ipos, is_literal(pat), true);
+        se.last = ilast;
+        se
     })?;
+    if g.search.is_nil() {
+        m.steps = isteps;
+    }
     let mut charged = m.steps / STEPS_PER_FUEL;
     let mut limit = m.steps.saturating_add(PIECE_STEPS);
     while g.n < g.max_n {
@@ -873,8 +976,7 @@ fn gsub_run<'gc>(
                 // no single call copies more than a piece's worth.
                 g.copy_to(ctx, se.pos)?;
                 if exec.out_of_fuel() {
-                    let blob = Value::String(ctx.new_string(&se.encode(&m)));
-                    let state = g.save(ctx, blob);
+                    let state = g.save(ctx, &se, &m);
                     exec.clear();
                     return Ok(Action::Pause {
                         then: Then::new("gsub", gsub_resume, Value::Table(state)),
@@ -903,8 +1005,7 @@ fn gsub_run<'gc>(
                         match index(ctx, Value::Table(t), key, &String::new)? {
                             Index::Value(v) => g.add_value(ctx, exec, v)?,
                             Index::Meta(mm, obj, k) => {
-                                let blob = Value::String(ctx.new_string(&se.encode(&m)));
-                                let state = g.save(ctx, blob);
+                                let state = g.save(ctx, &se, &m);
                                 exec.replace(&[obj, k]);
                                 return Ok(Action::Call {
                                     function: mm,
@@ -920,8 +1021,7 @@ fn gsub_run<'gc>(
                     f => {
                         exec.clear();
                         push_captures(ctx, exec, &m, s, e, true)?;
-                        let blob = Value::String(ctx.new_string(&se.encode(&m)));
-                        let state = g.save(ctx, blob);
+                        let state = g.save(ctx, &se, &m);
                         return Ok(Action::Call {
                             function: f,
                             then: Some(Then::new("gsub", gsub_after_call, Value::Table(state))),

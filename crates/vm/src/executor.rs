@@ -170,8 +170,8 @@ impl<'gc> Exec<'gc, '_> {
     /// Makes room for `n` more values (multiple results) on this region of the stack: fails
     /// like PUC's `luaL_checkstack` with "stack overflow (`what`)" when the thread would pass
     /// [`MAX_STACK_SLOTS`], and reserves the stack buffer's new capacity (16 bytes a value)
-    /// against the memory limit before growing it, so `push` of those values never
-    /// allocates unaccounted memory.
+    /// against the memory limit before growing it (and charges the copy, 1 unit per KiB
+    /// of new capacity), so `push` of those values never allocates unaccounted memory.
     pub fn reserve_values(
         &mut self,
         ctx: Context<'gc>,
@@ -189,6 +189,8 @@ impl<'gc> Exec<'gc, '_> {
             let new_cap = needed.max(cap.saturating_mul(2));
             let bytes = new_cap.saturating_mul(std::mem::size_of::<Value<'gc>>());
             ctx.reserve_memory(bytes)?;
+            // Growing copies the buffer into fresh memory: charged like a bulk copy.
+            self.fuel.consume((bytes / 1024) as i64);
             self.ts.stack.reserve(n);
             self.ts.sync_charge();
         }

@@ -502,11 +502,26 @@ fn concat_reduce<'gc>(
             }
             ctx.reserve_memory(total)?;
             fuel.consume((total / 64) as i64);
-            let mut buf = Vec::with_capacity(total);
-            for v in &stack[start..top] {
-                number_to_bytes(*v, &mut buf);
-            }
-            stack[start] = Value::String(ctx.new_string(&buf));
+            let run = &stack[start..top];
+            let s = if run.iter().all(|v| matches!(v, Value::String(_))) {
+                // Only strings: written straight into the result (one allocation).
+                ctx.new_string_with(total, |out| {
+                    let mut at = 0;
+                    for v in run {
+                        if let Value::String(s) = v {
+                            out[at..at + s.len()].copy_from_slice(s.as_bytes());
+                            at += s.len();
+                        }
+                    }
+                })
+            } else {
+                let mut buf = Vec::with_capacity(total);
+                for v in run {
+                    number_to_bytes(*v, &mut buf);
+                }
+                ctx.new_string(&buf)
+            };
+            stack[start] = Value::String(s);
             top = start + 1;
         } else {
             let mm = ctx

@@ -275,6 +275,19 @@ impl<'gc> Context<'gc> {
         }
     }
 
+    /// A new string of `len` bytes written in place by `fill`: a long string's bytes are
+    /// allocated once, with no intermediate buffer (so building a big result needs its own
+    /// size in memory, not twice that). Callers reserve and charge `len` first.
+    pub fn new_string_with(self, len: usize, fill: impl FnOnce(&mut [u8])) -> LuaString<'gc> {
+        if len <= MAX_INTERNED_LEN {
+            let mut buf = [0u8; MAX_INTERNED_LEN];
+            fill(&mut buf[..len]);
+            return self.new_string(&buf[..len]);
+        }
+        crate::memory::note_string(&self.state.memory, crate::string::string_cost(len));
+        LuaString::new_long_with(self.mc, len, fill)
+    }
+
     pub fn str(self, s: &str) -> Value<'gc> {
         Value::String(self.new_string(s.as_bytes()))
     }

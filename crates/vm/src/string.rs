@@ -68,6 +68,24 @@ impl<'gc> LuaString<'gc> {
         LuaString(Gc::new(mc, StringData::new(hash, bytes)))
     }
 
+    /// A long string of `len` bytes written in place by `fill` (allocated once: an exact-size
+    /// iterator collects straight into the `Arc`, which is unique, so `get_mut` succeeds).
+    pub(crate) fn new_long_with(
+        mc: &Mutation<'gc>,
+        len: usize,
+        fill: impl FnOnce(&mut [u8]),
+    ) -> Self {
+        debug_assert!(len > MAX_INTERNED_LEN);
+        // `repeat_n` needs Rust 1.82; the workspace supports 1.80.
+        #[allow(clippy::manual_repeat_n)]
+        let mut bytes: Arc<[u8]> = std::iter::repeat(0u8).take(len).collect();
+        if let Some(b) = Arc::get_mut(&mut bytes) {
+            fill(b);
+        }
+        let hash = hash_bytes(&bytes);
+        LuaString(Gc::new(mc, StringData::new(hash, bytes)))
+    }
+
     /// A long string around bytes shared with a snapshot (no copy). `hash` must be the
     /// content hash of `bytes` (it is re-checked in debug builds).
     pub(crate) fn from_shared(mc: &Mutation<'gc>, hash: u64, bytes: Arc<[u8]>) -> Self {
