@@ -29,7 +29,7 @@ pub(crate) const STEPS_PER_FUEL: u64 = 4;
 /// `%b`, comparing a back reference).
 const RUN: usize = 64;
 /// Bytes of a pattern set (`[...]`) scanned per step charged.
-const SET_BYTES_PER_STEP: usize = 32;
+const SET_BYTES_PER_STEP: usize = 16;
 /// Subject bytes a plain (substring) search scans per step charged (a quarter of that for
 /// the needle's preprocessing, charged again for every window).
 const PLAIN_BYTES_PER_STEP: usize = 32;
@@ -444,7 +444,8 @@ impl<'a> Matcher<'a> {
                         return err("missing '[' after '%f' in pattern");
                     }
                     let ep = self.class_end(p)?;
-                    self.steps += 2 * self.class_cost(p, ep);
+                    // The set is scanned three times: its end, then two bytes against it.
+                    self.steps += 3 * self.class_cost(p, ep);
                     let prev = if s == 0 { 0 } else { self.src[s - 1] };
                     let cur = self.src.get(s).copied().unwrap_or(0);
                     self.state = if !self.match_bracket(prev, p, ep - 1)
@@ -484,6 +485,7 @@ impl<'a> Matcher<'a> {
         }
         // A single-character class, possibly followed by a quantifier.
         let ep = self.class_end(p)?;
+        // The set is scanned twice: its end, then the byte against it.
         self.steps += 2 * self.class_cost(p, ep);
         let quant = self.pat.get(ep).copied();
         if !self.single_match(s, p, ep) {
