@@ -7,11 +7,11 @@
 
 use lunette_vm::number::format_g;
 use lunette_vm::{
-    display_plain, Action, Context, Error, Exec, LuaString, MetaEvent, Outcome, Then, Value,
+    display_plain, Action, Context, Error, Exec, LuaString, MetaEvent, Outcome, Table, Then, Value,
 };
 
 use crate::base::tostring_plain;
-use crate::string::{charge_bytes, MAX_SIZE};
+use crate::string::{assemble, charge_assembly, charge_bytes, reserve_buffer, MAX_SIZE};
 use crate::util::check_string;
 
 const FLAGS_F: &[u8] = b"-+ #0";
@@ -40,7 +40,13 @@ struct Fmt<'gc> {
     pos: usize,
     /// Lua number of the last argument consumed (1 is the format string).
     arg: usize,
+    /// Output not yet saved in `parts`; its capacity is reserved before it grows.
     out: Vec<u8>,
+    /// Finished output pieces (strings at 1..=nparts), once the call paused or called Lua.
+    parts: Option<Table<'gc>>,
+    nparts: i64,
+    /// Bytes in `parts`.
+    saved_len: usize,
 }
 
 fn spec_text(form: &[u8]) -> String {
@@ -368,34 +374,110 @@ fn add_string<'gc>(out: &mut Vec<u8>, s: &[u8], form: &[u8], n: usize) -> Result
 /// What the formatting loop needs next.
 enum Step<'gc> {
     Done,
+    /// A piece of work is done: check the fuel (and pause when it is out).
+    Piece,
     /// Call `__tostring` of the value for the `%s` conversion `form`.
     ToString(Value<'gc>, Vec<u8>),
 }
 
+/// Fuel units one piece of `format` work charges before the fuel is checked.
+const PIECE_UNITS: usize = 1024;
+/// Literal format bytes copied at once (at most).
+const LITERAL_RUN: usize = 64 * 1024;
+
+/// Where the arguments are: still on the callback's stack (Lua argument `n` at `n - 1`), or
+/// in a table (1..=len) once a `__tostring` call has replaced the stack.
+#[derive(Clone, Copy)]
+enum Args<'gc> {
+    Stack,
+    Table(Table<'gc>, usize),
+}
+
+impl<'gc> Args<'gc> {
+    fn len(self, exec: &Exec<'gc, '_>) -> usize {
+        match self {
+            Args::Stack => exec.len(),
+            Args::Table(_, n) => n,
+        }
+    }
+    /// Lua argument `n` (1 is the format string).
+    fn get(self, exec: &Exec<'gc, '_>, n: usize) -> Value<'gc> {
+        match self {
+            Args::Stack => exec.arg(n - 1),
+            Args::Table(t, _) => t.get_int(n as i64),
+        }
+    }
+}
+
+/// Most bytes conversion `conv` with `spec` can produce for `v` (before formatting it), and
+/// the fuel units it costs: 1 a byte for floats (exact decimal conversion of big numbers is
+/// slow: bignum work per digit), 1 per 32 bytes otherwise.
+fn conversion_bound(conv: u8, spec: &Spec, v: Value<'_>) -> (usize, usize) {
+    let width = spec.width;
+    let prec = spec.prec.unwrap_or(6);
+    let float_digits = || -> usize {
+        let f = v.to_float().unwrap_or(0.0).abs();
+        if f.is_finite() && f >= 1.0 {
+            // Integer digits of `f` (at most 309), generously rounded up.
+            f.log10() as usize + 2
+        } else {
+            1
+        }
+    };
+    let body = match conv {
+        b'c' => 1,
+        b'd' | b'i' | b'u' | b'o' | b'x' | b'X' => prec.max(24) + 2,
+        b'a' | b'A' => prec.max(13) + 12,
+        b'e' | b'E' | b'g' | b'G' => prec + 12,
+        b'f' | b'F' => float_digits() + prec + 4,
+        _ => 32,
+    };
+    let bound = body.max(width) + 2;
+    let units = if matches!(conv, b'a' | b'A' | b'e' | b'E' | b'f' | b'F' | b'g' | b'G') {
+        bound
+    } else {
+        bound / 32 + 1
+    };
+    (bound, units)
+}
+
 fn run<'gc>(
     ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
     st: &mut Fmt<'gc>,
-    args: &[Value<'gc>],
+    args: Args<'gc>,
 ) -> Result<Step<'gc>, Error<'gc>> {
     let fmt = st.fmt.as_bytes();
+    let nargs = args.len(exec);
+    let mut charged = 0usize;
     while st.pos < fmt.len() {
+        if charged >= PIECE_UNITS {
+            return Ok(Step::Piece);
+        }
         let c = fmt[st.pos];
-        st.pos += 1;
         if c != b'%' {
-            st.out.push(c);
+            // A run of literal bytes, up to the next '%' (bounded, charged, reserved).
+            let rest = &fmt[st.pos..fmt.len().min(st.pos + LITERAL_RUN)];
+            let n = memchr::memchr(b'%', rest).unwrap_or(rest.len());
+            let units = n / 32 + 1;
+            exec.charge(units);
+            charged += units;
+            st.put(ctx, &rest[..n])?;
+            st.pos += n;
             continue;
         }
+        st.pos += 1;
         if fmt.get(st.pos) == Some(&b'%') {
-            st.out.push(b'%');
+            st.put(ctx, b"%")?;
             st.pos += 1;
             continue;
         }
         st.arg += 1;
         let n = st.arg;
-        if n > args.len() {
+        if n > nargs {
             return Err(Error::bad_argument(n, "no value"));
         }
-        let v = args[n - 1];
+        let v = args.get(exec, n);
         let start = st.pos;
         let span = fmt[start..]
             .iter()
@@ -412,6 +494,20 @@ fn run<'gc>(
             form.push(conv);
         }
         st.pos = (start + span + 1).min(fmt.len());
+        // Bound, reserve and charge the conversion's output before producing it.
+        let text_len = match v {
+            Value::String(s) => s.len(),
+            _ => 64,
+        };
+        let (bound, units) = match conv {
+            b's' => (text_len + 100, text_len / 32 + 4),
+            // `%q` escapes a byte in at most 4.
+            b'q' => (text_len.saturating_mul(4) + 64, text_len / 8 + 4),
+            _ => conversion_bound(conv, &check_spec_loose(&form), v),
+        };
+        exec.charge(units);
+        charged += units;
+        st.reserve(ctx, bound)?;
         let out = &mut st.out;
         match conv {
             b'c' => {
@@ -457,9 +553,17 @@ fn run<'gc>(
                 }
                 quote_value(out, v, n)?;
             }
-            b's' => match tostring_plain(ctx, v) {
-                Some(bytes) => add_string(out, &bytes, &form, n)?,
-                None => return Ok(Step::ToString(v, form)),
+            b's' => match v {
+                Value::String(s) => add_string(out, s.as_bytes(), &form, n)?,
+                _ => match tostring_plain(ctx, v) {
+                    Some(bytes) => {
+                        ctx.reserve_memory(bytes.len())?;
+                        charge_bytes(exec, bytes.len());
+                        reserve_buffer(ctx, out, bytes.len() + 100)?;
+                        add_string(out, &bytes, &form, n)?
+                    }
+                    None => return Ok(Step::ToString(v, form)),
+                },
             },
             _ => {
                 return Err(Error::runtime(format!(
@@ -472,53 +576,168 @@ fn run<'gc>(
     Ok(Step::Done)
 }
 
-/// Runs the loop and answers: the result, or a `__tostring` call with saved state.
+/// The width and precision of a conversion spec for bounding its output, without its checks
+/// (which run when it is formatted): at most two digits each, like `check_spec` allows.
+fn check_spec_loose(form: &[u8]) -> Spec {
+    let mut spec = Spec::default();
+    let body = form.get(1..form.len().saturating_sub(1)).unwrap_or(&[]);
+    let mut parts = body.splitn(2, |&c| c == b'.');
+    let digits = |b: &[u8]| -> usize {
+        let d: Vec<u8> = b.iter().copied().filter(u8::is_ascii_digit).collect();
+        d.iter()
+            .rev()
+            .take(3)
+            .rev()
+            .fold(0, |n, &c| n * 10 + (c - b'0') as usize)
+    };
+    spec.width = parts.next().map_or(0, digits);
+    spec.prec = parts.next().map(digits);
+    spec
+}
+
+impl<'gc> Fmt<'gc> {
+    /// Makes room for `more` output bytes: the buffer's new capacity is reserved against the
+    /// memory limit before it grows.
+    fn reserve(&mut self, ctx: Context<'gc>, more: usize) -> Result<(), Error<'gc>> {
+        reserve_buffer(ctx, &mut self.out, more)
+    }
+
+    fn put(&mut self, ctx: Context<'gc>, bytes: &[u8]) -> Result<(), Error<'gc>> {
+        self.reserve(ctx, bytes.len())?;
+        self.out.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    /// Saves the output so far as a string piece (the buffer is emptied).
+    fn flush(&mut self, ctx: Context<'gc>) {
+        if self.out.is_empty() {
+            return;
+        }
+        let parts = *self.parts.get_or_insert_with(|| ctx.new_table());
+        self.nparts += 1;
+        self.saved_len += self.out.len();
+        let _ = parts.set(
+            ctx.mutation(),
+            Value::Integer(self.nparts),
+            Value::String(ctx.new_string(&self.out)),
+        );
+        self.out = Vec::new();
+    }
+
+    /// The state table of a paused or waiting `format`.
+    fn save(&mut self, ctx: Context<'gc>, form: &[u8], args: Args<'gc>) -> Table<'gc> {
+        self.flush(ctx);
+        let (args_v, nargs) = match args {
+            Args::Table(t, n) => (Value::Table(t), n as i64),
+            Args::Stack => (Value::Nil, 0),
+        };
+        let int = |n: usize| Value::Integer(n as i64);
+        let parts = self.parts.map_or(Value::Nil, Value::Table);
+        crate::string::state_table(
+            ctx,
+            &[
+                Value::String(self.fmt),
+                int(self.pos),
+                int(self.arg),
+                parts,
+                Value::String(ctx.new_string(form)),
+                args_v,
+                Value::Integer(nargs),
+                Value::Integer(self.nparts),
+                int(self.saved_len),
+            ],
+        )
+    }
+
+    fn load(state: Value<'gc>) -> Result<(Self, LuaString<'gc>, Args<'gc>), Error<'gc>> {
+        let lost = || Error::runtime("format: lost state");
+        let Value::Table(t) = state else {
+            return Err(lost());
+        };
+        let int = |i: i64| {
+            t.get_int(i)
+                .as_integer_strict()
+                .and_then(|n| usize::try_from(n).ok())
+                .ok_or_else(lost)
+        };
+        let fmt = t.get_int(1).as_string().ok_or_else(lost)?;
+        let st = Fmt {
+            fmt,
+            pos: int(2)?.min(fmt.len()),
+            arg: int(3)?,
+            out: Vec::new(),
+            parts: t.get_int(4).as_table(),
+            nparts: int(8)? as i64,
+            saved_len: int(9)?,
+        };
+        let form = t.get_int(5).as_string().ok_or_else(lost)?;
+        let args = match t.get_int(6) {
+            Value::Table(a) => Args::Table(a, int(7)?),
+            _ => Args::Stack,
+        };
+        Ok((st, form, args))
+    }
+
+    /// The whole output.
+    fn finish(
+        self,
+        ctx: Context<'gc>,
+        exec: &mut Exec<'gc, '_>,
+    ) -> Result<LuaString<'gc>, Error<'gc>> {
+        let total = self.saved_len + self.out.len();
+        if total > MAX_SIZE {
+            return Err(Error::runtime("resulting string too large"));
+        }
+        // Charged the same whether the output was ever saved in parts or not (that depends
+        // on where steps ended), so total fuel does not depend on the step budget.
+        charge_assembly(exec, total);
+        assemble(ctx, self.parts, self.nparts, total, &self.out)
+    }
+}
+
+/// Runs the loop in pieces: the result, a pause (out of fuel) or a `__tostring` call, with
+/// saved state.
 fn drive<'gc>(
     ctx: Context<'gc>,
     exec: &mut Exec<'gc, '_>,
     mut st: Fmt<'gc>,
-    args: &[Value<'gc>],
-    args_table: Option<Value<'gc>>,
+    args: Args<'gc>,
 ) -> Result<Action<'gc>, Error<'gc>> {
-    let before = st.out.len();
-    let step = run(ctx, &mut st, args);
-    charge_bytes(exec, st.out.len() - before + args.len());
-    match step? {
-        Step::Done => {
-            if st.out.len() > MAX_SIZE {
-                return Err(Error::runtime("resulting string too large"));
+    loop {
+        match run(ctx, exec, &mut st, args)? {
+            Step::Done => {
+                let s = st.finish(ctx, exec)?;
+                exec.set_return(Value::String(s));
+                return Ok(Action::Return);
             }
-            exec.set_return(Value::String(ctx.new_string(&st.out)));
-            Ok(Action::Return)
-        }
-        Step::ToString(v, form) => {
-            let mc = ctx.mutation();
-            let args_table = args_table.unwrap_or_else(|| {
-                let t = ctx.new_table_with_capacity(args.len(), 0);
-                for (i, a) in args.iter().enumerate() {
-                    let _ = t.set(mc, Value::Integer(i as i64 + 1), *a);
+            Step::Piece => {
+                if exec.out_of_fuel() {
+                    let state = st.save(ctx, b"", args);
+                    return Ok(Action::Pause {
+                        then: Then::new("format", after_pause, Value::Table(state)),
+                    });
                 }
-                Value::Table(t)
-            });
-            let state = ctx.new_table_with_capacity(7, 0);
-            let fields = [
-                Value::String(st.fmt),
-                Value::Integer(st.pos as i64),
-                Value::Integer(st.arg as i64),
-                Value::String(ctx.new_string(&st.out)),
-                Value::String(ctx.new_string(&form)),
-                args_table,
-                Value::Integer(args.len() as i64),
-            ];
-            for (i, f) in fields.into_iter().enumerate() {
-                let _ = state.set(mc, Value::Integer(i as i64 + 1), f);
             }
-            let mm = ctx.metamethod(v, MetaEvent::ToString).unwrap_or(Value::Nil);
-            exec.replace(&[v]);
-            Ok(Action::Call {
-                function: mm,
-                then: Some(Then::new("format", after_tostring, Value::Table(state))),
-            })
+            Step::ToString(v, form) => {
+                let args = match args {
+                    Args::Table(..) => args,
+                    Args::Stack => {
+                        let vals = exec.values();
+                        let t = ctx.new_table_with_capacity(vals.len(), 0);
+                        for (i, a) in vals.iter().enumerate() {
+                            let _ = t.set(ctx.mutation(), Value::Integer(i as i64 + 1), *a);
+                        }
+                        Args::Table(t, vals.len())
+                    }
+                };
+                let state = st.save(ctx, &form, args);
+                let mm = ctx.metamethod(v, MetaEvent::ToString).unwrap_or(Value::Nil);
+                exec.replace(&[v]);
+                return Ok(Action::Call {
+                    function: mm,
+                    then: Some(Then::new("format", after_tostring, Value::Table(state))),
+                });
+            }
         }
     }
 }
@@ -528,14 +747,26 @@ pub(crate) fn format<'gc>(
     exec: &mut Exec<'gc, '_>,
 ) -> Result<Action<'gc>, Error<'gc>> {
     let fmt = check_string(ctx, exec, 0)?;
-    let args = exec.values().to_vec();
     let st = Fmt {
         fmt,
         pos: 0,
         arg: 1,
         out: Vec::new(),
+        parts: None,
+        nparts: 0,
+        saved_len: 0,
     };
-    drive(ctx, exec, st, &args, None)
+    drive(ctx, exec, st, Args::Stack)
+}
+
+/// Resumes a paused `format` (its arguments are still on its stack, or in its table).
+fn after_pause<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    _o: Outcome<'gc>,
+) -> Result<Action<'gc>, Error<'gc>> {
+    let (st, _form, args) = Fmt::load(exec.upvalue)?;
+    drive(ctx, exec, st, args)
 }
 
 fn after_tostring<'gc>(
@@ -543,37 +774,16 @@ fn after_tostring<'gc>(
     exec: &mut Exec<'gc, '_>,
     _o: Outcome<'gc>,
 ) -> Result<Action<'gc>, Error<'gc>> {
-    let lost = || Error::runtime("format: lost state");
-    let Value::Table(state) = exec.upvalue else {
-        return Err(lost());
-    };
-    let int = |i: i64| state.get_int(i).as_integer_strict().ok_or_else(lost);
-    let fmt = state.get_int(1).as_string().ok_or_else(lost)?;
-    let mut st = Fmt {
-        fmt,
-        pos: int(2)? as usize,
-        arg: int(3)? as usize,
-        out: state
-            .get_int(4)
-            .as_string()
-            .ok_or_else(lost)?
-            .as_bytes()
-            .to_vec(),
-    };
-    let form = state.get_int(5).as_string().ok_or_else(lost)?;
-    let args_table = state.get_int(6);
-    let nargs = int(7)?;
-    let args: Vec<Value<'gc>> = match args_table {
-        Value::Table(t) => (1..=nargs).map(|i| t.get_int(i)).collect(),
-        _ => return Err(lost()),
-    };
+    let (mut st, form, args) = Fmt::load(exec.upvalue)?;
     let text = match exec.arg(0) {
         Value::String(s) => s.as_bytes().to_vec(),
         v @ (Value::Integer(_) | Value::Float(_)) => display_plain(v).into_bytes(),
         _ => return Err(Error::runtime("'__tostring' must return a string")),
     };
+    charge_bytes(exec, text.len());
+    st.reserve(ctx, text.len() + 100)?;
     add_string(&mut st.out, &text, form.as_bytes(), st.arg)?;
-    drive(ctx, exec, st, &args, Some(args_table))
+    drive(ctx, exec, st, args)
 }
 
 #[cfg(test)]

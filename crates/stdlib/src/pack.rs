@@ -2,9 +2,9 @@
 //! little-endian machine like PUC on x86-64: `int` 4 bytes, `long`/`size_t`/`lua_Integer`
 //! 8, native maximum alignment 8.
 
-use lunette_vm::{Action, Context, Error, Exec, Value};
+use lunette_vm::{Action, Context, Error, Exec, LuaString, Outcome, Then, Value};
 
-use crate::string::{charge_bytes, MAX_SIZE};
+use crate::string::{charge_bytes, lost_state, reserve_buffer, state_table, MAX_SIZE};
 use crate::util::{check_integer, check_number, check_string, opt_integer, pos_relative_start};
 
 const MAX_INT_SIZE: usize = 16;
@@ -195,7 +195,8 @@ pub(crate) fn pack<'gc>(
         if out.len() + pad + size > MAX_SIZE {
             return Err(Error::runtime("resulting string too large"));
         }
-        ctx.reserve_memory(out.len() + pad + size)?;
+        reserve_buffer(ctx, &mut out, pad + size)?;
+        charge_bytes(exec, pad + size);
         out.resize(out.len() + pad, 0);
         arg += 1;
         match kind {
@@ -246,7 +247,8 @@ pub(crate) fn pack<'gc>(
                 if out.len() + size + s.len() > MAX_SIZE {
                     return Err(Error::runtime("resulting string too large"));
                 }
-                ctx.reserve_memory(out.len() + size + s.len())?;
+                reserve_buffer(ctx, &mut out, size + s.len())?;
+                charge_bytes(exec, s.len());
                 pack_int(&mut out, s.len() as u64, p.little, size, false);
                 out.extend_from_slice(s);
             }
@@ -258,7 +260,8 @@ pub(crate) fn pack<'gc>(
                 if out.len() + s.len() + 1 > MAX_SIZE {
                     return Err(Error::runtime("resulting string too large"));
                 }
-                ctx.reserve_memory(out.len() + s.len() + 1)?;
+                reserve_buffer(ctx, &mut out, s.len() + 1)?;
+                charge_bytes(exec, s.len());
                 out.extend_from_slice(s);
                 out.push(0);
             }
@@ -269,7 +272,8 @@ pub(crate) fn pack<'gc>(
             Kind::PadAlign | Kind::Nop => arg -= 1,
         }
     }
-    charge_bytes(exec, out.len() + fmt.len());
+    ctx.reserve_memory(out.len())?;
+    charge_bytes(exec, out.len());
     exec.set_return(Value::String(ctx.new_string(&out)));
     Ok(Action::Return)
 }
@@ -347,35 +351,79 @@ pub(crate) fn unpack<'gc>(
     exec: &mut Exec<'gc, '_>,
 ) -> Result<Action<'gc>, Error<'gc>> {
     let fmt = check_string(ctx, exec, 0)?;
-    let data = check_string(ctx, exec, 1)?.as_bytes();
+    let data = check_string(ctx, exec, 1)?;
     let ld = data.len();
-    let mut pos = pos_relative_start(opt_integer(exec, 2, 1)?, ld) - 1;
+    let pos = pos_relative_start(opt_integer(exec, 2, 1)?, ld) - 1;
     if pos > ld {
         return Err(Error::bad_argument(3, "initial position out of string"));
     }
-    let mut p = Parser::new(fmt.as_bytes());
-    let mut results = Vec::new();
+    exec.clear();
+    unpack_run(ctx, exec, fmt, data, Parser::new(fmt.as_bytes()), pos)
+}
+
+/// Items `unpack` decodes in one piece before checking its fuel.
+const UNPACK_PIECE: usize = 256;
+
+/// Decodes and pushes the items of `fmt` from parser state `p` and data position `pos`, in
+/// pieces, pausing between pieces when out of fuel (the values pushed so far stay on the
+/// stack). Each item is charged (1 unit, plus its bytes) and makes room for its value
+/// (PUC's `luaL_checkstack(L, 2, "too many results")`) before it is pushed.
+fn unpack_run<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    fmt: LuaString<'gc>,
+    data_s: LuaString<'gc>,
+    mut p: Parser<'_>,
+    mut pos: usize,
+) -> Result<Action<'gc>, Error<'gc>> {
+    let data = data_s.as_bytes();
+    let ld = data.len();
     let too_short = || Error::bad_argument(2, "data string too short");
+    let mut items = 0;
     while !p.done() {
+        if items == UNPACK_PIECE {
+            items = 0;
+            if exec.out_of_fuel() {
+                let int = |n: usize| Value::Integer(n as i64);
+                let state = state_table(
+                    ctx,
+                    &[
+                        Value::String(fmt),
+                        Value::String(data_s),
+                        int(p.pos),
+                        Value::Boolean(p.little),
+                        int(p.max_align),
+                        int(pos),
+                    ],
+                );
+                return Ok(Action::Pause {
+                    then: Then::new("unpack", unpack_resume, Value::Table(state)),
+                });
+            }
+        }
+        items += 1;
+        let fmt_pos = p.pos;
         let (kind, size, pad) = p.details(pos)?;
+        exec.charge(1 + (p.pos - fmt_pos) / 32);
         if pad + size > ld - pos {
             return Err(too_short());
         }
         pos += pad;
         let item = &data[pos..pos + size];
-        match kind {
-            Kind::Int | Kind::Uint => results.push(Value::Integer(unpack_int(
-                item,
-                p.little,
-                kind == Kind::Int,
-            )?)),
-            Kind::Float => results.push(Value::Float(f32::from_le_bytes(get_bytes::<4>(
-                item, p.little,
-            )) as f64)),
-            Kind::Double => results.push(Value::Float(f64::from_le_bytes(get_bytes::<8>(
-                item, p.little,
-            )))),
-            Kind::Char => results.push(Value::String(ctx.new_string(item))),
+        if !matches!(kind, Kind::Padding | Kind::PadAlign | Kind::Nop) {
+            exec.reserve_values(ctx, 2, "too many results")?;
+        }
+        let v = match kind {
+            Kind::Int | Kind::Uint => {
+                Value::Integer(unpack_int(item, p.little, kind == Kind::Int)?)
+            }
+            Kind::Float => Value::Float(f32::from_le_bytes(get_bytes::<4>(item, p.little)) as f64),
+            Kind::Double => Value::Float(f64::from_le_bytes(get_bytes::<8>(item, p.little))),
+            Kind::Char => {
+                ctx.reserve_memory(size)?;
+                charge_bytes(exec, size);
+                Value::String(ctx.new_string(item))
+            }
             Kind::Str => {
                 let len = unpack_int(item, p.little, false)? as u64;
                 if len > (ld - pos - size) as u64 {
@@ -383,23 +431,58 @@ pub(crate) fn unpack<'gc>(
                 }
                 let len = len as usize;
                 let start = pos + size;
-                results.push(Value::String(ctx.new_string(&data[start..start + len])));
+                ctx.reserve_memory(len)?;
+                charge_bytes(exec, len);
                 pos += len;
+                Value::String(ctx.new_string(&data[start..start + len]))
             }
             Kind::Zstr => {
-                let len = data[pos..].iter().position(|&c| c == 0).unwrap_or(ld - pos);
+                let len = memchr::memchr(0, &data[pos..]).unwrap_or(ld - pos);
+                charge_bytes(exec, len);
                 if pos + len >= ld {
                     return Err(Error::bad_argument(2, "unfinished string for format 'z'"));
                 }
-                results.push(Value::String(ctx.new_string(&data[pos..pos + len])));
+                ctx.reserve_memory(len)?;
+                let v = Value::String(ctx.new_string(&data[pos..pos + len]));
                 pos += len + 1;
+                v
             }
-            Kind::Padding | Kind::PadAlign | Kind::Nop => {}
+            Kind::Padding | Kind::PadAlign | Kind::Nop => Value::Nil,
+        };
+        if !matches!(kind, Kind::Padding | Kind::PadAlign | Kind::Nop) {
+            exec.push(v);
         }
         pos += size;
     }
-    charge_bytes(exec, pos + fmt.len() + results.len() * 8);
-    results.push(Value::Integer(pos as i64 + 1));
-    exec.replace(&results);
+    exec.reserve_values(ctx, 1, "too many results")?;
+    exec.push(Value::Integer(pos as i64 + 1));
     Ok(Action::Return)
+}
+
+fn unpack_resume<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    _o: Outcome<'gc>,
+) -> Result<Action<'gc>, Error<'gc>> {
+    let lost = || lost_state("unpack");
+    let Value::Table(t) = exec.upvalue else {
+        return Err(lost());
+    };
+    let fmt = t.get_int(1).as_string().ok_or_else(lost)?;
+    let data = t.get_int(2).as_string().ok_or_else(lost)?;
+    let int = |k: i64| {
+        t.get_int(k)
+            .as_integer_strict()
+            .and_then(|i| usize::try_from(i).ok())
+            .ok_or_else(lost)
+    };
+    let mut p = Parser::new(fmt.as_bytes());
+    p.pos = int(3)?.min(fmt.len());
+    p.little = t.get_int(4).is_truthy();
+    p.max_align = int(5)?.clamp(1, MAX_INT_SIZE);
+    let pos = int(6)?;
+    if pos > data.len() {
+        return Err(lost());
+    }
+    unpack_run(ctx, exec, fmt, data, p, pos)
 }

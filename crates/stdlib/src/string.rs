@@ -12,7 +12,9 @@ use lunette_vm::{
 };
 
 use crate::base::set;
-use crate::pattern::{find_from, find_plain, no_specials, Capture, Matcher, PatternError};
+use crate::pattern::{
+    is_literal, no_specials, Capture, Found, Matcher, PatternError, Search, STEPS_PER_FUEL,
+};
 use crate::util::{
     check_integer, check_string, opt_integer, opt_string, pos_relative_end, pos_relative_start,
 };
@@ -23,9 +25,6 @@ pub(crate) const MAX_SIZE: usize = if MAX_STRING_LEN - 1 < i32::MAX as usize {
 } else {
     i32::MAX as usize
 };
-
-/// Matcher steps `gsub` may take in one executor step before pausing (between attempts).
-const GSUB_PAUSE_STEPS: u64 = 1_000_000;
 
 pub fn open(ctx: Context<'_>) {
     let lib = ctx.new_table();
@@ -59,14 +58,43 @@ pub fn open(ctx: Context<'_>) {
     set(ctx, ctx.globals(), "string", Value::Table(lib));
 }
 
+/// Bytes of already charged output assembled into the final string (copied twice: out of
+/// its pieces, then into the string) per unit of fuel.
+pub(crate) const ASSEMBLY_BYTES_PER_FUEL: usize = 64;
+
+/// Charges the assembly of `bytes` bytes of output into a result string.
+pub(crate) fn charge_assembly(exec: &mut Exec<'_, '_>, bytes: usize) {
+    exec.charge(bytes / ASSEMBLY_BYTES_PER_FUEL + 1);
+}
+
+/// The result string of output saved in `parts` (strings at 1..=nparts) followed by `tail`,
+/// `total` bytes in all: its bytes are reserved, then written once, straight into the string.
+pub(crate) fn assemble<'gc>(
+    ctx: Context<'gc>,
+    parts: Option<Table<'gc>>,
+    nparts: i64,
+    total: usize,
+    tail: &[u8],
+) -> Result<LuaString<'gc>, Error<'gc>> {
+    let Some(parts) = parts else {
+        ctx.reserve_memory(tail.len())?;
+        return Ok(ctx.new_string(tail));
+    };
+    ctx.reserve_memory(total)?;
+    Ok(ctx.new_string_with(total, |out| {
+        let mut at = 0;
+        let pieces = (1..=nparts).filter_map(|i| parts.get_int(i).as_string());
+        for p in pieces.map(|p| p.as_bytes()).chain(std::iter::once(tail)) {
+            let n = p.len().min(out.len() - at);
+            out[at..at + n].copy_from_slice(&p[..n]);
+            at += n;
+        }
+    }))
+}
+
 /// Charges fuel for `bytes` bytes copied or scanned.
 pub(crate) fn charge_bytes(exec: &mut Exec<'_, '_>, bytes: usize) {
     exec.charge(bytes / 32 + 1);
-}
-
-/// Charges fuel for `steps` matcher steps.
-fn charge_steps(exec: &mut Exec<'_, '_>, steps: u64) {
-    exec.charge((steps / 4) as usize + 1);
 }
 
 pub(crate) fn pattern_error<'gc>(e: PatternError) -> Error<'gc> {
@@ -100,28 +128,40 @@ fn sub<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, 
     Ok(Action::Return)
 }
 
+/// `out` (as long as `src`) gets `src` transformed by `f`. One call, one copy, reserved and
+/// charged before it is made; bounded by the memory limit.
 fn map_bytes<'gc>(
     ctx: Context<'gc>,
     exec: &mut Exec<'gc, '_>,
-    f: impl FnOnce(&[u8]) -> Vec<u8>,
+    f: impl FnOnce(&[u8], &mut [u8]),
 ) -> Result<Action<'gc>, Error<'gc>> {
     let s = check_string(ctx, exec, 0)?;
+    ctx.reserve_memory(s.len())?;
     charge_bytes(exec, s.len());
-    let out = f(s.as_bytes());
-    exec.set_return(new_str(ctx, &out));
+    let r = ctx.new_string_with(s.len(), |out| f(s.as_bytes(), out));
+    exec.set_return(Value::String(r));
     Ok(Action::Return)
 }
 
 fn lower<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
-    map_bytes(ctx, exec, |b| b.to_ascii_lowercase())
+    map_bytes(ctx, exec, |s, out| {
+        out.copy_from_slice(s);
+        out.make_ascii_lowercase()
+    })
 }
 
 fn upper<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
-    map_bytes(ctx, exec, |b| b.to_ascii_uppercase())
+    map_bytes(ctx, exec, |s, out| {
+        out.copy_from_slice(s);
+        out.make_ascii_uppercase()
+    })
 }
 
 fn reverse<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
-    map_bytes(ctx, exec, |b| b.iter().rev().copied().collect())
+    map_bytes(ctx, exec, |s, out| {
+        out.copy_from_slice(s);
+        out.reverse()
+    })
 }
 
 fn rep<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
@@ -145,14 +185,33 @@ fn rep<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, 
     let n = n as usize;
     ctx.reserve_memory(unit * n)?;
     charge_bytes(exec, unit * n);
-    let mut piece = Vec::with_capacity(unit);
-    piece.extend_from_slice(s);
-    piece.extend_from_slice(sep);
-    let mut out = piece.repeat(n);
-    out.truncate(out.len() - sep.len());
-    exec.set_return(new_str(ctx, &out));
+    // Written straight into the result (one allocation of its size). One call, bounded by
+    // the memory limit (the request was refused above if it does not fit).
+    let total = unit * n - sep.len();
+    let r = ctx.new_string_with(total, |out| {
+        // One period (`s .. sep`), then doubling copies of the filled prefix; the result is
+        // periodic and ends with `s` (its length is `n` periods less one `sep`).
+        let first = unit.min(total);
+        let ks = first.min(s.len());
+        out[..ks].copy_from_slice(&s[..ks]);
+        out[ks..first].copy_from_slice(&sep[..first - ks]);
+        let mut filled = first;
+        while filled < total {
+            let k = filled.min(total - filled);
+            out.copy_within(0..k, filled);
+            filled += k;
+        }
+    });
+    exec.set_return(Value::String(r));
     Ok(Action::Return)
 }
+
+/// Values a multiple-result builtin (`byte`, `utf8.codepoint`, `unpack`) pushes in one
+/// piece before checking its fuel (out of fuel, it pauses; the values pushed so far stay
+/// on its part of the stack).
+pub(crate) const VALUES_PER_PIECE: usize = 1024;
+/// Values pushed per unit of fuel.
+pub(crate) const VALUES_PER_FUEL: usize = 4;
 
 fn byte<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
     let s = check_string(ctx, exec, 0)?;
@@ -167,15 +226,65 @@ fn byte<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>,
     if end - start >= i32::MAX as usize {
         return Err(Error::runtime("string slice too long"));
     }
-    charge_bytes(exec, (end - start + 1) * 4);
-    for &b in &bytes[start - 1..end] {
-        exec.push(Value::Integer(b as i64));
+    // Like PUC's `luaL_checkstack`: the whole slice must fit before anything is pushed.
+    exec.reserve_values(ctx, end - start + 1, "string slice too long")?;
+    byte_run(ctx, exec, s, start - 1, end)
+}
+
+/// Pushes the bytes `i..end` of `s` in pieces, pausing between pieces when out of fuel.
+fn byte_run<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    s: LuaString<'gc>,
+    mut i: usize,
+    end: usize,
+) -> Result<Action<'gc>, Error<'gc>> {
+    let bytes = s.as_bytes();
+    let end = end.min(bytes.len());
+    loop {
+        let stop = (i + VALUES_PER_PIECE).min(end);
+        exec.charge((stop - i).div_ceil(VALUES_PER_FUEL));
+        for &b in &bytes[i.min(stop)..stop] {
+            exec.push(Value::Integer(b as i64));
+        }
+        i = stop;
+        if i >= end {
+            return Ok(Action::Return);
+        }
+        if exec.out_of_fuel() {
+            let int = |n: usize| Value::Integer(n as i64);
+            let state = state_table(ctx, &[Value::String(s), int(i), int(end)]);
+            return Ok(Action::Pause {
+                then: Then::new("byte", byte_resume, Value::Table(state)),
+            });
+        }
     }
-    Ok(Action::Return)
+}
+
+fn byte_resume<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    _o: Outcome<'gc>,
+) -> Result<Action<'gc>, Error<'gc>> {
+    let lost = || lost_state("byte");
+    let Value::Table(t) = exec.upvalue else {
+        return Err(lost());
+    };
+    let s = t.get_int(1).as_string().ok_or_else(lost)?;
+    let int = |k: i64| {
+        t.get_int(k)
+            .as_integer_strict()
+            .and_then(|i| usize::try_from(i).ok())
+            .ok_or_else(lost)
+    };
+    byte_run(ctx, exec, s, int(2)?, int(3)?)
 }
 
 fn char<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
     let n = exec.len();
+    // At most one byte an argument (and arguments are bounded by the stack limit).
+    ctx.reserve_memory(n)?;
+    charge_bytes(exec, n * 4);
     let mut out = Vec::with_capacity(n);
     for i in 0..n {
         let c = check_integer(exec, i)?;
@@ -184,7 +293,6 @@ fn char<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>,
         }
         out.push(c as u8);
     }
-    charge_bytes(exec, n * 4);
     exec.set_return(new_str(ctx, &out));
     Ok(Action::Return)
 }
@@ -195,6 +303,70 @@ fn dump<'gc>(_ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>
     }
     // lunette keeps no binary chunk format.
     Err(Error::runtime("unable to dump given function"))
+}
+
+/// Matcher steps one piece of a search takes before the fuel is checked (and, out of fuel,
+/// the call pauses): a call overruns its step's budget by about
+/// `PIECE_STEPS / STEPS_PER_FUEL` units at most.
+const PIECE_STEPS: u64 = 4096;
+
+/// Charges the steps of `m` not charged yet (`charged`: units already charged for them).
+/// Steps are charged as the matcher works, a piece at a time.
+fn charge_steps(exec: &mut Exec<'_, '_>, m: &Matcher<'_>, charged: &mut u64) {
+    let units = m.steps / STEPS_PER_FUEL;
+    if units > *charged {
+        exec.charge((units - *charged) as usize);
+        *charged = units;
+    }
+}
+
+/// Searches in pieces until `se` finds a match or the end; `None` when the fuel ran out
+/// between pieces (the caller saves the search and pauses).
+fn run_search(
+    exec: &mut Exec<'_, '_>,
+    m: &mut Matcher<'_>,
+    se: &mut Search,
+    charged: &mut u64,
+) -> Result<Option<Found>, PatternError> {
+    loop {
+        let limit = m.steps.saturating_add(PIECE_STEPS);
+        let r = se.next(m, limit);
+        charge_steps(exec, m, charged);
+        match r? {
+            Found::Paused => {
+                if exec.out_of_fuel() {
+                    return Ok(None);
+                }
+            }
+            found => return Ok(Some(found)),
+        }
+    }
+}
+
+/// A new table holding `values` at 1..n (a continuation's state).
+pub(crate) fn state_table<'gc>(ctx: Context<'gc>, values: &[Value<'gc>]) -> Table<'gc> {
+    let t = ctx.new_table_with_capacity(values.len(), 0);
+    for (i, v) in values.iter().enumerate() {
+        let _ = t.set(ctx.mutation(), Value::Integer(i as i64 + 1), *v);
+    }
+    t
+}
+
+pub(crate) fn lost_state<'gc>(what: &str) -> Error<'gc> {
+    Error::runtime(format!("{what}: lost state"))
+}
+
+/// The search saved in `blob`, or a fresh one from `fresh`.
+fn load_search<'gc>(
+    m: &mut Matcher<'_>,
+    blob: Value<'gc>,
+    what: &str,
+    fresh: impl FnOnce() -> Search,
+) -> Result<Search, Error<'gc>> {
+    match blob {
+        Value::String(b) => Search::decode(b.as_bytes(), m).ok_or_else(|| lost_state(what)),
+        _ => Ok(fresh()),
+    }
 }
 
 /// Capture `i` of the match `s..e` as a Lua value.
@@ -212,7 +384,8 @@ fn capture_value<'gc>(
 }
 
 /// Pushes the captures of the match `s..e` (the whole match when there are none and
-/// `whole` is set).
+/// `whole` is set), after making room on the stack and reserving and charging the bytes of
+/// the strings they copy.
 fn push_captures<'gc>(
     ctx: Context<'gc>,
     exec: &mut Exec<'gc, '_>,
@@ -221,7 +394,17 @@ fn push_captures<'gc>(
     e: usize,
     whole: bool,
 ) -> Result<(), Error<'gc>> {
-    for i in 0..m.num_captures(whole) {
+    let n = m.num_captures(whole);
+    let mut bytes = 0usize;
+    for i in 0..n {
+        if let Capture::Str(b) = m.capture(i, s, e).map_err(pattern_error)? {
+            bytes = bytes.saturating_add(b.len());
+        }
+    }
+    exec.reserve_values(ctx, n, "too many captures")?;
+    ctx.reserve_memory(bytes)?;
+    charge_bytes(exec, bytes);
+    for i in 0..n {
         let v = capture_value(ctx, m, i, s, e)?;
         exec.push(v);
     }
@@ -241,44 +424,93 @@ fn find_aux<'gc>(
     exec: &mut Exec<'gc, '_>,
     is_find: bool,
 ) -> Result<Action<'gc>, Error<'gc>> {
-    let s = check_string(ctx, exec, 0)?.as_bytes();
-    let p = check_string(ctx, exec, 1)?.as_bytes();
+    let s = check_string(ctx, exec, 0)?;
+    let p = check_string(ctx, exec, 1)?;
     let init = pos_relative_start(opt_integer(exec, 2, 1)?, s.len()) - 1;
     if init > s.len() {
         exec.set_return(Value::Nil);
         return Ok(Action::Return);
     }
-    if is_find && (exec.arg(3).is_truthy() || no_specials(p)) {
-        charge_bytes(exec, s.len() - init);
-        match find_plain(&s[init..], p) {
-            Some(i) => {
-                let start = init + i;
-                exec.replace(&[
-                    Value::Integer(start as i64 + 1),
-                    Value::Integer((start + p.len()) as i64),
-                ]);
-            }
-            None => exec.set_return(Value::Nil),
+    // `find` with `plain` or without specials, or a literal pattern: a substring search.
+    let plain = if is_find {
+        exec.arg(3).is_truthy() || no_specials(p.as_bytes())
+    } else {
+        is_literal(p.as_bytes())
+    };
+    let se = Search::new(p.as_bytes(), init, plain, true);
+    find_continue(ctx, exec, s, p, is_find, Err(se))
+}
+
+/// `find`/`match` from a saved search: its result, or a pause with the search saved.
+fn find_continue<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    s: LuaString<'gc>,
+    p: LuaString<'gc>,
+    is_find: bool,
+    saved: Result<Value<'gc>, Search>,
+) -> Result<Action<'gc>, Error<'gc>> {
+    let mut m = Matcher::new(s.as_bytes(), p.as_bytes());
+    let mut se = match saved {
+        Ok(blob) => load_search(&mut m, blob, "find", || unreachable_search(p))?,
+        Err(fresh) => fresh,
+    };
+    let mut charged = m.steps / STEPS_PER_FUEL;
+    let found = run_search(exec, &mut m, &mut se, &mut charged).map_err(pattern_error)?;
+    exec.clear();
+    match found {
+        None => {
+            let blob = Value::String(ctx.new_string(&se.encode(&m)));
+            let state = state_table(
+                ctx,
+                &[
+                    Value::String(s),
+                    Value::String(p),
+                    Value::Boolean(is_find),
+                    blob,
+                ],
+            );
+            Ok(Action::Pause {
+                then: Then::new("find", find_resume, Value::Table(state)),
+            })
         }
-        return Ok(Action::Return);
-    }
-    let mut m = Matcher::new(s, p);
-    let r = find_from(&mut m, p, init);
-    charge_steps(exec, m.steps);
-    match r.map_err(pattern_error)? {
-        Some((start, end)) => {
-            exec.clear();
+        Some(Found::Match(start, end)) => {
             if is_find {
+                exec.reserve_values(ctx, 2, "too many captures")?;
                 exec.push(Value::Integer(start as i64 + 1));
                 exec.push(Value::Integer(end as i64));
                 push_captures(ctx, exec, &m, start, end, false)?;
             } else {
                 push_captures(ctx, exec, &m, start, end, true)?;
             }
+            Ok(Action::Return)
         }
-        None => exec.set_return(Value::Nil),
+        Some(_) => {
+            exec.push(Value::Nil);
+            Ok(Action::Return)
+        }
     }
-    Ok(Action::Return)
+}
+
+/// What a resumed `find` searches when its saved search is missing (never: it always saves
+/// one): nothing.
+fn unreachable_search(p: LuaString<'_>) -> Search {
+    Search::new(p.as_bytes(), usize::MAX, false, true)
+}
+
+fn find_resume<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    _o: Outcome<'gc>,
+) -> Result<Action<'gc>, Error<'gc>> {
+    let Value::Table(t) = exec.upvalue else {
+        return Err(lost_state("find"));
+    };
+    let (Some(s), Some(p)) = (t.get_int(1).as_string(), t.get_int(2).as_string()) else {
+        return Err(lost_state("find"));
+    };
+    let is_find = t.get_int(3).is_truthy();
+    find_continue(ctx, exec, s, p, is_find, Ok(t.get_int(4)))
 }
 
 fn gmatch<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
@@ -289,12 +521,15 @@ fn gmatch<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc
         init = s.len() + 1;
     }
     // State: [subject, pattern, next start (0-based), end of last match or -1].
-    let state = ctx.new_table();
-    let mc = ctx.mutation();
-    let _ = state.set(mc, Value::Integer(1), Value::String(s));
-    let _ = state.set(mc, Value::Integer(2), Value::String(p));
-    let _ = state.set(mc, Value::Integer(3), Value::Integer(init as i64));
-    let _ = state.set(mc, Value::Integer(4), Value::Integer(-1));
+    let state = state_table(
+        ctx,
+        &[
+            Value::String(s),
+            Value::String(p),
+            Value::Integer(init as i64),
+            Value::Integer(-1),
+        ],
+    );
     let f = Callback::with_upvalue(ctx, "gmatch_aux", gmatch_aux, Value::Table(state));
     exec.set_return(Value::Callback(f));
     Ok(Action::Return)
@@ -302,55 +537,81 @@ fn gmatch<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc
 
 fn gmatch_aux<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
     let Value::Table(state) = exec.upvalue else {
-        return Err(Error::runtime("gmatch: lost state"));
+        return Err(lost_state("gmatch"));
     };
-    let (Some(s), Some(p)) = (state.get_int(1).as_string(), state.get_int(2).as_string()) else {
-        return Err(Error::runtime("gmatch: lost state"));
-    };
-    let (s, p) = (s.as_bytes(), p.as_bytes());
-    let mut src = state.get_int(3).as_integer_strict().unwrap_or(0) as usize;
-    let last = state.get_int(4).as_integer_strict().unwrap_or(-1);
-    let mut m = Matcher::new(s, p);
-    exec.clear();
-    while src <= s.len() {
-        let r = m.try_match(src, 0);
-        let r = match r {
-            Ok(r) => r,
-            Err(e) => {
-                charge_steps(exec, m.steps);
-                return Err(pattern_error(e));
-            }
-        };
-        if let Some(e) = r {
-            if e as i64 != last {
-                charge_steps(exec, m.steps);
-                let _ = state.set(ctx.mutation(), Value::Integer(3), Value::Integer(e as i64));
-                let _ = state.set(ctx.mutation(), Value::Integer(4), Value::Integer(e as i64));
-                push_captures(ctx, exec, &m, src, e, true)?;
-                return Ok(Action::Return);
-            }
-        }
-        src += 1;
-    }
-    charge_steps(exec, m.steps);
-    let _ = state.set(
-        ctx.mutation(),
-        Value::Integer(3),
-        Value::Integer(s.len() as i64 + 1),
-    );
-    Ok(Action::Return)
+    gmatch_continue(ctx, exec, state, Value::Nil)
 }
 
-/// The progress of a `gsub`, saved in a Lua table while Lua code runs.
+/// One call of a `gmatch` iterator, fresh (`blob` nil) or resumed from a saved search. The
+/// saved search lives in the pause's own state, not in the iterator's (shared) state.
+fn gmatch_continue<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    state: Table<'gc>,
+    blob: Value<'gc>,
+) -> Result<Action<'gc>, Error<'gc>> {
+    let (Some(s), Some(p)) = (state.get_int(1).as_string(), state.get_int(2).as_string()) else {
+        return Err(lost_state("gmatch"));
+    };
+    let (sb, pb) = (s.as_bytes(), p.as_bytes());
+    let pos = state.get_int(3).as_integer_strict().unwrap_or(0).max(0) as usize;
+    let last = state.get_int(4).as_integer_strict().unwrap_or(-1);
+    exec.clear();
+    let mut m = Matcher::new(sb, pb);
+    let mut se = load_search(&mut m, blob, "gmatch", || {
+        // A '^' is not an anchor in gmatch (it matches itself).
+        let mut se = Search::new(pb, pos, is_literal(pb), false);
+        se.last = usize::try_from(last).ok();
+        se
+    })?;
+    let mut charged = m.steps / STEPS_PER_FUEL;
+    match run_search(exec, &mut m, &mut se, &mut charged).map_err(pattern_error)? {
+        None => {
+            let blob = Value::String(ctx.new_string(&se.encode(&m)));
+            let t = state_table(ctx, &[Value::Table(state), blob]);
+            Ok(Action::Pause {
+                then: Then::new("gmatch", gmatch_resume, Value::Table(t)),
+            })
+        }
+        Some(Found::Match(start, e)) => {
+            let _ = state.set(ctx.mutation(), Value::Integer(3), Value::Integer(e as i64));
+            let _ = state.set(ctx.mutation(), Value::Integer(4), Value::Integer(e as i64));
+            push_captures(ctx, exec, &m, start, e, true)?;
+            Ok(Action::Return)
+        }
+        Some(_) => {
+            let _ = state.set(
+                ctx.mutation(),
+                Value::Integer(3),
+                Value::Integer(sb.len() as i64 + 1),
+            );
+            Ok(Action::Return)
+        }
+    }
+}
+
+fn gmatch_resume<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    _o: Outcome<'gc>,
+) -> Result<Action<'gc>, Error<'gc>> {
+    let Value::Table(t) = exec.upvalue else {
+        return Err(lost_state("gmatch"));
+    };
+    let Some(state) = t.get_int(1).as_table() else {
+        return Err(lost_state("gmatch"));
+    };
+    gmatch_continue(ctx, exec, state, t.get_int(2))
+}
+
+/// The progress of a `gsub`, saved in a Lua table while Lua code runs or the VM is paused.
 struct Gsub<'gc> {
     src: LuaString<'gc>,
     pat: LuaString<'gc>,
     repl: Value<'gc>,
     max_n: i64,
-    /// Next subject position to try (0-based).
+    /// Subject bytes before this position (0-based) are in the output.
     pos: usize,
-    /// End of the last match, if any.
-    last: Option<usize>,
     /// Replacements made.
     n: i64,
     /// Finished output pieces (strings at 1..=nparts), when the output was ever saved.
@@ -358,10 +619,17 @@ struct Gsub<'gc> {
     nparts: i64,
     /// Bytes in `parts`.
     saved_len: usize,
-    /// Output not yet saved in `parts`.
+    /// Output not yet saved in `parts`. Its capacity is reserved against the memory limit
+    /// before it grows (`Gsub::append`).
     buf: Vec<u8>,
     /// The match waiting for a replacement value.
     pending: (usize, usize),
+    /// The saved search: `Search::encode`'s bytes when paused inside an attempt, else nil
+    /// and the search is `idle` (next position, end of last match, steps so far).
+    search: Value<'gc>,
+    idle: (usize, Option<usize>, u64),
+    /// The state table this was loaded from (reused by `save`).
+    state: Option<Table<'gc>>,
 }
 
 const GS_SRC: i64 = 1;
@@ -369,66 +637,148 @@ const GS_PAT: i64 = 2;
 const GS_REPL: i64 = 3;
 const GS_MAX: i64 = 4;
 const GS_POS: i64 = 5;
-const GS_LAST: i64 = 6;
+const GS_SEARCH: i64 = 6;
 const GS_N: i64 = 7;
 const GS_PARTS: i64 = 8;
 const GS_NPARTS: i64 = 9;
 const GS_SAVED: i64 = 10;
 const GS_MSTART: i64 = 11;
 const GS_MEND: i64 = 12;
+const GS_TAIL: i64 = 13;
+const GS_SPOS: i64 = 14;
+const GS_SLAST: i64 = 15;
+const GS_STEPS: i64 = 16;
+/// Output shorter than this is saved as the state's tail rather than as a new part.
+const GS_TAIL_MAX: usize = 64;
+
+/// Grows `buf` to hold `more` bytes, reserving its new capacity (at least double, as `Vec`
+/// grows) against the memory limit first. The buffer lives outside the VM's account while
+/// the builtin runs and grows many times in one call, so it must fit in what is left under
+/// the limit now (`not enough memory` otherwise, without the collect-then-retry of
+/// `Context::reserve_memory`: garbage made since the last collection can make this fail
+/// where a collection would have made room).
+pub(crate) fn reserve_buffer<'gc>(
+    ctx: Context<'gc>,
+    buf: &mut Vec<u8>,
+    more: usize,
+) -> Result<(), Error<'gc>> {
+    let needed = buf.len().saturating_add(more);
+    if needed > buf.capacity() {
+        let new_cap = needed.max(buf.capacity().saturating_mul(2));
+        let memory = ctx.memory();
+        if let Some(limit) = memory.limit() {
+            if memory.used().saturating_add(new_cap) > limit {
+                // What is needed may still fit: grow to what is left.
+                let left = limit.saturating_sub(memory.used());
+                if needed > left {
+                    return Err(Error::NotEnoughMemory);
+                }
+                buf.reserve_exact(left - buf.len());
+                return Ok(());
+            }
+        }
+        ctx.reserve_memory(new_cap)?;
+        buf.reserve_exact(new_cap - buf.len());
+    }
+    Ok(())
+}
 
 impl<'gc> Gsub<'gc> {
-    fn save(&mut self, ctx: Context<'gc>) -> Table<'gc> {
+    fn save(&mut self, ctx: Context<'gc>, se: &Search, m: &Matcher<'_>) -> Table<'gc> {
         let mc = ctx.mutation();
         let parts = *self.parts.get_or_insert_with(|| ctx.new_table());
-        if !self.buf.is_empty() {
+        // A short tail stays a string of its own (copied back on load), so a call per
+        // match does not make a part per match.
+        let tail = if self.buf.len() < GS_TAIL_MAX {
+            let t = new_str(ctx, &self.buf);
+            self.buf.clear();
+            t
+        } else {
             self.nparts += 1;
             self.saved_len += self.buf.len();
             let _ = parts.set(mc, Value::Integer(self.nparts), new_str(ctx, &self.buf));
-            self.buf.clear();
-        }
-        let t = ctx.new_table_with_capacity(12, 0);
+            self.buf = Vec::new();
+            ctx.str("")
+        };
+        // Between attempts the search is three integers; only a paused attempt needs the
+        // matcher's whole state.
+        let search = if se.in_attempt() {
+            Value::String(ctx.new_string(&se.encode(m)))
+        } else {
+            Value::Nil
+        };
         let int = |n: usize| Value::Integer(n as i64);
         let fields = [
-            (GS_SRC, Value::String(self.src)),
-            (GS_PAT, Value::String(self.pat)),
-            (GS_REPL, self.repl),
-            (GS_MAX, Value::Integer(self.max_n)),
-            (GS_POS, int(self.pos)),
-            (GS_LAST, self.last.map_or(Value::Integer(-1), int)),
-            (GS_N, Value::Integer(self.n)),
-            (GS_PARTS, Value::Table(parts)),
-            (GS_NPARTS, Value::Integer(self.nparts)),
-            (GS_SAVED, int(self.saved_len)),
-            (GS_MSTART, int(self.pending.0)),
-            (GS_MEND, int(self.pending.1)),
+            Value::String(self.src),
+            Value::String(self.pat),
+            self.repl,
+            Value::Integer(self.max_n),
+            int(self.pos),
+            search,
+            Value::Integer(self.n),
+            Value::Table(parts),
+            Value::Integer(self.nparts),
+            int(self.saved_len),
+            int(self.pending.0),
+            int(self.pending.1),
+            tail,
+            int(se.pos),
+            se.last.map_or(Value::Integer(-1), int),
+            Value::Integer(m.steps as i64),
         ];
-        for (k, v) in fields {
-            let _ = t.set(mc, Value::Integer(k), v);
+        match self.state {
+            Some(t) => {
+                for (i, v) in fields.into_iter().enumerate() {
+                    let _ = t.set(mc, Value::Integer(i as i64 + 1), v);
+                }
+                t
+            }
+            None => {
+                let t = state_table(ctx, &fields);
+                self.state = Some(t);
+                t
+            }
         }
-        t
     }
 
     fn load(state: Value<'gc>) -> Result<Self, Error<'gc>> {
-        let lost = || Error::runtime("gsub: lost state");
+        let lost = || lost_state("gsub");
         let Value::Table(t) = state else {
             return Err(lost());
         };
-        let int = |k: i64| t.get_int(k).as_integer_strict().ok_or_else(lost);
-        let last = int(GS_LAST)?;
+        let int = |k: i64| {
+            t.get_int(k)
+                .as_integer_strict()
+                .and_then(|i| usize::try_from(i).ok())
+                .ok_or_else(lost)
+        };
+        let src = t.get_int(GS_SRC).as_string().ok_or_else(lost)?;
+        let (pos, ms, me) = (int(GS_POS)?, int(GS_MSTART)?, int(GS_MEND)?);
+        if pos > src.len() || ms > me || me > src.len() {
+            return Err(lost());
+        }
         Ok(Gsub {
-            src: t.get_int(GS_SRC).as_string().ok_or_else(lost)?,
+            src,
             pat: t.get_int(GS_PAT).as_string().ok_or_else(lost)?,
             repl: t.get_int(GS_REPL),
-            max_n: int(GS_MAX)?,
-            pos: int(GS_POS)? as usize,
-            last: (last >= 0).then_some(last as usize),
-            n: int(GS_N)?,
+            max_n: t.get_int(GS_MAX).as_integer_strict().ok_or_else(lost)?,
+            pos,
+            n: int(GS_N)? as i64,
             parts: t.get_int(GS_PARTS).as_table(),
-            nparts: int(GS_NPARTS)?,
-            saved_len: int(GS_SAVED)? as usize,
-            buf: Vec::new(),
-            pending: (int(GS_MSTART)? as usize, int(GS_MEND)? as usize),
+            nparts: int(GS_NPARTS)? as i64,
+            saved_len: int(GS_SAVED)?,
+            buf: t
+                .get_int(GS_TAIL)
+                .as_string()
+                .map_or_else(Vec::new, |s| s.as_bytes().to_vec()),
+            pending: (ms, me),
+            search: t.get_int(GS_SEARCH),
+            idle: (
+                int(GS_SPOS)?,
+                usize::try_from(t.get_int(GS_SLAST).as_integer_strict().ok_or_else(lost)?).ok(),
+                int(GS_STEPS)? as u64,
+            ),
+            state: Some(t),
         })
     }
 
@@ -436,53 +786,59 @@ impl<'gc> Gsub<'gc> {
         self.pat.as_bytes().first() == Some(&b'^')
     }
 
-    fn check_size(&self, ctx: Context<'gc>) -> Result<(), Error<'gc>> {
-        let len = self.saved_len + self.buf.len();
-        if len > MAX_SIZE {
+    /// Makes room for `more` output bytes: PUC's size limit, then the memory limit (by
+    /// the buffer's new capacity).
+    fn reserve(&mut self, ctx: Context<'gc>, more: usize) -> Result<(), Error<'gc>> {
+        let total = self
+            .saved_len
+            .saturating_add(self.buf.len())
+            .saturating_add(more);
+        if total > MAX_SIZE {
+            // Under a memory limit, PUC runs out of memory first.
+            ctx.reserve_memory(total)?;
             return Err(Error::runtime("resulting string too large"));
         }
-        ctx.reserve_memory(len)
+        reserve_buffer(ctx, &mut self.buf, more)
     }
 
-    /// How long `buf` may grow within one replacement: the string size limit or the memory
-    /// left under the VM's limit, whichever is smaller.
-    fn growth_bound(&self, ctx: Context<'gc>) -> usize {
-        let size_left = MAX_SIZE.saturating_sub(self.saved_len);
-        let memory = ctx.memory();
-        match memory.limit() {
-            Some(limit) => size_left.min(limit.saturating_sub(memory.used())),
-            None => size_left,
-        }
+    fn append(&mut self, ctx: Context<'gc>, bytes: &[u8]) -> Result<(), Error<'gc>> {
+        self.reserve(ctx, bytes.len())?;
+        self.buf.extend_from_slice(bytes);
+        Ok(())
     }
 
-    /// The error for a replacement that outgrew `growth_bound`.
-    fn overflow_error(&self) -> Error<'gc> {
-        if self.saved_len + self.buf.len() > MAX_SIZE {
-            Error::runtime("resulting string too large")
-        } else {
-            Error::NotEnoughMemory
+    /// Copies the subject up to `to` (known not to start a match) into the output.
+    fn copy_to(&mut self, ctx: Context<'gc>, to: usize) -> Result<(), Error<'gc>> {
+        let src = self.src.as_bytes();
+        let to = to.min(src.len());
+        if to > self.pos {
+            self.append(ctx, &src[self.pos..to])?;
+            self.pos = to;
         }
+        Ok(())
     }
 
     /// Adds the value a function or table gave for the pending match.
-    fn add_value(&mut self, ctx: Context<'gc>, v: Value<'gc>) -> Result<(), Error<'gc>> {
+    fn add_value(
+        &mut self,
+        ctx: Context<'gc>,
+        exec: &mut Exec<'gc, '_>,
+        v: Value<'gc>,
+    ) -> Result<(), Error<'gc>> {
         let (s, e) = self.pending;
-        match v {
-            Value::Nil | Value::Boolean(false) => {
-                self.buf.extend_from_slice(&self.src.as_bytes()[s..e])
-            }
-            Value::String(r) => self.buf.extend_from_slice(r.as_bytes()),
-            Value::Integer(_) | Value::Float(_) => {
-                self.buf.extend_from_slice(display_plain(v).as_bytes())
-            }
+        let text: std::borrow::Cow<'_, [u8]> = match v {
+            Value::Nil | Value::Boolean(false) => self.src.as_bytes()[s..e].into(),
+            Value::String(r) => r.as_bytes().into(),
+            Value::Integer(_) | Value::Float(_) => display_plain(v).into_bytes().into(),
             other => {
                 return Err(Error::runtime(format!(
                     "invalid replacement value (a {})",
                     other.type_name()
                 )))
             }
-        }
-        self.check_size(ctx)
+        };
+        charge_bytes(exec, text.len());
+        self.append(ctx, &text)
     }
 
     /// The final string and count.
@@ -491,44 +847,56 @@ impl<'gc> Gsub<'gc> {
         ctx: Context<'gc>,
         exec: &mut Exec<'gc, '_>,
     ) -> Result<Action<'gc>, Error<'gc>> {
-        let src = self.src.as_bytes();
-        self.buf.extend_from_slice(&src[self.pos.min(src.len())..]);
-        self.check_size(ctx)?;
-        let result = match self.parts {
-            None => self.buf,
-            Some(parts) => {
-                let mut out = Vec::with_capacity(self.saved_len + self.buf.len());
-                for i in 1..=self.nparts {
-                    if let Some(p) = parts.get_int(i).as_string() {
-                        out.extend_from_slice(p.as_bytes());
-                    }
-                }
-                out.extend_from_slice(&self.buf);
-                out
-            }
-        };
-        charge_bytes(exec, result.len());
-        exec.replace(&[new_str(ctx, &result), Value::Integer(self.n)]);
+        let len = self.src.len();
+        self.copy_to(ctx, len)?;
+        let total = self.saved_len + self.buf.len();
+        // Charged the same whether the output was ever saved in parts or not (that depends
+        // on where steps ended), so total fuel does not depend on the step budget.
+        charge_assembly(exec, total);
+        let result = assemble(ctx, self.parts, self.nparts, total, &self.buf)?;
+        exec.replace(&[Value::String(result), Value::Integer(self.n)]);
         Ok(Action::Return)
     }
 }
 
-/// `%0`-`%9` and `%%` substitution of a replacement string for the match `s..e`.
-/// Why a replacement string could not be expanded.
-enum ReplacementError {
-    Pattern(PatternError),
-    /// The output passed the bound it was given (`Gsub::growth_bound`).
-    TooLong,
-}
-
-fn add_replacement_string(
+/// Length of the expansion of a replacement string (`%0`-`%9`, `%%`) for the match `s..e`,
+/// or its error; computed before anything is written, so the output is reserved first.
+fn replacement_len(
     m: &Matcher<'_>,
     repl: &[u8],
     s: usize,
     e: usize,
-    out: &mut Vec<u8>,
-    max_len: usize,
-) -> Result<(), ReplacementError> {
+) -> Result<usize, PatternError> {
+    let mut len = 0usize;
+    let mut i = 0;
+    while i < repl.len() {
+        let c = repl[i];
+        i += 1;
+        if c != b'%' {
+            len = len.saturating_add(1);
+            continue;
+        }
+        let piece = match repl.get(i) {
+            Some(b'%') => 1,
+            Some(b'0') => e - s,
+            Some(&d @ b'1'..=b'9') => match m.capture((d - b'1') as usize, s, e)? {
+                Capture::Str(b) => b.len(),
+                Capture::Position(p) => p.to_string().len(),
+            },
+            _ => {
+                return Err(PatternError(
+                    "invalid use of '%' in replacement string".into(),
+                ))
+            }
+        };
+        len = len.saturating_add(piece);
+        i += 1;
+    }
+    Ok(len)
+}
+
+/// Writes the expansion measured by [`replacement_len`] (which found no error).
+fn add_replacement_string(m: &Matcher<'_>, repl: &[u8], s: usize, e: usize, out: &mut Vec<u8>) {
     let mut i = 0;
     while i < repl.len() {
         let c = repl[i];
@@ -537,29 +905,18 @@ fn add_replacement_string(
             out.push(c);
             continue;
         }
-        // One replacement can copy its match many times (`%0%0%0...`): bound it as it grows.
-        if out.len() > max_len {
-            return Err(ReplacementError::TooLong);
-        }
         match repl.get(i) {
             Some(b'%') => out.push(b'%'),
             Some(b'0') => out.extend_from_slice(m.src_slice(s, e)),
-            Some(&d @ b'1'..=b'9') => match m
-                .capture((d - b'1') as usize, s, e)
-                .map_err(ReplacementError::Pattern)?
-            {
-                Capture::Str(b) => out.extend_from_slice(b),
-                Capture::Position(p) => out.extend_from_slice(p.to_string().as_bytes()),
+            Some(&d @ b'1'..=b'9') => match m.capture((d - b'1') as usize, s, e) {
+                Ok(Capture::Str(b)) => out.extend_from_slice(b),
+                Ok(Capture::Position(p)) => out.extend_from_slice(p.to_string().as_bytes()),
+                Err(_) => {}
             },
-            _ => {
-                return Err(ReplacementError::Pattern(PatternError(
-                    "invalid use of '%' in replacement string".into(),
-                )))
-            }
+            _ => {}
         }
         i += 1;
     }
-    Ok(())
 }
 
 fn gsub<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
@@ -578,18 +935,20 @@ fn gsub<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>,
         repl,
         max_n,
         pos: 0,
-        last: None,
         n: 0,
         parts: None,
         nparts: 0,
         saved_len: 0,
         buf: Vec::new(),
         pending: (0, 0),
+        search: Value::Nil,
+        idle: (0, None, 0),
+        state: None,
     };
     gsub_run(ctx, exec, g)
 }
 
-/// Matches and replaces until done, or until a Lua call (or a pause) is needed.
+/// Matches and replaces until done, or until a Lua call or a pause (out of fuel) is needed.
 fn gsub_run<'gc>(
     ctx: Context<'gc>,
     exec: &mut Exec<'gc, '_>,
@@ -597,57 +956,57 @@ fn gsub_run<'gc>(
 ) -> Result<Action<'gc>, Error<'gc>> {
     let src = g.src.as_bytes();
     let pat = g.pat.as_bytes();
-    let anchor = g.anchored();
-    let p0 = anchor as usize;
     let mut m = Matcher::new(src, pat);
-    let mut charged_out = g.buf.len();
+    let (ipos, ilast, isteps) = g.idle;
+    let mut se = load_search(&mut m, g.search, "gsub", || {
+        let mut se = Search::new(pat, ipos, is_literal(pat), true);
+        se.last = ilast;
+        se
+    })?;
+    if g.search.is_nil() {
+        m.steps = isteps;
+    }
+    let mut charged = m.steps / STEPS_PER_FUEL;
+    let mut limit = m.steps.saturating_add(PIECE_STEPS);
     while g.n < g.max_n {
-        if m.steps > GSUB_PAUSE_STEPS {
-            // Let the executor check its fuel: resume through a no-op call.
-            charge_steps(exec, m.steps);
-            charge_bytes(exec, g.buf.len() - charged_out.min(g.buf.len()));
-            let state = g.save(ctx);
-            exec.clear();
-            return Ok(Action::Call {
-                function: Value::Callback(Callback::new(ctx, "gsub", no_op)),
-                then: Some(Then::new("gsub", gsub_resume, Value::Table(state))),
-            });
-        }
-        let r = match m.try_match(g.pos, p0) {
-            Ok(r) => r,
-            Err(e) => {
-                charge_steps(exec, m.steps);
-                return Err(pattern_error(e));
+        let r = se.next(&mut m, limit);
+        charge_steps(exec, &m, &mut charged);
+        match r.map_err(pattern_error)? {
+            Found::Paused => {
+                // Positions before the search's are known not to match: copy them now, so
+                // no single call copies more than a piece's worth.
+                g.copy_to(ctx, se.pos)?;
+                if exec.out_of_fuel() {
+                    let state = g.save(ctx, &se, &m);
+                    exec.clear();
+                    return Ok(Action::Pause {
+                        then: Then::new("gsub", gsub_resume, Value::Table(state)),
+                    });
+                }
+                limit = m.steps.saturating_add(PIECE_STEPS);
             }
-        };
-        match r {
-            Some(e) if Some(e) != g.last => {
-                let s = g.pos;
+            Found::NoMatch => break,
+            Found::Match(s, e) => {
+                g.copy_to(ctx, s)?;
                 g.n += 1;
                 g.pos = e;
-                g.last = Some(e);
+                se.advance_past(e);
                 g.pending = (s, e);
                 match g.repl {
                     Value::String(r) => {
-                        let bound = g.growth_bound(ctx);
-                        if let Err(err) =
-                            add_replacement_string(&m, r.as_bytes(), s, e, &mut g.buf, bound)
-                        {
-                            charge_steps(exec, m.steps);
-                            return Err(match err {
-                                ReplacementError::Pattern(p) => pattern_error(p),
-                                ReplacementError::TooLong => g.overflow_error(),
-                            });
-                        }
-                        g.check_size(ctx)?;
+                        let len = replacement_len(&m, r.as_bytes(), s, e).map_err(pattern_error)?;
+                        g.reserve(ctx, len)?;
+                        // Output is work too: 1 step per 8 bytes (1 unit per 32).
+                        m.steps += (len / 8) as u64;
+                        charge_steps(exec, &m, &mut charged);
+                        add_replacement_string(&m, r.as_bytes(), s, e, &mut g.buf);
                     }
                     Value::Table(t) => {
                         let key = capture_value(ctx, &m, 0, s, e)?;
                         match index(ctx, Value::Table(t), key, &String::new)? {
-                            Index::Value(v) => g.add_value(ctx, v)?,
+                            Index::Value(v) => g.add_value(ctx, exec, v)?,
                             Index::Meta(mm, obj, k) => {
-                                charge_steps(exec, m.steps);
-                                let state = g.save(ctx);
+                                let state = g.save(ctx, &se, &m);
                                 exec.replace(&[obj, k]);
                                 return Ok(Action::Call {
                                     function: mm,
@@ -661,41 +1020,22 @@ fn gsub_run<'gc>(
                         }
                     }
                     f => {
-                        charge_steps(exec, m.steps);
                         exec.clear();
                         push_captures(ctx, exec, &m, s, e, true)?;
-                        let state = g.save(ctx);
+                        let state = g.save(ctx, &se, &m);
                         return Ok(Action::Call {
                             function: f,
                             then: Some(Then::new("gsub", gsub_after_call, Value::Table(state))),
                         });
                     }
                 }
-                if g.buf.len() - charged_out.min(g.buf.len()) > 4096 {
-                    charge_bytes(exec, g.buf.len() - charged_out);
-                    charged_out = g.buf.len();
-                }
-            }
-            _ => {
-                if g.pos < src.len() {
-                    g.buf.push(src[g.pos]);
-                    g.pos += 1;
-                } else {
+                if se.anchor {
                     break;
                 }
             }
         }
-        if anchor {
-            break;
-        }
     }
-    charge_steps(exec, m.steps);
     g.finish(ctx, exec)
-}
-
-fn no_op<'gc>(_ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
-    exec.clear();
-    Ok(Action::Return)
 }
 
 fn gsub_resume<'gc>(
@@ -713,7 +1053,8 @@ fn gsub_after_call<'gc>(
     _o: Outcome<'gc>,
 ) -> Result<Action<'gc>, Error<'gc>> {
     let mut g = Gsub::load(exec.upvalue)?;
-    g.add_value(ctx, exec.arg(0))?;
+    let v = exec.arg(0);
+    g.add_value(ctx, exec, v)?;
     if g.anchored() {
         return g.finish(ctx, exec);
     }

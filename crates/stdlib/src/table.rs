@@ -565,9 +565,11 @@ impl<'gc> Machine<'gc> {
                 self.out.push(input);
                 if self.r[0] == self.r[1] {
                     let all = self.take_collected();
+                    // Reserved before anything changes (the Lua-side state is saved only
+                    // when the machine pauses, so a retry after a collection starts over).
+                    exec.reserve_values(ctx, all.len(), "too many results to unpack")?;
                     exec.charge(all.len());
                     exec.clear();
-                    exec.reserve_values(ctx, all.len())?;
                     exec.replace(&all);
                     return Ok(Prim::Done);
                 }
@@ -1112,10 +1114,11 @@ fn unpack<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc
         if n >= MAX_UNPACK {
             return Err(Error::runtime("too many results to unpack"));
         }
+        // The results go straight onto the stack, its growth reserved first (before anything
+        // changes: a reservation may ask to run this call again after a collection).
+        exec.reserve_values(ctx, n as usize + 1, "too many results to unpack")?;
         exec.charge(n as usize / lunette_vm::executor::VALUES_PER_UNIT + 1);
-        // The results go straight onto the stack, its growth reserved first.
         exec.clear();
-        exec.reserve_values(ctx, n as usize + 1)?;
         for k in 0..=n {
             exec.push(t.get_int(i.wrapping_add(k as i64)));
         }

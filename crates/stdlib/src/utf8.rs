@@ -1,9 +1,12 @@
 //! The UTF-8 library (§6.5), with Lua 5.4.7's strictness: `utf8.codes` rejects stray
 //! continuation bytes (5.4.4 silently skipped them).
 
-use lunette_vm::{Action, Callback, CallbackFn, Context, Error, Exec, Value};
+use lunette_vm::{
+    Action, Callback, CallbackFn, Context, Error, Exec, LuaString, Outcome, Then, Value,
+};
 
 use crate::base::set;
+use crate::string::{lost_state, state_table, VALUES_PER_FUEL, VALUES_PER_PIECE};
 use crate::util::{check_integer, check_string, opt_integer};
 
 const MAXUNICODE: u32 = 0x10FFFF;
@@ -116,7 +119,10 @@ pub fn encode(x: u32, out: &mut Vec<u8>) {
 
 fn char<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
     let n = exec.len();
-    let mut out = Vec::with_capacity(n);
+    // At most 6 bytes a code point (arguments are bounded by the stack limit).
+    ctx.reserve_memory(n.saturating_mul(6))?;
+    exec.charge(n / 8 + 1);
+    let mut out = Vec::with_capacity(n.saturating_mul(6));
     for i in 0..n {
         let code = check_integer(exec, i)? as u64;
         if code > MAXUTF as u64 {
@@ -124,7 +130,6 @@ fn char<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>,
         }
         encode(code as u32, &mut out);
     }
-    exec.charge(n / 8);
     exec.set_return(Value::String(ctx.new_string(&out)));
     Ok(Action::Return)
 }
@@ -175,23 +180,77 @@ fn codepoint<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<
     if pose > l as i64 {
         return Err(Error::bad_argument(3, "out of bounds"));
     }
-    let mut codes = Vec::new();
-    if posi <= pose {
-        let mut i = (posi - 1) as usize;
-        let end = pose as usize;
-        while i < end {
+    exec.clear();
+    if posi > pose {
+        return Ok(Action::Return);
+    }
+    if pose - posi >= i32::MAX as i64 {
+        return Err(Error::runtime("string slice too long"));
+    }
+    // Like PUC's `luaL_checkstack`: room for one value a byte before decoding.
+    exec.reserve_values(ctx, (pose - posi) as usize + 1, "string slice too long")?;
+    codepoint_run(ctx, exec, s, (posi - 1) as usize, pose as usize, lax)
+}
+
+/// Decodes and pushes the characters starting in bytes `i..end` of `s`, in pieces, pausing
+/// between pieces when out of fuel.
+fn codepoint_run<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    s: LuaString<'gc>,
+    mut i: usize,
+    end: usize,
+    lax: bool,
+) -> Result<Action<'gc>, Error<'gc>> {
+    let bytes = s.as_bytes();
+    let end = end.min(bytes.len());
+    loop {
+        exec.charge(VALUES_PER_PIECE / VALUES_PER_FUEL);
+        for _ in 0..VALUES_PER_PIECE {
+            if i >= end {
+                return Ok(Action::Return);
+            }
             match decode(bytes, i, !lax) {
                 Some((c, next)) => {
-                    codes.push(Value::Integer(c as i64));
+                    exec.push(Value::Integer(c as i64));
                     i = next;
                 }
                 None => return Err(Error::runtime(MSG_INVALID)),
             }
         }
+        if i >= end {
+            return Ok(Action::Return);
+        }
+        if exec.out_of_fuel() {
+            let int = |n: usize| Value::Integer(n as i64);
+            let state = state_table(
+                ctx,
+                &[Value::String(s), int(i), int(end), Value::Boolean(lax)],
+            );
+            return Ok(Action::Pause {
+                then: Then::new("codepoint", codepoint_resume, Value::Table(state)),
+            });
+        }
     }
-    exec.charge(codes.len() / 8);
-    exec.replace(&codes);
-    Ok(Action::Return)
+}
+
+fn codepoint_resume<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    _o: Outcome<'gc>,
+) -> Result<Action<'gc>, Error<'gc>> {
+    let lost = || lost_state("codepoint");
+    let Value::Table(t) = exec.upvalue else {
+        return Err(lost());
+    };
+    let s = t.get_int(1).as_string().ok_or_else(lost)?;
+    let int = |k: i64| {
+        t.get_int(k)
+            .as_integer_strict()
+            .and_then(|i| usize::try_from(i).ok())
+            .ok_or_else(lost)
+    };
+    codepoint_run(ctx, exec, s, int(2)?, int(3)?, t.get_int(4).is_truthy())
 }
 
 fn offset<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {

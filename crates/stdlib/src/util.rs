@@ -223,14 +223,18 @@ fn pause_noop<'gc>(
 }
 
 /// The memory limit's protocol for a builtin that grows objects in pieces: over the limit,
-/// a full collection is requested (`Ok(true)`: end the step if possible) unless one already
-/// ran since the VM was seen over it ("not enough memory").
+/// a full collection is requested (`Ok(true)`: end the step if possible, the work goes on
+/// after it) unless one already ran since the VM was seen over it ("not enough memory").
 pub(crate) fn memory_safe_point(ctx: Context<'_>) -> Result<bool, Error<'_>> {
     let memory = ctx.memory();
     if memory.limit().is_some_and(|l| memory.used() > l) {
-        ctx.reserve_memory(0)?;
-        ctx.request_full_collection();
-        return Ok(true);
+        // `reserve_memory(0)` over the limit answers "collect first" (and requests the
+        // collection) or "not enough memory".
+        return match ctx.reserve_memory(0) {
+            Ok(()) => Ok(false),
+            Err(Error::CollectThenRetry) => Ok(true),
+            Err(e) => Err(e),
+        };
     }
     Ok(false)
 }

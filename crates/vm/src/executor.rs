@@ -21,6 +21,8 @@ pub const MAX_STACK_SLOTS: usize = 1_000_000;
 /// Values moved or copied per unit of fuel when a call, a return or a vararg expansion
 /// moves many values (`f(...)`, `return ...`, `select(2, ...)`, `table.unpack`...).
 pub const VALUES_PER_UNIT: usize = 8;
+/// Slots kept free above a builtin's values (PUC's `EXTRA_STACK`), for `reserve_values`.
+const EXTRA_STACK: usize = 5;
 /// Most frames a thread may have.
 pub const MAX_FRAMES: usize = 200_000;
 /// Most coroutines resuming one another at once (PUC reports "C stack overflow" at about
@@ -136,15 +138,6 @@ impl<'gc> Exec<'gc, '_> {
         let end = (start + n).min(self.ts.stack.len());
         self.ts.stack.drain(start..end);
     }
-    /// Before a builtin puts `n` more values on the stack: "stack overflow" past PUC's stack
-    /// limit, and the memory of the stack's growth reserved (16 bytes a value) against the
-    /// limit, then allocated (and charged to the thread).
-    pub fn reserve_values(&mut self, ctx: Context<'gc>, n: usize) -> Result<(), Error<'gc>> {
-        if self.ts.stack.len().saturating_add(n) >= MAX_STACK_SLOTS {
-            return Err(Error::runtime("stack overflow"));
-        }
-        grow_stack_reserved(ctx, self.ts, n)
-    }
 }
 
 impl<'gc> Exec<'gc, '_> {
@@ -170,6 +163,55 @@ impl<'gc> Exec<'gc, '_> {
 
     pub fn charge(&mut self, units: usize) {
         self.fuel.consume(units.min(i64::MAX as usize) as i64);
+    }
+
+    /// Fuel left in the current step (zero or negative: the step is over budget). A long
+    /// builtin works in pieces and returns `Action::Pause` when this is not positive; see
+    /// [`Exec::out_of_fuel`].
+    pub fn fuel_left(&self) -> i64 {
+        self.fuel.remaining()
+    }
+
+    /// Whether a long builtin must pause now (`Action::Pause`) rather than do another piece
+    /// of work. When it answers `false` it charges the one unit that resuming the paused
+    /// continuation would have cost, so a builtin's total fuel is the same whether it paused
+    /// or not, whatever the step budget (determinism).
+    pub fn out_of_fuel(&mut self) -> bool {
+        if self.fuel.is_exhausted() {
+            return true;
+        }
+        self.fuel.consume(1);
+        false
+    }
+
+    /// Makes room for `n` more values (multiple results) on this region of the stack: fails
+    /// like PUC's `luaL_checkstack` with "stack overflow (`what`)" when the thread would pass
+    /// [`MAX_STACK_SLOTS`], and reserves the stack buffer's new capacity (16 bytes a value)
+    /// against the memory limit before growing it (and charges the copy, 1 unit per KiB
+    /// of new capacity), so `push` of those values never allocates unaccounted memory.
+    pub fn reserve_values(
+        &mut self,
+        ctx: Context<'gc>,
+        n: usize,
+        what: &str,
+    ) -> Result<(), Error<'gc>> {
+        let len = self.ts.stack.len();
+        let needed = len.saturating_add(n);
+        if needed.saturating_add(EXTRA_STACK) > MAX_STACK_SLOTS {
+            return Err(Error::runtime(format!("stack overflow ({what})")));
+        }
+        let cap = self.ts.stack.capacity();
+        if needed > cap {
+            // `Vec` growth at least doubles; the old buffer is live while it is copied.
+            let new_cap = needed.max(cap.saturating_mul(2));
+            let bytes = new_cap.saturating_mul(std::mem::size_of::<Value<'gc>>());
+            ctx.reserve_memory(bytes)?;
+            // Growing copies the buffer into fresh memory: charged like a bulk copy.
+            self.fuel.consume((bytes / 1024) as i64);
+            self.ts.stack.reserve(n);
+            self.ts.sync_charge();
+        }
+        Ok(())
     }
     /// `chunk:line:` of the function at `level` (1 = the Lua function that called this
     /// callback), or `""` when that level is not a Lua function, like `luaL_where`.

@@ -22,7 +22,7 @@ use crate::executor::{
 use crate::function::{ClosureInner, LuaClosure, UpValue, UpValueState};
 use crate::number;
 use crate::state::{Context, MetaEvent};
-use crate::string::MAX_INTERNED_LEN;
+use crate::string::{compare_bytes, LuaString, MAX_INTERNED_LEN};
 use crate::table::Table;
 use crate::thread::{Frame, LuaFrame, Returns, Thread, ThreadState};
 use crate::value::Value;
@@ -1353,7 +1353,11 @@ pub(crate) fn run<'gc>(
                 Instruction::Eq { a, b, k } => {
                     let (x, y) = (r!(a), r!(b));
                     let eq = x.raw_eq(y);
-                    if !eq {
+                    if eq {
+                        if let (Value::String(s1), Value::String(s2)) = (x, y) {
+                            budget -= LuaString::equal_cost(s1, s2);
+                        }
+                    } else {
                         let mm = match (x, y) {
                             (Value::Table(_), Value::Table(_))
                             | (Value::UserData(_), Value::UserData(_)) => ctx
@@ -1369,7 +1373,15 @@ pub(crate) fn run<'gc>(
                 }
                 Instruction::Lt { a, b, k } => {
                     let (x, y) = (r!(a), r!(b));
-                    match less_than(x, y) {
+                    let c = match (x, y) {
+                        (Value::String(s1), Value::String(s2)) => {
+                            let (ord, scanned) = compare_bytes(s1.as_bytes(), s2.as_bytes());
+                            budget -= LuaString::compare_cost(scanned);
+                            Some(ord.is_lt())
+                        }
+                        _ => less_than(x, y),
+                    };
+                    match c {
                         Some(c) => cond_jump!(c, k),
                         None => {
                             let mm = tri!(compare_slow(ctx, MetaEvent::Lt, x, y));
@@ -1379,7 +1391,15 @@ pub(crate) fn run<'gc>(
                 }
                 Instruction::Le { a, b, k } => {
                     let (x, y) = (r!(a), r!(b));
-                    match less_equal(x, y) {
+                    let c = match (x, y) {
+                        (Value::String(s1), Value::String(s2)) => {
+                            let (ord, scanned) = compare_bytes(s1.as_bytes(), s2.as_bytes());
+                            budget -= LuaString::compare_cost(scanned);
+                            Some(ord.is_le())
+                        }
+                        _ => less_equal(x, y),
+                    };
+                    match c {
                         Some(c) => cond_jump!(c, k),
                         None => {
                             let mm = tri!(compare_slow(ctx, MetaEvent::Le, x, y));
@@ -1388,7 +1408,13 @@ pub(crate) fn run<'gc>(
                     }
                 }
                 Instruction::EqK { a, c, k } => {
-                    let eq = r!(a).raw_eq(consts[c as usize]);
+                    let (x, y) = (r!(a), consts[c as usize]);
+                    let eq = x.raw_eq(y);
+                    if eq {
+                        if let (Value::String(s1), Value::String(s2)) = (x, y) {
+                            budget -= LuaString::equal_cost(s1, s2);
+                        }
+                    }
                     cond_jump!(eq, k);
                 }
                 Instruction::EqI { a, i, k, float: _ } => {

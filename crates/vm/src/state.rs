@@ -281,9 +281,9 @@ impl<'gc> Context<'gc> {
         }
     }
 
-    /// A string of `len` bytes written in place by `fill` (which gets a zeroed buffer of
-    /// exactly `len` bytes): a big result is allocated once, at its final size, instead of
-    /// being built in a `Vec` and copied (which holds twice its size for a moment).
+    /// A new string of `len` bytes written in place by `fill`: a long string's bytes are
+    /// allocated once, with no intermediate buffer (so building a big result needs its own
+    /// size in memory, not twice that). Callers reserve and charge `len` first.
     pub fn new_string_with(self, len: usize, fill: impl FnOnce(&mut [u8])) -> LuaString<'gc> {
         if len <= MAX_INTERNED_LEN {
             let mut buf = [0u8; MAX_INTERNED_LEN];
@@ -291,12 +291,7 @@ impl<'gc> Context<'gc> {
             return self.new_string(&buf[..len]);
         }
         crate::memory::note_string(&self.state.memory, crate::string::string_cost(len));
-        // A `TrustedLen` iterator: the `Arc` is allocated once with the bytes in place.
-        let mut bytes: std::sync::Arc<[u8]> = std::iter::repeat_n(0u8, len).collect();
-        if let Some(buf) = std::sync::Arc::get_mut(&mut bytes) {
-            fill(buf); // (always: the Arc was just made)
-        }
-        LuaString::new_long_shared(self.mc, bytes)
+        LuaString::new_long_with(self.mc, len, fill)
     }
 
     pub fn str(self, s: &str) -> Value<'gc> {

@@ -68,9 +68,20 @@ impl<'gc> LuaString<'gc> {
         LuaString(Gc::new(mc, StringData::new(hash, bytes)))
     }
 
-    /// A long string that takes `bytes` as they are (no copy), hashing them.
-    pub(crate) fn new_long_shared(mc: &Mutation<'gc>, bytes: Arc<[u8]>) -> Self {
-        debug_assert!(bytes.len() > MAX_INTERNED_LEN);
+    /// A long string of `len` bytes written in place by `fill` (allocated once: an exact-size
+    /// iterator collects straight into the `Arc`, which is unique, so `get_mut` succeeds).
+    pub(crate) fn new_long_with(
+        mc: &Mutation<'gc>,
+        len: usize,
+        fill: impl FnOnce(&mut [u8]),
+    ) -> Self {
+        debug_assert!(len > MAX_INTERNED_LEN);
+        // `repeat_n` needs Rust 1.82; the workspace supports 1.80.
+        #[allow(clippy::manual_repeat_n)]
+        let mut bytes: Arc<[u8]> = std::iter::repeat(0u8).take(len).collect();
+        if let Some(b) = Arc::get_mut(&mut bytes) {
+            fill(b);
+        }
         let hash = hash_bytes(&bytes);
         LuaString(Gc::new(mc, StringData::new(hash, bytes)))
     }
@@ -114,6 +125,43 @@ impl<'gc> LuaString<'gc> {
 
     pub fn ptr_eq(a: Self, b: Self) -> bool {
         Gc::ptr_eq(a.0, b.0)
+    }
+}
+
+/// Bytes compared per unit of fuel charged for a string comparison (`<`, `<=`, and `==` of
+/// distinct long strings with equal contents).
+pub const COMPARE_BYTES_PER_FUEL: usize = 256;
+
+/// Byte order of `a` and `b` and the length of their common prefix (the bytes a comparison
+/// had to look at), found in blocks so the cost is proportional to the prefix.
+pub fn compare_bytes(a: &[u8], b: &[u8]) -> (std::cmp::Ordering, usize) {
+    const BLOCK: usize = 256;
+    let n = a.len().min(b.len());
+    let mut i = 0;
+    while i + BLOCK <= n && a[i..i + BLOCK] == b[i..i + BLOCK] {
+        i += BLOCK;
+    }
+    (a[i..].cmp(&b[i..]), i)
+}
+
+impl<'gc> LuaString<'gc> {
+    /// Fuel units a comparison of `self` and `other` costs, knowing the bytes it looked at:
+    /// `scanned` bytes of common prefix (`<`, `<=`), or the whole length when two distinct
+    /// long strings are equal (`==` must then compare every byte; different hashes or
+    /// lengths decide it in O(1), and short strings are interned: a pointer compare).
+    #[inline]
+    pub fn compare_cost(scanned: usize) -> i64 {
+        (scanned / COMPARE_BYTES_PER_FUEL) as i64
+    }
+
+    /// Fuel units `a == b` cost when it returned `true`.
+    #[inline]
+    pub fn equal_cost(a: Self, b: Self) -> i64 {
+        if Gc::ptr_eq(a.0, b.0) {
+            0
+        } else {
+            Self::compare_cost(a.len())
+        }
     }
 }
 
