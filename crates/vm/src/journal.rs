@@ -12,7 +12,7 @@
 //!
 //! Journaled: tables (contents, layout and capacities, metatable, gc flags), threads (stack,
 //! frames, status...), upvalues, executors, userdata metatables, `debug.upvaluejoin`, and the
-//! root state saved at each `snap` (object-id counter, string metatable, finalizer lists,
+//! script ids given to host objects, the root state saved at each `snap` (object-id counters, string metatable, finalizer lists,
 //! the script's memory count). Immutable objects (strings, prototypes, callbacks) need
 //! nothing. Not journaled: userdata *payloads* (opaque Rust data: keep them immutable, or use
 //! owned snapshots, which copy them), and the interner (a cache).
@@ -76,6 +76,10 @@ struct EpochLog<'gc> {
 struct RootBackup<'gc> {
     #[collect(require_static)]
     next_id: u64,
+    /// `HandleRegistry::next_host_id` (host objects created after the snapshot are told
+    /// apart by it; the counter itself never goes back).
+    #[collect(require_static)]
+    next_host_id: u64,
     string_metatable: Option<Table<'gc>>,
     finalizable: Vec<Value<'gc>>,
     pending: Vec<Value<'gc>>,
@@ -106,6 +110,8 @@ enum Backup<'gc> {
         slot: usize,
         upvalue: UpValue<'gc>,
     },
+    /// A host object got its script id (it had none before).
+    ScriptId(Value<'gc>),
 }
 
 /// A table's contents with their exact capacities (memory charges must not change).
@@ -141,6 +147,9 @@ struct ThreadBackup<'gc> {
     resume_slot: usize,
     #[collect(require_static)]
     resume_returns: Returns,
+    /// The thread's charge (put back exactly: it may lag the buffers until a resync).
+    #[collect(require_static)]
+    charged: usize,
 }
 
 #[derive(Collect)]
@@ -222,6 +231,7 @@ impl<'gc> Journal<'gc> {
             resume_then: ts.resume_then,
             resume_slot: ts.resume_slot,
             resume_returns: ts.resume_returns,
+            charged: ts.charge.get(),
         };
         self.push(mc, Backup::Thread(t, Box::new(b)));
     }
@@ -281,6 +291,14 @@ impl<'gc> Journal<'gc> {
                     upvalue,
                 },
             );
+        }
+    }
+
+    /// Before a host object gets the id scripts see (`Context::script_id`): a rollback to
+    /// before takes it back, with the script's id counter.
+    pub(crate) fn backup_script_id(self, mc: &Mutation<'gc>, v: Value<'gc>) {
+        if self.epoch() != 0 {
+            self.push(mc, Backup::ScriptId(v));
         }
     }
 
@@ -345,6 +363,7 @@ impl<'gc> Journal<'gc> {
             let gc = state.gc.borrow();
             RootBackup {
                 next_id: state.next_id.get(),
+                next_host_id: state.handles.borrow().next_host_id,
                 string_metatable: state.string_metatable.get(),
                 finalizable: gc.finalizable.0.clone(),
                 pending: gc.pending.clone(),
@@ -370,9 +389,9 @@ impl<'gc> Journal<'gc> {
     }
 
     /// Restores the n-th newest snapshot (1 = the last `snap`) in place and drops the newer
-    /// ones. Returns the object-id counter of the restored point (objects with ids at or above
-    /// it did not exist there).
-    pub(crate) fn rollback(self, ctx: Context<'gc>, n: usize) -> Result<u64, SnapshotError> {
+    /// ones. Returns the script and host object-id counters of the restored point (objects
+    /// with ids at or above them did not exist there).
+    pub(crate) fn rollback(self, ctx: Context<'gc>, n: usize) -> Result<(u64, u64), SnapshotError> {
         let mc = ctx.mutation();
         let state = ctx.state();
         let logs_lock = gc_arena::barrier::unlock!(Gc::write(mc, self.0), JournalInner, logs);
@@ -406,12 +425,12 @@ impl<'gc> Journal<'gc> {
         }
         state.memory.set_script_bytes(root.script_bytes);
         state.memory.forget_pending_request();
-        let next_id = root.next_id;
+        let next_ids = (root.next_id, root.next_host_id);
         // A fresh epoch: every object's next write is saved again (into the target's log).
         let epoch = self.0.last_epoch.get().wrapping_add(1).max(1);
         self.0.last_epoch.set(epoch);
         self.0.epoch.set(epoch);
-        Ok(next_id)
+        Ok(next_ids)
     }
 }
 
@@ -454,7 +473,7 @@ fn apply<'gc>(mc: &Mutation<'gc>, entries: Vec<Backup<'gc>>) {
                 ts.resume_then = b.resume_then;
                 ts.resume_slot = b.resume_slot;
                 ts.resume_returns = b.resume_returns;
-                ts.sync_charge();
+                ts.charge.set(b.charged);
             }
             Backup::UpValue(uv, s) => crate::function::set_upvalue_raw(mc, uv, s),
             Backup::Executor(e, b) => {
@@ -484,6 +503,11 @@ fn apply<'gc>(mc: &Mutation<'gc>, entries: Vec<Backup<'gc>>) {
             } => {
                 closure.set_upvalue_slot(mc, slot, upvalue);
             }
+            Backup::ScriptId(v) => match v {
+                Value::Thread(t) => t.0.script_id.set(0),
+                Value::Function(f) => f.0.script_id.set(0),
+                _ => {}
+            },
         }
     }
 }
