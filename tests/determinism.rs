@@ -340,3 +340,54 @@ fn a_script_sees_a_host_object_id_only_once_it_looks_and_keeps_it() {
         "the look is rolled back with the counter"
     );
 }
+
+/// Each frame replaces a big table: the ring keeps the old ones alive.
+const BIG_FRAME: &[u8] =
+    b"big = {} for j = 1, 30000 do big[j] = j end local t = {} for j = 1, 100000 do t[j] = j end";
+
+#[test]
+fn snapshots_size_counts_what_only_the_ring_keeps_alive() {
+    let (mut lua, _) = vm();
+    lua.set_max_snapshots(4);
+    for _ in 0..6 {
+        lua.snap().unwrap();
+        lua.execute(BIG_FRAME, "=frame").unwrap();
+    }
+    lua.gc_collect();
+    // Three old `big` tables (30000 slots of 16 bytes) are held by the ring alone (the 4th
+    // snapshot's `big` is the live one, or the one the oldest log saved).
+    let size = lua.snapshots_size_bytes();
+    assert!(size >= 3 * 30000 * 16, "ring size {size}");
+    // And they are outside what the script counts.
+    let count: f64 = lua
+        .execute(b"return collectgarbage('count')", "=c")
+        .unwrap()[0]
+        .parse()
+        .unwrap();
+    assert!(
+        ((count * 1024.0) as usize) < lua.memory_used() - 3 * 30000 * 16,
+        "count {count} KiB, used {}",
+        lua.memory_used()
+    );
+    lua.set_max_snapshots(1);
+    assert!(
+        lua.snapshots_size_bytes() < size / 2,
+        "dropped snapshots are not counted"
+    );
+}
+
+/// Issue #12 part 3: the limit's verdict counts objects only the ring keeps alive. Known
+/// bug, see the report on branch `determinism`: the verdict needs the split between the
+/// script's bytes and the ring's (host budget).
+#[test]
+#[ignore = "known bug: the memory limit counts objects only the snapshot ring keeps alive"]
+fn the_memory_limit_does_not_count_what_only_the_ring_keeps() {
+    let (mut lua, _) = vm();
+    lua.set_memory_limit(Some(6 << 20));
+    for i in 0..20 {
+        lua.snap().unwrap();
+        if let Err(e) = lua.execute(BIG_FRAME, "=frame") {
+            panic!("frame {i}: {e}");
+        }
+    }
+}

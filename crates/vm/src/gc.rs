@@ -157,6 +157,18 @@ type AddressHash = std::hash::BuildHasherDefault<lunette_gc_snapshot::AddressHas
 type AddressSet = hashbrown::HashSet<usize, AddressHash>;
 
 impl<'gc> LogicalMark<'gc> {
+    fn new() -> Self {
+        LogicalMark {
+            seen: Default::default(),
+            stack: Vec::new(),
+            bytes: 0,
+            counting: true,
+            waiting: Default::default(),
+            links: Vec::new(),
+            released: Vec::new(),
+        }
+    }
+
     #[inline]
     fn count(&mut self, bytes: usize) {
         if self.counting {
@@ -354,15 +366,30 @@ impl<'gc> LogicalMark<'gc> {
 /// unreachable finalizable objects (newest first) to have their finalizers run, and sets what
 /// `collectgarbage("count")` reports to the reachable objects' bytes. Runs between steps.
 pub(crate) fn logical_collection<'gc>(mc: &Mutation<'gc>, state: &State<'gc>) {
-    let mut m = LogicalMark {
-        seen: Default::default(),
-        stack: Vec::new(),
-        bytes: 0,
-        counting: true,
-        waiting: Default::default(),
-        links: Vec::new(),
-        released: Vec::new(),
-    };
+    let mut m = LogicalMark::new();
+    mark_live(&mut m, state);
+    finish_logical_collection(mc, state, m);
+}
+
+/// Bytes of the objects only the snapshot ring keeps alive (reachable from its logs, not from
+/// the root, executors or host handles). A mark of the whole heap: O(reachable objects).
+pub(crate) fn ring_only_bytes(state: &State<'_>) -> usize {
+    let mut m = LogicalMark::new();
+    m.counting = false;
+    mark_live(&mut m, state);
+    m.counting = true;
+    state.journal.visit_held(|h| match h {
+        crate::journal::Held::Value(v) => m.value(v),
+        crate::journal::Held::UpValue(u) => m.node(addr(u), Node::UpValue(u)),
+        crate::journal::Held::Executor(e) => m.node(addr(e.0), Node::Executor(e)),
+        crate::journal::Held::Then(t) => m.then(&t),
+    });
+    m.run();
+    m.bytes
+}
+
+/// Marks everything live (counting the script's part, see `logical_collection`).
+fn mark_live<'gc>(m: &mut LogicalMark<'gc>, state: &State<'gc>) {
     m.value(Value::Table(state.globals));
     m.value(Value::Table(state.registry));
     m.value(Value::Thread(state.main_thread));
@@ -398,7 +425,9 @@ pub(crate) fn logical_collection<'gc>(mc: &Mutation<'gc>, state: &State<'gc>) {
         m.node(addr(e.0), Node::Executor(e));
     }
     m.run();
+}
 
+fn finish_logical_collection<'gc>(mc: &Mutation<'gc>, state: &State<'gc>, m: LogicalMark<'gc>) {
     let mut gc = state.gc.borrow_mut(mc);
     gc.weak_tables.retain(|w| !w.is_dropped());
     let weak: Vec<_> = gc

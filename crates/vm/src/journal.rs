@@ -161,6 +161,14 @@ struct ExecutorBackup<'gc> {
     traceback: String,
 }
 
+/// Something the logs hold (see `Journal::visit_held`).
+pub(crate) enum Held<'gc> {
+    Value(Value<'gc>),
+    UpValue(UpValue<'gc>),
+    Executor(Executor<'gc>),
+    Then(Then<'gc>),
+}
+
 /// A copy of `v` with the same capacity.
 fn copy_exact<T: Clone>(v: &[T], capacity: usize) -> Vec<T> {
     let mut out = Vec::with_capacity(capacity.max(v.len()));
@@ -299,6 +307,90 @@ impl<'gc> Journal<'gc> {
     pub(crate) fn backup_script_id(self, mc: &Mutation<'gc>, v: Value<'gc>) {
         if self.epoch() != 0 {
             self.push(mc, Backup::ScriptId(v));
+        }
+    }
+
+    /// Calls `f` with everything the logs hold strongly (for `gc::ring_only_bytes`).
+    pub(crate) fn visit_held(self, mut f: impl FnMut(Held<'gc>)) {
+        use Held::{Executor as E, Then as T, UpValue as U, Value as V};
+        let logs = self.0.logs.borrow();
+        for log in logs.iter() {
+            let r = &log.root;
+            if let Some(t) = r.string_metatable {
+                f(V(Value::Table(t)));
+            }
+            for v in r.finalizable.iter().chain(&r.pending) {
+                f(V(*v));
+            }
+            f(V(r.finalizing));
+            for e in &log.entries {
+                match e {
+                    Backup::Table(t, b) => {
+                        f(V(Value::Table(*t)));
+                        b.array.iter().for_each(|v| f(V(*v)));
+                        for (k, v) in &b.entries {
+                            f(V(*k));
+                            f(V(*v));
+                        }
+                        if let Some(m) = b.metatable {
+                            f(V(Value::Table(m)));
+                        }
+                    }
+                    Backup::Thread(t, b) => {
+                        f(V(Value::Thread(*t)));
+                        b.stack.iter().for_each(|v| f(V(*v)));
+                        for fr in &b.frames {
+                            match fr {
+                                Frame::Lua(lf) => f(V(Value::Function(lf.closure))),
+                                Frame::Continuation { then, ready, .. } => {
+                                    f(T(*then));
+                                    if let Some(crate::function::Outcome::Errored(v)) = ready {
+                                        f(V(*v));
+                                    }
+                                }
+                            }
+                        }
+                        b.open_upvalues.iter().for_each(|u| f(U(*u)));
+                        for v in [b.body, b.death_error].into_iter().flatten() {
+                            f(V(v));
+                        }
+                        if let Some(t) = b.resume_then {
+                            f(T(t));
+                        }
+                    }
+                    Backup::UpValue(u, st) => {
+                        f(U(*u));
+                        match st {
+                            UpValueState::Open { thread, .. } => f(V(Value::Thread(*thread))),
+                            UpValueState::Closed(v) => f(V(*v)),
+                        }
+                    }
+                    Backup::Executor(e, b) => {
+                        f(E(*e));
+                        b.threads.iter().for_each(|t| f(V(Value::Thread(*t))));
+                        if let Some(Err(v)) = b.result {
+                            f(V(v));
+                        }
+                    }
+                    Backup::UserData {
+                        userdata,
+                        metatable,
+                        ..
+                    } => {
+                        f(V(Value::UserData(*userdata)));
+                        if let Some(m) = metatable {
+                            f(V(Value::Table(*m)));
+                        }
+                    }
+                    Backup::ClosureSlot {
+                        closure, upvalue, ..
+                    } => {
+                        f(V(Value::Function(*closure)));
+                        f(U(*upvalue));
+                    }
+                    Backup::ScriptId(v) => f(V(*v)),
+                }
+            }
         }
     }
 

@@ -188,10 +188,12 @@ impl Lua {
         self.enter(|ctx| ctx.state().journal.set_capacity(ctx.mutation(), n));
     }
 
-    /// Bytes held by the ring's journal (the saved copies of changed objects; not the
-    /// objects they keep alive, which the memory account counts).
+    /// Bytes the ring keeps: its journal (the saved copies of changed objects) plus the
+    /// objects only the ring keeps alive (old tables a script dropped since a held snapshot...;
+    /// they are in `memory_used`, not in `collectgarbage("count")`). Walks the heap (a mark
+    /// of everything reachable): call it per frame only if that is affordable.
     pub fn snapshots_size_bytes(&self) -> usize {
-        self.enter(|ctx| ctx.state().journal.size_bytes())
+        self.enter(|ctx| ctx.state().journal.size_bytes() + crate::gc::ring_only_bytes(ctx.state()))
     }
 
     /// A deterministic hash of the VM's logical state (see `Snapshot::checksum`).
