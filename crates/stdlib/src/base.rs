@@ -84,7 +84,7 @@ const COMPILERS: &[(&str, CallbackFn)] =
 /// in PUC, and the root globals are what every later environment is copied from.
 pub fn bind_compilers<'gc>(ctx: Context<'gc>, env: Table<'gc>) {
     for (name, f) in COMPILERS {
-        if env.get(ctx.str(name)).is_nil() {
+        if env.get(ctx.key(name)).is_nil() {
             continue; // not granted in this VM
         }
         let cb = Callback::with_upvalue(ctx, name, *f, Value::Table(env));
@@ -115,15 +115,17 @@ pub fn tostring_plain<'gc>(ctx: Context<'gc>, v: Value<'gc>) -> Option<Vec<u8>> 
                 if ctx.metatable_field(mt, MetaEvent::ToString).is_some() {
                     return None;
                 }
-                if let Value::String(name) = mt.get(ctx.str("__name")) {
+                if let Value::String(name) = mt.get(ctx.key("__name")) {
                     let mut out = name.as_bytes().to_vec();
                     out.extend_from_slice(
-                        format!(": 0x{:08x}", other.object_id().unwrap_or(0)).as_bytes(),
+                        format!(": 0x{:08x}", ctx.script_id(other).unwrap_or(0)).as_bytes(),
                     );
                     return Some(out);
                 }
             }
-            Some(display_plain(other).into_bytes())
+            // The id scripts see (a host object gets one now: see `Context::script_id`).
+            let id = ctx.script_id(other).unwrap_or(0);
+            Some(format!("{}: 0x{id:08x}", other.type_name()).into_bytes())
         }
     }
 }
@@ -198,10 +200,10 @@ fn print_after_tostring<'gc>(
         return Err(Error::runtime("print: lost state"));
     };
     let bytes = tostring_result(exec.arg(0))?;
-    let n = state.get(ctx.str("n")).as_integer_strict().unwrap_or(0) as usize;
-    let mut i = state.get(ctx.str("i")).as_integer_strict().unwrap_or(0) as usize; // 1-based index done
+    let n = state.get(ctx.key("n")).as_integer_strict().unwrap_or(0) as usize;
+    let mut i = state.get(ctx.key("i")).as_integer_strict().unwrap_or(0) as usize; // 1-based index done
     let mut out = state
-        .get(ctx.str("out"))
+        .get(ctx.key("out"))
         .as_string()
         .map(|s| s.as_bytes().to_vec())
         .unwrap_or_default();
@@ -331,7 +333,7 @@ fn parse_int_base(bytes: &[u8], base: u32) -> Option<i64> {
 fn ipairs<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
     let t = check_any(exec, 0)?;
     // Created once by `open`, so every `ipairs` returns the same iterator (like PUC).
-    let aux = ctx.registry().get(ctx.str("lunette.ipairs_aux"));
+    let aux = ctx.registry().get(ctx.key("lunette.ipairs_aux"));
     exec.replace(&[aux, t, Value::Integer(0)]);
     Ok(Action::Return)
 }
@@ -379,7 +381,7 @@ fn ipairs_after_index<'gc>(
 }
 
 fn next_callback<'gc>(ctx: Context<'gc>) -> Value<'gc> {
-    let v = ctx.registry().get(ctx.str("lunette.next"));
+    let v = ctx.registry().get(ctx.key("lunette.next"));
     if v.is_nil() {
         let f = Value::Callback(Callback::new(ctx, "next", next));
         set(ctx, ctx.registry(), "lunette.next", f);
@@ -498,7 +500,7 @@ fn setmetatable<'gc>(
         return Err(Error::runtime("attempt to modify a read-only table"));
     }
     if let Some(old) = t.metatable() {
-        if !old.get(ctx.str("__metatable")).is_nil() {
+        if !old.get(ctx.key("__metatable")).is_nil() {
             return Err(Error::runtime("cannot change a protected metatable"));
         }
     }
@@ -515,7 +517,7 @@ fn getmetatable<'gc>(
     let r = match ctx.metatable_of(v) {
         None => Value::Nil,
         Some(mt) => {
-            let protected = mt.get(ctx.str("__metatable"));
+            let protected = mt.get(ctx.key("__metatable"));
             if protected.is_nil() {
                 Value::Table(mt)
             } else {
@@ -942,7 +944,7 @@ fn warn<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>,
             _ => {}
         }
     }
-    if ctx.registry().get(ctx.str(key)).is_truthy() {
+    if ctx.registry().get(ctx.key(key)).is_truthy() {
         let mut out = b"Lua warning: ".to_vec();
         for p in &pieces {
             out.extend_from_slice(p.as_bytes());

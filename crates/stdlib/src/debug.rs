@@ -522,7 +522,7 @@ fn upvalueid<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<
     let addr = LuaClosure::upvalue_identity(uv);
     let u = UserData::new(ctx, UpvalueId(addr));
     let key = "lunette.debug.upvalueid";
-    let mt = match ctx.registry().get(ctx.str(key)) {
+    let mt = match ctx.registry().get(ctx.key(key)) {
         Value::Table(t) => t,
         _ => {
             let t = ctx.new_table();
@@ -577,7 +577,7 @@ fn upvaluejoin<'gc>(
 const HOOKS_KEY: &str = "lunette.debug.hooks";
 
 fn hooks_table<'gc>(ctx: Context<'gc>) -> Table<'gc> {
-    match ctx.registry().get(ctx.str(HOOKS_KEY)) {
+    match ctx.registry().get(ctx.key(HOOKS_KEY)) {
         Value::Table(t) => t,
         _ => {
             let t = ctx.new_table();

@@ -540,7 +540,7 @@ fn run<'gc>(
                 let spec = check_spec(&form, FLAGS_C, false)?;
                 let text = match v {
                     Value::String(s) => format!("0x{:08x}", s.content_hash() & 0xffff_ffff),
-                    _ => match v.object_id() {
+                    _ => match ctx.script_id(v) {
                         Some(id) => format!("0x{id:08x}"),
                         None => "(null)".to_string(),
                     },

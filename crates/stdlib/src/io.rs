@@ -348,7 +348,7 @@ fn new_file<'gc>(ctx: Context<'gc>, stream: Stream) -> Value<'gc> {
             stream: RefCell::new(stream),
         },
     );
-    let meta = ctx.registry().get(ctx.str(META_KEY)).as_table();
+    let meta = ctx.registry().get(ctx.key(META_KEY)).as_table();
     ctx.set_metatable(Value::UserData(u), meta);
     Value::UserData(u)
 }
@@ -385,7 +385,7 @@ fn default_file<'gc>(
     key: &str,
     what: &str,
 ) -> Result<(Value<'gc>, &'gc LuaFile), Error<'gc>> {
-    let v = ctx.registry().get(ctx.str(key));
+    let v = ctx.registry().get(ctx.key(key));
     match as_file(v) {
         Some(f) if !f.is_closed() => Ok((v, f)),
         _ => Err(Error::runtime(format!("default {what} file is closed"))),
@@ -761,7 +761,7 @@ fn close_file<'gc>(
 
 fn io_close<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
     if exec.get(0).is_none() {
-        let out = ctx.registry().get(ctx.str(OUTPUT_KEY));
+        let out = ctx.registry().get(ctx.key(OUTPUT_KEY));
         exec.replace(&[out]);
     }
     f_close(ctx, exec)
@@ -790,7 +790,7 @@ fn f_tostring<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action
     let s = if f.is_closed() {
         "file (closed)".to_string()
     } else {
-        format!("file (0x{:08x})", v.object_id().unwrap_or(0))
+        format!("file (0x{:08x})", ctx.script_id(v).unwrap_or(0))
     };
     exec.set_return(ctx.str(&s));
     Ok(Action::Return)
@@ -846,7 +846,7 @@ fn io_file<'gc>(
             set(ctx, ctx.registry(), key, v);
         }
     }
-    let cur = ctx.registry().get(ctx.str(key));
+    let cur = ctx.registry().get(ctx.key(key));
     exec.set_return(cur);
     Ok(Action::Return)
 }
@@ -1052,7 +1052,7 @@ fn io_lines<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'
     let formats = exec.values().get(1..).unwrap_or(&[]).to_vec();
     match exec.get(0) {
         None | Some(Value::Nil) => {
-            let file = ctx.registry().get(ctx.str(INPUT_KEY));
+            let file = ctx.registry().get(ctx.key(INPUT_KEY));
             match as_file(file) {
                 Some(f) if !f.is_closed() => {}
                 _ => return Err(Error::runtime("attempt to use a closed file")),

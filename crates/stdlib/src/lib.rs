@@ -54,7 +54,7 @@ pub const LIBRARY_TABLES: &[&str] = &[
 pub fn freeze_libraries(ctx: Context<'_>) {
     let g = ctx.globals();
     for name in LIBRARY_TABLES {
-        if let lunette_vm::Value::Table(t) = g.get(ctx.str(name)) {
+        if let lunette_vm::Value::Table(t) = g.get(ctx.key(name)) {
             t.freeze();
         }
     }

@@ -295,7 +295,7 @@ fn extreme<'gc>(
 }
 
 fn get_int<'gc>(ctx: Context<'gc>, st: Table<'gc>, key: &str) -> i64 {
-    st.get(ctx.str(key)).as_integer_strict().unwrap_or(0)
+    st.get(ctx.key(key)).as_integer_strict().unwrap_or(0)
 }
 
 fn extreme_after<'gc>(
@@ -309,7 +309,7 @@ fn extreme_after<'gc>(
     let n = get_int(ctx, st, "n") as usize;
     let mut best = get_int(ctx, st, "best") as usize;
     let mut i = get_int(ctx, st, "i") as usize;
-    let is_max = st.get(ctx.str("max")).is_truthy();
+    let is_max = st.get(ctx.key("max")).is_truthy();
     if exec.arg(0).is_truthy() {
         best = i;
     }

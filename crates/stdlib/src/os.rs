@@ -369,7 +369,7 @@ fn get_field<'gc>(
     d: Option<i64>,
     delta: i64,
 ) -> Result<i64, Error<'gc>> {
-    let v = t.get(ctx.str(key));
+    let v = t.get(ctx.key(key));
     match v.to_integer() {
         Some(res) if matches!(v, Value::Integer(_) | Value::Float(_) | Value::String(_)) => {
             let ok = if res >= 0 {
@@ -408,7 +408,7 @@ fn time<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>,
             let days = days_from_civil(year, month, 1) + mday - 1;
             // `isdst = true` says the fields are daylight-saving time, one hour ahead of the
             // host's standard offset (what mktime does in a zone without DST rules).
-            let dst = if tab.get(ctx.str("isdst")).is_truthy() {
+            let dst = if tab.get(ctx.key("isdst")).is_truthy() {
                 3600
             } else {
                 0

@@ -29,11 +29,11 @@ const DEFAULT_PATH: &str = "/usr/local/share/lua/5.4/?.lua;/usr/local/share/lua/
 pub fn open(ctx: Context<'_>) {
     let grants = ctx.host().grants();
     let lib = ctx.new_table();
-    let loaded = match ctx.registry().get(ctx.str(LOADED_KEY)) {
+    let loaded = match ctx.registry().get(ctx.key(LOADED_KEY)) {
         Value::Table(t) => t,
         _ => ctx.new_table(),
     };
-    let preload = match ctx.registry().get(ctx.str(PRELOAD_KEY)) {
+    let preload = match ctx.registry().get(ctx.key(PRELOAD_KEY)) {
         Value::Table(t) => t,
         _ => ctx.new_table(),
     };
@@ -87,10 +87,10 @@ pub fn open(ctx: Context<'_>) {
     ] {
         let registered = ctx
             .registry()
-            .get(ctx.str(&format!("lunette.loaded.{name}")));
+            .get(ctx.key(&format!("lunette.loaded.{name}")));
         let v = match registered {
             Value::Table(_) => registered,
-            _ => match ctx.globals().get(ctx.str(name)) {
+            _ => match ctx.globals().get(ctx.key(name)) {
                 v @ Value::Table(_) => v,
                 _ => continue,
             },
@@ -145,7 +145,7 @@ fn new_searchers<'gc>(ctx: Context<'gc>, lib: Table<'gc>, env: Option<Table<'gc>
 /// to it, and a `require` that uses it. So one mod's modules and `package.loaded` entries are
 /// invisible to the others. Frozen if the VM's package table is (sandboxes).
 pub fn open_for_environment<'gc>(ctx: Context<'gc>, env: Table<'gc>) {
-    let Value::Table(global) = ctx.registry().get(ctx.str("lunette.loaded.package")) else {
+    let Value::Table(global) = ctx.registry().get(ctx.key("lunette.loaded.package")) else {
         return;
     };
     let lib = ctx.new_table();
@@ -156,7 +156,7 @@ pub fn open_for_environment<'gc>(ctx: Context<'gc>, env: Table<'gc>) {
     }
     let copy = |field: &str| {
         let t = ctx.new_table();
-        if let Value::Table(src) = global.get(ctx.str(field)) {
+        if let Value::Table(src) = global.get(ctx.key(field)) {
             let mut key = Value::Nil;
             while let Ok(Some((k, v))) = src.next(key) {
                 let _ = t.set(ctx.mutation(), k, v);
@@ -168,9 +168,9 @@ pub fn open_for_environment<'gc>(ctx: Context<'gc>, env: Table<'gc>) {
     let preload = copy("preload");
     let sources = copy("sources");
     let loaded = ctx.new_table();
-    if let Value::Table(global_loaded) = ctx.registry().get(ctx.str(LOADED_KEY)) {
+    if let Value::Table(global_loaded) = ctx.registry().get(ctx.key(LOADED_KEY)) {
         for name in crate::LIBRARY_TABLES {
-            let v = global_loaded.get(ctx.str(name));
+            let v = global_loaded.get(ctx.key(name));
             if !v.is_nil() {
                 set(ctx, loaded, name, v);
             }
@@ -274,7 +274,7 @@ fn searcher_sources<'gc>(
 ) -> Result<Action<'gc>, Error<'gc>> {
     let name = check_string(ctx, exec, 0)?;
     let (pkg, env) = searcher_binding(exec)?;
-    let src = match pkg.get(ctx.str("sources")) {
+    let src = match pkg.get(ctx.key("sources")) {
         Value::Table(t) => t.get(Value::String(name)),
         Value::Nil => Value::Nil,
         _ => return Err(Error::runtime("'package.sources' must be a table")),
@@ -366,7 +366,7 @@ fn searcher_lua<'gc>(
 ) -> Result<Action<'gc>, Error<'gc>> {
     let name = check_string(ctx, exec, 0)?;
     let (pkg, env) = searcher_binding(exec)?;
-    let Value::String(path) = pkg.get(ctx.str("path")) else {
+    let Value::String(path) = pkg.get(ctx.key("path")) else {
         return Err(Error::runtime("'package.path' must be a string"));
     };
     let file = match search_path(name.as_bytes(), path.as_bytes(), b".", b"/") {
@@ -429,7 +429,7 @@ fn require<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'g
         exec.set_return(v);
         return Ok(Action::Return);
     }
-    let Value::Table(searchers) = pkg.get(ctx.str("searchers")) else {
+    let Value::Table(searchers) = pkg.get(ctx.key("searchers")) else {
         return Err(Error::runtime("'package.searchers' must be a table"));
     };
     let state = ctx.new_table_with_capacity(5, 0);
@@ -443,7 +443,7 @@ fn require<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'g
 /// Whether `pkg` is the VM's own package table (whose `loaded`/`preload` live in the registry,
 /// as in PUC) rather than a mod environment's (`open_for_environment`).
 fn is_global_package<'gc>(ctx: Context<'gc>, pkg: Table<'gc>) -> bool {
-    matches!(ctx.registry().get(ctx.str("lunette.loaded.package")),
+    matches!(ctx.registry().get(ctx.key("lunette.loaded.package")),
         Value::Table(g) if Table::ptr_eq(g, pkg))
 }
 
@@ -456,9 +456,9 @@ fn package_field<'gc>(
     registry_key: &str,
 ) -> Value<'gc> {
     if is_global_package(ctx, pkg) {
-        ctx.registry().get(ctx.str(registry_key))
+        ctx.registry().get(ctx.key(registry_key))
     } else {
-        pkg.get(ctx.str(field))
+        pkg.get(ctx.key(field))
     }
 }
 

@@ -317,7 +317,7 @@ fn codes<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>
     } else {
         "lunette.utf8.codes"
     };
-    let mut iter = ctx.registry().get(ctx.str(key));
+    let mut iter = ctx.registry().get(ctx.key(key));
     if iter.is_nil() {
         let f: CallbackFn = if lax { iter_lax } else { iter_strict };
         iter = Value::Callback(Callback::new(ctx, "for iterator", f));

@@ -272,15 +272,22 @@ pub enum ExecResult<'gc> {
 
 impl<'gc> Executor<'gc> {
     /// Prepares to call `function` with `args` on a fresh thread.
+    ///
+    /// The executor is host machinery: its main thread takes a host id and host charges
+    /// (see `state::HOST_ID_BIT`), so starting executors (a host's read-only `render` call)
+    /// changes neither the ids nor the memory count scripts see.
     pub fn start(ctx: Context<'gc>, function: Value<'gc>, args: &[Value<'gc>]) -> Self {
         let journal = ctx.state().journal;
-        let thread = Thread::with_id(ctx.mutation(), journal, ctx.next_object_id());
+        let thread = Thread::with_id(ctx.mutation(), journal, ctx.next_host_object_id());
         {
             let mut ts = thread.borrow_mut(ctx.mutation());
+            ts.stack.reserve_exact(1 + args.len());
             ts.stack.push(function);
             ts.stack.extend_from_slice(args);
             ts.body = Some(function);
             ts.status = ThreadStatus::Running;
+            // The charge matches the buffers at every point a snapshot can see.
+            ts.sync_charge();
         }
         Executor(Gc::new(
             ctx.mutation(),
@@ -337,7 +344,14 @@ impl<'gc> Executor<'gc> {
     }
 
     /// Runs until finished or until `fuel` is exhausted. Returns `true` when finished.
+    /// What the script does in it is charged as the script's (`collectgarbage("count")`),
+    /// also when the host steps from inside `Lua::enter`.
     pub fn step(self, ctx: Context<'gc>, fuel: &mut Fuel) -> bool {
+        let memory = ctx.state().memory.clone();
+        crate::memory::script_charges(&memory, || self.step_inner(ctx, fuel))
+    }
+
+    fn step_inner(self, ctx: Context<'gc>, fuel: &mut Fuel) -> bool {
         let mc = ctx.mutation();
         let mut st = self.0.borrow_mut(mc);
         if st.stamp != st.journal.epoch() {

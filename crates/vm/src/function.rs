@@ -183,6 +183,10 @@ pub(crate) fn set_upvalue_raw<'gc>(
 pub struct ClosureInner<'gc> {
     #[collect(require_static)]
     pub(crate) id: u64,
+    /// For a host closure (`id` has `state::HOST_ID_BIT`): the id scripts see, assigned at
+    /// their first look (0 until then; see `Context::script_id`).
+    #[collect(require_static)]
+    pub(crate) script_id: std::cell::Cell<u64>,
     pub proto: Gc<'gc, FunctionProto<'gc>>,
     /// Upvalue slots; `Lock`ed so `debug.upvaluejoin` can make a slot share another
     /// closure's upvalue.

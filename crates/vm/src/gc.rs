@@ -137,6 +137,9 @@ struct LogicalMark<'gc> {
     stack: Vec<Node<'gc>>,
     /// Bytes of the reachable objects (their memory charges).
     bytes: usize,
+    /// Whether objects marked now count in `bytes` (not in the last phase, for what only the
+    /// host's value handles and finished executors hold).
+    counting: bool,
     /// Ephemeron values waiting for their key (weak key, strong value: the value is only
     /// reachable through the entry once the key is, PUC's ephemeron rule). Key address → the
     /// last link of its list in `links` (index + 1). Each entry is parked at most once, when
@@ -154,6 +157,25 @@ type AddressHash = std::hash::BuildHasherDefault<lunette_gc_snapshot::AddressHas
 type AddressSet = hashbrown::HashSet<usize, AddressHash>;
 
 impl<'gc> LogicalMark<'gc> {
+    fn new() -> Self {
+        LogicalMark {
+            seen: Default::default(),
+            stack: Vec::new(),
+            bytes: 0,
+            counting: true,
+            waiting: Default::default(),
+            links: Vec::new(),
+            released: Vec::new(),
+        }
+    }
+
+    #[inline]
+    fn count(&mut self, bytes: usize) {
+        if self.counting {
+            self.bytes += bytes;
+        }
+    }
+
     fn node(&mut self, key: usize, n: Node<'gc>) {
         if self.seen.insert(key) {
             self.stack.push(n);
@@ -196,7 +218,7 @@ impl<'gc> LogicalMark<'gc> {
         match v {
             Value::String(s) => {
                 if self.seen.insert(addr(s.0)) {
-                    self.bytes += crate::string::string_cost(s.len());
+                    self.count(crate::string::string_cost(s.len()));
                 }
             }
             Value::Table(t) => self.node(addr(t.0), Node::Table(t)),
@@ -234,7 +256,7 @@ impl<'gc> LogicalMark<'gc> {
             match n {
                 Node::Table(t) => {
                     let st = t.0.state.borrow();
-                    self.bytes += st.charge.get();
+                    self.count(st.charge.get());
                     let (wk, wv) = if t.0.gc_flags.get() & GC_FLAG_WEAK != 0 {
                         weak_mode_of(st.metatable)
                     } else {
@@ -260,7 +282,9 @@ impl<'gc> LogicalMark<'gc> {
                     }
                 }
                 Node::Closure(c) => {
-                    self.bytes += c.0._charge.get();
+                    if !crate::state::is_host_id(c.0.id) {
+                        self.count(c.0._charge.get());
+                    }
                     self.node(addr(c.0.proto), Node::Proto(c.0.proto));
                     for u in c.0.upvalues.iter() {
                         let u = u.get();
@@ -268,7 +292,7 @@ impl<'gc> LogicalMark<'gc> {
                     }
                 }
                 Node::Proto(p) => {
-                    self.bytes += p._charge.get();
+                    self.count(p._charge.get());
                     for v in p.constants.iter() {
                         self.value(*v);
                     }
@@ -281,12 +305,15 @@ impl<'gc> LogicalMark<'gc> {
                     UpValueState::Closed(v) => self.value(v),
                 },
                 Node::Callback(c) => {
-                    self.bytes += c.0._charge.get();
+                    self.count(c.0._charge.get());
                     self.value(c.0.upvalue);
                 }
                 Node::Thread(t) => {
                     let ts = t.borrow();
-                    self.bytes += ts.charge.get();
+                    // An executor's main thread is host machinery: not counted.
+                    if !crate::state::is_host_id(t.0.id) {
+                        self.count(ts.charge.get());
+                    }
                     for v in &ts.stack {
                         self.value(*v);
                     }
@@ -315,7 +342,7 @@ impl<'gc> LogicalMark<'gc> {
                     }
                 }
                 Node::UserData(u) => {
-                    self.bytes += u.0._charge.get();
+                    self.count(u.0._charge.get());
                     if let Some(mt) = u.metatable() {
                         self.value(Value::Table(mt));
                     }
@@ -339,14 +366,30 @@ impl<'gc> LogicalMark<'gc> {
 /// unreachable finalizable objects (newest first) to have their finalizers run, and sets what
 /// `collectgarbage("count")` reports to the reachable objects' bytes. Runs between steps.
 pub(crate) fn logical_collection<'gc>(mc: &Mutation<'gc>, state: &State<'gc>) {
-    let mut m = LogicalMark {
-        seen: Default::default(),
-        stack: Vec::new(),
-        bytes: 0,
-        waiting: Default::default(),
-        links: Vec::new(),
-        released: Vec::new(),
-    };
+    let mut m = LogicalMark::new();
+    mark_live(&mut m, state);
+    finish_logical_collection(mc, state, m);
+}
+
+/// Bytes of the objects only the snapshot ring keeps alive (reachable from its logs, not from
+/// the root, executors or host handles). A mark of the whole heap: O(reachable objects).
+pub(crate) fn ring_only_bytes(state: &State<'_>) -> usize {
+    let mut m = LogicalMark::new();
+    m.counting = false;
+    mark_live(&mut m, state);
+    m.counting = true;
+    state.journal.visit_held(|h| match h {
+        crate::journal::Held::Value(v) => m.value(v),
+        crate::journal::Held::UpValue(u) => m.node(addr(u), Node::UpValue(u)),
+        crate::journal::Held::Executor(e) => m.node(addr(e.0), Node::Executor(e)),
+        crate::journal::Held::Then(t) => m.then(&t),
+    });
+    m.run();
+    m.bytes
+}
+
+/// Marks everything live (counting the script's part, see `logical_collection`).
+fn mark_live<'gc>(m: &mut LogicalMark<'gc>, state: &State<'gc>) {
     m.value(Value::Table(state.globals));
     m.value(Value::Table(state.registry));
     m.value(Value::Thread(state.main_thread));
@@ -363,15 +406,28 @@ pub(crate) fn logical_collection<'gc>(mc: &Mutation<'gc>, state: &State<'gc>) {
         }
         m.value(gc.finalizing);
     }
+    // Counted: the script's roots and the executors still running (the frames the host is
+    // running, whose locals are the script's). Not counted: what only the host keeps (values
+    // it stashed, finished executors' results), so the host's handles do not change
+    // `collectgarbage("count")`; they are still strong roots for weak tables and finalizers.
     let crate::handle::HandleRoots { values, executors } = crate::handle::handle_roots(state);
-    for (_, v) in values {
-        m.value(v);
-    }
-    for (_, e) in executors {
+    let (running, finished): (Vec<_>, Vec<_>) =
+        executors.into_iter().partition(|(_, e)| !e.is_finished());
+    for (_, e) in running {
         m.node(addr(e.0), Node::Executor(e));
     }
     m.run();
+    m.counting = false;
+    for (_, v) in values {
+        m.value(v);
+    }
+    for (_, e) in finished {
+        m.node(addr(e.0), Node::Executor(e));
+    }
+    m.run();
+}
 
+fn finish_logical_collection<'gc>(mc: &Mutation<'gc>, state: &State<'gc>, m: LogicalMark<'gc>) {
     let mut gc = state.gc.borrow_mut(mc);
     gc.weak_tables.retain(|w| !w.is_dropped());
     let weak: Vec<_> = gc

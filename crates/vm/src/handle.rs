@@ -11,10 +11,13 @@
 //! - otherwise (the object was created after the snapshot, or on a timeline that was rolled
 //!   away) the handle becomes *stale*: fetching it returns `StaleHandle`, forever after.
 //!
-//! Ids are not unique across timelines (the id counter rolls back with the VM), so "existed at
-//! the snapshot's point" is decided with `History`: each restore starts a new timeline that
+//! Script ids are not unique across timelines (the id counter rolls back with the VM), so
+//! "existed at the snapshot's point" is decided with `History`: each restore starts a new timeline that
 //! forks from the snapshot's timeline at the snapshot's id counter; an id means the same object
-//! in two timelines iff both resolve it to the same creating timeline.
+//! in two timelines iff both resolve it to the same creating timeline. Host objects (executors'
+//! main threads, chunks the host loads: `state::HOST_ID_BIT`) take their ids from a counter
+//! that never goes back in a VM's life (`HandleRegistry::next_host_id`), so a host id names
+//! one object in every timeline.
 
 use std::cell::RefCell;
 use std::rc::{Rc, Weak};
@@ -171,7 +174,8 @@ impl History {
         }
     }
 
-    /// Whether id `id` seen from `a` and seen from `b` is the same object.
+    /// Whether script id `id` seen from `a` and seen from `b` is the same object. (Host ids
+    /// are never reused: the same host id is the same object in every timeline of a VM.)
     pub(crate) fn same_object(&self, a: u64, b: u64, id: u64) -> bool {
         match (self.creator(a, id), self.creator(b, id)) {
             (Some(x), Some(y)) => x == y,
@@ -186,6 +190,9 @@ pub(crate) struct HandleRegistry {
     /// Identifies the VM (snapshots from another VM resolve no handle by id).
     pub(crate) instance: u64,
     next_serial: u64,
+    /// The next id of a host object (see `state::HOST_ID_BIT`): never reused in this VM's
+    /// life, across rollbacks and restores (a restore raises it past the image's).
+    pub(crate) next_host_id: u64,
     pub(crate) values: Vec<Weak<Slot<ValueRoot>>>,
     pub(crate) executors: Vec<Weak<Slot<ExecutorRoot>>>,
     pub(crate) history: History,
@@ -198,6 +205,7 @@ impl HandleRegistry {
         HandleRegistry {
             instance: NEXT_INSTANCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             next_serial: 0,
+            next_host_id: crate::state::HOST_ID_BIT | 1,
             values: Vec::new(),
             executors: Vec::new(),
             history: History::new(),
@@ -230,12 +238,23 @@ impl HandleRegistry {
         self.executors.push(Rc::downgrade(slot));
     }
 
-    /// After an in-place rollback to the point where the id counter was `next_id`: handles to
-    /// objects created since (ids from `next_id` on) become stale, and the timeline forks
-    /// (those ids will name other objects).
-    pub(crate) fn rolled_back_to(&mut self, next_id: u64) {
-        let created_after =
-            |target: &HandleTarget| matches!(target, HandleTarget::Object(id) if *id >= next_id);
+    /// A fresh host object id.
+    pub(crate) fn host_id(&mut self) -> u64 {
+        let id = self.next_host_id;
+        self.next_host_id += 1;
+        id
+    }
+
+    /// After an in-place rollback to the point where the id counters were `next_id` (script
+    /// objects) and `next_host_id` (host objects): handles to objects created since become
+    /// stale, and the timeline forks (script ids from `next_id` on will name other objects;
+    /// host ids are never reused).
+    pub(crate) fn rolled_back_to(&mut self, next_id: u64, next_host_id: u64) {
+        let created_after = |target: &HandleTarget| match target {
+            HandleTarget::Object(id) if crate::state::is_host_id(*id) => *id >= next_host_id,
+            HandleTarget::Object(id) => *id >= next_id,
+            HandleTarget::Plain(_) => false,
+        };
         for slot in self.live_values() {
             if created_after(&slot.key.target) {
                 *slot.root.borrow_mut() = None;

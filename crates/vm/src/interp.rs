@@ -1756,6 +1756,7 @@ pub(crate) fn run<'gc>(
                         ctx.mutation(),
                         ClosureInner {
                             id: ctx.next_object_id(),
+                            script_id: Default::default(),
                             proto: child,
                             _charge: crate::memory::Charge::new(crate::function::closure_cost(
                                 ups.len(),

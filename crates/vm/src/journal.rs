@@ -12,7 +12,7 @@
 //!
 //! Journaled: tables (contents, layout and capacities, metatable, gc flags), threads (stack,
 //! frames, status...), upvalues, executors, userdata metatables, `debug.upvaluejoin`, and the
-//! root state saved at each `snap` (object-id counter, string metatable, finalizer lists,
+//! script ids given to host objects, the root state saved at each `snap` (object-id counters, string metatable, finalizer lists,
 //! the script's memory count). Immutable objects (strings, prototypes, callbacks) need
 //! nothing. Not journaled: userdata *payloads* (opaque Rust data: keep them immutable, or use
 //! owned snapshots, which copy them), and the interner (a cache).
@@ -76,6 +76,10 @@ struct EpochLog<'gc> {
 struct RootBackup<'gc> {
     #[collect(require_static)]
     next_id: u64,
+    /// `HandleRegistry::next_host_id` (host objects created after the snapshot are told
+    /// apart by it; the counter itself never goes back).
+    #[collect(require_static)]
+    next_host_id: u64,
     string_metatable: Option<Table<'gc>>,
     finalizable: Vec<Value<'gc>>,
     pending: Vec<Value<'gc>>,
@@ -106,6 +110,8 @@ enum Backup<'gc> {
         slot: usize,
         upvalue: UpValue<'gc>,
     },
+    /// A host object got its script id (it had none before).
+    ScriptId(Value<'gc>),
 }
 
 /// A table's contents with their exact capacities (memory charges must not change).
@@ -141,6 +147,9 @@ struct ThreadBackup<'gc> {
     resume_slot: usize,
     #[collect(require_static)]
     resume_returns: Returns,
+    /// The thread's charge (put back exactly: it may lag the buffers until a resync).
+    #[collect(require_static)]
+    charged: usize,
 }
 
 #[derive(Collect)]
@@ -150,6 +159,14 @@ struct ExecutorBackup<'gc> {
     result: Option<Result<(), Value<'gc>>>,
     #[collect(require_static)]
     traceback: String,
+}
+
+/// Something the logs hold (see `Journal::visit_held`).
+pub(crate) enum Held<'gc> {
+    Value(Value<'gc>),
+    UpValue(UpValue<'gc>),
+    Executor(Executor<'gc>),
+    Then(Then<'gc>),
 }
 
 /// A copy of `v` with the same capacity.
@@ -222,6 +239,7 @@ impl<'gc> Journal<'gc> {
             resume_then: ts.resume_then,
             resume_slot: ts.resume_slot,
             resume_returns: ts.resume_returns,
+            charged: ts.charge.get(),
         };
         self.push(mc, Backup::Thread(t, Box::new(b)));
     }
@@ -281,6 +299,98 @@ impl<'gc> Journal<'gc> {
                     upvalue,
                 },
             );
+        }
+    }
+
+    /// Before a host object gets the id scripts see (`Context::script_id`): a rollback to
+    /// before takes it back, with the script's id counter.
+    pub(crate) fn backup_script_id(self, mc: &Mutation<'gc>, v: Value<'gc>) {
+        if self.epoch() != 0 {
+            self.push(mc, Backup::ScriptId(v));
+        }
+    }
+
+    /// Calls `f` with everything the logs hold strongly (for `gc::ring_only_bytes`).
+    pub(crate) fn visit_held(self, mut f: impl FnMut(Held<'gc>)) {
+        use Held::{Executor as E, Then as T, UpValue as U, Value as V};
+        let logs = self.0.logs.borrow();
+        for log in logs.iter() {
+            let r = &log.root;
+            if let Some(t) = r.string_metatable {
+                f(V(Value::Table(t)));
+            }
+            for v in r.finalizable.iter().chain(&r.pending) {
+                f(V(*v));
+            }
+            f(V(r.finalizing));
+            for e in &log.entries {
+                match e {
+                    Backup::Table(t, b) => {
+                        f(V(Value::Table(*t)));
+                        b.array.iter().for_each(|v| f(V(*v)));
+                        for (k, v) in &b.entries {
+                            f(V(*k));
+                            f(V(*v));
+                        }
+                        if let Some(m) = b.metatable {
+                            f(V(Value::Table(m)));
+                        }
+                    }
+                    Backup::Thread(t, b) => {
+                        f(V(Value::Thread(*t)));
+                        b.stack.iter().for_each(|v| f(V(*v)));
+                        for fr in &b.frames {
+                            match fr {
+                                Frame::Lua(lf) => f(V(Value::Function(lf.closure))),
+                                Frame::Continuation { then, ready, .. } => {
+                                    f(T(*then));
+                                    if let Some(crate::function::Outcome::Errored(v)) = ready {
+                                        f(V(*v));
+                                    }
+                                }
+                            }
+                        }
+                        b.open_upvalues.iter().for_each(|u| f(U(*u)));
+                        for v in [b.body, b.death_error].into_iter().flatten() {
+                            f(V(v));
+                        }
+                        if let Some(t) = b.resume_then {
+                            f(T(t));
+                        }
+                    }
+                    Backup::UpValue(u, st) => {
+                        f(U(*u));
+                        match st {
+                            UpValueState::Open { thread, .. } => f(V(Value::Thread(*thread))),
+                            UpValueState::Closed(v) => f(V(*v)),
+                        }
+                    }
+                    Backup::Executor(e, b) => {
+                        f(E(*e));
+                        b.threads.iter().for_each(|t| f(V(Value::Thread(*t))));
+                        if let Some(Err(v)) = b.result {
+                            f(V(v));
+                        }
+                    }
+                    Backup::UserData {
+                        userdata,
+                        metatable,
+                        ..
+                    } => {
+                        f(V(Value::UserData(*userdata)));
+                        if let Some(m) = metatable {
+                            f(V(Value::Table(*m)));
+                        }
+                    }
+                    Backup::ClosureSlot {
+                        closure, upvalue, ..
+                    } => {
+                        f(V(Value::Function(*closure)));
+                        f(U(*upvalue));
+                    }
+                    Backup::ScriptId(v) => f(V(*v)),
+                }
+            }
         }
     }
 
@@ -345,6 +455,7 @@ impl<'gc> Journal<'gc> {
             let gc = state.gc.borrow();
             RootBackup {
                 next_id: state.next_id.get(),
+                next_host_id: state.handles.borrow().next_host_id,
                 string_metatable: state.string_metatable.get(),
                 finalizable: gc.finalizable.0.clone(),
                 pending: gc.pending.clone(),
@@ -370,9 +481,9 @@ impl<'gc> Journal<'gc> {
     }
 
     /// Restores the n-th newest snapshot (1 = the last `snap`) in place and drops the newer
-    /// ones. Returns the object-id counter of the restored point (objects with ids at or above
-    /// it did not exist there).
-    pub(crate) fn rollback(self, ctx: Context<'gc>, n: usize) -> Result<u64, SnapshotError> {
+    /// ones. Returns the script and host object-id counters of the restored point (objects
+    /// with ids at or above them did not exist there).
+    pub(crate) fn rollback(self, ctx: Context<'gc>, n: usize) -> Result<(u64, u64), SnapshotError> {
         let mc = ctx.mutation();
         let state = ctx.state();
         let logs_lock = gc_arena::barrier::unlock!(Gc::write(mc, self.0), JournalInner, logs);
@@ -406,12 +517,12 @@ impl<'gc> Journal<'gc> {
         }
         state.memory.set_script_bytes(root.script_bytes);
         state.memory.forget_pending_request();
-        let next_id = root.next_id;
+        let next_ids = (root.next_id, root.next_host_id);
         // A fresh epoch: every object's next write is saved again (into the target's log).
         let epoch = self.0.last_epoch.get().wrapping_add(1).max(1);
         self.0.last_epoch.set(epoch);
         self.0.epoch.set(epoch);
-        Ok(next_id)
+        Ok(next_ids)
     }
 }
 
@@ -454,7 +565,7 @@ fn apply<'gc>(mc: &Mutation<'gc>, entries: Vec<Backup<'gc>>) {
                 ts.resume_then = b.resume_then;
                 ts.resume_slot = b.resume_slot;
                 ts.resume_returns = b.resume_returns;
-                ts.sync_charge();
+                ts.charge.set(b.charged);
             }
             Backup::UpValue(uv, s) => crate::function::set_upvalue_raw(mc, uv, s),
             Backup::Executor(e, b) => {
@@ -484,6 +595,11 @@ fn apply<'gc>(mc: &Mutation<'gc>, entries: Vec<Backup<'gc>>) {
             } => {
                 closure.set_upvalue_slot(mc, slot, upvalue);
             }
+            Backup::ScriptId(v) => match v {
+                Value::Thread(t) => t.0.script_id.set(0),
+                Value::Function(f) => f.0.script_id.set(0),
+                _ => {}
+            },
         }
     }
 }

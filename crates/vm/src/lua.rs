@@ -146,6 +146,8 @@ impl Lua {
             let mut reg = handles.borrow_mut();
             let parent = (reg.instance == image.instance).then_some(image.timeline);
             reg.history.fork(parent, image.next_id);
+            // Host ids stay unique in this VM (the image may come from another VM).
+            reg.next_host_id = reg.next_host_id.max(image.next_host_id);
         }
         self.arena = new_arena;
         self.memory.set_script_bytes(image.script_bytes);
@@ -166,8 +168,13 @@ impl Lua {
     /// the newer ones; it stays in the ring, so rolling back to it again is possible. Host
     /// handles to objects created after it become stale.
     pub fn rollback(&mut self, n: usize) -> Result<(), SnapshotError> {
-        let next_id = self.enter(|ctx| ctx.state().journal.rollback(ctx, n))?;
-        self.enter(|ctx| ctx.state().handles.borrow_mut().rolled_back_to(next_id));
+        let (next_id, next_host_id) = self.enter(|ctx| ctx.state().journal.rollback(ctx, n))?;
+        self.enter(|ctx| {
+            ctx.state()
+                .handles
+                .borrow_mut()
+                .rolled_back_to(next_id, next_host_id)
+        });
         Ok(())
     }
 
@@ -181,10 +188,12 @@ impl Lua {
         self.enter(|ctx| ctx.state().journal.set_capacity(ctx.mutation(), n));
     }
 
-    /// Bytes held by the ring's journal (the saved copies of changed objects; not the
-    /// objects they keep alive, which the memory account counts).
+    /// Bytes the ring keeps: its journal (the saved copies of changed objects) plus the
+    /// objects only the ring keeps alive (old tables a script dropped since a held snapshot...;
+    /// they are in `memory_used`, not in `collectgarbage("count")`). Walks the heap (a mark
+    /// of everything reachable): call it per frame only if that is affordable.
     pub fn snapshots_size_bytes(&self) -> usize {
-        self.enter(|ctx| ctx.state().journal.size_bytes())
+        self.enter(|ctx| ctx.state().journal.size_bytes() + crate::gc::ring_only_bytes(ctx.state()))
     }
 
     /// A deterministic hash of the VM's logical state (see `Snapshot::checksum`).
@@ -192,13 +201,17 @@ impl Lua {
         Ok(self.snapshot()?.checksum())
     }
 
-    /// Runs `f` with access to the VM.
+    /// Runs `f` with access to the VM. What `f` allocates is host machinery: it takes no
+    /// part in `collectgarbage("count")` (host charges, see `memory::host_charges`), except
+    /// what executor steps run inside it do.
     pub fn enter<F, R>(&self, f: F) -> R
     where
         F: for<'gc> FnOnce(Context<'gc>) -> R,
     {
         let _guard = AccountGuard::new(&self.memory);
-        self.arena.mutate(|mc, state| f(Context::new(mc, state)))
+        crate::memory::host_charges(&self.memory, || {
+            self.arena.mutate(|mc, state| f(Context::new(mc, state)))
+        })
     }
 
     /// Does the garbage collection work that allocation since the last call asked for.
@@ -250,7 +263,8 @@ impl Lua {
                 Some(e) => Some(ctx.fetch(e).map_err(stale_error)?),
                 None => None,
             };
-            let f = ctx.load_prototype(&proto, env);
+            // Host machinery: the chunk takes no script id and no script bytes.
+            let f = ctx.instantiate(&proto, env, true);
             Ok(ctx.stash(Value::Function(f)))
         })
     }
@@ -373,10 +387,37 @@ pub fn error_message<'gc>(ctx: Context<'gc>, v: Value<'gc>) -> String {
 
 impl<'gc> Context<'gc> {
     /// Instantiates a compiled chunk as a closure whose `_ENV` is `env` (default: globals).
+    /// The closure is a script object (its id from the script's counter, its bytes in
+    /// `collectgarbage("count")`); `Lua::load` makes host ones instead.
     pub fn load_prototype(
         self,
         proto: &Arc<Prototype>,
         env: Option<Value<'gc>>,
+    ) -> LuaClosure<'gc> {
+        self.instantiate(proto, env, false)
+    }
+
+    /// `load_prototype`, as host machinery when `host`: a host id and host charges (the
+    /// chunk and its constants), so a chunk the host loads changes nothing a script sees.
+    fn instantiate(
+        self,
+        proto: &Arc<Prototype>,
+        env: Option<Value<'gc>>,
+        host: bool,
+    ) -> LuaClosure<'gc> {
+        let memory = self.state().memory.clone();
+        if host {
+            crate::memory::host_charges(&memory, || self.build_closure(proto, env, true))
+        } else {
+            crate::memory::script_charges(&memory, || self.build_closure(proto, env, false))
+        }
+    }
+
+    fn build_closure(
+        self,
+        proto: &Arc<Prototype>,
+        env: Option<Value<'gc>>,
+        host: bool,
     ) -> LuaClosure<'gc> {
         let mc = self.mutation();
         let fp = FunctionProto::load(self, proto);
@@ -399,7 +440,12 @@ impl<'gc> Context<'gc> {
         LuaClosure(Gc::new(
             mc,
             ClosureInner {
-                id: self.next_object_id(),
+                id: if host {
+                    self.next_host_object_id()
+                } else {
+                    self.next_object_id()
+                },
+                script_id: Default::default(),
                 proto: fp,
                 _charge: crate::memory::Charge::new(crate::function::closure_cost(
                     proto.upvalues.len(),

@@ -46,6 +46,8 @@ pub struct MemoryAccount {
     script_bytes: Cell<usize>,
     /// `used` at the last collector step (for pacing by bytes).
     step_mark: Cell<usize>,
+    /// Whether new charges are host charges (see [`host_charges`]).
+    host_mode: Cell<bool>,
 }
 
 impl Default for MemoryAccount {
@@ -58,6 +60,7 @@ impl Default for MemoryAccount {
             collect_asked_at: Cell::new(None),
             script_bytes: Cell::new(0),
             step_mark: Cell::new(0),
+            host_mode: Cell::new(false),
         }
     }
 }
@@ -231,15 +234,18 @@ impl Drop for AccountGuard {
     }
 }
 
-/// Charges `n` bytes of an object whose creation (or growth) is a deterministic consequence
-/// of what the script did: counted in use and in `script_bytes`.
+/// Charges `n` bytes. Script charges (an object whose creation or growth is a deterministic
+/// consequence of what the script did) also count in `script_bytes`; host charges (objects of
+/// host machinery: executors' main threads, chunks the host loads) count in use only.
 #[inline]
-fn charge(n: usize) {
+fn charge(n: usize, script: bool) {
     if n != 0 {
         CURRENT.with(|c| {
             if let Some(a) = &*c.borrow() {
                 a.add(n);
-                a.script_bytes.set(a.script_bytes.get() + n);
+                if script {
+                    a.script_bytes.set(a.script_bytes.get() + n);
+                }
             }
         });
     }
@@ -256,29 +262,76 @@ fn discharge(n: usize) {
     }
 }
 
-/// The bytes an object holds, charged to the current account; given back on drop.
+/// Runs `f` with every charge it makes (objects created, strings requested) a host charge:
+/// counted in use, never in `script_bytes`. What the host does in `Lua::enter` runs so (the
+/// strings it makes to look globals up, the chunks it loads...), so that what
+/// `collectgarbage("count")` reports does not depend on the host's calls; executor steps run
+/// in [`script_charges`].
+pub(crate) fn host_charges<R>(account: &MemoryAccount, f: impl FnOnce() -> R) -> R {
+    let old = account.host_mode.replace(true);
+    let r = f();
+    account.host_mode.set(old);
+    r
+}
+
+/// Runs `f` with script charges (the default; inside an executor step, whatever the host's
+/// mode around it).
+pub(crate) fn script_charges<R>(account: &MemoryAccount, f: impl FnOnce() -> R) -> R {
+    let old = account.host_mode.replace(false);
+    let r = f();
+    account.host_mode.set(old);
+    r
+}
+
+/// The flag bit of a [`Charge`] made for host machinery (the rest is the byte count).
+const HOST_CHARGE: usize = 1 << (usize::BITS - 1);
+
+/// The bytes an object holds, charged to the current account; given back on drop. A host
+/// charge (made in [`host_charges`], or [`Charge::new_host`]) never counts in
+/// `script_bytes`, also when it is resynced later (a host thread's stack growing).
 pub(crate) struct Charge(Cell<usize>);
 
 impl Charge {
     pub(crate) fn new(bytes: usize) -> Self {
-        charge(bytes);
-        Charge(Cell::new(bytes))
+        let bytes = bytes & !HOST_CHARGE;
+        let host = CURRENT.with(|c| match &*c.borrow() {
+            Some(a) => {
+                let host = a.host_mode.get();
+                a.add(bytes);
+                if !host {
+                    a.script_bytes.set(a.script_bytes.get() + bytes);
+                }
+                host
+            }
+            None => false,
+        });
+        Charge(Cell::new(if host { bytes | HOST_CHARGE } else { bytes }))
+    }
+
+    /// A host charge (see the type's docs).
+    pub(crate) fn new_host(bytes: usize) -> Self {
+        let bytes = bytes & !HOST_CHARGE;
+        charge(bytes, false);
+        Charge(Cell::new(bytes | HOST_CHARGE))
     }
 
     /// Sets the charge to `bytes` (after a buffer grew or shrank).
     #[inline]
     pub(crate) fn set(&self, bytes: usize) {
-        let old = self.0.get();
+        let raw = self.0.get();
+        let flag = raw & HOST_CHARGE;
+        let old = raw & !HOST_CHARGE;
+        let bytes = bytes & !HOST_CHARGE;
         if bytes > old {
-            charge(bytes - old);
+            charge(bytes - old, flag == 0);
         } else {
             discharge(old - bytes);
         }
-        self.0.set(bytes);
+        self.0.set(bytes | flag);
     }
 
     pub(crate) fn get(&self) -> usize {
-        self.0.get()
+        self.0.get() & !HOST_CHARGE
     }
 }
 
@@ -290,7 +343,7 @@ impl Default for Charge {
 
 impl Drop for Charge {
     fn drop(&mut self) {
-        discharge(self.0.get());
+        discharge(self.get());
     }
 }
 
@@ -336,6 +389,9 @@ pub(crate) fn charge_bytes(n: usize) {
 /// A string of `n` bytes (cost) was asked for: counted in `script_bytes`, created or not.
 #[inline]
 pub(crate) fn note_string(account: &MemoryAccount, n: usize) {
+    if account.host_mode.get() {
+        return;
+    }
     account.script_bytes.set(account.script_bytes.get() + n);
 }
 

@@ -151,6 +151,11 @@ struct LuaFrameFields {
 
 struct ThreadImg {
     id: u64,
+    /// `ThreadInner::script_id` (host threads).
+    script_id: u64,
+    /// The bytes charged for the thread (restored exactly, not recomputed from the capacities:
+    /// a charge may lag its buffers until the next resync, and must lag the same way).
+    charged: usize,
     stack: Box<[Val]>,
     frames: Box<[FrameImg]>,
     open_upvalues: Box<[u32]>,
@@ -189,6 +194,8 @@ enum Obj {
     },
     Closure {
         id: u64,
+        /// `ClosureInner::script_id` (host closures).
+        script_id: u64,
         proto: u32,
         upvalues: Box<[u32]>,
     },
@@ -225,6 +232,12 @@ pub(crate) struct Image {
     pub(crate) instance: u64,
     pub(crate) timeline: u64,
     pub(crate) next_id: u64,
+    /// `HandleRegistry::next_host_id` at capture (a restore raises the VM's past it, so host
+    /// ids stay unique; not part of the checksum).
+    pub(crate) next_host_id: u64,
+    /// How many of `objects`, `strings` and `slots` are reachable from the VM's root (they
+    /// come first); the rest only host handles reach. The checksum covers the first part.
+    root_counts: (usize, usize, usize),
     /// `MemoryAccount::script_bytes` at capture (what `collectgarbage("count")` reports).
     pub(crate) script_bytes: usize,
     strings: Vec<(u64, Arc<[u8]>)>,
@@ -372,6 +385,7 @@ impl<'gc> Capture<'gc> {
             },
             ObjRef::Closure(c) => Obj::Closure {
                 id: c.id(),
+                script_id: c.0.script_id.get(),
                 proto: self.obj(ObjRef::Proto(c.0.proto)),
                 upvalues: c
                     .0
@@ -395,7 +409,9 @@ impl<'gc> Capture<'gc> {
             },
             ObjRef::Thread(t) => {
                 let ts = t.borrow();
-                Obj::Thread(Box::new(self.thread(t.id(), &ts)))
+                let mut img = self.thread(t.id(), &ts);
+                img.script_id = t.0.script_id.get();
+                Obj::Thread(Box::new(img))
             }
             ObjRef::UserData(u) => {
                 let inner = Gc::as_ref(u.0);
@@ -471,6 +487,8 @@ impl<'gc> Capture<'gc> {
             .collect();
         ThreadImg {
             id,
+            script_id: 0,
+            charged: ts.charge.get(),
             stack: self.vals(&ts.stack),
             frames,
             open_upvalues: ts
@@ -524,6 +542,13 @@ pub(crate) fn capture<'gc>(
             gc.full_collection_requested,
         )
     };
+    // Everything reachable from the root first, then what only host handles reach: the
+    // numbering (and so the checksum) of the script's objects does not depend on handles.
+    let mut objects = Vec::with_capacity(c.objects.len());
+    while let Some((_, r)) = c.objects.next_pending() {
+        objects.push(c.encode(r)?);
+    }
+    let root_counts = (objects.len(), c.strings.len(), c.slots.len());
     let crate::handle::HandleRoots { values, executors } = crate::handle::handle_roots(state);
     let value_handles = values
         .into_iter()
@@ -533,7 +558,6 @@ pub(crate) fn capture<'gc>(
         .into_iter()
         .map(|(serial, e)| (serial, c.obj(ObjRef::Executor(e))))
         .collect();
-    let mut objects = Vec::with_capacity(c.objects.len());
     while let Some((_, r)) = c.objects.next_pending() {
         objects.push(c.encode(r)?);
     }
@@ -545,6 +569,8 @@ pub(crate) fn capture<'gc>(
         instance: state.handles.borrow().instance,
         timeline: state.handles.borrow().history.current,
         next_id: state.next_id.get(),
+        next_host_id: state.handles.borrow().next_host_id,
+        root_counts,
         script_bytes: state.memory.script_bytes(),
         strings,
         objects,
@@ -785,7 +811,11 @@ pub(crate) fn rebuild<'gc>(
                 mc,
                 crate::function::UpValueCell::new(UpValueState::Closed(Value::Nil), 0),
             )),
-            Obj::Thread(t) => Built::Thread(Thread::with_id(mc, state.journal, t.id)),
+            Obj::Thread(t) => {
+                let thread = Thread::with_id(mc, state.journal, t.id);
+                thread.0.script_id.set(t.script_id);
+                Built::Thread(thread)
+            }
             Obj::UserData {
                 id,
                 gc_flags,
@@ -811,6 +841,7 @@ pub(crate) fn rebuild<'gc>(
             Obj::Proto { .. } => rb.build_proto(i as u32)?,
             Obj::Closure {
                 id,
+                script_id,
                 proto,
                 upvalues,
             } => {
@@ -826,6 +857,7 @@ pub(crate) fn rebuild<'gc>(
                     mc,
                     ClosureInner {
                         id: *id,
+                        script_id: std::cell::Cell::new(*script_id),
                         proto: fp,
                         _charge: Charge::new(crate::function::closure_cost(upvalues.len())),
                         upvalues,
@@ -949,7 +981,7 @@ pub(crate) fn rebuild<'gc>(
                 ts.resume_then = resume_then;
                 ts.resume_slot = img.resume_slot;
                 ts.resume_returns = img.resume_returns;
-                ts.sync_charge();
+                ts.charge.set(img.charged);
             }
             (Obj::UserData { metatable, .. }, Built::UserData(u)) => {
                 let mt = metatable.map(|m| rb.table(m)).transpose()?;
@@ -1022,8 +1054,14 @@ fn reroot_handles<'gc>(
     // Objects by id, built only if some handle needs a lookup by id.
     let mut by_id: Option<hashbrown::HashMap<u64, u32>> = None;
     let mut lookup = |reg: &HandleRegistry, timeline: u64, id: u64| -> Option<u32> {
-        if !same_vm || id >= image.next_id || !reg.history.same_object(timeline, image.timeline, id)
-        {
+        // A host id names one object in the VM's whole life; a script id must be checked
+        // against the timelines.
+        let same_object = if crate::state::is_host_id(id) {
+            id < image.next_host_id
+        } else {
+            id < image.next_id && reg.history.same_object(timeline, image.timeline, id)
+        };
+        if !same_vm || !same_object {
             return None;
         }
         let map = by_id.get_or_insert_with(|| {
@@ -1185,20 +1223,22 @@ impl Image {
         n
     }
 
-    /// See `Snapshot::checksum`. Hashes everything but the host handles, in image order (which
-    /// is a function of the logical state: the walk order is fixed).
+    /// See `Snapshot::checksum`. Hashes what is reachable from the root (not what only host
+    /// handles reach), in image order (which is a function of the logical state: the walk
+    /// order is fixed), with the ids scripts see (never host ids).
     fn checksum(&self) -> u64 {
+        let (objects, strings, slots) = self.root_counts;
         let mut h = StableHasher::new();
         h.word(self.next_id);
-        h.word(self.strings.len() as u64);
-        for (_, bytes) in &self.strings {
+        h.word(strings as u64);
+        for (_, bytes) in self.strings.iter().take(strings) {
             h.bytes(bytes);
         }
-        h.word(self.objects.len() as u64);
-        for o in &self.objects {
+        h.word(objects as u64);
+        for o in self.objects.iter().take(objects) {
             hash_obj(&mut h, o);
         }
-        hash_vals(&mut h, &self.slots);
+        hash_vals(&mut h, self.slots.get(..slots).unwrap_or(&self.slots));
         for r in [self.globals, self.registry, self.main_thread] {
             h.word(r as u64);
         }
@@ -1208,6 +1248,16 @@ impl Image {
         hash_val(&mut h, self.finalizing);
         h.word(self.full_collection_requested as u64);
         h.finish()
+    }
+}
+
+/// The id a script sees of an object with id `id` (`script_id`: a host object's, 0 until a
+/// script looked).
+fn visible_id(id: u64, script_id: u64) -> u64 {
+    if crate::state::is_host_id(id) {
+        script_id
+    } else {
+        id
     }
 }
 
@@ -1295,11 +1345,12 @@ fn hash_obj(h: &mut StableHasher, o: &Obj) {
         }
         Obj::Closure {
             id,
+            script_id,
             proto,
             upvalues,
         } => {
             h.word(12);
-            h.word(*id);
+            h.word(visible_id(*id, *script_id));
             h.word(*proto as u64);
             for u in upvalues.iter() {
                 h.word(*u as u64);
@@ -1324,7 +1375,7 @@ fn hash_obj(h: &mut StableHasher, o: &Obj) {
         }
         Obj::Thread(t) => {
             h.word(16);
-            h.word(t.id);
+            h.word(visible_id(t.id, t.script_id));
             hash_vals(h, &t.stack);
             h.word(t.frames.len() as u64);
             for f in t.frames.iter() {

@@ -96,6 +96,19 @@ const META_NAMES: [&str; META_EVENT_COUNT] = [
     "__pairs",
 ];
 
+/// The bit that marks the ids of host objects: the main threads of executors and the closures
+/// of chunks the host loads (`Lua::load`). Host machinery never takes an id from the script's
+/// counter (`State::next_id`), so the ids scripts see do not depend on the host's calls. A
+/// host id is never shown to a script: when a script observes a host object's identity
+/// (`tostring`, `%p`), the object gets a script id then (`Context::script_id`).
+pub const HOST_ID_BIT: u64 = 1 << 63;
+
+/// Whether `id` is a host object's id (see [`HOST_ID_BIT`]).
+#[inline]
+pub fn is_host_id(id: u64) -> bool {
+    id & HOST_ID_BIT != 0
+}
+
 #[derive(Collect)]
 #[collect(no_drop)]
 pub struct State<'gc> {
@@ -105,8 +118,9 @@ pub struct State<'gc> {
     pub(crate) string_metatable: Gc<'gc, Lock<Option<Table<'gc>>>>,
     /// Interned metamethod names, indexed by `MetaEvent`.
     pub(crate) meta_names: Box<[LuaString<'gc>]>,
-    /// Source of stable object ids (tables, functions, threads, userdata). Lives in the
-    /// root so it is part of every snapshot.
+    /// Source of stable object ids (tables, functions, threads, userdata) of script objects.
+    /// Lives in the root so it is part of every snapshot. Host objects take theirs from
+    /// `HandleRegistry::next_host_id` (see [`HOST_ID_BIT`]).
     #[collect(require_static)]
     pub(crate) next_id: Cell<u64>,
     /// The host capabilities (output streams...). Not part of snapshots.
@@ -262,11 +276,39 @@ impl<'gc> Context<'gc> {
         self.state.main_thread
     }
 
-    /// A fresh stable object id (deterministic: a counter inside the VM).
+    /// A fresh stable object id (deterministic: a counter inside the VM). For objects a
+    /// script asks for; host machinery takes [`Context::next_host_object_id`].
     pub fn next_object_id(self) -> u64 {
         let id = self.state.next_id.get();
         self.state.next_id.set(id + 1);
         id
+    }
+
+    /// A fresh host object id (see [`HOST_ID_BIT`]): for objects of host machinery, so that
+    /// the host's calls do not shift the ids scripts see.
+    pub fn next_host_object_id(self) -> u64 {
+        self.state.handles.borrow_mut().host_id()
+    }
+
+    /// The identity a script sees of `v` (`tostring`, `%p`); `None` for non-objects. A host
+    /// object (see [`HOST_ID_BIT`]) gets a script id the first time a script observes it,
+    /// from the script's counter (so at a point that depends only on what the script did);
+    /// the assignment is journaled, so a rollback takes it back with the counter.
+    pub fn script_id(self, v: Value<'gc>) -> Option<u64> {
+        let id = v.object_id()?;
+        if !is_host_id(id) {
+            return Some(id);
+        }
+        let cell = match v {
+            Value::Thread(t) => &gc_arena::Gc::as_ref(t.0).script_id,
+            Value::Function(f) => &gc_arena::Gc::as_ref(f.0).script_id,
+            _ => return Some(id),
+        };
+        if cell.get() == 0 {
+            self.state.journal.backup_script_id(self.mc, v);
+            cell.set(self.next_object_id());
+        }
+        Some(cell.get())
     }
 
     pub fn new_string(self, bytes: &[u8]) -> LuaString<'gc> {
@@ -296,6 +338,22 @@ impl<'gc> Context<'gc> {
 
     pub fn str(self, s: &str) -> Value<'gc> {
         Value::String(self.new_string(s.as_bytes()))
+    }
+
+    /// A string to look a key up with (`t.get(ctx.key("name"))`), which the caller does not
+    /// keep: unlike [`Context::str`] it is not counted as a string the script asked for, so a
+    /// builtin's internal lookups do not change `collectgarbage("count")` (a read-only call
+    /// stays read-only). Its bytes are in use like any string's while it exists.
+    pub fn key(self, s: &str) -> Value<'gc> {
+        let bytes = s.as_bytes();
+        Value::String(if bytes.len() <= MAX_INTERNED_LEN {
+            self.state
+                .strings
+                .borrow_mut(self.mc)
+                .intern(self.mc, bytes)
+        } else {
+            LuaString::new_long(self.mc, bytes)
+        })
     }
 
     pub fn new_table(self) -> Table<'gc> {

@@ -124,11 +124,13 @@ pub struct ThreadState<'gc> {
     pub(crate) charge: crate::memory::Charge,
 }
 
+/// The fixed bytes of a thread (object and header).
+const THREAD_BYTES: usize = crate::memory::GC_HEADER + std::mem::size_of::<ThreadInner<'static>>();
+
 impl ThreadState<'_> {
     pub(crate) fn bytes(&self) -> usize {
         use std::mem::size_of;
-        crate::memory::GC_HEADER
-            + size_of::<ThreadInner<'static>>()
+        THREAD_BYTES
             + self.stack.capacity() * size_of::<Value<'static>>()
             + self.frames.capacity() * size_of::<Frame<'static>>()
             + self.open_upvalues.capacity() * size_of::<usize>()
@@ -145,6 +147,10 @@ impl ThreadState<'_> {
 pub struct ThreadInner<'gc> {
     #[collect(require_static)]
     pub(crate) id: u64,
+    /// For a host thread (an executor's main thread, `id` has `state::HOST_ID_BIT`): the id
+    /// scripts see, assigned at their first look (0 until then; see `Context::script_id`).
+    #[collect(require_static)]
+    pub(crate) script_id: std::cell::Cell<u64>,
     /// The journal epoch of the last backup of this thread (see `journal`).
     #[collect(require_static)]
     pub(crate) stamp: std::cell::Cell<u32>,
@@ -166,6 +172,7 @@ impl<'gc> Thread<'gc> {
             mc,
             ThreadInner {
                 id,
+                script_id: Default::default(),
                 stamp: std::cell::Cell::new(journal.epoch()),
                 journal,
                 state: RefLock::new(ThreadState {
@@ -180,9 +187,13 @@ impl<'gc> Thread<'gc> {
                     resume_then: None,
                     resume_slot: 0,
                     resume_returns: Returns::Multi,
-                    charge: crate::memory::Charge::new(
-                        crate::memory::GC_HEADER + std::mem::size_of::<ThreadInner<'static>>(),
-                    ),
+                    charge: if crate::state::is_host_id(id) {
+                        // An executor's main thread: host machinery (its bytes, also as its
+                        // stack grows, never count in `collectgarbage("count")`).
+                        crate::memory::Charge::new_host(THREAD_BYTES)
+                    } else {
+                        crate::memory::Charge::new(THREAD_BYTES)
+                    },
                 }),
             },
         ))

@@ -1,0 +1,393 @@
+//! Issue #12: rollback never changes what a script sees. Taking snapshots, rolling back,
+//! restoring into a fresh VM, the host's step sizes and the host's read-only calls (a
+//! `render` that starts an executor to read state, stashed handles, host `load`s) must not
+//! change any value a script can observe (`tostring` of new objects, `%p`,
+//! `collectgarbage("count")`) nor the checksum.
+//!
+//! A small SyncTest-like harness: the same frames run in a reference VM (frames only, whole
+//! steps) and in a VM with host machinery interleaved; every frame's output and the checksum
+//! after it must be equal.
+
+use std::rc::Rc;
+
+use lunette::{CaptureHost, ExecResult, Executor, Fuel, Lua, Value};
+
+/// A game whose every frame reports what a script can see of identities and memory.
+const GAME: &str = r##"
+math.randomseed(3)
+world = {entities = {}, tick = 0}
+local serial = 0
+
+-- What a frame can observe of identities and memory (all of it must be deterministic).
+local function observe()
+  local t = {}
+  local f = function() return t end
+  local co = coroutine.create(function() end)
+  return tostring(t) .. " " .. tostring(f) .. " " .. tostring(co) .. " "
+    .. string.format("%p", {}) .. " " .. tostring(coroutine.running()) .. " "
+    .. string.format("%.0f", collectgarbage("count") * 1024)
+end
+
+function frame(input)
+  world.tick = world.tick + 1
+  serial = serial + 1
+  local e = {id = serial, x = math.random(1, 100), tag = "e" .. serial}
+  world.entities[#world.entities + 1] = e
+  if #world.entities > 20 then table.remove(world.entities, 1) end
+  if input % 7 == 0 then collectgarbage() end
+  local sum = 0
+  for _, v in ipairs(world.entities) do sum = sum + v.x end
+  return world.tick .. "|" .. sum .. "|" .. observe()
+end
+
+-- Read-only: touches no state the frames see (it allocates nothing either).
+function render()
+  local n = 0
+  for _, v in ipairs(world.entities) do n = n + v.x end
+  return n
+end
+"##;
+
+fn vm() -> (Lua, CaptureHost) {
+    let host = CaptureHost::new();
+    let mut lua = Lua::with_host(Rc::new(host.clone()));
+    lua.execute(GAME.as_bytes(), "=game").expect("game loads");
+    (lua, host)
+}
+
+/// Calls global `name` with `args` in steps of `fuel` and returns its first result as text.
+fn call(lua: &mut Lua, name: &str, args: &[i64], fuel: i64) -> String {
+    let exec = lua.enter(|ctx| {
+        let f = ctx.globals().get(ctx.str(name));
+        let args: Vec<Value> = args.iter().map(|&i| Value::Integer(i)).collect();
+        ctx.stash_executor(Executor::start(ctx, f, &args))
+    });
+    while !lua.step(&exec, &mut Fuel::new(fuel)) {}
+    lua.enter(|ctx| match ctx.fetch_executor(&exec).unwrap().result() {
+        Some(ExecResult::Returned(v)) => {
+            lunette::vm::display_plain(v.first().copied().unwrap_or(Value::Nil))
+        }
+        Some(ExecResult::Errored { value, traceback }) => {
+            panic!("{name}: {}\n{traceback}", lunette::vm::display_plain(value))
+        }
+        None => unreachable!(),
+    })
+}
+
+fn frame(lua: &mut Lua, input: i64, fuel: i64) -> String {
+    call(lua, "frame", &[input], fuel)
+}
+
+fn render(lua: &mut Lua) {
+    call(lua, "render", &[], 1000);
+}
+
+/// The reference: frames only, big steps. `(output, checksum)` per frame.
+fn reference(frames: usize) -> Vec<(String, u64)> {
+    let (mut lua, _) = vm();
+    (0..frames)
+        .map(|i| {
+            let out = frame(&mut lua, input(i), 1_000_000);
+            (out, lua.checksum().unwrap())
+        })
+        .collect()
+}
+
+fn input(i: usize) -> i64 {
+    (i as i64 * 37 + 11) % 100
+}
+
+#[test]
+fn a_host_render_between_frames_changes_no_identity_or_count() {
+    let want = reference(30);
+    let (mut lua, _) = vm();
+    for (i, (out, sum)) in want.iter().enumerate() {
+        // The host renders (reads state through an executor) before every other frame.
+        if i % 2 == 1 {
+            render(&mut lua);
+        }
+        assert_eq!(&frame(&mut lua, input(i), 1_000_000), out, "frame {i}");
+        assert_eq!(lua.checksum().unwrap(), *sum, "checksum after frame {i}");
+    }
+}
+
+#[test]
+fn host_loads_and_stashes_change_no_identity_count_or_checksum() {
+    let want = reference(12);
+    let (mut lua, _) = vm();
+    let mut keep = Vec::new();
+    for (i, (out, sum)) in want.iter().enumerate() {
+        // A host-loaded reader chunk, run and kept; stashes of script objects.
+        let chunk = lua.load(b"return world.tick", "=reader").unwrap();
+        let exec = lua.enter(|ctx| {
+            let f = ctx.fetch(&chunk).unwrap();
+            ctx.stash_executor(Executor::start(ctx, f, &[]))
+        });
+        lua.finish(&exec).unwrap();
+        keep.push(chunk);
+        keep.push(lua.enter(|ctx| ctx.stash(ctx.globals().get(ctx.str("world")))));
+        assert_eq!(&frame(&mut lua, input(i), 1_000_000), out, "frame {i}");
+        assert_eq!(lua.checksum().unwrap(), *sum, "checksum after frame {i}");
+    }
+}
+
+/// Starts `frame(input)` without stepping it.
+fn start_frame(lua: &mut Lua, input: i64) -> lunette::StashedExecutor {
+    lua.enter(|ctx| {
+        let f = ctx.globals().get(ctx.str("frame"));
+        ctx.stash_executor(Executor::start(ctx, f, &[Value::Integer(input)]))
+    })
+}
+
+fn finish_output(lua: &mut Lua, exec: &lunette::StashedExecutor, fuel: i64) -> String {
+    while !lua.step(exec, &mut Fuel::new(fuel)) {}
+    lua.enter(|ctx| match ctx.fetch_executor(exec).unwrap().result() {
+        Some(ExecResult::Returned(v)) => lunette::vm::display_plain(v[0]),
+        _ => panic!("frame failed"),
+    })
+}
+
+#[test]
+fn count_is_exact_after_restoring_between_start_and_first_step() {
+    let want = reference(8);
+    // Owned snapshot restored into the same VM (the executor handle follows).
+    let (mut lua, _) = vm();
+    for (i, (out, sum)) in want.iter().enumerate() {
+        let exec = start_frame(&mut lua, input(i));
+        let snap = lua.snapshot().unwrap();
+        lua.restore(&snap).unwrap();
+        assert_eq!(
+            &finish_output(&mut lua, &exec, 1_000_000),
+            out,
+            "owned, frame {i}"
+        );
+        assert_eq!(
+            lua.checksum().unwrap(),
+            *sum,
+            "owned, checksum after frame {i}"
+        );
+    }
+    // Ring rollback to between start and first step, after running the frame once.
+    let (mut lua, _) = vm();
+    for (i, (out, sum)) in want.iter().enumerate() {
+        let exec = start_frame(&mut lua, input(i));
+        lua.snap().unwrap();
+        assert_eq!(
+            &finish_output(&mut lua, &exec, 1_000_000),
+            out,
+            "ring first run {i}"
+        );
+        lua.rollback(1).unwrap();
+        assert_eq!(
+            &finish_output(&mut lua, &exec, 1_000_000),
+            out,
+            "ring rerun {i}"
+        );
+        assert_eq!(
+            lua.checksum().unwrap(),
+            *sum,
+            "ring, checksum after frame {i}"
+        );
+    }
+}
+
+/// Deterministic pseudo-random numbers for the test's own choices.
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        self.0 >> 33
+    }
+}
+
+/// The SyncTest: one VM runs the frames with renders, ring snapshots and rollbacks (with
+/// re-simulation), owned snapshots restored in place and into a fresh VM, mid-frame
+/// snapshots, and random step sizes; every frame's output and checksum must be the
+/// reference's.
+#[test]
+fn synctest_with_every_kind_of_host_interference() {
+    const FRAMES: usize = 120;
+    let want = reference(FRAMES);
+    let (mut lua, _) = vm();
+    let mut rng = Lcg(12);
+    let mut held: Vec<usize> = Vec::new(); // the frame each ring snapshot starts
+    let mut f = 0;
+    let mut rollbacks = 0;
+    while f < FRAMES {
+        match rng.next() % 9 {
+            0 => render(&mut lua),
+            1 => {
+                // A ring snapshot at the start of this frame.
+                lua.snap().unwrap();
+                held.push(f);
+                if held.len() > lunette::vm::lua::DEFAULT_MAX_SNAPSHOTS {
+                    held.remove(0);
+                }
+            }
+            2 => {
+                // An owned snapshot restored in place, or in a fresh VM that carries on.
+                let snap = lua.snapshot().unwrap();
+                if rng.next().is_multiple_of(2) {
+                    lua.restore(&snap).unwrap();
+                } else {
+                    let (mut fresh, _) = vm();
+                    fresh.restore(&snap).unwrap();
+                    lua = fresh;
+                }
+                held.clear(); // a restore empties the ring
+            }
+            _ => {}
+        }
+        let fuel = [1, 7, 150, 10_000, 1_000_000][(rng.next() % 5) as usize];
+        let out = if rng.next().is_multiple_of(6) {
+            // Snapshot mid-frame (or between start and first step), run to the end, restore
+            // the middle and run to the end again.
+            let exec = start_frame(&mut lua, input(f));
+            for _ in 0..rng.next() % 3 {
+                lua.step(&exec, &mut Fuel::new(50));
+            }
+            let mid = lua.snapshot().unwrap();
+            let first = finish_output(&mut lua, &exec, fuel);
+            lua.restore(&mid).unwrap();
+            held.clear();
+            let again = finish_output(&mut lua, &exec, fuel);
+            assert_eq!(first, again, "frame {f} run twice from the middle");
+            again
+        } else {
+            frame(&mut lua, input(f), fuel)
+        };
+        assert_eq!(out, want[f].0, "frame {f}");
+        assert_eq!(
+            lua.checksum().unwrap(),
+            want[f].1,
+            "checksum after frame {f}"
+        );
+        f += 1;
+        if !held.is_empty() && rollbacks < 40 && rng.next().is_multiple_of(4) {
+            let n = 1 + (rng.next() as usize % held.len());
+            lua.rollback(n).unwrap();
+            held.truncate(held.len() - (n - 1));
+            f = *held.last().unwrap();
+            rollbacks += 1;
+        }
+    }
+    assert!(rollbacks >= 10, "{rollbacks} rollbacks");
+}
+
+#[test]
+fn handles_to_host_objects_follow_rollbacks_and_restores() {
+    let (mut lua, _) = vm();
+    let before = lua.load(b"return 'before'", "=before").unwrap();
+    let exec = start_frame(&mut lua, input(0));
+    let snap = lua.snapshot().unwrap();
+    lua.snap().unwrap();
+    let after = lua.load(b"return 'after'", "=after").unwrap();
+    // A second handle, taken after the snapshots, to an executor that existed at them.
+    let exec2 = lua.enter(|ctx| ctx.stash_executor(ctx.fetch_executor(&exec).unwrap()));
+    lua.rollback(1).unwrap();
+    assert!(!before.is_stale() && !exec.is_stale() && !exec2.is_stale());
+    assert!(after.is_stale(), "a host object created after the snapshot");
+    let after = lua.load(b"return 'after'", "=after").unwrap();
+    let exec3 = lua.enter(|ctx| ctx.stash_executor(ctx.fetch_executor(&exec).unwrap()));
+    lua.restore(&snap).unwrap();
+    assert!(!before.is_stale() && !exec2.is_stale() && !exec3.is_stale());
+    assert!(after.is_stale());
+    assert_eq!(
+        finish_output(&mut lua, &exec3, 100),
+        reference(1)[0].0,
+        "the restored executor, through a handle taken after the snapshot"
+    );
+    let run = |lua: &mut Lua, chunk: &lunette::StashedValue| {
+        let e = lua.enter(|ctx| {
+            let f = ctx.fetch(chunk).unwrap();
+            ctx.stash_executor(Executor::start(ctx, f, &[]))
+        });
+        finish_output(lua, &e, 100)
+    };
+    assert_eq!(run(&mut lua, &before), "before");
+}
+
+#[test]
+fn a_script_sees_a_host_object_id_only_once_it_looks_and_keeps_it() {
+    let (mut lua, _) = vm();
+    let chunk = lua
+        .load(
+            b"local me = tostring(coroutine.running()) return me .. ' ' .. tostring(coroutine.running()) .. ' ' .. tostring({})",
+            "=looks",
+        )
+        .unwrap();
+    let run = |lua: &mut Lua| {
+        let e = lua.enter(|ctx| {
+            let f = ctx.fetch(&chunk).unwrap();
+            ctx.stash_executor(Executor::start(ctx, f, &[]))
+        });
+        finish_output(lua, &e, 100)
+    };
+    lua.snap().unwrap();
+    let first = run(&mut lua);
+    let parts: Vec<&str> = first.split(' ').collect();
+    // Same object, same id; the thread got its id when looked at, before the table.
+    assert_eq!(parts[1], parts[3], "{first}");
+    let id = |s: &str| u64::from_str_radix(s.trim_start_matches("0x"), 16).unwrap();
+    assert_eq!(id(parts[5]), id(parts[1]) + 1, "{first}");
+    lua.rollback(1).unwrap();
+    assert_eq!(
+        run(&mut lua),
+        first,
+        "the look is rolled back with the counter"
+    );
+}
+
+/// Each frame replaces a big table: the ring keeps the old ones alive.
+const BIG_FRAME: &[u8] =
+    b"big = {} for j = 1, 30000 do big[j] = j end local t = {} for j = 1, 100000 do t[j] = j end";
+
+#[test]
+fn snapshots_size_counts_what_only_the_ring_keeps_alive() {
+    let (mut lua, _) = vm();
+    lua.set_max_snapshots(4);
+    for _ in 0..6 {
+        lua.snap().unwrap();
+        lua.execute(BIG_FRAME, "=frame").unwrap();
+    }
+    lua.gc_collect();
+    // Three old `big` tables (30000 slots of 16 bytes) are held by the ring alone (the 4th
+    // snapshot's `big` is the live one, or the one the oldest log saved).
+    let size = lua.snapshots_size_bytes();
+    assert!(size >= 3 * 30000 * 16, "ring size {size}");
+    // And they are outside what the script counts.
+    let count: f64 = lua
+        .execute(b"return collectgarbage('count')", "=c")
+        .unwrap()[0]
+        .parse()
+        .unwrap();
+    assert!(
+        ((count * 1024.0) as usize) < lua.memory_used() - 3 * 30000 * 16,
+        "count {count} KiB, used {}",
+        lua.memory_used()
+    );
+    lua.set_max_snapshots(1);
+    assert!(
+        lua.snapshots_size_bytes() < size / 2,
+        "dropped snapshots are not counted"
+    );
+}
+
+/// Issue #12 part 3: the limit's verdict counts objects only the ring keeps alive. Known
+/// bug, see the report on branch `determinism`: the verdict needs the split between the
+/// script's bytes and the ring's (host budget).
+#[test]
+#[ignore = "known bug: the memory limit counts objects only the snapshot ring keeps alive"]
+fn the_memory_limit_does_not_count_what_only_the_ring_keeps() {
+    let (mut lua, _) = vm();
+    lua.set_memory_limit(Some(6 << 20));
+    for i in 0..20 {
+        lua.snap().unwrap();
+        if let Err(e) = lua.execute(BIG_FRAME, "=frame") {
+            panic!("frame {i}: {e}");
+        }
+    }
+}
