@@ -47,11 +47,16 @@ const STEP_FUEL: i64 = 100_000;
 /// Default cap on the number of steps of one script.
 const DEFAULT_STEPS: u64 = 300;
 /// Most a single step may overrun its budget. Fuel is checked at backward jumps and calls, and
-/// a builtin charges for its work when it is done (1 unit per 32 bytes produced), so one
-/// builtin call may overrun by what it produced; the sandbox's memory limit bounds that
-/// output (a larger request is refused before any work), hence the bound: the memory limit's
-/// worth of units plus one stretch of code. Anything beyond it is a bug.
-const OVERRUN: i64 = (lunette::SANDBOX_MEMORY_LIMIT / 32) as i64 + 100_000;
+/// builtins charge before they work and do long work in pieces that pause at step boundaries,
+/// so a step overruns by at most one straight-line stretch or one piece: the biggest pieces are
+/// moves of many values in one call (PUC's 1,000,000-slot stack at 8 values a unit: 125K).
+/// Scripts that make one big string in one call (a 32 MiB `string.rep`, `s .. s`) declare a
+/// larger `-- overrun:` bounded by [`BIG_STRING_OVERRUN`]. Anything beyond is a bug.
+const OVERRUN: i64 = 150_000;
+/// The most one call that builds a single string may charge at once: the memory limit's worth
+/// of bytes at 1 unit per 32 (a bigger request is refused before any work), plus a stretch.
+/// No script may declare more.
+const BIG_STRING_OVERRUN: i64 = (lunette::SANDBOX_MEMORY_LIMIT / 32) as i64 + 100_000;
 /// The runner asks for a full collection (as a game host would, e.g. once a frame) every
 /// this many steps, so weak tables are cleared and finalizers run.
 const GC_EVERY: u64 = 10;
@@ -137,6 +142,12 @@ fn parse_header(src: &[u8]) -> Result<Header, String> {
             h.fuel = n.trim().parse().map_err(|e| format!("fuel: {e}"))?;
         } else if let Some(n) = line.strip_prefix("-- overrun:") {
             h.overrun = n.trim().parse().map_err(|e| format!("overrun: {e}"))?;
+            if h.overrun > BIG_STRING_OVERRUN {
+                return Err(format!(
+                    "overrun: {} is above the bound of any one call ({BIG_STRING_OVERRUN})",
+                    h.overrun
+                ));
+            }
         }
     }
     Ok(h)

@@ -1,4 +1,7 @@
 -- expect: ok
+-- overrun: 2197152
+-- (overrun: one call builds a single big string, charged 1 unit per 32 bytes at once:
+-- bounded by the memory limit, BIG_STRING_OVERRUN in tests/hostile.rs)
 -- Attack: a memory error unwinding through nested coroutine.wrap calls whose bodies have
 -- <close> variables (handlers that ignore it, re-raise it, or raise their own error). A
 -- memory error is reported once, cleanly ("not enough memory", no positions glued onto it at

@@ -1,4 +1,7 @@
 -- expect: ok
+-- overrun: 2197152
+-- (overrun: one call builds a single big string, charged 1 unit per 32 bytes at once:
+-- bounded by the memory limit, BIG_STRING_OVERRUN in tests/hostile.rs)
 -- steps: 1000
 -- Attacks: the amount of work one builtin call may do inside a single step. A 32 MiB
 -- string.rep (half the sandbox's memory limit) is legal and done in one call: the step that
