@@ -1325,7 +1325,8 @@ pub(crate) fn run<'gc>(
                         if slot >= level {
                             ts.tbc_slots.pop();
                             let v = ts.stack[slot];
-                            pc -= 1; // re-run to close the next one when this call returns
+                            // `finish_meta` re-runs this `Close` (to close the next one)
+                            // when the call returns.
                             let mm = ctx.metamethod(v, MetaEvent::Close).unwrap_or(Value::Nil);
                             meta_call!(mm, v, Value::Nil);
                         }
@@ -1537,7 +1538,7 @@ pub(crate) fn run<'gc>(
                                 if ts.stack.len() < top {
                                     ts.stack.resize(top, Value::Nil);
                                 }
-                                pc -= 1;
+                                // `finish_meta` re-runs this `Return` when the call returns.
                                 let mm = ctx.metamethod(v, MetaEvent::Close).unwrap_or(Value::Nil);
                                 let slot = ts.stack.len().max(top);
                                 ts.stack.truncate(slot);
@@ -1964,7 +1965,13 @@ pub(crate) fn finish_meta<'gc>(
             fr.pc -= 1;
             fr.concat_resume = true;
         }
-        // Stores and closes: nothing to finish (Close/Return re-execute themselves).
+        // A `__close` call made by `Close` or `Return`: run the instruction again, to close
+        // the next variable or to return. (The pc stays after the instruction during the
+        // call, so `finish_meta` sees the instruction itself and error positions name it.)
+        Instruction::Close { .. } | Instruction::Return { .. } => {
+            current_frame(ts).pc -= 1;
+        }
+        // Stores: nothing to finish.
         _ => {}
     }
     Ok(())
