@@ -310,9 +310,10 @@ fn parse_int_base(bytes: &[u8], base: u32) -> Option<i64> {
     let start = bytes.iter().position(|c| !is_space(c))?;
     let end = bytes.iter().rposition(|c| !is_space(c))? + 1;
     let mut s = &bytes[start..end];
+    // One optional sign, then at least one digit (PUC's `l_str2int`).
     let neg = s.first() == Some(&b'-');
-    if neg {
-        s = &s[1..];
+    if let Some(rest) = s.strip_prefix(b"-").or_else(|| s.strip_prefix(b"+")) {
+        s = rest;
     }
     if s.is_empty() {
         return None;
