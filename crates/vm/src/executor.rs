@@ -602,6 +602,14 @@ pub(crate) fn error_to_value<'gc>(
             let pos = debug::where_level(ts, 1);
             ctx.str(&format!("{pos}{msg}"))
         }
+        Error::TypeError { arg, expected, got } => {
+            let got = match got {
+                None => "no value".to_string(),
+                Some(v) => ctx.object_type_name(v),
+            };
+            let message = format!("{expected} expected, got {got}");
+            error_to_value(ctx, ts, Error::BadArgument { arg, message }, callee)
+        }
         Error::BadArgument { arg, message } => {
             let pos = debug::where_level(ts, 1);
             let (name, is_method) = debug::calling_name(ts)
