@@ -1822,9 +1822,12 @@ fn for_prep<'gc>(r: &mut [Value<'gc>]) -> Result<bool, Error<'gc>> {
             Value::Integer(l) => l,
             Value::Float(f) => {
                 if f.is_nan() {
-                    return Ok(false);
-                }
-                if s > 0 {
+                    // Not above 0, so like a very negative limit (PUC's `forlimit`).
+                    if s > 0 {
+                        return Ok(false);
+                    }
+                    i64::MIN
+                } else if s > 0 {
                     let fl = f.floor();
                     if fl >= TWO_POW_63 {
                         i64::MAX
@@ -1870,7 +1873,9 @@ fn for_prep<'gc>(r: &mut [Value<'gc>]) -> Result<bool, Error<'gc>> {
         if s == 0.0 {
             return Err(Error::runtime("'for' step is zero"));
         }
-        if !(if s > 0.0 { i <= l } else { l <= i }) {
+        // Skip only when the first value is past the limit (PUC's `forprep`): a NaN
+        // initial value or limit runs the body once (the `ForLoop` test then fails).
+        if if 0.0 < s { l < i } else { i < l } {
             return Ok(false);
         }
         r[0] = Value::Float(i);
