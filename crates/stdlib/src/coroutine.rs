@@ -147,15 +147,17 @@ fn wrap_after<'gc>(
             // Like PUC's auxwrap, a coroutine that died by an error is closed first: its
             // pending `__close` handlers run, and the error they end with propagates.
             if let Value::Thread(co) = exec.upvalue {
-                if co.status() == ThreadStatus::Dead && co.take_death_error(ctx).is_some() {
-                    if co.has_pending_closes() {
-                        co.start_closing(ctx, Some(e));
-                        exec.clear();
-                        return Ok(Action::Resume {
-                            thread: co,
-                            then: Then::new("wrap", wrap_closed, Value::Thread(co)).catching(),
-                        });
-                    }
+                // (The death error is taken either way: the coroutine counts as closed.)
+                if co.status() == ThreadStatus::Dead
+                    && co.take_death_error(ctx).is_some()
+                    && co.has_pending_closes()
+                {
+                    co.start_closing(ctx, Some(e));
+                    exec.clear();
+                    return Ok(Action::Resume {
+                        thread: co,
+                        then: Then::new("wrap", wrap_closed, Value::Thread(co)).catching(),
+                    });
                 }
             }
             wrap_error(ctx, exec, e)
