@@ -413,14 +413,15 @@ fn pairs_after<'gc>(
     Ok(Action::Return)
 }
 
-fn next<'gc>(_ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
+fn next<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
     let t = check_table(exec, 0)?;
     let k = exec.arg(1);
     exec.charge(1);
     match t.next(k) {
         Ok(Some((k, v))) => exec.replace(&[k, v]),
         Ok(None) => exec.set_return(Value::Nil),
-        Err(e) => return Err(Error::runtime(e.to_string())),
+        // Raised by the VM inside a C function in PUC (`luaH_next`): no position.
+        Err(e) => return Err(Error::Value(ctx.str(&e.to_string()))),
     }
     Ok(Action::Return)
 }
