@@ -608,7 +608,7 @@ pub(crate) fn error_to_value<'gc>(
         Error::TypeError { arg, expected, got } => {
             let got = match got {
                 None => "no value".to_string(),
-                Some(v) => ctx.object_type_name(v),
+                Some(v) => ctx.type_name_by_metatable(v),
             };
             let message = format!("{expected} expected, got {got}");
             error_to_value(ctx, ts, Error::BadArgument { arg, message }, callee)
