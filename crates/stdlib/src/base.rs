@@ -104,17 +104,21 @@ pub(crate) fn set<'gc>(ctx: Context<'gc>, t: Table<'gc>, name: &str, v: Value<'g
 
 /// `tostring` of `v` without calling Lua: `Ok(None)` if `__tostring` must be called.
 pub fn tostring_plain<'gc>(ctx: Context<'gc>, v: Value<'gc>) -> Option<Vec<u8>> {
+    // `__tostring` first, whatever the type (numbers, strings... can have a metatable), like
+    // `luaL_tolstring`.
+    let mt = ctx.metatable_of(v);
+    if let Some(mt) = mt {
+        if ctx.metatable_field(mt, MetaEvent::ToString).is_some() {
+            return None;
+        }
+    }
     match v {
         Value::String(s) => Some(s.as_bytes().to_vec()),
         Value::Nil | Value::Boolean(_) | Value::Integer(_) | Value::Float(_) => {
             Some(display_plain(v).into_bytes())
         }
         other => {
-            let mt = ctx.metatable_of(other);
             if let Some(mt) = mt {
-                if ctx.metatable_field(mt, MetaEvent::ToString).is_some() {
-                    return None;
-                }
                 if let Value::String(name) = mt.get(ctx.str("__name")) {
                     let mut out = name.as_bytes().to_vec();
                     out.extend_from_slice(
