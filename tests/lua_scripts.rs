@@ -8,17 +8,20 @@ use lunette::{CaptureHost, Lua};
 
 /// Runs a script like `lua5.4 name.lua 2>&1` would: stdout, then an uncaught error.
 fn run_script(path: &Path) -> Vec<u8> {
+    let source = std::fs::read(path).unwrap();
     // A sandbox-like host (no files, no OS, traceback-only debug) that lets scripts request
-    // full collections, so weak tables and finalizers can be compared with PUC.
+    // full collections, so weak tables and finalizers can be compared with PUC. A script
+    // whose first line is `-- grants: debug` also gets the full debug library.
+    let debug = source.starts_with(b"-- grants: debug\n");
     let host = CaptureHost {
         grants: lunette::Grants {
             full_collections: true,
+            debug,
             ..lunette::Grants::default()
         },
         ..CaptureHost::default()
     };
     let mut lua = Lua::with_host(Rc::new(host.clone()));
-    let source = std::fs::read(path).unwrap();
     let name = path.file_name().unwrap().to_string_lossy();
     let result = lua.execute(&source, &format!("@{name}"));
     let mut out = host.take_stdout();

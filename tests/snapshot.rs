@@ -734,3 +734,46 @@ fn ring_memory_is_given_back_when_snapshots_are_dropped() {
     lua.restore(&owned).unwrap();
     assert_eq!(lua.snapshots_held(), 0);
 }
+
+#[test]
+fn per_type_metatables_roll_back_restore_and_count_in_checksums() {
+    // `Lua::new` grants the full debug library (`debug.setmetatable` on numbers...).
+    let mut lua = Lua::new();
+    run(
+        &mut lua,
+        "debug.setmetatable(0, {__index = {name = function() return 'num' end}})",
+    );
+    let snap = lua.snapshot().unwrap();
+    let sum = lua.checksum().unwrap();
+    lua.snap().unwrap();
+    run(
+        &mut lua,
+        "debug.setmetatable(0, {__index = {name = function() return 'changed' end}}) \
+         debug.setmetatable(true, {__index = function() return 'bool' end}) \
+         debug.setmetatable(print, {__call = 1})",
+    );
+    assert_eq!(
+        run1(&mut lua, "return (1):name(), (true).x"),
+        "changed bool"
+    );
+    assert_ne!(lua.checksum().unwrap(), sum);
+    lua.rollback(1).unwrap();
+    assert_eq!(lua.checksum().unwrap(), sum);
+    assert_eq!(
+        run1(
+            &mut lua,
+            "return (1):name(), getmetatable(true), getmetatable(print)"
+        ),
+        "num nil nil"
+    );
+    run(&mut lua, "debug.setmetatable(0, nil)");
+    lua.restore(&snap).unwrap();
+    assert_eq!(lua.checksum().unwrap(), sum);
+    assert_eq!(run1(&mut lua, "return (2.5):name()"), "num");
+    // Two VMs that differ only in a per-type metatable have different checksums.
+    let mut c = Lua::new();
+    let mut d = Lua::new();
+    run(&mut c, "mt = {} debug.setmetatable(nil, mt)");
+    run(&mut d, "mt = {} debug.setmetatable(false, mt)");
+    assert_ne!(c.checksum().unwrap(), d.checksum().unwrap());
+}

@@ -604,7 +604,7 @@ impl<'a> Lexer<'a> {
         let mut removed = 4; // '\', 'u', '{' and the first digit
         self.save_and_next(); // 'u'
         let ok = self.cur() == b'{' as i32;
-        self.esc_check(ok, "missing '{' in \\u{xxxx}")?;
+        self.esc_check(ok, "missing '{'")?;
         let mut r = self.get_hexa()?;
         loop {
             self.save_and_next();
@@ -616,7 +616,7 @@ impl<'a> Lexer<'a> {
             r = (r << 4) + hex_value(self.cur());
         }
         let ok = self.cur() == b'}' as i32;
-        self.esc_check(ok, "missing '}' in \\u{xxxx}")?;
+        self.esc_check(ok, "missing '}'")?;
         self.advance();
         self.buf.truncate(self.buf.len() - removed);
         Ok(r)
@@ -947,14 +947,8 @@ mod tests {
             err("x = \"\\u{110000000}\""),
             "UTF-8 value too large near '\"\\u{110000000'"
         );
-        assert_eq!(
-            err("x = \"\\u123\""),
-            "missing '{' in \\u{xxxx} near '\"\\u1'"
-        );
-        assert_eq!(
-            err("x = \"\\u{12\""),
-            "missing '}' in \\u{xxxx} near '\"\\u{12\"'"
-        );
+        assert_eq!(err("x = \"\\u123\""), "missing '{' near '\"\\u1'");
+        assert_eq!(err("x = \"\\u{12\""), "missing '}' near '\"\\u{12\"'");
         assert_eq!(
             err("x = \"ab\\65\\q\""),
             "invalid escape sequence near '\"abA\\q'"

@@ -740,7 +740,7 @@ impl<'a> Parser<'a> {
 
     fn undef_goto(&self, gt: &LabelDesc) -> Box<CompileError> {
         if gt.name == self.break_name {
-            self.sem_error(format!("break outside a loop at line {}", gt.line))
+            self.sem_error(format!("break outside loop at line {}", gt.line))
         } else {
             self.sem_error(format!(
                 "no visible label '{}' for <goto> at line {}",

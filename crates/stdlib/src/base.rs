@@ -12,7 +12,7 @@ use lunette_vm::{
     Then, Value,
 };
 
-use crate::util::{check_any, check_integer, check_table, opt_string};
+use crate::util::{check_any, check_integer, check_table, opt_integer, opt_string};
 
 pub fn open(ctx: Context<'_>) {
     let g = ctx.globals();
@@ -104,17 +104,21 @@ pub(crate) fn set<'gc>(ctx: Context<'gc>, t: Table<'gc>, name: &str, v: Value<'g
 
 /// `tostring` of `v` without calling Lua: `Ok(None)` if `__tostring` must be called.
 pub fn tostring_plain<'gc>(ctx: Context<'gc>, v: Value<'gc>) -> Option<Vec<u8>> {
+    // `__tostring` first, whatever the type (numbers, strings... can have a metatable), like
+    // `luaL_tolstring`.
+    let mt = ctx.metatable_of(v);
+    if let Some(mt) = mt {
+        if ctx.metatable_field(mt, MetaEvent::ToString).is_some() {
+            return None;
+        }
+    }
     match v {
         Value::String(s) => Some(s.as_bytes().to_vec()),
         Value::Nil | Value::Boolean(_) | Value::Integer(_) | Value::Float(_) => {
             Some(display_plain(v).into_bytes())
         }
         other => {
-            let mt = ctx.metatable_of(other);
             if let Some(mt) = mt {
-                if ctx.metatable_field(mt, MetaEvent::ToString).is_some() {
-                    return None;
-                }
                 if let Value::String(name) = mt.get(ctx.key("__name")) {
                     let mut out = name.as_bytes().to_vec();
                     out.extend_from_slice(
@@ -312,9 +316,10 @@ fn parse_int_base(bytes: &[u8], base: u32) -> Option<i64> {
     let start = bytes.iter().position(|c| !is_space(c))?;
     let end = bytes.iter().rposition(|c| !is_space(c))? + 1;
     let mut s = &bytes[start..end];
+    // One optional sign, then at least one digit (PUC's `l_str2int`).
     let neg = s.first() == Some(&b'-');
-    if neg {
-        s = &s[1..];
+    if let Some(rest) = s.strip_prefix(b"-").or_else(|| s.strip_prefix(b"+")) {
+        s = rest;
     }
     if s.is_empty() {
         return None;
@@ -414,14 +419,15 @@ fn pairs_after<'gc>(
     Ok(Action::Return)
 }
 
-fn next<'gc>(_ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
+fn next<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
     let t = check_table(exec, 0)?;
     let k = exec.arg(1);
     exec.charge(1);
     match t.next(k) {
         Ok(Some((k, v))) => exec.replace(&[k, v]),
         Ok(None) => exec.set_return(Value::Nil),
-        Err(e) => return Err(Error::runtime(e.to_string())),
+        // Raised by the VM inside a C function in PUC (`luaH_next`): no position.
+        Err(e) => return Err(Error::Value(ctx.str(&e.to_string()))),
     }
     Ok(Action::Return)
 }
@@ -869,6 +875,42 @@ fn load_bytes<'gc>(
     }
 }
 
+/// The collector settings a script can read back (`collectgarbage` options other than
+/// `collect` and `count`), kept in a registry table so that they are VM state (snapshots and
+/// rollback include them) and never depend on the physical collector:
+/// `mode` ("incremental" at start, like `luaL_newstate`; the `lua` command switches PUC to
+/// generational), `pause`/`stepmul` as PUC stores them (a quarter of the value, in a byte),
+/// `stopped`, and `debt`: the bytes of collector work that `step` has asked for since the
+/// last full collection.
+fn gc_settings<'gc>(ctx: Context<'gc>) -> Table<'gc> {
+    let key = ctx.str("lunette.gc");
+    if let Value::Table(t) = ctx.registry().get(key) {
+        return t;
+    }
+    let t = ctx.new_table();
+    set(ctx, t, "mode", ctx.str("incremental"));
+    set(ctx, t, "pause", Value::Integer(200 / 4));
+    set(ctx, t, "stepmul", Value::Integer(100 / 4));
+    set(ctx, t, "stopped", Value::Boolean(false));
+    set(ctx, t, "debt", Value::Integer(0));
+    let _ = ctx.registry().set(ctx.mutation(), key, Value::Table(t));
+    t
+}
+
+fn gc_field<'gc>(ctx: Context<'gc>, t: Table<'gc>, name: &str) -> Value<'gc> {
+    t.get(ctx.key(name))
+}
+
+/// PUC's `setgcparam` for a `collectgarbage` argument: the C `int` of the integer, divided
+/// by 4, stored in a byte.
+fn gc_param(v: i64) -> i64 {
+    ((v as i32) / 4) as u8 as i64
+}
+
+/// Bytes of collector work a basic `step` (`collectgarbage("step")` or `("step", 0)`) does
+/// in lunette's model: PUC's basic step size (2^13).
+const GC_BASIC_STEP: i64 = 8 * 1024;
+
 fn collectgarbage<'gc>(
     ctx: Context<'gc>,
     exec: &mut Exec<'gc, '_>,
@@ -876,40 +918,122 @@ fn collectgarbage<'gc>(
     let opt = opt_string(ctx, exec, 0)?
         .map(|s| s.to_str_lossy().into_owned())
         .unwrap_or_else(|| "collect".into());
+    const OPTIONS: &[&str] = &[
+        "stop",
+        "restart",
+        "collect",
+        "count",
+        "step",
+        "setpause",
+        "setstepmul",
+        "isrunning",
+        "generational",
+        "incremental",
+    ];
+    if !OPTIONS.contains(&opt.as_str()) {
+        return Err(Error::bad_argument(1, format!("invalid option '{opt}'")));
+    }
+    // Optional integer arguments are checked before anything happens (like PUC).
+    let int_arg = |exec: &Exec<'gc, '_>, i: usize| opt_integer(exec, i, 0);
+    let (a1, a2, a3) = match opt.as_str() {
+        "step" | "setpause" | "setstepmul" => (int_arg(exec, 1)?, 0, 0),
+        "generational" => (int_arg(exec, 1)?, int_arg(exec, 2)?, 0),
+        "incremental" => (int_arg(exec, 1)?, int_arg(exec, 2)?, int_arg(exec, 3)?),
+        _ => (0, 0, 0),
+    };
+    let _ = a3; // the step size is accepted and has no observable effect
+    if ctx.running_finalizer(exec.thread()) {
+        // Inside a finalizer the collector refuses every request (PUC's `lua_gc` returns
+        // -1): fail.
+        exec.set_return(Value::Nil);
+        return Ok(Action::Return);
+    }
+    let granted = ctx.host().grants().full_collections;
     let r = match opt.as_str() {
-        "collect" | "step" if !ctx.host().grants().full_collections => {
-            // Not granted: the host alone decides when full collections happen.
-            if opt == "step" {
-                Value::Boolean(false)
+        "collect" | "step" => {
+            let settings = gc_settings(ctx);
+            let generational = gc_field(ctx, settings, "mode")
+                .as_string()
+                .is_some_and(|m| m.as_bytes() == b"generational");
+            // lunette's collector model: a full collection is one cycle. `step` adds work
+            // (its argument in KiB, else a basic step) and finishes the cycle (collects,
+            // returns true) when the work asked for since the last full collection covers
+            // the bytes the script has (`"count"`). In generational mode every step collects
+            // and none reports the end of a cycle (PUC's generational steps never do).
+            let (full, result) = if opt == "collect" {
+                (true, Value::Integer(0))
+            } else if generational {
+                (true, Value::Boolean(false))
             } else {
-                Value::Integer(0)
+                // (A negative size asks for no work, like PUC's negative debt.)
+                let work = match a1 {
+                    0 => GC_BASIC_STEP,
+                    n => n.max(0).saturating_mul(1024),
+                };
+                let debt = match gc_field(ctx, settings, "debt") {
+                    Value::Integer(d) => d,
+                    _ => 0,
+                }
+                .saturating_add(work);
+                let heap = i64::try_from(ctx.memory().script_bytes()).unwrap_or(i64::MAX);
+                if debt >= heap {
+                    (true, Value::Boolean(granted))
+                } else {
+                    set(ctx, settings, "debt", Value::Integer(debt));
+                    (false, Value::Boolean(false))
+                }
+            };
+            if !full || !granted {
+                // Not granted: the host alone decides when full collections happen.
+                result
+            } else {
+                set(ctx, settings, "debt", Value::Integer(0));
+                // A full collection at this deterministic point: weak entries are cleared
+                // and finalizers run (see lunette_vm::gc). The step pauses so the host
+                // collects. Paid for before it happens, in proportion to the heap it walks.
+                exec.charge(lunette_vm::gc::full_collection_units(ctx));
+                ctx.request_full_collection();
+                exec.clear();
+                return Ok(Action::Pause {
+                    then: Then::new("collectgarbage", lunette_vm::gc::run_finalizers, result),
+                });
             }
         }
-        "collect" | "step" if ctx.running_finalizer(exec.thread()) => {
-            // Inside a finalizer the collector is stopped (PUC): fail.
-            Value::Nil
-        }
-        "collect" | "step" => {
-            // A full collection at this deterministic point: weak entries are cleared and
-            // finalizers run (see lunette_vm::gc). The step pauses so the host collects.
-            let result = if opt == "step" {
-                Value::Boolean(true)
-            } else {
-                Value::Integer(0)
-            };
-            // Paid for before it happens, in proportion to the heap it walks.
-            exec.charge(lunette_vm::gc::full_collection_units(ctx));
-            ctx.request_full_collection();
-            exec.clear();
-            return Ok(Action::Pause {
-                then: Then::new("collectgarbage", lunette_vm::gc::run_finalizers, result),
-            });
-        }
         "count" => Value::Float(ctx.memory().script_bytes() as f64 / 1024.0),
-        "isrunning" => Value::Boolean(true),
-        "incremental" | "generational" => ctx.str("incremental"),
-        "stop" | "restart" | "setpause" | "setstepmul" => Value::Integer(0),
-        other => return Err(Error::bad_argument(1, format!("invalid option '{other}'"))),
+        "isrunning" => {
+            let stopped = gc_field(ctx, gc_settings(ctx), "stopped").is_truthy();
+            Value::Boolean(!stopped)
+        }
+        "stop" | "restart" => {
+            let settings = gc_settings(ctx);
+            set(ctx, settings, "stopped", Value::Boolean(opt == "stop"));
+            Value::Integer(0)
+        }
+        "setpause" | "setstepmul" => {
+            let settings = gc_settings(ctx);
+            let field = &opt[3..];
+            let previous = match gc_field(ctx, settings, field) {
+                Value::Integer(p) => p * 4,
+                _ => 0,
+            };
+            set(ctx, settings, field, Value::Integer(gc_param(a1)));
+            Value::Integer(previous)
+        }
+        _ => {
+            // "incremental" / "generational": switch mode, return the previous one.
+            let settings = gc_settings(ctx);
+            let previous = gc_field(ctx, settings, "mode");
+            if opt == "incremental" {
+                if a1 as i32 != 0 {
+                    set(ctx, settings, "pause", Value::Integer(gc_param(a1)));
+                }
+                if a2 as i32 != 0 {
+                    set(ctx, settings, "stepmul", Value::Integer(gc_param(a2)));
+                }
+            }
+            set(ctx, settings, "mode", ctx.str(&opt));
+            previous
+        }
     };
     exec.set_return(r);
     Ok(Action::Return)

@@ -132,7 +132,7 @@ fn wrapped_call<'gc>(
     let _ = ctx;
     Ok(Action::Resume {
         thread: co,
-        then: Then::new("wrap", wrap_after, Value::Nil).catching(),
+        then: Then::new("wrap", wrap_after, Value::Thread(co)).catching(),
     })
 }
 
@@ -144,24 +144,67 @@ fn wrap_after<'gc>(
     match outcome {
         Outcome::Returned => Ok(Action::Return),
         Outcome::Errored(e) => {
-            // Like PUC's auxwrap: string errors get the caller's position prepended, except
-            // memory errors (PUC tells them by status; the message is their mark here), so a
-            // memory error crossing nested wraps is reported once, cleanly.
-            if let Value::String(s) = e {
-                if s.as_bytes() == NOT_ENOUGH_MEMORY.as_bytes() {
-                    return Err(Error::Value(e));
+            // Like PUC's auxwrap, a coroutine that died by an error is closed first: its
+            // pending `__close` handlers run, and the error they end with propagates.
+            if let Value::Thread(co) = exec.upvalue {
+                // (The death error is taken either way: the coroutine counts as closed.)
+                if co.status() == ThreadStatus::Dead
+                    && co.take_death_error(ctx).is_some()
+                    && co.has_pending_closes()
+                {
+                    co.start_closing(ctx, Some(e));
+                    exec.clear();
+                    return Ok(Action::Resume {
+                        thread: co,
+                        then: Then::new("wrap", wrap_closed, Value::Thread(co)).catching(),
+                    });
                 }
-                let pos = exec.where_(1);
-                let len = pos.len().saturating_add(s.len());
-                ctx.reserve_memory(len)?;
-                exec.charge(len / 32);
-                let mut msg = pos.into_bytes();
-                msg.extend_from_slice(s.as_bytes());
-                return Err(Error::Value(Value::String(ctx.new_string(&msg))));
             }
-            Err(Error::Value(e))
+            wrap_error(ctx, exec, e)
         }
     }
+}
+
+/// Continuation of `wrap_after` once the dead coroutine's `__close` handlers ran.
+fn wrap_closed<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    outcome: Outcome<'gc>,
+) -> Result<Action<'gc>, Error<'gc>> {
+    match outcome {
+        // (The closing always ends with an error: the one the coroutine died with.)
+        Outcome::Returned => Ok(Action::Return),
+        Outcome::Errored(e) => {
+            if let Value::Thread(co) = exec.upvalue {
+                co.take_death_error(ctx); // closed: a later `coroutine.close` returns true
+            }
+            wrap_error(ctx, exec, e)
+        }
+    }
+}
+
+/// Raises a wrapped coroutine's error in the caller.
+fn wrap_error<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    e: Value<'gc>,
+) -> Result<Action<'gc>, Error<'gc>> {
+    // Also like auxwrap: string errors get the caller's position prepended, except
+    // memory errors (PUC tells them by status; the message is their mark here), so a
+    // memory error crossing nested wraps is reported once, cleanly.
+    if let Value::String(s) = e {
+        if s.as_bytes() == NOT_ENOUGH_MEMORY.as_bytes() {
+            return Err(Error::Value(e));
+        }
+        let pos = exec.where_(1);
+        let len = pos.len().saturating_add(s.len());
+        ctx.reserve_memory(len)?;
+        exec.charge(len / 32);
+        let mut msg = pos.into_bytes();
+        msg.extend_from_slice(s.as_bytes());
+        return Err(Error::Value(Value::String(ctx.new_string(&msg))));
+    }
+    Err(Error::Value(e))
 }
 
 fn running<'gc>(_ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
@@ -191,21 +234,33 @@ fn close<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>
     match co.status() {
         ThreadStatus::Running => Err(Error::runtime("cannot close a running coroutine")),
         ThreadStatus::Normal => Err(Error::runtime("cannot close a normal coroutine")),
-        ThreadStatus::Dead => {
-            match co.take_death_error() {
-                Some(e) => exec.replace(&[Value::Boolean(false), e]),
-                None => exec.set_return(Value::Boolean(true)),
-            }
-            Ok(Action::Return)
-        }
-        ThreadStatus::Suspended => {
-            if co.has_pending_closes() {
-                // Run the pending `__close` handlers inside the coroutine.
-                co.start_closing(ctx);
+        ThreadStatus::Dead => match co.take_death_error(ctx) {
+            // Died by an error with to-be-closed variables pending: close them now.
+            Some(e) if co.has_pending_closes() => {
+                co.start_closing(ctx, Some(e));
                 exec.clear();
                 Ok(Action::Resume {
                     thread: co,
-                    then: Then::new("close", close_after, Value::Nil).catching(),
+                    then: Then::new("close", close_after, Value::Thread(co)).catching(),
+                })
+            }
+            Some(e) => {
+                exec.replace(&[Value::Boolean(false), e]);
+                Ok(Action::Return)
+            }
+            None => {
+                exec.set_return(Value::Boolean(true));
+                Ok(Action::Return)
+            }
+        },
+        ThreadStatus::Suspended => {
+            if co.has_pending_closes() {
+                // Run the pending `__close` handlers inside the coroutine.
+                co.start_closing(ctx, None);
+                exec.clear();
+                Ok(Action::Resume {
+                    thread: co,
+                    then: Then::new("close", close_after, Value::Thread(co)).catching(),
                 })
             } else {
                 co.kill(ctx);
@@ -217,10 +272,13 @@ fn close<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>
 }
 
 fn close_after<'gc>(
-    _ctx: Context<'gc>,
+    ctx: Context<'gc>,
     exec: &mut Exec<'gc, '_>,
     outcome: Outcome<'gc>,
 ) -> Result<Action<'gc>, Error<'gc>> {
+    if let Value::Thread(co) = exec.upvalue {
+        co.take_death_error(ctx); // closed: a second `coroutine.close` returns true
+    }
     match outcome {
         Outcome::Returned => exec.set_return(Value::Boolean(true)),
         Outcome::Errored(e) => exec.replace(&[Value::Boolean(false), e]),

@@ -397,11 +397,9 @@ fn setmetatable<'gc>(
     match v {
         Value::Table(_) | Value::UserData(_) => ctx.set_metatable(v, mt),
         Value::String(_) => ctx.set_string_metatable(mt),
+        // nil, booleans, numbers, functions, threads: one metatable per type.
         other => {
-            return Err(Error::runtime(format!(
-                "cannot set the metatable of a {} value in lunette",
-                other.type_name()
-            )))
+            ctx.set_type_metatable(other, mt);
         }
     }
     exec.set_return(v);

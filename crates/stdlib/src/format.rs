@@ -554,7 +554,10 @@ fn run<'gc>(
                 quote_value(out, v, n)?;
             }
             b's' => match v {
-                Value::String(s) => add_string(out, s.as_bytes(), &form, n)?,
+                // (a string metatable may have `__tostring`, which `%s` calls like PUC)
+                Value::String(s) if !has_tostring(ctx, v) => {
+                    add_string(out, s.as_bytes(), &form, n)?
+                }
                 _ => match tostring_plain(ctx, v) {
                     Some(bytes) => {
                         ctx.reserve_memory(bytes.len())?;
@@ -805,4 +808,12 @@ mod tests {
         assert_eq!(h(0.1, None), "1.999999999999ap-4");
         assert_eq!(h(1e300, None), "1.7e43c8800759cp+996");
     }
+}
+
+/// Whether `v`'s metatable has `__tostring` (then `%s` calls it, whatever the type).
+fn has_tostring<'gc>(ctx: Context<'gc>, v: Value<'gc>) -> bool {
+    ctx.metatable_of(v).is_some_and(|mt| {
+        ctx.metatable_field(mt, lunette_vm::MetaEvent::ToString)
+            .is_some()
+    })
 }

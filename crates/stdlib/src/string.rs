@@ -5,10 +5,10 @@
 //! state lives in a Lua table), and pauses between match attempts after a bounded amount of
 //! matching work, so a long substitution spans several executor steps instead of one.
 
-use lunette_vm::interp::{index, Index, MAX_STRING_LEN};
+use lunette_vm::interp::{arith_numbers, index, Index, MAX_STRING_LEN};
 use lunette_vm::{
-    display_plain, Action, Callback, CallbackFn, Context, Error, Exec, LuaString, Outcome, Table,
-    Then, Value,
+    display_plain, Action, Callback, CallbackFn, Context, Error, Exec, LuaString, MetaEvent,
+    Outcome, Table, Then, Value,
 };
 
 use crate::base::set;
@@ -17,6 +17,7 @@ use crate::pattern::{
 };
 use crate::util::{
     check_integer, check_string, opt_integer, opt_string, pos_relative_end, pos_relative_start,
+    without_position,
 };
 
 /// PUC's `MAXSIZE` for strings built by the library (`INT_MAX` there).
@@ -53,6 +54,21 @@ pub fn open(ctx: Context<'_>) {
         set(ctx, lib, key, Value::Callback(Callback::new(ctx, name, *f)));
     }
     let mt = ctx.new_table();
+    // Arithmetic on numeric strings lives here, as in PUC 5.4 (the VM does not coerce
+    // strings for arithmetic; bitwise operators have no string metamethods).
+    let arith: &[(&str, &'static str, CallbackFn)] = &[
+        ("__add", "__add", arith_add),
+        ("__sub", "__sub", arith_sub),
+        ("__mul", "__mul", arith_mul),
+        ("__mod", "__mod", arith_mod),
+        ("__pow", "__pow", arith_pow),
+        ("__div", "__div", arith_div),
+        ("__idiv", "__idiv", arith_idiv),
+        ("__unm", "__unm", arith_unm),
+    ];
+    for (key, name, f) in arith {
+        set(ctx, mt, key, Value::Callback(Callback::new(ctx, name, *f)));
+    }
     set(ctx, mt, "__index", Value::Table(lib));
     ctx.set_string_metatable(Some(mt));
     set(ctx, ctx.globals(), "string", Value::Table(lib));
@@ -90,6 +106,105 @@ pub(crate) fn assemble<'gc>(
             at += n;
         }
     }))
+}
+
+/// A string metamethod's operand as a number: numbers as they are, strings that are whole
+/// numerals converted (PUC's `tonum`); anything else `None`.
+fn arith_operand(v: Value<'_>) -> Option<Value<'_>> {
+    match v {
+        Value::Integer(_) | Value::Float(_) | Value::String(_) => v.to_number(),
+        _ => None,
+    }
+}
+
+/// The string metatable's arithmetic metamethod for `event` (PUC's `arith`): both operands
+/// converted to numbers and combined with `lua_arith` semantics, else the second operand's
+/// metamethod if it is not a string (PUC's `trymt`), else
+/// "attempt to <op> a '<type>' with a '<type>'".
+fn string_arith<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    event: MetaEvent,
+) -> Result<Action<'gc>, Error<'gc>> {
+    let a = exec.get(0).unwrap_or(Value::Nil);
+    let b = exec.get(1).unwrap_or(Value::Nil);
+    let x = arith_operand(a);
+    // PUC quirk: with one argument, the converted first operand (pushed on the stack) is
+    // taken as the second one, so `mt.__unm("3")` is -3 and `mt.__sub(1)` is 0.
+    let y = if exec.len() == 1 { x } else { arith_operand(b) };
+    if let (Some(x), Some(y)) = (x, y) {
+        if let Some(r) = arith_numbers(event, x, y) {
+            // Errors of the arithmetic itself ("attempt to divide by zero") come from the
+            // VM inside a C function in PUC: no position.
+            let v = r.map_err(|e| without_position(ctx, e))?;
+            exec.set_return(v);
+            return Ok(Action::Return);
+        }
+    }
+    let mm = match b {
+        Value::String(_) => None,
+        _ => ctx.metamethod(b, event),
+    };
+    match mm {
+        Some(function) => {
+            exec.replace(&[a, b]);
+            Ok(Action::Call {
+                function,
+                then: Some(Then::new("string.arith", first_result, Value::Nil)),
+            })
+        }
+        None => {
+            let verb = event.name().trim_start_matches("__");
+            Err(Error::runtime(format!(
+                "attempt to {verb} a '{}' with a '{}'",
+                a.type_name(),
+                b.type_name()
+            )))
+        }
+    }
+}
+
+/// Continuation of `string_arith`'s metamethod call: one result (PUC's `lua_call(L, 2, 1)`).
+fn first_result<'gc>(
+    _ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    _outcome: Outcome<'gc>,
+) -> Result<Action<'gc>, Error<'gc>> {
+    let v = exec.get(0).unwrap_or(Value::Nil);
+    exec.set_return(v);
+    Ok(Action::Return)
+}
+
+fn arith_add<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
+    string_arith(ctx, exec, MetaEvent::Add)
+}
+
+fn arith_sub<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
+    string_arith(ctx, exec, MetaEvent::Sub)
+}
+
+fn arith_mul<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
+    string_arith(ctx, exec, MetaEvent::Mul)
+}
+
+fn arith_mod<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
+    string_arith(ctx, exec, MetaEvent::Mod)
+}
+
+fn arith_pow<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
+    string_arith(ctx, exec, MetaEvent::Pow)
+}
+
+fn arith_div<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
+    string_arith(ctx, exec, MetaEvent::Div)
+}
+
+fn arith_idiv<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
+    string_arith(ctx, exec, MetaEvent::IDiv)
+}
+
+fn arith_unm<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
+    string_arith(ctx, exec, MetaEvent::Unm)
 }
 
 /// Charges fuel for `bytes` bytes copied or scanned.

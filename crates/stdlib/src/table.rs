@@ -402,8 +402,7 @@ impl<'gc> Machine<'gc> {
                 let size = input.as_integer_strict().unwrap_or(0);
                 let pos = opt_int_arg(Some(self.v[0]), 2, size)?;
                 if pos != size && (pos as u64).wrapping_sub(1) > size as u64 {
-                    return Err(Error::bad_argument(1, "position out of bounds"));
-                    // sic: PUC 5.4.4 blames argument #1
+                    return Err(Error::bad_argument(2, "position out of bounds"));
                 }
                 self.r[1] = size;
                 self.r[2] = pos;
@@ -1020,7 +1019,7 @@ fn remove<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc
         let size = t.length();
         let mut pos = opt_int_arg(exec.get(1), 2, size)?;
         if pos != size && (pos as u64).wrapping_sub(1) > size as u64 {
-            return Err(Error::bad_argument(1, "position out of bounds")); // sic: PUC 5.4.4 blames argument #1
+            return Err(Error::bad_argument(2, "position out of bounds"));
         }
         let result = t.get_int(pos);
         exec.charge((size - pos).max(0) as usize);

@@ -13,6 +13,15 @@ pub enum Error<'gc> {
     /// `bad argument #arg to 'name' (message)`; the VM finds `name` from the call site like
     /// PUC (`luaL_argerror`), adjusting for method calls.
     BadArgument { arg: usize, message: String },
+    /// `bad argument #arg to 'name' (<expected> expected, got <type>)` (`Error::type_error`):
+    /// like `BadArgument`, and the VM names the actual argument's type like
+    /// `luaL_typeerror` — its metatable's `__name` if that is a string, else its type
+    /// (`no value` for a missing argument).
+    TypeError {
+        arg: usize,
+        expected: String,
+        got: Option<Value<'gc>>,
+    },
     /// The VM's memory limit was reached: the error value is the string
     /// `not enough memory`, without a position (like PUC's memory errors).
     NotEnoughMemory,
@@ -37,12 +46,14 @@ impl<'gc> Error<'gc> {
     }
 
     /// `bad argument #arg to 'f' (<expected> expected, got <type>)`.
+    /// The type name is resolved when the error is raised (`__name` counts, see
+    /// `Error::TypeError`).
     pub fn type_error(arg: usize, expected: &str, got: Option<Value<'gc>>) -> Self {
-        let got = match got {
-            None => "no value".to_string(),
-            Some(v) => v.type_name().to_string(),
-        };
-        Error::bad_argument(arg, format!("{expected} expected, got {got}"))
+        Error::TypeError {
+            arg,
+            expected: expected.to_string(),
+            got,
+        }
     }
 }
 

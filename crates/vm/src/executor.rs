@@ -523,13 +523,16 @@ impl<'gc> Executor<'gc> {
             }
             return;
         }
-        match unwind(ctx, thread, &mut ts, value, fuel) {
+        match unwind(ctx, thread, &mut ts, value, fuel, !is_main) {
             Ok(()) => {}
             Err(value) => {
-                // The thread died.
+                // The thread died (a coroutine keeps the values of its pending to-be-closed
+                // variables on its stack for `coroutine.close`).
                 ts.status = ThreadStatus::Dead;
                 ts.death_error = Some(value);
-                ts.stack.clear();
+                if ts.tbc_slots.is_empty() {
+                    ts.stack.clear();
+                }
                 drop(ts);
                 if is_main {
                     st.result = Some(Err(value));
@@ -658,6 +661,14 @@ pub(crate) fn error_to_value<'gc>(
             let pos = debug::where_level(ts, 1);
             ctx.str(&format!("{pos}{msg}"))
         }
+        Error::TypeError { arg, expected, got } => {
+            let got = match got {
+                None => "no value".to_string(),
+                Some(v) => ctx.type_name_by_metatable(v),
+            };
+            let message = format!("{expected} expected, got {got}");
+            error_to_value(ctx, ts, Error::BadArgument { arg, message }, callee)
+        }
         Error::BadArgument { arg, message } => {
             let pos = debug::where_level(ts, 1);
             let (name, is_method) = debug::calling_name(ts)
@@ -678,13 +689,16 @@ pub(crate) fn error_to_value<'gc>(
 
 /// Unwinds the thread to the nearest catching continuation, running pending `__close`
 /// handlers (each as a call, never recursively). `Err(value)` when no frame catches: the
-/// thread dies with that error.
+/// thread dies with that error. A coroutine (`coroutine == true`) that dies does not close
+/// its to-be-closed variables: like PUC, they stay on its stack until `coroutine.close`
+/// (or `coroutine.wrap`'s error path) closes them, with the error as their second argument.
 pub(crate) fn unwind<'gc>(
     ctx: Context<'gc>,
     thread: Thread<'gc>,
     ts: &mut ThreadState<'gc>,
     error: Value<'gc>,
     fuel: &mut Fuel,
+    coroutine: bool,
 ) -> Result<(), Value<'gc>> {
     let catch = ts.frames.iter().rposition(|f| {
         matches!(
@@ -707,6 +721,10 @@ pub(crate) fn unwind<'gc>(
         None => 0,
     };
     close_upvalues(ctx, ts, boundary);
+    if catch.is_none() && coroutine {
+        ts.frames.clear();
+        return Err(error);
+    }
     if let Some(&slot) = ts.tbc_slots.last() {
         if slot >= boundary {
             ts.tbc_slots.pop();
@@ -731,7 +749,7 @@ pub(crate) fn unwind<'gc>(
                 Ok(_) => Ok(()),
                 Err(e) => {
                     let v = error_to_value(ctx, ts, e, None);
-                    unwind(ctx, thread, ts, v, fuel)
+                    unwind(ctx, thread, ts, v, fuel, coroutine)
                 }
             };
         }
@@ -1236,13 +1254,15 @@ pub(crate) fn post_return<'gc>(
 }
 
 impl<'gc> Thread<'gc> {
-    /// The error that killed this coroutine, taken (a second `close` returns true).
-    pub fn take_death_error(self) -> Option<Value<'gc>> {
-        let e = self.0.state.try_borrow().ok()?.death_error;
-        e
+    /// The error that killed this coroutine, taken: a dead coroutine reports it once, so a
+    /// second `coroutine.close` returns true (PUC resets the thread's status on close).
+    pub fn take_death_error(self, ctx: Context<'gc>) -> Option<Value<'gc>> {
+        self.0.state.try_borrow().ok()?.death_error?;
+        self.borrow_mut(ctx.mutation()).death_error.take()
     }
 
-    /// Whether a suspended coroutine has to-be-closed variables waiting.
+    /// Whether a suspended coroutine, or one that died by an error, has to-be-closed
+    /// variables waiting.
     pub fn has_pending_closes(self) -> bool {
         self.0
             .state
@@ -1263,16 +1283,24 @@ impl<'gc> Thread<'gc> {
         ts.body = None;
     }
 
-    /// Prepares a suspended coroutine so that the next resume runs its pending `__close`
-    /// handlers (innermost first) and then finishes (`coroutine.close`).
-    pub fn start_closing(self, ctx: Context<'gc>) {
+    /// Prepares a suspended coroutine, or one that died by `error` with to-be-closed
+    /// variables pending, so that the next resume runs its pending `__close` handlers
+    /// (innermost first, each getting the current error, which an erroring handler
+    /// replaces) and then finishes: it returns, or raises the final error if there is one
+    /// (`coroutine.close`, `coroutine.wrap`).
+    pub fn start_closing(self, ctx: Context<'gc>, error: Option<Value<'gc>>) {
         let mut ts = self.borrow_mut(ctx.mutation());
         close_upvalues(ctx, &mut ts, 0);
         ts.frames.clear();
+        ts.death_error = None;
+        if ts.status == ThreadStatus::Dead {
+            ts.status = ThreadStatus::Suspended;
+        }
         ts.stack.push(Value::Nil);
         let base = ts.stack.len();
+        let state = closing_state(ctx, error);
         ts.frames.push(Frame::Continuation {
-            then: Then::new("close", close_driver, Value::Nil),
+            then: Then::new("close", close_driver, state),
             base,
             returns: Returns::Multi,
             ready: None,
@@ -1284,25 +1312,50 @@ impl<'gc> Thread<'gc> {
     }
 }
 
-/// Calls the next pending `__close` handler of a coroutine being closed.
+/// The state of `close_driver`: `nil` while there is no error, else a table holding the
+/// current error at index 1 (so that any value, `nil` included, can be the error).
+fn closing_state<'gc>(ctx: Context<'gc>, error: Option<Value<'gc>>) -> Value<'gc> {
+    match error {
+        None => Value::Nil,
+        Some(e) => {
+            let t = ctx.new_table();
+            let _ = t.set(ctx.mutation(), Value::Integer(1), e);
+            Value::Table(t)
+        }
+    }
+}
+
+/// Calls the next pending `__close` handler of a coroutine being closed, with the current
+/// error (a handler that raises one makes it the current error; the others still run).
 fn close_driver<'gc>(
     ctx: Context<'gc>,
     exec: &mut Exec<'gc, '_>,
-    _o: Outcome<'gc>,
+    outcome: Outcome<'gc>,
 ) -> Result<Action<'gc>, Error<'gc>> {
+    let state = match outcome {
+        Outcome::Returned => exec.upvalue,
+        Outcome::Errored(e) => closing_state(ctx, Some(e)),
+    };
+    let error = match state {
+        Value::Table(t) => Some(t.get(Value::Integer(1))),
+        _ => None,
+    };
     match exec.ts.tbc_slots.pop() {
         Some(slot) => {
             let v = exec.ts.stack.get(slot).copied().unwrap_or(Value::Nil);
             let mm = ctx.metamethod(v, MetaEvent::Close).unwrap_or(Value::Nil);
-            exec.replace(&[v, Value::Nil]);
+            exec.replace(&[v, error.unwrap_or(Value::Nil)]);
             Ok(Action::Call {
                 function: mm,
-                then: Some(Then::new("close", close_driver, Value::Nil)),
+                then: Some(Then::new("close", close_driver, state).catching()),
             })
         }
         None => {
             exec.clear();
-            Ok(Action::Return)
+            match error {
+                None => Ok(Action::Return),
+                Some(e) => Err(Error::Value(e)),
+            }
         }
     }
 }

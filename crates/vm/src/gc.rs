@@ -396,6 +396,9 @@ fn mark_live<'gc>(m: &mut LogicalMark<'gc>, state: &State<'gc>) {
     if let Some(t) = state.string_metatable.get() {
         m.value(Value::Table(t));
     }
+    for t in state.type_metatables.get().into_iter().flatten() {
+        m.value(Value::Table(t));
+    }
     for s in state.meta_names.iter() {
         m.value(Value::String(*s));
     }

@@ -82,21 +82,35 @@ impl ArithOp {
                 | ArithOp::BNot
         )
     }
+}
 
-    /// The verb of the string library's coercion error ("attempt to add a 'string' ...").
-    fn verb(self) -> &'static str {
-        match self {
-            ArithOp::Add => "add",
-            ArithOp::Sub => "sub",
-            ArithOp::Mul => "mul",
-            ArithOp::Mod => "mod",
-            ArithOp::Pow => "pow",
-            ArithOp::Div => "div",
-            ArithOp::IDiv => "idiv",
-            ArithOp::Unm => "unm",
-            _ => "",
-        }
-    }
+/// Arithmetic on two numbers with Lua's rules, like `lua_arith` (no string coercion, no
+/// metamethods), for the arithmetic and bitwise events (`Add` ... `BNot`; unary ones use `a`).
+/// `None` if `event` is not one of them or an operand is not a number. Errors
+/// ("attempt to divide by zero", "number has no integer representation") are `Runtime`.
+pub fn arith_numbers<'gc>(
+    event: MetaEvent,
+    a: Value<'gc>,
+    b: Value<'gc>,
+) -> Option<Result<Value<'gc>, Error<'gc>>> {
+    let op = match event {
+        MetaEvent::Add => ArithOp::Add,
+        MetaEvent::Sub => ArithOp::Sub,
+        MetaEvent::Mul => ArithOp::Mul,
+        MetaEvent::Mod => ArithOp::Mod,
+        MetaEvent::Pow => ArithOp::Pow,
+        MetaEvent::Div => ArithOp::Div,
+        MetaEvent::IDiv => ArithOp::IDiv,
+        MetaEvent::BAnd => ArithOp::BAnd,
+        MetaEvent::BOr => ArithOp::BOr,
+        MetaEvent::BXor => ArithOp::BXor,
+        MetaEvent::Shl => ArithOp::Shl,
+        MetaEvent::Shr => ArithOp::Shr,
+        MetaEvent::Unm => ArithOp::Unm,
+        MetaEvent::BNot => ArithOp::BNot,
+        _ => return None,
+    };
+    arith_num(op, a, b)
 }
 
 /// Arithmetic on two numbers (no coercion). `None` if an operand is not a number.
@@ -232,31 +246,9 @@ fn arith_slow<'gc>(
         return Ok(Slow::Meta(mm, a, b));
     }
     if !op.is_bitwise() {
-        // String coercion, as PUC's string metamethods do.
-        let is_str = |v: Value| matches!(v, Value::String(_));
-        if is_str(a) || is_str(b) {
-            if let (Some(x), Some(y)) = (a.to_number(), b.to_number()) {
-                if let Some(r) = arith_num(op, x, y) {
-                    return r.map(Slow::Value);
-                }
-            }
-            let both_str_or_num =
-                |v: Value| matches!(v, Value::String(_) | Value::Integer(_) | Value::Float(_));
-            if both_str_or_num(a) && both_str_or_num(b) {
-                let (ta, tb) = (a.type_name(), b.type_name());
-                return Err(Error::runtime(format!(
-                    "attempt to {} a '{}' with a '{}'",
-                    op.verb(),
-                    ta,
-                    tb
-                )));
-            }
-        }
-        let (bad, which) = if a.to_number().is_none() {
-            (a, 0)
-        } else {
-            (b, 1)
-        };
+        // No string coercion here: numeric strings get arithmetic from the string
+        // library's metamethods (`__add`... in the string metatable), like PUC 5.4.
+        let (bad, which) = if !is_num(a) { (a, 0) } else { (b, 1) };
         return Err(Error::runtime(format!(
             "attempt to perform arithmetic on a {} value{}",
             ctx.object_type_name(bad),
@@ -1325,7 +1317,8 @@ pub(crate) fn run<'gc>(
                         if slot >= level {
                             ts.tbc_slots.pop();
                             let v = ts.stack[slot];
-                            pc -= 1; // re-run to close the next one when this call returns
+                            // `finish_meta` re-runs this `Close` (to close the next one)
+                            // when the call returns.
                             let mm = ctx.metamethod(v, MetaEvent::Close).unwrap_or(Value::Nil);
                             meta_call!(mm, v, Value::Nil);
                         }
@@ -1563,7 +1556,7 @@ pub(crate) fn run<'gc>(
                                 if ts.stack.len() < top {
                                     ts.stack.resize(top, Value::Nil);
                                 }
-                                pc -= 1;
+                                // `finish_meta` re-runs this `Return` when the call returns.
                                 let mm = ctx.metamethod(v, MetaEvent::Close).unwrap_or(Value::Nil);
                                 let slot = ts.stack.len().max(top);
                                 ts.stack.truncate(slot);
@@ -1856,9 +1849,12 @@ fn for_prep<'gc>(r: &mut [Value<'gc>]) -> Result<bool, Error<'gc>> {
             Value::Integer(l) => l,
             Value::Float(f) => {
                 if f.is_nan() {
-                    return Ok(false);
-                }
-                if s > 0 {
+                    // Not above 0, so like a very negative limit (PUC's `forlimit`).
+                    if s > 0 {
+                        return Ok(false);
+                    }
+                    i64::MIN
+                } else if s > 0 {
                     let fl = f.floor();
                     if fl >= TWO_POW_63 {
                         i64::MAX
@@ -1904,7 +1900,9 @@ fn for_prep<'gc>(r: &mut [Value<'gc>]) -> Result<bool, Error<'gc>> {
         if s == 0.0 {
             return Err(Error::runtime("'for' step is zero"));
         }
-        if !(if s > 0.0 { i <= l } else { l <= i }) {
+        // Skip only when the first value is past the limit (PUC's `forprep`): a NaN
+        // initial value or limit runs the body once (the `ForLoop` test then fails).
+        if if 0.0 < s { l < i } else { i < l } {
             return Ok(false);
         }
         r[0] = Value::Float(i);
@@ -1991,7 +1989,13 @@ pub(crate) fn finish_meta<'gc>(
             fr.pc -= 1;
             fr.concat_resume = true;
         }
-        // Stores and closes: nothing to finish (Close/Return re-execute themselves).
+        // A `__close` call made by `Close` or `Return`: run the instruction again, to close
+        // the next variable or to return. (The pc stays after the instruction during the
+        // call, so `finish_meta` sees the instruction itself and error positions name it.)
+        Instruction::Close { .. } | Instruction::Return { .. } => {
+            current_frame(ts).pc -= 1;
+        }
+        // Stores: nothing to finish.
         _ => {}
     }
     Ok(())

@@ -81,6 +81,7 @@ struct RootBackup<'gc> {
     #[collect(require_static)]
     next_host_id: u64,
     string_metatable: Option<Table<'gc>>,
+    type_metatables: crate::state::TypeMetatables<'gc>,
     finalizable: Vec<Value<'gc>>,
     pending: Vec<Value<'gc>>,
     finalizing: Value<'gc>,
@@ -457,6 +458,7 @@ impl<'gc> Journal<'gc> {
                 next_id: state.next_id.get(),
                 next_host_id: state.handles.borrow().next_host_id,
                 string_metatable: state.string_metatable.get(),
+                type_metatables: state.type_metatables.get(),
                 finalizable: gc.finalizable.0.clone(),
                 pending: gc.pending.clone(),
                 finalizing: gc.finalizing,
@@ -507,6 +509,7 @@ impl<'gc> Journal<'gc> {
         let root = &log.root;
         state.next_id.set(root.next_id);
         state.string_metatable.unlock(mc).set(root.string_metatable);
+        state.type_metatables.unlock(mc).set(root.type_metatables);
         {
             let mut gc = state.gc.borrow_mut(mc);
             gc.finalizable.0 = root.finalizable.clone();

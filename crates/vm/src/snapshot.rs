@@ -248,6 +248,8 @@ pub(crate) struct Image {
     registry: u32,
     main_thread: u32,
     string_metatable: Option<u32>,
+    /// `State::type_metatables`.
+    type_metatables: [Option<u32>; crate::state::TYPE_METATABLES],
     finalizable: Box<[Val]>,
     pending_finalizers: Box<[Val]>,
     /// `GcState::finalizing`.
@@ -533,6 +535,10 @@ pub(crate) fn capture<'gc>(
         .string_metatable
         .get()
         .map(|t| c.obj(ObjRef::Table(t)));
+    let type_metatables = state
+        .type_metatables
+        .get()
+        .map(|mt| mt.map(|t| c.obj(ObjRef::Table(t))));
     let (finalizable, pending_finalizers, finalizing, full_collection_requested) = {
         let gc = state.gc.borrow();
         (
@@ -579,6 +585,7 @@ pub(crate) fn capture<'gc>(
         registry,
         main_thread,
         string_metatable,
+        type_metatables,
         finalizable,
         pending_finalizers,
         finalizing,
@@ -1028,6 +1035,11 @@ pub(crate) fn rebuild<'gc>(
         mc,
         Lock::new(image.string_metatable.map(|t| rb.table(t)).transpose()?),
     );
+    let mut type_metatables = [None; crate::state::TYPE_METATABLES];
+    for (slot, mt) in type_metatables.iter_mut().zip(image.type_metatables) {
+        *slot = mt.map(|t| rb.table(t)).transpose()?;
+    }
+    state.type_metatables = Gc::new(mc, Lock::new(type_metatables));
     state.next_id.set(image.next_id);
     {
         let mut gc = state.gc.borrow_mut(mc);
@@ -1243,6 +1255,9 @@ impl Image {
             h.word(r as u64);
         }
         h.word(self.string_metatable.map_or(u64::MAX, |t| t as u64));
+        for mt in self.type_metatables {
+            h.word(mt.map_or(u64::MAX, |t| t as u64));
+        }
         hash_vals(&mut h, &self.finalizable);
         hash_vals(&mut h, &self.pending_finalizers);
         hash_val(&mut h, self.finalizing);

@@ -58,6 +58,26 @@ pub enum MetaEvent {
 
 pub(crate) const META_EVENT_COUNT: usize = 29;
 
+/// How many basic types have one metatable per type besides strings (see
+/// `type_metatable_slot`).
+pub(crate) const TYPE_METATABLES: usize = 5;
+
+/// The per-type metatables of `State`.
+pub(crate) type TypeMetatables<'gc> = [Option<Table<'gc>>; TYPE_METATABLES];
+
+/// Index into `State::type_metatables` for `v`'s type: nil 0, boolean 1, number 2,
+/// function (Lua or Rust) 3, thread 4; `None` for tables, userdata and strings.
+pub(crate) fn type_metatable_slot(v: Value<'_>) -> Option<usize> {
+    match v {
+        Value::Nil => Some(0),
+        Value::Boolean(_) => Some(1),
+        Value::Integer(_) | Value::Float(_) => Some(2),
+        Value::Function(_) | Value::Callback(_) => Some(3),
+        Value::Thread(_) => Some(4),
+        Value::Table(_) | Value::UserData(_) | Value::String(_) => None,
+    }
+}
+
 impl MetaEvent {
     pub fn name(self) -> &'static str {
         META_NAMES[self as usize]
@@ -116,6 +136,9 @@ pub struct State<'gc> {
     pub(crate) registry: Table<'gc>,
     pub(crate) main_thread: Thread<'gc>,
     pub(crate) string_metatable: Gc<'gc, Lock<Option<Table<'gc>>>>,
+    /// The metatables shared by all values of the other basic types (`debug.setmetatable`),
+    /// indexed by `type_metatable_slot`: nil, boolean, number, function, thread.
+    pub(crate) type_metatables: Gc<'gc, Lock<TypeMetatables<'gc>>>,
     /// Interned metamethod names, indexed by `MetaEvent`.
     pub(crate) meta_names: Box<[LuaString<'gc>]>,
     /// Source of stable object ids (tables, functions, threads, userdata) of script objects.
@@ -189,6 +212,7 @@ impl<'gc> State<'gc> {
             registry,
             main_thread,
             string_metatable: Gc::new(mc, Lock::new(None)),
+            type_metatables: Gc::new(mc, Lock::new([None; TYPE_METATABLES])),
             meta_names,
             next_id,
             roots: DynamicRootSet::new(mc),
@@ -248,9 +272,19 @@ impl<'gc> Context<'gc> {
         &self.state.memory
     }
 
-    /// The type name used in error messages: the metatable's `__name` when it is a string
-    /// (PUC's `luaT_objtypename`), else the basic type name.
+    /// The type name the VM's messages use for `v` (PUC's `luaT_objtypename`): a table's or
+    /// userdata's metatable `__name` if it is a string, else the type.
     pub fn object_type_name(self, v: Value<'gc>) -> String {
+        if matches!(v, Value::Table(_) | Value::UserData(_)) {
+            return self.type_name_by_metatable(v);
+        }
+        v.type_name().to_string()
+    }
+
+    /// The type name argument errors use for `v` (PUC's `luaL_typeerror`): the `__name` of
+    /// its metatable, whatever its type (numbers can have one through
+    /// `debug.setmetatable`), if it is a string, else the type.
+    pub fn type_name_by_metatable(self, v: Value<'gc>) -> String {
         if let Some(mt) = self.metatable_of(v) {
             if let Value::String(name) = mt.get(Value::String(self.meta_name(MetaEvent::Name))) {
                 return name.to_str_lossy().into_owned();
@@ -382,13 +416,33 @@ impl<'gc> Context<'gc> {
         self.state.string_metatable.unlock(self.mc).set(mt);
     }
 
-    /// The metatable of any value (tables and userdata have their own; strings share one).
+    /// The metatable shared by every value of `v`'s type, for the types that have one per
+    /// type rather than per value: nil, booleans, numbers, functions, threads (strings have
+    /// theirs in `string_metatable`). `None` for tables, userdata and strings.
+    pub fn type_metatable(self, v: Value<'gc>) -> Option<Table<'gc>> {
+        type_metatable_slot(v).and_then(|i| self.state.type_metatables.get()[i])
+    }
+
+    /// Sets the metatable shared by every value of `v`'s type (see `type_metatable`);
+    /// returns false (and changes nothing) for tables, userdata and strings.
+    pub fn set_type_metatable(self, v: Value<'gc>, mt: Option<Table<'gc>>) -> bool {
+        let Some(i) = type_metatable_slot(v) else {
+            return false;
+        };
+        let mut all = self.state.type_metatables.get();
+        all[i] = mt;
+        self.state.type_metatables.unlock(self.mc).set(all);
+        true
+    }
+
+    /// The metatable of any value (tables and userdata have their own; the other types
+    /// share one per type).
     pub fn metatable_of(self, v: Value<'gc>) -> Option<Table<'gc>> {
         match v {
             Value::Table(t) => t.metatable(),
             Value::UserData(u) => u.metatable(),
             Value::String(_) => self.string_metatable(),
-            _ => None,
+            _ => self.type_metatable(v),
         }
     }
 

@@ -23,11 +23,10 @@ pub(crate) fn puc_load_error(src: &[u8]) -> Option<String> {
     }
 }
 
-/// 5.4.4 (installed) vs 5.4.6 (our target) wording differences.
+/// 5.4.4 (installed) vs 5.4.8 (our target) wording differences: none so far (the wordings
+/// "break outside a loop" and "missing '{' in \\u{xxxx}" are not those of 5.4.7 or 5.4.8).
 fn normalize_puc(s: &str) -> String {
-    s.replace("break outside loop", "break outside a loop")
-        .replace("missing '{' near", "missing '{' in \\u{xxxx} near")
-        .replace("missing '}' near", "missing '}' in \\u{xxxx} near")
+    s.to_string()
 }
 
 const BAD: &[&str] = &[
@@ -163,11 +162,11 @@ fn specific_messages() {
     );
     assert_eq!(
         err("for i=1,2 do end break"),
-        "[string \"for i=1,2 do end break\"]:1: break outside a loop at line 1"
+        "[string \"for i=1,2 do end break\"]:1: break outside loop at line 1"
     );
     assert_eq!(
         err("x = \"\\u123\""),
-        "[string \"x = \"\\u123\"\"]:1: missing '{' in \\u{xxxx} near '\"\\u1'"
+        "[string \"x = \"\\u123\"\"]:1: missing '{' near '\"\\u1'"
     );
     let e = crate::compile(b"if x then", "=stdin").unwrap_err();
     assert!(e.is_incomplete());
