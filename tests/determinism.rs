@@ -391,3 +391,33 @@ fn the_memory_limit_does_not_count_what_only_the_ring_keeps() {
         }
     }
 }
+
+/// Collections the memory limit asks for free memory but change nothing a script sees: weak
+/// entries, finalizers and `collectgarbage("count")` move only at full collections
+/// (`collectgarbage()`, the host's `gc_collect`), whose points the script's history decides.
+/// Here frames make 3 MiB of garbage each under a 6 MiB limit, so the limit collects in most
+/// frames; a weak table, a finalizer and the count must read the same as in a VM with no limit.
+#[test]
+fn the_limit_s_collections_change_no_weak_table_finalizer_or_count() {
+    const SETUP: &[u8] = br#"
+        weak = setmetatable({}, {__mode = "k"})
+        weak[{}] = "dead key"
+        finalized = 0
+        setmetatable({}, {__gc = function() finalized = finalized + 1 end})
+        function frame(i)
+            for _ = 1, 3 do local g = ("x"):rep(1 << 20) .. i end
+            return string.format("%d %s %d %.0f", i, tostring(next(weak) ~= nil), finalized,
+                collectgarbage("count"))
+        end
+    "#;
+    let run = |limit: Option<usize>, fuel: i64| {
+        let (mut lua, _) = vm();
+        lua.set_memory_limit(limit);
+        lua.execute(SETUP, "=setup").unwrap();
+        (0..12).map(|i| call(&mut lua, "frame", &[i], fuel)).collect::<Vec<_>>()
+    };
+    let free = run(None, 1_000_000);
+    assert!(free[0].starts_with("0 true 0 "), "{}", free[0]);
+    assert_eq!(run(Some(6 << 20), 1_000_000), free);
+    assert_eq!(run(Some(6 << 20), 997), free);
+}

@@ -703,8 +703,9 @@ fn load_piece<'gc>(
             if total > crate::string::MAX_SIZE {
                 return Err(Error::runtime("chunk too large"));
             }
-            // The pieces are held now, and joined into one more copy at the end.
-            ctx.reserve_memory(total)?;
+            // The pieces are held now, and joined into one more copy at the end. (Nothing is
+            // changed yet: this continuation can run again after a collection.)
+            ctx.reserve_memory_or_retry(total)?;
             let next = state.length() + 1;
             let _ = state.set(ctx.mutation(), Value::Integer(next), piece);
             let _ = state.set(

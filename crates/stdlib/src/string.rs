@@ -298,7 +298,8 @@ fn rep<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, 
         return Err(Error::runtime("resulting string too large"));
     }
     let n = n as usize;
-    ctx.reserve_memory(unit * n)?;
+    // Nothing is changed yet: `rep` can run again after a collection.
+    ctx.reserve_memory_or_retry(unit * n)?;
     charge_bytes(exec, unit * n);
     // Written straight into the result (one allocation of its size). One call, bounded by
     // the memory limit (the request was refused above if it does not fit).

@@ -228,13 +228,10 @@ fn pause_noop<'gc>(
 pub(crate) fn memory_safe_point(ctx: Context<'_>) -> Result<bool, Error<'_>> {
     let memory = ctx.memory();
     if memory.limit().is_some_and(|l| memory.used() > l) {
-        // `reserve_memory(0)` over the limit answers "collect first" (and requests the
-        // collection) or "not enough memory".
-        return match ctx.reserve_memory(0) {
-            Ok(()) => Ok(false),
-            Err(Error::CollectThenRetry) => Ok(true),
-            Err(e) => Err(e),
-        };
+        // Over the limit, `reserve_memory(0)` requests a collection, or answers "not enough
+        // memory" if one already ran since the VM was found over it.
+        ctx.reserve_memory(0)?;
+        return Ok(true);
     }
     Ok(false)
 }

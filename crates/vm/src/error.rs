@@ -25,11 +25,12 @@ pub enum Error<'gc> {
     /// The VM's memory limit was reached: the error value is the string
     /// `not enough memory`, without a position (like PUC's memory errors).
     NotEnoughMemory,
-    /// Not a failure: the memory a callback asked for (`Exec::reserve`,
-    /// `Context::reserve_memory`) does not fit under the limit until a full collection runs.
-    /// Return it as is (`?`) *before changing the stack or any other state*: the executor
-    /// ends the step, the host collects, and the same callback (or continuation) runs again
-    /// with the same stack, where the request either fits or fails with `NotEnoughMemory`.
+    /// Not a failure: the memory a callback asked for with
+    /// `Context::reserve_memory_or_retry` does not fit under the limit until a full
+    /// collection runs. Return it as is (`?`); the callback must not have changed anything
+    /// yet (the stack, tables, not even created an object): the executor ends the step, the
+    /// host collects, and the same callback (or continuation) runs again with the same stack,
+    /// where the request either fits or fails with `NotEnoughMemory`.
     CollectThenRetry,
 }
 

@@ -154,13 +154,14 @@ impl<'gc> Exec<'gc, '_> {
     pub fn is_main_thread(&self) -> bool {
         self.is_main
     }
-    /// Charges fuel for work done by a builtin.
     /// Asks whether `bytes` more may be allocated under the VM's memory limit; call before
-    /// building a large buffer. `Err(Error::NotEnoughMemory)` if not (see `memory`).
+    /// building a large buffer. `Err(Error::NotEnoughMemory)` if not (see
+    /// [`Context::reserve_memory`]).
     pub fn reserve(&self, ctx: Context<'gc>, bytes: usize) -> Result<(), Error<'gc>> {
         ctx.reserve_memory(bytes)
     }
 
+    /// Charges fuel for work done by a builtin.
     pub fn charge(&mut self, units: usize) {
         self.fuel.consume(units.min(i64::MAX as usize) as i64);
     }

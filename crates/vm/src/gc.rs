@@ -546,7 +546,19 @@ impl<'gc> Context<'gc> {
         }
     }
 
-    /// Asks the host loop (`Lua::step`) for a full collection before the next step.
+    /// Asks the host loop (`Lua::step`) for a collection that frees memory before the next
+    /// step, for the memory limit. Only physical (the collector traces everything strongly,
+    /// see `gc_unsafe`): weak tables, finalizers and `collectgarbage("count")` do not change,
+    /// because *when* the limit needs one depends on things a script must not see (garbage
+    /// the incremental collector has not freed yet, what the snapshot ring holds, the host's
+    /// step sizes). Not part of snapshots: the flag lives in the memory account.
+    pub(crate) fn request_memory_collection(self) {
+        self.state().memory.want_collection();
+    }
+
+    /// Asks the host loop (`Lua::step`) for a full collection before the next step (the
+    /// logical one: weak tables, finalizers, `collectgarbage("count")`), at a point that is a
+    /// function of the script's history (`collectgarbage()`).
     pub fn request_full_collection(self) {
         self.state()
             .gc

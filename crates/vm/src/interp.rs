@@ -508,7 +508,7 @@ fn concat_reduce<'gc>(
             if total >= MAX_STRING_LEN {
                 return Err(Error::runtime("string length overflow"));
             }
-            match ctx.reserve_memory(total) {
+            match ctx.reserve_memory_or_retry(total) {
                 Ok(()) => {}
                 Err(Error::CollectThenRetry) => return Ok(ConcatStep::CollectFirst(top)),
                 Err(e) => return Err(e),
@@ -631,7 +631,7 @@ fn memory_limit_reached<'gc>(ctx: Context<'gc>) -> Result<Flow<'gc>, Error<'gc>>
     match ctx.state().memory.verdict(0) {
         crate::memory::Verdict::Refuse => Err(Error::NotEnoughMemory),
         _ => {
-            ctx.request_full_collection();
+            ctx.request_memory_collection();
             Ok(Flow::OutOfFuel)
         }
     }

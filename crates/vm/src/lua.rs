@@ -302,10 +302,24 @@ impl Lua {
         });
         if full {
             self.gc_collect();
+        } else if self.memory.take_collection_wanted() {
+            self.gc_collect_physical();
         } else {
             self.gc_step();
         }
         done
+    }
+
+    /// The collection the memory limit asks for: the physical collector completes a cycle
+    /// (freeing what nothing holds) and the interner gives back its dead entries. Nothing a
+    /// script can see changes (weak tables, finalizers and `collectgarbage("count")` are
+    /// decided only by full collections, `gc_collect`).
+    fn gc_collect_physical(&mut self) {
+        let _guard = AccountGuard::new(&self.memory);
+        self.arena.finish_cycle();
+        self.arena
+            .mutate(|mc, state| state.strings.borrow_mut(mc).compact());
+        self.memory.note_full_collection();
     }
 
     /// Steps `exec` until it finishes; `Err` if it ended with an error.

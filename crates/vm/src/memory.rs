@@ -11,15 +11,18 @@
 //! discharged from the same account.
 //!
 //! The limit is enforced before big allocations and at safe points, never inside an
-//! allocation: builtins that are about to build large buffers (and the interpreter's `..`) ask
-//! first (`Context::reserve_memory`, `MemoryAccount::verdict`), and the interpreter checks
-//! `over_limit` where it checks fuel (calls and backward jumps) for the small objects charged
-//! without asking. A request that does not fit ends the step *before anything is allocated*
-//! (`Error::CollectThenRetry`: the executor re-runs the same callback or continuation, the
-//! interpreter the same instruction, after the host's full collection); if it still does not
-//! fit after that collection, the script gets a catchable `not enough memory` error. So big
-//! buffers never take a VM past its limit; what can is bounded by the small objects one
-//! straight-line stretch of code creates.
+//! allocation. The interpreter checks `over_limit` where it checks fuel (calls and backward
+//! jumps). Builtins about to build large buffers ask first, in one of two ways:
+//! - `Context::reserve_memory_or_retry` (the interpreter's `..`, `string.rep`, `load`'s reader
+//!   pieces): a request that does not fit ends the step *before anything is allocated*
+//!   (`Error::CollectThenRetry`: the executor re-runs the same callback or continuation, the
+//!   interpreter the same instruction, after the host's full collection). Only for code that
+//!   has changed nothing yet.
+//! - `Context::reserve_memory` (everything else): a request that does not fit is allowed this
+//!   once and a full collection is requested for the next safe point.
+//! Either way, if it still does not fit after that collection, the script gets a catchable
+//! `not enough memory` error. So the first kind never takes a VM past its limit, and the
+//! second by at most what one builtin call allocates.
 //!
 //! Determinism: when the limit is hit depends on when the collector frees garbage, so (like in
 //! PUC Lua) a script that runs out of memory is not guaranteed to fail at the same point in two
@@ -48,6 +51,8 @@ pub struct MemoryAccount {
     step_mark: Cell<usize>,
     /// Whether new charges are host charges (see [`host_charges`]).
     host_mode: Cell<bool>,
+    /// The limit asked for a collection (see `Context::request_memory_collection`).
+    collection_wanted: Cell<bool>,
 }
 
 impl Default for MemoryAccount {
@@ -61,6 +66,7 @@ impl Default for MemoryAccount {
             script_bytes: Cell::new(0),
             step_mark: Cell::new(0),
             host_mode: Cell::new(false),
+            collection_wanted: Cell::new(false),
         }
     }
 }
@@ -120,6 +126,17 @@ impl MemoryAccount {
             // safe point will not ask again (it only asks when over), so nothing is pending.
             self.collect_asked_at.set(None);
         }
+    }
+
+    /// Notes that the limit needs a collection before the VM goes on (see
+    /// `Context::request_memory_collection`).
+    pub(crate) fn want_collection(&self) {
+        self.collection_wanted.set(true);
+    }
+
+    /// Whether a collection was asked for by the limit since the last call (and clears it).
+    pub(crate) fn take_collection_wanted(&self) -> bool {
+        self.collection_wanted.replace(false)
     }
 
     /// Forgets a request waiting for a collection (the VM was rolled back or restored: the
@@ -182,6 +199,19 @@ impl MemoryAccount {
                 Verdict::CollectFirst
             }
         }
+    }
+
+    /// [`verdict`](Self::verdict) for a caller that cannot run again and allocates anyway
+    /// after `CollectFirst` (the collection comes at the next safe point, which checks
+    /// `over_limit`): its pending question is the safe point's, answered (and forgotten) by
+    /// the collection if the VM ends up under the limit.
+    pub(crate) fn verdict_allow_once(&self, bytes: usize) -> Verdict {
+        let v = self.verdict(bytes);
+        if v == Verdict::CollectFirst {
+            self.collect_asked_at
+                .set(self.collect_asked_at.get().map(|(n, _)| (n, 0)));
+        }
+        v
     }
 
     #[inline]

@@ -252,15 +252,36 @@ impl<'gc> Context<'gc> {
     }
 
     /// Asks whether `bytes` more may be allocated under the VM's memory limit, before building
-    /// a large buffer (by capacity): `Err(Error::CollectThenRetry)` if a full collection must
-    /// run first (return it unchanged, before changing anything: the caller runs again after
-    /// the collection), `Err(Error::NotEnoughMemory)` if it does not fit even after one (see
-    /// `memory`).
+    /// a large buffer (by capacity). If it does not fit, a full collection is requested for
+    /// the next safe point and the allocation is allowed this once (so a VM can pass its limit
+    /// by what one builtin call allocates); `Err(Error::NotEnoughMemory)` if it does not fit
+    /// and a collection already ran since the VM was first found short (see `memory`).
+    /// Callers that can run again from scratch use
+    /// [`reserve_memory_or_retry`](Self::reserve_memory_or_retry) instead, which never lets
+    /// the VM pass its limit.
     pub fn reserve_memory(self, bytes: usize) -> Result<(), crate::error::Error<'gc>> {
+        match self.state.memory.verdict_allow_once(bytes) {
+            crate::memory::Verdict::Allow => Ok(()),
+            crate::memory::Verdict::CollectFirst => {
+                self.request_memory_collection();
+                Ok(())
+            }
+            crate::memory::Verdict::Refuse => Err(crate::error::Error::NotEnoughMemory),
+        }
+    }
+
+    /// Like [`reserve_memory`](Self::reserve_memory), but nothing is allocated past the
+    /// limit: if `bytes` do not fit until a full collection runs,
+    /// `Err(Error::CollectThenRetry)` — return it unchanged; the executor runs the same
+    /// callback or continuation again, with the same stack, after the host's collection.
+    /// Only for code that has changed nothing yet (not the stack, not any Lua object or
+    /// table, not even created a string or table: ids and `collectgarbage("count")` would
+    /// drift with the collector's timing).
+    pub fn reserve_memory_or_retry(self, bytes: usize) -> Result<(), crate::error::Error<'gc>> {
         match self.state.memory.verdict(bytes) {
             crate::memory::Verdict::Allow => Ok(()),
             crate::memory::Verdict::CollectFirst => {
-                self.request_full_collection();
+                self.request_memory_collection();
                 Err(crate::error::Error::CollectThenRetry)
             }
             crate::memory::Verdict::Refuse => Err(crate::error::Error::NotEnoughMemory),
