@@ -205,7 +205,10 @@ fn codepoint_run<'gc>(
     let bytes = s.as_bytes();
     let end = end.min(bytes.len());
     loop {
-        exec.charge(VALUES_PER_PIECE / VALUES_PER_FUEL);
+        // Charged by what this piece can decode (at most a piece, at least one character per
+        // byte left), so a one-character call pays for one value, like `string.byte`.
+        let piece = VALUES_PER_PIECE.min(end.saturating_sub(i));
+        exec.charge(piece.div_ceil(VALUES_PER_FUEL));
         for _ in 0..VALUES_PER_PIECE {
             if i >= end {
                 return Ok(Action::Return);

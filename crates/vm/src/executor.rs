@@ -1190,7 +1190,7 @@ pub(crate) fn apply_action<'gc>(
 /// Fuel for moving `n` values between two threads' stacks (resume arguments, yielded or
 /// returned values).
 fn values_cost(n: usize) -> i64 {
-    (n / 8) as i64
+    (n / VALUES_PER_UNIT) as i64
 }
 
 /// Delivers `n` results found at `stack[func..]` to the frame now on top, following

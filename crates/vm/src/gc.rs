@@ -650,7 +650,9 @@ fn finalizer_step<'gc>(
                 then: Some(Then::new("__gc", finalizer_done, state).catching()),
             });
         }
-        if exec.fuel.is_exhausted() {
+        // (`out_of_fuel` charges the unit a resume would cost when it goes on, so the total
+        // does not depend on where steps end.)
+        if exec.out_of_fuel() {
             exec.clear();
             return Ok(Action::Pause {
                 then: Then::new("__gc", finalizer_done, state),
