@@ -414,7 +414,9 @@ fn the_limit_s_collections_change_no_weak_table_finalizer_or_count() {
         let (mut lua, _) = vm();
         lua.set_memory_limit(limit);
         lua.execute(SETUP, "=setup").unwrap();
-        (0..12).map(|i| call(&mut lua, "frame", &[i], fuel)).collect::<Vec<_>>()
+        (0..12)
+            .map(|i| call(&mut lua, "frame", &[i], fuel))
+            .collect::<Vec<_>>()
     };
     let free = run(None, 1_000_000);
     assert!(free[0].starts_with("0 true 0 "), "{}", free[0]);

@@ -94,3 +94,29 @@ fn big_sorts_pause() {
     outcome.unwrap();
     assert!(worst <= 10_000, "a step overran by {worst}");
 }
+
+#[test]
+fn sorting_long_strings_is_charged_by_the_bytes_compared() {
+    // 64 strings of 64 KiB that differ only in their last bytes: every comparison scans the
+    // whole common prefix (~256 units each at 256 bytes a unit), and a sort makes hundreds.
+    let setup = "local p = ('x'):rep(65536) local t = {} \
+                 for i = 1, 64 do t[i] = p .. string.format('%03d', (i * 37) % 64) end";
+    let (base, _, r) = run(setup, 10_000);
+    r.unwrap();
+    let (sorted, worst, r) = run(
+        &format!("{setup} table.sort(t) for i = 2, 64 do assert(t[i - 1] < t[i]) end"),
+        10_000,
+    );
+    r.unwrap();
+    // At least the comparisons' scans: 64 * log2(64) = 384 comparisons of 256 units.
+    assert!(sorted - base > 384 * 256, "{base} -> {sorted}");
+    // The sort pauses after a slice of 8192 charged units (plus the comparison under way).
+    assert!(worst < 9_000, "a step overran by {worst}");
+    // `math.max` compares the same way.
+    let (max, _, r) = run(
+        &format!("{setup} assert(math.max(table.unpack(t)))"),
+        10_000,
+    );
+    r.unwrap();
+    assert!(max - base > 63 * 256, "{base} -> {max}");
+}

@@ -789,6 +789,14 @@ fn after_tostring<'gc>(
     drive(ctx, exec, st, args)
 }
 
+/// Whether `v`'s metatable has `__tostring` (then `%s` calls it, whatever the type).
+fn has_tostring<'gc>(ctx: Context<'gc>, v: Value<'gc>) -> bool {
+    ctx.metatable_of(v).is_some_and(|mt| {
+        ctx.metatable_field(mt, lunette_vm::MetaEvent::ToString)
+            .is_some()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -808,12 +816,4 @@ mod tests {
         assert_eq!(h(0.1, None), "1.999999999999ap-4");
         assert_eq!(h(1e300, None), "1.7e43c8800759cp+996");
     }
-}
-
-/// Whether `v`'s metatable has `__tostring` (then `%s` calls it, whatever the type).
-fn has_tostring<'gc>(ctx: Context<'gc>, v: Value<'gc>) -> bool {
-    ctx.metatable_of(v).is_some_and(|mt| {
-        ctx.metatable_field(mt, lunette_vm::MetaEvent::ToString)
-            .is_some()
-    })
 }

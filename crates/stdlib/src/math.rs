@@ -270,7 +270,7 @@ fn extreme<'gc>(
         } else {
             (exec.arg(i), exec.arg(best))
         };
-        match less_step(ctx, a, b)? {
+        match less_step(ctx, exec, a, b)? {
             Less::Done(true) => best = i,
             Less::Done(false) => {}
             Less::Call(mm) => {
@@ -321,7 +321,7 @@ fn extreme_after<'gc>(
         } else {
             (arg(i), arg(best))
         };
-        match less_step(ctx, a, b)? {
+        match less_step(ctx, exec, a, b)? {
             Less::Done(true) => best = i,
             Less::Done(false) => {}
             Less::Call(mm) => {

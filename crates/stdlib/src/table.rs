@@ -218,6 +218,8 @@ const PENDING_PAUSE: i64 = 5;
 
 /// Steps performed without returning to the executor before pausing.
 const STEPS_PER_SLICE: u32 = 4096;
+/// Units of fuel charged in one slice before pausing (see `drive`).
+const UNITS_PER_SLICE: u32 = 8192;
 
 impl<'gc> Machine<'gc> {
     fn new(op: Op, t: Value<'gc>) -> Self {
@@ -862,10 +864,14 @@ fn drive<'gc>(
     mut input: Value<'gc>,
 ) -> Result<Action<'gc>, Error<'gc>> {
     let mut steps = 0u32;
+    let fuel_at_start = exec.fuel_left();
     loop {
         exec.charge(1);
         steps += 1;
-        if steps > STEPS_PER_SLICE {
+        // A slice ends after a number of steps or of units charged (steps can cost many:
+        // comparisons of long strings), both functions of the work alone, so where the
+        // machine pauses (and what its saved state costs) never depends on the step budget.
+        if steps > STEPS_PER_SLICE || fuel_at_start - exec.fuel_left() > UNITS_PER_SLICE as i64 {
             // A step boundary (and memory-limit safe point: the collector table grows).
             let st = m.save(ctx, PENDING_PAUSE, input);
             return crate::util::continue_later(ctx, exec, m.op.name(), resume, Value::Table(st));
@@ -923,7 +929,7 @@ fn drive<'gc>(
                 }
                 Prim::Less(cmp, a, b) => {
                     if cmp.is_nil() {
-                        match less_step(ctx, a, b)? {
+                        match less_step(ctx, exec, a, b)? {
                             Less::Done(r) => {
                                 input = Value::Boolean(r);
                                 continue;
@@ -1346,7 +1352,11 @@ fn sort_plain<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>, t: Table<'gc>, n
         match v {
             Value::Integer(_) => {}
             Value::Float(f) if !f.is_nan() => {}
-            Value::String(_) => strings += 1,
+            // (a long string goes to the machine, which charges each comparison by the
+            // bytes it scans; here every comparison is within the n log n charge)
+            Value::String(s) if s.len() <= lunette_vm::string::COMPARE_BYTES_PER_FUEL => {
+                strings += 1
+            }
             _ => return false,
         }
         vals.push(v);

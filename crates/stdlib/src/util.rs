@@ -97,11 +97,19 @@ pub(crate) enum Less<'gc> {
     Call(Value<'gc>),
 }
 
+/// Two strings are compared here by their bytes, charged like the interpreter's `<` (by the
+/// common prefix scanned), so sorting or `math.max` over long strings pays for its work.
 pub(crate) fn less_step<'gc>(
     ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
     a: Value<'gc>,
     b: Value<'gc>,
 ) -> Result<Less<'gc>, Error<'gc>> {
+    if let (Value::String(x), Value::String(y)) = (a, b) {
+        let (order, scanned) = lunette_vm::string::compare_bytes(x.as_bytes(), y.as_bytes());
+        exec.charge(lunette_vm::LuaString::compare_cost(scanned) as usize);
+        return Ok(Less::Done(order == std::cmp::Ordering::Less));
+    }
     if let Some(r) = lunette_vm::interp::less_than(a, b) {
         return Ok(Less::Done(r));
     }

@@ -20,6 +20,7 @@
 //!   has changed nothing yet.
 //! - `Context::reserve_memory` (everything else): a request that does not fit is allowed this
 //!   once and a full collection is requested for the next safe point.
+//!
 //! Either way, if it still does not fit after that collection, the script gets a catchable
 //! `not enough memory` error. So the first kind never takes a VM past its limit, and the
 //! second by at most what one builtin call allocates.
