@@ -464,25 +464,15 @@ fn unpack_resume<'gc>(
     exec: &mut Exec<'gc, '_>,
     _o: Outcome<'gc>,
 ) -> Result<Action<'gc>, Error<'gc>> {
-    let lost = || lost_state("unpack");
-    let Value::Table(t) = exec.upvalue else {
-        return Err(lost());
-    };
-    let fmt = t.get_int(1).as_string().ok_or_else(lost)?;
-    let data = t.get_int(2).as_string().ok_or_else(lost)?;
-    let int = |k: i64| {
-        t.get_int(k)
-            .as_integer_strict()
-            .and_then(|i| usize::try_from(i).ok())
-            .ok_or_else(lost)
-    };
+    let saved = crate::string::SavedState::of(exec.upvalue, "unpack")?;
+    let (fmt, data) = (saved.string(1)?, saved.string(2)?);
     let mut p = Parser::new(fmt.as_bytes());
-    p.pos = int(3)?.min(fmt.len());
-    p.little = t.get_int(4).is_truthy();
-    p.max_align = int(5)?.clamp(1, MAX_INT_SIZE);
-    let pos = int(6)?;
+    p.pos = saved.index(3)?.min(fmt.len());
+    p.little = saved.value(4).is_truthy();
+    p.max_align = saved.index(5)?.clamp(1, MAX_INT_SIZE);
+    let pos = saved.index(6)?;
     if pos > data.len() {
-        return Err(lost());
+        return Err(lost_state("unpack"));
     }
     unpack_run(ctx, exec, fmt, data, p, pos)
 }

@@ -382,18 +382,14 @@ fn byte_resume<'gc>(
     exec: &mut Exec<'gc, '_>,
     _o: Outcome<'gc>,
 ) -> Result<Action<'gc>, Error<'gc>> {
-    let lost = || lost_state("byte");
-    let Value::Table(t) = exec.upvalue else {
-        return Err(lost());
-    };
-    let s = t.get_int(1).as_string().ok_or_else(lost)?;
-    let int = |k: i64| {
-        t.get_int(k)
-            .as_integer_strict()
-            .and_then(|i| usize::try_from(i).ok())
-            .ok_or_else(lost)
-    };
-    byte_run(ctx, exec, s, int(2)?, int(3)?)
+    let saved = SavedState::of(exec.upvalue, "byte")?;
+    byte_run(
+        ctx,
+        exec,
+        saved.string(1)?,
+        saved.index(2)?,
+        saved.index(3)?,
+    )
 }
 
 fn char<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
@@ -470,6 +466,45 @@ pub(crate) fn state_table<'gc>(ctx: Context<'gc>, values: &[Value<'gc>]) -> Tabl
 
 pub(crate) fn lost_state<'gc>(what: &str) -> Error<'gc> {
     Error::runtime(format!("{what}: lost state"))
+}
+
+/// A paused builtin's saved state (a table made by [`state_table`]), read back with checks:
+/// a state that is not what the builtin saved is "lost state", never a panic.
+pub(crate) struct SavedState<'gc> {
+    table: Table<'gc>,
+    what: &'static str,
+}
+
+impl<'gc> SavedState<'gc> {
+    /// The state a continuation of builtin `what` got as its upvalue.
+    pub(crate) fn of(state: Value<'gc>, what: &'static str) -> Result<Self, Error<'gc>> {
+        match state {
+            Value::Table(table) => Ok(SavedState { table, what }),
+            _ => Err(lost_state(what)),
+        }
+    }
+
+    /// Slot `k` as a non-negative index or count.
+    pub(crate) fn index(&self, k: i64) -> Result<usize, Error<'gc>> {
+        self.table
+            .get_int(k)
+            .as_integer_strict()
+            .and_then(|i| usize::try_from(i).ok())
+            .ok_or_else(|| lost_state(self.what))
+    }
+
+    /// Slot `k` as a string.
+    pub(crate) fn string(&self, k: i64) -> Result<LuaString<'gc>, Error<'gc>> {
+        self.table
+            .get_int(k)
+            .as_string()
+            .ok_or_else(|| lost_state(self.what))
+    }
+
+    /// Slot `k` as it is.
+    pub(crate) fn value(&self, k: i64) -> Value<'gc> {
+        self.table.get_int(k)
+    }
 }
 
 /// The search saved in `blob`, or a fresh one from `fresh`.

@@ -6,7 +6,7 @@ use lunette_vm::{
 };
 
 use crate::base::set;
-use crate::string::{lost_state, state_table, VALUES_PER_FUEL, VALUES_PER_PIECE};
+use crate::string::{state_table, SavedState, VALUES_PER_FUEL, VALUES_PER_PIECE};
 use crate::util::{check_integer, check_string, opt_integer};
 
 const MAXUNICODE: u32 = 0x10FFFF;
@@ -242,18 +242,9 @@ fn codepoint_resume<'gc>(
     exec: &mut Exec<'gc, '_>,
     _o: Outcome<'gc>,
 ) -> Result<Action<'gc>, Error<'gc>> {
-    let lost = || lost_state("codepoint");
-    let Value::Table(t) = exec.upvalue else {
-        return Err(lost());
-    };
-    let s = t.get_int(1).as_string().ok_or_else(lost)?;
-    let int = |k: i64| {
-        t.get_int(k)
-            .as_integer_strict()
-            .and_then(|i| usize::try_from(i).ok())
-            .ok_or_else(lost)
-    };
-    codepoint_run(ctx, exec, s, int(2)?, int(3)?, t.get_int(4).is_truthy())
+    let saved = SavedState::of(exec.upvalue, "codepoint")?;
+    let (s, i, end) = (saved.string(1)?, saved.index(2)?, saved.index(3)?);
+    codepoint_run(ctx, exec, s, i, end, saved.value(4).is_truthy())
 }
 
 fn offset<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
