@@ -36,7 +36,28 @@ pub struct Lua {
     memory: Rc<MemoryAccount>,
     /// Sizes of the last image (objects, strings, slots), to allocate the next one at once.
     capture_hint: std::cell::Cell<(usize, usize, usize)>,
+    /// Where the collection the memory limit asked for stands (see `limit_collection_slice`).
+    limit_cycle: std::cell::Cell<LimitCycle>,
 }
+
+/// The progress of a collection asked for by the memory limit, run in slices between steps.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum LimitCycle {
+    /// None asked for.
+    Idle,
+    /// The collector was mid-cycle when asked: that cycle finishes first (its mark may have
+    /// started before the garbage the request needs freed became garbage).
+    FinishingOld,
+    /// A fresh cycle, started after the request; `true` once it has left the sleep phase.
+    Running(bool),
+}
+
+/// Collector work (gc-arena debt: objects marked, traced and freed, weighted by its pacing)
+/// per slice of a limit collection: about a millisecond.
+const LIMIT_SLICE_DEBT: f64 = 20_000.0;
+/// Below this many objects, a limit collection runs whole (a cycle over fewer objects costs
+/// about one slice); above it, no cycle fits in one slice.
+const LIMIT_SLICED_OBJECTS: usize = 100_000;
 
 impl Default for Lua {
     fn default() -> Self {
@@ -59,6 +80,7 @@ impl Lua {
             arena: Arena::new(move |mc| State::new(mc, host, account)),
             memory,
             capture_hint: Default::default(),
+            limit_cycle: std::cell::Cell::new(LimitCycle::Idle),
         }
     }
 
@@ -232,6 +254,8 @@ impl Lua {
     pub fn gc_collect(&mut self) {
         let _guard = AccountGuard::new(&self.memory);
         crate::gc::full_collection(&mut self.arena);
+        // (a full collection also answers whatever the limit was waiting for)
+        self.limit_cycle.set(LimitCycle::Idle);
         // Dead short strings are gone now: give back the interner's room for them.
         self.arena
             .mutate(|mc, state| state.strings.borrow_mut(mc).compact());
@@ -302,24 +326,61 @@ impl Lua {
         });
         if full {
             self.gc_collect();
-        } else if self.memory.take_collection_wanted() {
-            self.gc_collect_physical();
+        } else if self.memory.take_collection_wanted() || self.limit_cycle.get() != LimitCycle::Idle
+        {
+            self.limit_collection_slice();
         } else {
             self.gc_step();
         }
         done
     }
 
-    /// The collection the memory limit asks for: the physical collector completes a cycle
-    /// (freeing what nothing holds) and the interner gives back its dead entries. Nothing a
-    /// script can see changes (weak tables, finalizers and `collectgarbage("count")` are
-    /// decided only by full collections, `gc_collect`).
-    fn gc_collect_physical(&mut self) {
+    /// One slice of the collection the memory limit asks for. It is physical only: the
+    /// collector completes a cycle that started after the request (freeing what nothing
+    /// holds), then the interner gives back its dead entries. Nothing a script can see
+    /// changes (weak tables, finalizers and `collectgarbage("count")` are decided only by
+    /// full collections, `gc_collect`). It runs in slices of bounded collector work, one per
+    /// `step`, so no step pauses for a whole heap; the executor that asked waits (its
+    /// request is answered "collect first" until the cycle is done).
+    fn limit_collection_slice(&mut self) {
+        use gc_arena::arena::CollectionPhase::Sleeping;
         let _guard = AccountGuard::new(&self.memory);
-        self.arena.finish_cycle();
-        self.arena
-            .mutate(|mc, state| state.strings.borrow_mut(mc).compact());
-        self.memory.note_full_collection();
+        let sleeping = self.arena.collection_phase() == Sleeping;
+        if self.arena.metrics().total_gc_count() < LIMIT_SLICED_OBJECTS {
+            // A small heap: a whole cycle fits in a slice (and slices could not tell a cycle
+            // that ran start to end from one that never started). A cycle under way finishes
+            // first, then a fresh one runs.
+            if !sleeping {
+                self.arena.finish_cycle();
+            }
+            self.arena.finish_cycle();
+            self.arena
+                .mutate(|mc, state| state.strings.borrow_mut(mc).compact());
+            self.memory.note_full_collection();
+            self.limit_cycle.set(LimitCycle::Idle);
+            return;
+        }
+        let mut stage = match self.limit_cycle.get() {
+            LimitCycle::Idle if sleeping => LimitCycle::Running(false),
+            LimitCycle::Idle => LimitCycle::FinishingOld,
+            other => other,
+        };
+        self.arena.metrics().adjust_debt(LIMIT_SLICE_DEBT);
+        self.arena.cycle_debt();
+        let sleeping = self.arena.collection_phase() == Sleeping;
+        stage = match stage {
+            LimitCycle::FinishingOld if sleeping => LimitCycle::Running(false),
+            LimitCycle::Running(_) if !sleeping => LimitCycle::Running(true),
+            LimitCycle::Running(true) => {
+                // The fresh cycle went through mark and sweep: done.
+                self.arena
+                    .mutate(|mc, state| state.strings.borrow_mut(mc).compact());
+                self.memory.note_full_collection();
+                LimitCycle::Idle
+            }
+            other => other,
+        };
+        self.limit_cycle.set(stage);
     }
 
     /// Steps `exec` until it finishes; `Err` if it ended with an error.
