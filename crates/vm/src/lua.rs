@@ -48,8 +48,11 @@ enum LimitCycle {
     /// The collector was mid-cycle when asked: that cycle finishes first (its mark may have
     /// started before the garbage the request needs freed became garbage).
     FinishingOld,
-    /// A fresh cycle, started after the request; `true` once it has left the sleep phase.
-    Running(bool),
+    /// A fresh cycle (started after the request) is marking; `mark_debt` never goes past the
+    /// fully marked point, so this stage cannot miss the cycle's end.
+    Marking,
+    /// The fresh cycle is fully marked and sweeps; back to sleep means it is done.
+    Sweeping,
 }
 
 /// Collector work (gc-arena debt: objects marked, traced and freed, weighted by its pacing)
@@ -343,7 +346,7 @@ impl Lua {
     /// `step`, so no step pauses for a whole heap; the executor that asked waits (its
     /// request is answered "collect first" until the cycle is done).
     fn limit_collection_slice(&mut self) {
-        use gc_arena::arena::CollectionPhase::Sleeping;
+        use gc_arena::arena::CollectionPhase::{self, Sleeping};
         let _guard = AccountGuard::new(&self.memory);
         let sleeping = self.arena.collection_phase() == Sleeping;
         if self.arena.metrics().total_gc_count() < LIMIT_SLICED_OBJECTS {
@@ -360,25 +363,45 @@ impl Lua {
             self.limit_cycle.set(LimitCycle::Idle);
             return;
         }
-        let mut stage = match self.limit_cycle.get() {
-            LimitCycle::Idle if sleeping => LimitCycle::Running(false),
+        let stage = match self.limit_cycle.get() {
+            LimitCycle::Idle if sleeping => LimitCycle::Marking,
             LimitCycle::Idle => LimitCycle::FinishingOld,
             other => other,
         };
         self.arena.metrics().adjust_debt(LIMIT_SLICE_DEBT);
-        self.arena.cycle_debt();
-        let sleeping = self.arena.collection_phase() == Sleeping;
-        stage = match stage {
-            LimitCycle::FinishingOld if sleeping => LimitCycle::Running(false),
-            LimitCycle::Running(_) if !sleeping => LimitCycle::Running(true),
-            LimitCycle::Running(true) => {
-                // The fresh cycle went through mark and sweep: done.
-                self.arena
-                    .mutate(|mc, state| state.strings.borrow_mut(mc).compact());
-                self.memory.note_full_collection();
-                LimitCycle::Idle
+        let stage = match stage {
+            LimitCycle::FinishingOld => {
+                self.arena.cycle_debt();
+                if self.arena.collection_phase() == Sleeping {
+                    LimitCycle::Marking
+                } else {
+                    LimitCycle::FinishingOld
+                }
             }
-            other => other,
+            LimitCycle::Marking => {
+                // (From sleep, the debt wakes the collector; it may take a few slices. If
+                // something else drove the cycle on to sweeping, follow it.)
+                if self.arena.mark_debt().is_some()
+                    || self.arena.collection_phase() == CollectionPhase::Sweeping
+                {
+                    LimitCycle::Sweeping
+                } else {
+                    LimitCycle::Marking
+                }
+            }
+            LimitCycle::Sweeping => {
+                self.arena.cycle_debt();
+                if self.arena.collection_phase() == Sleeping {
+                    // The fresh cycle went through mark and sweep: done.
+                    self.arena
+                        .mutate(|mc, state| state.strings.borrow_mut(mc).compact());
+                    self.memory.note_full_collection();
+                    LimitCycle::Idle
+                } else {
+                    LimitCycle::Sweeping
+                }
+            }
+            LimitCycle::Idle => LimitCycle::Idle,
         };
         self.limit_cycle.set(stage);
     }
