@@ -56,18 +56,10 @@ pub fn open(ctx: Context<'_>) {
     let mt = ctx.new_table();
     // Arithmetic on numeric strings lives here, as in PUC 5.4 (the VM does not coerce
     // strings for arithmetic; bitwise operators have no string metamethods).
-    let arith: &[(&str, &'static str, CallbackFn)] = &[
-        ("__add", "__add", arith_add),
-        ("__sub", "__sub", arith_sub),
-        ("__mul", "__mul", arith_mul),
-        ("__mod", "__mod", arith_mod),
-        ("__pow", "__pow", arith_pow),
-        ("__div", "__div", arith_div),
-        ("__idiv", "__idiv", arith_idiv),
-        ("__unm", "__unm", arith_unm),
-    ];
-    for (key, name, f) in arith {
-        set(ctx, mt, key, Value::Callback(Callback::new(ctx, name, *f)));
+    // One callback for all of them: its upvalue is the event's index in `ARITH_EVENTS`.
+    for (i, event) in ARITH_EVENTS.iter().enumerate() {
+        let f = Callback::with_upvalue(ctx, event.name(), string_arith, Value::Integer(i as i64));
+        set(ctx, mt, event.name(), Value::Callback(f));
     }
     set(ctx, mt, "__index", Value::Table(lib));
     ctx.set_string_metatable(Some(mt));
@@ -92,14 +84,29 @@ pub(crate) fn assemble<'gc>(
     total: usize,
     tail: &[u8],
 ) -> Result<LuaString<'gc>, Error<'gc>> {
-    let Some(parts) = parts else {
-        ctx.reserve_memory(tail.len())?;
-        return Ok(ctx.new_string(tail));
-    };
+    match parts {
+        Some(parts) => assemble_slots(ctx, parts, 1..=nparts, total, tail),
+        None => {
+            ctx.reserve_memory(tail.len())?;
+            Ok(ctx.new_string(tail))
+        }
+    }
+}
+
+/// The result string of the strings in `parts` at `slots` followed by `tail`, `total` bytes
+/// in all: its bytes are reserved, then written once, straight into the string (never a
+/// buffer and a copy, which would hold twice the result for a moment).
+pub(crate) fn assemble_slots<'gc>(
+    ctx: Context<'gc>,
+    parts: Table<'gc>,
+    slots: std::ops::RangeInclusive<i64>,
+    total: usize,
+    tail: &[u8],
+) -> Result<LuaString<'gc>, Error<'gc>> {
     ctx.reserve_memory(total)?;
     Ok(ctx.new_string_with(total, |out| {
         let mut at = 0;
-        let pieces = (1..=nparts).filter_map(|i| parts.get_int(i).as_string());
+        let pieces = slots.filter_map(|i| parts.get_int(i).as_string());
         for p in pieces.map(|p| p.as_bytes()).chain(std::iter::once(tail)) {
             let n = p.len().min(out.len() - at);
             out[at..at + n].copy_from_slice(&p[..n]);
@@ -124,8 +131,12 @@ fn arith_operand(v: Value<'_>) -> Option<Value<'_>> {
 fn string_arith<'gc>(
     ctx: Context<'gc>,
     exec: &mut Exec<'gc, '_>,
-    event: MetaEvent,
 ) -> Result<Action<'gc>, Error<'gc>> {
+    let event = exec
+        .upvalue
+        .as_integer_strict()
+        .and_then(|i| ARITH_EVENTS.get(usize::try_from(i).ok()?).copied())
+        .ok_or_else(|| lost_state("string arithmetic"))?;
     let a = exec.get(0).unwrap_or(Value::Nil);
     let b = exec.get(1).unwrap_or(Value::Nil);
     let x = arith_operand(a);
@@ -175,37 +186,18 @@ fn first_result<'gc>(
     Ok(Action::Return)
 }
 
-fn arith_add<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
-    string_arith(ctx, exec, MetaEvent::Add)
-}
-
-fn arith_sub<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
-    string_arith(ctx, exec, MetaEvent::Sub)
-}
-
-fn arith_mul<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
-    string_arith(ctx, exec, MetaEvent::Mul)
-}
-
-fn arith_mod<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
-    string_arith(ctx, exec, MetaEvent::Mod)
-}
-
-fn arith_pow<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
-    string_arith(ctx, exec, MetaEvent::Pow)
-}
-
-fn arith_div<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
-    string_arith(ctx, exec, MetaEvent::Div)
-}
-
-fn arith_idiv<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
-    string_arith(ctx, exec, MetaEvent::IDiv)
-}
-
-fn arith_unm<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
-    string_arith(ctx, exec, MetaEvent::Unm)
-}
+/// The arithmetic metamethods of the string metatable (PUC 5.4's `stringmetamethods`; no
+/// bitwise ones).
+const ARITH_EVENTS: [MetaEvent; 8] = [
+    MetaEvent::Add,
+    MetaEvent::Sub,
+    MetaEvent::Mul,
+    MetaEvent::Mod,
+    MetaEvent::Pow,
+    MetaEvent::Div,
+    MetaEvent::IDiv,
+    MetaEvent::Unm,
+];
 
 /// Charges fuel for `bytes` bytes copied or scanned.
 pub(crate) fn charge_bytes(exec: &mut Exec<'_, '_>, bytes: usize) {

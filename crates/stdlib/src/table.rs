@@ -1290,14 +1290,9 @@ fn concat_join<'gc>(
         );
     }
     let total = int(5).max(0) as usize;
-    ctx.reserve_memory(total)?;
-    let mut out = Vec::with_capacity(total);
-    for k in CONCAT_FIRST_PIECE..=st.length() {
-        if let Value::String(p) = st.get_int(k) {
-            out.extend_from_slice(p.as_bytes());
-        }
-    }
-    exec.set_return(Value::String(ctx.new_string(&out)));
+    let slots = CONCAT_FIRST_PIECE..=st.length();
+    let result = crate::string::assemble_slots(ctx, st, slots, total, &[])?;
+    exec.set_return(Value::String(result));
     Ok(Action::Return)
 }
 
