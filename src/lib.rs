@@ -14,6 +14,8 @@
 use std::ops::{Deref, DerefMut};
 use std::rc::Rc;
 
+pub mod tasklets;
+
 pub use lunette_compiler as compiler;
 pub use lunette_stdlib as stdlib;
 pub use lunette_vm as vm;
@@ -22,6 +24,8 @@ pub use lunette_vm::{
     LuaError, LuaErrorKind, LuaString, StashedExecutor, StashedValue, StdHost, Table, Thread,
     Value,
 };
+
+pub use tasklets::{FrameReport, Request, TaskletConfig, TaskletFailure};
 
 /// The README's examples are compiled and run as doctests.
 #[cfg(doctest)]
