@@ -134,6 +134,8 @@ pub struct Request {
     pub group: String,
     /// The request's kind (its first argument).
     pub kind: String,
+    /// The frame in which it was issued.
+    pub frame: i64,
     /// Its other arguments.
     pub payload: Vec<StashedValue>,
 }
@@ -292,6 +294,7 @@ impl Lua {
                     id: r.id,
                     group: r.group,
                     kind: r.kind,
+                    frame: r.frame,
                     payload: r.payload.into_iter().map(|v| ctx.stash(v)).collect(),
                 })
                 .collect()

@@ -70,3 +70,484 @@ fn wait_orders_tasklets_across_frames() {
     );
     assert_eq!(lua.tasklet_count("mod"), 0);
 }
+
+const SIGNALS: &str = r#"
+function listener(tag)
+  local a, b = tasklet.wait_signal("go")
+  print(tasklet.frame(), tag, a, b)
+end
+function sender()
+  tasklet.wait(2)
+  tasklet.signal("go", "x", 42)
+  print(tasklet.frame(), "sent")
+end
+"#;
+
+#[test]
+fn signals_wake_every_waiter_of_the_group_next_frame() {
+    let (mut lua, host) = vm(TaskletConfig::default());
+    define(&mut lua, SIGNALS, "=s");
+    spawn(&mut lua, "a", "listener", &[1]);
+    spawn(&mut lua, "a", "listener", &[2]);
+    spawn(&mut lua, "b", "listener", &[3]);
+    spawn(&mut lua, "a", "sender", &[]);
+    assert!(run_frames(&mut lua, 5).is_empty());
+    // Group b's listener is not woken by group a's signal.
+    assert_eq!(out(&host), "3\tsent\n4\t1\tx\t42\n4\t2\tx\t42\n");
+    assert_eq!(lua.tasklet_count("a"), 0);
+    assert_eq!(lua.tasklet_count("b"), 1);
+    // The host signals group b.
+    let v = lua.enter(|ctx| ctx.stash(ctx.str("host")));
+    lua.signal_tasklets("b", "go", &[v]).unwrap();
+    run_frames(&mut lua, 1);
+    assert_eq!(out(&host), "6\t3\thost\tnil\n");
+    assert_eq!(lua.tasklet_count("b"), 0);
+}
+
+const BUSY: &str = r#"
+counts = {0, 0, 0}
+function busy(i)
+  while true do counts[i] = counts[i] + 1 end
+end
+function counts_text() return counts[1] .. " " .. counts[2] .. " " .. counts[3] end
+"#;
+
+fn counts(lua: &mut Lua) -> Vec<i64> {
+    lua.execute(b"return counts[1], counts[2], counts[3]", "=c")
+        .unwrap()
+        .iter()
+        .map(|s| s.parse().unwrap())
+        .collect()
+}
+
+#[test]
+fn busy_tasklets_share_the_budget_round_robin() {
+    let (mut lua, _host) = vm(TaskletConfig {
+        budget: 10_000,
+        slice: 1_000,
+        watchdog_frames: 1_000,
+    });
+    define(&mut lua, BUSY, "=busy");
+    spawn(&mut lua, "mod", "busy", &[1]);
+    spawn(&mut lua, "mod", "busy", &[2]);
+    let mut last = counts(&mut lua);
+    for _ in 0..5 {
+        let report = lua.run_frame();
+        assert!(report.failures.is_empty());
+        let (_, used) = &report.fuel_used[0];
+        assert!((10_000..10_100).contains(used), "fuel used {used}");
+        let now = counts(&mut lua);
+        // Both make progress every frame, about equally.
+        assert!(now[0] > last[0] && now[1] > last[1], "{last:?} -> {now:?}");
+        let (a, b) = (now[0] - last[0], now[1] - last[1]);
+        assert!((a - b).abs() * 5 < a + b, "unfair: {a} vs {b}");
+        last = now;
+    }
+    assert_eq!(lua.tasklet_count("mod"), 2);
+}
+
+#[test]
+fn a_tasklet_that_spends_the_budget_goes_last_next_frame() {
+    // One slice is the whole budget: each frame one tasklet runs, and the next frame starts
+    // with the other one.
+    let (mut lua, _host) = vm(TaskletConfig {
+        budget: 5_000,
+        slice: 5_000,
+        watchdog_frames: 1_000,
+    });
+    define(&mut lua, BUSY, "=busy");
+    spawn(&mut lua, "mod", "busy", &[1]);
+    spawn(&mut lua, "mod", "busy", &[2]);
+    lua.run_frame();
+    let c1 = counts(&mut lua);
+    assert!(c1[0] > 0 && c1[1] == 0, "{c1:?}");
+    lua.run_frame();
+    let c2 = counts(&mut lua);
+    assert!(c2[0] == c1[0] && c2[1] > 0, "{c2:?}");
+    lua.run_frame();
+    let c3 = counts(&mut lua);
+    assert!(c3[0] > c2[0] && c3[1] == c2[1], "{c3:?}");
+}
+
+#[test]
+fn groups_have_their_own_budgets() {
+    let (mut lua, _host) = vm(TaskletConfig {
+        budget: 10_000,
+        slice: 2_000,
+        watchdog_frames: 1_000,
+    });
+    define(&mut lua, BUSY, "=busy");
+    lua.set_group_budget("small", 2_000);
+    spawn(&mut lua, "big", "busy", &[1]);
+    spawn(&mut lua, "small", "busy", &[2]);
+    let report = lua.run_frame();
+    assert_eq!(report.fuel_used.len(), 2);
+    assert_eq!(report.fuel_used[0].0, "small");
+    assert!(report.fuel_used[0].1 < 2_100);
+    assert_eq!(report.fuel_used[1].0, "big");
+    assert!(report.fuel_used[1].1 >= 10_000);
+    let c = counts(&mut lua);
+    assert!(c[0] > 3 * c[1], "{c:?}");
+}
+
+#[test]
+fn the_watchdog_stops_a_tasklet_that_never_waits() {
+    let (mut lua, host) = vm(TaskletConfig {
+        budget: 1_000,
+        slice: 500,
+        watchdog_frames: 3,
+    });
+    define(&mut lua, BUSY, "=busy");
+    define(&mut lua, WAITERS, "=w");
+    spawn(&mut lua, "mod", "busy", &[1]);
+    spawn(&mut lua, "mod", "waiter", &[1]);
+    let mut failures = Vec::new();
+    let mut frame_of_failure = 0;
+    for _ in 0..10 {
+        let r = lua.run_frame();
+        if !r.failures.is_empty() && frame_of_failure == 0 {
+            frame_of_failure = r.frame;
+        }
+        failures.extend(r.failures);
+    }
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    let f = &failures[0];
+    assert_eq!(f.group, "mod");
+    assert_eq!(f.id, 1);
+    assert_eq!(f.name, "mod");
+    assert_eq!(
+        f.message,
+        "tasklet exceeded its budget of 3 frames (3000 fuel units) without waiting"
+    );
+    // Where it was running: the loop of `busy`.
+    assert_eq!(
+        f.traceback,
+        "stack traceback:\n\tbusy:4: in function <busy:3>"
+    );
+    // About 3 frames of budget, shared with the waiter.
+    assert!((4..=8).contains(&frame_of_failure), "{frame_of_failure}");
+    // The other tasklet went on.
+    assert!(out(&host).ends_with("4\t2\tdone\n"));
+    assert_eq!(lua.tasklet_count("mod"), 0);
+}
+
+const FAILING: &str = r#"local function inner(x) error("boom " .. x) end
+local function mid(x) inner(x) return 1 end
+function failing(x) tasklet.wait(1) mid(x) end
+function survivor() for i = 1, 3 do tasklet.wait() end print("survived", tasklet.frame()) end
+function bad_value() error({code = 7}) end
+"#;
+
+#[test]
+fn failed_tasklets_are_reported_with_their_traceback() {
+    let (mut lua, host) = vm(TaskletConfig::default());
+    define(&mut lua, FAILING, "@mod.lua");
+    spawn(&mut lua, "m1", "failing", &[7]);
+    spawn(&mut lua, "m1", "survivor", &[]);
+    spawn(&mut lua, "m2", "bad_value", &[]);
+    let r1 = lua.run_frame();
+    assert_eq!(r1.failures.len(), 1);
+    assert_eq!(r1.failures[0].group, "m2");
+    assert_eq!(r1.failures[0].message, "(error object is a table value)");
+    assert_eq!(
+        r1.failures[0].traceback,
+        "stack traceback:\n\t[C]: in function 'error'\n\tmod.lua:5: in function <mod.lua:5>"
+    );
+    let r2 = lua.run_frame();
+    assert_eq!(r2.failures.len(), 1);
+    let f = &r2.failures[0];
+    assert_eq!((f.group.as_str(), f.id, f.name.as_str()), ("m1", 1, "m1"));
+    assert_eq!(f.message, "mod.lua:1: boom 7");
+    assert_eq!(
+        f.traceback,
+        "stack traceback:\n\t[C]: in function 'error'\n\tmod.lua:1: in upvalue 'inner'\n\
+         \tmod.lua:2: in upvalue 'mid'\n\tmod.lua:3: in function <mod.lua:3>"
+    );
+    assert!(f.to_string().contains("boom 7\nstack traceback:"));
+    run_frames(&mut lua, 3);
+    assert_eq!(out(&host), "survived\t4\n");
+}
+
+const NESTED: &str = r#"
+function nested()
+  local gen = coroutine.wrap(function()
+    for i = 1, 3 do
+      local s = 0
+      for k = 1, 2000 do s = s + k end
+      coroutine.yield(s + i)
+    end
+  end)
+  local a = gen()
+  tasklet.wait()
+  print(tasklet.frame(), a, gen(), gen())
+  local ok, err = pcall(function()
+    local c = coroutine.wrap(function() tasklet.wait(1) end)
+    c()
+  end)
+  print(ok, err)
+  print(coroutine.isyieldable(), coroutine.status(coroutine.running()))
+end
+"#;
+
+#[test]
+fn tasklets_use_coroutines_and_are_preempted_inside_them() {
+    // A budget far smaller than the inner coroutine's loop: the tasklet is preempted while
+    // the inner coroutine runs, and continues there.
+    let small = TaskletConfig {
+        budget: 700,
+        slice: 300,
+        watchdog_frames: 1_000,
+    };
+    let mut outputs = Vec::new();
+    for config in [TaskletConfig::default(), small] {
+        let (mut lua, host) = vm(config);
+        define(&mut lua, NESTED, "=nested");
+        spawn(&mut lua, "mod", "nested", &[]);
+        let mut frames = 0;
+        while lua.tasklet_count("mod") > 0 {
+            assert!(run_frames(&mut lua, 1).is_empty());
+            frames += 1;
+            assert!(frames < 1_000);
+        }
+        let text = out(&host);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].ends_with("\t2001001\t2001002\t2001003"), "{text}");
+        assert!(
+            lines[1].starts_with("false\t")
+                && lines[1].contains("wait: cannot wait inside a coroutine resumed by tasklet 1"),
+            "{text}"
+        );
+        assert_eq!(lines[2], "true\trunning");
+        outputs.push((frames, lines[1].to_string()));
+    }
+    assert_eq!(outputs[0].1, outputs[1].1);
+    assert!(outputs[1].0 > outputs[0].0 + 5, "{outputs:?}");
+}
+
+/// A game for the snapshot tests: tasklets that wait, use random numbers, ask the host for
+/// assets (one of which fails), signal each other, and crunch numbers across frames inside
+/// an inner coroutine (so they are preempted mid-work at frame ends).
+const GAME: &str = r#"
+math.randomseed(11)
+function loader(name)
+  print(tasklet.frame(), "asking", name)
+  local ok, size = tasklet.request("load_asset", name)
+  print(tasklet.frame(), "got", name, ok, size)
+  local ok2, err = pcall(tasklet.request, "load_asset", "missing.png")
+  print(tasklet.frame(), "failed", ok2, err)
+  tasklet.signal("loaded", name)
+end
+function ticker(n)
+  for i = 1, n do
+    print(tasklet.frame(), "tick", i, math.random(100), tostring({}))
+    tasklet.wait(1)
+  end
+end
+function cruncher()
+  local gen = coroutine.wrap(function()
+    local s = 0
+    for k = 1, 1e9 do
+      s = (s + k * k) % 1000003
+      if k % 3000 == 0 then coroutine.yield(s) end
+    end
+  end)
+  for round = 1, 6 do
+    print(tasklet.frame(), "crunched", round, gen())
+  end
+end
+function watcher()
+  local what = tasklet.wait_signal("loaded")
+  print(tasklet.frame(), "watcher saw", what)
+end
+"#;
+
+fn game(config: TaskletConfig) -> (Lua, CaptureHost) {
+    let (mut lua, host) = vm(config);
+    define(&mut lua, GAME, "=game");
+    spawn_loader(&mut lua);
+    spawn(&mut lua, "assets", "watcher", &[]);
+    spawn(&mut lua, "ticks", "ticker", &[12]);
+    spawn(&mut lua, "ticks", "cruncher", &[]);
+    (lua, host)
+}
+
+fn small_budget() -> TaskletConfig {
+    TaskletConfig {
+        budget: 20_000,
+        slice: 4_000,
+        watchdog_frames: 1_000,
+    }
+}
+
+/// The host's side of a frame: answers requests two frames after they were issued (a pure
+/// function of what the VM holds, so every peer and every re-simulation does the same),
+/// then runs the frame. Returns the frame's output.
+fn host_frame(lua: &mut Lua, host: &CaptureHost) -> String {
+    let frame_now = lua.enter(|ctx| lunette_stdlib_frame(ctx));
+    for r in lua.pending_requests() {
+        if r.frame + 2 <= frame_now {
+            let name =
+                lua.enter(|ctx| lunette::vm::display_plain(ctx.fetch(&r.payload[0]).unwrap()));
+            if name == "missing.png" {
+                assert!(lua.fail_request(r.id, "no such asset: missing.png"));
+            } else {
+                let size = name.len() as i64 * 100;
+                assert!(lua.complete_request_with(r.id, |_ctx| {
+                    vec![lunette::Value::Boolean(true), lunette::Value::Integer(size)]
+                }));
+            }
+        }
+    }
+    let report = lua.run_frame();
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    out(host)
+}
+
+/// The number of the last frame run.
+fn lunette_stdlib_frame(ctx: lunette::Context<'_>) -> i64 {
+    lunette::stdlib::tasklet::scheduler(ctx)
+        .get(ctx.key("frame"))
+        .as_integer_strict()
+        .unwrap()
+}
+
+fn spawn_loader(lua: &mut Lua) {
+    let (f, arg) = lua.enter(|ctx| {
+        (
+            ctx.stash(ctx.globals().get(ctx.key("loader"))),
+            ctx.stash(ctx.str("ogre.png")),
+        )
+    });
+    lua.spawn_tasklet("assets", "loader2", &f, &[arg]).unwrap();
+}
+
+#[test]
+fn requests_complete_frames_later_across_snaps_and_rollbacks() {
+    let (mut lua, host) = game(small_budget());
+    let mut outputs = Vec::new();
+    let mut sums = Vec::new();
+    for _ in 0..14 {
+        lua.snap().expect("snap while requests are pending");
+        outputs.push(host_frame(&mut lua, &host));
+        sums.push(lua.checksum().expect("checksum while requests are pending"));
+        if outputs.len() == 2 {
+            assert_eq!(lua.pending_requests().len(), 1);
+            // Polling changes nothing.
+            assert_eq!(lua.checksum().unwrap(), sums[1]);
+        }
+    }
+    let all = outputs.concat();
+    assert!(all.contains("4\tgot\togre.png\ttrue\t800\n"), "{all}");
+    assert!(
+        all.contains("7\tfailed\tfalse\tno such asset: missing.png\n"),
+        "{all}"
+    );
+    assert!(all.contains("8\twatcher saw\togre.png\n"), "{all}");
+    assert!(all.contains("crunched\t6"), "{all}");
+    // Back 3 frames, re-simulate: same outputs, same checksums.
+    for back in [3, 1, 5] {
+        lua.rollback(back).unwrap();
+        let from = outputs.len() - back;
+        for f in from..outputs.len() {
+            // (The snapshot rolled back to stays in the ring: it is frame `from`'s.)
+            if f > from {
+                lua.snap().unwrap();
+            }
+            assert_eq!(host_frame(&mut lua, &host), outputs[f], "frame {}", f + 1);
+            assert_eq!(lua.checksum().unwrap(), sums[f], "frame {}", f + 1);
+        }
+    }
+}
+
+#[test]
+fn a_rollback_removes_requests_issued_after_the_restored_point() {
+    let (mut lua, host) = game(small_budget());
+    lua.snap().unwrap();
+    host_frame(&mut lua, &host); // frame 1: the loader asks
+    let pending = lua.pending_requests();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].kind, "load_asset");
+    assert_eq!(pending[0].group, "assets");
+    assert_eq!(pending[0].frame, 1);
+    let id = pending[0].id;
+    lua.rollback(1).unwrap();
+    assert!(lua.pending_requests().is_empty());
+    // Unknown now: ignored.
+    assert!(!lua.complete_request(id, &[]));
+    assert!(!lua.fail_request(id, "late"));
+    // The re-simulation issues the same id.
+    host_frame(&mut lua, &host);
+    assert_eq!(lua.pending_requests()[0].id, id);
+    assert!(lua.complete_request(id, &[]));
+    assert!(!lua.complete_request(id, &[]));
+}
+
+#[test]
+fn an_owned_snapshot_restored_into_a_fresh_vm_continues_the_scheduler() {
+    let (mut lua, host) = game(small_budget());
+    let mut outputs = Vec::new();
+    let mut sums = Vec::new();
+    let mut snapshot = None;
+    for f in 0..14 {
+        if f == 4 {
+            // Mid-game: requests pending, the cruncher preempted inside its coroutine.
+            snapshot = Some(lua.snapshot().expect("snapshot while requests are pending"));
+        }
+        outputs.push(host_frame(&mut lua, &host));
+        sums.push(lua.checksum().unwrap());
+    }
+    let snapshot = snapshot.unwrap();
+    let host2 = CaptureHost::new();
+    let mut fresh = Lua::with_host(Rc::new(host2.clone()));
+    fresh.restore(&snapshot).unwrap();
+    for f in 4..14 {
+        assert_eq!(
+            host_frame(&mut fresh, &host2),
+            outputs[f],
+            "frame {}",
+            f + 1
+        );
+        assert_eq!(fresh.checksum().unwrap(), sums[f], "frame {}", f + 1);
+    }
+}
+
+#[test]
+fn results_do_not_depend_on_the_budget_when_it_suffices() {
+    // Tasklets that wait every frame: the same outputs and the same state whatever the
+    // budget and slice, as long as each frame's work fits.
+    let configs = [
+        TaskletConfig::default(),
+        TaskletConfig {
+            budget: 50_000,
+            slice: 50,
+            watchdog_frames: 1_000,
+        },
+        TaskletConfig {
+            budget: 1_000_000,
+            slice: 1_000_000,
+            watchdog_frames: 2,
+        },
+    ];
+    let mut runs = Vec::new();
+    for config in configs {
+        let (mut lua, host) = vm(config);
+        define(&mut lua, GAME, "=game");
+        define(&mut lua, SIGNALS, "=s");
+        spawn(&mut lua, "ticks", "ticker", &[6]);
+        spawn(&mut lua, "ticks", "ticker", &[4]);
+        spawn(&mut lua, "s", "listener", &[1]);
+        spawn(&mut lua, "s", "sender", &[]);
+        let mut frames = Vec::new();
+        for _ in 0..8 {
+            assert!(lua.run_frame().failures.is_empty());
+            frames.push(out(&host));
+        }
+        // (The configuration is VM state too: compare the tasklets' own state.)
+        let state = lua
+            .execute(b"return math.random(1 << 40)", "=probe")
+            .unwrap();
+        runs.push((frames, state));
+    }
+    assert_eq!(runs[0], runs[1]);
+    assert_eq!(runs[0], runs[2]);
+}

@@ -402,7 +402,8 @@ pub fn begin_frame(ctx: Context<'_>) -> i64 {
         }
         if let Some(fired) = tab(ctx, g, "fired") {
             while let Some(Value::Table(entry)) = queue_pop(ctx, fired) {
-                let (Some(waiters), values) = (tab(ctx, entry, "waiters"), get(ctx, entry, "values"))
+                let (Some(waiters), values) =
+                    (tab(ctx, entry, "waiters"), get(ctx, entry, "values"))
                 else {
                     continue;
                 };
@@ -565,6 +566,8 @@ pub struct PendingRequest<'gc> {
     pub group: String,
     /// What is asked (`tasklet.request`'s first argument).
     pub kind: String,
+    /// The frame in which it was issued.
+    pub frame: i64,
     /// The other arguments.
     pub payload: Vec<Value<'gc>>,
 }
@@ -590,6 +593,7 @@ pub fn pending_requests<'gc>(ctx: Context<'gc>) -> Vec<PendingRequest<'gc>> {
             id,
             group: text(ctx, q, "group"),
             kind: text(ctx, q, "kind"),
+            frame: int(ctx, q, "frame"),
             payload,
         });
     }
@@ -719,7 +723,8 @@ fn running<'gc>(
         return Err(Error::runtime(format!("{what}: not called from a tasklet")));
     };
     if own {
-        let own_thread = matches!(get(ctx, r, "thread"), Value::Thread(t) if Thread::ptr_eq(t, exec.thread()));
+        let own_thread =
+            matches!(get(ctx, r, "thread"), Value::Thread(t) if Thread::ptr_eq(t, exec.thread()));
         if !own_thread {
             return Err(Error::runtime(format!(
                 "{what}: cannot wait inside a coroutine resumed by tasklet {} (only the \
@@ -834,6 +839,7 @@ fn request<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'g
     let q = ctx.new_table();
     put(ctx, q, "id", Value::Integer(id));
     put(ctx, q, "kind", Value::String(kind));
+    put(ctx, q, "frame", get(ctx, s, "frame"));
     if let Some(g) = tab(ctx, r, "group") {
         put(ctx, q, "group", get(ctx, g, "name"));
     }
