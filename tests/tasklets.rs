@@ -22,21 +22,16 @@ fn define(lua: &mut Lua, source: &str, name: &str) {
 }
 
 /// Spawns global function `f` as a tasklet of `group` with integer arguments.
-fn spawn(lua: &mut Lua, group: &str, f: &str, args: &[i64]) -> i64 {
+fn spawn(lua: &mut Lua, group: &str, f_name: &str, args: &[i64]) -> i64 {
     let (f, args) = lua.enter(|ctx| {
-        let f = ctx.stash(ctx.globals().get(ctx.key(f)));
+        let f = ctx.stash(ctx.globals().get(ctx.key(f_name)));
         let args = args
             .iter()
             .map(|a| ctx.stash(lunette::Value::Integer(*a)))
             .collect::<Vec<_>>();
         (f, args)
     });
-    lua.spawn_tasklet(group, f_name(group), &f, &args)
-        .expect("spawns")
-}
-
-fn f_name(group: &str) -> &str {
-    group
+    lua.spawn_tasklet(group, f_name, &f, &args).expect("spawns")
 }
 
 fn run_frames(lua: &mut Lua, n: usize) -> Vec<TaskletFailure> {
@@ -214,7 +209,7 @@ fn the_watchdog_stops_a_tasklet_that_never_waits() {
     let f = &failures[0];
     assert_eq!(f.group, "mod");
     assert_eq!(f.id, 1);
-    assert_eq!(f.name, "mod");
+    assert_eq!(f.name, "busy");
     assert_eq!(
         f.message,
         "tasklet exceeded its budget of 3 frames (3000 fuel units) without waiting"
@@ -256,7 +251,10 @@ fn failed_tasklets_are_reported_with_their_traceback() {
     let r2 = lua.run_frame();
     assert_eq!(r2.failures.len(), 1);
     let f = &r2.failures[0];
-    assert_eq!((f.group.as_str(), f.id, f.name.as_str()), ("m1", 1, "m1"));
+    assert_eq!(
+        (f.group.as_str(), f.id, f.name.as_str()),
+        ("m1", 1, "failing")
+    );
     assert_eq!(f.message, "mod.lua:1: boom 7");
     assert_eq!(
         f.traceback,
@@ -383,7 +381,7 @@ fn small_budget() -> TaskletConfig {
 /// function of what the VM holds, so every peer and every re-simulation does the same),
 /// then runs the frame. Returns the frame's output.
 fn host_frame(lua: &mut Lua, host: &CaptureHost) -> String {
-    let frame_now = lua.enter(|ctx| lunette_stdlib_frame(ctx));
+    let frame_now = lua.enter(lunette_stdlib_frame);
     for r in lua.pending_requests() {
         if r.frame + 2 <= frame_now {
             let name =
