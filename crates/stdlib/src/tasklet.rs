@@ -641,6 +641,20 @@ fn turn<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>,
         return Err(Error::runtime("tasklet: lost its coroutine"));
     };
     exec.clear();
+    if t.status() == ThreadStatus::Dead {
+        // Closed by Lua code that got hold of it (`coroutine.close`).
+        let s = scheduler(ctx);
+        put(ctx, s, "current", Value::Nil);
+        record_failure(
+            ctx,
+            s,
+            r,
+            "the tasklet's coroutine was closed",
+            "stack traceback:",
+        );
+        finish(ctx, r);
+        return Ok(Action::Return);
+    }
     if let Some(args) = tab(ctx, r, "args") {
         put(ctx, r, "args", Value::Nil);
         unpack_into(ctx, exec, args)?;
