@@ -59,6 +59,9 @@ use crate::Lua;
 
 pub use lunette_stdlib::tasklet::{DEFAULT_BUDGET, DEFAULT_SLICE, DEFAULT_WATCHDOG_FRAMES};
 
+/// Fuel a turn costs its group besides what its tasklet runs: the host's work of starting
+/// an executor, resuming the tasklet and the bookkeeping (a few resumes' worth).
+const TURN_COST: i64 = 8;
 /// Most extra steps the host gives a turn whose tasklet yielded just as its fuel ran out
 /// (its bookkeeping takes one).
 const MAX_GRACE_STEPS: usize = 4;
@@ -264,7 +267,9 @@ impl Lua {
                         Some(t::end_turn(ctx, e, used))
                     });
                 }
-                remaining -= used.max(1);
+                // A turn's own work (an executor, a resume, the bookkeeping) counts too, so
+                // a frame's turns are bounded by the budget however little each tasklet runs.
+                remaining -= used.max(0) + TURN_COST;
             }
             report.fuel_used.push((name, budget - remaining));
         }

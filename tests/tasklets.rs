@@ -549,3 +549,75 @@ fn results_do_not_depend_on_the_budget_when_it_suffices() {
     assert_eq!(runs[0], runs[1]);
     assert_eq!(runs[0], runs[2]);
 }
+
+const CROWD: &str = r#"
+done_count = 0
+function sleeper()
+  tasklet.wait(1)
+  done_count = done_count + 1
+end
+"#;
+
+#[test]
+fn many_tasklets_woken_at_once_run_within_the_budget() {
+    // Waking costs nothing until the tasklets run, and every turn costs budget: a crowd
+    // woken in one frame is spread over frames.
+    let (mut lua, _host) = vm(TaskletConfig {
+        budget: 2_000,
+        slice: 500,
+        watchdog_frames: 10,
+    });
+    define(&mut lua, CROWD, "=crowd");
+    for _ in 0..1_000 {
+        spawn(&mut lua, "mod", "sleeper", &[]);
+    }
+    let mut frames = 0;
+    while lua.tasklet_count("mod") > 0 {
+        let r = lua.run_frame();
+        assert!(r.failures.is_empty());
+        assert!(r.fuel_used[0].1 <= 2_000 + 500, "{:?}", r.fuel_used);
+        frames += 1;
+        assert!(frames < 200);
+    }
+    assert!(frames > 10, "{frames}");
+    assert_eq!(lua.execute(b"return done_count", "=n").unwrap(), ["1000"]);
+}
+
+const ROGUE: &str = r#"
+victim_co = nil
+function victim()
+  victim_co = coroutine.running()
+  local v = tasklet.wait_signal("wake")
+  print("victim woke with", v)
+  for i = 1, 1e9 do end
+end
+function rogue()
+  tasklet.wait(1)
+  -- A waiting tasklet's coroutine is suspended, but resuming it does not wake it.
+  print("rogue resume", coroutine.resume(victim_co, "fake"))
+  tasklet.signal("wake", "real")
+  tasklet.wait(2)
+  -- Preempted by its budget: status normal, cannot be resumed or closed by Lua.
+  print(coroutine.status(victim_co), coroutine.resume(victim_co))
+  print(pcall(coroutine.close, victim_co))
+end
+"#;
+
+#[test]
+fn lua_code_cannot_drive_a_tasklet_coroutine() {
+    let (mut lua, host) = vm(TaskletConfig {
+        budget: 5_000,
+        slice: 5_000,
+        watchdog_frames: 1_000,
+    });
+    define(&mut lua, ROGUE, "=rogue");
+    spawn(&mut lua, "mod", "victim", &[]);
+    spawn(&mut lua, "mod", "rogue", &[]);
+    assert!(run_frames(&mut lua, 6).is_empty());
+    assert_eq!(
+        out(&host),
+        "rogue resume\ttrue\nvictim woke with\treal\n\
+         normal\tfalse\tcannot resume non-suspended coroutine\n\
+         false\tcannot close a normal coroutine\n"
+    );
+}

@@ -381,37 +381,31 @@ fn make_ready<'gc>(ctx: Context<'gc>, r: Table<'gc>) {
     }
 }
 
-/// Host side, at the start of a frame: advances the frame counter and wakes the tasklets
+/// Host side, at the start of a frame: advances the frame counter and queues the tasklets
 /// whose wait ends now (in the order they started waiting) and those whose signal fired
-/// (in firing order), appending them to their group's run queue. Returns the new frame.
-/// (Work proportional to the tasklets woken.)
+/// (in firing order) at the end of their group's run queue. Each list of woken tasklets
+/// joins the queue as one batch (O(1) here), which `next_turn` takes apart one tasklet per
+/// turn, so waking costs nothing until the tasklets run (a mod cannot make this call long
+/// by having many tasklets wait for the same frame). Returns the new frame.
 pub fn begin_frame(ctx: Context<'_>) -> i64 {
     let s = scheduler(ctx);
     let frame = int(ctx, s, "frame") + 1;
     put(ctx, s, "frame", Value::Integer(frame));
     for g in groups(ctx) {
+        let Some(q) = tab(ctx, g, "queue") else {
+            continue;
+        };
         if let Some(timers) = tab(ctx, g, "timers") {
             if let Value::Table(list) = timers.get(Value::Integer(frame)) {
                 let _ = timers.set(ctx.mutation(), Value::Integer(frame), Value::Nil);
-                for i in 1..=int(ctx, list, "n") {
-                    if let Value::Table(r) = list.get_int(i) {
-                        make_ready(ctx, r);
-                    }
-                }
+                queue_push(ctx, q, Value::Table(batch(ctx, list, Value::Nil)));
             }
         }
         if let Some(fired) = tab(ctx, g, "fired") {
             while let Some(Value::Table(entry)) = queue_pop(ctx, fired) {
-                let (Some(waiters), values) =
-                    (tab(ctx, entry, "waiters"), get(ctx, entry, "values"))
-                else {
-                    continue;
-                };
-                for i in 1..=int(ctx, waiters, "n") {
-                    if let Value::Table(r) = waiters.get_int(i) {
-                        put(ctx, r, "values", values);
-                        make_ready(ctx, r);
-                    }
+                if let Some(waiters) = tab(ctx, entry, "waiters") {
+                    let values = get(ctx, entry, "values");
+                    queue_push(ctx, q, Value::Table(batch(ctx, waiters, values)));
                 }
             }
         }
@@ -419,24 +413,62 @@ pub fn begin_frame(ctx: Context<'_>) -> i64 {
     frame
 }
 
+/// A run-queue entry standing for the tasklets of `list` (in order), each woken with
+/// `values` (a packed table, or nil).
+fn batch<'gc>(ctx: Context<'gc>, list: Table<'gc>, values: Value<'gc>) -> Table<'gc> {
+    let b = ctx.new_table();
+    put(ctx, b, "list", Value::Table(list));
+    put(ctx, b, "pos", Value::Integer(1));
+    put(ctx, b, "values", values);
+    b
+}
+
+/// The next runnable tasklet of run queue `q` (taking batches apart), marked ready.
+fn next_ready<'gc>(ctx: Context<'gc>, q: Table<'gc>) -> Option<Table<'gc>> {
+    let ready = ctx.key("ready");
+    loop {
+        let head = int(ctx, q, "head");
+        if head > int(ctx, q, "tail") {
+            return None;
+        }
+        let Value::Table(item) = q.get_int(head) else {
+            queue_pop(ctx, q);
+            continue;
+        };
+        if let Some(list) = tab(ctx, item, "list") {
+            let pos = int(ctx, item, "pos");
+            if pos > int(ctx, list, "n") {
+                queue_pop(ctx, q);
+                continue;
+            }
+            put(ctx, item, "pos", Value::Integer(pos + 1));
+            let Value::Table(r) = list.get_int(pos) else {
+                continue;
+            };
+            let values = get(ctx, item, "values");
+            if !values.is_nil() {
+                put(ctx, r, "values", values);
+            }
+            put(ctx, r, "state", ready);
+            return Some(r);
+        }
+        queue_pop(ctx, q);
+        if get(ctx, item, "state") == ready {
+            return Some(item);
+        }
+    }
+}
+
 /// Host side: starts the turn of the next runnable tasklet of group `g`, or `None` if its
 /// queue is empty. Step the executor with the turn's fuel, then call [`end_turn`].
 pub fn next_turn<'gc>(ctx: Context<'gc>, g: Table<'gc>) -> Option<Executor<'gc>> {
     let s = scheduler(ctx);
     let q = tab(ctx, g, "queue")?;
-    let ready = ctx.key("ready");
-    loop {
-        let Value::Table(r) = queue_pop(ctx, q)? else {
-            continue;
-        };
-        if get(ctx, r, "state") != ready {
-            continue;
-        }
-        put(ctx, s, "current", Value::Table(r));
-        put(ctx, r, "state", ctx.key("running"));
-        let turn = get(ctx, s, "turn");
-        return Some(Executor::start(ctx, turn, &[Value::Table(r)]));
-    }
+    let r = next_ready(ctx, q)?;
+    put(ctx, s, "current", Value::Table(r));
+    put(ctx, r, "state", ctx.key("running"));
+    let turn = get(ctx, s, "turn");
+    Some(Executor::start(ctx, turn, &[Value::Table(r)]))
 }
 
 /// How a turn ended, for the host.
