@@ -89,7 +89,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         lua.snap()?;
         // The host answers asset requests two frames after they were made.
         for request in lua.pending_requests() {
-            if request.kind == "load_asset" && request.frame + 2 <= frame - 1 {
+            if request.kind == "load_asset" && request.frame + 3 <= frame {
                 lua.complete_request_with(request.id, |_| {
                     vec![Value::Boolean(true), Value::Integer(4096)]
                 });
