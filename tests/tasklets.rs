@@ -278,14 +278,38 @@ function nested()
   local a = gen()
   tasklet.wait()
   print(tasklet.frame(), a, gen(), gen())
-  local ok, err = pcall(function()
-    local c = coroutine.wrap(function() tasklet.wait(1) end)
-    c()
+  -- A wait inside coroutines the tasklet resumed passes through them: the whole chain
+  -- waits, and the wait returns where it was called.
+  local outer = coroutine.wrap(function(x)
+    outer_co = coroutine.running()
+    local inner = coroutine.wrap(function(y)
+      inner_co = coroutine.running()
+      local f0 = tasklet.frame()
+      local ok, v = pcall(function()
+        tasklet.wait(2)
+        return tasklet.request("echo", y)
+      end)
+      coroutine.yield(tasklet.frame() - f0 >= 3, ok, v)
+      return "inner done"
+    end)
+    local a, b, c = inner(x + 1)
+    coroutine.yield(a, b, c)
+    return inner()
   end)
-  print(ok, err)
+  print(outer(41))
+  print(outer())
   print(coroutine.isyieldable(), coroutine.status(coroutine.running()))
 end
+function observer()
+  print("while waiting:", coroutine.status(outer_co), coroutine.status(inner_co),
+        coroutine.resume(inner_co))
+end
 "#;
+
+/// Whether global `name` is set.
+fn text_has(lua: &Lua, name: &str) -> bool {
+    lua.enter(|ctx| !ctx.globals().get(ctx.key(name)).is_nil())
+}
 
 #[test]
 fn tasklets_use_coroutines_and_are_preempted_inside_them() {
@@ -302,21 +326,34 @@ fn tasklets_use_coroutines_and_are_preempted_inside_them() {
         define(&mut lua, NESTED, "=nested");
         spawn(&mut lua, "mod", "nested", &[]);
         let mut frames = 0;
+        let mut observer = false;
         while lua.tasklet_count("mod") > 0 {
+            // Answer the echo request at once.
+            for r in lua.pending_requests() {
+                assert!(lua.complete_request(r.id, &r.payload));
+            }
             assert!(run_frames(&mut lua, 1).is_empty());
             frames += 1;
             assert!(frames < 1_000);
+            if !observer && text_has(&lua, "inner_co") {
+                spawn(&mut lua, "mod", "observer", &[]);
+                observer = true;
+            }
         }
         let text = out(&host);
         let lines: Vec<&str> = text.lines().collect();
         assert!(lines[0].ends_with("\t2001001\t2001002\t2001003"), "{text}");
-        assert!(
-            lines[1].starts_with("false\t")
-                && lines[1].contains("wait: cannot wait inside a coroutine resumed by tasklet 1"),
+        assert_eq!(
+            &lines[1..],
+            [
+                "while waiting:\tnormal\tnormal\tfalse\tcannot resume non-suspended coroutine",
+                "true\ttrue\t42",
+                "inner done",
+                "true\trunning"
+            ],
             "{text}"
         );
-        assert_eq!(lines[2], "true\trunning");
-        outputs.push((frames, lines[1].to_string()));
+        outputs.push((frames, lines[1..].join("\n")));
     }
     assert_eq!(outputs[0].1, outputs[1].1);
     assert!(outputs[1].0 > outputs[0].0 + 5, "{outputs:?}");
@@ -352,6 +389,13 @@ function cruncher()
   for round = 1, 6 do
     print(tasklet.frame(), "crunched", round, gen())
   end
+  -- A wait inside an inner coroutine: the chain is suspended across frames (and snapshots).
+  local deep = coroutine.wrap(function(x)
+    local ok, size = tasklet.request("load_asset", "deep.png")
+    tasklet.wait(2)
+    return x, ok, size
+  end)
+  print(tasklet.frame(), "deep", deep("in"))
 end
 function watcher()
   local what = tasklet.wait_signal("loaded")
@@ -442,6 +486,7 @@ fn requests_complete_frames_later_across_snaps_and_rollbacks() {
     );
     assert!(all.contains("8\twatcher saw\togre.png\n"), "{all}");
     assert!(all.contains("crunched\t6"), "{all}");
+    assert!(all.contains("\tdeep\tin\ttrue\t800\n"), "{all}");
     // Back 3 frames, re-simulate: same outputs, same checksums.
     for back in [3, 1, 5] {
         lua.rollback(back).unwrap();

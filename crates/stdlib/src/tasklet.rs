@@ -18,10 +18,12 @@
 //!   the current frame number.
 //!
 //! A tasklet is a coroutine: it may use coroutines itself. `wait`, `wait_signal` and
-//! `request` must be called from the tasklet's own coroutine (from any depth of Lua calls,
-//! `pcall`s and metamethods inside it), not from a coroutine the tasklet resumed: there they
-//! raise "cannot wait inside a coroutine resumed by tasklet N" (a plain `coroutine.yield`
-//! there yields that inner coroutine, as in PUC Lua). A plain `coroutine.yield` in the
+//! `request` work from any depth of Lua calls, `pcall`s and metamethods, also inside a
+//! coroutine the tasklet resumed (at any depth): the wait passes through — the whole chain
+//! of coroutines is suspended (`Action::Detach`; the coroutines have status `normal`
+//! meanwhile) and resumed as a whole, and the wait returns where it was called; the
+//! coroutines between see nothing. (A plain `coroutine.yield` in an inner coroutine yields
+//! that coroutine to its resumer, as in PUC Lua.) A plain `coroutine.yield` in the
 //! tasklet's own coroutine is a `wait()` (its values are dropped; it returns nothing).
 //!
 //! State: everything lives in one table in the registry (`REGISTRY_KEY`): groups with their
@@ -755,39 +757,33 @@ fn schedule_wake<'gc>(
 // ---------------------------------------------------------------------------------------
 // The Lua functions.
 
-/// The scheduler and the running tasklet's record; with `own`, the caller must be the
-/// tasklet's own coroutine (what can suspend it).
-fn running<'gc>(
-    ctx: Context<'gc>,
-    exec: &Exec<'gc, '_>,
-    what: &str,
-    own: bool,
-) -> Result<(Table<'gc>, Table<'gc>), Error<'gc>> {
+/// The scheduler and the running tasklet's record.
+fn running<'gc>(ctx: Context<'gc>, what: &str) -> Result<(Table<'gc>, Table<'gc>), Error<'gc>> {
     let s = scheduler_if_any(ctx);
     let r = s.and_then(|s| tab(ctx, s, "current"));
-    let (Some(s), Some(r)) = (s, r) else {
-        return Err(Error::runtime(format!("{what}: not called from a tasklet")));
-    };
-    if own {
-        let own_thread =
-            matches!(get(ctx, r, "thread"), Value::Thread(t) if Thread::ptr_eq(t, exec.thread()));
-        if !own_thread {
-            return Err(Error::runtime(format!(
-                "{what}: cannot wait inside a coroutine resumed by tasklet {} (only the \
-                 tasklet's own coroutine can wait)",
-                int(ctx, r, "id")
-            )));
-        }
+    match (s, r) {
+        (Some(s), Some(r)) => Ok((s, r)),
+        _ => Err(Error::runtime(format!("{what}: not called from a tasklet"))),
     }
-    Ok((s, r))
 }
 
-/// Suspends the running tasklet; `resumed` runs when the scheduler resumes it.
-fn suspend<'gc>(exec: &mut Exec<'gc, '_>, r: Table<'gc>) -> Result<Action<'gc>, Error<'gc>> {
+/// Suspends the running tasklet; `resumed` runs when the scheduler resumes it. From the
+/// tasklet's own coroutine this is a yield to the scheduler; from a coroutine the tasklet
+/// resumed (at any depth), the whole chain of coroutines detaches (`Action::Detach`) and
+/// the scheduler later resumes it as a whole, so the wait returns in that inner coroutine.
+fn suspend<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    r: Table<'gc>,
+) -> Result<Action<'gc>, Error<'gc>> {
     exec.clear();
-    Ok(Action::Yield {
-        then: Some(Then::new("tasklet.wait", resumed, Value::Table(r))),
-    })
+    let then = Then::new("tasklet.wait", resumed, Value::Table(r));
+    let own = matches!(get(ctx, r, "thread"), Value::Thread(t) if Thread::ptr_eq(t, exec.thread()));
+    if own {
+        Ok(Action::Yield { then: Some(then) })
+    } else {
+        Ok(Action::Detach { then })
+    }
 }
 
 /// A waiting tasklet resumed: its results (a signal's values, a request's results) or its
@@ -805,7 +801,7 @@ fn resumed<'gc>(
     let by_scheduler = matches!(get(ctx, s, "current"), Value::Table(c) if Table::ptr_eq(c, r))
         && get(ctx, r, "state") == ctx.key("running");
     if !by_scheduler {
-        return suspend(exec, r);
+        return suspend(ctx, exec, r);
     }
     exec.clear();
     let error = get(ctx, r, "error");
@@ -822,10 +818,10 @@ fn resumed<'gc>(
 
 fn wait<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
     let n = opt_integer(exec, 0, 1)?;
-    let (s, r) = running(ctx, exec, "wait", true)?;
+    let (s, r) = running(ctx, "wait")?;
     exec.charge(2);
     schedule_wake(ctx, s, r, n)?;
-    suspend(exec, r)
+    suspend(ctx, exec, r)
 }
 
 fn wait_signal<'gc>(
@@ -836,7 +832,7 @@ fn wait_signal<'gc>(
     if name.is_nil() {
         return Err(Error::bad_argument(1, "signal name expected"));
     }
-    let (_, r) = running(ctx, exec, "wait_signal", true)?;
+    let (_, r) = running(ctx, "wait_signal")?;
     exec.charge(2);
     let g = tab(ctx, r, "group").ok_or_else(|| Error::runtime("tasklet: lost its group"))?;
     let signals = tab_or_new(ctx, g, ctx.key("signals"));
@@ -844,7 +840,7 @@ fn wait_signal<'gc>(
     append(ctx, list, Value::Table(r));
     put(ctx, r, "state", ctx.key("signal"));
     put(ctx, r, "fuel", Value::Integer(0));
-    suspend(exec, r)
+    suspend(ctx, exec, r)
 }
 
 fn signal<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
@@ -852,7 +848,7 @@ fn signal<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc
     if name.is_nil() {
         return Err(Error::bad_argument(1, "signal name expected"));
     }
-    let (_, r) = running(ctx, exec, "signal", false)?;
+    let (_, r) = running(ctx, "signal")?;
     let values: Vec<Value<'gc>> = exec.values().get(1..).unwrap_or(&[]).to_vec();
     exec.charge(2 + values.len() / 8);
     let g = tab(ctx, r, "group").ok_or_else(|| Error::runtime("tasklet: lost its group"))?;
@@ -866,7 +862,7 @@ fn spawn<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>
     if !f.is_function() {
         return Err(Error::type_error(1, "function", exec.get(0)));
     }
-    let (_, r) = running(ctx, exec, "spawn", false)?;
+    let (_, r) = running(ctx, "spawn")?;
     let args: Vec<Value<'gc>> = exec.values().get(1..).unwrap_or(&[]).to_vec();
     exec.charge(4 + args.len() / 8);
     let g = tab(ctx, r, "group").ok_or_else(|| Error::runtime("tasklet: lost its group"))?;
@@ -877,7 +873,7 @@ fn spawn<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>
 
 fn request<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
     let kind = check_string(ctx, exec, 0)?;
-    let (s, r) = running(ctx, exec, "request", true)?;
+    let (s, r) = running(ctx, "request")?;
     let payload: Vec<Value<'gc>> = exec.values().get(1..).unwrap_or(&[]).to_vec();
     exec.charge(4 + payload.len() / 8);
     let id = int(ctx, s, "next_request");
@@ -895,7 +891,7 @@ fn request<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'g
     let _ = requests.set(ctx.mutation(), Value::Integer(id), Value::Table(q));
     put(ctx, r, "state", ctx.key("request"));
     put(ctx, r, "fuel", Value::Integer(0));
-    suspend(exec, r)
+    suspend(ctx, exec, r)
 }
 
 fn id<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {

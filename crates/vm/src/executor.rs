@@ -68,6 +68,9 @@ pub(crate) enum Flow<'gc> {
     Yield(Vec<Value<'gc>>),
     /// The current thread resumes `thread` with these values.
     Resume(Thread<'gc>, Vec<Value<'gc>>),
+    /// The resume chain above the main thread detaches (`Action::Detach`), handing these
+    /// values to the main thread.
+    Detach(Vec<Value<'gc>>),
 }
 
 /// The view a Rust callback or continuation gets: its arguments/results region of the stack
@@ -440,6 +443,14 @@ impl<'gc> Executor<'gc> {
                 thread.borrow_mut(mc).status = ThreadStatus::Suspended;
                 st.threads.pop();
                 deliver_to_resumer(ctx, *st.threads.last().unwrap(), Ok(values));
+                false
+            }
+            Flow::Detach(values) => {
+                let chain = st.threads.split_off(1);
+                link_chain(ctx, &chain, false);
+                if let Some(&main) = st.threads.first() {
+                    deliver_to_resumer(ctx, main, Ok(values));
+                }
                 false
             }
             Flow::Resume(co, args) => {
@@ -1166,6 +1177,28 @@ pub(crate) fn apply_action<'gc>(
             ts.stack.truncate(keep);
             Ok(Flow::Yield(values))
         }
+        Action::Detach { then } => {
+            if is_main {
+                return Err(Error::Value(
+                    ctx.str("attempt to yield from outside a coroutine"),
+                ));
+            }
+            fuel.consume(values_cost(ts.stack.len() - func - 1));
+            let values: Vec<Value<'gc>> = ts.stack.drain(func + 1..).collect();
+            ts.frames.push(Frame::Continuation {
+                then: Then {
+                    name: DETACHED,
+                    ..then
+                },
+                base: func + 1,
+                returns,
+                ready: None,
+                callee_name: name,
+            });
+            ts.resume_slot = func + 1;
+            ts.resume_returns = Returns::Multi;
+            Ok(Flow::Detach(values))
+        }
         Action::Pause { then } => {
             ts.frames.push(Frame::Continuation {
                 then,
@@ -1400,6 +1433,9 @@ pub(crate) const PREEMPTED: &str = "(preempted)";
 /// Frame name of a coroutine of a preempted chain that was resuming the next one (hidden
 /// from tracebacks).
 pub(crate) const RESUMING: &str = "(resuming)";
+/// `Then::name` of the continuation of an `Action::Detach` (the frame keeps the name of
+/// the function that detached, for tracebacks).
+const DETACHED: &str = "(detached)";
 
 /// Whether `name` is one of the internal frames of preempted coroutines.
 pub(crate) fn is_preemption_frame(name: &str) -> bool {
@@ -1412,7 +1448,7 @@ fn preempted_top(ts: &ThreadState<'_>) -> bool {
     matches!(
         ts.frames.last(),
         Some(Frame::Continuation { then, ready: None, .. })
-            if then.name == PREEMPTED || then.name == RESUMING
+            if then.name == PREEMPTED || then.name == RESUMING || then.name == DETACHED
     )
 }
 
@@ -1444,15 +1480,32 @@ impl<'gc> Executor<'gc> {
             return None;
         }
         let chain: Vec<Thread<'gc>> = st.threads.split_off(1);
-        for (i, &t) in chain.iter().enumerate() {
-            let mut ts = t.borrow_mut(mc);
+        link_chain(ctx, &chain, true);
+        if let Some(&main) = st.threads.first() {
+            main.borrow_mut(mc).status = ThreadStatus::Dead;
+        }
+        st.result = Some(Err(ctx.str("preempted")));
+        chain.first().copied()
+    }
+}
+
+/// Makes a detached resume chain (`chain[0]` resumed by the main thread, each next one by
+/// the previous) plain thread data: each link gets a marker that resumes the next one, the
+/// top one (with `preempt`) a marker that continues it where it stopped — without, it is
+/// already waiting in an `Action::Detach` continuation — and all become `Normal`.
+fn link_chain<'gc>(ctx: Context<'gc>, chain: &[Thread<'gc>], preempt: bool) {
+    let mc = ctx.mutation();
+    for (i, &t) in chain.iter().enumerate() {
+        let mut ts = t.borrow_mut(mc);
+        let next = chain.get(i + 1).copied();
+        if next.is_some() || preempt {
             // A link waits in its resume continuation whose region starts at the stack's
             // end; the marker's slot (`func`) is that region's base, so returning from the
             // marker's own continuation delivers to it.
             ts.stack.push(Value::Nil);
             let base = ts.stack.len();
-            let (then, returns, name) = match chain.get(i + 1) {
-                Some(&next) => (
+            let (then, returns, name) = match next {
+                Some(next) => (
                     Then::new(RESUMING, resume_chain, Value::Thread(next)),
                     Returns::Multi,
                     RESUMING,
@@ -1472,14 +1525,9 @@ impl<'gc> Executor<'gc> {
             });
             ts.resume_slot = base;
             ts.resume_returns = Returns::Multi;
-            ts.status = ThreadStatus::Normal;
-            ts.sync_charge();
         }
-        if let Some(&main) = st.threads.first() {
-            main.borrow_mut(mc).status = ThreadStatus::Dead;
-        }
-        st.result = Some(Err(ctx.str("preempted")));
-        chain.first().copied()
+        ts.status = ThreadStatus::Normal;
+        ts.sync_charge();
     }
 }
 
