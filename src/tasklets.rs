@@ -267,6 +267,13 @@ impl Lua {
                         Some(t::end_turn(ctx, e, used))
                     });
                 }
+                if end == Some(t::TurnEnd::Unfinished) {
+                    self.enter(|ctx| {
+                        if let Ok(e) = ctx.fetch_executor(&exec) {
+                            t::abandon_turn(ctx, e);
+                        }
+                    });
+                }
                 // A turn's own work (an executor, a resume, the bookkeeping) counts too, so
                 // a frame's turns are bounded by the budget however little each tasklet runs.
                 remaining -= used.max(0) + TURN_COST;

@@ -92,14 +92,14 @@ fn text<'gc>(ctx: Context<'gc>, t: Table<'gc>, k: &str) -> String {
 
 /// Appends `v` to the sequence `t` (`t.n` counts).
 fn append<'gc>(ctx: Context<'gc>, t: Table<'gc>, v: Value<'gc>) {
-    let n = int(ctx, t, "n") + 1;
+    let n = int(ctx, t, "n").saturating_add(1);
     let _ = t.set(ctx.mutation(), Value::Integer(n), v);
     put(ctx, t, "n", Value::Integer(n));
 }
 
 /// A FIFO of `{head, tail, [head..=tail] = item}`.
 fn queue_push<'gc>(ctx: Context<'gc>, q: Table<'gc>, v: Value<'gc>) {
-    let tail = int(ctx, q, "tail") + 1;
+    let tail = int(ctx, q, "tail").saturating_add(1);
     let _ = q.set(ctx.mutation(), Value::Integer(tail), v);
     put(ctx, q, "tail", Value::Integer(tail));
 }
@@ -112,7 +112,7 @@ fn queue_pop<'gc>(ctx: Context<'gc>, q: Table<'gc>) -> Option<Value<'gc>> {
     }
     let v = q.get_int(head);
     let _ = q.set(ctx.mutation(), Value::Integer(head), Value::Nil);
-    put(ctx, q, "head", Value::Integer(head + 1));
+    put(ctx, q, "head", Value::Integer(head.saturating_add(1)));
     Some(v)
 }
 
@@ -303,7 +303,7 @@ fn new_tasklet<'gc>(
     };
     let s = scheduler(ctx);
     let id = int(ctx, s, "next_id");
-    put(ctx, s, "next_id", Value::Integer(id + 1));
+    put(ctx, s, "next_id", Value::Integer(id.saturating_add(1)));
     let r = ctx.new_table();
     put(ctx, r, "id", Value::Integer(id));
     let name = name.unwrap_or_else(|| ctx.str(&format!("tasklet {id}")));
@@ -315,7 +315,12 @@ fn new_tasklet<'gc>(
     if !args.is_empty() {
         put(ctx, r, "args", Value::Table(pack(ctx, args)?));
     }
-    put(ctx, g, "count", Value::Integer(int(ctx, g, "count") + 1));
+    put(
+        ctx,
+        g,
+        "count",
+        Value::Integer(int(ctx, g, "count").saturating_add(1)),
+    );
     if let Some(q) = tab(ctx, g, "queue") {
         queue_push(ctx, q, Value::Table(r));
     }
@@ -391,7 +396,7 @@ fn make_ready<'gc>(ctx: Context<'gc>, r: Table<'gc>) {
 /// by having many tasklets wait for the same frame). Returns the new frame.
 pub fn begin_frame(ctx: Context<'_>) -> i64 {
     let s = scheduler(ctx);
-    let frame = int(ctx, s, "frame") + 1;
+    let frame = int(ctx, s, "frame").saturating_add(1);
     put(ctx, s, "frame", Value::Integer(frame));
     for g in groups(ctx) {
         let Some(q) = tab(ctx, g, "queue") else {
@@ -443,7 +448,7 @@ fn next_ready<'gc>(ctx: Context<'gc>, q: Table<'gc>) -> Option<Table<'gc>> {
                 queue_pop(ctx, q);
                 continue;
             }
-            put(ctx, item, "pos", Value::Integer(pos + 1));
+            put(ctx, item, "pos", Value::Integer(pos.saturating_add(1)));
             let Value::Table(r) = list.get_int(pos) else {
                 continue;
             };
@@ -491,7 +496,11 @@ pub enum TurnEnd {
 pub fn end_turn<'gc>(ctx: Context<'gc>, exec: Executor<'gc>, used: i64) -> TurnEnd {
     let s = scheduler(ctx);
     if exec.is_finished() {
-        put(ctx, s, "current", Value::Nil);
+        if let Some(r) = tab(ctx, s, "current") {
+            // The turn ended without its bookkeeping (it failed itself, e.g. out of
+            // memory): the tasklet is lost; say so.
+            abandon(ctx, s, r, exec);
+        }
         return TurnEnd::Done;
     }
     let Some(thread) = exec.preempt(ctx) else {
@@ -513,7 +522,7 @@ pub fn end_turn<'gc>(ctx: Context<'gc>, exec: Executor<'gc>, used: i64) -> TurnE
             "tasklet exceeded its budget of {frames} frames ({limit} fuel units) without waiting"
         );
         let traceback = thread.traceback();
-        record_failure(ctx, s, r, &message, &traceback);
+        record_failure(ctx, s, r, ctx.str(&message), &traceback);
         thread.kill_preempted(ctx);
         finish(ctx, r);
         return TurnEnd::Done;
@@ -522,11 +531,47 @@ pub fn end_turn<'gc>(ctx: Context<'gc>, exec: Executor<'gc>, used: i64) -> TurnE
     TurnEnd::Preempted
 }
 
+/// Gives up the current turn's tasklet (its turn could not finish): reported as failed,
+/// its coroutine killed.
+fn abandon<'gc>(ctx: Context<'gc>, s: Table<'gc>, r: Table<'gc>, exec: Executor<'gc>) {
+    put(ctx, s, "current", Value::Nil);
+    let reason = match exec.result() {
+        Some(lunette_vm::ExecResult::Errored { value, .. }) => error_message(ctx, value),
+        _ => "its turn did not finish".to_string(),
+    };
+    let message = ctx.str(&format!("tasklet stopped by the scheduler: {reason}"));
+    let mut traceback = "stack traceback:".to_string();
+    if let Value::Thread(t) = get(ctx, r, "thread") {
+        traceback = t.traceback();
+        if t.is_preempted() {
+            t.kill_preempted(ctx);
+        } else if t.status() == ThreadStatus::Suspended {
+            t.kill(ctx);
+        }
+    }
+    record_failure(ctx, s, r, message, &traceback);
+    finish(ctx, r);
+}
+
+/// Host side: gives up a turn that `end_turn` kept reporting `Unfinished` (it should not
+/// happen: the bookkeeping takes one step).
+pub fn abandon_turn<'gc>(ctx: Context<'gc>, exec: Executor<'gc>) {
+    let s = scheduler(ctx);
+    if let Some(r) = tab(ctx, s, "current") {
+        abandon(ctx, s, r, exec);
+    }
+}
+
 /// The running tasklet is over: it leaves its group.
 fn finish<'gc>(ctx: Context<'gc>, r: Table<'gc>) {
     put(ctx, r, "state", ctx.key("done"));
     if let Some(g) = tab(ctx, r, "group") {
-        put(ctx, g, "count", Value::Integer(int(ctx, g, "count") - 1));
+        put(
+            ctx,
+            g,
+            "count",
+            Value::Integer(int(ctx, g, "count").saturating_sub(1)),
+        );
     }
 }
 
@@ -534,7 +579,7 @@ fn record_failure<'gc>(
     ctx: Context<'gc>,
     s: Table<'gc>,
     r: Table<'gc>,
-    message: &str,
+    message: Value<'gc>,
     traceback: &str,
 ) {
     let f = ctx.new_table();
@@ -543,7 +588,7 @@ fn record_failure<'gc>(
     }
     put(ctx, f, "id", get(ctx, r, "id"));
     put(ctx, f, "name", get(ctx, r, "name"));
-    put(ctx, f, "message", ctx.str(message));
+    put(ctx, f, "message", message);
     put(ctx, f, "traceback", ctx.str(traceback));
     let failures = tab_or_new(ctx, s, ctx.key("failures"));
     append(ctx, failures, Value::Table(f));
@@ -679,13 +724,8 @@ fn turn<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>,
         // Closed by Lua code that got hold of it (`coroutine.close`).
         let s = scheduler(ctx);
         put(ctx, s, "current", Value::Nil);
-        record_failure(
-            ctx,
-            s,
-            r,
-            "the tasklet's coroutine was closed",
-            "stack traceback:",
-        );
+        let message = ctx.str("the tasklet's coroutine was closed");
+        record_failure(ctx, s, r, message, "stack traceback:");
         finish(ctx, r);
         return Ok(Action::Return);
     }
@@ -722,13 +762,14 @@ fn turn_after<'gc>(
             }
         }
         Outcome::Errored(e) => {
+            // (A string error is kept as it is, not copied; a traceback has at most 22
+            // lines of bounded length.)
             let message = match e {
-                Value::String(_) | Value::Integer(_) | Value::Float(_) => display_plain(e),
-                other => error_message(ctx, other),
+                Value::String(_) | Value::Integer(_) | Value::Float(_) => e,
+                other => ctx.str(&error_message(ctx, other)),
             };
             let traceback = t.traceback();
-            ctx.reserve_memory(message.len().saturating_add(traceback.len()))?;
-            record_failure(ctx, s, r, &message, &traceback);
+            record_failure(ctx, s, r, message, &traceback);
             finish(ctx, r);
         }
     }
@@ -849,10 +890,9 @@ fn signal<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc
         return Err(Error::bad_argument(1, "signal name expected"));
     }
     let (_, r) = running(ctx, "signal")?;
-    let values: Vec<Value<'gc>> = exec.values().get(1..).unwrap_or(&[]).to_vec();
-    exec.charge(2 + values.len() / 8);
+    exec.charge(2 + exec.len() / 8);
     let g = tab(ctx, r, "group").ok_or_else(|| Error::runtime("tasklet: lost its group"))?;
-    fire(ctx, g, name, &values)?;
+    fire(ctx, g, name, exec.values().get(1..).unwrap_or(&[]))?;
     exec.clear();
     Ok(Action::Return)
 }
@@ -863,10 +903,9 @@ fn spawn<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>
         return Err(Error::type_error(1, "function", exec.get(0)));
     }
     let (_, r) = running(ctx, "spawn")?;
-    let args: Vec<Value<'gc>> = exec.values().get(1..).unwrap_or(&[]).to_vec();
-    exec.charge(4 + args.len() / 8);
+    exec.charge(4 + exec.len() / 8);
     let g = tab(ctx, r, "group").ok_or_else(|| Error::runtime("tasklet: lost its group"))?;
-    let child = new_tasklet(ctx, g, None, f, &args)?;
+    let child = new_tasklet(ctx, g, None, f, exec.values().get(1..).unwrap_or(&[]))?;
     exec.set_return(get(ctx, child, "id"));
     Ok(Action::Return)
 }
@@ -874,10 +913,9 @@ fn spawn<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>
 fn request<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
     let kind = check_string(ctx, exec, 0)?;
     let (s, r) = running(ctx, "request")?;
-    let payload: Vec<Value<'gc>> = exec.values().get(1..).unwrap_or(&[]).to_vec();
-    exec.charge(4 + payload.len() / 8);
+    exec.charge(4 + exec.len() / 8);
     let id = int(ctx, s, "next_request");
-    put(ctx, s, "next_request", Value::Integer(id + 1));
+    put(ctx, s, "next_request", Value::Integer(id.saturating_add(1)));
     let q = ctx.new_table();
     put(ctx, q, "id", Value::Integer(id));
     put(ctx, q, "kind", Value::String(kind));
@@ -886,7 +924,8 @@ fn request<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'g
         put(ctx, q, "group", get(ctx, g, "name"));
     }
     put(ctx, q, "tasklet", Value::Table(r));
-    put(ctx, q, "args", Value::Table(pack(ctx, &payload)?));
+    let payload = pack(ctx, exec.values().get(1..).unwrap_or(&[]))?;
+    put(ctx, q, "args", Value::Table(payload));
     let requests = tab_or_new(ctx, s, ctx.key("requests"));
     let _ = requests.set(ctx.mutation(), Value::Integer(id), Value::Table(q));
     put(ctx, r, "state", ctx.key("request"));
