@@ -666,3 +666,40 @@ fn lua_code_cannot_drive_a_tasklet_coroutine() {
          false\tcannot close a normal coroutine\n"
     );
 }
+
+const DEEP_SPIN: &str = r#"
+function deep(depth)
+  local function nest(d)
+    if d == 0 then
+      local x = 0
+      while true do x = x + 1 end
+    end
+    local co = coroutine.create(nest)
+    coroutine.resume(co, d - 1)
+  end
+  nest(depth)
+end
+"#;
+
+#[test]
+fn a_chain_preempted_again_and_again_does_not_grow() {
+    // A tasklet spinning 30 coroutines deep, preempted every 100 units: each turn re-enters
+    // the chain and detaches it again, leaving it exactly as it was.
+    let (mut lua, _host) = vm(TaskletConfig {
+        budget: 10_000,
+        slice: 100,
+        watchdog_frames: 1_000_000,
+    });
+    define(&mut lua, DEEP_SPIN, "=deep");
+    spawn(&mut lua, "mod", "deep", &[30]);
+    let mut sizes = Vec::new();
+    for _ in 0..3 {
+        assert!(run_frames(&mut lua, 20).is_empty());
+        lua.gc_collect();
+        sizes.push(lua.memory_used());
+    }
+    // (A chain that grew would keep about 3 MB more per 20 frames here; the run queue
+    // table alone varies by a few hundred KB.)
+    assert!(sizes[2] < sizes[1] + (1 << 20), "{sizes:?}");
+    assert_eq!(lua.tasklet_count("mod"), 1);
+}

@@ -845,6 +845,20 @@ fn run_continuation<'gc>(
         unreachable!("run_continuation called without a ready continuation");
     };
     fuel.consume(1);
+    if then.name == RESUMING {
+        // Re-entering a preempted chain (`Executor::preempt`): resume the next coroutine
+        // with this resume's values. The resume continuation below, which was waiting for
+        // it, waits again, exactly as before the preemption (no frame is added, so a chain
+        // preempted again and again does not grow).
+        return match then.state {
+            Value::Thread(next) if next.is_preempted() => {
+                let args: Vec<Value<'gc>> = ts.stack.drain(base..).collect();
+                ts.stack.truncate(base - 1);
+                Ok(Flow::Resume(next, args))
+            }
+            _ => Err(Error::runtime("cannot resume dead coroutine")),
+        };
+    }
     let action = {
         let mut exec = Exec {
             ts,
@@ -1542,35 +1556,16 @@ fn resume_preempted<'gc>(
     Ok(Action::Return)
 }
 
-/// The marker of a link of a preempted chain: resume the next coroutine (its `state`) with
-/// the values this one was resumed with.
+/// The marker of a link of a preempted chain (its `state` is the next coroutine). Never
+/// called: `run_continuation` re-enters the chain itself when it meets this marker.
 fn resume_chain<'gc>(
     _ctx: Context<'gc>,
-    exec: &mut Exec<'gc, '_>,
+    _exec: &mut Exec<'gc, '_>,
     _outcome: Outcome<'gc>,
 ) -> Result<Action<'gc>, Error<'gc>> {
-    let Value::Thread(next) = exec.upvalue else {
-        return Err(Error::runtime("internal error: lost preempted coroutine"));
-    };
-    Ok(Action::Resume {
-        thread: next,
-        then: Then::new(RESUMING, pass_outcome, Value::Nil).catching(),
-    })
-}
-
-/// Hands the outcome of a re-entered coroutine to the resume that was waiting for it below
-/// (its values as this continuation's results; its error re-raised, caught by that resume's
-/// continuation — every `Action::Resume` continuation catches errors).
-fn pass_outcome<'gc>(
-    _ctx: Context<'gc>,
-    exec: &mut Exec<'gc, '_>,
-    outcome: Outcome<'gc>,
-) -> Result<Action<'gc>, Error<'gc>> {
-    let _ = exec;
-    match outcome {
-        Outcome::Returned => Ok(Action::Return),
-        Outcome::Errored(e) => Err(Error::Value(e)),
-    }
+    Err(Error::runtime(
+        "internal error: preempted chain marker called",
+    ))
 }
 
 impl<'gc> Thread<'gc> {
