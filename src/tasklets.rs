@@ -62,9 +62,13 @@ pub use lunette_stdlib::tasklet::{DEFAULT_BUDGET, DEFAULT_SLICE, DEFAULT_WATCHDO
 /// Fuel a turn costs its group besides what its tasklet runs: the host's work of starting
 /// an executor, resuming the tasklet and the bookkeeping (a few resumes' worth).
 const TURN_COST: i64 = 8;
+/// Fuel a preemption costs per coroutine it detaches (a marker frame each).
+const CHAIN_LINK_COST: i64 = 2;
 /// Most extra steps the host gives a turn whose tasklet yielded just as its fuel ran out
 /// (its bookkeeping takes one).
 const MAX_GRACE_STEPS: usize = 4;
+/// Fuel of the turns run between two rounds of collection work.
+const BATCH_FUEL: i64 = 20_000;
 /// Most steps of one turn that end early without spending the fuel (for the collector)
 /// before the turn counts as over.
 const MAX_STEPS: usize = 1_000;
@@ -224,59 +228,66 @@ impl Lua {
             ..FrameReport::default()
         };
         for gi in 0..group_count {
-            let (name, budget, slice) = self.enter(|ctx| {
-                let g = t::groups(ctx)[gi];
+            let Some((name, budget, slice)) = self.enter(|ctx| {
+                let g = t::group_at(ctx, gi)?;
                 let s = t::scheduler(ctx);
                 let slice = s
                     .get(ctx.key("slice"))
                     .as_integer_strict()
                     .unwrap_or(DEFAULT_SLICE);
-                (t::group_name(ctx, g), t::group_budget(ctx, g), slice)
-            });
+                Some((t::group_name(ctx, g), t::group_budget(ctx, g), slice))
+            }) else {
+                continue;
+            };
             let mut remaining = budget;
             while remaining > 0 {
-                let Some(exec) = self.enter(|ctx| {
-                    let g = t::groups(ctx)[gi];
-                    t::next_turn(ctx, g).map(|e| ctx.stash_executor(e))
-                }) else {
-                    break;
-                };
-                let give = slice.min(remaining).max(1);
-                let mut fuel = Fuel::new(give);
-                // Steps end early for the collector (a `collectgarbage` or the memory
-                // limit); the turn goes on with what is left of its fuel.
-                let mut steps = 0;
-                while !self.step(&exec, &mut fuel) && !fuel.is_exhausted() && steps < MAX_STEPS {
-                    steps += 1;
-                }
-                let mut used = give - fuel.remaining();
-                let mut end = self.enter(|ctx| {
-                    let e = ctx.fetch_executor(&exec).ok()?;
-                    Some(t::end_turn(ctx, e, used))
-                });
-                let mut grace = 0;
-                while end == Some(t::TurnEnd::Unfinished) && grace < MAX_GRACE_STEPS {
-                    // The tasklet yielded (or ended) just as the fuel ran out: one more
-                    // step runs the turn's bookkeeping.
-                    grace += 1;
-                    let mut fuel = Fuel::new(1);
-                    self.step(&exec, &mut fuel);
-                    used += 1 - fuel.remaining();
-                    end = self.enter(|ctx| {
-                        let e = ctx.fetch_executor(&exec).ok()?;
-                        Some(t::end_turn(ctx, e, used))
-                    });
-                }
-                if end == Some(t::TurnEnd::Unfinished) {
-                    self.enter(|ctx| {
-                        if let Ok(e) = ctx.fetch_executor(&exec) {
-                            t::abandon_turn(ctx, e);
+                // Turns run inside one `enter` until the budget is spent, the queue is
+                // empty, a batch of `BATCH_FUEL` units ran (then the collector does its
+                // share, as between two `step`s), or a step ends early for the collector.
+                let batch = self.enter(|ctx| {
+                    let g = t::group_at(ctx, gi)?;
+                    let mut spent = 0i64;
+                    loop {
+                        let left = remaining - spent;
+                        if left <= 0 || spent >= BATCH_FUEL {
+                            return Some(Batch::Ran(spent));
                         }
-                    });
+                        let Some(exec) = t::next_turn(ctx, g) else {
+                            return Some(Batch::Empty(spent));
+                        };
+                        let give = slice.min(left).max(1);
+                        let mut fuel = Fuel::new(give);
+                        if !exec.step(ctx, &mut fuel) && !fuel.is_exhausted() {
+                            let exec = ctx.stash_executor(exec);
+                            return Some(Batch::Host(spent, exec, give, fuel));
+                        }
+                        spent += finish_turn(ctx, exec, give - fuel.remaining()) + TURN_COST;
+                    }
+                });
+                match batch {
+                    None => break,
+                    Some(Batch::Empty(spent)) => {
+                        remaining -= spent;
+                        break;
+                    }
+                    Some(Batch::Ran(spent)) => remaining -= spent,
+                    Some(Batch::Host(spent, exec, give, mut fuel)) => {
+                        // The collector must run between this turn's steps.
+                        let mut steps = 0;
+                        while !self.step(&exec, &mut fuel)
+                            && !fuel.is_exhausted()
+                            && steps < MAX_STEPS
+                        {
+                            steps += 1;
+                        }
+                        let used = self.enter(|ctx| match ctx.fetch_executor(&exec) {
+                            Ok(e) => finish_turn(ctx, e, give - fuel.remaining()),
+                            Err(_) => give,
+                        });
+                        remaining -= spent + used + TURN_COST;
+                    }
                 }
-                // A turn's own work (an executor, a resume, the bookkeeping) counts too, so
-                // a frame's turns are bounded by the budget however little each tasklet runs.
-                remaining -= used.max(0) + TURN_COST;
+                self.collect_between_steps();
             }
             report.fuel_used.push((name, budget - remaining));
         }
@@ -358,6 +369,41 @@ fn host_error<'gc>(ctx: Context<'gc>, e: lunette_vm::Error<'gc>) -> crate::LuaEr
         ),
         Error::NotEnoughMemory | Error::CollectThenRetry => "not enough memory".into(),
     })
+}
+
+/// How a batch of turns ended (see `Lua::run_frame`); each holds the fuel it spent.
+enum Batch {
+    /// The budget or the batch's fuel is spent.
+    Ran(i64),
+    /// The group's queue is empty.
+    Empty(i64),
+    /// A turn's step ended early for the collector: the host steps that executor on with
+    /// what is left of the turn's fuel (`give` of which it got).
+    Host(i64, lunette_vm::StashedExecutor, i64, Fuel),
+}
+
+/// Ends a turn whose steps used `used` fuel (see `tasklet::end_turn`): a turn whose
+/// tasklet yielded just as its fuel ran out gets one more step for its bookkeeping (a few at
+/// most, then it is given up). Returns the fuel the turn used in all.
+fn finish_turn<'gc>(ctx: Context<'gc>, exec: lunette_vm::Executor<'gc>, mut used: i64) -> i64 {
+    use lunette_stdlib::tasklet as t;
+    let mut end = t::end_turn(ctx, exec, used);
+    let mut grace = 0;
+    while end == t::TurnEnd::Unfinished && grace < MAX_GRACE_STEPS {
+        grace += 1;
+        let mut fuel = Fuel::new(1);
+        exec.step(ctx, &mut fuel);
+        used += 1 - fuel.remaining();
+        end = t::end_turn(ctx, exec, used);
+    }
+    if end == t::TurnEnd::Unfinished {
+        t::abandon_turn(ctx, exec);
+    }
+    if let t::TurnEnd::Preempted { chain } = end {
+        // Detaching the chain is host work in proportion to its length.
+        used = used.saturating_add(chain as i64 * CHAIN_LINK_COST);
+    }
+    used.max(0)
 }
 
 fn stale(e: lunette_vm::StaleHandle) -> crate::LuaError {

@@ -262,6 +262,15 @@ pub fn groups<'gc>(ctx: Context<'gc>) -> Vec<Table<'gc>> {
         .collect()
 }
 
+/// The `i`-th group (0-based) in creation order.
+pub fn group_at<'gc>(ctx: Context<'gc>, i: usize) -> Option<Table<'gc>> {
+    let groups = scheduler_if_any(ctx).and_then(|s| tab(ctx, s, "groups"))?;
+    match groups.get_int(i64::try_from(i).ok()?.checked_add(1)?) {
+        Value::Table(g) => Some(g),
+        _ => None,
+    }
+}
+
 /// A group's name.
 pub fn group_name<'gc>(ctx: Context<'gc>, g: Table<'gc>) -> String {
     text(ctx, g, "name")
@@ -484,7 +493,9 @@ pub enum TurnEnd {
     /// The tasklet waited, finished or failed (failures are in the scheduler's list).
     Done,
     /// The tasklet was preempted by the end of its fuel; it continues in a later turn.
-    Preempted,
+    /// `chain`: how many coroutines were detached (the tasklet's and those it was
+    /// resuming), for the host to charge that work.
+    Preempted { chain: usize },
     /// The turn's bookkeeping has not run yet (the tasklet yielded just as the fuel ran
     /// out): step the executor a little more (its next step runs only that bookkeeping).
     Unfinished,
@@ -503,7 +514,7 @@ pub fn end_turn<'gc>(ctx: Context<'gc>, exec: Executor<'gc>, used: i64) -> TurnE
         }
         return TurnEnd::Done;
     }
-    let Some(thread) = exec.preempt(ctx) else {
+    let Some((thread, chain)) = exec.preempt(ctx) else {
         return TurnEnd::Unfinished;
     };
     let Some(r) = tab(ctx, s, "current") else {
@@ -528,7 +539,7 @@ pub fn end_turn<'gc>(ctx: Context<'gc>, exec: Executor<'gc>, used: i64) -> TurnE
         return TurnEnd::Done;
     }
     make_ready(ctx, r);
-    TurnEnd::Preempted
+    TurnEnd::Preempted { chain }
 }
 
 /// Gives up the current turn's tasklet (its turn could not finish): reported as failed,

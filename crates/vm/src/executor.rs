@@ -1480,10 +1480,11 @@ impl<'gc> Executor<'gc> {
     /// `T1` (with no values) continues the chain. Everything is thread state (frames and a
     /// `Value` per marker), so snapshots, rollback and restores keep a preempted chain.
     ///
-    /// Returns `T1`, or `None` (and does nothing) if the executor is finished or its main
-    /// thread is the one running (nothing to detach). The executor itself is finished
-    /// afterwards (with an error value `"preempted"`): drop it.
-    pub fn preempt(self, ctx: Context<'gc>) -> Option<Thread<'gc>> {
+    /// Returns `T1` and the number of coroutines detached (`k`: the work this took, and
+    /// what re-entering the chain will cost), or `None` (and does nothing) if the executor
+    /// is finished or its main thread is the one running (nothing to detach). The executor
+    /// itself is finished afterwards (with an error value `"preempted"`): drop it.
+    pub fn preempt(self, ctx: Context<'gc>) -> Option<(Thread<'gc>, usize)> {
         let mc = ctx.mutation();
         let mut st = self.0.borrow_mut(mc);
         if st.stamp != st.journal.epoch() {
@@ -1499,7 +1500,7 @@ impl<'gc> Executor<'gc> {
             main.borrow_mut(mc).status = ThreadStatus::Dead;
         }
         st.result = Some(Err(ctx.str("preempted")));
-        chain.first().copied()
+        chain.first().map(|&t| (t, chain.len()))
     }
 }
 
