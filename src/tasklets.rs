@@ -69,6 +69,8 @@ const CHAIN_LINK_COST: i64 = 2;
 const MAX_GRACE_STEPS: usize = 4;
 /// Fuel of the turns run between two rounds of collection work.
 const BATCH_FUEL: i64 = 20_000;
+/// Fuel a collection costs the turn that needed it (see `Lua::run_frame`).
+const COLLECTION_COST: i64 = 2_000;
 /// Most steps of one turn that end early without spending the fuel (for the collector)
 /// before the turn counts as over.
 const MAX_STEPS: usize = 1_000;
@@ -272,13 +274,27 @@ impl Lua {
                     }
                     Some(Batch::Ran(spent)) => remaining -= spent,
                     Some(Batch::Host(spent, exec, give, mut fuel)) => {
-                        // The collector must run between this turn's steps.
+                        // The collector must run before this turn goes on (a full collection a
+                        // script asked for, or memory the limit must find first). Each
+                        // collection costs the turn `COLLECTION_COST` units, so a tasklet
+                        // that keeps asking (at the memory limit) cannot make a frame long.
                         let mut steps = 0;
-                        while !self.step(&exec, &mut fuel)
-                            && !fuel.is_exhausted()
-                            && steps < MAX_STEPS
-                        {
+                        loop {
+                            self.collect_between_steps();
+                            fuel.consume(COLLECTION_COST);
                             steps += 1;
+                            if fuel.is_exhausted() || steps > MAX_STEPS {
+                                break;
+                            }
+                            let mut step_fuel = fuel;
+                            let done = self.enter(|ctx| match ctx.fetch_executor(&exec) {
+                                Ok(e) => e.step(ctx, &mut step_fuel),
+                                Err(_) => true,
+                            });
+                            fuel = step_fuel;
+                            if done || fuel.is_exhausted() {
+                                break;
+                            }
                         }
                         let used = self.enter(|ctx| match ctx.fetch_executor(&exec) {
                             Ok(e) => finish_turn(ctx, e, give - fuel.remaining()),

@@ -703,3 +703,42 @@ fn a_chain_preempted_again_and_again_does_not_grow() {
     assert!(sizes[2] < sizes[1] + (1 << 20), "{sizes:?}");
     assert_eq!(lua.tasklet_count("mod"), 1);
 }
+
+const BOMB: &str = r#"
+function bomb()
+  while true do tasklet.spawn(bomb) end
+end
+"#;
+
+#[test]
+fn a_spawn_bomb_stays_within_budget_and_memory() {
+    let (mut lua, _host) = vm(TaskletConfig {
+        budget: 10_000,
+        slice: 1_000,
+        watchdog_frames: 3,
+    });
+    lua.set_memory_limit(Some(8 << 20));
+    define(&mut lua, BOMB, "=bomb");
+    spawn(&mut lua, "mod", "bomb", &[]);
+    let mut failures = 0;
+    for _ in 0..60 {
+        let r = lua.run_frame();
+        failures += r.failures.len();
+        for f in &r.failures {
+            assert!(
+                f.message.contains("not enough memory")
+                    || f.message.contains("exceeded its budget"),
+                "{f}"
+            );
+        }
+        // The budget plus at most one slice, one collection and a turn's overhead.
+        assert!(
+            r.fuel_used[0].1 <= 10_000 + 1_000 + 2_000 + 64,
+            "{:?}",
+            r.fuel_used
+        );
+        assert!(lua.memory_used() <= 9 << 20, "{}", lua.memory_used());
+    }
+    assert!(failures > 0);
+    lua.checksum().expect("the VM is still whole");
+}
