@@ -69,8 +69,9 @@ const CHAIN_LINK_COST: i64 = 2;
 const MAX_GRACE_STEPS: usize = 4;
 /// Fuel of the turns run between two rounds of collection work.
 const BATCH_FUEL: i64 = 20_000;
-/// Fuel a collection costs the turn that needed it (see `Lua::run_frame`).
-const COLLECTION_COST: i64 = 2_000;
+/// Fuel a collection costs the turn that needed it (see `Lua::run_frame`): about a step's
+/// worth, as a plain executor gets one collection slice per `Lua::step`.
+const COLLECTION_COST: i64 = 10_000;
 /// Most steps of one turn that end early without spending the fuel (for the collector)
 /// before the turn counts as over.
 const MAX_STEPS: usize = 1_000;
@@ -220,7 +221,11 @@ impl Lua {
     /// Runs one frame of every group (see the module docs): wakes the tasklets due, then
     /// runs each group's queue round robin within its budget. Stackless and step-based:
     /// each turn is an executor stepped with the turn's fuel, and a tasklet still running
-    /// at the end of its fuel is preempted, never waited for.
+    /// at the end of its fuel is preempted, never waited for. Besides what its tasklets
+    /// run, a group's budget pays 8 units per turn, 2 per coroutine a preemption detaches
+    /// and 10,000 per collection a turn had to wait for (a script's `collectgarbage()`, or
+    /// memory the limit had to find), so a group's frame costs about its budget (plus at
+    /// most one slice and one collection) whatever its tasklets do.
     pub fn run_frame(&mut self) -> FrameReport {
         use lunette_stdlib::tasklet as t;
         let frame = self.enter(t::begin_frame);
