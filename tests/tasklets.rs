@@ -742,3 +742,56 @@ fn a_spawn_bomb_stays_within_budget_and_memory() {
     assert!(failures > 0);
     lua.checksum().expect("the VM is still whole");
 }
+
+#[test]
+fn a_coroutine_can_be_spawned_as_a_tasklet() {
+    let (mut lua, host) = vm(TaskletConfig::default());
+    define(
+        &mut lua,
+        r#"
+        fresh = coroutine.create(function(a, b)
+          print("fresh", a, b)
+          tasklet.wait()
+          print("fresh again", tasklet.frame())
+        end)
+        started = coroutine.create(function()
+          local x = coroutine.yield("first")
+          print("started got", x)
+          tasklet.wait(2)
+          print("started again", tasklet.frame())
+        end)
+        print(coroutine.resume(started))
+        print(pcall(tasklet.wait_signal, 0/0))
+        "#,
+        "=co",
+    );
+    assert_eq!(
+        out(&host),
+        "true\tfirst\nfalse\tbad argument #1 to 'tasklet.wait_signal' (signal name is NaN)\n"
+    );
+    let (fresh, started, a, b) = lua.enter(|ctx| {
+        let g = ctx.globals();
+        (
+            ctx.stash(g.get(ctx.key("fresh"))),
+            ctx.stash(g.get(ctx.key("started"))),
+            ctx.stash(lunette::Value::Integer(1)),
+            ctx.stash(ctx.str("two")),
+        )
+    });
+    lua.spawn_tasklet("mod", "fresh", &fresh, &[a.clone(), b])
+        .unwrap();
+    lua.spawn_tasklet("mod", "started", &started, &[a]).unwrap();
+    // A coroutine that is a tasklet already cannot be spawned again.
+    let err = lua.spawn_tasklet("mod", "again", &fresh, &[]).unwrap_err();
+    assert_eq!(err.message, "the coroutine is already a tasklet");
+    assert!(run_frames(&mut lua, 1).is_empty());
+    let failures = run_frames(&mut lua, 4);
+    assert_eq!(
+        out(&host),
+        "fresh\t1\ttwo\nstarted got\t1\nfresh again\t2\nstarted again\t3\n"
+    );
+    assert!(failures.is_empty(), "{failures:?}");
+    // Finished: a dead coroutine cannot be spawned.
+    let err = lua.spawn_tasklet("mod", "dead", &fresh, &[]).unwrap_err();
+    assert_eq!(err.message, "cannot spawn a non-suspended coroutine");
+}

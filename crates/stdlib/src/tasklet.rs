@@ -304,13 +304,17 @@ fn new_tasklet<'gc>(
     body: Value<'gc>,
     args: &[Value<'gc>],
 ) -> Result<Table<'gc>, Error<'gc>> {
+    let s = scheduler(ctx);
+    let by_thread = tab_or_new(ctx, s, ctx.key("by_thread"));
     let thread = match body {
+        Value::Thread(_) if !by_thread.get(body).is_nil() => {
+            return Err(Error::runtime("the coroutine is already a tasklet"));
+        }
         Value::Thread(t) if t.status() == ThreadStatus::Suspended => t,
         Value::Thread(_) => return Err(Error::runtime("cannot spawn a non-suspended coroutine")),
         f if f.is_function() => Thread::new(ctx, f),
         other => return Err(Error::type_error(1, "function", Some(other))),
     };
-    let s = scheduler(ctx);
     let id = int(ctx, s, "next_id");
     put(ctx, s, "next_id", Value::Integer(id.saturating_add(1)));
     let r = ctx.new_table();
@@ -318,6 +322,7 @@ fn new_tasklet<'gc>(
     let name = name.unwrap_or_else(|| ctx.str(&format!("tasklet {id}")));
     put(ctx, r, "name", name);
     put(ctx, r, "thread", Value::Thread(thread));
+    let _ = by_thread.set(ctx.mutation(), Value::Thread(thread), Value::Table(r));
     put(ctx, r, "group", Value::Table(g));
     put(ctx, r, "state", ctx.key("ready"));
     put(ctx, r, "fuel", Value::Integer(0));
@@ -576,6 +581,9 @@ pub fn abandon_turn<'gc>(ctx: Context<'gc>, exec: Executor<'gc>) {
 /// The running tasklet is over: it leaves its group.
 fn finish<'gc>(ctx: Context<'gc>, r: Table<'gc>) {
     put(ctx, r, "state", ctx.key("done"));
+    if let Some(by_thread) = tab(ctx, scheduler(ctx), "by_thread") {
+        let _ = by_thread.set(ctx.mutation(), get(ctx, r, "thread"), Value::Nil);
+    }
     if let Some(g) = tab(ctx, r, "group") {
         put(
             ctx,
@@ -881,9 +889,7 @@ fn wait_signal<'gc>(
     exec: &mut Exec<'gc, '_>,
 ) -> Result<Action<'gc>, Error<'gc>> {
     let name = check_any(exec, 0)?;
-    if name.is_nil() {
-        return Err(Error::bad_argument(1, "signal name expected"));
-    }
+    check_signal_name(name)?;
     let (_, r) = running(ctx, "wait_signal")?;
     exec.charge(2);
     let g = tab(ctx, r, "group").ok_or_else(|| Error::runtime("tasklet: lost its group"))?;
@@ -895,11 +901,18 @@ fn wait_signal<'gc>(
     suspend(ctx, exec, r)
 }
 
+/// A signal name is any value that can be a table key.
+fn check_signal_name<'gc>(name: Value<'gc>) -> Result<(), Error<'gc>> {
+    match name {
+        Value::Nil => Err(Error::bad_argument(1, "signal name expected")),
+        Value::Float(f) if f.is_nan() => Err(Error::bad_argument(1, "signal name is NaN")),
+        _ => Ok(()),
+    }
+}
+
 fn signal<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
     let name = check_any(exec, 0)?;
-    if name.is_nil() {
-        return Err(Error::bad_argument(1, "signal name expected"));
-    }
+    check_signal_name(name)?;
     let (_, r) = running(ctx, "signal")?;
     exec.charge(2 + exec.len() / 8);
     let g = tab(ctx, r, "group").ok_or_else(|| Error::runtime("tasklet: lost its group"))?;
