@@ -62,7 +62,7 @@ fn call(lua: &mut Lua, name: &str, args: &[i64], fuel: i64) -> String {
         let args: Vec<Value> = args.iter().map(|&i| Value::Integer(i)).collect();
         ctx.stash_executor(Executor::start(ctx, f, &args))
     });
-    while !lua.step(&exec, &mut Fuel::new(fuel)) {}
+    while !lua.step(&exec, &mut Fuel::new(fuel)).is_done() {}
     lua.enter(|ctx| match ctx.fetch_executor(&exec).unwrap().result() {
         Some(ExecResult::Returned(v)) => {
             lunette::vm::display_plain(v.first().copied().unwrap_or(Value::Nil))
@@ -140,7 +140,7 @@ fn start_frame(lua: &mut Lua, input: i64) -> lunette::StashedExecutor {
 }
 
 fn finish_output(lua: &mut Lua, exec: &lunette::StashedExecutor, fuel: i64) -> String {
-    while !lua.step(exec, &mut Fuel::new(fuel)) {}
+    while !lua.step(exec, &mut Fuel::new(fuel)).is_done() {}
     lua.enter(|ctx| match ctx.fetch_executor(exec).unwrap().result() {
         Some(ExecResult::Returned(v)) => lunette::vm::display_plain(v[0]),
         _ => panic!("frame failed"),
@@ -247,7 +247,7 @@ fn synctest_with_every_kind_of_host_interference() {
             // the middle and run to the end again.
             let exec = start_frame(&mut lua, input(f));
             for _ in 0..rng.next() % 3 {
-                lua.step(&exec, &mut Fuel::new(50));
+                lua.step(&exec, &mut Fuel::new(50)).is_done();
             }
             let mid = lua.snapshot().unwrap();
             let first = finish_output(&mut lua, &exec, fuel);

@@ -68,7 +68,7 @@ fn call(
         loop {
             let mut fuel = lunette::Fuel::new(left.min(lunette::vm::lua::DEFAULT_STEP_FUEL));
             let before = fuel.remaining();
-            if lua.step(&exec, &mut fuel) {
+            if lua.step(&exec, &mut fuel).is_done() {
                 break;
             }
             left -= before - fuel.remaining();

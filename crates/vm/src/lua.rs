@@ -18,6 +18,7 @@ use crate::handle::{
 use crate::host::{Host, StdHost};
 use crate::memory::{AccountGuard, MemoryAccount};
 use crate::number;
+use crate::run::StepStatus;
 use crate::snapshot::{Snapshot, SnapshotError};
 use crate::state::{Context, MetaEvent, State};
 use crate::value::Value;
@@ -131,11 +132,12 @@ impl Lua {
     pub fn restore(&mut self, snapshot: &Snapshot) -> Result<(), SnapshotError> {
         let _guard = AccountGuard::new(&self.memory);
         let image = &*snapshot.0;
-        let (host, handles, sequences) = self.arena.mutate(|_, state| {
+        let (host, handles, sequences, functions) = self.arena.mutate(|_, state| {
             (
                 state.host.clone(),
                 state.handles.clone(),
                 state.sequences.clone(),
+                state.functions.clone(),
             )
         });
         let memory = self.memory.clone();
@@ -148,6 +150,7 @@ impl Lua {
                 host.clone(),
                 handles.clone(),
                 sequences.clone(),
+                functions.clone(),
                 memory.clone(),
             ) {
                 Ok(state) => state,
@@ -158,6 +161,7 @@ impl Lua {
                         host.clone(),
                         handles.clone(),
                         sequences.clone(),
+                        functions.clone(),
                         memory.clone(),
                     )
                 }
@@ -317,15 +321,46 @@ impl Lua {
         })
     }
 
-    /// Runs one step of at most `fuel` units. Returns `true` when the executor finished (a
-    /// stale handle counts as finished: there is nothing to run; `finish` reports it).
-    pub fn step(&mut self, exec: &StashedExecutor, fuel: &mut Fuel) -> bool {
-        let (done, full) = self.enter(|ctx| {
-            let done = match ctx.fetch_executor(exec) {
-                Ok(e) => e.step(ctx, fuel),
-                Err(StaleHandle) => true,
+    /// Runs one step of `exec` of at most `fuel` units (the fuel left is in `fuel`
+    /// afterwards) and says where it stands: finished ([`StepStatus::Returned`] or
+    /// [`StepStatus::Errored`]: read the outcome with [`results`](Self::results)), out of
+    /// fuel, or waiting on an async callback's outside future. A stale handle counts as
+    /// errored: there is nothing to run, and `results` reports the stale handle. Garbage is
+    /// collected after the step (a bounded slice, or the full collection a script asked
+    /// for).
+    ///
+    /// ```
+    /// use lunette_vm::{Fuel, Lua, StepStatus};
+    /// let mut lua = Lua::core();
+    /// let exec = lua.chunk("local n = 0 for i = 1, 1e5 do n = n + i end return n")
+    ///     .start(())
+    ///     .unwrap();
+    /// let mut steps = 0;
+    /// while !lua.step(&exec, &mut Fuel::new(10_000)).is_done() {
+    ///     steps += 1; // a game would render a frame here
+    /// }
+    /// assert!(steps > 5);
+    /// assert_eq!(lua.results::<i64>(&exec).unwrap(), 5_000_050_000);
+    /// ```
+    pub fn step(&mut self, exec: &StashedExecutor, fuel: &mut Fuel) -> StepStatus {
+        let (status, full) = self.enter(|ctx| {
+            ctx.state().sequences.set_waiting(false);
+            let status = match ctx.fetch_executor(exec) {
+                Ok(e) => {
+                    if e.step(ctx, fuel) {
+                        match e.result() {
+                            Some(ExecResult::Errored { .. }) => StepStatus::Errored,
+                            _ => StepStatus::Returned,
+                        }
+                    } else if ctx.state().sequences.waiting() {
+                        StepStatus::Waiting
+                    } else {
+                        StepStatus::OutOfFuel
+                    }
+                }
+                Err(StaleHandle) => StepStatus::Errored,
             };
-            (done, ctx.state().gc.borrow().full_collection_requested)
+            (status, ctx.state().gc.borrow().full_collection_requested)
         });
         if full {
             self.gc_collect();
@@ -335,7 +370,7 @@ impl Lua {
         } else {
             self.gc_step();
         }
-        done
+        status
     }
 
     /// One slice of the collection the memory limit asks for. It is physical only: the
@@ -406,21 +441,20 @@ impl Lua {
         self.limit_cycle.set(stage);
     }
 
-    /// Steps `exec` until it finishes; `Err` if it ended with an error.
+    /// Steps `exec` until it finishes; `Err` if it ended with an error (its results are
+    /// left for [`results`](Self::results)).
     pub fn finish(&mut self, exec: &StashedExecutor) -> Result<(), LuaError> {
         loop {
             let mut fuel = Fuel::new(DEFAULT_STEP_FUEL);
-            if self.step(exec, &mut fuel) {
+            if self.step(exec, &mut fuel).is_done() {
                 break;
             }
         }
         self.enter(
             |ctx| match ctx.fetch_executor(exec).map_err(stale_error)?.result() {
-                Some(ExecResult::Errored { value, traceback }) => Err(LuaError {
-                    message: error_message(ctx, value),
-                    traceback,
-                    kind: LuaErrorKind::Runtime,
-                }),
+                Some(ExecResult::Errored { value, traceback }) => {
+                    Err(crate::run::runtime_error(ctx, value, traceback))
+                }
                 _ => Ok(()),
             },
         )
@@ -445,10 +479,10 @@ fn stale_error(e: StaleHandle) -> LuaError {
 }
 
 fn compile_error(e: CompileError) -> LuaError {
-    LuaError {
-        message: e.to_string(),
-        traceback: String::new(),
-        kind: LuaErrorKind::Syntax,
+    if e.is_out_of_memory() {
+        LuaError::new(LuaErrorKind::Memory, e.to_string())
+    } else {
+        LuaError::new(LuaErrorKind::Syntax, e.to_string())
     }
 }
 

@@ -775,9 +775,10 @@ pub(crate) fn rebuild<'gc>(
     host: Rc<dyn crate::host::Host>,
     handles: Rc<RefCell<HandleRegistry>>,
     sequences: Rc<crate::sequence::SequenceRegistry>,
+    functions: Rc<crate::host_fn::HostFunctions>,
     memory: Rc<crate::memory::MemoryAccount>,
 ) -> Result<State<'gc>, SnapshotError> {
-    let mut state = State::new_shell(mc, host, handles.clone(), sequences, memory);
+    let mut state = State::new_shell(mc, host, handles.clone(), sequences, functions, memory);
     let mut rb = Rebuild {
         mc,
         image,
