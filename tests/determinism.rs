@@ -423,3 +423,46 @@ fn the_limit_s_collections_change_no_weak_table_finalizer_or_count() {
     assert_eq!(run(Some(6 << 20), 1_000_000), free);
     assert_eq!(run(Some(6 << 20), 997), free);
 }
+
+/// A frame paused mid-step moves to a fresh VM (a late joiner): the snapshot carries the
+/// executor, the joiner finds it by id, and both VMs finish the frame with the same output
+/// and checksum as the reference, frame after frame.
+#[test]
+fn a_frame_paused_mid_step_continues_in_a_fresh_vm() {
+    let want = reference(12);
+    let (mut lua, _) = vm();
+    for (i, (out, sum)) in want.iter().enumerate() {
+        let exec = start_frame(&mut lua, input(i));
+        // Pause the frame part way (at a point that varies with the frame).
+        for _ in 0..(i % 4 + 1) {
+            assert!(!lua.step(&exec, &mut Fuel::new(7)).is_done());
+        }
+        let snapshot = lua.snapshot().unwrap();
+        let (mut joiner, _) = vm();
+        joiner.restore(&snapshot).unwrap();
+        let moved = joiner
+            .restored_executor(exec.id())
+            .expect("the paused executor comes with the snapshot");
+        assert!(joiner.restored_executor(exec.id()).is_none(), "taken once");
+        assert_eq!(
+            &finish_output(&mut joiner, &moved, 100),
+            out,
+            "joiner, frame {i}"
+        );
+        assert_eq!(
+            joiner.checksum().unwrap(),
+            *sum,
+            "joiner, checksum after frame {i}"
+        );
+        assert_eq!(
+            &finish_output(&mut lua, &exec, 10_000),
+            out,
+            "source, frame {i}"
+        );
+        assert_eq!(
+            lua.checksum().unwrap(),
+            *sum,
+            "source, checksum after frame {i}"
+        );
+    }
+}
