@@ -180,6 +180,7 @@ impl Lua {
         }
         self.arena = new_arena;
         self.memory.set_script_bytes(image.script_bytes);
+        self.memory.set_pacing(image.pacing);
         self.memory.forget_pending_request();
         Ok(())
     }

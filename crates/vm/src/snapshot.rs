@@ -240,6 +240,8 @@ pub(crate) struct Image {
     root_counts: (usize, usize, usize),
     /// `MemoryAccount::script_bytes` at capture (what `collectgarbage("count")` reports).
     pub(crate) script_bytes: usize,
+    /// `MemoryAccount::pacing` at capture (when the next automatic collection is due).
+    pub(crate) pacing: crate::memory::CollectorPacing,
     strings: Vec<(u64, Arc<[u8]>)>,
     objects: Vec<Obj>,
     /// The array and hash-part slots of every table (see `SlotRange`).
@@ -578,6 +580,7 @@ pub(crate) fn capture<'gc>(
         next_host_id: state.handles.borrow().next_host_id,
         root_counts,
         script_bytes: state.memory.script_bytes(),
+        pacing: state.memory.pacing(),
         strings,
         objects,
         slots: c.slots,
