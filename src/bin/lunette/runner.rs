@@ -103,8 +103,53 @@ impl Runner {
         let outcome = self.drive(&exec);
         self.interrupt.store(self.idle, Ordering::SeqCst);
         outcome?;
-        let results: Variadic<StashedValue> = self.lua.results(&exec)?;
-        Ok(results.0)
+        match self.lua.results::<Variadic<StashedValue>>(&exec) {
+            Ok(results) => Ok(results.0),
+            Err(e) => Err(self.error_text(e)),
+        }
+    }
+
+    /// What `lua.c`'s message handler makes of an error: an error object that is not a
+    /// string or a number but has a `__tostring` that gives a string is shown as that
+    /// string alone (no traceback); anything else keeps the VM's message and traceback.
+    fn error_text(&mut self, e: LuaError) -> Failure {
+        let Some(value) = e.value.clone() else {
+            return e.into();
+        };
+        let meta = self.lua.enter(|ctx| {
+            let v = ctx.fetch(&value).ok()?;
+            if matches!(v, Value::String(_) | Value::Integer(_) | Value::Float(_)) {
+                return None;
+            }
+            let m = ctx.metamethod(v, lunette::vm::MetaEvent::ToString)?;
+            Some((ctx.stash(m), v.type_name()))
+        });
+        let Some((meta, type_name)) = meta else {
+            return e.into();
+        };
+        // The metamethod runs like a chunk: under `--fuel`, stopped by Ctrl-C.
+        self.interrupt.store(false, Ordering::SeqCst);
+        let shown = self
+            .lua
+            .start(&meta, Variadic(vec![value]))
+            .ok()
+            .and_then(|exec| {
+                self.drive(&exec).ok()?;
+                let r: Variadic<StashedValue> = self.lua.results(&exec).ok()?;
+                let first = r.0.into_iter().next()?;
+                self.lua.enter(|ctx| match ctx.fetch(&first) {
+                    Ok(Value::String(s)) => Some(s.to_str_lossy().into_owned()),
+                    _ => None,
+                })
+            });
+        self.interrupt.store(self.idle, Ordering::SeqCst);
+        match shown {
+            Some(text) => Failure::plain(text),
+            None => Failure {
+                message: format!("(error object is a {type_name} value)"),
+                traceback: e.traceback,
+            },
+        }
     }
 
     /// Steps `exec` until it finishes, the `--fuel` budget is spent or Ctrl-C is pressed.
