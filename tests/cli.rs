@@ -168,6 +168,13 @@ fn dash_e_and_version() {
 }
 
 #[test]
+fn the_collector_starts_in_generational_mode_like_lua() {
+    // lua5.4 -e 'print(collectgarbage("incremental"))'
+    let out = lunette(&["-e", "print(collectgarbage('incremental'))"], "");
+    assert_eq!(text(&out.stdout), "generational\n");
+}
+
+#[test]
 fn stdin_is_the_script_when_nothing_else_runs() {
     // Not a terminal: `lunette` alone runs stdin as a file (chunk name `stdin`).
     let out = lunette(&[], "#!/usr/bin/lunette\nprint('from stdin')\nerror('x')");

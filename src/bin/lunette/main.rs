@@ -278,6 +278,18 @@ fn main() -> ExitCode {
     let warn = r
         .lua
         .enter(|ctx| ctx.stash(ctx.globals().get(ctx.str("warn"))));
+    // `lua` runs everything with the collector in generational mode.
+    let (collect, generational) = r.lua.enter(|ctx| {
+        (
+            ctx.stash(ctx.globals().get(ctx.str("collectgarbage"))),
+            ctx.stash(ctx.str("generational")),
+        )
+    });
+    if r.lua
+        .enter(|ctx| ctx.fetch(&collect).is_ok_and(|c| !c.is_nil()))
+    {
+        let _ = r.call(&collect, &[generational]);
+    }
     if !opts.ignore_env {
         if let Err(f) = lua_init(&mut r) {
             message(&f);
