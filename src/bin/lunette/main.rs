@@ -18,6 +18,24 @@
 
 #![forbid(unsafe_code)]
 
+/// `println!` that ignores write errors (a closed stdout must not panic the program).
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, $($arg)*);
+        let _ = out.flush();
+    }};
+}
+
+/// `eprintln!` that ignores write errors.
+macro_rules! errln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
 mod options;
 mod repl;
 mod runner;
@@ -48,12 +66,12 @@ const LIBRARY_ENV: &[&str] = &["LUA_PATH_5_4", "LUA_PATH", "LUA_CPATH_5_4", "LUA
 
 /// Prints `lunette: text` on stderr (`lua.c`'s `l_message` with the program name).
 fn message(text: &dyn std::fmt::Display) {
-    eprintln!("{PROGNAME}: {text}");
+    errln!("{PROGNAME}: {text}");
 }
 
 /// The complaint about a bad command line and the usage text, like `lua`'s.
 fn print_usage(bad: &BadOption) {
-    eprintln!(
+    errln!(
         "{PROGNAME}: {bad}\n\
          usage: {PROGNAME} [options] [script [args]]\n\
          Available options are:\n  \
@@ -128,24 +146,23 @@ fn os_message(e: &std::io::Error) -> String {
 /// reads standard input (chunk name `=stdin`).
 fn load_file(r: &mut Runner, path: Option<&OsString>) -> Result<StashedValue, Failure> {
     let mut source = Vec::new();
-    let (shown, chunk_name) = match path {
+    let chunk_name = match path {
         Some(p) => {
-            let shown = p.to_string_lossy().into_owned();
+            let shown = p.to_string_lossy();
             let mut file = std::fs::File::open(p)
                 .map_err(|e| Failure::plain(format!("cannot open {shown}: {}", os_message(&e))))?;
             file.read_to_end(&mut source)
                 .map_err(|e| Failure::plain(format!("cannot read {shown}: {}", os_message(&e))))?;
-            (shown.clone(), format!("@{shown}"))
+            format!("@{shown}")
         }
         None => {
             std::io::stdin()
                 .lock()
                 .read_to_end(&mut source)
                 .map_err(|e| Failure::plain(format!("cannot read stdin: {}", os_message(&e))))?;
-            ("stdin".to_string(), "=stdin".to_string())
+            "=stdin".to_string()
         }
     };
-    let _ = shown;
     let source = lunette::compiler::skip_shebang(&source);
     Ok(r.lua.load(source, &chunk_name)?)
 }
@@ -266,7 +283,7 @@ fn main() -> ExitCode {
         }
     };
     if opts.version {
-        println!("{VERSION}");
+        outln!("{VERSION}");
     }
     let lua = make_lua(&opts);
     let interrupt = Arc::new(AtomicBool::new(true));
@@ -326,7 +343,7 @@ fn main() -> ExitCode {
         true
     } else if opts.script.is_none() && !opts.has_exec && !opts.version {
         if std::io::stdin().is_terminal() {
-            println!("{VERSION}");
+            outln!("{VERSION}");
             true
         } else {
             if let Err(f) = do_file(&mut r, None) {
@@ -340,7 +357,7 @@ fn main() -> ExitCode {
     };
     if repl {
         if let Err(text) = repl::run(&mut r) {
-            eprintln!("{text}");
+            errln!("{text}");
             return ExitCode::FAILURE;
         }
     }

@@ -185,7 +185,7 @@ fn print_results(r: &mut Runner, results: &[StashedValue]) {
         .lua
         .enter(|ctx| ctx.stash(ctx.globals().get(ctx.str("print"))));
     if let Err(f) = r.call(&print, results) {
-        eprintln!("error calling 'print' ({})", f.message);
+        errln!("error calling 'print' ({})", f.message);
     }
 }
 
@@ -200,13 +200,13 @@ pub fn run(r: &mut Runner) -> Result<(), String> {
         match loaded {
             Loaded::End => break,
             Loaded::Dropped => {}
-            Loaded::Error(f) => eprintln!("{f}"),
+            Loaded::Error(f) => errln!("{f}"),
             Loaded::Chunk(f) => match r.call(&f, &[]) {
                 Ok(results) => print_results(r, &results),
-                Err(f) => eprintln!("{f}"),
+                Err(f) => errln!("{f}"),
             },
         }
     }
-    println!();
+    outln!();
     Ok(())
 }
