@@ -221,6 +221,12 @@ fn lua_init(r: &mut Runner) -> Result<(), Failure> {
     let init = arg_bytes(&init);
     match init.strip_prefix(b"@") {
         Some(path) => {
+            #[cfg(unix)]
+            let path = {
+                use std::os::unix::ffi::OsStringExt;
+                OsString::from_vec(path.to_vec())
+            };
+            #[cfg(not(unix))]
             let path = OsString::from(String::from_utf8_lossy(path).into_owned());
             do_file(r, Some(&path))
         }
