@@ -40,7 +40,7 @@ use crate::state::State;
 use crate::string::{LuaString, MAX_INTERNED_LEN};
 use crate::table::{Table, GC_FLAG_WEAK};
 use crate::thread::{Frame, LuaFrame, Returns, Thread, ThreadState, ThreadStatus};
-use crate::userdata::{CaptureFn, Revive, UserData, UserDataSnap};
+use crate::userdata::{CaptureFn, PayloadOps, Revive, UserData, UserDataSnap};
 use crate::value::Value;
 
 /// Why a snapshot could not be taken or restored.
@@ -218,6 +218,11 @@ enum Obj {
         type_name: &'static str,
         payload: Box<dyn Revive>,
         capture: CaptureFn,
+        /// A typed `Rewindable` payload's functions (`None`: an untyped snapshotable one).
+        typed: Option<PayloadOps>,
+        /// The payload's `Rewindable::checksum` (0 for untyped payloads: their type name
+        /// and id stand for them).
+        payload_hash: u64,
     },
     Executor {
         threads: Box<[u32]>,
@@ -417,11 +422,12 @@ impl<'gc> Capture<'gc> {
             }
             ObjRef::UserData(u) => {
                 let inner = Gc::as_ref(u.0);
-                let (type_name, capture) = match &inner.snap {
+                let (type_name, capture, typed) = match &inner.snap {
                     UserDataSnap::Refuse(why) => {
                         return Err(SnapshotError::Unsupported(why.to_string()))
                     }
-                    UserDataSnap::Capture { type_name, capture } => (*type_name, *capture),
+                    UserDataSnap::Capture { type_name, capture } => (*type_name, *capture, None),
+                    UserDataSnap::Typed(ops) => (ops.name, ops.capture, Some(*ops)),
                 };
                 let payload = capture(&*inner.data).map_err(|why| {
                     SnapshotError::Unsupported(format!("userdata of type `{type_name}`: {why}"))
@@ -433,6 +439,8 @@ impl<'gc> Capture<'gc> {
                     type_name,
                     payload,
                     capture,
+                    typed,
+                    payload_hash: typed.map_or(0, |ops| (ops.checksum)(&*inner.data)),
                 }
             }
             ObjRef::Executor(e) => {
@@ -830,15 +838,41 @@ pub(crate) fn rebuild<'gc>(
                 type_name,
                 payload,
                 capture,
+                typed,
                 ..
-            } => Built::UserData(UserData::revived(
-                mc,
-                *id,
-                *gc_flags,
-                payload.revive(),
-                type_name,
-                *capture,
-            )),
+            } => {
+                let (snap, extra) = match typed {
+                    Some(ops) => {
+                        // The VM must know the type (its metatable's host functions, and
+                        // the Rust type the payload is).
+                        let registered = state.functions.userdata_type(ops.name);
+                        if !registered.is_some_and(|t| t.is_type((ops.type_id)())) {
+                            return Err(SnapshotError::Unsupported(format!(
+                                "the snapshot holds userdata of type '{}', which is not \
+                                 registered in this VM (call register_userdata_type for it \
+                                 before restoring)",
+                                ops.name
+                            )));
+                        }
+                        (UserDataSnap::Typed(*ops), ops.payload_bytes)
+                    }
+                    None => (
+                        UserDataSnap::Capture {
+                            type_name,
+                            capture: *capture,
+                        },
+                        0,
+                    ),
+                };
+                Built::UserData(UserData::revived(
+                    mc,
+                    *id,
+                    *gc_flags,
+                    payload.revive(),
+                    snap,
+                    extra,
+                ))
+            }
             Obj::Executor { .. } => Built::Executor(Executor::empty(mc, state.journal)),
             Obj::Proto { .. } | Obj::Closure { .. } | Obj::Callback { .. } => Built::Pending,
         };
@@ -1455,14 +1489,16 @@ fn hash_obj(h: &mut StableHasher, o: &Obj) {
             gc_flags,
             metatable,
             type_name,
+            payload_hash,
             ..
         } => {
-            // The payload is opaque Rust data: its type stands for it.
+            // Typed payloads by their `Rewindable::checksum`; untyped ones by their type.
             h.word(17);
             h.word(*id);
             h.word(*gc_flags as u64);
             h.word(metatable.map_or(u64::MAX, |m| m as u64));
             h.bytes(type_name.as_bytes());
+            h.word(*payload_hash);
         }
         Obj::Executor {
             threads,
