@@ -489,3 +489,103 @@ fn registering_a_name_twice_for_another_type_is_an_error() {
     assert_eq!(e.kind, LuaErrorKind::Host);
     assert!(e.message.contains("already registered"), "{e}");
 }
+
+/// A type with a `__gc` metamethod (counts finalized values in the host's app data).
+#[derive(Clone)]
+struct Token;
+
+impl UserDataType for Token {
+    const NAME: &'static str = "Token";
+    fn register(r: &mut UserDataRegistry<Self>) {
+        r.rewindable();
+        r.meta_method(MetaEvent::Gc, |ctx, _, ()| {
+            if let Some(n) = ctx.app_data::<std::cell::Cell<u32>>() {
+                n.set(n.get() + 1);
+            }
+            Ok(())
+        });
+    }
+}
+
+impl Rewindable for Token {
+    fn checksum(&self, _: &mut ChecksumHasher) {}
+}
+
+#[test]
+fn gc_metamethods_run_as_finalizers() {
+    let mut lua = vm();
+    lua.set_app_data(std::cell::Cell::new(0u32));
+    let t = lua.create_userdata(Token).unwrap();
+    lua.set_global("t", &t).unwrap();
+    drop(t);
+    lua.exec("t = nil").unwrap();
+    lua.gc_collect();
+    lua.exec("local x = 1").unwrap(); // finalizers run at the start of the next step
+    assert_eq!(lua.app_data::<std::cell::Cell<u32>>().unwrap().get(), 1);
+}
+
+/// Arguments by handle (`UserDataRef`) in free functions, mutated through a journaled borrow.
+#[test]
+fn userdata_ref_arguments_borrow_and_roll_back() {
+    let mut lua = vm();
+    let dot = lua.create_function(
+        "dot",
+        |_, (a, b): (UserDataRef<Vec2>, UserDataRef<Vec2>)| {
+            let (a, b) = (a.borrow()?, b.borrow()?);
+            Ok(a.x * b.x + a.y * b.y)
+        },
+    );
+    lua.set_global("dot", &dot).unwrap();
+    let reset = lua.create_function("reset", |ctx, v: UserDataRef<Vec2>| {
+        *v.borrow_mut(ctx)? = Vec2 { x: 0.0, y: 0.0 };
+        Ok(())
+    });
+    lua.set_global("reset", &reset).unwrap();
+    lua.exec("v = Vec2.new(1, 2)").unwrap();
+    assert_eq!(lua.eval::<f64>("dot(v, v)").unwrap(), 5.0);
+    let m = err(&mut lua, "dot(v, {})");
+    assert!(
+        m.ends_with("bad argument #2 to 'dot' (Vec2 expected, got table)"),
+        "{m}"
+    );
+    lua.snap().unwrap();
+    lua.exec("reset(v)").unwrap();
+    assert_eq!(lua.eval::<f64>("v.y").unwrap(), 0.0);
+    lua.rollback(1).unwrap();
+    assert_eq!(lua.eval::<f64>("v.y").unwrap(), 2.0);
+}
+
+/// Types that are not userdata types keep their own conversions (the blanket impls for
+/// userdata types leave room for them).
+#[derive(Clone, Debug, PartialEq)]
+struct Rgb(u8, u8, u8);
+
+impl<'gc> lunette::IntoLua<'gc> for Rgb {
+    fn into_lua(self, ctx: lunette::Context<'gc>) -> Result<Value<'gc>, lunette::Error<'gc>> {
+        Ok(ctx.str(&format!("#{:02x}{:02x}{:02x}", self.0, self.1, self.2)))
+    }
+}
+
+impl<'gc> lunette::FromLua<'gc> for Rgb {
+    fn from_lua(ctx: lunette::Context<'gc>, v: Value<'gc>) -> Result<Self, lunette::Error<'gc>> {
+        let s = <String as lunette::FromLua>::from_lua(ctx, v)?;
+        let byte = |i: usize| u8::from_str_radix(s.get(i..i + 2).unwrap_or("zz"), 16);
+        match (byte(1), byte(3), byte(5)) {
+            (Ok(r), Ok(g), Ok(b)) => Ok(Rgb(r, g, b)),
+            _ => Err(lunette::Error::bad_argument(0, "bad color")),
+        }
+    }
+}
+
+#[test]
+fn own_conversions_coexist_with_userdata_types() {
+    let mut lua = vm();
+    let f = lua.create_function("brighter", |_, c: Rgb| {
+        Ok(Rgb(c.0.saturating_add(16), c.1, c.2))
+    });
+    lua.set_global("brighter", &f).unwrap();
+    assert_eq!(
+        lua.eval::<Rgb>("brighter('#102030')").unwrap(),
+        Rgb(0x20, 0x20, 0x30)
+    );
+}

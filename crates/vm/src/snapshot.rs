@@ -8,12 +8,20 @@
 //! part, entries in insertion order with tombstones, capacity), closures and their upvalues
 //! (open ones still point into their thread's stack), threads with their frames and pending
 //! continuations (plain `fn` + `Value` state), callbacks (`fn` + upvalue), userdata that
-//! opted in (`UserData::new_snapshotable`), executors paused mid-step, the finalizer lists,
+//! opted in (`UserData::new_snapshotable`, or a `UserDataType` that is `Rewindable`: its
+//! payload is cloned, and its `Rewindable::checksum` is part of the checksum), executors
+//! paused mid-step, the finalizer lists,
 //! the string metatable and the object-id counter. Weak references are copied as strong ones:
 //! between full collections they *are* strong (see `gc`).
 //!
-//! What cannot be captured makes `capture` fail with a message naming it: userdata created
-//! with `UserData::new` (opaque Rust state) and async sequences in flight.
+//! What cannot be captured makes `capture` fail with a message naming it: opaque userdata
+//! (`UserData::new`, a `UserDataType` that is not `Rewindable`) and async sequences in
+//! flight. The same rule holds for `checksum` (computed from a capture) and for the ring's
+//! `snap` (which runs the same walk while opaque userdata may be alive, see `journal`), so
+//! the three accept and refuse the same states. `rebuild` fails, naming the type, when the
+//! image holds a typed userdata whose type the VM has not registered
+//! (`Lua::register_userdata_type`) or registered under that name for another Rust type.
+//! Untyped snapshotable payloads enter the checksum by type name and id only.
 //!
 //! Cost: this first version copies the whole reachable graph on every capture (measured in
 //! `crates/bench`, `entities` workload); per-object work is one hash lookup per reference and
