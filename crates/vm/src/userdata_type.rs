@@ -776,9 +776,11 @@ impl<'gc> Context<'gc> {
             .as_ref()
             .and_then(|c| c.downcast_ref::<fn(&T) -> T>())
             .copied();
+        // Created in the current epoch: a rollback to its snapshot drops the object, so its
+        // payload needs no backup until the next `snap`.
         let cell = Rc::new(PayloadCell {
             value: RefCell::new(value),
-            stamp: Cell::new(0),
+            stamp: Cell::new(self.state().journal.epoch()),
             clone,
         });
         let snap = match info.rewind {
