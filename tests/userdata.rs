@@ -589,3 +589,65 @@ fn own_conversions_coexist_with_userdata_types() {
         Rgb(0x20, 0x20, 0x30)
     );
 }
+
+/// A dictionary-like type: every name that is not a method goes to the `__index` /
+/// `__newindex` fallbacks (mutable, journaled).
+#[derive(Clone, Default)]
+struct Bag(std::collections::BTreeMap<String, f64>);
+
+impl UserDataType for Bag {
+    const NAME: &'static str = "Bag";
+    fn register(r: &mut UserDataRegistry<Self>) {
+        r.rewindable();
+        r.method("count", |_, b, ()| Ok(b.0.len()));
+        r.meta_method(MetaEvent::Index, |_, b, key: String| {
+            Ok(b.0.get(&key).copied())
+        });
+        r.meta_method_mut(
+            MetaEvent::NewIndex,
+            |_, b, (key, v): (String, Option<f64>)| {
+                match v {
+                    Some(v) => b.0.insert(key, v),
+                    None => b.0.remove(&key),
+                };
+                Ok(())
+            },
+        );
+    }
+}
+
+impl Rewindable for Bag {
+    fn checksum(&self, h: &mut ChecksumHasher) {
+        for (k, v) in &self.0 {
+            h.write_bytes(k.as_bytes());
+            h.write_f64(*v);
+        }
+    }
+}
+
+#[test]
+fn index_and_newindex_fallbacks_roll_back() {
+    let mut lua = vm();
+    let bag = lua.create_userdata(Bag::default()).unwrap();
+    lua.set_global("bag", &bag).unwrap();
+    lua.exec("bag.gold = 10; bag.wood = 3").unwrap();
+    let r: (f64, Option<f64>, usize) = lua.eval("bag.gold, bag.stone, bag:count()").unwrap();
+    assert_eq!(r, (10.0, None, 2));
+    lua.snap().unwrap();
+    let sum = lua.checksum().unwrap();
+    lua.exec("bag.gold = bag.gold - 7; bag.wood = nil; bag.iron = 1")
+        .unwrap();
+    assert_ne!(lua.checksum().unwrap(), sum);
+    assert!(lua.snapshots_size_bytes() > 0);
+    lua.rollback(1).unwrap();
+    let r: (f64, f64, Option<f64>, usize) = lua
+        .eval("bag.gold, bag.wood, bag.iron, bag:count()")
+        .unwrap();
+    assert_eq!(r, (10.0, 3.0, None, 2));
+    assert_eq!(lua.checksum().unwrap(), sum);
+    let m = err(&mut lua, "bag.x = 'lots'");
+    assert!(
+        m.ends_with("bad argument #3 to 'newindex' (number expected, got string)"),
+        "{m}"
+    );
+}
