@@ -651,3 +651,18 @@ fn index_and_newindex_fallbacks_roll_back() {
         "{m}"
     );
 }
+
+#[test]
+fn tostring_without_metamethod_uses_the_type_name() {
+    let mut lua = vm();
+    let sock = lua
+        .create_userdata(Socket {
+            _conn: Rc::new(()),
+            sent: 0,
+        })
+        .unwrap();
+    lua.set_global("sock", &sock).unwrap();
+    // Like PUC (`FILE*: 0x...` for io handles without `__tostring`).
+    let s: String = lua.eval("tostring(sock)").unwrap();
+    assert!(s.starts_with("Socket: "), "{s}");
+}
