@@ -18,10 +18,11 @@ pub use lunette_compiler as compiler;
 pub use lunette_stdlib as stdlib;
 pub use lunette_vm as vm;
 pub use lunette_vm::{
-    Action, Bytes, Callback, CaptureHost, Chunk, ChunkMode, Context, Error, ExecResult, Executor,
-    FromLua, FromLuaMulti, Fuel, Function, Grants, Host, IntoLua, IntoLuaMulti, LuaError,
-    LuaErrorKind, LuaString, StashedExecutor, StashedValue, StdHost, StepStatus, Table, Thread,
-    Value, Variadic,
+    Action, Bytes, Callback, CaptureHost, ChecksumHasher, Chunk, ChunkMode, Context, Error,
+    ExecResult, Executor, FromLua, FromLuaMulti, Fuel, Function, Grants, Host, IntoLua,
+    IntoLuaMulti, LuaError, LuaErrorKind, LuaString, MetaEvent, Rewindable, StashedExecutor,
+    StashedValue, StdHost, StepStatus, Table, Thread, UserData, UserDataRef, UserDataRegistry,
+    UserDataType, Value, Variadic,
 };
 
 /// The README's examples are compiled and run as doctests.

@@ -27,6 +27,7 @@ pub mod string;
 pub mod table;
 pub mod thread;
 pub mod userdata;
+pub mod userdata_type;
 pub mod value;
 
 pub use convert::{Bytes, FromLua, FromLuaMulti, Function, IntoLua, IntoLuaMulti, Variadic};
@@ -45,4 +46,5 @@ pub use string::LuaString;
 pub use table::Table;
 pub use thread::{Thread, ThreadStatus};
 pub use userdata::{Revive, Snapshotable, UserData};
+pub use userdata_type::{ChecksumHasher, Rewindable, UserDataRef, UserDataRegistry, UserDataType};
 pub use value::{Value, ValueType};
