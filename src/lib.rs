@@ -20,9 +20,11 @@ pub use lunette_compiler as compiler;
 pub use lunette_stdlib as stdlib;
 pub use lunette_vm as vm;
 pub use lunette_vm::{
-    Action, Callback, CaptureHost, Context, Error, ExecResult, Executor, Fuel, Grants, Host,
-    LuaError, LuaErrorKind, LuaString, StashedExecutor, StashedValue, StdHost, Table, Thread,
-    Value,
+    Action, Bytes, Callback, CaptureHost, ChecksumHasher, Chunk, ChunkMode, Context, Error,
+    ExecResult, Executor, FromLua, FromLuaMulti, Fuel, Function, Grants, Host, IntoLua,
+    IntoLuaMulti, LuaError, LuaErrorKind, LuaString, MetaEvent, Rewindable, StashedExecutor,
+    StashedValue, StdHost, StepStatus, Table, Thread, UserData, UserDataRef, UserDataRegistry,
+    UserDataType, Value, Variadic,
 };
 
 pub use tasklets::{FrameReport, Request, TaskletConfig, TaskletFailure};

@@ -24,7 +24,7 @@ fn infinite_loop_returns_after_its_budget_and_can_resume() {
     let exec = start(&mut lua, "local n = 0 while true do n = n + 1 end");
     for _ in 0..50 {
         let mut fuel = Fuel::new(1000);
-        let done = lua.step(&exec, &mut fuel);
+        let done = lua.step(&exec, &mut fuel).is_done();
         assert!(!done, "an infinite loop never finishes");
         // The overrun is bounded by one straight-line stretch of code.
         assert!(
@@ -40,7 +40,7 @@ fn infinite_recursion_of_calls_is_also_bounded_by_fuel() {
     let (mut lua, _) = lua_with_capture();
     let exec = start(&mut lua, "local function f() return f() end f()");
     let mut fuel = Fuel::new(10_000);
-    assert!(!lua.step(&exec, &mut fuel));
+    assert!(!lua.step(&exec, &mut fuel).is_done());
     assert!(fuel.remaining() > -50);
 }
 
@@ -53,7 +53,7 @@ fn stepped_execution_gives_the_same_result_as_one_run() {
     loop {
         let mut fuel = Fuel::new(37);
         steps += 1;
-        if lua.step(&exec, &mut fuel) {
+        if lua.step(&exec, &mut fuel).is_done() {
             break;
         }
     }
@@ -86,7 +86,7 @@ fn coroutines_and_pcall_survive_tiny_steps() {
     "#;
     let (mut lua, host) = lua_with_capture();
     let exec = start(&mut lua, src);
-    while !lua.step(&exec, &mut Fuel::new(3)) {}
+    while !lua.step(&exec, &mut Fuel::new(3)).is_done() {}
     assert_eq!(
         String::from_utf8(host.take_stdout()).unwrap(),
         "11\t12\t13\tfalse\ttest:5: stop\n"
@@ -322,7 +322,7 @@ fn async_sequences_call_back_into_lua_and_yield() {
         print(coroutine.resume(co, 21))
         "#,
     );
-    while !lua.step(&exec, &mut Fuel::new(5)) {}
+    while !lua.step(&exec, &mut Fuel::new(5)).is_done() {}
     assert_eq!(
         String::from_utf8(host.take_stdout()).unwrap(),
         "18\nfalse\ttest:3: bad 1\ntrue\tping\ntrue\t42\n"
@@ -369,7 +369,7 @@ fn loops_whose_back_edge_is_a_conditional_jump_are_bounded_by_fuel() {
         let exec = start(&mut lua, src);
         for _ in 0..20 {
             let mut fuel = Fuel::new(1_000);
-            assert!(!lua.step(&exec, &mut fuel), "{src}");
+            assert!(!lua.step(&exec, &mut fuel).is_done(), "{src}");
             assert!(
                 fuel.remaining() > -50,
                 "{src}: overran by {}",

@@ -18,7 +18,7 @@ fn run(src: &str, budget: i64) -> (i64, i64, Result<(), String>) {
     let (mut total, mut worst) = (0i64, 0i64);
     for _ in 0..1_000_000 {
         let mut fuel = Fuel::new(budget);
-        let done = lua.step(&exec, &mut fuel);
+        let done = lua.step(&exec, &mut fuel).is_done();
         total += budget - fuel.remaining();
         worst = worst.max(-fuel.remaining());
         if done {

@@ -374,7 +374,7 @@ fn run_script(name: &str, src: &[u8], h: &Header) -> Result<String, String> {
         steps += 1;
         let mut fuel = Fuel::new(h.fuel);
         let t = Instant::now();
-        let done = lua.step(&exec, &mut fuel);
+        let done = lua.step(&exec, &mut fuel).is_done();
         if steps % GC_EVERY == 0 {
             lua.gc_collect();
         }

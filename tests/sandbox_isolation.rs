@@ -91,7 +91,7 @@ fn run_mod(lua: &mut Lua, env: &StashedValue, name: &str, src: &str) -> Result<(
         ctx.stash_executor(Executor::start(ctx, f, &[]))
     });
     for _ in 0..10_000 {
-        if lua.step(&exec, &mut Fuel::new(10_000)) {
+        if lua.step(&exec, &mut Fuel::new(10_000)).is_done() {
             return lua.finish(&exec).map_err(|e| e.to_string());
         }
     }

@@ -196,14 +196,14 @@ fn an_executor_paused_mid_step_continues_after_restore() {
         let f = ctx.fetch(&f).unwrap();
         ctx.stash_executor(Executor::start(ctx, f, &[]))
     });
-    assert!(!lua.step(&exec, &mut Fuel::new(5000)));
+    assert!(!lua.step(&exec, &mut Fuel::new(5000)).is_done());
     let snap = lua.snapshot().unwrap();
     lua.finish(&exec).unwrap();
     let first = stdout(&host);
     assert!(!first.is_empty());
     lua.restore(&snap).unwrap();
     // The same handle refers to the restored (paused) executor.
-    assert!(!lua.step(&exec, &mut Fuel::new(10)));
+    assert!(!lua.step(&exec, &mut Fuel::new(10)).is_done());
     lua.finish(&exec).unwrap();
     assert_eq!(stdout(&host), first);
     let result = lua.enter(|ctx| match ctx.fetch_executor(&exec).unwrap().result() {
@@ -599,7 +599,7 @@ fn snapshots_taken_mid_step_resume_identically() {
         let pause_at = rng.next() % 6;
         let mut steps = 0;
         let mut mid: Option<Snapshot> = None;
-        while !lua.step(&exec, &mut Fuel::new(150)) {
+        while !lua.step(&exec, &mut Fuel::new(150)).is_done() {
             if steps == pause_at {
                 mid = Some(lua.snapshot().unwrap());
             }
@@ -639,7 +639,7 @@ fn ring_rollback_of_an_executor_paused_mid_step() {
         let f = ctx.fetch(&f).unwrap();
         ctx.stash_executor(Executor::start(ctx, f, &[]))
     });
-    assert!(!lua.step(&exec, &mut Fuel::new(3000)));
+    assert!(!lua.step(&exec, &mut Fuel::new(3000)).is_done());
     lua.snap().unwrap();
     let mid = run1(&mut lua, "return shared.n");
     lua.finish(&exec).unwrap();

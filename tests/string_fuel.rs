@@ -29,7 +29,7 @@ fn run(budget: i64) -> (String, i64, u64) {
     loop {
         let mut fuel = Fuel::new(budget);
         steps += 1;
-        let done = lua.step(&exec, &mut fuel);
+        let done = lua.step(&exec, &mut fuel).is_done();
         used += budget - fuel.remaining();
         if done {
             break;
@@ -70,7 +70,7 @@ fn a_snapshot_taken_while_a_string_function_is_paused_resumes_identically() {
             countdown = 97;
             snaps.push((lua.snapshot().expect("snapshot"), host.take_stdout()));
         }
-        if lua.step(&exec, &mut Fuel::new(250)) {
+        if lua.step(&exec, &mut Fuel::new(250)).is_done() {
             break;
         }
     }
@@ -91,7 +91,7 @@ fn a_snapshot_taken_while_a_string_function_is_paused_resumes_identically() {
             }
         }
         lua.restore(snap).expect("restore");
-        while !lua.step(&exec, &mut Fuel::new(250)) {}
+        while !lua.step(&exec, &mut Fuel::new(250)).is_done() {}
         let mut out = prefix.clone();
         out.extend_from_slice(&host.take_stdout());
         assert_eq!(
@@ -123,7 +123,7 @@ fn a_budget_of_two_units_a_step_still_makes_progress() {
             ctx.stash_executor(Executor::start(ctx, f, &[]))
         });
         let mut steps = 0;
-        while !lua.step(&exec, &mut Fuel::new(budget)) {
+        while !lua.step(&exec, &mut Fuel::new(budget)).is_done() {
             steps += 1;
             assert!(steps < 1_000_000, "no progress with budget {budget}");
         }

@@ -1,5 +1,6 @@
 //! Errors: what Rust callbacks raise inside the VM, and what the host receives.
 
+use crate::handle::StashedValue;
 use crate::value::Value;
 
 /// An error raised inside the VM (by the interpreter or a Rust callback).
@@ -64,37 +65,130 @@ impl<'gc> From<Value<'gc>> for Error<'gc> {
     }
 }
 
-/// An error that escaped to the host: the error value rendered as text, plus a traceback
-/// taken where it was raised.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{message}")]
+/// An error as the host receives it: from compiling, running, converting, snapshotting or
+/// misusing a handle. `Display` shows the message and, when there is one, the Lua traceback
+/// (like the `lua` command); the raised Lua value is kept in [`LuaError::value`].
+///
+/// ```
+/// use lunette_vm::{Lua, LuaErrorKind};
+/// let mut lua = Lua::core();
+/// let err = lua.exec("local t = nil; t.x = 1").unwrap_err();
+/// assert_eq!(err.kind, LuaErrorKind::Runtime);
+/// assert!(err.message.ends_with("attempt to index a nil value (local 't')"));
+/// assert!(err.to_string().contains("stack traceback:"));
+/// ```
+#[derive(Clone)]
 pub struct LuaError {
     /// `tostring` of the error value (`(error object is a X value)` for non-strings without
-    /// `__tostring`, like the `lua` command).
+    /// `__tostring`, like the `lua` command), or the host-side message.
     pub message: String,
-    /// `stack traceback:` lines, PUC style; empty if not available.
+    /// `stack traceback:` lines, PUC style, taken where the error was raised; empty if not
+    /// available (syntax, conversion and host errors).
     pub traceback: String,
+    /// What failed.
     pub kind: LuaErrorKind,
+    /// The value the script raised (`error({code = 7})` keeps its table), for runtime and
+    /// memory errors; `None` for the other kinds.
+    pub value: Option<StashedValue>,
 }
 
+/// What kind of failure a [`LuaError`] reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LuaErrorKind {
-    /// A syntax error from `load`.
+    /// The source did not compile (`load`, `Lua::load`, `Lua::exec`...).
     Syntax,
-    /// A runtime error (any raised value).
+    /// A script raised an error (any value).
     Runtime,
-    /// The memory limit was hit.
+    /// The VM's memory limit was reached (`not enough memory`).
     Memory,
-    /// The host misused the API (wrong handle, bad snapshot index...).
+    /// A run with a fuel cap (`Lua::call_with_fuel`...) used it all before finishing.
+    Fuel,
+    /// A snapshot, rollback or restore failed (see `SnapshotError`).
+    Snapshot,
+    /// A value did not convert to the Rust type asked for (results of a call, a global...).
+    Conversion,
+    /// The host misused the API (a stale handle, a bad snapshot index...).
     Host,
 }
 
 impl LuaError {
-    pub fn host(msg: impl Into<String>) -> Self {
+    /// A host-side error of `kind` with `message` (no traceback, no value).
+    pub fn new(kind: LuaErrorKind, message: impl Into<String>) -> Self {
         LuaError {
-            message: msg.into(),
+            message: message.into(),
             traceback: String::new(),
-            kind: LuaErrorKind::Host,
+            kind,
+            value: None,
         }
+    }
+
+    /// An API misuse error.
+    pub fn host(msg: impl Into<String>) -> Self {
+        Self::new(LuaErrorKind::Host, msg)
+    }
+}
+
+impl std::fmt::Display for LuaError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)?;
+        if !self.traceback.is_empty() {
+            write!(f, "\n{}", self.traceback)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for LuaError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LuaError")
+            .field("kind", &self.kind)
+            .field("message", &self.message)
+            .field("traceback", &self.traceback)
+            .field("has_value", &self.value.is_some())
+            .finish()
+    }
+}
+
+/// Errors are equal when their kind, message and traceback are (the kept value is a handle
+/// and is not compared).
+impl PartialEq for LuaError {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind == other.kind
+            && self.message == other.message
+            && self.traceback == other.traceback
+    }
+}
+
+impl std::error::Error for LuaError {}
+
+impl From<crate::snapshot::SnapshotError> for LuaError {
+    fn from(e: crate::snapshot::SnapshotError) -> Self {
+        Self::new(LuaErrorKind::Snapshot, e.to_string())
+    }
+}
+
+impl From<crate::handle::StaleHandle> for LuaError {
+    fn from(e: crate::handle::StaleHandle) -> Self {
+        Self::host(e.to_string())
+    }
+}
+
+impl From<String> for Error<'_> {
+    fn from(m: String) -> Self {
+        Error::Runtime(m)
+    }
+}
+
+impl From<&str> for Error<'_> {
+    fn from(m: &str) -> Self {
+        Error::Runtime(m.to_string())
+    }
+}
+
+/// A host error surfacing inside a host function becomes a runtime error with its message
+/// (so `?` works on the host API inside closures).
+impl From<LuaError> for Error<'_> {
+    fn from(e: LuaError) -> Self {
+        Error::Runtime(e.message)
     }
 }

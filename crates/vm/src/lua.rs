@@ -18,6 +18,7 @@ use crate::handle::{
 use crate::host::{Host, StdHost};
 use crate::memory::{AccountGuard, MemoryAccount};
 use crate::number;
+use crate::run::StepStatus;
 use crate::snapshot::{Snapshot, SnapshotError};
 use crate::state::{Context, MetaEvent, State};
 use crate::value::Value;
@@ -131,11 +132,12 @@ impl Lua {
     pub fn restore(&mut self, snapshot: &Snapshot) -> Result<(), SnapshotError> {
         let _guard = AccountGuard::new(&self.memory);
         let image = &*snapshot.0;
-        let (host, handles, sequences) = self.arena.mutate(|_, state| {
+        let (host, handles, sequences, functions) = self.arena.mutate(|_, state| {
             (
                 state.host.clone(),
                 state.handles.clone(),
                 state.sequences.clone(),
+                state.functions.clone(),
             )
         });
         let memory = self.memory.clone();
@@ -148,6 +150,7 @@ impl Lua {
                 host.clone(),
                 handles.clone(),
                 sequences.clone(),
+                functions.clone(),
                 memory.clone(),
             ) {
                 Ok(state) => state,
@@ -158,6 +161,7 @@ impl Lua {
                         host.clone(),
                         handles.clone(),
                         sequences.clone(),
+                        functions.clone(),
                         memory.clone(),
                     )
                 }
@@ -176,15 +180,45 @@ impl Lua {
         }
         self.arena = new_arena;
         self.memory.set_script_bytes(image.script_bytes);
+        self.memory.set_pacing(image.pacing);
         self.memory.forget_pending_request();
         Ok(())
+    }
+
+    /// After [`restore`](Self::restore): the executor with id `id` (see
+    /// [`StashedExecutor::id`]) that the snapshot held a handle to, when no handle of this VM
+    /// found it (the snapshot came from another VM, or the handle was dropped). This is how a
+    /// frame paused mid-step moves to a fresh VM (a late joiner, a spectator): send the
+    /// executor's id with the snapshot. Each executor can be taken once per restore.
+    ///
+    /// ```
+    /// use lunette_vm::{Fuel, Lua, StepStatus};
+    /// let mut lua = Lua::core();
+    /// let exec = lua.chunk("local n = 0 for i = 1, 1e5 do n = n + i end return n").start(()).unwrap();
+    /// assert_eq!(lua.step(&exec, &mut Fuel::new(1_000)), StepStatus::OutOfFuel);
+    /// let (snapshot, id) = (lua.snapshot().unwrap(), exec.id());
+    ///
+    /// let mut joiner = Lua::core();
+    /// joiner.restore(&snapshot).unwrap();
+    /// let exec = joiner.restored_executor(id).expect("the paused frame came along");
+    /// while !joiner.step(&exec, &mut Fuel::new(10_000)).is_done() {}
+    /// assert_eq!(joiner.results::<i64>(&exec).unwrap(), 5_000_050_000);
+    /// ```
+    pub fn restored_executor(&mut self, id: u64) -> Option<StashedExecutor> {
+        self.enter(|ctx| {
+            let mut reg = ctx.state().handles.borrow_mut();
+            let at = reg.restored.iter().position(|e| e.id() == id)?;
+            Some(reg.restored.swap_remove(at))
+        })
     }
 
     /// Pushes a snapshot onto the VM's ring of the last `max_snapshots` (the oldest is dropped
     /// when full). The ring is a journal (see `journal`): `snap` copies nothing but the root
     /// state, and each object is copied at its first change after it, so a snapshot costs what
-    /// changed. Fails while an async sequence is in flight (its Rust state cannot be copied).
-    /// Userdata payloads are not journaled: keep them immutable (owned snapshots copy them).
+    /// changed. Fails while an async sequence is in flight (its Rust state cannot be copied),
+    /// and, like `snapshot` and `checksum`, while the VM holds opaque userdata (naming it).
+    /// Payloads of `Rewindable` userdata types are journaled at their first mutable borrow of
+    /// an epoch (see `userdata_type`).
     pub fn snap(&mut self) -> Result<(), SnapshotError> {
         self.enter(|ctx| ctx.state().journal.snap(ctx))
     }
@@ -317,18 +351,49 @@ impl Lua {
         })
     }
 
-    /// Runs one step of at most `fuel` units. Returns `true` when the executor finished (a
-    /// stale handle counts as finished: there is nothing to run; `finish` reports it).
-    pub fn step(&mut self, exec: &StashedExecutor, fuel: &mut Fuel) -> bool {
-        let (done, full) = self.enter(|ctx| {
-            let done = match ctx.fetch_executor(exec) {
-                Ok(e) => e.step(ctx, fuel),
-                Err(StaleHandle) => true,
+    /// Runs one step of `exec` of at most `fuel` units (the fuel left is in `fuel`
+    /// afterwards) and says where it stands: finished ([`StepStatus::Returned`] or
+    /// [`StepStatus::Errored`]: read the outcome with [`results`](Self::results)), out of
+    /// fuel, or waiting on an async callback's outside future. A stale handle counts as
+    /// errored: there is nothing to run, and `results` reports the stale handle. Garbage is
+    /// collected after the step (a bounded slice, or the full collection a script asked
+    /// for).
+    ///
+    /// ```
+    /// use lunette_vm::{Fuel, Lua, StepStatus};
+    /// let mut lua = Lua::core();
+    /// let exec = lua.chunk("local n = 0 for i = 1, 1e5 do n = n + i end return n")
+    ///     .start(())
+    ///     .unwrap();
+    /// let mut steps = 0;
+    /// while !lua.step(&exec, &mut Fuel::new(10_000)).is_done() {
+    ///     steps += 1; // a game would render a frame here
+    /// }
+    /// assert!(steps > 5);
+    /// assert_eq!(lua.results::<i64>(&exec).unwrap(), 5_000_050_000);
+    /// ```
+    pub fn step(&mut self, exec: &StashedExecutor, fuel: &mut Fuel) -> StepStatus {
+        let (status, full) = self.enter(|ctx| {
+            ctx.state().sequences.set_waiting(false);
+            let status = match ctx.fetch_executor(exec) {
+                Ok(e) => {
+                    if e.step(ctx, fuel) {
+                        match e.result() {
+                            Some(ExecResult::Errored { .. }) => StepStatus::Errored,
+                            _ => StepStatus::Returned,
+                        }
+                    } else if ctx.state().sequences.waiting() {
+                        StepStatus::Waiting
+                    } else {
+                        StepStatus::OutOfFuel
+                    }
+                }
+                Err(StaleHandle) => StepStatus::Errored,
             };
-            (done, ctx.state().gc.borrow().full_collection_requested)
+            (status, ctx.state().gc.borrow().full_collection_requested)
         });
         self.collect_after_step(full);
-        done
+        status
     }
 
     /// The collection work `step` does after an executor's step: a full collection a
@@ -419,21 +484,20 @@ impl Lua {
         self.limit_cycle.set(stage);
     }
 
-    /// Steps `exec` until it finishes; `Err` if it ended with an error.
+    /// Steps `exec` until it finishes; `Err` if it ended with an error (its results are
+    /// left for [`results`](Self::results)).
     pub fn finish(&mut self, exec: &StashedExecutor) -> Result<(), LuaError> {
         loop {
             let mut fuel = Fuel::new(DEFAULT_STEP_FUEL);
-            if self.step(exec, &mut fuel) {
+            if self.step(exec, &mut fuel).is_done() {
                 break;
             }
         }
         self.enter(
             |ctx| match ctx.fetch_executor(exec).map_err(stale_error)?.result() {
-                Some(ExecResult::Errored { value, traceback }) => Err(LuaError {
-                    message: error_message(ctx, value),
-                    traceback,
-                    kind: LuaErrorKind::Runtime,
-                }),
+                Some(ExecResult::Errored { value, traceback }) => {
+                    Err(crate::run::runtime_error(ctx, value, traceback))
+                }
                 _ => Ok(()),
             },
         )
@@ -458,10 +522,10 @@ fn stale_error(e: StaleHandle) -> LuaError {
 }
 
 fn compile_error(e: CompileError) -> LuaError {
-    LuaError {
-        message: e.to_string(),
-        traceback: String::new(),
-        kind: LuaErrorKind::Syntax,
+    if e.is_out_of_memory() {
+        LuaError::new(LuaErrorKind::Memory, e.to_string())
+    } else {
+        LuaError::new(LuaErrorKind::Syntax, e.to_string())
     }
 }
 

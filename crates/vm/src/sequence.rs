@@ -191,9 +191,20 @@ pub(crate) struct SequenceRegistry {
     /// state, so `Lua::snap` refuses while any is in flight.
     in_flight: RefCell<std::collections::BTreeMap<u64, &'static str>>,
     next_serial: std::cell::Cell<u64>,
+    /// Set when a sequence paused the step to wait for a future outside the VM (reset at
+    /// the start of every `Lua::step`): the step's status is `Waiting`.
+    waiting: std::cell::Cell<bool>,
 }
 
 impl SequenceRegistry {
+    pub(crate) fn set_waiting(&self, waiting: bool) {
+        self.waiting.set(waiting);
+    }
+
+    pub(crate) fn waiting(&self) -> bool {
+        self.waiting.get()
+    }
+
     /// The name of the oldest sequence in flight, if any.
     pub(crate) fn in_flight(&self) -> Option<&'static str> {
         self.in_flight.borrow().values().next().copied()
@@ -303,6 +314,19 @@ fn resume_sequence<'gc>(
     drive(ctx, exec, state)
 }
 
+/// Polls a sequence again that was waiting for a future outside the VM.
+fn repoll_sequence<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    _: Outcome<'gc>,
+) -> Result<Action<'gc>, Error<'gc>> {
+    let Value::UserData(state) = exec.upvalue else {
+        return Err(Error::runtime("async sequence lost its state"));
+    };
+    exec.clear();
+    drive(ctx, exec, state)
+}
+
 /// Polls the sequence until it finishes or needs the executor.
 fn drive<'gc>(
     ctx: Context<'gc>,
@@ -367,9 +391,13 @@ fn drive<'gc>(
                         });
                     }
                     Request::None => {
-                        return Err(Error::runtime(
-                            "async sequence awaited something other than its SequenceHandle",
-                        ))
+                        // Waiting for a future outside the VM: end the step, poll again
+                        // at the next one.
+                        ctx.state().sequences.set_waiting(true);
+                        exec.clear();
+                        return Ok(Action::Pause {
+                            then: Then::new(seq.name, repoll_sequence, Value::UserData(state)),
+                        });
                     }
                 }
             }

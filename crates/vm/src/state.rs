@@ -162,6 +162,10 @@ pub struct State<'gc> {
     /// Factories of async callbacks by name (outside snapshots, carried over restores).
     #[collect(require_static)]
     pub(crate) sequences: Rc<SequenceRegistry>,
+    /// Host functions by name and typed app data (outside snapshots, carried over restores;
+    /// see `host_fn`).
+    #[collect(require_static)]
+    pub(crate) functions: Rc<crate::host_fn::HostFunctions>,
     /// The VM's memory counters and limit (outside snapshots, carried over restores).
     #[collect(require_static)]
     pub(crate) memory: Rc<MemoryAccount>,
@@ -180,6 +184,7 @@ impl<'gc> State<'gc> {
             host,
             Rc::new(RefCell::new(HandleRegistry::new())),
             Rc::default(),
+            Rc::default(),
             memory,
         )
     }
@@ -190,6 +195,7 @@ impl<'gc> State<'gc> {
         host: Rc<dyn Host>,
         handles: Rc<RefCell<HandleRegistry>>,
         sequences: Rc<SequenceRegistry>,
+        functions: Rc<crate::host_fn::HostFunctions>,
         memory: Rc<MemoryAccount>,
     ) -> State<'gc> {
         let next_id = Cell::new(1);
@@ -224,6 +230,7 @@ impl<'gc> State<'gc> {
             host,
             handles,
             sequences,
+            functions,
             memory,
             journal,
         }

@@ -208,7 +208,7 @@ fn signature(target: &str, data: &[u8]) -> String {
                 ctx.stash_executor(lunette::Executor::start(ctx, f, &[]))
             });
             for _ in 0..lunette_fuzz::MAX_STEPS {
-                if lua.step(&exec, &mut lunette::Fuel::new(lunette_fuzz::STEP_FUEL)) {
+                if lua.step(&exec, &mut lunette::Fuel::new(lunette_fuzz::STEP_FUEL)).is_done() {
                     return lua.enter(|ctx| match ctx.fetch_executor(&exec).unwrap().result() {
                         Some(lunette::ExecResult::Errored { value, .. }) => {
                             format!("error:{}", strip(&lunette::vm::error_message(ctx, value)))

@@ -185,7 +185,7 @@ fn run_child(path: &Path, o: &Options) -> Measure {
         m.steps += 1;
         let mut fuel = Fuel::new(o.fuel);
         let t = Instant::now();
-        done = lua.step(&exec, &mut fuel);
+        done = lua.step(&exec, &mut fuel).is_done();
         let ms = t.elapsed().as_secs_f64() * 1e3;
         let used = o.fuel - fuel.remaining();
         m.fuel_used += used;

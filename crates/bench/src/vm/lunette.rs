@@ -60,7 +60,7 @@ impl Vm for Lunette {
         let deadline = Deadline::start(self.timeout);
         loop {
             let mut fuel = Fuel::new(DEFAULT_STEP_FUEL);
-            if lua.step(&exec, &mut fuel) {
+            if lua.step(&exec, &mut fuel).is_done() {
                 break;
             }
             deadline.check()?;
