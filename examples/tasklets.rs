@@ -7,7 +7,7 @@
 
 use std::rc::Rc;
 
-use lunette::{CaptureHost, Executor, Lua, LuaError, StashedValue, TaskletConfig, Value};
+use lunette::{CaptureHost, IntoLuaMulti, Lua, LuaError, StashedValue, TaskletConfig, Value};
 
 const ORCS: &str = r#"
 local wait, request = tasklet.wait, tasklet.request
@@ -40,12 +40,10 @@ function spinner() while true do end end
 /// Runs a mod's chunk in a fresh environment; returns the environment.
 fn load_mod(lua: &mut Lua, name: &str, source: &str) -> Result<StashedValue, LuaError> {
     let env = lua.new_environment();
-    let chunk = lua.load_with_env(source.as_bytes(), &format!("={name}"), Some(&env))?;
-    let exec = lua.enter(|ctx| {
-        let f = ctx.fetch(&chunk).expect("fresh handle");
-        ctx.stash_executor(Executor::start(ctx, f, &[]))
-    });
-    lua.finish(&exec)?;
+    lua.chunk(source)
+        .name(&format!("={name}"))
+        .env(&env)
+        .exec()?;
     Ok(env)
 }
 
@@ -55,7 +53,7 @@ fn spawn(
     group: &str,
     env: &StashedValue,
     f: &str,
-    args: &[StashedValue],
+    args: impl for<'gc> IntoLuaMulti<'gc>,
 ) -> Result<i64, LuaError> {
     let function = lua.enter(|ctx| match ctx.fetch(env) {
         Ok(Value::Table(env)) => ctx.stash(env.get(ctx.key(f))),
@@ -76,13 +74,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Each mod gets its own globals and its own group (its own budget and signals).
     let orcs = load_mod(&mut lua, "orcs", ORCS)?;
     let broken = load_mod(&mut lua, "broken", BROKEN)?;
-    let grok = lua.enter(|ctx| ctx.stash(ctx.str("Grok")));
-    let steps = lua.enter(|ctx| ctx.stash(Value::Integer(3)));
-    spawn(&mut lua, "orcs", &orcs, "patrol", &[grok, steps])?;
-    spawn(&mut lua, "orcs", &orcs, "load_skin", &[])?;
-    spawn(&mut lua, "orcs", &orcs, "wear_skin", &[])?;
-    spawn(&mut lua, "broken", &broken, "fragile", &[])?;
-    spawn(&mut lua, "broken", &broken, "spinner", &[])?;
+    spawn(&mut lua, "orcs", &orcs, "patrol", ("Grok", 3))?;
+    spawn(&mut lua, "orcs", &orcs, "load_skin", ())?;
+    spawn(&mut lua, "orcs", &orcs, "wear_skin", ())?;
+    spawn(&mut lua, "broken", &broken, "fragile", ())?;
+    spawn(&mut lua, "broken", &broken, "spinner", ())?;
 
     let mut checksums = Vec::new();
     for frame in 1..=12 {
@@ -90,9 +86,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // The host answers asset requests two frames after they were made.
         for request in lua.pending_requests() {
             if request.kind == "load_asset" && request.frame + 3 <= frame {
-                lua.complete_request_with(request.id, |_| {
-                    vec![Value::Boolean(true), Value::Integer(4096)]
-                });
+                lua.complete_request(request.id, (true, 4096))?;
             }
         }
         let report = lua.run_frame();

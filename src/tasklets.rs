@@ -53,7 +53,7 @@
 //! that never snapshot; use host requests for anything that waits across frames in a game
 //! that snapshots.
 
-use lunette_vm::{Context, Fuel, StashedValue, Value};
+use lunette_vm::{Context, Fuel, IntoLua, IntoLuaMulti, StashedValue, Value};
 
 use crate::Lua;
 
@@ -173,41 +173,49 @@ impl Lua {
     }
 
     /// Spawns a tasklet in `group` (created if needed) running `function(args...)`;
-    /// `function` may also be a suspended coroutine (resumed with `args`). It runs from the
-    /// next [`Lua::run_frame`]. Returns its id.
+    /// `function` may also be a suspended coroutine (resumed with `args`; a coroutine can be
+    /// one tasklet at most). `args` are converted like [`lunette_vm::Lua::call`]'s (a
+    /// tuple, `()`, a [`crate::Variadic`]...). It runs from the next [`Lua::run_frame`].
+    /// Returns its id (from a counter in the VM).
+    ///
+    /// ```
+    /// # use lunette::{Lua, StashedValue, TaskletConfig};
+    /// let mut lua = Lua::new();
+    /// lua.open_tasklets(TaskletConfig::default());
+    /// lua.execute(b"function greet(who, n) tasklet.wait(n) print('hello', who) end", "=m")?;
+    /// let greet = lua.global::<StashedValue>("greet")?;
+    /// lua.spawn_tasklet("mod", "greeter", &greet, ("world", 2))?;
+    /// lua.run_frame();
+    /// lua.run_frame();
+    /// lua.run_frame(); // prints "hello world"
+    /// assert_eq!(lua.tasklet_count("mod"), 0);
+    /// # Ok::<(), lunette::LuaError>(())
+    /// ```
     pub fn spawn_tasklet(
         &mut self,
         group: &str,
         name: &str,
         function: &StashedValue,
-        args: &[StashedValue],
+        args: impl for<'gc> IntoLuaMulti<'gc>,
     ) -> Result<i64, crate::LuaError> {
         self.enter(|ctx| {
             let f = ctx.fetch(function).map_err(stale)?;
-            let args = args
-                .iter()
-                .map(|a| ctx.fetch(a))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(stale)?;
+            let args = args.into_lua_multi(ctx).map_err(|e| host_error(ctx, e))?;
             lunette_stdlib::tasklet::spawn_in(ctx, group, Some(name), f, &args)
                 .map_err(|e| host_error(ctx, e))
         })
     }
 
     /// Fires signal `name` in `group`: its waiters (`tasklet.wait_signal(name)`) wake at the
-    /// start of the next frame with `values`.
+    /// start of the next frame with `values` (converted like call arguments).
     pub fn signal_tasklets(
         &mut self,
         group: &str,
         name: &str,
-        values: &[StashedValue],
+        values: impl for<'gc> IntoLuaMulti<'gc>,
     ) -> Result<(), crate::LuaError> {
         self.enter(|ctx| {
-            let values = values
-                .iter()
-                .map(|a| ctx.fetch(a))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(stale)?;
+            let values = values.into_lua_multi(ctx).map_err(|e| host_error(ctx, e))?;
             lunette_stdlib::tasklet::signal_in(ctx, group, ctx.str(name), &values)
                 .map_err(|e| host_error(ctx, e))
         })
@@ -346,16 +354,23 @@ impl Lua {
     }
 
     /// Completes request `id`: its tasklet continues at the next frame, `tasklet.request`
-    /// returning `values`. Returns `false` (and does nothing) if no request `id` is
+    /// returning `values` (converted like call arguments: `(true, 4096)`, `()`, a
+    /// [`crate::Variadic`]...). `Ok(false)` (and nothing happens) if no request `id` is
     /// pending — already completed, or gone with a rollback to before it was issued.
-    pub fn complete_request(&mut self, id: i64, values: &[StashedValue]) -> bool {
-        self.complete_request_with(id, |ctx| {
-            values.iter().filter_map(|v| ctx.fetch(v).ok()).collect()
+    pub fn complete_request(
+        &mut self,
+        id: i64,
+        values: impl for<'gc> IntoLuaMulti<'gc>,
+    ) -> Result<bool, crate::LuaError> {
+        self.enter(|ctx| {
+            let values = values.into_lua_multi(ctx).map_err(|e| host_error(ctx, e))?;
+            lunette_stdlib::tasklet::complete_request(ctx, id, Ok(&values))
+                .map_err(|e| host_error(ctx, e))
         })
     }
 
-    /// [`Lua::complete_request`] with values made by `make` inside the VM (strings,
-    /// tables...), e.g. `|ctx| vec![Value::Boolean(true), ctx.str("data")]`.
+    /// [`Lua::complete_request`] with values made by `make` inside the VM, e.g.
+    /// `|ctx| vec![Value::Boolean(true), ctx.str("data")]`.
     pub fn complete_request_with(
         &mut self,
         id: i64,
@@ -367,12 +382,18 @@ impl Lua {
         })
     }
 
-    /// Fails request `id`: `tasklet.request` raises `message` (a string error value) in its
-    /// tasklet at the next frame. `false` if no request `id` is pending.
-    pub fn fail_request(&mut self, id: i64, message: &str) -> bool {
+    /// Fails request `id`: `tasklet.request` raises `error` (any value; a string message
+    /// typically) in its tasklet at the next frame, where `pcall` can catch it. `Ok(false)`
+    /// if no request `id` is pending.
+    pub fn fail_request(
+        &mut self,
+        id: i64,
+        error: impl for<'gc> IntoLua<'gc>,
+    ) -> Result<bool, crate::LuaError> {
         self.enter(|ctx| {
-            let e = ctx.str(message);
-            lunette_stdlib::tasklet::complete_request(ctx, id, Err(e)).unwrap_or(false)
+            let e = error.into_lua(ctx).map_err(|e| host_error(ctx, e))?;
+            lunette_stdlib::tasklet::complete_request(ctx, id, Err(e))
+                .map_err(|e| host_error(ctx, e))
         })
     }
 }

@@ -31,7 +31,8 @@ fn spawn(lua: &mut Lua, group: &str, f_name: &str, args: &[i64]) -> i64 {
             .collect::<Vec<_>>();
         (f, args)
     });
-    lua.spawn_tasklet(group, f_name, &f, &args).expect("spawns")
+    lua.spawn_tasklet(group, f_name, &f, lunette::Variadic(args))
+        .expect("spawns")
 }
 
 fn run_frames(lua: &mut Lua, n: usize) -> Vec<TaskletFailure> {
@@ -93,7 +94,7 @@ fn signals_wake_every_waiter_of_the_group_next_frame() {
     assert_eq!(lua.tasklet_count("b"), 1);
     // The host signals group b.
     let v = lua.enter(|ctx| ctx.stash(ctx.str("host")));
-    lua.signal_tasklets("b", "go", &[v]).unwrap();
+    lua.signal_tasklets("b", "go", v).unwrap();
     run_frames(&mut lua, 1);
     assert_eq!(out(&host), "6\t3\thost\tnil\n");
     assert_eq!(lua.tasklet_count("b"), 0);
@@ -330,7 +331,9 @@ fn tasklets_use_coroutines_and_are_preempted_inside_them() {
         while lua.tasklet_count("mod") > 0 {
             // Answer the echo request at once.
             for r in lua.pending_requests() {
-                assert!(lua.complete_request(r.id, &r.payload));
+                assert!(lua
+                    .complete_request(r.id, lunette::Variadic(r.payload))
+                    .unwrap());
             }
             assert!(run_frames(&mut lua, 1).is_empty());
             frames += 1;
@@ -431,7 +434,9 @@ fn host_frame(lua: &mut Lua, host: &CaptureHost) -> String {
             let name =
                 lua.enter(|ctx| lunette::vm::display_plain(ctx.fetch(&r.payload[0]).unwrap()));
             if name == "missing.png" {
-                assert!(lua.fail_request(r.id, "no such asset: missing.png"));
+                assert!(lua
+                    .fail_request(r.id, "no such asset: missing.png")
+                    .unwrap());
             } else {
                 let size = name.len() as i64 * 100;
                 assert!(lua.complete_request_with(r.id, |_ctx| {
@@ -460,7 +465,7 @@ fn spawn_loader(lua: &mut Lua) {
             ctx.stash(ctx.str("ogre.png")),
         )
     });
-    lua.spawn_tasklet("assets", "loader2", &f, &[arg]).unwrap();
+    lua.spawn_tasklet("assets", "loader2", &f, arg).unwrap();
 }
 
 #[test]
@@ -516,13 +521,13 @@ fn a_rollback_removes_requests_issued_after_the_restored_point() {
     lua.rollback(1).unwrap();
     assert!(lua.pending_requests().is_empty());
     // Unknown now: ignored.
-    assert!(!lua.complete_request(id, &[]));
-    assert!(!lua.fail_request(id, "late"));
+    assert!(!lua.complete_request(id, ()).unwrap());
+    assert!(!lua.fail_request(id, "late").unwrap());
     // The re-simulation issues the same id.
     host_frame(&mut lua, &host);
     assert_eq!(lua.pending_requests()[0].id, id);
-    assert!(lua.complete_request(id, &[]));
-    assert!(!lua.complete_request(id, &[]));
+    assert!(lua.complete_request(id, ()).unwrap());
+    assert!(!lua.complete_request(id, ()).unwrap());
 }
 
 #[test]
@@ -778,11 +783,11 @@ fn a_coroutine_can_be_spawned_as_a_tasklet() {
             ctx.stash(ctx.str("two")),
         )
     });
-    lua.spawn_tasklet("mod", "fresh", &fresh, &[a.clone(), b])
+    lua.spawn_tasklet("mod", "fresh", &fresh, (a.clone(), b))
         .unwrap();
-    lua.spawn_tasklet("mod", "started", &started, &[a]).unwrap();
+    lua.spawn_tasklet("mod", "started", &started, a).unwrap();
     // A coroutine that is a tasklet already cannot be spawned again.
-    let err = lua.spawn_tasklet("mod", "again", &fresh, &[]).unwrap_err();
+    let err = lua.spawn_tasklet("mod", "again", &fresh, ()).unwrap_err();
     assert_eq!(err.message, "the coroutine is already a tasklet");
     assert!(run_frames(&mut lua, 1).is_empty());
     let failures = run_frames(&mut lua, 4);
@@ -792,6 +797,6 @@ fn a_coroutine_can_be_spawned_as_a_tasklet() {
     );
     assert!(failures.is_empty(), "{failures:?}");
     // Finished: a dead coroutine cannot be spawned.
-    let err = lua.spawn_tasklet("mod", "dead", &fresh, &[]).unwrap_err();
+    let err = lua.spawn_tasklet("mod", "dead", &fresh, ()).unwrap_err();
     assert_eq!(err.message, "cannot spawn a non-suspended coroutine");
 }
