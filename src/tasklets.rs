@@ -288,13 +288,21 @@ impl Lua {
                     Some(Batch::Ran(spent)) => remaining -= spent,
                     Some(Batch::Host(spent, exec, give, mut fuel)) => {
                         // The collector must run before this turn goes on (a full collection a
-                        // script asked for, or memory the limit must find first). Each
-                        // collection costs the turn `COLLECTION_COST` units, so a tasklet
-                        // that keeps asking (at the memory limit) cannot make a frame long.
+                        // script asked for or that became due, or memory the limit must find
+                        // first). A full collection costs the turn `COLLECTION_COST` units:
+                        // its point is part of the script's history, so the charge is too.
+                        // The limit's collections are not charged: whether the limit needs
+                        // one depends on garbage not yet freed (physical, different after a
+                        // restore or a rollback), so charging them would move where tasklets
+                        // are preempted. The turn waits for them (at most `MAX_STEPS` slices,
+                        // a safety valve), which costs frame time, not fuel.
                         let mut steps = 0;
                         loop {
+                            let full = self.enter(|ctx| ctx.full_collection_requested());
                             self.collect_between_steps();
-                            fuel.consume(COLLECTION_COST);
+                            if full {
+                                fuel.consume(COLLECTION_COST);
+                            }
                             steps += 1;
                             if fuel.is_exhausted() || steps > MAX_STEPS {
                                 break;

@@ -375,3 +375,40 @@ fn host_functions_survive_rollback_and_restore_by_name() {
     other.call_global::<()>("tick", ()).unwrap();
     assert_eq!(other.global::<i64>("total").unwrap(), 12);
 }
+
+/// What a typed host function's arguments copy to the host is held against the memory
+/// limit (the same 1 MiB string 300 times is 300 MiB on the host side), and converting is
+/// charged as fuel (a 100,000-element table is not one call's worth of work).
+#[test]
+fn argument_conversions_pay_memory_and_fuel() {
+    let (mut lua, _) = quiet();
+    let total = lua.create_function("total", |_, v: Vec<Bytes>| {
+        Ok(v.iter().map(|b| b.0.len()).sum::<usize>())
+    });
+    lua.set_global("total", &total).unwrap();
+    let sum = lua.create_function("sum", |_, v: Vec<i64>| Ok(v.iter().sum::<i64>()));
+    lua.set_global("sum", &sum).unwrap();
+
+    lua.exec("big = {} local s = ('x'):rep(1 << 20) for i = 1, 300 do big[i] = s end")
+        .unwrap();
+    let limit = lua.memory_used() + (4 << 20);
+    lua.set_memory_limit(Some(limit));
+    let err = lua.exec("return total(big)").unwrap_err();
+    assert_eq!(err.kind, LuaErrorKind::Memory, "{err}");
+    // Within the limit it works, and the VM goes on.
+    assert_eq!(lua.eval::<i64>("total({'abc', 'de'})").unwrap(), 5);
+    lua.set_memory_limit(None);
+
+    lua.exec("t = {} for i = 1, 100000 do t[i] = i end")
+        .unwrap();
+    let f: StashedValue = lua
+        .eval("function() for _ = 1, 100 do sum(t) end end")
+        .unwrap();
+    let err = lua.call_with_fuel::<()>(&f, (), 200_000).unwrap_err();
+    assert_eq!(err.kind, LuaErrorKind::Fuel);
+    let once: StashedValue = lua.eval("function() return sum(t) end").unwrap();
+    assert_eq!(
+        lua.call_with_fuel::<i64>(&once, (), 200_000).unwrap(),
+        5_000_050_000
+    );
+}

@@ -318,6 +318,7 @@ fn table_set<'gc>(
 /// A sequence table `{v1, v2, ...}`.
 impl<'gc, T: IntoLua<'gc>> IntoLua<'gc> for Vec<T> {
     fn into_lua(self, ctx: Context<'gc>) -> Result<Value<'gc>, Error<'gc>> {
+        note_copy(ctx, 0, self.len())?;
         let t = reserve_table(ctx, self.len(), 0)?;
         for (i, v) in self.into_iter().enumerate() {
             let v = v.into_lua(ctx)?;
@@ -336,6 +337,7 @@ impl<'gc, T: IntoLua<'gc>, const N: usize> IntoLua<'gc> for [T; N] {
 /// A table with the map's entries inserted in key order.
 impl<'gc, K: IntoLua<'gc>, V: IntoLua<'gc>> IntoLua<'gc> for BTreeMap<K, V> {
     fn into_lua(self, ctx: Context<'gc>) -> Result<Value<'gc>, Error<'gc>> {
+        note_copy(ctx, 0, self.len())?;
         let t = reserve_table(ctx, 0, self.len())?;
         for (k, v) in self {
             let k = k.into_lua(ctx)?;
@@ -356,6 +358,7 @@ where
     fn into_lua(self, ctx: Context<'gc>) -> Result<Value<'gc>, Error<'gc>> {
         let mut entries: Vec<(K, V)> = self.into_iter().collect();
         entries.sort_by(|a, b| a.0.cmp(&b.0));
+        note_copy(ctx, 0, entries.len())?;
         let t = reserve_table(ctx, 0, entries.len())?;
         for (k, v) in entries {
             let k = k.into_lua(ctx)?;
@@ -418,37 +421,54 @@ impl<'gc> FromLua<'gc> for f32 {
     }
 }
 
-/// A string, or a number converted like `tostring` (`luaL_checklstring`).
-fn string_bytes<'gc>(ctx: Context<'gc>, value: Value<'gc>) -> Result<LuaString<'gc>, Error<'gc>> {
+/// Notes what a conversion copies to the host side (see `host_fn::Tally`): held against the
+/// memory limit while a host function's arguments are converted, charged as fuel after.
+fn note_copy<'gc>(ctx: Context<'gc>, bytes: usize, items: usize) -> Result<(), Error<'gc>> {
+    ctx.state().functions.tally.note(ctx, bytes, items)
+}
+
+/// A string, or a number converted like `tostring` (`luaL_checklstring`). A number's text is
+/// made as a lookup string (`Context::key`): converting changes no count a script sees.
+fn string_value<'gc>(ctx: Context<'gc>, value: Value<'gc>) -> Result<LuaString<'gc>, Error<'gc>> {
     match value {
         Value::String(s) => Ok(s),
-        Value::Integer(_) | Value::Float(_) => {
-            Ok(ctx.new_string(crate::lua::display_plain(value).as_bytes()))
+        Value::Integer(_) | Value::Float(_) => match ctx.key(&crate::lua::display_plain(value)) {
+            Value::String(s) => Ok(s),
+            _ => Err(type_error("string", value)),
+        },
+        _ => Err(type_error("string", value)),
+    }
+}
+
+/// The bytes of a string (or a number's text), copied to the host.
+fn copy_bytes<'gc>(ctx: Context<'gc>, value: Value<'gc>) -> Result<Vec<u8>, Error<'gc>> {
+    match value {
+        Value::String(s) => {
+            note_copy(ctx, s.len(), 1)?;
+            Ok(s.as_bytes().to_vec())
         }
+        Value::Integer(_) | Value::Float(_) => Ok(crate::lua::display_plain(value).into_bytes()),
         _ => Err(type_error("string", value)),
     }
 }
 
 impl<'gc> FromLua<'gc> for LuaString<'gc> {
     fn from_lua(ctx: Context<'gc>, value: Value<'gc>) -> Result<Self, Error<'gc>> {
-        string_bytes(ctx, value)
+        string_value(ctx, value)
     }
 }
 
 /// A string (or number) whose bytes are UTF-8; other bytes are an error (use [`Bytes`]).
 impl<'gc> FromLua<'gc> for String {
     fn from_lua(ctx: Context<'gc>, value: Value<'gc>) -> Result<Self, Error<'gc>> {
-        let s = string_bytes(ctx, value)?;
-        match std::str::from_utf8(s.as_bytes()) {
-            Ok(text) => Ok(text.to_string()),
-            Err(_) => Err(Error::bad_argument(0, "string is not valid UTF-8")),
-        }
+        String::from_utf8(copy_bytes(ctx, value)?)
+            .map_err(|_| Error::bad_argument(0, "string is not valid UTF-8"))
     }
 }
 
 impl<'gc> FromLua<'gc> for Bytes {
     fn from_lua(ctx: Context<'gc>, value: Value<'gc>) -> Result<Self, Error<'gc>> {
-        Ok(Bytes(string_bytes(ctx, value)?.as_bytes().to_vec()))
+        Ok(Bytes(copy_bytes(ctx, value)?))
     }
 }
 
@@ -540,7 +560,9 @@ impl<'gc, T: FromLua<'gc>> FromLua<'gc> for Vec<T> {
             return Err(type_error("table", value));
         };
         let n = t.length().max(0);
-        let mut out = Vec::new();
+        let count = usize::try_from(n).unwrap_or(usize::MAX);
+        note_copy(ctx, count.saturating_mul(std::mem::size_of::<T>()), count)?;
+        let mut out = Vec::with_capacity(count);
         for i in 1..=n {
             out.push(element(ctx, t.get_int(i), || format!("index {i}"))?);
         }
@@ -562,6 +584,7 @@ fn entries<'gc, K: FromLua<'gc>, V: FromLua<'gc>>(
         .next(key)
         .map_err(|_| Error::runtime("table changed while converting it"))?
     {
+        note_copy(ctx, std::mem::size_of::<(K, V)>(), 1)?;
         let name = || format!("key {}", crate::lua::display_plain(k));
         let rk = element(ctx, k, || "a key".to_string())?;
         let rv = element(ctx, v, name)?;
@@ -658,6 +681,11 @@ impl<'gc, T: FromLua<'gc>> FromLuaMulti<'gc> for Variadic<T> {
         values: &[Value<'gc>],
         first_arg: usize,
     ) -> Result<Self, Error<'gc>> {
+        note_copy(
+            ctx,
+            values.len().saturating_mul(std::mem::size_of::<T>()),
+            values.len(),
+        )?;
         values
             .iter()
             .enumerate()

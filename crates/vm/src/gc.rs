@@ -612,6 +612,13 @@ impl<'gc> Context<'gc> {
             .full_collection_requested = true;
     }
 
+    /// Whether a full collection (the logical one) is due before execution goes on: asked
+    /// for by a script (`collectgarbage()`), or an automatic one (see
+    /// `memory::CollectorPacing`). `Lua::step` runs it after the step.
+    pub fn full_collection_requested(self) -> bool {
+        self.state().gc.borrow().full_collection_requested
+    }
+
     /// Whether a finalizer call is in progress on `thread` (PUC stops the collector then:
     /// `collectgarbage` inside a finalizer does nothing and returns fail).
     pub fn running_finalizer(self, thread: crate::thread::Thread<'gc>) -> bool {

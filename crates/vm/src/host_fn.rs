@@ -45,6 +45,84 @@ pub struct HostFunctions {
     app_data: RefCell<HashMap<TypeId, Rc<dyn Any>>>,
     /// Registered userdata types by `UserDataType::NAME` (see `userdata_type`).
     userdata_types: RefCell<hashbrown::HashMap<&'static str, Rc<crate::userdata_type::TypeInfo>>>,
+    /// What the conversions of the running host function copied (see [`Tally`]).
+    pub(crate) tally: Tally,
+}
+
+/// The cost of the conversions of one host function call: the bytes its arguments copied to
+/// the host side (a `String`, a `Vec`...) are held against the VM's memory limit while the
+/// arguments are converted, and the work (one unit per element, one per 64 bytes copied) is
+/// charged as fuel when the call's conversions are done. So a script cannot make the host
+/// allocate past the limit, or work for free, by passing big tables or strings (or the same
+/// big string many times) to a typed host function.
+#[derive(Default)]
+pub(crate) struct Tally {
+    /// Bytes copied by the argument conversions of the current call.
+    bytes: std::cell::Cell<usize>,
+    /// Work units of the current call's conversions.
+    units: std::cell::Cell<usize>,
+    /// Whether argument conversions are running (only then do copies ask the limit: the
+    /// callback has changed nothing yet, so it may be run again after a collection).
+    checking: std::cell::Cell<bool>,
+}
+
+impl Tally {
+    fn start(&self) {
+        self.bytes.set(0);
+        self.units.set(0);
+        self.checking.set(true);
+    }
+
+    fn arguments_done(&self) {
+        self.checking.set(false);
+    }
+
+    /// The work units counted since `start`.
+    fn take_units(&self) -> usize {
+        self.checking.set(false);
+        self.units.replace(0)
+    }
+
+    /// Notes a conversion that copies `bytes` to the host and handles `items` elements.
+    pub(crate) fn note<'gc>(
+        &self,
+        ctx: Context<'gc>,
+        bytes: usize,
+        items: usize,
+    ) -> Result<(), Error<'gc>> {
+        self.units.set(
+            self.units
+                .get()
+                .saturating_add(items)
+                .saturating_add(bytes / 64),
+        );
+        if self.checking.get() {
+            let total = self.bytes.get().saturating_add(bytes);
+            self.bytes.set(total);
+            ctx.reserve_memory_or_retry(total)?;
+        }
+        Ok(())
+    }
+}
+
+/// Converts a host function's arguments (`values`, named from `first_arg`), holding what
+/// they copy against the memory limit (see [`Tally`]); the call's conversion work is charged
+/// by [`finish_conversions`].
+pub(crate) fn convert_arguments<'gc, A: FromLuaMulti<'gc>>(
+    ctx: Context<'gc>,
+    values: &[Value<'gc>],
+    first_arg: usize,
+) -> Result<A, Error<'gc>> {
+    let tally = &ctx.state().functions.tally;
+    tally.start();
+    let r = A::from_lua_multi(ctx, values, first_arg);
+    tally.arguments_done();
+    r
+}
+
+/// Charges the conversion work of the current host function call (arguments and results).
+pub(crate) fn finish_conversions<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) {
+    exec.charge(ctx.state().functions.tally.take_units());
 }
 
 impl HostFunctions {
@@ -139,8 +217,9 @@ where
     F: for<'a> Fn(Context<'a>, A) -> Result<R, Error<'a>> + 'static,
 {
     Rc::new(move |ctx, exec| {
-        let args = A::from_lua_multi(ctx, exec.values(), 1)?;
+        let args = convert_arguments::<A>(ctx, exec.values(), 1)?;
         let results = f(ctx, args)?.into_lua_multi(ctx)?;
+        finish_conversions(ctx, exec);
         exec.set_results(ctx, &results)?;
         Ok(Action::Return)
     })
@@ -199,9 +278,14 @@ impl<'gc> Context<'gc> {
 
 impl<'gc> Exec<'gc, '_> {
     /// The arguments converted to `A` (a tuple for several; errors name the argument like
-    /// `luaL_argerror`).
-    pub fn args<A: FromLuaMulti<'gc>>(&self, ctx: Context<'gc>) -> Result<A, Error<'gc>> {
-        A::from_lua_multi(ctx, self.values(), 1)
+    /// `luaL_argerror`). What the conversion copies to the host is held against the memory
+    /// limit and its work charged as fuel, like a typed host function's arguments. Call it
+    /// before changing anything (it may ask for the callback to run again after a
+    /// collection, `Error::CollectThenRetry`: return that error as is).
+    pub fn args<A: FromLuaMulti<'gc>>(&mut self, ctx: Context<'gc>) -> Result<A, Error<'gc>> {
+        let args = convert_arguments::<A>(ctx, self.values(), 1);
+        finish_conversions(ctx, self);
+        args
     }
 
     /// Replaces the region with `values` (the results a callback returns with

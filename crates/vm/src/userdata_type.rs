@@ -343,6 +343,7 @@ fn finish<'gc, R: IntoLuaMulti<'gc>>(
     r: R,
 ) -> Result<Action<'gc>, Error<'gc>> {
     let results = r.into_lua_multi(ctx)?;
+    crate::host_fn::finish_conversions(ctx, exec);
     exec.set_results(ctx, &results)?;
     Ok(Action::Return)
 }
@@ -356,7 +357,7 @@ where
 {
     Rc::new(move |ctx, exec| {
         let cell = self_arg::<T>(exec.values())?;
-        let args = A::from_lua_multi(ctx, rest(exec.values()), 2)?;
+        let args = crate::host_fn::convert_arguments::<A>(ctx, rest(exec.values()), 2)?;
         let r = {
             let this = borrow_cell(cell)?;
             f(ctx, &this, args)?
@@ -374,7 +375,7 @@ where
 {
     Rc::new(move |ctx, exec| {
         let cell = self_arg::<T>(exec.values())?;
-        let args = A::from_lua_multi(ctx, rest(exec.values()), 2)?;
+        let args = crate::host_fn::convert_arguments::<A>(ctx, rest(exec.values()), 2)?;
         let r = {
             let mut this = borrow_cell_mut(ctx, cell)?;
             f(ctx, &mut this, args)?
