@@ -10,6 +10,7 @@
 //! ```
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 use std::ops::{Deref, DerefMut};
 use std::rc::Rc;

@@ -12,6 +12,7 @@
 //! objects have identities (`K`) and payloads to encode (`V`).
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 use std::collections::VecDeque;
 use std::hash::{BuildHasherDefault, Hash, Hasher};

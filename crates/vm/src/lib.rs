@@ -3,6 +3,7 @@
 
 // `unsafe` is denied everywhere but the one audited module, `gc_unsafe`.
 #![deny(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod convert;
 pub mod debug;

@@ -76,9 +76,7 @@ impl<'gc> LuaString<'gc> {
         fill: impl FnOnce(&mut [u8]),
     ) -> Self {
         debug_assert!(len > MAX_INTERNED_LEN);
-        // `repeat_n` needs Rust 1.82; the workspace supports 1.80.
-        #[allow(clippy::manual_repeat_n)]
-        let mut bytes: Arc<[u8]> = std::iter::repeat(0u8).take(len).collect();
+        let mut bytes: Arc<[u8]> = std::iter::repeat_n(0u8, len).collect();
         if let Some(b) = Arc::get_mut(&mut bytes) {
             fill(b);
         }
