@@ -89,11 +89,11 @@ pub(crate) fn weak_mode_of(mt: Option<Table<'_>>) -> (bool, bool) {
 /// Objects with a `__gc` metamethod that have not been finalized yet (traced weakly during the
 /// marking of a full collection, see `gc_unsafe`).
 #[derive(Default)]
-pub struct FinalizerList<'gc>(pub(crate) Vec<Value<'gc>>);
+pub(crate) struct FinalizerList<'gc>(pub(crate) Vec<Value<'gc>>);
 
 #[derive(Collect, Default)]
 #[collect(no_drop)]
-pub struct GcState<'gc> {
+pub(crate) struct GcState<'gc> {
     pub(crate) finalizable: FinalizerList<'gc>,
     /// Objects whose finalizers are to run, the next one LAST (`pop`). Part of the VM state
     /// (snapshots and the journal keep it), so a queue half run resumes after a restore.
@@ -107,7 +107,7 @@ pub struct GcState<'gc> {
     pub(crate) full_collection_requested: bool,
 }
 
-pub type GcStateRef<'gc> = Gc<'gc, RefLock<GcState<'gc>>>;
+pub(crate) type GcStateRef<'gc> = Gc<'gc, RefLock<GcState<'gc>>>;
 
 /// An object met by the logical mark.
 #[derive(Clone, Copy)]

@@ -85,6 +85,7 @@ impl StashedValue {
 }
 
 impl StashedExecutor {
+    /// Whether the handle lost its executor in a restore.
     pub fn is_stale(&self) -> bool {
         self.0.root.borrow().is_none()
     }

@@ -56,11 +56,6 @@ impl HostFunctions {
         self.functions.borrow().get(name).cloned()
     }
 
-    /// Whether a function is registered under `name`.
-    pub fn contains(&self, name: &[u8]) -> bool {
-        self.functions.borrow().contains_key(name)
-    }
-
     pub(crate) fn set_app_data<T: 'static>(&self, data: T) -> Option<Rc<T>> {
         self.app_data
             .borrow_mut()
@@ -96,17 +91,6 @@ fn call_host_function<'gc>(
             "host function '{}' is not registered in this VM",
             name.to_str_lossy()
         ))),
-    }
-}
-
-/// Whether `cb` is a host function, and its registered name.
-pub fn host_function_name(cb: Callback<'_>) -> Option<&[u8]> {
-    if cb.0.name != HOST_FUNCTION {
-        return None;
-    }
-    match cb.0.upvalue {
-        Value::String(s) => Some(s.as_bytes()),
-        _ => None,
     }
 }
 

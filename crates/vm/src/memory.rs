@@ -28,7 +28,7 @@
 //! Determinism: when the limit is hit depends on when the collector frees garbage, so (like in
 //! PUC Lua) a script that runs out of memory is not guaranteed to fail at the same point in two
 //! runs. What a script can read (`collectgarbage("count")`) is deterministic: see
-//! `MemoryAccount::script_count`.
+//! `MemoryAccount::script_bytes`.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;

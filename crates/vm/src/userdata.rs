@@ -57,6 +57,7 @@ pub trait Snapshotable: 'static {
 /// A payload kept in a snapshot: `Send + Sync`, turned back into a userdata payload (the
 /// `T` given to `UserData::new*`) on every restore.
 pub trait Revive: Send + Sync {
+    /// A fresh payload equal to the one captured (called once per restore).
     fn revive(&self) -> Box<dyn Any>;
 }
 
@@ -74,6 +75,9 @@ fn capture_via<T: Snapshotable>(data: &dyn Any) -> Result<Box<dyn Revive>, Strin
         .snapshot()
 }
 
+/// A full userdata: a handle to a Rust payload with a metatable and an object id. Whether a VM
+/// holding it can be snapshotted depends on how it was made (`new`: refused by name;
+/// `new_snapshotable`, `new_with_snapshot`: copied into snapshots).
 #[derive(Copy, Clone, Collect)]
 #[collect(no_drop)]
 pub struct UserData<'gc>(pub(crate) Gc<'gc, UserDataInner<'gc>>);
@@ -164,18 +168,23 @@ impl<'gc> UserData<'gc> {
         ))
     }
 
+    /// The userdata's object id (see [`Value::object_id`](crate::Value::object_id)).
     pub fn id(self) -> u64 {
         self.0.id
     }
 
+    /// The payload, if it is a `T`.
     pub fn downcast<T: 'static>(self) -> Option<&'gc T> {
         Gc::as_ref(self.0).data.downcast_ref()
     }
 
+    /// The userdata's metatable.
     pub fn metatable(self) -> Option<Table<'gc>> {
         self.0.metatable.get()
     }
 
+    /// Sets the metatable (journaled), raw: no `__gc` registration. Scripts' paths (and hosts)
+    /// use [`Context::set_metatable`](crate::Context::set_metatable).
     pub fn set_metatable(self, ctx: Context<'gc>, mt: Option<Table<'gc>>) {
         ctx.state().journal.backup_userdata(ctx.mutation(), self);
         gc_arena::barrier::unlock!(Gc::write(ctx.mutation(), self.0), UserDataInner, metatable)
