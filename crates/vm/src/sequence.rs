@@ -49,6 +49,8 @@ impl From<&str> for SequenceError {
 
 /// What a sequence's future returns: its results (as handles), or how it fails.
 pub type SequenceResult = Result<Vec<StashedValue>, SequenceError>;
+/// The future an [`async_callback`] factory makes for each call: it talks to the VM only
+/// through its [`SequenceHandle`] (no `'gc` values across `.await`).
 pub type SequenceFuture = Pin<Box<dyn Future<Output = SequenceResult>>>;
 type EnterFn = Box<dyn for<'gc> FnOnce(Context<'gc>, &mut Exec<'gc, '_>) -> Box<dyn Any>>;
 
