@@ -1,7 +1,7 @@
 //! Deterministic handling of everything that depends on the garbage collector: weak tables
 //! (`__mode`) and finalizers (`__gc`).
 //!
-//! The rule (DESIGN.md: "define and document what a deterministic VM does"): incremental
+//! The rule (a deterministic VM defines and documents what the collector may change): incremental
 //! collection never changes what a script can observe. Weak references are treated as strong
 //! and no finalizer runs, until a **full collection** happens — requested by the script
 //! (`collectgarbage()` / `collectgarbage("collect")`) or by the host (`Lua::gc_collect`).

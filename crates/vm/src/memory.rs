@@ -94,6 +94,7 @@ impl MemoryAccount {
         limit.saturating_sub(self.used.get()).max(limit / 4)
     }
 
+    /// The memory limit in bytes, `None` when unlimited.
     pub fn limit(&self) -> Option<usize> {
         let l = self.limit.get();
         (l != usize::MAX).then_some(l)
