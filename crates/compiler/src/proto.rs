@@ -49,7 +49,7 @@ pub struct LocalVar {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Prototype {
     /// The chunk name as given to `load` (`"@file.lua"`, `"=stdin"`, or source text), up to
-    /// its first NUL (see [`crate::error::source_name`]). Shared by all the chunk's functions.
+    /// its first NUL (`source_name`). Shared by all the chunk's functions.
     pub source: Arc<str>,
     /// `source` formatted for messages ([`crate::chunk_id`], at most 59 bytes), computed once
     /// per chunk so that messages and tracebacks never look at the whole name (which may be

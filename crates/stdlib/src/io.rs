@@ -1,6 +1,6 @@
 //! The input/output library (§6.8), present only when the host grants `file_system`.
 //!
-//! A file is a userdata holding a [`LuaFile`]: a Rust `std::fs::File` with its own read and
+//! A file is a userdata holding a `LuaFile`: a Rust `std::fs::File` with its own read and
 //! write buffers (so one handle can mix reads, writes and seeks like a C `FILE*`), or one of
 //! the standard streams. `io.stdout`/`io.stderr` write through the host (`Host::write_stdout`,
 //! `Host::write_stderr`), so their output interleaves with `print` exactly; `io.stdin` reads

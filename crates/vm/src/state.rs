@@ -381,14 +381,14 @@ impl<'gc> Context<'gc> {
         id
     }
 
-    /// A fresh host object id (see [`HOST_ID_BIT`]): for objects of host machinery, so that
+    /// A fresh host object id (top bit set: `HOST_ID_BIT`): for objects of host machinery, so that
     /// the host's calls do not shift the ids scripts see.
     pub fn next_host_object_id(self) -> u64 {
         self.state.handles.borrow_mut().host_id()
     }
 
     /// The identity a script sees of `v` (`tostring`, `%p`); `None` for non-objects. A host
-    /// object (see [`HOST_ID_BIT`]) gets a script id the first time a script observes it,
+    /// object (top bit set: `HOST_ID_BIT`) gets a script id the first time a script observes it,
     /// from the script's counter (so at a point that depends only on what the script did);
     /// the assignment is journaled, so a rollback takes it back with the counter.
     pub fn script_id(self, v: Value<'gc>) -> Option<u64> {
