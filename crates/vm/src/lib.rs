@@ -1,5 +1,10 @@
 //! lunette-vm: the object model, the stackless interpreter and executor, fuel, callbacks and
-//! the host API. See `ARCHITECTURE.md` at the repository root for the map.
+//! the host API, without the standard libraries ([`Lua::core`]). Embedders normally use the
+//! `lunette` crate, which opens the libraries and re-exports this crate's root; its crate
+//! docs are the guided tour. `ARCHITECTURE.md` at the repository root maps the modules.
+//!
+//! The API is what this root re-exports. The public modules are for the sibling crates
+//! (`lunette-stdlib`) and for constants such as [`executor::MAX_STACK_SLOTS`].
 
 // `unsafe` is denied everywhere but the one audited module, `gc_unsafe`.
 #![deny(unsafe_code)]
