@@ -211,7 +211,7 @@ impl<'gc> LuaClosure<'gc> {
         Gc::as_ref(Gc::as_ref(self.0).proto)
     }
     /// The upvalue slots (read each with `Lock::get`).
-    pub fn upvalue_slots(self) -> &'gc [Lock<UpValue<'gc>>] {
+    pub(crate) fn upvalue_slots(self) -> &'gc [Lock<UpValue<'gc>>] {
         &Gc::as_ref(self.0).upvalues
     }
 

@@ -115,8 +115,13 @@ impl<'gc> Context<'gc> {
     /// Registers `f` as the host function `name` (replacing any function of that name) and
     /// returns its Lua value. `f` receives its arguments converted to `A` (a tuple for
     /// several, [`Variadic`](crate::Variadic) for the rest) and its result is converted back
-    /// (`()` for none, a tuple for several). See the module docs of `host_fn` for why the
-    /// name matters (snapshots refer to it) and what a closure may capture.
+    /// (`()` for none, a tuple for several).
+    ///
+    /// The Lua value holds only the name: snapshots, rollbacks and restores carry the
+    /// function as its name, and a VM restoring another VM's snapshot must have registered
+    /// the same names ([`Lua::register_function`](crate::Lua::register_function)); calling a
+    /// name nobody registered is a Lua error naming it. So what `f` captures is host state,
+    /// never rolled back: state that must rewind with the game belongs in the VM.
     ///
     /// ```
     /// use lunette_vm::{Lua, Value};
