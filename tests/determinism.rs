@@ -397,9 +397,11 @@ fn the_memory_limit_does_not_count_what_only_the_ring_keeps() {
 /// (`collectgarbage()`, the host's `gc_collect`), whose points the script's history decides.
 /// Here frames make 3 MiB of garbage each under a 6 MiB limit, so the limit collects in most
 /// frames; a weak table, a finalizer and the count must read the same as in a VM with no limit.
+/// (Automatic collections are stopped here: they are tested below.)
 #[test]
 fn the_limit_s_collections_change_no_weak_table_finalizer_or_count() {
     const SETUP: &[u8] = br#"
+        collectgarbage("stop")
         weak = setmetatable({}, {__mode = "k"})
         weak[{}] = "dead key"
         finalized = 0
@@ -422,4 +424,99 @@ fn the_limit_s_collections_change_no_weak_table_finalizer_or_count() {
     assert!(free[0].starts_with("0 true 0 "), "{}", free[0]);
     assert_eq!(run(Some(6 << 20), 1_000_000), free);
     assert_eq!(run(Some(6 << 20), 997), free);
+}
+
+/// A frame paused mid-step moves to a fresh VM (a late joiner): the snapshot carries the
+/// executor, the joiner finds it by id, and both VMs finish the frame with the same output
+/// and checksum as the reference, frame after frame.
+#[test]
+fn a_frame_paused_mid_step_continues_in_a_fresh_vm() {
+    let want = reference(12);
+    let (mut lua, _) = vm();
+    for (i, (out, sum)) in want.iter().enumerate() {
+        let exec = start_frame(&mut lua, input(i));
+        // Pause the frame part way (at a point that varies with the frame).
+        for _ in 0..(i % 4 + 1) {
+            assert!(!lua.step(&exec, &mut Fuel::new(7)).is_done());
+        }
+        let snapshot = lua.snapshot().unwrap();
+        let (mut joiner, _) = vm();
+        joiner.restore(&snapshot).unwrap();
+        let moved = joiner
+            .restored_executor(exec.id())
+            .expect("the paused executor comes with the snapshot");
+        assert!(joiner.restored_executor(exec.id()).is_none(), "taken once");
+        assert_eq!(
+            &finish_output(&mut joiner, &moved, 100),
+            out,
+            "joiner, frame {i}"
+        );
+        assert_eq!(
+            joiner.checksum().unwrap(),
+            *sum,
+            "joiner, checksum after frame {i}"
+        );
+        assert_eq!(
+            &finish_output(&mut lua, &exec, 10_000),
+            out,
+            "source, frame {i}"
+        );
+        assert_eq!(
+            lua.checksum().unwrap(),
+            *sum,
+            "source, checksum after frame {i}"
+        );
+    }
+}
+
+/// Automatic full collections (due when the script's byte count has grown by the pause) land
+/// at the same instruction whatever the step sizes, the memory limit's own collections, and
+/// snapshots with rollbacks: weak entries, finalizers and the count read the same.
+#[test]
+fn automatic_collections_land_at_the_same_point_in_every_run() {
+    const SETUP: &[u8] = br#"
+        log = {}
+        cache = setmetatable({}, {__mode = "v"})
+        function frame(i)
+            for j = 1, 40 do
+                local t = {i, j, ("y"):rep(2000) .. j}
+                cache[#cache + 1] = t
+                if j % 7 == 0 then
+                    setmetatable({}, {__gc = function() log[#log + 1] = i .. "." .. j end})
+                end
+            end
+            local live = 0
+            for _ in pairs(cache) do live = live + 1 end
+            return string.format("%d live=%d finalized=%d last=%s count=%.0f", i, live, #log,
+                tostring(log[#log]), collectgarbage("count"))
+        end
+    "#;
+    let run = |limit: Option<usize>, fuel: i64, snaps: bool| {
+        let (mut lua, _) = vm();
+        lua.set_memory_limit(limit);
+        lua.execute(SETUP, "=setup").unwrap();
+        let mut out = Vec::new();
+        for i in 0..40 {
+            if snaps {
+                // Every frame runs twice: once, then again after a rollback with other steps.
+                lua.snap().unwrap();
+                let first = call(&mut lua, "frame", &[i], fuel);
+                lua.rollback(1).unwrap();
+                let again = call(&mut lua, "frame", &[i], 13);
+                assert_eq!(again, first, "frame {i} re-simulated with other steps");
+                out.push(first);
+            } else {
+                out.push(call(&mut lua, "frame", &[i], fuel));
+            }
+        }
+        out
+    };
+    let reference = run(None, 1_000_000, false);
+    // Collections did happen: weak entries went and finalizers ran.
+    let last = reference.last().unwrap();
+    assert!(!last.contains("live=1600 "), "{last}");
+    assert!(!last.contains("finalized=0 "), "{last}");
+    assert_eq!(run(None, 7, false), reference);
+    assert_eq!(run(Some(8 << 20), 997, false), reference);
+    assert_eq!(run(None, 1_000, true), reference);
 }

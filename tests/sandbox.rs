@@ -342,3 +342,25 @@ fn each_mod_gets_its_own_package_and_require() {
         .unwrap();
     assert!(err.unwrap_err().message.contains("read-only"));
 }
+
+/// A builtin's buffer that does not fit next to garbage asks for a collection instead of
+/// failing: 11 MiB of garbage, then a 4 MiB `string.pack` result under a 16 MiB limit, all
+/// in one step and with automatic collections stopped (so no collection ran in between).
+#[test]
+fn garbage_does_not_make_a_buffer_fail() {
+    let (mut lua, _) = sandbox();
+    lua.set_memory_limit(Some(LIMIT));
+    let exec = lua
+        .chunk(
+            "collectgarbage('stop')
+             local g = ('x'):rep(11 << 20) g = nil
+             local s = ('a'):rep(2 << 20)
+             local f = string.pack('zz', s, s)
+             return #f, f:sub(1, 3)",
+        )
+        .start(())
+        .unwrap();
+    while !lua.step(&exec, &mut Fuel::new(1 << 40)).is_done() {}
+    let (n, head): (i64, String) = lua.results(&exec).unwrap();
+    assert_eq!((n, head.as_str()), ((4 << 20) + 2, "aaa"));
+}

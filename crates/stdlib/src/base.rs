@@ -882,8 +882,9 @@ fn load_bytes<'gc>(
 /// `collect` and `count`), kept in a registry table so that they are VM state (snapshots and
 /// rollback include them) and never depend on the physical collector:
 /// `mode` ("incremental" at start, like `luaL_newstate`; the `lua` command switches PUC to
-/// generational), `pause`/`stepmul` as PUC stores them (a quarter of the value, in a byte),
-/// `stopped`, and `debt`: the bytes of collector work that `step` has asked for since the
+/// generational), `pause`/`stepmul` as PUC stores them (a quarter of the value, in a byte;
+/// the pause also paces the automatic collections, `lunette_vm::memory::CollectorPacing`,
+/// which hold whether the collector runs), and `debt`: the bytes of collector work that `step` has asked for since the
 /// last full collection.
 fn gc_settings<'gc>(ctx: Context<'gc>) -> Table<'gc> {
     let key = ctx.str("lunette.gc");
@@ -894,7 +895,6 @@ fn gc_settings<'gc>(ctx: Context<'gc>) -> Table<'gc> {
     set(ctx, t, "mode", ctx.str("incremental"));
     set(ctx, t, "pause", Value::Integer(200 / 4));
     set(ctx, t, "stepmul", Value::Integer(100 / 4));
-    set(ctx, t, "stopped", Value::Boolean(false));
     set(ctx, t, "debt", Value::Integer(0));
     let _ = ctx.registry().set(ctx.mutation(), key, Value::Table(t));
     t
@@ -908,6 +908,13 @@ fn gc_field<'gc>(ctx: Context<'gc>, t: Table<'gc>, name: &str) -> Value<'gc> {
 /// by 4, stored in a byte.
 fn gc_param(v: i64) -> i64 {
     ((v as i32) / 4) as u8 as i64
+}
+
+/// Makes the automatic collections wait for `stored * 4` percent growth (PUC keeps the
+/// pause as a quarter in a byte, `gc_param`).
+fn set_pause(ctx: Context<'_>, stored: i64) {
+    let pacing = ctx.collector_pacing();
+    ctx.set_collector_pacing((stored * 4) as u32, pacing.running);
 }
 
 /// Bytes of collector work a basic `step` (`collectgarbage("step")` or `("step", 0)`) does
@@ -1003,13 +1010,10 @@ fn collectgarbage<'gc>(
             }
         }
         "count" => Value::Float(ctx.memory().script_bytes() as f64 / 1024.0),
-        "isrunning" => {
-            let stopped = gc_field(ctx, gc_settings(ctx), "stopped").is_truthy();
-            Value::Boolean(!stopped)
-        }
+        "isrunning" => Value::Boolean(ctx.collector_pacing().running),
         "stop" | "restart" => {
-            let settings = gc_settings(ctx);
-            set(ctx, settings, "stopped", Value::Boolean(opt == "stop"));
+            let pacing = ctx.collector_pacing();
+            ctx.set_collector_pacing(pacing.pause, opt == "restart");
             Value::Integer(0)
         }
         "setpause" | "setstepmul" => {
@@ -1020,6 +1024,9 @@ fn collectgarbage<'gc>(
                 _ => 0,
             };
             set(ctx, settings, field, Value::Integer(gc_param(a1)));
+            if field == "pause" {
+                set_pause(ctx, gc_param(a1));
+            }
             Value::Integer(previous)
         }
         _ => {
@@ -1029,6 +1036,7 @@ fn collectgarbage<'gc>(
             if opt == "incremental" {
                 if a1 as i32 != 0 {
                     set(ctx, settings, "pause", Value::Integer(gc_param(a1)));
+                    set_pause(ctx, gc_param(a1));
                 }
                 if a2 as i32 != 0 {
                     set(ctx, settings, "stepmul", Value::Integer(gc_param(a2)));

@@ -816,7 +816,12 @@ pub(crate) fn reserve_buffer<'gc>(
                 // What is needed may still fit: grow to what is left.
                 let left = limit.saturating_sub(memory.used());
                 if needed > left {
-                    return Err(Error::NotEnoughMemory);
+                    // It does not fit now, but what is in use may be garbage: ask like any
+                    // builtin (a collection at the next safe point; `not enough memory`
+                    // only once one ran and there is still no room), never fail first.
+                    ctx.reserve_memory(needed)?;
+                    buf.reserve_exact(needed - buf.len());
+                    return Ok(());
                 }
                 buf.reserve_exact(left - buf.len());
                 return Ok(());

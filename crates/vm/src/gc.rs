@@ -27,6 +27,7 @@
 //! script-requested collection pays for it in fuel beforehand (`full_collection_units`); a
 //! host-requested one (or the one the memory limit asks for) is the host's time.
 
+use crate::memory::CollectorPacing;
 use std::cell::Cell;
 
 use gc_arena::lock::RefLock;
@@ -494,6 +495,8 @@ fn finish_logical_collection<'gc>(mc: &Mutation<'gc>, state: &State<'gc>, m: Log
     gc.full_collection_requested = false;
     drop(gc);
     state.memory.set_script_bytes(m.bytes);
+    let pacing = state.memory.pacing().after_collection(m.bytes);
+    state.memory.set_pacing(pacing);
 }
 
 /// Bytes of the script's heap one unit of fuel pays for in a script-requested full
@@ -514,7 +517,50 @@ pub(crate) fn full_collection(arena: &mut gc_arena::Arena<gc_arena::Rootable![St
     arena.finish_cycle();
 }
 
+/// At a safe point where an automatic full collection is due (see
+/// `memory::CollectorPacing`): asks the host loop for it and ends the step there, so it lands
+/// at this instruction whatever the step sizes. No more is asked until it has run.
+pub(crate) fn request_automatic_collection(ctx: Context<'_>) {
+    let memory = &ctx.state().memory;
+    memory.set_pacing(crate::memory::CollectorPacing {
+        threshold: usize::MAX,
+        ..memory.pacing()
+    });
+    ctx.request_full_collection();
+}
+
 impl<'gc> Context<'gc> {
+    /// The automatic collection schedule (see `memory::CollectorPacing`).
+    pub fn collector_pacing(self) -> crate::memory::CollectorPacing {
+        self.state().memory.pacing()
+    }
+
+    /// Changes the automatic collection schedule: `pause` (percent, applies from the next
+    /// collection) and `running` (stopping makes none due; restarting makes the next one due
+    /// once the script's bytes grow by `pause` from now). Script state: part of snapshots.
+    pub fn set_collector_pacing(self, pause: u32, running: bool) {
+        let memory = &self.state().memory;
+        let old = memory.pacing();
+        let threshold = match (old.running, running) {
+            (_, false) => usize::MAX,
+            (false, true) => {
+                CollectorPacing {
+                    pause,
+                    running,
+                    ..old
+                }
+                .after_collection(memory.script_bytes())
+                .threshold
+            }
+            (true, true) => old.threshold,
+        };
+        memory.set_pacing(CollectorPacing {
+            threshold,
+            pause,
+            running,
+        });
+    }
+
     /// Sets the metatable of a table or userdata and registers the object for finalization
     /// (`__gc` present now, like PUC) or weak-table treatment (`__mode`).
     pub fn set_metatable(self, v: Value<'gc>, mt: Option<Table<'gc>>) {

@@ -89,6 +89,16 @@ impl StashedExecutor {
     pub fn is_stale(&self) -> bool {
         self.0.root.borrow().is_none()
     }
+
+    /// The executor's stable id (its main thread's host id): the same in every VM that
+    /// restores a snapshot holding it, so a host can find a paused executor again after
+    /// restoring into a fresh VM ([`Lua::restored_executor`](crate::Lua::restored_executor)).
+    pub fn id(&self) -> u64 {
+        match self.0.key.target {
+            HandleTarget::Object(id) => id,
+            HandleTarget::Plain(_) => 0,
+        }
+    }
 }
 
 /// What a handle's slot roots in the arena of `roots`; `StaleHandle` if the slot lost its
@@ -197,6 +207,9 @@ pub(crate) struct HandleRegistry {
     pub(crate) values: Vec<Weak<Slot<ValueRoot>>>,
     pub(crate) executors: Vec<Weak<Slot<ExecutorRoot>>>,
     pub(crate) history: History,
+    /// Executors of the last restored image that no live handle claimed, until the host
+    /// takes them (`Lua::restored_executor`); emptied by every restore.
+    pub(crate) restored: Vec<StashedExecutor>,
 }
 
 static NEXT_INSTANCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
@@ -210,6 +223,7 @@ impl HandleRegistry {
             values: Vec::new(),
             executors: Vec::new(),
             history: History::new(),
+            restored: Vec::new(),
         }
     }
 

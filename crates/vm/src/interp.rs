@@ -625,11 +625,22 @@ fn set_upvalue<'gc>(
     }
 }
 
+/// At a safe point where memory needs attention (`MemoryAccount::needs_attention`): over
+/// the limit, collect first or fail; else an automatic full collection is due: end the step
+/// here so the host runs it.
+#[cold]
+#[inline(never)]
+fn memory_attention<'gc>(ctx: Context<'gc>) -> Result<Flow<'gc>, Error<'gc>> {
+    if ctx.state().memory.over_limit() {
+        return memory_limit_reached(ctx);
+    }
+    crate::gc::request_automatic_collection(ctx);
+    Ok(Flow::OutOfFuel)
+}
+
 /// The VM is over its memory limit at a safe point: the first time, end the step and have the
 /// host run a full collection (the instruction is re-checked when execution resumes); if it is
 /// still over after that collection, raise `not enough memory`.
-#[cold]
-#[inline(never)]
 fn memory_limit_reached<'gc>(ctx: Context<'gc>) -> Result<Flow<'gc>, Error<'gc>> {
     match ctx.state().memory.verdict(0) {
         crate::memory::Verdict::Refuse => Err(Error::NotEnoughMemory),
@@ -741,11 +752,17 @@ pub(crate) fn run<'gc>(
             () => {
                 if budget <= 0 {
                     save!();
+                    // The step ends here either way, and this safe point is not checked
+                    // again on resume: an automatic collection due now is asked for now,
+                    // so it lands here whatever the step size.
+                    if memory.needs_attention() {
+                        return memory_attention(ctx);
+                    }
                     return Ok(Flow::OutOfFuel);
                 }
-                if memory.over_limit() {
+                if memory.needs_attention() {
                     save!();
-                    return memory_limit_reached(ctx);
+                    return memory_attention(ctx);
                 }
             };
         }
@@ -761,10 +778,10 @@ pub(crate) fn run<'gc>(
                     save!();
                     return Ok(Flow::OutOfFuel);
                 }
-                if memory.over_limit() {
+                if memory.needs_attention() {
                     pc -= 1;
                     save!();
-                    return memory_limit_reached(ctx);
+                    return memory_attention(ctx);
                 }
             };
         }

@@ -90,6 +90,8 @@ struct RootBackup<'gc> {
     full_collection_requested: bool,
     #[collect(require_static)]
     script_bytes: usize,
+    #[collect(require_static)]
+    pacing: crate::memory::CollectorPacing,
 }
 
 #[derive(Collect)]
@@ -465,6 +467,7 @@ impl<'gc> Journal<'gc> {
                 weak_tables: gc.weak_tables.clone(),
                 full_collection_requested: gc.full_collection_requested,
                 script_bytes: state.memory.script_bytes(),
+                pacing: state.memory.pacing(),
             }
         };
         let epoch = self.0.last_epoch.get().wrapping_add(1).max(1);
@@ -519,6 +522,7 @@ impl<'gc> Journal<'gc> {
             gc.full_collection_requested = root.full_collection_requested;
         }
         state.memory.set_script_bytes(root.script_bytes);
+        state.memory.set_pacing(root.pacing);
         state.memory.forget_pending_request();
         let next_ids = (root.next_id, root.next_host_id);
         // A fresh epoch: every object's next write is saved again (into the target's log).

@@ -181,8 +181,36 @@ impl Lua {
         }
         self.arena = new_arena;
         self.memory.set_script_bytes(image.script_bytes);
+        self.memory.set_pacing(image.pacing);
         self.memory.forget_pending_request();
         Ok(())
+    }
+
+    /// After [`restore`](Self::restore): the executor with id `id` (see
+    /// [`StashedExecutor::id`]) that the snapshot held a handle to, when no handle of this VM
+    /// found it (the snapshot came from another VM, or the handle was dropped). This is how a
+    /// frame paused mid-step moves to a fresh VM (a late joiner, a spectator): send the
+    /// executor's id with the snapshot. Each executor can be taken once per restore.
+    ///
+    /// ```
+    /// use lunette_vm::{Fuel, Lua, StepStatus};
+    /// let mut lua = Lua::core();
+    /// let exec = lua.chunk("local n = 0 for i = 1, 1e5 do n = n + i end return n").start(()).unwrap();
+    /// assert_eq!(lua.step(&exec, &mut Fuel::new(1_000)), StepStatus::OutOfFuel);
+    /// let (snapshot, id) = (lua.snapshot().unwrap(), exec.id());
+    ///
+    /// let mut joiner = Lua::core();
+    /// joiner.restore(&snapshot).unwrap();
+    /// let exec = joiner.restored_executor(id).expect("the paused frame came along");
+    /// while !joiner.step(&exec, &mut Fuel::new(10_000)).is_done() {}
+    /// assert_eq!(joiner.results::<i64>(&exec).unwrap(), 5_000_050_000);
+    /// ```
+    pub fn restored_executor(&mut self, id: u64) -> Option<StashedExecutor> {
+        self.enter(|ctx| {
+            let mut reg = ctx.state().handles.borrow_mut();
+            let at = reg.restored.iter().position(|e| e.id() == id)?;
+            Some(reg.restored.swap_remove(at))
+        })
     }
 
     /// Pushes a snapshot onto the VM's ring of the last `max_snapshots` (the oldest is dropped

@@ -54,6 +54,61 @@ pub struct MemoryAccount {
     host_mode: Cell<bool>,
     /// The limit asked for a collection (see `Context::request_memory_collection`).
     collection_wanted: Cell<bool>,
+    /// When the next automatic full collection is due (see [`CollectorPacing`]).
+    pacing: Cell<CollectorPacing>,
+}
+
+/// The schedule of automatic full collections: a full collection (the logical one: weak
+/// tables, finalizers, `collectgarbage("count")`) becomes due when the script's byte count
+/// (`MemoryAccount::script_bytes`, a function of the script's history only) reaches
+/// `threshold`; after each full collection the threshold is the live bytes times
+/// `pause` percent (`collectgarbage("setpause")`, 200 by default like PUC), but at least
+/// [`AUTO_COLLECTION_MIN_BYTES`]. The interpreter checks it at its safe points (calls and
+/// backward jumps, with the fuel), so a collection lands at the same instruction whatever
+/// the host's step sizes, snapshots or rollbacks; it is part of snapshots and of the ring's
+/// root state. `collectgarbage("stop")` stops them (`running`).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct CollectorPacing {
+    /// Script bytes at which the next automatic collection is due (`usize::MAX`: none).
+    pub threshold: usize,
+    /// Growth allowed between collections, in percent of the live bytes.
+    pub pause: u32,
+    /// Whether automatic collections happen (`collectgarbage("stop"/"restart")`).
+    pub running: bool,
+}
+
+/// The smallest `pause` honoured (percent): every automatic collection waits for at least a
+/// tenth of the live heap in new allocations, so a script cannot make them back to back.
+pub const MIN_PAUSE: u32 = 110;
+
+/// The smallest script heap at which automatic collections start (small heaps are not worth
+/// a collection).
+pub const AUTO_COLLECTION_MIN_BYTES: usize = 1 << 20;
+
+impl Default for CollectorPacing {
+    fn default() -> Self {
+        CollectorPacing {
+            threshold: AUTO_COLLECTION_MIN_BYTES,
+            pause: 200,
+            running: true,
+        }
+    }
+}
+
+impl CollectorPacing {
+    /// The pacing after a full collection left `live` script bytes.
+    pub(crate) fn after_collection(self, live: usize) -> Self {
+        let threshold = if self.running {
+            (live as u128 * self.pause.max(MIN_PAUSE) as u128 / 100).min(usize::MAX as u128 - 1)
+                as usize
+        } else {
+            usize::MAX
+        };
+        CollectorPacing {
+            threshold: threshold.max(AUTO_COLLECTION_MIN_BYTES),
+            ..self
+        }
+    }
 }
 
 impl Default for MemoryAccount {
@@ -68,6 +123,7 @@ impl Default for MemoryAccount {
             step_mark: Cell::new(0),
             host_mode: Cell::new(false),
             collection_wanted: Cell::new(false),
+            pacing: Cell::new(CollectorPacing::default()),
         }
     }
 }
@@ -112,6 +168,22 @@ impl MemoryAccount {
     #[inline]
     pub(crate) fn over_limit(&self) -> bool {
         self.used.get() > self.limit.get()
+    }
+
+    /// Whether a safe point must look at memory: over the limit, or an automatic full
+    /// collection is due (see [`CollectorPacing`]).
+    #[inline]
+    pub(crate) fn needs_attention(&self) -> bool {
+        self.used.get() > self.limit.get() || self.script_bytes.get() >= self.pacing.get().threshold
+    }
+
+    /// The automatic collection schedule.
+    pub fn pacing(&self) -> CollectorPacing {
+        self.pacing.get()
+    }
+
+    pub(crate) fn set_pacing(&self, pacing: CollectorPacing) {
+        self.pacing.set(pacing);
     }
 
     /// Bytes gained since the last call (for the collector's pacing).

@@ -252,6 +252,8 @@ pub(crate) struct Image {
     root_counts: (usize, usize, usize),
     /// `MemoryAccount::script_bytes` at capture (what `collectgarbage("count")` reports).
     pub(crate) script_bytes: usize,
+    /// `MemoryAccount::pacing` at capture (when the next automatic collection is due).
+    pub(crate) pacing: crate::memory::CollectorPacing,
     strings: Vec<(u64, Arc<[u8]>)>,
     objects: Vec<Obj>,
     /// The array and hash-part slots of every table (see `SlotRange`).
@@ -590,6 +592,7 @@ pub(crate) fn capture<'gc>(
         next_host_id: state.handles.borrow().next_host_id,
         root_counts,
         script_bytes: state.memory.script_bytes(),
+        pacing: state.memory.pacing(),
         strings,
         objects,
         slots: c.slots,
@@ -1176,7 +1179,42 @@ fn reroot_handles<'gc>(
             _ => None,
         };
     }
+    // Executors the image held handles to that no live handle claimed (a snapshot of
+    // another VM, or handles dropped since): kept for `Lua::restored_executor`, so a frame
+    // paused mid-step can move to another VM.
+    let claimed: Vec<u32> = reg
+        .live_executors()
+        .iter()
+        .filter_map(|slot| {
+            let gc = crate::handle::fetch_root(state.roots, slot).ok()?;
+            let e = *Gc::as_ref(gc);
+            image
+                .executor_handles
+                .iter()
+                .find(|(_, i)| matches!(rb.built.get(*i as usize), Some(Built::Executor(b)) if Gc::ptr_eq(b.0, e.0)))
+                .map(|(_, i)| *i)
+        })
+        .collect();
     drop(reg);
+    let mut reg = handles.borrow_mut();
+    reg.restored.clear();
+    for (_, i) in &image.executor_handles {
+        if claimed.contains(i) {
+            continue;
+        }
+        if let Some(Built::Executor(e)) = rb.built.get(*i as usize).copied() {
+            let root = state
+                .roots
+                .stash::<gc_arena::Rootable![Executor<'_>]>(mc, Gc::new(mc, e));
+            let key = reg.key(HandleTarget::Object(e.main_thread().id()));
+            let slot = std::rc::Rc::new(crate::handle::Slot {
+                key,
+                root: RefCell::new(Some(root)),
+            });
+            reg.register_executor(&slot);
+            reg.restored.push(crate::handle::StashedExecutor(slot));
+        }
+    }
 }
 
 /// `v` with exactly `capacity` (if at least its length).
