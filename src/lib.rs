@@ -37,7 +37,9 @@
 //! VM's snapshot registers the same names first
 //! ([`register_function`](lunette_vm::Lua::register_function)). So **what a closure captures
 //! is host state, never rolled back**: state that must rewind with the game belongs in the VM
-//! (tables, upvalues, snapshotable [`UserData`]). Host data reaches functions without globals
+//! (tables, upvalues, snapshotable [`UserData`]). A Rust type becomes a Lua userdata type with
+//! [`UserDataType`] (fields, methods, metamethods, one metatable per type); its payload rolls
+//! back with the VM when it is [`Rewindable`]. Host data reaches functions without globals
 //! as typed app data ([`set_app_data`](lunette_vm::Lua::set_app_data),
 //! [`Context::app_data`]).
 //!
@@ -181,13 +183,14 @@ pub use lunette_stdlib as stdlib;
 pub use lunette_vm as vm;
 pub use lunette_vm::{
     async_callback, chunk_id, display_plain, error_message, Action, Bytes, Callback, CallbackFn,
-    CaptureHost, Chunk, ChunkMode, CompileError, Context, ContinuationFn, DenyGrants, Error, Exec,
-    ExecResult, Executor, FromLua, FromLuaMulti, Fuel, Function, Grants, Host, IntoLua,
-    IntoLuaMulti, InvalidKey, InvalidNextKey, LuaClosure, LuaError, LuaErrorKind, LuaString,
-    MemoryAccount, MetaEvent, Outcome, Revive, SequenceError, SequenceFuture, SequenceHandle,
-    SequenceResult, Snapshot, SnapshotError, Snapshotable, StaleHandle, StashedExecutor,
-    StashedValue, StdHost, StepStatus, Table, Then, Thread, ThreadStatus, UserData, Value,
-    ValueType, Variadic, DEFAULT_MAX_SNAPSHOTS, DEFAULT_STEP_FUEL,
+    CaptureHost, ChecksumHasher, Chunk, ChunkMode, CompileError, Context, ContinuationFn,
+    DenyGrants, Error, Exec, ExecResult, Executor, FromLua, FromLuaMulti, Fuel, Function, Grants,
+    Host, IntoLua, IntoLuaMulti, InvalidKey, InvalidNextKey, LuaClosure, LuaError, LuaErrorKind,
+    LuaString, MemoryAccount, MetaEvent, Outcome, Revive, Rewindable, SequenceError,
+    SequenceFuture, SequenceHandle, SequenceResult, Snapshot, SnapshotError, Snapshotable,
+    StaleHandle, StashedExecutor, StashedValue, StdHost, StepStatus, Table, Then, Thread,
+    ThreadStatus, UserData, UserDataRef, UserDataRegistry, UserDataType, Value, ValueType,
+    Variadic, DEFAULT_MAX_SNAPSHOTS, DEFAULT_STEP_FUEL,
 };
 
 /// The README's examples are compiled and run as doctests.

@@ -132,7 +132,8 @@ fn cli_fuel_and_sandbox_flags() {
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(
         String::from_utf8_lossy(&o.stderr),
-        "lunette: fuel exhausted (100000 units)\n"
+        "lunette: (command line):1: fuel exhausted (100000 units)\n\
+         stack traceback:\n\t(command line):1: in main chunk\n\t[C]: in ?\n"
     );
     let o = Command::new(bin)
         .args([

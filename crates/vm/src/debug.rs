@@ -210,8 +210,40 @@ pub(crate) fn calling_name(ts: &ThreadState<'_>) -> Option<(String, bool)> {
             Some((name, kind == "method"))
         }
         Instruction::TForCall { .. } => Some(("for iterator".into(), false)),
-        _ => None,
+        // A metamethod called by the instruction (PUC's `funcnamefromcode`: "metamethod").
+        i => metamethod_name(i).map(|n| (n.to_string(), false)),
     }
+}
+
+/// The event (without `__`) of the metamethod an instruction calls, like PUC names it.
+fn metamethod_name(i: &Instruction) -> Option<&'static str> {
+    use Instruction as I;
+    Some(match i {
+        I::SelfK { .. } | I::GetTabUp { .. } | I::GetTable { .. } | I::GetI { .. } => "index",
+        I::GetField { .. } => "index",
+        I::SetTabUp { .. } | I::SetTable { .. } | I::SetI { .. } | I::SetField { .. } => "newindex",
+        I::Add { .. } | I::AddI { .. } | I::AddK { .. } => "add",
+        I::Sub { .. } | I::SubK { .. } => "sub",
+        I::Mul { .. } | I::MulK { .. } => "mul",
+        I::Mod { .. } | I::ModK { .. } => "mod",
+        I::Pow { .. } | I::PowK { .. } => "pow",
+        I::Div { .. } | I::DivK { .. } => "div",
+        I::IDiv { .. } | I::IDivK { .. } => "idiv",
+        I::BAnd { .. } | I::BAndK { .. } => "band",
+        I::BOr { .. } | I::BOrK { .. } => "bor",
+        I::BXor { .. } | I::BXorK { .. } => "bxor",
+        I::Shl { .. } | I::ShlI { .. } => "shl",
+        I::Shr { .. } | I::ShrI { .. } => "shr",
+        I::Unm { .. } => "unm",
+        I::BNot { .. } => "bnot",
+        I::Len { .. } => "len",
+        I::Concat { .. } => "concat",
+        I::Eq { .. } | I::EqK { .. } | I::EqI { .. } => "eq",
+        I::Lt { .. } | I::LtI { .. } | I::GtI { .. } => "lt",
+        I::Le { .. } | I::LeI { .. } | I::GeI { .. } => "le",
+        I::Close { .. } | I::Return { .. } => "close",
+        _ => return None,
+    })
 }
 
 fn current_line(f: &LuaFrame<'_>) -> u32 {

@@ -43,6 +43,8 @@ pub const HOST_FUNCTION: &str = "host function";
 pub struct HostFunctions {
     functions: RefCell<hashbrown::HashMap<Box<[u8]>, Rc<RawHostFn>>>,
     app_data: RefCell<HashMap<TypeId, Rc<dyn Any>>>,
+    /// Registered userdata types by `UserDataType::NAME` (see `userdata_type`).
+    userdata_types: RefCell<hashbrown::HashMap<&'static str, Rc<crate::userdata_type::TypeInfo>>>,
 }
 
 impl HostFunctions {
@@ -54,6 +56,18 @@ impl HostFunctions {
 
     pub(crate) fn get(&self, name: &[u8]) -> Option<Rc<RawHostFn>> {
         self.functions.borrow().get(name).cloned()
+    }
+
+    pub(crate) fn userdata_type(&self, name: &str) -> Option<Rc<crate::userdata_type::TypeInfo>> {
+        self.userdata_types.borrow().get(name).cloned()
+    }
+
+    pub(crate) fn register_userdata_type(
+        &self,
+        name: &'static str,
+        info: Rc<crate::userdata_type::TypeInfo>,
+    ) {
+        self.userdata_types.borrow_mut().insert(name, info);
     }
 
     pub(crate) fn set_app_data<T: 'static>(&self, data: T) -> Option<Rc<T>> {

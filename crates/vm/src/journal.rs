@@ -13,9 +13,20 @@
 //! Journaled: tables (contents, layout and capacities, metatable, gc flags), threads (stack,
 //! frames, status...), upvalues, executors, userdata metatables, `debug.upvaluejoin`, and the
 //! script ids given to host objects, the root state saved at each `snap` (object-id counters, string metatable, finalizer lists,
-//! the script's memory count). Immutable objects (strings, prototypes, callbacks) need
-//! nothing. Not journaled: userdata *payloads* (opaque Rust data: keep them immutable, or use
-//! owned snapshots, which copy them), and the interner (a cache).
+//! the script's memory count), and the payloads of typed userdata whose type is
+//! `Rewindable` (`userdata_type`): the stamp is on the payload cell, and the first *mutable
+//! borrow* of an epoch (a `method_mut`, a field setter, `UserData::borrow_mut`) saves a clone
+//! (`Backup::Payload`). Immutable objects (strings, prototypes, callbacks) need nothing. Not
+//! journaled: untyped `UserData::new_snapshotable` payloads (immutable as far as the VM
+//! knows), and the interner (a cache).
+//!
+//! Opaque userdata (state the VM cannot copy: `UserData::new`, typed types that are not
+//! `Rewindable`) makes `snap` fail, naming it, exactly when `snapshot` and `checksum` fail:
+//! a rollback could not put such state back, so the ring refuses rather than promise it. The
+//! journal keeps weak pointers to the opaque userdata created (pruned as they die, at most
+//! twice the live ones plus 64); while one is alive, `snap` walks the graph like `snapshot`
+//! (`snapshot::capture`) to see whether it is reachable, so a VM without opaque userdata
+//! pays nothing and one with some pays a full walk per `snap`.
 //!
 //! Invariants:
 //! - `epoch == 0` iff the ring is empty (journaling off: no backups are made).
@@ -40,7 +51,8 @@ use crate::snapshot::SnapshotError;
 use crate::state::Context;
 use crate::table::{Table, TableInner, TableState};
 use crate::thread::{Frame, Returns, Thread, ThreadState, ThreadStatus};
-use crate::userdata::UserData;
+use crate::userdata::{UserData, UserDataInner};
+use crate::userdata_type::RestorePayload;
 use crate::value::Value;
 
 /// A VM's snapshot journal (a `Gc` pointer: every journaled object holds one).
@@ -61,6 +73,11 @@ pub(crate) struct JournalInner<'gc> {
     capacity: Cell<usize>,
     /// One log per held snapshot, oldest first; the newest collects the current writes.
     logs: RefLock<VecDeque<EpochLog<'gc>>>,
+    /// Opaque userdata created in this VM (weak; see the module docs).
+    opaque: RefLock<Vec<GcWeak<'gc, UserDataInner<'gc>>>>,
+    /// `opaque`'s length at which it is pruned next.
+    #[collect(require_static)]
+    opaque_prune_at: Cell<usize>,
 }
 
 #[derive(Collect)]
@@ -115,6 +132,11 @@ enum Backup<'gc> {
     },
     /// A host object got its script id (it had none before).
     ScriptId(Value<'gc>),
+    /// A typed userdata's payload before its first mutable borrow of the epoch.
+    Payload {
+        #[collect(require_static)]
+        saved: Box<dyn RestorePayload>,
+    },
 }
 
 /// A table's contents with their exact capacities (memory charges must not change).
@@ -188,6 +210,8 @@ impl<'gc> Journal<'gc> {
                 last_epoch: Cell::new(0),
                 capacity: Cell::new(capacity.max(1)),
                 logs: RefLock::new(VecDeque::new()),
+                opaque: RefLock::new(Vec::new()),
+                opaque_prune_at: Cell::new(64),
             },
         ))
     }
@@ -286,6 +310,39 @@ impl<'gc> Journal<'gc> {
                 },
             );
         }
+    }
+
+    /// Saves a typed userdata's payload before its first mutable borrow of the epoch (the
+    /// caller checked and updates the payload's stamp).
+    pub(crate) fn backup_payload(self, mc: &Mutation<'gc>, saved: Box<dyn RestorePayload>) {
+        if self.epoch() != 0 {
+            self.push(mc, Backup::Payload { saved });
+        }
+    }
+
+    /// Remembers an opaque userdata (see the module docs). Prunes dead entries when the list
+    /// has doubled, so it stays within twice the live ones plus 64.
+    pub(crate) fn track_opaque(self, mc: &Mutation<'gc>, u: GcWeak<'gc, UserDataInner<'gc>>) {
+        let opaque = gc_arena::barrier::unlock!(Gc::write(mc, self.0), JournalInner, opaque);
+        let mut list = opaque.borrow_mut();
+        if list.len() >= self.0.opaque_prune_at.get() {
+            list.retain(|w| w.upgrade(mc).is_some());
+            self.0
+                .opaque_prune_at
+                .set(list.len().saturating_mul(2).max(64));
+        }
+        list.push(u);
+    }
+
+    /// Whether an opaque userdata may still be alive (prunes the dead ones).
+    fn opaque_alive(self, mc: &Mutation<'gc>) -> bool {
+        let opaque = gc_arena::barrier::unlock!(Gc::write(mc, self.0), JournalInner, opaque);
+        let mut list = opaque.borrow_mut();
+        list.retain(|w| w.upgrade(mc).is_some());
+        self.0
+            .opaque_prune_at
+            .set(list.len().saturating_mul(2).max(64));
+        !list.is_empty()
     }
 
     /// Before `debug.upvaluejoin` changes a closure's upvalue slot.
@@ -392,6 +449,7 @@ impl<'gc> Journal<'gc> {
                         f(U(*upvalue));
                     }
                     Backup::ScriptId(v) => f(V(*v)),
+                    Backup::Payload { .. } => {}
                 }
             }
         }
@@ -437,6 +495,7 @@ impl<'gc> Journal<'gc> {
                     Backup::Executor(_, b) => {
                         size_of::<ExecutorBackup<'static>>() + b.threads.capacity() * 8
                     }
+                    Backup::Payload { saved } => saved.size_bytes(),
                     _ => 0,
                 };
             }
@@ -454,6 +513,10 @@ impl<'gc> Journal<'gc> {
             )));
         }
         let mc = ctx.mutation();
+        // Opaque userdata: refused exactly when `snapshot` refuses it (same walk).
+        if self.opaque_alive(mc) {
+            crate::snapshot::capture(state, (0, 0, 0))?;
+        }
         let root = {
             let gc = state.gc.borrow();
             RootBackup {
@@ -602,6 +665,7 @@ fn apply<'gc>(mc: &Mutation<'gc>, entries: Vec<Backup<'gc>>) {
             } => {
                 closure.set_upvalue_slot(mc, slot, upvalue);
             }
+            Backup::Payload { saved } => saved.restore(),
             Backup::ScriptId(v) => match v {
                 Value::Thread(t) => t.0.script_id.set(0),
                 Value::Function(f) => f.0.script_id.set(0),

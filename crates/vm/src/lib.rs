@@ -39,6 +39,7 @@ pub mod string;
 mod table;
 mod thread;
 mod userdata;
+mod userdata_type;
 mod value;
 
 pub use convert::{Bytes, FromLua, FromLuaMulti, Function, IntoLua, IntoLuaMulti, Variadic};
@@ -58,4 +59,5 @@ pub use string::LuaString;
 pub use table::{InvalidKey, InvalidNextKey, Table};
 pub use thread::{Thread, ThreadStatus};
 pub use userdata::{Revive, Snapshotable, UserData};
+pub use userdata_type::{ChecksumHasher, Rewindable, UserDataRef, UserDataRegistry, UserDataType};
 pub use value::{Value, ValueType};

@@ -216,8 +216,10 @@ impl Lua {
     /// Pushes a snapshot onto the VM's ring of the last `max_snapshots` (the oldest is dropped
     /// when full). The ring is a journal (see `journal`): `snap` copies nothing but the root
     /// state, and each object is copied at its first change after it, so a snapshot costs what
-    /// changed. Fails while an async sequence is in flight (its Rust state cannot be copied).
-    /// Userdata payloads are not journaled: keep them immutable (owned snapshots copy them).
+    /// changed. Fails while an async sequence is in flight (its Rust state cannot be copied),
+    /// and, like `snapshot` and `checksum`, while the VM holds opaque userdata (naming it).
+    /// Payloads of `Rewindable` userdata types are journaled at their first mutable borrow of
+    /// an epoch (see `userdata_type`).
     pub fn snap(&mut self) -> Result<(), SnapshotError> {
         self.enter(|ctx| ctx.state().journal.snap(ctx))
     }

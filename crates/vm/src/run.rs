@@ -204,6 +204,16 @@ pub(crate) fn conversion_error<'gc>(ctx: Context<'gc>, e: Error<'gc>, what: &str
     LuaError::new(LuaErrorKind::Conversion, message)
 }
 
+/// An error raised by a host-side operation (creating userdata...), as a `Host` error, or
+/// `Memory` for the memory limit.
+fn host_error<'gc>(ctx: Context<'gc>, e: Error<'gc>) -> LuaError {
+    let mut err = conversion_error(ctx, e, "value");
+    if err.kind == LuaErrorKind::Conversion {
+        err.kind = LuaErrorKind::Host;
+    }
+    err
+}
+
 /// The error of a finished executor as the host sees it: the message, the traceback, the
 /// value kept, and the kind (`Memory` when it is the memory limit's error).
 pub(crate) fn runtime_error<'gc>(
@@ -471,5 +481,34 @@ impl Lua {
     /// Removes and returns the app data of type `T`.
     pub fn remove_app_data<T: 'static>(&mut self) -> Option<std::rc::Rc<T>> {
         self.enter(|ctx| ctx.state().functions.remove_app_data())
+    }
+
+    /// Registers the userdata type `T` (see the `userdata_type` module docs) without changing
+    /// the VM's state. A VM that restores a snapshot holding `T` values must do this first
+    /// (the restore fails naming the type otherwise); creating a `T` does it too.
+    pub fn register_userdata_type<T: crate::UserDataType>(&mut self) -> Result<(), LuaError> {
+        self.enter(|ctx| {
+            ctx.register_userdata_type::<T>()
+                .map_err(|e| host_error(ctx, e))
+        })
+    }
+
+    /// A new userdata holding `value` (see [`Context::create_userdata`]).
+    pub fn create_userdata<T: crate::UserDataType>(
+        &mut self,
+        value: T,
+    ) -> Result<StashedValue, LuaError> {
+        self.enter(|ctx| match ctx.create_userdata(value) {
+            Ok(u) => Ok(ctx.stash(Value::UserData(u))),
+            Err(e) => Err(host_error(ctx, e)),
+        })
+    }
+
+    /// A new table with `T`'s static functions (see [`Context::userdata_statics`]).
+    pub fn userdata_statics<T: crate::UserDataType>(&mut self) -> Result<StashedValue, LuaError> {
+        self.enter(|ctx| match ctx.userdata_statics::<T>() {
+            Ok(t) => Ok(ctx.stash(Value::Table(t))),
+            Err(e) => Err(host_error(ctx, e)),
+        })
     }
 }

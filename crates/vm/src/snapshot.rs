@@ -8,16 +8,24 @@
 //! part, entries in insertion order with tombstones, capacity), closures and their upvalues
 //! (open ones still point into their thread's stack), threads with their frames and pending
 //! continuations (plain `fn` + `Value` state), callbacks (`fn` + upvalue), userdata that
-//! opted in (`UserData::new_snapshotable`), executors paused mid-step, the finalizer lists,
+//! opted in (`UserData::new_snapshotable`, or a `UserDataType` that is `Rewindable`: its
+//! payload is cloned, and its `Rewindable::checksum` is part of the checksum), executors
+//! paused mid-step, the finalizer lists,
 //! the string metatable and the object-id counter. Weak references are copied as strong ones:
 //! between full collections they *are* strong (see `gc`).
+//!
+//! What cannot be captured makes `capture` fail with a message naming it: opaque userdata
+//! (`UserData::new`, a `UserDataType` that is not `Rewindable`) and async sequences in
+//! flight. The same rule holds for `checksum` (computed from a capture) and for the ring's
+//! `snap` (which runs the same walk while opaque userdata may be alive, see `journal`), so
+//! the three accept and refuse the same states. `rebuild` fails, naming the type, when the
+//! image holds a typed userdata whose type the VM has not registered
+//! (`Lua::register_userdata_type`) or registered under that name for another Rust type.
+//! Untyped snapshotable payloads enter the checksum by type name and id only.
 //!
 //! Rust functions made from closures (`host_fn`) are captured by their registered name and
 //! found again by that name in the VM restored into; the per-type metatables, the random
 //! generator's state (a registry table) and host ids are VM data like the rest.
-//!
-//! What cannot be captured makes `capture` fail with a message naming it: userdata created
-//! with `UserData::new` (opaque Rust state) and async sequences in flight.
 //!
 //! Cost: an owned snapshot copies the whole reachable graph (per object, one hash lookup per
 //! reference and a copy of its slots; measured by `crates/bench`, `entities` workload). The
@@ -45,7 +53,7 @@ use crate::state::State;
 use crate::string::{LuaString, MAX_INTERNED_LEN};
 use crate::table::{Table, GC_FLAG_WEAK};
 use crate::thread::{Frame, LuaFrame, Returns, Thread, ThreadState, ThreadStatus};
-use crate::userdata::{CaptureFn, Revive, UserData, UserDataSnap};
+use crate::userdata::{CaptureFn, PayloadOps, Revive, UserData, UserDataSnap};
 use crate::value::Value;
 
 /// Why a snapshot could not be taken or restored.
@@ -230,6 +238,11 @@ enum Obj {
         type_name: &'static str,
         payload: Box<dyn Revive>,
         capture: CaptureFn,
+        /// A typed `Rewindable` payload's functions (`None`: an untyped snapshotable one).
+        typed: Option<PayloadOps>,
+        /// The payload's `Rewindable::checksum` (0 for untyped payloads: their type name
+        /// and id stand for them).
+        payload_hash: u64,
     },
     Executor {
         threads: Box<[u32]>,
@@ -431,11 +444,12 @@ impl<'gc> Capture<'gc> {
             }
             ObjRef::UserData(u) => {
                 let inner = Gc::as_ref(u.0);
-                let (type_name, capture) = match &inner.snap {
+                let (type_name, capture, typed) = match &inner.snap {
                     UserDataSnap::Refuse(why) => {
                         return Err(SnapshotError::Unsupported(why.to_string()))
                     }
-                    UserDataSnap::Capture { type_name, capture } => (*type_name, *capture),
+                    UserDataSnap::Capture { type_name, capture } => (*type_name, *capture, None),
+                    UserDataSnap::Typed(ops) => (ops.name, ops.capture, Some(*ops)),
                 };
                 let payload = capture(&*inner.data).map_err(|why| {
                     SnapshotError::Unsupported(format!("userdata of type `{type_name}`: {why}"))
@@ -447,6 +461,8 @@ impl<'gc> Capture<'gc> {
                     type_name,
                     payload,
                     capture,
+                    typed,
+                    payload_hash: typed.map_or(0, |ops| (ops.checksum)(&*inner.data)),
                 }
             }
             ObjRef::Executor(e) => {
@@ -845,15 +861,41 @@ pub(crate) fn rebuild<'gc>(
                 type_name,
                 payload,
                 capture,
+                typed,
                 ..
-            } => Built::UserData(UserData::revived(
-                mc,
-                *id,
-                *gc_flags,
-                payload.revive(),
-                type_name,
-                *capture,
-            )),
+            } => {
+                let (snap, extra) = match typed {
+                    Some(ops) => {
+                        // The VM must know the type (its metatable's host functions, and
+                        // the Rust type the payload is).
+                        let registered = state.functions.userdata_type(ops.name);
+                        if !registered.is_some_and(|t| t.is_type((ops.type_id)())) {
+                            return Err(SnapshotError::Unsupported(format!(
+                                "the snapshot holds userdata of type '{}', which is not \
+                                 registered in this VM (call register_userdata_type for it \
+                                 before restoring)",
+                                ops.name
+                            )));
+                        }
+                        (UserDataSnap::Typed(*ops), ops.payload_bytes)
+                    }
+                    None => (
+                        UserDataSnap::Capture {
+                            type_name,
+                            capture: *capture,
+                        },
+                        0,
+                    ),
+                };
+                Built::UserData(UserData::revived(
+                    mc,
+                    *id,
+                    *gc_flags,
+                    payload.revive(),
+                    snap,
+                    extra,
+                ))
+            }
             Obj::Executor { .. } => Built::Executor(Executor::empty(mc, state.journal)),
             Obj::Proto { .. } | Obj::Closure { .. } | Obj::Callback { .. } => Built::Pending,
         };
@@ -1505,14 +1547,16 @@ fn hash_obj(h: &mut StableHasher, o: &Obj) {
             gc_flags,
             metatable,
             type_name,
+            payload_hash,
             ..
         } => {
-            // The payload is opaque Rust data: its type stands for it.
+            // Typed payloads by their `Rewindable::checksum`; untyped ones by their type.
             h.word(17);
             h.word(*id);
             h.word(*gc_flags as u64);
             h.word(metatable.map_or(u64::MAX, |m| m as u64));
             h.bytes(type_name.as_bytes());
+            h.word(*payload_hash);
         }
         Obj::Executor {
             threads,

@@ -1,4 +1,24 @@
-//! Full userdata: an opaque host value with a metatable and a stable id.
+//! Full userdata: a host value with a metatable and a stable id.
+//!
+//! Two ways to make one:
+//! - **Typed** ([`UserDataType`](crate::UserDataType), `Context::create_userdata`): the payload
+//!   lives in a `RefCell` inside the object (borrowed by methods, fields and metamethods; a
+//!   conflicting borrow is a Lua error, never a panic) and its type's one metatable (built once
+//!   per VM) gives it methods, fields and metamethods. A type that implements
+//!   [`Rewindable`](crate::Rewindable) is copied into owned snapshots *and journaled*: the
+//!   first mutable borrow in a snapshot epoch saves a clone in the ring's journal, so
+//!   `rollback` puts the payload back exactly, and `checksum` hashes its logical state (its
+//!   `Rewindable::checksum`). A typed userdata of another type is *opaque*.
+//! - **Untyped** (`UserData::new*`): an immutable `Box<dyn Any>` payload the host reads with
+//!   `downcast`. `new_snapshotable` / `new_with_snapshot` payloads are copied into owned
+//!   snapshots; they are not journaled (they are immutable as far as the VM knows: a payload
+//!   with interior mutability does not roll back) and the checksum covers their type name and
+//!   id, not their contents.
+//!
+//! Opaque userdata (`UserData::new`, `new_unsnapshotable`, typed without `Rewindable`) is
+//! refused by name, the same way, by `Lua::snapshot`, `Lua::checksum` and `Lua::snap`: a
+//! ring snapshot of a VM holding opaque mutable state could not promise its rollback (see
+//! the `journal` module docs).
 
 use std::any::Any;
 
@@ -42,6 +62,23 @@ pub(crate) enum UserDataSnap {
         type_name: &'static str,
         capture: CaptureFn,
     },
+    /// A typed payload of a [`Rewindable`](crate::Rewindable) type: captured, checksummed
+    /// and journaled by its type's functions.
+    Typed(PayloadOps),
+}
+
+/// How a `Rewindable` typed payload (an `Rc<PayloadCell<T>>`) is captured and hashed.
+#[derive(Clone, Copy)]
+pub(crate) struct PayloadOps {
+    /// `UserDataType::NAME`.
+    pub(crate) name: &'static str,
+    /// The Rust type (a restore checks the VM registered the same type under `name`).
+    pub(crate) type_id: fn() -> std::any::TypeId,
+    pub(crate) capture: CaptureFn,
+    /// The payload's `Rewindable::checksum`.
+    pub(crate) checksum: fn(&dyn Any) -> u64,
+    /// Bytes of the payload behind its pointer (charged with the object).
+    pub(crate) payload_bytes: usize,
 }
 
 pub(crate) type CaptureFn = fn(&dyn Any) -> Result<Box<dyn Revive>, String>;
@@ -132,18 +169,36 @@ impl<'gc> UserData<'gc> {
         )
     }
 
-    fn with_policy(ctx: Context<'gc>, data: Box<dyn Any>, snap: UserDataSnap) -> Self {
-        UserData(Gc::new(
+    pub(crate) fn with_policy(ctx: Context<'gc>, data: Box<dyn Any>, snap: UserDataSnap) -> Self {
+        Self::with_policy_and_cost(ctx, data, snap, 0)
+    }
+
+    /// `extra` bytes of payload live behind a pointer in `data` (typed payloads).
+    pub(crate) fn with_policy_and_cost(
+        ctx: Context<'gc>,
+        data: Box<dyn Any>,
+        snap: UserDataSnap,
+        extra: usize,
+    ) -> Self {
+        let opaque = matches!(snap, UserDataSnap::Refuse(_));
+        let u = UserData(Gc::new(
             ctx.mutation(),
             UserDataInner {
                 id: ctx.next_object_id(),
                 metatable: Lock::new(None),
                 gc_flags: std::cell::Cell::new(0),
-                _charge: crate::memory::Charge::new(userdata_cost(&*data)),
+                _charge: crate::memory::Charge::new(userdata_cost(&*data).saturating_add(extra)),
                 data,
                 snap,
             },
-        ))
+        ));
+        if opaque {
+            // `snap` must know whether opaque state may be reachable (see `journal`).
+            ctx.state()
+                .journal
+                .track_opaque(ctx.mutation(), Gc::downgrade(u.0));
+        }
+        u
     }
 
     /// A userdata rebuilt from a snapshot (metatable set afterwards).
@@ -152,8 +207,8 @@ impl<'gc> UserData<'gc> {
         id: u64,
         gc_flags: u8,
         data: Box<dyn Any>,
-        type_name: &'static str,
-        capture: CaptureFn,
+        snap: UserDataSnap,
+        extra: usize,
     ) -> Self {
         UserData(Gc::new(
             mc,
@@ -161,21 +216,27 @@ impl<'gc> UserData<'gc> {
                 id,
                 metatable: Lock::new(None),
                 gc_flags: std::cell::Cell::new(gc_flags),
-                _charge: crate::memory::Charge::new(userdata_cost(&*data)),
+                _charge: crate::memory::Charge::new(userdata_cost(&*data).saturating_add(extra)),
                 data,
-                snap: UserDataSnap::Capture { type_name, capture },
+                snap,
             },
         ))
     }
 
-    /// The userdata's object id (see [`Value::object_id`](crate::Value::object_id)).
+    /// The object's stable id.
     pub fn id(self) -> u64 {
         self.0.id
     }
 
-    /// The payload, if it is a `T`.
+    /// The payload of an untyped userdata (`UserData::new*`) if it is a `T`. Typed userdata
+    /// (`UserDataType`) are read with [`borrow`](Self::borrow) instead.
     pub fn downcast<T: 'static>(self) -> Option<&'gc T> {
         Gc::as_ref(self.0).data.downcast_ref()
+    }
+
+    /// The payload data (for the typed layer).
+    pub(crate) fn data(self) -> &'gc dyn Any {
+        &*Gc::as_ref(self.0).data
     }
 
     /// The userdata's metatable.
