@@ -161,6 +161,13 @@
 //! # Ok::<(), lunette::LuaError>(())
 //! ```
 //!
+//! # Tasklets
+//!
+//! A game runs its mods' scripts as tasklets: the [`tasklets`] module's scheduler (spawn per
+//! mod, Lua-side `wait(frames)`, signals and host requests, a fuel budget per frame per mod,
+//! a watchdog, failures reported with their traceback), whose state is VM data: it
+//! snapshots and rolls back with the rest.
+//!
 //! # Lower levels
 //!
 //! Library code writes [`Callback`]s (a plain `fn` plus one Lua value of state, continuing
@@ -173,6 +180,8 @@
 
 use std::ops::{Deref, DerefMut};
 use std::rc::Rc;
+
+pub mod tasklets;
 
 /// The compiler (`compile`, `disassemble`, the instruction set): source text to prototypes.
 pub use lunette_compiler as compiler;
@@ -192,6 +201,8 @@ pub use lunette_vm::{
     ThreadStatus, UserData, UserDataRef, UserDataRegistry, UserDataType, Value, ValueType,
     Variadic, DEFAULT_MAX_SNAPSHOTS, DEFAULT_STEP_FUEL,
 };
+
+pub use tasklets::{FrameReport, Request, TaskletConfig, TaskletFailure};
 
 /// The README's examples are compiled and run as doctests.
 #[cfg(doctest)]

@@ -150,16 +150,17 @@ fn wrap_after<'gc>(
             // pending `__close` handlers run, and the error they end with propagates.
             if let Value::Thread(co) = exec.upvalue {
                 // (The death error is taken either way: the coroutine counts as closed.)
-                if co.status() == ThreadStatus::Dead
-                    && co.take_death_error(ctx).is_some()
-                    && co.has_pending_closes()
-                {
-                    co.start_closing(ctx, Some(e));
-                    exec.clear();
-                    return Ok(Action::Resume {
-                        thread: co,
-                        then: Then::new("wrap", wrap_closed, Value::Thread(co)).catching(),
-                    });
+                if co.status() == ThreadStatus::Dead && co.take_death_error(ctx).is_some() {
+                    if co.has_pending_closes() {
+                        co.start_closing(ctx, Some(e));
+                        exec.clear();
+                        return Ok(Action::Resume {
+                            thread: co,
+                            then: Then::new("wrap", wrap_closed, Value::Thread(co)).catching(),
+                        });
+                    }
+                    // Closed: its frames (kept for tracebacks) go, like PUC's.
+                    co.kill(ctx);
                 }
             }
             wrap_error(ctx, exec, e)
@@ -247,6 +248,8 @@ fn close<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>
                 })
             }
             Some(e) => {
+                // Closed: its frames (kept for `debug.traceback(co)`) go, like PUC's.
+                co.kill(ctx);
                 exec.replace(&[Value::Boolean(false), e]);
                 Ok(Action::Return)
             }

@@ -69,6 +69,12 @@ fn is_other_thread<'gc>(exec: &Exec<'gc, '_>, t: Option<Thread<'gc>>) -> bool {
     t.is_some_and(|t| !Thread::ptr_eq(t, exec.thread()))
 }
 
+/// Whether `t` is a coroutine that died by an error: it keeps its frames (PUC does too),
+/// and its level 0 is its top frame (the function that raised), not a yield.
+fn is_dead_thread(t: Option<Thread<'_>>) -> bool {
+    t.is_some_and(|t| t.status() == lunette_vm::ThreadStatus::Dead)
+}
+
 /// The VM level (1 = top frame of the inspected thread) of a PUC level, or `None` for level
 /// 0: the running debug function itself, or the function a suspended coroutine yielded from
 /// (neither has a frame in lunette).
@@ -103,6 +109,8 @@ fn traceback<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<
     }
     let text = if level < 0 {
         "stack traceback:".to_string()
+    } else if other && is_dead_thread(t) {
+        exec.traceback_from(t, level as usize + 1, false)
     } else if level == 0 {
         let (full, c_name) = if other {
             (exec.traceback_from(t, 1, false), "coroutine.yield")
@@ -165,6 +173,12 @@ fn getinfo<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'g
                 exec.set_return(Value::Nil);
                 return Ok(Action::Return);
             }
+            let level = if is_other_thread(exec, t) && is_dead_thread(t) {
+                // A dead coroutine's level 0 is its top frame.
+                level + 1
+            } else {
+                level
+            };
             match vm_level(level) {
                 None => {
                     // The running getinfo itself (or the yield of a suspended coroutine).

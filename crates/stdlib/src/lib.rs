@@ -16,6 +16,7 @@ pub mod package;
 mod pattern;
 pub mod string;
 pub mod table;
+pub mod tasklet;
 pub mod utf8;
 mod util;
 

@@ -321,7 +321,9 @@ pub(crate) fn traceback_skipping(ts: &ThreadState<'_>, skip: usize, host_line: b
                 }
             }
             Frame::Continuation { callee_name, .. } => {
-                lines.push(format!("\n\t[C]: in function '{callee_name}'"));
+                if !crate::executor::is_preemption_frame(callee_name) {
+                    lines.push(format!("\n\t[C]: in function '{callee_name}'"));
+                }
             }
         }
     }

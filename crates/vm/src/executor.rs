@@ -72,6 +72,9 @@ pub(crate) enum Flow<'gc> {
     Yield(Vec<Value<'gc>>),
     /// The current thread resumes `thread` with these values.
     Resume(Thread<'gc>, Vec<Value<'gc>>),
+    /// The resume chain above the main thread detaches (`Action::Detach`), handing these
+    /// values to the main thread.
+    Detach(Vec<Value<'gc>>),
 }
 
 /// The view a Rust callback or continuation gets: its arguments/results region of the stack
@@ -462,6 +465,14 @@ impl<'gc> Executor<'gc> {
                 deliver_to_resumer(ctx, *st.threads.last().unwrap(), Ok(values));
                 false
             }
+            Flow::Detach(values) => {
+                let chain = st.threads.split_off(1);
+                link_chain(ctx, &chain, false);
+                if let Some(&main) = st.threads.first() {
+                    deliver_to_resumer(ctx, main, Ok(values));
+                }
+                false
+            }
             Flow::Resume(co, args) => {
                 let current = *st.threads.last().unwrap();
                 if st.threads.len() >= MAX_RESUME_DEPTH {
@@ -516,6 +527,8 @@ impl<'gc> Executor<'gc> {
         let thread = *st.threads.last().unwrap();
         let is_main = st.threads.len() == 1;
         let mut ts = thread.borrow_mut(mc);
+        // (Taken whatever happens next, so it never outlives this error.)
+        let raised_by = ts.raised_by.take();
         let value = error_to_value(ctx, &ts, e, None);
         if is_main && st.traceback.is_empty() && !has_catcher(&ts) {
             st.traceback = debug::traceback(&ts);
@@ -547,11 +560,25 @@ impl<'gc> Executor<'gc> {
         match unwind(ctx, thread, &mut ts, value, fuel, !is_main) {
             Ok(()) => {}
             Err(value) => {
-                // The thread died (a coroutine keeps the values of its pending to-be-closed
-                // variables on its stack for `coroutine.close`).
+                // The thread died. Like PUC, a coroutine keeps its stack and frames (for
+                // `debug.traceback(co)` and `debug.getinfo(co, level)`, and the values of
+                // its pending to-be-closed variables for `coroutine.close`), with a `[C]`
+                // frame for the Rust function that raised the error; `coroutine.close`
+                // (or `coroutine.wrap`'s error path) drops them.
                 ts.status = ThreadStatus::Dead;
                 ts.death_error = Some(value);
-                if ts.tbc_slots.is_empty() {
+                if !is_main {
+                    if let Some(name) = raised_by {
+                        let base = ts.stack.len();
+                        ts.frames.push(Frame::Continuation {
+                            then: Then::new(name, dead_frame, Value::Nil),
+                            base,
+                            returns: Returns::Multi,
+                            ready: None,
+                            callee_name: name,
+                        });
+                    }
+                } else if ts.tbc_slots.is_empty() {
                     ts.stack.clear();
                 }
                 drop(ts);
@@ -743,7 +770,7 @@ pub(crate) fn unwind<'gc>(
     };
     close_upvalues(ctx, ts, boundary);
     if catch.is_none() && coroutine {
-        ts.frames.clear();
+        // The coroutine dies with its frames (see `Executor::handle_error`).
         return Err(error);
     }
     if let Some(&slot) = ts.tbc_slots.last() {
@@ -769,6 +796,7 @@ pub(crate) fn unwind<'gc>(
             return match call_function(ctx, thread, ts, slot + 1, Returns::Multi, false, fuel) {
                 Ok(_) => Ok(()),
                 Err(e) => {
+                    ts.raised_by = None;
                     let v = error_to_value(ctx, ts, e, None);
                     unwind(ctx, thread, ts, v, fuel, coroutine)
                 }
@@ -837,6 +865,20 @@ fn run_continuation<'gc>(
         unreachable!("run_continuation called without a ready continuation");
     };
     fuel.consume(1);
+    if then.name == RESUMING {
+        // Re-entering a preempted chain (`Executor::preempt`): resume the next coroutine
+        // with this resume's values. The resume continuation below, which was waiting for
+        // it, waits again, exactly as before the preemption (no frame is added, so a chain
+        // preempted again and again does not grow).
+        return match then.state {
+            Value::Thread(next) if next.is_preempted() => {
+                let args: Vec<Value<'gc>> = ts.stack.drain(base..).collect();
+                ts.stack.truncate(base - 1);
+                Ok(Flow::Resume(next, args))
+            }
+            _ => Err(Error::runtime("cannot resume dead coroutine")),
+        };
+    }
     let action = {
         let mut exec = Exec {
             ts,
@@ -952,7 +994,8 @@ pub(crate) fn call_function_ex<'gc>(
                         return Ok(Flow::OutOfFuel);
                     }
                     Err(e) => {
-                        return Err(Error::Value(error_to_value(ctx, ts, e, Some(inner.name))))
+                        ts.raised_by = Some(inner.name);
+                        return Err(Error::Value(error_to_value(ctx, ts, e, Some(inner.name))));
                     }
                 };
                 match action {
@@ -1168,6 +1211,28 @@ pub(crate) fn apply_action<'gc>(
             ts.stack.truncate(keep);
             Ok(Flow::Yield(values))
         }
+        Action::Detach { then } => {
+            if is_main {
+                return Err(Error::Value(
+                    ctx.str("attempt to yield from outside a coroutine"),
+                ));
+            }
+            fuel.consume(values_cost(ts.stack.len() - func - 1));
+            let values: Vec<Value<'gc>> = ts.stack.drain(func + 1..).collect();
+            ts.frames.push(Frame::Continuation {
+                then: Then {
+                    name: DETACHED,
+                    ..then
+                },
+                base: func + 1,
+                returns,
+                ready: None,
+                callee_name: name,
+            });
+            ts.resume_slot = func + 1;
+            ts.resume_returns = Returns::Multi;
+            Ok(Flow::Detach(values))
+        }
         Action::Pause { then } => {
             ts.frames.push(Frame::Continuation {
                 then,
@@ -1187,7 +1252,9 @@ pub(crate) fn apply_action<'gc>(
                     if cs.status == ThreadStatus::Dead {
                         return Err(Error::runtime("cannot resume dead coroutine"));
                     }
-                    if cs.status != ThreadStatus::Suspended {
+                    if cs.status != ThreadStatus::Suspended
+                        && !(cs.status == ThreadStatus::Normal && preempted_top(&cs))
+                    {
                         return Err(Error::runtime("cannot resume non-suspended coroutine"));
                     }
                 }
@@ -1377,6 +1444,194 @@ fn close_driver<'gc>(
                 None => Ok(Action::Return),
                 Some(e) => Err(Error::Value(e)),
             }
+        }
+    }
+}
+
+/// The continuation of the `[C]` frame a coroutine that died by a Rust function's error
+/// keeps for its traceback (never run: a dead coroutine is never resumed, and closing it
+/// drops its frames).
+fn dead_frame<'gc>(
+    _ctx: Context<'gc>,
+    _exec: &mut Exec<'gc, '_>,
+    _outcome: Outcome<'gc>,
+) -> Result<Action<'gc>, Error<'gc>> {
+    Err(Error::runtime("cannot resume dead coroutine"))
+}
+
+// ---------------------------------------------------------------------------------------
+// Preemption: a paused executor's running coroutines become plain thread data.
+
+/// Frame name of the top coroutine of a preempted chain (hidden from tracebacks).
+pub(crate) const PREEMPTED: &str = "(preempted)";
+/// Frame name of a coroutine of a preempted chain that was resuming the next one (hidden
+/// from tracebacks).
+pub(crate) const RESUMING: &str = "(resuming)";
+/// `Then::name` of the continuation of an `Action::Detach` (the frame keeps the name of
+/// the function that detached, for tracebacks).
+const DETACHED: &str = "(detached)";
+
+/// Whether `name` is one of the internal frames of preempted coroutines.
+pub(crate) fn is_preemption_frame(name: &str) -> bool {
+    name == PREEMPTED || name == RESUMING
+}
+
+/// Whether the thread was preempted (`Executor::preempt`): its top frame is a preemption
+/// marker waiting for the resume that continues it.
+fn preempted_top(ts: &ThreadState<'_>) -> bool {
+    matches!(
+        ts.frames.last(),
+        Some(Frame::Continuation { then, ready: None, .. })
+            if then.name == PREEMPTED || then.name == RESUMING || then.name == DETACHED
+    )
+}
+
+impl<'gc> Executor<'gc> {
+    /// Ends a paused executor by turning the coroutines it is running into plain thread
+    /// data, so they continue later under another executor, exactly where they stopped.
+    ///
+    /// The executor's resume chain above its main thread (`T1` resumed by the main
+    /// function, `T2` resumed by `T1`, ... `Tk` running when the fuel ran out) is detached:
+    /// `Tk` gets a marker frame that, when resumed, simply continues it; each `Tj` below it
+    /// gets a marker frame that, when resumed, resumes `Tj+1` again and delivers what it
+    /// yields, returns or raises to `Tj`'s original resume, as if nothing had happened.
+    /// Every thread of the chain is left with status `Normal`, so Lua code cannot resume or
+    /// close them (`coroutine.resume` refuses a normal coroutine); an `Action::Resume` of
+    /// `T1` (with no values) continues the chain. Everything is thread state (frames and a
+    /// `Value` per marker), so snapshots, rollback and restores keep a preempted chain.
+    ///
+    /// Returns `T1` and the number of coroutines detached (`k`: the work this took, and
+    /// what re-entering the chain will cost), or `None` (and does nothing) if the executor
+    /// is finished or its main thread is the one running (nothing to detach). The executor
+    /// itself is finished afterwards (with an error value `"preempted"`): drop it.
+    pub fn preempt(self, ctx: Context<'gc>) -> Option<(Thread<'gc>, usize)> {
+        let mc = ctx.mutation();
+        let mut st = self.0.borrow_mut(mc);
+        if st.stamp != st.journal.epoch() {
+            st.stamp = st.journal.epoch();
+            st.journal.backup_executor(mc, self, &st);
+        }
+        if st.result.is_some() || st.threads.len() < 2 {
+            return None;
+        }
+        let chain: Vec<Thread<'gc>> = st.threads.split_off(1);
+        link_chain(ctx, &chain, true);
+        if let Some(&main) = st.threads.first() {
+            main.borrow_mut(mc).status = ThreadStatus::Dead;
+        }
+        st.result = Some(Err(ctx.str("preempted")));
+        chain.first().map(|&t| (t, chain.len()))
+    }
+}
+
+/// Makes a detached resume chain (`chain[0]` resumed by the main thread, each next one by
+/// the previous) plain thread data: each link gets a marker that resumes the next one, the
+/// top one (with `preempt`) a marker that continues it where it stopped — without, it is
+/// already waiting in an `Action::Detach` continuation — and all become `Normal`.
+fn link_chain<'gc>(ctx: Context<'gc>, chain: &[Thread<'gc>], preempt: bool) {
+    let mc = ctx.mutation();
+    for (i, &t) in chain.iter().enumerate() {
+        let mut ts = t.borrow_mut(mc);
+        let next = chain.get(i + 1).copied();
+        if next.is_some() || preempt {
+            // A link waits in its resume continuation whose region starts at the stack's
+            // end; the marker's slot (`func`) is that region's base, so returning from the
+            // marker's own continuation delivers to it.
+            ts.stack.push(Value::Nil);
+            let base = ts.stack.len();
+            let (then, returns, name) = match next {
+                Some(next) => (
+                    Then::new(RESUMING, resume_chain, Value::Thread(next)),
+                    Returns::Multi,
+                    RESUMING,
+                ),
+                None => (
+                    Then::new(PREEMPTED, resume_preempted, Value::Nil),
+                    Returns::Discard,
+                    PREEMPTED,
+                ),
+            };
+            ts.frames.push(Frame::Continuation {
+                then,
+                base,
+                returns,
+                ready: None,
+                callee_name: name,
+            });
+            ts.resume_slot = base;
+            ts.resume_returns = Returns::Multi;
+        }
+        ts.status = ThreadStatus::Normal;
+        ts.sync_charge();
+    }
+}
+
+/// The marker of the top coroutine of a preempted chain: continue where it stopped (the
+/// `Discard` return leaves the frame below exactly as it was).
+fn resume_preempted<'gc>(
+    _ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    _outcome: Outcome<'gc>,
+) -> Result<Action<'gc>, Error<'gc>> {
+    exec.clear();
+    Ok(Action::Return)
+}
+
+/// The marker of a link of a preempted chain (its `state` is the next coroutine). Never
+/// called: `run_continuation` re-enters the chain itself when it meets this marker.
+fn resume_chain<'gc>(
+    _ctx: Context<'gc>,
+    _exec: &mut Exec<'gc, '_>,
+    _outcome: Outcome<'gc>,
+) -> Result<Action<'gc>, Error<'gc>> {
+    Err(Error::runtime(
+        "internal error: preempted chain marker called",
+    ))
+}
+
+impl<'gc> Thread<'gc> {
+    /// Whether this coroutine was preempted by [`Executor::preempt`] (and waits for an
+    /// `Action::Resume` to continue).
+    pub fn is_preempted(self) -> bool {
+        self.0
+            .state
+            .try_borrow()
+            .map(|ts| ts.status == ThreadStatus::Normal && preempted_top(&ts))
+            .unwrap_or(false)
+    }
+
+    /// Kills a preempted coroutine and the coroutines it was resuming (see
+    /// [`Executor::preempt`]): they become dead, their frames dropped, without running
+    /// their pending `__close` handlers.
+    pub fn kill_preempted(self, ctx: Context<'gc>) {
+        let mut next = Some(self);
+        let mut n = 0;
+        while let Some(t) = next.take() {
+            if !t.is_preempted() || n > MAX_RESUME_DEPTH {
+                break;
+            }
+            n += 1;
+            next = match t.borrow().frames.last() {
+                Some(Frame::Continuation { then, .. }) if then.name == RESUMING => {
+                    match then.state {
+                        Value::Thread(inner) => Some(inner),
+                        _ => None,
+                    }
+                }
+                _ => None,
+            };
+            t.kill(ctx);
+        }
+    }
+
+    /// A PUC-style traceback of this thread's frames (`stack traceback:` and one line per
+    /// frame, innermost first), also for a coroutine that died by an error (it keeps its
+    /// frames) or that is suspended or preempted. Empty (`stack traceback:`) for a running
+    /// thread.
+    pub fn traceback(self) -> String {
+        match self.0.state.try_borrow() {
+            Ok(ts) => debug::traceback_skipping(&ts, 0, false),
+            Err(_) => "stack traceback:".into(),
         }
     }
 }

@@ -287,6 +287,17 @@ pub enum Action<'gc> {
         /// Receives what the coroutine yields or returns.
         then: Then<'gc>,
     },
+    /// Suspend the running coroutine *and the coroutines that resumed it*, up to the
+    /// executor's main thread (excluded), handing the stack contents to the main thread's
+    /// waiting resume as if the bottom coroutine of that chain had yielded them. The chain
+    /// becomes plain thread data, like `Executor::preempt` leaves it (status `normal`, so
+    /// Lua code cannot resume it): an `Action::Resume` of the bottom coroutine later
+    /// resumes the whole chain, and its values reach `then` in the running coroutine. A
+    /// scheduler's wait from inside a nested coroutine uses it.
+    Detach {
+        /// Receives the values the chain is resumed with.
+        then: Then<'gc>,
+    },
 }
 
 /// How the call awaited by a continuation ended.

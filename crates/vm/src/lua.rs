@@ -393,6 +393,20 @@ impl Lua {
             };
             (status, ctx.state().gc.borrow().full_collection_requested)
         });
+        self.collect_after_step(full);
+        status
+    }
+
+    /// The collection work `step` does after an executor's step: a full collection a
+    /// script asked for, a slice of the collection the memory limit asked for, or the
+    /// pacing's incremental work. For hosts that step executors themselves inside `enter`
+    /// (`Executor::step`): call it between such steps as `step` would.
+    pub fn collect_between_steps(&mut self) {
+        let full = self.enter(|ctx| ctx.state().gc.borrow().full_collection_requested);
+        self.collect_after_step(full);
+    }
+
+    fn collect_after_step(&mut self, full: bool) {
         if full {
             self.gc_collect();
         } else if self.memory.take_collection_wanted() || self.limit_cycle.get() != LimitCycle::Idle
@@ -401,7 +415,6 @@ impl Lua {
         } else {
             self.gc_step();
         }
-        status
     }
 
     /// One slice of the collection the memory limit asks for. It is physical only: the

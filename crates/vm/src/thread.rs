@@ -119,6 +119,11 @@ pub struct ThreadState<'gc> {
     pub resume_slot: usize,
     #[collect(require_static)]
     pub resume_returns: Returns,
+    /// The Rust function whose error is being raised (set where a callback's error leaves
+    /// it, taken by the executor's error handling in the same step, so never seen by a
+    /// snapshot): a coroutine that dies by it keeps a `[C]` frame for it in its traceback.
+    #[collect(require_static)]
+    pub(crate) raised_by: Option<&'static str>,
     /// The thread's bytes (object, stack, frames) in the VM's memory account; resynced when
     /// the stack's buffer grows (`sync_charge`).
     #[collect(require_static)]
@@ -190,6 +195,7 @@ impl<'gc> Thread<'gc> {
                     resume_then: None,
                     resume_slot: 0,
                     resume_returns: Returns::Multi,
+                    raised_by: None,
                     charge: if crate::state::is_host_id(id) {
                         // An executor's main thread: host machinery (its bytes, also as its
                         // stack grows, never count in `collectgarbage("count")`).
