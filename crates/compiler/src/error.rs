@@ -7,7 +7,9 @@
 pub struct CompileError {
     /// The chunk name as shown in messages (see [`chunk_id`]).
     pub chunk: String,
+    /// The line the error was found on (where the scanner stood).
     pub line: u32,
+    /// The message without position, e.g. `'=' expected near 'x'` or `not enough memory`.
     pub message: String,
 }
 

@@ -8,6 +8,7 @@
 //! by the VM for `tonumber` and coercions).
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 mod code;
 pub mod disasm;

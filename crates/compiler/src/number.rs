@@ -5,7 +5,9 @@
 /// A converted numeral.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Number {
+    /// A numeral that denotes an integer (decimal that fits, or any hexadecimal: it wraps).
     Int(i64),
+    /// A float numeral, or a decimal integer numeral too large for `i64`.
     Float(f64),
 }
 

@@ -22,6 +22,12 @@
 //! (stores the result in `R[a]`, or performs the conditional jump).
 
 /// One VM instruction. `size_of::<Instruction>() == 8` is asserted by a unit test.
+///
+/// Operand fields are not documented one by one: each variant's doc states its semantics in
+/// the notation of the module docs (`a`, `b`, `c`: registers; `k`: a constant index; `up`: an
+/// upvalue index; `i`, `f`: immediates; `ck`: whether `c` is a constant index; the rest are
+/// named in their variant's doc).
+#[allow(missing_docs)]
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Instruction {
     /// `R[a] = R[b]`

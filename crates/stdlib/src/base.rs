@@ -14,6 +14,8 @@ use lunette_vm::{
 
 use crate::util::{check_any, check_integer, check_table, opt_integer, opt_string};
 
+/// Opens the basic library into the globals (`print`, `pairs`, `pcall`, `load`, `_G`,
+/// `_VERSION`, ...); `dofile` and `loadfile` only when the host grants the file system.
 pub fn open(ctx: Context<'_>) {
     let g = ctx.globals();
     let fns: &[(&'static str, CallbackFn)] = &[
@@ -82,7 +84,7 @@ const COMPILERS: &[(&str, CallbackFn)] =
 /// instead of the VM's root globals. Without it, `load("return _G")()` inside a mod would
 /// return the root globals: the chunk is compiled with the global environment by default, as
 /// in PUC, and the root globals are what every later environment is copied from.
-pub fn bind_compilers<'gc>(ctx: Context<'gc>, env: Table<'gc>) {
+pub(crate) fn bind_compilers<'gc>(ctx: Context<'gc>, env: Table<'gc>) {
     for (name, f) in COMPILERS {
         if env.get(ctx.key(name)).is_nil() {
             continue; // not granted in this VM
@@ -103,7 +105,7 @@ pub(crate) fn set<'gc>(ctx: Context<'gc>, t: Table<'gc>, name: &str, v: Value<'g
 }
 
 /// `tostring` of `v` without calling Lua: `Ok(None)` if `__tostring` must be called.
-pub fn tostring_plain<'gc>(ctx: Context<'gc>, v: Value<'gc>) -> Option<Vec<u8>> {
+pub(crate) fn tostring_plain<'gc>(ctx: Context<'gc>, v: Value<'gc>) -> Option<Vec<u8>> {
     // `__tostring` first, whatever the type (numbers, strings... can have a metatable), like
     // `luaL_tolstring`.
     let mt = ctx.metatable_of(v);

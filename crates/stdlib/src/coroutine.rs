@@ -9,6 +9,8 @@ use lunette_vm::executor::NOT_ENOUGH_MEMORY;
 
 use crate::base::set;
 
+/// Opens the `coroutine` library (`create`, `resume`, `yield`, `wrap`, `close`, ...): resumes
+/// and yields are executor frame switches, never Rust recursion.
 pub fn open(ctx: Context<'_>) {
     let lib = ctx.new_table();
     // Callback names are qualified like PUC's `pushglobalfuncname` ("coroutine.resume"):

@@ -36,6 +36,8 @@ const GRANTED: &[(&str, &str, CallbackFn)] = &[
     ("setcstacklimit", "debug.setcstacklimit", setcstacklimit),
 ];
 
+/// Opens the `debug` library: only `traceback`, unless the host grants full debug access
+/// ([`Grants::debug`](lunette_vm::Grants::debug)), which hands out registries and upvalues.
 pub fn open(ctx: Context<'_>) {
     let lib = ctx.new_table();
     let mut fns: Vec<(&str, &'static str, CallbackFn)> =

@@ -1,6 +1,6 @@
 //! The input/output library (§6.8), present only when the host grants `file_system`.
 //!
-//! A file is a userdata holding a [`LuaFile`]: a Rust `std::fs::File` with its own read and
+//! A file is a userdata holding a `LuaFile`: a Rust `std::fs::File` with its own read and
 //! write buffers (so one handle can mix reads, writes and seeks like a C `FILE*`), or one of
 //! the standard streams. `io.stdout`/`io.stderr` write through the host (`Host::write_stdout`,
 //! `Host::write_stderr`), so their output interleaves with `print` exactly; `io.stdin` reads
@@ -29,6 +29,8 @@ const MAX_LINE_FORMATS: usize = 250;
 const MAX_NUMERAL: usize = 200;
 const BUFFER_SIZE: usize = 8192;
 
+/// Opens the `io` library and its file methods, only when the host grants the file system
+/// ([`Grants::file_system`](lunette_vm::Grants::file_system)); otherwise there is no `io`.
 pub fn open(ctx: Context<'_>) {
     if !ctx.host().grants().file_system {
         return;
@@ -253,7 +255,7 @@ enum Stream {
 }
 
 /// The data of a Lua file handle.
-pub struct LuaFile {
+pub(crate) struct LuaFile {
     stream: RefCell<Stream>,
 }
 
@@ -1068,9 +1070,4 @@ fn io_lines<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'
         }
     }
     Ok(Action::Return)
-}
-
-/// Whether `v` is an io library file handle (for `io.type`-like checks elsewhere).
-pub fn is_file(v: Value<'_>) -> bool {
-    as_file(v).is_some()
 }

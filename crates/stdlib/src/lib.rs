@@ -2,6 +2,7 @@
 //! One module a library; each can be opened on its own.
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod base;
 pub mod coroutine;

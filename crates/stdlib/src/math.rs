@@ -16,8 +16,10 @@ use crate::base::set;
 use crate::util::{check_any, check_integer, check_number, less_step, Less};
 
 /// Registry key of the generator state table (four integers at keys 1..4).
-pub const RANDOM_STATE_KEY: &str = "lunette.random";
+pub(crate) const RANDOM_STATE_KEY: &str = "lunette.random";
 
+/// Opens the `math` library; the `random` generator's state (xoshiro256**, like PUC) lives in
+/// the registry, so it is snapshotted and rolled back with the VM.
 pub fn open(ctx: Context<'_>) {
     let lib = ctx.new_table();
     let fns: &[(&str, &'static str, CallbackFn)] = &[
@@ -344,7 +346,7 @@ fn extreme_after<'gc>(
 
 /// PUC 5.4's generator: xoshiro256**.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Xoshiro {
+pub(crate) struct Xoshiro {
     pub s: [u64; 4],
 }
 
@@ -391,7 +393,7 @@ impl Xoshiro {
 }
 
 /// The state `math.randomseed(n1, n2)` produces.
-pub fn seed_state(n1: u64, n2: u64) -> Xoshiro {
+pub(crate) fn seed_state(n1: u64, n2: u64) -> Xoshiro {
     let mut g = Xoshiro {
         s: [n1, 0xff, n2, 0],
     };

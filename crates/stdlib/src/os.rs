@@ -26,6 +26,8 @@ const GRANTED: &[(&str, &str, CallbackFn)] = &[
     ("setlocale", "os.setlocale", setlocale),
 ];
 
+/// Opens the `os` library: `clock`, `time`, `date` and `difftime` (through the host's clocks);
+/// the rest (`getenv`, `remove`, `exit`, ...) only when the host grants the operating system.
 pub fn open(ctx: Context<'_>) {
     let lib = ctx.new_table();
     let mut fns: Vec<(&str, &'static str, CallbackFn)> = vec![

@@ -144,7 +144,7 @@ fn new_searchers<'gc>(ctx: Context<'gc>, lib: Table<'gc>, env: Option<Table<'gc>
 /// registered are available to every mod, instantiated separately for each), searchers bound
 /// to it, and a `require` that uses it. So one mod's modules and `package.loaded` entries are
 /// invisible to the others. Frozen if the VM's package table is (sandboxes).
-pub fn open_for_environment<'gc>(ctx: Context<'gc>, env: Table<'gc>) {
+pub(crate) fn open_for_environment<'gc>(ctx: Context<'gc>, env: Table<'gc>) {
     let Value::Table(global) = ctx.registry().get(ctx.key("lunette.loaded.package")) else {
         return;
     };

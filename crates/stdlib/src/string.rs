@@ -27,6 +27,8 @@ pub(crate) const MAX_SIZE: usize = if MAX_STRING_LEN - 1 < i32::MAX as usize {
     i32::MAX as usize
 };
 
+/// Opens the `string` library and sets the string metatable (`__index = string` and the
+/// arithmetic metamethods that coerce numeric strings).
 pub fn open(ctx: Context<'_>) {
     let lib = ctx.new_table();
     // Callback names are qualified ("string.format") like PUC's `pushglobalfuncname`: they

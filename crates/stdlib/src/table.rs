@@ -24,6 +24,8 @@ use lunette_vm::{
 use crate::base::set;
 use crate::util::{less_step, without_position, Less};
 
+/// Opens the `table` library; `sort`, `concat` and `unpack` work in charged pieces
+/// and pause at step boundaries (their state is Lua values).
 pub fn open(ctx: Context<'_>) {
     let lib = ctx.new_table();
     let fns: &[(&str, &'static str, CallbackFn)] = &[

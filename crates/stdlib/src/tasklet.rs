@@ -498,9 +498,11 @@ pub enum TurnEnd {
     /// The tasklet waited, finished or failed (failures are in the scheduler's list).
     Done,
     /// The tasklet was preempted by the end of its fuel; it continues in a later turn.
-    /// `chain`: how many coroutines were detached (the tasklet's and those it was
-    /// resuming), for the host to charge that work.
-    Preempted { chain: usize },
+    Preempted {
+        /// How many coroutines were detached (the tasklet's and those it was resuming), for
+        /// the host to charge that work.
+        chain: usize,
+    },
     /// The turn's bookkeeping has not run yet (the tasklet yielded just as the fuel ran
     /// out): step the executor a little more (its next step runs only that bookkeeping).
     Unfinished,

@@ -13,6 +13,7 @@ const MAXUNICODE: u32 = 0x10FFFF;
 const MAXUTF: u32 = 0x7FFF_FFFF;
 const MSG_INVALID: &str = "invalid UTF-8 code";
 
+/// Opens the `utf8` library (`char`, `charpattern`, `codes`, `codepoint`, `len`, `offset`).
 pub fn open(ctx: Context<'_>) {
     let lib = ctx.new_table();
     let fns: &[(&str, &'static str, CallbackFn)] = &[
@@ -49,7 +50,7 @@ fn is_cont(s: &[u8], i: usize) -> bool {
 /// Decodes one sequence at `s[i..]`: `(code, index after it)`, or `None` if invalid.
 /// Sequences of up to six bytes (31 bits) are accepted; `strict` also rejects surrogates and
 /// values above U+10FFFF.
-pub fn decode(s: &[u8], i: usize, strict: bool) -> Option<(u32, usize)> {
+pub(crate) fn decode(s: &[u8], i: usize, strict: bool) -> Option<(u32, usize)> {
     const LIMITS: [u32; 6] = [!0, 0x80, 0x800, 0x10000, 0x200000, 0x4000000];
     let mut c = byte(s, i) as u32;
     let mut res: u32;
@@ -95,7 +96,7 @@ fn posrelat(pos: i64, len: usize) -> i64 {
 }
 
 /// Appends the (extended, up to 31-bit) UTF-8 encoding of `x`.
-pub fn encode(x: u32, out: &mut Vec<u8>) {
+pub(crate) fn encode(x: u32, out: &mut Vec<u8>) {
     if x < 0x80 {
         out.push(x as u8);
         return;

@@ -32,13 +32,24 @@ use crate::thread::Thread;
 use crate::userdata::UserData;
 use crate::value::Value;
 
-/// A Rust value that can become one Lua value.
+/// A Rust value that can become one Lua value. Maps are written in sorted key order, so a
+/// table's iteration order (which scripts, snapshots and checksums see) never depends on a
+/// Rust hash map's random state.
 pub trait IntoLua<'gc> {
     /// Makes the Lua value (allocating strings or tables in the VM as needed).
     fn into_lua(self, ctx: Context<'gc>) -> Result<Value<'gc>, Error<'gc>>;
 }
 
 /// A Rust value that can be read from one Lua value.
+///
+/// The rules follow the C API's checks, so a host function's errors read like a standard
+/// library function's: integers accept integers, floats with an exact integer value and
+/// numeric strings (`number has no integer representation`, `integer out of range`); floats
+/// accept numbers and numeric strings; `String` and [`Bytes`] accept strings and numbers;
+/// `bool` is Lua truthiness; `Option<T>` is `None` for nil or a missing value; `Vec<T>` reads
+/// a sequence (`1..#t`, raw) and maps read a table with `next`; a wrong type is
+/// `bad argument #n to 'f' (<expected> expected, got <type>)`, the type named like
+/// `luaL_typeerror` (`__name` counts, a missing argument is `no value`).
 pub trait FromLua<'gc>: Sized {
     /// Reads `value`. A type mismatch is an [`Error::TypeError`] (or
     /// [`Error::BadArgument`]) with `arg` 0: the argument-list conversion fills in the

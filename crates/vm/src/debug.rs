@@ -8,7 +8,7 @@ use crate::function::FunctionProto;
 use crate::thread::{Frame, LuaFrame, ThreadState};
 
 /// Name of the `reg`-th active local at `pc` (registers are allocated to locals in order).
-pub fn local_name(fp: &FunctionProto<'_>, pc: usize, reg: usize) -> Option<String> {
+pub(crate) fn local_name(fp: &FunctionProto<'_>, pc: usize, reg: usize) -> Option<String> {
     local_name_in(&fp.proto, pc, reg)
 }
 
@@ -80,7 +80,11 @@ fn find_set_reg(p: &Prototype, lastpc: usize, reg: usize) -> Option<usize> {
 }
 
 /// `(kind, name)` of the value in `reg` at `pc`: `("local", "x")`, `("global", "f")`, ...
-pub fn object_name(p: &Prototype, lastpc: usize, reg: usize) -> Option<(&'static str, String)> {
+pub(crate) fn object_name(
+    p: &Prototype,
+    lastpc: usize,
+    reg: usize,
+) -> Option<(&'static str, String)> {
     let mut reg = reg;
     let mut lastpc = lastpc;
     // Follows `Move` chains iteratively.
@@ -154,7 +158,7 @@ fn table_kind(p: &Prototype, pc: usize, t: usize) -> &'static str {
 }
 
 /// `" (local 'x')"`-style suffix for error messages about register `reg` at `pc`, or `""`.
-pub fn describe_register(fp: &FunctionProto<'_>, pc: usize, reg: usize) -> String {
+pub(crate) fn describe_register(fp: &FunctionProto<'_>, pc: usize, reg: usize) -> String {
     match object_name(&fp.proto, pc, reg) {
         Some((kind, name)) => format!(" ({kind} '{name}')"),
         None => String::new(),
@@ -162,7 +166,7 @@ pub fn describe_register(fp: &FunctionProto<'_>, pc: usize, reg: usize) -> Strin
 }
 
 /// Suffix for an upvalue operand.
-pub fn describe_upvalue(fp: &FunctionProto<'_>, up: usize) -> String {
+pub(crate) fn describe_upvalue(fp: &FunctionProto<'_>, up: usize) -> String {
     format!(" (upvalue '{}')", upvalue_name(&fp.proto, up))
 }
 
@@ -175,7 +179,7 @@ fn top_lua_frame<'a, 'gc>(ts: &'a ThreadState<'gc>) -> Option<&'a LuaFrame<'gc>>
 
 /// Suffix naming the value being called at slot `func` by the top Lua frame, if that frame
 /// is executing a call instruction for that slot.
-pub fn describe_call_target(ts: &ThreadState<'_>, func: usize) -> String {
+pub(crate) fn describe_call_target(ts: &ThreadState<'_>, func: usize) -> String {
     let Some(f) = top_lua_frame(ts) else {
         return String::new();
     };
@@ -196,7 +200,7 @@ pub fn describe_call_target(ts: &ThreadState<'_>, func: usize) -> String {
 
 /// Name of the function being called by the top Lua frame (for `bad argument` messages):
 /// `(name, is_method_call)`.
-pub fn calling_name(ts: &ThreadState<'_>) -> Option<(String, bool)> {
+pub(crate) fn calling_name(ts: &ThreadState<'_>) -> Option<(String, bool)> {
     let f = top_lua_frame(ts)?;
     let p = &f.closure.proto().proto;
     let pc = f.pc.checked_sub(1)?;
@@ -249,7 +253,7 @@ fn current_line(f: &LuaFrame<'_>) -> u32 {
 }
 
 /// `chunk:line: ` of the function at `level` (1 = top frame), or `""` if it is not Lua.
-pub fn where_level(ts: &ThreadState<'_>, level: usize) -> String {
+pub(crate) fn where_level(ts: &ThreadState<'_>, level: usize) -> String {
     if level == 0 || level > ts.frames.len() {
         return String::new();
     }
@@ -293,12 +297,12 @@ fn frame_description(ts: &ThreadState<'_>, idx: usize) -> String {
 }
 
 /// A PUC-style traceback of the thread's frames, innermost first.
-pub fn traceback(ts: &ThreadState<'_>) -> String {
+pub(crate) fn traceback(ts: &ThreadState<'_>) -> String {
     traceback_skipping(ts, 0, true)
 }
 
 /// A traceback without the `skip` innermost frames; `host_line` adds the final `[C]: in ?`.
-pub fn traceback_skipping(ts: &ThreadState<'_>, skip: usize, host_line: bool) -> String {
+pub(crate) fn traceback_skipping(ts: &ThreadState<'_>, skip: usize, host_line: bool) -> String {
     let mut out = String::from("stack traceback:");
     let n = ts.frames.len().saturating_sub(skip);
     let mut lines = Vec::new();

@@ -13,14 +13,22 @@ pub enum Error<'gc> {
     Runtime(String),
     /// `bad argument #arg to 'name' (message)`; the VM finds `name` from the call site like
     /// PUC (`luaL_argerror`), adjusting for method calls.
-    BadArgument { arg: usize, message: String },
+    BadArgument {
+        /// The argument's position, 1-based as in the message.
+        arg: usize,
+        /// What is wrong with it.
+        message: String,
+    },
     /// `bad argument #arg to 'name' (<expected> expected, got <type>)` (`Error::type_error`):
     /// like `BadArgument`, and the VM names the actual argument's type like
     /// `luaL_typeerror` — its metatable's `__name` if that is a string, else its type
     /// (`no value` for a missing argument).
     TypeError {
+        /// The argument's position, 1-based as in the message.
         arg: usize,
+        /// The expected type's name (`number`, `table`, `string or nil`...).
         expected: String,
+        /// The argument given; `None` when it is missing (`no value`).
         got: Option<Value<'gc>>,
     },
     /// The VM's memory limit was reached: the error value is the string
@@ -36,10 +44,12 @@ pub enum Error<'gc> {
 }
 
 impl<'gc> Error<'gc> {
+    /// [`Error::Runtime`]: a message that gets the caller's position.
     pub fn runtime(msg: impl Into<String>) -> Self {
         Error::Runtime(msg.into())
     }
 
+    /// [`Error::BadArgument`]: `bad argument #arg to 'f' (message)`.
     pub fn bad_argument(arg: usize, message: impl Into<String>) -> Self {
         Error::BadArgument {
             arg,

@@ -39,15 +39,19 @@ pub struct Fuel {
 }
 
 impl Fuel {
+    /// A budget of `units` (zero or negative: exhausted from the start).
     pub fn new(units: i64) -> Self {
         Fuel { remaining: units }
     }
+    /// Units left; negative when the last piece of work overran the budget.
     pub fn remaining(&self) -> i64 {
         self.remaining
     }
+    /// Takes `units` off the budget (saturating: never wraps).
     pub fn consume(&mut self, units: i64) {
         self.remaining = self.remaining.saturating_sub(units);
     }
+    /// Whether nothing is left (`remaining() <= 0`): a step ends at its next check point.
     pub fn is_exhausted(&self) -> bool {
         self.remaining <= 0
     }
@@ -90,6 +94,7 @@ impl<'gc> Exec<'gc, '_> {
     pub fn len(&self) -> usize {
         self.ts.stack.len() - self.base
     }
+    /// Whether the region holds no values.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -101,27 +106,37 @@ impl<'gc> Exec<'gc, '_> {
     pub fn arg(&self, i: usize) -> Value<'gc> {
         self.get(i).unwrap_or(Value::Nil)
     }
+    /// The region's values (the arguments on entry, the results once written).
     pub fn values(&self) -> &[Value<'gc>] {
         &self.ts.stack[self.base..]
     }
+    /// The region's values, to rewrite in place.
     pub fn values_mut(&mut self) -> &mut [Value<'gc>] {
         &mut self.ts.stack[self.base..]
     }
+    /// Appends a value to the region (a result). Pushing more than a few values: make room
+    /// first with [`Exec::reserve_values`], so the growth is checked and reserved.
     pub fn push(&mut self, v: Value<'gc>) {
         self.ts.stack.push(v);
     }
+    /// Empties the region (a callback that returns nothing).
     pub fn clear(&mut self) {
         self.ts.stack.truncate(self.base);
     }
+    /// Keeps the first `n` values of the region.
     pub fn truncate(&mut self, n: usize) {
         self.ts.stack.truncate(self.base + n);
     }
+    /// Makes the region exactly `n` values long, filling with nil (like `lua_settop`).
     pub fn resize(&mut self, n: usize) {
         self.ts.stack.resize(self.base + n, Value::Nil);
     }
+    /// Inserts `v` at index `i` of the region; `i` must be at most [`Exec::len`].
     pub fn insert(&mut self, i: usize, v: Value<'gc>) {
         self.ts.stack.insert(self.base + i, v);
     }
+    /// Removes and returns value `i` of the region; `i` must be below [`Exec::len`] (check
+    /// first: an index from script data out of range panics).
     pub fn remove(&mut self, i: usize) -> Value<'gc> {
         self.ts.stack.remove(self.base + i)
     }
@@ -267,9 +282,13 @@ pub struct Executor<'gc>(pub(crate) Gc<'gc, RefLock<ExecutorState<'gc>>>);
 
 /// The outcome of a finished executor.
 pub enum ExecResult<'gc> {
+    /// The function returned these values.
     Returned(Vec<Value<'gc>>),
+    /// An error escaped the function.
     Errored {
+        /// The error value as raised (a message string has its position prefixed).
         value: Value<'gc>,
+        /// The Lua traceback taken where the error was raised, before unwinding.
         traceback: String,
     },
 }
@@ -322,6 +341,7 @@ impl<'gc> Executor<'gc> {
         ))
     }
 
+    /// Whether the function has returned or failed ([`Executor::result`] is then set).
     pub fn is_finished(self) -> bool {
         self.0.borrow().result.is_some()
     }

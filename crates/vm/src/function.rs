@@ -202,17 +202,20 @@ pub struct ClosureInner<'gc> {
 pub struct LuaClosure<'gc>(pub(crate) Gc<'gc, ClosureInner<'gc>>);
 
 impl<'gc> LuaClosure<'gc> {
+    /// The closure's object id (see [`Value::object_id`]).
     pub fn id(self) -> u64 {
         self.0.id
     }
+    /// The loaded prototype: compiled code, materialized constants, nested prototypes.
     pub fn proto(self) -> &'gc FunctionProto<'gc> {
         Gc::as_ref(Gc::as_ref(self.0).proto)
     }
     /// The upvalue slots (read each with `Lock::get`).
-    pub fn upvalue_slots(self) -> &'gc [Lock<UpValue<'gc>>] {
+    pub(crate) fn upvalue_slots(self) -> &'gc [Lock<UpValue<'gc>>] {
         &Gc::as_ref(self.0).upvalues
     }
 
+    /// Number of upvalues (fixed by the prototype).
     pub fn upvalue_count(self) -> usize {
         self.0.upvalues.len()
     }
@@ -250,27 +253,38 @@ impl<'gc> LuaClosure<'gc> {
     }
 }
 
-/// What a Rust callback asks the executor to do next. The values involved are on the
-/// callback's stack (`Exec::stack`).
+/// What a Rust callback asks the executor to do next. The values involved are the callback's
+/// region of the stack (its [`Exec`]: the arguments on entry, rewritten by the callback).
 pub enum Action<'gc> {
     /// Return the stack contents to the caller.
     Return,
     /// Call `function` with the stack contents as arguments. With `then: None` this is a tail
     /// call (the results go to the caller); otherwise `then` runs with the results.
     Call {
+        /// What to call (anything callable: `__call` is followed).
         function: Value<'gc>,
+        /// The continuation that receives the results, or `None` for a tail call.
         then: Option<Then<'gc>>,
     },
     /// Yield the stack contents from the current coroutine; when resumed, the resume
     /// arguments are returned to the caller (or passed to `then`).
-    Yield { then: Option<Then<'gc>> },
+    Yield {
+        /// Receives the resume arguments; `None` returns them to the caller.
+        then: Option<Then<'gc>>,
+    },
     /// End the current step now (so the host can act, e.g. run a requested full collection);
     /// `then` runs with the stack contents when execution resumes.
-    Pause { then: Then<'gc> },
+    Pause {
+        /// What runs when the host steps again (state as Lua values: the paused VM can be
+        /// snapshotted).
+        then: Then<'gc>,
+    },
     /// Resume `thread` with the stack contents; `then` receives what it yields or returns
     /// (`Outcome::Errored` if it raised an error).
     Resume {
+        /// The coroutine to resume (it must be suspended; see `coroutine.resume`).
         thread: Thread<'gc>,
+        /// Receives what the coroutine yields or returns.
         then: Then<'gc>,
     },
     /// Suspend the running coroutine *and the coroutines that resumed it*, up to the
@@ -280,7 +294,10 @@ pub enum Action<'gc> {
     /// Lua code cannot resume it): an `Action::Resume` of the bottom coroutine later
     /// resumes the whole chain, and its values reach `then` in the running coroutine. A
     /// scheduler's wait from inside a nested coroutine uses it.
-    Detach { then: Then<'gc> },
+    Detach {
+        /// Receives the values the chain is resumed with.
+        then: Then<'gc>,
+    },
 }
 
 /// How the call awaited by a continuation ended.
@@ -293,6 +310,9 @@ pub enum Outcome<'gc> {
     Errored(Value<'gc>),
 }
 
+/// The code of a continuation ([`Then`]): runs with the awaited call's results in its region
+/// of the stack and how that call ended. A plain `fn` (no captures): its state is
+/// [`Then::state`], readable as `exec.upvalue`.
 pub type ContinuationFn =
     for<'gc> fn(Context<'gc>, &mut Exec<'gc, '_>, Outcome<'gc>) -> Result<Action<'gc>, Error<'gc>>;
 
@@ -301,10 +321,13 @@ pub type ContinuationFn =
 #[derive(Copy, Clone, Collect)]
 #[collect(no_drop)]
 pub struct Then<'gc> {
+    /// The continuation's name: how snapshots refer to `func`, and what tracebacks show.
     #[collect(require_static)]
     pub name: &'static str,
+    /// The code to run.
     #[collect(require_static)]
     pub func: ContinuationFn,
+    /// The continuation's state, as a Lua value (a table for several fields).
     pub state: Value<'gc>,
     /// Errors raised by the awaited call are delivered to this continuation instead of
     /// unwinding past it (what `pcall` does).
@@ -316,6 +339,7 @@ pub struct Then<'gc> {
 }
 
 impl<'gc> Then<'gc> {
+    /// A continuation that does not catch errors.
     pub fn new(name: &'static str, func: ContinuationFn, state: Value<'gc>) -> Self {
         Then {
             name,
@@ -326,6 +350,7 @@ impl<'gc> Then<'gc> {
         }
     }
 
+    /// Catches errors of the awaited call: they arrive as [`Outcome::Errored`] (`pcall`).
     pub fn catching(mut self) -> Self {
         self.catch_errors = true;
         self
@@ -339,6 +364,8 @@ impl<'gc> Then<'gc> {
     }
 }
 
+/// The code of a [`Callback`]: reads its arguments from `exec`, leaves its results there and
+/// says what happens next. A plain `fn` (no captures): per-callback state is its upvalue.
 pub type CallbackFn =
     for<'gc> fn(Context<'gc>, &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>>;
 
@@ -365,10 +392,14 @@ pub struct CallbackInner<'gc> {
 pub struct Callback<'gc>(pub(crate) Gc<'gc, CallbackInner<'gc>>);
 
 impl<'gc> Callback<'gc> {
+    /// A callback with no captured state. `name` is what error messages and tracebacks show,
+    /// and how snapshots find `func` again (one `fn` per name).
     pub fn new(ctx: Context<'gc>, name: &'static str, func: CallbackFn) -> Self {
         Self::with_upvalue(ctx, name, func, Value::Nil)
     }
 
+    /// A callback capturing `upvalue` (VM data: it snapshots and rolls back with the VM),
+    /// readable in `func` as `exec.upvalue`.
     pub fn with_upvalue(
         ctx: Context<'gc>,
         name: &'static str,
@@ -387,14 +418,17 @@ impl<'gc> Callback<'gc> {
         ))
     }
 
+    /// The callback's object id (see [`Value::object_id`]).
     pub fn id(self) -> u64 {
         self.0.id
     }
 
+    /// The name it was created with.
     pub fn name(self) -> &'static str {
         self.0.name
     }
 
+    /// The captured value (nil if none).
     pub fn upvalue(self) -> Value<'gc> {
         self.0.upvalue
     }

@@ -1,7 +1,7 @@
 //! Deterministic handling of everything that depends on the garbage collector: weak tables
 //! (`__mode`) and finalizers (`__gc`).
 //!
-//! The rule (DESIGN.md: "define and document what a deterministic VM does"): incremental
+//! The rule (a deterministic VM defines and documents what the collector may change): incremental
 //! collection never changes what a script can observe. Weak references are treated as strong
 //! and no finalizer runs, until a **full collection** happens — requested by the script
 //! (`collectgarbage()` / `collectgarbage("collect")`) or by the host (`Lua::gc_collect`).
@@ -90,11 +90,11 @@ pub(crate) fn weak_mode_of(mt: Option<Table<'_>>) -> (bool, bool) {
 /// Objects with a `__gc` metamethod that have not been finalized yet (traced weakly during the
 /// marking of a full collection, see `gc_unsafe`).
 #[derive(Default)]
-pub struct FinalizerList<'gc>(pub(crate) Vec<Value<'gc>>);
+pub(crate) struct FinalizerList<'gc>(pub(crate) Vec<Value<'gc>>);
 
 #[derive(Collect, Default)]
 #[collect(no_drop)]
-pub struct GcState<'gc> {
+pub(crate) struct GcState<'gc> {
     pub(crate) finalizable: FinalizerList<'gc>,
     /// Objects whose finalizers are to run, the next one LAST (`pop`). Part of the VM state
     /// (snapshots and the journal keep it), so a queue half run resumes after a restore.
@@ -108,7 +108,7 @@ pub struct GcState<'gc> {
     pub(crate) full_collection_requested: bool,
 }
 
-pub type GcStateRef<'gc> = Gc<'gc, RefLock<GcState<'gc>>>;
+pub(crate) type GcStateRef<'gc> = Gc<'gc, RefLock<GcState<'gc>>>;
 
 /// An object met by the logical mark.
 #[derive(Clone, Copy)]

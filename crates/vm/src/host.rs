@@ -1,11 +1,18 @@
 //! The host capability interface: everything a script can observe or affect outside the VM
-//! goes through it (output streams today; clock and files join with the stdlib).
-//! A VM holds one `Host`; the default writes to the process's stdout/stderr.
+//! goes through it: output streams, clocks and the UTC offset, and the [`Grants`] that decide
+//! whether the file system, the OS parts of `os`, the full `debug` library and forced full
+//! collections exist at all. A VM holds one `Host`: [`StdHost`] (the process's streams and
+//! clocks; what the CLI uses), [`CaptureHost`] (output in memory, fixed clocks, nothing granted
+//! by default: tests and games) or the embedder's own; [`DenyGrants`] wraps any host and
+//! grants nothing (what the sandbox installs). A deterministic host derives its clocks from
+//! its simulation, never from the wall clock.
 
 use std::cell::RefCell;
 use std::io::Write;
 use std::rc::Rc;
 
+/// What a VM may do outside itself. Only `write_stdout` and `write_stderr` must be written;
+/// the defaults are deterministic (clocks at 0, UTC, nothing granted).
 pub trait Host {
     /// Bytes written by `print` and `io.write` (when `io` is granted).
     fn write_stdout(&self, bytes: &[u8]);
@@ -121,20 +128,29 @@ impl Host for StdHost {
 /// are fixed (0) unless set, and it grants what `grants` says (nothing by default).
 #[derive(Debug, Default, Clone)]
 pub struct CaptureHost {
+    /// Everything written to standard output, shared by the clones of this host (keep one
+    /// clone, give the VM another).
     pub stdout: Rc<RefCell<Vec<u8>>>,
+    /// Everything written to the error stream, shared likewise.
     pub stderr: Rc<RefCell<Vec<u8>>>,
+    /// What `os.clock()` returns; set it as simulated time passes.
     pub clock: Rc<std::cell::Cell<f64>>,
+    /// What `os.time()` returns.
     pub time: Rc<std::cell::Cell<i64>>,
+    /// What the host grants (nothing by default).
     pub grants: Grants,
 }
 
 impl CaptureHost {
+    /// Empty buffers, clocks at 0, nothing granted.
     pub fn new() -> Self {
         Self::default()
     }
+    /// Takes the captured standard output, leaving the buffer empty.
     pub fn take_stdout(&self) -> Vec<u8> {
         std::mem::take(&mut self.stdout.borrow_mut())
     }
+    /// Takes the captured error output, leaving the buffer empty.
     pub fn take_stderr(&self) -> Vec<u8> {
         std::mem::take(&mut self.stderr.borrow_mut())
     }

@@ -148,16 +148,6 @@ impl HostFunctions {
         self.userdata_types.borrow_mut().insert(name, info);
     }
 
-    /// Whether the userdata type `name` is registered (`Lua::register_userdata_type`).
-    pub fn has_userdata_type(&self, name: &str) -> bool {
-        self.userdata_types.borrow().contains_key(name)
-    }
-
-    /// Whether a function is registered under `name`.
-    pub fn contains(&self, name: &[u8]) -> bool {
-        self.functions.borrow().contains_key(name)
-    }
-
     pub(crate) fn set_app_data<T: 'static>(&self, data: T) -> Option<Rc<T>> {
         self.app_data
             .borrow_mut()
@@ -196,17 +186,6 @@ fn call_host_function<'gc>(
     }
 }
 
-/// Whether `cb` is a host function, and its registered name.
-pub fn host_function_name(cb: Callback<'_>) -> Option<&[u8]> {
-    if cb.0.name != HOST_FUNCTION {
-        return None;
-    }
-    match cb.0.upvalue {
-        Value::String(s) => Some(s.as_bytes()),
-        _ => None,
-    }
-}
-
 /// Wraps a typed closure into the callback calling convention: arguments read with
 /// [`FromLuaMulti`] (errors name the argument like `luaL_argerror`), results written with
 /// [`IntoLuaMulti`].
@@ -229,8 +208,13 @@ impl<'gc> Context<'gc> {
     /// Registers `f` as the host function `name` (replacing any function of that name) and
     /// returns its Lua value. `f` receives its arguments converted to `A` (a tuple for
     /// several, [`Variadic`](crate::Variadic) for the rest) and its result is converted back
-    /// (`()` for none, a tuple for several). See the module docs of `host_fn` for why the
-    /// name matters (snapshots refer to it) and what a closure may capture.
+    /// (`()` for none, a tuple for several).
+    ///
+    /// The Lua value holds only the name: snapshots, rollbacks and restores carry the
+    /// function as its name, and a VM restoring another VM's snapshot must have registered
+    /// the same names ([`Lua::register_function`](crate::Lua::register_function)); calling a
+    /// name nobody registered is a Lua error naming it. So what `f` captures is host state,
+    /// never rolled back: state that must rewind with the game belongs in the VM.
     ///
     /// ```
     /// use lunette_vm::{Lua, Value};

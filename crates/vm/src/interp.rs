@@ -276,7 +276,10 @@ fn arith_slow<'gc>(
 
 /// Result of following `__index`.
 pub enum Index<'gc> {
+    /// The value found (nil when the chain ends without one).
     Value(Value<'gc>),
+    /// A function `__index` handler to call as `handler(object, key)`: (handler, the object
+    /// whose metatable held it, key). The caller makes the call (never on the Rust stack).
     Meta(Value<'gc>, Value<'gc>, Value<'gc>),
 }
 
@@ -385,7 +388,7 @@ pub fn new_index<'gc>(
 
 /// Raw table store with PUC's key errors.
 #[inline]
-pub fn raw_set<'gc>(
+pub(crate) fn raw_set<'gc>(
     ctx: Context<'gc>,
     t: Table<'gc>,
     key: Value<'gc>,
@@ -410,7 +413,7 @@ pub fn less_than(a: Value<'_>, b: Value<'_>) -> Option<bool> {
 }
 
 #[inline]
-pub fn less_equal(a: Value<'_>, b: Value<'_>) -> Option<bool> {
+pub(crate) fn less_equal(a: Value<'_>, b: Value<'_>) -> Option<bool> {
     use Value::*;
     Some(match (a, b) {
         (Integer(x), Integer(y)) => x <= y,

@@ -1,34 +1,46 @@
 //! lunette-vm: the object model, the stackless interpreter and executor, fuel, callbacks and
-//! the host API. See `ARCHITECTURE.md` at the repository root for the map.
+//! the host API, without the standard libraries ([`Lua::core`]). Embedders normally use the
+//! `lunette` crate, which opens the libraries and re-exports this crate's root; its crate
+//! docs are the guided tour. `ARCHITECTURE.md` at the repository root maps the modules.
+//!
+//! The API is what this root re-exports. The public modules are for the sibling crates
+//! (`lunette-stdlib`) and for constants such as [`executor::MAX_STACK_SLOTS`].
 
 // `unsafe` is denied everywhere but the one audited module, `gc_unsafe`.
 #![deny(unsafe_code)]
+#![warn(missing_docs)]
 
-pub mod convert;
+mod convert;
 pub mod debug;
-pub mod error;
+mod error;
 pub mod executor;
-pub mod function;
+mod function;
+// `gc` and `interp` are public for `lunette-stdlib` only (`collectgarbage`'s finalizer runs
+// and charges; metamethod-aware `index`/`new_index`/comparisons for `table`, `string` and
+// `base`). Embedders must not use them: they are hidden from the docs and may change at any
+// time. The embedder's API is what the crate root re-exports.
+#[doc(hidden)]
 pub mod gc;
 mod gc_unsafe;
 mod handle;
-pub mod host;
-pub mod host_fn;
+mod host;
+mod host_fn;
+#[doc(hidden)]
 pub mod interp;
 mod journal;
 pub mod lua;
-pub mod memory;
+mod memory;
 pub mod number;
-pub mod run;
-pub mod sequence;
-pub mod snapshot;
-pub mod state;
+mod run;
+mod sequence;
+mod snapshot;
+mod state;
 pub mod string;
-pub mod table;
-pub mod thread;
-pub mod userdata;
-pub mod userdata_type;
-pub mod value;
+mod table;
+mod thread;
+mod userdata;
+mod userdata_type;
+mod value;
 
 pub use convert::{Bytes, FromLua, FromLuaMulti, Function, IntoLua, IntoLuaMulti, Variadic};
 pub use error::{Error, LuaError, LuaErrorKind};
@@ -36,14 +48,15 @@ pub use executor::{Exec, ExecResult, Executor, Fuel};
 pub use function::{Action, Callback, CallbackFn, ContinuationFn, LuaClosure, Outcome, Then};
 pub use handle::{StaleHandle, StashedExecutor, StashedValue};
 pub use host::{CaptureHost, DenyGrants, Grants, Host, StdHost};
-pub use lua::{display_plain, error_message, Lua};
+pub use lua::{display_plain, error_message, Lua, DEFAULT_MAX_SNAPSHOTS, DEFAULT_STEP_FUEL};
 pub use lunette_compiler::{chunk_id, CompileError, Prototype};
+pub use memory::MemoryAccount;
 pub use run::{Chunk, ChunkMode, StepStatus};
-pub use sequence::{async_callback, SequenceError, SequenceHandle, SequenceResult};
+pub use sequence::{async_callback, SequenceError, SequenceFuture, SequenceHandle, SequenceResult};
 pub use snapshot::{Snapshot, SnapshotError};
 pub use state::{Context, MetaEvent};
 pub use string::LuaString;
-pub use table::Table;
+pub use table::{InvalidKey, InvalidNextKey, Table};
 pub use thread::{Thread, ThreadStatus};
 pub use userdata::{Revive, Snapshotable, UserData};
 pub use userdata_type::{ChecksumHasher, Rewindable, UserDataRef, UserDataRegistry, UserDataType};

@@ -109,6 +109,7 @@ impl Lua {
         self.memory.peak()
     }
 
+    /// Starts measuring [`memory_peak`](Self::memory_peak) again from the bytes in use now.
     pub fn reset_memory_peak(&mut self) {
         self.memory.reset_peak();
     }
@@ -678,6 +679,8 @@ impl<'gc> Context<'gc> {
         fetch_root(self.state().roots, &s.0).map(|gc| *Gc::as_ref(gc))
     }
 
+    /// A handle to `e` that outlives this `enter` call (step it with `Lua::step`); re-rooted
+    /// on restore like a [`StashedValue`].
     pub fn stash_executor(self, e: Executor<'gc>) -> StashedExecutor {
         let id = e.main_thread().id();
         let mc = self.mutation();

@@ -28,7 +28,7 @@
 //! Determinism: when the limit is hit depends on when the collector frees garbage, so (like in
 //! PUC Lua) a script that runs out of memory is not guaranteed to fail at the same point in two
 //! runs. What a script can read (`collectgarbage("count")`) is deterministic: see
-//! `MemoryAccount::script_count`.
+//! `MemoryAccount::script_bytes`.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -150,6 +150,7 @@ impl MemoryAccount {
         limit.saturating_sub(self.used.get()).max(limit / 4)
     }
 
+    /// The memory limit in bytes, `None` when unlimited.
     pub fn limit(&self) -> Option<usize> {
         let l = self.limit.get();
         (l != usize::MAX).then_some(l)

@@ -104,6 +104,7 @@ pub fn int_mod(a: i64, b: i64) -> Option<i64> {
     }
 }
 
+/// Float floor division (`//` on floats): `floor(a / b)`, like PUC's `luai_numidiv`.
 #[inline]
 pub fn float_floor_div(a: f64, b: f64) -> f64 {
     (a / b).floor()
@@ -132,6 +133,7 @@ pub fn shift_left(a: i64, b: i64) -> i64 {
     }
 }
 
+/// Logical shift right (`>>`); negative counts shift left; counts >= 64 give 0.
 #[inline]
 pub fn shift_right(a: i64, b: i64) -> i64 {
     shift_left(a, b.wrapping_neg())

@@ -29,7 +29,9 @@ use crate::value::Value;
 /// How a sequence fails: with a Lua value (e.g. an error it caught and rethrows) or a message
 /// (positioned like a callback's runtime error).
 pub enum SequenceError {
+    /// Raise this Lua value as the error.
     Lua(StashedValue),
+    /// Raise this message, positioned like [`Error::Runtime`].
     Message(String),
 }
 
@@ -45,7 +47,10 @@ impl From<&str> for SequenceError {
     }
 }
 
+/// What a sequence's future returns: its results (as handles), or how it fails.
 pub type SequenceResult = Result<Vec<StashedValue>, SequenceError>;
+/// The future an [`async_callback`] factory makes for each call: it talks to the VM only
+/// through its [`SequenceHandle`] (no `'gc` values across `.await`).
 pub type SequenceFuture = Pin<Box<dyn Future<Output = SequenceResult>>>;
 type EnterFn = Box<dyn for<'gc> FnOnce(Context<'gc>, &mut Exec<'gc, '_>) -> Box<dyn Any>>;
 

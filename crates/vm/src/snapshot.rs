@@ -23,9 +23,14 @@
 //! (`Lua::register_userdata_type`) or registered under that name for another Rust type.
 //! Untyped snapshotable payloads enter the checksum by type name and id only.
 //!
-//! Cost: this first version copies the whole reachable graph on every capture (measured in
-//! `crates/bench`, `entities` workload); per-object work is one hash lookup per reference and
-//! a copy of the object's slots.
+//! Rust functions made from closures (`host_fn`) are captured by their registered name and
+//! found again by that name in the VM restored into; the per-type metatables, the random
+//! generator's state (a registry table) and host ids are VM data like the rest.
+//!
+//! Cost: an owned snapshot copies the whole reachable graph (per object, one hash lookup per
+//! reference and a copy of its slots; measured by `crates/bench`, `entities` workload). The
+//! ring of `Lua::snap`/`rollback` does not use this module's capture: it is a journal of the
+//! objects changed since each snap (`journal`). `checksum` hashes the captured image.
 
 use std::any::Any;
 use std::cell::RefCell;
@@ -59,8 +64,15 @@ pub enum SnapshotError {
     Unsupported(String),
     /// `rollback(n)` with no n-th snapshot in the ring.
     #[error("no snapshot {requested} to roll back to ({available} held)")]
-    OutOfRange { requested: usize, available: usize },
-    /// The image is inconsistent (only possible for images decoded from bytes).
+    OutOfRange {
+        /// The `n` asked for.
+        requested: usize,
+        /// How many snapshots the ring holds.
+        available: usize,
+    },
+    /// The image is inconsistent (a reference to a missing object or one of the wrong kind).
+    /// Images made by `capture` never are: `restore` checks instead of trusting indexes, so a
+    /// bug in capture is an error, not a panic.
     #[error("corrupt snapshot image: {0}")]
     Corrupt(&'static str),
 }

@@ -25,34 +25,63 @@ use crate::value::Value;
 /// Metamethod events. The discriminant is the bit used in the metatable absence cache.
 #[derive(Debug, Copy, Clone, PartialEq, Eq)]
 pub enum MetaEvent {
+    /// `__index`.
     Index = 0,
+    /// `__newindex`.
     NewIndex,
+    /// `__gc`.
     Gc,
+    /// `__mode`.
     Mode,
+    /// `__len`.
     Len,
+    /// `__eq`.
     Eq,
+    /// `__add`.
     Add,
+    /// `__sub`.
     Sub,
+    /// `__mul`.
     Mul,
+    /// `__mod`.
     Mod,
+    /// `__pow`.
     Pow,
+    /// `__div`.
     Div,
+    /// `__idiv`.
     IDiv,
+    /// `__band`.
     BAnd,
+    /// `__bor`.
     BOr,
+    /// `__bxor`.
     BXor,
+    /// `__shl`.
     Shl,
+    /// `__shr`.
     Shr,
+    /// `__unm`.
     Unm,
+    /// `__bnot`.
     BNot,
+    /// `__lt`.
     Lt,
+    /// `__le`.
     Le,
+    /// `__concat`.
     Concat,
+    /// `__call`.
     Call,
+    /// `__close`.
     Close,
+    /// `__tostring`.
     ToString,
+    /// `__name`.
     Name,
+    /// `__metatable`.
     Metatable,
+    /// `__pairs`.
     Pairs,
 }
 
@@ -79,6 +108,7 @@ pub(crate) fn type_metatable_slot(v: Value<'_>) -> Option<usize> {
 }
 
 impl MetaEvent {
+    /// The metatable key of the event (`"__index"`, ...).
     pub fn name(self) -> &'static str {
         META_NAMES[self as usize]
     }
@@ -249,6 +279,7 @@ impl<'gc> Context<'gc> {
         Context { mc, state }
     }
 
+    /// The arena's mutation handle, for creating objects and write barriers.
     #[inline]
     pub fn mutation(self) -> &'gc Mutation<'gc> {
         self.mc
@@ -322,18 +353,22 @@ impl<'gc> Context<'gc> {
     }
 
     /// The host capability interface.
+    /// The VM's host (output, clocks, grants).
     pub fn host(self) -> &'gc dyn Host {
         &*self.state.host
     }
 
+    /// The root global table (`_G` of chunks loaded without an environment).
     pub fn globals(self) -> Table<'gc> {
         self.state.globals
     }
 
+    /// The registry (`debug.getregistry`): library state under `lunette.*` keys.
     pub fn registry(self) -> Table<'gc> {
         self.state.registry
     }
 
+    /// The VM's main thread (what `coroutine.running` reports outside coroutines).
     pub fn main_thread(self) -> Thread<'gc> {
         self.state.main_thread
     }
@@ -346,14 +381,14 @@ impl<'gc> Context<'gc> {
         id
     }
 
-    /// A fresh host object id (see [`HOST_ID_BIT`]): for objects of host machinery, so that
+    /// A fresh host object id (top bit set: `HOST_ID_BIT`): for objects of host machinery, so that
     /// the host's calls do not shift the ids scripts see.
     pub fn next_host_object_id(self) -> u64 {
         self.state.handles.borrow_mut().host_id()
     }
 
     /// The identity a script sees of `v` (`tostring`, `%p`); `None` for non-objects. A host
-    /// object (see [`HOST_ID_BIT`]) gets a script id the first time a script observes it,
+    /// object (top bit set: `HOST_ID_BIT`) gets a script id the first time a script observes it,
     /// from the script's counter (so at a point that depends only on what the script did);
     /// the assignment is journaled, so a rollback takes it back with the counter.
     pub fn script_id(self, v: Value<'gc>) -> Option<u64> {
@@ -373,6 +408,8 @@ impl<'gc> Context<'gc> {
         Some(cell.get())
     }
 
+    /// A string with these bytes (short ones interned: equal short strings are one object),
+    /// counted as a string the script made.
     pub fn new_string(self, bytes: &[u8]) -> LuaString<'gc> {
         crate::memory::note_string(&self.state.memory, crate::string::string_cost(bytes.len()));
         if bytes.len() <= MAX_INTERNED_LEN {
@@ -398,6 +435,7 @@ impl<'gc> Context<'gc> {
         LuaString::new_long_with(self.mc, len, fill)
     }
 
+    /// [`Context::new_string`] as a [`Value`].
     pub fn str(self, s: &str) -> Value<'gc> {
         Value::String(self.new_string(s.as_bytes()))
     }
@@ -418,10 +456,13 @@ impl<'gc> Context<'gc> {
         })
     }
 
+    /// An empty table with a fresh object id.
     pub fn new_table(self) -> Table<'gc> {
         Table::with_id(self.mc, self.state.journal, self.next_object_id(), 0, 0)
     }
 
+    /// An empty table with room for `array` sequence slots and `hash` other entries
+    /// (`table.create`-like pre-sizing; the capacity is charged to the memory account).
     pub fn new_table_with_capacity(self, array: usize, hash: usize) -> Table<'gc> {
         Table::with_id(
             self.mc,
@@ -432,14 +473,17 @@ impl<'gc> Context<'gc> {
         )
     }
 
+    /// The interned key string of `event` (made once per VM).
     pub fn meta_name(self, event: MetaEvent) -> LuaString<'gc> {
         self.state.meta_names[event as usize]
     }
 
+    /// The metatable shared by all strings (set by the string library).
     pub fn string_metatable(self) -> Option<Table<'gc>> {
         self.state.string_metatable.get()
     }
 
+    /// Sets the metatable shared by all strings.
     pub fn set_string_metatable(self, mt: Option<Table<'gc>>) {
         self.state.string_metatable.unlock(self.mc).set(mt);
     }
@@ -482,6 +526,8 @@ impl<'gc> Context<'gc> {
         self.metatable_field(mt, event)
     }
 
+    /// Field `event` of metatable `mt`, through its absence cache (a miss is remembered
+    /// until the metatable changes). `None` when absent or nil.
     #[inline]
     pub fn metatable_field(self, mt: Table<'gc>, event: MetaEvent) -> Option<Value<'gc>> {
         let bit = 1u32 << (event as u32);

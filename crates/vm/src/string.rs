@@ -26,9 +26,10 @@ pub(crate) fn hash_bytes(bytes: &[u8]) -> u64 {
     h.finish()
 }
 
+/// A string object's contents: the bytes (shared with snapshots) and their content hash.
 #[derive(Collect)]
 #[collect(require_static)]
-pub struct StringData {
+pub(crate) struct StringData {
     hash: u64,
     bytes: Arc<[u8]>,
 }
@@ -76,9 +77,7 @@ impl<'gc> LuaString<'gc> {
         fill: impl FnOnce(&mut [u8]),
     ) -> Self {
         debug_assert!(len > MAX_INTERNED_LEN);
-        // `repeat_n` needs Rust 1.82; the workspace supports 1.80.
-        #[allow(clippy::manual_repeat_n)]
-        let mut bytes: Arc<[u8]> = std::iter::repeat(0u8).take(len).collect();
+        let mut bytes: Arc<[u8]> = std::iter::repeat_n(0u8, len).collect();
         if let Some(b) = Arc::get_mut(&mut bytes) {
             fill(b);
         }
@@ -93,6 +92,7 @@ impl<'gc> LuaString<'gc> {
         LuaString(Gc::new(mc, StringData::new(hash, bytes)))
     }
 
+    /// The string's bytes (any bytes: Lua strings are not necessarily UTF-8).
     #[inline]
     pub fn as_bytes(self) -> &'gc [u8] {
         &Gc::as_ref(self.0).bytes
@@ -103,16 +103,20 @@ impl<'gc> LuaString<'gc> {
         Gc::as_ref(self.0).bytes.clone()
     }
 
+    /// Length in bytes.
     #[inline]
     pub fn len(self) -> usize {
         self.0.bytes.len()
     }
 
+    /// Whether the string is `""`.
     #[inline]
     pub fn is_empty(self) -> bool {
         self.0.bytes.is_empty()
     }
 
+    /// The hash of the contents, computed once at creation with fixed seeds (the same in
+    /// every process: table layouts do not depend on the run).
     #[inline]
     pub fn content_hash(self) -> u64 {
         self.0.hash
@@ -123,6 +127,8 @@ impl<'gc> LuaString<'gc> {
         String::from_utf8_lossy(self.as_bytes())
     }
 
+    /// Whether `a` and `b` are the same string object (equal short strings always are: they
+    /// are interned; `==` compares contents).
     pub fn ptr_eq(a: Self, b: Self) -> bool {
         Gc::ptr_eq(a.0, b.0)
     }
@@ -203,13 +209,13 @@ impl fmt::Display for LuaString<'_> {
 
 /// Strings up to this length are interned (PUC's LUAI_MAXSHORTLEN): equal short strings are
 /// the same object, so equality and table lookups compare pointers, not bytes.
-pub const MAX_INTERNED_LEN: usize = 40;
+pub(crate) const MAX_INTERNED_LEN: usize = 40;
 
 /// The set of interned short strings. Holds weak pointers: an interned string is collected
 /// when nothing else references it; dead entries are pruned when the set grows.
 #[derive(Collect, Default)]
 #[collect(no_drop)]
-pub struct Interner<'gc> {
+pub(crate) struct Interner<'gc> {
     entries: Vec<gc_arena::GcWeak<'gc, StringData>>,
     #[collect(require_static)]
     hashes: Vec<u64>,

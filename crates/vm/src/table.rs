@@ -32,10 +32,13 @@ use crate::journal::Journal;
 use crate::string::{LuaString, MAX_INTERNED_LEN};
 use crate::value::Value;
 
+/// Why a raw store into a table was refused (the message is PUC's).
 #[derive(Debug, Copy, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InvalidKey {
+    /// The key is nil.
     #[error("table index is nil")]
     Nil,
+    /// The key is a float NaN.
     #[error("table index is NaN")]
     NaN,
     /// The table was frozen (`Table::freeze`), e.g. a library table in a sandbox.
@@ -80,6 +83,9 @@ pub struct TableState<'gc> {
     pub(crate) charge: crate::memory::Charge,
 }
 
+/// A Lua table: a handle (cheap to copy) to an array part plus an insertion-ordered hash part.
+/// Its methods are raw (no metamethods). Every mutation is journaled for `snap`/`rollback`.
+/// Iteration order (`next`) is the array part, then entries in insertion order: deterministic.
 #[derive(Copy, Clone, Collect)]
 #[collect(no_drop)]
 pub struct Table<'gc>(pub(crate) Gc<'gc, TableInner<'gc>>);
@@ -458,16 +464,19 @@ impl<'gc> Table<'gc> {
         ))
     }
 
+    /// The table's object id (see [`Value::object_id`]).
     #[inline]
     pub fn id(self) -> u64 {
         self.0.id
     }
 
+    /// Raw get (`rawget`): nil when absent. Float keys with integral values find integer keys.
     #[inline]
     pub fn get(self, key: Value<'gc>) -> Value<'gc> {
         self.0.state.borrow().get(key)
     }
 
+    /// Raw get of integer key `i` (the array part's fast path).
     #[inline]
     pub fn get_int(self, i: i64) -> Value<'gc> {
         self.0.state.borrow().get_int(i)
@@ -582,22 +591,29 @@ impl<'gc> Table<'gc> {
         f.set(f.get() | FLAG_FROZEN);
     }
 
+    /// Whether [`Table::freeze`] was called.
     pub fn is_frozen(self) -> bool {
         self.0.gc_flags.get() & FLAG_FROZEN != 0
     }
 
+    /// The raw length (`rawlen`): a border, found like PUC's `luaH_getn`.
     pub fn length(self) -> i64 {
         self.0.state.borrow().length()
     }
 
+    /// Raw `next`: the entry after `key` (nil: the first), `None` at the end, an error when
+    /// `key` is not in the table.
     pub fn next(self, key: Value<'gc>) -> Result<Option<(Value<'gc>, Value<'gc>)>, InvalidNextKey> {
         self.0.state.borrow().next(key)
     }
 
+    /// The table's metatable.
     pub fn metatable(self) -> Option<Table<'gc>> {
         self.0.state.borrow().metatable
     }
 
+    /// Sets the metatable, raw: no `__gc`/`__mode` registration and no frozen check. Scripts'
+    /// paths (and hosts) use [`Context::set_metatable`](crate::Context::set_metatable).
     pub fn set_metatable(self, mc: &Mutation<'gc>, mt: Option<Table<'gc>>) {
         self.borrow_mut(mc).metatable = mt;
     }
@@ -614,6 +630,7 @@ impl<'gc> Table<'gc> {
         (s.array.len(), s.entries.len() - s.tombstones)
     }
 
+    /// Whether `a` and `b` are the same table.
     pub fn ptr_eq(a: Self, b: Self) -> bool {
         Gc::ptr_eq(a.0, b.0)
     }

@@ -13,6 +13,7 @@ use gc_arena::{Collect, Gc, Mutation};
 use crate::function::{LuaClosure, Outcome, Then, UpValue};
 use crate::value::Value;
 
+/// A coroutine's status, as `coroutine.status` reports it.
 #[derive(Debug, Copy, Clone, PartialEq, Eq, Collect)]
 #[collect(require_static)]
 pub enum ThreadStatus {
@@ -163,6 +164,8 @@ pub struct ThreadInner<'gc> {
     pub(crate) state: RefLock<ThreadState<'gc>>,
 }
 
+/// A Lua thread (a coroutine, or an executor's main thread): a handle to its value stack,
+/// frames, open upvalues and to-be-closed slots. Its state is journaled like a table's.
 #[derive(Copy, Clone, Collect)]
 #[collect(no_drop)]
 pub struct Thread<'gc>(pub(crate) Gc<'gc, ThreadInner<'gc>>);
@@ -212,10 +215,12 @@ impl<'gc> Thread<'gc> {
         t
     }
 
+    /// The thread's object id (see [`Value::object_id`]).
     pub fn id(self) -> u64 {
         self.0.id
     }
 
+    /// The thread's status.
     pub fn status(self) -> ThreadStatus {
         self.0.state.borrow().status
     }
@@ -254,6 +259,7 @@ impl<'gc> Thread<'gc> {
         Gc::as_ref(self.0).state.borrow()
     }
 
+    /// Whether `a` and `b` are the same thread.
     pub fn ptr_eq(a: Self, b: Self) -> bool {
         Gc::ptr_eq(a.0, b.0)
     }

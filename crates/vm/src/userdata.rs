@@ -94,6 +94,7 @@ pub trait Snapshotable: 'static {
 /// A payload kept in a snapshot: `Send + Sync`, turned back into a userdata payload (the
 /// `T` given to `UserData::new*`) on every restore.
 pub trait Revive: Send + Sync {
+    /// A fresh payload equal to the one captured (called once per restore).
     fn revive(&self) -> Box<dyn Any>;
 }
 
@@ -111,6 +112,9 @@ fn capture_via<T: Snapshotable>(data: &dyn Any) -> Result<Box<dyn Revive>, Strin
         .snapshot()
 }
 
+/// A full userdata: a handle to a Rust payload with a metatable and an object id. Whether a VM
+/// holding it can be snapshotted depends on how it was made (`new`: refused by name;
+/// `new_snapshotable`, `new_with_snapshot`: copied into snapshots).
 #[derive(Copy, Clone, Collect)]
 #[collect(no_drop)]
 pub struct UserData<'gc>(pub(crate) Gc<'gc, UserDataInner<'gc>>);
@@ -240,7 +244,8 @@ impl<'gc> UserData<'gc> {
         self.0.metatable.get()
     }
 
-    /// Sets the userdata's metatable (journaled).
+    /// Sets the metatable (journaled), raw: no `__gc` registration. Scripts' paths (and hosts)
+    /// use [`Context::set_metatable`](crate::Context::set_metatable).
     pub fn set_metatable(self, ctx: Context<'gc>, mt: Option<Table<'gc>>) {
         ctx.state().journal.backup_userdata(ctx.mutation(), self);
         gc_arena::barrier::unlock!(Gc::write(ctx.mutation(), self.0), UserDataInner, metatable)

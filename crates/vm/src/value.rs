@@ -11,36 +11,58 @@ use crate::table::Table;
 use crate::thread::Thread;
 use crate::userdata::UserData;
 
+/// A Lua value inside the arena (lifetime `'gc`): plain data or a handle to a collected object.
+/// Copying a `Value` copies the handle, never the object. To keep a value across
+/// [`Lua::enter`](crate::Lua::enter) calls, stash it ([`Context::stash`](crate::Context::stash)).
 #[derive(Copy, Clone, Collect, Default)]
 #[collect(no_drop)]
 pub enum Value<'gc> {
+    /// `nil`, the default.
     #[default]
     Nil,
+    /// `true` or `false`.
     Boolean(bool),
+    /// A 64-bit integer (Lua 5.4's integer subtype; arithmetic wraps).
     Integer(i64),
+    /// A double (Lua 5.4's float subtype). `1` and `1.0` are different values but equal keys.
     Float(f64),
+    /// An immutable byte string.
     String(LuaString<'gc>),
+    /// A table.
     Table(Table<'gc>),
+    /// A Lua function (a closure over a compiled prototype).
     Function(LuaClosure<'gc>),
+    /// A Rust function (a named callback, see [`Callback`]). Scripts see `function`.
     Callback(Callback<'gc>),
+    /// A coroutine.
     Thread(Thread<'gc>),
+    /// A Rust value owned by the VM (full userdata; light userdata does not exist here).
     UserData(UserData<'gc>),
 }
 
 /// The basic type of a value, as `type()` names it.
 #[derive(Debug, Copy, Clone, PartialEq, Eq)]
 pub enum ValueType {
+    /// `"nil"`.
     Nil,
+    /// `"boolean"`.
     Boolean,
+    /// `"number"`: integers and floats.
     Number,
+    /// `"string"`.
     String,
+    /// `"table"`.
     Table,
+    /// `"function"`: Lua functions and Rust callbacks.
     Function,
+    /// `"thread"`.
     Thread,
+    /// `"userdata"`.
     UserData,
 }
 
 impl ValueType {
+    /// The name `type()` returns.
     pub fn name(self) -> &'static str {
         match self {
             ValueType::Nil => "nil",
@@ -56,6 +78,7 @@ impl ValueType {
 }
 
 impl<'gc> Value<'gc> {
+    /// The value's basic type.
     #[inline]
     pub fn value_type(self) -> ValueType {
         match self {
@@ -70,10 +93,12 @@ impl<'gc> Value<'gc> {
         }
     }
 
+    /// The name `type()` returns for this value (no `__name` lookup).
     pub fn type_name(self) -> &'static str {
         self.value_type().name()
     }
 
+    /// Whether the value is `nil`.
     #[inline]
     pub fn is_nil(self) -> bool {
         matches!(self, Value::Nil)
@@ -85,11 +110,13 @@ impl<'gc> Value<'gc> {
         !matches!(self, Value::Nil | Value::Boolean(false))
     }
 
+    /// `nil` or `false`: the opposite of [`is_truthy`](Self::is_truthy).
     #[inline]
     pub fn is_falsy(self) -> bool {
         matches!(self, Value::Nil | Value::Boolean(false))
     }
 
+    /// Whether the value is callable without a metamethod (a Lua function or a callback).
     pub fn is_function(self) -> bool {
         matches!(self, Value::Function(_) | Value::Callback(_))
     }
@@ -154,6 +181,7 @@ impl<'gc> Value<'gc> {
         }
     }
 
+    /// The string, if the value is one (no number-to-string coercion).
     pub fn as_string(self) -> Option<LuaString<'gc>> {
         match self {
             Value::String(s) => Some(s),
@@ -161,6 +189,7 @@ impl<'gc> Value<'gc> {
         }
     }
 
+    /// The table, if the value is one.
     pub fn as_table(self) -> Option<Table<'gc>> {
         match self {
             Value::Table(t) => Some(t),
@@ -168,8 +197,6 @@ impl<'gc> Value<'gc> {
         }
     }
 
-    /// The stable object id of a reference value (tables, functions, threads, userdata),
-    /// assigned from the VM's counter at creation. `None` for plain values and strings.
     /// The address of the value's heap object (strings included), for identity sets that live
     /// only while the VM is not running (collections, snapshots). Never shown to scripts.
     pub(crate) fn gc_address(self) -> Option<usize> {
@@ -187,6 +214,10 @@ impl<'gc> Value<'gc> {
         }
     }
 
+    /// The stable object id of a reference value (tables, functions, threads, userdata),
+    /// assigned from the VM's counter at creation and kept by snapshots and restores (objects
+    /// the host made carry a host id, with the top bit set, until a script looks at them).
+    /// `None` for plain values and strings.
     pub fn object_id(self) -> Option<u64> {
         match self {
             Value::Table(t) => Some(t.id()),

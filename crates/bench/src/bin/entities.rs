@@ -1,9 +1,9 @@
-//! The `entities` snapshot workload of DESIGN.md: a global `data` of N entity tables and a
+//! The `entities` snapshot workload: a global `data` of N entity tables and a
 //! `step(f)` that moves 100 of them. Measures, per N: `step` + `snap()`, `rollback(1)`,
 //! `rollback(8)` followed by re-simulating the 8 frames (each `step` + `snap()`), the bytes a
 //! ring snapshot holds (its journal: copies of what changed), and for comparison an owned
 //! snapshot (`snapshot()`, a copy of the whole graph) and its restore. Prints a markdown table
-//! next to the anchors of DESIGN.md.
+//! next to the anchor figures of rollback-mlua and Red Moon (`ANCHORS`).
 //!
 //! ```sh
 //! cargo run --release -p lunette-bench --bin entities [-- --sizes 1000,10000 --frames 40]
