@@ -345,7 +345,10 @@ impl Lua {
 
     /// Every pending host request (issued by `tasklet.request`, not yet completed), by id.
     /// Read-only: polling changes nothing in the VM (no checksum change), so a host may
-    /// poll every frame and keep its own set of the ids it is working on.
+    /// poll every frame and keep its own set of the ids it is working on. The payload comes
+    /// as handles, which (like every handle) keep their values alive while the host holds
+    /// them — for weak tables and finalizers too: convert what you need and drop the
+    /// `Request` (or its payload) rather than keeping it across frames.
     pub fn pending_requests(&self) -> Vec<Request> {
         self.enter(|ctx| {
             lunette_stdlib::tasklet::pending_requests(ctx)
@@ -383,10 +386,11 @@ impl Lua {
         &mut self,
         id: i64,
         make: impl for<'gc> FnOnce(Context<'gc>) -> Vec<Value<'gc>>,
-    ) -> bool {
+    ) -> Result<bool, crate::LuaError> {
         self.enter(|ctx| {
             let values = make(ctx);
-            lunette_stdlib::tasklet::complete_request(ctx, id, Ok(&values)).unwrap_or(false)
+            lunette_stdlib::tasklet::complete_request(ctx, id, Ok(&values))
+                .map_err(|e| host_error(ctx, e))
         })
     }
 

@@ -520,3 +520,16 @@ fn automatic_collections_land_at_the_same_point_in_every_run() {
     assert_eq!(run(Some(8 << 20), 997, false), reference);
     assert_eq!(run(None, 1_000, true), reference);
 }
+
+/// The collector's schedule is part of the checksum: two VMs that differ only in whether
+/// automatic collections run (which decides when weak entries clear) have different sums.
+#[test]
+fn the_checksum_covers_the_collector_schedule() {
+    let (mut a, _) = vm();
+    let (mut b, _) = vm();
+    assert_eq!(a.checksum().unwrap(), b.checksum().unwrap());
+    b.execute(b"collectgarbage('stop')", "=stop").unwrap();
+    assert_ne!(a.checksum().unwrap(), b.checksum().unwrap());
+    a.execute(b"collectgarbage('stop')", "=stop").unwrap();
+    assert_eq!(a.checksum().unwrap(), b.checksum().unwrap());
+}

@@ -439,9 +439,11 @@ fn host_frame(lua: &mut Lua, host: &CaptureHost) -> String {
                     .unwrap());
             } else {
                 let size = name.len() as i64 * 100;
-                assert!(lua.complete_request_with(r.id, |_ctx| {
-                    vec![lunette::Value::Boolean(true), lunette::Value::Integer(size)]
-                }));
+                assert!(lua
+                    .complete_request_with(r.id, |_ctx| {
+                        vec![lunette::Value::Boolean(true), lunette::Value::Integer(size)]
+                    })
+                    .unwrap());
             }
         }
     }

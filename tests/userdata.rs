@@ -666,3 +666,24 @@ fn tostring_without_metamethod_uses_the_type_name() {
     let s: String = lua.eval("tostring(sock)").unwrap();
     assert!(s.starts_with("Socket: "), "{s}");
 }
+
+/// A method and a static function of the same name are two functions (methods, statics and
+/// metamethods are registered in separate namespaces: `Meter:len`, `Meter.len`).
+#[test]
+fn methods_and_statics_of_the_same_name_are_distinct() {
+    #[derive(Clone)]
+    struct Meter(f64);
+    impl UserDataType for Meter {
+        const NAME: &'static str = "Meter";
+        fn register(r: &mut UserDataRegistry<Self>) {
+            r.method("len", |_, m, ()| Ok(m.0));
+            r.function("len", |_, x: f64| Ok(x * 2.0));
+            r.function("new", |_, x: f64| Ok(Meter(x)));
+        }
+    }
+    let mut lua = Lua::with_host(Rc::new(CaptureHost::new()));
+    let statics = lua.userdata_statics::<Meter>().unwrap();
+    lua.set_global("Meter", &statics).unwrap();
+    let (method, function): (f64, f64) = lua.eval("Meter.new(3):len(), Meter.len(4)").unwrap();
+    assert_eq!((method, function), (3.0, 8.0));
+}

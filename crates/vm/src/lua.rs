@@ -186,11 +186,13 @@ impl Lua {
         Ok(())
     }
 
-    /// After [`restore`](Self::restore): the executor with id `id` (see
-    /// [`StashedExecutor::id`]) that the snapshot held a handle to, when no handle of this VM
-    /// found it (the snapshot came from another VM, or the handle was dropped). This is how a
-    /// frame paused mid-step moves to a fresh VM (a late joiner, a spectator): send the
-    /// executor's id with the snapshot. Each executor can be taken once per restore.
+    /// After [`restore`](Self::restore) of another VM's snapshot: the executor with id `id`
+    /// (see [`StashedExecutor::id`]) that the snapshot held a handle to. This is how a frame
+    /// paused mid-step moves to a fresh VM (a late joiner, a spectator): send the executor's
+    /// id with the snapshot. Each executor can be taken once; the ones not taken stay alive
+    /// (and count as running executors) until the next restore or
+    /// [`release_restored_executors`](Self::release_restored_executors). (A snapshot of this
+    /// VM re-points this VM's own handles instead, see `StashedExecutor`.)
     ///
     /// ```
     /// use lunette_vm::{Fuel, Lua, StepStatus};
@@ -211,6 +213,12 @@ impl Lua {
             let at = reg.restored.iter().position(|e| e.id() == id)?;
             Some(reg.restored.swap_remove(at))
         })
+    }
+
+    /// Drops the executors of the last restored snapshot that were not taken with
+    /// [`restored_executor`](Self::restored_executor), so they can be collected.
+    pub fn release_restored_executors(&mut self) {
+        self.enter(|ctx| ctx.state().handles.borrow_mut().restored.clear());
     }
 
     /// Pushes a snapshot onto the VM's ring of the last `max_snapshots` (the oldest is dropped

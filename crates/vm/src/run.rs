@@ -277,6 +277,8 @@ impl Lua {
     }
 
     /// Calls the function `f` with `args` to completion and converts its results to `R`.
+    /// (While an async callback waits on a future outside the VM, this blocks, polling it
+    /// at every step: hosts with such callbacks step executors themselves.)
     ///
     /// ```
     /// let mut lua = lunette_vm::Lua::core();
@@ -360,8 +362,12 @@ impl Lua {
                 let used = (budget - fuel.remaining()).max(0) as u64;
                 *n = n.saturating_sub(used.max(1));
             }
-            if status.is_done() {
-                return Ok(());
+            match status {
+                StepStatus::Returned | StepStatus::Errored => return Ok(()),
+                // An async callback waits on a future outside the VM: this call blocks,
+                // polling it at every step; give the CPU away between polls.
+                StepStatus::Waiting => std::thread::yield_now(),
+                StepStatus::OutOfFuel => {}
             }
         }
     }

@@ -1221,9 +1221,9 @@ fn reroot_handles<'gc>(
             _ => None,
         };
     }
-    // Executors the image held handles to that no live handle claimed (a snapshot of
-    // another VM, or handles dropped since): kept for `Lua::restored_executor`, so a frame
-    // paused mid-step can move to another VM.
+    // Executors another VM's image held handles to: kept for `Lua::restored_executor`, so a
+    // frame paused mid-step can move to another VM. (In the VM that took the snapshot, an
+    // executor no live handle claims was dropped by the host: it stays unreachable.)
     let claimed: Vec<u32> = reg
         .live_executors()
         .iter()
@@ -1241,7 +1241,7 @@ fn reroot_handles<'gc>(
     let mut reg = handles.borrow_mut();
     reg.restored.clear();
     for (_, i) in &image.executor_handles {
-        if claimed.contains(i) {
+        if same_vm || claimed.contains(i) {
             continue;
         }
         if let Some(Built::Executor(e)) = rb.built.get(*i as usize).copied() {
@@ -1355,6 +1355,15 @@ impl Image {
         hash_vals(&mut h, &self.pending_finalizers);
         hash_val(&mut h, self.finalizing);
         h.word(self.full_collection_requested as u64);
+        // The collector's schedule decides when weak entries clear and finalizers run.
+        let p = self.pacing;
+        h.word(if p.threshold == usize::MAX {
+            u64::MAX
+        } else {
+            p.threshold as u64
+        });
+        h.word(p.pause as u64);
+        h.word(p.running as u64);
         h.finish()
     }
 }

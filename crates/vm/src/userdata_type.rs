@@ -40,7 +40,7 @@
 //! ```
 //!
 //! **One metatable per type per VM.** Every function of the type is a host function
-//! registered by name (`Vec2.len`, `Vec2.__add`, `Vec2.__index`, `Vec2.new`...; see
+//! registered by name (methods `Vec2:len`, metamethods and dispatchers `Vec2[__add]`, `Vec2[__index]`, static functions `Vec2.new`...; see
 //! `host_fn`), and the metatable, built at the first `create_userdata` of the type, is kept
 //! in the VM registry under `userdata:<NAME>` (its methods table under
 //! `userdata:<NAME>:methods`). So the metatable and the userdata carrying it are plain VM
@@ -85,7 +85,7 @@ use crate::value::Value;
 /// A Rust type usable as a Lua userdata type (see the module docs for an example).
 pub trait UserDataType: Sized + 'static {
     /// The type's name: the metatable's `__name` (so error messages say `Vec2`), the prefix
-    /// of its host functions' names (`Vec2.len`), and its key in snapshots. Unique per VM.
+    /// of its host functions' names (`Vec2:len`, `Vec2.new`), and its key in snapshots. Unique per VM.
     const NAME: &'static str;
 
     /// Declares the type's fields, methods, metamethods and static functions. Called once
@@ -590,8 +590,20 @@ impl TypeInfo {
     }
 }
 
+/// The registered host-function name of a static function (`Vec2.new`).
 fn fn_name(type_name: &str, member: &str) -> String {
     format!("{type_name}.{member}")
+}
+
+/// The registered name of a method (`Vec2:len`): its own namespace, so a method and a
+/// static function of the same name are two functions.
+fn method_name(type_name: &str, member: &str) -> String {
+    format!("{type_name}:{member}")
+}
+
+/// The registered name of a metamethod or of the field dispatchers (`Vec2[__add]`).
+fn meta_fn_name(type_name: &str, event: &str) -> String {
+    format!("{type_name}[{event}]")
 }
 
 fn registry_key(name: &str) -> String {
@@ -649,7 +661,7 @@ fn ensure_registered<'gc, T: UserDataType>(ctx: Context<'gc>) -> Result<Rc<TypeI
                 None => finish(ctx, exec, Value::Nil),
             }
         });
-        functions.register(&fn_name(name, "__index"), f);
+        functions.register(&meta_fn_name(name, "__index"), f);
     }
     if newindex_dispatch {
         let fallback = r.newindex;
@@ -681,11 +693,11 @@ fn ensure_registered<'gc, T: UserDataType>(ctx: Context<'gc>) -> Result<Rc<TypeI
                 ))),
             }
         });
-        functions.register(&fn_name(name, "__newindex"), f);
+        functions.register(&meta_fn_name(name, "__newindex"), f);
     }
     let methods: Vec<String> = r.methods.iter().map(|(m, _)| m.clone()).collect();
     for (m, f) in r.methods {
-        functions.register(&fn_name(name, &m), f);
+        functions.register(&method_name(name, &m), f);
     }
     let statics: Vec<String> = r.functions.iter().map(|(m, _)| m.clone()).collect();
     for (m, f) in r.functions {
@@ -693,7 +705,7 @@ fn ensure_registered<'gc, T: UserDataType>(ctx: Context<'gc>) -> Result<Rc<TypeI
     }
     let metas: Vec<MetaEvent> = r.metas.iter().map(|(e, _)| *e).collect();
     for (e, f) in r.metas {
-        functions.register(&fn_name(name, e.name()), f);
+        functions.register(&meta_fn_name(name, e.name()), f);
     }
     let info = Rc::new(TypeInfo {
         type_id: TypeId::of::<T>(),
@@ -730,24 +742,34 @@ fn metatable<'gc, T: UserDataType>(
         return Ok(mt);
     }
     let name = T::NAME;
-    let fn_value = |member: &str| Value::Callback(ctx.host_function_value(&fn_name(name, member)));
+    let fn_value = |registered: String| Value::Callback(ctx.host_function_value(&registered));
     let methods = ctx.new_table_with_capacity(0, info.methods.len());
     for m in &info.methods {
-        set_field(ctx, methods, ctx.str(m), fn_value(m))?;
+        set_field(ctx, methods, ctx.str(m), fn_value(method_name(name, m)))?;
     }
     let mt = ctx.new_table_with_capacity(0, info.metas.len() + 3);
     set_field(ctx, mt, ctx.str("__name"), ctx.str(name))?;
     let index = if info.index_dispatch {
-        fn_value("__index")
+        fn_value(meta_fn_name(name, "__index"))
     } else {
         Value::Table(methods)
     };
     set_field(ctx, mt, ctx.str("__index"), index)?;
     if info.newindex_dispatch {
-        set_field(ctx, mt, ctx.str("__newindex"), fn_value("__newindex"))?;
+        set_field(
+            ctx,
+            mt,
+            ctx.str("__newindex"),
+            fn_value(meta_fn_name(name, "__newindex")),
+        )?;
     }
     for e in &info.metas {
-        set_field(ctx, mt, ctx.str(e.name()), fn_value(e.name()))?;
+        set_field(
+            ctx,
+            mt,
+            ctx.str(e.name()),
+            fn_value(meta_fn_name(name, e.name())),
+        )?;
     }
     set_field(
         ctx,
