@@ -289,20 +289,17 @@ impl Lua {
                     Some(Batch::Host(spent, exec, give, mut fuel)) => {
                         // The collector must run before this turn goes on (a full collection a
                         // script asked for or that became due, or memory the limit must find
-                        // first). A full collection costs the turn `COLLECTION_COST` units:
-                        // its point is part of the script's history, so the charge is too.
-                        // The limit's collections are not charged: whether the limit needs
-                        // one depends on garbage not yet freed (physical, different after a
-                        // restore or a rollback), so charging them would move where tasklets
-                        // are preempted. The turn waits for them (at most `MAX_STEPS` slices,
-                        // a safety valve), which costs frame time, not fuel.
+                        // first). Each collection costs the turn `COLLECTION_COST` units, so a
+                        // tasklet that keeps asking (at the memory limit) cannot make a frame
+                        // long. Known limit: whether the memory limit needs a collection
+                        // depends on garbage not yet freed (physical: different after a
+                        // restore or a rollback), so near the limit the points where tasklets
+                        // are preempted can differ between runs; the cure is a limit on the
+                        // script's deterministic byte count (issue #12, item 4).
                         let mut steps = 0;
                         loop {
-                            let full = self.enter(|ctx| ctx.full_collection_requested());
                             self.collect_between_steps();
-                            if full {
-                                fuel.consume(COLLECTION_COST);
-                            }
+                            fuel.consume(COLLECTION_COST);
                             steps += 1;
                             if fuel.is_exhausted() || steps > MAX_STEPS {
                                 break;
