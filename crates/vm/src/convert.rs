@@ -316,14 +316,17 @@ fn reserve_table<'gc>(
     Ok(ctx.new_table_with_capacity(array, hash))
 }
 
-fn table_set<'gc>(
+/// A raw store into a table the host is building, an invalid key (nil, NaN) reported as
+/// `what: reason`.
+pub(crate) fn table_set<'gc>(
     ctx: Context<'gc>,
     t: Table<'gc>,
     k: Value<'gc>,
     v: Value<'gc>,
+    what: &str,
 ) -> Result<(), Error<'gc>> {
     t.set(ctx.mutation(), k, v)
-        .map_err(|e| Error::runtime(format!("cannot store a converted value: {e}")))
+        .map_err(|e| Error::runtime(format!("{what}: {e}")))
 }
 
 /// A sequence table `{v1, v2, ...}`.
@@ -333,7 +336,13 @@ impl<'gc, T: IntoLua<'gc>> IntoLua<'gc> for Vec<T> {
         let t = reserve_table(ctx, self.len(), 0)?;
         for (i, v) in self.into_iter().enumerate() {
             let v = v.into_lua(ctx)?;
-            table_set(ctx, t, Value::Integer(i as i64 + 1), v)?;
+            table_set(
+                ctx,
+                t,
+                Value::Integer(i as i64 + 1),
+                v,
+                "cannot store a converted value",
+            )?;
         }
         Ok(Value::Table(t))
     }
@@ -353,7 +362,7 @@ impl<'gc, K: IntoLua<'gc>, V: IntoLua<'gc>> IntoLua<'gc> for BTreeMap<K, V> {
         for (k, v) in self {
             let k = k.into_lua(ctx)?;
             let v = v.into_lua(ctx)?;
-            table_set(ctx, t, k, v)?;
+            table_set(ctx, t, k, v, "cannot store a converted value")?;
         }
         Ok(Value::Table(t))
     }
@@ -374,7 +383,7 @@ where
         for (k, v) in entries {
             let k = k.into_lua(ctx)?;
             let v = v.into_lua(ctx)?;
-            table_set(ctx, t, k, v)?;
+            table_set(ctx, t, k, v, "cannot store a converted value")?;
         }
         Ok(Value::Table(t))
     }

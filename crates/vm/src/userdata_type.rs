@@ -727,8 +727,7 @@ fn set_field<'gc>(
     k: Value<'gc>,
     v: Value<'gc>,
 ) -> Result<(), Error<'gc>> {
-    t.set(ctx.mutation(), k, v)
-        .map_err(|e| Error::runtime(format!("cannot build a userdata metatable: {e}")))
+    crate::convert::table_set(ctx, t, k, v, "cannot build a userdata metatable")
 }
 
 /// `T`'s metatable in this VM: the one cached in the registry, or a new one (cached).
