@@ -53,7 +53,7 @@
 //! that never snapshot; use host requests for anything that waits across frames in a game
 //! that snapshots.
 
-use lunette_vm::{Context, Fuel, IntoLua, IntoLuaMulti, StashedValue, Value};
+use lunette_vm::{Context, FromLuaMulti, Fuel, IntoLua, IntoLuaMulti, StashedValue, Value};
 
 use crate::Lua;
 
@@ -146,8 +146,8 @@ pub struct Request {
     pub kind: String,
     /// The frame in which it was issued.
     pub frame: i64,
-    /// Its other arguments.
-    pub payload: Vec<StashedValue>,
+    /// How many other arguments it has (read them with [`Lua::request_payload`]).
+    pub payload_len: usize,
 }
 
 impl Lua {
@@ -342,10 +342,9 @@ impl Lua {
 
     /// Every pending host request (issued by `tasklet.request`, not yet completed), by id.
     /// Read-only: polling changes nothing in the VM (no checksum change), so a host may
-    /// poll every frame and keep its own set of the ids it is working on. The payload comes
-    /// as handles, which (like every handle) keep their values alive while the host holds
-    /// them — for weak tables and finalizers too: convert what you need and drop the
-    /// `Request` (or its payload) rather than keeping it across frames.
+    /// poll every frame and keep its own set of the ids it is working on. A `Request` holds
+    /// no VM value (keeping one changes nothing a script sees); read the payload with
+    /// [`Lua::request_payload`].
     pub fn pending_requests(&self) -> Vec<Request> {
         self.enter(|ctx| {
             lunette_stdlib::tasklet::pending_requests(ctx)
@@ -355,9 +354,43 @@ impl Lua {
                     group: r.group,
                     kind: r.kind,
                     frame: r.frame,
-                    payload: r.payload.into_iter().map(|v| ctx.stash(v)).collect(),
+                    payload_len: r.payload.len(),
                 })
                 .collect()
+        })
+    }
+
+    /// The other arguments of pending request `id` (after its kind), converted to `T` (a
+    /// tuple, a [`crate::Variadic`]...; a wrong type is a conversion error naming the
+    /// argument); `Ok(None)` if no request `id` is pending.
+    ///
+    /// ```
+    /// # use lunette::{Lua, StashedValue, TaskletConfig};
+    /// let mut lua = Lua::new();
+    /// lua.open_tasklets(TaskletConfig::default());
+    /// lua.exec("function load() local ok, n = tasklet.request('load_asset', 'orc.png', 2) end")?;
+    /// let load = lua.global::<StashedValue>("load")?;
+    /// lua.spawn_tasklet("mod", "loader", &load, ())?;
+    /// lua.run_frame();
+    /// let request = &lua.pending_requests()[0];
+    /// let (path, lod): (String, i64) = lua.request_payload(request.id)?.unwrap();
+    /// assert_eq!((request.kind.as_str(), path.as_str(), lod), ("load_asset", "orc.png", 2));
+    /// # Ok::<(), lunette::LuaError>(())
+    /// ```
+    pub fn request_payload<T: for<'gc> FromLuaMulti<'gc>>(
+        &self,
+        id: i64,
+    ) -> Result<Option<T>, crate::LuaError> {
+        self.enter(|ctx| {
+            let Some(r) = lunette_stdlib::tasklet::pending_requests(ctx)
+                .into_iter()
+                .find(|r| r.id == id)
+            else {
+                return Ok(None);
+            };
+            T::from_lua_multi(ctx, &r.payload, 1)
+                .map(Some)
+                .map_err(|e| host_error(ctx, e))
         })
     }
 

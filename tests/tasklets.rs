@@ -332,7 +332,12 @@ fn tasklets_use_coroutines_and_are_preempted_inside_them() {
             // Answer the echo request at once.
             for r in lua.pending_requests() {
                 assert!(lua
-                    .complete_request(r.id, lunette::Variadic(r.payload))
+                    .complete_request(
+                        r.id,
+                        lua.request_payload::<lunette::Variadic<lunette::StashedValue>>(r.id)
+                            .unwrap()
+                            .unwrap(),
+                    )
                     .unwrap());
             }
             assert!(run_frames(&mut lua, 1).is_empty());
@@ -431,8 +436,7 @@ fn host_frame(lua: &mut Lua, host: &CaptureHost) -> String {
     let frame_now = lua.enter(lunette_stdlib_frame);
     for r in lua.pending_requests() {
         if r.frame + 2 <= frame_now {
-            let name =
-                lua.enter(|ctx| lunette::vm::display_plain(ctx.fetch(&r.payload[0]).unwrap()));
+            let name = lua.request_payload::<String>(r.id).unwrap().unwrap();
             if name == "missing.png" {
                 assert!(lua
                     .fail_request(r.id, "no such asset: missing.png")
