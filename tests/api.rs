@@ -412,3 +412,19 @@ fn argument_conversions_pay_memory_and_fuel() {
         5_000_050_000
     );
 }
+
+/// An uncaught error raised by a Rust function shows it as the first frame, like PUC:
+/// `[C]: in function 'string.rep'`.
+#[test]
+fn tracebacks_start_with_the_rust_function_that_raised() {
+    let (mut lua, _) = quiet();
+    let err = lua
+        .chunk("local s = string.rep(nil)")
+        .name("=m")
+        .exec()
+        .unwrap_err();
+    assert_eq!(
+        err.traceback,
+        "stack traceback:\n\t[C]: in function 'string.rep'\n\tm:1: in main chunk\n\t[C]: in ?"
+    );
+}

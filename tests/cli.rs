@@ -183,7 +183,8 @@ fn stdin_is_the_script_when_nothing_else_runs() {
         (
             Some(1),
             "from stdin\n".into(),
-            "lunette: stdin:3: x\nstack traceback:\n\tstdin:3: in main chunk\n\t[C]: in ?\n".into()
+            "lunette: stdin:3: x\nstack traceback:\n\t[C]: in function 'error'\n\tstdin:3: in main chunk\n\t[C]: in ?\n"
+                .into()
         )
     );
     let out = lunette(&["-"], "print('from stdin')");

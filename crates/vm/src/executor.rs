@@ -531,7 +531,23 @@ impl<'gc> Executor<'gc> {
         let raised_by = ts.raised_by.take();
         let value = error_to_value(ctx, &ts, e, None);
         if is_main && st.traceback.is_empty() && !has_catcher(&ts) {
-            st.traceback = debug::traceback(&ts);
+            // Like PUC, the Rust function that raised is the first frame
+            // (`[C]: in function 'error'`): shown as the frame a dead coroutine keeps.
+            match raised_by {
+                Some(name) => {
+                    let base = ts.stack.len();
+                    ts.frames.push(Frame::Continuation {
+                        then: Then::new(name, dead_frame, Value::Nil),
+                        base,
+                        returns: Returns::Multi,
+                        ready: None,
+                        callee_name: name,
+                    });
+                    st.traceback = debug::traceback(&ts);
+                    ts.frames.pop();
+                }
+                None => st.traceback = debug::traceback(&ts),
+            }
         }
         if let Some(handler) = take_message_handler(&mut ts) {
             // Run the handler on top of the failing stack; its continuation re-raises the
