@@ -5,7 +5,7 @@
 use lunette_compiler::{Constant, Instruction, Prototype};
 
 use crate::function::FunctionProto;
-use crate::thread::{Frame, LuaFrame, ThreadState};
+use crate::thread::{Frame, LuaFrame, Returns, ThreadState};
 
 /// Name of the `reg`-th active local at `pc` (registers are allocated to locals in order).
 pub(crate) fn local_name(fp: &FunctionProto<'_>, pc: usize, reg: usize) -> Option<String> {
@@ -282,6 +282,10 @@ fn frame_description(ts: &ThreadState<'_>, idx: usize) -> String {
             let named = match cp.code.get(pc) {
                 Some(Instruction::Call { a, .. }) => object_name(cp, pc, *a as usize),
                 Some(Instruction::TForCall { .. }) => Some(("for iterator", "for iterator".into())),
+                // Called by an operator or an index: PUC's "metamethod 'add'".
+                Some(i) if f.returns == Returns::Meta => {
+                    metamethod_name(i).map(|n| ("metamethod", n.to_string()))
+                }
                 _ => None,
             };
             if let Some((kind, name)) = named {

@@ -557,12 +557,15 @@ impl<'gc> Executor<'gc> {
             let state = ctx.new_table();
             let _ = state.set(ctx.mutation(), Value::Integer(1), handler);
             let _ = state.set(ctx.mutation(), Value::Integer(2), Value::Integer(1));
+            // The handler runs where the error was raised: above the Rust function that
+            // raised it (a traceback shows `[C]: in function 'error'`, like PUC), or
+            // directly above the Lua frame that raised it.
             ts.frames.push(Frame::Continuation {
                 then: Then::new("xpcall", message_handler_done, Value::Table(state)).catching(),
                 base,
                 returns: Returns::Multi,
                 ready: None,
-                callee_name: "xpcall",
+                callee_name: raised_by.unwrap_or(HANDLER_FRAME),
             });
             ts.stack.push(handler);
             ts.stack.push(value);
@@ -1487,9 +1490,14 @@ pub(crate) const RESUMING: &str = "(resuming)";
 /// the function that detached, for tracebacks).
 const DETACHED: &str = "(detached)";
 
-/// Whether `name` is one of the internal frames of preempted coroutines.
+/// The name of the frame an `xpcall` message handler runs above when the error was raised
+/// by Lua code (not a Rust function): tracebacks do not show it.
+const HANDLER_FRAME: &str = "(message handler)";
+
+/// Whether `name` is one of the internal frames tracebacks do not show (those of preempted
+/// coroutines, and the frame a message handler runs above).
 pub(crate) fn is_preemption_frame(name: &str) -> bool {
-    name == PREEMPTED || name == RESUMING
+    name == PREEMPTED || name == RESUMING || name == HANDLER_FRAME
 }
 
 /// Whether the thread was preempted (`Executor::preempt`): its top frame is a preemption
