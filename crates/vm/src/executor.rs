@@ -1197,60 +1197,15 @@ pub(crate) fn apply_action<'gc>(
             }
         },
         Action::Yield { then } => {
-            if is_main {
-                // Raised "inside" the C function: no position, like PUC.
-                return Err(Error::Value(
-                    ctx.str("attempt to yield from outside a coroutine"),
-                ));
-            }
-            // The values move to the resumer's stack: paid for like any multi-value copy (a
-            // yield through a deep chain of wrapped coroutines moves them at every level).
-            fuel.consume(values_cost(ts.stack.len() - func - 1));
-            let values: Vec<Value<'gc>> = ts.stack.drain(func + 1..).collect();
-            match then {
-                None => {
-                    ts.resume_slot = func;
-                    ts.resume_returns = returns;
-                }
-                Some(then) => {
-                    ts.frames.push(Frame::Continuation {
-                        then,
-                        base: func + 1,
-                        returns,
-                        ready: None,
-                        callee_name: name,
-                    });
-                    ts.resume_slot = func + 1;
-                    ts.resume_returns = Returns::Multi;
-                }
-            }
-            // Resume values will be placed at `resume_slot` (below it: the callback's slot
-            // when a continuation waits).
-            let keep = ts.resume_slot;
-            ts.stack.truncate(keep);
-            Ok(Flow::Yield(values))
+            suspend_callback(ctx, ts, func, returns, name, then, is_main, fuel).map(Flow::Yield)
         }
         Action::Detach { then } => {
-            if is_main {
-                return Err(Error::Value(
-                    ctx.str("attempt to yield from outside a coroutine"),
-                ));
-            }
-            fuel.consume(values_cost(ts.stack.len() - func - 1));
-            let values: Vec<Value<'gc>> = ts.stack.drain(func + 1..).collect();
-            ts.frames.push(Frame::Continuation {
-                then: Then {
-                    name: DETACHED,
-                    ..then
-                },
-                base: func + 1,
-                returns,
-                ready: None,
-                callee_name: name,
-            });
-            ts.resume_slot = func + 1;
-            ts.resume_returns = Returns::Multi;
-            Ok(Flow::Detach(values))
+            let then = Then {
+                name: DETACHED,
+                ..then
+            };
+            suspend_callback(ctx, ts, func, returns, name, Some(then), is_main, fuel)
+                .map(Flow::Detach)
         }
         Action::Pause { then } => {
             ts.frames.push(Frame::Continuation {
@@ -1489,6 +1444,50 @@ pub(crate) const RESUMING: &str = "(resuming)";
 /// `Then::name` of the continuation of an `Action::Detach` (the frame keeps the name of
 /// the function that detached, for tracebacks).
 const DETACHED: &str = "(detached)";
+
+/// A callback's `Yield` (or `Detach`): its values leave the thread (paid for like any
+/// multi-value copy: a yield through a deep chain of wrapped coroutines moves them at every
+/// level), and the thread waits for the resume values at `resume_slot` — in the callback's
+/// slot, or above it when a continuation `then` waits for them.
+#[allow(clippy::too_many_arguments)]
+fn suspend_callback<'gc>(
+    ctx: Context<'gc>,
+    ts: &mut ThreadState<'gc>,
+    func: usize,
+    returns: Returns,
+    name: &'static str,
+    then: Option<Then<'gc>>,
+    is_main: bool,
+    fuel: &mut Fuel,
+) -> Result<Vec<Value<'gc>>, Error<'gc>> {
+    if is_main {
+        // Raised "inside" the C function: no position, like PUC.
+        return Err(Error::Value(
+            ctx.str("attempt to yield from outside a coroutine"),
+        ));
+    }
+    fuel.consume(values_cost(ts.stack.len() - func - 1));
+    let values: Vec<Value<'gc>> = ts.stack.drain(func + 1..).collect();
+    match then {
+        None => {
+            ts.resume_slot = func;
+            ts.resume_returns = returns;
+        }
+        Some(then) => {
+            ts.frames.push(Frame::Continuation {
+                then,
+                base: func + 1,
+                returns,
+                ready: None,
+                callee_name: name,
+            });
+            ts.resume_slot = func + 1;
+            ts.resume_returns = Returns::Multi;
+        }
+    }
+    ts.stack.truncate(ts.resume_slot);
+    Ok(values)
+}
 
 /// The name of the frame an `xpcall` message handler runs above when the error was raised
 /// by Lua code (not a Rust function): tracebacks do not show it.
