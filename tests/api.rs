@@ -307,7 +307,7 @@ fn an_async_callback_waiting_outside_the_vm_reports_waiting() {
             })
         });
         ctx.globals()
-            .set(ctx.mutation(), ctx.str("load_asset"), Value::Callback(cb))
+            .set(ctx, ctx.str("load_asset"), Value::Callback(cb))
             .unwrap();
     });
     let exec = lua.chunk("return load_asset() .. '!'").start(()).unwrap();

@@ -227,7 +227,7 @@ fn rust_callbacks_can_be_registered_and_called() {
     lua.enter(|ctx| {
         let cb = lunette::Callback::new(ctx, "add", add);
         ctx.globals()
-            .set(ctx.mutation(), ctx.str("add"), Value::Callback(cb))
+            .set(ctx, ctx.str("add"), Value::Callback(cb))
             .unwrap();
     });
     lua.execute(b"print(add(2, 3)) print(pcall(add, 1))", "=cb")
@@ -307,9 +307,9 @@ fn async_sequences_call_back_into_lua_and_yield() {
             })
         });
         let g = ctx.globals();
-        g.set(ctx.mutation(), ctx.str("twice"), Value::Callback(twice))
+        g.set(ctx, ctx.str("twice"), Value::Callback(twice))
             .unwrap();
-        g.set(ctx.mutation(), ctx.str("relay"), Value::Callback(relay))
+        g.set(ctx, ctx.str("relay"), Value::Callback(relay))
             .unwrap();
     });
     let exec = start(

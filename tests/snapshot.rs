@@ -279,7 +279,7 @@ fn what_cannot_be_copied_is_named() {
     lua.enter(|ctx| {
         let u = lunette::vm::UserData::new(ctx, Opaque);
         ctx.globals()
-            .set(ctx.mutation(), ctx.str("u"), Value::UserData(u))
+            .set(ctx, ctx.str("u"), Value::UserData(u))
             .unwrap();
     });
     let err = lua.snapshot().err().expect("opaque userdata refuses");
@@ -290,7 +290,7 @@ fn what_cannot_be_copied_is_named() {
     lua.enter(|ctx| {
         let u = lunette::vm::UserData::new_snapshotable(ctx, Counter(41));
         ctx.globals()
-            .set(ctx.mutation(), ctx.str("c"), Value::UserData(u))
+            .set(ctx, ctx.str("c"), Value::UserData(u))
             .unwrap();
     });
     let snap = lua.snapshot().expect("cloneable userdata is copied");
@@ -316,7 +316,7 @@ fn an_async_sequence_in_flight_refuses_and_a_finished_one_survives() {
             })
         });
         ctx.globals()
-            .set(ctx.mutation(), ctx.str("wait_twice"), Value::Callback(wait))
+            .set(ctx, ctx.str("wait_twice"), Value::Callback(wait))
             .unwrap();
     });
     run(
@@ -662,7 +662,7 @@ fn ring_refuses_while_an_async_sequence_is_in_flight() {
             })
         });
         ctx.globals()
-            .set(ctx.mutation(), ctx.str("wait_once"), Value::Callback(wait))
+            .set(ctx, ctx.str("wait_once"), Value::Callback(wait))
             .unwrap();
     });
     run(

@@ -467,7 +467,7 @@ fn opaque_userdata_is_refused_by_snap_snapshot_and_checksum() {
     lua.enter(|ctx| {
         let u = lunette::UserData::new(ctx, 5u8);
         ctx.globals()
-            .set(ctx.mutation(), ctx.str("raw"), Value::UserData(u))
+            .set(ctx, ctx.str("raw"), Value::UserData(u))
             .unwrap();
     });
     let e1 = lua.snap().unwrap_err();

@@ -101,7 +101,7 @@ fn bound_environment<'gc>(exec: &Exec<'gc, '_>) -> Option<Value<'gc>> {
 }
 
 pub(crate) fn set<'gc>(ctx: Context<'gc>, t: Table<'gc>, name: &str, v: Value<'gc>) {
-    let _ = t.set(ctx.mutation(), ctx.str(name), v);
+    let _ = t.set(ctx, ctx.str(name), v);
 }
 
 /// `tostring` of `v` without calling Lua: `Ok(None)` if `__tostring` must be called.
@@ -160,7 +160,7 @@ fn print<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>
                 // Slow path: convert the rest with `__tostring` calls, one at a time.
                 let state = ctx.new_table();
                 for (j, v) in exec.values().iter().enumerate() {
-                    let _ = state.set(ctx.mutation(), Value::Integer(j as i64 + 1), *v);
+                    let _ = state.set(ctx, Value::Integer(j as i64 + 1), *v);
                 }
                 set(ctx, state, "n", Value::Integer(n as i64));
                 set(ctx, state, "i", Value::Integer(i as i64 + 1));
@@ -471,7 +471,7 @@ fn rawset<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc
     let t = check_table(exec, 0)?;
     let k = check_any(exec, 1)?;
     let v = check_any(exec, 2)?;
-    t.set(ctx.mutation(), k, v)
+    t.set(ctx, k, v)
         .map_err(|e| Error::runtime(e.to_string()))?;
     exec.set_return(Value::Table(t));
     Ok(Action::Return)
@@ -655,21 +655,13 @@ fn load<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>,
             };
             // State: [reader, name, mode, env, has env, total length, pieces...]
             let state = ctx.new_table();
-            let _ = state.set(ctx.mutation(), Value::Integer(1), chunk);
-            let _ = state.set(ctx.mutation(), Value::Integer(2), name);
-            let _ = state.set(ctx.mutation(), Value::Integer(3), ctx.str(&mode));
+            let _ = state.set(ctx, Value::Integer(1), chunk);
+            let _ = state.set(ctx, Value::Integer(2), name);
+            let _ = state.set(ctx, Value::Integer(3), ctx.str(&mode));
             // (false when absent: slots 1..6 stay a sequence, so `length` finds the pieces)
-            let _ = state.set(
-                ctx.mutation(),
-                Value::Integer(4),
-                env.unwrap_or(Value::Boolean(false)),
-            );
-            let _ = state.set(
-                ctx.mutation(),
-                Value::Integer(5),
-                Value::Boolean(env.is_some()),
-            );
-            let _ = state.set(ctx.mutation(), Value::Integer(6), Value::Integer(0));
+            let _ = state.set(ctx, Value::Integer(4), env.unwrap_or(Value::Boolean(false)));
+            let _ = state.set(ctx, Value::Integer(5), Value::Boolean(env.is_some()));
+            let _ = state.set(ctx, Value::Integer(6), Value::Integer(0));
             exec.clear();
             Ok(Action::Call {
                 function: chunk,
@@ -709,12 +701,8 @@ fn load_piece<'gc>(
             // changed yet: this continuation can run again after a collection.)
             ctx.reserve_memory_or_retry(total)?;
             let next = state.length() + 1;
-            let _ = state.set(ctx.mutation(), Value::Integer(next), piece);
-            let _ = state.set(
-                ctx.mutation(),
-                Value::Integer(6),
-                Value::Integer(total as i64),
-            );
+            let _ = state.set(ctx, Value::Integer(next), piece);
+            let _ = state.set(ctx, Value::Integer(6), Value::Integer(total as i64));
             false
         }
         _ => {
@@ -770,14 +758,13 @@ fn compile_state<'gc>(
 ) -> Table<'gc> {
     let len = source.as_string().map_or(0, |s| s.len());
     let state = ctx.new_table_with_capacity(6, 0);
-    let mc = ctx.mutation();
-    let _ = state.set(mc, Value::Integer(1), source);
-    let _ = state.set(mc, Value::Integer(2), name);
-    let _ = state.set(mc, Value::Integer(3), ctx.str(mode));
-    let _ = state.set(mc, Value::Integer(4), env.unwrap_or(Value::Boolean(false)));
-    let _ = state.set(mc, Value::Integer(5), Value::Boolean(env.is_some()));
+    let _ = state.set(ctx, Value::Integer(1), source);
+    let _ = state.set(ctx, Value::Integer(2), name);
+    let _ = state.set(ctx, Value::Integer(3), ctx.str(mode));
+    let _ = state.set(ctx, Value::Integer(4), env.unwrap_or(Value::Boolean(false)));
+    let _ = state.set(ctx, Value::Integer(5), Value::Boolean(env.is_some()));
     let _ = state.set(
-        mc,
+        ctx,
         Value::Integer(6),
         Value::Integer(compile_fuel(len) as i64),
     );
@@ -799,7 +786,7 @@ fn load_pay<'gc>(
     exec.charge(now);
     if unpaid > now {
         let _ = state.set(
-            ctx.mutation(),
+            ctx,
             Value::Integer(6),
             Value::Integer((unpaid - now) as i64),
         );
@@ -896,7 +883,7 @@ fn gc_settings<'gc>(ctx: Context<'gc>) -> Table<'gc> {
     set(ctx, t, "pause", Value::Integer(200 / 4));
     set(ctx, t, "stepmul", Value::Integer(100 / 4));
     set(ctx, t, "debt", Value::Integer(0));
-    let _ = ctx.registry().set(ctx.mutation(), key, Value::Table(t));
+    let _ = ctx.registry().set(ctx, key, Value::Table(t));
     t
 }
 

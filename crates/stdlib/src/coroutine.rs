@@ -29,11 +29,9 @@ pub fn open(ctx: Context<'_>) {
         set(ctx, lib, key, Value::Callback(Callback::new(ctx, name, *f)));
     }
     set(ctx, ctx.globals(), "coroutine", Value::Table(lib));
-    let _ = ctx.registry().set(
-        ctx.mutation(),
-        ctx.str("lunette.loaded.coroutine"),
-        Value::Table(lib),
-    );
+    let _ = ctx
+        .registry()
+        .set(ctx, ctx.str("lunette.loaded.coroutine"), Value::Table(lib));
 }
 
 fn check_thread<'gc>(exec: &Exec<'gc, '_>, i: usize) -> Result<Thread<'gc>, Error<'gc>> {

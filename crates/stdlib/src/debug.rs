@@ -310,11 +310,7 @@ fn fill_function<'gc>(
         if let Some(p) = proto {
             let lines = ctx.new_table();
             for &l in &p.lines {
-                let _ = lines.set(
-                    ctx.mutation(),
-                    Value::Integer(l as i64),
-                    Value::Boolean(true),
-                );
+                let _ = lines.set(ctx, Value::Integer(l as i64), Value::Boolean(true));
             }
             set(ctx, info, "activelines", Value::Table(lines));
         }
@@ -610,7 +606,7 @@ fn sethook<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'g
     let hooks = hooks_table(ctx);
     match exec.get(a) {
         None | Some(Value::Nil) => {
-            let _ = hooks.set(ctx.mutation(), thread, Value::Nil);
+            let _ = hooks.set(ctx, thread, Value::Nil);
         }
         Some(_) => {
             let smask = crate::util::check_string(ctx, exec, a + 1)?;
@@ -623,14 +619,10 @@ fn sethook<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'g
                 }
             }
             let entry = ctx.new_table();
-            let _ = entry.set(ctx.mutation(), Value::Integer(1), hook);
-            let _ = entry.set(ctx.mutation(), Value::Integer(2), ctx.str(&mask));
-            let _ = entry.set(
-                ctx.mutation(),
-                Value::Integer(3),
-                Value::Integer(count.max(0)),
-            );
-            let _ = hooks.set(ctx.mutation(), thread, Value::Table(entry));
+            let _ = entry.set(ctx, Value::Integer(1), hook);
+            let _ = entry.set(ctx, Value::Integer(2), ctx.str(&mask));
+            let _ = entry.set(ctx, Value::Integer(3), Value::Integer(count.max(0)));
+            let _ = hooks.set(ctx, thread, Value::Table(entry));
         }
     }
     exec.clear();

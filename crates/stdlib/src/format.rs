@@ -620,7 +620,7 @@ impl<'gc> Fmt<'gc> {
         self.nparts += 1;
         self.saved_len += self.out.len();
         let _ = parts.set(
-            ctx.mutation(),
+            ctx,
             Value::Integer(self.nparts),
             Value::String(ctx.new_string(&self.out)),
         );
@@ -728,7 +728,7 @@ fn drive<'gc>(
                         let vals = exec.values();
                         let t = ctx.new_table_with_capacity(vals.len(), 0);
                         for (i, a) in vals.iter().enumerate() {
-                            let _ = t.set(ctx.mutation(), Value::Integer(i as i64 + 1), *a);
+                            let _ = t.set(ctx, Value::Integer(i as i64 + 1), *a);
                         }
                         Args::Table(t, vals.len())
                     }

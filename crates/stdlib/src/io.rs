@@ -984,10 +984,10 @@ fn make_lines<'gc>(
         ));
     }
     let state = ctx.new_table_with_capacity(formats.len() + 2, 0);
-    let _ = state.set(ctx.mutation(), Value::Integer(1), file);
-    let _ = state.set(ctx.mutation(), Value::Integer(2), Value::Boolean(to_close));
+    let _ = state.set(ctx, Value::Integer(1), file);
+    let _ = state.set(ctx, Value::Integer(2), Value::Boolean(to_close));
     for (i, f) in formats.iter().enumerate() {
-        let _ = state.set(ctx.mutation(), Value::Integer(i as i64 + 3), *f);
+        let _ = state.set(ctx, Value::Integer(i as i64 + 3), *f);
     }
     Ok(Value::Callback(Callback::with_upvalue(
         ctx,

@@ -57,11 +57,11 @@ pub fn freeze_libraries(ctx: Context<'_>) {
     let g = ctx.globals();
     for name in LIBRARY_TABLES {
         if let lunette_vm::Value::Table(t) = g.get(ctx.key(name)) {
-            t.freeze();
+            t.freeze(ctx);
         }
     }
     if let Some(mt) = ctx.string_metatable() {
-        mt.freeze();
+        mt.freeze(ctx);
     }
 }
 
@@ -88,11 +88,11 @@ pub fn new_environment<'gc>(ctx: Context<'gc>) -> lunette_vm::Table<'gc> {
     let mut key = Value::Nil;
     while let Ok(Some((k, v))) = g.next(key) {
         if !matches!(k, Value::String(s) if s.as_bytes() == b"_G") {
-            let _ = env.set(ctx.mutation(), k, v);
+            let _ = env.set(ctx, k, v);
         }
         key = k;
     }
-    let _ = env.set(ctx.mutation(), ctx.str("_G"), Value::Table(env));
+    let _ = env.set(ctx, ctx.str("_G"), Value::Table(env));
     base::bind_compilers(ctx, env);
     package::open_for_environment(ctx, env);
     env

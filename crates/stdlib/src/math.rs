@@ -50,11 +50,9 @@ pub fn open(ctx: Context<'_>) {
     }
     let state = ctx.new_table_with_capacity(4, 0);
     store_state(ctx, state, &seed_state(0, 0));
-    let _ = ctx.registry().set(
-        ctx.mutation(),
-        ctx.str(RANDOM_STATE_KEY),
-        Value::Table(state),
-    );
+    let _ = ctx
+        .registry()
+        .set(ctx, ctx.str(RANDOM_STATE_KEY), Value::Table(state));
     set(
         ctx,
         lib,
@@ -82,11 +80,9 @@ pub fn open(ctx: Context<'_>) {
     set(ctx, lib, "maxinteger", Value::Integer(i64::MAX));
     set(ctx, lib, "mininteger", Value::Integer(i64::MIN));
     set(ctx, ctx.globals(), "math", Value::Table(lib));
-    let _ = ctx.registry().set(
-        ctx.mutation(),
-        ctx.str("lunette.loaded.math"),
-        Value::Table(lib),
-    );
+    let _ = ctx
+        .registry()
+        .set(ctx, ctx.str("lunette.loaded.math"), Value::Table(lib));
 }
 
 /// A float that fits an integer becomes one (PUC's `pushnumint` after floor/ceil).
@@ -278,7 +274,7 @@ fn extreme<'gc>(
             Less::Call(mm) => {
                 let st = ctx.new_table_with_capacity(n, 4);
                 for (j, v) in exec.values().iter().enumerate() {
-                    let _ = st.set(ctx.mutation(), Value::Integer(j as i64 + 1), *v);
+                    let _ = st.set(ctx, Value::Integer(j as i64 + 1), *v);
                 }
                 set(ctx, st, "n", Value::Integer(n as i64));
                 set(ctx, st, "best", Value::Integer(best as i64));
@@ -416,11 +412,7 @@ fn load_state<'gc>(exec: &Exec<'gc, '_>) -> Result<(Table<'gc>, Xoshiro), Error<
 
 fn store_state<'gc>(ctx: Context<'gc>, t: Table<'gc>, g: &Xoshiro) {
     for (i, w) in g.s.iter().enumerate() {
-        let _ = t.set(
-            ctx.mutation(),
-            Value::Integer(i as i64 + 1),
-            Value::Integer(*w as i64),
-        );
+        let _ = t.set(ctx, Value::Integer(i as i64 + 1), Value::Integer(*w as i64));
     }
 }
 

@@ -123,17 +123,13 @@ fn new_searchers<'gc>(ctx: Context<'gc>, lib: Table<'gc>, env: Option<Table<'gc>
         list.push(("searcher_Lua", searcher_lua));
     }
     let binding = ctx.new_table_with_capacity(2, 0);
-    let _ = binding.set(ctx.mutation(), Value::Integer(1), Value::Table(lib));
+    let _ = binding.set(ctx, Value::Integer(1), Value::Table(lib));
     if let Some(env) = env {
-        let _ = binding.set(ctx.mutation(), Value::Integer(2), Value::Table(env));
+        let _ = binding.set(ctx, Value::Integer(2), Value::Table(env));
     }
     for (i, (name, f)) in list.into_iter().enumerate() {
         let cb = Callback::with_upvalue(ctx, name, f, Value::Table(binding));
-        let _ = searchers.set(
-            ctx.mutation(),
-            Value::Integer(i as i64 + 1),
-            Value::Callback(cb),
-        );
+        let _ = searchers.set(ctx, Value::Integer(i as i64 + 1), Value::Callback(cb));
     }
     searchers
 }
@@ -151,7 +147,7 @@ pub(crate) fn open_for_environment<'gc>(ctx: Context<'gc>, env: Table<'gc>) {
     let lib = ctx.new_table();
     let mut key = Value::Nil;
     while let Ok(Some((k, v))) = global.next(key) {
-        let _ = lib.set(ctx.mutation(), k, v);
+        let _ = lib.set(ctx, k, v);
         key = k;
     }
     let copy = |field: &str| {
@@ -159,7 +155,7 @@ pub(crate) fn open_for_environment<'gc>(ctx: Context<'gc>, env: Table<'gc>) {
         if let Value::Table(src) = global.get(ctx.key(field)) {
             let mut key = Value::Nil;
             while let Ok(Some((k, v))) = src.next(key) {
-                let _ = t.set(ctx.mutation(), k, v);
+                let _ = t.set(ctx, k, v);
                 key = k;
             }
         }
@@ -188,7 +184,7 @@ pub(crate) fn open_for_environment<'gc>(ctx: Context<'gc>, env: Table<'gc>) {
         Value::Table(new_searchers(ctx, lib, Some(env))),
     );
     if global.is_frozen() {
-        lib.freeze();
+        lib.freeze(ctx);
     }
     set(ctx, env, "package", Value::Table(lib));
     let require = Callback::with_upvalue(ctx, "require", require, Value::Table(lib));
@@ -433,10 +429,10 @@ fn require<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'g
         return Err(Error::runtime("'package.searchers' must be a table"));
     };
     let state = ctx.new_table_with_capacity(5, 0);
-    let _ = state.set(ctx.mutation(), Value::Integer(1), Value::String(name));
-    let _ = state.set(ctx.mutation(), Value::Integer(3), ctx.str(""));
-    let _ = state.set(ctx.mutation(), Value::Integer(4), Value::Table(searchers));
-    let _ = state.set(ctx.mutation(), Value::Integer(6), Value::Table(loaded));
+    let _ = state.set(ctx, Value::Integer(1), Value::String(name));
+    let _ = state.set(ctx, Value::Integer(3), ctx.str(""));
+    let _ = state.set(ctx, Value::Integer(4), Value::Table(searchers));
+    let _ = state.set(ctx, Value::Integer(6), Value::Table(loaded));
     next_searcher(ctx, exec, state, 1)
 }
 
@@ -492,7 +488,7 @@ fn next_searcher<'gc>(
             msg
         )));
     }
-    let _ = state.set(ctx.mutation(), Value::Integer(2), Value::Integer(i));
+    let _ = state.set(ctx, Value::Integer(2), Value::Integer(i));
     exec.replace(&[name]);
     Ok(Action::Call {
         function: searcher,
@@ -512,7 +508,7 @@ fn after_searcher<'gc>(
     let loader = exec.arg(0);
     if loader.is_function() {
         let extra = exec.arg(1);
-        let _ = state.set(ctx.mutation(), Value::Integer(5), extra);
+        let _ = state.set(ctx, Value::Integer(5), extra);
         exec.replace(&[state.get_int(1), extra]);
         return Ok(Action::Call {
             function: loader,
@@ -527,11 +523,7 @@ fn after_searcher<'gc>(
             .unwrap_or_default();
         msg.extend_from_slice(b"\n\t");
         msg.extend_from_slice(lunette_vm::display_plain(v).as_bytes());
-        let _ = state.set(
-            ctx.mutation(),
-            Value::Integer(3),
-            Value::String(ctx.new_string(&msg)),
-        );
+        let _ = state.set(ctx, Value::Integer(3), Value::String(ctx.new_string(&msg)));
     }
     next_searcher(ctx, exec, state, i + 1)
 }
@@ -552,13 +544,13 @@ fn after_loader<'gc>(
     let r = exec.arg(0);
     if !r.is_nil() {
         loaded
-            .set(ctx.mutation(), name, r)
+            .set(ctx, name, r)
             .map_err(|e| Error::runtime(e.to_string()))?;
     }
     let mut v = loaded.get(name);
     if v.is_nil() {
         v = Value::Boolean(true);
-        let _ = loaded.set(ctx.mutation(), name, v);
+        let _ = loaded.set(ctx, name, v);
     }
     exec.replace(&[v, extra]);
     Ok(Action::Return)

@@ -453,7 +453,7 @@ fn run_search(
 pub(crate) fn state_table<'gc>(ctx: Context<'gc>, values: &[Value<'gc>]) -> Table<'gc> {
     let t = ctx.new_table_with_capacity(values.len(), 0);
     for (i, v) in values.iter().enumerate() {
-        let _ = t.set(ctx.mutation(), Value::Integer(i as i64 + 1), *v);
+        let _ = t.set(ctx, Value::Integer(i as i64 + 1), *v);
     }
     t
 }
@@ -719,17 +719,13 @@ fn gmatch_continue<'gc>(
             })
         }
         Some(Found::Match(start, e)) => {
-            let _ = state.set(ctx.mutation(), Value::Integer(3), Value::Integer(e as i64));
-            let _ = state.set(ctx.mutation(), Value::Integer(4), Value::Integer(e as i64));
+            let _ = state.set(ctx, Value::Integer(3), Value::Integer(e as i64));
+            let _ = state.set(ctx, Value::Integer(4), Value::Integer(e as i64));
             push_captures(ctx, exec, &m, start, e, true)?;
             Ok(Action::Return)
         }
         Some(_) => {
-            let _ = state.set(
-                ctx.mutation(),
-                Value::Integer(3),
-                Value::Integer(sb.len() as i64 + 1),
-            );
+            let _ = state.set(ctx, Value::Integer(3), Value::Integer(sb.len() as i64 + 1));
             Ok(Action::Return)
         }
     }
@@ -835,7 +831,6 @@ pub(crate) fn reserve_buffer<'gc>(
 
 impl<'gc> Gsub<'gc> {
     fn save(&mut self, ctx: Context<'gc>, se: &Search, m: &Matcher<'_>) -> Table<'gc> {
-        let mc = ctx.mutation();
         let parts = *self.parts.get_or_insert_with(|| ctx.new_table());
         // A short tail stays a string of its own (copied back on load), so a call per
         // match does not make a part per match.
@@ -846,7 +841,7 @@ impl<'gc> Gsub<'gc> {
         } else {
             self.nparts += 1;
             self.saved_len += self.buf.len();
-            let _ = parts.set(mc, Value::Integer(self.nparts), new_str(ctx, &self.buf));
+            let _ = parts.set(ctx, Value::Integer(self.nparts), new_str(ctx, &self.buf));
             self.buf = Vec::new();
             ctx.str("")
         };
@@ -879,7 +874,7 @@ impl<'gc> Gsub<'gc> {
         match self.state {
             Some(t) => {
                 for (i, v) in fields.into_iter().enumerate() {
-                    let _ = t.set(mc, Value::Integer(i as i64 + 1), v);
+                    let _ = t.set(ctx, Value::Integer(i as i64 + 1), v);
                 }
                 t
             }

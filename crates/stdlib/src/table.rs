@@ -41,11 +41,9 @@ pub fn open(ctx: Context<'_>) {
         set(ctx, lib, key, Value::Callback(Callback::new(ctx, name, *f)));
     }
     set(ctx, ctx.globals(), "table", Value::Table(lib));
-    let _ = ctx.registry().set(
-        ctx.mutation(),
-        ctx.str("lunette.loaded.table"),
-        Value::Table(lib),
-    );
+    let _ = ctx
+        .registry()
+        .set(ctx, ctx.str("lunette.loaded.table"), Value::Table(lib));
 }
 
 /// Most values `table.unpack` returns (PUC: what `lua_checkstack` allows under LUAI_MAXSTACK).
@@ -112,7 +110,7 @@ fn opt_int_arg<'gc>(v: Option<Value<'gc>>, arg: usize, default: i64) -> Result<i
 
 fn raw_set<'gc>(ctx: Context<'gc>, t: Table<'gc>, i: i64, v: Value<'gc>) {
     // Integer keys are always valid.
-    let _ = t.set(ctx.mutation(), Value::Integer(i), v);
+    let _ = t.set(ctx, Value::Integer(i), v);
 }
 
 fn is_stringlike(v: Value<'_>) -> bool {

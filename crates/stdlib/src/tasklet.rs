@@ -57,7 +57,7 @@ fn get<'gc>(ctx: Context<'gc>, t: Table<'gc>, k: &str) -> Value<'gc> {
 }
 
 fn put<'gc>(ctx: Context<'gc>, t: Table<'gc>, k: &str, v: Value<'gc>) {
-    let _ = t.set(ctx.mutation(), ctx.key(k), v);
+    let _ = t.set(ctx, ctx.key(k), v);
 }
 
 fn int<'gc>(ctx: Context<'gc>, t: Table<'gc>, k: &str) -> i64 {
@@ -77,7 +77,7 @@ fn tab_or_new<'gc>(ctx: Context<'gc>, t: Table<'gc>, k: Value<'gc>) -> Table<'gc
         Value::Table(x) => x,
         _ => {
             let x = ctx.new_table();
-            let _ = t.set(ctx.mutation(), k, Value::Table(x));
+            let _ = t.set(ctx, k, Value::Table(x));
             x
         }
     }
@@ -93,14 +93,14 @@ fn text<'gc>(ctx: Context<'gc>, t: Table<'gc>, k: &str) -> String {
 /// Appends `v` to the sequence `t` (`t.n` counts).
 fn append<'gc>(ctx: Context<'gc>, t: Table<'gc>, v: Value<'gc>) {
     let n = int(ctx, t, "n").saturating_add(1);
-    let _ = t.set(ctx.mutation(), Value::Integer(n), v);
+    let _ = t.set(ctx, Value::Integer(n), v);
     put(ctx, t, "n", Value::Integer(n));
 }
 
 /// A FIFO of `{head, tail, [head..=tail] = item}`.
 fn queue_push<'gc>(ctx: Context<'gc>, q: Table<'gc>, v: Value<'gc>) {
     let tail = int(ctx, q, "tail").saturating_add(1);
-    let _ = q.set(ctx.mutation(), Value::Integer(tail), v);
+    let _ = q.set(ctx, Value::Integer(tail), v);
     put(ctx, q, "tail", Value::Integer(tail));
 }
 
@@ -111,7 +111,7 @@ fn queue_pop<'gc>(ctx: Context<'gc>, q: Table<'gc>) -> Option<Value<'gc>> {
         return None;
     }
     let v = q.get_int(head);
-    let _ = q.set(ctx.mutation(), Value::Integer(head), Value::Nil);
+    let _ = q.set(ctx, Value::Integer(head), Value::Nil);
     put(ctx, q, "head", Value::Integer(head.saturating_add(1)));
     Some(v)
 }
@@ -128,7 +128,7 @@ fn pack<'gc>(ctx: Context<'gc>, values: &[Value<'gc>]) -> Result<Table<'gc>, Err
     ctx.reserve_memory(values.len().saturating_mul(32))?;
     let t = ctx.new_table_with_capacity(values.len(), 1);
     for (i, v) in values.iter().enumerate() {
-        let _ = t.set(ctx.mutation(), Value::Integer(i as i64 + 1), *v);
+        let _ = t.set(ctx, Value::Integer(i as i64 + 1), *v);
     }
     put(ctx, t, "n", Value::Integer(values.len() as i64));
     Ok(t)
@@ -178,7 +178,7 @@ pub fn scheduler<'gc>(ctx: Context<'gc>) -> Table<'gc> {
     put(ctx, s, "turn", Value::Callback(turn));
     let _ = ctx
         .registry()
-        .set(ctx.mutation(), ctx.key(REGISTRY_KEY), Value::Table(s));
+        .set(ctx, ctx.key(REGISTRY_KEY), Value::Table(s));
     s
 }
 
@@ -200,13 +200,11 @@ pub fn open(ctx: Context<'_>) {
         put(ctx, lib, key, Value::Callback(Callback::new(ctx, name, *f)));
     }
     put(ctx, ctx.globals(), "tasklet", Value::Table(lib));
-    let _ = ctx.registry().set(
-        ctx.mutation(),
-        ctx.str("lunette.loaded.tasklet"),
-        Value::Table(lib),
-    );
+    let _ = ctx
+        .registry()
+        .set(ctx, ctx.str("lunette.loaded.tasklet"), Value::Table(lib));
     if ctx.string_metatable().is_some_and(|mt| mt.is_frozen()) {
-        lib.freeze();
+        lib.freeze(ctx);
     }
     scheduler(ctx);
 }
@@ -236,7 +234,7 @@ pub fn group<'gc>(ctx: Context<'gc>, name: &str) -> Table<'gc> {
     put(ctx, g, "timers", Value::Table(ctx.new_table()));
     put(ctx, g, "signals", Value::Table(ctx.new_table()));
     put(ctx, g, "count", Value::Integer(0));
-    let _ = by_name.set(ctx.mutation(), key, Value::Table(g));
+    let _ = by_name.set(ctx, key, Value::Table(g));
     let groups = tab_or_new(ctx, s, ctx.key("groups"));
     append(ctx, groups, Value::Table(g));
     g
@@ -322,7 +320,7 @@ fn new_tasklet<'gc>(
     let name = name.unwrap_or_else(|| ctx.str(&format!("tasklet {id}")));
     put(ctx, r, "name", name);
     put(ctx, r, "thread", Value::Thread(thread));
-    let _ = by_thread.set(ctx.mutation(), Value::Thread(thread), Value::Table(r));
+    let _ = by_thread.set(ctx, Value::Thread(thread), Value::Table(r));
     put(ctx, r, "group", Value::Table(g));
     put(ctx, r, "state", ctx.key("ready"));
     put(ctx, r, "fuel", Value::Integer(0));
@@ -384,7 +382,7 @@ fn fire<'gc>(
         return Ok(());
     };
     let values = pack(ctx, values)?;
-    let _ = signals.set(ctx.mutation(), name, Value::Nil);
+    let _ = signals.set(ctx, name, Value::Nil);
     let entry = ctx.new_table();
     put(ctx, entry, "waiters", Value::Table(waiters));
     put(ctx, entry, "values", Value::Table(values));
@@ -418,7 +416,7 @@ pub fn begin_frame(ctx: Context<'_>) -> i64 {
         };
         if let Some(timers) = tab(ctx, g, "timers") {
             if let Value::Table(list) = timers.get(Value::Integer(frame)) {
-                let _ = timers.set(ctx.mutation(), Value::Integer(frame), Value::Nil);
+                let _ = timers.set(ctx, Value::Integer(frame), Value::Nil);
                 queue_push(ctx, q, Value::Table(batch(ctx, list, Value::Nil)));
             }
         }
@@ -584,7 +582,7 @@ pub fn abandon_turn<'gc>(ctx: Context<'gc>, exec: Executor<'gc>) {
 fn finish<'gc>(ctx: Context<'gc>, r: Table<'gc>) {
     put(ctx, r, "state", ctx.key("done"));
     if let Some(by_thread) = tab(ctx, scheduler(ctx), "by_thread") {
-        let _ = by_thread.set(ctx.mutation(), get(ctx, r, "thread"), Value::Nil);
+        let _ = by_thread.set(ctx, get(ctx, r, "thread"), Value::Nil);
     }
     if let Some(g) = tab(ctx, r, "group") {
         put(
@@ -723,7 +721,7 @@ pub fn complete_request<'gc>(
         Ok(values) => put(ctx, r, "values", Value::Table(pack(ctx, values)?)),
         Err(e) => put(ctx, r, "error", e),
     }
-    let _ = requests.set(ctx.mutation(), Value::Integer(id), Value::Nil);
+    let _ = requests.set(ctx, Value::Integer(id), Value::Nil);
     make_ready(ctx, r);
     Ok(true)
 }
@@ -953,7 +951,7 @@ fn request<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'g
     let payload = pack(ctx, exec.values().get(1..).unwrap_or(&[]))?;
     put(ctx, q, "args", Value::Table(payload));
     let requests = tab_or_new(ctx, s, ctx.key("requests"));
-    let _ = requests.set(ctx.mutation(), Value::Integer(id), Value::Table(q));
+    let _ = requests.set(ctx, Value::Integer(id), Value::Table(q));
     put(ctx, r, "state", ctx.key("request"));
     put(ctx, r, "fuel", Value::Integer(0));
     suspend(ctx, exec, r)

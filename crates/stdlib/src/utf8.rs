@@ -29,11 +29,9 @@ pub fn open(ctx: Context<'_>) {
     let pattern = ctx.new_string(b"[\0-\x7F\xC2-\xFD][\x80-\xBF]*");
     set(ctx, lib, "charpattern", Value::String(pattern));
     set(ctx, ctx.globals(), "utf8", Value::Table(lib));
-    let _ = ctx.registry().set(
-        ctx.mutation(),
-        ctx.str("lunette.loaded.utf8"),
-        Value::Table(lib),
-    );
+    let _ = ctx
+        .registry()
+        .set(ctx, ctx.str("lunette.loaded.utf8"), Value::Table(lib));
 }
 
 /// Byte `i` of `s`, or 0 past the end (PUC reads the terminating NUL).

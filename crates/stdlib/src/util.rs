@@ -218,7 +218,7 @@ pub(crate) fn pause_point<'gc>(ctx: Context<'gc>) -> Value<'gc> {
         return pause;
     }
     let pause = Value::Callback(lunette_vm::Callback::new(ctx, "pause", pause_noop));
-    let _ = ctx.registry().set(ctx.mutation(), key, pause);
+    let _ = ctx.registry().set(ctx, key, pause);
     pause
 }
 

@@ -325,7 +325,7 @@ pub(crate) fn table_set<'gc>(
     v: Value<'gc>,
     what: &str,
 ) -> Result<(), Error<'gc>> {
-    t.set(ctx.mutation(), k, v)
+    t.set(ctx, k, v)
         .map_err(|e| Error::runtime(format!("{what}: {e}")))
 }
 

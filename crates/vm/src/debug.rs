@@ -581,7 +581,7 @@ impl<'gc> crate::executor::Exec<'gc, '_> {
                     if let Some(s) = self.ts.stack.get_mut(slot) {
                         *s = v;
                     }
-                } else if let Some(mut other) = thread.try_borrow_mut(ctx.mutation()) {
+                } else if let Some(mut other) = thread.try_borrow_mut(ctx) {
                     if let Some(s) = other.stack.get_mut(slot) {
                         *s = v;
                     }

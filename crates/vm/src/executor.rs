@@ -5,7 +5,8 @@
 //! Rust callback runs to completion and answers with an `Action`, and everything that must
 //! wait for Lua (pcall, metamethods, `__close`, coroutine resumes) waits as a frame.
 
-use gc_arena::lock::RefLock;
+use crate::journal::{Backup, Journaled, JournaledState};
+use crate::object::{Reference, References};
 use gc_arena::{Collect, Gc};
 
 use crate::debug;
@@ -269,16 +270,60 @@ pub(crate) struct ExecutorState<'gc> {
     pub(crate) result: Option<Result<(), Value<'gc>>>,
     #[collect(require_static)]
     pub(crate) traceback: String,
-    /// The journal epoch of the last backup of this executor (see `journal`).
-    #[collect(require_static)]
-    pub(crate) stamp: u32,
-    pub(crate) journal: crate::journal::Journal<'gc>,
+}
+
+// ---- the description of an executor (see `object`) ----
+
+impl<'gc> References<'gc> for ExecutorState<'gc> {
+    fn references(&self, f: &mut impl FnMut(Reference<'gc>)) {
+        let ExecutorState {
+            threads,
+            result,
+            traceback: _,
+        } = self;
+        threads.references(f);
+        if let Some(Err(v)) = result {
+            v.references(f);
+        }
+    }
+}
+
+impl<'gc> JournaledState<'gc> for ExecutorState<'gc> {
+    type Owner = Executor<'gc>;
+
+    fn save(&self) -> Self {
+        let ExecutorState {
+            threads,
+            result,
+            traceback,
+        } = self;
+        ExecutorState {
+            threads: threads.clone(),
+            result: *result,
+            traceback: traceback.clone(),
+        }
+    }
+
+    fn restore(&mut self, saved: Self) {
+        let ExecutorState {
+            threads,
+            result,
+            traceback,
+        } = saved;
+        self.threads = threads;
+        self.result = result;
+        self.traceback = traceback;
+    }
+
+    fn backup(owner: Executor<'gc>, saved: Box<Self>) -> Backup<'gc> {
+        Backup::Executor(owner, saved)
+    }
 }
 
 /// Runs a function to completion in bounded steps. Cheap to copy (a GC pointer).
 #[derive(Copy, Clone, Collect)]
 #[collect(no_drop)]
-pub struct Executor<'gc>(pub(crate) Gc<'gc, RefLock<ExecutorState<'gc>>>);
+pub struct Executor<'gc>(pub(crate) Gc<'gc, Journaled<ExecutorState<'gc>>>);
 
 /// The outcome of a finished executor.
 pub enum ExecResult<'gc> {
@@ -300,10 +345,10 @@ impl<'gc> Executor<'gc> {
     /// (see `state::HOST_ID_BIT`), so starting executors (a host's read-only `render` call)
     /// changes neither the ids nor the memory count scripts see.
     pub fn start(ctx: Context<'gc>, function: Value<'gc>, args: &[Value<'gc>]) -> Self {
-        let journal = ctx.state().journal;
-        let thread = Thread::with_id(ctx.mutation(), journal, ctx.next_host_object_id());
+        let epoch = ctx.state().journal.epoch();
+        let thread = Thread::with_id(ctx.mutation(), epoch, ctx.next_host_object_id());
         {
-            let mut ts = thread.borrow_mut(ctx.mutation());
+            let mut ts = thread.borrow_mut(ctx);
             ts.stack.reserve_exact(1 + args.len());
             ts.stack.push(function);
             ts.stack.extend_from_slice(args);
@@ -314,31 +359,45 @@ impl<'gc> Executor<'gc> {
         }
         Executor(Gc::new(
             ctx.mutation(),
-            RefLock::new(ExecutorState {
-                threads: vec![thread],
-                result: None,
-                traceback: String::new(),
-                stamp: journal.epoch(),
-                journal,
-            }),
+            Journaled::new(
+                epoch,
+                ExecutorState {
+                    threads: vec![thread],
+                    result: None,
+                    traceback: String::new(),
+                },
+            ),
         ))
     }
 
     /// An executor with no threads yet (filled in by a snapshot restore).
-    pub(crate) fn empty(
-        mc: &gc_arena::Mutation<'gc>,
-        journal: crate::journal::Journal<'gc>,
-    ) -> Self {
+    pub(crate) fn empty(mc: &gc_arena::Mutation<'gc>) -> Self {
         Executor(Gc::new(
             mc,
-            RefLock::new(ExecutorState {
-                threads: Vec::new(),
-                result: None,
-                traceback: String::new(),
-                stamp: journal.epoch(),
-                journal,
-            }),
+            Journaled::new(
+                0,
+                ExecutorState {
+                    threads: Vec::new(),
+                    result: None,
+                    traceback: String::new(),
+                },
+            ),
         ))
+    }
+
+    /// The journaled cell, behind the write barrier (mutations go through `Journaled`).
+    #[inline(always)]
+    pub(crate) fn cell(
+        self,
+        mc: &gc_arena::Mutation<'gc>,
+    ) -> &'gc gc_arena::barrier::Write<Journaled<ExecutorState<'gc>>> {
+        Gc::write(mc, self.0)
+    }
+
+    /// Mutable access; the first of a snapshot epoch saves the state in the journal first.
+    #[inline]
+    fn borrow_mut(self, ctx: Context<'gc>) -> std::cell::RefMut<'gc, ExecutorState<'gc>> {
+        Journaled::borrow_mut(self.cell(ctx.mutation()), ctx, self)
     }
 
     /// Whether the function has returned or failed ([`Executor::result`] is then set).
@@ -376,12 +435,7 @@ impl<'gc> Executor<'gc> {
     }
 
     fn step_inner(self, ctx: Context<'gc>, fuel: &mut Fuel) -> bool {
-        let mc = ctx.mutation();
-        let mut st = self.0.borrow_mut(mc);
-        if st.stamp != st.journal.epoch() {
-            st.stamp = st.journal.epoch();
-            st.journal.backup_executor(mc, self, &st);
-        }
+        let mut st = self.borrow_mut(ctx);
         if st.result.is_some() {
             return true;
         }
@@ -394,7 +448,7 @@ impl<'gc> Executor<'gc> {
             }
             let thread = *st.threads.last().expect("executor has a thread");
             let is_main = st.threads.len() == 1;
-            let mut ts = thread.borrow_mut(mc);
+            let mut ts = thread.borrow_mut(ctx);
             if matches!(ts.frames.last(), Some(Frame::Lua(_))) && ctx.may_run_finalizers(thread) {
                 // Finalizers queued by a host-requested full collection run here, between two
                 // instructions, as calls whose results are discarded (in bounded pieces, see
@@ -438,19 +492,18 @@ impl<'gc> Executor<'gc> {
 
     /// Returns `true` when `step` must return (fuel out or finished).
     fn handle_flow(self, ctx: Context<'gc>, st: &mut ExecutorState<'gc>, flow: Flow<'gc>) -> bool {
-        let mc = ctx.mutation();
         match flow {
             Flow::Continue => false,
             Flow::OutOfFuel => true,
             Flow::ThreadReturned => {
                 let thread = *st.threads.last().unwrap();
                 if st.threads.len() == 1 {
-                    thread.borrow_mut(mc).status = ThreadStatus::Dead;
+                    thread.borrow_mut(ctx).status = ThreadStatus::Dead;
                     st.result = Some(Ok(()));
                     return true;
                 }
                 let values = {
-                    let mut ts = thread.borrow_mut(mc);
+                    let mut ts = thread.borrow_mut(ctx);
                     ts.status = ThreadStatus::Dead;
                     std::mem::take(&mut ts.stack)
                 };
@@ -460,7 +513,7 @@ impl<'gc> Executor<'gc> {
             }
             Flow::Yield(values) => {
                 let thread = *st.threads.last().unwrap();
-                thread.borrow_mut(mc).status = ThreadStatus::Suspended;
+                thread.borrow_mut(ctx).status = ThreadStatus::Suspended;
                 st.threads.pop();
                 deliver_to_resumer(ctx, *st.threads.last().unwrap(), Ok(values));
                 false
@@ -481,9 +534,9 @@ impl<'gc> Executor<'gc> {
                     deliver_to_resumer(ctx, current, Err(ctx.str("C stack overflow")));
                     return false;
                 }
-                current.borrow_mut(mc).status = ThreadStatus::Normal;
+                current.borrow_mut(ctx).status = ThreadStatus::Normal;
                 st.threads.push(co);
-                let mut cs = co.borrow_mut(mc);
+                let mut cs = co.borrow_mut(ctx);
                 cs.status = ThreadStatus::Running;
                 let r = if !cs.started {
                     cs.started = true;
@@ -523,10 +576,9 @@ impl<'gc> Executor<'gc> {
         e: Error<'gc>,
         fuel: &mut Fuel,
     ) {
-        let mc = ctx.mutation();
         let thread = *st.threads.last().unwrap();
         let is_main = st.threads.len() == 1;
-        let mut ts = thread.borrow_mut(mc);
+        let mut ts = thread.borrow_mut(ctx);
         // (Taken whatever happens next, so it never outlives this error.)
         let raised_by = ts.raised_by.take();
         let value = error_to_value(ctx, &ts, e, None);
@@ -555,8 +607,8 @@ impl<'gc> Executor<'gc> {
             ts.stack.push(Value::Nil);
             let base = ts.stack.len();
             let state = ctx.new_table();
-            let _ = state.set(ctx.mutation(), Value::Integer(1), handler);
-            let _ = state.set(ctx.mutation(), Value::Integer(2), Value::Integer(1));
+            let _ = state.set(ctx, Value::Integer(1), handler);
+            let _ = state.set(ctx, Value::Integer(2), Value::Integer(1));
             // The handler runs where the error was raised: above the Rust function that
             // raised it (a traceback shows `[C]: in function 'error'`, like PUC), or
             // directly above the Lua frame that raised it.
@@ -658,7 +710,7 @@ fn message_handler_done<'gc>(
             if depth >= MAX_HANDLER_DEPTH {
                 return Err(Error::Value(ctx.str("error in error handling")));
             }
-            let _ = state.set(ctx.mutation(), Value::Integer(2), Value::Integer(depth));
+            let _ = state.set(ctx, Value::Integer(2), Value::Integer(depth));
             exec.replace(&[e]);
             Ok(Action::Call {
                 function: state.get_int(1),
@@ -693,7 +745,7 @@ fn deliver_to_resumer<'gc>(
     resumer: Thread<'gc>,
     values: Result<Vec<Value<'gc>>, Value<'gc>>,
 ) {
-    let mut rs = resumer.borrow_mut(ctx.mutation());
+    let mut rs = resumer.borrow_mut(ctx);
     rs.status = ThreadStatus::Running;
     let ThreadState { stack, frames, .. } = &mut *rs;
     if let Some(Frame::Continuation { base, ready, .. }) = frames.last_mut() {
@@ -1320,7 +1372,7 @@ impl<'gc> Thread<'gc> {
     /// second `coroutine.close` returns true (PUC resets the thread's status on close).
     pub fn take_death_error(self, ctx: Context<'gc>) -> Option<Value<'gc>> {
         self.0.state.try_borrow().ok()?.death_error?;
-        self.borrow_mut(ctx.mutation()).death_error.take()
+        self.borrow_mut(ctx).death_error.take()
     }
 
     /// Whether a suspended coroutine, or one that died by an error, has to-be-closed
@@ -1335,7 +1387,7 @@ impl<'gc> Thread<'gc> {
 
     /// Kills a suspended coroutine: closes its upvalues and drops its frames.
     pub fn kill(self, ctx: Context<'gc>) {
-        let mut ts = self.borrow_mut(ctx.mutation());
+        let mut ts = self.borrow_mut(ctx);
         close_upvalues(ctx, &mut ts, 0);
         ts.frames.clear();
         ts.stack.clear();
@@ -1351,7 +1403,7 @@ impl<'gc> Thread<'gc> {
     /// replaces) and then finishes: it returns, or raises the final error if there is one
     /// (`coroutine.close`, `coroutine.wrap`).
     pub fn start_closing(self, ctx: Context<'gc>, error: Option<Value<'gc>>) {
-        let mut ts = self.borrow_mut(ctx.mutation());
+        let mut ts = self.borrow_mut(ctx);
         close_upvalues(ctx, &mut ts, 0);
         ts.frames.clear();
         ts.death_error = None;
@@ -1381,7 +1433,7 @@ fn closing_state<'gc>(ctx: Context<'gc>, error: Option<Value<'gc>>) -> Value<'gc
         None => Value::Nil,
         Some(e) => {
             let t = ctx.new_table();
-            let _ = t.set(ctx.mutation(), Value::Integer(1), e);
+            let _ = t.set(ctx, Value::Integer(1), e);
             Value::Table(t)
         }
     }
@@ -1528,19 +1580,14 @@ impl<'gc> Executor<'gc> {
     /// is finished or its main thread is the one running (nothing to detach). The executor
     /// itself is finished afterwards (with an error value `"preempted"`): drop it.
     pub fn preempt(self, ctx: Context<'gc>) -> Option<(Thread<'gc>, usize)> {
-        let mc = ctx.mutation();
-        let mut st = self.0.borrow_mut(mc);
-        if st.stamp != st.journal.epoch() {
-            st.stamp = st.journal.epoch();
-            st.journal.backup_executor(mc, self, &st);
-        }
+        let mut st = self.borrow_mut(ctx);
         if st.result.is_some() || st.threads.len() < 2 {
             return None;
         }
         let chain: Vec<Thread<'gc>> = st.threads.split_off(1);
         link_chain(ctx, &chain, true);
         if let Some(&main) = st.threads.first() {
-            main.borrow_mut(mc).status = ThreadStatus::Dead;
+            main.borrow_mut(ctx).status = ThreadStatus::Dead;
         }
         st.result = Some(Err(ctx.str("preempted")));
         chain.first().map(|&t| (t, chain.len()))
@@ -1552,9 +1599,8 @@ impl<'gc> Executor<'gc> {
 /// top one (with `preempt`) a marker that continues it where it stopped — without, it is
 /// already waiting in an `Action::Detach` continuation — and all become `Normal`.
 fn link_chain<'gc>(ctx: Context<'gc>, chain: &[Thread<'gc>], preempt: bool) {
-    let mc = ctx.mutation();
     for (i, &t) in chain.iter().enumerate() {
-        let mut ts = t.borrow_mut(mc);
+        let mut ts = t.borrow_mut(ctx);
         let next = chain.get(i + 1).copied();
         if next.is_some() || preempt {
             // A link waits in its resume continuation whose region starts at the stack's

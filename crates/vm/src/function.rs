@@ -8,7 +8,9 @@ use lunette_compiler::{Constant, Prototype};
 
 use crate::error::Error;
 use crate::executor::Exec;
+use crate::journal::{Backup, JournaledState, JournaledValue};
 use crate::memory::{Charge, GC_HEADER};
+use crate::object::{Reference, References};
 use crate::state::Context;
 use crate::thread::Thread;
 use crate::value::Value;
@@ -86,7 +88,9 @@ pub(crate) fn closure_cost(upvalues: usize) -> usize {
     GC_HEADER
         + size_of::<ClosureInner<'static>>()
         + upvalues
-            * (size_of::<Lock<UpValue<'static>>>() + GC_HEADER + size_of::<UpValueState<'static>>())
+            * (size_of::<Lock<UpValue<'static>>>()
+                + GC_HEADER
+                + size_of::<JournaledValue<UpValueState<'static>>>())
 }
 
 impl<'gc> FunctionProto<'gc> {
@@ -130,43 +134,24 @@ pub enum UpValueState<'gc> {
     Closed(Value<'gc>),
 }
 
-/// An upvalue object: its state plus the journal epoch of its last backup.
-#[derive(Collect)]
-#[collect(no_drop)]
-pub struct UpValueCell<'gc> {
-    state: Lock<UpValueState<'gc>>,
-    #[collect(require_static)]
-    stamp: std::cell::Cell<u32>,
+/// An upvalue object: its state in a journaled cell (`UpValue::get` reads it; writes go
+/// through `set_upvalue`).
+pub type UpValue<'gc> = Gc<'gc, JournaledValue<UpValueState<'gc>>>;
+
+/// A new upvalue (`epoch`: the journal's current one).
+pub(crate) fn new_upvalue<'gc>(
+    mc: &gc_arena::Mutation<'gc>,
+    epoch: u32,
+    state: UpValueState<'gc>,
+) -> UpValue<'gc> {
+    Gc::new(mc, JournaledValue::new(epoch, state))
 }
-
-impl<'gc> UpValueCell<'gc> {
-    /// A new upvalue made during journal epoch `epoch` (`Journal::epoch`).
-    pub(crate) fn new(state: UpValueState<'gc>, epoch: u32) -> Self {
-        UpValueCell {
-            state: Lock::new(state),
-            stamp: std::cell::Cell::new(epoch),
-        }
-    }
-
-    #[inline]
-    pub fn get(&self) -> UpValueState<'gc> {
-        self.state.get()
-    }
-}
-
-pub type UpValue<'gc> = Gc<'gc, UpValueCell<'gc>>;
 
 /// Sets an upvalue's state, saving the old one first if this is its first write of the
 /// snapshot epoch (see `journal`).
 #[inline]
 pub(crate) fn set_upvalue<'gc>(ctx: Context<'gc>, uv: UpValue<'gc>, s: UpValueState<'gc>) {
-    let journal = ctx.state().journal;
-    let epoch = journal.epoch();
-    if uv.stamp.get() != epoch {
-        uv.stamp.set(epoch);
-        journal.backup_upvalue(ctx.mutation(), uv);
-    }
-    set_upvalue_raw(ctx.mutation(), uv, s);
+    JournaledValue::set(Gc::write(ctx.mutation(), uv), ctx, uv, s);
 }
 
 /// Sets an upvalue's state without journaling (restores).
@@ -175,7 +160,7 @@ pub(crate) fn set_upvalue_raw<'gc>(
     uv: UpValue<'gc>,
     s: UpValueState<'gc>,
 ) {
-    gc_arena::barrier::unlock!(Gc::write(mc, uv), UpValueCell, state).set(s);
+    JournaledValue::set_unjournaled(Gc::write(mc, uv), s);
 }
 
 #[derive(Collect)]
@@ -431,5 +416,99 @@ impl<'gc> Callback<'gc> {
     /// The captured value (nil if none).
     pub fn upvalue(self) -> Value<'gc> {
         self.0.upvalue
+    }
+}
+
+// ---- the descriptions of prototypes, closures, upvalues, callbacks (see `object`) ----
+
+impl<'gc> References<'gc> for FunctionProto<'gc> {
+    fn references(&self, f: &mut impl FnMut(Reference<'gc>)) {
+        let FunctionProto {
+            proto: _,
+            constants,
+            children,
+            _charge: _,
+        } = self;
+        constants.references(f);
+        for c in children.iter() {
+            f(Reference::Proto(*c));
+        }
+    }
+}
+
+impl<'gc> References<'gc> for ClosureInner<'gc> {
+    fn references(&self, f: &mut impl FnMut(Reference<'gc>)) {
+        let ClosureInner {
+            id: _,
+            script_id: _,
+            proto,
+            upvalues,
+            _charge: _,
+        } = self;
+        f(Reference::Proto(*proto));
+        for u in upvalues.iter() {
+            f(Reference::UpValue(u.get()));
+        }
+    }
+}
+
+impl<'gc> References<'gc> for UpValueState<'gc> {
+    fn references(&self, f: &mut impl FnMut(Reference<'gc>)) {
+        match self {
+            UpValueState::Open { thread, slot: _ } => f(Reference::Value(Value::Thread(*thread))),
+            UpValueState::Closed(v) => v.references(f),
+        }
+    }
+}
+
+impl<'gc> JournaledState<'gc> for UpValueState<'gc> {
+    type Owner = UpValue<'gc>;
+
+    fn save(&self) -> Self {
+        *self
+    }
+
+    fn restore(&mut self, saved: Self) {
+        *self = saved;
+    }
+
+    fn backup(owner: UpValue<'gc>, saved: Box<Self>) -> Backup<'gc> {
+        Backup::UpValue(owner, saved)
+    }
+}
+
+impl<'gc> References<'gc> for CallbackInner<'gc> {
+    fn references(&self, f: &mut impl FnMut(Reference<'gc>)) {
+        let CallbackInner {
+            id: _,
+            name: _,
+            func: _,
+            upvalue,
+            _charge: _,
+        } = self;
+        upvalue.references(f);
+    }
+}
+
+impl<'gc> References<'gc> for Then<'gc> {
+    fn references(&self, f: &mut impl FnMut(Reference<'gc>)) {
+        let Then {
+            name: _,
+            func: _,
+            state,
+            catch_errors: _,
+            handler,
+        } = self;
+        state.references(f);
+        handler.references(f);
+    }
+}
+
+impl<'gc> References<'gc> for Outcome<'gc> {
+    fn references(&self, f: &mut impl FnMut(Reference<'gc>)) {
+        match self {
+            Outcome::Returned => {}
+            Outcome::Errored(v) => v.references(f),
+        }
     }
 }

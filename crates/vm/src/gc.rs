@@ -31,12 +31,13 @@ use crate::memory::CollectorPacing;
 use std::cell::Cell;
 
 use gc_arena::lock::RefLock;
-use gc_arena::{Collect, Gc, GcWeak, Mutation};
+use gc_arena::{Collect, Gc, GcWeak};
 
 use crate::error::Error;
 use crate::executor::Exec;
 use crate::function::Then;
 use crate::function::{Action, Outcome};
+use crate::object::{Reference, References};
 use crate::state::{Context, MetaEvent, State};
 use crate::table::{Table, TableInner, GC_FLAG_FINALIZER, GC_FLAG_WEAK};
 use crate::value::Value;
@@ -240,14 +241,17 @@ impl<'gc> LogicalMark<'gc> {
         }
     }
 
-    fn then(&mut self, t: &Then<'gc>) {
-        self.value(t.state);
-        self.value(t.handler);
+    /// Marks what a reference leads to (the visitor of `References`).
+    fn reference(&mut self, r: Reference<'gc>) {
+        match r {
+            Reference::Value(v) => self.value(v),
+            Reference::UpValue(u) => self.node(addr(u), Node::UpValue(u)),
+            Reference::Proto(p) => self.node(addr(p), Node::Proto(p)),
+            Reference::Executor(e) => self.node(addr(e.0), Node::Executor(e)),
+        }
     }
 
     fn run(&mut self) {
-        use crate::function::UpValueState;
-        use crate::thread::Frame;
         loop {
             if let Some(v) = self.released.pop() {
                 self.value(v);
@@ -258,11 +262,17 @@ impl<'gc> LogicalMark<'gc> {
                 Node::Table(t) => {
                     let st = t.0.state.borrow();
                     self.count(st.charge.get());
-                    let (wk, wv) = if t.0.gc_flags.get() & GC_FLAG_WEAK != 0 {
+                    let (wk, wv) = if st.flags & GC_FLAG_WEAK != 0 {
                         weak_mode_of(st.metatable)
                     } else {
                         (false, false)
                     };
+                    if !wk && !wv {
+                        st.references(&mut |r| self.reference(r));
+                        continue;
+                    }
+                    // A weak table: its strong parts only (the same fields `References`
+                    // lists), ephemeron entries parked until their key is marked.
                     if !wv {
                         for v in &st.array {
                             self.value(*v);
@@ -286,28 +296,16 @@ impl<'gc> LogicalMark<'gc> {
                     if !crate::state::is_host_id(c.0.id) {
                         self.count(c.0._charge.get());
                     }
-                    self.node(addr(c.0.proto), Node::Proto(c.0.proto));
-                    for u in c.0.upvalues.iter() {
-                        let u = u.get();
-                        self.node(addr(u), Node::UpValue(u));
-                    }
+                    c.0.references(&mut |r| self.reference(r));
                 }
                 Node::Proto(p) => {
                     self.count(p._charge.get());
-                    for v in p.constants.iter() {
-                        self.value(*v);
-                    }
-                    for c in p.children.iter() {
-                        self.node(addr(*c), Node::Proto(*c));
-                    }
+                    p.references(&mut |r| self.reference(r));
                 }
-                Node::UpValue(u) => match u.get() {
-                    UpValueState::Open { thread, .. } => self.value(Value::Thread(thread)),
-                    UpValueState::Closed(v) => self.value(v),
-                },
+                Node::UpValue(u) => u.get().references(&mut |r| self.reference(r)),
                 Node::Callback(c) => {
                     self.count(c.0._charge.get());
-                    self.value(c.0.upvalue);
+                    c.0.references(&mut |r| self.reference(r));
                 }
                 Node::Thread(t) => {
                     let ts = t.borrow();
@@ -315,48 +313,13 @@ impl<'gc> LogicalMark<'gc> {
                     if !crate::state::is_host_id(t.0.id) {
                         self.count(ts.charge.get());
                     }
-                    for v in &ts.stack {
-                        self.value(*v);
-                    }
-                    for f in &ts.frames {
-                        match f {
-                            Frame::Lua(lf) => self.value(Value::Function(lf.closure)),
-                            Frame::Continuation { then, ready, .. } => {
-                                self.then(then);
-                                if let Some(Outcome::Errored(v)) = ready {
-                                    self.value(*v);
-                                }
-                            }
-                        }
-                    }
-                    for u in &ts.open_upvalues {
-                        self.node(addr(*u), Node::UpValue(*u));
-                    }
-                    if let Some(b) = ts.body {
-                        self.value(b);
-                    }
-                    if let Some(e) = ts.death_error {
-                        self.value(e);
-                    }
-                    if let Some(t) = &ts.resume_then {
-                        self.then(t);
-                    }
+                    ts.references(&mut |r| self.reference(r));
                 }
                 Node::UserData(u) => {
                     self.count(u.0._charge.get());
-                    if let Some(mt) = u.metatable() {
-                        self.value(Value::Table(mt));
-                    }
+                    u.0.references(&mut |r| self.reference(r));
                 }
-                Node::Executor(e) => {
-                    let st = e.0.borrow();
-                    for t in &st.threads {
-                        self.value(Value::Thread(*t));
-                    }
-                    if let Some(Err(v)) = st.result {
-                        self.value(v);
-                    }
-                }
+                Node::Executor(e) => e.0.borrow().references(&mut |r| self.reference(r)),
             }
         }
     }
@@ -366,10 +329,10 @@ impl<'gc> LogicalMark<'gc> {
 /// clears the entries of reachable weak tables whose weak key or value is unreachable, queues
 /// unreachable finalizable objects (newest first) to have their finalizers run, and sets what
 /// `collectgarbage("count")` reports to the reachable objects' bytes. Runs between steps.
-pub(crate) fn logical_collection<'gc>(mc: &Mutation<'gc>, state: &State<'gc>) {
+pub(crate) fn logical_collection(ctx: Context<'_>) {
     let mut m = LogicalMark::new();
-    mark_live(&mut m, state);
-    finish_logical_collection(mc, state, m);
+    mark_live(&mut m, ctx.state());
+    finish_logical_collection(ctx, m);
 }
 
 /// Bytes of the objects only the snapshot ring keeps alive (reachable from its logs, not from
@@ -379,12 +342,7 @@ pub(crate) fn ring_only_bytes(state: &State<'_>) -> usize {
     m.counting = false;
     mark_live(&mut m, state);
     m.counting = true;
-    state.journal.visit_held(|h| match h {
-        crate::journal::Held::Value(v) => m.value(v),
-        crate::journal::Held::UpValue(u) => m.node(addr(u), Node::UpValue(u)),
-        crate::journal::Held::Executor(e) => m.node(addr(e.0), Node::Executor(e)),
-        crate::journal::Held::Then(t) => m.then(&t),
-    });
+    state.journal.visit_held(|r| m.reference(r));
     m.run();
     m.bytes
 }
@@ -431,7 +389,8 @@ fn mark_live<'gc>(m: &mut LogicalMark<'gc>, state: &State<'gc>) {
     m.run();
 }
 
-fn finish_logical_collection<'gc>(mc: &Mutation<'gc>, state: &State<'gc>, m: LogicalMark<'gc>) {
+fn finish_logical_collection<'gc>(ctx: Context<'gc>, m: LogicalMark<'gc>) {
+    let (mc, state) = (ctx.mutation(), ctx.state());
     let mut gc = state.gc.borrow_mut(mc);
     gc.weak_tables.retain(|w| !w.is_dropped());
     let weak: Vec<_> = gc
@@ -458,7 +417,7 @@ fn finish_logical_collection<'gc>(mc: &Mutation<'gc>, state: &State<'gc>, m: Log
         if !dead_entries {
             continue;
         }
-        let mut st = t.borrow_mut(mc);
+        let mut st = t.borrow_mut(ctx);
         if wv {
             for v in st.array.iter_mut() {
                 if !m.is_marked(*v) {
@@ -513,7 +472,7 @@ pub fn full_collection_units(ctx: Context<'_>) -> usize {
 /// Runs a full collection: the logical mark decides weak tables, finalizers and the script's
 /// memory count; then the physical collector completes a cycle (freeing what nothing holds).
 pub(crate) fn full_collection(arena: &mut gc_arena::Arena<gc_arena::Rootable![State<'_>]>) {
-    arena.mutate(logical_collection);
+    arena.mutate(|mc, state| logical_collection(Context::new(mc, state)));
     arena.finish_cycle();
 }
 
@@ -566,28 +525,34 @@ impl<'gc> Context<'gc> {
     pub fn set_metatable(self, v: Value<'gc>, mt: Option<Table<'gc>>) {
         let flags = match v {
             Value::Table(t) => {
-                t.set_metatable(self.mutation(), mt);
-                &gc_arena::Gc::as_ref(t.0).gc_flags
+                t.set_metatable(self, mt);
+                t.flags()
             }
             Value::UserData(u) => {
                 u.set_metatable(self, mt);
-                &gc_arena::Gc::as_ref(u.0).gc_flags
+                u.flags()
             }
             _ => return,
         };
         let Some(mt) = mt else { return };
+        let mut new_flags = flags;
         let mut gc = self.state().gc.borrow_mut(self.mutation());
-        if flags.get() & GC_FLAG_FINALIZER == 0 && self.metatable_field(mt, MetaEvent::Gc).is_some()
-        {
-            flags.set(flags.get() | GC_FLAG_FINALIZER);
+        if flags & GC_FLAG_FINALIZER == 0 && self.metatable_field(mt, MetaEvent::Gc).is_some() {
+            new_flags |= GC_FLAG_FINALIZER;
             gc.finalizable.0.push(v);
         }
         if let Value::Table(t) = v {
-            if flags.get() & GC_FLAG_WEAK == 0
-                && self.metatable_field(mt, MetaEvent::Mode).is_some()
-            {
-                flags.set(flags.get() | GC_FLAG_WEAK);
+            if flags & GC_FLAG_WEAK == 0 && self.metatable_field(mt, MetaEvent::Mode).is_some() {
+                new_flags |= GC_FLAG_WEAK;
                 gc.weak_tables.push(Gc::downgrade(t.0));
+            }
+        }
+        drop(gc);
+        if new_flags != flags {
+            match v {
+                Value::Table(t) => t.borrow_mut(self).flags = new_flags,
+                Value::UserData(u) => u.set_flags(self, new_flags),
+                _ => {}
             }
         }
     }

@@ -12,21 +12,22 @@ use gc_arena::collect::Trace;
 use gc_arena::Collect;
 
 use crate::gc::{note_traced, FinalizerList};
+use crate::object::{Reference, References};
 use crate::table::TableState;
 
-// SAFETY: every `Gc` held by a `TableState` (array values, entry keys and values, the
-// metatable) is traced; the other fields hold no `Gc`.
+// SAFETY: every `Gc` held by a `TableState` is traced: `References` for `TableState` lists
+// every reference it holds (its impl destructures every field, so a new field does not
+// compile until it is listed or declared pointer-free), and a table's references are all
+// values (array values, entry keys and values, the metatable).
 unsafe impl<'gc> Collect<'gc> for TableState<'gc> {
     fn trace<T: Trace<'gc>>(&self, cc: &mut T) {
         note_traced(self.array.len() + 2 * self.entries.len());
-        for v in &self.array {
-            cc.trace(v);
-        }
-        for (k, v) in &self.entries {
-            cc.trace(k);
-            cc.trace(v);
-        }
-        cc.trace(&self.metatable);
+        self.references(&mut |r| match r {
+            Reference::Value(v) => cc.trace(&v),
+            Reference::UpValue(u) => cc.trace(&u),
+            Reference::Proto(p) => cc.trace(&p),
+            Reference::Executor(e) => cc.trace(&e),
+        });
     }
 }
 

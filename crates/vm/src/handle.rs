@@ -23,9 +23,12 @@ use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
 
-use gc_arena::{DynamicRoot, Rootable};
+use gc_arena::{DynamicRoot, Gc, Mutation, Rootable};
 
 use crate::executor::Executor;
+use crate::snapshot::Image;
+use crate::state::State;
+use crate::string::{LuaString, MAX_INTERNED_LEN};
 use crate::value::Value;
 
 /// Fetching a handle whose object does not exist in the VM's current state (it was created
@@ -291,6 +294,155 @@ impl HandleRegistry {
 
     pub(crate) fn live_executors(&self) -> Vec<Rc<Slot<ExecutorRoot>>> {
         self.executors.iter().filter_map(Weak::upgrade).collect()
+    }
+}
+
+/// Re-roots every live host handle in the new arena (see `handle` for the rules).
+pub(crate) fn reroot_handles<'gc>(
+    mc: &Mutation<'gc>,
+    state: &State<'gc>,
+    image: &Image,
+    rb: &crate::snapshot::Rebuild<'gc, '_>,
+    handles: &RefCell<HandleRegistry>,
+) {
+    let reg = handles.borrow();
+    let same_vm = reg.instance == image.instance;
+    // Objects by id, built only if some handle needs a lookup by id.
+    let mut by_id: Option<hashbrown::HashMap<u64, u32>> = None;
+    let mut lookup = |reg: &HandleRegistry, timeline: u64, id: u64| -> Option<u32> {
+        // A host id names one object in the VM's whole life; a script id must be checked
+        // against the timelines.
+        let same_object = if crate::state::is_host_id(id) {
+            id < image.next_host_id
+        } else {
+            id < image.next_id && reg.history.same_object(timeline, image.timeline, id)
+        };
+        if !same_vm || !same_object {
+            return None;
+        }
+        let map = by_id.get_or_insert_with(|| {
+            image
+                .objects
+                .iter()
+                .enumerate()
+                .filter_map(|(i, o)| crate::snapshot::object_id(o).map(|id| (id, i as u32)))
+                .collect()
+        });
+        map.get(&id).copied()
+    };
+    for slot in reg.live_values() {
+        let mut root = slot.root.borrow_mut();
+        if root.is_none() {
+            continue; // stale stays stale
+        }
+        let from_image = if same_vm {
+            image
+                .value_handles
+                .binary_search_by_key(&slot.key.serial, |(s, _)| *s)
+                .ok()
+                .map(|i| image.value_handles[i].1)
+        } else {
+            None
+        };
+        let value = match (from_image, &slot.key.target) {
+            (Some(v), _) => rb.val(v).ok(),
+            (None, HandleTarget::Plain(p)) => Some(match p {
+                PlainValue::Nil => Value::Nil,
+                PlainValue::Boolean(b) => Value::Boolean(*b),
+                PlainValue::Integer(i) => Value::Integer(*i),
+                PlainValue::Float(f) => Value::Float(*f),
+                PlainValue::String(hash, bytes) => {
+                    Value::String(if bytes.len() <= MAX_INTERNED_LEN {
+                        state.strings.borrow_mut(mc).intern(mc, bytes)
+                    } else {
+                        LuaString::from_shared(mc, *hash, bytes.clone())
+                    })
+                }
+            }),
+            (None, HandleTarget::Object(id)) => lookup(&reg, slot.key.timeline, *id)
+                .and_then(|i| rb.val(crate::snapshot::Val::Obj(i)).ok()),
+        };
+        *root = value.map(|v| {
+            state
+                .roots
+                .stash::<gc_arena::Rootable![Value<'_>]>(mc, Gc::new(mc, v))
+        });
+    }
+    for slot in reg.live_executors() {
+        let mut root = slot.root.borrow_mut();
+        if root.is_none() {
+            continue;
+        }
+        let index = if same_vm {
+            image
+                .executor_handles
+                .binary_search_by_key(&slot.key.serial, |(s, _)| *s)
+                .ok()
+                .map(|i| image.executor_handles[i].1)
+        } else {
+            None
+        };
+        let index = index.or_else(|| match slot.key.target {
+            HandleTarget::Object(id) => {
+                // An executor is found through its main thread's id.
+                let t = lookup(&reg, slot.key.timeline, id)?;
+                image
+                    .objects
+                    .iter()
+                    .position(|o| match o {
+                        crate::snapshot::Obj::Executor { threads, .. } => {
+                            threads.first() == Some(&t)
+                        }
+                        _ => false,
+                    })
+                    .map(|i| i as u32)
+            }
+            HandleTarget::Plain(_) => None,
+        });
+        *root = match index.and_then(|i| rb.built.get(i as usize).copied()) {
+            Some(crate::snapshot::Built::Executor(e)) => Some(
+                state
+                    .roots
+                    .stash::<gc_arena::Rootable![Executor<'_>]>(mc, Gc::new(mc, e)),
+            ),
+            _ => None,
+        };
+    }
+    // Executors another VM's image held handles to: kept for `Lua::restored_executor`, so a
+    // frame paused mid-step can move to another VM. (In the VM that took the snapshot, an
+    // executor no live handle claims was dropped by the host: it stays unreachable.)
+    let claimed: Vec<u32> = reg
+        .live_executors()
+        .iter()
+        .filter_map(|slot| {
+            let gc = crate::handle::fetch_root(state.roots, slot).ok()?;
+            let e = *Gc::as_ref(gc);
+            image
+                .executor_handles
+                .iter()
+                .find(|(_, i)| matches!(rb.built.get(*i as usize), Some(crate::snapshot::Built::Executor(b)) if Gc::ptr_eq(b.0, e.0)))
+                .map(|(_, i)| *i)
+        })
+        .collect();
+    drop(reg);
+    let mut reg = handles.borrow_mut();
+    reg.restored.clear();
+    for (_, i) in &image.executor_handles {
+        if same_vm || claimed.contains(i) {
+            continue;
+        }
+        if let Some(crate::snapshot::Built::Executor(e)) = rb.built.get(*i as usize).copied() {
+            let root = state
+                .roots
+                .stash::<gc_arena::Rootable![Executor<'_>]>(mc, Gc::new(mc, e));
+            let key = reg.key(HandleTarget::Object(e.main_thread().id()));
+            let slot = std::rc::Rc::new(crate::handle::Slot {
+                key,
+                root: RefCell::new(Some(root)),
+            });
+            reg.register_executor(&slot);
+            reg.restored.push(crate::handle::StashedExecutor(slot));
+        }
     }
 }
 

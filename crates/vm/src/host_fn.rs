@@ -221,7 +221,7 @@ impl<'gc> Context<'gc> {
     /// let mut lua = Lua::core();
     /// lua.enter(|ctx| {
     ///     let add = ctx.create_function("add", |_, (a, b): (i64, i64)| Ok(a + b));
-    ///     ctx.globals().set(ctx.mutation(), ctx.str("add"), Value::Callback(add)).unwrap();
+    ///     ctx.globals().set(ctx, ctx.str("add"), Value::Callback(add)).unwrap();
     /// });
     /// let sum: i64 = lua.eval("add(2, 40)").unwrap();
     /// assert_eq!(sum, 42);

@@ -394,7 +394,7 @@ pub(crate) fn raw_set<'gc>(
     key: Value<'gc>,
     value: Value<'gc>,
 ) -> Result<(), Error<'gc>> {
-    t.set(ctx.mutation(), key, value)
+    t.set(ctx, key, value)
         .map_err(|e| Error::runtime(e.to_string()))
 }
 
@@ -578,12 +578,10 @@ fn find_upvalue<'gc>(
             }
         }
     }
-    let uv = gc_arena::Gc::new(
+    let uv = crate::function::new_upvalue(
         ctx.mutation(),
-        crate::function::UpValueCell::new(
-            UpValueState::Open { thread, slot },
-            ctx.state().journal.epoch(),
-        ),
+        ctx.state().journal.epoch(),
+        UpValueState::Open { thread, slot },
     );
     ts.open_upvalues.insert(pos, uv);
     uv
@@ -616,7 +614,7 @@ fn set_upvalue<'gc>(
         UpValueState::Open { thread: t, slot } => {
             if Thread::ptr_eq(t, thread) {
                 ts.stack[slot] = v;
-            } else if let Some(mut other) = t.try_borrow_mut(ctx.mutation()) {
+            } else if let Some(mut other) = t.try_borrow_mut(ctx) {
                 if slot < other.stack.len() {
                     other.stack[slot] = v;
                 }
@@ -957,9 +955,9 @@ pub(crate) fn run<'gc>(
                     };
                     if plain {
                         let fast = match key {
-                            Value::Integer(i) => t.set_int_fast(ctx.mutation(), i, val),
+                            Value::Integer(i) => t.set_int_fast(ctx, i, val),
                             Value::String(s) if s.len() <= MAX_INTERNED_LEN => {
-                                t.replace_short_str(ctx.mutation(), s, val)
+                                t.replace_short_str(ctx, s, val)
                             }
                             _ => false,
                         };
@@ -1735,7 +1733,7 @@ pub(crate) fn run<'gc>(
                             bail!(Error::runtime("attempt to modify a read-only table"));
                         }
                         budget -= count as i64 / 8;
-                        let mut st = t.borrow_mut(ctx.mutation());
+                        let mut st = t.borrow_mut(ctx);
                         for i in 1..=count {
                             let v = ts.stack[ra + i];
                             st.set_normalized(Value::Integer(start as i64 + i as i64), v);

@@ -2,23 +2,30 @@
 //! epoch, in place, so a snapshot costs what changed since the previous one.
 //!
 //! `snap()` starts a new *epoch* (and saves the small root state); it copies nothing else.
-//! Every mutable object carries the epoch of its last backup (`stamp`): the first write to
-//! it in an epoch first saves its current contents into that epoch's log. So epoch `i`'s
-//! log holds, for every object changed after snapshot `i` (and before snapshot `i + 1`), its
-//! state *at* snapshot `i`. Rolling back to snapshot `j` applies the logs from the newest back
-//! to `j`'s, newest first: every object changed since `j` gets its state at `j` back. Objects
-//! created since are simply no longer referenced. The logs hold their old contents strongly,
-//! so everything reachable at a held snapshot stays allocated while the snapshot is held.
+//! The mutable state of every object lives in a journaled cell ([`Journaled`], or
+//! [`JournaledValue`] for small `Copy` state) that carries the epoch of its last backup
+//! ([`Stamp`]): the cell's only mutable accessors save the current state into the epoch's
+//! log at the first write of an epoch ([`JournaledState::save`]: an exact copy, capacities
+//! included). So epoch `i`'s log holds, for every object changed after snapshot `i` (and
+//! before snapshot `i + 1`), its state *at* snapshot `i`. Rolling back to snapshot `j`
+//! applies the logs from the newest back to `j`'s, newest first ([`JournaledState::restore`]):
+//! every object changed since `j` gets its state at `j` back. Objects created since are
+//! simply no longer referenced. The logs hold their old contents strongly, so everything
+//! reachable at a held snapshot stays allocated while the snapshot is held. Objects do not
+//! point to the journal: a write reaches it through the `Context`.
 //!
-//! Journaled: tables (contents, layout and capacities, metatable, gc flags), threads (stack,
-//! frames, status...), upvalues, executors, userdata metatables, `debug.upvaluejoin`, and the
-//! script ids given to host objects, the root state saved at each `snap` (object-id counters, string metatable, finalizer lists,
-//! the script's memory count), and the payloads of typed userdata whose type is
-//! `Rewindable` (`userdata_type`): the stamp is on the payload cell, and the first *mutable
-//! borrow* of an epoch (a `method_mut`, a field setter, `UserData::borrow_mut`) saves a clone
+//! Journaled cells: tables (contents, layout and capacities, metatable, flags), threads
+//! (stack, frames, status...), executors, upvalues, userdata metatables and flags. Also
+//! journaled, by their only writer: a closure's upvalue slot (`debug.upvaluejoin`), the
+//! script ids given to host objects (`Context::script_id`), the root state saved at each
+//! `snap` (object-id counters, string metatable, finalizer lists, the script's memory count,
+//! the collector's pacing), and the payloads of typed userdata whose type is `Rewindable`
+//! (`userdata_type`): the payload cell has a [`Stamp`], and the first *mutable borrow* of an
+//! epoch (a `method_mut`, a field setter, `UserData::borrow_mut`) saves a clone
 //! (`Backup::Payload`). Immutable objects (strings, prototypes, callbacks) need nothing. Not
 //! journaled: untyped `UserData::new_snapshotable` payloads (immutable as far as the VM
-//! knows), and the interner (a cache).
+//! knows), the interner (a cache) and tables' metamethod-absence cache (cleared by a
+//! rollback).
 //!
 //! Opaque userdata (state the VM cannot copy: `UserData::new`, typed types that are not
 //! `Rewindable`) makes `snap` fail, naming it, exactly when `snapshot` and `checksum` fail:
@@ -38,24 +45,194 @@
 //! objects alive: weak tables, finalizers and `collectgarbage("count")` are decided by a
 //! logical mark that does not see the journal (`gc::logical_collection`).
 
-use std::cell::Cell;
+use std::cell::{Cell, Ref, RefMut};
 use std::collections::VecDeque;
 
-use gc_arena::lock::RefLock;
+use gc_arena::barrier::Write;
+use gc_arena::lock::{Lock, RefLock};
 use gc_arena::{Collect, Gc, GcWeak, Mutation};
-use hashbrown::HashTable;
 
 use crate::executor::{Executor, ExecutorState};
-use crate::function::{LuaClosure, Then, UpValue, UpValueState};
+use crate::function::{LuaClosure, UpValue, UpValueState};
+use crate::object::{Reference, References};
 use crate::snapshot::SnapshotError;
 use crate::state::Context;
 use crate::table::{Table, TableInner, TableState};
-use crate::thread::{Frame, Returns, Thread, ThreadState, ThreadStatus};
-use crate::userdata::{UserData, UserDataInner};
+use crate::thread::{Thread, ThreadState};
+use crate::userdata::{UserData, UserDataInner, UserDataMeta};
 use crate::userdata_type::RestorePayload;
 use crate::value::Value;
 
-/// A VM's snapshot journal (a `Gc` pointer: every journaled object holds one).
+/// The journal epoch of an object's last backup: the stamp of copy-on-first-write, written
+/// once for every journaled cell (and the typed userdata payload cell).
+#[derive(Default)]
+pub(crate) struct Stamp(Cell<u32>);
+
+impl Stamp {
+    /// A stamp for an object created during `epoch` (it needs no backup in that epoch: a
+    /// rollback to before it leaves it unreferenced).
+    pub(crate) fn new(epoch: u32) -> Self {
+        Stamp(Cell::new(epoch))
+    }
+
+    /// Whether the object was saved (or made) in `epoch`.
+    #[inline(always)]
+    pub(crate) fn is(&self, epoch: u32) -> bool {
+        self.0.get() == epoch
+    }
+
+    /// Whether this is the object's first write of `epoch`; marks it written.
+    #[inline(always)]
+    pub(crate) fn first_write(&self, epoch: u32) -> bool {
+        if self.0.get() == epoch {
+            false
+        } else {
+            self.0.set(epoch);
+            true
+        }
+    }
+}
+
+/// A copy of `v` with (at least) `capacity`: saved buffers keep their capacities, so memory
+/// charges come back exactly.
+pub(crate) fn copy_exact<T: Clone>(v: &[T], capacity: usize) -> Vec<T> {
+    let mut out = Vec::with_capacity(capacity.max(v.len()));
+    out.extend_from_slice(v);
+    out
+}
+
+/// State that the journal saves and puts back: one implementation per mutable object kind,
+/// with exhaustive destructuring, so that a field added to the state does not compile until
+/// its save and restore say what happens to it.
+pub(crate) trait JournaledState<'gc>: Sized + References<'gc> {
+    /// The handle of the object the state belongs to (what a backup names).
+    type Owner: Copy;
+    /// An exact copy: the same contents and buffer capacities (memory charges and table
+    /// layout must not change across a rollback). A copy's memory charge is detached (it
+    /// counts in no account).
+    fn save(&self) -> Self;
+    /// Puts a saved copy back (rollback). The object's own charge is kept and set to the
+    /// saved amount.
+    fn restore(&mut self, saved: Self);
+    /// The log entry holding `saved` for `owner`.
+    fn backup(owner: Self::Owner, saved: Box<Self>) -> Backup<'gc>;
+}
+
+/// A journaled cell: the state of a mutable object (table, thread, executor) whose first
+/// write of each snapshot epoch saves the old contents in the journal (`borrow_mut`). Every
+/// mutation goes through it, so every mutation is journaled by construction; the only
+/// unjournaled write is `borrow_mut_unjournaled`, for rollback and restore.
+#[derive(Collect)]
+#[collect(no_drop, bound = "where T: Collect<'gc> + 'gc")]
+pub(crate) struct Journaled<T> {
+    #[collect(require_static)]
+    stamp: Stamp,
+    state: RefLock<T>,
+}
+
+impl<'gc, T: JournaledState<'gc>> Journaled<T> {
+    /// A cell for an object created now (`Journal::epoch`).
+    pub(crate) fn new(epoch: u32, state: T) -> Self {
+        Journaled {
+            stamp: Stamp::new(epoch),
+            state: RefLock::new(state),
+        }
+    }
+
+    #[inline(always)]
+    pub(crate) fn borrow(&self) -> Ref<'_, T> {
+        self.state.borrow()
+    }
+
+    pub(crate) fn try_borrow(&self) -> Result<Ref<'_, T>, std::cell::BorrowError> {
+        self.state.try_borrow()
+    }
+
+    /// Mutable access; the first of the current epoch saves the state first.
+    #[inline(always)]
+    pub(crate) fn borrow_mut(
+        this: &'gc Write<Self>,
+        ctx: Context<'gc>,
+        owner: T::Owner,
+    ) -> RefMut<'gc, T> {
+        let st = gc_arena::barrier::unlock!(this, Journaled, state).borrow_mut();
+        let journal = ctx.state().journal;
+        if this.stamp.first_write(journal.epoch()) {
+            journal.save(ctx.mutation(), owner, &*st);
+        }
+        st
+    }
+
+    /// Like `borrow_mut`, `None` if the state is borrowed.
+    pub(crate) fn try_borrow_mut(
+        this: &'gc Write<Self>,
+        ctx: Context<'gc>,
+        owner: T::Owner,
+    ) -> Option<RefMut<'gc, T>> {
+        let st = gc_arena::barrier::unlock!(this, Journaled, state)
+            .try_borrow_mut()
+            .ok()?;
+        let journal = ctx.state().journal;
+        if this.stamp.first_write(journal.epoch()) {
+            journal.save(ctx.mutation(), owner, &*st);
+        }
+        Some(st)
+    }
+
+    /// Mutable access without a backup: only for putting saved states back (rollback) and
+    /// for filling objects a restore just made.
+    pub(crate) fn borrow_mut_unjournaled(this: &'gc Write<Self>) -> RefMut<'gc, T> {
+        gc_arena::barrier::unlock!(this, Journaled, state).borrow_mut()
+    }
+}
+
+/// A journaled cell for small `Copy` state (an upvalue, a userdata's metatable and flags):
+/// read without a borrow flag, replaced whole by `set`, which saves the old value at the
+/// first write of an epoch.
+#[derive(Collect)]
+#[collect(no_drop, bound = "where T: Collect<'gc> + 'gc")]
+pub struct JournaledValue<T: Copy> {
+    #[collect(require_static)]
+    stamp: Stamp,
+    value: Lock<T>,
+}
+
+impl<T: Copy> JournaledValue<T> {
+    /// The current value.
+    #[inline(always)]
+    pub fn get(&self) -> T {
+        self.value.get()
+    }
+}
+
+// The writers are crate-private; only `get` (above) is reachable from outside.
+#[allow(private_bounds)]
+impl<'gc, T: JournaledState<'gc> + Copy> JournaledValue<T> {
+    pub(crate) fn new(epoch: u32, value: T) -> Self {
+        JournaledValue {
+            stamp: Stamp::new(epoch),
+            value: Lock::new(value),
+        }
+    }
+
+    /// Replaces the value; the first write of the current epoch saves the old one first.
+    #[inline]
+    pub(crate) fn set(this: &Write<Self>, ctx: Context<'gc>, owner: T::Owner, value: T) {
+        let journal = ctx.state().journal;
+        if this.stamp.first_write(journal.epoch()) {
+            journal.save(ctx.mutation(), owner, &this.get());
+        }
+        gc_arena::barrier::unlock!(this, JournaledValue, value).set(value);
+    }
+
+    /// Replaces the value without a backup (rollback, restore).
+    pub(crate) fn set_unjournaled(this: &Write<Self>, value: T) {
+        gc_arena::barrier::unlock!(this, JournaledValue, value).set(value);
+    }
+}
+
+/// A VM's snapshot journal (a `Gc` pointer held by the root state; objects reach it through
+/// the `Context` when they are written).
 #[derive(Copy, Clone, Collect)]
 #[collect(no_drop)]
 pub(crate) struct Journal<'gc>(Gc<'gc, JournalInner<'gc>>);
@@ -111,19 +288,17 @@ struct RootBackup<'gc> {
     pacing: crate::memory::CollectorPacing,
 }
 
+/// One saved state in an epoch's log: the object and its state at the epoch's snapshot.
 #[derive(Collect)]
 #[collect(no_drop)]
-enum Backup<'gc> {
-    Table(Table<'gc>, Box<TableBackup<'gc>>),
-    Thread(Thread<'gc>, Box<ThreadBackup<'gc>>),
-    UpValue(UpValue<'gc>, UpValueState<'gc>),
-    Executor(Executor<'gc>, Box<ExecutorBackup<'gc>>),
-    UserData {
-        userdata: UserData<'gc>,
-        metatable: Option<Table<'gc>>,
-        #[collect(require_static)]
-        gc_flags: u8,
-    },
+pub(crate) enum Backup<'gc> {
+    Table(Table<'gc>, Box<TableState<'gc>>),
+    Thread(Thread<'gc>, Box<ThreadState<'gc>>),
+    Executor(Executor<'gc>, Box<ExecutorState<'gc>>),
+    UpValue(UpValue<'gc>, Box<UpValueState<'gc>>),
+    UserData(UserData<'gc>, Box<UserDataMeta<'gc>>),
+    /// `debug.upvaluejoin` changed a closure's upvalue slot (closures' slots are otherwise
+    /// immutable, so this is their only journaled write).
     ClosureSlot {
         closure: LuaClosure<'gc>,
         #[collect(require_static)]
@@ -137,68 +312,6 @@ enum Backup<'gc> {
         #[collect(require_static)]
         saved: Box<dyn RestorePayload>,
     },
-}
-
-/// A table's contents with their exact capacities (memory charges must not change).
-#[derive(Collect)]
-#[collect(no_drop)]
-struct TableBackup<'gc> {
-    array: Vec<Value<'gc>>,
-    entries: Vec<(Value<'gc>, Value<'gc>)>,
-    #[collect(require_static)]
-    index: HashTable<u32>,
-    #[collect(require_static)]
-    tombstones: usize,
-    metatable: Option<Table<'gc>>,
-    #[collect(require_static)]
-    gc_flags: u8,
-}
-
-#[derive(Collect)]
-#[collect(no_drop)]
-struct ThreadBackup<'gc> {
-    stack: Vec<Value<'gc>>,
-    frames: Vec<Frame<'gc>>,
-    open_upvalues: Vec<UpValue<'gc>>,
-    #[collect(require_static)]
-    tbc_slots: Vec<usize>,
-    status: ThreadStatus,
-    body: Option<Value<'gc>>,
-    #[collect(require_static)]
-    started: bool,
-    death_error: Option<Value<'gc>>,
-    resume_then: Option<Then<'gc>>,
-    #[collect(require_static)]
-    resume_slot: usize,
-    #[collect(require_static)]
-    resume_returns: Returns,
-    /// The thread's charge (put back exactly: it may lag the buffers until a resync).
-    #[collect(require_static)]
-    charged: usize,
-}
-
-#[derive(Collect)]
-#[collect(no_drop)]
-struct ExecutorBackup<'gc> {
-    threads: Vec<Thread<'gc>>,
-    result: Option<Result<(), Value<'gc>>>,
-    #[collect(require_static)]
-    traceback: String,
-}
-
-/// Something the logs hold (see `Journal::visit_held`).
-pub(crate) enum Held<'gc> {
-    Value(Value<'gc>),
-    UpValue(UpValue<'gc>),
-    Executor(Executor<'gc>),
-    Then(Then<'gc>),
-}
-
-/// A copy of `v` with the same capacity.
-fn copy_exact<T: Clone>(v: &[T], capacity: usize) -> Vec<T> {
-    let mut out = Vec::with_capacity(capacity.max(v.len()));
-    out.extend_from_slice(v);
-    out
 }
 
 impl<'gc> Journal<'gc> {
@@ -229,86 +342,18 @@ impl<'gc> Journal<'gc> {
         }
     }
 
-    /// Saves `t`'s contents before its first write of the epoch (called by `Table::borrow_mut`
-    /// when its stamp is stale; the caller updates the stamp).
+    /// Saves `owner`'s state before its first write of the epoch (called by the journaled
+    /// cells when their stamp is stale; they update the stamp).
     #[cold]
     #[inline(never)]
-    pub(crate) fn backup_table(self, mc: &Mutation<'gc>, t: Table<'gc>, st: &TableState<'gc>) {
-        if self.epoch() == 0 {
-            return;
-        }
-        let b = TableBackup {
-            array: copy_exact(&st.array, st.array.capacity()),
-            entries: copy_exact(&st.entries, st.entries.capacity()),
-            index: st.index.clone(),
-            tombstones: st.tombstones,
-            metatable: st.metatable,
-            gc_flags: t.0.gc_flags.get(),
-        };
-        self.push(mc, Backup::Table(t, Box::new(b)));
-    }
-
-    #[cold]
-    #[inline(never)]
-    pub(crate) fn backup_thread(self, mc: &Mutation<'gc>, t: Thread<'gc>, ts: &ThreadState<'gc>) {
-        if self.epoch() == 0 {
-            return;
-        }
-        let b = ThreadBackup {
-            stack: copy_exact(&ts.stack, ts.stack.capacity()),
-            frames: copy_exact(&ts.frames, ts.frames.capacity()),
-            open_upvalues: copy_exact(&ts.open_upvalues, ts.open_upvalues.capacity()),
-            tbc_slots: copy_exact(&ts.tbc_slots, ts.tbc_slots.capacity()),
-            status: ts.status,
-            body: ts.body,
-            started: ts.started,
-            death_error: ts.death_error,
-            resume_then: ts.resume_then,
-            resume_slot: ts.resume_slot,
-            resume_returns: ts.resume_returns,
-            charged: ts.charge.get(),
-        };
-        self.push(mc, Backup::Thread(t, Box::new(b)));
-    }
-
-    #[cold]
-    #[inline(never)]
-    pub(crate) fn backup_upvalue(self, mc: &Mutation<'gc>, uv: UpValue<'gc>) {
-        if self.epoch() != 0 {
-            self.push(mc, Backup::UpValue(uv, uv.get()));
-        }
-    }
-
-    #[cold]
-    #[inline(never)]
-    pub(crate) fn backup_executor(
+    pub(crate) fn save<T: JournaledState<'gc>>(
         self,
         mc: &Mutation<'gc>,
-        e: Executor<'gc>,
-        st: &ExecutorState<'gc>,
+        owner: T::Owner,
+        state: &T,
     ) {
-        if self.epoch() == 0 {
-            return;
-        }
-        let b = ExecutorBackup {
-            threads: st.threads.clone(),
-            result: st.result,
-            traceback: st.traceback.clone(),
-        };
-        self.push(mc, Backup::Executor(e, Box::new(b)));
-    }
-
-    /// Before a userdata's metatable (and gc flags) change.
-    pub(crate) fn backup_userdata(self, mc: &Mutation<'gc>, u: UserData<'gc>) {
         if self.epoch() != 0 {
-            self.push(
-                mc,
-                Backup::UserData {
-                    userdata: u,
-                    metatable: u.metatable(),
-                    gc_flags: u.0.gc_flags.get(),
-                },
-            );
+            self.push(mc, T::backup(owner, Box::new(state.save())));
         }
     }
 
@@ -371,85 +416,64 @@ impl<'gc> Journal<'gc> {
     }
 
     /// Calls `f` with everything the logs hold strongly (for `gc::ring_only_bytes`).
-    pub(crate) fn visit_held(self, mut f: impl FnMut(Held<'gc>)) {
-        use Held::{Executor as E, Then as T, UpValue as U, Value as V};
+    pub(crate) fn visit_held(self, mut f: impl FnMut(Reference<'gc>)) {
         let logs = self.0.logs.borrow();
         for log in logs.iter() {
-            let r = &log.root;
-            if let Some(t) = r.string_metatable {
-                f(V(Value::Table(t)));
+            let RootBackup {
+                next_id: _,
+                next_host_id: _,
+                string_metatable,
+                type_metatables,
+                finalizable,
+                pending,
+                finalizing,
+                weak_tables: _,
+                full_collection_requested: _,
+                script_bytes: _,
+                pacing: _,
+            } = &log.root;
+            for t in string_metatable
+                .iter()
+                .chain(type_metatables.iter().flatten())
+            {
+                f(Reference::Value(Value::Table(*t)));
             }
-            for v in r.finalizable.iter().chain(&r.pending) {
-                f(V(*v));
+            for v in finalizable.iter().chain(pending) {
+                f(Reference::Value(*v));
             }
-            f(V(r.finalizing));
+            f(Reference::Value(*finalizing));
             for e in &log.entries {
                 match e {
-                    Backup::Table(t, b) => {
-                        f(V(Value::Table(*t)));
-                        b.array.iter().for_each(|v| f(V(*v)));
-                        for (k, v) in &b.entries {
-                            f(V(*k));
-                            f(V(*v));
-                        }
-                        if let Some(m) = b.metatable {
-                            f(V(Value::Table(m)));
-                        }
+                    Backup::Table(t, saved) => {
+                        f(Reference::Value(Value::Table(*t)));
+                        saved.references(&mut f);
                     }
-                    Backup::Thread(t, b) => {
-                        f(V(Value::Thread(*t)));
-                        b.stack.iter().for_each(|v| f(V(*v)));
-                        for fr in &b.frames {
-                            match fr {
-                                Frame::Lua(lf) => f(V(Value::Function(lf.closure))),
-                                Frame::Continuation { then, ready, .. } => {
-                                    f(T(*then));
-                                    if let Some(crate::function::Outcome::Errored(v)) = ready {
-                                        f(V(*v));
-                                    }
-                                }
-                            }
-                        }
-                        b.open_upvalues.iter().for_each(|u| f(U(*u)));
-                        for v in [b.body, b.death_error].into_iter().flatten() {
-                            f(V(v));
-                        }
-                        if let Some(t) = b.resume_then {
-                            f(T(t));
-                        }
+                    Backup::Thread(t, saved) => {
+                        f(Reference::Value(Value::Thread(*t)));
+                        saved.references(&mut f);
                     }
-                    Backup::UpValue(u, st) => {
-                        f(U(*u));
-                        match st {
-                            UpValueState::Open { thread, .. } => f(V(Value::Thread(*thread))),
-                            UpValueState::Closed(v) => f(V(*v)),
-                        }
+                    Backup::Executor(e, saved) => {
+                        f(Reference::Executor(*e));
+                        saved.references(&mut f);
                     }
-                    Backup::Executor(e, b) => {
-                        f(E(*e));
-                        b.threads.iter().for_each(|t| f(V(Value::Thread(*t))));
-                        if let Some(Err(v)) = b.result {
-                            f(V(v));
-                        }
+                    Backup::UpValue(u, saved) => {
+                        f(Reference::UpValue(*u));
+                        saved.references(&mut f);
                     }
-                    Backup::UserData {
-                        userdata,
-                        metatable,
-                        ..
-                    } => {
-                        f(V(Value::UserData(*userdata)));
-                        if let Some(m) = metatable {
-                            f(V(Value::Table(*m)));
-                        }
+                    Backup::UserData(u, saved) => {
+                        f(Reference::Value(Value::UserData(*u)));
+                        saved.references(&mut f);
                     }
                     Backup::ClosureSlot {
-                        closure, upvalue, ..
+                        closure,
+                        slot: _,
+                        upvalue,
                     } => {
-                        f(V(Value::Function(*closure)));
-                        f(U(*upvalue));
+                        f(Reference::Value(Value::Function(*closure)));
+                        f(Reference::UpValue(*upvalue));
                     }
-                    Backup::ScriptId(v) => f(V(*v)),
-                    Backup::Payload { .. } => {}
+                    Backup::ScriptId(v) => f(Reference::Value(*v)),
+                    Backup::Payload { saved: _ } => {}
                 }
             }
         }
@@ -481,22 +505,17 @@ impl<'gc> Journal<'gc> {
                 + log.entries.capacity() * size_of::<Backup<'static>>();
             for e in &log.entries {
                 n += match e {
-                    Backup::Table(_, b) => {
-                        size_of::<TableBackup<'static>>()
-                            + b.array.capacity() * size_of::<Value<'static>>()
-                            + b.entries.capacity() * size_of::<(Value<'static>, Value<'static>)>()
-                            + b.index.capacity() * 5
-                    }
-                    Backup::Thread(_, b) => {
-                        size_of::<ThreadBackup<'static>>()
-                            + b.stack.capacity() * size_of::<Value<'static>>()
-                            + b.frames.capacity() * size_of::<Frame<'static>>()
-                    }
+                    Backup::Table(_, b) => size_of::<TableState<'static>>() + b.buffer_bytes(),
+                    Backup::Thread(_, b) => size_of::<ThreadState<'static>>() + b.buffer_bytes(),
                     Backup::Executor(_, b) => {
-                        size_of::<ExecutorBackup<'static>>() + b.threads.capacity() * 8
+                        size_of::<ExecutorState<'static>>()
+                            + b.threads.capacity() * size_of::<Thread<'static>>()
+                            + b.traceback.capacity()
                     }
+                    Backup::UpValue(..) => size_of::<UpValueState<'static>>(),
+                    Backup::UserData(..) => size_of::<UserDataMeta<'static>>(),
                     Backup::Payload { saved } => saved.size_bytes(),
-                    _ => 0,
+                    Backup::ClosureSlot { .. } | Backup::ScriptId(_) => 0,
                 };
             }
         }
@@ -600,71 +619,26 @@ impl<'gc> Journal<'gc> {
 fn apply<'gc>(mc: &Mutation<'gc>, entries: Vec<Backup<'gc>>) {
     for e in entries.into_iter().rev() {
         match e {
-            Backup::Table(t, b) => {
-                let b = *b;
-                {
-                    let mut st = gc_arena::barrier::unlock!(Gc::write(mc, t.0), TableInner, state)
-                        .borrow_mut();
-                    st.array = b.array;
-                    st.entries = b.entries;
-                    st.index = b.index;
-                    st.tombstones = b.tombstones;
-                    st.metatable = b.metatable;
-                    st.sync_charge();
-                }
-                t.0.gc_flags.set(b.gc_flags);
+            Backup::Table(t, saved) => {
+                Journaled::borrow_mut_unjournaled(t.cell(mc)).restore(*saved);
                 // The metamethod-absence cache may describe contents that were rolled back.
                 t.absent_events().set(0);
             }
-            Backup::Thread(t, b) => {
-                let b = *b;
-                let mut ts = gc_arena::barrier::unlock!(
-                    Gc::write(mc, t.0),
-                    crate::thread::ThreadInner,
-                    state
-                )
-                .borrow_mut();
-                ts.stack = b.stack;
-                ts.frames = b.frames;
-                ts.open_upvalues = b.open_upvalues;
-                ts.tbc_slots = b.tbc_slots;
-                ts.status = b.status;
-                ts.body = b.body;
-                ts.started = b.started;
-                ts.death_error = b.death_error;
-                ts.resume_then = b.resume_then;
-                ts.resume_slot = b.resume_slot;
-                ts.resume_returns = b.resume_returns;
-                ts.charge.set(b.charged);
+            Backup::Thread(t, saved) => {
+                Journaled::borrow_mut_unjournaled(t.cell(mc)).restore(*saved)
             }
-            Backup::UpValue(uv, s) => crate::function::set_upvalue_raw(mc, uv, s),
-            Backup::Executor(e, b) => {
-                let b = *b;
-                let mut st = e.0.borrow_mut(mc);
-                st.threads = b.threads;
-                st.result = b.result;
-                st.traceback = b.traceback;
+            Backup::Executor(e, saved) => {
+                Journaled::borrow_mut_unjournaled(e.cell(mc)).restore(*saved)
             }
-            Backup::UserData {
-                userdata,
-                metatable,
-                gc_flags,
-            } => {
-                gc_arena::barrier::unlock!(
-                    Gc::write(mc, userdata.0),
-                    crate::userdata::UserDataInner,
-                    metatable
-                )
-                .set(metatable);
-                userdata.0.gc_flags.set(gc_flags);
+            Backup::UpValue(uv, saved) => {
+                JournaledValue::set_unjournaled(Gc::write(mc, uv), *saved)
             }
+            Backup::UserData(u, saved) => JournaledValue::set_unjournaled(u.meta_cell(mc), *saved),
             Backup::ClosureSlot {
                 closure,
                 slot,
                 upvalue,
-            } => {
-                closure.set_upvalue_slot(mc, slot, upvalue);
-            }
+            } => closure.set_upvalue_slot(mc, slot, upvalue),
             Backup::Payload { saved } => saved.restore(),
             Backup::ScriptId(v) => match v {
                 Value::Thread(t) => t.0.script_id.set(0),

@@ -31,6 +31,7 @@ mod journal;
 pub mod lua;
 mod memory;
 pub mod number;
+mod object;
 mod run;
 mod sequence;
 mod snapshot;

@@ -612,12 +612,10 @@ impl<'gc> Context<'gc> {
             .enumerate()
             .map(|(i, _)| {
                 let v = if i == 0 { env } else { Value::Nil };
-                gc_arena::lock::Lock::new(Gc::new(
+                gc_arena::lock::Lock::new(crate::function::new_upvalue(
                     mc,
-                    crate::function::UpValueCell::new(
-                        UpValueState::Closed(v),
-                        self.state().journal.epoch(),
-                    ),
+                    self.state().journal.epoch(),
+                    UpValueState::Closed(v),
                 ))
             })
             .collect();

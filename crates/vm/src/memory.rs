@@ -389,6 +389,9 @@ pub(crate) fn script_charges<R>(account: &MemoryAccount, f: impl FnOnce() -> R) 
 
 /// The flag bit of a [`Charge`] made for host machinery (the rest is the byte count).
 const HOST_CHARGE: usize = 1 << (usize::BITS - 1);
+/// The flag bit of a detached [`Charge`]: a copy's record of bytes, in no account.
+const DETACHED_CHARGE: usize = 1 << (usize::BITS - 2);
+const CHARGE_FLAGS: usize = HOST_CHARGE | DETACHED_CHARGE;
 
 /// The bytes an object holds, charged to the current account; given back on drop. A host
 /// charge (made in [`host_charges`], or [`Charge::new_host`]) never counts in
@@ -397,7 +400,7 @@ pub(crate) struct Charge(Cell<usize>);
 
 impl Charge {
     pub(crate) fn new(bytes: usize) -> Self {
-        let bytes = bytes & !HOST_CHARGE;
+        let bytes = bytes & !CHARGE_FLAGS;
         let host = CURRENT.with(|c| match &*c.borrow() {
             Some(a) => {
                 let host = a.host_mode.get();
@@ -414,28 +417,36 @@ impl Charge {
 
     /// A host charge (see the type's docs).
     pub(crate) fn new_host(bytes: usize) -> Self {
-        let bytes = bytes & !HOST_CHARGE;
+        let bytes = bytes & !CHARGE_FLAGS;
         charge(bytes, false);
         Charge(Cell::new(bytes | HOST_CHARGE))
+    }
+
+    /// A record of this charge's bytes that counts in no account (the journal's saved
+    /// copies of an object's state; `set` on the object's own charge puts the amount back).
+    pub(crate) fn detached(&self) -> Self {
+        Charge(Cell::new(self.get() | DETACHED_CHARGE))
     }
 
     /// Sets the charge to `bytes` (after a buffer grew or shrank).
     #[inline]
     pub(crate) fn set(&self, bytes: usize) {
         let raw = self.0.get();
-        let flag = raw & HOST_CHARGE;
-        let old = raw & !HOST_CHARGE;
-        let bytes = bytes & !HOST_CHARGE;
-        if bytes > old {
-            charge(bytes - old, flag == 0);
-        } else {
-            discharge(old - bytes);
+        let flags = raw & CHARGE_FLAGS;
+        let old = raw & !CHARGE_FLAGS;
+        let bytes = bytes & !CHARGE_FLAGS;
+        if flags & DETACHED_CHARGE == 0 {
+            if bytes > old {
+                charge(bytes - old, flags & HOST_CHARGE == 0);
+            } else {
+                discharge(old - bytes);
+            }
         }
-        self.0.set(bytes | flag);
+        self.0.set(bytes | flags);
     }
 
     pub(crate) fn get(&self) -> usize {
-        self.0.get() & !HOST_CHARGE
+        self.0.get() & !CHARGE_FLAGS
     }
 }
 
@@ -447,7 +458,9 @@ impl Default for Charge {
 
 impl Drop for Charge {
     fn drop(&mut self) {
-        discharge(self.get());
+        if self.0.get() & DETACHED_CHARGE == 0 {
+            discharge(self.get());
+        }
     }
 }
 

@@ -413,7 +413,7 @@ impl Lua {
                 .into_lua(ctx)
                 .map_err(|e| conversion_error(ctx, e, "value"))?;
             ctx.globals()
-                .set(ctx.mutation(), ctx.str(name), v)
+                .set(ctx, ctx.str(name), v)
                 .map_err(|e| LuaError::host(format!("cannot set global '{name}': {e}")))
         })
     }

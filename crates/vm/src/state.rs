@@ -235,9 +235,9 @@ impl<'gc> State<'gc> {
             id
         };
         let journal = Journal::new(mc, crate::lua::DEFAULT_MAX_SNAPSHOTS);
-        let globals = Table::with_id(mc, journal, fresh(), 0, 64);
-        let registry = Table::with_id(mc, journal, fresh(), 0, 8);
-        let main_thread = Thread::with_id(mc, journal, fresh());
+        let globals = Table::with_id(mc, journal.epoch(), fresh(), 0, 64);
+        let registry = Table::with_id(mc, journal.epoch(), fresh(), 0, 8);
+        let main_thread = Thread::with_id(mc, journal.epoch(), fresh());
         let strings = Gc::new(mc, gc_arena::lock::RefLock::new(Interner::default()));
         let meta_names = META_NAMES
             .iter()
@@ -458,7 +458,13 @@ impl<'gc> Context<'gc> {
 
     /// An empty table with a fresh object id.
     pub fn new_table(self) -> Table<'gc> {
-        Table::with_id(self.mc, self.state.journal, self.next_object_id(), 0, 0)
+        Table::with_id(
+            self.mc,
+            self.state.journal.epoch(),
+            self.next_object_id(),
+            0,
+            0,
+        )
     }
 
     /// An empty table with room for `array` sequence slots and `hash` other entries
@@ -466,7 +472,7 @@ impl<'gc> Context<'gc> {
     pub fn new_table_with_capacity(self, array: usize, hash: usize) -> Table<'gc> {
         Table::with_id(
             self.mc,
-            self.state.journal,
+            self.state.journal.epoch(),
             self.next_object_id(),
             array,
             hash,

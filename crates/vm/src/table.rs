@@ -19,7 +19,7 @@
 
 use std::cell::Cell;
 
-use gc_arena::lock::RefLock;
+use gc_arena::barrier::Write;
 use gc_arena::{Collect, Gc, Mutation};
 
 pub(crate) const GC_FLAG_FINALIZER: u8 = 1;
@@ -28,7 +28,9 @@ pub(crate) const GC_FLAG_WEAK: u8 = 2;
 pub(crate) const FLAG_FROZEN: u8 = 4;
 use hashbrown::HashTable;
 
-use crate::journal::Journal;
+use crate::journal::{copy_exact, Backup, Journaled, JournaledState};
+use crate::object::{Reference, References};
+use crate::state::Context;
 use crate::string::{LuaString, MAX_INTERNED_LEN};
 use crate::value::Value;
 
@@ -57,20 +59,14 @@ pub struct TableInner<'gc> {
     #[collect(require_static)]
     id: u64,
     /// Cache for tables used as metatables: bit `e` set means metamethod event `e` is known to
-    /// be absent. Cleared on every store of a string key into this table.
+    /// be absent. Cleared on every store of a string key into this table (and by a
+    /// rollback).
     #[collect(require_static)]
     absent_events: Cell<u32>,
-    /// Set once the table is registered for finalization (`__gc`) or as a weak table.
-    #[collect(require_static)]
-    pub(crate) gc_flags: Cell<u8>,
-    /// The journal epoch of the last backup of this table (see `journal`).
-    #[collect(require_static)]
-    pub(crate) stamp: Cell<u32>,
-    pub(crate) journal: Journal<'gc>,
-    pub(crate) state: RefLock<TableState<'gc>>,
+    pub(crate) state: Journaled<TableState<'gc>>,
 }
 
-/// Traced by the manual `Collect` impl in `gc_unsafe` (weak entries during full collections).
+/// Traced by the manual `Collect` impl in `gc_unsafe` (it follows `References`).
 #[derive(Default)]
 pub struct TableState<'gc> {
     pub(crate) array: Vec<Value<'gc>>,
@@ -78,9 +74,82 @@ pub struct TableState<'gc> {
     pub(crate) index: HashTable<u32>,
     pub(crate) tombstones: usize,
     pub(crate) metatable: Option<Table<'gc>>,
+    /// `GC_FLAG_FINALIZER`, `GC_FLAG_WEAK` (set once the table is registered for
+    /// finalization or as a weak table) and `FLAG_FROZEN`.
+    pub(crate) flags: u8,
     /// The table's bytes (object + buffers) in the VM's memory account; resynced whenever a
     /// buffer's capacity may have changed (`sync_charge`).
     pub(crate) charge: crate::memory::Charge,
+}
+
+// ---- the description of a table (see `object`) ----
+
+impl<'gc> References<'gc> for TableState<'gc> {
+    fn references(&self, f: &mut impl FnMut(Reference<'gc>)) {
+        let TableState {
+            array,
+            entries,
+            index: _,
+            tombstones: _,
+            metatable,
+            flags: _,
+            charge: _,
+        } = self;
+        array.references(f);
+        for (k, v) in entries {
+            k.references(f);
+            v.references(f);
+        }
+        metatable.references(f);
+    }
+}
+
+impl<'gc> JournaledState<'gc> for TableState<'gc> {
+    type Owner = Table<'gc>;
+
+    fn save(&self) -> Self {
+        let TableState {
+            array,
+            entries,
+            index,
+            tombstones,
+            metatable,
+            flags,
+            charge,
+        } = self;
+        TableState {
+            array: copy_exact(array, array.capacity()),
+            entries: copy_exact(entries, entries.capacity()),
+            index: index.clone(),
+            tombstones: *tombstones,
+            metatable: *metatable,
+            flags: *flags,
+            charge: charge.detached(),
+        }
+    }
+
+    fn restore(&mut self, saved: Self) {
+        let TableState {
+            array,
+            entries,
+            index,
+            tombstones,
+            metatable,
+            flags,
+            charge,
+        } = saved;
+        self.array = array;
+        self.entries = entries;
+        self.index = index;
+        self.tombstones = tombstones;
+        self.metatable = metatable;
+        self.flags = flags;
+        self.charge.set(charge.get());
+    }
+
+    fn backup(owner: Table<'gc>, saved: Box<Self>) -> Backup<'gc> {
+        Backup::Table(owner, saved)
+    }
 }
 
 /// A Lua table: a handle (cheap to copy) to an array part plus an insertion-ordered hash part.
@@ -214,9 +283,12 @@ impl<'gc> TableState<'gc> {
 
     /// The bytes this table holds: the object and the capacity of its buffers.
     pub(crate) fn bytes(&self) -> usize {
-        crate::memory::GC_HEADER
-            + std::mem::size_of::<TableInner<'static>>()
-            + self.array.capacity() * std::mem::size_of::<Value<'static>>()
+        crate::memory::GC_HEADER + std::mem::size_of::<TableInner<'static>>() + self.buffer_bytes()
+    }
+
+    /// The bytes of the buffers (array, entries, index).
+    pub(crate) fn buffer_bytes(&self) -> usize {
+        self.array.capacity() * std::mem::size_of::<Value<'static>>()
             + self.entries.capacity() * std::mem::size_of::<(Value<'static>, Value<'static>)>()
             // The index is sized from the entries (its own capacity depends on how it was
             // built, which a snapshot restore does not replay).
@@ -436,9 +508,10 @@ impl<'gc> TableState<'gc> {
 
 impl<'gc> Table<'gc> {
     /// A new empty table with the given object id (use `Context::new_table`).
+    /// `epoch` is the journal's current one (`Journal::epoch`).
     pub(crate) fn with_id(
         mc: &Mutation<'gc>,
-        journal: Journal<'gc>,
+        epoch: u32,
         id: u64,
         array: usize,
         hash: usize,
@@ -456,10 +529,7 @@ impl<'gc> Table<'gc> {
             TableInner {
                 id,
                 absent_events: Cell::new(0),
-                gc_flags: Cell::new(0),
-                stamp: Cell::new(journal.epoch()),
-                journal,
-                state: RefLock::new(state),
+                state: Journaled::new(epoch, state),
             },
         ))
     }
@@ -485,7 +555,7 @@ impl<'gc> Table<'gc> {
     /// Raw set (no metamethods).
     pub fn set(
         self,
-        mc: &Mutation<'gc>,
+        ctx: Context<'gc>,
         key: Value<'gc>,
         value: Value<'gc>,
     ) -> Result<(), InvalidKey> {
@@ -496,33 +566,32 @@ impl<'gc> Table<'gc> {
         if let Value::String(_) = key {
             self.0.absent_events.set(0);
         }
-        self.borrow_mut(mc).set_normalized(key, value);
+        self.borrow_mut(ctx).set_normalized(key, value);
         Ok(())
     }
 
     /// Mutable access to the contents. The first write of a snapshot epoch saves the current
     /// contents in the journal first (see `journal`).
     #[inline(always)]
-    pub(crate) fn borrow_mut(self, mc: &Mutation<'gc>) -> std::cell::RefMut<'gc, TableState<'gc>> {
-        let st = gc_arena::barrier::unlock!(Gc::write(mc, self.0), TableInner, state).borrow_mut();
-        let inner = Gc::as_ref(self.0);
-        let epoch = inner.journal.epoch();
-        if inner.stamp.get() != epoch {
-            inner.stamp.set(epoch);
-            inner.journal.backup_table(mc, self, &st);
-        }
-        st
+    pub(crate) fn borrow_mut(self, ctx: Context<'gc>) -> std::cell::RefMut<'gc, TableState<'gc>> {
+        Journaled::borrow_mut(self.cell(ctx.mutation()), ctx, self)
+    }
+
+    /// The journaled cell, behind the write barrier (mutations go through `Journaled`).
+    #[inline(always)]
+    pub(crate) fn cell(self, mc: &Mutation<'gc>) -> &'gc Write<Journaled<TableState<'gc>>> {
+        gc_arena::barrier::field!(Gc::write(mc, self.0), TableInner, state)
     }
 
     /// Raw store of an integer key when it can be done without hashing: an existing array
     /// slot, or an append while the hash part is empty. Returns `false` (nothing done) when
     /// the general path is needed.
     #[inline(always)]
-    pub(crate) fn set_int_fast(self, mc: &Mutation<'gc>, i: i64, value: Value<'gc>) -> bool {
-        if self.is_frozen() {
+    pub(crate) fn set_int_fast(self, ctx: Context<'gc>, i: i64, value: Value<'gc>) -> bool {
+        let mut st = self.borrow_mut(ctx);
+        if st.flags & FLAG_FROZEN != 0 {
             return false;
         }
-        let mut st = self.borrow_mut(mc);
         let len = st.array.len();
         let idx = (i as u64).wrapping_sub(1);
         if idx < len as u64 {
@@ -561,14 +630,17 @@ impl<'gc> Table<'gc> {
     #[inline]
     pub(crate) fn replace_short_str(
         self,
-        mc: &Mutation<'gc>,
+        ctx: Context<'gc>,
         key: LuaString<'gc>,
         value: Value<'gc>,
     ) -> bool {
-        if value.is_nil() || self.is_frozen() {
+        if value.is_nil() {
             return false;
         }
-        let mut st = self.borrow_mut(mc);
+        let mut st = self.borrow_mut(ctx);
+        if st.flags & FLAG_FROZEN != 0 {
+            return false;
+        }
         let idx = if st.entries.len() <= SMALL_HASH_PART {
             st.find_short_str(key)
         } else {
@@ -586,14 +658,18 @@ impl<'gc> Table<'gc> {
     /// Makes the table read-only: every later store (`t[k] = v`, `rawset`, `table.insert`...)
     /// raises "attempt to modify a read-only table". Used to share library tables between
     /// sandboxed scripts. Irreversible.
-    pub fn freeze(self) {
-        let f = &Gc::as_ref(self.0).gc_flags;
-        f.set(f.get() | FLAG_FROZEN);
+    pub fn freeze(self, ctx: Context<'gc>) {
+        self.borrow_mut(ctx).flags |= FLAG_FROZEN;
     }
 
     /// Whether [`Table::freeze`] was called.
     pub fn is_frozen(self) -> bool {
-        self.0.gc_flags.get() & FLAG_FROZEN != 0
+        self.0.state.borrow().flags & FLAG_FROZEN != 0
+    }
+
+    /// The gc flags (`GC_FLAG_FINALIZER`, `GC_FLAG_WEAK`, `FLAG_FROZEN`).
+    pub(crate) fn flags(self) -> u8 {
+        self.0.state.borrow().flags
     }
 
     /// The raw length (`rawlen`): a border, found like PUC's `luaH_getn`.
@@ -614,8 +690,8 @@ impl<'gc> Table<'gc> {
 
     /// Sets the metatable, raw: no `__gc`/`__mode` registration and no frozen check. Scripts'
     /// paths (and hosts) use [`Context::set_metatable`](crate::Context::set_metatable).
-    pub fn set_metatable(self, mc: &Mutation<'gc>, mt: Option<Table<'gc>>) {
-        self.borrow_mut(mc).metatable = mt;
+    pub fn set_metatable(self, ctx: Context<'gc>, mt: Option<Table<'gc>>) {
+        self.borrow_mut(ctx).metatable = mt;
     }
 
     /// Metamethod cache bits (see `TableInner::absent_events`).

@@ -7,10 +7,13 @@
 //! - `open_upvalues` is sorted by stack slot, and holds at most one upvalue per slot.
 //! - `tbc_slots` is sorted ascending: the stack slots of live to-be-closed variables.
 
-use gc_arena::lock::RefLock;
+use gc_arena::barrier::Write;
 use gc_arena::{Collect, Gc, Mutation};
 
 use crate::function::{LuaClosure, Outcome, Then, UpValue};
+use crate::journal::{copy_exact, Backup, Journaled, JournaledState};
+use crate::object::{Reference, References};
+use crate::state::Context;
 use crate::value::Value;
 
 /// A coroutine's status, as `coroutine.status` reports it.
@@ -130,14 +133,148 @@ pub struct ThreadState<'gc> {
     pub(crate) charge: crate::memory::Charge,
 }
 
+// ---- the description of a thread (see `object`) ----
+
+impl<'gc> References<'gc> for Frame<'gc> {
+    fn references(&self, f: &mut impl FnMut(Reference<'gc>)) {
+        match self {
+            Frame::Lua(LuaFrame {
+                closure,
+                func: _,
+                base: _,
+                stack_end: _,
+                pc: _,
+                num_varargs: _,
+                returns: _,
+                top: _,
+                is_tail: _,
+                concat_resume: _,
+            }) => f(Reference::Value(Value::Function(*closure))),
+            Frame::Continuation {
+                then,
+                base: _,
+                returns: _,
+                ready,
+                callee_name: _,
+            } => {
+                then.references(f);
+                ready.references(f);
+            }
+        }
+    }
+}
+
+impl<'gc> References<'gc> for ThreadState<'gc> {
+    fn references(&self, f: &mut impl FnMut(Reference<'gc>)) {
+        let ThreadState {
+            stack,
+            frames,
+            open_upvalues,
+            tbc_slots: _,
+            status: _,
+            body,
+            started: _,
+            death_error,
+            resume_then,
+            resume_slot: _,
+            resume_returns: _,
+            raised_by: _,
+            charge: _,
+        } = self;
+        stack.references(f);
+        frames.references(f);
+        open_upvalues.references(f);
+        body.references(f);
+        death_error.references(f);
+        resume_then.references(f);
+    }
+}
+
+impl<'gc> JournaledState<'gc> for ThreadState<'gc> {
+    type Owner = Thread<'gc>;
+
+    fn save(&self) -> Self {
+        let ThreadState {
+            stack,
+            frames,
+            open_upvalues,
+            tbc_slots,
+            status,
+            body,
+            started,
+            death_error,
+            resume_then,
+            resume_slot,
+            resume_returns,
+            raised_by,
+            charge,
+        } = self;
+        ThreadState {
+            stack: copy_exact(stack, stack.capacity()),
+            frames: copy_exact(frames, frames.capacity()),
+            open_upvalues: copy_exact(open_upvalues, open_upvalues.capacity()),
+            tbc_slots: copy_exact(tbc_slots, tbc_slots.capacity()),
+            status: *status,
+            body: *body,
+            started: *started,
+            death_error: *death_error,
+            resume_then: *resume_then,
+            resume_slot: *resume_slot,
+            resume_returns: *resume_returns,
+            raised_by: *raised_by,
+            // Put back exactly: a charge may lag the buffers until a resync.
+            charge: charge.detached(),
+        }
+    }
+
+    fn restore(&mut self, saved: Self) {
+        let ThreadState {
+            stack,
+            frames,
+            open_upvalues,
+            tbc_slots,
+            status,
+            body,
+            started,
+            death_error,
+            resume_then,
+            resume_slot,
+            resume_returns,
+            raised_by,
+            charge,
+        } = saved;
+        self.stack = stack;
+        self.frames = frames;
+        self.open_upvalues = open_upvalues;
+        self.tbc_slots = tbc_slots;
+        self.status = status;
+        self.body = body;
+        self.started = started;
+        self.death_error = death_error;
+        self.resume_then = resume_then;
+        self.resume_slot = resume_slot;
+        self.resume_returns = resume_returns;
+        self.raised_by = raised_by;
+        self.charge.set(charge.get());
+    }
+
+    fn backup(owner: Thread<'gc>, saved: Box<Self>) -> Backup<'gc> {
+        Backup::Thread(owner, saved)
+    }
+}
+
 /// The fixed bytes of a thread (object and header).
 const THREAD_BYTES: usize = crate::memory::GC_HEADER + std::mem::size_of::<ThreadInner<'static>>();
 
 impl ThreadState<'_> {
     pub(crate) fn bytes(&self) -> usize {
+        THREAD_BYTES + self.buffer_bytes()
+    }
+
+    /// The bytes of the buffers (stack, frames, open upvalues, to-be-closed slots).
+    pub(crate) fn buffer_bytes(&self) -> usize {
         use std::mem::size_of;
-        THREAD_BYTES
-            + self.stack.capacity() * size_of::<Value<'static>>()
+        self.stack.capacity() * size_of::<Value<'static>>()
             + self.frames.capacity() * size_of::<Frame<'static>>()
             + self.open_upvalues.capacity() * size_of::<usize>()
             + self.tbc_slots.capacity() * size_of::<usize>()
@@ -157,11 +294,7 @@ pub struct ThreadInner<'gc> {
     /// scripts see, assigned at their first look (0 until then; see `Context::script_id`).
     #[collect(require_static)]
     pub(crate) script_id: std::cell::Cell<u64>,
-    /// The journal epoch of the last backup of this thread (see `journal`).
-    #[collect(require_static)]
-    pub(crate) stamp: std::cell::Cell<u32>,
-    pub(crate) journal: crate::journal::Journal<'gc>,
-    pub(crate) state: RefLock<ThreadState<'gc>>,
+    pub(crate) state: Journaled<ThreadState<'gc>>,
 }
 
 /// A Lua thread (a coroutine, or an executor's main thread): a handle to its value stack,
@@ -171,47 +304,49 @@ pub struct ThreadInner<'gc> {
 pub struct Thread<'gc>(pub(crate) Gc<'gc, ThreadInner<'gc>>);
 
 impl<'gc> Thread<'gc> {
-    pub(crate) fn with_id(
-        mc: &Mutation<'gc>,
-        journal: crate::journal::Journal<'gc>,
-        id: u64,
-    ) -> Self {
+    /// `epoch` is the journal's current one (`Journal::epoch`).
+    pub(crate) fn with_id(mc: &Mutation<'gc>, epoch: u32, id: u64) -> Self {
         Thread(Gc::new(
             mc,
             ThreadInner {
                 id,
                 script_id: Default::default(),
-                stamp: std::cell::Cell::new(journal.epoch()),
-                journal,
-                state: RefLock::new(ThreadState {
-                    stack: Vec::new(),
-                    frames: Vec::new(),
-                    open_upvalues: Vec::new(),
-                    tbc_slots: Vec::new(),
-                    status: ThreadStatus::Suspended,
-                    body: None,
-                    started: false,
-                    death_error: None,
-                    resume_then: None,
-                    resume_slot: 0,
-                    resume_returns: Returns::Multi,
-                    raised_by: None,
-                    charge: if crate::state::is_host_id(id) {
-                        // An executor's main thread: host machinery (its bytes, also as its
-                        // stack grows, never count in `collectgarbage("count")`).
-                        crate::memory::Charge::new_host(THREAD_BYTES)
-                    } else {
-                        crate::memory::Charge::new(THREAD_BYTES)
+                state: Journaled::new(
+                    epoch,
+                    ThreadState {
+                        stack: Vec::new(),
+                        frames: Vec::new(),
+                        open_upvalues: Vec::new(),
+                        tbc_slots: Vec::new(),
+                        status: ThreadStatus::Suspended,
+                        body: None,
+                        started: false,
+                        death_error: None,
+                        resume_then: None,
+                        resume_slot: 0,
+                        resume_returns: Returns::Multi,
+                        raised_by: None,
+                        charge: if crate::state::is_host_id(id) {
+                            // An executor's main thread: host machinery (its bytes, also as its
+                            // stack grows, never count in `collectgarbage("count")`).
+                            crate::memory::Charge::new_host(THREAD_BYTES)
+                        } else {
+                            crate::memory::Charge::new(THREAD_BYTES)
+                        },
                     },
-                }),
+                ),
             },
         ))
     }
 
     /// A new coroutine that will run `body` when first resumed.
     pub fn new(ctx: crate::state::Context<'gc>, body: Value<'gc>) -> Self {
-        let t = Thread::with_id(ctx.mutation(), ctx.state().journal, ctx.next_object_id());
-        t.borrow_mut(ctx.mutation()).body = Some(body);
+        let t = Thread::with_id(
+            ctx.mutation(),
+            ctx.state().journal.epoch(),
+            ctx.next_object_id(),
+        );
+        t.borrow_mut(ctx).body = Some(body);
         t
     }
 
@@ -228,31 +363,21 @@ impl<'gc> Thread<'gc> {
     /// Mutable access to the thread. The first write of a snapshot epoch saves its current
     /// state in the journal first (see `journal`).
     #[inline]
-    pub(crate) fn borrow_mut(self, mc: &Mutation<'gc>) -> std::cell::RefMut<'gc, ThreadState<'gc>> {
-        let ts = gc_arena::barrier::unlock!(Gc::write(mc, self.0), ThreadInner, state).borrow_mut();
-        self.note_write(mc, &ts);
-        ts
+    pub(crate) fn borrow_mut(self, ctx: Context<'gc>) -> std::cell::RefMut<'gc, ThreadState<'gc>> {
+        Journaled::borrow_mut(self.cell(ctx.mutation()), ctx, self)
     }
 
     pub(crate) fn try_borrow_mut(
         self,
-        mc: &Mutation<'gc>,
+        ctx: Context<'gc>,
     ) -> Option<std::cell::RefMut<'gc, ThreadState<'gc>>> {
-        let ts = gc_arena::barrier::unlock!(Gc::write(mc, self.0), ThreadInner, state)
-            .try_borrow_mut()
-            .ok()?;
-        self.note_write(mc, &ts);
-        Some(ts)
+        Journaled::try_borrow_mut(self.cell(ctx.mutation()), ctx, self)
     }
 
-    #[inline]
-    fn note_write(self, mc: &Mutation<'gc>, ts: &ThreadState<'gc>) {
-        let inner = Gc::as_ref(self.0);
-        let epoch = inner.journal.epoch();
-        if inner.stamp.get() != epoch {
-            inner.stamp.set(epoch);
-            inner.journal.backup_thread(mc, self, ts);
-        }
+    /// The journaled cell, behind the write barrier (mutations go through `Journaled`).
+    #[inline(always)]
+    pub(crate) fn cell(self, mc: &Mutation<'gc>) -> &'gc Write<Journaled<ThreadState<'gc>>> {
+        gc_arena::barrier::field!(Gc::write(mc, self.0), ThreadInner, state)
     }
 
     pub(crate) fn borrow(self) -> std::cell::Ref<'gc, ThreadState<'gc>> {

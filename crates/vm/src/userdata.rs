@@ -22,9 +22,10 @@
 
 use std::any::Any;
 
-use gc_arena::lock::Lock;
 use gc_arena::{Collect, Gc};
 
+use crate::journal::{Backup, JournaledState, JournaledValue};
+use crate::object::{Reference, References};
 use crate::snapshot::Cloned;
 use crate::state::Context;
 use crate::table::Table;
@@ -34,9 +35,8 @@ use crate::table::Table;
 pub struct UserDataInner<'gc> {
     #[collect(require_static)]
     pub(crate) id: u64,
-    pub(crate) metatable: Lock<Option<Table<'gc>>>,
-    #[collect(require_static)]
-    pub(crate) gc_flags: std::cell::Cell<u8>,
+    /// The metatable and gc flags, journaled.
+    pub(crate) meta: JournaledValue<UserDataMeta<'gc>>,
     #[collect(require_static)]
     pub(crate) data: Box<dyn Any>,
     /// Whether and how the payload is copied into snapshots.
@@ -45,6 +45,58 @@ pub struct UserDataInner<'gc> {
     #[collect(require_static)]
     /// Held for its `Drop`: gives the object's bytes back to the memory account.
     pub(crate) _charge: crate::memory::Charge,
+}
+
+/// The mutable part of a userdata the VM sees (its payload is the host's, see
+/// `userdata_type` for typed payloads' journaling).
+#[derive(Copy, Clone, Collect)]
+#[collect(no_drop)]
+pub(crate) struct UserDataMeta<'gc> {
+    pub(crate) metatable: Option<Table<'gc>>,
+    /// `GC_FLAG_FINALIZER` once registered for finalization.
+    #[collect(require_static)]
+    pub(crate) flags: u8,
+}
+
+// ---- the description of a userdata (see `object`) ----
+
+impl<'gc> References<'gc> for UserDataMeta<'gc> {
+    fn references(&self, f: &mut impl FnMut(Reference<'gc>)) {
+        let UserDataMeta {
+            metatable,
+            flags: _,
+        } = self;
+        metatable.references(f);
+    }
+}
+
+impl<'gc> JournaledState<'gc> for UserDataMeta<'gc> {
+    type Owner = UserData<'gc>;
+
+    fn save(&self) -> Self {
+        *self
+    }
+
+    fn restore(&mut self, saved: Self) {
+        *self = saved;
+    }
+
+    fn backup(owner: UserData<'gc>, saved: Box<Self>) -> Backup<'gc> {
+        Backup::UserData(owner, saved)
+    }
+}
+
+impl<'gc> References<'gc> for UserDataInner<'gc> {
+    fn references(&self, f: &mut impl FnMut(Reference<'gc>)) {
+        let UserDataInner {
+            id: _,
+            meta,
+            data: _,
+            snap: _,
+            _charge: _,
+        } = self;
+        meta.get().references(f);
+    }
 }
 
 fn userdata_cost(data: &dyn Any) -> usize {
@@ -68,7 +120,7 @@ pub(crate) enum UserDataSnap {
 }
 
 /// How a `Rewindable` typed payload (an `Rc<PayloadCell<T>>`) is captured and hashed.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 pub(crate) struct PayloadOps {
     /// `UserDataType::NAME`.
     pub(crate) name: &'static str,
@@ -96,6 +148,12 @@ pub trait Snapshotable: 'static {
 pub trait Revive: Send + Sync {
     /// A fresh payload equal to the one captured (called once per restore).
     fn revive(&self) -> Box<dyn Any>;
+}
+
+impl std::fmt::Debug for dyn Revive {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<payload>")
+    }
 }
 
 fn capture_clone<T: Clone + Send + Sync + 'static>(
@@ -185,8 +243,13 @@ impl<'gc> UserData<'gc> {
             ctx.mutation(),
             UserDataInner {
                 id: ctx.next_object_id(),
-                metatable: Lock::new(None),
-                gc_flags: std::cell::Cell::new(0),
+                meta: JournaledValue::new(
+                    ctx.state().journal.epoch(),
+                    UserDataMeta {
+                        metatable: None,
+                        flags: 0,
+                    },
+                ),
                 _charge: crate::memory::Charge::new(userdata_cost(&*data).saturating_add(extra)),
                 data,
                 snap,
@@ -205,7 +268,7 @@ impl<'gc> UserData<'gc> {
     pub(crate) fn revived(
         mc: &gc_arena::Mutation<'gc>,
         id: u64,
-        gc_flags: u8,
+        flags: u8,
         data: Box<dyn Any>,
         snap: UserDataSnap,
         extra: usize,
@@ -214,8 +277,13 @@ impl<'gc> UserData<'gc> {
             mc,
             UserDataInner {
                 id,
-                metatable: Lock::new(None),
-                gc_flags: std::cell::Cell::new(gc_flags),
+                meta: JournaledValue::new(
+                    0,
+                    UserDataMeta {
+                        metatable: None,
+                        flags,
+                    },
+                ),
                 _charge: crate::memory::Charge::new(userdata_cost(&*data).saturating_add(extra)),
                 data,
                 snap,
@@ -241,14 +309,38 @@ impl<'gc> UserData<'gc> {
 
     /// The userdata's metatable.
     pub fn metatable(self) -> Option<Table<'gc>> {
-        self.0.metatable.get()
+        self.0.meta.get().metatable
     }
 
     /// Sets the metatable (journaled), raw: no `__gc` registration. Scripts' paths (and hosts)
     /// use [`Context::set_metatable`](crate::Context::set_metatable).
     pub fn set_metatable(self, ctx: Context<'gc>, mt: Option<Table<'gc>>) {
-        ctx.state().journal.backup_userdata(ctx.mutation(), self);
-        gc_arena::barrier::unlock!(Gc::write(ctx.mutation(), self.0), UserDataInner, metatable)
-            .set(mt);
+        let meta = UserDataMeta {
+            metatable: mt,
+            ..self.0.meta.get()
+        };
+        JournaledValue::set(self.meta_cell(ctx.mutation()), ctx, self, meta);
+    }
+
+    /// The gc flags (`GC_FLAG_FINALIZER`).
+    pub(crate) fn flags(self) -> u8 {
+        self.0.meta.get().flags
+    }
+
+    /// Sets the gc flags (journaled).
+    pub(crate) fn set_flags(self, ctx: Context<'gc>, flags: u8) {
+        let meta = UserDataMeta {
+            flags,
+            ..self.0.meta.get()
+        };
+        JournaledValue::set(self.meta_cell(ctx.mutation()), ctx, self, meta);
+    }
+
+    /// The journaled metatable-and-flags cell, behind the write barrier.
+    pub(crate) fn meta_cell(
+        self,
+        mc: &gc_arena::Mutation<'gc>,
+    ) -> &'gc gc_arena::barrier::Write<JournaledValue<UserDataMeta<'gc>>> {
+        gc_arena::barrier::field!(Gc::write(mc, self.0), UserDataInner, meta)
     }
 }

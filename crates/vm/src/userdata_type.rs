@@ -67,7 +67,7 @@
 //! opaque: `snap`, `snapshot` and `checksum` refuse a VM that holds one, naming it.
 
 use std::any::{Any, TypeId};
-use std::cell::{Cell, Ref, RefCell, RefMut};
+use std::cell::{Ref, RefCell, RefMut};
 use std::rc::Rc;
 
 use lunette_gc_snapshot::StableHasher;
@@ -77,6 +77,7 @@ use crate::error::Error;
 use crate::executor::Exec;
 use crate::function::Action;
 use crate::host_fn::RawHostFn;
+use crate::journal::Stamp;
 use crate::state::{Context, MetaEvent};
 use crate::table::Table;
 use crate::userdata::{PayloadOps, Revive, UserData, UserDataSnap};
@@ -186,7 +187,7 @@ impl std::hash::Hasher for ChecksumHasher {
 pub(crate) struct PayloadCell<T> {
     value: RefCell<T>,
     /// The journal epoch of the payload's last backup (see `journal`).
-    stamp: Cell<u32>,
+    stamp: Stamp,
     /// `T::clone` for `Rewindable` types (journaled), `None` for opaque ones.
     clone: Option<fn(&T) -> T>,
 }
@@ -235,7 +236,7 @@ fn borrow_cell_mut<'a, 'gc, T: UserDataType>(
 ) -> Result<RefMut<'a, T>, Error<'gc>> {
     let journal = ctx.state().journal;
     let epoch = journal.epoch();
-    if epoch != 0 && cell.stamp.get() != epoch {
+    if epoch != 0 && !cell.stamp.is(epoch) {
         if let Some(clone) = cell.clone {
             let old = clone(&*borrow_cell(cell)?);
             journal.backup_payload(
@@ -246,7 +247,8 @@ fn borrow_cell_mut<'a, 'gc, T: UserDataType>(
                 }),
             );
         }
-        cell.stamp.set(epoch);
+        // Marked only once saved: a borrow conflict above leaves the next borrow to save.
+        cell.stamp.first_write(epoch);
     }
     cell.value
         .try_borrow_mut()
@@ -259,7 +261,7 @@ impl<T: Rewindable> Revive for RevivePayload<T> {
     fn revive(&self) -> Box<dyn Any> {
         Box::new(Rc::new(PayloadCell {
             value: RefCell::new(self.0.clone()),
-            stamp: Cell::new(0),
+            stamp: Stamp::new(0),
             clone: Some(T::clone as fn(&T) -> T),
         }))
     }
@@ -802,7 +804,7 @@ impl<'gc> Context<'gc> {
         // payload needs no backup until the next `snap`.
         let cell = Rc::new(PayloadCell {
             value: RefCell::new(value),
-            stamp: Cell::new(self.state().journal.epoch()),
+            stamp: Stamp::new(self.state().journal.epoch()),
             clone,
         });
         let snap = match info.rewind {

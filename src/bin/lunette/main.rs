@@ -125,11 +125,9 @@ fn create_arg_table(r: &mut Runner, argv: &[OsString], script: Option<usize>) {
         let t = ctx.new_table();
         for (i, a) in argv.iter().enumerate() {
             let s = Value::String(ctx.new_string(&arg_bytes(a)));
-            let _ = t.set(ctx.mutation(), Value::Integer(i as i64 - base), s);
+            let _ = t.set(ctx, Value::Integer(i as i64 - base), s);
         }
-        let _ = ctx
-            .globals()
-            .set(ctx.mutation(), ctx.str("arg"), Value::Table(t));
+        let _ = ctx.globals().set(ctx, ctx.str("arg"), Value::Table(t));
     });
 }
 
@@ -203,7 +201,7 @@ fn do_library(r: &mut Runner, spec: &[u8]) -> Result<(), Failure> {
         };
         let key = Value::String(ctx.new_string(global));
         ctx.globals()
-            .set(ctx.mutation(), key, v)
+            .set(ctx, key, v)
             .map_err(|e| Failure::plain(e.to_string()))
     })
 }

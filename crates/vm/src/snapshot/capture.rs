@@ -1,0 +1,424 @@
+//! Capture: walks the VM from its root (then the host's live handles) into an image,
+//! breadth-first (`gc_snapshot::Numbering`: the list of discovered objects is the work
+//! queue, so the walk never recurses). Each object kind's state is destructured
+//! exhaustively (see `object`).
+
+use gc_arena::Gc;
+use lunette_gc_snapshot::Numbering;
+
+use super::image::*;
+use super::SnapshotError;
+use crate::executor::{Executor, ExecutorState};
+use crate::function::{
+    Callback, CallbackInner, ClosureInner, FunctionProto, LuaClosure, Outcome, Then, UpValue,
+    UpValueState,
+};
+use crate::state::State;
+use crate::string::LuaString;
+use crate::table::{Table, TableState};
+use crate::thread::{Frame, LuaFrame, Thread, ThreadState};
+use crate::userdata::{UserData, UserDataInner, UserDataMeta, UserDataSnap};
+use crate::value::Value;
+
+/// A reference to an arena object during capture.
+#[derive(Clone, Copy)]
+enum ObjRef<'gc> {
+    Table(Table<'gc>),
+    Proto(Gc<'gc, FunctionProto<'gc>>),
+    Closure(LuaClosure<'gc>),
+    UpValue(UpValue<'gc>),
+    Callback(Callback<'gc>),
+    Thread(Thread<'gc>),
+    UserData(UserData<'gc>),
+    Executor(Executor<'gc>),
+}
+
+#[inline]
+fn addr<T>(gc: Gc<'_, T>) -> usize {
+    Gc::as_ptr(gc) as *const () as usize
+}
+
+struct Capture<'gc> {
+    objects: Numbering<usize, ObjRef<'gc>>,
+    strings: Numbering<usize, LuaString<'gc>>,
+    slots: Vec<Val>,
+}
+
+impl<'gc> Capture<'gc> {
+    #[inline]
+    fn obj(&mut self, r: ObjRef<'gc>) -> u32 {
+        let key = match r {
+            ObjRef::Table(t) => addr(t.0),
+            ObjRef::Proto(p) => addr(p),
+            ObjRef::Closure(c) => addr(c.0),
+            ObjRef::UpValue(u) => addr(u),
+            ObjRef::Callback(c) => addr(c.0),
+            ObjRef::Thread(t) => addr(t.0),
+            ObjRef::UserData(u) => addr(u.0),
+            ObjRef::Executor(e) => addr(e.0),
+        };
+        self.objects.number(key, r)
+    }
+
+    #[inline]
+    fn val(&mut self, v: Value<'gc>) -> Val {
+        match v {
+            Value::Nil => Val::Nil,
+            Value::Boolean(b) => Val::Boolean(b),
+            Value::Integer(i) => Val::Integer(i),
+            Value::Float(f) => Val::Float(f),
+            Value::String(s) => Val::Str(self.strings.number(addr(s.0), s)),
+            Value::Table(t) => Val::Obj(self.obj(ObjRef::Table(t))),
+            Value::Function(f) => Val::Obj(self.obj(ObjRef::Closure(f))),
+            Value::Callback(c) => Val::Obj(self.obj(ObjRef::Callback(c))),
+            Value::Thread(t) => Val::Obj(self.obj(ObjRef::Thread(t))),
+            Value::UserData(u) => Val::Obj(self.obj(ObjRef::UserData(u))),
+        }
+    }
+
+    fn vals(&mut self, vs: &[Value<'gc>]) -> Box<[Val]> {
+        vs.iter().map(|v| self.val(*v)).collect()
+    }
+
+    fn then(&mut self, t: &Then<'gc>) -> ThenImg {
+        let Then {
+            name,
+            func,
+            state,
+            catch_errors,
+            handler,
+        } = *t;
+        ThenImg {
+            name,
+            func,
+            state: self.val(state),
+            catch_errors,
+            handler: self.val(handler),
+        }
+    }
+
+    fn encode(&mut self, r: ObjRef<'gc>) -> Result<Obj, SnapshotError> {
+        Ok(match r {
+            ObjRef::Table(t) => self.table(t),
+            ObjRef::Proto(p) => {
+                let FunctionProto {
+                    proto,
+                    constants,
+                    children,
+                    _charge: _, // recomputed from the prototype by rebuild
+                } = &*p;
+                Obj::Proto {
+                    proto: proto.clone(),
+                    constants: self.vals(constants),
+                    children: children
+                        .iter()
+                        .map(|c| self.obj(ObjRef::Proto(*c)))
+                        .collect(),
+                }
+            }
+            ObjRef::Closure(c) => {
+                let ClosureInner {
+                    id,
+                    script_id,
+                    proto,
+                    upvalues,
+                    _charge: _, // recomputed from the upvalue count by rebuild
+                } = &*c.0;
+                Obj::Closure {
+                    id: *id,
+                    script_id: script_id.get(),
+                    proto: self.obj(ObjRef::Proto(*proto)),
+                    upvalues: upvalues
+                        .iter()
+                        .map(|u| self.obj(ObjRef::UpValue(u.get())))
+                        .collect(),
+                }
+            }
+            ObjRef::UpValue(u) => match u.get() {
+                UpValueState::Open { thread, slot } => Obj::UpValueOpen {
+                    thread: self.obj(ObjRef::Thread(thread)),
+                    slot,
+                },
+                UpValueState::Closed(v) => Obj::UpValueClosed(self.val(v)),
+            },
+            ObjRef::Callback(c) => {
+                let CallbackInner {
+                    id,
+                    name,
+                    func,
+                    upvalue,
+                    _charge: _, // a callback's size is fixed
+                } = &*c.0;
+                Obj::Callback {
+                    id: *id,
+                    name,
+                    func: *func,
+                    upvalue: self.val(*upvalue),
+                }
+            }
+            ObjRef::Thread(t) => {
+                let ts = t.borrow();
+                Obj::Thread(Box::new(self.thread(t.id(), t.0.script_id.get(), &ts)))
+            }
+            ObjRef::UserData(u) => self.userdata(u)?,
+            ObjRef::Executor(e) => {
+                let st = e.0.borrow();
+                let ExecutorState {
+                    threads,
+                    result,
+                    traceback,
+                } = &*st;
+                Obj::Executor {
+                    threads: threads
+                        .iter()
+                        .map(|t| self.obj(ObjRef::Thread(*t)))
+                        .collect(),
+                    result: result.map(|r| r.map_err(|v| self.val(v))),
+                    traceback: traceback.clone(),
+                }
+            }
+        })
+    }
+
+    fn table(&mut self, t: Table<'gc>) -> Obj {
+        let st = t.0.state.borrow();
+        let TableState {
+            array,
+            entries,
+            index: _, // rebuilt from the entries
+            tombstones,
+            metatable,
+            flags,
+            charge: _, // recomputed from the capacities (kept in sync with them)
+        } = &*st;
+        let start = self.slots.len();
+        self.slots.reserve(array.len() + 2 * entries.len());
+        for v in array {
+            let v = self.val(*v);
+            self.slots.push(v);
+        }
+        let array_range = SlotRange {
+            start: start as u32,
+            len: array.len() as u32,
+        };
+        let start = self.slots.len();
+        for (k, v) in entries {
+            let k = self.val(*k);
+            let v = self.val(*v);
+            self.slots.push(k);
+            self.slots.push(v);
+        }
+        let entries_range = SlotRange {
+            start: start as u32,
+            len: entries.len() as u32,
+        };
+        Obj::Table {
+            id: t.id(),
+            flags: *flags,
+            array: array_range,
+            entries: entries_range,
+            array_capacity: array.capacity(),
+            entries_capacity: entries.capacity(),
+            tombstones: *tombstones,
+            metatable: metatable.map(|m| self.obj(ObjRef::Table(m))),
+        }
+    }
+
+    fn userdata(&mut self, u: UserData<'gc>) -> Result<Obj, SnapshotError> {
+        let UserDataInner {
+            id,
+            meta,
+            data,
+            snap,
+            _charge: _, // recomputed from the payload by rebuild
+        } = Gc::as_ref(u.0);
+        let UserDataMeta { metatable, flags } = meta.get();
+        let (type_name, capture, typed) = match snap {
+            UserDataSnap::Refuse(why) => return Err(SnapshotError::Unsupported(why.to_string())),
+            UserDataSnap::Capture { type_name, capture } => (*type_name, *capture, None),
+            UserDataSnap::Typed(ops) => (ops.name, ops.capture, Some(*ops)),
+        };
+        let payload = capture(&**data).map_err(|why| {
+            SnapshotError::Unsupported(format!("userdata of type `{type_name}`: {why}"))
+        })?;
+        Ok(Obj::UserData {
+            id: *id,
+            flags,
+            metatable: metatable.map(|m| self.obj(ObjRef::Table(m))),
+            type_name,
+            payload,
+            capture,
+            typed,
+            payload_hash: typed.map_or(0, |ops| (ops.checksum)(&**data)),
+        })
+    }
+
+    fn frame(&mut self, f: &Frame<'gc>) -> FrameImg {
+        match f {
+            Frame::Lua(LuaFrame {
+                closure,
+                func,
+                base,
+                stack_end,
+                pc,
+                num_varargs,
+                returns,
+                top,
+                is_tail,
+                concat_resume,
+            }) => FrameImg::Lua {
+                closure: self.obj(ObjRef::Closure(*closure)),
+                frame: LuaFrameFields {
+                    func: *func,
+                    base: *base,
+                    stack_end: *stack_end,
+                    pc: *pc,
+                    num_varargs: *num_varargs,
+                    returns: *returns,
+                    top: *top,
+                    is_tail: *is_tail,
+                    concat_resume: *concat_resume,
+                },
+            },
+            Frame::Continuation {
+                then,
+                base,
+                returns,
+                ready,
+                callee_name,
+            } => FrameImg::Continuation {
+                then: self.then(then),
+                base: *base,
+                returns: *returns,
+                ready: ready.map(|o| match o {
+                    Outcome::Returned => OutcomeImg::Returned,
+                    Outcome::Errored(v) => OutcomeImg::Errored(self.val(v)),
+                }),
+                callee_name,
+            },
+        }
+    }
+
+    fn thread(&mut self, id: u64, script_id: u64, ts: &ThreadState<'gc>) -> ThreadImg {
+        let ThreadState {
+            stack,
+            frames,
+            open_upvalues,
+            tbc_slots,
+            status,
+            body,
+            started,
+            death_error,
+            resume_then,
+            resume_slot,
+            resume_returns,
+            raised_by: _, // set and taken within one step: never seen by a snapshot
+            charge,
+        } = ts;
+        ThreadImg {
+            id,
+            script_id,
+            charged: charge.get(),
+            stack: self.vals(stack),
+            frames: frames.iter().map(|f| self.frame(f)).collect(),
+            open_upvalues: open_upvalues
+                .iter()
+                .map(|u| self.obj(ObjRef::UpValue(*u)))
+                .collect(),
+            tbc_slots: tbc_slots.clone().into_boxed_slice(),
+            status: *status,
+            body: body.map(|v| self.val(v)),
+            started: *started,
+            death_error: death_error.map(|v| self.val(v)),
+            resume_then: resume_then.as_ref().map(|t| self.then(t)),
+            resume_slot: *resume_slot,
+            resume_returns: *resume_returns,
+            capacities: [
+                stack.capacity(),
+                frames.capacity(),
+                open_upvalues.capacity(),
+                tbc_slots.capacity(),
+            ],
+        }
+    }
+}
+
+/// Walks the VM from its root and the host's live handles into an image. `hint` is the size
+/// of a previous image of this VM (to allocate once).
+pub(crate) fn capture<'gc>(
+    state: &State<'gc>,
+    hint: (usize, usize, usize),
+) -> Result<Image, SnapshotError> {
+    let (objects_hint, strings_hint, slots_hint) = hint;
+    let mut c = Capture {
+        objects: Numbering::with_capacity(objects_hint.max(1024) + objects_hint / 8),
+        strings: Numbering::with_capacity(strings_hint.max(1024) + strings_hint / 8),
+        slots: Vec::with_capacity(slots_hint + slots_hint / 8),
+    };
+    let globals = c.obj(ObjRef::Table(state.globals));
+    let registry = c.obj(ObjRef::Table(state.registry));
+    let main_thread = c.obj(ObjRef::Thread(state.main_thread));
+    let string_metatable = state
+        .string_metatable
+        .get()
+        .map(|t| c.obj(ObjRef::Table(t)));
+    let type_metatables = state
+        .type_metatables
+        .get()
+        .map(|mt| mt.map(|t| c.obj(ObjRef::Table(t))));
+    let (finalizable, pending_finalizers, finalizing, full_collection_requested) = {
+        let gc = state.gc.borrow();
+        (
+            c.vals(&gc.finalizable.0),
+            c.vals(&gc.pending),
+            c.val(gc.finalizing),
+            gc.full_collection_requested,
+        )
+    };
+    // Everything reachable from the root first, then what only host handles reach: the
+    // numbering (and so the checksum) of the script's objects does not depend on handles.
+    let mut objects = Vec::with_capacity(c.objects.len());
+    while let Some((_, r)) = c.objects.next_pending() {
+        objects.push(c.encode(r)?);
+    }
+    let root_counts = (objects.len(), c.strings.len(), c.slots.len());
+    let crate::handle::HandleRoots { values, executors } = crate::handle::handle_roots(state);
+    let value_handles = values
+        .into_iter()
+        .map(|(serial, v)| (serial, c.val(v)))
+        .collect();
+    let executor_handles = executors
+        .into_iter()
+        .map(|(serial, e)| (serial, c.obj(ObjRef::Executor(e))))
+        .collect();
+    while let Some((_, r)) = c.objects.next_pending() {
+        objects.push(c.encode(r)?);
+    }
+    let mut strings = Vec::with_capacity(c.strings.len());
+    while let Some((_, s)) = c.strings.next_pending() {
+        strings.push((s.content_hash(), s.shared_bytes()));
+    }
+    Ok(Image {
+        instance: state.handles.borrow().instance,
+        timeline: state.handles.borrow().history.current,
+        next_id: state.next_id.get(),
+        next_host_id: state.handles.borrow().next_host_id,
+        root_counts,
+        script_bytes: state.memory.script_bytes(),
+        pacing: state.memory.pacing(),
+        strings,
+        objects,
+        slots: c.slots,
+        globals,
+        registry,
+        main_thread,
+        string_metatable,
+        type_metatables,
+        finalizable,
+        pending_finalizers,
+        finalizing,
+        full_collection_requested,
+        value_handles,
+        executor_handles,
+    })
+}

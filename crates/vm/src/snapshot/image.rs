@@ -1,0 +1,312 @@
+//! The image of a VM in an owned snapshot: plain data, every pointer an index (see the
+//! module docs of `snapshot`). One image type per object kind; `capture` writes them,
+//! `rebuild` reads them, `checksum` hashes them.
+
+use std::any::Any;
+use std::sync::Arc;
+
+use lunette_compiler::Prototype;
+
+use super::SnapshotError;
+use crate::function::{CallbackFn, ContinuationFn};
+use crate::thread::{Returns, ThreadStatus};
+use crate::userdata::{CaptureFn, PayloadOps, Revive};
+
+/// A value in an image: plain data, or the index of a string or object.
+#[derive(Clone, Copy, PartialEq, Debug)]
+pub(crate) enum Val {
+    Nil,
+    Boolean(bool),
+    Integer(i64),
+    Float(f64),
+    Str(u32),
+    Obj(u32),
+}
+
+/// The payload of a `UserData::new_snapshotable` userdata: cloned in, cloned back out.
+pub(crate) struct Cloned<T>(pub(crate) T);
+
+impl<T: Clone + Send + Sync + 'static> Revive for Cloned<T> {
+    fn revive(&self) -> Box<dyn Any> {
+        Box::new(self.0.clone())
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ThenImg {
+    pub(crate) name: &'static str,
+    pub(crate) func: ContinuationFn,
+    pub(crate) state: Val,
+    pub(crate) catch_errors: bool,
+    pub(crate) handler: Val,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum OutcomeImg {
+    Returned,
+    Errored(Val),
+}
+
+#[derive(Debug)]
+pub(crate) enum FrameImg {
+    Lua {
+        closure: u32,
+        frame: LuaFrameFields,
+    },
+    Continuation {
+        then: ThenImg,
+        base: usize,
+        returns: Returns,
+        ready: Option<OutcomeImg>,
+        callee_name: &'static str,
+    },
+}
+
+/// The plain fields of a Lua frame (everything but the closure).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct LuaFrameFields {
+    pub(crate) func: usize,
+    pub(crate) base: usize,
+    pub(crate) stack_end: usize,
+    pub(crate) pc: usize,
+    pub(crate) num_varargs: usize,
+    pub(crate) returns: Returns,
+    pub(crate) top: usize,
+    pub(crate) is_tail: bool,
+    pub(crate) concat_resume: bool,
+}
+
+#[derive(Debug)]
+pub(crate) struct ThreadImg {
+    pub(crate) id: u64,
+    /// `ThreadInner::script_id` (host threads).
+    pub(crate) script_id: u64,
+    /// The bytes charged for the thread (restored exactly, not recomputed from the capacities:
+    /// a charge may lag its buffers until the next resync, and must lag the same way).
+    pub(crate) charged: usize,
+    pub(crate) stack: Box<[Val]>,
+    pub(crate) frames: Box<[FrameImg]>,
+    pub(crate) open_upvalues: Box<[u32]>,
+    pub(crate) tbc_slots: Box<[usize]>,
+    pub(crate) status: ThreadStatus,
+    pub(crate) body: Option<Val>,
+    pub(crate) started: bool,
+    pub(crate) death_error: Option<Val>,
+    pub(crate) resume_then: Option<ThenImg>,
+    pub(crate) resume_slot: usize,
+    pub(crate) resume_returns: Returns,
+    /// Capacities of stack, frames, open upvalues, to-be-closed slots (restored exactly).
+    pub(crate) capacities: [usize; 4],
+}
+
+#[derive(Debug)]
+pub(crate) enum Obj {
+    Table {
+        id: u64,
+        /// `TableState::flags`.
+        flags: u8,
+        /// The array part: `len` values at `start` of `Image::slots`.
+        array: SlotRange,
+        /// The hash part: `len` key/value pairs (2 × `len` values) at `start` of
+        /// `Image::slots`.
+        entries: SlotRange,
+        /// Buffer capacities are restored exactly: memory charges (and so what
+        /// `collectgarbage("count")` reports) must not change across a restore.
+        array_capacity: usize,
+        entries_capacity: usize,
+        tombstones: usize,
+        metatable: Option<u32>,
+    },
+    Proto {
+        proto: Arc<Prototype>,
+        constants: Box<[Val]>,
+        children: Box<[u32]>,
+    },
+    Closure {
+        id: u64,
+        /// `ClosureInner::script_id` (host closures).
+        script_id: u64,
+        proto: u32,
+        upvalues: Box<[u32]>,
+    },
+    UpValueOpen {
+        thread: u32,
+        slot: usize,
+    },
+    UpValueClosed(Val),
+    Callback {
+        id: u64,
+        name: &'static str,
+        func: CallbackFn,
+        upvalue: Val,
+    },
+    Thread(Box<ThreadImg>),
+    UserData {
+        id: u64,
+        /// `UserDataMeta::flags`.
+        flags: u8,
+        metatable: Option<u32>,
+        type_name: &'static str,
+        payload: Box<dyn Revive>,
+        capture: CaptureFn,
+        /// A typed `Rewindable` payload's functions (`None`: an untyped snapshotable one).
+        typed: Option<PayloadOps>,
+        /// The payload's `Rewindable::checksum` (0 for untyped payloads: their type name
+        /// and id stand for them).
+        payload_hash: u64,
+    },
+    Executor {
+        threads: Box<[u32]>,
+        result: Option<Result<(), Val>>,
+        traceback: String,
+    },
+}
+
+pub(crate) struct Image {
+    /// The VM the image was taken from (`HandleRegistry::instance`), its timeline and its
+    /// object-id counter (= the point in history, for handles).
+    pub(crate) instance: u64,
+    pub(crate) timeline: u64,
+    pub(crate) next_id: u64,
+    /// `HandleRegistry::next_host_id` at capture (a restore raises the VM's past it, so host
+    /// ids stay unique; not part of the checksum).
+    pub(crate) next_host_id: u64,
+    /// How many of `objects`, `strings` and `slots` are reachable from the VM's root (they
+    /// come first); the rest only host handles reach. The checksum covers the first part.
+    pub(crate) root_counts: (usize, usize, usize),
+    /// `MemoryAccount::script_bytes` at capture (what `collectgarbage("count")` reports).
+    pub(crate) script_bytes: usize,
+    /// `MemoryAccount::pacing` at capture (when the next automatic collection is due).
+    pub(crate) pacing: crate::memory::CollectorPacing,
+    pub(crate) strings: Vec<(u64, Arc<[u8]>)>,
+    pub(crate) objects: Vec<Obj>,
+    /// The array and hash-part slots of every table (see `SlotRange`).
+    pub(crate) slots: Vec<Val>,
+    pub(crate) globals: u32,
+    pub(crate) registry: u32,
+    pub(crate) main_thread: u32,
+    pub(crate) string_metatable: Option<u32>,
+    /// `State::type_metatables`.
+    pub(crate) type_metatables: [Option<u32>; crate::state::TYPE_METATABLES],
+    pub(crate) finalizable: Box<[Val]>,
+    pub(crate) pending_finalizers: Box<[Val]>,
+    /// `GcState::finalizing`.
+    pub(crate) finalizing: Val,
+    pub(crate) full_collection_requested: bool,
+    /// `(serial, value)` of the value handles live at capture, by serial.
+    pub(crate) value_handles: Vec<(u64, Val)>,
+    /// `(serial, executor object)` of the executor handles live at capture, by serial.
+    pub(crate) executor_handles: Vec<(u64, u32)>,
+}
+
+/// A run of values in `Image::slots` (tables keep their slots there: one buffer for the whole
+/// image instead of two allocations per table).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SlotRange {
+    pub(crate) start: u32,
+    pub(crate) len: u32,
+}
+
+impl Image {
+    /// The values of `r` (`width` values per element).
+    pub(crate) fn slot_range(&self, r: SlotRange, width: usize) -> Result<&[Val], SnapshotError> {
+        let start = r.start as usize;
+        let end = start + r.len as usize * width;
+        self.slots
+            .get(start..end)
+            .ok_or(SnapshotError::Corrupt("table slots out of range"))
+    }
+
+    /// Everything the image says about the VM's state, as text (not where it was taken:
+    /// instance, timeline, host id counter): two images of the same state describe alike.
+    /// For tests that check capture, rebuild and the journal agree.
+    #[cfg(test)]
+    pub(crate) fn describe(&self) -> String {
+        let Image {
+            instance: _,
+            timeline: _,
+            next_id,
+            next_host_id: _,
+            root_counts,
+            script_bytes,
+            pacing,
+            strings,
+            objects,
+            slots,
+            globals,
+            registry,
+            main_thread,
+            string_metatable,
+            type_metatables,
+            finalizable,
+            pending_finalizers,
+            finalizing,
+            full_collection_requested,
+            value_handles,
+            executor_handles,
+        } = self;
+        format!(
+            "next_id {next_id:?}\nroot_counts {root_counts:?}\nscript_bytes {script_bytes}\n\
+             pacing {pacing:?}\nstrings {strings:?}\nslots {slots:?}\nroots {:?}\n\
+             finalizers {finalizable:?} {pending_finalizers:?} {finalizing:?} \
+             {full_collection_requested}\nhandles {value_handles:?} {executor_handles:?}\n\
+             objects {objects:#?}",
+            (
+                globals,
+                registry,
+                main_thread,
+                string_metatable,
+                type_metatables
+            ),
+        )
+    }
+
+    /// Sizes to preallocate the next capture with: objects, strings, slots.
+    pub(crate) fn size_hint(&self) -> (usize, usize, usize) {
+        (self.objects.len(), self.strings.len(), self.slots.len())
+    }
+
+    pub(crate) fn size_bytes(&self) -> usize {
+        use std::mem::size_of;
+        let mut n = size_of::<Image>()
+            + self.strings.capacity() * size_of::<(u64, Arc<[u8]>)>()
+            + self.objects.capacity() * size_of::<Obj>()
+            + self.slots.capacity() * size_of::<Val>()
+            + (self.finalizable.len() + self.pending_finalizers.len()) * size_of::<Val>()
+            + self.value_handles.capacity() * size_of::<(u64, Val)>()
+            + self.executor_handles.capacity() * size_of::<(u64, u32)>();
+        for o in &self.objects {
+            n += match o {
+                Obj::Proto {
+                    constants,
+                    children,
+                    ..
+                } => constants.len() * size_of::<Val>() + children.len() * 4,
+                Obj::Closure { upvalues, .. } => upvalues.len() * 4,
+                Obj::Thread(t) => {
+                    size_of::<ThreadImg>()
+                        + t.stack.len() * size_of::<Val>()
+                        + t.frames.len() * size_of::<FrameImg>()
+                        + t.open_upvalues.len() * 4
+                        + t.tbc_slots.len() * size_of::<usize>()
+                }
+                Obj::Executor {
+                    threads, traceback, ..
+                } => threads.len() * 4 + traceback.len(),
+                _ => 0,
+            };
+        }
+        n
+    }
+}
+
+pub(crate) fn object_id(o: &Obj) -> Option<u64> {
+    match o {
+        Obj::Table { id, .. }
+        | Obj::Closure { id, .. }
+        | Obj::Callback { id, .. }
+        | Obj::UserData { id, .. } => Some(*id),
+        Obj::Thread(t) => Some(t.id),
+        _ => None,
+    }
+}

@@ -1,0 +1,528 @@
+//! Rebuild: makes a fresh arena's objects from an image, in three phases (mutable objects
+//! empty, immutable ones dependencies first, then contents), so cycles through mutable
+//! objects work and nothing recurses. Every index, kind and range is checked: a corrupt
+//! image is an error, never a panic.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use gc_arena::lock::Lock;
+use gc_arena::{Gc, Mutation};
+
+use super::image::*;
+use super::SnapshotError;
+use crate::executor::{Executor, ExecutorState};
+use crate::function::{
+    Callback, CallbackInner, ClosureInner, FunctionProto, LuaClosure, Outcome, Then, UpValue,
+    UpValueState,
+};
+use crate::handle::HandleRegistry;
+use crate::journal::Journaled;
+use crate::memory::Charge;
+use crate::state::State;
+use crate::string::{LuaString, MAX_INTERNED_LEN};
+use crate::table::{Table, TableState, GC_FLAG_WEAK};
+use crate::thread::{Frame, LuaFrame, Thread, ThreadState};
+use crate::userdata::{UserData, UserDataSnap};
+use crate::value::Value;
+
+/// An object of the image rebuilt in the new arena.
+#[derive(Clone, Copy)]
+pub(crate) enum Built<'gc> {
+    Pending,
+    Table(Table<'gc>),
+    Proto(Gc<'gc, FunctionProto<'gc>>),
+    Closure(LuaClosure<'gc>),
+    UpValue(UpValue<'gc>),
+    Callback(Callback<'gc>),
+    Thread(Thread<'gc>),
+    UserData(UserData<'gc>),
+    Executor(Executor<'gc>),
+}
+
+pub(crate) struct Rebuild<'gc, 'a> {
+    mc: &'a Mutation<'gc>,
+    image: &'a Image,
+    strings: Vec<LuaString<'gc>>,
+    pub(crate) built: Vec<Built<'gc>>,
+}
+
+const CORRUPT_REF: SnapshotError = SnapshotError::Corrupt("reference to a missing object");
+
+impl<'gc> Rebuild<'gc, '_> {
+    pub(crate) fn val(&self, v: Val) -> Result<Value<'gc>, SnapshotError> {
+        Ok(match v {
+            Val::Nil => Value::Nil,
+            Val::Boolean(b) => Value::Boolean(b),
+            Val::Integer(i) => Value::Integer(i),
+            Val::Float(f) => Value::Float(f),
+            Val::Str(i) => Value::String(*self.strings.get(i as usize).ok_or(CORRUPT_REF)?),
+            Val::Obj(i) => match self.built.get(i as usize) {
+                Some(Built::Table(t)) => Value::Table(*t),
+                Some(Built::Closure(c)) => Value::Function(*c),
+                Some(Built::Callback(c)) => Value::Callback(*c),
+                Some(Built::Thread(t)) => Value::Thread(*t),
+                Some(Built::UserData(u)) => Value::UserData(*u),
+                _ => return Err(SnapshotError::Corrupt("value refers to a non-value object")),
+            },
+        })
+    }
+
+    fn vals(&self, vs: &[Val]) -> Result<Vec<Value<'gc>>, SnapshotError> {
+        vs.iter().map(|v| self.val(*v)).collect()
+    }
+
+    fn table(&self, i: u32) -> Result<Table<'gc>, SnapshotError> {
+        match self.built.get(i as usize) {
+            Some(Built::Table(t)) => Ok(*t),
+            _ => Err(SnapshotError::Corrupt("expected a table")),
+        }
+    }
+
+    fn thread(&self, i: u32) -> Result<Thread<'gc>, SnapshotError> {
+        match self.built.get(i as usize) {
+            Some(Built::Thread(t)) => Ok(*t),
+            _ => Err(SnapshotError::Corrupt("expected a thread")),
+        }
+    }
+
+    fn upvalue(&self, i: u32) -> Result<UpValue<'gc>, SnapshotError> {
+        match self.built.get(i as usize) {
+            Some(Built::UpValue(u)) => Ok(*u),
+            _ => Err(SnapshotError::Corrupt("expected an upvalue")),
+        }
+    }
+
+    fn closure(&self, i: u32) -> Result<LuaClosure<'gc>, SnapshotError> {
+        match self.built.get(i as usize) {
+            Some(Built::Closure(c)) => Ok(*c),
+            _ => Err(SnapshotError::Corrupt("expected a closure")),
+        }
+    }
+
+    fn then(&self, t: &ThenImg) -> Result<Then<'gc>, SnapshotError> {
+        Ok(Then {
+            name: t.name,
+            func: t.func,
+            state: self.val(t.state)?,
+            catch_errors: t.catch_errors,
+            handler: self.val(t.handler)?,
+        })
+    }
+
+    /// Builds proto `root` and its children, children first, with an explicit stack.
+    fn build_proto(&mut self, root: u32) -> Result<(), SnapshotError> {
+        let mut stack = vec![(root, false)];
+        while let Some((i, children_done)) = stack.pop() {
+            if !matches!(self.built.get(i as usize), Some(Built::Pending)) {
+                continue;
+            }
+            let Some(Obj::Proto {
+                proto,
+                constants,
+                children,
+            }) = self.image.objects.get(i as usize)
+            else {
+                return Err(SnapshotError::Corrupt("expected a prototype"));
+            };
+            if !children_done {
+                stack.push((i, true));
+                for &c in children.iter() {
+                    if c as usize >= self.built.len() || stack.len() > self.built.len() {
+                        return Err(CORRUPT_REF);
+                    }
+                    stack.push((c, false));
+                }
+                continue;
+            }
+            let children = children
+                .iter()
+                .map(|&c| match self.built.get(c as usize) {
+                    Some(Built::Proto(p)) => Ok(*p),
+                    _ => Err(SnapshotError::Corrupt("prototype cycle")),
+                })
+                .collect::<Result<Box<[_]>, _>>()?;
+            let fp = FunctionProto {
+                proto: proto.clone(),
+                constants: self.vals(constants)?.into_boxed_slice(),
+                children,
+                _charge: Charge::new(crate::function::proto_cost(proto)),
+            };
+            self.built[i as usize] = Built::Proto(Gc::new(self.mc, fp));
+        }
+        Ok(())
+    }
+
+    /// Builds callback `root`, first the callbacks its upvalue refers to (explicit stack).
+    fn build_callback(&mut self, root: u32) -> Result<(), SnapshotError> {
+        let mut stack = vec![(root, false)];
+        while let Some((i, deps_done)) = stack.pop() {
+            if !matches!(self.built.get(i as usize), Some(Built::Pending)) {
+                continue;
+            }
+            let Some(Obj::Callback {
+                id,
+                name,
+                func,
+                upvalue,
+            }) = self.image.objects.get(i as usize)
+            else {
+                return Err(SnapshotError::Corrupt("expected a callback"));
+            };
+            if !deps_done {
+                stack.push((i, true));
+                if let Val::Obj(dep) = upvalue {
+                    if let Some(Obj::Callback { .. }) = self.image.objects.get(*dep as usize) {
+                        if stack.len() > self.built.len() {
+                            return Err(SnapshotError::Corrupt("callback cycle"));
+                        }
+                        stack.push((*dep, false));
+                    }
+                }
+                continue;
+            }
+            let cb = Callback(Gc::new(
+                self.mc,
+                CallbackInner {
+                    id: *id,
+                    name,
+                    func: *func,
+                    upvalue: self.val(*upvalue)?,
+                    _charge: Charge::new(
+                        crate::memory::GC_HEADER + std::mem::size_of::<CallbackInner<'static>>(),
+                    ),
+                },
+            ));
+            self.built[i as usize] = Built::Callback(cb);
+        }
+        Ok(())
+    }
+}
+
+/// What `restore` hands back besides the new root: the handles re-rooted in the new arena.
+pub(crate) fn rebuild<'gc>(
+    mc: &Mutation<'gc>,
+    image: &Image,
+    host: Rc<dyn crate::host::Host>,
+    handles: Rc<RefCell<HandleRegistry>>,
+    sequences: Rc<crate::sequence::SequenceRegistry>,
+    functions: Rc<crate::host_fn::HostFunctions>,
+    memory: Rc<crate::memory::MemoryAccount>,
+) -> Result<State<'gc>, SnapshotError> {
+    let mut state = State::new_shell(mc, host, handles.clone(), sequences, functions, memory);
+    let mut rb = Rebuild {
+        mc,
+        image,
+        strings: Vec::with_capacity(image.strings.len()),
+        built: vec![Built::Pending; image.objects.len()],
+    };
+    {
+        let mut interner = state.strings.borrow_mut(mc);
+        for (hash, bytes) in &image.strings {
+            let s = if bytes.len() <= MAX_INTERNED_LEN {
+                interner.intern(mc, bytes)
+            } else {
+                LuaString::from_shared(mc, *hash, bytes.clone())
+            };
+            rb.strings.push(s);
+        }
+    }
+    // Phase 1: objects with interior mutability, created empty (so cycles through them work).
+    for (i, obj) in image.objects.iter().enumerate() {
+        rb.built[i] = match obj {
+            Obj::Table { id, .. } => Built::Table(Table::with_id(mc, 0, *id, 0, 0)),
+            Obj::UpValueOpen { .. } | Obj::UpValueClosed(_) => Built::UpValue(
+                crate::function::new_upvalue(mc, 0, UpValueState::Closed(Value::Nil)),
+            ),
+            Obj::Thread(t) => {
+                let thread = Thread::with_id(mc, 0, t.id);
+                thread.0.script_id.set(t.script_id);
+                Built::Thread(thread)
+            }
+            Obj::UserData {
+                id,
+                flags,
+                type_name,
+                payload,
+                capture,
+                typed,
+                ..
+            } => {
+                let (snap, extra) = match typed {
+                    Some(ops) => {
+                        // The VM must know the type (its metatable's host functions, and
+                        // the Rust type the payload is).
+                        let registered = state.functions.userdata_type(ops.name);
+                        if !registered.is_some_and(|t| t.is_type((ops.type_id)())) {
+                            return Err(SnapshotError::Unsupported(format!(
+                                "the snapshot holds userdata of type '{}', which is not \
+                                 registered in this VM (call register_userdata_type for it \
+                                 before restoring)",
+                                ops.name
+                            )));
+                        }
+                        (UserDataSnap::Typed(*ops), ops.payload_bytes)
+                    }
+                    None => (
+                        UserDataSnap::Capture {
+                            type_name,
+                            capture: *capture,
+                        },
+                        0,
+                    ),
+                };
+                Built::UserData(UserData::revived(
+                    mc,
+                    *id,
+                    *flags,
+                    payload.revive(),
+                    snap,
+                    extra,
+                ))
+            }
+            Obj::Executor { .. } => Built::Executor(Executor::empty(mc)),
+            Obj::Proto { .. } | Obj::Closure { .. } | Obj::Callback { .. } => Built::Pending,
+        };
+    }
+    // Phase 2: immutable objects, dependencies first.
+    for i in 0..image.objects.len() {
+        match &image.objects[i] {
+            Obj::Proto { .. } => rb.build_proto(i as u32)?,
+            Obj::Closure {
+                id,
+                script_id,
+                proto,
+                upvalues,
+            } => {
+                rb.build_proto(*proto)?;
+                let Built::Proto(fp) = rb.built[*proto as usize] else {
+                    return Err(SnapshotError::Corrupt("closure without prototype"));
+                };
+                let upvalues = upvalues
+                    .iter()
+                    .map(|u| rb.upvalue(*u).map(Lock::new))
+                    .collect::<Result<Box<[_]>, _>>()?;
+                rb.built[i] = Built::Closure(LuaClosure(Gc::new(
+                    mc,
+                    ClosureInner {
+                        id: *id,
+                        script_id: std::cell::Cell::new(*script_id),
+                        proto: fp,
+                        _charge: Charge::new(crate::function::closure_cost(upvalues.len())),
+                        upvalues,
+                    },
+                )));
+            }
+            _ => {}
+        }
+    }
+    for i in 0..image.objects.len() {
+        if let Obj::Callback { .. } = image.objects[i] {
+            rb.build_callback(i as u32)?;
+        }
+    }
+    // Phase 3: contents.
+    let mut weak_tables = Vec::new();
+    for (i, obj) in image.objects.iter().enumerate() {
+        match (obj, rb.built[i]) {
+            (
+                Obj::Table {
+                    id: _,
+                    flags,
+                    array,
+                    entries,
+                    array_capacity,
+                    entries_capacity,
+                    tombstones,
+                    metatable,
+                },
+                Built::Table(t),
+            ) => {
+                let metatable = metatable.map(|m| rb.table(m)).transpose()?;
+                let mut array_part = Vec::with_capacity(*array_capacity);
+                for v in image.slot_range(*array, 1)? {
+                    array_part.push(rb.val(*v)?);
+                }
+                let mut entry_part = Vec::with_capacity(*entries_capacity);
+                for kv in image.slot_range(*entries, 2)?.chunks_exact(2) {
+                    entry_part.push((rb.val(kv[0])?, rb.val(kv[1])?));
+                }
+                let mut st = Journaled::borrow_mut_unjournaled(t.cell(mc));
+                let charge = std::mem::take(&mut st.charge);
+                *st = TableState {
+                    array: array_part,
+                    entries: entry_part,
+                    index: Default::default(),
+                    tombstones: *tombstones,
+                    metatable,
+                    flags: *flags,
+                    charge,
+                };
+                st.rebuild_index();
+                st.sync_charge();
+                if flags & GC_FLAG_WEAK != 0 {
+                    weak_tables.push(Gc::downgrade(t.0));
+                }
+            }
+            (Obj::UpValueOpen { thread, slot }, Built::UpValue(u)) => {
+                let thread = rb.thread(*thread)?;
+                crate::function::set_upvalue_raw(
+                    mc,
+                    u,
+                    UpValueState::Open {
+                        thread,
+                        slot: *slot,
+                    },
+                );
+            }
+            (Obj::UpValueClosed(v), Built::UpValue(u)) => {
+                crate::function::set_upvalue_raw(mc, u, UpValueState::Closed(rb.val(*v)?));
+            }
+            (Obj::Thread(img), Built::Thread(t)) => {
+                let frames = img
+                    .frames
+                    .iter()
+                    .map(|f| {
+                        Ok(match f {
+                            FrameImg::Lua { closure, frame } => Frame::Lua(LuaFrame {
+                                closure: rb.closure(*closure)?,
+                                func: frame.func,
+                                base: frame.base,
+                                stack_end: frame.stack_end,
+                                pc: frame.pc,
+                                num_varargs: frame.num_varargs,
+                                returns: frame.returns,
+                                top: frame.top,
+                                is_tail: frame.is_tail,
+                                concat_resume: frame.concat_resume,
+                            }),
+                            FrameImg::Continuation {
+                                then,
+                                base,
+                                returns,
+                                ready,
+                                callee_name,
+                            } => Frame::Continuation {
+                                then: rb.then(then)?,
+                                base: *base,
+                                returns: *returns,
+                                ready: match ready {
+                                    None => None,
+                                    Some(OutcomeImg::Returned) => Some(Outcome::Returned),
+                                    Some(OutcomeImg::Errored(v)) => {
+                                        Some(Outcome::Errored(rb.val(*v)?))
+                                    }
+                                },
+                                callee_name,
+                            },
+                        })
+                    })
+                    .collect::<Result<Vec<_>, SnapshotError>>()?;
+                let stack = rb.vals(&img.stack)?;
+                let open_upvalues = img
+                    .open_upvalues
+                    .iter()
+                    .map(|u| rb.upvalue(*u))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let body = img.body.map(|v| rb.val(v)).transpose()?;
+                let death_error = img.death_error.map(|v| rb.val(v)).transpose()?;
+                let resume_then = img.resume_then.as_ref().map(|t| rb.then(t)).transpose()?;
+                let [stack_cap, frames_cap, open_cap, tbc_cap] = img.capacities;
+                let mut ts = Journaled::borrow_mut_unjournaled(t.cell(mc));
+                let charge = std::mem::take(&mut ts.charge);
+                *ts = ThreadState {
+                    stack: with_capacity(stack, stack_cap),
+                    frames: with_capacity(frames, frames_cap),
+                    open_upvalues: with_capacity(open_upvalues, open_cap),
+                    tbc_slots: with_capacity(img.tbc_slots.to_vec(), tbc_cap),
+                    status: img.status,
+                    body,
+                    started: img.started,
+                    death_error,
+                    resume_then,
+                    resume_slot: img.resume_slot,
+                    resume_returns: img.resume_returns,
+                    raised_by: None,
+                    charge,
+                };
+                ts.charge.set(img.charged);
+            }
+            (
+                Obj::UserData {
+                    metatable, flags, ..
+                },
+                Built::UserData(u),
+            ) => {
+                let metatable = metatable.map(|m| rb.table(m)).transpose()?;
+                crate::journal::JournaledValue::set_unjournaled(
+                    u.meta_cell(mc),
+                    crate::userdata::UserDataMeta {
+                        metatable,
+                        flags: *flags,
+                    },
+                );
+            }
+            (
+                Obj::Executor {
+                    threads,
+                    result,
+                    traceback,
+                },
+                Built::Executor(e),
+            ) => {
+                let threads = threads
+                    .iter()
+                    .map(|t| rb.thread(*t))
+                    .collect::<Result<Vec<_>, _>>()?;
+                if threads.is_empty() {
+                    return Err(SnapshotError::Corrupt("executor without a thread"));
+                }
+                let result = match result {
+                    None => None,
+                    Some(Ok(())) => Some(Ok(())),
+                    Some(Err(v)) => Some(Err(rb.val(*v)?)),
+                };
+                *Journaled::borrow_mut_unjournaled(e.cell(mc)) = ExecutorState {
+                    threads,
+                    result,
+                    traceback: traceback.clone(),
+                };
+            }
+            (_, Built::Pending) => return Err(SnapshotError::Corrupt("object not rebuilt")),
+            _ => {}
+        }
+    }
+    state.globals = rb.table(image.globals)?;
+    state.registry = rb.table(image.registry)?;
+    state.main_thread = rb.thread(image.main_thread)?;
+    state.string_metatable = Gc::new(
+        mc,
+        Lock::new(image.string_metatable.map(|t| rb.table(t)).transpose()?),
+    );
+    let mut type_metatables = [None; crate::state::TYPE_METATABLES];
+    for (slot, mt) in type_metatables.iter_mut().zip(image.type_metatables) {
+        *slot = mt.map(|t| rb.table(t)).transpose()?;
+    }
+    state.type_metatables = Gc::new(mc, Lock::new(type_metatables));
+    state.next_id.set(image.next_id);
+    {
+        let mut gc = state.gc.borrow_mut(mc);
+        gc.finalizable.0 = rb.vals(&image.finalizable)?;
+        gc.pending = rb.vals(&image.pending_finalizers)?;
+        gc.finalizing = rb.val(image.finalizing)?;
+        gc.weak_tables = weak_tables;
+        gc.full_collection_requested = image.full_collection_requested;
+    }
+    crate::handle::reroot_handles(mc, &state, image, &rb, &handles);
+    Ok(state)
+}
+
+/// `v` with exactly `capacity` (if at least its length).
+fn with_capacity<T>(v: Vec<T>, capacity: usize) -> Vec<T> {
+    if v.capacity() == capacity {
+        return v;
+    }
+    let mut out = Vec::with_capacity(capacity.max(v.len()));
+    out.extend(v);
+    out
+}
