@@ -504,15 +504,13 @@ fn setmetatable<'gc>(
         Some(Value::Table(mt)) => Some(mt),
         other => return Err(Error::type_error(2, "nil or table", other)),
     };
-    if t.is_frozen() {
-        return Err(Error::runtime("attempt to modify a read-only table"));
-    }
     if let Some(old) = t.metatable() {
         if !old.get(ctx.key("__metatable")).is_nil() {
             return Err(Error::runtime("cannot change a protected metatable"));
         }
     }
-    ctx.set_metatable(Value::Table(t), mt);
+    ctx.set_metatable(Value::Table(t), mt)
+        .map_err(|e| Error::runtime(e.to_string()))?;
     exec.set_return(Value::Table(t));
     Ok(Action::Return)
 }
@@ -570,20 +568,8 @@ fn pcall<'gc>(_ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc
     exec.remove(0);
     Ok(Action::Call {
         function: f,
-        then: Some(Then::new("pcall", pcall_after, Value::Nil).catching()),
+        then: Some(Then::new("pcall", crate::util::protected_results, Value::Nil).catching()),
     })
-}
-
-fn pcall_after<'gc>(
-    _ctx: Context<'gc>,
-    exec: &mut Exec<'gc, '_>,
-    outcome: Outcome<'gc>,
-) -> Result<Action<'gc>, Error<'gc>> {
-    match outcome {
-        Outcome::Returned => exec.insert(0, Value::Boolean(true)),
-        Outcome::Errored(e) => exec.replace(&[Value::Boolean(false), e]),
-    }
-    Ok(Action::Return)
 }
 
 fn xpcall<'gc>(_ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
@@ -596,22 +582,11 @@ fn xpcall<'gc>(_ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'g
     exec.remove(0);
     Ok(Action::Call {
         function: f,
-        then: Some(Then::new("xpcall", xpcall_after, Value::Nil).catching_with_handler(handler)),
+        then: Some(
+            Then::new("xpcall", crate::util::protected_results, Value::Nil)
+                .catching_with_handler(handler),
+        ),
     })
-}
-
-fn xpcall_after<'gc>(
-    _ctx: Context<'gc>,
-    exec: &mut Exec<'gc, '_>,
-    outcome: Outcome<'gc>,
-) -> Result<Action<'gc>, Error<'gc>> {
-    // The message handler already ran at the point of the error (see `Then::handler`);
-    // an error arriving here is its result.
-    match outcome {
-        Outcome::Returned => exec.insert(0, Value::Boolean(true)),
-        Outcome::Errored(v) => exec.replace(&[Value::Boolean(false), v]),
-    }
-    Ok(Action::Return)
 }
 
 /// Fuel charged (before compiling) for `len` bytes of source: one unit a byte. Compilation

@@ -7,8 +7,6 @@ use lunette_vm::{
 
 use lunette_vm::executor::NOT_ENOUGH_MEMORY;
 
-use crate::base::set;
-
 /// Opens the `coroutine` library (`create`, `resume`, `yield`, `wrap`, `close`, ...): resumes
 /// and yields are executor frame switches, never Rust recursion.
 pub fn open(ctx: Context<'_>) {
@@ -25,13 +23,8 @@ pub fn open(ctx: Context<'_>) {
         ("isyieldable", "coroutine.isyieldable", isyieldable),
         ("close", "coroutine.close", close),
     ];
-    for (key, name, f) in fns {
-        set(ctx, lib, key, Value::Callback(Callback::new(ctx, name, *f)));
-    }
-    set(ctx, ctx.globals(), "coroutine", Value::Table(lib));
-    let _ = ctx
-        .registry()
-        .set(ctx, ctx.str("lunette.loaded.coroutine"), Value::Table(lib));
+    crate::util::add_functions(ctx, lib, fns);
+    crate::util::publish(ctx, "coroutine", lib);
 }
 
 fn check_thread<'gc>(exec: &Exec<'gc, '_>, i: usize) -> Result<Thread<'gc>, Error<'gc>> {
@@ -72,20 +65,8 @@ fn resume<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc
     exec.remove(0);
     Ok(Action::Resume {
         thread: co,
-        then: Then::new("resume", resume_after, Value::Nil).catching(),
+        then: Then::new("resume", crate::util::protected_results, Value::Nil).catching(),
     })
-}
-
-fn resume_after<'gc>(
-    _ctx: Context<'gc>,
-    exec: &mut Exec<'gc, '_>,
-    outcome: Outcome<'gc>,
-) -> Result<Action<'gc>, Error<'gc>> {
-    match outcome {
-        Outcome::Returned => exec.insert(0, Value::Boolean(true)),
-        Outcome::Errored(e) => exec.replace(&[Value::Boolean(false), e]),
-    }
-    Ok(Action::Return)
 }
 
 fn yield_<'gc>(_ctx: Context<'gc>, _exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {

@@ -45,16 +45,8 @@ pub fn open(ctx: Context<'_>) {
     if ctx.host().grants().debug {
         fns.extend_from_slice(GRANTED);
     }
-    for (key, name, f) in fns {
-        set(ctx, lib, key, Value::Callback(Callback::new(ctx, name, f)));
-    }
-    set(ctx, ctx.globals(), "debug", Value::Table(lib));
-    set(
-        ctx,
-        ctx.registry(),
-        "lunette.loaded.debug",
-        Value::Table(lib),
-    );
+    crate::util::add_functions(ctx, lib, &fns);
+    crate::util::publish(ctx, "debug", lib);
 }
 
 /// The optional thread first argument: `(thread, index of the next argument)`.
@@ -407,7 +399,9 @@ fn setmetatable<'gc>(
         other => return Err(Error::type_error(2, "nil or table", other)),
     };
     match v {
-        Value::Table(_) | Value::UserData(_) => ctx.set_metatable(v, mt),
+        Value::Table(_) | Value::UserData(_) => ctx
+            .set_metatable(v, mt)
+            .map_err(|e| Error::runtime(e.to_string()))?,
         Value::String(_) => ctx.set_string_metatable(mt),
         // nil, booleans, numbers, functions, threads: one metatable per type.
         other => {
@@ -542,7 +536,8 @@ fn upvalueid<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<
             t
         }
     };
-    ctx.set_metatable(Value::UserData(u), Some(mt));
+    // Refused only for frozen tables.
+    let _ = ctx.set_metatable(Value::UserData(u), Some(mt));
     exec.set_return(Value::UserData(u));
     Ok(Action::Return)
 }
@@ -593,7 +588,8 @@ fn hooks_table<'gc>(ctx: Context<'gc>) -> Table<'gc> {
             let t = ctx.new_table();
             let mt = ctx.new_table();
             set(ctx, mt, "__mode", ctx.str("k"));
-            ctx.set_metatable(Value::Table(t), Some(mt));
+            // A new table: never frozen.
+            let _ = ctx.set_metatable(Value::Table(t), Some(mt));
             set(ctx, ctx.registry(), HOOKS_KEY, Value::Table(t));
             t
         }

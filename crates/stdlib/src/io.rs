@@ -45,14 +45,7 @@ pub fn open(ctx: Context<'_>) {
         ("setvbuf", "setvbuf", f_setvbuf),
         ("write", "write", f_write),
     ];
-    for (key, name, f) in fns {
-        set(
-            ctx,
-            methods,
-            key,
-            Value::Callback(Callback::new(ctx, name, *f)),
-        );
-    }
+    crate::util::add_functions(ctx, methods, fns);
     let meta = ctx.new_table();
     set(ctx, meta, "__index", Value::Table(methods));
     set(ctx, meta, "__name", ctx.str("FILE*"));
@@ -85,9 +78,7 @@ pub fn open(ctx: Context<'_>) {
         ("type", "io.type", io_type),
         ("write", "io.write", io_write),
     ];
-    for (key, name, f) in fns {
-        set(ctx, lib, key, Value::Callback(Callback::new(ctx, name, *f)));
-    }
+    crate::util::add_functions(ctx, lib, fns);
     let stdin = new_file(ctx, Stream::Stdin);
     let stdout = new_file(ctx, Stream::Stdout);
     let stderr = new_file(ctx, Stream::Stderr);
@@ -96,8 +87,7 @@ pub fn open(ctx: Context<'_>) {
     set(ctx, lib, "stderr", stderr);
     set(ctx, ctx.registry(), INPUT_KEY, stdin);
     set(ctx, ctx.registry(), OUTPUT_KEY, stdout);
-    set(ctx, ctx.globals(), "io", Value::Table(lib));
-    set(ctx, ctx.registry(), "lunette.loaded.io", Value::Table(lib));
+    crate::util::publish(ctx, "io", lib);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -351,7 +341,8 @@ fn new_file<'gc>(ctx: Context<'gc>, stream: Stream) -> Value<'gc> {
         },
     );
     let meta = ctx.registry().get(ctx.key(META_KEY)).as_table();
-    ctx.set_metatable(Value::UserData(u), meta);
+    // Refused only for frozen tables.
+    let _ = ctx.set_metatable(Value::UserData(u), meta);
     Value::UserData(u)
 }
 

@@ -45,9 +45,7 @@ pub fn open(ctx: Context<'_>) {
         ("type", "math.type", type_),
         ("ult", "math.ult", ult),
     ];
-    for (key, name, f) in fns {
-        set(ctx, lib, key, Value::Callback(Callback::new(ctx, name, *f)));
-    }
+    crate::util::add_functions(ctx, lib, fns);
     let state = ctx.new_table_with_capacity(4, 0);
     store_state(ctx, state, &seed_state(0, 0));
     let _ = ctx
@@ -79,10 +77,7 @@ pub fn open(ctx: Context<'_>) {
     set(ctx, lib, "huge", Value::Float(f64::INFINITY));
     set(ctx, lib, "maxinteger", Value::Integer(i64::MAX));
     set(ctx, lib, "mininteger", Value::Integer(i64::MIN));
-    set(ctx, ctx.globals(), "math", Value::Table(lib));
-    let _ = ctx
-        .registry()
-        .set(ctx, ctx.str("lunette.loaded.math"), Value::Table(lib));
+    crate::util::publish(ctx, "math", lib);
 }
 
 /// A float that fits an integer becomes one (PUC's `pushnumint` after floor/ceil).

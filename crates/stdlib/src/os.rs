@@ -11,7 +11,7 @@
 //! `std::process::exit` (that grant is for the command-line runner; an embedding host that
 //! grants it accepts that a script may end the process).
 
-use lunette_vm::{Action, Callback, CallbackFn, Context, Error, Exec, Table, Value};
+use lunette_vm::{Action, CallbackFn, Context, Error, Exec, Table, Value};
 
 use crate::base::set;
 use crate::util::{check_string, opt_string};
@@ -39,11 +39,8 @@ pub fn open(ctx: Context<'_>) {
     if ctx.host().grants().operating_system {
         fns.extend_from_slice(GRANTED);
     }
-    for (key, name, f) in fns {
-        set(ctx, lib, key, Value::Callback(Callback::new(ctx, name, f)));
-    }
-    set(ctx, ctx.globals(), "os", Value::Table(lib));
-    set(ctx, ctx.registry(), "lunette.loaded.os", Value::Table(lib));
+    crate::util::add_functions(ctx, lib, &fns);
+    crate::util::publish(ctx, "os", lib);
 }
 
 fn clock<'gc>(_ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {

@@ -98,14 +98,7 @@ pub fn open(ctx: Context<'_>) {
         set(ctx, loaded, name, v);
     }
     set(ctx, loaded, "package", Value::Table(lib));
-    set(
-        ctx,
-        ctx.registry(),
-        "lunette.loaded.package",
-        Value::Table(lib),
-    );
-
-    set(ctx, ctx.globals(), "package", Value::Table(lib));
+    crate::util::publish(ctx, "package", lib);
     let require = Callback::with_upvalue(ctx, "require", require, Value::Table(lib));
     set(ctx, ctx.globals(), "require", Value::Callback(require));
 }

@@ -52,9 +52,7 @@ pub fn open(ctx: Context<'_>) {
         ("unpack", "string.unpack", crate::pack::unpack),
         ("upper", "string.upper", upper),
     ];
-    for (key, name, f) in fns {
-        set(ctx, lib, key, Value::Callback(Callback::new(ctx, name, *f)));
-    }
+    crate::util::add_functions(ctx, lib, fns);
     let mt = ctx.new_table();
     // Arithmetic on numeric strings lives here, as in PUC 5.4 (the VM does not coerce
     // strings for arithmetic; bitwise operators have no string metamethods).

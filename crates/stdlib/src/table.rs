@@ -17,8 +17,7 @@
 
 use lunette_vm::interp::{index, new_index, Index};
 use lunette_vm::{
-    display_plain, Action, Callback, CallbackFn, Context, Error, Exec, MetaEvent, Outcome, Table,
-    Then, Value,
+    display_plain, Action, CallbackFn, Context, Error, Exec, MetaEvent, Outcome, Table, Then, Value,
 };
 
 use crate::base::set;
@@ -37,13 +36,8 @@ pub fn open(ctx: Context<'_>) {
         ("sort", "table.sort", sort),
         ("unpack", "table.unpack", unpack),
     ];
-    for (key, name, f) in fns {
-        set(ctx, lib, key, Value::Callback(Callback::new(ctx, name, *f)));
-    }
-    set(ctx, ctx.globals(), "table", Value::Table(lib));
-    let _ = ctx
-        .registry()
-        .set(ctx, ctx.str("lunette.loaded.table"), Value::Table(lib));
+    crate::util::add_functions(ctx, lib, fns);
+    crate::util::publish(ctx, "table", lib);
 }
 
 /// Most values `table.unpack` returns (PUC: what `lua_checkstack` allows under LUAI_MAXSTACK).

@@ -196,13 +196,8 @@ pub fn open(ctx: Context<'_>) {
         ("id", "tasklet.id", id),
         ("frame", "tasklet.frame", frame),
     ];
-    for (key, name, f) in fns {
-        put(ctx, lib, key, Value::Callback(Callback::new(ctx, name, *f)));
-    }
-    put(ctx, ctx.globals(), "tasklet", Value::Table(lib));
-    let _ = ctx
-        .registry()
-        .set(ctx, ctx.str("lunette.loaded.tasklet"), Value::Table(lib));
+    crate::util::add_functions(ctx, lib, fns);
+    crate::util::publish(ctx, "tasklet", lib);
     if ctx.string_metatable().is_some_and(|mt| mt.is_frozen()) {
         lib.freeze(ctx);
     }

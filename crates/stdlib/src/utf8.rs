@@ -23,15 +23,10 @@ pub fn open(ctx: Context<'_>) {
         ("len", "utf8.len", len),
         ("codes", "utf8.codes", codes),
     ];
-    for (key, name, f) in fns {
-        set(ctx, lib, key, Value::Callback(Callback::new(ctx, name, *f)));
-    }
+    crate::util::add_functions(ctx, lib, fns);
     let pattern = ctx.new_string(b"[\0-\x7F\xC2-\xFD][\x80-\xBF]*");
     set(ctx, lib, "charpattern", Value::String(pattern));
-    set(ctx, ctx.globals(), "utf8", Value::Table(lib));
-    let _ = ctx
-        .registry()
-        .set(ctx, ctx.str("lunette.loaded.utf8"), Value::Table(lib));
+    crate::util::publish(ctx, "utf8", lib);
 }
 
 /// Byte `i` of `s`, or 0 past the end (PUC reads the terminating NUL).

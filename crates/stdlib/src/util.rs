@@ -1,6 +1,6 @@
 //! Argument checking helpers with PUC's messages.
 
-use lunette_vm::{display_plain, Context, Error, Exec, LuaString, Table, Value};
+use lunette_vm::{display_plain, Action, Context, Error, Exec, LuaString, Outcome, Table, Value};
 
 pub(crate) fn check_table<'gc>(exec: &Exec<'gc, '_>, i: usize) -> Result<Table<'gc>, Error<'gc>> {
     match exec.get(i) {
@@ -194,17 +194,43 @@ pub(crate) fn create_temp_file() -> std::io::Result<(std::path::PathBuf, std::fs
     Err(std::io::Error::from(std::io::ErrorKind::AlreadyExists))
 }
 
-/// Blanks out a first line starting with `#`, keeping its newline (like `luaL_loadfile`).
-pub(crate) fn skip_shebang(source: &[u8]) -> &[u8] {
-    if source.first() == Some(&b'#') {
-        let end = source
-            .iter()
-            .position(|&c| c == b'\n' || c == b'\r')
-            .unwrap_or(source.len());
-        &source[end..]
-    } else {
-        source
+pub(crate) use lunette_vm::skip_shebang;
+
+/// Adds a library's functions to `lib`: `(field, qualified name, code)`. The qualified name
+/// (`"string.rep"`, like PUC's `pushglobalfuncname`) names the function in messages and
+/// tracebacks when the call site gives no name.
+pub(crate) fn add_functions<'gc>(
+    ctx: Context<'gc>,
+    lib: Table<'gc>,
+    fns: &[(&str, &'static str, lunette_vm::CallbackFn)],
+) {
+    for &(key, name, f) in fns {
+        let cb = Value::Callback(lunette_vm::Callback::new(ctx, name, f));
+        let _ = lib.set(ctx, ctx.str(key), cb);
     }
+}
+
+/// Makes `lib` the global `name` and records it as loaded (`lunette.loaded.<name>` in the
+/// registry, which `package.loaded` starts from).
+pub(crate) fn publish<'gc>(ctx: Context<'gc>, name: &str, lib: Table<'gc>) {
+    let _ = ctx.globals().set(ctx, ctx.str(name), Value::Table(lib));
+    let key = format!("lunette.loaded.{name}");
+    let _ = ctx.registry().set(ctx, ctx.str(&key), Value::Table(lib));
+}
+
+/// The continuation of a protected call (`pcall`, `xpcall`, `coroutine.resume`): `true` and
+/// the results, or `false` and the error value (for `xpcall`, its message handler already
+/// ran at the point of the error: see `Then::handler`).
+pub(crate) fn protected_results<'gc>(
+    _ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    outcome: Outcome<'gc>,
+) -> Result<Action<'gc>, Error<'gc>> {
+    match outcome {
+        Outcome::Returned => exec.insert(0, Value::Boolean(true)),
+        Outcome::Errored(e) => exec.replace(&[Value::Boolean(false), e]),
+    }
+    Ok(Action::Return)
 }
 
 /// A no-op callback (one per VM, kept in the registry) that long builtins call with a

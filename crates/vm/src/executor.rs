@@ -305,14 +305,7 @@ impl<'gc> JournaledState<'gc> for ExecutorState<'gc> {
     }
 
     fn restore(&mut self, saved: Self) {
-        let ExecutorState {
-            threads,
-            result,
-            traceback,
-        } = saved;
-        self.threads = threads;
-        self.result = result;
-        self.traceback = traceback;
+        *self = saved;
     }
 
     fn backup(owner: Executor<'gc>, saved: Box<Self>) -> Backup<'gc> {
@@ -675,20 +668,25 @@ fn take_message_handler<'gc>(ts: &mut ThreadState<'gc>) -> Option<Value<'gc>> {
     None
 }
 
-fn catcher_index(ts: &ThreadState<'_>) -> Option<usize> {
-    ts.frames.iter().rposition(|f| {
-        matches!(
-            f,
-            Frame::Continuation {
-                then: Then {
-                    catch_errors: true,
-                    ..
-                },
-                ready: None,
+/// Whether `f` catches errors raised above it: a continuation with `catch_errors` (`pcall`,
+/// `xpcall`, `resume`...) still waiting for its call.
+fn is_catcher(f: &Frame<'_>) -> bool {
+    matches!(
+        f,
+        Frame::Continuation {
+            then: Then {
+                catch_errors: true,
                 ..
-            }
-        )
-    })
+            },
+            ready: None,
+            ..
+        }
+    )
+}
+
+/// The nearest catching frame (see `is_catcher`).
+fn catcher_index(ts: &ThreadState<'_>) -> Option<usize> {
+    ts.frames.iter().rposition(is_catcher)
 }
 
 /// Most nested message-handler invocations before "error in error handling" (an error in
@@ -723,19 +721,7 @@ fn message_handler_done<'gc>(
 }
 
 fn has_catcher(ts: &ThreadState<'_>) -> bool {
-    ts.frames.iter().any(|f| {
-        matches!(
-            f,
-            Frame::Continuation {
-                then: Then {
-                    catch_errors: true,
-                    ..
-                },
-                ready: None,
-                ..
-            }
-        )
-    })
+    ts.frames.iter().any(is_catcher)
 }
 
 /// Hands a coroutine's yielded/returned values (or its error) to the thread that resumed it.
@@ -819,19 +805,7 @@ pub(crate) fn unwind<'gc>(
     fuel: &mut Fuel,
     coroutine: bool,
 ) -> Result<(), Value<'gc>> {
-    let catch = ts.frames.iter().rposition(|f| {
-        matches!(
-            f,
-            Frame::Continuation {
-                then: Then {
-                    catch_errors: true,
-                    ..
-                },
-                ready: None,
-                ..
-            }
-        )
-    });
+    let catch = catcher_index(ts);
     let boundary = match catch {
         Some(i) => match ts.frames[i] {
             Frame::Continuation { base, .. } => base,

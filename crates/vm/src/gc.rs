@@ -43,7 +43,10 @@ use crate::table::{Table, TableInner, GC_FLAG_FINALIZER, GC_FLAG_WEAK};
 use crate::value::Value;
 
 thread_local! {
-    /// Value slots traced since the last completed cycle (pacing input, see `pace`).
+    /// Value slots traced since the last completed cycle (pacing input, see `pace`). A
+    /// thread-local because the counting happens in `Collect::trace` (`gc_unsafe`), which
+    /// gc-arena calls with no context; `pace` reads and resets it right after each arena
+    /// step, so no other VM's tracing can be counted in between.
     static TRACED_SLOTS: Cell<usize> = const { Cell::new(0) };
 }
 
@@ -521,9 +524,16 @@ impl<'gc> Context<'gc> {
     }
 
     /// Sets the metatable of a table or userdata and registers the object for finalization
-    /// (`__gc` present now, like PUC) or weak-table treatment (`__mode`).
-    pub fn set_metatable(self, v: Value<'gc>, mt: Option<Table<'gc>>) {
+    /// (`__gc` present now, like PUC) or weak-table treatment (`__mode`): the one way to set
+    /// an object's metatable. A frozen table ([`Table::freeze`]) refuses
+    /// (`InvalidKey::ReadOnly`); other values are left alone.
+    pub fn set_metatable(
+        self,
+        v: Value<'gc>,
+        mt: Option<Table<'gc>>,
+    ) -> Result<(), crate::table::InvalidKey> {
         let flags = match v {
+            Value::Table(t) if t.is_frozen() => return Err(crate::table::InvalidKey::ReadOnly),
             Value::Table(t) => {
                 t.set_metatable(self, mt);
                 t.flags()
@@ -532,9 +542,9 @@ impl<'gc> Context<'gc> {
                 u.set_metatable(self, mt);
                 u.flags()
             }
-            _ => return,
+            _ => return Ok(()),
         };
-        let Some(mt) = mt else { return };
+        let Some(mt) = mt else { return Ok(()) };
         let mut new_flags = flags;
         let mut gc = self.state().gc.borrow_mut(self.mutation());
         if flags & GC_FLAG_FINALIZER == 0 && self.metatable_field(mt, MetaEvent::Gc).is_some() {
@@ -555,6 +565,7 @@ impl<'gc> Context<'gc> {
                 _ => {}
             }
         }
+        Ok(())
     }
 
     /// Asks the host loop (`Lua::step`) for a collection that frees memory before the next

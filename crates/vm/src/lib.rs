@@ -50,7 +50,7 @@ pub use function::{Action, Callback, CallbackFn, ContinuationFn, LuaClosure, Out
 pub use handle::{StaleHandle, StashedExecutor, StashedValue};
 pub use host::{CaptureHost, DenyGrants, Grants, Host, StdHost};
 pub use lua::{display_plain, error_message, Lua, DEFAULT_MAX_SNAPSHOTS, DEFAULT_STEP_FUEL};
-pub use lunette_compiler::{chunk_id, CompileError, Prototype};
+pub use lunette_compiler::{chunk_id, skip_shebang, CompileError, Prototype};
 pub use memory::MemoryAccount;
 pub use run::{Chunk, ChunkMode, StepStatus};
 pub use sequence::{async_callback, SequenceError, SequenceFuture, SequenceHandle, SequenceResult};

@@ -31,9 +31,13 @@ pub const DEFAULT_MAX_SNAPSHOTS: usize = 16;
 
 /// A Lua VM.
 pub struct Lua {
-    /// Declared first so it is dropped first: `Drop for Lua` charges the arena's objects back
-    /// to `memory` under a guard.
+    /// With `drop_scope_end`: while the fields between them drop (the arena), `memory` is the
+    /// current account, so the arena's objects give their bytes back to this VM's account,
+    /// not whichever VM happens to be current on this thread (see `memory::drop_scope`).
+    /// Fields drop in declaration order: keep `arena` between the two.
+    _drop_scope_start: crate::memory::DropScopeStart,
     arena: Arena<Rootable![State<'_>]>,
+    _drop_scope_end: crate::memory::DropScopeEnd,
     memory: Rc<MemoryAccount>,
     /// Sizes of the last image (objects, strings, slots), to allocate the next one at once.
     capture_hint: std::cell::Cell<(usize, usize, usize)>,
@@ -80,8 +84,11 @@ impl Lua {
         let memory = Rc::new(MemoryAccount::default());
         let _guard = AccountGuard::new(&memory);
         let account = memory.clone();
+        let (_drop_scope_start, _drop_scope_end) = crate::memory::drop_scope(&memory);
         Lua {
+            _drop_scope_start,
             arena: Arena::new(move |mc| State::new(mc, host, account)),
+            _drop_scope_end,
             memory,
             capture_hint: Default::default(),
             limit_cycle: std::cell::Cell::new(LimitCycle::Idle),
@@ -510,19 +517,6 @@ impl Lua {
                 _ => Ok(()),
             },
         )
-    }
-}
-
-impl Drop for Lua {
-    fn drop(&mut self) {
-        // The arena's objects give their bytes back to this VM's account, not whichever VM
-        // happens to be current on this thread. (The placeholder is made and dropped outside
-        // the guard, so its own charges cancel out wherever they go.)
-        let empty = Arena::<Rootable![State<'_>]>::new(|mc| {
-            State::new(mc, Rc::new(crate::host::CaptureHost::new()), Rc::default())
-        });
-        let _guard = AccountGuard::new(&self.memory);
-        drop(std::mem::replace(&mut self.arena, empty));
     }
 }
 

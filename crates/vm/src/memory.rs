@@ -316,6 +316,11 @@ pub(crate) enum Verdict {
 }
 
 thread_local! {
+    /// The account charges go to: the VM whose arena is entered (`AccountGuard`, made by
+    /// every entry into a VM's arena, and `drop_scope` for dropping it). A thread-local, not
+    /// per-VM state reached through a `Context`, because objects give their bytes back in
+    /// `Charge::drop`, which the collector runs where no context exists; a pointer to the
+    /// account in every object would cost 8 bytes each.
     static CURRENT: RefCell<Option<Rc<MemoryAccount>>> = const { RefCell::new(None) };
 }
 
@@ -335,6 +340,48 @@ impl Drop for AccountGuard {
     fn drop(&mut self) {
         let previous = self.previous.take();
         CURRENT.with(|c| *c.borrow_mut() = previous);
+    }
+}
+
+/// Makes an account current while the struct fields declared between its two halves drop
+/// (fields drop in declaration order: the start's drop makes the account current, the
+/// fields between give their bytes back to it, the end's drop puts the previous account
+/// back). How `Lua` drops its arena without a guard object made in `Drop::drop`.
+pub(crate) fn drop_scope(account: &Rc<MemoryAccount>) -> (DropScopeStart, DropScopeEnd) {
+    let saved = Rc::new(RefCell::new(None));
+    (
+        DropScopeStart {
+            account: account.clone(),
+            saved: saved.clone(),
+        },
+        DropScopeEnd { saved },
+    )
+}
+
+/// The first half of a [`drop_scope`].
+pub(crate) struct DropScopeStart {
+    account: Rc<MemoryAccount>,
+    /// The previous current account, for the end (set when the start drops).
+    saved: Rc<RefCell<Option<Option<Rc<MemoryAccount>>>>>,
+}
+
+impl Drop for DropScopeStart {
+    fn drop(&mut self) {
+        let previous = CURRENT.with(|c| c.replace(Some(self.account.clone())));
+        *self.saved.borrow_mut() = Some(previous);
+    }
+}
+
+/// The second half of a [`drop_scope`].
+pub(crate) struct DropScopeEnd {
+    saved: Rc<RefCell<Option<Option<Rc<MemoryAccount>>>>>,
+}
+
+impl Drop for DropScopeEnd {
+    fn drop(&mut self) {
+        if let Some(previous) = self.saved.borrow_mut().take() {
+            CURRENT.with(|c| *c.borrow_mut() = previous);
+        }
     }
 }
 
@@ -520,6 +567,22 @@ pub(crate) fn discharge_bytes(n: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_dropped_vm_gives_its_bytes_back_to_its_own_account() {
+        let a = crate::lua::Lua::core();
+        let mut b = crate::lua::Lua::core();
+        b.execute(b"t = {} for i = 1, 1000 do t[i] = {} end", "fill")
+            .unwrap();
+        let used_a = a.memory_used();
+        // `a` is the current account while `b` drops (a host dropping one VM inside
+        // another's callback): `b`'s objects must not be discharged from `a`.
+        a.enter(|_| drop(b));
+        assert_eq!(a.memory_used(), used_a);
+        // And nothing is left current after `a` drops.
+        drop(a);
+        assert!(CURRENT.with(|c| c.borrow().is_none()));
+    }
 
     #[test]
     fn charges_follow_the_current_account_and_nest() {

@@ -128,23 +128,13 @@ impl<'gc> JournaledState<'gc> for TableState<'gc> {
         }
     }
 
-    fn restore(&mut self, saved: Self) {
-        let TableState {
-            array,
-            entries,
-            index,
-            tombstones,
-            metatable,
-            flags,
-            charge,
-        } = saved;
-        self.array = array;
-        self.entries = entries;
-        self.index = index;
-        self.tombstones = tombstones;
-        self.metatable = metatable;
-        self.flags = flags;
-        self.charge.set(charge.get());
+    fn restore(&mut self, mut saved: Self) {
+        // Every field comes back, except that the object keeps its own (accounted) charge,
+        // set to the saved amount; the detached one is dropped with the old state.
+        let bytes = saved.charge.get();
+        std::mem::swap(&mut self.charge, &mut saved.charge);
+        *self = saved;
+        self.charge.set(bytes);
     }
 
     fn backup(owner: Table<'gc>, saved: Box<Self>) -> Backup<'gc> {
@@ -559,14 +549,15 @@ impl<'gc> Table<'gc> {
         key: Value<'gc>,
         value: Value<'gc>,
     ) -> Result<(), InvalidKey> {
-        if self.is_frozen() {
+        let key = normalize_key(key)?;
+        let mut st = self.borrow_mut(ctx);
+        if st.flags & FLAG_FROZEN != 0 {
             return Err(InvalidKey::ReadOnly);
         }
-        let key = normalize_key(key)?;
         if let Value::String(_) = key {
             self.0.absent_events.set(0);
         }
-        self.borrow_mut(ctx).set_normalized(key, value);
+        st.set_normalized(key, value);
         Ok(())
     }
 
@@ -688,9 +679,9 @@ impl<'gc> Table<'gc> {
         self.0.state.borrow().metatable
     }
 
-    /// Sets the metatable, raw: no `__gc`/`__mode` registration and no frozen check. Scripts'
-    /// paths (and hosts) use [`Context::set_metatable`](crate::Context::set_metatable).
-    pub fn set_metatable(self, ctx: Context<'gc>, mt: Option<Table<'gc>>) {
+    /// Sets the metatable, raw: no `__gc`/`__mode` registration and no frozen check. Only
+    /// [`Context::set_metatable`](crate::Context::set_metatable) calls it.
+    pub(crate) fn set_metatable(self, ctx: Context<'gc>, mt: Option<Table<'gc>>) {
         self.borrow_mut(ctx).metatable = mt;
     }
 

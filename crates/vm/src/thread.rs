@@ -227,35 +227,13 @@ impl<'gc> JournaledState<'gc> for ThreadState<'gc> {
         }
     }
 
-    fn restore(&mut self, saved: Self) {
-        let ThreadState {
-            stack,
-            frames,
-            open_upvalues,
-            tbc_slots,
-            status,
-            body,
-            started,
-            death_error,
-            resume_then,
-            resume_slot,
-            resume_returns,
-            raised_by,
-            charge,
-        } = saved;
-        self.stack = stack;
-        self.frames = frames;
-        self.open_upvalues = open_upvalues;
-        self.tbc_slots = tbc_slots;
-        self.status = status;
-        self.body = body;
-        self.started = started;
-        self.death_error = death_error;
-        self.resume_then = resume_then;
-        self.resume_slot = resume_slot;
-        self.resume_returns = resume_returns;
-        self.raised_by = raised_by;
-        self.charge.set(charge.get());
+    fn restore(&mut self, mut saved: Self) {
+        // Every field comes back, except that the object keeps its own (accounted) charge,
+        // set to the saved amount; the detached one is dropped with the old state.
+        let bytes = saved.charge.get();
+        std::mem::swap(&mut self.charge, &mut saved.charge);
+        *self = saved;
+        self.charge.set(bytes);
     }
 
     fn backup(owner: Thread<'gc>, saved: Box<Self>) -> Backup<'gc> {

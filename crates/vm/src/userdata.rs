@@ -312,9 +312,9 @@ impl<'gc> UserData<'gc> {
         self.0.meta.get().metatable
     }
 
-    /// Sets the metatable (journaled), raw: no `__gc` registration. Scripts' paths (and hosts)
-    /// use [`Context::set_metatable`](crate::Context::set_metatable).
-    pub fn set_metatable(self, ctx: Context<'gc>, mt: Option<Table<'gc>>) {
+    /// Sets the metatable (journaled), raw: no `__gc` registration. Only
+    /// [`Context::set_metatable`](crate::Context::set_metatable) calls it.
+    pub(crate) fn set_metatable(self, ctx: Context<'gc>, mt: Option<Table<'gc>>) {
         let meta = UserDataMeta {
             metatable: mt,
             ..self.0.meta.get()

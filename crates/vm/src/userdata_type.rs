@@ -819,7 +819,8 @@ impl<'gc> Context<'gc> {
             ),
         };
         let u = UserData::with_policy_and_cost(self, Box::new(cell), snap, payload_cost::<T>());
-        self.set_metatable(Value::UserData(u), Some(mt));
+        // Refused only for frozen tables.
+        let _ = self.set_metatable(Value::UserData(u), Some(mt));
         Ok(u)
     }
 

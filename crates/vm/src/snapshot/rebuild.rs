@@ -110,92 +110,109 @@ impl<'gc> Rebuild<'gc, '_> {
         })
     }
 
-    /// Builds proto `root` and its children, children first, with an explicit stack.
-    fn build_proto(&mut self, root: u32) -> Result<(), SnapshotError> {
+    /// Builds object `root` after the objects it depends on (`dependencies`), with an
+    /// explicit stack (no recursion); a cycle or a dangling index is an error. Used for the
+    /// immutable kinds, which must be made whole: prototypes (after their children) and
+    /// callbacks (after a callback their upvalue holds).
+    fn build_after_dependencies(
+        &mut self,
+        root: u32,
+        dependencies: fn(&Obj) -> Result<Vec<u32>, SnapshotError>,
+        build: fn(&Self, &Obj) -> Result<Built<'gc>, SnapshotError>,
+    ) -> Result<(), SnapshotError> {
         let mut stack = vec![(root, false)];
-        while let Some((i, children_done)) = stack.pop() {
+        while let Some((i, ready)) = stack.pop() {
             if !matches!(self.built.get(i as usize), Some(Built::Pending)) {
                 continue;
             }
-            let Some(Obj::Proto {
-                proto,
-                constants,
-                children,
-            }) = self.image.objects.get(i as usize)
-            else {
-                return Err(SnapshotError::Corrupt("expected a prototype"));
-            };
-            if !children_done {
+            let obj = self.image.objects.get(i as usize).ok_or(CORRUPT_REF)?;
+            if !ready {
                 stack.push((i, true));
-                for &c in children.iter() {
-                    if c as usize >= self.built.len() || stack.len() > self.built.len() {
-                        return Err(CORRUPT_REF);
+                for d in dependencies(obj)? {
+                    if d as usize >= self.built.len() || stack.len() > self.built.len() {
+                        return Err(SnapshotError::Corrupt("dependency cycle or dangling index"));
                     }
-                    stack.push((c, false));
+                    stack.push((d, false));
                 }
                 continue;
             }
-            let children = children
-                .iter()
-                .map(|&c| match self.built.get(c as usize) {
-                    Some(Built::Proto(p)) => Ok(*p),
-                    _ => Err(SnapshotError::Corrupt("prototype cycle")),
-                })
-                .collect::<Result<Box<[_]>, _>>()?;
-            let fp = FunctionProto {
-                proto: proto.clone(),
-                constants: self.vals(constants)?.into_boxed_slice(),
-                children,
-                _charge: Charge::new(crate::function::proto_cost(proto)),
-            };
-            self.built[i as usize] = Built::Proto(Gc::new(self.mc, fp));
+            self.built[i as usize] = build(self, obj)?;
         }
         Ok(())
     }
 
-    /// Builds callback `root`, first the callbacks its upvalue refers to (explicit stack).
+    /// Builds prototype `root`, its children first.
+    fn build_proto(&mut self, root: u32) -> Result<(), SnapshotError> {
+        self.build_after_dependencies(
+            root,
+            |obj| match obj {
+                Obj::Proto { children, .. } => Ok(children.to_vec()),
+                _ => Err(SnapshotError::Corrupt("expected a prototype")),
+            },
+            |rb, obj| {
+                let Obj::Proto {
+                    proto,
+                    constants,
+                    children,
+                } = obj
+                else {
+                    return Err(SnapshotError::Corrupt("expected a prototype"));
+                };
+                let children = children
+                    .iter()
+                    .map(|&c| match rb.built.get(c as usize) {
+                        Some(Built::Proto(p)) => Ok(*p),
+                        _ => Err(SnapshotError::Corrupt("prototype cycle")),
+                    })
+                    .collect::<Result<Box<[_]>, _>>()?;
+                let fp = FunctionProto {
+                    proto: proto.clone(),
+                    constants: rb.vals(constants)?.into_boxed_slice(),
+                    children,
+                    _charge: Charge::new(crate::function::proto_cost(proto)),
+                };
+                Ok(Built::Proto(Gc::new(rb.mc, fp)))
+            },
+        )
+    }
+
+    /// Builds callback `root`, after the callback its upvalue refers to (if any).
     fn build_callback(&mut self, root: u32) -> Result<(), SnapshotError> {
-        let mut stack = vec![(root, false)];
-        while let Some((i, deps_done)) = stack.pop() {
-            if !matches!(self.built.get(i as usize), Some(Built::Pending)) {
-                continue;
-            }
-            let Some(Obj::Callback {
-                id,
-                name,
-                func,
-                upvalue,
-            }) = self.image.objects.get(i as usize)
-            else {
-                return Err(SnapshotError::Corrupt("expected a callback"));
-            };
-            if !deps_done {
-                stack.push((i, true));
-                if let Val::Obj(dep) = upvalue {
-                    if let Some(Obj::Callback { .. }) = self.image.objects.get(*dep as usize) {
-                        if stack.len() > self.built.len() {
-                            return Err(SnapshotError::Corrupt("callback cycle"));
-                        }
-                        stack.push((*dep, false));
-                    }
-                }
-                continue;
-            }
-            let cb = Callback(Gc::new(
-                self.mc,
-                CallbackInner {
-                    id: *id,
+        self.build_after_dependencies(
+            root,
+            |obj| match obj {
+                Obj::Callback {
+                    upvalue: Val::Obj(dep),
+                    ..
+                } => Ok(vec![*dep]),
+                Obj::Callback { .. } => Ok(Vec::new()),
+                _ => Err(SnapshotError::Corrupt("expected a callback")),
+            },
+            |rb, obj| {
+                let Obj::Callback {
+                    id,
                     name,
-                    func: *func,
-                    upvalue: self.val(*upvalue)?,
-                    _charge: Charge::new(
-                        crate::memory::GC_HEADER + std::mem::size_of::<CallbackInner<'static>>(),
-                    ),
-                },
-            ));
-            self.built[i as usize] = Built::Callback(cb);
-        }
-        Ok(())
+                    func,
+                    upvalue,
+                } = obj
+                else {
+                    return Err(SnapshotError::Corrupt("expected a callback"));
+                };
+                Ok(Built::Callback(Callback(Gc::new(
+                    rb.mc,
+                    CallbackInner {
+                        id: *id,
+                        name,
+                        func: *func,
+                        upvalue: rb.val(*upvalue)?,
+                        _charge: Charge::new(
+                            crate::memory::GC_HEADER
+                                + std::mem::size_of::<CallbackInner<'static>>(),
+                        ),
+                    },
+                ))))
+            },
+        )
     }
 }
 

@@ -51,7 +51,7 @@ fn vm() -> Lua {
                 Value::Table(mt) => Some(mt),
                 _ => None,
             };
-            ctx.set_metatable(exec.arg(0), mt);
+            ctx.set_metatable(exec.arg(0), mt).unwrap();
             exec.truncate(1);
             Ok(Action::Return)
         });
