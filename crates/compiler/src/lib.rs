@@ -5,7 +5,8 @@
 //! Modules: `lexer` (tokens), `parser` (grammar, scopes, gotos), `code` (instruction
 //! emission, registers, jump lists, expression descriptors), `fold` (constant folding),
 //! `func_state` (per-function state), [`disasm`] (listings), [`number`] (numerals, reusable
-//! by the VM for `tonumber` and coercions).
+//! by the VM for `tonumber` and coercions), [`verify`] (the bytecode verifier: what makes a
+//! prototype safe to run, whoever made it).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -20,6 +21,7 @@ pub mod number;
 pub mod opcode;
 mod parser;
 pub mod proto;
+pub mod verify;
 
 #[cfg(test)]
 mod tests;
@@ -30,6 +32,7 @@ pub use disasm::disassemble;
 pub use error::{chunk_id, CompileError};
 pub use opcode::Instruction;
 pub use proto::{Constant, LocalVar, Prototype, UpvalueDesc};
+pub use verify::{verify, VerifyError};
 
 /// Compiles a Lua 5.4 chunk. `chunk_name` is the name given to `load` (`"=stdin"`,
 /// `"@file.lua"` or the source text itself); it is stored in every prototype's `source` and

@@ -4,6 +4,7 @@ mod errors;
 mod fuzz;
 mod puc_diff;
 mod shapes;
+mod verify;
 
 use crate::{compile, disassemble};
 
