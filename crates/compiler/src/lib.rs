@@ -5,7 +5,8 @@
 //! Modules: `lexer` (tokens), `parser` (grammar, scopes, gotos), `code` (instruction
 //! emission, registers, jump lists, expression descriptors), `fold` (constant folding),
 //! `func_state` (per-function state), [`disasm`] (listings), [`number`] (numerals, reusable
-//! by the VM for `tonumber` and coercions), [`verify`] (the bytecode verifier: what makes a
+//! by the VM for `tonumber` and coercions), [`dump`] (binary chunks: `string.dump`'s format and its
+//! decoder for untrusted bytes), [`verify`] (the bytecode verifier: what makes a
 //! prototype safe to run, whoever made it).
 
 #![forbid(unsafe_code)]
@@ -13,6 +14,7 @@
 
 mod code;
 pub mod disasm;
+pub mod dump;
 mod error;
 mod fold;
 mod func_state;
@@ -29,6 +31,7 @@ mod tests;
 use std::sync::Arc;
 
 pub use disasm::disassemble;
+pub use dump::{dump, undump, undump_with_limit, UndumpError};
 pub use error::{chunk_id, CompileError};
 pub use opcode::Instruction;
 pub use proto::{Constant, LocalVar, Prototype, UpvalueDesc};

@@ -1,5 +1,6 @@
 mod checker;
 mod corpus;
+mod dump;
 mod errors;
 mod fuzz;
 mod puc_diff;
