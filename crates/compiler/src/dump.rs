@@ -367,22 +367,18 @@ pub fn undump_with_limit(
 }
 
 fn read_chunk(r: &mut Reader<'_>) -> Result<Arc<Prototype>, Why> {
-    let sig = r.take(SIGNATURE.len().min(r.remaining()))?;
-    if sig != SIGNATURE {
-        return bad("not a binary chunk");
-    }
-    let rest = r.take((MAGIC.len() - SIGNATURE.len()).min(r.remaining()))?;
-    if rest != &MAGIC[SIGNATURE.len()..] {
-        if rest.first() != Some(&0x54) {
-            return bad("version mismatch");
+    // The fixed header, byte by byte: a short input is truncated, a wrong byte says what
+    // the chunk is not.
+    for (i, &want) in MAGIC.iter().enumerate() {
+        let got = r.u8()?;
+        if got != want {
+            return bad(match i {
+                0..=3 => "not a binary chunk",
+                4 => "version mismatch",
+                5..=7 => "not a lunette chunk (PUC Lua bytecode?)",
+                _ => "corrupted chunk",
+            });
         }
-        if rest.get(1..4) != Some(b"lnt") {
-            return bad("not a lunette chunk (PUC Lua bytecode?)");
-        }
-        if rest.len() < MAGIC.len() - SIGNATURE.len() {
-            return Err(Why::Truncated);
-        }
-        return bad("corrupted chunk");
     }
     let version = r.u8()?;
     if version != FORMAT_VERSION {
