@@ -10,12 +10,14 @@ use lunette::{CaptureHost, Lua};
 fn run_script(path: &Path) -> Vec<u8> {
     let source = std::fs::read(path).unwrap();
     // A sandbox-like host (no files, no OS, traceback-only debug) that lets scripts request
-    // full collections, so weak tables and finalizers can be compared with PUC. A script
+    // full collections, so weak tables and finalizers can be compared with PUC, and that
+    // accepts binary chunks (`string.dump`). A script
     // whose first line is `-- grants: debug` also gets the full debug library.
     let debug = source.starts_with(b"-- grants: debug\n");
     let host = CaptureHost {
         grants: lunette::Grants {
             full_collections: true,
+            binary_chunks: true,
             debug,
             ..lunette::Grants::default()
         },

@@ -6,7 +6,8 @@ use std::rc::Rc;
 use lunette::{CaptureHost, Executor, Fuel, Grants, Lua};
 
 fn sandbox() -> (Lua, CaptureHost) {
-    // Even a host that grants everything gets a sandbox with nothing granted.
+    // Even a host that grants everything gets a sandbox with no host access (binary chunks,
+    // which are not host access, follow the host's grant: see `binary_chunks_need_a_grant`).
     let host = CaptureHost {
         grants: Grants::all(),
         ..CaptureHost::default()
@@ -38,7 +39,7 @@ fn sandbox_has_no_host_access() {
         "nil\tnil\tnil\tnil\tnil\tnil\tnil\n\
          function\tfunction\tfunction\tfunction\n\
          nil\tnil\tfunction\n\
-         nil\t[string \"bin\"]: binary chunks are not supported by lunette\n\
+         nil\tbin: truncated precompiled chunk\n\
          true\n\
          0\tfalse\tnumber\n"
     );
@@ -364,4 +365,49 @@ fn garbage_does_not_make_a_buffer_fail() {
     while !lua.step(&exec, &mut Fuel::new(1 << 40)).is_done() {}
     let (n, head): (i64, String) = lua.results(&exec).unwrap();
     assert_eq!((n, head.as_str()), ((4 << 20) + 2, "aaa"));
+}
+
+#[test]
+fn binary_chunks_need_a_grant() {
+    // A host that grants nothing: the sandbox neither dumps nor loads binary chunks.
+    let host = CaptureHost::new();
+    let mut lua = Lua::sandboxed(Rc::new(host.clone()));
+    lua.execute(
+        br#"
+        print(pcall(string.dump, function() end))
+        print(load("\27Lua", "bin", "b"))
+        print(load("\27Lua", "bin"))
+        "#,
+        "=nogrant",
+    )
+    .unwrap();
+    assert_eq!(
+        out(&host),
+        "false\tunable to dump given function\n\
+         nil\tattempt to load a binary chunk (not granted by the host)\n\
+         nil\tattempt to load a binary chunk (not granted by the host)\n"
+    );
+    // A host that grants them: round trips work in the sandbox, and a mod's loaded chunk
+    // gets the mod's environment.
+    let host = CaptureHost {
+        grants: Grants {
+            binary_chunks: true,
+            ..Grants::default()
+        },
+        ..CaptureHost::default()
+    };
+    let mut lua = Lua::sandboxed(Rc::new(host.clone()));
+    let env = lua.new_environment();
+    lua.chunk(
+        br#"
+        who = "mod"
+        local f = load(string.dump(function(a) return who .. a end), "=f", "b")
+        print(f("!"), io)
+        "#,
+    )
+    .name("=granted")
+    .env(&env)
+    .exec()
+    .unwrap();
+    assert_eq!(out(&host), "mod!\tnil\n");
 }

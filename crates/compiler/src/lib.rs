@@ -5,13 +5,16 @@
 //! Modules: `lexer` (tokens), `parser` (grammar, scopes, gotos), `code` (instruction
 //! emission, registers, jump lists, expression descriptors), `fold` (constant folding),
 //! `func_state` (per-function state), [`disasm`] (listings), [`number`] (numerals, reusable
-//! by the VM for `tonumber` and coercions).
+//! by the VM for `tonumber` and coercions), [`dump`] (binary chunks: `string.dump`'s format and its
+//! decoder for untrusted bytes), [`verify`] (the bytecode verifier: what makes a
+//! prototype safe to run, whoever made it).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 mod code;
 pub mod disasm;
+pub mod dump;
 mod error;
 mod fold;
 mod func_state;
@@ -20,6 +23,7 @@ pub mod number;
 pub mod opcode;
 mod parser;
 pub mod proto;
+pub mod verify;
 
 #[cfg(test)]
 mod tests;
@@ -27,9 +31,11 @@ mod tests;
 use std::sync::Arc;
 
 pub use disasm::disassemble;
+pub use dump::{dump, undump, undump_with_limit, UndumpError};
 pub use error::{chunk_id, CompileError};
 pub use opcode::Instruction;
 pub use proto::{Constant, LocalVar, Prototype, UpvalueDesc};
+pub use verify::{verify, VerifyError};
 
 /// Compiles a Lua 5.4 chunk. `chunk_name` is the name given to `load` (`"=stdin"`,
 /// `"@file.lua"` or the source text itself); it is stored in every prototype's `source` and

@@ -826,13 +826,19 @@ fn load_bytes<'gc>(
         ];
     }
     if is_binary {
-        return vec![
-            Value::Nil,
-            ctx.str(&format!(
-                "{}: binary chunks are not supported by lunette",
-                lunette_vm::chunk_id(name)
-            )),
-        ];
+        if !ctx.host().grants().binary_chunks {
+            return vec![
+                Value::Nil,
+                ctx.str("attempt to load a binary chunk (not granted by the host)"),
+            ];
+        }
+        // Decoded as untrusted input (checked counts, the memory left as its limit, nesting
+        // capped) and verified; its fuel was paid by the caller, one unit a byte like text.
+        return match lunette_compiler::undump_with_limit(bytes, name, ctx.memory().compile_budget())
+        {
+            Ok(proto) => vec![Value::Function(ctx.load_prototype(&proto, env))],
+            Err(e) => vec![Value::Nil, ctx.str(&e.message)],
+        };
     }
     match ctx.load(bytes, name, env) {
         Ok(f) => vec![Value::Function(f)],

@@ -401,12 +401,108 @@ fn char<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>,
     Ok(Action::Return)
 }
 
-fn dump<'gc>(_ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
-    if !exec.get(0).is_some_and(|v| v.is_function()) {
-        return Err(Error::type_error(1, "function", exec.get(0)));
+fn dump<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
+    let closure = match exec.get(0) {
+        Some(Value::Function(c)) => c,
+        Some(Value::Callback(_)) => return Err(Error::runtime("unable to dump given function")),
+        other => return Err(Error::type_error(1, "function", other)),
+    };
+    // Binary chunks are a host grant (refused in the sandbox unless its host grants them).
+    if !ctx.host().grants().binary_chunks {
+        return Err(Error::runtime("unable to dump given function"));
     }
-    // lunette keeps no binary chunk format.
-    Err(Error::runtime("unable to dump given function"))
+    let strip = exec.get(1).is_some_and(|v| v.is_truthy());
+    // The chunk's size is bounded before writing it (it is linear in the prototypes, which
+    // the VM already holds): fuel is paid for that bound in slices at step boundaries (state:
+    // [function, strip, fuel still to pay]), then the memory is asked for and the chunk
+    // written in one go.
+    let unpaid = dump_size_bound(&closure.proto().proto) / 32 + 1;
+    let state = ctx.new_table_with_capacity(3, 0);
+    let _ = state.set(ctx.mutation(), Value::Integer(1), Value::Function(closure));
+    let _ = state.set(ctx.mutation(), Value::Integer(2), Value::Boolean(strip));
+    let _ = state.set(
+        ctx.mutation(),
+        Value::Integer(3),
+        Value::Integer(unpaid as i64),
+    );
+    dump_pay(ctx, exec, state)
+}
+
+/// Fuel `string.dump` pays at a time before writing the chunk.
+const DUMP_FUEL_SLICE: usize = 4096;
+
+fn dump_pay<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    state: lunette_vm::Table<'gc>,
+) -> Result<Action<'gc>, Error<'gc>> {
+    let unpaid = state.get_int(3).as_integer_strict().unwrap_or(0).max(0) as usize;
+    let now = unpaid.min(DUMP_FUEL_SLICE);
+    exec.charge(now);
+    if unpaid > now {
+        let _ = state.set(
+            ctx.mutation(),
+            Value::Integer(3),
+            Value::Integer((unpaid - now) as i64),
+        );
+        return crate::util::continue_later(
+            ctx,
+            exec,
+            "string.dump",
+            dump_paid_slice,
+            Value::Table(state),
+        );
+    }
+    let Value::Function(closure) = state.get_int(1) else {
+        return Err(Error::runtime("string.dump: lost state"));
+    };
+    let strip = state.get_int(2).is_truthy();
+    let proto = &closure.proto().proto;
+    ctx.reserve_memory_or_retry(dump_size_bound(proto))?;
+    let bytes = lunette_compiler::dump(proto, strip);
+    exec.clear();
+    exec.set_return(new_str(ctx, &bytes));
+    Ok(Action::Return)
+}
+
+fn dump_paid_slice<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    _outcome: lunette_vm::Outcome<'gc>,
+) -> Result<Action<'gc>, Error<'gc>> {
+    let Value::Table(state) = exec.upvalue else {
+        return Err(Error::runtime("string.dump: lost state"));
+    };
+    dump_pay(ctx, exec, state)
+}
+
+/// At least the size of `lunette_compiler::dump(proto, _)`: at most 14 bytes an instruction
+/// (opcode + operands as varints), 11 a constant plus its bytes, 16 an upvalue or local
+/// plus its name, 5 a line, 64 a function header, plus the source name. Walks the tree
+/// without recursion.
+fn dump_size_bound(proto: &lunette_vm::Prototype) -> usize {
+    let mut total = 64 + proto.source.len();
+    let mut work = vec![proto];
+    while let Some(p) = work.pop() {
+        total = total
+            .saturating_add(64)
+            .saturating_add(p.code.len().saturating_mul(14))
+            .saturating_add(p.lines.len().saturating_mul(5));
+        for k in &p.constants {
+            total = total.saturating_add(11).saturating_add(match k {
+                lunette_compiler::Constant::String(s) => s.len(),
+                _ => 0,
+            });
+        }
+        for u in &p.upvalues {
+            total = total.saturating_add(16 + u.name.len());
+        }
+        for l in &p.local_vars {
+            total = total.saturating_add(16 + l.name.len());
+        }
+        work.extend(p.prototypes.iter().map(|c| &**c));
+    }
+    total
 }
 
 /// Matcher steps one piece of a search takes before the fuel is checked (and, out of fuel,

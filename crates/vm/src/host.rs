@@ -53,6 +53,11 @@ pub struct Grants {
     /// do nothing (a full collection costs time proportional to the heap, so an untrusted
     /// script must not trigger them at will); the host collects at its own frame boundaries.
     pub full_collections: bool,
+    /// Binary chunks: `load`, `loadfile` and `dofile` accept the chunks `string.dump` makes
+    /// (decoded as untrusted input and checked by the bytecode verifier), and `string.dump`
+    /// works. The one grant [`DenyGrants`] (the sandbox) passes on from the host it wraps:
+    /// it is about trusting code, not about reaching outside the VM.
+    pub binary_chunks: bool,
 }
 
 impl Grants {
@@ -63,6 +68,7 @@ impl Grants {
             operating_system: true,
             debug: true,
             full_collections: true,
+            binary_chunks: true,
         }
     }
 }
@@ -174,8 +180,9 @@ impl Host for CaptureHost {
     }
 }
 
-/// Forwards everything to another host but grants nothing: what `Lua::sandboxed` installs,
-/// so a sandbox stays a sandbox whatever host it is given.
+/// Forwards everything to another host but grants nothing (except `binary_chunks`, when the
+/// wrapped host grants it): what `Lua::sandboxed` installs, so a sandbox stays a sandbox
+/// whatever host it is given.
 pub struct DenyGrants(pub Rc<dyn Host>);
 
 impl Host for DenyGrants {
@@ -195,6 +202,9 @@ impl Host for DenyGrants {
         self.0.utc_offset()
     }
     fn grants(&self) -> Grants {
-        Grants::default()
+        Grants {
+            binary_chunks: self.0.grants().binary_chunks,
+            ..Grants::default()
+        }
     }
 }

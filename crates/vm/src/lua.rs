@@ -346,6 +346,30 @@ impl Lua {
         })
     }
 
+    /// `load_with_env`, but a chunk starting with ESC is a binary chunk: decoded (as
+    /// untrusted bytes, within what the memory limit has left) and verified.
+    pub(crate) fn load_any_with_env(
+        &mut self,
+        source: &[u8],
+        chunk_name: &str,
+        env: Option<&StashedValue>,
+    ) -> Result<StashedValue, LuaError> {
+        if source.first() != Some(&0x1b) {
+            return self.load_with_env(source, chunk_name, env);
+        }
+        let proto =
+            lunette_compiler::undump_with_limit(source, chunk_name, self.memory.compile_budget())
+                .map_err(|e| LuaError::new(LuaErrorKind::Syntax, e.message))?;
+        self.enter(|ctx| {
+            let env = match env {
+                Some(e) => Some(ctx.fetch(e).map_err(stale_error)?),
+                None => None,
+            };
+            let f = ctx.instantiate(&proto, env, true);
+            Ok(ctx.stash(Value::Function(f)))
+        })
+    }
+
     /// Runs `source` to completion and returns its results rendered with `tostring` rules
     /// for plain values.
     pub fn execute(&mut self, source: &[u8], chunk_name: &str) -> Result<Vec<String>, LuaError> {

@@ -85,7 +85,8 @@ impl<'lua, 'src> Chunk<'lua, 'src> {
         self
     }
 
-    /// Which encodings to accept (text by default).
+    /// Which encodings to accept (text by default). Binary chunks (`string.dump`'s format)
+    /// are decoded as untrusted bytes and checked by the bytecode verifier.
     pub fn mode(mut self, mode: ChunkMode) -> Self {
         self.mode = mode;
         self
@@ -100,7 +101,6 @@ impl<'lua, 'src> Chunk<'lua, 'src> {
 
     fn check_mode(&self) -> Result<(), LuaError> {
         let binary = self.source.first() == Some(&0x1b);
-        let name = self.chunk_name();
         match (binary, self.mode) {
             (true, ChunkMode::Text) => Err(LuaError::new(
                 LuaErrorKind::Syntax,
@@ -110,23 +110,17 @@ impl<'lua, 'src> Chunk<'lua, 'src> {
                 LuaErrorKind::Syntax,
                 "attempt to load a text chunk (mode is 'b')",
             )),
-            (true, _) => Err(LuaError::new(
-                LuaErrorKind::Syntax,
-                format!(
-                    "{}: binary chunks are not supported by lunette",
-                    lunette_compiler::chunk_id(&name)
-                ),
-            )),
-            (false, _) => Ok(()),
+            _ => Ok(()),
         }
     }
 
-    /// Compiles the chunk into a function value.
+    /// Compiles the chunk into a function value (or decodes and verifies it, for a binary
+    /// chunk that the mode accepts).
     pub fn load(self) -> Result<StashedValue, LuaError> {
         self.check_mode()?;
         let name = self.chunk_name();
         self.lua
-            .load_with_env(self.source, &name, self.env.as_ref())
+            .load_any_with_env(self.source, &name, self.env.as_ref())
     }
 
     /// Runs the chunk to completion, discarding its results.
@@ -148,6 +142,12 @@ impl<'lua, 'src> Chunk<'lua, 'src> {
     pub fn eval<R: for<'gc> FromLuaMulti<'gc>>(self) -> Result<R, LuaError> {
         self.check_mode()?;
         let name = self.chunk_name();
+        if self.source.first() == Some(&0x1b) {
+            let f = self
+                .lua
+                .load_any_with_env(self.source, &name, self.env.as_ref())?;
+            return self.lua.call(&f, ());
+        }
         let mut expr = b"return ".to_vec();
         expr.extend_from_slice(self.source);
         let f = match self.lua.load_with_env(&expr, &name, self.env.as_ref()) {
@@ -170,7 +170,7 @@ impl<'lua, 'src> Chunk<'lua, 'src> {
         let name = self.chunk_name();
         let f = self
             .lua
-            .load_with_env(self.source, &name, self.env.as_ref())?;
+            .load_any_with_env(self.source, &name, self.env.as_ref())?;
         Ok((self.lua, f))
     }
 }

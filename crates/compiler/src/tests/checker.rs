@@ -286,5 +286,8 @@ pub(crate) fn compile_checked(src: &str) -> std::sync::Arc<Prototype> {
     let p = crate::compile(src.as_bytes(), "=check")
         .unwrap_or_else(|e| panic!("compile error: {e}\n--- source:\n{src}"));
     check_proto(&p, true);
+    if let Err(e) = crate::verify::verify(&p) {
+        panic!("verifier refused compiled code: {e}\n--- source:\n{src}");
+    }
     p
 }

@@ -1,9 +1,11 @@
 mod checker;
 mod corpus;
+mod dump;
 mod errors;
 mod fuzz;
 mod puc_diff;
 mod shapes;
+mod verify;
 
 use crate::{compile, disassemble};
 

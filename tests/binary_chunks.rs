@@ -1,0 +1,103 @@
+//! Binary chunks (`string.dump`, `load` of lunette's own format): lunette-specific
+//! expectations (messages of damaged chunks, the host's `Chunk` API, fuel and memory
+//! accounting). Behaviour shared with PUC is in `tests/lua/string_dump.lua`.
+
+use std::rc::Rc;
+
+use lunette::{CaptureHost, ChunkMode, Fuel, Grants, Lua};
+
+fn lua() -> (Lua, CaptureHost) {
+    let host = CaptureHost {
+        grants: Grants {
+            binary_chunks: true,
+            ..Grants::default()
+        },
+        ..CaptureHost::default()
+    };
+    (Lua::with_host(Rc::new(host.clone())), host)
+}
+
+fn out(host: &CaptureHost) -> String {
+    String::from_utf8(host.take_stdout()).unwrap()
+}
+
+#[test]
+fn damaged_chunks_are_refused_with_puc_style_messages() {
+    let (mut lua, host) = lua();
+    lua.execute(
+        br#"
+        local d = string.dump(function(a, b) return a + b end)
+        print(load(d:sub(1, 20)))
+        print(load(d:sub(1, 20), "=short"))
+        print(load(d .. "x", "@file.luac"))
+        print(load("\27Lua\84\0\25\147\r\n\26\n\4\8\8", "=puc"))
+        print(load("\27Lua\83", "=old"))
+        -- A jump out of the code passes the decoder and fails verification.
+        local f = load(string.dump(function() while true do end end), "=ok")
+        print(type(f))
+        "#,
+        "=damaged",
+    )
+    .unwrap();
+    assert_eq!(
+        out(&host),
+        "nil\tbinary string: truncated precompiled chunk\n\
+         nil\tshort: truncated precompiled chunk\n\
+         nil\tfile.luac: bad binary format (trailing bytes)\n\
+         nil\tpuc: bad binary format (not a lunette chunk (PUC Lua bytecode?))\n\
+         nil\told: bad binary format (version mismatch)\n\
+         function\n"
+    );
+}
+
+#[test]
+fn host_chunks_accept_binary_by_mode() {
+    let (mut lua, _) = lua();
+    let bytes: Vec<u8> = lua
+        .chunk("return string.dump(function(x) return x * 2 end)")
+        .eval::<lunette::Bytes>()
+        .map(|b| b.0)
+        .unwrap();
+    let err = lua.chunk(&bytes).exec().unwrap_err();
+    assert_eq!(err.message, "attempt to load a binary chunk (mode is 't')");
+    let r: i64 = lua.chunk(&bytes).mode(ChunkMode::Binary).call(21).unwrap();
+    assert_eq!(r, 42);
+    let r: i64 = lua.chunk(&bytes).mode(ChunkMode::Any).call(5).unwrap();
+    assert_eq!(r, 10);
+    let err = lua
+        .chunk(&bytes[..bytes.len() - 1])
+        .name("=peer")
+        .mode(ChunkMode::Any)
+        .exec()
+        .unwrap_err();
+    assert_eq!(err.message, "peer: truncated precompiled chunk");
+}
+
+#[test]
+fn loading_a_big_binary_chunk_is_paid_in_slices() {
+    // A chunk of ~1 MB: `load` pays one unit a byte before decoding, in slices at step
+    // boundaries, so a step with a small budget overruns it by at most a slice.
+    let (mut lua, host) = lua();
+    let src = br#"
+        local parts = {}
+        for i = 1, 20000 do parts[#parts + 1] = "x" .. i .. " = " .. i end
+        local big = load(table.concat(parts, "\n"))
+        local d = string.dump(big)
+        print(#d > 200000)
+        local f = load(d, "=big", "b")
+        f()
+        print(x20000)
+    "#;
+    let exec = lua.chunk(src).start(()).unwrap();
+    let mut worst = 0i64;
+    loop {
+        let mut fuel = Fuel::new(10_000);
+        let status = lua.step(&exec, &mut fuel);
+        worst = worst.max(-fuel.remaining());
+        if status.is_done() {
+            break;
+        }
+    }
+    assert_eq!(out(&host), "true\n20000\n");
+    assert!(worst < 20_000, "a step overran its budget by {worst} units");
+}
