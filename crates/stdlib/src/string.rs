@@ -418,13 +418,9 @@ fn dump<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>,
     // written in one go.
     let unpaid = dump_size_bound(&closure.proto().proto) / 32 + 1;
     let state = ctx.new_table_with_capacity(3, 0);
-    let _ = state.set(ctx.mutation(), Value::Integer(1), Value::Function(closure));
-    let _ = state.set(ctx.mutation(), Value::Integer(2), Value::Boolean(strip));
-    let _ = state.set(
-        ctx.mutation(),
-        Value::Integer(3),
-        Value::Integer(unpaid as i64),
-    );
+    let _ = state.set(ctx, Value::Integer(1), Value::Function(closure));
+    let _ = state.set(ctx, Value::Integer(2), Value::Boolean(strip));
+    let _ = state.set(ctx, Value::Integer(3), Value::Integer(unpaid as i64));
     dump_pay(ctx, exec, state)
 }
 
@@ -441,7 +437,7 @@ fn dump_pay<'gc>(
     exec.charge(now);
     if unpaid > now {
         let _ = state.set(
-            ctx.mutation(),
+            ctx,
             Value::Integer(3),
             Value::Integer((unpaid - now) as i64),
         );
