@@ -358,6 +358,14 @@ impl<'a> Parser<'a> {
             .saturating_add(names)
             .saturating_add((fs.upvals.len() + fs.local_vars.len()) * VAR_COST);
         let interner = &self.lex.interner;
+        // Buffers at their exact size: a prototype's memory charge (by capacity) is then
+        // the same whether it was compiled or read back from a binary chunk or an image.
+        let (mut code, mut lines, mut constants, mut protos) =
+            (fs.code, fs.lines, fs.constants, fs.protos);
+        code.shrink_to_fit();
+        lines.shrink_to_fit();
+        constants.shrink_to_fit();
+        protos.shrink_to_fit();
         Ok(Prototype {
             source: self.source.clone(),
             short_source: self.short_source.clone(),
@@ -366,10 +374,10 @@ impl<'a> Parser<'a> {
             num_params: fs.num_params,
             is_vararg: fs.is_vararg,
             max_stack_size: fs.max_stack as u8,
-            code: fs.code,
-            lines: fs.lines,
-            constants: fs.constants,
-            prototypes: fs.protos,
+            code,
+            lines,
+            constants,
+            prototypes: protos,
             upvalues: fs
                 .upvals
                 .iter()

@@ -17,6 +17,7 @@ use crate::util::{check_any, check_integer, check_table, opt_integer, opt_string
 /// Opens the basic library into the globals (`print`, `pairs`, `pcall`, `load`, `_G`,
 /// `_VERSION`, ...); `dofile` and `loadfile` only when the host grants the file system.
 pub fn open(ctx: Context<'_>) {
+    ctx.register_permanents(permanents);
     let g = ctx.globals();
     let fns: &[(&'static str, CallbackFn)] = &[
         ("print", print),
@@ -41,6 +42,7 @@ pub fn open(ctx: Context<'_>) {
         ("collectgarbage", collectgarbage),
     ];
     for (name, f) in fns {
+        ctx.register_permanents(|p| p.callback(("base", name), name, *f));
         let cb = Value::Callback(Callback::new(ctx, name, *f));
         set(ctx, g, name, cb);
         if *name == "next" {
@@ -72,6 +74,36 @@ pub fn open(ctx: Context<'_>) {
     }
     set(ctx, g, "_G", Value::Table(g));
     set(ctx, g, "_VERSION", ctx.str("Lua 5.4"));
+}
+
+/// The basic library's callbacks and continuations beyond its global functions, in the VM's
+/// permanents table (see `lunette_vm::Permanents`).
+fn permanents(p: &mut lunette_vm::Permanents) {
+    crate::util::permanents(p);
+    p.callback(("base", "ipairs_aux"), "ipairs_aux", ipairs_aux);
+    p.callback(("base", "warn"), "warn", warn);
+    p.callback(("base", "dofile"), "dofile", dofile);
+    p.callback(("base", "loadfile"), "loadfile", loadfile);
+    p.callback(("base", "load"), "load", load);
+    p.callback(("base", "next"), "next", next);
+    p.continuation(
+        ("base", "print_after_tostring"),
+        "print",
+        print_after_tostring,
+    );
+    p.continuation(("base", "tostring_after"), "tostring", tostring_after);
+    p.continuation(
+        ("base", "ipairs_after_index"),
+        "ipairs_aux",
+        ipairs_after_index,
+    );
+    p.continuation(("base", "pairs_after"), "pairs", pairs_after);
+    p.continuation(("base", "load_piece"), "load", load_piece);
+    p.continuation(("base", "load_paid_slice"), "load", load_paid_slice);
+    p.continuation(("base", "dofile_after"), "dofile", dofile_after);
+    p.name("xpcall");
+    p.name("resume");
+    p.name("collectgarbage");
 }
 
 /// The functions that compile code: in a mod's environment they are rebound to it (see

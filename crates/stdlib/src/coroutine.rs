@@ -7,9 +7,21 @@ use lunette_vm::{
 
 use lunette_vm::executor::NOT_ENOUGH_MEMORY;
 
+/// This library's callbacks and continuations beyond its table's functions, in the VM's
+/// permanents table (see `lunette_vm::Permanents`).
+fn permanents(p: &mut lunette_vm::Permanents) {
+    crate::util::permanents(p);
+    p.callback(("coroutine", "wrapped_call"), "wrap", wrapped_call);
+    p.continuation(("coroutine", "wrap_after"), "wrap", wrap_after);
+    p.continuation(("coroutine", "wrap_closed"), "wrap", wrap_closed);
+    p.continuation(("coroutine", "close_after"), "close", close_after);
+    p.name("resume");
+}
+
 /// Opens the `coroutine` library (`create`, `resume`, `yield`, `wrap`, `close`, ...): resumes
 /// and yields are executor frame switches, never Rust recursion.
 pub fn open(ctx: Context<'_>) {
+    ctx.register_permanents(permanents);
     let lib = ctx.new_table();
     // Callback names are qualified like PUC's `pushglobalfuncname` ("coroutine.resume"):
     // they name the function in messages when the call site gives no name.

@@ -36,9 +36,16 @@ const GRANTED: &[(&str, &str, CallbackFn)] = &[
     ("setcstacklimit", "debug.setcstacklimit", setcstacklimit),
 ];
 
+/// This library's callbacks and continuations beyond its table's functions, in the VM's
+/// permanents table (see `lunette_vm::Permanents`).
+fn permanents(p: &mut lunette_vm::Permanents) {
+    p.callback(("debug", "upvalueid_eq"), "upvalueid.__eq", upvalueid_eq);
+}
+
 /// Opens the `debug` library: only `traceback`, unless the host grants full debug access
 /// ([`Grants::debug`](lunette_vm::Grants::debug)), which hands out registries and upvalues.
 pub fn open(ctx: Context<'_>) {
+    ctx.register_permanents(permanents);
     let lib = ctx.new_table();
     let mut fns: Vec<(&str, &'static str, CallbackFn)> =
         vec![("traceback", "debug.traceback", traceback)];

@@ -763,6 +763,16 @@ pub(crate) fn format<'gc>(
 }
 
 /// Resumes a paused `format` (its arguments are still on its stack, or in its table).
+/// `string.format`'s continuations in the permanents table (see `lunette_vm::Permanents`).
+pub(crate) fn permanents(p: &mut lunette_vm::Permanents) {
+    p.continuation(("string", "format_after_pause"), "format", after_pause);
+    p.continuation(
+        ("string", "format_after_tostring"),
+        "format",
+        after_tostring,
+    );
+}
+
 fn after_pause<'gc>(
     ctx: Context<'gc>,
     exec: &mut Exec<'gc, '_>,

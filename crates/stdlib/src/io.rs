@@ -29,9 +29,19 @@ const MAX_LINE_FORMATS: usize = 250;
 const MAX_NUMERAL: usize = 200;
 const BUFFER_SIZE: usize = 8192;
 
+/// This library's callbacks and continuations beyond its table's functions, in the VM's
+/// permanents table (see `lunette_vm::Permanents`).
+fn permanents(p: &mut lunette_vm::Permanents) {
+    p.callback(("io", "lines_iter"), "for iterator", lines_iter);
+    p.callback(("io", "f_tostring"), "tostring", f_tostring);
+    p.callback(("io", "f_gc"), "gc", f_gc);
+    p.name("close");
+}
+
 /// Opens the `io` library and its file methods, only when the host grants the file system
 /// ([`Grants::file_system`](lunette_vm::Grants::file_system)); otherwise there is no `io`.
 pub fn open(ctx: Context<'_>) {
+    ctx.register_permanents(permanents);
     if !ctx.host().grants().file_system {
         return;
     }

@@ -18,9 +18,18 @@ use crate::util::{check_any, check_integer, check_number, less_step, Less};
 /// Registry key of the generator state table (four integers at keys 1..4).
 pub(crate) const RANDOM_STATE_KEY: &str = "lunette.random";
 
+/// This library's callbacks and continuations beyond its table's functions, in the VM's
+/// permanents table (see `lunette_vm::Permanents`).
+fn permanents(p: &mut lunette_vm::Permanents) {
+    p.callback(("math", "random"), "math.random", random);
+    p.callback(("math", "randomseed"), "math.randomseed", randomseed);
+    p.continuation(("math", "extreme_after"), "math.max", extreme_after);
+}
+
 /// Opens the `math` library; the `random` generator's state (xoshiro256**, like PUC) lives in
 /// the registry, so it is snapshotted and rolled back with the VM.
 pub fn open(ctx: Context<'_>) {
+    ctx.register_permanents(permanents);
     let lib = ctx.new_table();
     let fns: &[(&str, &'static str, CallbackFn)] = &[
         ("abs", "math.abs", abs),

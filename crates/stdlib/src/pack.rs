@@ -459,6 +459,11 @@ fn unpack_run<'gc>(
     Ok(Action::Return)
 }
 
+/// `string.unpack`'s continuation in the permanents table (see `lunette_vm::Permanents`).
+pub(crate) fn permanents(p: &mut lunette_vm::Permanents) {
+    p.continuation(("string", "unpack_resume"), "unpack", unpack_resume);
+}
+
 fn unpack_resume<'gc>(
     ctx: Context<'gc>,
     exec: &mut Exec<'gc, '_>,

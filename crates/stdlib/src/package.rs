@@ -23,10 +23,32 @@ const PRELOAD_KEY: &str = "_PRELOAD";
 const DEFAULT_PATH: &str = "/usr/local/share/lua/5.4/?.lua;/usr/local/share/lua/5.4/?/init.lua;\
 /usr/local/lib/lua/5.4/?.lua;/usr/local/lib/lua/5.4/?/init.lua;./?.lua;./?/init.lua";
 
+/// This library's callbacks and continuations beyond its table's functions, in the VM's
+/// permanents table (see `lunette_vm::Permanents`).
+fn permanents(p: &mut lunette_vm::Permanents) {
+    p.callback(("package", "loadlib"), "package.loadlib", loadlib);
+    p.callback(("package", "searchpath"), "package.searchpath", searchpath);
+    p.callback(("package", "require"), "require", require);
+    p.callback(
+        ("package", "searcher_preload"),
+        "searcher_preload",
+        searcher_preload,
+    );
+    p.callback(
+        ("package", "searcher_sources"),
+        "searcher_sources",
+        searcher_sources,
+    );
+    p.callback(("package", "searcher_Lua"), "searcher_Lua", searcher_lua);
+    p.continuation(("package", "after_searcher"), "require", after_searcher);
+    p.continuation(("package", "after_loader"), "require", after_loader);
+}
+
 /// Opens the package library. Open it last: `package.loaded` is filled with the libraries
 /// already opened (those registered as `lunette.loaded.<name>` in the registry, or present
 /// as globals).
 pub fn open(ctx: Context<'_>) {
+    ctx.register_permanents(permanents);
     let grants = ctx.host().grants();
     let lib = ctx.new_table();
     let loaded = match ctx.registry().get(ctx.key(LOADED_KEY)) {

@@ -27,9 +27,30 @@ pub(crate) const MAX_SIZE: usize = if MAX_STRING_LEN - 1 < i32::MAX as usize {
     i32::MAX as usize
 };
 
+/// This library's callbacks and continuations beyond its table's functions, in the VM's
+/// permanents table (see `lunette_vm::Permanents`).
+fn permanents(p: &mut lunette_vm::Permanents) {
+    p.callback(("string", "arith"), "__add", string_arith);
+    p.continuation(("string", "first_result"), "string.arith", first_result);
+    p.continuation(("string", "byte_resume"), "byte", byte_resume);
+    p.continuation(
+        ("string", "dump_paid_slice"),
+        "string.dump",
+        dump_paid_slice,
+    );
+    p.continuation(("string", "find_resume"), "find", find_resume);
+    p.callback(("string", "gmatch_aux"), "gmatch_aux", gmatch_aux);
+    p.continuation(("string", "gmatch_resume"), "gmatch", gmatch_resume);
+    p.continuation(("string", "gsub_resume"), "gsub", gsub_resume);
+    p.continuation(("string", "gsub_after_call"), "gsub", gsub_after_call);
+    crate::format::permanents(p);
+    crate::pack::permanents(p);
+}
+
 /// Opens the `string` library and sets the string metatable (`__index = string` and the
 /// arithmetic metamethods that coerce numeric strings).
 pub fn open(ctx: Context<'_>) {
+    ctx.register_permanents(permanents);
     let lib = ctx.new_table();
     // Callback names are qualified ("string.format") like PUC's `pushglobalfuncname`: they
     // name the function in messages when the call site gives no name (e.g. through pcall).

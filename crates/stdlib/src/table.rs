@@ -23,9 +23,27 @@ use lunette_vm::{
 use crate::base::set;
 use crate::util::{less_step, without_position, Less};
 
+/// This library's callbacks and continuations beyond its table's functions, in the VM's
+/// permanents table (see `lunette_vm::Permanents`).
+fn permanents(p: &mut lunette_vm::Permanents) {
+    p.continuation(("table", "resume"), "table.sort", resume);
+    p.continuation(("table", "concat_next"), "table.concat", concat_next);
+    for name in [
+        "table.insert",
+        "table.remove",
+        "table.move",
+        "table.concat",
+        "table.unpack",
+        "table.sort",
+    ] {
+        p.name(name);
+    }
+}
+
 /// Opens the `table` library; `sort`, `concat` and `unpack` work in charged pieces
 /// and pause at step boundaries (their state is Lua values).
 pub fn open(ctx: Context<'_>) {
+    ctx.register_permanents(permanents);
     let lib = ctx.new_table();
     let fns: &[(&str, &'static str, CallbackFn)] = &[
         ("concat", "table.concat", concat),

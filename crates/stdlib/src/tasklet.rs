@@ -182,10 +182,19 @@ pub fn scheduler<'gc>(ctx: Context<'gc>) -> Table<'gc> {
     s
 }
 
+/// This library's callbacks and continuations beyond its table's functions, in the VM's
+/// permanents table (see `lunette_vm::Permanents`).
+fn permanents(p: &mut lunette_vm::Permanents) {
+    p.callback(("tasklet", "turn"), "tasklet", turn);
+    p.continuation(("tasklet", "turn_after"), "tasklet", turn_after);
+    p.continuation(("tasklet", "resumed"), "tasklet.wait", resumed);
+}
+
 /// Opens the `tasklet` library into the globals (frozen if the libraries are, see
 /// `freeze_libraries`) and creates the scheduler. Open it before making mod environments
 /// (`new_environment` copies the globals).
 pub fn open(ctx: Context<'_>) {
+    ctx.register_permanents(permanents);
     let lib = ctx.new_table();
     let fns: &[(&str, &'static str, CallbackFn)] = &[
         ("wait", "tasklet.wait", wait),

@@ -13,8 +13,17 @@ const MAXUNICODE: u32 = 0x10FFFF;
 const MAXUTF: u32 = 0x7FFF_FFFF;
 const MSG_INVALID: &str = "invalid UTF-8 code";
 
+/// This library's callbacks and continuations beyond its table's functions, in the VM's
+/// permanents table (see `lunette_vm::Permanents`).
+fn permanents(p: &mut lunette_vm::Permanents) {
+    p.continuation(("utf8", "codepoint_resume"), "codepoint", codepoint_resume);
+    p.callback(("utf8", "iter_strict"), "for iterator", iter_strict);
+    p.callback(("utf8", "iter_lax"), "for iterator", iter_lax);
+}
+
 /// Opens the `utf8` library (`char`, `charpattern`, `codes`, `codepoint`, `len`, `offset`).
 pub fn open(ctx: Context<'_>) {
+    ctx.register_permanents(permanents);
     let lib = ctx.new_table();
     let fns: &[(&str, &'static str, CallbackFn)] = &[
         ("offset", "utf8.offset", offset),

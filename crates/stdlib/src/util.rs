@@ -205,6 +205,7 @@ pub(crate) fn add_functions<'gc>(
     fns: &[(&str, &'static str, lunette_vm::CallbackFn)],
 ) {
     for &(key, name, f) in fns {
+        ctx.register_permanents(|p| p.callback(("std", name), name, f));
         let cb = Value::Callback(lunette_vm::Callback::new(ctx, name, f));
         let _ = lib.set(ctx, ctx.str(key), cb);
     }
@@ -231,6 +232,13 @@ pub(crate) fn protected_results<'gc>(
         Outcome::Errored(e) => exec.replace(&[Value::Boolean(false), e]),
     }
     Ok(Action::Return)
+}
+
+/// The shared helpers' callbacks and continuations in the VM's permanents table (see
+/// `lunette_vm::Permanents`; every library registers what it can create when opened).
+pub(crate) fn permanents(p: &mut lunette_vm::Permanents) {
+    p.continuation(("std", "protected_results"), "pcall", protected_results);
+    p.callback(("std", "pause"), "pause", pause_noop);
 }
 
 /// A no-op callback (one per VM, kept in the registry) that long builtins call with a

@@ -1678,3 +1678,35 @@ impl<'gc> Thread<'gc> {
         }
     }
 }
+
+/// The executor's continuations and frame names in the permanents table (see `permanents`).
+pub(crate) fn permanents(p: &mut crate::permanents::Permanents) {
+    p.continuation(("vm", "dead_frame"), "?", dead_frame);
+    p.continuation(
+        ("vm", "message_handler_done"),
+        "xpcall",
+        message_handler_done,
+    );
+    p.continuation(("vm", "continue_unwinding"), "__close", continue_unwinding);
+    p.continuation(("vm", "retry_callback"), "retry", retry_callback);
+    p.continuation(("vm", "close_driver"), "close", close_driver);
+    p.continuation(("vm", "resume_chain"), RESUMING, resume_chain);
+    p.continuation(("vm", "resume_preempted"), PREEMPTED, resume_preempted);
+    p.name(DETACHED);
+    p.name(HANDLER_FRAME);
+}
+
+/// Whether a continuation with a preemption marker's name (`(resuming)`, `(preempted)`) is
+/// that marker's own continuation (images read from bytes are checked with it: the
+/// executor tells markers by name).
+pub(crate) fn is_marker_continuation(name: &str, func: crate::function::ContinuationFn) -> bool {
+    let f = func as usize;
+    (name == RESUMING && f == resume_chain as crate::function::ContinuationFn as usize)
+        || (name == PREEMPTED && f == resume_preempted as crate::function::ContinuationFn as usize)
+}
+
+/// Whether `func` is the continuation of an `xpcall` message handler's call (it runs above
+/// the frame that raised and goes on unwinding; images read from bytes are checked with it).
+pub(crate) fn is_message_handler_continuation(func: crate::function::ContinuationFn) -> bool {
+    func as usize == message_handler_done as crate::function::ContinuationFn as usize
+}

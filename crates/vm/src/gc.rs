@@ -689,3 +689,9 @@ fn finalizer_step<'gc>(
         }
     }
 }
+
+/// The collector's continuations in the permanents table (see `permanents`).
+pub(crate) fn permanents(p: &mut crate::permanents::Permanents) {
+    p.continuation(("vm", "run_finalizers"), "__gc", run_finalizers);
+    p.continuation(("vm", "finalizer_done"), "__gc", finalizer_done);
+}

@@ -39,7 +39,6 @@ pub(crate) type RawHostFn =
 pub const HOST_FUNCTION: &str = "host function";
 
 /// Host functions by name and app data by type (see the module docs).
-#[derive(Default)]
 pub struct HostFunctions {
     functions: RefCell<hashbrown::HashMap<Box<[u8]>, Rc<RawHostFn>>>,
     app_data: RefCell<HashMap<TypeId, Rc<dyn Any>>>,
@@ -47,6 +46,21 @@ pub struct HostFunctions {
     userdata_types: RefCell<hashbrown::HashMap<&'static str, Rc<crate::userdata_type::TypeInfo>>>,
     /// What the conversions of the running host function copied (see [`Tally`]).
     pub(crate) tally: Tally,
+    /// The permanents table (see `permanents`): copy-on-write, so an owned snapshot keeps
+    /// the table it was captured with.
+    pub(crate) permanents: RefCell<std::sync::Arc<crate::permanents::Permanents>>,
+}
+
+impl Default for HostFunctions {
+    fn default() -> Self {
+        HostFunctions {
+            functions: Default::default(),
+            app_data: Default::default(),
+            userdata_types: Default::default(),
+            tally: Default::default(),
+            permanents: RefCell::new(std::sync::Arc::new(crate::permanents::Permanents::core())),
+        }
+    }
 }
 
 /// The cost of the conversions of one host function call: the bytes its arguments copied to
@@ -253,6 +267,16 @@ impl<'gc> Context<'gc> {
         Callback::with_upvalue(self, HOST_FUNCTION, call_host_function, self.str(name))
     }
 
+    /// Adds callbacks, continuations and names to this VM's permanents table (see
+    /// [`Permanents`](crate::Permanents)): every `fn` a [`Callback`] or a
+    /// [`Then`](crate::Then) of the VM can hold must be registered for the VM's snapshots to
+    /// be written as bytes, and the VM reading them must have registered the same keys.
+    /// Libraries call it when they are opened.
+    pub fn register_permanents(self, f: impl FnOnce(&mut crate::permanents::Permanents)) {
+        let mut p = self.state().functions.permanents.borrow_mut();
+        f(std::sync::Arc::make_mut(&mut p));
+    }
+
     /// The app data of type `T` the host set with
     /// [`Lua::set_app_data`](crate::Lua::set_app_data), if any. Host state, not rolled back.
     pub fn app_data<T: 'static>(self) -> Option<Rc<T>> {
@@ -293,4 +317,10 @@ impl<'gc> Exec<'gc, '_> {
         let values = results.into_lua_multi(ctx)?;
         self.set_results(ctx, &values)
     }
+}
+
+/// Host functions in the permanents table (see `permanents`): one callback for all, the
+/// function's name being its upvalue.
+pub(crate) fn permanents(p: &mut crate::permanents::Permanents) {
+    p.callback(("vm", "host_function"), HOST_FUNCTION, call_host_function);
 }

@@ -32,6 +32,7 @@ pub mod lua;
 mod memory;
 pub mod number;
 mod object;
+mod permanents;
 mod run;
 mod sequence;
 mod snapshot;
@@ -52,13 +53,19 @@ pub use host::{CaptureHost, DenyGrants, Grants, Host, StdHost};
 pub use lua::{display_plain, error_message, Lua, DEFAULT_MAX_SNAPSHOTS, DEFAULT_STEP_FUEL};
 pub use lunette_compiler::{chunk_id, skip_shebang, CompileError, Prototype};
 pub use memory::MemoryAccount;
+pub use permanents::{PermanentKey, Permanents};
 pub use run::{Chunk, ChunkMode, StepStatus};
 pub use sequence::{async_callback, SequenceError, SequenceFuture, SequenceHandle, SequenceResult};
-pub use snapshot::{Snapshot, SnapshotError};
+pub use snapshot::{
+    Snapshot, SnapshotError, DECODE_BASE_BYTES, DECODE_BYTES_PER_INPUT_BYTE, IMAGE_FORMAT_VERSION,
+    IMAGE_MAGIC,
+};
 pub use state::{Context, MetaEvent};
 pub use string::LuaString;
 pub use table::{InvalidKey, InvalidNextKey, Table};
 pub use thread::{Thread, ThreadStatus};
 pub use userdata::{Revive, Snapshotable, UserData};
-pub use userdata_type::{ChecksumHasher, Rewindable, UserDataRef, UserDataRegistry, UserDataType};
+pub use userdata_type::{
+    ChecksumHasher, Rewindable, SerializableUserData, UserDataRef, UserDataRegistry, UserDataType,
+};
 pub use value::{Value, ValueType};

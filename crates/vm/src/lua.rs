@@ -133,6 +133,39 @@ impl Lua {
         Ok(Snapshot(Arc::new(image)))
     }
 
+    /// Reads an image written by [`Snapshot::to_bytes`] (in this process or another one,
+    /// on any machine) into a snapshot that [`restore`](Self::restore) can put into this VM.
+    /// The bytes are untrusted input: reading never panics, allocates only in proportion to
+    /// them and within this VM's memory limit, and checks every index, kind and invariant
+    /// (prototypes pass the bytecode verifier); a bad image is an error. Rust functions,
+    /// continuations and userdata types resolve by name against this VM: it must have opened
+    /// the same libraries and registered the same host functions, userdata types and
+    /// [`Permanents`](crate::Permanents) as the VM that wrote the bytes; a missing one is an
+    /// error naming it. Restoring the result into another VM works too (the names resolve
+    /// against this one).
+    pub fn snapshot_from_bytes(&self, bytes: &[u8]) -> Result<Snapshot, SnapshotError> {
+        let (permanents, functions) = self.arena.mutate(|_, state| {
+            (
+                state.functions.permanents.borrow().clone(),
+                state.functions.clone(),
+            )
+        });
+        let budget = match self.memory.limit() {
+            Some(limit) => limit.saturating_sub(self.memory.used()),
+            None => usize::MAX,
+        };
+        let lookup = |name: &str| functions.userdata_type(name).and_then(|t| t.payload_ops());
+        let image = crate::snapshot::read_image(
+            bytes,
+            &crate::snapshot::ReadContext {
+                permanents,
+                userdata_type: &lookup,
+                budget,
+            },
+        )?;
+        Ok(Snapshot(Arc::new(image)))
+    }
+
     /// Replaces the whole VM state by `snapshot`'s. Host handles taken before are re-pointed
     /// at the restored objects, or become stale if their object did not exist at that point
     /// (see `StashedValue`). The host interface stays this VM's. The ring of `snap` is

@@ -237,6 +237,7 @@ where
         .factories
         .borrow_mut()
         .insert(name, Rc::new(f));
+    ctx.register_permanents(|p| p.name(name));
     Callback::with_upvalue(ctx, name, start_sequence, ctx.str(name))
 }
 
@@ -408,4 +409,12 @@ fn drive<'gc>(
             }
         }
     }
+}
+
+/// Async sequences in the permanents table (see `permanents`): the callback that starts
+/// one (its name is registered by `async_callback`); sequences in flight cannot be captured.
+pub(crate) fn permanents(p: &mut crate::permanents::Permanents) {
+    p.callback(("vm", "async_sequence"), "async", start_sequence);
+    p.continuation(("vm", "resume_sequence"), "async", resume_sequence);
+    p.continuation(("vm", "repoll_sequence"), "async", repoll_sequence);
 }

@@ -114,7 +114,7 @@ impl MetaEvent {
     }
 }
 
-const META_NAMES: [&str; META_EVENT_COUNT] = [
+pub(crate) const META_NAMES: [&str; META_EVENT_COUNT] = [
     "__index",
     "__newindex",
     "__gc",

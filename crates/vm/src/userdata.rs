@@ -131,7 +131,15 @@ pub(crate) struct PayloadOps {
     pub(crate) checksum: fn(&dyn Any) -> u64,
     /// Bytes of the payload behind its pointer (charged with the object).
     pub(crate) payload_bytes: usize,
+    /// The payload as bytes (`SerializableUserData::write`), for types registered with
+    /// `UserDataRegistry::serializable`.
+    pub(crate) to_bytes: Option<WritePayload>,
+    /// A payload read from bytes, and its checksum (`SerializableUserData::read`).
+    pub(crate) from_bytes: Option<crate::snapshot::ReadPayload>,
 }
+
+/// Writes a typed payload as bytes (`SerializableUserData::write`).
+pub(crate) type WritePayload = fn(&dyn Any) -> Result<Vec<u8>, String>;
 
 pub(crate) type CaptureFn = fn(&dyn Any) -> Result<Box<dyn Revive>, String>;
 

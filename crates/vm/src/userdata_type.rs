@@ -290,6 +290,40 @@ fn checksum_payload<T: Rewindable>(data: &dyn Any) -> u64 {
     h.inner.finish()
 }
 
+fn payload_to_bytes<T: SerializableUserData>(data: &dyn Any) -> Result<Vec<u8>, String> {
+    let cell = data
+        .downcast_ref::<Rc<PayloadCell<T>>>()
+        .ok_or_else(|| "userdata payload does not match its type".to_string())?;
+    let v = cell
+        .value
+        .try_borrow()
+        .map_err(|_| "its payload is mutably borrowed by the host".to_string())?;
+    let mut out = Vec::new();
+    v.write(&mut out);
+    Ok(out)
+}
+
+fn payload_from_bytes<T: SerializableUserData>(
+    bytes: &[u8],
+) -> Result<(Box<dyn Revive>, u64), String> {
+    let v = T::read(bytes)?;
+    let mut h = ChecksumHasher::new();
+    v.checksum(&mut h);
+    Ok((Box::new(RevivePayload(v)), h.inner.finish()))
+}
+
+/// A [`Rewindable`] userdata type whose payloads can be written as bytes (in images, see
+/// [`Snapshot::to_bytes`](crate::Snapshot::to_bytes)); declare it in `register` with
+/// [`UserDataRegistry::serializable`]. `read` gets untrusted bytes: it must refuse what
+/// `write` would not have produced (an error, never a panic), and allocate only in
+/// proportion to them.
+pub trait SerializableUserData: Rewindable {
+    /// Appends the payload's bytes (portable: no addresses, a fixed byte order).
+    fn write(&self, out: &mut Vec<u8>);
+    /// A payload from bytes `write` made, or why they are not such bytes.
+    fn read(bytes: &[u8]) -> Result<Self, String>;
+}
+
 /// The extra bytes of a typed payload (behind the `Rc`).
 fn payload_cost<T>() -> usize {
     std::mem::size_of::<PayloadCell<T>>() + 2 * std::mem::size_of::<usize>()
@@ -414,9 +448,26 @@ impl<T: UserDataType> UserDataRegistry<T> {
                 capture: capture_payload::<T>,
                 checksum: checksum_payload::<T>,
                 payload_bytes: payload_cost::<T>(),
+                to_bytes: None,
+                from_bytes: None,
             },
             T::clone,
         ));
+    }
+
+    /// [`rewindable`](Self::rewindable), and the payloads can be written as bytes in images
+    /// ([`Snapshot::to_bytes`](crate::Snapshot::to_bytes)) through
+    /// [`SerializableUserData`]. A rewindable type without it makes `to_bytes` fail naming
+    /// the type.
+    pub fn serializable(&mut self)
+    where
+        T: SerializableUserData,
+    {
+        self.rewindable();
+        if let Some((ops, _)) = &mut self.rewind {
+            ops.to_bytes = Some(payload_to_bytes::<T>);
+            ops.from_bytes = Some(payload_from_bytes::<T>);
+        }
     }
 
     /// A readable field: `v.name` returns `f(v)`.
@@ -589,6 +640,11 @@ impl TypeInfo {
     /// Whether this is the registration of the Rust type `id` (a restore checks it).
     pub(crate) fn is_type(&self, id: TypeId) -> bool {
         self.type_id == id
+    }
+
+    /// How the type's payloads enter snapshots (`None`: opaque).
+    pub(crate) fn payload_ops(&self) -> Option<PayloadOps> {
+        self.rewind
     }
 }
 

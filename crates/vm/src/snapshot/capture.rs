@@ -420,5 +420,6 @@ pub(crate) fn capture<'gc>(
         full_collection_requested,
         value_handles,
         executor_handles,
+        permanents: state.functions.permanents.borrow().clone(),
     })
 }

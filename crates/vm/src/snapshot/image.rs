@@ -197,6 +197,9 @@ pub(crate) struct Image {
     pub(crate) value_handles: Vec<(u64, Val)>,
     /// `(serial, executor object)` of the executor handles live at capture, by serial.
     pub(crate) executor_handles: Vec<(u64, u32)>,
+    /// The VM's permanents table at capture: the keys `bytes` writes for the image's
+    /// callbacks and continuations (not part of the VM's state).
+    pub(crate) permanents: Arc<crate::permanents::Permanents>,
 }
 
 /// A run of values in `Image::slots` (tables keep their slots there: one buffer for the whole
@@ -244,6 +247,7 @@ impl Image {
             full_collection_requested,
             value_handles,
             executor_handles,
+            permanents: _,
         } = self;
         format!(
             "next_id {next_id:?}\nroot_counts {root_counts:?}\nscript_bytes {script_bytes}\n\

@@ -35,13 +35,19 @@
 //! Layout: `image` (the image types), `capture`, `rebuild`, `checksum`; handles are
 //! re-rooted in the new arena by `handle::reroot_handles`.
 
+mod bytes;
 mod capture;
 mod checksum;
 mod image;
 mod rebuild;
+mod validate;
 
 use std::sync::Arc;
 
+pub(crate) use bytes::{read_image, ReadContext, ReadPayload};
+pub use bytes::{
+    DECODE_BASE_BYTES, DECODE_BYTES_PER_INPUT_BYTE, IMAGE_FORMAT_VERSION, IMAGE_MAGIC,
+};
 pub(crate) use capture::capture;
 pub(crate) use image::{object_id, Cloned, Image, Obj, Val};
 pub(crate) use rebuild::{rebuild, Built, Rebuild};

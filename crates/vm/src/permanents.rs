@@ -1,0 +1,132 @@
+//! The permanents table: every Rust function a VM value or a paused thread can refer to
+//! (callbacks' `fn`s, continuations' `fn`s) under a stable key, and every name such a value
+//! shows (a callback's name, a continuation's name, the callee name of a pending frame).
+//!
+//! Images written as bytes (`snapshot::bytes`) cannot hold function pointers: they hold the
+//! key of each function, and the VM that reads them finds its own function under that key
+//! here. The VM core registers its own functions when it is made ([`Permanents::core`]),
+//! and each standard library registers every callback and continuation it can ever create
+//! when it is opened (`lunette-stdlib`: each module lists its functions once). Writing an
+//! image whose callback or continuation is not registered fails naming it; reading one that
+//! names a key this VM lacks fails naming the key.
+//!
+//! A key is a pair of static strings, `(library, name)`, unique per function kind in a VM
+//! (the same `fn` registered twice keeps its first key). Keys are separate from the names
+//! tracebacks and error messages show (`Callback::name`, `Then::name`), which need not be
+//! unique ("wrap" is both `coroutine.wrap`'s function and two of its continuations); those
+//! names travel as names and must be registered too ([`Permanents::name`]; registering a
+//! function registers its display name).
+//!
+//! Functions are told apart by address when an image is written (a `fn` item has one
+//! address in a build; two `fn`s the compiler merged because their code is identical may
+//! share one, and then either key gives the same code). The table lives outside the arena
+//! (in `host_fn::HostFunctions`, like host functions), copy-on-write behind an `Arc` so an
+//! owned snapshot keeps the one it was captured with.
+
+use crate::function::{CallbackFn, ContinuationFn};
+use std::collections::HashMap;
+
+/// A registered function's stable key: `(library, name)`, e.g. `("coroutine", "wrap")`.
+pub type PermanentKey = (&'static str, &'static str);
+
+/// The registered callbacks, continuations and names of a VM (see the module docs).
+#[derive(Clone, Default)]
+pub struct Permanents {
+    callbacks: HashMap<PermanentKey, CallbackFn>,
+    callback_keys: HashMap<usize, PermanentKey>,
+    continuations: HashMap<PermanentKey, ContinuationFn>,
+    continuation_keys: HashMap<usize, PermanentKey>,
+    names: HashMap<&'static str, ()>,
+}
+
+impl std::fmt::Debug for Permanents {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Permanents")
+            .field("callbacks", &self.callbacks.len())
+            .field("continuations", &self.continuations.len())
+            .field("names", &self.names.len())
+            .finish()
+    }
+}
+
+impl Permanents {
+    /// Registers callback `func` under `key`, and `display` as a name (what the callback's
+    /// `Callback::name` is). A key already taken keeps its function.
+    pub fn callback(&mut self, key: PermanentKey, display: &'static str, func: CallbackFn) {
+        self.callbacks.entry(key).or_insert(func);
+        self.callback_keys.entry(func as usize).or_insert(key);
+        self.name(display);
+        self.name(key.1);
+    }
+
+    /// Registers continuation `func` under `key`, and `display` as a name (the `Then::name`
+    /// it is created with).
+    pub fn continuation(&mut self, key: PermanentKey, display: &'static str, func: ContinuationFn) {
+        self.continuations.entry(key).or_insert(func);
+        self.continuation_keys.entry(func as usize).or_insert(key);
+        self.name(display);
+        self.name(key.1);
+    }
+
+    /// Registers a name a callback, continuation or frame may show.
+    pub fn name(&mut self, name: &'static str) {
+        self.names.insert(name, ());
+    }
+
+    /// The key of a registered callback.
+    pub(crate) fn callback_key(&self, func: CallbackFn) -> Option<PermanentKey> {
+        self.callback_keys.get(&(func as usize)).copied()
+    }
+
+    /// The key of a registered continuation.
+    pub(crate) fn continuation_key(&self, func: ContinuationFn) -> Option<PermanentKey> {
+        self.continuation_keys.get(&(func as usize)).copied()
+    }
+
+    /// The registered name equal to `name` (as a static string).
+    pub(crate) fn find_name(&self, name: &str) -> Option<&'static str> {
+        self.names.get_key_value(name).map(|(k, _)| *k)
+    }
+
+    /// Whether `name` is registered.
+    pub(crate) fn has_name(&self, name: &str) -> bool {
+        self.names.contains_key(name)
+    }
+
+    /// Lookup tables by content, for decoding many references at once.
+    pub(crate) fn index(&self) -> PermanentsIndex {
+        PermanentsIndex {
+            callbacks: self
+                .callbacks
+                .iter()
+                .map(|((l, n), f)| ((l.to_string(), n.to_string()), *f))
+                .collect(),
+            continuations: self
+                .continuations
+                .iter()
+                .map(|((l, n), f)| ((l.to_string(), n.to_string()), *f))
+                .collect(),
+        }
+    }
+
+    /// The VM core's functions: the executor's continuations, the collector's finalizer
+    /// runs, host functions and async sequences.
+    pub(crate) fn core() -> Self {
+        let mut p = Permanents::default();
+        crate::executor::permanents(&mut p);
+        crate::gc::permanents(&mut p);
+        crate::host_fn::permanents(&mut p);
+        crate::sequence::permanents(&mut p);
+        // Metamethod callbacks (the string library's arithmetic) show their event's name.
+        for name in crate::state::META_NAMES {
+            p.name(name);
+        }
+        p
+    }
+}
+
+/// [`Permanents`] keyed by owned strings (decoding looks keys up by content).
+pub(crate) struct PermanentsIndex {
+    pub(crate) callbacks: HashMap<(String, String), CallbackFn>,
+    pub(crate) continuations: HashMap<(String, String), ContinuationFn>,
+}

@@ -1,0 +1,1192 @@
+//! Images as bytes: [`Snapshot::to_bytes`] writes an owned snapshot's image,
+//! [`Lua::snapshot_from_bytes`](crate::Lua::snapshot_from_bytes) reads it back in any
+//! process (then `restore` as usual). The format is documented in `docs/image_format.md`;
+//! it depends on neither the machine's endianness nor its pointer width.
+//!
+//! Writing needs no VM: Rust functions are written by their keys in the permanents table the
+//! snapshot was captured with (`permanents`), and fails naming a function nobody registered.
+//! Prototype trees are written once each, as lunette binary chunks
+//! (`lunette_compiler::dump`); an image's prototype objects refer to (tree, pre-order index).
+//!
+//! Reading treats the bytes as untrusted, like source code from a stranger:
+//! - it never panics, and runs in time linear in the input (no recursion: prototype trees
+//!   are decoded by `undump`'s explicit stack);
+//! - every count is checked against the bytes left before anything is reserved, and what is
+//!   allocated (by capacity, buffer capacities recorded in the image included) is counted
+//!   against a budget: what the reading VM's memory limit has left, and at most
+//!   [`DECODE_BYTES_PER_INPUT_BYTE`] × input + [`DECODE_BASE_BYTES`] (a thread's stack
+//!   capacity may exceed its length: the image keeps it so memory counts stay exact);
+//! - names resolve against the reading VM's permanents table (a missing key is an error
+//!   naming it), string hashes are recomputed, prototypes pass `undump`'s bytecode verifier;
+//! - then `validate` checks every invariant the interpreter and executor rely on (the list
+//!   is in its module docs) before anything is built, and `rebuild` checks indexes and kinds.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use lunette_compiler::Prototype;
+
+use super::image::*;
+use super::{Snapshot, SnapshotError};
+use crate::memory::CollectorPacing;
+use crate::permanents::{Permanents, PermanentsIndex};
+use crate::thread::{Returns, ThreadStatus};
+use crate::userdata::CaptureFn;
+
+/// The first bytes of every image: ESC, "LnIm", then PUC's corruption check (newline
+/// conversions and a text-mode transfer would change it).
+pub const IMAGE_MAGIC: &[u8] = b"\x1bLnIm\x19\x93\r\n\x1a\n";
+
+/// The version of the image format this build writes and reads.
+pub const IMAGE_FORMAT_VERSION: u8 = 1;
+
+/// Flag: the image holds host handles (executors paused mid-step, stashed values).
+const FLAG_HANDLES: u8 = 1;
+/// Flag: the image holds userdata payloads.
+const FLAG_USERDATA: u8 = 2;
+
+/// At most this many bytes of decoded structures per byte of input (plus
+/// [`DECODE_BASE_BYTES`]), whatever the memory limit.
+pub const DECODE_BYTES_PER_INPUT_BYTE: usize = 256;
+
+/// Decoded bytes allowed beyond the per-byte allowance (see [`DECODE_BYTES_PER_INPUT_BYTE`]).
+pub const DECODE_BASE_BYTES: usize = 64 << 20;
+
+// Object tags.
+const T_TABLE: u8 = 0;
+const T_PROTO: u8 = 1;
+const T_CLOSURE: u8 = 2;
+const T_UPVALUE_OPEN: u8 = 3;
+const T_UPVALUE_CLOSED: u8 = 4;
+const T_CALLBACK: u8 = 5;
+const T_THREAD: u8 = 6;
+const T_USERDATA: u8 = 7;
+const T_EXECUTOR: u8 = 8;
+
+// ------------------------------------------------------------------------------ writing
+
+struct Writer {
+    out: Vec<u8>,
+    names: HashMap<&'static str, u32>,
+    name_list: Vec<&'static str>,
+}
+
+impl Writer {
+    fn uv(&mut self, mut v: u64) {
+        loop {
+            let byte = (v & 0x7f) as u8;
+            v >>= 7;
+            if v == 0 {
+                self.out.push(byte);
+                return;
+            }
+            self.out.push(byte | 0x80);
+        }
+    }
+    fn us(&mut self, v: usize) {
+        self.uv(v as u64);
+    }
+    fn sv(&mut self, v: i64) {
+        self.uv(((v << 1) ^ (v >> 63)) as u64);
+    }
+    fn u8(&mut self, v: u8) {
+        self.out.push(v);
+    }
+    fn bool(&mut self, v: bool) {
+        self.out.push(v as u8);
+    }
+    fn bytes(&mut self, b: &[u8]) {
+        self.us(b.len());
+        self.out.extend_from_slice(b);
+    }
+    fn opt(&mut self, v: Option<u32>) {
+        self.uv(v.map_or(0, |i| i as u64 + 1));
+    }
+    fn val(&mut self, v: Val) {
+        match v {
+            Val::Nil => self.u8(0),
+            Val::Boolean(false) => self.u8(1),
+            Val::Boolean(true) => self.u8(2),
+            Val::Integer(i) => {
+                self.u8(3);
+                self.sv(i);
+            }
+            Val::Float(f) => {
+                self.u8(4);
+                self.out.extend_from_slice(&f.to_bits().to_le_bytes());
+            }
+            Val::Str(i) => {
+                self.u8(5);
+                self.uv(i as u64);
+            }
+            Val::Obj(i) => {
+                self.u8(6);
+                self.uv(i as u64);
+            }
+        }
+    }
+    fn vals(&mut self, vs: &[Val]) {
+        self.us(vs.len());
+        for v in vs {
+            self.val(*v);
+        }
+    }
+    fn indexes(&mut self, is: &[u32]) {
+        self.us(is.len());
+        for i in is {
+            self.uv(*i as u64);
+        }
+    }
+    /// A name: its index in the image's name table.
+    fn name(&mut self, n: &'static str) {
+        let next = self.name_list.len() as u32;
+        let i = *self.names.entry(n).or_insert(next);
+        if i == next {
+            self.name_list.push(n);
+        }
+        self.uv(i as u64);
+    }
+    fn returns(&mut self, r: Returns) {
+        match r {
+            Returns::Count(n) => {
+                self.u8(0);
+                self.u8(n);
+            }
+            Returns::Multi => self.u8(1),
+            Returns::Meta => self.u8(2),
+            Returns::Discard => self.u8(3),
+        }
+    }
+    fn then(&mut self, p: &Permanents, t: &ThenImg) -> Result<(), SnapshotError> {
+        let key = p.continuation_key(t.func).ok_or_else(|| {
+            SnapshotError::Unsupported(format!(
+                "the continuation '{}' is not registered in the permanents table \
+                 (Context::register_permanents)",
+                t.name
+            ))
+        })?;
+        self.name(key.0);
+        self.name(key.1);
+        self.name(t.name);
+        self.val(t.state);
+        self.bool(t.catch_errors);
+        self.val(t.handler);
+        Ok(())
+    }
+}
+
+impl Snapshot {
+    /// The snapshot as bytes, for another process or machine (a save game, a late joiner):
+    /// read them back with [`Lua::snapshot_from_bytes`](crate::Lua::snapshot_from_bytes).
+    /// The format is versioned and portable (see `docs/image_format.md`). Fails, naming
+    /// it, if the image holds a Rust function that is not in the permanents table (see
+    /// [`Permanents`]) or userdata whose type cannot be written as bytes.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, SnapshotError> {
+        write_image(&self.0)
+    }
+}
+
+fn write_image(img: &Image) -> Result<Vec<u8>, SnapshotError> {
+    let Image {
+        instance: _, // the reading VM is another one
+        timeline: _,
+        next_id,
+        next_host_id,
+        root_counts,
+        script_bytes,
+        pacing,
+        strings,
+        objects,
+        slots,
+        globals,
+        registry,
+        main_thread,
+        string_metatable,
+        type_metatables,
+        finalizable,
+        pending_finalizers,
+        finalizing,
+        full_collection_requested,
+        value_handles,
+        executor_handles,
+        permanents,
+    } = img;
+    let p = &**permanents;
+    let mut w = Writer {
+        out: Vec::with_capacity(64 + strings.len() * 8 + objects.len() * 16 + slots.len() * 3),
+        names: HashMap::new(),
+        name_list: Vec::new(),
+    };
+    // Prototype trees: every prototype that is not a child of another prototype of the
+    // image is a tree's root (written once with its whole tree).
+    let mut children_of_image = std::collections::HashSet::new();
+    for o in objects {
+        if let Obj::Proto { proto, .. } = o {
+            for c in &proto.prototypes {
+                children_of_image.insert(Arc::as_ptr(c) as usize);
+            }
+        }
+    }
+    let mut trees: Vec<Vec<u8>> = Vec::new();
+    let mut where_is: HashMap<usize, (u32, u32)> = HashMap::new();
+    for o in objects {
+        if let Obj::Proto { proto, .. } = o {
+            let ptr = Arc::as_ptr(proto) as usize;
+            if children_of_image.contains(&ptr) || where_is.contains_key(&ptr) {
+                continue;
+            }
+            let tree = trees.len() as u32;
+            for (i, node) in preorder(proto).iter().enumerate() {
+                where_is
+                    .entry(Arc::as_ptr(node) as usize)
+                    .or_insert((tree, i as u32));
+            }
+            trees.push(lunette_compiler::dump(proto, false));
+        }
+    }
+
+    // The body first (names are collected on the way), then the header with the names.
+    w.uv(*next_id);
+    w.uv(*next_host_id);
+    w.us(root_counts.0);
+    w.us(root_counts.1);
+    w.us(*script_bytes);
+    w.uv(pacing.threshold as u64);
+    w.uv(pacing.pause as u64);
+    w.bool(pacing.running);
+    w.bool(*full_collection_requested);
+
+    w.us(strings.len());
+    for (_, b) in strings {
+        w.bytes(b);
+    }
+    w.us(trees.len());
+    for t in &trees {
+        w.bytes(t);
+    }
+    let mut flags = 0;
+    w.us(objects.len());
+    for o in objects {
+        match o {
+            Obj::Table {
+                id,
+                flags: tflags,
+                array,
+                entries,
+                array_capacity,
+                entries_capacity,
+                tombstones,
+                metatable,
+            } => {
+                w.u8(T_TABLE);
+                w.uv(*id);
+                w.u8(*tflags);
+                w.opt(*metatable);
+                w.us(*array_capacity);
+                w.us(*entries_capacity);
+                w.us(*tombstones);
+                w.vals(img.slot_range(*array, 1)?);
+                let kv = img.slot_range(*entries, 2)?;
+                w.us(kv.len() / 2);
+                for v in kv {
+                    w.val(*v);
+                }
+            }
+            Obj::Proto {
+                proto,
+                constants,
+                children,
+            } => {
+                let (tree, index) = where_is
+                    .get(&(Arc::as_ptr(proto) as usize))
+                    .copied()
+                    .ok_or(SnapshotError::Corrupt("prototype not in a tree"))?;
+                w.u8(T_PROTO);
+                w.uv(tree as u64);
+                w.uv(index as u64);
+                w.vals(constants);
+                w.indexes(children);
+            }
+            Obj::Closure {
+                id,
+                script_id,
+                proto,
+                upvalues,
+            } => {
+                w.u8(T_CLOSURE);
+                w.uv(*id);
+                w.uv(*script_id);
+                w.uv(*proto as u64);
+                w.indexes(upvalues);
+            }
+            Obj::UpValueOpen { thread, slot } => {
+                w.u8(T_UPVALUE_OPEN);
+                w.uv(*thread as u64);
+                w.us(*slot);
+            }
+            Obj::UpValueClosed(v) => {
+                w.u8(T_UPVALUE_CLOSED);
+                w.val(*v);
+            }
+            Obj::Callback {
+                id,
+                name,
+                func,
+                upvalue,
+            } => {
+                let key = p.callback_key(*func).ok_or_else(|| {
+                    SnapshotError::Unsupported(format!(
+                        "the Rust function '{name}' is not registered in the permanents \
+                         table (Context::register_permanents)"
+                    ))
+                })?;
+                w.u8(T_CALLBACK);
+                w.uv(*id);
+                w.name(key.0);
+                w.name(key.1);
+                w.name(name);
+                w.val(*upvalue);
+            }
+            Obj::Thread(t) => {
+                w.u8(T_THREAD);
+                write_thread(&mut w, p, t)?;
+            }
+            Obj::UserData {
+                id,
+                flags: uflags,
+                metatable,
+                type_name,
+                payload,
+                capture: _,
+                typed,
+                payload_hash: _, // recomputed from the payload when read
+            } => {
+                let bytes = typed
+                    .and_then(|ops| ops.to_bytes.map(|f| (ops, f)))
+                    .map(|(ops, f)| {
+                        let fresh = payload.revive();
+                        f(&*fresh).map_err(|why| {
+                            SnapshotError::Unsupported(format!(
+                                "userdata of type '{}': {why}",
+                                ops.name
+                            ))
+                        })
+                    })
+                    .transpose()?
+                    .ok_or_else(|| {
+                        SnapshotError::Unsupported(format!(
+                            "userdata of type '{type_name}' cannot be written as bytes (its \
+                             type is not registered with a byte serialization: \
+                             UserDataRegistry::serializable)"
+                        ))
+                    })?;
+                flags |= FLAG_USERDATA;
+                w.u8(T_USERDATA);
+                w.uv(*id);
+                w.u8(*uflags);
+                w.opt(*metatable);
+                w.name(type_name);
+                w.bytes(&bytes);
+            }
+            Obj::Executor {
+                threads,
+                result,
+                traceback,
+            } => {
+                w.u8(T_EXECUTOR);
+                w.indexes(threads);
+                match result {
+                    None => w.u8(0),
+                    Some(Ok(())) => w.u8(1),
+                    Some(Err(v)) => {
+                        w.u8(2);
+                        w.val(*v);
+                    }
+                }
+                w.bytes(traceback.as_bytes());
+            }
+        }
+    }
+    w.uv(*globals as u64);
+    w.uv(*registry as u64);
+    w.uv(*main_thread as u64);
+    w.opt(*string_metatable);
+    for mt in type_metatables {
+        w.opt(*mt);
+    }
+    w.vals(finalizable);
+    w.vals(pending_finalizers);
+    w.val(*finalizing);
+    if !value_handles.is_empty() || !executor_handles.is_empty() {
+        flags |= FLAG_HANDLES;
+    }
+    w.us(value_handles.len());
+    for (serial, v) in value_handles {
+        w.uv(*serial);
+        w.val(*v);
+    }
+    w.us(executor_handles.len());
+    for (serial, e) in executor_handles {
+        w.uv(*serial);
+        w.uv(*e as u64);
+    }
+    let body = std::mem::take(&mut w.out);
+    w.out.extend_from_slice(IMAGE_MAGIC);
+    w.u8(IMAGE_FORMAT_VERSION);
+    w.u8(flags);
+    w.us(w.name_list.len());
+    for n in std::mem::take(&mut w.name_list) {
+        w.bytes(n.as_bytes());
+    }
+    w.out.reserve(body.len());
+    w.out.extend_from_slice(&body);
+    Ok(w.out)
+}
+
+fn write_thread(w: &mut Writer, p: &Permanents, t: &ThreadImg) -> Result<(), SnapshotError> {
+    let ThreadImg {
+        id,
+        script_id,
+        charged,
+        stack,
+        frames,
+        open_upvalues,
+        tbc_slots,
+        status,
+        body,
+        started,
+        death_error,
+        resume_then,
+        resume_slot,
+        resume_returns,
+        capacities,
+    } = t;
+    w.uv(*id);
+    w.uv(*script_id);
+    w.us(*charged);
+    w.vals(stack);
+    w.us(frames.len());
+    for f in frames.iter() {
+        match f {
+            FrameImg::Lua { closure, frame } => {
+                let LuaFrameFields {
+                    func,
+                    base,
+                    stack_end,
+                    pc,
+                    num_varargs,
+                    returns,
+                    top,
+                    is_tail,
+                    concat_resume,
+                } = *frame;
+                w.u8(0);
+                w.uv(*closure as u64);
+                w.us(func);
+                w.us(base);
+                w.us(stack_end);
+                w.us(pc);
+                w.us(num_varargs);
+                w.returns(returns);
+                w.us(top);
+                w.bool(is_tail);
+                w.bool(concat_resume);
+            }
+            FrameImg::Continuation {
+                then,
+                base,
+                returns,
+                ready,
+                callee_name,
+            } => {
+                w.u8(1);
+                w.then(p, then)?;
+                w.us(*base);
+                w.returns(*returns);
+                match ready {
+                    None => w.u8(0),
+                    Some(OutcomeImg::Returned) => w.u8(1),
+                    Some(OutcomeImg::Errored(v)) => {
+                        w.u8(2);
+                        w.val(*v);
+                    }
+                }
+                if !p.has_name(callee_name) {
+                    return Err(unregistered_name(callee_name));
+                }
+                w.name(callee_name);
+            }
+        }
+    }
+    w.indexes(open_upvalues);
+    w.us(tbc_slots.len());
+    for s in tbc_slots.iter() {
+        w.us(*s);
+    }
+    w.u8(match status {
+        ThreadStatus::Suspended => 0,
+        ThreadStatus::Running => 1,
+        ThreadStatus::Normal => 2,
+        ThreadStatus::Dead => 3,
+    });
+    match body {
+        None => w.u8(0),
+        Some(v) => {
+            w.u8(1);
+            w.val(*v);
+        }
+    }
+    w.bool(*started);
+    match death_error {
+        None => w.u8(0),
+        Some(v) => {
+            w.u8(1);
+            w.val(*v);
+        }
+    }
+    match resume_then {
+        None => w.u8(0),
+        Some(t) => {
+            w.u8(1);
+            w.then(p, t)?;
+        }
+    }
+    w.us(*resume_slot);
+    w.returns(*resume_returns);
+    for c in capacities {
+        w.us(*c);
+    }
+    Ok(())
+}
+
+fn unregistered_name(name: &str) -> SnapshotError {
+    SnapshotError::Unsupported(format!(
+        "the name '{name}' is not registered in the permanents table \
+         (Context::register_permanents)"
+    ))
+}
+
+/// `root` and its nested prototypes in pre-order (the order `dump` writes them).
+fn preorder(root: &Arc<Prototype>) -> Vec<Arc<Prototype>> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.clone()];
+    while let Some(p) = stack.pop() {
+        stack.extend(p.prototypes.iter().rev().cloned());
+        out.push(p);
+    }
+    out
+}
+
+// ------------------------------------------------------------------------------ reading
+
+/// Why decoding stopped (turned into a [`SnapshotError`] by the caller).
+fn bad<T>(why: &'static str) -> Result<T, SnapshotError> {
+    Err(SnapshotError::Corrupt(why))
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+    /// Bytes the decoder may still allocate.
+    budget: usize,
+}
+
+const TRUNCATED: SnapshotError = SnapshotError::Corrupt("truncated image");
+const NO_MEMORY: SnapshotError =
+    SnapshotError::Corrupt("the image needs more memory than the limit allows");
+
+impl<'a> Reader<'a> {
+    fn remaining(&self) -> usize {
+        self.bytes.len() - self.pos
+    }
+    fn u8(&mut self) -> Result<u8, SnapshotError> {
+        let b = *self.bytes.get(self.pos).ok_or(TRUNCATED)?;
+        self.pos += 1;
+        Ok(b)
+    }
+    fn bool(&mut self) -> Result<bool, SnapshotError> {
+        match self.u8()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            _ => bad("bad boolean"),
+        }
+    }
+    fn uv(&mut self) -> Result<u64, SnapshotError> {
+        let mut v: u64 = 0;
+        for shift in (0..64).step_by(7) {
+            let b = self.u8()?;
+            let bits = (b & 0x7f) as u64;
+            if shift == 63 && bits > 1 {
+                return bad("varint overflow");
+            }
+            v |= bits << shift;
+            if b & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        bad("varint too long")
+    }
+    fn us(&mut self) -> Result<usize, SnapshotError> {
+        usize::try_from(self.uv()?).or(bad("size too large"))
+    }
+    fn u32(&mut self) -> Result<u32, SnapshotError> {
+        u32::try_from(self.uv()?).or(bad("index too large"))
+    }
+    fn sv(&mut self) -> Result<i64, SnapshotError> {
+        let u = self.uv()?;
+        Ok(((u >> 1) as i64) ^ -((u & 1) as i64))
+    }
+    fn take(&mut self, n: usize) -> Result<&'a [u8], SnapshotError> {
+        let end = self.pos.checked_add(n).ok_or(TRUNCATED)?;
+        let s = self.bytes.get(self.pos..end).ok_or(TRUNCATED)?;
+        self.pos = end;
+        Ok(s)
+    }
+    fn spend(&mut self, n: usize) -> Result<(), SnapshotError> {
+        self.budget = self.budget.checked_sub(n).ok_or(NO_MEMORY)?;
+        Ok(())
+    }
+    /// A count of items taking at least `min_bytes` each in the input: checked against the
+    /// bytes left.
+    fn count(&mut self, min_bytes: usize) -> Result<usize, SnapshotError> {
+        let n = self.us()?;
+        if n.saturating_mul(min_bytes.max(1)) > self.remaining() {
+            return Err(TRUNCATED);
+        }
+        Ok(n)
+    }
+    /// A vector for `n` items, its capacity counted against the budget.
+    fn vec<T>(&mut self, n: usize) -> Result<Vec<T>, SnapshotError> {
+        self.spend(n.saturating_mul(std::mem::size_of::<T>()))?;
+        Ok(Vec::with_capacity(n))
+    }
+    fn bytes(&mut self) -> Result<&'a [u8], SnapshotError> {
+        let n = self.count(1)?;
+        self.take(n)
+    }
+    fn opt(&mut self) -> Result<Option<u32>, SnapshotError> {
+        Ok(match self.uv()? {
+            0 => None,
+            n => Some(u32::try_from(n - 1).or(bad("index too large"))?),
+        })
+    }
+    fn val(&mut self) -> Result<Val, SnapshotError> {
+        Ok(match self.u8()? {
+            0 => Val::Nil,
+            1 => Val::Boolean(false),
+            2 => Val::Boolean(true),
+            3 => Val::Integer(self.sv()?),
+            4 => {
+                let b = self.take(8)?;
+                let mut a = [0u8; 8];
+                a.copy_from_slice(b);
+                Val::Float(f64::from_bits(u64::from_le_bytes(a)))
+            }
+            5 => Val::Str(self.u32()?),
+            6 => Val::Obj(self.u32()?),
+            _ => return bad("bad value tag"),
+        })
+    }
+    fn vals(&mut self) -> Result<Box<[Val]>, SnapshotError> {
+        let n = self.count(1)?;
+        let mut v = self.vec(n)?;
+        for _ in 0..n {
+            v.push(self.val()?);
+        }
+        Ok(v.into_boxed_slice())
+    }
+    fn indexes(&mut self) -> Result<Box<[u32]>, SnapshotError> {
+        let n = self.count(1)?;
+        let mut v = self.vec(n)?;
+        for _ in 0..n {
+            v.push(self.u32()?);
+        }
+        Ok(v.into_boxed_slice())
+    }
+    fn returns(&mut self) -> Result<Returns, SnapshotError> {
+        Ok(match self.u8()? {
+            0 => Returns::Count(self.u8()?),
+            1 => Returns::Multi,
+            2 => Returns::Meta,
+            3 => Returns::Discard,
+            _ => return bad("bad result convention"),
+        })
+    }
+}
+
+/// What names resolve against while reading.
+struct Names<'p> {
+    /// The image's name table.
+    list: Vec<&'p str>,
+    permanents: &'p Permanents,
+    index: PermanentsIndex,
+}
+
+impl<'p> Names<'p> {
+    fn get(&self, r: &mut Reader<'_>) -> Result<&'p str, SnapshotError> {
+        let i = r.us()?;
+        self.list
+            .get(i)
+            .copied()
+            .ok_or(SnapshotError::Corrupt("bad name index"))
+    }
+    /// A name shown by a function or frame, as this VM's static string.
+    fn display(&self, r: &mut Reader<'_>) -> Result<&'static str, SnapshotError> {
+        let n = self.get(r)?;
+        self.permanents
+            .find_name(n)
+            .ok_or_else(|| missing(format!("the name '{n}'")))
+    }
+    fn key(&self, r: &mut Reader<'_>) -> Result<(&'p str, &'p str), SnapshotError> {
+        Ok((self.get(r)?, self.get(r)?))
+    }
+    fn then(&self, r: &mut Reader<'_>) -> Result<ThenImg, SnapshotError> {
+        let (lib, key) = self.key(r)?;
+        let func = *self
+            .index
+            .continuations
+            .get(&(lib.to_string(), key.to_string()))
+            .ok_or_else(|| missing(format!("the continuation '{lib}.{key}'")))?;
+        Ok(ThenImg {
+            name: self.display(r)?,
+            func,
+            state: r.val()?,
+            catch_errors: r.bool()?,
+            handler: r.val()?,
+        })
+    }
+}
+
+fn missing(what: String) -> SnapshotError {
+    SnapshotError::Unsupported(format!(
+        "{what} in the image is not registered in this VM (open the same libraries and \
+         register the same functions as the VM that wrote it)"
+    ))
+}
+
+/// The userdata types a reading VM knows: `name` → how to read a payload.
+pub(crate) type ReadPayload = fn(&[u8]) -> Result<(Box<dyn Revive>, u64), String>;
+
+/// What the reading VM supplies: its permanents, the userdata types it can read, and the
+/// most it lets the decoder allocate.
+pub(crate) struct ReadContext<'a> {
+    pub(crate) permanents: Arc<Permanents>,
+    /// A registered userdata type by name: its payload operations (those with a byte
+    /// serialization have `from_bytes`).
+    pub(crate) userdata_type: &'a dyn Fn(&str) -> Option<crate::userdata::PayloadOps>,
+    pub(crate) budget: usize,
+}
+
+use crate::userdata::Revive;
+
+/// Reads an image written by `write_image` (see the module docs for what is checked).
+pub(crate) fn read_image(bytes: &[u8], cx: &ReadContext<'_>) -> Result<Image, SnapshotError> {
+    let allowance = bytes
+        .len()
+        .saturating_mul(DECODE_BYTES_PER_INPUT_BYTE)
+        .saturating_add(DECODE_BASE_BYTES);
+    let mut r = Reader {
+        bytes,
+        pos: 0,
+        budget: cx.budget.min(allowance),
+    };
+    for &want in IMAGE_MAGIC {
+        if r.u8()? != want {
+            return bad("not a lunette image");
+        }
+    }
+    let version = r.u8()?;
+    if version != IMAGE_FORMAT_VERSION {
+        return Err(SnapshotError::Unsupported(format!(
+            "image format version {version}, this build reads version {IMAGE_FORMAT_VERSION}"
+        )));
+    }
+    let flags = r.u8()?;
+    if flags & !(FLAG_HANDLES | FLAG_USERDATA) != 0 {
+        return bad("unknown image flags");
+    }
+    let n = r.count(1)?;
+    let mut list = r.vec(n)?;
+    for _ in 0..n {
+        let b = r.bytes()?;
+        list.push(std::str::from_utf8(b).or(bad("name is not UTF-8"))?);
+    }
+    let permanents = cx.permanents.clone();
+    let names = Names {
+        list,
+        permanents: &permanents,
+        index: permanents.index(),
+    };
+
+    let next_id = r.uv()?;
+    let next_host_id = r.uv()?;
+    let root_objects = r.us()?;
+    let root_strings = r.us()?;
+    let script_bytes = r.us()?;
+    let pacing = CollectorPacing {
+        threshold: usize::try_from(r.uv()?).unwrap_or(usize::MAX),
+        pause: u32::try_from(r.uv()?).or(bad("bad collector pause"))?,
+        running: r.bool()?,
+    };
+    let full_collection_requested = r.bool()?;
+
+    let n = r.count(1)?;
+    let mut strings = r.vec(n)?;
+    for _ in 0..n {
+        let b = r.bytes()?;
+        r.spend(b.len() + 32)?;
+        strings.push((crate::string::hash_bytes(b), Arc::<[u8]>::from(b)));
+    }
+    let n = r.count(1)?;
+    let mut trees: Vec<Vec<Arc<Prototype>>> = r.vec(n)?;
+    for _ in 0..n {
+        let b = r.bytes()?;
+        let before = r.budget;
+        let p = lunette_compiler::undump_with_limit(b, "=image", before).map_err(|e| {
+            if e.out_of_memory {
+                NO_MEMORY
+            } else {
+                SnapshotError::Unsupported(format!("prototype in the image: {}", e.message))
+            }
+        })?;
+        // The decoded tree's size, counted roughly by its input (undump kept within
+        // `before`); its nodes listed in pre-order.
+        r.spend(b.len())?;
+        let nodes = preorder(&p);
+        r.spend(nodes.len() * std::mem::size_of::<Arc<Prototype>>())?;
+        trees.push(nodes);
+    }
+
+    let n = r.count(1)?;
+    let mut objects: Vec<Obj> = r.vec(n)?;
+    let mut slots: Vec<Val> = Vec::new();
+    let mut root_slots = 0;
+    for i in 0..n {
+        if i == root_objects {
+            root_slots = slots.len();
+        }
+        let o = read_object(&mut r, &names, cx, &trees, &mut slots)?;
+        objects.push(o);
+    }
+    if root_objects >= n {
+        root_slots = slots.len();
+    }
+    if root_objects > n || root_strings > strings.len() {
+        return bad("root counts out of range");
+    }
+    let globals = r.u32()?;
+    let registry = r.u32()?;
+    let main_thread = r.u32()?;
+    let string_metatable = r.opt()?;
+    let mut type_metatables = [None; crate::state::TYPE_METATABLES];
+    for mt in type_metatables.iter_mut() {
+        *mt = r.opt()?;
+    }
+    let finalizable = r.vals()?;
+    let pending_finalizers = r.vals()?;
+    let finalizing = r.val()?;
+    let n = r.count(2)?;
+    let mut value_handles = r.vec(n)?;
+    for _ in 0..n {
+        value_handles.push((r.uv()?, r.val()?));
+    }
+    let n = r.count(2)?;
+    let mut executor_handles = r.vec(n)?;
+    for _ in 0..n {
+        executor_handles.push((r.uv()?, r.u32()?));
+    }
+    if r.remaining() != 0 {
+        return bad("trailing bytes");
+    }
+    let image = Image {
+        instance: 0, // no VM's (instances start at 1): no handle resolves by id
+        timeline: 0,
+        next_id,
+        next_host_id,
+        root_counts: (root_objects, root_strings, root_slots),
+        script_bytes,
+        pacing,
+        strings,
+        objects,
+        slots,
+        globals,
+        registry,
+        main_thread,
+        string_metatable,
+        type_metatables,
+        finalizable,
+        pending_finalizers,
+        finalizing,
+        full_collection_requested,
+        value_handles,
+        executor_handles,
+        permanents: permanents.clone(),
+    };
+    super::validate::validate(&image)?;
+    Ok(image)
+}
+
+fn read_object(
+    r: &mut Reader<'_>,
+    names: &Names<'_>,
+    cx: &ReadContext<'_>,
+    trees: &[Vec<Arc<Prototype>>],
+    slots: &mut Vec<Val>,
+) -> Result<Obj, SnapshotError> {
+    Ok(match r.u8()? {
+        T_TABLE => {
+            let id = r.uv()?;
+            let flags = r.u8()?;
+            let metatable = r.opt()?;
+            let array_capacity = r.us()?;
+            let entries_capacity = r.us()?;
+            let tombstones = r.us()?;
+            let n = r.count(1)?;
+            r.spend(n.saturating_mul(std::mem::size_of::<Val>()))?;
+            let start = u32::try_from(slots.len()).or(bad("too many slots"))?;
+            slots.reserve(n);
+            for _ in 0..n {
+                slots.push(r.val()?);
+            }
+            let array = SlotRange {
+                start,
+                len: n as u32,
+            };
+            let m = r.count(2)?;
+            r.spend(m.saturating_mul(2 * std::mem::size_of::<Val>()))?;
+            let start = u32::try_from(slots.len()).or(bad("too many slots"))?;
+            slots.reserve(2 * m);
+            for _ in 0..2 * m {
+                slots.push(r.val()?);
+            }
+            if slots.len() > u32::MAX as usize {
+                return bad("too many slots");
+            }
+            // The buffers `rebuild` makes, by capacity.
+            let value = std::mem::size_of::<crate::value::Value<'static>>();
+            r.spend(array_capacity.max(n).saturating_mul(value))?;
+            r.spend(entries_capacity.max(m).saturating_mul(2 * value))?;
+            Obj::Table {
+                id,
+                flags,
+                array,
+                entries: SlotRange {
+                    start,
+                    len: m as u32,
+                },
+                array_capacity,
+                entries_capacity,
+                tombstones,
+                metatable,
+            }
+        }
+        T_PROTO => {
+            let tree = r.us()?;
+            let index = r.us()?;
+            let proto = trees
+                .get(tree)
+                .and_then(|t| t.get(index))
+                .cloned()
+                .ok_or(SnapshotError::Corrupt("prototype reference out of range"))?;
+            Obj::Proto {
+                proto,
+                constants: r.vals()?,
+                children: r.indexes()?,
+            }
+        }
+        T_CLOSURE => Obj::Closure {
+            id: r.uv()?,
+            script_id: r.uv()?,
+            proto: r.u32()?,
+            upvalues: r.indexes()?,
+        },
+        T_UPVALUE_OPEN => Obj::UpValueOpen {
+            thread: r.u32()?,
+            slot: r.us()?,
+        },
+        T_UPVALUE_CLOSED => Obj::UpValueClosed(r.val()?),
+        T_CALLBACK => {
+            let id = r.uv()?;
+            let (lib, key) = names.key(r)?;
+            let func = *names
+                .index
+                .callbacks
+                .get(&(lib.to_string(), key.to_string()))
+                .ok_or_else(|| missing(format!("the Rust function '{lib}.{key}'")))?;
+            Obj::Callback {
+                id,
+                name: names.display(r)?,
+                func,
+                upvalue: r.val()?,
+            }
+        }
+        T_THREAD => {
+            r.spend(std::mem::size_of::<ThreadImg>())?;
+            Obj::Thread(Box::new(read_thread(r, names)?))
+        }
+        T_USERDATA => {
+            let id = r.uv()?;
+            let flags = r.u8()?;
+            let metatable = r.opt()?;
+            let type_name = names.get(r)?;
+            let payload = r.bytes()?;
+            let ops = (cx.userdata_type)(type_name).ok_or_else(|| {
+                missing(format!(
+                    "the userdata type '{type_name}' (register_userdata_type)"
+                ))
+            })?;
+            let from_bytes = ops.from_bytes.ok_or_else(|| {
+                SnapshotError::Unsupported(format!(
+                    "userdata of type '{type_name}' cannot be read from bytes (its type has \
+                     no byte serialization in this VM)"
+                ))
+            })?;
+            r.spend(ops.payload_bytes.saturating_add(64))?;
+            let (revive, payload_hash) = from_bytes(payload).map_err(|why| {
+                SnapshotError::Unsupported(format!("userdata of type '{type_name}': {why}"))
+            })?;
+            Obj::UserData {
+                id,
+                flags,
+                metatable,
+                type_name: ops.name,
+                payload: revive,
+                capture: ops.capture as CaptureFn,
+                typed: Some(ops),
+                payload_hash,
+            }
+        }
+        T_EXECUTOR => {
+            let threads = r.indexes()?;
+            let result = match r.u8()? {
+                0 => None,
+                1 => Some(Ok(())),
+                2 => Some(Err(r.val()?)),
+                _ => return bad("bad executor result"),
+            };
+            let tb = r.bytes()?;
+            r.spend(tb.len())?;
+            Obj::Executor {
+                threads,
+                result,
+                traceback: String::from_utf8(tb.to_vec()).or(bad("traceback is not UTF-8"))?,
+            }
+        }
+        _ => return bad("bad object tag"),
+    })
+}
+
+fn read_thread(r: &mut Reader<'_>, names: &Names<'_>) -> Result<ThreadImg, SnapshotError> {
+    let id = r.uv()?;
+    let script_id = r.uv()?;
+    let charged = r.us()?;
+    let stack = r.vals()?;
+    let n = r.count(2)?;
+    let mut frames = r.vec(n)?;
+    for _ in 0..n {
+        frames.push(match r.u8()? {
+            0 => FrameImg::Lua {
+                closure: r.u32()?,
+                frame: LuaFrameFields {
+                    func: r.us()?,
+                    base: r.us()?,
+                    stack_end: r.us()?,
+                    pc: r.us()?,
+                    num_varargs: r.us()?,
+                    returns: r.returns()?,
+                    top: r.us()?,
+                    is_tail: r.bool()?,
+                    concat_resume: r.bool()?,
+                },
+            },
+            1 => {
+                let then = names.then(r)?;
+                let base = r.us()?;
+                let returns = r.returns()?;
+                let ready = match r.u8()? {
+                    0 => None,
+                    1 => Some(OutcomeImg::Returned),
+                    2 => Some(OutcomeImg::Errored(r.val()?)),
+                    _ => return bad("bad continuation outcome"),
+                };
+                FrameImg::Continuation {
+                    then,
+                    base,
+                    returns,
+                    ready,
+                    callee_name: names.display(r)?,
+                }
+            }
+            _ => return bad("bad frame tag"),
+        });
+    }
+    let open_upvalues = r.indexes()?;
+    let n = r.count(1)?;
+    let mut tbc_slots = r.vec(n)?;
+    for _ in 0..n {
+        tbc_slots.push(r.us()?);
+    }
+    let status = match r.u8()? {
+        0 => ThreadStatus::Suspended,
+        1 => ThreadStatus::Running,
+        2 => ThreadStatus::Normal,
+        3 => ThreadStatus::Dead,
+        _ => return bad("bad thread status"),
+    };
+    let body = match r.u8()? {
+        0 => None,
+        1 => Some(r.val()?),
+        _ => return bad("bad option tag"),
+    };
+    let started = r.bool()?;
+    let death_error = match r.u8()? {
+        0 => None,
+        1 => Some(r.val()?),
+        _ => return bad("bad option tag"),
+    };
+    let resume_then = match r.u8()? {
+        0 => None,
+        1 => Some(names.then(r)?),
+        _ => return bad("bad option tag"),
+    };
+    let resume_slot = r.us()?;
+    let resume_returns = r.returns()?;
+    let mut capacities = [0; 4];
+    for c in capacities.iter_mut() {
+        *c = r.us()?;
+    }
+    // The buffers `rebuild` makes, by capacity.
+    use std::mem::size_of;
+    let sizes = [
+        size_of::<crate::value::Value<'static>>(),
+        size_of::<crate::thread::Frame<'static>>(),
+        size_of::<usize>(),
+        size_of::<usize>(),
+    ];
+    let lens = [
+        stack.len(),
+        frames.len(),
+        open_upvalues.len(),
+        tbc_slots.len(),
+    ];
+    for ((c, s), l) in capacities.iter().zip(sizes).zip(lens) {
+        r.spend((*c).max(l).saturating_mul(s))?;
+    }
+    Ok(ThreadImg {
+        id,
+        script_id,
+        charged,
+        stack,
+        frames: frames.into_boxed_slice(),
+        open_upvalues,
+        tbc_slots: tbc_slots.into_boxed_slice(),
+        status,
+        body,
+        started,
+        death_error,
+        resume_then,
+        resume_slot,
+        resume_returns,
+        capacities,
+    })
+}

@@ -1,0 +1,186 @@
+//! Images as bytes (`Snapshot::to_bytes`, `Lua::snapshot_from_bytes`): the coverage harness
+//! and the refusals.
+//!
+//! The harness runs every `tests/lua/*.lua` program (and a few `tests/hostile` ones) in
+//! steps of small fuel, and at many points writes the VM as bytes, reads them into a FRESH
+//! VM (another `Lua`, libraries opened anew: nothing shared but the host's output buffer),
+//! restores, checks the restored VM's checksum equals the snapshot's, and continues there.
+//! Output, outcome and final checksum must equal a straight run's. A callback or
+//! continuation missing from the permanents table makes `to_bytes` fail; a field the codec
+//! drops makes a checksum or the output differ.
+
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use lunette::{CaptureHost, Fuel, Lua, StepStatus};
+
+fn host_for(source: &[u8]) -> CaptureHost {
+    let debug = source.starts_with(b"-- grants: debug\n");
+    CaptureHost {
+        grants: lunette::Grants {
+            full_collections: true,
+            binary_chunks: true,
+            debug,
+            ..lunette::Grants::default()
+        },
+        ..CaptureHost::default()
+    }
+}
+
+/// What a run produced: output, outcome, checksum at the end, steps taken.
+#[derive(Debug, PartialEq)]
+struct Run {
+    out: String,
+    outcome: String,
+    checksum: Option<u64>,
+}
+
+/// Runs `path` in steps of `fuel`; `round_trip(step)` says whether to move the VM through
+/// bytes into a fresh VM before that step. Returns the run and the number of round trips.
+fn run(path: &Path, fuel: i64, round_trip: &dyn Fn(usize) -> bool) -> (Run, usize) {
+    let source = std::fs::read(path).unwrap();
+    let host = host_for(&source);
+    let mut lua = Lua::with_host(Rc::new(host.clone()));
+    let name = path.file_name().unwrap().to_string_lossy().to_string();
+    let mut exec = match lua.chunk(&source).name(&format!("@{name}")).start(()) {
+        Ok(e) => e,
+        Err(e) => {
+            return (
+                Run {
+                    out: String::new(),
+                    outcome: format!("load error: {}", e.message),
+                    checksum: None,
+                },
+                0,
+            )
+        }
+    };
+    let mut trips = 0;
+    let mut step = 0;
+    let status = loop {
+        if round_trip(step) {
+            let snap = lua
+                .snapshot()
+                .unwrap_or_else(|e| panic!("{name}: snapshot: {e}"));
+            let bytes = snap
+                .to_bytes()
+                .unwrap_or_else(|e| panic!("{name}: step {step}: to_bytes: {e}"));
+            let mut fresh = Lua::with_host(Rc::new(host.clone()));
+            let back = if std::env::var("LUNETTE_IMAGE_NO_BYTES").is_ok() {
+                snap.clone()
+            } else {
+                fresh
+                    .snapshot_from_bytes(&bytes)
+                    .unwrap_or_else(|e| panic!("{name}: step {step}: from bytes: {e}"))
+            };
+            fresh
+                .restore(&back)
+                .unwrap_or_else(|e| panic!("{name}: step {step}: restore: {e}"));
+            assert_eq!(
+                fresh.checksum().unwrap(),
+                snap.checksum(),
+                "{name}: step {step}: checksum after the round trip"
+            );
+            exec = fresh
+                .restored_executor(exec.id())
+                .unwrap_or_else(|| panic!("{name}: step {step}: executor lost"));
+            lua = fresh;
+            trips += 1;
+        }
+        let s = lua.step(&exec, &mut Fuel::new(fuel));
+        step += 1;
+        if s.is_done() || step >= MAX_STEPS {
+            break s;
+        }
+    };
+    let outcome = match status {
+        StepStatus::Returned => "returned".to_string(),
+        StepStatus::OutOfFuel | StepStatus::Waiting => format!("unfinished after {step} steps"),
+        _ => match lua.results::<()>(&exec) {
+            Err(e) => format!("lua5.4: {}\n{}", e.message, e.traceback),
+            Ok(()) => "?".into(),
+        },
+    };
+    drop(exec);
+    let checksum = lua.checksum().ok();
+    (
+        Run {
+            out: String::from_utf8_lossy(&host.take_stdout()).into_owned(),
+            outcome,
+            checksum,
+        },
+        trips,
+    )
+}
+
+fn scripts() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lua");
+    let mut names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "lua"))
+        .collect();
+    names.sort();
+    let hostile = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/hostile");
+    for h in HOSTILE {
+        names.push(hostile.join(h));
+    }
+    names
+}
+
+/// Hostile scripts may run forever: runs stop there (and compare where they are).
+const MAX_STEPS: usize = 4000;
+
+/// `tests/hostile` scripts that pause inside long builtins (sort, gsub, concat...).
+const HOSTILE: &[&str] = &[
+    "table_concat_slices.lua",
+    "gc_finalizers.lua",
+    "coroutine_yield_chain_values.lua",
+    "close_errors.lua",
+    "sort_proxy_fuel.lua",
+    "coroutine_misuse.lua",
+    "gc_finalizer_flood.lua",
+];
+
+/// Round trips at the first steps, then every few steps: at most ~60 per script.
+fn trip_at(step: usize) -> bool {
+    step < 24 || (step < 400 && step % 16 == 0) || step % 256 == 0
+}
+
+#[test]
+fn every_script_survives_round_trips_through_bytes() {
+    let only = std::env::var("LUNETTE_IMAGE_ONLY").ok();
+    let mut failures = Vec::new();
+    let mut total_trips = 0;
+    for path in scripts() {
+        if !path.exists() {
+            continue;
+        }
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if only.as_deref().is_some_and(|o| !name.contains(o)) {
+            continue;
+        }
+        for fuel in [97, 1000] {
+            let (straight, _) = run(&path, fuel, &|_| false);
+            let result = std::panic::catch_unwind(|| run(&path, fuel, &trip_at));
+            match result {
+                Ok((tripped, n)) => {
+                    total_trips += n;
+                    if tripped != straight {
+                        failures.push(format!(
+                            "{name} (fuel {fuel}): differs after {n} round trips:\n\
+                             straight: {straight:?}\ntripped: {tripped:?}"
+                        ));
+                    }
+                }
+                Err(e) => failures.push(format!(
+                    "{name} (fuel {fuel}): {}",
+                    e.downcast_ref::<String>().cloned().unwrap_or_default()
+                )),
+            }
+        }
+    }
+    eprintln!("{total_trips} round trips through bytes");
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
