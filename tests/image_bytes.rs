@@ -184,3 +184,110 @@ fn every_script_survives_round_trips_through_bytes() {
     eprintln!("{total_trips} round trips through bytes");
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
+
+// ---- userdata in images -------------------------------------------------------------
+
+use lunette::{ChecksumHasher, Rewindable, SerializableUserData, UserDataRegistry, UserDataType};
+
+#[derive(Clone, Copy, PartialEq, Debug)]
+struct Vec2 {
+    x: f64,
+    y: f64,
+}
+
+impl UserDataType for Vec2 {
+    const NAME: &'static str = "Vec2";
+    fn register(r: &mut UserDataRegistry<Self>) {
+        r.serializable();
+        r.field_get("x", |_, v| Ok(v.x));
+        r.method_mut("scale", |_, v, k: f64| {
+            v.x *= k;
+            v.y *= k;
+            Ok(())
+        });
+        r.function("new", |_, (x, y): (f64, f64)| Ok(Vec2 { x, y }));
+    }
+}
+
+impl Rewindable for Vec2 {
+    fn checksum(&self, h: &mut ChecksumHasher) {
+        h.write_f64(self.x);
+        h.write_f64(self.y);
+    }
+}
+
+impl SerializableUserData for Vec2 {
+    fn write(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.x.to_bits().to_le_bytes());
+        out.extend_from_slice(&self.y.to_bits().to_le_bytes());
+    }
+    fn read(bytes: &[u8]) -> Result<Self, String> {
+        let word = |i: usize| {
+            bytes
+                .get(i..i + 8)
+                .map(|b| f64::from_bits(u64::from_le_bytes(b.try_into().unwrap())))
+                .ok_or_else(|| "truncated Vec2".to_string())
+        };
+        if bytes.len() != 16 {
+            return Err("a Vec2 is 16 bytes".into());
+        }
+        Ok(Vec2 {
+            x: word(0)?,
+            y: word(8)?,
+        })
+    }
+}
+
+/// Rewindable, but with no byte serialization.
+#[derive(Clone)]
+struct Secret(u32);
+
+impl UserDataType for Secret {
+    const NAME: &'static str = "Secret";
+    fn register(r: &mut UserDataRegistry<Self>) {
+        r.rewindable();
+        r.function("new", |_, n: u32| Ok(Secret(n)));
+    }
+}
+
+impl Rewindable for Secret {
+    fn checksum(&self, h: &mut ChecksumHasher) {
+        h.hash(&self.0);
+    }
+}
+
+/// A VM without the file system (whose `io` userdata cannot be written as bytes).
+fn game_vm() -> Lua {
+    Lua::with_host(Rc::new(CaptureHost::default()))
+}
+
+#[test]
+fn serializable_userdata_travels_as_bytes() {
+    let mut lua = game_vm();
+    let statics = lua.userdata_statics::<Vec2>().unwrap();
+    lua.set_global("Vec2", &statics).unwrap();
+    lua.exec("v = Vec2.new(3, 4) v:scale(2) w = v").unwrap();
+    let snap = lua.snapshot().unwrap();
+    let bytes = snap.to_bytes().unwrap();
+
+    // A VM that registered the type reads it back.
+    let mut reader = game_vm();
+    reader.register_userdata_type::<Vec2>().unwrap();
+    let back = reader.snapshot_from_bytes(&bytes).unwrap();
+    reader.restore(&back).unwrap();
+    assert_eq!(reader.checksum().unwrap(), snap.checksum());
+    let x: f64 = reader.eval("v:scale(0.5) return w.x").unwrap();
+    assert_eq!(x, 3.0);
+
+    // One that did not: an error naming the type.
+    let err = game_vm().snapshot_from_bytes(&bytes).err().unwrap();
+    assert!(err.to_string().contains("Vec2"), "{err}");
+
+    // A rewindable type without byte serialization: refused when written, by name.
+    let mut lua = game_vm();
+    let statics = lua.userdata_statics::<Secret>().unwrap();
+    lua.set_global("Secret", &statics).unwrap();
+    lua.exec("s = Secret.new(7)").unwrap();
+    let err = lua.snapshot().unwrap().to_bytes().unwrap_err();
+    assert!(err.to_string().contains("Secret"), "{err}");
+}

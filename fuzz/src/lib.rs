@@ -89,7 +89,7 @@ fn run_steps(
     for step in from..MAX_STEPS {
         let mut fuel = Fuel::new(STEP_FUEL);
         let started = std::time::Instant::now();
-        done = lua.step(exec, &mut fuel);
+        done = lua.step(exec, &mut fuel).is_done();
         let took = started.elapsed();
         assert!(
             fuel.remaining() > -OVERRUN,
@@ -165,6 +165,112 @@ pub fn token_soup(data: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(data.len() * 6);
     for &b in data {
         out.extend_from_slice(TOKENS[b as usize % TOKENS.len()].as_bytes());
+    }
+    out
+}
+
+/// Memory limit of the VM that reads fuzzed images.
+pub const IMAGE_MEMORY_LIMIT: usize = 64 << 20;
+
+/// The host of image-reading VMs (and of the VMs that make the seed images): the grants
+/// the `tests/lua` programs run with, so their images' libraries are all there.
+fn image_host() -> CaptureHost {
+    CaptureHost {
+        grants: lunette::Grants {
+            full_collections: true,
+            binary_chunks: true,
+            debug: true,
+            ..lunette::Grants::default()
+        },
+        ..CaptureHost::default()
+    }
+}
+
+/// Reads `data` as a VM image (`Lua::snapshot_from_bytes`) into a fresh VM with a memory
+/// limit; if it is accepted, restores it, takes its checksum, steps every executor it holds
+/// for at most `MAX_STEPS` steps of `STEP_FUEL`, runs a full collection, and checks that the
+/// VM's own image writes and reads back. Panics (the finding) if anything panics or an
+/// accepted image leads to a state the VM cannot snapshot and read back. Returns a coarse
+/// signature of what happened (feedback for the mutation fuzzer).
+pub fn image(data: &[u8]) -> String {
+    let mut lua = Lua::with_host(Rc::new(image_host()));
+    lua.set_memory_limit(Some(IMAGE_MEMORY_LIMIT));
+    let snapshot = match lua.snapshot_from_bytes(data) {
+        Ok(s) => s,
+        // Coarse: the reason without the names it quotes.
+        Err(e) => return format!("decode:{}", e.to_string().split('\'').next().unwrap_or("")),
+    };
+    if let Err(e) = lua.restore(&snapshot) {
+        return format!("restore:{e}");
+    }
+    let _ = lua.checksum();
+    let mut outcome = String::from("restored");
+    for id in lua.restored_executor_ids() {
+        let Some(exec) = lua.restored_executor(id) else {
+            continue;
+        };
+        let mut status = "running";
+        for _ in 0..MAX_STEPS {
+            let s = lua.step(&exec, &mut Fuel::new(STEP_FUEL));
+            if s.is_done() {
+                status = if s == lunette::StepStatus::Returned {
+                    "returned"
+                } else {
+                    "errored"
+                };
+                break;
+            }
+        }
+        outcome.push(':');
+        outcome.push_str(status);
+    }
+    lua.gc_collect();
+    if let Ok(s) = lua.snapshot() {
+        if let Ok(bytes) = s.to_bytes() {
+            if let Err(e) = lua.snapshot_from_bytes(&bytes) {
+                let not_memory = !e.to_string().contains("memory");
+                assert!(!not_memory, "the VM's own image does not read back: {e}");
+            }
+        }
+    }
+    outcome
+}
+
+/// Seed images for the `image` target: the `tests/lua` programs in `dir` paused at a few
+/// points (each image as bytes), at most `max` of them.
+pub fn image_seeds(dir: &std::path::Path, max: usize) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    let mut paths: Vec<_> = rd
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "lua"))
+        .collect();
+    paths.sort();
+    for p in paths {
+        let Ok(src) = std::fs::read(&p) else { continue };
+        let mut lua = Lua::with_host(Rc::new(image_host()));
+        let Ok(f) = lua.load(&src, "=seed") else {
+            continue;
+        };
+        let exec = lua.enter(|ctx| {
+            let f = ctx.fetch(&f).unwrap();
+            ctx.stash_executor(Executor::start(ctx, f, &[]))
+        });
+        for step in 0..40 {
+            if [1, 7, 39].contains(&step) {
+                if let Ok(b) = lua.snapshot().and_then(|s| s.to_bytes()) {
+                    out.push(b);
+                }
+            }
+            if lua.step(&exec, &mut Fuel::new(300)).is_done() {
+                break;
+            }
+        }
+        if out.len() >= max {
+            break;
+        }
     }
     out
 }

@@ -255,6 +255,21 @@ impl Lua {
         })
     }
 
+    /// The ids of the executors of the last restored snapshot still waiting to be taken with
+    /// [`restored_executor`](Self::restored_executor) (a host that receives another VM's
+    /// image without knowing what was running in it: a spectator, a fuzzer).
+    pub fn restored_executor_ids(&self) -> Vec<u64> {
+        self.enter(|ctx| {
+            ctx.state()
+                .handles
+                .borrow()
+                .restored
+                .iter()
+                .map(|e| e.id())
+                .collect()
+        })
+    }
+
     /// Drops the executors of the last restored snapshot that were not taken with
     /// [`restored_executor`](Self::restored_executor), so they can be collected.
     pub fn release_restored_executors(&mut self) {

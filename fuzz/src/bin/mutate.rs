@@ -189,6 +189,9 @@ fn mutate(rng: &mut Rng, input: &[u8], corpus: &[Vec<u8>], max_len: usize) -> Ve
 
 /// What happened, coarsely: used as feedback.
 fn signature(target: &str, data: &[u8]) -> String {
+    if target == "image" {
+        return IMAGE_SIGNATURE.with(|s| strip(&s.borrow()));
+    }
     let src: Vec<u8> = if target == "run_structured" {
         lunette_fuzz::token_soup(data)
     } else {
@@ -231,8 +234,18 @@ fn strip(s: &str) -> String {
     s.chars().filter(|c| !c.is_ascii_digit()).take(48).collect()
 }
 
+thread_local! {
+    /// The `image` target's signature, computed by the run itself (a second run would
+    /// double the cost of every input).
+    static IMAGE_SIGNATURE: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
 fn exec_target(target: &str, data: &[u8]) {
     match target {
+        "image" => {
+            let sig = lunette_fuzz::image(data);
+            IMAGE_SIGNATURE.with(|s| *s.borrow_mut() = sig);
+        }
         "compile" => lunette_fuzz::compile(data),
         "run" => lunette_fuzz::run(data),
         "run_structured" => lunette_fuzz::run(&lunette_fuzz::token_soup(data)),
@@ -437,7 +450,7 @@ fn main() {
         | 1;
     let mut corpus_dirs = vec![fuzz_dir.join("corpus").join(&target)];
     // The project's Lua test programs seed the source-level targets in place (not copied).
-    if target != "run_structured" {
+    if target != "run_structured" && target != "image" {
         let tests = fuzz_dir.join("..").join("tests");
         corpus_dirs.push(tests.join("lua"));
         corpus_dirs.push(tests.join("hostile"));
@@ -459,6 +472,12 @@ fn main() {
     }
     std::fs::create_dir_all(&crashes).unwrap();
     let mut corpus = load_corpus(&corpus_dirs);
+    if target == "image" {
+        // Real images: the project's Lua test programs paused at a few points.
+        let tests = fuzz_dir.join("..").join("tests").join("lua");
+        corpus.extend(lunette_fuzz::image_seeds(&tests, 120));
+        max_len = max_len.max(1 << 21);
+    }
     if corpus.is_empty() {
         corpus.push(b"return 1".to_vec());
     }

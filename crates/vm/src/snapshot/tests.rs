@@ -105,8 +105,11 @@ fn vm() -> Lua {
 /// upvalues, a coroutine suspended inside a protected call, a userdata with a metatable,
 /// a callback, and an executor paused mid-step (returned: its handle keeps it alive).
 fn populate(lua: &mut Lua) -> StashedExecutor {
-    lua.execute(
-        br#"
+    populate_with(lua, true)
+}
+
+fn populate_with(lua: &mut Lua, with_userdata: bool) -> StashedExecutor {
+    let setup = br#"
         t = {1, 2, 3, x = 1, y = 2, z = 3}
         t.y = nil
         mt = {__index = t, __gc = function() end}
@@ -122,13 +125,13 @@ fn populate(lua: &mut Lua) -> StashedExecutor {
             return b
         end)
         coresume(co, 5)
-        ud = userdata(7)
-        setmetatable(ud, mt)
         cb = setmetatable
-        "#,
-        "setup",
-    )
-    .expect("setup runs");
+        "#;
+    lua.execute(setup, "setup").expect("setup runs");
+    if with_userdata {
+        lua.execute(b"ud = userdata(7) setmetatable(ud, mt)", "userdata")
+            .expect("userdata setup runs");
+    }
     let f = lua
         .load(
             b"local n = 0 for i = 1, 1000 do n = n + i end return n",
@@ -230,4 +233,103 @@ fn table_layout_survives_rollback() {
     assert_ne!(before, layout(&lua));
     lua.rollback(1).unwrap();
     assert_eq!(before, layout(&lua));
+}
+
+/// Registers the test continuations in the permanents table (images as bytes need it).
+fn register_test_permanents(lua: &Lua) {
+    lua.enter(|ctx| {
+        ctx.register_permanents(|p| {
+            p.continuation(("test", "resumed"), "test.resume", resumed);
+            p.continuation(("test", "protected"), "test.pcall", protected);
+        })
+    });
+}
+
+#[test]
+fn bytes_round_trip_describes_alike() {
+    let mut lua = vm();
+    register_test_permanents(&lua);
+    let _exec = populate_with(&mut lua, false);
+    let snapshot = lua.snapshot().unwrap();
+    let bytes = snapshot.to_bytes().unwrap();
+    let reader = vm();
+    register_test_permanents(&reader);
+    let back = reader.snapshot_from_bytes(&bytes).unwrap();
+    assert_eq!(snapshot.0.describe(), back.0.describe());
+    assert_eq!(snapshot.checksum(), back.checksum());
+    // Written again, the same bytes.
+    assert!(back.to_bytes().unwrap() == bytes);
+    // And it restores and runs on.
+    let mut reader = reader;
+    reader.restore(&back).unwrap();
+    assert_eq!(reader.checksum().unwrap(), snapshot.checksum());
+}
+
+#[test]
+fn bytes_refuse_what_has_no_name() {
+    // Unregistered continuations: refused when written, naming them.
+    let mut lua = vm();
+    let _exec = populate_with(&mut lua, false);
+    let err = lua.snapshot().unwrap().to_bytes().unwrap_err().to_string();
+    assert!(
+        err.contains("test.pcall") || err.contains("test.resume"),
+        "{err}"
+    );
+    // Untyped userdata: refused naming its type.
+    let mut lua = vm();
+    register_test_permanents(&lua);
+    let _exec = populate_with(&mut lua, true);
+    let err = lua.snapshot().unwrap().to_bytes().unwrap_err().to_string();
+    assert!(err.contains("userdata of type"), "{err}");
+    // A reader without the writer's continuations: refused naming the key.
+    let mut lua = vm();
+    register_test_permanents(&lua);
+    let _exec = populate_with(&mut lua, false);
+    let bytes = lua.snapshot().unwrap().to_bytes().unwrap();
+    let err = vm().snapshot_from_bytes(&bytes).err().unwrap().to_string();
+    assert!(err.contains("test."), "{err}");
+}
+
+#[test]
+fn corrupt_bytes_are_errors_never_panics() {
+    let mut lua = vm();
+    register_test_permanents(&lua);
+    let _exec = populate_with(&mut lua, false);
+    let bytes = lua.snapshot().unwrap().to_bytes().unwrap();
+    let reader = vm();
+    register_test_permanents(&reader);
+    for n in 0..bytes.len() {
+        assert!(
+            reader.snapshot_from_bytes(&bytes[..n]).is_err(),
+            "prefix {n}"
+        );
+    }
+    let mut accepted = 0;
+    for i in (0..bytes.len()).step_by(3) {
+        for x in [0x01u8, 0x80, 0xff] {
+            let mut b = bytes.clone();
+            b[i] ^= x;
+            let Ok(s) = reader.snapshot_from_bytes(&b) else {
+                continue;
+            };
+            accepted += 1;
+            let mut r = vm();
+            register_test_permanents(&r);
+            if r.restore(&s).is_ok() {
+                for id in r.restored_executor_ids() {
+                    let e = r.restored_executor(id).unwrap();
+                    for _ in 0..20 {
+                        if r.step(&e, &mut Fuel::new(100)).is_done() {
+                            break;
+                        }
+                    }
+                }
+                let _ = r.checksum();
+            }
+        }
+    }
+    assert!(
+        accepted > 0,
+        "some single-byte changes are still valid images"
+    );
 }
