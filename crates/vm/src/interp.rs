@@ -1608,14 +1608,16 @@ pub(crate) fn run<'gc>(
                         let caller_end = caller.stack_end;
                         let func = frame.func;
                         ts.frames.pop();
-                        ts.stack[func] = v;
                         let want = want as usize;
+                        // The stack first (the callee's window may end below `func + want`
+                        // when it has fewer registers than results are wanted).
+                        set_len_nil_filled(ts, caller_end.max(func + want));
+                        ts.stack[func] = v;
                         if want > 1 || (want == 1 && n == 0) {
                             for i in n..want {
                                 ts.stack[func + i] = Value::Nil;
                             }
                         }
-                        set_len_nil_filled(ts, caller_end.max(func + want));
                         fuel.set_remaining(budget);
                         continue 'frame;
                     }

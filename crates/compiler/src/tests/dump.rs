@@ -204,3 +204,16 @@ fn refuses_what_the_verifier_refuses() {
         e.message
     );
 }
+
+/// `CHUNK=file cargo test -p lunette-compiler show_chunk -- --ignored --nocapture`: lists a
+/// binary chunk (e.g. a fuzzer finding).
+#[test]
+#[ignore]
+fn show_chunk() {
+    let path = std::env::var("CHUNK").expect("CHUNK=file");
+    let bytes = std::fs::read(path).unwrap();
+    match undump(&bytes, "=chunk") {
+        Ok(p) => println!("{}", crate::disassemble(&p)),
+        Err(e) => println!("{e}"),
+    }
+}
