@@ -246,3 +246,92 @@ fn values_moved_through_nested_resumes_are_charged() {
     // 10 rounds x 100 levels x 5,000 values / 8.
     assert!(used > 600_000, "{used} units");
 }
+
+/// A big heap and a collection that clears weak entries and runs finalizers; the script
+/// returns what it saw after `collectgarbage()`.
+const BIG_HEAP_COLLECTION: &str = r#"
+    local big = {}
+    for i = 1, 200000 do big[i] = {i} end
+    local weak = setmetatable({}, {__mode = "k"})
+    local keep = {}
+    for i = 1, 100 do
+        local k = {}
+        weak[k] = i
+        if i % 2 == 0 then keep[#keep + 1] = k end
+    end
+    local log = {}
+    for i = 1, 10 do setmetatable({}, {__gc = function() log[#log + 1] = i end}) end
+    collectgarbage()
+    local n = 0
+    for _ in pairs(weak) do n = n + 1 end
+    return n .. " " .. table.concat(log, ",") .. " " .. collectgarbage("count")
+"#;
+
+fn returned_string(lua: &Lua, exec: &StashedExecutor) -> String {
+    lua.enter(|ctx| match ctx.fetch_executor(exec).unwrap().result() {
+        Some(ExecResult::Returned(v)) => lunette::vm::display_plain(v[0]),
+        _ => panic!("not finished"),
+    })
+}
+
+/// `Lua::step` runs a big heap's full collection in slices (steps in which the script does
+/// not run and no fuel is spent), and decides what a whole collection decides.
+#[test]
+fn full_collections_are_marked_in_slices() {
+    // Whole: the host steps the executor itself and collects between steps.
+    let (mut host_driven, _) = lua(true);
+    let exec = start(&mut host_driven, BIG_HEAP_COLLECTION);
+    loop {
+        let done = host_driven.enter(|ctx| {
+            let e = ctx.fetch_executor(&exec).unwrap();
+            e.step(ctx, &mut Fuel::new(10_000))
+        });
+        host_driven.collect_between_steps();
+        if done {
+            break;
+        }
+    }
+    let whole = returned_string(&host_driven, &exec);
+    assert!(whole.starts_with("50 10,9,8,7,6,5,4,3,2,1 "), "{whole}");
+
+    // Sliced: `step` runs one slice of the mark per call; no fuel is spent meanwhile.
+    let (mut vm, _) = lua(true);
+    let exec = start(&mut vm, BIG_HEAP_COLLECTION);
+    let mut idle_steps = 0;
+    while {
+        let mut f = Fuel::new(10_000);
+        let done = vm.step(&exec, &mut f).is_done();
+        if f.remaining() == 10_000 {
+            idle_steps += 1;
+        }
+        !done
+    } {}
+    assert_eq!(returned_string(&vm, &exec), whole);
+    assert!(idle_steps >= 2, "the mark took {idle_steps} idle steps");
+}
+
+/// A snapshot taken while a full collection's mark is under way restores a VM that
+/// collects (again, from the start) and finishes the same way.
+#[test]
+fn a_snapshot_in_the_middle_of_a_collection_restores() {
+    let (mut lua, _) = lua(true);
+    let exec = start(&mut lua, BIG_HEAP_COLLECTION);
+    let snapshot = loop {
+        let mut f = Fuel::new(10_000);
+        assert!(
+            !lua.step(&exec, &mut f).is_done(),
+            "finished before any slice"
+        );
+        if f.remaining() == 10_000 {
+            // An idle step: the mark is under way.
+            break lua.snapshot().unwrap();
+        }
+    };
+    while !lua.step(&exec, &mut Fuel::new(10_000)).is_done() {}
+    let straight = returned_string(&lua, &exec);
+    // (Restored into the same VM, so the executor's handle finds its executor again; the
+    // restore rebuilds the whole arena all the same.)
+    lua.restore(&snapshot).unwrap();
+    while !lua.step(&exec, &mut Fuel::new(10_000)).is_done() {}
+    assert_eq!(returned_string(&lua, &exec), straight);
+}
