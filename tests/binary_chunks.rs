@@ -121,8 +121,14 @@ fn replay_chunk() {
         ))
     });
     let mut last = 0;
+    let mut worst_overrun = 0;
     for step in 0..2_000_000 {
-        let status = lua.step(&exec, &mut Fuel::new(1));
+        let mut fuel = Fuel::new(1);
+        let status = lua.step(&exec, &mut fuel);
+        if -fuel.remaining() > worst_overrun {
+            worst_overrun = -fuel.remaining();
+            println!("step {step}: overran by {worst_overrun}");
+        }
         let peak = lua.memory_peak();
         if peak > last + (1 << 20) {
             let out = String::from_utf8_lossy(&host.take_stdout()).into_owned();

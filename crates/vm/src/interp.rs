@@ -628,7 +628,7 @@ fn set_upvalue<'gc>(
 /// here so the host runs it.
 #[cold]
 #[inline(never)]
-fn memory_attention<'gc>(ctx: Context<'gc>) -> Result<Flow<'gc>, Error<'gc>> {
+pub(crate) fn memory_attention<'gc>(ctx: Context<'gc>) -> Result<Flow<'gc>, Error<'gc>> {
     if ctx.state().memory.over_limit() {
         return memory_limit_reached(ctx);
     }
@@ -669,8 +669,20 @@ pub(crate) fn set_len_nil_filled(ts: &mut ThreadState<'_>, len: usize) {
 #[cold]
 #[inline(never)]
 fn grow_stack(ts: &mut ThreadState<'_>, additional: usize) {
-    ts.stack.reserve(additional);
+    let extra = stack_growth(ts.stack.capacity(), additional);
+    ts.stack.reserve_exact(extra);
     ts.sync_charge();
+}
+
+/// Most slots a stack grows by at once (1 MiB of values): a stack doubles while small, then
+/// grows by this much, so a deep recursion near the memory limit overshoots it by at most
+/// this before the next safe point's check (a 15 MiB stack doubling at once went 2x over a
+/// 16 MiB limit).
+pub(crate) const MAX_STACK_GROWTH: usize = 1 << 16;
+
+/// How many slots to add to a stack of capacity `cap` that needs `additional` more.
+pub(crate) fn stack_growth(cap: usize, additional: usize) -> usize {
+    additional.max(cap.min(MAX_STACK_GROWTH))
 }
 
 /// Whether an open upvalue points at `level` or above (the frame's own locals).
