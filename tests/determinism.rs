@@ -389,7 +389,10 @@ fn the_memory_limit_does_not_count_what_only_the_ring_keeps() {
             panic!("frame {i}: {e}");
         }
     }
-    assert!(lua.snapshots_size_bytes() > 6 << 20, "the ring holds more than the limit");
+    assert!(
+        lua.snapshots_size_bytes() > 6 << 20,
+        "the ring holds more than the limit"
+    );
     lua.snap().unwrap();
     let e = lua
         .execute(b"local t = {} for i = 1, 1e6 do t[i] = i end", "=too big")

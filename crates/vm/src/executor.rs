@@ -271,6 +271,9 @@ pub(crate) struct ExecutorState<'gc> {
     pub(crate) result: Option<Result<(), Value<'gc>>>,
     #[collect(require_static)]
     pub(crate) traceback: String,
+    /// An error the host asked to raise where the executor is paused
+    /// ([`Executor::interrupt`]), raised when it next steps.
+    pub(crate) interrupt: Option<Value<'gc>>,
 }
 
 // ---- the description of an executor (see `object`) ----
@@ -281,11 +284,13 @@ impl<'gc> References<'gc> for ExecutorState<'gc> {
             threads,
             result,
             traceback: _,
+            interrupt,
         } = self;
         threads.references(f);
         if let Some(Err(v)) = result {
             v.references(f);
         }
+        interrupt.references(f);
     }
 }
 
@@ -297,11 +302,13 @@ impl<'gc> JournaledState<'gc> for ExecutorState<'gc> {
             threads,
             result,
             traceback,
+            interrupt,
         } = self;
         ExecutorState {
             threads: threads.clone(),
             result: *result,
             traceback: traceback.clone(),
+            interrupt: *interrupt,
         }
     }
 
@@ -359,6 +366,7 @@ impl<'gc> Executor<'gc> {
                     threads: vec![thread],
                     result: None,
                     traceback: String::new(),
+                    interrupt: None,
                 },
             ),
         ))
@@ -374,6 +382,7 @@ impl<'gc> Executor<'gc> {
                     threads: Vec::new(),
                     result: None,
                     traceback: String::new(),
+                    interrupt: None,
                 },
             ),
         ))
@@ -392,6 +401,19 @@ impl<'gc> Executor<'gc> {
     #[inline]
     fn borrow_mut(self, ctx: Context<'gc>) -> std::cell::RefMut<'gc, ExecutorState<'gc>> {
         Journaled::borrow_mut(self.cell(ctx.mutation()), ctx, self)
+    }
+
+    /// Makes the executor raise `error` where it is paused, when it next steps: as if the
+    /// function running there had called `error(error, 0)` (a string is not given a
+    /// position; make it part of the message). A `pcall` around that point catches it and
+    /// pending `__close` handlers run, like an error raised by a debug hook in PUC (the `lua`
+    /// command's Ctrl-C). Part of the executor's state: snapshots and rollbacks keep a
+    /// pending interrupt. Does nothing to a finished executor.
+    pub fn interrupt(self, ctx: Context<'gc>, error: Value<'gc>) {
+        let mut st = self.borrow_mut(ctx);
+        if st.result.is_none() {
+            st.interrupt = Some(error);
+        }
     }
 
     /// Whether the function has returned or failed ([`Executor::result`] is then set).
@@ -443,6 +465,12 @@ impl<'gc> Executor<'gc> {
         loop {
             if st.result.is_some() {
                 return true;
+            }
+            if let Some(error) = st.interrupt.take() {
+                // Raised where the executor stopped, as if its running function raised it
+                // there: `pcall` catches it, `__close` handlers run.
+                self.handle_error(ctx, &mut st, Error::Value(error), fuel);
+                continue;
             }
             if fuel.is_exhausted() {
                 return false;
