@@ -662,9 +662,7 @@ pub(crate) fn set_len_nil_filled(ts: &mut ThreadState<'_>, len: usize) {
         if len > ts.stack.capacity() {
             grow_stack(ts, len - cur);
         }
-        for _ in cur..len {
-            ts.stack.push(Value::Nil);
-        }
+        ts.stack.resize(len, Value::Nil);
     }
 }
 
@@ -702,22 +700,39 @@ pub(crate) fn run<'gc>(
 ) -> Result<Flow<'gc>, Error<'gc>> {
     let memory: &crate::memory::MemoryAccount = &ctx.state().memory;
     'frame: loop {
-        let frame = match ts.frames.last() {
+        let mut frame = match ts.frames.last() {
             Some(Frame::Lua(f)) => *f,
             _ => return Ok(Flow::Continue),
         };
         if fuel.is_exhausted() {
             return Ok(Flow::OutOfFuel);
         }
-        let closure = frame.closure;
-        let fp = closure.proto();
-        let code: &'gc [Instruction] = &fp.proto.code;
-        let consts: &'gc [Value<'gc>] = &fp.constants;
-        let upvals: &'gc [gc_arena::lock::Lock<UpValue<'gc>>] = closure.upvalue_slots();
-        let base = frame.base;
+        let mut fp = frame.closure.proto();
+        let mut code: &'gc [Instruction] = &fp.proto.code;
+        let mut consts: &'gc [Value<'gc>] = &fp.constants;
+        let mut upvals: &'gc [gc_arena::lock::Lock<UpValue<'gc>>] = frame.closure.upvalue_slots();
+        let mut base = frame.base;
         let mut pc = frame.pc;
         let mut top = frame.top;
         let mut budget = fuel.remaining();
+
+        // Switches the locals above to `$f`, a Lua frame that is or is about to be on top of
+        // `ts.frames`, without leaving the instruction loop: what the top of `'frame` does,
+        // for the call and return fast paths. The caller has saved the fuel
+        // (`fuel.remaining() == budget`) and checks that the budget is not exhausted (the
+        // check at the top of `'frame`) before running an instruction of `$f`.
+        macro_rules! enter_frame {
+            ($f:expr) => {{
+                frame = $f;
+                fp = frame.closure.proto();
+                code = &fp.proto.code;
+                consts = &fp.constants;
+                upvals = frame.closure.upvalue_slots();
+                base = frame.base;
+                pc = frame.pc;
+                top = frame.top;
+            }};
+        }
 
         macro_rules! r {
             ($i:expr) => {
@@ -1496,7 +1511,7 @@ pub(crate) fn run<'gc>(
                             ts.stack
                                 .truncate(new_base + nargs.min(cp.num_params as usize));
                             set_len_nil_filled(ts, new_end);
-                            ts.frames.push(Frame::Lua(LuaFrame {
+                            let callee_frame = LuaFrame {
                                 closure: callee,
                                 func,
                                 base: new_base,
@@ -1511,8 +1526,13 @@ pub(crate) fn run<'gc>(
                                 top: new_base,
                                 is_tail: false,
                                 concat_resume: false,
-                            }));
-                            continue 'frame;
+                            };
+                            ts.frames.push(Frame::Lua(callee_frame));
+                            if budget <= 0 {
+                                return Ok(Flow::OutOfFuel);
+                            }
+                            enter_frame!(callee_frame);
+                            continue;
                         }
                     }
                     ts.stack.truncate(args_end);
@@ -1607,19 +1627,23 @@ pub(crate) fn run<'gc>(
                         frame.returns,
                         ts.frames.get(ts.frames.len().wrapping_sub(2)),
                     ) {
-                        let caller_end = caller.stack_end;
+                        let caller = *caller;
                         let func = frame.func;
                         ts.frames.pop();
-                        ts.stack[func] = v;
                         let want = want as usize;
-                        if want > 1 || (want == 1 && n == 0) {
-                            for i in n..want {
-                                ts.stack[func + i] = Value::Nil;
-                            }
+                        // The caller may want more values than the callee had registers
+                        // (`local a, b, ..., z = f()`): size the stack first.
+                        set_len_nil_filled(ts, caller.stack_end.max(func + want));
+                        ts.stack[func] = v;
+                        for i in 1..want {
+                            ts.stack[func + i] = Value::Nil;
                         }
-                        set_len_nil_filled(ts, caller_end.max(func + want));
                         fuel.set_remaining(budget);
-                        continue 'frame;
+                        if budget <= 0 {
+                            return Ok(Flow::OutOfFuel);
+                        }
+                        enter_frame!(caller);
+                        continue;
                     }
                     save!();
                     let first = base
