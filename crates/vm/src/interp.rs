@@ -1774,68 +1774,102 @@ pub(crate) fn run<'gc>(
                     check_fuel!();
                 }
                 Instruction::Closure { a, proto } => {
-                    let child = fp.children[proto as usize];
-                    let descs = &child.proto.upvalues;
-                    let mut ups = Vec::with_capacity(descs.len());
-                    for d in descs.iter() {
-                        if d.in_stack {
-                            ups.push(gc_arena::lock::Lock::new(find_upvalue(
-                                ctx,
-                                thread,
-                                ts,
-                                base + d.index as usize,
-                            )));
-                        } else {
-                            ups.push(gc_arena::lock::Lock::new(upvals[d.index as usize].get()));
-                        }
-                    }
-                    let c = LuaClosure(gc_arena::Gc::new(
-                        ctx.mutation(),
-                        ClosureInner {
-                            id: ctx.next_object_id(),
-                            script_id: Default::default(),
-                            proto: child,
-                            _charge: crate::memory::Charge::new(crate::function::closure_cost(
-                                ups.len(),
-                            )),
-                            upvalues: ups.into_boxed_slice(),
-                        },
-                    ));
+                    let c = new_closure(ctx, thread, ts, fp, upvals, base, proto);
                     r!(a) = Value::Function(c);
                 }
                 Instruction::VarArg { a, c } => {
-                    let nvar = frame.num_varargs;
-                    let ra = base + a as usize;
-                    if c == 0 {
-                        let end = ra + nvar;
-                        // PUC's stack limit ("stack overflow"), the growth reserved against
-                        // the memory limit, and fuel for the copies.
-                        if end >= MAX_STACK_SLOTS {
-                            bail!(Error::runtime("stack overflow"));
-                        }
-                        budget -= (nvar / VALUES_PER_UNIT) as i64;
-                        if ts.stack.len() < end {
-                            let more = end - ts.stack.len();
-                            tri!(crate::executor::grow_stack_reserved(ctx, ts, more));
-                            ts.stack.resize(end, Value::Nil);
-                        }
-                        for i in 0..nvar {
-                            ts.stack[ra + i] = ts.stack[base - nvar + i];
-                        }
-                        top = end;
-                    } else {
-                        for i in 0..(c as usize - 1) {
-                            ts.stack[ra + i] = if i < nvar {
-                                ts.stack[base - nvar + i]
-                            } else {
-                                Value::Nil
-                            };
-                        }
+                    match var_arg(ctx, ts, base, frame.num_varargs, a, c, &mut budget) {
+                        Ok(Some(end)) => top = end,
+                        Ok(None) => {}
+                        Err(e) => bail!(e),
                     }
                 }
             }
         }
     }
+}
+
+/// `VarArg`: copies the frame's `nvar` extra arguments (stored below `base`) to `R[a]...`:
+/// `c - 1` of them padded with nil, or (`c == 0`) all of them, returning the new top. Out
+/// of line like `new_closure`.
+#[inline(never)]
+fn var_arg<'gc>(
+    ctx: Context<'gc>,
+    ts: &mut ThreadState<'gc>,
+    base: usize,
+    nvar: usize,
+    a: u8,
+    c: u8,
+    budget: &mut i64,
+) -> Result<Option<usize>, Error<'gc>> {
+    let ra = base + a as usize;
+    if c == 0 {
+        let end = ra + nvar;
+        // PUC's stack limit ("stack overflow"), the growth reserved against the memory
+        // limit, and fuel for the copies.
+        if end >= MAX_STACK_SLOTS {
+            return Err(Error::runtime("stack overflow"));
+        }
+        *budget -= (nvar / VALUES_PER_UNIT) as i64;
+        if ts.stack.len() < end {
+            let more = end - ts.stack.len();
+            crate::executor::grow_stack_reserved(ctx, ts, more)?;
+            ts.stack.resize(end, Value::Nil);
+        }
+        for i in 0..nvar {
+            ts.stack[ra + i] = ts.stack[base - nvar + i];
+        }
+        Ok(Some(end))
+    } else {
+        for i in 0..(c as usize - 1) {
+            ts.stack[ra + i] = if i < nvar {
+                ts.stack[base - nvar + i]
+            } else {
+                Value::Nil
+            };
+        }
+        Ok(None)
+    }
+}
+
+/// `Closure`: a new closure of child prototype `proto` of `fp`, its upvalues found among the
+/// frame's registers (from `base`) or taken from the running closure's `upvals`. Out of line:
+/// keeping rare work out of the instruction loop leaves it more registers.
+#[inline(never)]
+fn new_closure<'gc>(
+    ctx: Context<'gc>,
+    thread: Thread<'gc>,
+    ts: &mut ThreadState<'gc>,
+    fp: &'gc crate::function::FunctionProto<'gc>,
+    upvals: &'gc [gc_arena::lock::Lock<UpValue<'gc>>],
+    base: usize,
+    proto: u32,
+) -> LuaClosure<'gc> {
+    let child = fp.children[proto as usize];
+    let descs = &child.proto.upvalues;
+    let mut ups = Vec::with_capacity(descs.len());
+    for d in descs.iter() {
+        if d.in_stack {
+            ups.push(gc_arena::lock::Lock::new(find_upvalue(
+                ctx,
+                thread,
+                ts,
+                base + d.index as usize,
+            )));
+        } else {
+            ups.push(gc_arena::lock::Lock::new(upvals[d.index as usize].get()));
+        }
+    }
+    LuaClosure(gc_arena::Gc::new(
+        ctx.mutation(),
+        ClosureInner {
+            id: ctx.next_object_id(),
+            script_id: Default::default(),
+            proto: child,
+            _charge: crate::memory::Charge::new(crate::function::closure_cost(ups.len())),
+            upvalues: ups.into_boxed_slice(),
+        },
+    ))
 }
 
 /// Closes the returning frame's upvalues and moves its `n` results at `first` down to its
