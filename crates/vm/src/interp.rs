@@ -1874,6 +1874,7 @@ fn new_closure<'gc>(
 
 /// Closes the returning frame's upvalues and moves its `n` results at `first` down to its
 /// function slot (`finish_return` then pops the frame and delivers them).
+#[inline(never)]
 fn return_from_frame<'gc>(ctx: Context<'gc>, ts: &mut ThreadState<'gc>, first: usize, n: usize) {
     let f = *current_frame(ts);
     if let Some(uv) = ts.open_upvalues.last() {
@@ -1890,6 +1891,7 @@ fn return_from_frame<'gc>(ctx: Context<'gc>, ts: &mut ThreadState<'gc>, first: u
     ts.stack.truncate(f.func + n);
 }
 
+#[inline(never)]
 fn finish_return<'gc>(
     ctx: Context<'gc>,
     ts: &mut ThreadState<'gc>,
