@@ -865,6 +865,30 @@ pub(crate) fn run<'gc>(
                     _ => arith!($a, x, y, $op, $rb, $rc),
                 }
             }};
+            // `$flip`: the source had the operands the other way round (`K[k] op R[b]` for a
+            // commutative `op`): the same numbers, but the slow path (coercion, metamethods,
+            // errors) sees them in source order.
+            ($a:expr, $x:expr, $y:expr, $op:expr, $rb:expr, $rc:expr, $iop:expr, $fop:expr, flip $flip:expr) => {{
+                let (x, y) = ($x, $y);
+                match (x, y) {
+                    (Value::Integer(p), Value::Integer(q)) => r!($a) = Value::Integer($iop(p, q)),
+                    (Value::Float(p), Value::Float(q)) => r!($a) = Value::Float($fop(p, q)),
+                    (Value::Integer(p), Value::Float(q)) => {
+                        r!($a) = Value::Float($fop(p as f64, q))
+                    }
+                    (Value::Float(p), Value::Integer(q)) => {
+                        r!($a) = Value::Float($fop(p, q as f64))
+                    }
+                    _ => {
+                        let (x, y, rb, rc) = if $flip {
+                            (y, x, $rc, $rb)
+                        } else {
+                            (x, y, $rb, $rc)
+                        };
+                        arith!($a, x, y, $op, rb, rc)
+                    }
+                }
+            }};
         }
         macro_rules! div_fast {
             ($a:expr, $x:expr, $y:expr, $rb:expr, $rc:expr) => {{
@@ -1073,24 +1097,25 @@ pub(crate) fn run<'gc>(
                     r!(a as usize + 1) = obj;
                     get_index!(a, obj, consts[k as usize], describe_reg!(b));
                 }
-                Instruction::AddI { a, b, i } => {
+                Instruction::AddI { a, b, i, flip } => {
                     let x = r!(b);
                     if let Value::Integer(v) = x {
                         r!(a) = Value::Integer(v.wrapping_add(i as i64));
                     } else if let Value::Float(f) = x {
                         r!(a) = Value::Float(f + i as f64);
                     } else {
-                        arith!(
-                            a,
-                            x,
-                            Value::Integer(i as i64),
-                            ArithOp::Add,
-                            Some(b as usize),
-                            None
-                        );
+                        // The slow path sees the operands in source order (`i + R[b]` when
+                        // flipped).
+                        let imm = Value::Integer(i as i64);
+                        let (x, y, rb, rc) = if flip {
+                            (imm, x, None, Some(b as usize))
+                        } else {
+                            (x, imm, Some(b as usize), None)
+                        };
+                        arith!(a, x, y, ArithOp::Add, rb, rc);
                     }
                 }
-                Instruction::AddK { a, b, k } => arith_fast!(
+                Instruction::AddK { a, b, k, flip } => arith_fast!(
                     a,
                     r!(b),
                     consts[k as usize],
@@ -1098,7 +1123,8 @@ pub(crate) fn run<'gc>(
                     Some(b as usize),
                     None,
                     i64::wrapping_add,
-                    |p: f64, q: f64| p + q
+                    |p: f64, q: f64| p + q,
+                    flip flip
                 ),
                 Instruction::SubK { a, b, k } => arith_fast!(
                     a,
@@ -1110,7 +1136,7 @@ pub(crate) fn run<'gc>(
                     i64::wrapping_sub,
                     |p: f64, q: f64| p - q
                 ),
-                Instruction::MulK { a, b, k } => arith_fast!(
+                Instruction::MulK { a, b, k, flip } => arith_fast!(
                     a,
                     r!(b),
                     consts[k as usize],
@@ -1118,7 +1144,8 @@ pub(crate) fn run<'gc>(
                     Some(b as usize),
                     None,
                     i64::wrapping_mul,
-                    |p: f64, q: f64| p * q
+                    |p: f64, q: f64| p * q,
+                    flip flip
                 ),
                 Instruction::ModK { a, b, k } => arith!(
                     a,
