@@ -6,7 +6,12 @@
 //!   call a function or leave the loop, so errors and tracebacks see the right line and a
 //!   paused frame resumes at the right instruction.
 //! - Fuel is counted in a local and checked at backward jumps and calls only: straight-line
-//!   code between checks is bounded by the function's length.
+//!   code between checks is bounded by the function's length. One unit per instruction,
+//!   taken off by stretches (`pc - seg` instructions at a time, see `flush!`), which gives
+//!   the same totals at the same points as counting each instruction.
+//! - Calls of fixed-parameter Lua functions and `Return0`/`Return1` into a Lua caller switch
+//!   the loop's locals to the new frame (`enter_frame!`) without leaving the loop; every
+//!   other call or return goes back to the top of `'frame`, which reloads them.
 //! - A metamethod call is pushed above the frame's registers with `Returns::Meta`; when it
 //!   returns, `finish_meta` completes the interrupted instruction (PUC's `luaV_finishOp`), so
 //!   metamethods never recurse on the Rust stack and can yield.
@@ -715,6 +720,12 @@ pub(crate) fn run<'gc>(
         let mut pc = frame.pc;
         let mut top = frame.top;
         let mut budget = fuel.remaining();
+        // Fuel is one unit per instruction, counted by stretches instead of one by one: the
+        // instructions run since `seg` are `pc - seg` units not yet taken off `budget`.
+        // `flush!` takes them off (before anything reads the budget or saves it); a change
+        // of `pc` that is not running the next instruction (a jump, a skipped `Jmp`, a
+        // rewind) moves `seg` by the same amount (`jump_by!`), so it counts nothing.
+        let mut seg = pc as i64;
 
         // Switches the locals above to `$f`, a Lua frame that is or is about to be on top of
         // `ts.frames`, without leaving the instruction loop: what the top of `'frame` does,
@@ -730,6 +741,7 @@ pub(crate) fn run<'gc>(
                 upvals = frame.closure.upvalue_slots();
                 base = frame.base;
                 pc = frame.pc;
+                seg = pc as i64;
                 top = frame.top;
             }};
         }
@@ -739,8 +751,26 @@ pub(crate) fn run<'gc>(
                 ts.stack[base + $i as usize]
             };
         }
+        macro_rules! flush {
+            () => {{
+                budget -= pc as i64 - seg;
+                // Not read again when the loop is left right after (`save!` then `return`).
+                #[allow(unused_assignments)]
+                {
+                    seg = pc as i64;
+                }
+            }};
+        }
+        macro_rules! jump_by {
+            ($delta:expr) => {{
+                let delta: i64 = $delta;
+                pc = (pc as i64 + delta) as usize;
+                seg += delta;
+            }};
+        }
         macro_rules! save {
             () => {{
+                flush!();
                 let f = current_frame(ts);
                 f.pc = pc;
                 f.top = top;
@@ -765,6 +795,7 @@ pub(crate) fn run<'gc>(
         // jumps).
         macro_rules! check_fuel {
             () => {
+                flush!();
                 if budget <= 0 {
                     save!();
                     // The step ends here either way, and this safe point is not checked
@@ -787,14 +818,15 @@ pub(crate) fn run<'gc>(
         // positive budget makes progress (a budget of 1 used to retry a call forever).
         macro_rules! check_fuel_before {
             () => {
+                flush!();
                 if budget < 0 {
                     budget += 1;
-                    pc -= 1;
+                    jump_by!(-1);
                     save!();
                     return Ok(Flow::OutOfFuel);
                 }
                 if memory.needs_attention() {
-                    pc -= 1;
+                    jump_by!(-1);
                     save!();
                     return memory_attention(ctx);
                 }
@@ -937,15 +969,15 @@ pub(crate) fn run<'gc>(
             ($cond:expr, $k:expr) => {{
                 if $cond == $k {
                     if let Instruction::Jmp { off } = code[pc] {
-                        pc = (pc as i64 + 1 + off as i64) as usize;
+                        jump_by!(1 + off as i64);
                         if off < 0 {
                             check_fuel!();
                         }
                     } else {
-                        pc += 1;
+                        jump_by!(1);
                     }
                 } else {
-                    pc += 1;
+                    jump_by!(1);
                 }
             }};
         }
@@ -1030,7 +1062,6 @@ pub(crate) fn run<'gc>(
         loop {
             let ins = code[pc];
             pc += 1;
-            budget -= 1;
             match ins {
                 Instruction::Move { a, b } => r!(a) = r!(b),
                 Instruction::LoadI { a, i } => r!(a) = Value::Integer(i as i64),
@@ -1039,7 +1070,7 @@ pub(crate) fn run<'gc>(
                 Instruction::LoadFalse { a } => r!(a) = Value::Boolean(false),
                 Instruction::LoadFalseSkip { a } => {
                     r!(a) = Value::Boolean(false);
-                    pc += 1;
+                    jump_by!(1);
                 }
                 Instruction::LoadTrue { a } => r!(a) = Value::Boolean(true),
                 Instruction::LoadNil { a, n } => {
@@ -1350,6 +1381,7 @@ pub(crate) fn run<'gc>(
                         top = first + n as usize;
                     }
                     budget -= n as i64;
+                    flush!();
                     fuel.set_remaining(budget);
                     let describe = |slot: usize| debug::describe_register(fp, pc - 1, slot - base);
                     let r = concat_reduce(ctx, &mut ts.stack, first, top, fuel, &describe);
@@ -1366,7 +1398,7 @@ pub(crate) fn run<'gc>(
                             // after the host has collected.
                             top = new_top;
                             current_frame(ts).concat_resume = true;
-                            pc -= 1;
+                            jump_by!(-1);
                             save!();
                             return Ok(Flow::OutOfFuel);
                         }
@@ -1400,7 +1432,7 @@ pub(crate) fn run<'gc>(
                     }
                 }
                 Instruction::Jmp { off } => {
-                    pc = (pc as i64 + off as i64) as usize;
+                    jump_by!(off as i64);
                     if off < 0 {
                         check_fuel!();
                     }
@@ -1501,15 +1533,15 @@ pub(crate) fn run<'gc>(
                     if v.is_truthy() == k {
                         r!(a) = v;
                         if let Instruction::Jmp { off } = code[pc] {
-                            pc = (pc as i64 + 1 + off as i64) as usize;
+                            jump_by!(1 + off as i64);
                             if off < 0 {
                                 check_fuel!();
                             }
                         } else {
-                            pc += 1;
+                            jump_by!(1);
                         }
                     } else {
-                        pc += 1;
+                        jump_by!(1);
                     }
                 }
                 Instruction::Call { a, b, c } => {
@@ -1665,6 +1697,7 @@ pub(crate) fn run<'gc>(
                         for i in 1..want {
                             ts.stack[func + i] = Value::Nil;
                         }
+                        flush!();
                         fuel.set_remaining(budget);
                         if budget <= 0 {
                             return Ok(Flow::OutOfFuel);
@@ -1710,7 +1743,7 @@ pub(crate) fn run<'gc>(
                         &mut ts.stack[base + a as usize..base + a as usize + 4]
                     ));
                     if !runs {
-                        pc += skip as usize;
+                        jump_by!(skip as i64);
                     }
                 }
                 Instruction::ForLoop { a, back } => {
@@ -1725,7 +1758,7 @@ pub(crate) fn run<'gc>(
                                         ts.stack[ra] = Value::Integer(ni);
                                         ts.stack[ra + 3] = Value::Integer(ni);
                                     }
-                                    pc -= back as usize;
+                                    jump_by!(-(back as i64));
                                     check_fuel!();
                                 }
                             }
@@ -1739,7 +1772,7 @@ pub(crate) fn run<'gc>(
                                 if cont {
                                     ts.stack[ra] = Value::Float(ni);
                                     ts.stack[ra + 3] = Value::Float(ni);
-                                    pc -= back as usize;
+                                    jump_by!(-(back as i64));
                                     check_fuel!();
                                 }
                             }
@@ -1757,7 +1790,7 @@ pub(crate) fn run<'gc>(
                         }
                         ts.tbc_slots.push(base + a as usize + 3);
                     }
-                    pc += skip as usize;
+                    jump_by!(skip as i64);
                 }
                 Instruction::TForCall { a, c } => {
                     check_fuel_before!();
@@ -1774,7 +1807,7 @@ pub(crate) fn run<'gc>(
                     let v = ts.stack[ra + 4];
                     if !v.is_nil() {
                         ts.stack[ra + 2] = v;
-                        pc -= back as usize;
+                        jump_by!(-(back as i64));
                         check_fuel!();
                     }
                 }
