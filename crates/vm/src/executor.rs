@@ -451,13 +451,6 @@ impl<'gc> Executor<'gc> {
     }
 
     fn step_inner(self, ctx: Context<'gc>, fuel: &mut Fuel) -> bool {
-        if ctx.state().gc.borrow().full_collection_requested {
-            // A full collection is due or under way (its mark runs between steps and must
-            // see the graph of the point where it was asked for): nothing runs until it is
-            // done (`Lua::step` runs it; hosts that step executors themselves call
-            // `Lua::collect_between_steps`).
-            return self.is_finished();
-        }
         let mut st = self.borrow_mut(ctx);
         if st.result.is_some() {
             return true;

@@ -110,23 +110,14 @@ pub(crate) struct GcState<'gc> {
     pub(crate) weak_tables: Vec<GcWeak<'gc, TableInner<'gc>>>,
     #[collect(require_static)]
     pub(crate) full_collection_requested: bool,
-    /// The logical mark of the full collection under way, between its slices (see
-    /// `full_collection_slice`); `None` when none is. Not part of snapshots: a restore or
-    /// rollback drops it, and the collection (still requested) starts over.
-    pub(crate) mark: Option<Box<LogicalMark<'gc>>>,
 }
 
 pub(crate) type GcStateRef<'gc> = Gc<'gc, RefLock<GcState<'gc>>>;
 
 /// An object met by the logical mark.
-#[derive(Clone, Copy, Collect)]
-#[collect(no_drop)]
+#[derive(Clone, Copy)]
 enum Node<'gc> {
     Table(Table<'gc>),
-    /// The rest of a large table's array part and entries, from slot `from` on (a table
-    /// is scanned in pieces of `TABLE_PIECE` slots, so one huge table does not make one
-    /// slice of a full collection long).
-    TableFrom(Table<'gc>, #[collect(require_static)] usize),
     Closure(crate::function::LuaClosure<'gc>),
     Proto(Gc<'gc, crate::function::FunctionProto<'gc>>),
     UpValue(crate::function::UpValue<'gc>),
@@ -146,37 +137,19 @@ fn addr<T>(gc: Gc<'_, T>) -> usize {
 /// and not the finalizer list. Independent of what the physical collector keeps alive (e.g.
 /// old states a snapshot ring holds), so weak tables, finalizers and `collectgarbage("count")`
 /// come out the same in every VM with the same logical state.
-///
-/// It runs in slices (`run_slice`) between executor steps, with no script running until it
-/// is done (the executor waits while a full collection is requested), so the mark sees the
-/// graph of the point where the script asked. What the host changes between slices (through
-/// `Lua::enter`) is seen if the mark has not passed the changed object yet: host writes
-/// during a collection are as if made around it, read-only host calls change nothing.
-#[derive(Collect)]
-#[collect(no_drop)]
-pub(crate) struct LogicalMark<'gc> {
-    #[collect(require_static)]
+struct LogicalMark<'gc> {
     seen: AddressSet,
     stack: Vec<Node<'gc>>,
     /// Bytes of the reachable objects (their memory charges).
-    #[collect(require_static)]
     bytes: usize,
     /// Whether objects marked now count in `bytes` (not in the last phase, for what only the
     /// host's value handles and finished executors hold).
-    #[collect(require_static)]
     counting: bool,
-    /// Where the mark stands (see `run_slice`).
-    #[collect(require_static)]
-    phase: MarkPhase,
-    /// Work done in the current slice: objects and slots visited.
-    #[collect(require_static)]
-    work: usize,
     /// Ephemeron values waiting for their key (weak key, strong value: the value is only
     /// reachable through the entry once the key is, PUC's ephemeron rule). Key address → the
     /// last link of its list in `links` (index + 1). Each entry is parked at most once, when
     /// its table is traversed, and released at most once, when its key is marked, so the
     /// mark is linear in the graph (no repeated rescans of ephemeron tables).
-    #[collect(require_static)]
     waiting: hashbrown::HashMap<usize, usize, AddressHash>,
     /// `(value, previous link of the same key (index + 1), 0 = none)`.
     links: Vec<(Value<'gc>, usize)>,
@@ -184,24 +157,6 @@ pub(crate) struct LogicalMark<'gc> {
     /// that a chain of ephemerons never recurses).
     released: Vec<Value<'gc>>,
 }
-
-/// The phases of a full collection's logical mark.
-#[derive(Copy, Clone, PartialEq, Eq, Debug)]
-enum MarkPhase {
-    /// The script's roots and running executors are to be pushed.
-    Start,
-    /// Marking what they reach (counted in `collectgarbage("count")`).
-    Script,
-    /// Marking what only the host's handles reach (not counted).
-    Host,
-}
-
-/// Slots of a table scanned before the rest is pushed back as a `Node::TableFrom`.
-const TABLE_PIECE: usize = 4096;
-
-/// Work (objects and slots visited) one slice of a full collection's mark does. About a
-/// millisecond of marking on the reference machine.
-pub(crate) const MARK_SLICE_WORK: usize = 256 * 1024;
 
 type AddressHash = std::hash::BuildHasherDefault<lunette_gc_snapshot::AddressHasher>;
 type AddressSet = hashbrown::HashSet<usize, AddressHash>;
@@ -213,8 +168,6 @@ impl<'gc> LogicalMark<'gc> {
             stack: Vec::new(),
             bytes: 0,
             counting: true,
-            phase: MarkPhase::Start,
-            work: 0,
             waiting: Default::default(),
             links: Vec::new(),
             released: Vec::new(),
@@ -267,7 +220,6 @@ impl<'gc> LogicalMark<'gc> {
     }
 
     fn value(&mut self, v: Value<'gc>) {
-        self.work += 1;
         match v {
             Value::String(s) => {
                 if self.seen.insert(addr(s.0)) {
@@ -292,31 +244,6 @@ impl<'gc> LogicalMark<'gc> {
         }
     }
 
-    /// Scans a strong table's array part and entries from slot `from` (array slots first,
-    /// then one slot per entry), at most `TABLE_PIECE` of them; the rest goes back on the
-    /// stack. (The table's metatable and bytes are taken when its scan starts.)
-    fn table_piece(&mut self, t: Table<'gc>, from: usize) {
-        let st = t.0.state.borrow();
-        let end = from.saturating_add(TABLE_PIECE);
-        let array_len = st.array.len();
-        for v in st
-            .array
-            .get(from.min(array_len)..end.min(array_len))
-            .unwrap_or(&[])
-        {
-            self.value(*v);
-        }
-        let entries_from = from.saturating_sub(array_len);
-        let entries_end = end.saturating_sub(array_len).min(st.entries.len());
-        for (k, v) in st.entries.get(entries_from..entries_end).unwrap_or(&[]) {
-            self.value(*k);
-            self.value(*v);
-        }
-        if end < array_len + st.entries.len() {
-            self.stack.push(Node::TableFrom(t, end));
-        }
-    }
-
     /// Marks what a reference leads to (the visitor of `References`).
     fn reference(&mut self, r: Reference<'gc>) {
         match r {
@@ -327,26 +254,13 @@ impl<'gc> LogicalMark<'gc> {
         }
     }
 
-    /// Marks everything pending.
     fn run(&mut self) {
-        while !self.run_bounded(usize::MAX) {}
-    }
-
-    /// Marks until nothing is pending (`true`) or `budget` work is done (`false`).
-    fn run_bounded(&mut self, budget: usize) -> bool {
-        self.work = 0;
         loop {
-            if self.work >= budget {
-                return self.stack.is_empty() && self.released.is_empty();
-            }
             if let Some(v) = self.released.pop() {
                 self.value(v);
                 continue;
             }
-            let Some(n) = self.stack.pop() else {
-                return true;
-            };
-            self.work += 1;
+            let Some(n) = self.stack.pop() else { break };
             match n {
                 Node::Table(t) => {
                     let st = t.0.state.borrow();
@@ -357,15 +271,11 @@ impl<'gc> LogicalMark<'gc> {
                         (false, false)
                     };
                     if !wk && !wv {
-                        if let Some(m) = st.metatable {
-                            self.value(Value::Table(m));
-                        }
-                        drop(st);
-                        self.table_piece(t, 0);
+                        st.references(&mut |r| self.reference(r));
                         continue;
                     }
-                    // A weak table: its strong parts only (the fields `References` lists),
-                    // ephemeron entries parked until their key is marked.
+                    // A weak table: its strong parts only (the same fields `References`
+                    // lists), ephemeron entries parked until their key is marked.
                     if !wv {
                         for v in &st.array {
                             self.value(*v);
@@ -385,7 +295,6 @@ impl<'gc> LogicalMark<'gc> {
                         self.value(Value::Table(mt));
                     }
                 }
-                Node::TableFrom(t, from) => self.table_piece(t, from),
                 Node::Closure(c) => {
                     if !crate::state::is_host_id(c.0.id) {
                         self.count(c.0._charge.get());
@@ -424,47 +333,9 @@ impl<'gc> LogicalMark<'gc> {
 /// unreachable finalizable objects (newest first) to have their finalizers run, and sets what
 /// `collectgarbage("count")` reports to the reachable objects' bytes. Runs between steps.
 pub(crate) fn logical_collection(ctx: Context<'_>) {
-    logical_collection_slice(ctx, usize::MAX);
-}
-
-/// One slice of a full collection's logical mark (about `budget` work; see `LogicalMark`),
-/// starting one if none is under way. Returns whether the collection's logical part is
-/// done: weak tables cleared, finalizers queued, `collectgarbage("count")` set, and the
-/// request cleared (the executor may run again).
-pub(crate) fn logical_collection_slice(ctx: Context<'_>, budget: usize) -> bool {
-    let state = ctx.state();
-    let taken = state.gc.borrow_mut(ctx.mutation()).mark.take();
-    let mut m = taken.unwrap_or_else(|| Box::new(LogicalMark::new()));
-    loop {
-        match m.phase {
-            MarkPhase::Start => {
-                mark_script_roots(&mut m, state);
-                m.phase = MarkPhase::Script;
-            }
-            MarkPhase::Script => {
-                if !m.run_bounded(budget) {
-                    break;
-                }
-                m.counting = false;
-                mark_host_roots(&mut m, state);
-                m.phase = MarkPhase::Host;
-            }
-            MarkPhase::Host => {
-                if !m.run_bounded(budget) {
-                    break;
-                }
-                finish_logical_collection(ctx, *m);
-                return true;
-            }
-        }
-    }
-    state.gc.borrow_mut(ctx.mutation()).mark = Some(m);
-    false
-}
-
-/// Whether a full collection's logical mark is under way (between slices).
-pub(crate) fn marking(state: &State<'_>) -> bool {
-    state.gc.borrow().mark.is_some()
+    let mut m = LogicalMark::new();
+    mark_live(&mut m, ctx.state());
+    finish_logical_collection(ctx, m);
 }
 
 /// Bytes of the objects only the snapshot ring keeps alive (reachable from its logs, not from
@@ -481,16 +352,6 @@ pub(crate) fn ring_only_bytes(state: &State<'_>) -> usize {
 
 /// Marks everything live (counting the script's part, see `logical_collection`).
 fn mark_live<'gc>(m: &mut LogicalMark<'gc>, state: &State<'gc>) {
-    mark_script_roots(m, state);
-    m.run();
-    m.counting = false;
-    mark_host_roots(m, state);
-    m.run();
-}
-
-/// Pushes the script's roots and the running executors (counted: the frames the host is
-/// running are the script's).
-fn mark_script_roots<'gc>(m: &mut LogicalMark<'gc>, state: &State<'gc>) {
     m.value(Value::Table(state.globals));
     m.value(Value::Table(state.registry));
     m.value(Value::Thread(state.main_thread));
@@ -514,25 +375,21 @@ fn mark_script_roots<'gc>(m: &mut LogicalMark<'gc>, state: &State<'gc>) {
     // running, whose locals are the script's). Not counted: what only the host keeps (values
     // it stashed, finished executors' results), so the host's handles do not change
     // `collectgarbage("count")`; they are still strong roots for weak tables and finalizers.
-    let crate::handle::HandleRoots { executors, .. } = crate::handle::handle_roots(state);
-    for (_, e) in executors {
-        if !e.is_finished() {
-            m.node(addr(e.0), Node::Executor(e));
-        }
-    }
-}
-
-/// Pushes what only the host holds: values it stashed and finished executors (not counted).
-fn mark_host_roots<'gc>(m: &mut LogicalMark<'gc>, state: &State<'gc>) {
     let crate::handle::HandleRoots { values, executors } = crate::handle::handle_roots(state);
+    let (running, finished): (Vec<_>, Vec<_>) =
+        executors.into_iter().partition(|(_, e)| !e.is_finished());
+    for (_, e) in running {
+        m.node(addr(e.0), Node::Executor(e));
+    }
+    m.run();
+    m.counting = false;
     for (_, v) in values {
         m.value(v);
     }
-    for (_, e) in executors {
-        if e.is_finished() {
-            m.node(addr(e.0), Node::Executor(e));
-        }
+    for (_, e) in finished {
+        m.node(addr(e.0), Node::Executor(e));
     }
+    m.run();
 }
 
 fn finish_logical_collection<'gc>(ctx: Context<'gc>, m: LogicalMark<'gc>) {

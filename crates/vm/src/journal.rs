@@ -602,9 +602,6 @@ impl<'gc> Journal<'gc> {
             gc.finalizing = root.finalizing;
             gc.weak_tables = root.weak_tables.clone();
             gc.full_collection_requested = root.full_collection_requested;
-            // A full collection's mark under way saw the state rolled back: it starts over
-            // (if the restored state still asks for one).
-            gc.mark = None;
         }
         state.memory.set_script_bytes(root.script_bytes);
         state.memory.set_pacing(root.pacing);

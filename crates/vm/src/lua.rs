@@ -294,11 +294,6 @@ impl Lua {
     /// Does the garbage collection work that allocation since the last call asked for.
     pub fn gc_step(&mut self) {
         let _guard = AccountGuard::new(&self.memory);
-        if self.arena.mutate(|_, state| crate::gc::marking(state)) {
-            // No freeing while a full collection's mark is under way: it remembers the
-            // objects it passed by address.
-            return;
-        }
         // gc-arena paces by object count; a few huge strings or tables are few objects, so
         // the bytes they add count as debt too (one allocation per KiB).
         let grown = self.memory.growth_since_last_step();
@@ -463,39 +458,14 @@ impl Lua {
     /// script asked for, a slice of the collection the memory limit asked for, or the
     /// pacing's incremental work. For hosts that step executors themselves inside `enter`
     /// (`Executor::step`): call it between such steps as `step` would.
-    ///
-    /// A full collection runs whole here (`step` runs it in slices, see `collect_after_step`).
     pub fn collect_between_steps(&mut self) {
         let full = self.enter(|ctx| ctx.state().gc.borrow().full_collection_requested);
-        if full {
-            self.gc_collect();
-        } else {
-            self.collect_after_step(false);
-        }
+        self.collect_after_step(full);
     }
 
-    /// After an executor's step: a slice of the full collection a script asked for (or that
-    /// became due), or else a slice of the limit's collection, or the pacing's work.
-    ///
-    /// A full collection's logical mark runs in slices of bounded work
-    /// (`gc::MARK_SLICE_WORK`), one per `step`; meanwhile executors do not run (a step
-    /// returns at once while the collection is requested), so the mark sees the graph of the
-    /// point where the script asked and no step pauses for a whole heap. Its physical part
-    /// (freeing) then runs in slices like the limit's collections, while scripts run.
     fn collect_after_step(&mut self, full: bool) {
         if full {
-            let _guard = AccountGuard::new(&self.memory);
-            let done = self.arena.mutate(|mc, state| {
-                crate::gc::logical_collection_slice(
-                    Context::new(mc, state),
-                    crate::gc::MARK_SLICE_WORK,
-                )
-            });
-            if done {
-                // The physical part, in slices after the next steps (it ends by compacting
-                // the interner and counting the collection, `limit_collection_slice`).
-                self.memory.want_collection();
-            }
+            self.gc_collect();
         } else if self.memory.take_collection_wanted() || self.limit_cycle.get() != LimitCycle::Idle
         {
             self.limit_collection_slice();
