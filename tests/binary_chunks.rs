@@ -101,3 +101,45 @@ fn loading_a_big_binary_chunk_is_paid_in_slices() {
     assert_eq!(out(&host), "true\n20000\n");
     assert!(worst < 20_000, "a step overran its budget by {worst} units");
 }
+
+/// `CHUNK=file cargo test --test binary_chunks replay_chunk -- --ignored --nocapture`: runs a
+/// binary chunk (a fuzzer finding) in small steps, printing memory as it goes.
+#[test]
+#[ignore]
+fn replay_chunk() {
+    let bytes = std::fs::read(std::env::var("CHUNK").expect("CHUNK=file")).unwrap();
+    let host = CaptureHost::new();
+    let mut lua = Lua::sandboxed(Rc::new(host.clone()));
+    lua.set_memory_limit(Some(16 << 20));
+    let proto = lunette::compiler::undump(&bytes, "=replay").unwrap();
+    let exec = lua.enter(|ctx| {
+        let f = ctx.load_prototype(&proto, None);
+        ctx.stash_executor(lunette::Executor::start(
+            ctx,
+            lunette::Value::Function(f),
+            &[],
+        ))
+    });
+    let mut last = 0;
+    let mut worst_overrun = 0;
+    for step in 0..2_000_000 {
+        let mut fuel = Fuel::new(1);
+        let status = lua.step(&exec, &mut fuel);
+        if -fuel.remaining() > worst_overrun {
+            worst_overrun = -fuel.remaining();
+            println!("step {step}: overran by {worst_overrun}");
+        }
+        let peak = lua.memory_peak();
+        if peak > last + (1 << 20) {
+            let out = String::from_utf8_lossy(&host.take_stdout()).into_owned();
+            println!(
+                "step {step}: peak {peak} after output {:?}",
+                &out[out.len().saturating_sub(200)..]
+            );
+            last = peak;
+        }
+        if status.is_done() {
+            break;
+        }
+    }
+}

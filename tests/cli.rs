@@ -634,6 +634,39 @@ fn ctrl_c_interrupts_a_script_with_a_traceback() {
     );
 }
 
+/// Like `lua`'s hook, the interrupt is an error raised where the script runs: `pcall`
+/// catches it (PUC 5.4.8: `false\tinterrupted!`, no position: the caller is `pcall`) and
+/// `__close` handlers run.
+#[cfg(unix)]
+#[test]
+fn ctrl_c_is_an_error_pcall_can_catch() {
+    let d = dir("sigint-pcall");
+    let p = file(
+        &d,
+        "catch.lua",
+        "print('start')
+         local ok, e = pcall(function()
+           local c <close> = setmetatable({}, {__close = function() print('closed') end})
+           while true do end
+         end)
+         print(ok, e)
+",
+    );
+    let out = interrupted(
+        &["--fuel", "1000000000", p.to_str().unwrap()],
+        "",
+        "start\n",
+    );
+    assert_eq!(
+        outcome(&out),
+        (
+            Some(0),
+            "start\nclosed\nfalse\tinterrupted!\n".to_string(),
+            String::new()
+        )
+    );
+}
+
 #[cfg(unix)]
 #[test]
 fn ctrl_c_in_the_repl_stops_the_chunk_and_the_session_goes_on() {

@@ -397,3 +397,50 @@ fn nested_resumes_are_limited_like_puc() {
         "bottom\tC stack overflow\n"
     );
 }
+
+/// `Lua::interrupt` raises an error where a paused executor stopped: `pcall` around that
+/// point catches it, `__close` handlers run, a coroutine running there dies by it (its
+/// resumer gets it), and a snapshot keeps a pending interrupt.
+#[test]
+fn interrupts_are_errors_raised_where_the_executor_stopped() {
+    let (mut lua, host) = lua_with_capture();
+    let exec = lua
+        .chunk(
+            r#"
+            local log = {}
+            local ok, e = pcall(function()
+                local guard <close> = setmetatable({}, {__close = function(_, err)
+                    log[#log + 1] = "closed by " .. tostring(err)
+                end})
+                while true do end
+            end)
+            log[#log + 1] = tostring(ok) .. " " .. e
+            local co = coroutine.create(function() while true do end end)
+            local ok2, e2 = coroutine.resume(co)
+            log[#log + 1] = tostring(ok2) .. " " .. e2
+            print(table.concat(log, "; "))
+            while true do end
+            "#,
+        )
+        .name("=interrupts")
+        .start(())
+        .unwrap();
+    let step = |lua: &mut Lua| lua.step(&exec, &mut Fuel::new(1000));
+    assert_eq!(step(&mut lua), lunette::StepStatus::OutOfFuel);
+    lua.interrupt(&exec, "stop 1").unwrap();
+    // (Inside the coroutine now, after one more step.)
+    assert_eq!(step(&mut lua), lunette::StepStatus::OutOfFuel);
+    lua.interrupt(&exec, "stop 2").unwrap();
+    // A pending interrupt survives a snapshot and its restore.
+    let snapshot = lua.snapshot().unwrap();
+    lua.restore(&snapshot).unwrap();
+    assert_eq!(step(&mut lua), lunette::StepStatus::OutOfFuel);
+    assert_eq!(
+        String::from_utf8(host.take_stdout()).unwrap(),
+        "closed by stop 1; false stop 1; false stop 2\n"
+    );
+    // Uncaught: the executor fails with it.
+    lua.interrupt(&exec, "stop 3").unwrap();
+    assert_eq!(step(&mut lua), lunette::StepStatus::Errored);
+    assert_eq!(lua.results::<()>(&exec).unwrap_err().message, "stop 3");
+}

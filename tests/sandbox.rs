@@ -198,6 +198,19 @@ fn memory_attack(attack: &str) {
     );
 }
 
+/// Deep recursion through `__index` with big frames (200 registers each): the stack grows
+/// by at most `MAX_STACK_GROWTH` slots at once once it is big (it doubled from 15 to 30 MiB
+/// under a 16 MiB limit: found by the undump fuzzer).
+#[test]
+fn memory_limit_stops_deep_recursion_with_big_frames() {
+    let locals: Vec<String> = (0..190).map(|i| format!("a{i}")).collect();
+    memory_attack(&format!(
+        "local t = setmetatable({{}}, {{__index = function(t, k) local {} = 1 return t[k + 1] end}}) \
+         return t[1]",
+        locals.join(", ")
+    ));
+}
+
 #[test]
 fn memory_limit_stops_string_rep() {
     memory_attack("return string.rep('x', 1 << 30)");

@@ -1060,20 +1060,37 @@ impl Parser<'_> {
                 self.exp_to_nextreg(e2)?;
                 self.code_concat(e1, e2, line);
             }
-            BinOp::Add => {
-                if let Some(i) = Self::sc_int(e2) {
-                    let b = self.exp_to_anyreg(e1)?;
-                    self.finish_unary_like(e1, AddI { a: 0, b, i }, line);
-                } else {
-                    self.code_arith(op, e1, e2, line)?;
+            BinOp::Add | BinOp::Mul => {
+                // Commutative: a numeral on the left moves to the right so that it can be an
+                // immediate or a constant operand (PUC's `codecommutative`); `flip` keeps the
+                // source order for metamethods and errors.
+                let flip = Self::to_numeral(e1).is_some();
+                if flip {
+                    std::mem::swap(e1, e2);
+                }
+                match Self::sc_int(e2) {
+                    Some(i) if op == BinOp::Add => {
+                        let b = self.exp_to_anyreg(e1)?;
+                        self.finish_unary_like(e1, AddI { a: 0, b, i, flip }, line);
+                    }
+                    _ => {
+                        if Self::to_numeral(e2).is_some() && self.exp_to_k(e2) {
+                            self.code_bin_k(op, e1, e2, line, flip)?;
+                        } else {
+                            if flip {
+                                std::mem::swap(e1, e2);
+                            }
+                            self.code_bin_exp_val(op, e1, e2, line)?;
+                        }
+                    }
                 }
             }
-            BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::IDiv | BinOp::Mod | BinOp::Pow => {
+            BinOp::Sub | BinOp::Div | BinOp::IDiv | BinOp::Mod | BinOp::Pow => {
                 self.code_arith(op, e1, e2, line)?
             }
             BinOp::BAnd | BinOp::BOr | BinOp::BXor => {
                 if matches!(e2.k, ExpKind::KInt(_)) && self.exp_to_k(e2) {
-                    self.code_bin_k(op, e1, e2, line)?;
+                    self.code_bin_k(op, e1, e2, line, false)?;
                 } else {
                     self.code_bin_exp_val(op, e1, e2, line)?;
                 }
@@ -1123,14 +1140,22 @@ impl Parser<'_> {
         line: u32,
     ) -> CResult<()> {
         if Self::to_numeral(e2).is_some() && self.exp_to_k(e2) {
-            self.code_bin_k(op, e1, e2, line)
+            self.code_bin_k(op, e1, e2, line, false)
         } else {
             self.code_bin_exp_val(op, e1, e2, line)
         }
     }
 
-    /// `R[a] = R[b] op K[k]` (e2 is a `K` fitting 16 bits).
-    fn code_bin_k(&mut self, op: BinOp, e1: &mut ExpDesc, e2: &ExpDesc, line: u32) -> CResult<()> {
+    /// `R[a] = R[b] op K[k]` (e2 is a `K` fitting 16 bits). `flip`: the operands were
+    /// swapped (only for `+` and `*`).
+    fn code_bin_k(
+        &mut self,
+        op: BinOp,
+        e1: &mut ExpDesc,
+        e2: &ExpDesc,
+        line: u32,
+        flip: bool,
+    ) -> CResult<()> {
         let ExpKind::K(kk) = e2.k else {
             debug_assert!(false);
             return Ok(());
@@ -1138,9 +1163,9 @@ impl Parser<'_> {
         let k = kk as u16;
         let b = self.exp_to_anyreg(e1)?;
         let i = match op {
-            BinOp::Add => AddK { a: 0, b, k },
+            BinOp::Add => AddK { a: 0, b, k, flip },
             BinOp::Sub => SubK { a: 0, b, k },
-            BinOp::Mul => MulK { a: 0, b, k },
+            BinOp::Mul => MulK { a: 0, b, k, flip },
             BinOp::Mod => ModK { a: 0, b, k },
             BinOp::Pow => PowK { a: 0, b, k },
             BinOp::Div => DivK { a: 0, b, k },

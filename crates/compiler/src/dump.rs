@@ -11,7 +11,7 @@
 //! bytecode verifier ([`crate::verify`]): a prototype that comes out of `undump` is as safe
 //! to run as one the compiler made.
 //!
-//! # Format (version 1)
+//! # Format (version 2: `AddI`, `AddK` and `MulK` carry `flip`)
 //!
 //! Integers are unsigned LEB128 varints (`uv`: 7 bits a byte, low first, at most 10 bytes),
 //! signed ones zigzag-encoded then LEB128 (`sv`); `u8` is one byte; a float is its IEEE 754
@@ -19,7 +19,7 @@
 //!
 //! ```text
 //! chunk    := header function
-//! header   := "\x1bLua" 0x54 "lnt" "\x19\x93\r\n\x1a\n" version:u8(=1) flags:u8
+//! header   := "\x1bLua" 0x54 "lnt" "\x19\x93\r\n\x1a\n" version:u8(=2) flags:u8
 //!             [source:string]                 -- if flags & 2
 //!                                             -- flags & 1: stripped (informative)
 //! function := line_defined:uv last_line_defined:uv num_params:u8 is_vararg:u8(0|1)
@@ -61,7 +61,7 @@ pub const SIGNATURE: &[u8] = b"\x1bLua";
 const MAGIC: &[u8] = b"\x1bLua\x54lnt\x19\x93\r\n\x1a\n";
 
 /// The format version written by [`dump`] and the only one [`undump`] reads.
-pub const FORMAT_VERSION: u8 = 1;
+pub const FORMAT_VERSION: u8 = 2;
 
 /// Deepest function nesting [`undump`] accepts (the compiler's own nesting limit).
 pub const MAX_NESTING: usize = crate::parser::MAX_LEVELS as usize;
@@ -565,10 +565,10 @@ codec! {
     17 SetField { a: u8, k: u16, c: u16, ck: bool }
     18 NewTable { a: u8, hash: u16, array: u32 }
     19 SelfK { a: u8, b: u8, k: u32 }
-    20 AddI { a: u8, b: u8, i: i16 }
-    21 AddK { a: u8, b: u8, k: u16 }
+    20 AddI { a: u8, b: u8, i: i16, flip: bool }
+    21 AddK { a: u8, b: u8, k: u16, flip: bool }
     22 SubK { a: u8, b: u8, k: u16 }
-    23 MulK { a: u8, b: u8, k: u16 }
+    23 MulK { a: u8, b: u8, k: u16, flip: bool }
     24 ModK { a: u8, b: u8, k: u16 }
     25 PowK { a: u8, b: u8, k: u16 }
     26 DivK { a: u8, b: u8, k: u16 }

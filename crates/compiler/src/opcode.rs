@@ -74,14 +74,17 @@ pub enum Instruction {
     /// `R[a+1] = R[b]; R[a] = R[b][K[k]]` (`K[k]` is a string: the method name)
     SelfK { a: u8, b: u8, k: u32 },
 
-    /// `R[a] = R[b] + i`
-    AddI { a: u8, b: u8, i: i16 },
-    /// `R[a] = R[b] + K[k]` (`K[k]` is a number)
-    AddK { a: u8, b: u8, k: u16 },
+    /// `R[a] = R[b] + i`. `flip`: the source was `i + R[b]` (a numeral on the left of a
+    /// commutative operator goes to the right, like PUC): the same sum for numbers, but a
+    /// metamethod or an error sees the operands in source order.
+    AddI { a: u8, b: u8, i: i16, flip: bool },
+    /// `R[a] = R[b] + K[k]` (`K[k]` is a number). `flip`: the source was `K[k] + R[b]` (see
+    /// `AddI`).
+    AddK { a: u8, b: u8, k: u16, flip: bool },
     /// `R[a] = R[b] - K[k]`
     SubK { a: u8, b: u8, k: u16 },
-    /// `R[a] = R[b] * K[k]`
-    MulK { a: u8, b: u8, k: u16 },
+    /// `R[a] = R[b] * K[k]`. `flip`: the source was `K[k] * R[b]` (see `AddI`).
+    MulK { a: u8, b: u8, k: u16, flip: bool },
     /// `R[a] = R[b] % K[k]`
     ModK { a: u8, b: u8, k: u16 },
     /// `R[a] = R[b] ^ K[k]`

@@ -478,9 +478,9 @@ fn verify_function(p: &Prototype, parent: Option<(u8, usize)>) -> Result<(), Fai
                 reg(b as usize)?;
                 next
             }
-            AddK { a, b, k }
+            AddK { a, b, k, .. }
             | SubK { a, b, k }
-            | MulK { a, b, k }
+            | MulK { a, b, k, .. }
             | ModK { a, b, k }
             | PowK { a, b, k }
             | DivK { a, b, k }

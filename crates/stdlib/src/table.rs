@@ -258,8 +258,25 @@ impl<'gc> Machine<'gc> {
         let st = *self
             .state
             .get_or_insert_with(|| ctx.new_table_with_capacity(K_STACK as usize + 3 * 8, 0));
+        // Most slots are unchanged since the previous save (one save per comparator call in
+        // a sort): a read costs much less than a journaled write, so unchanged slots are
+        // left alone. "Unchanged" is identity (same variant, same bits or object), never
+        // `raw_eq`, which equates 1 and 1.0; strings are always written (equal contents
+        // may be distinct objects).
         let put = |k: i64, v: Value<'gc>| {
-            raw_set(ctx, st, k, if v.is_nil() { Value::Table(st) } else { v })
+            let v = if v.is_nil() { Value::Table(st) } else { v };
+            let same = match (st.get_int(k), v) {
+                (Value::Integer(a), Value::Integer(b)) => a == b,
+                (Value::Float(a), Value::Float(b)) => a.to_bits() == b.to_bits(),
+                (Value::Boolean(a), Value::Boolean(b)) => a == b,
+                (Value::Table(a), Value::Table(b)) => Table::ptr_eq(a, b),
+                (old @ Value::Function(_), Value::Function(_))
+                | (old @ Value::Callback(_), Value::Callback(_)) => old.raw_eq(v),
+                _ => false,
+            };
+            if !same {
+                raw_set(ctx, st, k, v);
+            }
         };
         if !self.out.is_empty() {
             let c = *self.collector.get_or_insert_with(|| ctx.new_table());

@@ -222,13 +222,14 @@ impl<'gc> Exec<'gc, '_> {
         }
         let cap = self.ts.stack.capacity();
         if needed > cap {
-            // `Vec` growth at least doubles; the old buffer is live while it is copied.
-            let new_cap = needed.max(cap.saturating_mul(2));
+            // The old buffer is live while it is copied (see `interp::stack_growth`).
+            let extra = interp::stack_growth(cap, needed - len);
+            let new_cap = len.saturating_add(extra);
             let bytes = new_cap.saturating_mul(std::mem::size_of::<Value<'gc>>());
             ctx.reserve_memory(bytes)?;
             // Growing copies the buffer into fresh memory: charged like a bulk copy.
             self.fuel.consume((bytes / 1024) as i64);
-            self.ts.stack.reserve(n);
+            self.ts.stack.reserve_exact(extra);
             self.ts.sync_charge();
         }
         Ok(())
@@ -245,7 +246,7 @@ impl<'gc> Exec<'gc, '_> {
 }
 
 /// Makes room for `n` more values on `ts`'s stack, reserving the growth (by capacity:
-/// doubling, like `Vec`) against the memory limit before allocating it.
+/// `interp::stack_growth`) against the memory limit before allocating it.
 pub(crate) fn grow_stack_reserved<'gc>(
     ctx: Context<'gc>,
     ts: &mut ThreadState<'gc>,
@@ -253,7 +254,7 @@ pub(crate) fn grow_stack_reserved<'gc>(
 ) -> Result<(), Error<'gc>> {
     let (len, cap) = (ts.stack.len(), ts.stack.capacity());
     if len + n > cap {
-        let new_cap = (len + n).max(cap.saturating_mul(2));
+        let new_cap = len + interp::stack_growth(cap, n);
         ctx.reserve_memory((new_cap - cap) * std::mem::size_of::<Value<'gc>>())?;
         ts.stack.reserve_exact(new_cap - len);
         ts.sync_charge();
@@ -270,6 +271,9 @@ pub(crate) struct ExecutorState<'gc> {
     pub(crate) result: Option<Result<(), Value<'gc>>>,
     #[collect(require_static)]
     pub(crate) traceback: String,
+    /// An error the host asked to raise where the executor is paused
+    /// ([`Executor::interrupt`]), raised when it next steps.
+    pub(crate) interrupt: Option<Value<'gc>>,
 }
 
 // ---- the description of an executor (see `object`) ----
@@ -280,11 +284,13 @@ impl<'gc> References<'gc> for ExecutorState<'gc> {
             threads,
             result,
             traceback: _,
+            interrupt,
         } = self;
         threads.references(f);
         if let Some(Err(v)) = result {
             v.references(f);
         }
+        interrupt.references(f);
     }
 }
 
@@ -296,11 +302,13 @@ impl<'gc> JournaledState<'gc> for ExecutorState<'gc> {
             threads,
             result,
             traceback,
+            interrupt,
         } = self;
         ExecutorState {
             threads: threads.clone(),
             result: *result,
             traceback: traceback.clone(),
+            interrupt: *interrupt,
         }
     }
 
@@ -358,6 +366,7 @@ impl<'gc> Executor<'gc> {
                     threads: vec![thread],
                     result: None,
                     traceback: String::new(),
+                    interrupt: None,
                 },
             ),
         ))
@@ -373,6 +382,7 @@ impl<'gc> Executor<'gc> {
                     threads: Vec::new(),
                     result: None,
                     traceback: String::new(),
+                    interrupt: None,
                 },
             ),
         ))
@@ -391,6 +401,19 @@ impl<'gc> Executor<'gc> {
     #[inline]
     fn borrow_mut(self, ctx: Context<'gc>) -> std::cell::RefMut<'gc, ExecutorState<'gc>> {
         Journaled::borrow_mut(self.cell(ctx.mutation()), ctx, self)
+    }
+
+    /// Makes the executor raise `error` where it is paused, when it next steps: as if the
+    /// function running there had called `error(error, 0)` (a string is not given a
+    /// position; make it part of the message). A `pcall` around that point catches it and
+    /// pending `__close` handlers run, like an error raised by a debug hook in PUC (the `lua`
+    /// command's Ctrl-C). Part of the executor's state: snapshots and rollbacks keep a
+    /// pending interrupt. Does nothing to a finished executor.
+    pub fn interrupt(self, ctx: Context<'gc>, error: Value<'gc>) {
+        let mut st = self.borrow_mut(ctx);
+        if st.result.is_none() {
+            st.interrupt = Some(error);
+        }
     }
 
     /// Whether the function has returned or failed ([`Executor::result`] is then set).
@@ -435,6 +458,12 @@ impl<'gc> Executor<'gc> {
         loop {
             if st.result.is_some() {
                 return true;
+            }
+            if let Some(error) = st.interrupt.take() {
+                // Raised where the executor stopped, as if its running function raised it
+                // there: `pcall` catches it, `__close` handlers run.
+                self.handle_error(ctx, &mut st, Error::Value(error), fuel);
+                continue;
             }
             if fuel.is_exhausted() {
                 return false;
@@ -855,12 +884,28 @@ pub(crate) fn unwind<'gc>(
                 ts.stack.truncate(*base);
                 *ready = Some(Outcome::Errored(error));
             }
+            shrink_after_unwinding(ts);
             Ok(())
         }
         None => {
             ts.frames.clear();
             Err(error)
         }
+    }
+}
+
+/// After an error unwound a deep stack to a catching frame: gives back most of a big stack's
+/// buffers (PUC shrinks stacks at collections), so the memory a runaway recursion took is
+/// free again for what the handler does next (under a memory limit it would otherwise stay
+/// taken by the now unused capacity until the thread dies).
+fn shrink_after_unwinding(ts: &mut ThreadState<'_>) {
+    let (len, cap) = (ts.stack.len(), ts.stack.capacity());
+    let (frames, frames_cap) = (ts.frames.len(), ts.frames.capacity());
+    let big = interp::MAX_STACK_GROWTH;
+    if (cap > big && cap / 4 > len) || (frames_cap > big && frames_cap / 4 > frames) {
+        ts.stack.shrink_to(len.saturating_mul(2));
+        ts.frames.shrink_to(frames.saturating_mul(2));
+        ts.sync_charge();
     }
 }
 
@@ -909,7 +954,11 @@ fn run_continuation<'gc>(
     else {
         unreachable!("run_continuation called without a ready continuation");
     };
-    fuel.consume(1);
+    if then.name != PENDING_CALL {
+        // (A call left pending at a step boundary is charged when it is made, as if the
+        // step had not ended there: the total does not depend on step sizes.)
+        fuel.consume(1);
+    }
     if then.name == RESUMING {
         // Re-entering a preempted chain (`Executor::preempt`): resume the next coroutine
         // with this resume's values. The resume continuation below, which was waiting for
@@ -975,6 +1024,36 @@ fn retry_callback<'gc>(
         function: exec.upvalue,
         then: None,
     })
+}
+
+/// Between two calls a Rust callback chains without returning to the executor (`Action::Call`
+/// to another callback, which calls another...): the fuel and memory checks the interpreter
+/// makes at its calls. Out of fuel, or memory needing attention (a collection due, or the
+/// limit reached: see `interp::memory_attention`), the call of `stack[func]` is left pending
+/// in a continuation (`PENDING_CALL`, free to run) and the step ends; `None`: go on.
+fn call_boundary<'gc>(
+    ctx: Context<'gc>,
+    ts: &mut ThreadState<'gc>,
+    func: usize,
+    returns: Returns,
+    fuel: &mut Fuel,
+) -> Result<Option<Flow<'gc>>, Error<'gc>> {
+    // Memory first: a chain stepped one unit at a time must still meet the limit.
+    let flow = if ctx.state().memory.needs_attention() {
+        interp::memory_attention(ctx)?
+    } else if fuel.is_exhausted() {
+        Flow::OutOfFuel
+    } else {
+        return Ok(None);
+    };
+    ts.frames.push(Frame::Continuation {
+        then: Then::new(PENDING_CALL, retry_callback, ts.stack[func]),
+        base: func + 1,
+        returns,
+        ready: Some(Outcome::Returned),
+        callee_name: PENDING_CALL,
+    });
+    Ok(Some(flow))
 }
 
 /// Calls the value in `stack[func]` with arguments `stack[func+1..]`. Lua functions get a
@@ -1052,6 +1131,9 @@ pub(crate) fn call_function_ex<'gc>(
                         ts.stack[func] = function;
                         is_tail = true;
                         chain = 0;
+                        if let Some(flow) = call_boundary(ctx, ts, func, returns, fuel)? {
+                            return Ok(flow);
+                        }
                         continue;
                     }
                     Action::Call {
@@ -1073,6 +1155,9 @@ pub(crate) fn call_function_ex<'gc>(
                         returns = Returns::Multi;
                         is_tail = false;
                         chain = 0;
+                        if let Some(flow) = call_boundary(ctx, ts, func, returns, fuel)? {
+                            return Ok(flow);
+                        }
                         continue;
                     }
                     other => {
@@ -1467,6 +1552,10 @@ pub(crate) const PREEMPTED: &str = "(preempted)";
 /// Frame name of a coroutine of a preempted chain that was resuming the next one (hidden
 /// from tracebacks).
 pub(crate) const RESUMING: &str = "(resuming)";
+
+/// The name of the continuation that makes a call a callback chain left pending at a step
+/// boundary (`call_boundary`): running it is free.
+const PENDING_CALL: &str = "(pending call)";
 /// `Then::name` of the continuation of an `Action::Detach` (the frame keeps the name of
 /// the function that detached, for tracebacks).
 const DETACHED: &str = "(detached)";
@@ -1520,9 +1609,10 @@ fn suspend_callback<'gc>(
 const HANDLER_FRAME: &str = "(message handler)";
 
 /// Whether `name` is one of the internal frames tracebacks do not show (those of preempted
-/// coroutines, and the frame a message handler runs above).
+/// coroutines, the frame a message handler runs above, a call left pending at a step
+/// boundary).
 pub(crate) fn is_preemption_frame(name: &str) -> bool {
-    name == PREEMPTED || name == RESUMING || name == HANDLER_FRAME
+    name == PREEMPTED || name == RESUMING || name == HANDLER_FRAME || name == PENDING_CALL
 }
 
 /// Whether the thread was preempted (`Executor::preempt`): its top frame is a preemption

@@ -6,7 +6,12 @@
 //!   call a function or leave the loop, so errors and tracebacks see the right line and a
 //!   paused frame resumes at the right instruction.
 //! - Fuel is counted in a local and checked at backward jumps and calls only: straight-line
-//!   code between checks is bounded by the function's length.
+//!   code between checks is bounded by the function's length. One unit per instruction,
+//!   taken off by stretches (`pc - seg` instructions at a time, see `flush!`), which gives
+//!   the same totals at the same points as counting each instruction.
+//! - Calls of fixed-parameter Lua functions and `Return0`/`Return1` into a Lua caller switch
+//!   the loop's locals to the new frame (`enter_frame!`) without leaving the loop; every
+//!   other call or return goes back to the top of `'frame`, which reloads them.
 //! - A metamethod call is pushed above the frame's registers with `Returns::Meta`; when it
 //!   returns, `finish_meta` completes the interrupted instruction (PUC's `luaV_finishOp`), so
 //!   metamethods never recurse on the Rust stack and can yield.
@@ -628,7 +633,7 @@ fn set_upvalue<'gc>(
 /// here so the host runs it.
 #[cold]
 #[inline(never)]
-fn memory_attention<'gc>(ctx: Context<'gc>) -> Result<Flow<'gc>, Error<'gc>> {
+pub(crate) fn memory_attention<'gc>(ctx: Context<'gc>) -> Result<Flow<'gc>, Error<'gc>> {
     if ctx.state().memory.over_limit() {
         return memory_limit_reached(ctx);
     }
@@ -660,17 +665,27 @@ pub(crate) fn set_len_nil_filled(ts: &mut ThreadState<'_>, len: usize) {
         if len > ts.stack.capacity() {
             grow_stack(ts, len - cur);
         }
-        for _ in cur..len {
-            ts.stack.push(Value::Nil);
-        }
+        ts.stack.resize(len, Value::Nil);
     }
 }
 
 #[cold]
 #[inline(never)]
 fn grow_stack(ts: &mut ThreadState<'_>, additional: usize) {
-    ts.stack.reserve(additional);
+    let extra = stack_growth(ts.stack.capacity(), additional);
+    ts.stack.reserve_exact(extra);
     ts.sync_charge();
+}
+
+/// Most slots a stack grows by at once (1 MiB of values): a stack doubles while small, then
+/// grows by this much, so a deep recursion near the memory limit overshoots it by at most
+/// this before the next safe point's check (a 15 MiB stack doubling at once went 2x over a
+/// 16 MiB limit).
+pub(crate) const MAX_STACK_GROWTH: usize = 1 << 16;
+
+/// How many slots to add to a stack of capacity `cap` that needs `additional` more.
+pub(crate) fn stack_growth(cap: usize, additional: usize) -> usize {
+    additional.max(cap.min(MAX_STACK_GROWTH))
 }
 
 /// Whether an open upvalue points at `level` or above (the frame's own locals).
@@ -700,30 +715,72 @@ pub(crate) fn run<'gc>(
 ) -> Result<Flow<'gc>, Error<'gc>> {
     let memory: &crate::memory::MemoryAccount = &ctx.state().memory;
     'frame: loop {
-        let frame = match ts.frames.last() {
+        let mut frame = match ts.frames.last() {
             Some(Frame::Lua(f)) => *f,
             _ => return Ok(Flow::Continue),
         };
         if fuel.is_exhausted() {
             return Ok(Flow::OutOfFuel);
         }
-        let closure = frame.closure;
-        let fp = closure.proto();
-        let code: &'gc [Instruction] = &fp.proto.code;
-        let consts: &'gc [Value<'gc>] = &fp.constants;
-        let upvals: &'gc [gc_arena::lock::Lock<UpValue<'gc>>] = closure.upvalue_slots();
-        let base = frame.base;
+        let mut fp = frame.closure.proto();
+        let mut code: &'gc [Instruction] = &fp.proto.code;
+        let mut consts: &'gc [Value<'gc>] = &fp.constants;
+        let mut upvals: &'gc [gc_arena::lock::Lock<UpValue<'gc>>] = frame.closure.upvalue_slots();
+        let mut base = frame.base;
         let mut pc = frame.pc;
         let mut top = frame.top;
         let mut budget = fuel.remaining();
+        // Fuel is one unit per instruction, counted by stretches instead of one by one: the
+        // instructions run since `seg` are `pc - seg` units not yet taken off `budget`.
+        // `flush!` takes them off (before anything reads the budget or saves it); a change
+        // of `pc` that is not running the next instruction (a jump, a skipped `Jmp`, a
+        // rewind) moves `seg` by the same amount (`jump_by!`), so it counts nothing.
+        let mut seg = pc as i64;
+
+        // Switches the locals above to `$f`, a Lua frame that is or is about to be on top of
+        // `ts.frames`, without leaving the instruction loop: what the top of `'frame` does,
+        // for the call and return fast paths. The caller has saved the fuel
+        // (`fuel.remaining() == budget`) and checks that the budget is not exhausted (the
+        // check at the top of `'frame`) before running an instruction of `$f`.
+        macro_rules! enter_frame {
+            ($f:expr) => {{
+                frame = $f;
+                fp = frame.closure.proto();
+                code = &fp.proto.code;
+                consts = &fp.constants;
+                upvals = frame.closure.upvalue_slots();
+                base = frame.base;
+                pc = frame.pc;
+                seg = pc as i64;
+                top = frame.top;
+            }};
+        }
 
         macro_rules! r {
             ($i:expr) => {
                 ts.stack[base + $i as usize]
             };
         }
+        macro_rules! flush {
+            () => {{
+                budget -= pc as i64 - seg;
+                // Not read again when the loop is left right after (`save!` then `return`).
+                #[allow(unused_assignments)]
+                {
+                    seg = pc as i64;
+                }
+            }};
+        }
+        macro_rules! jump_by {
+            ($delta:expr) => {{
+                let delta: i64 = $delta;
+                pc = (pc as i64 + delta) as usize;
+                seg += delta;
+            }};
+        }
         macro_rules! save {
             () => {{
+                flush!();
                 let f = current_frame(ts);
                 f.pc = pc;
                 f.top = top;
@@ -748,6 +805,7 @@ pub(crate) fn run<'gc>(
         // jumps).
         macro_rules! check_fuel {
             () => {
+                flush!();
                 if budget <= 0 {
                     save!();
                     // The step ends here either way, and this safe point is not checked
@@ -770,14 +828,15 @@ pub(crate) fn run<'gc>(
         // positive budget makes progress (a budget of 1 used to retry a call forever).
         macro_rules! check_fuel_before {
             () => {
+                flush!();
                 if budget < 0 {
                     budget += 1;
-                    pc -= 1;
+                    jump_by!(-1);
                     save!();
                     return Ok(Flow::OutOfFuel);
                 }
                 if memory.needs_attention() {
-                    pc -= 1;
+                    jump_by!(-1);
                     save!();
                     return memory_attention(ctx);
                 }
@@ -848,6 +907,30 @@ pub(crate) fn run<'gc>(
                     _ => arith!($a, x, y, $op, $rb, $rc),
                 }
             }};
+            // `$flip`: the source had the operands the other way round (`K[k] op R[b]` for a
+            // commutative `op`): the same numbers, but the slow path (coercion, metamethods,
+            // errors) sees them in source order.
+            ($a:expr, $x:expr, $y:expr, $op:expr, $rb:expr, $rc:expr, $iop:expr, $fop:expr, flip $flip:expr) => {{
+                let (x, y) = ($x, $y);
+                match (x, y) {
+                    (Value::Integer(p), Value::Integer(q)) => r!($a) = Value::Integer($iop(p, q)),
+                    (Value::Float(p), Value::Float(q)) => r!($a) = Value::Float($fop(p, q)),
+                    (Value::Integer(p), Value::Float(q)) => {
+                        r!($a) = Value::Float($fop(p as f64, q))
+                    }
+                    (Value::Float(p), Value::Integer(q)) => {
+                        r!($a) = Value::Float($fop(p, q as f64))
+                    }
+                    _ => {
+                        let (x, y, rb, rc) = if $flip {
+                            (y, x, $rc, $rb)
+                        } else {
+                            (x, y, $rb, $rc)
+                        };
+                        arith!($a, x, y, $op, rb, rc)
+                    }
+                }
+            }};
         }
         macro_rules! div_fast {
             ($a:expr, $x:expr, $y:expr, $rb:expr, $rc:expr) => {{
@@ -896,15 +979,15 @@ pub(crate) fn run<'gc>(
             ($cond:expr, $k:expr) => {{
                 if $cond == $k {
                     if let Instruction::Jmp { off } = code[pc] {
-                        pc = (pc as i64 + 1 + off as i64) as usize;
+                        jump_by!(1 + off as i64);
                         if off < 0 {
                             check_fuel!();
                         }
                     } else {
-                        pc += 1;
+                        jump_by!(1);
                     }
                 } else {
-                    pc += 1;
+                    jump_by!(1);
                 }
             }};
         }
@@ -989,7 +1072,6 @@ pub(crate) fn run<'gc>(
         loop {
             let ins = code[pc];
             pc += 1;
-            budget -= 1;
             match ins {
                 Instruction::Move { a, b } => r!(a) = r!(b),
                 Instruction::LoadI { a, i } => r!(a) = Value::Integer(i as i64),
@@ -998,7 +1080,7 @@ pub(crate) fn run<'gc>(
                 Instruction::LoadFalse { a } => r!(a) = Value::Boolean(false),
                 Instruction::LoadFalseSkip { a } => {
                     r!(a) = Value::Boolean(false);
-                    pc += 1;
+                    jump_by!(1);
                 }
                 Instruction::LoadTrue { a } => r!(a) = Value::Boolean(true),
                 Instruction::LoadNil { a, n } => {
@@ -1056,24 +1138,25 @@ pub(crate) fn run<'gc>(
                     r!(a as usize + 1) = obj;
                     get_index!(a, obj, consts[k as usize], describe_reg!(b));
                 }
-                Instruction::AddI { a, b, i } => {
+                Instruction::AddI { a, b, i, flip } => {
                     let x = r!(b);
                     if let Value::Integer(v) = x {
                         r!(a) = Value::Integer(v.wrapping_add(i as i64));
                     } else if let Value::Float(f) = x {
                         r!(a) = Value::Float(f + i as f64);
                     } else {
-                        arith!(
-                            a,
-                            x,
-                            Value::Integer(i as i64),
-                            ArithOp::Add,
-                            Some(b as usize),
-                            None
-                        );
+                        // The slow path sees the operands in source order (`i + R[b]` when
+                        // flipped).
+                        let imm = Value::Integer(i as i64);
+                        let (x, y, rb, rc) = if flip {
+                            (imm, x, None, Some(b as usize))
+                        } else {
+                            (x, imm, Some(b as usize), None)
+                        };
+                        arith!(a, x, y, ArithOp::Add, rb, rc);
                     }
                 }
-                Instruction::AddK { a, b, k } => arith_fast!(
+                Instruction::AddK { a, b, k, flip } => arith_fast!(
                     a,
                     r!(b),
                     consts[k as usize],
@@ -1081,7 +1164,8 @@ pub(crate) fn run<'gc>(
                     Some(b as usize),
                     None,
                     i64::wrapping_add,
-                    |p: f64, q: f64| p + q
+                    |p: f64, q: f64| p + q,
+                    flip flip
                 ),
                 Instruction::SubK { a, b, k } => arith_fast!(
                     a,
@@ -1093,7 +1177,7 @@ pub(crate) fn run<'gc>(
                     i64::wrapping_sub,
                     |p: f64, q: f64| p - q
                 ),
-                Instruction::MulK { a, b, k } => arith_fast!(
+                Instruction::MulK { a, b, k, flip } => arith_fast!(
                     a,
                     r!(b),
                     consts[k as usize],
@@ -1101,7 +1185,8 @@ pub(crate) fn run<'gc>(
                     Some(b as usize),
                     None,
                     i64::wrapping_mul,
-                    |p: f64, q: f64| p * q
+                    |p: f64, q: f64| p * q,
+                    flip flip
                 ),
                 Instruction::ModK { a, b, k } => arith!(
                     a,
@@ -1306,6 +1391,7 @@ pub(crate) fn run<'gc>(
                         top = first + n as usize;
                     }
                     budget -= n as i64;
+                    flush!();
                     fuel.set_remaining(budget);
                     let describe = |slot: usize| debug::describe_register(fp, pc - 1, slot - base);
                     let r = concat_reduce(ctx, &mut ts.stack, first, top, fuel, &describe);
@@ -1322,7 +1408,7 @@ pub(crate) fn run<'gc>(
                             // after the host has collected.
                             top = new_top;
                             current_frame(ts).concat_resume = true;
-                            pc -= 1;
+                            jump_by!(-1);
                             save!();
                             return Ok(Flow::OutOfFuel);
                         }
@@ -1356,7 +1442,7 @@ pub(crate) fn run<'gc>(
                     }
                 }
                 Instruction::Jmp { off } => {
-                    pc = (pc as i64 + off as i64) as usize;
+                    jump_by!(off as i64);
                     if off < 0 {
                         check_fuel!();
                     }
@@ -1457,15 +1543,15 @@ pub(crate) fn run<'gc>(
                     if v.is_truthy() == k {
                         r!(a) = v;
                         if let Instruction::Jmp { off } = code[pc] {
-                            pc = (pc as i64 + 1 + off as i64) as usize;
+                            jump_by!(1 + off as i64);
                             if off < 0 {
                                 check_fuel!();
                             }
                         } else {
-                            pc += 1;
+                            jump_by!(1);
                         }
                     } else {
-                        pc += 1;
+                        jump_by!(1);
                     }
                 }
                 Instruction::Call { a, b, c } => {
@@ -1494,7 +1580,7 @@ pub(crate) fn run<'gc>(
                             ts.stack
                                 .truncate(new_base + nargs.min(cp.num_params as usize));
                             set_len_nil_filled(ts, new_end);
-                            ts.frames.push(Frame::Lua(LuaFrame {
+                            let callee_frame = LuaFrame {
                                 closure: callee,
                                 func,
                                 base: new_base,
@@ -1509,8 +1595,13 @@ pub(crate) fn run<'gc>(
                                 top: new_base,
                                 is_tail: false,
                                 concat_resume: false,
-                            }));
-                            continue 'frame;
+                            };
+                            ts.frames.push(Frame::Lua(callee_frame));
+                            if budget <= 0 {
+                                return Ok(Flow::OutOfFuel);
+                            }
+                            enter_frame!(callee_frame);
+                            continue;
                         }
                     }
                     ts.stack.truncate(args_end);
@@ -1605,19 +1696,24 @@ pub(crate) fn run<'gc>(
                         frame.returns,
                         ts.frames.get(ts.frames.len().wrapping_sub(2)),
                     ) {
-                        let caller_end = caller.stack_end;
+                        let caller = *caller;
                         let func = frame.func;
                         ts.frames.pop();
-                        ts.stack[func] = v;
                         let want = want as usize;
-                        if want > 1 || (want == 1 && n == 0) {
-                            for i in n..want {
-                                ts.stack[func + i] = Value::Nil;
-                            }
+                        // The caller may want more values than the callee had registers
+                        // (`local a, b, ..., z = f()`): size the stack first.
+                        set_len_nil_filled(ts, caller.stack_end.max(func + want));
+                        ts.stack[func] = v;
+                        for i in 1..want {
+                            ts.stack[func + i] = Value::Nil;
                         }
-                        set_len_nil_filled(ts, caller_end.max(func + want));
+                        flush!();
                         fuel.set_remaining(budget);
-                        continue 'frame;
+                        if budget <= 0 {
+                            return Ok(Flow::OutOfFuel);
+                        }
+                        enter_frame!(caller);
+                        continue;
                     }
                     save!();
                     let first = base
@@ -1657,7 +1753,7 @@ pub(crate) fn run<'gc>(
                         &mut ts.stack[base + a as usize..base + a as usize + 4]
                     ));
                     if !runs {
-                        pc += skip as usize;
+                        jump_by!(skip as i64);
                     }
                 }
                 Instruction::ForLoop { a, back } => {
@@ -1672,7 +1768,7 @@ pub(crate) fn run<'gc>(
                                         ts.stack[ra] = Value::Integer(ni);
                                         ts.stack[ra + 3] = Value::Integer(ni);
                                     }
-                                    pc -= back as usize;
+                                    jump_by!(-(back as i64));
                                     check_fuel!();
                                 }
                             }
@@ -1686,7 +1782,7 @@ pub(crate) fn run<'gc>(
                                 if cont {
                                     ts.stack[ra] = Value::Float(ni);
                                     ts.stack[ra + 3] = Value::Float(ni);
-                                    pc -= back as usize;
+                                    jump_by!(-(back as i64));
                                     check_fuel!();
                                 }
                             }
@@ -1704,7 +1800,7 @@ pub(crate) fn run<'gc>(
                         }
                         ts.tbc_slots.push(base + a as usize + 3);
                     }
-                    pc += skip as usize;
+                    jump_by!(skip as i64);
                 }
                 Instruction::TForCall { a, c } => {
                     check_fuel_before!();
@@ -1721,7 +1817,7 @@ pub(crate) fn run<'gc>(
                     let v = ts.stack[ra + 4];
                     if !v.is_nil() {
                         ts.stack[ra + 2] = v;
-                        pc -= back as usize;
+                        jump_by!(-(back as i64));
                         check_fuel!();
                     }
                 }
@@ -1748,63 +1844,14 @@ pub(crate) fn run<'gc>(
                     check_fuel!();
                 }
                 Instruction::Closure { a, proto } => {
-                    let child = fp.children[proto as usize];
-                    let descs = &child.proto.upvalues;
-                    let mut ups = Vec::with_capacity(descs.len());
-                    for d in descs.iter() {
-                        if d.in_stack {
-                            ups.push(gc_arena::lock::Lock::new(find_upvalue(
-                                ctx,
-                                thread,
-                                ts,
-                                base + d.index as usize,
-                            )));
-                        } else {
-                            ups.push(gc_arena::lock::Lock::new(upvals[d.index as usize].get()));
-                        }
-                    }
-                    let c = LuaClosure(gc_arena::Gc::new(
-                        ctx.mutation(),
-                        ClosureInner {
-                            id: ctx.next_object_id(),
-                            script_id: Default::default(),
-                            proto: child,
-                            _charge: crate::memory::Charge::new(crate::function::closure_cost(
-                                ups.len(),
-                            )),
-                            upvalues: ups.into_boxed_slice(),
-                        },
-                    ));
+                    let c = new_closure(ctx, thread, ts, fp, upvals, base, proto);
                     r!(a) = Value::Function(c);
                 }
                 Instruction::VarArg { a, c } => {
-                    let nvar = frame.num_varargs;
-                    let ra = base + a as usize;
-                    if c == 0 {
-                        let end = ra + nvar;
-                        // PUC's stack limit ("stack overflow"), the growth reserved against
-                        // the memory limit, and fuel for the copies.
-                        if end >= MAX_STACK_SLOTS {
-                            bail!(Error::runtime("stack overflow"));
-                        }
-                        budget -= (nvar / VALUES_PER_UNIT) as i64;
-                        if ts.stack.len() < end {
-                            let more = end - ts.stack.len();
-                            tri!(crate::executor::grow_stack_reserved(ctx, ts, more));
-                            ts.stack.resize(end, Value::Nil);
-                        }
-                        for i in 0..nvar {
-                            ts.stack[ra + i] = ts.stack[base - nvar + i];
-                        }
-                        top = end;
-                    } else {
-                        for i in 0..(c as usize - 1) {
-                            ts.stack[ra + i] = if i < nvar {
-                                ts.stack[base - nvar + i]
-                            } else {
-                                Value::Nil
-                            };
-                        }
+                    match var_arg(ctx, ts, base, frame.num_varargs, a, c, &mut budget) {
+                        Ok(Some(end)) => top = end,
+                        Ok(None) => {}
+                        Err(e) => bail!(e),
                     }
                 }
             }
@@ -1812,8 +1859,92 @@ pub(crate) fn run<'gc>(
     }
 }
 
+/// `VarArg`: copies the frame's `nvar` extra arguments (stored below `base`) to `R[a]...`:
+/// `c - 1` of them padded with nil, or (`c == 0`) all of them, returning the new top. Out
+/// of line like `new_closure`.
+#[inline(never)]
+fn var_arg<'gc>(
+    ctx: Context<'gc>,
+    ts: &mut ThreadState<'gc>,
+    base: usize,
+    nvar: usize,
+    a: u8,
+    c: u8,
+    budget: &mut i64,
+) -> Result<Option<usize>, Error<'gc>> {
+    let ra = base + a as usize;
+    if c == 0 {
+        let end = ra + nvar;
+        // PUC's stack limit ("stack overflow"), the growth reserved against the memory
+        // limit, and fuel for the copies.
+        if end >= MAX_STACK_SLOTS {
+            return Err(Error::runtime("stack overflow"));
+        }
+        *budget -= (nvar / VALUES_PER_UNIT) as i64;
+        if ts.stack.len() < end {
+            let more = end - ts.stack.len();
+            crate::executor::grow_stack_reserved(ctx, ts, more)?;
+            ts.stack.resize(end, Value::Nil);
+        }
+        for i in 0..nvar {
+            ts.stack[ra + i] = ts.stack[base - nvar + i];
+        }
+        Ok(Some(end))
+    } else {
+        for i in 0..(c as usize - 1) {
+            ts.stack[ra + i] = if i < nvar {
+                ts.stack[base - nvar + i]
+            } else {
+                Value::Nil
+            };
+        }
+        Ok(None)
+    }
+}
+
+/// `Closure`: a new closure of child prototype `proto` of `fp`, its upvalues found among the
+/// frame's registers (from `base`) or taken from the running closure's `upvals`. Out of line:
+/// keeping rare work out of the instruction loop leaves it more registers.
+#[inline(never)]
+fn new_closure<'gc>(
+    ctx: Context<'gc>,
+    thread: Thread<'gc>,
+    ts: &mut ThreadState<'gc>,
+    fp: &'gc crate::function::FunctionProto<'gc>,
+    upvals: &'gc [gc_arena::lock::Lock<UpValue<'gc>>],
+    base: usize,
+    proto: u32,
+) -> LuaClosure<'gc> {
+    let child = fp.children[proto as usize];
+    let descs = &child.proto.upvalues;
+    let mut ups = Vec::with_capacity(descs.len());
+    for d in descs.iter() {
+        if d.in_stack {
+            ups.push(gc_arena::lock::Lock::new(find_upvalue(
+                ctx,
+                thread,
+                ts,
+                base + d.index as usize,
+            )));
+        } else {
+            ups.push(gc_arena::lock::Lock::new(upvals[d.index as usize].get()));
+        }
+    }
+    LuaClosure(gc_arena::Gc::new(
+        ctx.mutation(),
+        ClosureInner {
+            id: ctx.next_object_id(),
+            script_id: Default::default(),
+            proto: child,
+            _charge: crate::memory::Charge::new(crate::function::closure_cost(ups.len())),
+            upvalues: ups.into_boxed_slice(),
+        },
+    ))
+}
+
 /// Closes the returning frame's upvalues and moves its `n` results at `first` down to its
 /// function slot (`finish_return` then pops the frame and delivers them).
+#[inline(never)]
 fn return_from_frame<'gc>(ctx: Context<'gc>, ts: &mut ThreadState<'gc>, first: usize, n: usize) {
     let f = *current_frame(ts);
     if let Some(uv) = ts.open_upvalues.last() {
@@ -1830,6 +1961,7 @@ fn return_from_frame<'gc>(ctx: Context<'gc>, ts: &mut ThreadState<'gc>, first: u
     ts.stack.truncate(f.func + n);
 }
 
+#[inline(never)]
 fn finish_return<'gc>(
     ctx: Context<'gc>,
     ts: &mut ThreadState<'gc>,

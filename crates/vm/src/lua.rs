@@ -220,6 +220,8 @@ impl Lua {
             reg.next_host_id = reg.next_host_id.max(image.next_host_id);
         }
         self.arena = new_arena;
+        // The ring is empty after a restore.
+        self.memory.set_ring_allowance(0);
         self.memory.set_script_bytes(image.script_bytes);
         self.memory.set_pacing(image.pacing);
         self.memory.forget_pending_request();
@@ -357,9 +359,25 @@ impl Lua {
         crate::gc::full_collection(&mut self.arena);
         // (a full collection also answers whatever the limit was waiting for)
         self.limit_cycle.set(LimitCycle::Idle);
-        // Dead short strings are gone now: give back the interner's room for them.
+        self.after_physical_cycle();
+    }
+
+    /// After the collector completed a cycle (nothing unreachable is left): the interner
+    /// gives back its dead entries, and the memory limit learns how many of the bytes in use
+    /// only the snapshot ring keeps alive (`MemoryAccount::ring_allowance`: the ring is the
+    /// host's budget, never the script's) before it counts the collection.
+    fn after_physical_cycle(&mut self) {
         self.arena
             .mutate(|mc, state| state.strings.borrow_mut(mc).compact());
+        let limited = self.memory.limit().is_some();
+        let ring = self.arena.mutate(|_, state| {
+            if limited && state.journal.held() > 0 {
+                crate::gc::ring_only_bytes(state)
+            } else {
+                0
+            }
+        });
+        self.memory.set_ring_allowance(ring);
         self.memory.note_full_collection();
     }
 
@@ -523,9 +541,7 @@ impl Lua {
                 self.arena.finish_cycle();
             }
             self.arena.finish_cycle();
-            self.arena
-                .mutate(|mc, state| state.strings.borrow_mut(mc).compact());
-            self.memory.note_full_collection();
+            self.after_physical_cycle();
             self.limit_cycle.set(LimitCycle::Idle);
             return;
         }
@@ -559,9 +575,7 @@ impl Lua {
                 self.arena.cycle_debt();
                 if self.arena.collection_phase() == Sleeping {
                     // The fresh cycle went through mark and sweep: done.
-                    self.arena
-                        .mutate(|mc, state| state.strings.borrow_mut(mc).compact());
-                    self.memory.note_full_collection();
+                    self.after_physical_cycle();
                     LimitCycle::Idle
                 } else {
                     LimitCycle::Sweeping

@@ -25,10 +25,16 @@
 //! `not enough memory` error. So the first kind never takes a VM past its limit, and the
 //! second by at most what one builtin call allocates.
 //!
-//! Determinism: when the limit is hit depends on when the collector frees garbage, so (like in
-//! PUC Lua) a script that runs out of memory is not guaranteed to fail at the same point in two
-//! runs. What a script can read (`collectgarbage("count")`) is deterministic: see
-//! `MemoryAccount::script_bytes`.
+//! Determinism: the limit refuses (`not enough memory`) only after a collection cycle
+//! completed since the request, so garbage not yet freed never decides it; and it does not
+//! count what only the snapshot ring keeps alive (`ring_allowance`, measured after each cycle:
+//! the ring is the host's budget). So snapshots, rollbacks and the collector's timing do not
+//! change whether a script runs out of memory. What still counts besides the script's objects
+//! is what the host holds in the VM (stashed values, loaded chunks, executors' stacks): a host
+//! that holds different things near the limit can see a different verdict. *When* a step ends
+//! for the limit's collection depends on garbage (invisible to a script run with `Lua::step`;
+//! the tasklet scheduler charges a turn for each wait, see `tasklets`). What a script can read
+//! (`collectgarbage("count")`) is deterministic: see `MemoryAccount::script_bytes`.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -56,6 +62,9 @@ pub struct MemoryAccount {
     collection_wanted: Cell<bool>,
     /// When the next automatic full collection is due (see [`CollectorPacing`]).
     pacing: Cell<CollectorPacing>,
+    /// Bytes in use that only the snapshot ring keeps alive, as of the last completed
+    /// collection cycle (see `ring_allowance`).
+    ring_allowance: Cell<usize>,
 }
 
 /// The schedule of automatic full collections: a full collection (the logical one: weak
@@ -124,6 +133,7 @@ impl Default for MemoryAccount {
             host_mode: Cell::new(false),
             collection_wanted: Cell::new(false),
             pacing: Cell::new(CollectorPacing::default()),
+            ring_allowance: Cell::new(0),
         }
     }
 }
@@ -147,7 +157,7 @@ impl MemoryAccount {
     /// that is not enough), as for any builtin's allocation.
     pub fn compile_budget(&self) -> usize {
         let limit = self.limit.get();
-        limit.saturating_sub(self.used.get()).max(limit / 4)
+        limit.saturating_sub(self.limited_bytes()).max(limit / 4)
     }
 
     /// The memory limit in bytes, `None` when unlimited.
@@ -167,14 +177,32 @@ impl MemoryAccount {
 
     #[inline]
     pub(crate) fn over_limit(&self) -> bool {
-        self.used.get() > self.limit.get()
+        self.limited_bytes() > self.limit.get()
+    }
+
+    /// The bytes the limit holds the script to: those in use, less what only the snapshot
+    /// ring keeps alive. The ring's old states are the host's budget (it chose to keep them,
+    /// `Lua::snapshots_size_bytes` reports them); counting them would make *whether* a
+    /// script runs out of memory depend on the host's snapshots.
+    #[inline]
+    fn limited_bytes(&self) -> usize {
+        self.used.get().saturating_sub(self.ring_allowance.get())
+    }
+
+    /// Sets what only the ring keeps alive, measured right after a completed collection
+    /// cycle (when no garbage is left in `used`). Between measurements it can only be stale
+    /// upwards by what the ring dropped since (then freed), so the limit errs by letting a
+    /// script use at most that much more, until the next limit collection measures again.
+    pub(crate) fn set_ring_allowance(&self, bytes: usize) {
+        self.ring_allowance.set(bytes);
     }
 
     /// Whether a safe point must look at memory: over the limit, or an automatic full
     /// collection is due (see [`CollectorPacing`]).
     #[inline]
     pub(crate) fn needs_attention(&self) -> bool {
-        self.used.get() > self.limit.get() || self.script_bytes.get() >= self.pacing.get().threshold
+        self.limited_bytes() > self.limit.get()
+            || self.script_bytes.get() >= self.pacing.get().threshold
     }
 
     /// The automatic collection schedule.
@@ -251,7 +279,7 @@ impl MemoryAccount {
         if bytes > limit {
             return Verdict::Refuse;
         }
-        if self.used.get().saturating_add(bytes) <= limit {
+        if self.limited_bytes().saturating_add(bytes) <= limit {
             // A retried operation asks again for what it asked before the collection (and
             // may first ask for smaller amounts on the way): the question is answered once
             // a request at least as large as the pending one is allowed.

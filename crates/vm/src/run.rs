@@ -372,6 +372,37 @@ impl Lua {
         }
     }
 
+    /// Makes `exec` raise `error` where it is paused, when it next steps (see
+    /// [`Executor::interrupt`]): a way to stop a runaway script that its `pcall`s and
+    /// `__close` handlers see, like `lua`'s Ctrl-C.
+    ///
+    /// ```
+    /// use lunette_vm::{Fuel, Lua, StepStatus};
+    /// let mut lua = Lua::core();
+    /// let exec = lua.chunk("while true do end").start(()).unwrap();
+    /// assert_eq!(lua.step(&exec, &mut Fuel::new(1000)), StepStatus::OutOfFuel);
+    /// lua.interrupt(&exec, "stopped").unwrap();
+    /// assert_eq!(lua.step(&exec, &mut Fuel::new(1000)), StepStatus::Errored);
+    /// let e = lua.results::<()>(&exec).unwrap_err();
+    /// assert_eq!(e.message, "stopped");
+    /// ```
+    pub fn interrupt(
+        &mut self,
+        exec: &StashedExecutor,
+        error: impl for<'gc> IntoLua<'gc>,
+    ) -> Result<(), LuaError> {
+        self.enter(|ctx| {
+            let e = ctx
+                .fetch_executor(exec)
+                .map_err(|e| LuaError::host(e.to_string()))?;
+            let v = error
+                .into_lua(ctx)
+                .map_err(|e| conversion_error(ctx, e, "interrupt value"))?;
+            e.interrupt(ctx, v);
+            Ok(())
+        })
+    }
+
     /// What a finished executor returned, converted to `R`; its error if it failed (with
     /// the traceback and the raised value); a [`LuaErrorKind::Host`] error while it is still
     /// running.

@@ -3,7 +3,7 @@
 //! `catch_unwind`, and saves inputs that panic, hang, or kill the process.
 //!
 //! ```text
-//! cargo run --release --bin mutate -- <compile|run|run_structured> [--seconds N]
+//! cargo run --release --bin mutate -- <compile|run|run_structured|undump|image> [--seconds N]
 //!     [--corpus DIR] [--crashes DIR] [--seed N] [--max-len N]
 //! cargo run --release --bin mutate -- --replay <target> FILE...   # rerun saved inputs
 //! ```
@@ -197,6 +197,26 @@ fn signature(target: &str, data: &[u8]) -> String {
     } else {
         data.to_vec()
     };
+    if target == "undump" {
+        return match lunette::compiler::undump(&src, "=fuzz") {
+            Err(e) => format!("undump:{}", strip(&e.to_string())),
+            Ok(p) => {
+                // Coarse: what the verified chunk's code looks like.
+                let ops: std::collections::BTreeSet<String> = p
+                    .code
+                    .iter()
+                    .map(|i| {
+                        format!("{i:?}")
+                            .split([' ', '{'])
+                            .next()
+                            .unwrap_or("")
+                            .to_string()
+                    })
+                    .collect();
+                format!("undumped:{}", ops.len())
+            }
+        };
+    }
     match lunette::compiler::compile(&src, "=fuzz") {
         Err(e) => format!("compile:{}", strip(&e.to_string())),
         Ok(_) if target == "compile" => "compiled".into(),
@@ -211,7 +231,10 @@ fn signature(target: &str, data: &[u8]) -> String {
                 ctx.stash_executor(lunette::Executor::start(ctx, f, &[]))
             });
             for _ in 0..lunette_fuzz::MAX_STEPS {
-                if lua.step(&exec, &mut lunette::Fuel::new(lunette_fuzz::STEP_FUEL)).is_done() {
+                if lua
+                    .step(&exec, &mut lunette::Fuel::new(lunette_fuzz::STEP_FUEL))
+                    .is_done()
+                {
                     return lua.enter(|ctx| match ctx.fetch_executor(&exec).unwrap().result() {
                         Some(lunette::ExecResult::Errored { value, .. }) => {
                             format!("error:{}", strip(&lunette::vm::error_message(ctx, value)))
@@ -249,6 +272,7 @@ fn exec_target(target: &str, data: &[u8]) {
         "compile" => lunette_fuzz::compile(data),
         "run" => lunette_fuzz::run(data),
         "run_structured" => lunette_fuzz::run(&lunette_fuzz::token_soup(data)),
+        "undump" => lunette_fuzz::undump(data),
         other => panic!("unknown target {other}"),
     }
 }
@@ -450,7 +474,7 @@ fn main() {
         | 1;
     let mut corpus_dirs = vec![fuzz_dir.join("corpus").join(&target)];
     // The project's Lua test programs seed the source-level targets in place (not copied).
-    if target != "run_structured" && target != "image" {
+    if target != "run_structured" && target != "undump" && target != "image" {
         let tests = fuzz_dir.join("..").join("tests");
         corpus_dirs.push(tests.join("lua"));
         corpus_dirs.push(tests.join("hostile"));
@@ -477,6 +501,12 @@ fn main() {
         let tests = fuzz_dir.join("..").join("tests").join("lua");
         corpus.extend(lunette_fuzz::image_seeds(&tests, 120));
         max_len = max_len.max(1 << 21);
+    }
+    if target == "undump" {
+        // Binary chunks of the project's Lua test programs, made in memory.
+        corpus.extend(lunette_fuzz::binary_seeds(
+            &fuzz_dir.join("..").join("tests"),
+        ));
     }
     if corpus.is_empty() {
         corpus.push(b"return 1".to_vec());

@@ -2,12 +2,13 @@
 //! budget per chunk, and Ctrl-C (SIGINT) noticed between steps.
 //!
 //! Ctrl-C: a signal handler sets [`Runner::interrupt`]. While a chunk runs the flag starts
-//! cleared; the runner checks it before every step and, when set, abandons the executor and
-//! fails with `interrupted!` and a traceback of where it stopped (a step is at most
-//! `DEFAULT_STEP_FUEL` units, so this happens within milliseconds). While no chunk runs the
-//! flag stays set, and a SIGINT arriving while it is set terminates the process the default
-//! way, as `lua` (which only catches SIGINT inside `docall`) does; so does a second Ctrl-C
-//! before the first one was noticed.
+//! cleared; the runner checks it before every step and, when set, makes the executor raise
+//! `interrupted!` where it stopped (`Lua::interrupt`: a step is at most `DEFAULT_STEP_FUEL`
+//! units, so this happens within milliseconds), as `lua`'s hook does: `pcall` can catch it,
+//! `__close` handlers run, uncaught it ends the chunk with a traceback. While no chunk runs
+//! the flag stays set, and a SIGINT arriving while it is set terminates the process the
+//! default way, as `lua` (which only catches SIGINT inside `docall`) does; so does a second
+//! Ctrl-C after the first one was raised (or before it was noticed).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -155,13 +156,18 @@ impl Runner {
     /// Steps `exec` until it finishes, the `--fuel` budget is spent or Ctrl-C is pressed.
     fn drive(&mut self, exec: &lunette::StashedExecutor) -> Result<(), Failure> {
         let mut used: i64 = 0;
+        let mut interrupted = false;
         loop {
-            if self.interrupt.load(Ordering::SeqCst) {
+            if !interrupted && self.interrupt.load(Ordering::SeqCst) {
+                // Raised where the chunk stopped, like `lua`'s hook: `pcall` can catch it
+                // and `__close` handlers run. The flag stays set, so a second Ctrl-C before
+                // the chunk ends terminates the process, as in `lua`.
                 let (traceback, caller) = self.inspect(exec, true);
-                return Err(Failure {
-                    message: format!("{caller}interrupted!"),
-                    traceback,
-                });
+                let message = format!("{caller}interrupted!");
+                if self.lua.interrupt(exec, message.as_str()).is_err() {
+                    return Err(Failure { message, traceback });
+                }
+                interrupted = true;
             }
             let budget = match self.fuel_limit {
                 Some(limit) if used >= limit => {

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::dump::{dump, undump, undump_with_limit, MAX_NESTING};
+use crate::dump::{dump, undump, undump_with_limit, FORMAT_VERSION, MAX_NESTING};
 use crate::proto::Prototype;
 
 fn programs() -> Vec<(String, Arc<Prototype>)> {
@@ -140,7 +140,7 @@ fn hostile_headers_and_counts() {
         "h: bad binary format (not a binary chunk)"
     );
     let mut v2 = good.clone();
-    v2[14] = 2;
+    v2[14] = FORMAT_VERSION + 1;
     assert!(undump(&v2, "=h")
         .unwrap_err()
         .message
@@ -175,7 +175,8 @@ fn nesting_is_capped() {
         w
     };
     for depth in [MAX_NESTING - 1, MAX_NESTING + 5, 100_000] {
-        let mut bytes = b"\x1bLua\x54lnt\x19\x93\r\n\x1a\n\x01\x01".to_vec();
+        let mut bytes = b"\x1bLua\x54lnt\x19\x93\r\n\x1a\n".to_vec();
+        bytes.extend_from_slice(&[FORMAT_VERSION, 1]);
         for _ in 0..depth {
             bytes.extend_from_slice(&leaf);
             bytes.push(1); // one child
@@ -203,4 +204,17 @@ fn refuses_what_the_verifier_refuses() {
         "{}",
         e.message
     );
+}
+
+/// `CHUNK=file cargo test -p lunette-compiler show_chunk -- --ignored --nocapture`: lists a
+/// binary chunk (e.g. a fuzzer finding).
+#[test]
+#[ignore]
+fn show_chunk() {
+    let path = std::env::var("CHUNK").expect("CHUNK=file");
+    let bytes = std::fs::read(path).unwrap();
+    match undump(&bytes, "=chunk") {
+        Ok(p) => println!("{}", crate::disassemble(&p)),
+        Err(e) => println!("{e}"),
+    }
 }

@@ -52,7 +52,12 @@ fn increments_use_addi() {
         code("x = x + 1"),
         vec![
             GetTabUp { a: 0, up: 0, k: 0 },
-            AddI { a: 0, b: 0, i: 1 },
+            AddI {
+                a: 0,
+                b: 0,
+                i: 1,
+                flip: false
+            },
             SetTabUp {
                 up: 0,
                 k: 0,
@@ -64,7 +69,12 @@ fn increments_use_addi() {
     );
     assert_eq!(
         fcode("local function f(a) return a + 1 end")[0],
-        AddI { a: 1, b: 0, i: 1 }
+        AddI {
+            a: 1,
+            b: 0,
+            i: 1,
+            flip: false
+        }
     );
     assert_eq!(
         fcode("local function f(a) return a - 1 end")[0],
@@ -72,7 +82,12 @@ fn increments_use_addi() {
     );
     assert_eq!(
         fcode("local function f(a) return a * 2.5 end")[0],
-        MulK { a: 1, b: 0, k: 0 }
+        MulK {
+            a: 1,
+            b: 0,
+            k: 0,
+            flip: false
+        }
     );
     assert_eq!(
         fcode("local function f(a) return a & 7 end")[0],
@@ -90,9 +105,10 @@ fn increments_use_addi() {
         fcode("local function f(a, b) return a << b end")[0],
         Shl { a: 2, b: 0, c: 1 }
     );
-    // a constant on the left is loaded (no operand swapping: metamethod order matters)
-    let c = fcode("local function f(a) return 1 + a end");
-    assert_eq!(&c[..2], &[LoadI { a: 1, i: 1 }, Add { a: 1, b: 1, c: 0 }]);
+    // a constant on the left of a non-commutative operator is loaded (`1 + a` swaps its
+    // operands with `flip` set: see `numerals_on_the_left_of_commutative_operators...`)
+    let c = fcode("local function f(a) return 1 - a end");
+    assert_eq!(&c[..2], &[LoadI { a: 1, i: 1 }, Sub { a: 1, b: 1, c: 0 }]);
 }
 
 #[test]
@@ -431,7 +447,11 @@ fn lines() {
     let p = compile_checked("local a =\n1 +\nb\nf(\na)");
     assert_eq!(p.lines.len(), p.code.len());
     // the Add happens on the operator's line, the call on the line of the callee
-    let add = p.code.iter().position(|i| matches!(i, Add { .. })).unwrap();
+    let add = p
+        .code
+        .iter()
+        .position(|i| matches!(i, AddI { .. }))
+        .unwrap();
     assert_eq!(p.lines[add], 2);
     let call = p
         .code
@@ -481,4 +501,41 @@ fn large_constant_indexes_use_registers() {
     assert!(!p.code[n - 12..]
         .iter()
         .any(|i| matches!(i, SetField { .. } | SetTabUp { .. } | EqK { .. })));
+}
+
+#[test]
+fn numerals_on_the_left_of_commutative_operators_become_operands() {
+    // Like PUC's `codecommutative`: `1 + a`, `2.5 * a` use the immediate/constant forms with
+    // `flip` (metamethods and errors see the source order); `-` and `/` are not commutative.
+    assert_eq!(
+        fcode("local function f(a) return 1 + a end")[0],
+        AddI {
+            a: 1,
+            b: 0,
+            i: 1,
+            flip: true
+        }
+    );
+    assert_eq!(
+        fcode("local function f(a) return 2.5 * a end")[0],
+        MulK {
+            a: 1,
+            b: 0,
+            k: 0,
+            flip: true
+        }
+    );
+    assert_eq!(
+        fcode("local function f(a) return 0.5 + a end")[0],
+        AddK {
+            a: 1,
+            b: 0,
+            k: 0,
+            flip: true
+        }
+    );
+    assert_eq!(
+        fcode("local function f(a) return 2 - a end")[..2],
+        [LoadI { a: 1, i: 2 }, Sub { a: 1, b: 1, c: 0 }]
+    );
 }

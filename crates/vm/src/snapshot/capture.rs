@@ -167,6 +167,7 @@ impl<'gc> Capture<'gc> {
                     threads,
                     result,
                     traceback,
+                    interrupt,
                 } = &*st;
                 Obj::Executor {
                     threads: threads
@@ -175,6 +176,7 @@ impl<'gc> Capture<'gc> {
                         .collect(),
                     result: result.map(|r| r.map_err(|v| self.val(v))),
                     traceback: traceback.clone(),
+                    interrupt: interrupt.map(|v| self.val(v)),
                 }
             }
         })

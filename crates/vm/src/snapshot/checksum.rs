@@ -249,6 +249,7 @@ fn hash_obj(h: &mut StableHasher, o: &Obj) {
             threads,
             result,
             traceback,
+            interrupt,
         } => {
             h.word(18);
             for t in threads.iter() {
@@ -263,6 +264,7 @@ fn hash_obj(h: &mut StableHasher, o: &Obj) {
                 }
             }
             h.bytes(traceback.as_bytes());
+            hash_val(h, interrupt.unwrap_or(Val::Nil));
         }
     }
 }

@@ -159,6 +159,8 @@ pub(crate) enum Obj {
         threads: Box<[u32]>,
         result: Option<Result<(), Val>>,
         traceback: String,
+        /// `ExecutorState::interrupt`.
+        interrupt: Option<Val>,
     },
 }
 

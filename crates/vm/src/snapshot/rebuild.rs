@@ -484,6 +484,7 @@ pub(crate) fn rebuild<'gc>(
                     threads,
                     result,
                     traceback,
+                    interrupt,
                 },
                 Built::Executor(e),
             ) => {
@@ -499,10 +500,12 @@ pub(crate) fn rebuild<'gc>(
                     Some(Ok(())) => Some(Ok(())),
                     Some(Err(v)) => Some(Err(rb.val(*v)?)),
                 };
+                let interrupt = interrupt.map(|v| rb.val(v)).transpose()?;
                 *Journaled::borrow_mut_unjournaled(e.cell(mc)) = ExecutorState {
                     threads,
                     result,
                     traceback: traceback.clone(),
+                    interrupt,
                 };
             }
             (_, Built::Pending) => return Err(SnapshotError::Corrupt("object not rebuilt")),
