@@ -72,7 +72,7 @@ fn new_vm(host: &CaptureHost) -> Lua {
 }
 
 fn start_frame(lua: &mut Lua, frame: i64) -> StashedExecutor {
-    lua.chunk(format!("update({frame})"))
+    lua.chunk(&format!("update({frame})"))
         .name("=frame")
         .start(())
         .expect("frame starts")

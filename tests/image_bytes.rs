@@ -291,3 +291,125 @@ fn serializable_userdata_travels_as_bytes() {
     let err = lua.snapshot().unwrap().to_bytes().unwrap_err();
     assert!(err.to_string().contains("Secret"), "{err}");
 }
+
+// ---- cross-process determinism ------------------------------------------------------
+
+/// A game: entities with coroutine brains, random moves, a sorted leaderboard every 50
+/// frames, a weak cache; each frame is `update(frame)`.
+const GAME: &str = r#"
+math.randomseed(7)
+local entities, brains = {}, {}
+local cache = setmetatable({}, {__mode = "k"})
+for i = 1, 30 do
+  local e = {id = i, x = math.random(100), y = math.random(100), score = 0}
+  entities[i] = e
+  brains[i] = coroutine.wrap(function()
+    while true do
+      for _ = 1, math.random(1, 5) do
+        e.x, e.y = e.x + math.random(-2, 2), e.y + math.random(-2, 2)
+        coroutine.yield()
+      end
+      local ok = pcall(function()
+        if e.x < 0 then error("out") end
+        e.score = e.score + math.random(10)
+      end)
+      if not ok then e.x = 0 end
+      coroutine.yield()
+    end
+  end)
+end
+function update(frame)
+  for i, think in ipairs(brains) do
+    think()
+    cache[entities[i]] = ("%d,%d"):format(entities[i].x, entities[i].y)
+  end
+  if frame % 50 == 0 then
+    local board = {table.unpack(entities)}
+    table.sort(board, function(a, b)
+      if a.score ~= b.score then return a.score > b.score end
+      return a.id < b.id
+    end)
+    print(("frame %d: #%d %d %s"):format(frame, board[1].id, board[1].score, cache[board[1]]))
+  end
+end
+"#;
+
+/// Plays frames `from..=to` (each an executor stepped by 700 fuel); after every 50th frame
+/// the checksum goes to the log too.
+fn play_frames(lua: &mut Lua, host: &CaptureHost, from: i64, to: i64, log: &mut String) {
+    for frame in from..=to {
+        let exec = lua
+            .chunk(&format!("update({frame})"))
+            .name("=frame")
+            .start(())
+            .unwrap();
+        while !lua.step(&exec, &mut Fuel::new(700)).is_done() {}
+        lua.results::<()>(&exec).unwrap();
+        if frame % 50 == 0 {
+            log.push_str(&String::from_utf8_lossy(&host.take_stdout()));
+            log.push_str(&format!("checksum {:016x}\n", lua.checksum().unwrap()));
+        }
+    }
+}
+
+/// The child processes of `cross_process_save_and_load` (does nothing in a normal run).
+#[test]
+fn image_child() {
+    let Ok(role) = std::env::var("LUNETTE_IMAGE_CHILD") else {
+        return;
+    };
+    let dir = PathBuf::from(std::env::var("LUNETTE_IMAGE_DIR").unwrap());
+    let host = CaptureHost::default();
+    let mut lua = game_vm_with(&host);
+    let mut log = String::new();
+    match role.as_str() {
+        "save" => {
+            lua.exec(GAME).unwrap();
+            play_frames(&mut lua, &host, 1, 150, &mut log);
+            let bytes = lua.snapshot().unwrap().to_bytes().unwrap();
+            std::fs::write(dir.join("frame150.image"), bytes).unwrap();
+            std::fs::write(dir.join("log-save.txt"), log).unwrap();
+        }
+        "load" => {
+            let bytes = std::fs::read(dir.join("frame150.image")).unwrap();
+            let snapshot = lua.snapshot_from_bytes(&bytes).unwrap();
+            lua.restore(&snapshot).unwrap();
+            play_frames(&mut lua, &host, 151, 300, &mut log);
+            std::fs::write(dir.join("log-load.txt"), log).unwrap();
+        }
+        other => panic!("unknown role {other}"),
+    }
+}
+
+fn game_vm_with(host: &CaptureHost) -> Lua {
+    Lua::with_host(Rc::new(host.clone()))
+}
+
+#[test]
+fn cross_process_save_and_load() {
+    if std::env::var("LUNETTE_IMAGE_CHILD").is_ok() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("lunette-image-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for role in ["save", "load"] {
+        let status = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["image_child", "--exact", "--test-threads=1"])
+            .env("LUNETTE_IMAGE_CHILD", role)
+            .env("LUNETTE_IMAGE_DIR", &dir)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "the {role} process failed");
+    }
+    let host = CaptureHost::default();
+    let mut lua = game_vm_with(&host);
+    lua.exec(GAME).unwrap();
+    let mut straight = String::new();
+    play_frames(&mut lua, &host, 1, 300, &mut straight);
+    let saved = std::fs::read_to_string(dir.join("log-save.txt")).unwrap();
+    let loaded = std::fs::read_to_string(dir.join("log-load.txt")).unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(saved + &loaded, straight);
+    assert!(straight.contains("frame 300"));
+}

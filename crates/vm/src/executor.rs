@@ -1784,6 +1784,7 @@ pub(crate) fn permanents(p: &mut crate::permanents::Permanents) {
     p.continuation(("vm", "resume_preempted"), PREEMPTED, resume_preempted);
     p.name(DETACHED);
     p.name(HANDLER_FRAME);
+    p.name(PENDING_CALL);
 }
 
 /// Whether a continuation with a preemption marker's name (`(resuming)`, `(preempted)`) is

@@ -306,7 +306,8 @@ pub type ContinuationFn =
 #[derive(Copy, Clone, Collect)]
 #[collect(no_drop)]
 pub struct Then<'gc> {
-    /// The continuation's name: how snapshots refer to `func`, and what tracebacks show.
+    /// The continuation's name: what tracebacks show (images as bytes refer to `func` by its
+    /// key in the permanents table, and to this name as a registered name).
     #[collect(require_static)]
     pub name: &'static str,
     /// The code to run.
@@ -377,8 +378,10 @@ pub struct CallbackInner<'gc> {
 pub struct Callback<'gc>(pub(crate) Gc<'gc, CallbackInner<'gc>>);
 
 impl<'gc> Callback<'gc> {
-    /// A callback with no captured state. `name` is what error messages and tracebacks show,
-    /// and how snapshots find `func` again (one `fn` per name).
+    /// A callback with no captured state. `name` is what error messages and tracebacks show.
+    /// For the VM to be written as bytes (`Snapshot::to_bytes`), `func` and `name` must be in
+    /// its permanents table ([`Permanents`](crate::Permanents), registered with
+    /// `Context::register_permanents`); in-process snapshots keep the `fn` itself.
     pub fn new(ctx: Context<'gc>, name: &'static str, func: CallbackFn) -> Self {
         Self::with_upvalue(ctx, name, func, Value::Nil)
     }

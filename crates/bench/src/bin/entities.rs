@@ -5,13 +5,19 @@
 //! snapshot (`snapshot()`, a copy of the whole graph) and its restore. Prints a markdown table
 //! next to the anchor figures of rollback-mlua and Red Moon (`ANCHORS`).
 //!
+//! With `--image`: images as bytes instead (`Snapshot::to_bytes`,
+//! `Lua::snapshot_from_bytes`: time, size, bytes per object and per entity).
+//!
 //! ```sh
 //! cargo run --release -p lunette-bench --bin entities [-- --sizes 1000,10000 --frames 40]
+//! cargo run --release -p lunette-bench --bin entities -- --image
 //! ```
 
 use std::time::Instant;
 
-use lunette::{Executor, Lua, Value};
+use std::rc::Rc;
+
+use lunette::{CaptureHost, Executor, Lua, Value};
 
 const SETUP: &str = r#"
 data = {}
@@ -132,6 +138,34 @@ fn measure(n: usize, frames: usize) -> Row {
     }
 }
 
+/// Images as bytes at size `n`: `to_bytes` and `snapshot_from_bytes` (median of 7, ms),
+/// the image's size, its object count. (A game VM: no file system, so no `io` userdata.)
+fn measure_image(n: usize) -> (f64, f64, usize, usize) {
+    let mut lua = Lua::with_host(Rc::new(CaptureHost::default()));
+    lua.execute(SETUP.replace("N", &n.to_string()).as_bytes(), "=entities")
+        .expect("setup runs");
+    step(&mut lua, 1);
+    let snap = lua.snapshot().unwrap();
+    let mut write = Vec::new();
+    let mut read = Vec::new();
+    let mut bytes = Vec::new();
+    for _ in 0..7 {
+        let t = Instant::now();
+        bytes = snap.to_bytes().expect("to_bytes");
+        write.push(ms(t));
+        let t = Instant::now();
+        let back = lua.snapshot_from_bytes(&bytes).expect("from bytes");
+        read.push(ms(t));
+        assert_eq!(back.checksum(), snap.checksum());
+    }
+    (
+        median(write),
+        median(read),
+        bytes.len(),
+        snap.object_count(),
+    )
+}
+
 fn main() {
     let mut sizes = vec![1_000, 10_000, 100_000];
     let mut frames = 30;
@@ -147,14 +181,28 @@ fn main() {
                 i += 1;
                 frames = args[i].parse().unwrap_or(frames);
             }
+            "--image" => {}
             other => {
                 eprintln!(
-                    "usage: entities [--sizes 1000,10000,100000] [--frames 30] (got {other})"
+                    "usage: entities [--sizes 1000,10000,100000] [--frames 30] [--image] (got {other})"
                 );
                 std::process::exit(2);
             }
         }
         i += 1;
+    }
+    if args.iter().any(|a| a == "--image") {
+        println!("| N | image → bytes (ms) | bytes → image (ms) | image bytes | objects | bytes per object | bytes per entity |");
+        println!("|---|---|---|---|---|---|---|");
+        for n in sizes {
+            let (w, r, len, objects) = measure_image(n);
+            println!(
+                "| {n} | {w:.3} | {r:.3} | {len} | {objects} | {:.1} | {:.1} |",
+                len as f64 / objects as f64,
+                len as f64 / n as f64
+            );
+        }
+        return;
     }
     println!("| N | step+snap() | (snap alone) | rollback(1) | rollback(8) + resim 8 | bytes per ring snapshot | owned snapshot() / restore | owned bytes | rollback-mlua snap / rb(1) / rb(8) | Red Moon clone / rollback |");
     println!("|---|---|---|---|---|---|---|---|---|---|");

@@ -392,6 +392,7 @@ fn write_image(img: &Image) -> Result<Vec<u8>, SnapshotError> {
                 threads,
                 result,
                 traceback,
+                interrupt,
             } => {
                 w.u8(T_EXECUTOR);
                 w.indexes(threads);
@@ -400,6 +401,13 @@ fn write_image(img: &Image) -> Result<Vec<u8>, SnapshotError> {
                     Some(Ok(())) => w.u8(1),
                     Some(Err(v)) => {
                         w.u8(2);
+                        w.val(*v);
+                    }
+                }
+                match interrupt {
+                    None => w.u8(0),
+                    Some(v) => {
+                        w.u8(1);
                         w.val(*v);
                     }
                 }
@@ -1064,11 +1072,17 @@ fn read_object(
                 2 => Some(Err(r.val()?)),
                 _ => return bad("bad executor result"),
             };
+            let interrupt = match r.u8()? {
+                0 => None,
+                1 => Some(r.val()?),
+                _ => return bad("bad option tag"),
+            };
             let tb = r.bytes()?;
             r.spend(tb.len())?;
             Obj::Executor {
                 threads,
                 result,
+                interrupt,
                 traceback: String::from_utf8(tb.to_vec()).or(bad("traceback is not UTF-8"))?,
             }
         }

@@ -32,8 +32,13 @@
 //! ring of `Lua::snap`/`rollback` does not use this module's capture: it is a journal of the
 //! objects changed since each snap (`journal`). `checksum` hashes the captured image.
 //!
-//! Layout: `image` (the image types), `capture`, `rebuild`, `checksum`; handles are
-//! re-rooted in the new arena by `handle::reroot_handles`.
+//! Images as bytes (`Snapshot::to_bytes`, `Lua::snapshot_from_bytes`): `bytes` writes and
+//! reads them (format: `docs/image_format.md`; Rust functions by their keys in the
+//! permanents table, see `permanents`), `validate` checks an image read from untrusted bytes
+//! against every invariant the interpreter and executor rely on before `rebuild` builds it.
+//!
+//! Layout: `image` (the image types), `capture`, `rebuild`, `checksum`, `bytes`, `validate`;
+//! handles are re-rooted in the new arena by `handle::reroot_handles`.
 
 mod bytes;
 mod capture;

@@ -330,8 +330,14 @@ pub(crate) fn validate(img: &Image) -> Result<(), SnapshotError> {
                 }
             }
             Obj::Executor {
-                threads, result, ..
+                threads,
+                result,
+                traceback: _,
+                interrupt,
             } => {
+                if let Some(v) = interrupt {
+                    c.val(*v)?;
+                }
                 if threads.is_empty() {
                     return corrupt("executor without a thread");
                 }
