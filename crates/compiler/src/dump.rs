@@ -8,7 +8,7 @@
 //! the bytes left before anything is reserved, and everything allocated is counted against
 //! a byte limit, [`undump_with_limit`]), decodes nested functions with an explicit stack
 //! (at most [`MAX_NESTING`] levels, the compiler's own limit), and finally runs the
-//! bytecode verifier ([`crate::verify`]): a prototype that comes out of `undump` is as safe
+//! bytecode verifier ([`crate::verify`](mod@crate::verify)): a prototype that comes out of `undump` is as safe
 //! to run as one the compiler made.
 //!
 //! # Format (version 2: `AddI`, `AddK` and `MulK` carry `flip`)

@@ -5,8 +5,8 @@
 //! Modules: `lexer` (tokens), `parser` (grammar, scopes, gotos), `code` (instruction
 //! emission, registers, jump lists, expression descriptors), `fold` (constant folding),
 //! `func_state` (per-function state), [`disasm`] (listings), [`number`] (numerals, reusable
-//! by the VM for `tonumber` and coercions), [`dump`] (binary chunks: `string.dump`'s format and its
-//! decoder for untrusted bytes), [`verify`] (the bytecode verifier: what makes a
+//! by the VM for `tonumber` and coercions), [`dump`](mod@dump) (binary chunks: `string.dump`'s format and its
+//! decoder for untrusted bytes), [`verify`](mod@verify) (the bytecode verifier: what makes a
 //! prototype safe to run, whoever made it).
 
 #![forbid(unsafe_code)]
