@@ -413,3 +413,17 @@ fn cross_process_save_and_load() {
     assert_eq!(saved + &loaded, straight);
     assert!(straight.contains("frame 300"));
 }
+
+#[test]
+fn reading_stays_within_the_memory_limit() {
+    let mut lua = game_vm();
+    lua.exec("t = {} for i = 1, 200000 do t[i] = i * 0.5 end")
+        .unwrap();
+    let bytes = lua.snapshot().unwrap().to_bytes().unwrap();
+    let mut small = game_vm();
+    small.set_memory_limit(Some(1 << 20));
+    let err = small.snapshot_from_bytes(&bytes).err().expect("refused");
+    assert!(err.to_string().contains("memory"), "{err}");
+    // With room, the same bytes read.
+    assert!(game_vm().snapshot_from_bytes(&bytes).is_ok());
+}

@@ -51,10 +51,14 @@ impl std::fmt::Debug for Permanents {
 
 impl Permanents {
     /// Registers callback `func` under `key`, and `display` as a name (what the callback's
-    /// `Callback::name` is). A key already taken keeps its function.
+    /// `Callback::name` is). A key already taken keeps its function (and `func` stays
+    /// unregistered unless another key names it).
     pub fn callback(&mut self, key: PermanentKey, display: &'static str, func: CallbackFn) {
-        self.callbacks.entry(key).or_insert(func);
-        self.callback_keys.entry(func as usize).or_insert(key);
+        // A key taken by another function does not name this one (it stays unregistered:
+        // writing it fails by name instead of reading back as the other function).
+        if *self.callbacks.entry(key).or_insert(func) as usize == func as usize {
+            self.callback_keys.entry(func as usize).or_insert(key);
+        }
         self.name(display);
         self.name(key.1);
     }
@@ -62,8 +66,9 @@ impl Permanents {
     /// Registers continuation `func` under `key`, and `display` as a name (the `Then::name`
     /// it is created with).
     pub fn continuation(&mut self, key: PermanentKey, display: &'static str, func: ContinuationFn) {
-        self.continuations.entry(key).or_insert(func);
-        self.continuation_keys.entry(func as usize).or_insert(key);
+        if *self.continuations.entry(key).or_insert(func) as usize == func as usize {
+            self.continuation_keys.entry(func as usize).or_insert(key);
+        }
         self.name(display);
         self.name(key.1);
     }
@@ -129,4 +134,36 @@ impl Permanents {
 pub(crate) struct PermanentsIndex {
     pub(crate) callbacks: HashMap<(String, String), CallbackFn>,
     pub(crate) continuations: HashMap<(String, String), ContinuationFn>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::executor::Exec;
+    use crate::function::Action;
+    use crate::state::Context;
+    use crate::Error;
+
+    fn one<'gc>(_: Context<'gc>, _: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
+        Ok(Action::Return)
+    }
+
+    fn two<'gc>(_: Context<'gc>, e: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
+        e.clear();
+        Ok(Action::Return)
+    }
+
+    #[test]
+    fn a_taken_key_never_names_another_function() {
+        let mut p = Permanents::default();
+        p.callback(("lib", "f"), "f", one);
+        p.callback(("lib", "f"), "f", two);
+        assert_eq!(p.callback_key(one), Some(("lib", "f")));
+        assert_eq!(p.callback_key(two), None);
+        // The same function under a second key keeps its first key.
+        p.callback(("lib", "g"), "g", one);
+        assert_eq!(p.callback_key(one), Some(("lib", "f")));
+        assert!(p.has_name("f") && p.has_name("g"));
+        assert_eq!(p.find_name("g"), Some("g"));
+    }
 }
