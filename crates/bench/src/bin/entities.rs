@@ -139,7 +139,7 @@ fn measure(n: usize, frames: usize) -> Row {
 }
 
 /// Images as bytes at size `n`: `to_bytes` and `snapshot_from_bytes` (median of 7, ms),
-/// the image's size, its object count. (A game VM: no file system, so no `io` userdata.)
+/// the image's size, its live object count (tables, closures... and strings). (A game VM: no file system, so no `io` userdata.)
 fn measure_image(n: usize) -> (f64, f64, usize, usize) {
     let mut lua = Lua::with_host(Rc::new(CaptureHost::default()));
     lua.execute(SETUP.replace("N", &n.to_string()).as_bytes(), "=entities")
@@ -162,7 +162,7 @@ fn measure_image(n: usize) -> (f64, f64, usize, usize) {
         median(write),
         median(read),
         bytes.len(),
-        snap.object_count(),
+        snap.object_count() + snap.string_count(),
     )
 }
 
@@ -192,7 +192,7 @@ fn main() {
         i += 1;
     }
     if args.iter().any(|a| a == "--image") {
-        println!("| N | image → bytes (ms) | bytes → image (ms) | image bytes | objects | bytes per object | bytes per entity |");
+        println!("| N | image → bytes (ms) | bytes → image (ms) | image bytes | live objects (strings included) | bytes per object | bytes per entity |");
         println!("|---|---|---|---|---|---|---|");
         for n in sizes {
             let (w, r, len, objects) = measure_image(n);

@@ -21,7 +21,7 @@
 //! - then `validate` checks every invariant the interpreter and executor rely on (the list
 //!   is in its module docs) before anything is built, and `rebuild` checks indexes and kinds.
 
-use std::collections::HashMap;
+use hashbrown::{HashMap, HashSet};
 use std::sync::Arc;
 
 use lunette_compiler::Prototype;
@@ -67,6 +67,8 @@ const T_EXECUTOR: u8 = 8;
 
 struct Writer {
     out: Vec<u8>,
+    /// The last object id written (ids are written as differences).
+    last_id: u64,
     names: HashMap<&'static str, u32>,
     name_list: Vec<&'static str>,
 }
@@ -102,28 +104,35 @@ impl Writer {
     fn opt(&mut self, v: Option<u32>) {
         self.uv(v.map_or(0, |i| i as u64 + 1));
     }
+    /// A value: one varint `payload << 3 | tag` (tags in the format docs), then, for a
+    /// float, its bits byte-swapped as a varint (short for round numbers), for an integer
+    /// too big to share the varint, its `sv`.
     fn val(&mut self, v: Val) {
         match v {
             Val::Nil => self.u8(0),
             Val::Boolean(false) => self.u8(1),
             Val::Boolean(true) => self.u8(2),
             Val::Integer(i) => {
-                self.u8(3);
-                self.sv(i);
+                let z = ((i << 1) ^ (i >> 63)) as u64;
+                if z < 1 << 61 {
+                    self.uv(z << 3 | 3);
+                } else {
+                    self.u8(7);
+                    self.sv(i);
+                }
             }
             Val::Float(f) => {
                 self.u8(4);
-                self.out.extend_from_slice(&f.to_bits().to_le_bytes());
+                self.uv(f.to_bits().swap_bytes());
             }
-            Val::Str(i) => {
-                self.u8(5);
-                self.uv(i as u64);
-            }
-            Val::Obj(i) => {
-                self.u8(6);
-                self.uv(i as u64);
-            }
+            Val::Str(i) => self.uv((i as u64) << 3 | 5),
+            Val::Obj(i) => self.uv((i as u64) << 3 | 6),
         }
+    }
+    /// An object id, as the difference from the previous object id written.
+    fn id(&mut self, id: u64) {
+        self.sv(id.wrapping_sub(self.last_id) as i64);
+        self.last_id = id;
     }
     fn vals(&mut self, vs: &[Val]) {
         self.us(vs.len());
@@ -213,13 +222,14 @@ fn write_image(img: &Image) -> Result<Vec<u8>, SnapshotError> {
     } = img;
     let p = &**permanents;
     let mut w = Writer {
+        last_id: 0,
         out: Vec::with_capacity(64 + strings.len() * 8 + objects.len() * 16 + slots.len() * 3),
         names: HashMap::new(),
         name_list: Vec::new(),
     };
     // Prototype trees: every prototype that is not a child of another prototype of the
     // image is a tree's root (written once with its whole tree).
-    let mut children_of_image = std::collections::HashSet::new();
+    let mut children_of_image = HashSet::new();
     for o in objects {
         if let Obj::Proto { proto, .. } = o {
             for c in &proto.prototypes {
@@ -265,6 +275,7 @@ fn write_image(img: &Image) -> Result<Vec<u8>, SnapshotError> {
         w.bytes(t);
     }
     let mut flags = 0;
+    w.us(slots.len());
     w.us(objects.len());
     for o in objects {
         match o {
@@ -279,7 +290,7 @@ fn write_image(img: &Image) -> Result<Vec<u8>, SnapshotError> {
                 metatable,
             } => {
                 w.u8(T_TABLE);
-                w.uv(*id);
+                w.id(*id);
                 w.u8(*tflags);
                 w.opt(*metatable);
                 w.us(*array_capacity);
@@ -314,7 +325,7 @@ fn write_image(img: &Image) -> Result<Vec<u8>, SnapshotError> {
                 upvalues,
             } => {
                 w.u8(T_CLOSURE);
-                w.uv(*id);
+                w.id(*id);
                 w.uv(*script_id);
                 w.uv(*proto as u64);
                 w.indexes(upvalues);
@@ -341,7 +352,7 @@ fn write_image(img: &Image) -> Result<Vec<u8>, SnapshotError> {
                     ))
                 })?;
                 w.u8(T_CALLBACK);
-                w.uv(*id);
+                w.id(*id);
                 w.name(key.0);
                 w.name(key.1);
                 w.name(name);
@@ -382,7 +393,7 @@ fn write_image(img: &Image) -> Result<Vec<u8>, SnapshotError> {
                     })?;
                 flags |= FLAG_USERDATA;
                 w.u8(T_USERDATA);
-                w.uv(*id);
+                w.id(*id);
                 w.u8(*uflags);
                 w.opt(*metatable);
                 w.name(type_name);
@@ -469,7 +480,7 @@ fn write_thread(w: &mut Writer, p: &Permanents, t: &ThreadImg) -> Result<(), Sna
         resume_returns,
         capacities,
     } = t;
-    w.uv(*id);
+    w.id(*id);
     w.uv(*script_id);
     w.us(*charged);
     w.vals(stack);
@@ -595,6 +606,8 @@ fn bad<T>(why: &'static str) -> Result<T, SnapshotError> {
 struct Reader<'a> {
     bytes: &'a [u8],
     pos: usize,
+    /// The last object id read (ids are written as differences).
+    last_id: u64,
     /// Bytes the decoder may still allocate.
     budget: usize,
 }
@@ -679,21 +692,26 @@ impl<'a> Reader<'a> {
         })
     }
     fn val(&mut self) -> Result<Val, SnapshotError> {
-        Ok(match self.u8()? {
-            0 => Val::Nil,
-            1 => Val::Boolean(false),
-            2 => Val::Boolean(true),
-            3 => Val::Integer(self.sv()?),
-            4 => {
-                let b = self.take(8)?;
-                let mut a = [0u8; 8];
-                a.copy_from_slice(b);
-                Val::Float(f64::from_bits(u64::from_le_bytes(a)))
-            }
-            5 => Val::Str(self.u32()?),
-            6 => Val::Obj(self.u32()?),
+        let u = self.uv()?;
+        let payload = u >> 3;
+        let index = || u32::try_from(payload).or(bad("index too large"));
+        Ok(match (u & 7, payload) {
+            (0, 0) => Val::Nil,
+            (1, 0) => Val::Boolean(false),
+            (2, 0) => Val::Boolean(true),
+            (3, z) => Val::Integer(((z >> 1) as i64) ^ -((z & 1) as i64)),
+            (4, 0) => Val::Float(f64::from_bits(self.uv()?.swap_bytes())),
+            (5, _) => Val::Str(index()?),
+            (6, _) => Val::Obj(index()?),
+            (7, 0) => Val::Integer(self.sv()?),
             _ => return bad("bad value tag"),
         })
+    }
+    /// An object id (a difference from the previous one, see `Writer::id`).
+    fn id(&mut self) -> Result<u64, SnapshotError> {
+        let d = self.sv()?;
+        self.last_id = self.last_id.wrapping_add(d as u64);
+        Ok(self.last_id)
     }
     fn vals(&mut self) -> Result<Box<[Val]>, SnapshotError> {
         let n = self.count(1)?;
@@ -796,6 +814,7 @@ pub(crate) fn read_image(bytes: &[u8], cx: &ReadContext<'_>) -> Result<Image, Sn
     let mut r = Reader {
         bytes,
         pos: 0,
+        last_id: 0,
         budget: cx.budget.min(allowance),
     };
     for &want in IMAGE_MAGIC {
@@ -865,9 +884,11 @@ pub(crate) fn read_image(bytes: &[u8], cx: &ReadContext<'_>) -> Result<Image, Sn
         trees.push(nodes);
     }
 
+    // Every slot takes at least a byte.
+    let nslots = r.count(1)?;
+    let mut slots: Vec<Val> = r.vec(nslots)?;
     let n = r.count(1)?;
     let mut objects: Vec<Obj> = r.vec(n)?;
-    let mut slots: Vec<Val> = Vec::new();
     let mut root_slots = 0;
     for i in 0..n {
         if i == root_objects {
@@ -943,16 +964,17 @@ fn read_object(
 ) -> Result<Obj, SnapshotError> {
     Ok(match r.u8()? {
         T_TABLE => {
-            let id = r.uv()?;
+            let id = r.id()?;
             let flags = r.u8()?;
             let metatable = r.opt()?;
             let array_capacity = r.us()?;
             let entries_capacity = r.us()?;
             let tombstones = r.us()?;
             let n = r.count(1)?;
-            r.spend(n.saturating_mul(std::mem::size_of::<Val>()))?;
+            if slots.len() + n > slots.capacity() {
+                return bad("more table slots than announced");
+            }
             let start = u32::try_from(slots.len()).or(bad("too many slots"))?;
-            slots.reserve(n);
             for _ in 0..n {
                 slots.push(r.val()?);
             }
@@ -961,9 +983,10 @@ fn read_object(
                 len: n as u32,
             };
             let m = r.count(2)?;
-            r.spend(m.saturating_mul(2 * std::mem::size_of::<Val>()))?;
+            if slots.len() + 2 * m > slots.capacity() {
+                return bad("more table slots than announced");
+            }
             let start = u32::try_from(slots.len()).or(bad("too many slots"))?;
-            slots.reserve(2 * m);
             for _ in 0..2 * m {
                 slots.push(r.val()?);
             }
@@ -1003,7 +1026,7 @@ fn read_object(
             }
         }
         T_CLOSURE => Obj::Closure {
-            id: r.uv()?,
+            id: r.id()?,
             script_id: r.uv()?,
             proto: r.u32()?,
             upvalues: r.indexes()?,
@@ -1014,7 +1037,7 @@ fn read_object(
         },
         T_UPVALUE_CLOSED => Obj::UpValueClosed(r.val()?),
         T_CALLBACK => {
-            let id = r.uv()?;
+            let id = r.id()?;
             let (lib, key) = names.key(r)?;
             let func = *names
                 .index
@@ -1033,7 +1056,7 @@ fn read_object(
             Obj::Thread(Box::new(read_thread(r, names)?))
         }
         T_USERDATA => {
-            let id = r.uv()?;
+            let id = r.id()?;
             let flags = r.u8()?;
             let metatable = r.opt()?;
             let type_name = names.get(r)?;
@@ -1091,7 +1114,7 @@ fn read_object(
 }
 
 fn read_thread(r: &mut Reader<'_>, names: &Names<'_>) -> Result<ThreadImg, SnapshotError> {
-    let id = r.uv()?;
+    let id = r.id()?;
     let script_id = r.uv()?;
     let charged = r.us()?;
     let stack = r.vals()?;

@@ -101,6 +101,11 @@ impl Snapshot {
         self.0.strings.iter().map(|(_, b)| b.len()).sum()
     }
 
+    /// Number of strings in the image (each string's bytes once).
+    pub fn string_count(&self) -> usize {
+        self.0.strings.len()
+    }
+
     /// Number of objects (tables, closures, upvalues, threads...) in the image.
     pub fn object_count(&self) -> usize {
         self.0.objects.len()

@@ -33,12 +33,15 @@
 //!   sits on a Lua frame. Open upvalues: open upvalue objects of this thread, slots strictly
 //!   increasing and within the stack, and every open upvalue object is listed by exactly
 //!   its own thread. To-be-closed slots strictly increasing and within the stack. A thread
-//!   not started has no frames (an executor's, a function in slot 0 to run);
+//!   not started has no frames, open upvalues or to-be-closed slots (an executor's: a
+//!   function in slot 0 to run); a suspended started thread has its open upvalues and
+//!   to-be-closed slots below its resume slot (a resume truncates the stack there); a dead
+//!   thread has no open upvalues;
 //!   a suspended started thread's resume slot is within its stack. The preemption markers'
 //!   names (`(resuming)`, `(preempted)`) only with their own continuations.
 //! - **Executors**: at least one thread; no thread in two executors' chains or twice in one.
 
-use std::collections::HashSet;
+use hashbrown::HashSet;
 
 use super::image::*;
 use super::SnapshotError;
@@ -53,6 +56,9 @@ fn corrupt<T>(why: &'static str) -> Result<T, SnapshotError> {
 /// The largest `script_bytes` or charge an image may claim (far beyond any real heap, far
 /// from overflowing memory arithmetic).
 const MAX_BYTES_CLAIM: usize = 1 << 48;
+
+/// Hash parts up to this many entries are checked for duplicate keys pairwise.
+const SMALL_TABLE: usize = 8;
 
 #[derive(PartialEq, Eq, Hash)]
 enum Key<'a> {
@@ -192,6 +198,9 @@ pub(crate) fn validate(img: &Image) -> Result<(), SnapshotError> {
     }
 
     let mut ids = HashSet::with_capacity(img.objects.len());
+    // One set for every table's keys (cleared for each), one list for small tables.
+    let mut keys: HashSet<Key<'_>> = HashSet::new();
+    let mut small: Vec<Key<'_>> = Vec::with_capacity(SMALL_TABLE);
     // Which thread lists each open upvalue (index → thread).
     let mut open_owner: Vec<Option<u32>> = vec![None; img.objects.len()];
     let mut in_chain = vec![false; img.objects.len()];
@@ -234,13 +243,23 @@ pub(crate) fn validate(img: &Image) -> Result<(), SnapshotError> {
                     return corrupt("table capacity below its length");
                 }
                 c.vals(arr)?;
-                let mut keys = HashSet::with_capacity(kv.len() / 2);
+                keys.clear();
+                small.clear();
                 let mut nils = 0;
                 for pair in kv.chunks_exact(2) {
                     let k = c.key(pair[0])?;
                     c.val(pair[0])?;
                     c.val(pair[1])?;
-                    if !keys.insert(k) {
+                    // Small hash parts (most tables) are compared pairwise, bigger ones
+                    // through a set.
+                    let twice = if kv.len() <= 2 * SMALL_TABLE {
+                        let seen = small.contains(&k);
+                        small.push(k);
+                        seen
+                    } else {
+                        !keys.insert(k)
+                    };
+                    if twice {
                         return corrupt("table key twice");
                     }
                     if pair[1] == Val::Nil {
@@ -542,8 +561,24 @@ fn thread(
     if let Some(t) = resume_then {
         c.then(t)?;
     }
-    if !*started && !frames.is_empty() {
+    if !*started && (!frames.is_empty() || !open_upvalues.is_empty() || !tbc_slots.is_empty()) {
         return corrupt("thread not started with frames");
+    }
+    // A resume truncates the stack to the resume slot: what is open stays below it. A dead
+    // thread's variables are closed.
+    let highest_open = open_upvalues.last().and_then(|u| match c.obj(*u) {
+        Ok(Obj::UpValueOpen { slot, .. }) => Some(*slot),
+        _ => None,
+    });
+    if *started
+        && *status == ThreadStatus::Suspended
+        && (highest_open.is_some_and(|s| s >= *resume_slot)
+            || tbc_slots.last().is_some_and(|s| *s >= *resume_slot))
+    {
+        return corrupt("open variable above a suspended thread's resume slot");
+    }
+    if *status == ThreadStatus::Dead && !open_upvalues.is_empty() {
+        return corrupt("dead thread with open upvalues");
     }
     if *started && *status == ThreadStatus::Suspended && *resume_slot > len {
         return corrupt("resume slot outside the stack");
