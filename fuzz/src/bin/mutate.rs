@@ -587,6 +587,13 @@ fn main() {
             std::io::stdout().flush().ok();
         }
     }
+    if std::env::var_os("MUTATE_PRINT_SIGNATURES").is_some() {
+        let mut all: Vec<&String> = seen.iter().collect();
+        all.sort();
+        for s in all {
+            println!("  signature: {s}");
+        }
+    }
     println!(
         "mutate {target}: {execs} execs, corpus {}, signatures {}, panics {panics} ({} unique), hangs {hangs}, aborts {aborts}",
         corpus.len(),
