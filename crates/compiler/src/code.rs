@@ -6,9 +6,10 @@
 //! is set late, `TestSet` whose destination is patched when the jump list is resolved).
 
 use crate::error::CompileError;
-use crate::fold::{self, ArithOp, Num};
+use crate::fold::{self, Num};
 use crate::func_state::*;
 use crate::lexer::StrId;
+use crate::opcode::ArithOp;
 use crate::opcode::Instruction::{self, *};
 use crate::parser::Parser;
 use crate::proto::Constant;

@@ -4,30 +4,13 @@
 //! an error (division or modulo by zero, bitwise operations on non-integral floats) are not
 //! folded, and neither are float results that are NaN or zero (to keep `-0.0` semantics).
 
+use crate::opcode::ArithOp;
+
 /// A numeric constant.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum Num {
     Int(i64),
     Flt(f64),
-}
-
-/// Arithmetic/bitwise operators that can be folded (unary ones included).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) enum ArithOp {
-    Add,
-    Sub,
-    Mul,
-    Mod,
-    Pow,
-    Div,
-    IDiv,
-    BAnd,
-    BOr,
-    BXor,
-    Shl,
-    Shr,
-    Unm,
-    BNot,
 }
 
 impl Num {

@@ -33,7 +33,7 @@ use std::sync::Arc;
 pub use disasm::disassemble;
 pub use dump::{dump, undump, undump_with_limit, UndumpError};
 pub use error::{chunk_id, CompileError};
-pub use opcode::Instruction;
+pub use opcode::{ArithOp, Instruction};
 pub use proto::{Constant, LocalVar, Prototype, UpvalueDesc};
 pub use verify::{verify, VerifyError};
 

@@ -292,3 +292,71 @@ mod tests {
         assert_eq!(std::mem::size_of::<super::Instruction>(), 8);
     }
 }
+
+/// The arithmetic and bitwise operators (unary ones included): what the compiler folds
+/// (`fold`) and the VM computes (`interp`), each with its metamethod event there. One list
+/// for both, in PUC's `TM_ADD`... order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArithOp {
+    /// `+`
+    Add,
+    /// binary `-`
+    Sub,
+    /// `*`
+    Mul,
+    /// `%`
+    Mod,
+    /// `^`
+    Pow,
+    /// `/`
+    Div,
+    /// `//`
+    IDiv,
+    /// `&`
+    BAnd,
+    /// `|`
+    BOr,
+    /// `~` (binary)
+    BXor,
+    /// `<<`
+    Shl,
+    /// `>>`
+    Shr,
+    /// unary `-`
+    Unm,
+    /// unary `~`
+    BNot,
+}
+
+impl ArithOp {
+    /// Every operator, in order.
+    pub const ALL: [ArithOp; 14] = [
+        ArithOp::Add,
+        ArithOp::Sub,
+        ArithOp::Mul,
+        ArithOp::Mod,
+        ArithOp::Pow,
+        ArithOp::Div,
+        ArithOp::IDiv,
+        ArithOp::BAnd,
+        ArithOp::BOr,
+        ArithOp::BXor,
+        ArithOp::Shl,
+        ArithOp::Shr,
+        ArithOp::Unm,
+        ArithOp::BNot,
+    ];
+
+    /// Whether the operator works on integers (its operands are converted to them).
+    pub fn is_bitwise(self) -> bool {
+        matches!(
+            self,
+            ArithOp::BAnd
+                | ArithOp::BOr
+                | ArithOp::BXor
+                | ArithOp::Shl
+                | ArithOp::Shr
+                | ArithOp::BNot
+        )
+    }
+}

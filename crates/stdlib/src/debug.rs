@@ -346,6 +346,12 @@ fn getlocal<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'
         _ => {
             let level = check_integer(exec, a)?;
             let depth = exec.level_count(t) as i64;
+            // A dead coroutine's level 0 is its top frame, as for `getinfo`.
+            let level = if is_other_thread(exec, t) && is_dead_thread(t) && level >= 0 {
+                level + 1
+            } else {
+                level
+            };
             if level < 0 || level > depth {
                 return Err(Error::bad_argument(a + 1, "level out of range"));
             }

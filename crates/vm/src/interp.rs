@@ -38,56 +38,7 @@ const TWO_POW_63: f64 = 9_223_372_036_854_775_808.0;
 /// PUC's MAXTAGLOOP: the longest `__index`/`__newindex` chain followed.
 const MAX_META_CHAIN: usize = 2000;
 
-#[derive(Debug, Copy, Clone, PartialEq, Eq)]
-pub(crate) enum ArithOp {
-    Add,
-    Sub,
-    Mul,
-    Mod,
-    Pow,
-    Div,
-    IDiv,
-    BAnd,
-    BOr,
-    BXor,
-    Shl,
-    Shr,
-    Unm,
-    BNot,
-}
-
-impl ArithOp {
-    fn event(self) -> MetaEvent {
-        match self {
-            ArithOp::Add => MetaEvent::Add,
-            ArithOp::Sub => MetaEvent::Sub,
-            ArithOp::Mul => MetaEvent::Mul,
-            ArithOp::Mod => MetaEvent::Mod,
-            ArithOp::Pow => MetaEvent::Pow,
-            ArithOp::Div => MetaEvent::Div,
-            ArithOp::IDiv => MetaEvent::IDiv,
-            ArithOp::BAnd => MetaEvent::BAnd,
-            ArithOp::BOr => MetaEvent::BOr,
-            ArithOp::BXor => MetaEvent::BXor,
-            ArithOp::Shl => MetaEvent::Shl,
-            ArithOp::Shr => MetaEvent::Shr,
-            ArithOp::Unm => MetaEvent::Unm,
-            ArithOp::BNot => MetaEvent::BNot,
-        }
-    }
-
-    fn is_bitwise(self) -> bool {
-        matches!(
-            self,
-            ArithOp::BAnd
-                | ArithOp::BOr
-                | ArithOp::BXor
-                | ArithOp::Shl
-                | ArithOp::Shr
-                | ArithOp::BNot
-        )
-    }
-}
+pub(crate) use lunette_compiler::ArithOp;
 
 /// Arithmetic on two numbers with Lua's rules, like `lua_arith` (no string coercion, no
 /// metamethods), for the arithmetic and bitwise events (`Add` ... `BNot`; unary ones use `a`).
@@ -98,23 +49,7 @@ pub fn arith_numbers<'gc>(
     a: Value<'gc>,
     b: Value<'gc>,
 ) -> Option<Result<Value<'gc>, Error<'gc>>> {
-    let op = match event {
-        MetaEvent::Add => ArithOp::Add,
-        MetaEvent::Sub => ArithOp::Sub,
-        MetaEvent::Mul => ArithOp::Mul,
-        MetaEvent::Mod => ArithOp::Mod,
-        MetaEvent::Pow => ArithOp::Pow,
-        MetaEvent::Div => ArithOp::Div,
-        MetaEvent::IDiv => ArithOp::IDiv,
-        MetaEvent::BAnd => ArithOp::BAnd,
-        MetaEvent::BOr => ArithOp::BOr,
-        MetaEvent::BXor => ArithOp::BXor,
-        MetaEvent::Shl => ArithOp::Shl,
-        MetaEvent::Shr => ArithOp::Shr,
-        MetaEvent::Unm => ArithOp::Unm,
-        MetaEvent::BNot => ArithOp::BNot,
-        _ => return None,
-    };
+    let op = event.arith_op()?;
     arith_num(op, a, b)
 }
 
@@ -243,7 +178,7 @@ fn arith_slow<'gc>(
     if let Some(r) = arith_num(op, a, b) {
         return r.map(Slow::Value);
     }
-    let event = op.event();
+    let event = MetaEvent::of_arith(op);
     if let Some(mm) = ctx
         .metamethod(a, event)
         .or_else(|| ctx.metamethod(b, event))
@@ -288,30 +223,37 @@ pub enum Index<'gc> {
     Meta(Value<'gc>, Value<'gc>, Value<'gc>),
 }
 
-/// `obj[key]` with `__index` chains. Errors name the original object via `describe` only
-/// when it is the value that cannot be indexed.
-pub fn index<'gc>(
+/// What a table does with an access in an `__index` / `__newindex` chain.
+enum AtTable<'gc, T> {
+    /// The access ends here (a raw get or set).
+    Done(T),
+    /// The table's handler for the event, to follow.
+    Handler(Value<'gc>),
+}
+
+/// Follows an `__index` (`event = Index`) or `__newindex` chain from `obj`, at most PUC's
+/// MAXTAGLOOP steps: a table decides with `at_table` whether the access ends there; any other
+/// value follows its type's metamethod (or cannot be indexed: the error names the original
+/// object via `describe` only when it is that value). Ends with `Ok(Ok(result))`, or
+/// `Ok(Err((handler, object)))` when a function handler must be called on `object` (the caller
+/// makes the call, never on the Rust stack).
+#[allow(clippy::type_complexity)]
+fn follow_chain<'gc, T>(
     ctx: Context<'gc>,
     obj: Value<'gc>,
-    key: Value<'gc>,
+    event: MetaEvent,
     describe: &dyn Fn() -> String,
-) -> Result<Index<'gc>, Error<'gc>> {
+    mut at_table: impl FnMut(Table<'gc>) -> Result<AtTable<'gc, T>, Error<'gc>>,
+) -> Result<Result<T, (Value<'gc>, Value<'gc>)>, Error<'gc>> {
     let mut cur = obj;
     for depth in 0..MAX_META_CHAIN {
         let handler = if let Value::Table(t) = cur {
-            let v = t.get(key);
-            if !v.is_nil() {
-                return Ok(Index::Value(v));
-            }
-            match t.metatable() {
-                None => return Ok(Index::Value(Value::Nil)),
-                Some(mt) => match ctx.metatable_field(mt, MetaEvent::Index) {
-                    None => return Ok(Index::Value(Value::Nil)),
-                    Some(h) => h,
-                },
+            match at_table(t)? {
+                AtTable::Done(r) => return Ok(Ok(r)),
+                AtTable::Handler(h) => h,
             }
         } else {
-            match ctx.metamethod(cur, MetaEvent::Index) {
+            match ctx.metamethod(cur, event) {
                 Some(h) => h,
                 None => {
                     let desc = if depth == 0 {
@@ -328,11 +270,43 @@ pub fn index<'gc>(
             }
         };
         if handler.is_function() {
-            return Ok(Index::Meta(handler, cur, key));
+            return Ok(Err((handler, cur)));
         }
         cur = handler;
     }
-    Err(Error::runtime("'__index' chain too long; possible loop"))
+    Err(Error::runtime(format!(
+        "'{}' chain too long; possible loop",
+        event.name()
+    )))
+}
+
+/// `obj[key]` with `__index` chains. Errors name the original object via `describe` only
+/// when it is the value that cannot be indexed.
+pub fn index<'gc>(
+    ctx: Context<'gc>,
+    obj: Value<'gc>,
+    key: Value<'gc>,
+    describe: &dyn Fn() -> String,
+) -> Result<Index<'gc>, Error<'gc>> {
+    let r = follow_chain(ctx, obj, MetaEvent::Index, describe, |t| {
+        let v = t.get(key);
+        if !v.is_nil() {
+            return Ok(AtTable::Done(v));
+        }
+        Ok(
+            match t
+                .metatable()
+                .and_then(|mt| ctx.metatable_field(mt, MetaEvent::Index))
+            {
+                None => AtTable::Done(Value::Nil),
+                Some(h) => AtTable::Handler(h),
+            },
+        )
+    })?;
+    Ok(match r {
+        Ok(v) => Index::Value(v),
+        Err((handler, object)) => Index::Meta(handler, object, key),
+    })
 }
 
 /// `obj[key] = value` with `__newindex` chains. `Ok(None)` when done, `Ok(Some(f))` when
@@ -345,50 +319,20 @@ pub fn new_index<'gc>(
     value: Value<'gc>,
     describe: &dyn Fn() -> String,
 ) -> Result<Option<(Value<'gc>, Value<'gc>)>, Error<'gc>> {
-    let mut cur = obj;
-    for depth in 0..MAX_META_CHAIN {
-        let handler = if let Value::Table(t) = cur {
-            let mt = t.metatable();
-            let handler = match mt {
-                None => None,
-                Some(mt) => {
-                    if !t.get(key).is_nil() {
-                        None
-                    } else {
-                        ctx.metatable_field(mt, MetaEvent::NewIndex)
-                    }
-                }
-            };
-            match handler {
-                None => {
-                    raw_set(ctx, t, key, value)?;
-                    return Ok(None);
-                }
-                Some(h) => h,
-            }
-        } else {
-            match ctx.metamethod(cur, MetaEvent::NewIndex) {
-                Some(h) => h,
-                None => {
-                    let desc = if depth == 0 {
-                        describe()
-                    } else {
-                        String::new()
-                    };
-                    return Err(Error::runtime(format!(
-                        "attempt to index a {} value{}",
-                        ctx.object_type_name(cur),
-                        desc
-                    )));
-                }
-            }
+    let r = follow_chain(ctx, obj, MetaEvent::NewIndex, describe, |t| {
+        let handler = match t.metatable() {
+            Some(mt) if t.get(key).is_nil() => ctx.metatable_field(mt, MetaEvent::NewIndex),
+            _ => None,
         };
-        if handler.is_function() {
-            return Ok(Some((handler, cur)));
+        match handler {
+            None => {
+                raw_set(ctx, t, key, value)?;
+                Ok(AtTable::Done(()))
+            }
+            Some(h) => Ok(AtTable::Handler(h)),
         }
-        cur = handler;
-    }
-    Err(Error::runtime("'__newindex' chain too long; possible loop"))
+    })?;
+    Ok(r.err())
 }
 
 /// Raw table store with PUC's key errors.

@@ -483,13 +483,17 @@ impl<'gc> Journal<'gc> {
         self.0.logs.borrow().len()
     }
 
-    pub(crate) fn set_capacity(self, mc: &Mutation<'gc>, n: usize) {
+    /// Keeps at most `n` snapshots. Returns whether some were dropped (then the memory
+    /// limit's ring allowance is stale: see `MemoryAccount::set_ring_allowance`).
+    pub(crate) fn set_capacity(self, mc: &Mutation<'gc>, n: usize) -> bool {
         self.0.capacity.set(n.max(1));
         let logs = gc_arena::barrier::unlock!(Gc::write(mc, self.0), JournalInner, logs);
         let mut logs = logs.borrow_mut();
+        let before = logs.len();
         while logs.len() > self.0.capacity.get() {
             logs.pop_front();
         }
+        logs.len() != before
     }
 
     /// Approximate bytes held by the logs (backups and their buffers; objects they keep alive
@@ -559,6 +563,10 @@ impl<'gc> Journal<'gc> {
         let mut logs = logs.borrow_mut();
         if logs.len() >= self.0.capacity.get() {
             logs.pop_front();
+            // What only the dropped log kept alive is garbage now: the memory limit's
+            // allowance for the ring must not lend it to the script (measured again at the
+            // next completed collection cycle).
+            state.memory.set_ring_allowance(0);
         }
         logs.push_back(EpochLog {
             root,
@@ -606,6 +614,9 @@ impl<'gc> Journal<'gc> {
         state.memory.set_script_bytes(root.script_bytes);
         state.memory.set_pacing(root.pacing);
         state.memory.forget_pending_request();
+        // Objects only the ring kept alive may be live again: the allowance is measured anew
+        // at the next completed collection cycle.
+        state.memory.set_ring_allowance(0);
         let next_ids = (root.next_id, root.next_host_id);
         // A fresh epoch: every object's next write is saved again (into the target's log).
         let epoch = self.0.last_epoch.get().wrapping_add(1).max(1);

@@ -310,7 +310,11 @@ impl Lua {
 
     /// Sets how many snapshots the ring keeps (at least 1).
     pub fn set_max_snapshots(&mut self, n: usize) {
-        self.enter(|ctx| ctx.state().journal.set_capacity(ctx.mutation(), n));
+        self.enter(|ctx| {
+            if ctx.state().journal.set_capacity(ctx.mutation(), n) {
+                ctx.state().memory.set_ring_allowance(0);
+            }
+        });
     }
 
     /// Bytes the ring keeps: its journal (the saved copies of changed objects) plus the

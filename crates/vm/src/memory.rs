@@ -190,9 +190,10 @@ impl MemoryAccount {
     }
 
     /// Sets what only the ring keeps alive, measured right after a completed collection
-    /// cycle (when no garbage is left in `used`). Between measurements it can only be stale
-    /// upwards by what the ring dropped since (then freed), so the limit errs by letting a
-    /// script use at most that much more, until the next limit collection measures again.
+    /// cycle (when no garbage is left in `used`), or 0 when the ring changes other than by
+    /// growing (a rollback, a dropped log: objects it kept may be live again or garbage
+    /// now). It never overstates, so it never lends the script a byte: the limit may only
+    /// collect more often until the next measurement.
     pub(crate) fn set_ring_allowance(&self, bytes: usize) {
         self.ring_allowance.set(bytes);
     }

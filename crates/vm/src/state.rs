@@ -112,7 +112,37 @@ impl MetaEvent {
     pub fn name(self) -> &'static str {
         META_NAMES[self as usize]
     }
+
+    /// The event of an arithmetic or bitwise operator (`__add` for `+`...).
+    pub fn of_arith(op: lunette_compiler::ArithOp) -> MetaEvent {
+        ARITH_EVENTS[op as usize]
+    }
+
+    /// The operator whose event this is, if it is an arithmetic or bitwise one.
+    pub fn arith_op(self) -> Option<lunette_compiler::ArithOp> {
+        lunette_compiler::ArithOp::ALL
+            .into_iter()
+            .find(|&op| Self::of_arith(op) == self)
+    }
 }
+
+/// The event of each arithmetic operator, in `ArithOp` order.
+const ARITH_EVENTS: [MetaEvent; 14] = [
+    MetaEvent::Add,
+    MetaEvent::Sub,
+    MetaEvent::Mul,
+    MetaEvent::Mod,
+    MetaEvent::Pow,
+    MetaEvent::Div,
+    MetaEvent::IDiv,
+    MetaEvent::BAnd,
+    MetaEvent::BOr,
+    MetaEvent::BXor,
+    MetaEvent::Shl,
+    MetaEvent::Shr,
+    MetaEvent::Unm,
+    MetaEvent::BNot,
+];
 
 pub(crate) const META_NAMES: [&str; META_EVENT_COUNT] = [
     "__index",

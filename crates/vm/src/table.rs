@@ -549,11 +549,13 @@ impl<'gc> Table<'gc> {
         key: Value<'gc>,
         value: Value<'gc>,
     ) -> Result<(), InvalidKey> {
-        let key = normalize_key(key)?;
-        let mut st = self.borrow_mut(ctx);
-        if st.flags & FLAG_FROZEN != 0 {
+        // (Checked before the journaled borrow: a refused write must not copy the table
+        // into the ring.)
+        if self.is_frozen() {
             return Err(InvalidKey::ReadOnly);
         }
+        let key = normalize_key(key)?;
+        let mut st = self.borrow_mut(ctx);
         if let Value::String(_) = key {
             self.0.absent_events.set(0);
         }

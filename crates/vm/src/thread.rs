@@ -206,7 +206,7 @@ impl<'gc> JournaledState<'gc> for ThreadState<'gc> {
             resume_then,
             resume_slot,
             resume_returns,
-            raised_by,
+            raised_by: _,
             charge,
         } = self;
         ThreadState {
@@ -221,7 +221,9 @@ impl<'gc> JournaledState<'gc> for ThreadState<'gc> {
             resume_then: *resume_then,
             resume_slot: *resume_slot,
             resume_returns: *resume_returns,
-            raised_by: *raised_by,
+            // Set and taken within one step, so `None` whenever a snapshot can look (as in
+            // images, `snapshot::capture`).
+            raised_by: None,
             // Put back exactly: a charge may lag the buffers until a resync.
             charge: charge.detached(),
         }

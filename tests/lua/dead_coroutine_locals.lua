@@ -1,0 +1,21 @@
+-- grants: debug
+-- debug.getlocal on a coroutine that died by an error: level 0 is the function that
+-- raised (as for debug.getinfo), then its callers.
+local co = coroutine.create(function(a)
+  local x = 10
+  local function inner(b)
+    local y = 20
+    error("boom")
+  end
+  inner(5)
+end)
+print(coroutine.resume(co, 1))
+for level = 1, 2 do
+  local info = debug.getinfo(co, level, "Sl")
+  print(level, info.short_src, info.currentline)
+  for i = 1, 2 do
+    print("", i, debug.getlocal(co, level, i))
+  end
+end
+print(pcall(debug.getlocal, co, 3, 1))
+print(pcall(debug.getlocal, co, -1, 1))
