@@ -13,8 +13,9 @@ print(coroutine.resume(co, 1))
 for level = 1, 2 do
   local info = debug.getinfo(co, level, "Sl")
   print(level, info.short_src, info.currentline)
-  for i = 1, 2 do
-    print("", i, debug.getlocal(co, level, i))
+  for i = 1, 3 do
+    local name, v = debug.getlocal(co, level, i)
+    print("", i, name, type(v) == "function" and "(a function)" or v)
   end
 end
 print(pcall(debug.getlocal, co, 3, 1))

@@ -608,7 +608,7 @@ impl<'gc> Executor<'gc> {
             // Like PUC, the Rust function that raised is the first frame
             // (`[C]: in function 'error'`): shown as the frame a dead coroutine keeps.
             match raised_by {
-                Some(name) => {
+                Some((name, _)) => {
                     let base = ts.stack.len();
                     ts.frames.push(Frame::Continuation {
                         then: Then::new(name, dead_frame, Value::Nil),
@@ -639,7 +639,7 @@ impl<'gc> Executor<'gc> {
                 base,
                 returns: Returns::Multi,
                 ready: None,
-                callee_name: raised_by.unwrap_or(HANDLER_FRAME),
+                callee_name: raised_by.map_or(HANDLER_FRAME, |(name, _)| name),
             });
             ts.stack.push(handler);
             ts.stack.push(value);
@@ -661,8 +661,11 @@ impl<'gc> Executor<'gc> {
                 ts.status = ThreadStatus::Dead;
                 ts.death_error = Some(value);
                 if !is_main {
-                    if let Some(name) = raised_by {
-                        let base = ts.stack.len();
+                    if let Some((name, func)) = raised_by {
+                        // Its region starts above its function slot, as when it ran (the
+                        // caller's temporaries end below that slot, like PUC's
+                        // `ci->next->func`).
+                        let base = func.saturating_add(1).min(ts.stack.len());
                         ts.frames.push(Frame::Continuation {
                             then: Then::new(name, dead_frame, Value::Nil),
                             base,
@@ -1118,7 +1121,7 @@ pub(crate) fn call_function_ex<'gc>(
                         return Ok(Flow::OutOfFuel);
                     }
                     Err(e) => {
-                        ts.raised_by = Some(inner.name);
+                        ts.raised_by = Some((inner.name, func));
                         return Err(Error::Value(error_to_value(ctx, ts, e, Some(inner.name))));
                     }
                 };

@@ -126,7 +126,7 @@ pub struct ThreadState<'gc> {
     /// it, taken by the executor's error handling in the same step, so never seen by a
     /// snapshot): a coroutine that dies by it keeps a `[C]` frame for it in its traceback.
     #[collect(require_static)]
-    pub(crate) raised_by: Option<&'static str>,
+    pub(crate) raised_by: Option<(&'static str, usize)>,
     /// The thread's bytes (object, stack, frames) in the VM's memory account; resynced when
     /// the stack's buffer grows (`sync_charge`).
     #[collect(require_static)]
