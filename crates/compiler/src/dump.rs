@@ -53,6 +53,7 @@ use std::sync::Arc;
 use crate::error::chunk_id;
 use crate::opcode::Instruction;
 use crate::proto::{Constant, LocalVar, Prototype, UpvalueDesc};
+use crate::varint;
 
 /// What every binary chunk starts with (how `load` tells it from text).
 pub const SIGNATURE: &[u8] = b"\x1bLua";
@@ -92,19 +93,11 @@ impl std::error::Error for UndumpError {}
 struct Writer(Vec<u8>);
 
 impl Writer {
-    fn uv(&mut self, mut v: u64) {
-        loop {
-            let byte = (v & 0x7f) as u8;
-            v >>= 7;
-            if v == 0 {
-                self.0.push(byte);
-                return;
-            }
-            self.0.push(byte | 0x80);
-        }
+    fn uv(&mut self, v: u64) {
+        varint::write_unsigned(&mut self.0, v);
     }
     fn sv(&mut self, v: i64) {
-        self.uv(((v << 1) ^ (v >> 63)) as u64);
+        varint::write_signed(&mut self.0, v);
     }
     fn bytes(&mut self, b: &[u8]) {
         self.uv(b.len() as u64);
@@ -219,6 +212,13 @@ enum Why {
     Memory,
 }
 
+fn varint_error(e: varint::VarintError) -> Why {
+    match e {
+        varint::VarintError::Truncated => Why::Truncated,
+        varint::VarintError::Overflow => Why::Bad("integer overflow".into()),
+    }
+}
+
 fn bad<T>(why: impl Into<String>) -> Result<T, Why> {
     Err(Why::Bad(why.into()))
 }
@@ -262,23 +262,10 @@ impl<'a> Reader<'a> {
         }
     }
     fn uv(&mut self) -> Result<u64, Why> {
-        let mut v: u64 = 0;
-        for shift in (0..64).step_by(7) {
-            let b = self.u8()?;
-            let bits = (b & 0x7f) as u64;
-            if shift == 63 && bits > 1 {
-                return bad("integer overflow");
-            }
-            v |= bits << shift;
-            if b & 0x80 == 0 {
-                return Ok(v);
-            }
-        }
-        bad("integer overflow")
+        varint::read_unsigned(self.bytes, &mut self.pos).map_err(varint_error)
     }
     fn sv(&mut self) -> Result<i64, Why> {
-        let u = self.uv()?;
-        Ok(((u >> 1) as i64) ^ -((u & 1) as i64))
+        varint::read_signed(self.bytes, &mut self.pos).map_err(varint_error)
     }
     fn u16(&mut self) -> Result<u16, Why> {
         u16::try_from(self.uv()?).or_else(|_| bad("operand out of range"))

@@ -23,6 +23,7 @@ pub mod number;
 pub mod opcode;
 mod parser;
 pub mod proto;
+pub mod varint;
 pub mod verify;
 
 #[cfg(test)]

@@ -22,6 +22,7 @@
 //!   is in its module docs) before anything is built, and `rebuild` checks indexes and kinds.
 
 use hashbrown::{HashMap, HashSet};
+use lunette_compiler::varint;
 use std::sync::Arc;
 
 use lunette_compiler::Prototype;
@@ -74,22 +75,14 @@ struct Writer {
 }
 
 impl Writer {
-    fn uv(&mut self, mut v: u64) {
-        loop {
-            let byte = (v & 0x7f) as u8;
-            v >>= 7;
-            if v == 0 {
-                self.out.push(byte);
-                return;
-            }
-            self.out.push(byte | 0x80);
-        }
+    fn uv(&mut self, v: u64) {
+        varint::write_unsigned(&mut self.out, v);
     }
     fn us(&mut self, v: usize) {
         self.uv(v as u64);
     }
     fn sv(&mut self, v: i64) {
-        self.uv(((v << 1) ^ (v >> 63)) as u64);
+        varint::write_signed(&mut self.out, v);
     }
     fn u8(&mut self, v: u8) {
         self.out.push(v);
@@ -598,6 +591,13 @@ fn preorder(root: &Arc<Prototype>) -> Vec<Arc<Prototype>> {
 
 // ------------------------------------------------------------------------------ reading
 
+fn varint_error(e: varint::VarintError) -> SnapshotError {
+    match e {
+        varint::VarintError::Truncated => TRUNCATED,
+        varint::VarintError::Overflow => SnapshotError::Corrupt("varint overflow"),
+    }
+}
+
 /// Why decoding stopped (turned into a [`SnapshotError`] by the caller).
 fn bad<T>(why: &'static str) -> Result<T, SnapshotError> {
     Err(SnapshotError::Corrupt(why))
@@ -633,19 +633,7 @@ impl<'a> Reader<'a> {
         }
     }
     fn uv(&mut self) -> Result<u64, SnapshotError> {
-        let mut v: u64 = 0;
-        for shift in (0..64).step_by(7) {
-            let b = self.u8()?;
-            let bits = (b & 0x7f) as u64;
-            if shift == 63 && bits > 1 {
-                return bad("varint overflow");
-            }
-            v |= bits << shift;
-            if b & 0x80 == 0 {
-                return Ok(v);
-            }
-        }
-        bad("varint too long")
+        varint::read_unsigned(self.bytes, &mut self.pos).map_err(varint_error)
     }
     fn us(&mut self) -> Result<usize, SnapshotError> {
         usize::try_from(self.uv()?).or(bad("size too large"))
@@ -654,8 +642,7 @@ impl<'a> Reader<'a> {
         u32::try_from(self.uv()?).or(bad("index too large"))
     }
     fn sv(&mut self) -> Result<i64, SnapshotError> {
-        let u = self.uv()?;
-        Ok(((u >> 1) as i64) ^ -((u & 1) as i64))
+        varint::read_signed(self.bytes, &mut self.pos).map_err(varint_error)
     }
     fn take(&mut self, n: usize) -> Result<&'a [u8], SnapshotError> {
         let end = self.pos.checked_add(n).ok_or(TRUNCATED)?;
