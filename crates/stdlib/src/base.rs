@@ -755,7 +755,9 @@ fn load_piece<'gc>(
 const LOAD_FUEL_SLICE: usize = 4096;
 
 /// The state of a `load` paying for its compilation: `[source, name, mode, env (false when
-/// absent), has env, fuel still to pay]`.
+/// absent), has env, fuel still to pay, compiler memory budget]`. The budget is fixed when
+/// `load` is called, so the compilation's outcome does not depend on when it runs (it may
+/// run ahead, on a helper thread: `Context::compile_ahead`).
 fn compile_state<'gc>(
     ctx: Context<'gc>,
     source: Value<'gc>,
@@ -764,7 +766,9 @@ fn compile_state<'gc>(
     env: Option<Value<'gc>>,
 ) -> Table<'gc> {
     let len = source.as_string().map_or(0, |s| s.len());
-    let state = ctx.new_table_with_capacity(6, 0);
+    let name_len = name.as_string().map_or(0, |s| s.len());
+    let budget = ctx.memory().compile_budget();
+    let state = ctx.new_table_with_capacity(7, 0);
     let _ = state.set(ctx, Value::Integer(1), source);
     let _ = state.set(ctx, Value::Integer(2), name);
     let _ = state.set(ctx, Value::Integer(3), ctx.str(mode));
@@ -773,25 +777,51 @@ fn compile_state<'gc>(
     let _ = state.set(
         ctx,
         Value::Integer(6),
-        Value::Integer(compile_fuel(len) as i64),
+        Value::Integer(load_fuel(len, name_len) as i64),
+    );
+    let _ = state.set(
+        ctx,
+        Value::Integer(7),
+        Value::Integer(i64::try_from(budget).unwrap_or(i64::MAX)),
     );
     state
 }
 
+/// The fuel `load` pays for compiling `len` bytes of source named by `name_len` bytes: the
+/// name is read, checked and copied too, and can be as big as a source.
+fn load_fuel(len: usize, name_len: usize) -> usize {
+    compile_fuel(len) + name_len / 16
+}
+
 /// Pays the compilation's fuel in slices of [`LOAD_FUEL_SLICE`], reaching a step boundary
 /// between slices (so a big chunk's cost spreads over steps and no step overruns its budget
-/// by more than a slice; the total is the same whatever the step size), then compiles in
-/// one go. The compilation itself cannot pause: the step that runs it takes its time, about
-/// the source's length x 25-200 ns (see [`compile_fuel`]).
+/// by more than a slice; the total is the same whatever the step size), then compiles. A
+/// big chunk compiles on a helper thread meanwhile (`Context::compile_ahead`), so the last
+/// step mostly collects a finished prototype; without that, the step that compiles takes
+/// about the source's length x 25-200 ns (see [`compile_fuel`]).
 fn load_pay<'gc>(
     ctx: Context<'gc>,
     exec: &mut Exec<'gc, '_>,
     state: Table<'gc>,
 ) -> Result<Action<'gc>, Error<'gc>> {
+    let (Value::String(src), Value::String(name), Value::String(mode)) =
+        (state.get_int(1), state.get_int(2), state.get_int(3))
+    else {
+        return Err(Error::runtime("load: lost state"));
+    };
+    // (A state saved before the budget was kept takes today's.)
+    let budget = match state.get_int(7) {
+        Value::Integer(b) => usize::try_from(b).unwrap_or(0),
+        _ => ctx.memory().compile_budget(),
+    };
     let unpaid = state.get_int(6).as_integer_strict().unwrap_or(0).max(0) as usize;
     let now = unpaid.min(LOAD_FUEL_SLICE);
     exec.charge(now);
     if unpaid > now {
+        // (At the first slice.)
+        if unpaid == load_fuel(src.len(), name.len()) {
+            ctx.compile_ahead(src, name, budget);
+        }
         let _ = state.set(
             ctx,
             Value::Integer(6),
@@ -805,20 +835,18 @@ fn load_pay<'gc>(
             Value::Table(state),
         );
     }
-    let (name, mode) = match (state.get_int(2), state.get_int(3)) {
-        (Value::String(n), Value::String(m)) => (n, m),
-        _ => return Err(Error::runtime("load: lost state")),
-    };
-    let (name, mode) = (name.to_str_lossy(), mode.to_str_lossy());
     let env = if state.get_int(5).is_truthy() {
         Some(state.get_int(4))
     } else {
         None
     };
-    let r = match state.get_int(1) {
-        Value::String(src) => load_bytes(ctx, src.as_bytes(), &name, &mode, env),
-        _ => return Err(Error::runtime("load: lost state")),
-    };
+    let r = load_bytes(
+        ctx,
+        Chunk::Text(src, name),
+        &mode.to_str_lossy(),
+        env,
+        budget,
+    );
     exec.replace(&r);
     Ok(Action::Return)
 }
@@ -834,14 +862,25 @@ fn load_paid_slice<'gc>(
     load_pay(ctx, exec, state)
 }
 
-/// Compiles a chunk for `load`: `[function]` or `[nil, message]`.
+/// A chunk and its name: Lua strings (`load`), which can be compiled ahead, or a buffer.
+enum Chunk<'a, 'gc> {
+    Text(lunette_vm::LuaString<'gc>, lunette_vm::LuaString<'gc>),
+    Bytes(&'a [u8], &'a str),
+}
+
+/// Compiles a chunk for `load` with at most `budget` bytes of compiler memory:
+/// `[function]` or `[nil, message]`.
 fn load_bytes<'gc>(
     ctx: Context<'gc>,
-    bytes: &[u8],
-    name: &str,
+    chunk: Chunk<'_, 'gc>,
     mode: &str,
     env: Option<Value<'gc>>,
+    budget: usize,
 ) -> Vec<Value<'gc>> {
+    let bytes = match &chunk {
+        Chunk::Text(s, _) => s.as_bytes(),
+        Chunk::Bytes(b, _) => b,
+    };
     let is_binary = bytes.first() == Some(&0x1b);
     if is_binary && !mode.contains('b') {
         return vec![
@@ -866,13 +905,20 @@ fn load_bytes<'gc>(
         }
         // Decoded as untrusted input (checked counts, the memory left as its limit, nesting
         // capped) and verified; its fuel was paid by the caller, one unit a byte like text.
-        return match lunette_compiler::undump_with_limit(bytes, name, ctx.memory().compile_budget())
-        {
+        let name = match &chunk {
+            Chunk::Text(_, n) => n.to_str_lossy(),
+            Chunk::Bytes(_, n) => std::borrow::Cow::Borrowed(*n),
+        };
+        return match lunette_compiler::undump_with_limit(bytes, &name, budget) {
             Ok(proto) => vec![Value::Function(ctx.load_prototype(&proto, env))],
             Err(e) => vec![Value::Nil, ctx.str(&e.message)],
         };
     }
-    match ctx.load(bytes, name, env) {
+    let loaded = match chunk {
+        Chunk::Text(s, name) => ctx.load_compiled(s, name, budget, env),
+        Chunk::Bytes(b, name) => ctx.load(b, name, env),
+    };
+    match loaded {
         Ok(f) => vec![Value::Function(f)],
         Err(e) => vec![Value::Nil, ctx.str(&e.to_string())],
     }
@@ -1132,7 +1178,8 @@ fn load_file<'gc>(
         Ok(bytes) => {
             exec.charge(compile_fuel(bytes.len()));
             let src = crate::util::skip_shebang(&bytes);
-            load_bytes(ctx, src, &chunk, mode, env)
+            let budget = ctx.memory().compile_budget();
+            load_bytes(ctx, Chunk::Bytes(src, &chunk), mode, env, budget)
         }
         Err((what, e)) => vec![
             Value::Nil,

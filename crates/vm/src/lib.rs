@@ -10,6 +10,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+mod compile_ahead;
 mod convert;
 pub mod debug;
 mod error;

@@ -106,6 +106,28 @@ impl Lua {
         self.memory.set_limit(limit);
     }
 
+    /// Whether `load` may compile big chunks (32 KiB and more) on a helper thread while
+    /// the script pays their fuel, so no single step carries a whole compilation (on by
+    /// default). Scripts observe nothing of it: results, errors and fuel are the same either
+    /// way; only where the wall time is spent changes. Turn it off for a VM that must not
+    /// start threads; targets without threads compile in place anyway.
+    ///
+    /// ```
+    /// let mut lua = lunette_vm::Lua::core();
+    /// lua.set_background_compilation(false);
+    /// assert!(!lua.background_compilation());
+    /// ```
+    pub fn set_background_compilation(&mut self, enabled: bool) {
+        self.arena
+            .mutate(|_, state| state.compile_jobs.set_enabled(enabled));
+    }
+
+    /// Whether big chunks may compile on a helper thread (see
+    /// [`set_background_compilation`](Self::set_background_compilation)).
+    pub fn background_compilation(&self) -> bool {
+        self.arena.mutate(|_, state| state.compile_jobs.enabled())
+    }
+
     /// Bytes in use by the VM's objects (tables, strings, closures, threads, userdata...).
     pub fn memory_used(&self) -> usize {
         self.memory.used()
@@ -173,19 +195,20 @@ impl Lua {
     pub fn restore(&mut self, snapshot: &Snapshot) -> Result<(), SnapshotError> {
         let _guard = AccountGuard::new(&self.memory);
         let image = &*snapshot.0;
-        let (host, handles, sequences, functions) = self.arena.mutate(|_, state| {
+        let (host, handles, sequences, functions, compile_jobs) = self.arena.mutate(|_, state| {
             (
                 state.host.clone(),
                 state.handles.clone(),
                 state.sequences.clone(),
                 state.functions.clone(),
+                state.compile_jobs.clone(),
             )
         });
         let memory = self.memory.clone();
         // Validate and build first: on error the current arena is left untouched.
         let mut failure = None;
         let new_arena = Arena::<Rootable![State<'_>]>::new(|mc| {
-            match crate::snapshot::rebuild(
+            let mut state = match crate::snapshot::rebuild(
                 mc,
                 image,
                 host.clone(),
@@ -206,7 +229,9 @@ impl Lua {
                         memory.clone(),
                     )
                 }
-            }
+            };
+            state.compile_jobs = compile_jobs.clone();
+            state
         });
         if let Some(e) = failure {
             drop(new_arena);

@@ -229,6 +229,10 @@ pub struct State<'gc> {
     /// The VM's memory counters and limit (outside snapshots, carried over restores).
     #[collect(require_static)]
     pub(crate) memory: Rc<MemoryAccount>,
+    /// Compilations of big chunks started ahead on helper threads (outside snapshots,
+    /// carried over restores; see `compile_ahead`).
+    #[collect(require_static)]
+    pub(crate) compile_jobs: Rc<crate::compile_ahead::CompileJobs>,
     /// The snapshot ring (`Lua::snap` / `Lua::rollback`), kept as a journal of old states.
     pub(crate) journal: Journal<'gc>,
 }
@@ -292,6 +296,7 @@ impl<'gc> State<'gc> {
             sequences,
             functions,
             memory,
+            compile_jobs: Rc::default(),
             journal,
         }
     }

@@ -12,6 +12,10 @@
 //! cargo run --release -p lunette-bench --bin steps [-- --fuel 10000 --filter gsub --markdown out.md]
 //! ```
 //!
+//! `--frame-gap-us N` sleeps N µs between steps, like a game that steps once a frame (by
+//! default steps run back to back): work a VM does off its thread between steps, such as
+//! compiling a big chunk ahead (`load`), then does not show up in the next step.
+//!
 //! This is a measurement, not a test: timings depend on the machine. The tests
 //! (`tests/hostile.rs`) check the deterministic half of the contract — that every step stays
 //! within its fuel budget plus a small overrun.
@@ -31,6 +35,7 @@ struct Options {
     max_steps: u64,
     max_seconds: f64,
     gc_every: u64,
+    frame_gap_us: u64,
     filter: Vec<String>,
     markdown: Option<PathBuf>,
     dir: PathBuf,
@@ -39,7 +44,7 @@ struct Options {
 fn usage() -> ! {
     eprintln!(
         "usage: steps [--fuel N] [--max-steps N] [--max-seconds S] [--gc-every N] \
-         [--filter SUBSTR,...] [--markdown PATH] [--dir DIR]"
+         [--frame-gap-us N] [--filter SUBSTR,...] [--markdown PATH] [--dir DIR]"
     );
     std::process::exit(2)
 }
@@ -50,6 +55,7 @@ fn parse_options(args: &[String]) -> Options {
         max_steps: 20_000,
         max_seconds: 20.0,
         gc_every: 10,
+        frame_gap_us: 0,
         filter: Vec::new(),
         markdown: None,
         dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/hostile"),
@@ -62,6 +68,7 @@ fn parse_options(args: &[String]) -> Options {
             "--max-steps" => o.max_steps = val().parse().unwrap_or_else(|_| usage()),
             "--max-seconds" => o.max_seconds = val().parse().unwrap_or_else(|_| usage()),
             "--gc-every" => o.gc_every = val().parse().unwrap_or_else(|_| usage()),
+            "--frame-gap-us" => o.frame_gap_us = val().parse().unwrap_or_else(|_| usage()),
             "--filter" => o
                 .filter
                 .extend(val().split(',').filter(|s| !s.is_empty()).map(String::from)),
@@ -201,6 +208,9 @@ fn run_child(path: &Path, o: &Options) -> Measure {
         }
         if done {
             break;
+        }
+        if o.frame_gap_us > 0 {
+            std::thread::sleep(Duration::from_micros(o.frame_gap_us));
         }
     }
     m.seconds = start.elapsed().as_secs_f64();

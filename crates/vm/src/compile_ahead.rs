@@ -1,0 +1,163 @@
+//! Compiling big chunks ahead, on a helper thread, while the script pays for them.
+//!
+//! `load` charges one unit of fuel per source byte before it compiles, in slices that end at
+//! step boundaries (the stdlib's `load_pay`), and the compiler itself cannot pause: without
+//! help, the step that finally compiles a 2 MB chunk takes its whole compile time (~40 ns a
+//! byte: 80 ms), however small the host's fuel budget. So when a script starts paying for a
+//! big chunk, the compilation starts on a helper thread ([`Context::compile_ahead`]), and
+//! when the last slice is paid the result is taken ([`Context::load_compiled`]); by then the
+//! helper has usually finished, because the fuel paid is calibrated to outlast the compile.
+//!
+//! Invariants (why nothing a script observes changes):
+//! - The compiler is a pure function of `(source bytes, chunk name, memory budget)`. A job
+//!   is used only for exactly those inputs: the same source and name strings (the identity
+//!   of their shared bytes, which never change) and an equal budget. Otherwise the chunk is
+//!   compiled in place, with the same result.
+//! - The budget is fixed by the caller at a point of the script's history (when `load` was
+//!   called), not when the helper happens to run.
+//! - Jobs live outside the VM's state: snapshots, rollbacks and restores neither see nor
+//!   carry them. A job whose `load` was rolled back or never resumes is dropped when the
+//!   table of jobs needs its place (its thread finishes on its own; its result is discarded).
+//! - Fuel is charged by the caller exactly as without jobs; only wall time moves.
+//! - At most [`MAX_JOBS`] jobs exist at once, each holding at most its budget in compiler
+//!   memory, like a compilation in place.
+
+use std::cell::{Cell, RefCell};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use lunette_compiler::{CompileError, Prototype};
+
+use crate::function::LuaClosure;
+use crate::state::Context;
+use crate::string::LuaString;
+use crate::value::Value;
+
+/// Chunks whose source and name are shorter than this together compile in place: a thread's start costs more than it saves.
+pub const MIN_AHEAD_BYTES: usize = 32 * 1024;
+
+/// Most compilations running (or finished and unclaimed) at once.
+const MAX_JOBS: usize = 2;
+
+type Compiled = Result<Arc<Prototype>, CompileError>;
+
+/// One compilation started ahead: its inputs (the bytes of the source and name strings)
+/// and its thread.
+struct Job {
+    source: Arc<[u8]>,
+    name: Arc<[u8]>,
+    budget: usize,
+    thread: JoinHandle<Compiled>,
+}
+
+impl Job {
+    fn is_for(&self, source: &Arc<[u8]>, name: &Arc<[u8]>, budget: usize) -> bool {
+        Arc::ptr_eq(&self.source, source) && Arc::ptr_eq(&self.name, name) && self.budget == budget
+    }
+}
+
+/// The VM's compilations started ahead (outside snapshots; see the module docs).
+pub(crate) struct CompileJobs {
+    enabled: Cell<bool>,
+    jobs: RefCell<Vec<Job>>,
+}
+
+impl Default for CompileJobs {
+    fn default() -> Self {
+        CompileJobs {
+            enabled: Cell::new(true),
+            jobs: RefCell::new(Vec::new()),
+        }
+    }
+}
+
+impl CompileJobs {
+    pub(crate) fn set_enabled(&self, enabled: bool) {
+        self.enabled.set(enabled);
+        if !enabled {
+            self.jobs.borrow_mut().clear();
+        }
+    }
+
+    pub(crate) fn enabled(&self) -> bool {
+        self.enabled.get()
+    }
+
+    fn start(&self, source: Arc<[u8]>, name: Arc<[u8]>, budget: usize) {
+        // (A big name costs like a big source: the compiler reads and copies it.)
+        let size = source.len().saturating_add(name.len());
+        if !self.enabled.get() || size < MIN_AHEAD_BYTES || source.first() == Some(&0x1b) {
+            return;
+        }
+        let mut jobs = self.jobs.borrow_mut();
+        if jobs.iter().any(|j| j.is_for(&source, &name, budget)) {
+            return;
+        }
+        if jobs.len() >= MAX_JOBS {
+            // Make room: a finished job first (its `load` was abandoned or rolled back),
+            // else leave this chunk to compile in place.
+            match jobs.iter().position(|j| j.thread.is_finished()) {
+                Some(i) => drop(jobs.remove(i)),
+                None => return,
+            }
+        }
+        let (input, input_name) = (source.clone(), name.clone());
+        let spawned = std::thread::Builder::new()
+            .name("lunette-compile".into())
+            .spawn(move || {
+                let name = String::from_utf8_lossy(&input_name);
+                lunette_compiler::compile_with_limit(&input, &name, budget)
+            });
+        // Without threads (some targets), the chunk simply compiles in place.
+        if let Ok(thread) = spawned {
+            jobs.push(Job {
+                source,
+                name,
+                budget,
+                thread,
+            });
+        }
+    }
+
+    fn take(&self, source: &Arc<[u8]>, name: &Arc<[u8]>, budget: usize) -> Option<Compiled> {
+        let job = {
+            let mut jobs = self.jobs.borrow_mut();
+            let i = jobs.iter().position(|j| j.is_for(source, name, budget))?;
+            jobs.remove(i)
+        };
+        // A compiler panic is a bug; compiling in place then reports it where it happens.
+        job.thread.join().ok()
+    }
+}
+
+impl<'gc> Context<'gc> {
+    /// Starts compiling the text chunk `source` on a helper thread, when it is big enough
+    /// and background compilation is on (see the module docs); [`Context::load_compiled`]
+    /// with the same arguments takes the result. Nothing a script can observe depends on
+    /// whether this ran.
+    pub fn compile_ahead(self, source: LuaString<'gc>, chunk_name: LuaString<'gc>, budget: usize) {
+        self.state()
+            .compile_jobs
+            .start(source.shared_bytes(), chunk_name.shared_bytes(), budget);
+    }
+
+    /// Compiles the text chunk `source` with at most `budget` bytes of compiler memory (or
+    /// takes the result of [`Context::compile_ahead`] for exactly these inputs) and
+    /// instantiates it with `_ENV` = `env` (default: the globals), like [`Context::load`].
+    pub fn load_compiled(
+        self,
+        source: LuaString<'gc>,
+        chunk_name: LuaString<'gc>,
+        budget: usize,
+        env: Option<Value<'gc>>,
+    ) -> Result<LuaClosure<'gc>, CompileError> {
+        let (bytes, name) = (source.shared_bytes(), chunk_name.shared_bytes());
+        let compiled = match self.state().compile_jobs.take(&bytes, &name, budget) {
+            Some(done) => done,
+            None => {
+                lunette_compiler::compile_with_limit(&bytes, &chunk_name.to_str_lossy(), budget)
+            }
+        };
+        Ok(self.load_prototype(&compiled?, env))
+    }
+}

@@ -1,0 +1,136 @@
+//! `load` of a big chunk compiles it on a helper thread while the script pays its fuel
+//! (`Lua::set_background_compilation`). Nothing a script observes may depend on it: the
+//! results, error messages and fuel are the same with it on and off, and a VM snapshotted,
+//! rolled back or moved while `load` is paying finishes the same way (the helper's job is
+//! not part of any snapshot: the chunk then compiles in place).
+
+use std::rc::Rc;
+
+use lunette::{CaptureHost, ExecResult, Executor, Fuel, Lua, StashedExecutor};
+
+/// Builds a ~600 KB chunk (well over the 32 KiB threshold), loads it and prints what it
+/// computes; then a chunk with a syntax error at its very end.
+const SCRIPT: &str = r#"
+local parts = {"local acc = 0\n"}
+for i = 1, 20000 do
+  parts[#parts + 1] = ("acc = (acc * 31 + %d) %% 1000003 -- padding padding\n"):format(i)
+end
+parts[#parts + 1] = "return acc, ..."
+local src = table.concat(parts)
+print(#src)
+local f = assert(load(src, "=big"))
+print(f("arg"))
+local g, err = load(src .. " +", "=broken")
+print(g, err)
+"#;
+
+fn vm(background: bool) -> (Lua, Rc<CaptureHost>, StashedExecutor) {
+    let host = Rc::new(CaptureHost::new());
+    let mut lua = Lua::sandboxed(host.clone());
+    lua.set_background_compilation(background);
+    let f = lua.load(SCRIPT.as_bytes(), "=t").expect("compiles");
+    let exec = lua.enter(|ctx| {
+        let f = ctx.fetch(&f).unwrap();
+        ctx.stash_executor(Executor::start(ctx, f, &[]))
+    });
+    (lua, host, exec)
+}
+
+/// Steps `exec` to its end with `budget` fuel a step: (fuel used, steps).
+fn finish(lua: &mut Lua, exec: &StashedExecutor, budget: i64) -> (i64, u64) {
+    let (mut total, mut steps) = (0, 0);
+    loop {
+        let mut fuel = Fuel::new(budget);
+        let done = lua.step(exec, &mut fuel).is_done();
+        total += budget - fuel.remaining();
+        steps += 1;
+        if done {
+            let ok = lua.enter(|ctx| {
+                matches!(
+                    ctx.fetch_executor(exec).unwrap().result(),
+                    Some(ExecResult::Returned(_))
+                )
+            });
+            assert!(ok, "the script failed");
+            return (total, steps);
+        }
+        assert!(steps < 1_000_000, "did not finish");
+    }
+}
+
+fn output(host: &CaptureHost) -> String {
+    String::from_utf8(host.take_stdout()).unwrap()
+}
+
+#[test]
+fn results_and_fuel_do_not_depend_on_background_compilation() {
+    let (mut a, host_a, exec_a) = vm(true);
+    let (mut b, host_b, exec_b) = vm(false);
+    assert!(a.background_compilation() && !b.background_compilation());
+    let fuel_a = finish(&mut a, &exec_a, 10_000);
+    let fuel_b = finish(&mut b, &exec_b, 10_000);
+    assert_eq!(fuel_a, fuel_b);
+    let out = output(&host_a);
+    assert_eq!(out, output(&host_b));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    let len: usize = lines[0].parse().unwrap();
+    assert!(len > 500_000, "{len}");
+    // The chunk ran (its value is fixed by the script) and got its argument.
+    assert!(lines[1].ends_with("\targ"), "{}", lines[1]);
+    assert_eq!(
+        lines[2],
+        "nil\tbig:20002: unexpected symbol near <eof>".replace("big", "broken")
+    );
+    // One unit a byte (twice: the chunk is named by a short name, so once for the source),
+    // paid in slices: the load takes many steps.
+    assert!(fuel_a.0 > 2 * len as i64, "{fuel_a:?}");
+    assert!(fuel_a.1 > 100, "{fuel_a:?}");
+}
+
+#[test]
+fn a_load_paying_for_its_chunk_survives_rollback_and_restore() {
+    let (mut straight, host, exec) = vm(true);
+    let expected = finish(&mut straight, &exec, 10_000);
+    let expected_out = output(&host);
+
+    // Rolled back in the middle of paying (the helper's job was taken by the first pass,
+    // so the second one compiles in place), then run to the end.
+    let (mut lua, host, exec) = vm(true);
+    for _ in 0..60 {
+        lua.step(&exec, &mut Fuel::new(10_000));
+    }
+    lua.snap().unwrap();
+    let mut steps_after_snap = 0;
+    for _ in 0..30 {
+        lua.step(&exec, &mut Fuel::new(10_000));
+        steps_after_snap += 1;
+    }
+    lua.rollback(1).unwrap();
+    let printed_before_snap = output(&host);
+    let first_line = expected_out.lines().next().unwrap();
+    assert!(printed_before_snap.starts_with(first_line));
+    let rest = finish(&mut lua, &exec, 10_000);
+    assert_eq!(rest.1 + 60, expected.1, "same steps as a straight run");
+    assert_eq!(
+        format!("{first_line}\n{}", output(&host)),
+        expected_out,
+        "the same output after the rollback"
+    );
+    assert!(steps_after_snap > 0);
+
+    // Moved to a fresh VM in the middle of paying: the new VM has no job for it.
+    let (mut lua, host, exec) = vm(true);
+    for _ in 0..60 {
+        lua.step(&exec, &mut Fuel::new(10_000));
+    }
+    let early = output(&host);
+    let bytes = lua.snapshot().unwrap().to_bytes().unwrap();
+    let (mut fresh, fresh_host, _) = vm(true);
+    let snapshot = fresh.snapshot_from_bytes(&bytes).unwrap();
+    fresh.restore(&snapshot).unwrap();
+    let moved = fresh.restored_executor(exec.id()).expect("paused executor");
+    let rest = finish(&mut fresh, &moved, 10_000);
+    assert_eq!(rest.1 + 60, expected.1);
+    assert_eq!(early + &output(&fresh_host), expected_out);
+}
