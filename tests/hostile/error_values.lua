@@ -1,4 +1,7 @@
 -- expect: ok
+-- steps: 2000
+-- (The pcall(pcall, ...) chain of 10^4 moves its arguments down at every level: ~5*10^7
+-- value moves, charged one unit per 8, ~700 steps.)
 -- Attacks: error with every value type and level (nil, booleans, numbers, NaN, tables with
 -- and without __tostring, functions, coroutines, huge strings, negative/huge levels), deep
 -- pcall(pcall, pcall, ...) chains, xpcall with erroring/recursive handlers.

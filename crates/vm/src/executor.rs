@@ -137,8 +137,12 @@ impl<'gc> Exec<'gc, '_> {
         self.ts.stack.insert(self.base + i, v);
     }
     /// Removes and returns value `i` of the region; `i` must be below [`Exec::len`] (check
-    /// first: an index from script data out of range panics).
+    /// first: an index from script data out of range panics). The values above it move
+    /// down, charged like any bulk move (`pcall(pcall, pcall, ...)` moves its arguments at
+    /// every level).
     pub fn remove(&mut self, i: usize) -> Value<'gc> {
+        let moved = self.ts.stack.len().saturating_sub(self.base + i + 1);
+        self.fuel.consume(values_cost(moved));
         self.ts.stack.remove(self.base + i)
     }
     /// Replaces the whole region with `values`. (A builtin returning many values reserves
@@ -1153,6 +1157,7 @@ pub(crate) fn call_function_ex<'gc>(
                             ready: None,
                             callee_name: inner.name,
                         });
+                        fuel.consume(values_cost(ts.stack.len() - func - 1));
                         ts.stack.insert(func + 1, function);
                         func += 1;
                         returns = Returns::Multi;
@@ -1306,6 +1311,8 @@ pub(crate) fn apply_action<'gc>(
                     ready: None,
                     callee_name: name,
                 });
+                // The arguments move up to make room for the function, charged by number.
+                fuel.consume(values_cost(ts.stack.len() - func - 1));
                 ts.stack.insert(func + 1, function);
                 call_function(ctx, thread, ts, func + 1, Returns::Multi, is_main, fuel)
             }
