@@ -2,7 +2,7 @@
 //! know about an object kind, stated once per kind.
 //!
 //! The object kinds are: table, Lua closure, upvalue, prototype, string, thread, executor,
-//! callback and userdata. Each kind's module describes it with:
+//! callback, userdata and resumable builtin state. Each kind's module describes it with:
 //! - [`References`]: every reference the object (or its mutable state) holds, in a fixed
 //!   order. The logical mark of a full collection (`gc`), the bytes only the snapshot ring
 //!   holds (`journal::Journal::visit_held`) and the physical trace of tables (`gc_unsafe`)
@@ -38,6 +38,8 @@ pub(crate) enum Reference<'gc> {
     UpValue(UpValue<'gc>),
     Proto(Gc<'gc, FunctionProto<'gc>>),
     Executor(Executor<'gc>),
+    /// A resumable builtin state (`resumable`), held by the continuation waiting on it.
+    Resumable(crate::resumable::Resumable<'gc>),
 }
 
 /// The references an object holds (see the module docs). Weak tables list their entries
