@@ -18,8 +18,8 @@
 use gc_arena::Collect;
 use lunette_vm::interp::{index, new_index, Index};
 use lunette_vm::{
-    display_plain, Action, CallbackFn, Context, Error, Exec, MetaEvent, Outcome,
-    Resumable, ResumableState, StateReader, StateWriter, Table, Then, Value,
+    display_plain, Action, CallbackFn, Context, Error, Exec, MetaEvent, Outcome, Resumable,
+    ResumableState, StateReader, StateWriter, Table, Then, Value,
 };
 
 use crate::base::set;
@@ -276,9 +276,7 @@ fn read_sort<'gc>(r: &mut StateReader<'gc, '_>) -> Option<Box<dyn ResumableState
 }
 
 /// The reader registered under `Machine::KEY`.
-fn read_machine<'gc>(
-    r: &mut StateReader<'gc, '_>,
-) -> Option<Box<dyn ResumableState<'gc> + 'gc>> {
+fn read_machine<'gc>(r: &mut StateReader<'gc, '_>) -> Option<Box<dyn ResumableState<'gc> + 'gc>> {
     read_run::<Machine<'gc>>(r)
 }
 
@@ -836,7 +834,6 @@ impl<'gc> Machine<'gc> {
         self.pc = 3;
         Ok(Prim::Get(self.t, i))
     }
-
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1264,7 +1261,10 @@ fn at_code(at: At) -> i64 {
         At::Exchanged(p) => (50, p as i64),
         At::Scanned(s) => (60, s as i64),
         At::Tested(s) => (70, s as i64),
-        other => (100, SIMPLE_AT.iter().position(|a| *a == other).unwrap_or(0) as i64),
+        other => (
+            100,
+            SIMPLE_AT.iter().position(|a| *a == other).unwrap_or(0) as i64,
+        ),
     };
     base + k
 }

@@ -115,7 +115,10 @@ impl<'a> Check<'a> {
         // A resumable continuation's state is its resumable object, and only its.
         let resumable = matches!(t.state, Val::Obj(i)
             if matches!(self.img.objects.get(i as usize), Some(Obj::Resumable { .. })));
-        if resumable != (t.func as usize == crate::resumable::resume_state as crate::function::ContinuationFn as usize) {
+        if resumable
+            != (t.func as usize
+                == crate::resumable::resume_state as crate::function::ContinuationFn as usize)
+        {
             return corrupt("resumable state without its continuation, or the reverse");
         }
         if !resumable {
