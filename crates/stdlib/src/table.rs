@@ -4,9 +4,10 @@
 //! Tables without a metatable take direct fast paths. Everything else runs on a small
 //! resumable machine: each step asks for one primitive (length, get, set, comparison); the
 //! driver performs it directly when no Lua function is involved, or answers with an
-//! `Action::Call` whose continuation reloads the machine from a state table (plain Lua
-//! values) and carries on. No Rust recursion, so comparators and metamethods may yield and
-//! a paused sort snapshots like any other VM state.
+//! `Action::Call` whose continuation resumes the machine in place: the machine is a typed
+//! Rust struct kept in a resumable builtin state (`lunette_vm::ResumableState`), which the VM
+//! journals, snapshots and writes as bytes. No Rust recursion, so comparators and
+//! metamethods may yield and a paused sort snapshots like any other VM state.
 //!
 //! `table.sort` follows PUC's quicksort step for step (same pivots, same comparisons, same
 //! "invalid order function for sorting" checks), so comparators with side effects observe

@@ -8,7 +8,8 @@
 //!   holds (`journal::Journal::visit_held`) and the physical trace of tables (`gc_unsafe`)
 //!   follow it.
 //! - [`JournaledState`](crate::journal::JournaledState) for the mutable state of tables,
-//!   threads, executors, upvalues and userdata (metatable and flags): the exact copy the
+//!   threads, executors, upvalues, userdata (metatable and flags) and resumable builtin
+//!   states (`resumable`, whose own description is its `ResumableState` impl): the exact copy the
 //!   snapshot ring saves at an object's first write of an epoch and how it is put back. The
 //!   state lives in a [`Journaled`](crate::journal::Journaled) or
 //!   [`JournaledValue`](crate::journal::JournaledValue) cell, whose only mutable accessors
