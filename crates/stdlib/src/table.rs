@@ -4,9 +4,10 @@
 //! Tables without a metatable take direct fast paths. Everything else runs on a small
 //! resumable machine: each step asks for one primitive (length, get, set, comparison); the
 //! driver performs it directly when no Lua function is involved, or answers with an
-//! `Action::Call` whose continuation reloads the machine from a state table (plain Lua
-//! values) and carries on. No Rust recursion, so comparators and metamethods may yield and
-//! a paused sort snapshots like any other VM state.
+//! `Action::Call` whose continuation resumes the machine in place: the machine is a typed
+//! Rust struct kept in a resumable builtin state (`lunette_vm::ResumableState`), which the VM
+//! journals, snapshots and writes as bytes. No Rust recursion, so comparators and
+//! metamethods may yield and a paused sort snapshots like any other VM state.
 //!
 //! `table.sort` follows PUC's quicksort step for step (same pivots, same comparisons, same
 //! "invalid order function for sorting" checks), so comparators with side effects observe
@@ -15,9 +16,11 @@
 //! `table.move` compares source and destination tables by identity (PUC's `lua_compare`
 //! could call `__eq`).
 
+use gc_arena::Collect;
 use lunette_vm::interp::{index, new_index, Index};
 use lunette_vm::{
-    display_plain, Action, CallbackFn, Context, Error, Exec, MetaEvent, Outcome, Table, Then, Value,
+    display_plain, Action, CallbackFn, Context, Error, Exec, MetaEvent, Outcome, Resumable,
+    ResumableState, StateReader, StateWriter, Table, Then, Value,
 };
 
 use crate::base::set;
@@ -26,7 +29,8 @@ use crate::util::{less_step, without_position, Less};
 /// This library's callbacks and continuations beyond its table's functions, in the VM's
 /// permanents table (see `lunette_vm::Permanents`).
 fn permanents(p: &mut lunette_vm::Permanents) {
-    p.continuation(("table", "resume"), "table.sort", resume);
+    p.resumable(Sort::KEY, read_sort);
+    p.resumable(Machine::KEY, read_machine);
     p.continuation(("table", "concat_next"), "table.concat", concat_next);
     for name in [
         "table.insert",
@@ -130,7 +134,14 @@ fn is_stringlike(v: Value<'_>) -> bool {
 }
 
 // ---------------------------------------------------------------------------------------
-// The resumable machine.
+// The resumable machines.
+//
+// An operation that may call Lua (metamethods, a comparator) runs as a machine ([`Steps`]):
+// each step asks for one primitive ([`Prim`]: length, get, set, comparison). [`drive`]
+// performs it directly when no Lua function is involved, or places the call's arguments and
+// suspends; the machine then lives in a [`Run`], a typed resumable state (a VM object the
+// waiting continuation refers to, journaled by the VM: see `lunette_vm::ResumableState`),
+// and [`Run::resume`] feeds the call's result to the next step, in place.
 
 /// What a machine step asks the driver to do. The result of the primitive is the `input`
 /// of the next step: the length (an integer), the value read, nil after a store, or a
@@ -148,28 +159,291 @@ enum Prim<'gc> {
     Done,
 }
 
-#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+/// A resumable table operation, one step at a time.
+trait Steps<'gc>: Collect<'gc> + Clone + 'gc {
+    /// The key of its state's reader (`Permanents::resumable`).
+    const KEY: lunette_vm::PermanentKey;
+    /// What tracebacks show for its continuation.
+    fn name(&self) -> &'static str;
+    /// One step: consumes the previous primitive's result, asks for the next primitive.
+    fn step(
+        &mut self,
+        ctx: Context<'gc>,
+        exec: &mut Exec<'gc, '_>,
+        input: Value<'gc>,
+    ) -> Result<Prim<'gc>, Error<'gc>>;
+    /// Writes every field (see `ResumableState::write`).
+    fn write(&self, w: &mut StateWriter<'gc, '_>);
+    /// Reads the fields back, checking every invariant `step` relies on.
+    fn read(r: &mut StateReader<'gc, '_>) -> Option<Self>;
+    /// Bytes in its buffers (see `ResumableState::size_bytes`).
+    fn size_bytes(&self) -> usize;
+}
+
+/// The primitive whose result a suspended machine waits for.
+#[derive(Copy, Clone, PartialEq, Eq, Collect)]
+#[collect(require_static)]
+enum Pending {
+    /// A `__len` call: its result must be an integer.
+    Len,
+    /// An `__index` call: its result is the value read.
+    Get,
+    /// A `__newindex` call: no result.
+    Set,
+    /// A comparison: its result's truth.
+    Less,
+    /// A pause (a call to a no-op callback) so the executor can check fuel during long runs
+    /// of steps that need no Lua calls; the next step's input is `Run::input`.
+    Pause,
+}
+
+impl Pending {
+    const ALL: [Pending; 5] = [
+        Pending::Len,
+        Pending::Get,
+        Pending::Set,
+        Pending::Less,
+        Pending::Pause,
+    ];
+}
+
+/// A suspended machine: the typed state of a table operation's continuation.
+#[derive(Collect, Clone)]
+#[collect(no_drop)]
+struct Run<'gc, M: Steps<'gc>> {
+    m: M,
+    pending: Pending,
+    /// The next step's input after a pause.
+    input: Value<'gc>,
+}
+
+impl<'gc, M: Steps<'gc>> ResumableState<'gc> for Run<'gc, M> {
+    fn key(&self) -> lunette_vm::PermanentKey {
+        M::KEY
+    }
+
+    fn write(&self, w: &mut StateWriter<'gc, '_>) {
+        let Run { m, pending, input } = self;
+        w.int(*pending as i64);
+        w.value(*input);
+        m.write(w);
+    }
+
+    fn copy(&self) -> Box<dyn ResumableState<'gc> + 'gc> {
+        Box::new(self.clone())
+    }
+
+    fn size_bytes(&self) -> usize {
+        self.m.size_bytes()
+    }
+
+    fn resume(
+        &mut self,
+        ctx: Context<'gc>,
+        exec: &mut Exec<'gc, '_>,
+        this: Resumable<'gc>,
+        _outcome: Outcome<'gc>,
+    ) -> Result<Action<'gc>, Error<'gc>> {
+        let r = exec.arg(0);
+        let input = match self.pending {
+            Pending::Len => match r.to_integer() {
+                Some(n) => Value::Integer(n),
+                None => return Err(Error::runtime("object length is not an integer")),
+            },
+            Pending::Get => r,
+            Pending::Set => Value::Nil,
+            Pending::Less => Value::Boolean(r.is_truthy()),
+            Pending::Pause => self.input,
+        };
+        self.input = Value::Nil;
+        let next = drive(ctx, exec, self, input)?;
+        suspend(ctx, exec, self.m.name(), this, next)
+    }
+}
+
+/// Reads a [`Run`] back.
+fn read_run<'gc, M: Steps<'gc>>(
+    r: &mut StateReader<'gc, '_>,
+) -> Option<Box<dyn ResumableState<'gc> + 'gc>> {
+    let pending = *Pending::ALL.get(usize::try_from(r.int()?).ok()?)?;
+    let input = r.value()?;
+    let m = M::read(r)?;
+    Some(Box::new(Run { m, pending, input }))
+}
+
+/// The reader registered under `Sort::KEY`.
+fn read_sort<'gc>(r: &mut StateReader<'gc, '_>) -> Option<Box<dyn ResumableState<'gc> + 'gc>> {
+    read_run::<Sort<'gc>>(r)
+}
+
+/// The reader registered under `Machine::KEY`.
+fn read_machine<'gc>(r: &mut StateReader<'gc, '_>) -> Option<Box<dyn ResumableState<'gc> + 'gc>> {
+    read_run::<Machine<'gc>>(r)
+}
+
+/// How [`drive`] left the machine.
+enum Driven<'gc> {
+    /// Finished: the results are in the exec region.
+    Done,
+    /// Waits for a call of `function` (its arguments are in the exec region).
+    Call(Value<'gc>),
+    /// Waits at a step boundary.
+    Pause,
+}
+
+/// Steps performed without returning to the executor before pausing.
+const STEPS_PER_SLICE: u32 = 4096;
+/// Units of fuel charged in one slice before pausing (see `drive`).
+const UNITS_PER_SLICE: u32 = 8192;
+
+/// Runs the machine until it finishes or must wait (for a Lua call, or at a step boundary).
+fn drive<'gc, M: Steps<'gc>>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    run: &mut Run<'gc, M>,
+    mut input: Value<'gc>,
+) -> Result<Driven<'gc>, Error<'gc>> {
+    let mut steps = 0u32;
+    let fuel_at_start = exec.fuel_left();
+    loop {
+        exec.charge(1);
+        steps += 1;
+        // A slice ends after a number of steps or of units charged (steps can cost many:
+        // comparisons of long strings), both functions of the work alone, so where the
+        // machine pauses never depends on the step budget.
+        if steps > STEPS_PER_SLICE || fuel_at_start - exec.fuel_left() > UNITS_PER_SLICE as i64 {
+            run.pending = Pending::Pause;
+            run.input = input;
+            return Ok(Driven::Pause);
+        }
+        let (pending, function, args): (Pending, Value<'gc>, [Value<'gc>; 3]) =
+            match run.m.step(ctx, exec, input)? {
+                Prim::Done => return Ok(Driven::Done),
+                Prim::Len(v) => match v {
+                    Value::Table(t) => match t
+                        .metatable()
+                        .and_then(|mt| ctx.metatable_field(mt, MetaEvent::Len))
+                    {
+                        None => {
+                            input = Value::Integer(t.length());
+                            continue;
+                        }
+                        Some(mm) => (Pending::Len, mm, [v, v, Value::Nil]),
+                    },
+                    Value::String(s) => {
+                        input = Value::Integer(s.len() as i64);
+                        continue;
+                    }
+                    other => match ctx.metamethod(other, MetaEvent::Len) {
+                        Some(mm) => (Pending::Len, mm, [v, v, Value::Nil]),
+                        None => {
+                            return Err(Error::Value(ctx.str(&format!(
+                                "attempt to get length of a {} value",
+                                ctx.object_type_name(other)
+                            ))))
+                        }
+                    },
+                },
+                Prim::Get(obj, i) => {
+                    match index(ctx, obj, Value::Integer(i), &String::new)
+                        .map_err(|e| without_position(ctx, e))?
+                    {
+                        Index::Value(v) => {
+                            input = v;
+                            continue;
+                        }
+                        Index::Meta(mm, o, k) => (Pending::Get, mm, [o, k, Value::Nil]),
+                    }
+                }
+                Prim::Set(obj, i, v) => {
+                    let key = Value::Integer(i);
+                    match new_index(ctx, obj, key, v, &String::new)
+                        .map_err(|e| without_position(ctx, e))?
+                    {
+                        None => {
+                            input = Value::Nil;
+                            continue;
+                        }
+                        Some((mm, target)) => (Pending::Set, mm, [target, key, v]),
+                    }
+                }
+                Prim::Less(cmp, a, b) => {
+                    if cmp.is_nil() {
+                        match less_step(ctx, exec, a, b)? {
+                            Less::Done(r) => {
+                                input = Value::Boolean(r);
+                                continue;
+                            }
+                            Less::Call(mm) => (Pending::Less, mm, [a, b, Value::Nil]),
+                        }
+                    } else {
+                        (Pending::Less, cmp, [a, b, Value::Nil])
+                    }
+                }
+            };
+        // Collected values grow between calls: a memory-limit safe point.
+        crate::util::memory_safe_point(ctx)?;
+        run.pending = pending;
+        let nargs = if pending == Pending::Set { 3 } else { 2 };
+        exec.replace(&args[..nargs]);
+        return Ok(Driven::Call(function));
+    }
+}
+
+/// What the continuation of a driven machine does next (`this`: its state).
+fn suspend<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    name: &'static str,
+    this: Resumable<'gc>,
+    next: Driven<'gc>,
+) -> Result<Action<'gc>, Error<'gc>> {
+    match next {
+        Driven::Done => Ok(Action::Return),
+        Driven::Call(function) => Ok(Action::Call {
+            function,
+            then: Some(Then::resumable(name, this)),
+        }),
+        Driven::Pause => crate::util::continue_later_then(ctx, exec, Then::resumable(name, this)),
+    }
+}
+
+/// Runs machine `m` from its first step (a library function's body).
+fn start<'gc, M: Steps<'gc>>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    m: M,
+) -> Result<Action<'gc>, Error<'gc>> {
+    let mut run = Run {
+        m,
+        pending: Pending::Pause,
+        input: Value::Nil,
+    };
+    match drive(ctx, exec, &mut run, Value::Nil)? {
+        Driven::Done => Ok(Action::Return),
+        next => {
+            let name = run.m.name();
+            let this = Resumable::new(ctx, Box::new(run));
+            suspend(ctx, exec, name, this, next)
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// insert, remove, move, concat and unpack over proxies.
+
+#[derive(Copy, Clone, PartialEq, Eq, Debug, Collect)]
+#[collect(require_static)]
 enum Op {
-    Insert = 1,
+    Insert,
     Remove,
     Move,
     Concat,
     Unpack,
-    Sort,
 }
 
 impl Op {
-    fn from_i64(i: i64) -> Option<Op> {
-        Some(match i {
-            1 => Op::Insert,
-            2 => Op::Remove,
-            3 => Op::Move,
-            4 => Op::Concat,
-            5 => Op::Unpack,
-            6 => Op::Sort,
-            _ => return None,
-        })
-    }
+    const ALL: [Op; 5] = [Op::Insert, Op::Remove, Op::Move, Op::Concat, Op::Unpack];
 
     fn name(self) -> &'static str {
         match self {
@@ -178,60 +452,30 @@ impl Op {
             Op::Move => "table.move",
             Op::Concat => "table.concat",
             Op::Unpack => "table.unpack",
-            Op::Sort => "table.sort",
         }
     }
 }
 
-const NREGS: usize = 7;
+const NREGS: usize = 5;
 
+/// The machine of `insert`, `remove`, `move`, `concat` and `unpack` when a metamethod may
+/// run: small programs over a few registers (each step function says what they hold).
+#[derive(Collect, Clone)]
+#[collect(no_drop)]
 struct Machine<'gc> {
     op: Op,
     pc: u8,
     /// The table argument.
     t: Value<'gc>,
-    /// insert: the new value; move: the destination; sort: the comparator; concat: separator.
+    /// insert: the new value; move: the destination; concat: separator.
     aux: Value<'gc>,
-    /// Value registers (saved arguments, pivot, elements being compared).
+    /// Value registers (saved arguments).
     v: [Value<'gc>; 3],
     /// Integer registers.
     r: [i64; NREGS],
-    /// sort: intervals still to sort, `(lo, up, rnd)`.
-    stack: Vec<(i64, i64, i64)>,
-    /// unpack/concat: collected values not yet flushed to `collector`.
+    /// unpack/concat: the values collected so far.
     out: Vec<Value<'gc>>,
-    collector: Option<Table<'gc>>,
-    collected: i64,
-    /// The state table, once the machine has been suspended.
-    state: Option<Table<'gc>>,
 }
-
-// State table layout.
-const K_OP: i64 = 1;
-const K_PC: i64 = 2;
-const K_T: i64 = 3;
-const K_AUX: i64 = 4;
-const K_V: i64 = 5; // 3 slots
-const K_R: i64 = 8; // NREGS slots
-const K_COLLECTOR: i64 = 15;
-const K_COLLECTED: i64 = 16;
-const K_PENDING: i64 = 17;
-const K_INPUT: i64 = 18;
-const K_STACK_LEN: i64 = 19;
-const K_STACK: i64 = 20;
-
-const PENDING_LEN: i64 = 1;
-const PENDING_GET: i64 = 2;
-const PENDING_SET: i64 = 3;
-const PENDING_LESS: i64 = 4;
-/// A pause (a call to a no-op callback) so the executor can check fuel during long runs of
-/// steps that need no Lua calls; the next step's input is saved in `K_INPUT`.
-const PENDING_PAUSE: i64 = 5;
-
-/// Steps performed without returning to the executor before pausing.
-const STEPS_PER_SLICE: u32 = 4096;
-/// Units of fuel charged in one slice before pausing (see `drive`).
-const UNITS_PER_SLICE: u32 = 8192;
 
 impl<'gc> Machine<'gc> {
     fn new(op: Op, t: Value<'gc>) -> Self {
@@ -242,110 +486,16 @@ impl<'gc> Machine<'gc> {
             aux: Value::Nil,
             v: [Value::Nil; 3],
             r: [0; NREGS],
-            stack: Vec::new(),
             out: Vec::new(),
-            collector: None,
-            collected: 0,
-            state: None,
         }
     }
+}
 
-    /// Writes the machine into its state table (created on first use) with the kind of
-    /// primitive whose call is pending. Slots are written in key order and never hold nil
-    /// (nil is encoded as the state table itself, which no register can contain), so the
-    /// state lives in the table's array part.
-    fn save(&mut self, ctx: Context<'gc>, pending: i64, input: Value<'gc>) -> Table<'gc> {
-        let st = *self
-            .state
-            .get_or_insert_with(|| ctx.new_table_with_capacity(K_STACK as usize + 3 * 8, 0));
-        // Most slots are unchanged since the previous save (one save per comparator call in
-        // a sort): a read costs much less than a journaled write, so unchanged slots are
-        // left alone. "Unchanged" is identity (same variant, same bits or object), never
-        // `raw_eq`, which equates 1 and 1.0; strings are always written (equal contents
-        // may be distinct objects).
-        let put = |k: i64, v: Value<'gc>| {
-            let v = if v.is_nil() { Value::Table(st) } else { v };
-            let same = match (st.get_int(k), v) {
-                (Value::Integer(a), Value::Integer(b)) => a == b,
-                (Value::Float(a), Value::Float(b)) => a.to_bits() == b.to_bits(),
-                (Value::Boolean(a), Value::Boolean(b)) => a == b,
-                (Value::Table(a), Value::Table(b)) => Table::ptr_eq(a, b),
-                (old @ Value::Function(_), Value::Function(_))
-                | (old @ Value::Callback(_), Value::Callback(_)) => old.raw_eq(v),
-                _ => false,
-            };
-            if !same {
-                raw_set(ctx, st, k, v);
-            }
-        };
-        if !self.out.is_empty() {
-            let c = *self.collector.get_or_insert_with(|| ctx.new_table());
-            for v in self.out.drain(..) {
-                self.collected += 1;
-                raw_set(ctx, c, self.collected, v);
-            }
-        }
-        put(K_OP, Value::Integer(self.op as i64));
-        put(K_PC, Value::Integer(self.pc as i64));
-        put(K_T, self.t);
-        put(K_AUX, self.aux);
-        for (i, v) in self.v.iter().enumerate() {
-            put(K_V + i as i64, *v);
-        }
-        for (i, r) in self.r.iter().enumerate() {
-            put(K_R + i as i64, Value::Integer(*r));
-        }
-        put(K_COLLECTOR, self.collector.map_or(Value::Nil, Value::Table));
-        put(K_COLLECTED, Value::Integer(self.collected));
-        put(K_PENDING, Value::Integer(pending));
-        put(K_INPUT, input);
-        put(K_STACK_LEN, Value::Integer(self.stack.len() as i64));
-        for (i, (lo, up, rnd)) in self.stack.iter().enumerate() {
-            let k = K_STACK + 3 * i as i64;
-            put(k, Value::Integer(*lo));
-            put(k + 1, Value::Integer(*up));
-            put(k + 2, Value::Integer(*rnd));
-        }
-        st
-    }
+impl<'gc> Steps<'gc> for Machine<'gc> {
+    const KEY: lunette_vm::PermanentKey = ("table", "machine");
 
-    fn load(st: Table<'gc>) -> Option<Self> {
-        let int = |k: i64| st.get_int(k).as_integer_strict();
-        let val = |k: i64| match st.get_int(k) {
-            Value::Table(t) if Table::ptr_eq(t, st) => Value::Nil,
-            v => v,
-        };
-        let op = Op::from_i64(int(K_OP)?)?;
-        let mut m = Machine::new(op, val(K_T));
-        m.pc = int(K_PC)? as u8;
-        m.aux = val(K_AUX);
-        for i in 0..3 {
-            m.v[i] = val(K_V + i as i64);
-        }
-        for i in 0..NREGS {
-            m.r[i] = int(K_R + i as i64)?;
-        }
-        m.collector = val(K_COLLECTOR).as_table();
-        m.collected = int(K_COLLECTED)?;
-        let n = int(K_STACK_LEN)?;
-        for i in 0..n {
-            let k = K_STACK + 3 * i;
-            m.stack.push((int(k)?, int(k + 1)?, int(k + 2)?));
-        }
-        m.state = Some(st);
-        Some(m)
-    }
-
-    /// All collected values, in order.
-    fn take_collected(&mut self) -> Vec<Value<'gc>> {
-        let mut all = Vec::with_capacity(self.collected as usize + self.out.len());
-        if let Some(c) = self.collector {
-            for i in 1..=self.collected {
-                all.push(c.get_int(i));
-            }
-        }
-        all.append(&mut self.out);
-        all
+    fn name(&self) -> &'static str {
+        self.op.name()
     }
 
     fn step(
@@ -360,10 +510,75 @@ impl<'gc> Machine<'gc> {
             Op::Move => self.step_move(exec, input),
             Op::Concat => self.step_concat(ctx, exec, input),
             Op::Unpack => self.step_unpack(ctx, exec, input),
-            Op::Sort => self.step_sort(exec, input),
         }
     }
 
+    fn write(&self, w: &mut StateWriter<'gc, '_>) {
+        let Machine {
+            op,
+            pc,
+            t,
+            aux,
+            v,
+            r,
+            out,
+        } = self;
+        w.int(*op as i64);
+        w.int(*pc as i64);
+        w.value(*t);
+        w.value(*aux);
+        for x in v {
+            w.value(*x);
+        }
+        for x in r {
+            w.int(*x);
+        }
+        w.count(out.len());
+        for x in out {
+            w.value(*x);
+        }
+    }
+
+    fn read(rd: &mut StateReader<'gc, '_>) -> Option<Self> {
+        let op = *Op::ALL.get(usize::try_from(rd.int()?).ok()?)?;
+        let pc = u8::try_from(rd.int()?).ok().filter(|pc| *pc <= 5)?;
+        let mut m = Machine::new(op, rd.value()?);
+        m.pc = pc;
+        m.aux = rd.value()?;
+        for x in m.v.iter_mut() {
+            *x = rd.value()?;
+        }
+        for x in m.r.iter_mut() {
+            *x = rd.int()?;
+        }
+        let n = rd.count(1)?;
+        for _ in 0..n {
+            m.out.push(rd.value()?);
+        }
+        // Where a step adds to or subtracts from an index register, the register is within
+        // bounds the library functions established: check them (images may be crafted).
+        let [a, b, c, d, _] = m.r;
+        let ok = match op {
+            // (insert and remove only step an index towards a bound it has not reached)
+            Op::Insert | Op::Remove => true,
+            Op::Move => {
+                c >= 1
+                    && (0..=c).contains(&d)
+                    && a.checked_add(c - 1).is_some()
+                    && b.checked_add(c - 1).is_some()
+            }
+            Op::Concat => pc < 2 || a <= b,
+            Op::Unpack => pc < 3 || a <= b,
+        };
+        ok.then_some(m)
+    }
+
+    fn size_bytes(&self) -> usize {
+        self.out.len() * std::mem::size_of::<Value<'static>>()
+    }
+}
+
+impl<'gc> Machine<'gc> {
     // insert: v0 = position argument, aux = value, r0 = argument count, r1 = e, r2 = pos,
     // r3 = i.
     fn step_insert(
@@ -550,8 +765,8 @@ impl<'gc> Machine<'gc> {
         exec: &mut Exec<'gc, '_>,
     ) -> Result<Prim<'gc>, Error<'gc>> {
         let sep = self.aux.as_string().map(|s| s.as_bytes()).unwrap_or(b"");
-        ctx.reserve_memory((self.collected as usize + self.out.len()) * 16)?;
-        let parts = self.take_collected();
+        ctx.reserve_memory(self.out.len() * 16)?;
+        let parts = std::mem::take(&mut self.out);
         // The result's size first (numbers at most 44 bytes), reserved before building it.
         let mut total = sep.len().saturating_mul(parts.len().saturating_sub(1));
         for v in &parts {
@@ -594,9 +809,8 @@ impl<'gc> Machine<'gc> {
             _ => {
                 self.out.push(input);
                 if self.r[0] == self.r[1] {
-                    let all = self.take_collected();
-                    // Reserved before anything changes (the Lua-side state is saved only
-                    // when the machine pauses, so a retry after a collection starts over).
+                    let all = std::mem::take(&mut self.out);
+                    // (`reserve_values` never asks for a retry: it may pass the limit once.)
                     exec.reserve_values(ctx, all.len(), "too many results to unpack")?;
                     exec.charge(all.len());
                     exec.clear();
@@ -621,234 +835,474 @@ impl<'gc> Machine<'gc> {
         self.pc = 3;
         Ok(Prim::Get(self.t, i))
     }
+}
 
-    // sort: aux = comparator, r0 = lo, r1 = up, r2 = p, r3 = i, r4 = j, r5 = rnd;
-    // v0 = pivot, v1/v2 = elements being compared.
-    fn step_sort(
+// ---------------------------------------------------------------------------------------
+// sort: PUC's quicksort (`auxsort`), step for step.
+
+/// Where the sort is: what the next input answers.
+#[derive(Copy, Clone, PartialEq, Eq, Debug, Collect)]
+#[collect(require_static)]
+enum At {
+    /// The start: the length is asked for.
+    Start,
+    /// The length.
+    Len,
+    /// Nothing: at the head of the interval loop (`lo < up`?).
+    Interval,
+    /// Ordering a pair of elements (`Pair`): its first value.
+    First(Pair),
+    /// Its second value.
+    Second(Pair),
+    /// Whether they are out of order.
+    Ordered(Pair),
+    /// They were out of order: the first store is done.
+    Swapped(Pair),
+    /// The second store is done.
+    Exchanged(Pair),
+    /// The pivot `a[p]` (to move to `up - 1`).
+    Pivot,
+    /// `a[up - 1]`.
+    BeforeUp,
+    /// `a[p] = a[up - 1]` done.
+    PivotOut,
+    /// `a[up - 1] = P` done: the partition starts.
+    PivotIn,
+    /// A scan's element (`Scan`).
+    Scanned(Scan),
+    /// Whether the scan goes on.
+    Tested(Scan),
+    /// The scans stopped and have not crossed: `a[i] = a[j]` done.
+    Exchanging,
+    /// `a[j] = a[i]` done: the next round of scans.
+    Exchanged2,
+    /// The scans crossed: `a[up - 1] = a[i]` done.
+    Crossed,
+    /// `a[i] = P` done: the interval is partitioned at `i`.
+    Partitioned,
+    /// Finished.
+    Done,
+}
+
+/// The three pairs ordered before partitioning (PUC: `a[lo]`/`a[up]`, then the pivot with
+/// `a[lo]`, else with `a[up]`). Ordering a pair: read `first`, then `second` (except when
+/// `first` is already held), and when the element at the higher index is less than the one at
+/// the lower index, store each value at the other's index, first's index first.
+#[derive(Copy, Clone, PartialEq, Eq, Debug, Collect)]
+#[collect(require_static)]
+enum Pair {
+    /// `a[lo]`, `a[up]`.
+    Ends,
+    /// `a[p]`, `a[lo]`.
+    PivotLow,
+    /// `a[p]` (held), `a[up]`.
+    PivotHigh,
+}
+
+impl Pair {
+    const ALL: [Pair; 3] = [Pair::Ends, Pair::PivotLow, Pair::PivotHigh];
+
+    /// The pair's indexes, first and second.
+    fn indexes(self, s: &Sort<'_>) -> (i64, i64) {
+        match self {
+            Pair::Ends => (s.lo, s.up),
+            Pair::PivotLow => (s.p, s.lo),
+            Pair::PivotHigh => (s.p, s.up),
+        }
+    }
+}
+
+/// The two scans of the partition: `i` up while `a[i] < P`, `j` down while `P < a[j]`.
+#[derive(Copy, Clone, PartialEq, Eq, Debug, Collect)]
+#[collect(require_static)]
+enum Scan {
+    Up,
+    Down,
+}
+
+impl Scan {
+    /// The scan's index after one move.
+    fn advance(self, s: &mut Sort<'_>) -> i64 {
+        match self {
+            Scan::Up => {
+                s.i += 1;
+                s.i
+            }
+            Scan::Down => {
+                s.j -= 1;
+                s.j
+            }
+        }
+    }
+
+    /// The scan's element goes in `x` (up) or `y` (down); the comparison that keeps it
+    /// going: `a[i] < P` or `P < a[j]`.
+    fn compare<'gc>(self, s: &mut Sort<'gc>, v: Value<'gc>) -> Prim<'gc> {
+        match self {
+            Scan::Up => {
+                s.x = v;
+                Prim::Less(s.cmp, v, s.pivot)
+            }
+            Scan::Down => {
+                s.y = v;
+                Prim::Less(s.cmp, s.pivot, v)
+            }
+        }
+    }
+
+    /// Whether going on would leave the interval: the order function is inconsistent.
+    fn overran(self, s: &Sort<'_>) -> bool {
+        match self {
+            Scan::Up => s.i == s.up - 1,
+            Scan::Down => s.j < s.i,
+        }
+    }
+}
+
+/// `table.sort`'s state (see [`At`] for the steps).
+#[derive(Collect, Clone)]
+#[collect(no_drop)]
+struct Sort<'gc> {
+    at: At,
+    /// The table and the comparator (nil: `<`).
+    t: Value<'gc>,
+    cmp: Value<'gc>,
+    /// The interval being sorted, its pivot's index, the partition's scan indexes.
+    lo: i64,
+    up: i64,
+    p: i64,
+    i: i64,
+    j: i64,
+    /// The pivot seed of the interval (PUC's `rnd`; 0 until a partition was unbalanced).
+    rnd: i64,
+    /// The elements held: a pair's first and second, the scans' elements, the pivot value.
+    x: Value<'gc>,
+    y: Value<'gc>,
+    pivot: Value<'gc>,
+    /// Intervals still to sort, `(lo, up, rnd)`: the larger sides of the partitions above.
+    pending: Vec<(i64, i64, i64)>,
+}
+
+impl<'gc> Sort<'gc> {
+    fn new(t: Value<'gc>, cmp: Value<'gc>) -> Self {
+        Sort {
+            at: At::Start,
+            t,
+            cmp,
+            lo: 0,
+            up: 0,
+            p: 0,
+            i: 0,
+            j: 0,
+            rnd: 0,
+            x: Value::Nil,
+            y: Value::Nil,
+            pivot: Value::Nil,
+            pending: Vec::new(),
+        }
+    }
+
+    /// Moves to `at`, asking for `prim`.
+    fn ask(&mut self, at: At, prim: Prim<'gc>) -> Prim<'gc> {
+        self.at = at;
+        prim
+    }
+
+    /// After ordering `pair` (`swapped`: its elements were exchanged).
+    fn after_pair(&mut self, pair: Pair, swapped: bool) -> Option<Prim<'gc>> {
+        let (lo, up) = (self.lo, self.up);
+        match pair {
+            Pair::Ends if up - lo == 1 => None,
+            Pair::Ends => {
+                self.p = if up - lo < RANLIMIT || self.rnd == 0 {
+                    (lo + up) / 2
+                } else {
+                    choose_pivot(lo, up, self.rnd as u32)
+                };
+                Some(self.ask(At::First(Pair::PivotLow), Prim::Get(self.t, self.p)))
+            }
+            // `a[p]` is still `x`: compare it with `a[up]`.
+            Pair::PivotLow if !swapped => {
+                Some(self.ask(At::Second(Pair::PivotHigh), Prim::Get(self.t, up)))
+            }
+            Pair::PivotLow | Pair::PivotHigh if up - lo == 2 => None,
+            Pair::PivotLow | Pair::PivotHigh => {
+                Some(self.ask(At::Pivot, Prim::Get(self.t, self.p)))
+            }
+        }
+    }
+
+    /// The interval is sorted: the next pending one, or the end.
+    fn next_interval(&mut self) -> bool {
+        match self.pending.pop() {
+            Some((lo, up, rnd)) => {
+                (self.lo, self.up, self.rnd) = (lo, up, rnd);
+                self.at = At::Interval;
+                true
+            }
+            None => {
+                self.at = At::Done;
+                false
+            }
+        }
+    }
+
+    /// After partitioning at `p`: the smaller side next, the larger one pending.
+    fn split(&mut self) {
+        let (lo, up, p) = (self.lo, self.up, self.p);
+        let (small, large, n) = if p - lo < up - p {
+            ((lo, p - 1), (p + 1, up), p - lo)
+        } else {
+            ((p + 1, up), (lo, p - 1), up - p)
+        };
+        let rnd = if (large.1 - large.0) / 128 > n {
+            randomize_pivot(lo, up)
+        } else {
+            self.rnd
+        };
+        self.pending.push((large.0, large.1, rnd));
+        (self.lo, self.up) = small;
+        (self.x, self.y, self.pivot) = (Value::Nil, Value::Nil, Value::Nil);
+        self.at = At::Interval;
+    }
+}
+
+impl<'gc> Steps<'gc> for Sort<'gc> {
+    const KEY: lunette_vm::PermanentKey = ("table", "sort");
+
+    fn name(&self) -> &'static str {
+        "table.sort"
+    }
+
+    fn step(
         &mut self,
+        _ctx: Context<'gc>,
         exec: &mut Exec<'gc, '_>,
         input: Value<'gc>,
     ) -> Result<Prim<'gc>, Error<'gc>> {
+        const INVALID_ORDER: &str = "invalid order function for sorting";
         let t = self.t;
-        let cmp = self.aux;
-        let mut input = input;
         loop {
-            let [lo, up, p, i, j, _rnd, _] = self.r;
-            match self.pc {
-                0 => {
-                    self.pc = 1;
-                    return Ok(Prim::Len(t));
-                }
-                1 => {
+            match self.at {
+                At::Start => return Ok(self.ask(At::Len, Prim::Len(t))),
+                At::Len => {
                     let n = input.as_integer_strict().unwrap_or(0);
-                    if n <= 1 {
-                        exec.clear();
-                        return Ok(Prim::Done);
-                    }
-                    if n >= i32::MAX as i64 {
-                        return Err(Error::bad_argument(1, "array too big"));
-                    }
-                    if !cmp.is_nil() && !cmp.is_function() {
-                        return Err(Error::type_error(2, "function", Some(cmp)));
-                    }
-                    self.r = [1, n, 0, 0, 0, 0, 0];
-                    self.pc = 10;
-                }
-                // auxsort loop head.
-                10 => {
-                    if lo >= up {
-                        self.pc = 90;
-                        continue;
-                    }
-                    self.pc = 11;
-                    return Ok(Prim::Get(t, lo));
-                }
-                11 => {
-                    self.v[1] = input;
-                    self.pc = 12;
-                    return Ok(Prim::Get(t, up));
-                }
-                12 => {
-                    self.v[2] = input;
-                    self.pc = 13;
-                    return Ok(Prim::Less(cmp, self.v[2], self.v[1]));
-                }
-                13 => {
-                    if input.is_truthy() {
-                        self.pc = 14;
-                        return Ok(Prim::Set(t, lo, self.v[2]));
-                    }
-                    self.pc = 15;
-                }
-                14 => {
-                    self.pc = 15;
-                    return Ok(Prim::Set(t, up, self.v[1]));
-                }
-                15 => {
-                    if up - lo == 1 {
-                        self.pc = 90;
-                        continue;
-                    }
-                    let p = if up - lo < RANLIMIT || self.r[5] == 0 {
-                        (lo + up) / 2
-                    } else {
-                        choose_pivot(lo, up, self.r[5] as u32)
-                    };
-                    self.r[2] = p;
-                    self.pc = 16;
-                    return Ok(Prim::Get(t, p));
-                }
-                16 => {
-                    self.v[1] = input;
-                    self.pc = 17;
-                    return Ok(Prim::Get(t, lo));
-                }
-                17 => {
-                    self.v[2] = input;
-                    self.pc = 18;
-                    return Ok(Prim::Less(cmp, self.v[1], self.v[2]));
-                }
-                18 => {
-                    if input.is_truthy() {
-                        self.pc = 19;
-                        return Ok(Prim::Set(t, p, self.v[2]));
-                    }
-                    self.pc = 20;
-                    return Ok(Prim::Get(t, up));
-                }
-                19 => {
-                    self.pc = 22;
-                    return Ok(Prim::Set(t, lo, self.v[1]));
-                }
-                20 => {
-                    self.v[2] = input;
-                    self.pc = 21;
-                    return Ok(Prim::Less(cmp, self.v[2], self.v[1]));
-                }
-                21 => {
-                    if input.is_truthy() {
-                        self.pc = 23;
-                        return Ok(Prim::Set(t, p, self.v[2]));
-                    }
-                    self.pc = 22;
-                }
-                23 => {
-                    self.pc = 22;
-                    return Ok(Prim::Set(t, up, self.v[1]));
-                }
-                22 => {
-                    if up - lo == 2 {
-                        self.pc = 90;
-                        continue;
-                    }
-                    self.pc = 24;
-                    return Ok(Prim::Get(t, p));
-                }
-                24 => {
-                    self.v[0] = input;
-                    self.pc = 25;
-                    return Ok(Prim::Get(t, up - 1));
-                }
-                25 => {
-                    self.pc = 26;
-                    return Ok(Prim::Set(t, p, input));
-                }
-                26 => {
-                    self.r[3] = lo;
-                    self.r[4] = up - 1;
-                    self.pc = 30;
-                    return Ok(Prim::Set(t, up - 1, self.v[0]));
-                }
-                // partition: repeat ++i while a[i] < P.
-                30 => {
-                    self.r[3] = i + 1;
-                    self.pc = 31;
-                    return Ok(Prim::Get(t, i + 1));
-                }
-                31 => {
-                    self.v[1] = input;
-                    self.pc = 32;
-                    return Ok(Prim::Less(cmp, self.v[1], self.v[0]));
-                }
-                32 => {
-                    if input.is_truthy() {
-                        if i == up - 1 {
-                            return Err(Error::runtime("invalid order function for sorting"));
+                    if n > 1 {
+                        if n >= i32::MAX as i64 {
+                            return Err(Error::bad_argument(1, "array too big"));
                         }
-                        self.pc = 30;
-                        continue;
-                    }
-                    self.r[4] = j - 1;
-                    self.pc = 33;
-                    return Ok(Prim::Get(t, j - 1));
-                }
-                // repeat --j while P < a[j].
-                33 => {
-                    self.v[2] = input;
-                    self.pc = 34;
-                    return Ok(Prim::Less(cmp, self.v[0], self.v[2]));
-                }
-                34 => {
-                    if input.is_truthy() {
-                        if j < i {
-                            return Err(Error::runtime("invalid order function for sorting"));
+                        if !self.cmp.is_nil() && !self.cmp.is_function() {
+                            return Err(Error::type_error(2, "function", Some(self.cmp)));
                         }
-                        self.r[4] = j - 1;
-                        self.pc = 33;
-                        return Ok(Prim::Get(t, j - 1));
-                    }
-                    if j < i {
-                        self.pc = 36;
-                        return Ok(Prim::Set(t, up - 1, self.v[1]));
-                    }
-                    self.pc = 37;
-                    return Ok(Prim::Set(t, i, self.v[2]));
-                }
-                36 => {
-                    self.r[2] = i;
-                    self.pc = 40;
-                    return Ok(Prim::Set(t, i, self.v[0]));
-                }
-                37 => {
-                    self.pc = 30;
-                    return Ok(Prim::Set(t, j, self.v[1]));
-                }
-                // After partitioning around `p`: sort the smaller side first, then the larger.
-                40 => {
-                    let rnd = self.r[5];
-                    let (small, large, n) = if p - lo < up - p {
-                        ((lo, p - 1), (p + 1, up), p - lo)
+                        (self.lo, self.up) = (1, n);
+                        self.at = At::Interval;
                     } else {
-                        ((p + 1, up), (lo, p - 1), up - p)
-                    };
-                    let new_rnd = if (large.1 - large.0) / 128 > n {
-                        randomize_pivot(lo, up)
-                    } else {
-                        rnd
-                    };
-                    self.stack.push((large.0, large.1, new_rnd));
-                    self.r[0] = small.0;
-                    self.r[1] = small.1;
-                    self.v = [Value::Nil; 3];
-                    self.pc = 10;
+                        self.at = At::Done;
+                    }
                 }
-                // Interval done: take the next pending one.
-                _ => match self.stack.pop() {
-                    Some((lo, up, rnd)) => {
-                        self.r[0] = lo;
-                        self.r[1] = up;
-                        self.r[5] = rnd;
-                        self.pc = 10;
+                At::Interval if self.lo < self.up => {
+                    return Ok(self.ask(At::First(Pair::Ends), Prim::Get(t, self.lo)));
+                }
+                At::Interval => {
+                    self.next_interval();
+                }
+                At::First(pair) => {
+                    self.x = input;
+                    let (_, second) = pair.indexes(self);
+                    return Ok(self.ask(At::Second(pair), Prim::Get(t, second)));
+                }
+                At::Second(pair) => {
+                    self.y = input;
+                    let (a, b) = if pair == Pair::PivotLow {
+                        (self.x, self.y)
+                    } else {
+                        (self.y, self.x)
+                    };
+                    return Ok(self.ask(At::Ordered(pair), Prim::Less(self.cmp, a, b)));
+                }
+                At::Ordered(pair) if input.is_truthy() => {
+                    let (first, _) = pair.indexes(self);
+                    return Ok(self.ask(At::Swapped(pair), Prim::Set(t, first, self.y)));
+                }
+                At::Swapped(pair) => {
+                    let (_, second) = pair.indexes(self);
+                    return Ok(self.ask(At::Exchanged(pair), Prim::Set(t, second, self.x)));
+                }
+                At::Ordered(pair) | At::Exchanged(pair) => {
+                    let swapped = self.at == At::Exchanged(pair);
+                    match self.after_pair(pair, swapped) {
+                        Some(prim) => return Ok(prim),
+                        None => {
+                            self.next_interval();
+                        }
                     }
-                    None => {
-                        exec.clear();
-                        return Ok(Prim::Done);
+                }
+                At::Pivot => {
+                    self.pivot = input;
+                    return Ok(self.ask(At::BeforeUp, Prim::Get(t, self.up - 1)));
+                }
+                At::BeforeUp => return Ok(self.ask(At::PivotOut, Prim::Set(t, self.p, input))),
+                At::PivotOut => {
+                    (self.i, self.j) = (self.lo, self.up - 1);
+                    return Ok(self.ask(At::PivotIn, Prim::Set(t, self.up - 1, self.pivot)));
+                }
+                At::PivotIn | At::Exchanged2 => {
+                    let k = Scan::Up.advance(self);
+                    return Ok(self.ask(At::Scanned(Scan::Up), Prim::Get(t, k)));
+                }
+                At::Scanned(scan) => {
+                    let prim = scan.compare(self, input);
+                    return Ok(self.ask(At::Tested(scan), prim));
+                }
+                At::Tested(scan) if input.is_truthy() => {
+                    if scan.overran(self) {
+                        return Err(Error::runtime(INVALID_ORDER));
                     }
-                },
+                    let k = scan.advance(self);
+                    return Ok(self.ask(At::Scanned(scan), Prim::Get(t, k)));
+                }
+                At::Tested(Scan::Up) => {
+                    let k = Scan::Down.advance(self);
+                    return Ok(self.ask(At::Scanned(Scan::Down), Prim::Get(t, k)));
+                }
+                At::Tested(Scan::Down) if self.j < self.i => {
+                    return Ok(self.ask(At::Crossed, Prim::Set(t, self.up - 1, self.x)));
+                }
+                At::Tested(Scan::Down) => {
+                    return Ok(self.ask(At::Exchanging, Prim::Set(t, self.i, self.y)));
+                }
+                At::Exchanging => {
+                    return Ok(self.ask(At::Exchanged2, Prim::Set(t, self.j, self.x)));
+                }
+                At::Crossed => {
+                    return Ok(self.ask(At::Partitioned, Prim::Set(t, self.i, self.pivot)));
+                }
+                At::Partitioned => {
+                    self.p = self.i;
+                    self.split();
+                }
+                At::Done => {
+                    exec.clear();
+                    return Ok(Prim::Done);
+                }
             }
-            input = Value::Nil;
         }
     }
+
+    fn write(&self, w: &mut StateWriter<'gc, '_>) {
+        let Sort {
+            at,
+            t,
+            cmp,
+            lo,
+            up,
+            p,
+            i,
+            j,
+            rnd,
+            x,
+            y,
+            pivot,
+            pending,
+        } = self;
+        w.int(at_code(*at));
+        w.value(*t);
+        w.value(*cmp);
+        for n in [lo, up, p, i, j, rnd] {
+            w.int(*n);
+        }
+        for v in [x, y, pivot] {
+            w.value(*v);
+        }
+        w.count(pending.len());
+        for (lo, up, rnd) in pending {
+            w.int(*lo);
+            w.int(*up);
+            w.int(*rnd);
+        }
+    }
+
+    fn read(r: &mut StateReader<'gc, '_>) -> Option<Self> {
+        let at = at_from_code(r.int()?)?;
+        let mut s = Sort::new(r.value()?, r.value()?);
+        s.at = at;
+        let mut ints = [0i64; 6];
+        for n in ints.iter_mut() {
+            *n = r.int()?;
+        }
+        [s.lo, s.up, s.p, s.i, s.j, s.rnd] = ints;
+        (s.x, s.y, s.pivot) = (r.value()?, r.value()?, r.value()?);
+        let n = r.count(3)?;
+        for _ in 0..n {
+            s.pending.push((r.int()?, r.int()?, r.int()?));
+        }
+        // Every index stays within 0..=i32::MAX (the length is below it), so the steps'
+        // arithmetic cannot overflow; `rnd` is a u32.
+        let index = |k: i64| (0..=i32::MAX as i64).contains(&k);
+        let ok = ints[..5].iter().all(|k| index(*k))
+            && u32::try_from(s.rnd).is_ok()
+            && s.pending
+                .iter()
+                .all(|(lo, up, rnd)| index(*lo) && index(*up) && u32::try_from(*rnd).is_ok());
+        ok.then_some(s)
+    }
+
+    fn size_bytes(&self) -> usize {
+        self.pending.len() * std::mem::size_of::<(i64, i64, i64)>()
+    }
+}
+
+/// `At` as an integer (images).
+fn at_code(at: At) -> i64 {
+    let (base, k) = match at {
+        At::First(p) => (10, p as i64),
+        At::Second(p) => (20, p as i64),
+        At::Ordered(p) => (30, p as i64),
+        At::Swapped(p) => (40, p as i64),
+        At::Exchanged(p) => (50, p as i64),
+        At::Scanned(s) => (60, s as i64),
+        At::Tested(s) => (70, s as i64),
+        other => (
+            100,
+            SIMPLE_AT.iter().position(|a| *a == other).unwrap_or(0) as i64,
+        ),
+    };
+    base + k
+}
+
+/// The steps of [`At`] that carry nothing, by code.
+const SIMPLE_AT: [At; 12] = [
+    At::Start,
+    At::Len,
+    At::Interval,
+    At::Pivot,
+    At::BeforeUp,
+    At::PivotOut,
+    At::PivotIn,
+    At::Exchanging,
+    At::Exchanged2,
+    At::Crossed,
+    At::Partitioned,
+    At::Done,
+];
+
+fn at_from_code(code: i64) -> Option<At> {
+    if code >= 100 {
+        return SIMPLE_AT.get(usize::try_from(code - 100).ok()?).copied();
+    }
+    let k = usize::try_from(code % 10).ok()?;
+    let pair = || Pair::ALL.get(k).copied();
+    let scan = || [Scan::Up, Scan::Down].get(k).copied();
+    Some(match code / 10 {
+        1 => At::First(pair()?),
+        2 => At::Second(pair()?),
+        3 => At::Ordered(pair()?),
+        4 => At::Swapped(pair()?),
+        5 => At::Exchanged(pair()?),
+        6 => At::Scanned(scan()?),
+        7 => At::Tested(scan()?),
+        _ => return None,
+    })
 }
 
 /// Intervals at least this long may use a randomized pivot (PUC's RANLIMIT).
@@ -883,130 +1337,6 @@ fn push_concat_value(out: &mut Vec<u8>, v: Value<'_>) {
         Value::String(s) => out.extend_from_slice(s.as_bytes()),
         other => out.extend_from_slice(display_plain(other).as_bytes()),
     }
-}
-
-/// Runs `m` until it finishes or must call a Lua function.
-fn drive<'gc>(
-    ctx: Context<'gc>,
-    exec: &mut Exec<'gc, '_>,
-    mut m: Machine<'gc>,
-    mut input: Value<'gc>,
-) -> Result<Action<'gc>, Error<'gc>> {
-    let mut steps = 0u32;
-    let fuel_at_start = exec.fuel_left();
-    loop {
-        exec.charge(1);
-        steps += 1;
-        // A slice ends after a number of steps or of units charged (steps can cost many:
-        // comparisons of long strings), both functions of the work alone, so where the
-        // machine pauses (and what its saved state costs) never depends on the step budget.
-        if steps > STEPS_PER_SLICE || fuel_at_start - exec.fuel_left() > UNITS_PER_SLICE as i64 {
-            // A step boundary (and memory-limit safe point: the collector table grows).
-            let st = m.save(ctx, PENDING_PAUSE, input);
-            return crate::util::continue_later(ctx, exec, m.op.name(), resume, Value::Table(st));
-        }
-        let (pending, function, args): (i64, Value<'gc>, [Value<'gc>; 3]) =
-            match m.step(ctx, exec, input)? {
-                Prim::Done => return Ok(Action::Return),
-                Prim::Len(v) => match v {
-                    Value::Table(t) => match t
-                        .metatable()
-                        .and_then(|mt| ctx.metatable_field(mt, MetaEvent::Len))
-                    {
-                        None => {
-                            input = Value::Integer(t.length());
-                            continue;
-                        }
-                        Some(mm) => (PENDING_LEN, mm, [v, v, Value::Nil]),
-                    },
-                    Value::String(s) => {
-                        input = Value::Integer(s.len() as i64);
-                        continue;
-                    }
-                    other => match ctx.metamethod(other, MetaEvent::Len) {
-                        Some(mm) => (PENDING_LEN, mm, [v, v, Value::Nil]),
-                        None => {
-                            return Err(Error::Value(ctx.str(&format!(
-                                "attempt to get length of a {} value",
-                                ctx.object_type_name(other)
-                            ))))
-                        }
-                    },
-                },
-                Prim::Get(obj, i) => {
-                    match index(ctx, obj, Value::Integer(i), &String::new)
-                        .map_err(|e| without_position(ctx, e))?
-                    {
-                        Index::Value(v) => {
-                            input = v;
-                            continue;
-                        }
-                        Index::Meta(mm, o, k) => (PENDING_GET, mm, [o, k, Value::Nil]),
-                    }
-                }
-                Prim::Set(obj, i, v) => {
-                    let key = Value::Integer(i);
-                    match new_index(ctx, obj, key, v, &String::new)
-                        .map_err(|e| without_position(ctx, e))?
-                    {
-                        None => {
-                            input = Value::Nil;
-                            continue;
-                        }
-                        Some((mm, target)) => (PENDING_SET, mm, [target, key, v]),
-                    }
-                }
-                Prim::Less(cmp, a, b) => {
-                    if cmp.is_nil() {
-                        match less_step(ctx, exec, a, b)? {
-                            Less::Done(r) => {
-                                input = Value::Boolean(r);
-                                continue;
-                            }
-                            Less::Call(mm) => (PENDING_LESS, mm, [a, b, Value::Nil]),
-                        }
-                    } else {
-                        (PENDING_LESS, cmp, [a, b, Value::Nil])
-                    }
-                }
-            };
-        // Collected values grow Lua tables between calls: a memory-limit safe point.
-        crate::util::memory_safe_point(ctx)?;
-        let st = m.save(ctx, pending, Value::Nil);
-        let nargs = if pending == PENDING_SET { 3 } else { 2 };
-        exec.replace(&args[..nargs]);
-        return Ok(Action::Call {
-            function,
-            then: Some(Then::new(m.op.name(), resume, Value::Table(st))),
-        });
-    }
-}
-
-fn resume<'gc>(
-    ctx: Context<'gc>,
-    exec: &mut Exec<'gc, '_>,
-    _o: Outcome<'gc>,
-) -> Result<Action<'gc>, Error<'gc>> {
-    let m = exec.upvalue.as_table().and_then(Machine::load);
-    let Some(m) = m else {
-        return Err(Error::runtime("table library: lost state"));
-    };
-    let st = m.state.expect("loaded machines have a state table");
-    let r = exec.arg(0);
-    let input = match st.get_int(K_PENDING).as_integer_strict() {
-        Some(PENDING_LEN) => match r.to_integer() {
-            Some(n) => Value::Integer(n),
-            None => return Err(Error::runtime("object length is not an integer")),
-        },
-        Some(PENDING_SET) => Value::Nil,
-        Some(PENDING_LESS) => Value::Boolean(r.is_truthy()),
-        Some(PENDING_PAUSE) => match st.get_int(K_INPUT) {
-            Value::Table(t) if Table::ptr_eq(t, st) => Value::Nil,
-            v => v,
-        },
-        _ => r,
-    };
-    drive(ctx, exec, m, input)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1044,7 +1374,7 @@ fn insert<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc
     m.r[0] = nargs as i64;
     m.v[0] = exec.arg(1);
     m.aux = if nargs == 2 { exec.arg(1) } else { exec.arg(2) };
-    drive(ctx, exec, m, Value::Nil)
+    start(ctx, exec, m)
 }
 
 fn remove<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
@@ -1069,7 +1399,7 @@ fn remove<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc
     }
     let mut m = Machine::new(Op::Remove, tv);
     m.v[0] = exec.arg(1);
-    drive(ctx, exec, m, Value::Nil)
+    start(ctx, exec, m)
 }
 
 fn move_<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
@@ -1111,7 +1441,7 @@ fn move_<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>
             m.r[1] = t;
             m.r[2] = n;
             m.r[4] = backwards as i64;
-            return drive(ctx, exec, m, Value::Nil);
+            return start(ctx, exec, m);
         }
     }
     exec.set_return(dest);
@@ -1167,7 +1497,7 @@ fn unpack<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc
         }
         None => m.pc = 0,
     }
-    drive(ctx, exec, m, Value::Nil)
+    start(ctx, exec, m)
 }
 
 fn concat<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
@@ -1204,7 +1534,7 @@ fn concat<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc
     }
     let mut m = Machine::new(Op::Concat, tv);
     m.v = [exec.arg(1), exec.arg(2), exec.arg(3)];
-    drive(ctx, exec, m, Value::Nil)
+    start(ctx, exec, m)
 }
 
 /// Items joined by one slice of a plain `table.concat`.
@@ -1357,9 +1687,7 @@ fn sort<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>,
             return Ok(Action::Return);
         }
     }
-    let mut m = Machine::new(Op::Sort, tv);
-    m.aux = cmp;
-    drive(ctx, exec, m, Value::Nil)
+    start(ctx, exec, Sort::new(tv, cmp))
 }
 
 /// Largest array sorted by [`sort_plain`] in one call.

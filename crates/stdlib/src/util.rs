@@ -289,8 +289,16 @@ pub(crate) fn continue_later<'gc>(
     then: lunette_vm::ContinuationFn,
     state: Value<'gc>,
 ) -> Result<lunette_vm::Action<'gc>, Error<'gc>> {
+    continue_later_then(ctx, exec, lunette_vm::Then::new(name, then, state))
+}
+
+/// [`continue_later`] with continuation `then` (a resumable state's, say).
+pub(crate) fn continue_later_then<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    then: lunette_vm::Then<'gc>,
+) -> Result<lunette_vm::Action<'gc>, Error<'gc>> {
     exec.clear();
-    let then = lunette_vm::Then::new(name, then, state);
     if memory_safe_point(ctx)? {
         return Ok(lunette_vm::Action::Pause { then });
     }

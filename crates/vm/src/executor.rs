@@ -88,6 +88,8 @@ pub struct Exec<'gc, 'a> {
     pub(crate) fuel: &'a mut Fuel,
     /// The callback's captured value (or the continuation's state).
     pub upvalue: Value<'gc>,
+    /// The resumable state a continuation made by `Then::resumable` resumes.
+    pub(crate) resumable: Option<crate::resumable::Resumable<'gc>>,
 }
 
 impl<'gc> Exec<'gc, '_> {
@@ -988,6 +990,7 @@ fn run_continuation<'gc>(
             is_main,
             fuel,
             upvalue: then.state,
+            resumable: then.resumable,
         };
         (then.func)(ctx, &mut exec, outcome)
     };
@@ -1106,6 +1109,7 @@ pub(crate) fn call_function_ex<'gc>(
                         is_main,
                         fuel,
                         upvalue: inner.upvalue,
+                        resumable: None,
                     };
                     (inner.func)(ctx, &mut exec)
                 };

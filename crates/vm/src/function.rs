@@ -322,6 +322,9 @@ pub struct Then<'gc> {
     /// A message handler (`xpcall`): called with the error value at the point of the error,
     /// before unwinding (so it can take a traceback); its result becomes the error value.
     pub handler: Value<'gc>,
+    /// The builtin state this continuation resumes ([`Then::resumable`]; `state` is nil
+    /// then).
+    pub(crate) resumable: Option<crate::resumable::Resumable<'gc>>,
 }
 
 impl<'gc> Then<'gc> {
@@ -333,6 +336,7 @@ impl<'gc> Then<'gc> {
             state,
             catch_errors: false,
             handler: Value::Nil,
+            resumable: None,
         }
     }
 
@@ -501,9 +505,11 @@ impl<'gc> References<'gc> for Then<'gc> {
             state,
             catch_errors: _,
             handler,
+            resumable,
         } = self;
         state.references(f);
         handler.references(f);
+        resumable.references(f);
     }
 }
 

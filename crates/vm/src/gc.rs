@@ -125,6 +125,7 @@ enum Node<'gc> {
     Thread(crate::thread::Thread<'gc>),
     UserData(crate::userdata::UserData<'gc>),
     Executor(crate::executor::Executor<'gc>),
+    Resumable(crate::resumable::Resumable<'gc>),
 }
 
 #[inline]
@@ -251,6 +252,7 @@ impl<'gc> LogicalMark<'gc> {
             Reference::UpValue(u) => self.node(addr(u), Node::UpValue(u)),
             Reference::Proto(p) => self.node(addr(p), Node::Proto(p)),
             Reference::Executor(e) => self.node(addr(e.0), Node::Executor(e)),
+            Reference::Resumable(r) => self.node(addr(r.0), Node::Resumable(r)),
         }
     }
 
@@ -323,6 +325,10 @@ impl<'gc> LogicalMark<'gc> {
                     u.0.references(&mut |r| self.reference(r));
                 }
                 Node::Executor(e) => e.0.borrow().references(&mut |r| self.reference(r)),
+                Node::Resumable(r) => {
+                    self.count(r.0.charge.get());
+                    r.0.references(&mut |r| self.reference(r));
+                }
             }
         }
     }

@@ -27,6 +27,7 @@ unsafe impl<'gc> Collect<'gc> for TableState<'gc> {
             Reference::UpValue(u) => cc.trace(&u),
             Reference::Proto(p) => cc.trace(&p),
             Reference::Executor(e) => cc.trace(&e),
+            Reference::Resumable(r) => cc.trace(&r),
         });
     }
 }
@@ -39,3 +40,9 @@ unsafe impl<'gc> Collect<'gc> for FinalizerList<'gc> {
         }
     }
 }
+
+// SAFETY: `gc_arena::dyn_collect!` implements `Collect` for the trait object by calling
+// `DynCollect::dyn_trace`, which gc-arena implements (only, by a blanket impl) for types that
+// implement `Collect`, with their own `trace`: a resumable state is traced exactly as its
+// `Collect` impl (a derive, in safe code) says. Nothing here depends on `ResumableState::write`.
+gc_arena::collect::dyn_collect!(dyn crate::resumable::ResumableState<'gc>);

@@ -15,7 +15,8 @@
 //! point to the journal: a write reaches it through the `Context`.
 //!
 //! Journaled cells: tables (contents, layout and capacities, metatable, flags), threads
-//! (stack, frames, status...), executors, upvalues, userdata metatables and flags. Also
+//! (stack, frames, status...), executors, upvalues, userdata metatables and flags, resumable
+//! builtin states (`resumable`). Also
 //! journaled, by their only writer: a closure's upvalue slot (`debug.upvaluejoin`), the
 //! script ids given to host objects (`Context::script_id`), the root state saved at each
 //! `snap` (object-id counters, string metatable, finalizer lists, the script's memory count,
@@ -55,6 +56,7 @@ use gc_arena::{Collect, Gc, GcWeak, Mutation};
 use crate::executor::{Executor, ExecutorState};
 use crate::function::{LuaClosure, UpValue, UpValueState};
 use crate::object::{Reference, References};
+use crate::resumable::{Resumable, StateBox};
 use crate::snapshot::SnapshotError;
 use crate::state::Context;
 use crate::table::{Table, TableInner, TableState};
@@ -297,6 +299,8 @@ pub(crate) enum Backup<'gc> {
     Executor(Executor<'gc>, Box<ExecutorState<'gc>>),
     UpValue(UpValue<'gc>, Box<UpValueState<'gc>>),
     UserData(UserData<'gc>, Box<UserDataMeta<'gc>>),
+    /// A resumable builtin state (`resumable`).
+    Resumable(Resumable<'gc>, Box<StateBox<'gc>>),
     /// `debug.upvaluejoin` changed a closure's upvalue slot (closures' slots are otherwise
     /// immutable, so this is their only journaled write).
     ClosureSlot {
@@ -464,6 +468,10 @@ impl<'gc> Journal<'gc> {
                         f(Reference::Value(Value::UserData(*u)));
                         saved.references(&mut f);
                     }
+                    Backup::Resumable(r, saved) => {
+                        f(Reference::Resumable(*r));
+                        saved.references(&mut f);
+                    }
                     Backup::ClosureSlot {
                         closure,
                         slot: _,
@@ -518,6 +526,7 @@ impl<'gc> Journal<'gc> {
                     }
                     Backup::UpValue(..) => size_of::<UpValueState<'static>>(),
                     Backup::UserData(..) => size_of::<UserDataMeta<'static>>(),
+                    Backup::Resumable(_, b) => size_of_val(&*b.0) + b.0.size_bytes(),
                     Backup::Payload { saved } => saved.size_bytes(),
                     Backup::ClosureSlot { .. } | Backup::ScriptId(_) => 0,
                 };
@@ -645,6 +654,10 @@ fn apply<'gc>(mc: &Mutation<'gc>, entries: Vec<Backup<'gc>>) {
                 JournaledValue::set_unjournaled(Gc::write(mc, uv), *saved)
             }
             Backup::UserData(u, saved) => JournaledValue::set_unjournaled(u.meta_cell(mc), *saved),
+            Backup::Resumable(r, saved) => {
+                Journaled::borrow_mut_unjournaled(r.cell(mc)).restore(*saved);
+                r.sync_charge();
+            }
             Backup::ClosureSlot {
                 closure,
                 slot,

@@ -34,6 +34,7 @@ mod memory;
 pub mod number;
 mod object;
 mod permanents;
+mod resumable;
 mod run;
 mod sequence;
 mod snapshot;
@@ -55,6 +56,7 @@ pub use lua::{display_plain, error_message, Lua, DEFAULT_MAX_SNAPSHOTS, DEFAULT_
 pub use lunette_compiler::{chunk_id, skip_shebang, CompileError, Prototype};
 pub use memory::MemoryAccount;
 pub use permanents::{PermanentKey, Permanents};
+pub use resumable::{ReadStateFn, Resumable, ResumableState, StateReader, StateWriter};
 pub use run::{Chunk, ChunkMode, StepStatus};
 pub use sequence::{async_callback, SequenceError, SequenceFuture, SequenceHandle, SequenceResult};
 pub use snapshot::{

@@ -2,13 +2,14 @@
 //! know about an object kind, stated once per kind.
 //!
 //! The object kinds are: table, Lua closure, upvalue, prototype, string, thread, executor,
-//! callback and userdata. Each kind's module describes it with:
+//! callback, userdata and resumable builtin state. Each kind's module describes it with:
 //! - [`References`]: every reference the object (or its mutable state) holds, in a fixed
 //!   order. The logical mark of a full collection (`gc`), the bytes only the snapshot ring
 //!   holds (`journal::Journal::visit_held`) and the physical trace of tables (`gc_unsafe`)
 //!   follow it.
 //! - [`JournaledState`](crate::journal::JournaledState) for the mutable state of tables,
-//!   threads, executors, upvalues and userdata (metatable and flags): the exact copy the
+//!   threads, executors, upvalues, userdata (metatable and flags) and resumable builtin
+//!   states (`resumable`, whose own description is its `ResumableState` impl): the exact copy the
 //!   snapshot ring saves at an object's first write of an epoch and how it is put back. The
 //!   state lives in a [`Journaled`](crate::journal::Journaled) or
 //!   [`JournaledValue`](crate::journal::JournaledValue) cell, whose only mutable accessors
@@ -38,6 +39,8 @@ pub(crate) enum Reference<'gc> {
     UpValue(UpValue<'gc>),
     Proto(Gc<'gc, FunctionProto<'gc>>),
     Executor(Executor<'gc>),
+    /// A resumable builtin state (`resumable`), held by the continuation waiting on it.
+    Resumable(crate::resumable::Resumable<'gc>),
 }
 
 /// The references an object holds (see the module docs). Weak tables list their entries

@@ -1,5 +1,5 @@
 //! The permanents table: every Rust function a VM value or a paused thread can refer to
-//! (callbacks' `fn`s, continuations' `fn`s) under a stable key, and every name such a value
+//! (callbacks' `fn`s, continuations' `fn`s, resumable states' readers) under a stable key, and every name such a value
 //! shows (a callback's name, a continuation's name, the callee name of a pending frame).
 //!
 //! Images written as bytes (`snapshot::bytes`) cannot hold function pointers: they hold the
@@ -24,6 +24,7 @@
 //! owned snapshot keeps the one it was captured with.
 
 use crate::function::{CallbackFn, ContinuationFn};
+use crate::resumable::ReadStateFn;
 use std::collections::HashMap;
 
 /// A registered function's stable key: `(library, name)`, e.g. `("coroutine", "wrap")`.
@@ -36,6 +37,7 @@ pub struct Permanents {
     callback_keys: HashMap<usize, PermanentKey>,
     continuations: HashMap<PermanentKey, ContinuationFn>,
     continuation_keys: HashMap<usize, PermanentKey>,
+    resumables: HashMap<PermanentKey, ReadStateFn>,
     names: HashMap<&'static str, ()>,
 }
 
@@ -44,6 +46,7 @@ impl std::fmt::Debug for Permanents {
         f.debug_struct("Permanents")
             .field("callbacks", &self.callbacks.len())
             .field("continuations", &self.continuations.len())
+            .field("resumables", &self.resumables.len())
             .field("names", &self.names.len())
             .finish()
     }
@@ -71,6 +74,17 @@ impl Permanents {
         }
         self.name(display);
         self.name(key.1);
+    }
+
+    /// Registers the reader of the resumable states whose `ResumableState::key` is `key`
+    /// (images name a state's kind by it). A key already taken keeps its reader.
+    pub fn resumable(&mut self, key: PermanentKey, read: ReadStateFn) {
+        self.resumables.entry(key).or_insert(read);
+    }
+
+    /// The reader registered for resumable states of kind `key`.
+    pub(crate) fn resumable_reader(&self, key: PermanentKey) -> Option<ReadStateFn> {
+        self.resumables.get(&key).copied()
     }
 
     /// Registers a name a callback, continuation or frame may show.
@@ -111,6 +125,11 @@ impl Permanents {
                 .iter()
                 .map(|((l, n), f)| ((l.to_string(), n.to_string()), *f))
                 .collect(),
+            resumables: self
+                .resumables
+                .iter()
+                .map(|(k, f)| ((k.0.to_string(), k.1.to_string()), (*k, *f)))
+                .collect(),
         }
     }
 
@@ -122,6 +141,11 @@ impl Permanents {
         crate::gc::permanents(&mut p);
         crate::host_fn::permanents(&mut p);
         crate::sequence::permanents(&mut p);
+        p.continuation(
+            crate::resumable::RESUME_KEY,
+            "resumable",
+            crate::resumable::resume_state,
+        );
         // Metamethod callbacks (the string library's arithmetic) show their event's name.
         for name in crate::state::META_NAMES {
             p.name(name);
@@ -134,6 +158,8 @@ impl Permanents {
 pub(crate) struct PermanentsIndex {
     pub(crate) callbacks: HashMap<(String, String), CallbackFn>,
     pub(crate) continuations: HashMap<(String, String), ContinuationFn>,
+    /// Resumable state readers, with their static keys.
+    pub(crate) resumables: HashMap<(String, String), (PermanentKey, ReadStateFn)>,
 }
 
 #[cfg(test)]

@@ -39,7 +39,7 @@ use crate::userdata::CaptureFn;
 pub const IMAGE_MAGIC: &[u8] = b"\x1bLnIm\x19\x93\r\n\x1a\n";
 
 /// The version of the image format this build writes and reads.
-pub const IMAGE_FORMAT_VERSION: u8 = 1;
+pub const IMAGE_FORMAT_VERSION: u8 = 2;
 
 /// Flag: the image holds host handles (executors paused mid-step, stashed values).
 const FLAG_HANDLES: u8 = 1;
@@ -63,6 +63,7 @@ const T_CALLBACK: u8 = 5;
 const T_THREAD: u8 = 6;
 const T_USERDATA: u8 = 7;
 const T_EXECUTOR: u8 = 8;
+const T_RESUMABLE: u8 = 9;
 
 // ------------------------------------------------------------------------------ writing
 
@@ -391,6 +392,12 @@ fn write_image(img: &Image) -> Result<Vec<u8>, SnapshotError> {
                 w.opt(*metatable);
                 w.name(type_name);
                 w.bytes(&bytes);
+            }
+            Obj::Resumable { key, fields } => {
+                w.u8(T_RESUMABLE);
+                w.name(key.0);
+                w.name(key.1);
+                w.vals(fields);
             }
             Obj::Executor {
                 threads,
@@ -1095,6 +1102,19 @@ fn read_object(
                 interrupt,
                 traceback: String::from_utf8(tb.to_vec()).or(bad("traceback is not UTF-8"))?,
             }
+        }
+        T_RESUMABLE => {
+            let (lib, name) = names.key(r)?;
+            let (key, _) = *names
+                .index
+                .resumables
+                .get(&(lib.to_string(), name.to_string()))
+                .ok_or_else(|| missing(format!("the resumable state '{lib}.{name}'")))?;
+            let fields = r.vals()?;
+            // The values `rebuild` reads the state from, then the state itself (about one
+            // value's worth per field).
+            r.spend(fields.len().saturating_mul(32).saturating_add(64))?;
+            Obj::Resumable { key, fields }
         }
         _ => return bad("bad object tag"),
     })

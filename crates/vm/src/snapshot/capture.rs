@@ -13,6 +13,7 @@ use crate::function::{
     Callback, CallbackInner, ClosureInner, FunctionProto, LuaClosure, Outcome, Then, UpValue,
     UpValueState,
 };
+use crate::resumable::{Resumable, ResumableInner};
 use crate::state::State;
 use crate::string::LuaString;
 use crate::table::{Table, TableState};
@@ -31,6 +32,7 @@ enum ObjRef<'gc> {
     Thread(Thread<'gc>),
     UserData(UserData<'gc>),
     Executor(Executor<'gc>),
+    Resumable(Resumable<'gc>),
 }
 
 #[inline]
@@ -39,6 +41,8 @@ fn addr<T>(gc: Gc<'_, T>) -> usize {
 }
 
 struct Capture<'gc> {
+    /// The VM's permanents (resumable states must have a registered reader).
+    permanents: std::sync::Arc<crate::permanents::Permanents>,
     objects: Numbering<usize, ObjRef<'gc>>,
     strings: Numbering<usize, LuaString<'gc>>,
     slots: Vec<Val>,
@@ -56,6 +60,7 @@ impl<'gc> Capture<'gc> {
             ObjRef::Thread(t) => addr(t.0),
             ObjRef::UserData(u) => addr(u.0),
             ObjRef::Executor(e) => addr(e.0),
+            ObjRef::Resumable(r) => addr(r.0),
         };
         self.objects.number(key, r)
     }
@@ -87,11 +92,18 @@ impl<'gc> Capture<'gc> {
             state,
             catch_errors,
             handler,
+            resumable,
         } = *t;
+        // A resumable continuation's state value is nil (`Then::resumable`): the resumable
+        // takes its place.
+        let state = match resumable {
+            Some(r) => Val::Obj(self.obj(ObjRef::Resumable(r))),
+            None => self.val(state),
+        };
         ThenImg {
             name,
             func,
-            state: self.val(state),
+            state,
             catch_errors,
             handler: self.val(handler),
         }
@@ -161,6 +173,27 @@ impl<'gc> Capture<'gc> {
                 Obj::Thread(Box::new(self.thread(t.id(), t.0.script_id.get(), &ts)))
             }
             ObjRef::UserData(u) => self.userdata(u)?,
+            ObjRef::Resumable(r) => {
+                let ResumableInner {
+                    cell,
+                    charge: _, // recomputed from the state by rebuild
+                } = &*r.0;
+                let st = cell.borrow();
+                let key = st.0.key();
+                if self.permanents.resumable_reader(key).is_none() {
+                    return Err(SnapshotError::Unsupported(format!(
+                        "the resumable state '{}.{}' has no reader in the permanents table \
+                         (Permanents::resumable)",
+                        key.0, key.1
+                    )));
+                }
+                let mut values = Vec::new();
+                st.write_to(&mut |v| values.push(v));
+                Obj::Resumable {
+                    key,
+                    fields: self.vals(&values),
+                }
+            }
             ObjRef::Executor(e) => {
                 let st = e.0.borrow();
                 let ExecutorState {
@@ -353,6 +386,7 @@ pub(crate) fn capture<'gc>(
 ) -> Result<Image, SnapshotError> {
     let (objects_hint, strings_hint, slots_hint) = hint;
     let mut c = Capture {
+        permanents: state.functions.permanents.borrow().clone(),
         objects: Numbering::with_capacity(objects_hint.max(1024) + objects_hint / 8),
         strings: Numbering::with_capacity(strings_hint.max(1024) + strings_hint / 8),
         slots: Vec::with_capacity(slots_hint + slots_hint / 8),

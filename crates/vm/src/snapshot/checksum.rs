@@ -104,6 +104,12 @@ fn hash_returns(h: &mut StableHasher, r: Returns) {
 
 fn hash_obj(h: &mut StableHasher, o: &Obj) {
     match o {
+        Obj::Resumable { key, fields } => {
+            h.word(19);
+            h.bytes(key.0.as_bytes());
+            h.bytes(key.1.as_bytes());
+            hash_vals(h, fields);
+        }
         Obj::Table {
             id,
             flags,

@@ -36,6 +36,8 @@ impl<T: Clone + Send + Sync + 'static> Revive for Cloned<T> {
 pub(crate) struct ThenImg {
     pub(crate) name: &'static str,
     pub(crate) func: ContinuationFn,
+    /// The state value, or the resumable object (`Val::Obj` of an `Obj::Resumable`) of a
+    /// `Then::resumable`.
     pub(crate) state: Val,
     pub(crate) catch_errors: bool,
     pub(crate) handler: Val,
@@ -154,6 +156,13 @@ pub(crate) enum Obj {
         /// The payload's `Rewindable::checksum` (0 for untyped payloads: their type name
         /// and id stand for them).
         payload_hash: u64,
+    },
+    /// A resumable builtin state (`resumable`): its kind (the key of its reader in
+    /// `Image::permanents`) and the stream its `ResumableState::write` produced. Only a
+    /// continuation's `ThenImg::state` refers to it.
+    Resumable {
+        key: crate::permanents::PermanentKey,
+        fields: Box<[Val]>,
     },
     Executor {
         threads: Box<[u32]>,
@@ -289,6 +298,7 @@ impl Image {
                     ..
                 } => constants.len() * size_of::<Val>() + children.len() * 4,
                 Obj::Closure { upvalues, .. } => upvalues.len() * 4,
+                Obj::Resumable { fields, .. } => fields.len() * size_of::<Val>(),
                 Obj::Thread(t) => {
                     size_of::<ThreadImg>()
                         + t.stack.len() * size_of::<Val>()

@@ -19,6 +19,7 @@ use crate::function::{
 use crate::handle::HandleRegistry;
 use crate::journal::Journaled;
 use crate::memory::Charge;
+use crate::resumable::{Resumable, StateBox, StateReader, Unread};
 use crate::state::State;
 use crate::string::{LuaString, MAX_INTERNED_LEN};
 use crate::table::{Table, TableState, GC_FLAG_WEAK};
@@ -38,6 +39,7 @@ pub(crate) enum Built<'gc> {
     Thread(Thread<'gc>),
     UserData(UserData<'gc>),
     Executor(Executor<'gc>),
+    Resumable(Resumable<'gc>),
 }
 
 pub(crate) struct Rebuild<'gc, 'a> {
@@ -101,12 +103,21 @@ impl<'gc> Rebuild<'gc, '_> {
     }
 
     fn then(&self, t: &ThenImg) -> Result<Then<'gc>, SnapshotError> {
+        // A resumable continuation's state is its resumable object (see `ThenImg::state`).
+        let (state, resumable) = match t.state {
+            Val::Obj(i) => match self.built.get(i as usize) {
+                Some(Built::Resumable(r)) => (Value::Nil, Some(*r)),
+                _ => (self.val(t.state)?, None),
+            },
+            v => (self.val(v)?, None),
+        };
         Ok(Then {
             name: t.name,
             func: t.func,
-            state: self.val(t.state)?,
+            state,
             catch_errors: t.catch_errors,
             handler: self.val(t.handler)?,
+            resumable,
         })
     }
 
@@ -298,6 +309,9 @@ pub(crate) fn rebuild<'gc>(
                 ))
             }
             Obj::Executor { .. } => Built::Executor(Executor::empty(mc)),
+            Obj::Resumable { .. } => {
+                Built::Resumable(Resumable::with_epoch(mc, 0, StateBox(Box::new(Unread))))
+            }
             Obj::Proto { .. } | Obj::Closure { .. } | Obj::Callback { .. } => Built::Pending,
         };
     }
@@ -507,6 +521,19 @@ pub(crate) fn rebuild<'gc>(
                     traceback: traceback.clone(),
                     interrupt,
                 };
+            }
+            (Obj::Resumable { key, fields }, Built::Resumable(r)) => {
+                let read = image
+                    .permanents
+                    .resumable_reader(*key)
+                    .ok_or(SnapshotError::Corrupt("resumable state without a reader"))?;
+                let values = rb.vals(fields)?;
+                let mut reader = StateReader::new(&values);
+                let st = read(&mut reader)
+                    .filter(|st| reader.is_done() && st.key() == *key)
+                    .ok_or(SnapshotError::Corrupt("invalid resumable state"))?;
+                *Journaled::borrow_mut_unjournaled(r.cell(mc)) = StateBox(st);
+                r.sync_charge();
             }
             (_, Built::Pending) => return Err(SnapshotError::Corrupt("object not rebuilt")),
             _ => {}

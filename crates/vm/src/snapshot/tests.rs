@@ -12,7 +12,64 @@ use crate::table::FLAG_FROZEN;
 use crate::thread::Thread;
 use crate::userdata::UserData;
 use crate::value::Value;
-use crate::{Error, Exec, StashedExecutor};
+use crate::{Error, Exec, Resumable, ResumableState, StashedExecutor, StateReader, StateWriter};
+
+/// A resumable state for the tests: calls `f` again and again, counting the calls and
+/// keeping what each returned.
+#[derive(gc_arena::Collect, Clone)]
+#[collect(no_drop)]
+struct Tally<'gc> {
+    f: Value<'gc>,
+    n: i64,
+    seen: Vec<Value<'gc>>,
+}
+
+impl<'gc> ResumableState<'gc> for Tally<'gc> {
+    fn key(&self) -> crate::PermanentKey {
+        ("test", "tally")
+    }
+    fn write(&self, w: &mut StateWriter<'gc, '_>) {
+        let Tally { f, n, seen } = self;
+        w.value(*f);
+        w.int(*n);
+        w.count(seen.len());
+        for v in seen {
+            w.value(*v);
+        }
+    }
+    fn copy(&self) -> Box<dyn ResumableState<'gc> + 'gc> {
+        Box::new(self.clone())
+    }
+    fn size_bytes(&self) -> usize {
+        self.seen.len() * 16
+    }
+    fn resume(
+        &mut self,
+        _ctx: Context<'gc>,
+        exec: &mut Exec<'gc, '_>,
+        this: Resumable<'gc>,
+        _outcome: Outcome<'gc>,
+    ) -> Result<Action<'gc>, Error<'gc>> {
+        self.n += 1;
+        self.seen.push(exec.arg(0));
+        exec.replace(&[Value::Integer(self.n)]);
+        Ok(Action::Call {
+            function: self.f,
+            then: Some(Then::resumable("test.tally", this)),
+        })
+    }
+}
+
+fn read_tally<'gc>(r: &mut StateReader<'gc, '_>) -> Option<Box<dyn ResumableState<'gc> + 'gc>> {
+    let f = r.value()?;
+    let n = r.int()?;
+    let count = r.count(1)?;
+    let mut seen = Vec::with_capacity(count);
+    for _ in 0..count {
+        seen.push(r.value()?);
+    }
+    Some(Box::new(Tally { f, n, seen }))
+}
 
 fn describe(lua: &Lua) -> String {
     lua.snapshot().expect("snapshot").0.describe()
@@ -96,6 +153,29 @@ fn vm() -> Lua {
             })
         });
         g.set(ctx, ctx.str("pcall"), Value::Callback(f)).unwrap();
+        // `tally(f)`: calls `f(0)`, then `f(n)` with each call's count, for ever, its
+        // state in a resumable.
+        let f = ctx.create_raw_function("tally", |ctx, exec| {
+            let f = exec.arg(0);
+            let state = Resumable::new(
+                ctx,
+                Box::new(Tally {
+                    f,
+                    n: 0,
+                    seen: Vec::new(),
+                }),
+            );
+            exec.replace(&[Value::Integer(0)]);
+            Ok(Action::Call {
+                function: f,
+                then: Some(Then::resumable("test.tally", state)),
+            })
+        });
+        g.set(ctx, ctx.str("tally"), Value::Callback(f)).unwrap();
+        ctx.register_permanents(|p| {
+            p.resumable(("test", "tally"), read_tally);
+            p.name("test.tally");
+        });
     });
     lua
 }
@@ -103,7 +183,8 @@ fn vm() -> Lua {
 /// Objects of every kind, each with its state away from the defaults: a table with a
 /// tombstone, a metatable, finalizer and weak flags, a frozen table, open and closed
 /// upvalues, a coroutine suspended inside a protected call, a userdata with a metatable,
-/// a callback, and an executor paused mid-step (returned: its handle keeps it alive).
+/// a callback, a resumable state (`tally`) waiting in a suspended coroutine, and an
+/// executor paused mid-step (returned: its handle keeps it alive).
 fn populate(lua: &mut Lua) -> StashedExecutor {
     populate_with(lua, true)
 }
@@ -126,6 +207,9 @@ fn populate_with(lua: &mut Lua, with_userdata: bool) -> StashedExecutor {
         end)
         coresume(co, 5)
         cb = setmetatable
+        tallied = cocreate(function() tally(function(n) yield(n) return {n} end) end)
+        coresume(tallied)
+        coresume(tallied)
         "#;
     lua.execute(setup, "setup").expect("setup runs");
     if with_userdata {
@@ -158,6 +242,7 @@ fn mutate(lua: &mut Lua, exec: &StashedExecutor) {
         coresume(co)
         setmetatable(ud, nil)
         co2 = cocreate(counter)
+        coresume(tallied)
         "#,
         "mutate",
     )
@@ -182,6 +267,7 @@ fn capture_rebuild_capture_agree() {
     let _exec = populate(&mut lua);
     let snapshot = lua.snapshot().unwrap();
     let before = snapshot.0.describe();
+    assert!(before.contains("Resumable"), "populate makes every kind");
     lua.restore(&snapshot).unwrap();
     assert_eq!(before, describe(&lua));
 }

@@ -112,7 +112,18 @@ impl<'a> Check<'a> {
         }
     }
     fn then(&self, t: &ThenImg) -> Result<(), SnapshotError> {
-        self.val(t.state)?;
+        // A resumable continuation's state is its resumable object, and only its.
+        let resumable = matches!(t.state, Val::Obj(i)
+            if matches!(self.img.objects.get(i as usize), Some(Obj::Resumable { .. })));
+        if resumable
+            != (t.func as usize
+                == crate::resumable::resume_state as crate::function::ContinuationFn as usize)
+        {
+            return corrupt("resumable state without its continuation, or the reverse");
+        }
+        if !resumable {
+            self.val(t.state)?;
+        }
         self.val(t.handler)?;
         let marker = t.name == crate::executor::RESUMING || t.name == crate::executor::PREEMPTED;
         if marker && !crate::executor::is_marker_continuation(t.name, t.func) {
@@ -332,6 +343,13 @@ pub(crate) fn validate(img: &Image) -> Result<(), SnapshotError> {
             }
             Obj::UpValueClosed(v) => c.val(*v)?,
             Obj::Callback { upvalue, .. } => c.val(*upvalue)?,
+            Obj::Resumable { key, fields } => {
+                // The stream's own structure is checked by the kind's reader at rebuild.
+                if img.permanents.resumable_reader(*key).is_none() {
+                    return corrupt("resumable state of an unknown kind");
+                }
+                c.vals(fields)?;
+            }
             Obj::Thread(t) => {
                 thread(&c, i as u32, t, &mut open_owner)?;
                 if t.script_id >= img.next_id {
