@@ -254,10 +254,10 @@ fn current_line(f: &LuaFrame<'_>) -> u32 {
 
 /// `chunk:line: ` of the function at `level` (1 = top frame), or `""` if it is not Lua.
 pub(crate) fn where_level(ts: &ThreadState<'_>, level: usize) -> String {
-    if level == 0 || level > ts.frames.len() {
+    let Some(idx) = level_index(ts, level) else {
         return String::new();
-    }
-    match &ts.frames[ts.frames.len() - level] {
+    };
+    match &ts.frames[idx] {
         Frame::Lua(f) => {
             let p = &f.closure.proto().proto;
             format!("{}:{}: ", p.short_source, current_line(f))
@@ -274,6 +274,9 @@ fn frame_description(ts: &ThreadState<'_>, idx: usize) -> String {
     let p = &f.closure.proto().proto;
     if p.line_defined == 0 {
         return "main chunk".into();
+    }
+    if idx > 0 && crate::hook::is_hook_caller(&ts.frames[idx - 1]) {
+        return "hook '?'".into();
     }
     if !f.is_tail && idx > 0 {
         if let Frame::Lua(caller) = &ts.frames[idx - 1] {
@@ -308,10 +311,15 @@ pub(crate) fn traceback(ts: &ThreadState<'_>) -> String {
 /// A traceback without the `skip` innermost frames; `host_line` adds the final `[C]: in ?`.
 pub(crate) fn traceback_skipping(ts: &ThreadState<'_>, skip: usize, host_line: bool) -> String {
     let mut out = String::from("stack traceback:");
-    let n = ts.frames.len().saturating_sub(skip);
+    // `skip` levels: hidden frames (a hook's) are neither levels nor shown.
+    let n = match skip {
+        0 => ts.frames.len(),
+        _ => level_index(ts, skip).unwrap_or(0),
+    };
     let mut lines = Vec::new();
     for idx in (0..n).rev() {
         match &ts.frames[idx] {
+            f if crate::hook::is_hidden(f) => {}
             Frame::Lua(f) => {
                 let p = &f.closure.proto().proto;
                 lines.push(format!(
@@ -380,12 +388,20 @@ fn with_thread_state<'gc, R>(
     }
 }
 
+/// The frame of stack `level` (1 = top frame); hidden frames (`hook::is_hidden`) are not
+/// levels.
 fn level_index(ts: &ThreadState<'_>, level: usize) -> Option<usize> {
     if level == 0 || level > ts.frames.len() {
-        None
-    } else {
-        Some(ts.frames.len() - level)
+        return None;
     }
+    let top = ts.frames.len() - level;
+    if !ts.frames[top..].iter().any(crate::hook::is_hidden) {
+        return Some(top);
+    }
+    (0..ts.frames.len())
+        .rev()
+        .filter(|&i| !crate::hook::is_hidden(&ts.frames[i]))
+        .nth(level - 1)
 }
 
 /// `(namewhat, name)` of the function running in frame `idx`, from its caller's call site.
@@ -396,6 +412,9 @@ fn frame_name(ts: &ThreadState<'_>, idx: usize) -> Option<(&'static str, String)
     }
     if idx == 0 {
         return None;
+    }
+    if crate::hook::is_hook_caller(&ts.frames[idx - 1]) {
+        return Some(("hook", "?".into()));
     }
     let Frame::Lua(caller) = &ts.frames[idx - 1] else {
         return None;
@@ -489,7 +508,13 @@ impl<'gc> crate::executor::Exec<'gc, '_> {
 
     /// Number of active levels of `thread` (the running thread by default).
     pub fn level_count(&self, thread: Option<crate::thread::Thread<'gc>>) -> usize {
-        with_thread_state(self, thread, |ts| ts.frames.len()).unwrap_or(0)
+        with_thread_state(self, thread, |ts| {
+            ts.frames
+                .iter()
+                .filter(|f| !crate::hook::is_hidden(f))
+                .count()
+        })
+        .unwrap_or(0)
     }
 
     /// A PUC-style traceback of `thread` starting at `level` (1 = top frame). The final

@@ -570,6 +570,12 @@ impl<'gc> Executor<'gc> {
                     // or runs a callback, both bounded.
                     let mut f = Fuel::new(i64::MAX);
                     call_function(ctx, co, &mut cs, 0, Returns::Multi, false, &mut f)
+                } else if cs.hook.fires(crate::hook::MASK_RETURN)
+                    && matches!(cs.frames.last(), Some(Frame::Lua(_)))
+                {
+                    // Resumed from a `coroutine.yield` (no continuation): it returns now.
+                    let mut f = Fuel::new(i64::MAX);
+                    crate::hook::resume_after_yield(ctx, co, &mut cs, &args, &mut f)
                 } else {
                     let slot = cs.resume_slot;
                     let returns = cs.resume_returns;
@@ -846,6 +852,7 @@ pub(crate) fn unwind<'gc>(
         None => 0,
     };
     close_upvalues(ctx, ts, boundary);
+    crate::hook::unwinding(ts, catch.map_or(0, |i| i + 1));
     if catch.is_none() && coroutine {
         // The coroutine dies with its frames (see `Executor::handle_error`).
         return Err(error);
@@ -988,6 +995,21 @@ fn run_continuation<'gc>(
         (then.func)(ctx, &mut exec, outcome)
     };
     match action {
+        Ok(Action::Return)
+            if ts.hook.fires(crate::hook::MASK_RETURN)
+                && crate::hook::is_function_return(&then, returns) =>
+        {
+            crate::hook::return_from_callback(
+                ctx,
+                thread,
+                ts,
+                base - 1,
+                returns,
+                callee_name,
+                is_main,
+                fuel,
+            )
+        }
         Ok(action) => apply_action(
             ctx,
             thread,
@@ -1089,11 +1111,20 @@ pub(crate) fn call_function_ex<'gc>(
         match ts.stack[func] {
             Value::Function(closure) => {
                 push_lua_frame(ts, closure, func, returns, is_tail)?;
+                if ts.hook.wants_events() {
+                    // Its call event fires before its first instruction.
+                    ts.hook.call_pending = true;
+                }
                 return Ok(Flow::Continue);
             }
             Value::Callback(cb) => {
-                fuel.consume(1);
                 let inner = gc_arena::Gc::as_ref(cb.0);
+                if ts.hook.fires(crate::hook::MASK_CALL) {
+                    return crate::hook::call_callback(
+                        ctx, thread, ts, func, returns, inner.name, is_main, fuel,
+                    );
+                }
+                fuel.consume(1);
                 let action = {
                     let mut exec = Exec {
                         ts,
@@ -1162,6 +1193,11 @@ pub(crate) fn call_function_ex<'gc>(
                             return Ok(flow);
                         }
                         continue;
+                    }
+                    Action::Return if ts.hook.fires(crate::hook::MASK_RETURN) => {
+                        return crate::hook::return_from_callback(
+                            ctx, thread, ts, func, returns, inner.name, is_main, fuel,
+                        );
                     }
                     other => {
                         return apply_action(
@@ -1381,7 +1417,12 @@ pub(crate) fn post_return<'gc>(
         ts.stack.truncate(func);
         return Ok(Flow::Continue);
     }
-    let ThreadState { stack, frames, .. } = ts;
+    let ThreadState {
+        stack,
+        frames,
+        hook,
+        ..
+    } = ts;
     match frames.last_mut() {
         None => {
             // The thread's body returned: its results become the whole stack.
@@ -1390,6 +1431,11 @@ pub(crate) fn post_return<'gc>(
             Ok(Flow::ThreadReturned)
         }
         Some(Frame::Lua(f)) => {
+            if hook.wants_events() {
+                // Back in a Lua function: its last traced instruction is the one that
+                // called (PUC's `rethook`).
+                hook.old_pc = f.pc.saturating_sub(1) as u32;
+            }
             let frame_end = f.stack_end;
             match returns {
                 Returns::Count(c) => {
@@ -1421,7 +1467,8 @@ pub(crate) fn post_return<'gc>(
             }
         }
         Some(Frame::Continuation { base, ready, .. }) => {
-            debug_assert_eq!(*base, func);
+            // (Above its region when the call is a hook's: `hook::call_callback`.)
+            debug_assert!(*base <= func);
             stack.truncate(func + n);
             *ready = Some(Outcome::Returned);
             Ok(Flow::Continue)
@@ -1582,6 +1629,12 @@ fn suspend_callback<'gc>(
         // Raised "inside" the C function: no position, like PUC.
         return Err(Error::Value(
             ctx.str("attempt to yield from outside a coroutine"),
+        ));
+    }
+    if ts.hook.running {
+        // PUC calls hooks across a C boundary.
+        return Err(Error::Value(
+            ctx.str("attempt to yield across a C-call boundary"),
         ));
     }
     fuel.consume(values_cost(ts.stack.len() - func - 1));
@@ -1797,6 +1850,11 @@ pub(crate) fn is_marker_continuation(name: &str, func: crate::function::Continua
     let f = func as usize;
     (name == RESUMING && f == resume_chain as crate::function::ContinuationFn as usize)
         || (name == PREEMPTED && f == resume_preempted as crate::function::ContinuationFn as usize)
+}
+
+/// Whether `func` is the continuation that closes a coroutine (`Thread::start_closing`).
+pub(crate) fn is_close_driver(func: crate::function::ContinuationFn) -> bool {
+    func as usize == close_driver as crate::function::ContinuationFn as usize
 }
 
 /// Whether `func` is the continuation of an `xpcall` message handler's call (it runs above

@@ -39,7 +39,7 @@ use crate::userdata::CaptureFn;
 pub const IMAGE_MAGIC: &[u8] = b"\x1bLnIm\x19\x93\r\n\x1a\n";
 
 /// The version of the image format this build writes and reads.
-pub const IMAGE_FORMAT_VERSION: u8 = 1;
+pub const IMAGE_FORMAT_VERSION: u8 = 2;
 
 /// Flag: the image holds host handles (executors paused mid-step, stashed values).
 const FLAG_HANDLES: u8 = 1;
@@ -471,6 +471,7 @@ fn write_thread(w: &mut Writer, p: &Permanents, t: &ThreadImg) -> Result<(), Sna
         resume_then,
         resume_slot,
         resume_returns,
+        hook,
         capacities,
     } = t;
     w.id(*id);
@@ -565,6 +566,26 @@ fn write_thread(w: &mut Writer, p: &Permanents, t: &ThreadImg) -> Result<(), Sna
     }
     w.us(*resume_slot);
     w.returns(*resume_returns);
+    let HookImg {
+        func,
+        mask,
+        count,
+        counter,
+        old_pc,
+        running,
+        call_pending,
+        resume_depth,
+        returned_depth,
+    } = *hook;
+    w.val(func);
+    w.u8(mask);
+    w.sv(count as i64);
+    w.sv(counter as i64);
+    w.uv(old_pc as u64);
+    w.bool(running);
+    w.bool(call_pending);
+    w.uv(resume_depth as u64);
+    w.uv(returned_depth as u64);
     for c in capacities {
         w.us(*c);
     }
@@ -1175,6 +1196,19 @@ fn read_thread(r: &mut Reader<'_>, names: &Names<'_>) -> Result<ThreadImg, Snaps
     };
     let resume_slot = r.us()?;
     let resume_returns = r.returns()?;
+    let i32_field = |v: i64| i32::try_from(v).or_else(|_| bad("hook count out of range"));
+    let u32_field = |v: u64| u32::try_from(v).or_else(|_| bad("hook field out of range"));
+    let hook = HookImg {
+        func: r.val()?,
+        mask: r.u8()?,
+        count: i32_field(r.sv()?)?,
+        counter: i32_field(r.sv()?)?,
+        old_pc: u32_field(r.uv()?)?,
+        running: r.bool()?,
+        call_pending: r.bool()?,
+        resume_depth: u32_field(r.uv()?)?,
+        returned_depth: u32_field(r.uv()?)?,
+    };
     let mut capacities = [0; 4];
     for c in capacities.iter_mut() {
         *c = r.us()?;
@@ -1211,6 +1245,7 @@ fn read_thread(r: &mut Reader<'_>, names: &Names<'_>) -> Result<ThreadImg, Snaps
         resume_then,
         resume_slot,
         resume_returns,
+        hook,
         capacities,
     })
 }

@@ -315,8 +315,20 @@ impl<'gc> Capture<'gc> {
             resume_slot,
             resume_returns,
             raised_by: _, // set and taken within one step: never seen by a snapshot
+            hook,
             charge,
         } = ts;
+        let crate::hook::HookState {
+            func,
+            mask,
+            count,
+            counter,
+            old_pc,
+            running,
+            call_pending,
+            resume_depth,
+            returned_depth,
+        } = *hook;
         ThreadImg {
             id,
             script_id,
@@ -335,6 +347,17 @@ impl<'gc> Capture<'gc> {
             resume_then: resume_then.as_ref().map(|t| self.then(t)),
             resume_slot: *resume_slot,
             resume_returns: *resume_returns,
+            hook: HookImg {
+                func: self.val(func),
+                mask,
+                count,
+                counter,
+                old_pc,
+                running,
+                call_pending,
+                resume_depth,
+                returned_depth,
+            },
             capacities: [
                 stack.capacity(),
                 frames.capacity(),

@@ -95,8 +95,24 @@ pub(crate) struct ThreadImg {
     pub(crate) resume_then: Option<ThenImg>,
     pub(crate) resume_slot: usize,
     pub(crate) resume_returns: Returns,
+    /// `ThreadState::hook`.
+    pub(crate) hook: HookImg,
     /// Capacities of stack, frames, open upvalues, to-be-closed slots (restored exactly).
     pub(crate) capacities: [usize; 4],
+}
+
+/// A thread's debug hook and its tracing state (`hook::HookState`, field for field).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct HookImg {
+    pub(crate) func: Val,
+    pub(crate) mask: u8,
+    pub(crate) count: i32,
+    pub(crate) counter: i32,
+    pub(crate) old_pc: u32,
+    pub(crate) running: bool,
+    pub(crate) call_pending: bool,
+    pub(crate) resume_depth: u32,
+    pub(crate) returned_depth: u32,
 }
 
 #[derive(Debug)]

@@ -444,6 +444,28 @@ pub(crate) fn rebuild<'gc>(
                 let body = img.body.map(|v| rb.val(v)).transpose()?;
                 let death_error = img.death_error.map(|v| rb.val(v)).transpose()?;
                 let resume_then = img.resume_then.as_ref().map(|t| rb.then(t)).transpose()?;
+                let HookImg {
+                    func,
+                    mask,
+                    count,
+                    counter,
+                    old_pc,
+                    running,
+                    call_pending,
+                    resume_depth,
+                    returned_depth,
+                } = img.hook;
+                let hook = crate::hook::HookState {
+                    func: rb.val(func)?,
+                    mask,
+                    count,
+                    counter,
+                    old_pc,
+                    running,
+                    call_pending,
+                    resume_depth,
+                    returned_depth,
+                };
                 let [stack_cap, frames_cap, open_cap, tbc_cap] = img.capacities;
                 let mut ts = Journaled::borrow_mut_unjournaled(t.cell(mc));
                 let charge = std::mem::take(&mut ts.charge);
@@ -460,6 +482,7 @@ pub(crate) fn rebuild<'gc>(
                     resume_slot: img.resume_slot,
                     resume_returns: img.resume_returns,
                     raised_by: None,
+                    hook,
                     charge,
                 };
                 ts.charge.set(img.charged);
