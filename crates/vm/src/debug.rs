@@ -421,7 +421,13 @@ fn frame_name(ts: &ThreadState<'_>, idx: usize) -> Option<(&'static str, String)
     };
     let cp = &caller.closure.proto().proto;
     let pc = caller.pc.checked_sub(1)?;
+    let returns = match &ts.frames[idx] {
+        Frame::Lua(f) => f.returns,
+        Frame::Continuation { returns, .. } => *returns,
+    };
     match cp.code.get(pc)? {
+        // Called by an operator or an index: PUC's `metamethod 'index'`.
+        i if returns == Returns::Meta => metamethod_name(i).map(|n| ("metamethod", n.into())),
         Instruction::Call { a, .. } | Instruction::TailCall { a, .. } => {
             object_name(cp, pc, *a as usize)
         }

@@ -964,9 +964,15 @@ fn run_continuation<'gc>(
     else {
         unreachable!("run_continuation called without a ready continuation");
     };
-    if then.name != PENDING_CALL {
+    if then.name == PENDING_CALL {
         // (A call left pending at a step boundary is charged when it is made, as if the
-        // step had not ended there: the total does not depend on step sizes.)
+        // step had not ended there: the total does not depend on step sizes.) Made as
+        // it would have been, not as a tail call (`retry_callback`'s): tracebacks, hooks
+        // and `istailcall` do not depend on where a step ended.
+        ts.stack[base - 1] = then.state;
+        return call_function(ctx, thread, ts, base - 1, returns, is_main, fuel);
+    }
+    if then.name != PENDING_TAIL_CALL {
         fuel.consume(1);
     }
     if then.name == RESUMING {
@@ -1055,13 +1061,15 @@ fn retry_callback<'gc>(
 /// to another callback, which calls another...): the fuel and memory checks the interpreter
 /// makes at its calls. Out of fuel, or memory needing attention (a collection due, or the
 /// limit reached: see `interp::memory_attention`), the call of `stack[func]` is left pending
-/// in a continuation (`PENDING_CALL`, free to run) and the step ends; `None`: go on.
+/// in a continuation (`PENDING_CALL`, or `PENDING_TAIL_CALL` for a tail call: free to run)
+/// and the step ends; `None`: go on.
 fn call_boundary<'gc>(
     ctx: Context<'gc>,
     ts: &mut ThreadState<'gc>,
     func: usize,
     returns: Returns,
     fuel: &mut Fuel,
+    is_tail: bool,
 ) -> Result<Option<Flow<'gc>>, Error<'gc>> {
     // Memory first: a chain stepped one unit at a time must still meet the limit.
     let flow = if ctx.state().memory.needs_attention() {
@@ -1071,12 +1079,17 @@ fn call_boundary<'gc>(
     } else {
         return Ok(None);
     };
+    let name = if is_tail {
+        PENDING_TAIL_CALL
+    } else {
+        PENDING_CALL
+    };
     ts.frames.push(Frame::Continuation {
-        then: Then::new(PENDING_CALL, retry_callback, ts.stack[func]),
+        then: Then::new(name, retry_callback, ts.stack[func]),
         base: func + 1,
         returns,
         ready: Some(Outcome::Returned),
-        callee_name: PENDING_CALL,
+        callee_name: name,
     });
     Ok(Some(flow))
 }
@@ -1165,7 +1178,7 @@ pub(crate) fn call_function_ex<'gc>(
                         ts.stack[func] = function;
                         is_tail = true;
                         chain = 0;
-                        if let Some(flow) = call_boundary(ctx, ts, func, returns, fuel)? {
+                        if let Some(flow) = call_boundary(ctx, ts, func, returns, fuel, is_tail)? {
                             return Ok(flow);
                         }
                         continue;
@@ -1189,7 +1202,7 @@ pub(crate) fn call_function_ex<'gc>(
                         returns = Returns::Multi;
                         is_tail = false;
                         chain = 0;
-                        if let Some(flow) = call_boundary(ctx, ts, func, returns, fuel)? {
+                        if let Some(flow) = call_boundary(ctx, ts, func, returns, fuel, is_tail)? {
                             return Ok(flow);
                         }
                         continue;
@@ -1606,6 +1619,8 @@ pub(crate) const RESUMING: &str = "(resuming)";
 /// The name of the continuation that makes a call a callback chain left pending at a step
 /// boundary (`call_boundary`): running it is free.
 const PENDING_CALL: &str = "(pending call)";
+/// `PENDING_CALL` for a tail call (an `Action::Call` without continuation).
+const PENDING_TAIL_CALL: &str = "(pending tail call)";
 /// `Then::name` of the continuation of an `Action::Detach` (the frame keeps the name of
 /// the function that detached, for tracebacks).
 const DETACHED: &str = "(detached)";
@@ -1668,7 +1683,11 @@ const HANDLER_FRAME: &str = "(message handler)";
 /// coroutines, the frame a message handler runs above, a call left pending at a step
 /// boundary).
 pub(crate) fn is_preemption_frame(name: &str) -> bool {
-    name == PREEMPTED || name == RESUMING || name == HANDLER_FRAME || name == PENDING_CALL
+    name == PREEMPTED
+        || name == RESUMING
+        || name == HANDLER_FRAME
+        || name == PENDING_CALL
+        || name == PENDING_TAIL_CALL
 }
 
 /// Whether the thread was preempted (`Executor::preempt`): its top frame is a preemption
@@ -1841,6 +1860,7 @@ pub(crate) fn permanents(p: &mut crate::permanents::Permanents) {
     p.name(DETACHED);
     p.name(HANDLER_FRAME);
     p.name(PENDING_CALL);
+    p.name(PENDING_TAIL_CALL);
 }
 
 /// Whether a continuation with a preemption marker's name (`(resuming)`, `(preempted)`) is

@@ -35,6 +35,7 @@
 //! The state is per thread, journaled with the thread, and part of images (`HookImg`).
 
 use gc_arena::Collect;
+use lunette_compiler::Instruction;
 
 use crate::error::Error;
 use crate::executor::{call_function, Exec, Flow, Fuel};
@@ -176,6 +177,16 @@ pub(crate) fn before_instruction(ts: &mut ThreadState<'_>, pc: usize) -> Option<
             });
         }
     }
+    let p = &f.closure.proto().proto;
+    if pc > 0 && matches!(p.code.get(pc - 1), Some(Instruction::TailCall { .. })) {
+        // The `Return` after a tail call of a Rust function (lunette keeps the frame for
+        // it): PUC returns straight from its `TAILCALL`, so this is no instruction of its.
+        return None;
+    }
+    if let Some(Instruction::TForLoop { .. }) = p.code.get(pc) {
+        // PUC's `TFORCALL` runs its `TFORLOOP` without fetching it: never traced.
+        return None;
+    }
     let mut count = false;
     if hook.mask & MASK_COUNT != 0 {
         hook.counter = hook.counter.saturating_sub(1);
@@ -184,9 +195,11 @@ pub(crate) fn before_instruction(ts: &mut ThreadState<'_>, pc: usize) -> Option<
             count = true;
         }
     }
+    // A count hook that runs is a call returning to this frame: `old_pc` is then this
+    // instruction, so the line event fires after it (PUC's `rethook` before its line test).
+    let count_hook = count && !hook.running;
     let mut line = None;
     if hook.mask & MASK_LINE != 0 {
-        let p = &f.closure.proto().proto;
         // A stale `old_pc` (from another function) is taken as 0, like PUC.
         let old = if (hook.old_pc as usize) < p.code.len() {
             hook.old_pc as usize
@@ -195,7 +208,7 @@ pub(crate) fn before_instruction(ts: &mut ThreadState<'_>, pc: usize) -> Option<
         };
         let new_line = line_at(p, pc);
         let changed = !p.lines.is_empty() && line_at(p, old) != new_line;
-        if pc <= old || changed {
+        if pc <= old || changed || count_hook {
             line = Some(new_line);
         }
         hook.old_pc = pc as u32;
@@ -343,12 +356,14 @@ fn hook_done<'gc>(
     }
     ts.hook.running = false;
     let depth = ts.frames.len() as u32;
+    // (No marks if the hook turned hooks off: the fast interpreter would not consume them.)
+    let marks = ts.hook.wants_events();
     if let Some(Frame::Lua(f)) = ts.frames.last_mut() {
         f.pc = f.pc.saturating_sub(1);
-        if state & TRACED != 0 {
+        if marks && state & TRACED != 0 {
             ts.hook.resume_depth = depth;
         }
-        if state & RETURNED != 0 {
+        if marks && state & RETURNED != 0 {
             ts.hook.returned_depth = depth;
         }
     }
@@ -587,6 +602,12 @@ impl<'gc> Exec<'gc, '_> {
             h.mask = mask;
             h.count = count;
             h.counter = count;
+            if mask == 0 {
+                // Marks are for the hooked interpreter, which will not run to take them.
+                h.call_pending = false;
+                h.resume_depth = 0;
+                h.returned_depth = 0;
+            }
         };
         match thread {
             Some(t) if !Thread::ptr_eq(t, self.thread) => {

@@ -1810,6 +1810,11 @@ fn run_mode<'gc, const HOOKED: bool>(
                         ts.tbc_slots.push(base + a as usize + 3);
                     }
                     jump_by!(skip as i64);
+                    if HOOKED {
+                        // PUC's `TFORPREP` runs the `TFORCALL` it jumps to without fetching
+                        // it: not traced.
+                        ts.hook.resume_depth = ts.frames.len() as u32;
+                    }
                 }
                 Instruction::TForCall { a, c } => {
                     check_fuel_before!();
