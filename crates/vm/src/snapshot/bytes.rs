@@ -198,6 +198,7 @@ fn write_image(img: &Image) -> Result<Vec<u8>, SnapshotError> {
         script_bytes,
         pacing,
         strings,
+        string_ids,
         objects,
         slots,
         globals,
@@ -262,6 +263,11 @@ fn write_image(img: &Image) -> Result<Vec<u8>, SnapshotError> {
     w.us(strings.len());
     for (_, b) in strings {
         w.bytes(b);
+    }
+    w.us(string_ids.len());
+    for (i, id) in string_ids {
+        w.uv(*i as u64);
+        w.uv(*id);
     }
     w.us(trees.len());
     for t in &trees {
@@ -872,6 +878,11 @@ pub(crate) fn read_image(bytes: &[u8], cx: &ReadContext<'_>) -> Result<Image, Sn
         r.spend(b.len() + 32)?;
         strings.push((crate::string::hash_bytes(b), Arc::<[u8]>::from(b)));
     }
+    let n = r.count(2)?;
+    let mut string_ids = r.vec(n)?;
+    for _ in 0..n {
+        string_ids.push((r.u32()?, r.uv()?));
+    }
     let n = r.count(1)?;
     let mut trees: Vec<Vec<Arc<Prototype>>> = r.vec(n)?;
     for _ in 0..n {
@@ -944,6 +955,7 @@ pub(crate) fn read_image(bytes: &[u8], cx: &ReadContext<'_>) -> Result<Image, Sn
         script_bytes,
         pacing,
         strings,
+        string_ids,
         objects,
         slots,
         globals,

@@ -420,7 +420,12 @@ pub(crate) fn capture<'gc>(
         objects.push(c.encode(r)?);
     }
     let mut strings = Vec::with_capacity(c.strings.len());
+    let mut string_ids = Vec::new();
     while let Some((_, s)) = c.strings.next_pending() {
+        let id = s.0.script_id.get();
+        if id != 0 {
+            string_ids.push((strings.len() as u32, id));
+        }
         strings.push((s.content_hash(), s.shared_bytes()));
     }
     Ok(Image {
@@ -432,6 +437,7 @@ pub(crate) fn capture<'gc>(
         script_bytes: state.memory.script_bytes(),
         pacing: state.memory.pacing(),
         strings,
+        string_ids,
         objects,
         slots: c.slots,
         globals,

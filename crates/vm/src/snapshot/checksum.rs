@@ -18,6 +18,14 @@ impl Image {
         for (_, bytes) in self.strings.iter().take(strings) {
             h.bytes(bytes);
         }
+        for (i, id) in self
+            .string_ids
+            .iter()
+            .filter(|(i, _)| (*i as usize) < strings)
+        {
+            h.word(*i as u64);
+            h.word(*id);
+        }
         h.word(objects as u64);
         for o in self.objects.iter().take(objects) {
             hash_obj(&mut h, o);

@@ -197,6 +197,8 @@ pub(crate) struct Image {
     /// `MemoryAccount::pacing` at capture (when the next automatic collection is due).
     pub(crate) pacing: crate::memory::CollectorPacing,
     pub(crate) strings: Vec<(u64, Arc<[u8]>)>,
+    /// `(index in strings, id)` of the long strings that have a script id (`%p`), by index.
+    pub(crate) string_ids: Vec<(u32, u64)>,
     pub(crate) objects: Vec<Obj>,
     /// The array and hash-part slots of every table (see `SlotRange`).
     pub(crate) slots: Vec<Val>,
@@ -252,6 +254,7 @@ impl Image {
             script_bytes,
             pacing,
             strings,
+            string_ids,
             objects,
             slots,
             globals,
@@ -269,7 +272,7 @@ impl Image {
         } = self;
         format!(
             "next_id {next_id:?}\nroot_counts {root_counts:?}\nscript_bytes {script_bytes}\n\
-             pacing {pacing:?}\nstrings {strings:?}\nslots {slots:?}\nroots {:?}\n\
+             pacing {pacing:?}\nstrings {strings:?} {string_ids:?}\nslots {slots:?}\nroots {:?}\n\
              finalizers {finalizable:?} {pending_finalizers:?} {finalizing:?} \
              {full_collection_requested}\nhandles {value_handles:?} {executor_handles:?}\n\
              objects {objects:#?}",

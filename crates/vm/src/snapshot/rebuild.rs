@@ -244,6 +244,16 @@ pub(crate) fn rebuild<'gc>(
             rb.strings.push(s);
         }
     }
+    for &(i, id) in &image.string_ids {
+        match rb.strings.get(i as usize) {
+            Some(s) if s.len() > MAX_INTERNED_LEN => s.0.script_id.set(id),
+            _ => {
+                return Err(SnapshotError::Corrupt(
+                    "string id of a missing or short string",
+                ))
+            }
+        }
+    }
     // Phase 1: objects with interior mutability, created empty (so cycles through them work).
     for (i, obj) in image.objects.iter().enumerate() {
         rb.built[i] = match obj {

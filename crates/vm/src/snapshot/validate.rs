@@ -9,7 +9,7 @@
 //!   every `Val` names an existing string or a value object (table, closure, callback,
 //!   thread, userdata); finalizer lists hold tables or userdata.
 //! - **Ids**: script ids below `next_id`, host ids (`HOST_ID_BIT`) below `next_host_id`,
-//!   no id used twice; `script_bytes` and thread charges within sane bounds (memory
+//!   no id used twice; long strings' ids (`string_ids`) name long strings, in order; `script_bytes` and thread charges within sane bounds (memory
 //!   arithmetic cannot overflow).
 //! - **Handles**: sorted by serial, without duplicates (they are binary-searched); executor
 //!   handles name executors.
@@ -195,6 +195,19 @@ pub(crate) fn validate(img: &Image) -> Result<(), SnapshotError> {
         if !matches!(c.obj(*e)?, Obj::Executor { .. }) {
             return corrupt("executor handle to a non-executor");
         }
+    }
+
+    // Long strings' script ids (`%p`): by index, of long strings, below `next_id`.
+    let mut previous = None;
+    for &(i, id) in &img.string_ids {
+        let long = img
+            .strings
+            .get(i as usize)
+            .is_some_and(|(_, b)| b.len() > crate::string::MAX_INTERNED_LEN);
+        if !long || id == 0 || id >= img.next_id || previous.is_some_and(|p| p >= i) {
+            return corrupt("bad string id");
+        }
+        previous = Some(i);
     }
 
     let mut ids = HashSet::with_capacity(img.objects.len());
