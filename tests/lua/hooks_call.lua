@@ -95,3 +95,11 @@ end, "c")
 local len = rawlen({1, 2})
 debug.sethook()
 print(len)
+
+-- no hook is called while a finalizer runs (PUC turns hooks off for __gc)
+local function in_gc() local z = 1 return z end
+setmetatable({}, {__gc = function() in_gc() end})
+debug.sethook(h, "crl")
+collectgarbage()
+debug.sethook()
+flush("finalizer")

@@ -453,7 +453,20 @@ fn find_local(
     top_limit: usize,
 ) -> Option<(String, usize)> {
     let Frame::Lua(f) = &ts.frames[idx] else {
-        return None;
+        // The `[C]` frame a coroutine that died by a Rust function's error keeps (its top
+        // frame): the values that function left, like PUC's `(C temporary)`. (Other Rust
+        // levels list none: their stack is not PUC's.)
+        return match &ts.frames[idx] {
+            Frame::Continuation { base, .. }
+                if ts.status == crate::thread::ThreadStatus::Dead
+                    && idx + 1 == ts.frames.len()
+                    && n > 0
+                    && top_limit.saturating_sub(*base) >= n as usize =>
+            {
+                Some(("(C temporary)".into(), base + n as usize - 1))
+            }
+            _ => None,
+        };
     };
     let p = &f.closure.proto().proto;
     if n < 0 {

@@ -571,6 +571,7 @@ impl<'gc> Executor<'gc> {
                     let mut f = Fuel::new(i64::MAX);
                     call_function(ctx, co, &mut cs, 0, Returns::Multi, false, &mut f)
                 } else if cs.hook.fires(crate::hook::MASK_RETURN)
+                    && !crate::hook::in_finalizer(ctx, co)
                     && matches!(cs.frames.last(), Some(Frame::Lua(_)))
                 {
                     // Resumed from a `coroutine.yield` (no continuation): it returns now.
@@ -1003,6 +1004,7 @@ fn run_continuation<'gc>(
     match action {
         Ok(Action::Return)
             if ts.hook.fires(crate::hook::MASK_RETURN)
+                && !crate::hook::in_finalizer(ctx, thread)
                 && crate::hook::is_function_return(&then, returns) =>
         {
             crate::hook::return_from_callback(
@@ -1132,7 +1134,8 @@ pub(crate) fn call_function_ex<'gc>(
             }
             Value::Callback(cb) => {
                 let inner = gc_arena::Gc::as_ref(cb.0);
-                if ts.hook.fires(crate::hook::MASK_CALL) {
+                if ts.hook.fires(crate::hook::MASK_CALL) && !crate::hook::in_finalizer(ctx, thread)
+                {
                     return crate::hook::call_callback(
                         ctx, thread, ts, func, returns, inner.name, is_main, fuel,
                     );
@@ -1207,7 +1210,10 @@ pub(crate) fn call_function_ex<'gc>(
                         }
                         continue;
                     }
-                    Action::Return if ts.hook.fires(crate::hook::MASK_RETURN) => {
+                    Action::Return
+                        if ts.hook.fires(crate::hook::MASK_RETURN)
+                            && !crate::hook::in_finalizer(ctx, thread) =>
+                    {
                         return crate::hook::return_from_callback(
                             ctx, thread, ts, func, returns, inner.name, is_main, fuel,
                         );

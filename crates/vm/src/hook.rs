@@ -146,7 +146,12 @@ fn line_at(p: &lunette_compiler::Prototype, pc: usize) -> Option<u32> {
 /// `luaG_traceexec` and `luaD_hookcall`). `None`: run the instruction.
 #[cold]
 #[inline(never)]
-pub(crate) fn before_instruction(ts: &mut ThreadState<'_>, pc: usize) -> Option<Fire> {
+pub(crate) fn before_instruction<'gc>(
+    ctx: Context<'gc>,
+    thread: Thread<'gc>,
+    ts: &mut ThreadState<'gc>,
+    pc: usize,
+) -> Option<Fire> {
     let depth = ts.frames.len() as u32;
     let ThreadState { frames, hook, .. } = ts;
     let Some(Frame::Lua(f)) = frames.last() else {
@@ -164,7 +169,7 @@ pub(crate) fn before_instruction(ts: &mut ThreadState<'_>, pc: usize) -> Option<
     if hook.call_pending {
         hook.call_pending = false;
         hook.old_pc = 0;
-        if hook.fires(MASK_CALL) {
+        if hook.fires(MASK_CALL) && !in_finalizer(ctx, thread) {
             // The instruction is traced when the call hook has returned.
             let event = if f.is_tail {
                 Event::TailCall
@@ -213,7 +218,7 @@ pub(crate) fn before_instruction(ts: &mut ThreadState<'_>, pc: usize) -> Option<
         }
         hook.old_pc = pc as u32;
     }
-    if hook.running {
+    if hook.running || (!count && line.is_none()) || in_finalizer(ctx, thread) {
         return None;
     }
     match (count, line) {
@@ -233,13 +238,23 @@ pub(crate) fn before_instruction(ts: &mut ThreadState<'_>, pc: usize) -> Option<
 /// it did already: the `Return` runs again after its hook).
 #[cold]
 #[inline(never)]
-pub(crate) fn return_event(ts: &mut ThreadState<'_>) -> bool {
+pub(crate) fn return_event<'gc>(
+    ctx: Context<'gc>,
+    thread: Thread<'gc>,
+    ts: &mut ThreadState<'gc>,
+) -> bool {
     let depth = ts.frames.len() as u32;
     if ts.hook.returned_depth == depth {
         ts.hook.returned_depth = 0;
         return false;
     }
-    ts.hook.fires(MASK_RETURN)
+    ts.hook.fires(MASK_RETURN) && !in_finalizer(ctx, thread)
+}
+
+/// Whether a finalizer (`__gc`) runs on `thread`: no hook is called then, like PUC (which
+/// turns `allowhook` off while it runs one).
+pub(crate) fn in_finalizer<'gc>(ctx: Context<'gc>, thread: Thread<'gc>) -> bool {
+    matches!(ctx.state().gc.borrow().finalizing, Value::Thread(t) if Thread::ptr_eq(t, thread))
 }
 
 /// What `hook_done` does when the hook of a Lua frame's event returns (its state's low

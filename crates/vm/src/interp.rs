@@ -1047,7 +1047,7 @@ fn run_mode<'gc, const HOOKED: bool>(
         // shows the `Return`'s line while the hook runs, then runs the `Return` again.
         macro_rules! return_hook {
             () => {
-                if HOOKED && crate::hook::return_event(ts) {
+                if HOOKED && crate::hook::return_event(ctx, thread, ts) {
                     save!();
                     return crate::hook::call_from_lua(
                         ctx,
@@ -1066,7 +1066,7 @@ fn run_mode<'gc, const HOOKED: bool>(
 
         loop {
             if HOOKED {
-                if let Some(fire) = crate::hook::before_instruction(ts, pc) {
+                if let Some(fire) = crate::hook::before_instruction(ctx, thread, ts, pc) {
                     // The frame shows the traced instruction's line while the hook runs
                     // (its pc one past it; the hook's continuation steps it back).
                     jump_by!(1);
