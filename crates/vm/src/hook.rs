@@ -25,7 +25,8 @@
 //! a Rust function, above a visible continuation frame that stands for that function while
 //! its hook runs (`HOOKED_CALL`: runs the function when the hook returns; `HOOKED_RETURN`:
 //! returns its results). While a hook runs no hook is called on that thread (`running`,
-//! PUC's `allowhook`), but instructions are still counted and lines tracked, like PUC.
+//! PUC's `allowhook`), nor while a finalizer runs there (`in_finalizer`), but instructions
+//! are still counted and lines tracked, like PUC.
 //! During a Lua frame's hook the frame's `pc` is one past the traced instruction (so
 //! `debug.getinfo(2, "l")` reports its line); `hook_done` steps it back and marks the
 //! instruction as traced (`resume_depth`), so it runs without being traced again. A `Return`

@@ -1445,12 +1445,30 @@ fn run_mode<'gc, const HOOKED: bool>(
                         ts.tbc_slots.push(base + a as usize);
                     }
                 }
-                Instruction::Jmp { off } => {
-                    jump_by!(off as i64);
-                    if off < 0 {
-                        check_fuel!();
+                Instruction::Jmp { off } if off < 0 => {
+                    flush!();
+                    if budget < 0 {
+                        // Out of fuel at a loop's back edge (the `Jmp` overran the budget):
+                        // the frame stops at the `Jmp` (its unit given back: it runs when the
+                        // frame resumes), so a paused loop reports its body's last line, like
+                        // PUC, not the line before the loop. (A `Jmp` that took the last unit
+                        // jumps, and the step ends after it, as for any instruction.)
+                        budget += 1;
+                        jump_by!(-1);
+                        save!();
+                        if HOOKED {
+                            // Traced already when it runs.
+                            ts.hook.resume_depth = ts.frames.len() as u32;
+                        }
+                        if memory.needs_attention() {
+                            return memory_attention(ctx);
+                        }
+                        return Ok(Flow::OutOfFuel);
                     }
+                    jump_by!(off as i64);
+                    check_fuel!();
                 }
+                Instruction::Jmp { off } => jump_by!(off as i64),
                 Instruction::Eq { a, b, k } => {
                     let (x, y) = (r!(a), r!(b));
                     let eq = x.raw_eq(y);
