@@ -551,6 +551,30 @@ fn fuel_running_out_says_where_it_stopped() {
     assert_eq!(text(&out.stdout), "ok\n");
 }
 
+/// A loop stopped at its back edge reports a line of the loop (the body's last), not the
+/// line before the loop (#11).
+#[test]
+fn fuel_running_out_in_a_loop_reports_the_loop() {
+    let d = dir("fuel_loop");
+    let p = file(
+        &d,
+        "loop.lua",
+        "local i = 0\nwhile true do\n  i = i + 1\n  local j = i * 2\nend\n",
+    );
+    // Three units an iteration: budgets that end inside the body or on the back edge's
+    // `Jmp` itself stop at the `Jmp`. (A budget whose last unit the `Jmp` takes ends the
+    // step after the jump, as for any instruction: that stop reports the line before.)
+    for fuel in ["1001", "1002"] {
+        let out = lunette(&["--fuel", fuel, p.to_str().unwrap()], "");
+        let (_, _, stderr) = outcome(&out);
+        assert!(
+            stderr.contains("loop.lua:3: fuel exhausted")
+                || stderr.contains("loop.lua:4: fuel exhausted"),
+            "{fuel}: {stderr}"
+        );
+    }
+}
+
 #[test]
 fn memory_flag_limits_the_vm() {
     let out = lunette(

@@ -584,13 +584,19 @@ fn error<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>
         None | Some(Value::Nil) => 1,
         Some(_) => check_integer(exec, 1)?,
     };
+    // Its stack as PUC's `error` leaves it (the message, then the positioned message): a
+    // coroutine that dies here shows them as `(C temporary)` values of this level.
+    exec.resize(1);
     if let (Value::String(s), true) = (v, level > 0) {
         let pos = exec.where_(level as usize);
         if !pos.is_empty() {
             let mut msg = pos.into_bytes();
             msg.extend_from_slice(s.as_bytes());
-            return Err(Error::Value(Value::String(ctx.new_string(&msg))));
+            let msg = Value::String(ctx.new_string(&msg));
+            exec.push(msg);
+            return Err(Error::Value(msg));
         }
+        exec.push(v);
     }
     Err(Error::Value(v))
 }

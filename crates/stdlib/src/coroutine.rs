@@ -52,6 +52,7 @@ fn create<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc
         return Err(Error::type_error(1, "function", exec.get(0)));
     }
     let t = Thread::new(ctx, f);
+    exec.inherit_hook(ctx, t);
     exec.set_return(Value::Thread(t));
     Ok(Action::Return)
 }
@@ -107,6 +108,7 @@ fn wrap<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>,
         return Err(Error::type_error(1, "function", exec.get(0)));
     }
     let t = Thread::new(ctx, f);
+    exec.inherit_hook(ctx, t);
     let w = Callback::with_upvalue(ctx, "wrap", wrapped_call, Value::Thread(t));
     exec.set_return(Value::Callback(w));
     Ok(Action::Return)
@@ -212,9 +214,10 @@ fn isyieldable<'gc>(
     _ctx: Context<'gc>,
     exec: &mut Exec<'gc, '_>,
 ) -> Result<Action<'gc>, Error<'gc>> {
+    // (A running hook cannot yield: PUC calls hooks across a C boundary.)
     let y = match exec.get(0) {
-        Some(Value::Thread(t)) => !Thread::ptr_eq(t, exec.thread()) || !exec.is_main_thread(),
-        _ => !exec.is_main_thread(),
+        Some(Value::Thread(t)) if !Thread::ptr_eq(t, exec.thread()) => true,
+        _ => !exec.is_main_thread() && !exec.in_hook(),
     };
     exec.set_return(Value::Boolean(y));
     Ok(Action::Return)

@@ -2,9 +2,10 @@
 //!
 //! Without the host's `debug` grant only `debug.traceback` exists (it reveals nothing a
 //! sandbox should not see). With it: `getinfo`, `getlocal`, `setlocal`, `getmetatable`,
-//! `setmetatable`, `getupvalue`, `setupvalue`, `upvalueid`, `upvaluejoin`, `sethook`/`gethook` (hooks are stored and
-//! returned but never called), `getregistry`, `getuservalue`/`setuservalue` (userdata have no
-//! user values) and `setcstacklimit` (returns 0).
+//! `setmetatable`, `getupvalue`, `setupvalue`, `upvalueid`, `upvaluejoin`,
+//! `sethook`/`gethook` (a hook runs as a Lua call the executor pushes, see
+//! `lunette_vm::Exec::set_hook`), `getregistry`, `getuservalue`/`setuservalue` (userdata
+//! have no user values) and `setcstacklimit` (returns 0).
 //!
 //! Stack levels count like PUC's: level 0 is the running debug function, level 1 the
 //! function that called it; Rust functions waiting for a call (`pcall`, ...) are levels too.
@@ -590,48 +591,17 @@ fn upvaluejoin<'gc>(
 }
 
 // ---------------------------------------------------------------------------------------
-// Hooks (stored, never called)
-
-const HOOKS_KEY: &str = "lunette.debug.hooks";
-
-fn hooks_table<'gc>(ctx: Context<'gc>) -> Table<'gc> {
-    match ctx.registry().get(ctx.key(HOOKS_KEY)) {
-        Value::Table(t) => t,
-        _ => {
-            let t = ctx.new_table();
-            let mt = ctx.new_table();
-            set(ctx, mt, "__mode", ctx.str("k"));
-            // A new table: never frozen.
-            let _ = ctx.set_metatable(Value::Table(t), Some(mt));
-            set(ctx, ctx.registry(), HOOKS_KEY, Value::Table(t));
-            t
-        }
-    }
-}
+// Hooks
 
 fn sethook<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
     let (t, a) = thread_arg(exec);
-    let thread = Value::Thread(t.unwrap_or_else(|| exec.thread()));
-    let hooks = hooks_table(ctx);
     match exec.get(a) {
-        None | Some(Value::Nil) => {
-            let _ = hooks.set(ctx, thread, Value::Nil);
-        }
+        None | Some(Value::Nil) => exec.set_hook(ctx, t, None),
         Some(_) => {
             let smask = crate::util::check_string(ctx, exec, a + 1)?;
             let hook = check_function(exec, a)?;
             let count = opt_integer(exec, a + 2, 0)?;
-            let mut mask = String::new();
-            for c in ['c', 'r', 'l'] {
-                if smask.as_bytes().contains(&(c as u8)) {
-                    mask.push(c);
-                }
-            }
-            let entry = ctx.new_table();
-            let _ = entry.set(ctx, Value::Integer(1), hook);
-            let _ = entry.set(ctx, Value::Integer(2), ctx.str(&mask));
-            let _ = entry.set(ctx, Value::Integer(3), Value::Integer(count.max(0)));
-            let _ = hooks.set(ctx, thread, Value::Table(entry));
+            exec.set_hook(ctx, t, Some((hook, smask.as_bytes(), count)));
         }
     }
     exec.clear();
@@ -640,10 +610,9 @@ fn sethook<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'g
 
 fn gethook<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
     let (t, _) = thread_arg(exec);
-    let thread = Value::Thread(t.unwrap_or_else(|| exec.thread()));
-    match hooks_table(ctx).get(thread) {
-        Value::Table(e) => exec.replace(&[e.get_int(1), e.get_int(2), e.get_int(3)]),
-        _ => exec.set_return(Value::Nil),
+    match exec.hook(t) {
+        Some(h) => exec.replace(&[h.function, ctx.str(h.mask), Value::Integer(h.count)]),
+        None => exec.set_return(Value::Nil),
     }
     Ok(Action::Return)
 }

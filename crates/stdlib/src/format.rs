@@ -539,7 +539,11 @@ fn run<'gc>(
             b'p' => {
                 let spec = check_spec(&form, FLAGS_C, false)?;
                 let text = match v {
-                    Value::String(s) => format!("0x{:08x}", s.content_hash() & 0xffff_ffff),
+                    // Short strings are interned: one identity per content, derived from it
+                    // (in a range object ids never reach). Long strings are objects.
+                    Value::String(s) if s.len() <= lunette_vm::string::MAX_INTERNED_LEN => {
+                        format!("0x{:012x}", (s.content_hash() >> 17) | 1 << 47)
+                    }
                     _ => match ctx.script_id(v) {
                         Some(id) => format!("0x{id:08x}"),
                         None => "(null)".to_string(),

@@ -256,10 +256,10 @@ fn current_line(f: &LuaFrame<'_>) -> u32 {
 
 /// `chunk:line: ` of the function at `level` (1 = top frame), or `""` if it is not Lua.
 pub(crate) fn where_level(ts: &ThreadState<'_>, level: usize) -> String {
-    if level == 0 || level > ts.frames.len() {
+    let Some(idx) = level_index(ts, level) else {
         return String::new();
-    }
-    match &ts.frames[ts.frames.len() - level] {
+    };
+    match &ts.frames[idx] {
         Frame::Lua(f) => {
             let p = &f.closure.proto().proto;
             format!("{}:{}: ", p.short_source, current_line(f))
@@ -276,6 +276,9 @@ fn frame_description(ts: &ThreadState<'_>, idx: usize) -> String {
     let p = &f.closure.proto().proto;
     if p.line_defined == 0 {
         return "main chunk".into();
+    }
+    if idx > 0 && crate::hook::is_hook_caller(&ts.frames[idx - 1]) {
+        return "hook '?'".into();
     }
     if !f.is_tail && idx > 0 {
         if let Frame::Lua(caller) = &ts.frames[idx - 1] {
@@ -316,8 +319,13 @@ pub(crate) fn traceback_skipping(ts: &ThreadState<'_>, skip: usize, host_line: b
     // shown ones are formatted: a traceback of 200,000 frames costs a cheap pass over them.
     const FIRST: usize = 10;
     const LAST: usize = 11;
-    let n = ts.frames.len().saturating_sub(skip);
+    // `skip` levels: hidden frames (a hook's) are neither levels nor shown.
+    let n = match skip {
+        0 => ts.frames.len(),
+        _ => level_index(ts, skip).unwrap_or(0),
+    };
     let has_level = |idx: usize| match &ts.frames[idx] {
+        f if crate::hook::is_hidden(f) => false,
         Frame::Lua(_) => true,
         Frame::Continuation { callee_name, .. } => {
             !crate::executor::is_preemption_frame(callee_name)
@@ -397,12 +405,20 @@ fn with_thread_state<'gc, R>(
     }
 }
 
+/// The frame of stack `level` (1 = top frame); hidden frames (`hook::is_hidden`) are not
+/// levels.
 fn level_index(ts: &ThreadState<'_>, level: usize) -> Option<usize> {
     if level == 0 || level > ts.frames.len() {
-        None
-    } else {
-        Some(ts.frames.len() - level)
+        return None;
     }
+    let top = ts.frames.len() - level;
+    if !ts.frames[top..].iter().any(crate::hook::is_hidden) {
+        return Some(top);
+    }
+    (0..ts.frames.len())
+        .rev()
+        .filter(|&i| !crate::hook::is_hidden(&ts.frames[i]))
+        .nth(level - 1)
 }
 
 /// `(namewhat, name)` of the function running in frame `idx`, from its caller's call site.
@@ -414,12 +430,21 @@ fn frame_name(ts: &ThreadState<'_>, idx: usize) -> Option<(&'static str, String)
     if idx == 0 {
         return None;
     }
+    if crate::hook::is_hook_caller(&ts.frames[idx - 1]) {
+        return Some(("hook", "?".into()));
+    }
     let Frame::Lua(caller) = &ts.frames[idx - 1] else {
         return None;
     };
     let cp = &caller.closure.proto().proto;
     let pc = caller.pc.checked_sub(1)?;
+    let returns = match &ts.frames[idx] {
+        Frame::Lua(f) => f.returns,
+        Frame::Continuation { returns, .. } => *returns,
+    };
     match cp.code.get(pc)? {
+        // Called by an operator or an index: PUC's `metamethod 'index'`.
+        i if returns == Returns::Meta => metamethod_name(i).map(|n| ("metamethod", n.into())),
         Instruction::Call { a, .. } | Instruction::TailCall { a, .. } => {
             object_name(cp, pc, *a as usize)
         }
@@ -445,7 +470,20 @@ fn find_local(
     top_limit: usize,
 ) -> Option<(String, usize)> {
     let Frame::Lua(f) = &ts.frames[idx] else {
-        return None;
+        // The `[C]` frame a coroutine that died by a Rust function's error keeps (its top
+        // frame): the values that function left, like PUC's `(C temporary)`. (Other Rust
+        // levels list none: their stack is not PUC's.)
+        return match &ts.frames[idx] {
+            Frame::Continuation { base, .. }
+                if ts.status == crate::thread::ThreadStatus::Dead
+                    && idx + 1 == ts.frames.len()
+                    && n > 0
+                    && top_limit.saturating_sub(*base) >= n as usize =>
+            {
+                Some(("(C temporary)".into(), base + n as usize - 1))
+            }
+            _ => None,
+        };
     };
     let p = &f.closure.proto().proto;
     if n < 0 {
@@ -506,7 +544,13 @@ impl<'gc> crate::executor::Exec<'gc, '_> {
 
     /// Number of active levels of `thread` (the running thread by default).
     pub fn level_count(&self, thread: Option<crate::thread::Thread<'gc>>) -> usize {
-        with_thread_state(self, thread, |ts| ts.frames.len()).unwrap_or(0)
+        with_thread_state(self, thread, |ts| {
+            ts.frames
+                .iter()
+                .filter(|f| !crate::hook::is_hidden(f))
+                .count()
+        })
+        .unwrap_or(0)
     }
 
     /// A PUC-style traceback of `thread` starting at `level` (1 = top frame). The final

@@ -576,6 +576,13 @@ impl<'gc> Executor<'gc> {
                     // or runs a callback, both bounded.
                     let mut f = Fuel::new(i64::MAX);
                     call_function(ctx, co, &mut cs, 0, Returns::Multi, false, &mut f)
+                } else if cs.hook.fires(crate::hook::MASK_RETURN)
+                    && !crate::hook::in_finalizer(ctx, co)
+                    && matches!(cs.frames.last(), Some(Frame::Lua(_)))
+                {
+                    // Resumed from a `coroutine.yield` (no continuation): it returns now.
+                    let mut f = Fuel::new(i64::MAX);
+                    crate::hook::resume_after_yield(ctx, co, &mut cs, &args, &mut f)
                 } else {
                     let slot = cs.resume_slot;
                     let returns = cs.resume_returns;
@@ -852,6 +859,7 @@ pub(crate) fn unwind<'gc>(
         None => 0,
     };
     close_upvalues(ctx, ts, boundary);
+    crate::hook::unwinding(ts, catch.map_or(0, |i| i + 1));
     if catch.is_none() && coroutine {
         // The coroutine dies with its frames (see `Executor::handle_error`).
         return Err(error);
@@ -963,9 +971,15 @@ fn run_continuation<'gc>(
     else {
         unreachable!("run_continuation called without a ready continuation");
     };
-    if then.name != PENDING_CALL {
+    if then.name == PENDING_CALL {
         // (A call left pending at a step boundary is charged when it is made, as if the
-        // step had not ended there: the total does not depend on step sizes.)
+        // step had not ended there: the total does not depend on step sizes.) Made as
+        // it would have been, not as a tail call (`retry_callback`'s): tracebacks, hooks
+        // and `istailcall` do not depend on where a step ended.
+        ts.stack[base - 1] = then.state;
+        return call_function(ctx, thread, ts, base - 1, returns, is_main, fuel);
+    }
+    if then.name != PENDING_TAIL_CALL {
         fuel.consume(1);
     }
     if then.name == RESUMING {
@@ -995,6 +1009,22 @@ fn run_continuation<'gc>(
         (then.func)(ctx, &mut exec, outcome)
     };
     match action {
+        Ok(Action::Return)
+            if ts.hook.fires(crate::hook::MASK_RETURN)
+                && !crate::hook::in_finalizer(ctx, thread)
+                && crate::hook::is_function_return(&then, returns) =>
+        {
+            crate::hook::return_from_callback(
+                ctx,
+                thread,
+                ts,
+                base - 1,
+                returns,
+                callee_name,
+                is_main,
+                fuel,
+            )
+        }
         Ok(action) => apply_action(
             ctx,
             thread,
@@ -1040,13 +1070,15 @@ fn retry_callback<'gc>(
 /// to another callback, which calls another...): the fuel and memory checks the interpreter
 /// makes at its calls. Out of fuel, or memory needing attention (a collection due, or the
 /// limit reached: see `interp::memory_attention`), the call of `stack[func]` is left pending
-/// in a continuation (`PENDING_CALL`, free to run) and the step ends; `None`: go on.
+/// in a continuation (`PENDING_CALL`, or `PENDING_TAIL_CALL` for a tail call: free to run)
+/// and the step ends; `None`: go on.
 fn call_boundary<'gc>(
     ctx: Context<'gc>,
     ts: &mut ThreadState<'gc>,
     func: usize,
     returns: Returns,
     fuel: &mut Fuel,
+    is_tail: bool,
 ) -> Result<Option<Flow<'gc>>, Error<'gc>> {
     // Memory first: a chain stepped one unit at a time must still meet the limit.
     let flow = if ctx.state().memory.needs_attention() {
@@ -1056,12 +1088,17 @@ fn call_boundary<'gc>(
     } else {
         return Ok(None);
     };
+    let name = if is_tail {
+        PENDING_TAIL_CALL
+    } else {
+        PENDING_CALL
+    };
     ts.frames.push(Frame::Continuation {
-        then: Then::new(PENDING_CALL, retry_callback, ts.stack[func]),
+        then: Then::new(name, retry_callback, ts.stack[func]),
         base: func + 1,
         returns,
         ready: Some(Outcome::Returned),
-        callee_name: PENDING_CALL,
+        callee_name: name,
     });
     Ok(Some(flow))
 }
@@ -1096,11 +1133,21 @@ pub(crate) fn call_function_ex<'gc>(
         match ts.stack[func] {
             Value::Function(closure) => {
                 push_lua_frame(ts, closure, func, returns, is_tail)?;
+                if ts.hook.wants_events() {
+                    // Its call event fires before its first instruction.
+                    ts.hook.call_pending = true;
+                }
                 return Ok(Flow::Continue);
             }
             Value::Callback(cb) => {
-                fuel.consume(1);
                 let inner = gc_arena::Gc::as_ref(cb.0);
+                if ts.hook.fires(crate::hook::MASK_CALL) && !crate::hook::in_finalizer(ctx, thread)
+                {
+                    return crate::hook::call_callback(
+                        ctx, thread, ts, func, returns, inner.name, is_main, fuel,
+                    );
+                }
+                fuel.consume(1);
                 let action = {
                     let mut exec = Exec {
                         ts,
@@ -1142,7 +1189,7 @@ pub(crate) fn call_function_ex<'gc>(
                         ts.stack[func] = function;
                         is_tail = true;
                         chain = 0;
-                        if let Some(flow) = call_boundary(ctx, ts, func, returns, fuel)? {
+                        if let Some(flow) = call_boundary(ctx, ts, func, returns, fuel, is_tail)? {
                             return Ok(flow);
                         }
                         continue;
@@ -1167,10 +1214,18 @@ pub(crate) fn call_function_ex<'gc>(
                         returns = Returns::Multi;
                         is_tail = false;
                         chain = 0;
-                        if let Some(flow) = call_boundary(ctx, ts, func, returns, fuel)? {
+                        if let Some(flow) = call_boundary(ctx, ts, func, returns, fuel, is_tail)? {
                             return Ok(flow);
                         }
                         continue;
+                    }
+                    Action::Return
+                        if ts.hook.fires(crate::hook::MASK_RETURN)
+                            && !crate::hook::in_finalizer(ctx, thread) =>
+                    {
+                        return crate::hook::return_from_callback(
+                            ctx, thread, ts, func, returns, inner.name, is_main, fuel,
+                        );
                     }
                     other => {
                         return apply_action(
@@ -1392,7 +1447,12 @@ pub(crate) fn post_return<'gc>(
         ts.stack.truncate(func);
         return Ok(Flow::Continue);
     }
-    let ThreadState { stack, frames, .. } = ts;
+    let ThreadState {
+        stack,
+        frames,
+        hook,
+        ..
+    } = ts;
     match frames.last_mut() {
         None => {
             // The thread's body returned: its results become the whole stack.
@@ -1401,6 +1461,11 @@ pub(crate) fn post_return<'gc>(
             Ok(Flow::ThreadReturned)
         }
         Some(Frame::Lua(f)) => {
+            if hook.wants_events() {
+                // Back in a Lua function: its last traced instruction is the one that
+                // called (PUC's `rethook`).
+                hook.old_pc = f.pc.saturating_sub(1) as u32;
+            }
             let frame_end = f.stack_end;
             match returns {
                 Returns::Count(c) => {
@@ -1432,7 +1497,8 @@ pub(crate) fn post_return<'gc>(
             }
         }
         Some(Frame::Continuation { base, ready, .. }) => {
-            debug_assert_eq!(*base, func);
+            // (Above its region when the call is a hook's: `hook::call_callback`.)
+            debug_assert!(*base <= func);
             stack.truncate(func + n);
             *ready = Some(Outcome::Returned);
             Ok(Flow::Continue)
@@ -1570,6 +1636,8 @@ pub(crate) const RESUMING: &str = "(resuming)";
 /// The name of the continuation that makes a call a callback chain left pending at a step
 /// boundary (`call_boundary`): running it is free.
 const PENDING_CALL: &str = "(pending call)";
+/// `PENDING_CALL` for a tail call (an `Action::Call` without continuation).
+const PENDING_TAIL_CALL: &str = "(pending tail call)";
 /// `Then::name` of the continuation of an `Action::Detach` (the frame keeps the name of
 /// the function that detached, for tracebacks).
 const DETACHED: &str = "(detached)";
@@ -1593,6 +1661,12 @@ fn suspend_callback<'gc>(
         // Raised "inside" the C function: no position, like PUC.
         return Err(Error::Value(
             ctx.str("attempt to yield from outside a coroutine"),
+        ));
+    }
+    if ts.hook.running {
+        // PUC calls hooks across a C boundary.
+        return Err(Error::Value(
+            ctx.str("attempt to yield across a C-call boundary"),
         ));
     }
     fuel.consume(values_cost(ts.stack.len() - func - 1));
@@ -1626,7 +1700,11 @@ const HANDLER_FRAME: &str = "(message handler)";
 /// coroutines, the frame a message handler runs above, a call left pending at a step
 /// boundary).
 pub(crate) fn is_preemption_frame(name: &str) -> bool {
-    name == PREEMPTED || name == RESUMING || name == HANDLER_FRAME || name == PENDING_CALL
+    name == PREEMPTED
+        || name == RESUMING
+        || name == HANDLER_FRAME
+        || name == PENDING_CALL
+        || name == PENDING_TAIL_CALL
 }
 
 /// Whether the thread was preempted (`Executor::preempt`): its top frame is a preemption
@@ -1799,6 +1877,7 @@ pub(crate) fn permanents(p: &mut crate::permanents::Permanents) {
     p.name(DETACHED);
     p.name(HANDLER_FRAME);
     p.name(PENDING_CALL);
+    p.name(PENDING_TAIL_CALL);
 }
 
 /// Whether a continuation with a preemption marker's name (`(resuming)`, `(preempted)`) is
@@ -1808,6 +1887,11 @@ pub(crate) fn is_marker_continuation(name: &str, func: crate::function::Continua
     let f = func as usize;
     (name == RESUMING && f == resume_chain as crate::function::ContinuationFn as usize)
         || (name == PREEMPTED && f == resume_preempted as crate::function::ContinuationFn as usize)
+}
+
+/// Whether `func` is the continuation that closes a coroutine (`Thread::start_closing`).
+pub(crate) fn is_close_driver(func: crate::function::ContinuationFn) -> bool {
+    func as usize == close_driver as crate::function::ContinuationFn as usize
 }
 
 /// Whether `func` is the continuation of an `xpcall` message handler's call (it runs above

@@ -649,8 +649,28 @@ fn current_frame<'a, 'gc>(ts: &'a mut ThreadState<'gc>) -> &'a mut LuaFrame<'gc>
 }
 
 /// Runs Lua frames of `thread` until the fuel runs out, a frame that is not Lua is on top,
-/// or the thread yields/resumes/finishes.
+/// or the thread yields/resumes/finishes. A thread with a debug hook runs in the hooked
+/// mode of the loop (see `hook`); the fast mode never looks at hooks.
 pub(crate) fn run<'gc>(
+    ctx: Context<'gc>,
+    thread: Thread<'gc>,
+    ts: &mut ThreadState<'gc>,
+    fuel: &mut Fuel,
+    is_main: bool,
+) -> Result<Flow<'gc>, Error<'gc>> {
+    if ts.hook.wants_events() {
+        run_mode::<true>(ctx, thread, ts, fuel, is_main)
+    } else {
+        run_mode::<false>(ctx, thread, ts, fuel, is_main)
+    }
+}
+
+/// The instruction loop. `HOOKED`: the thread has a hook; a check before each instruction
+/// (`hook::before_instruction`) and before each return (`hook::return_event`) may call it,
+/// and the call and return fast paths are off (calls go through `call_function_ex`, which
+/// marks the call event). When a call (`debug.sethook`) turns hooks on or off, the loop
+/// returns to the executor, which runs it again in the other mode.
+fn run_mode<'gc, const HOOKED: bool>(
     ctx: Context<'gc>,
     thread: Thread<'gc>,
     ts: &mut ThreadState<'gc>,
@@ -663,6 +683,9 @@ pub(crate) fn run<'gc>(
             Some(Frame::Lua(f)) => *f,
             _ => return Ok(Flow::Continue),
         };
+        if ts.hook.wants_events() != HOOKED {
+            return Ok(Flow::Continue);
+        }
         if fuel.is_exhausted() {
             return Ok(Flow::OutOfFuel);
         }
@@ -777,11 +800,18 @@ pub(crate) fn run<'gc>(
                     budget += 1;
                     jump_by!(-1);
                     save!();
+                    if HOOKED {
+                        // Traced already when it runs.
+                        ts.hook.resume_depth = ts.frames.len() as u32;
+                    }
                     return Ok(Flow::OutOfFuel);
                 }
                 if memory.needs_attention() {
                     jump_by!(-1);
                     save!();
+                    if HOOKED {
+                        ts.hook.resume_depth = ts.frames.len() as u32;
+                    }
                     return memory_attention(ctx);
                 }
             };
@@ -1013,7 +1043,37 @@ pub(crate) fn run<'gc>(
             };
         }
 
+        // The return event of the frame's `Return` (after its `__close` handlers): the frame
+        // shows the `Return`'s line while the hook runs, then runs the `Return` again.
+        macro_rules! return_hook {
+            () => {
+                if HOOKED && crate::hook::return_event(ctx, thread, ts) {
+                    save!();
+                    return crate::hook::call_from_lua(
+                        ctx,
+                        thread,
+                        ts,
+                        crate::hook::Fire {
+                            event: crate::hook::Event::Return,
+                            then_line: None,
+                        },
+                        is_main,
+                        fuel,
+                    );
+                }
+            };
+        }
+
         loop {
+            if HOOKED {
+                if let Some(fire) = crate::hook::before_instruction(ctx, thread, ts, pc) {
+                    // The frame shows the traced instruction's line while the hook runs
+                    // (its pc one past it; the hook's continuation steps it back).
+                    jump_by!(1);
+                    save!();
+                    return crate::hook::call_from_lua(ctx, thread, ts, fire, is_main, fuel);
+                }
+            }
             let ins = code[pc];
             pc += 1;
             match ins {
@@ -1385,12 +1445,30 @@ pub(crate) fn run<'gc>(
                         ts.tbc_slots.push(base + a as usize);
                     }
                 }
-                Instruction::Jmp { off } => {
-                    jump_by!(off as i64);
-                    if off < 0 {
-                        check_fuel!();
+                Instruction::Jmp { off } if off < 0 => {
+                    flush!();
+                    if budget < 0 {
+                        // Out of fuel at a loop's back edge (the `Jmp` overran the budget):
+                        // the frame stops at the `Jmp` (its unit given back: it runs when the
+                        // frame resumes), so a paused loop reports its body's last line, like
+                        // PUC, not the line before the loop. (A `Jmp` that took the last unit
+                        // jumps, and the step ends after it, as for any instruction.)
+                        budget += 1;
+                        jump_by!(-1);
+                        save!();
+                        if HOOKED {
+                            // Traced already when it runs.
+                            ts.hook.resume_depth = ts.frames.len() as u32;
+                        }
+                        if memory.needs_attention() {
+                            return memory_attention(ctx);
+                        }
+                        return Ok(Flow::OutOfFuel);
                     }
+                    jump_by!(off as i64);
+                    check_fuel!();
                 }
+                Instruction::Jmp { off } => jump_by!(off as i64),
                 Instruction::Eq { a, b, k } => {
                     let (x, y) = (r!(a), r!(b));
                     let eq = x.raw_eq(y);
@@ -1515,7 +1593,8 @@ pub(crate) fn run<'gc>(
                         let cp = &callee.proto().proto;
                         let new_base = func + 1;
                         let new_end = new_base + cp.max_stack_size as usize;
-                        if !cp.is_vararg
+                        if !HOOKED
+                            && !cp.is_vararg
                             && ts.frames.len() < MAX_FRAMES
                             && new_end < MAX_STACK_SLOTS
                         {
@@ -1620,6 +1699,7 @@ pub(crate) fn run<'gc>(
                             }
                         }
                     }
+                    return_hook!();
                     save!();
                     return_from_frame(ctx, ts, first, n);
                     match finish_return(ctx, ts, first, n) {
@@ -1629,7 +1709,8 @@ pub(crate) fn run<'gc>(
                     }
                 }
                 Instruction::Return0 | Instruction::Return1 { .. }
-                    if ts.open_upvalues.is_empty() || !open_upvalue_at_or_above(ts, base) =>
+                    if !HOOKED
+                        && (ts.open_upvalues.is_empty() || !open_upvalue_at_or_above(ts, base)) =>
                 {
                     // Fast path: nothing to close; a Lua caller expecting a fixed count.
                     let (n, v) = match ins {
@@ -1673,6 +1754,7 @@ pub(crate) fn run<'gc>(
                     }
                 }
                 Instruction::Return0 => {
+                    return_hook!();
                     save!();
                     let first = base;
                     return_from_frame(ctx, ts, first, 0);
@@ -1683,6 +1765,7 @@ pub(crate) fn run<'gc>(
                     }
                 }
                 Instruction::Return1 { a } => {
+                    return_hook!();
                     save!();
                     let first = base + a as usize;
                     return_from_frame(ctx, ts, first, 1);
@@ -1745,6 +1828,11 @@ pub(crate) fn run<'gc>(
                         ts.tbc_slots.push(base + a as usize + 3);
                     }
                     jump_by!(skip as i64);
+                    if HOOKED {
+                        // PUC's `TFORPREP` runs the `TFORCALL` it jumps to without fetching
+                        // it: not traced.
+                        ts.hook.resume_depth = ts.frames.len() as u32;
+                    }
                 }
                 Instruction::TForCall { a, c } => {
                     check_fuel_before!();
@@ -2082,15 +2170,25 @@ pub(crate) fn finish_meta<'gc>(
             let fr = current_frame(ts);
             fr.pc -= 1;
             fr.concat_resume = true;
+            retraced(ts);
         }
         // A `__close` call made by `Close` or `Return`: run the instruction again, to close
         // the next variable or to return. (The pc stays after the instruction during the
         // call, so `finish_meta` sees the instruction itself and error positions name it.)
         Instruction::Close { .. } | Instruction::Return { .. } => {
             current_frame(ts).pc -= 1;
+            retraced(ts);
         }
         // Stores: nothing to finish.
         _ => {}
     }
     Ok(())
+}
+
+/// The top frame runs its current instruction again (`finish_meta`): with a hook, it was
+/// traced already.
+fn retraced(ts: &mut ThreadState<'_>) {
+    if ts.hook.wants_events() {
+        ts.hook.resume_depth = ts.frames.len() as u32;
+    }
 }

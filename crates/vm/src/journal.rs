@@ -667,6 +667,7 @@ fn apply<'gc>(mc: &Mutation<'gc>, entries: Vec<Backup<'gc>>) {
             Backup::ScriptId(v) => match v {
                 Value::Thread(t) => t.0.script_id.set(0),
                 Value::Function(f) => f.0.script_id.set(0),
+                Value::String(s) => s.0.script_id.set(0),
                 _ => {}
             },
         }

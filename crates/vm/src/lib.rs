@@ -24,6 +24,7 @@ mod function;
 pub mod gc;
 mod gc_unsafe;
 mod handle;
+mod hook;
 mod host;
 mod host_fn;
 #[doc(hidden)]
@@ -51,6 +52,7 @@ pub use error::{Error, LuaError, LuaErrorKind};
 pub use executor::{Exec, ExecResult, Executor, Fuel};
 pub use function::{Action, Callback, CallbackFn, ContinuationFn, LuaClosure, Outcome, Then};
 pub use handle::{StaleHandle, StashedExecutor, StashedValue};
+pub use hook::HookInfo;
 pub use host::{CaptureHost, DenyGrants, Grants, Host, StdHost};
 pub use lua::{display_plain, error_message, Lua, DEFAULT_MAX_SNAPSHOTS, DEFAULT_STEP_FUEL};
 pub use lunette_compiler::{chunk_id, skip_shebang, CompileError, Prototype};

@@ -138,6 +138,7 @@ impl Permanents {
     pub(crate) fn core() -> Self {
         let mut p = Permanents::default();
         crate::executor::permanents(&mut p);
+        crate::hook::permanents(&mut p);
         crate::gc::permanents(&mut p);
         crate::host_fn::permanents(&mut p);
         crate::sequence::permanents(&mut p);

@@ -425,8 +425,20 @@ impl<'gc> Context<'gc> {
     /// The identity a script sees of `v` (`tostring`, `%p`); `None` for non-objects. A host
     /// object (top bit set: `HOST_ID_BIT`) gets a script id the first time a script observes it,
     /// from the script's counter (so at a point that depends only on what the script did);
-    /// the assignment is journaled, so a rollback takes it back with the counter.
+    /// the assignment is journaled, so a rollback takes it back with the counter. A long
+    /// string gets one the same way (`%p`); a short string has none (it is its content).
     pub fn script_id(self, v: Value<'gc>) -> Option<u64> {
+        if let Value::String(s) = v {
+            if s.len() <= MAX_INTERNED_LEN {
+                return None;
+            }
+            let cell = &gc_arena::Gc::as_ref(s.0).script_id;
+            if cell.get() == 0 {
+                self.state.journal.backup_script_id(self.mc, v);
+                cell.set(self.next_object_id());
+            }
+            return Some(cell.get());
+        }
         let id = v.object_id()?;
         if !is_host_id(id) {
             return Some(id);

@@ -32,6 +32,11 @@ pub(crate) fn hash_bytes(bytes: &[u8]) -> u64 {
 pub(crate) struct StringData {
     hash: u64,
     bytes: Arc<[u8]>,
+    /// A long string's identity as `string.format("%p")` shows it: an object id assigned at
+    /// the first look (0 until then; `Context::script_id`, journaled), so distinct long
+    /// strings show distinct identities without an address. Short strings show one derived
+    /// from their content (they are interned: one object per content).
+    pub(crate) script_id: std::cell::Cell<u64>,
 }
 
 impl StringData {
@@ -39,7 +44,11 @@ impl StringData {
     /// back by `Drop`.
     fn new(hash: u64, bytes: Arc<[u8]>) -> Self {
         crate::memory::charge_bytes(string_cost(bytes.len()));
-        StringData { hash, bytes }
+        StringData {
+            hash,
+            bytes,
+            script_id: Default::default(),
+        }
     }
 }
 
@@ -209,7 +218,7 @@ impl fmt::Display for LuaString<'_> {
 
 /// Strings up to this length are interned (PUC's LUAI_MAXSHORTLEN): equal short strings are
 /// the same object, so equality and table lookups compare pointers, not bytes.
-pub(crate) const MAX_INTERNED_LEN: usize = 40;
+pub const MAX_INTERNED_LEN: usize = 40;
 
 /// The set of interned short strings. Holds weak pointers: an interned string is collected
 /// when nothing else references it; dead entries are pruned when the set grows.

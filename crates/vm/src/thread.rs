@@ -127,6 +127,8 @@ pub struct ThreadState<'gc> {
     /// snapshot): a coroutine that dies by it keeps a `[C]` frame for it in its traceback.
     #[collect(require_static)]
     pub(crate) raised_by: Option<(&'static str, usize)>,
+    /// The debug hook (`debug.sethook`) and its tracing state (see `hook`).
+    pub(crate) hook: crate::hook::HookState<'gc>,
     /// The thread's bytes (object, stack, frames) in the VM's memory account; resynced when
     /// the stack's buffer grows (`sync_charge`).
     #[collect(require_static)]
@@ -179,6 +181,7 @@ impl<'gc> References<'gc> for ThreadState<'gc> {
             resume_slot: _,
             resume_returns: _,
             raised_by: _,
+            hook,
             charge: _,
         } = self;
         stack.references(f);
@@ -187,6 +190,7 @@ impl<'gc> References<'gc> for ThreadState<'gc> {
         body.references(f);
         death_error.references(f);
         resume_then.references(f);
+        hook.func.references(f);
     }
 }
 
@@ -207,6 +211,7 @@ impl<'gc> JournaledState<'gc> for ThreadState<'gc> {
             resume_slot,
             resume_returns,
             raised_by: _,
+            hook,
             charge,
         } = self;
         ThreadState {
@@ -224,6 +229,7 @@ impl<'gc> JournaledState<'gc> for ThreadState<'gc> {
             // Set and taken within one step, so `None` whenever a snapshot can look (as in
             // images, `snapshot::capture`).
             raised_by: None,
+            hook: *hook,
             // Put back exactly: a charge may lag the buffers until a resync.
             charge: charge.detached(),
         }
@@ -306,6 +312,7 @@ impl<'gc> Thread<'gc> {
                         resume_slot: 0,
                         resume_returns: Returns::Multi,
                         raised_by: None,
+                        hook: Default::default(),
                         charge: if crate::state::is_host_id(id) {
                             // An executor's main thread: host machinery (its bytes, also as its
                             // stack grows, never count in `collectgarbage("count")`).

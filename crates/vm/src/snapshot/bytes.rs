@@ -39,7 +39,7 @@ use crate::userdata::CaptureFn;
 pub const IMAGE_MAGIC: &[u8] = b"\x1bLnIm\x19\x93\r\n\x1a\n";
 
 /// The version of the image format this build writes and reads.
-pub const IMAGE_FORMAT_VERSION: u8 = 2;
+pub const IMAGE_FORMAT_VERSION: u8 = 3;
 
 /// Flag: the image holds host handles (executors paused mid-step, stashed values).
 const FLAG_HANDLES: u8 = 1;
@@ -199,6 +199,7 @@ fn write_image(img: &Image) -> Result<Vec<u8>, SnapshotError> {
         script_bytes,
         pacing,
         strings,
+        string_ids,
         objects,
         slots,
         globals,
@@ -263,6 +264,11 @@ fn write_image(img: &Image) -> Result<Vec<u8>, SnapshotError> {
     w.us(strings.len());
     for (_, b) in strings {
         w.bytes(b);
+    }
+    w.us(string_ids.len());
+    for (i, id) in string_ids {
+        w.uv(*i as u64);
+        w.uv(*id);
     }
     w.us(trees.len());
     for t in &trees {
@@ -478,6 +484,7 @@ fn write_thread(w: &mut Writer, p: &Permanents, t: &ThreadImg) -> Result<(), Sna
         resume_then,
         resume_slot,
         resume_returns,
+        hook,
         capacities,
     } = t;
     w.id(*id);
@@ -572,6 +579,26 @@ fn write_thread(w: &mut Writer, p: &Permanents, t: &ThreadImg) -> Result<(), Sna
     }
     w.us(*resume_slot);
     w.returns(*resume_returns);
+    let HookImg {
+        func,
+        mask,
+        count,
+        counter,
+        old_pc,
+        running,
+        call_pending,
+        resume_depth,
+        returned_depth,
+    } = *hook;
+    w.val(func);
+    w.u8(mask);
+    w.sv(count as i64);
+    w.sv(counter as i64);
+    w.uv(old_pc as u64);
+    w.bool(running);
+    w.bool(call_pending);
+    w.uv(resume_depth as u64);
+    w.uv(returned_depth as u64);
     for c in capacities {
         w.us(*c);
     }
@@ -858,6 +885,11 @@ pub(crate) fn read_image(bytes: &[u8], cx: &ReadContext<'_>) -> Result<Image, Sn
         r.spend(b.len() + 32)?;
         strings.push((crate::string::hash_bytes(b), Arc::<[u8]>::from(b)));
     }
+    let n = r.count(2)?;
+    let mut string_ids = r.vec(n)?;
+    for _ in 0..n {
+        string_ids.push((r.u32()?, r.uv()?));
+    }
     let n = r.count(1)?;
     let mut trees: Vec<Vec<Arc<Prototype>>> = r.vec(n)?;
     for _ in 0..n {
@@ -930,6 +962,7 @@ pub(crate) fn read_image(bytes: &[u8], cx: &ReadContext<'_>) -> Result<Image, Sn
         script_bytes,
         pacing,
         strings,
+        string_ids,
         objects,
         slots,
         globals,
@@ -1195,6 +1228,19 @@ fn read_thread(r: &mut Reader<'_>, names: &Names<'_>) -> Result<ThreadImg, Snaps
     };
     let resume_slot = r.us()?;
     let resume_returns = r.returns()?;
+    let i32_field = |v: i64| i32::try_from(v).or_else(|_| bad("hook count out of range"));
+    let u32_field = |v: u64| u32::try_from(v).or_else(|_| bad("hook field out of range"));
+    let hook = HookImg {
+        func: r.val()?,
+        mask: r.u8()?,
+        count: i32_field(r.sv()?)?,
+        counter: i32_field(r.sv()?)?,
+        old_pc: u32_field(r.uv()?)?,
+        running: r.bool()?,
+        call_pending: r.bool()?,
+        resume_depth: u32_field(r.uv()?)?,
+        returned_depth: u32_field(r.uv()?)?,
+    };
     let mut capacities = [0; 4];
     for c in capacities.iter_mut() {
         *c = r.us()?;
@@ -1231,6 +1277,7 @@ fn read_thread(r: &mut Reader<'_>, names: &Names<'_>) -> Result<ThreadImg, Snaps
         resume_then,
         resume_slot,
         resume_returns,
+        hook,
         capacities,
     })
 }

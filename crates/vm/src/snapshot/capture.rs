@@ -348,8 +348,20 @@ impl<'gc> Capture<'gc> {
             resume_slot,
             resume_returns,
             raised_by: _, // set and taken within one step: never seen by a snapshot
+            hook,
             charge,
         } = ts;
+        let crate::hook::HookState {
+            func,
+            mask,
+            count,
+            counter,
+            old_pc,
+            running,
+            call_pending,
+            resume_depth,
+            returned_depth,
+        } = *hook;
         ThreadImg {
             id,
             script_id,
@@ -368,6 +380,17 @@ impl<'gc> Capture<'gc> {
             resume_then: resume_then.as_ref().map(|t| self.then(t)),
             resume_slot: *resume_slot,
             resume_returns: *resume_returns,
+            hook: HookImg {
+                func: self.val(func),
+                mask,
+                count,
+                counter,
+                old_pc,
+                running,
+                call_pending,
+                resume_depth,
+                returned_depth,
+            },
             capacities: [
                 stack.capacity(),
                 frames.capacity(),
@@ -431,7 +454,12 @@ pub(crate) fn capture<'gc>(
         objects.push(c.encode(r)?);
     }
     let mut strings = Vec::with_capacity(c.strings.len());
+    let mut string_ids = Vec::new();
     while let Some((_, s)) = c.strings.next_pending() {
+        let id = s.0.script_id.get();
+        if id != 0 {
+            string_ids.push((strings.len() as u32, id));
+        }
         strings.push((s.content_hash(), s.shared_bytes()));
     }
     Ok(Image {
@@ -443,6 +471,7 @@ pub(crate) fn capture<'gc>(
         script_bytes: state.memory.script_bytes(),
         pacing: state.memory.pacing(),
         strings,
+        string_ids,
         objects,
         slots: c.slots,
         globals,

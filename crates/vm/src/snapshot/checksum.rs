@@ -18,6 +18,14 @@ impl Image {
         for (_, bytes) in self.strings.iter().take(strings) {
             h.bytes(bytes);
         }
+        for (i, id) in self
+            .string_ids
+            .iter()
+            .filter(|(i, _)| (*i as usize) < strings)
+        {
+            h.word(*i as u64);
+            h.word(*id);
+        }
         h.word(objects as u64);
         for o in self.objects.iter().take(objects) {
             hash_obj(&mut h, o);
@@ -234,6 +242,25 @@ fn hash_obj(h: &mut StableHasher, o: &Obj) {
             }
             h.word(t.resume_slot as u64);
             hash_returns(h, t.resume_returns);
+            let super::image::HookImg {
+                func,
+                mask,
+                count,
+                counter,
+                old_pc,
+                running,
+                call_pending,
+                resume_depth,
+                returned_depth,
+            } = t.hook;
+            hash_val(h, func);
+            h.word(mask as u64);
+            h.word(count as u32 as u64);
+            h.word(counter as u32 as u64);
+            h.word(old_pc as u64);
+            h.word(running as u64 | (call_pending as u64) << 1);
+            h.word(resume_depth as u64);
+            h.word(returned_depth as u64);
         }
         Obj::UserData {
             id,

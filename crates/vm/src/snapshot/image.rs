@@ -97,8 +97,24 @@ pub(crate) struct ThreadImg {
     pub(crate) resume_then: Option<ThenImg>,
     pub(crate) resume_slot: usize,
     pub(crate) resume_returns: Returns,
+    /// `ThreadState::hook`.
+    pub(crate) hook: HookImg,
     /// Capacities of stack, frames, open upvalues, to-be-closed slots (restored exactly).
     pub(crate) capacities: [usize; 4],
+}
+
+/// A thread's debug hook and its tracing state (`hook::HookState`, field for field).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct HookImg {
+    pub(crate) func: Val,
+    pub(crate) mask: u8,
+    pub(crate) count: i32,
+    pub(crate) counter: i32,
+    pub(crate) old_pc: u32,
+    pub(crate) running: bool,
+    pub(crate) call_pending: bool,
+    pub(crate) resume_depth: u32,
+    pub(crate) returned_depth: u32,
 }
 
 #[derive(Debug)]
@@ -190,6 +206,8 @@ pub(crate) struct Image {
     /// `MemoryAccount::pacing` at capture (when the next automatic collection is due).
     pub(crate) pacing: crate::memory::CollectorPacing,
     pub(crate) strings: Vec<(u64, Arc<[u8]>)>,
+    /// `(index in strings, id)` of the long strings that have a script id (`%p`), by index.
+    pub(crate) string_ids: Vec<(u32, u64)>,
     pub(crate) objects: Vec<Obj>,
     /// The array and hash-part slots of every table (see `SlotRange`).
     pub(crate) slots: Vec<Val>,
@@ -245,6 +263,7 @@ impl Image {
             script_bytes,
             pacing,
             strings,
+            string_ids,
             objects,
             slots,
             globals,
@@ -262,7 +281,7 @@ impl Image {
         } = self;
         format!(
             "next_id {next_id:?}\nroot_counts {root_counts:?}\nscript_bytes {script_bytes}\n\
-             pacing {pacing:?}\nstrings {strings:?}\nslots {slots:?}\nroots {:?}\n\
+             pacing {pacing:?}\nstrings {strings:?} {string_ids:?}\nslots {slots:?}\nroots {:?}\n\
              finalizers {finalizable:?} {pending_finalizers:?} {finalizing:?} \
              {full_collection_requested}\nhandles {value_handles:?} {executor_handles:?}\n\
              objects {objects:#?}",

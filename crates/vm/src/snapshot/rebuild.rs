@@ -255,6 +255,16 @@ pub(crate) fn rebuild<'gc>(
             rb.strings.push(s);
         }
     }
+    for &(i, id) in &image.string_ids {
+        match rb.strings.get(i as usize) {
+            Some(s) if s.len() > MAX_INTERNED_LEN => s.0.script_id.set(id),
+            _ => {
+                return Err(SnapshotError::Corrupt(
+                    "string id of a missing or short string",
+                ))
+            }
+        }
+    }
     // Phase 1: objects with interior mutability, created empty (so cycles through them work).
     for (i, obj) in image.objects.iter().enumerate() {
         rb.built[i] = match obj {
@@ -458,6 +468,28 @@ pub(crate) fn rebuild<'gc>(
                 let body = img.body.map(|v| rb.val(v)).transpose()?;
                 let death_error = img.death_error.map(|v| rb.val(v)).transpose()?;
                 let resume_then = img.resume_then.as_ref().map(|t| rb.then(t)).transpose()?;
+                let HookImg {
+                    func,
+                    mask,
+                    count,
+                    counter,
+                    old_pc,
+                    running,
+                    call_pending,
+                    resume_depth,
+                    returned_depth,
+                } = img.hook;
+                let hook = crate::hook::HookState {
+                    func: rb.val(func)?,
+                    mask,
+                    count,
+                    counter,
+                    old_pc,
+                    running,
+                    call_pending,
+                    resume_depth,
+                    returned_depth,
+                };
                 let [stack_cap, frames_cap, open_cap, tbc_cap] = img.capacities;
                 let mut ts = Journaled::borrow_mut_unjournaled(t.cell(mc));
                 let charge = std::mem::take(&mut ts.charge);
@@ -474,6 +506,7 @@ pub(crate) fn rebuild<'gc>(
                     resume_slot: img.resume_slot,
                     resume_returns: img.resume_returns,
                     raised_by: None,
+                    hook,
                     charge,
                 };
                 ts.charge.set(img.charged);

@@ -9,7 +9,7 @@
 //!   every `Val` names an existing string or a value object (table, closure, callback,
 //!   thread, userdata); finalizer lists hold tables or userdata.
 //! - **Ids**: script ids below `next_id`, host ids (`HOST_ID_BIT`) below `next_host_id`,
-//!   no id used twice; `script_bytes` and thread charges within sane bounds (memory
+//!   no id used twice; long strings' ids (`string_ids`) name long strings, in order; `script_bytes` and thread charges within sane bounds (memory
 //!   arithmetic cannot overflow).
 //! - **Handles**: sorted by serial, without duplicates (they are binary-searched); executor
 //!   handles name executors.
@@ -206,6 +206,19 @@ pub(crate) fn validate(img: &Image) -> Result<(), SnapshotError> {
         if !matches!(c.obj(*e)?, Obj::Executor { .. }) {
             return corrupt("executor handle to a non-executor");
         }
+    }
+
+    // Long strings' script ids (`%p`): by index, of long strings, below `next_id`.
+    let mut previous = None;
+    for &(i, id) in &img.string_ids {
+        let long = img
+            .strings
+            .get(i as usize)
+            .is_some_and(|(_, b)| b.len() > crate::string::MAX_INTERNED_LEN);
+        if !long || id == 0 || id >= img.next_id || previous.is_some_and(|p| p >= i) {
+            return corrupt("bad string id");
+        }
+        previous = Some(i);
     }
 
     let mut ids = HashSet::with_capacity(img.objects.len());
@@ -437,9 +450,14 @@ fn thread(
         resume_then,
         resume_slot,
         resume_returns: _,
+        hook,
         capacities,
     } = t;
     let len = stack.len();
+    c.val(hook.func)?;
+    if hook.mask > 15 {
+        return corrupt("bad hook mask");
+    }
     if len > MAX_STACK_SLOTS || frames.len() > MAX_FRAMES {
         return corrupt("thread too big");
     }
@@ -531,6 +549,17 @@ fn thread(
         };
         if returns == Returns::Meta && below.is_none() {
             return corrupt("metamethod frame not above a Lua frame");
+        }
+        if let FrameImg::Continuation { then, .. } = f {
+            if crate::hook::is_hook_done(then.func) && *status != ThreadStatus::Dead {
+                // A Lua frame's hook steps the frame back to the traced instruction, which
+                // then runs: it must be one the frame can run.
+                match below {
+                    Some((caller, code))
+                        if caller.pc >= 1 && reads_top_ok(&caller, code, caller.pc - 1, len) => {}
+                    _ => return corrupt("hook frame not above a Lua frame it can resume"),
+                }
+            }
         }
         // (A dead coroutine keeps its frames for tracebacks only: they never run again.)
         if let Some((caller, code)) = below.filter(|_| *status != ThreadStatus::Dead) {
@@ -694,4 +723,21 @@ fn running_frame(
         }
     }
     Ok(())
+}
+
+/// Whether Lua frame `frame` can run `code[pc]`: it exists, and if it reads up to `top`
+/// (see `running_frame`), `top` is within the stack and at or above the first value read.
+fn reads_top_ok(frame: &LuaFrameFields, code: &[Instruction], pc: usize, stack_len: usize) -> bool {
+    let Some(ins) = code.get(pc) else {
+        return false;
+    };
+    let first = match *ins {
+        Instruction::Call { a, b: 0, .. } | Instruction::TailCall { a, b: 0 } => {
+            Some(frame.base + a as usize + 1)
+        }
+        Instruction::Return { a, b: 0, .. } => Some(frame.base + a as usize),
+        Instruction::SetList { a, n: 0, .. } => Some(frame.base + a as usize + 1),
+        _ => None,
+    };
+    first.is_none_or(|first| frame.top >= first && frame.top <= stack_len)
 }
