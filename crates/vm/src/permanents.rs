@@ -98,20 +98,17 @@ impl Permanents {
         self.names.contains_key(name)
     }
 
-    /// Lookup tables by content, for decoding many references at once.
-    pub(crate) fn index(&self) -> PermanentsIndex {
-        PermanentsIndex {
-            callbacks: self
-                .callbacks
-                .iter()
-                .map(|((l, n), f)| ((l.to_string(), n.to_string()), *f))
-                .collect(),
-            continuations: self
-                .continuations
-                .iter()
-                .map(|((l, n), f)| ((l.to_string(), n.to_string()), *f))
-                .collect(),
-        }
+    /// The callback registered under `(library, name)` (an image's key, read from bytes).
+    pub(crate) fn callback_by_key(&self, library: &str, name: &str) -> Option<CallbackFn> {
+        // The map is covariant in its key: looked up with borrowed strings, no allocation.
+        let callbacks: &HashMap<(&str, &str), CallbackFn> = &self.callbacks;
+        callbacks.get(&(library, name)).copied()
+    }
+
+    /// The continuation registered under `(library, name)`.
+    pub(crate) fn continuation_by_key(&self, library: &str, name: &str) -> Option<ContinuationFn> {
+        let continuations: &HashMap<(&str, &str), ContinuationFn> = &self.continuations;
+        continuations.get(&(library, name)).copied()
     }
 
     /// The VM core's functions: the executor's continuations, the collector's finalizer
@@ -128,12 +125,6 @@ impl Permanents {
         }
         p
     }
-}
-
-/// [`Permanents`] keyed by owned strings (decoding looks keys up by content).
-pub(crate) struct PermanentsIndex {
-    pub(crate) callbacks: HashMap<(String, String), CallbackFn>,
-    pub(crate) continuations: HashMap<(String, String), ContinuationFn>,
 }
 
 #[cfg(test)]

@@ -30,7 +30,7 @@ use lunette_compiler::Prototype;
 use super::image::*;
 use super::{Snapshot, SnapshotError};
 use crate::memory::CollectorPacing;
-use crate::permanents::{Permanents, PermanentsIndex};
+use crate::permanents::Permanents;
 use crate::thread::{Returns, ThreadStatus};
 use crate::userdata::CaptureFn;
 
@@ -632,12 +632,26 @@ impl<'a> Reader<'a> {
             _ => bad("bad boolean"),
         }
     }
+    #[inline(always)]
     fn uv(&mut self) -> Result<u64, SnapshotError> {
-        varint::read_unsigned(self.bytes, &mut self.pos).map_err(varint_error)
+        // Most varints in an image take one or two bytes.
+        match self.bytes.get(self.pos..).unwrap_or(&[]) {
+            [a, ..] if *a < 0x80 => {
+                self.pos += 1;
+                Ok(*a as u64)
+            }
+            [a, b, ..] if *b < 0x80 => {
+                self.pos += 2;
+                Ok((*a & 0x7f) as u64 | (*b as u64) << 7)
+            }
+            _ => varint::read_unsigned(self.bytes, &mut self.pos).map_err(varint_error),
+        }
     }
+    #[inline]
     fn us(&mut self) -> Result<usize, SnapshotError> {
         usize::try_from(self.uv()?).or(bad("size too large"))
     }
+    #[inline]
     fn u32(&mut self) -> Result<u32, SnapshotError> {
         u32::try_from(self.uv()?).or(bad("index too large"))
     }
@@ -650,6 +664,7 @@ impl<'a> Reader<'a> {
         self.pos = end;
         Ok(s)
     }
+    #[inline]
     fn spend(&mut self, n: usize) -> Result<(), SnapshotError> {
         self.budget = self.budget.checked_sub(n).ok_or(NO_MEMORY)?;
         Ok(())
@@ -678,6 +693,7 @@ impl<'a> Reader<'a> {
             n => Some(u32::try_from(n - 1).or(bad("index too large"))?),
         })
     }
+    #[inline(always)]
     fn val(&mut self) -> Result<Val, SnapshotError> {
         let u = self.uv()?;
         let payload = u >> 3;
@@ -693,6 +709,43 @@ impl<'a> Reader<'a> {
             (7, 0) => Val::Integer(self.sv()?),
             _ => return bad("bad value tag"),
         })
+    }
+    /// `n` table slots appended to `out` (the hot loop of decoding), each checked by
+    /// `check` as it is made (`SlotCheck::val`: a slot's string or object exists...). Same
+    /// format as `val`; the values are made in registers and stored once (no `Result` per
+    /// value: a bad tag is remembered and reported after the loop).
+    fn slots_into(
+        &mut self,
+        n: usize,
+        out: &mut Vec<Val>,
+        check: &mut super::validate::SlotCheck<'_>,
+    ) -> Result<(), SnapshotError> {
+        let mut ok = true;
+        let mut grew = 0;
+        for _ in 0..n {
+            let u = self.uv()?;
+            let payload = u >> 3;
+            let v = match u & 7 {
+                3 => Val::Integer(((payload >> 1) as i64) ^ -((payload & 1) as i64)),
+                5 if payload <= u32::MAX as u64 => Val::Str(payload as u32),
+                6 if payload <= u32::MAX as u64 => Val::Obj(payload as u32),
+                0 if payload == 0 => Val::Nil,
+                1 if payload == 0 => Val::Boolean(false),
+                2 if payload == 0 => Val::Boolean(true),
+                4 if payload == 0 => Val::Float(f64::from_bits(self.uv()?.swap_bytes())),
+                7 if payload == 0 => Val::Integer(self.sv()?),
+                _ => {
+                    ok = false;
+                    Val::Nil
+                }
+            };
+            grew += check.val(v)?;
+            out.push(v);
+        }
+        if !ok {
+            return bad("bad value tag");
+        }
+        self.spend(grew)
     }
     /// An object id (a difference from the previous one, see `Writer::id`).
     fn id(&mut self) -> Result<u64, SnapshotError> {
@@ -732,7 +785,6 @@ struct Names<'p> {
     /// The image's name table.
     list: Vec<&'p str>,
     permanents: &'p Permanents,
-    index: PermanentsIndex,
 }
 
 impl<'p> Names<'p> {
@@ -755,10 +807,9 @@ impl<'p> Names<'p> {
     }
     fn then(&self, r: &mut Reader<'_>) -> Result<ThenImg, SnapshotError> {
         let (lib, key) = self.key(r)?;
-        let func = *self
-            .index
-            .continuations
-            .get(&(lib.to_string(), key.to_string()))
+        let func = self
+            .permanents
+            .continuation_by_key(lib, key)
             .ok_or_else(|| missing(format!("the continuation '{lib}.{key}'")))?;
         Ok(ThenImg {
             name: self.display(r)?,
@@ -829,7 +880,6 @@ pub(crate) fn read_image(bytes: &[u8], cx: &ReadContext<'_>) -> Result<Image, Sn
     let names = Names {
         list,
         permanents: &permanents,
-        index: permanents.index(),
     };
 
     let next_id = r.uv()?;
@@ -846,10 +896,47 @@ pub(crate) fn read_image(bytes: &[u8], cx: &ReadContext<'_>) -> Result<Image, Sn
 
     let n = r.count(1)?;
     let mut strings = r.vec(n)?;
+    // Short strings (interned when built) are parts of one buffer (allocated once: a first
+    // pass gathers them); long ones get their own buffer (the VM's strings will share it).
+    let mut short = Vec::new();
+    {
+        let mut first = Reader {
+            bytes: r.bytes,
+            pos: r.pos,
+            last_id: 0,
+            budget: r.budget,
+        };
+        for _ in 0..n {
+            let b = first.bytes()?;
+            if b.len() <= crate::string::MAX_INTERNED_LEN {
+                r.spend(b.len())?;
+                short.extend_from_slice(b);
+            }
+        }
+    }
+    if short.len() > u32::MAX as usize {
+        return bad("image too large");
+    }
+    let shared: Arc<[u8]> = Arc::from(short);
+    let mut start = 0u32;
     for _ in 0..n {
         let b = r.bytes()?;
-        r.spend(b.len() + 32)?;
-        strings.push((crate::string::hash_bytes(b), Arc::<[u8]>::from(b)));
+        let hash = crate::string::hash_bytes(b);
+        let bytes = if b.len() <= crate::string::MAX_INTERNED_LEN {
+            r.spend(32)?;
+            let len = b.len() as u32;
+            let part = StrBytes::Part {
+                buffer: shared.clone(),
+                start,
+                len,
+            };
+            start = start.saturating_add(len); // (within `shared`: the first pass took them)
+            part
+        } else {
+            r.spend(b.len() + 32)?;
+            StrBytes::Own(Arc::from(b))
+        };
+        strings.push((hash, bytes));
     }
     let n = r.count(1)?;
     let mut trees: Vec<Vec<Arc<Prototype>>> = r.vec(n)?;
@@ -876,14 +963,18 @@ pub(crate) fn read_image(bytes: &[u8], cx: &ReadContext<'_>) -> Result<Image, Sn
     let mut slots: Vec<Val> = r.vec(nslots)?;
     let n = r.count(1)?;
     let mut objects: Vec<Obj> = r.vec(n)?;
+    let is_value = r.vec(n)?;
+    let mut check = super::validate::SlotCheck::new(&strings, n, is_value);
     let mut root_slots = 0;
     for i in 0..n {
         if i == root_objects {
             root_slots = slots.len();
         }
-        let o = read_object(&mut r, &names, cx, &trees, &mut slots)?;
+        let o = read_object(&mut r, &names, cx, &trees, &mut slots, &mut check)?;
+        check.is_value.push(super::validate::is_value_object(&o));
         objects.push(o);
     }
+    let decoded = check.finish();
     if root_objects >= n {
         root_slots = slots.len();
     }
@@ -938,7 +1029,7 @@ pub(crate) fn read_image(bytes: &[u8], cx: &ReadContext<'_>) -> Result<Image, Sn
         executor_handles,
         permanents: permanents.clone(),
     };
-    super::validate::validate(&image)?;
+    super::validate::validate(&image, &decoded)?;
     Ok(image)
 }
 
@@ -948,6 +1039,7 @@ fn read_object(
     cx: &ReadContext<'_>,
     trees: &[Vec<Arc<Prototype>>],
     slots: &mut Vec<Val>,
+    check: &mut super::validate::SlotCheck<'_>,
 ) -> Result<Obj, SnapshotError> {
     Ok(match r.u8()? {
         T_TABLE => {
@@ -962,9 +1054,7 @@ fn read_object(
                 return bad("more table slots than announced");
             }
             let start = u32::try_from(slots.len()).or(bad("too many slots"))?;
-            for _ in 0..n {
-                slots.push(r.val()?);
-            }
+            r.slots_into(n, slots, check)?;
             let array = SlotRange {
                 start,
                 len: n as u32,
@@ -974,12 +1064,14 @@ fn read_object(
                 return bad("more table slots than announced");
             }
             let start = u32::try_from(slots.len()).or(bad("too many slots"))?;
-            for _ in 0..2 * m {
-                slots.push(r.val()?);
-            }
+            r.slots_into(2 * m, slots, check)?;
             if slots.len() > u32::MAX as usize {
                 return bad("too many slots");
             }
+            let kv = slots
+                .get(start as usize..)
+                .ok_or(SnapshotError::Corrupt("table slots out of range"))?;
+            check.table(kv, tombstones)?;
             // The buffers `rebuild` makes, by capacity.
             let value = std::mem::size_of::<crate::value::Value<'static>>();
             r.spend(array_capacity.max(n).saturating_mul(value))?;
@@ -1026,10 +1118,9 @@ fn read_object(
         T_CALLBACK => {
             let id = r.id()?;
             let (lib, key) = names.key(r)?;
-            let func = *names
-                .index
-                .callbacks
-                .get(&(lib.to_string(), key.to_string()))
+            let func = names
+                .permanents
+                .callback_by_key(lib, key)
                 .ok_or_else(|| missing(format!("the Rust function '{lib}.{key}'")))?;
             Obj::Callback {
                 id,

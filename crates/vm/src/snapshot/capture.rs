@@ -398,7 +398,7 @@ pub(crate) fn capture<'gc>(
     }
     let mut strings = Vec::with_capacity(c.strings.len());
     while let Some((_, s)) = c.strings.next_pending() {
-        strings.push((s.content_hash(), s.shared_bytes()));
+        strings.push((s.content_hash(), StrBytes::Own(s.shared_bytes())));
     }
     Ok(Image {
         instance: state.handles.borrow().instance,

@@ -23,6 +23,57 @@ pub(crate) enum Val {
     Obj(u32),
 }
 
+/// A string's bytes in an image: its own buffer (a captured string shares the live
+/// string's), or a run of a buffer many strings share (strings read from bytes, short
+/// enough to be interned: `rebuild` copies those into the interner anyway, so one buffer
+/// for all of them saves an allocation each).
+#[derive(Clone)]
+pub(crate) enum StrBytes {
+    Own(Arc<[u8]>),
+    Part {
+        buffer: Arc<[u8]>,
+        start: u32,
+        len: u32,
+    },
+}
+
+impl StrBytes {
+    /// The bytes as a buffer of their own, shared with this image if they have one.
+    pub(crate) fn shared(&self) -> Arc<[u8]> {
+        match self {
+            StrBytes::Own(b) => b.clone(),
+            StrBytes::Part { .. } => Arc::from(&**self),
+        }
+    }
+}
+
+impl std::ops::Deref for StrBytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            StrBytes::Own(b) => b,
+            StrBytes::Part { buffer, start, len } => {
+                let start = *start as usize;
+                // (`bytes` makes parts inside their buffer.)
+                buffer.get(start..start + *len as usize).unwrap_or(&[])
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for StrBytes {
+    /// The bytes (two images of the same state describe alike, however they hold them).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        (**self).fmt(f)
+    }
+}
+
+impl PartialEq for StrBytes {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
 /// The payload of a `UserData::new_snapshotable` userdata: cloned in, cloned back out.
 pub(crate) struct Cloned<T>(pub(crate) T);
 
@@ -180,7 +231,8 @@ pub(crate) struct Image {
     pub(crate) script_bytes: usize,
     /// `MemoryAccount::pacing` at capture (when the next automatic collection is due).
     pub(crate) pacing: crate::memory::CollectorPacing,
-    pub(crate) strings: Vec<(u64, Arc<[u8]>)>,
+    /// Each string's content hash and bytes.
+    pub(crate) strings: Vec<(u64, StrBytes)>,
     pub(crate) objects: Vec<Obj>,
     /// The array and hash-part slots of every table (see `SlotRange`).
     pub(crate) slots: Vec<Val>,
@@ -275,7 +327,7 @@ impl Image {
     pub(crate) fn size_bytes(&self) -> usize {
         use std::mem::size_of;
         let mut n = size_of::<Image>()
-            + self.strings.capacity() * size_of::<(u64, Arc<[u8]>)>()
+            + self.strings.capacity() * size_of::<(u64, StrBytes)>()
             + self.objects.capacity() * size_of::<Obj>()
             + self.slots.capacity() * size_of::<Val>()
             + (self.finalizable.len() + self.pending_finalizers.len()) * size_of::<Val>()

@@ -239,7 +239,7 @@ pub(crate) fn rebuild<'gc>(
             let s = if bytes.len() <= MAX_INTERNED_LEN {
                 interner.intern(mc, bytes)
             } else {
-                LuaString::from_shared(mc, *hash, bytes.clone())
+                LuaString::from_shared(mc, *hash, bytes.shared())
             };
             rb.strings.push(s);
         }
