@@ -26,7 +26,10 @@
 //!   by `validate`.)
 //! - **Threads**: stack within `MAX_STACK_SLOTS`, frames within `MAX_FRAMES`. Frames are
 //!   stacked: each frame's function slot (Lua) or base (continuation) is at or above the
-//!   previous frame's base. A Lua frame's closure is a closure; `func < base`, `base` is
+//!   previous frame's base. The thread's memory charge at most twice its object and buffers
+//!   at their capacities (a charge may lag its buffers' growth, never exceed them; twice:
+//!   pointer widths differ between writer and reader). A Lua frame's closure is a
+//!   closure; `func < base`, `base` is
 //!   `func + 1` (not vararg, no varargs) or `func + 1 + num_params + num_varargs` (vararg),
 //!   `stack_end == base + max_stack_size`, `pc < code.len()`, `base <= top <=
 //!   MAX_STACK_SLOTS`; the running thread of an executor (the last of its chain), if its top
@@ -591,12 +594,12 @@ fn thread(
     if len > MAX_STACK_SLOTS || frames.len() > MAX_FRAMES {
         return corrupt("thread too big");
     }
-    if *charged > MAX_BYTES_CLAIM {
-        return corrupt("thread charge out of range");
-    }
     let lens = [len, frames.len(), open_upvalues.len(), tbc_slots.len()];
     if capacities.iter().zip(lens).any(|(c, l)| *c < l) {
         return corrupt("thread capacity below its length");
+    }
+    if *charged > MAX_BYTES_CLAIM || *charged > max_thread_charge(capacities) {
+        return corrupt("thread charge beyond its buffers");
     }
     c.vals(stack)?;
     let mut floor = 0usize;
@@ -753,6 +756,28 @@ fn thread(
         return corrupt("resume slot out of range");
     }
     Ok(())
+}
+
+/// The most a thread may be charged: its object and its buffers at the image's capacities
+/// (`ThreadState::bytes`: a charge lags its buffers' growth until the next resync, and never
+/// exceeds them), counted twice over, so an image written where pointers are bigger (64
+/// against 32 bits) keeps its charges. So an image's threads cannot claim memory their
+/// buffers, which the decoder counted against its budget, do not justify.
+fn max_thread_charge(capacities: &[usize; 4]) -> usize {
+    use std::mem::size_of;
+    let sizes = [
+        size_of::<crate::value::Value<'static>>(),
+        size_of::<crate::thread::Frame<'static>>(),
+        size_of::<usize>(),
+        size_of::<usize>(),
+    ];
+    capacities
+        .iter()
+        .zip(sizes)
+        .fold(crate::thread::THREAD_BYTES, |n, (c, s)| {
+            n.saturating_add(c.saturating_mul(s))
+        })
+        .saturating_mul(2)
 }
 
 /// A frame called by Lua frame `caller` (whose instruction at `pc - 1` made the call) must
