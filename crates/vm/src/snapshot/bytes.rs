@@ -81,19 +81,24 @@ impl Writer {
     fn us(&mut self, v: usize) {
         self.uv(v as u64);
     }
+    #[inline]
     fn sv(&mut self, v: i64) {
         varint::write_signed(&mut self.out, v);
     }
+    #[inline]
     fn u8(&mut self, v: u8) {
         self.out.push(v);
     }
+    #[inline]
     fn bool(&mut self, v: bool) {
         self.out.push(v as u8);
     }
+    #[inline]
     fn bytes(&mut self, b: &[u8]) {
         self.us(b.len());
         self.out.extend_from_slice(b);
     }
+    #[inline]
     fn opt(&mut self, v: Option<u32>) {
         self.uv(v.map_or(0, |i| i as u64 + 1));
     }
@@ -123,6 +128,7 @@ impl Writer {
         }
     }
     /// An object id, as the difference from the previous object id written.
+    #[inline]
     fn id(&mut self, id: u64) {
         self.sv(id.wrapping_sub(self.last_id) as i64);
         self.last_id = id;
@@ -366,6 +372,7 @@ fn write_image(img: &Image) -> Result<Vec<u8>, SnapshotError> {
                 payload_hash: _, // recomputed from the payload when read
             } => {
                 let bytes = typed
+                    .as_deref()
                     .and_then(|ops| ops.to_bytes.map(|f| (ops, f)))
                     .map(|(ops, f)| {
                         let fresh = payload.revive();
@@ -612,6 +619,45 @@ struct Reader<'a> {
     budget: usize,
 }
 
+/// A value at `*pos` (see `Reader::val`), made in registers: a bad tag clears `ok` (checked
+/// by the caller after its loop) instead of returning a `Result` per value.
+#[inline(always)]
+fn val_at(bytes: &[u8], pos: &mut usize, ok: &mut bool) -> Result<Val, SnapshotError> {
+    let u = uv_at(bytes, pos)?;
+    let payload = u >> 3;
+    Ok(match u & 7 {
+        3 => Val::Integer(((payload >> 1) as i64) ^ -((payload & 1) as i64)),
+        5 if payload <= u32::MAX as u64 => Val::Str(payload as u32),
+        6 if payload <= u32::MAX as u64 => Val::Obj(payload as u32),
+        0 if payload == 0 => Val::Nil,
+        1 if payload == 0 => Val::Boolean(false),
+        2 if payload == 0 => Val::Boolean(true),
+        4 if payload == 0 => Val::Float(f64::from_bits(uv_at(bytes, pos)?.swap_bytes())),
+        7 if payload == 0 => Val::Integer(varint::read_signed(bytes, pos).map_err(varint_error)?),
+        _ => {
+            *ok = false;
+            Val::Nil
+        }
+    })
+}
+
+/// An unsigned varint at `*pos` (`varint::read_unsigned`), advancing it: the one- and
+/// two-byte ones (most of an image's) without a call.
+#[inline(always)]
+fn uv_at(bytes: &[u8], pos: &mut usize) -> Result<u64, SnapshotError> {
+    match bytes.get(*pos..).unwrap_or(&[]) {
+        [a, ..] if *a < 0x80 => {
+            *pos += 1;
+            Ok(*a as u64)
+        }
+        [a, b, ..] if *b < 0x80 => {
+            *pos += 2;
+            Ok((*a & 0x7f) as u64 | (*b as u64) << 7)
+        }
+        _ => varint::read_unsigned(bytes, pos).map_err(varint_error),
+    }
+}
+
 const TRUNCATED: SnapshotError = SnapshotError::Corrupt("truncated image");
 const NO_MEMORY: SnapshotError =
     SnapshotError::Corrupt("the image needs more memory than the limit allows");
@@ -634,18 +680,7 @@ impl<'a> Reader<'a> {
     }
     #[inline(always)]
     fn uv(&mut self) -> Result<u64, SnapshotError> {
-        // Most varints in an image take one or two bytes.
-        match self.bytes.get(self.pos..).unwrap_or(&[]) {
-            [a, ..] if *a < 0x80 => {
-                self.pos += 1;
-                Ok(*a as u64)
-            }
-            [a, b, ..] if *b < 0x80 => {
-                self.pos += 2;
-                Ok((*a & 0x7f) as u64 | (*b as u64) << 7)
-            }
-            _ => varint::read_unsigned(self.bytes, &mut self.pos).map_err(varint_error),
-        }
+        uv_at(self.bytes, &mut self.pos)
     }
     #[inline]
     fn us(&mut self) -> Result<usize, SnapshotError> {
@@ -658,6 +693,7 @@ impl<'a> Reader<'a> {
     fn sv(&mut self) -> Result<i64, SnapshotError> {
         varint::read_signed(self.bytes, &mut self.pos).map_err(varint_error)
     }
+    #[inline]
     fn take(&mut self, n: usize) -> Result<&'a [u8], SnapshotError> {
         let end = self.pos.checked_add(n).ok_or(TRUNCATED)?;
         let s = self.bytes.get(self.pos..end).ok_or(TRUNCATED)?;
@@ -671,6 +707,7 @@ impl<'a> Reader<'a> {
     }
     /// A count of items taking at least `min_bytes` each in the input: checked against the
     /// bytes left.
+    #[inline]
     fn count(&mut self, min_bytes: usize) -> Result<usize, SnapshotError> {
         let n = self.us()?;
         if n.saturating_mul(min_bytes.max(1)) > self.remaining() {
@@ -679,6 +716,7 @@ impl<'a> Reader<'a> {
         Ok(n)
     }
     /// A vector for `n` items, its capacity counted against the budget.
+    #[inline]
     fn vec<T>(&mut self, n: usize) -> Result<Vec<T>, SnapshotError> {
         self.spend(n.saturating_mul(std::mem::size_of::<T>()))?;
         Ok(Vec::with_capacity(n))
@@ -695,56 +733,66 @@ impl<'a> Reader<'a> {
     }
     #[inline(always)]
     fn val(&mut self) -> Result<Val, SnapshotError> {
-        let u = self.uv()?;
-        let payload = u >> 3;
-        let index = || u32::try_from(payload).or(bad("index too large"));
-        Ok(match (u & 7, payload) {
-            (0, 0) => Val::Nil,
-            (1, 0) => Val::Boolean(false),
-            (2, 0) => Val::Boolean(true),
-            (3, z) => Val::Integer(((z >> 1) as i64) ^ -((z & 1) as i64)),
-            (4, 0) => Val::Float(f64::from_bits(self.uv()?.swap_bytes())),
-            (5, _) => Val::Str(index()?),
-            (6, _) => Val::Obj(index()?),
-            (7, 0) => Val::Integer(self.sv()?),
-            _ => return bad("bad value tag"),
-        })
+        let mut ok = true;
+        let v = val_at(self.bytes, &mut self.pos, &mut ok)?;
+        if !ok {
+            return bad("bad value tag");
+        }
+        Ok(v)
     }
-    /// `n` table slots appended to `out` (the hot loop of decoding), each checked by
-    /// `check` as it is made (`SlotCheck::val`: a slot's string or object exists...). Same
-    /// format as `val`; the values are made in registers and stored once (no `Result` per
-    /// value: a bad tag is remembered and reported after the loop).
-    fn slots_into(
+    /// A table's `n` array values appended to `out` (the hot loop of decoding), each
+    /// checked by `check` as it is made (`SlotCheck::val`: its string or object exists...).
+    fn array_into(
         &mut self,
         n: usize,
         out: &mut Vec<Val>,
         check: &mut super::validate::SlotCheck<'_>,
     ) -> Result<(), SnapshotError> {
-        let mut ok = true;
-        let mut grew = 0;
+        let (mut ok, mut grew) = (true, 0);
+        // The position in a local: the loop keeps it in a register.
+        let bytes = self.bytes;
+        let mut pos = self.pos;
         for _ in 0..n {
-            let u = self.uv()?;
-            let payload = u >> 3;
-            let v = match u & 7 {
-                3 => Val::Integer(((payload >> 1) as i64) ^ -((payload & 1) as i64)),
-                5 if payload <= u32::MAX as u64 => Val::Str(payload as u32),
-                6 if payload <= u32::MAX as u64 => Val::Obj(payload as u32),
-                0 if payload == 0 => Val::Nil,
-                1 if payload == 0 => Val::Boolean(false),
-                2 if payload == 0 => Val::Boolean(true),
-                4 if payload == 0 => Val::Float(f64::from_bits(self.uv()?.swap_bytes())),
-                7 if payload == 0 => Val::Integer(self.sv()?),
-                _ => {
-                    ok = false;
-                    Val::Nil
-                }
-            };
+            let v = val_at(bytes, &mut pos, &mut ok)?;
             grew += check.val(v)?;
             out.push(v);
         }
+        self.pos = pos;
         if !ok {
             return bad("bad value tag");
         }
+        self.spend(grew)
+    }
+
+    /// A table's `m` key/value pairs appended to `out`, checked as they are made (`val`
+    /// for each slot, `key` for each key: normalized and unique, then the tombstones).
+    fn entries_into(
+        &mut self,
+        m: usize,
+        tombstones: usize,
+        out: &mut Vec<Val>,
+        check: &mut super::validate::SlotCheck<'_>,
+    ) -> Result<(), SnapshotError> {
+        let (mut ok, mut grew) = (true, 0);
+        let bytes = self.bytes;
+        let mut pos = self.pos;
+        let start = out.len();
+        check.begin_entries(m);
+        for _ in 0..m {
+            let k = val_at(bytes, &mut pos, &mut ok)?;
+            grew += check.val(k)?;
+            check.key(k, out.get(start..).unwrap_or(&[]))?;
+            out.push(k);
+            let v = val_at(bytes, &mut pos, &mut ok)?;
+            grew += check.val(v)?;
+            check.value(v);
+            out.push(v);
+        }
+        self.pos = pos;
+        if !ok {
+            return bad("bad value tag");
+        }
+        check.end_entries(tombstones)?;
         self.spend(grew)
     }
     /// An object id (a difference from the previous one, see `Writer::id`).
@@ -1033,6 +1081,7 @@ pub(crate) fn read_image(bytes: &[u8], cx: &ReadContext<'_>) -> Result<Image, Sn
     Ok(image)
 }
 
+#[inline(always)]
 fn read_object(
     r: &mut Reader<'_>,
     names: &Names<'_>,
@@ -1054,7 +1103,7 @@ fn read_object(
                 return bad("more table slots than announced");
             }
             let start = u32::try_from(slots.len()).or(bad("too many slots"))?;
-            r.slots_into(n, slots, check)?;
+            r.array_into(n, slots, check)?;
             let array = SlotRange {
                 start,
                 len: n as u32,
@@ -1064,14 +1113,10 @@ fn read_object(
                 return bad("more table slots than announced");
             }
             let start = u32::try_from(slots.len()).or(bad("too many slots"))?;
-            r.slots_into(2 * m, slots, check)?;
+            r.entries_into(m, tombstones, slots, check)?;
             if slots.len() > u32::MAX as usize {
                 return bad("too many slots");
             }
-            let kv = slots
-                .get(start as usize..)
-                .ok_or(SnapshotError::Corrupt("table slots out of range"))?;
-            check.table(kv, tombstones)?;
             // The buffers `rebuild` makes, by capacity.
             let value = std::mem::size_of::<crate::value::Value<'static>>();
             r.spend(array_capacity.max(n).saturating_mul(value))?;
@@ -1161,7 +1206,7 @@ fn read_object(
                 type_name: ops.name,
                 payload: revive,
                 capture: ops.capture as CaptureFn,
-                typed: Some(ops),
+                typed: Some(Box::new(ops)),
                 payload_hash,
             }
         }

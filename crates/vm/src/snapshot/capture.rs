@@ -250,7 +250,7 @@ impl<'gc> Capture<'gc> {
             type_name,
             payload,
             capture,
-            typed,
+            typed: typed.map(Box::new),
             payload_hash: typed.map_or(0, |ops| (ops.checksum)(&**data)),
         })
     }

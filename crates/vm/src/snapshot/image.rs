@@ -200,8 +200,9 @@ pub(crate) enum Obj {
         type_name: &'static str,
         payload: Box<dyn Revive>,
         capture: CaptureFn,
-        /// A typed `Rewindable` payload's functions (`None`: an untyped snapshotable one).
-        typed: Option<PayloadOps>,
+        /// A typed `Rewindable` payload's functions (`None`: an untyped snapshotable one;
+        /// boxed: every object of an image is as big as its biggest kind).
+        typed: Option<Box<PayloadOps>>,
         /// The payload's `Rewindable::checksum` (0 for untyped payloads: their type name
         /// and id stand for them).
         payload_hash: u64,

@@ -278,7 +278,7 @@ pub(crate) fn rebuild<'gc>(
                                 ops.name
                             )));
                         }
-                        (UserDataSnap::Typed(*ops), ops.payload_bytes)
+                        (UserDataSnap::Typed(**ops), ops.payload_bytes)
                     }
                     None => (
                         UserDataSnap::Capture {

@@ -102,8 +102,12 @@ pub(crate) struct SlotCheck<'s> {
     /// Object references found in slots to objects not decoded when the slot was: checked
     /// against `is_value` once every object is decoded.
     pub(crate) forward: Vec<u32>,
-    /// The keys of the current big table, with their hashes.
+    /// The hash part being decoded (`begin_entries`): whether it is small, a 256-bit set
+    /// of its keys' hashes (small ones), its keys with their hashes (big ones), its nils.
+    small: bool,
+    bits: [u64; 4],
     big: HashTable<(u64, Val)>,
+    nils: usize,
 }
 
 /// What `validate` needs from decoding: `SlotCheck::is_value` and `SlotCheck::forward`.
@@ -125,7 +129,10 @@ impl<'s> SlotCheck<'s> {
             nobjects,
             is_value,
             forward: Vec::new(),
+            small: true,
+            bits: [0; 4],
             big: HashTable::new(),
+            nils: 0,
         }
     }
 
@@ -190,51 +197,59 @@ impl<'s> SlotCheck<'s> {
             ^ bits.wrapping_mul(0xc2b2_ae3d_27d4_eb4f))
     }
 
-    /// A table's hash part, just decoded (each slot checked by `val`): `kv` (key, value
-    /// pairs) with `tombstones` nil values: keys normalized and unique, the tombstone count
-    /// right.
-    pub(crate) fn table(&mut self, kv: &[Val], tombstones: usize) -> Result<(), SnapshotError> {
-        let mut nils = 0;
-        let strings = self.strings;
-        if kv.len() <= 2 * SMALL_TABLE {
-            // Small hash parts (most tables): each key's hash compared with the earlier
-            // keys' (plain integers, without branches), the keys themselves only when two
-            // hashes agree.
-            let mut hashes = [0u64; SMALL_TABLE];
-            for (i, pair) in kv.chunks_exact(2).enumerate() {
-                let (k, v) = (pair[0], pair[1]);
-                let h = self.key_hash(k)?;
-                let seen = hashes
-                    .iter()
-                    .enumerate()
-                    .fold(false, |seen, (j, e)| seen | ((j < i) & (*e == h)));
-                if seen
-                    && kv
-                        .chunks_exact(2)
-                        .take(i)
-                        .any(|other| same_key(strings, other[0], k))
-                {
-                    return corrupt("table key twice");
-                }
-                if let Some(slot) = hashes.get_mut(i) {
-                    *slot = h;
-                }
-                nils += (v == Val::Nil) as usize;
-            }
-        } else {
-            // Bigger ones through a hash table of their keys.
+    /// A table's hash part of `entries` key/value pairs is decoded next (`key` and
+    /// `value` for each, then `end_entries`).
+    #[inline]
+    pub(crate) fn begin_entries(&mut self, entries: usize) {
+        self.small = entries <= SMALL_TABLE;
+        self.bits = [0; 4];
+        if !self.small {
             self.big.clear();
-            for pair in kv.chunks_exact(2) {
-                let (k, v) = (pair[0], pair[1]);
-                let h = self.key_hash(k)?;
-                if self.big.find(h, |s| same_key(strings, s.1, k)).is_some() {
-                    return corrupt("table key twice");
-                }
-                self.big.insert_unique(h, (h, k), |s| s.0);
-                nils += (v == Val::Nil) as usize;
-            }
         }
-        if nils != tombstones {
+        self.nils = 0;
+    }
+
+    /// A key of the hash part, just decoded (and checked by `val`), after the pairs
+    /// `earlier`: normalized, and unique (small parts: a 256-bit set of 8 bits of the keys'
+    /// hashes, the keys themselves compared only when a key's bit is taken; big ones: a hash
+    /// table of their keys).
+    #[inline(always)]
+    pub(crate) fn key(&mut self, k: Val, earlier: &[Val]) -> Result<(), SnapshotError> {
+        let h = self.key_hash(k)?;
+        let strings = self.strings;
+        if self.small {
+            let top = h >> 56;
+            let (word, bit) = ((top >> 6) as usize & 3, 1u64 << (top & 63));
+            let w = self
+                .bits
+                .get_mut(word)
+                .ok_or(SnapshotError::Corrupt("key"))?;
+            if *w & bit != 0
+                && earlier
+                    .chunks_exact(2)
+                    .any(|other| same_key(strings, other[0], k))
+            {
+                return corrupt("table key twice");
+            }
+            *w |= bit;
+        } else {
+            if self.big.find(h, |s| same_key(strings, s.1, k)).is_some() {
+                return corrupt("table key twice");
+            }
+            self.big.insert_unique(h, (h, k), |s| s.0);
+        }
+        Ok(())
+    }
+
+    /// The value of the pair whose key `key` just took (and checked by `val`).
+    #[inline(always)]
+    pub(crate) fn value(&mut self, v: Val) {
+        self.nils += (v == Val::Nil) as usize;
+    }
+
+    /// The hash part is decoded: it has `tombstones` nil values.
+    pub(crate) fn end_entries(&self, tombstones: usize) -> Result<(), SnapshotError> {
+        if self.nils != tombstones {
             return corrupt("tombstone count");
         }
         Ok(())
@@ -382,7 +397,7 @@ pub(crate) fn validate(img: &Image, decoded: &Decoded) -> Result<(), SnapshotErr
                 entries,
                 array_capacity,
                 entries_capacity,
-                tombstones: _, // with the slots, by `SlotCheck::table`
+                tombstones: _, // with the slots, by `SlotCheck::end_entries`
                 metatable,
             } => {
                 if flags
