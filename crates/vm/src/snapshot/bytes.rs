@@ -204,6 +204,7 @@ fn write_image(img: &Image) -> Result<Vec<u8>, SnapshotError> {
         script_bytes,
         pacing,
         strings,
+        short_strings,
         objects,
         slots,
         globals,
@@ -267,7 +268,7 @@ fn write_image(img: &Image) -> Result<Vec<u8>, SnapshotError> {
 
     w.us(strings.len());
     for (_, b) in strings {
-        w.bytes(b);
+        w.bytes(bytes_of(b, short_strings));
     }
     w.us(trees.len());
     for t in &trees {
@@ -944,48 +945,29 @@ pub(crate) fn read_image(bytes: &[u8], cx: &ReadContext<'_>) -> Result<Image, Sn
 
     let n = r.count(1)?;
     let mut strings = r.vec(n)?;
-    // Short strings (interned when built) are parts of one buffer (allocated once: a first
-    // pass gathers them); long ones get their own buffer (the VM's strings will share it).
+    // Short strings (interned when built) are runs of one buffer (allocated once); long
+    // ones get their own (the VM's strings will share it).
     let mut short = Vec::new();
-    {
-        let mut first = Reader {
-            bytes: r.bytes,
-            pos: r.pos,
-            last_id: 0,
-            budget: r.budget,
-        };
-        for _ in 0..n {
-            let b = first.bytes()?;
-            if b.len() <= crate::string::MAX_INTERNED_LEN {
-                r.spend(b.len())?;
-                short.extend_from_slice(b);
-            }
-        }
-    }
-    if short.len() > u32::MAX as usize {
-        return bad("image too large");
-    }
-    let shared: Arc<[u8]> = Arc::from(short);
-    let mut start = 0u32;
     for _ in 0..n {
         let b = r.bytes()?;
         let hash = crate::string::hash_bytes(b);
         let bytes = if b.len() <= crate::string::MAX_INTERNED_LEN {
-            r.spend(32)?;
-            let len = b.len() as u32;
-            let part = StrBytes::Part {
-                buffer: shared.clone(),
+            // (Counted twice: the buffer may double as it grows.)
+            r.spend(2 * b.len())?;
+            let start = u32::try_from(short.len()).or(bad("image too large"))?;
+            short.extend_from_slice(b);
+            StrBytes::Short {
                 start,
-                len,
-            };
-            start = start.saturating_add(len); // (within `shared`: the first pass took them)
-            part
+                len: b.len() as u32,
+            }
         } else {
             r.spend(b.len() + 32)?;
             StrBytes::Own(Arc::from(b))
         };
         strings.push((hash, bytes));
     }
+    r.spend(short.len())?;
+    let short_strings: Arc<[u8]> = Arc::from(short);
     let n = r.count(1)?;
     let mut trees: Vec<Vec<Arc<Prototype>>> = r.vec(n)?;
     for _ in 0..n {
@@ -1012,7 +994,7 @@ pub(crate) fn read_image(bytes: &[u8], cx: &ReadContext<'_>) -> Result<Image, Sn
     let n = r.count(1)?;
     let mut objects: Vec<Obj> = r.vec(n)?;
     let is_value = r.vec(n)?;
-    let mut check = super::validate::SlotCheck::new(&strings, n, is_value);
+    let mut check = super::validate::SlotCheck::new(&strings, &short_strings, n, is_value);
     let mut root_slots = 0;
     for i in 0..n {
         if i == root_objects {
@@ -1062,6 +1044,7 @@ pub(crate) fn read_image(bytes: &[u8], cx: &ReadContext<'_>) -> Result<Image, Sn
         script_bytes,
         pacing,
         strings,
+        short_strings,
         objects,
         slots,
         globals,

@@ -409,6 +409,7 @@ pub(crate) fn capture<'gc>(
         script_bytes: state.memory.script_bytes(),
         pacing: state.memory.pacing(),
         strings,
+        short_strings: std::sync::Arc::from(&[][..]),
         objects,
         slots: c.slots,
         globals,

@@ -24,53 +24,34 @@ pub(crate) enum Val {
 }
 
 /// A string's bytes in an image: its own buffer (a captured string shares the live
-/// string's), or a run of a buffer many strings share (strings read from bytes, short
-/// enough to be interned: `rebuild` copies those into the interner anyway, so one buffer
-/// for all of them saves an allocation each).
-#[derive(Clone)]
+/// string's), or a run of `Image::short_strings`, the one buffer of the short strings read
+/// from bytes (short enough to be interned: `rebuild` copies those into the interner
+/// anyway, so one buffer for all of them saves an allocation each). See `Image::bytes_of`.
+#[derive(Clone, Debug)]
 pub(crate) enum StrBytes {
     Own(Arc<[u8]>),
-    Part {
-        buffer: Arc<[u8]>,
-        start: u32,
-        len: u32,
-    },
+    Short { start: u32, len: u32 },
 }
 
 impl StrBytes {
-    /// The bytes as a buffer of their own, shared with this image if they have one.
-    pub(crate) fn shared(&self) -> Arc<[u8]> {
+    pub(crate) fn len(&self) -> usize {
         match self {
-            StrBytes::Own(b) => b.clone(),
-            StrBytes::Part { .. } => Arc::from(&**self),
+            StrBytes::Own(b) => b.len(),
+            StrBytes::Short { len, .. } => *len as usize,
         }
     }
 }
 
-impl std::ops::Deref for StrBytes {
-    type Target = [u8];
-    fn deref(&self) -> &[u8] {
-        match self {
-            StrBytes::Own(b) => b,
-            StrBytes::Part { buffer, start, len } => {
-                let start = *start as usize;
-                // (`bytes` makes parts inside their buffer.)
-                buffer.get(start..start + *len as usize).unwrap_or(&[])
-            }
+/// The bytes of string `s` of an image whose short strings are `short`
+/// (`Image::short_strings`).
+pub(crate) fn bytes_of<'a>(s: &'a StrBytes, short: &'a [u8]) -> &'a [u8] {
+    match s {
+        StrBytes::Own(b) => b,
+        StrBytes::Short { start, len } => {
+            let start = *start as usize;
+            // (`bytes` makes runs inside the buffer.)
+            short.get(start..start + *len as usize).unwrap_or(&[])
         }
-    }
-}
-
-impl std::fmt::Debug for StrBytes {
-    /// The bytes (two images of the same state describe alike, however they hold them).
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        (**self).fmt(f)
-    }
-}
-
-impl PartialEq for StrBytes {
-    fn eq(&self, other: &Self) -> bool {
-        **self == **other
     }
 }
 
@@ -234,6 +215,8 @@ pub(crate) struct Image {
     pub(crate) pacing: crate::memory::CollectorPacing,
     /// Each string's content hash and bytes.
     pub(crate) strings: Vec<(u64, StrBytes)>,
+    /// The bytes of the strings that are `StrBytes::Short` (empty in captured images).
+    pub(crate) short_strings: Arc<[u8]>,
     pub(crate) objects: Vec<Obj>,
     /// The array and hash-part slots of every table (see `SlotRange`).
     pub(crate) slots: Vec<Val>,
@@ -289,6 +272,7 @@ impl Image {
             script_bytes,
             pacing,
             strings,
+            short_strings,
             objects,
             slots,
             globals,
@@ -306,10 +290,13 @@ impl Image {
         } = self;
         format!(
             "next_id {next_id:?}\nroot_counts {root_counts:?}\nscript_bytes {script_bytes}\n\
-             pacing {pacing:?}\nstrings {strings:?}\nslots {slots:?}\nroots {:?}\n\
+             pacing {pacing:?}\nstrings {:?}\nslots {slots:?}\nroots {:?}\n\
              finalizers {finalizable:?} {pending_finalizers:?} {finalizing:?} \
              {full_collection_requested}\nhandles {value_handles:?} {executor_handles:?}\n\
              objects {objects:#?}",
+            (strings.iter())
+                .map(|(h, s)| (h, bytes_of(s, short_strings)))
+                .collect::<Vec<_>>(),
             (
                 globals,
                 registry,
@@ -318,6 +305,20 @@ impl Image {
                 type_metatables
             ),
         )
+    }
+
+    /// The bytes of string `s` of this image.
+    pub(crate) fn bytes_of<'a>(&'a self, s: &'a StrBytes) -> &'a [u8] {
+        bytes_of(s, &self.short_strings)
+    }
+
+    /// The bytes of string `s` of this image as a buffer of their own, shared with the
+    /// image if they have one.
+    pub(crate) fn shared_bytes_of(&self, s: &StrBytes) -> Arc<[u8]> {
+        match s {
+            StrBytes::Own(b) => b.clone(),
+            StrBytes::Short { .. } => Arc::from(self.bytes_of(s)),
+        }
     }
 
     /// Sizes to preallocate the next capture with: objects, strings, slots.
@@ -329,6 +330,7 @@ impl Image {
         use std::mem::size_of;
         let mut n = size_of::<Image>()
             + self.strings.capacity() * size_of::<(u64, StrBytes)>()
+            + self.short_strings.len()
             + self.objects.capacity() * size_of::<Obj>()
             + self.slots.capacity() * size_of::<Val>()
             + (self.finalizable.len() + self.pending_finalizers.len()) * size_of::<Val>()

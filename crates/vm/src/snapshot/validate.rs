@@ -79,12 +79,13 @@ pub(crate) fn is_value_object(o: &Obj) -> bool {
 
 /// Whether two table keys (normalized, checked by `SlotCheck::key_hash`) are the same key:
 /// strings by contents, the rest by value (no NaN, no -0.0 among normalized keys).
-fn same_key(strings: &[(u64, StrBytes)], a: Val, b: Val) -> bool {
+fn same_key(strings: &[(u64, StrBytes)], short: &[u8], a: Val, b: Val) -> bool {
     match (a, b) {
         (Val::Str(i), Val::Str(j)) => {
             i == j
                 || matches!((strings.get(i as usize), strings.get(j as usize)),
-                    (Some(x), Some(y)) if x.0 == y.0 && x.1 == y.1)
+                    (Some(x), Some(y)) if x.0 == y.0
+                        && bytes_of(&x.1, short) == bytes_of(&y.1, short))
         }
         _ => a == b,
     }
@@ -96,6 +97,8 @@ fn same_key(strings: &[(u64, StrBytes)], a: Val, b: Val) -> bool {
 /// count is right. References to objects not decoded yet are kept for `validate`.
 pub(crate) struct SlotCheck<'s> {
     strings: &'s [(u64, StrBytes)],
+    /// `Image::short_strings`.
+    short: &'s [u8],
     nobjects: usize,
     /// Whether each object decoded so far is a value object (`is_value_object`).
     pub(crate) is_value: Vec<bool>,
@@ -121,11 +124,13 @@ impl<'s> SlotCheck<'s> {
     /// them (the caller counted it against its budget).
     pub(crate) fn new(
         strings: &'s [(u64, StrBytes)],
+        short: &'s [u8],
         nobjects: usize,
         is_value: Vec<bool>,
     ) -> Self {
         SlotCheck {
             strings,
+            short,
             nobjects,
             is_value,
             forward: Vec::new(),
@@ -216,7 +221,7 @@ impl<'s> SlotCheck<'s> {
     #[inline(always)]
     pub(crate) fn key(&mut self, k: Val, earlier: &[Val]) -> Result<(), SnapshotError> {
         let h = self.key_hash(k)?;
-        let strings = self.strings;
+        let (strings, short) = (self.strings, self.short);
         if self.small {
             let top = h >> 56;
             let (word, bit) = ((top >> 6) as usize & 3, 1u64 << (top & 63));
@@ -227,13 +232,17 @@ impl<'s> SlotCheck<'s> {
             if *w & bit != 0
                 && earlier
                     .chunks_exact(2)
-                    .any(|other| same_key(strings, other[0], k))
+                    .any(|other| same_key(strings, short, other[0], k))
             {
                 return corrupt("table key twice");
             }
             *w |= bit;
         } else {
-            if self.big.find(h, |s| same_key(strings, s.1, k)).is_some() {
+            if self
+                .big
+                .find(h, |s| same_key(strings, short, s.1, k))
+                .is_some()
+            {
                 return corrupt("table key twice");
             }
             self.big.insert_unique(h, (h, k), |s| s.0);
@@ -437,7 +446,7 @@ pub(crate) fn validate(img: &Image, decoded: &Decoded) -> Result<(), SnapshotErr
                         (Val::Str(i), Constant::String(s)) => img
                             .strings
                             .get(*i as usize)
-                            .is_some_and(|(_, b)| **b == **s),
+                            .is_some_and(|(_, b)| img.bytes_of(b) == &**s),
                         _ => false,
                     };
                     if !same {
