@@ -642,8 +642,8 @@ fn val_at(bytes: &[u8], pos: &mut usize, ok: &mut bool) -> Result<Val, SnapshotE
     })
 }
 
-/// An unsigned varint at `*pos` (`varint::read_unsigned`), advancing it: the one- and
-/// two-byte ones (most of an image's) without a call.
+/// An unsigned varint at `*pos` (`varint::read_unsigned`), advancing it: the ones of up to
+/// three bytes (most of an image's) without a call.
 #[inline(always)]
 fn uv_at(bytes: &[u8], pos: &mut usize) -> Result<u64, SnapshotError> {
     match bytes.get(*pos..).unwrap_or(&[]) {
@@ -654,6 +654,10 @@ fn uv_at(bytes: &[u8], pos: &mut usize) -> Result<u64, SnapshotError> {
         [a, b, ..] if *b < 0x80 => {
             *pos += 2;
             Ok((*a & 0x7f) as u64 | (*b as u64) << 7)
+        }
+        [a, b, c, ..] if *c < 0x80 => {
+            *pos += 3;
+            Ok((*a & 0x7f) as u64 | ((*b & 0x7f) as u64) << 7 | (*c as u64) << 14)
         }
         _ => varint::read_unsigned(bytes, pos).map_err(varint_error),
     }
