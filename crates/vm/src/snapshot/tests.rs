@@ -4,7 +4,7 @@
 //! included. A field one mechanism ignored would show up as a difference here (and one
 //! that compiles at all has been named by every mechanism's exhaustive destructuring).
 
-use super::image::Obj;
+use super::image::{Obj, Val};
 use super::Snapshot;
 use crate::executor::Fuel;
 use crate::function::{Action, Outcome, Then, UpValueState};
@@ -375,4 +375,62 @@ fn bytes_refuse_thread_charges_beyond_their_buffers() {
     register_test_permanents(&r);
     r.restore(&back).unwrap();
     assert!(r.memory_used() < 1 << 20, "{}", r.memory_used());
+}
+
+#[test]
+fn bytes_refuse_malformed_table_keys() {
+    // Hash parts as the decoder checks them: small ones (a set of hash bits, then the keys)
+    // and big ones (a hash table), each key normalized and once, the tombstones counted.
+    let mut lua = vm();
+    lua.execute(
+        b"small = {a = 1, b = 2, c = 3}
+          big = {} for i = 1, 20 do big['key number ' .. i .. ' is long enough'] = i end",
+        "=tables",
+    )
+    .unwrap();
+    let reader = vm();
+    type Edit = fn(&mut super::image::Image, usize);
+    let edits: [(&str, Edit); 6] = [
+        ("table key twice", |img, at| {
+            img.slots[at + 2] = img.slots[at]
+        }),
+        ("table key twice", |img, at| {
+            // Another string with the same contents.
+            let Val::Str(i) = img.slots[at] else {
+                unreachable!()
+            };
+            let copy = img.strings[i as usize].clone();
+            img.strings.push(copy);
+            img.slots[at + 2] = Val::Str(img.strings.len() as u32 - 1);
+        }),
+        ("NaN table key", |img, at| {
+            img.slots[at] = Val::Float(f64::NAN)
+        }),
+        ("float table key", |img, at| img.slots[at] = Val::Float(2.0)),
+        ("nil table key", |img, at| img.slots[at] = Val::Nil),
+        ("tombstone count", |img, at| img.slots[at + 1] = Val::Nil),
+    ];
+    for entries in [3, 20] {
+        for (why, edit) in edits {
+            let Ok(mut img) = std::sync::Arc::try_unwrap(lua.snapshot().unwrap().0) else {
+                unreachable!()
+            };
+            let at = img
+                .objects
+                .iter()
+                .find_map(|o| match o {
+                    Obj::Table { entries: e, .. } if e.len as usize == entries => {
+                        Some(e.start as usize)
+                    }
+                    _ => None,
+                })
+                .unwrap();
+            // The last two keys (a repeat comes after the key it repeats).
+            let at = at + 2 * entries - 4;
+            edit(&mut img, at);
+            let bytes = Snapshot(std::sync::Arc::new(img)).to_bytes().unwrap();
+            let err = reader.snapshot_from_bytes(&bytes).err().expect(why);
+            assert!(err.to_string().contains(why), "{entries} entries: {err}");
+        }
+    }
 }

@@ -110,6 +110,9 @@ pub(crate) struct SlotCheck<'s> {
     small: bool,
     bits: [u64; 4],
     big: HashTable<(u64, Val)>,
+    /// Big hash parts hash their keys' hashes again with a per-read random seed: crafted
+    /// keys whose fixed hashes agree in the bits a hash table uses cannot make it slow.
+    seed: hashbrown::DefaultHashBuilder,
     nils: usize,
 }
 
@@ -137,6 +140,7 @@ impl<'s> SlotCheck<'s> {
             small: true,
             bits: [0; 4],
             big: HashTable::new(),
+            seed: Default::default(),
             nils: 0,
         }
     }
@@ -238,6 +242,7 @@ impl<'s> SlotCheck<'s> {
             }
             *w |= bit;
         } else {
+            let h = std::hash::BuildHasher::hash_one(&self.seed, h);
             if self
                 .big
                 .find(h, |s| same_key(strings, short, s.1, k))
