@@ -50,7 +50,9 @@ pub(crate) fn bytes_of<'a>(s: &'a StrBytes, short: &'a [u8]) -> &'a [u8] {
         StrBytes::Short { start, len } => {
             let start = *start as usize;
             // (`bytes` makes runs inside the buffer.)
-            short.get(start..start + *len as usize).unwrap_or(&[])
+            (short.get(start..).unwrap_or(&[]))
+                .get(..*len as usize)
+                .unwrap_or(&[])
         }
     }
 }
