@@ -687,32 +687,32 @@ impl<'a> Reader<'a> {
     fn uv(&mut self) -> Result<u64, SnapshotError> {
         uv_at(self.bytes, &mut self.pos)
     }
-    #[inline]
+    #[inline(always)]
     fn us(&mut self) -> Result<usize, SnapshotError> {
         usize::try_from(self.uv()?).or(bad("size too large"))
     }
-    #[inline]
+    #[inline(always)]
     fn u32(&mut self) -> Result<u32, SnapshotError> {
         u32::try_from(self.uv()?).or(bad("index too large"))
     }
     fn sv(&mut self) -> Result<i64, SnapshotError> {
         varint::read_signed(self.bytes, &mut self.pos).map_err(varint_error)
     }
-    #[inline]
+    #[inline(always)]
     fn take(&mut self, n: usize) -> Result<&'a [u8], SnapshotError> {
         let end = self.pos.checked_add(n).ok_or(TRUNCATED)?;
         let s = self.bytes.get(self.pos..end).ok_or(TRUNCATED)?;
         self.pos = end;
         Ok(s)
     }
-    #[inline]
+    #[inline(always)]
     fn spend(&mut self, n: usize) -> Result<(), SnapshotError> {
         self.budget = self.budget.checked_sub(n).ok_or(NO_MEMORY)?;
         Ok(())
     }
     /// A count of items taking at least `min_bytes` each in the input: checked against the
     /// bytes left.
-    #[inline]
+    #[inline(always)]
     fn count(&mut self, min_bytes: usize) -> Result<usize, SnapshotError> {
         let n = self.us()?;
         if n.saturating_mul(min_bytes.max(1)) > self.remaining() {
