@@ -29,24 +29,31 @@ pub enum VarintError {
 }
 
 /// Reads an unsigned varint at `*pos`, advancing it. Never panics: untrusted input.
+#[inline]
 pub fn read_unsigned(bytes: &[u8], pos: &mut usize) -> Result<u64, VarintError> {
+    let mut at = *pos;
     let mut v: u64 = 0;
-    for shift in (0..64).step_by(7) {
-        let b = *bytes.get(*pos).ok_or(VarintError::Truncated)?;
-        *pos += 1;
+    let mut shift = 0;
+    // Ten bytes at most: the tenth may only hold the top bit.
+    while shift < 64 {
+        let b = *bytes.get(at).ok_or(VarintError::Truncated)?;
+        at += 1;
         let bits = (b & 0x7f) as u64;
         if shift == 63 && bits > 1 {
             return Err(VarintError::Overflow);
         }
         v |= bits << shift;
         if b & 0x80 == 0 {
+            *pos = at;
             return Ok(v);
         }
+        shift += 7;
     }
     Err(VarintError::Overflow)
 }
 
 /// Reads a zigzag-encoded signed varint at `*pos`, advancing it.
+#[inline]
 pub fn read_signed(bytes: &[u8], pos: &mut usize) -> Result<i64, VarintError> {
     let u = read_unsigned(bytes, pos)?;
     Ok(((u >> 1) as i64) ^ -((u & 1) as i64))

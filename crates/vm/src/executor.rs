@@ -533,7 +533,11 @@ impl<'gc> Executor<'gc> {
                 let values = {
                     let mut ts = thread.borrow_mut(ctx);
                     ts.status = ThreadStatus::Dead;
-                    std::mem::take(&mut ts.stack)
+                    let values = std::mem::take(&mut ts.stack);
+                    // Its stack buffer went with the values: a charge never exceeds the
+                    // buffers (images from bytes are checked against that).
+                    ts.sync_charge();
+                    values
                 };
                 st.threads.pop();
                 deliver_to_resumer(ctx, *st.threads.last().unwrap(), Ok(values));

@@ -37,7 +37,9 @@ pub struct Permanents {
     callback_keys: HashMap<usize, PermanentKey>,
     continuations: HashMap<PermanentKey, ContinuationFn>,
     continuation_keys: HashMap<usize, PermanentKey>,
-    resumables: HashMap<PermanentKey, ReadStateFn>,
+    /// Each resumable reader with its key (so a lookup by borrowed strings finds the
+    /// static key too).
+    resumables: HashMap<PermanentKey, (PermanentKey, ReadStateFn)>,
     names: HashMap<&'static str, ()>,
 }
 
@@ -79,12 +81,19 @@ impl Permanents {
     /// Registers the reader of the resumable states whose `ResumableState::key` is `key`
     /// (images name a state's kind by it). A key already taken keeps its reader.
     pub fn resumable(&mut self, key: PermanentKey, read: ReadStateFn) {
-        self.resumables.entry(key).or_insert(read);
+        self.resumables.entry(key).or_insert((key, read));
+    }
+
+    /// The static key of the resumable state kind `(library, name)` (an image's key, read
+    /// from bytes), if a reader is registered for it.
+    pub(crate) fn resumable_key(&self, library: &str, name: &str) -> Option<PermanentKey> {
+        let resumables: &HashMap<(&str, &str), (PermanentKey, ReadStateFn)> = &self.resumables;
+        resumables.get(&(library, name)).map(|&(key, _)| key)
     }
 
     /// The reader registered for resumable states of kind `key`.
     pub(crate) fn resumable_reader(&self, key: PermanentKey) -> Option<ReadStateFn> {
-        self.resumables.get(&key).copied()
+        self.resumables.get(&key).map(|&(_, read)| read)
     }
 
     /// Registers a name a callback, continuation or frame may show.
@@ -112,25 +121,17 @@ impl Permanents {
         self.names.contains_key(name)
     }
 
-    /// Lookup tables by content, for decoding many references at once.
-    pub(crate) fn index(&self) -> PermanentsIndex {
-        PermanentsIndex {
-            callbacks: self
-                .callbacks
-                .iter()
-                .map(|((l, n), f)| ((l.to_string(), n.to_string()), *f))
-                .collect(),
-            continuations: self
-                .continuations
-                .iter()
-                .map(|((l, n), f)| ((l.to_string(), n.to_string()), *f))
-                .collect(),
-            resumables: self
-                .resumables
-                .iter()
-                .map(|(k, f)| ((k.0.to_string(), k.1.to_string()), (*k, *f)))
-                .collect(),
-        }
+    /// The callback registered under `(library, name)` (an image's key, read from bytes).
+    pub(crate) fn callback_by_key(&self, library: &str, name: &str) -> Option<CallbackFn> {
+        // The map is covariant in its key: looked up with borrowed strings, no allocation.
+        let callbacks: &HashMap<(&str, &str), CallbackFn> = &self.callbacks;
+        callbacks.get(&(library, name)).copied()
+    }
+
+    /// The continuation registered under `(library, name)`.
+    pub(crate) fn continuation_by_key(&self, library: &str, name: &str) -> Option<ContinuationFn> {
+        let continuations: &HashMap<(&str, &str), ContinuationFn> = &self.continuations;
+        continuations.get(&(library, name)).copied()
     }
 
     /// The VM core's functions: the executor's continuations, the collector's finalizer
@@ -153,14 +154,6 @@ impl Permanents {
         }
         p
     }
-}
-
-/// [`Permanents`] keyed by owned strings (decoding looks keys up by content).
-pub(crate) struct PermanentsIndex {
-    pub(crate) callbacks: HashMap<(String, String), CallbackFn>,
-    pub(crate) continuations: HashMap<(String, String), ContinuationFn>,
-    /// Resumable state readers, with their static keys.
-    pub(crate) resumables: HashMap<(String, String), (PermanentKey, ReadStateFn)>,
 }
 
 #[cfg(test)]

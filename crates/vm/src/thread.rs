@@ -250,7 +250,8 @@ impl<'gc> JournaledState<'gc> for ThreadState<'gc> {
 }
 
 /// The fixed bytes of a thread (object and header).
-const THREAD_BYTES: usize = crate::memory::GC_HEADER + std::mem::size_of::<ThreadInner<'static>>();
+pub(crate) const THREAD_BYTES: usize =
+    crate::memory::GC_HEADER + std::mem::size_of::<ThreadInner<'static>>();
 
 impl ThreadState<'_> {
     pub(crate) fn bytes(&self) -> usize {

@@ -6,6 +6,7 @@
 //! cargo run --release --bin mutate -- <compile|run|run_structured|undump|image> [--seconds N]
 //!     [--corpus DIR] [--crashes DIR] [--seed N] [--max-len N]
 //! cargo run --release --bin mutate -- --replay <target> FILE...   # rerun saved inputs
+//! cargo run --release --bin mutate -- --write-seeds <image|undump> DIR  # seeds for cargo-fuzz
 //! ```
 //!
 //! Feedback without coverage: an input joins the in-memory corpus when its outcome
@@ -461,6 +462,30 @@ fn main() {
             }
         }
         std::process::exit(if bad > 0 { 1 } else { 0 });
+    }
+
+    if args.first().map(|s| s.as_str()) == Some("--write-seeds") {
+        // Seed files for cargo-fuzz: the inputs this fuzzer makes in memory at start.
+        let target = args.get(1).expect("--write-seeds <image|undump> DIR");
+        let dir = PathBuf::from(args.get(2).expect("--write-seeds <image|undump> DIR"));
+        let tests = fuzz_dir.join("..").join("tests");
+        let seeds = match target.as_str() {
+            "image" => lunette_fuzz::image_seeds(&tests.join("lua"), usize::MAX),
+            "undump" => lunette_fuzz::binary_seeds(&tests),
+            other => panic!("no generated seeds for target {other}"),
+        };
+        std::fs::create_dir_all(&dir).expect("seed directory");
+        let mut bytes = 0;
+        for s in &seeds {
+            bytes += s.len();
+            std::fs::write(dir.join(format!("seed-{:016x}", hash(s))), s).expect("seed file");
+        }
+        println!(
+            "{} {target} seeds ({bytes} bytes) in {}",
+            seeds.len(),
+            dir.display()
+        );
+        return;
     }
 
     let target = args.first().cloned().unwrap_or_else(|| "run".into());

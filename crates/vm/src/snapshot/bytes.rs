@@ -30,7 +30,7 @@ use lunette_compiler::Prototype;
 use super::image::*;
 use super::{Snapshot, SnapshotError};
 use crate::memory::CollectorPacing;
-use crate::permanents::{Permanents, PermanentsIndex};
+use crate::permanents::Permanents;
 use crate::thread::{Returns, ThreadStatus};
 use crate::userdata::CaptureFn;
 
@@ -82,19 +82,24 @@ impl Writer {
     fn us(&mut self, v: usize) {
         self.uv(v as u64);
     }
+    #[inline]
     fn sv(&mut self, v: i64) {
         varint::write_signed(&mut self.out, v);
     }
+    #[inline]
     fn u8(&mut self, v: u8) {
         self.out.push(v);
     }
+    #[inline]
     fn bool(&mut self, v: bool) {
         self.out.push(v as u8);
     }
+    #[inline]
     fn bytes(&mut self, b: &[u8]) {
         self.us(b.len());
         self.out.extend_from_slice(b);
     }
+    #[inline]
     fn opt(&mut self, v: Option<u32>) {
         self.uv(v.map_or(0, |i| i as u64 + 1));
     }
@@ -124,6 +129,7 @@ impl Writer {
         }
     }
     /// An object id, as the difference from the previous object id written.
+    #[inline]
     fn id(&mut self, id: u64) {
         self.sv(id.wrapping_sub(self.last_id) as i64);
         self.last_id = id;
@@ -200,6 +206,7 @@ fn write_image(img: &Image) -> Result<Vec<u8>, SnapshotError> {
         pacing,
         strings,
         string_ids,
+        short_strings,
         objects,
         slots,
         globals,
@@ -263,7 +270,7 @@ fn write_image(img: &Image) -> Result<Vec<u8>, SnapshotError> {
 
     w.us(strings.len());
     for (_, b) in strings {
-        w.bytes(b);
+        w.bytes(bytes_of(b, short_strings));
     }
     w.us(string_ids.len());
     for (i, id) in string_ids {
@@ -373,6 +380,7 @@ fn write_image(img: &Image) -> Result<Vec<u8>, SnapshotError> {
                 payload_hash: _, // recomputed from the payload when read
             } => {
                 let bytes = typed
+                    .as_deref()
                     .and_then(|ops| ops.to_bytes.map(|f| (ops, f)))
                     .map(|(ops, f)| {
                         let fresh = payload.revive();
@@ -646,6 +654,49 @@ struct Reader<'a> {
     budget: usize,
 }
 
+/// A value at `*pos` (see `Reader::val`), made in registers: a bad tag clears `ok` (checked
+/// by the caller after its loop) instead of returning a `Result` per value.
+#[inline(always)]
+fn val_at(bytes: &[u8], pos: &mut usize, ok: &mut bool) -> Result<Val, SnapshotError> {
+    let u = uv_at(bytes, pos)?;
+    let payload = u >> 3;
+    Ok(match u & 7 {
+        3 => Val::Integer(((payload >> 1) as i64) ^ -((payload & 1) as i64)),
+        5 if payload <= u32::MAX as u64 => Val::Str(payload as u32),
+        6 if payload <= u32::MAX as u64 => Val::Obj(payload as u32),
+        0 if payload == 0 => Val::Nil,
+        1 if payload == 0 => Val::Boolean(false),
+        2 if payload == 0 => Val::Boolean(true),
+        4 if payload == 0 => Val::Float(f64::from_bits(uv_at(bytes, pos)?.swap_bytes())),
+        7 if payload == 0 => Val::Integer(varint::read_signed(bytes, pos).map_err(varint_error)?),
+        _ => {
+            *ok = false;
+            Val::Nil
+        }
+    })
+}
+
+/// An unsigned varint at `*pos` (`varint::read_unsigned`), advancing it: the ones of up to
+/// three bytes (most of an image's) without a call.
+#[inline(always)]
+fn uv_at(bytes: &[u8], pos: &mut usize) -> Result<u64, SnapshotError> {
+    match bytes.get(*pos..).unwrap_or(&[]) {
+        [a, ..] if *a < 0x80 => {
+            *pos += 1;
+            Ok(*a as u64)
+        }
+        [a, b, ..] if *b < 0x80 => {
+            *pos += 2;
+            Ok((*a & 0x7f) as u64 | (*b as u64) << 7)
+        }
+        [a, b, c, ..] if *c < 0x80 => {
+            *pos += 3;
+            Ok((*a & 0x7f) as u64 | ((*b & 0x7f) as u64) << 7 | (*c as u64) << 14)
+        }
+        _ => varint::read_unsigned(bytes, pos).map_err(varint_error),
+    }
+}
+
 const TRUNCATED: SnapshotError = SnapshotError::Corrupt("truncated image");
 const NO_MEMORY: SnapshotError =
     SnapshotError::Corrupt("the image needs more memory than the limit allows");
@@ -666,30 +717,36 @@ impl<'a> Reader<'a> {
             _ => bad("bad boolean"),
         }
     }
+    #[inline(always)]
     fn uv(&mut self) -> Result<u64, SnapshotError> {
-        varint::read_unsigned(self.bytes, &mut self.pos).map_err(varint_error)
+        uv_at(self.bytes, &mut self.pos)
     }
+    #[inline(always)]
     fn us(&mut self) -> Result<usize, SnapshotError> {
         usize::try_from(self.uv()?).or(bad("size too large"))
     }
+    #[inline(always)]
     fn u32(&mut self) -> Result<u32, SnapshotError> {
         u32::try_from(self.uv()?).or(bad("index too large"))
     }
     fn sv(&mut self) -> Result<i64, SnapshotError> {
         varint::read_signed(self.bytes, &mut self.pos).map_err(varint_error)
     }
+    #[inline(always)]
     fn take(&mut self, n: usize) -> Result<&'a [u8], SnapshotError> {
         let end = self.pos.checked_add(n).ok_or(TRUNCATED)?;
         let s = self.bytes.get(self.pos..end).ok_or(TRUNCATED)?;
         self.pos = end;
         Ok(s)
     }
+    #[inline(always)]
     fn spend(&mut self, n: usize) -> Result<(), SnapshotError> {
         self.budget = self.budget.checked_sub(n).ok_or(NO_MEMORY)?;
         Ok(())
     }
     /// A count of items taking at least `min_bytes` each in the input: checked against the
     /// bytes left.
+    #[inline(always)]
     fn count(&mut self, min_bytes: usize) -> Result<usize, SnapshotError> {
         let n = self.us()?;
         if n.saturating_mul(min_bytes.max(1)) > self.remaining() {
@@ -698,6 +755,7 @@ impl<'a> Reader<'a> {
         Ok(n)
     }
     /// A vector for `n` items, its capacity counted against the budget.
+    #[inline]
     fn vec<T>(&mut self, n: usize) -> Result<Vec<T>, SnapshotError> {
         self.spend(n.saturating_mul(std::mem::size_of::<T>()))?;
         Ok(Vec::with_capacity(n))
@@ -712,21 +770,69 @@ impl<'a> Reader<'a> {
             n => Some(u32::try_from(n - 1).or(bad("index too large"))?),
         })
     }
+    #[inline(always)]
     fn val(&mut self) -> Result<Val, SnapshotError> {
-        let u = self.uv()?;
-        let payload = u >> 3;
-        let index = || u32::try_from(payload).or(bad("index too large"));
-        Ok(match (u & 7, payload) {
-            (0, 0) => Val::Nil,
-            (1, 0) => Val::Boolean(false),
-            (2, 0) => Val::Boolean(true),
-            (3, z) => Val::Integer(((z >> 1) as i64) ^ -((z & 1) as i64)),
-            (4, 0) => Val::Float(f64::from_bits(self.uv()?.swap_bytes())),
-            (5, _) => Val::Str(index()?),
-            (6, _) => Val::Obj(index()?),
-            (7, 0) => Val::Integer(self.sv()?),
-            _ => return bad("bad value tag"),
-        })
+        let mut ok = true;
+        let v = val_at(self.bytes, &mut self.pos, &mut ok)?;
+        if !ok {
+            return bad("bad value tag");
+        }
+        Ok(v)
+    }
+    /// A table's `n` array values appended to `out` (the hot loop of decoding), each
+    /// checked by `check` as it is made (`SlotCheck::val`: its string or object exists...).
+    fn array_into(
+        &mut self,
+        n: usize,
+        out: &mut Vec<Val>,
+        check: &mut super::validate::SlotCheck<'_>,
+    ) -> Result<(), SnapshotError> {
+        let (mut ok, mut grew) = (true, 0);
+        // The position in a local: the loop keeps it in a register.
+        let bytes = self.bytes;
+        let mut pos = self.pos;
+        for _ in 0..n {
+            let v = val_at(bytes, &mut pos, &mut ok)?;
+            grew += check.val(v)?;
+            out.push(v);
+        }
+        self.pos = pos;
+        if !ok {
+            return bad("bad value tag");
+        }
+        self.spend(grew)
+    }
+
+    /// A table's `m` key/value pairs appended to `out`, checked as they are made (`val`
+    /// for each slot, `key` for each key: normalized and unique, then the tombstones).
+    fn entries_into(
+        &mut self,
+        m: usize,
+        tombstones: usize,
+        out: &mut Vec<Val>,
+        check: &mut super::validate::SlotCheck<'_>,
+    ) -> Result<(), SnapshotError> {
+        let (mut ok, mut grew) = (true, 0);
+        let bytes = self.bytes;
+        let mut pos = self.pos;
+        let start = out.len();
+        check.begin_entries(m);
+        for _ in 0..m {
+            let k = val_at(bytes, &mut pos, &mut ok)?;
+            grew += check.val(k)?;
+            check.key(k, out.get(start..).unwrap_or(&[]))?;
+            out.push(k);
+            let v = val_at(bytes, &mut pos, &mut ok)?;
+            grew += check.val(v)?;
+            check.value(v);
+            out.push(v);
+        }
+        self.pos = pos;
+        if !ok {
+            return bad("bad value tag");
+        }
+        check.end_entries(tombstones)?;
+        self.spend(grew)
     }
     /// An object id (a difference from the previous one, see `Writer::id`).
     fn id(&mut self) -> Result<u64, SnapshotError> {
@@ -766,7 +872,6 @@ struct Names<'p> {
     /// The image's name table.
     list: Vec<&'p str>,
     permanents: &'p Permanents,
-    index: PermanentsIndex,
 }
 
 impl<'p> Names<'p> {
@@ -789,10 +894,9 @@ impl<'p> Names<'p> {
     }
     fn then(&self, r: &mut Reader<'_>) -> Result<ThenImg, SnapshotError> {
         let (lib, key) = self.key(r)?;
-        let func = *self
-            .index
-            .continuations
-            .get(&(lib.to_string(), key.to_string()))
+        let func = self
+            .permanents
+            .continuation_by_key(lib, key)
             .ok_or_else(|| missing(format!("the continuation '{lib}.{key}'")))?;
         Ok(ThenImg {
             name: self.display(r)?,
@@ -863,7 +967,6 @@ pub(crate) fn read_image(bytes: &[u8], cx: &ReadContext<'_>) -> Result<Image, Sn
     let names = Names {
         list,
         permanents: &permanents,
-        index: permanents.index(),
     };
 
     let next_id = r.uv()?;
@@ -880,16 +983,34 @@ pub(crate) fn read_image(bytes: &[u8], cx: &ReadContext<'_>) -> Result<Image, Sn
 
     let n = r.count(1)?;
     let mut strings = r.vec(n)?;
+    // Short strings (interned when built) are runs of one buffer (allocated once); long
+    // ones get their own (the VM's strings will share it).
+    let mut short = Vec::new();
     for _ in 0..n {
         let b = r.bytes()?;
-        r.spend(b.len() + 32)?;
-        strings.push((crate::string::hash_bytes(b), Arc::<[u8]>::from(b)));
+        let hash = crate::string::hash_bytes(b);
+        let bytes = if b.len() <= crate::string::MAX_INTERNED_LEN {
+            // (Counted twice: the buffer may double as it grows.)
+            r.spend(2 * b.len())?;
+            let start = u32::try_from(short.len()).or(bad("image too large"))?;
+            short.extend_from_slice(b);
+            StrBytes::Short {
+                start,
+                len: b.len() as u32,
+            }
+        } else {
+            r.spend(b.len() + 32)?;
+            StrBytes::Own(Arc::from(b))
+        };
+        strings.push((hash, bytes));
     }
     let n = r.count(2)?;
     let mut string_ids = r.vec(n)?;
     for _ in 0..n {
         string_ids.push((r.u32()?, r.uv()?));
     }
+    r.spend(short.len())?;
+    let short_strings: Arc<[u8]> = Arc::from(short);
     let n = r.count(1)?;
     let mut trees: Vec<Vec<Arc<Prototype>>> = r.vec(n)?;
     for _ in 0..n {
@@ -915,14 +1036,18 @@ pub(crate) fn read_image(bytes: &[u8], cx: &ReadContext<'_>) -> Result<Image, Sn
     let mut slots: Vec<Val> = r.vec(nslots)?;
     let n = r.count(1)?;
     let mut objects: Vec<Obj> = r.vec(n)?;
+    let is_value = r.vec(n)?;
+    let mut check = super::validate::SlotCheck::new(&strings, &short_strings, n, is_value);
     let mut root_slots = 0;
     for i in 0..n {
         if i == root_objects {
             root_slots = slots.len();
         }
-        let o = read_object(&mut r, &names, cx, &trees, &mut slots)?;
+        let o = read_object(&mut r, &names, cx, &trees, &mut slots, &mut check)?;
+        check.is_value.push(super::validate::is_value_object(&o));
         objects.push(o);
     }
+    let decoded = check.finish();
     if root_objects >= n {
         root_slots = slots.len();
     }
@@ -963,6 +1088,7 @@ pub(crate) fn read_image(bytes: &[u8], cx: &ReadContext<'_>) -> Result<Image, Sn
         pacing,
         strings,
         string_ids,
+        short_strings,
         objects,
         slots,
         globals,
@@ -978,16 +1104,18 @@ pub(crate) fn read_image(bytes: &[u8], cx: &ReadContext<'_>) -> Result<Image, Sn
         executor_handles,
         permanents: permanents.clone(),
     };
-    super::validate::validate(&image)?;
+    super::validate::validate(&image, &decoded)?;
     Ok(image)
 }
 
+#[inline(always)]
 fn read_object(
     r: &mut Reader<'_>,
     names: &Names<'_>,
     cx: &ReadContext<'_>,
     trees: &[Vec<Arc<Prototype>>],
     slots: &mut Vec<Val>,
+    check: &mut super::validate::SlotCheck<'_>,
 ) -> Result<Obj, SnapshotError> {
     Ok(match r.u8()? {
         T_TABLE => {
@@ -1002,9 +1130,7 @@ fn read_object(
                 return bad("more table slots than announced");
             }
             let start = u32::try_from(slots.len()).or(bad("too many slots"))?;
-            for _ in 0..n {
-                slots.push(r.val()?);
-            }
+            r.array_into(n, slots, check)?;
             let array = SlotRange {
                 start,
                 len: n as u32,
@@ -1014,9 +1140,7 @@ fn read_object(
                 return bad("more table slots than announced");
             }
             let start = u32::try_from(slots.len()).or(bad("too many slots"))?;
-            for _ in 0..2 * m {
-                slots.push(r.val()?);
-            }
+            r.entries_into(m, tombstones, slots, check)?;
             if slots.len() > u32::MAX as usize {
                 return bad("too many slots");
             }
@@ -1066,10 +1190,9 @@ fn read_object(
         T_CALLBACK => {
             let id = r.id()?;
             let (lib, key) = names.key(r)?;
-            let func = *names
-                .index
-                .callbacks
-                .get(&(lib.to_string(), key.to_string()))
+            let func = names
+                .permanents
+                .callback_by_key(lib, key)
                 .ok_or_else(|| missing(format!("the Rust function '{lib}.{key}'")))?;
             Obj::Callback {
                 id,
@@ -1110,7 +1233,7 @@ fn read_object(
                 type_name: ops.name,
                 payload: revive,
                 capture: ops.capture as CaptureFn,
-                typed: Some(ops),
+                typed: Some(Box::new(ops)),
                 payload_hash,
             }
         }
@@ -1138,10 +1261,9 @@ fn read_object(
         }
         T_RESUMABLE => {
             let (lib, name) = names.key(r)?;
-            let (key, _) = *names
-                .index
-                .resumables
-                .get(&(lib.to_string(), name.to_string()))
+            let key = names
+                .permanents
+                .resumable_key(lib, name)
                 .ok_or_else(|| missing(format!("the resumable state '{lib}.{name}'")))?;
             let fields = r.vals()?;
             // The values `rebuild` reads the state from, then the state itself (about one

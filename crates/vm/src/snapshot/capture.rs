@@ -283,7 +283,7 @@ impl<'gc> Capture<'gc> {
             type_name,
             payload,
             capture,
-            typed,
+            typed: typed.map(Box::new),
             payload_hash: typed.map_or(0, |ops| (ops.checksum)(&**data)),
         })
     }
@@ -460,7 +460,7 @@ pub(crate) fn capture<'gc>(
         if id != 0 {
             string_ids.push((strings.len() as u32, id));
         }
-        strings.push((s.content_hash(), s.shared_bytes()));
+        strings.push((s.content_hash(), StrBytes::Own(s.shared_bytes())));
     }
     Ok(Image {
         instance: state.handles.borrow().instance,
@@ -472,6 +472,7 @@ pub(crate) fn capture<'gc>(
         pacing: state.memory.pacing(),
         strings,
         string_ids,
+        short_strings: std::sync::Arc::from(&[][..]),
         objects,
         slots: c.slots,
         globals,

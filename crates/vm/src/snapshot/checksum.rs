@@ -15,8 +15,8 @@ impl Image {
         let mut h = StableHasher::new();
         h.word(self.next_id);
         h.word(strings as u64);
-        for (_, bytes) in self.strings.iter().take(strings) {
-            h.bytes(bytes);
+        for (_, s) in self.strings.iter().take(strings) {
+            h.bytes(self.bytes_of(s));
         }
         for (i, id) in self
             .string_ids

@@ -23,6 +23,40 @@ pub(crate) enum Val {
     Obj(u32),
 }
 
+/// A string's bytes in an image: its own buffer (a captured string shares the live
+/// string's), or a run of `Image::short_strings`, the one buffer of the short strings read
+/// from bytes (short enough to be interned: `rebuild` copies those into the interner
+/// anyway, so one buffer for all of them saves an allocation each). See `Image::bytes_of`.
+#[derive(Clone, Debug)]
+pub(crate) enum StrBytes {
+    Own(Arc<[u8]>),
+    Short { start: u32, len: u32 },
+}
+
+impl StrBytes {
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            StrBytes::Own(b) => b.len(),
+            StrBytes::Short { len, .. } => *len as usize,
+        }
+    }
+}
+
+/// The bytes of string `s` of an image whose short strings are `short`
+/// (`Image::short_strings`).
+pub(crate) fn bytes_of<'a>(s: &'a StrBytes, short: &'a [u8]) -> &'a [u8] {
+    match s {
+        StrBytes::Own(b) => b,
+        StrBytes::Short { start, len } => {
+            let start = *start as usize;
+            // (`bytes` makes runs inside the buffer.)
+            (short.get(start..).unwrap_or(&[]))
+                .get(..*len as usize)
+                .unwrap_or(&[])
+        }
+    }
+}
+
 /// The payload of a `UserData::new_snapshotable` userdata: cloned in, cloned back out.
 pub(crate) struct Cloned<T>(pub(crate) T);
 
@@ -167,8 +201,9 @@ pub(crate) enum Obj {
         type_name: &'static str,
         payload: Box<dyn Revive>,
         capture: CaptureFn,
-        /// A typed `Rewindable` payload's functions (`None`: an untyped snapshotable one).
-        typed: Option<PayloadOps>,
+        /// A typed `Rewindable` payload's functions (`None`: an untyped snapshotable one;
+        /// boxed: every object of an image is as big as its biggest kind).
+        typed: Option<Box<PayloadOps>>,
         /// The payload's `Rewindable::checksum` (0 for untyped payloads: their type name
         /// and id stand for them).
         payload_hash: u64,
@@ -205,9 +240,12 @@ pub(crate) struct Image {
     pub(crate) script_bytes: usize,
     /// `MemoryAccount::pacing` at capture (when the next automatic collection is due).
     pub(crate) pacing: crate::memory::CollectorPacing,
-    pub(crate) strings: Vec<(u64, Arc<[u8]>)>,
+    /// Each string's content hash and bytes.
+    pub(crate) strings: Vec<(u64, StrBytes)>,
     /// `(index in strings, id)` of the long strings that have a script id (`%p`), by index.
     pub(crate) string_ids: Vec<(u32, u64)>,
+    /// The bytes of the strings that are `StrBytes::Short` (empty in captured images).
+    pub(crate) short_strings: Arc<[u8]>,
     pub(crate) objects: Vec<Obj>,
     /// The array and hash-part slots of every table (see `SlotRange`).
     pub(crate) slots: Vec<Val>,
@@ -264,6 +302,7 @@ impl Image {
             pacing,
             strings,
             string_ids,
+            short_strings,
             objects,
             slots,
             globals,
@@ -281,10 +320,13 @@ impl Image {
         } = self;
         format!(
             "next_id {next_id:?}\nroot_counts {root_counts:?}\nscript_bytes {script_bytes}\n\
-             pacing {pacing:?}\nstrings {strings:?} {string_ids:?}\nslots {slots:?}\nroots {:?}\n\
+             pacing {pacing:?}\nstrings {:?} {string_ids:?}\nslots {slots:?}\nroots {:?}\n\
              finalizers {finalizable:?} {pending_finalizers:?} {finalizing:?} \
              {full_collection_requested}\nhandles {value_handles:?} {executor_handles:?}\n\
              objects {objects:#?}",
+            (strings.iter())
+                .map(|(h, s)| (h, bytes_of(s, short_strings)))
+                .collect::<Vec<_>>(),
             (
                 globals,
                 registry,
@@ -295,6 +337,20 @@ impl Image {
         )
     }
 
+    /// The bytes of string `s` of this image.
+    pub(crate) fn bytes_of<'a>(&'a self, s: &'a StrBytes) -> &'a [u8] {
+        bytes_of(s, &self.short_strings)
+    }
+
+    /// The bytes of string `s` of this image as a buffer of their own, shared with the
+    /// image if they have one.
+    pub(crate) fn shared_bytes_of(&self, s: &StrBytes) -> Arc<[u8]> {
+        match s {
+            StrBytes::Own(b) => b.clone(),
+            StrBytes::Short { .. } => Arc::from(self.bytes_of(s)),
+        }
+    }
+
     /// Sizes to preallocate the next capture with: objects, strings, slots.
     pub(crate) fn size_hint(&self) -> (usize, usize, usize) {
         (self.objects.len(), self.strings.len(), self.slots.len())
@@ -303,7 +359,8 @@ impl Image {
     pub(crate) fn size_bytes(&self) -> usize {
         use std::mem::size_of;
         let mut n = size_of::<Image>()
-            + self.strings.capacity() * size_of::<(u64, Arc<[u8]>)>()
+            + self.strings.capacity() * size_of::<(u64, StrBytes)>()
+            + self.short_strings.len()
             + self.objects.capacity() * size_of::<Obj>()
             + self.slots.capacity() * size_of::<Val>()
             + (self.finalizable.len() + self.pending_finalizers.len()) * size_of::<Val>()

@@ -246,11 +246,12 @@ pub(crate) fn rebuild<'gc>(
     };
     {
         let mut interner = state.strings.borrow_mut(mc);
-        for (hash, bytes) in &image.strings {
+        for (hash, s) in &image.strings {
+            let bytes = image.bytes_of(s);
             let s = if bytes.len() <= MAX_INTERNED_LEN {
                 interner.intern(mc, bytes)
             } else {
-                LuaString::from_shared(mc, *hash, bytes.clone())
+                LuaString::from_shared(mc, *hash, image.shared_bytes_of(s))
             };
             rb.strings.push(s);
         }
@@ -299,7 +300,7 @@ pub(crate) fn rebuild<'gc>(
                                 ops.name
                             )));
                         }
-                        (UserDataSnap::Typed(*ops), ops.payload_bytes)
+                        (UserDataSnap::Typed(**ops), ops.payload_bytes)
                     }
                     None => (
                         UserDataSnap::Capture {

@@ -4,6 +4,8 @@
 //! included. A field one mechanism ignored would show up as a difference here (and one
 //! that compiles at all has been named by every mechanism's exhaustive destructuring).
 
+use super::image::{Obj, Val};
+use super::Snapshot;
 use crate::executor::Fuel;
 use crate::function::{Action, Outcome, Then, UpValueState};
 use crate::lua::Lua;
@@ -418,4 +420,103 @@ fn corrupt_bytes_are_errors_never_panics() {
         accepted > 0,
         "some single-byte changes are still valid images"
     );
+}
+
+#[test]
+fn bytes_refuse_thread_charges_beyond_their_buffers() {
+    // A crafted image used to be able to declare a thread charge up to 2^48: its VM then
+    // reported that much memory in use and refused every allocation.
+    let mut lua = vm();
+    register_test_permanents(&lua);
+    let _exec = populate_with(&mut lua, false);
+    let reader = vm();
+    register_test_permanents(&reader);
+    let original = lua.snapshot().unwrap();
+    let threads = (original.0.objects.iter())
+        .filter(|o| matches!(o, Obj::Thread(_)))
+        .count();
+    assert!(threads >= 2);
+    for which in 0..threads {
+        for claim in [1usize << 20, 1 << 40, 1 << 48] {
+            let Ok(mut img) = std::sync::Arc::try_unwrap(lua.snapshot().unwrap().0) else {
+                unreachable!("a fresh snapshot's image has one owner")
+            };
+            let Some(Obj::Thread(t)) = (img.objects.iter_mut())
+                .filter(|o| matches!(o, Obj::Thread(_)))
+                .nth(which)
+            else {
+                unreachable!()
+            };
+            t.charged = claim;
+            let crafted = Snapshot(std::sync::Arc::new(img)).to_bytes().unwrap();
+            let err = reader.snapshot_from_bytes(&crafted).err().expect("refused");
+            assert!(err.to_string().contains("thread charge"), "{err}");
+        }
+    }
+    // The real charges read back, and the restored VM uses about what the original does.
+    let back = reader
+        .snapshot_from_bytes(&original.to_bytes().unwrap())
+        .unwrap();
+    let mut r = vm();
+    register_test_permanents(&r);
+    r.restore(&back).unwrap();
+    assert!(r.memory_used() < 1 << 20, "{}", r.memory_used());
+}
+
+#[test]
+fn bytes_refuse_malformed_table_keys() {
+    // Hash parts as the decoder checks them: small ones (a set of hash bits, then the keys)
+    // and big ones (a hash table), each key normalized and once, the tombstones counted.
+    let mut lua = vm();
+    lua.execute(
+        b"small = {a = 1, b = 2, c = 3}
+          big = {} for i = 1, 20 do big['key number ' .. i .. ' is long enough'] = i end",
+        "=tables",
+    )
+    .unwrap();
+    let reader = vm();
+    type Edit = fn(&mut super::image::Image, usize);
+    let edits: [(&str, Edit); 6] = [
+        ("table key twice", |img, at| {
+            img.slots[at + 2] = img.slots[at]
+        }),
+        ("table key twice", |img, at| {
+            // Another string with the same contents.
+            let Val::Str(i) = img.slots[at] else {
+                unreachable!()
+            };
+            let copy = img.strings[i as usize].clone();
+            img.strings.push(copy);
+            img.slots[at + 2] = Val::Str(img.strings.len() as u32 - 1);
+        }),
+        ("NaN table key", |img, at| {
+            img.slots[at] = Val::Float(f64::NAN)
+        }),
+        ("float table key", |img, at| img.slots[at] = Val::Float(2.0)),
+        ("nil table key", |img, at| img.slots[at] = Val::Nil),
+        ("tombstone count", |img, at| img.slots[at + 1] = Val::Nil),
+    ];
+    for entries in [3, 20] {
+        for (why, edit) in edits {
+            let Ok(mut img) = std::sync::Arc::try_unwrap(lua.snapshot().unwrap().0) else {
+                unreachable!()
+            };
+            let at = img
+                .objects
+                .iter()
+                .find_map(|o| match o {
+                    Obj::Table { entries: e, .. } if e.len as usize == entries => {
+                        Some(e.start as usize)
+                    }
+                    _ => None,
+                })
+                .unwrap();
+            // The last two keys (a repeat comes after the key it repeats).
+            let at = at + 2 * entries - 4;
+            edit(&mut img, at);
+            let bytes = Snapshot(std::sync::Arc::new(img)).to_bytes().unwrap();
+            let err = reader.snapshot_from_bytes(&bytes).err().expect(why);
+            assert!(err.to_string().contains(why), "{entries} entries: {err}");
+        }
+    }
 }

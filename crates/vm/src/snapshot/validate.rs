@@ -9,8 +9,8 @@
 //!   every `Val` names an existing string or a value object (table, closure, callback,
 //!   thread, userdata); finalizer lists hold tables or userdata.
 //! - **Ids**: script ids below `next_id`, host ids (`HOST_ID_BIT`) below `next_host_id`,
-//!   no id used twice; long strings' ids (`string_ids`) name long strings, in order; `script_bytes` and thread charges within sane bounds (memory
-//!   arithmetic cannot overflow).
+//!   no id used twice; long strings' ids (`string_ids`) name long strings, in order;
+//!   `script_bytes` within sane bounds (memory arithmetic cannot overflow).
 //! - **Handles**: sorted by serial, without duplicates (they are binary-searched); executor
 //!   handles name executors.
 //! - **Prototypes**: constants equal the prototype's constants (so the verifier's
@@ -21,10 +21,15 @@
 //! - **Tables**: no nil or NaN keys, no float key with an integer value (keys are
 //!   normalized), no key twice;
 //!   `tombstones` equals the entries with a nil value; capacities at least the lengths;
-//!   only known flags.
+//!   only known flags. (The slots are checked as they are decoded, by [`SlotCheck`]:
+//!   value references, keys, tombstones; references to objects decoded later are checked
+//!   by `validate`.)
 //! - **Threads**: stack within `MAX_STACK_SLOTS`, frames within `MAX_FRAMES`. Frames are
 //!   stacked: each frame's function slot (Lua) or base (continuation) is at or above the
-//!   previous frame's base. A Lua frame's closure is a closure; `func < base`, `base` is
+//!   previous frame's base. The thread's memory charge at most twice its object and buffers
+//!   at their capacities (a charge may lag its buffers' growth, never exceed them; twice:
+//!   pointer widths differ between writer and reader). A Lua frame's closure is a
+//!   closure; `func < base`, `base` is
 //!   `func + 1` (not vararg, no varargs) or `func + 1 + num_params + num_varargs` (vararg),
 //!   `stack_end == base + max_stack_size`, `pc < code.len()`, `base <= top <=
 //!   MAX_STACK_SLOTS`; the running thread of an executor (the last of its chain), if its top
@@ -41,7 +46,7 @@
 //!   names (`(resuming)`, `(preempted)`) only with their own continuations.
 //! - **Executors**: at least one thread; no thread in two executors' chains or twice in one.
 
-use hashbrown::HashSet;
+use hashbrown::HashTable;
 
 use super::image::*;
 use super::SnapshotError;
@@ -60,31 +65,222 @@ const MAX_BYTES_CLAIM: usize = 1 << 48;
 /// Hash parts up to this many entries are checked for duplicate keys pairwise.
 const SMALL_TABLE: usize = 8;
 
-#[derive(PartialEq, Eq, Hash)]
-enum Key<'a> {
-    Bool(bool),
-    Int(i64),
-    Float(u64),
-    Str(&'a [u8]),
-    Obj(u32),
+/// Whether a `Val::Obj` may name this object (the kinds a Lua value can be).
+pub(crate) fn is_value_object(o: &Obj) -> bool {
+    matches!(
+        o,
+        Obj::Table { .. }
+            | Obj::Closure { .. }
+            | Obj::Callback { .. }
+            | Obj::Thread(_)
+            | Obj::UserData { .. }
+    )
+}
+
+/// Whether two table keys (normalized, checked by `SlotCheck::key_hash`) are the same key:
+/// strings by contents, the rest by value (no NaN, no -0.0 among normalized keys).
+fn same_key(strings: &[(u64, StrBytes)], short: &[u8], a: Val, b: Val) -> bool {
+    match (a, b) {
+        (Val::Str(i), Val::Str(j)) => {
+            i == j
+                || matches!((strings.get(i as usize), strings.get(j as usize)),
+                    (Some(x), Some(y)) if x.0 == y.0
+                        && bytes_of(&x.1, short) == bytes_of(&y.1, short))
+        }
+        _ => a == b,
+    }
+}
+
+/// Checks made on table slots while an image is decoded (`bytes::read_object`), right
+/// after each table's slots are read: every value names an existing string or object and
+/// (objects already decoded) a value object; keys are normalized and unique; the tombstone
+/// count is right. References to objects not decoded yet are kept for `validate`.
+pub(crate) struct SlotCheck<'s> {
+    strings: &'s [(u64, StrBytes)],
+    /// `Image::short_strings`.
+    short: &'s [u8],
+    nobjects: usize,
+    /// Whether each object decoded so far is a value object (`is_value_object`).
+    pub(crate) is_value: Vec<bool>,
+    /// Object references found in slots to objects not decoded when the slot was: checked
+    /// against `is_value` once every object is decoded.
+    pub(crate) forward: Vec<u32>,
+    /// The hash part being decoded (`begin_entries`): whether it is small, a 256-bit set
+    /// of its keys' hashes (small ones), its keys with their hashes (big ones), its nils.
+    small: bool,
+    bits: [u64; 4],
+    big: HashTable<(u64, Val)>,
+    /// Big hash parts hash their keys' hashes again with a per-read random seed: crafted
+    /// keys whose fixed hashes agree in the bits a hash table uses cannot make it slow.
+    seed: hashbrown::DefaultHashBuilder,
+    nils: usize,
+}
+
+/// What `validate` needs from decoding: `SlotCheck::is_value` and `SlotCheck::forward`.
+pub(crate) struct Decoded {
+    pub(crate) is_value: Vec<bool>,
+    pub(crate) forward: Vec<u32>,
+}
+
+impl<'s> SlotCheck<'s> {
+    /// For an image with these strings and `nobjects` objects; `is_value` with room for
+    /// them (the caller counted it against its budget).
+    pub(crate) fn new(
+        strings: &'s [(u64, StrBytes)],
+        short: &'s [u8],
+        nobjects: usize,
+        is_value: Vec<bool>,
+    ) -> Self {
+        SlotCheck {
+            strings,
+            short,
+            nobjects,
+            is_value,
+            forward: Vec::new(),
+            small: true,
+            bits: [0; 4],
+            big: HashTable::new(),
+            seed: Default::default(),
+            nils: 0,
+        }
+    }
+
+    pub(crate) fn finish(self) -> Decoded {
+        Decoded {
+            is_value: self.is_value,
+            forward: self.forward,
+        }
+    }
+
+    /// A slot's value, as it is decoded: its string or object exists; an object decoded
+    /// already is a value object, a later one is remembered in `forward`. Returns how many
+    /// bytes `forward` grew by (the caller's budget).
+    #[inline(always)]
+    pub(crate) fn val(&mut self, v: Val) -> Result<usize, SnapshotError> {
+        match v {
+            Val::Str(i) if i as usize >= self.strings.len() => corrupt("string index"),
+            Val::Obj(i) => match self.is_value.get(i as usize) {
+                Some(true) => Ok(0),
+                Some(false) => corrupt("value refers to a non-value object"),
+                None if (i as usize) < self.nobjects => {
+                    self.forward.push(i);
+                    // (Counted twice: the vector may double.)
+                    Ok(2 * std::mem::size_of::<u32>())
+                }
+                None => corrupt("reference to a missing object"),
+            },
+            _ => Ok(0),
+        }
+    }
+
+    /// A table key's hash, after checking it is a normalized key: no nil, no NaN, no float
+    /// with an integer value (strings hash by contents: their content hash).
+    #[inline]
+    fn key_hash(&self, k: Val) -> Result<u64, SnapshotError> {
+        let (tag, bits) = match k {
+            Val::Nil => return corrupt("nil table key"),
+            Val::Boolean(b) => (1, b as u64),
+            Val::Integer(i) => (2, i as u64),
+            Val::Float(f) => {
+                if f.is_nan() {
+                    return corrupt("NaN table key");
+                }
+                if crate::number::float_to_int(f).is_some() {
+                    return corrupt("float table key with an integer value");
+                }
+                (3, f.to_bits())
+            }
+            Val::Str(i) => {
+                return self
+                    .strings
+                    .get(i as usize)
+                    .map(|s| s.0)
+                    .ok_or(SnapshotError::Corrupt("string index"))
+            }
+            Val::Obj(i) => (4, i as u64),
+        };
+        // A multiplicative mix: the high bits (which hashbrown uses) depend on every bit.
+        Ok((bits ^ tag << 60)
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            .rotate_left(29)
+            ^ bits.wrapping_mul(0xc2b2_ae3d_27d4_eb4f))
+    }
+
+    /// A table's hash part of `entries` key/value pairs is decoded next (`key` and
+    /// `value` for each, then `end_entries`).
+    #[inline]
+    pub(crate) fn begin_entries(&mut self, entries: usize) {
+        self.small = entries <= SMALL_TABLE;
+        self.bits = [0; 4];
+        if !self.small {
+            self.big.clear();
+        }
+        self.nils = 0;
+    }
+
+    /// A key of the hash part, just decoded (and checked by `val`), after the pairs
+    /// `earlier`: normalized, and unique (small parts: a 256-bit set of 8 bits of the keys'
+    /// hashes, the keys themselves compared only when a key's bit is taken; big ones: a hash
+    /// table of their keys).
+    #[inline(always)]
+    pub(crate) fn key(&mut self, k: Val, earlier: &[Val]) -> Result<(), SnapshotError> {
+        let h = self.key_hash(k)?;
+        let (strings, short) = (self.strings, self.short);
+        if self.small {
+            let top = h >> 56;
+            let (word, bit) = ((top >> 6) as usize & 3, 1u64 << (top & 63));
+            let w = self
+                .bits
+                .get_mut(word)
+                .ok_or(SnapshotError::Corrupt("key"))?;
+            if *w & bit != 0
+                && earlier
+                    .chunks_exact(2)
+                    .any(|other| same_key(strings, short, other[0], k))
+            {
+                return corrupt("table key twice");
+            }
+            *w |= bit;
+        } else {
+            let h = std::hash::BuildHasher::hash_one(&self.seed, h);
+            if self
+                .big
+                .find(h, |s| same_key(strings, short, s.1, k))
+                .is_some()
+            {
+                return corrupt("table key twice");
+            }
+            self.big.insert_unique(h, (h, k), |s| s.0);
+        }
+        Ok(())
+    }
+
+    /// The value of the pair whose key `key` just took (and checked by `val`).
+    #[inline(always)]
+    pub(crate) fn value(&mut self, v: Val) {
+        self.nils += (v == Val::Nil) as usize;
+    }
+
+    /// The hash part is decoded: it has `tombstones` nil values.
+    pub(crate) fn end_entries(&self, tombstones: usize) -> Result<(), SnapshotError> {
+        if self.nils != tombstones {
+            return corrupt("tombstone count");
+        }
+        Ok(())
+    }
 }
 
 struct Check<'a> {
     img: &'a Image,
+    is_value: &'a [bool],
 }
 
 impl<'a> Check<'a> {
     fn val(&self, v: Val) -> Result<(), SnapshotError> {
         match v {
             Val::Str(i) if i as usize >= self.img.strings.len() => corrupt("string index"),
-            Val::Obj(i) => match self.img.objects.get(i as usize) {
-                Some(
-                    Obj::Table { .. }
-                    | Obj::Closure { .. }
-                    | Obj::Callback { .. }
-                    | Obj::Thread(_)
-                    | Obj::UserData { .. },
-                ) => Ok(()),
+            Val::Obj(i) => match self.is_value.get(i as usize) {
+                Some(true) => Ok(()),
                 _ => corrupt("value refers to a non-value object"),
             },
             _ => Ok(()),
@@ -136,34 +332,22 @@ impl<'a> Check<'a> {
         }
         Ok(())
     }
-    fn key(&self, v: Val) -> Result<Key<'a>, SnapshotError> {
-        Ok(match v {
-            Val::Nil => return corrupt("nil table key"),
-            Val::Boolean(b) => Key::Bool(b),
-            Val::Integer(i) => Key::Int(i),
-            Val::Float(f) => {
-                if f.is_nan() {
-                    return corrupt("NaN table key");
-                }
-                if crate::number::float_to_int(f).is_some() {
-                    return corrupt("float table key with an integer value");
-                }
-                Key::Float(f.to_bits())
-            }
-            Val::Str(i) => Key::Str(
-                self.img
-                    .strings
-                    .get(i as usize)
-                    .map(|(_, b)| &**b)
-                    .ok_or(SnapshotError::Corrupt("string index"))?,
-            ),
-            Val::Obj(i) => Key::Obj(i),
-        })
-    }
 }
 
-pub(crate) fn validate(img: &Image) -> Result<(), SnapshotError> {
-    let c = Check { img };
+/// Checks `img`, decoded from bytes, whose table slots `SlotCheck` checked as they were
+/// decoded (`decoded`: which objects are values, and the slots' references to objects
+/// decoded after them).
+pub(crate) fn validate(img: &Image, decoded: &Decoded) -> Result<(), SnapshotError> {
+    if decoded.is_value.len() != img.objects.len() {
+        return corrupt("object count");
+    }
+    let c = Check {
+        img,
+        is_value: &decoded.is_value,
+    };
+    for i in &decoded.forward {
+        c.val(Val::Obj(*i))?;
+    }
     c.table(img.globals)?;
     c.table(img.registry)?;
     c.thread(img.main_thread)?;
@@ -221,10 +405,9 @@ pub(crate) fn validate(img: &Image) -> Result<(), SnapshotError> {
         previous = Some(i);
     }
 
-    let mut ids = HashSet::with_capacity(img.objects.len());
-    // One set for every table's keys (cleared for each), one list for small tables.
-    let mut keys: HashSet<Key<'_>> = HashSet::new();
-    let mut small: Vec<Key<'_>> = Vec::with_capacity(SMALL_TABLE);
+    // Every object id (script ids, host ids), checked for duplicates after the loop.
+    let mut ids = Vec::with_capacity(img.objects.len());
+    let mut host_ids = Vec::new();
     // Which thread lists each open upvalue (index → thread).
     let mut open_owner: Vec<Option<u32>> = vec![None; img.objects.len()];
     let mut in_chain = vec![false; img.objects.len()];
@@ -235,8 +418,13 @@ pub(crate) fn validate(img: &Image) -> Result<(), SnapshotError> {
             } else {
                 id < img.next_id
             };
-            if !ok || !ids.insert(id) {
+            if !ok {
                 return corrupt("object id out of range or used twice");
+            }
+            if crate::state::is_host_id(id) {
+                host_ids.push(id);
+            } else {
+                ids.push(id);
             }
         }
         match o {
@@ -247,7 +435,7 @@ pub(crate) fn validate(img: &Image) -> Result<(), SnapshotError> {
                 entries,
                 array_capacity,
                 entries_capacity,
-                tombstones,
+                tombstones: _, // with the slots, by `SlotCheck::end_entries`
                 metatable,
             } => {
                 if flags
@@ -261,37 +449,11 @@ pub(crate) fn validate(img: &Image) -> Result<(), SnapshotError> {
                 if let Some(m) = metatable {
                     c.table(*m)?;
                 }
+                // Values, keys and tombstones: checked while decoding (`SlotCheck`).
                 let arr = img.slot_range(*array, 1)?;
                 let kv = img.slot_range(*entries, 2)?;
                 if *array_capacity < arr.len() || *entries_capacity < kv.len() / 2 {
                     return corrupt("table capacity below its length");
-                }
-                c.vals(arr)?;
-                keys.clear();
-                small.clear();
-                let mut nils = 0;
-                for pair in kv.chunks_exact(2) {
-                    let k = c.key(pair[0])?;
-                    c.val(pair[0])?;
-                    c.val(pair[1])?;
-                    // Small hash parts (most tables) are compared pairwise, bigger ones
-                    // through a set.
-                    let twice = if kv.len() <= 2 * SMALL_TABLE {
-                        let seen = small.contains(&k);
-                        small.push(k);
-                        seen
-                    } else {
-                        !keys.insert(k)
-                    };
-                    if twice {
-                        return corrupt("table key twice");
-                    }
-                    if pair[1] == Val::Nil {
-                        nils += 1;
-                    }
-                }
-                if nils != *tombstones {
-                    return corrupt("tombstone count");
                 }
             }
             Obj::Proto {
@@ -313,7 +475,7 @@ pub(crate) fn validate(img: &Image) -> Result<(), SnapshotError> {
                         (Val::Str(i), Constant::String(s)) => img
                             .strings
                             .get(*i as usize)
-                            .is_some_and(|(_, b)| **b == **s),
+                            .is_some_and(|(_, b)| img.bytes_of(b) == &**s),
                         _ => false,
                     };
                     if !same {
@@ -419,6 +581,9 @@ pub(crate) fn validate(img: &Image) -> Result<(), SnapshotError> {
             }
         }
     }
+    if !distinct(&mut ids) || !distinct(&mut host_ids) {
+        return corrupt("object id out of range or used twice");
+    }
     for (i, o) in img.objects.iter().enumerate() {
         if let Obj::UpValueOpen { thread, .. } = o {
             if open_owner[i] != Some(*thread) {
@@ -427,6 +592,39 @@ pub(crate) fn validate(img: &Image) -> Result<(), SnapshotError> {
         }
     }
     Ok(())
+}
+
+/// Whether `ids` holds no value twice. Ids come from a counter, so an image's are usually
+/// dense: then a bitmap over their range (at most 8 bytes per id, plus 8 KiB), else sorting.
+fn distinct(ids: &mut [u64]) -> bool {
+    let (min, max) = ids
+        .iter()
+        .fold((u64::MAX, 0), |(lo, hi), &id| (lo.min(id), hi.max(id)));
+    let Some(span) = max.checked_sub(min) else {
+        return true; // no ids
+    };
+    if span
+        <= (ids.len() as u64)
+            .saturating_mul(64)
+            .saturating_add(1 << 16)
+    {
+        let mut bits = vec![0u64; (span / 64 + 1) as usize];
+        for id in ids.iter() {
+            let offset = id - min;
+            let Some(word) = bits.get_mut((offset / 64) as usize) else {
+                return false; // (cannot happen: every id is within the span)
+            };
+            let bit = 1u64 << (offset % 64);
+            if *word & bit != 0 {
+                return false;
+            }
+            *word |= bit;
+        }
+        true
+    } else {
+        ids.sort_unstable();
+        ids.windows(2).all(|w| w[0] != w[1])
+    }
 }
 
 fn thread(
@@ -461,12 +659,12 @@ fn thread(
     if len > MAX_STACK_SLOTS || frames.len() > MAX_FRAMES {
         return corrupt("thread too big");
     }
-    if *charged > MAX_BYTES_CLAIM {
-        return corrupt("thread charge out of range");
-    }
     let lens = [len, frames.len(), open_upvalues.len(), tbc_slots.len()];
     if capacities.iter().zip(lens).any(|(c, l)| *c < l) {
         return corrupt("thread capacity below its length");
+    }
+    if *charged > MAX_BYTES_CLAIM || *charged > max_thread_charge(capacities) {
+        return corrupt("thread charge beyond its buffers");
     }
     c.vals(stack)?;
     let mut floor = 0usize;
@@ -634,6 +832,28 @@ fn thread(
         return corrupt("resume slot out of range");
     }
     Ok(())
+}
+
+/// The most a thread may be charged: its object and its buffers at the image's capacities
+/// (`ThreadState::bytes`: a charge lags its buffers' growth until the next resync, and never
+/// exceeds them), counted twice over, so an image written where pointers are bigger (64
+/// against 32 bits) keeps its charges. So an image's threads cannot claim memory their
+/// buffers, which the decoder counted against its budget, do not justify.
+fn max_thread_charge(capacities: &[usize; 4]) -> usize {
+    use std::mem::size_of;
+    let sizes = [
+        size_of::<crate::value::Value<'static>>(),
+        size_of::<crate::thread::Frame<'static>>(),
+        size_of::<usize>(),
+        size_of::<usize>(),
+    ];
+    capacities
+        .iter()
+        .zip(sizes)
+        .fold(crate::thread::THREAD_BYTES, |n, (c, s)| {
+            n.saturating_add(c.saturating_mul(s))
+        })
+        .saturating_mul(2)
 }
 
 /// A frame called by Lua frame `caller` (whose instruction at `pc - 1` made the call) must
