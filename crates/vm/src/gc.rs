@@ -39,7 +39,8 @@ use crate::function::Then;
 use crate::function::{Action, Outcome};
 use crate::object::{Reference, References};
 use crate::state::{Context, MetaEvent, State};
-use crate::table::{Table, TableInner, GC_FLAG_FINALIZER, GC_FLAG_WEAK};
+use crate::table::{Table, TableInner, TableState, GC_FLAG_FINALIZER, GC_FLAG_WEAK};
+use crate::thread::ThreadState;
 use crate::value::Value;
 
 thread_local! {
@@ -126,7 +127,22 @@ enum Node<'gc> {
     UserData(crate::userdata::UserData<'gc>),
     Executor(crate::executor::Executor<'gc>),
     Resumable(crate::resumable::Resumable<'gc>),
+    /// A strong table's array and entries from this position on (array first, then
+    /// entries): big containers are marked [`MARK_PIECE`] slots at a time (see `run`).
+    TableFrom(Table<'gc>, u32),
+    /// A thread's value stack and then its frames from this position on, likewise.
+    StackFrom(crate::thread::Thread<'gc>, u32),
 }
+
+/// Slots of a table or a thread's stack the logical mark visits before going deeper. Marking
+/// a container pushes its unmarked children on the mark's stack; in pieces, that stack holds
+/// at most this many children per container being marked instead of all of them (a table of
+/// 350,000 fresh tables pushed 350,000 nodes: 8 MiB of mark stack beyond the heap, while
+/// the memory limit's collection ran).
+const MARK_PIECE: usize = 256;
+
+// The mark's stack entries stay two words.
+const _: () = assert!(std::mem::size_of::<Node<'static>>() <= 16);
 
 #[inline]
 fn addr<T>(gc: Gc<'_, T>) -> usize {
@@ -256,6 +272,25 @@ impl<'gc> LogicalMark<'gc> {
         }
     }
 
+    /// The end of the piece of a container of `len` slots that starts at `from`; pushes the
+    /// rest's node first, so the piece's children are marked before it (depth first: the
+    /// mark's stack holds at most a piece's children per container in progress).
+    fn piece_end<T>(&mut self, container: Gc<'gc, T>, from: usize, len: usize) -> usize
+    where
+        Node<'gc>: FromPiece<'gc, T>,
+    {
+        let end = from.saturating_add(MARK_PIECE).min(len);
+        if end < len {
+            match u32::try_from(end) {
+                Ok(next) => self.stack.push(Node::from_piece(container, next)),
+                // Beyond what a piece position holds (never under a memory limit): the rest
+                // at once.
+                Err(_) => return len,
+            }
+        }
+        end
+    }
+
     fn run(&mut self) {
         loop {
             if let Some(v) = self.released.pop() {
@@ -273,7 +308,21 @@ impl<'gc> LogicalMark<'gc> {
                         (false, false)
                     };
                     if !wk && !wv {
-                        st.references(&mut |r| self.reference(r));
+                        // The same fields `References` lists, the array and entries in
+                        // pieces (`TableFrom`).
+                        let TableState {
+                            array: _,
+                            entries: _,
+                            index: _,
+                            tombstones: _,
+                            metatable,
+                            flags: _,
+                            charge: _,
+                        } = &*st;
+                        if let Some(mt) = metatable {
+                            self.value(Value::Table(*mt));
+                        }
+                        self.stack.push(Node::TableFrom(t, 0));
                         continue;
                     }
                     // A weak table: its strong parts only (the same fields `References`
@@ -318,7 +367,56 @@ impl<'gc> LogicalMark<'gc> {
                     if !crate::state::is_host_id(t.0.id) {
                         self.count(ts.charge.get());
                     }
-                    ts.references(&mut |r| self.reference(r));
+                    // The same fields `References` lists, the stack and the frames in
+                    // pieces (`StackFrom`).
+                    let ThreadState {
+                        stack: _,
+                        frames: _,
+                        open_upvalues,
+                        tbc_slots: _,
+                        status: _,
+                        body,
+                        started: _,
+                        death_error,
+                        resume_then,
+                        resume_slot: _,
+                        resume_returns: _,
+                        raised_by: _,
+                        charge: _,
+                    } = &*ts;
+                    let f = &mut |r| self.reference(r);
+                    open_upvalues.references(f);
+                    body.references(f);
+                    death_error.references(f);
+                    resume_then.references(f);
+                    self.stack.push(Node::StackFrom(t, 0));
+                }
+                Node::TableFrom(t, from) => {
+                    let st = t.0.state.borrow();
+                    let (array, entries) = (&st.array, &st.entries);
+                    let from = from as usize;
+                    let end = self.piece_end(t.0, from, array.len() + entries.len());
+                    for i in from..end {
+                        if let Some(v) = array.get(i) {
+                            self.value(*v);
+                        } else if let Some((k, v)) = entries.get(i - array.len()) {
+                            self.value(*k);
+                            self.value(*v);
+                        }
+                    }
+                }
+                Node::StackFrom(t, from) => {
+                    let ts = t.borrow();
+                    let (stack, frames) = (&ts.stack, &ts.frames);
+                    let from = from as usize;
+                    let end = self.piece_end(t.0, from, stack.len() + frames.len());
+                    for i in from..end {
+                        if let Some(v) = stack.get(i) {
+                            self.value(*v);
+                        } else if let Some(f) = frames.get(i - stack.len()) {
+                            f.references(&mut |r| self.reference(r));
+                        }
+                    }
                 }
                 Node::UserData(u) => {
                     self.count(u.0._charge.get());
@@ -331,6 +429,23 @@ impl<'gc> LogicalMark<'gc> {
                 }
             }
         }
+    }
+}
+
+/// The node that goes on marking a container from a position (see `LogicalMark::piece_end`).
+trait FromPiece<'gc, T> {
+    fn from_piece(container: Gc<'gc, T>, from: u32) -> Self;
+}
+
+impl<'gc> FromPiece<'gc, TableInner<'gc>> for Node<'gc> {
+    fn from_piece(container: Gc<'gc, TableInner<'gc>>, from: u32) -> Self {
+        Node::TableFrom(Table(container), from)
+    }
+}
+
+impl<'gc> FromPiece<'gc, crate::thread::ThreadInner<'gc>> for Node<'gc> {
+    fn from_piece(container: Gc<'gc, crate::thread::ThreadInner<'gc>>, from: u32) -> Self {
+        Node::StackFrom(crate::thread::Thread(container), from)
     }
 }
 
