@@ -98,19 +98,17 @@ pub enum Frame<'gc> {
     },
 }
 
-#[derive(Collect)]
-#[collect(no_drop)]
+/// (`Collect` is implemented in `gc_unsafe`, by `References`, reporting the slots it traces
+/// to the collector's pacing.)
 pub struct ThreadState<'gc> {
     pub stack: Vec<Value<'gc>>,
     pub frames: Vec<Frame<'gc>>,
     pub open_upvalues: Vec<UpValue<'gc>>,
-    #[collect(require_static)]
     pub tbc_slots: Vec<usize>,
     pub status: ThreadStatus,
     /// The function a fresh coroutine will run (moved to the stack on first resume).
     pub body: Option<Value<'gc>>,
     /// Whether this thread was ever started (the difference between "fresh" and "yielded").
-    #[collect(require_static)]
     pub started: bool,
     /// The error that killed the thread, if any (for `coroutine.close`).
     pub death_error: Option<Value<'gc>>,
@@ -118,18 +116,14 @@ pub struct ThreadState<'gc> {
     /// thread is suspended after a yield, the continuation to run on resume.
     pub resume_then: Option<Then<'gc>>,
     /// Slot where values passed by the next resume must be placed and how many are wanted.
-    #[collect(require_static)]
     pub resume_slot: usize,
-    #[collect(require_static)]
     pub resume_returns: Returns,
     /// The Rust function whose error is being raised (set where a callback's error leaves
     /// it, taken by the executor's error handling in the same step, so never seen by a
     /// snapshot): a coroutine that dies by it keeps a `[C]` frame for it in its traceback.
-    #[collect(require_static)]
     pub(crate) raised_by: Option<(&'static str, usize)>,
     /// The thread's bytes (object, stack, frames) in the VM's memory account; resynced when
     /// the stack's buffer grows (`sync_charge`).
-    #[collect(require_static)]
     pub(crate) charge: crate::memory::Charge,
 }
 
