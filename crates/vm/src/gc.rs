@@ -25,7 +25,13 @@
 //!
 //! Cost: the logical mark walks the whole reachable graph at once, between two steps. A
 //! script-requested collection pays for it in fuel beforehand (`full_collection_units`); a
-//! host-requested one (or the one the memory limit asks for) is the host's time.
+//! host-requested one (or the one the memory limit asks for) is the host's time. A full
+//! collection asked for in a step (by the script or the pacing) is only that mark: the
+//! physical collector frees what it left unreachable in its incremental slices (`Lua::step`).
+//! The mark visits big containers (a table's array and entries, a thread's stack and frames)
+//! `MARK_PIECE` slots at a time, so its own stack holds a piece's children per container in
+//! progress, not every child of a big one: its memory beyond the heap stays small when the
+//! memory limit's collection runs at the limit.
 
 use crate::memory::CollectorPacing;
 use std::cell::Cell;
