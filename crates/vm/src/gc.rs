@@ -182,7 +182,45 @@ struct LogicalMark<'gc> {
 }
 
 type AddressHash = std::hash::BuildHasherDefault<lunette_gc_snapshot::AddressHasher>;
-type AddressSet = hashbrown::HashSet<usize, AddressHash>;
+
+/// The set of objects the mark reached, by address: one bit per 8-byte word of each 4 KiB page
+/// that holds a reached object (a 64-byte bitmap a page, found by hashing the page number).
+/// A set of addresses took 9 to 18 bytes an object (its slots at the table's load factor,
+/// twice while it grew), several MiB beyond a heap near the memory limit, allocated while
+/// the limit's collection ran; pages hold tens of objects each.
+#[derive(Default)]
+struct AddressSet {
+    pages: hashbrown::HashMap<usize, [u64; PAGE_WORDS / 64], AddressHash>,
+}
+
+/// Addresses a page of the [`AddressSet`] covers (as 8-byte words).
+const PAGE_WORDS: usize = 512;
+
+impl AddressSet {
+    #[inline]
+    fn split(a: usize) -> (usize, usize, u64) {
+        let word = a >> 3;
+        let bit = word % PAGE_WORDS;
+        (word / PAGE_WORDS, bit / 64, 1u64 << (bit % 64))
+    }
+
+    /// Adds `a`; whether it was new. (Objects are at least 8 bytes apart: distinct objects
+    /// never share a bit.)
+    #[inline]
+    fn insert(&mut self, a: usize) -> bool {
+        let (page, i, bit) = Self::split(a);
+        let bits = &mut self.pages.entry(page).or_insert([0; PAGE_WORDS / 64])[i];
+        let new = *bits & bit == 0;
+        *bits |= bit;
+        new
+    }
+
+    #[inline]
+    fn contains(&self, a: &usize) -> bool {
+        let (page, i, bit) = Self::split(*a);
+        self.pages.get(&page).is_some_and(|b| b[i] & bit != 0)
+    }
+}
 
 impl<'gc> LogicalMark<'gc> {
     fn new() -> Self {
@@ -603,6 +641,12 @@ pub fn full_collection_units(ctx: Context<'_>) -> usize {
 /// memory count; then the physical collector completes a cycle (freeing what nothing holds).
 pub(crate) fn full_collection(arena: &mut gc_arena::Arena<gc_arena::Rootable![State<'_>]>) {
     arena.mutate(|mc, state| logical_collection(Context::new(mc, state)));
+    if arena.collection_phase() != gc_arena::arena::CollectionPhase::Sleeping {
+        // An incremental cycle under way keeps what it already marked, also what died
+        // since: it ends first, and a whole cycle runs after it (what is unreachable now
+        // is freed when this returns).
+        arena.finish_cycle();
+    }
     arena.finish_cycle();
 }
 
