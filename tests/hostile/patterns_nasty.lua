@@ -1,5 +1,8 @@
 -- expect: ok
 -- overrun: 20000
+-- steps: 800
+-- (The unbalanced `%b()` below is a quadratic scan, 5 * 10^9 bytes; a `%b` scan is charged
+-- 3 steps per 64 bytes, so it needs ~57M fuel: more than the default step cap.)
 -- Attacks: malformed and pathological patterns: nested %b, unbalanced %b, backreferences
 -- to open/invalid captures, too many captures, deep pattern recursion, invalid UTF-8 in
 -- patterns and subjects, %f with odd sets, trailing '%', huge repetition.

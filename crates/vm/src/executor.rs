@@ -483,7 +483,7 @@ impl<'gc> Executor<'gc> {
                 // `gc::run_finalizers`).
                 ts.stack.push(Value::Nil);
                 let base = ts.stack.len();
-                ts.frames.push(Frame::Continuation {
+                ts.push_frame(Frame::Continuation {
                     then: Then::new("__gc", crate::gc::run_finalizers, Value::Nil),
                     base,
                     returns: Returns::Discard,
@@ -627,7 +627,7 @@ impl<'gc> Executor<'gc> {
             match raised_by {
                 Some((name, _)) => {
                     let base = ts.stack.len();
-                    ts.frames.push(Frame::Continuation {
+                    ts.push_frame(Frame::Continuation {
                         then: Then::new(name, dead_frame, Value::Nil),
                         base,
                         returns: Returns::Multi,
@@ -651,7 +651,7 @@ impl<'gc> Executor<'gc> {
             // The handler runs where the error was raised: above the Rust function that
             // raised it (a traceback shows `[C]: in function 'error'`, like PUC), or
             // directly above the Lua frame that raised it.
-            ts.frames.push(Frame::Continuation {
+            ts.push_frame(Frame::Continuation {
                 then: Then::new("xpcall", message_handler_done, Value::Table(state)).catching(),
                 base,
                 returns: Returns::Multi,
@@ -683,7 +683,7 @@ impl<'gc> Executor<'gc> {
                         // caller's temporaries end below that slot, like PUC's
                         // `ci->next->func`).
                         let base = func.saturating_add(1).min(ts.stack.len());
-                        ts.frames.push(Frame::Continuation {
+                        ts.push_frame(Frame::Continuation {
                             then: Then::new(name, dead_frame, Value::Nil),
                             base,
                             returns: Returns::Multi,
@@ -875,7 +875,7 @@ pub(crate) fn unwind<'gc>(
             ts.frames.truncate(catch.map_or(0, |i| i + 1));
             ts.stack.truncate(slot + 1);
             let then = Then::new("__close", continue_unwinding, error).catching();
-            ts.frames.push(Frame::Continuation {
+            ts.push_frame(Frame::Continuation {
                 then,
                 base: slot + 1,
                 returns: Returns::Multi,
@@ -1043,7 +1043,7 @@ fn run_continuation<'gc>(
         Err(Error::CollectThenRetry) => {
             // Run the same continuation again, with the same stack and outcome, after the
             // host's full collection (see `Error::CollectThenRetry`).
-            ts.frames.push(Frame::Continuation {
+            ts.push_frame(Frame::Continuation {
                 then,
                 base,
                 returns,
@@ -1097,7 +1097,7 @@ fn call_boundary<'gc>(
     } else {
         PENDING_CALL
     };
-    ts.frames.push(Frame::Continuation {
+    ts.push_frame(Frame::Continuation {
         then: Then::new(name, retry_callback, ts.stack[func]),
         base: func + 1,
         returns,
@@ -1170,7 +1170,7 @@ pub(crate) fn call_function_ex<'gc>(
                         // The callback asked for memory that fits only after a full
                         // collection, before changing anything: call it again (same stack)
                         // when the host has collected.
-                        ts.frames.push(Frame::Continuation {
+                        ts.push_frame(Frame::Continuation {
                             then: Then::new("retry", retry_callback, ts.stack[func]),
                             base: func + 1,
                             returns,
@@ -1205,7 +1205,7 @@ pub(crate) fn call_function_ex<'gc>(
                         if ts.frames.len() >= MAX_FRAMES {
                             return Err(Error::runtime("stack overflow"));
                         }
-                        ts.frames.push(Frame::Continuation {
+                        ts.push_frame(Frame::Continuation {
                             then,
                             base: func + 1,
                             returns,
@@ -1283,7 +1283,7 @@ pub(crate) fn push_lua_frame<'gc>(
     let nargs = ts.stack.len() - base;
     ts.stack.truncate(base + nargs.min(p.num_params as usize));
     interp::set_len_nil_filled(ts, stack_end);
-    ts.frames.push(Frame::Lua(LuaFrame {
+    ts.push_frame(Frame::Lua(LuaFrame {
         closure,
         func,
         base,
@@ -1324,7 +1324,7 @@ fn push_vararg_frame<'gc>(
         ts.stack[func + 1 + i] = Value::Nil;
     }
     interp::set_len_nil_filled(ts, base + max_stack);
-    ts.frames.push(Frame::Lua(LuaFrame {
+    ts.push_frame(Frame::Lua(LuaFrame {
         closure,
         func,
         base,
@@ -1367,7 +1367,7 @@ pub(crate) fn apply_action<'gc>(
                 call_function_ex(ctx, thread, ts, func, returns, is_main, fuel, true)
             }
             Some(then) => {
-                ts.frames.push(Frame::Continuation {
+                ts.push_frame(Frame::Continuation {
                     then,
                     base: func + 1,
                     returns,
@@ -1392,7 +1392,7 @@ pub(crate) fn apply_action<'gc>(
                 .map(Flow::Detach)
         }
         Action::Pause { then } => {
-            ts.frames.push(Frame::Continuation {
+            ts.push_frame(Frame::Continuation {
                 then,
                 base: func + 1,
                 returns,
@@ -1420,7 +1420,7 @@ pub(crate) fn apply_action<'gc>(
             }
             fuel.consume(values_cost(ts.stack.len() - func - 1));
             let args: Vec<Value<'gc>> = ts.stack.drain(func + 1..).collect();
-            ts.frames.push(Frame::Continuation {
+            ts.push_frame(Frame::Continuation {
                 then,
                 base: func + 1,
                 returns,
@@ -1556,7 +1556,7 @@ impl<'gc> Thread<'gc> {
         ts.stack.push(Value::Nil);
         let base = ts.stack.len();
         let state = closing_state(ctx, error);
-        ts.frames.push(Frame::Continuation {
+        ts.push_frame(Frame::Continuation {
             then: Then::new("close", close_driver, state),
             base,
             returns: Returns::Multi,
@@ -1681,7 +1681,7 @@ fn suspend_callback<'gc>(
             ts.resume_returns = returns;
         }
         Some(then) => {
-            ts.frames.push(Frame::Continuation {
+            ts.push_frame(Frame::Continuation {
                 then,
                 base: func + 1,
                 returns,
@@ -1780,7 +1780,7 @@ fn link_chain<'gc>(ctx: Context<'gc>, chain: &[Thread<'gc>], preempt: bool) {
                     PREEMPTED,
                 ),
             };
-            ts.frames.push(Frame::Continuation {
+            ts.push_frame(Frame::Continuation {
                 then,
                 base,
                 returns,

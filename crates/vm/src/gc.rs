@@ -25,7 +25,13 @@
 //!
 //! Cost: the logical mark walks the whole reachable graph at once, between two steps. A
 //! script-requested collection pays for it in fuel beforehand (`full_collection_units`); a
-//! host-requested one (or the one the memory limit asks for) is the host's time.
+//! host-requested one (or the one the memory limit asks for) is the host's time. A full
+//! collection asked for in a step (by the script or the pacing) is only that mark: the
+//! physical collector frees what it left unreachable in its incremental slices (`Lua::step`).
+//! The mark visits big containers (a table's array and entries, a thread's stack and frames)
+//! `MARK_PIECE` slots at a time, so its own stack holds a piece's children per container in
+//! progress, not every child of a big one: its memory beyond the heap stays small when the
+//! memory limit's collection runs at the limit.
 
 use crate::memory::CollectorPacing;
 use std::cell::Cell;
@@ -39,7 +45,8 @@ use crate::function::Then;
 use crate::function::{Action, Outcome};
 use crate::object::{Reference, References};
 use crate::state::{Context, MetaEvent, State};
-use crate::table::{Table, TableInner, GC_FLAG_FINALIZER, GC_FLAG_WEAK};
+use crate::table::{Table, TableInner, TableState, GC_FLAG_FINALIZER, GC_FLAG_WEAK};
+use crate::thread::ThreadState;
 use crate::value::Value;
 
 thread_local! {
@@ -126,7 +133,22 @@ enum Node<'gc> {
     UserData(crate::userdata::UserData<'gc>),
     Executor(crate::executor::Executor<'gc>),
     Resumable(crate::resumable::Resumable<'gc>),
+    /// A strong table's array and entries from this position on (array first, then
+    /// entries): big containers are marked [`MARK_PIECE`] slots at a time (see `run`).
+    TableFrom(Table<'gc>, u32),
+    /// A thread's value stack and then its frames from this position on, likewise.
+    StackFrom(crate::thread::Thread<'gc>, u32),
 }
+
+/// Slots of a table or a thread's stack the logical mark visits before going deeper. Marking
+/// a container pushes its unmarked children on the mark's stack; in pieces, that stack holds
+/// at most this many children per container being marked instead of all of them (a table of
+/// 350,000 fresh tables pushed 350,000 nodes: 8 MiB of mark stack beyond the heap, while
+/// the memory limit's collection ran).
+const MARK_PIECE: usize = 256;
+
+// The mark's stack entries stay two words.
+const _: () = assert!(std::mem::size_of::<Node<'static>>() <= 16);
 
 #[inline]
 fn addr<T>(gc: Gc<'_, T>) -> usize {
@@ -160,7 +182,45 @@ struct LogicalMark<'gc> {
 }
 
 type AddressHash = std::hash::BuildHasherDefault<lunette_gc_snapshot::AddressHasher>;
-type AddressSet = hashbrown::HashSet<usize, AddressHash>;
+
+/// The set of objects the mark reached, by address: one bit per 8-byte word of each 4 KiB page
+/// that holds a reached object (a 64-byte bitmap a page, found by hashing the page number).
+/// A set of addresses took 9 to 18 bytes an object (its slots at the table's load factor,
+/// twice while it grew), several MiB beyond a heap near the memory limit, allocated while
+/// the limit's collection ran; pages hold tens of objects each.
+#[derive(Default)]
+struct AddressSet {
+    pages: hashbrown::HashMap<usize, [u64; PAGE_WORDS / 64], AddressHash>,
+}
+
+/// Addresses a page of the [`AddressSet`] covers (as 8-byte words).
+const PAGE_WORDS: usize = 512;
+
+impl AddressSet {
+    #[inline]
+    fn split(a: usize) -> (usize, usize, u64) {
+        let word = a >> 3;
+        let bit = word % PAGE_WORDS;
+        (word / PAGE_WORDS, bit / 64, 1u64 << (bit % 64))
+    }
+
+    /// Adds `a`; whether it was new. (Objects are at least 8 bytes apart: distinct objects
+    /// never share a bit.)
+    #[inline]
+    fn insert(&mut self, a: usize) -> bool {
+        let (page, i, bit) = Self::split(a);
+        let bits = &mut self.pages.entry(page).or_insert([0; PAGE_WORDS / 64])[i];
+        let new = *bits & bit == 0;
+        *bits |= bit;
+        new
+    }
+
+    #[inline]
+    fn contains(&self, a: &usize) -> bool {
+        let (page, i, bit) = Self::split(*a);
+        self.pages.get(&page).is_some_and(|b| b[i] & bit != 0)
+    }
+}
 
 impl<'gc> LogicalMark<'gc> {
     fn new() -> Self {
@@ -256,6 +316,25 @@ impl<'gc> LogicalMark<'gc> {
         }
     }
 
+    /// The end of the piece of a container of `len` slots that starts at `from`; pushes the
+    /// rest's node first, so the piece's children are marked before it (depth first: the
+    /// mark's stack holds at most a piece's children per container in progress).
+    fn piece_end<T>(&mut self, container: Gc<'gc, T>, from: usize, len: usize) -> usize
+    where
+        Node<'gc>: FromPiece<'gc, T>,
+    {
+        let end = from.saturating_add(MARK_PIECE).min(len);
+        if end < len {
+            match u32::try_from(end) {
+                Ok(next) => self.stack.push(Node::from_piece(container, next)),
+                // Beyond what a piece position holds (never under a memory limit): the rest
+                // at once.
+                Err(_) => return len,
+            }
+        }
+        end
+    }
+
     fn run(&mut self) {
         loop {
             if let Some(v) = self.released.pop() {
@@ -273,7 +352,21 @@ impl<'gc> LogicalMark<'gc> {
                         (false, false)
                     };
                     if !wk && !wv {
-                        st.references(&mut |r| self.reference(r));
+                        // The same fields `References` lists, the array and entries in
+                        // pieces (`TableFrom`).
+                        let TableState {
+                            array: _,
+                            entries: _,
+                            index: _,
+                            tombstones: _,
+                            metatable,
+                            flags: _,
+                            charge: _,
+                        } = &*st;
+                        if let Some(mt) = metatable {
+                            self.value(Value::Table(*mt));
+                        }
+                        self.stack.push(Node::TableFrom(t, 0));
                         continue;
                     }
                     // A weak table: its strong parts only (the same fields `References`
@@ -318,7 +411,58 @@ impl<'gc> LogicalMark<'gc> {
                     if !crate::state::is_host_id(t.0.id) {
                         self.count(ts.charge.get());
                     }
-                    ts.references(&mut |r| self.reference(r));
+                    // The same fields `References` lists, the stack and the frames in
+                    // pieces (`StackFrom`).
+                    let ThreadState {
+                        stack: _,
+                        frames: _,
+                        open_upvalues,
+                        tbc_slots: _,
+                        status: _,
+                        body,
+                        started: _,
+                        death_error,
+                        resume_then,
+                        resume_slot: _,
+                        resume_returns: _,
+                        raised_by: _,
+                        hook,
+                        charge: _,
+                    } = &*ts;
+                    let f = &mut |r| self.reference(r);
+                    open_upvalues.references(f);
+                    body.references(f);
+                    death_error.references(f);
+                    resume_then.references(f);
+                    hook.func.references(f);
+                    self.stack.push(Node::StackFrom(t, 0));
+                }
+                Node::TableFrom(t, from) => {
+                    let st = t.0.state.borrow();
+                    let (array, entries) = (&st.array, &st.entries);
+                    let from = from as usize;
+                    let end = self.piece_end(t.0, from, array.len() + entries.len());
+                    for i in from..end {
+                        if let Some(v) = array.get(i) {
+                            self.value(*v);
+                        } else if let Some((k, v)) = entries.get(i - array.len()) {
+                            self.value(*k);
+                            self.value(*v);
+                        }
+                    }
+                }
+                Node::StackFrom(t, from) => {
+                    let ts = t.borrow();
+                    let (stack, frames) = (&ts.stack, &ts.frames);
+                    let from = from as usize;
+                    let end = self.piece_end(t.0, from, stack.len() + frames.len());
+                    for i in from..end {
+                        if let Some(v) = stack.get(i) {
+                            self.value(*v);
+                        } else if let Some(f) = frames.get(i - stack.len()) {
+                            f.references(&mut |r| self.reference(r));
+                        }
+                    }
                 }
                 Node::UserData(u) => {
                     self.count(u.0._charge.get());
@@ -331,6 +475,23 @@ impl<'gc> LogicalMark<'gc> {
                 }
             }
         }
+    }
+}
+
+/// The node that goes on marking a container from a position (see `LogicalMark::piece_end`).
+trait FromPiece<'gc, T> {
+    fn from_piece(container: Gc<'gc, T>, from: u32) -> Self;
+}
+
+impl<'gc> FromPiece<'gc, TableInner<'gc>> for Node<'gc> {
+    fn from_piece(container: Gc<'gc, TableInner<'gc>>, from: u32) -> Self {
+        Node::TableFrom(Table(container), from)
+    }
+}
+
+impl<'gc> FromPiece<'gc, crate::thread::ThreadInner<'gc>> for Node<'gc> {
+    fn from_piece(container: Gc<'gc, crate::thread::ThreadInner<'gc>>, from: u32) -> Self {
+        Node::StackFrom(crate::thread::Thread(container), from)
     }
 }
 
@@ -482,6 +643,12 @@ pub fn full_collection_units(ctx: Context<'_>) -> usize {
 /// memory count; then the physical collector completes a cycle (freeing what nothing holds).
 pub(crate) fn full_collection(arena: &mut gc_arena::Arena<gc_arena::Rootable![State<'_>]>) {
     arena.mutate(|mc, state| logical_collection(Context::new(mc, state)));
+    if arena.collection_phase() != gc_arena::arena::CollectionPhase::Sleeping {
+        // An incremental cycle under way keeps what it already marked, also what died
+        // since: it ends first, and a whole cycle runs after it (what is unreachable now
+        // is freed when this returns).
+        arena.finish_cycle();
+    }
     arena.finish_cycle();
 }
 

@@ -326,7 +326,7 @@ pub(crate) fn call_from_lua<'gc>(
     // The hook's slot: its results are dropped there (`Returns::Discard`).
     ts.stack.push(Value::Nil);
     let base = ts.stack.len();
-    ts.frames.push(Frame::Continuation {
+    ts.push_frame(Frame::Continuation {
         then: Then::new(HOOK_FRAME, hook_done, Value::Integer(state)),
         base,
         returns: Returns::Discard,
@@ -402,7 +402,7 @@ pub(crate) fn call_callback<'gc>(
     fuel: &mut Fuel,
 ) -> Result<Flow<'gc>, Error<'gc>> {
     let nargs = ts.stack.len() - func - 1;
-    ts.frames.push(Frame::Continuation {
+    ts.push_frame(Frame::Continuation {
         then: Then::new(HOOKED_CALL, hooked_call, Value::Integer(nargs as i64)),
         base: func + 1,
         returns,
@@ -460,7 +460,7 @@ pub(crate) fn return_from_callback<'gc>(
     fuel: &mut Fuel,
 ) -> Result<Flow<'gc>, Error<'gc>> {
     let n = ts.stack.len() - func - 1;
-    ts.frames.push(Frame::Continuation {
+    ts.push_frame(Frame::Continuation {
         then: Then::new(HOOKED_RETURN, hooked_return, Value::Integer(n as i64)),
         base: func + 1,
         returns,

@@ -532,7 +532,9 @@ fn find_upvalue<'gc>(
         ctx.state().journal.epoch(),
         UpValueState::Open { thread, slot },
     );
+    let cap = ts.open_upvalues.capacity();
     ts.open_upvalues.insert(pos, uv);
+    ts.sync_if_grown(cap, ts.open_upvalues.capacity());
     uv
 }
 
@@ -1442,7 +1444,9 @@ fn run_mode<'gc, const HOOKED: bool>(
                                 "variable '{name}' got a non-closable value"
                             )));
                         }
+                        let cap = ts.tbc_slots.capacity();
                         ts.tbc_slots.push(base + a as usize);
+                        ts.sync_if_grown(cap, ts.tbc_slots.capacity());
                     }
                 }
                 Instruction::Jmp { off } if off < 0 => {
@@ -1619,7 +1623,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                                 is_tail: false,
                                 concat_resume: false,
                             };
-                            ts.frames.push(Frame::Lua(callee_frame));
+                            ts.push_frame(Frame::Lua(callee_frame));
                             if budget <= 0 {
                                 return Ok(Flow::OutOfFuel);
                             }
@@ -1825,7 +1829,9 @@ fn run_mode<'gc, const HOOKED: bool>(
                                 "variable '(for state)' got a non-closable value"
                             ));
                         }
+                        let cap = ts.tbc_slots.capacity();
                         ts.tbc_slots.push(base + a as usize + 3);
+                        ts.sync_if_grown(cap, ts.tbc_slots.capacity());
                     }
                     jump_by!(skip as i64);
                     if HOOKED {

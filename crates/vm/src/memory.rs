@@ -42,6 +42,25 @@ use std::rc::Rc;
 /// Fixed cost of one garbage-collected object: gc-arena's header plus allocator overhead.
 pub(crate) const GC_HEADER: usize = 32;
 
+/// The bytes one heap allocation of `n` bytes takes (0 for `n == 0`: an empty box does not
+/// allocate): the allocator's block for it, as glibc's malloc makes them (an 8-byte header,
+/// 16-byte alignment, 32 bytes at least). For the many small separate allocations whose
+/// overhead is most of their size (a prototype's upvalue and local names: a 4-byte name
+/// takes a 32-byte block).
+#[inline]
+pub(crate) const fn heap_block(n: usize) -> usize {
+    if n == 0 {
+        0
+    } else {
+        let b = n.saturating_add(8 + 15) & !15;
+        if b < 32 {
+            32
+        } else {
+            b
+        }
+    }
+}
+
 /// A VM's memory counters.
 pub struct MemoryAccount {
     used: Cell<usize>,

@@ -98,19 +98,17 @@ pub enum Frame<'gc> {
     },
 }
 
-#[derive(Collect)]
-#[collect(no_drop)]
+/// (`Collect` is implemented in `gc_unsafe`, by `References`, reporting the slots it traces
+/// to the collector's pacing.)
 pub struct ThreadState<'gc> {
     pub stack: Vec<Value<'gc>>,
     pub frames: Vec<Frame<'gc>>,
     pub open_upvalues: Vec<UpValue<'gc>>,
-    #[collect(require_static)]
     pub tbc_slots: Vec<usize>,
     pub status: ThreadStatus,
     /// The function a fresh coroutine will run (moved to the stack on first resume).
     pub body: Option<Value<'gc>>,
     /// Whether this thread was ever started (the difference between "fresh" and "yielded").
-    #[collect(require_static)]
     pub started: bool,
     /// The error that killed the thread, if any (for `coroutine.close`).
     pub death_error: Option<Value<'gc>>,
@@ -118,20 +116,16 @@ pub struct ThreadState<'gc> {
     /// thread is suspended after a yield, the continuation to run on resume.
     pub resume_then: Option<Then<'gc>>,
     /// Slot where values passed by the next resume must be placed and how many are wanted.
-    #[collect(require_static)]
     pub resume_slot: usize,
-    #[collect(require_static)]
     pub resume_returns: Returns,
     /// The Rust function whose error is being raised (set where a callback's error leaves
     /// it, taken by the executor's error handling in the same step, so never seen by a
     /// snapshot): a coroutine that dies by it keeps a `[C]` frame for it in its traceback.
-    #[collect(require_static)]
     pub(crate) raised_by: Option<(&'static str, usize)>,
     /// The debug hook (`debug.sethook`) and its tracing state (see `hook`).
     pub(crate) hook: crate::hook::HookState<'gc>,
     /// The thread's bytes (object, stack, frames) in the VM's memory account; resynced when
     /// the stack's buffer grows (`sync_charge`).
-    #[collect(require_static)]
     pub(crate) charge: crate::memory::Charge,
 }
 
@@ -253,7 +247,7 @@ impl<'gc> JournaledState<'gc> for ThreadState<'gc> {
 pub(crate) const THREAD_BYTES: usize =
     crate::memory::GC_HEADER + std::mem::size_of::<ThreadInner<'static>>();
 
-impl ThreadState<'_> {
+impl<'gc> ThreadState<'gc> {
     pub(crate) fn bytes(&self) -> usize {
         THREAD_BYTES + self.buffer_bytes()
     }
@@ -270,7 +264,41 @@ impl ThreadState<'_> {
     pub(crate) fn sync_charge(&self) {
         self.charge.set(self.bytes());
     }
+
+    /// Pushes a frame. When the frame stack's buffer grows, the thread's charge follows at
+    /// once (a frame is ~128 bytes: a deep recursion's frames are most of its memory, and a
+    /// coroutine's first frames most of its own), and the buffer grows by at most
+    /// [`MAX_FRAME_GROWTH`] frames, so the charge never lags the allocation and one growth
+    /// overshoots the limit by at most that much before the next safe point's check.
+    #[inline(always)]
+    pub(crate) fn push_frame(&mut self, frame: Frame<'gc>) {
+        if self.frames.len() == self.frames.capacity() {
+            self.grow_frames();
+        }
+        self.frames.push(frame);
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn grow_frames(&mut self) {
+        let cap = self.frames.capacity();
+        self.frames.reserve_exact(cap.clamp(4, MAX_FRAME_GROWTH));
+        self.sync_charge();
+    }
+
+    /// Resyncs the charge if a small buffer's capacity changed (after a push or insert into
+    /// `open_upvalues` or `tbc_slots`; `cap` is the capacity before).
+    #[inline(always)]
+    pub(crate) fn sync_if_grown(&self, cap: usize, now: usize) {
+        if cap != now {
+            self.sync_charge();
+        }
+    }
 }
+
+/// Most frames the frame stack grows by at once (about 1 MiB of frames): it doubles while
+/// small, then grows by this much (see [`ThreadState::push_frame`]).
+pub(crate) const MAX_FRAME_GROWTH: usize = 1 << 13;
 
 #[derive(Collect)]
 #[collect(no_drop)]
@@ -375,5 +403,39 @@ impl<'gc> Thread<'gc> {
     /// Whether `a` and `b` are the same thread.
     pub fn ptr_eq(a: Self, b: Self) -> bool {
         Gc::ptr_eq(a.0, b.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A frame pushed into a full frame stack resyncs the thread's charge with the grown
+    /// buffer at once (a coroutine's first frames and a deep recursion's frames were charged
+    /// only when the value stack happened to grow next: a suspended coroutine cost twice its
+    /// charge in RSS).
+    #[test]
+    fn frame_stack_growth_is_charged_at_once() {
+        let lua = crate::lua::Lua::core();
+        lua.enter(|ctx| {
+            let t = Thread::new(ctx, Value::Nil);
+            let mut ts = t.borrow_mut(ctx);
+            for i in 0..50_000 {
+                let then = Then::new("test", |_, _, _| unreachable!(), Value::Nil);
+                ts.push_frame(Frame::Continuation {
+                    then,
+                    base: i,
+                    returns: Returns::Multi,
+                    ready: None,
+                    callee_name: "test",
+                });
+                assert_eq!(ts.charge.get(), ts.bytes(), "after {} frames", i + 1);
+                let cap = ts.frames.capacity();
+                assert!(
+                    cap <= ts.frames.len() + MAX_FRAME_GROWTH,
+                    "grows by a bounded step"
+                );
+            }
+        });
     }
 }

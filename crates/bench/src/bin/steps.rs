@@ -147,11 +147,16 @@ impl Measure {
 
 /// `VmHWM` (peak resident set) of this process, in KiB.
 fn peak_rss_kib() -> u64 {
+    rss_kib("VmHWM:")
+}
+
+/// A `/proc/self/status` field in KiB (`VmHWM:`, `VmRSS:`).
+fn rss_kib(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
+                .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1))
                 .and_then(|n| n.parse().ok())
         })
@@ -186,6 +191,9 @@ fn run_child(path: &Path, o: &Options) -> Measure {
         let f = ctx.fetch(&f).expect("just loaded");
         ctx.stash_executor(Executor::start(ctx, f, &[]))
     });
+    // `STEPS_TRACE=1` (with `--child PATH`): one line per step on stderr (time, fuel, the
+    // VM's bytes in use, the process's RSS and peak), to see where memory goes.
+    let trace = std::env::var_os("STEPS_TRACE").is_some();
     let start = Instant::now();
     let mut done = false;
     while m.steps < o.max_steps && start.elapsed().as_secs_f64() < o.max_seconds {
@@ -205,6 +213,17 @@ fn run_child(path: &Path, o: &Options) -> Measure {
             let t = Instant::now();
             lua.gc_collect();
             m.worst_gc_ms = m.worst_gc_ms.max(t.elapsed().as_secs_f64() * 1e3);
+        }
+        if trace {
+            eprintln!(
+                "step {} {:.3} ms fuel {} used {} KiB rss {} KiB hwm {} KiB",
+                m.steps,
+                ms,
+                used,
+                lua.memory_used() / 1024,
+                rss_kib("VmRSS:"),
+                rss_kib("VmHWM:")
+            );
         }
         if done {
             break;
