@@ -15,7 +15,9 @@ use lunette::{CaptureHost, ExecResult, Executor, Fuel, Lua, Value};
 /// A game whose every frame reports what a script can see of identities and memory.
 const GAME: &str = r##"
 math.randomseed(3)
-world = {entities = {}, tick = 0}
+world = {entities = {}, tick = 0, grid = {}}
+-- A big array: the ring saves the pages a frame writes (a sweep: the whole array).
+for i = 1, 4096 do world.grid[i] = 0 end
 local serial = 0
 
 -- What a frame can observe of identities and memory (all of it must be deterministic).
@@ -35,7 +37,13 @@ function frame(input)
   world.entities[#world.entities + 1] = e
   if #world.entities > 20 then table.remove(world.entities, 1) end
   if input % 7 == 0 then collectgarbage() end
-  local sum = 0
+  local grid = world.grid
+  grid[serial * 97 % 4096 + 1] = serial
+  grid[input * 41 % 4096 + 1] = input
+  if input % 13 == 0 then
+    for i = 1, #grid do grid[i] = grid[i] + 1 end
+  end
+  local sum = grid[serial * 97 % 4096 + 1] + grid[1] + grid[4096]
   for _, v in ipairs(world.entities) do sum = sum + v.x end
   return world.tick .. "|" .. sum .. "|" .. observe()
 end

@@ -28,6 +28,19 @@
 //! knows), the interner (a cache) and tables' metamethod-absence cache (cleared by a
 //! rollback).
 //!
+//! Big arrays are saved by pages: the first store of an epoch into an existing slot of a
+//! table's array part of at least [`PAGED_ARRAY_MIN`] slots saves only the
+//! [`ARRAY_PAGE`]-slot page around it (`Backup::TablePage`, `Journal::save_array_page`)
+//! and leaves the table's stamp stale, so a frame that changes a few entities of a 100,000
+//! entity array saves a few KiB, not the whole array. Any other write (a store that changes
+//! the layout, the hash part, the metatable...) saves the whole state as usual; so does a
+//! store once an eighth of the array's pages are saved in the epoch (a sweep over the whole
+//! array copies it once instead of page by page). Rolling back applies a log's entries
+//! newest first: a whole backup taken after some page backups holds those pages already
+//! changed, and the older page backups, applied after it, put them back. Page stores never
+//! change the array's length, so every page backup of an epoch fits the array as the whole
+//! backup (or the current state) has it.
+//!
 //! Opaque userdata (state the VM cannot copy: `UserData::new`, typed types that are not
 //! `Rewindable`) makes `snap` fail, naming it, exactly when `snapshot` and `checksum` fail:
 //! a rollback could not put such state back, so the ring refuses rather than promise it. The
@@ -40,13 +53,15 @@
 //! - `epoch == 0` iff the ring is empty (journaling off: no backups are made).
 //! - Epoch numbers are never reused, so after a rollback every object's stamp differs from the
 //!   new epoch and its next write is backed up again.
-//! - Within one log an object appears at most once (its stamp says it is saved).
+//! - Within one log an object's whole state appears at most once (its stamp says it is
+//!   saved), after any page backups of the same table, and each array page at most once
+//!   (`SavedPages`).
 //!
 //! What a script observes at a full collection does not depend on the logs keeping old
 //! objects alive: weak tables, finalizers and `collectgarbage("count")` are decided by a
 //! logical mark that does not see the journal (`gc::logical_collection`).
 
-use std::cell::{Cell, Ref, RefMut};
+use std::cell::{Cell, Ref, RefCell, RefMut};
 use std::collections::VecDeque;
 
 use gc_arena::barrier::Write;
@@ -144,6 +159,13 @@ impl<'gc, T: JournaledState<'gc>> Journaled<T> {
     #[inline(always)]
     pub(crate) fn borrow(&self) -> Ref<'_, T> {
         self.state.borrow()
+    }
+
+    /// Whether the state was saved (or the object made) in `epoch`: its writes need no
+    /// backup.
+    #[inline(always)]
+    pub(crate) fn saved_in(&self, epoch: u32) -> bool {
+        self.stamp.is(epoch)
     }
 
     pub(crate) fn try_borrow(&self) -> Result<Ref<'_, T>, std::cell::BorrowError> {
@@ -257,6 +279,26 @@ pub(crate) struct JournalInner<'gc> {
     /// `opaque`'s length at which it is pruned next.
     #[collect(require_static)]
     opaque_prune_at: Cell<usize>,
+    /// The array pages saved in the current epoch (see the module docs).
+    #[collect(require_static)]
+    pages: RefCell<SavedPages>,
+}
+
+/// Array slots one page backup holds.
+pub(crate) const ARRAY_PAGE: usize = 64;
+
+/// Arrays with at least this many slots are saved by pages (smaller ones whole: one copy of
+/// at most 16 KiB).
+pub(crate) const PAGED_ARRAY_MIN: usize = 1024;
+
+/// Which array pages of which tables are saved in epoch `epoch` (stale entries of an older
+/// epoch are dropped at the first use in a new one).
+#[derive(Default)]
+struct SavedPages {
+    epoch: u32,
+    /// By table id (ids are unique among live objects, and only a rollback, which starts a
+    /// new epoch, hands old ones out again): a bitmap of saved pages and their count.
+    tables: hashbrown::HashMap<u64, (Vec<u64>, usize)>,
 }
 
 #[derive(Collect)]
@@ -295,6 +337,13 @@ struct RootBackup<'gc> {
 #[collect(no_drop)]
 pub(crate) enum Backup<'gc> {
     Table(Table<'gc>, Box<TableState<'gc>>),
+    /// Array slots `start..start + values.len()` of a table (see the module docs).
+    TablePage {
+        table: Table<'gc>,
+        #[collect(require_static)]
+        start: usize,
+        values: Vec<Value<'gc>>,
+    },
     Thread(Thread<'gc>, Box<ThreadState<'gc>>),
     Executor(Executor<'gc>, Box<ExecutorState<'gc>>),
     UpValue(UpValue<'gc>, Box<UpValueState<'gc>>),
@@ -329,6 +378,7 @@ impl<'gc> Journal<'gc> {
                 logs: RefLock::new(VecDeque::new()),
                 opaque: RefLock::new(Vec::new()),
                 opaque_prune_at: Cell::new(64),
+                pages: RefCell::new(SavedPages::default()),
             },
         ))
     }
@@ -359,6 +409,57 @@ impl<'gc> Journal<'gc> {
         if self.epoch() != 0 {
             self.push(mc, T::backup(owner, Box::new(state.save())));
         }
+    }
+
+    /// Before a store into slot `idx` of `table`'s array part (`array`, at least
+    /// [`PAGED_ARRAY_MIN`] slots, `idx` inside it) while the table's whole state is not saved
+    /// in this epoch: saves the slot's page unless it is saved already. Returns `false`
+    /// (nothing saved) when the whole state should be saved instead: an eighth of the
+    /// array's pages are saved already.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn save_array_page(
+        self,
+        mc: &Mutation<'gc>,
+        table: Table<'gc>,
+        array: &[Value<'gc>],
+        idx: usize,
+    ) -> bool {
+        let epoch = self.epoch();
+        if epoch == 0 {
+            return true;
+        }
+        let page = idx / ARRAY_PAGE;
+        let mut pages = self.0.pages.borrow_mut();
+        if pages.epoch != epoch {
+            pages.tables.clear();
+            pages.epoch = epoch;
+        }
+        let (bits, count) = pages.tables.entry(table.id()).or_default();
+        let (word, bit) = (page / 64, 1u64 << (page % 64));
+        if bits.get(word).is_some_and(|w| w & bit != 0) {
+            return true;
+        }
+        if (*count + 1) * 8 > array.len().div_ceil(ARRAY_PAGE) {
+            return false;
+        }
+        if bits.len() <= word {
+            bits.resize(word + 1, 0);
+        }
+        bits[word] |= bit;
+        *count += 1;
+        drop(pages);
+        let start = page * ARRAY_PAGE;
+        let end = (start + ARRAY_PAGE).min(array.len());
+        self.push(
+            mc,
+            Backup::TablePage {
+                table,
+                start,
+                values: array[start..end].to_vec(),
+            },
+        );
+        true
     }
 
     /// Saves a typed userdata's payload before its first mutable borrow of the epoch (the
@@ -452,6 +553,14 @@ impl<'gc> Journal<'gc> {
                         f(Reference::Value(Value::Table(*t)));
                         saved.references(&mut f);
                     }
+                    Backup::TablePage {
+                        table,
+                        start: _,
+                        values,
+                    } => {
+                        f(Reference::Value(Value::Table(*table)));
+                        values.references(&mut f);
+                    }
                     Backup::Thread(t, saved) => {
                         f(Reference::Value(Value::Thread(*t)));
                         saved.references(&mut f);
@@ -518,6 +627,9 @@ impl<'gc> Journal<'gc> {
             for e in &log.entries {
                 n += match e {
                     Backup::Table(_, b) => size_of::<TableState<'static>>() + b.buffer_bytes(),
+                    Backup::TablePage { values, .. } => {
+                        values.capacity() * size_of::<Value<'static>>()
+                    }
                     Backup::Thread(_, b) => size_of::<ThreadState<'static>>() + b.buffer_bytes(),
                     Backup::Executor(_, b) => {
                         size_of::<ExecutorState<'static>>()
@@ -643,6 +755,19 @@ fn apply<'gc>(mc: &Mutation<'gc>, entries: Vec<Backup<'gc>>) {
                 Journaled::borrow_mut_unjournaled(t.cell(mc)).restore(*saved);
                 // The metamethod-absence cache may describe contents that were rolled back.
                 t.absent_events().set(0);
+            }
+            Backup::TablePage {
+                table,
+                start,
+                values,
+            } => {
+                let mut st = Journaled::borrow_mut_unjournaled(table.cell(mc));
+                // Always in range (see the module docs: page stores keep the length).
+                if let Some(slots) = st.array.get_mut(start..start + values.len()) {
+                    slots.copy_from_slice(&values);
+                } else {
+                    debug_assert!(false, "a page backup outside its array");
+                }
             }
             Backup::Thread(t, saved) => {
                 Journaled::borrow_mut_unjournaled(t.cell(mc)).restore(*saved)

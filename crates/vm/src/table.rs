@@ -555,7 +555,10 @@ impl<'gc> Table<'gc> {
             return Err(InvalidKey::ReadOnly);
         }
         let key = normalize_key(key)?;
-        let mut st = self.borrow_mut(ctx);
+        let mut st = match key {
+            Value::Integer(i) => self.borrow_mut_for_int(ctx, i),
+            _ => self.borrow_mut(ctx),
+        };
         if let Value::String(_) = key {
             self.0.absent_events.set(0);
         }
@@ -570,6 +573,48 @@ impl<'gc> Table<'gc> {
         Journaled::borrow_mut(self.cell(ctx.mutation()), ctx, self)
     }
 
+    /// Mutable access for a store of integer key `i`: like `borrow_mut`, except that a
+    /// store into an existing slot of a big array part saves only the slot's page in the
+    /// journal (see `journal`'s module docs).
+    #[inline(always)]
+    pub(crate) fn borrow_mut_for_int(
+        self,
+        ctx: Context<'gc>,
+        i: i64,
+    ) -> std::cell::RefMut<'gc, TableState<'gc>> {
+        if !self.0.state.saved_in(ctx.state().journal.epoch()) {
+            if let Some(st) = self.borrow_mut_by_page(ctx, i) {
+                return st;
+            }
+        }
+        self.borrow_mut(ctx)
+    }
+
+    /// The page path of `borrow_mut_for_int`; `None` when the whole state is to be saved.
+    #[cold]
+    #[inline(never)]
+    fn borrow_mut_by_page(
+        self,
+        ctx: Context<'gc>,
+        i: i64,
+    ) -> Option<std::cell::RefMut<'gc, TableState<'gc>>> {
+        let journal = ctx.state().journal;
+        {
+            let st = self.0.state.try_borrow().ok()?;
+            let idx = (i as u64).wrapping_sub(1);
+            if st.array.len() < crate::journal::PAGED_ARRAY_MIN
+                || idx >= st.array.len() as u64
+                || st.flags & FLAG_FROZEN != 0
+            {
+                return None;
+            }
+            if !journal.save_array_page(ctx.mutation(), self, &st.array, idx as usize) {
+                return None;
+            }
+        }
+        Some(Journaled::borrow_mut_unjournaled(self.cell(ctx.mutation())))
+    }
+
     /// The journaled cell, behind the write barrier (mutations go through `Journaled`).
     #[inline(always)]
     pub(crate) fn cell(self, mc: &Mutation<'gc>) -> &'gc Write<Journaled<TableState<'gc>>> {
@@ -581,7 +626,7 @@ impl<'gc> Table<'gc> {
     /// the general path is needed.
     #[inline(always)]
     pub(crate) fn set_int_fast(self, ctx: Context<'gc>, i: i64, value: Value<'gc>) -> bool {
-        let mut st = self.borrow_mut(ctx);
+        let mut st = self.borrow_mut_for_int(ctx, i);
         if st.flags & FLAG_FROZEN != 0 {
             return false;
         }

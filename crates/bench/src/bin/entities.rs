@@ -5,11 +5,16 @@
 //! snapshot (`snapshot()`, a copy of the whole graph) and its restore. Prints a markdown table
 //! next to the anchor figures of rollback-mlua and Red Moon (`ANCHORS`).
 //!
+//! With `--churn`: each frame also replaces 10 entities by new tables and makes 50
+//! short-lived tables (what a game frame does besides moving things), and the table adds
+//! the time of `Lua::checksum()` after a frame.
+//!
 //! With `--image`: images as bytes instead (`Snapshot::to_bytes`,
 //! `Lua::snapshot_from_bytes`: time, size, bytes per object and per entity).
 //!
 //! ```sh
 //! cargo run --release -p lunette-bench --bin entities [-- --sizes 1000,10000 --frames 40]
+//! cargo run --release -p lunette-bench --bin entities -- --churn
 //! cargo run --release -p lunette-bench --bin entities -- --image
 //! ```
 
@@ -30,6 +35,24 @@ function step(f)
     e.x = e.x + 1
     e.y = e.y - 1
   end
+end
+"#;
+
+/// Appended to `SETUP` with `--churn`: `step` also replaces entities and makes garbage.
+const CHURN: &str = r#"
+local move = step
+function step(f)
+  move(f)
+  for i = 1, 10 do
+    local k = (f * 37 + i * 101) % N + 1
+    data[k] = { id = k, x = f, y = -f, name = "entity_" .. k, tag = "t" .. (k % 10), alive = true }
+  end
+  local sum = 0
+  for i = 1, 50 do
+    local tmp = { i, f, i * f }
+    sum = sum + tmp[3]
+  end
+  return sum
 end
 "#;
 
@@ -67,11 +90,21 @@ struct Row {
     owned_ms: f64,
     restore_ms: f64,
     owned_bytes: usize,
+    checksum_ms: f64,
 }
 
-fn measure(n: usize, frames: usize) -> Row {
+fn setup(n: usize, churn: bool) -> String {
+    let script = if churn {
+        format!("{SETUP}{CHURN}")
+    } else {
+        SETUP.to_string()
+    };
+    script.replace("N", &n.to_string())
+}
+
+fn measure(n: usize, frames: usize, churn: bool) -> Row {
     let mut lua = Lua::new();
-    lua.execute(SETUP.replace("N", &n.to_string()).as_bytes(), "=entities")
+    lua.execute(setup(n, churn).as_bytes(), "=entities")
         .expect("setup runs");
     lua.set_max_snapshots(16);
     let mut f = 0i64;
@@ -113,6 +146,13 @@ fn measure(n: usize, frames: usize) -> Row {
         rollback8.push(ms(t));
     }
     let journal_bytes = lua.snapshots_size_bytes() / lua.snapshots_held().max(1);
+    let mut checksum = Vec::new();
+    for g in f..f + 5 {
+        step(&mut lua, g);
+        let t = Instant::now();
+        lua.checksum().unwrap();
+        checksum.push(ms(t));
+    }
     let mut owned = Vec::new();
     let mut restore = Vec::new();
     let mut owned_bytes = 0;
@@ -135,6 +175,7 @@ fn measure(n: usize, frames: usize) -> Row {
         owned_ms: median(owned),
         restore_ms: median(restore),
         owned_bytes,
+        checksum_ms: median(checksum),
     }
 }
 
@@ -181,10 +222,10 @@ fn main() {
                 i += 1;
                 frames = args[i].parse().unwrap_or(frames);
             }
-            "--image" => {}
+            "--image" | "--churn" => {}
             other => {
                 eprintln!(
-                    "usage: entities [--sizes 1000,10000,100000] [--frames 30] [--image] (got {other})"
+                    "usage: entities [--sizes 1000,10000,100000] [--frames 30] [--churn] [--image] (got {other})"
                 );
                 std::process::exit(2);
             }
@@ -204,10 +245,11 @@ fn main() {
         }
         return;
     }
-    println!("| N | step+snap() | (snap alone) | rollback(1) | rollback(8) + resim 8 | bytes per ring snapshot | owned snapshot() / restore | owned bytes | rollback-mlua snap / rb(1) / rb(8) | Red Moon clone / rollback |");
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    let churn = args.iter().any(|a| a == "--churn");
+    println!("| N | step+snap() | (snap alone) | rollback(1) | rollback(8) + resim 8 | bytes per ring snapshot | owned snapshot() / restore | owned bytes | checksum() | rollback-mlua snap / rb(1) / rb(8) | Red Moon clone / rollback |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for n in sizes {
-        let r = measure(n, frames);
+        let r = measure(n, frames, churn);
         let anchor = ANCHORS.iter().find(|a| a.0 == n);
         let (mlua, redmoon) = match anchor {
             Some(a) => (
@@ -217,7 +259,7 @@ fn main() {
             None => ("–".into(), "–".into()),
         };
         println!(
-            "| {} | {:.4} | {:.4} | {:.4} | {:.3} | {} | {:.2} / {:.2} | {} | {} | {} |",
+            "| {} | {:.4} | {:.4} | {:.4} | {:.3} | {} | {:.2} / {:.2} | {} | {:.2} | {} | {} |",
             r.n,
             r.step_snap,
             r.snap_only,
@@ -227,6 +269,7 @@ fn main() {
             r.owned_ms,
             r.restore_ms,
             r.owned_bytes,
+            r.checksum_ms,
             mlua,
             redmoon
         );

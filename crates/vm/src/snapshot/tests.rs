@@ -323,6 +323,56 @@ fn table_layout_survives_rollback() {
     assert_eq!(before, layout(&lua));
 }
 
+#[test]
+fn big_arrays_are_saved_by_pages() {
+    let mut lua = vm();
+    lua.execute(b"a = {} for i = 1, 5000 do a[i] = i end b = {}", "setup")
+        .unwrap();
+    let at_start = describe(&lua);
+    lua.snap().unwrap();
+    let ring = |lua: &Lua| lua.snapshots_size_bytes();
+    let empty = ring(&lua);
+    // Two stores into far apart pages: two pages saved, not the 80 KB array.
+    lua.execute(b"a[10] = 'x' a[4000] = 'y' a[11] = 'z'", "pages")
+        .unwrap();
+    let paged = ring(&lua) - empty;
+    assert!(
+        paged > 0 && paged < 4 * 1024,
+        "two pages saved: {paged} bytes"
+    );
+    // Then a store that changes the layout: the whole state (pages 1 and 63 already
+    // changed) is saved after the pages; rolling back must undo both.
+    lua.execute(b"a[5001] = 'grown' a[12] = 'w' a[2000] = 'v'", "whole")
+        .unwrap();
+    assert!(ring(&lua) - empty > 5000 * 16, "the whole array saved");
+    let after_epoch1 = describe(&lua);
+    lua.snap().unwrap();
+    // A sweep over every slot: after an eighth of the pages, the whole array.
+    lua.execute(b"for i = 1, #a do a[i] = -i end", "sweep")
+        .unwrap();
+    let third = describe(&lua);
+    lua.snap().unwrap();
+    lua.execute(b"a[3] = 'p' a[4999] = 'q' b[1] = 1", "more")
+        .unwrap();
+    // (Images compared without printing them: they hold 5,000 slots.)
+    let same = |lua: &Lua, image: &str| describe(lua) == image;
+    lua.rollback(1).unwrap();
+    assert!(same(&lua, &third), "back to after the sweep");
+    lua.rollback(2).unwrap();
+    assert!(
+        same(&lua, &after_epoch1),
+        "back to after the pages and growth"
+    );
+    lua.rollback(2).unwrap();
+    assert!(same(&lua, &at_start), "back to the start");
+    // Again from the fresh epoch the rollback started: pages are saved anew.
+    lua.execute(b"a[1] = 'again' a[3000] = 'again'", "again")
+        .unwrap();
+    assert!(!same(&lua, &at_start));
+    lua.rollback(1).unwrap();
+    assert!(same(&lua, &at_start), "pages of a fresh epoch");
+}
+
 /// Registers the test continuations in the permanents table (images as bytes need it).
 fn register_test_permanents(lua: &Lua) {
     lua.enter(|ctx| {
