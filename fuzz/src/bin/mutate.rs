@@ -454,7 +454,10 @@ fn main() {
             let t0 = Instant::now();
             let r = std::panic::catch_unwind(|| exec_target(&target, &data));
             match r {
-                Ok(()) => println!("ok    {f} ({:.2}s)", t0.elapsed().as_secs_f64()),
+                Ok(()) => {
+                    let outcome = IMAGE_SIGNATURE.with(|s| s.borrow().clone());
+                    println!("ok    {f} ({:.2}s) {outcome}", t0.elapsed().as_secs_f64())
+                }
                 Err(_) => {
                     bad += 1;
                     println!("PANIC {f}:\n{}", PANIC_INFO.lock().unwrap());

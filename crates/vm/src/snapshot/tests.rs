@@ -570,3 +570,100 @@ fn bytes_refuse_malformed_table_keys() {
         }
     }
 }
+
+#[test]
+fn bytes_refuse_calls_that_would_cut_their_callers_frame() {
+    // A fuzzed image (cargo-fuzz `image`, 2026-12-04) put a discarded call's frame inside
+    // its caller's registers, above a `Call` that reads `top`: its return cut the caller's
+    // stack below `stack_end` and the call indexed past the stack. Metamethod and discarded
+    // calls sit above their caller's registers, and the instruction a caller runs after a
+    // discarded call must find its `top` within the stack the return leaves.
+    use super::image::FrameImg;
+    use crate::thread::Returns;
+    use lunette_compiler::Instruction;
+    let mut lua = vm();
+    let f = lua
+        .load(
+            b"local function id(...) return ... end
+              local t = setmetatable({}, {__index = function(t, k)
+                  local s = 0 while true do s = s + 1 end end})
+              local r = id(id(t.x)) return r",
+            "meta",
+        )
+        .unwrap();
+    let exec = lua.start(&f, ()).unwrap();
+    assert!(!lua.step(&exec, &mut Fuel::new(200)).is_done());
+    let reader = vm();
+    type Edit = fn(&mut super::image::Image, usize, usize);
+    let edits: [(&str, Edit); 2] = [
+        ("inside its caller's registers", |img, at, _| {
+            let Obj::Thread(t) = &mut img.objects[at] else {
+                unreachable!()
+            };
+            let Some(FrameImg::Lua { frame, .. }) = t.frames.last_mut() else {
+                unreachable!()
+            };
+            frame.func -= 1;
+            frame.base -= 1;
+            frame.stack_end -= 1;
+        }),
+        ("cannot run", |img, at, call_b0| {
+            let Obj::Thread(t) = &mut img.objects[at] else {
+                unreachable!()
+            };
+            let n = t.frames.len();
+            let Some(FrameImg::Lua { frame, .. }) = t.frames.get_mut(n - 1) else {
+                unreachable!()
+            };
+            frame.returns = Returns::Discard;
+            let Some(FrameImg::Lua { frame, .. }) = t.frames.get_mut(n - 2) else {
+                unreachable!()
+            };
+            // The caller's next instruction reads up to `top`, which is below its arguments.
+            frame.pc = call_b0;
+            frame.top = frame.base;
+        }),
+    ];
+    for (why, edit) in edits {
+        let Ok(mut img) = std::sync::Arc::try_unwrap(lua.snapshot().unwrap().0) else {
+            unreachable!()
+        };
+        // The executor's thread: the chunk's frame, and the `__index` function above it.
+        let at = (img.objects.iter())
+            .position(|o| match o {
+                Obj::Thread(t) => {
+                    t.frames.len() == 2
+                        && matches!(t.frames.last(), Some(FrameImg::Lua { frame, .. })
+                            if frame.returns == Returns::Meta)
+                }
+                _ => false,
+            })
+            .expect("paused inside __index");
+        let Obj::Thread(t) = &img.objects[at] else {
+            unreachable!()
+        };
+        let Some(FrameImg::Lua { closure, .. }) = t.frames.first() else {
+            unreachable!()
+        };
+        let Obj::Closure { proto, .. } = &img.objects[*closure as usize] else {
+            unreachable!()
+        };
+        let Obj::Proto { proto, .. } = &img.objects[*proto as usize] else {
+            unreachable!()
+        };
+        let call_b0 = (proto.code.iter())
+            .position(|i| matches!(i, Instruction::Call { b: 0, .. }))
+            .expect("id(id(...)) passes its results on");
+        // The image as taken reads back.
+        let taken = Snapshot(std::sync::Arc::new(img)).to_bytes().unwrap();
+        assert!(reader.snapshot_from_bytes(&taken).is_ok());
+        let Ok(mut img) = std::sync::Arc::try_unwrap(reader.snapshot_from_bytes(&taken).unwrap().0)
+        else {
+            unreachable!()
+        };
+        edit(&mut img, at, call_b0);
+        let bytes = Snapshot(std::sync::Arc::new(img)).to_bytes().unwrap();
+        let err = reader.snapshot_from_bytes(&bytes).err().expect(why);
+        assert!(err.to_string().contains(why), "{err}");
+    }
+}

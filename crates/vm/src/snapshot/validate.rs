@@ -35,7 +35,10 @@
 //!   MAX_STACK_SLOTS`; the running thread of an executor (the last of its chain), if its top
 //!   frame is a Lua frame, has that frame's `stack_end` and `top` within its stack;
 //!   a continuation's base is within the stack; a frame returning with `Returns::Meta`
-//!   sits on a Lua frame. Open upvalues: open upvalue objects of this thread, slots strictly
+//!   sits on a Lua frame. A metamethod or discarded call above a Lua frame has its slot at
+//!   or above the caller's `stack_end` (its return truncates the stack there), and after a
+//!   discarded call that is not a hook's, the caller's next instruction can run with the
+//!   stack cut at that slot (its `top`, if it reads one, within). Open upvalues: open upvalue objects of this thread, slots strictly
 //!   increasing and within the stack, and every open upvalue object is listed by exactly
 //!   its own thread. To-be-closed slots strictly increasing and within the stack. A thread
 //!   not started has no frames, open upvalues or to-be-closed slots (an executor's: a
@@ -896,6 +899,21 @@ fn callee_fits(
     };
     if !fits {
         return corrupt("called frame does not match its caller's instruction");
+    }
+    if matches!(returns, Returns::Meta | Returns::Discard) && !handler {
+        // Such calls are pushed above the caller's registers, and their return truncates
+        // the stack to their slot: below `stack_end` it would cut the caller's registers.
+        let Some(slot) = slot.filter(|s| *s >= caller.stack_end) else {
+            return corrupt("metamethod or discarded call inside its caller's registers");
+        };
+        // After a discarded call (a finalizer, a preemption marker) the caller runs its
+        // next instruction with the stack cut at `slot`; a hook's frame resumes the traced
+        // instruction instead (checked by the caller of this function).
+        let hook = matches!(callee, FrameImg::Continuation { then, .. }
+            if crate::hook::is_hook_done(then.func));
+        if returns == Returns::Discard && !hook && !reads_top_ok(&caller, code, caller.pc, slot) {
+            return corrupt("discarded call above an instruction that cannot run");
+        }
     }
     if returns == Returns::Meta {
         if let Instruction::Concat { a, n } = ins {
