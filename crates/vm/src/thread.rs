@@ -131,6 +131,26 @@ pub struct ThreadState<'gc> {
 
 // ---- the description of a thread (see `object`) ----
 
+impl<'gc> Frame<'gc> {
+    /// A continuation frame waiting for the call above it (`ready: None`): `then` runs when
+    /// that call ends; its region starts at `base`.
+    #[inline(always)]
+    pub(crate) fn continuation(
+        then: Then<'gc>,
+        base: usize,
+        returns: Returns,
+        callee_name: &'static str,
+    ) -> Self {
+        Frame::Continuation {
+            then,
+            base,
+            returns,
+            ready: None,
+            callee_name,
+        }
+    }
+}
+
 impl<'gc> References<'gc> for Frame<'gc> {
     fn references(&self, f: &mut impl FnMut(Reference<'gc>)) {
         match self {
