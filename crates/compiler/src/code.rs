@@ -18,21 +18,11 @@ use crate::proto::Constant;
 /// (especially in debug builds).
 pub(crate) type CResult<T> = Result<T, Box<CompileError>>;
 
-/// Binary operators, in PUC's order.
+/// Binary operators: the arithmetic and bitwise ones (`ArithOp`), then the others, in PUC's
+/// order.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum BinOp {
-    Add,
-    Sub,
-    Mul,
-    Mod,
-    Pow,
-    Div,
-    IDiv,
-    BAnd,
-    BOr,
-    BXor,
-    Shl,
-    Shr,
+    Arith(ArithOp),
     Concat,
     Eq,
     Lt,
@@ -42,26 +32,6 @@ pub(crate) enum BinOp {
     Ge,
     And,
     Or,
-}
-
-impl BinOp {
-    fn arith(self) -> Option<ArithOp> {
-        Some(match self {
-            BinOp::Add => ArithOp::Add,
-            BinOp::Sub => ArithOp::Sub,
-            BinOp::Mul => ArithOp::Mul,
-            BinOp::Mod => ArithOp::Mod,
-            BinOp::Pow => ArithOp::Pow,
-            BinOp::Div => ArithOp::Div,
-            BinOp::IDiv => ArithOp::IDiv,
-            BinOp::BAnd => ArithOp::BAnd,
-            BinOp::BOr => ArithOp::BOr,
-            BinOp::BXor => ArithOp::BXor,
-            BinOp::Shl => ArithOp::Shl,
-            BinOp::Shr => ArithOp::Shr,
-            _ => return None,
-        })
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -1037,7 +1007,7 @@ impl Parser<'_> {
         line: u32,
     ) -> CResult<()> {
         self.discharge_vars(e2);
-        if let Some(aop) = op.arith() {
+        if let BinOp::Arith(aop) = op {
             if Self::const_folding(aop, e1, e2) {
                 return Ok(());
             }
@@ -1061,7 +1031,7 @@ impl Parser<'_> {
                 self.exp_to_nextreg(e2)?;
                 self.code_concat(e1, e2, line);
             }
-            BinOp::Add | BinOp::Mul => {
+            BinOp::Arith(ArithOp::Add | ArithOp::Mul) => {
                 // Commutative: a numeral on the left moves to the right so that it can be an
                 // immediate or a constant operand (PUC's `codecommutative`); `flip` keeps the
                 // source order for metamethods and errors.
@@ -1070,7 +1040,7 @@ impl Parser<'_> {
                     std::mem::swap(e1, e2);
                 }
                 match Self::sc_int(e2) {
-                    Some(i) if op == BinOp::Add => {
+                    Some(i) if op == BinOp::Arith(ArithOp::Add) => {
                         let b = self.exp_to_anyreg(e1)?;
                         self.finish_unary_like(e1, AddI { a: 0, b, i, flip }, line);
                     }
@@ -1086,17 +1056,24 @@ impl Parser<'_> {
                     }
                 }
             }
-            BinOp::Sub | BinOp::Div | BinOp::IDiv | BinOp::Mod | BinOp::Pow => {
-                self.code_arith(op, e1, e2, line)?
-            }
-            BinOp::BAnd | BinOp::BOr | BinOp::BXor => {
+            // (The unary operators are never a `BinOp`: the parser makes none.)
+            BinOp::Arith(
+                ArithOp::Sub
+                | ArithOp::Div
+                | ArithOp::IDiv
+                | ArithOp::Mod
+                | ArithOp::Pow
+                | ArithOp::Unm
+                | ArithOp::BNot,
+            ) => self.code_arith(op, e1, e2, line)?,
+            BinOp::Arith(ArithOp::BAnd | ArithOp::BOr | ArithOp::BXor) => {
                 if matches!(e2.k, ExpKind::KInt(_)) && self.exp_to_k(e2) {
                     self.code_bin_k(op, e1, e2, line, false)?;
                 } else {
                     self.code_bin_exp_val(op, e1, e2, line)?;
                 }
             }
-            BinOp::Shl => {
+            BinOp::Arith(ArithOp::Shl) => {
                 if let Some(i) = Self::sc_int(e1) {
                     // i << R[b]
                     let b = self.exp_to_anyreg(e2)?;
@@ -1107,7 +1084,7 @@ impl Parser<'_> {
                     self.code_bin_exp_val(op, e1, e2, line)?;
                 }
             }
-            BinOp::Shr => {
+            BinOp::Arith(ArithOp::Shr) => {
                 if let Some(i) = Self::sc_int(e2) {
                     let b = self.exp_to_anyreg(e1)?;
                     self.finish_unary_like(e1, ShrI { a: 0, b, i }, line);
@@ -1164,15 +1141,15 @@ impl Parser<'_> {
         let k = kk as u16;
         let b = self.exp_to_anyreg(e1)?;
         let i = match op {
-            BinOp::Add => AddK { a: 0, b, k, flip },
-            BinOp::Sub => SubK { a: 0, b, k },
-            BinOp::Mul => MulK { a: 0, b, k, flip },
-            BinOp::Mod => ModK { a: 0, b, k },
-            BinOp::Pow => PowK { a: 0, b, k },
-            BinOp::Div => DivK { a: 0, b, k },
-            BinOp::IDiv => IDivK { a: 0, b, k },
-            BinOp::BAnd => BAndK { a: 0, b, k },
-            BinOp::BOr => BOrK { a: 0, b, k },
+            BinOp::Arith(ArithOp::Add) => AddK { a: 0, b, k, flip },
+            BinOp::Arith(ArithOp::Sub) => SubK { a: 0, b, k },
+            BinOp::Arith(ArithOp::Mul) => MulK { a: 0, b, k, flip },
+            BinOp::Arith(ArithOp::Mod) => ModK { a: 0, b, k },
+            BinOp::Arith(ArithOp::Pow) => PowK { a: 0, b, k },
+            BinOp::Arith(ArithOp::Div) => DivK { a: 0, b, k },
+            BinOp::Arith(ArithOp::IDiv) => IDivK { a: 0, b, k },
+            BinOp::Arith(ArithOp::BAnd) => BAndK { a: 0, b, k },
+            BinOp::Arith(ArithOp::BOr) => BOrK { a: 0, b, k },
             _ => BXorK { a: 0, b, k },
         };
         self.finish_unary_like(e1, i, line);
@@ -1190,17 +1167,17 @@ impl Parser<'_> {
         let c = self.exp_to_anyreg(e2)?;
         let b = self.exp_to_anyreg(e1)?;
         let i = match op {
-            BinOp::Add => Add { a: 0, b, c },
-            BinOp::Sub => Sub { a: 0, b, c },
-            BinOp::Mul => Mul { a: 0, b, c },
-            BinOp::Mod => Mod { a: 0, b, c },
-            BinOp::Pow => Pow { a: 0, b, c },
-            BinOp::Div => Div { a: 0, b, c },
-            BinOp::IDiv => IDiv { a: 0, b, c },
-            BinOp::BAnd => BAnd { a: 0, b, c },
-            BinOp::BOr => BOr { a: 0, b, c },
-            BinOp::BXor => BXor { a: 0, b, c },
-            BinOp::Shl => Shl { a: 0, b, c },
+            BinOp::Arith(ArithOp::Add) => Add { a: 0, b, c },
+            BinOp::Arith(ArithOp::Sub) => Sub { a: 0, b, c },
+            BinOp::Arith(ArithOp::Mul) => Mul { a: 0, b, c },
+            BinOp::Arith(ArithOp::Mod) => Mod { a: 0, b, c },
+            BinOp::Arith(ArithOp::Pow) => Pow { a: 0, b, c },
+            BinOp::Arith(ArithOp::Div) => Div { a: 0, b, c },
+            BinOp::Arith(ArithOp::IDiv) => IDiv { a: 0, b, c },
+            BinOp::Arith(ArithOp::BAnd) => BAnd { a: 0, b, c },
+            BinOp::Arith(ArithOp::BOr) => BOr { a: 0, b, c },
+            BinOp::Arith(ArithOp::BXor) => BXor { a: 0, b, c },
+            BinOp::Arith(ArithOp::Shl) => Shl { a: 0, b, c },
             _ => Shr { a: 0, b, c },
         };
         self.free_exps(e1, e2);
