@@ -42,24 +42,6 @@ pub(crate) enum UnOp {
     Len,
 }
 
-/// Whether an instruction is a conditional test (always followed by a `Jmp`).
-pub(crate) fn is_test(i: &Instruction) -> bool {
-    matches!(
-        i,
-        Eq { .. }
-            | Lt { .. }
-            | Le { .. }
-            | EqK { .. }
-            | EqI { .. }
-            | LtI { .. }
-            | LeI { .. }
-            | GtI { .. }
-            | GeI { .. }
-            | Test { .. }
-            | TestSet { .. }
-    )
-}
-
 /// Sets the destination register of a relocatable instruction.
 fn set_a(i: &mut Instruction, reg: u8) {
     match i.result_register_mut() {
@@ -191,7 +173,7 @@ impl Parser<'_> {
 
     /// The instruction controlling a jump (its condition), or the jump itself.
     fn jump_control(&self, pc: usize) -> usize {
-        if pc >= 1 && is_test(&self.fs.code[pc - 1]) {
+        if pc >= 1 && self.fs.code[pc - 1].is_test() {
             pc - 1
         } else {
             pc
@@ -821,40 +803,48 @@ impl Parser<'_> {
 
     /// Emits code to fall through when `e` is true and jump (via `e.f`) when false.
     pub(crate) fn go_if_true(&mut self, e: &mut ExpDesc) -> CResult<()> {
-        self.discharge_vars(e);
-        let pc = match e.k {
-            ExpKind::Jmp(pc) => {
-                self.negate_condition(pc);
-                pc as i32
-            }
-            ExpKind::K(_)
-            | ExpKind::KFlt(_)
-            | ExpKind::KInt(_)
-            | ExpKind::KStr(_)
-            | ExpKind::True => NO_JUMP,
-            _ => self.jump_on_cond(e, false)?,
-        };
-        let mut f = e.f;
-        self.concat_jumps(&mut f, pc);
-        e.f = f;
-        self.patch_to_here(e.t);
-        e.t = NO_JUMP;
-        Ok(())
+        self.go_if(e, true)
     }
 
     /// Emits code to fall through when `e` is false and jump (via `e.t`) when true.
     pub(crate) fn go_if_false(&mut self, e: &mut ExpDesc) -> CResult<()> {
+        self.go_if(e, false)
+    }
+
+    /// Emits code to fall through when `e`'s truth is `value` and jump otherwise: the jump
+    /// joins the list that jumps on the other value (`e.f` when `value`, else `e.t`), and the
+    /// list that jumps on `value` lands here (emptied).
+    fn go_if(&mut self, e: &mut ExpDesc, value: bool) -> CResult<()> {
         self.discharge_vars(e);
         let pc = match e.k {
-            ExpKind::Jmp(pc) => pc as i32,
-            ExpKind::Nil | ExpKind::False => NO_JUMP,
-            _ => self.jump_on_cond(e, true)?,
+            ExpKind::Jmp(pc) => {
+                if value {
+                    self.negate_condition(pc);
+                }
+                pc as i32
+            }
+            // (A constant of the wanted truth never jumps.)
+            ExpKind::K(_)
+            | ExpKind::KFlt(_)
+            | ExpKind::KInt(_)
+            | ExpKind::KStr(_)
+            | ExpKind::True
+                if value =>
+            {
+                NO_JUMP
+            }
+            ExpKind::Nil | ExpKind::False if !value => NO_JUMP,
+            _ => self.jump_on_cond(e, !value)?,
         };
-        let mut t = e.t;
-        self.concat_jumps(&mut t, pc);
-        e.t = t;
-        self.patch_to_here(e.f);
-        e.f = NO_JUMP;
+        let (other, here) = if value { (e.f, e.t) } else { (e.t, e.f) };
+        let mut other = other;
+        self.concat_jumps(&mut other, pc);
+        self.patch_to_here(here);
+        if value {
+            (e.f, e.t) = (other, NO_JUMP);
+        } else {
+            (e.t, e.f) = (other, NO_JUMP);
+        }
         Ok(())
     }
 
@@ -1236,39 +1226,11 @@ impl Parser<'_> {
     fn code_order(&mut self, le: bool, e1: &mut ExpDesc, e2: &mut ExpDesc) -> CResult<()> {
         let i = if let Some((i, float)) = Self::sc_number(e2) {
             let a = self.exp_to_anyreg(e1)?;
-            if le {
-                LeI {
-                    a,
-                    i,
-                    k: true,
-                    float,
-                }
-            } else {
-                LtI {
-                    a,
-                    i,
-                    k: true,
-                    float,
-                }
-            }
+            Self::order_imm(le, false, a, i, float)
         } else if let Some((i, float)) = Self::sc_number(e1) {
             // i < R[a]  <=>  R[a] > i
             let a = self.exp_to_anyreg(e2)?;
-            if le {
-                GeI {
-                    a,
-                    i,
-                    k: true,
-                    float,
-                }
-            } else {
-                GtI {
-                    a,
-                    i,
-                    k: true,
-                    float,
-                }
-            }
+            Self::order_imm(le, true, a, i, float)
         } else {
             let a = self.exp_to_anyreg(e1)?;
             let b = self.exp_to_anyreg(e2)?;
@@ -1281,6 +1243,18 @@ impl Parser<'_> {
         self.free_exps(e1, e2);
         e1.k = ExpKind::Jmp(self.cond_jump(i) as usize);
         Ok(())
+    }
+
+    /// The test of `R[a]` against immediate `i`: `R[a] < i` (`R[a] <= i` when `le`), or with
+    /// the operands the other way round when `swapped` (`i < R[a]`: `R[a] > i`...).
+    fn order_imm(le: bool, swapped: bool, a: u8, i: i16, float: bool) -> Instruction {
+        let k = true;
+        match (le, swapped) {
+            (false, false) => LtI { a, i, k, float },
+            (true, false) => LeI { a, i, k, float },
+            (false, true) => GtI { a, i, k, float },
+            (true, true) => GeI { a, i, k, float },
+        }
     }
 
     // ---------------------------------------------------------------- misc

@@ -278,6 +278,26 @@ impl Instruction {
         }
     }
 
+    /// Whether the instruction is a conditional test (always followed by a `Jmp`, which it
+    /// skips or not).
+    pub fn is_test(&self) -> bool {
+        use Instruction::*;
+        matches!(
+            self,
+            Eq { .. }
+                | Lt { .. }
+                | Le { .. }
+                | EqK { .. }
+                | EqI { .. }
+                | LtI { .. }
+                | LeI { .. }
+                | GtI { .. }
+                | GeI { .. }
+                | Test { .. }
+                | TestSet { .. }
+        )
+    }
+
     /// See [`Instruction::result_register_mut`].
     pub fn result_register(&self) -> Option<u8> {
         let mut copy = *self;
