@@ -460,7 +460,7 @@ const NREGS: usize = 5;
 
 /// The machine of `insert`, `remove`, `move`, `concat` and `unpack` when a metamethod may
 /// run: small programs over a few registers (each step function says what they hold).
-/// All but `move` begin at `pc` 0 by asking for the length (in `step`), which arrives at `pc` 1.
+/// All but `move` begin at `pc` 0 by asking for the length (`ask_len`), which arrives at `pc` 1.
 #[derive(Collect, Clone)]
 #[collect(no_drop)]
 struct Machine<'gc> {
@@ -505,12 +505,6 @@ impl<'gc> Steps<'gc> for Machine<'gc> {
         exec: &mut Exec<'gc, '_>,
         input: Value<'gc>,
     ) -> Result<Prim<'gc>, Error<'gc>> {
-        // Insert, remove, concat and unpack (to the length) start by asking for the length
-        // (pc 0): their step functions take it at pc 1.
-        if self.pc == 0 && self.op != Op::Move {
-            self.pc = 1;
-            return Ok(Prim::Len(self.t));
-        }
         match self.op {
             Op::Insert => self.step_insert(exec, input),
             Op::Remove => self.step_remove(exec, input),
@@ -586,6 +580,12 @@ impl<'gc> Steps<'gc> for Machine<'gc> {
 }
 
 impl<'gc> Machine<'gc> {
+    /// The first step of all but `move`: asks for the length, which arrives at `pc` 1.
+    fn ask_len(&mut self) -> Prim<'gc> {
+        self.pc = 1;
+        Prim::Len(self.t)
+    }
+
     // insert: v0 = position argument, aux = value, r0 = argument count, r1 = e, r2 = pos,
     // r3 = i.
     fn step_insert(
@@ -595,6 +595,7 @@ impl<'gc> Machine<'gc> {
     ) -> Result<Prim<'gc>, Error<'gc>> {
         loop {
             match self.pc {
+                0 => return Ok(self.ask_len()),
                 1 => {
                     let e = input.as_integer_strict().unwrap_or(0).wrapping_add(1);
                     let pos = match self.r[0] {
@@ -643,6 +644,7 @@ impl<'gc> Machine<'gc> {
         input: Value<'gc>,
     ) -> Result<Prim<'gc>, Error<'gc>> {
         match self.pc {
+            0 => Ok(self.ask_len()),
             1 => {
                 let size = input.as_integer_strict().unwrap_or(0);
                 let pos = opt_int_arg(Some(self.v[0]), 2, size)?;
@@ -715,6 +717,7 @@ impl<'gc> Machine<'gc> {
         input: Value<'gc>,
     ) -> Result<Prim<'gc>, Error<'gc>> {
         match self.pc {
+            0 => Ok(self.ask_len()),
             1 => {
                 let last = input.as_integer_strict().unwrap_or(0);
                 self.aux = match self.v[0] {
@@ -784,6 +787,7 @@ impl<'gc> Machine<'gc> {
         input: Value<'gc>,
     ) -> Result<Prim<'gc>, Error<'gc>> {
         match self.pc {
+            0 => Ok(self.ask_len()),
             1 => {
                 // The end is the length.
                 self.r[1] = input.as_integer_strict().unwrap_or(0);
