@@ -416,6 +416,12 @@ impl<'gc> Context<'gc> {
     /// counted as a string the script made.
     pub fn new_string(self, bytes: &[u8]) -> LuaString<'gc> {
         crate::memory::note_string(&self.state.memory, crate::string::string_cost(bytes.len()));
+        self.string_uncounted(bytes)
+    }
+
+    /// A string with these bytes (short ones interned), not counted as one the script made.
+    #[inline]
+    fn string_uncounted(self, bytes: &[u8]) -> LuaString<'gc> {
         if bytes.len() <= MAX_INTERNED_LEN {
             self.state
                 .strings
@@ -449,15 +455,7 @@ impl<'gc> Context<'gc> {
     /// builtin's internal lookups do not change `collectgarbage("count")` (a read-only call
     /// stays read-only). Its bytes are in use like any string's while it exists.
     pub fn key(self, s: &str) -> Value<'gc> {
-        let bytes = s.as_bytes();
-        Value::String(if bytes.len() <= MAX_INTERNED_LEN {
-            self.state
-                .strings
-                .borrow_mut(self.mc)
-                .intern(self.mc, bytes)
-        } else {
-            LuaString::new_long(self.mc, bytes)
-        })
+        Value::String(self.string_uncounted(s.as_bytes()))
     }
 
     /// An empty table with a fresh object id.

@@ -259,14 +259,17 @@ impl<T: Rewindable> Revive for RevivePayload<T> {
     }
 }
 
-fn capture_payload<T: Rewindable>(data: &dyn Any) -> Result<Box<dyn Revive>, String> {
-    let cell = data
-        .downcast_ref::<Rc<PayloadCell<T>>>()
-        .ok_or_else(|| "userdata payload does not match its type".to_string())?;
-    let v = cell
+/// The payload of type `T` in a userdata's `data`, borrowed (for capture and bytes).
+fn borrow_payload<T: 'static>(data: &dyn Any) -> Result<std::cell::Ref<'_, T>, String> {
+    data.downcast_ref::<Rc<PayloadCell<T>>>()
+        .ok_or_else(|| "userdata payload does not match its type".to_string())?
         .value
         .try_borrow()
-        .map_err(|_| "its payload is mutably borrowed by the host".to_string())?;
+        .map_err(|_| "its payload is mutably borrowed by the host".to_string())
+}
+
+fn capture_payload<T: Rewindable>(data: &dyn Any) -> Result<Box<dyn Revive>, String> {
+    let v = borrow_payload::<T>(data)?;
     Ok(Box::new(RevivePayload(v.clone())))
 }
 
@@ -283,13 +286,7 @@ fn checksum_payload<T: Rewindable>(data: &dyn Any) -> u64 {
 }
 
 fn payload_to_bytes<T: SerializableUserData>(data: &dyn Any) -> Result<Vec<u8>, String> {
-    let cell = data
-        .downcast_ref::<Rc<PayloadCell<T>>>()
-        .ok_or_else(|| "userdata payload does not match its type".to_string())?;
-    let v = cell
-        .value
-        .try_borrow()
-        .map_err(|_| "its payload is mutably borrowed by the host".to_string())?;
+    let v = borrow_payload::<T>(data)?;
     let mut out = Vec::new();
     v.write(&mut out);
     Ok(out)
