@@ -191,7 +191,7 @@ fn same_code_as_puc() {
             failures.push(format!("{src}: function count differs"));
             continue;
         }
-        failures.extend(first_difference(&src, &theirs, &ours_list));
+        failures.extend(first_difference(src, &theirs, &ours_list));
         compared += 1;
     }
     assert!(compared > 50);
