@@ -23,33 +23,35 @@ pub fn int_eq_float(i: i64, f: f64) -> bool {
     float_to_int(f) == Some(i)
 }
 
-/// The answer of `i < f` and of `i <= f` when it is the same for every integer `i`: `f` is
-/// NaN (false) or outside `[-2^63, 2^63)` (above: true; below: false). `None`: `f` is in
-/// that range.
-#[inline]
-fn order_out_of_int_range(f: f64) -> Option<bool> {
-    if f.is_nan() {
-        return Some(false);
-    }
-    if f >= 9_223_372_036_854_775_808.0 {
-        return Some(true);
-    }
-    if f < -9_223_372_036_854_775_808.0 {
-        return Some(false);
-    }
-    None
-}
-
 /// `i < f`, exactly.
 pub fn int_lt_float(i: i64, f: f64) -> bool {
+    if f.is_nan() {
+        return false;
+    }
+    if f >= 9_223_372_036_854_775_808.0 {
+        return true;
+    }
+    if f < -9_223_372_036_854_775_808.0 {
+        return false;
+    }
     // f in [-2^63, 2^63): compare with ceil(f) as integer: i < f <=> i < ceil(f)
-    order_out_of_int_range(f).unwrap_or_else(|| i < f.ceil() as i64)
+    let c = f.ceil();
+    i < c as i64
 }
 
 /// `i <= f`, exactly.
 pub fn int_le_float(i: i64, f: f64) -> bool {
+    if f.is_nan() {
+        return false;
+    }
+    if f >= 9_223_372_036_854_775_808.0 {
+        return true;
+    }
+    if f < -9_223_372_036_854_775_808.0 {
+        return false;
+    }
     // i <= f <=> i <= floor(f)
-    order_out_of_int_range(f).unwrap_or_else(|| i <= f.floor() as i64)
+    i <= f.floor() as i64
 }
 
 /// `f < i`, exactly.

@@ -420,7 +420,7 @@ impl<'gc> Context<'gc> {
     }
 
     /// A string with these bytes (short ones interned), not counted as one the script made.
-    #[inline]
+    #[inline(always)]
     fn string_uncounted(self, bytes: &[u8]) -> LuaString<'gc> {
         if bytes.len() <= MAX_INTERNED_LEN {
             self.state
