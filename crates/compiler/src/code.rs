@@ -18,21 +18,11 @@ use crate::proto::Constant;
 /// (especially in debug builds).
 pub(crate) type CResult<T> = Result<T, Box<CompileError>>;
 
-/// Binary operators, in PUC's order.
+/// Binary operators: the arithmetic and bitwise ones (`ArithOp`), then the others, in PUC's
+/// order.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum BinOp {
-    Add,
-    Sub,
-    Mul,
-    Mod,
-    Pow,
-    Div,
-    IDiv,
-    BAnd,
-    BOr,
-    BXor,
-    Shl,
-    Shr,
+    Arith(ArithOp),
     Concat,
     Eq,
     Lt,
@@ -44,50 +34,12 @@ pub(crate) enum BinOp {
     Or,
 }
 
-impl BinOp {
-    fn arith(self) -> Option<ArithOp> {
-        Some(match self {
-            BinOp::Add => ArithOp::Add,
-            BinOp::Sub => ArithOp::Sub,
-            BinOp::Mul => ArithOp::Mul,
-            BinOp::Mod => ArithOp::Mod,
-            BinOp::Pow => ArithOp::Pow,
-            BinOp::Div => ArithOp::Div,
-            BinOp::IDiv => ArithOp::IDiv,
-            BinOp::BAnd => ArithOp::BAnd,
-            BinOp::BOr => ArithOp::BOr,
-            BinOp::BXor => ArithOp::BXor,
-            BinOp::Shl => ArithOp::Shl,
-            BinOp::Shr => ArithOp::Shr,
-            _ => return None,
-        })
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum UnOp {
     Minus,
     BNot,
     Not,
     Len,
-}
-
-/// Whether an instruction is a conditional test (always followed by a `Jmp`).
-pub(crate) fn is_test(i: &Instruction) -> bool {
-    matches!(
-        i,
-        Eq { .. }
-            | Lt { .. }
-            | Le { .. }
-            | EqK { .. }
-            | EqI { .. }
-            | LtI { .. }
-            | LeI { .. }
-            | GtI { .. }
-            | GeI { .. }
-            | Test { .. }
-            | TestSet { .. }
-    )
 }
 
 /// Sets the destination register of a relocatable instruction.
@@ -221,7 +173,7 @@ impl Parser<'_> {
 
     /// The instruction controlling a jump (its condition), or the jump itself.
     fn jump_control(&self, pc: usize) -> usize {
-        if pc >= 1 && is_test(&self.fs.code[pc - 1]) {
+        if pc >= 1 && self.fs.code[pc - 1].is_test() {
             pc - 1
         } else {
             pc
@@ -851,40 +803,48 @@ impl Parser<'_> {
 
     /// Emits code to fall through when `e` is true and jump (via `e.f`) when false.
     pub(crate) fn go_if_true(&mut self, e: &mut ExpDesc) -> CResult<()> {
-        self.discharge_vars(e);
-        let pc = match e.k {
-            ExpKind::Jmp(pc) => {
-                self.negate_condition(pc);
-                pc as i32
-            }
-            ExpKind::K(_)
-            | ExpKind::KFlt(_)
-            | ExpKind::KInt(_)
-            | ExpKind::KStr(_)
-            | ExpKind::True => NO_JUMP,
-            _ => self.jump_on_cond(e, false)?,
-        };
-        let mut f = e.f;
-        self.concat_jumps(&mut f, pc);
-        e.f = f;
-        self.patch_to_here(e.t);
-        e.t = NO_JUMP;
-        Ok(())
+        self.go_if(e, true)
     }
 
     /// Emits code to fall through when `e` is false and jump (via `e.t`) when true.
     pub(crate) fn go_if_false(&mut self, e: &mut ExpDesc) -> CResult<()> {
+        self.go_if(e, false)
+    }
+
+    /// Emits code to fall through when `e`'s truth is `value` and jump otherwise: the jump
+    /// joins the list that jumps on the other value (`e.f` when `value`, else `e.t`), and the
+    /// list that jumps on `value` lands here (emptied).
+    fn go_if(&mut self, e: &mut ExpDesc, value: bool) -> CResult<()> {
         self.discharge_vars(e);
         let pc = match e.k {
-            ExpKind::Jmp(pc) => pc as i32,
-            ExpKind::Nil | ExpKind::False => NO_JUMP,
-            _ => self.jump_on_cond(e, true)?,
+            ExpKind::Jmp(pc) => {
+                if value {
+                    self.negate_condition(pc);
+                }
+                pc as i32
+            }
+            // (A constant of the wanted truth never jumps.)
+            ExpKind::K(_)
+            | ExpKind::KFlt(_)
+            | ExpKind::KInt(_)
+            | ExpKind::KStr(_)
+            | ExpKind::True
+                if value =>
+            {
+                NO_JUMP
+            }
+            ExpKind::Nil | ExpKind::False if !value => NO_JUMP,
+            _ => self.jump_on_cond(e, !value)?,
         };
-        let mut t = e.t;
-        self.concat_jumps(&mut t, pc);
-        e.t = t;
-        self.patch_to_here(e.f);
-        e.f = NO_JUMP;
+        let (other, here) = if value { (e.f, e.t) } else { (e.t, e.f) };
+        let mut other = other;
+        self.concat_jumps(&mut other, pc);
+        self.patch_to_here(here);
+        if value {
+            (e.f, e.t) = (other, NO_JUMP);
+        } else {
+            (e.t, e.f) = (other, NO_JUMP);
+        }
         Ok(())
     }
 
@@ -1037,7 +997,7 @@ impl Parser<'_> {
         line: u32,
     ) -> CResult<()> {
         self.discharge_vars(e2);
-        if let Some(aop) = op.arith() {
+        if let BinOp::Arith(aop) = op {
             if Self::const_folding(aop, e1, e2) {
                 return Ok(());
             }
@@ -1061,7 +1021,7 @@ impl Parser<'_> {
                 self.exp_to_nextreg(e2)?;
                 self.code_concat(e1, e2, line);
             }
-            BinOp::Add | BinOp::Mul => {
+            BinOp::Arith(ArithOp::Add | ArithOp::Mul) => {
                 // Commutative: a numeral on the left moves to the right so that it can be an
                 // immediate or a constant operand (PUC's `codecommutative`); `flip` keeps the
                 // source order for metamethods and errors.
@@ -1070,7 +1030,7 @@ impl Parser<'_> {
                     std::mem::swap(e1, e2);
                 }
                 match Self::sc_int(e2) {
-                    Some(i) if op == BinOp::Add => {
+                    Some(i) if op == BinOp::Arith(ArithOp::Add) => {
                         let b = self.exp_to_anyreg(e1)?;
                         self.finish_unary_like(e1, AddI { a: 0, b, i, flip }, line);
                     }
@@ -1086,17 +1046,24 @@ impl Parser<'_> {
                     }
                 }
             }
-            BinOp::Sub | BinOp::Div | BinOp::IDiv | BinOp::Mod | BinOp::Pow => {
-                self.code_arith(op, e1, e2, line)?
-            }
-            BinOp::BAnd | BinOp::BOr | BinOp::BXor => {
+            // (The unary operators are never a `BinOp`: the parser makes none.)
+            BinOp::Arith(
+                ArithOp::Sub
+                | ArithOp::Div
+                | ArithOp::IDiv
+                | ArithOp::Mod
+                | ArithOp::Pow
+                | ArithOp::Unm
+                | ArithOp::BNot,
+            ) => self.code_arith(op, e1, e2, line)?,
+            BinOp::Arith(ArithOp::BAnd | ArithOp::BOr | ArithOp::BXor) => {
                 if matches!(e2.k, ExpKind::KInt(_)) && self.exp_to_k(e2) {
                     self.code_bin_k(op, e1, e2, line, false)?;
                 } else {
                     self.code_bin_exp_val(op, e1, e2, line)?;
                 }
             }
-            BinOp::Shl => {
+            BinOp::Arith(ArithOp::Shl) => {
                 if let Some(i) = Self::sc_int(e1) {
                     // i << R[b]
                     let b = self.exp_to_anyreg(e2)?;
@@ -1107,7 +1074,7 @@ impl Parser<'_> {
                     self.code_bin_exp_val(op, e1, e2, line)?;
                 }
             }
-            BinOp::Shr => {
+            BinOp::Arith(ArithOp::Shr) => {
                 if let Some(i) = Self::sc_int(e2) {
                     let b = self.exp_to_anyreg(e1)?;
                     self.finish_unary_like(e1, ShrI { a: 0, b, i }, line);
@@ -1164,15 +1131,15 @@ impl Parser<'_> {
         let k = kk as u16;
         let b = self.exp_to_anyreg(e1)?;
         let i = match op {
-            BinOp::Add => AddK { a: 0, b, k, flip },
-            BinOp::Sub => SubK { a: 0, b, k },
-            BinOp::Mul => MulK { a: 0, b, k, flip },
-            BinOp::Mod => ModK { a: 0, b, k },
-            BinOp::Pow => PowK { a: 0, b, k },
-            BinOp::Div => DivK { a: 0, b, k },
-            BinOp::IDiv => IDivK { a: 0, b, k },
-            BinOp::BAnd => BAndK { a: 0, b, k },
-            BinOp::BOr => BOrK { a: 0, b, k },
+            BinOp::Arith(ArithOp::Add) => AddK { a: 0, b, k, flip },
+            BinOp::Arith(ArithOp::Sub) => SubK { a: 0, b, k },
+            BinOp::Arith(ArithOp::Mul) => MulK { a: 0, b, k, flip },
+            BinOp::Arith(ArithOp::Mod) => ModK { a: 0, b, k },
+            BinOp::Arith(ArithOp::Pow) => PowK { a: 0, b, k },
+            BinOp::Arith(ArithOp::Div) => DivK { a: 0, b, k },
+            BinOp::Arith(ArithOp::IDiv) => IDivK { a: 0, b, k },
+            BinOp::Arith(ArithOp::BAnd) => BAndK { a: 0, b, k },
+            BinOp::Arith(ArithOp::BOr) => BOrK { a: 0, b, k },
             _ => BXorK { a: 0, b, k },
         };
         self.finish_unary_like(e1, i, line);
@@ -1190,17 +1157,17 @@ impl Parser<'_> {
         let c = self.exp_to_anyreg(e2)?;
         let b = self.exp_to_anyreg(e1)?;
         let i = match op {
-            BinOp::Add => Add { a: 0, b, c },
-            BinOp::Sub => Sub { a: 0, b, c },
-            BinOp::Mul => Mul { a: 0, b, c },
-            BinOp::Mod => Mod { a: 0, b, c },
-            BinOp::Pow => Pow { a: 0, b, c },
-            BinOp::Div => Div { a: 0, b, c },
-            BinOp::IDiv => IDiv { a: 0, b, c },
-            BinOp::BAnd => BAnd { a: 0, b, c },
-            BinOp::BOr => BOr { a: 0, b, c },
-            BinOp::BXor => BXor { a: 0, b, c },
-            BinOp::Shl => Shl { a: 0, b, c },
+            BinOp::Arith(ArithOp::Add) => Add { a: 0, b, c },
+            BinOp::Arith(ArithOp::Sub) => Sub { a: 0, b, c },
+            BinOp::Arith(ArithOp::Mul) => Mul { a: 0, b, c },
+            BinOp::Arith(ArithOp::Mod) => Mod { a: 0, b, c },
+            BinOp::Arith(ArithOp::Pow) => Pow { a: 0, b, c },
+            BinOp::Arith(ArithOp::Div) => Div { a: 0, b, c },
+            BinOp::Arith(ArithOp::IDiv) => IDiv { a: 0, b, c },
+            BinOp::Arith(ArithOp::BAnd) => BAnd { a: 0, b, c },
+            BinOp::Arith(ArithOp::BOr) => BOr { a: 0, b, c },
+            BinOp::Arith(ArithOp::BXor) => BXor { a: 0, b, c },
+            BinOp::Arith(ArithOp::Shl) => Shl { a: 0, b, c },
             _ => Shr { a: 0, b, c },
         };
         self.free_exps(e1, e2);
@@ -1259,39 +1226,11 @@ impl Parser<'_> {
     fn code_order(&mut self, le: bool, e1: &mut ExpDesc, e2: &mut ExpDesc) -> CResult<()> {
         let i = if let Some((i, float)) = Self::sc_number(e2) {
             let a = self.exp_to_anyreg(e1)?;
-            if le {
-                LeI {
-                    a,
-                    i,
-                    k: true,
-                    float,
-                }
-            } else {
-                LtI {
-                    a,
-                    i,
-                    k: true,
-                    float,
-                }
-            }
+            Self::order_imm(le, false, a, i, float)
         } else if let Some((i, float)) = Self::sc_number(e1) {
             // i < R[a]  <=>  R[a] > i
             let a = self.exp_to_anyreg(e2)?;
-            if le {
-                GeI {
-                    a,
-                    i,
-                    k: true,
-                    float,
-                }
-            } else {
-                GtI {
-                    a,
-                    i,
-                    k: true,
-                    float,
-                }
-            }
+            Self::order_imm(le, true, a, i, float)
         } else {
             let a = self.exp_to_anyreg(e1)?;
             let b = self.exp_to_anyreg(e2)?;
@@ -1304,6 +1243,18 @@ impl Parser<'_> {
         self.free_exps(e1, e2);
         e1.k = ExpKind::Jmp(self.cond_jump(i) as usize);
         Ok(())
+    }
+
+    /// The test of `R[a]` against immediate `i`: `R[a] < i` (`R[a] <= i` when `le`), or with
+    /// the operands the other way round when `swapped` (`i < R[a]`: `R[a] > i`...).
+    fn order_imm(le: bool, swapped: bool, a: u8, i: i16, float: bool) -> Instruction {
+        let k = true;
+        match (le, swapped) {
+            (false, false) => LtI { a, i, k, float },
+            (true, false) => LeI { a, i, k, float },
+            (false, true) => GtI { a, i, k, float },
+            (true, true) => GeI { a, i, k, float },
+        }
     }
 
     // ---------------------------------------------------------------- misc

@@ -278,6 +278,26 @@ impl Instruction {
         }
     }
 
+    /// Whether the instruction is a conditional test (always followed by a `Jmp`, which it
+    /// skips or not).
+    pub fn is_test(&self) -> bool {
+        use Instruction::*;
+        matches!(
+            self,
+            Eq { .. }
+                | Lt { .. }
+                | Le { .. }
+                | EqK { .. }
+                | EqI { .. }
+                | LtI { .. }
+                | LeI { .. }
+                | GtI { .. }
+                | GeI { .. }
+                | Test { .. }
+                | TestSet { .. }
+        )
+    }
+
     /// See [`Instruction::result_register_mut`].
     pub fn result_register(&self) -> Option<u8> {
         let mut copy = *self;
@@ -293,60 +313,51 @@ mod tests {
     }
 }
 
-/// The arithmetic and bitwise operators (unary ones included): what the compiler folds
-/// (`fold`) and the VM computes (`interp`), each with its metamethod event there. One list
-/// for both, in PUC's `TM_ADD`... order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ArithOp {
-    /// `+`
-    Add,
-    /// binary `-`
-    Sub,
-    /// `*`
-    Mul,
-    /// `%`
-    Mod,
-    /// `^`
-    Pow,
-    /// `/`
-    Div,
-    /// `//`
-    IDiv,
-    /// `&`
-    BAnd,
-    /// `|`
-    BOr,
-    /// `~` (binary)
-    BXor,
-    /// `<<`
-    Shl,
-    /// `>>`
-    Shr,
-    /// unary `-`
-    Unm,
-    /// unary `~`
-    BNot,
+/// Calls macro `$m` with the arithmetic and bitwise operators (unary ones included), in PUC's
+/// `TM_ADD`... order, each as `Variant "__event" "symbol"`: the one list of them. `ArithOp`
+/// is made from it here, and the operator events of the VM's `MetaEvent` there.
+#[macro_export]
+macro_rules! with_arith_ops {
+    ($m:ident) => {
+        $m! {
+            Add "__add" "`+`",
+            Sub "__sub" "binary `-`",
+            Mul "__mul" "`*`",
+            Mod "__mod" "`%`",
+            Pow "__pow" "`^`",
+            Div "__div" "`/`",
+            IDiv "__idiv" "`//`",
+            BAnd "__band" "`&`",
+            BOr "__bor" "`|`",
+            BXor "__bxor" "binary `~`",
+            Shl "__shl" "`<<`",
+            Shr "__shr" "`>>`",
+            Unm "__unm" "unary `-`",
+            BNot "__bnot" "unary `~`",
+        }
+    };
 }
 
-impl ArithOp {
-    /// Every operator, in order.
-    pub const ALL: [ArithOp; 14] = [
-        ArithOp::Add,
-        ArithOp::Sub,
-        ArithOp::Mul,
-        ArithOp::Mod,
-        ArithOp::Pow,
-        ArithOp::Div,
-        ArithOp::IDiv,
-        ArithOp::BAnd,
-        ArithOp::BOr,
-        ArithOp::BXor,
-        ArithOp::Shl,
-        ArithOp::Shr,
-        ArithOp::Unm,
-        ArithOp::BNot,
-    ];
+macro_rules! arith_op_enum {
+    ($($op:ident $_event:literal $symbol:literal,)*) => {
+        /// The arithmetic and bitwise operators (unary ones included): what the compiler
+        /// folds (`fold`) and the VM computes (`interp`), each with its metamethod event
+        /// there. Made from [`crate::with_arith_ops`].
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum ArithOp {
+            $(#[doc = $symbol] $op,)*
+        }
 
+        impl ArithOp {
+            /// Every operator, in order.
+            pub const ALL: [ArithOp; [$(ArithOp::$op),*].len()] = [$(ArithOp::$op),*];
+        }
+    };
+}
+
+with_arith_ops!(arith_op_enum);
+
+impl ArithOp {
     /// Whether the operator works on integers (its operands are converted to them).
     pub fn is_bitwise(self) -> bool {
         matches!(

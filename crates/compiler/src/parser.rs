@@ -11,7 +11,7 @@ use crate::code::{BinOp, CResult, UnOp};
 use crate::error::CompileError;
 use crate::func_state::*;
 use crate::lexer::{Lexer, StrId, Tok, Token};
-use crate::opcode::Instruction;
+use crate::opcode::{ArithOp, Instruction};
 use crate::proto::{LocalVar, Prototype, UpvalueDesc};
 
 /// Maximum nesting of statements/expressions (PUC's `LUAI_MAXCCALLS`).
@@ -22,13 +22,15 @@ const UNARY_PRIORITY: u8 = 12;
 /// (left, right) priorities of binary operators.
 fn priority(op: BinOp) -> (u8, u8) {
     match op {
-        BinOp::Add | BinOp::Sub => (10, 10),
-        BinOp::Mul | BinOp::Mod | BinOp::Div | BinOp::IDiv => (11, 11),
-        BinOp::Pow => (14, 13),
-        BinOp::BAnd => (6, 6),
-        BinOp::BOr => (4, 4),
-        BinOp::BXor => (5, 5),
-        BinOp::Shl | BinOp::Shr => (7, 7),
+        BinOp::Arith(ArithOp::Add | ArithOp::Sub) => (10, 10),
+        BinOp::Arith(ArithOp::Mul | ArithOp::Mod | ArithOp::Div | ArithOp::IDiv) => (11, 11),
+        BinOp::Arith(ArithOp::Pow) => (14, 13),
+        BinOp::Arith(ArithOp::BAnd) => (6, 6),
+        BinOp::Arith(ArithOp::BOr) => (4, 4),
+        BinOp::Arith(ArithOp::BXor) => (5, 5),
+        BinOp::Arith(ArithOp::Shl | ArithOp::Shr) => (7, 7),
+        // (Never binary: `binop` makes no such operator.)
+        BinOp::Arith(ArithOp::Unm | ArithOp::BNot) => (UNARY_PRIORITY, UNARY_PRIORITY),
         BinOp::Concat => (9, 8),
         BinOp::Eq | BinOp::Lt | BinOp::Le | BinOp::Ne | BinOp::Gt | BinOp::Ge => (3, 3),
         BinOp::And => (2, 2),
@@ -38,18 +40,18 @@ fn priority(op: BinOp) -> (u8, u8) {
 
 fn binop(t: Tok) -> Option<BinOp> {
     Some(match t {
-        Tok::Char(b'+') => BinOp::Add,
-        Tok::Char(b'-') => BinOp::Sub,
-        Tok::Char(b'*') => BinOp::Mul,
-        Tok::Char(b'%') => BinOp::Mod,
-        Tok::Char(b'^') => BinOp::Pow,
-        Tok::Char(b'/') => BinOp::Div,
-        Tok::IDiv => BinOp::IDiv,
-        Tok::Char(b'&') => BinOp::BAnd,
-        Tok::Char(b'|') => BinOp::BOr,
-        Tok::Char(b'~') => BinOp::BXor,
-        Tok::Shl => BinOp::Shl,
-        Tok::Shr => BinOp::Shr,
+        Tok::Char(b'+') => BinOp::Arith(ArithOp::Add),
+        Tok::Char(b'-') => BinOp::Arith(ArithOp::Sub),
+        Tok::Char(b'*') => BinOp::Arith(ArithOp::Mul),
+        Tok::Char(b'%') => BinOp::Arith(ArithOp::Mod),
+        Tok::Char(b'^') => BinOp::Arith(ArithOp::Pow),
+        Tok::Char(b'/') => BinOp::Arith(ArithOp::Div),
+        Tok::IDiv => BinOp::Arith(ArithOp::IDiv),
+        Tok::Char(b'&') => BinOp::Arith(ArithOp::BAnd),
+        Tok::Char(b'|') => BinOp::Arith(ArithOp::BOr),
+        Tok::Char(b'~') => BinOp::Arith(ArithOp::BXor),
+        Tok::Shl => BinOp::Arith(ArithOp::Shl),
+        Tok::Shr => BinOp::Arith(ArithOp::Shr),
         Tok::Concat => BinOp::Concat,
         Tok::Ne => BinOp::Ne,
         Tok::Eq => BinOp::Eq,

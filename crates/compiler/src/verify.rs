@@ -222,23 +222,6 @@ impl Regs {
     }
 }
 
-fn is_conditional(i: &Instruction) -> bool {
-    matches!(
-        i,
-        Eq { .. }
-            | Lt { .. }
-            | Le { .. }
-            | EqK { .. }
-            | EqI { .. }
-            | LtI { .. }
-            | LeI { .. }
-            | GtI { .. }
-            | GeI { .. }
-            | Test { .. }
-            | TestSet { .. }
-    )
-}
-
 /// Where control may go after instruction `i` (at most two places), and whether the first
 /// is the plain fall-through to `i + 1`.
 struct Succ {
@@ -682,7 +665,7 @@ fn verify_function(p: &Prototype, parent: Option<(u8, usize)>) -> Result<(), Fai
                 next
             }
         };
-        if is_conditional(ins) {
+        if ins.is_test() {
             next_is(&|x| matches!(x, Jmp { .. }), "Jmp")?;
         }
         for (k, &t) in succ.targets[..succ.count].iter().enumerate() {
@@ -819,7 +802,7 @@ fn frame_state_flow(p: &Prototype, n: usize) -> Result<(), Fail> {
                 ForLoop { back, .. } | TForLoop { back, .. } => {
                     [Some(i + 1), Some(i + 1 - back as usize)]
                 }
-                ref x if is_conditional(x) => [Some(i + 1), Some(i + 2)],
+                ref x if x.is_test() => [Some(i + 1), Some(i + 2)],
                 _ => [Some(i + 1), None],
             };
             for t in succ.into_iter().flatten() {

@@ -163,32 +163,25 @@ fn float_fn<'gc>(exec: &mut Exec<'gc, '_>, f: fn(f64) -> f64) -> Result<Action<'
     ret(exec, Value::Float(f(x)))
 }
 
-fn sqrt<'gc>(_ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
-    float_fn(exec, f64::sqrt)
+/// Library functions of one float argument, each `float_fn` of its `f64` function.
+macro_rules! float_fns {
+    ($($name:ident: $f:expr,)*) => {
+        $(fn $name<'gc>(_ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
+            float_fn(exec, $f)
+        })*
+    };
 }
-fn exp<'gc>(_ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
-    float_fn(exec, f64::exp)
-}
-fn sin<'gc>(_ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
-    float_fn(exec, f64::sin)
-}
-fn cos<'gc>(_ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
-    float_fn(exec, f64::cos)
-}
-fn tan<'gc>(_ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
-    float_fn(exec, f64::tan)
-}
-fn asin<'gc>(_ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
-    float_fn(exec, f64::asin)
-}
-fn acos<'gc>(_ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
-    float_fn(exec, f64::acos)
-}
-fn deg<'gc>(_ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
-    float_fn(exec, |x| x * (180.0 / std::f64::consts::PI))
-}
-fn rad<'gc>(_ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
-    float_fn(exec, |x| x * (std::f64::consts::PI / 180.0))
+
+float_fns! {
+    sqrt: f64::sqrt,
+    exp: f64::exp,
+    sin: f64::sin,
+    cos: f64::cos,
+    tan: f64::tan,
+    asin: f64::asin,
+    acos: f64::acos,
+    deg: |x| x * (180.0 / std::f64::consts::PI),
+    rad: |x| x * (std::f64::consts::PI / 180.0),
 }
 
 fn atan<'gc>(_ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {

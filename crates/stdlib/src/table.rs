@@ -460,6 +460,7 @@ const NREGS: usize = 5;
 
 /// The machine of `insert`, `remove`, `move`, `concat` and `unpack` when a metamethod may
 /// run: small programs over a few registers (each step function says what they hold).
+/// All but `move` begin at `pc` 0 by asking for the length (`ask_len`), which arrives at `pc` 1.
 #[derive(Collect, Clone)]
 #[collect(no_drop)]
 struct Machine<'gc> {
@@ -579,6 +580,12 @@ impl<'gc> Steps<'gc> for Machine<'gc> {
 }
 
 impl<'gc> Machine<'gc> {
+    /// The first step of all but `move`: asks for the length, which arrives at `pc` 1.
+    fn ask_len(&mut self) -> Prim<'gc> {
+        self.pc = 1;
+        Prim::Len(self.t)
+    }
+
     // insert: v0 = position argument, aux = value, r0 = argument count, r1 = e, r2 = pos,
     // r3 = i.
     fn step_insert(
@@ -588,10 +595,7 @@ impl<'gc> Machine<'gc> {
     ) -> Result<Prim<'gc>, Error<'gc>> {
         loop {
             match self.pc {
-                0 => {
-                    self.pc = 1;
-                    return Ok(Prim::Len(self.t));
-                }
+                0 => return Ok(self.ask_len()),
                 1 => {
                     let e = input.as_integer_strict().unwrap_or(0).wrapping_add(1);
                     let pos = match self.r[0] {
@@ -640,10 +644,7 @@ impl<'gc> Machine<'gc> {
         input: Value<'gc>,
     ) -> Result<Prim<'gc>, Error<'gc>> {
         match self.pc {
-            0 => {
-                self.pc = 1;
-                Ok(Prim::Len(self.t))
-            }
+            0 => Ok(self.ask_len()),
             1 => {
                 let size = input.as_integer_strict().unwrap_or(0);
                 let pos = opt_int_arg(Some(self.v[0]), 2, size)?;
@@ -716,10 +717,7 @@ impl<'gc> Machine<'gc> {
         input: Value<'gc>,
     ) -> Result<Prim<'gc>, Error<'gc>> {
         match self.pc {
-            0 => {
-                self.pc = 1;
-                Ok(Prim::Len(self.t))
-            }
+            0 => Ok(self.ask_len()),
             1 => {
                 let last = input.as_integer_strict().unwrap_or(0);
                 self.aux = match self.v[0] {
@@ -731,7 +729,10 @@ impl<'gc> Machine<'gc> {
                 self.r[0] = opt_int_arg(Some(self.v[1]), 3, 1)?;
                 self.r[1] = opt_int_arg(Some(self.v[2]), 4, last)?;
                 self.pc = 2;
-                self.next_concat(ctx, exec)
+                if self.r[0] <= self.r[1] {
+                    return Ok(Prim::Get(self.t, self.r[0]));
+                }
+                self.finish_concat(ctx, exec)
             }
             _ => {
                 check_concat_value(ctx, input, self.r[0])?;
@@ -742,21 +743,11 @@ impl<'gc> Machine<'gc> {
                     self.r[0] = self.r[1].wrapping_add(1);
                     return self.finish_concat(ctx, exec);
                 }
+                // (Below the last index: the next one is an element.)
                 self.r[0] += 1;
-                self.next_concat(ctx, exec)
+                Ok(Prim::Get(self.t, self.r[0]))
             }
         }
-    }
-
-    fn next_concat(
-        &mut self,
-        ctx: Context<'gc>,
-        exec: &mut Exec<'gc, '_>,
-    ) -> Result<Prim<'gc>, Error<'gc>> {
-        if self.r[0] <= self.r[1] {
-            return Ok(Prim::Get(self.t, self.r[0]));
-        }
-        self.finish_concat(ctx, exec)
     }
 
     fn finish_concat(
@@ -796,10 +787,7 @@ impl<'gc> Machine<'gc> {
         input: Value<'gc>,
     ) -> Result<Prim<'gc>, Error<'gc>> {
         match self.pc {
-            0 => {
-                self.pc = 1;
-                Ok(Prim::Len(self.t))
-            }
+            0 => Ok(self.ask_len()),
             1 => {
                 // The end is the length.
                 self.r[1] = input.as_integer_strict().unwrap_or(0);

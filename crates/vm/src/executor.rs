@@ -627,13 +627,12 @@ impl<'gc> Executor<'gc> {
             match raised_by {
                 Some((name, _)) => {
                     let base = ts.stack.len();
-                    ts.push_frame(Frame::Continuation {
-                        then: Then::new(name, dead_frame, Value::Nil),
+                    ts.push_frame(Frame::continuation(
+                        Then::new(name, dead_frame, Value::Nil),
                         base,
-                        returns: Returns::Multi,
-                        ready: None,
-                        callee_name: name,
-                    });
+                        Returns::Multi,
+                        name,
+                    ));
                     st.traceback = debug::traceback(&ts);
                     ts.frames.pop();
                 }
@@ -651,13 +650,12 @@ impl<'gc> Executor<'gc> {
             // The handler runs where the error was raised: above the Rust function that
             // raised it (a traceback shows `[C]: in function 'error'`, like PUC), or
             // directly above the Lua frame that raised it.
-            ts.push_frame(Frame::Continuation {
-                then: Then::new("xpcall", message_handler_done, Value::Table(state)).catching(),
+            ts.push_frame(Frame::continuation(
+                Then::new("xpcall", message_handler_done, Value::Table(state)).catching(),
                 base,
-                returns: Returns::Multi,
-                ready: None,
-                callee_name: raised_by.map_or(HANDLER_FRAME, |(name, _)| name),
-            });
+                Returns::Multi,
+                raised_by.map_or(HANDLER_FRAME, |(name, _)| name),
+            ));
             ts.stack.push(handler);
             ts.stack.push(value);
             if let Err(e) = call_function(ctx, thread, &mut ts, base, Returns::Multi, is_main, fuel)
@@ -683,13 +681,12 @@ impl<'gc> Executor<'gc> {
                         // caller's temporaries end below that slot, like PUC's
                         // `ci->next->func`).
                         let base = func.saturating_add(1).min(ts.stack.len());
-                        ts.push_frame(Frame::Continuation {
-                            then: Then::new(name, dead_frame, Value::Nil),
+                        ts.push_frame(Frame::continuation(
+                            Then::new(name, dead_frame, Value::Nil),
                             base,
-                            returns: Returns::Multi,
-                            ready: None,
-                            callee_name: name,
-                        });
+                            Returns::Multi,
+                            name,
+                        ));
                     }
                 } else if ts.tbc_slots.is_empty() {
                     ts.stack.clear();
@@ -875,13 +872,12 @@ pub(crate) fn unwind<'gc>(
             ts.frames.truncate(catch.map_or(0, |i| i + 1));
             ts.stack.truncate(slot + 1);
             let then = Then::new("__close", continue_unwinding, error).catching();
-            ts.push_frame(Frame::Continuation {
+            ts.push_frame(Frame::continuation(
                 then,
-                base: slot + 1,
-                returns: Returns::Multi,
-                ready: None,
-                callee_name: "__close",
-            });
+                slot + 1,
+                Returns::Multi,
+                "__close",
+            ));
             let close = ctx
                 .metamethod(value, MetaEvent::Close)
                 .unwrap_or(Value::Nil);
@@ -1018,10 +1014,11 @@ fn run_continuation<'gc>(
                 && !crate::hook::in_finalizer(ctx, thread)
                 && crate::hook::is_function_return(&then, returns) =>
         {
-            crate::hook::return_from_callback(
+            crate::hook::callback_event(
                 ctx,
                 thread,
                 ts,
+                crate::hook::Event::Return,
                 base - 1,
                 returns,
                 callee_name,
@@ -1147,8 +1144,16 @@ pub(crate) fn call_function_ex<'gc>(
                 let inner = gc_arena::Gc::as_ref(cb.0);
                 if ts.hook.fires(crate::hook::MASK_CALL) && !crate::hook::in_finalizer(ctx, thread)
                 {
-                    return crate::hook::call_callback(
-                        ctx, thread, ts, func, returns, inner.name, is_main, fuel,
+                    return crate::hook::callback_event(
+                        ctx,
+                        thread,
+                        ts,
+                        crate::hook::Event::Call,
+                        func,
+                        returns,
+                        inner.name,
+                        is_main,
+                        fuel,
                     );
                 }
                 fuel.consume(1);
@@ -1205,13 +1210,7 @@ pub(crate) fn call_function_ex<'gc>(
                         if ts.frames.len() >= MAX_FRAMES {
                             return Err(Error::runtime("stack overflow"));
                         }
-                        ts.push_frame(Frame::Continuation {
-                            then,
-                            base: func + 1,
-                            returns,
-                            ready: None,
-                            callee_name: inner.name,
-                        });
+                        ts.push_frame(Frame::continuation(then, func + 1, returns, inner.name));
                         fuel.consume(values_cost(ts.stack.len() - func - 1));
                         ts.stack.insert(func + 1, function);
                         func += 1;
@@ -1227,8 +1226,16 @@ pub(crate) fn call_function_ex<'gc>(
                         if ts.hook.fires(crate::hook::MASK_RETURN)
                             && !crate::hook::in_finalizer(ctx, thread) =>
                     {
-                        return crate::hook::return_from_callback(
-                            ctx, thread, ts, func, returns, inner.name, is_main, fuel,
+                        return crate::hook::callback_event(
+                            ctx,
+                            thread,
+                            ts,
+                            crate::hook::Event::Return,
+                            func,
+                            returns,
+                            inner.name,
+                            is_main,
+                            fuel,
                         );
                     }
                     other => {
@@ -1367,13 +1374,7 @@ pub(crate) fn apply_action<'gc>(
                 call_function_ex(ctx, thread, ts, func, returns, is_main, fuel, true)
             }
             Some(then) => {
-                ts.push_frame(Frame::Continuation {
-                    then,
-                    base: func + 1,
-                    returns,
-                    ready: None,
-                    callee_name: name,
-                });
+                ts.push_frame(Frame::continuation(then, func + 1, returns, name));
                 // The arguments move up to make room for the function, charged by number.
                 fuel.consume(values_cost(ts.stack.len() - func - 1));
                 ts.stack.insert(func + 1, function);
@@ -1420,13 +1421,7 @@ pub(crate) fn apply_action<'gc>(
             }
             fuel.consume(values_cost(ts.stack.len() - func - 1));
             let args: Vec<Value<'gc>> = ts.stack.drain(func + 1..).collect();
-            ts.push_frame(Frame::Continuation {
-                then,
-                base: func + 1,
-                returns,
-                ready: None,
-                callee_name: name,
-            });
+            ts.push_frame(Frame::continuation(then, func + 1, returns, name));
             Ok(Flow::Resume(co, args))
         }
     }
@@ -1501,7 +1496,7 @@ pub(crate) fn post_return<'gc>(
             }
         }
         Some(Frame::Continuation { base, ready, .. }) => {
-            // (Above its region when the call is a hook's: `hook::call_callback`.)
+            // (Above its region when the call is a hook's: `hook::callback_event`.)
             debug_assert!(*base <= func);
             stack.truncate(func + n);
             *ready = Some(Outcome::Returned);
@@ -1556,13 +1551,12 @@ impl<'gc> Thread<'gc> {
         ts.stack.push(Value::Nil);
         let base = ts.stack.len();
         let state = closing_state(ctx, error);
-        ts.push_frame(Frame::Continuation {
-            then: Then::new("close", close_driver, state),
+        ts.push_frame(Frame::continuation(
+            Then::new("close", close_driver, state),
             base,
-            returns: Returns::Multi,
-            ready: None,
-            callee_name: "close",
-        });
+            Returns::Multi,
+            "close",
+        ));
         ts.started = true;
         ts.resume_slot = base;
         ts.resume_returns = Returns::Multi;
@@ -1681,13 +1675,7 @@ fn suspend_callback<'gc>(
             ts.resume_returns = returns;
         }
         Some(then) => {
-            ts.push_frame(Frame::Continuation {
-                then,
-                base: func + 1,
-                returns,
-                ready: None,
-                callee_name: name,
-            });
+            ts.push_frame(Frame::continuation(then, func + 1, returns, name));
             ts.resume_slot = func + 1;
             ts.resume_returns = Returns::Multi;
         }
@@ -1780,13 +1768,7 @@ fn link_chain<'gc>(ctx: Context<'gc>, chain: &[Thread<'gc>], preempt: bool) {
                     PREEMPTED,
                 ),
             };
-            ts.push_frame(Frame::Continuation {
-                then,
-                base,
-                returns,
-                ready: None,
-                callee_name: name,
-            });
+            ts.push_frame(Frame::continuation(then, base, returns, name));
             ts.resume_slot = base;
             ts.resume_returns = Returns::Multi;
         }

@@ -46,7 +46,6 @@ use crate::function::{Action, Outcome};
 use crate::object::{Reference, References};
 use crate::state::{Context, MetaEvent, State};
 use crate::table::{Table, TableInner, TableState, GC_FLAG_FINALIZER, GC_FLAG_WEAK};
-use crate::thread::ThreadState;
 use crate::value::Value;
 
 thread_local! {
@@ -411,30 +410,9 @@ impl<'gc> LogicalMark<'gc> {
                     if !crate::state::is_host_id(t.0.id) {
                         self.count(ts.charge.get());
                     }
-                    // The same fields `References` lists, the stack and the frames in
-                    // pieces (`StackFrom`).
-                    let ThreadState {
-                        stack: _,
-                        frames: _,
-                        open_upvalues,
-                        tbc_slots: _,
-                        status: _,
-                        body,
-                        started: _,
-                        death_error,
-                        resume_then,
-                        resume_slot: _,
-                        resume_returns: _,
-                        raised_by: _,
-                        hook,
-                        charge: _,
-                    } = &*ts;
-                    let f = &mut |r| self.reference(r);
-                    open_upvalues.references(f);
-                    body.references(f);
-                    death_error.references(f);
-                    resume_then.references(f);
-                    hook.func.references(f);
+                    // What `References` lists, the stack and the frames in pieces
+                    // (`StackFrom`).
+                    ts.references_beside_stack(&mut |r| self.reference(r));
                     self.stack.push(Node::StackFrom(t, 0));
                 }
                 Node::TableFrom(t, from) => {

@@ -326,13 +326,13 @@ pub(crate) fn call_from_lua<'gc>(
     // The hook's slot: its results are dropped there (`Returns::Discard`).
     ts.stack.push(Value::Nil);
     let base = ts.stack.len();
-    ts.push_frame(Frame::Continuation {
-        then: Then::new(HOOK_FRAME, hook_done, Value::Integer(state)),
+    let then = Then::new(HOOK_FRAME, hook_done, Value::Integer(state));
+    ts.push_frame(Frame::continuation(
+        then,
         base,
-        returns: Returns::Discard,
-        ready: None,
-        callee_name: HOOK_FRAME,
-    });
+        Returns::Discard,
+        HOOK_FRAME,
+    ));
     call_hook(ctx, thread, ts, fire.event, is_main, fuel)
 }
 
@@ -387,29 +387,48 @@ fn hook_done<'gc>(
     Ok(Action::Return)
 }
 
-/// Called instead of Rust function `stack[func]` (arguments above it) when its call event
-/// fires: a frame stands for the function while the hook runs, then runs it
-/// (`hooked_call`).
+/// Fires the call (`Event::Call`) or return (`Event::Return`) event of Rust function
+/// `stack[func]`, whose arguments or results are above it: a frame stands for the function
+/// while the hook runs, then runs it (`hooked_call`) or returns the results
+/// (`hooked_return`). The frame's state is the number of values above `func`.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn call_callback<'gc>(
+pub(crate) fn callback_event<'gc>(
     ctx: Context<'gc>,
     thread: Thread<'gc>,
     ts: &mut ThreadState<'gc>,
+    event: Event,
     func: usize,
     returns: Returns,
     name: &'static str,
     is_main: bool,
     fuel: &mut Fuel,
 ) -> Result<Flow<'gc>, Error<'gc>> {
-    let nargs = ts.stack.len() - func - 1;
-    ts.push_frame(Frame::Continuation {
-        then: Then::new(HOOKED_CALL, hooked_call, Value::Integer(nargs as i64)),
-        base: func + 1,
-        returns,
-        ready: None,
-        callee_name: name,
-    });
-    call_hook(ctx, thread, ts, Event::Call, is_main, fuel)
+    let n = Value::Integer((ts.stack.len() - func - 1) as i64);
+    let then = match event {
+        Event::Call => Then::new(HOOKED_CALL, hooked_call, n),
+        _ => Then::new(HOOKED_RETURN, hooked_return, n),
+    };
+    ts.push_frame(Frame::continuation(then, func + 1, returns, name));
+    call_hook(ctx, thread, ts, event, is_main, fuel)
+}
+
+/// What `hooked_call` and `hooked_return` do first: the hook is over (its error goes on),
+/// and its results are dropped (the frame's region keeps the `n` values saved in its state).
+fn end_callback_hook<'gc>(
+    exec: &mut Exec<'gc, '_>,
+    outcome: Outcome<'gc>,
+) -> Result<(), Error<'gc>> {
+    if let Outcome::Errored(e) = outcome {
+        return Err(Error::Value(e));
+    }
+    exec.ts.hook.running = false;
+    let Value::Integer(n) = exec.upvalue else {
+        return Err(Error::runtime("internal error: lost hook state"));
+    };
+    if (n as u64 as usize) < exec.len() {
+        exec.truncate(n as usize);
+    }
+    Ok(())
 }
 
 /// After a Rust function's call hook: drops the hook's results and runs the function on
@@ -419,16 +438,7 @@ fn hooked_call<'gc>(
     exec: &mut Exec<'gc, '_>,
     outcome: Outcome<'gc>,
 ) -> Result<Action<'gc>, Error<'gc>> {
-    if let Outcome::Errored(e) = outcome {
-        return Err(Error::Value(e));
-    }
-    exec.ts.hook.running = false;
-    let Value::Integer(nargs) = exec.upvalue else {
-        return Err(Error::runtime("internal error: lost hook state"));
-    };
-    if (nargs as u64 as usize) < exec.len() {
-        exec.truncate(nargs as usize);
-    }
+    end_callback_hook(exec, outcome)?;
     let func = exec.base - 1;
     let Some(Value::Callback(cb)) = exec.ts.stack.get(func).copied() else {
         return Err(Error::runtime("internal error: hooked function lost"));
@@ -445,31 +455,6 @@ fn hooked_call<'gc>(
     }
 }
 
-/// Called instead of returning from Rust function `stack[func]` (results above it) when
-/// its return event fires: a frame stands for the function while the hook runs, then
-/// returns the results (`hooked_return`).
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn return_from_callback<'gc>(
-    ctx: Context<'gc>,
-    thread: Thread<'gc>,
-    ts: &mut ThreadState<'gc>,
-    func: usize,
-    returns: Returns,
-    name: &'static str,
-    is_main: bool,
-    fuel: &mut Fuel,
-) -> Result<Flow<'gc>, Error<'gc>> {
-    let n = ts.stack.len() - func - 1;
-    ts.push_frame(Frame::Continuation {
-        then: Then::new(HOOKED_RETURN, hooked_return, Value::Integer(n as i64)),
-        base: func + 1,
-        returns,
-        ready: None,
-        callee_name: name,
-    });
-    call_hook(ctx, thread, ts, Event::Return, is_main, fuel)
-}
-
 /// After a Rust function's return hook: drops the hook's results and returns the
 /// function's.
 fn hooked_return<'gc>(
@@ -477,16 +462,7 @@ fn hooked_return<'gc>(
     exec: &mut Exec<'gc, '_>,
     outcome: Outcome<'gc>,
 ) -> Result<Action<'gc>, Error<'gc>> {
-    if let Outcome::Errored(e) = outcome {
-        return Err(Error::Value(e));
-    }
-    exec.ts.hook.running = false;
-    let Value::Integer(n) = exec.upvalue else {
-        return Err(Error::runtime("internal error: lost hook state"));
-    };
-    if (n as u64 as usize) < exec.len() {
-        exec.truncate(n as usize);
-    }
+    end_callback_hook(exec, outcome)?;
     Ok(Action::Return)
 }
 
@@ -515,7 +491,17 @@ pub(crate) fn resume_after_yield<'gc>(
     ts.stack.truncate(slot);
     ts.stack.push(Value::Nil);
     ts.stack.extend_from_slice(args);
-    return_from_callback(ctx, thread, ts, slot, returns, YIELD_NAME, false, fuel)
+    callback_event(
+        ctx,
+        thread,
+        ts,
+        Event::Return,
+        slot,
+        returns,
+        YIELD_NAME,
+        false,
+        fuel,
+    )
 }
 
 /// An error unwinds the thread's frames to `keep` frames: marks of frames that are gone

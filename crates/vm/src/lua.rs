@@ -430,13 +430,22 @@ impl Lua {
         let proto =
             lunette_compiler::compile_with_limit(source, chunk_name, self.memory.compile_budget())
                 .map_err(compile_error)?;
+        self.instantiate_chunk(&proto, env)
+    }
+
+    /// A closure of loaded chunk `proto` with environment `env` (the globals when `None`),
+    /// stashed for the host. Host machinery: the chunk takes no script id and no script bytes.
+    fn instantiate_chunk(
+        &mut self,
+        proto: &std::sync::Arc<lunette_compiler::Prototype>,
+        env: Option<&StashedValue>,
+    ) -> Result<StashedValue, LuaError> {
         self.enter(|ctx| {
             let env = match env {
                 Some(e) => Some(ctx.fetch(e).map_err(stale_error)?),
                 None => None,
             };
-            // Host machinery: the chunk takes no script id and no script bytes.
-            let f = ctx.instantiate(&proto, env, true);
+            let f = ctx.instantiate(proto, env, true);
             Ok(ctx.stash(Value::Function(f)))
         })
     }
@@ -455,14 +464,7 @@ impl Lua {
         let proto =
             lunette_compiler::undump_with_limit(source, chunk_name, self.memory.compile_budget())
                 .map_err(|e| LuaError::new(LuaErrorKind::Syntax, e.message))?;
-        self.enter(|ctx| {
-            let env = match env {
-                Some(e) => Some(ctx.fetch(e).map_err(stale_error)?),
-                None => None,
-            };
-            let f = ctx.instantiate(&proto, env, true);
-            Ok(ctx.stash(Value::Function(f)))
-        })
+        self.instantiate_chunk(&proto, env)
     }
 
     /// Runs `source` to completion and returns its results rendered with `tostring` rules

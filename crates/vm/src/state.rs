@@ -22,68 +22,75 @@ use crate::table::Table;
 use crate::thread::Thread;
 use crate::value::Value;
 
-/// Metamethod events. The discriminant is the bit used in the metatable absence cache.
-#[derive(Debug, Copy, Clone, PartialEq, Eq)]
-pub enum MetaEvent {
-    /// `__index`.
-    Index = 0,
-    /// `__newindex`.
-    NewIndex,
-    /// `__gc`.
-    Gc,
-    /// `__mode`.
-    Mode,
-    /// `__len`.
-    Len,
-    /// `__eq`.
-    Eq,
-    /// `__add`.
-    Add,
-    /// `__sub`.
-    Sub,
-    /// `__mul`.
-    Mul,
-    /// `__mod`.
-    Mod,
-    /// `__pow`.
-    Pow,
-    /// `__div`.
-    Div,
-    /// `__idiv`.
-    IDiv,
-    /// `__band`.
-    BAnd,
-    /// `__bor`.
-    BOr,
-    /// `__bxor`.
-    BXor,
-    /// `__shl`.
-    Shl,
-    /// `__shr`.
-    Shr,
-    /// `__unm`.
-    Unm,
-    /// `__bnot`.
-    BNot,
-    /// `__lt`.
-    Lt,
-    /// `__le`.
-    Le,
-    /// `__concat`.
-    Concat,
-    /// `__call`.
-    Call,
-    /// `__close`.
-    Close,
-    /// `__tostring`.
-    ToString,
-    /// `__name`.
-    Name,
-    /// `__metatable`.
-    Metatable,
-    /// `__pairs`.
-    Pairs,
+/// Makes `MetaEvent`, `ARITH_EVENTS` and `META_NAMES` from the operator list of the
+/// compiler (`lunette_compiler::with_arith_ops`): the operator events stand between `__eq`
+/// and `__lt`, as in PUC's `TMS`.
+macro_rules! meta_events {
+    ($($op:ident $event:literal $symbol:literal,)*) => {
+        /// Metamethod events. The discriminant is the bit used in the metatable absence
+        /// cache.
+        #[derive(Debug, Copy, Clone, PartialEq, Eq)]
+        pub enum MetaEvent {
+            /// `__index`.
+            Index = 0,
+            /// `__newindex`.
+            NewIndex,
+            /// `__gc`.
+            Gc,
+            /// `__mode`.
+            Mode,
+            /// `__len`.
+            Len,
+            /// `__eq`.
+            Eq,
+            $(#[doc = concat!("`", $event, "`.")] $op,)*
+            /// `__lt`.
+            Lt,
+            /// `__le`.
+            Le,
+            /// `__concat`.
+            Concat,
+            /// `__call`.
+            Call,
+            /// `__close`.
+            Close,
+            /// `__tostring`.
+            ToString,
+            /// `__name`.
+            Name,
+            /// `__metatable`.
+            Metatable,
+            /// `__pairs`.
+            Pairs,
+        }
+
+        /// The event of each arithmetic operator, in `ArithOp` order.
+        const ARITH_EVENTS: [MetaEvent; lunette_compiler::ArithOp::ALL.len()] =
+            [$(MetaEvent::$op),*];
+
+        /// The metatable key of each event, in `MetaEvent` order.
+        pub(crate) const META_NAMES: [&str; META_EVENT_COUNT] = [
+            "__index",
+            "__newindex",
+            "__gc",
+            "__mode",
+            "__len",
+            "__eq",
+            $($event,)*
+            "__lt",
+            "__le",
+            "__concat",
+            "__call",
+            "__close",
+            "__tostring",
+            "__name",
+            "__metatable",
+            "__pairs",
+        ];
+    };
 }
+
+lunette_compiler::with_arith_ops!(meta_events);
 
 pub(crate) const META_EVENT_COUNT: usize = 29;
 
@@ -125,56 +132,6 @@ impl MetaEvent {
             .find(|&op| Self::of_arith(op) == self)
     }
 }
-
-/// The event of each arithmetic operator, in `ArithOp` order.
-const ARITH_EVENTS: [MetaEvent; 14] = [
-    MetaEvent::Add,
-    MetaEvent::Sub,
-    MetaEvent::Mul,
-    MetaEvent::Mod,
-    MetaEvent::Pow,
-    MetaEvent::Div,
-    MetaEvent::IDiv,
-    MetaEvent::BAnd,
-    MetaEvent::BOr,
-    MetaEvent::BXor,
-    MetaEvent::Shl,
-    MetaEvent::Shr,
-    MetaEvent::Unm,
-    MetaEvent::BNot,
-];
-
-pub(crate) const META_NAMES: [&str; META_EVENT_COUNT] = [
-    "__index",
-    "__newindex",
-    "__gc",
-    "__mode",
-    "__len",
-    "__eq",
-    "__add",
-    "__sub",
-    "__mul",
-    "__mod",
-    "__pow",
-    "__div",
-    "__idiv",
-    "__band",
-    "__bor",
-    "__bxor",
-    "__shl",
-    "__shr",
-    "__unm",
-    "__bnot",
-    "__lt",
-    "__le",
-    "__concat",
-    "__call",
-    "__close",
-    "__tostring",
-    "__name",
-    "__metatable",
-    "__pairs",
-];
 
 /// The bit that marks the ids of host objects: the main threads of executors and the closures
 /// of chunks the host loads (`Lua::load`). Host machinery never takes an id from the script's
@@ -459,6 +416,12 @@ impl<'gc> Context<'gc> {
     /// counted as a string the script made.
     pub fn new_string(self, bytes: &[u8]) -> LuaString<'gc> {
         crate::memory::note_string(&self.state.memory, crate::string::string_cost(bytes.len()));
+        self.string_uncounted(bytes)
+    }
+
+    /// A string with these bytes (short ones interned), not counted as one the script made.
+    #[inline(always)]
+    fn string_uncounted(self, bytes: &[u8]) -> LuaString<'gc> {
         if bytes.len() <= MAX_INTERNED_LEN {
             self.state
                 .strings
@@ -492,15 +455,7 @@ impl<'gc> Context<'gc> {
     /// builtin's internal lookups do not change `collectgarbage("count")` (a read-only call
     /// stays read-only). Its bytes are in use like any string's while it exists.
     pub fn key(self, s: &str) -> Value<'gc> {
-        let bytes = s.as_bytes();
-        Value::String(if bytes.len() <= MAX_INTERNED_LEN {
-            self.state
-                .strings
-                .borrow_mut(self.mc)
-                .intern(self.mc, bytes)
-        } else {
-            LuaString::new_long(self.mc, bytes)
-        })
+        Value::String(self.string_uncounted(s.as_bytes()))
     }
 
     /// An empty table with a fresh object id.

@@ -131,6 +131,26 @@ pub struct ThreadState<'gc> {
 
 // ---- the description of a thread (see `object`) ----
 
+impl<'gc> Frame<'gc> {
+    /// A continuation frame waiting for the call above it (`ready: None`): `then` runs when
+    /// that call ends; its region starts at `base`.
+    #[inline(always)]
+    pub(crate) fn continuation(
+        then: Then<'gc>,
+        base: usize,
+        returns: Returns,
+        callee_name: &'static str,
+    ) -> Self {
+        Frame::Continuation {
+            then,
+            base,
+            returns,
+            ready: None,
+            callee_name,
+        }
+    }
+}
+
 impl<'gc> References<'gc> for Frame<'gc> {
     fn references(&self, f: &mut impl FnMut(Reference<'gc>)) {
         match self {
@@ -162,9 +182,20 @@ impl<'gc> References<'gc> for Frame<'gc> {
 
 impl<'gc> References<'gc> for ThreadState<'gc> {
     fn references(&self, f: &mut impl FnMut(Reference<'gc>)) {
+        self.stack.references(f);
+        self.frames.references(f);
+        self.references_beside_stack(f);
+    }
+}
+
+impl<'gc> ThreadState<'gc> {
+    /// The references `References` lists after the stack's and the frames' (the logical
+    /// mark walks those two in pieces: `gc::Node::StackFrom`), in its order.
+    #[inline]
+    pub(crate) fn references_beside_stack(&self, f: &mut impl FnMut(Reference<'gc>)) {
         let ThreadState {
-            stack,
-            frames,
+            stack: _,
+            frames: _,
             open_upvalues,
             tbc_slots: _,
             status: _,
@@ -178,8 +209,6 @@ impl<'gc> References<'gc> for ThreadState<'gc> {
             hook,
             charge: _,
         } = self;
-        stack.references(f);
-        frames.references(f);
         open_upvalues.references(f);
         body.references(f);
         death_error.references(f);

@@ -135,6 +135,16 @@ impl ChecksumHasher {
     }
 }
 
+/// The `Hasher` methods of integers up to 64 bits: each is one 64-bit word (sign-extended
+/// for the signed ones), whatever its width and the platform's byte order.
+macro_rules! word_writes {
+    ($($method:ident: $int:ty),* $(,)?) => {
+        $(fn $method(&mut self, i: $int) {
+            self.inner.word(i as u64);
+        })*
+    };
+}
+
 impl std::hash::Hasher for ChecksumHasher {
     fn finish(&self) -> u64 {
         self.inner.finish()
@@ -142,42 +152,24 @@ impl std::hash::Hasher for ChecksumHasher {
     fn write(&mut self, bytes: &[u8]) {
         self.inner.bytes(bytes);
     }
-    fn write_u8(&mut self, i: u8) {
-        self.inner.word(i as u64);
-    }
-    fn write_u16(&mut self, i: u16) {
-        self.inner.word(i as u64);
-    }
-    fn write_u32(&mut self, i: u32) {
-        self.inner.word(i as u64);
-    }
-    fn write_u64(&mut self, i: u64) {
-        self.inner.word(i);
-    }
+    word_writes!(
+        write_u8: u8,
+        write_u16: u16,
+        write_u32: u32,
+        write_u64: u64,
+        write_usize: usize,
+        write_i8: i8,
+        write_i16: i16,
+        write_i32: i32,
+        write_i64: i64,
+        write_isize: isize,
+    );
     fn write_u128(&mut self, i: u128) {
         self.inner.word(i as u64);
         self.inner.word((i >> 64) as u64);
     }
-    fn write_usize(&mut self, i: usize) {
-        self.inner.word(i as u64);
-    }
-    fn write_i8(&mut self, i: i8) {
-        self.inner.word(i as u64);
-    }
-    fn write_i16(&mut self, i: i16) {
-        self.inner.word(i as u64);
-    }
-    fn write_i32(&mut self, i: i32) {
-        self.inner.word(i as u64);
-    }
-    fn write_i64(&mut self, i: i64) {
-        self.inner.word(i as u64);
-    }
     fn write_i128(&mut self, i: i128) {
         self.write_u128(i as u128);
-    }
-    fn write_isize(&mut self, i: isize) {
-        self.inner.word(i as u64);
     }
 }
 
@@ -267,14 +259,17 @@ impl<T: Rewindable> Revive for RevivePayload<T> {
     }
 }
 
-fn capture_payload<T: Rewindable>(data: &dyn Any) -> Result<Box<dyn Revive>, String> {
-    let cell = data
-        .downcast_ref::<Rc<PayloadCell<T>>>()
-        .ok_or_else(|| "userdata payload does not match its type".to_string())?;
-    let v = cell
+/// The payload of type `T` in a userdata's `data`, borrowed (for capture and bytes).
+fn borrow_payload<T: 'static>(data: &dyn Any) -> Result<std::cell::Ref<'_, T>, String> {
+    data.downcast_ref::<Rc<PayloadCell<T>>>()
+        .ok_or_else(|| "userdata payload does not match its type".to_string())?
         .value
         .try_borrow()
-        .map_err(|_| "its payload is mutably borrowed by the host".to_string())?;
+        .map_err(|_| "its payload is mutably borrowed by the host".to_string())
+}
+
+fn capture_payload<T: Rewindable>(data: &dyn Any) -> Result<Box<dyn Revive>, String> {
+    let v = borrow_payload::<T>(data)?;
     Ok(Box::new(RevivePayload(v.clone())))
 }
 
@@ -291,13 +286,7 @@ fn checksum_payload<T: Rewindable>(data: &dyn Any) -> u64 {
 }
 
 fn payload_to_bytes<T: SerializableUserData>(data: &dyn Any) -> Result<Vec<u8>, String> {
-    let cell = data
-        .downcast_ref::<Rc<PayloadCell<T>>>()
-        .ok_or_else(|| "userdata payload does not match its type".to_string())?;
-    let v = cell
-        .value
-        .try_borrow()
-        .map_err(|_| "its payload is mutably borrowed by the host".to_string())?;
+    let v = borrow_payload::<T>(data)?;
     let mut out = Vec::new();
     v.write(&mut out);
     Ok(out)

@@ -254,45 +254,26 @@ impl fmt::Debug for Value<'_> {
     }
 }
 
-impl From<bool> for Value<'_> {
-    fn from(b: bool) -> Self {
-        Value::Boolean(b)
-    }
+/// `From` conversions into the variant holding each type.
+macro_rules! value_from {
+    ($($ty:ty => $variant:ident,)*) => {
+        $(impl<'gc> From<$ty> for Value<'gc> {
+            fn from(x: $ty) -> Self {
+                Value::$variant(x)
+            }
+        })*
+    };
 }
-impl From<i64> for Value<'_> {
-    fn from(i: i64) -> Self {
-        Value::Integer(i)
-    }
-}
-impl From<f64> for Value<'_> {
-    fn from(f: f64) -> Self {
-        Value::Float(f)
-    }
-}
-impl<'gc> From<LuaString<'gc>> for Value<'gc> {
-    fn from(s: LuaString<'gc>) -> Self {
-        Value::String(s)
-    }
-}
-impl<'gc> From<Table<'gc>> for Value<'gc> {
-    fn from(t: Table<'gc>) -> Self {
-        Value::Table(t)
-    }
-}
-impl<'gc> From<Callback<'gc>> for Value<'gc> {
-    fn from(c: Callback<'gc>) -> Self {
-        Value::Callback(c)
-    }
-}
-impl<'gc> From<LuaClosure<'gc>> for Value<'gc> {
-    fn from(c: LuaClosure<'gc>) -> Self {
-        Value::Function(c)
-    }
-}
-impl<'gc> From<Thread<'gc>> for Value<'gc> {
-    fn from(t: Thread<'gc>) -> Self {
-        Value::Thread(t)
-    }
+
+value_from! {
+    bool => Boolean,
+    i64 => Integer,
+    f64 => Float,
+    LuaString<'gc> => String,
+    Table<'gc> => Table,
+    Callback<'gc> => Callback,
+    LuaClosure<'gc> => Function,
+    Thread<'gc> => Thread,
 }
 
 #[cfg(test)]

@@ -6,59 +6,16 @@
 use crate::opcode::Instruction::{self, *};
 use crate::proto::{Constant, Prototype};
 
-fn is_test(i: &Instruction) -> bool {
-    crate::code::is_test(i)
-}
-
-/// Registers written or read as `a` by the instruction (for range checks).
+/// Registers written or read as `a` by the instruction (for range checks): its result
+/// register (`Instruction::result_register`), the last of a block, or another `a` operand.
 fn reg_a(i: &Instruction) -> Option<u8> {
     Some(match *i {
-        Move { a, .. }
-        | LoadI { a, .. }
-        | LoadF { a, .. }
-        | LoadK { a, .. }
-        | LoadFalse { a }
-        | LoadFalseSkip { a }
-        | LoadTrue { a }
-        | GetUpval { a, .. }
-        | SetUpval { a, .. }
-        | GetTabUp { a, .. }
-        | GetTable { a, .. }
-        | GetI { a, .. }
-        | GetField { a, .. }
+        LoadNil { a, n } => a.checked_add(n).expect("LoadNil range"),
+        SelfK { a, .. } => a + 1,
+        SetUpval { a, .. }
         | SetTable { a, .. }
         | SetI { a, .. }
         | SetField { a, .. }
-        | NewTable { a, .. }
-        | AddI { a, .. }
-        | AddK { a, .. }
-        | SubK { a, .. }
-        | MulK { a, .. }
-        | ModK { a, .. }
-        | PowK { a, .. }
-        | DivK { a, .. }
-        | IDivK { a, .. }
-        | BAndK { a, .. }
-        | BOrK { a, .. }
-        | BXorK { a, .. }
-        | ShrI { a, .. }
-        | ShlI { a, .. }
-        | Add { a, .. }
-        | Sub { a, .. }
-        | Mul { a, .. }
-        | Mod { a, .. }
-        | Pow { a, .. }
-        | Div { a, .. }
-        | IDiv { a, .. }
-        | BAnd { a, .. }
-        | BOr { a, .. }
-        | BXor { a, .. }
-        | Shl { a, .. }
-        | Shr { a, .. }
-        | Unm { a, .. }
-        | BNot { a, .. }
-        | Not { a, .. }
-        | Len { a, .. }
         | Tbc { a }
         | Eq { a, .. }
         | Lt { a, .. }
@@ -79,12 +36,8 @@ fn reg_a(i: &Instruction) -> Option<u8> {
         | TForPrep { a, .. }
         | TForCall { a, .. }
         | TForLoop { a, .. }
-        | SetList { a, .. }
-        | Closure { a, .. }
-        | Concat { a, .. } => a,
-        LoadNil { a, n } => a.checked_add(n).expect("LoadNil range"),
-        SelfK { a, .. } => a + 1,
-        _ => return None,
+        | SetList { a, .. } => a,
+        _ => return i.result_register(),
     })
 }
 
@@ -126,7 +79,7 @@ pub(crate) fn check_proto(p: &Prototype, is_main: bool) {
                 fail(pc, &format!("register {a} >= max_stack_size"));
             }
         }
-        if is_test(i) {
+        if i.is_test() {
             if !matches!(p.code.get(pc + 1), Some(Jmp { .. })) {
                 fail(pc, "conditional not followed by Jmp");
             }

@@ -191,23 +191,7 @@ fn same_code_as_puc() {
             failures.push(format!("{src}: function count differs"));
             continue;
         }
-        for (t, o) in theirs.iter().zip(&ours_list) {
-            let t = normalize_puc(t);
-            let o = normalize_ours(o);
-            if t != o {
-                let pos = t
-                    .iter()
-                    .zip(&o)
-                    .position(|(x, y)| x != y)
-                    .unwrap_or(t.len().min(o.len()));
-                failures.push(format!(
-                    "{src}\n  first difference at {pos}:\n  puc:  {:?}\n  ours: {:?}",
-                    &t[pos.saturating_sub(2)..(pos + 3).min(t.len())],
-                    &o[pos.saturating_sub(2)..(pos + 3).min(o.len())]
-                ));
-                break;
-            }
-        }
+        failures.extend(first_difference(src, &theirs, &ours_list));
         compared += 1;
     }
     assert!(compared > 50);
@@ -217,6 +201,32 @@ fn same_code_as_puc() {
         failures.len(),
         failures.join("\n")
     );
+}
+
+/// The first function whose code differs between PUC's listing and ours (paired in the
+/// order both list them), described with the instructions around the difference.
+fn first_difference(
+    src: &str,
+    theirs: &[Vec<Listed>],
+    ours: &[Vec<Instruction>],
+) -> Option<String> {
+    for (t, o) in theirs.iter().zip(ours) {
+        let t = normalize_puc(t);
+        let o = normalize_ours(o);
+        if t != o {
+            let pos = t
+                .iter()
+                .zip(&o)
+                .position(|(x, y)| x != y)
+                .unwrap_or(t.len().min(o.len()));
+            return Some(format!(
+                "{src}\n  first difference at {pos}:\n  puc:  {:?}\n  ours: {:?}",
+                &t[pos.saturating_sub(2)..(pos + 3).min(t.len())],
+                &o[pos.saturating_sub(2)..(pos + 3).min(o.len())]
+            ));
+        }
+    }
+    None
 }
 
 /// Random programs from the fuzz generator (without numerals), compared with PUC.
@@ -255,23 +265,7 @@ fn generated_programs_same_code_as_puc() {
         compared += 1;
         let mut ours_list = Vec::new();
         protos(&ours, &mut ours_list);
-        for (t, o) in theirs.iter().zip(&ours_list) {
-            let t = normalize_puc(t);
-            let o = normalize_ours(o);
-            if t != o {
-                let pos = t
-                    .iter()
-                    .zip(&o)
-                    .position(|(x, y)| x != y)
-                    .unwrap_or(t.len().min(o.len()));
-                failures.push(format!(
-                    "{src}\n  first difference at {pos}:\n  puc:  {:?}\n  ours: {:?}",
-                    &t[pos.saturating_sub(2)..(pos + 3).min(t.len())],
-                    &o[pos.saturating_sub(2)..(pos + 3).min(o.len())]
-                ));
-                break;
-            }
-        }
+        failures.extend(first_difference(&src, &theirs, &ours_list));
     }
     assert!(compared > 300, "only {compared} programs compared");
     assert!(

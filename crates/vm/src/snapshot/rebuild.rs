@@ -42,6 +42,18 @@ pub(crate) enum Built<'gc> {
     Resumable(Resumable<'gc>),
 }
 
+/// Methods returning rebuilt object `i` of one kind (`Built` variant), or the error.
+macro_rules! built_getters {
+    ($($name:ident: $kind:ident -> $ty:ty, $what:literal;)*) => {
+        $(fn $name(&self, i: u32) -> Result<$ty, SnapshotError> {
+            match self.built.get(i as usize) {
+                Some(Built::$kind(x)) => Ok(*x),
+                _ => Err(SnapshotError::Corrupt($what)),
+            }
+        })*
+    };
+}
+
 pub(crate) struct Rebuild<'gc, 'a> {
     mc: &'a Mutation<'gc>,
     image: &'a Image,
@@ -74,32 +86,11 @@ impl<'gc> Rebuild<'gc, '_> {
         vs.iter().map(|v| self.val(*v)).collect()
     }
 
-    fn table(&self, i: u32) -> Result<Table<'gc>, SnapshotError> {
-        match self.built.get(i as usize) {
-            Some(Built::Table(t)) => Ok(*t),
-            _ => Err(SnapshotError::Corrupt("expected a table")),
-        }
-    }
-
-    fn thread(&self, i: u32) -> Result<Thread<'gc>, SnapshotError> {
-        match self.built.get(i as usize) {
-            Some(Built::Thread(t)) => Ok(*t),
-            _ => Err(SnapshotError::Corrupt("expected a thread")),
-        }
-    }
-
-    fn upvalue(&self, i: u32) -> Result<UpValue<'gc>, SnapshotError> {
-        match self.built.get(i as usize) {
-            Some(Built::UpValue(u)) => Ok(*u),
-            _ => Err(SnapshotError::Corrupt("expected an upvalue")),
-        }
-    }
-
-    fn closure(&self, i: u32) -> Result<LuaClosure<'gc>, SnapshotError> {
-        match self.built.get(i as usize) {
-            Some(Built::Closure(c)) => Ok(*c),
-            _ => Err(SnapshotError::Corrupt("expected a closure")),
-        }
+    built_getters! {
+        table: Table -> Table<'gc>, "expected a table";
+        thread: Thread -> Thread<'gc>, "expected a thread";
+        upvalue: UpValue -> UpValue<'gc>, "expected an upvalue";
+        closure: Closure -> LuaClosure<'gc>, "expected a closure";
     }
 
     fn then(&self, t: &ThenImg) -> Result<Then<'gc>, SnapshotError> {

@@ -625,7 +625,7 @@ fn bytes_refuse_calls_that_would_cut_their_callers_frame() {
         }),
     ];
     for (why, edit) in edits {
-        let Ok(mut img) = std::sync::Arc::try_unwrap(lua.snapshot().unwrap().0) else {
+        let Ok(img) = std::sync::Arc::try_unwrap(lua.snapshot().unwrap().0) else {
             unreachable!()
         };
         // The executor's thread: the chunk's frame, and the `__index` function above it.

@@ -944,21 +944,11 @@ fn running_frame(
     let Obj::Proto { proto, .. } = c.obj(*proto)? else {
         return corrupt("closure without prototype");
     };
-    let Some(ins) = proto.code.get(frame.pc) else {
+    if proto.code.get(frame.pc).is_none() {
         return corrupt("running Lua frame's pc out of range");
-    };
-    let first = match *ins {
-        Instruction::Call { a, b: 0, .. } | Instruction::TailCall { a, b: 0 } => {
-            Some(frame.base + a as usize + 1)
-        }
-        Instruction::Return { a, b: 0, .. } => Some(frame.base + a as usize),
-        Instruction::SetList { a, n: 0, .. } => Some(frame.base + a as usize + 1),
-        _ => None,
-    };
-    if let Some(first) = first {
-        if frame.top < first || frame.top > t.stack.len() {
-            return corrupt("running Lua frame's top out of range");
-        }
+    }
+    if !reads_top_ok(frame, &proto.code, frame.pc, t.stack.len()) {
+        return corrupt("running Lua frame's top out of range");
     }
     Ok(())
 }
