@@ -180,7 +180,7 @@ fn top_lua_frame<'a, 'gc>(ts: &'a ThreadState<'gc>) -> Option<&'a LuaFrame<'gc>>
 }
 
 /// Suffix naming the value being called at slot `func` by the top Lua frame, if that frame
-/// is executing a call instruction for that slot.
+/// is executing a call instruction for that slot or an instruction that calls a metamethod.
 pub(crate) fn describe_call_target(ts: &ThreadState<'_>, func: usize) -> String {
     let Some(f) = top_lua_frame(ts) else {
         return String::new();
@@ -196,7 +196,12 @@ pub(crate) fn describe_call_target(ts: &ThreadState<'_>, func: usize) -> String 
         Some(Instruction::TForCall { a, .. }) if f.base + *a as usize + 4 == func => {
             " (for iterator 'for iterator')".to_string()
         }
-        _ => String::new(),
+        // The top frame is a Lua frame at an instruction that calls a metamethod, so the
+        // value called is that metamethod (PUC's `funcnamefromcall`: `(metamethod 'add')`).
+        Some(i) => metamethod_name(i)
+            .map(|n| format!(" (metamethod '{n}')"))
+            .unwrap_or_default(),
+        None => String::new(),
     }
 }
 
