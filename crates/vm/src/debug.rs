@@ -310,6 +310,64 @@ fn frame_description(ts: &ThreadState<'_>, idx: usize) -> String {
     format!("function <{}:{}>", p.short_source, p.line_defined)
 }
 
+/// The base library's functions: with the qualified names of the other libraries'
+/// functions (`string.rep`), the names PUC's traceback finds in `package.loaded`.
+const BASE_FUNCTIONS: &[&str] = &[
+    "assert",
+    "collectgarbage",
+    "dofile",
+    "error",
+    "getmetatable",
+    "ipairs",
+    "load",
+    "loadfile",
+    "next",
+    "pairs",
+    "pcall",
+    "print",
+    "rawequal",
+    "rawget",
+    "rawlen",
+    "rawset",
+    "require",
+    "select",
+    "setmetatable",
+    "tonumber",
+    "tostring",
+    "type",
+    "warn",
+    "xpcall",
+];
+
+/// How a traceback names the Rust function of frame `idx`, like PUC's `luaL_traceback` names
+/// a C function: a library function by its name in `package.loaded` (`function
+/// 'string.rep'`), any other one (a `coroutine.wrap` function, an iterator, a file method,
+/// the string metatable's `__add`) by the Lua code that called it (`local 'gen'`, `for
+/// iterator 'for iterator'`, `method 'read'`, `metamethod 'add'`), else `?`.
+fn rust_frame_description(ts: &ThreadState<'_>, idx: usize, callee_name: &str) -> String {
+    if callee_name.contains('.') || BASE_FUNCTIONS.contains(&callee_name) {
+        return format!("function '{callee_name}'");
+    }
+    if let Some(Frame::Lua(caller)) = idx.checked_sub(1).map(|i| &ts.frames[i]) {
+        let cp = &caller.closure.proto().proto;
+        let pc = caller.pc.saturating_sub(1);
+        let named = match cp.code.get(pc) {
+            Some(Instruction::Call { a, .. }) | Some(Instruction::TailCall { a, .. }) => {
+                object_name(cp, pc, *a as usize)
+            }
+            Some(Instruction::TForCall { .. }) => Some(("for iterator", "for iterator".into())),
+            Some(i) => metamethod_name(i).map(|n| ("metamethod", n.to_string())),
+            None => None,
+        };
+        match named {
+            Some(("global", name)) => return format!("function '{name}'"),
+            Some(("constant", _)) | None => {}
+            Some((kind, name)) => return format!("{kind} '{name}'"),
+        }
+    }
+    "?".into()
+}
+
 /// A PUC-style traceback of the thread's frames, innermost first.
 pub(crate) fn traceback(ts: &ThreadState<'_>) -> String {
     traceback_skipping(ts, 0, true)
@@ -367,7 +425,11 @@ pub(crate) fn traceback_skipping(ts: &ThreadState<'_>, skip: usize, host_line: b
                 }
             }
             Frame::Continuation { callee_name, .. } => {
-                let _ = write!(out, "\n\t[C]: in function '{callee_name}'");
+                let _ = write!(
+                    out,
+                    "\n\t[C]: in {}",
+                    rust_frame_description(ts, idx, callee_name)
+                );
             }
         }
     }

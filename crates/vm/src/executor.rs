@@ -1052,7 +1052,16 @@ fn run_continuation<'gc>(
             });
             Ok(Flow::OutOfFuel)
         }
-        Err(e) => Err(Error::Value(error_to_value(ctx, ts, e, Some(callee_name)))),
+        Err(e) => {
+            // Raised by the Rust function itself (not by a Lua call it made): it is on the
+            // stack when the error is reported, like a callback that raised (tracebacks show
+            // its `[C]` level, a dead coroutine keeps it). Not the executor's own frames
+            // (closing a coroutine, hooks, finalizers).
+            if crate::hook::is_function_return(&then, returns) {
+                ts.raised_by = Some((callee_name, base - 1));
+            }
+            Err(Error::Value(error_to_value(ctx, ts, e, Some(callee_name))))
+        }
     }
 }
 
