@@ -270,6 +270,46 @@ fn uncaught_errors_go_to_stderr_with_traceback_and_status_1() {
     assert_eq!(out.status.code(), Some(3));
 }
 
+/// An uncaught error's traceback names functions like `lua` 5.4.8 (#11): a global held by
+/// the loaded modules by its global name (also a Rust function: a `coroutine.wrap`
+/// function), whatever the code that called it; the wrap function that re-raised is listed.
+#[test]
+fn uncaught_error_tracebacks_name_functions_like_lua() {
+    let d = dir("err_names");
+    let p = file(
+        &d,
+        "names.lua",
+        "function gf() error('in gf') end\nlocal alias = gf\nalias()\n",
+    );
+    let out = lunette(&[p.to_str().unwrap()], "");
+    // lua 5.4.8 prints the same lines (with "lua:"), after the script's path.
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("names.lua:1: in gf\nstack traceback:\n\t[C]: in function 'error'\n\t"),
+        "{err}"
+    );
+    assert!(err.contains("names.lua:1: in function 'gf'\n\t"), "{err}");
+    assert!(
+        err.ends_with("names.lua:3: in main chunk\n\t[C]: in ?\n"),
+        "{err}"
+    );
+    let p = file(
+        &d,
+        "wrap.lua",
+        "gen = coroutine.wrap(function() error('boom') end)\nlocal t = {g = gen}\nt.g()\n",
+    );
+    let out = lunette(&[p.to_str().unwrap()], "");
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("wrap.lua:1: boom\nstack traceback:\n\t[C]: in function 'gen'\n\t"),
+        "{err}"
+    );
+    assert!(
+        err.ends_with("wrap.lua:3: in main chunk\n\t[C]: in ?\n"),
+        "{err}"
+    );
+}
+
 #[test]
 fn syntax_error_reports_and_fails() {
     let out = lunette(&["-e", "x = = 1"], "");

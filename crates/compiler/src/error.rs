@@ -1,9 +1,9 @@
 //! Compile errors and chunk-name formatting.
 
 /// A syntax (or other compile-time) error, formatted like PUC-Rio Lua 5.4:
-/// `chunk:line: message`.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{chunk}:{line}: {message}")]
+/// `chunk:line: message`, except the parser's nesting limit, shown as `C stack overflow`
+/// alone (PUC raises it as a runtime error of the C function `load`, without a position).
+#[derive(Debug, Clone, PartialEq)]
 pub struct CompileError {
     /// The chunk name as shown in messages (see [`chunk_id`]).
     pub chunk: String,
@@ -12,6 +12,21 @@ pub struct CompileError {
     /// The message without position, e.g. `'=' expected near 'x'` or `not enough memory`.
     pub message: String,
 }
+
+/// The message of the parser's nesting limit (see [`CompileError`]'s display).
+pub(crate) const NESTING_MESSAGE: &str = "C stack overflow";
+
+impl std::fmt::Display for CompileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.message == NESTING_MESSAGE {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}:{}: {}", self.chunk, self.line, self.message)
+        }
+    }
+}
+
+impl std::error::Error for CompileError {}
 
 impl CompileError {
     /// Whether the error was caused by the source ending too early (the message ends with
@@ -116,5 +131,10 @@ mod tests {
         };
         assert!(e.is_incomplete());
         assert_eq!(e.to_string(), "x:1: 'end' expected near <eof>");
+        let nested = CompileError {
+            message: NESTING_MESSAGE.into(),
+            ..e
+        };
+        assert_eq!(nested.to_string(), "C stack overflow");
     }
 }

@@ -248,7 +248,7 @@ impl<'a> Parser<'a> {
     fn enter_level(&mut self) -> CResult<()> {
         self.level += 1;
         if self.level >= MAX_LEVELS {
-            return Err(self.make_error("C stack overflow".to_string()));
+            return Err(self.make_error(crate::error::NESTING_MESSAGE.to_string()));
         }
         Ok(())
     }
@@ -1524,7 +1524,6 @@ impl<'a> Parser<'a> {
     }
 
     fn suffixed_exp(&mut self) -> CResult<ExpDesc> {
-        let line = self.lex.line;
         let mut v = self.primary_exp()?;
         loop {
             match self.cur.tok {
@@ -1538,18 +1537,22 @@ impl<'a> Parser<'a> {
                     self.next()?;
                     let name = self.str_checkname()?;
                     self.self_op(&mut v, name)?;
-                    self.func_args(&mut v, line)?;
+                    self.func_args(&mut v)?;
                 }
                 Tok::Char(b'(') | Tok::Str(_) | Tok::Char(b'{') => {
                     self.exp_to_nextreg(&mut v)?;
-                    self.func_args(&mut v, line)?;
+                    self.func_args(&mut v)?;
                 }
                 _ => return Ok(v),
             }
         }
     }
 
-    fn func_args(&mut self, f: &mut ExpDesc, line: u32) -> CResult<()> {
+    /// The call's arguments and the call. Like PUC 5.4, the call's line (in error messages
+    /// and `(to close '(' at line N)`) is the line of its arguments' first token, not of the
+    /// called expression's start.
+    fn func_args(&mut self, f: &mut ExpDesc) -> CResult<()> {
+        let line = self.lex.line;
         let mut args = match self.cur.tok {
             Tok::Char(b'(') => {
                 self.next()?;

@@ -969,8 +969,8 @@ fn set_pause(ctx: Context<'_>, stored: i64) {
     ctx.set_collector_pacing((stored * 4) as u32, pacing.running);
 }
 
-/// Bytes of collector work a basic `step` (`collectgarbage("step")` or `("step", 0)`) does
-/// in lunette's model: PUC's basic step size (2^13).
+/// PUC's basic step size (2^13 bytes): a `step` does this much work more than it is asked
+/// for, times the step multiplier (see `collectgarbage`'s `"step"`).
 const GC_BASIC_STEP: i64 = 8 * 1024;
 
 fn collectgarbage<'gc>(
@@ -1018,9 +1018,14 @@ fn collectgarbage<'gc>(
                 .as_string()
                 .is_some_and(|m| m.as_bytes() == b"generational");
             // lunette's collector model: a full collection is one cycle. `step` adds work
-            // (its argument in KiB, else a basic step) and finishes the cycle (collects,
-            // returns true) when the work asked for since the last full collection covers
-            // the bytes the script has (`"count"`). In generational mode every step collects
+            // and finishes the cycle (collects, returns true) when the work asked for since
+            // the last full collection covers the bytes the script has (`"count"`). Like
+            // PUC's incremental step, the work is the debt plus the basic step size, times
+            // the step multiplier (`| 1`, as PUC): PUC's work units are 16-byte slots,
+            // `(debt / 16 + 2^13 / 16) * stepmul` of them. A basic step's debt is 0, so a
+            // basic step over a heap below ~800 KiB finishes a cycle, as in PUC; a step of
+            // `n` KiB is a debt of `n` KiB less the credit left before the next cycle (PUC's
+            // negative debt between cycles), and does nothing while that is not positive. In generational mode every step collects
             // and none reports the end of a cycle (PUC's generational steps never do).
             let (full, result) = if opt == "collect" {
                 (true, Value::Integer(0))
@@ -1028,9 +1033,29 @@ fn collectgarbage<'gc>(
                 (true, Value::Boolean(false))
             } else {
                 // (A negative size asks for no work, like PUC's negative debt.)
+                let stepmul = match gc_field(ctx, settings, "stepmul") {
+                    Value::Integer(m) => (m * 4) | 1,
+                    _ => 101,
+                };
+                let pacing = ctx.collector_pacing();
+                let count = ctx.memory().script_bytes();
+                // PUC's credit after a cycle is the live heap times the pause less 100%,
+                // less what was allocated since: approximated by `"count"` times that
+                // (lunette does not keep the live bytes apart), and never beyond the next
+                // automatic collection.
+                let mut credit = (count as u128 * u128::from(pacing.pause.saturating_sub(100))
+                    / 100)
+                    .min(i64::MAX as u128) as i64;
+                if pacing.running {
+                    let left = pacing.threshold.saturating_sub(count);
+                    credit = credit.min(i64::try_from(left).unwrap_or(i64::MAX));
+                }
                 let work = match a1 {
-                    0 => GC_BASIC_STEP,
-                    n => n.max(0).saturating_mul(1024),
+                    0 => GC_BASIC_STEP.saturating_mul(stepmul),
+                    n => match n.saturating_mul(1024).saturating_sub(credit) {
+                        debt if debt <= 0 => 0,
+                        debt => debt.saturating_add(GC_BASIC_STEP).saturating_mul(stepmul),
+                    },
                 };
                 let debt = match gc_field(ctx, settings, "debt") {
                     Value::Integer(d) => d,

@@ -110,13 +110,13 @@ fn traceback<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<
     let text = if level < 0 {
         "stack traceback:".to_string()
     } else if other && is_dead_thread(t) {
-        exec.traceback_from(t, level as usize + 1, false)
+        exec.traceback_from(ctx, t, level as usize + 1, false)
     } else if level == 0 {
         let (full, c_name) = if other {
-            (exec.traceback_from(t, 1, false), "coroutine.yield")
+            (exec.traceback_from(ctx, t, 1, false), "coroutine.yield")
         } else {
             (
-                exec.traceback_from(None, 1, exec.is_main_thread()),
+                exec.traceback_from(ctx, None, 1, exec.is_main_thread()),
                 "debug.traceback",
             )
         };
@@ -130,12 +130,12 @@ fn traceback<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<
             )
         }
     } else if other {
-        exec.traceback_from(t, level as usize, false)
+        exec.traceback_from(ctx, t, level as usize, false)
     } else {
         // Level depth+1 is the host's call of the main chunk (`[C]: in ?`); beyond: nothing.
         let depth = exec.level_count(None);
         let host_line = exec.is_main_thread() && level as usize <= depth + 1;
-        exec.traceback_from(None, level as usize, host_line)
+        exec.traceback_from(ctx, None, level as usize, host_line)
     };
     out.extend_from_slice(text.as_bytes());
     exec.set_return(Value::String(ctx.new_string(&out)));

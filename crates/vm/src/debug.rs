@@ -8,6 +8,7 @@ use lunette_compiler::{Constant, Instruction, Prototype};
 
 use crate::function::FunctionProto;
 use crate::thread::{Frame, LuaFrame, Returns, ThreadState};
+use crate::value::Value;
 
 /// Name of the `reg`-th active local at `pc` (registers are allocated to locals in order).
 pub(crate) fn local_name(fp: &FunctionProto<'_>, pc: usize, reg: usize) -> Option<String> {
@@ -180,7 +181,7 @@ fn top_lua_frame<'a, 'gc>(ts: &'a ThreadState<'gc>) -> Option<&'a LuaFrame<'gc>>
 }
 
 /// Suffix naming the value being called at slot `func` by the top Lua frame, if that frame
-/// is executing a call instruction for that slot.
+/// is executing a call instruction for that slot or an instruction that calls a metamethod.
 pub(crate) fn describe_call_target(ts: &ThreadState<'_>, func: usize) -> String {
     let Some(f) = top_lua_frame(ts) else {
         return String::new();
@@ -196,7 +197,12 @@ pub(crate) fn describe_call_target(ts: &ThreadState<'_>, func: usize) -> String 
         Some(Instruction::TForCall { a, .. }) if f.base + *a as usize + 4 == func => {
             " (for iterator 'for iterator')".to_string()
         }
-        _ => String::new(),
+        // The top frame is a Lua frame at an instruction that calls a metamethod, so the
+        // value called is that metamethod (PUC's `funcnamefromcall`: `(metamethod 'add')`).
+        Some(i) => metamethod_name(i)
+            .map(|n| format!(" (metamethod '{n}')"))
+            .unwrap_or_default(),
+        None => String::new(),
     }
 }
 
@@ -305,13 +311,173 @@ fn frame_description(ts: &ThreadState<'_>, idx: usize) -> String {
     format!("function <{}:{}>", p.short_source, p.line_defined)
 }
 
+/// The base library's functions: with the qualified names of the other libraries'
+/// functions (`string.rep`), the names PUC's traceback finds in `package.loaded`.
+const BASE_FUNCTIONS: &[&str] = &[
+    "assert",
+    "collectgarbage",
+    "dofile",
+    "error",
+    "getmetatable",
+    "ipairs",
+    "load",
+    "loadfile",
+    "next",
+    "pairs",
+    "pcall",
+    "print",
+    "rawequal",
+    "rawget",
+    "rawlen",
+    "rawset",
+    "require",
+    "select",
+    "setmetatable",
+    "tonumber",
+    "tostring",
+    "type",
+    "warn",
+    "xpcall",
+];
+
+/// How a traceback names the Rust function of frame `idx`, like PUC's `luaL_traceback` names
+/// a C function: a library function by its name in `package.loaded` (`function
+/// 'string.rep'`), any other one (a `coroutine.wrap` function, an iterator, a file method,
+/// the string metatable's `__add`) by the Lua code that called it (`local 'gen'`, `for
+/// iterator 'for iterator'`, `method 'read'`, `metamethod 'add'`), else `?`.
+///
+/// A non-library Rust function held by a loaded module (a `coroutine.wrap` function in a
+/// global) is named by that global name, like PUC's, when its frame still has it below its
+/// region (`stack[base - 1]`: its call slot, as for every Rust function waiting on a call).
+fn rust_frame_description(
+    ts: &ThreadState<'_>,
+    idx: usize,
+    callee_name: &str,
+    names: &GlobalNames,
+) -> String {
+    if callee_name.contains('.') || BASE_FUNCTIONS.contains(&callee_name) {
+        return format!("function '{callee_name}'");
+    }
+    if let Frame::Continuation { base, .. } = &ts.frames[idx] {
+        let slot = base.checked_sub(1).and_then(|i| ts.stack.get(i));
+        if let Some(Value::Callback(c)) = slot {
+            if let Some(name) = names.name_of(c.id()) {
+                return format!("function '{name}'");
+            }
+        }
+    }
+    if let Some(Frame::Lua(caller)) = idx.checked_sub(1).map(|i| &ts.frames[i]) {
+        let cp = &caller.closure.proto().proto;
+        let pc = caller.pc.saturating_sub(1);
+        let named = match cp.code.get(pc) {
+            Some(Instruction::Call { a, .. }) | Some(Instruction::TailCall { a, .. }) => {
+                object_name(cp, pc, *a as usize)
+            }
+            Some(Instruction::TForCall { .. }) => Some(("for iterator", "for iterator".into())),
+            Some(i) => metamethod_name(i).map(|n| ("metamethod", n.to_string())),
+            None => None,
+        };
+        match named {
+            Some(("global", name)) => return format!("function '{name}'"),
+            Some(("constant", _)) | None => {}
+            Some((kind, name)) => return format!("{kind} '{name}'"),
+        }
+    }
+    "?".into()
+}
+
+/// Most entries of the loaded modules (`registry._LOADED` and the tables it holds) a
+/// traceback looks at to find functions' global names: PUC's `pushglobalfuncname` looks at
+/// all of them for every level; lunette looks once a traceback and stops there, so a
+/// traceback's work is bounded whatever the size of `_G` (a function past the bound is named
+/// by its caller's code instead).
+pub const GLOBAL_NAME_ENTRIES: usize = 4096;
+
+/// The functions reachable as `module.field` from the loaded modules, with the name PUC's
+/// `luaL_traceback` gives them (`mymod.f`; `_G.f` is `f`): the first found in traversal
+/// order, entries looked at at most [`GLOBAL_NAME_ENTRIES`].
+pub(crate) struct GlobalNames {
+    /// Function object id → name.
+    functions: std::collections::HashMap<u64, String>,
+    /// Entries looked at (the work done, for the caller to charge).
+    pub(crate) looked_at: usize,
+}
+
+impl GlobalNames {
+    /// No names: every function is named by its caller's code.
+    pub(crate) fn none() -> Self {
+        GlobalNames {
+            functions: std::collections::HashMap::new(),
+            looked_at: 0,
+        }
+    }
+
+    /// Collects the names from `registry._LOADED` (two levels, like PUC's `findfield`).
+    pub(crate) fn collect(ctx: crate::Context<'_>) -> Self {
+        let mut names = GlobalNames::none();
+        let Value::Table(loaded) = ctx.registry().get(ctx.key("_LOADED")) else {
+            return names;
+        };
+        let mut key = Value::Nil;
+        while let Ok(Some((k, v))) = loaded.next(key) {
+            key = k;
+            names.looked_at += 1;
+            if names.looked_at > GLOBAL_NAME_ENTRIES {
+                break;
+            }
+            let Value::String(module) = k else { continue };
+            let module = module.to_str_lossy();
+            match v {
+                Value::Function(_) | Value::Callback(_) => {
+                    names.add(v.object_id().unwrap_or(0), module.to_string())
+                }
+                Value::Table(t) => {
+                    let mut field = Value::Nil;
+                    while let Ok(Some((fk, fv))) = t.next(field) {
+                        field = fk;
+                        names.looked_at += 1;
+                        if names.looked_at > GLOBAL_NAME_ENTRIES {
+                            break;
+                        }
+                        if let (Value::String(name), true) = (fk, fv.is_function()) {
+                            let id = fv.object_id().unwrap_or(0);
+                            let name = name.to_str_lossy();
+                            if module == "_G" {
+                                names.add(id, name.to_string());
+                            } else {
+                                names.add(id, format!("{module}.{name}"));
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        names
+    }
+
+    fn add(&mut self, id: u64, name: String) {
+        self.functions.entry(id).or_insert(name);
+    }
+
+    fn name_of(&self, id: u64) -> Option<&str> {
+        self.functions.get(&id).map(String::as_str)
+    }
+}
+
 /// A PUC-style traceback of the thread's frames, innermost first.
-pub(crate) fn traceback(ts: &ThreadState<'_>) -> String {
-    traceback_skipping(ts, 0, true)
+pub(crate) fn traceback(ts: &ThreadState<'_>, names: &GlobalNames) -> String {
+    traceback_skipping(ts, 0, true, names)
 }
 
 /// A traceback without the `skip` innermost frames; `host_line` adds the final `[C]: in ?`.
-pub(crate) fn traceback_skipping(ts: &ThreadState<'_>, skip: usize, host_line: bool) -> String {
+/// A Lua function found in `names` is named by its global name, like PUC's.
+pub(crate) fn traceback_skipping(
+    ts: &ThreadState<'_>,
+    skip: usize,
+    host_line: bool,
+    names: &GlobalNames,
+) -> String {
     // Like PUC's `luaL_traceback`, a traceback of more than `FIRST + LAST + 1` levels shows
     // its first `FIRST` and last `LAST` levels (a tail-call marker belongs to its level's
     // line, and the host's `[C]: in ?` is a level), and says it skips "levels - 22" (PUC's
@@ -350,19 +516,27 @@ pub(crate) fn traceback_skipping(ts: &ThreadState<'_>, skip: usize, host_line: b
         match &ts.frames[idx] {
             Frame::Lua(f) => {
                 let p = &f.closure.proto().proto;
+                let description = match names.name_of(f.closure.id()) {
+                    Some(name) => format!("function '{name}'"),
+                    None => frame_description(ts, idx),
+                };
                 let _ = write!(
                     out,
                     "\n\t{}:{}: in {}",
                     p.short_source,
                     current_line(f),
-                    frame_description(ts, idx)
+                    description
                 );
                 if f.is_tail {
                     out.push_str("\n\t(...tail calls...)");
                 }
             }
             Frame::Continuation { callee_name, .. } => {
-                let _ = write!(out, "\n\t[C]: in function '{callee_name}'");
+                let _ = write!(
+                    out,
+                    "\n\t[C]: in {}",
+                    rust_frame_description(ts, idx, callee_name, names)
+                );
             }
         }
     }
@@ -554,15 +728,21 @@ impl<'gc> crate::executor::Exec<'gc, '_> {
     }
 
     /// A PUC-style traceback of `thread` starting at `level` (1 = top frame). The final
-    /// `[C]: in ?` line (the host's call) is added when `host_line` is set.
+    /// `[C]: in ?` line (the host's call) is added when `host_line` is set. Lua functions
+    /// held by the loaded modules are named by their global names (`function 'mymod.f'`),
+    /// like PUC's; looking for them is charged (a unit per 32 entries looked at, at most
+    /// [`GLOBAL_NAME_ENTRIES`]).
     pub fn traceback_from(
-        &self,
+        &mut self,
+        ctx: crate::Context<'gc>,
         thread: Option<crate::thread::Thread<'gc>>,
         level: usize,
         host_line: bool,
     ) -> String {
+        let names = GlobalNames::collect(ctx);
+        self.charge(names.looked_at / 32);
         with_thread_state(self, thread, |ts| {
-            traceback_skipping(ts, level.saturating_sub(1), host_line)
+            traceback_skipping(ts, level.saturating_sub(1), host_line, &names)
         })
         .unwrap_or_else(|| "stack traceback:".into())
     }

@@ -245,9 +245,12 @@ impl<'gc> Exec<'gc, '_> {
     pub fn where_(&self, level: usize) -> String {
         debug::where_level(self.ts, level)
     }
-    /// A traceback of the running thread, PUC style.
-    pub fn traceback(&self) -> String {
-        debug::traceback(self.ts)
+    /// A traceback of the running thread, PUC style (functions of the loaded modules named
+    /// by their global names, see [`Exec::traceback_from`]).
+    pub fn traceback(&mut self, ctx: Context<'gc>) -> String {
+        let names = debug::GlobalNames::collect(ctx);
+        self.charge(names.looked_at / 32);
+        debug::traceback(self.ts, &names)
     }
 }
 
@@ -624,19 +627,23 @@ impl<'gc> Executor<'gc> {
         if is_main && st.traceback.is_empty() && !has_catcher(&ts) {
             // Like PUC, the Rust function that raised is the first frame
             // (`[C]: in function 'error'`): shown as the frame a dead coroutine keeps.
+            // (At most `GLOBAL_NAME_ENTRIES` entries looked at, once for this error.)
+            let names = debug::GlobalNames::collect(ctx);
             match raised_by {
-                Some((name, _)) => {
-                    let base = ts.stack.len();
+                Some((name, func)) => {
+                    // Its region starts above its call slot (which names it, see
+                    // `debug::traceback`).
+                    let base = func.saturating_add(1).min(ts.stack.len());
                     ts.push_frame(Frame::continuation(
                         Then::new(name, dead_frame, Value::Nil),
                         base,
                         Returns::Multi,
                         name,
                     ));
-                    st.traceback = debug::traceback(&ts);
+                    st.traceback = debug::traceback(&ts, &names);
                     ts.frames.pop();
                 }
-                None => st.traceback = debug::traceback(&ts),
+                None => st.traceback = debug::traceback(&ts, &names),
             }
         }
         if let Some(handler) = take_message_handler(&mut ts) {
@@ -1049,7 +1056,16 @@ fn run_continuation<'gc>(
             });
             Ok(Flow::OutOfFuel)
         }
-        Err(e) => Err(Error::Value(error_to_value(ctx, ts, e, Some(callee_name)))),
+        Err(e) => {
+            // Raised by the Rust function itself (not by a Lua call it made): it is on the
+            // stack when the error is reported, like a callback that raised (tracebacks show
+            // its `[C]` level, a dead coroutine keeps it). Not the executor's own frames
+            // (closing a coroutine, hooks, finalizers).
+            if crate::hook::is_function_return(&then, returns) {
+                ts.raised_by = Some((callee_name, base - 1));
+            }
+            Err(Error::Value(error_to_value(ctx, ts, e, Some(callee_name))))
+        }
     }
 }
 
@@ -1841,7 +1857,8 @@ impl<'gc> Thread<'gc> {
     /// thread.
     pub fn traceback(self) -> String {
         match self.0.state.try_borrow() {
-            Ok(ts) => debug::traceback_skipping(&ts, 0, false),
+            // (Without the host's context: functions are named by their callers' code.)
+            Ok(ts) => debug::traceback_skipping(&ts, 0, false, &debug::GlobalNames::none()),
             Err(_) => "stack traceback:".into(),
         }
     }

@@ -223,7 +223,7 @@ fn inspect<'gc>(
         return Err(Error::runtime("thread expected"));
     };
     let caller = exec.arg(1).is_truthy();
-    let traceback = exec.traceback_from(Some(thread), 1, true);
+    let traceback = exec.traceback_from(ctx, Some(thread), 1, true);
     let levels = exec.level_count(Some(thread));
     let innermost_lua = (1..=levels).find(|&l| {
         exec.level_info(Some(thread), l)
