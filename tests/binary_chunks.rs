@@ -113,7 +113,7 @@ fn replay_chunk() {
     lua.set_memory_limit(Some(16 << 20));
     let proto = lunette::compiler::undump(&bytes, "=replay").unwrap();
     let exec = lua.enter(|ctx| {
-        let f = ctx.load_prototype(&proto, None);
+        let f = ctx.load_prototype(&proto, None).unwrap();
         ctx.stash_executor(lunette::Executor::start(
             ctx,
             lunette::Value::Function(f),

@@ -916,7 +916,11 @@ fn load_bytes<'gc>(
             Chunk::Bytes(_, n) => std::borrow::Cow::Borrowed(*n),
         };
         return match lunette_compiler::undump_with_limit(bytes, &name, budget) {
-            Ok(proto) => vec![Value::Function(ctx.load_prototype(&proto, env))],
+            // `undump` verified it; `load_prototype` verifies again (cheap next to decoding).
+            Ok(proto) => match ctx.load_prototype(&proto, env) {
+                Ok(f) => vec![Value::Function(f)],
+                Err(e) => vec![Value::Nil, ctx.str(&e.to_string())],
+            },
             Err(e) => vec![Value::Nil, ctx.str(&e.message)],
         };
     }

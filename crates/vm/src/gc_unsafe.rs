@@ -69,3 +69,5 @@ unsafe impl<'gc> Collect<'gc> for FinalizerList<'gc> {
 // implement `Collect`, with their own `trace`: a resumable state is traced exactly as its
 // `Collect` impl (a derive, in safe code) says. Nothing here depends on `ResumableState::write`.
 gc_arena::collect::dyn_collect!(dyn crate::resumable::ResumableState<'gc>);
+
+pub(crate) mod unchecked;

@@ -25,6 +25,7 @@ use crate::executor::{
     MAX_STACK_SLOTS, VALUES_PER_UNIT,
 };
 use crate::function::{ClosureInner, LuaClosure, UpValue, UpValueState};
+use crate::gc_unsafe::unchecked;
 use crate::number;
 use crate::state::{Context, MetaEvent};
 use crate::string::{compare_bytes, LuaString, MAX_INTERNED_LEN};
@@ -643,6 +644,20 @@ fn open_upvalue_at_or_above(ts: &ThreadState<'_>, level: usize) -> bool {
     }
 }
 
+/// A frame about to run failed `unchecked::frame_ready`, which running code never causes
+/// (frames are pushed with their registers; images are validated): a `pc` outside the code
+/// is an error, a stack shorter than the frame's registers is grown to them.
+#[cold]
+#[inline(never)]
+fn unready_frame<'gc>(ts: &mut ThreadState<'gc>, frame: &LuaFrame<'gc>) -> Result<(), Error<'gc>> {
+    let p = &frame.closure.proto().proto;
+    if frame.pc >= p.code.len() {
+        return Err(Error::runtime("corrupt Lua frame (pc outside the code)"));
+    }
+    set_len_nil_filled(ts, frame.base + p.max_stack_size as usize);
+    Ok(())
+}
+
 fn current_frame<'a, 'gc>(ts: &'a mut ThreadState<'gc>) -> &'a mut LuaFrame<'gc> {
     match ts.frames.last_mut() {
         Some(Frame::Lua(f)) => f,
@@ -692,6 +707,12 @@ fn run_mode<'gc, const HOOKED: bool>(
             return Ok(Flow::OutOfFuel);
         }
         let mut fp = frame.closure.proto();
+        // E1, E2 (`gc_unsafe::unchecked`): the frame's pc is an instruction and the stack
+        // holds its registers, checked on every entry into a frame's code (here and in
+        // `enter_frame!`).
+        if !unchecked::frame_ready(ts.stack.len(), frame.base, frame.pc, &fp.proto) {
+            unready_frame(ts, &frame)?;
+        }
         let mut code: &'gc [Instruction] = &fp.proto.code;
         let mut consts: &'gc [Value<'gc>] = &fp.constants;
         let mut upvals: &'gc [gc_arena::lock::Lock<UpValue<'gc>>] = frame.closure.upvalue_slots();
@@ -711,9 +732,16 @@ fn run_mode<'gc, const HOOKED: bool>(
         // for the call and return fast paths. The caller has saved the fuel
         // (`fuel.remaining() == budget`) and checks that the budget is not exhausted (the
         // check at the top of `'frame`) before running an instruction of `$f`.
+        //
+        // E1, E2 are checked first (`gc_unsafe::unchecked`); a frame that fails the check is
+        // entered through the top of `'frame` instead, which raises or repairs.
         macro_rules! enter_frame {
             ($f:expr) => {{
-                frame = $f;
+                let f = $f;
+                if !unchecked::frame_ready(ts.stack.len(), f.base, f.pc, &f.closure.proto().proto) {
+                    continue 'frame;
+                }
+                frame = f;
                 fp = frame.closure.proto();
                 code = &fp.proto.code;
                 consts = &fp.constants;
@@ -725,9 +753,12 @@ fn run_mode<'gc, const HOOKED: bool>(
             }};
         }
 
+        // Register `$i` of the running frame (a place). Unchecked: `$i` is a register
+        // operand (< max_stack_size, verifier O1) and `stack.len() >= base + max_stack_size`
+        // (E2, see `gc_unsafe::unchecked`).
         macro_rules! r {
             ($i:expr) => {
-                ts.stack[base + $i as usize]
+                *unchecked::reg_mut(&mut ts.stack, base + $i as usize)
             };
         }
         macro_rules! flush {
@@ -954,7 +985,8 @@ fn run_mode<'gc, const HOOKED: bool>(
         macro_rules! cond_jump {
             ($cond:expr, $k:expr) => {{
                 if $cond == $k {
-                    if let Instruction::Jmp { off } = code[pc] {
+                    // The `Jmp` after a conditional (verifier C1, C2).
+                    if let Instruction::Jmp { off } = unchecked::fetch(code, pc) {
                         jump_by!(1 + off as i64);
                         if off < 0 {
                             check_fuel!();
@@ -1038,7 +1070,7 @@ fn run_mode<'gc, const HOOKED: bool>(
         macro_rules! rk {
             ($c:expr, $ck:expr) => {
                 if $ck {
-                    consts[$c as usize]
+                    unchecked::konst(consts, $c as usize)
                 } else {
                     r!($c)
                 }
@@ -1076,13 +1108,15 @@ fn run_mode<'gc, const HOOKED: bool>(
                     return crate::hook::call_from_lua(ctx, thread, ts, fire, is_main, fuel);
                 }
             }
-            let ins = code[pc];
+            // Unchecked: `pc < code.len()` (E1 at entry, verifier C1 since; see
+            // `gc_unsafe::unchecked`).
+            let ins = unchecked::fetch(code, pc);
             pc += 1;
             match ins {
                 Instruction::Move { a, b } => r!(a) = r!(b),
                 Instruction::LoadI { a, i } => r!(a) = Value::Integer(i as i64),
                 Instruction::LoadF { a, f } => r!(a) = Value::Float(f as f64),
-                Instruction::LoadK { a, k } => r!(a) = consts[k as usize],
+                Instruction::LoadK { a, k } => r!(a) = unchecked::konst(consts, k as usize),
                 Instruction::LoadFalse { a } => r!(a) = Value::Boolean(false),
                 Instruction::LoadFalseSkip { a } => {
                     r!(a) = Value::Boolean(false);
@@ -1095,15 +1129,15 @@ fn run_mode<'gc, const HOOKED: bool>(
                     }
                 }
                 Instruction::GetUpval { a, up } => {
-                    r!(a) = get_upvalue(thread, ts, upvals[up as usize].get());
+                    r!(a) = get_upvalue(thread, ts, unchecked::upval(upvals, up as usize));
                 }
                 Instruction::SetUpval { a, up } => {
                     let v = r!(a);
-                    set_upvalue(ctx, thread, ts, upvals[up as usize].get(), v);
+                    set_upvalue(ctx, thread, ts, unchecked::upval(upvals, up as usize), v);
                 }
                 Instruction::GetTabUp { a, up, k } => {
-                    let t = get_upvalue(thread, ts, upvals[up as usize].get());
-                    let key = consts[k as usize];
+                    let t = get_upvalue(thread, ts, unchecked::upval(upvals, up as usize));
+                    let key = unchecked::konst(consts, k as usize);
                     get_index!(a, t, key, &|| debug::describe_upvalue(fp, up as usize));
                 }
                 Instruction::GetTable { a, b, c } => {
@@ -1113,11 +1147,16 @@ fn run_mode<'gc, const HOOKED: bool>(
                     get_index!(a, r!(b), Value::Integer(c as i64), describe_reg!(b));
                 }
                 Instruction::GetField { a, b, k } => {
-                    get_index!(a, r!(b), consts[k as usize], describe_reg!(b));
+                    get_index!(
+                        a,
+                        r!(b),
+                        unchecked::konst(consts, k as usize),
+                        describe_reg!(b)
+                    );
                 }
                 Instruction::SetTabUp { up, k, c, ck } => {
-                    let t = get_upvalue(thread, ts, upvals[up as usize].get());
-                    set_index!(t, consts[k as usize], rk!(c, ck), &|| {
+                    let t = get_upvalue(thread, ts, unchecked::upval(upvals, up as usize));
+                    set_index!(t, unchecked::konst(consts, k as usize), rk!(c, ck), &|| {
                         debug::describe_upvalue(fp, up as usize)
                     });
                 }
@@ -1133,7 +1172,12 @@ fn run_mode<'gc, const HOOKED: bool>(
                     );
                 }
                 Instruction::SetField { a, k, c, ck } => {
-                    set_index!(r!(a), consts[k as usize], rk!(c, ck), describe_reg!(a));
+                    set_index!(
+                        r!(a),
+                        unchecked::konst(consts, k as usize),
+                        rk!(c, ck),
+                        describe_reg!(a)
+                    );
                 }
                 Instruction::NewTable { a, hash, array } => {
                     let t = ctx.new_table_with_capacity(array as usize, hash as usize);
@@ -1142,7 +1186,12 @@ fn run_mode<'gc, const HOOKED: bool>(
                 Instruction::SelfK { a, b, k } => {
                     let obj = r!(b);
                     r!(a as usize + 1) = obj;
-                    get_index!(a, obj, consts[k as usize], describe_reg!(b));
+                    get_index!(
+                        a,
+                        obj,
+                        unchecked::konst(consts, k as usize),
+                        describe_reg!(b)
+                    );
                 }
                 Instruction::AddI { a, b, i, flip } => {
                     let x = r!(b);
@@ -1165,7 +1214,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                 Instruction::AddK { a, b, k, flip } => arith_fast!(
                     a,
                     r!(b),
-                    consts[k as usize],
+                    unchecked::konst(consts, k as usize),
                     ArithOp::Add,
                     Some(b as usize),
                     None,
@@ -1176,7 +1225,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                 Instruction::SubK { a, b, k } => arith_fast!(
                     a,
                     r!(b),
-                    consts[k as usize],
+                    unchecked::konst(consts, k as usize),
                     ArithOp::Sub,
                     Some(b as usize),
                     None,
@@ -1186,7 +1235,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                 Instruction::MulK { a, b, k, flip } => arith_fast!(
                     a,
                     r!(b),
-                    consts[k as usize],
+                    unchecked::konst(consts, k as usize),
                     ArithOp::Mul,
                     Some(b as usize),
                     None,
@@ -1197,7 +1246,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                 Instruction::ModK { a, b, k } => arith!(
                     a,
                     r!(b),
-                    consts[k as usize],
+                    unchecked::konst(consts, k as usize),
                     ArithOp::Mod,
                     Some(b as usize),
                     None
@@ -1205,18 +1254,24 @@ fn run_mode<'gc, const HOOKED: bool>(
                 Instruction::PowK { a, b, k } => arith!(
                     a,
                     r!(b),
-                    consts[k as usize],
+                    unchecked::konst(consts, k as usize),
                     ArithOp::Pow,
                     Some(b as usize),
                     None
                 ),
                 Instruction::DivK { a, b, k } => {
-                    div_fast!(a, r!(b), consts[k as usize], Some(b as usize), None)
+                    div_fast!(
+                        a,
+                        r!(b),
+                        unchecked::konst(consts, k as usize),
+                        Some(b as usize),
+                        None
+                    )
                 }
                 Instruction::IDivK { a, b, k } => arith!(
                     a,
                     r!(b),
-                    consts[k as usize],
+                    unchecked::konst(consts, k as usize),
                     ArithOp::IDiv,
                     Some(b as usize),
                     None
@@ -1224,7 +1279,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                 Instruction::BAndK { a, b, k } => arith!(
                     a,
                     r!(b),
-                    consts[k as usize],
+                    unchecked::konst(consts, k as usize),
                     ArithOp::BAnd,
                     Some(b as usize),
                     None
@@ -1232,7 +1287,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                 Instruction::BOrK { a, b, k } => arith!(
                     a,
                     r!(b),
-                    consts[k as usize],
+                    unchecked::konst(consts, k as usize),
                     ArithOp::BOr,
                     Some(b as usize),
                     None
@@ -1240,7 +1295,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                 Instruction::BXorK { a, b, k } => arith!(
                     a,
                     r!(b),
-                    consts[k as usize],
+                    unchecked::konst(consts, k as usize),
                     ArithOp::BXor,
                     Some(b as usize),
                     None
@@ -1531,7 +1586,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                     }
                 }
                 Instruction::EqK { a, c, k } => {
-                    let (x, y) = (r!(a), consts[c as usize]);
+                    let (x, y) = (r!(a), unchecked::konst(consts, c as usize));
                     let eq = x.raw_eq(y);
                     if eq {
                         if let (Value::String(s1), Value::String(s2)) = (x, y) {
@@ -1568,7 +1623,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                     let v = r!(b);
                     if v.is_truthy() == k {
                         r!(a) = v;
-                        if let Instruction::Jmp { off } = code[pc] {
+                        if let Instruction::Jmp { off } = unchecked::fetch(code, pc) {
                             jump_by!(1 + off as i64);
                             if off < 0 {
                                 check_fuel!();
@@ -1593,7 +1648,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                     // Fast path: a fixed-parameter Lua function gets its frame right here. This
                     // mirrors `executor::push_lua_frame` (the general entry) inline: calling it
                     // costs ~4% more instructions on call-heavy code (callgrind, fib).
-                    if let Value::Function(callee) = ts.stack[func] {
+                    if let Value::Function(callee) = r!(a) {
                         let cp = &callee.proto().proto;
                         let new_base = func + 1;
                         let new_end = new_base + cp.max_stack_size as usize;
@@ -1731,10 +1786,12 @@ fn run_mode<'gc, const HOOKED: bool>(
                         let want = want as usize;
                         // The caller may want more values than the callee had registers
                         // (`local a, b, ..., z = f()`): size the stack first.
-                        set_len_nil_filled(ts, caller.stack_end.max(func + want));
-                        ts.stack[func] = v;
+                        let end = caller.stack_end.max(func + want);
+                        set_len_nil_filled(ts, end);
+                        // Unchecked: the stack's length is `end >= func + want` (just set).
+                        *unchecked::reg_mut(&mut ts.stack, func) = v;
                         for i in 1..want {
-                            ts.stack[func + i] = Value::Nil;
+                            *unchecked::reg_mut(&mut ts.stack, func + i) = Value::Nil;
                         }
                         flush!();
                         fuel.set_remaining(budget);
@@ -1788,16 +1845,16 @@ fn run_mode<'gc, const HOOKED: bool>(
                     }
                 }
                 Instruction::ForLoop { a, back } => {
-                    let ra = base + a as usize;
-                    match ts.stack[ra + 2] {
+                    // Registers `a .. a + 4` (verifier O1: `range(a, 4)`).
+                    match r!(a as usize + 2) {
                         Value::Integer(step) => {
-                            if let Value::Integer(count) = ts.stack[ra + 1] {
+                            if let Value::Integer(count) = r!(a as usize + 1) {
                                 if count as u64 > 0 {
-                                    ts.stack[ra + 1] = Value::Integer((count as u64 - 1) as i64);
-                                    if let Value::Integer(i) = ts.stack[ra] {
+                                    r!(a as usize + 1) = Value::Integer((count as u64 - 1) as i64);
+                                    if let Value::Integer(i) = r!(a) {
                                         let ni = i.wrapping_add(step);
-                                        ts.stack[ra] = Value::Integer(ni);
-                                        ts.stack[ra + 3] = Value::Integer(ni);
+                                        r!(a) = Value::Integer(ni);
+                                        r!(a as usize + 3) = Value::Integer(ni);
                                     }
                                     jump_by!(-(back as i64));
                                     check_fuel!();
@@ -1806,13 +1863,13 @@ fn run_mode<'gc, const HOOKED: bool>(
                         }
                         Value::Float(step) => {
                             if let (Value::Float(i), Value::Float(limit)) =
-                                (ts.stack[ra], ts.stack[ra + 1])
+                                (r!(a), r!(a as usize + 1))
                             {
                                 let ni = i + step;
                                 let cont = if step > 0.0 { ni <= limit } else { limit <= ni };
                                 if cont {
-                                    ts.stack[ra] = Value::Float(ni);
-                                    ts.stack[ra + 3] = Value::Float(ni);
+                                    r!(a) = Value::Float(ni);
+                                    r!(a as usize + 3) = Value::Float(ni);
                                     jump_by!(-(back as i64));
                                     check_fuel!();
                                 }
@@ -1851,10 +1908,10 @@ fn run_mode<'gc, const HOOKED: bool>(
                     do_call!(ra + 4, Returns::Count(c));
                 }
                 Instruction::TForLoop { a, back } => {
-                    let ra = base + a as usize;
-                    let v = ts.stack[ra + 4];
+                    // Registers `a .. a + 5` (verifier O1: `range(a, 5)`).
+                    let v = r!(a as usize + 4);
                     if !v.is_nil() {
-                        ts.stack[ra + 2] = v;
+                        r!(a as usize + 2) = v;
                         jump_by!(-(back as i64));
                         check_fuel!();
                     }
@@ -1954,30 +2011,17 @@ fn new_closure<'gc>(
     proto: u32,
 ) -> LuaClosure<'gc> {
     let child = fp.children[proto as usize];
-    let descs = &child.proto.upvalues;
-    let mut ups = Vec::with_capacity(descs.len());
-    for d in descs.iter() {
-        if d.in_stack {
-            ups.push(gc_arena::lock::Lock::new(find_upvalue(
-                ctx,
-                thread,
-                ts,
-                base + d.index as usize,
-            )));
+    let inner = ClosureInner::build(ctx.next_object_id(), 0, child, |_, d| {
+        Ok::<_, std::convert::Infallible>(if d.in_stack {
+            find_upvalue(ctx, thread, ts, base + d.index as usize)
         } else {
-            ups.push(gc_arena::lock::Lock::new(upvals[d.index as usize].get()));
-        }
+            upvals[d.index as usize].get()
+        })
+    });
+    match inner {
+        Ok(inner) => LuaClosure(gc_arena::Gc::new(ctx.mutation(), inner)),
+        Err(never) => match never {},
     }
-    LuaClosure(gc_arena::Gc::new(
-        ctx.mutation(),
-        ClosureInner {
-            id: ctx.next_object_id(),
-            script_id: Default::default(),
-            proto: child,
-            _charge: crate::memory::Charge::new(crate::function::closure_cost(ups.len())),
-            upvalues: ups.into_boxed_slice(),
-        },
-    ))
 }
 
 /// Closes the returning frame's upvalues and moves its `n` results at `first` down to its
