@@ -696,7 +696,7 @@ fn run_mode<'gc, const HOOKED: bool>(
 ) -> Result<Flow<'gc>, Error<'gc>> {
     let memory: &crate::memory::MemoryAccount = &ctx.state().memory;
     'frame: loop {
-        let mut frame = match ts.frames.last() {
+        let frame = match ts.frames.last() {
             Some(Frame::Lua(f)) => *f,
             _ => return Ok(Flow::Continue),
         };
@@ -719,6 +719,9 @@ fn run_mode<'gc, const HOOKED: bool>(
         let mut base = frame.base;
         let mut pc = frame.pc;
         let mut top = frame.top;
+        // The frame's function slot and what its caller wants (the return fast path).
+        let mut func = frame.func;
+        let mut returns = frame.returns;
         let mut budget = fuel.remaining();
         // Fuel is one unit per instruction, counted by stretches instead of one by one: the
         // instructions run since `seg` are `pc - seg` units not yet taken off `budget`.
@@ -737,19 +740,25 @@ fn run_mode<'gc, const HOOKED: bool>(
         // entered through the top of `'frame` instead, which raises or repairs.
         macro_rules! enter_frame {
             ($f:expr) => {{
-                let f = $f;
+                let f: &LuaFrame<'gc> = $f;
                 if !unchecked::frame_ready(ts.stack.len(), f.base, f.pc, &f.closure.proto().proto) {
                     continue 'frame;
                 }
-                frame = f;
-                fp = frame.closure.proto();
+                enter_frame!(f, ready);
+            }};
+            // `$f` is known to pass `frame_ready` (a frame just pushed with its registers).
+            ($f:expr, ready) => {{
+                let f: &LuaFrame<'gc> = $f;
+                fp = f.closure.proto();
                 code = &fp.proto.code;
                 consts = &fp.constants;
-                upvals = frame.closure.upvalue_slots();
-                base = frame.base;
-                pc = frame.pc;
+                upvals = f.closure.upvalue_slots();
+                base = f.base;
+                pc = f.pc;
                 seg = pc as i64;
-                top = frame.top;
+                top = f.top;
+                func = f.func;
+                returns = f.returns;
             }};
         }
 
@@ -1682,7 +1691,9 @@ fn run_mode<'gc, const HOOKED: bool>(
                             if budget <= 0 {
                                 return Ok(Flow::OutOfFuel);
                             }
-                            enter_frame!(callee_frame);
+                            // E1: `pc == 0 < code.len()` (verifier H4); E2: the stack's
+                            // length is `new_end = new_base + max_stack_size` (just set).
+                            enter_frame!(&callee_frame, ready);
                             continue;
                         }
                     }
@@ -1776,12 +1787,10 @@ fn run_mode<'gc, const HOOKED: bool>(
                         Instruction::Return1 { a } => (1, r!(a)),
                         _ => (0, Value::Nil),
                     };
-                    if let (Returns::Count(want), Some(Frame::Lua(caller))) = (
-                        frame.returns,
-                        ts.frames.get(ts.frames.len().wrapping_sub(2)),
-                    ) {
+                    if let (Returns::Count(want), Some(Frame::Lua(caller))) =
+                        (returns, ts.frames.get(ts.frames.len().wrapping_sub(2)))
+                    {
                         let caller = *caller;
-                        let func = frame.func;
                         ts.frames.pop();
                         let want = want as usize;
                         // The caller may want more values than the callee had registers
@@ -1798,7 +1807,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                         if budget <= 0 {
                             return Ok(Flow::OutOfFuel);
                         }
-                        enter_frame!(caller);
+                        enter_frame!(&caller);
                         continue;
                     }
                     save!();
@@ -1943,7 +1952,8 @@ fn run_mode<'gc, const HOOKED: bool>(
                     r!(a) = Value::Function(c);
                 }
                 Instruction::VarArg { a, c } => {
-                    match var_arg(ctx, ts, base, frame.num_varargs, a, c, &mut budget) {
+                    let nvar = current_frame(ts).num_varargs;
+                    match var_arg(ctx, ts, base, nvar, a, c, &mut budget) {
                         Ok(Some(end)) => top = end,
                         Ok(None) => {}
                         Err(e) => bail!(e),
