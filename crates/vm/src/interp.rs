@@ -658,6 +658,60 @@ fn unready_frame<'gc>(ts: &mut ThreadState<'gc>, frame: &LuaFrame<'gc>) -> Resul
     Ok(())
 }
 
+/// A table's raw value at `key`, through the integer and short-string fast paths.
+#[inline(always)]
+fn raw_get_fast<'gc>(t: Table<'gc>, key: Value<'gc>) -> Value<'gc> {
+    match key {
+        Value::Integer(i) => t.get_int(i),
+        Value::String(s) if s.len() <= MAX_INTERNED_LEN => t.get_short_str(s),
+        _ => t.get(key),
+    }
+}
+
+/// `t[key] = val` when `t` has no `__newindex` to consult (one raw store, through the integer
+/// and short-string fast paths): whether it did so.
+#[inline(always)]
+fn set_plain<'gc>(
+    ctx: Context<'gc>,
+    t: Table<'gc>,
+    key: Value<'gc>,
+    val: Value<'gc>,
+) -> Result<bool, Error<'gc>> {
+    let plain = match t.metatable() {
+        None => true,
+        Some(mt) => ctx.metatable_field(mt, MetaEvent::NewIndex).is_none(),
+    };
+    if plain {
+        let fast = match key {
+            Value::Integer(i) => t.set_int_fast(ctx, i, val),
+            Value::String(s) if s.len() <= MAX_INTERNED_LEN => t.replace_short_str(ctx, s, val),
+            _ => false,
+        };
+        if !fast {
+            raw_set(ctx, t, key, val)?;
+        }
+    }
+    Ok(plain)
+}
+
+/// The `RK(c)` operand of a store: constant `c` if `ck`, else register `c` of the frame at
+/// `base`. Unchecked like the interpreter's `r!` and `konst` (verifier O1/O2, E2, K: see
+/// `gc_unsafe::unchecked`).
+#[inline(always)]
+fn rk<'gc>(
+    stack: &mut [Value<'gc>],
+    base: usize,
+    consts: &[Value<'gc>],
+    c: u16,
+    ck: bool,
+) -> Value<'gc> {
+    if ck {
+        unchecked::konst(consts, c as usize)
+    } else {
+        *unchecked::reg_mut(stack, base + c as usize)
+    }
+}
+
 fn current_frame<'a, 'gc>(ts: &'a mut ThreadState<'gc>) -> &'a mut LuaFrame<'gc> {
     match ts.frames.last_mut() {
         Some(Frame::Lua(f)) => f,
@@ -1013,11 +1067,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                 let obj = $obj;
                 let key = $key;
                 if let Value::Table(t) = obj {
-                    let v = match key {
-                        Value::Integer(i) => t.get_int(i),
-                        Value::String(s) if s.len() <= MAX_INTERNED_LEN => t.get_short_str(s),
-                        _ => t.get(key),
-                    };
+                    let v = raw_get_fast(t, key);
                     if !v.is_nil() {
                         r!($a) = v;
                     } else {
@@ -1047,27 +1097,9 @@ fn run_mode<'gc, const HOOKED: bool>(
                 let obj = $obj;
                 let key = $key;
                 let val = $val;
-                let done = if let Value::Table(t) = obj {
-                    // No `__newindex` to consult: one raw store.
-                    let plain = match t.metatable() {
-                        None => true,
-                        Some(mt) => ctx.metatable_field(mt, MetaEvent::NewIndex).is_none(),
-                    };
-                    if plain {
-                        let fast = match key {
-                            Value::Integer(i) => t.set_int_fast(ctx, i, val),
-                            Value::String(s) if s.len() <= MAX_INTERNED_LEN => {
-                                t.replace_short_str(ctx, s, val)
-                            }
-                            _ => false,
-                        };
-                        if !fast {
-                            tri!(raw_set(ctx, t, key, val));
-                        }
-                    }
-                    plain
-                } else {
-                    false
+                let done = match obj {
+                    Value::Table(t) => tri!(set_plain(ctx, t, key, val)),
+                    _ => false,
                 };
                 if !done {
                     if let Some((mm, o)) = tri!(new_index(ctx, obj, key, val, $desc)) {
@@ -1076,16 +1108,6 @@ fn run_mode<'gc, const HOOKED: bool>(
                 }
             }};
         }
-        macro_rules! rk {
-            ($c:expr, $ck:expr) => {
-                if $ck {
-                    unchecked::konst(consts, $c as usize)
-                } else {
-                    r!($c)
-                }
-            };
-        }
-
         // The return event of the frame's `Return` (after its `__close` handlers): the frame
         // shows the `Return`'s line while the hook runs, then runs the `Return` again.
         macro_rules! return_hook {
@@ -1165,18 +1187,26 @@ fn run_mode<'gc, const HOOKED: bool>(
                 }
                 Instruction::SetTabUp { up, k, c, ck } => {
                     let t = get_upvalue(thread, ts, unchecked::upval(upvals, up as usize));
-                    set_index!(t, unchecked::konst(consts, k as usize), rk!(c, ck), &|| {
-                        debug::describe_upvalue(fp, up as usize)
-                    });
+                    set_index!(
+                        t,
+                        unchecked::konst(consts, k as usize),
+                        rk(&mut ts.stack, base, consts, c, ck),
+                        &|| { debug::describe_upvalue(fp, up as usize) }
+                    );
                 }
                 Instruction::SetTable { a, b, c, ck } => {
-                    set_index!(r!(a), r!(b), rk!(c, ck), describe_reg!(a));
+                    set_index!(
+                        r!(a),
+                        r!(b),
+                        rk(&mut ts.stack, base, consts, c, ck),
+                        describe_reg!(a)
+                    );
                 }
                 Instruction::SetI { a, b, c, ck } => {
                     set_index!(
                         r!(a),
                         Value::Integer(b as i64),
-                        rk!(c, ck),
+                        rk(&mut ts.stack, base, consts, c, ck),
                         describe_reg!(a)
                     );
                 }
@@ -1184,7 +1214,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                     set_index!(
                         r!(a),
                         unchecked::konst(consts, k as usize),
-                        rk!(c, ck),
+                        rk(&mut ts.stack, base, consts, c, ck),
                         describe_reg!(a)
                     );
                 }
