@@ -196,7 +196,12 @@ impl<'gc> ClosureInner<'gc> {
 /// every entry into a frame's code (module docs).
 #[inline(always)]
 pub(crate) fn frame_ready(stack_len: usize, base: usize, pc: usize, proto: &VerifiedProto) -> bool {
-    pc < proto.code.len() && stack_len >= base + proto.max_stack_size as usize
+    // `stack_len - base` rather than `base + max_stack_size`: no overflow whatever `base`,
+    // so every `base + x` with `x < max_stack_size` is below `stack_len` (and so fits).
+    pc < proto.code.len()
+        && stack_len
+            .checked_sub(base)
+            .is_some_and(|room| room >= proto.max_stack_size as usize)
 }
 
 /// `code[pc]`. Precondition: `pc < code.len()` (E1 + C1, module docs).
