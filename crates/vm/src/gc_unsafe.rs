@@ -1,4 +1,5 @@
-//! The audited module: the only `unsafe` code of lunette (manual `Collect` impls).
+//! The audited module: the only `unsafe` code of lunette: manual `Collect` impls (here) and
+//! the interpreter's unchecked accesses ([`unchecked`], with their soundness argument).
 //!
 //! `Collect` is an unsafe trait because a `Gc` pointer that is not traced may be freed while
 //! still held. The impls here trace every pointer they hold, strongly; they are manual only

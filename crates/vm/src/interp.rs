@@ -2,6 +2,11 @@
 //!
 //! Invariants while a Lua frame runs:
 //! - `stack.len() >= base + max_stack_size`; registers are `stack[base..base+max_stack]`.
+//!   Checked on every entry into a frame's code (`unchecked::frame_ready`, with
+//!   `pc < code.len()`); with the bytecode verifier's invariants it makes the loop's register,
+//!   constant, upvalue and instruction accesses in bounds, which are therefore unchecked
+//!   (`gc_unsafe::unchecked` has the argument: what each access relies on and where that is
+//!   established).
 //! - `pc` (a local) is written back to the frame before anything that can raise an error,
 //!   call a function or leave the loop, so errors and tracebacks see the right line and a
 //!   paused frame resumes at the right instruction.

@@ -19,7 +19,7 @@
 //!   take a tree `lunette_compiler::undump` returned (`undump` runs `verify` on every
 //!   success path before it returns: [`VerifiedProto::undump_with_limit`]), or take a child
 //!   of a verified tree (`verify` checks every function of the tree: [`VerifiedProto::child`]).
-//!   The per-function invariants (H1-H6, O1-O6, C1-C6) hold for a child whether it was verified
+//!   The per-function invariants (H1-H6, O1-O5, C1-C6) hold for a child whether it was verified
 //!   as a root or inside its tree; **H7** (a child's upvalue descriptors against its parent)
 //!   is not relied on here: `Closure` (`interp::new_closure`) keeps its checked accesses.
 //!   A `Prototype` is immutable behind its `Arc`, so what was verified stays true.
@@ -50,7 +50,8 @@
 //!   the loop holds the thread's `&mut ThreadState` for its whole run (upvalue writes to
 //!   this thread go through it; other threads are other objects).
 //!   Frames restored from images also pass `frame_ready` before they run (and
-//!   `snapshot::validate` already checks `pc < code.len()` and `stack_end == base + mss`).
+//!   `snapshot::validate` already checks their `pc` against the code and `stack_end ==
+//!   base + mss`, and the counts K and U; `rebuild` checks K and U again as it builds).
 //!
 //! Every accessor `debug_assert!`s its bound, so the test suites (debug builds) check the
 //! argument on every access they make.
