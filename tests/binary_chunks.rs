@@ -153,7 +153,8 @@ fn hand_built_invalid_prototypes_never_reach_the_interpreter() {
     use lunette::compiler::{Constant, Instruction};
     let good = lunette::compiler::compile(b"local a, b = 1, 'x' return a", "=hand").unwrap();
     let mss = good.max_stack_size;
-    let broken: Vec<(&str, Box<dyn Fn(&mut lunette::compiler::Prototype)>)> = vec![
+    type Damage = Box<dyn Fn(&mut lunette::compiler::Prototype)>;
+    let broken: Vec<(&str, Damage)> = vec![
         (
             "register outside the window",
             Box::new(move |p| p.code[0] = Instruction::Move { a: mss + 10, b: 0 }),
@@ -186,7 +187,7 @@ fn hand_built_invalid_prototypes_never_reach_the_interpreter() {
             }),
         ),
     ];
-    let (mut lua, _host) = lua();
+    let (lua, _host) = lua();
     for (what, damage) in broken {
         let mut p = (*good).clone();
         damage(&mut p);
