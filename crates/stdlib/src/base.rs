@@ -916,12 +916,8 @@ fn load_bytes<'gc>(
             Chunk::Text(_, n) => n.to_str_lossy(),
             Chunk::Bytes(_, n) => std::borrow::Cow::Borrowed(*n),
         };
-        return match lunette_compiler::undump_with_limit(bytes, &name, budget) {
-            // `undump` verified it; `load_prototype` verifies again (cheap next to decoding).
-            Ok(proto) => match ctx.load_prototype(&proto, env) {
-                Ok(f) => vec![Value::Function(f)],
-                Err(e) => vec![Value::Nil, ctx.str(&e.to_string())],
-            },
+        return match ctx.load_binary(bytes, &name, budget, env) {
+            Ok(f) => vec![Value::Function(f)],
             Err(e) => vec![Value::Nil, ctx.str(&e.message)],
         };
     }

@@ -160,4 +160,19 @@ impl<'gc> Context<'gc> {
         };
         Ok(self.load_verified(&compiled?, env))
     }
+
+    /// Decodes the binary chunk `bytes` (`lunette_compiler::undump_with_limit`: untrusted
+    /// input, at most `budget` bytes of decoded prototypes, verified as it is decoded) and
+    /// instantiates it with `_ENV` = `env` (default: the globals), like
+    /// [`Context::load_prototype`] without verifying twice.
+    pub fn load_binary(
+        self,
+        bytes: &[u8],
+        chunk_name: &str,
+        budget: usize,
+        env: Option<Value<'gc>>,
+    ) -> Result<LuaClosure<'gc>, lunette_compiler::UndumpError> {
+        let proto = VerifiedProto::undump_with_limit(bytes, chunk_name, budget)?;
+        Ok(self.load_verified(&proto, env))
+    }
 }
