@@ -655,6 +655,12 @@ fn open_upvalue_at_or_above(ts: &ThreadState<'_>, level: usize) -> bool {
 #[cold]
 #[inline(never)]
 fn unready_frame<'gc>(ts: &mut ThreadState<'gc>, frame: &LuaFrame<'gc>) -> Result<(), Error<'gc>> {
+    // Never in a state the VM made or an image that passed `snapshot::validate`: the test
+    // suites (debug builds) check that claim here.
+    debug_assert!(
+        false,
+        "a Lua frame entered without its registers or at a bad pc"
+    );
     let p = &frame.closure.proto().proto;
     if frame.pc >= p.code.len() {
         return Err(Error::runtime("corrupt Lua frame (pc outside the code)"));
