@@ -113,7 +113,7 @@ fn replay_chunk() {
     lua.set_memory_limit(Some(16 << 20));
     let proto = lunette::compiler::undump(&bytes, "=replay").unwrap();
     let exec = lua.enter(|ctx| {
-        let f = ctx.load_prototype(&proto, None);
+        let f = ctx.load_prototype(&proto, None).unwrap();
         ctx.stash_executor(lunette::Executor::start(
             ctx,
             lunette::Value::Function(f),
@@ -142,4 +142,63 @@ fn replay_chunk() {
             break;
         }
     }
+}
+
+/// A prototype built by hand (public fields) reaches the interpreter only through
+/// `Context::load_prototype`, which runs the bytecode verifier: invalid code is refused
+/// there, before any closure of it exists (the interpreter's unchecked register, constant,
+/// upvalue and code accesses rely on it, see `gc_unsafe::unchecked`).
+#[test]
+fn hand_built_invalid_prototypes_never_reach_the_interpreter() {
+    use lunette::compiler::{Constant, Instruction};
+    let good = lunette::compiler::compile(b"local a, b = 1, 'x' return a", "=hand").unwrap();
+    let mss = good.max_stack_size;
+    type Damage = Box<dyn Fn(&mut lunette::compiler::Prototype)>;
+    let broken: Vec<(&str, Damage)> = vec![
+        (
+            "register outside the window",
+            Box::new(move |p| p.code[0] = Instruction::Move { a: mss + 10, b: 0 }),
+        ),
+        (
+            "constant out of range",
+            Box::new(|p| p.code[0] = Instruction::LoadK { a: 0, k: 1000 }),
+        ),
+        (
+            "upvalue out of range",
+            Box::new(|p| p.code[0] = Instruction::GetUpval { a: 0, up: 9 }),
+        ),
+        (
+            "jump outside the code",
+            Box::new(|p| p.code[0] = Instruction::Jmp { off: 1000 }),
+        ),
+        (
+            "falls off the end",
+            Box::new(|p| {
+                p.code.pop();
+                p.lines.pop();
+            }),
+        ),
+        (
+            "field key not a string",
+            Box::new(|p| {
+                p.constants.push(Constant::Integer(1));
+                let k = (p.constants.len() - 1) as u32;
+                p.code[0] = Instruction::GetField { a: 0, b: 0, k };
+            }),
+        ),
+    ];
+    let (lua, _host) = lua();
+    for (what, damage) in broken {
+        let mut p = (*good).clone();
+        damage(&mut p);
+        let p = std::sync::Arc::new(p);
+        assert!(lunette::compiler::verify(&p).is_err(), "{what}: verifies");
+        lua.enter(|ctx| {
+            assert!(ctx.load_prototype(&p, None).is_err(), "{what}: loaded");
+        });
+    }
+    // The untouched prototype loads and runs.
+    lua.enter(|ctx| {
+        assert!(ctx.load_prototype(&good, None).is_ok());
+    });
 }

@@ -58,7 +58,10 @@ pub fn undump(data: &[u8]) {
     let mut lua = Lua::sandboxed(Rc::new(host.clone()));
     lua.set_memory_limit(Some(MEMORY_LIMIT));
     let f = lua.enter(|ctx| {
-        let f = ctx.load_prototype(&proto, None);
+        // `undump` verified it: loading cannot fail.
+        let f = ctx
+            .load_prototype(&proto, None)
+            .expect("undump output verifies");
         ctx.stash(lunette::Value::Function(f))
     });
     run_loaded(lua, host, f);

@@ -250,7 +250,7 @@ fn fill_function<'gc>(
     func: Value<'gc>,
     current_line: Option<u32>,
 ) -> Result<usize, Error<'gc>> {
-    let proto = closure.map(|c| &c.proto().proto);
+    let proto = closure.map(|c| c.proto().prototype());
     let mut copied = 0;
     if has(b'S') {
         match proto {
@@ -330,7 +330,7 @@ fn getlocal<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'
     match exec.arg(a) {
         Value::Function(f) => {
             // Parameter names: the locals active at the function's first instruction.
-            let p = &f.proto().proto;
+            let p = f.proto().prototype();
             let name = if n >= 1 {
                 p.local_vars
                     .iter()
@@ -488,7 +488,7 @@ fn upvalue_of<'gc>(f: Value<'gc>, n: i64) -> Option<(LuaClosure<'gc>, usize)> {
 }
 
 fn upvalue_name(c: LuaClosure<'_>, i: usize) -> String {
-    match c.proto().proto.upvalues.get(i) {
+    match c.proto().prototype().upvalues.get(i) {
         Some(u) if !u.name.is_empty() => String::from_utf8_lossy(&u.name).into_owned(),
         _ => "(no name)".into(),
     }

@@ -437,7 +437,7 @@ fn dump<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>,
     // the VM already holds): fuel is paid for that bound in slices at step boundaries (state:
     // [function, strip, fuel still to pay]), then the memory is asked for and the chunk
     // written in one go.
-    let unpaid = dump_size_bound(&closure.proto().proto) / 32 + 1;
+    let unpaid = dump_size_bound(closure.proto().prototype()) / 32 + 1;
     let state = ctx.new_table_with_capacity(3, 0);
     let _ = state.set(ctx, Value::Integer(1), Value::Function(closure));
     let _ = state.set(ctx, Value::Integer(2), Value::Boolean(strip));
@@ -474,7 +474,7 @@ fn dump_pay<'gc>(
         return Err(Error::runtime("string.dump: lost state"));
     };
     let strip = state.get_int(2).is_truthy();
-    let proto = &closure.proto().proto;
+    let proto = closure.proto().prototype();
     ctx.reserve_memory_or_retry(dump_size_bound(proto))?;
     let bytes = lunette_compiler::dump(proto, strip);
     exec.clear();

@@ -26,9 +26,10 @@ use std::cell::{Cell, RefCell};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use lunette_compiler::{CompileError, Prototype};
+use lunette_compiler::CompileError;
 
 use crate::function::LuaClosure;
+use crate::gc_unsafe::unchecked::VerifiedProto;
 use crate::state::Context;
 use crate::string::LuaString;
 use crate::value::Value;
@@ -39,7 +40,8 @@ pub const MIN_AHEAD_BYTES: usize = 32 * 1024;
 /// Most compilations running (or finished and unclaimed) at once.
 const MAX_JOBS: usize = 2;
 
-type Compiled = Result<Arc<Prototype>, CompileError>;
+/// A compilation's outcome: verified with the compilation (on the helper thread too).
+type Compiled = Result<VerifiedProto, CompileError>;
 
 /// One compilation started ahead: its inputs (the bytes of the source and name strings)
 /// and its thread.
@@ -106,7 +108,7 @@ impl CompileJobs {
             .name("lunette-compile".into())
             .spawn(move || {
                 let name = String::from_utf8_lossy(&input_name);
-                lunette_compiler::compile_with_limit(&input, &name, budget)
+                VerifiedProto::compile_with_limit(&input, &name, budget)
             });
         // Without threads (some targets), the chunk simply compiles in place.
         if let Ok(thread) = spawned {
@@ -154,10 +156,23 @@ impl<'gc> Context<'gc> {
         let (bytes, name) = (source.shared_bytes(), chunk_name.shared_bytes());
         let compiled = match self.state().compile_jobs.take(&bytes, &name, budget) {
             Some(done) => done,
-            None => {
-                lunette_compiler::compile_with_limit(&bytes, &chunk_name.to_str_lossy(), budget)
-            }
+            None => VerifiedProto::compile_with_limit(&bytes, &chunk_name.to_str_lossy(), budget),
         };
-        Ok(self.load_prototype(&compiled?, env))
+        Ok(self.load_verified(&compiled?, env))
+    }
+
+    /// Decodes the binary chunk `bytes` (`lunette_compiler::undump_with_limit`: untrusted
+    /// input, at most `budget` bytes of decoded prototypes, verified as it is decoded) and
+    /// instantiates it with `_ENV` = `env` (default: the globals), like
+    /// [`Context::load_prototype`] without verifying twice.
+    pub fn load_binary(
+        self,
+        bytes: &[u8],
+        chunk_name: &str,
+        budget: usize,
+        env: Option<Value<'gc>>,
+    ) -> Result<LuaClosure<'gc>, lunette_compiler::UndumpError> {
+        let proto = VerifiedProto::undump_with_limit(bytes, chunk_name, budget)?;
+        Ok(self.load_verified(&proto, env))
     }
 }

@@ -8,6 +8,7 @@ use lunette_compiler::{Constant, Prototype};
 
 use crate::error::Error;
 use crate::executor::Exec;
+use crate::gc_unsafe::unchecked::{Sealed, VerifiedProto};
 use crate::journal::{Backup, JournaledState, JournaledValue};
 use crate::memory::{heap_block, Charge, GC_HEADER};
 use crate::object::{Reference, References};
@@ -19,14 +20,24 @@ use crate::value::Value;
 /// materialized as `Value`s (strings allocated once per load, not per closure).
 #[derive(Collect)]
 #[collect(no_drop)]
+///
+/// Built only by `FunctionProto::build` (in `gc_unsafe::unchecked`, which alone can make the
+/// `sealed` proof): `proto` passed the bytecode verifier and `constants` has exactly one entry
+/// per constant of `proto`, which the interpreter's unchecked accesses rely on.
 pub struct FunctionProto<'gc> {
+    /// The verified, shared, immutable prototype (derefs to `Prototype`).
     #[collect(require_static)]
-    pub proto: Arc<Prototype>,
+    pub(crate) proto: VerifiedProto,
+    /// `proto`'s constants as values, one per constant (the interpreter's `consts`).
     pub constants: Box<[Value<'gc>]>,
+    /// The loaded nested prototypes.
     pub children: Box<[Gc<'gc, FunctionProto<'gc>>]>,
     #[collect(require_static)]
     /// Held for its `Drop`: gives the object's bytes back to the memory account.
     pub(crate) _charge: Charge,
+    /// Made only by `FunctionProto::build` (see above).
+    #[collect(require_static)]
+    pub(crate) _sealed: Sealed,
 }
 
 /// Bytes a loaded prototype holds: the object, its materialized constants, and (charged to
@@ -89,35 +100,38 @@ pub(crate) fn closure_cost(upvalues: usize) -> usize {
 }
 
 impl<'gc> FunctionProto<'gc> {
-    /// Materializes a prototype tree. Recursion depth is bounded by the compiler's
+    /// Materializes a verified prototype tree. Recursion depth is bounded by the compiler's
     /// function-nesting limit.
-    pub fn load(ctx: Context<'gc>, proto: &Arc<Prototype>) -> Gc<'gc, FunctionProto<'gc>> {
+    pub(crate) fn load(ctx: Context<'gc>, proto: &VerifiedProto) -> Gc<'gc, FunctionProto<'gc>> {
         let mc = ctx.mutation();
-        let constants = proto
-            .constants
-            .iter()
-            .map(|c| match c {
-                Constant::Nil => Value::Nil,
-                Constant::Boolean(b) => Value::Boolean(*b),
-                Constant::Integer(i) => Value::Integer(*i),
-                Constant::Float(f) => Value::Float(*f),
-                Constant::String(s) => Value::String(ctx.new_string(s)),
-            })
+        let children = (0..proto.prototypes.len())
+            .filter_map(|i| proto.child(i))
+            .map(|p| FunctionProto::load(ctx, &p))
             .collect();
-        let children = proto
-            .prototypes
-            .iter()
-            .map(|p| FunctionProto::load(ctx, p))
-            .collect();
-        Gc::new(
-            mc,
-            FunctionProto {
-                proto: proto.clone(),
-                constants,
-                children,
-                _charge: Charge::new(proto_cost(proto)),
+        let charge = Charge::new(proto_cost(proto));
+        let loaded = FunctionProto::build(
+            proto.clone(),
+            |_, c| {
+                Ok::<_, std::convert::Infallible>(match c {
+                    Constant::Nil => Value::Nil,
+                    Constant::Boolean(b) => Value::Boolean(*b),
+                    Constant::Integer(i) => Value::Integer(*i),
+                    Constant::Float(f) => Value::Float(*f),
+                    Constant::String(s) => Value::String(ctx.new_string(s)),
+                })
             },
-        )
+            children,
+            charge,
+        );
+        match loaded {
+            Ok(loaded) => Gc::new(mc, loaded),
+            Err(never) => match never {},
+        }
+    }
+
+    /// The verified prototype.
+    pub fn prototype(&self) -> &Arc<Prototype> {
+        self.proto.arc()
     }
 }
 
@@ -174,6 +188,10 @@ pub struct ClosureInner<'gc> {
     #[collect(require_static)]
     /// Held for its `Drop`: gives the object's bytes back to the memory account.
     pub(crate) _charge: Charge,
+    /// Made only by `ClosureInner::build` (in `gc_unsafe::unchecked`): exactly one upvalue
+    /// slot per upvalue of the prototype, which the interpreter's unchecked accesses rely on.
+    #[collect(require_static)]
+    pub(crate) _sealed: Sealed,
 }
 
 /// A Lua function value.
@@ -430,6 +448,7 @@ impl<'gc> References<'gc> for FunctionProto<'gc> {
             constants,
             children,
             _charge: _,
+            _sealed: _,
         } = self;
         constants.references(f);
         for c in children.iter() {
@@ -446,6 +465,7 @@ impl<'gc> References<'gc> for ClosureInner<'gc> {
             proto,
             upvalues,
             _charge: _,
+            _sealed: _,
         } = self;
         f(Reference::Proto(*proto));
         for u in upvalues.iter() {

@@ -1,4 +1,5 @@
-//! The audited module: the only `unsafe` code of lunette (manual `Collect` impls).
+//! The audited module: the only `unsafe` code of lunette: manual `Collect` impls (here) and
+//! the interpreter's unchecked accesses ([`unchecked`], with their soundness argument).
 //!
 //! `Collect` is an unsafe trait because a `Gc` pointer that is not traced may be freed while
 //! still held. The impls here trace every pointer they hold, strongly; they are manual only
@@ -69,3 +70,5 @@ unsafe impl<'gc> Collect<'gc> for FinalizerList<'gc> {
 // implement `Collect`, with their own `trace`: a resumable state is traced exactly as its
 // `Collect` impl (a derive, in safe code) says. Nothing here depends on `ResumableState::write`.
 gc_arena::collect::dyn_collect!(dyn crate::resumable::ResumableState<'gc>);
+
+pub(crate) mod unchecked;

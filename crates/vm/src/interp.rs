@@ -2,6 +2,11 @@
 //!
 //! Invariants while a Lua frame runs:
 //! - `stack.len() >= base + max_stack_size`; registers are `stack[base..base+max_stack]`.
+//!   Checked on every entry into a frame's code (`unchecked::frame_ready`, with
+//!   `pc < code.len()`); with the bytecode verifier's invariants it makes the loop's register,
+//!   constant, upvalue and instruction accesses in bounds, which are therefore unchecked
+//!   (`gc_unsafe::unchecked` has the argument: what each access relies on and where that is
+//!   established).
 //! - `pc` (a local) is written back to the frame before anything that can raise an error,
 //!   call a function or leave the loop, so errors and tracebacks see the right line and a
 //!   paused frame resumes at the right instruction.
@@ -25,6 +30,7 @@ use crate::executor::{
     MAX_STACK_SLOTS, VALUES_PER_UNIT,
 };
 use crate::function::{ClosureInner, LuaClosure, UpValue, UpValueState};
+use crate::gc_unsafe::unchecked;
 use crate::number;
 use crate::state::{Context, MetaEvent};
 use crate::string::{compare_bytes, LuaString, MAX_INTERNED_LEN};
@@ -643,6 +649,80 @@ fn open_upvalue_at_or_above(ts: &ThreadState<'_>, level: usize) -> bool {
     }
 }
 
+/// A frame about to run failed `unchecked::frame_ready`, which running code never causes
+/// (frames are pushed with their registers; images are validated): a `pc` outside the code
+/// is an error, a stack shorter than the frame's registers is grown to them.
+#[cold]
+#[inline(never)]
+fn unready_frame<'gc>(ts: &mut ThreadState<'gc>, frame: &LuaFrame<'gc>) -> Result<(), Error<'gc>> {
+    // Never in a state the VM made or an image that passed `snapshot::validate`: the test
+    // suites (debug builds) check that claim here.
+    debug_assert!(
+        false,
+        "a Lua frame entered without its registers or at a bad pc"
+    );
+    let p = &frame.closure.proto().proto;
+    if frame.pc >= p.code.len() {
+        return Err(Error::runtime("corrupt Lua frame (pc outside the code)"));
+    }
+    set_len_nil_filled(ts, frame.base + p.max_stack_size as usize);
+    Ok(())
+}
+
+/// A table's raw value at `key`, through the integer and short-string fast paths.
+#[inline(always)]
+fn raw_get_fast<'gc>(t: Table<'gc>, key: Value<'gc>) -> Value<'gc> {
+    match key {
+        Value::Integer(i) => t.get_int(i),
+        Value::String(s) if s.len() <= MAX_INTERNED_LEN => t.get_short_str(s),
+        _ => t.get(key),
+    }
+}
+
+/// `t[key] = val` when `t` has no `__newindex` to consult (one raw store, through the integer
+/// and short-string fast paths): whether it did so.
+#[inline(always)]
+fn set_plain<'gc>(
+    ctx: Context<'gc>,
+    t: Table<'gc>,
+    key: Value<'gc>,
+    val: Value<'gc>,
+) -> Result<bool, Error<'gc>> {
+    let plain = match t.metatable() {
+        None => true,
+        Some(mt) => ctx.metatable_field(mt, MetaEvent::NewIndex).is_none(),
+    };
+    if plain {
+        let fast = match key {
+            Value::Integer(i) => t.set_int_fast(ctx, i, val),
+            Value::String(s) if s.len() <= MAX_INTERNED_LEN => t.replace_short_str(ctx, s, val),
+            _ => false,
+        };
+        if !fast {
+            raw_set(ctx, t, key, val)?;
+        }
+    }
+    Ok(plain)
+}
+
+/// The `RK(c)` operand of a store: constant `c` if `ck`, else register `c` of the frame at
+/// `base`. Unchecked like the interpreter's `r!` and `konst` (verifier O1/O2, E2, K: see
+/// `gc_unsafe::unchecked`).
+#[inline(always)]
+fn rk<'gc>(
+    stack: &mut [Value<'gc>],
+    base: usize,
+    consts: &[Value<'gc>],
+    c: u16,
+    ck: bool,
+) -> Value<'gc> {
+    if ck {
+        unchecked::konst(consts, c as usize)
+    } else {
+        *unchecked::reg_mut(stack, base + c as usize)
+    }
+}
+
 fn current_frame<'a, 'gc>(ts: &'a mut ThreadState<'gc>) -> &'a mut LuaFrame<'gc> {
     match ts.frames.last_mut() {
         Some(Frame::Lua(f)) => f,
@@ -681,7 +761,7 @@ fn run_mode<'gc, const HOOKED: bool>(
 ) -> Result<Flow<'gc>, Error<'gc>> {
     let memory: &crate::memory::MemoryAccount = &ctx.state().memory;
     'frame: loop {
-        let mut frame = match ts.frames.last() {
+        let frame = match ts.frames.last() {
             Some(Frame::Lua(f)) => *f,
             _ => return Ok(Flow::Continue),
         };
@@ -692,12 +772,21 @@ fn run_mode<'gc, const HOOKED: bool>(
             return Ok(Flow::OutOfFuel);
         }
         let mut fp = frame.closure.proto();
+        // E1, E2 (`gc_unsafe::unchecked`): the frame's pc is an instruction and the stack
+        // holds its registers, checked on every entry into a frame's code (here and in
+        // `enter_frame!`).
+        if !unchecked::frame_ready(ts.stack.len(), frame.base, frame.pc, &fp.proto) {
+            unready_frame(ts, &frame)?;
+        }
         let mut code: &'gc [Instruction] = &fp.proto.code;
         let mut consts: &'gc [Value<'gc>] = &fp.constants;
         let mut upvals: &'gc [gc_arena::lock::Lock<UpValue<'gc>>] = frame.closure.upvalue_slots();
         let mut base = frame.base;
         let mut pc = frame.pc;
         let mut top = frame.top;
+        // The frame's function slot and what its caller wants (the return fast path).
+        let mut func = frame.func;
+        let mut returns = frame.returns;
         let mut budget = fuel.remaining();
         // Fuel is one unit per instruction, counted by stretches instead of one by one: the
         // instructions run since `seg` are `pc - seg` units not yet taken off `budget`.
@@ -711,23 +800,39 @@ fn run_mode<'gc, const HOOKED: bool>(
         // for the call and return fast paths. The caller has saved the fuel
         // (`fuel.remaining() == budget`) and checks that the budget is not exhausted (the
         // check at the top of `'frame`) before running an instruction of `$f`.
+        //
+        // E1, E2 are checked first (`gc_unsafe::unchecked`); a frame that fails the check is
+        // entered through the top of `'frame` instead, which raises or repairs.
         macro_rules! enter_frame {
             ($f:expr) => {{
-                frame = $f;
-                fp = frame.closure.proto();
+                let f: &LuaFrame<'gc> = $f;
+                if !unchecked::frame_ready(ts.stack.len(), f.base, f.pc, &f.closure.proto().proto) {
+                    continue 'frame;
+                }
+                enter_frame!(f, ready);
+            }};
+            // `$f` is known to pass `frame_ready` (a frame just pushed with its registers).
+            ($f:expr, ready) => {{
+                let f: &LuaFrame<'gc> = $f;
+                fp = f.closure.proto();
                 code = &fp.proto.code;
                 consts = &fp.constants;
-                upvals = frame.closure.upvalue_slots();
-                base = frame.base;
-                pc = frame.pc;
+                upvals = f.closure.upvalue_slots();
+                base = f.base;
+                pc = f.pc;
                 seg = pc as i64;
-                top = frame.top;
+                top = f.top;
+                func = f.func;
+                returns = f.returns;
             }};
         }
 
+        // Register `$i` of the running frame (a place). Unchecked: `$i` is a register
+        // operand (< max_stack_size, verifier O1) and `stack.len() >= base + max_stack_size`
+        // (E2, see `gc_unsafe::unchecked`).
         macro_rules! r {
             ($i:expr) => {
-                ts.stack[base + $i as usize]
+                *unchecked::reg_mut(&mut ts.stack, base + $i as usize)
             };
         }
         macro_rules! flush {
@@ -954,7 +1059,8 @@ fn run_mode<'gc, const HOOKED: bool>(
         macro_rules! cond_jump {
             ($cond:expr, $k:expr) => {{
                 if $cond == $k {
-                    if let Instruction::Jmp { off } = code[pc] {
+                    // The `Jmp` after a conditional (verifier C1, C2).
+                    if let Instruction::Jmp { off } = unchecked::fetch(code, pc) {
                         jump_by!(1 + off as i64);
                         if off < 0 {
                             check_fuel!();
@@ -972,11 +1078,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                 let obj = $obj;
                 let key = $key;
                 if let Value::Table(t) = obj {
-                    let v = match key {
-                        Value::Integer(i) => t.get_int(i),
-                        Value::String(s) if s.len() <= MAX_INTERNED_LEN => t.get_short_str(s),
-                        _ => t.get(key),
-                    };
+                    let v = raw_get_fast(t, key);
                     if !v.is_nil() {
                         r!($a) = v;
                     } else {
@@ -1006,27 +1108,9 @@ fn run_mode<'gc, const HOOKED: bool>(
                 let obj = $obj;
                 let key = $key;
                 let val = $val;
-                let done = if let Value::Table(t) = obj {
-                    // No `__newindex` to consult: one raw store.
-                    let plain = match t.metatable() {
-                        None => true,
-                        Some(mt) => ctx.metatable_field(mt, MetaEvent::NewIndex).is_none(),
-                    };
-                    if plain {
-                        let fast = match key {
-                            Value::Integer(i) => t.set_int_fast(ctx, i, val),
-                            Value::String(s) if s.len() <= MAX_INTERNED_LEN => {
-                                t.replace_short_str(ctx, s, val)
-                            }
-                            _ => false,
-                        };
-                        if !fast {
-                            tri!(raw_set(ctx, t, key, val));
-                        }
-                    }
-                    plain
-                } else {
-                    false
+                let done = match obj {
+                    Value::Table(t) => tri!(set_plain(ctx, t, key, val)),
+                    _ => false,
                 };
                 if !done {
                     if let Some((mm, o)) = tri!(new_index(ctx, obj, key, val, $desc)) {
@@ -1035,16 +1119,6 @@ fn run_mode<'gc, const HOOKED: bool>(
                 }
             }};
         }
-        macro_rules! rk {
-            ($c:expr, $ck:expr) => {
-                if $ck {
-                    consts[$c as usize]
-                } else {
-                    r!($c)
-                }
-            };
-        }
-
         // The return event of the frame's `Return` (after its `__close` handlers): the frame
         // shows the `Return`'s line while the hook runs, then runs the `Return` again.
         macro_rules! return_hook {
@@ -1076,13 +1150,15 @@ fn run_mode<'gc, const HOOKED: bool>(
                     return crate::hook::call_from_lua(ctx, thread, ts, fire, is_main, fuel);
                 }
             }
-            let ins = code[pc];
+            // Unchecked: `pc < code.len()` (E1 at entry, verifier C1 since; see
+            // `gc_unsafe::unchecked`).
+            let ins = unchecked::fetch(code, pc);
             pc += 1;
             match ins {
                 Instruction::Move { a, b } => r!(a) = r!(b),
                 Instruction::LoadI { a, i } => r!(a) = Value::Integer(i as i64),
                 Instruction::LoadF { a, f } => r!(a) = Value::Float(f as f64),
-                Instruction::LoadK { a, k } => r!(a) = consts[k as usize],
+                Instruction::LoadK { a, k } => r!(a) = unchecked::konst(consts, k as usize),
                 Instruction::LoadFalse { a } => r!(a) = Value::Boolean(false),
                 Instruction::LoadFalseSkip { a } => {
                     r!(a) = Value::Boolean(false);
@@ -1095,15 +1171,15 @@ fn run_mode<'gc, const HOOKED: bool>(
                     }
                 }
                 Instruction::GetUpval { a, up } => {
-                    r!(a) = get_upvalue(thread, ts, upvals[up as usize].get());
+                    r!(a) = get_upvalue(thread, ts, unchecked::upval(upvals, up as usize));
                 }
                 Instruction::SetUpval { a, up } => {
                     let v = r!(a);
-                    set_upvalue(ctx, thread, ts, upvals[up as usize].get(), v);
+                    set_upvalue(ctx, thread, ts, unchecked::upval(upvals, up as usize), v);
                 }
                 Instruction::GetTabUp { a, up, k } => {
-                    let t = get_upvalue(thread, ts, upvals[up as usize].get());
-                    let key = consts[k as usize];
+                    let t = get_upvalue(thread, ts, unchecked::upval(upvals, up as usize));
+                    let key = unchecked::konst(consts, k as usize);
                     get_index!(a, t, key, &|| debug::describe_upvalue(fp, up as usize));
                 }
                 Instruction::GetTable { a, b, c } => {
@@ -1113,27 +1189,45 @@ fn run_mode<'gc, const HOOKED: bool>(
                     get_index!(a, r!(b), Value::Integer(c as i64), describe_reg!(b));
                 }
                 Instruction::GetField { a, b, k } => {
-                    get_index!(a, r!(b), consts[k as usize], describe_reg!(b));
+                    get_index!(
+                        a,
+                        r!(b),
+                        unchecked::konst(consts, k as usize),
+                        describe_reg!(b)
+                    );
                 }
                 Instruction::SetTabUp { up, k, c, ck } => {
-                    let t = get_upvalue(thread, ts, upvals[up as usize].get());
-                    set_index!(t, consts[k as usize], rk!(c, ck), &|| {
-                        debug::describe_upvalue(fp, up as usize)
-                    });
+                    let t = get_upvalue(thread, ts, unchecked::upval(upvals, up as usize));
+                    set_index!(
+                        t,
+                        unchecked::konst(consts, k as usize),
+                        rk(&mut ts.stack, base, consts, c, ck),
+                        &|| { debug::describe_upvalue(fp, up as usize) }
+                    );
                 }
                 Instruction::SetTable { a, b, c, ck } => {
-                    set_index!(r!(a), r!(b), rk!(c, ck), describe_reg!(a));
+                    set_index!(
+                        r!(a),
+                        r!(b),
+                        rk(&mut ts.stack, base, consts, c, ck),
+                        describe_reg!(a)
+                    );
                 }
                 Instruction::SetI { a, b, c, ck } => {
                     set_index!(
                         r!(a),
                         Value::Integer(b as i64),
-                        rk!(c, ck),
+                        rk(&mut ts.stack, base, consts, c, ck),
                         describe_reg!(a)
                     );
                 }
                 Instruction::SetField { a, k, c, ck } => {
-                    set_index!(r!(a), consts[k as usize], rk!(c, ck), describe_reg!(a));
+                    set_index!(
+                        r!(a),
+                        unchecked::konst(consts, k as usize),
+                        rk(&mut ts.stack, base, consts, c, ck),
+                        describe_reg!(a)
+                    );
                 }
                 Instruction::NewTable { a, hash, array } => {
                     let t = ctx.new_table_with_capacity(array as usize, hash as usize);
@@ -1142,7 +1236,12 @@ fn run_mode<'gc, const HOOKED: bool>(
                 Instruction::SelfK { a, b, k } => {
                     let obj = r!(b);
                     r!(a as usize + 1) = obj;
-                    get_index!(a, obj, consts[k as usize], describe_reg!(b));
+                    get_index!(
+                        a,
+                        obj,
+                        unchecked::konst(consts, k as usize),
+                        describe_reg!(b)
+                    );
                 }
                 Instruction::AddI { a, b, i, flip } => {
                     let x = r!(b);
@@ -1165,7 +1264,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                 Instruction::AddK { a, b, k, flip } => arith_fast!(
                     a,
                     r!(b),
-                    consts[k as usize],
+                    unchecked::konst(consts, k as usize),
                     ArithOp::Add,
                     Some(b as usize),
                     None,
@@ -1176,7 +1275,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                 Instruction::SubK { a, b, k } => arith_fast!(
                     a,
                     r!(b),
-                    consts[k as usize],
+                    unchecked::konst(consts, k as usize),
                     ArithOp::Sub,
                     Some(b as usize),
                     None,
@@ -1186,7 +1285,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                 Instruction::MulK { a, b, k, flip } => arith_fast!(
                     a,
                     r!(b),
-                    consts[k as usize],
+                    unchecked::konst(consts, k as usize),
                     ArithOp::Mul,
                     Some(b as usize),
                     None,
@@ -1197,7 +1296,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                 Instruction::ModK { a, b, k } => arith!(
                     a,
                     r!(b),
-                    consts[k as usize],
+                    unchecked::konst(consts, k as usize),
                     ArithOp::Mod,
                     Some(b as usize),
                     None
@@ -1205,18 +1304,24 @@ fn run_mode<'gc, const HOOKED: bool>(
                 Instruction::PowK { a, b, k } => arith!(
                     a,
                     r!(b),
-                    consts[k as usize],
+                    unchecked::konst(consts, k as usize),
                     ArithOp::Pow,
                     Some(b as usize),
                     None
                 ),
                 Instruction::DivK { a, b, k } => {
-                    div_fast!(a, r!(b), consts[k as usize], Some(b as usize), None)
+                    div_fast!(
+                        a,
+                        r!(b),
+                        unchecked::konst(consts, k as usize),
+                        Some(b as usize),
+                        None
+                    )
                 }
                 Instruction::IDivK { a, b, k } => arith!(
                     a,
                     r!(b),
-                    consts[k as usize],
+                    unchecked::konst(consts, k as usize),
                     ArithOp::IDiv,
                     Some(b as usize),
                     None
@@ -1224,7 +1329,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                 Instruction::BAndK { a, b, k } => arith!(
                     a,
                     r!(b),
-                    consts[k as usize],
+                    unchecked::konst(consts, k as usize),
                     ArithOp::BAnd,
                     Some(b as usize),
                     None
@@ -1232,7 +1337,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                 Instruction::BOrK { a, b, k } => arith!(
                     a,
                     r!(b),
-                    consts[k as usize],
+                    unchecked::konst(consts, k as usize),
                     ArithOp::BOr,
                     Some(b as usize),
                     None
@@ -1240,7 +1345,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                 Instruction::BXorK { a, b, k } => arith!(
                     a,
                     r!(b),
-                    consts[k as usize],
+                    unchecked::konst(consts, k as usize),
                     ArithOp::BXor,
                     Some(b as usize),
                     None
@@ -1531,7 +1636,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                     }
                 }
                 Instruction::EqK { a, c, k } => {
-                    let (x, y) = (r!(a), consts[c as usize]);
+                    let (x, y) = (r!(a), unchecked::konst(consts, c as usize));
                     let eq = x.raw_eq(y);
                     if eq {
                         if let (Value::String(s1), Value::String(s2)) = (x, y) {
@@ -1568,7 +1673,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                     let v = r!(b);
                     if v.is_truthy() == k {
                         r!(a) = v;
-                        if let Instruction::Jmp { off } = code[pc] {
+                        if let Instruction::Jmp { off } = unchecked::fetch(code, pc) {
                             jump_by!(1 + off as i64);
                             if off < 0 {
                                 check_fuel!();
@@ -1593,7 +1698,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                     // Fast path: a fixed-parameter Lua function gets its frame right here. This
                     // mirrors `executor::push_lua_frame` (the general entry) inline: calling it
                     // costs ~4% more instructions on call-heavy code (callgrind, fib).
-                    if let Value::Function(callee) = ts.stack[func] {
+                    if let Value::Function(callee) = r!(a) {
                         let cp = &callee.proto().proto;
                         let new_base = func + 1;
                         let new_end = new_base + cp.max_stack_size as usize;
@@ -1627,7 +1732,9 @@ fn run_mode<'gc, const HOOKED: bool>(
                             if budget <= 0 {
                                 return Ok(Flow::OutOfFuel);
                             }
-                            enter_frame!(callee_frame);
+                            // E1: `pc == 0 < code.len()` (verifier H4); E2: the stack's
+                            // length is `new_end = new_base + max_stack_size` (just set).
+                            enter_frame!(&callee_frame, ready);
                             continue;
                         }
                     }
@@ -1721,27 +1828,27 @@ fn run_mode<'gc, const HOOKED: bool>(
                         Instruction::Return1 { a } => (1, r!(a)),
                         _ => (0, Value::Nil),
                     };
-                    if let (Returns::Count(want), Some(Frame::Lua(caller))) = (
-                        frame.returns,
-                        ts.frames.get(ts.frames.len().wrapping_sub(2)),
-                    ) {
+                    if let (Returns::Count(want), Some(Frame::Lua(caller))) =
+                        (returns, ts.frames.get(ts.frames.len().wrapping_sub(2)))
+                    {
                         let caller = *caller;
-                        let func = frame.func;
                         ts.frames.pop();
                         let want = want as usize;
                         // The caller may want more values than the callee had registers
                         // (`local a, b, ..., z = f()`): size the stack first.
-                        set_len_nil_filled(ts, caller.stack_end.max(func + want));
-                        ts.stack[func] = v;
+                        let end = caller.stack_end.max(func + want);
+                        set_len_nil_filled(ts, end);
+                        // Unchecked: the stack's length is `end >= func + want` (just set).
+                        *unchecked::reg_mut(&mut ts.stack, func) = v;
                         for i in 1..want {
-                            ts.stack[func + i] = Value::Nil;
+                            *unchecked::reg_mut(&mut ts.stack, func + i) = Value::Nil;
                         }
                         flush!();
                         fuel.set_remaining(budget);
                         if budget <= 0 {
                             return Ok(Flow::OutOfFuel);
                         }
-                        enter_frame!(caller);
+                        enter_frame!(&caller);
                         continue;
                     }
                     save!();
@@ -1788,16 +1895,16 @@ fn run_mode<'gc, const HOOKED: bool>(
                     }
                 }
                 Instruction::ForLoop { a, back } => {
-                    let ra = base + a as usize;
-                    match ts.stack[ra + 2] {
+                    // Registers `a .. a + 4` (verifier O1: `range(a, 4)`).
+                    match r!(a as usize + 2) {
                         Value::Integer(step) => {
-                            if let Value::Integer(count) = ts.stack[ra + 1] {
+                            if let Value::Integer(count) = r!(a as usize + 1) {
                                 if count as u64 > 0 {
-                                    ts.stack[ra + 1] = Value::Integer((count as u64 - 1) as i64);
-                                    if let Value::Integer(i) = ts.stack[ra] {
+                                    r!(a as usize + 1) = Value::Integer((count as u64 - 1) as i64);
+                                    if let Value::Integer(i) = r!(a) {
                                         let ni = i.wrapping_add(step);
-                                        ts.stack[ra] = Value::Integer(ni);
-                                        ts.stack[ra + 3] = Value::Integer(ni);
+                                        r!(a) = Value::Integer(ni);
+                                        r!(a as usize + 3) = Value::Integer(ni);
                                     }
                                     jump_by!(-(back as i64));
                                     check_fuel!();
@@ -1806,13 +1913,13 @@ fn run_mode<'gc, const HOOKED: bool>(
                         }
                         Value::Float(step) => {
                             if let (Value::Float(i), Value::Float(limit)) =
-                                (ts.stack[ra], ts.stack[ra + 1])
+                                (r!(a), r!(a as usize + 1))
                             {
                                 let ni = i + step;
                                 let cont = if step > 0.0 { ni <= limit } else { limit <= ni };
                                 if cont {
-                                    ts.stack[ra] = Value::Float(ni);
-                                    ts.stack[ra + 3] = Value::Float(ni);
+                                    r!(a) = Value::Float(ni);
+                                    r!(a as usize + 3) = Value::Float(ni);
                                     jump_by!(-(back as i64));
                                     check_fuel!();
                                 }
@@ -1851,10 +1958,10 @@ fn run_mode<'gc, const HOOKED: bool>(
                     do_call!(ra + 4, Returns::Count(c));
                 }
                 Instruction::TForLoop { a, back } => {
-                    let ra = base + a as usize;
-                    let v = ts.stack[ra + 4];
+                    // Registers `a .. a + 5` (verifier O1: `range(a, 5)`).
+                    let v = r!(a as usize + 4);
                     if !v.is_nil() {
-                        ts.stack[ra + 2] = v;
+                        r!(a as usize + 2) = v;
                         jump_by!(-(back as i64));
                         check_fuel!();
                     }
@@ -1886,7 +1993,8 @@ fn run_mode<'gc, const HOOKED: bool>(
                     r!(a) = Value::Function(c);
                 }
                 Instruction::VarArg { a, c } => {
-                    match var_arg(ctx, ts, base, frame.num_varargs, a, c, &mut budget) {
+                    let nvar = current_frame(ts).num_varargs;
+                    match var_arg(ctx, ts, base, nvar, a, c, &mut budget) {
                         Ok(Some(end)) => top = end,
                         Ok(None) => {}
                         Err(e) => bail!(e),
@@ -1954,30 +2062,17 @@ fn new_closure<'gc>(
     proto: u32,
 ) -> LuaClosure<'gc> {
     let child = fp.children[proto as usize];
-    let descs = &child.proto.upvalues;
-    let mut ups = Vec::with_capacity(descs.len());
-    for d in descs.iter() {
-        if d.in_stack {
-            ups.push(gc_arena::lock::Lock::new(find_upvalue(
-                ctx,
-                thread,
-                ts,
-                base + d.index as usize,
-            )));
+    let inner = ClosureInner::build(ctx.next_object_id(), 0, child, |_, d| {
+        Ok::<_, std::convert::Infallible>(if d.in_stack {
+            find_upvalue(ctx, thread, ts, base + d.index as usize)
         } else {
-            ups.push(gc_arena::lock::Lock::new(upvals[d.index as usize].get()));
-        }
+            upvals[d.index as usize].get()
+        })
+    });
+    match inner {
+        Ok(inner) => LuaClosure(gc_arena::Gc::new(ctx.mutation(), inner)),
+        Err(never) => match never {},
     }
-    LuaClosure(gc_arena::Gc::new(
-        ctx.mutation(),
-        ClosureInner {
-            id: ctx.next_object_id(),
-            script_id: Default::default(),
-            proto: child,
-            _charge: crate::memory::Charge::new(crate::function::closure_cost(ups.len())),
-            upvalues: ups.into_boxed_slice(),
-        },
-    ))
 }
 
 /// Closes the returning frame's upvalues and moves its `n` results at `first` down to its

@@ -7,11 +7,12 @@ use std::sync::Arc;
 use std::cell::RefCell;
 
 use gc_arena::{Arena, Gc, Rootable};
-use lunette_compiler::{CompileError, Prototype};
+use lunette_compiler::{CompileError, Prototype, VerifyError};
 
 use crate::error::{LuaError, LuaErrorKind};
 use crate::executor::{ExecResult, Executor, Fuel};
 use crate::function::{ClosureInner, FunctionProto, LuaClosure, UpValueState};
+use crate::gc_unsafe::unchecked::VerifiedProto;
 use crate::handle::{
     fetch_root, HandleTarget, PlainValue, Slot, StaleHandle, StashedExecutor, StashedValue,
 };
@@ -428,7 +429,7 @@ impl Lua {
         env: Option<&StashedValue>,
     ) -> Result<StashedValue, LuaError> {
         let proto =
-            lunette_compiler::compile_with_limit(source, chunk_name, self.memory.compile_budget())
+            VerifiedProto::compile_with_limit(source, chunk_name, self.memory.compile_budget())
                 .map_err(compile_error)?;
         self.instantiate_chunk(&proto, env)
     }
@@ -437,7 +438,7 @@ impl Lua {
     /// stashed for the host. Host machinery: the chunk takes no script id and no script bytes.
     fn instantiate_chunk(
         &mut self,
-        proto: &std::sync::Arc<lunette_compiler::Prototype>,
+        proto: &VerifiedProto,
         env: Option<&StashedValue>,
     ) -> Result<StashedValue, LuaError> {
         self.enter(|ctx| {
@@ -462,7 +463,7 @@ impl Lua {
             return self.load_with_env(source, chunk_name, env);
         }
         let proto =
-            lunette_compiler::undump_with_limit(source, chunk_name, self.memory.compile_budget())
+            VerifiedProto::undump_with_limit(source, chunk_name, self.memory.compile_budget())
                 .map_err(|e| LuaError::new(LuaErrorKind::Syntax, e.message))?;
         self.instantiate_chunk(&proto, env)
     }
@@ -692,19 +693,34 @@ impl<'gc> Context<'gc> {
     /// Instantiates a compiled chunk as a closure whose `_ENV` is `env` (default: globals).
     /// The closure is a script object (its id from the script's counter, its bytes in
     /// `collectgarbage("count")`); `Lua::load` makes host ones instead.
+    ///
+    /// The prototype tree is verified first (`lunette_compiler::verify`): the interpreter
+    /// runs only verified code, and a prototype that fails is refused with the verifier's
+    /// error. (`Context::load` and the VM's other loading paths verify as they compile or
+    /// decode.)
     pub fn load_prototype(
         self,
         proto: &Arc<Prototype>,
+        env: Option<Value<'gc>>,
+    ) -> Result<LuaClosure<'gc>, VerifyError> {
+        let proto = VerifiedProto::new(proto.clone())?;
+        Ok(self.instantiate(&proto, env, false))
+    }
+
+    /// `load_prototype` of a prototype verified already.
+    pub(crate) fn load_verified(
+        self,
+        proto: &VerifiedProto,
         env: Option<Value<'gc>>,
     ) -> LuaClosure<'gc> {
         self.instantiate(proto, env, false)
     }
 
-    /// `load_prototype`, as host machinery when `host`: a host id and host charges (the
+    /// `load_verified`, as host machinery when `host`: a host id and host charges (the
     /// chunk and its constants), so a chunk the host loads changes nothing a script sees.
     fn instantiate(
         self,
-        proto: &Arc<Prototype>,
+        proto: &VerifiedProto,
         env: Option<Value<'gc>>,
         host: bool,
     ) -> LuaClosure<'gc> {
@@ -718,42 +734,31 @@ impl<'gc> Context<'gc> {
 
     fn build_closure(
         self,
-        proto: &Arc<Prototype>,
+        proto: &VerifiedProto,
         env: Option<Value<'gc>>,
         host: bool,
     ) -> LuaClosure<'gc> {
         let mc = self.mutation();
         let fp = FunctionProto::load(self, proto);
         let env = env.unwrap_or(Value::Table(self.globals()));
-        let upvalues = proto
-            .upvalues
-            .iter()
-            .enumerate()
-            .map(|(i, _)| {
-                let v = if i == 0 { env } else { Value::Nil };
-                gc_arena::lock::Lock::new(crate::function::new_upvalue(
-                    mc,
-                    self.state().journal.epoch(),
-                    UpValueState::Closed(v),
-                ))
-            })
-            .collect();
-        LuaClosure(Gc::new(
-            mc,
-            ClosureInner {
-                id: if host {
-                    self.next_host_object_id()
-                } else {
-                    self.next_object_id()
-                },
-                script_id: Default::default(),
-                proto: fp,
-                _charge: crate::memory::Charge::new(crate::function::closure_cost(
-                    proto.upvalues.len(),
-                )),
-                upvalues,
-            },
-        ))
+        let id = if host {
+            self.next_host_object_id()
+        } else {
+            self.next_object_id()
+        };
+        let epoch = self.state().journal.epoch();
+        let inner = ClosureInner::build(id, 0, fp, |i, _| {
+            let v = if i == 0 { env } else { Value::Nil };
+            Ok::<_, std::convert::Infallible>(crate::function::new_upvalue(
+                mc,
+                epoch,
+                UpValueState::Closed(v),
+            ))
+        });
+        match inner {
+            Ok(inner) => LuaClosure(Gc::new(mc, inner)),
+            Err(never) => match never {},
+        }
     }
 
     /// Compiles and instantiates a chunk. The compilation may hold at most what the memory
@@ -765,12 +770,9 @@ impl<'gc> Context<'gc> {
         chunk_name: &str,
         env: Option<Value<'gc>>,
     ) -> Result<LuaClosure<'gc>, CompileError> {
-        let proto = lunette_compiler::compile_with_limit(
-            source,
-            chunk_name,
-            self.memory().compile_budget(),
-        )?;
-        Ok(self.load_prototype(&proto, env))
+        let proto =
+            VerifiedProto::compile_with_limit(source, chunk_name, self.memory().compile_budget())?;
+        Ok(self.load_verified(&proto, env))
     }
 
     /// A handle that keeps `v` alive between `Lua::enter` calls and across restores.

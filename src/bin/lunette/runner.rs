@@ -235,7 +235,7 @@ fn inspect<'gc>(
         .and_then(|info| {
             let f = info.function?;
             let line = info.current_line.filter(|l| *l > 0)?;
-            Some(format!("{}:{}: ", f.proto().proto.short_source, line))
+            Some(format!("{}:{}: ", f.proto().prototype().short_source, line))
         })
         .unwrap_or_default();
     exec.replace(&[ctx.str(&traceback), ctx.str(&position)]);

@@ -51,7 +51,9 @@ impl Vm for Lunette {
         let host = Rc::new(CaptureHost::new());
         let mut lua = Lua::with_host(host.clone());
         let exec = lua.enter(|ctx| {
-            let f = ctx.load_prototype(&proto, None);
+            let f = ctx
+                .load_prototype(&proto, None)
+                .expect("compiled code verifies");
             ctx.stash_executor(Executor::start(ctx, Value::Function(f), &[]))
         });
 

@@ -27,6 +27,8 @@ use std::sync::Arc;
 
 use lunette_compiler::Prototype;
 
+use crate::gc_unsafe::unchecked::VerifiedProto;
+
 use super::image::*;
 use super::{Snapshot, SnapshotError};
 use crate::memory::CollectorPacing;
@@ -243,6 +245,7 @@ fn write_image(img: &Image) -> Result<Vec<u8>, SnapshotError> {
     let mut where_is: HashMap<usize, (u32, u32)> = HashMap::new();
     for o in objects {
         if let Obj::Proto { proto, .. } = o {
+            let proto = proto.arc();
             let ptr = Arc::as_ptr(proto) as usize;
             if children_of_image.contains(&ptr) || where_is.contains_key(&ptr) {
                 continue;
@@ -316,7 +319,7 @@ fn write_image(img: &Image) -> Result<Vec<u8>, SnapshotError> {
                 children,
             } => {
                 let (tree, index) = where_is
-                    .get(&(Arc::as_ptr(proto) as usize))
+                    .get(&(Arc::as_ptr(proto.arc()) as usize))
                     .copied()
                     .ok_or(SnapshotError::Corrupt("prototype not in a tree"))?;
                 w.u8(T_PROTO);
@@ -618,6 +621,18 @@ fn unregistered_name(name: &str) -> SnapshotError {
         "the name '{name}' is not registered in the permanents table \
          (Context::register_permanents)"
     ))
+}
+
+/// `root` and its nested prototypes in pre-order (the order `dump` writes them), each verified
+/// with the tree.
+fn preorder_verified(root: &VerifiedProto) -> Vec<VerifiedProto> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.clone()];
+    while let Some(p) = stack.pop() {
+        stack.extend((0..p.prototypes.len()).rev().filter_map(|i| p.child(i)));
+        out.push(p);
+    }
+    out
 }
 
 /// `root` and its nested prototypes in pre-order (the order `dump` writes them).
@@ -1012,11 +1027,12 @@ pub(crate) fn read_image(bytes: &[u8], cx: &ReadContext<'_>) -> Result<Image, Sn
     r.spend(short.len())?;
     let short_strings: Arc<[u8]> = Arc::from(short);
     let n = r.count(1)?;
-    let mut trees: Vec<Vec<Arc<Prototype>>> = r.vec(n)?;
+    let mut trees: Vec<Vec<VerifiedProto>> = r.vec(n)?;
     for _ in 0..n {
         let b = r.bytes()?;
         let before = r.budget;
-        let p = lunette_compiler::undump_with_limit(b, "=image", before).map_err(|e| {
+        // Verified by `undump` (the interpreter runs only verified prototypes).
+        let p = VerifiedProto::undump_with_limit(b, "=image", before).map_err(|e| {
             if e.out_of_memory {
                 NO_MEMORY
             } else {
@@ -1026,8 +1042,8 @@ pub(crate) fn read_image(bytes: &[u8], cx: &ReadContext<'_>) -> Result<Image, Sn
         // The decoded tree's size, counted roughly by its input (undump kept within
         // `before`); its nodes listed in pre-order.
         r.spend(b.len())?;
-        let nodes = preorder(&p);
-        r.spend(nodes.len() * std::mem::size_of::<Arc<Prototype>>())?;
+        let nodes = preorder_verified(&p);
+        r.spend(nodes.len() * std::mem::size_of::<VerifiedProto>())?;
         trees.push(nodes);
     }
 
@@ -1113,7 +1129,7 @@ fn read_object(
     r: &mut Reader<'_>,
     names: &Names<'_>,
     cx: &ReadContext<'_>,
-    trees: &[Vec<Arc<Prototype>>],
+    trees: &[Vec<VerifiedProto>],
     slots: &mut Vec<Val>,
     check: &mut super::validate::SlotCheck<'_>,
 ) -> Result<Obj, SnapshotError> {

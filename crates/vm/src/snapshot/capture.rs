@@ -118,6 +118,7 @@ impl<'gc> Capture<'gc> {
                     constants,
                     children,
                     _charge: _, // recomputed from the prototype by rebuild
+                    _sealed: _, // made again by `FunctionProto::build`
                 } = &*p;
                 Obj::Proto {
                     proto: proto.clone(),
@@ -135,6 +136,7 @@ impl<'gc> Capture<'gc> {
                     proto,
                     upvalues,
                     _charge: _, // recomputed from the upvalue count by rebuild
+                    _sealed: _, // made again by `ClosureInner::build`
                 } = &*c.0;
                 Obj::Closure {
                     id: *id,

@@ -5,7 +5,7 @@
 use std::any::Any;
 use std::sync::Arc;
 
-use lunette_compiler::Prototype;
+use crate::gc_unsafe::unchecked::VerifiedProto;
 
 use super::SnapshotError;
 use crate::function::{CallbackFn, ContinuationFn};
@@ -170,7 +170,7 @@ pub(crate) enum Obj {
         metatable: Option<u32>,
     },
     Proto {
-        proto: Arc<Prototype>,
+        proto: VerifiedProto,
         constants: Box<[Val]>,
         children: Box<[u32]>,
     },

@@ -167,12 +167,22 @@ impl<'gc> Rebuild<'gc, '_> {
                         _ => Err(SnapshotError::Corrupt("prototype cycle")),
                     })
                     .collect::<Result<Box<[_]>, _>>()?;
-                let fp = FunctionProto {
-                    proto: proto.clone(),
-                    constants: rb.vals(constants)?.into_boxed_slice(),
+                // One value per constant of the prototype (the interpreter relies on it).
+                if constants.len() != proto.constants.len() {
+                    return Err(SnapshotError::Corrupt("prototype constant count"));
+                }
+                let values = rb.vals(constants)?;
+                let fp = FunctionProto::build(
+                    proto.clone(),
+                    |i, _| {
+                        values
+                            .get(i)
+                            .copied()
+                            .ok_or(SnapshotError::Corrupt("constants"))
+                    },
                     children,
-                    _charge: Charge::new(crate::function::proto_cost(proto)),
-                };
+                    Charge::new(crate::function::proto_cost(proto)),
+                )?;
                 Ok(Built::Proto(Gc::new(rb.mc, fp)))
             },
         )
@@ -331,20 +341,16 @@ pub(crate) fn rebuild<'gc>(
                 let Built::Proto(fp) = rb.built[*proto as usize] else {
                     return Err(SnapshotError::Corrupt("closure without prototype"));
                 };
-                let upvalues = upvalues
-                    .iter()
-                    .map(|u| rb.upvalue(*u).map(Lock::new))
-                    .collect::<Result<Box<[_]>, _>>()?;
-                rb.built[i] = Built::Closure(LuaClosure(Gc::new(
-                    mc,
-                    ClosureInner {
-                        id: *id,
-                        script_id: std::cell::Cell::new(*script_id),
-                        proto: fp,
-                        _charge: Charge::new(crate::function::closure_cost(upvalues.len())),
-                        upvalues,
-                    },
-                )));
+                // One slot per upvalue of the prototype (the interpreter relies on it).
+                if upvalues.len() != fp.proto.upvalues.len() {
+                    return Err(SnapshotError::Corrupt("closure upvalue count"));
+                }
+                let inner =
+                    ClosureInner::build(*id, *script_id, fp, |k, _| match upvalues.get(k) {
+                        Some(u) => rb.upvalue(*u),
+                        None => Err(SnapshotError::Corrupt("closure upvalue count")),
+                    })?;
+                rb.built[i] = Built::Closure(LuaClosure(Gc::new(mc, inner)));
             }
             _ => {}
         }

@@ -487,7 +487,8 @@ pub(crate) fn validate(img: &Image, decoded: &Decoded) -> Result<(), SnapshotErr
                 }
                 for (ci, p) in children.iter().zip(&proto.prototypes) {
                     match c.obj(*ci)? {
-                        Obj::Proto { proto: child, .. } if std::sync::Arc::ptr_eq(child, p) => {}
+                        Obj::Proto { proto: child, .. }
+                            if std::sync::Arc::ptr_eq(child.arc(), p) => {}
                         _ => return corrupt("prototype child does not match"),
                     }
                 }

@@ -1,0 +1,244 @@
+//! Unchecked access for the interpreter's hot paths (issue #15), and the types that make it
+//! sound. Part of the audited module: every `unsafe` block of this file is listed here with
+//! what it relies on and where that is established.
+//!
+//! # What the interpreter reads without bounds checks
+//! While a Lua frame runs (`interp::run_mode`, locals `code`, `consts`, `upvals`, `base`,
+//! `pc` of the frame's closure `cl` with prototype `p`):
+//!
+//! | access | in bounds because |
+//! |---|---|
+//! | [`fetch`]`(code, pc)` | **E1** `pc < code.len()` when the frame's code is entered ([`frame_ready`]); afterwards every next `pc` is a successor of a verified instruction, `< code.len()` (verifier **C1**, which also makes the `Jmp` read after a conditional, **C2**, exist) |
+//! | [`reg_mut`]`(stack, base + x)` for a register operand `x` | verifier **O1**: `x < p.max_stack_size` (and `x + k < mss` for the fixed blocks `range(x, k)` it lists); **E2** `stack.len() >= base + mss` |
+//! | [`konst`]`(consts, k)` | verifier **O2**: `k < p.constants.len()`; **K** `consts.len() == p.constants.len()` |
+//! | [`upval`]`(upvals, up)` | verifier **O3**: `up < p.upvalues.len()`; **U** `cl.upvalues.len() == p.upvalues.len()` |
+//!
+//! * **Verified code** — `FunctionProto::proto` is a [`VerifiedProto`]: a prototype that
+//!   passed `lunette_compiler::verify`. Its field is private to this module and its only
+//!   constructors verify ([`VerifiedProto::new`], [`VerifiedProto::compile_with_limit`]),
+//!   take a tree `lunette_compiler::undump` returned (`undump` runs `verify` on every
+//!   success path before it returns: [`VerifiedProto::undump_with_limit`]), or take a child
+//!   of a verified tree (`verify` checks every function of the tree: [`VerifiedProto::child`]).
+//!   The per-function invariants (H1-H6, O1-O5, C1-C6) hold for a child whether it was verified
+//!   as a root or inside its tree; **H7** (a child's upvalue descriptors against its parent)
+//!   is not relied on here: `Closure` (`interp::new_closure`) keeps its checked accesses.
+//!   A `Prototype` is immutable behind its `Arc`, so what was verified stays true.
+//! * **K** and **U** — `FunctionProto` and `ClosureInner` carry a [`Sealed`] field, which
+//!   only this module can make, and only in their constructors below
+//!   ([`FunctionProto::build`], [`ClosureInner::build`]): each builds the constants or the
+//!   upvalue slots from the prototype's own list, one per entry, so the counts are equal by
+//!   construction (image rebuilds check the image's counts first and fail with a corrupt
+//!   image otherwise). Both objects are immutable once built (they live behind `Gc`; the
+//!   upvalue slots are `Lock`s, whose contents `debug.upvaluejoin` may change, never their
+//!   number), so K and U hold for as long as the object lives.
+//! * **E1, E2** — the interpreter's frame invariant. Established by [`frame_ready`], which
+//!   `interp::run_mode` calls on every (re)entry into a frame's code: at the top of its
+//!   `'frame` loop (after any call, return, metamethod call, `__close`, error unwinding,
+//!   hook call, coroutine switch, step boundary, rollback or restore, the loop is left and
+//!   re-entered there) and in `enter_frame!` (the call and return fast paths, which switch
+//!   frames without leaving the loop). When the check fails the frame does not run (the
+//!   fast paths go back to the top of the loop, which raises an error for a `pc` out of
+//!   range and grows a short stack). Between entries, E2 is kept because nothing the loop
+//!   does without leaving it shrinks the stack below `base + mss`: the instructions that
+//!   truncate it (`Call`, `TailCall`, `TForCall`, a `Return` running `__close`) leave the
+//!   loop (`do_call!`, `continue 'frame`) or enter another frame; `SetList` with `n == 0`
+//!   truncates to exactly `base + mss`; `VarArg` and metamethod calls only grow it; helper
+//!   calls that take the thread (`close_upvalues`, `find_upvalue`, `concat_reduce`, the
+//!   hooks' `before_instruction`/`return_event` when they call nothing) do not change its
+//!   length. Accesses index from the `Vec`'s current buffer each time, so a reallocation
+//!   (growth) never leaves a dangling pointer. Nothing else can touch the stack meanwhile:
+//!   the loop holds the thread's `&mut ThreadState` for its whole run (upvalue writes to
+//!   this thread go through it; other threads are other objects).
+//!   Frames restored from images also pass `frame_ready` before they run (and
+//!   `snapshot::validate` already checks their `pc` against the code and `stack_end ==
+//!   base + mss`, and the counts K and U; `rebuild` checks K and U again as it builds).
+//!
+//! Every accessor `debug_assert!`s its bound, so the test suites (debug builds) check the
+//! argument on every access they make.
+//!
+//! The accessors are safe functions with a documented precondition (`pub(crate)`, called
+//! only by `interp`; `grep unchecked::` lists every call): the precondition is what the
+//! table above proves for the interpreter's operands. Accesses whose index is dynamic
+//! (upvalue slots of open upvalues, values up to `top`, `Closure`'s descriptors) keep their
+//! checks.
+
+#![allow(unsafe_code)]
+
+use std::ops::Deref;
+use std::sync::Arc;
+
+use gc_arena::lock::Lock;
+use gc_arena::Gc;
+use lunette_compiler::{
+    CompileError, Constant, Instruction, Prototype, UndumpError, UpvalueDesc, VerifyError,
+};
+
+use crate::function::{ClosureInner, FunctionProto, UpValue};
+use crate::memory::Charge;
+use crate::value::Value;
+
+/// A prototype (tree) that passed the bytecode verifier (see the module docs: the only kind
+/// of prototype a `FunctionProto`, hence the interpreter, holds).
+#[derive(Clone, Debug)]
+pub(crate) struct VerifiedProto(Arc<Prototype>);
+
+impl VerifiedProto {
+    /// Verifies `proto` and its nested prototypes.
+    pub(crate) fn new(proto: Arc<Prototype>) -> Result<Self, VerifyError> {
+        lunette_compiler::verify(&proto)?;
+        Ok(VerifiedProto(proto))
+    }
+
+    /// Compiles a chunk (`lunette_compiler::compile_with_limit`) and verifies the output.
+    /// The compiler's output always verifies (tested over the test corpus); a failure is a
+    /// compiler bug, reported as a compile error rather than run.
+    pub(crate) fn compile_with_limit(
+        source: &[u8],
+        chunk_name: &str,
+        max_bytes: usize,
+    ) -> Result<Self, CompileError> {
+        let proto = lunette_compiler::compile_with_limit(source, chunk_name, max_bytes)?;
+        VerifiedProto::new(proto).map_err(|e| CompileError {
+            chunk: lunette_compiler::chunk_id(chunk_name),
+            line: 0,
+            message: format!("internal error: compiled code failed verification: {e}"),
+        })
+    }
+
+    /// Decodes a binary chunk (`lunette_compiler::undump_with_limit`, which verifies the tree
+    /// before it returns it: not verified twice).
+    pub(crate) fn undump_with_limit(
+        bytes: &[u8],
+        chunk_name: &str,
+        max_bytes: usize,
+    ) -> Result<Self, UndumpError> {
+        lunette_compiler::undump_with_limit(bytes, chunk_name, max_bytes).map(VerifiedProto)
+    }
+
+    /// Nested prototype `i` (verified with its tree), if it exists.
+    pub(crate) fn child(&self, i: usize) -> Option<VerifiedProto> {
+        self.0.prototypes.get(i).cloned().map(VerifiedProto)
+    }
+
+    /// The shared prototype.
+    pub(crate) fn arc(&self) -> &Arc<Prototype> {
+        &self.0
+    }
+}
+
+impl Deref for VerifiedProto {
+    type Target = Prototype;
+    fn deref(&self) -> &Prototype {
+        &self.0
+    }
+}
+
+/// Proof that a `FunctionProto` or `ClosureInner` was made by its constructor here (K, U in
+/// the module docs). Not `Clone`: it cannot be taken from another object.
+pub(crate) struct Sealed(());
+
+impl<'gc> FunctionProto<'gc> {
+    /// A loaded prototype: `proto`, its constants materialized by `constant` (called once per
+    /// constant of `proto`, in order: so exactly `proto.constants.len()` of them, K), its
+    /// nested functions and its memory charge.
+    pub(crate) fn build<E>(
+        proto: VerifiedProto,
+        constant: impl FnMut(usize, &Constant) -> Result<Value<'gc>, E>,
+        children: Box<[Gc<'gc, FunctionProto<'gc>>]>,
+        charge: Charge,
+    ) -> Result<Self, E> {
+        let mut constant = constant;
+        let constants = proto
+            .constants
+            .iter()
+            .enumerate()
+            .map(|(i, c)| constant(i, c))
+            .collect::<Result<Box<[_]>, E>>()?;
+        Ok(FunctionProto {
+            proto,
+            constants,
+            children,
+            _charge: charge,
+            _sealed: Sealed(()),
+        })
+    }
+}
+
+impl<'gc> ClosureInner<'gc> {
+    /// A closure of `proto`, its upvalue slots made by `upvalue` (called once per upvalue
+    /// descriptor of the prototype, in order: exactly as many slots as it declares, U).
+    pub(crate) fn build<E>(
+        id: u64,
+        script_id: u64,
+        proto: Gc<'gc, FunctionProto<'gc>>,
+        upvalue: impl FnMut(usize, &UpvalueDesc) -> Result<UpValue<'gc>, E>,
+    ) -> Result<Self, E> {
+        let mut upvalue = upvalue;
+        let upvalues = proto
+            .proto
+            .upvalues
+            .iter()
+            .enumerate()
+            .map(|(i, d)| upvalue(i, d).map(Lock::new))
+            .collect::<Result<Box<[_]>, E>>()?;
+        Ok(ClosureInner {
+            id,
+            script_id: std::cell::Cell::new(script_id),
+            proto,
+            _charge: Charge::new(crate::function::closure_cost(upvalues.len())),
+            upvalues,
+            _sealed: Sealed(()),
+        })
+    }
+}
+
+/// E1 and E2 for a frame about to run: its `pc` is an instruction of `code` and the stack
+/// holds its whole register window (`base + max_stack_size`, the prototype's). Called on
+/// every entry into a frame's code (module docs).
+#[inline(always)]
+pub(crate) fn frame_ready(stack_len: usize, base: usize, pc: usize, proto: &VerifiedProto) -> bool {
+    // `stack_len - base` rather than `base + max_stack_size`: no overflow whatever `base`,
+    // so every `base + x` with `x < max_stack_size` is below `stack_len` (and so fits).
+    pc < proto.code.len()
+        && stack_len
+            .checked_sub(base)
+            .is_some_and(|room| room >= proto.max_stack_size as usize)
+}
+
+/// `code[pc]`. Precondition: `pc < code.len()` (E1 + C1, module docs).
+#[inline(always)]
+pub(crate) fn fetch(code: &[Instruction], pc: usize) -> Instruction {
+    debug_assert!(pc < code.len());
+    // SAFETY: `pc < code.len()`: E1 at the frame's entry, C1 for every later `pc`.
+    unsafe { *code.get_unchecked(pc) }
+}
+
+/// `&mut stack[i]` for a register `i = base + x` of the running frame (read or written
+/// through it). Precondition: `i < stack.len()` (O1 + E2, module docs; the `Return0`/`Return1`
+/// fast path also writes its results at `func .. func + want` right after sizing the stack
+/// to at least `func + want`).
+#[inline(always)]
+pub(crate) fn reg_mut<'a, 'gc>(stack: &'a mut [Value<'gc>], i: usize) -> &'a mut Value<'gc> {
+    debug_assert!(i < stack.len());
+    // SAFETY: `i = base + x` with `x < max_stack_size` (O1) and `stack.len() >= base +
+    // max_stack_size` (E2); or the caller has just sized the stack past `i`.
+    unsafe { stack.get_unchecked_mut(i) }
+}
+
+/// `consts[k]` for a constant operand `k` of the running frame's code. Precondition:
+/// `k < consts.len()` (O2 + K, module docs).
+#[inline(always)]
+pub(crate) fn konst<'gc>(consts: &[Value<'gc>], k: usize) -> Value<'gc> {
+    debug_assert!(k < consts.len());
+    // SAFETY: `k < p.constants.len()` (O2) `== consts.len()` (K).
+    unsafe { *consts.get_unchecked(k) }
+}
+
+/// `upvals[up].get()` for an upvalue operand `up` of the running frame's code.
+/// Precondition: `up < upvals.len()` (O3 + U, module docs).
+#[inline(always)]
+pub(crate) fn upval<'gc>(upvals: &[Lock<UpValue<'gc>>], up: usize) -> UpValue<'gc> {
+    debug_assert!(up < upvals.len());
+    // SAFETY: `up < p.upvalues.len()` (O3) `== upvals.len()` (U).
+    unsafe { upvals.get_unchecked(up) }.get()
+}
