@@ -239,27 +239,58 @@ pub(crate) struct Interner<'gc> {
 impl<'gc> Interner<'gc> {
     pub(crate) fn intern(&mut self, mc: &Mutation<'gc>, bytes: &[u8]) -> LuaString<'gc> {
         let hash = hash_bytes(bytes);
+        match self.find(mc, hash, bytes) {
+            Some(s) => s,
+            None => self.insert(mc, hash, Arc::from(bytes)),
+        }
+    }
+
+    /// `intern` of bytes that already have a buffer of their own (an image's), shared by the
+    /// new string if there is none yet. `hash` must be `hash_bytes(&bytes)`.
+    pub(crate) fn intern_shared(
+        &mut self,
+        mc: &Mutation<'gc>,
+        hash: u64,
+        bytes: Arc<[u8]>,
+    ) -> LuaString<'gc> {
+        debug_assert_eq!(hash, hash_bytes(&bytes));
+        match self.find(mc, hash, &bytes) {
+            Some(s) => s,
+            None => self.insert(mc, hash, bytes),
+        }
+    }
+
+    /// Room for `n` more strings without pruning or growing (a restore knows how many).
+    pub(crate) fn reserve(&mut self, n: usize) {
+        if self.entries.capacity() - self.entries.len() < n {
+            self.prune();
+            self.entries.reserve(n);
+            self.hashes.reserve(n);
+            let hashes = &self.hashes;
+            self.index.reserve(n, |&i| hashes[i as usize]);
+            self.charge.set(self.buffer_bytes());
+        }
+    }
+
+    #[inline]
+    fn find(&self, mc: &Mutation<'gc>, hash: u64, bytes: &[u8]) -> Option<LuaString<'gc>> {
         let entries = &self.entries;
         let hashes = &self.hashes;
-        let found = self
-            .index
-            .find(hash, |&i| {
-                let i = i as usize;
-                hashes[i] == hash
-                    && entries[i]
-                        .upgrade(mc)
-                        .is_some_and(|s| s.bytes[..] == *bytes)
-            })
-            .copied();
-        if let Some(i) = found {
-            if let Some(s) = self.entries[i as usize].upgrade(mc) {
-                return LuaString(s);
-            }
-        }
+        let i = *self.index.find(hash, |&i| {
+            let i = i as usize;
+            hashes[i] == hash
+                && entries[i]
+                    .upgrade(mc)
+                    .is_some_and(|s| s.bytes[..] == *bytes)
+        })?;
+        self.entries[i as usize].upgrade(mc).map(LuaString)
+    }
+
+    fn insert(&mut self, mc: &Mutation<'gc>, hash: u64, bytes: Arc<[u8]>) -> LuaString<'gc> {
         if self.entries.len() == self.entries.capacity() {
             self.prune();
         }
-        let s = Gc::new(mc, StringData::new(hash, Arc::from(bytes)));
+        let s = Gc::new(mc, StringData::new(hash, bytes));
         let idx = self.entries.len() as u32;
         self.entries.push(Gc::downgrade(s));
         self.hashes.push(hash);

@@ -45,8 +45,14 @@ struct Capture<'gc> {
     permanents: std::sync::Arc<crate::permanents::Permanents>,
     objects: Numbering<usize, ObjRef<'gc>>,
     strings: Numbering<usize, LuaString<'gc>>,
+    /// The last strings numbered, by address bits (a direct-mapped cache in front of
+    /// `strings`: the keys of a program's tables repeat, table after table).
+    recent_strings: [(usize, u32); RECENT_STRINGS],
     slots: Vec<Val>,
 }
+
+/// Entries of `Capture::recent_strings` (a power of two).
+const RECENT_STRINGS: usize = 64;
 
 impl<'gc> Capture<'gc> {
     #[inline]
@@ -65,20 +71,52 @@ impl<'gc> Capture<'gc> {
         self.objects.number(key, r)
     }
 
-    #[inline]
+    /// A value's image. Inlined into the walks; what needs numbering is out of line.
+    #[inline(always)]
     fn val(&mut self, v: Value<'gc>) -> Val {
         match v {
             Value::Nil => Val::Nil,
             Value::Boolean(b) => Val::Boolean(b),
             Value::Integer(i) => Val::Integer(i),
             Value::Float(f) => Val::Float(f),
-            Value::String(s) => Val::Str(self.strings.number(addr(s.0), s)),
+            Value::String(s) => Val::Str(self.string(s)),
+            _ => self.object_val(v),
+        }
+    }
+
+    #[inline(never)]
+    fn object_val(&mut self, v: Value<'gc>) -> Val {
+        match v {
             Value::Table(t) => Val::Obj(self.obj(ObjRef::Table(t))),
             Value::Function(f) => Val::Obj(self.obj(ObjRef::Closure(f))),
             Value::Callback(c) => Val::Obj(self.obj(ObjRef::Callback(c))),
             Value::Thread(t) => Val::Obj(self.obj(ObjRef::Thread(t))),
             Value::UserData(u) => Val::Obj(self.obj(ObjRef::UserData(u))),
+            Value::Nil => Val::Nil,
+            Value::Boolean(b) => Val::Boolean(b),
+            Value::Integer(i) => Val::Integer(i),
+            Value::Float(f) => Val::Float(f),
+            Value::String(s) => Val::Str(self.string(s)),
         }
+    }
+
+    /// A string's number: from `recent_strings` when it was numbered lately.
+    #[inline(always)]
+    fn string(&mut self, s: LuaString<'gc>) -> u32 {
+        let a = addr(s.0);
+        let slot = self.recent_strings[(a >> 4) & (RECENT_STRINGS - 1)];
+        if slot.0 == a {
+            return slot.1;
+        }
+        self.number_string(s)
+    }
+
+    #[inline(never)]
+    fn number_string(&mut self, s: LuaString<'gc>) -> u32 {
+        let a = addr(s.0);
+        let n = self.strings.number(a, s);
+        self.recent_strings[(a >> 4) & (RECENT_STRINGS - 1)] = (a, n);
+        n
     }
 
     fn vals(&mut self, vs: &[Value<'gc>]) -> Box<[Val]> {
@@ -414,6 +452,8 @@ pub(crate) fn capture<'gc>(
         permanents: state.functions.permanents.borrow().clone(),
         objects: Numbering::with_capacity(objects_hint.max(1024) + objects_hint / 8),
         strings: Numbering::with_capacity(strings_hint.max(1024) + strings_hint / 8),
+        // (Address 0 is no string's.)
+        recent_strings: [(0, 0); RECENT_STRINGS],
         slots: Vec::with_capacity(slots_hint + slots_hint / 8),
     };
     let globals = c.obj(ObjRef::Table(state.globals));

@@ -247,10 +247,12 @@ pub(crate) fn rebuild<'gc>(
     };
     {
         let mut interner = state.strings.borrow_mut(mc);
+        interner.reserve(image.strings.len());
         for (hash, s) in &image.strings {
-            let bytes = image.bytes_of(s);
-            let s = if bytes.len() <= MAX_INTERNED_LEN {
-                interner.intern(mc, bytes)
+            // (An image's hashes are its strings' own: computed by the VM that captured
+            // them, or again by `bytes` as it reads them.)
+            let s = if image.bytes_of(s).len() <= MAX_INTERNED_LEN {
+                interner.intern_shared(mc, *hash, image.shared_bytes_of(s))
             } else {
                 LuaString::from_shared(mc, *hash, image.shared_bytes_of(s))
             };
