@@ -4,8 +4,11 @@
 //! ```text
 //! cargo run --release -p lunette-bench -- [--runs N] [--filter SUBSTR]... [--vm NAME]...
 //!                                         [--json] [--markdown PATH] [--timeout SECS]
-//!                                         [--scripts DIR]
+//!                                         [--scripts DIR] [--no-memory]
 //! ```
+//!
+//! After the timed runs, each VM runs each script once more in a child process of its own
+//! (`--peak-of VM SCRIPT`) to measure how much resident memory the run needed at its peak.
 
 #![forbid(unsafe_code)]
 
@@ -35,6 +38,7 @@ options:
   --markdown PATH   also write the table and machine description to PATH (BENCHMARKS.md)
   --timeout SECS    give up on a run after SECS seconds (default 60; stackless VMs only)
   --scripts DIR     read the scripts from DIR instead of crates/bench/scripts
+  --no-memory       skip the peak-memory runs (one child process per VM per script)
   -h, --help        this text";
 
 struct Options {
@@ -45,6 +49,9 @@ struct Options {
     markdown: Option<PathBuf>,
     timeout: Duration,
     scripts: PathBuf,
+    memory: bool,
+    /// Child mode: run script `.1` once on VM `.0` and print the run's peak memory.
+    peak_of: Option<(String, String)>,
 }
 
 fn parse_args(args: &[String]) -> Result<Option<Options>, String> {
@@ -56,6 +63,8 @@ fn parse_args(args: &[String]) -> Result<Option<Options>, String> {
         markdown: None,
         timeout: Duration::from_secs(60),
         scripts: script::default_dir(),
+        memory: true,
+        peak_of: None,
     };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -94,6 +103,11 @@ fn parse_args(args: &[String]) -> Result<Option<Options>, String> {
                 opts.timeout = Duration::from_secs(secs);
             }
             "--scripts" => opts.scripts = PathBuf::from(value("--scripts")?),
+            "--no-memory" => opts.memory = false,
+            "--peak-of" => {
+                let vm = value("--peak-of")?;
+                opts.peak_of = Some((vm, value("--peak-of")?));
+            }
             other => return Err(format!("unknown argument: {other}")),
         }
     }
@@ -113,6 +127,18 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some((vm, script)) = &opts.peak_of {
+        return match peak_of(&opts, vm, script) {
+            Ok(kib) => {
+                println!("{kib}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("lunette-bench: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     match run(&opts, &args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -183,7 +209,12 @@ fn run(opts: &Options, args: &[String]) -> Result<(), String> {
         command.push_str(" -- ");
         command.push_str(&args.join(" "));
     }
-    let report = Report::new(command, opts.runs, machine(), infos, measured);
+    let peaks = if opts.memory {
+        measure_peaks(opts, &scripts, &vms, &measured)
+    } else {
+        Vec::new()
+    };
+    let report = Report::new(command, opts.runs, machine(), infos, measured, peaks);
 
     if opts.json {
         println!("{}", report.to_json());
@@ -198,11 +229,86 @@ fn run(opts: &Options, args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
+/// Peak memory of each (script, VM) pair that ran correctly: `[script][vm]`, KiB, from a
+/// child process per pair (`--peak-of`), so one run's heap does not hide another's.
+fn measure_peaks(
+    opts: &Options,
+    scripts: &[script::Script],
+    vms: &[Box<dyn vm::Vm>],
+    measured: &[runner::ScriptRun],
+) -> Vec<Vec<Option<u64>>> {
+    let Ok(exe) = std::env::current_exe() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (s, run) in scripts.iter().zip(measured) {
+        let mut row = Vec::new();
+        for (vm, cell) in vms.iter().zip(&run.cells) {
+            if cell.failure.is_some() {
+                row.push(None);
+                continue;
+            }
+            let child = std::process::Command::new(&exe)
+                .arg("--peak-of")
+                .arg(vm.name())
+                .arg(&s.name)
+                .arg("--scripts")
+                .arg(&opts.scripts)
+                .arg("--timeout")
+                .arg(opts.timeout.as_secs().to_string())
+                .output();
+            let kib = child
+                .ok()
+                .filter(|o| o.status.success())
+                .and_then(|o| String::from_utf8(o.stdout).ok())
+                .and_then(|t| t.trim().parse().ok());
+            row.push(kib);
+        }
+        let cells: Vec<String> = (vms.iter().zip(&row))
+            .map(|(vm, k)| match k {
+                Some(k) => format!("{} {:.1} MiB", vm.name(), *k as f64 / 1024.0),
+                None => format!("{} -", vm.name()),
+            })
+            .collect();
+        eprintln!("{:<16} peak: {}", s.name, cells.join(", "));
+        out.push(row);
+    }
+    out
+}
+
+/// Child mode: runs `script` once on `vm_name` and returns how much the process's resident
+/// set grew at its peak during the run (VM creation and compilation included), in KiB.
+fn peak_of(opts: &Options, vm_name: &str, script: &str) -> Result<u64, String> {
+    let scripts = script::load(&opts.scripts, &[script.to_string()])?;
+    let s = (scripts.iter())
+        .find(|s| s.name == script)
+        .ok_or_else(|| format!("no script named {script}"))?;
+    let mut vm = (vm::all(opts.timeout).into_iter())
+        .find(|v| v.name() == vm_name)
+        .ok_or_else(|| format!("unknown VM {vm_name}"))?;
+    let baseline = proc_status_kib("VmRSS:")?;
+    // Linux: "5" resets the peak (VmHWM) to the current resident set.
+    std::fs::write("/proc/self/clear_refs", "5")
+        .map_err(|e| format!("cannot reset the peak resident set: {e}"))?;
+    vm.run(s)?;
+    Ok(proc_status_kib("VmHWM:")?.saturating_sub(baseline))
+}
+
+/// A `kB` line of `/proc/self/status`.
+fn proc_status_kib(field: &str) -> Result<u64, String> {
+    let status = std::fs::read_to_string("/proc/self/status").map_err(|e| e.to_string())?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .ok_or_else(|| format!("no {field} in /proc/self/status"))
+}
+
 fn vm_version(name: &str) -> String {
     match name {
         "puc" => format!(
-            "PUC-Rio Lua 5.4 from lua-src {} (C, built from source with the crate's default \
-             flags) through mlua {}",
+            "PUC-Rio Lua 5.4 from lua-src {} (its 5.4 sources: Lua 5.4.8; C, built from source \
+             with the crate's default flags) through mlua {}",
             env!("BENCH_LUA_SRC_VERSION"),
             env!("BENCH_MLUA_VERSION")
         ),

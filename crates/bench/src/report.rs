@@ -16,6 +16,8 @@ pub struct Report {
     pub scripts: Vec<ScriptReport>,
     /// Geometric mean of each VM's ratio to PUC, over the scripts it ran correctly.
     pub geomean: Vec<GeoMean>,
+    /// The same for peak memory (empty when it was not measured).
+    pub memory_geomean: Vec<GeoMean>,
 }
 
 #[derive(Serialize)]
@@ -53,6 +55,11 @@ pub struct VmResult {
     pub ratio_to_puc: Option<f64>,
     pub checksum: Option<String>,
     pub error: Option<String>,
+    /// How much the run raised its process's resident set at the peak (KiB; VM creation
+    /// and compilation included), measured in a child process of its own.
+    pub peak_kib: Option<u64>,
+    /// `peak_kib` divided by PUC's for the same script.
+    pub peak_ratio_to_puc: Option<f64>,
 }
 
 #[derive(Serialize)]
@@ -79,14 +86,17 @@ impl Report {
         machine: Machine,
         vms: Vec<VmInfo>,
         measured: Vec<ScriptRun>,
+        peaks: Vec<Vec<Option<u64>>>,
     ) -> Report {
         let puc = vms.iter().position(|v| v.name == "puc");
         let mut scripts = Vec::new();
-        for run in measured {
+        for (n, run) in measured.into_iter().enumerate() {
+            let peaks = peaks.get(n);
             let mut results: Vec<VmResult> = vms
                 .iter()
                 .zip(run.cells)
-                .map(|(vm, cell)| {
+                .enumerate()
+                .map(|(v, (vm, cell))| {
                     let mut sorted = cell.samples_ms.clone();
                     sorted.sort_by(f64::total_cmp);
                     VmResult {
@@ -98,6 +108,8 @@ impl Report {
                         ratio_to_puc: None,
                         checksum: cell.checksum,
                         error: cell.failure,
+                        peak_kib: peaks.and_then(|p| p.get(v).copied().flatten()),
+                        peak_ratio_to_puc: None,
                     }
                 })
                 .collect();
@@ -106,30 +118,23 @@ impl Report {
                     r.ratio_to_puc = r.median_ms.map(|m| m / base);
                 }
             }
+            if let Some(base) = puc.and_then(|i| results[i].peak_kib).filter(|&k| k > 0) {
+                for r in &mut results {
+                    r.peak_ratio_to_puc = r.peak_kib.map(|k| k as f64 / base as f64);
+                }
+            }
             scripts.push(ScriptReport {
                 script: run.script,
                 expected_checksum: run.expected,
                 results,
             });
         }
-        let geomean = vms
-            .iter()
-            .enumerate()
-            .map(|(i, vm)| {
-                let ratios: Vec<f64> = scripts
-                    .iter()
-                    .filter_map(|s| s.results[i].ratio_to_puc)
-                    .collect();
-                let ratio = (!ratios.is_empty() && puc.is_some()).then(|| {
-                    (ratios.iter().map(|r| r.ln()).sum::<f64>() / ratios.len() as f64).exp()
-                });
-                GeoMean {
-                    vm: vm.name.clone(),
-                    ratio,
-                    scripts: ratios.len(),
-                }
-            })
-            .collect();
+        let geomean = geomeans(&vms, &scripts, puc.is_some(), |r| r.ratio_to_puc);
+        let memory_geomean = if peaks.is_empty() {
+            Vec::new()
+        } else {
+            geomeans(&vms, &scripts, puc.is_some(), |r| r.peak_ratio_to_puc)
+        };
         Report {
             command,
             runs,
@@ -137,6 +142,7 @@ impl Report {
             vms,
             scripts,
             geomean,
+            memory_geomean,
         }
     }
 
@@ -202,40 +208,55 @@ impl Report {
         (header, rows)
     }
 
-    /// The table for a terminal: aligned columns.
+    /// Header and rows of the peak-memory table.
+    fn memory_rows(&self) -> (Vec<String>, Vec<Vec<String>>) {
+        let mut header = vec!["script".to_string()];
+        for vm in &self.vms {
+            header.push(format!("{} MiB", vm.title));
+        }
+        let ratio_vms: Vec<usize> = (0..self.vms.len())
+            .filter(|&i| self.has_puc() && self.vms[i].name != "puc")
+            .collect();
+        for &i in &ratio_vms {
+            header.push(format!("{} ×PUC", self.vms[i].title));
+        }
+        let mut rows = Vec::new();
+        for s in &self.scripts {
+            let mut row = vec![s.script.clone()];
+            for r in &s.results {
+                row.push(match r.peak_kib {
+                    Some(k) => format!("{:.1}", k as f64 / 1024.0),
+                    None => "-".to_string(),
+                });
+            }
+            for &i in &ratio_vms {
+                row.push(ratio_cell(s.results[i].peak_ratio_to_puc));
+            }
+            rows.push(row);
+        }
+        if !ratio_vms.is_empty() {
+            let mut row = vec!["geometric mean".to_string()];
+            row.extend(self.vms.iter().map(|_| String::new()));
+            for &i in &ratio_vms {
+                let g = &self.memory_geomean[i];
+                row.push(match g.ratio {
+                    Some(r) => format!("{r:.2}× ({}/{})", g.scripts, self.scripts.len()),
+                    None => "-".to_string(),
+                });
+            }
+            rows.push(row);
+        }
+        (header, rows)
+    }
+
+    /// The tables for a terminal: aligned columns.
     pub fn to_text(&self) -> String {
         let (header, rows) = self.rows(28);
-        let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-        for row in &rows {
-            for (w, c) in widths.iter_mut().zip(row) {
-                *w = (*w).max(c.chars().count());
-            }
-        }
-        let line = |cells: &[String]| -> String {
-            let mut out = String::new();
-            for (i, (c, w)) in cells.iter().zip(&widths).enumerate() {
-                let pad = w - c.chars().count();
-                if i == 0 {
-                    out.push_str(c);
-                    out.push_str(&" ".repeat(pad));
-                } else {
-                    out.push_str("  ");
-                    out.push_str(&" ".repeat(pad));
-                    out.push_str(c);
-                }
-            }
-            out.trim_end().to_string() + "\n"
-        };
-        let mut out = line(&header);
-        let total: usize = widths.iter().sum::<usize>() + 2 * (widths.len() - 1);
-        out.push_str(&"-".repeat(total));
-        out.push('\n');
-        for (i, row) in rows.iter().enumerate() {
-            if self.has_puc() && i + 1 == rows.len() {
-                out.push_str(&"-".repeat(total));
-                out.push('\n');
-            }
-            out.push_str(&line(row));
+        let mut out = text_table(&header, &rows, self.has_puc());
+        if !self.memory_geomean.is_empty() {
+            let (header, rows) = self.memory_rows();
+            out.push_str("\npeak memory:\n");
+            out.push_str(&text_table(&header, &rows, self.has_puc()));
         }
         let failures = self.failures();
         if !failures.is_empty() {
@@ -294,6 +315,25 @@ impl Report {
             let _ = writeln!(md, "| {} |", cells.join(" | "));
         }
 
+        if !self.memory_geomean.is_empty() {
+            md.push_str(
+                "\n## Peak memory\n\n\
+                 How much each run raised its process's resident set at the peak, in MiB \
+                 (VM creation, compilation and what the collector had not yet freed \
+                 included): one more run of each script per VM, in a child process of its \
+                 own. `×PUC` is a VM's peak divided by PUC's; lower is smaller.\n\n",
+            );
+            let (header, rows) = self.memory_rows();
+            let _ = writeln!(md, "| {} |", header.join(" | "));
+            let aligns: Vec<&str> = (header.iter().enumerate())
+                .map(|(i, _)| if i == 0 { "---" } else { "---:" })
+                .collect();
+            let _ = writeln!(md, "| {} |", aligns.join(" | "));
+            for row in rows {
+                let _ = writeln!(md, "| {} |", row.join(" | "));
+            }
+        }
+
         let failures = self.failures();
         if !failures.is_empty() {
             md.push_str("\n## Failures\n\n");
@@ -319,6 +359,68 @@ impl Report {
         }
         md
     }
+}
+
+/// Each VM's geometric mean of `ratio` over the scripts that have one.
+fn geomeans(
+    vms: &[VmInfo],
+    scripts: &[ScriptReport],
+    has_puc: bool,
+    ratio: impl Fn(&VmResult) -> Option<f64>,
+) -> Vec<GeoMean> {
+    vms.iter()
+        .enumerate()
+        .map(|(i, vm)| {
+            let ratios: Vec<f64> = scripts
+                .iter()
+                .filter_map(|s| ratio(&s.results[i]))
+                .collect();
+            let mean = (!ratios.is_empty() && has_puc)
+                .then(|| (ratios.iter().map(|r| r.ln()).sum::<f64>() / ratios.len() as f64).exp());
+            GeoMean {
+                vm: vm.name.clone(),
+                ratio: mean,
+                scripts: ratios.len(),
+            }
+        })
+        .collect()
+}
+
+/// Aligned columns; a rule under the header and, with `mean_row`, above the last row.
+fn text_table(header: &[String], rows: &[Vec<String>], mean_row: bool) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, c) in widths.iter_mut().zip(row) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: &[String]| -> String {
+        let mut out = String::new();
+        for (i, (c, w)) in cells.iter().zip(&widths).enumerate() {
+            let pad = w - c.chars().count();
+            if i == 0 {
+                out.push_str(c);
+                out.push_str(&" ".repeat(pad));
+            } else {
+                out.push_str("  ");
+                out.push_str(&" ".repeat(pad));
+                out.push_str(c);
+            }
+        }
+        out.trim_end().to_string() + "\n"
+    };
+    let mut out = line(header);
+    let total: usize = widths.iter().sum::<usize>() + 2 * (widths.len() - 1);
+    out.push_str(&"-".repeat(total));
+    out.push('\n');
+    for (i, row) in rows.iter().enumerate() {
+        if mean_row && i + 1 == rows.len() {
+            out.push_str(&"-".repeat(total));
+            out.push('\n');
+        }
+        out.push_str(&line(row));
+    }
+    out
 }
 
 fn ratio_cell(r: Option<f64>) -> String {
