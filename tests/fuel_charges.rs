@@ -120,3 +120,24 @@ fn sorting_long_strings_is_charged_by_the_bytes_compared() {
     r.unwrap();
     assert!(max - base > 63 * 256, "{base} -> {max}");
 }
+
+#[test]
+fn tracebacks_charge_the_global_names_they_look_at() {
+    // A traceback names functions by their global names: it looks at up to 4,096 entries of
+    // the loaded modules, and that work is charged (a unit per 4 entries), so tracebacks over
+    // a big `_G` cost in proportion (a traceback per error of an error-heavy mod used to cost
+    // ~6 units for hundreds of map insertions).
+    let tracebacks = "local n = 0 for i = 1, 100 do n = n + #debug.traceback('x') end return n";
+    let globals = "for i = 1, 3000 do _G['f' .. i] = function() end end";
+    let (base, _, outcome) = run(tracebacks, 1_000_000_000);
+    outcome.unwrap();
+    let (setup, _, outcome) = run(globals, 1_000_000_000);
+    outcome.unwrap();
+    let (both, _, outcome) = run(&format!("{globals} {tracebacks}"), 1_000_000_000);
+    outcome.unwrap();
+    let names = both - setup - base;
+    assert!(
+        names >= 100 * 3000 / 5,
+        "100 tracebacks over 3,000 more globals cost only {names} more units"
+    );
+}

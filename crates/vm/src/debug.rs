@@ -393,17 +393,33 @@ fn rust_frame_description(
 /// by its caller's code instead).
 pub const GLOBAL_NAME_ENTRIES: usize = 4096;
 
+/// Entries of the loaded modules looked at per unit of fuel a traceback charges (each is a
+/// table step and, for a function, a map insertion: tens of nanoseconds).
+pub(crate) const GLOBAL_NAME_ENTRIES_PER_UNIT: usize = 4;
+
 /// The functions reachable as `module.field` from the loaded modules, with the name PUC's
 /// `luaL_traceback` gives them (`mymod.f`; `_G.f` is `f`): the first found in traversal
-/// order, entries looked at at most [`GLOBAL_NAME_ENTRIES`].
-pub(crate) struct GlobalNames {
-    /// Function object id → name.
-    functions: std::collections::HashMap<u64, String>,
+/// order, entries looked at at most [`GLOBAL_NAME_ENTRIES`]. Names are kept as the strings
+/// they are made of and put together only for the levels a traceback shows.
+pub(crate) struct GlobalNames<'gc> {
+    /// Function object id → its name's parts.
+    functions: std::collections::HashMap<u64, GlobalName<'gc>>,
     /// Entries looked at (the work done, for the caller to charge).
     pub(crate) looked_at: usize,
 }
 
-impl GlobalNames {
+/// A function's global name, in parts.
+#[derive(Clone, Copy)]
+enum GlobalName<'gc> {
+    /// `package.loaded[module]` itself (a module that is a function).
+    Module(crate::LuaString<'gc>),
+    /// A field of `_G`.
+    Global(crate::LuaString<'gc>),
+    /// `module.field`.
+    Field(crate::LuaString<'gc>, crate::LuaString<'gc>),
+}
+
+impl<'gc> GlobalNames<'gc> {
     /// No names: every function is named by its caller's code.
     pub(crate) fn none() -> Self {
         GlobalNames {
@@ -413,7 +429,7 @@ impl GlobalNames {
     }
 
     /// Collects the names from `registry._LOADED` (two levels, like PUC's `findfield`).
-    pub(crate) fn collect(ctx: crate::Context<'_>) -> Self {
+    pub(crate) fn collect(ctx: crate::Context<'gc>) -> Self {
         let mut names = GlobalNames::none();
         let Value::Table(loaded) = ctx.registry().get(ctx.key("_LOADED")) else {
             return names;
@@ -426,12 +442,12 @@ impl GlobalNames {
                 break;
             }
             let Value::String(module) = k else { continue };
-            let module = module.to_str_lossy();
             match v {
                 Value::Function(_) | Value::Callback(_) => {
-                    names.add(v.object_id().unwrap_or(0), module.to_string())
+                    names.add(v.object_id().unwrap_or(0), GlobalName::Module(module))
                 }
                 Value::Table(t) => {
+                    let global = module.as_bytes() == b"_G";
                     let mut field = Value::Nil;
                     while let Ok(Some((fk, fv))) = t.next(field) {
                         field = fk;
@@ -441,12 +457,14 @@ impl GlobalNames {
                         }
                         if let (Value::String(name), true) = (fk, fv.is_function()) {
                             let id = fv.object_id().unwrap_or(0);
-                            let name = name.to_str_lossy();
-                            if module == "_G" {
-                                names.add(id, name.to_string());
-                            } else {
-                                names.add(id, format!("{module}.{name}"));
-                            }
+                            names.add(
+                                id,
+                                if global {
+                                    GlobalName::Global(name)
+                                } else {
+                                    GlobalName::Field(module, name)
+                                },
+                            );
                         }
                     }
                 }
@@ -456,12 +474,20 @@ impl GlobalNames {
         names
     }
 
-    fn add(&mut self, id: u64, name: String) {
+    /// The fuel units the collection's work is worth.
+    pub(crate) fn cost(&self) -> usize {
+        self.looked_at / GLOBAL_NAME_ENTRIES_PER_UNIT
+    }
+
+    fn add(&mut self, id: u64, name: GlobalName<'gc>) {
         self.functions.entry(id).or_insert(name);
     }
 
-    fn name_of(&self, id: u64) -> Option<&str> {
-        self.functions.get(&id).map(String::as_str)
+    fn name_of(&self, id: u64) -> Option<String> {
+        Some(match *self.functions.get(&id)? {
+            GlobalName::Module(m) | GlobalName::Global(m) => m.to_str_lossy().into_owned(),
+            GlobalName::Field(m, f) => format!("{}.{}", m.to_str_lossy(), f.to_str_lossy()),
+        })
     }
 }
 
@@ -730,8 +756,8 @@ impl<'gc> crate::executor::Exec<'gc, '_> {
     /// A PUC-style traceback of `thread` starting at `level` (1 = top frame). The final
     /// `[C]: in ?` line (the host's call) is added when `host_line` is set. Lua functions
     /// held by the loaded modules are named by their global names (`function 'mymod.f'`),
-    /// like PUC's; looking for them is charged (a unit per 32 entries looked at, at most
-    /// [`GLOBAL_NAME_ENTRIES`]).
+    /// like PUC's; looking for them is charged (a unit per
+    /// `GLOBAL_NAME_ENTRIES_PER_UNIT` entries looked at, at most [`GLOBAL_NAME_ENTRIES`]).
     pub fn traceback_from(
         &mut self,
         ctx: crate::Context<'gc>,
@@ -740,7 +766,7 @@ impl<'gc> crate::executor::Exec<'gc, '_> {
         host_line: bool,
     ) -> String {
         let names = GlobalNames::collect(ctx);
-        self.charge(names.looked_at / 32);
+        self.charge(names.cost());
         with_thread_state(self, thread, |ts| {
             traceback_skipping(ts, level.saturating_sub(1), host_line, &names)
         })

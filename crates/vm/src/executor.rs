@@ -249,7 +249,7 @@ impl<'gc> Exec<'gc, '_> {
     /// by their global names, see [`Exec::traceback_from`]).
     pub fn traceback(&mut self, ctx: Context<'gc>) -> String {
         let names = debug::GlobalNames::collect(ctx);
-        self.charge(names.looked_at / 32);
+        self.charge(names.cost());
         debug::traceback(self.ts, &names)
     }
 }
