@@ -154,65 +154,44 @@ impl Report {
         self.vms.iter().any(|v| v.name == "puc")
     }
 
-    /// Header and rows of the table, cells as plain strings. Errors are shortened to
+    /// Header and rows of the time table, cells as plain strings. Errors are shortened to
     /// `max_error` characters.
     fn rows(&self, max_error: usize) -> (Vec<String>, Vec<Vec<String>>) {
-        let mut header = vec!["script".to_string()];
-        for vm in &self.vms {
-            header.push(format!("{} ms", vm.title));
-        }
-        let ratio_vms: Vec<usize> = if self.has_puc() {
-            (0..self.vms.len())
-                .filter(|&i| self.vms[i].name != "puc")
-                .collect()
-        } else {
-            Vec::new()
+        let cell = |r: &VmResult| match (&r.error, r.median_ms) {
+            (Some(e), _) => shorten(e, max_error),
+            (None, Some(m)) => {
+                let spread = match (r.min_ms, r.max_ms) {
+                    (Some(lo), Some(hi)) if m > 0.0 => (hi - lo) / 2.0 / m * 100.0,
+                    _ => 0.0,
+                };
+                format!("{m:.1} ±{spread:.0}%")
+            }
+            (None, None) => "-".to_string(),
         };
-        for &i in &ratio_vms {
-            header.push(format!("{} ×PUC", self.vms[i].title));
-        }
-
-        let mut rows = Vec::new();
-        for s in &self.scripts {
-            let mut row = vec![s.script.clone()];
-            for r in &s.results {
-                row.push(match (&r.error, r.median_ms) {
-                    (Some(e), _) => shorten(e, max_error),
-                    (None, Some(m)) => {
-                        let spread = match (r.min_ms, r.max_ms) {
-                            (Some(lo), Some(hi)) if m > 0.0 => (hi - lo) / 2.0 / m * 100.0,
-                            _ => 0.0,
-                        };
-                        format!("{m:.1} ±{spread:.0}%")
-                    }
-                    (None, None) => "-".to_string(),
-                });
-            }
-            for &i in &ratio_vms {
-                row.push(ratio_cell(s.results[i].ratio_to_puc));
-            }
-            rows.push(row);
-        }
-        if !ratio_vms.is_empty() {
-            let mut row = vec!["geometric mean".to_string()];
-            row.extend(self.vms.iter().map(|_| String::new()));
-            for &i in &ratio_vms {
-                let g = &self.geomean[i];
-                row.push(match g.ratio {
-                    Some(r) => format!("{r:.2}× ({}/{})", g.scripts, self.scripts.len()),
-                    None => "-".to_string(),
-                });
-            }
-            rows.push(row);
-        }
-        (header, rows)
+        self.ratio_table("ms", cell, |r| r.ratio_to_puc, &self.geomean)
     }
 
     /// Header and rows of the peak-memory table.
     fn memory_rows(&self) -> (Vec<String>, Vec<Vec<String>>) {
+        let cell = |r: &VmResult| match r.peak_kib {
+            Some(k) => format!("{:.1}", k as f64 / 1024.0),
+            None => "-".to_string(),
+        };
+        self.ratio_table("MiB", cell, |r| r.peak_ratio_to_puc, &self.memory_geomean)
+    }
+
+    /// A table of one measure: a column per VM (`cell`, titled with `unit`), then a ratio
+    /// column per VM other than PUC (`ratio`), then a row of geometric means (`geomean`).
+    fn ratio_table(
+        &self,
+        unit: &str,
+        cell: impl Fn(&VmResult) -> String,
+        ratio: impl Fn(&VmResult) -> Option<f64>,
+        geomean: &[GeoMean],
+    ) -> (Vec<String>, Vec<Vec<String>>) {
         let mut header = vec!["script".to_string()];
         for vm in &self.vms {
-            header.push(format!("{} MiB", vm.title));
+            header.push(format!("{} {unit}", vm.title));
         }
         let ratio_vms: Vec<usize> = (0..self.vms.len())
             .filter(|&i| self.has_puc() && self.vms[i].name != "puc")
@@ -223,14 +202,9 @@ impl Report {
         let mut rows = Vec::new();
         for s in &self.scripts {
             let mut row = vec![s.script.clone()];
-            for r in &s.results {
-                row.push(match r.peak_kib {
-                    Some(k) => format!("{:.1}", k as f64 / 1024.0),
-                    None => "-".to_string(),
-                });
-            }
+            row.extend(s.results.iter().map(&cell));
             for &i in &ratio_vms {
-                row.push(ratio_cell(s.results[i].peak_ratio_to_puc));
+                row.push(ratio_cell(ratio(&s.results[i])));
             }
             rows.push(row);
         }
@@ -238,11 +212,12 @@ impl Report {
             let mut row = vec!["geometric mean".to_string()];
             row.extend(self.vms.iter().map(|_| String::new()));
             for &i in &ratio_vms {
-                let g = &self.memory_geomean[i];
-                row.push(match g.ratio {
-                    Some(r) => format!("{r:.2}× ({}/{})", g.scripts, self.scripts.len()),
-                    None => "-".to_string(),
-                });
+                row.push(
+                    match geomean.get(i).and_then(|g| g.ratio.map(|r| (r, g.scripts))) {
+                        Some((r, n)) => format!("{r:.2}× ({n}/{})", self.scripts.len()),
+                        None => "-".to_string(),
+                    },
+                );
             }
             rows.push(row);
         }
@@ -303,17 +278,7 @@ impl Report {
         let _ = writeln!(md, "Command: `{}`\n", self.command);
 
         let (header, rows) = self.rows(40);
-        let _ = writeln!(md, "| {} |", header.join(" | "));
-        let aligns: Vec<&str> = header
-            .iter()
-            .enumerate()
-            .map(|(i, _)| if i == 0 { "---" } else { "---:" })
-            .collect();
-        let _ = writeln!(md, "| {} |", aligns.join(" | "));
-        for row in rows {
-            let cells: Vec<String> = row.iter().map(|c| c.replace('|', "\\|")).collect();
-            let _ = writeln!(md, "| {} |", cells.join(" | "));
-        }
+        markdown_table(&mut md, &header, &rows);
 
         if !self.memory_geomean.is_empty() {
             md.push_str(
@@ -324,14 +289,7 @@ impl Report {
                  own. `×PUC` is a VM's peak divided by PUC's; lower is smaller.\n\n",
             );
             let (header, rows) = self.memory_rows();
-            let _ = writeln!(md, "| {} |", header.join(" | "));
-            let aligns: Vec<&str> = (header.iter().enumerate())
-                .map(|(i, _)| if i == 0 { "---" } else { "---:" })
-                .collect();
-            let _ = writeln!(md, "| {} |", aligns.join(" | "));
-            for row in rows {
-                let _ = writeln!(md, "| {} |", row.join(" | "));
-            }
+            markdown_table(&mut md, &header, &rows);
         }
 
         let failures = self.failures();
@@ -384,6 +342,19 @@ fn geomeans(
             }
         })
         .collect()
+}
+
+/// A Markdown table: the first column left-aligned, the others right-aligned.
+fn markdown_table(md: &mut String, header: &[String], rows: &[Vec<String>]) {
+    let _ = writeln!(md, "| {} |", header.join(" | "));
+    let aligns: Vec<&str> = (0..header.len())
+        .map(|i| if i == 0 { "---" } else { "---:" })
+        .collect();
+    let _ = writeln!(md, "| {} |", aligns.join(" | "));
+    for row in rows {
+        let cells: Vec<String> = row.iter().map(|c| c.replace('|', "\\|")).collect();
+        let _ = writeln!(md, "| {} |", cells.join(" | "));
+    }
 }
 
 /// Aligned columns; a rule under the header and, with `mean_row`, above the last row.
