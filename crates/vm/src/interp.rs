@@ -784,9 +784,6 @@ fn run_mode<'gc, const HOOKED: bool>(
         let mut base = frame.base;
         let mut pc = frame.pc;
         let mut top = frame.top;
-        // The frame's function slot and what its caller wants (the return fast path).
-        let mut func = frame.func;
-        let mut returns = frame.returns;
         let mut budget = fuel.remaining();
         // Fuel is one unit per instruction, counted by stretches instead of one by one: the
         // instructions run since `seg` are `pc - seg` units not yet taken off `budget`.
@@ -822,8 +819,6 @@ fn run_mode<'gc, const HOOKED: bool>(
                 pc = f.pc;
                 seg = pc as i64;
                 top = f.top;
-                func = f.func;
-                returns = f.returns;
             }};
         }
 
@@ -1828,17 +1823,29 @@ fn run_mode<'gc, const HOOKED: bool>(
                         Instruction::Return1 { a } => (1, r!(a)),
                         _ => (0, Value::Nil),
                     };
-                    if let (Returns::Count(want), Some(Frame::Lua(caller))) =
-                        (returns, ts.frames.get(ts.frames.len().wrapping_sub(2)))
-                    {
-                        let caller = *caller;
+                    // The returning frame is on top (it is running); the caller, if a Lua
+                    // frame, right below. Read in place: no copy of either frame.
+                    let len = ts.frames.len();
+                    let fast = match (
+                        ts.frames.get(len.wrapping_sub(1)),
+                        ts.frames.get(len.wrapping_sub(2)),
+                    ) {
+                        (
+                            Some(Frame::Lua(LuaFrame {
+                                func,
+                                returns: Returns::Count(want),
+                                ..
+                            })),
+                            Some(Frame::Lua(caller)),
+                        ) => Some((*func, *want as usize, caller.stack_end)),
+                        _ => None,
+                    };
+                    if let Some((func, want, caller_end)) = fast {
                         ts.frames.pop();
-                        let want = want as usize;
                         // The caller may want more values than the callee had registers
                         // (`local a, b, ..., z = f()`): size the stack first.
-                        let end = caller.stack_end.max(func + want);
-                        set_len_nil_filled(ts, end);
-                        // Unchecked: the stack's length is `end >= func + want` (just set).
+                        set_len_nil_filled(ts, caller_end.max(func + want));
+                        // Unchecked: the stack's length is `>= func + want` (just set).
                         *unchecked::reg_mut(&mut ts.stack, func) = v;
                         for i in 1..want {
                             *unchecked::reg_mut(&mut ts.stack, func + i) = Value::Nil;
@@ -1848,7 +1855,11 @@ fn run_mode<'gc, const HOOKED: bool>(
                         if budget <= 0 {
                             return Ok(Flow::OutOfFuel);
                         }
-                        enter_frame!(&caller);
+                        // (Always a Lua frame: checked above.)
+                        let Some(Frame::Lua(caller)) = ts.frames.last() else {
+                            continue 'frame;
+                        };
+                        enter_frame!(caller);
                         continue;
                     }
                     save!();
