@@ -621,6 +621,21 @@ pub(crate) fn set_len_nil_filled(ts: &mut ThreadState<'_>, len: usize) {
     }
 }
 
+/// Sizes the stack for a Lua frame being entered: keeps its first `keep` slots (up to the
+/// arguments the callee takes; `keep <= stack.len()`), then nil up to `end` (missing
+/// parameters and the other registers; `keep <= end`). What `truncate(keep)` then
+/// `set_len_nil_filled(end)` do, with one capacity check: when the buffer grows, the
+/// thread's charge follows.
+#[inline(always)]
+fn size_frame_stack(ts: &mut ThreadState<'_>, keep: usize, end: usize) {
+    ts.stack.truncate(keep);
+    let n = end - ts.stack.len();
+    if end > ts.stack.capacity() {
+        grow_stack(ts, n);
+    }
+    ts.stack.resize(end, Value::Nil);
+}
+
 #[cold]
 #[inline(never)]
 fn grow_stack(ts: &mut ThreadState<'_>, additional: usize) {
@@ -1704,9 +1719,11 @@ fn run_mode<'gc, const HOOKED: bool>(
                         {
                             save!();
                             let nargs = args_end - new_base;
-                            ts.stack
-                                .truncate(new_base + nargs.min(cp.num_params as usize));
-                            set_len_nil_filled(ts, new_end);
+                            size_frame_stack(
+                                ts,
+                                new_base + nargs.min(cp.num_params as usize),
+                                new_end,
+                            );
                             let callee_frame = LuaFrame {
                                 closure: callee,
                                 func,
