@@ -1796,6 +1796,65 @@ fn run_mode<'gc, const HOOKED: bool>(
                         Err(e) => return Err(e),
                     }
                 }
+                Instruction::Return { a, b, close: false }
+                    if !HOOKED
+                        && (ts.open_upvalues.is_empty() || !open_upvalue_at_or_above(ts, base)) =>
+                {
+                    // Fast path, like `Return0`/`Return1` below: nothing to close; a Lua
+                    // caller expecting a fixed count gets the first `want` values, padded
+                    // with nil, without leaving the loop.
+                    let first = base + a as usize;
+                    let n = if b != 0 { b as usize - 1 } else { top - first };
+                    budget -= (n / VALUES_PER_UNIT) as i64;
+                    let len = ts.frames.len();
+                    let fast = match (
+                        ts.frames.get(len.wrapping_sub(1)),
+                        ts.frames.get(len.wrapping_sub(2)),
+                    ) {
+                        (
+                            Some(Frame::Lua(LuaFrame {
+                                func,
+                                returns: Returns::Count(want),
+                                ..
+                            })),
+                            Some(Frame::Lua(caller)),
+                        ) if first + n <= ts.stack.len() => {
+                            Some((*func, *want as usize, caller.stack_end))
+                        }
+                        _ => None,
+                    };
+                    if let Some((func, want, caller_end)) = fast {
+                        ts.frames.pop();
+                        // Values move down (`func < first`) before the stack is cut to the
+                        // caller's registers, which may end below them.
+                        let k = n.min(want);
+                        for i in 0..k {
+                            ts.stack[func + i] = ts.stack[first + i];
+                        }
+                        set_len_nil_filled(ts, caller_end.max(func + want));
+                        for i in k..want {
+                            ts.stack[func + i] = Value::Nil;
+                        }
+                        flush!();
+                        fuel.set_remaining(budget);
+                        if budget <= 0 {
+                            return Ok(Flow::OutOfFuel);
+                        }
+                        // (Always a Lua frame: checked above.)
+                        let Some(Frame::Lua(caller)) = ts.frames.last() else {
+                            continue 'frame;
+                        };
+                        enter_frame!(caller);
+                        continue;
+                    }
+                    save!();
+                    return_from_frame(ctx, ts, first, n);
+                    match finish_return(ctx, ts, first, n) {
+                        Ok(Flow::Continue) => continue 'frame,
+                        Ok(flow) => return Ok(flow),
+                        Err(e) => return Err(e),
+                    }
+                }
                 Instruction::Return { a, b, close } => {
                     let first = base + a as usize;
                     let n = if b != 0 { b as usize - 1 } else { top - first };
