@@ -12,7 +12,7 @@
 //!   paused frame resumes at the right instruction.
 //! - Fuel is counted in a local and checked at backward jumps and calls only: straight-line
 //!   code between checks is bounded by the function's length. One unit per instruction,
-//!   taken off by stretches (`pc - seg` instructions at a time, see `flush!`), which gives
+//!   never counted one by one: the budget left is `limit - pc` (see `budget!`), which gives
 //!   the same totals at the same points as counting each instruction.
 //! - Calls of fixed-parameter Lua functions and `Return0`/`Return1` into a Lua caller switch
 //!   the loop's locals to the new frame (`enter_frame!`) without leaving the loop; every
@@ -799,13 +799,27 @@ fn run_mode<'gc, const HOOKED: bool>(
         let mut base = frame.base;
         let mut pc = frame.pc;
         let mut top = frame.top;
-        let mut budget = fuel.remaining();
-        // Fuel is one unit per instruction, counted by stretches instead of one by one: the
-        // instructions run since `seg` are `pc - seg` units not yet taken off `budget`.
-        // `flush!` takes them off (before anything reads the budget or saves it); a change
-        // of `pc` that is not running the next instruction (a jump, a skipped `Jmp`, a
-        // rewind) moves `seg` by the same amount (`jump_by!`), so it counts nothing.
-        let mut seg = pc as i64;
+        // Fuel is one unit per instruction, counted without touching a counter per
+        // instruction: the budget left is `limit - pc` (`budget!`), so running the next
+        // instruction (`pc += 1`) takes one unit; a change of `pc` that is not running the
+        // next instruction (a jump, a skipped `Jmp`, a rewind) moves `limit` by the same
+        // amount (`jump_by!`), so it counts nothing; other charges lower `limit` (`spend!`).
+        // Wrapping arithmetic: a budget near `i64::MAX` plus `pc` wraps, and `limit - pc`
+        // gives it back exactly.
+        let mut limit = fuel.remaining().wrapping_add(pc as i64);
+        // The fuel left (one unit per instruction run so far already taken off).
+        macro_rules! budget {
+            () => {
+                limit.wrapping_sub(pc as i64)
+            };
+        }
+        // Takes `$n` more units off the budget.
+        macro_rules! spend {
+            ($n:expr) => {{
+                let n: i64 = $n;
+                limit = limit.wrapping_sub(n);
+            }};
+        }
 
         // Switches the locals above to `$f`, a Lua frame that is or is about to be on top of
         // `ts.frames`, without leaving the instruction loop: what the top of `'frame` does,
@@ -831,8 +845,9 @@ fn run_mode<'gc, const HOOKED: bool>(
                 consts = &fp.constants;
                 upvals = f.closure.upvalue_slots();
                 base = f.base;
+                let remaining = budget!();
                 pc = f.pc;
-                seg = pc as i64;
+                limit = remaining.wrapping_add(pc as i64);
                 top = f.top;
             }};
         }
@@ -845,30 +860,19 @@ fn run_mode<'gc, const HOOKED: bool>(
                 *unchecked::reg_mut(&mut ts.stack, base + $i as usize)
             };
         }
-        macro_rules! flush {
-            () => {{
-                budget -= pc as i64 - seg;
-                // Not read again when the loop is left right after (`save!` then `return`).
-                #[allow(unused_assignments)]
-                {
-                    seg = pc as i64;
-                }
-            }};
-        }
         macro_rules! jump_by {
             ($delta:expr) => {{
                 let delta: i64 = $delta;
                 pc = (pc as i64 + delta) as usize;
-                seg += delta;
+                limit = limit.wrapping_add(delta);
             }};
         }
         macro_rules! save {
             () => {{
-                flush!();
                 let f = current_frame(ts);
                 f.pc = pc;
                 f.top = top;
-                fuel.set_remaining(budget);
+                fuel.set_remaining(budget!());
             }};
         }
         macro_rules! bail {
@@ -889,8 +893,7 @@ fn run_mode<'gc, const HOOKED: bool>(
         // jumps).
         macro_rules! check_fuel {
             () => {
-                flush!();
-                if budget <= 0 {
+                if budget!() <= 0 {
                     save!();
                     // The step ends here either way, and this safe point is not checked
                     // again on resume: an automatic collection due now is asked for now,
@@ -912,9 +915,8 @@ fn run_mode<'gc, const HOOKED: bool>(
         // positive budget makes progress (a budget of 1 used to retry a call forever).
         macro_rules! check_fuel_before {
             () => {
-                flush!();
-                if budget < 0 {
-                    budget += 1;
+                if budget!() < 0 {
+                    spend!(-1);
                     jump_by!(-1);
                     save!();
                     if HOOKED {
@@ -1511,12 +1513,11 @@ fn run_mode<'gc, const HOOKED: bool>(
                     } else {
                         top = first + n as usize;
                     }
-                    budget -= n as i64;
-                    flush!();
-                    fuel.set_remaining(budget);
+                    spend!(n as i64);
+                    fuel.set_remaining(budget!());
                     let describe = |slot: usize| debug::describe_register(fp, pc - 1, slot - base);
                     let r = concat_reduce(ctx, &mut ts.stack, first, top, fuel, &describe);
-                    budget = fuel.remaining();
+                    limit = fuel.remaining().wrapping_add(pc as i64);
                     match tri!(r) {
                         ConcatStep::Done => {}
                         ConcatStep::Meta(mm, x, y, new_top) => {
@@ -1565,14 +1566,13 @@ fn run_mode<'gc, const HOOKED: bool>(
                     }
                 }
                 Instruction::Jmp { off } if off < 0 => {
-                    flush!();
-                    if budget < 0 {
+                    if budget!() < 0 {
                         // Out of fuel at a loop's back edge (the `Jmp` overran the budget):
                         // the frame stops at the `Jmp` (its unit given back: it runs when the
                         // frame resumes), so a paused loop reports its body's last line, like
                         // PUC, not the line before the loop. (A `Jmp` that took the last unit
                         // jumps, and the step ends after it, as for any instruction.)
-                        budget += 1;
+                        spend!(-1);
                         jump_by!(-1);
                         save!();
                         if HOOKED {
@@ -1593,7 +1593,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                     let eq = x.raw_eq(y);
                     if eq {
                         if let (Value::String(s1), Value::String(s2)) = (x, y) {
-                            budget -= LuaString::equal_cost(s1, s2);
+                            spend!(LuaString::equal_cost(s1, s2));
                         }
                     } else {
                         let mm = match (x, y) {
@@ -1614,7 +1614,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                     let c = match (x, y) {
                         (Value::String(s1), Value::String(s2)) => {
                             let (ord, scanned) = compare_bytes(s1.as_bytes(), s2.as_bytes());
-                            budget -= LuaString::compare_cost(scanned);
+                            spend!(LuaString::compare_cost(scanned));
                             Some(ord.is_lt())
                         }
                         _ => less_than(x, y),
@@ -1632,7 +1632,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                     let c = match (x, y) {
                         (Value::String(s1), Value::String(s2)) => {
                             let (ord, scanned) = compare_bytes(s1.as_bytes(), s2.as_bytes());
-                            budget -= LuaString::compare_cost(scanned);
+                            spend!(LuaString::compare_cost(scanned));
                             Some(ord.is_le())
                         }
                         _ => less_equal(x, y),
@@ -1650,7 +1650,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                     let eq = x.raw_eq(y);
                     if eq {
                         if let (Value::String(s1), Value::String(s2)) = (x, y) {
-                            budget -= LuaString::equal_cost(s1, s2);
+                            spend!(LuaString::equal_cost(s1, s2));
                         }
                     }
                     cond_jump!(eq, k);
@@ -1702,7 +1702,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                         func + b as usize
                     } else {
                         // Arguments from a multiple-value expression: moved as a block.
-                        budget -= ((top - func) / VALUES_PER_UNIT) as i64;
+                        spend!(((top - func) / VALUES_PER_UNIT) as i64);
                         top
                     };
                     // Fast path: a fixed-parameter Lua function gets its frame right here. This
@@ -1741,7 +1741,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                                 concat_resume: false,
                             };
                             ts.push_frame(Frame::Lua(callee_frame));
-                            if budget <= 0 {
+                            if budget!() <= 0 {
                                 return Ok(Flow::OutOfFuel);
                             }
                             // E1: `pc == 0 < code.len()` (verifier H4); E2: the stack's
@@ -1764,7 +1764,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                     if b != 0 {
                         ts.stack.truncate(func + b as usize);
                     } else {
-                        budget -= ((top - func) / VALUES_PER_UNIT) as i64;
+                        spend!(((top - func) / VALUES_PER_UNIT) as i64);
                         ts.stack.truncate(top);
                     }
                     let callee = ts.stack[func];
@@ -1805,7 +1805,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                     // with nil, without leaving the loop.
                     let first = base + a as usize;
                     let n = if b != 0 { b as usize - 1 } else { top - first };
-                    budget -= (n / VALUES_PER_UNIT) as i64;
+                    spend!((n / VALUES_PER_UNIT) as i64);
                     let len = ts.frames.len();
                     let fast = match (
                         ts.frames.get(len.wrapping_sub(1)),
@@ -1835,9 +1835,8 @@ fn run_mode<'gc, const HOOKED: bool>(
                         for i in k..want {
                             ts.stack[func + i] = Value::Nil;
                         }
-                        flush!();
-                        fuel.set_remaining(budget);
-                        if budget <= 0 {
+                        fuel.set_remaining(budget!());
+                        if budget!() <= 0 {
                             return Ok(Flow::OutOfFuel);
                         }
                         // (Always a Lua frame: checked above.)
@@ -1858,7 +1857,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                 Instruction::Return { a, b, close } => {
                     let first = base + a as usize;
                     let n = if b != 0 { b as usize - 1 } else { top - first };
-                    budget -= (n / VALUES_PER_UNIT) as i64;
+                    spend!((n / VALUES_PER_UNIT) as i64);
                     if close {
                         close_upvalues(ctx, ts, base);
                         if let Some(&slot) = ts.tbc_slots.last() {
@@ -1926,9 +1925,8 @@ fn run_mode<'gc, const HOOKED: bool>(
                         for i in 1..want {
                             *unchecked::reg_mut(&mut ts.stack, func + i) = Value::Nil;
                         }
-                        flush!();
-                        fuel.set_remaining(budget);
-                        if budget <= 0 {
+                        fuel.set_remaining(budget!());
+                        if budget!() <= 0 {
                             return Ok(Flow::OutOfFuel);
                         }
                         // (Always a Lua frame: checked above.)
@@ -2060,7 +2058,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                         if t.is_frozen() {
                             bail!(Error::runtime("attempt to modify a read-only table"));
                         }
-                        budget -= count as i64 / 8;
+                        spend!(count as i64 / 8);
                         let mut st = t.borrow_mut(ctx);
                         for i in 1..=count {
                             let v = ts.stack[ra + i];
@@ -2081,7 +2079,10 @@ fn run_mode<'gc, const HOOKED: bool>(
                 }
                 Instruction::VarArg { a, c } => {
                     let nvar = current_frame(ts).num_varargs;
-                    match var_arg(ctx, ts, base, nvar, a, c, &mut budget) {
+                    let mut budget = budget!();
+                    let r = var_arg(ctx, ts, base, nvar, a, c, &mut budget);
+                    limit = budget.wrapping_add(pc as i64);
+                    match r {
                         Ok(Some(end)) => top = end,
                         Ok(None) => {}
                         Err(e) => bail!(e),
