@@ -14,9 +14,11 @@
 //!   code between checks is bounded by the function's length. One unit per instruction,
 //!   never counted one by one: the budget left is `limit - pc` (see `budget!`), which gives
 //!   the same totals at the same points as counting each instruction.
-//! - Calls of fixed-parameter Lua functions and `Return0`/`Return1` into a Lua caller switch
-//!   the loop's locals to the new frame (`enter_frame!`) without leaving the loop; every
-//!   other call or return goes back to the top of `'frame`, which reloads them.
+//! - Calls of fixed-parameter Lua functions and `Return0`/`Return1`/`Return { close: false }`
+//!   into a Lua caller switch the loop's locals to the new frame (`enter_frame!`) without
+//!   leaving the loop; every other call or return goes back to the top of `'frame`, which
+//!   reloads them (a Rust function's results are put in place by `executor::call_from_lua`
+//!   without the executor's general dispatch).
 //! - A metamethod call is pushed above the frame's registers with `Returns::Meta`; when it
 //!   returns, `finish_meta` completes the interrupted instruction (PUC's `luaV_finishOp`), so
 //!   metamethods never recurse on the Rust stack and can yield.
@@ -26,7 +28,7 @@ use lunette_compiler::Instruction;
 use crate::debug;
 use crate::error::Error;
 use crate::executor::{
-    call_function, call_function_ex, close_upvalues, post_return, Flow, Fuel, MAX_FRAMES,
+    call_from_lua, call_function_ex, close_upvalues, post_return, Flow, Fuel, MAX_FRAMES,
     MAX_STACK_SLOTS, VALUES_PER_UNIT,
 };
 use crate::function::{ClosureInner, LuaClosure, UpValue, UpValueState};
@@ -940,7 +942,7 @@ fn run_mode<'gc, const HOOKED: bool>(
         macro_rules! do_call {
             ($slot:expr, $returns:expr) => {{
                 save!();
-                match call_function(ctx, thread, ts, $slot, $returns, is_main, fuel) {
+                match call_from_lua(ctx, thread, ts, $slot, $returns, is_main, fuel) {
                     Ok(Flow::Continue) => continue 'frame,
                     Ok(flow) => return Ok(flow),
                     Err(e) => return Err(e),
