@@ -494,7 +494,7 @@ impl<'gc> Executor<'gc> {
                     callee_name: "__gc",
                 });
             }
-            let r = match ts.frames.last() {
+            let mut r = match ts.frames.last() {
                 None if !ts.started => {
                     // The executor's main function has not been called yet.
                     ts.started = true;
@@ -509,6 +509,27 @@ impl<'gc> Executor<'gc> {
                     "internal error: continuation awaited with no call in progress",
                 )),
             };
+            // Going on in the same thread (a Rust continuation calling Lua and the Lua
+            // function returning to it: `table.sort`'s comparator, `pcall`'s body...): the
+            // next Lua frame or ready continuation runs here, without leaving the thread and
+            // coming back to the top of the loop. What the top would look at cannot have
+            // changed meanwhile (the result and the interrupt are set only outside a run
+            // of frames: `handle_flow`, `handle_error`, the host between steps), or is
+            // checked here (fuel, finalizers due before a Lua frame).
+            while let Ok(Flow::Continue) = r {
+                if fuel.is_exhausted() {
+                    break;
+                }
+                r = match ts.frames.last() {
+                    Some(Frame::Lua(_)) if !ctx.may_run_finalizers(thread) => {
+                        interp::run(ctx, thread, &mut ts, fuel, is_main)
+                    }
+                    Some(Frame::Continuation { ready: Some(_), .. }) => {
+                        run_continuation(ctx, thread, &mut ts, fuel, is_main)
+                    }
+                    _ => break,
+                };
+            }
             drop(ts);
             match r {
                 Ok(flow) => {
