@@ -1155,8 +1155,37 @@ pub(crate) fn call_function<'gc>(
     call_function_ex(ctx, thread, ts, func, returns, is_main, fuel, false)
 }
 
+/// `call_function`, with `is_tail` for a call made in place of the caller's frame. A Lua
+/// function gets its frame here, in a small function; anything else (Rust callbacks, whose
+/// calls need much more room, `__call`) goes on in `call_other`.
 #[allow(clippy::too_many_arguments)]
+#[inline(never)]
 pub(crate) fn call_function_ex<'gc>(
+    ctx: Context<'gc>,
+    thread: Thread<'gc>,
+    ts: &mut ThreadState<'gc>,
+    func: usize,
+    returns: Returns,
+    is_main: bool,
+    fuel: &mut Fuel,
+    is_tail: bool,
+) -> Result<Flow<'gc>, Error<'gc>> {
+    if let Some(Value::Function(closure)) = ts.stack.get(func) {
+        push_lua_frame(ts, *closure, func, returns, is_tail)?;
+        if ts.hook.wants_events() {
+            // Its call event fires before its first instruction.
+            ts.hook.call_pending = true;
+        }
+        return Ok(Flow::Continue);
+    }
+    call_other(ctx, thread, ts, func, returns, is_main, fuel, is_tail)
+}
+
+/// `call_function_ex` for everything but a Lua function in `stack[func]` (which it also
+/// handles: a `__call` or a Rust tail call may lead to one).
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+fn call_other<'gc>(
     ctx: Context<'gc>,
     thread: Thread<'gc>,
     ts: &mut ThreadState<'gc>,
