@@ -141,3 +141,37 @@ fn tracebacks_charge_the_global_names_they_look_at() {
         "100 tracebacks over 3,000 more globals cost only {names} more units"
     );
 }
+
+/// Calls of Rust functions from Lua (the interpreter puts their results in place itself when
+/// nothing else happens: `executor::call_from_lua`): every count of results wanted (none,
+/// fewer, more than returned, all of them, in tail position) gives PUC's values, and the
+/// fuel charged is the same at every step size, with a pinned total (the general path's
+/// charges: one unit for the call, the results moved by `VALUES_PER_UNIT`).
+#[test]
+fn rust_function_calls_charge_the_same_at_every_step_size() {
+    let src = "local t = {} for i = 1, 40 do t[i] = i end
+               local unpack, select, rawlen = table.unpack, select, rawlen
+               local function tail(...) return select(2, ...) end
+               local s = 0
+               for i = 1, 50 do
+                 rawlen(t)
+                 local a = rawlen(t)
+                 local b, c, d = select(2, 'x', i)
+                 s = s + a + b + (c == nil and 1 or 0) + (d == nil and 1 or 0)
+                 s = s + select('#', unpack(t))
+                 local n = select('#', tail(unpack(t)))
+                 local x, y = tail(1, 2, 3)
+                 s = s + n + x + y
+                 s = s + #{unpack(t)} + math.max(unpack(t))
+               end
+               assert(s == 11575, s)";
+    let (total, _, outcome) = run(src, 1);
+    outcome.unwrap();
+    for budget in [7, 10_000, 1_000_000_000] {
+        let (t, _, outcome) = run(src, budget);
+        outcome.unwrap();
+        assert_eq!(t, total, "total fuel with steps of {budget}");
+    }
+    // What the general path (`call_function_ex`, `apply_action`, `post_return`) charged.
+    assert_eq!(total, 8553);
+}

@@ -494,7 +494,7 @@ impl<'gc> Executor<'gc> {
                     callee_name: "__gc",
                 });
             }
-            let r = match ts.frames.last() {
+            let mut r = match ts.frames.last() {
                 None if !ts.started => {
                     // The executor's main function has not been called yet.
                     ts.started = true;
@@ -509,6 +509,27 @@ impl<'gc> Executor<'gc> {
                     "internal error: continuation awaited with no call in progress",
                 )),
             };
+            // Going on in the same thread (a Rust continuation calling Lua and the Lua
+            // function returning to it: `table.sort`'s comparator, `pcall`'s body...): the
+            // next Lua frame or ready continuation runs here, without leaving the thread and
+            // coming back to the top of the loop. What the top would look at cannot have
+            // changed meanwhile (the result and the interrupt are set only outside a run
+            // of frames: `handle_flow`, `handle_error`, the host between steps), or is
+            // checked here (fuel, finalizers due before a Lua frame).
+            while let Ok(Flow::Continue) = r {
+                if fuel.is_exhausted() {
+                    break;
+                }
+                r = match ts.frames.last() {
+                    Some(Frame::Lua(_)) if !ctx.may_run_finalizers(thread) => {
+                        interp::run(ctx, thread, &mut ts, fuel, is_main)
+                    }
+                    Some(Frame::Continuation { ready: Some(_), .. }) => {
+                        run_continuation(ctx, thread, &mut ts, fuel, is_main)
+                    }
+                    _ => break,
+                };
+            }
             drop(ts);
             match r {
                 Ok(flow) => {
@@ -1134,8 +1155,37 @@ pub(crate) fn call_function<'gc>(
     call_function_ex(ctx, thread, ts, func, returns, is_main, fuel, false)
 }
 
+/// `call_function`, with `is_tail` for a call made in place of the caller's frame. A Lua
+/// function gets its frame here, in a small function; anything else (Rust callbacks, whose
+/// calls need much more room, `__call`) goes on in `call_other`.
 #[allow(clippy::too_many_arguments)]
+#[inline(never)]
 pub(crate) fn call_function_ex<'gc>(
+    ctx: Context<'gc>,
+    thread: Thread<'gc>,
+    ts: &mut ThreadState<'gc>,
+    func: usize,
+    returns: Returns,
+    is_main: bool,
+    fuel: &mut Fuel,
+    is_tail: bool,
+) -> Result<Flow<'gc>, Error<'gc>> {
+    if let Some(Value::Function(closure)) = ts.stack.get(func) {
+        push_lua_frame(ts, *closure, func, returns, is_tail)?;
+        if ts.hook.wants_events() {
+            // Its call event fires before its first instruction.
+            ts.hook.call_pending = true;
+        }
+        return Ok(Flow::Continue);
+    }
+    call_other(ctx, thread, ts, func, returns, is_main, fuel, is_tail)
+}
+
+/// `call_function_ex` for everything but a Lua function in `stack[func]` (which it also
+/// handles: a `__call` or a Rust tail call may lead to one).
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+fn call_other<'gc>(
     ctx: Context<'gc>,
     thread: Thread<'gc>,
     ts: &mut ThreadState<'gc>,
@@ -1185,79 +1235,19 @@ pub(crate) fn call_function_ex<'gc>(
                     };
                     (inner.func)(ctx, &mut exec)
                 };
-                let action = match action {
-                    Ok(a) => a,
-                    Err(Error::CollectThenRetry) => {
-                        // The callback asked for memory that fits only after a full
-                        // collection, before changing anything: call it again (same stack)
-                        // when the host has collected.
-                        ts.push_frame(Frame::Continuation {
-                            then: Then::new("retry", retry_callback, ts.stack[func]),
-                            base: func + 1,
-                            returns,
-                            ready: Some(Outcome::Returned),
-                            callee_name: inner.name,
-                        });
-                        return Ok(Flow::OutOfFuel);
-                    }
-                    Err(e) => {
-                        ts.raised_by = Some((inner.name, func));
-                        return Err(Error::Value(error_to_value(ctx, ts, e, Some(inner.name))));
-                    }
-                };
-                match action {
-                    Action::Call {
-                        function,
-                        then: None,
+                match after_callback(
+                    ctx, thread, ts, func, returns, action, inner.name, is_main, fuel,
+                )? {
+                    AfterCallback::Flow(flow) => return Ok(flow),
+                    AfterCallback::Call {
+                        func: f,
+                        returns: r,
+                        is_tail: t,
                     } => {
-                        // Tail call from Rust: replace the callback by the function.
-                        ts.stack[func] = function;
-                        is_tail = true;
+                        func = f;
+                        returns = r;
+                        is_tail = t;
                         chain = 0;
-                        if let Some(flow) = call_boundary(ctx, ts, func, returns, fuel, is_tail)? {
-                            return Ok(flow);
-                        }
-                        continue;
-                    }
-                    Action::Call {
-                        function,
-                        then: Some(then),
-                    } => {
-                        if ts.frames.len() >= MAX_FRAMES {
-                            return Err(Error::runtime("stack overflow"));
-                        }
-                        ts.push_frame(Frame::continuation(then, func + 1, returns, inner.name));
-                        fuel.consume(values_cost(ts.stack.len() - func - 1));
-                        ts.stack.insert(func + 1, function);
-                        func += 1;
-                        returns = Returns::Multi;
-                        is_tail = false;
-                        chain = 0;
-                        if let Some(flow) = call_boundary(ctx, ts, func, returns, fuel, is_tail)? {
-                            return Ok(flow);
-                        }
-                        continue;
-                    }
-                    Action::Return
-                        if ts.hook.fires(crate::hook::MASK_RETURN)
-                            && !crate::hook::in_finalizer(ctx, thread) =>
-                    {
-                        return crate::hook::callback_event(
-                            ctx,
-                            thread,
-                            ts,
-                            crate::hook::Event::Return,
-                            func,
-                            returns,
-                            inner.name,
-                            is_main,
-                            fuel,
-                        );
-                    }
-                    other => {
-                        return apply_action(
-                            ctx, thread, ts, func, returns, other, inner.name, is_main, fuel,
-                        );
                     }
                 }
             }
@@ -1279,6 +1269,192 @@ pub(crate) fn call_function_ex<'gc>(
                 }
             }
         }
+    }
+}
+
+/// What a Rust callback's outcome leads to (`after_callback`).
+enum AfterCallback<'gc> {
+    /// Handled: go on with this flow.
+    Flow(Flow<'gc>),
+    /// The callback called (`Action::Call`): call `stack[func]` next, as
+    /// `call_function_ex(.., func, returns, .., is_tail)` does.
+    Call {
+        func: usize,
+        returns: Returns,
+        is_tail: bool,
+    },
+}
+
+/// Handles what the Rust callback at `func` (named `name`) returned: its error, its action,
+/// its return event. The callback's part of `call_function_ex`, shared with
+/// `call_from_lua`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn after_callback<'gc>(
+    ctx: Context<'gc>,
+    thread: Thread<'gc>,
+    ts: &mut ThreadState<'gc>,
+    func: usize,
+    returns: Returns,
+    action: Result<Action<'gc>, Error<'gc>>,
+    name: &'static str,
+    is_main: bool,
+    fuel: &mut Fuel,
+) -> Result<AfterCallback<'gc>, Error<'gc>> {
+    let action = match action {
+        Ok(a) => a,
+        Err(Error::CollectThenRetry) => {
+            // The callback asked for memory that fits only after a full collection, before
+            // changing anything: call it again (same stack) when the host has collected.
+            ts.push_frame(Frame::Continuation {
+                then: Then::new("retry", retry_callback, ts.stack[func]),
+                base: func + 1,
+                returns,
+                ready: Some(Outcome::Returned),
+                callee_name: name,
+            });
+            return Ok(AfterCallback::Flow(Flow::OutOfFuel));
+        }
+        Err(e) => {
+            ts.raised_by = Some((name, func));
+            return Err(Error::Value(error_to_value(ctx, ts, e, Some(name))));
+        }
+    };
+    match action {
+        Action::Call {
+            function,
+            then: None,
+        } => {
+            // Tail call from Rust: replace the callback by the function.
+            ts.stack[func] = function;
+            if let Some(flow) = call_boundary(ctx, ts, func, returns, fuel, true)? {
+                return Ok(AfterCallback::Flow(flow));
+            }
+            Ok(AfterCallback::Call {
+                func,
+                returns,
+                is_tail: true,
+            })
+        }
+        Action::Call {
+            function,
+            then: Some(then),
+        } => {
+            if ts.frames.len() >= MAX_FRAMES {
+                return Err(Error::runtime("stack overflow"));
+            }
+            ts.push_frame(Frame::continuation(then, func + 1, returns, name));
+            fuel.consume(values_cost(ts.stack.len() - func - 1));
+            ts.stack.insert(func + 1, function);
+            if let Some(flow) = call_boundary(ctx, ts, func + 1, Returns::Multi, fuel, false)? {
+                return Ok(AfterCallback::Flow(flow));
+            }
+            Ok(AfterCallback::Call {
+                func: func + 1,
+                returns: Returns::Multi,
+                is_tail: false,
+            })
+        }
+        Action::Return
+            if ts.hook.fires(crate::hook::MASK_RETURN)
+                && !crate::hook::in_finalizer(ctx, thread) =>
+        {
+            crate::hook::callback_event(
+                ctx,
+                thread,
+                ts,
+                crate::hook::Event::Return,
+                func,
+                returns,
+                name,
+                is_main,
+                fuel,
+            )
+            .map(AfterCallback::Flow)
+        }
+        other => apply_action(ctx, thread, ts, func, returns, other, name, is_main, fuel)
+            .map(AfterCallback::Flow),
+    }
+}
+
+/// The interpreter's calls (`do_call!`: the function at `func`, its arguments above it up
+/// to the stack's end, called by the Lua frame on top): `call_function`, except that a Rust
+/// callback called with no hook, for a `Count` or `Multi` of results, that returns its
+/// results (the common end) has them put in place here, as `apply_action` and
+/// `post_return` would (same stack, same fuel, same frames), without their general
+/// dispatch. Every other case (hooks, errors, other actions, a frame pushed, metamethod
+/// calls) takes the general path.
+#[inline(never)]
+pub(crate) fn call_from_lua<'gc>(
+    ctx: Context<'gc>,
+    thread: Thread<'gc>,
+    ts: &mut ThreadState<'gc>,
+    func: usize,
+    returns: Returns,
+    is_main: bool,
+    fuel: &mut Fuel,
+) -> Result<Flow<'gc>, Error<'gc>> {
+    let Value::Callback(cb) = ts.stack[func] else {
+        return call_function(ctx, thread, ts, func, returns, is_main, fuel);
+    };
+    if ts.hook.wants_events() || matches!(returns, Returns::Meta | Returns::Discard) {
+        return call_function(ctx, thread, ts, func, returns, is_main, fuel);
+    }
+    let inner = gc_arena::Gc::as_ref(cb.0);
+    let frames = ts.frames.len();
+    fuel.consume(1);
+    let action = {
+        let mut exec = Exec {
+            ts,
+            base: func + 1,
+            thread,
+            is_main,
+            fuel,
+            upvalue: inner.upvalue,
+            resumable: None,
+        };
+        (inner.func)(ctx, &mut exec)
+    };
+    if let Ok(Action::Return) = action {
+        // (The results are the values above the function slot, which is still there.)
+        let results = ts.stack.len().checked_sub(func + 1);
+        if let (false, true, Some(n), Some(Frame::Lua(f))) = (
+            ts.hook.wants_events(),
+            ts.frames.len() == frames,
+            results,
+            ts.frames.last(),
+        ) {
+            // `apply_action` (`Action::Return`) then `post_return`: the results move down
+            // over the function slot, charged by number; the caller's registers are all
+            // there, and nil past the results it takes.
+            let frame_end = f.stack_end;
+            fuel.consume((n / VALUES_PER_UNIT) as i64);
+            let (k, end) = match returns {
+                Returns::Count(c) => {
+                    let c = c as usize;
+                    (n.min(c), frame_end.max(func + c))
+                }
+                _ => (n, frame_end.max(func + n)),
+            };
+            ts.stack.copy_within(func + 1..func + 1 + k, func);
+            ts.stack.truncate(func + k);
+            ts.stack.resize(end, Value::Nil);
+            if let (Returns::Multi, Some(Frame::Lua(f))) = (returns, ts.frames.last_mut()) {
+                // Where the results end, for the instruction that takes them all.
+                f.top = func + n;
+            }
+            return Ok(Flow::Continue);
+        }
+    }
+    match after_callback(
+        ctx, thread, ts, func, returns, action, inner.name, is_main, fuel,
+    )? {
+        AfterCallback::Flow(flow) => Ok(flow),
+        AfterCallback::Call {
+            func,
+            returns,
+            is_tail,
+        } => call_function_ex(ctx, thread, ts, func, returns, is_main, fuel, is_tail),
     }
 }
 

@@ -12,11 +12,13 @@
 //!   paused frame resumes at the right instruction.
 //! - Fuel is counted in a local and checked at backward jumps and calls only: straight-line
 //!   code between checks is bounded by the function's length. One unit per instruction,
-//!   taken off by stretches (`pc - seg` instructions at a time, see `flush!`), which gives
+//!   never counted one by one: the budget left is `limit - pc` (see `budget!`), which gives
 //!   the same totals at the same points as counting each instruction.
-//! - Calls of fixed-parameter Lua functions and `Return0`/`Return1` into a Lua caller switch
-//!   the loop's locals to the new frame (`enter_frame!`) without leaving the loop; every
-//!   other call or return goes back to the top of `'frame`, which reloads them.
+//! - Calls of fixed-parameter Lua functions and `Return0`/`Return1`/`Return { close: false }`
+//!   into a Lua caller switch the loop's locals to the new frame (`enter_frame!`) without
+//!   leaving the loop; every other call or return goes back to the top of `'frame`, which
+//!   reloads them (a Rust function's results are put in place by `executor::call_from_lua`
+//!   without the executor's general dispatch).
 //! - A metamethod call is pushed above the frame's registers with `Returns::Meta`; when it
 //!   returns, `finish_meta` completes the interrupted instruction (PUC's `luaV_finishOp`), so
 //!   metamethods never recurse on the Rust stack and can yield.
@@ -26,7 +28,7 @@ use lunette_compiler::Instruction;
 use crate::debug;
 use crate::error::Error;
 use crate::executor::{
-    call_function, call_function_ex, close_upvalues, post_return, Flow, Fuel, MAX_FRAMES,
+    call_from_lua, call_function_ex, close_upvalues, post_return, Flow, Fuel, MAX_FRAMES,
     MAX_STACK_SLOTS, VALUES_PER_UNIT,
 };
 use crate::function::{ClosureInner, LuaClosure, UpValue, UpValueState};
@@ -621,6 +623,21 @@ pub(crate) fn set_len_nil_filled(ts: &mut ThreadState<'_>, len: usize) {
     }
 }
 
+/// Sizes the stack for a Lua frame being entered: keeps its first `keep` slots (up to the
+/// arguments the callee takes; `keep <= stack.len()`), then nil up to `end` (missing
+/// parameters and the other registers; `keep <= end`). What `truncate(keep)` then
+/// `set_len_nil_filled(end)` do, with one capacity check: when the buffer grows, the
+/// thread's charge follows.
+#[inline(always)]
+fn size_frame_stack(ts: &mut ThreadState<'_>, keep: usize, end: usize) {
+    ts.stack.truncate(keep);
+    let n = end - ts.stack.len();
+    if end > ts.stack.capacity() {
+        grow_stack(ts, n);
+    }
+    ts.stack.resize(end, Value::Nil);
+}
+
 #[cold]
 #[inline(never)]
 fn grow_stack(ts: &mut ThreadState<'_>, additional: usize) {
@@ -784,16 +801,27 @@ fn run_mode<'gc, const HOOKED: bool>(
         let mut base = frame.base;
         let mut pc = frame.pc;
         let mut top = frame.top;
-        // The frame's function slot and what its caller wants (the return fast path).
-        let mut func = frame.func;
-        let mut returns = frame.returns;
-        let mut budget = fuel.remaining();
-        // Fuel is one unit per instruction, counted by stretches instead of one by one: the
-        // instructions run since `seg` are `pc - seg` units not yet taken off `budget`.
-        // `flush!` takes them off (before anything reads the budget or saves it); a change
-        // of `pc` that is not running the next instruction (a jump, a skipped `Jmp`, a
-        // rewind) moves `seg` by the same amount (`jump_by!`), so it counts nothing.
-        let mut seg = pc as i64;
+        // Fuel is one unit per instruction, counted without touching a counter per
+        // instruction: the budget left is `limit - pc` (`budget!`), so running the next
+        // instruction (`pc += 1`) takes one unit; a change of `pc` that is not running the
+        // next instruction (a jump, a skipped `Jmp`, a rewind) moves `limit` by the same
+        // amount (`jump_by!`), so it counts nothing; other charges lower `limit` (`spend!`).
+        // Wrapping arithmetic: a budget near `i64::MAX` plus `pc` wraps, and `limit - pc`
+        // gives it back exactly.
+        let mut limit = fuel.remaining().wrapping_add(pc as i64);
+        // The fuel left (one unit per instruction run so far already taken off).
+        macro_rules! budget {
+            () => {
+                limit.wrapping_sub(pc as i64)
+            };
+        }
+        // Takes `$n` more units off the budget.
+        macro_rules! spend {
+            ($n:expr) => {{
+                let n: i64 = $n;
+                limit = limit.wrapping_sub(n);
+            }};
+        }
 
         // Switches the locals above to `$f`, a Lua frame that is or is about to be on top of
         // `ts.frames`, without leaving the instruction loop: what the top of `'frame` does,
@@ -819,11 +847,10 @@ fn run_mode<'gc, const HOOKED: bool>(
                 consts = &fp.constants;
                 upvals = f.closure.upvalue_slots();
                 base = f.base;
+                let remaining = budget!();
                 pc = f.pc;
-                seg = pc as i64;
+                limit = remaining.wrapping_add(pc as i64);
                 top = f.top;
-                func = f.func;
-                returns = f.returns;
             }};
         }
 
@@ -835,30 +862,19 @@ fn run_mode<'gc, const HOOKED: bool>(
                 *unchecked::reg_mut(&mut ts.stack, base + $i as usize)
             };
         }
-        macro_rules! flush {
-            () => {{
-                budget -= pc as i64 - seg;
-                // Not read again when the loop is left right after (`save!` then `return`).
-                #[allow(unused_assignments)]
-                {
-                    seg = pc as i64;
-                }
-            }};
-        }
         macro_rules! jump_by {
             ($delta:expr) => {{
                 let delta: i64 = $delta;
                 pc = (pc as i64 + delta) as usize;
-                seg += delta;
+                limit = limit.wrapping_add(delta);
             }};
         }
         macro_rules! save {
             () => {{
-                flush!();
                 let f = current_frame(ts);
                 f.pc = pc;
                 f.top = top;
-                fuel.set_remaining(budget);
+                fuel.set_remaining(budget!());
             }};
         }
         macro_rules! bail {
@@ -879,8 +895,7 @@ fn run_mode<'gc, const HOOKED: bool>(
         // jumps).
         macro_rules! check_fuel {
             () => {
-                flush!();
-                if budget <= 0 {
+                if budget!() <= 0 {
                     save!();
                     // The step ends here either way, and this safe point is not checked
                     // again on resume: an automatic collection due now is asked for now,
@@ -902,9 +917,8 @@ fn run_mode<'gc, const HOOKED: bool>(
         // positive budget makes progress (a budget of 1 used to retry a call forever).
         macro_rules! check_fuel_before {
             () => {
-                flush!();
-                if budget < 0 {
-                    budget += 1;
+                if budget!() < 0 {
+                    spend!(-1);
                     jump_by!(-1);
                     save!();
                     if HOOKED {
@@ -928,7 +942,7 @@ fn run_mode<'gc, const HOOKED: bool>(
         macro_rules! do_call {
             ($slot:expr, $returns:expr) => {{
                 save!();
-                match call_function(ctx, thread, ts, $slot, $returns, is_main, fuel) {
+                match call_from_lua(ctx, thread, ts, $slot, $returns, is_main, fuel) {
                     Ok(Flow::Continue) => continue 'frame,
                     Ok(flow) => return Ok(flow),
                     Err(e) => return Err(e),
@@ -1501,12 +1515,11 @@ fn run_mode<'gc, const HOOKED: bool>(
                     } else {
                         top = first + n as usize;
                     }
-                    budget -= n as i64;
-                    flush!();
-                    fuel.set_remaining(budget);
+                    spend!(n as i64);
+                    fuel.set_remaining(budget!());
                     let describe = |slot: usize| debug::describe_register(fp, pc - 1, slot - base);
                     let r = concat_reduce(ctx, &mut ts.stack, first, top, fuel, &describe);
-                    budget = fuel.remaining();
+                    limit = fuel.remaining().wrapping_add(pc as i64);
                     match tri!(r) {
                         ConcatStep::Done => {}
                         ConcatStep::Meta(mm, x, y, new_top) => {
@@ -1555,14 +1568,13 @@ fn run_mode<'gc, const HOOKED: bool>(
                     }
                 }
                 Instruction::Jmp { off } if off < 0 => {
-                    flush!();
-                    if budget < 0 {
+                    if budget!() < 0 {
                         // Out of fuel at a loop's back edge (the `Jmp` overran the budget):
                         // the frame stops at the `Jmp` (its unit given back: it runs when the
                         // frame resumes), so a paused loop reports its body's last line, like
                         // PUC, not the line before the loop. (A `Jmp` that took the last unit
                         // jumps, and the step ends after it, as for any instruction.)
-                        budget += 1;
+                        spend!(-1);
                         jump_by!(-1);
                         save!();
                         if HOOKED {
@@ -1583,7 +1595,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                     let eq = x.raw_eq(y);
                     if eq {
                         if let (Value::String(s1), Value::String(s2)) = (x, y) {
-                            budget -= LuaString::equal_cost(s1, s2);
+                            spend!(LuaString::equal_cost(s1, s2));
                         }
                     } else {
                         let mm = match (x, y) {
@@ -1604,7 +1616,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                     let c = match (x, y) {
                         (Value::String(s1), Value::String(s2)) => {
                             let (ord, scanned) = compare_bytes(s1.as_bytes(), s2.as_bytes());
-                            budget -= LuaString::compare_cost(scanned);
+                            spend!(LuaString::compare_cost(scanned));
                             Some(ord.is_lt())
                         }
                         _ => less_than(x, y),
@@ -1622,7 +1634,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                     let c = match (x, y) {
                         (Value::String(s1), Value::String(s2)) => {
                             let (ord, scanned) = compare_bytes(s1.as_bytes(), s2.as_bytes());
-                            budget -= LuaString::compare_cost(scanned);
+                            spend!(LuaString::compare_cost(scanned));
                             Some(ord.is_le())
                         }
                         _ => less_equal(x, y),
@@ -1640,7 +1652,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                     let eq = x.raw_eq(y);
                     if eq {
                         if let (Value::String(s1), Value::String(s2)) = (x, y) {
-                            budget -= LuaString::equal_cost(s1, s2);
+                            spend!(LuaString::equal_cost(s1, s2));
                         }
                     }
                     cond_jump!(eq, k);
@@ -1692,7 +1704,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                         func + b as usize
                     } else {
                         // Arguments from a multiple-value expression: moved as a block.
-                        budget -= ((top - func) / VALUES_PER_UNIT) as i64;
+                        spend!(((top - func) / VALUES_PER_UNIT) as i64);
                         top
                     };
                     // Fast path: a fixed-parameter Lua function gets its frame right here. This
@@ -1709,9 +1721,11 @@ fn run_mode<'gc, const HOOKED: bool>(
                         {
                             save!();
                             let nargs = args_end - new_base;
-                            ts.stack
-                                .truncate(new_base + nargs.min(cp.num_params as usize));
-                            set_len_nil_filled(ts, new_end);
+                            size_frame_stack(
+                                ts,
+                                new_base + nargs.min(cp.num_params as usize),
+                                new_end,
+                            );
                             let callee_frame = LuaFrame {
                                 closure: callee,
                                 func,
@@ -1729,7 +1743,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                                 concat_resume: false,
                             };
                             ts.push_frame(Frame::Lua(callee_frame));
-                            if budget <= 0 {
+                            if budget!() <= 0 {
                                 return Ok(Flow::OutOfFuel);
                             }
                             // E1: `pc == 0 < code.len()` (verifier H4); E2: the stack's
@@ -1752,7 +1766,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                     if b != 0 {
                         ts.stack.truncate(func + b as usize);
                     } else {
-                        budget -= ((top - func) / VALUES_PER_UNIT) as i64;
+                        spend!(((top - func) / VALUES_PER_UNIT) as i64);
                         ts.stack.truncate(top);
                     }
                     let callee = ts.stack[func];
@@ -1784,10 +1798,68 @@ fn run_mode<'gc, const HOOKED: bool>(
                         Err(e) => return Err(e),
                     }
                 }
+                Instruction::Return { a, b, close: false }
+                    if !HOOKED
+                        && (ts.open_upvalues.is_empty() || !open_upvalue_at_or_above(ts, base)) =>
+                {
+                    // Fast path, like `Return0`/`Return1` below: nothing to close; a Lua
+                    // caller expecting a fixed count gets the first `want` values, padded
+                    // with nil, without leaving the loop.
+                    let first = base + a as usize;
+                    let n = if b != 0 { b as usize - 1 } else { top - first };
+                    spend!((n / VALUES_PER_UNIT) as i64);
+                    let len = ts.frames.len();
+                    let fast = match (
+                        ts.frames.get(len.wrapping_sub(1)),
+                        ts.frames.get(len.wrapping_sub(2)),
+                    ) {
+                        (
+                            Some(Frame::Lua(LuaFrame {
+                                func,
+                                returns: Returns::Count(want),
+                                ..
+                            })),
+                            Some(Frame::Lua(caller)),
+                        ) if first + n <= ts.stack.len() => {
+                            Some((*func, *want as usize, caller.stack_end))
+                        }
+                        _ => None,
+                    };
+                    if let Some((func, want, caller_end)) = fast {
+                        ts.frames.pop();
+                        // Values move down (`func < first`) before the stack is cut to the
+                        // caller's registers, which may end below them.
+                        let k = n.min(want);
+                        for i in 0..k {
+                            ts.stack[func + i] = ts.stack[first + i];
+                        }
+                        set_len_nil_filled(ts, caller_end.max(func + want));
+                        for i in k..want {
+                            ts.stack[func + i] = Value::Nil;
+                        }
+                        fuel.set_remaining(budget!());
+                        if budget!() <= 0 {
+                            return Ok(Flow::OutOfFuel);
+                        }
+                        // (Always a Lua frame: checked above.)
+                        let Some(Frame::Lua(caller)) = ts.frames.last() else {
+                            continue 'frame;
+                        };
+                        enter_frame!(caller);
+                        continue;
+                    }
+                    save!();
+                    return_from_frame(ctx, ts, first, n);
+                    match finish_return(ctx, ts, first, n) {
+                        Ok(Flow::Continue) => continue 'frame,
+                        Ok(flow) => return Ok(flow),
+                        Err(e) => return Err(e),
+                    }
+                }
                 Instruction::Return { a, b, close } => {
                     let first = base + a as usize;
                     let n = if b != 0 { b as usize - 1 } else { top - first };
-                    budget -= (n / VALUES_PER_UNIT) as i64;
+                    spend!((n / VALUES_PER_UNIT) as i64);
                     if close {
                         close_upvalues(ctx, ts, base);
                         if let Some(&slot) = ts.tbc_slots.last() {
@@ -1828,27 +1900,42 @@ fn run_mode<'gc, const HOOKED: bool>(
                         Instruction::Return1 { a } => (1, r!(a)),
                         _ => (0, Value::Nil),
                     };
-                    if let (Returns::Count(want), Some(Frame::Lua(caller))) =
-                        (returns, ts.frames.get(ts.frames.len().wrapping_sub(2)))
-                    {
-                        let caller = *caller;
+                    // The returning frame is on top (it is running); the caller, if a Lua
+                    // frame, right below. Read in place: no copy of either frame.
+                    let len = ts.frames.len();
+                    let fast = match (
+                        ts.frames.get(len.wrapping_sub(1)),
+                        ts.frames.get(len.wrapping_sub(2)),
+                    ) {
+                        (
+                            Some(Frame::Lua(LuaFrame {
+                                func,
+                                returns: Returns::Count(want),
+                                ..
+                            })),
+                            Some(Frame::Lua(caller)),
+                        ) => Some((*func, *want as usize, caller.stack_end)),
+                        _ => None,
+                    };
+                    if let Some((func, want, caller_end)) = fast {
                         ts.frames.pop();
-                        let want = want as usize;
                         // The caller may want more values than the callee had registers
                         // (`local a, b, ..., z = f()`): size the stack first.
-                        let end = caller.stack_end.max(func + want);
-                        set_len_nil_filled(ts, end);
-                        // Unchecked: the stack's length is `end >= func + want` (just set).
+                        set_len_nil_filled(ts, caller_end.max(func + want));
+                        // Unchecked: the stack's length is `>= func + want` (just set).
                         *unchecked::reg_mut(&mut ts.stack, func) = v;
                         for i in 1..want {
                             *unchecked::reg_mut(&mut ts.stack, func + i) = Value::Nil;
                         }
-                        flush!();
-                        fuel.set_remaining(budget);
-                        if budget <= 0 {
+                        fuel.set_remaining(budget!());
+                        if budget!() <= 0 {
                             return Ok(Flow::OutOfFuel);
                         }
-                        enter_frame!(&caller);
+                        // (Always a Lua frame: checked above.)
+                        let Some(Frame::Lua(caller)) = ts.frames.last() else {
+                            continue 'frame;
+                        };
+                        enter_frame!(caller);
                         continue;
                     }
                     save!();
@@ -1973,7 +2060,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                         if t.is_frozen() {
                             bail!(Error::runtime("attempt to modify a read-only table"));
                         }
-                        budget -= count as i64 / 8;
+                        spend!(count as i64 / 8);
                         let mut st = t.borrow_mut(ctx);
                         for i in 1..=count {
                             let v = ts.stack[ra + i];
@@ -1994,7 +2081,10 @@ fn run_mode<'gc, const HOOKED: bool>(
                 }
                 Instruction::VarArg { a, c } => {
                     let nvar = current_frame(ts).num_varargs;
-                    match var_arg(ctx, ts, base, nvar, a, c, &mut budget) {
+                    let mut budget = budget!();
+                    let r = var_arg(ctx, ts, base, nvar, a, c, &mut budget);
+                    limit = budget.wrapping_add(pc as i64);
+                    match r {
                         Ok(Some(end)) => top = end,
                         Ok(None) => {}
                         Err(e) => bail!(e),
