@@ -1183,6 +1183,31 @@ pub(crate) fn call_function_ex<'gc>(
 
 /// `call_function_ex` for everything but a Lua function in `stack[func]` (which it also
 /// handles: a `__call` or a Rust tail call may lead to one).
+/// Runs Rust function `inner`, called at slot `func` (its arguments above it), charging the
+/// call's unit of fuel; what it asks for next is the caller's to carry out.
+#[inline(always)]
+fn run_callback<'gc>(
+    ctx: Context<'gc>,
+    thread: Thread<'gc>,
+    ts: &mut ThreadState<'gc>,
+    func: usize,
+    inner: &crate::function::CallbackInner<'gc>,
+    is_main: bool,
+    fuel: &mut Fuel,
+) -> Result<Action<'gc>, Error<'gc>> {
+    fuel.consume(1);
+    let mut exec = Exec {
+        ts,
+        base: func + 1,
+        thread,
+        is_main,
+        fuel,
+        upvalue: inner.upvalue,
+        resumable: None,
+    };
+    (inner.func)(ctx, &mut exec)
+}
+
 #[allow(clippy::too_many_arguments)]
 #[inline(never)]
 fn call_other<'gc>(
@@ -1222,19 +1247,7 @@ fn call_other<'gc>(
                         fuel,
                     );
                 }
-                fuel.consume(1);
-                let action = {
-                    let mut exec = Exec {
-                        ts,
-                        base: func + 1,
-                        thread,
-                        is_main,
-                        fuel,
-                        upvalue: inner.upvalue,
-                        resumable: None,
-                    };
-                    (inner.func)(ctx, &mut exec)
-                };
+                let action = run_callback(ctx, thread, ts, func, inner, is_main, fuel);
                 match after_callback(
                     ctx, thread, ts, func, returns, action, inner.name, is_main, fuel,
                 )? {
@@ -1402,19 +1415,7 @@ pub(crate) fn call_from_lua<'gc>(
     }
     let inner = gc_arena::Gc::as_ref(cb.0);
     let frames = ts.frames.len();
-    fuel.consume(1);
-    let action = {
-        let mut exec = Exec {
-            ts,
-            base: func + 1,
-            thread,
-            is_main,
-            fuel,
-            upvalue: inner.upvalue,
-            resumable: None,
-        };
-        (inner.func)(ctx, &mut exec)
-    };
+    let action = run_callback(ctx, thread, ts, func, inner, is_main, fuel);
     if let Ok(Action::Return) = action {
         // (The results are the values above the function slot, which is still there.)
         let results = ts.stack.len().checked_sub(func + 1);

@@ -722,6 +722,28 @@ fn set_plain<'gc>(
     Ok(plain)
 }
 
+/// When the top frame (the one returning) is a Lua frame whose Lua caller expects a fixed
+/// number of results: its function slot, that number, and the caller's `stack_end` (read in
+/// place, without copying either frame).
+#[inline(always)]
+fn fixed_count_return(frames: &[Frame<'_>]) -> Option<(usize, usize, usize)> {
+    let len = frames.len();
+    match (
+        frames.get(len.wrapping_sub(1)),
+        frames.get(len.wrapping_sub(2)),
+    ) {
+        (
+            Some(Frame::Lua(LuaFrame {
+                func,
+                returns: Returns::Count(want),
+                ..
+            })),
+            Some(Frame::Lua(caller)),
+        ) => Some((*func, *want as usize, caller.stack_end)),
+        _ => None,
+    }
+}
+
 /// The `RK(c)` operand of a store: constant `c` if `ck`, else register `c` of the frame at
 /// `base`. Unchecked like the interpreter's `r!` and `konst` (verifier O1/O2, E2, K: see
 /// `gc_unsafe::unchecked`).
@@ -936,6 +958,35 @@ fn run_mode<'gc, const HOOKED: bool>(
                     return memory_attention(ctx);
                 }
             };
+        }
+        // A return by the general path (`return_from_frame`, `finish_return`): results
+        // `stack[$first..$first + $n]`.
+        macro_rules! general_return {
+            ($first:expr, $n:expr) => {{
+                save!();
+                return_from_frame(ctx, ts, $first, $n);
+                match finish_return(ctx, ts, $first, $n) {
+                    Ok(Flow::Continue) => continue 'frame,
+                    Ok(flow) => return Ok(flow),
+                    Err(e) => return Err(e),
+                }
+            }};
+        }
+        // After a fast return into a Lua caller (its frame now on top, its results in place):
+        // stop if the fuel ran out, else go on in the caller's frame.
+        macro_rules! back_to_caller {
+            () => {{
+                fuel.set_remaining(budget!());
+                if budget!() <= 0 {
+                    return Ok(Flow::OutOfFuel);
+                }
+                // (Always a Lua frame: the fast paths checked it.)
+                let Some(Frame::Lua(caller)) = ts.frames.last() else {
+                    continue 'frame;
+                };
+                enter_frame!(caller);
+                continue;
+            }};
         }
         // Calls the function at absolute slot `$slot` (args above it) and continues with
         // whatever frame is on top afterwards.
@@ -1808,23 +1859,8 @@ fn run_mode<'gc, const HOOKED: bool>(
                     let first = base + a as usize;
                     let n = if b != 0 { b as usize - 1 } else { top - first };
                     spend!((n / VALUES_PER_UNIT) as i64);
-                    let len = ts.frames.len();
-                    let fast = match (
-                        ts.frames.get(len.wrapping_sub(1)),
-                        ts.frames.get(len.wrapping_sub(2)),
-                    ) {
-                        (
-                            Some(Frame::Lua(LuaFrame {
-                                func,
-                                returns: Returns::Count(want),
-                                ..
-                            })),
-                            Some(Frame::Lua(caller)),
-                        ) if first + n <= ts.stack.len() => {
-                            Some((*func, *want as usize, caller.stack_end))
-                        }
-                        _ => None,
-                    };
+                    let fast =
+                        fixed_count_return(&ts.frames).filter(|_| first + n <= ts.stack.len());
                     if let Some((func, want, caller_end)) = fast {
                         ts.frames.pop();
                         // Values move down (`func < first`) before the stack is cut to the
@@ -1837,24 +1873,9 @@ fn run_mode<'gc, const HOOKED: bool>(
                         for i in k..want {
                             ts.stack[func + i] = Value::Nil;
                         }
-                        fuel.set_remaining(budget!());
-                        if budget!() <= 0 {
-                            return Ok(Flow::OutOfFuel);
-                        }
-                        // (Always a Lua frame: checked above.)
-                        let Some(Frame::Lua(caller)) = ts.frames.last() else {
-                            continue 'frame;
-                        };
-                        enter_frame!(caller);
-                        continue;
+                        back_to_caller!();
                     }
-                    save!();
-                    return_from_frame(ctx, ts, first, n);
-                    match finish_return(ctx, ts, first, n) {
-                        Ok(Flow::Continue) => continue 'frame,
-                        Ok(flow) => return Ok(flow),
-                        Err(e) => return Err(e),
-                    }
+                    general_return!(first, n);
                 }
                 Instruction::Return { a, b, close } => {
                     let first = base + a as usize;
@@ -1883,13 +1904,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                         }
                     }
                     return_hook!();
-                    save!();
-                    return_from_frame(ctx, ts, first, n);
-                    match finish_return(ctx, ts, first, n) {
-                        Ok(Flow::Continue) => continue 'frame,
-                        Ok(flow) => return Ok(flow),
-                        Err(e) => return Err(e),
-                    }
+                    general_return!(first, n);
                 }
                 Instruction::Return0 | Instruction::Return1 { .. }
                     if !HOOKED
@@ -1902,21 +1917,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                     };
                     // The returning frame is on top (it is running); the caller, if a Lua
                     // frame, right below. Read in place: no copy of either frame.
-                    let len = ts.frames.len();
-                    let fast = match (
-                        ts.frames.get(len.wrapping_sub(1)),
-                        ts.frames.get(len.wrapping_sub(2)),
-                    ) {
-                        (
-                            Some(Frame::Lua(LuaFrame {
-                                func,
-                                returns: Returns::Count(want),
-                                ..
-                            })),
-                            Some(Frame::Lua(caller)),
-                        ) => Some((*func, *want as usize, caller.stack_end)),
-                        _ => None,
-                    };
+                    let fast = fixed_count_return(&ts.frames);
                     if let Some((func, want, caller_end)) = fast {
                         ts.frames.pop();
                         // The caller may want more values than the callee had registers
@@ -1927,16 +1928,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                         for i in 1..want {
                             *unchecked::reg_mut(&mut ts.stack, func + i) = Value::Nil;
                         }
-                        fuel.set_remaining(budget!());
-                        if budget!() <= 0 {
-                            return Ok(Flow::OutOfFuel);
-                        }
-                        // (Always a Lua frame: checked above.)
-                        let Some(Frame::Lua(caller)) = ts.frames.last() else {
-                            continue 'frame;
-                        };
-                        enter_frame!(caller);
-                        continue;
+                        back_to_caller!();
                     }
                     save!();
                     let first = base
