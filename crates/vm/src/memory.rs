@@ -75,6 +75,8 @@ pub struct MemoryAccount {
     script_bytes: Cell<usize>,
     /// `used` at the last collector step (for pacing by bytes).
     step_mark: Cell<usize>,
+    /// Bytes of strings made since the last `Lua::gc_step` (see `take_string_growth`).
+    string_growth: Cell<usize>,
     /// Whether new charges are host charges (see [`host_charges`]).
     host_mode: Cell<bool>,
     /// The limit asked for a collection (see `Context::request_memory_collection`).
@@ -149,6 +151,7 @@ impl Default for MemoryAccount {
             collect_asked_at: Cell::new(None),
             script_bytes: Cell::new(0),
             step_mark: Cell::new(0),
+            string_growth: Cell::new(0),
             host_mode: Cell::new(false),
             collection_wanted: Cell::new(false),
             pacing: Cell::new(CollectorPacing::default()),
@@ -235,6 +238,13 @@ impl MemoryAccount {
     }
 
     /// Bytes gained since the last call (for the collector's pacing).
+    /// Bytes of strings made since the last call. A string is one small object to gc-arena
+    /// (which paces by object count) however long it is; the collector's pacing counts
+    /// these bytes as debt too (`Lua::gc_step`).
+    pub(crate) fn take_string_growth(&self) -> usize {
+        self.string_growth.replace(0)
+    }
+
     pub(crate) fn growth_since_last_step(&self) -> usize {
         let used = self.used.get();
         used.saturating_sub(self.step_mark.replace(used))
@@ -593,6 +603,20 @@ pub(crate) fn charge_bytes(n: usize) {
         CURRENT.with(|c| {
             if let Some(a) = &*c.borrow() {
                 a.add(n)
+            }
+        });
+    }
+}
+
+/// `charge_bytes` for a string's bytes, also counted toward the collector's pacing
+/// (`MemoryAccount::take_string_growth`).
+#[inline]
+pub(crate) fn charge_string_bytes(n: usize) {
+    if n != 0 {
+        CURRENT.with(|c| {
+            if let Some(a) = &*c.borrow() {
+                a.add(n);
+                a.string_growth.set(a.string_growth.get().saturating_add(n));
             }
         });
     }

@@ -43,7 +43,7 @@ impl StringData {
     /// Every string is made here: its bytes are charged to the VM's memory account, and given
     /// back by `Drop`.
     fn new(hash: u64, bytes: Arc<[u8]>) -> Self {
-        crate::memory::charge_bytes(string_cost(bytes.len()));
+        crate::memory::charge_string_bytes(string_cost(bytes.len()));
         StringData {
             hash,
             bytes,
