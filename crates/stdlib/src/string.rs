@@ -957,11 +957,13 @@ impl<'gc> Gsub<'gc> {
             ctx.str("")
         };
         // Between attempts the search is three integers; only a paused attempt needs the
-        // matcher's whole state.
+        // matcher's whole state. (`false`, not nil, for none: a nil would end the state
+        // table's array part there and put the later fields in its hash part, where every
+        // save looks them up.)
         let search = if se.in_attempt() {
             Value::String(ctx.new_string(&se.encode(m)))
         } else {
-            Value::Nil
+            Value::Boolean(false)
         };
         let int = |n: usize| Value::Integer(n as i64);
         let fields = [
@@ -1028,7 +1030,10 @@ impl<'gc> Gsub<'gc> {
                 .as_string()
                 .map_or_else(Vec::new, |s| s.as_bytes().to_vec()),
             pending: (ms, me),
-            search: t.get_int(GS_SEARCH),
+            search: match t.get_int(GS_SEARCH) {
+                Value::Boolean(false) => Value::Nil,
+                v => v,
+            },
             idle: (
                 int(GS_SPOS)?,
                 usize::try_from(t.get_int(GS_SLAST).as_integer_strict().ok_or_else(lost)?).ok(),
