@@ -254,6 +254,30 @@ pub(crate) fn hex_float_body(a: f64, prec: Option<usize>, alt: bool) -> String {
     format!("{lead:x}{dot}{digits}p{sign}{}", exp.unsigned_abs())
 }
 
+/// `a` (finite, not negative) with `p` decimals, when writing it needs no rounding: the
+/// product `a * 10^p`, correctly rounded, is an integer below 2^50. Then the exact product
+/// is within 1/8 of that integer (half an ulp), so the correctly rounded `p`-decimal form
+/// (what `format!` and C's `printf` give) is that integer's digits with the point put back,
+/// made here with integer formatting (`format!("{:.*}")` of such values often falls back to
+/// its slow exact algorithm).
+fn fixed_without_rounding(a: f64, p: usize) -> Option<String> {
+    const POWERS: [f64; 16] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+    ];
+    let scale = *POWERS.get(p)?;
+    let m = a * scale;
+    if !(m < (1u64 << 50) as f64) || m.fract() != 0.0 {
+        return None;
+    }
+    let m = m as u64;
+    let unit = 10u64.pow(p as u32);
+    Some(if p == 0 {
+        m.to_string()
+    } else {
+        format!("{}.{:0width$}", m / unit, m % unit, width = p)
+    })
+}
+
 /// `%e %E %f %F %g %G %a %A`.
 fn format_float(out: &mut Vec<u8>, f: f64, conv: u8, spec: &Spec) {
     let upper = conv.is_ascii_uppercase();
@@ -273,7 +297,7 @@ fn format_float(out: &mut Vec<u8>, f: f64, conv: u8, spec: &Spec) {
         match conv.to_ascii_lowercase() {
             b'f' => {
                 let p = spec.prec.unwrap_or(6);
-                let mut s = format!("{:.*}", p, a);
+                let mut s = fixed_without_rounding(a, p).unwrap_or_else(|| format!("{:.*}", p, a));
                 if spec.alt && p == 0 {
                     s.push('.');
                 }
