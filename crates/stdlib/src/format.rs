@@ -255,7 +255,8 @@ pub(crate) fn hex_float_body(a: f64, prec: Option<usize>, alt: bool) -> String {
 }
 
 /// `a` (finite, not negative) with `p` decimals, when writing it needs no rounding: the
-/// product `a * 10^p`, correctly rounded, is an integer below 2^50. Then the exact product
+/// product `a * 10^p`, correctly rounded, is an integer below 2^50 (an overflow to infinity is
+/// not). Then the exact product
 /// is within 1/8 of that integer (half an ulp), so the correctly rounded `p`-decimal form
 /// (what `format!` and C's `printf` give) is that integer's digits with the point put back,
 /// made here with integer formatting (`format!("{:.*}")` of such values often falls back to
@@ -266,7 +267,7 @@ fn fixed_without_rounding(a: f64, p: usize) -> Option<String> {
     ];
     let scale = *POWERS.get(p)?;
     let m = a * scale;
-    if !(m < (1u64 << 50) as f64) || m.fract() != 0.0 {
+    if m >= (1u64 << 50) as f64 || m.fract() != 0.0 {
         return None;
     }
     let m = m as u64;
