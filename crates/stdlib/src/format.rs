@@ -255,12 +255,11 @@ pub(crate) fn hex_float_body(a: f64, prec: Option<usize>, alt: bool) -> String {
 }
 
 /// `a` (finite, not negative) with `p` decimals, when writing it needs no rounding: the
-/// product `a * 10^p`, correctly rounded, is an integer below 2^50 (an overflow to infinity is
-/// not). Then the exact product
-/// is within 1/8 of that integer (half an ulp), so the correctly rounded `p`-decimal form
-/// (what `format!` and C's `printf` give) is that integer's digits with the point put back,
-/// made here with integer formatting (`format!("{:.*}")` of such values often falls back to
-/// its slow exact algorithm).
+/// product `a * 10^p`, correctly rounded, is an integer below 2^50 (an overflow to infinity
+/// is not). Then the exact product is within 1/8 of that integer (half an ulp), so the
+/// correctly rounded `p`-decimal form (what `format!` and C's `printf` give) is that
+/// integer's digits with the point put back, made here with integer formatting
+/// (`format!("{:.*}")` of such values often falls back to its slow exact algorithm).
 fn fixed_without_rounding(a: f64, p: usize) -> Option<String> {
     const POWERS: [f64; 16] = [
         1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
