@@ -27,9 +27,9 @@ use crate::value::Value;
 /// Fuel per step used by the run-to-completion helpers (GC runs between steps).
 pub const DEFAULT_STEP_FUEL: i64 = 20_000;
 
-/// Bytes of strings made that count as one allocation of debt for the physical collector's
-/// pacing (`Lua::gc_step`).
-const STRING_DEBT_BYTES: f64 = 128.0;
+/// Bytes of strings made and of buffers grown that count as one allocation of debt for the
+/// physical collector's pacing (`Lua::gc_step`).
+const BUFFER_DEBT_BYTES: f64 = 128.0;
 
 /// How many snapshots `Lua::snap` keeps by default (rollback netcode rarely needs more than 8).
 pub const DEFAULT_MAX_SNAPSHOTS: usize = 16;
@@ -378,11 +378,12 @@ impl Lua {
         let _guard = AccountGuard::new(&self.memory);
         // gc-arena paces by object count; a few huge strings or tables are few objects, so
         // the bytes they add count as debt too: one allocation per KiB of growth, and one
-        // per `STRING_DEBT_BYTES` of strings made (a string is one small object to gc-arena
-        // whatever its length, and string-building code makes many of them).
+        // per `BUFFER_DEBT_BYTES` of strings made and of buffers grown (a string or a table
+        // is one object to gc-arena whatever it holds, and string-building or
+        // array-filling code makes garbage mostly in such bytes).
         let grown = self.memory.growth_since_last_step();
-        let strings = self.memory.take_string_growth();
-        let debt = grown as f64 / 1024.0 + strings as f64 / STRING_DEBT_BYTES;
+        let buffers = self.memory.take_buffer_growth();
+        let debt = grown as f64 / 1024.0 + buffers as f64 / BUFFER_DEBT_BYTES;
         if debt > 0.0 {
             self.arena.metrics().adjust_debt(debt);
         }

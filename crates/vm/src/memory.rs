@@ -75,8 +75,9 @@ pub struct MemoryAccount {
     script_bytes: Cell<usize>,
     /// `used` at the last collector step (for pacing by bytes).
     step_mark: Cell<usize>,
-    /// Bytes of strings made since the last `Lua::gc_step` (see `take_string_growth`).
-    string_growth: Cell<usize>,
+    /// Bytes of strings made and of object buffers grown since the last `Lua::gc_step`
+    /// (see `take_buffer_growth`).
+    buffer_growth: Cell<usize>,
     /// Whether new charges are host charges (see [`host_charges`]).
     host_mode: Cell<bool>,
     /// The limit asked for a collection (see `Context::request_memory_collection`).
@@ -151,7 +152,7 @@ impl Default for MemoryAccount {
             collect_asked_at: Cell::new(None),
             script_bytes: Cell::new(0),
             step_mark: Cell::new(0),
-            string_growth: Cell::new(0),
+            buffer_growth: Cell::new(0),
             host_mode: Cell::new(false),
             collection_wanted: Cell::new(false),
             pacing: Cell::new(CollectorPacing::default()),
@@ -238,11 +239,12 @@ impl MemoryAccount {
     }
 
     /// Bytes gained since the last call (for the collector's pacing).
-    /// Bytes of strings made since the last call. A string is one small object to gc-arena
-    /// (which paces by object count) however long it is; the collector's pacing counts
-    /// these bytes as debt too (`Lua::gc_step`).
-    pub(crate) fn take_string_growth(&self) -> usize {
-        self.string_growth.replace(0)
+    /// Bytes of strings made and of buffers grown (tables' parts, threads' stacks) since the
+    /// last call. A string or a table is one small object to gc-arena (which paces by
+    /// object count) whatever it holds; the collector's pacing counts these bytes as debt
+    /// too (`Lua::gc_step`).
+    pub(crate) fn take_buffer_growth(&self) -> usize {
+        self.buffer_growth.replace(0)
     }
 
     pub(crate) fn growth_since_last_step(&self) -> usize {
@@ -543,6 +545,10 @@ impl Charge {
         if flags & DETACHED_CHARGE == 0 {
             if bytes > old {
                 charge(bytes - old, flags & HOST_CHARGE == 0);
+                if old != 0 {
+                    // An object's buffers grew (its first setting is the object itself).
+                    note_buffer_growth(bytes - old);
+                }
             } else {
                 discharge(old - bytes);
             }
@@ -608,15 +614,27 @@ pub(crate) fn charge_bytes(n: usize) {
     }
 }
 
+/// Buffer bytes an object grew by (a table's parts, a thread's stack), counted toward the
+/// collector's pacing like strings' bytes (`MemoryAccount::take_buffer_growth`): gc-arena
+/// sees the object once, whatever its buffers hold.
+#[inline]
+fn note_buffer_growth(n: usize) {
+    CURRENT.with(|c| {
+        if let Some(a) = &*c.borrow() {
+            a.buffer_growth.set(a.buffer_growth.get().saturating_add(n));
+        }
+    });
+}
+
 /// `charge_bytes` for a string's bytes, also counted toward the collector's pacing
-/// (`MemoryAccount::take_string_growth`).
+/// (`MemoryAccount::take_buffer_growth`).
 #[inline]
 pub(crate) fn charge_string_bytes(n: usize) {
     if n != 0 {
         CURRENT.with(|c| {
             if let Some(a) = &*c.borrow() {
                 a.add(n);
-                a.string_growth.set(a.string_growth.get().saturating_add(n));
+                a.buffer_growth.set(a.buffer_growth.get().saturating_add(n));
             }
         });
     }
