@@ -238,7 +238,6 @@ impl MemoryAccount {
         self.pacing.set(pacing);
     }
 
-    /// Bytes gained since the last call (for the collector's pacing).
     /// Bytes of strings made and of buffers grown (tables' parts, threads' stacks) since the
     /// last call. A string or a table is one small object to gc-arena (which paces by
     /// object count) whatever it holds; the collector's pacing counts these bytes as debt
@@ -247,6 +246,7 @@ impl MemoryAccount {
         self.buffer_growth.replace(0)
     }
 
+    /// Bytes gained since the last call (for the collector's pacing).
     pub(crate) fn growth_since_last_step(&self) -> usize {
         let used = self.used.get();
         used.saturating_sub(self.step_mark.replace(used))
@@ -448,14 +448,19 @@ impl Drop for DropScopeEnd {
 /// Charges `n` bytes. Script charges (an object whose creation or growth is a deterministic
 /// consequence of what the script did) also count in `script_bytes`; host charges (objects of
 /// host machinery: executors' main threads, chunks the host loads) count in use only.
+/// `pacing`: bytes gc-arena does not see as objects (strings' bytes, buffers grown), also
+/// counted toward the collector's pacing (`MemoryAccount::take_buffer_growth`).
 #[inline]
-fn charge(n: usize, script: bool) {
+fn charge(n: usize, script: bool, pacing: bool) {
     if n != 0 {
         CURRENT.with(|c| {
             if let Some(a) = &*c.borrow() {
                 a.add(n);
                 if script {
                     a.script_bytes.set(a.script_bytes.get() + n);
+                }
+                if pacing {
+                    a.buffer_growth.set(a.buffer_growth.get().saturating_add(n));
                 }
             }
         });
@@ -525,7 +530,7 @@ impl Charge {
     /// A host charge (see the type's docs).
     pub(crate) fn new_host(bytes: usize) -> Self {
         let bytes = bytes & !CHARGE_FLAGS;
-        charge(bytes, false);
+        charge(bytes, false, false);
         Charge(Cell::new(bytes | HOST_CHARGE))
     }
 
@@ -544,11 +549,8 @@ impl Charge {
         let bytes = bytes & !CHARGE_FLAGS;
         if flags & DETACHED_CHARGE == 0 {
             if bytes > old {
-                charge(bytes - old, flags & HOST_CHARGE == 0);
-                if old != 0 {
-                    // An object's buffers grew (its first setting is the object itself).
-                    note_buffer_growth(bytes - old);
-                }
+                // (Growth from a first setting is the object itself, not its buffers.)
+                charge(bytes - old, flags & HOST_CHARGE == 0, old != 0);
             } else {
                 discharge(old - bytes);
             }
@@ -587,7 +589,7 @@ impl PhysicalCharge {
     pub(crate) fn set(&self, bytes: usize) {
         let old = self.0.replace(bytes);
         if bytes > old {
-            charge_bytes(bytes - old);
+            charge(bytes - old, false, false);
         } else {
             discharge(old - bytes);
         }
@@ -600,44 +602,13 @@ impl Drop for PhysicalCharge {
     }
 }
 
-/// Charges a string's bytes (given back by its own `Drop`). Counted in use only: whether an
-/// interned string is created or found depends on whether the collector already freed an
-/// equal dead one, so `script_bytes` counts string *requests* instead (`note_string`).
-#[inline]
-pub(crate) fn charge_bytes(n: usize) {
-    if n != 0 {
-        CURRENT.with(|c| {
-            if let Some(a) = &*c.borrow() {
-                a.add(n)
-            }
-        });
-    }
-}
-
-/// Buffer bytes an object grew by (a table's parts, a thread's stack), counted toward the
-/// collector's pacing like strings' bytes (`MemoryAccount::take_buffer_growth`): gc-arena
-/// sees the object once, whatever its buffers hold.
-#[inline]
-fn note_buffer_growth(n: usize) {
-    CURRENT.with(|c| {
-        if let Some(a) = &*c.borrow() {
-            a.buffer_growth.set(a.buffer_growth.get().saturating_add(n));
-        }
-    });
-}
-
-/// `charge_bytes` for a string's bytes, also counted toward the collector's pacing
-/// (`MemoryAccount::take_buffer_growth`).
+/// Charges a string's bytes (given back by its own `Drop`), also toward the collector's
+/// pacing. Counted in use only: whether an interned string is created or found depends on
+/// whether the collector already freed an equal dead one, so `script_bytes` counts string
+/// *requests* instead (`note_string`).
 #[inline]
 pub(crate) fn charge_string_bytes(n: usize) {
-    if n != 0 {
-        CURRENT.with(|c| {
-            if let Some(a) = &*c.borrow() {
-                a.add(n);
-                a.buffer_growth.set(a.buffer_growth.get().saturating_add(n));
-            }
-        });
-    }
+    charge(n, false, true)
 }
 
 /// A string of `n` bytes (cost) was asked for: counted in `script_bytes`, created or not.

@@ -84,20 +84,23 @@ impl<'gc> Capture<'gc> {
         }
     }
 
+    /// The image of a reference value (out of line: it numbers an object).
     #[inline(never)]
     fn object_val(&mut self, v: Value<'gc>) -> Val {
-        match v {
-            Value::Table(t) => Val::Obj(self.obj(ObjRef::Table(t))),
-            Value::Function(f) => Val::Obj(self.obj(ObjRef::Closure(f))),
-            Value::Callback(c) => Val::Obj(self.obj(ObjRef::Callback(c))),
-            Value::Thread(t) => Val::Obj(self.obj(ObjRef::Thread(t))),
-            Value::UserData(u) => Val::Obj(self.obj(ObjRef::UserData(u))),
-            Value::Nil => Val::Nil,
-            Value::Boolean(b) => Val::Boolean(b),
-            Value::Integer(i) => Val::Integer(i),
-            Value::Float(f) => Val::Float(f),
-            Value::String(s) => Val::Str(self.string(s)),
-        }
+        let r = match v {
+            Value::Table(t) => ObjRef::Table(t),
+            Value::Function(f) => ObjRef::Closure(f),
+            Value::Callback(c) => ObjRef::Callback(c),
+            Value::Thread(t) => ObjRef::Thread(t),
+            Value::UserData(u) => ObjRef::UserData(u),
+            // (`val` images these itself.)
+            Value::Nil
+            | Value::Boolean(_)
+            | Value::Integer(_)
+            | Value::Float(_)
+            | Value::String(_) => return self.val(v),
+        };
+        Val::Obj(self.obj(r))
     }
 
     /// A string's number: from `recent_strings` when it was numbered lately.
