@@ -290,7 +290,26 @@ fn follow_chain<'gc, T>(
 
 /// `obj[key]` with `__index` chains. Errors name the original object via `describe` only
 /// when it is the value that cannot be indexed.
+#[inline]
 pub fn index<'gc>(
+    ctx: Context<'gc>,
+    obj: Value<'gc>,
+    key: Value<'gc>,
+    describe: &dyn Fn() -> String,
+) -> Result<Index<'gc>, Error<'gc>> {
+    // A table without a metatable, or a present value: one raw read, no chain to follow.
+    if let Value::Table(t) = obj {
+        let v = t.get(key);
+        if !v.is_nil() || t.metatable().is_none() {
+            return Ok(Index::Value(v));
+        }
+    }
+    index_chain(ctx, obj, key, describe)
+}
+
+/// `index` past its raw first look: the `__index` chain.
+#[inline(never)]
+fn index_chain<'gc>(
     ctx: Context<'gc>,
     obj: Value<'gc>,
     key: Value<'gc>,
@@ -327,6 +346,13 @@ pub fn new_index<'gc>(
     value: Value<'gc>,
     describe: &dyn Fn() -> String,
 ) -> Result<Option<(Value<'gc>, Value<'gc>)>, Error<'gc>> {
+    // A table without a metatable: one raw store, no chain to follow.
+    if let Value::Table(t) = obj {
+        if t.metatable().is_none() {
+            raw_set(ctx, t, key, value)?;
+            return Ok(None);
+        }
+    }
     let r = follow_chain(ctx, obj, MetaEvent::NewIndex, describe, |t| {
         let handler = match t.metatable() {
             Some(mt) if t.get(key).is_nil() => ctx.metatable_field(mt, MetaEvent::NewIndex),
