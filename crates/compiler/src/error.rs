@@ -86,7 +86,7 @@ pub fn chunk_id(chunk_name: &str) -> String {
 
 /// The chunk name as PUC stores it: a C string, so it ends at its first NUL.
 pub fn source_name(chunk_name: &str) -> &str {
-    match chunk_name.bytes().position(|b| b == 0) {
+    match memchr::memchr(0, chunk_name.as_bytes()) {
         Some(n) => &chunk_name[..n],
         None => chunk_name,
     }

@@ -4,6 +4,7 @@
 //! `llex.c`: the "near" part shows the text scanned so far for names, numbers and strings.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::error::CompileError;
 use crate::number;
@@ -220,7 +221,13 @@ pub(crate) struct Lexer<'a> {
     buf: Vec<u8>,
     pub interner: Interner,
     pub chunk: String,
+    /// Where the lexer reports how far it has read (see [`PROGRESS_GRAIN`]), for a reader on
+    /// another thread (`crate::compile_with_progress`).
+    progress: Option<&'a AtomicUsize>,
 }
+
+/// The lexer reports its position each time it passes a multiple of this many bytes.
+pub(crate) const PROGRESS_GRAIN: usize = 4096;
 
 impl<'a> Lexer<'a> {
     /// Bytes held by the token buffer (a long string literal's text while it is scanned).
@@ -236,7 +243,13 @@ impl<'a> Lexer<'a> {
             buf: Vec::new(),
             interner: Interner::default(),
             chunk,
+            progress: None,
         }
+    }
+
+    /// Reports the position to `progress` as the lexer reads (see [`PROGRESS_GRAIN`]).
+    pub(crate) fn report_progress_to(&mut self, progress: &'a AtomicUsize) {
+        self.progress = Some(progress);
     }
 
     #[inline]
@@ -251,6 +264,23 @@ impl<'a> Lexer<'a> {
     fn advance(&mut self) {
         if self.pos < self.src.len() {
             self.pos += 1;
+            if self.pos % PROGRESS_GRAIN == 0 {
+                if let Some(p) = self.progress {
+                    p.store(self.pos, Ordering::Release);
+                }
+            }
+        }
+    }
+
+    /// Moves past the next `n` bytes (which the caller has read), reporting progress like
+    /// [`Lexer::advance`].
+    fn skip(&mut self, n: usize) {
+        let before = self.pos;
+        self.pos = (self.pos + n).min(self.src.len());
+        if before / PROGRESS_GRAIN != self.pos / PROGRESS_GRAIN {
+            if let Some(p) = self.progress {
+                p.store(self.pos, Ordering::Release);
+            }
         }
     }
 
@@ -559,11 +589,16 @@ impl<'a> Lexer<'a> {
                     }
                 }
                 _ => {
+                    // The run of bytes up to the next `]` or line break, at once (a
+                    // grain at most, so progress is reported as the run is read).
+                    let src = self.src;
+                    let from = self.pos.min(src.len());
+                    let rest = &src[from..src.len().min(from + PROGRESS_GRAIN)];
+                    let n = memchr::memchr3(b']', b'\n', b'\r', rest).unwrap_or(rest.len());
                     if string.is_some() {
-                        self.save_and_next();
-                    } else {
-                        self.advance();
+                        self.buf.extend_from_slice(&rest[..n]);
                     }
+                    self.skip(n);
                 }
             }
         }

@@ -29,6 +29,7 @@ pub mod verify;
 #[cfg(test)]
 mod tests;
 
+use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 
 pub use disasm::disassemble;
@@ -57,7 +58,22 @@ pub fn compile_with_limit(
     chunk_name: &str,
     max_bytes: usize,
 ) -> Result<Arc<Prototype>, CompileError> {
-    parser::parse_chunk(source, chunk_name, max_bytes)
+    parser::parse_chunk(source, chunk_name, max_bytes, None)
+        .map(Arc::new)
+        .map_err(|e| *e)
+}
+
+/// [`compile_with_limit`], reporting how far it has read: the lexer stores its position
+/// in `progress` each time it passes a multiple of 4,096 bytes of `source` (with `Release`
+/// ordering). A caller on another thread can so wait for part of a compilation rather than
+/// all of it. Nothing else about the compilation changes.
+pub fn compile_with_progress(
+    source: &[u8],
+    chunk_name: &str,
+    max_bytes: usize,
+    progress: &AtomicUsize,
+) -> Result<Arc<Prototype>, CompileError> {
+    parser::parse_chunk(source, chunk_name, max_bytes, Some(progress))
         .map(Arc::new)
         .map_err(|e| *e)
 }

@@ -5,6 +5,7 @@
 //! counts one "C level", limited to [`MAX_LEVELS`] (error "C stack overflow", like PUC).
 //! Left-associative binary operator chains are parsed iteratively.
 
+use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 
 use crate::code::{BinOp, CResult, UnOp};
@@ -134,10 +135,18 @@ pub(crate) const CONST_COST: usize = 56;
 
 /// Compiles a whole chunk, holding at most about `mem_limit` bytes while doing so (else the
 /// error "not enough memory").
-pub(crate) fn parse_chunk(source: &[u8], chunk_name: &str, mem_limit: usize) -> CResult<Prototype> {
+pub(crate) fn parse_chunk(
+    source: &[u8],
+    chunk_name: &str,
+    mem_limit: usize,
+    progress: Option<&AtomicUsize>,
+) -> CResult<Prototype> {
     let chunk = crate::error::chunk_id(chunk_name);
     let short_source: Arc<str> = Arc::from(chunk.as_str());
     let mut lex = Lexer::new(source, chunk);
+    if let Some(progress) = progress {
+        lex.report_progress_to(progress);
+    }
     let env_name = lex.interner.intern(b"_ENV");
     let break_name = lex.interner.intern(b"break");
     let mut p = Parser {

@@ -803,9 +803,11 @@ fn load_fuel(len: usize, name_len: usize) -> usize {
 /// Pays the compilation's fuel in slices of [`LOAD_FUEL_SLICE`], reaching a step boundary
 /// between slices (so a big chunk's cost spreads over steps and no step overruns its budget
 /// by more than a slice; the total is the same whatever the step size), then compiles. A
-/// big chunk compiles on a helper thread meanwhile (`Context::compile_ahead`), so the last
-/// step mostly collects a finished prototype; without that, the step that compiles takes
-/// about the source's length x 25-200 ns (see [`compile_fuel`]).
+/// big chunk compiles on a helper thread meanwhile (`Context::compile_ahead`), and each
+/// slice waits until the helper has read as far as the fuel paid before it
+/// (`Context::compile_ahead_wait`), so the compile's wall time spreads over the paying steps
+/// and the last step mostly collects a finished prototype; without that, the step that
+/// compiles takes about the source's length x 25-200 ns (see [`compile_fuel`]).
 fn load_pay<'gc>(
     ctx: Context<'gc>,
     exec: &mut Exec<'gc, '_>,
@@ -824,9 +826,13 @@ fn load_pay<'gc>(
     let unpaid = state.get_int(6).as_integer_strict().unwrap_or(0).max(0) as usize;
     let now = unpaid.min(LOAD_FUEL_SLICE);
     exec.charge(now);
+    let total = load_fuel(src.len(), name.len());
+    if unpaid < total {
+        // The compile's wall time goes with the fuel paid for it.
+        ctx.compile_ahead_wait(src, name, budget, total - unpaid);
+    }
     if unpaid > now {
-        // (At the first slice.)
-        if unpaid == load_fuel(src.len(), name.len()) {
+        if unpaid == total {
             ctx.compile_ahead(src, name, budget);
         }
         let _ = state.set(

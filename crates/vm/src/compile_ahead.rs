@@ -5,8 +5,16 @@
 //! help, the step that finally compiles a 2 MB chunk takes its whole compile time (~40 ns a
 //! byte: 80 ms), however small the host's fuel budget. So when a script starts paying for a
 //! big chunk, the compilation starts on a helper thread ([`Context::compile_ahead`]), and
-//! when the last slice is paid the result is taken ([`Context::load_compiled`]); by then the
-//! helper has usually finished, because the fuel paid is calibrated to outlast the compile.
+//! when the last slice is paid the result is taken ([`Context::load_compiled`]).
+//!
+//! Paying a slice takes no time of its own, so a host that runs steps back to back (no frame
+//! time between them) would otherwise reach the last slice long before the helper finishes,
+//! and that step would wait for the whole compilation. So each slice first waits until the
+//! helper has read the source as far as the fuel already paid
+//! ([`Context::compile_ahead_wait`]; the compiler reports its position every 4 KiB): the
+//! compilation's wall time is spread over the steps that pay for it, about a byte's
+//! compile time per unit of fuel, and the last step waits only for what follows the last
+//! byte (closing the chunk's functions and verifying them).
 //!
 //! Invariants (why nothing a script observes changes):
 //! - The compiler is a pure function of `(source bytes, chunk name, memory budget)`. A job
@@ -18,11 +26,13 @@
 //! - Jobs live outside the VM's state: snapshots, rollbacks and restores neither see nor
 //!   carry them. A job whose `load` was rolled back or never resumes is dropped when the
 //!   table of jobs needs its place (its thread finishes on its own; its result is discarded).
-//! - Fuel is charged by the caller exactly as without jobs; only wall time moves.
+//! - Fuel is charged by the caller exactly as without jobs; only wall time moves (waiting
+//!   changes when a step returns, never what it did).
 //! - At most [`MAX_JOBS`] jobs exist at once, each holding at most its budget in compiler
 //!   memory, like a compilation in place.
 
 use std::cell::{Cell, RefCell};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -43,14 +53,18 @@ const MAX_JOBS: usize = 2;
 /// A compilation's outcome: verified with the compilation (on the helper thread too).
 type Compiled = Result<VerifiedProto, CompileError>;
 
-/// One compilation started ahead: its inputs (the bytes of the source and name strings)
-/// and its thread.
+/// One compilation started ahead: its inputs (the bytes of the source and name strings),
+/// its thread and how far it has read the source ([`FINISHED`] once it returned).
 struct Job {
     source: Arc<[u8]>,
     name: Arc<[u8]>,
     budget: usize,
+    progress: Arc<AtomicUsize>,
     thread: JoinHandle<Compiled>,
 }
+
+/// A job's progress once its compilation returned (whatever it read).
+const FINISHED: usize = usize::MAX;
 
 impl Job {
     fn is_for(&self, source: &Arc<[u8]>, name: &Arc<[u8]>, budget: usize) -> bool {
@@ -104,11 +118,20 @@ impl CompileJobs {
             }
         }
         let (input, input_name) = (source.clone(), name.clone());
+        let progress = Arc::new(AtomicUsize::new(0));
+        let reported = progress.clone();
         let spawned = std::thread::Builder::new()
             .name("lunette-compile".into())
             .spawn(move || {
-                let name = String::from_utf8_lossy(&input_name);
-                VerifiedProto::compile_with_limit(&input, &name, budget)
+                // (A name is most often UTF-8, which `from_utf8` checks fastest.)
+                let name = match std::str::from_utf8(&input_name) {
+                    Ok(name) => std::borrow::Cow::Borrowed(name),
+                    Err(_) => String::from_utf8_lossy(&input_name),
+                };
+                let compiled =
+                    VerifiedProto::compile_with_progress(&input, &name, budget, &reported);
+                reported.store(FINISHED, Ordering::Release);
+                compiled
             });
         // Without threads (some targets), the chunk simply compiles in place.
         if let Ok(thread) = spawned {
@@ -116,8 +139,32 @@ impl CompileJobs {
                 source,
                 name,
                 budget,
+                progress,
                 thread,
             });
+        }
+    }
+
+    /// Waits until the job for these inputs (if any) has read `read` bytes of its source or
+    /// finished.
+    fn wait(&self, source: &Arc<[u8]>, name: &Arc<[u8]>, budget: usize, read: usize) {
+        let progress = {
+            let jobs = self.jobs.borrow();
+            match jobs.iter().find(|j| j.is_for(source, name, budget)) {
+                Some(job) => job.progress.clone(),
+                None => return,
+            }
+        };
+        // The wait is short (about a slice's compile time: a fraction of a millisecond): it
+        // yields a few times, then sleeps in short naps rather than spin a core.
+        let mut tries = 0u32;
+        while progress.load(Ordering::Acquire) < read {
+            if tries < 16 {
+                tries += 1;
+                std::thread::yield_now();
+            } else {
+                std::thread::sleep(std::time::Duration::from_micros(50));
+            }
         }
     }
 
@@ -141,6 +188,25 @@ impl<'gc> Context<'gc> {
         self.state()
             .compile_jobs
             .start(source.shared_bytes(), chunk_name.shared_bytes(), budget);
+    }
+
+    /// Waits until the compilation [`Context::compile_ahead`] started for these inputs, if
+    /// any, has read the first `read` bytes of `source` (or finished). `load` calls it as it
+    /// pays for each slice of the source, so the compile's wall time spreads over the steps
+    /// that pay for it (see the module docs). Nothing a script can observe depends on it.
+    pub fn compile_ahead_wait(
+        self,
+        source: LuaString<'gc>,
+        chunk_name: LuaString<'gc>,
+        budget: usize,
+        read: usize,
+    ) {
+        self.state().compile_jobs.wait(
+            &source.shared_bytes(),
+            &chunk_name.shared_bytes(),
+            budget,
+            read.min(source.len()),
+        );
     }
 
     /// Compiles the text chunk `source` with at most `budget` bytes of compiler memory (or

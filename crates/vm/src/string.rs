@@ -133,7 +133,11 @@ impl<'gc> LuaString<'gc> {
 
     /// The string as UTF-8 text, replacing invalid sequences.
     pub fn to_str_lossy(self) -> std::borrow::Cow<'gc, str> {
-        String::from_utf8_lossy(self.as_bytes())
+        // (`from_utf8` checks valid text several times faster than the lossy scan.)
+        match std::str::from_utf8(self.as_bytes()) {
+            Ok(s) => std::borrow::Cow::Borrowed(s),
+            Err(_) => String::from_utf8_lossy(self.as_bytes()),
+        }
     }
 
     /// Whether `a` and `b` are the same string object (equal short strings always are: they

@@ -3,6 +3,7 @@ mod corpus;
 mod dump;
 mod errors;
 mod fuzz;
+mod progress;
 mod puc_diff;
 mod shapes;
 mod verify;

@@ -98,6 +98,23 @@ impl VerifiedProto {
         max_bytes: usize,
     ) -> Result<Self, CompileError> {
         let proto = lunette_compiler::compile_with_limit(source, chunk_name, max_bytes)?;
+        Self::verify_compiled(proto, chunk_name)
+    }
+
+    /// [`VerifiedProto::compile_with_limit`], reporting how far the compiler has read
+    /// (`lunette_compiler::compile_with_progress`).
+    pub(crate) fn compile_with_progress(
+        source: &[u8],
+        chunk_name: &str,
+        max_bytes: usize,
+        progress: &std::sync::atomic::AtomicUsize,
+    ) -> Result<Self, CompileError> {
+        let proto =
+            lunette_compiler::compile_with_progress(source, chunk_name, max_bytes, progress)?;
+        Self::verify_compiled(proto, chunk_name)
+    }
+
+    fn verify_compiled(proto: Arc<Prototype>, chunk_name: &str) -> Result<Self, CompileError> {
         VerifiedProto::new(proto).map_err(|e| CompileError {
             chunk: lunette_compiler::chunk_id(chunk_name),
             line: 0,
