@@ -1,8 +1,10 @@
-//! Lua strings: immutable byte strings with a content hash computed once at creation.
+//! Lua strings: immutable byte strings with a content hash, computed at creation for short
+//! strings (interning needs it) and at the first use for long ones.
 //!
-//! Invariants: the bytes never change after creation; `hash` is a pure function of the bytes
-//! (fixed-seed hasher), so table layout and `next` order never depend on addresses or on the
-//! process. The bytes live behind an `Arc` so snapshots can share them with the live VM.
+//! Invariants: the bytes never change after creation; the hash is a pure function of the
+//! bytes (fixed-seed hasher, never 0), so table layout and `next` order never depend on
+//! addresses, on the process, or on when a long string's hash was first needed. The bytes
+//! live behind an `Arc` so snapshots can share them with the live VM.
 
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
@@ -23,14 +25,21 @@ pub(crate) fn fixed_hasher() -> ahash::RandomState {
 pub(crate) fn hash_bytes(bytes: &[u8]) -> u64 {
     let mut h = fixed_hasher().build_hasher();
     h.write(bytes);
-    h.finish()
+    // (0 marks a long string whose hash is not computed yet.)
+    h.finish().max(1)
 }
+
+/// The hash of a long string not computed yet (`hash_bytes` never returns it).
+const NOT_HASHED: u64 = 0;
 
 /// A string object's contents: the bytes (shared with snapshots) and their content hash.
 #[derive(Collect)]
 #[collect(require_static)]
 pub(crate) struct StringData {
-    hash: u64,
+    /// `hash_bytes(bytes)`, or [`NOT_HASHED`] for a long string until its hash is first
+    /// needed (as a table key, by a snapshot): hashing a 32 MiB string costs as much as
+    /// making it, and most long strings are never keys. A cache: no logical state.
+    hash: std::cell::Cell<u64>,
     bytes: Arc<[u8]>,
     /// A long string's identity as `string.format("%p")` shows it: an object id assigned at
     /// the first look (0 until then; `Context::script_id`, journaled), so distinct long
@@ -45,7 +54,7 @@ impl StringData {
     fn new(hash: u64, bytes: Arc<[u8]>) -> Self {
         crate::memory::charge_string_bytes(string_cost(bytes.len()));
         StringData {
-            hash,
+            hash: std::cell::Cell::new(hash),
             bytes,
             script_id: Default::default(),
         }
@@ -74,8 +83,7 @@ impl<'gc> LuaString<'gc> {
     pub(crate) fn new_long(mc: &Mutation<'gc>, bytes: &[u8]) -> Self {
         debug_assert!(bytes.len() > MAX_INTERNED_LEN);
         let bytes: Arc<[u8]> = Arc::from(bytes);
-        let hash = hash_bytes(&bytes);
-        LuaString(Gc::new(mc, StringData::new(hash, bytes)))
+        LuaString(Gc::new(mc, StringData::new(NOT_HASHED, bytes)))
     }
 
     /// A long string of `len` bytes written in place by `fill` (allocated once: an exact-size
@@ -90,8 +98,7 @@ impl<'gc> LuaString<'gc> {
         if let Some(b) = Arc::get_mut(&mut bytes) {
             fill(b);
         }
-        let hash = hash_bytes(&bytes);
-        LuaString(Gc::new(mc, StringData::new(hash, bytes)))
+        LuaString(Gc::new(mc, StringData::new(NOT_HASHED, bytes)))
     }
 
     /// A long string around bytes shared with a snapshot (no copy). `hash` must be the
@@ -124,11 +131,19 @@ impl<'gc> LuaString<'gc> {
         self.0.bytes.is_empty()
     }
 
-    /// The hash of the contents, computed once at creation with fixed seeds (the same in
-    /// every process: table layouts do not depend on the run).
+    /// The hash of the contents, with fixed seeds (the same in every process: table layouts
+    /// do not depend on the run). Computed once: at creation for a short string, at the first
+    /// call for a long one.
     #[inline]
     pub fn content_hash(self) -> u64 {
-        self.0.hash
+        match self.0.hash.get() {
+            NOT_HASHED => {
+                let hash = hash_bytes(&self.0.bytes);
+                self.0.hash.set(hash);
+                hash
+            }
+            hash => hash,
+        }
     }
 
     /// The string as UTF-8 text, replacing invalid sequences.
@@ -188,9 +203,10 @@ impl PartialEq for LuaString<'_> {
     /// Short strings are interned, so only long strings need a content comparison.
     #[inline]
     fn eq(&self, other: &Self) -> bool {
+        let (a, b) = (self.0.hash.get(), other.0.hash.get());
         Gc::ptr_eq(self.0, other.0)
             || (self.0.bytes.len() > MAX_INTERNED_LEN
-                && self.0.hash == other.0.hash
+                && (a == b || a == NOT_HASHED || b == NOT_HASHED)
                 && self.0.bytes[..] == other.0.bytes[..])
     }
 }
@@ -358,5 +374,36 @@ impl<'gc> Interner<'gc> {
                 .insert_unique(h, i as u32, |&j| hashes[j as usize]);
         }
         self.charge.set(self.buffer_bytes());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_strings_hash_at_first_need_and_compare_by_content() {
+        let mut lua = crate::Lua::core();
+        lua.enter(|ctx| {
+            let text = vec![b'q'; 1000];
+            let (a, b) = (ctx.new_string(&text), ctx.new_string(&text));
+            assert!(!LuaString::ptr_eq(a, b));
+            assert_eq!(a.0.hash.get(), NOT_HASHED);
+            // Neither hashed, one hashed, both hashed: equal by content each time.
+            assert!(a == b);
+            let h = a.content_hash();
+            assert_eq!((h, a.0.hash.get()), (hash_bytes(&text), h));
+            assert!(a == b && b == a);
+            assert_eq!(b.content_hash(), h);
+            assert!(a == b);
+            let mut other = text.clone();
+            other[999] = b'r';
+            let c = ctx.new_string(&other);
+            assert!(a != c);
+            c.content_hash();
+            assert!(a != c && c != a);
+            // Short strings are hashed when interned.
+            assert_eq!(ctx.new_string(b"short").0.hash.get(), hash_bytes(b"short"));
+        });
     }
 }
