@@ -200,6 +200,21 @@ impl Hasher for IdHasher {
     }
 }
 
+/// A hasher for the compiler's lookups of source-chosen keys (names, strings, constants),
+/// with seeds drawn for each compilation: nothing the compiler outputs depends on them
+/// (the tables are only looked up, never iterated), and a chunk cannot be built to make
+/// their keys collide.
+pub(crate) fn lookup_hasher() -> ahash::RandomState {
+    use std::hash::BuildHasher;
+    let seed = std::collections::hash_map::RandomState::new().hash_one(0x5eed_u64);
+    ahash::RandomState::with_seeds(
+        seed,
+        seed.rotate_left(16) ^ 0x243f_6a88_85a3_08d3,
+        seed.rotate_left(32) ^ 0x1319_8a2e_0370_7344,
+        seed.rotate_left(48) ^ 0xa409_3822_299f_31d0,
+    )
+}
+
 /// A map keyed by compiler ids.
 pub(crate) type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
 
@@ -261,7 +276,9 @@ pub(crate) struct FuncState {
     pub code: Vec<Instruction>,
     pub lines: Vec<u32>,
     pub constants: Vec<Constant>,
-    pub const_map: HashMap<ConstKey, u32>,
+    /// (ahash: constants are the source's, so a weak hash would let colliding ones make
+    /// compiling quadratic.)
+    pub const_map: hashbrown::HashMap<ConstKey, u32, ahash::RandomState>,
     pub protos: Vec<Arc<Prototype>>,
     pub upvals: Vec<UpvalInfo>,
     pub local_vars: Vec<LocalInfo>,
@@ -301,7 +318,7 @@ impl FuncState {
             code: Vec::new(),
             lines: Vec::new(),
             constants: Vec::new(),
-            const_map: HashMap::new(),
+            const_map: hashbrown::HashMap::with_hasher(lookup_hasher()),
             protos: Vec::new(),
             upvals: Vec::new(),
             local_vars: Vec::new(),

@@ -3,7 +3,6 @@
 //! Works on raw bytes (strings and comments may hold any byte). Error messages follow PUC's
 //! `llex.c`: the "near" part shows the text scanned so far for names, numbers and strings.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::error::CompileError;
@@ -12,26 +11,42 @@ use crate::number;
 /// Interned string id (names and string literals).
 pub(crate) type StrId = u32;
 
-/// Byte-string interner shared by the whole compilation.
-#[derive(Default)]
+/// Byte-string interner shared by the whole compilation: one copy of each string, found
+/// through a table of ids hashed by content (ahash: the compiler reads untrusted sources,
+/// and a weak hash would let a chunk of colliding names make compiling quadratic).
 pub(crate) struct Interner {
-    map: HashMap<Box<[u8]>, StrId>,
+    index: hashbrown::HashTable<StrId>,
     strs: Vec<Box<[u8]>>,
-    /// Estimated heap bytes held (two copies of each string plus table and allocation slots,
-    /// measured), for the
-    /// compiler's memory budget.
+    hasher: ahash::RandomState,
+    /// Estimated heap bytes held (the string, its table slot and allocation overhead), for
+    /// the compiler's memory budget.
     pub bytes: usize,
+}
+
+impl Default for Interner {
+    fn default() -> Self {
+        Interner {
+            index: Default::default(),
+            strs: Vec::new(),
+            hasher: crate::func_state::lookup_hasher(),
+            bytes: 0,
+        }
+    }
 }
 
 impl Interner {
     pub(crate) fn intern(&mut self, s: &[u8]) -> StrId {
-        if let Some(&id) = self.map.get(s) {
+        let hash = self.hasher.hash_one(s);
+        let strs = &self.strs;
+        if let Some(&id) = self.index.find(hash, |&id| *strs[id as usize] == *s) {
             return id;
         }
         let id = self.strs.len() as StrId;
         self.bytes = self.bytes.saturating_add(2 * s.len() + 56);
         self.strs.push(s.into());
-        self.map.insert(s.into(), id);
+        let (strs, hasher) = (&self.strs, &self.hasher);
+        self.index
+            .insert_unique(hash, id, |&id| hasher.hash_one(&*strs[id as usize]));
         id
     }
 
