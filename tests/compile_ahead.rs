@@ -24,11 +24,29 @@ local g, err = load(src .. " +", "=broken")
 print(g, err)
 "#;
 
+/// A chunk of 12,000 distinct string constants: instantiated in pieces of 4,096, a step
+/// boundary after each (`Context::load_compiled_piece`).
+const STRINGS_SCRIPT: &str = r#"
+local parts = {"local t = {}\n"}
+for i = 1, 12000 do
+  parts[#parts + 1] = ("t[%d] = 'value number %d'\n"):format(i, i * 7)
+end
+parts[#parts + 1] = "return t"
+local t = assert(load(table.concat(parts), "=strings"))()
+local n, sum = 0, 0
+for i, v in ipairs(t) do n = n + 1; sum = sum + #v + tonumber(v:match("%d+")) end
+print(n, sum, t[12000])
+"#;
+
 fn vm(background: bool) -> (Lua, Rc<CaptureHost>, StashedExecutor) {
+    vm_running(background, SCRIPT)
+}
+
+fn vm_running(background: bool, script: &str) -> (Lua, Rc<CaptureHost>, StashedExecutor) {
     let host = Rc::new(CaptureHost::new());
     let mut lua = Lua::sandboxed(host.clone());
     lua.set_background_compilation(background);
-    let f = lua.load(SCRIPT.as_bytes(), "=t").expect("compiles");
+    let f = lua.load(script.as_bytes(), "=t").expect("compiles");
     let exec = lua.enter(|ctx| {
         let f = ctx.fetch(&f).unwrap();
         ctx.stash_executor(Executor::start(ctx, f, &[]))
@@ -133,4 +151,52 @@ fn a_load_paying_for_its_chunk_survives_rollback_and_restore() {
     let rest = finish(&mut fresh, &moved, 10_000);
     assert_eq!(rest.1 + 60, expected.1);
     assert_eq!(early + &output(&fresh_host), expected_out);
+}
+
+#[test]
+fn a_chunk_instantiated_in_pieces_survives_restore_at_every_piece() {
+    let (mut straight, host, exec) = vm_running(true, STRINGS_SCRIPT);
+    // Steps that ended with fuel left before the end: the pieces' step boundaries.
+    let (mut fuel, mut steps, mut pauses) = (0, 0u64, Vec::new());
+    loop {
+        let mut f = Fuel::new(10_000);
+        let done = straight.step(&exec, &mut f).is_done();
+        (fuel, steps) = (fuel + 10_000 - f.remaining(), steps + 1);
+        if done {
+            break;
+        }
+        if f.remaining() > 0 {
+            pauses.push(steps);
+        }
+    }
+    // The last three in a row are the pieces (12,000 strings, 4,096 a piece); earlier ones
+    // are the memory limit's collections as the script grows.
+    let pieces = &pauses[pauses.len().max(3) - 3..];
+    assert!(
+        pieces.len() == 3 && pieces[2] == pieces[0] + 2,
+        "{pauses:?} of {steps}"
+    );
+    let expected = output(&host);
+    assert_eq!(expected, "12000\t504256415\tvalue number 84000\n");
+    let (mut quiet, quiet_host, quiet_exec) = vm_running(false, STRINGS_SCRIPT);
+    assert_eq!(finish(&mut quiet, &quiet_exec, 10_000), (fuel, steps));
+    assert_eq!(output(&quiet_host), expected);
+    // Move the VM to a fresh one before each piece, and before and after them.
+    for at in pieces[0] - 2..=pieces[2] + 1 {
+        let (mut lua, _, exec) = vm_running(true, STRINGS_SCRIPT);
+        let mut used = 0;
+        for _ in 0..at {
+            let mut f = Fuel::new(10_000);
+            lua.step(&exec, &mut f);
+            used += 10_000 - f.remaining();
+        }
+        let bytes = lua.snapshot().unwrap().to_bytes().unwrap();
+        let (mut fresh, fresh_host, _) = vm_running(true, STRINGS_SCRIPT);
+        let snapshot = fresh.snapshot_from_bytes(&bytes).unwrap();
+        fresh.restore(&snapshot).unwrap();
+        let moved = fresh.restored_executor(exec.id()).expect("paused executor");
+        let rest = finish(&mut fresh, &moved, 10_000);
+        assert_eq!((used + rest.0, at + rest.1), (fuel, steps), "moved at {at}");
+        assert_eq!(output(&fresh_host), expected, "moved at {at}");
+    }
 }

@@ -8,8 +8,8 @@
 use lunette_vm::interp::{index, Index};
 use lunette_vm::number::{parse_number, Number};
 use lunette_vm::{
-    display_plain, Action, Callback, CallbackFn, Context, Error, Exec, MetaEvent, Outcome, Table,
-    Then, Value,
+    display_plain, Action, Callback, CallbackFn, Context, Error, Exec, LoadPiece, MetaEvent,
+    Outcome, Table, Then, Value,
 };
 
 use crate::util::{check_any, check_integer, check_table, opt_integer, opt_string};
@@ -762,7 +762,8 @@ fn load_piece<'gc>(
 const LOAD_FUEL_SLICE: usize = 4096;
 
 /// The state of a `load` paying for its compilation: `[source, name, mode, env (false when
-/// absent), has env, fuel still to pay, compiler memory budget]`. The budget is fixed when
+/// absent), has env, fuel still to pay, compiler memory budget]`, then (once paid) the table
+/// of the string constants made so far (`Context::load_compiled_piece`). The budget is fixed when
 /// `load` is called, so the compilation's outcome does not depend on when it runs (it may
 /// run ahead, on a helper thread: `Context::compile_ahead`).
 fn compile_state<'gc>(
@@ -853,13 +854,36 @@ fn load_pay<'gc>(
     } else {
         None
     };
-    let r = load_bytes(
-        ctx,
-        Chunk::Text(src, name),
-        &mode.to_str_lossy(),
-        env,
-        budget,
-    );
+    let mode = mode.to_str_lossy();
+    if src.as_bytes().first() != Some(&0x1b) && mode.contains('t') {
+        // A text chunk is instantiated in pieces when it has many string constants, a step
+        // boundary after each (`Context::load_compiled_piece`).
+        let made = match state.get_int(8) {
+            Value::Table(t) => t,
+            _ => {
+                let t = ctx.new_table();
+                let _ = state.set(ctx, Value::Integer(8), Value::Table(t));
+                t
+            }
+        };
+        return match ctx.load_compiled_piece(src, name, budget, env, made) {
+            LoadPiece::Pending => {
+                exec.clear();
+                crate::util::memory_safe_point(ctx)?;
+                Ok(Action::Pause {
+                    then: Then::new("load", load_paid_slice, Value::Table(state)),
+                })
+            }
+            LoadPiece::Loaded(r) => {
+                exec.replace(&match r {
+                    Ok(f) => vec![Value::Function(f)],
+                    Err(e) => vec![Value::Nil, ctx.str(&e.to_string())],
+                });
+                Ok(Action::Return)
+            }
+        };
+    }
+    let r = load_bytes(ctx, Chunk::Text(src, name), &mode, env, budget);
     exec.replace(&r);
     Ok(Action::Return)
 }

@@ -32,6 +32,7 @@
 //!   memory, like a compilation in place.
 
 use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -42,6 +43,7 @@ use crate::function::LuaClosure;
 use crate::gc_unsafe::unchecked::VerifiedProto;
 use crate::state::Context;
 use crate::string::LuaString;
+use crate::table::Table;
 use crate::value::Value;
 
 /// Chunks whose source and name are shorter than this together compile in place: a thread's start costs more than it saves.
@@ -52,6 +54,17 @@ const MAX_JOBS: usize = 2;
 
 /// A compilation's outcome: verified with the compilation (on the helper thread too).
 type Compiled = Result<VerifiedProto, CompileError>;
+
+/// String constants [`Context::load_compiled_piece`] makes per call (about 0.7 ms).
+pub(crate) const STRINGS_PER_PIECE: usize = 4096;
+
+/// What a call of [`Context::load_compiled_piece`] did.
+pub enum LoadPiece<'gc> {
+    /// The chunk is instantiated (or failed to compile).
+    Loaded(Result<LuaClosure<'gc>, CompileError>),
+    /// A piece of its string constants was made: call again (after a step boundary).
+    Pending,
+}
 
 /// One compilation started ahead: its inputs (the bytes of the source and name strings),
 /// its thread and how far it has read the source ([`FINISHED`] once it returned).
@@ -72,10 +85,63 @@ impl Job {
     }
 }
 
-/// The VM's compilations started ahead (outside snapshots; see the module docs).
+/// A compilation whose chunk is being instantiated in pieces
+/// ([`Context::load_compiled_piece`]): its inputs and outcome, kept until the last piece.
+struct KeptOutcome {
+    source: Arc<[u8]>,
+    name: Arc<[u8]>,
+    budget: usize,
+    outcome: Compiled,
+    /// Where its string constants are, in the order they are made (`StringPlaces`).
+    places: Option<Rc<StringPlaces>>,
+}
+
+/// The string constants of a prototype tree, in the order `FunctionProto::load_with` takes
+/// them (a prototype's children first, then its own): `(prototype, constant)` indexes into
+/// `protos`, the tree's prototypes.
+struct StringPlaces {
+    protos: Vec<Arc<lunette_compiler::Prototype>>,
+    strings: Vec<(u32, u32)>,
+}
+
+impl StringPlaces {
+    fn of(root: &Arc<lunette_compiler::Prototype>) -> Self {
+        fn walk(p: &Arc<lunette_compiler::Prototype>, places: &mut StringPlaces) {
+            for child in &p.prototypes {
+                walk(child, places);
+            }
+            let at = places.protos.len() as u32;
+            places.protos.push(p.clone());
+            for (k, c) in p.constants.iter().enumerate() {
+                if let lunette_compiler::Constant::String(_) = c {
+                    places.strings.push((at, k as u32));
+                }
+            }
+        }
+        let mut places = StringPlaces {
+            protos: Vec::new(),
+            strings: Vec::new(),
+        };
+        walk(root, &mut places);
+        places
+    }
+
+    /// The bytes of string constant `i` (in making order).
+    fn bytes(&self, i: usize) -> &[u8] {
+        let (p, k) = self.strings[i];
+        match &self.protos[p as usize].constants[k as usize] {
+            lunette_compiler::Constant::String(s) => s,
+            _ => &[],
+        }
+    }
+}
+
+/// The VM's compilations started ahead and the outcomes being instantiated (outside
+/// snapshots; see the module docs).
 pub(crate) struct CompileJobs {
     enabled: Cell<bool>,
     jobs: RefCell<Vec<Job>>,
+    compiled: RefCell<Vec<KeptOutcome>>,
 }
 
 impl Default for CompileJobs {
@@ -83,6 +149,7 @@ impl Default for CompileJobs {
         CompileJobs {
             enabled: Cell::new(true),
             jobs: RefCell::new(Vec::new()),
+            compiled: RefCell::new(Vec::new()),
         }
     }
 }
@@ -168,6 +235,54 @@ impl CompileJobs {
         }
     }
 
+    /// The outcome of compiling these inputs and where its string constants are: kept from
+    /// an earlier piece, taken from a job, or compiled in place; kept for the next piece
+    /// until [`CompileJobs::forget`].
+    fn outcome(
+        &self,
+        source: &Arc<[u8]>,
+        name: &Arc<[u8]>,
+        budget: usize,
+    ) -> (Compiled, Option<Rc<StringPlaces>>) {
+        let is_for = |c: &KeptOutcome| {
+            Arc::ptr_eq(&c.source, source) && Arc::ptr_eq(&c.name, name) && c.budget == budget
+        };
+        if let Some(c) = self.compiled.borrow().iter().find(|c| is_for(c)) {
+            return (c.outcome.clone(), c.places.clone());
+        }
+        let outcome = match self.take(source, name, budget) {
+            Some(done) => done,
+            None => {
+                let name = String::from_utf8_lossy(name);
+                VerifiedProto::compile_with_limit(source, &name, budget)
+            }
+        };
+        let mut compiled = self.compiled.borrow_mut();
+        // At most a few are in progress; an abandoned one (its `load` rolled back) goes first.
+        if compiled.len() >= MAX_JOBS {
+            compiled.remove(0);
+        }
+        let places = outcome
+            .as_ref()
+            .ok()
+            .map(|p| Rc::new(StringPlaces::of(p.arc())));
+        compiled.push(KeptOutcome {
+            source: source.clone(),
+            name: name.clone(),
+            budget,
+            outcome: outcome.clone(),
+            places: places.clone(),
+        });
+        (outcome, places)
+    }
+
+    /// Drops the kept outcome for these inputs.
+    fn forget(&self, source: &Arc<[u8]>, name: &Arc<[u8]>, budget: usize) {
+        self.compiled.borrow_mut().retain(|c| {
+            !(Arc::ptr_eq(&c.source, source) && Arc::ptr_eq(&c.name, name) && c.budget == budget)
+        });
+    }
+
     fn take(&self, source: &Arc<[u8]>, name: &Arc<[u8]>, budget: usize) -> Option<Compiled> {
         let job = {
             let mut jobs = self.jobs.borrow_mut();
@@ -225,6 +340,53 @@ impl<'gc> Context<'gc> {
             None => VerifiedProto::compile_with_limit(&bytes, &chunk_name.to_str_lossy(), budget),
         };
         Ok(self.load_verified(&compiled?, env))
+    }
+
+    /// One piece of [`Context::load_compiled`] for a chunk with many string constants: each
+    /// call makes at most 4,096 of them (the slow part: 100,000 took about
+    /// 17 ms in one step) into `made` (a table the caller keeps with the rest of its state,
+    /// so the pieces survive snapshots and restores: the strings made are VM state, and a
+    /// restored VM without the compiled chunk at hand compiles it again, to the same result).
+    /// The call after the last piece instantiates the chunk with them. A chunk with fewer
+    /// string constants is loaded whole at the first call.
+    pub fn load_compiled_piece(
+        self,
+        source: LuaString<'gc>,
+        chunk_name: LuaString<'gc>,
+        budget: usize,
+        env: Option<Value<'gc>>,
+        made: Table<'gc>,
+    ) -> LoadPiece<'gc> {
+        let jobs = &self.state().compile_jobs;
+        let (bytes, name) = (source.shared_bytes(), chunk_name.shared_bytes());
+        let (proto, places) = match jobs.outcome(&bytes, &name, budget) {
+            (Ok(proto), Some(places)) => (proto, places),
+            (outcome, _) => {
+                jobs.forget(&bytes, &name, budget);
+                return LoadPiece::Loaded(outcome.map(|p| self.load_verified(&p, env)));
+            }
+        };
+        let total = places.strings.len();
+        let done = usize::try_from(made.length()).unwrap_or(0).min(total);
+        if done < total && (done > 0 || total > STRINGS_PER_PIECE) {
+            for i in done..(done + STRINGS_PER_PIECE).min(total) {
+                let v = Value::String(self.new_string(places.bytes(i)));
+                let _ = made.set(self, Value::Integer(i as i64 + 1), v);
+            }
+            return LoadPiece::Pending;
+        }
+        jobs.forget(&bytes, &name, budget);
+        let closure = if done == total && total > 0 {
+            let mut next = 0i64;
+            let string = &mut |_: &[u8]| {
+                next += 1;
+                made.get_int(next)
+            };
+            self.build_closure(&proto, env, false, string)
+        } else {
+            self.load_verified(&proto, env)
+        };
+        LoadPiece::Loaded(Ok(closure))
     }
 
     /// Decodes the binary chunk `bytes` (`lunette_compiler::undump_with_limit`: untrusted

@@ -645,7 +645,9 @@ impl<'gc> Executor<'gc> {
         // (Taken whatever happens next, so it never outlives this error.)
         let raised_by = ts.raised_by.take();
         let value = error_to_value(ctx, &ts, e, None);
-        if is_main && st.traceback.is_empty() && !has_catcher(&ts) {
+        // (One scan of the frames for the catcher: a runaway recursion leaves 200,000.)
+        let catch = catcher_index(&ts);
+        if is_main && st.traceback.is_empty() && catch.is_none() {
             // Like PUC, the Rust function that raised is the first frame
             // (`[C]: in function 'error'`): shown as the frame a dead coroutine keeps.
             // (At most `GLOBAL_NAME_ENTRIES` entries looked at, once for this error.)
@@ -667,7 +669,7 @@ impl<'gc> Executor<'gc> {
                 None => st.traceback = debug::traceback(&ts, &names),
             }
         }
-        if let Some(handler) = take_message_handler(&mut ts) {
+        if let Some(handler) = take_message_handler(&mut ts, catch) {
             // Run the handler on top of the failing stack; its continuation re-raises the
             // handler's result, which then unwinds to the (now handler-less) catcher.
             ts.stack.push(Value::Nil);
@@ -693,7 +695,7 @@ impl<'gc> Executor<'gc> {
             }
             return;
         }
-        match unwind(ctx, thread, &mut ts, value, fuel, !is_main) {
+        match unwind_to(ctx, thread, &mut ts, value, fuel, !is_main, catch) {
             Ok(()) => {}
             Err(value) => {
                 // The thread died. Like PUC, a coroutine keeps its stack and frames (for
@@ -731,9 +733,13 @@ impl<'gc> Executor<'gc> {
     }
 }
 
-/// The message handler of the nearest catching continuation, removed from it so it runs once.
-fn take_message_handler<'gc>(ts: &mut ThreadState<'gc>) -> Option<Value<'gc>> {
-    let idx = catcher_index(ts)?;
+/// The message handler of the nearest catching continuation (at `catch`, see
+/// `catcher_index`), removed from it so it runs once.
+fn take_message_handler<'gc>(
+    ts: &mut ThreadState<'gc>,
+    catch: Option<usize>,
+) -> Option<Value<'gc>> {
+    let idx = catch?;
     if let Frame::Continuation { then, .. } = &mut ts.frames[idx] {
         if !then.handler.is_nil() {
             return Some(std::mem::replace(&mut then.handler, Value::Nil));
@@ -792,10 +798,6 @@ fn message_handler_done<'gc>(
             })
         }
     }
-}
-
-fn has_catcher(ts: &ThreadState<'_>) -> bool {
-    ts.frames.iter().any(is_catcher)
 }
 
 /// Hands a coroutine's yielded/returned values (or its error) to the thread that resumed it.
@@ -880,6 +882,19 @@ pub(crate) fn unwind<'gc>(
     coroutine: bool,
 ) -> Result<(), Value<'gc>> {
     let catch = catcher_index(ts);
+    unwind_to(ctx, thread, ts, error, fuel, coroutine, catch)
+}
+
+/// `unwind`, with the nearest catching frame already found (`catcher_index(ts)`).
+fn unwind_to<'gc>(
+    ctx: Context<'gc>,
+    thread: Thread<'gc>,
+    ts: &mut ThreadState<'gc>,
+    error: Value<'gc>,
+    fuel: &mut Fuel,
+    coroutine: bool,
+    catch: Option<usize>,
+) -> Result<(), Value<'gc>> {
     let boundary = match catch {
         Some(i) => match ts.frames[i] {
             Frame::Continuation { base, .. } => base,

@@ -100,13 +100,19 @@ pub(crate) fn closure_cost(upvalues: usize) -> usize {
 }
 
 impl<'gc> FunctionProto<'gc> {
-    /// Materializes a verified prototype tree. Recursion depth is bounded by the compiler's
-    /// function-nesting limit.
-    pub(crate) fn load(ctx: Context<'gc>, proto: &VerifiedProto) -> Gc<'gc, FunctionProto<'gc>> {
+    /// Materializes a verified prototype tree, taking each string constant's value from
+    /// `string`, called for a prototype's children first (in order), then for its own string
+    /// constants (in order). Recursion depth is bounded by the compiler's function-nesting
+    /// limit.
+    pub(crate) fn load_with(
+        ctx: Context<'gc>,
+        proto: &VerifiedProto,
+        string: &mut dyn FnMut(&[u8]) -> Value<'gc>,
+    ) -> Gc<'gc, FunctionProto<'gc>> {
         let mc = ctx.mutation();
         let children = (0..proto.prototypes.len())
             .filter_map(|i| proto.child(i))
-            .map(|p| FunctionProto::load(ctx, &p))
+            .map(|p| FunctionProto::load_with(ctx, &p, string))
             .collect();
         let charge = Charge::new(proto_cost(proto));
         let loaded = FunctionProto::build(
@@ -117,7 +123,7 @@ impl<'gc> FunctionProto<'gc> {
                     Constant::Boolean(b) => Value::Boolean(*b),
                     Constant::Integer(i) => Value::Integer(*i),
                     Constant::Float(f) => Value::Float(*f),
-                    Constant::String(s) => Value::String(ctx.new_string(s)),
+                    Constant::String(s) => string(s),
                 })
             },
             children,

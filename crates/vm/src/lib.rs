@@ -47,6 +47,7 @@ mod userdata;
 mod userdata_type;
 mod value;
 
+pub use compile_ahead::LoadPiece;
 pub use convert::{Bytes, FromLua, FromLuaMulti, Function, IntoLua, IntoLuaMulti, Variadic};
 pub use error::{Error, LuaError, LuaErrorKind};
 pub use executor::{Exec, ExecResult, Executor, Fuel};

@@ -734,21 +734,25 @@ impl<'gc> Context<'gc> {
         host: bool,
     ) -> LuaClosure<'gc> {
         let memory = self.state().memory.clone();
+        let string = &mut |s: &[u8]| Value::String(self.new_string(s));
         if host {
-            crate::memory::host_charges(&memory, || self.build_closure(proto, env, true))
+            crate::memory::host_charges(&memory, || self.build_closure(proto, env, true, string))
         } else {
-            crate::memory::script_charges(&memory, || self.build_closure(proto, env, false))
+            crate::memory::script_charges(&memory, || self.build_closure(proto, env, false, string))
         }
     }
 
-    fn build_closure(
+    /// A closure of `proto` with `_ENV` = `env` (default: the globals), its string constants
+    /// taken from `string` (in the order `FunctionProto::load_with` asks for them).
+    pub(crate) fn build_closure(
         self,
         proto: &VerifiedProto,
         env: Option<Value<'gc>>,
         host: bool,
+        string: &mut dyn FnMut(&[u8]) -> Value<'gc>,
     ) -> LuaClosure<'gc> {
         let mc = self.mutation();
-        let fp = FunctionProto::load(self, proto);
+        let fp = FunctionProto::load_with(self, proto, string);
         let env = env.unwrap_or(Value::Table(self.globals()));
         let id = if host {
             self.next_host_object_id()
