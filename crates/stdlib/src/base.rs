@@ -808,7 +808,9 @@ fn load_fuel(len: usize, name_len: usize) -> usize {
 /// slice waits until the helper has read as far as the fuel paid before it
 /// (`Context::compile_ahead_wait`), so the compile's wall time spreads over the paying steps
 /// and the last step mostly collects a finished prototype; without that, the step that
-/// compiles takes about the source's length x 25-200 ns (see [`compile_fuel`]).
+/// compiles takes about the source's length x 25-200 ns (see [`compile_fuel`]). A text
+/// chunk is then instantiated in pieces when it has many string constants
+/// (`Context::load_compiled_piece`), each piece ending its step.
 fn load_pay<'gc>(
     ctx: Context<'gc>,
     exec: &mut Exec<'gc, '_>,
