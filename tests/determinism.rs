@@ -590,3 +590,90 @@ fn a_rollback_does_not_lend_the_ring_allowance_to_the_script() {
     );
     assert!(plain_result.is_err(), "the test needs U not to fit");
 }
+
+/// The count of nested C-level calls ("C stack overflow" at PUC's depth) is derived from the
+/// frames: a recursion through metamethods and Rust functions, moved to a fresh VM or rolled
+/// back at any point, overflows at the same level with the same fuel as a straight run.
+#[test]
+fn c_stack_overflow_lands_at_the_same_level_after_restores_and_rollbacks() {
+    const SCRIPT: &str = r#"
+        local n = 0
+        local mt = {}
+        mt.__index = function(t, k) n = n + 1; return tostring(t[k]) end
+        mt.__tostring = function(x) n = n + 1; return x.y end
+        local ok, e = pcall(function() return setmetatable({}, mt).x end)
+        print(ok, e, n)
+    "#;
+    let start = || {
+        let host = CaptureHost::new();
+        let mut lua = Lua::with_host(Rc::new(host.clone()));
+        let f = lua.load(SCRIPT.as_bytes(), "=c").expect("compiles");
+        let exec = lua.enter(|ctx| {
+            let f = ctx.fetch(&f).unwrap();
+            ctx.stash_executor(lunette::Executor::start(ctx, f, &[]))
+        });
+        (lua, host, exec)
+    };
+    let run_to_end = |lua: &mut Lua, exec: &lunette::StashedExecutor| {
+        let mut used = 0;
+        loop {
+            let mut fuel = Fuel::new(40);
+            let done = lua.step(exec, &mut fuel).is_done();
+            used += 40 - fuel.remaining();
+            if done {
+                return used;
+            }
+        }
+    };
+    let (mut lua, host, exec) = start();
+    let total = run_to_end(&mut lua, &exec);
+    let want = String::from_utf8(host.take_stdout()).unwrap();
+    assert!(
+        want.starts_with("false\tc:4: C stack overflow\t1"),
+        "{want}"
+    );
+    for at in [1, 3, 7, 12, 20] {
+        // Moved to a fresh VM after `at` steps.
+        let (mut lua, host, exec) = start();
+        let mut used = 0;
+        for _ in 0..at {
+            let mut fuel = Fuel::new(40);
+            assert!(!lua.step(&exec, &mut fuel).is_done());
+            used += 40 - fuel.remaining();
+        }
+        let bytes = lua.snapshot().unwrap().to_bytes().unwrap();
+        let (mut fresh, fresh_host, _) = start();
+        let snapshot = fresh.snapshot_from_bytes(&bytes).unwrap();
+        fresh.restore(&snapshot).unwrap();
+        let moved = fresh.restored_executor(exec.id()).expect("executor");
+        assert_eq!(
+            used + run_to_end(&mut fresh, &moved),
+            total,
+            "moved at {at}"
+        );
+        assert_eq!(
+            String::from_utf8(host.take_stdout()).unwrap()
+                + &String::from_utf8(fresh_host.take_stdout()).unwrap(),
+            want,
+            "moved at {at}"
+        );
+        // Rolled back to that point from further on.
+        let (mut lua, host, exec) = start();
+        for _ in 0..at {
+            lua.step(&exec, &mut Fuel::new(40));
+        }
+        lua.snap().unwrap();
+        for _ in 0..at {
+            lua.step(&exec, &mut Fuel::new(40));
+        }
+        // (What it printed past the snapshot is the host's: only the rerun is checked.)
+        host.take_stdout();
+        lua.rollback(1).unwrap();
+        run_to_end(&mut lua, &exec);
+        assert_eq!(
+            String::from_utf8(host.take_stdout()).unwrap(),
+            want,
+            "rolled back at {at}"
+        );
+    }
+}

@@ -169,22 +169,33 @@ fn deep_non_tail_recursion_does_not_use_the_rust_stack() {
 }
 
 #[test]
-fn metamethod_chains_do_not_recurse_on_the_rust_stack() {
-    // A __index function that recurses through another table's __index 10k times.
-    let (mut lua, host) = lua_with_capture();
-    lua.execute(
-        b"local depth = 0
-          local mt = {}
-          mt.__index = function(t, k)
-            depth = depth + 1
-            if depth < 10000 then return setmetatable({}, mt)[k] end
-            return depth
-          end
-          print(setmetatable({}, mt).x)",
-        "=meta",
-    )
-    .unwrap();
-    assert_eq!(String::from_utf8(host.take_stdout()).unwrap(), "10000\n");
+fn metamethod_chains_end_at_puc_s_c_call_depth() {
+    // A __index function that recurses through another table's __index: 150 levels run,
+    // 10,000 end with PUC's "C stack overflow" after 197 (the main chunk's call counts as
+    // PUC's first C-level call), in the metamethod's caller, without recursing on the Rust
+    // stack either way.
+    let chain = |levels: u32| {
+        let (mut lua, host) = lua_with_capture();
+        let r = lua.execute(
+            format!(
+                "local depth = 0
+                 local mt = {{}}
+                 mt.__index = function(t, k)
+                   depth = depth + 1
+                   if depth < {levels} then return setmetatable({{}}, mt)[k] end
+                   return depth
+                 end
+                 print(pcall(function() return setmetatable({{}}, mt).x end))
+                 print(depth)"
+            )
+            .as_bytes(),
+            "=meta",
+        );
+        assert!(r.is_ok(), "{r:?}");
+        String::from_utf8(host.take_stdout()).unwrap()
+    };
+    assert_eq!(chain(150), "true\t150\n150\n");
+    assert_eq!(chain(10_000), "false\tmeta:5: C stack overflow\n197\n");
 }
 
 #[test]

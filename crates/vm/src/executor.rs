@@ -14,7 +14,7 @@ use crate::error::Error;
 use crate::function::{Action, LuaClosure, Outcome, Then, UpValueState};
 use crate::interp;
 use crate::state::{Context, MetaEvent};
-use crate::thread::{Frame, LuaFrame, Returns, Thread, ThreadState, ThreadStatus};
+use crate::thread::{Frame, LuaFrame, Returns, Thread, ThreadState, ThreadStatus, C_CALLS_LIMIT};
 use crate::value::Value;
 
 /// Most stack slots a thread may use (PUC's LUAI_MAXSTACK).
@@ -492,6 +492,7 @@ impl<'gc> Executor<'gc> {
                     returns: Returns::Discard,
                     ready: Some(Outcome::Returned),
                     callee_name: "__gc",
+                    c_calls: 0,
                 });
             }
             let mut r = match ts.frames.last() {
@@ -1010,6 +1011,7 @@ fn run_continuation<'gc>(
         returns,
         ready: Some(outcome),
         callee_name,
+        c_calls: _,
     }) = ts.frames.pop()
     else {
         unreachable!("run_continuation called without a ready continuation");
@@ -1089,6 +1091,7 @@ fn run_continuation<'gc>(
                 returns,
                 ready: Some(outcome),
                 callee_name,
+                c_calls: 0,
             });
             Ok(Flow::OutOfFuel)
         }
@@ -1152,6 +1155,7 @@ fn call_boundary<'gc>(
         returns,
         ready: Some(Outcome::Returned),
         callee_name: name,
+        c_calls: 0,
     });
     Ok(Some(flow))
 }
@@ -1185,6 +1189,10 @@ pub(crate) fn call_function_ex<'gc>(
     fuel: &mut Fuel,
     is_tail: bool,
 ) -> Result<Flow<'gc>, Error<'gc>> {
+    if returns == Returns::Meta && !is_tail && ts.c_calls() + 1 >= C_CALLS_LIMIT {
+        // A metamethod's call is a C-level call (`C_CALLS_LIMIT`), refused in its caller.
+        return Err(Error::runtime("C stack overflow"));
+    }
     if let Some(Value::Function(closure)) = ts.stack.get(func) {
         push_lua_frame(ts, *closure, func, returns, is_tail)?;
         if ts.hook.wants_events() {
@@ -1340,6 +1348,7 @@ fn after_callback<'gc>(
                 returns,
                 ready: Some(Outcome::Returned),
                 callee_name: name,
+                c_calls: 0,
             });
             return Ok(AfterCallback::Flow(Flow::OutOfFuel));
         }
@@ -1374,6 +1383,7 @@ fn after_callback<'gc>(
             ts.push_frame(Frame::continuation(then, func + 1, returns, name));
             fuel.consume(values_cost(ts.stack.len() - func - 1));
             ts.stack.insert(func + 1, function);
+            c_calls_fit(ts)?;
             if let Some(flow) = call_boundary(ctx, ts, func + 1, Returns::Multi, fuel, false)? {
                 return Ok(AfterCallback::Flow(flow));
             }
@@ -1509,6 +1519,7 @@ pub(crate) fn push_lua_frame<'gc>(
         top: base,
         is_tail,
         concat_resume: false,
+        c_calls: 0,
     }));
     Ok(())
 }
@@ -1550,7 +1561,19 @@ fn push_vararg_frame<'gc>(
         top: base,
         is_tail,
         concat_resume: false,
+        c_calls: 0,
     }));
+    Ok(())
+}
+
+/// After a Rust function's continuation was pushed for a call it makes: refuses the call
+/// when that continuation reached `C_CALLS_LIMIT` (PUC raises "C stack overflow" from inside
+/// `lua_call`, so a `pcall` at the limit catches its own call's error).
+#[inline(always)]
+fn c_calls_fit<'gc>(ts: &ThreadState<'gc>) -> Result<(), Error<'gc>> {
+    if ts.c_calls() >= C_CALLS_LIMIT {
+        return Err(Error::runtime("C stack overflow"));
+    }
     Ok(())
 }
 
@@ -1586,6 +1609,7 @@ pub(crate) fn apply_action<'gc>(
                 // The arguments move up to make room for the function, charged by number.
                 fuel.consume(values_cost(ts.stack.len() - func - 1));
                 ts.stack.insert(func + 1, function);
+                c_calls_fit(ts)?;
                 call_function(ctx, thread, ts, func + 1, Returns::Multi, is_main, fuel)
             }
         },
@@ -1607,6 +1631,7 @@ pub(crate) fn apply_action<'gc>(
                 returns,
                 ready: Some(Outcome::Returned),
                 callee_name: name,
+                c_calls: 0,
             });
             Ok(Flow::OutOfFuel)
         }

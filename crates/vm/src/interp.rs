@@ -1818,6 +1818,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                                 top: new_base,
                                 is_tail: false,
                                 concat_resume: false,
+                                c_calls: 0,
                             };
                             ts.push_frame(Frame::Lua(callee_frame));
                             if budget!() <= 0 {

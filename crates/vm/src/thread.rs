@@ -77,6 +77,10 @@ pub struct LuaFrame<'gc> {
     /// A `Concat` was interrupted by `__concat` and resumes from `top` when re-executed.
     #[collect(require_static)]
     pub concat_resume: bool,
+    /// This thread's nested C-level calls up to this frame ([`Frame::c_calls`]): set by
+    /// `ThreadState::push_frame`, derived from the frames (images do not carry it).
+    #[collect(require_static)]
+    pub c_calls: u32,
 }
 
 #[derive(Copy, Clone, Collect)]
@@ -95,8 +99,23 @@ pub enum Frame<'gc> {
         /// Name used for tracebacks and `bad argument` messages.
         #[collect(require_static)]
         callee_name: &'static str,
+        /// See [`LuaFrame::c_calls`].
+        #[collect(require_static)]
+        c_calls: u32,
     },
 }
+
+/// Most nested C-level calls in a thread: PUC-Rio Lua counts its C stack's nesting (a
+/// metamethod call, a C function calling back into Lua: `pcall`, `tostring`'s `__tostring`,
+/// `table.sort`'s comparator, `gsub`'s function...) and raises "C stack overflow" when a
+/// call would make 200 (`LUAI_MAXCCALLS`), the call of a script's main chunk being the
+/// first. lunette has no C stack, but counts the same frames ([`Frame::is_c_call`]) with the
+/// main chunk at 0, so a script reaches the same depth: a runaway recursion through
+/// metamethods or Rust functions ends after about 200 levels, as in PUC, not at the
+/// 200,000-frame limit (which took tens of megabytes and milliseconds to unwind).
+/// Coroutines count from 0 (PUC adds the resumer's count; nested resumes have their own
+/// limit of 200).
+pub const C_CALLS_LIMIT: u32 = 199;
 
 /// (`Collect` is implemented in `gc_unsafe`, by `References`, reporting the slots it traces
 /// to the collector's pacing.)
@@ -147,6 +166,34 @@ impl<'gc> Frame<'gc> {
             returns,
             ready: None,
             callee_name,
+            c_calls: 0,
+        }
+    }
+
+    /// Whether the frame stands for a C-level call in PUC-Rio Lua ([`C_CALLS_LIMIT`]): a
+    /// metamethod's call, or a Rust function waiting for a call it made.
+    #[inline(always)]
+    pub(crate) fn is_c_call(&self) -> bool {
+        match self {
+            Frame::Lua(f) => f.returns == Returns::Meta,
+            Frame::Continuation { .. } => true,
+        }
+    }
+
+    /// The thread's nested C-level calls up to and including this frame.
+    #[inline(always)]
+    pub(crate) fn c_calls(&self) -> u32 {
+        match self {
+            Frame::Lua(f) => f.c_calls,
+            Frame::Continuation { c_calls, .. } => *c_calls,
+        }
+    }
+
+    #[inline(always)]
+    fn set_c_calls(&mut self, n: u32) {
+        match self {
+            Frame::Lua(f) => f.c_calls = n,
+            Frame::Continuation { c_calls, .. } => *c_calls = n,
         }
     }
 }
@@ -165,6 +212,7 @@ impl<'gc> References<'gc> for Frame<'gc> {
                 top: _,
                 is_tail: _,
                 concat_resume: _,
+                c_calls: _,
             }) => f(Reference::Value(Value::Function(*closure))),
             Frame::Continuation {
                 then,
@@ -172,6 +220,7 @@ impl<'gc> References<'gc> for Frame<'gc> {
                 returns: _,
                 ready,
                 callee_name: _,
+                c_calls: _,
             } => {
                 then.references(f);
                 ready.references(f);
@@ -298,13 +347,31 @@ impl<'gc> ThreadState<'gc> {
     /// once (a frame is ~128 bytes: a deep recursion's frames are most of its memory, and a
     /// coroutine's first frames most of its own), and the buffer grows by at most
     /// [`MAX_FRAME_GROWTH`] frames, so the charge never lags the allocation and one growth
-    /// overshoots the limit by at most that much before the next safe point's check.
+    /// overshoots the limit by at most that much before the next safe point's check. The
+    /// frame's count of C-level calls is set here ([`LuaFrame::c_calls`]).
     #[inline(always)]
-    pub(crate) fn push_frame(&mut self, frame: Frame<'gc>) {
+    pub(crate) fn push_frame(&mut self, mut frame: Frame<'gc>) {
+        frame.set_c_calls(self.c_calls() + frame.is_c_call() as u32);
         if self.frames.len() == self.frames.capacity() {
             self.grow_frames();
         }
         self.frames.push(frame);
+    }
+
+    /// The thread's nested C-level calls now (see [`C_CALLS_LIMIT`]).
+    #[inline(always)]
+    pub(crate) fn c_calls(&self) -> u32 {
+        self.frames.last().map_or(0, Frame::c_calls)
+    }
+
+    /// Sets every frame's count of C-level calls from the frames below it (after frames were
+    /// put back from an image, which does not carry the counts).
+    pub(crate) fn count_c_calls(&mut self) {
+        let mut n = 0u32;
+        for f in &mut self.frames {
+            n += f.is_c_call() as u32;
+            f.set_c_calls(n);
+        }
     }
 
     #[cold]
@@ -457,6 +524,7 @@ mod tests {
                     returns: Returns::Multi,
                     ready: None,
                     callee_name: "test",
+                    c_calls: 0,
                 });
                 assert_eq!(ts.charge.get(), ts.bytes(), "after {} frames", i + 1);
                 let cap = ts.frames.capacity();

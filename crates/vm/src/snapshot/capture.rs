@@ -344,6 +344,8 @@ impl<'gc> Capture<'gc> {
                 top,
                 is_tail,
                 concat_resume,
+                // Derived from the frames: rebuilt by `ThreadState::count_c_calls`.
+                c_calls: _,
             }) => FrameImg::Lua {
                 closure: self.obj(ObjRef::Closure(*closure)),
                 frame: LuaFrameFields {
@@ -364,6 +366,7 @@ impl<'gc> Capture<'gc> {
                 returns,
                 ready,
                 callee_name,
+                c_calls: _,
             } => FrameImg::Continuation {
                 then: self.then(then),
                 base: *base,

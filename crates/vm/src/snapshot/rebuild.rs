@@ -436,6 +436,7 @@ pub(crate) fn rebuild<'gc>(
                                 top: frame.top,
                                 is_tail: frame.is_tail,
                                 concat_resume: frame.concat_resume,
+                                c_calls: 0,
                             }),
                             FrameImg::Continuation {
                                 then,
@@ -455,6 +456,7 @@ pub(crate) fn rebuild<'gc>(
                                     }
                                 },
                                 callee_name,
+                                c_calls: 0,
                             },
                         })
                     })
@@ -509,6 +511,7 @@ pub(crate) fn rebuild<'gc>(
                     hook,
                     charge,
                 };
+                ts.count_c_calls();
                 ts.charge.set(img.charged);
             }
             (
