@@ -873,9 +873,10 @@ fn run_mode<'gc, const HOOKED: bool>(
 
         // Switches the locals above to `$f`, a Lua frame that is or is about to be on top of
         // `ts.frames`, without leaving the instruction loop: what the top of `'frame` does,
-        // for the call and return fast paths. The caller has saved the fuel
-        // (`fuel.remaining() == budget`) and checks that the budget is not exhausted (the
-        // check at the top of `'frame`) before running an instruction of `$f`.
+        // for the call and return fast paths. The caller checks that the budget is not
+        // exhausted (the check at the top of `'frame`) before running an instruction of `$f`.
+        // The fuel is carried over in `limit`: `fuel` itself is written only when the loop is
+        // left or restarted (`save!`, and before each `return` or `continue 'frame`).
         //
         // E1, E2 are checked first (`gc_unsafe::unchecked`); a frame that fails the check is
         // entered through the top of `'frame` instead, which raises or repairs.
@@ -883,6 +884,7 @@ fn run_mode<'gc, const HOOKED: bool>(
             ($f:expr) => {{
                 let f: &LuaFrame<'gc> = $f;
                 if !unchecked::frame_ready(ts.stack.len(), f.base, f.pc, &f.closure.proto().proto) {
+                    fuel.set_remaining(budget!());
                     continue 'frame;
                 }
                 enter_frame!(f, ready);
@@ -1002,12 +1004,13 @@ fn run_mode<'gc, const HOOKED: bool>(
         // stop if the fuel ran out, else go on in the caller's frame.
         macro_rules! back_to_caller {
             () => {{
-                fuel.set_remaining(budget!());
                 if budget!() <= 0 {
+                    fuel.set_remaining(budget!());
                     return Ok(Flow::OutOfFuel);
                 }
                 // (Always a Lua frame: the fast paths checked it.)
                 let Some(Frame::Lua(caller)) = ts.frames.last() else {
+                    fuel.set_remaining(budget!());
                     continue 'frame;
                 };
                 enter_frame!(caller);
@@ -1796,7 +1799,11 @@ fn run_mode<'gc, const HOOKED: bool>(
                             && ts.frames.len() < MAX_FRAMES
                             && new_end < MAX_STACK_SLOTS
                         {
-                            save!();
+                            // The caller's resume point (`save!` but the fuel, which stays
+                            // in `limit` while the loop goes on).
+                            let f = current_frame(ts);
+                            f.pc = pc;
+                            f.top = top;
                             let nargs = args_end - new_base;
                             size_frame_stack(
                                 ts,
@@ -1821,6 +1828,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                             };
                             ts.push_frame(Frame::Lua(callee_frame));
                             if budget!() <= 0 {
+                                fuel.set_remaining(budget!());
                                 return Ok(Flow::OutOfFuel);
                             }
                             // E1: `pc == 0 < code.len()` (verifier H4); E2: the stack's
