@@ -683,10 +683,11 @@ pub(crate) fn stack_growth(cap: usize, additional: usize) -> usize {
     additional.max(cap.min(MAX_STACK_GROWTH))
 }
 
-/// Whether an open upvalue points at `level` or above (the frame's own locals).
+/// Whether an open upvalue (of the thread's `open_upvalues`) points at `level` or above (the
+/// frame's own locals).
 #[inline]
-fn open_upvalue_at_or_above(ts: &ThreadState<'_>, level: usize) -> bool {
-    match ts.open_upvalues.last().map(|uv| uv.get()) {
+fn open_upvalue_at_or_above(open_upvalues: &[UpValue<'_>], level: usize) -> bool {
+    match open_upvalues.last().map(|uv| uv.get()) {
         Some(UpValueState::Open { slot, .. }) => slot >= level,
         _ => false,
     }
@@ -770,21 +771,15 @@ fn fixed_count_return(frames: &[Frame<'_>]) -> Option<(usize, usize, usize)> {
     }
 }
 
-/// The `RK(c)` operand of a store: constant `c` if `ck`, else register `c` of the frame at
-/// `base`. Unchecked like the interpreter's `r!` and `konst` (verifier O1/O2, E2, K: see
-/// `gc_unsafe::unchecked`).
+/// The `RK(c)` operand of a store: constant `c` if `ck`, else register `c` of the frame's
+/// register window `regs`. Unchecked like the interpreter's `r!` and `konst` (verifier
+/// O1/O2, E2, K: see `gc_unsafe::unchecked`).
 #[inline(always)]
-fn rk<'gc>(
-    stack: &mut [Value<'gc>],
-    base: usize,
-    consts: &[Value<'gc>],
-    c: u16,
-    ck: bool,
-) -> Value<'gc> {
+fn rk<'gc>(regs: &mut [Value<'gc>], consts: &[Value<'gc>], c: u16, ck: bool) -> Value<'gc> {
     if ck {
         unchecked::konst(consts, c as usize)
     } else {
-        *unchecked::reg_mut(stack, base + c as usize)
+        *unchecked::reg_mut(regs, c as usize)
     }
 }
 
@@ -847,6 +842,11 @@ fn run_mode<'gc, const HOOKED: bool>(
         let mut consts: &'gc [Value<'gc>] = &fp.constants;
         let mut upvals: &'gc [gc_arena::lock::Lock<UpValue<'gc>>] = frame.closure.upvalue_slots();
         let mut base = frame.base;
+        // The register window (`stack[base..]`; E2 makes it at least `max_stack_size` long).
+        // A borrow of the stack: while it lives, nothing else can touch the stack (the
+        // borrow checker sees to it), and it is taken again (`refresh!`) after whatever used
+        // the thread state and before the next register access.
+        let mut regs: &mut [Value<'gc>] = unchecked::window(&mut ts.stack, base);
         let mut pc = frame.pc;
         let mut top = frame.top;
         // Fuel is one unit per instruction, counted without touching a counter per
@@ -897,6 +897,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                 consts = &fp.constants;
                 upvals = f.closure.upvalue_slots();
                 base = f.base;
+                regs = unchecked::window(&mut ts.stack, base);
                 let remaining = budget!();
                 pc = f.pc;
                 limit = remaining.wrapping_add(pc as i64);
@@ -905,11 +906,17 @@ fn run_mode<'gc, const HOOKED: bool>(
         }
 
         // Register `$i` of the running frame (a place). Unchecked: `$i` is a register
-        // operand (< max_stack_size, verifier O1) and `stack.len() >= base + max_stack_size`
-        // (E2, see `gc_unsafe::unchecked`).
+        // operand (< max_stack_size, verifier O1) and the window `regs` holds at least
+        // max_stack_size registers (E2, see `gc_unsafe::unchecked`).
         macro_rules! r {
             ($i:expr) => {
-                *unchecked::reg_mut(&mut ts.stack, base + $i as usize)
+                *unchecked::reg_mut(regs, $i as usize)
+            };
+        }
+        // Takes the register window again after a use of the thread state.
+        macro_rules! refresh {
+            () => {
+                regs = unchecked::window(&mut ts.stack, base)
             };
         }
         macro_rules! jump_by {
@@ -1236,7 +1243,9 @@ fn run_mode<'gc, const HOOKED: bool>(
 
         loop {
             if HOOKED {
-                if let Some(fire) = crate::hook::before_instruction(ctx, thread, ts, pc) {
+                let fire = crate::hook::before_instruction(ctx, thread, ts, pc);
+                refresh!();
+                if let Some(fire) = fire {
                     // The frame shows the traced instruction's line while the hook runs
                     // (its pc one past it; the hook's continuation steps it back).
                     jump_by!(1);
@@ -1265,14 +1274,18 @@ fn run_mode<'gc, const HOOKED: bool>(
                     }
                 }
                 Instruction::GetUpval { a, up } => {
-                    r!(a) = get_upvalue(thread, ts, unchecked::upval(upvals, up as usize));
+                    let v = get_upvalue(thread, ts, unchecked::upval(upvals, up as usize));
+                    refresh!();
+                    r!(a) = v;
                 }
                 Instruction::SetUpval { a, up } => {
                     let v = r!(a);
                     set_upvalue(ctx, thread, ts, unchecked::upval(upvals, up as usize), v);
+                    refresh!();
                 }
                 Instruction::GetTabUp { a, up, k } => {
                     let t = get_upvalue(thread, ts, unchecked::upval(upvals, up as usize));
+                    refresh!();
                     let key = unchecked::konst(consts, k as usize);
                     get_index!(a, t, key, &|| debug::describe_upvalue(fp, up as usize));
                 }
@@ -1292,26 +1305,22 @@ fn run_mode<'gc, const HOOKED: bool>(
                 }
                 Instruction::SetTabUp { up, k, c, ck } => {
                     let t = get_upvalue(thread, ts, unchecked::upval(upvals, up as usize));
+                    refresh!();
                     set_index!(
                         t,
                         unchecked::konst(consts, k as usize),
-                        rk(&mut ts.stack, base, consts, c, ck),
+                        rk(regs, consts, c, ck),
                         &|| { debug::describe_upvalue(fp, up as usize) }
                     );
                 }
                 Instruction::SetTable { a, b, c, ck } => {
-                    set_index!(
-                        r!(a),
-                        r!(b),
-                        rk(&mut ts.stack, base, consts, c, ck),
-                        describe_reg!(a)
-                    );
+                    set_index!(r!(a), r!(b), rk(regs, consts, c, ck), describe_reg!(a));
                 }
                 Instruction::SetI { a, b, c, ck } => {
                     set_index!(
                         r!(a),
                         Value::Integer(b as i64),
-                        rk(&mut ts.stack, base, consts, c, ck),
+                        rk(regs, consts, c, ck),
                         describe_reg!(a)
                     );
                 }
@@ -1319,7 +1328,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                     set_index!(
                         r!(a),
                         unchecked::konst(consts, k as usize),
-                        rk(&mut ts.stack, base, consts, c, ck),
+                        rk(regs, consts, c, ck),
                         describe_reg!(a)
                     );
                 }
@@ -1599,6 +1608,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                     fuel.set_remaining(budget!());
                     let describe = |slot: usize| debug::describe_register(fp, pc - 1, slot - base);
                     let r = concat_reduce(ctx, &mut ts.stack, first, top, fuel, &describe);
+                    refresh!();
                     limit = fuel.remaining().wrapping_add(pc as i64);
                     match tri!(r) {
                         ConcatStep::Done => {}
@@ -1631,6 +1641,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                             meta_call!(mm, v, Value::Nil);
                         }
                     }
+                    refresh!();
                 }
                 Instruction::Tbc { a } => {
                     let v = r!(a);
@@ -1645,6 +1656,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                         let cap = ts.tbc_slots.capacity();
                         ts.tbc_slots.push(base + a as usize);
                         ts.sync_if_grown(cap, ts.tbc_slots.capacity());
+                        refresh!();
                     }
                 }
                 Instruction::Jmp { off } if off < 0 => {
@@ -1885,7 +1897,8 @@ fn run_mode<'gc, const HOOKED: bool>(
                 }
                 Instruction::Return { a, b, close: false }
                     if !HOOKED
-                        && (ts.open_upvalues.is_empty() || !open_upvalue_at_or_above(ts, base)) =>
+                        && (ts.open_upvalues.is_empty()
+                            || !open_upvalue_at_or_above(&ts.open_upvalues, base)) =>
                 {
                     // Fast path, like `Return0`/`Return1` below: nothing to close; a Lua
                     // caller expecting a fixed count gets the first `want` values, padded
@@ -1942,7 +1955,8 @@ fn run_mode<'gc, const HOOKED: bool>(
                 }
                 Instruction::Return0 | Instruction::Return1 { .. }
                     if !HOOKED
-                        && (ts.open_upvalues.is_empty() || !open_upvalue_at_or_above(ts, base)) =>
+                        && (ts.open_upvalues.is_empty()
+                            || !open_upvalue_at_or_above(&ts.open_upvalues, base)) =>
                 {
                     // Fast path: nothing to close; a Lua caller expecting a fixed count.
                     let (n, v) = match ins {
@@ -2000,9 +2014,12 @@ fn run_mode<'gc, const HOOKED: bool>(
                     }
                 }
                 Instruction::ForPrep { a, skip } => {
+                    // (Through the stack, not `regs`: the window's length is never used, so the
+                    // compiler need not keep it.)
                     let runs = tri!(for_prep(
                         &mut ts.stack[base + a as usize..base + a as usize + 4]
                     ));
+                    refresh!();
                     if !runs {
                         jump_by!(skip as i64);
                     }
@@ -2052,6 +2069,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                         let cap = ts.tbc_slots.capacity();
                         ts.tbc_slots.push(base + a as usize + 3);
                         ts.sync_if_grown(cap, ts.tbc_slots.capacity());
+                        refresh!();
                     }
                     jump_by!(skip as i64);
                     if HOOKED {
@@ -2098,17 +2116,20 @@ fn run_mode<'gc, const HOOKED: bool>(
                         ts.stack.truncate(end.max(ra + 1));
                         ts.stack.resize(end, Value::Nil);
                     }
+                    refresh!();
                     // Huge table constructors are long straight-line code: check here too.
                     check_fuel!();
                 }
                 Instruction::Closure { a, proto } => {
                     let c = new_closure(ctx, thread, ts, fp, upvals, base, proto);
+                    refresh!();
                     r!(a) = Value::Function(c);
                 }
                 Instruction::VarArg { a, c } => {
                     let nvar = current_frame(ts).num_varargs;
                     let mut budget = budget!();
                     let r = var_arg(ctx, ts, base, nvar, a, c, &mut budget);
+                    refresh!();
                     limit = budget.wrapping_add(pc as i64);
                     match r {
                         Ok(Some(end)) => top = end,
