@@ -1086,7 +1086,10 @@ fn run_mode<'gc, const HOOKED: bool>(
                     (Value::Float(p), Value::Integer(q)) => {
                         r!($a) = Value::Float($fop(p, q as f64))
                     }
-                    _ => arith!($a, x, y, $op, $rb, $rc),
+                    // The operands read again (nothing has changed them): the fast paths
+                    // above then need only their tags and payloads, in machine registers,
+                    // not whole values in memory for the slow path.
+                    _ => arith!($a, $x, $y, $op, $rb, $rc),
                 }
             }};
             // `$flip`: the source had the operands the other way round (`K[k] op R[b]` for a
@@ -1104,6 +1107,8 @@ fn run_mode<'gc, const HOOKED: bool>(
                         r!($a) = Value::Float($fop(p, q as f64))
                     }
                     _ => {
+                        // (Read again, as above.)
+                        let (x, y) = ($x, $y);
                         let (x, y, rb, rc) = if $flip {
                             (y, x, $rc, $rb)
                         } else {
@@ -1124,7 +1129,8 @@ fn run_mode<'gc, const HOOKED: bool>(
                     (Value::Float(p), Value::Float(q)) => r!($a) = Value::Float(p / q),
                     (Value::Integer(p), Value::Float(q)) => r!($a) = Value::Float(p as f64 / q),
                     (Value::Float(p), Value::Integer(q)) => r!($a) = Value::Float(p / q as f64),
-                    _ => arith!($a, x, y, ArithOp::Div, $rb, $rc),
+                    // (Read again, as in `arith_fast!`.)
+                    _ => arith!($a, $x, $y, ArithOp::Div, $rb, $rc),
                 }
             }};
         }
