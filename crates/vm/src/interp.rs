@@ -1155,6 +1155,9 @@ fn run_mode<'gc, const HOOKED: bool>(
                 match fast {
                     Some(c) => cond_jump!(c, $k),
                     None => {
+                        // (Read again, as in `arith_fast!`.)
+                        let x = r!($a);
+                        let (l, r) = if $swap { (imm, x) } else { (x, imm) };
                         let mm = tri!(compare_slow(ctx, $event, l, r));
                         meta_call!(mm, l, r);
                     }
@@ -1722,6 +1725,8 @@ fn run_mode<'gc, const HOOKED: bool>(
                     match c {
                         Some(c) => cond_jump!(c, k),
                         None => {
+                            // (Read again, as in `arith_fast!`.)
+                            let (x, y) = (r!(a), r!(b));
                             let mm = tri!(compare_slow(ctx, MetaEvent::Lt, x, y));
                             meta_call!(mm, x, y);
                         }
@@ -1740,6 +1745,8 @@ fn run_mode<'gc, const HOOKED: bool>(
                     match c {
                         Some(c) => cond_jump!(c, k),
                         None => {
+                            // (Read again, as in `arith_fast!`.)
+                            let (x, y) = (r!(a), r!(b));
                             let mm = tri!(compare_slow(ctx, MetaEvent::Le, x, y));
                             meta_call!(mm, x, y);
                         }
