@@ -1263,10 +1263,12 @@ fn run_mode<'gc, const HOOKED: bool>(
                 }
             }
             // Unchecked: `pc < code.len()` (E1 at entry, verifier C1 since; see
-            // `gc_unsafe::unchecked`).
-            let ins = unchecked::fetch(code, pc);
+            // `gc_unsafe::unchecked`). Matched in place, by reference: each arm loads the
+            // operands it uses from the code (a copy of the instruction had the compiler
+            // split out every operand field before the jump, for all arms).
+            let ins = unchecked::fetch_ref(code, pc);
             pc += 1;
-            match ins {
+            match *ins {
                 Instruction::Move { a, b } => r!(a) = r!(b),
                 Instruction::LoadI { a, i } => r!(a) = Value::Integer(i as i64),
                 Instruction::LoadF { a, f } => r!(a) = Value::Float(f as f64),
@@ -1972,7 +1974,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                             || !open_upvalue_at_or_above(&ts.open_upvalues, base)) =>
                 {
                     // Fast path: nothing to close; a Lua caller expecting a fixed count.
-                    let (n, v) = match ins {
+                    let (n, v) = match *ins {
                         Instruction::Return1 { a } => (1, r!(a)),
                         _ => (0, Value::Nil),
                     };
@@ -1993,7 +1995,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                     }
                     save!();
                     let first = base
-                        + match ins {
+                        + match *ins {
                             Instruction::Return1 { a } => a as usize,
                             _ => 0,
                         };

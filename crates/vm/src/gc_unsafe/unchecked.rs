@@ -8,7 +8,7 @@
 //!
 //! | access | in bounds because |
 //! |---|---|
-//! | [`fetch`]`(code, pc)` | **E1** `pc < code.len()` when the frame's code is entered ([`frame_ready`]); afterwards every next `pc` is a successor of a verified instruction, `< code.len()` (verifier **C1**, which also makes the `Jmp` read after a conditional, **C2**, exist) |
+//! | [`fetch`]`(code, pc)`, [`fetch_ref`]`(code, pc)` | **E1** `pc < code.len()` when the frame's code is entered ([`frame_ready`]); afterwards every next `pc` is a successor of a verified instruction, `< code.len()` (verifier **C1**, which also makes the `Jmp` read after a conditional, **C2**, exist) |
 //! | [`window`]`(stack, base)`, taken as `regs` | **E2** `stack.len() >= base + mss`, so `base <= stack.len()` and the window holds at least `mss` registers |
 //! | [`reg_mut`]`(regs, x)` for a register operand `x` | verifier **O1**: `x < p.max_stack_size` (and `x + k < mss` for the fixed blocks `range(x, k)` it lists); **E2** as above: `regs.len() = stack.len() - base >= mss` |
 //! | [`konst`]`(consts, k)` | verifier **O2**: `k < p.constants.len()`; **K** `consts.len() == p.constants.len()` |
@@ -216,6 +216,14 @@ pub(crate) fn fetch(code: &[Instruction], pc: usize) -> Instruction {
     debug_assert!(pc < code.len());
     // SAFETY: `pc < code.len()`: E1 at the frame's entry, C1 for every later `pc`.
     unsafe { *code.get_unchecked(pc) }
+}
+
+/// `&code[pc]`. Precondition: `pc < code.len()` (E1 + C1, module docs).
+#[inline(always)]
+pub(crate) fn fetch_ref(code: &[Instruction], pc: usize) -> &Instruction {
+    debug_assert!(pc < code.len());
+    // SAFETY: `pc < code.len()`: E1 at the frame's entry, C1 for every later `pc`.
+    unsafe { code.get_unchecked(pc) }
 }
 
 /// `&mut regs[x]` for a register operand `x` of the running frame, `regs` its window
