@@ -1046,7 +1046,7 @@ fn run_mode<'gc, const HOOKED: bool>(
         }
         macro_rules! describe_reg {
             ($reg:expr) => {
-                &|| debug::describe_register(fp, pc - 1, $reg as usize)
+                &move || debug::describe_register(fp, pc - 1, $reg as usize)
             };
         }
         macro_rules! arith {
@@ -1057,7 +1057,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                 match arith_num($op, x, y) {
                     Some(Ok(v)) => r!($a) = v,
                     _ => {
-                        let describe = |which: usize| {
+                        let describe = move |which: usize| {
                             let reg = if which == 0 { rb } else { rc };
                             match reg {
                                 Some(reg) => debug::describe_register(fp, pc - 1, reg),
@@ -1298,7 +1298,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                     let t = get_upvalue(thread, ts, unchecked::upval(upvals, up as usize));
                     refresh!();
                     let key = unchecked::konst(consts, k as usize);
-                    get_index!(a, t, key, &|| debug::describe_upvalue(fp, up as usize));
+                    get_index!(a, t, key, &move || debug::describe_upvalue(fp, up as usize));
                 }
                 Instruction::GetTable { a, b, c } => {
                     get_index!(a, r!(b), r!(c), describe_reg!(b));
@@ -1321,7 +1321,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                         t,
                         unchecked::konst(consts, k as usize),
                         rk(regs, consts, c, ck),
-                        &|| { debug::describe_upvalue(fp, up as usize) }
+                        &move || { debug::describe_upvalue(fp, up as usize) }
                     );
                 }
                 Instruction::SetTable { a, b, c, ck } => {
@@ -1617,7 +1617,8 @@ fn run_mode<'gc, const HOOKED: bool>(
                     }
                     spend!(n as i64);
                     fuel.set_remaining(budget!());
-                    let describe = |slot: usize| debug::describe_register(fp, pc - 1, slot - base);
+                    let describe =
+                        move |slot: usize| debug::describe_register(fp, pc - 1, slot - base);
                     let r = concat_reduce(ctx, &mut ts.stack, first, top, fuel, &describe);
                     refresh!();
                     limit = fuel.remaining().wrapping_add(pc as i64);
