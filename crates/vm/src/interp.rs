@@ -1285,8 +1285,16 @@ fn run_mode<'gc, const HOOKED: bool>(
                     }
                 }
                 Instruction::GetUpval { a, up } => {
-                    let v = get_upvalue(thread, ts, unchecked::upval(upvals, up as usize));
-                    refresh!();
+                    let uv = unchecked::upval(upvals, up as usize);
+                    // A closed upvalue needs no look at the thread: the window stays.
+                    let v = match uv.get() {
+                        UpValueState::Closed(v) => v,
+                        _ => {
+                            let v = get_upvalue(thread, ts, uv);
+                            refresh!();
+                            v
+                        }
+                    };
                     r!(a) = v;
                 }
                 Instruction::SetUpval { a, up } => {
