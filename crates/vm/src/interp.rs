@@ -840,7 +840,8 @@ fn run_mode<'gc, const HOOKED: bool>(
         }
         let mut code: &'gc [Instruction] = &fp.proto.code;
         let mut consts: &'gc [Value<'gc>] = &fp.constants;
-        let mut upvals: &'gc [gc_arena::lock::Lock<UpValue<'gc>>] = frame.closure.upvalue_slots();
+        // The running closure (its upvalue slots read through it, on use).
+        let mut cl: LuaClosure<'gc> = frame.closure;
         let mut base = frame.base;
         // The register window (`stack[base..]`; E2 makes it at least `max_stack_size` long).
         // A borrow of the stack: while it lives, nothing else can touch the stack (the
@@ -895,7 +896,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                 fp = f.closure.proto();
                 code = &fp.proto.code;
                 consts = &fp.constants;
-                upvals = f.closure.upvalue_slots();
+                cl = f.closure;
                 base = f.base;
                 regs = unchecked::window(&mut ts.stack, base);
                 let remaining = budget!();
@@ -1285,7 +1286,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                     }
                 }
                 Instruction::GetUpval { a, up } => {
-                    let uv = unchecked::upval(upvals, up as usize);
+                    let uv = unchecked::upval(cl.upvalue_slots(), up as usize);
                     // A closed upvalue needs no look at the thread: the window stays.
                     let v = match uv.get() {
                         UpValueState::Closed(v) => v,
@@ -1299,11 +1300,21 @@ fn run_mode<'gc, const HOOKED: bool>(
                 }
                 Instruction::SetUpval { a, up } => {
                     let v = r!(a);
-                    set_upvalue(ctx, thread, ts, unchecked::upval(upvals, up as usize), v);
+                    set_upvalue(
+                        ctx,
+                        thread,
+                        ts,
+                        unchecked::upval(cl.upvalue_slots(), up as usize),
+                        v,
+                    );
                     refresh!();
                 }
                 Instruction::GetTabUp { a, up, k } => {
-                    let t = get_upvalue(thread, ts, unchecked::upval(upvals, up as usize));
+                    let t = get_upvalue(
+                        thread,
+                        ts,
+                        unchecked::upval(cl.upvalue_slots(), up as usize),
+                    );
                     refresh!();
                     let key = unchecked::konst(consts, k as usize);
                     get_index!(a, t, key, &move || debug::describe_upvalue(fp, up as usize));
@@ -1323,7 +1334,11 @@ fn run_mode<'gc, const HOOKED: bool>(
                     );
                 }
                 Instruction::SetTabUp { up, k, c, ck } => {
-                    let t = get_upvalue(thread, ts, unchecked::upval(upvals, up as usize));
+                    let t = get_upvalue(
+                        thread,
+                        ts,
+                        unchecked::upval(cl.upvalue_slots(), up as usize),
+                    );
                     refresh!();
                     set_index!(
                         t,
@@ -2145,7 +2160,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                     check_fuel!();
                 }
                 Instruction::Closure { a, proto } => {
-                    let c = new_closure(ctx, thread, ts, fp, upvals, base, proto);
+                    let c = new_closure(ctx, thread, ts, fp, cl.upvalue_slots(), base, proto);
                     refresh!();
                     r!(a) = Value::Function(c);
                 }

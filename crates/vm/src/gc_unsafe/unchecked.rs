@@ -3,8 +3,9 @@
 //! what it relies on and where that is established.
 //!
 //! # What the interpreter reads without bounds checks
-//! While a Lua frame runs (`interp::run_mode`, locals `code`, `consts`, `upvals`, `base`,
-//! `pc` of the frame's closure `cl` with prototype `p`, and `regs`, its register window):
+//! While a Lua frame runs (`interp::run_mode`, locals `code`, `consts`, `base`, `pc` of the
+//! frame's closure `cl` with prototype `p`, `upvals` its upvalue slots, and `regs`, its
+//! register window):
 //!
 //! | access | in bounds because |
 //! |---|---|
