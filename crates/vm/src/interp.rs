@@ -750,10 +750,10 @@ fn set_plain<'gc>(
 }
 
 /// When the top frame (the one returning) is a Lua frame whose Lua caller expects a fixed
-/// number of results: its function slot, that number, and the caller's `stack_end` (read in
-/// place, without copying either frame).
+/// number of results: its function slot, that number, and the caller (a copy, of which the
+/// fast paths read only the fields they need: the frame stack is not looked at again).
 #[inline(always)]
-fn fixed_count_return(frames: &[Frame<'_>]) -> Option<(usize, usize, usize)> {
+fn fixed_count_return<'gc>(frames: &[Frame<'gc>]) -> Option<(usize, usize, LuaFrame<'gc>)> {
     let len = frames.len();
     match (
         frames.get(len.wrapping_sub(1)),
@@ -766,7 +766,7 @@ fn fixed_count_return(frames: &[Frame<'_>]) -> Option<(usize, usize, usize)> {
                 ..
             })),
             Some(Frame::Lua(caller)),
-        ) => Some((*func, *want as usize, caller.stack_end)),
+        ) => Some((*func, *want as usize, *caller)),
         _ => None,
     }
 }
@@ -1008,20 +1008,15 @@ fn run_mode<'gc, const HOOKED: bool>(
                 }
             }};
         }
-        // After a fast return into a Lua caller (its frame now on top, its results in place):
-        // stop if the fuel ran out, else go on in the caller's frame.
+        // After a fast return into a Lua caller (its frame `$caller` now on top, its results
+        // in place): stop if the fuel ran out, else go on in the caller's frame.
         macro_rules! back_to_caller {
-            () => {{
+            ($caller:expr) => {{
                 if budget!() <= 0 {
                     fuel.set_remaining(budget!());
                     return Ok(Flow::OutOfFuel);
                 }
-                // (Always a Lua frame: the fast paths checked it.)
-                let Some(Frame::Lua(caller)) = ts.frames.last() else {
-                    fuel.set_remaining(budget!());
-                    continue 'frame;
-                };
-                enter_frame!(caller);
+                enter_frame!(&$caller);
                 continue;
             }};
         }
@@ -1947,7 +1942,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                     spend!((n / VALUES_PER_UNIT) as i64);
                     let fast =
                         fixed_count_return(&ts.frames).filter(|_| first + n <= ts.stack.len());
-                    if let Some((func, want, caller_end)) = fast {
+                    if let Some((func, want, caller)) = fast {
                         ts.frames.pop();
                         // Values move down (`func < first`) before the stack is cut to the
                         // caller's registers, which may end below them.
@@ -1955,11 +1950,11 @@ fn run_mode<'gc, const HOOKED: bool>(
                         for i in 0..k {
                             ts.stack[func + i] = ts.stack[first + i];
                         }
-                        set_len_nil_filled(ts, caller_end.max(func + want));
+                        set_len_nil_filled(ts, caller.stack_end.max(func + want));
                         for i in k..want {
                             ts.stack[func + i] = Value::Nil;
                         }
-                        back_to_caller!();
+                        back_to_caller!(caller);
                     }
                     general_return!(first, n);
                 }
@@ -2005,17 +2000,17 @@ fn run_mode<'gc, const HOOKED: bool>(
                     // The returning frame is on top (it is running); the caller, if a Lua
                     // frame, right below. Read in place: no copy of either frame.
                     let fast = fixed_count_return(&ts.frames);
-                    if let Some((func, want, caller_end)) = fast {
+                    if let Some((func, want, caller)) = fast {
                         ts.frames.pop();
                         // The caller may want more values than the callee had registers
                         // (`local a, b, ..., z = f()`): size the stack first.
-                        set_len_nil_filled(ts, caller_end.max(func + want));
+                        set_len_nil_filled(ts, caller.stack_end.max(func + want));
                         // Unchecked: the stack's length is `>= func + want` (just set).
                         *unchecked::reg_mut(&mut ts.stack, func) = v;
                         for i in 1..want {
                             *unchecked::reg_mut(&mut ts.stack, func + i) = Value::Nil;
                         }
-                        back_to_caller!();
+                        back_to_caller!(caller);
                     }
                     save!();
                     let first = base
