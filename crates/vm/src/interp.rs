@@ -698,18 +698,23 @@ fn open_upvalue_at_or_above(open_upvalues: &[UpValue<'_>], level: usize) -> bool
 /// is an error, a stack shorter than the frame's registers is grown to them.
 #[cold]
 #[inline(never)]
-fn unready_frame<'gc>(ts: &mut ThreadState<'gc>, frame: &LuaFrame<'gc>) -> Result<(), Error<'gc>> {
+fn unready_frame<'gc>(
+    ts: &mut ThreadState<'gc>,
+    closure: LuaClosure<'gc>,
+    base: usize,
+    pc: usize,
+) -> Result<(), Error<'gc>> {
     // Never in a state the VM made or an image that passed `snapshot::validate`: the test
     // suites (debug builds) check that claim here.
     debug_assert!(
         false,
         "a Lua frame entered without its registers or at a bad pc"
     );
-    let p = &frame.closure.proto().proto;
-    if frame.pc >= p.code.len() {
+    let p = &closure.proto().proto;
+    if pc >= p.code.len() {
         return Err(Error::runtime("corrupt Lua frame (pc outside the code)"));
     }
-    set_len_nil_filled(ts, frame.base + p.max_stack_size as usize);
+    set_len_nil_filled(ts, base + p.max_stack_size as usize);
     Ok(())
 }
 
@@ -836,7 +841,8 @@ fn run_mode<'gc, const HOOKED: bool>(
         // holds its registers, checked on every entry into a frame's code (here and in
         // `enter_frame!`).
         if !unchecked::frame_ready(ts.stack.len(), frame.base, frame.pc, &fp.proto) {
-            unready_frame(ts, &frame)?;
+            // (Fields, not `&frame`: the frame is not copied to memory for it.)
+            unready_frame(ts, frame.closure, frame.base, frame.pc)?;
         }
         let mut code: &'gc [Instruction] = &fp.proto.code;
         let mut consts: &'gc [Value<'gc>] = &fp.constants;
