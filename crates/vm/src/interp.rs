@@ -1853,9 +1853,12 @@ fn run_mode<'gc, const HOOKED: bool>(
                         {
                             // The caller's resume point (`save!` but the fuel, which stays
                             // in `limit` while the loop goes on).
-                            let f = current_frame(ts);
-                            f.pc = pc;
-                            f.top = top;
+                            // (Always the running Lua frame: matched rather than
+                            // `current_frame`, whose panic path costs here.)
+                            if let Some(Frame::Lua(f)) = ts.frames.last_mut() {
+                                f.pc = pc;
+                                f.top = top;
+                            }
                             let nargs = args_end - new_base;
                             size_frame_stack(
                                 ts,
