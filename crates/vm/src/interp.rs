@@ -788,6 +788,15 @@ fn rk<'gc>(regs: &mut [Value<'gc>], consts: &[Value<'gc>], c: u16, ck: bool) -> 
     }
 }
 
+/// The running (top) Lua frame's `top`: through the frame stack only, so the register
+/// window stays borrowed meanwhile.
+fn running_top<'a>(frames: &'a mut [Frame<'_>]) -> &'a mut usize {
+    match frames.last_mut() {
+        Some(Frame::Lua(f)) => &mut f.top,
+        _ => unreachable!("interpreter running without a Lua frame"),
+    }
+}
+
 fn current_frame<'a, 'gc>(ts: &'a mut ThreadState<'gc>) -> &'a mut LuaFrame<'gc> {
     match ts.frames.last_mut() {
         Some(Frame::Lua(f)) => f,
@@ -855,7 +864,6 @@ fn run_mode<'gc, const HOOKED: bool>(
         // the thread state and before the next register access.
         let mut regs: &mut [Value<'gc>] = unchecked::window(&mut ts.stack, base);
         let mut pc = frame.pc;
-        let mut top = frame.top;
         // Fuel is one unit per instruction, counted without touching a counter per
         // instruction: the budget left is `limit - pc` (`budget!`), so running the next
         // instruction (`pc += 1`) takes one unit; a change of `pc` that is not running the
@@ -908,7 +916,6 @@ fn run_mode<'gc, const HOOKED: bool>(
                 let remaining = budget!();
                 pc = f.pc;
                 limit = remaining.wrapping_add(pc as i64);
-                top = f.top;
             }};
         }
 
@@ -926,6 +933,13 @@ fn run_mode<'gc, const HOOKED: bool>(
                 regs = unchecked::window(&mut ts.stack, base)
             };
         }
+        // The running frame's `top` (the end of the last multiple results), kept in the frame
+        // itself: set where an instruction produces it, read where one consumes it.
+        macro_rules! top {
+            () => {
+                *running_top(&mut ts.frames)
+            };
+        }
         macro_rules! jump_by {
             ($delta:expr) => {{
                 let delta: i64 = $delta;
@@ -935,9 +949,7 @@ fn run_mode<'gc, const HOOKED: bool>(
         }
         macro_rules! save {
             () => {{
-                let f = current_frame(ts);
-                f.pc = pc;
-                f.top = top;
+                current_frame(ts).pc = pc;
                 fuel.set_remaining(budget!());
             }};
         }
@@ -1637,8 +1649,9 @@ fn run_mode<'gc, const HOOKED: bool>(
                     if fr.concat_resume {
                         fr.concat_resume = false;
                     } else {
-                        top = first + n as usize;
+                        fr.top = first + n as usize;
                     }
+                    let top = fr.top;
                     spend!(n as i64);
                     fuel.set_remaining(budget!());
                     let describe =
@@ -1649,14 +1662,14 @@ fn run_mode<'gc, const HOOKED: bool>(
                     match tri!(r) {
                         ConcatStep::Done => {}
                         ConcatStep::Meta(mm, x, y, new_top) => {
-                            top = new_top;
+                            top!() = new_top;
                             meta_call!(mm, x, y);
                         }
                         ConcatStep::CollectFirst(new_top) => {
                             // The result does not fit until a full collection: run this
                             // `Concat` again (in resume mode, from what is reduced so far)
                             // after the host has collected.
-                            top = new_top;
+                            top!() = new_top;
                             current_frame(ts).concat_resume = true;
                             jump_by!(-1);
                             save!();
@@ -1836,6 +1849,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                         func + b as usize
                     } else {
                         // Arguments from a multiple-value expression: moved as a block.
+                        let top = top!();
                         spend!(((top - func) / VALUES_PER_UNIT) as i64);
                         top
                     };
@@ -1857,7 +1871,6 @@ fn run_mode<'gc, const HOOKED: bool>(
                             // `current_frame`, whose panic path costs here.)
                             if let Some(Frame::Lua(f)) = ts.frames.last_mut() {
                                 f.pc = pc;
-                                f.top = top;
                             }
                             let nargs = args_end - new_base;
                             size_frame_stack(
@@ -1906,6 +1919,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                     if b != 0 {
                         ts.stack.truncate(func + b as usize);
                     } else {
+                        let top = top!();
                         spend!(((top - func) / VALUES_PER_UNIT) as i64);
                         ts.stack.truncate(top);
                     }
@@ -1947,7 +1961,11 @@ fn run_mode<'gc, const HOOKED: bool>(
                     // caller expecting a fixed count gets the first `want` values, padded
                     // with nil, without leaving the loop.
                     let first = base + a as usize;
-                    let n = if b != 0 { b as usize - 1 } else { top - first };
+                    let n = if b != 0 {
+                        b as usize - 1
+                    } else {
+                        top!() - first
+                    };
                     spend!((n / VALUES_PER_UNIT) as i64);
                     let fast =
                         fixed_count_return(&ts.frames).filter(|_| first + n <= ts.stack.len());
@@ -1969,7 +1987,11 @@ fn run_mode<'gc, const HOOKED: bool>(
                 }
                 Instruction::Return { a, b, close } => {
                     let first = base + a as usize;
-                    let n = if b != 0 { b as usize - 1 } else { top - first };
+                    let n = if b != 0 {
+                        b as usize - 1
+                    } else {
+                        top!() - first
+                    };
                     spend!((n / VALUES_PER_UNIT) as i64);
                     if close {
                         close_upvalues(ctx, ts, base);
@@ -1978,7 +2000,8 @@ fn run_mode<'gc, const HOOKED: bool>(
                                 ts.tbc_slots.pop();
                                 let v = ts.stack[slot];
                                 // Keep the values to return below the call: `top` marks them.
-                                top = first + n;
+                                let top = first + n;
+                                top!() = top;
                                 if ts.stack.len() < top {
                                     ts.stack.resize(top, Value::Nil);
                                 }
@@ -2142,7 +2165,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                 }
                 Instruction::SetList { a, n, start } => {
                     let ra = base + a as usize;
-                    let count = if n == 0 { top - ra - 1 } else { n as usize };
+                    let count = if n == 0 { top!() - ra - 1 } else { n as usize };
                     if let Value::Table(t) = ts.stack[ra] {
                         if t.is_frozen() {
                             bail!(Error::runtime("attempt to modify a read-only table"));
@@ -2175,7 +2198,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                     refresh!();
                     limit = budget.wrapping_add(pc as i64);
                     match r {
-                        Ok(Some(end)) => top = end,
+                        Ok(Some(end)) => top!() = end,
                         Ok(None) => {}
                         Err(e) => bail!(e),
                     }
