@@ -683,10 +683,11 @@ pub(crate) fn stack_growth(cap: usize, additional: usize) -> usize {
     additional.max(cap.min(MAX_STACK_GROWTH))
 }
 
-/// Whether an open upvalue points at `level` or above (the frame's own locals).
+/// Whether an open upvalue (of the thread's `open_upvalues`) points at `level` or above (the
+/// frame's own locals).
 #[inline]
-fn open_upvalue_at_or_above(ts: &ThreadState<'_>, level: usize) -> bool {
-    match ts.open_upvalues.last().map(|uv| uv.get()) {
+fn open_upvalue_at_or_above(open_upvalues: &[UpValue<'_>], level: usize) -> bool {
+    match open_upvalues.last().map(|uv| uv.get()) {
         Some(UpValueState::Open { slot, .. }) => slot >= level,
         _ => false,
     }
@@ -697,18 +698,23 @@ fn open_upvalue_at_or_above(ts: &ThreadState<'_>, level: usize) -> bool {
 /// is an error, a stack shorter than the frame's registers is grown to them.
 #[cold]
 #[inline(never)]
-fn unready_frame<'gc>(ts: &mut ThreadState<'gc>, frame: &LuaFrame<'gc>) -> Result<(), Error<'gc>> {
+fn unready_frame<'gc>(
+    ts: &mut ThreadState<'gc>,
+    closure: LuaClosure<'gc>,
+    base: usize,
+    pc: usize,
+) -> Result<(), Error<'gc>> {
     // Never in a state the VM made or an image that passed `snapshot::validate`: the test
     // suites (debug builds) check that claim here.
     debug_assert!(
         false,
         "a Lua frame entered without its registers or at a bad pc"
     );
-    let p = &frame.closure.proto().proto;
-    if frame.pc >= p.code.len() {
+    let p = &closure.proto().proto;
+    if pc >= p.code.len() {
         return Err(Error::runtime("corrupt Lua frame (pc outside the code)"));
     }
-    set_len_nil_filled(ts, frame.base + p.max_stack_size as usize);
+    set_len_nil_filled(ts, base + p.max_stack_size as usize);
     Ok(())
 }
 
@@ -749,10 +755,10 @@ fn set_plain<'gc>(
 }
 
 /// When the top frame (the one returning) is a Lua frame whose Lua caller expects a fixed
-/// number of results: its function slot, that number, and the caller's `stack_end` (read in
-/// place, without copying either frame).
+/// number of results: its function slot, that number, and the caller (a copy, of which the
+/// fast paths read only the fields they need: the frame stack is not looked at again).
 #[inline(always)]
-fn fixed_count_return(frames: &[Frame<'_>]) -> Option<(usize, usize, usize)> {
+fn fixed_count_return<'gc>(frames: &[Frame<'gc>]) -> Option<(usize, usize, LuaFrame<'gc>)> {
     let len = frames.len();
     match (
         frames.get(len.wrapping_sub(1)),
@@ -765,26 +771,29 @@ fn fixed_count_return(frames: &[Frame<'_>]) -> Option<(usize, usize, usize)> {
                 ..
             })),
             Some(Frame::Lua(caller)),
-        ) => Some((*func, *want as usize, caller.stack_end)),
+        ) => Some((*func, *want as usize, *caller)),
         _ => None,
     }
 }
 
-/// The `RK(c)` operand of a store: constant `c` if `ck`, else register `c` of the frame at
-/// `base`. Unchecked like the interpreter's `r!` and `konst` (verifier O1/O2, E2, K: see
-/// `gc_unsafe::unchecked`).
+/// The `RK(c)` operand of a store: constant `c` if `ck`, else register `c` of the frame's
+/// register window `regs`. Unchecked like the interpreter's `r!` and `konst` (verifier
+/// O1/O2, E2, K: see `gc_unsafe::unchecked`).
 #[inline(always)]
-fn rk<'gc>(
-    stack: &mut [Value<'gc>],
-    base: usize,
-    consts: &[Value<'gc>],
-    c: u16,
-    ck: bool,
-) -> Value<'gc> {
+fn rk<'gc>(regs: &mut [Value<'gc>], consts: &[Value<'gc>], c: u16, ck: bool) -> Value<'gc> {
     if ck {
         unchecked::konst(consts, c as usize)
     } else {
-        *unchecked::reg_mut(stack, base + c as usize)
+        *unchecked::reg_mut(regs, c as usize)
+    }
+}
+
+/// The running (top) Lua frame's `top`: through the frame stack only, so the register
+/// window stays borrowed meanwhile.
+fn running_top<'a>(frames: &'a mut [Frame<'_>]) -> &'a mut usize {
+    match frames.last_mut() {
+        Some(Frame::Lua(f)) => &mut f.top,
+        _ => unreachable!("interpreter running without a Lua frame"),
     }
 }
 
@@ -841,14 +850,20 @@ fn run_mode<'gc, const HOOKED: bool>(
         // holds its registers, checked on every entry into a frame's code (here and in
         // `enter_frame!`).
         if !unchecked::frame_ready(ts.stack.len(), frame.base, frame.pc, &fp.proto) {
-            unready_frame(ts, &frame)?;
+            // (Fields, not `&frame`: the frame is not copied to memory for it.)
+            unready_frame(ts, frame.closure, frame.base, frame.pc)?;
         }
         let mut code: &'gc [Instruction] = &fp.proto.code;
         let mut consts: &'gc [Value<'gc>] = &fp.constants;
-        let mut upvals: &'gc [gc_arena::lock::Lock<UpValue<'gc>>] = frame.closure.upvalue_slots();
+        // The running closure (its upvalue slots read through it, on use).
+        let mut cl: LuaClosure<'gc> = frame.closure;
         let mut base = frame.base;
+        // The register window (`stack[base..]`; E2 makes it at least `max_stack_size` long).
+        // A borrow of the stack: while it lives, nothing else can touch the stack (the
+        // borrow checker sees to it), and it is taken again (`refresh!`) after whatever used
+        // the thread state and before the next register access.
+        let mut regs: &mut [Value<'gc>] = unchecked::window(&mut ts.stack, base);
         let mut pc = frame.pc;
-        let mut top = frame.top;
         // Fuel is one unit per instruction, counted without touching a counter per
         // instruction: the budget left is `limit - pc` (`budget!`), so running the next
         // instruction (`pc += 1`) takes one unit; a change of `pc` that is not running the
@@ -873,9 +888,10 @@ fn run_mode<'gc, const HOOKED: bool>(
 
         // Switches the locals above to `$f`, a Lua frame that is or is about to be on top of
         // `ts.frames`, without leaving the instruction loop: what the top of `'frame` does,
-        // for the call and return fast paths. The caller has saved the fuel
-        // (`fuel.remaining() == budget`) and checks that the budget is not exhausted (the
-        // check at the top of `'frame`) before running an instruction of `$f`.
+        // for the call and return fast paths. The caller checks that the budget is not
+        // exhausted (the check at the top of `'frame`) before running an instruction of `$f`.
+        // The fuel is carried over in `limit`: `fuel` itself is written only when the loop is
+        // left or restarted (`save!`, and before each `return` or `continue 'frame`).
         //
         // E1, E2 are checked first (`gc_unsafe::unchecked`); a frame that fails the check is
         // entered through the top of `'frame` instead, which raises or repairs.
@@ -883,6 +899,7 @@ fn run_mode<'gc, const HOOKED: bool>(
             ($f:expr) => {{
                 let f: &LuaFrame<'gc> = $f;
                 if !unchecked::frame_ready(ts.stack.len(), f.base, f.pc, &f.closure.proto().proto) {
+                    fuel.set_remaining(budget!());
                     continue 'frame;
                 }
                 enter_frame!(f, ready);
@@ -893,21 +910,34 @@ fn run_mode<'gc, const HOOKED: bool>(
                 fp = f.closure.proto();
                 code = &fp.proto.code;
                 consts = &fp.constants;
-                upvals = f.closure.upvalue_slots();
+                cl = f.closure;
                 base = f.base;
+                regs = unchecked::window(&mut ts.stack, base);
                 let remaining = budget!();
                 pc = f.pc;
                 limit = remaining.wrapping_add(pc as i64);
-                top = f.top;
             }};
         }
 
         // Register `$i` of the running frame (a place). Unchecked: `$i` is a register
-        // operand (< max_stack_size, verifier O1) and `stack.len() >= base + max_stack_size`
-        // (E2, see `gc_unsafe::unchecked`).
+        // operand (< max_stack_size, verifier O1) and the window `regs` holds at least
+        // max_stack_size registers (E2, see `gc_unsafe::unchecked`).
         macro_rules! r {
             ($i:expr) => {
-                *unchecked::reg_mut(&mut ts.stack, base + $i as usize)
+                *unchecked::reg_mut(regs, $i as usize)
+            };
+        }
+        // Takes the register window again after a use of the thread state.
+        macro_rules! refresh {
+            () => {
+                regs = unchecked::window(&mut ts.stack, base)
+            };
+        }
+        // The running frame's `top` (the end of the last multiple results), kept in the frame
+        // itself: set where an instruction produces it, read where one consumes it.
+        macro_rules! top {
+            () => {
+                *running_top(&mut ts.frames)
             };
         }
         macro_rules! jump_by {
@@ -919,9 +949,7 @@ fn run_mode<'gc, const HOOKED: bool>(
         }
         macro_rules! save {
             () => {{
-                let f = current_frame(ts);
-                f.pc = pc;
-                f.top = top;
+                current_frame(ts).pc = pc;
                 fuel.set_remaining(budget!());
             }};
         }
@@ -998,19 +1026,15 @@ fn run_mode<'gc, const HOOKED: bool>(
                 }
             }};
         }
-        // After a fast return into a Lua caller (its frame now on top, its results in place):
-        // stop if the fuel ran out, else go on in the caller's frame.
+        // After a fast return into a Lua caller (its frame `$caller` now on top, its results
+        // in place): stop if the fuel ran out, else go on in the caller's frame.
         macro_rules! back_to_caller {
-            () => {{
-                fuel.set_remaining(budget!());
+            ($caller:expr) => {{
                 if budget!() <= 0 {
+                    fuel.set_remaining(budget!());
                     return Ok(Flow::OutOfFuel);
                 }
-                // (Always a Lua frame: the fast paths checked it.)
-                let Some(Frame::Lua(caller)) = ts.frames.last() else {
-                    continue 'frame;
-                };
-                enter_frame!(caller);
+                enter_frame!(&$caller);
                 continue;
             }};
         }
@@ -1036,7 +1060,7 @@ fn run_mode<'gc, const HOOKED: bool>(
         }
         macro_rules! describe_reg {
             ($reg:expr) => {
-                &|| debug::describe_register(fp, pc - 1, $reg as usize)
+                &move || debug::describe_register(fp, pc - 1, $reg as usize)
             };
         }
         macro_rules! arith {
@@ -1047,7 +1071,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                 match arith_num($op, x, y) {
                     Some(Ok(v)) => r!($a) = v,
                     _ => {
-                        let describe = |which: usize| {
+                        let describe = move |which: usize| {
                             let reg = if which == 0 { rb } else { rc };
                             match reg {
                                 Some(reg) => debug::describe_register(fp, pc - 1, reg),
@@ -1076,7 +1100,10 @@ fn run_mode<'gc, const HOOKED: bool>(
                     (Value::Float(p), Value::Integer(q)) => {
                         r!($a) = Value::Float($fop(p, q as f64))
                     }
-                    _ => arith!($a, x, y, $op, $rb, $rc),
+                    // The operands read again (nothing has changed them): the fast paths
+                    // above then need only their tags and payloads, in machine registers,
+                    // not whole values in memory for the slow path.
+                    _ => arith!($a, $x, $y, $op, $rb, $rc),
                 }
             }};
             // `$flip`: the source had the operands the other way round (`K[k] op R[b]` for a
@@ -1094,6 +1121,8 @@ fn run_mode<'gc, const HOOKED: bool>(
                         r!($a) = Value::Float($fop(p, q as f64))
                     }
                     _ => {
+                        // (Read again, as above.)
+                        let (x, y) = ($x, $y);
                         let (x, y, rb, rc) = if $flip {
                             (y, x, $rc, $rb)
                         } else {
@@ -1114,7 +1143,8 @@ fn run_mode<'gc, const HOOKED: bool>(
                     (Value::Float(p), Value::Float(q)) => r!($a) = Value::Float(p / q),
                     (Value::Integer(p), Value::Float(q)) => r!($a) = Value::Float(p as f64 / q),
                     (Value::Float(p), Value::Integer(q)) => r!($a) = Value::Float(p / q as f64),
-                    _ => arith!($a, x, y, ArithOp::Div, $rb, $rc),
+                    // (Read again, as in `arith_fast!`.)
+                    _ => arith!($a, $x, $y, ArithOp::Div, $rb, $rc),
                 }
             }};
         }
@@ -1139,6 +1169,9 @@ fn run_mode<'gc, const HOOKED: bool>(
                 match fast {
                     Some(c) => cond_jump!(c, $k),
                     None => {
+                        // (Read again, as in `arith_fast!`.)
+                        let x = r!($a);
+                        let (l, r) = if $swap { (imm, x) } else { (x, imm) };
                         let mm = tri!(compare_slow(ctx, $event, l, r));
                         meta_call!(mm, l, r);
                     }
@@ -1233,7 +1266,9 @@ fn run_mode<'gc, const HOOKED: bool>(
 
         loop {
             if HOOKED {
-                if let Some(fire) = crate::hook::before_instruction(ctx, thread, ts, pc) {
+                let fire = crate::hook::before_instruction(ctx, thread, ts, pc);
+                refresh!();
+                if let Some(fire) = fire {
                     // The frame shows the traced instruction's line while the hook runs
                     // (its pc one past it; the hook's continuation steps it back).
                     jump_by!(1);
@@ -1242,10 +1277,12 @@ fn run_mode<'gc, const HOOKED: bool>(
                 }
             }
             // Unchecked: `pc < code.len()` (E1 at entry, verifier C1 since; see
-            // `gc_unsafe::unchecked`).
-            let ins = unchecked::fetch(code, pc);
+            // `gc_unsafe::unchecked`). Matched in place, by reference: each arm loads the
+            // operands it uses from the code (a copy of the instruction had the compiler
+            // split out every operand field before the jump, for all arms).
+            let ins = unchecked::fetch_ref(code, pc);
             pc += 1;
-            match ins {
+            match *ins {
                 Instruction::Move { a, b } => r!(a) = r!(b),
                 Instruction::LoadI { a, i } => r!(a) = Value::Integer(i as i64),
                 Instruction::LoadF { a, f } => r!(a) = Value::Float(f as f64),
@@ -1262,16 +1299,38 @@ fn run_mode<'gc, const HOOKED: bool>(
                     }
                 }
                 Instruction::GetUpval { a, up } => {
-                    r!(a) = get_upvalue(thread, ts, unchecked::upval(upvals, up as usize));
+                    let uv = unchecked::upval(cl.upvalue_slots(), up as usize);
+                    // A closed upvalue needs no look at the thread: the window stays.
+                    let v = match uv.get() {
+                        UpValueState::Closed(v) => v,
+                        _ => {
+                            let v = get_upvalue(thread, ts, uv);
+                            refresh!();
+                            v
+                        }
+                    };
+                    r!(a) = v;
                 }
                 Instruction::SetUpval { a, up } => {
                     let v = r!(a);
-                    set_upvalue(ctx, thread, ts, unchecked::upval(upvals, up as usize), v);
+                    set_upvalue(
+                        ctx,
+                        thread,
+                        ts,
+                        unchecked::upval(cl.upvalue_slots(), up as usize),
+                        v,
+                    );
+                    refresh!();
                 }
                 Instruction::GetTabUp { a, up, k } => {
-                    let t = get_upvalue(thread, ts, unchecked::upval(upvals, up as usize));
+                    let t = get_upvalue(
+                        thread,
+                        ts,
+                        unchecked::upval(cl.upvalue_slots(), up as usize),
+                    );
+                    refresh!();
                     let key = unchecked::konst(consts, k as usize);
-                    get_index!(a, t, key, &|| debug::describe_upvalue(fp, up as usize));
+                    get_index!(a, t, key, &move || debug::describe_upvalue(fp, up as usize));
                 }
                 Instruction::GetTable { a, b, c } => {
                     get_index!(a, r!(b), r!(c), describe_reg!(b));
@@ -1288,27 +1347,27 @@ fn run_mode<'gc, const HOOKED: bool>(
                     );
                 }
                 Instruction::SetTabUp { up, k, c, ck } => {
-                    let t = get_upvalue(thread, ts, unchecked::upval(upvals, up as usize));
+                    let t = get_upvalue(
+                        thread,
+                        ts,
+                        unchecked::upval(cl.upvalue_slots(), up as usize),
+                    );
+                    refresh!();
                     set_index!(
                         t,
                         unchecked::konst(consts, k as usize),
-                        rk(&mut ts.stack, base, consts, c, ck),
-                        &|| { debug::describe_upvalue(fp, up as usize) }
+                        rk(regs, consts, c, ck),
+                        &move || { debug::describe_upvalue(fp, up as usize) }
                     );
                 }
                 Instruction::SetTable { a, b, c, ck } => {
-                    set_index!(
-                        r!(a),
-                        r!(b),
-                        rk(&mut ts.stack, base, consts, c, ck),
-                        describe_reg!(a)
-                    );
+                    set_index!(r!(a), r!(b), rk(regs, consts, c, ck), describe_reg!(a));
                 }
                 Instruction::SetI { a, b, c, ck } => {
                     set_index!(
                         r!(a),
                         Value::Integer(b as i64),
-                        rk(&mut ts.stack, base, consts, c, ck),
+                        rk(regs, consts, c, ck),
                         describe_reg!(a)
                     );
                 }
@@ -1316,7 +1375,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                     set_index!(
                         r!(a),
                         unchecked::konst(consts, k as usize),
-                        rk(&mut ts.stack, base, consts, c, ck),
+                        rk(regs, consts, c, ck),
                         describe_reg!(a)
                     );
                 }
@@ -1590,24 +1649,27 @@ fn run_mode<'gc, const HOOKED: bool>(
                     if fr.concat_resume {
                         fr.concat_resume = false;
                     } else {
-                        top = first + n as usize;
+                        fr.top = first + n as usize;
                     }
+                    let top = fr.top;
                     spend!(n as i64);
                     fuel.set_remaining(budget!());
-                    let describe = |slot: usize| debug::describe_register(fp, pc - 1, slot - base);
+                    let describe =
+                        move |slot: usize| debug::describe_register(fp, pc - 1, slot - base);
                     let r = concat_reduce(ctx, &mut ts.stack, first, top, fuel, &describe);
+                    refresh!();
                     limit = fuel.remaining().wrapping_add(pc as i64);
                     match tri!(r) {
                         ConcatStep::Done => {}
                         ConcatStep::Meta(mm, x, y, new_top) => {
-                            top = new_top;
+                            top!() = new_top;
                             meta_call!(mm, x, y);
                         }
                         ConcatStep::CollectFirst(new_top) => {
                             // The result does not fit until a full collection: run this
                             // `Concat` again (in resume mode, from what is reduced so far)
                             // after the host has collected.
-                            top = new_top;
+                            top!() = new_top;
                             current_frame(ts).concat_resume = true;
                             jump_by!(-1);
                             save!();
@@ -1628,6 +1690,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                             meta_call!(mm, v, Value::Nil);
                         }
                     }
+                    refresh!();
                 }
                 Instruction::Tbc { a } => {
                     let v = r!(a);
@@ -1642,6 +1705,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                         let cap = ts.tbc_slots.capacity();
                         ts.tbc_slots.push(base + a as usize);
                         ts.sync_if_grown(cap, ts.tbc_slots.capacity());
+                        refresh!();
                     }
                 }
                 Instruction::Jmp { off } if off < 0 => {
@@ -1701,6 +1765,8 @@ fn run_mode<'gc, const HOOKED: bool>(
                     match c {
                         Some(c) => cond_jump!(c, k),
                         None => {
+                            // (Read again, as in `arith_fast!`.)
+                            let (x, y) = (r!(a), r!(b));
                             let mm = tri!(compare_slow(ctx, MetaEvent::Lt, x, y));
                             meta_call!(mm, x, y);
                         }
@@ -1719,6 +1785,8 @@ fn run_mode<'gc, const HOOKED: bool>(
                     match c {
                         Some(c) => cond_jump!(c, k),
                         None => {
+                            // (Read again, as in `arith_fast!`.)
+                            let (x, y) = (r!(a), r!(b));
                             let mm = tri!(compare_slow(ctx, MetaEvent::Le, x, y));
                             meta_call!(mm, x, y);
                         }
@@ -1781,6 +1849,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                         func + b as usize
                     } else {
                         // Arguments from a multiple-value expression: moved as a block.
+                        let top = top!();
                         spend!(((top - func) / VALUES_PER_UNIT) as i64);
                         top
                     };
@@ -1796,7 +1865,13 @@ fn run_mode<'gc, const HOOKED: bool>(
                             && ts.frames.len() < MAX_FRAMES
                             && new_end < MAX_STACK_SLOTS
                         {
-                            save!();
+                            // The caller's resume point (`save!` but the fuel, which stays
+                            // in `limit` while the loop goes on).
+                            // (Always the running Lua frame: matched rather than
+                            // `current_frame`, whose panic path costs here.)
+                            if let Some(Frame::Lua(f)) = ts.frames.last_mut() {
+                                f.pc = pc;
+                            }
                             let nargs = args_end - new_base;
                             size_frame_stack(
                                 ts,
@@ -1822,6 +1897,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                             };
                             ts.push_frame(Frame::Lua(callee_frame));
                             if budget!() <= 0 {
+                                fuel.set_remaining(budget!());
                                 return Ok(Flow::OutOfFuel);
                             }
                             // E1: `pc == 0 < code.len()` (verifier H4); E2: the stack's
@@ -1844,6 +1920,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                     if b != 0 {
                         ts.stack.truncate(func + b as usize);
                     } else {
+                        let top = top!();
                         spend!(((top - func) / VALUES_PER_UNIT) as i64);
                         ts.stack.truncate(top);
                     }
@@ -1878,17 +1955,22 @@ fn run_mode<'gc, const HOOKED: bool>(
                 }
                 Instruction::Return { a, b, close: false }
                     if !HOOKED
-                        && (ts.open_upvalues.is_empty() || !open_upvalue_at_or_above(ts, base)) =>
+                        && (ts.open_upvalues.is_empty()
+                            || !open_upvalue_at_or_above(&ts.open_upvalues, base)) =>
                 {
                     // Fast path, like `Return0`/`Return1` below: nothing to close; a Lua
                     // caller expecting a fixed count gets the first `want` values, padded
                     // with nil, without leaving the loop.
                     let first = base + a as usize;
-                    let n = if b != 0 { b as usize - 1 } else { top - first };
+                    let n = if b != 0 {
+                        b as usize - 1
+                    } else {
+                        top!() - first
+                    };
                     spend!((n / VALUES_PER_UNIT) as i64);
                     let fast =
                         fixed_count_return(&ts.frames).filter(|_| first + n <= ts.stack.len());
-                    if let Some((func, want, caller_end)) = fast {
+                    if let Some((func, want, caller)) = fast {
                         ts.frames.pop();
                         // Values move down (`func < first`) before the stack is cut to the
                         // caller's registers, which may end below them.
@@ -1896,17 +1978,21 @@ fn run_mode<'gc, const HOOKED: bool>(
                         for i in 0..k {
                             ts.stack[func + i] = ts.stack[first + i];
                         }
-                        set_len_nil_filled(ts, caller_end.max(func + want));
+                        set_len_nil_filled(ts, caller.stack_end.max(func + want));
                         for i in k..want {
                             ts.stack[func + i] = Value::Nil;
                         }
-                        back_to_caller!();
+                        back_to_caller!(caller);
                     }
                     general_return!(first, n);
                 }
                 Instruction::Return { a, b, close } => {
                     let first = base + a as usize;
-                    let n = if b != 0 { b as usize - 1 } else { top - first };
+                    let n = if b != 0 {
+                        b as usize - 1
+                    } else {
+                        top!() - first
+                    };
                     spend!((n / VALUES_PER_UNIT) as i64);
                     if close {
                         close_upvalues(ctx, ts, base);
@@ -1915,7 +2001,8 @@ fn run_mode<'gc, const HOOKED: bool>(
                                 ts.tbc_slots.pop();
                                 let v = ts.stack[slot];
                                 // Keep the values to return below the call: `top` marks them.
-                                top = first + n;
+                                let top = first + n;
+                                top!() = top;
                                 if ts.stack.len() < top {
                                     ts.stack.resize(top, Value::Nil);
                                 }
@@ -1935,31 +2022,32 @@ fn run_mode<'gc, const HOOKED: bool>(
                 }
                 Instruction::Return0 | Instruction::Return1 { .. }
                     if !HOOKED
-                        && (ts.open_upvalues.is_empty() || !open_upvalue_at_or_above(ts, base)) =>
+                        && (ts.open_upvalues.is_empty()
+                            || !open_upvalue_at_or_above(&ts.open_upvalues, base)) =>
                 {
                     // Fast path: nothing to close; a Lua caller expecting a fixed count.
-                    let (n, v) = match ins {
+                    let (n, v) = match *ins {
                         Instruction::Return1 { a } => (1, r!(a)),
                         _ => (0, Value::Nil),
                     };
                     // The returning frame is on top (it is running); the caller, if a Lua
                     // frame, right below. Read in place: no copy of either frame.
                     let fast = fixed_count_return(&ts.frames);
-                    if let Some((func, want, caller_end)) = fast {
+                    if let Some((func, want, caller)) = fast {
                         ts.frames.pop();
                         // The caller may want more values than the callee had registers
                         // (`local a, b, ..., z = f()`): size the stack first.
-                        set_len_nil_filled(ts, caller_end.max(func + want));
+                        set_len_nil_filled(ts, caller.stack_end.max(func + want));
                         // Unchecked: the stack's length is `>= func + want` (just set).
                         *unchecked::reg_mut(&mut ts.stack, func) = v;
                         for i in 1..want {
                             *unchecked::reg_mut(&mut ts.stack, func + i) = Value::Nil;
                         }
-                        back_to_caller!();
+                        back_to_caller!(caller);
                     }
                     save!();
                     let first = base
-                        + match ins {
+                        + match *ins {
                             Instruction::Return1 { a } => a as usize,
                             _ => 0,
                         };
@@ -1993,9 +2081,12 @@ fn run_mode<'gc, const HOOKED: bool>(
                     }
                 }
                 Instruction::ForPrep { a, skip } => {
+                    // (Through the stack, not `regs`: the window's length is never used, so the
+                    // compiler need not keep it.)
                     let runs = tri!(for_prep(
                         &mut ts.stack[base + a as usize..base + a as usize + 4]
                     ));
+                    refresh!();
                     if !runs {
                         jump_by!(skip as i64);
                     }
@@ -2045,6 +2136,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                         let cap = ts.tbc_slots.capacity();
                         ts.tbc_slots.push(base + a as usize + 3);
                         ts.sync_if_grown(cap, ts.tbc_slots.capacity());
+                        refresh!();
                     }
                     jump_by!(skip as i64);
                     if HOOKED {
@@ -2074,7 +2166,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                 }
                 Instruction::SetList { a, n, start } => {
                     let ra = base + a as usize;
-                    let count = if n == 0 { top - ra - 1 } else { n as usize };
+                    let count = if n == 0 { top!() - ra - 1 } else { n as usize };
                     if let Value::Table(t) = ts.stack[ra] {
                         if t.is_frozen() {
                             bail!(Error::runtime("attempt to modify a read-only table"));
@@ -2091,20 +2183,23 @@ fn run_mode<'gc, const HOOKED: bool>(
                         ts.stack.truncate(end.max(ra + 1));
                         ts.stack.resize(end, Value::Nil);
                     }
+                    refresh!();
                     // Huge table constructors are long straight-line code: check here too.
                     check_fuel!();
                 }
                 Instruction::Closure { a, proto } => {
-                    let c = new_closure(ctx, thread, ts, fp, upvals, base, proto);
+                    let c = new_closure(ctx, thread, ts, fp, cl.upvalue_slots(), base, proto);
+                    refresh!();
                     r!(a) = Value::Function(c);
                 }
                 Instruction::VarArg { a, c } => {
                     let nvar = current_frame(ts).num_varargs;
                     let mut budget = budget!();
                     let r = var_arg(ctx, ts, base, nvar, a, c, &mut budget);
+                    refresh!();
                     limit = budget.wrapping_add(pc as i64);
                     match r {
-                        Ok(Some(end)) => top = end,
+                        Ok(Some(end)) => top!() = end,
                         Ok(None) => {}
                         Err(e) => bail!(e),
                     }

@@ -87,6 +87,11 @@ pub struct MemoryAccount {
     /// Bytes in use that only the snapshot ring keeps alive, as of the last completed
     /// collection cycle (see `ring_allowance`).
     ring_allowance: Cell<usize>,
+    /// `limit + ring_allowance` (saturating): `used` above it is over the limit (what
+    /// `limited_bytes() > limit` says, with one comparison at the safe points:
+    /// `needs_attention`). Kept by `set_limit` and `set_ring_allowance`, the only writers of
+    /// those two.
+    over_limit_above: Cell<usize>,
 }
 
 /// The schedule of automatic full collections: a full collection (the logical one: weak
@@ -157,6 +162,7 @@ impl Default for MemoryAccount {
             collection_wanted: Cell::new(false),
             pacing: Cell::new(CollectorPacing::default()),
             ring_allowance: Cell::new(0),
+            over_limit_above: Cell::new(usize::MAX),
         }
     }
 }
@@ -191,6 +197,12 @@ impl MemoryAccount {
 
     pub(crate) fn set_limit(&self, limit: Option<usize>) {
         self.limit.set(limit.unwrap_or(usize::MAX));
+        self.sync_over_limit_above();
+    }
+
+    fn sync_over_limit_above(&self) {
+        self.over_limit_above
+            .set(self.limit.get().saturating_add(self.ring_allowance.get()));
     }
 
     /// Starts peak tracking over from the current usage.
@@ -219,13 +231,17 @@ impl MemoryAccount {
     /// collect more often until the next measurement.
     pub(crate) fn set_ring_allowance(&self, bytes: usize) {
         self.ring_allowance.set(bytes);
+        self.sync_over_limit_above();
     }
 
     /// Whether a safe point must look at memory: over the limit, or an automatic full
     /// collection is due (see [`CollectorPacing`]).
     #[inline]
     pub(crate) fn needs_attention(&self) -> bool {
-        self.limited_bytes() > self.limit.get()
+        // `limited_bytes() > limit`, i.e. `used.saturating_sub(ring_allowance) > limit`, is
+        // `used > limit.saturating_add(ring_allowance)`: equal when the sum fits, and when it
+        // does not, `used - ring_allowance <= usize::MAX - ring_allowance < limit`.
+        self.used.get() > self.over_limit_above.get()
             || self.script_bytes.get() >= self.pacing.get().threshold
     }
 

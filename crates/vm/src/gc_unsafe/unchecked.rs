@@ -3,13 +3,15 @@
 //! what it relies on and where that is established.
 //!
 //! # What the interpreter reads without bounds checks
-//! While a Lua frame runs (`interp::run_mode`, locals `code`, `consts`, `upvals`, `base`,
-//! `pc` of the frame's closure `cl` with prototype `p`):
+//! While a Lua frame runs (`interp::run_mode`, locals `code`, `consts`, `base`, `pc` of the
+//! frame's closure `cl` with prototype `p`, `upvals` its upvalue slots, and `regs`, its
+//! register window):
 //!
 //! | access | in bounds because |
 //! |---|---|
-//! | [`fetch`]`(code, pc)` | **E1** `pc < code.len()` when the frame's code is entered ([`frame_ready`]); afterwards every next `pc` is a successor of a verified instruction, `< code.len()` (verifier **C1**, which also makes the `Jmp` read after a conditional, **C2**, exist) |
-//! | [`reg_mut`]`(stack, base + x)` for a register operand `x` | verifier **O1**: `x < p.max_stack_size` (and `x + k < mss` for the fixed blocks `range(x, k)` it lists); **E2** `stack.len() >= base + mss` |
+//! | [`fetch`]`(code, pc)`, [`fetch_ref`]`(code, pc)` | **E1** `pc < code.len()` when the frame's code is entered ([`frame_ready`]); afterwards every next `pc` is a successor of a verified instruction, `< code.len()` (verifier **C1**, which also makes the `Jmp` read after a conditional, **C2**, exist) |
+//! | [`window`]`(stack, base)`, taken as `regs` | **E2** `stack.len() >= base + mss`, so `base <= stack.len()` and the window holds at least `mss` registers |
+//! | [`reg_mut`]`(regs, x)` for a register operand `x` | verifier **O1**: `x < p.max_stack_size` (and `x + k < mss` for the fixed blocks `range(x, k)` it lists); **E2** as above: `regs.len() = stack.len() - base >= mss` |
 //! | [`konst`]`(consts, k)` | verifier **O2**: `k < p.constants.len()`; **K** `consts.len() == p.constants.len()` |
 //! | [`upval`]`(upvals, up)` | verifier **O3**: `up < p.upvalues.len()`; **U** `cl.upvalues.len() == p.upvalues.len()` |
 //!
@@ -45,8 +47,12 @@
 //!   truncates to exactly `base + mss`; `VarArg` and metamethod calls only grow it; helper
 //!   calls that take the thread (`close_upvalues`, `find_upvalue`, `concat_reduce`, the
 //!   hooks' `before_instruction`/`return_event` when they call nothing) do not change its
-//!   length. Accesses index from the `Vec`'s current buffer each time, so a reallocation
-//!   (growth) never leaves a dangling pointer. Nothing else can touch the stack meanwhile:
+//!   length. The window `regs` is a `&mut` borrow of the stack (safe Rust: a slice, not a
+//!   pointer): while it lives the borrow checker lets nothing else use the stack or the
+//!   thread state, so the stack can neither shrink nor be reallocated under it; the loop
+//!   takes it again (`refresh!`, `enter_frame!`: from the `Vec`'s current buffer, with the
+//!   then-current `base`) after each use of the thread state, where E2 holds by the
+//!   argument above. Nothing else can touch the stack meanwhile:
 //!   the loop holds the thread's `&mut ThreadState` for its whole run (upvalue writes to
 //!   this thread go through it; other threads are other objects).
 //!   Frames restored from images also pass `frame_ready` before they run (and
@@ -230,16 +236,35 @@ pub(crate) fn fetch(code: &[Instruction], pc: usize) -> Instruction {
     unsafe { *code.get_unchecked(pc) }
 }
 
-/// `&mut stack[i]` for a register `i = base + x` of the running frame (read or written
-/// through it). Precondition: `i < stack.len()` (O1 + E2, module docs; the `Return0`/`Return1`
-/// fast path also writes its results at `func .. func + want` right after sizing the stack
-/// to at least `func + want`).
+/// `&code[pc]`. Precondition: `pc < code.len()` (E1 + C1, module docs).
+#[inline(always)]
+pub(crate) fn fetch_ref(code: &[Instruction], pc: usize) -> &Instruction {
+    debug_assert!(pc < code.len());
+    // SAFETY: `pc < code.len()`: E1 at the frame's entry, C1 for every later `pc`.
+    unsafe { code.get_unchecked(pc) }
+}
+
+/// `&mut regs[x]` for a register operand `x` of the running frame, `regs` its window
+/// ([`window`]) (read or written through it). Precondition: `x < regs.len()` (O1 + E2,
+/// module docs; the `Return0`/`Return1` fast path also uses it on the whole stack, to write
+/// its results at `func .. func + want` right after sizing the stack to at least `func +
+/// want`).
 #[inline(always)]
 pub(crate) fn reg_mut<'a, 'gc>(stack: &'a mut [Value<'gc>], i: usize) -> &'a mut Value<'gc> {
     debug_assert!(i < stack.len());
-    // SAFETY: `i = base + x` with `x < max_stack_size` (O1) and `stack.len() >= base +
-    // max_stack_size` (E2); or the caller has just sized the stack past `i`.
+    // SAFETY: `i` is a register operand, `< max_stack_size` (O1), of a window at least
+    // `max_stack_size` long (E2); or the caller has just sized the stack past `i`.
     unsafe { stack.get_unchecked_mut(i) }
+}
+
+/// `&mut stack[base..]`: the running frame's register window, register `x` at index `x`.
+/// Precondition: `base <= stack.len()` (E2, module docs: `stack.len() >= base +
+/// max_stack_size`, so the window holds at least `max_stack_size` registers).
+#[inline(always)]
+pub(crate) fn window<'a, 'gc>(stack: &'a mut [Value<'gc>], base: usize) -> &'a mut [Value<'gc>] {
+    debug_assert!(base <= stack.len());
+    // SAFETY: `base <= stack.len()` (E2).
+    unsafe { stack.get_unchecked_mut(base..) }
 }
 
 /// `consts[k]` for a constant operand `k` of the running frame's code. Precondition:
