@@ -1869,8 +1869,10 @@ fn run_mode<'gc, const HOOKED: bool>(
                             // in `limit` while the loop goes on).
                             // (Always the running Lua frame: matched rather than
                             // `current_frame`, whose panic path costs here.)
+                            let mut c_calls = 0;
                             if let Some(Frame::Lua(f)) = ts.frames.last_mut() {
                                 f.pc = pc;
+                                c_calls = f.c_calls;
                             }
                             let nargs = args_end - new_base;
                             size_frame_stack(
@@ -1893,9 +1895,10 @@ fn run_mode<'gc, const HOOKED: bool>(
                                 top: new_base,
                                 is_tail: false,
                                 concat_resume: false,
-                                c_calls: 0,
+                                // A plain call: the caller's count.
+                                c_calls,
                             };
-                            ts.push_frame(Frame::Lua(callee_frame));
+                            ts.push_counted_frame(Frame::Lua(callee_frame));
                             if budget!() <= 0 {
                                 fuel.set_remaining(budget!());
                                 return Ok(Flow::OutOfFuel);

@@ -352,6 +352,13 @@ impl<'gc> ThreadState<'gc> {
     #[inline(always)]
     pub(crate) fn push_frame(&mut self, mut frame: Frame<'gc>) {
         frame.set_c_calls(self.c_calls() + frame.is_c_call() as u32);
+        self.push_counted_frame(frame);
+    }
+
+    /// [`ThreadState::push_frame`] of a frame whose count of C-level calls the caller set
+    /// (the interpreter's call fast path: a plain Lua call has its caller's count).
+    #[inline(always)]
+    pub(crate) fn push_counted_frame(&mut self, frame: Frame<'gc>) {
         if self.frames.len() == self.frames.capacity() {
             self.grow_frames();
         }
