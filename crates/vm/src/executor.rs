@@ -1191,7 +1191,7 @@ pub(crate) fn call_function_ex<'gc>(
 ) -> Result<Flow<'gc>, Error<'gc>> {
     if returns == Returns::Meta && !is_tail && ts.c_calls() + 1 >= C_CALLS_LIMIT {
         // A metamethod's call is a C-level call (`C_CALLS_LIMIT`), refused in its caller.
-        return Err(Error::runtime("C stack overflow"));
+        return Err(c_stack_overflow());
     }
     if let Some(Value::Function(closure)) = ts.stack.get(func) {
         push_lua_frame(ts, *closure, func, returns, is_tail)?;
@@ -1380,10 +1380,10 @@ fn after_callback<'gc>(
             if ts.frames.len() >= MAX_FRAMES {
                 return Err(Error::runtime("stack overflow"));
             }
-            ts.push_frame(Frame::continuation(then, func + 1, returns, name));
+            let c_calls = push_calling_continuation(ts, then, func, returns, name);
             fuel.consume(values_cost(ts.stack.len() - func - 1));
             ts.stack.insert(func + 1, function);
-            c_calls_fit(ts)?;
+            c_calls_fit(c_calls)?;
             if let Some(flow) = call_boundary(ctx, ts, func + 1, Returns::Multi, fuel, false)? {
                 return Ok(AfterCallback::Flow(flow));
             }
@@ -1566,15 +1566,43 @@ fn push_vararg_frame<'gc>(
     Ok(())
 }
 
-/// After a Rust function's continuation was pushed for a call it makes: refuses the call
-/// when that continuation reached `C_CALLS_LIMIT` (PUC raises "C stack overflow" from inside
-/// `lua_call`, so a `pcall` at the limit catches its own call's error).
+/// Pushes the continuation of the Rust function called at `func` for a call it makes;
+/// returns the thread's count of C-level calls with it (see `C_CALLS_LIMIT`).
 #[inline(always)]
-fn c_calls_fit<'gc>(ts: &ThreadState<'gc>) -> Result<(), Error<'gc>> {
-    if ts.c_calls() >= C_CALLS_LIMIT {
-        return Err(Error::runtime("C stack overflow"));
+fn push_calling_continuation<'gc>(
+    ts: &mut ThreadState<'gc>,
+    then: Then<'gc>,
+    func: usize,
+    returns: Returns,
+    name: &'static str,
+) -> u32 {
+    let c_calls = ts.c_calls() + 1;
+    ts.push_counted_frame(Frame::Continuation {
+        then,
+        base: func + 1,
+        returns,
+        ready: None,
+        callee_name: name,
+        c_calls,
+    });
+    c_calls
+}
+
+/// After a Rust function's continuation was pushed for a call it makes (`c_calls` with
+/// it): refuses the call when that reached `C_CALLS_LIMIT` (PUC raises "C stack overflow"
+/// from inside `lua_call`, so a `pcall` at the limit catches its own call's error).
+#[inline(always)]
+fn c_calls_fit<'gc>(c_calls: u32) -> Result<(), Error<'gc>> {
+    if c_calls >= C_CALLS_LIMIT {
+        return Err(c_stack_overflow());
     }
     Ok(())
+}
+
+#[cold]
+#[inline(never)]
+fn c_stack_overflow<'gc>() -> Error<'gc> {
+    Error::runtime("C stack overflow")
 }
 
 /// Applies a callback's (or continuation's) action. `func` is the callback's function slot:
@@ -1605,11 +1633,11 @@ pub(crate) fn apply_action<'gc>(
                 call_function_ex(ctx, thread, ts, func, returns, is_main, fuel, true)
             }
             Some(then) => {
-                ts.push_frame(Frame::continuation(then, func + 1, returns, name));
+                let c_calls = push_calling_continuation(ts, then, func, returns, name);
                 // The arguments move up to make room for the function, charged by number.
                 fuel.consume(values_cost(ts.stack.len() - func - 1));
                 ts.stack.insert(func + 1, function);
-                c_calls_fit(ts)?;
+                c_calls_fit(c_calls)?;
                 call_function(ctx, thread, ts, func + 1, Returns::Multi, is_main, fuel)
             }
         },
