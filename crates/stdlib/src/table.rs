@@ -345,6 +345,16 @@ fn drive<'gc, M: Steps<'gc>>(
                     },
                 },
                 Prim::Get(obj, i) => {
+                    // A table without a metatable, or a present value: a raw read by
+                    // integer (what `index` does, without its generic key dispatch: sort's
+                    // inner loop is made of these).
+                    if let Value::Table(t) = obj {
+                        let v = t.get_int(i);
+                        if !v.is_nil() || t.metatable().is_none() {
+                            input = v;
+                            continue;
+                        }
+                    }
                     match index(ctx, obj, Value::Integer(i), &String::new)
                         .map_err(|e| without_position(ctx, e))?
                     {
@@ -357,6 +367,14 @@ fn drive<'gc, M: Steps<'gc>>(
                 }
                 Prim::Set(obj, i, v) => {
                     let key = Value::Integer(i);
+                    // A table without a metatable: a raw store (`new_index` does the same;
+                    // a frozen table's refusal is its message, so it goes that way).
+                    if let Value::Table(t) = obj {
+                        if t.metatable().is_none() && t.set(ctx, key, v).is_ok() {
+                            input = Value::Nil;
+                            continue;
+                        }
+                    }
                     match new_index(ctx, obj, key, v, &String::new)
                         .map_err(|e| without_position(ctx, e))?
                     {
