@@ -190,15 +190,22 @@ impl CompileJobs {
         let spawned = std::thread::Builder::new()
             .name("lunette-compile".into())
             .spawn(move || {
+                // Marks the job finished however the compilation ends (a compiler panic
+                // included: a waiting `load` must not wait forever; `take` then compiles in
+                // place, where the bug is reported).
+                struct Finished(Arc<AtomicUsize>);
+                impl Drop for Finished {
+                    fn drop(&mut self) {
+                        self.0.store(FINISHED, Ordering::Release);
+                    }
+                }
+                let finished = Finished(reported);
                 // (A name is most often UTF-8, which `from_utf8` checks fastest.)
                 let name = match std::str::from_utf8(&input_name) {
                     Ok(name) => std::borrow::Cow::Borrowed(name),
                     Err(_) => String::from_utf8_lossy(&input_name),
                 };
-                let compiled =
-                    VerifiedProto::compile_with_progress(&input, &name, budget, &reported);
-                reported.store(FINISHED, Ordering::Release);
-                compiled
+                VerifiedProto::compile_with_progress(&input, &name, budget, &finished.0)
             });
         // Without threads (some targets), the chunk simply compiles in place.
         if let Ok(thread) = spawned {
