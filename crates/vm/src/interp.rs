@@ -1333,7 +1333,12 @@ fn run_mode<'gc, const HOOKED: bool>(
                     get_index!(a, t, key, &move || debug::describe_upvalue(fp, up as usize));
                 }
                 Instruction::GetTable { a, b, c } => {
-                    get_index!(a, r!(b), r!(c), describe_reg!(b));
+                    // (An integer key: see `SetTable`.)
+                    if let Value::Integer(i) = *unchecked::reg_mut(regs, c as usize) {
+                        get_index!(a, r!(b), Value::Integer(i), describe_reg!(b));
+                    } else {
+                        get_index!(a, r!(b), r!(c), describe_reg!(b));
+                    }
                 }
                 Instruction::GetI { a, b, c } => {
                     get_index!(a, r!(b), Value::Integer(c as i64), describe_reg!(b));
@@ -1361,7 +1366,19 @@ fn run_mode<'gc, const HOOKED: bool>(
                     );
                 }
                 Instruction::SetTable { a, b, c, ck } => {
-                    set_index!(r!(a), r!(b), rk(regs, consts, c, ck), describe_reg!(a));
+                    // An integer key is read as its tag, then its payload: a register the
+                    // loop just wrote that way (a `for` loop's variable) is forwarded from
+                    // those stores, where a whole-value load stalls on them.
+                    if let Value::Integer(i) = *unchecked::reg_mut(regs, b as usize) {
+                        set_index!(
+                            r!(a),
+                            Value::Integer(i),
+                            rk(regs, consts, c, ck),
+                            describe_reg!(a)
+                        );
+                    } else {
+                        set_index!(r!(a), r!(b), rk(regs, consts, c, ck), describe_reg!(a));
+                    }
                 }
                 Instruction::SetI { a, b, c, ck } => {
                     set_index!(
