@@ -18,8 +18,9 @@ pub(crate) struct Interner {
     index: hashbrown::HashTable<StrId>,
     strs: Vec<Box<[u8]>>,
     hasher: ahash::RandomState,
-    /// Estimated heap bytes held (the string, its table slot and allocation overhead), for
-    /// the compiler's memory budget.
+    /// Estimated heap bytes held, for the compiler's memory budget: an upper bound (twice the
+    /// string, from when the interner kept two copies, plus its table slot and allocation
+    /// overhead; kept so that where a compilation runs out of its budget does not move).
     pub bytes: usize,
 }
 

@@ -857,37 +857,33 @@ fn load_pay<'gc>(
         None
     };
     let mode = mode.to_str_lossy();
-    if src.as_bytes().first() != Some(&0x1b) && mode.contains('t') {
-        // A text chunk is instantiated in pieces when it has many string constants, a step
-        // boundary after each (`Context::load_compiled_piece`).
-        let made = match state.get_int(8) {
-            Value::Table(t) => t,
-            _ => {
-                let t = ctx.new_table();
-                let _ = state.set(ctx, Value::Integer(8), Value::Table(t));
-                t
-            }
-        };
-        return match ctx.load_compiled_piece(src, name, budget, env, made) {
-            LoadPiece::Pending => {
-                exec.clear();
-                crate::util::memory_safe_point(ctx)?;
-                Ok(Action::Pause {
-                    then: Then::new("load", load_paid_slice, Value::Table(state)),
-                })
-            }
-            LoadPiece::Loaded(r) => {
-                exec.replace(&match r {
-                    Ok(f) => vec![Value::Function(f)],
-                    Err(e) => vec![Value::Nil, ctx.str(&e.to_string())],
-                });
-                Ok(Action::Return)
-            }
-        };
+    if let Some(r) = refused_or_binary(ctx, Chunk::Text(src, name), &mode, env, budget) {
+        exec.replace(&r);
+        return Ok(Action::Return);
     }
-    let r = load_bytes(ctx, Chunk::Text(src, name), &mode, env, budget);
-    exec.replace(&r);
-    Ok(Action::Return)
+    // A text chunk is instantiated in pieces when it has many string constants, a step
+    // boundary after each (`Context::load_compiled_piece`).
+    let made = match state.get_int(8) {
+        Value::Table(t) => t,
+        _ => {
+            let t = ctx.new_table();
+            let _ = state.set(ctx, Value::Integer(8), Value::Table(t));
+            t
+        }
+    };
+    match ctx.load_compiled_piece(src, name, budget, env, made) {
+        LoadPiece::Pending => {
+            exec.clear();
+            crate::util::memory_safe_point(ctx)?;
+            Ok(Action::Pause {
+                then: Then::new("load", load_paid_slice, Value::Table(state)),
+            })
+        }
+        LoadPiece::Loaded(r) => {
+            exec.replace(&loaded(ctx, r));
+            Ok(Action::Return)
+        }
+    }
 }
 
 fn load_paid_slice<'gc>(
@@ -907,40 +903,65 @@ enum Chunk<'a, 'gc> {
     Bytes(&'a [u8], &'a str),
 }
 
-/// Compiles a chunk for `load` with at most `budget` bytes of compiler memory:
+/// Compiles a chunk for `loadfile` with at most `budget` bytes of compiler memory:
 /// `[function]` or `[nil, message]`.
 fn load_bytes<'gc>(
+    ctx: Context<'gc>,
+    src: &[u8],
+    chunk_name: &str,
+    mode: &str,
+    env: Option<Value<'gc>>,
+    budget: usize,
+) -> Vec<Value<'gc>> {
+    refused_or_binary(ctx, Chunk::Bytes(src, chunk_name), mode, env, budget)
+        .unwrap_or_else(|| loaded(ctx, ctx.load(src, chunk_name, env)))
+}
+
+/// `load`'s results for a compilation's outcome: `[function]` or `[nil, message]`.
+fn loaded<'gc>(
+    ctx: Context<'gc>,
+    r: Result<lunette_vm::LuaClosure<'gc>, lunette_vm::CompileError>,
+) -> Vec<Value<'gc>> {
+    match r {
+        Ok(f) => vec![Value::Function(f)],
+        Err(e) => vec![Value::Nil, ctx.str(&e.to_string())],
+    }
+}
+
+/// What `load` answers for a chunk before compiling text: the mode's refusal, or a binary
+/// chunk's outcome (`[function]` or `[nil, message]`); `None` for text to compile.
+fn refused_or_binary<'gc>(
     ctx: Context<'gc>,
     chunk: Chunk<'_, 'gc>,
     mode: &str,
     env: Option<Value<'gc>>,
     budget: usize,
-) -> Vec<Value<'gc>> {
+) -> Option<Vec<Value<'gc>>> {
     let bytes = match &chunk {
         Chunk::Text(s, _) => s.as_bytes(),
         Chunk::Bytes(b, _) => b,
     };
     let is_binary = bytes.first() == Some(&0x1b);
     if is_binary && !mode.contains('b') {
-        return vec![
+        return Some(vec![
             Value::Nil,
             ctx.str(&format!(
                 "attempt to load a binary chunk (mode is '{mode}')"
             )),
-        ];
+        ]);
     }
     if !is_binary && !mode.contains('t') {
-        return vec![
+        return Some(vec![
             Value::Nil,
             ctx.str(&format!("attempt to load a text chunk (mode is '{mode}')")),
-        ];
+        ]);
     }
     if is_binary {
         if !ctx.host().grants().binary_chunks {
-            return vec![
+            return Some(vec![
                 Value::Nil,
                 ctx.str("attempt to load a binary chunk (not granted by the host)"),
-            ];
+            ]);
         }
         // Decoded as untrusted input (checked counts, the memory left as its limit, nesting
         // capped) and verified; its fuel was paid by the caller, one unit a byte like text.
@@ -948,19 +969,12 @@ fn load_bytes<'gc>(
             Chunk::Text(_, n) => n.to_str_lossy(),
             Chunk::Bytes(_, n) => std::borrow::Cow::Borrowed(*n),
         };
-        return match ctx.load_binary(bytes, &name, budget, env) {
+        return Some(match ctx.load_binary(bytes, &name, budget, env) {
             Ok(f) => vec![Value::Function(f)],
             Err(e) => vec![Value::Nil, ctx.str(&e.message)],
-        };
+        });
     }
-    let loaded = match chunk {
-        Chunk::Text(s, name) => ctx.load_compiled(s, name, budget, env),
-        Chunk::Bytes(b, name) => ctx.load(b, name, env),
-    };
-    match loaded {
-        Ok(f) => vec![Value::Function(f)],
-        Err(e) => vec![Value::Nil, ctx.str(&e.to_string())],
-    }
+    None
 }
 
 /// The collector settings a script can read back (`collectgarbage` options other than
@@ -1243,7 +1257,7 @@ fn load_file<'gc>(
             exec.charge(compile_fuel(bytes.len()));
             let src = crate::util::skip_shebang(&bytes);
             let budget = ctx.memory().compile_budget();
-            load_bytes(ctx, Chunk::Bytes(src, &chunk), mode, env, budget)
+            load_bytes(ctx, src, &chunk, mode, env, budget)
         }
         Err((what, e)) => vec![
             Value::Nil,

@@ -303,8 +303,8 @@ impl CompileJobs {
 
 impl<'gc> Context<'gc> {
     /// Starts compiling the text chunk `source` on a helper thread, when it is big enough
-    /// and background compilation is on (see the module docs); [`Context::load_compiled`]
-    /// with the same arguments takes the result. Nothing a script can observe depends on
+    /// and background compilation is on (see the module docs);
+    /// [`Context::load_compiled_piece`] with the same arguments takes the result. Nothing a script can observe depends on
     /// whether this ran.
     pub fn compile_ahead(self, source: LuaString<'gc>, chunk_name: LuaString<'gc>, budget: usize) {
         self.state()
@@ -333,25 +333,9 @@ impl<'gc> Context<'gc> {
 
     /// Compiles the text chunk `source` with at most `budget` bytes of compiler memory (or
     /// takes the result of [`Context::compile_ahead`] for exactly these inputs) and
-    /// instantiates it with `_ENV` = `env` (default: the globals), like [`Context::load`].
-    pub fn load_compiled(
-        self,
-        source: LuaString<'gc>,
-        chunk_name: LuaString<'gc>,
-        budget: usize,
-        env: Option<Value<'gc>>,
-    ) -> Result<LuaClosure<'gc>, CompileError> {
-        let (bytes, name) = (source.shared_bytes(), chunk_name.shared_bytes());
-        let compiled = match self.state().compile_jobs.take(&bytes, &name, budget) {
-            Some(done) => done,
-            None => VerifiedProto::compile_with_limit(&bytes, &chunk_name.to_str_lossy(), budget),
-        };
-        Ok(self.load_verified(&compiled?, env))
-    }
-
-    /// One piece of [`Context::load_compiled`] for a chunk with many string constants: each
-    /// call makes at most 4,096 of them (the slow part: 100,000 took about
-    /// 17 ms in one step) into `made` (a table the caller keeps with the rest of its state,
+    /// instantiates it with `_ENV` = `env` (default: the globals), like [`Context::load`], in
+    /// pieces when it has many string constants: each call makes at most 4,096 of them (the
+    /// slow part: 100,000 took about 17 ms in one step) into `made` (a table the caller keeps with the rest of its state,
     /// so the pieces survive snapshots and restores: the strings made are VM state, and a
     /// restored VM without the compiled chunk at hand compiles it again, to the same result).
     /// The call after the last piece instantiates the chunk with them. A chunk with fewer
@@ -385,9 +369,13 @@ impl<'gc> Context<'gc> {
         jobs.forget(&bytes, &name, budget);
         let closure = if done == total && total > 0 {
             let mut next = 0i64;
-            let string = &mut |_: &[u8]| {
+            let string = &mut |bytes: &[u8]| {
                 next += 1;
-                made.get_int(next)
+                match made.get_int(next) {
+                    // (Checked: a damaged image's state cannot change a constant.)
+                    Value::String(s) if s.as_bytes() == bytes => Value::String(s),
+                    _ => Value::String(self.new_string(bytes)),
+                }
             };
             self.build_closure(&proto, env, false, string)
         } else {
