@@ -144,6 +144,11 @@ pub(crate) trait JournaledState<'gc>: Sized + References<'gc> {
 pub(crate) struct Journaled<T> {
     #[collect(require_static)]
     stamp: Stamp,
+    /// A word for the owner's caches, *not* journaled (a rollback leaves it as it is; an
+    /// owner whose cache could be wrong for the restored state clears it). It sits in what
+    /// would be the stamp's padding, so it costs no memory.
+    #[collect(require_static)]
+    side: Cell<u32>,
     state: RefLock<T>,
 }
 
@@ -152,8 +157,15 @@ impl<'gc, T: JournaledState<'gc>> Journaled<T> {
     pub(crate) fn new(epoch: u32, state: T) -> Self {
         Journaled {
             stamp: Stamp::new(epoch),
+            side: Cell::new(0),
             state: RefLock::new(state),
         }
+    }
+
+    /// The owner's unjournaled cache word (see the field).
+    #[inline(always)]
+    pub(crate) fn side(&self) -> &Cell<u32> {
+        &self.side
     }
 
     #[inline(always)]

@@ -58,11 +58,14 @@ pub struct InvalidNextKey;
 pub struct TableInner<'gc> {
     #[collect(require_static)]
     id: u64,
-    /// Cache for tables used as metatables: bit `e` set means metamethod event `e` is known to
-    /// be absent. Cleared on every store of a string key into this table (and by a
-    /// rollback).
-    #[collect(require_static)]
-    absent_events: Cell<u32>,
+    /// The contents. The cell's side word (`Journaled::side`) is the cache for tables used
+    /// as metatables: bit `e` set means metamethod event `e` is known to be absent. Cleared on
+    /// every store of a string key into this table (and by a rollback).
+    ///
+    /// Layout: with gc-arena's 16-byte header a table is a 120-byte allocation, a 128-byte
+    /// chunk for glibc `malloc`: the largest size its fast bins take, which matters to
+    /// allocation-heavy scripts (binary_trees). The `table_object_fits_a_fast_bin` test
+    /// keeps it there.
     pub(crate) state: Journaled<TableState<'gc>>,
 }
 
@@ -71,15 +74,19 @@ pub struct TableInner<'gc> {
 pub struct TableState<'gc> {
     pub(crate) array: Vec<Value<'gc>>,
     pub(crate) entries: Vec<(Value<'gc>, Value<'gc>)>,
-    pub(crate) index: HashTable<u32>,
-    pub(crate) tombstones: usize,
+    /// Positions in `entries` by key hash, for hash parts of more than `SMALL_HASH_PART`
+    /// entries (`None` for smaller ones, which are scanned). Boxed so that the many small
+    /// tables do not carry an empty hash table's 32 bytes.
+    pub(crate) index: Option<Box<HashTable<u32>>>,
     pub(crate) metatable: Option<Table<'gc>>,
-    /// `GC_FLAG_FINALIZER`, `GC_FLAG_WEAK` (set once the table is registered for
-    /// finalization or as a weak table) and `FLAG_FROZEN`.
-    pub(crate) flags: u8,
     /// The table's bytes (object + buffers) in the VM's memory account; resynced whenever a
     /// buffer's capacity may have changed (`sync_charge`).
     pub(crate) charge: crate::memory::Charge,
+    /// Entries of `entries` whose value is nil (positions are `u32`, like the index's).
+    pub(crate) tombstones: u32,
+    /// `GC_FLAG_FINALIZER`, `GC_FLAG_WEAK` (set once the table is registered for
+    /// finalization or as a weak table) and `FLAG_FROZEN`.
+    pub(crate) flags: u8,
 }
 
 // ---- the description of a table (see `object`) ----
@@ -226,6 +233,7 @@ impl<'gc> TableState<'gc> {
         let hash = key_hash(key);
         let entries = &self.entries;
         self.index
+            .as_ref()?
             .find(hash, |&i| key_eq(entries[i as usize].0, key))
             .map(|&i| i as usize)
     }
@@ -283,7 +291,8 @@ impl<'gc> TableState<'gc> {
             // The index is sized from the entries (its own capacity depends on how it was
             // built, which a snapshot restore does not replay).
             + if self.entries.capacity() > SMALL_HASH_PART {
-                self.entries.capacity() * (std::mem::size_of::<u32>() + 1)
+                std::mem::size_of::<HashTable<u32>>()
+                    + self.entries.capacity() * (std::mem::size_of::<u32>() + 1)
             } else {
                 0
             }
@@ -345,7 +354,7 @@ impl<'gc> TableState<'gc> {
 
     /// After the array part grew, move following integer keys from the hash part.
     fn migrate_from_hash(&mut self) {
-        if self.entries.len() == self.tombstones {
+        if self.entries.len() == self.tombstones as usize {
             return;
         }
         loop {
@@ -370,10 +379,9 @@ impl<'gc> TableState<'gc> {
         self.entries.push((key, value));
         if self.entries.len() == SMALL_HASH_PART + 1 {
             self.rebuild_index();
-        } else if self.entries.len() > SMALL_HASH_PART {
+        } else if let Some(index) = self.index.as_mut() {
             let entries = &self.entries;
-            self.index
-                .insert_unique(key_hash(key), idx, |&i| key_hash(entries[i as usize].0));
+            index.insert_unique(key_hash(key), idx, |&i| key_hash(entries[i as usize].0));
         }
         if full {
             self.sync_charge();
@@ -392,20 +400,21 @@ impl<'gc> TableState<'gc> {
     /// traversal still works).
     pub(crate) fn drop_cleared_entries(&mut self) {
         self.entries.retain(|(k, _)| !k.is_nil());
-        self.tombstones = self.entries.iter().filter(|(_, v)| v.is_nil()).count();
+        self.tombstones = self.entries.iter().filter(|(_, v)| v.is_nil()).count() as u32;
         self.rebuild_index();
     }
 
     pub(crate) fn rebuild_index(&mut self) {
-        self.index.clear();
         if self.entries.len() <= SMALL_HASH_PART {
+            self.index = None;
             return;
         }
-        self.index.reserve(self.entries.len(), |_| 0);
-        for (i, (k, _)) in self.entries.iter().enumerate() {
-            let entries = &self.entries;
-            self.index
-                .insert_unique(key_hash(*k), i as u32, |&j| key_hash(entries[j as usize].0));
+        let index = self.index.get_or_insert_with(Default::default);
+        index.clear();
+        index.reserve(self.entries.len(), |_| 0);
+        let entries = &self.entries;
+        for (i, (k, _)) in entries.iter().enumerate() {
+            index.insert_unique(key_hash(*k), i as u32, |&j| key_hash(entries[j as usize].0));
         }
     }
 
@@ -426,7 +435,7 @@ impl<'gc> TableState<'gc> {
             }
             return lo as i64;
         }
-        if self.entries.len() == self.tombstones {
+        if self.entries.len() == self.tombstones as usize {
             return n as i64;
         }
         // Unbounded search in the hash part, like PUC's `hash_search`.
@@ -518,7 +527,6 @@ impl<'gc> Table<'gc> {
             mc,
             TableInner {
                 id,
-                absent_events: Cell::new(0),
                 state: Journaled::new(epoch, state),
             },
         ))
@@ -560,7 +568,7 @@ impl<'gc> Table<'gc> {
             _ => self.borrow_mut(ctx),
         };
         if let Value::String(_) = key {
-            self.0.absent_events.set(0);
+            self.0.state.side().set(0);
         }
         st.set_normalized(key, value);
         Ok(())
@@ -732,20 +740,35 @@ impl<'gc> Table<'gc> {
         self.borrow_mut(ctx).metatable = mt;
     }
 
-    /// Metamethod cache bits (see `TableInner::absent_events`).
+    /// Metamethod cache bits (see `TableInner::state`).
     #[inline]
     pub(crate) fn absent_events(self) -> &'gc Cell<u32> {
-        &Gc::as_ref(self.0).absent_events
+        Gc::as_ref(self.0).state.side()
     }
 
     /// Number of array slots and hash entries (for size estimates).
     pub fn raw_sizes(self) -> (usize, usize) {
         let s = self.0.state.borrow();
-        (s.array.len(), s.entries.len() - s.tombstones)
+        (s.array.len(), s.entries.len() - s.tombstones as usize)
     }
 
     /// Whether `a` and `b` are the same table.
     pub fn ptr_eq(a: Self, b: Self) -> bool {
         Gc::ptr_eq(a.0, b.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// gc-arena 0.7 puts a two-word header (the object list's link and a tagged vtable
+    /// pointer) before each object. With it, a table must stay a request of at most 120
+    /// bytes: a 128-byte glibc chunk, the largest its fast bins serve. At 136 bytes
+    /// (before the index was boxed) binary_trees spent a fifth of its time in `malloc`'s
+    /// bin management.
+    #[test]
+    fn table_object_fits_a_fast_bin() {
+        let header = 2 * std::mem::size_of::<usize>();
+        let object = header + std::mem::size_of::<super::TableInner<'static>>();
+        assert!(object <= 120, "a table object is {object} bytes");
     }
 }

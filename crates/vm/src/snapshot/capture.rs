@@ -297,7 +297,7 @@ impl<'gc> Capture<'gc> {
             entries: entries_range,
             array_capacity: array.capacity(),
             entries_capacity: entries.capacity(),
-            tombstones: *tombstones,
+            tombstones: *tombstones as usize,
             metatable: metatable.map(|m| self.obj(ObjRef::Table(m))),
         }
     }

@@ -394,7 +394,9 @@ pub(crate) fn rebuild<'gc>(
                     array: array_part,
                     entries: entry_part,
                     index: Default::default(),
-                    tombstones: *tombstones,
+                    tombstones: u32::try_from(*tombstones).map_err(|_| {
+                        SnapshotError::Corrupt("more hash entries than a table can index")
+                    })?,
                     metatable,
                     flags: *flags,
                     charge,
