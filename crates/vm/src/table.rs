@@ -221,8 +221,20 @@ impl<'gc> TableState<'gc> {
     #[inline]
     fn find_entry(&self, key: Value<'gc>) -> Option<usize> {
         if let Value::String(s) = key {
-            if s.len() <= MAX_INTERNED_LEN && self.entries.len() <= SMALL_HASH_PART {
-                return self.find_short_str(s);
+            if s.len() <= MAX_INTERNED_LEN {
+                if self.entries.len() <= SMALL_HASH_PART {
+                    return self.find_short_str(s);
+                }
+                // Interned: the same object or a different key (no dispatch on the
+                // stored key's type).
+                let entries = &self.entries;
+                return self
+                    .index
+                    .as_ref()?
+                    .find(s.content_hash(), |&i| {
+                        matches!(entries[i as usize].0, Value::String(k) if LuaString::ptr_eq(k, s))
+                    })
+                    .map(|&i| i as usize);
             }
         }
         if self.entries.len() <= SMALL_HASH_PART {
