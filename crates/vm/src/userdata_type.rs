@@ -620,7 +620,7 @@ pub(crate) struct TypeInfo {
     index_dispatch: bool,
     /// `__newindex` is the dispatch function (setters or a fallback).
     newindex_dispatch: bool,
-    rewind: Option<PayloadOps>,
+    rewind: Option<Rc<PayloadOps>>,
     /// `fn(&T) -> T` (`T::clone`) for `Rewindable` types.
     clone: Option<Box<dyn Any>>,
 }
@@ -633,7 +633,12 @@ impl TypeInfo {
 
     /// How the type's payloads enter snapshots (`None`: opaque).
     pub(crate) fn payload_ops(&self) -> Option<PayloadOps> {
-        self.rewind
+        self.rewind.as_deref().copied()
+    }
+
+    /// The same, shared by the type's userdata objects.
+    pub(crate) fn shared_payload_ops(&self) -> Option<Rc<PayloadOps>> {
+        self.rewind.clone()
     }
 }
 
@@ -761,7 +766,7 @@ fn ensure_registered<'gc, T: UserDataType>(ctx: Context<'gc>) -> Result<Rc<TypeI
         metas,
         index_dispatch,
         newindex_dispatch,
-        rewind: r.rewind.map(|(ops, _)| ops),
+        rewind: r.rewind.map(|(ops, _)| Rc::new(ops)),
         clone: r.rewind.map(|(_, clone)| Box::new(clone) as Box<dyn Any>),
     });
     functions.register_userdata_type(name, info.clone());
@@ -852,8 +857,8 @@ impl<'gc> Context<'gc> {
             stamp: Stamp::new(self.state().journal.epoch()),
             clone,
         });
-        let snap = match info.rewind {
-            Some(ops) => UserDataSnap::Typed(ops),
+        let snap = match &info.rewind {
+            Some(ops) => UserDataSnap::Typed(ops.clone()),
             None => UserDataSnap::Refuse(
                 format!(
                     "userdata '{}' is opaque (its UserDataType::register does not call \

@@ -314,7 +314,7 @@ impl<'gc> Capture<'gc> {
         let (type_name, capture, typed) = match snap {
             UserDataSnap::Refuse(why) => return Err(SnapshotError::Unsupported(why.to_string())),
             UserDataSnap::Capture { type_name, capture } => (*type_name, *capture, None),
-            UserDataSnap::Typed(ops) => (ops.name, ops.capture, Some(*ops)),
+            UserDataSnap::Typed(ops) => (ops.name, ops.capture, Some(**ops)),
         };
         let payload = capture(&**data).map_err(|why| {
             SnapshotError::Unsupported(format!("userdata of type `{type_name}`: {why}"))

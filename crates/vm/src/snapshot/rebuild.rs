@@ -295,7 +295,10 @@ pub(crate) fn rebuild<'gc>(
                         // The VM must know the type (its metatable's host functions, and
                         // the Rust type the payload is).
                         let registered = state.functions.userdata_type(ops.name);
-                        if !registered.is_some_and(|t| t.is_type((ops.type_id)())) {
+                        if !registered
+                            .as_ref()
+                            .is_some_and(|t| t.is_type((ops.type_id)()))
+                        {
                             return Err(SnapshotError::Unsupported(format!(
                                 "the snapshot holds userdata of type '{}', which is not \
                                  registered in this VM (call register_userdata_type for it \
@@ -303,7 +306,12 @@ pub(crate) fn rebuild<'gc>(
                                 ops.name
                             )));
                         }
-                        (UserDataSnap::Typed(**ops), ops.payload_bytes)
+                        // (The registration's shared functions; the image's own when the
+                        // type is registered without them.)
+                        let shared = registered
+                            .and_then(|t| t.shared_payload_ops())
+                            .unwrap_or_else(|| std::rc::Rc::new(**ops));
+                        (UserDataSnap::Typed(shared), ops.payload_bytes)
                     }
                     None => (
                         UserDataSnap::Capture {
