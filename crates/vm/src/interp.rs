@@ -315,6 +315,40 @@ fn index_chain<'gc>(
     key: Value<'gc>,
     describe: &dyn Fn() -> String,
 ) -> Result<Index<'gc>, Error<'gc>> {
+    // Classes and their bases: tables whose `__index` is a table, followed in a plain loop.
+    // (The general walk's nested results stalled on reloading values it had just stored;
+    // it still takes every chain this loop does not finish, from the start: raw reads and
+    // the metamethod cache's updates give the same results when repeated.)
+    let mut cur = obj;
+    for _ in 0..MAX_META_CHAIN {
+        let Value::Table(t) = cur else { break };
+        let v = t.get(key);
+        if !v.is_nil() {
+            return Ok(Index::Value(v));
+        }
+        let Some(mt) = t.metatable() else {
+            return Ok(Index::Value(Value::Nil));
+        };
+        let h = ctx.meta_handler(mt, MetaEvent::Index);
+        if h.is_nil() {
+            return Ok(Index::Value(Value::Nil));
+        }
+        if h.is_function() {
+            return Ok(Index::Meta(h, cur, key));
+        }
+        cur = h;
+    }
+    index_chain_general(ctx, obj, key, describe)
+}
+
+/// The `__index` chain through any values (see `index_chain`).
+#[inline(never)]
+fn index_chain_general<'gc>(
+    ctx: Context<'gc>,
+    obj: Value<'gc>,
+    key: Value<'gc>,
+    describe: &dyn Fn() -> String,
+) -> Result<Index<'gc>, Error<'gc>> {
     let r = follow_chain(ctx, obj, MetaEvent::Index, describe, |t| {
         let v = t.get(key);
         if !v.is_nil() {
@@ -1207,16 +1241,19 @@ fn run_mode<'gc, const HOOKED: bool>(
                         r!($a) = v;
                     } else {
                         // A miss: go straight to the metatable's `__index`.
-                        match t
-                            .metatable()
-                            .and_then(|mt| ctx.metatable_field(mt, MetaEvent::Index))
-                        {
-                            None => r!($a) = Value::Nil,
-                            Some(h) if h.is_function() => meta_call!(h, obj, key),
-                            Some(h) => match tri!(index(ctx, h, key, &String::new)) {
+                        let h = match t.metatable() {
+                            Some(mt) => ctx.meta_handler(mt, MetaEvent::Index),
+                            None => Value::Nil,
+                        };
+                        if h.is_nil() {
+                            r!($a) = Value::Nil;
+                        } else if h.is_function() {
+                            meta_call!(h, obj, key);
+                        } else {
+                            match tri!(index(ctx, h, key, &String::new)) {
                                 Index::Value(v) => r!($a) = v,
                                 Index::Meta(mm, o, k) => meta_call!(mm, o, k),
-                            },
+                            }
                         }
                     }
                 } else {

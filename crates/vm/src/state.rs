@@ -538,17 +538,28 @@ impl<'gc> Context<'gc> {
     /// until the metatable changes). `None` when absent or nil.
     #[inline]
     pub fn metatable_field(self, mt: Table<'gc>, event: MetaEvent) -> Option<Value<'gc>> {
-        let bit = 1u32 << (event as u32);
-        let cache = mt.absent_events();
-        if cache.get() & bit != 0 {
-            return None;
-        }
-        let v = mt.get(Value::String(self.meta_name(event)));
+        let v = self.meta_handler(mt, event);
         if v.is_nil() {
-            cache.set(cache.get() | bit);
             None
         } else {
             Some(v)
         }
+    }
+
+    /// [`metatable_field`](Self::metatable_field) as a plain value, nil when absent: the
+    /// interpreter's form (an `Option<Value>` copy stalled on reloading the value's bytes).
+    #[inline]
+    pub(crate) fn meta_handler(self, mt: Table<'gc>, event: MetaEvent) -> Value<'gc> {
+        let bit = 1u32 << (event as u32);
+        let cache = mt.absent_events();
+        if cache.get() & bit != 0 {
+            return Value::Nil;
+        }
+        // (Event names are short strings: interned, found by pointer.)
+        let v = mt.get_short_str(self.meta_name(event));
+        if v.is_nil() {
+            cache.set(cache.get() | bit);
+        }
+        v
     }
 }
