@@ -594,6 +594,37 @@ impl<'a> Matcher<'a> {
         !found_means
     }
 
+    /// The pattern's first item from `p0`, `(p, ep)`, when it is a single-character class
+    /// every match must begin with (past leading captures, which match nothing): a position
+    /// whose byte it does not match cannot start a match. No error can come before that
+    /// test in an attempt (fewer than `MAX_CAPTURES` captures open first), so passing such
+    /// positions over changes nothing but the work.
+    fn first_class(&self, p0: usize) -> Option<(usize, usize)> {
+        let mut p = p0;
+        let mut opened = 0;
+        while self.pat.get(p) == Some(&b'(') {
+            opened += 1;
+            if opened >= MAX_CAPTURES {
+                return None;
+            }
+            p += if self.pat.get(p + 1) == Some(&b')') {
+                2
+            } else {
+                1
+            };
+        }
+        match *self.pat.get(p)? {
+            b')' | b'$' => return None,
+            b'%' if matches!(self.pat.get(p + 1), Some(b'b' | b'f' | b'0'..=b'9')) => return None,
+            _ => {}
+        }
+        let ep = self.class_end(p).ok()?;
+        if matches!(self.pat.get(ep), Some(b'*' | b'?' | b'-')) {
+            return None;
+        }
+        Some((p, ep))
+    }
+
     fn single_match(&self, s: usize, p: usize, ep: usize) -> bool {
         let Some(&c) = self.src.get(s) else {
             return false;
@@ -660,8 +691,24 @@ impl Search {
         if self.plain {
             return Ok(self.next_plain(m, limit));
         }
+        let first = if self.anchor {
+            None
+        } else {
+            m.first_class(self.p0)
+        };
         loop {
             if !self.in_attempt {
+                if let Some((p, ep)) = first {
+                    // Positions whose byte cannot begin a match: a step each, where an
+                    // attempt took several.
+                    while self.pos < m.src.len() && !m.single_match(self.pos, p, ep) {
+                        if m.steps >= limit {
+                            return Ok(Found::Paused);
+                        }
+                        m.steps += 1;
+                        self.pos += 1;
+                    }
+                }
                 if self.pos > m.src.len() {
                     return Ok(Found::NoMatch);
                 }

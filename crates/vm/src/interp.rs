@@ -315,24 +315,38 @@ fn index_chain<'gc>(
     key: Value<'gc>,
     describe: &dyn Fn() -> String,
 ) -> Result<Index<'gc>, Error<'gc>> {
-    // Classes and their bases: tables whose `__index` is a table, followed in a plain loop.
-    // (The general walk's nested results stalled on reloading values it had just stored;
-    // it still takes every chain this loop does not finish, from the start: raw reads and
-    // the metamethod cache's updates give the same results when repeated.)
+    // Classes and their bases (tables whose `__index` is a table) and strings' methods,
+    // followed in a plain loop. (The general walk's nested results stalled on reloading
+    // values it had just stored; it still takes every chain this loop does not finish, from
+    // the start: raw reads and the metamethod cache's updates give the same results when
+    // repeated.)
     let mut cur = obj;
     for _ in 0..MAX_META_CHAIN {
-        let Value::Table(t) = cur else { break };
-        let v = t.get(key);
-        if !v.is_nil() {
-            return Ok(Index::Value(v));
-        }
-        let Some(mt) = t.metatable() else {
-            return Ok(Index::Value(Value::Nil));
+        let h = if let Value::Table(t) = cur {
+            let v = t.get(key);
+            if !v.is_nil() {
+                return Ok(Index::Value(v));
+            }
+            let Some(mt) = t.metatable() else {
+                return Ok(Index::Value(Value::Nil));
+            };
+            let h = ctx.meta_handler(mt, MetaEvent::Index);
+            if h.is_nil() {
+                return Ok(Index::Value(Value::Nil));
+            }
+            h
+        } else {
+            // Another type's metatable (`s:upper()`); without a handler, the general walk
+            // says what cannot be indexed.
+            let Some(mt) = ctx.metatable_of(cur) else {
+                break;
+            };
+            let h = ctx.meta_handler(mt, MetaEvent::Index);
+            if h.is_nil() {
+                break;
+            }
+            h
         };
-        let h = ctx.meta_handler(mt, MetaEvent::Index);
-        if h.is_nil() {
-            return Ok(Index::Value(Value::Nil));
-        }
         if h.is_function() {
             return Ok(Index::Meta(h, cur, key));
         }
