@@ -167,10 +167,7 @@ struct LogicalMark<'gc> {
     /// Whether objects marked now count in `bytes` (not in the last phase, for what only the
     /// host's value handles and finished executors hold).
     counting: bool,
-    /// Whether host machinery (host closures, executors' threads) counts in `bytes` too:
-    /// the script's count leaves it out, the bytes the host holds (`held_bytes`) do not.
-    count_host_machinery: bool,
-    /// Whether weak tables are marked as strong ones (`held_bytes`).
+    /// Whether weak tables are marked as strong ones (`ring_only_bytes`).
     weak_as_strong: bool,
     /// Ephemeron values waiting for their key (weak key, strong value: the value is only
     /// reachable through the entry once the key is, PUC's ephemeron rule). Key address → the
@@ -233,7 +230,6 @@ impl<'gc> LogicalMark<'gc> {
             stack: Vec::new(),
             bytes: 0,
             counting: true,
-            count_host_machinery: false,
             weak_as_strong: false,
             waiting: Default::default(),
             links: Vec::new(),
@@ -397,7 +393,7 @@ impl<'gc> LogicalMark<'gc> {
                     }
                 }
                 Node::Closure(c) => {
-                    if self.count_host_machinery || !crate::state::is_host_id(c.0.id) {
+                    if !crate::state::is_host_id(c.0.id) {
                         self.count(c.0._charge.get());
                     }
                     c.0.references(&mut |r| self.reference(r));
@@ -414,7 +410,7 @@ impl<'gc> LogicalMark<'gc> {
                 Node::Thread(t) => {
                     let ts = t.borrow();
                     // An executor's main thread is host machinery: not counted.
-                    if self.count_host_machinery || !crate::state::is_host_id(t.0.id) {
+                    if !crate::state::is_host_id(t.0.id) {
                         self.count(ts.charge.get());
                     }
                     // What `References` lists, the stack and the frames in pieces
@@ -491,10 +487,13 @@ pub(crate) fn logical_collection(ctx: Context<'_>) {
 }
 
 /// Bytes of the objects only the snapshot ring keeps alive (reachable from its logs, not from
-/// the root, executors or host handles). A mark of the whole heap: O(reachable objects).
+/// the root, executors or host handles, weak references included: until a full collection
+/// clears them, a script can take what its weak tables hold, and the collector keeps it). A
+/// mark of the whole heap: O(reachable objects).
 pub(crate) fn ring_only_bytes(state: &State<'_>) -> usize {
     let mut m = LogicalMark::new();
     m.counting = false;
+    m.weak_as_strong = true;
     mark_live(&mut m, state);
     m.counting = true;
     state.journal.visit_held(|r| m.reference(r));
@@ -502,43 +501,8 @@ pub(crate) fn ring_only_bytes(state: &State<'_>) -> usize {
     m.bytes
 }
 
-/// Bytes of the objects only the host keeps alive, for the memory limit: `(ring, handles)`,
-/// what only the snapshot ring's logs reach, and what the host's value handles and finished
-/// executors reach (not the ring alone). Neither part is reachable from the script's roots or
-/// the running executors, weak references included: until a full collection clears them, a
-/// script can take what its weak tables hold. Host machinery (executors' own threads, host
-/// closures) counts: these are bytes in use the host chose to keep. A mark of the whole heap:
-/// O(reachable objects).
-pub(crate) fn held_bytes(state: &State<'_>) -> (usize, usize) {
-    let mut m = LogicalMark::new();
-    m.counting = false;
-    m.count_host_machinery = true;
-    m.weak_as_strong = true;
-    let host = mark_script_roots(&mut m, state);
-    m.counting = true;
-    mark_host_roots(&mut m, host);
-    let handles = m.bytes;
-    state.journal.visit_held(|r| m.reference(r));
-    m.run();
-    (m.bytes - handles, handles)
-}
-
 /// Marks everything live (counting the script's part, see `logical_collection`).
 fn mark_live<'gc>(m: &mut LogicalMark<'gc>, state: &State<'gc>) {
-    let host = mark_script_roots(m, state);
-    m.counting = false;
-    mark_host_roots(m, host);
-}
-
-/// What only the host holds: its value handles, and the executors that finished.
-struct HostRoots<'gc> {
-    values: Vec<Value<'gc>>,
-    finished: Vec<crate::executor::Executor<'gc>>,
-}
-
-/// Marks (and runs the mark from) the script's roots and the executors still running (the
-/// frames the host is running, whose locals are the script's); returns the host's roots.
-fn mark_script_roots<'gc>(m: &mut LogicalMark<'gc>, state: &State<'gc>) -> HostRoots<'gc> {
     m.value(Value::Table(state.globals));
     m.value(Value::Table(state.registry));
     m.value(Value::Thread(state.main_thread));
@@ -558,10 +522,10 @@ fn mark_script_roots<'gc>(m: &mut LogicalMark<'gc>, state: &State<'gc>) -> HostR
         }
         m.value(gc.finalizing);
     }
-    // Counted in a logical collection: the script's roots and the executors still running.
-    // Not counted: what only the host keeps (values it stashed, finished executors'
-    // results), so the host's handles do not change `collectgarbage("count")`; they are
-    // still strong roots for weak tables and finalizers.
+    // Counted: the script's roots and the executors still running (the frames the host is
+    // running, whose locals are the script's). Not counted: what only the host keeps (values
+    // it stashed, finished executors' results), so the host's handles do not change
+    // `collectgarbage("count")`; they are still strong roots for weak tables and finalizers.
     let crate::handle::HandleRoots { values, executors } = crate::handle::handle_roots(state);
     let (running, finished): (Vec<_>, Vec<_>) =
         executors.into_iter().partition(|(_, e)| !e.is_finished());
@@ -569,18 +533,11 @@ fn mark_script_roots<'gc>(m: &mut LogicalMark<'gc>, state: &State<'gc>) -> HostR
         m.node(addr(e.0), Node::Executor(e));
     }
     m.run();
-    HostRoots {
-        values: values.into_iter().map(|(_, v)| v).collect(),
-        finished: finished.into_iter().map(|(_, e)| e).collect(),
-    }
-}
-
-/// Marks (and runs the mark from) the host's roots.
-fn mark_host_roots<'gc>(m: &mut LogicalMark<'gc>, host: HostRoots<'gc>) {
-    for v in host.values {
+    m.counting = false;
+    for (_, v) in values {
         m.value(v);
     }
-    for e in host.finished {
+    for (_, e) in finished {
         m.node(addr(e.0), Node::Executor(e));
     }
     m.run();

@@ -288,20 +288,6 @@ impl HandleRegistry {
     }
 
     /// Live value handles, oldest first.
-    /// How many handles (values and executors) the host holds.
-    pub(crate) fn live_count(&self) -> usize {
-        let live = |n: usize| n > 0;
-        self.values
-            .iter()
-            .filter(|w| live(w.strong_count()))
-            .count()
-            + self
-                .executors
-                .iter()
-                .filter(|w| live(w.strong_count()))
-                .count()
-    }
-
     pub(crate) fn live_values(&self) -> Vec<Rc<Slot<ValueRoot>>> {
         self.values.iter().filter_map(Weak::upgrade).collect()
     }

@@ -613,7 +613,7 @@ impl<'gc> Journal<'gc> {
     }
 
     /// Keeps at most `n` snapshots. Returns whether some were dropped (then the memory
-    /// limit's host allowance is stale: see `MemoryAccount::set_ring_allowance`).
+    /// limit's ring allowance is stale: see `MemoryAccount::set_ring_allowance`).
     pub(crate) fn set_capacity(self, mc: &Mutation<'gc>, n: usize) -> bool {
         self.0.capacity.set(n.max(1));
         let logs = gc_arena::barrier::unlock!(Gc::write(mc, self.0), JournalInner, logs);

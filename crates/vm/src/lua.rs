@@ -367,18 +367,6 @@ impl Lua {
     where
         F: for<'gc> FnOnce(Context<'gc>) -> R,
     {
-        // (The host may hand values it holds to the script: the memory limit's measure of
-        // what only the host holds is void.)
-        self.memory.clear_host_allowance();
-        self.enter_for_step(f)
-    }
-
-    /// `enter` for the executor steps and collections `Lua` runs itself, which hand the
-    /// script nothing the host held.
-    fn enter_for_step<F, R>(&self, f: F) -> R
-    where
-        F: for<'gc> FnOnce(Context<'gc>) -> R,
-    {
         let _guard = AccountGuard::new(&self.memory);
         crate::memory::host_charges(&self.memory, || {
             self.arena.mutate(|mc, state| f(Context::new(mc, state)))
@@ -415,40 +403,21 @@ impl Lua {
 
     /// After the collector completed a cycle (nothing unreachable is left): the interner
     /// gives back its dead entries, and the memory limit learns how many of the bytes in use
-    /// only the host keeps alive (`gc::held_bytes`: the snapshot ring and the host's handles
-    /// are the host's budget, never the script's) before it counts the collection. Measured
-    /// (a mark of the heap) when the ring holds states, which it grows by every frame, or
-    /// when the bytes in use are over the limit, where the verdict depends on it; otherwise
-    /// it cannot change a verdict and is left at 0.
+    /// only the snapshot ring keeps alive (`MemoryAccount::ring_allowance`: the ring is the
+    /// host's budget, never the script's) before it counts the collection.
     fn after_physical_cycle(&mut self) {
         self.arena
             .mutate(|mc, state| state.strings.borrow_mut(mc).compact());
-        let limit = self.memory.limit();
-        let over = limit.is_some_and(|l| self.memory.used() > l);
-        let (ring, handles, live) = self.arena.mutate(|_, state| {
-            if limit.is_some() && (over || state.journal.held() > 0) {
-                let (ring, handles) = crate::gc::held_bytes(state);
-                (ring, handles, state.handles.borrow().live_count())
+        let limited = self.memory.limit().is_some();
+        let ring = self.arena.mutate(|_, state| {
+            if limited && state.journal.held() > 0 {
+                crate::gc::ring_only_bytes(state)
             } else {
-                (0, 0, 0)
+                0
             }
         });
         self.memory.set_ring_allowance(ring);
-        self.memory.set_host_allowance(handles, live);
         self.memory.note_full_collection();
-    }
-
-    /// Whether the host dropped handles since the limit measured what they hold (their
-    /// objects may be freed since: the allowance would lend those bytes to the script).
-    fn host_handles_dropped(&self) -> bool {
-        match self.memory.host_allowance_handles() {
-            None => false,
-            Some(measured) => {
-                self.arena
-                    .mutate(|_, state| state.handles.borrow().live_count())
-                    < measured
-            }
-        }
     }
 
     /// Number of live garbage-collected objects.
@@ -551,10 +520,7 @@ impl Lua {
     /// assert_eq!(lua.results::<i64>(&exec).unwrap(), 5_000_050_000);
     /// ```
     pub fn step(&mut self, exec: &StashedExecutor, fuel: &mut Fuel) -> StepStatus {
-        if self.host_handles_dropped() {
-            self.memory.clear_host_allowance();
-        }
-        let (status, full) = self.enter_for_step(|ctx| {
+        let (status, full) = self.enter(|ctx| {
             ctx.state().sequences.set_waiting(false);
             let status = match ctx.fetch_executor(exec) {
                 Ok(e) => {
@@ -582,7 +548,7 @@ impl Lua {
     /// pacing's incremental work. For hosts that step executors themselves inside `enter`
     /// (`Executor::step`): call it between such steps as `step` would.
     pub fn collect_between_steps(&mut self) {
-        let full = self.enter_for_step(|ctx| ctx.state().gc.borrow().full_collection_requested);
+        let full = self.enter(|ctx| ctx.state().gc.borrow().full_collection_requested);
         self.collect_after_step(full);
     }
 

@@ -27,11 +27,12 @@
 //!
 //! Determinism: the limit refuses (`not enough memory`) only after a collection cycle
 //! completed since the request, so garbage not yet freed never decides it; and it does not
-//! count what only the host keeps alive (the snapshot ring, stashed values and loaded
-//! chunks, finished executors are the host's budget: `MemoryAccount::limited_bytes`). So
-//! snapshots, rollbacks, the host's handles and the collector's timing do not change whether
-//! a script runs out of memory. *When* a step ends for the limit's collection depends on
-//! garbage (invisible to a script run with `Lua::step`;
+//! count what only the snapshot ring keeps alive (`ring_allowance`, measured after each cycle:
+//! the ring is the host's budget). So snapshots, rollbacks and the collector's timing do not
+//! change whether a script runs out of memory. What still counts besides the script's objects
+//! is what the host holds in the VM (stashed values, loaded chunks, executors' stacks): a host
+//! that holds different things near the limit can see a different verdict. *When* a step ends
+//! for the limit's collection depends on garbage (invisible to a script run with `Lua::step`;
 //! the tasklet scheduler charges a turn for each wait, see `tasklets`). What a script can read
 //! (`collectgarbage("count")`) is deterministic: see `MemoryAccount::script_bytes`.
 
@@ -84,18 +85,12 @@ pub struct MemoryAccount {
     /// When the next automatic full collection is due (see [`CollectorPacing`]).
     pacing: Cell<CollectorPacing>,
     /// Bytes in use that only the snapshot ring keeps alive, as of the last completed
-    /// collection cycle (see `set_ring_allowance`).
+    /// collection cycle (see `ring_allowance`).
     ring_allowance: Cell<usize>,
-    /// Bytes in use that only the host's handles keep alive (values it stashed, finished
-    /// executors), as of the last measurement (see `set_host_allowance`).
-    host_allowance: Cell<usize>,
-    /// The host's live handles when `host_allowance` was measured: fewer now means some
-    /// were dropped, and what they held may be freed (`host_handles_dropped`).
-    host_allowance_handles: Cell<usize>,
-    /// `limit + ring_allowance + host_allowance` (saturating): `used` above it is over the
-    /// limit (what `limited_bytes() > limit` says, with one comparison at the safe points:
-    /// `needs_attention`). Kept by `sync_over_limit_above`, called by every writer of those
-    /// three.
+    /// `limit + ring_allowance` (saturating): `used` above it is over the limit (what
+    /// `limited_bytes() > limit` says, with one comparison at the safe points:
+    /// `needs_attention`). Kept by `set_limit` and `set_ring_allowance`, the only writers of
+    /// those two.
     over_limit_above: Cell<usize>,
 }
 
@@ -167,8 +162,6 @@ impl Default for MemoryAccount {
             collection_wanted: Cell::new(false),
             pacing: Cell::new(CollectorPacing::default()),
             ring_allowance: Cell::new(0),
-            host_allowance: Cell::new(0),
-            host_allowance_handles: Cell::new(0),
             over_limit_above: Cell::new(usize::MAX),
         }
     }
@@ -209,16 +202,7 @@ impl MemoryAccount {
 
     fn sync_over_limit_above(&self) {
         self.over_limit_above
-            .set(self.limit.get().saturating_add(self.allowance()));
-    }
-
-    /// What the limit does not count: what only the host keeps alive (see
-    /// `limited_bytes`).
-    #[inline]
-    fn allowance(&self) -> usize {
-        self.ring_allowance
-            .get()
-            .saturating_add(self.host_allowance.get())
+            .set(self.limit.get().saturating_add(self.ring_allowance.get()));
     }
 
     /// Starts peak tracking over from the current usage.
@@ -231,59 +215,32 @@ impl MemoryAccount {
         self.limited_bytes() > self.limit.get()
     }
 
-    /// The bytes the limit holds the script to: those in use, less what only the host keeps
-    /// alive. The ring's old states and the values the host holds are the host's budget (it
-    /// chose to keep them; `Lua::snapshots_size_bytes` reports the ring's); counting them
-    /// would make *whether* a script runs out of memory depend on the host's snapshots and
-    /// handles.
-    ///
-    /// Both parts are measured right after a completed collection cycle (when no garbage is
-    /// left in `used`: `gc::held_bytes`) and never overstate, so they never lend the script a
-    /// byte (a request that fits would fit without the host's part too): the limit may
-    /// only collect more often until the next measurement. They are dropped to 0 wherever
-    /// what they measured may have shrunk or become the script's.
+    /// The bytes the limit holds the script to: those in use, less what only the snapshot
+    /// ring keeps alive. The ring's old states are the host's budget (it chose to keep them,
+    /// `Lua::snapshots_size_bytes` reports them); counting them would make *whether* a
+    /// script runs out of memory depend on the host's snapshots.
     #[inline]
     fn limited_bytes(&self) -> usize {
-        self.used.get().saturating_sub(self.allowance())
+        self.used.get().saturating_sub(self.ring_allowance.get())
     }
 
-    /// Sets what only the ring keeps alive, or 0 when the ring changes other than by growing
-    /// (a rollback, a dropped log: objects it kept may be live again or garbage now).
+    /// Sets what only the ring keeps alive, measured right after a completed collection
+    /// cycle (when no garbage is left in `used`), or 0 when the ring changes other than by
+    /// growing (a rollback, a dropped log: objects it kept may be live again or garbage
+    /// now). It never overstates, so it never lends the script a byte: the limit may only
+    /// collect more often until the next measurement.
     pub(crate) fn set_ring_allowance(&self, bytes: usize) {
         self.ring_allowance.set(bytes);
         self.sync_over_limit_above();
-    }
-
-    /// Sets what only the host's handles keep alive, measured when the host held `handles`
-    /// live handles. It is dropped to 0 (`clear_host_allowance`) when the host runs code
-    /// with access to the VM (`Lua::enter`: it may hand held values to the script) and when
-    /// the host dropped handles (their objects may be freed: `Lua::step` looks first).
-    pub(crate) fn set_host_allowance(&self, bytes: usize, handles: usize) {
-        self.host_allowance.set(bytes);
-        self.host_allowance_handles.set(handles);
-        self.sync_over_limit_above();
-    }
-
-    /// See `set_host_allowance`.
-    #[inline]
-    pub(crate) fn clear_host_allowance(&self) {
-        if self.host_allowance.get() != 0 {
-            self.set_host_allowance(0, 0);
-        }
-    }
-
-    /// The live handles the host allowance was measured with (0: no allowance to check).
-    pub(crate) fn host_allowance_handles(&self) -> Option<usize> {
-        (self.host_allowance.get() != 0).then(|| self.host_allowance_handles.get())
     }
 
     /// Whether a safe point must look at memory: over the limit, or an automatic full
     /// collection is due (see [`CollectorPacing`]).
     #[inline]
     pub(crate) fn needs_attention(&self) -> bool {
-        // `limited_bytes() > limit`, i.e. `used.saturating_sub(allowance) > limit`, is
-        // `used > limit.saturating_add(allowance)`: equal when the sum fits, and when it
-        // does not, `used - allowance <= usize::MAX - allowance < limit`.
+        // `limited_bytes() > limit`, i.e. `used.saturating_sub(ring_allowance) > limit`, is
+        // `used > limit.saturating_add(ring_allowance)`: equal when the sum fits, and when it
+        // does not, `used - ring_allowance <= usize::MAX - ring_allowance < limit`.
         self.used.get() > self.over_limit_above.get()
             || self.script_bytes.get() >= self.pacing.get().threshold
     }
