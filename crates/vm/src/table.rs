@@ -64,8 +64,7 @@ pub struct TableInner<'gc> {
     ///
     /// Layout: with gc-arena's 16-byte header a table is a 120-byte allocation, a 128-byte
     /// chunk for glibc `malloc`: the largest size its fast bins take, which matters to
-    /// allocation-heavy scripts (binary_trees). The `table_object_fits_a_fast_bin` test
-    /// keeps it there.
+    /// allocation-heavy scripts (binary_trees). `object::tests` keeps it there.
     pub(crate) state: Journaled<TableState<'gc>>,
 }
 
@@ -767,20 +766,5 @@ impl<'gc> Table<'gc> {
     /// Whether `a` and `b` are the same table.
     pub fn ptr_eq(a: Self, b: Self) -> bool {
         Gc::ptr_eq(a.0, b.0)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    /// gc-arena 0.7 puts a two-word header (the object list's link and a tagged vtable
-    /// pointer) before each object. With it, a table must stay a request of at most 120
-    /// bytes: a 128-byte glibc chunk, the largest its fast bins serve. At 136 bytes
-    /// (before the index was boxed) binary_trees spent a fifth of its time in `malloc`'s
-    /// bin management.
-    #[test]
-    fn table_object_fits_a_fast_bin() {
-        let header = 2 * std::mem::size_of::<usize>();
-        let object = header + std::mem::size_of::<super::TableInner<'static>>();
-        assert!(object <= 120, "a table object is {object} bytes");
     }
 }

@@ -118,7 +118,7 @@ pub(crate) enum UserDataSnap {
     },
     /// A typed payload of a [`Rewindable`](crate::Rewindable) type: captured, checksummed
     /// and journaled by its type's functions (shared with the type's registration, so a
-    /// userdata stays a small object: see `UserDataInner`'s size test).
+    /// userdata stays a small object: see `object::tests`).
     Typed(Rc<PayloadOps>),
 }
 
@@ -353,19 +353,5 @@ impl<'gc> UserData<'gc> {
         mc: &gc_arena::Mutation<'gc>,
     ) -> &'gc gc_arena::barrier::Write<JournaledValue<UserDataMeta<'gc>>> {
         gc_arena::barrier::field!(Gc::write(mc, self.0), UserDataInner, meta)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    /// Like a table (see `table::tests`), a userdata object with gc-arena's two-word header
-    /// must stay a request of at most 120 bytes, a chunk glibc's fast bins take: games make
-    /// many small userdata (vectors, handles). It was 144 bytes while each object held a
-    /// copy of its type's payload functions.
-    #[test]
-    fn userdata_object_fits_a_fast_bin() {
-        let header = 2 * std::mem::size_of::<usize>();
-        let object = header + std::mem::size_of::<super::UserDataInner<'static>>();
-        assert!(object <= 120, "a userdata object is {object} bytes");
     }
 }
