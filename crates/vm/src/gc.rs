@@ -189,9 +189,23 @@ type AddressHash = std::hash::BuildHasherDefault<lunette_gc_snapshot::AddressHas
 /// A set of addresses took 9 to 18 bytes an object (its slots at the table's load factor,
 /// twice while it grew), several MiB beyond a heap near the memory limit, allocated while
 /// the limit's collection ran; pages hold tens of objects each.
-#[derive(Default)]
 struct AddressSet {
     pages: hashbrown::HashMap<usize, [u64; PAGE_WORDS / 64], AddressHash>,
+    /// The page last inserted into (`NO_PAGE`: none) and its bits, written back to `pages`
+    /// when another page is inserted into: objects marked one after the other are often
+    /// neighbours, and those inserts then need no hashing.
+    current: (usize, [u64; PAGE_WORDS / 64]),
+}
+
+const NO_PAGE: usize = usize::MAX;
+
+impl Default for AddressSet {
+    fn default() -> Self {
+        AddressSet {
+            pages: Default::default(),
+            current: (NO_PAGE, [0; PAGE_WORDS / 64]),
+        }
+    }
 }
 
 /// Addresses a page of the [`AddressSet`] covers (as 8-byte words).
@@ -210,15 +224,35 @@ impl AddressSet {
     #[inline]
     fn insert(&mut self, a: usize) -> bool {
         let (page, i, bit) = Self::split(a);
-        let bits = &mut self.pages.entry(page).or_insert([0; PAGE_WORDS / 64])[i];
+        if page != self.current.0 {
+            self.switch_to(page);
+        }
+        let bits = &mut self.current.1[i];
         let new = *bits & bit == 0;
         *bits |= bit;
         new
     }
 
+    /// Writes the current page back and makes `page` current.
+    #[cold]
+    fn switch_to(&mut self, page: usize) {
+        if self.current.0 != NO_PAGE {
+            self.pages.insert(self.current.0, self.current.1);
+        }
+        let bits = self
+            .pages
+            .get(&page)
+            .copied()
+            .unwrap_or([0; PAGE_WORDS / 64]);
+        self.current = (page, bits);
+    }
+
     #[inline]
     fn contains(&self, a: &usize) -> bool {
         let (page, i, bit) = Self::split(*a);
+        if page == self.current.0 {
+            return self.current.1[i] & bit != 0;
+        }
         self.pages.get(&page).is_some_and(|b| b[i] & bit != 0)
     }
 }
