@@ -160,7 +160,11 @@ fn addr<T>(gc: Gc<'_, T>) -> usize {
 /// old states a snapshot ring holds), so weak tables, finalizers and `collectgarbage("count")`
 /// come out the same in every VM with the same logical state.
 struct LogicalMark<'gc> {
+    /// The objects reached (strings excepted: they carry the number of the last mark that
+    /// reached them, `StringData::marked_by`).
     seen: AddressSet,
+    /// This mark's number (see `StringData::marked_by`): unique in the process.
+    number: u64,
     stack: Vec<Node<'gc>>,
     /// Bytes of the reachable objects (their memory charges).
     bytes: usize,
@@ -259,8 +263,10 @@ impl AddressSet {
 
 impl<'gc> LogicalMark<'gc> {
     fn new() -> Self {
+        static MARKS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         LogicalMark {
             seen: Default::default(),
+            number: MARKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             stack: Vec::new(),
             bytes: 0,
             counting: true,
@@ -319,7 +325,7 @@ impl<'gc> LogicalMark<'gc> {
     fn value(&mut self, v: Value<'gc>) {
         match v {
             Value::String(s) => {
-                if self.seen.insert(addr(s.0)) {
+                if s.0.marked_by.replace(self.number) != self.number {
                     self.count(crate::string::string_cost(s.len()));
                 }
             }
@@ -402,7 +408,18 @@ impl<'gc> LogicalMark<'gc> {
                         if let Some(mt) = metatable {
                             self.value(Value::Table(*mt));
                         }
-                        self.stack.push(Node::TableFrom(t, 0));
+                        if st.array.len() + st.entries.len() > MARK_PIECE {
+                            self.stack.push(Node::TableFrom(t, 0));
+                        } else {
+                            // One piece: marked here, without a trip through the stack.
+                            for v in &st.array {
+                                self.value(*v);
+                            }
+                            for (k, v) in &st.entries {
+                                self.value(*k);
+                                self.value(*v);
+                            }
+                        }
                         continue;
                     }
                     // A weak table: its strong parts only (the same fields `References`

@@ -12,6 +12,9 @@
 //! With `--profile-owned K`: K rounds of owned `snapshot()` and `restore()` at the first
 //! size (into the same VM and into a fresh one), for a profiler; prints their medians.
 //!
+//! With `--profile-checksum K`: K rounds of a churn frame and `Lua::checksum()` at the
+//! first size, for a profiler; prints the checksum's median.
+//!
 //! With `--image`: images as bytes instead (`Snapshot::to_bytes`,
 //! `Lua::snapshot_from_bytes`: time, size, bytes per object and per entity).
 //!
@@ -254,9 +257,26 @@ fn main() {
                 );
                 return;
             }
+            "--profile-checksum" => {
+                // For a profiler: a frame and `checksum()` of the first size, in a loop.
+                i += 1;
+                let rounds: usize = args[i].parse().unwrap_or(100);
+                let mut lua = Lua::new();
+                lua.execute(setup(sizes[0], true).as_bytes(), "=entities")
+                    .expect("setup runs");
+                let mut times = Vec::new();
+                for f in 0..rounds {
+                    step(&mut lua, f as i64);
+                    let t = Instant::now();
+                    lua.checksum().unwrap();
+                    times.push(ms(t));
+                }
+                eprintln!("checksum {:.3} ms", median(times));
+                return;
+            }
             other => {
                 eprintln!(
-                    "usage: entities [--sizes 1000,10000,100000] [--frames 30] [--churn] [--image] [--profile-owned K] (got {other})"
+                    "usage: entities [--sizes 1000,10000,100000] [--frames 30] [--churn] [--image] [--profile-owned K] [--profile-checksum K] (got {other})"
                 );
                 std::process::exit(2);
             }
