@@ -355,9 +355,17 @@ impl Lua {
         self.enter(|ctx| ctx.state().journal.size_bytes() + crate::gc::ring_only_bytes(ctx.state()))
     }
 
-    /// A deterministic hash of the VM's logical state (see `Snapshot::checksum`).
+    /// A deterministic hash of the VM's logical state: the value
+    /// [`Snapshot::checksum`] gives for a snapshot taken now, computed by walking the VM
+    /// without making one (no copy of the VM is allocated). Its cost is a walk of everything
+    /// the root reaches. Fails where [`snapshot`](Self::snapshot) fails (opaque userdata).
     pub fn checksum(&self) -> Result<u64, SnapshotError> {
-        Ok(self.snapshot()?.checksum())
+        let hint = self.capture_hint.get();
+        let (sum, (objects, strings)) = self
+            .arena
+            .mutate(|_, state| crate::snapshot::checksum(state, hint))?;
+        self.capture_hint.set((objects, strings, hint.2));
+        Ok(sum)
     }
 
     /// Runs `f` with access to the VM. What `f` allocates is host machinery: it takes no

@@ -49,6 +49,9 @@ struct Capture<'gc> {
     /// `strings`: the keys of a program's tables repeat, table after table).
     recent_strings: [(usize, u32); RECENT_STRINGS],
     slots: Vec<Val>,
+    /// Slots already taken out of `slots` (`checksum` hashes each object's slots and empties
+    /// the buffer): `slots_base + slots.len()` is the next slot's position in the image.
+    slots_base: usize,
 }
 
 /// Entries of `Capture::recent_strings` (a power of two).
@@ -269,7 +272,7 @@ impl<'gc> Capture<'gc> {
             flags,
             charge: _, // recomputed from the capacities (kept in sync with them)
         } = &*st;
-        let start = self.slots.len();
+        let start = self.slots_base + self.slots.len();
         self.slots.reserve(array.len() + 2 * entries.len());
         for v in array {
             let v = self.val(*v);
@@ -279,7 +282,7 @@ impl<'gc> Capture<'gc> {
             start: start as u32,
             len: array.len() as u32,
         };
-        let start = self.slots.len();
+        let start = self.slots_base + self.slots.len();
         for (k, v) in entries {
             let k = self.val(*k);
             let v = self.val(*v);
@@ -447,41 +450,80 @@ impl<'gc> Capture<'gc> {
     }
 }
 
+/// What the root state refers to, numbered (the first objects of every image).
+struct Roots {
+    globals: u32,
+    registry: u32,
+    main_thread: u32,
+    string_metatable: Option<u32>,
+    type_metatables: [Option<u32>; crate::state::TYPE_METATABLES],
+    finalizable: Box<[Val]>,
+    pending_finalizers: Box<[Val]>,
+    finalizing: Val,
+    full_collection_requested: bool,
+}
+
+impl<'gc> Capture<'gc> {
+    /// A capture of `state`, its buffers sized by `hint` (see `capture`).
+    fn new(state: &State<'gc>, hint: (usize, usize, usize)) -> Self {
+        let (objects_hint, strings_hint, slots_hint) = hint;
+        Capture {
+            permanents: state.functions.permanents.borrow().clone(),
+            objects: Numbering::with_capacity(objects_hint.max(1024) + objects_hint / 8),
+            strings: Numbering::with_capacity(strings_hint.max(1024) + strings_hint / 8),
+            // (Address 0 is no string's.)
+            recent_strings: [(0, 0); RECENT_STRINGS],
+            slots: Vec::with_capacity(slots_hint + slots_hint / 8),
+            slots_base: 0,
+        }
+    }
+
+    /// Numbers what the root state refers to, in a fixed order.
+    fn roots(&mut self, state: &State<'gc>) -> Roots {
+        let globals = self.obj(ObjRef::Table(state.globals));
+        let registry = self.obj(ObjRef::Table(state.registry));
+        let main_thread = self.obj(ObjRef::Thread(state.main_thread));
+        let string_metatable = state
+            .string_metatable
+            .get()
+            .map(|t| self.obj(ObjRef::Table(t)));
+        let type_metatables = state
+            .type_metatables
+            .get()
+            .map(|mt| mt.map(|t| self.obj(ObjRef::Table(t))));
+        let gc = state.gc.borrow();
+        Roots {
+            globals,
+            registry,
+            main_thread,
+            string_metatable,
+            type_metatables,
+            finalizable: self.vals(&gc.finalizable.0),
+            pending_finalizers: self.vals(&gc.pending),
+            finalizing: self.val(gc.finalizing),
+            full_collection_requested: gc.full_collection_requested,
+        }
+    }
+}
+
 /// Walks the VM from its root and the host's live handles into an image. `hint` is the size
 /// of a previous image of this VM (to allocate once).
 pub(crate) fn capture<'gc>(
     state: &State<'gc>,
     hint: (usize, usize, usize),
 ) -> Result<Image, SnapshotError> {
-    let (objects_hint, strings_hint, slots_hint) = hint;
-    let mut c = Capture {
-        permanents: state.functions.permanents.borrow().clone(),
-        objects: Numbering::with_capacity(objects_hint.max(1024) + objects_hint / 8),
-        strings: Numbering::with_capacity(strings_hint.max(1024) + strings_hint / 8),
-        // (Address 0 is no string's.)
-        recent_strings: [(0, 0); RECENT_STRINGS],
-        slots: Vec::with_capacity(slots_hint + slots_hint / 8),
-    };
-    let globals = c.obj(ObjRef::Table(state.globals));
-    let registry = c.obj(ObjRef::Table(state.registry));
-    let main_thread = c.obj(ObjRef::Thread(state.main_thread));
-    let string_metatable = state
-        .string_metatable
-        .get()
-        .map(|t| c.obj(ObjRef::Table(t)));
-    let type_metatables = state
-        .type_metatables
-        .get()
-        .map(|mt| mt.map(|t| c.obj(ObjRef::Table(t))));
-    let (finalizable, pending_finalizers, finalizing, full_collection_requested) = {
-        let gc = state.gc.borrow();
-        (
-            c.vals(&gc.finalizable.0),
-            c.vals(&gc.pending),
-            c.val(gc.finalizing),
-            gc.full_collection_requested,
-        )
-    };
+    let mut c = Capture::new(state, hint);
+    let Roots {
+        globals,
+        registry,
+        main_thread,
+        string_metatable,
+        type_metatables,
+        finalizable,
+        pending_finalizers,
+        finalizing,
+        full_collection_requested,
+    } = c.roots(state);
     // Everything reachable from the root first, then what only host handles reach: the
     // numbering (and so the checksum) of the script's objects does not depend on handles.
     let mut objects = Vec::with_capacity(c.objects.len());
@@ -536,4 +578,51 @@ pub(crate) fn capture<'gc>(
         executor_handles,
         permanents: state.functions.permanents.borrow().clone(),
     })
+}
+
+/// The checksum of the image `capture` would make (`Image::checksum`), computed as the walk
+/// goes: each object is hashed as soon as it is encoded, with its table slots, then dropped,
+/// so nothing the size of the VM is allocated or written. Only the root's part is walked
+/// (the checksum leaves out what only host handles reach). Fails where `capture` fails.
+/// Returns the checksum and the numbers of objects and strings walked (a hint for the next).
+pub(crate) fn checksum(
+    state: &State<'_>,
+    hint: (usize, usize, usize),
+) -> Result<(u64, (usize, usize)), SnapshotError> {
+    let (objects, strings, _) = hint;
+    let mut c = Capture::new(state, (objects, strings, 0));
+    let roots = c.roots(state);
+    let mut streams = super::checksum::Streams::default();
+    while let Some((_, r)) = c.objects.next_pending() {
+        let o = c.encode(r)?;
+        for v in c.slots.iter() {
+            streams.slot(*v);
+        }
+        c.slots_base += c.slots.len();
+        c.slots.clear();
+        streams.object(&o);
+    }
+    while let Some((i, s)) = c.strings.next_pending() {
+        streams.string(s.as_bytes());
+        let id = s.0.script_id.get();
+        if id != 0 {
+            streams.string_id(i, id);
+        }
+    }
+    let walked = (c.objects.len(), c.strings.len());
+    let sum = super::checksum::RootState {
+        next_id: state.next_id.get(),
+        globals: roots.globals,
+        registry: roots.registry,
+        main_thread: roots.main_thread,
+        string_metatable: roots.string_metatable,
+        type_metatables: &roots.type_metatables,
+        finalizable: &roots.finalizable,
+        pending_finalizers: &roots.pending_finalizers,
+        finalizing: roots.finalizing,
+        full_collection_requested: roots.full_collection_requested,
+        pacing: state.memory.pacing(),
+    }
+    .checksum(streams);
+    Ok((sum, walked))
 }

@@ -1,36 +1,83 @@
 //! The checksum of an image: a stable hash (`gc_snapshot::StableHasher`, the same on every
 //! machine) of what the root reaches, in image order, with the ids scripts see.
+//!
+//! The root's part of an image is hashed as four streams (its strings' bytes, the script ids
+//! of its strings, its objects, the slots of its tables) whose hashes are then combined with
+//! the counts and the root state ([`Streams`], [`RootState`]). A whole image gives the
+//! streams in one pass each (`Image::checksum`); `capture::checksum` feeds them object by
+//! object as it walks the VM, without keeping an image: the same value, at a fraction of
+//! the cost (no slots buffer written, no objects kept, nothing to free).
 
 use lunette_gc_snapshot::StableHasher;
 
 use super::image::{FrameImg, Image, Obj, OutcomeImg, ThenImg, Val};
 use crate::thread::Returns;
 
-impl Image {
-    /// See `Snapshot::checksum`. Hashes what is reachable from the root (not what only host
-    /// handles reach), in image order (which is a function of the logical state: the walk
-    /// order is fixed), with the ids scripts see (never host ids).
-    pub(crate) fn checksum(&self) -> u64 {
-        let (objects, strings, slots) = self.root_counts;
+/// The streams of a checksum (see the module docs), fed in image order.
+#[derive(Default)]
+pub(crate) struct Streams {
+    strings: StableHasher,
+    string_count: u64,
+    string_ids: StableHasher,
+    objects: StableHasher,
+    object_count: u64,
+    slots: StableHasher,
+    slot_count: u64,
+}
+
+impl Streams {
+    /// The next string's bytes (strings in image order).
+    pub(crate) fn string(&mut self, bytes: &[u8]) {
+        self.strings.bytes(bytes);
+        self.string_count += 1;
+    }
+
+    /// The script id of string number `index` (in index order).
+    pub(crate) fn string_id(&mut self, index: u32, id: u64) {
+        self.string_ids.word(index as u64);
+        self.string_ids.word(id);
+    }
+
+    /// The next object (objects in image order).
+    pub(crate) fn object(&mut self, o: &Obj) {
+        hash_obj(&mut self.objects, o);
+        self.object_count += 1;
+    }
+
+    /// The next table slot (slots in image order).
+    pub(crate) fn slot(&mut self, v: Val) {
+        hash_val(&mut self.slots, v);
+        self.slot_count += 1;
+    }
+}
+
+/// The root state an image records beside its objects (see `Image`'s fields).
+pub(crate) struct RootState<'a> {
+    pub(crate) next_id: u64,
+    pub(crate) globals: u32,
+    pub(crate) registry: u32,
+    pub(crate) main_thread: u32,
+    pub(crate) string_metatable: Option<u32>,
+    pub(crate) type_metatables: &'a [Option<u32>],
+    pub(crate) finalizable: &'a [Val],
+    pub(crate) pending_finalizers: &'a [Val],
+    pub(crate) finalizing: Val,
+    pub(crate) full_collection_requested: bool,
+    pub(crate) pacing: crate::memory::CollectorPacing,
+}
+
+impl RootState<'_> {
+    /// The checksum of the root state and the streams of what it reaches.
+    pub(crate) fn checksum(&self, streams: Streams) -> u64 {
         let mut h = StableHasher::new();
         h.word(self.next_id);
-        h.word(strings as u64);
-        for (_, s) in self.strings.iter().take(strings) {
-            h.bytes(self.bytes_of(s));
-        }
-        for (i, id) in self
-            .string_ids
-            .iter()
-            .filter(|(i, _)| (*i as usize) < strings)
-        {
-            h.word(*i as u64);
-            h.word(*id);
-        }
-        h.word(objects as u64);
-        for o in self.objects.iter().take(objects) {
-            hash_obj(&mut h, o);
-        }
-        hash_vals(&mut h, self.slots.get(..slots).unwrap_or(&self.slots));
+        h.word(streams.string_count);
+        h.word(streams.strings.finish());
+        h.word(streams.string_ids.finish());
+        h.word(streams.object_count);
+        h.word(streams.objects.finish());
+        h.word(streams.slot_count);
+        h.word(streams.slots.finish());
         for r in [self.globals, self.registry, self.main_thread] {
             h.word(r as u64);
         }
@@ -38,8 +85,8 @@ impl Image {
         for mt in self.type_metatables {
             h.word(mt.map_or(u64::MAX, |t| t as u64));
         }
-        hash_vals(&mut h, &self.finalizable);
-        hash_vals(&mut h, &self.pending_finalizers);
+        hash_vals(&mut h, self.finalizable);
+        hash_vals(&mut h, self.pending_finalizers);
         hash_val(&mut h, self.finalizing);
         h.word(self.full_collection_requested as u64);
         // The collector's schedule decides when weak entries clear and finalizers run.
@@ -52,6 +99,46 @@ impl Image {
         h.word(p.pause as u64);
         h.word(p.running as u64);
         h.finish()
+    }
+}
+
+impl Image {
+    /// See `Snapshot::checksum`. Hashes what is reachable from the root (not what only host
+    /// handles reach), in image order (which is a function of the logical state: the walk
+    /// order is fixed), with the ids scripts see (never host ids).
+    pub(crate) fn checksum(&self) -> u64 {
+        let (objects, strings, slots) = self.root_counts;
+        let mut streams = Streams::default();
+        for (_, s) in self.strings.iter().take(strings) {
+            streams.string(self.bytes_of(s));
+        }
+        for (i, id) in self
+            .string_ids
+            .iter()
+            .filter(|(i, _)| (*i as usize) < strings)
+        {
+            streams.string_id(*i, *id);
+        }
+        for o in self.objects.iter().take(objects) {
+            streams.object(o);
+        }
+        for v in self.slots.get(..slots).unwrap_or(&self.slots) {
+            streams.slot(*v);
+        }
+        RootState {
+            next_id: self.next_id,
+            globals: self.globals,
+            registry: self.registry,
+            main_thread: self.main_thread,
+            string_metatable: self.string_metatable,
+            type_metatables: &self.type_metatables,
+            finalizable: &self.finalizable,
+            pending_finalizers: &self.pending_finalizers,
+            finalizing: self.finalizing,
+            full_collection_requested: self.full_collection_requested,
+            pacing: self.pacing,
+        }
+        .checksum(streams)
     }
 }
 /// The id a script sees of an object with id `id` (`script_id`: a host object's, 0 until a

@@ -53,7 +53,7 @@ pub(crate) use bytes::{read_image, ReadContext, ReadPayload};
 pub use bytes::{
     DECODE_BASE_BYTES, DECODE_BYTES_PER_INPUT_BYTE, IMAGE_FORMAT_VERSION, IMAGE_MAGIC,
 };
-pub(crate) use capture::capture;
+pub(crate) use capture::{capture, checksum};
 pub(crate) use image::{object_id, Cloned, Image, Obj, Val};
 pub(crate) use rebuild::{rebuild, Built, Rebuild};
 
