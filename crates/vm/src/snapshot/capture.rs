@@ -513,17 +513,7 @@ pub(crate) fn capture<'gc>(
     hint: (usize, usize, usize),
 ) -> Result<Image, SnapshotError> {
     let mut c = Capture::new(state, hint);
-    let Roots {
-        globals,
-        registry,
-        main_thread,
-        string_metatable,
-        type_metatables,
-        finalizable,
-        pending_finalizers,
-        finalizing,
-        full_collection_requested,
-    } = c.roots(state);
+    let roots = c.roots(state);
     // Everything reachable from the root first, then what only host handles reach: the
     // numbering (and so the checksum) of the script's objects does not depend on handles.
     let mut objects = Vec::with_capacity(c.objects.len());
@@ -565,15 +555,15 @@ pub(crate) fn capture<'gc>(
         short_strings: std::sync::Arc::from(&[][..]),
         objects,
         slots: c.slots,
-        globals,
-        registry,
-        main_thread,
-        string_metatable,
-        type_metatables,
-        finalizable,
-        pending_finalizers,
-        finalizing,
-        full_collection_requested,
+        globals: roots.globals,
+        registry: roots.registry,
+        main_thread: roots.main_thread,
+        string_metatable: roots.string_metatable,
+        type_metatables: roots.type_metatables,
+        finalizable: roots.finalizable,
+        pending_finalizers: roots.pending_finalizers,
+        finalizing: roots.finalizing,
+        full_collection_requested: roots.full_collection_requested,
         value_handles,
         executor_handles,
         permanents: state.functions.permanents.borrow().clone(),
