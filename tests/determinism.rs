@@ -710,3 +710,33 @@ fn c_stack_overflow_lands_at_the_same_level_after_restores_and_rollbacks() {
         );
     }
 }
+
+/// A full collection counts each reachable string once, however many references it has
+/// (the logical mark writes its number into each string it reaches), and a second mark
+/// right after counts the same: marks do not see each other's numbers.
+#[test]
+fn a_full_collection_counts_a_shared_string_once() {
+    let count_with = |tables: &str| -> f64 {
+        let mut lua = Lua::new();
+        let script = format!(
+            "big = string.rep('x', 100000)
+             {tables}
+             collectgarbage()
+             local first = collectgarbage('count')
+             collectgarbage()
+             assert(collectgarbage('count') == first, 'a second mark counts alike')
+             return first"
+        );
+        lua.eval::<f64>(&script).unwrap()
+    };
+    // 1,000 tables holding the 100 KB string, against 1,000 tables holding a number: the
+    // string counts once in both (it is a global), so the two counts are near each other,
+    // not 100 MB apart.
+    let shared = count_with("t = {} for i = 1, 1000 do t[i] = {v = big} end");
+    let plain = count_with("t = {} for i = 1, 1000 do t[i] = {v = i} end");
+    assert!(
+        (shared - plain).abs() < 8.0,
+        "shared {shared} KiB, plain {plain} KiB"
+    );
+    assert!(shared > 100.0, "the string counts: {shared} KiB");
+}
