@@ -16,7 +16,7 @@
 //!
 //! What cannot be captured makes `capture` fail with a message naming it: opaque userdata
 //! (`UserData::new`, a `UserDataType` that is not `Rewindable`) and async sequences in
-//! flight. The same rule holds for `checksum` (computed from a capture) and for the ring's
+//! flight. The same rule holds for `checksum` (computed by the same walk) and for the ring's
 //! `snap` (which runs the same walk while opaque userdata may be alive, see `journal`), so
 //! the three accept and refuse the same states. `rebuild` fails, naming the type, when the
 //! image holds a typed userdata whose type the VM has not registered
@@ -30,7 +30,9 @@
 //! Cost: an owned snapshot copies the whole reachable graph (per object, one hash lookup per
 //! reference and a copy of its slots; measured by `crates/bench`, `entities` workload). The
 //! ring of `Lua::snap`/`rollback` does not use this module's capture: it is a journal of the
-//! objects changed since each snap (`journal`). `checksum` hashes the captured image.
+//! objects changed since each snap (`journal`). `checksum` hashes an image's root part;
+//! `Lua::checksum` gets the same value from `capture::checksum`, which hashes each object as
+//! the walk encodes it and keeps no image.
 //!
 //! Images as bytes (`Snapshot::to_bytes`, `Lua::snapshot_from_bytes`): `bytes` writes and
 //! reads them (format: `docs/image_format.md`; Rust functions by their keys in the
