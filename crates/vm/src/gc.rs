@@ -420,17 +420,12 @@ impl<'gc> LogicalMark<'gc> {
                         if let Some(mt) = metatable {
                             self.value(Value::Table(*mt));
                         }
-                        if st.array.len() + st.entries.len() > MARK_PIECE {
+                        let len = st.array.len() + st.entries.len();
+                        if len > MARK_PIECE {
                             self.stack.push(Node::TableFrom(t, 0));
                         } else {
                             // One piece: marked here, without a trip through the stack.
-                            for v in &st.array {
-                                self.value(*v);
-                            }
-                            for (k, v) in &st.entries {
-                                self.value(*k);
-                                self.value(*v);
-                            }
+                            self.table_slots(&st, 0, len);
                         }
                         continue;
                     }
@@ -483,17 +478,9 @@ impl<'gc> LogicalMark<'gc> {
                 }
                 Node::TableFrom(t, from) => {
                     let st = t.0.state.borrow();
-                    let (array, entries) = (&st.array, &st.entries);
                     let from = from as usize;
-                    let end = self.piece_end(t.0, from, array.len() + entries.len());
-                    for i in from..end {
-                        if let Some(v) = array.get(i) {
-                            self.value(*v);
-                        } else if let Some((k, v)) = entries.get(i - array.len()) {
-                            self.value(*k);
-                            self.value(*v);
-                        }
-                    }
+                    let end = self.piece_end(t.0, from, st.array.len() + st.entries.len());
+                    self.table_slots(&st, from, end);
                 }
                 Node::StackFrom(t, from) => {
                     let ts = t.borrow();
@@ -518,6 +505,25 @@ impl<'gc> LogicalMark<'gc> {
                     r.0.references(&mut |r| self.reference(r));
                 }
             }
+        }
+    }
+}
+
+impl<'gc> LogicalMark<'gc> {
+    /// Marks a strong table's slots `from..end`, counted over its array part, then its
+    /// entries (a key and a value each).
+    fn table_slots(&mut self, st: &TableState<'gc>, from: usize, end: usize) {
+        let (array, entries) = (&st.array, &st.entries);
+        for v in array.get(from..end.min(array.len())).unwrap_or(&[]) {
+            self.value(*v);
+        }
+        let (from, end) = (
+            from.saturating_sub(array.len()),
+            end.saturating_sub(array.len()),
+        );
+        for (k, v) in entries.get(from..end).unwrap_or(&[]) {
+            self.value(*k);
+            self.value(*v);
         }
     }
 }
