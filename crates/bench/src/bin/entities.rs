@@ -108,10 +108,16 @@ fn setup(n: usize, churn: bool) -> String {
     script.replace("N", &n.to_string())
 }
 
-fn measure(n: usize, frames: usize, churn: bool) -> Row {
+/// A VM with the workload of `n` entities set up.
+fn world(n: usize, churn: bool) -> Lua {
     let mut lua = Lua::new();
     lua.execute(setup(n, churn).as_bytes(), "=entities")
         .expect("setup runs");
+    lua
+}
+
+fn measure(n: usize, frames: usize, churn: bool) -> Row {
+    let mut lua = world(n, churn);
     lua.set_max_snapshots(16);
     let mut f = 0i64;
     // Warm up: fill the ring.
@@ -233,9 +239,7 @@ fn main() {
                 // For a profiler: owned snapshot() + restore() of the first size, in a loop.
                 i += 1;
                 let rounds: usize = args[i].parse().unwrap_or(100);
-                let mut lua = Lua::new();
-                lua.execute(setup(sizes[0], false).as_bytes(), "=entities")
-                    .expect("setup runs");
+                let mut lua = world(sizes[0], false);
                 let (mut snap_ms, mut same_ms, mut fresh_ms) = (Vec::new(), Vec::new(), Vec::new());
                 for _ in 0..rounds {
                     let t = Instant::now();
@@ -261,9 +265,7 @@ fn main() {
                 // For a profiler: a frame and `checksum()` of the first size, in a loop.
                 i += 1;
                 let rounds: usize = args[i].parse().unwrap_or(100);
-                let mut lua = Lua::new();
-                lua.execute(setup(sizes[0], true).as_bytes(), "=entities")
-                    .expect("setup runs");
+                let mut lua = world(sizes[0], true);
                 let mut times = Vec::new();
                 for f in 0..rounds {
                     step(&mut lua, f as i64);
