@@ -195,6 +195,54 @@ impl StableHasher {
     }
 }
 
+/// A fixed, platform-independent 64-bit hash of a byte string, fast on short strings: the
+/// content hash of Lua strings (table keys, interning) and their part of incremental
+/// checksums, so the same bytes hash the same on every machine. Multiply-fold rounds over
+/// 16-byte blocks (short strings are read as at most two overlapping words), the length
+/// mixed in last. Not cryptographic and not seeded: it does not resist chosen collisions.
+#[inline]
+pub fn hash_bytes(b: &[u8]) -> u64 {
+    const M0: u64 = 0xA076_1D64_78BD_642F;
+    const M1: u64 = 0xE703_7ED1_A0B4_28DB;
+    const M2: u64 = 0x8EBC_6AF0_9C88_C6E3;
+    #[inline(always)]
+    fn word(b: &[u8], at: usize) -> u64 {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&b[at..at + 8]);
+        u64::from_le_bytes(w)
+    }
+    #[inline(always)]
+    fn half(b: &[u8], at: usize) -> u64 {
+        let mut w = [0u8; 4];
+        w.copy_from_slice(&b[at..at + 4]);
+        u32::from_le_bytes(w) as u64
+    }
+    let n = b.len();
+    let (x, y) = if n <= 16 {
+        if n >= 8 {
+            (word(b, 0), word(b, n - 8))
+        } else if n >= 4 {
+            (half(b, 0) << 32 | half(b, n - 4), 0)
+        } else if n > 0 {
+            (
+                (b[0] as u64) << 16 | (b[n / 2] as u64) << 8 | b[n - 1] as u64,
+                0,
+            )
+        } else {
+            (0, 0)
+        }
+    } else {
+        let mut h = M2;
+        let mut at = 0;
+        while n - at > 16 {
+            h = fold_multiply(word(b, at) ^ M1, word(b, at + 8) ^ h);
+            at += 16;
+        }
+        (word(b, n - 16) ^ h, word(b, n - 8))
+    };
+    fold_multiply(M1 ^ n as u64, fold_multiply(x ^ M0, y ^ M2))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -229,6 +277,8 @@ mod tests {
 
     /// `StableHasher` of the single byte string `"lunette"`.
     const PINNED: u64 = 12_936_349_951_135_561_161;
+    /// `hash_bytes(b"lunette")`.
+    const BYTES_PINNED: u64 = 3_820_094_991_524_446_908;
 
     #[test]
     fn stable_hash_is_fixed_and_length_aware() {
@@ -259,5 +309,22 @@ mod tests {
         let mut b = StableHasher::new();
         b.word(2);
         assert_ne!(a.finish(), b.finish());
+    }
+
+    #[test]
+    fn byte_hash_is_fixed_and_sees_every_byte() {
+        // Pinned: strings' hashes are part of checksums compared across machines.
+        assert_eq!(hash_bytes(b"lunette"), BYTES_PINNED);
+        let mut seen = std::collections::HashSet::new();
+        let base: Vec<u8> = (0..40u8).collect();
+        for n in 0..=base.len() {
+            assert!(seen.insert(hash_bytes(&base[..n])), "length {n}");
+            // Changing any one byte changes the hash.
+            for i in 0..n {
+                let mut v = base[..n].to_vec();
+                v[i] ^= 0x80;
+                assert!(seen.insert(hash_bytes(&v)), "length {n}, byte {i}");
+            }
+        }
     }
 }

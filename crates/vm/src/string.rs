@@ -7,26 +7,15 @@
 //! live behind an `Arc` so snapshots can share them with the live VM.
 
 use std::fmt;
-use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 
 use gc_arena::{Collect, Gc, Mutation};
 
-/// Fixed seeds: hashes are identical in every process (determinism across machines).
-pub(crate) fn fixed_hasher() -> ahash::RandomState {
-    ahash::RandomState::with_seeds(
-        0x243f_6a88_85a3_08d3,
-        0x1319_8a2e_0370_7344,
-        0xa409_3822_299f_31d0,
-        0x082e_fa98_ec4e_6c89,
-    )
-}
-
+/// A string's content hash: `gc_snapshot::hash_bytes`, the same on every machine (it is a
+/// string's part of a checksum), never 0.
 pub(crate) fn hash_bytes(bytes: &[u8]) -> u64 {
-    let mut h = fixed_hasher().build_hasher();
-    h.write(bytes);
     // (0 marks a long string whose hash is not computed yet.)
-    h.finish().max(1)
+    lunette_gc_snapshot::hash_bytes(bytes).max(1)
 }
 
 /// The hash of a long string not computed yet (`hash_bytes` never returns it).
