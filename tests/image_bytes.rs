@@ -55,6 +55,9 @@ fn run(path: &Path, fuel: i64, round_trip: &dyn Fn(usize) -> bool) -> (Run, usiz
             )
         }
     };
+    // Checksums are compared between VMs that began computing them at the same point of
+    // the same history (see `Lua::checksum`): here, before the first step.
+    lua.checksum().unwrap();
     let mut trips = 0;
     let mut step = 0;
     let status = loop {

@@ -518,6 +518,9 @@ fn reference_run() -> (Vec<i64>, Vec<String>, Vec<u64>) {
     let inputs: Vec<i64> = (0..FRAMES).map(|_| (rng.next() % 1000) as i64).collect();
     let (mut lua, host) = vm();
     run(&mut lua, GAME);
+    // Checksums compare between VMs that began computing them at the same point of the
+    // same history (`Lua::checksum`): here, once the game is set up.
+    lua.checksum().unwrap();
     let mut outputs = Vec::new();
     let mut sums = Vec::new();
     for &input in &inputs {
@@ -536,6 +539,9 @@ fn replay_with_random_rollbacks_is_bit_identical() {
     );
     let (mut lua, host) = vm();
     run(&mut lua, GAME);
+    // Checksums compare between VMs that began computing them at the same point of the
+    // same history (`Lua::checksum`): here, once the game is set up.
+    lua.checksum().unwrap();
     let mut rng = Lcg(2024);
     // `held[i]` is the frame whose start the i-th ring snapshot holds (newest last).
     let mut held: Vec<usize> = Vec::new();
@@ -590,6 +596,9 @@ fn snapshots_taken_mid_step_resume_identically() {
     let (inputs, outputs, _) = reference_run();
     let (mut lua, host) = vm();
     run(&mut lua, GAME);
+    // Checksums compare between VMs that began computing them at the same point of the
+    // same history (`Lua::checksum`): here, once the game is set up.
+    lua.checksum().unwrap();
     let mut rng = Lcg(5);
     for (f, &input) in inputs.iter().enumerate().take(60) {
         let exec = lua.enter(|ctx| {

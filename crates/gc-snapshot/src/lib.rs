@@ -79,6 +79,11 @@ impl<K: Hash + Eq + Copy, V: Copy> Numbering<K, V> {
         Some((i, item))
     }
 
+    /// The object numbered `i`.
+    pub fn item(&self, i: u32) -> Option<&V> {
+        self.items.get(i as usize)
+    }
+
     /// Number of objects numbered so far.
     pub fn len(&self) -> usize {
         self.items.len()

@@ -196,6 +196,10 @@ struct LogicalMark<'gc> {
     /// Values whose key was just marked, to mark next (kept here, not marked in place, so
     /// that a chain of ephemerons never recurses).
     released: Vec<Value<'gc>>,
+    /// The checksum's members reached while `members_phase` (when the checksum is tracked:
+    /// L after the collection, see `snapshot::incremental`).
+    members: Option<Vec<crate::snapshot::Member<'gc>>>,
+    members_phase: bool,
 }
 
 type AddressHash = std::hash::BuildHasherDefault<lunette_gc_snapshot::AddressHasher>;
@@ -286,6 +290,8 @@ impl<'gc> LogicalMark<'gc> {
             waiting: Default::default(),
             links: Vec::new(),
             released: Vec::new(),
+            members: None,
+            members_phase: false,
         }
     }
 
@@ -298,10 +304,31 @@ impl<'gc> LogicalMark<'gc> {
 
     fn node(&mut self, key: usize, n: Node<'gc>) {
         if self.seen.insert(key) {
+            if self.members_phase {
+                self.member(n);
+            }
             self.stack.push(n);
             if !self.waiting.is_empty() {
                 self.release(key);
             }
+        }
+    }
+
+    /// Lists `n` if it is a checksum member (see `members`).
+    #[cold]
+    fn member(&mut self, n: Node<'gc>) {
+        use crate::snapshot::Member;
+        let m = match n {
+            Node::Table(t) => Some(Member::Table(t)),
+            Node::Closure(c) => Member::of_value(Value::Function(c)),
+            Node::UpValue(u) => Some(Member::UpValue(u)),
+            Node::Thread(t) => Member::of_value(Value::Thread(t)),
+            Node::UserData(u) => Some(Member::UserData(u)),
+            Node::Resumable(r) => Some(Member::Resumable(r)),
+            _ => None,
+        };
+        if let (Some(list), Some(m)) = (&mut self.members, m) {
+            list.push(m);
         }
     }
 
@@ -551,6 +578,12 @@ impl<'gc> FromPiece<'gc, crate::thread::ThreadInner<'gc>> for Node<'gc> {
 /// `collectgarbage("count")` reports to the reachable objects' bytes. Runs between steps.
 pub(crate) fn logical_collection(ctx: Context<'_>) {
     let mut m = LogicalMark::new();
+    let journal = ctx.state().journal;
+    // (A flush that fails stops the tracking: see `Journal::flush`.)
+    if journal.flush(ctx).is_ok() && journal.tracking() {
+        m.members = Some(Vec::new());
+        m.members_phase = true;
+    }
     mark_live(&mut m, ctx.state());
     finish_logical_collection(ctx, m);
 }
@@ -603,6 +636,7 @@ fn mark_live<'gc>(m: &mut LogicalMark<'gc>, state: &State<'gc>) {
     }
     m.run();
     m.counting = false;
+    m.members_phase = false;
     for (_, v) in values {
         m.value(v);
     }
@@ -612,7 +646,7 @@ fn mark_live<'gc>(m: &mut LogicalMark<'gc>, state: &State<'gc>) {
     m.run();
 }
 
-fn finish_logical_collection<'gc>(ctx: Context<'gc>, m: LogicalMark<'gc>) {
+fn finish_logical_collection<'gc>(ctx: Context<'gc>, mut m: LogicalMark<'gc>) {
     let (mc, state) = (ctx.mutation(), ctx.state());
     let mut gc = state.gc.borrow_mut(mc);
     gc.weak_tables.retain(|w| !w.is_dropped());
@@ -671,11 +705,23 @@ fn finish_logical_collection<'gc>(ctx: Context<'gc>, m: LogicalMark<'gc>) {
     gc.finalizable.0 = live;
     // The newest registered runs first (it is last in `dead`), after what was already queued
     // (which goes on top: `pending` is popped from its end).
+    let newly_queued = m.members.is_some().then(|| dead.clone());
     let queued = std::mem::take(&mut gc.pending);
     dead.extend(queued);
     gc.pending = dead;
     gc.full_collection_requested = false;
     drop(gc);
+    if let Some(newly_queued) = newly_queued {
+        // L after the collection: what the mark counted, and what the finalizers just
+        // queued reach (they run with it).
+        m.members_phase = true;
+        for v in newly_queued {
+            m.value(v);
+        }
+        m.run();
+        let members = m.members.take().unwrap_or_default();
+        state.journal.recount(ctx, &members);
+    }
     state.memory.set_script_bytes(m.bytes);
     let pacing = state.memory.pacing().after_collection(m.bytes);
     state.memory.set_pacing(pacing);

@@ -609,11 +609,13 @@ fn find_upvalue<'gc>(
             }
         }
     }
+    let journal = ctx.state().journal;
     let uv = crate::function::new_upvalue(
         ctx.mutation(),
-        ctx.state().journal.epoch(),
+        journal.epoch(),
         UpValueState::Open { thread, slot },
     );
+    journal.made(ctx.mutation(), crate::snapshot::Member::UpValue(uv), true);
     let cap = ts.open_upvalues.capacity();
     ts.open_upvalues.insert(pos, uv);
     ts.sync_if_grown(cap, ts.open_upvalues.capacity());
@@ -2344,10 +2346,14 @@ fn new_closure<'gc>(
             upvals[d.index as usize].get()
         })
     });
-    match inner {
+    let c = match inner {
         Ok(inner) => LuaClosure(gc_arena::Gc::new(ctx.mutation(), inner)),
         Err(never) => match never {},
-    }
+    };
+    ctx.state()
+        .journal
+        .made(ctx.mutation(), crate::snapshot::Member::Closure(c), true);
+    c
 }
 
 /// Closes the returning frame's upvalues and moves its `n` results at `first` down to its

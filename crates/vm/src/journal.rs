@@ -72,7 +72,7 @@ use crate::executor::{Executor, ExecutorState};
 use crate::function::{LuaClosure, UpValue, UpValueState};
 use crate::object::{Reference, References};
 use crate::resumable::{Resumable, StateBox};
-use crate::snapshot::SnapshotError;
+use crate::snapshot::{AsMember, CacheEdit, LiveHasher, Member, SnapshotError, Tracker};
 use crate::state::Context;
 use crate::table::{Table, TableInner, TableState};
 use crate::thread::{Thread, ThreadState};
@@ -123,7 +123,7 @@ pub(crate) fn copy_exact<T: Clone>(v: &[T], capacity: usize) -> Vec<T> {
 /// its save and restore say what happens to it.
 pub(crate) trait JournaledState<'gc>: Sized + References<'gc> {
     /// The handle of the object the state belongs to (what a backup names).
-    type Owner: Copy;
+    type Owner: Copy + AsMember<'gc>;
     /// An exact copy: the same contents and buffer capacities (memory charges and table
     /// layout must not change across a rollback). A copy's memory charge is detached (it
     /// counts in no account).
@@ -294,6 +294,11 @@ pub(crate) struct JournalInner<'gc> {
     /// The array pages saved in the current epoch (see the module docs).
     #[collect(require_static)]
     pages: RefCell<SavedPages>,
+    /// The incremental checksum (`snapshot::incremental`), once the host asked for one.
+    tracker: RefLock<Option<Tracker<'gc>>>,
+    /// `tracker.is_some()`, read without a borrow on the paths that make objects.
+    #[collect(require_static)]
+    tracking: Cell<bool>,
 }
 
 /// Array slots one page backup holds.
@@ -318,6 +323,10 @@ struct SavedPages {
 struct EpochLog<'gc> {
     root: RootBackup<'gc>,
     entries: Vec<Backup<'gc>>,
+    /// The checksum cache entries full collections changed in this epoch, oldest first
+    /// (`Tracker::recount`).
+    #[collect(require_static)]
+    checksum_edits: Vec<CacheEdit>,
 }
 
 /// The root state at a snapshot.
@@ -342,6 +351,9 @@ struct RootBackup<'gc> {
     script_bytes: usize,
     #[collect(require_static)]
     pacing: crate::memory::CollectorPacing,
+    /// The checksum's sum `S` (`None`: the VM did not track it then).
+    #[collect(require_static)]
+    checksum_sum: Option<u64>,
 }
 
 /// One saved state in an epoch's log: the object and its state at the epoch's snapshot.
@@ -391,8 +403,134 @@ impl<'gc> Journal<'gc> {
                 opaque: RefLock::new(Vec::new()),
                 opaque_prune_at: Cell::new(64),
                 pages: RefCell::new(SavedPages::default()),
+                tracker: RefLock::new(None),
+                tracking: Cell::new(false),
             },
         ))
+    }
+
+    /// Whether the ring holds snapshots (then first writes are copied into its newest log).
+    pub(crate) fn ring_active(self) -> bool {
+        !self.0.logs.borrow().is_empty()
+    }
+
+    /// Whether the checksum is tracked (see `snapshot::incremental`).
+    #[inline(always)]
+    pub(crate) fn tracking(self) -> bool {
+        self.0.tracking.get()
+    }
+
+    fn tracker_mut<R>(
+        self,
+        mc: &Mutation<'gc>,
+        f: impl FnOnce(&mut Tracker<'gc>) -> R,
+    ) -> Option<R> {
+        let cell = gc_arena::barrier::unlock!(Gc::write(mc, self.0), JournalInner, tracker);
+        let mut t = cell.borrow_mut();
+        t.as_mut().map(f)
+    }
+
+    /// `f` of the tracker, if the checksum is tracked.
+    pub(crate) fn with_tracker<R>(self, f: impl FnOnce(&Tracker<'gc>) -> R) -> Option<R> {
+        self.0.tracker.borrow().as_ref().map(f)
+    }
+
+    /// A member was made (`joins`: it joins L; see `snapshot::incremental`).
+    #[inline(always)]
+    pub(crate) fn made(self, mc: &Mutation<'gc>, m: Member<'gc>, joins: bool) {
+        if self.tracking() {
+            self.note_made(mc, m, joins);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn note_made(self, mc: &Mutation<'gc>, m: Member<'gc>, joins: bool) {
+        self.tracker_mut(mc, |t| t.made(m, joins));
+    }
+
+    fn note_written(self, mc: &Mutation<'gc>, m: Option<Member<'gc>>) {
+        if let Some(m) = m {
+            if self.tracking() {
+                self.tracker_mut(mc, |t| t.written(m));
+            }
+        }
+    }
+
+    /// A typed userdata payload's first mutable borrow of the epoch (its clone, when the
+    /// ring is active, goes in with `backup_payload`).
+    pub(crate) fn payload_written(self, mc: &Mutation<'gc>) {
+        if self.tracking() {
+            self.tracker_mut(mc, |t| t.payload_written());
+        }
+    }
+
+    /// Starts a new tick of the checksum's tracking (see `snapshot::incremental`): a new
+    /// epoch, so every object's next write is seen (and, with the ring active, saved into
+    /// the same newest log again).
+    fn new_tick(self) {
+        let epoch = self.0.last_epoch.get().wrapping_add(1).max(1);
+        self.0.last_epoch.set(epoch);
+        self.0.epoch.set(epoch);
+    }
+
+    /// Stops tracking (a member could not be hashed: opaque userdata). The next
+    /// `Lua::checksum` starts again, and fails the same way while the cause lives.
+    fn stop_tracking(self, mc: &Mutation<'gc>) {
+        let cell = gc_arena::barrier::unlock!(Gc::write(mc, self.0), JournalInner, tracker);
+        *cell.borrow_mut() = None;
+        self.0.tracking.set(false);
+        if !self.ring_active() {
+            self.0.epoch.set(0);
+        }
+    }
+
+    /// Tracks the checksum from now on with `tracker` (a first `checksum`, or a restore).
+    pub(crate) fn start_tracking(self, mc: &Mutation<'gc>, tracker: Tracker<'gc>) {
+        let cell = gc_arena::barrier::unlock!(Gc::write(mc, self.0), JournalInner, tracker);
+        *cell.borrow_mut() = Some(tracker);
+        self.0.tracking.set(true);
+        self.new_tick();
+    }
+
+    /// Brings the checksum's sum up to date (see `snapshot::incremental`) and starts a new
+    /// tick. Does nothing when the checksum is not tracked.
+    pub(crate) fn flush(self, ctx: Context<'gc>) -> Result<(), SnapshotError> {
+        if !self.tracking() {
+            return Ok(());
+        }
+        let mc = ctx.mutation();
+        let mut hasher = LiveHasher::new(ctx.state());
+        let r = self
+            .tracker_mut(mc, |t| t.flush(mc, &mut hasher))
+            .unwrap_or(Ok(()));
+        match r {
+            Ok(()) => {
+                self.new_tick();
+                Ok(())
+            }
+            Err(e) => {
+                self.stop_tracking(mc);
+                Err(e)
+            }
+        }
+    }
+
+    /// After a full collection's logical mark: L becomes `members` (see
+    /// `Tracker::recount`); the cache entries that changed are saved for a rollback.
+    pub(crate) fn recount(self, ctx: Context<'gc>, members: &[Member<'gc>]) {
+        let mc = ctx.mutation();
+        let mut hasher = LiveHasher::new(ctx.state());
+        match self.tracker_mut(mc, |t| t.recount(members, &mut hasher)) {
+            Some(Ok(edits)) => {
+                let logs = gc_arena::barrier::unlock!(Gc::write(mc, self.0), JournalInner, logs);
+                if let Some(log) = logs.borrow_mut().back_mut() {
+                    log.checksum_edits.extend(edits);
+                }
+            }
+            Some(Err(_)) => self.stop_tracking(mc),
+            None => {}
+        }
     }
 
     /// The current epoch (0: journaling off).
@@ -419,7 +557,10 @@ impl<'gc> Journal<'gc> {
         state: &T,
     ) {
         if self.epoch() != 0 {
-            self.push(mc, T::backup(owner, Box::new(state.save())));
+            self.note_written(mc, owner.member());
+            if self.ring_active() {
+                self.push(mc, T::backup(owner, Box::new(state.save())));
+            }
         }
     }
 
@@ -441,6 +582,11 @@ impl<'gc> Journal<'gc> {
         if epoch == 0 {
             return true;
         }
+        if !self.ring_active() {
+            // Only the checksum's tracking: the whole state's "save" records the table
+            // and copies nothing.
+            return false;
+        }
         let page = idx / ARRAY_PAGE;
         let mut pages = self.0.pages.borrow_mut();
         if pages.epoch != epoch {
@@ -461,6 +607,7 @@ impl<'gc> Journal<'gc> {
         bits[word] |= bit;
         *count += 1;
         drop(pages);
+        self.note_written(mc, Some(Member::Table(table)));
         let start = page * ARRAY_PAGE;
         let end = (start + ARRAY_PAGE).min(array.len());
         self.push(
@@ -477,7 +624,7 @@ impl<'gc> Journal<'gc> {
     /// Saves a typed userdata's payload before its first mutable borrow of the epoch (the
     /// caller checked and updates the payload's stamp).
     pub(crate) fn backup_payload(self, mc: &Mutation<'gc>, saved: Box<dyn RestorePayload>) {
-        if self.epoch() != 0 {
+        if self.ring_active() {
             self.push(mc, Backup::Payload { saved });
         }
     }
@@ -512,6 +659,7 @@ impl<'gc> Journal<'gc> {
         if self.epoch() == 0 {
             return;
         }
+        self.note_written(mc, Member::of_value(Value::Function(c)));
         if let Some(upvalue) = c.upvalue(slot) {
             self.push(
                 mc,
@@ -527,13 +675,25 @@ impl<'gc> Journal<'gc> {
     /// Before a host object gets the id scripts see (`Context::script_id`): a rollback to
     /// before takes it back, with the script's id counter.
     pub(crate) fn backup_script_id(self, mc: &Mutation<'gc>, v: Value<'gc>) {
-        if self.epoch() != 0 {
+        if self.ring_active() {
             self.push(mc, Backup::ScriptId(v));
         }
     }
 
     /// Calls `f` with everything the logs hold strongly (for `gc::ring_only_bytes`).
     pub(crate) fn visit_held(self, mut f: impl FnMut(Reference<'gc>)) {
+        self.with_tracker(|t| {
+            t.visit_held(|m| {
+                f(match m {
+                    Member::Table(t) => Reference::Value(Value::Table(t)),
+                    Member::Closure(c) => Reference::Value(Value::Function(c)),
+                    Member::UpValue(u) => Reference::UpValue(u),
+                    Member::Thread(t) => Reference::Value(Value::Thread(t)),
+                    Member::UserData(u) => Reference::Value(Value::UserData(u)),
+                    Member::Resumable(r) => Reference::Resumable(r),
+                })
+            })
+        });
         let logs = self.0.logs.borrow();
         for log in logs.iter() {
             let RootBackup {
@@ -548,6 +708,7 @@ impl<'gc> Journal<'gc> {
                 full_collection_requested: _,
                 script_bytes: _,
                 pacing: _,
+                checksum_sum: _,
             } = &log.root;
             for t in string_metatable
                 .iter()
@@ -673,6 +834,7 @@ impl<'gc> Journal<'gc> {
         if self.opaque_alive(mc) {
             crate::snapshot::capture(state, (0, 0, 0))?;
         }
+        self.flush(ctx)?;
         let root = {
             let gc = state.gc.borrow();
             RootBackup {
@@ -687,6 +849,7 @@ impl<'gc> Journal<'gc> {
                 full_collection_requested: gc.full_collection_requested,
                 script_bytes: state.memory.script_bytes(),
                 pacing: state.memory.pacing(),
+                checksum_sum: self.with_tracker(|t| t.sum()),
             }
         };
         let epoch = self.0.last_epoch.get().wrapping_add(1).max(1);
@@ -704,6 +867,7 @@ impl<'gc> Journal<'gc> {
         logs.push_back(EpochLog {
             root,
             entries: Vec::new(),
+            checksum_edits: Vec::new(),
         });
         Ok(())
     }
@@ -725,13 +889,17 @@ impl<'gc> Journal<'gc> {
         }
         let target = available - n;
         // Newest first: what remains is each object's state at the target snapshot.
+        let mut restored = Restored::default();
+        let mut edits = Vec::new();
         while logs.len() > target + 1 {
             let log = logs.pop_back().expect("more logs than the target");
-            apply(mc, log.entries);
+            apply(mc, log.entries, &mut restored);
+            edits.extend(log.checksum_edits.into_iter().rev());
         }
         let log = logs.back_mut().expect("the target log");
         let entries = std::mem::take(&mut log.entries);
-        apply(mc, entries);
+        apply(mc, entries, &mut restored);
+        edits.extend(std::mem::take(&mut log.checksum_edits).into_iter().rev());
         let root = &log.root;
         state.next_id.set(root.next_id);
         state.string_metatable.unlock(mc).set(root.string_metatable);
@@ -751,17 +919,61 @@ impl<'gc> Journal<'gc> {
         // at the next completed collection cycle.
         state.memory.set_ring_allowance(0);
         let next_ids = (root.next_id, root.next_host_id);
+        let checksum_sum = root.checksum_sum;
+        drop(logs);
+        if self.tracking() {
+            let mut hasher = LiveHasher::new(state);
+            let r = match checksum_sum {
+                Some(sum) => self.tracker_mut(mc, |t| {
+                    t.roll_back(
+                        edits.into_iter(),
+                        &restored.members,
+                        restored.payloads,
+                        sum,
+                        mc,
+                        &mut hasher,
+                    )
+                }),
+                // Tracking began after that snapshot: it begins again from the root.
+                None => Some(
+                    crate::snapshot::root_members(state, (0, 0, 0))
+                        .map(|(members, _)| self.start_tracking(mc, Tracker::new(0, members))),
+                ),
+            };
+            if let Some(Err(_)) = r {
+                self.stop_tracking(mc);
+            }
+        }
         // A fresh epoch: every object's next write is saved again (into the target's log).
-        let epoch = self.0.last_epoch.get().wrapping_add(1).max(1);
-        self.0.last_epoch.set(epoch);
-        self.0.epoch.set(epoch);
+        self.new_tick();
         Ok(next_ids)
     }
 }
 
+/// What a rollback put back: the members to rehash for the checksum, and whether payloads.
+#[derive(Default)]
+struct Restored<'gc> {
+    members: Vec<Member<'gc>>,
+    payloads: bool,
+}
+
 /// Puts the saved states back, newest entry first.
-fn apply<'gc>(mc: &Mutation<'gc>, entries: Vec<Backup<'gc>>) {
+fn apply<'gc>(mc: &Mutation<'gc>, entries: Vec<Backup<'gc>>, restored: &mut Restored<'gc>) {
     for e in entries.into_iter().rev() {
+        let member = match &e {
+            Backup::Table(t, _) | Backup::TablePage { table: t, .. } => t.member(),
+            Backup::Thread(t, _) => t.member(),
+            Backup::Executor(..) | Backup::ScriptId(_) => None,
+            Backup::UpValue(u, _) => u.member(),
+            Backup::UserData(u, _) => u.member(),
+            Backup::Resumable(r, _) => r.member(),
+            Backup::ClosureSlot { closure, .. } => Member::of_value(Value::Function(*closure)),
+            Backup::Payload { .. } => {
+                restored.payloads = true;
+                None
+            }
+        };
+        restored.members.extend(member);
         match e {
             Backup::Table(t, saved) => {
                 Journaled::borrow_mut_unjournaled(t.cell(mc)).restore(*saved);

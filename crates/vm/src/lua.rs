@@ -153,9 +153,11 @@ impl Lua {
     /// the VM holds state that cannot be copied (opaque userdata, an async sequence in flight).
     pub fn snapshot(&self) -> Result<Snapshot, SnapshotError> {
         let hint = self.capture_hint.get();
-        let image = self
-            .arena
-            .mutate(|_, state| crate::snapshot::capture(state, hint))?;
+        let image = self.arena.mutate(|mc, state| {
+            // (The image carries the checksum's state: brought up to date first.)
+            state.journal.flush(Context::new(mc, state))?;
+            crate::snapshot::capture(state, hint)
+        })?;
         self.capture_hint.set(image.size_hint());
         Ok(Snapshot(Arc::new(image)))
     }
@@ -355,16 +357,37 @@ impl Lua {
         self.enter(|ctx| ctx.state().journal.size_bytes() + crate::gc::ring_only_bytes(ctx.state()))
     }
 
-    /// A deterministic hash of the VM's logical state: the value
-    /// [`Snapshot::checksum`] gives for a snapshot taken now, computed by walking the VM
-    /// without making one (no copy of the VM is allocated). Its cost is a walk of everything
-    /// the root reaches. Fails where [`snapshot`](Self::snapshot) fails (opaque userdata).
+    /// A deterministic hash of the VM's logical state, the same on every machine: equal in
+    /// VMs with the same history (whatever the host held, snapped, rolled back or restored
+    /// in between), for desync detection. It is the value [`Snapshot::checksum`] gives for a
+    /// snapshot taken now. Fails where [`snapshot`](Self::snapshot) fails (opaque userdata).
+    ///
+    /// The first call walks everything the root reaches; from then on the VM keeps the
+    /// checksum up to date as it runs, and a call costs what was made or changed since the
+    /// previous one (a game can afford one every frame). What it covers is defined in the
+    /// `snapshot` module docs: the root state and the script's objects made since the last
+    /// full collection or counted by it. Two VMs give comparable values once both have
+    /// computed a checksum at the same point of the same history (from their start, say),
+    /// or when one was restored from the other's snapshot.
     pub fn checksum(&self) -> Result<u64, SnapshotError> {
         let hint = self.capture_hint.get();
-        let (sum, (objects, strings)) = self
-            .arena
-            .mutate(|_, state| crate::snapshot::checksum(state, hint))?;
-        self.capture_hint.set((objects, strings, hint.2));
+        let (sum, walked) = self.arena.mutate(|mc, state| {
+            let ctx = Context::new(mc, state);
+            let journal = state.journal;
+            let mut walked = None;
+            if journal.tracking() {
+                journal.flush(ctx)?;
+            } else {
+                let (members, w) = crate::snapshot::root_members(state, hint)?;
+                walked = Some(w);
+                journal.start_tracking(mc, crate::snapshot::Tracker::new(0, members));
+            }
+            let sum = journal.with_tracker(|t| t.sum()).unwrap_or(0);
+            Ok::<_, SnapshotError>((crate::snapshot::root_checksum(state, sum), walked))
+        })?;
+        if let Some((objects, strings)) = walked {
+            self.capture_hint.set((objects, strings, hint.2));
+        }
         Ok(sum)
     }
 
@@ -767,19 +790,23 @@ impl<'gc> Context<'gc> {
         } else {
             self.next_object_id()
         };
-        let epoch = self.state().journal.epoch();
+        let journal = self.state().journal;
+        let epoch = journal.epoch();
         let inner = ClosureInner::build(id, 0, fp, |i, _| {
             let v = if i == 0 { env } else { Value::Nil };
-            Ok::<_, std::convert::Infallible>(crate::function::new_upvalue(
-                mc,
-                epoch,
-                UpValueState::Closed(v),
-            ))
+            let uv = crate::function::new_upvalue(mc, epoch, UpValueState::Closed(v));
+            // (A chunk the host loads is host machinery: its upvalues join no checksum.)
+            journal.made(mc, crate::snapshot::Member::UpValue(uv), !host);
+            Ok::<_, std::convert::Infallible>(uv)
         });
-        match inner {
+        let c = match inner {
             Ok(inner) => LuaClosure(Gc::new(mc, inner)),
             Err(never) => match never {},
+        };
+        if !host {
+            journal.made(mc, crate::snapshot::Member::Closure(c), true);
         }
+        c
     }
 
     /// Compiles and instantiates a chunk. The compilation may hold at most what the memory

@@ -219,7 +219,10 @@ pub struct Resumable<'gc>(pub(crate) Gc<'gc, ResumableInner<'gc>>);
 impl<'gc> Resumable<'gc> {
     /// A new resumable holding `state`.
     pub fn new(ctx: Context<'gc>, state: Box<dyn ResumableState<'gc> + 'gc>) -> Self {
-        Self::with_epoch(ctx.mutation(), ctx.state().journal.epoch(), StateBox(state))
+        let journal = ctx.state().journal;
+        let r = Self::with_epoch(ctx.mutation(), journal.epoch(), StateBox(state));
+        journal.made(ctx.mutation(), crate::snapshot::Member::Resumable(r), true);
+        r
     }
 
     pub(crate) fn with_epoch(mc: &Mutation<'gc>, epoch: u32, state: StateBox<'gc>) -> Self {

@@ -460,25 +460,16 @@ impl<'gc> Context<'gc> {
 
     /// An empty table with a fresh object id.
     pub fn new_table(self) -> Table<'gc> {
-        Table::with_id(
-            self.mc,
-            self.state.journal.epoch(),
-            self.next_object_id(),
-            0,
-            0,
-        )
+        self.new_table_with_capacity(0, 0)
     }
 
     /// An empty table with room for `array` sequence slots and `hash` other entries
     /// (`table.create`-like pre-sizing; the capacity is charged to the memory account).
     pub fn new_table_with_capacity(self, array: usize, hash: usize) -> Table<'gc> {
-        Table::with_id(
-            self.mc,
-            self.state.journal.epoch(),
-            self.next_object_id(),
-            array,
-            hash,
-        )
+        let journal = self.state.journal;
+        let t = Table::with_id(self.mc, journal.epoch(), self.next_object_id(), array, hash);
+        journal.made(self.mc, crate::snapshot::Member::Table(t), true);
+        t
     }
 
     /// The interned key string of `event` (made once per VM).

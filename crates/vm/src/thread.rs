@@ -465,6 +465,9 @@ impl<'gc> Thread<'gc> {
             ctx.state().journal.epoch(),
             ctx.next_object_id(),
         );
+        ctx.state()
+            .journal
+            .made(ctx.mutation(), crate::snapshot::Member::Thread(t), true);
         t.borrow_mut(ctx).body = Some(body);
         t
     }

@@ -189,6 +189,13 @@ fn capture_via<T: Snapshotable>(data: &dyn Any) -> Result<Box<dyn Revive>, Strin
 pub struct UserData<'gc>(pub(crate) Gc<'gc, UserDataInner<'gc>>);
 
 impl<'gc> UserData<'gc> {
+    /// Whether the payload is a typed one (`userdata_type`).
+    pub(crate) fn is_typed(self) -> bool {
+        matches!(self.0.snap, UserDataSnap::Typed(_))
+    }
+}
+
+impl<'gc> UserData<'gc> {
     /// A userdata holding opaque Rust state. A VM holding one cannot be snapshotted (the
     /// snapshot names its type); use `new_snapshotable` for state that should roll back.
     pub fn new<T: 'static>(ctx: Context<'gc>, data: T) -> Self {
@@ -266,6 +273,9 @@ impl<'gc> UserData<'gc> {
                 snap,
             },
         ));
+        ctx.state()
+            .journal
+            .made(ctx.mutation(), crate::snapshot::Member::UserData(u), true);
         if opaque {
             // `snap` must know whether opaque state may be reachable (see `journal`).
             ctx.state()

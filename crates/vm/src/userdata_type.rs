@@ -229,7 +229,8 @@ fn borrow_cell_mut<'a, 'gc, T: UserDataType>(
     let journal = ctx.state().journal;
     let epoch = journal.epoch();
     if epoch != 0 && !cell.stamp.is(epoch) {
-        if let Some(clone) = cell.clone {
+        journal.payload_written(ctx.mutation());
+        if let Some(clone) = cell.clone.filter(|_| journal.ring_active()) {
             let old = clone(&*borrow_cell(cell)?);
             journal.backup_payload(
                 ctx.mutation(),

@@ -41,7 +41,7 @@ use crate::userdata::CaptureFn;
 pub const IMAGE_MAGIC: &[u8] = b"\x1bLnIm\x19\x93\r\n\x1a\n";
 
 /// The version of the image format this build writes and reads.
-pub const IMAGE_FORMAT_VERSION: u8 = 3;
+pub const IMAGE_FORMAT_VERSION: u8 = 4;
 
 /// Flag: the image holds host handles (executors paused mid-step, stashed values).
 const FLAG_HANDLES: u8 = 1;
@@ -223,6 +223,7 @@ fn write_image(img: &Image) -> Result<Vec<u8>, SnapshotError> {
         value_handles,
         executor_handles,
         permanents,
+        tracking,
     } = img;
     let p = &**permanents;
     let mut w = Writer {
@@ -465,6 +466,14 @@ fn write_image(img: &Image) -> Result<Vec<u8>, SnapshotError> {
     for (serial, e) in executor_handles {
         w.uv(*serial);
         w.uv(*e as u64);
+    }
+    w.bool(tracking.is_some());
+    if let Some(t) = tracking {
+        w.uv(t.rest);
+        w.us(t.outside.len());
+        for i in t.outside.iter() {
+            w.uv(*i as u64);
+        }
     }
     let body = std::mem::take(&mut w.out);
     w.out.extend_from_slice(IMAGE_MAGIC);
@@ -1091,6 +1100,24 @@ pub(crate) fn read_image(bytes: &[u8], cx: &ReadContext<'_>) -> Result<Image, Sn
     for _ in 0..n {
         executor_handles.push((r.uv()?, r.u32()?));
     }
+    let tracking = if r.bool()? {
+        let rest = r.uv()?;
+        let n = r.count(1)?;
+        let mut outside = r.vec(n)?;
+        for _ in 0..n {
+            let i = r.u32()?;
+            if outside.last().is_some_and(|&last| last >= i) || i as usize >= objects.len() {
+                return bad("checksum indices out of order or range");
+            }
+            outside.push(i);
+        }
+        Some(TrackingImg {
+            rest,
+            outside: outside.into_boxed_slice(),
+        })
+    } else {
+        None
+    };
     if r.remaining() != 0 {
         return bad("trailing bytes");
     }
@@ -1119,6 +1146,7 @@ pub(crate) fn read_image(bytes: &[u8], cx: &ReadContext<'_>) -> Result<Image, Sn
         value_handles,
         executor_handles,
         permanents: permanents.clone(),
+        tracking,
     };
     super::validate::validate(&image, &decoded)?;
     Ok(image)

@@ -6,7 +6,9 @@
 use gc_arena::Gc;
 use lunette_gc_snapshot::Numbering;
 
+use super::checksum::{member_hash, proto_digest, resumable_key, Ident, Identities, RootState};
 use super::image::*;
+use super::incremental::{HashMember, Member};
 use super::SnapshotError;
 use crate::executor::{Executor, ExecutorState};
 use crate::function::{
@@ -40,6 +42,74 @@ fn addr<T>(gc: Gc<'_, T>) -> usize {
     Gc::as_ptr(gc) as *const () as usize
 }
 
+impl<'gc> ObjRef<'gc> {
+    fn address(self) -> usize {
+        match self {
+            ObjRef::Table(t) => addr(t.0),
+            ObjRef::Proto(p) => addr(p),
+            ObjRef::Closure(c) => addr(c.0),
+            ObjRef::UpValue(u) => addr(u),
+            ObjRef::Callback(c) => addr(c.0),
+            ObjRef::Thread(t) => addr(t.0),
+            ObjRef::UserData(u) => addr(u.0),
+            ObjRef::Executor(e) => addr(e.0),
+            ObjRef::Resumable(r) => addr(r.0),
+        }
+    }
+
+    /// The member this object is, if it is one (see `checksum`).
+    fn member(self) -> Option<Member<'gc>> {
+        match self {
+            ObjRef::Table(t) => Some(Member::Table(t)),
+            ObjRef::Closure(c) if !crate::state::is_host_id(c.0.id) => Some(Member::Closure(c)),
+            ObjRef::UpValue(u) => Some(Member::UpValue(u)),
+            ObjRef::Thread(t) if !crate::state::is_host_id(t.id()) => Some(Member::Thread(t)),
+            ObjRef::UserData(u) => Some(Member::UserData(u)),
+            ObjRef::Resumable(r) => Some(Member::Resumable(r)),
+            _ => None,
+        }
+    }
+
+    /// The identity references to this object hash (`checksum::identity` of its image).
+    fn identity(self) -> Ident {
+        match self {
+            ObjRef::Table(t) => Ident::with_id(Ident::TABLE, t.id()),
+            ObjRef::Proto(p) => Ident(Ident::PROTO, proto_digest(&p.proto)),
+            ObjRef::Closure(c) => Ident::with_id(Ident::CLOSURE, c.0.id),
+            ObjRef::UpValue(_) => Ident(Ident::UPVALUE, 0),
+            ObjRef::Callback(c) => Ident::with_id(Ident::CALLBACK, c.0.id),
+            ObjRef::Thread(t) => Ident::with_id(Ident::THREAD, t.id()),
+            ObjRef::UserData(u) => Ident::with_id(Ident::USERDATA, u.0.id),
+            ObjRef::Executor(_) => Ident(Ident::EXECUTOR, 0),
+            ObjRef::Resumable(r) => {
+                Ident(Ident::RESUMABLE, resumable_key(r.0.cell.borrow().0.key()))
+            }
+        }
+    }
+}
+
+impl<'gc> From<Member<'gc>> for ObjRef<'gc> {
+    fn from(m: Member<'gc>) -> Self {
+        match m {
+            Member::Table(t) => ObjRef::Table(t),
+            Member::Closure(c) => ObjRef::Closure(c),
+            Member::UpValue(u) => ObjRef::UpValue(u),
+            Member::Thread(t) => ObjRef::Thread(t),
+            Member::UserData(u) => ObjRef::UserData(u),
+            Member::Resumable(r) => ObjRef::Resumable(r),
+        }
+    }
+}
+
+impl Identities for Capture<'_> {
+    fn string(&self, i: u32) -> u64 {
+        self.strings.item(i).map_or(0, |s| s.content_hash())
+    }
+    fn object(&self, i: u32) -> Ident {
+        self.objects.item(i).map_or(Ident(0, 0), |r| r.identity())
+    }
+}
+
 struct Capture<'gc> {
     /// The VM's permanents (resumable states must have a registered reader).
     permanents: std::sync::Arc<crate::permanents::Permanents>,
@@ -60,18 +130,7 @@ const RECENT_STRINGS: usize = 64;
 impl<'gc> Capture<'gc> {
     #[inline]
     fn obj(&mut self, r: ObjRef<'gc>) -> u32 {
-        let key = match r {
-            ObjRef::Table(t) => addr(t.0),
-            ObjRef::Proto(p) => addr(p),
-            ObjRef::Closure(c) => addr(c.0),
-            ObjRef::UpValue(u) => addr(u),
-            ObjRef::Callback(c) => addr(c.0),
-            ObjRef::Thread(t) => addr(t.0),
-            ObjRef::UserData(u) => addr(u.0),
-            ObjRef::Executor(e) => addr(e.0),
-            ObjRef::Resumable(r) => addr(r.0),
-        };
-        self.objects.number(key, r)
+        self.objects.number(r.address(), r)
     }
 
     /// A value's image. Inlined into the walks; what needs numbering is out of line.
@@ -467,10 +526,12 @@ impl<'gc> Capture<'gc> {
     /// A capture of `state`, its buffers sized by `hint` (see `capture`).
     fn new(state: &State<'gc>, hint: (usize, usize, usize)) -> Self {
         let (objects_hint, strings_hint, slots_hint) = hint;
+        // (No hint: a few objects hashed, not a walk.)
+        let least = if hint == (0, 0, 0) { 32 } else { 1024 };
         Capture {
             permanents: state.functions.permanents.borrow().clone(),
-            objects: Numbering::with_capacity(objects_hint.max(1024) + objects_hint / 8),
-            strings: Numbering::with_capacity(strings_hint.max(1024) + strings_hint / 8),
+            objects: Numbering::with_capacity(objects_hint.max(least) + objects_hint / 8),
+            strings: Numbering::with_capacity(strings_hint.max(least) + strings_hint / 8),
             // (Address 0 is no string's.)
             recent_strings: [(0, 0); RECENT_STRINGS],
             slots: Vec::with_capacity(slots_hint + slots_hint / 8),
@@ -533,6 +594,28 @@ pub(crate) fn capture<'gc>(
     while let Some((_, r)) = c.objects.next_pending() {
         objects.push(c.encode(r)?);
     }
+    // The checksum's part: what of S the image's members do not account for (the tracker
+    // was flushed by the caller).
+    let tracking = state.journal.with_tracker(|t| {
+        let mut rest = t.sum();
+        let mut outside = Vec::new();
+        for i in 0..c.objects.len() as u32 {
+            let Some(r) = c.objects.item(i).copied() else {
+                break;
+            };
+            if r.member().is_none() {
+                continue;
+            }
+            match t.cached(r.address()) {
+                Some(h) => rest = rest.wrapping_sub(h),
+                None => outside.push(i),
+            }
+        }
+        TrackingImg {
+            rest,
+            outside: outside.into_boxed_slice(),
+        }
+    });
     let mut strings = Vec::with_capacity(c.strings.len());
     let mut string_ids = Vec::new();
     while let Some((_, s)) = c.strings.next_pending() {
@@ -567,52 +650,69 @@ pub(crate) fn capture<'gc>(
         value_handles,
         executor_handles,
         permanents: state.functions.permanents.borrow().clone(),
+        tracking,
     })
 }
 
-/// The checksum of the image `capture` would make (`Image::checksum`), computed as the walk
-/// goes: each object is hashed as soon as it is encoded, with its table slots, then dropped,
-/// so nothing the size of the VM is allocated or written. Only the root's part is walked
-/// (the checksum leaves out what only host handles reach). Fails where `capture` fails.
-/// Returns the checksum and the numbers of objects and strings walked (a hint for the next).
-pub(crate) fn checksum(
-    state: &State<'_>,
+/// Hashes live members (a capture's encoder whose numbering resolves references).
+pub(crate) struct LiveHasher<'gc>(Capture<'gc>);
+
+impl<'gc> LiveHasher<'gc> {
+    pub(crate) fn new(state: &State<'gc>) -> Self {
+        LiveHasher(Capture::new(state, (0, 0, 0)))
+    }
+}
+
+impl<'gc> HashMember<'gc> for LiveHasher<'gc> {
+    fn hash(&mut self, m: Member<'gc>) -> Result<u64, SnapshotError> {
+        let c = &mut self.0;
+        let o = c.encode(m.into())?;
+        let h = member_hash(&o, &c.slots, c.slots_base, &*c);
+        c.slots_base += c.slots.len();
+        c.slots.clear();
+        Ok(h)
+    }
+}
+
+/// The members the root reaches, with their hashes (where a VM's first checksum starts, and
+/// what the checksum of an image without tracking sums). Fails where `capture` fails.
+pub(crate) fn root_members<'gc>(
+    state: &State<'gc>,
     hint: (usize, usize, usize),
-) -> Result<(u64, (usize, usize)), SnapshotError> {
+) -> Result<(Vec<(Member<'gc>, u64)>, (usize, usize)), SnapshotError> {
     let (objects, strings, _) = hint;
     let mut c = Capture::new(state, (objects, strings, 0));
-    let roots = c.roots(state);
-    let mut streams = super::checksum::Streams::default();
+    c.roots(state);
+    let mut members = Vec::with_capacity(objects);
     while let Some((_, r)) = c.objects.next_pending() {
         let o = c.encode(r)?;
-        for v in c.slots.iter() {
-            streams.slot(*v);
+        if let Some(m) = r.member() {
+            members.push((m, member_hash(&o, &c.slots, c.slots_base, &c)));
         }
         c.slots_base += c.slots.len();
         c.slots.clear();
-        streams.object(&o);
     }
-    while let Some((i, s)) = c.strings.next_pending() {
-        streams.string(s.as_bytes());
-        let id = s.0.script_id.get();
-        if id != 0 {
-            streams.string_id(i, id);
-        }
-    }
-    let walked = (c.objects.len(), c.strings.len());
-    let sum = super::checksum::RootState {
+    Ok((members, (c.objects.len(), c.strings.len())))
+}
+
+/// The checksum of the VM whose sum of member hashes is `sum` (see `checksum`).
+pub(crate) fn root_checksum(state: &State<'_>, sum: u64) -> u64 {
+    let mut c = Capture::new(state, (0, 0, 0));
+    let roots = c.roots(state);
+    let obj = |i: u32| c.object(i);
+    let type_metatables = roots.type_metatables.map(|m| m.map(obj));
+    RootState {
         next_id: state.next_id.get(),
-        globals: roots.globals,
-        registry: roots.registry,
-        main_thread: roots.main_thread,
-        string_metatable: roots.string_metatable,
-        type_metatables: &roots.type_metatables,
+        globals: obj(roots.globals),
+        registry: obj(roots.registry),
+        main_thread: obj(roots.main_thread),
+        string_metatable: roots.string_metatable.map(obj),
+        type_metatables: &type_metatables,
         finalizable: &roots.finalizable,
         pending_finalizers: &roots.pending_finalizers,
         finalizing: roots.finalizing,
         full_collection_requested: roots.full_collection_requested,
         pacing: state.memory.pacing(),
     }
-    .checksum(streams);
-    Ok((sum, walked))
+    .checksum(&c, sum)
 }

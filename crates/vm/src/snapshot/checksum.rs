@@ -1,64 +1,127 @@
-//! The checksum of an image: a stable hash (`gc_snapshot::StableHasher`, the same on every
-//! machine) of what the root reaches, in image order, with the ids scripts see.
+//! The checksum: a stable hash (`gc_snapshot::StableHasher`, the same on every machine) of
+//! the root state and of every object of L, the objects a script's history accounts for.
 //!
-//! The root's part of an image is hashed as four streams (its strings' bytes, the script ids
-//! of its strings, its objects, the slots of its tables) whose hashes are then combined with
-//! the counts and the root state ([`Streams`], [`RootState`]). A whole image gives the
-//! streams in one pass each (`Image::checksum`); `capture::checksum` feeds them object by
-//! object as it walks the VM, without keeping an image: the same value, at a fraction of
-//! the cost (no slots buffer written, no objects kept, nothing to free).
+//! **Definition.** `C = H(root state, S)` where `S` is the wrapping sum, over the *members*
+//! of L, of each member's hash `h(o)`:
+//! - members are the script's mutable objects: tables, Lua closures and threads (not the
+//!   host's: `state::HOST_ID_BIT`), upvalues, userdata and resumable builtin states;
+//!   prototypes, callbacks and strings are immutable and enter through the objects that
+//!   refer to them; executors are host machinery;
+//! - L is the members made since the last full collection plus those its logical mark
+//!   counted (and what the finalizers it queued reach): a function of the script's history,
+//!   so two VMs with the same history agree, whatever the host held, snapped or rolled back.
+//!   Right after a full collection L is exactly what the script reaches;
+//! - `h(o)` hashes the object's kind and contents, references by identity ([`Ident`]: an
+//!   object's id, a string's content hash, a prototype's digest; host objects, upvalues and
+//!   executors by kind only), never by address or image index.
+//!
+//! A sum of per-object hashes can be kept up to date object by object: `incremental` hashes
+//! the members made or written since the last checksum and swaps their old hashes for the
+//! new ones, so a checksum costs what changed. An image carries what of `S` its objects do
+//! not account for (`Image::tracking`), so a VM restored from it goes on with the same
+//! values; the checksum of an image made without tracking sums the members the root
+//! reaches, which is also where a VM's first `Lua::checksum` starts.
 
 use lunette_gc_snapshot::StableHasher;
 
 use super::image::{FrameImg, Image, Obj, OutcomeImg, ThenImg, Val};
 use crate::thread::Returns;
 
-/// The streams of a checksum (see the module docs), fed in image order.
-#[derive(Default)]
-pub(crate) struct Streams {
-    strings: StableHasher,
-    string_count: u64,
-    string_ids: StableHasher,
-    objects: StableHasher,
-    object_count: u64,
-    slots: StableHasher,
-    slot_count: u64,
-}
+/// How a reference is hashed: its kind and a word (an id, a digest, or 0).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct Ident(pub(crate) u64, pub(crate) u64);
 
-impl Streams {
-    /// The next string's bytes (strings in image order).
-    pub(crate) fn string(&mut self, bytes: &[u8]) {
-        self.strings.bytes(bytes);
-        self.string_count += 1;
-    }
+impl Ident {
+    pub(crate) const TABLE: u64 = 1;
+    pub(crate) const CLOSURE: u64 = 2;
+    pub(crate) const CALLBACK: u64 = 3;
+    pub(crate) const THREAD: u64 = 4;
+    pub(crate) const USERDATA: u64 = 5;
+    pub(crate) const UPVALUE: u64 = 6;
+    pub(crate) const PROTO: u64 = 7;
+    pub(crate) const EXECUTOR: u64 = 8;
+    pub(crate) const RESUMABLE: u64 = 9;
+    /// Any host object (its id is the host's, and its script id may be given later: neither
+    /// may change the hashes of the objects that refer to it).
+    pub(crate) const HOST: Ident = Ident(10, 0);
 
-    /// The script id of string number `index` (in index order).
-    pub(crate) fn string_id(&mut self, index: u32, id: u64) {
-        self.string_ids.word(index as u64);
-        self.string_ids.word(id);
-    }
-
-    /// The next object (objects in image order).
-    pub(crate) fn object(&mut self, o: &Obj) {
-        hash_obj(&mut self.objects, o);
-        self.object_count += 1;
-    }
-
-    /// The next table slot (slots in image order).
-    pub(crate) fn slot(&mut self, v: Val) {
-        hash_val(&mut self.slots, v);
-        self.slot_count += 1;
+    /// An object with an id of kind `kind` (host ids as [`Ident::HOST`]).
+    pub(crate) fn with_id(kind: u64, id: u64) -> Ident {
+        if crate::state::is_host_id(id) {
+            Ident::HOST
+        } else {
+            Ident(kind, id)
+        }
     }
 }
 
-/// The root state an image records beside its objects (see `Image`'s fields).
+/// Resolves the indices of an encoded object (an image's, or a capture's) to identities.
+pub(crate) trait Identities {
+    /// The content hash of string `i`.
+    fn string(&self, i: u32) -> u64;
+    /// The identity of object `i`.
+    fn object(&self, i: u32) -> Ident;
+}
+
+/// The digest a prototype is referred to by: its position in its chunk and its size, and
+/// the start of its chunk's name (a chunk's name may be its whole source text).
+pub(crate) fn proto_digest(p: &lunette_compiler::Prototype) -> u64 {
+    let mut h = StableHasher::new();
+    let source = p.source.as_bytes();
+    h.bytes(&source[..source.len().min(64)]);
+    h.word(source.len() as u64);
+    h.word(p.line_defined as u64);
+    h.word(p.last_line_defined as u64);
+    h.word(p.num_params as u64);
+    h.word(p.code.len() as u64);
+    h.finish()
+}
+
+/// The identity of an image object.
+pub(crate) fn identity(o: &Obj) -> Ident {
+    match o {
+        Obj::Table { id, .. } => Ident::with_id(Ident::TABLE, *id),
+        Obj::Closure { id, .. } => Ident::with_id(Ident::CLOSURE, *id),
+        Obj::Callback { id, .. } => Ident::with_id(Ident::CALLBACK, *id),
+        Obj::Thread(t) => Ident::with_id(Ident::THREAD, t.id),
+        Obj::UserData { id, .. } => Ident::with_id(Ident::USERDATA, *id),
+        Obj::UpValueOpen { .. } | Obj::UpValueClosed(_) => Ident(Ident::UPVALUE, 0),
+        Obj::Proto { proto, .. } => Ident(Ident::PROTO, proto_digest(proto)),
+        Obj::Executor { .. } => Ident(Ident::EXECUTOR, 0),
+        Obj::Resumable { key, .. } => Ident(Ident::RESUMABLE, resumable_key(*key)),
+    }
+}
+
+/// The word of a resumable state's identity: its reader's key.
+pub(crate) fn resumable_key(key: (&str, &str)) -> u64 {
+    let mut h = StableHasher::new();
+    h.bytes(key.0.as_bytes());
+    h.bytes(key.1.as_bytes());
+    h.finish()
+}
+
+/// Whether an image object is a member kind (see the module docs).
+pub(crate) fn is_member(o: &Obj) -> bool {
+    match o {
+        Obj::Table { .. }
+        | Obj::UpValueOpen { .. }
+        | Obj::UpValueClosed(_)
+        | Obj::UserData { .. }
+        | Obj::Resumable { .. } => true,
+        Obj::Closure { id, .. } => !crate::state::is_host_id(*id),
+        Obj::Thread(t) => !crate::state::is_host_id(t.id),
+        Obj::Callback { .. } | Obj::Proto { .. } | Obj::Executor { .. } => false,
+    }
+}
+
+/// The root state the checksum hashes beside `S`, with identities.
 pub(crate) struct RootState<'a> {
     pub(crate) next_id: u64,
-    pub(crate) globals: u32,
-    pub(crate) registry: u32,
-    pub(crate) main_thread: u32,
-    pub(crate) string_metatable: Option<u32>,
-    pub(crate) type_metatables: &'a [Option<u32>],
+    pub(crate) globals: Ident,
+    pub(crate) registry: Ident,
+    pub(crate) main_thread: Ident,
+    pub(crate) string_metatable: Option<Ident>,
+    pub(crate) type_metatables: &'a [Option<Ident>],
     pub(crate) finalizable: &'a [Val],
     pub(crate) pending_finalizers: &'a [Val],
     pub(crate) finalizing: Val,
@@ -67,27 +130,23 @@ pub(crate) struct RootState<'a> {
 }
 
 impl RootState<'_> {
-    /// The checksum of the root state and the streams of what it reaches.
-    pub(crate) fn checksum(&self, streams: Streams) -> u64 {
+    /// The checksum of the root state (its values resolved by `ids`) and `sum` (`S`).
+    pub(crate) fn checksum(&self, ids: &impl Identities, sum: u64) -> u64 {
         let mut h = StableHasher::new();
         h.word(self.next_id);
-        h.word(streams.string_count);
-        h.word(streams.strings.finish());
-        h.word(streams.string_ids.finish());
-        h.word(streams.object_count);
-        h.word(streams.objects.finish());
-        h.word(streams.slot_count);
-        h.word(streams.slots.finish());
+        h.word(sum);
         for r in [self.globals, self.registry, self.main_thread] {
-            h.word(r as u64);
+            hash_ident(&mut h, r);
         }
-        h.word(self.string_metatable.map_or(u64::MAX, |t| t as u64));
-        for mt in self.type_metatables {
-            h.word(mt.map_or(u64::MAX, |t| t as u64));
+        for mt in std::iter::once(&self.string_metatable).chain(self.type_metatables) {
+            match mt {
+                Some(t) => hash_ident(&mut h, *t),
+                None => h.word(u64::MAX),
+            }
         }
-        hash_vals(&mut h, self.finalizable);
-        hash_vals(&mut h, self.pending_finalizers);
-        hash_val(&mut h, self.finalizing);
+        hash_vals(&mut h, self.finalizable, ids);
+        hash_vals(&mut h, self.pending_finalizers, ids);
+        hash_val(&mut h, self.finalizing, ids);
         h.word(self.full_collection_requested as u64);
         // The collector's schedule decides when weak entries clear and finalizers run.
         let p = self.pacing;
@@ -102,56 +161,73 @@ impl RootState<'_> {
     }
 }
 
+/// An image's indices resolved against its own objects and strings.
+struct ImageIds<'a>(&'a Image);
+
+impl Identities for ImageIds<'_> {
+    fn string(&self, i: u32) -> u64 {
+        self.0.strings.get(i as usize).map_or(0, |(hash, _)| *hash)
+    }
+    fn object(&self, i: u32) -> Ident {
+        self.0.objects.get(i as usize).map_or(Ident(0, 0), identity)
+    }
+}
+
 impl Image {
-    /// See `Snapshot::checksum`. Hashes what is reachable from the root (not what only host
-    /// handles reach), in image order (which is a function of the logical state: the walk
-    /// order is fixed), with the ids scripts see (never host ids).
+    /// The members `S` sums for this image, with their hashes: with tracking, every member
+    /// object but the `outside` ones; without, the members the root reaches.
+    pub(crate) fn member_hashes(&self) -> Vec<(u32, u64)> {
+        let ids = ImageIds(self);
+        let (count, outside): (usize, &[u32]) = match &self.tracking {
+            Some(t) => (self.objects.len(), &t.outside),
+            None => (self.root_counts.0, &[]),
+        };
+        let mut outside = outside.iter().peekable();
+        let mut out = Vec::new();
+        for (i, o) in self.objects.iter().enumerate().take(count) {
+            if outside.next_if(|&&x| x as usize == i).is_some() || !is_member(o) {
+                continue;
+            }
+            out.push((i as u32, member_hash(o, &self.slots, 0, &ids)));
+        }
+        out
+    }
+
+    /// See `Snapshot::checksum`: the checksum the captured VM gave (`Lua::checksum`) when
+    /// it was taken, or, for an image of a VM that never computed one, the checksum over
+    /// the members the root reaches.
     pub(crate) fn checksum(&self) -> u64 {
-        let (objects, strings, slots) = self.root_counts;
-        let mut streams = Streams::default();
-        for (_, s) in self.strings.iter().take(strings) {
-            streams.string(self.bytes_of(s));
-        }
-        for (i, id) in self
-            .string_ids
+        let ids = ImageIds(self);
+        let rest = self.tracking.as_ref().map_or(0, |t| t.rest);
+        let sum = self
+            .member_hashes()
             .iter()
-            .filter(|(i, _)| (*i as usize) < strings)
-        {
-            streams.string_id(*i, *id);
-        }
-        for o in self.objects.iter().take(objects) {
-            streams.object(o);
-        }
-        for v in self.slots.get(..slots).unwrap_or(&self.slots) {
-            streams.slot(*v);
-        }
+            .fold(rest, |s, (_, h)| s.wrapping_add(*h));
+        let obj = |i: u32| ids.object(i);
+        let type_metatables = self.type_metatables.map(|m| m.map(obj));
         RootState {
             next_id: self.next_id,
-            globals: self.globals,
-            registry: self.registry,
-            main_thread: self.main_thread,
-            string_metatable: self.string_metatable,
-            type_metatables: &self.type_metatables,
+            globals: obj(self.globals),
+            registry: obj(self.registry),
+            main_thread: obj(self.main_thread),
+            string_metatable: self.string_metatable.map(obj),
+            type_metatables: &type_metatables,
             finalizable: &self.finalizable,
             pending_finalizers: &self.pending_finalizers,
             finalizing: self.finalizing,
             full_collection_requested: self.full_collection_requested,
             pacing: self.pacing,
         }
-        .checksum(streams)
-    }
-}
-/// The id a script sees of an object with id `id` (`script_id`: a host object's, 0 until a
-/// script looked).
-fn visible_id(id: u64, script_id: u64) -> u64 {
-    if crate::state::is_host_id(id) {
-        script_id
-    } else {
-        id
+        .checksum(&ids, sum)
     }
 }
 
-fn hash_val(h: &mut StableHasher, v: Val) {
+fn hash_ident(h: &mut StableHasher, r: Ident) {
+    h.word(16 + r.0);
+    h.word(r.1);
+}
+
+fn hash_val(h: &mut StableHasher, v: Val, ids: &impl Identities) {
     match v {
         Val::Nil => h.word(0),
         Val::Boolean(b) => h.word(1 + b as u64),
@@ -165,27 +241,24 @@ fn hash_val(h: &mut StableHasher, v: Val) {
         }
         Val::Str(i) => {
             h.word(5);
-            h.word(i as u64);
+            h.word(ids.string(i));
         }
-        Val::Obj(i) => {
-            h.word(6);
-            h.word(i as u64);
-        }
+        Val::Obj(i) => hash_ident(h, ids.object(i)),
     }
 }
 
-fn hash_vals(h: &mut StableHasher, vs: &[Val]) {
+fn hash_vals(h: &mut StableHasher, vs: &[Val], ids: &impl Identities) {
     h.word(vs.len() as u64);
     for v in vs {
-        hash_val(h, *v);
+        hash_val(h, *v, ids);
     }
 }
 
-fn hash_then(h: &mut StableHasher, t: &ThenImg) {
+fn hash_then(h: &mut StableHasher, t: &ThenImg, ids: &impl Identities) {
     h.bytes(t.name.as_bytes());
-    hash_val(h, t.state);
+    hash_val(h, t.state, ids);
     h.word(t.catch_errors as u64);
-    hash_val(h, t.handler);
+    hash_val(h, t.handler, ids);
 }
 
 fn hash_returns(h: &mut StableHasher, r: Returns) {
@@ -197,13 +270,24 @@ fn hash_returns(h: &mut StableHasher, r: Returns) {
     });
 }
 
-fn hash_obj(h: &mut StableHasher, o: &Obj) {
+/// `h(o)` of a member (see the module docs; other kinds hash to 0). A table's slots are
+/// `slots[start - base..]` of its ranges.
+pub(crate) fn member_hash(o: &Obj, slots: &[Val], base: usize, ids: &impl Identities) -> u64 {
+    let mut h = StableHasher::new();
+    let h = &mut h;
+    let obj = |i: u32| ids.object(i);
+    let range = |start: u32, len: u32, width: usize| {
+        let start = (start as usize).wrapping_sub(base);
+        slots
+            .get(start..start.saturating_add(len as usize * width))
+            .unwrap_or(&[])
+    };
     match o {
         Obj::Resumable { key, fields } => {
             h.word(19);
             h.bytes(key.0.as_bytes());
             h.bytes(key.1.as_bytes());
-            hash_vals(h, fields);
+            hash_vals(h, fields, ids);
         }
         Obj::Table {
             id,
@@ -217,26 +301,12 @@ fn hash_obj(h: &mut StableHasher, o: &Obj) {
             h.word(10);
             h.word(*id);
             h.word(*flags as u64);
-            h.word(array.start as u64);
-            h.word(array.len as u64);
-            h.word(entries.start as u64);
-            h.word(entries.len as u64);
+            hash_vals(h, range(array.start, array.len, 1), ids);
+            hash_vals(h, range(entries.start, entries.len, 2), ids);
             h.word(*tombstones as u64);
-            h.word(metatable.map_or(u64::MAX, |m| m as u64));
-        }
-        Obj::Proto {
-            proto,
-            constants,
-            children,
-        } => {
-            h.word(11);
-            h.bytes(proto.source.as_bytes());
-            h.word(proto.line_defined as u64);
-            h.word(proto.last_line_defined as u64);
-            h.word(proto.code.len() as u64);
-            hash_vals(h, constants);
-            for c in children.iter() {
-                h.word(*c as u64);
+            match metatable {
+                Some(m) => hash_ident(h, obj(*m)),
+                None => h.word(u64::MAX),
             }
         }
         Obj::Closure {
@@ -245,39 +315,31 @@ fn hash_obj(h: &mut StableHasher, o: &Obj) {
             proto,
             upvalues,
         } => {
+            // (A host closure is no member: its script id is not hashed.)
+            let _ = script_id;
             h.word(12);
-            h.word(visible_id(*id, *script_id));
-            h.word(*proto as u64);
-            for u in upvalues.iter() {
-                h.word(*u as u64);
-            }
+            h.word(*id);
+            hash_ident(h, obj(*proto));
+            h.word(upvalues.len() as u64);
         }
         Obj::UpValueOpen { thread, slot } => {
             h.word(13);
-            h.word(*thread as u64);
+            hash_ident(h, obj(*thread));
             h.word(*slot as u64);
         }
         Obj::UpValueClosed(v) => {
             h.word(14);
-            hash_val(h, *v);
-        }
-        Obj::Callback {
-            id, name, upvalue, ..
-        } => {
-            h.word(15);
-            h.word(*id);
-            h.bytes(name.as_bytes());
-            hash_val(h, *upvalue);
+            hash_val(h, *v, ids);
         }
         Obj::Thread(t) => {
             h.word(16);
-            h.word(visible_id(t.id, t.script_id));
-            hash_vals(h, &t.stack);
+            h.word(t.id);
+            hash_vals(h, &t.stack, ids);
             h.word(t.frames.len() as u64);
             for f in t.frames.iter() {
                 match f {
                     FrameImg::Lua { closure, frame } => {
-                        h.word(*closure as u64);
+                        hash_ident(h, obj(*closure));
                         for w in [
                             frame.func,
                             frame.base,
@@ -299,7 +361,7 @@ fn hash_obj(h: &mut StableHasher, o: &Obj) {
                         ready,
                         callee_name,
                     } => {
-                        hash_then(h, then);
+                        hash_then(h, then, ids);
                         h.word(*base as u64);
                         hash_returns(h, *returns);
                         match ready {
@@ -307,25 +369,23 @@ fn hash_obj(h: &mut StableHasher, o: &Obj) {
                             Some(OutcomeImg::Returned) => h.word(1),
                             Some(OutcomeImg::Errored(v)) => {
                                 h.word(2);
-                                hash_val(h, *v);
+                                hash_val(h, *v, ids);
                             }
                         }
                         h.bytes(callee_name.as_bytes());
                     }
                 }
             }
-            for u in t.open_upvalues.iter() {
-                h.word(*u as u64);
-            }
+            h.word(t.open_upvalues.len() as u64);
             for s in t.tbc_slots.iter() {
                 h.word(*s as u64);
             }
             h.word(t.status as u64);
-            hash_val(h, t.body.unwrap_or(Val::Nil));
+            hash_val(h, t.body.unwrap_or(Val::Nil), ids);
             h.word(t.started as u64);
-            hash_val(h, t.death_error.unwrap_or(Val::Nil));
+            hash_val(h, t.death_error.unwrap_or(Val::Nil), ids);
             if let Some(then) = &t.resume_then {
-                hash_then(h, then);
+                hash_then(h, then, ids);
             }
             h.word(t.resume_slot as u64);
             hash_returns(h, t.resume_returns);
@@ -340,7 +400,7 @@ fn hash_obj(h: &mut StableHasher, o: &Obj) {
                 resume_depth,
                 returned_depth,
             } = t.hook;
-            hash_val(h, func);
+            hash_val(h, func, ids);
             h.word(mask as u64);
             h.word(count as u32 as u64);
             h.word(counter as u32 as u64);
@@ -361,30 +421,14 @@ fn hash_obj(h: &mut StableHasher, o: &Obj) {
             h.word(17);
             h.word(*id);
             h.word(*flags as u64);
-            h.word(metatable.map_or(u64::MAX, |m| m as u64));
+            match metatable {
+                Some(m) => hash_ident(h, obj(*m)),
+                None => h.word(u64::MAX),
+            }
             h.bytes(type_name.as_bytes());
             h.word(*payload_hash);
         }
-        Obj::Executor {
-            threads,
-            result,
-            traceback,
-            interrupt,
-        } => {
-            h.word(18);
-            for t in threads.iter() {
-                h.word(*t as u64);
-            }
-            match result {
-                None => h.word(0),
-                Some(Ok(())) => h.word(1),
-                Some(Err(v)) => {
-                    h.word(2);
-                    hash_val(h, *v);
-                }
-            }
-            h.bytes(traceback.as_bytes());
-            hash_val(h, interrupt.unwrap_or(Val::Nil));
-        }
+        Obj::Callback { .. } | Obj::Proto { .. } | Obj::Executor { .. } => return 0,
     }
+    h.finish()
 }

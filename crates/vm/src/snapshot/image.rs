@@ -267,6 +267,21 @@ pub(crate) struct Image {
     /// The VM's permanents table at capture: the keys `bytes` writes for the image's
     /// callbacks and continuations (not part of the VM's state).
     pub(crate) permanents: Arc<crate::permanents::Permanents>,
+    /// The VM's incremental checksum at capture (`None` if it never computed one): what a
+    /// VM restored from the image needs to go on with the same checksums.
+    pub(crate) tracking: Option<TrackingImg>,
+}
+
+/// An image's part of an incremental checksum (see `checksum`).
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct TrackingImg {
+    /// The part of the sum `S` that the image's members do not account for (members of L
+    /// that are garbage), wrapping.
+    pub(crate) rest: u64,
+    /// The indices, ascending, of the image's member objects that are not in L (made
+    /// before the last full collection and not counted by it: what only host handles
+    /// held then, or what the host made).
+    pub(crate) outside: Box<[u32]>,
 }
 
 /// A run of values in `Image::slots` (tables keep their slots there: one buffer for the whole
@@ -317,13 +332,14 @@ impl Image {
             value_handles,
             executor_handles,
             permanents: _,
+            tracking,
         } = self;
         format!(
             "next_id {next_id:?}\nroot_counts {root_counts:?}\nscript_bytes {script_bytes}\n\
              pacing {pacing:?}\nstrings {:?} {string_ids:?}\nslots {slots:?}\nroots {:?}\n\
              finalizers {finalizable:?} {pending_finalizers:?} {finalizing:?} \
              {full_collection_requested}\nhandles {value_handles:?} {executor_handles:?}\n\
-             objects {objects:#?}",
+             checksum {tracking:?}\nobjects {objects:#?}",
             (strings.iter())
                 .map(|(h, s)| (h, bytes_of(s, short_strings)))
                 .collect::<Vec<_>>(),

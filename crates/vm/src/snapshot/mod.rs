@@ -46,6 +46,7 @@ mod bytes;
 mod capture;
 mod checksum;
 mod image;
+mod incremental;
 mod rebuild;
 mod validate;
 
@@ -55,8 +56,9 @@ pub(crate) use bytes::{read_image, ReadContext, ReadPayload};
 pub use bytes::{
     DECODE_BASE_BYTES, DECODE_BYTES_PER_INPUT_BYTE, IMAGE_FORMAT_VERSION, IMAGE_MAGIC,
 };
-pub(crate) use capture::{capture, checksum};
+pub(crate) use capture::{capture, root_checksum, root_members, LiveHasher};
 pub(crate) use image::{object_id, Cloned, Image, Obj, Val};
+pub(crate) use incremental::{AsMember, CacheEdit, Member, Tracker};
 pub(crate) use rebuild::{rebuild, Built, Rebuild};
 
 /// Why a snapshot could not be taken or restored.

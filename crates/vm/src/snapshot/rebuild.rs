@@ -607,6 +607,23 @@ pub(crate) fn rebuild<'gc>(
         gc.full_collection_requested = image.full_collection_requested;
     }
     crate::handle::reroot_handles(mc, &state, image, &rb, &handles);
+    // The checksum goes on where the captured VM's was (see `checksum`).
+    if let Some(t) = &image.tracking {
+        let members = image.member_hashes().into_iter().filter_map(|(i, h)| {
+            let m = match rb.built.get(i as usize)? {
+                Built::Table(t) => super::Member::Table(*t),
+                Built::Closure(c) => super::Member::Closure(*c),
+                Built::UpValue(u) => super::Member::UpValue(*u),
+                Built::Thread(t) => super::Member::Thread(*t),
+                Built::UserData(u) => super::Member::UserData(*u),
+                Built::Resumable(r) => super::Member::Resumable(*r),
+                _ => return None,
+            };
+            Some((m, h))
+        });
+        let tracker = super::Tracker::new(t.rest, members);
+        state.journal.start_tracking(mc, tracker);
+    }
     Ok(state)
 }
 
