@@ -674,12 +674,15 @@ impl<'gc> HashMember<'gc> for LiveHasher<'gc> {
     }
 }
 
+/// Members with their hashes, and the numbers of objects and strings walked (a hint).
+pub(crate) type RootMembers<'gc> = (Vec<(Member<'gc>, u64)>, (usize, usize));
+
 /// The members the root reaches, with their hashes (where a VM's first checksum starts, and
 /// what the checksum of an image without tracking sums). Fails where `capture` fails.
 pub(crate) fn root_members<'gc>(
     state: &State<'gc>,
     hint: (usize, usize, usize),
-) -> Result<(Vec<(Member<'gc>, u64)>, (usize, usize)), SnapshotError> {
+) -> Result<RootMembers<'gc>, SnapshotError> {
     let (objects, strings, _) = hint;
     let mut c = Capture::new(state, (objects, strings, 0));
     c.roots(state);
