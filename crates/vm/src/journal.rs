@@ -582,11 +582,6 @@ impl<'gc> Journal<'gc> {
         if epoch == 0 {
             return true;
         }
-        if !self.ring_active() {
-            // Only the checksum's tracking: the whole state's "save" records the table
-            // and copies nothing.
-            return false;
-        }
         let page = idx / ARRAY_PAGE;
         let mut pages = self.0.pages.borrow_mut();
         if pages.epoch != epoch {
@@ -607,7 +602,13 @@ impl<'gc> Journal<'gc> {
         bits[word] |= bit;
         *count += 1;
         drop(pages);
-        self.note_written(mc, Some(Member::Table(table)));
+        if self.tracking() {
+            self.tracker_mut(mc, |t| t.page_written(table, page));
+        }
+        if !self.ring_active() {
+            // Only the checksum's tracking: nothing to copy.
+            return true;
+        }
         let start = page * ARRAY_PAGE;
         let end = (start + ARRAY_PAGE).min(array.len());
         self.push(
@@ -927,7 +928,8 @@ impl<'gc> Journal<'gc> {
                 Some(sum) => self.tracker_mut(mc, |t| {
                     t.roll_back(
                         edits.into_iter(),
-                        &restored.members,
+                        restored.members,
+                        restored.pages,
                         restored.payloads,
                         sum,
                         mc,
@@ -954,6 +956,8 @@ impl<'gc> Journal<'gc> {
 #[derive(Default)]
 struct Restored<'gc> {
     members: Vec<Member<'gc>>,
+    /// Array pages put back (`Backup::TablePage`): the table and the page.
+    pages: Vec<(Table<'gc>, usize)>,
     payloads: bool,
 }
 
@@ -961,7 +965,11 @@ struct Restored<'gc> {
 fn apply<'gc>(mc: &Mutation<'gc>, entries: Vec<Backup<'gc>>, restored: &mut Restored<'gc>) {
     for e in entries.into_iter().rev() {
         let member = match &e {
-            Backup::Table(t, _) | Backup::TablePage { table: t, .. } => t.member(),
+            Backup::Table(t, _) => t.member(),
+            Backup::TablePage { table, start, .. } => {
+                restored.pages.push((*table, start / ARRAY_PAGE));
+                None
+            }
             Backup::Thread(t, _) => t.member(),
             Backup::Executor(..) | Backup::ScriptId(_) => None,
             Backup::UpValue(u, _) => u.member(),

@@ -97,6 +97,10 @@ struct Row {
     restore_ms: f64,
     owned_bytes: usize,
     checksum_ms: f64,
+    /// The first `checksum()`: a walk of the VM.
+    first_checksum_ms: f64,
+    /// `snap()` then `checksum()` after a frame, once the checksum is tracked.
+    snap_checksum_ms: f64,
 }
 
 fn setup(n: usize, churn: bool) -> String {
@@ -158,12 +162,26 @@ fn measure(n: usize, frames: usize, churn: bool) -> Row {
         rollback8.push(ms(t));
     }
     let journal_bytes = lua.snapshots_size_bytes() / lua.snapshots_held().max(1);
+    // The first checksum walks the VM; from then on it is kept up to date.
+    let t = Instant::now();
+    lua.checksum().unwrap();
+    let first_checksum = ms(t);
     let mut checksum = Vec::new();
-    for g in f..f + 5 {
+    for g in f..f + 9 {
         step(&mut lua, g);
         let t = Instant::now();
         lua.checksum().unwrap();
         checksum.push(ms(t));
+    }
+    f += 9;
+    // A rollback game's frame with a checksum each frame (ggrs' save state).
+    let mut snap_checksum = Vec::new();
+    for g in f..f + 9 {
+        step(&mut lua, g);
+        let t = Instant::now();
+        lua.snap().unwrap();
+        lua.checksum().unwrap();
+        snap_checksum.push(ms(t));
     }
     let mut owned = Vec::new();
     let mut restore = Vec::new();
@@ -188,6 +206,8 @@ fn measure(n: usize, frames: usize, churn: bool) -> Row {
         restore_ms: median(restore),
         owned_bytes,
         checksum_ms: median(checksum),
+        first_checksum_ms: first_checksum,
+        snap_checksum_ms: median(snap_checksum),
     }
 }
 
@@ -299,8 +319,8 @@ fn main() {
         return;
     }
     let churn = args.iter().any(|a| a == "--churn");
-    println!("| N | step+snap() | (snap alone) | rollback(1) | rollback(8) + resim 8 | bytes per ring snapshot | owned snapshot() / restore | owned bytes | checksum() | rollback-mlua snap / rb(1) / rb(8) | Red Moon clone / rollback |");
-    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("| N | step+snap() | (snap alone) | rollback(1) | rollback(8) + resim 8 | bytes per ring snapshot | owned snapshot() / restore | owned bytes | checksum() (first) | snap() + checksum() | rollback-mlua snap / rb(1) / rb(8) | Red Moon clone / rollback |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     for n in sizes {
         let r = measure(n, frames, churn);
         let anchor = ANCHORS.iter().find(|a| a.0 == n);
@@ -312,7 +332,7 @@ fn main() {
             None => ("–".into(), "–".into()),
         };
         println!(
-            "| {} | {:.4} | {:.4} | {:.4} | {:.3} | {} | {:.2} / {:.2} | {} | {:.2} | {} | {} |",
+            "| {} | {:.4} | {:.4} | {:.4} | {:.3} | {} | {:.2} / {:.2} | {} | {:.4} ({:.2}) | {:.4} | {} | {} |",
             r.n,
             r.step_snap,
             r.snap_only,
@@ -323,6 +343,8 @@ fn main() {
             r.restore_ms,
             r.owned_bytes,
             r.checksum_ms,
+            r.first_checksum_ms,
+            r.snap_checksum_ms,
             mlua,
             redmoon
         );

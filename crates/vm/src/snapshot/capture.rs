@@ -6,7 +6,10 @@
 use gc_arena::Gc;
 use lunette_gc_snapshot::Numbering;
 
-use super::checksum::{member_hash, proto_digest, resumable_key, Ident, Identities, RootState};
+use super::checksum::{
+    hash_slot, member_hash, page_hash, proto_digest, resumable_key, table_hash, Ident, Identities,
+    OneRef, RootState, TableHeader, PAGED_HASH_MIN,
+};
 use super::image::*;
 use super::incremental::{HashMember, Member};
 use super::SnapshotError;
@@ -664,14 +667,96 @@ impl<'gc> LiveHasher<'gc> {
 }
 
 impl<'gc> HashMember<'gc> for LiveHasher<'gc> {
-    fn hash(&mut self, m: Member<'gc>) -> Result<u64, SnapshotError> {
+    fn hash(&mut self, m: Member<'gc>) -> Result<(u64, Option<Vec<u64>>), SnapshotError> {
         let c = &mut self.0;
         let o = c.encode(m.into())?;
-        let h = member_hash(&o, &c.slots, c.slots_base, &*c);
+        let r = match &o {
+            Obj::Table {
+                id,
+                flags,
+                array,
+                entries,
+                tombstones,
+                metatable,
+                ..
+            } if array.len as usize >= PAGED_HASH_MIN => {
+                let slice = |r: SlotRange, width: usize| {
+                    let start = (r.start as usize).wrapping_sub(c.slots_base);
+                    c.slots
+                        .get(start..start.saturating_add(r.len as usize * width))
+                        .unwrap_or(&[])
+                };
+                let mut pages = Vec::new();
+                let total = table_hash(
+                    TableHeader {
+                        id: *id,
+                        flags: *flags,
+                        tombstones: *tombstones,
+                        metatable: metatable.map(|m| c.object(m)),
+                    },
+                    slice(*array, 1),
+                    slice(*entries, 2),
+                    &*c,
+                    Some(&mut pages),
+                );
+                (total, Some(pages))
+            }
+            _ => (member_hash(&o, &c.slots, c.slots_base, &*c), None),
+        };
         c.slots_base += c.slots.len();
         c.slots.clear();
-        Ok(h)
+        Ok(r)
     }
+
+    fn page(&mut self, t: Table<'gc>, page: usize) -> Option<u64> {
+        let st = t.0.state.try_borrow().ok()?;
+        let start = page.checked_mul(crate::journal::ARRAY_PAGE)?;
+        let end = (start + crate::journal::ARRAY_PAGE).min(st.array.len());
+        let slots = st.array.get(start..end)?;
+        Some(page_hash(t.id(), page, slots.len(), |h, k| {
+            let (v, one) = live_val(slots[k]);
+            hash_slot(h, v, &one);
+        }))
+    }
+}
+
+/// A live value as an image value whose one reference (index 0) `OneRef` resolves.
+fn live_val(v: Value<'_>) -> (Val, OneRef) {
+    let mut one = OneRef {
+        string: 0,
+        object: Ident(0, 0),
+    };
+    let val = match v {
+        Value::Nil => Val::Nil,
+        Value::Boolean(b) => Val::Boolean(b),
+        Value::Integer(i) => Val::Integer(i),
+        Value::Float(f) => Val::Float(f),
+        Value::String(s) => {
+            one.string = s.content_hash();
+            Val::Str(0)
+        }
+        Value::Table(t) => {
+            one.object = ObjRef::Table(t).identity();
+            Val::Obj(0)
+        }
+        Value::Function(f) => {
+            one.object = ObjRef::Closure(f).identity();
+            Val::Obj(0)
+        }
+        Value::Callback(f) => {
+            one.object = ObjRef::Callback(f).identity();
+            Val::Obj(0)
+        }
+        Value::Thread(t) => {
+            one.object = ObjRef::Thread(t).identity();
+            Val::Obj(0)
+        }
+        Value::UserData(u) => {
+            one.object = ObjRef::UserData(u).identity();
+            Val::Obj(0)
+        }
+    };
+    (val, one)
 }
 
 /// Members with their hashes, and the numbers of objects and strings walked (a hint).

@@ -270,6 +270,96 @@ fn hash_returns(h: &mut StableHasher, r: Returns) {
     });
 }
 
+/// A table's array part of at least this many slots is hashed by pages of
+/// [`ARRAY_PAGE`](crate::journal::ARRAY_PAGE) slots, like the journal saves it: a store into
+/// one slot rehashes its page, not the array.
+pub(crate) const PAGED_HASH_MIN: usize = crate::journal::PAGED_ARRAY_MIN;
+
+/// What a table's hash covers besides its slots.
+pub(crate) struct TableHeader {
+    pub(crate) id: u64,
+    pub(crate) flags: u8,
+    pub(crate) tombstones: usize,
+    pub(crate) metatable: Option<Ident>,
+}
+
+/// `h(table)`: the hash of its header, hash part and array length, plus (wrapping) the hash
+/// of each page of a big array part ([`page_hash`]; `pages` receives them), or, for a
+/// smaller array, with its values inline.
+pub(crate) fn table_hash(
+    header: TableHeader,
+    array: &[Val],
+    entries: &[Val],
+    ids: &impl Identities,
+    pages: Option<&mut Vec<u64>>,
+) -> u64 {
+    let mut h = StableHasher::new();
+    h.word(10);
+    h.word(header.id);
+    h.word(header.flags as u64);
+    let paged = array.len() >= PAGED_HASH_MIN;
+    if paged {
+        h.word(array.len() as u64);
+    } else {
+        hash_vals(&mut h, array, ids);
+    }
+    hash_vals(&mut h, entries, ids);
+    h.word(header.tombstones as u64);
+    match header.metatable {
+        Some(m) => hash_ident(&mut h, m),
+        None => h.word(u64::MAX),
+    }
+    let mut total = h.finish();
+    if paged {
+        let mut out = pages;
+        for (p, page) in array.chunks(crate::journal::ARRAY_PAGE).enumerate() {
+            let ph = page_hash(header.id, p, page.len(), |h, k| hash_val(h, page[k], ids));
+            total = total.wrapping_add(ph);
+            if let Some(out) = out.as_deref_mut() {
+                out.push(ph);
+            }
+        }
+    }
+    total
+}
+
+/// The hash of page `page` (`n` slots, hashed by `slot`) of the array part of table `id`.
+pub(crate) fn page_hash(
+    id: u64,
+    page: usize,
+    n: usize,
+    mut slot: impl FnMut(&mut StableHasher, usize),
+) -> u64 {
+    let mut h = StableHasher::new();
+    h.word(20);
+    h.word(id);
+    h.word(page as u64);
+    for k in 0..n {
+        slot(&mut h, k);
+    }
+    h.finish()
+}
+
+/// Resolves one string (`Val::Str(0)`) or object (`Val::Obj(0)`): for hashing a live value.
+pub(crate) struct OneRef {
+    pub(crate) string: u64,
+    pub(crate) object: Ident,
+}
+
+impl Identities for OneRef {
+    fn string(&self, _: u32) -> u64 {
+        self.string
+    }
+    fn object(&self, _: u32) -> Ident {
+        self.object
+    }
+}
+
+/// Hashes `v`, an image value, as a slot's value.
+pub(crate) fn hash_slot(h: &mut StableHasher, v: Val, ids: &impl Identities) {
+    hash_val(h, v, ids);
+}
+
 /// `h(o)` of a member (see the module docs; other kinds hash to 0). A table's slots are
 /// `slots[start - base..]` of its ranges.
 pub(crate) fn member_hash(o: &Obj, slots: &[Val], base: usize, ids: &impl Identities) -> u64 {
@@ -298,16 +388,18 @@ pub(crate) fn member_hash(o: &Obj, slots: &[Val], base: usize, ids: &impl Identi
             metatable,
             ..
         } => {
-            h.word(10);
-            h.word(*id);
-            h.word(*flags as u64);
-            hash_vals(h, range(array.start, array.len, 1), ids);
-            hash_vals(h, range(entries.start, entries.len, 2), ids);
-            h.word(*tombstones as u64);
-            match metatable {
-                Some(m) => hash_ident(h, obj(*m)),
-                None => h.word(u64::MAX),
-            }
+            return table_hash(
+                TableHeader {
+                    id: *id,
+                    flags: *flags,
+                    tombstones: *tombstones,
+                    metatable: metatable.map(obj),
+                },
+                range(array.start, array.len, 1),
+                range(entries.start, entries.len, 2),
+                ids,
+                None,
+            )
         }
         Obj::Closure {
             id,

@@ -131,6 +131,8 @@ pub(crate) struct Tracker<'gc> {
     made: Vec<(Member<'gc>, bool)>,
     /// Members first written this tick (a table can appear more than once).
     written: Vec<Member<'gc>>,
+    /// Pages of big array parts stored into this tick, their table not saved whole.
+    written_pages: Vec<(Table<'gc>, usize)>,
     /// Whether a typed userdata payload was first borrowed mutably this tick (payload cells
     /// do not know their userdata: every typed userdata of L is rehashed then).
     payload_written: bool,
@@ -139,6 +141,10 @@ pub(crate) struct Tracker<'gc> {
     /// The hash of every member of L hashed so far, by address.
     #[collect(require_static)]
     cache: hashbrown::HashMap<usize, u64, AddressHash>,
+    /// The page hashes of the tables of `cache` whose array part is hashed by pages, when
+    /// known (a table without them is rehashed whole when a page changes).
+    #[collect(require_static)]
+    pages: hashbrown::HashMap<usize, Vec<u64>, AddressHash>,
     /// `S`.
     #[collect(require_static)]
     sum: u64,
@@ -146,7 +152,10 @@ pub(crate) struct Tracker<'gc> {
 
 /// Hashes live members (`capture::LiveHasher`).
 pub(crate) trait HashMember<'gc> {
-    fn hash(&mut self, m: Member<'gc>) -> Result<u64, SnapshotError>;
+    /// `h(m)`, and for a table hashed by pages (`checksum::table_hash`) its page hashes.
+    fn hash(&mut self, m: Member<'gc>) -> Result<(u64, Option<Vec<u64>>), SnapshotError>;
+    /// The hash of page `page` of `t`'s array part (`None`: no such page).
+    fn page(&mut self, t: Table<'gc>, page: usize) -> Option<u64>;
 }
 
 /// A cache entry a full collection changed: its address and its entry before (see
@@ -160,9 +169,11 @@ impl<'gc> Tracker<'gc> {
         let mut t = Tracker {
             made: Vec::new(),
             written: Vec::new(),
+            written_pages: Vec::new(),
             payload_written: false,
             typed: Vec::new(),
             cache: Default::default(),
+            pages: Default::default(),
             sum: rest,
         };
         for (m, h) in members {
@@ -199,6 +210,10 @@ impl<'gc> Tracker<'gc> {
         self.written.push(m);
     }
 
+    pub(crate) fn page_written(&mut self, t: Table<'gc>, page: usize) {
+        self.written_pages.push((t, page));
+    }
+
     pub(crate) fn payload_written(&mut self) {
         self.payload_written = true;
     }
@@ -211,6 +226,9 @@ impl<'gc> Tracker<'gc> {
         }
         for m in &self.written {
             f(*m);
+        }
+        for (t, _) in &self.written_pages {
+            f(Member::Table(*t));
         }
     }
 
@@ -225,13 +243,15 @@ impl<'gc> Tracker<'gc> {
         for (m, joins) in made {
             let a = m.address();
             if joins {
-                let h = hasher.hash(m)?;
+                let (h, pages) = hasher.hash(m)?;
                 // (An entry left at this address was a dead member's: its hash stays in S.)
                 self.cache.insert(a, h);
+                self.set_pages(a, pages);
                 self.sum = self.sum.wrapping_add(h);
                 self.note_typed(m);
             } else {
                 self.cache.remove(&a);
+                self.pages.remove(&a);
             }
         }
         let mut written = std::mem::take(&mut self.written);
@@ -247,10 +267,62 @@ impl<'gc> Tracker<'gc> {
         }
         written.sort_unstable_by_key(|m| m.address());
         written.dedup_by_key(|m| m.address());
-        for m in written {
+        for &m in &written {
             self.rehash(m, hasher, true)?;
         }
+        let pages = std::mem::take(&mut self.written_pages);
+        self.rehash_pages(pages, &written, hasher, true)
+    }
+
+    /// Rehashes the pages `pages` of tables not in `whole` (sorted by address, rehashed
+    /// whole already): each page's hash is swapped in its table's (and, if `adjust`, in
+    /// `S`).
+    fn rehash_pages(
+        &mut self,
+        mut pages: Vec<(Table<'gc>, usize)>,
+        whole: &[Member<'gc>],
+        hasher: &mut impl HashMember<'gc>,
+        adjust: bool,
+    ) -> Result<(), SnapshotError> {
+        pages.sort_unstable_by_key(|(t, p)| (addr(t.0), *p));
+        pages.dedup_by_key(|(t, p)| (addr(t.0), *p));
+        for (t, p) in pages {
+            let a = addr(t.0);
+            if whole.binary_search_by_key(&a, |m| m.address()).is_ok() {
+                continue;
+            }
+            let Some(&old_total) = self.cache.get(&a) else {
+                continue;
+            };
+            let old_page = self.pages.get(&a).and_then(|v| v.get(p)).copied();
+            match (old_page, hasher.page(t, p)) {
+                (Some(old), Some(new)) => {
+                    let delta = new.wrapping_sub(old);
+                    self.cache.insert(a, old_total.wrapping_add(delta));
+                    if adjust {
+                        self.sum = self.sum.wrapping_add(delta);
+                    }
+                    if let Some(slot) = self.pages.get_mut(&a).and_then(|v| v.get_mut(p)) {
+                        *slot = new;
+                    }
+                }
+                // Page hashes unknown (the table was hashed before tracking, or a rollback
+                // put its entry back): the whole table.
+                _ => self.rehash(Member::Table(t), hasher, adjust)?,
+            }
+        }
         Ok(())
+    }
+
+    fn set_pages(&mut self, a: usize, pages: Option<Vec<u64>>) {
+        match pages {
+            Some(p) => {
+                self.pages.insert(a, p);
+            }
+            None => {
+                self.pages.remove(&a);
+            }
+        }
     }
 
     /// Rehashes `m` if it is in L; `adjust`: swap its old hash in `S` for the new one.
@@ -262,7 +334,8 @@ impl<'gc> Tracker<'gc> {
     ) -> Result<(), SnapshotError> {
         let a = m.address();
         if self.cache.contains_key(&a) {
-            let h = hasher.hash(m)?;
+            let (h, pages) = hasher.hash(m)?;
+            self.set_pages(a, pages);
             if let Some(old) = self.cache.insert(a, h) {
                 if adjust {
                     self.sum = self.sum.wrapping_add(h).wrapping_sub(old);
@@ -295,13 +368,16 @@ impl<'gc> Tracker<'gc> {
                 None => {
                     edits.push((a, None));
                     self.note_typed(m);
-                    hasher.hash(m)?
+                    let (h, pages) = hasher.hash(m)?;
+                    self.set_pages(a, pages);
+                    h
                 }
             };
             cache.insert(a, h);
             sum = sum.wrapping_add(h);
         }
         edits.extend(self.cache.drain().map(|(a, h)| (a, Some(h))));
+        self.pages.retain(|a, _| cache.contains_key(a));
         self.cache = cache;
         self.sum = sum;
         Ok(edits)
@@ -310,10 +386,12 @@ impl<'gc> Tracker<'gc> {
     /// Rollback: the cache entries full collections changed since the target snapshot go
     /// back (`edits`, newest first), the objects the logs restored are rehashed, and `S` is
     /// the target's.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn roll_back(
         &mut self,
         edits: impl Iterator<Item = CacheEdit>,
-        restored: &[Member<'gc>],
+        mut restored: Vec<Member<'gc>>,
+        restored_pages: Vec<(Table<'gc>, usize)>,
         payloads_restored: bool,
         sum: u64,
         mc: &gc_arena::Mutation<'gc>,
@@ -321,16 +399,22 @@ impl<'gc> Tracker<'gc> {
     ) -> Result<(), SnapshotError> {
         self.made.clear();
         self.written.clear();
+        self.written_pages.clear();
         self.payload_written = false;
         for (a, old) in edits {
+            // (Page hashes are not kept for a rollback: such a table is rehashed whole.)
+            self.pages.remove(&a);
             match old {
                 Some(h) => self.cache.insert(a, h),
                 None => self.cache.remove(&a),
             };
         }
-        for m in restored {
-            self.rehash(*m, hasher, false)?;
+        restored.sort_unstable_by_key(|m| m.address());
+        restored.dedup_by_key(|m| m.address());
+        for &m in &restored {
+            self.rehash(m, hasher, false)?;
         }
+        self.rehash_pages(restored_pages, &restored, hasher, false)?;
         if payloads_restored {
             let typed: Vec<_> = self.typed.iter().filter_map(|w| w.upgrade(mc)).collect();
             for u in typed {
