@@ -49,13 +49,21 @@
 //! (`snapshot::capture`) to see whether it is reachable, so a VM without opaque userdata
 //! pays nothing and one with some pays a full walk per `snap`.
 //!
+//! The journal also serves the incremental checksum (`snapshot::incremental`): once the
+//! host asked for a checksum, the first write of each *tick* (an epoch, which a checksum
+//! starts anew) records the object for rehashing, ring or no ring (with the ring empty,
+//! nothing is copied), and objects made are recorded too (`Journal::made`).
+//!
 //! Invariants:
-//! - `epoch == 0` iff the ring is empty (journaling off: no backups are made).
+//! - `epoch == 0` iff the ring is empty and the checksum is not tracked (journaling off:
+//!   nothing is saved or recorded).
 //! - Epoch numbers are never reused, so after a rollback every object's stamp differs from the
 //!   new epoch and its next write is backed up again.
-//! - Within one log an object's whole state appears at most once (its stamp says it is
+//! - Within one tick an object's whole state is saved at most once (its stamp says it is
 //!   saved), after any page backups of the same table, and each array page at most once
-//!   (`SavedPages`).
+//!   (`SavedPages`). A checksum in the middle of a ring epoch starts a tick without a new
+//!   log, so a log may hold an object twice; rollback applies a log's entries newest first,
+//!   so the oldest copy, the state at the snapshot, is what stays.
 //!
 //! What a script observes at a full collection does not depend on the logs keeping old
 //! objects alive: weak tables, finalizers and `collectgarbage("count")` are decided by a

@@ -16,7 +16,8 @@
 //!
 //! What cannot be captured makes `capture` fail with a message naming it: opaque userdata
 //! (`UserData::new`, a `UserDataType` that is not `Rewindable`) and async sequences in
-//! flight. The same rule holds for `checksum` (computed by the same walk) and for the ring's
+//! flight. The same rule holds for `checksum` (it hashes objects through the same encoding;
+//! it fails while opaque userdata is among what it hashes) and for the ring's
 //! `snap` (which runs the same walk while opaque userdata may be alive, see `journal`), so
 //! the three accept and refuse the same states. `rebuild` fails, naming the type, when the
 //! image holds a typed userdata whose type the VM has not registered
@@ -30,9 +31,13 @@
 //! Cost: an owned snapshot copies the whole reachable graph (per object, one hash lookup per
 //! reference and a copy of its slots; measured by `crates/bench`, `entities` workload). The
 //! ring of `Lua::snap`/`rollback` does not use this module's capture: it is a journal of the
-//! objects changed since each snap (`journal`). `checksum` hashes an image's root part;
-//! `Lua::checksum` gets the same value from `capture::checksum`, which hashes each object as
-//! the walk encodes it and keeps no image.
+//! objects changed since each snap (`journal`).
+//!
+//! The checksum (`checksum`: its definition) is a sum of per-object hashes kept up to date
+//! as the VM runs once the host asked for one (`incremental`): `Lua::checksum` costs what
+//! changed since the last one, and an image carries the part of the sum its objects do not
+//! account for, so `Snapshot::checksum` is the captured VM's value and a VM restored from it
+//! goes on with the same values.
 //!
 //! Images as bytes (`Snapshot::to_bytes`, `Lua::snapshot_from_bytes`): `bytes` writes and
 //! reads them (format: `docs/image_format.md`; Rust functions by their keys in the
@@ -88,8 +93,10 @@ pub enum SnapshotError {
 pub struct Snapshot(pub(crate) Arc<Image>);
 
 impl Snapshot {
-    /// A deterministic hash of the VM state this snapshot holds: equal for equal states, in
-    /// any process on any machine (for desync detection). Host handles are not part of it.
+    /// The checksum of the VM state this snapshot holds: what
+    /// [`Lua::checksum`](crate::Lua::checksum) gave (or would have given) when the
+    /// snapshot was taken, and what a VM restored from it gives; the same in any process on
+    /// any machine (for desync detection). Host handles are not part of it.
     pub fn checksum(&self) -> u64 {
         self.0.checksum()
     }
