@@ -309,6 +309,9 @@ pub(crate) struct JournalInner<'gc> {
     tracking: Cell<bool>,
 }
 
+/// Objects the checksum's lists may name before `Lua::step` flushes them.
+const FLUSH_AT: usize = 1 << 12;
+
 /// Array slots one page backup holds.
 pub(crate) const ARRAY_PAGE: usize = 64;
 
@@ -499,6 +502,12 @@ impl<'gc> Journal<'gc> {
         *cell.borrow_mut() = Some(tracker);
         self.0.tracking.set(true);
         self.new_tick();
+    }
+
+    /// Whether the checksum's lists are long enough that `Lua::step` flushes them (see
+    /// `Tracker::pending`).
+    pub(crate) fn flush_due(self) -> bool {
+        self.tracking() && self.with_tracker(|t| t.pending() >= FLUSH_AT) == Some(true)
     }
 
     /// Brings the checksum's sum up to date (see `snapshot::incremental`) and starts a new

@@ -594,6 +594,14 @@ impl Lua {
             let _guard = AccountGuard::new(&self.memory);
             self.arena
                 .mutate(|mc, state| crate::gc::logical_collection(Context::new(mc, state)));
+        } else {
+            // The checksum's lists keep what they name alive until a flush: bounded here
+            // for a host that stopped asking for checksums (a flush changes no value).
+            self.arena.mutate(|mc, state| {
+                if state.journal.flush_due() {
+                    let _ = state.journal.flush(Context::new(mc, state));
+                }
+            });
         }
         if self.memory.take_collection_wanted() || self.limit_cycle.get() != LimitCycle::Idle {
             self.limit_collection_slice();

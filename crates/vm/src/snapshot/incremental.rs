@@ -185,6 +185,11 @@ impl<'gc> Tracker<'gc> {
         t
     }
 
+    /// Objects the lists name (each held until the next flush).
+    pub(crate) fn pending(&self) -> usize {
+        self.made.len() + self.written.len() + self.written_pages.len()
+    }
+
     pub(crate) fn sum(&self) -> u64 {
         self.sum
     }
