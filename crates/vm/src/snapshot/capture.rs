@@ -7,8 +7,8 @@ use gc_arena::Gc;
 use lunette_gc_snapshot::Numbering;
 
 use super::checksum::{
-    hash_slot, member_hash, page_hash, proto_digest, resumable_key, table_hash, Ident, Identities,
-    OneRef, RootState, TableHeader, PAGED_HASH_MIN,
+    hash_slot, member_hash, member_hash_pages, page_hash, proto_digest, resumable_key, Ident,
+    Identities, OneRef, RootState,
 };
 use super::image::*;
 use super::incremental::{HashMember, Member};
@@ -46,6 +46,22 @@ fn addr<T>(gc: Gc<'_, T>) -> usize {
 }
 
 impl<'gc> ObjRef<'gc> {
+    /// The object a reference value is (`None` for the others: plain data and strings).
+    fn of_value(v: Value<'gc>) -> Option<Self> {
+        Some(match v {
+            Value::Table(t) => ObjRef::Table(t),
+            Value::Function(f) => ObjRef::Closure(f),
+            Value::Callback(c) => ObjRef::Callback(c),
+            Value::Thread(t) => ObjRef::Thread(t),
+            Value::UserData(u) => ObjRef::UserData(u),
+            Value::Nil
+            | Value::Boolean(_)
+            | Value::Integer(_)
+            | Value::Float(_)
+            | Value::String(_) => return None,
+        })
+    }
+
     fn address(self) -> usize {
         match self {
             ObjRef::Table(t) => addr(t.0),
@@ -152,20 +168,11 @@ impl<'gc> Capture<'gc> {
     /// The image of a reference value (out of line: it numbers an object).
     #[inline(never)]
     fn object_val(&mut self, v: Value<'gc>) -> Val {
-        let r = match v {
-            Value::Table(t) => ObjRef::Table(t),
-            Value::Function(f) => ObjRef::Closure(f),
-            Value::Callback(c) => ObjRef::Callback(c),
-            Value::Thread(t) => ObjRef::Thread(t),
-            Value::UserData(u) => ObjRef::UserData(u),
-            // (`val` images these itself.)
-            Value::Nil
-            | Value::Boolean(_)
-            | Value::Integer(_)
-            | Value::Float(_)
-            | Value::String(_) => return self.val(v),
-        };
-        Val::Obj(self.obj(r))
+        match ObjRef::of_value(v) {
+            Some(r) => Val::Obj(self.obj(r)),
+            // (`val` images the others itself.)
+            None => self.val(v),
+        }
     }
 
     /// A string's number: from `recent_strings` when it was numbered lately.
@@ -670,42 +677,12 @@ impl<'gc> HashMember<'gc> for LiveHasher<'gc> {
     fn hash(&mut self, m: Member<'gc>) -> Result<(u64, Option<Vec<u64>>), SnapshotError> {
         let c = &mut self.0;
         let o = c.encode(m.into())?;
-        let r = match &o {
-            Obj::Table {
-                id,
-                flags,
-                array,
-                entries,
-                tombstones,
-                metatable,
-                ..
-            } if array.len as usize >= PAGED_HASH_MIN => {
-                let slice = |r: SlotRange, width: usize| {
-                    let start = (r.start as usize).wrapping_sub(c.slots_base);
-                    c.slots
-                        .get(start..start.saturating_add(r.len as usize * width))
-                        .unwrap_or(&[])
-                };
-                let mut pages = Vec::new();
-                let total = table_hash(
-                    TableHeader {
-                        id: *id,
-                        flags: *flags,
-                        tombstones: *tombstones,
-                        metatable: metatable.map(|m| c.object(m)),
-                    },
-                    slice(*array, 1),
-                    slice(*entries, 2),
-                    &*c,
-                    Some(&mut pages),
-                );
-                (total, Some(pages))
-            }
-            _ => (member_hash(&o, &c.slots, c.slots_base, &*c), None),
-        };
+        let mut pages = Vec::new();
+        let h = member_hash_pages(&o, &c.slots, c.slots_base, &*c, Some(&mut pages));
         c.slots_base += c.slots.len();
         c.slots.clear();
-        Ok(r)
+        // (A table hashed by pages has at least one.)
+        Ok((h, (!pages.is_empty()).then_some(pages)))
     }
 
     fn page(&mut self, t: Table<'gc>, page: usize) -> Option<u64> {
@@ -735,26 +712,13 @@ fn live_val(v: Value<'_>) -> (Val, OneRef) {
             one.string = s.content_hash();
             Val::Str(0)
         }
-        Value::Table(t) => {
-            one.object = ObjRef::Table(t).identity();
-            Val::Obj(0)
-        }
-        Value::Function(f) => {
-            one.object = ObjRef::Closure(f).identity();
-            Val::Obj(0)
-        }
-        Value::Callback(f) => {
-            one.object = ObjRef::Callback(f).identity();
-            Val::Obj(0)
-        }
-        Value::Thread(t) => {
-            one.object = ObjRef::Thread(t).identity();
-            Val::Obj(0)
-        }
-        Value::UserData(u) => {
-            one.object = ObjRef::UserData(u).identity();
-            Val::Obj(0)
-        }
+        _ => match ObjRef::of_value(v) {
+            Some(r) => {
+                one.object = r.identity();
+                Val::Obj(0)
+            }
+            None => Val::Nil,
+        },
     };
     (val, one)
 }

@@ -363,6 +363,17 @@ pub(crate) fn hash_slot(h: &mut StableHasher, v: Val, ids: &impl Identities) {
 /// `h(o)` of a member (see the module docs; other kinds hash to 0). A table's slots are
 /// `slots[start - base..]` of its ranges.
 pub(crate) fn member_hash(o: &Obj, slots: &[Val], base: usize, ids: &impl Identities) -> u64 {
+    member_hash_pages(o, slots, base, ids, None)
+}
+
+/// `member_hash`, the page hashes of a table hashed by pages going to `pages`.
+pub(crate) fn member_hash_pages(
+    o: &Obj,
+    slots: &[Val],
+    base: usize,
+    ids: &impl Identities,
+    pages: Option<&mut Vec<u64>>,
+) -> u64 {
     let mut h = StableHasher::new();
     let h = &mut h;
     let obj = |i: u32| ids.object(i);
@@ -398,7 +409,7 @@ pub(crate) fn member_hash(o: &Obj, slots: &[Val], base: usize, ids: &impl Identi
                 range(array.start, array.len, 1),
                 range(entries.start, entries.len, 2),
                 ids,
-                None,
+                pages,
             )
         }
         Obj::Closure {
