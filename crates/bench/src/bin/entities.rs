@@ -10,7 +10,9 @@
 //! the time of `Lua::checksum()` after a frame.
 //!
 //! With `--profile-owned K`: K rounds of owned `snapshot()` and `restore()` at the first
-//! size (into the same VM and into a fresh one), for a profiler; prints their medians.
+//! size (into the same VM and into a fresh one), for a profiler; prints their medians. Add
+//! `--tracked` to take them of a VM that computed a checksum (its images carry the
+//! checksum's state).
 //!
 //! With `--profile-checksum K`: K rounds of a churn frame and `Lua::checksum()` at the
 //! first size, for a profiler; prints the checksum's median.
@@ -260,6 +262,10 @@ fn main() {
                 i += 1;
                 let rounds: usize = args[i].parse().unwrap_or(100);
                 let mut lua = world(sizes[0], false);
+                if args.iter().any(|a| a == "--tracked") {
+                    // With the incremental checksum's state to carry.
+                    lua.checksum().unwrap();
+                }
                 let (mut snap_ms, mut same_ms, mut fresh_ms) = (Vec::new(), Vec::new(), Vec::new());
                 for _ in 0..rounds {
                     let t = Instant::now();
@@ -281,6 +287,7 @@ fn main() {
                 );
                 return;
             }
+            "--tracked" => {}
             "--profile-checksum" => {
                 // For a profiler: a frame and `checksum()` of the first size, in a loop.
                 i += 1;
@@ -298,7 +305,7 @@ fn main() {
             }
             other => {
                 eprintln!(
-                    "usage: entities [--sizes 1000,10000,100000] [--frames 30] [--churn] [--image] [--profile-owned K] [--profile-checksum K] (got {other})"
+                    "usage: entities [--sizes 1000,10000,100000] [--frames 30] [--churn] [--image] [--profile-owned K [--tracked]] [--profile-checksum K] (got {other})"
                 );
                 std::process::exit(2);
             }
