@@ -370,6 +370,21 @@ impl Lua {
     /// full collection or counted by it. Two VMs give comparable values once both have
     /// computed a checksum at the same point of the same history (from their start, say),
     /// or when one was restored from the other's snapshot.
+    ///
+    /// ```
+    /// use lunette_vm::Lua;
+    /// let (mut a, mut b) = (Lua::core(), Lua::core());
+    /// // Both begin at the same point: their setup.
+    /// assert_eq!(a.checksum().unwrap(), b.checksum().unwrap());
+    /// for lua in [&mut a, &mut b] {
+    ///     lua.chunk("t = {} for i = 1, 100 do t[i] = {i} end").exec().unwrap();
+    ///     lua.checksum().unwrap();
+    /// }
+    /// assert_eq!(a.checksum().unwrap(), b.checksum().unwrap());
+    /// // One field differs: so do the checksums (each call hashed only what changed).
+    /// b.chunk("t[50][1] = 0").exec().unwrap();
+    /// assert_ne!(a.checksum().unwrap(), b.checksum().unwrap());
+    /// ```
     pub fn checksum(&self) -> Result<u64, SnapshotError> {
         let hint = self.capture_hint.get();
         let (sum, walked) = self.arena.mutate(|mc, state| {
