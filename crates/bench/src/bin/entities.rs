@@ -103,6 +103,8 @@ struct Row {
     first_checksum_ms: f64,
     /// `snap()` then `checksum()` after a frame, once the checksum is tracked.
     snap_checksum_ms: f64,
+    /// `rollback(8)` and 8 frames re-simulated, each with `snap()` and `checksum()`.
+    rollback8_checksum_ms: f64,
 }
 
 fn setup(n: usize, churn: bool) -> String {
@@ -185,6 +187,19 @@ fn measure(n: usize, frames: usize, churn: bool) -> Row {
         lua.checksum().unwrap();
         snap_checksum.push(ms(t));
     }
+    f += 9;
+    // ggrs' rollback: back 8 frames, then 8 frames re-simulated with snap() + checksum().
+    let mut rollback8_checksum = Vec::new();
+    for _ in 0..frames.min(20) {
+        let t = Instant::now();
+        lua.rollback(8).unwrap();
+        for g in f - 8..f {
+            step(&mut lua, g);
+            lua.snap().unwrap();
+            lua.checksum().unwrap();
+        }
+        rollback8_checksum.push(ms(t));
+    }
     let mut owned = Vec::new();
     let mut restore = Vec::new();
     let mut owned_bytes = 0;
@@ -210,6 +225,7 @@ fn measure(n: usize, frames: usize, churn: bool) -> Row {
         checksum_ms: median(checksum),
         first_checksum_ms: first_checksum,
         snap_checksum_ms: median(snap_checksum),
+        rollback8_checksum_ms: median(rollback8_checksum),
     }
 }
 
@@ -326,8 +342,8 @@ fn main() {
         return;
     }
     let churn = args.iter().any(|a| a == "--churn");
-    println!("| N | step+snap() | (snap alone) | rollback(1) | rollback(8) + resim 8 | bytes per ring snapshot | owned snapshot() / restore | owned bytes | checksum() (first) | snap() + checksum() | rollback-mlua snap / rb(1) / rb(8) | Red Moon clone / rollback |");
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("| N | step+snap() | (snap alone) | rollback(1) | rollback(8) + resim 8 | bytes per ring snapshot | owned snapshot() / restore | owned bytes | checksum() (first) | snap() + checksum() | rollback(8) + resim 8, checksums | rollback-mlua snap / rb(1) / rb(8) | Red Moon clone / rollback |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for n in sizes {
         let r = measure(n, frames, churn);
         let anchor = ANCHORS.iter().find(|a| a.0 == n);
@@ -339,7 +355,7 @@ fn main() {
             None => ("–".into(), "–".into()),
         };
         println!(
-            "| {} | {:.4} | {:.4} | {:.4} | {:.3} | {} | {:.2} / {:.2} | {} | {:.4} ({:.2}) | {:.4} | {} | {} |",
+            "| {} | {:.4} | {:.4} | {:.4} | {:.3} | {} | {:.2} / {:.2} | {} | {:.4} ({:.2}) | {:.4} | {:.3} | {} | {} |",
             r.n,
             r.step_snap,
             r.snap_only,
@@ -352,6 +368,7 @@ fn main() {
             r.checksum_ms,
             r.first_checksum_ms,
             r.snap_checksum_ms,
+            r.rollback8_checksum_ms,
             mlua,
             redmoon
         );
