@@ -136,8 +136,11 @@ pub(crate) struct Tracker<'gc> {
     /// Whether a typed userdata payload was first borrowed mutably this tick (payload cells
     /// do not know their userdata: every typed userdata of L is rehashed then).
     payload_written: bool,
-    /// The typed userdata that were in L (weak; the dead ones pruned at full collections).
+    /// The typed userdata that were in L (weak; the dead ones pruned at full collections
+    /// and when the list doubles).
     typed: Vec<GcWeak<'gc, UserDataInner<'gc>>>,
+    #[collect(require_static)]
+    typed_prune_at: usize,
     /// The hash of every member of L hashed so far, by address.
     #[collect(require_static)]
     cache: hashbrown::HashMap<usize, u64, AddressHash>,
@@ -172,6 +175,7 @@ impl<'gc> Tracker<'gc> {
             written_pages: Vec::new(),
             payload_written: false,
             typed: Vec::new(),
+            typed_prune_at: 64,
             cache: Default::default(),
             pages: Default::default(),
             sum: rest,
@@ -202,6 +206,11 @@ impl<'gc> Tracker<'gc> {
     fn note_typed(&mut self, m: Member<'gc>) {
         if let Member::UserData(u) = m {
             if u.is_typed() {
+                // The dead pruned when the list doubles: at most twice the live plus 64.
+                if self.typed.len() >= self.typed_prune_at {
+                    self.typed.retain(|w| !w.is_dropped());
+                    self.typed_prune_at = self.typed.len().saturating_mul(2).max(64);
+                }
                 self.typed.push(gc_arena::Gc::downgrade(u.0));
             }
         }
