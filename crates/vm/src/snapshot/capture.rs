@@ -7,7 +7,7 @@ use gc_arena::Gc;
 use lunette_gc_snapshot::Numbering;
 
 use super::checksum::{
-    hash_slot, member_hash, member_hash_pages, page_hash, proto_digest, resumable_key, Ident,
+    hash_val, member_hash, member_hash_pages, page_hash, proto_digest, resumable_key, Ident,
     Identities, OneRef, RootState,
 };
 use super::image::*;
@@ -138,8 +138,8 @@ struct Capture<'gc> {
     /// `strings`: the keys of a program's tables repeat, table after table).
     recent_strings: [(usize, u32); RECENT_STRINGS],
     slots: Vec<Val>,
-    /// Slots already taken out of `slots` (`checksum` hashes each object's slots and empties
-    /// the buffer): `slots_base + slots.len()` is the next slot's position in the image.
+    /// Slots already taken out of `slots` (the checksum's walks hash each object's slots and
+    /// empty the buffer): `slots_base + slots.len()` is the next slot's position.
     slots_base: usize,
 }
 
@@ -692,7 +692,7 @@ impl<'gc> HashMember<'gc> for LiveHasher<'gc> {
         let slots = st.array.get(start..end)?;
         Some(page_hash(t.id(), page, slots.len(), |h, k| {
             let (v, one) = live_val(slots[k]);
-            hash_slot(h, v, &one);
+            hash_val(h, v, &one);
         }))
     }
 }

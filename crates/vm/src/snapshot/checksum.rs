@@ -227,7 +227,8 @@ fn hash_ident(h: &mut StableHasher, r: Ident) {
     h.word(r.1);
 }
 
-fn hash_val(h: &mut StableHasher, v: Val, ids: &impl Identities) {
+/// Hashes `v`, its references resolved by `ids`.
+pub(crate) fn hash_val(h: &mut StableHasher, v: Val, ids: &impl Identities) {
     match v {
         Val::Nil => h.word(0),
         Val::Boolean(b) => h.word(1 + b as u64),
@@ -353,11 +354,6 @@ impl Identities for OneRef {
     fn object(&self, _: u32) -> Ident {
         self.object
     }
-}
-
-/// Hashes `v`, an image value, as a slot's value.
-pub(crate) fn hash_slot(h: &mut StableHasher, v: Val, ids: &impl Identities) {
-    hash_val(h, v, ids);
 }
 
 /// `h(o)` of a member (see the module docs; other kinds hash to 0). A table's slots are
