@@ -740,3 +740,51 @@ fn a_full_collection_counts_a_shared_string_once() {
     );
     assert!(shared > 100.0, "the string counts: {shared} KiB");
 }
+
+/// Builtins that work in pieces pause at step boundaries when the fuel runs out, so where
+/// (and whether) they pause depends on the host's step sizes. What they keep while paused
+/// (`Context::new_pause_table`) must change no object id, no `collectgarbage("count")` and
+/// no checksum: each call below, run in steps of 1, 97 and a trillion units, reads the same.
+#[test]
+fn builtins_that_pause_change_no_id_count_or_checksum() {
+    const CALLS: &[&str] = &[
+        "local g = ('x'):rep(5000, ','):gsub(',', ';')",
+        "local g = ('x'):rep(5000, ','):gsub(',', function(c) return c .. c end)",
+        "local s = ('x'):rep(5000, ',') local t = {} for i = 1, 100 do t[i] = s end
+         local f = string.format(('%s'):rep(100), table.unpack(t))",
+        "local n = select('#', ('x'):rep(50000):byte(1, -1))",
+        "local n = ('x'):rep(500000, ','):find('y')",
+        "local n = ('x'):rep(500000, ','):find('x,x,y', 1, true)",
+        "local n = ('x'):rep(500000, ','):match('(x,)+y')",
+        "local n = 0 for a in ('x'):rep(50000, ','):gmatch('x') do n = n + 1 end",
+        "local n = select('#', utf8.codepoint(('\\u{e9}'):rep(50000), 1, -1))",
+        "local t = {} for i = 1, 3000 do t[i] = i end
+         local n = select('#', string.unpack(('i4'):rep(3000), string.pack(('i4'):rep(3000), table.unpack(t))))",
+        "local t = {} for i = 1, 100000 do t[i] = i end local n = select('#', table.unpack(t))",
+        "local t = {} for i = 1, 20000 do t[i] = (i * 7919) % 1000 end
+         table.sort(t, function(a, b) return a < b end)",
+        "local f = load(('local a = 1 '):rep(20000))",
+        "local t = {} for i = 1, 20000 do t[i] = i end local s = table.concat(t, ',')",
+        "local s = ('ab'):rep(200000) local u = s .. 1 .. s",
+        "local u = ('ab'):rep(200000):rep(3, ',') local g = table.concat({u, u}, ';')",
+    ];
+    for code in CALLS {
+        let body = format!(
+            "function probe() {code} return tostring({{}}) .. ' ' .. collectgarbage('count') end"
+        );
+        let reads: Vec<(String, u64)> = [1, 97, 1_000_000_000_000]
+            .iter()
+            .map(|&fuel| {
+                let mut lua = Lua::with_host(Rc::new(CaptureHost::new()));
+                lua.execute(body.as_bytes(), "=probe").unwrap();
+                lua.checksum().unwrap();
+                let read = call(&mut lua, "probe", &[], fuel);
+                (read, lua.checksum().unwrap())
+            })
+            .collect();
+        assert!(
+            reads.iter().all(|r| *r == reads[0]),
+            "{code}: {reads:?} (steps of 1, 97, 10^12)"
+        );
+    }
+}

@@ -15,9 +15,8 @@
 //!
 //! Optional header lines (anywhere in the leading `--` comment block):
 //! `-- steps: N` (step cap, default [`DEFAULT_STEPS`]), `-- fuel: N` (fuel per step,
-//! default [`STEP_FUEL`]) and `-- overrun: N` (a larger overrun bound than [`OVERRUN`] for a
-//! script that exercises a builtin whose per-call work is bounded by design at more than
-//! that; the script must say which bound and why).
+//! default [`STEP_FUEL`]) and `-- overrun: N` (a tighter overrun bound than [`OVERRUN`] for a
+//! script whose builtin works in small pieces; the script says which bound and why).
 //!
 //! For every script and every step, the child asserts:
 //! - no panic (each script runs inside `catch_unwind`; the process also survives aborts),
@@ -50,13 +49,9 @@ const DEFAULT_STEPS: u64 = 300;
 /// builtins charge before they work and do long work in pieces that pause at step boundaries,
 /// so a step overruns by at most one straight-line stretch or one piece: the biggest pieces are
 /// moves of many values in one call (PUC's 1,000,000-slot stack at 8 values a unit: 125K).
-/// Scripts that make one big string in one call (a 32 MiB `string.rep`, `s .. s`) declare a
-/// larger `-- overrun:` bounded by [`BIG_STRING_OVERRUN`]. Anything beyond is a bug.
+/// Big strings (a 32 MiB `string.rep`, `s .. s`) are built in pieces of 64 KiB. Anything
+/// beyond is a bug, and no script may declare more.
 const OVERRUN: i64 = 150_000;
-/// The most one call that builds a single string may charge at once: the memory limit's worth
-/// of bytes at 1 unit per 32 (a bigger request is refused before any work), plus a stretch.
-/// No script may declare more.
-const BIG_STRING_OVERRUN: i64 = (lunette::SANDBOX_MEMORY_LIMIT / 32) as i64 + 100_000;
 /// The runner asks for a full collection (as a game host would, e.g. once a frame) every
 /// this many steps, so weak tables are cleared and finalizers run.
 const GC_EVERY: u64 = 10;
@@ -142,9 +137,9 @@ fn parse_header(src: &[u8]) -> Result<Header, String> {
             h.fuel = n.trim().parse().map_err(|e| format!("fuel: {e}"))?;
         } else if let Some(n) = line.strip_prefix("-- overrun:") {
             h.overrun = n.trim().parse().map_err(|e| format!("overrun: {e}"))?;
-            if h.overrun > BIG_STRING_OVERRUN {
+            if h.overrun > OVERRUN {
                 return Err(format!(
-                    "overrun: {} is above the bound of any one call ({BIG_STRING_OVERRUN})",
+                    "overrun: {} is above the bound of any one step ({OVERRUN})",
                     h.overrun
                 ));
             }

@@ -148,7 +148,7 @@ const HOSTILE: &[&str] = &[
 
 /// Round trips at the first steps, then every few steps: at most ~60 per script.
 fn trip_at(step: usize) -> bool {
-    step < 24 || (step < 400 && step % 16 == 0) || step % 256 == 0
+    step < 24 || (step < 400 && step.is_multiple_of(16)) || step.is_multiple_of(256)
 }
 
 #[test]

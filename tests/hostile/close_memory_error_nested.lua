@@ -1,7 +1,7 @@
 -- expect: ok
--- overrun: 2197152
--- (overrun: one call builds a single big string, charged 1 unit per 32 bytes at once:
--- bounded by the memory limit, BIG_STRING_OVERRUN in tests/hostile.rs)
+-- overrun: 5000
+-- (overrun: a big string is built in pieces of 64 KiB, each charged before it is written
+-- (lunette_vm::big_string): a step overruns its budget by at most one piece)
 -- Attack: a memory error unwinding through nested coroutine.wrap calls whose bodies have
 -- <close> variables (handlers that ignore it, re-raise it, or raise their own error). A
 -- memory error is reported once, cleanly ("not enough memory", no positions glued onto it at

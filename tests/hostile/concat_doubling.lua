@@ -1,7 +1,7 @@
 -- expect: error "not enough memory"
--- overrun: 2197152
--- (overrun: one call builds a single big string, charged 1 unit per 32 bytes at once:
--- bounded by the memory limit, BIG_STRING_OVERRUN in tests/hostile.rs)
+-- overrun: 5000
+-- (overrun: a big string is built in pieces of 64 KiB, each charged before it is written
+-- (lunette_vm::big_string): a step overruns its budget by at most one piece)
 -- steps: 300
 -- Attacks: string doubling with the .. operator (s = s .. s) until the size limit: each
 -- concatenation is one instruction; the last legal ones copy 1 GiB. Must end with a clean

@@ -1,14 +1,14 @@
 -- expect: fuel
 -- fuel: 10000
--- overrun: 500000
+-- overrun: 5000
 -- steps: 40
 -- Attack: functions whose chunk name is 6 MiB raise errors and build tracebacks in a loop
 -- (runtime errors, `error` with positions, `debug.traceback`, errors through coroutine.wrap,
 -- for every chunk-name form: "=name", "@file", source text with and without a newline).
 -- Messages show PUC's short chunk id (at most 59 bytes): no message may look at (let alone
--- copy) the whole name. (The overrun bound covers the setup: `string.rep` and `load` charge
--- a 6 MiB output or name in one call, 1 unit per 32 and 16 bytes; the loop itself overruns
--- by a few units.)
+-- copy) the whole name. (The overrun bound covers the setup: `string.rep` and the `..`
+-- build 6 MiB strings in pieces, and `load` charges as it reads the name; the loop itself
+-- overruns by a few units.)
 local big = string.rep("x", 6 * 1024 * 1024)
 local fs = {}
 for _, name in ipairs{"=" .. big, "@" .. big, big, "a\n" .. big} do

@@ -280,7 +280,7 @@ impl<'a> Lexer<'a> {
     fn advance(&mut self) {
         if self.pos < self.src.len() {
             self.pos += 1;
-            if self.pos % PROGRESS_GRAIN == 0 {
+            if self.pos.is_multiple_of(PROGRESS_GRAIN) {
                 if let Some(p) = self.progress {
                     p.store(self.pos, Ordering::Release);
                 }

@@ -11,7 +11,7 @@ use lunette_vm::{
 };
 
 use crate::base::tostring_plain;
-use crate::string::{assemble, charge_assembly, charge_bytes, reserve_buffer, MAX_SIZE};
+use crate::string::{charge_bytes, reserve_buffer, return_assembled, MAX_SIZE};
 use crate::util::check_string;
 
 const FLAGS_F: &[u8] = b"-+ #0";
@@ -644,13 +644,13 @@ impl<'gc> Fmt<'gc> {
         if self.out.is_empty() {
             return;
         }
-        let parts = *self.parts.get_or_insert_with(|| ctx.new_table());
+        let parts = *self.parts.get_or_insert_with(|| ctx.new_pause_table(0));
         self.nparts += 1;
         self.saved_len += self.out.len();
         let _ = parts.set(
             ctx,
             Value::Integer(self.nparts),
-            Value::String(ctx.new_string(&self.out)),
+            Value::String(ctx.new_pause_string(&self.out)),
         );
         self.out = Vec::new();
     }
@@ -671,7 +671,7 @@ impl<'gc> Fmt<'gc> {
                 int(self.pos),
                 int(self.arg),
                 parts,
-                Value::String(ctx.new_string(form)),
+                Value::String(ctx.new_pause_string(form)),
                 args_v,
                 Value::Integer(nargs),
                 Value::Integer(self.nparts),
@@ -709,20 +709,17 @@ impl<'gc> Fmt<'gc> {
         Ok((st, form, args))
     }
 
-    /// The whole output.
+    /// Returns the whole output.
     fn finish(
         self,
         ctx: Context<'gc>,
         exec: &mut Exec<'gc, '_>,
-    ) -> Result<LuaString<'gc>, Error<'gc>> {
+    ) -> Result<Action<'gc>, Error<'gc>> {
         let total = self.saved_len + self.out.len();
         if total > MAX_SIZE {
             return Err(Error::runtime("resulting string too large"));
         }
-        // Charged the same whether the output was ever saved in parts or not (that depends
-        // on where steps ended), so total fuel does not depend on the step budget.
-        charge_assembly(exec, total);
-        assemble(ctx, self.parts, self.nparts, total, &self.out)
+        return_assembled(ctx, exec, self.parts, self.nparts, total, &self.out, None)
     }
 }
 
@@ -737,9 +734,7 @@ fn drive<'gc>(
     loop {
         match run(ctx, exec, &mut st, args)? {
             Step::Done => {
-                let s = st.finish(ctx, exec)?;
-                exec.set_return(Value::String(s));
-                return Ok(Action::Return);
+                return st.finish(ctx, exec);
             }
             Step::Piece => {
                 if exec.out_of_fuel() {

@@ -92,7 +92,7 @@ pub fn open(ctx: Context<'_>) {
 pub(crate) const ASSEMBLY_BYTES_PER_FUEL: usize = 64;
 
 /// Charges the assembly of `bytes` bytes of output into a result string.
-pub(crate) fn charge_assembly(exec: &mut Exec<'_, '_>, bytes: usize) {
+fn charge_assembly(exec: &mut Exec<'_, '_>, bytes: usize) {
     exec.charge(bytes / ASSEMBLY_BYTES_PER_FUEL + 1);
 }
 
@@ -112,6 +112,43 @@ pub(crate) fn assemble<'gc>(
             Ok(ctx.new_string(tail))
         }
     }
+}
+
+/// Returns the result string of output saved in `parts` (strings at 1..=nparts) followed by
+/// `tail`, `total` bytes in all, followed by `extra` values: written at once like
+/// [`assemble`], or, when longer than `BUILD_IN_PIECES`, by the string builder in pieces
+/// across steps (`lunette_vm::big_string`), its bytes reserved first either way.
+pub(crate) fn return_assembled<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    parts: Option<Table<'gc>>,
+    nparts: i64,
+    total: usize,
+    tail: &[u8],
+    extra: Option<Value<'gc>>,
+) -> Result<Action<'gc>, Error<'gc>> {
+    // Charged the same whether the output was ever saved in parts or not (that depends on
+    // where steps ended), so total fuel does not depend on the step budget.
+    if total <= lunette_vm::big_string::BUILD_IN_PIECES {
+        charge_assembly(exec, total);
+        let s = Value::String(assemble(ctx, parts, nparts, total, tail)?);
+        match extra {
+            Some(v) => exec.replace(&[s, v]),
+            None => exec.set_return(s),
+        }
+        return Ok(Action::Return);
+    }
+    ctx.reserve_memory(total)?;
+    let mut pieces: Vec<Value<'gc>> = match parts {
+        Some(t) => (1..=nparts).map(|k| t.get_int(k)).collect(),
+        None => Vec::new(),
+    };
+    if !tail.is_empty() {
+        pieces.push(Value::String(ctx.new_pause_string(tail)));
+    }
+    Ok(lunette_vm::big_string::return_built(
+        ctx, exec, &pieces, total, extra,
+    ))
 }
 
 /// The result string of the strings in `parts` at `slots` followed by `tail`, `total` bytes
@@ -293,11 +330,11 @@ fn reverse<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'g
 }
 
 fn rep<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
-    let s = check_string(ctx, exec, 0)?;
+    let s_str = check_string(ctx, exec, 0)?;
     let n = check_integer(exec, 1)?;
-    let sep = opt_string(ctx, exec, 2)?;
-    let s = s.as_bytes();
-    let sep = sep.map(|x| x.as_bytes()).unwrap_or(b"");
+    let sep_str = opt_string(ctx, exec, 2)?;
+    let s = s_str.as_bytes();
+    let sep = sep_str.map(|x| x.as_bytes()).unwrap_or(b"");
     if n <= 0 {
         exec.set_return(ctx.str(""));
         return Ok(Action::Return);
@@ -313,10 +350,18 @@ fn rep<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, 
     let n = n as usize;
     // Nothing is changed yet: `rep` can run again after a collection.
     ctx.reserve_memory_or_retry(unit * n)?;
-    charge_bytes(exec, unit * n);
-    // Written straight into the result (one allocation of its size). One call, bounded by
-    // the memory limit (the request was refused above if it does not fit).
     let total = unit * n - sep.len();
+    if total > lunette_vm::big_string::BUILD_IN_PIECES {
+        // In pieces across steps: `s .. sep` repeated, cut at the length.
+        let mut parts = vec![Value::String(s_str)];
+        parts.extend(sep_str.filter(|x| !x.is_empty()).map(Value::String));
+        return Ok(lunette_vm::big_string::return_built(
+            ctx, exec, &parts, total, None,
+        ));
+    }
+    charge_bytes(exec, unit * n);
+    // Written straight into the result (one allocation of its size, at most
+    // `BUILD_IN_PIECES` bytes).
     let r = ctx.new_string_with(total, |out| {
         // One period (`s .. sep`), then doubling copies of the filled prefix; the result is
         // periodic and ends with `s` (its length is `n` periods less one `sep`).
@@ -562,7 +607,7 @@ fn run_search(
 
 /// A new table holding `values` at 1..n (a continuation's state).
 pub(crate) fn state_table<'gc>(ctx: Context<'gc>, values: &[Value<'gc>]) -> Table<'gc> {
-    let t = ctx.new_table_with_capacity(values.len(), 0);
+    let t = ctx.new_pause_table(values.len());
     for (i, v) in values.iter().enumerate() {
         let _ = t.set(ctx, Value::Integer(i as i64 + 1), *v);
     }
@@ -716,7 +761,7 @@ fn find_continue<'gc>(
     exec.clear();
     match found {
         None => {
-            let blob = Value::String(ctx.new_string(&se.encode(&m)));
+            let blob = Value::String(ctx.new_pause_string(&se.encode(&m)));
             let state = state_table(
                 ctx,
                 &[
@@ -776,16 +821,20 @@ fn gmatch<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc
     if init > s.len() {
         init = s.len() + 1;
     }
-    // State: [subject, pattern, next start (0-based), end of last match or -1].
-    let state = state_table(
-        ctx,
-        &[
-            Value::String(s),
-            Value::String(p),
-            Value::Integer(init as i64),
-            Value::Integer(-1),
-        ],
-    );
+    // State: [subject, pattern, next start (0-based), end of last match or -1]. (Made by
+    // every `gmatch`, paused or not: a script table.)
+    let state = ctx.new_table_with_capacity(4, 0);
+    for (i, v) in [
+        Value::String(s),
+        Value::String(p),
+        Value::Integer(init as i64),
+        Value::Integer(-1),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let _ = state.set(ctx, Value::Integer(i as i64 + 1), v);
+    }
     let f = Callback::with_upvalue(ctx, "gmatch_aux", gmatch_aux, Value::Table(state));
     exec.set_return(Value::Callback(f));
     Ok(Action::Return)
@@ -823,7 +872,7 @@ fn gmatch_continue<'gc>(
     let mut charged = m.steps / STEPS_PER_FUEL;
     match run_search(exec, &mut m, &mut se, &mut charged).map_err(pattern_error)? {
         None => {
-            let blob = Value::String(ctx.new_string(&se.encode(&m)));
+            let blob = Value::String(ctx.new_pause_string(&se.encode(&m)));
             let t = state_table(ctx, &[Value::Table(state), blob]);
             Ok(Action::Pause {
                 then: Then::new("gmatch", gmatch_resume, Value::Table(t)),
@@ -942,26 +991,27 @@ pub(crate) fn reserve_buffer<'gc>(
 
 impl<'gc> Gsub<'gc> {
     fn save(&mut self, ctx: Context<'gc>, se: &Search, m: &Matcher<'_>) -> Table<'gc> {
-        let parts = *self.parts.get_or_insert_with(|| ctx.new_table());
+        let parts = *self.parts.get_or_insert_with(|| ctx.new_pause_table(0));
         // A short tail stays a string of its own (copied back on load), so a call per
         // match does not make a part per match.
         let tail = if self.buf.len() < GS_TAIL_MAX {
-            let t = new_str(ctx, &self.buf);
+            let t = Value::String(ctx.new_pause_string(&self.buf));
             self.buf.clear();
             t
         } else {
             self.nparts += 1;
             self.saved_len += self.buf.len();
-            let _ = parts.set(ctx, Value::Integer(self.nparts), new_str(ctx, &self.buf));
+            let part = Value::String(ctx.new_pause_string(&self.buf));
+            let _ = parts.set(ctx, Value::Integer(self.nparts), part);
             self.buf = Vec::new();
-            ctx.str("")
+            Value::String(ctx.new_pause_string(b""))
         };
         // Between attempts the search is three integers; only a paused attempt needs the
         // matcher's whole state. (`false`, not nil, for none: a nil would end the state
         // table's array part there and put the later fields in its hash part, where every
         // save looks them up.)
         let search = if se.in_attempt() {
-            Value::String(ctx.new_string(&se.encode(m)))
+            Value::String(ctx.new_pause_string(&se.encode(m)))
         } else {
             Value::Boolean(false)
         };
@@ -1111,12 +1161,15 @@ impl<'gc> Gsub<'gc> {
         let len = self.src.len();
         self.copy_to(ctx, len)?;
         let total = self.saved_len + self.buf.len();
-        // Charged the same whether the output was ever saved in parts or not (that depends
-        // on where steps ended), so total fuel does not depend on the step budget.
-        charge_assembly(exec, total);
-        let result = assemble(ctx, self.parts, self.nparts, total, &self.buf)?;
-        exec.replace(&[Value::String(result), Value::Integer(self.n)]);
-        Ok(Action::Return)
+        return_assembled(
+            ctx,
+            exec,
+            self.parts,
+            self.nparts,
+            total,
+            &self.buf,
+            Some(Value::Integer(self.n)),
+        )
     }
 }
 

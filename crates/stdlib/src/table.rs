@@ -1627,6 +1627,16 @@ fn concat_slice<'gc>(
             Value::Table(st),
         );
     }
+    if total > lunette_vm::big_string::BUILD_IN_PIECES {
+        // A big result is joined in pieces across steps by the string builder.
+        ctx.reserve_memory(total)?;
+        let pieces: Vec<Value<'gc>> = (CONCAT_FIRST_PIECE..=st.length())
+            .map(|k| st.get_int(k))
+            .collect();
+        return Ok(lunette_vm::big_string::return_built(
+            ctx, exec, &pieces, total, None,
+        ));
+    }
     // The join phase: slot 1 false, slot 3 the fuel still to pay for it, slot 5 the bytes.
     raw_set(ctx, st, 1, Value::Boolean(false));
     raw_set(ctx, st, 3, Value::Integer((total / 64) as i64));

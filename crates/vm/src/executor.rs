@@ -1273,7 +1273,9 @@ fn call_other<'gc>(
             }
             Value::Callback(cb) => {
                 let inner = gc_arena::Gc::as_ref(cb.0);
-                if ts.hook.fires(crate::hook::MASK_CALL) && !crate::hook::in_finalizer(ctx, thread)
+                if ts.hook.fires(crate::hook::MASK_CALL)
+                    && !crate::hook::in_finalizer(ctx, thread)
+                    && inner.name != crate::big_string::NAME
                 {
                     return crate::hook::callback_event(
                         ctx,
@@ -1412,7 +1414,8 @@ fn after_callback<'gc>(
         }
         Action::Return
             if ts.hook.fires(crate::hook::MASK_RETURN)
-                && !crate::hook::in_finalizer(ctx, thread) =>
+                && !crate::hook::in_finalizer(ctx, thread)
+                && name != crate::big_string::NAME =>
         {
             crate::hook::callback_event(
                 ctx,

@@ -319,7 +319,7 @@ impl<'gc> LogicalMark<'gc> {
     fn member(&mut self, n: Node<'gc>) {
         use crate::snapshot::Member;
         let m = match n {
-            Node::Table(t) => Some(Member::Table(t)),
+            Node::Table(t) => Member::of_value(Value::Table(t)),
             Node::Closure(c) => Member::of_value(Value::Function(c)),
             Node::UpValue(u) => Some(Member::UpValue(u)),
             Node::Thread(t) => Member::of_value(Value::Thread(t)),
@@ -426,7 +426,11 @@ impl<'gc> LogicalMark<'gc> {
             match n {
                 Node::Table(t) => {
                     let st = t.0.state.borrow();
-                    self.count(st.charge.get());
+                    // A paused builtin's state (`Context::new_pause_table`) is host
+                    // machinery: not counted.
+                    if !crate::state::is_host_id(t.id()) {
+                        self.count(st.charge.get());
+                    }
                     let (wk, wv) = if st.flags & GC_FLAG_WEAK != 0 && !self.weak_as_strong {
                         weak_mode_of(st.metatable)
                     } else {
@@ -495,7 +499,7 @@ impl<'gc> LogicalMark<'gc> {
                 Node::Thread(t) => {
                     let ts = t.borrow();
                     // An executor's main thread is host machinery: not counted.
-                    if !crate::state::is_host_id(t.0.id) {
+                    if !crate::state::is_host_id(t.id()) {
                         self.count(ts.charge.get());
                     }
                     // What `References` lists, the stack and the frames in pieces

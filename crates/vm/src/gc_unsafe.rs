@@ -1,5 +1,6 @@
-//! The audited module: the only `unsafe` code of lunette: manual `Collect` impls (here) and
-//! the interpreter's unchecked accesses ([`unchecked`], with their soundness argument).
+//! The audited module: the only `unsafe` code of lunette: manual `Collect` impls (here), the
+//! zeroed buffers of big strings ([`zeroed_bytes`]) and the interpreter's unchecked accesses
+//! ([`unchecked`], with their soundness argument).
 //!
 //! `Collect` is an unsafe trait because a `Gc` pointer that is not traced may be freed while
 //! still held. The impls here trace every pointer they hold, strongly; they are manual only
@@ -15,6 +16,16 @@ use gc_arena::Collect;
 use crate::gc::{note_traced, FinalizerList};
 use crate::object::{Reference, References};
 use crate::table::TableState;
+
+/// `len` zero bytes, allocated zeroed: the allocator maps fresh memory for a big buffer and
+/// skips writing it, so its pages are first touched by whoever fills them (the string
+/// builder, piece by piece across steps: see `big_string`).
+pub(crate) fn zeroed_bytes(len: usize) -> std::sync::Arc<[u8]> {
+    let zeroed = std::sync::Arc::<[u8]>::new_zeroed_slice(len);
+    // SAFETY: every byte is initialized (to zero by `new_zeroed_slice`), and zero is a valid
+    // `u8`.
+    unsafe { zeroed.assume_init() }
+}
 
 // SAFETY: every `Gc` held by a `TableState` is traced: `References` for `TableState` lists
 // every reference it holds (its impl destructures every field, so a new field does not

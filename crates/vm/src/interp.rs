@@ -547,6 +547,30 @@ fn concat_reduce<'gc>(
                 Err(Error::CollectThenRetry) => return Ok(ConcatStep::CollectFirst(top)),
                 Err(e) => return Err(e),
             }
+            if total > crate::big_string::BUILD_IN_PIECES {
+                // Built in pieces across steps by the builder, called like a `__concat`
+                // metamethod with the run (numbers as strings) in its state table; its
+                // result lands in `stack[start]`.
+                let parts: Vec<Value<'gc>> = stack[start..top]
+                    .iter()
+                    .map(|&v| match v {
+                        Value::String(_) => v,
+                        other => {
+                            scratch.clear();
+                            number_to_bytes(other, &mut scratch);
+                            Value::String(ctx.new_string(&scratch))
+                        }
+                    })
+                    .collect();
+                let st = crate::big_string::start(ctx, &parts, total);
+                let builder = crate::big_string::builder(ctx);
+                return Ok(ConcatStep::Meta(
+                    builder,
+                    Value::Table(st),
+                    Value::Nil,
+                    start + 1,
+                ));
+            }
             fuel.consume((total / 64) as i64);
             let pieces = &stack[start..top];
             let s = ctx.new_string_with(total, |out| {

@@ -10,6 +10,10 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+// `big_string` is public for `lunette-stdlib` (its builtins return big results through
+// the builder); embedders do not need it.
+#[doc(hidden)]
+pub mod big_string;
 mod compile_ahead;
 mod convert;
 pub mod debug;

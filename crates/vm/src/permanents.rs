@@ -143,6 +143,7 @@ impl Permanents {
         crate::gc::permanents(&mut p);
         crate::host_fn::permanents(&mut p);
         crate::sequence::permanents(&mut p);
+        crate::big_string::permanents(&mut p);
         p.continuation(
             crate::resumable::RESUME_KEY,
             "resumable",

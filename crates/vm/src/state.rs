@@ -190,6 +190,10 @@ pub struct State<'gc> {
     /// carried over restores; see `compile_ahead`).
     #[collect(require_static)]
     pub(crate) compile_jobs: Rc<crate::compile_ahead::CompileJobs>,
+    /// The buffers of big strings being built in pieces (physical state, outside snapshots;
+    /// see `big_string`).
+    #[collect(require_static)]
+    pub(crate) builds: crate::big_string::Builds,
     /// The snapshot ring (`Lua::snap` / `Lua::rollback`), kept as a journal of old states.
     pub(crate) journal: Journal<'gc>,
 }
@@ -254,6 +258,7 @@ impl<'gc> State<'gc> {
             functions,
             memory,
             compile_jobs: Rc::default(),
+            builds: Default::default(),
             journal,
         }
     }
@@ -445,6 +450,16 @@ impl<'gc> Context<'gc> {
         LuaString::new_long_with(self.mc, len, fill)
     }
 
+    /// A long string around `bytes`, a buffer written by the string builder (`big_string`):
+    /// no copy. Longer than `MAX_INTERNED_LEN` (the builder's results are).
+    pub(crate) fn new_string_from_buffer(self, bytes: std::sync::Arc<[u8]>) -> LuaString<'gc> {
+        if bytes.len() <= MAX_INTERNED_LEN {
+            return self.new_string(&bytes);
+        }
+        crate::memory::note_string(&self.state.memory, crate::string::string_cost(bytes.len()));
+        LuaString::from_buffer(self.mc, bytes)
+    }
+
     /// [`Context::new_string`] as a [`Value`].
     pub fn str(self, s: &str) -> Value<'gc> {
         Value::String(self.new_string(s.as_bytes()))
@@ -470,6 +485,25 @@ impl<'gc> Context<'gc> {
         let t = Table::with_id(self.mc, journal.epoch(), self.next_object_id(), array, hash);
         journal.made(self.mc, crate::snapshot::Member::Table(t), true);
         t
+    }
+
+    /// A table for a builtin's own state, made when (and because) it pauses at a step
+    /// boundary: a host id, host charges, and not a checksum member. Where a builtin pauses
+    /// depends on the host's step sizes, so its pause state must change no id, no
+    /// `collectgarbage("count")` and no checksum a script could see. Never hand one to a
+    /// script.
+    pub fn new_pause_table(self, array: usize) -> Table<'gc> {
+        let journal = self.state.journal;
+        let id = self.next_host_object_id();
+        let t = Table::with_id(self.mc, journal.epoch(), id, array, 0);
+        journal.made(self.mc, crate::snapshot::Member::Table(t), false);
+        t
+    }
+
+    /// A string for a paused builtin's state (see [`Context::new_pause_table`]): not counted
+    /// as one the script made.
+    pub fn new_pause_string(self, bytes: &[u8]) -> LuaString<'gc> {
+        self.string_uncounted(bytes)
     }
 
     /// The interned key string of `event` (made once per VM).

@@ -97,6 +97,12 @@ impl<'gc> LuaString<'gc> {
         LuaString(Gc::new(mc, StringData::new(NOT_HASHED, bytes)))
     }
 
+    /// A long string around a buffer of its own (the string builder's), not hashed yet.
+    pub(crate) fn from_buffer(mc: &Mutation<'gc>, bytes: Arc<[u8]>) -> Self {
+        debug_assert!(bytes.len() > MAX_INTERNED_LEN);
+        LuaString(Gc::new(mc, StringData::new(NOT_HASHED, bytes)))
+    }
+
     /// A long string around bytes shared with a snapshot (no copy). `hash` must be the
     /// content hash of `bytes` (it is re-checked in debug builds).
     pub(crate) fn from_shared(mc: &Mutation<'gc>, hash: u64, bytes: Arc<[u8]>) -> Self {

@@ -518,7 +518,9 @@ impl<'gc> TableState<'gc> {
 
 impl<'gc> Table<'gc> {
     /// A new empty table with the given object id (use `Context::new_table`).
-    /// `epoch` is the journal's current one (`Journal::epoch`).
+    /// `epoch` is the journal's current one (`Journal::epoch`). A table with a host id
+    /// (`Context::new_pause_table`) is host machinery: its bytes are a host charge, never
+    /// in `collectgarbage("count")`.
     pub(crate) fn with_id(
         mc: &Mutation<'gc>,
         epoch: u32,
@@ -527,6 +529,9 @@ impl<'gc> Table<'gc> {
         hash: usize,
     ) -> Self {
         let mut state = TableState::default();
+        if crate::state::is_host_id(id) {
+            state.charge = crate::memory::Charge::new_host(0);
+        }
         if array > 0 {
             state.array.reserve(array.min(1 << 16));
         }

@@ -79,7 +79,7 @@ impl<'gc> ObjRef<'gc> {
     /// The member this object is, if it is one (see `checksum`).
     fn member(self) -> Option<Member<'gc>> {
         match self {
-            ObjRef::Table(t) => Some(Member::Table(t)),
+            ObjRef::Table(t) => Member::of_value(Value::Table(t)),
             ObjRef::Closure(c) if !crate::state::is_host_id(c.0.id) => Some(Member::Closure(c)),
             ObjRef::UpValue(u) => Some(Member::UpValue(u)),
             ObjRef::Thread(t) if !crate::state::is_host_id(t.id()) => Some(Member::Thread(t)),

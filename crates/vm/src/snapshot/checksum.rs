@@ -103,8 +103,8 @@ pub(crate) fn resumable_key(key: (&str, &str)) -> u64 {
 /// Whether an image object is a member kind (see the module docs).
 pub(crate) fn is_member(o: &Obj) -> bool {
     match o {
-        Obj::Table { .. }
-        | Obj::UpValueOpen { .. }
+        Obj::Table { id, .. } => !crate::state::is_host_id(*id),
+        Obj::UpValueOpen { .. }
         | Obj::UpValueClosed(_)
         | Obj::UserData { .. }
         | Obj::Resumable { .. } => true,

@@ -58,7 +58,7 @@ impl<'gc> Member<'gc> {
     /// The member a value is, if it is one (host closures and threads are not).
     pub(crate) fn of_value(v: Value<'gc>) -> Option<Self> {
         match v {
-            Value::Table(t) => Some(Member::Table(t)),
+            Value::Table(t) if !crate::state::is_host_id(t.id()) => Some(Member::Table(t)),
             Value::Function(f) if !crate::state::is_host_id(f.0.id) => Some(Member::Closure(f)),
             Value::Thread(t) if !crate::state::is_host_id(t.id()) => Some(Member::Thread(t)),
             Value::UserData(u) => Some(Member::UserData(u)),
@@ -86,7 +86,7 @@ pub(crate) trait AsMember<'gc> {
 
 impl<'gc> AsMember<'gc> for Table<'gc> {
     fn member(self) -> Option<Member<'gc>> {
-        Some(Member::Table(self))
+        Member::of_value(Value::Table(self))
     }
 }
 

@@ -1,0 +1,371 @@
+//! Big strings built in pieces across steps: a `..`, `string.rep` or `table.concat` whose
+//! result is longer than [`BUILD_IN_PIECES`] bytes writes it [`PIECE_BYTES`] at a time,
+//! charging each piece before writing it and reaching a step boundary when the fuel runs
+//! out, so no single step copies (and page-faults in) tens of megabytes: the fuel contract's
+//! "every unit of fuel buys a bounded amount of work" holds for string building too.
+//!
+//! **Logical state** (what snapshots, rollbacks and the checksum see) is a Lua table: the
+//! result's length, the bytes written so far, and the parts (strings), the result being the
+//! parts' concatenation repeated and cut at that length (a plain concatenation is one
+//! period; `string.rep` is many). A paused build is that table in a continuation, like any
+//! other resumable builtin's state.
+//!
+//! **Physical state** is the result's buffer: an `Arc<[u8]>` allocated zeroed (the memory is
+//! mapped lazily, so each page is first touched by the piece that writes it) and filled in
+//! order, kept in `Builds`, outside snapshots. A buffer is found again by its recipe: the
+//! identity of the parts' byte buffers (the cache holds them, so the identities cannot be
+//! reused meanwhile) and the length. The first `filled` bytes are a pure function of the
+//! recipe, so a buffer is right for any build of the same recipe whatever its progress: a
+//! rollback to an earlier point of the build keeps using it, and a build that finds no
+//! buffer (restored into another VM, or evicted by more than `KEPT_BUILDS` builds in
+//! progress at once) writes the bytes it already paid for again, uncharged, then goes on.
+//! The finished buffer becomes the string's bytes without a copy.
+//!
+//! **Memory.** The result's bytes are reserved against the limit before the build starts
+//! (the caller's `reserve_memory_or_retry`) and charged when the string is made, at the end;
+//! nothing else runs in the executor meanwhile, so the account plus the buffer stays within
+//! what the reservation allowed. At most `KEPT_BUILDS` buffers are kept.
+
+use std::cell::RefCell;
+use std::sync::Arc;
+
+use crate::error::Error;
+use crate::executor::Exec;
+use crate::function::{Action, Callback, Outcome, Then};
+use crate::state::Context;
+use crate::table::Table;
+use crate::value::Value;
+
+/// Results longer than this are built in pieces (shorter ones are written at once: a copy of
+/// this size takes well under a millisecond).
+pub const BUILD_IN_PIECES: usize = 1 << 18;
+/// Bytes written per piece.
+pub const PIECE_BYTES: usize = 1 << 16;
+/// Bytes written per unit of fuel (and one unit per piece).
+pub const FILL_BYTES_PER_FUEL: usize = 64;
+/// Buffers of builds in progress kept at once (one per executor paused inside a build is
+/// the common case; more only with several executors building at the same time).
+const KEPT_BUILDS: usize = 2;
+
+/// The builder's name. Debug hooks do not see the builder (PUC makes no call there): the
+/// executor skips its call and return events by this name.
+pub(crate) const NAME: &str = "string builder";
+/// Where the builder callback is kept (made at the first big build, so VMs that never build
+/// one do not spend an object id on it).
+const REGISTRY_KEY: &str = "lunette.build_string";
+
+// The state table's slots.
+const SLOT_TOTAL: i64 = 1;
+const SLOT_DONE: i64 = 2;
+const FIRST_PART: i64 = 3;
+
+/// What a build writes: `parts` concatenated, repeated, cut at `total` bytes.
+struct Recipe {
+    parts: Vec<Arc<[u8]>>,
+    total: usize,
+}
+
+impl Recipe {
+    fn period(&self) -> usize {
+        self.parts.iter().map(|p| p.len()).sum()
+    }
+
+    /// Whether `other` builds the same bytes: same length, same part buffers.
+    fn same(&self, other: &Recipe) -> bool {
+        self.total == other.total
+            && self.parts.len() == other.parts.len()
+            && self
+                .parts
+                .iter()
+                .zip(&other.parts)
+                .all(|(a, b)| Arc::ptr_eq(a, b))
+    }
+
+    /// Writes `out[from..to]`, given that `out[..from]` is written already.
+    fn write(&self, out: &mut [u8], mut from: usize, to: usize) {
+        let period = self.period();
+        while from < to {
+            if from >= period {
+                // Repeat the longest whole number of periods already written.
+                let back = from - from % period;
+                let n = (to - from).min(back);
+                out.copy_within(from - back..from - back + n, from);
+                from += n;
+                continue;
+            }
+            let mut at = 0;
+            for p in &self.parts {
+                if from < at + p.len() {
+                    let k = from - at;
+                    let n = (p.len() - k).min(to - from);
+                    out[from..from + n].copy_from_slice(&p[k..k + n]);
+                    from += n;
+                    break;
+                }
+                at += p.len();
+            }
+        }
+    }
+}
+
+/// A build's buffer: `buf[..filled]` is written; `buf` is never shared until it is taken.
+struct Build {
+    recipe: Recipe,
+    buf: Arc<[u8]>,
+    filled: usize,
+}
+
+/// The buffers of builds in progress (physical state, outside snapshots; see the module
+/// docs), most recently used last.
+#[derive(Default)]
+pub(crate) struct Builds {
+    builds: RefCell<Vec<Build>>,
+}
+
+impl Builds {
+    /// Makes the buffer of `recipe` hold its first `upto` bytes (allocating it, and writing
+    /// again what an earlier piece paid for, if it was not kept).
+    fn fill_to(&self, recipe: Recipe, upto: usize) {
+        let mut builds = self.builds.borrow_mut();
+        let mut build = match builds.iter().position(|b| b.recipe.same(&recipe)) {
+            Some(i) => builds.remove(i),
+            None => {
+                if builds.len() >= KEPT_BUILDS {
+                    builds.remove(0);
+                }
+                Build {
+                    buf: crate::gc_unsafe::zeroed_bytes(recipe.total),
+                    recipe,
+                    filled: 0,
+                }
+            }
+        };
+        if build.filled < upto {
+            if Arc::get_mut(&mut build.buf).is_none() {
+                // (Never shared before it is taken; should it be, start a buffer of its own.)
+                build.buf = crate::gc_unsafe::zeroed_bytes(build.recipe.total);
+                build.filled = 0;
+            }
+            if let Some(out) = Arc::get_mut(&mut build.buf) {
+                build.recipe.write(out, build.filled, upto);
+                build.filled = upto;
+            }
+        }
+        builds.push(build);
+    }
+
+    /// The finished bytes of `recipe` (written whole: see `fill_to`), taken out of the cache.
+    fn take(&self, recipe: Recipe) -> Arc<[u8]> {
+        let total = recipe.total;
+        self.fill_to(recipe, total);
+        let build = self.builds.borrow_mut().pop();
+        build.map(|b| b.buf).unwrap_or_else(|| Arc::from(&[][..]))
+    }
+}
+
+/// Starts building the string of `parts` (strings) concatenated, repeated and cut at `total`
+/// bytes: the state table to pass to [`builder`]. The caller has checked that `total` fits
+/// (`MAX_STRING_LEN`) and reserved it against the memory limit; `total` must be more than
+/// [`BUILD_IN_PIECES`] and at most the parts repeated (one period or more).
+pub fn start<'gc>(ctx: Context<'gc>, parts: &[Value<'gc>], total: usize) -> Table<'gc> {
+    // (A pause table: whether a result is built in pieces must change no id or count.)
+    let t = ctx.new_pause_table(parts.len() + 2);
+    let _ = t.set(
+        ctx,
+        Value::Integer(SLOT_TOTAL),
+        Value::Integer(total as i64),
+    );
+    let _ = t.set(ctx, Value::Integer(SLOT_DONE), Value::Integer(0));
+    for (i, &p) in parts.iter().enumerate() {
+        let _ = t.set(ctx, Value::Integer(FIRST_PART + i as i64), p);
+    }
+    t
+}
+
+/// The builder: a callback that takes a state table made by [`start`] and returns the
+/// string, in pieces across steps (one per VM, kept in the registry).
+pub fn builder<'gc>(ctx: Context<'gc>) -> Value<'gc> {
+    let key = ctx.key(REGISTRY_KEY);
+    let existing = ctx.registry().get(key);
+    if !existing.is_nil() {
+        return existing;
+    }
+    let f = Value::Callback(Callback::new(ctx, NAME, build_string));
+    let _ = ctx.registry().set(ctx, ctx.str(REGISTRY_KEY), f);
+    f
+}
+
+/// Returns, from a callback, the string of `parts` (see [`start`]) followed by `extra` (a
+/// second result, such as `gsub`'s count), built by [`builder`]. (Called with a
+/// continuation rather than as a tail call, so the callback's return event fires for a
+/// debug hook, as in PUC, where no builder exists.)
+pub fn return_built<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    parts: &[Value<'gc>],
+    total: usize,
+    extra: Option<Value<'gc>>,
+) -> Action<'gc> {
+    let st = start(ctx, parts, total);
+    exec.clear();
+    exec.push(Value::Table(st));
+    Action::Call {
+        function: builder(ctx),
+        then: Some(Then::new(NAME, built_result, extra.unwrap_or(Value::Nil))),
+    }
+}
+
+/// Returns the built string, followed by the continuation's state unless it is nil.
+fn built_result<'gc>(
+    _ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    _outcome: Outcome<'gc>,
+) -> Result<Action<'gc>, Error<'gc>> {
+    let extra = exec.upvalue;
+    if !extra.is_nil() {
+        exec.push(extra);
+    }
+    Ok(Action::Return)
+}
+
+fn build_string<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+) -> Result<Action<'gc>, Error<'gc>> {
+    match exec.arg(0) {
+        Value::Table(st) => build_pieces(ctx, exec, st),
+        _ => Err(lost_state()),
+    }
+}
+
+fn build_next<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    _outcome: Outcome<'gc>,
+) -> Result<Action<'gc>, Error<'gc>> {
+    match exec.upvalue {
+        Value::Table(st) => build_pieces(ctx, exec, st),
+        _ => Err(lost_state()),
+    }
+}
+
+fn lost_state<'gc>() -> Error<'gc> {
+    Error::runtime("string builder: lost state")
+}
+
+/// The recipe in a state table, and the bytes written so far.
+fn read_state(st: Table<'_>) -> Result<(Recipe, usize), Error<'_>> {
+    let int = |k: i64| {
+        st.get_int(k)
+            .as_integer_strict()
+            .and_then(|i| usize::try_from(i).ok())
+            .ok_or_else(lost_state)
+    };
+    let (total, done) = (int(SLOT_TOTAL)?, int(SLOT_DONE)?);
+    let mut parts = Vec::new();
+    let mut k = FIRST_PART;
+    while let Value::String(s) = st.get_int(k) {
+        parts.push(s.shared_bytes());
+        k += 1;
+    }
+    let recipe = Recipe { parts, total };
+    if done > total || (total > 0 && recipe.period() == 0) {
+        return Err(lost_state());
+    }
+    Ok((recipe, done))
+}
+
+/// Writes pieces while fuel lasts (each charged before it is written), then pauses, or
+/// returns the finished string. The pieces depend only on the recipe, never on the fuel.
+fn build_pieces<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    st: Table<'gc>,
+) -> Result<Action<'gc>, Error<'gc>> {
+    let (recipe, mut done) = read_state(st)?;
+    let builds = &ctx.state().builds;
+    loop {
+        let n = (recipe.total - done).min(PIECE_BYTES);
+        exec.charge(n / FILL_BYTES_PER_FUEL + 1);
+        done += n;
+        // (Written at every piece, paused or not: the state's contents must not depend on
+        // where steps ended, since the checksum sees it until the next full collection.)
+        let _ = st.set(ctx, Value::Integer(SLOT_DONE), Value::Integer(done as i64));
+        if done == recipe.total {
+            let bytes = builds.take(recipe);
+            exec.set_return(Value::String(ctx.new_string_from_buffer(bytes)));
+            return Ok(Action::Return);
+        }
+        if exec.out_of_fuel() {
+            builds.fill_to(recipe, done);
+            exec.clear();
+            return Ok(Action::Pause {
+                then: Then::new(NAME, build_next, Value::Table(st)),
+            });
+        }
+    }
+}
+
+/// The builder's callback and continuation in the VM's permanents table.
+pub(crate) fn permanents(p: &mut crate::permanents::Permanents) {
+    p.callback(("vm", "build_string"), NAME, build_string);
+    p.continuation(("vm", "build_string_next"), NAME, build_next);
+    p.continuation(("vm", "built_result"), NAME, built_result);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn recipe(parts: &[&[u8]], total: usize) -> Recipe {
+        Recipe {
+            parts: parts.iter().map(|p| Arc::from(*p)).collect(),
+            total,
+        }
+    }
+
+    /// Writing in pieces of any size gives the parts repeated and cut at the length.
+    #[test]
+    fn pieces_write_the_parts_repeated() {
+        let cases: &[(&[&[u8]], usize)] = &[
+            (&[b"ab", b"", b"cde"], 5),
+            (&[b"x"], 17),
+            (&[b"xy", b", "], 4 * 7 - 2),
+            (&[b"abc", b"-"], 2),
+        ];
+        for &(parts, total) in cases {
+            let r = recipe(parts, total);
+            let period: Vec<u8> = parts.concat();
+            let expected: Vec<u8> = period.iter().copied().cycle().take(total).collect();
+            for piece in [1, 2, 3, 5, 64] {
+                let mut out = vec![0u8; total];
+                let mut at = 0;
+                while at < total {
+                    let to = (at + piece).min(total);
+                    r.write(&mut out, at, to);
+                    at = to;
+                }
+                assert_eq!(out, expected, "parts {parts:?}, piece {piece}");
+            }
+        }
+    }
+
+    /// A buffer is found again only by a recipe with the same part buffers and length, and
+    /// a build that lost its buffer writes it again from the start.
+    #[test]
+    fn buffers_are_found_by_recipe() {
+        let builds = Builds::default();
+        let a: Arc<[u8]> = Arc::from(&b"ab"[..]);
+        let same = || Recipe {
+            parts: vec![a.clone()],
+            total: 9,
+        };
+        builds.fill_to(same(), 4);
+        builds.fill_to(recipe(&[b"ab"], 9), 2);
+        assert_eq!(builds.builds.borrow().len(), 2);
+        builds.fill_to(recipe(&[b"zz"], 3), 1);
+        // the oldest (the first recipe) was evicted: taken again, it is written whole
+        assert_eq!(&*builds.take(same()), b"ababababa");
+        assert_eq!(builds.builds.borrow().len(), 1);
+    }
+}
