@@ -402,11 +402,14 @@ pub(crate) const GLOBAL_NAME_ENTRIES_PER_UNIT: usize = 4;
 /// order, entries looked at at most [`GLOBAL_NAME_ENTRIES`]. Names are kept as the strings
 /// they are made of and put together only for the levels a traceback shows.
 pub(crate) struct GlobalNames<'gc> {
-    /// Function object id → its name's parts.
-    functions: std::collections::HashMap<u64, GlobalName<'gc>>,
+    /// Function object id → its name's parts (a multiplicative hash of the id: a traceback
+    /// collects a few hundred of them, and SipHash was a fifth of an error's cost).
+    functions: hashbrown::HashMap<u64, GlobalName<'gc>, IdHash>,
     /// Entries looked at (the work done, for the caller to charge).
     pub(crate) looked_at: usize,
 }
+
+type IdHash = std::hash::BuildHasherDefault<lunette_gc_snapshot::AddressHasher>;
 
 /// A function's global name, in parts.
 #[derive(Clone, Copy)]
@@ -423,7 +426,7 @@ impl<'gc> GlobalNames<'gc> {
     /// No names: every function is named by its caller's code.
     pub(crate) fn none() -> Self {
         GlobalNames {
-            functions: std::collections::HashMap::new(),
+            functions: Default::default(),
             looked_at: 0,
         }
     }
@@ -434,6 +437,7 @@ impl<'gc> GlobalNames<'gc> {
         let Value::Table(loaded) = ctx.registry().get(ctx.key("_LOADED")) else {
             return names;
         };
+        names.functions.reserve(256);
         let mut key = Value::Nil;
         while let Ok(Some((k, v))) = loaded.next(key) {
             key = k;
