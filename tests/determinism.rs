@@ -767,6 +767,7 @@ fn builtins_that_pause_change_no_id_count_or_checksum() {
         "local t = {} for i = 1, 20000 do t[i] = i end local s = table.concat(t, ',')",
         "local s = ('ab'):rep(200000) local u = s .. 1 .. s",
         "local u = ('ab'):rep(200000):rep(3, ',') local g = table.concat({u, u}, ';')",
+        "local u = ('aB'):rep(200000):upper():sub(3, -3):reverse():lower()",
     ];
     for code in CALLS {
         let body = format!(

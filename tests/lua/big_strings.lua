@@ -65,3 +65,14 @@ local keys = {}
 keys[k1] = 1
 print(keys[k2], keys[a .. b])
 print(select("#", string.byte(k1, 1, 10)), k1:find("x, x", 1, true))
+
+-- sub, upper, lower and reverse of big strings (slices and mappings in pieces)
+local m = ("aB1-"):rep(100000) .. "tail"
+show("sub", m:sub(3, -3))
+show("sub start", m:sub(300001))
+show("sub neg", m:sub(-300000, -2))
+show("upper", m:upper())
+show("lower", m:lower())
+show("reverse", m:reverse())
+show("chain", m:upper():sub(2):reverse():lower())
+print(m:sub(2, -2) == m:sub(2, #m - 1), m:reverse():reverse() == m)

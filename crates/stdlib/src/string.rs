@@ -5,6 +5,7 @@
 //! state lives in a Lua table), and pauses between match attempts after a bounded amount of
 //! matching work, so a long substitution spans several executor steps instead of one.
 
+use lunette_vm::big_string::{return_built, Shape, BUILD_IN_PIECES};
 use lunette_vm::interp::{arith_numbers, index, Index, MAX_STRING_LEN};
 use lunette_vm::{
     display_plain, Action, Callback, CallbackFn, Context, Error, Exec, LuaString, MetaEvent,
@@ -129,7 +130,7 @@ pub(crate) fn return_assembled<'gc>(
 ) -> Result<Action<'gc>, Error<'gc>> {
     // Charged the same whether the output was ever saved in parts or not (that depends on
     // where steps ended), so total fuel does not depend on the step budget.
-    if total <= lunette_vm::big_string::BUILD_IN_PIECES {
+    if total <= BUILD_IN_PIECES {
         charge_assembly(exec, total);
         let s = Value::String(assemble(ctx, parts, nparts, total, tail)?);
         match extra {
@@ -146,8 +147,13 @@ pub(crate) fn return_assembled<'gc>(
     if !tail.is_empty() {
         pieces.push(Value::String(ctx.new_pause_string(tail)));
     }
-    Ok(lunette_vm::big_string::return_built(
-        ctx, exec, &pieces, total, extra,
+    Ok(return_built(
+        ctx,
+        exec,
+        &pieces,
+        total,
+        Shape::Repeat,
+        extra,
     ))
 }
 
@@ -285,6 +291,18 @@ fn sub<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, 
         ctx.str("")
     } else if start == 1 && end == bytes.len() {
         Value::String(s)
+    } else if end - start + 1 > BUILD_IN_PIECES {
+        ctx.reserve_memory(end - start + 1)?;
+        let slice = Shape::Slice(start - 1);
+        let parts = [Value::String(s)];
+        return Ok(return_built(
+            ctx,
+            exec,
+            &parts,
+            end - start + 1,
+            slice,
+            None,
+        ));
     } else {
         charge_bytes(exec, end - start + 1);
         new_str(ctx, &bytes[start - 1..end])
@@ -293,15 +311,20 @@ fn sub<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, 
     Ok(Action::Return)
 }
 
-/// `out` (as long as `src`) gets `src` transformed by `f`. One call, one copy, reserved and
-/// charged before it is made; bounded by the memory limit.
+/// `out` (as long as `src`) gets `src` transformed by `f` (the string builder's `shape` for
+/// a big string, written in pieces across steps). Reserved and charged before it is made.
 fn map_bytes<'gc>(
     ctx: Context<'gc>,
     exec: &mut Exec<'gc, '_>,
+    shape: Shape,
     f: impl FnOnce(&[u8], &mut [u8]),
 ) -> Result<Action<'gc>, Error<'gc>> {
     let s = check_string(ctx, exec, 0)?;
     ctx.reserve_memory(s.len())?;
+    if s.len() > BUILD_IN_PIECES {
+        let parts = [Value::String(s)];
+        return Ok(return_built(ctx, exec, &parts, s.len(), shape, None));
+    }
     charge_bytes(exec, s.len());
     let r = ctx.new_string_with(s.len(), |out| f(s.as_bytes(), out));
     exec.set_return(Value::String(r));
@@ -309,21 +332,21 @@ fn map_bytes<'gc>(
 }
 
 fn lower<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
-    map_bytes(ctx, exec, |s, out| {
+    map_bytes(ctx, exec, Shape::Lower, |s, out| {
         out.copy_from_slice(s);
         out.make_ascii_lowercase()
     })
 }
 
 fn upper<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
-    map_bytes(ctx, exec, |s, out| {
+    map_bytes(ctx, exec, Shape::Upper, |s, out| {
         out.copy_from_slice(s);
         out.make_ascii_uppercase()
     })
 }
 
 fn reverse<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
-    map_bytes(ctx, exec, |s, out| {
+    map_bytes(ctx, exec, Shape::Reverse, |s, out| {
         out.copy_from_slice(s);
         out.reverse()
     })
@@ -351,13 +374,11 @@ fn rep<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, 
     // Nothing is changed yet: `rep` can run again after a collection.
     ctx.reserve_memory_or_retry(unit * n)?;
     let total = unit * n - sep.len();
-    if total > lunette_vm::big_string::BUILD_IN_PIECES {
+    if total > BUILD_IN_PIECES {
         // In pieces across steps: `s .. sep` repeated, cut at the length.
         let mut parts = vec![Value::String(s_str)];
         parts.extend(sep_str.filter(|x| !x.is_empty()).map(Value::String));
-        return Ok(lunette_vm::big_string::return_built(
-            ctx, exec, &parts, total, None,
-        ));
+        return Ok(return_built(ctx, exec, &parts, total, Shape::Repeat, None));
     }
     charge_bytes(exec, unit * n);
     // Written straight into the result (one allocation of its size, at most

@@ -1634,7 +1634,12 @@ fn concat_slice<'gc>(
             .map(|k| st.get_int(k))
             .collect();
         return Ok(lunette_vm::big_string::return_built(
-            ctx, exec, &pieces, total, None,
+            ctx,
+            exec,
+            &pieces,
+            total,
+            lunette_vm::big_string::Shape::Repeat,
+            None,
         ));
     }
     // The join phase: slot 1 false, slot 3 the fuel still to pay for it, slot 5 the bytes.

@@ -1,14 +1,16 @@
-//! Big strings built in pieces across steps: a `..`, `string.rep` or `table.concat` whose
-//! result is longer than [`BUILD_IN_PIECES`] bytes writes it [`PIECE_BYTES`] at a time,
+//! Big strings built in pieces across steps: a `..`, `string.rep`, `table.concat`, `gsub`,
+//! `format`, `sub`, `upper`, `lower` or `reverse` whose result is longer than
+//! [`BUILD_IN_PIECES`] bytes writes it [`PIECE_BYTES`] at a time,
 //! charging each piece before writing it and reaching a step boundary when the fuel runs
 //! out, so no single step copies (and page-faults in) tens of megabytes: the fuel contract's
 //! "every unit of fuel buys a bounded amount of work" holds for string building too.
 //!
-//! **Logical state** (what snapshots, rollbacks and the checksum see) is a Lua table: the
-//! result's length, the bytes written so far, and the parts (strings), the result being the
-//! parts' concatenation repeated and cut at that length (a plain concatenation is one
-//! period; `string.rep` is many). A paused build is that table in a continuation, like any
-//! other resumable builtin's state.
+//! **Logical state** (what snapshots and rollbacks see) is a pause table
+//! (`Context::new_pause_table`): the result's length, the bytes written so far, the parts
+//! (strings) and their [`Shape`]: concatenated, repeated and cut at the length (a plain
+//! concatenation is one period; `string.rep` is many), or one part sliced, case-mapped or
+//! reversed. A paused build is that table in a continuation, like any other resumable
+//! builtin's state.
 //!
 //! **Physical state** is the result's buffer: an `Arc<[u8]>` allocated zeroed (the memory is
 //! mapped lazily, so each page is first touched by the piece that writes it) and filled in
@@ -57,11 +59,52 @@ const REGISTRY_KEY: &str = "lunette.build_string";
 // The state table's slots.
 const SLOT_TOTAL: i64 = 1;
 const SLOT_DONE: i64 = 2;
-const FIRST_PART: i64 = 3;
+const SLOT_SHAPE: i64 = 3;
+const SLOT_OFFSET: i64 = 4;
+const FIRST_PART: i64 = 5;
 
-/// What a build writes: `parts` concatenated, repeated, cut at `total` bytes.
+/// How a build's bytes come from its parts.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Shape {
+    /// The parts concatenated, repeated, cut at the length (`..`, `rep`, `concat`).
+    Repeat,
+    /// The one part from byte `offset` (0-based) on, for the length (`string.sub`).
+    Slice(usize),
+    /// The one part with ASCII letters in upper case (`string.upper`).
+    Upper,
+    /// The one part with ASCII letters in lower case (`string.lower`).
+    Lower,
+    /// The one part backwards (`string.reverse`).
+    Reverse,
+}
+
+impl Shape {
+    fn code(self) -> (i64, usize) {
+        match self {
+            Shape::Repeat => (0, 0),
+            Shape::Slice(offset) => (1, offset),
+            Shape::Upper => (2, 0),
+            Shape::Lower => (3, 0),
+            Shape::Reverse => (4, 0),
+        }
+    }
+
+    fn from_code(code: i64, offset: usize) -> Option<Shape> {
+        Some(match code {
+            0 => Shape::Repeat,
+            1 => Shape::Slice(offset),
+            2 => Shape::Upper,
+            3 => Shape::Lower,
+            4 => Shape::Reverse,
+            _ => return None,
+        })
+    }
+}
+
+/// What a build writes: its parts shaped (see [`Shape`]) into `total` bytes.
 struct Recipe {
     parts: Vec<Arc<[u8]>>,
+    shape: Shape,
     total: usize,
 }
 
@@ -70,9 +113,20 @@ impl Recipe {
         self.parts.iter().map(|p| p.len()).sum()
     }
 
-    /// Whether `other` builds the same bytes: same length, same part buffers.
+    /// Whether the parts hold the bytes the shape reads.
+    fn valid(&self) -> bool {
+        let single = |need: usize| self.parts.len() == 1 && self.parts[0].len() >= need;
+        match self.shape {
+            Shape::Repeat => self.total == 0 || self.period() > 0,
+            Shape::Slice(offset) => single(offset.saturating_add(self.total)),
+            Shape::Upper | Shape::Lower | Shape::Reverse => single(self.total),
+        }
+    }
+
+    /// Whether `other` builds the same bytes: same shape and length, same part buffers.
     fn same(&self, other: &Recipe) -> bool {
         self.total == other.total
+            && self.shape == other.shape
             && self.parts.len() == other.parts.len()
             && self
                 .parts
@@ -81,8 +135,32 @@ impl Recipe {
                 .all(|(a, b)| Arc::ptr_eq(a, b))
     }
 
-    /// Writes `out[from..to]`, given that `out[..from]` is written already.
-    fn write(&self, out: &mut [u8], mut from: usize, to: usize) {
+    /// Writes `out[from..to]`, given that `out[..from]` is written already (and `valid`).
+    fn write(&self, out: &mut [u8], from: usize, to: usize) {
+        let window = &mut out[from..to];
+        match self.shape {
+            Shape::Repeat => self.repeat_into(out, from, to),
+            Shape::Slice(offset) => {
+                window.copy_from_slice(&self.parts[0][offset + from..offset + to]);
+            }
+            Shape::Upper => {
+                window.copy_from_slice(&self.parts[0][from..to]);
+                window.make_ascii_uppercase();
+            }
+            Shape::Lower => {
+                window.copy_from_slice(&self.parts[0][from..to]);
+                window.make_ascii_lowercase();
+            }
+            Shape::Reverse => {
+                let n = self.total;
+                window.copy_from_slice(&self.parts[0][n - to..n - from]);
+                window.reverse();
+            }
+        }
+    }
+
+    /// [`Recipe::write`] for [`Shape::Repeat`] (a repetition copies what is written before).
+    fn repeat_into(&self, out: &mut [u8], mut from: usize, to: usize) {
         let period = self.period();
         while from < to {
             if from >= period {
@@ -163,19 +241,28 @@ impl Builds {
     }
 }
 
-/// Starts building the string of `parts` (strings) concatenated, repeated and cut at `total`
-/// bytes: the state table to pass to [`builder`]. The caller has checked that `total` fits
+/// Starts building the string of `parts` (strings) shaped by `shape` into `total` bytes: the
+/// state table to pass to [`builder`]. The caller has checked that `total` fits
 /// (`MAX_STRING_LEN`) and reserved it against the memory limit; `total` must be more than
-/// [`BUILD_IN_PIECES`] and at most the parts repeated (one period or more).
-pub fn start<'gc>(ctx: Context<'gc>, parts: &[Value<'gc>], total: usize) -> Table<'gc> {
+/// [`BUILD_IN_PIECES`], and the parts must hold what the shape reads (a builder given
+/// anything else fails with "lost state").
+pub fn start<'gc>(
+    ctx: Context<'gc>,
+    parts: &[Value<'gc>],
+    total: usize,
+    shape: Shape,
+) -> Table<'gc> {
     // (A pause table: whether a result is built in pieces must change no id or count.)
-    let t = ctx.new_pause_table(parts.len() + 2);
-    let _ = t.set(
-        ctx,
-        Value::Integer(SLOT_TOTAL),
-        Value::Integer(total as i64),
-    );
-    let _ = t.set(ctx, Value::Integer(SLOT_DONE), Value::Integer(0));
+    let t = ctx.new_pause_table(parts.len() + 4);
+    let (code, offset) = shape.code();
+    for (k, v) in [
+        (SLOT_TOTAL, total as i64),
+        (SLOT_DONE, 0),
+        (SLOT_SHAPE, code),
+        (SLOT_OFFSET, offset as i64),
+    ] {
+        let _ = t.set(ctx, Value::Integer(k), Value::Integer(v));
+    }
     for (i, &p) in parts.iter().enumerate() {
         let _ = t.set(ctx, Value::Integer(FIRST_PART + i as i64), p);
     }
@@ -195,7 +282,8 @@ pub fn builder<'gc>(ctx: Context<'gc>) -> Value<'gc> {
     f
 }
 
-/// Returns, from a callback, the string of `parts` (see [`start`]) followed by `extra` (a
+/// Returns, from a callback, the string of `parts` shaped by `shape` (see [`start`]),
+/// followed by `extra` (a
 /// second result, such as `gsub`'s count), built by [`builder`]. (Called with a
 /// continuation rather than as a tail call, so the callback's return event fires for a
 /// debug hook, as in PUC, where no builder exists.)
@@ -204,9 +292,10 @@ pub fn return_built<'gc>(
     exec: &mut Exec<'gc, '_>,
     parts: &[Value<'gc>],
     total: usize,
+    shape: Shape,
     extra: Option<Value<'gc>>,
 ) -> Action<'gc> {
-    let st = start(ctx, parts, total);
+    let st = start(ctx, parts, total, shape);
     exec.clear();
     exec.push(Value::Table(st));
     Action::Call {
@@ -262,14 +351,20 @@ fn read_state(st: Table<'_>) -> Result<(Recipe, usize), Error<'_>> {
             .ok_or_else(lost_state)
     };
     let (total, done) = (int(SLOT_TOTAL)?, int(SLOT_DONE)?);
+    let code = st.get_int(SLOT_SHAPE).as_integer_strict().unwrap_or(-1);
+    let shape = Shape::from_code(code, int(SLOT_OFFSET)?).ok_or_else(lost_state)?;
     let mut parts = Vec::new();
     let mut k = FIRST_PART;
     while let Value::String(s) = st.get_int(k) {
         parts.push(s.shared_bytes());
         k += 1;
     }
-    let recipe = Recipe { parts, total };
-    if done > total || (total > 0 && recipe.period() == 0) {
+    let recipe = Recipe {
+        parts,
+        shape,
+        total,
+    };
+    if done > total || !recipe.valid() {
         return Err(lost_state());
     }
     Ok((recipe, done))
@@ -318,10 +413,55 @@ mod tests {
     use super::*;
 
     fn recipe(parts: &[&[u8]], total: usize) -> Recipe {
+        shaped(parts, total, Shape::Repeat)
+    }
+
+    fn shaped(parts: &[&[u8]], total: usize, shape: Shape) -> Recipe {
         Recipe {
             parts: parts.iter().map(|p| Arc::from(*p)).collect(),
+            shape,
             total,
         }
+    }
+
+    fn written_in_pieces(r: &Recipe, piece: usize) -> Vec<u8> {
+        let mut out = vec![0u8; r.total];
+        let mut at = 0;
+        while at < r.total {
+            let to = (at + piece).min(r.total);
+            r.write(&mut out, at, to);
+            at = to;
+        }
+        out
+    }
+
+    /// The other shapes, in pieces of any size: a slice, the case mappings, the reverse.
+    #[test]
+    fn pieces_write_every_shape() {
+        let s: &[u8] = b"Hello, World! 123 xyz";
+        let cases: &[(Shape, usize, &[u8])] = &[
+            (Shape::Slice(7), 5, b"World"),
+            (Shape::Slice(0), 21, s),
+            (Shape::Upper, 21, b"HELLO, WORLD! 123 XYZ"),
+            (Shape::Lower, 21, b"hello, world! 123 xyz"),
+            (Shape::Reverse, 21, b"zyx 321 !dlroW ,olleH"),
+        ];
+        for &(shape, total, want) in cases {
+            let r = shaped(&[s], total, shape);
+            assert!(r.valid(), "{shape:?}");
+            for piece in [1, 2, 4, 7, 64] {
+                assert_eq!(
+                    written_in_pieces(&r, piece),
+                    want,
+                    "{shape:?}, piece {piece}"
+                );
+            }
+        }
+        // Parts that do not hold what the shape reads are refused (a corrupt state).
+        assert!(!shaped(&[s], 22, Shape::Upper).valid());
+        assert!(!shaped(&[s], 10, Shape::Slice(12)).valid());
+        assert!(!shaped(&[s, s], 21, Shape::Reverse).valid());
+        assert!(!shaped(&[b""], 5, Shape::Repeat).valid());
     }
 
     /// Writing in pieces of any size gives the parts repeated and cut at the length.
@@ -338,13 +478,7 @@ mod tests {
             let period: Vec<u8> = parts.concat();
             let expected: Vec<u8> = period.iter().copied().cycle().take(total).collect();
             for piece in [1, 2, 3, 5, 64] {
-                let mut out = vec![0u8; total];
-                let mut at = 0;
-                while at < total {
-                    let to = (at + piece).min(total);
-                    r.write(&mut out, at, to);
-                    at = to;
-                }
+                let out = written_in_pieces(&r, piece);
                 assert_eq!(out, expected, "parts {parts:?}, piece {piece}");
             }
         }
@@ -358,6 +492,7 @@ mod tests {
         let a: Arc<[u8]> = Arc::from(&b"ab"[..]);
         let same = || Recipe {
             parts: vec![a.clone()],
+            shape: Shape::Repeat,
             total: 9,
         };
         builds.fill_to(same(), 4);

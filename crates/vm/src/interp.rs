@@ -562,7 +562,8 @@ fn concat_reduce<'gc>(
                         }
                     })
                     .collect();
-                let st = crate::big_string::start(ctx, &parts, total);
+                let st =
+                    crate::big_string::start(ctx, &parts, total, crate::big_string::Shape::Repeat);
                 let builder = crate::big_string::builder(ctx);
                 return Ok(ConcatStep::Meta(
                     builder,
