@@ -54,7 +54,10 @@ fn finish(lua: &mut Lua, exec: &StashedExecutor, fuel: i64) -> (String, usize) {
         Some(ExecResult::Returned(v)) => {
             lunette::vm::display_plain(v.first().copied().unwrap_or(Value::Nil))
         }
-        other => panic!("build: {:?}", other.is_some()),
+        Some(ExecResult::Errored { value, traceback }) => {
+            panic!("{}\n{traceback}", lunette::vm::display_plain(value))
+        }
+        None => panic!("not finished"),
     });
     (out, steps)
 }
@@ -194,5 +197,52 @@ fn a_build_paused_mid_step_continues_in_a_fresh_vm() {
             sum,
             "source checksum after {k} steps"
         );
+    }
+}
+
+/// The builder is invisible to debug hooks: a big result's call and return events are the
+/// same as a small one's (PUC has no builder), also when the build pauses between steps.
+#[test]
+fn hooks_see_the_same_events_for_big_and_small_results() {
+    const SCRIPT: &str = r#"
+        local function events(n)
+          local a = ("ab"):rep(n)
+          local log = {}
+          debug.sethook(function(ev)
+            local i = debug.getinfo(2, "n")
+            log[#log + 1] = ev .. ":" .. tostring(i and i.name)
+          end, "cr")
+          local b = a .. a
+          local c = a:rep(2)
+          local d = table.concat({a, a})
+          local e = a:gsub("a", "c")
+          local f = string.format("%s%s", a, a)
+          local g = a:upper():sub(2):reverse()
+          debug.sethook()
+          return table.concat(log, " ")
+        end
+        small, big = events(1000), events(1000000)
+    "#;
+    for fuel in [1000, 1_000_000_000] {
+        let host = CaptureHost {
+            grants: lunette::Grants {
+                debug: true,
+                ..lunette::Grants::default()
+            },
+            ..CaptureHost::default()
+        };
+        let mut lua = Lua::with_host(Rc::new(host));
+        let f = lua.load(SCRIPT.as_bytes(), "=hooks").unwrap();
+        let exec = lua.enter(|ctx| {
+            let f = ctx.fetch(&f).unwrap();
+            ctx.stash_executor(Executor::start(ctx, f, &[]))
+        });
+        let (_, steps) = finish(&mut lua, &exec, fuel);
+        let (small, big) = lua.enter(|ctx| {
+            let g = |k: &str| lunette::vm::display_plain(ctx.globals().get(ctx.str(k)));
+            (g("small"), g("big"))
+        });
+        assert!(small.contains("call:rep return:rep"), "{small}");
+        assert_eq!(big, small, "steps of {fuel} ({steps} steps)");
     }
 }

@@ -1,5 +1,6 @@
 //! Argument checking helpers with PUC's messages.
 
+use lunette_vm::executor::PAUSE_POINT_NAME;
 use lunette_vm::{display_plain, Action, Context, Error, Exec, LuaString, Outcome, Table, Value};
 
 pub(crate) fn check_table<'gc>(exec: &Exec<'gc, '_>, i: usize) -> Result<Table<'gc>, Error<'gc>> {
@@ -238,7 +239,7 @@ pub(crate) fn protected_results<'gc>(
 /// `lunette_vm::Permanents`; every library registers what it can create when opened).
 pub(crate) fn permanents(p: &mut lunette_vm::Permanents) {
     p.continuation(("std", "protected_results"), "pcall", protected_results);
-    p.callback(("std", "pause"), "pause", pause_noop);
+    p.callback(("std", "pause"), PAUSE_POINT_NAME, pause_noop);
 }
 
 /// A no-op callback (one per VM, kept in the registry) that long builtins call with a
@@ -251,7 +252,7 @@ pub(crate) fn pause_point<'gc>(ctx: Context<'gc>) -> Value<'gc> {
     if !pause.is_nil() {
         return pause;
     }
-    let pause = Value::Callback(lunette_vm::Callback::new(ctx, "pause", pause_noop));
+    let pause = Value::Callback(lunette_vm::Callback::new(ctx, PAUSE_POINT_NAME, pause_noop));
     let _ = ctx.registry().set(ctx, key, pause);
     pause
 }

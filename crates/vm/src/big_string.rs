@@ -50,8 +50,11 @@ pub const FILL_BYTES_PER_FUEL: usize = 64;
 const KEPT_BUILDS: usize = 2;
 
 /// The builder's name. Debug hooks do not see the builder (PUC makes no call there): the
-/// executor skips its call and return events by this name.
+/// executor skips its call and return events by this name (`executor::hidden_from_hooks`).
 pub(crate) const NAME: &str = "string builder";
+/// The name of the continuation that returns a built string from the builtin that asked for
+/// it (its return event is that builtin's, so it must not be hidden like the builder).
+const RESULT_NAME: &str = "built string";
 /// Where the builder callback is kept (made at the first big build, so VMs that never build
 /// one do not spend an object id on it).
 const REGISTRY_KEY: &str = "lunette.build_string";
@@ -300,7 +303,11 @@ pub fn return_built<'gc>(
     exec.push(Value::Table(st));
     Action::Call {
         function: builder(ctx),
-        then: Some(Then::new(NAME, built_result, extra.unwrap_or(Value::Nil))),
+        then: Some(Then::new(
+            RESULT_NAME,
+            built_result,
+            extra.unwrap_or(Value::Nil),
+        )),
     }
 }
 
@@ -405,7 +412,7 @@ fn build_pieces<'gc>(
 pub(crate) fn permanents(p: &mut crate::permanents::Permanents) {
     p.callback(("vm", "build_string"), NAME, build_string);
     p.continuation(("vm", "build_string_next"), NAME, build_next);
-    p.continuation(("vm", "built_result"), NAME, built_result);
+    p.continuation(("vm", "built_result"), RESULT_NAME, built_result);
 }
 
 #[cfg(test)]

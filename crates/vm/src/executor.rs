@@ -26,6 +26,17 @@ pub const VALUES_PER_UNIT: usize = 8;
 const EXTRA_STACK: usize = 5;
 /// Most frames a thread may have.
 pub const MAX_FRAMES: usize = 200_000;
+
+/// The name of the no-op callback long builtins call to reach a step boundary (the
+/// standard library's pause point). Like the string builder (`big_string`), it is VM
+/// machinery PUC does not have: debug hooks do not see its calls and returns.
+pub const PAUSE_POINT_NAME: &str = "step boundary";
+
+/// Whether a Rust function's call and return events are hidden from debug hooks (see
+/// [`PAUSE_POINT_NAME`]).
+pub(crate) fn hidden_from_hooks(name: &str) -> bool {
+    name == crate::big_string::NAME || name == PAUSE_POINT_NAME
+}
 /// Most coroutines resuming one another at once (PUC reports "C stack overflow" at about
 /// 200 nested resumes).
 const MAX_RESUME_DEPTH: usize = 200;
@@ -1074,7 +1085,8 @@ fn run_continuation<'gc>(
         Ok(Action::Return)
             if ts.hook.fires(crate::hook::MASK_RETURN)
                 && !crate::hook::in_finalizer(ctx, thread)
-                && crate::hook::is_function_return(&then, returns) =>
+                && crate::hook::is_function_return(&then, returns)
+                && !hidden_from_hooks(then.name) =>
         {
             crate::hook::callback_event(
                 ctx,
@@ -1275,7 +1287,7 @@ fn call_other<'gc>(
                 let inner = gc_arena::Gc::as_ref(cb.0);
                 if ts.hook.fires(crate::hook::MASK_CALL)
                     && !crate::hook::in_finalizer(ctx, thread)
-                    && inner.name != crate::big_string::NAME
+                    && !hidden_from_hooks(inner.name)
                 {
                     return crate::hook::callback_event(
                         ctx,
@@ -1415,7 +1427,7 @@ fn after_callback<'gc>(
         Action::Return
             if ts.hook.fires(crate::hook::MASK_RETURN)
                 && !crate::hook::in_finalizer(ctx, thread)
-                && name != crate::big_string::NAME =>
+                && !hidden_from_hooks(name) =>
         {
             crate::hook::callback_event(
                 ctx,
