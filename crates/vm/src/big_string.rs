@@ -350,7 +350,10 @@ fn lost_state<'gc>() -> Error<'gc> {
 }
 
 /// The recipe in a state table, and the bytes written so far.
-fn read_state(st: Table<'_>) -> Result<(Recipe, usize), Error<'_>> {
+/// A state that could not have been made (from a corrupt image, say) is "lost state": its
+/// length is never more than a string may have, nor than the memory limit (the caller
+/// reserved it), so a build never allocates what no script could have asked for.
+fn read_state<'gc>(ctx: Context<'gc>, st: Table<'gc>) -> Result<(Recipe, usize), Error<'gc>> {
     let int = |k: i64| {
         st.get_int(k)
             .as_integer_strict()
@@ -371,7 +374,10 @@ fn read_state(st: Table<'_>) -> Result<(Recipe, usize), Error<'_>> {
         shape,
         total,
     };
-    if done > total || !recipe.valid() {
+    let memory = ctx.memory();
+    let too_long =
+        total >= crate::interp::MAX_STRING_LEN || memory.limit().is_some_and(|limit| total > limit);
+    if done > total || too_long || !recipe.valid() {
         return Err(lost_state());
     }
     Ok((recipe, done))
@@ -384,7 +390,7 @@ fn build_pieces<'gc>(
     exec: &mut Exec<'gc, '_>,
     st: Table<'gc>,
 ) -> Result<Action<'gc>, Error<'gc>> {
-    let (recipe, mut done) = read_state(st)?;
+    let (recipe, mut done) = read_state(ctx, st)?;
     let builds = &ctx.state().builds;
     loop {
         let n = (recipe.total - done).min(PIECE_BYTES);

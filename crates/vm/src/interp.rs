@@ -549,28 +549,9 @@ fn concat_reduce<'gc>(
             }
             if total > crate::big_string::BUILD_IN_PIECES {
                 // Built in pieces across steps by the builder, called like a `__concat`
-                // metamethod with the run (numbers as strings) in its state table; its
-                // result lands in `stack[start]`.
-                let parts: Vec<Value<'gc>> = stack[start..top]
-                    .iter()
-                    .map(|&v| match v {
-                        Value::String(_) => v,
-                        other => {
-                            scratch.clear();
-                            number_to_bytes(other, &mut scratch);
-                            Value::String(ctx.new_string(&scratch))
-                        }
-                    })
-                    .collect();
-                let st =
-                    crate::big_string::start(ctx, &parts, total, crate::big_string::Shape::Repeat);
-                let builder = crate::big_string::builder(ctx);
-                return Ok(ConcatStep::Meta(
-                    builder,
-                    Value::Table(st),
-                    Value::Nil,
-                    start + 1,
-                ));
+                // metamethod; its result lands in `stack[start]`.
+                let (builder, st) = build_in_pieces(ctx, &stack[start..top], total);
+                return Ok(ConcatStep::Meta(builder, st, Value::Nil, start + 1));
             }
             fuel.consume((total / 64) as i64);
             let pieces = &stack[start..top];
@@ -614,6 +595,33 @@ fn concat_reduce<'gc>(
         }
     }
     Ok(ConcatStep::Done)
+}
+
+/// The builder and its state for a concatenation of `run` (strings and numbers, `total`
+/// bytes) built in pieces: the builder is called like a `__concat` metamethod with the run
+/// (numbers as strings) in its state table.
+#[cold]
+#[inline(never)]
+fn build_in_pieces<'gc>(
+    ctx: Context<'gc>,
+    run: &[Value<'gc>],
+    total: usize,
+) -> (Value<'gc>, Value<'gc>) {
+    let mut scratch = Vec::new();
+    let parts: Vec<Value<'gc>> = run
+        .iter()
+        .map(|&v| match v {
+            Value::String(_) => v,
+            other => {
+                scratch.clear();
+                number_to_bytes(other, &mut scratch);
+                Value::String(ctx.new_string(&scratch))
+            }
+        })
+        .collect();
+    let shape = crate::big_string::Shape::Repeat;
+    let st = crate::big_string::start(ctx, &parts, total, shape);
+    (crate::big_string::builder(ctx), Value::Table(st))
 }
 
 /// Finds or creates the open upvalue for `slot` of the running thread.

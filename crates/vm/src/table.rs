@@ -528,10 +528,32 @@ impl<'gc> Table<'gc> {
         array: usize,
         hash: usize,
     ) -> Self {
-        let mut state = TableState::default();
         if crate::state::is_host_id(id) {
-            state.charge = crate::memory::Charge::new_host(0);
+            return Self::with_host_id(mc, epoch, id, array);
         }
+        Self::build(mc, epoch, id, array, hash, TableState::default())
+    }
+
+    /// [`Table::with_id`] for a host id.
+    #[cold]
+    #[inline(never)]
+    fn with_host_id(mc: &Mutation<'gc>, epoch: u32, id: u64, array: usize) -> Self {
+        let state = TableState {
+            charge: crate::memory::Charge::new_host(0),
+            ..TableState::default()
+        };
+        Self::build(mc, epoch, id, array, 0, state)
+    }
+
+    #[inline(always)]
+    fn build(
+        mc: &Mutation<'gc>,
+        epoch: u32,
+        id: u64,
+        array: usize,
+        hash: usize,
+        mut state: TableState<'gc>,
+    ) -> Self {
         if array > 0 {
             state.array.reserve(array.min(1 << 16));
         }
