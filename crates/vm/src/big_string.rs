@@ -162,29 +162,33 @@ impl Recipe {
         }
     }
 
-    /// [`Recipe::write`] for [`Shape::Repeat`] (a repetition copies what is written before).
+    /// [`Recipe::write`] for [`Shape::Repeat`]: the first period from the parts (one pass
+    /// over them, whatever their number: a `gsub` result can have thousands), the rest
+    /// copied from what is written before.
     fn repeat_into(&self, out: &mut [u8], mut from: usize, to: usize) {
         let period = self.period();
-        while from < to {
-            if from >= period {
-                // Repeat the longest whole number of periods already written.
-                let back = from - from % period;
-                let n = (to - from).min(back);
-                out.copy_within(from - back..from - back + n, from);
-                from += n;
-                continue;
-            }
-            let mut at = 0;
+        let first_end = to.min(period);
+        if from < first_end {
+            let mut lo = 0;
             for p in &self.parts {
-                if from < at + p.len() {
-                    let k = from - at;
-                    let n = (p.len() - k).min(to - from);
-                    out[from..from + n].copy_from_slice(&p[k..k + n]);
-                    from += n;
-                    break;
+                let hi = lo + p.len();
+                if hi > from {
+                    let (s, e) = (from.max(lo), first_end.min(hi));
+                    out[s..e].copy_from_slice(&p[s - lo..e - lo]);
+                    if hi >= first_end {
+                        break;
+                    }
                 }
-                at += p.len();
+                lo = hi;
             }
+            from = first_end;
+        }
+        while from < to {
+            // Repeat the longest whole number of periods already written.
+            let back = from - from % period;
+            let n = (to - from).min(back);
+            out.copy_within(from - back..from - back + n, from);
+            from += n;
         }
     }
 }
@@ -446,6 +450,20 @@ mod tests {
             at = to;
         }
         out
+    }
+
+    /// Thousands of parts (a `gsub` result's): written in pieces, in one pass per piece.
+    #[test]
+    fn many_parts_write_in_order() {
+        let parts: Vec<Vec<u8>> = (0..3000u32)
+            .map(|i| (0..i % 7).map(|k| b'a' + ((i + k) % 26) as u8).collect())
+            .collect();
+        let refs: Vec<&[u8]> = parts.iter().map(|p| p.as_slice()).collect();
+        let whole = parts.concat();
+        let r = recipe(&refs, whole.len());
+        for piece in [1, 5, 64, 1000, whole.len()] {
+            assert_eq!(written_in_pieces(&r, piece), whole, "piece {piece}");
+        }
     }
 
     /// The other shapes, in pieces of any size: a slice, the case mappings, the reverse.
