@@ -58,7 +58,7 @@ pub fn compile_with_limit(
     chunk_name: &str,
     max_bytes: usize,
 ) -> Result<Arc<Prototype>, CompileError> {
-    parser::parse_chunk(source, chunk_name, max_bytes, None)
+    parser::parse_chunk(source, chunk_name, None, max_bytes, None)
         .map(Arc::new)
         .map_err(|e| *e)
 }
@@ -73,7 +73,22 @@ pub fn compile_with_progress(
     max_bytes: usize,
     progress: &AtomicUsize,
 ) -> Result<Arc<Prototype>, CompileError> {
-    parser::parse_chunk(source, chunk_name, max_bytes, Some(progress))
+    parser::parse_chunk(source, chunk_name, None, max_bytes, Some(progress))
+        .map(Arc::new)
+        .map_err(|e| *e)
+}
+
+/// [`compile_with_limit`] (with `progress` as in [`compile_with_progress`]) for a chunk name
+/// the caller holds as an `Arc<str>`: the prototypes' `source` shares it instead of copying
+/// it (unless it has a NUL, where the source name ends). A chunk loaded from a string is
+/// named by the string itself, so the name can be as long as the source.
+pub fn compile_named(
+    source: &[u8],
+    chunk_name: &Arc<str>,
+    max_bytes: usize,
+    progress: Option<&AtomicUsize>,
+) -> Result<Arc<Prototype>, CompileError> {
+    parser::parse_chunk(source, chunk_name, Some(chunk_name), max_bytes, progress)
         .map(Arc::new)
         .map_err(|e| *e)
 }

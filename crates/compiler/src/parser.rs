@@ -138,6 +138,7 @@ pub(crate) const CONST_COST: usize = 56;
 pub(crate) fn parse_chunk(
     source: &[u8],
     chunk_name: &str,
+    shared_name: Option<&Arc<str>>,
     mem_limit: usize,
     progress: Option<&AtomicUsize>,
 ) -> CResult<Prototype> {
@@ -164,7 +165,12 @@ pub(crate) fn parse_chunk(
         ctc_values: Vec::new(),
         visible: IdMap::default(),
         level: 0,
-        source: Arc::from(crate::error::source_name(chunk_name)),
+        // The caller's copy of the name when it is the whole source name (no NUL): a chunk
+        // loaded from a string is named by the string itself, which may be megabytes.
+        source: match shared_name {
+            Some(name) if name.len() == crate::error::source_name(chunk_name).len() => name.clone(),
+            _ => Arc::from(crate::error::source_name(chunk_name)),
+        },
         short_source,
         env_name,
         break_name,

@@ -200,12 +200,7 @@ impl CompileJobs {
                     }
                 }
                 let finished = Finished(reported);
-                // (A name is most often UTF-8, which `from_utf8` checks fastest.)
-                let name = match std::str::from_utf8(&input_name) {
-                    Ok(name) => std::borrow::Cow::Borrowed(name),
-                    Err(_) => String::from_utf8_lossy(&input_name),
-                };
-                VerifiedProto::compile_with_progress(&input, &name, budget, &finished.0)
+                VerifiedProto::compile_named(&input, &input_name, budget, Some(&finished.0))
             });
         // Without threads (some targets), the chunk simply compiles in place.
         if let Ok(thread) = spawned {
@@ -259,10 +254,7 @@ impl CompileJobs {
         }
         let outcome = match self.take(source, name, budget) {
             Some(done) => done,
-            None => {
-                let name = String::from_utf8_lossy(name);
-                VerifiedProto::compile_with_limit(source, &name, budget)
-            }
+            None => VerifiedProto::compile_named(source, name, budget, None),
         };
         let mut compiled = self.compiled.borrow_mut();
         // At most a few are in progress; an abandoned one (its `load` rolled back) goes first.

@@ -1,6 +1,7 @@
 //! The audited module: the only `unsafe` code of lunette: manual `Collect` impls (here), the
-//! zeroed buffers of big strings ([`zeroed_bytes`]) and the interpreter's unchecked accesses
-//! ([`unchecked`], with their soundness argument).
+//! zeroed buffers of big strings ([`zeroed_bytes`]), the interpreter's unchecked accesses
+//! ([`unchecked`], with their soundness argument) and, beside the verified prototypes there,
+//! a `load` chunk name's bytes shared as text with the prototypes (`shared_str`).
 //!
 //! `Collect` is an unsafe trait because a `Gc` pointer that is not traced may be freed while
 //! still held. The impls here trace every pointer they hold, strongly; they are manual only

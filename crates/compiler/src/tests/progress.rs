@@ -1,6 +1,8 @@
-//! `compile_with_progress`: the position it reports, and that reporting changes nothing.
+//! `compile_with_progress`: the position it reports, and that reporting changes nothing;
+//! `compile_named`: the name shared, not copied.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use crate::lexer::PROGRESS_GRAIN;
 
@@ -66,4 +68,21 @@ fn long_tokens_read_in_runs_keep_their_text_and_lines() {
     assert!(strings.contains(&b"x]]y\nz".to_vec()));
     // The `return` is on the third line (a `\r\n` counts once).
     assert_eq!(p.lines.last().copied(), Some(3));
+}
+
+/// `compile_named` stores the caller's name in every prototype without copying it (a chunk
+/// loaded from a string is named by the whole string), except a name with a NUL, which
+/// ends the source name there (a copy of the part before it).
+#[test]
+fn a_named_chunk_shares_its_name() {
+    let name: Arc<str> = Arc::from("local x = 1 return function() return x end");
+    let p = crate::compile_named(name.as_bytes(), &name, usize::MAX, None).unwrap();
+    assert!(Arc::ptr_eq(&p.source, &name));
+    assert!(
+        Arc::ptr_eq(&p.prototypes[0].source, &name),
+        "nested prototypes too"
+    );
+    let with_nul: Arc<str> = Arc::from("=abc\0def");
+    let p = crate::compile_named(b"return 1", &with_nul, usize::MAX, None).unwrap();
+    assert_eq!(&*p.source, "=abc");
 }

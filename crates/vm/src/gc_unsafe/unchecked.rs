@@ -83,6 +83,18 @@ use crate::function::{ClosureInner, FunctionProto, UpValue};
 use crate::memory::Charge;
 use crate::value::Value;
 
+/// `bytes` as shared text, when they are UTF-8 (the same allocation, retyped).
+fn shared_str(bytes: &Arc<[u8]>) -> Option<Arc<str>> {
+    std::str::from_utf8(bytes).ok()?;
+    let raw: *const [u8] = Arc::into_raw(bytes.clone());
+    // SAFETY: `str` and `[u8]` have the same layout, so `Arc<[u8]>`'s allocation is a valid
+    // `Arc<str>` allocation; the bytes were just checked to be UTF-8, and an `Arc`'s contents
+    // never change while it is shared (no `get_mut` can succeed while `bytes` lives, and the
+    // string bytes are immutable anyway). The pointer came from `Arc::into_raw` of the same
+    // allocation, as `from_raw` requires.
+    Some(unsafe { Arc::from_raw(raw as *const str) })
+}
+
 /// A prototype (tree) that passed the bytecode verifier (see the module docs: the only kind
 /// of prototype a `FunctionProto`, hence the interpreter, holds).
 #[derive(Clone, Debug)]
@@ -107,17 +119,30 @@ impl VerifiedProto {
         Self::verify_compiled(proto, chunk_name)
     }
 
-    /// [`VerifiedProto::compile_with_limit`], reporting how far the compiler has read
+    /// Compiles a chunk whose name is the bytes of a Lua string (`load`'s), shared with the
+    /// prototypes when they are UTF-8 (`lunette_compiler::compile_named`), else copied with
+    /// invalid sequences replaced; with `progress`, the compiler reports how far it has read
     /// (`lunette_compiler::compile_with_progress`).
-    pub(crate) fn compile_with_progress(
+    pub(crate) fn compile_named(
         source: &[u8],
-        chunk_name: &str,
+        chunk_name: &Arc<[u8]>,
         max_bytes: usize,
-        progress: &std::sync::atomic::AtomicUsize,
+        progress: Option<&std::sync::atomic::AtomicUsize>,
     ) -> Result<Self, CompileError> {
-        let proto =
-            lunette_compiler::compile_with_progress(source, chunk_name, max_bytes, progress)?;
-        Self::verify_compiled(proto, chunk_name)
+        let proto = match shared_str(chunk_name) {
+            Some(name) => {
+                let proto = lunette_compiler::compile_named(source, &name, max_bytes, progress)?;
+                return Self::verify_compiled(proto, &name);
+            }
+            None => {
+                let name = String::from_utf8_lossy(chunk_name);
+                match progress {
+                    Some(p) => lunette_compiler::compile_with_progress(source, &name, max_bytes, p),
+                    None => lunette_compiler::compile_with_limit(source, &name, max_bytes),
+                }
+            }
+        }?;
+        Self::verify_compiled(proto, &String::from_utf8_lossy(chunk_name))
     }
 
     fn verify_compiled(proto: Arc<Prototype>, chunk_name: &str) -> Result<Self, CompileError> {
