@@ -24,7 +24,7 @@
 //! The finished buffer becomes the string's bytes without a copy.
 //!
 //! **Memory.** The result's bytes are reserved against the limit before the build starts
-//! (the caller's `reserve_memory_or_retry`) and charged when the string is made, at the end;
+//! (the caller's reservation) and charged when the string is made, at the end;
 //! nothing else runs in the executor meanwhile, so the account plus the buffer stays within
 //! what the reservation allowed. At most `KEPT_BUILDS` buffers are kept.
 
