@@ -46,6 +46,9 @@ show("table.concat", table.concat(t, "|"))
 show("table.concat range", table.concat(t, "", 101, 49000))
 local big = {a, b, a}
 show("table.concat big items", table.concat(big, ";"))
+show("table.concat one big item", table.concat({a}))
+show("table.concat mid items", table.concat({("m"):rep(70000), "z", ("n"):rep(70000)}, "+"))
+show("table.concat mixed", table.concat({"<", a, 1, 2.5, b, ">"}, "", 2, 5))
 
 -- gsub and format with big outputs
 local g, n = table.concat(t, "|"):gsub("|", "<>")

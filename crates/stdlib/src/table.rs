@@ -1555,7 +1555,9 @@ const CONCAT_FIRST_PIECE: i64 = 6;
 /// One slice of a plain `table.concat` (state table: see `concat`): joins up to
 /// [`CONCAT_SLICE_ITEMS`] items (or [`CONCAT_PIECE_BYTES`]) into a piece kept as a string in
 /// the state, charging 1 unit an item plus 1 per 32 bytes before copying them and
-/// reserving the piece's growth by capacity; then reaches a step boundary (the state is
+/// reserving the piece's growth by capacity (an item of `CONCAT_PIECE_BYTES` or more is
+/// kept as a piece of its own, not copied, and ends the slice); then reaches a step
+/// boundary (the state is
 /// Lua values, so a paused concat snapshots). The last slice joins the pieces into the
 /// result (its bytes reserved first). Slices depend only on the items, never on the fuel.
 fn concat_slice<'gc>(
@@ -1592,6 +1594,26 @@ fn concat_slice<'gc>(
         if total > crate::string::MAX_SIZE {
             return Err(Error::runtime("resulting string too large"));
         }
+        if let (Value::String(item), true) = (v, bytes.len() >= CONCAT_PIECE_BYTES) {
+            // A big item is a piece of its own, not copied (the join copies it, in pieces
+            // when the result is big): the piece so far, the item, then the separator. The
+            // result so far must fit, as if the item had been copied.
+            ctx.reserve_memory(total)?;
+            if !piece.is_empty() {
+                let next = (st.length() + 1).max(CONCAT_FIRST_PIECE);
+                raw_set(ctx, st, next, Value::String(ctx.new_string(&piece)));
+                piece.clear();
+            }
+            let next = (st.length() + 1).max(CONCAT_FIRST_PIECE);
+            raw_set(ctx, st, next, Value::String(item));
+            if i == last {
+                done = true;
+                break;
+            }
+            piece.extend_from_slice(sep);
+            i += 1;
+            break;
+        }
         if piece.len() + add > piece.capacity() {
             let cap = (piece.len() + add).max(piece.capacity() * 2);
             ctx.reserve_memory(cap - piece.capacity())?;
@@ -1613,8 +1635,10 @@ fn concat_slice<'gc>(
         exec.set_return(Value::String(ctx.new_string(&piece)));
         return Ok(Action::Return);
     }
-    let next = (st.length() + 1).max(CONCAT_FIRST_PIECE);
-    raw_set(ctx, st, next, Value::String(ctx.new_string(&piece)));
+    if !piece.is_empty() {
+        let next = (st.length() + 1).max(CONCAT_FIRST_PIECE);
+        raw_set(ctx, st, next, Value::String(ctx.new_string(&piece)));
+    }
     drop(piece);
     if !done {
         raw_set(ctx, st, 3, Value::Integer(i));
