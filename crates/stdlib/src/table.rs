@@ -1599,13 +1599,9 @@ fn concat_slice<'gc>(
             // when the result is big): the piece so far, the item, then the separator. The
             // result so far must fit, as if the item had been copied.
             ctx.reserve_memory(total)?;
-            if !piece.is_empty() {
-                let next = (st.length() + 1).max(CONCAT_FIRST_PIECE);
-                raw_set(ctx, st, next, Value::String(ctx.new_string(&piece)));
-                piece.clear();
-            }
-            let next = (st.length() + 1).max(CONCAT_FIRST_PIECE);
-            raw_set(ctx, st, next, Value::String(item));
+            push_concat_piece(ctx, st, &piece);
+            piece.clear();
+            concat_piece_slot(ctx, st, Value::String(item));
             if i == last {
                 done = true;
                 break;
@@ -1635,10 +1631,7 @@ fn concat_slice<'gc>(
         exec.set_return(Value::String(ctx.new_string(&piece)));
         return Ok(Action::Return);
     }
-    if !piece.is_empty() {
-        let next = (st.length() + 1).max(CONCAT_FIRST_PIECE);
-        raw_set(ctx, st, next, Value::String(ctx.new_string(&piece)));
-    }
+    push_concat_piece(ctx, st, &piece);
     drop(piece);
     if !done {
         raw_set(ctx, st, 3, Value::Integer(i));
@@ -1671,6 +1664,19 @@ fn concat_slice<'gc>(
     raw_set(ctx, st, 3, Value::Integer((total / 64) as i64));
     raw_set(ctx, st, 5, Value::Integer(total as i64));
     concat_join(ctx, exec, st)
+}
+
+/// Appends `piece` (unless empty) as a string to a plain concat's pieces.
+fn push_concat_piece<'gc>(ctx: Context<'gc>, st: Table<'gc>, piece: &[u8]) {
+    if !piece.is_empty() {
+        concat_piece_slot(ctx, st, Value::String(ctx.new_string(piece)));
+    }
+}
+
+/// Appends `v` (a string) to a plain concat's pieces (slots from [`CONCAT_FIRST_PIECE`]).
+fn concat_piece_slot<'gc>(ctx: Context<'gc>, st: Table<'gc>, v: Value<'gc>) {
+    let next = (st.length() + 1).max(CONCAT_FIRST_PIECE);
+    raw_set(ctx, st, next, v);
 }
 
 /// The end of a plain `table.concat` made of several pieces: pays for the join (1 unit per

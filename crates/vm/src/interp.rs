@@ -599,7 +599,8 @@ fn concat_reduce<'gc>(
 
 /// The builder and its state for a concatenation of `run` (strings and numbers, `total`
 /// bytes) built in pieces: the builder is called like a `__concat` metamethod with the run
-/// (numbers as strings) in its state table.
+/// in its state table (numbers as pause strings: like the state, they are the VM's, and the
+/// inline path counts no string for them either).
 #[cold]
 #[inline(never)]
 fn build_in_pieces<'gc>(
@@ -615,7 +616,7 @@ fn build_in_pieces<'gc>(
             other => {
                 scratch.clear();
                 number_to_bytes(other, &mut scratch);
-                Value::String(ctx.new_string(&scratch))
+                Value::String(ctx.new_pause_string(&scratch))
             }
         })
         .collect();

@@ -88,7 +88,7 @@ fn shared_str(bytes: &Arc<[u8]>) -> Option<Arc<str>> {
     std::str::from_utf8(bytes).ok()?;
     let raw: *const [u8] = Arc::into_raw(bytes.clone());
     // SAFETY: `str` and `[u8]` have the same layout, so `Arc<[u8]>`'s allocation is a valid
-    // `Arc<str>` allocation; the bytes were just checked to be UTF-8, and an `Arc`'s contents
+    // `Arc<str>` allocation (std's `From<Arc<str>> for Arc<[u8]>` is the same cast, reversed); the bytes were just checked to be UTF-8, and an `Arc`'s contents
     // never change while it is shared (no `get_mut` can succeed while `bytes` lives, and the
     // string bytes are immutable anyway). The pointer came from `Arc::into_raw` of the same
     // allocation, as `from_raw` requires.
@@ -129,20 +129,16 @@ impl VerifiedProto {
         max_bytes: usize,
         progress: Option<&std::sync::atomic::AtomicUsize>,
     ) -> Result<Self, CompileError> {
-        let proto = match shared_str(chunk_name) {
-            Some(name) => {
-                let proto = lunette_compiler::compile_named(source, &name, max_bytes, progress)?;
-                return Self::verify_compiled(proto, &name);
-            }
-            None => {
-                let name = String::from_utf8_lossy(chunk_name);
-                match progress {
-                    Some(p) => lunette_compiler::compile_with_progress(source, &name, max_bytes, p),
-                    None => lunette_compiler::compile_with_limit(source, &name, max_bytes),
-                }
-            }
-        }?;
-        Self::verify_compiled(proto, &String::from_utf8_lossy(chunk_name))
+        if let Some(name) = shared_str(chunk_name) {
+            let proto = lunette_compiler::compile_named(source, &name, max_bytes, progress)?;
+            return Self::verify_compiled(proto, &name);
+        }
+        let name = String::from_utf8_lossy(chunk_name);
+        let proto = match progress {
+            Some(p) => lunette_compiler::compile_with_progress(source, &name, max_bytes, p)?,
+            None => lunette_compiler::compile_with_limit(source, &name, max_bytes)?,
+        };
+        Self::verify_compiled(proto, &name)
     }
 
     fn verify_compiled(proto: Arc<Prototype>, chunk_name: &str) -> Result<Self, CompileError> {
