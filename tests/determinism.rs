@@ -789,3 +789,110 @@ fn builtins_that_pause_change_no_id_count_or_checksum() {
         );
     }
 }
+
+/// A full collection of a big heap is marked in slices, one per `Lua::step`, while the
+/// scripts wait: what it decides (weak entries, ephemerons, finalizers, `count`, ids, the
+/// checksum) is what one mark at that point decides, whatever the step sizes, however many
+/// host reads come in between (they finish the mark first) and whether a host handle is
+/// dropped while it is marked (the handles are read when it starts).
+#[test]
+fn a_full_collection_marked_in_slices_decides_as_one_mark() {
+    const SETUP: &[u8] = br#"
+        keep = {}
+        for i = 1, 30000 do keep[i] = {i} end
+        weak = setmetatable({}, {__mode = "k"})
+        log = {}
+        -- An ephemeron chain whose head only the host holds (see `held`).
+        local head = {}
+        local k = head
+        for i = 1, 300 do local n = {} weak[k] = n k = n end
+        function held() local h = head head = nil return h end
+        function frame(i)
+            for j = 1, 200 do
+                local t = {i, j}
+                weak[t] = {j}
+                if j % 50 == 0 then
+                    setmetatable(t, {__gc = function() log[#log + 1] = i .. "." .. j end})
+                end
+                keep[(i * 200 + j) % 30000 + 1] = {j}
+            end
+            collectgarbage()
+            local live = 0
+            for _ in pairs(weak) do live = live + 1 end
+            return string.format("%d live=%d finalized=%d last=%s count=%.0f %s", i, live,
+                #log, tostring(log[#log]), collectgarbage("count"), tostring({}))
+        end
+    "#;
+    // `slices`: steps of 1 unit, noting the first one that spent none (a slice of the
+    // collection) and, at it, dropping the handle to the chain's head (at frame 2) or reading
+    // the VM (at frame 4: `enter` finishes the mark, so the next step runs the script).
+    let run = |fuel: i64, slices: bool| {
+        let host = CaptureHost {
+            grants: lunette::Grants {
+                full_collections: true,
+                ..lunette::Grants::default()
+            },
+            ..CaptureHost::default()
+        };
+        let mut lua = Lua::with_host(Rc::new(host));
+        lua.execute(SETUP, "=setup").unwrap();
+        let mut head = Some(
+            lua.call_global::<lunette::StashedValue>("held", ())
+                .unwrap(),
+        );
+        let mut out = Vec::new();
+        let mut sliced = 0;
+        for i in 0..6 {
+            let exec = lua.enter(|ctx| {
+                let f = ctx.globals().get(ctx.str("frame"));
+                ctx.stash_executor(Executor::start(ctx, f, &[Value::Integer(i)]))
+            });
+            let mut seen_slice = false;
+            loop {
+                let mut f = Fuel::new(fuel);
+                if lua.step(&exec, &mut f).is_done() {
+                    break;
+                }
+                if slices && f.remaining() == fuel && !seen_slice {
+                    seen_slice = true;
+                    sliced += 1;
+                    if i == 2 {
+                        head = None;
+                    }
+                    if i == 4 {
+                        lua.enter(|_| ());
+                        let mut f = Fuel::new(fuel);
+                        lua.step(&exec, &mut f);
+                        assert!(
+                            f.remaining() < fuel,
+                            "the step after a read runs the script"
+                        );
+                    }
+                }
+            }
+            if !slices && i == 2 {
+                head = None;
+            }
+            out.push((
+                lua.results::<String>(&exec).unwrap(),
+                lua.checksum().unwrap(),
+            ));
+        }
+        drop(head);
+        (out, sliced)
+    };
+    let (reference, _) = run(1_000_000_000, false);
+    // The collections decided something: the chain lived while the host held its head,
+    // finalizers ran.
+    assert!(reference[2].0.contains("live=300 "), "{:?}", reference[2]);
+    assert!(reference[3].0.contains("live=0 "), "{:?}", reference[3]);
+    assert!(
+        !reference[5].0.contains("finalized=0 "),
+        "{:?}",
+        reference[5]
+    );
+    let (sliced, n) = run(1, true);
+    assert_eq!(n, 6, "every frame's collection took more than one step");
+    assert_eq!(sliced, reference);
+    assert_eq!(run(97, false).0, reference);
+}

@@ -23,10 +23,13 @@
 //! marked when the key is. Not modelled: the removal of resurrected keys being delayed one
 //! cycle (PUC's subtlety).
 //!
-//! Cost: the logical mark walks the whole reachable graph at once, between two steps. A
+//! Cost: the logical mark walks the whole reachable graph. A full collection asked for in a
+//! step (by the script or the pacing) is marked in slices, one per `Lua::step`, while every
+//! executor waits ([`Collection`]): no step holds a whole mark, and since nothing the mark
+//! reads changes until it is done, it decides what one mark at that point would. A
 //! script-requested collection pays for it in fuel beforehand (`full_collection_units`); a
-//! host-requested one (or the one the memory limit asks for) is the host's time. A full
-//! collection asked for in a step (by the script or the pacing) is only that mark: the
+//! host-requested one (`Lua::gc_collect`, or any host call made while a collection is in
+//! progress, which finishes it) is the host's time. Such a collection is only that mark: the
 //! physical collector frees what it left unreachable in its incremental slices (`Lua::step`).
 //! The mark visits big containers (a table's array and entries, a thread's stack and frames)
 //! `MARK_PIECE` slots at a time, so its own stack holds a piece's children per container in
@@ -128,12 +131,16 @@ pub(crate) struct GcState<'gc> {
     pub(crate) weak_tables: Vec<GcWeak<'gc, TableInner<'gc>>>,
     #[collect(require_static)]
     pub(crate) full_collection_requested: bool,
+    /// The full collection whose logical mark is in progress, if any (see [`Collection`]).
+    /// Never part of a snapshot: every host access but `Lua::step` finishes it first.
+    pub(crate) collection: Option<Box<Collection<'gc>>>,
 }
 
 pub(crate) type GcStateRef<'gc> = Gc<'gc, RefLock<GcState<'gc>>>;
 
 /// An object met by the logical mark.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Collect)]
+#[collect(no_drop)]
 enum Node<'gc> {
     Table(Table<'gc>),
     Closure(crate::function::LuaClosure<'gc>),
@@ -146,9 +153,9 @@ enum Node<'gc> {
     Resumable(crate::resumable::Resumable<'gc>),
     /// A strong table's array and entries from this position on (array first, then
     /// entries): big containers are marked [`MARK_PIECE`] slots at a time (see `run`).
-    TableFrom(Table<'gc>, u32),
+    TableFrom(Table<'gc>, #[collect(require_static)] u32),
     /// A thread's value stack and then its frames from this position on, likewise.
-    StackFrom(crate::thread::Thread<'gc>, u32),
+    StackFrom(crate::thread::Thread<'gc>, #[collect(require_static)] u32),
 }
 
 /// Slots of a table or a thread's stack the logical mark visits before going deeper. Marking
@@ -171,25 +178,36 @@ fn addr<T>(gc: Gc<'_, T>) -> usize {
 /// and not the finalizer list. Independent of what the physical collector keeps alive (e.g.
 /// old states a snapshot ring holds), so weak tables, finalizers and `collectgarbage("count")`
 /// come out the same in every VM with the same logical state.
+#[derive(Collect)]
+#[collect(no_drop)]
 struct LogicalMark<'gc> {
     /// The objects reached (strings excepted: they carry the number of the last mark that
     /// reached them, `StringData::marked_by`).
+    #[collect(require_static)]
     seen: AddressSet,
     /// This mark's number (see `StringData::marked_by`): unique in the process.
+    #[collect(require_static)]
     number: u64,
     stack: Vec<Node<'gc>>,
+    /// Work done so far (slots and objects visited), which bounds a slice (`run_until`).
+    #[collect(require_static)]
+    work: usize,
     /// Bytes of the reachable objects (their memory charges).
+    #[collect(require_static)]
     bytes: usize,
     /// Whether objects marked now count in `bytes` (not in the last phase, for what only the
     /// host's value handles and finished executors hold).
+    #[collect(require_static)]
     counting: bool,
     /// Whether weak tables are marked as strong ones (`ring_only_bytes`).
+    #[collect(require_static)]
     weak_as_strong: bool,
     /// Ephemeron values waiting for their key (weak key, strong value: the value is only
     /// reachable through the entry once the key is, PUC's ephemeron rule). Key address → the
     /// last link of its list in `links` (index + 1). Each entry is parked at most once, when
     /// its table is traversed, and released at most once, when its key is marked, so the
     /// mark is linear in the graph (no repeated rescans of ephemeron tables).
+    #[collect(require_static)]
     waiting: hashbrown::HashMap<usize, usize, AddressHash>,
     /// `(value, previous link of the same key (index + 1), 0 = none)`.
     links: Vec<(Value<'gc>, usize)>,
@@ -199,6 +217,7 @@ struct LogicalMark<'gc> {
     /// The checksum's members reached while `members_phase` (when the checksum is tracked:
     /// L after the collection, see `snapshot::incremental`).
     members: Option<Vec<crate::snapshot::Member<'gc>>>,
+    #[collect(require_static)]
     members_phase: bool,
 }
 
@@ -284,6 +303,7 @@ impl<'gc> LogicalMark<'gc> {
             seen: Default::default(),
             number: MARKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             stack: Vec::new(),
+            work: 0,
             bytes: 0,
             counting: true,
             weak_as_strong: false,
@@ -417,12 +437,23 @@ impl<'gc> LogicalMark<'gc> {
     }
 
     fn run(&mut self) {
+        self.run_until(usize::MAX);
+    }
+
+    /// Marks until nothing is left to mark (true) or `work` reaches `limit` (false).
+    fn run_until(&mut self, limit: usize) -> bool {
         loop {
+            if self.work >= limit {
+                return self.released.is_empty() && self.stack.is_empty();
+            }
+            self.work += 1;
             if let Some(v) = self.released.pop() {
                 self.value(v);
                 continue;
             }
-            let Some(n) = self.stack.pop() else { break };
+            let Some(n) = self.stack.pop() else {
+                return true;
+            };
             match n {
                 Node::Table(t) => {
                     let st = t.0.state.borrow();
@@ -456,10 +487,12 @@ impl<'gc> LogicalMark<'gc> {
                             self.stack.push(Node::TableFrom(t, 0));
                         } else {
                             // One piece: marked here, without a trip through the stack.
+                            self.work += len;
                             self.table_slots(&st, 0, len);
                         }
                         continue;
                     }
+                    self.work += st.array.len() + st.entries.len();
                     // A weak table: its strong parts only (the same fields `References`
                     // lists), ephemeron entries parked until their key is marked.
                     if !wv {
@@ -511,6 +544,7 @@ impl<'gc> LogicalMark<'gc> {
                     let st = t.0.state.borrow();
                     let from = from as usize;
                     let end = self.piece_end(t.0, from, st.array.len() + st.entries.len());
+                    self.work += end - from;
                     self.table_slots(&st, from, end);
                 }
                 Node::StackFrom(t, from) => {
@@ -518,6 +552,7 @@ impl<'gc> LogicalMark<'gc> {
                     let (stack, frames) = (&ts.stack, &ts.frames);
                     let from = from as usize;
                     let end = self.piece_end(t.0, from, stack.len() + frames.len());
+                    self.work += end - from;
                     for i in from..end {
                         if let Some(v) = stack.get(i) {
                             self.value(*v);
@@ -579,17 +614,126 @@ impl<'gc> FromPiece<'gc, crate::thread::ThreadInner<'gc>> for Node<'gc> {
 /// The semantic part of a full collection, decided by a logical mark (see `LogicalMark`):
 /// clears the entries of reachable weak tables whose weak key or value is unreachable, queues
 /// unreachable finalizable objects (newest first) to have their finalizers run, and sets what
-/// `collectgarbage("count")` reports to the reachable objects' bytes. Runs between steps.
+/// `collectgarbage("count")` reports to the reachable objects' bytes. Runs between steps,
+/// whole (one still in progress, see [`Collection`], is finished first).
 pub(crate) fn logical_collection(ctx: Context<'_>) {
-    let mut m = LogicalMark::new();
-    let journal = ctx.state().journal;
-    // (A flush that fails stops the tracking: see `Journal::flush`.)
-    if journal.flush(ctx).is_ok() && journal.tracking() {
-        m.members = Some(Vec::new());
-        m.members_phase = true;
+    settle_collection(ctx);
+    let mut c = Collection::start(ctx);
+    c.advance(usize::MAX);
+    finish_logical_collection(ctx, c.mark);
+}
+
+/// A full collection whose logical mark runs in slices (`collection_slice`), one per
+/// `Lua::step`, while every executor waits: its result is the atomic mark's at the point
+/// the collection was asked for, since nothing the mark reads changes until it is finished.
+/// - `Lua::step` runs a slice instead of the executor's step (no fuel spent) until the mark
+///   is done; the collection then finishes (weak entries, finalizers, count) at once.
+/// - Every other access to the VM (`Lua::enter` and whatever uses it, snapshots, the
+///   checksum, `gc_collect`) finishes it first (`settle_collection`), so a host never sees
+///   or changes the heap half marked, and no snapshot holds a collection in progress.
+/// - The physical collector does no work meanwhile (`Lua::step`); what the mark holds is
+///   traced anyway, so it would be sound if it did.
+///
+/// The host's handles are read when the collection starts, as the atomic mark would: one
+/// dropped meanwhile still counts as a root.
+#[derive(Collect)]
+#[collect(no_drop)]
+pub(crate) struct Collection<'gc> {
+    mark: LogicalMark<'gc>,
+    /// Roots marked last, not counted (see `mark_live`): the host's value handles and
+    /// finished executors; emptied when they are pushed.
+    host_roots: Vec<Value<'gc>>,
+    finished: Vec<crate::executor::Executor<'gc>>,
+    /// Whether the counted part is marked and the host roots pushed.
+    #[collect(require_static)]
+    host_part: bool,
+}
+
+impl<'gc> Collection<'gc> {
+    /// Starts the logical mark: flushes the checksum's tracking, pushes the roots.
+    fn start(ctx: Context<'gc>) -> Self {
+        let mut mark = LogicalMark::new();
+        let journal = ctx.state().journal;
+        // (A flush that fails stops the tracking: see `Journal::flush`.)
+        if journal.flush(ctx).is_ok() && journal.tracking() {
+            mark.members = Some(Vec::new());
+            mark.members_phase = true;
+        }
+        let (host_roots, finished) = push_roots(&mut mark, ctx.state());
+        Collection {
+            mark,
+            host_roots,
+            finished,
+            host_part: false,
+        }
     }
-    mark_live(&mut m, ctx.state());
-    finish_logical_collection(ctx, m);
+
+    /// Marks until the mark's work reaches `limit`; whether the mark is complete.
+    fn advance(&mut self, limit: usize) -> bool {
+        let m = &mut self.mark;
+        if !self.host_part {
+            if !m.run_until(limit) {
+                return false;
+            }
+            m.counting = false;
+            m.members_phase = false;
+            for v in std::mem::take(&mut self.host_roots) {
+                m.value(v);
+            }
+            for e in std::mem::take(&mut self.finished) {
+                m.node(addr(e.0), Node::Executor(e));
+            }
+            self.host_part = true;
+        }
+        m.run_until(limit)
+    }
+}
+
+/// Units of mark work (objects and slots visited, see `LogicalMark::work`) a slice does per
+/// unit of the step's fuel: a slice of a 10,000-fuel step visits 40,000, about 0.4 ms on a
+/// heap of small tables (a step of that fuel runs for about 0.1 ms).
+pub const MARK_WORK_PER_FUEL: usize = 4;
+/// The least work a slice does, whatever the step's fuel (so steps of 1 unit still end it).
+pub const MIN_MARK_SLICE: usize = 4_096;
+
+/// The work of a slice for a step of `fuel` units.
+pub(crate) fn mark_slice_budget(fuel: i64) -> usize {
+    usize::try_from(fuel.max(0))
+        .unwrap_or(usize::MAX)
+        .saturating_mul(MARK_WORK_PER_FUEL)
+        .max(MIN_MARK_SLICE)
+}
+
+/// A slice of the full collection that is due: starts it if it was asked for and none is in
+/// progress, marks at most `budget` units of work, and finishes the collection when the mark
+/// is done. Whether none is left in progress.
+pub(crate) fn collection_slice(ctx: Context<'_>, budget: usize) -> bool {
+    let taken = ctx.state().gc.borrow_mut(ctx.mutation()).collection.take();
+    let mut c = match taken {
+        Some(c) => c,
+        None if ctx.full_collection_requested() => Box::new(Collection::start(ctx)),
+        None => return true,
+    };
+    let limit = c.mark.work.saturating_add(budget);
+    if c.advance(limit) {
+        finish_logical_collection(ctx, c.mark);
+        true
+    } else {
+        ctx.state().gc.borrow_mut(ctx.mutation()).collection = Some(c);
+        false
+    }
+}
+
+/// Finishes the full collection in progress, if any.
+pub(crate) fn settle_collection(ctx: Context<'_>) {
+    if collection_in_progress(ctx) {
+        collection_slice(ctx, usize::MAX);
+    }
+}
+
+/// Whether a full collection's mark is in progress (see [`Collection`]).
+pub(crate) fn collection_in_progress(ctx: Context<'_>) -> bool {
+    ctx.state().gc.borrow().collection.is_some()
 }
 
 /// Bytes of the objects only the snapshot ring keeps alive (reachable from its logs, not from
@@ -609,6 +753,26 @@ pub(crate) fn ring_only_bytes(state: &State<'_>) -> usize {
 
 /// Marks everything live (counting the script's part, see `logical_collection`).
 fn mark_live<'gc>(m: &mut LogicalMark<'gc>, state: &State<'gc>) {
+    let (values, finished) = push_roots(m, state);
+    m.run();
+    m.counting = false;
+    m.members_phase = false;
+    for v in values {
+        m.value(v);
+    }
+    for e in finished {
+        m.node(addr(e.0), Node::Executor(e));
+    }
+    m.run();
+}
+
+/// Pushes the counted roots; returns the others (the host's value handles, finished
+/// executors), which are marked after them, not counted.
+#[allow(clippy::type_complexity)]
+fn push_roots<'gc>(
+    m: &mut LogicalMark<'gc>,
+    state: &State<'gc>,
+) -> (Vec<Value<'gc>>, Vec<crate::executor::Executor<'gc>>) {
     m.value(Value::Table(state.globals));
     m.value(Value::Table(state.registry));
     m.value(Value::Thread(state.main_thread));
@@ -638,16 +802,10 @@ fn mark_live<'gc>(m: &mut LogicalMark<'gc>, state: &State<'gc>) {
     for (_, e) in running {
         m.node(addr(e.0), Node::Executor(e));
     }
-    m.run();
-    m.counting = false;
-    m.members_phase = false;
-    for (_, v) in values {
-        m.value(v);
-    }
-    for (_, e) in finished {
-        m.node(addr(e.0), Node::Executor(e));
-    }
-    m.run();
+    (
+        values.into_iter().map(|(_, v)| v).collect(),
+        finished.into_iter().map(|(_, e)| e).collect(),
+    )
 }
 
 fn finish_logical_collection<'gc>(ctx: Context<'gc>, mut m: LogicalMark<'gc>) {

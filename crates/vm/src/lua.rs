@@ -48,6 +48,9 @@ pub struct Lua {
     capture_hint: std::cell::Cell<(usize, usize, usize)>,
     /// Where the collection the memory limit asked for stands (see `limit_collection_slice`).
     limit_cycle: std::cell::Cell<LimitCycle>,
+    /// Whether a full collection's mark is in progress (`gc::Collection`): `step` runs its
+    /// slices, every other access finishes it first (`settle`).
+    collecting: std::cell::Cell<bool>,
 }
 
 /// The progress of a collection asked for by the memory limit, run in slices between steps.
@@ -97,6 +100,7 @@ impl Lua {
             memory,
             capture_hint: Default::default(),
             limit_cycle: std::cell::Cell::new(LimitCycle::Idle),
+            collecting: std::cell::Cell::new(false),
         }
     }
 
@@ -152,6 +156,7 @@ impl Lua {
     /// restored any number of times, here or into another VM. Fails, naming the culprit, if
     /// the VM holds state that cannot be copied (opaque userdata, an async sequence in flight).
     pub fn snapshot(&self) -> Result<Snapshot, SnapshotError> {
+        self.settle();
         let hint = self.capture_hint.get();
         let image = self.arena.mutate(|mc, state| {
             // (The image carries the checksum's state: brought up to date first. A failed
@@ -201,6 +206,7 @@ impl Lua {
     /// (see `StashedValue`). The host interface stays this VM's. The ring of `snap` is
     /// emptied (its snapshots describe the state that was replaced).
     pub fn restore(&mut self, snapshot: &Snapshot) -> Result<(), SnapshotError> {
+        self.settle();
         let _guard = AccountGuard::new(&self.memory);
         let image = &*snapshot.0;
         let (host, handles, sequences, functions, compile_jobs) = self.arena.mutate(|_, state| {
@@ -386,6 +392,7 @@ impl Lua {
     /// assert_ne!(a.checksum().unwrap(), b.checksum().unwrap());
     /// ```
     pub fn checksum(&self) -> Result<u64, SnapshotError> {
+        self.settle();
         let hint = self.capture_hint.get();
         let (sum, walked) = self.arena.mutate(|mc, state| {
             let ctx = Context::new(mc, state);
@@ -414,10 +421,45 @@ impl Lua {
     where
         F: for<'gc> FnOnce(Context<'gc>) -> R,
     {
+        self.settle();
+        self.enter_unsettled(f)
+    }
+
+    /// `enter` without finishing a full collection in progress first: for `step`, which
+    /// runs that collection's slices and nothing else while it is in progress.
+    fn enter_unsettled<F, R>(&self, f: F) -> R
+    where
+        F: for<'gc> FnOnce(Context<'gc>) -> R,
+    {
         let _guard = AccountGuard::new(&self.memory);
         crate::memory::host_charges(&self.memory, || {
             self.arena.mutate(|mc, state| f(Context::new(mc, state)))
         })
+    }
+
+    /// Finishes the full collection in progress, if any (see `gc::Collection`): the host
+    /// never sees or changes a heap half marked.
+    fn settle(&self) {
+        if self.collecting.get() {
+            self.collection_slice(usize::MAX);
+        }
+    }
+
+    /// A slice of the full collection that is due (see `gc::collection_slice`); whether
+    /// none is left in progress.
+    fn collection_slice(&self, budget: usize) -> bool {
+        let _guard = AccountGuard::new(&self.memory);
+        let done = self
+            .arena
+            .mutate(|mc, state| crate::gc::collection_slice(Context::new(mc, state), budget));
+        self.collecting.set(!done);
+        done
+    }
+
+    /// Whether a full collection is in progress: until it is finished, [`step`](Self::step)
+    /// runs a slice of it instead of the executor's step (see `gc`).
+    pub(crate) fn collecting(&self) -> bool {
+        self.collecting.get()
     }
 
     /// Does the garbage collection work that allocation since the last call asked for.
@@ -441,6 +483,7 @@ impl Lua {
     /// Runs a full collection: clears dead entries of weak tables and queues finalizers,
     /// which run at the start of the next executor step (see `gc`).
     pub fn gc_collect(&mut self) {
+        self.settle();
         let _guard = AccountGuard::new(&self.memory);
         crate::gc::full_collection(&mut self.arena);
         // (a full collection also answers whatever the limit was waiting for)
@@ -550,8 +593,16 @@ impl Lua {
     /// [`StepStatus::Errored`]: read the outcome with [`results`](Self::results)), out of
     /// fuel, or waiting on an async callback's outside future. A stale handle counts as
     /// errored: there is nothing to run, and `results` reports the stale handle. Garbage is
-    /// collected after the step (a bounded slice, or the full collection a script asked
-    /// for).
+    /// collected after the step (a bounded slice of the collector's work).
+    ///
+    /// A full collection (asked for by a script's `collectgarbage()`, or due by the pacing)
+    /// is marked in slices: until its mark is done, each `step` (of any executor) marks a
+    /// slice of the heap in proportion to `fuel` (`gc::MARK_WORK_PER_FUEL` objects and slots
+    /// a unit) instead of running the executor, spends no fuel and returns
+    /// [`StepStatus::OutOfFuel`]; the scripts go on when it is done. Its result is the one
+    /// of a mark made at once at that point (nothing a script sees depends on the step
+    /// sizes). Any other call that reaches the VM ([`enter`](Self::enter), snapshots, the
+    /// checksum...) finishes the mark first, so that call takes the rest of its time.
     ///
     /// ```
     /// use lunette_vm::{Fuel, Lua, StepStatus};
@@ -567,7 +618,19 @@ impl Lua {
     /// assert_eq!(lua.results::<i64>(&exec).unwrap(), 5_000_050_000);
     /// ```
     pub fn step(&mut self, exec: &StashedExecutor, fuel: &mut Fuel) -> StepStatus {
-        let (status, full) = self.enter(|ctx| {
+        let budget = crate::gc::mark_slice_budget(fuel.remaining());
+        if self.collecting.get() {
+            let finished = self
+                .enter_unsettled(|ctx| ctx.fetch_executor(exec).map_or(true, |e| e.is_finished()));
+            if !finished {
+                if self.collection_slice(budget) {
+                    self.physical_collection_work();
+                }
+                return StepStatus::OutOfFuel;
+            }
+            self.settle();
+        }
+        let (status, full) = self.enter_unsettled(|ctx| {
             ctx.state().sequences.set_waiting(false);
             let status = match ctx.fetch_executor(exec) {
                 Ok(e) => {
@@ -586,7 +649,7 @@ impl Lua {
             };
             (status, ctx.state().gc.borrow().full_collection_requested)
         });
-        self.collect_after_step(full);
+        self.collect_after_step(full, budget);
         status
     }
 
@@ -595,21 +658,23 @@ impl Lua {
     /// pacing's incremental work. For hosts that step executors themselves inside `enter`
     /// (`Executor::step`): call it between such steps as `step` would.
     pub fn collect_between_steps(&mut self) {
-        let full = self.enter(|ctx| ctx.state().gc.borrow().full_collection_requested);
-        self.collect_after_step(full);
+        let full = self.enter_unsettled(|ctx| ctx.state().gc.borrow().full_collection_requested);
+        self.collect_after_step(full, crate::gc::mark_slice_budget(DEFAULT_STEP_FUEL));
     }
 
-    fn collect_after_step(&mut self, full: bool) {
+    fn collect_after_step(&mut self, full: bool, budget: usize) {
         if full {
             // A full collection a script asked for or the pacing made due: its logical
-            // mark decides now (weak tables, finalizers, `collectgarbage("count")`), and
-            // the physical collector frees what that leaves unreachable in its incremental
-            // slices below, like any garbage (what it frees, and when, is invisible to the
-            // script). A whole physical cycle here took most of such a step: 5 to 9 ms for
-            // a 16 MiB heap at 10,000 fuel (close_errors.lua).
-            let _guard = AccountGuard::new(&self.memory);
-            self.arena
-                .mutate(|mc, state| crate::gc::logical_collection(Context::new(mc, state)));
+            // mark decides (weak tables, finalizers, `collectgarbage("count")`), in slices
+            // of `budget` (see `step`); the physical collector frees what it leaves
+            // unreachable in its incremental slices below, like any garbage (what it
+            // frees, and when, is invisible to the script). A whole physical cycle here
+            // took most of such a step: 5 to 9 ms for a 16 MiB heap at 10,000 fuel
+            // (close_errors.lua); a whole mark of a 32 MiB heap of small tables, 8 to 10.
+            if !self.collection_slice(budget) {
+                // No physical work while the mark is in progress.
+                return;
+            }
         } else {
             // The checksum's lists keep what they name alive until a flush: bounded here
             // for a host that stopped asking for checksums (a flush changes no value).
@@ -619,6 +684,12 @@ impl Lua {
                 }
             });
         }
+        self.physical_collection_work();
+    }
+
+    /// The physical collector's share of a step: a slice of the collection the memory limit
+    /// asked for, else the pacing's incremental work.
+    fn physical_collection_work(&mut self) {
         if self.memory.take_collection_wanted() || self.limit_cycle.get() != LimitCycle::Idle {
             self.limit_collection_slice();
         } else {

@@ -357,10 +357,13 @@ impl Lua {
                 None => DEFAULT_STEP_FUEL,
             };
             let mut fuel = Fuel::new(budget);
+            // (A step that marks a slice of a full collection spends no fuel and makes
+            // progress: not counted. Any other step counts as at least one unit.)
+            let collecting = self.collecting();
             let status = self.step(exec, &mut fuel);
             if let Some(n) = left.as_mut() {
                 let used = (budget - fuel.remaining()).max(0) as u64;
-                *n = n.saturating_sub(used.max(1));
+                *n = n.saturating_sub(if collecting { used } else { used.max(1) });
             }
             match status {
                 StepStatus::Returned | StepStatus::Errored => return Ok(()),
