@@ -55,6 +55,10 @@ const MAX_JOBS: usize = 2;
 /// A compilation's outcome: verified with the compilation (on the helper thread too).
 type Compiled = Result<VerifiedProto, CompileError>;
 
+/// The longest one slice of `load` (4,096 units of fuel) waits for the helper to catch up
+/// with what was paid ([`Context::compile_ahead_wait`]): about 120 ns a unit.
+const MAX_WAIT: std::time::Duration = std::time::Duration::from_micros(500);
+
 /// String constants [`Context::load_compiled_piece`] makes per call (about 0.7 ms).
 pub(crate) const STRINGS_PER_PIECE: usize = 4096;
 
@@ -225,9 +229,13 @@ impl CompileJobs {
             }
         };
         // The wait is short (about a slice's compile time: a fraction of a millisecond): it
-        // yields a few times, then sleeps in short naps rather than spin a core.
+        // yields a few times, then sleeps in short naps rather than spin a core. It gives up
+        // after `MAX_WAIT`: the compiler's pace is uneven (a big vector growing copies tens
+        // of MiB within one 4 KiB report: a 14 ms wait in load_goto_storm.lua), and the
+        // steps after a stall wait while it catches up (only the last one waits for all).
+        let started = std::time::Instant::now();
         let mut tries = 0u32;
-        while progress.load(Ordering::Acquire) < read {
+        while progress.load(Ordering::Acquire) < read && started.elapsed() < MAX_WAIT {
             if tries < 16 {
                 tries += 1;
                 std::thread::yield_now();
