@@ -797,6 +797,51 @@ fn builtins_that_pause_change_no_id_count_or_checksum() {
 /// dropped while it is marked (the handles are read when it starts).
 #[test]
 fn a_full_collection_marked_in_slices_decides_as_one_mark() {
+    let (reference, _) = run_sliced_collection_frames(1_000_000_000, false, false);
+    // The collections decided something: the chain lived while the host held its head,
+    // finalizers ran.
+    assert!(reference[2].0.contains("live=300 "), "{:?}", reference[2]);
+    assert!(reference[3].0.contains("live=0 "), "{:?}", reference[3]);
+    assert!(
+        !reference[5].0.contains("finalized=0 "),
+        "{:?}",
+        reference[5]
+    );
+    let (sliced, n) = run_sliced_collection_frames(1, true, false);
+    assert_eq!(n, 6, "every frame's collection took more than one step");
+    assert_eq!(sliced, reference);
+    assert_eq!(run_sliced_collection_frames(97, false, false).0, reference);
+}
+
+/// The host's `request_full_collection` between frames decides what `gc_collect` there
+/// does, marked in slices by the next frame's first steps.
+#[test]
+fn a_host_requested_collection_decides_as_gc_collect_there() {
+    let (reference, _) = run_sliced_collection_frames(1_000_000_000, false, true);
+    // (The frame's own 200 entries live until the next collection.)
+    assert!(reference[2].0.contains("live=500 "), "{:?}", reference[2]);
+    assert!(reference[3].0.contains("live=200 "), "{:?}", reference[3]);
+    let (sliced, n) = run_sliced_collection_frames(1, true, true);
+    assert_eq!(
+        n, 5,
+        "every collection (before frames 1 to 5) took more than one step"
+    );
+    assert_eq!(sliced, reference);
+}
+
+/// Six frames of a game with a big heap, a weak-keyed table (with an ephemeron chain whose
+/// head only the host holds, until frame 2) and finalizers, each ending with a full
+/// collection: the script's `collectgarbage()`, or with `host_collects` the host's (before
+/// frames 1 to 5: `gc_collect` with big steps, `request_full_collection` with `slices`).
+/// Steps of `fuel`; with `slices`, at the first step of a frame that spends no fuel (a slice
+/// of the collection), the handle to the chain's head is dropped (frame 2) or the VM read
+/// (frame 4: `enter` finishes the mark, so the next step runs the script). Each frame's
+/// output and the checksum after it; how many frames had such a step.
+fn run_sliced_collection_frames(
+    fuel: i64,
+    slices: bool,
+    host_collects: bool,
+) -> (Vec<(String, u64)>, usize) {
     const SETUP: &[u8] = br#"
         keep = {}
         for i = 1, 30000 do keep[i] = {i} end
@@ -816,83 +861,72 @@ fn a_full_collection_marked_in_slices_decides_as_one_mark() {
                 end
                 keep[(i * 200 + j) % 30000 + 1] = {j}
             end
-            collectgarbage()
+            if not host_collects then collectgarbage() end
             local live = 0
             for _ in pairs(weak) do live = live + 1 end
             return string.format("%d live=%d finalized=%d last=%s count=%.0f %s", i, live,
                 #log, tostring(log[#log]), collectgarbage("count"), tostring({}))
         end
     "#;
-    // `slices`: steps of 1 unit, noting the first one that spent none (a slice of the
-    // collection) and, at it, dropping the handle to the chain's head (at frame 2) or reading
-    // the VM (at frame 4: `enter` finishes the mark, so the next step runs the script).
-    let run = |fuel: i64, slices: bool| {
-        let host = CaptureHost {
-            grants: lunette::Grants {
-                full_collections: true,
-                ..lunette::Grants::default()
-            },
-            ..CaptureHost::default()
-        };
-        let mut lua = Lua::with_host(Rc::new(host));
-        lua.execute(SETUP, "=setup").unwrap();
-        let mut head = Some(
-            lua.call_global::<lunette::StashedValue>("held", ())
-                .unwrap(),
-        );
-        let mut out = Vec::new();
-        let mut sliced = 0;
-        for i in 0..6 {
-            let exec = lua.enter(|ctx| {
-                let f = ctx.globals().get(ctx.str("frame"));
-                ctx.stash_executor(Executor::start(ctx, f, &[Value::Integer(i)]))
-            });
-            let mut seen_slice = false;
-            loop {
-                let mut f = Fuel::new(fuel);
-                if lua.step(&exec, &mut f).is_done() {
-                    break;
-                }
-                if slices && f.remaining() == fuel && !seen_slice {
-                    seen_slice = true;
-                    sliced += 1;
-                    if i == 2 {
-                        head = None;
-                    }
-                    if i == 4 {
-                        lua.enter(|_| ());
-                        let mut f = Fuel::new(fuel);
-                        lua.step(&exec, &mut f);
-                        assert!(
-                            f.remaining() < fuel,
-                            "the step after a read runs the script"
-                        );
-                    }
-                }
-            }
-            if !slices && i == 2 {
-                head = None;
-            }
-            out.push((
-                lua.results::<String>(&exec).unwrap(),
-                lua.checksum().unwrap(),
-            ));
-        }
-        drop(head);
-        (out, sliced)
+    let host = CaptureHost {
+        grants: lunette::Grants {
+            full_collections: true,
+            ..lunette::Grants::default()
+        },
+        ..CaptureHost::default()
     };
-    let (reference, _) = run(1_000_000_000, false);
-    // The collections decided something: the chain lived while the host held its head,
-    // finalizers ran.
-    assert!(reference[2].0.contains("live=300 "), "{:?}", reference[2]);
-    assert!(reference[3].0.contains("live=0 "), "{:?}", reference[3]);
-    assert!(
-        !reference[5].0.contains("finalized=0 "),
-        "{:?}",
-        reference[5]
+    let mut lua = Lua::with_host(Rc::new(host));
+    lua.execute(SETUP, "=setup").unwrap();
+    lua.set_global("host_collects", host_collects).unwrap();
+    let mut head = Some(
+        lua.call_global::<lunette::StashedValue>("held", ())
+            .unwrap(),
     );
-    let (sliced, n) = run(1, true);
-    assert_eq!(n, 6, "every frame's collection took more than one step");
-    assert_eq!(sliced, reference);
-    assert_eq!(run(97, false).0, reference);
+    let mut out = Vec::new();
+    let mut sliced = 0;
+    for i in 0..6 {
+        let exec = lua.enter(|ctx| {
+            let f = ctx.globals().get(ctx.str("frame"));
+            ctx.stash_executor(Executor::start(ctx, f, &[Value::Integer(i)]))
+        });
+        if host_collects && i > 0 {
+            if slices {
+                lua.request_full_collection();
+            } else {
+                lua.gc_collect();
+            }
+        }
+        let mut seen_slice = false;
+        loop {
+            let mut f = Fuel::new(fuel);
+            if lua.step(&exec, &mut f).is_done() {
+                break;
+            }
+            if slices && f.remaining() == fuel && !seen_slice {
+                seen_slice = true;
+                sliced += 1;
+                if i == 2 {
+                    head = None;
+                }
+                if i == 4 {
+                    lua.enter(|_| ());
+                    let mut f = Fuel::new(fuel);
+                    lua.step(&exec, &mut f);
+                    assert!(
+                        f.remaining() < fuel,
+                        "the step after a read runs the script"
+                    );
+                }
+            }
+        }
+        if !slices && i == 2 {
+            head = None;
+        }
+        out.push((
+            lua.results::<String>(&exec).unwrap(),
+            lua.checksum().unwrap(),
+        ));
+    }
+    drop(head);
+    (out, sliced)
 }

@@ -154,6 +154,8 @@ enum Node<'gc> {
     /// A strong table's array and entries from this position on (array first, then
     /// entries): big containers are marked [`MARK_PIECE`] slots at a time (see `run`).
     TableFrom(Table<'gc>, #[collect(require_static)] u32),
+    /// A weak table's slots from this position on, likewise (its strong parts).
+    WeakFrom(Table<'gc>, #[collect(require_static)] u32),
     /// A thread's value stack and then its frames from this position on, likewise.
     StackFrom(crate::thread::Thread<'gc>, #[collect(require_static)] u32),
 }
@@ -420,14 +422,11 @@ impl<'gc> LogicalMark<'gc> {
     /// The end of the piece of a container of `len` slots that starts at `from`; pushes the
     /// rest's node first, so the piece's children are marked before it (depth first: the
     /// mark's stack holds at most a piece's children per container in progress).
-    fn piece_end<T>(&mut self, container: Gc<'gc, T>, from: usize, len: usize) -> usize
-    where
-        Node<'gc>: FromPiece<'gc, T>,
-    {
+    fn piece_end(&mut self, from: usize, len: usize, rest: impl FnOnce(u32) -> Node<'gc>) -> usize {
         let end = from.saturating_add(MARK_PIECE).min(len);
         if end < len {
             match u32::try_from(end) {
-                Ok(next) => self.stack.push(Node::from_piece(container, next)),
+                Ok(next) => self.stack.push(rest(next)),
                 // Beyond what a piece position holds (never under a memory limit): the rest
                 // at once.
                 Err(_) => return len,
@@ -494,25 +493,27 @@ impl<'gc> LogicalMark<'gc> {
                     }
                     self.work += st.array.len() + st.entries.len();
                     // A weak table: its strong parts only (the same fields `References`
-                    // lists), ephemeron entries parked until their key is marked.
-                    if !wv {
-                        for v in &st.array {
-                            self.value(*v);
-                        }
-                    }
-                    for (k, v) in &st.entries {
-                        if !wk || matches!(k, Value::String(_)) {
-                            self.value(*k);
-                        }
-                        if wk && !wv {
-                            self.ephemeron_entry(*k, *v);
-                        } else if !wv {
-                            self.value(*v);
-                        }
-                    }
+                    // lists), ephemeron entries parked until their key is marked; in
+                    // pieces like a strong one (`WeakFrom`).
                     if let Some(mt) = st.metatable {
                         self.value(Value::Table(mt));
                     }
+                    let len = st.array.len() + st.entries.len();
+                    if len > MARK_PIECE {
+                        self.stack.push(Node::WeakFrom(t, 0));
+                    } else {
+                        self.work += len;
+                        self.weak_slots(&st, (wk, wv), 0, len);
+                    }
+                }
+                Node::WeakFrom(t, from) => {
+                    let st = t.0.state.borrow();
+                    let from = from as usize;
+                    let len = st.array.len() + st.entries.len();
+                    let end = self.piece_end(from, len, |next| Node::WeakFrom(t, next));
+                    self.work += end - from;
+                    let mode = weak_mode_of(st.metatable);
+                    self.weak_slots(&st, mode, from, end);
                 }
                 Node::Closure(c) => {
                     if !crate::state::is_host_id(c.0.id) {
@@ -543,7 +544,8 @@ impl<'gc> LogicalMark<'gc> {
                 Node::TableFrom(t, from) => {
                     let st = t.0.state.borrow();
                     let from = from as usize;
-                    let end = self.piece_end(t.0, from, st.array.len() + st.entries.len());
+                    let len = st.array.len() + st.entries.len();
+                    let end = self.piece_end(from, len, |next| Node::TableFrom(t, next));
                     self.work += end - from;
                     self.table_slots(&st, from, end);
                 }
@@ -551,7 +553,8 @@ impl<'gc> LogicalMark<'gc> {
                     let ts = t.borrow();
                     let (stack, frames) = (&ts.stack, &ts.frames);
                     let from = from as usize;
-                    let end = self.piece_end(t.0, from, stack.len() + frames.len());
+                    let len = stack.len() + frames.len();
+                    let end = self.piece_end(from, len, |next| Node::StackFrom(t, next));
                     self.work += end - from;
                     for i in from..end {
                         if let Some(v) = stack.get(i) {
@@ -594,20 +597,37 @@ impl<'gc> LogicalMark<'gc> {
     }
 }
 
-/// The node that goes on marking a container from a position (see `LogicalMark::piece_end`).
-trait FromPiece<'gc, T> {
-    fn from_piece(container: Gc<'gc, T>, from: u32) -> Self;
-}
-
-impl<'gc> FromPiece<'gc, TableInner<'gc>> for Node<'gc> {
-    fn from_piece(container: Gc<'gc, TableInner<'gc>>, from: u32) -> Self {
-        Node::TableFrom(Table(container), from)
-    }
-}
-
-impl<'gc> FromPiece<'gc, crate::thread::ThreadInner<'gc>> for Node<'gc> {
-    fn from_piece(container: Gc<'gc, crate::thread::ThreadInner<'gc>>, from: u32) -> Self {
-        Node::StackFrom(crate::thread::Thread(container), from)
+impl<'gc> LogicalMark<'gc> {
+    /// Marks the strong parts of a weak table's slots `from..end` (numbered like
+    /// `table_slots`), weak keys `wk` and values `wv`: with weak keys and strong values, each
+    /// entry's value waits for its key (an ephemeron).
+    fn weak_slots(
+        &mut self,
+        st: &TableState<'gc>,
+        (wk, wv): (bool, bool),
+        from: usize,
+        end: usize,
+    ) {
+        let (array, entries) = (&st.array, &st.entries);
+        if !wv {
+            for v in array.get(from..end.min(array.len())).unwrap_or(&[]) {
+                self.value(*v);
+            }
+        }
+        let (from, end) = (
+            from.saturating_sub(array.len()),
+            end.saturating_sub(array.len()),
+        );
+        for (k, v) in entries.get(from..end).unwrap_or(&[]) {
+            if !wk || matches!(k, Value::String(_)) {
+                self.value(*k);
+            }
+            if wk && !wv {
+                self.ephemeron_entry(*k, *v);
+            } else if !wv {
+                self.value(*v);
+            }
+        }
     }
 }
 

@@ -456,9 +456,10 @@ impl Lua {
         done
     }
 
-    /// Whether a full collection is in progress: until it is finished, [`step`](Self::step)
-    /// runs a slice of it instead of the executor's step (see `gc`).
-    pub(crate) fn collecting(&self) -> bool {
+    /// Whether a full collection's mark is in progress: until it is done, each
+    /// [`step`](Self::step) marks a slice of it instead of running the executor (see
+    /// [`request_full_collection`](Self::request_full_collection)).
+    pub fn full_collection_in_progress(&self) -> bool {
         self.collecting.get()
     }
 
@@ -481,7 +482,10 @@ impl Lua {
     }
 
     /// Runs a full collection: clears dead entries of weak tables and queues finalizers,
-    /// which run at the start of the next executor step (see `gc`).
+    /// which run at the start of the next executor step (see `gc`). It takes the time of a
+    /// mark of the whole heap and a whole physical cycle, at once (about 20 ms for 64 MiB of
+    /// small tables); [`request_full_collection`](Self::request_full_collection) spreads a
+    /// full collection over the following steps instead.
     pub fn gc_collect(&mut self) {
         self.settle();
         let _guard = AccountGuard::new(&self.memory);
@@ -489,6 +493,34 @@ impl Lua {
         // (a full collection also answers whatever the limit was waiting for)
         self.limit_cycle.set(LimitCycle::Idle);
         self.after_physical_cycle();
+    }
+
+    /// Starts a full collection at this point, which the following [`step`](Self::step)s
+    /// mark in slices (in proportion to their fuel, spending none of it) while every
+    /// executor waits: it decides what [`gc_collect`](Self::gc_collect) here would (weak
+    /// entries, finalizers, `collectgarbage("count")`), with no pause longer than a slice.
+    /// Any other call that reaches the VM before it is done finishes it at once. The
+    /// physical collector frees the garbage afterwards, in its incremental slices.
+    ///
+    /// ```
+    /// use lunette_vm::{Fuel, Lua, StepStatus};
+    /// let mut lua = Lua::core();
+    /// lua.exec("t = {} for i = 1, 1e5 do t[i] = {} end").unwrap();
+    /// let exec = lua.chunk("return #t").start(()).unwrap();
+    /// lua.request_full_collection();
+    /// // A step of 1,000 units marks ~4,000 objects and slots: the script waits.
+    /// let mut fuel = Fuel::new(1_000);
+    /// assert_eq!(lua.step(&exec, &mut fuel), StepStatus::OutOfFuel);
+    /// assert_eq!(fuel.remaining(), 1_000);
+    /// while !lua.step(&exec, &mut Fuel::new(1_000)).is_done() {}
+    /// assert_eq!(lua.results::<i64>(&exec).unwrap(), 100_000);
+    /// ```
+    pub fn request_full_collection(&mut self) {
+        self.settle();
+        self.enter_unsettled(|ctx| ctx.request_full_collection());
+        // Started now, so that it is this point's collection (its roots pushed, nothing
+        // marked yet): a step that ran first would move it.
+        self.collection_slice(0);
     }
 
     /// After the collector completed a cycle (nothing unreachable is left): the interner
@@ -599,7 +631,8 @@ impl Lua {
     /// is marked in slices: until its mark is done, each `step` (of any executor) marks a
     /// slice of the heap in proportion to `fuel` (`gc::MARK_WORK_PER_FUEL` objects and slots
     /// a unit) instead of running the executor, spends no fuel and returns
-    /// [`StepStatus::OutOfFuel`]; the scripts go on when it is done. Its result is the one
+    /// [`StepStatus::OutOfFuel`]; the step whose slice ends the mark goes on to run the
+    /// executor. Its result is the one
     /// of a mark made at once at that point (nothing a script sees depends on the step
     /// sizes). Any other call that reaches the VM ([`enter`](Self::enter), snapshots, the
     /// checksum...) finishes the mark first, so that call takes the rest of its time.
@@ -622,13 +655,13 @@ impl Lua {
         if self.collecting.get() {
             let finished = self
                 .enter_unsettled(|ctx| ctx.fetch_executor(exec).map_or(true, |e| e.is_finished()));
-            if !finished {
-                if self.collection_slice(budget) {
-                    self.physical_collection_work();
-                }
+            if finished {
+                self.settle();
+            } else if !self.collection_slice(budget) {
                 return StepStatus::OutOfFuel;
             }
-            self.settle();
+            // (The mark is done: the executor's step goes on, so a host that asks for a
+            // collection as often as one takes still sees its scripts run.)
         }
         let (status, full) = self.enter_unsettled(|ctx| {
             ctx.state().sequences.set_waiting(false);

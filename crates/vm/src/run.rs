@@ -359,7 +359,7 @@ impl Lua {
             let mut fuel = Fuel::new(budget);
             // (A step that marks a slice of a full collection spends no fuel and makes
             // progress: not counted. Any other step counts as at least one unit.)
-            let collecting = self.collecting();
+            let collecting = self.full_collection_in_progress();
             let status = self.step(exec, &mut fuel);
             if let Some(n) = left.as_mut() {
                 let used = (budget - fuel.remaining()).max(0) as u64;
