@@ -792,56 +792,113 @@ fn builtins_that_pause_change_no_id_count_or_checksum() {
 
 /// A full collection of a big heap is marked in slices, one per `Lua::step`, while the
 /// scripts wait: what it decides (weak entries, ephemerons, finalizers, `count`, ids, the
-/// checksum) is what one mark at that point decides, whatever the step sizes, however many
-/// host reads come in between (they finish the mark first) and whether a host handle is
-/// dropped while it is marked (the handles are read when it starts).
+/// checksum) is what one mark at that point decides, whatever the step sizes and whether a
+/// host handle is dropped while it is marked (the handles are read when it starts). Host
+/// reads between the steps finish the mark at once, and snapshots and rollbacks in the
+/// middle of it too, but the scripts still wait for the same steps: a render (which a
+/// rollback's re-simulation skips) never changes at which step a frame goes on.
 #[test]
 fn a_full_collection_marked_in_slices_decides_as_one_mark() {
-    let (reference, _) = run_sliced_collection_frames(1_000_000_000, false, false);
+    let reference = run_sliced_collection_frames(1_000_000_000, Interference::None, false);
     // The collections decided something: the chain lived while the host held its head,
     // finalizers ran.
-    assert!(reference[2].0.contains("live=300 "), "{:?}", reference[2]);
-    assert!(reference[3].0.contains("live=0 "), "{:?}", reference[3]);
     assert!(
-        !reference[5].0.contains("finalized=0 "),
+        reference.out[2].0.contains("live=300 "),
         "{:?}",
-        reference[5]
+        reference.out[2]
     );
-    let (sliced, n) = run_sliced_collection_frames(1, true, false);
-    assert_eq!(n, 6, "every frame's collection took more than one step");
-    assert_eq!(sliced, reference);
-    assert_eq!(run_sliced_collection_frames(97, false, false).0, reference);
+    assert!(
+        reference.out[3].0.contains("live=0 "),
+        "{:?}",
+        reference.out[3]
+    );
+    assert!(
+        !reference.out[5].0.contains("finalized=0 "),
+        "{:?}",
+        reference.out[5]
+    );
+    let sliced = run_sliced_collection_frames(1, Interference::None, false);
+    assert_eq!(
+        sliced.sliced, 6,
+        "every frame's collection took more than one step"
+    );
+    assert_eq!(sliced.out, reference.out);
+    for interference in [
+        Interference::Reads,
+        Interference::SnapAndRollback,
+        Interference::MoveToFreshVm,
+    ] {
+        let r = run_sliced_collection_frames(1, interference, false);
+        assert_eq!(r.out, reference.out, "{interference:?}");
+        assert_eq!(r.steps, sliced.steps, "{interference:?}: steps per frame");
+    }
+    assert_eq!(
+        run_sliced_collection_frames(97, Interference::None, false).out,
+        reference.out
+    );
 }
 
 /// The host's `request_full_collection` between frames decides what `gc_collect` there
 /// does, marked in slices by the next frame's first steps.
 #[test]
 fn a_host_requested_collection_decides_as_gc_collect_there() {
-    let (reference, _) = run_sliced_collection_frames(1_000_000_000, false, true);
+    let reference = run_sliced_collection_frames(1_000_000_000, Interference::None, true);
     // (The frame's own 200 entries live until the next collection.)
-    assert!(reference[2].0.contains("live=500 "), "{:?}", reference[2]);
-    assert!(reference[3].0.contains("live=200 "), "{:?}", reference[3]);
-    let (sliced, n) = run_sliced_collection_frames(1, true, true);
+    assert!(
+        reference.out[2].0.contains("live=500 "),
+        "{:?}",
+        reference.out[2]
+    );
+    assert!(
+        reference.out[3].0.contains("live=200 "),
+        "{:?}",
+        reference.out[3]
+    );
+    let sliced = run_sliced_collection_frames(1, Interference::None, true);
     assert_eq!(
-        n, 5,
+        sliced.sliced, 5,
         "every collection (before frames 1 to 5) took more than one step"
     );
-    assert_eq!(sliced, reference);
+    assert_eq!(sliced.out, reference.out);
+    let read = run_sliced_collection_frames(1, Interference::Reads, true);
+    assert_eq!((read.out, read.steps), (sliced.out, sliced.steps));
+}
+
+/// What the host does while a frame's collection is marked (see
+/// `run_sliced_collection_frames`).
+#[derive(Clone, Copy, Debug)]
+enum Interference {
+    None,
+    /// A read of the VM (`enter`) after every step.
+    Reads,
+    /// At frame 3's first step that spends no fuel: `snap`, three more steps, `rollback(1)`
+    /// (those three are not counted).
+    SnapAndRollback,
+    /// At frame 4's first step that spends no fuel: an owned snapshot restored into a fresh
+    /// VM, where the frame goes on.
+    MoveToFreshVm,
+}
+
+struct SlicedRun {
+    /// Each frame's output and the checksum after it.
+    out: Vec<(String, u64)>,
+    /// Each frame's steps.
+    steps: Vec<usize>,
+    /// How many frames had a step that spent no fuel (a slice of a collection).
+    sliced: usize,
 }
 
 /// Six frames of a game with a big heap, a weak-keyed table (with an ephemeron chain whose
 /// head only the host holds, until frame 2) and finalizers, each ending with a full
 /// collection: the script's `collectgarbage()`, or with `host_collects` the host's (before
-/// frames 1 to 5: `gc_collect` with big steps, `request_full_collection` with `slices`).
-/// Steps of `fuel`; with `slices`, at the first step of a frame that spends no fuel (a slice
-/// of the collection), the handle to the chain's head is dropped (frame 2) or the VM read
-/// (frame 4: `enter` finishes the mark, so the next step runs the script). Each frame's
-/// output and the checksum after it; how many frames had such a step.
+/// frames 1 to 5: `gc_collect` with big steps, `request_full_collection` with small ones).
+/// Steps of `fuel`; the handle to the chain's head is dropped at the first step of frame 2
+/// that spends no fuel (a slice of the collection), or after frame 2 with big steps.
 fn run_sliced_collection_frames(
     fuel: i64,
-    slices: bool,
+    interference: Interference,
     host_collects: bool,
-) -> (Vec<(String, u64)>, usize) {
+) -> SlicedRun {
     const SETUP: &[u8] = br#"
         keep = {}
         for i = 1, 30000 do keep[i] = {i} end
@@ -868,65 +925,83 @@ fn run_sliced_collection_frames(
                 #log, tostring(log[#log]), collectgarbage("count"), tostring({}))
         end
     "#;
-    let host = CaptureHost {
-        grants: lunette::Grants {
-            full_collections: true,
-            ..lunette::Grants::default()
-        },
-        ..CaptureHost::default()
+    let big_steps = fuel >= 1_000_000;
+    let fresh_vm = || {
+        let host = CaptureHost {
+            grants: lunette::Grants {
+                full_collections: true,
+                ..lunette::Grants::default()
+            },
+            ..CaptureHost::default()
+        };
+        Lua::with_host(Rc::new(host))
     };
-    let mut lua = Lua::with_host(Rc::new(host));
+    let mut lua = fresh_vm();
     lua.execute(SETUP, "=setup").unwrap();
     lua.set_global("host_collects", host_collects).unwrap();
     let mut head = Some(
         lua.call_global::<lunette::StashedValue>("held", ())
             .unwrap(),
     );
-    let mut out = Vec::new();
-    let mut sliced = 0;
+    let mut run = SlicedRun {
+        out: Vec::new(),
+        steps: Vec::new(),
+        sliced: 0,
+    };
     for i in 0..6 {
-        let exec = lua.enter(|ctx| {
+        let mut exec = lua.enter(|ctx| {
             let f = ctx.globals().get(ctx.str("frame"));
             ctx.stash_executor(Executor::start(ctx, f, &[Value::Integer(i)]))
         });
         if host_collects && i > 0 {
-            if slices {
-                lua.request_full_collection();
-            } else {
+            if big_steps {
                 lua.gc_collect();
+            } else {
+                lua.request_full_collection();
             }
         }
         let mut seen_slice = false;
+        let mut steps = 0;
         loop {
             let mut f = Fuel::new(fuel);
+            steps += 1;
             if lua.step(&exec, &mut f).is_done() {
                 break;
             }
-            if slices && f.remaining() == fuel && !seen_slice {
+            if f.remaining() == fuel && !seen_slice {
                 seen_slice = true;
-                sliced += 1;
+                run.sliced += 1;
                 if i == 2 {
                     head = None;
                 }
-                if i == 4 {
-                    lua.enter(|_| ());
-                    let mut f = Fuel::new(fuel);
-                    lua.step(&exec, &mut f);
-                    assert!(
-                        f.remaining() < fuel,
-                        "the step after a read runs the script"
-                    );
+                if i == 3 && matches!(interference, Interference::SnapAndRollback) {
+                    lua.snap().unwrap();
+                    for _ in 0..3 {
+                        lua.step(&exec, &mut Fuel::new(fuel));
+                    }
+                    lua.rollback(1).unwrap();
+                }
+                if i == 4 && matches!(interference, Interference::MoveToFreshVm) {
+                    let snapshot = lua.snapshot().unwrap();
+                    let mut joiner = fresh_vm();
+                    joiner.restore(&snapshot).unwrap();
+                    exec = joiner.restored_executor(exec.id()).unwrap();
+                    lua = joiner;
                 }
             }
+            if matches!(interference, Interference::Reads) {
+                lua.enter(|_| ());
+            }
         }
-        if !slices && i == 2 {
+        if big_steps && i == 2 {
             head = None;
         }
-        out.push((
+        run.out.push((
             lua.results::<String>(&exec).unwrap(),
             lua.checksum().unwrap(),
         ));
+        run.steps.push(steps);
     }
     drop(head);
-    (out, sliced)
+    run
 }

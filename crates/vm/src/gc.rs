@@ -134,6 +134,10 @@ pub(crate) struct GcState<'gc> {
     /// The full collection whose logical mark is in progress, if any (see [`Collection`]).
     /// Never part of a snapshot: every host access but `Lua::step` finishes it first.
     pub(crate) collection: Option<Box<Collection<'gc>>>,
+    /// Units of mark work the steps still pay for before executors run again, once the mark
+    /// they paid for is done (see [`Collection`]). VM state: snapshots and the ring keep it.
+    #[collect(require_static)]
+    pub(crate) collection_wait: usize,
 }
 
 pub(crate) type GcStateRef<'gc> = Gc<'gc, RefLock<GcState<'gc>>>;
@@ -194,6 +198,10 @@ struct LogicalMark<'gc> {
     /// Work done so far (slots and objects visited), which bounds a slice (`run_until`).
     #[collect(require_static)]
     work: usize,
+    /// The least limit a slice needs to end the mark: `work` after the last step of the
+    /// loop so far began (see `run_until`).
+    #[collect(require_static)]
+    needed: usize,
     /// Bytes of the reachable objects (their memory charges).
     #[collect(require_static)]
     bytes: usize,
@@ -306,6 +314,7 @@ impl<'gc> LogicalMark<'gc> {
             number: MARKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             stack: Vec::new(),
             work: 0,
+            needed: 0,
             bytes: 0,
             counting: true,
             weak_as_strong: false,
@@ -439,13 +448,20 @@ impl<'gc> LogicalMark<'gc> {
         self.run_until(usize::MAX);
     }
 
-    /// Marks until nothing is left to mark (true) or `work` reaches `limit` (false).
+    /// Marks until nothing is left to mark (true) or `work` reaches `limit` (false). Each
+    /// turn of the loop starts only below `limit`, and what the turns do does not depend on
+    /// where slices end: a run ends the mark exactly when its limit exceeds the work at which
+    /// the last turn started (`needed` is that plus one).
     fn run_until(&mut self, limit: usize) -> bool {
         loop {
+            if self.released.is_empty() && self.stack.is_empty() {
+                return true;
+            }
             if self.work >= limit {
-                return self.released.is_empty() && self.stack.is_empty();
+                return false;
             }
             self.work += 1;
+            self.needed = self.work;
             if let Some(v) = self.released.pop() {
                 self.value(v);
                 continue;
@@ -638,9 +654,12 @@ impl<'gc> LogicalMark<'gc> {
 /// whole (one still in progress, see [`Collection`], is finished first).
 pub(crate) fn logical_collection(ctx: Context<'_>) {
     settle_collection(ctx);
+    let wait = ctx.state().gc.borrow().collection_wait;
     let mut c = Collection::start(ctx);
     c.advance(usize::MAX);
     finish_logical_collection(ctx, c.mark);
+    // (Run whole, between steps: no step pays for it; what was owed stays owed.)
+    ctx.state().gc.borrow_mut(ctx.mutation()).collection_wait = wait;
 }
 
 /// A full collection whose logical mark runs in slices (`collection_slice`), one per
@@ -656,10 +675,24 @@ pub(crate) fn logical_collection(ctx: Context<'_>) {
 ///
 /// The host's handles are read when the collection starts, as the atomic mark would: one
 /// dropped meanwhile still counts as a root.
+///
+/// How long the executors wait is VM state, the same whether the mark was finished early:
+/// each step pays its slice's work (`paid`); the executors run again at the first step whose
+/// payments reach the work the whole mark needs (`LogicalMark::needed`). A mark finished by a
+/// host call (`settle_collection`) leaves the rest to pay in `GcState::collection_wait`, so
+/// a host's read between steps (a render, which a rollback's re-simulation skips) never
+/// changes at which step a script goes on; snapshots carry the rest.
 #[derive(Collect)]
 #[collect(no_drop)]
 pub(crate) struct Collection<'gc> {
     mark: LogicalMark<'gc>,
+    /// Work the steps paid for so far.
+    #[collect(require_static)]
+    paid: usize,
+    /// What the steps still owed for the previous collection when this one started (paid
+    /// first).
+    #[collect(require_static)]
+    carried: usize,
     /// Roots marked last, not counted (see `mark_live`): the host's value handles and
     /// finished executors; emptied when they are pushed.
     host_roots: Vec<Value<'gc>>,
@@ -680,8 +713,12 @@ impl<'gc> Collection<'gc> {
             mark.members_phase = true;
         }
         let (host_roots, finished) = push_roots(&mut mark, ctx.state());
+        let carried =
+            std::mem::take(&mut ctx.state().gc.borrow_mut(ctx.mutation()).collection_wait);
         Collection {
             mark,
+            paid: 0,
+            carried,
             host_roots,
             finished,
             host_part: false,
@@ -724,36 +761,72 @@ pub(crate) fn mark_slice_budget(fuel: i64) -> usize {
         .max(MIN_MARK_SLICE)
 }
 
+/// Where a full collection leaves the executors after a slice (`collection_slice`).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum SliceOutcome {
+    /// Its mark is in progress: the executors wait.
+    Marking,
+    /// It is done, but the steps have not paid for all of its work yet: the executors wait.
+    Waiting,
+    /// None is due, or it is done and paid for: the executors run.
+    Done,
+}
+
 /// A slice of the full collection that is due: starts it if it was asked for and none is in
-/// progress, marks at most `budget` units of work, and finishes the collection when the mark
-/// is done. Whether none is left in progress.
-pub(crate) fn collection_slice(ctx: Context<'_>, budget: usize) -> bool {
+/// progress, pays `budget` units of its mark work and marks that far, and finishes the
+/// collection when the mark is done (see [`Collection`]).
+pub(crate) fn collection_slice(ctx: Context<'_>, budget: usize) -> SliceOutcome {
     let taken = ctx.state().gc.borrow_mut(ctx.mutation()).collection.take();
     let mut c = match taken {
         Some(c) => c,
         None if ctx.full_collection_requested() => Box::new(Collection::start(ctx)),
-        None => return true,
+        None => return SliceOutcome::Done,
     };
-    let limit = c.mark.work.saturating_add(budget);
-    if c.advance(limit) {
-        finish_logical_collection(ctx, c.mark);
-        true
+    c.paid = c.paid.saturating_add(budget);
+    if c.advance(c.paid.saturating_sub(c.carried)) {
+        finish_collection(ctx, *c)
     } else {
         ctx.state().gc.borrow_mut(ctx.mutation()).collection = Some(c);
-        false
+        SliceOutcome::Marking
     }
 }
 
-/// Finishes the full collection in progress, if any.
+/// Finishes a collection whose mark is done; what the steps still owe for it is kept.
+fn finish_collection<'gc>(ctx: Context<'gc>, c: Collection<'gc>) -> SliceOutcome {
+    let wait = c
+        .carried
+        .saturating_add(c.mark.needed)
+        .saturating_sub(c.paid);
+    finish_logical_collection(ctx, c.mark);
+    ctx.state().gc.borrow_mut(ctx.mutation()).collection_wait = wait;
+    if wait > 0 {
+        SliceOutcome::Waiting
+    } else {
+        SliceOutcome::Done
+    }
+}
+
+/// Finishes the full collection in progress, if any (the steps still pay for the rest of its
+/// work: see [`Collection`]).
 pub(crate) fn settle_collection(ctx: Context<'_>) {
-    if collection_in_progress(ctx) {
-        collection_slice(ctx, usize::MAX);
+    let taken = ctx.state().gc.borrow_mut(ctx.mutation()).collection.take();
+    if let Some(mut c) = taken {
+        c.advance(usize::MAX);
+        finish_collection(ctx, *c);
     }
 }
 
-/// Whether a full collection's mark is in progress (see [`Collection`]).
-pub(crate) fn collection_in_progress(ctx: Context<'_>) -> bool {
-    ctx.state().gc.borrow().collection.is_some()
+/// A step of a running executor pays `budget` units of what is still owed for a collection
+/// whose mark is done (`GcState::collection_wait`); whether the executors still wait.
+pub(crate) fn pay_collection_wait(ctx: Context<'_>, budget: usize) -> bool {
+    let gc = ctx.state().gc.borrow();
+    if gc.collection_wait == 0 {
+        return false;
+    }
+    drop(gc);
+    let mut gc = ctx.state().gc.borrow_mut(ctx.mutation());
+    gc.collection_wait = gc.collection_wait.saturating_sub(budget);
+    gc.collection_wait > 0
 }
 
 /// Bytes of the objects only the snapshot ring keeps alive (reachable from its logs, not from

@@ -359,6 +359,8 @@ struct RootBackup<'gc> {
     #[collect(require_static)]
     full_collection_requested: bool,
     #[collect(require_static)]
+    collection_wait: usize,
+    #[collect(require_static)]
     script_bytes: usize,
     #[collect(require_static)]
     pacing: crate::memory::CollectorPacing,
@@ -724,6 +726,7 @@ impl<'gc> Journal<'gc> {
                 finalizing,
                 weak_tables: _,
                 full_collection_requested: _,
+                collection_wait: _,
                 script_bytes: _,
                 pacing: _,
                 checksum_sum: _,
@@ -867,6 +870,7 @@ impl<'gc> Journal<'gc> {
                 finalizing: gc.finalizing,
                 weak_tables: gc.weak_tables.clone(),
                 full_collection_requested: gc.full_collection_requested,
+                collection_wait: gc.collection_wait,
                 script_bytes: state.memory.script_bytes(),
                 pacing: state.memory.pacing(),
                 checksum_sum: self.with_tracker(|t| t.sum()),
@@ -931,6 +935,7 @@ impl<'gc> Journal<'gc> {
             gc.finalizing = root.finalizing;
             gc.weak_tables = root.weak_tables.clone();
             gc.full_collection_requested = root.full_collection_requested;
+            gc.collection_wait = root.collection_wait;
         }
         state.memory.set_script_bytes(root.script_bytes);
         state.memory.set_pacing(root.pacing);

@@ -441,19 +441,22 @@ impl Lua {
     /// never sees or changes a heap half marked.
     fn settle(&self) {
         if self.collecting.get() {
-            self.collection_slice(usize::MAX);
+            let _guard = AccountGuard::new(&self.memory);
+            self.arena
+                .mutate(|mc, state| crate::gc::settle_collection(Context::new(mc, state)));
+            self.collecting.set(false);
         }
     }
 
-    /// A slice of the full collection that is due (see `gc::collection_slice`); whether
-    /// none is left in progress.
-    fn collection_slice(&self, budget: usize) -> bool {
+    /// A slice of the full collection that is due (see `gc::collection_slice`).
+    fn collection_slice(&self, budget: usize) -> crate::gc::SliceOutcome {
         let _guard = AccountGuard::new(&self.memory);
-        let done = self
+        let outcome = self
             .arena
             .mutate(|mc, state| crate::gc::collection_slice(Context::new(mc, state), budget));
-        self.collecting.set(!done);
-        done
+        self.collecting
+            .set(outcome == crate::gc::SliceOutcome::Marking);
+        outcome
     }
 
     /// Whether a full collection's mark is in progress: until it is done, each
@@ -651,21 +654,29 @@ impl Lua {
     /// assert_eq!(lua.results::<i64>(&exec).unwrap(), 5_000_050_000);
     /// ```
     pub fn step(&mut self, exec: &StashedExecutor, fuel: &mut Fuel) -> StepStatus {
+        use crate::gc::SliceOutcome;
         let budget = crate::gc::mark_slice_budget(fuel.remaining());
         if self.collecting.get() {
+            // (A finished executor's step pays nothing, whether the mark is in progress or
+            // was finished by a host call: see `gc::Collection`.)
             let finished = self
                 .enter_unsettled(|ctx| ctx.fetch_executor(exec).map_or(true, |e| e.is_finished()));
             if finished {
                 self.settle();
-            } else if !self.collection_slice(budget) {
+            } else if self.collection_slice(budget) != SliceOutcome::Done {
                 return StepStatus::OutOfFuel;
             }
-            // (The mark is done: the executor's step goes on, so a host that asks for a
-            // collection as often as one takes still sees its scripts run.)
+            // (Paid for: the executor's step goes on, so a host that asks for a collection
+            // as often as one takes still sees its scripts run.)
         }
-        let (status, full) = self.enter_unsettled(|ctx| {
+        let stepped = self.enter_unsettled(|ctx| {
             ctx.state().sequences.set_waiting(false);
             let status = match ctx.fetch_executor(exec) {
+                // The rest of a collection finished early (by a host call) is paid first,
+                // as its slices would have been.
+                Ok(e) if !e.is_finished() && crate::gc::pay_collection_wait(ctx, budget) => {
+                    return None;
+                }
                 Ok(e) => {
                     if e.step(ctx, fuel) {
                         match e.result() {
@@ -680,8 +691,12 @@ impl Lua {
                 }
                 Err(StaleHandle) => StepStatus::Errored,
             };
-            (status, ctx.state().gc.borrow().full_collection_requested)
+            Some((status, ctx.state().gc.borrow().full_collection_requested))
         });
+        let Some((status, full)) = stepped else {
+            self.collect_after_step(false, budget);
+            return StepStatus::OutOfFuel;
+        };
         self.collect_after_step(full, budget);
         status
     }
@@ -704,7 +719,7 @@ impl Lua {
             // frees, and when, is invisible to the script). A whole physical cycle here
             // took most of such a step: 5 to 9 ms for a 16 MiB heap at 10,000 fuel
             // (close_errors.lua); a whole mark of a 32 MiB heap of small tables, 8 to 10.
-            if !self.collection_slice(budget) {
+            if self.collection_slice(budget) == crate::gc::SliceOutcome::Marking {
                 // No physical work while the mark is in progress.
                 return;
             }

@@ -41,7 +41,7 @@ use crate::userdata::CaptureFn;
 pub const IMAGE_MAGIC: &[u8] = b"\x1bLnIm\x19\x93\r\n\x1a\n";
 
 /// The version of the image format this build writes and reads.
-pub const IMAGE_FORMAT_VERSION: u8 = 4;
+pub const IMAGE_FORMAT_VERSION: u8 = 5;
 
 /// Flag: the image holds host handles (executors paused mid-step, stashed values).
 const FLAG_HANDLES: u8 = 1;
@@ -220,6 +220,7 @@ fn write_image(img: &Image) -> Result<Vec<u8>, SnapshotError> {
         pending_finalizers,
         finalizing,
         full_collection_requested,
+        collection_wait,
         value_handles,
         executor_handles,
         permanents,
@@ -271,6 +272,7 @@ fn write_image(img: &Image) -> Result<Vec<u8>, SnapshotError> {
     w.uv(pacing.pause as u64);
     w.bool(pacing.running);
     w.bool(*full_collection_requested);
+    w.us(*collection_wait);
 
     w.us(strings.len());
     for (_, b) in strings {
@@ -1004,6 +1006,7 @@ pub(crate) fn read_image(bytes: &[u8], cx: &ReadContext<'_>) -> Result<Image, Sn
         running: r.bool()?,
     };
     let full_collection_requested = r.bool()?;
+    let collection_wait = r.us()?;
 
     let n = r.count(1)?;
     let mut strings = r.vec(n)?;
@@ -1143,6 +1146,7 @@ pub(crate) fn read_image(bytes: &[u8], cx: &ReadContext<'_>) -> Result<Image, Sn
         pending_finalizers,
         finalizing,
         full_collection_requested,
+        collection_wait,
         value_handles,
         executor_handles,
         permanents: permanents.clone(),

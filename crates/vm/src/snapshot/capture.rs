@@ -530,6 +530,7 @@ struct Roots {
     pending_finalizers: Box<[Val]>,
     finalizing: Val,
     full_collection_requested: bool,
+    collection_wait: usize,
 }
 
 impl<'gc> Capture<'gc> {
@@ -573,6 +574,7 @@ impl<'gc> Capture<'gc> {
             pending_finalizers: self.vals(&gc.pending),
             finalizing: self.val(gc.finalizing),
             full_collection_requested: gc.full_collection_requested,
+            collection_wait: gc.collection_wait,
         }
     }
 }
@@ -657,6 +659,7 @@ pub(crate) fn capture<'gc>(
         pending_finalizers: roots.pending_finalizers,
         finalizing: roots.finalizing,
         full_collection_requested: roots.full_collection_requested,
+        collection_wait: roots.collection_wait,
         value_handles,
         executor_handles,
         permanents: state.functions.permanents.borrow().clone(),
@@ -764,6 +767,7 @@ pub(crate) fn root_checksum(state: &State<'_>, sum: u64) -> u64 {
         pending_finalizers: &roots.pending_finalizers,
         finalizing: roots.finalizing,
         full_collection_requested: roots.full_collection_requested,
+        collection_wait: roots.collection_wait,
         pacing: state.memory.pacing(),
     }
     .checksum(&c, sum)

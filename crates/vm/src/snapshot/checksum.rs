@@ -126,6 +126,7 @@ pub(crate) struct RootState<'a> {
     pub(crate) pending_finalizers: &'a [Val],
     pub(crate) finalizing: Val,
     pub(crate) full_collection_requested: bool,
+    pub(crate) collection_wait: usize,
     pub(crate) pacing: crate::memory::CollectorPacing,
 }
 
@@ -148,6 +149,8 @@ impl RootState<'_> {
         hash_vals(&mut h, self.pending_finalizers, ids);
         hash_val(&mut h, self.finalizing, ids);
         h.word(self.full_collection_requested as u64);
+        // (How long the executors still wait for a collection decides where they go on.)
+        h.word(self.collection_wait as u64);
         // The collector's schedule decides when weak entries clear and finalizers run.
         let p = self.pacing;
         h.word(if p.threshold == usize::MAX {
@@ -216,6 +219,7 @@ impl Image {
             pending_finalizers: &self.pending_finalizers,
             finalizing: self.finalizing,
             full_collection_requested: self.full_collection_requested,
+            collection_wait: self.collection_wait,
             pacing: self.pacing,
         }
         .checksum(&ids, sum)

@@ -260,6 +260,8 @@ pub(crate) struct Image {
     /// `GcState::finalizing`.
     pub(crate) finalizing: Val,
     pub(crate) full_collection_requested: bool,
+    /// `GcState::collection_wait`.
+    pub(crate) collection_wait: usize,
     /// `(serial, value)` of the value handles live at capture, by serial.
     pub(crate) value_handles: Vec<(u64, Val)>,
     /// `(serial, executor object)` of the executor handles live at capture, by serial.
@@ -329,6 +331,7 @@ impl Image {
             pending_finalizers,
             finalizing,
             full_collection_requested,
+            collection_wait,
             value_handles,
             executor_handles,
             permanents: _,
@@ -338,7 +341,7 @@ impl Image {
             "next_id {next_id:?}\nroot_counts {root_counts:?}\nscript_bytes {script_bytes}\n\
              pacing {pacing:?}\nstrings {:?} {string_ids:?}\nslots {slots:?}\nroots {:?}\n\
              finalizers {finalizable:?} {pending_finalizers:?} {finalizing:?} \
-             {full_collection_requested}\nhandles {value_handles:?} {executor_handles:?}\n\
+             {full_collection_requested} {collection_wait}\nhandles {value_handles:?} {executor_handles:?}\n\
              checksum {tracking:?}\nobjects {objects:#?}",
             (strings.iter())
                 .map(|(h, s)| (h, bytes_of(s, short_strings)))

@@ -605,6 +605,7 @@ pub(crate) fn rebuild<'gc>(
         gc.finalizing = rb.val(image.finalizing)?;
         gc.weak_tables = weak_tables;
         gc.full_collection_requested = image.full_collection_requested;
+        gc.collection_wait = image.collection_wait;
     }
     crate::handle::reroot_handles(mc, &state, image, &rb, &handles);
     // The checksum goes on where the captured VM's was (see `checksum`).
