@@ -705,9 +705,18 @@ impl Lua {
     /// script asked for, a slice of the collection the memory limit asked for, or the
     /// pacing's incremental work. For hosts that step executors themselves inside `enter`
     /// (`Executor::step`): call it between such steps as `step` would.
+    ///
+    /// A full collection due then runs whole here: such steps run inside `enter`, which
+    /// finishes a collection in progress anyway, and they do not wait for one (see
+    /// [`step`](Self::step)).
     pub fn collect_between_steps(&mut self) {
         let full = self.enter_unsettled(|ctx| ctx.state().gc.borrow().full_collection_requested);
-        self.collect_after_step(full, crate::gc::mark_slice_budget(DEFAULT_STEP_FUEL));
+        if full {
+            let _guard = AccountGuard::new(&self.memory);
+            self.arena
+                .mutate(|mc, state| crate::gc::logical_collection(Context::new(mc, state)));
+        }
+        self.collect_after_step(false, 0);
     }
 
     fn collect_after_step(&mut self, full: bool, budget: usize) {
