@@ -164,6 +164,9 @@ enum Node<'gc> {
     StackFrom(crate::thread::Thread<'gc>, #[collect(require_static)] u32),
 }
 
+/// The mark work (see `LogicalMark::work`) an ephemeron entry parked on its key counts for.
+const EPHEMERON_WORK: usize = 4;
+
 /// Slots of a table or a thread's stack the logical mark visits before going deeper. Marking
 /// a container pushes its unmarked children on the mark's stack; in pieces, that stack holds
 /// at most this many children per container being marked instead of all of them (a table of
@@ -387,6 +390,8 @@ impl<'gc> LogicalMark<'gc> {
                 self.links
                     .push((value, self.waiting.get(&a).copied().unwrap_or(0)));
                 self.waiting.insert(a, self.links.len());
+                // (Two hash lookups and a link, and its release later: a few slots' work.)
+                self.work += EPHEMERON_WORK;
             }
             _ => self.value(value),
         }
