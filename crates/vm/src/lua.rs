@@ -69,8 +69,11 @@ enum LimitCycle {
 }
 
 /// Collector work (gc-arena debt: objects marked, traced and freed, weighted by its pacing)
-/// per slice of a limit collection: about a millisecond.
-const LIMIT_SLICE_DEBT: f64 = 20_000.0;
+/// per slice of a limit collection: about a millisecond. (gc-arena's pacing weighs an object
+/// kept by the sweep at a tenth of one marked and traced, but iterating it costs about half:
+/// at 20,000 a slice swept 431,000 kept tables in 7 ms, table_bomb.lua. What a slice cannot
+/// split is one object's trace: a table of 431,000 slots takes 2 to 3 ms alone.)
+const LIMIT_SLICE_DEBT: f64 = 4_000.0;
 /// Below this many objects, a limit collection runs whole (a cycle over fewer objects costs
 /// about one slice); above it, no cycle fits in one slice.
 const LIMIT_SLICED_OBJECTS: usize = 100_000;
