@@ -25,7 +25,7 @@
 //!
 //! Cost: the logical mark walks the whole reachable graph. A full collection asked for in a
 //! step (by the script or the pacing) is marked in slices, one per `Lua::step`, while every
-//! executor waits ([`Collection`]): no step holds a whole mark, and since nothing the mark
+//! executor waits (`Collection`): no step holds a whole mark, and since nothing the mark
 //! reads changes until it is done, it decides what one mark at that point would. A
 //! script-requested collection pays for it in fuel beforehand (`full_collection_units`); a
 //! host-requested one (`Lua::gc_collect`, or any host call made while a collection is in
