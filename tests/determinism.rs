@@ -825,6 +825,7 @@ fn a_full_collection_marked_in_slices_decides_as_one_mark() {
     assert_eq!(sliced.out, reference.out);
     for interference in [
         Interference::Reads,
+        Interference::RenderCalls,
         Interference::SnapAndRollback,
         Interference::MoveToFreshVm,
     ] {
@@ -871,6 +872,8 @@ enum Interference {
     None,
     /// A read of the VM (`enter`) after every step.
     Reads,
+    /// A call of a Lua function (its own executor, stepped) after every step.
+    RenderCalls,
     /// At frame 3's first step that spends no fuel: `snap`, three more steps, `rollback(1)`
     /// (those three are not counted).
     SnapAndRollback,
@@ -909,6 +912,7 @@ fn run_sliced_collection_frames(
         local k = head
         for i = 1, 300 do local n = {} weak[k] = n k = n end
         function held() local h = head head = nil return h end
+        function render() return #log end
         function frame(i)
             for j = 1, 200 do
                 local t = {i, j}
@@ -991,6 +995,9 @@ fn run_sliced_collection_frames(
             }
             if matches!(interference, Interference::Reads) {
                 lua.enter(|_| ());
+            }
+            if matches!(interference, Interference::RenderCalls) {
+                let _: i64 = lua.call_global("render", ()).unwrap();
             }
         }
         if big_steps && i == 2 {

@@ -307,6 +307,11 @@ pub(crate) struct ExecutorState<'gc> {
     /// An error the host asked to raise where the executor is paused
     /// ([`Executor::interrupt`]), raised when it next steps.
     pub(crate) interrupt: Option<Value<'gc>>,
+    /// Whether it was running when the last full collection started: its steps pay for that
+    /// collection's mark (it waits until they have), and it runs the finalizers the
+    /// collection queued (see `gc::Collection`).
+    #[collect(require_static)]
+    pub(crate) waits_for_collection: bool,
 }
 
 // ---- the description of an executor (see `object`) ----
@@ -318,6 +323,7 @@ impl<'gc> References<'gc> for ExecutorState<'gc> {
             result,
             traceback: _,
             interrupt,
+            waits_for_collection: _,
         } = self;
         threads.references(f);
         if let Some(Err(v)) = result {
@@ -336,12 +342,14 @@ impl<'gc> JournaledState<'gc> for ExecutorState<'gc> {
             result,
             traceback,
             interrupt,
+            waits_for_collection,
         } = self;
         ExecutorState {
             threads: threads.clone(),
             result: *result,
             traceback: traceback.clone(),
             interrupt: *interrupt,
+            waits_for_collection: *waits_for_collection,
         }
     }
 
@@ -400,6 +408,7 @@ impl<'gc> Executor<'gc> {
                     result: None,
                     traceback: String::new(),
                     interrupt: None,
+                    waits_for_collection: false,
                 },
             ),
         ))
@@ -416,6 +425,7 @@ impl<'gc> Executor<'gc> {
                     result: None,
                     traceback: String::new(),
                     interrupt: None,
+                    waits_for_collection: false,
                 },
             ),
         ))
@@ -446,6 +456,20 @@ impl<'gc> Executor<'gc> {
         let mut st = self.borrow_mut(ctx);
         if st.result.is_none() {
             st.interrupt = Some(error);
+        }
+    }
+
+    /// Whether it was running when the last full collection started: its steps pay for that
+    /// collection's mark, and it runs the finalizers that collection queued (see
+    /// `gc::Collection`).
+    pub(crate) fn waits_for_collection(self) -> bool {
+        self.0.borrow().waits_for_collection
+    }
+
+    /// Sets whether it waits for a full collection (see `waits_for_collection`).
+    pub(crate) fn set_waits_for_collection(self, ctx: Context<'gc>, waits: bool) {
+        if self.waits_for_collection() != waits {
+            self.borrow_mut(ctx).waits_for_collection = waits;
         }
     }
 
@@ -488,6 +512,18 @@ impl<'gc> Executor<'gc> {
         if st.result.is_some() {
             return true;
         }
+        // Queued finalizers run in the executors that were running when the collection that
+        // queued them started (so one the host starts later, a render, never takes them and
+        // changes where the others' steps end), or in any when none of those runs any more.
+        // (Looked up once a step, and only while finalizers are queued.)
+        let waits_for_collection = st.waits_for_collection;
+        let finalizes_here = std::cell::OnceCell::new();
+        let may_finalize = |thread| {
+            ctx.may_run_finalizers(thread)
+                && *finalizes_here.get_or_init(|| {
+                    waits_for_collection || !crate::gc::another_executor_waits(ctx, self)
+                })
+        };
         loop {
             if st.result.is_some() {
                 return true;
@@ -504,7 +540,7 @@ impl<'gc> Executor<'gc> {
             let thread = *st.threads.last().expect("executor has a thread");
             let is_main = st.threads.len() == 1;
             let mut ts = thread.borrow_mut(ctx);
-            if matches!(ts.frames.last(), Some(Frame::Lua(_))) && ctx.may_run_finalizers(thread) {
+            if matches!(ts.frames.last(), Some(Frame::Lua(_))) && may_finalize(thread) {
                 // Finalizers queued by a host-requested full collection run here, between two
                 // instructions, as calls whose results are discarded (in bounded pieces, see
                 // `gc::run_finalizers`).
@@ -546,7 +582,7 @@ impl<'gc> Executor<'gc> {
                     break;
                 }
                 r = match ts.frames.last() {
-                    Some(Frame::Lua(_)) if !ctx.may_run_finalizers(thread) => {
+                    Some(Frame::Lua(_)) if !may_finalize(thread) => {
                         interp::run(ctx, thread, &mut ts, fuel, is_main)
                     }
                     Some(Frame::Continuation { ready: Some(_), .. }) => {

@@ -682,11 +682,15 @@ pub(crate) fn logical_collection(ctx: Context<'_>) {
 /// dropped meanwhile still counts as a root.
 ///
 /// How long the executors wait is VM state, the same whether the mark was finished early:
-/// each step pays its slice's work (`paid`); the executors run again at the first step whose
-/// payments reach the work the whole mark needs (`LogicalMark::needed`). A mark finished by a
-/// host call (`settle_collection`) leaves the rest to pay in `GcState::collection_wait`, so
-/// a host's read between steps (a render, which a rollback's re-simulation skips) never
-/// changes at which step a script goes on; snapshots carry the rest.
+/// the executors running when it started pay and wait (`ExecutorState::waits_for_collection`,
+/// set at the start); each of their steps pays its slice's work (`paid`), and they run again
+/// at the first step whose payments reach the work the whole mark needs
+/// (`LogicalMark::needed`). A mark finished by a host call (`settle_collection`) leaves the
+/// rest to pay in `GcState::collection_wait`, so a host's read between steps (a render,
+/// which a rollback's re-simulation skips) never changes at which step a script goes on;
+/// snapshots carry the rest. An executor the host starts later (a render's call) runs at
+/// once (the mark is finished before it can start) and pays nothing; it does not run the
+/// finalizers the collection queued either, while one that was running still runs.
 #[derive(Collect)]
 #[collect(no_drop)]
 pub(crate) struct Collection<'gc> {
@@ -718,6 +722,11 @@ impl<'gc> Collection<'gc> {
             mark.members_phase = true;
         }
         let (host_roots, finished) = push_roots(&mut mark, ctx.state());
+        // The executors running now pay for it (and wait); those the host starts later do
+        // not, so a host call between steps never moves where the others go on.
+        for (_, e) in crate::handle::handle_roots(ctx.state()).executors {
+            e.set_waits_for_collection(ctx, !e.is_finished());
+        }
         let carried =
             std::mem::take(&mut ctx.state().gc.borrow_mut(ctx.mutation()).collection_wait);
         Collection {
@@ -821,17 +830,32 @@ pub(crate) fn settle_collection(ctx: Context<'_>) {
     }
 }
 
-/// A step of a running executor pays `budget` units of what is still owed for a collection
-/// whose mark is done (`GcState::collection_wait`); whether the executors still wait.
-pub(crate) fn pay_collection_wait(ctx: Context<'_>, budget: usize) -> bool {
-    let gc = ctx.state().gc.borrow();
-    if gc.collection_wait == 0 {
+/// A step of `executor` pays `budget` units of what is still owed for a collection whose
+/// mark is done (`GcState::collection_wait`), if it was running when that collection started;
+/// whether it still waits.
+pub(crate) fn pay_collection_wait<'gc>(
+    ctx: Context<'gc>,
+    executor: crate::executor::Executor<'gc>,
+    budget: usize,
+) -> bool {
+    if !executor.waits_for_collection() || ctx.state().gc.borrow().collection_wait == 0 {
         return false;
     }
-    drop(gc);
     let mut gc = ctx.state().gc.borrow_mut(ctx.mutation());
     gc.collection_wait = gc.collection_wait.saturating_sub(budget);
     gc.collection_wait > 0
+}
+
+/// Whether an executor other than `me` that was running when the last full collection
+/// started is still running (see `ExecutorState::waits_for_collection`).
+pub(crate) fn another_executor_waits<'gc>(
+    ctx: Context<'gc>,
+    me: crate::executor::Executor<'gc>,
+) -> bool {
+    crate::handle::handle_roots(ctx.state())
+        .executors
+        .into_iter()
+        .any(|(_, e)| !Gc::ptr_eq(e.0, me.0) && !e.is_finished() && e.waits_for_collection())
 }
 
 /// Bytes of the objects only the snapshot ring keeps alive (reachable from its logs, not from

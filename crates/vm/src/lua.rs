@@ -634,11 +634,11 @@ impl Lua {
     /// collected after the step (a bounded slice of the collector's work).
     ///
     /// A full collection (asked for by a script's `collectgarbage()`, or due by the pacing)
-    /// is marked in slices: until its mark is done, each `step` (of any executor) marks a
-    /// slice of the heap in proportion to `fuel` (`gc::MARK_WORK_PER_FUEL` objects and slots
-    /// a unit) instead of running the executor, spends no fuel and returns
-    /// [`StepStatus::OutOfFuel`]; the step whose slice ends the mark goes on to run the
-    /// executor. Its result is the one
+    /// is marked in slices: until its mark is done, each `step` of an executor that was
+    /// running when it started marks a slice of the heap in proportion to `fuel`
+    /// (`gc::MARK_WORK_PER_FUEL` objects and slots a unit) instead of running the executor,
+    /// spends no fuel and returns [`StepStatus::OutOfFuel`]; the step whose slice ends the
+    /// mark goes on to run the executor. Its result is the one
     /// of a mark made at once at that point (nothing a script sees depends on the step
     /// sizes). Any other call that reaches the VM ([`enter`](Self::enter), snapshots, the
     /// checksum...) finishes the mark first, so that call takes the rest of its time.
@@ -660,11 +660,14 @@ impl Lua {
         use crate::gc::SliceOutcome;
         let budget = crate::gc::mark_slice_budget(fuel.remaining());
         if self.collecting.get() {
-            // (A finished executor's step pays nothing, whether the mark is in progress or
-            // was finished by a host call: see `gc::Collection`.)
-            let finished = self
-                .enter_unsettled(|ctx| ctx.fetch_executor(exec).map_or(true, |e| e.is_finished()));
-            if finished {
+            // (Only an executor that was running when the collection started pays for its
+            // mark, whether it is in progress or was finished by a host call: see
+            // `gc::Collection`.)
+            let pays = self.enter_unsettled(|ctx| {
+                ctx.fetch_executor(exec)
+                    .is_ok_and(|e| !e.is_finished() && e.waits_for_collection())
+            });
+            if !pays {
                 self.settle();
             } else if self.collection_slice(budget) != SliceOutcome::Done {
                 return StepStatus::OutOfFuel;
@@ -677,7 +680,7 @@ impl Lua {
             let status = match ctx.fetch_executor(exec) {
                 // The rest of a collection finished early (by a host call) is paid first,
                 // as its slices would have been.
-                Ok(e) if !e.is_finished() && crate::gc::pay_collection_wait(ctx, budget) => {
+                Ok(e) if !e.is_finished() && crate::gc::pay_collection_wait(ctx, e, budget) => {
                     return None;
                 }
                 Ok(e) => {

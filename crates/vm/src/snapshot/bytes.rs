@@ -424,6 +424,7 @@ fn write_image(img: &Image) -> Result<Vec<u8>, SnapshotError> {
                 result,
                 traceback,
                 interrupt,
+                waits_for_collection,
             } => {
                 w.u8(T_EXECUTOR);
                 w.indexes(threads);
@@ -443,6 +444,7 @@ fn write_image(img: &Image) -> Result<Vec<u8>, SnapshotError> {
                     }
                 }
                 w.bytes(traceback.as_bytes());
+                w.bool(*waits_for_collection);
             }
         }
     }
@@ -1300,11 +1302,13 @@ fn read_object(
             };
             let tb = r.bytes()?;
             r.spend(tb.len())?;
+            let traceback = String::from_utf8(tb.to_vec()).or(bad("traceback is not UTF-8"))?;
             Obj::Executor {
                 threads,
                 result,
                 interrupt,
-                traceback: String::from_utf8(tb.to_vec()).or(bad("traceback is not UTF-8"))?,
+                traceback,
+                waits_for_collection: r.bool()?,
             }
         }
         T_RESUMABLE => {

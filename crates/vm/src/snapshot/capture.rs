@@ -316,6 +316,7 @@ impl<'gc> Capture<'gc> {
                     result,
                     traceback,
                     interrupt,
+                    waits_for_collection,
                 } = &*st;
                 Obj::Executor {
                     threads: threads
@@ -325,6 +326,7 @@ impl<'gc> Capture<'gc> {
                     result: result.map(|r| r.map_err(|v| self.val(v))),
                     traceback: traceback.clone(),
                     interrupt: interrupt.map(|v| self.val(v)),
+                    waits_for_collection: *waits_for_collection,
                 }
             }
         })

@@ -221,6 +221,8 @@ pub(crate) enum Obj {
         traceback: String,
         /// `ExecutorState::interrupt`.
         interrupt: Option<Val>,
+        /// `ExecutorState::waits_for_collection`.
+        waits_for_collection: bool,
     },
 }
 

@@ -545,6 +545,7 @@ pub(crate) fn rebuild<'gc>(
                     result,
                     traceback,
                     interrupt,
+                    waits_for_collection,
                 },
                 Built::Executor(e),
             ) => {
@@ -566,6 +567,7 @@ pub(crate) fn rebuild<'gc>(
                     result,
                     traceback: traceback.clone(),
                     interrupt,
+                    waits_for_collection: *waits_for_collection,
                 };
             }
             (Obj::Resumable { key, fields }, Built::Resumable(r)) => {

@@ -550,6 +550,7 @@ pub(crate) fn validate(img: &Image, decoded: &Decoded) -> Result<(), SnapshotErr
                 result,
                 traceback: _,
                 interrupt,
+                waits_for_collection: _,
             } => {
                 if let Some(v) = interrupt {
                     c.val(*v)?;
