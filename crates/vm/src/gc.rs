@@ -24,9 +24,9 @@
 //! cycle (PUC's subtlety).
 //!
 //! Cost: the logical mark walks the whole reachable graph. A full collection asked for in a
-//! step (by the script or the pacing) is marked in slices, one per `Lua::step`, while every
-//! executor waits (`Collection`): no step holds a whole mark, and since nothing the mark
-//! reads changes until it is done, it decides what one mark at that point would. A
+//! step (by the script or the pacing) is marked in slices, one per `Lua::step`, while the
+//! executors running then wait (`Collection`): no step holds a whole mark, and since nothing
+//! the mark reads changes until it is done, it decides what one mark at that point would. A
 //! script-requested collection pays for it in fuel beforehand (`full_collection_units`); a
 //! host-requested one (`Lua::gc_collect`, or any host call made while a collection is in
 //! progress, which finishes it) is the host's time. Such a collection is only that mark: the
@@ -512,7 +512,6 @@ impl<'gc> LogicalMark<'gc> {
                         }
                         continue;
                     }
-                    self.work += st.array.len() + st.entries.len();
                     // A weak table: its strong parts only (the same fields `References`
                     // lists), ephemeron entries parked until their key is marked; in
                     // pieces like a strong one (`WeakFrom`).
@@ -668,7 +667,7 @@ pub(crate) fn logical_collection(ctx: Context<'_>) {
 }
 
 /// A full collection whose logical mark runs in slices (`collection_slice`), one per
-/// `Lua::step`, while every executor waits: its result is the atomic mark's at the point
+/// `Lua::step`, while the executors running when it started wait: its result is the atomic mark's at the point
 /// the collection was asked for, since nothing the mark reads changes until it is finished.
 /// - `Lua::step` runs a slice instead of the executor's step (no fuel spent) until the mark
 ///   is done; the collection then finishes (weak entries, finalizers, count) at once.

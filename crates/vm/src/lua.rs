@@ -502,11 +502,13 @@ impl Lua {
     }
 
     /// Starts a full collection at this point, which the following [`step`](Self::step)s
-    /// mark in slices (in proportion to their fuel, spending none of it) while every
-    /// executor waits: it decides what [`gc_collect`](Self::gc_collect) here would (weak
+    /// mark in slices (in proportion to their fuel, spending none of it) while the executors
+    /// running now wait: it decides what [`gc_collect`](Self::gc_collect) here would (weak
     /// entries, finalizers, `collectgarbage("count")`), with no pause longer than a slice.
-    /// Any other call that reaches the VM before it is done finishes it at once. The
-    /// physical collector frees the garbage afterwards, in its incremental slices.
+    /// Any other call that reaches the VM before it is done finishes it at once (those
+    /// executors still wait for the steps its slices would have taken, see
+    /// [`step`](Self::step)). The physical collector frees the garbage afterwards, in its
+    /// incremental slices.
     ///
     /// ```
     /// use lunette_vm::{Fuel, Lua, StepStatus};
@@ -638,10 +640,12 @@ impl Lua {
     /// running when it started marks a slice of the heap in proportion to `fuel`
     /// (`gc::MARK_WORK_PER_FUEL` objects and slots a unit) instead of running the executor,
     /// spends no fuel and returns [`StepStatus::OutOfFuel`]; the step whose slice ends the
-    /// mark goes on to run the executor. Its result is the one
-    /// of a mark made at once at that point (nothing a script sees depends on the step
-    /// sizes). Any other call that reaches the VM ([`enter`](Self::enter), snapshots, the
-    /// checksum...) finishes the mark first, so that call takes the rest of its time.
+    /// mark goes on to run the executor. Its result is the one of a mark made at once at
+    /// that point (nothing a script sees depends on the step sizes). Any other call that
+    /// reaches the VM ([`enter`](Self::enter), snapshots, the checksum...) finishes the mark
+    /// first, so that call takes the rest of its time; those executors still wait for the
+    /// steps its slices would have taken (so a host's call between steps never moves where
+    /// a script goes on).
     ///
     /// ```
     /// use lunette_vm::{Fuel, Lua, StepStatus};
