@@ -828,6 +828,7 @@ fn a_full_collection_marked_in_slices_decides_as_one_mark() {
         Interference::RenderCalls,
         Interference::SnapAndRollback,
         Interference::MoveToFreshVm,
+        Interference::MoveThroughBytes,
     ] {
         let r = run_sliced_collection_frames(1, interference, false);
         assert_eq!(r.out, reference.out, "{interference:?}");
@@ -880,6 +881,8 @@ enum Interference {
     /// At frame 4's first step that spends no fuel: an owned snapshot restored into a fresh
     /// VM, where the frame goes on.
     MoveToFreshVm,
+    /// The same, the snapshot written as bytes and read back by the fresh VM.
+    MoveThroughBytes,
 }
 
 struct SlicedRun {
@@ -985,9 +988,17 @@ fn run_sliced_collection_frames(
                     }
                     lua.rollback(1).unwrap();
                 }
-                if i == 4 && matches!(interference, Interference::MoveToFreshVm) {
-                    let snapshot = lua.snapshot().unwrap();
+                let moves = matches!(
+                    interference,
+                    Interference::MoveToFreshVm | Interference::MoveThroughBytes
+                );
+                if i == 4 && moves {
+                    let mut snapshot = lua.snapshot().unwrap();
                     let mut joiner = fresh_vm();
+                    if matches!(interference, Interference::MoveThroughBytes) {
+                        let bytes = snapshot.to_bytes().unwrap();
+                        snapshot = joiner.snapshot_from_bytes(&bytes).unwrap();
+                    }
                     joiner.restore(&snapshot).unwrap();
                     exec = joiner.restored_executor(exec.id()).unwrap();
                     lua = joiner;
