@@ -508,7 +508,7 @@ impl<'gc> LogicalMark<'gc> {
                         } else {
                             // One piece: marked here, without a trip through the stack.
                             self.work += len;
-                            self.table_slots(&st, 0, len);
+                            self.table_slots(&st, (false, false), 0, len);
                         }
                         continue;
                     }
@@ -523,7 +523,7 @@ impl<'gc> LogicalMark<'gc> {
                         self.stack.push(Node::WeakFrom(t, 0));
                     } else {
                         self.work += len;
-                        self.weak_slots(&st, (wk, wv), 0, len);
+                        self.table_slots(&st, (wk, wv), 0, len);
                     }
                 }
                 Node::WeakFrom(t, from) => {
@@ -533,7 +533,7 @@ impl<'gc> LogicalMark<'gc> {
                     let end = self.piece_end(from, len, |next| Node::WeakFrom(t, next));
                     self.work += end - from;
                     let mode = weak_mode_of(st.metatable);
-                    self.weak_slots(&st, mode, from, end);
+                    self.table_slots(&st, mode, from, end);
                 }
                 Node::Closure(c) => {
                     if !crate::state::is_host_id(c.0.id) {
@@ -567,7 +567,7 @@ impl<'gc> LogicalMark<'gc> {
                     let len = st.array.len() + st.entries.len();
                     let end = self.piece_end(from, len, |next| Node::TableFrom(t, next));
                     self.work += end - from;
-                    self.table_slots(&st, from, end);
+                    self.table_slots(&st, (false, false), from, end);
                 }
                 Node::StackFrom(t, from) => {
                     let ts = t.borrow();
@@ -599,29 +599,12 @@ impl<'gc> LogicalMark<'gc> {
 }
 
 impl<'gc> LogicalMark<'gc> {
-    /// Marks a strong table's slots `from..end`, counted over its array part, then its
-    /// entries (a key and a value each).
-    fn table_slots(&mut self, st: &TableState<'gc>, from: usize, end: usize) {
-        let (array, entries) = (&st.array, &st.entries);
-        for v in array.get(from..end.min(array.len())).unwrap_or(&[]) {
-            self.value(*v);
-        }
-        let (from, end) = (
-            from.saturating_sub(array.len()),
-            end.saturating_sub(array.len()),
-        );
-        for (k, v) in entries.get(from..end).unwrap_or(&[]) {
-            self.value(*k);
-            self.value(*v);
-        }
-    }
-}
-
-impl<'gc> LogicalMark<'gc> {
-    /// Marks the strong parts of a weak table's slots `from..end` (numbered like
-    /// `table_slots`), weak keys `wk` and values `wv`: with weak keys and strong values, each
-    /// entry's value waits for its key (an ephemeron).
-    fn weak_slots(
+    /// Marks the strong parts of a table's slots `from..end`, counted over its array part,
+    /// then its entries (a key and a value each), with weak keys `wk` and values `wv` (both
+    /// false: a strong table): with weak keys and strong values, each entry's value waits
+    /// for its key (an ephemeron).
+    #[inline]
+    fn table_slots(
         &mut self,
         st: &TableState<'gc>,
         (wk, wv): (bool, bool),
