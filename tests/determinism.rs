@@ -1023,3 +1023,52 @@ fn run_sliced_collection_frames(
     drop(head);
     run
 }
+
+/// Queued finalizers wait for the executors that were running when their collection started:
+/// executors started after it (here one, and one it steps from inside its Rust callback) do
+/// not run them, so a host's call between steps never changes where those executors' steps
+/// end.
+#[test]
+fn finalizers_wait_for_their_executors_even_from_a_nested_step() {
+    let host = CaptureHost {
+        grants: lunette::Grants {
+            full_collections: true,
+            ..lunette::Grants::default()
+        },
+        ..CaptureHost::default()
+    };
+    let mut lua = Lua::with_host(Rc::new(host));
+    // `nested(name)` steps a fresh executor running the global function `name` to its end,
+    // inside the caller's step.
+    let nested = lua.create_function("nested", |ctx, name: String| {
+        let f = ctx.globals().get(ctx.str(&name));
+        let e = Executor::start(ctx, f, &[]);
+        while !e.step(ctx, &mut Fuel::new(1_000)) {}
+        Ok(())
+    });
+    lua.set_global("nested", &nested).unwrap();
+    lua.exec(
+        "log = {}
+         setmetatable({}, {__gc = function() log[#log + 1] = 'finalized' end})",
+    )
+    .unwrap();
+    // A running executor (it waits at a yield-free pause point: a long loop in steps).
+    let waiter = lua
+        .chunk("for i = 1, 30000 do end return #log")
+        .start(())
+        .unwrap();
+    assert_eq!(
+        lua.step(&waiter, &mut Fuel::new(10)),
+        lunette::StepStatus::OutOfFuel
+    );
+    // The collection queues the finalizer; `waiter` was running: the finalizer is its.
+    lua.gc_collect();
+    // Another executor, started after it, calls `nested`: neither runs the finalizer.
+    let other: i64 = lua
+        .eval("function peek() seen = #log end nested('peek') return seen + #log")
+        .unwrap();
+    assert_eq!(other, 0);
+    // `waiter` runs it at its next step, before the rest of its loop.
+    while !lua.step(&waiter, &mut Fuel::new(1_000)).is_done() {}
+    assert_eq!(lua.results::<i64>(&waiter).unwrap(), 1);
+}

@@ -829,7 +829,9 @@ pub(crate) fn pay_collection_wait<'gc>(
 }
 
 /// Whether an executor other than `me` that was running when the last full collection
-/// started is still running (see `ExecutorState::waits_for_collection`).
+/// started is still running (see `ExecutorState::waits_for_collection`). One in the middle
+/// of a step (`me` stepped from inside its callback) counts as one: it is running, and its
+/// state cannot be read then.
 pub(crate) fn another_executor_waits<'gc>(
     ctx: Context<'gc>,
     me: crate::executor::Executor<'gc>,
@@ -837,7 +839,11 @@ pub(crate) fn another_executor_waits<'gc>(
     crate::handle::handle_roots(ctx.state())
         .executors
         .into_iter()
-        .any(|(_, e)| !Gc::ptr_eq(e.0, me.0) && !e.is_finished() && e.waits_for_collection())
+        .filter(|(_, e)| !Gc::ptr_eq(e.0, me.0))
+        .any(|(_, e)| match e.0.try_borrow() {
+            Ok(st) => st.result.is_none() && st.waits_for_collection,
+            Err(_) => true,
+        })
 }
 
 /// Bytes of the objects only the snapshot ring keeps alive (reachable from its logs, not from
