@@ -641,12 +641,11 @@ impl<'gc> LogicalMark<'gc> {
 /// whole (one still in progress, see [`Collection`], is finished first).
 pub(crate) fn logical_collection(ctx: Context<'_>) {
     settle_collection(ctx);
-    let wait = ctx.state().gc.borrow().collection_wait;
+    // (Run whole, between steps: no step pays for it, and, like any collection that starts,
+    // it forgives what was still owed for the last one.)
     let mut c = Collection::start(ctx);
     c.advance(usize::MAX);
     finish_logical_collection(ctx, c.mark);
-    // (Run whole, between steps: no step pays for it; what was owed stays owed.)
-    ctx.state().gc.borrow_mut(ctx.mutation()).collection_wait = wait;
 }
 
 /// A full collection whose logical mark runs in slices (`collection_slice`), one per
@@ -670,7 +669,8 @@ pub(crate) fn logical_collection(ctx: Context<'_>) {
 /// (`LogicalMark::needed`). A mark finished by a host call (`settle_collection`) leaves the
 /// rest to pay in `GcState::collection_wait`, so a host's read between steps (a render,
 /// which a rollback's re-simulation skips) never changes at which step a script goes on;
-/// snapshots carry the rest. An executor the host starts later (a render's call) runs at
+/// snapshots carry the rest. A collection that starts forgives what was still owed for the
+/// last one, so a wait is never more than one mark's work. An executor the host starts later (a render's call) runs at
 /// once (the mark is finished before it can start) and pays nothing; it does not run the
 /// finalizers the collection queued either, while one that was running still runs.
 #[derive(Collect)]
@@ -680,10 +680,6 @@ pub(crate) struct Collection<'gc> {
     /// Work the steps paid for so far.
     #[collect(require_static)]
     paid: usize,
-    /// What the steps still owed for the previous collection when this one started (paid
-    /// first).
-    #[collect(require_static)]
-    carried: usize,
     /// Roots marked last, not counted (see `mark_live`): the host's value handles and
     /// finished executors; emptied when they are pushed.
     host_roots: Vec<Value<'gc>>,
@@ -709,12 +705,12 @@ impl<'gc> Collection<'gc> {
         for (_, e) in crate::handle::handle_roots(ctx.state()).executors {
             e.set_waits_for_collection(ctx, !e.is_finished());
         }
-        let carried =
-            std::mem::take(&mut ctx.state().gc.borrow_mut(ctx.mutation()).collection_wait);
+        // (What the steps still owed for the previous collection is forgiven: they wait for
+        // this one, so a wait never grows past one mark's work.)
+        ctx.state().gc.borrow_mut(ctx.mutation()).collection_wait = 0;
         Collection {
             mark,
             paid: 0,
-            carried,
             host_roots,
             finished,
             host_part: false,
@@ -779,7 +775,7 @@ pub(crate) fn collection_slice(ctx: Context<'_>, budget: usize) -> SliceOutcome 
         None => return SliceOutcome::Done,
     };
     c.paid = c.paid.saturating_add(budget);
-    if c.advance(c.paid.saturating_sub(c.carried)) {
+    if c.advance(c.paid) {
         finish_collection(ctx, *c)
     } else {
         ctx.state().gc.borrow_mut(ctx.mutation()).collection = Some(c);
@@ -789,10 +785,7 @@ pub(crate) fn collection_slice(ctx: Context<'_>, budget: usize) -> SliceOutcome 
 
 /// Finishes a collection whose mark is done; what the steps still owe for it is kept.
 fn finish_collection<'gc>(ctx: Context<'gc>, c: Collection<'gc>) -> SliceOutcome {
-    let wait = c
-        .carried
-        .saturating_add(c.mark.needed)
-        .saturating_sub(c.paid);
+    let wait = c.mark.needed.saturating_sub(c.paid);
     finish_logical_collection(ctx, c.mark);
     ctx.state().gc.borrow_mut(ctx.mutation()).collection_wait = wait;
     if wait > 0 {

@@ -1009,6 +1009,11 @@ pub(crate) fn read_image(bytes: &[u8], cx: &ReadContext<'_>) -> Result<Image, Sn
     };
     let full_collection_requested = r.bool()?;
     let collection_wait = r.us()?;
+    // (At most one mark's work, which visits each object and slot a few times: a bigger
+    // wait would only freeze the image's executors.)
+    if collection_wait > bytes.len().saturating_mul(16) {
+        return bad("collection wait too large");
+    }
 
     let n = r.count(1)?;
     let mut strings = r.vec(n)?;
