@@ -649,8 +649,9 @@ pub(crate) fn logical_collection(ctx: Context<'_>) {
 }
 
 /// A full collection whose logical mark runs in slices (`collection_slice`), one per
-/// `Lua::step`, while the executors running when it started wait: its result is the atomic mark's at the point
-/// the collection was asked for, since nothing the mark reads changes until it is finished.
+/// `Lua::step`, while the executors running when it started wait: its result is the atomic
+/// mark's at the point the collection was asked for, since nothing the mark reads changes
+/// until it is finished.
 /// - `Lua::step` runs a slice instead of the executor's step (no fuel spent) until the mark
 ///   is done; the collection then finishes (weak entries, finalizers, count) at once.
 /// - Every other access to the VM (`Lua::enter` and whatever uses it, snapshots, the
@@ -670,9 +671,10 @@ pub(crate) fn logical_collection(ctx: Context<'_>) {
 /// rest to pay in `GcState::collection_wait`, so a host's read between steps (a render,
 /// which a rollback's re-simulation skips) never changes at which step a script goes on;
 /// snapshots carry the rest. A collection that starts forgives what was still owed for the
-/// last one, so a wait is never more than one mark's work. An executor the host starts later (a render's call) runs at
-/// once (the mark is finished before it can start) and pays nothing; it does not run the
-/// finalizers the collection queued either, while one that was running still runs.
+/// last one, so a wait is never more than one mark's work. An executor the host starts
+/// later (a render's call) runs at once (the mark is finished before it can start) and pays
+/// nothing; it does not run the finalizers the collection queued either, while one that was
+/// running still runs.
 #[derive(Collect)]
 #[collect(no_drop)]
 pub(crate) struct Collection<'gc> {
