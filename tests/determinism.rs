@@ -802,21 +802,9 @@ fn a_full_collection_marked_in_slices_decides_as_one_mark() {
     let reference = run_sliced_collection_frames(1_000_000_000, Interference::None, false);
     // The collections decided something: the chain lived while the host held its head,
     // finalizers ran.
-    assert!(
-        reference.out[2].0.contains("live=300 "),
-        "{:?}",
-        reference.out[2]
-    );
-    assert!(
-        reference.out[3].0.contains("live=0 "),
-        "{:?}",
-        reference.out[3]
-    );
-    assert!(
-        !reference.out[5].0.contains("finalized=0 "),
-        "{:?}",
-        reference.out[5]
-    );
+    assert_has(&reference.out[2], "live=300 ");
+    assert_has(&reference.out[3], "live=0 ");
+    assert_lacks(&reference.out[5], "finalized=0 ");
     let sliced = run_sliced_collection_frames(1, Interference::None, false);
     assert_eq!(
         sliced.sliced, 6,
@@ -846,16 +834,8 @@ fn a_full_collection_marked_in_slices_decides_as_one_mark() {
 fn a_host_requested_collection_decides_as_gc_collect_there() {
     let reference = run_sliced_collection_frames(1_000_000_000, Interference::None, true);
     // (The frame's own 200 entries live until the next collection.)
-    assert!(
-        reference.out[2].0.contains("live=500 "),
-        "{:?}",
-        reference.out[2]
-    );
-    assert!(
-        reference.out[3].0.contains("live=200 "),
-        "{:?}",
-        reference.out[3]
-    );
+    assert_has(&reference.out[2], "live=500 ");
+    assert_has(&reference.out[3], "live=200 ");
     let sliced = run_sliced_collection_frames(1, Interference::None, true);
     assert_eq!(
         sliced.sliced, 5,
@@ -864,6 +844,26 @@ fn a_host_requested_collection_decides_as_gc_collect_there() {
     assert_eq!(sliced.out, reference.out);
     let read = run_sliced_collection_frames(1, Interference::Reads, true);
     assert_eq!((read.out, read.steps), (sliced.out, sliced.steps));
+}
+
+fn assert_has(frame: &(String, u64), want: &str) {
+    assert!(frame.0.contains(want), "{frame:?} lacks {want:?}");
+}
+
+fn assert_lacks(frame: &(String, u64), unwanted: &str) {
+    assert!(!frame.0.contains(unwanted), "{frame:?} has {unwanted:?}");
+}
+
+/// A VM whose scripts may ask for full collections (`collectgarbage()`).
+fn vm_with_full_collections() -> Lua {
+    let host = CaptureHost {
+        grants: lunette::Grants {
+            full_collections: true,
+            ..lunette::Grants::default()
+        },
+        ..CaptureHost::default()
+    };
+    Lua::with_host(Rc::new(host))
 }
 
 /// What the host does while a frame's collection is marked (see
@@ -933,16 +933,7 @@ fn run_sliced_collection_frames(
         end
     "#;
     let big_steps = fuel >= 1_000_000;
-    let fresh_vm = || {
-        let host = CaptureHost {
-            grants: lunette::Grants {
-                full_collections: true,
-                ..lunette::Grants::default()
-            },
-            ..CaptureHost::default()
-        };
-        Lua::with_host(Rc::new(host))
-    };
+    let fresh_vm = vm_with_full_collections;
     let mut lua = fresh_vm();
     lua.execute(SETUP, "=setup").unwrap();
     lua.set_global("host_collects", host_collects).unwrap();
@@ -1030,14 +1021,7 @@ fn run_sliced_collection_frames(
 /// end.
 #[test]
 fn finalizers_wait_for_their_executors_even_from_a_nested_step() {
-    let host = CaptureHost {
-        grants: lunette::Grants {
-            full_collections: true,
-            ..lunette::Grants::default()
-        },
-        ..CaptureHost::default()
-    };
-    let mut lua = Lua::with_host(Rc::new(host));
+    let mut lua = vm_with_full_collections();
     // `nested(name)` steps a fresh executor running the global function `name` to its end,
     // inside the caller's step.
     let nested = lua.create_function("nested", |ctx, name: String| {
