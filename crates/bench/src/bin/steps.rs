@@ -3,9 +3,8 @@
 //! `new_environment()`, `step` with a fixed fuel budget (10,000 by default), the host asking
 //! for a full collection every 10 steps (`request_full_collection`, which the next steps
 //! mark in slices, unless the last one is still in progress; `--sync-gc`: `gc_collect`,
-//! all at once) — and reports, per script: the
-//! worst single step (wall time, `lua.step` including the collection work it does), the
-//! worst host collection call,
+//! all at once) — and reports, per script: the worst single step (wall time, `lua.step`
+//! including the collection work it does), the worst host collection call,
 //! nanoseconds per unit of fuel (over the whole run and for the worst step), the VM's memory
 //! peak (its byte account) and the process's peak RSS (each script runs in a child process of
 //! its own, so `VmHWM` is that script's). The goals (issue #16): worst step ≤ 2 ms at
