@@ -1016,6 +1016,28 @@ impl<'gc> Sort<'gc> {
         prim
     }
 
+    /// With the array's length (`input`): the whole array is the first interval.
+    /// (Out of line: inlined in `step`, its number conversion was computed ahead of every
+    /// step's dispatch, a tenth of the sort machine's time.)
+    #[cold]
+    #[inline(never)]
+    fn begin(&mut self, input: Value<'gc>) -> Result<(), Error<'gc>> {
+        let n = input.as_integer_strict().unwrap_or(0);
+        if n > 1 {
+            if n >= i32::MAX as i64 {
+                return Err(Error::bad_argument(1, "array too big"));
+            }
+            if !self.cmp.is_nil() && !self.cmp.is_function() {
+                return Err(Error::type_error(2, "function", Some(self.cmp)));
+            }
+            (self.lo, self.up) = (1, n);
+            self.at = At::Interval;
+        } else {
+            self.at = At::Done;
+        }
+        Ok(())
+    }
+
     /// After ordering `pair` (`swapped`: its elements were exchanged).
     fn after_pair(&mut self, pair: Pair, swapped: bool) -> Option<Prim<'gc>> {
         let (lo, up) = (self.lo, self.up);
@@ -1093,21 +1115,7 @@ impl<'gc> Steps<'gc> for Sort<'gc> {
         loop {
             match self.at {
                 At::Start => return Ok(self.ask(At::Len, Prim::Len(t))),
-                At::Len => {
-                    let n = input.as_integer_strict().unwrap_or(0);
-                    if n > 1 {
-                        if n >= i32::MAX as i64 {
-                            return Err(Error::bad_argument(1, "array too big"));
-                        }
-                        if !self.cmp.is_nil() && !self.cmp.is_function() {
-                            return Err(Error::type_error(2, "function", Some(self.cmp)));
-                        }
-                        (self.lo, self.up) = (1, n);
-                        self.at = At::Interval;
-                    } else {
-                        self.at = At::Done;
-                    }
-                }
+                At::Len => self.begin(input)?,
                 At::Interval if self.lo < self.up => {
                     return Ok(self.ask(At::First(Pair::Ends), Prim::Get(t, self.lo)));
                 }

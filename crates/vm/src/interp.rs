@@ -31,7 +31,7 @@ use crate::executor::{
     call_from_lua, call_function_ex, close_upvalues, post_return, Flow, Fuel, MAX_FRAMES,
     MAX_STACK_SLOTS, VALUES_PER_UNIT,
 };
-use crate::function::{ClosureInner, LuaClosure, UpValue, UpValueState};
+use crate::function::{ClosureInner, LuaClosure, Outcome, UpValue, UpValueState};
 use crate::gc_unsafe::unchecked;
 use crate::number;
 use crate::state::{Context, MetaEvent};
@@ -870,6 +870,32 @@ fn rk<'gc>(regs: &mut [Value<'gc>], consts: &[Value<'gc>], c: u16, ck: bool) -> 
     } else {
         *unchecked::reg_mut(regs, c as usize)
     }
+}
+
+/// When the top frame (the one returning) is a Lua frame taking any number of results
+/// (`Returns::Multi`) and a Rust continuation waits for it right below: pops the returning
+/// frame, marks the continuation ready (`Outcome::Returned`) and gives the returning frame's
+/// function slot, where its results go (the continuation's region starts there). The
+/// caller moves the results (nothing to close: checked before).
+#[inline(always)]
+fn return_to_continuation(frames: &mut Vec<Frame<'_>>) -> Option<usize> {
+    let len = frames.len();
+    let func = match frames.get(len.wrapping_sub(1)) {
+        Some(Frame::Lua(LuaFrame {
+            func,
+            returns: Returns::Multi,
+            ..
+        })) => *func,
+        _ => return None,
+    };
+    match frames.get_mut(len.wrapping_sub(2)) {
+        Some(Frame::Continuation { ready, .. }) => {
+            *ready = Some(Outcome::Returned);
+        }
+        _ => return None,
+    }
+    frames.pop();
+    Some(func)
 }
 
 /// The running (top) Lua frame's `top`: through the frame stack only, so the register
@@ -2151,6 +2177,19 @@ fn run_mode<'gc, const HOOKED: bool>(
                             *unchecked::reg_mut(&mut ts.stack, func + i) = Value::Nil;
                         }
                         back_to_caller!(caller);
+                    }
+                    if let Some(func) = return_to_continuation(&mut ts.frames) {
+                        // A Rust continuation waits for this call (`table.sort`'s comparator,
+                        // `pcall`'s body, ...): what `return_from_frame`, `finish_return` and
+                        // `post_return` do for it, with the frame already popped.
+                        ts.stack.truncate(func + n);
+                        if n == 1 {
+                            // Unchecked: the stack holds the function slot (below the
+                            // returning frame's registers).
+                            *unchecked::reg_mut(&mut ts.stack, func) = v;
+                        }
+                        fuel.set_remaining(budget!());
+                        return Ok(Flow::Continue);
                     }
                     save!();
                     let first = base

@@ -563,6 +563,9 @@ impl Charge {
         let flags = raw & CHARGE_FLAGS;
         let old = raw & !CHARGE_FLAGS;
         let bytes = bytes & !CHARGE_FLAGS;
+        if bytes == old {
+            return;
+        }
         if flags & DETACHED_CHARGE == 0 {
             if bytes > old {
                 // (Growth from a first setting is the object itself, not its buffers.)
