@@ -249,6 +249,94 @@ fn rust_callbacks_can_be_registered_and_called() {
     );
 }
 
+/// `sum_calls(f, n)`: f(1) + ... + f(n), calling `f` with `Action::Call` first and
+/// `Action::CallAgain` from its continuation after that.
+fn sum_calls<'gc>(
+    ctx: lunette::Context<'gc>,
+    exec: &mut lunette::vm::Exec<'gc, '_>,
+) -> Result<lunette::Action<'gc>, lunette::Error<'gc>> {
+    let f = exec.arg(0);
+    let n = exec.arg(1);
+    let state = ctx.new_table();
+    for (k, v) in [
+        ("f", f),
+        ("n", n),
+        ("i", Value::Integer(1)),
+        ("sum", Value::Integer(0)),
+    ] {
+        state.set(ctx, ctx.str(k), v).unwrap();
+    }
+    exec.replace(&[Value::Integer(1)]);
+    Ok(lunette::Action::Call {
+        function: f,
+        then: Some(lunette::Then::new(
+            "sum_calls",
+            sum_next,
+            Value::Table(state),
+        )),
+    })
+}
+
+fn sum_next<'gc>(
+    ctx: lunette::Context<'gc>,
+    exec: &mut lunette::vm::Exec<'gc, '_>,
+    _outcome: lunette::Outcome<'gc>,
+) -> Result<lunette::Action<'gc>, lunette::Error<'gc>> {
+    let Value::Table(state) = exec.upvalue else {
+        unreachable!()
+    };
+    let field = |k: &str| state.get(ctx.str(k));
+    let sum = field("sum").to_integer().unwrap() + exec.arg(0).to_integer().unwrap_or(0);
+    let i = field("i").to_integer().unwrap() + 1;
+    state.set(ctx, ctx.str("sum"), Value::Integer(sum)).unwrap();
+    state.set(ctx, ctx.str("i"), Value::Integer(i)).unwrap();
+    if i > field("n").to_integer().unwrap() {
+        exec.replace(&[Value::Integer(sum)]);
+        return Ok(lunette::Action::Return);
+    }
+    exec.set_call(field("f"), [Value::Integer(i)]);
+    Ok(lunette::Action::CallAgain)
+}
+
+#[test]
+fn a_continuation_calls_again_with_call_again() {
+    fn not_a_continuation<'gc>(
+        _ctx: lunette::Context<'gc>,
+        _exec: &mut lunette::vm::Exec<'gc, '_>,
+    ) -> Result<lunette::Action<'gc>, lunette::Error<'gc>> {
+        Ok(lunette::Action::CallAgain)
+    }
+    let (mut lua, host) = lua_with_capture();
+    lua.enter(|ctx| {
+        for (name, f) in [
+            ("sum_calls", sum_calls as lunette::CallbackFn),
+            ("again", not_a_continuation),
+        ] {
+            let cb = lunette::Callback::new(ctx, name, f);
+            ctx.globals()
+                .set(ctx, ctx.str(name), Value::Callback(cb))
+                .unwrap();
+        }
+    });
+    lua.execute(
+        b"print(sum_calls(function(x) return x * x end, 4))
+          local co = coroutine.wrap(function()
+            return sum_calls(function(x) coroutine.yield(x) return x * 10 end, 3)
+          end)
+          print(co(), co(), co(), co())
+          print(pcall(sum_calls, function(x) if x == 2 then error('boom') end return x end, 3))
+          print(pcall(sum_calls, function(x) return x end, 3, 'extra'))
+          print(pcall(again))",
+        "=again",
+    )
+    .unwrap();
+    assert_eq!(
+        String::from_utf8(host.take_stdout()).unwrap(),
+        "30\n1\t2\t3\t60\nfalse\tagain:6: boom\ntrue\t6\n\
+         false\tAction::CallAgain returned by a function that is not a continuation\n"
+    );
+}
+
 #[test]
 fn tostring_of_objects_uses_stable_ids_not_addresses() {
     // Two fresh VMs running the same script print the same identities.

@@ -256,9 +256,13 @@ impl<'gc, M: Steps<'gc>> ResumableState<'gc> for Run<'gc, M> {
             Pending::Pause => self.input,
         };
         self.input = Value::Nil;
-        let mut callee = Value::Nil;
-        let next = drive(ctx, exec, self, input, &mut callee)?;
-        suspend(ctx, exec, self.m.name(), this, next, callee)
+        match drive(ctx, exec, self, input)? {
+            Driven::Done => Ok(Action::Return),
+            Driven::Call => Ok(Action::CallAgain),
+            Driven::Pause => {
+                crate::util::continue_later_then(ctx, exec, Then::resumable(self.m.name(), this))
+            }
+        }
     }
 }
 
@@ -286,10 +290,9 @@ fn read_machine<'gc>(r: &mut StateReader<'gc, '_>) -> Option<Box<dyn ResumableSt
 enum Driven {
     /// Finished: the results are in the exec region.
     Done,
-    /// Waits for a call of the function `drive` gave (its arguments are in the exec
-    /// region). (Not carried here: a `Value` inside the returned enum was written in pieces
-    /// and read whole by the caller, a store-forwarding stall that took 6% of a sort with a
-    /// comparator.)
+    /// Waits for a call: the exec region holds the function, then its arguments. (Not
+    /// carried here: a `Value` inside the returned enum was written in pieces and read whole
+    /// by the caller, a store-forwarding stall that took 6% of a sort with a comparator.)
     Call,
     /// Waits at a step boundary.
     Pause,
@@ -306,7 +309,6 @@ fn drive<'gc, M: Steps<'gc>>(
     exec: &mut Exec<'gc, '_>,
     run: &mut Run<'gc, M>,
     mut input: Value<'gc>,
-    callee: &mut Value<'gc>,
 ) -> Result<Driven, Error<'gc>> {
     let mut steps = 0u32;
     let fuel_at_start = exec.fuel_left();
@@ -321,117 +323,102 @@ fn drive<'gc, M: Steps<'gc>>(
             run.input = input;
             return Ok(Driven::Pause);
         }
-        let (pending, function, args): (Pending, Value<'gc>, [Value<'gc>; 3]) =
-            match run.m.step(ctx, exec, input)? {
-                Prim::Done => return Ok(Driven::Done),
-                Prim::Len(v) => match v {
-                    Value::Table(t) => match t
-                        .metatable()
-                        .and_then(|mt| ctx.metatable_field(mt, MetaEvent::Len))
-                    {
-                        None => {
-                            input = Value::Integer(t.length());
-                            continue;
-                        }
-                        Some(mm) => (Pending::Len, mm, [v, v, Value::Nil]),
-                    },
-                    Value::String(s) => {
-                        input = Value::Integer(s.len() as i64);
+        // Waits for a call of `$function` with `$args` (`Driven::Call`), for `$pending`'s
+        // result. (Each arm writes the region itself: values gathered in an array first
+        // were stored in pieces and read whole, a store-forwarding stall.)
+        macro_rules! call {
+            ($pending:expr, $function:expr, [$($arg:expr),*]) => {{
+                // Collected values grow between calls: a memory-limit safe point.
+                crate::util::memory_safe_point(ctx)?;
+                run.pending = $pending;
+                exec.set_call($function, [$($arg),*]);
+                return Ok(Driven::Call);
+            }};
+        }
+        match run.m.step(ctx, exec, input)? {
+            Prim::Done => return Ok(Driven::Done),
+            Prim::Len(v) => match v {
+                Value::Table(t) => match t
+                    .metatable()
+                    .and_then(|mt| ctx.metatable_field(mt, MetaEvent::Len))
+                {
+                    None => {
+                        input = Value::Integer(t.length());
                         continue;
                     }
-                    other => match ctx.metamethod(other, MetaEvent::Len) {
-                        Some(mm) => (Pending::Len, mm, [v, v, Value::Nil]),
-                        None => {
-                            return Err(Error::Value(ctx.str(&format!(
-                                "attempt to get length of a {} value",
-                                ctx.object_type_name(other)
-                            ))))
-                        }
-                    },
+                    Some(mm) => call!(Pending::Len, mm, [v, v]),
                 },
-                Prim::Get(obj, i) => {
-                    // A table without a metatable, or a present value: a raw read by
-                    // integer. `index` does the same read, but going through it (its
-                    // generic key path and `Result`) cost sort_comparator a fifth of its
-                    // wall time: 0.33 s against 0.27 s, measured with an integer read in
-                    // `index` too.
-                    if let Value::Table(t) = obj {
-                        let v = t.get_int(i);
-                        if !v.is_nil() || t.metatable().is_none() {
-                            input = v;
-                            continue;
-                        }
+                Value::String(s) => {
+                    input = Value::Integer(s.len() as i64);
+                    continue;
+                }
+                other => match ctx.metamethod(other, MetaEvent::Len) {
+                    Some(mm) => call!(Pending::Len, mm, [v, v]),
+                    None => {
+                        return Err(Error::Value(ctx.str(&format!(
+                            "attempt to get length of a {} value",
+                            ctx.object_type_name(other)
+                        ))))
                     }
-                    match index(ctx, obj, Value::Integer(i), &String::new)
-                        .map_err(|e| without_position(ctx, e))?
-                    {
-                        Index::Value(v) => {
-                            input = v;
-                            continue;
-                        }
-                        Index::Meta(mm, o, k) => (Pending::Get, mm, [o, k, Value::Nil]),
+                },
+            },
+            Prim::Get(obj, i) => {
+                // A table without a metatable, or a present value: a raw read by
+                // integer. `index` does the same read, but going through it (its
+                // generic key path and `Result`) cost sort_comparator a fifth of its
+                // wall time: 0.33 s against 0.27 s, measured with an integer read in
+                // `index` too.
+                if let Value::Table(t) = obj {
+                    let v = t.get_int(i);
+                    if !v.is_nil() || t.metatable().is_none() {
+                        input = v;
+                        continue;
                     }
                 }
-                Prim::Set(obj, i, v) => {
-                    let key = Value::Integer(i);
-                    // A table without a metatable: a raw store (`new_index` does the same;
-                    // a frozen table's refusal is its message, so it goes that way).
-                    if let Value::Table(t) = obj {
-                        if t.metatable().is_none() && t.set(ctx, key, v).is_ok() {
-                            input = Value::Nil;
-                            continue;
-                        }
+                match index(ctx, obj, Value::Integer(i), &String::new)
+                    .map_err(|e| without_position(ctx, e))?
+                {
+                    Index::Value(v) => {
+                        input = v;
+                        continue;
                     }
-                    match new_index(ctx, obj, key, v, &String::new)
-                        .map_err(|e| without_position(ctx, e))?
-                    {
-                        None => {
-                            input = Value::Nil;
-                            continue;
-                        }
-                        Some((mm, target)) => (Pending::Set, mm, [target, key, v]),
+                    Index::Meta(mm, o, k) => call!(Pending::Get, mm, [o, k]),
+                }
+            }
+            Prim::Set(obj, i, v) => {
+                let key = Value::Integer(i);
+                // A table without a metatable: a raw store (`new_index` does the same;
+                // a frozen table's refusal is its message, so it goes that way).
+                if let Value::Table(t) = obj {
+                    if t.metatable().is_none() && t.set(ctx, key, v).is_ok() {
+                        input = Value::Nil;
+                        continue;
                     }
                 }
-                Prim::Less(cmp, a, b) => {
-                    if cmp.is_nil() {
-                        match less_step(ctx, exec, a, b)? {
-                            Less::Done(r) => {
-                                input = Value::Boolean(r);
-                                continue;
-                            }
-                            Less::Call(mm) => (Pending::Less, mm, [a, b, Value::Nil]),
-                        }
-                    } else {
-                        (Pending::Less, cmp, [a, b, Value::Nil])
+                match new_index(ctx, obj, key, v, &String::new)
+                    .map_err(|e| without_position(ctx, e))?
+                {
+                    None => {
+                        input = Value::Nil;
+                        continue;
                     }
+                    Some((mm, target)) => call!(Pending::Set, mm, [target, key, v]),
                 }
-            };
-        // Collected values grow between calls: a memory-limit safe point.
-        crate::util::memory_safe_point(ctx)?;
-        run.pending = pending;
-        let nargs = if pending == Pending::Set { 3 } else { 2 };
-        exec.replace(&args[..nargs]);
-        *callee = function;
-        return Ok(Driven::Call);
-    }
-}
-
-/// What the continuation of a driven machine does next (`this`: its state).
-fn suspend<'gc>(
-    ctx: Context<'gc>,
-    exec: &mut Exec<'gc, '_>,
-    name: &'static str,
-    this: Resumable<'gc>,
-    next: Driven,
-    callee: Value<'gc>,
-) -> Result<Action<'gc>, Error<'gc>> {
-    match next {
-        Driven::Done => Ok(Action::Return),
-        Driven::Call => Ok(Action::Call {
-            function: callee,
-            then: Some(Then::resumable(name, this)),
-        }),
-        Driven::Pause => crate::util::continue_later_then(ctx, exec, Then::resumable(name, this)),
+            }
+            Prim::Less(cmp, a, b) => {
+                if cmp.is_nil() {
+                    match less_step(ctx, exec, a, b)? {
+                        Less::Done(r) => {
+                            input = Value::Boolean(r);
+                            continue;
+                        }
+                        Less::Call(mm) => call!(Pending::Less, mm, [a, b]),
+                    }
+                } else {
+                    call!(Pending::Less, cmp, [a, b])
+                }
+            }
+        }
     }
 }
 
@@ -446,14 +433,22 @@ fn start<'gc, M: Steps<'gc>>(
         pending: Pending::Pause,
         input: Value::Nil,
     };
-    let mut callee = Value::Nil;
-    match drive(ctx, exec, &mut run, Value::Nil, &mut callee)? {
-        Driven::Done => Ok(Action::Return),
-        next => {
-            let name = run.m.name();
-            let this = Resumable::new(ctx, Box::new(run));
-            suspend(ctx, exec, name, this, next, callee)
+    let next = drive(ctx, exec, &mut run, Value::Nil)?;
+    if let Driven::Done = next {
+        return Ok(Action::Return);
+    }
+    let name = run.m.name();
+    let then = Then::resumable(name, Resumable::new(ctx, Box::new(run)));
+    match next {
+        Driven::Call => {
+            // The first call: the function leaves the region for `Action::Call`.
+            let function = exec.remove(0);
+            Ok(Action::Call {
+                function,
+                then: Some(then),
+            })
         }
+        _ => crate::util::continue_later_then(ctx, exec, then),
     }
 }
 

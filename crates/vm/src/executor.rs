@@ -181,6 +181,22 @@ impl<'gc> Exec<'gc, '_> {
             self.ts.sync_charge();
         }
     }
+    /// Makes the region `function` followed by `args` (like [`Exec::replace`]), what
+    /// [`Action::CallAgain`] calls. (The values are written one by one, from registers: a
+    /// block copy of values just built reads them whole from memory written in pieces, a
+    /// store-forwarding stall.)
+    #[inline]
+    pub fn set_call<const N: usize>(&mut self, function: Value<'gc>, args: [Value<'gc>; N]) {
+        let cap = self.ts.stack.capacity();
+        self.ts.stack.truncate(self.base);
+        self.ts.stack.push(function);
+        for v in args {
+            self.ts.stack.push(v);
+        }
+        if self.ts.stack.capacity() != cap {
+            self.ts.sync_charge();
+        }
+    }
     /// Drops the first `n` values of the region, moving the rest down (`select(n + 1, ...)`).
     pub fn drop_front(&mut self, n: usize) {
         let start = self.base;
@@ -1069,17 +1085,20 @@ fn run_continuation<'gc>(
     fuel: &mut Fuel,
     is_main: bool,
 ) -> Result<Flow<'gc>, Error<'gc>> {
-    let Some(Frame::Continuation {
-        then,
-        base,
-        returns,
-        ready: Some(outcome),
-        callee_name,
-        c_calls: _,
-    }) = ts.frames.pop()
-    else {
-        unreachable!("run_continuation called without a ready continuation");
+    // Fields read in place, then the frame dropped (a copy of the popped frame was written
+    // in pieces and its `then.state` read whole, a store-forwarding stall).
+    let (then, base, returns, outcome, callee_name) = match ts.frames.last() {
+        Some(Frame::Continuation {
+            then,
+            base,
+            returns,
+            ready: Some(outcome),
+            callee_name,
+            c_calls: _,
+        }) => (*then, *base, *returns, *outcome, *callee_name),
+        _ => unreachable!("run_continuation called without a ready continuation"),
     };
+    ts.frames.truncate(ts.frames.len() - 1);
     if then.name == PENDING_CALL {
         // (A call left pending at a step boundary is charged when it is made, as if the
         // step had not ended there: the total does not depend on step sizes.) Made as
@@ -1135,6 +1154,16 @@ fn run_continuation<'gc>(
                 is_main,
                 fuel,
             )
+        }
+        Ok(Action::CallAgain) => {
+            // `apply_action`'s `Call` with this continuation, the function already at `base`.
+            if ts.stack.len() == base {
+                ts.stack.push(Value::Nil);
+            }
+            let c_calls = push_calling_continuation(ts, then, base - 1, returns, callee_name);
+            fuel.consume(values_cost(ts.stack.len() - base - 1));
+            c_calls_fit(c_calls)?;
+            call_function(ctx, thread, ts, base, Returns::Multi, is_main, fuel)
         }
         Ok(action) => apply_action(
             ctx,
@@ -1709,6 +1738,9 @@ pub(crate) fn apply_action<'gc>(
                 call_function(ctx, thread, ts, func + 1, Returns::Multi, is_main, fuel)
             }
         },
+        Action::CallAgain => Err(Error::runtime(
+            "Action::CallAgain returned by a function that is not a continuation",
+        )),
         Action::Yield { then } => {
             suspend_callback(ctx, ts, func, returns, name, then, is_main, fuel).map(Flow::Yield)
         }

@@ -270,6 +270,13 @@ pub enum Action<'gc> {
         /// The continuation that receives the results, or `None` for a tail call.
         then: Option<Then<'gc>>,
     },
+    /// From a continuation only: call the first value of the stack contents with the values
+    /// after it as arguments, then run this same continuation (the same [`Then`]) with the
+    /// results. What a builtin that calls Lua again and again returns after its first call
+    /// (`table.sort`'s comparator): the same as `Call` with that function and a copy of the
+    /// continuation, without rebuilding the continuation or moving the arguments. Returned by
+    /// a callback (no continuation to run again), it is an error.
+    CallAgain,
     /// Yield the stack contents from the current coroutine; when resumed, the resume
     /// arguments are returned to the caller (or passed to `then`).
     Yield {
