@@ -31,7 +31,7 @@ use crate::executor::{
     call_from_lua, call_function_ex, close_upvalues, post_return, Flow, Fuel, MAX_FRAMES,
     MAX_STACK_SLOTS, VALUES_PER_UNIT,
 };
-use crate::function::{ClosureInner, LuaClosure, Outcome, UpValue, UpValueState};
+use crate::function::{ClosureInner, LuaClosure, UpValue, UpValueState};
 use crate::gc_unsafe::unchecked;
 use crate::number;
 use crate::state::{Context, MetaEvent};
@@ -870,32 +870,6 @@ fn rk<'gc>(regs: &mut [Value<'gc>], consts: &[Value<'gc>], c: u16, ck: bool) -> 
     } else {
         *unchecked::reg_mut(regs, c as usize)
     }
-}
-
-/// When the top frame (the one returning) is a Lua frame taking any number of results
-/// (`Returns::Multi`) and a Rust continuation waits for it right below: pops the returning
-/// frame, marks the continuation ready (`Outcome::Returned`) and gives the returning frame's
-/// function slot, where its results go (the continuation's region starts there). The
-/// caller moves the results (nothing to close: checked before).
-#[inline(always)]
-fn return_to_continuation(frames: &mut Vec<Frame<'_>>) -> Option<usize> {
-    let len = frames.len();
-    let func = match frames.get(len.wrapping_sub(1)) {
-        Some(Frame::Lua(LuaFrame {
-            func,
-            returns: Returns::Multi,
-            ..
-        })) => *func,
-        _ => return None,
-    };
-    match frames.get_mut(len.wrapping_sub(2)) {
-        Some(Frame::Continuation { ready, .. }) => {
-            *ready = Some(Outcome::Returned);
-        }
-        _ => return None,
-    }
-    frames.pop();
-    Some(func)
 }
 
 /// The running (top) Lua frame's `top`: through the frame stack only, so the register
@@ -2178,19 +2152,6 @@ fn run_mode<'gc, const HOOKED: bool>(
                         }
                         back_to_caller!(caller);
                     }
-                    if let Some(func) = return_to_continuation(&mut ts.frames) {
-                        // A Rust continuation waits for this call (`table.sort`'s comparator,
-                        // `pcall`'s body, ...): what `return_from_frame`, `finish_return` and
-                        // `post_return` do for it, with the frame already popped.
-                        ts.stack.truncate(func + n);
-                        if n == 1 {
-                            // Unchecked: the stack holds the function slot (below the
-                            // returning frame's registers).
-                            *unchecked::reg_mut(&mut ts.stack, func) = v;
-                        }
-                        fuel.set_remaining(budget!());
-                        return Ok(Flow::Continue);
-                    }
                     save!();
                     let first = base
                         + match *ins {
@@ -2433,19 +2394,29 @@ fn new_closure<'gc>(
 /// function slot (`finish_return` then pops the frame and delivers them).
 #[inline(never)]
 fn return_from_frame<'gc>(ctx: Context<'gc>, ts: &mut ThreadState<'gc>, first: usize, n: usize) {
-    let f = *current_frame(ts);
+    // (The two fields, not a copy of the frame: a copy written in pieces and read whole
+    // stalls the loads.)
+    let (base, func) = {
+        let f = current_frame(ts);
+        (f.base, f.func)
+    };
     if let Some(uv) = ts.open_upvalues.last() {
         if let UpValueState::Open { slot, .. } = uv.get() {
-            if slot >= f.base {
-                close_upvalues(ctx, ts, f.base);
+            if slot >= base {
+                close_upvalues(ctx, ts, base);
             }
         }
     }
     if ts.stack.len() < first + n {
         ts.stack.resize(first + n, Value::Nil);
     }
-    ts.stack.copy_within(first..first + n, f.func);
-    ts.stack.truncate(f.func + n);
+    if n == 1 {
+        // (One value: a `memmove` call costs more than the move.)
+        ts.stack[func] = ts.stack[first];
+    } else {
+        ts.stack.copy_within(first..first + n, func);
+    }
+    ts.stack.truncate(func + n);
 }
 
 #[inline(never)]
@@ -2455,10 +2426,12 @@ fn finish_return<'gc>(
     _first: usize,
     n: usize,
 ) -> Result<Flow<'gc>, Error<'gc>> {
-    let Some(Frame::Lua(f)) = ts.frames.pop() else {
-        unreachable!()
+    let (func, returns) = match ts.frames.last() {
+        Some(Frame::Lua(f)) => (f.func, f.returns),
+        _ => unreachable!(),
     };
-    post_return(ctx, ts, f.func, n, f.returns)
+    ts.frames.truncate(ts.frames.len() - 1);
+    post_return(ctx, ts, func, n, returns)
 }
 
 /// An integer loop's preparation (`for_prep`), from the initial value, the limit as an
