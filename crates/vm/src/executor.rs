@@ -93,13 +93,16 @@ pub(crate) enum Flow<'gc> {
     OutOfFuel,
     /// The current thread's frame stack is empty: its results are its whole stack.
     ThreadReturned,
-    /// The current thread yields these values.
-    Yield(Transfer<'gc>),
-    /// The current thread resumes `thread` with these values.
-    Resume(Thread<'gc>, Transfer<'gc>),
-    /// The resume chain above the main thread detaches (`Action::Detach`), handing these
-    /// values to the main thread.
-    Detach(Transfer<'gc>),
+    /// The current thread yields the values at the top of its stack, from this slot on
+    /// (`handle_flow` moves them, then cuts the stack to the thread's `resume_slot`).
+    Yield(usize),
+    /// The current thread resumes `thread` with the values at the top of its stack, from
+    /// this slot on (`handle_flow` moves them and cuts the stack there).
+    Resume(Thread<'gc>, usize),
+    /// The resume chain above the main thread detaches (`Action::Detach`), handing the
+    /// values at the top of the current thread's stack, from this slot on, to the main
+    /// thread.
+    Detach(usize),
 }
 
 /// The view a Rust callback or continuation gets: its arguments/results region of the stack
@@ -641,29 +644,37 @@ impl<'gc> Executor<'gc> {
                     values
                 };
                 st.threads.pop();
-                deliver_to_resumer(
-                    ctx,
-                    *st.threads.last().unwrap(),
-                    Ok(Transfer::from_vec(values)),
-                );
+                deliver_to_resumer(ctx, *st.threads.last().unwrap(), Ok(&values));
                 false
             }
-            Flow::Yield(values) => {
-                let thread = *st.threads.last().unwrap();
-                thread.borrow_mut(ctx).status = ThreadStatus::Suspended;
-                st.threads.pop();
-                deliver_to_resumer(ctx, *st.threads.last().unwrap(), Ok(values));
+            Flow::Yield(from) => {
+                // The values go from the yielding thread's stack to the resumer's directly.
+                // (Carried inside `Flow`, they were written in pieces and read whole at each
+                // return on the way here: store-forwarding stalls.)
+                let thread = st.threads.pop().unwrap();
+                let mut ys = thread.borrow_mut(ctx);
+                ys.status = ThreadStatus::Suspended;
+                deliver_to_resumer(ctx, *st.threads.last().unwrap(), Ok(&ys.stack[from..]));
+                let slot = ys.resume_slot;
+                ys.stack.truncate(slot);
                 false
             }
-            Flow::Detach(values) => {
+            Flow::Detach(from) => {
+                let values = {
+                    let mut ts = st.threads.last().unwrap().borrow_mut(ctx);
+                    let values = take_values(&mut ts.stack, from);
+                    let slot = ts.resume_slot;
+                    ts.stack.truncate(slot);
+                    values
+                };
                 let chain = st.threads.split_off(1);
                 link_chain(ctx, &chain, false);
                 if let Some(&main) = st.threads.first() {
-                    deliver_to_resumer(ctx, main, Ok(values));
+                    deliver_to_resumer(ctx, main, Ok(&values));
                 }
                 false
             }
-            Flow::Resume(co, args) => {
+            Flow::Resume(co, from) => {
                 let current = *st.threads.last().unwrap();
                 if st.threads.len() >= MAX_RESUME_DEPTH {
                     // Like PUC's C-stack limit on nested resumes: the resume fails, the
@@ -671,33 +682,47 @@ impl<'gc> Executor<'gc> {
                     deliver_to_resumer(ctx, current, Err(ctx.str("C stack overflow")));
                     return false;
                 }
-                current.borrow_mut(ctx).status = ThreadStatus::Normal;
+                // The arguments go from the resumer's stack to the coroutine's directly (see
+                // `Flow::Yield`); the resumer is released before the coroutine runs anything.
+                let mut rs = current.borrow_mut(ctx);
+                rs.status = ThreadStatus::Normal;
                 st.threads.push(co);
                 let mut cs = co.borrow_mut(ctx);
                 cs.status = ThreadStatus::Running;
-                let r = if !cs.started {
+                let n = rs.stack.len() - from;
+                let start = !cs.started;
+                let hooked = !start
+                    && cs.hook.fires(crate::hook::MASK_RETURN)
+                    && !crate::hook::in_finalizer(ctx, co)
+                    && matches!(cs.frames.last(), Some(Frame::Lua(_)));
+                let mut hook_args = Transfer::new();
+                if start {
                     cs.started = true;
                     let body = cs.body.take().unwrap_or(Value::Nil);
                     cs.stack.clear();
                     cs.stack.push(body);
-                    cs.stack.extend_from_slice(&args);
+                    cs.stack.extend_from_slice(&rs.stack[from..]);
+                } else if hooked {
+                    hook_args = take_values(&mut rs.stack, from);
+                } else {
+                    let slot = cs.resume_slot;
+                    cs.stack.truncate(slot);
+                    cs.stack.extend_from_slice(&rs.stack[from..]);
+                }
+                rs.stack.truncate(from);
+                drop(rs);
+                let r = if start {
                     // A fresh fuel budget is not needed here: the call only sets up a frame
                     // or runs a callback, both bounded.
                     let mut f = Fuel::new(i64::MAX);
                     call_function(ctx, co, &mut cs, 0, Returns::Multi, false, &mut f)
-                } else if cs.hook.fires(crate::hook::MASK_RETURN)
-                    && !crate::hook::in_finalizer(ctx, co)
-                    && matches!(cs.frames.last(), Some(Frame::Lua(_)))
-                {
+                } else if hooked {
                     // Resumed from a `coroutine.yield` (no continuation): it returns now.
                     let mut f = Fuel::new(i64::MAX);
-                    crate::hook::resume_after_yield(ctx, co, &mut cs, &args, &mut f)
+                    crate::hook::resume_after_yield(ctx, co, &mut cs, &hook_args, &mut f)
                 } else {
                     let slot = cs.resume_slot;
                     let returns = cs.resume_returns;
-                    cs.stack.truncate(slot);
-                    cs.stack.extend_from_slice(&args);
-                    let n = args.len();
                     post_return(ctx, &mut cs, slot, n, returns)
                 };
                 drop(cs);
@@ -886,7 +911,7 @@ fn message_handler_done<'gc>(
 fn deliver_to_resumer<'gc>(
     ctx: Context<'gc>,
     resumer: Thread<'gc>,
-    values: Result<Transfer<'gc>, Value<'gc>>,
+    values: Result<&[Value<'gc>], Value<'gc>>,
 ) {
     let mut rs = resumer.borrow_mut(ctx);
     rs.status = ThreadStatus::Running;
@@ -895,7 +920,7 @@ fn deliver_to_resumer<'gc>(
         stack.truncate(*base);
         match values {
             Ok(vals) => {
-                stack.extend(vals);
+                stack.extend_from_slice(vals);
                 *ready = Some(Outcome::Returned);
             }
             Err(e) => *ready = Some(Outcome::Errored(e)),
@@ -1117,9 +1142,9 @@ fn run_continuation<'gc>(
         // preempted again and again does not grow).
         return match then.state {
             Value::Thread(next) if next.is_preempted() => {
-                let args = take_values(&mut ts.stack, base);
-                ts.stack.truncate(base - 1);
-                Ok(Flow::Resume(next, args))
+                // (The values move down over the slot below them, which goes.)
+                ts.stack.remove(base - 1);
+                Ok(Flow::Resume(next, base - 1))
             }
             _ => Err(Error::runtime("cannot resume dead coroutine")),
         };
@@ -1781,9 +1806,9 @@ pub(crate) fn apply_action<'gc>(
                 Err(_) => return Err(Error::runtime("cannot resume non-suspended coroutine")),
             }
             fuel.consume(values_cost(ts.stack.len() - func - 1));
-            let args = take_values(&mut ts.stack, func + 1);
+            // (The arguments stay above the continuation's base: `handle_flow` moves them.)
             ts.push_frame(Frame::continuation(then, func + 1, returns, name));
-            Ok(Flow::Resume(co, args))
+            Ok(Flow::Resume(co, func + 1))
         }
     }
 }
@@ -2004,7 +2029,9 @@ const DETACHED: &str = "(detached)";
 /// A callback's `Yield` (or `Detach`): its values leave the thread (paid for like any
 /// multi-value copy: a yield through a deep chain of wrapped coroutines moves them at every
 /// level), and the thread waits for the resume values at `resume_slot` — in the callback's
-/// slot, or above it when a continuation `then` waits for them.
+/// slot, or above it when a continuation `then` waits for them. Returns where the values
+/// start: they stay on the stack until `handle_flow` moves them and cuts the stack at
+/// `resume_slot`.
 #[allow(clippy::too_many_arguments)]
 fn suspend_callback<'gc>(
     ctx: Context<'gc>,
@@ -2015,7 +2042,7 @@ fn suspend_callback<'gc>(
     then: Option<Then<'gc>>,
     is_main: bool,
     fuel: &mut Fuel,
-) -> Result<Transfer<'gc>, Error<'gc>> {
+) -> Result<usize, Error<'gc>> {
     if is_main {
         // Raised "inside" the C function: no position, like PUC.
         return Err(Error::Value(
@@ -2029,7 +2056,6 @@ fn suspend_callback<'gc>(
         ));
     }
     fuel.consume(values_cost(ts.stack.len() - func - 1));
-    let values = take_values(&mut ts.stack, func + 1);
     match then {
         None => {
             ts.resume_slot = func;
@@ -2041,8 +2067,9 @@ fn suspend_callback<'gc>(
             ts.resume_returns = Returns::Multi;
         }
     }
-    ts.stack.truncate(ts.resume_slot);
-    Ok(values)
+    // The values stay above the resume slot: `handle_flow` moves them, then cuts the stack
+    // there.
+    Ok(func + 1)
 }
 
 /// The name of the frame an `xpcall` message handler runs above when the error was raised
