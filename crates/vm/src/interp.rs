@@ -872,6 +872,18 @@ fn rk<'gc>(regs: &mut [Value<'gc>], consts: &[Value<'gc>], c: u16, ck: bool) -> 
     }
 }
 
+/// Lua's `p % q` for integers with `q > 0` (`number::int_mod` without the cases of a zero
+/// or negative divisor): the remainder takes the divisor's sign.
+#[inline(always)]
+fn positive_int_mod(p: i64, q: i64) -> i64 {
+    let m = p % q;
+    if m < 0 {
+        m + q
+    } else {
+        m
+    }
+}
+
 /// The running (top) Lua frame's `top`: through the frame stack only, so the register
 /// window stays borrowed meanwhile.
 fn running_top<'a>(frames: &'a mut [Frame<'_>]) -> &'a mut usize {
@@ -1547,14 +1559,24 @@ fn run_mode<'gc, const HOOKED: bool>(
                     |p: f64, q: f64| p * q,
                     flip flip
                 ),
-                Instruction::ModK { a, b, k } => arith!(
-                    a,
-                    r!(b),
-                    unchecked::konst(consts, k as usize),
-                    ArithOp::Mod,
-                    Some(b as usize),
-                    None
-                ),
+                Instruction::ModK { a, b, k } => {
+                    match (r!(b), unchecked::konst(consts, k as usize)) {
+                        // A positive integer divisor (`i % 7`): the result is written from
+                        // registers. (Through `arith!`, the `Value` it builds in memory in pieces
+                        // is read whole: a store-forwarding stall on every `%`.)
+                        (Value::Integer(p), Value::Integer(q)) if q > 0 => {
+                            r!(a) = Value::Integer(positive_int_mod(p, q))
+                        }
+                        _ => arith!(
+                            a,
+                            r!(b),
+                            unchecked::konst(consts, k as usize),
+                            ArithOp::Mod,
+                            Some(b as usize),
+                            None
+                        ),
+                    }
+                }
                 Instruction::PowK { a, b, k } => arith!(
                     a,
                     r!(b),
@@ -1650,14 +1672,20 @@ fn run_mode<'gc, const HOOKED: bool>(
                     i64::wrapping_mul,
                     |p: f64, q: f64| p * q
                 ),
-                Instruction::Mod { a, b, c } => arith!(
-                    a,
-                    r!(b),
-                    r!(c),
-                    ArithOp::Mod,
-                    Some(b as usize),
-                    Some(c as usize)
-                ),
+                Instruction::Mod { a, b, c } => match (r!(b), r!(c)) {
+                    // (As in `ModK`.)
+                    (Value::Integer(p), Value::Integer(q)) if q > 0 => {
+                        r!(a) = Value::Integer(positive_int_mod(p, q))
+                    }
+                    _ => arith!(
+                        a,
+                        r!(b),
+                        r!(c),
+                        ArithOp::Mod,
+                        Some(b as usize),
+                        Some(c as usize)
+                    ),
+                },
                 Instruction::Pow { a, b, c } => arith!(
                     a,
                     r!(b),
