@@ -1745,10 +1745,12 @@ fn run_mode<'gc, const HOOKED: bool>(
                     Some(b as usize),
                     Some(c as usize)
                 ),
-                Instruction::Unm { a, b } => {
-                    let x = r!(b);
-                    arith!(a, x, x, ArithOp::Unm, Some(b as usize), Some(b as usize));
-                }
+                Instruction::Unm { a, b } => match r!(b) {
+                    // Numbers: the result written from registers (see `ModK`).
+                    Value::Integer(i) => r!(a) = Value::Integer(i.wrapping_neg()),
+                    Value::Float(f) => r!(a) = Value::Float(-f),
+                    x => arith!(a, x, x, ArithOp::Unm, Some(b as usize), Some(b as usize)),
+                },
                 Instruction::BNot { a, b } => {
                     let x = r!(b);
                     arith!(a, x, x, ArithOp::BNot, Some(b as usize), Some(b as usize));
