@@ -100,7 +100,7 @@ pub(crate) enum Flow<'gc> {
     /// `Flow` whose `Yield` holds no buffer, LLVM no longer kept `run_mode`'s `pc` in a
     /// register (a load and a store at every instruction: fib 15%, spectral_norm 40%
     /// slower). Check `run_mode`'s dispatch (`objdump`) before removing it.
-    Yield(usize, Transfer<'gc>),
+    Yield(usize, #[allow(dead_code)] Transfer<'gc>),
     /// The current thread resumes `thread` with the values at the top of its stack, from
     /// this slot on (`handle_flow` moves them and cuts the stack there).
     Resume(Thread<'gc>, usize),
