@@ -872,18 +872,6 @@ fn rk<'gc>(regs: &mut [Value<'gc>], consts: &[Value<'gc>], c: u16, ck: bool) -> 
     }
 }
 
-/// Lua's `p % q` for integers with `q > 0` (`number::int_mod` without the cases of a zero
-/// or negative divisor): the remainder takes the divisor's sign.
-#[inline(always)]
-fn positive_int_mod(p: i64, q: i64) -> i64 {
-    let m = p % q;
-    if m < 0 {
-        m + q
-    } else {
-        m
-    }
-}
-
 /// The running (top) Lua frame's `top`: through the frame stack only, so the register
 /// window stays borrowed meanwhile.
 fn running_top<'a>(frames: &'a mut [Frame<'_>]) -> &'a mut usize {
@@ -1565,7 +1553,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                         // registers. (Through `arith!`, the `Value` it builds in memory in pieces
                         // is read whole: a store-forwarding stall on every `%`.)
                         (Value::Integer(p), Value::Integer(q)) if q > 0 => {
-                            r!(a) = Value::Integer(positive_int_mod(p, q))
+                            r!(a) = Value::Integer(number::int_mod_positive(p, q))
                         }
                         _ => arith!(
                             a,
@@ -1675,7 +1663,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                 Instruction::Mod { a, b, c } => match (r!(b), r!(c)) {
                     // (As in `ModK`.)
                     (Value::Integer(p), Value::Integer(q)) if q > 0 => {
-                        r!(a) = Value::Integer(positive_int_mod(p, q))
+                        r!(a) = Value::Integer(number::int_mod_positive(p, q))
                     }
                     _ => arith!(
                         a,

@@ -90,6 +90,9 @@ pub fn int_floor_div(a: i64, b: i64) -> Option<i64> {
 /// Integer modulo with the sign of the divisor; `None` on division by zero.
 #[inline]
 pub fn int_mod(a: i64, b: i64) -> Option<i64> {
+    if b > 0 {
+        return Some(int_mod_positive(a, b));
+    }
     if b == 0 {
         return None;
     }
@@ -101,6 +104,18 @@ pub fn int_mod(a: i64, b: i64) -> Option<i64> {
         Some(r + b)
     } else {
         Some(r)
+    }
+}
+
+/// [`int_mod`] for a positive divisor `b` (the common case, which the interpreter's `%`
+/// takes without the other checks): the remainder, made non-negative.
+#[inline(always)]
+pub fn int_mod_positive(a: i64, b: i64) -> i64 {
+    let r = a % b;
+    if r < 0 {
+        r + b
+    } else {
+        r
     }
 }
 
