@@ -1056,3 +1056,78 @@ fn finalizers_wait_for_their_executors_even_from_a_nested_step() {
     while !lua.step(&waiter, &mut Fuel::new(1_000)).is_done() {}
     assert_eq!(lua.results::<i64>(&waiter).unwrap(), 1);
 }
+
+/// `gsub` with a replacement function keeps its progress in a typed resumable state
+/// (resumed in place after each call): paused between or inside calls, its state moves with
+/// an owned snapshot (through bytes) into a fresh VM and back with a ring rollback, and the
+/// result, the calls the function saw, the ids and the checksum are those of a straight run.
+#[test]
+fn a_gsub_calling_lua_resumes_after_snapshots_restores_and_rollbacks() {
+    const SUBST: &str = r#"
+        function subst()
+          local seen, ids = 0, {}
+          local text = ("ab,cd;"):rep(3000)
+          local out, n = text:gsub("(%a)(%a)", function(x, y)
+            seen = seen + 1
+            if seen % 1000 == 0 then ids[#ids + 1] = tostring({}) end
+            if y == "d" then return nil end
+            return y .. x .. seen
+          end)
+          local t = setmetatable({}, {__index = function(_, k) return k:upper() end})
+          local up, m = out:gsub("%a%a", t)
+          return #out .. " " .. n .. " " .. seen .. " " .. out:sub(1, 24) .. " "
+            .. out:sub(-12) .. " " .. up:sub(1, 12) .. " " .. m .. " " .. table.concat(ids, ",")
+        end
+    "#;
+    let vm = || {
+        let mut lua = Lua::with_host(Rc::new(CaptureHost::new()));
+        lua.execute(SUBST.as_bytes(), "=subst").unwrap();
+        lua.checksum().unwrap();
+        lua
+    };
+    let start = |lua: &mut Lua| {
+        lua.enter(|ctx| {
+            let f = ctx.globals().get(ctx.str("subst"));
+            ctx.stash_executor(Executor::start(ctx, f, &[]))
+        })
+    };
+    let result = |lua: &mut Lua, exec: &lunette::StashedExecutor| {
+        while !lua.step(exec, &mut Fuel::new(50)).is_done() {}
+        lua.enter(|ctx| match ctx.fetch_executor(exec).unwrap().result() {
+            Some(ExecResult::Returned(v)) => lunette::vm::display_plain(v[0]),
+            other => panic!("{:?}", other.map(|_| "error")),
+        })
+    };
+    let mut straight = vm();
+    let want = call(&mut straight, "subst", &[], i64::MAX / 4);
+    let sum = straight.checksum().unwrap();
+    assert!(
+        want.starts_with(
+            "29445 6000 6000 ba1,cd;ba3,cd;ba5,cd;ba7 d;ba5999,cd; BA1,CD;BA3,C 6000 "
+        ),
+        "{want}"
+    );
+    for k in [3usize, 40, 400] {
+        // Into a fresh VM through bytes, mid-substitution.
+        let mut lua = vm();
+        let exec = start(&mut lua);
+        for _ in 0..k {
+            assert!(!lua.step(&exec, &mut Fuel::new(50)).is_done());
+        }
+        let bytes = lua.snapshot().unwrap().to_bytes().unwrap();
+        let mut joiner = vm();
+        let snapshot = joiner.snapshot_from_bytes(&bytes).unwrap();
+        joiner.restore(&snapshot).unwrap();
+        let moved = joiner.restored_executor(exec.id()).unwrap();
+        assert_eq!(result(&mut joiner, &moved), want, "joiner after {k} steps");
+        assert_eq!(joiner.checksum().unwrap(), sum, "joiner after {k} steps");
+        // Back with the ring, mid-substitution, after running on past the snap.
+        lua.snap().unwrap();
+        for _ in 0..25 {
+            lua.step(&exec, &mut Fuel::new(50));
+        }
+        lua.rollback(1).unwrap();
+        assert_eq!(result(&mut lua, &exec), want, "rolled back after {k} steps");
+        assert_eq!(lua.checksum().unwrap(), sum, "rolled back after {k} steps");
+    }
+}

@@ -1,15 +1,16 @@
 //! The string library (§6.4): byte, char, dump, find, format, gmatch, gsub, len, lower,
 //! match, pack, packsize, rep, reverse, sub, unpack, upper, and the string metatable.
 //!
-//! `gsub` with a function or a table with `__index` calls Lua through continuations (its
-//! state lives in a Lua table), and pauses between match attempts after a bounded amount of
+//! `gsub` with a function or a table with `__index` calls Lua through a continuation (its
+//! state is a typed resumable state, resumed in place after each call), and pauses between match attempts after a bounded amount of
 //! matching work, so a long substitution spans several executor steps instead of one.
 
+use gc_arena::Collect;
 use lunette_vm::big_string::{return_built, Shape, BUILD_IN_PIECES};
 use lunette_vm::interp::{arith_numbers, index, Index, MAX_STRING_LEN};
 use lunette_vm::{
     display_plain, Action, Callback, CallbackFn, Context, Error, Exec, LuaString, MetaEvent,
-    Outcome, Table, Then, Value,
+    Outcome, Resumable, ResumableState, StateReader, StateWriter, Table, Then, Value,
 };
 
 use crate::base::set;
@@ -42,8 +43,8 @@ fn permanents(p: &mut lunette_vm::Permanents) {
     p.continuation(("string", "find_resume"), "find", find_resume);
     p.callback(("string", "gmatch_aux"), "gmatch_aux", gmatch_aux);
     p.continuation(("string", "gmatch_resume"), "gmatch", gmatch_resume);
-    p.continuation(("string", "gsub_resume"), "gsub", gsub_resume);
-    p.continuation(("string", "gsub_after_call"), "gsub", gsub_after_call);
+    p.resumable(Gsub::KEY, read_gsub);
+    p.name("gsub");
     crate::format::permanents(p);
     crate::pack::permanents(p);
 }
@@ -926,7 +927,14 @@ fn gmatch_resume<'gc>(
     gmatch_continue(ctx, exec, state, t.get_int(2))
 }
 
-/// The progress of a `gsub`, saved in a Lua table while Lua code runs or the VM is paused.
+/// A `gsub` in progress: the typed state of its continuation (a resumable builtin state, see
+/// `lunette_vm::ResumableState`) while a replacement function or `__index` runs, or across
+/// step boundaries. It is made at the first suspension, which is always at a point the
+/// script's history decides (the first Lua call, or the first piece boundary of the
+/// search), never where the fuel ran out, so its id and charge do not depend on the host's
+/// step sizes; later suspensions resume it in place.
+#[derive(Collect, Clone)]
+#[collect(no_drop)]
 struct Gsub<'gc> {
     src: LuaString<'gc>,
     pat: LuaString<'gc>,
@@ -936,42 +944,47 @@ struct Gsub<'gc> {
     pos: usize,
     /// Replacements made.
     n: i64,
-    /// Finished output pieces (strings at 1..=nparts), when the output was ever saved.
+    /// Finished output pieces (strings at 1..=nparts), when the output was ever flushed.
     parts: Option<Table<'gc>>,
     nparts: i64,
     /// Bytes in `parts`.
     saved_len: usize,
-    /// Output not yet saved in `parts`. Its capacity is reserved against the memory limit
-    /// before it grows (`Gsub::append`).
+    /// Output not yet flushed to `parts`. Its capacity is reserved against the memory limit
+    /// before it grows (`Gsub::append`); flushed at piece boundaries and calls once it holds
+    /// `GS_FLUSH` bytes, so the state the journal copies stays small.
     buf: Vec<u8>,
     /// The match waiting for a replacement value.
     pending: (usize, usize),
-    /// The saved search: `Search::encode`'s bytes when paused inside an attempt, else nil
+    /// The parked search: `Search::encode`'s bytes when parked inside an attempt, else empty
     /// and the search is `idle` (next position, end of last match, steps so far).
-    search: Value<'gc>,
+    search: Vec<u8>,
     idle: (usize, Option<usize>, u64),
-    /// The state table this was loaded from (reused by `save`).
-    state: Option<Table<'gc>>,
+    /// What the continuation resumes after.
+    awaiting: Awaiting,
 }
 
-const GS_SRC: i64 = 1;
-const GS_PAT: i64 = 2;
-const GS_REPL: i64 = 3;
-const GS_MAX: i64 = 4;
-const GS_POS: i64 = 5;
-const GS_SEARCH: i64 = 6;
-const GS_N: i64 = 7;
-const GS_PARTS: i64 = 8;
-const GS_NPARTS: i64 = 9;
-const GS_SAVED: i64 = 10;
-const GS_MSTART: i64 = 11;
-const GS_MEND: i64 = 12;
-const GS_TAIL: i64 = 13;
-const GS_SPOS: i64 = 14;
-const GS_SLAST: i64 = 15;
-const GS_STEPS: i64 = 16;
-/// Output shorter than this is saved as the state's tail rather than as a new part.
-const GS_TAIL_MAX: usize = 64;
+/// What a suspended `gsub` waits for.
+#[derive(Copy, Clone, PartialEq, Eq, Collect)]
+#[collect(require_static)]
+enum Awaiting {
+    /// The replacement value of the pending match (a function's or `__index`'s result).
+    Value,
+    /// The end of a step boundary.
+    Boundary,
+}
+
+/// Output at least this long is flushed into a part when the `gsub` suspends.
+const GS_FLUSH: usize = 4096;
+
+/// Where [`gsub_run`] stopped.
+enum GsubNext {
+    /// Finished (the output is complete).
+    Done,
+    /// Waits for a call: the exec region holds the function, then its arguments.
+    Call,
+    /// Waits at a step boundary.
+    Boundary,
+}
 
 /// Grows `buf` to hold `more` bytes, reserving its new capacity (at least double, as `Vec`
 /// grows) against the memory limit first. The buffer lives outside the VM's account while
@@ -1010,108 +1023,57 @@ pub(crate) fn reserve_buffer<'gc>(
     Ok(())
 }
 
+/// Writes `bytes` to a state stream: their count, then 8 bytes a value (little-endian).
+fn write_bytes(w: &mut StateWriter<'_, '_>, bytes: &[u8]) {
+    w.count(bytes.len());
+    for chunk in bytes.chunks(8) {
+        let mut word = [0u8; 8];
+        word[..chunk.len()].copy_from_slice(chunk);
+        w.int(i64::from_le_bytes(word));
+    }
+}
+
+/// Reads what [`write_bytes`] wrote (`None`: not such bytes).
+fn read_bytes(r: &mut StateReader<'_, '_>) -> Option<Vec<u8>> {
+    let len = usize::try_from(r.int()?).ok()?;
+    if len.div_ceil(8) > r.remaining() {
+        return None;
+    }
+    let mut bytes = Vec::with_capacity(len);
+    for _ in 0..len.div_ceil(8) {
+        bytes.extend_from_slice(&r.int()?.to_le_bytes());
+    }
+    bytes.truncate(len);
+    Some(bytes)
+}
+
 impl<'gc> Gsub<'gc> {
-    fn save(&mut self, ctx: Context<'gc>, se: &Search, m: &Matcher<'_>) -> Table<'gc> {
-        let parts = *self.parts.get_or_insert_with(|| ctx.new_pause_table(0));
-        // A short tail stays a string of its own (copied back on load), so a call per
-        // match does not make a part per match.
-        let tail = if self.buf.len() < GS_TAIL_MAX {
-            let t = Value::String(ctx.new_pause_string(&self.buf));
-            self.buf.clear();
-            t
+    const KEY: lunette_vm::PermanentKey = ("string", "gsub");
+
+    /// Parks the search (`se` on `m`) in the state before a suspension, and flushes a long
+    /// output into a part. Called at the same points whatever the step sizes (calls and piece
+    /// boundaries), so what it flushes is a function of the script's history.
+    fn park(&mut self, ctx: Context<'gc>, se: &Search, m: &Matcher<'_>) {
+        if se.in_attempt() {
+            self.search = se.encode(m);
         } else {
-            self.nparts += 1;
-            self.saved_len += self.buf.len();
-            let part = Value::String(ctx.new_pause_string(&self.buf));
-            let _ = parts.set(ctx, Value::Integer(self.nparts), part);
-            self.buf = Vec::new();
-            Value::String(ctx.new_pause_string(b""))
-        };
-        // Between attempts the search is three integers; only a paused attempt needs the
-        // matcher's whole state. (`false`, not nil, for none: a nil would end the state
-        // table's array part there and put the later fields in its hash part, where every
-        // save looks them up.)
-        let search = if se.in_attempt() {
-            Value::String(ctx.new_pause_string(&se.encode(m)))
-        } else {
-            Value::Boolean(false)
-        };
-        let int = |n: usize| Value::Integer(n as i64);
-        let fields = [
-            Value::String(self.src),
-            Value::String(self.pat),
-            self.repl,
-            Value::Integer(self.max_n),
-            int(self.pos),
-            search,
-            Value::Integer(self.n),
-            Value::Table(parts),
-            Value::Integer(self.nparts),
-            int(self.saved_len),
-            int(self.pending.0),
-            int(self.pending.1),
-            tail,
-            int(se.pos),
-            se.last.map_or(Value::Integer(-1), int),
-            Value::Integer(m.steps as i64),
-        ];
-        match self.state {
-            Some(t) => {
-                for (i, v) in fields.into_iter().enumerate() {
-                    let _ = t.set(ctx, Value::Integer(i as i64 + 1), v);
-                }
-                t
-            }
-            None => {
-                let t = state_table(ctx, &fields);
-                self.state = Some(t);
-                t
-            }
+            self.search.clear();
+            self.idle = (se.pos, se.last, m.steps);
         }
+        self.flush(ctx);
     }
 
-    fn load(state: Value<'gc>) -> Result<Self, Error<'gc>> {
-        let lost = || lost_state("gsub");
-        let Value::Table(t) = state else {
-            return Err(lost());
-        };
-        let int = |k: i64| {
-            t.get_int(k)
-                .as_integer_strict()
-                .and_then(|i| usize::try_from(i).ok())
-                .ok_or_else(lost)
-        };
-        let src = t.get_int(GS_SRC).as_string().ok_or_else(lost)?;
-        let (pos, ms, me) = (int(GS_POS)?, int(GS_MSTART)?, int(GS_MEND)?);
-        if pos > src.len() || ms > me || me > src.len() {
-            return Err(lost());
+    /// Moves the output buffer into a new part once it holds `GS_FLUSH` bytes.
+    fn flush(&mut self, ctx: Context<'gc>) {
+        if self.buf.len() < GS_FLUSH {
+            return;
         }
-        Ok(Gsub {
-            src,
-            pat: t.get_int(GS_PAT).as_string().ok_or_else(lost)?,
-            repl: t.get_int(GS_REPL),
-            max_n: t.get_int(GS_MAX).as_integer_strict().ok_or_else(lost)?,
-            pos,
-            n: int(GS_N)? as i64,
-            parts: t.get_int(GS_PARTS).as_table(),
-            nparts: int(GS_NPARTS)? as i64,
-            saved_len: int(GS_SAVED)?,
-            buf: t
-                .get_int(GS_TAIL)
-                .as_string()
-                .map_or_else(Vec::new, |s| s.as_bytes().to_vec()),
-            pending: (ms, me),
-            search: match t.get_int(GS_SEARCH) {
-                Value::Boolean(false) => Value::Nil,
-                v => v,
-            },
-            idle: (
-                int(GS_SPOS)?,
-                usize::try_from(t.get_int(GS_SLAST).as_integer_strict().ok_or_else(lost)?).ok(),
-                int(GS_STEPS)? as u64,
-            ),
-            state: Some(t),
-        })
+        let parts = *self.parts.get_or_insert_with(|| ctx.new_pause_table(0));
+        self.nparts += 1;
+        self.saved_len += self.buf.len();
+        let part = Value::String(ctx.new_pause_string(&self.buf));
+        let _ = parts.set(ctx, Value::Integer(self.nparts), part);
+        self.buf = Vec::new();
     }
 
     fn anchored(&self) -> bool {
@@ -1173,16 +1135,18 @@ impl<'gc> Gsub<'gc> {
         self.append(ctx, &text)
     }
 
-    /// The final string and count.
+    /// The final string and count. The state is then left in one form whatever happened
+    /// before: its parked search depends on where steps ended, and the state stays a
+    /// checksum member until the next full collection.
     fn finish(
-        mut self,
+        &mut self,
         ctx: Context<'gc>,
         exec: &mut Exec<'gc, '_>,
     ) -> Result<Action<'gc>, Error<'gc>> {
         let len = self.src.len();
         self.copy_to(ctx, len)?;
         let total = self.saved_len + self.buf.len();
-        return_assembled(
+        let done = return_assembled(
             ctx,
             exec,
             self.parts,
@@ -1190,8 +1154,167 @@ impl<'gc> Gsub<'gc> {
             total,
             &self.buf,
             Some(Value::Integer(self.n)),
-        )
+        );
+        self.parts = None;
+        self.nparts = 0;
+        self.saved_len = 0;
+        self.buf = Vec::new();
+        self.search = Vec::new();
+        self.idle = (0, None, 0);
+        self.awaiting = Awaiting::Boundary;
+        done
     }
+}
+
+impl<'gc> ResumableState<'gc> for Gsub<'gc> {
+    fn key(&self) -> lunette_vm::PermanentKey {
+        Self::KEY
+    }
+
+    fn write(&self, w: &mut StateWriter<'gc, '_>) {
+        let Gsub {
+            src,
+            pat,
+            repl,
+            max_n,
+            pos,
+            n,
+            parts,
+            nparts,
+            saved_len,
+            buf,
+            pending,
+            search,
+            idle,
+            awaiting,
+        } = self;
+        w.value(Value::String(*src));
+        w.value(Value::String(*pat));
+        w.value(*repl);
+        w.int(*max_n);
+        w.count(*pos);
+        w.int(*n);
+        w.value(parts.map_or(Value::Nil, Value::Table));
+        w.int(*nparts);
+        w.count(*saved_len);
+        w.count(pending.0);
+        w.count(pending.1);
+        w.count(idle.0);
+        w.int(idle.1.map_or(-1, |l| l as i64));
+        w.int(idle.2 as i64);
+        w.int(match awaiting {
+            Awaiting::Value => 0,
+            Awaiting::Boundary => 1,
+        });
+        write_bytes(w, buf);
+        write_bytes(w, search);
+    }
+
+    fn copy(&self) -> Box<dyn ResumableState<'gc> + 'gc> {
+        Box::new(self.clone())
+    }
+
+    /// Nothing: the charge is resynced after every `resume`, and where those end depends
+    /// on the step sizes (the output buffer and a parked search vary with them), so counting
+    /// them would let the host's step sizes move `collectgarbage("count")` and the automatic
+    /// collections. The buffer is bounded instead (flushed into parts, which are charged, at
+    /// `GS_FLUSH` bytes) and each growth is reserved against the memory limit first.
+    fn size_bytes(&self) -> usize {
+        0
+    }
+
+    fn resume(
+        &mut self,
+        ctx: Context<'gc>,
+        exec: &mut Exec<'gc, '_>,
+        this: Resumable<'gc>,
+        _outcome: Outcome<'gc>,
+    ) -> Result<Action<'gc>, Error<'gc>> {
+        if self.awaiting == Awaiting::Value {
+            let v = exec.arg(0);
+            self.add_value(ctx, exec, v)?;
+            if self.anchored() {
+                return self.finish(ctx, exec);
+            }
+        }
+        match gsub_run(ctx, exec, self, true)? {
+            GsubNext::Done => self.finish(ctx, exec),
+            GsubNext::Call => {
+                self.awaiting = Awaiting::Value;
+                Ok(Action::CallAgain)
+            }
+            // (Resumed, the run stops at a boundary only when the fuel ran out.)
+            GsubNext::Boundary => {
+                self.awaiting = Awaiting::Boundary;
+                exec.clear();
+                Ok(Action::Pause {
+                    then: Then::resumable("gsub", this),
+                })
+            }
+        }
+    }
+}
+
+/// Reads a [`Gsub`] back from its stream, checking what `gsub_run` relies on (positions
+/// within the subject, a known `awaiting`); a parked search is checked when it is decoded.
+fn read_gsub<'gc>(r: &mut StateReader<'gc, '_>) -> Option<Box<dyn ResumableState<'gc> + 'gc>> {
+    let src = r.value()?.as_string()?;
+    let pat = r.value()?.as_string()?;
+    let repl = r.value()?;
+    let max_n = r.int()?;
+    let size = |i: i64| usize::try_from(i).ok();
+    let pos = size(r.int()?)?;
+    let n = r.int()?;
+    let parts = match r.value()? {
+        Value::Nil => None,
+        Value::Table(t) => Some(t),
+        _ => return None,
+    };
+    let nparts = r.int()?;
+    let saved_len = size(r.int()?)?;
+    let pending = (size(r.int()?)?, size(r.int()?)?);
+    let spos = size(r.int()?)?;
+    let last = match r.int()? {
+        -1 => None,
+        l => Some(size(l)?),
+    };
+    let steps = u64::try_from(r.int()?).ok()?;
+    let awaiting = match r.int()? {
+        0 => Awaiting::Value,
+        1 => Awaiting::Boundary,
+        _ => return None,
+    };
+    let buf = read_bytes(r)?;
+    let search = read_bytes(r)?;
+    let len = src.len();
+    let valid = pos <= len
+        && pending.0 <= pending.1
+        && pending.1 <= len
+        && spos <= len
+        && last.is_none_or(|l| l <= len)
+        && n >= 0
+        && nparts >= 0
+        && parts.map_or(nparts == 0, |t| nparts <= t.length())
+        && saved_len <= MAX_SIZE
+        && r.is_done();
+    valid.then(|| {
+        Box::new(Gsub {
+            src,
+            pat,
+            repl,
+            max_n,
+            pos,
+            n,
+            parts,
+            nparts,
+            saved_len,
+            buf,
+            pending,
+            search,
+            idle: (spos, last, steps),
+            awaiting,
+        }) as Box<dyn ResumableState<'gc> + 'gc>
+    })
 }
 
 /// Length of the expansion of a replacement string (`%0`-`%9`, `%%`) for the match `s..e`,
@@ -1264,7 +1387,7 @@ fn gsub<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>,
         Value::Integer(_) | Value::Float(_) => new_str(ctx, display_plain(repl).as_bytes()),
         _ => return Err(Error::type_error(3, "string/function/table", exec.get(2))),
     };
-    let g = Gsub {
+    let mut g = Gsub {
         src,
         pat,
         repl,
@@ -1276,31 +1399,51 @@ fn gsub<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>,
         saved_len: 0,
         buf: Vec::new(),
         pending: (0, 0),
-        search: Value::Nil,
+        search: Vec::new(),
         idle: (0, None, 0),
-        state: None,
+        awaiting: Awaiting::Boundary,
     };
-    gsub_run(ctx, exec, g)
+    match gsub_run(ctx, exec, &mut g, false)? {
+        GsubNext::Done => g.finish(ctx, exec),
+        GsubNext::Call => {
+            g.awaiting = Awaiting::Value;
+            let then = Then::resumable("gsub", Resumable::new(ctx, Box::new(g)));
+            // The first call: the function leaves the region for `Action::Call` (the later
+            // ones are `Action::CallAgain`s from the state's `resume`).
+            let function = exec.remove(0);
+            Ok(Action::Call {
+                function,
+                then: Some(then),
+            })
+        }
+        GsubNext::Boundary => {
+            let then = Then::resumable("gsub", Resumable::new(ctx, Box::new(g)));
+            crate::util::continue_later_then(ctx, exec, then)
+        }
+    }
 }
 
-/// Matches and replaces until done, or until a Lua call or a pause (out of fuel) is needed.
+/// Matches and replaces until done, a Lua call or a step boundary. `resumed`: running in
+/// the resumable state, which goes on past a piece boundary unless the fuel ran out; the
+/// first run (no state yet) stops at the first piece boundary, where the state is made.
 fn gsub_run<'gc>(
     ctx: Context<'gc>,
     exec: &mut Exec<'gc, '_>,
-    mut g: Gsub<'gc>,
-) -> Result<Action<'gc>, Error<'gc>> {
+    g: &mut Gsub<'gc>,
+    resumed: bool,
+) -> Result<GsubNext, Error<'gc>> {
     let src = g.src.as_bytes();
     let pat = g.pat.as_bytes();
     let mut m = Matcher::new(src, pat);
-    let (ipos, ilast, isteps) = g.idle;
-    let mut se = load_search(&mut m, g.search, "gsub", || {
-        let mut se = Search::new(pat, ipos, is_literal(pat), true);
-        se.last = ilast;
+    let mut se = if g.search.is_empty() {
+        let (pos, last, steps) = g.idle;
+        let mut se = Search::new(pat, pos, is_literal(pat), true);
+        se.last = last;
+        m.steps = steps;
         se
-    })?;
-    if g.search.is_nil() {
-        m.steps = isteps;
-    }
+    } else {
+        Search::decode(&g.search, &mut m).ok_or_else(|| lost_state("gsub"))?
+    };
     let mut charged = m.steps / STEPS_PER_FUEL;
     let mut limit = m.steps.saturating_add(PIECE_STEPS);
     while g.n < g.max_n {
@@ -1311,13 +1454,11 @@ fn gsub_run<'gc>(
                 // Positions before the search's are known not to match: copy them now, so
                 // no single call copies more than a piece's worth.
                 g.copy_to(ctx, se.pos)?;
-                if exec.out_of_fuel() {
-                    let state = g.save(ctx, &se, &m);
-                    exec.clear();
-                    return Ok(Action::Pause {
-                        then: Then::new("gsub", gsub_resume, Value::Table(state)),
-                    });
+                if !resumed || exec.out_of_fuel() {
+                    g.park(ctx, &se, &m);
+                    return Ok(GsubNext::Boundary);
                 }
+                g.flush(ctx);
                 limit = m.steps.saturating_add(PIECE_STEPS);
             }
             Found::NoMatch => break,
@@ -1341,27 +1482,17 @@ fn gsub_run<'gc>(
                         match index(ctx, Value::Table(t), key, &String::new)? {
                             Index::Value(v) => g.add_value(ctx, exec, v)?,
                             Index::Meta(mm, obj, k) => {
-                                let state = g.save(ctx, &se, &m);
-                                exec.replace(&[obj, k]);
-                                return Ok(Action::Call {
-                                    function: mm,
-                                    then: Some(Then::new(
-                                        "gsub",
-                                        gsub_after_call,
-                                        Value::Table(state),
-                                    )),
-                                });
+                                exec.replace(&[mm, obj, k]);
+                                g.park(ctx, &se, &m);
+                                return Ok(GsubNext::Call);
                             }
                         }
                     }
                     f => {
-                        exec.clear();
+                        exec.replace(&[f]);
                         push_captures(ctx, exec, &m, s, e, true)?;
-                        let state = g.save(ctx, &se, &m);
-                        return Ok(Action::Call {
-                            function: f,
-                            then: Some(Then::new("gsub", gsub_after_call, Value::Table(state))),
-                        });
+                        g.park(ctx, &se, &m);
+                        return Ok(GsubNext::Call);
                     }
                 }
                 if se.anchor {
@@ -1370,28 +1501,5 @@ fn gsub_run<'gc>(
             }
         }
     }
-    g.finish(ctx, exec)
-}
-
-fn gsub_resume<'gc>(
-    ctx: Context<'gc>,
-    exec: &mut Exec<'gc, '_>,
-    _o: Outcome<'gc>,
-) -> Result<Action<'gc>, Error<'gc>> {
-    let g = Gsub::load(exec.upvalue)?;
-    gsub_run(ctx, exec, g)
-}
-
-fn gsub_after_call<'gc>(
-    ctx: Context<'gc>,
-    exec: &mut Exec<'gc, '_>,
-    _o: Outcome<'gc>,
-) -> Result<Action<'gc>, Error<'gc>> {
-    let mut g = Gsub::load(exec.upvalue)?;
-    let v = exec.arg(0);
-    g.add_value(ctx, exec, v)?;
-    if g.anchored() {
-        return g.finish(ctx, exec);
-    }
-    gsub_run(ctx, exec, g)
+    Ok(GsubNext::Done)
 }
