@@ -1294,8 +1294,10 @@ fn read_gsub<'gc>(r: &mut StateReader<'gc, '_>) -> Option<Box<dyn ResumableState
         && last.is_none_or(|l| l <= len)
         && n >= 0
         && nparts >= 0
-        && parts.map_or(nparts == 0, |t| nparts <= t.length())
+        && (nparts == 0 || parts.is_some())
+        // (Each part holds at least `GS_FLUSH` bytes: `nparts` stays small.)
         && saved_len <= MAX_SIZE
+        && nparts as usize <= saved_len / GS_FLUSH
         && r.is_done();
     valid.then(|| {
         Box::new(Gsub {
