@@ -718,6 +718,21 @@ fn memory_limit_reached<'gc>(ctx: Context<'gc>) -> Result<Flow<'gc>, Error<'gc>>
     }
 }
 
+/// `stack[to] = stack[from]` for a return's result (`from`: a register of the returning frame,
+/// `to`: its function's slot, below it). A number is read as its tag, then its payload: the
+/// instruction before a return has often just written it that way (`return a + b`), and a
+/// whole-value read of those two stores stalls (store forwarding) where the two reads are
+/// each forwarded.
+#[inline(always)]
+fn move_result(stack: &mut [Value<'_>], from: usize, to: usize) {
+    // Unchecked: `from` is a register of the running frame (O1, E2); `to < from`.
+    match *unchecked::reg_mut(stack, from) {
+        Value::Integer(i) => *unchecked::reg_mut(stack, to) = Value::Integer(i),
+        Value::Float(f) => *unchecked::reg_mut(stack, to) = Value::Float(f),
+        v => *unchecked::reg_mut(stack, to) = v,
+    }
+}
+
 /// `stack.resize(len, Nil)`, tuned for the few registers a call adds. When the stack's
 /// buffer grows, the thread's memory charge follows.
 #[inline(always)]
@@ -2151,20 +2166,27 @@ fn run_mode<'gc, const HOOKED: bool>(
                             || !open_upvalue_at_or_above(&ts.open_upvalues, base)) =>
                 {
                     // Fast path: nothing to close; a Lua caller expecting a fixed count.
-                    let (n, v) = match *ins {
-                        Instruction::Return1 { a } => (1, r!(a)),
-                        _ => (0, Value::Nil),
+                    let n = match *ins {
+                        Instruction::Return1 { .. } => 1,
+                        _ => 0,
                     };
                     // The returning frame is on top (it is running); the caller, if a Lua
                     // frame, right below. Read in place: no copy of either frame.
                     let fast = fixed_count_return(&ts.frames);
                     if let Some((func, want, caller)) = fast {
                         ts.frames.pop();
+                        // The result goes to `func` (a register of the caller, below `base`)
+                        // first, while the callee's registers are still there: held across
+                        // the resize below, it was spilled and read back in pieces.
+                        match *ins {
+                            Instruction::Return1 { a } => {
+                                move_result(&mut ts.stack, base + a as usize, func)
+                            }
+                            _ => *unchecked::reg_mut(&mut ts.stack, func) = Value::Nil,
+                        }
                         // The caller may want more values than the callee had registers
                         // (`local a, b, ..., z = f()`): size the stack first.
                         set_len_nil_filled(ts, caller.stack_end.max(func + want));
-                        // Unchecked: the stack's length is `>= func + want` (just set).
-                        *unchecked::reg_mut(&mut ts.stack, func) = v;
                         for i in 1..want {
                             *unchecked::reg_mut(&mut ts.stack, func + i) = Value::Nil;
                         }
