@@ -962,19 +962,22 @@ fn run_mode<'gc, const HOOKED: bool>(
         // borrow checker sees to it), and it is taken again (`refresh!`) after whatever used
         // the thread state and before the next register access.
         let mut regs: &mut [Value<'gc>] = unchecked::window(&mut ts.stack, base);
-        let mut pc = frame.pc;
+        // The instruction pointer: `code[pc]`'s address, the frame's `pc` being
+        // `ip.pc(code)` (kept instead of `pc`: the dispatch reads the instruction straight
+        // from it, and `code` is needed only on slow paths).
+        let mut ip = unchecked::Ip::at(code, frame.pc);
         // Fuel is one unit per instruction, counted without touching a counter per
-        // instruction: the budget left is `limit - pc` (`budget!`), so running the next
-        // instruction (`pc += 1`) takes one unit; a change of `pc` that is not running the
-        // next instruction (a jump, a skipped `Jmp`, a rewind) moves `limit` by the same
+        // instruction: the budget left is `limit - ip.tick()` (`budget!`), so running the
+        // next instruction (`ip.next()`) takes one unit; a move of `ip` that is not running
+        // the next instruction (a jump, a skipped `Jmp`, a rewind) moves `limit` by the same
         // amount (`jump_by!`), so it counts nothing; other charges lower `limit` (`spend!`).
-        // Wrapping arithmetic: a budget near `i64::MAX` plus `pc` wraps, and `limit - pc`
-        // gives it back exactly.
-        let mut limit = fuel.remaining().wrapping_add(pc as i64);
+        // Wrapping arithmetic: a budget near `i64::MAX` plus the tick wraps, and
+        // `limit - tick` gives it back exactly.
+        let mut limit = fuel.remaining().wrapping_add(ip.tick());
         // The fuel left (one unit per instruction run so far already taken off).
         macro_rules! budget {
             () => {
-                limit.wrapping_sub(pc as i64)
+                limit.wrapping_sub(ip.tick())
             };
         }
         // Takes `$n` more units off the budget.
@@ -1013,8 +1016,8 @@ fn run_mode<'gc, const HOOKED: bool>(
                 base = f.base;
                 regs = unchecked::window(&mut ts.stack, base);
                 let remaining = budget!();
-                pc = f.pc;
-                limit = remaining.wrapping_add(pc as i64);
+                ip = unchecked::Ip::at(code, f.pc);
+                limit = remaining.wrapping_add(ip.tick());
             }};
         }
 
@@ -1042,13 +1045,13 @@ fn run_mode<'gc, const HOOKED: bool>(
         macro_rules! jump_by {
             ($delta:expr) => {{
                 let delta: i64 = $delta;
-                pc = (pc as i64 + delta) as usize;
+                ip = ip.offset(delta);
                 limit = limit.wrapping_add(delta);
             }};
         }
         macro_rules! save {
             () => {{
-                current_frame(ts).pc = pc;
+                current_frame(ts).pc = ip.pc(code);
                 fuel.set_remaining(budget!());
             }};
         }
@@ -1159,7 +1162,7 @@ fn run_mode<'gc, const HOOKED: bool>(
         }
         macro_rules! describe_reg {
             ($reg:expr) => {
-                &move || debug::describe_register(fp, pc - 1, $reg as usize)
+                &move || debug::describe_register(fp, ip.pc(code) - 1, $reg as usize)
             };
         }
         macro_rules! arith {
@@ -1173,7 +1176,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                         let describe = move |which: usize| {
                             let reg = if which == 0 { rb } else { rc };
                             match reg {
-                                Some(reg) => debug::describe_register(fp, pc - 1, reg),
+                                Some(reg) => debug::describe_register(fp, ip.pc(code) - 1, reg),
                                 // A constant operand names no variable.
                                 None => String::new(),
                             }
@@ -1283,7 +1286,7 @@ fn run_mode<'gc, const HOOKED: bool>(
             ($cond:expr, $k:expr) => {{
                 if $cond == $k {
                     // The `Jmp` after a conditional (verifier C1, C2).
-                    if let Instruction::Jmp { off } = unchecked::fetch(code, pc) {
+                    if let Instruction::Jmp { off } = *ip.fetch() {
                         jump_by!(1 + off as i64);
                         if off < 0 {
                             check_fuel!();
@@ -1368,7 +1371,7 @@ fn run_mode<'gc, const HOOKED: bool>(
 
         loop {
             if HOOKED {
-                let fire = crate::hook::before_instruction(ctx, thread, ts, pc);
+                let fire = crate::hook::before_instruction(ctx, thread, ts, ip.pc(code));
                 refresh!();
                 if let Some(fire) = fire {
                     // The frame shows the traced instruction's line while the hook runs
@@ -1382,8 +1385,8 @@ fn run_mode<'gc, const HOOKED: bool>(
             // `gc_unsafe::unchecked`). Matched in place, by reference: each arm loads the
             // operands it uses from the code (a copy of the instruction had the compiler
             // split out every operand field before the jump, for all arms).
-            let ins = unchecked::fetch_ref(code, pc);
-            pc += 1;
+            let ins = ip.fetch();
+            ip = ip.next();
             match *ins {
                 Instruction::Move { a, b } => r!(a) = r!(b),
                 Instruction::LoadI { a, i } => r!(a) = Value::Integer(i as i64),
@@ -1775,7 +1778,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                             None => bail!(Error::runtime(format!(
                                 "attempt to get length of a {} value{}",
                                 ctx.object_type_name(v),
-                                debug::describe_register(fp, pc - 1, b as usize)
+                                debug::describe_register(fp, ip.pc(code) - 1, b as usize)
                             ))),
                         },
                     }
@@ -1791,11 +1794,12 @@ fn run_mode<'gc, const HOOKED: bool>(
                     let top = fr.top;
                     spend!(n as i64);
                     fuel.set_remaining(budget!());
-                    let describe =
-                        move |slot: usize| debug::describe_register(fp, pc - 1, slot - base);
+                    let describe = move |slot: usize| {
+                        debug::describe_register(fp, ip.pc(code) - 1, slot - base)
+                    };
                     let r = concat_reduce(ctx, &mut ts.stack, first, top, fuel, &describe);
                     refresh!();
-                    limit = fuel.remaining().wrapping_add(pc as i64);
+                    limit = fuel.remaining().wrapping_add(ip.tick());
                     match tri!(r) {
                         ConcatStep::Done => {}
                         ConcatStep::Meta(mm, x, y, new_top) => {
@@ -1833,7 +1837,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                     let v = r!(a);
                     if v.is_truthy() {
                         if ctx.metamethod(v, MetaEvent::Close).is_none() {
-                            let name = debug::local_name(fp, pc - 1, a as usize)
+                            let name = debug::local_name(fp, ip.pc(code) - 1, a as usize)
                                 .unwrap_or_else(|| "?".into());
                             bail!(Error::runtime(format!(
                                 "variable '{name}' got a non-closable value"
@@ -1967,7 +1971,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                     let v = r!(b);
                     if v.is_truthy() == k {
                         r!(a) = v;
-                        if let Instruction::Jmp { off } = unchecked::fetch(code, pc) {
+                        if let Instruction::Jmp { off } = *ip.fetch() {
                             jump_by!(1 + off as i64);
                             if off < 0 {
                                 check_fuel!();
@@ -2008,7 +2012,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                             // `current_frame`, whose panic path costs here.)
                             let mut c_calls = 0;
                             if let Some(Frame::Lua(f)) = ts.frames.last_mut() {
-                                f.pc = pc;
+                                f.pc = ip.pc(code);
                                 c_calls = f.c_calls;
                             }
                             let nargs = args_end - new_base;
@@ -2075,7 +2079,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                         bail!(Error::runtime(format!(
                             "attempt to call a {} value{}",
                             ctx.object_type_name(callee),
-                            debug::describe_register(fp, pc - 1, a as usize)
+                            debug::describe_register(fp, ip.pc(code) - 1, a as usize)
                         )));
                     }
                     save!();
@@ -2344,7 +2348,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                     let mut budget = budget!();
                     let r = var_arg(ctx, ts, base, nvar, a, c, &mut budget);
                     refresh!();
-                    limit = budget.wrapping_add(pc as i64);
+                    limit = budget.wrapping_add(ip.tick());
                     match r {
                         Ok(Some(end)) => top!() = end,
                         Ok(None) => {}

@@ -3,13 +3,14 @@
 //! what it relies on and where that is established.
 //!
 //! # What the interpreter reads without bounds checks
-//! While a Lua frame runs (`interp::run_mode`, locals `code`, `consts`, `base`, `pc` of the
+//! While a Lua frame runs (`interp::run_mode`, locals `code`, `consts`, `base`, and `ip`, the
+//! address of `code[pc]` ([`Ip`]), of the
 //! frame's closure `cl` with prototype `p`, `upvals` its upvalue slots, and `regs`, its
 //! register window):
 //!
 //! | access | in bounds because |
 //! |---|---|
-//! | [`fetch`]`(code, pc)`, [`fetch_ref`]`(code, pc)` | **E1** `pc < code.len()` when the frame's code is entered ([`frame_ready`]); afterwards every next `pc` is a successor of a verified instruction, `< code.len()` (verifier **C1**, which also makes the `Jmp` read after a conditional, **C2**, exist) |
+//! | [`Ip::fetch`] of `ip` = [`Ip::at`]`(code, pc)` (moved only with `pc`: `next`, `offset` by the jumps) | **E1** `pc < code.len()` when the frame's code is entered ([`frame_ready`]); afterwards every next `pc` is a successor of a verified instruction, `< code.len()` (verifier **C1**, which also makes the `Jmp` read after a conditional, **C2**, exist) |
 //! | [`window`]`(stack, base)`, taken as `regs` | **E2** `stack.len() >= base + mss`, so `base <= stack.len()` and the window holds at least `mss` registers |
 //! | [`reg_mut`]`(regs, x)` for a register operand `x` | verifier **O1**: `x < p.max_stack_size` (and `x + k < mss` for the fixed blocks `range(x, k)` it lists); **E2** as above: `regs.len() = stack.len() - base >= mss` |
 //! | [`konst`]`(consts, k)` | verifier **O2**: `k < p.constants.len()`; **K** `consts.len() == p.constants.len()` |
@@ -249,20 +250,78 @@ pub(crate) fn frame_ready(stack_len: usize, base: usize, pc: usize, proto: &Veri
             .is_some_and(|room| room >= proto.max_stack_size as usize)
 }
 
-/// `code[pc]`. Precondition: `pc < code.len()` (E1 + C1, module docs).
-#[inline(always)]
-pub(crate) fn fetch(code: &[Instruction], pc: usize) -> Instruction {
-    debug_assert!(pc < code.len());
-    // SAFETY: `pc < code.len()`: E1 at the frame's entry, C1 for every later `pc`.
-    unsafe { *code.get_unchecked(pc) }
+/// The interpreter's instruction pointer: the address of `code[pc]` in the running frame's
+/// code (`run_mode` keeps it instead of `code` and `pc`: one value, in one machine register,
+/// and the dispatch loads the instruction straight from it). Moving it is plain wrapping
+/// pointer arithmetic; only [`Ip::fetch`] reads through it, with E1 + C1's precondition.
+#[derive(Copy, Clone)]
+pub(crate) struct Ip<'a> {
+    ptr: *const Instruction,
+    code: std::marker::PhantomData<&'a [Instruction]>,
+    /// The code's bounds, for the precondition's `debug_assert!` (debug builds only).
+    #[cfg(debug_assertions)]
+    bounds: (usize, usize),
 }
 
-/// `&code[pc]`. Precondition: `pc < code.len()` (E1 + C1, module docs).
-#[inline(always)]
-pub(crate) fn fetch_ref(code: &[Instruction], pc: usize) -> &Instruction {
-    debug_assert!(pc < code.len());
-    // SAFETY: `pc < code.len()`: E1 at the frame's entry, C1 for every later `pc`.
-    unsafe { code.get_unchecked(pc) }
+impl<'a> Ip<'a> {
+    /// The address of `code[pc]` (any `pc`: only [`fetch`](Self::fetch) needs it in bounds).
+    #[inline(always)]
+    pub(crate) fn at(code: &'a [Instruction], pc: usize) -> Self {
+        Ip {
+            ptr: code.as_ptr().wrapping_add(pc),
+            code: std::marker::PhantomData,
+            #[cfg(debug_assertions)]
+            bounds: (
+                code.as_ptr_range().start as usize,
+                code.as_ptr_range().end as usize,
+            ),
+        }
+    }
+
+    /// The next instruction's address.
+    #[inline(always)]
+    pub(crate) fn next(self) -> Self {
+        Ip {
+            ptr: self.ptr.wrapping_add(1),
+            ..self
+        }
+    }
+
+    /// `delta` instructions further (back, when negative).
+    #[inline(always)]
+    pub(crate) fn offset(self, delta: i64) -> Self {
+        Ip {
+            ptr: self.ptr.wrapping_offset(delta as isize),
+            ..self
+        }
+    }
+
+    /// Its index in `code` (the code it was made from): the frame's `pc`.
+    #[inline(always)]
+    pub(crate) fn pc(self, code: &[Instruction]) -> usize {
+        (self.ptr as usize).wrapping_sub(code.as_ptr() as usize)
+            / std::mem::size_of::<Instruction>()
+    }
+
+    /// A count that grows by one per instruction forward, within one code array (`run_mode`'s
+    /// fuel `limit` is kept against it: the budget left is `limit - tick`). All addresses of
+    /// one array have the same remainder modulo the instruction size, so the differences of
+    /// ticks are differences of indices.
+    #[inline(always)]
+    pub(crate) fn tick(self) -> i64 {
+        (self.ptr as usize / std::mem::size_of::<Instruction>()) as i64
+    }
+
+    /// The instruction. Precondition: `self` is `Ip::at(code, pc)` with `pc < code.len()`
+    /// (E1 + C1, module docs: the same `pc` [`fetch`] is read at).
+    #[inline(always)]
+    pub(crate) fn fetch(self) -> &'a Instruction {
+        #[cfg(debug_assertions)]
+        debug_assert!((self.bounds.0..self.bounds.1).contains(&(self.ptr as usize)));
+        // SAFETY: `self.ptr` is `code.as_ptr() + pc` with `pc < code.len()` (E1 at the
+        // frame's entry, C1 for every later `pc`), and `code` outlives `'a`.
+        unsafe { &*self.ptr }
+    }
 }
 
 /// `&mut regs[x]` for a register operand `x` of the running frame, `regs` its window
