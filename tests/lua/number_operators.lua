@@ -52,3 +52,13 @@ local o = setmetatable({}, mt)
 print(o % 1, 1 // o, o ^ 2, 3 & o, o << 1, -o, ~o)
 print(pcall(function() return {} % 2 end))
 print(pcall(function() local t = {} return 1.5 & t end))
+
+-- `^` is a float; a square is x * x, folded or not
+local sq = {0.1, 1/3, 1e155, -2.5, 3, 7, 2^53 + 1, -0.0}
+for _, x in ipairs(sq) do
+  print(string.format("%.17g %.17g %.17g", x ^ 2, x ^ 2.0, x ^ 3), math.type(3 ^ 2))
+end
+print(string.format("%.17g %.17g %.17g", 0.1 ^ 2, (1/3) ^ 2, 7 ^ 0.5), 2 ^ 63 == math.maxinteger + 1.0)
+local ints = 0
+for i = -300, 300, 7 do ints = ints + (i // 7) + (i & 0xff) + (i | 3) + (i ~ 5) + (i << 3) + (i >> 2) + (1 << (i % 70)) end
+print(ints)

@@ -111,7 +111,7 @@ fn arith_num<'gc>(
                 .map(Integer)
                 .ok_or_else(|| Error::runtime("attempt to divide by zero")),
             ArithOp::Div => Ok(Float(x as f64 / y as f64)),
-            ArithOp::Pow => Ok(Float((x as f64).powf(y as f64))),
+            ArithOp::Pow => Ok(Float(number::float_pow(x as f64, y as f64))),
             ArithOp::Unm => Ok(Integer(x.wrapping_neg())),
             _ => unreachable!(),
         }),
@@ -140,13 +140,7 @@ fn float_arith(op: ArithOp, x: f64, y: f64) -> f64 {
         ArithOp::Div => x / y,
         ArithOp::Mod => number::float_mod(x, y),
         ArithOp::IDiv => number::float_floor_div(x, y),
-        ArithOp::Pow => {
-            if y == 2.0 {
-                x * x
-            } else {
-                x.powf(y)
-            }
-        }
+        ArithOp::Pow => number::float_pow(x, y),
         ArithOp::Unm => -x,
         _ => unreachable!(),
     }
@@ -1189,6 +1183,39 @@ fn run_mode<'gc, const HOOKED: bool>(
                 }
             }};
         }
+        // An integer fast path: `$iop` on two integers (`None`: a case it leaves to `arith!`,
+        // like a division by zero). The result is written from registers.
+        macro_rules! int_fast {
+            ($a:expr, $x:expr, $y:expr, $op:expr, $rb:expr, $rc:expr, $iop:expr) => {{
+                let fast = match ($x, $y) {
+                    (Value::Integer(p), Value::Integer(q)) => $iop(p, q),
+                    _ => None,
+                };
+                match fast {
+                    Some(v) => r!($a) = Value::Integer(v),
+                    // (The operands read again, as in `arith_fast!`.)
+                    None => arith!($a, $x, $y, $op, $rb, $rc),
+                }
+            }};
+        }
+        // `^` on numbers (always a float), the result written from registers.
+        macro_rules! pow_fast {
+            ($a:expr, $x:expr, $y:expr, $rb:expr, $rc:expr) => {{
+                let fast = match ($x, $y) {
+                    (Value::Float(p), Value::Float(q)) => Some(number::float_pow(p, q)),
+                    (Value::Integer(p), Value::Integer(q)) => {
+                        Some(number::float_pow(p as f64, q as f64))
+                    }
+                    (Value::Float(p), Value::Integer(q)) => Some(number::float_pow(p, q as f64)),
+                    (Value::Integer(p), Value::Float(q)) => Some(number::float_pow(p as f64, q)),
+                    _ => None,
+                };
+                match fast {
+                    Some(f) => r!($a) = Value::Float(f),
+                    None => arith!($a, $x, $y, ArithOp::Pow, $rb, $rc),
+                }
+            }};
+        }
         // Number fast paths (int/int, float/float and mixed), before any coercion or metamethod.
         macro_rules! arith_fast {
             ($a:expr, $x:expr, $y:expr, $op:expr, $rb:expr, $rc:expr, $iop:expr, $fop:expr) => {{
@@ -1583,11 +1610,10 @@ fn run_mode<'gc, const HOOKED: bool>(
                         ),
                     }
                 }
-                Instruction::PowK { a, b, k } => arith!(
+                Instruction::PowK { a, b, k } => pow_fast!(
                     a,
                     r!(b),
                     unchecked::konst(consts, k as usize),
-                    ArithOp::Pow,
                     Some(b as usize),
                     None
                 ),
@@ -1600,53 +1626,59 @@ fn run_mode<'gc, const HOOKED: bool>(
                         None
                     )
                 }
-                Instruction::IDivK { a, b, k } => arith!(
+                Instruction::IDivK { a, b, k } => int_fast!(
                     a,
                     r!(b),
                     unchecked::konst(consts, k as usize),
                     ArithOp::IDiv,
                     Some(b as usize),
-                    None
+                    None,
+                    |p: i64, q: i64| if q > 0 { Some(p.div_euclid(q)) } else { None }
                 ),
-                Instruction::BAndK { a, b, k } => arith!(
+                Instruction::BAndK { a, b, k } => int_fast!(
                     a,
                     r!(b),
                     unchecked::konst(consts, k as usize),
                     ArithOp::BAnd,
                     Some(b as usize),
-                    None
+                    None,
+                    |p: i64, q: i64| Some(p & q)
                 ),
-                Instruction::BOrK { a, b, k } => arith!(
+                Instruction::BOrK { a, b, k } => int_fast!(
                     a,
                     r!(b),
                     unchecked::konst(consts, k as usize),
                     ArithOp::BOr,
                     Some(b as usize),
-                    None
+                    None,
+                    |p: i64, q: i64| Some(p | q)
                 ),
-                Instruction::BXorK { a, b, k } => arith!(
+                Instruction::BXorK { a, b, k } => int_fast!(
                     a,
                     r!(b),
                     unchecked::konst(consts, k as usize),
                     ArithOp::BXor,
                     Some(b as usize),
-                    None
+                    None,
+                    |p: i64, q: i64| Some(p ^ q)
                 ),
-                Instruction::ShrI { a, b, i } => arith!(
+                Instruction::ShrI { a, b, i } => int_fast!(
                     a,
                     r!(b),
                     Value::Integer(i as i64),
                     ArithOp::Shr,
                     Some(b as usize),
-                    None
+                    None,
+                    |p: i64, q: i64| Some(number::shift_right(p, q))
                 ),
-                Instruction::ShlI { a, b, i } => arith!(
+                Instruction::ShlI { a, b, i } => int_fast!(
                     a,
                     Value::Integer(i as i64),
                     r!(b),
                     ArithOp::Shl,
                     None,
-                    Some(b as usize)
+                    Some(b as usize),
+                    |p: i64, q: i64| Some(number::shift_left(p, q))
                 ),
                 Instruction::Add { a, b, c } => arith_fast!(
                     a,
@@ -1692,64 +1724,65 @@ fn run_mode<'gc, const HOOKED: bool>(
                         Some(c as usize)
                     ),
                 },
-                Instruction::Pow { a, b, c } => arith!(
-                    a,
-                    r!(b),
-                    r!(c),
-                    ArithOp::Pow,
-                    Some(b as usize),
-                    Some(c as usize)
-                ),
+                Instruction::Pow { a, b, c } => {
+                    pow_fast!(a, r!(b), r!(c), Some(b as usize), Some(c as usize))
+                }
                 Instruction::Div { a, b, c } => {
                     div_fast!(a, r!(b), r!(c), Some(b as usize), Some(c as usize))
                 }
-                Instruction::IDiv { a, b, c } => arith!(
+                Instruction::IDiv { a, b, c } => int_fast!(
                     a,
                     r!(b),
                     r!(c),
                     ArithOp::IDiv,
                     Some(b as usize),
-                    Some(c as usize)
+                    Some(c as usize),
+                    |p: i64, q: i64| if q > 0 { Some(p.div_euclid(q)) } else { None }
                 ),
-                Instruction::BAnd { a, b, c } => arith!(
+                Instruction::BAnd { a, b, c } => int_fast!(
                     a,
                     r!(b),
                     r!(c),
                     ArithOp::BAnd,
                     Some(b as usize),
-                    Some(c as usize)
+                    Some(c as usize),
+                    |p: i64, q: i64| Some(p & q)
                 ),
-                Instruction::BOr { a, b, c } => arith!(
+                Instruction::BOr { a, b, c } => int_fast!(
                     a,
                     r!(b),
                     r!(c),
                     ArithOp::BOr,
                     Some(b as usize),
-                    Some(c as usize)
+                    Some(c as usize),
+                    |p: i64, q: i64| Some(p | q)
                 ),
-                Instruction::BXor { a, b, c } => arith!(
+                Instruction::BXor { a, b, c } => int_fast!(
                     a,
                     r!(b),
                     r!(c),
                     ArithOp::BXor,
                     Some(b as usize),
-                    Some(c as usize)
+                    Some(c as usize),
+                    |p: i64, q: i64| Some(p ^ q)
                 ),
-                Instruction::Shl { a, b, c } => arith!(
+                Instruction::Shl { a, b, c } => int_fast!(
                     a,
                     r!(b),
                     r!(c),
                     ArithOp::Shl,
                     Some(b as usize),
-                    Some(c as usize)
+                    Some(c as usize),
+                    |p: i64, q: i64| Some(number::shift_left(p, q))
                 ),
-                Instruction::Shr { a, b, c } => arith!(
+                Instruction::Shr { a, b, c } => int_fast!(
                     a,
                     r!(b),
                     r!(c),
                     ArithOp::Shr,
                     Some(b as usize),
-                    Some(c as usize)
+                    Some(c as usize),
+                    |p: i64, q: i64| Some(number::shift_right(p, q))
                 ),
                 Instruction::Unm { a, b } => match r!(b) {
                     // Numbers: the result written from registers (see `ModK`).

@@ -119,6 +119,17 @@ pub fn int_mod_positive(a: i64, b: i64) -> i64 {
     }
 }
 
+/// `a ^ b` (always a float): a square is `a * a` (as PUC's `luai_numpow` has it), anything
+/// else `pow`.
+#[inline]
+pub fn float_pow(a: f64, b: f64) -> f64 {
+    if b == 2.0 {
+        a * a
+    } else {
+        a.powf(b)
+    }
+}
+
 /// Float floor division (`//` on floats): `floor(a / b)`, like PUC's `luai_numidiv`.
 #[inline]
 pub fn float_floor_div(a: f64, b: f64) -> f64 {
