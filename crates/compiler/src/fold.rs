@@ -116,10 +116,10 @@ pub(crate) fn fold(op: ArithOp, a: Num, b: Num) -> Option<Num> {
         Div => Num::Flt(a.to_f64() / b.to_f64()),
         // A square is `a * a`, as at run time (`lunette_vm::number::float_pow`, PUC's
         // `luai_numpow`), so folding never changes a result.
-        Pow => Num::Flt(match (a.to_f64(), b.to_f64()) {
-            (x, y) if y == 2.0 => x * x,
-            (x, y) => x.powf(y),
-        }),
+        Pow => {
+            let (x, y) = (a.to_f64(), b.to_f64());
+            Num::Flt(if y == 2.0 { x * x } else { x.powf(y) })
+        }
         _ => match (a, b) {
             (Num::Int(x), Num::Int(y)) => Num::Int(match op {
                 Add => x.wrapping_add(y),
