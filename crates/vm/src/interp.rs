@@ -821,6 +821,34 @@ fn raw_get_fast<'gc>(t: Table<'gc>, key: Value<'gc>) -> Value<'gc> {
     }
 }
 
+/// `h[key]` for an `__index` handler `h` that is a table, following further `__index`
+/// tables (a class's bases) by raw reads: `Some(value)` (nil where the chain ends), or
+/// `None` when it meets another kind of handler or is longer than `MAX_META_CHAIN` (the
+/// general walk then takes it from `h`). Returned in registers: through `index`'s
+/// `Result<Index, Error>` the value was written to memory in pieces and read back whole, a
+/// store-forwarding stall on every method call through a class.
+#[inline]
+fn index_tables<'gc>(ctx: Context<'gc>, h: Value<'gc>, key: Value<'gc>) -> Option<Value<'gc>> {
+    let Value::Table(mut t) = h else {
+        return None;
+    };
+    for _ in 0..MAX_META_CHAIN {
+        let v = raw_get_fast(t, key);
+        if !v.is_nil() {
+            return Some(v);
+        }
+        let Some(mt) = t.metatable() else {
+            return Some(Value::Nil);
+        };
+        match ctx.meta_handler(mt, MetaEvent::Index) {
+            Value::Nil => return Some(Value::Nil),
+            Value::Table(next) => t = next,
+            _ => return None,
+        }
+    }
+    None
+}
+
 /// `t[key] = val` when `t` has no `__newindex` to consult (one raw store, through the integer
 /// and short-string fast paths): whether it did so.
 #[inline(always)]
@@ -1344,6 +1372,8 @@ fn run_mode<'gc, const HOOKED: bool>(
                             r!($a) = Value::Nil;
                         } else if h.is_function() {
                             meta_call!(h, obj, key);
+                        } else if let Some(v) = index_tables(ctx, h, key) {
+                            r!($a) = v;
                         } else {
                             match tri!(index(ctx, h, key, &String::new)) {
                                 Index::Value(v) => r!($a) = v,
