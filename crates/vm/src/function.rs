@@ -32,12 +32,37 @@ pub struct FunctionProto<'gc> {
     pub constants: Box<[Value<'gc>]>,
     /// The loaded nested prototypes.
     pub children: Box<[Gc<'gc, FunctionProto<'gc>>]>,
+    /// `proto`'s frame shape, copied here so a call reads it from this object (one load
+    /// less than through the shared prototype).
+    #[collect(require_static)]
+    pub(crate) frame: FrameShape,
     #[collect(require_static)]
     /// Held for its `Drop`: gives the object's bytes back to the memory account.
     pub(crate) _charge: Charge,
     /// Made only by `FunctionProto::build` (see above).
     #[collect(require_static)]
     pub(crate) _sealed: Sealed,
+}
+
+/// What a call needs of a prototype to build its frame (copies of its fields).
+#[derive(Copy, Clone, Debug)]
+pub(crate) struct FrameShape {
+    /// `Prototype::max_stack_size`.
+    pub(crate) max_stack_size: u8,
+    /// `Prototype::num_params`.
+    pub(crate) num_params: u8,
+    /// `Prototype::is_vararg`.
+    pub(crate) is_vararg: bool,
+}
+
+impl FrameShape {
+    pub(crate) fn of(proto: &Prototype) -> Self {
+        FrameShape {
+            max_stack_size: proto.max_stack_size,
+            num_params: proto.num_params,
+            is_vararg: proto.is_vararg,
+        }
+    }
 }
 
 /// Bytes a loaded prototype holds: the object, its materialized constants, and (charged to
@@ -460,6 +485,7 @@ impl<'gc> References<'gc> for FunctionProto<'gc> {
             proto: _,
             constants,
             children,
+            frame: _,
             _charge: _,
             _sealed: _,
         } = self;

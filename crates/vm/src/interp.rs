@@ -664,14 +664,16 @@ fn get_upvalue<'gc>(thread: Thread<'gc>, ts: &ThreadState<'gc>, uv: UpValue<'gc>
     }
 }
 
+/// Stores `stack[from]` (a register of the running frame) into upvalue `uv`.
 #[inline]
-fn set_upvalue<'gc>(
+fn set_upvalue_from<'gc>(
     ctx: Context<'gc>,
     thread: Thread<'gc>,
     ts: &mut ThreadState<'gc>,
     uv: UpValue<'gc>,
-    v: Value<'gc>,
+    from: usize,
 ) {
+    let v = ts.stack[from];
     match uv.get() {
         UpValueState::Closed(_) => crate::function::set_upvalue(ctx, uv, UpValueState::Closed(v)),
         UpValueState::Open { thread: t, slot } => {
@@ -1474,13 +1476,15 @@ fn run_mode<'gc, const HOOKED: bool>(
                     r!(a) = v;
                 }
                 Instruction::SetUpval { a, up } => {
-                    let v = r!(a);
-                    set_upvalue(
+                    // The value is read by `set_upvalue`, not here: read here it was stored
+                    // again to pass it, right after the instruction before had written it in
+                    // pieces (`n = n + 1`), a store-forwarding stall.
+                    set_upvalue_from(
                         ctx,
                         thread,
                         ts,
                         unchecked::upval(cl.upvalue_slots(), up as usize),
-                        v,
+                        base + a as usize,
                     );
                     refresh!();
                 }
@@ -2061,7 +2065,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                     // mirrors `executor::push_lua_frame` (the general entry) inline: calling it
                     // costs ~4% more instructions on call-heavy code (callgrind, fib).
                     if let Value::Function(callee) = r!(a) {
-                        let cp = &callee.proto().proto;
+                        let cp = callee.proto().frame;
                         let new_base = func + 1;
                         let new_end = new_base + cp.max_stack_size as usize;
                         if !HOOKED

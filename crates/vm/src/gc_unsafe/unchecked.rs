@@ -200,6 +200,7 @@ impl<'gc> FunctionProto<'gc> {
             .map(|(i, c)| constant(i, c))
             .collect::<Result<Box<[_]>, E>>()?;
         Ok(FunctionProto {
+            frame: crate::function::FrameShape::of(&proto),
             proto,
             constants,
             children,

@@ -230,6 +230,7 @@ impl<'gc> Capture<'gc> {
                     proto,
                     constants,
                     children,
+                    frame: _,   // copied from the prototype by `FunctionProto::build`
                     _charge: _, // recomputed from the prototype by rebuild
                     _sealed: _, // made again by `FunctionProto::build`
                 } = &*p;
