@@ -1489,12 +1489,16 @@ fn run_mode<'gc, const HOOKED: bool>(
                     refresh!();
                 }
                 Instruction::GetTabUp { a, up, k } => {
-                    let t = get_upvalue(
-                        thread,
-                        ts,
-                        unchecked::upval(cl.upvalue_slots(), up as usize),
-                    );
-                    refresh!();
+                    let uv = unchecked::upval(cl.upvalue_slots(), up as usize);
+                    // (`_ENV` is usually closed: as in `GetUpval`.)
+                    let t = match uv.get() {
+                        UpValueState::Closed(v) => v,
+                        _ => {
+                            let v = get_upvalue(thread, ts, uv);
+                            refresh!();
+                            v
+                        }
+                    };
                     let key = unchecked::konst(consts, k as usize);
                     get_index!(a, t, key, &move || debug::describe_upvalue(fp, up as usize));
                 }
@@ -1518,12 +1522,16 @@ fn run_mode<'gc, const HOOKED: bool>(
                     );
                 }
                 Instruction::SetTabUp { up, k, c, ck } => {
-                    let t = get_upvalue(
-                        thread,
-                        ts,
-                        unchecked::upval(cl.upvalue_slots(), up as usize),
-                    );
-                    refresh!();
+                    let uv = unchecked::upval(cl.upvalue_slots(), up as usize);
+                    // (As in `GetTabUp`.)
+                    let t = match uv.get() {
+                        UpValueState::Closed(v) => v,
+                        _ => {
+                            let v = get_upvalue(thread, ts, uv);
+                            refresh!();
+                            v
+                        }
+                    };
                     set_index!(
                         t,
                         unchecked::konst(consts, k as usize),
