@@ -1059,6 +1059,21 @@ fn run_mode<'gc, const HOOKED: bool>(
                 regs = unchecked::window(&mut ts.stack, base)
             };
         }
+        // The value of upvalue `$up` of the running closure. A closed one (`_ENV` usually is)
+        // is read in place and the window stays; an open one is read through the thread.
+        macro_rules! upvalue {
+            ($up:expr) => {{
+                let uv = unchecked::upval(cl.upvalue_slots(), $up as usize);
+                match uv.get() {
+                    UpValueState::Closed(v) => v,
+                    _ => {
+                        let v = get_upvalue(thread, ts, uv);
+                        refresh!();
+                        v
+                    }
+                }
+            }};
+        }
         // The running frame's `top` (the end of the last multiple results), kept in the frame
         // itself: set where an instruction produces it, read where one consumes it.
         macro_rules! top {
@@ -1463,16 +1478,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                     }
                 }
                 Instruction::GetUpval { a, up } => {
-                    let uv = unchecked::upval(cl.upvalue_slots(), up as usize);
-                    // A closed upvalue needs no look at the thread: the window stays.
-                    let v = match uv.get() {
-                        UpValueState::Closed(v) => v,
-                        _ => {
-                            let v = get_upvalue(thread, ts, uv);
-                            refresh!();
-                            v
-                        }
-                    };
+                    let v = upvalue!(up);
                     r!(a) = v;
                 }
                 Instruction::SetUpval { a, up } => {
@@ -1489,16 +1495,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                     refresh!();
                 }
                 Instruction::GetTabUp { a, up, k } => {
-                    let uv = unchecked::upval(cl.upvalue_slots(), up as usize);
-                    // (`_ENV` is usually closed: as in `GetUpval`.)
-                    let t = match uv.get() {
-                        UpValueState::Closed(v) => v,
-                        _ => {
-                            let v = get_upvalue(thread, ts, uv);
-                            refresh!();
-                            v
-                        }
-                    };
+                    let t = upvalue!(up);
                     let key = unchecked::konst(consts, k as usize);
                     get_index!(a, t, key, &move || debug::describe_upvalue(fp, up as usize));
                 }
@@ -1522,16 +1519,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                     );
                 }
                 Instruction::SetTabUp { up, k, c, ck } => {
-                    let uv = unchecked::upval(cl.upvalue_slots(), up as usize);
-                    // (As in `GetTabUp`.)
-                    let t = match uv.get() {
-                        UpValueState::Closed(v) => v,
-                        _ => {
-                            let v = get_upvalue(thread, ts, uv);
-                            refresh!();
-                            v
-                        }
-                    };
+                    let t = upvalue!(up);
                     set_index!(
                         t,
                         unchecked::konst(consts, k as usize),
