@@ -1482,9 +1482,9 @@ fn run_mode<'gc, const HOOKED: bool>(
                     r!(a) = v;
                 }
                 Instruction::SetUpval { a, up } => {
-                    // The value is read by `set_upvalue`, not here: read here it was stored
-                    // again to pass it, right after the instruction before had written it in
-                    // pieces (`n = n + 1`), a store-forwarding stall.
+                    // The value is read by `set_upvalue_from`, not here: read here, it was
+                    // stored again to be passed, right after the instruction before had
+                    // written it in pieces (`n = n + 1`): a store-forwarding stall.
                     set_upvalue_from(
                         ctx,
                         thread,
