@@ -314,7 +314,7 @@ impl<'a> Ip<'a> {
     }
 
     /// The instruction. Precondition: `self` is `Ip::at(code, pc)` with `pc < code.len()`
-    /// (E1 + C1, module docs: the same `pc` [`fetch`] is read at).
+    /// (E1 + C1, module docs).
     #[inline(always)]
     pub(crate) fn fetch(self) -> &'a Instruction {
         #[cfg(debug_assertions)]
