@@ -973,7 +973,7 @@ enum Awaiting {
     Boundary,
 }
 
-/// Output at least this long is flushed into a part when the `gsub` suspends.
+/// Output at least this long is flushed into a part at a piece boundary or a call.
 const GS_FLUSH: usize = 4096;
 
 /// Where [`gsub_run`] stopped.

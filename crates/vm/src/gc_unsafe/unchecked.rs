@@ -327,14 +327,17 @@ impl<'a> Ip<'a> {
 
 /// `&mut regs[x]` for a register operand `x` of the running frame, `regs` its window
 /// ([`window`]) (read or written through it). Precondition: `x < regs.len()` (O1 + E2,
-/// module docs; the `Return0`/`Return1` fast path also uses it on the whole stack, to write
-/// its results at `func .. func + want` right after sizing the stack to at least `func +
-/// want`).
+/// module docs; the `Return0`/`Return1` fast path also uses it on the whole stack: to move
+/// its result from register `base + a` (O1 + E2) to `func < base` before sizing the stack,
+/// and to write the rest of its results at `func + 1 .. func + want` right after sizing the
+/// stack to at least `func + want`).
 #[inline(always)]
 pub(crate) fn reg_mut<'a, 'gc>(stack: &'a mut [Value<'gc>], i: usize) -> &'a mut Value<'gc> {
     debug_assert!(i < stack.len());
     // SAFETY: `i` is a register operand, `< max_stack_size` (O1), of a window at least
-    // `max_stack_size` long (E2); or the caller has just sized the stack past `i`.
+    // `max_stack_size` long (E2); or, on the whole stack, a register of the running frame
+    // (the same), the running function's slot `func < base <= stack.len()`, or an index the
+    // caller has just sized the stack past.
     unsafe { stack.get_unchecked_mut(i) }
 }
 
