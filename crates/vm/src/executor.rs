@@ -876,8 +876,37 @@ fn is_catcher(f: &Frame<'_>) -> bool {
 }
 
 /// The nearest catching frame (see `is_catcher`).
+///
+/// Read through the frames' counts of C-level calls (`Frame::c_calls`), not frame by frame:
+/// a runaway recursion leaves 200,000 frames (25 MiB, a millisecond to read) but at most
+/// `C_CALLS_LIMIT` C-level ones, and every catcher is one (a continuation). The counts
+/// grow by one at each C-level frame and are constant between, so the C-level frame that
+/// brought the count to `n` is the first frame whose count is `n`: a binary search per
+/// C-level frame, from the top down. (Were the counts ever inconsistent, the frames left are
+/// read one by one.)
 fn catcher_index(ts: &ThreadState<'_>) -> Option<usize> {
-    ts.frames.iter().rposition(is_catcher)
+    let frames = &ts.frames;
+    let found = (|| {
+        let mut end = frames.len();
+        let mut n = frames.last()?.c_calls();
+        while n > 0 {
+            let i = frames[..end].partition_point(|f| f.c_calls() < n);
+            match frames.get(i) {
+                Some(f) if i < end && f.is_c_call() && f.c_calls() == n => {
+                    if is_catcher(f) {
+                        return Some(i);
+                    }
+                }
+                _ => return frames[..end].iter().rposition(is_catcher),
+            }
+            end = i;
+            n -= 1;
+        }
+        // (No C-level frame below `end`: no catcher either.)
+        None
+    })();
+    debug_assert_eq!(found, frames.iter().rposition(is_catcher));
+    found
 }
 
 /// Most nested message-handler invocations before "error in error handling" (an error in
@@ -1055,28 +1084,23 @@ fn unwind_to<'gc>(
                 ts.stack.truncate(*base);
                 *ready = Some(Outcome::Errored(error));
             }
-            shrink_after_unwinding(ts);
+            // A deep stack gives back part of its buffers (PUC shrinks stacks at
+            // collections), so the memory a runaway recursion took is free again for what
+            // the catcher does next (under a memory limit it would otherwise stay taken by
+            // the now unused capacity until the thread dies): a piece now, paid for in fuel
+            // first, the rest a piece at each later unwinding or full collection (see
+            // `ThreadState::shrink_excess`).
+            let piece = ts.excess_piece();
+            if piece > 0 {
+                fuel.consume((piece / crate::thread::SHRINK_BYTES_PER_FUEL) as i64);
+                ts.shrink_excess();
+            }
             Ok(())
         }
         None => {
             ts.frames.clear();
             Err(error)
         }
-    }
-}
-
-/// After an error unwound a deep stack to a catching frame: gives back most of a big stack's
-/// buffers (PUC shrinks stacks at collections), so the memory a runaway recursion took is
-/// free again for what the handler does next (under a memory limit it would otherwise stay
-/// taken by the now unused capacity until the thread dies).
-fn shrink_after_unwinding(ts: &mut ThreadState<'_>) {
-    let (len, cap) = (ts.stack.len(), ts.stack.capacity());
-    let (frames, frames_cap) = (ts.frames.len(), ts.frames.capacity());
-    let big = interp::MAX_STACK_GROWTH;
-    if (cap > big && cap / 4 > len) || (frames_cap > big && frames_cap / 4 > frames) {
-        ts.stack.shrink_to(len.saturating_mul(2));
-        ts.frames.shrink_to(frames.saturating_mul(2));
-        ts.sync_charge();
     }
 }
 

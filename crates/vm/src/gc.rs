@@ -227,6 +227,10 @@ struct LogicalMark<'gc> {
     /// Values whose key was just marked, to mark next (kept here, not marked in place, so
     /// that a chain of ephemerons never recurses).
     released: Vec<Value<'gc>>,
+    /// The first reached threads whose stack or frames hold far more capacity than they
+    /// use (at most `SHRINKS_PER_COLLECTION`): the collection's end gives back part of it
+    /// (`ThreadState::shrink_excess`).
+    oversized: Vec<crate::thread::Thread<'gc>>,
     /// The checksum's members reached while `members_phase` (when the checksum is tracked:
     /// L after the collection, see `snapshot::incremental`).
     members: Option<Vec<crate::snapshot::Member<'gc>>>,
@@ -324,6 +328,7 @@ impl<'gc> LogicalMark<'gc> {
             waiting: Default::default(),
             links: Vec::new(),
             released: Vec::new(),
+            oversized: Vec::new(),
             members: None,
             members_phase: false,
         }
@@ -560,6 +565,9 @@ impl<'gc> LogicalMark<'gc> {
                     // (`StackFrom`).
                     ts.references_beside_stack(&mut |r| self.reference(r));
                     self.stack.push(Node::StackFrom(t, 0));
+                    if self.oversized.len() < SHRINKS_PER_COLLECTION && ts.has_excess() {
+                        self.oversized.push(t);
+                    }
                 }
                 Node::TableFrom(t, from) => {
                     let st = t.0.state.borrow();
@@ -739,6 +747,10 @@ impl<'gc> Collection<'gc> {
         m.run_until(limit)
     }
 }
+
+/// Most threads whose excess capacity one full collection gives back a piece of (each
+/// piece is at most `thread::MAX_SHRINK_BYTES` a buffer): bounds the time its end takes.
+const SHRINKS_PER_COLLECTION: usize = 2;
 
 /// Units of mark work (objects and slots visited, see `LogicalMark::work`) a slice does per
 /// unit of the step's fuel: a slice of a 10,000-fuel step visits 40,000, about 0.4 ms on a
@@ -978,6 +990,14 @@ fn finish_logical_collection<'gc>(ctx: Context<'gc>, mut m: LogicalMark<'gc>) {
     gc.pending = dead;
     gc.full_collection_requested = false;
     drop(gc);
+    // Threads a deep recursion left with big buffers give back a piece (PUC shrinks stacks
+    // at collections). After the count: the next collection sees the smaller charges. (No
+    // thread runs while a collection ends: they are never borrowed here.)
+    for t in std::mem::take(&mut m.oversized) {
+        if let Some(mut ts) = t.try_borrow_mut(ctx) {
+            ts.shrink_excess();
+        }
+    }
     if let Some(newly_queued) = newly_queued {
         // L after the collection: what the mark counted, and what the finalizers just
         // queued reach (they run with it).
