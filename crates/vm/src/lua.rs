@@ -76,10 +76,10 @@ enum LimitCycle {
 const LIMIT_SLICE_DEBT: f64 = 4_000.0;
 /// The same for a slice of the sweep, which gc-arena credits far less per object than it
 /// costs on a big heap (at the pacing of `gc::pace`, a kept object a tenth of one marked and
-/// traced, though visiting it is about as slow: a cache miss each): about 40,000 kept or
-/// 4,000 freed objects. At the marking slices' debt, plus what allocation had piled up, one
+/// traced, though visiting it is about as slow: a cache miss each, ~100 ns): about 10,000
+/// kept or 1,000 freed objects, a millisecond. At the marking slices' debt, plus what allocation had piled up, one
 /// slice swept 116,000 coroutines: 12 ms (coroutine_bomb.lua).
-const LIMIT_SWEEP_SLICE_DEBT: f64 = 1_000.0;
+const LIMIT_SWEEP_SLICE_DEBT: f64 = 250.0;
 /// Below this many objects, a limit collection runs whole (a cycle over fewer objects costs
 /// about one slice); above it, no cycle fits in one slice.
 const LIMIT_SLICED_OBJECTS: usize = 100_000;
