@@ -69,16 +69,15 @@ enum LimitCycle {
 }
 
 /// Collector work (gc-arena debt: objects marked, traced and freed, weighted by its pacing)
-/// per slice of a limit collection: about a millisecond. (gc-arena's pacing weighs an object
-/// kept by the sweep at a tenth of one marked and traced, but iterating it costs about half:
-/// at 20,000 a slice swept 431,000 kept tables in 7 ms, table_bomb.lua. What a slice cannot
-/// split is one object's trace: a table of 431,000 slots takes 2 to 3 ms alone.)
+/// per marking slice of a limit collection: about a millisecond. What a slice cannot split is
+/// one object's trace: a table of 431,000 slots takes 2 to 3 ms alone (table_bomb.lua).
 const LIMIT_SLICE_DEBT: f64 = 4_000.0;
 /// The same for a slice of the sweep, which gc-arena credits far less per object than it
 /// costs on a big heap (at the pacing of `gc::pace`, a kept object a tenth of one marked and
 /// traced, though visiting it is about as slow: a cache miss each, ~100 ns): about 10,000
-/// kept or 1,000 freed objects, a millisecond. At the marking slices' debt, plus what allocation had piled up, one
-/// slice swept 116,000 coroutines: 12 ms (coroutine_bomb.lua).
+/// kept or 1,000 freed objects, a millisecond. At the marking slices' debt (20,000 before
+/// that, 431,000 kept tables swept in 7 ms), plus what allocation had piled up, one slice
+/// swept 116,000 coroutines: 12 ms (coroutine_bomb.lua).
 const LIMIT_SWEEP_SLICE_DEBT: f64 = 250.0;
 /// Below this many objects, a limit collection runs whole (a cycle over fewer objects costs
 /// about one slice); above it, no cycle fits in one slice.
@@ -799,7 +798,8 @@ impl Lua {
             other => other,
         };
         // (The debt is set, not added to: debt that allocation piled up before would be paid
-        // in this slice too.)
+        // in this slice too. An old cycle being finished goes at the sweep's rate, whichever
+        // phase it is in.)
         let debt = match stage {
             LimitCycle::Marking => LIMIT_SLICE_DEBT,
             _ => LIMIT_SWEEP_SLICE_DEBT,
