@@ -24,7 +24,7 @@ local g, err = load(src .. " +", "=broken")
 print(g, err)
 "#;
 
-/// A chunk of 12,000 distinct string constants: instantiated in pieces of 4,096, a step
+/// A chunk of 12,000 distinct string constants: instantiated in pieces of 1,024, a step
 /// boundary after each (`Context::load_compiled_piece`).
 const STRINGS_SCRIPT: &str = r#"
 local parts = {"local t = {}\n"}
@@ -169,11 +169,12 @@ fn a_chunk_instantiated_in_pieces_survives_restore_at_every_piece() {
             pauses.push(steps);
         }
     }
-    // The last three in a row are the pieces (12,000 strings, 4,096 a piece); earlier ones
+    // The last twelve in a row are the pieces (12,000 strings, 1,024 a piece); earlier ones
     // are the memory limit's collections as the script grows.
-    let pieces = &pauses[pauses.len().max(3) - 3..];
+    const PIECES: usize = 12;
+    let pieces = &pauses[pauses.len().max(PIECES) - PIECES..];
     assert!(
-        pieces.len() == 3 && pieces[2] == pieces[0] + 2,
+        pieces.len() == PIECES && pieces[PIECES - 1] == pieces[0] + PIECES as u64 - 1,
         "{pauses:?} of {steps}"
     );
     let expected = output(&host);
@@ -182,7 +183,7 @@ fn a_chunk_instantiated_in_pieces_survives_restore_at_every_piece() {
     assert_eq!(finish(&mut quiet, &quiet_exec, 10_000), (fuel, steps));
     assert_eq!(output(&quiet_host), expected);
     // Move the VM to a fresh one before each piece, and before and after them.
-    for at in pieces[0] - 2..=pieces[2] + 1 {
+    for at in pieces[0] - 2..=pieces[PIECES - 1] + 1 {
         let (mut lua, _, exec) = vm_running(true, STRINGS_SCRIPT);
         let mut used = 0;
         for _ in 0..at {

@@ -59,8 +59,11 @@ type Compiled = Result<VerifiedProto, CompileError>;
 /// with what was paid ([`Context::compile_ahead_wait`]): about 120 ns a unit.
 const MAX_WAIT: std::time::Duration = std::time::Duration::from_micros(500);
 
-/// String constants [`Context::load_compiled_piece`] makes per call (about 0.7 ms).
-pub(crate) const STRINGS_PER_PIECE: usize = 4096;
+/// String constants [`Context::load_compiled_piece`] makes per call: about a millisecond
+/// with 100,000 strings in the VM, where each string made costs a cache miss or more (the
+/// interner, the allocation, the table that keeps it): 4,096 a piece took 3 to 5 ms there
+/// (compile_limits.lua).
+pub(crate) const STRINGS_PER_PIECE: usize = 1024;
 
 /// What a call of [`Context::load_compiled_piece`] did.
 pub enum LoadPiece<'gc> {
@@ -334,8 +337,9 @@ impl<'gc> Context<'gc> {
     /// Compiles the text chunk `source` with at most `budget` bytes of compiler memory (or
     /// takes the result of [`Context::compile_ahead`] for exactly these inputs) and
     /// instantiates it with `_ENV` = `env` (default: the globals), like [`Context::load`], in
-    /// pieces when it has many string constants: each call makes at most 4,096 of them (the
-    /// slow part: 100,000 took about 17 ms in one step) into `made` (a table the caller keeps with the rest of its state,
+    /// pieces when it has many string constants: each call makes at most
+    /// [`STRINGS_PER_PIECE`] of them (the slow part: 100,000 took about 17 ms in one step)
+    /// into `made` (a table the caller keeps with the rest of its state,
     /// so the pieces survive snapshots and restores: the strings made are VM state, and a
     /// restored VM without the compiled chunk at hand compiles it again, to the same result).
     /// The call after the last piece instantiates the chunk with them. A chunk with fewer
