@@ -337,13 +337,13 @@ impl<'gc> Context<'gc> {
     /// Compiles the text chunk `source` with at most `budget` bytes of compiler memory (or
     /// takes the result of [`Context::compile_ahead`] for exactly these inputs) and
     /// instantiates it with `_ENV` = `env` (default: the globals), like [`Context::load`], in
-    /// pieces when it has many string constants: each call makes at most
-    /// [`STRINGS_PER_PIECE`] of them (the slow part: 100,000 took about 17 ms in one step)
-    /// into `made` (a table the caller keeps with the rest of its state,
-    /// so the pieces survive snapshots and restores: the strings made are VM state, and a
-    /// restored VM without the compiled chunk at hand compiles it again, to the same result).
-    /// The call after the last piece instantiates the chunk with them. A chunk with fewer
-    /// string constants is loaded whole at the first call.
+    /// pieces when it has many string constants: each call makes at most 1,024 of them
+    /// (`STRINGS_PER_PIECE`; the slow part: 100,000 took about 17 ms in one step) into
+    /// `made` (a table the caller keeps with the rest of its state, so the pieces survive
+    /// snapshots and restores: the strings made are VM state, and a restored VM without the
+    /// compiled chunk at hand compiles it again, to the same result). The call after the
+    /// last piece instantiates the chunk with them. A chunk with fewer string constants is
+    /// loaded whole at the first call.
     pub fn load_compiled_piece(
         self,
         source: LuaString<'gc>,
