@@ -885,28 +885,30 @@ fn is_catcher(f: &Frame<'_>) -> bool {
 /// C-level frame, from the top down. (Were the counts ever inconsistent, the frames left are
 /// read one by one.)
 fn catcher_index(ts: &ThreadState<'_>) -> Option<usize> {
-    let frames = &ts.frames;
-    let found = (|| {
-        let mut end = frames.len();
-        let mut n = frames.last()?.c_calls();
-        while n > 0 {
-            let i = frames[..end].partition_point(|f| f.c_calls() < n);
-            match frames.get(i) {
-                Some(f) if i < end && f.is_c_call() && f.c_calls() == n => {
-                    if is_catcher(f) {
-                        return Some(i);
-                    }
-                }
-                _ => return frames[..end].iter().rposition(is_catcher),
-            }
-            end = i;
-            n -= 1;
-        }
-        // (No C-level frame below `end`: no catcher either.)
-        None
-    })();
-    debug_assert_eq!(found, frames.iter().rposition(is_catcher));
+    let found = catcher_by_counts(&ts.frames);
+    debug_assert_eq!(found, ts.frames.iter().rposition(is_catcher));
     found
+}
+
+/// `catcher_index`'s search, C-level frame by C-level frame from the top.
+fn catcher_by_counts(frames: &[Frame<'_>]) -> Option<usize> {
+    let mut end = frames.len();
+    let mut n = frames.last()?.c_calls();
+    while n > 0 {
+        let i = frames[..end].partition_point(|f| f.c_calls() < n);
+        match frames.get(i) {
+            Some(f) if i < end && f.is_c_call() && f.c_calls() == n => {
+                if is_catcher(f) {
+                    return Some(i);
+                }
+            }
+            _ => return frames[..end].iter().rposition(is_catcher),
+        }
+        end = i;
+        n -= 1;
+    }
+    // (No C-level frame below `end`: no catcher either.)
+    None
 }
 
 /// Most nested message-handler invocations before "error in error handling" (an error in

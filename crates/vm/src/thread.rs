@@ -397,38 +397,7 @@ impl<'gc> ThreadState<'gc> {
             self.sync_charge();
         }
     }
-}
 
-/// Most bytes one shrink gives back per buffer ([`ThreadState::shrink_excess`]): the system
-/// frees memory at a cost in proportion to its pages (about 2 ms for the 30 MiB a runaway
-/// recursion's stack and frames take), so a buffer that big is given back a piece at a
-/// time (about 0.15 ms a piece), never in one step.
-pub(crate) const MAX_SHRINK_BYTES: usize = 2 << 20;
-
-/// Bytes given back per unit of fuel when an error's unwinding shrinks a stack (about 80 ns
-/// a KiB: the system's cost of freeing pages), so a script that raises error after error
-/// above a big stack pays for the freeing as it goes.
-pub(crate) const SHRINK_BYTES_PER_FUEL: usize = 1 << 10;
-
-/// A buffer at least this big (bytes) that uses less than a quarter of its capacity holds an
-/// excess worth giving back (see [`ThreadState::shrink_excess`]).
-const EXCESS_BYTES: usize = 1 << 20;
-
-/// The capacity `v` shrinks to: twice its length, but at most [`MAX_SHRINK_BYTES`] less
-/// than now; `None` if it holds no excess.
-fn shrunk_capacity<T>(v: &Vec<T>) -> Option<usize> {
-    let (len, cap) = (v.len(), v.capacity());
-    let size = std::mem::size_of::<T>().max(1);
-    if cap.saturating_mul(size) < EXCESS_BYTES || cap / 4 <= len {
-        return None;
-    }
-    Some(
-        len.saturating_mul(2)
-            .max(cap - (MAX_SHRINK_BYTES / size).min(cap)),
-    )
-}
-
-impl<'gc> ThreadState<'gc> {
     /// Whether the stack or the frames hold far more capacity than they use (after a deep
     /// recursion ended).
     pub(crate) fn has_excess(&self) -> bool {
@@ -463,6 +432,35 @@ impl<'gc> ThreadState<'gc> {
             self.sync_charge();
         }
     }
+}
+
+/// Most bytes one shrink gives back per buffer ([`ThreadState::shrink_excess`]): the system
+/// frees memory at a cost in proportion to its pages (about 2 ms for the 30 MiB a runaway
+/// recursion's stack and frames take), so a buffer that big is given back a piece at a
+/// time (about 0.15 ms a piece), never in one step.
+pub(crate) const MAX_SHRINK_BYTES: usize = 2 << 20;
+
+/// Bytes given back per unit of fuel when an error's unwinding shrinks a stack (about 80 ns
+/// a KiB: the system's cost of freeing pages), so a script that raises error after error
+/// above a big stack pays for the freeing as it goes.
+pub(crate) const SHRINK_BYTES_PER_FUEL: usize = 1 << 10;
+
+/// A buffer at least this big (bytes) that uses less than a quarter of its capacity holds an
+/// excess worth giving back (see [`ThreadState::shrink_excess`]).
+const EXCESS_BYTES: usize = 1 << 20;
+
+/// The capacity `v` shrinks to: twice its length, but at most [`MAX_SHRINK_BYTES`] less
+/// than now; `None` if it holds no excess.
+fn shrunk_capacity<T>(v: &Vec<T>) -> Option<usize> {
+    let (len, cap) = (v.len(), v.capacity());
+    let size = std::mem::size_of::<T>().max(1);
+    if cap.saturating_mul(size) < EXCESS_BYTES || cap / 4 <= len {
+        return None;
+    }
+    Some(
+        len.saturating_mul(2)
+            .max(cap - (MAX_SHRINK_BYTES / size).min(cap)),
+    )
 }
 
 /// Most frames the frame stack grows by at once (about 1 MiB of frames): it doubles while
