@@ -534,6 +534,18 @@ impl<'gc> Table<'gc> {
         Self::build(mc, epoch, id, array, hash, TableState::default())
     }
 
+    /// A table with object id `id` and contents `state` (whose charge is replaced: see
+    /// `with_id` for host ids). For restores, which make tables whole when their contents
+    /// refer to nothing not made yet.
+    pub(crate) fn with_state(mc: &Mutation<'gc>, id: u64, mut state: TableState<'gc>) -> Self {
+        state.charge = if crate::state::is_host_id(id) {
+            crate::memory::Charge::new_host(0)
+        } else {
+            crate::memory::Charge::default()
+        };
+        Self::build(mc, 0, id, 0, 0, state)
+    }
+
     /// [`Table::with_id`] for a host id.
     #[cold]
     #[inline(never)]

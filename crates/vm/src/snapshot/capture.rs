@@ -165,6 +165,27 @@ impl<'gc> Capture<'gc> {
         }
     }
 
+    /// Pushes `v`'s image to `slots`, one push per kind: a `Val` chosen by a match and then
+    /// pushed goes through a stack temporary written in parts and read whole (a
+    /// store-forwarding stall per slot).
+    #[inline(always)]
+    fn push_slot(&mut self, v: Value<'gc>) {
+        match v {
+            Value::Nil => self.slots.push(Val::Nil),
+            Value::Boolean(b) => self.slots.push(Val::Boolean(b)),
+            Value::Integer(i) => self.slots.push(Val::Integer(i)),
+            Value::Float(f) => self.slots.push(Val::Float(f)),
+            Value::String(s) => {
+                let n = self.string(s);
+                self.slots.push(Val::Str(n))
+            }
+            _ => {
+                let o = self.object_val(v);
+                self.slots.push(o)
+            }
+        }
+    }
+
     /// The image of a reference value (out of line: it numbers an object).
     #[inline(never)]
     fn object_val(&mut self, v: Value<'gc>) -> Val {
@@ -220,6 +241,18 @@ impl<'gc> Capture<'gc> {
             catch_errors,
             handler: self.val(handler),
         }
+    }
+
+    /// Encodes `r` at the end of `out`. (Tables, most of a heap, are written without the
+    /// copies through a `Result<Obj, _>` that `encode` makes: its niche-packed layout made
+    /// each copy a misaligned load of a just-stored value, a store-forwarding stall.)
+    #[inline]
+    fn encode_into(&mut self, r: ObjRef<'gc>, out: &mut Vec<Obj>) -> Result<(), SnapshotError> {
+        match r {
+            ObjRef::Table(t) => out.push(self.table(t)),
+            _ => out.push(self.encode(r)?),
+        }
+        Ok(())
     }
 
     fn encode(&mut self, r: ObjRef<'gc>) -> Result<Obj, SnapshotError> {
@@ -347,8 +380,7 @@ impl<'gc> Capture<'gc> {
         let start = self.slots_base + self.slots.len();
         self.slots.reserve(array.len() + 2 * entries.len());
         for v in array {
-            let v = self.val(*v);
-            self.slots.push(v);
+            self.push_slot(*v);
         }
         let array_range = SlotRange {
             start: start as u32,
@@ -356,10 +388,8 @@ impl<'gc> Capture<'gc> {
         };
         let start = self.slots_base + self.slots.len();
         for (k, v) in entries {
-            let k = self.val(*k);
-            let v = self.val(*v);
-            self.slots.push(k);
-            self.slots.push(v);
+            self.push_slot(*k);
+            self.push_slot(*v);
         }
         let entries_range = SlotRange {
             start: start as u32,
@@ -594,7 +624,7 @@ pub(crate) fn capture<'gc>(
     // numbering (and so the checksum) of the script's objects does not depend on handles.
     let mut objects = Vec::with_capacity(c.objects.len());
     while let Some((_, r)) = c.objects.next_pending() {
-        objects.push(c.encode(r)?);
+        c.encode_into(r, &mut objects)?;
     }
     let root_counts = (objects.len(), c.strings.len(), c.slots.len());
     let crate::handle::HandleRoots { values, executors } = crate::handle::handle_roots(state);
@@ -607,7 +637,7 @@ pub(crate) fn capture<'gc>(
         .map(|(serial, e)| (serial, c.obj(ObjRef::Executor(e))))
         .collect();
     while let Some((_, r)) = c.objects.next_pending() {
-        objects.push(c.encode(r)?);
+        c.encode_into(r, &mut objects)?;
     }
     // The checksum's part: what of S the image's members do not account for (the tracker
     // was flushed by the caller).

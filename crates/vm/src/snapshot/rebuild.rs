@@ -1,6 +1,8 @@
 //! Rebuild: makes a fresh arena's objects from an image, in three phases (mutable objects
 //! empty, immutable ones dependencies first, then contents), so cycles through mutable
-//! objects work and nothing recurses. Every index, kind and range is checked: a corrupt
+//! objects work and nothing recurses. A table whose contents refer only to objects made
+//! before it (most leaf tables: a game's entities) is made whole in the first phase, so its
+//! memory is written once, while it is in cache. Every index, kind and range is checked: a corrupt
 //! image is an error, never a panic.
 
 use std::cell::RefCell;
@@ -82,6 +84,22 @@ impl<'gc> Rebuild<'gc, '_> {
         })
     }
 
+    /// Writes `v`'s value to `dst`, one assignment per kind (a value chosen by a match and
+    /// then copied goes through a temporary written in parts and read whole: a
+    /// store-forwarding stall per slot).
+    #[inline(always)]
+    fn write_val(&self, dst: &mut Value<'gc>, v: Val) -> Result<(), SnapshotError> {
+        match v {
+            Val::Nil => *dst = Value::Nil,
+            Val::Boolean(b) => *dst = Value::Boolean(b),
+            Val::Integer(i) => *dst = Value::Integer(i),
+            Val::Float(f) => *dst = Value::Float(f),
+            Val::Str(i) => *dst = Value::String(*self.strings.get(i as usize).ok_or(CORRUPT_REF)?),
+            Val::Obj(_) => *dst = self.val(v)?,
+        }
+        Ok(())
+    }
+
     fn vals(&self, vs: &[Val]) -> Result<Vec<Value<'gc>>, SnapshotError> {
         vs.iter().map(|v| self.val(*v)).collect()
     }
@@ -110,6 +128,80 @@ impl<'gc> Rebuild<'gc, '_> {
             handler: self.val(t.handler)?,
             resumable,
         })
+    }
+
+    /// Whether value `v` can be rebuilt while phase 1 is at object `i` (a plain value, a
+    /// string, or an object phase 1 made already; closures and callbacks wait for phase 2).
+    fn ready_at(&self, v: &Val, i: usize) -> bool {
+        match *v {
+            Val::Obj(j) => (j as usize) < i && !matches!(self.built[j as usize], Built::Pending),
+            _ => true,
+        }
+    }
+
+    /// The contents of table image `obj` (its charge left at zero: set by the caller).
+    fn table_state(&self, obj: &Obj) -> Result<TableState<'gc>, SnapshotError> {
+        let Obj::Table {
+            id: _,
+            flags,
+            array,
+            entries,
+            array_capacity,
+            entries_capacity,
+            tombstones,
+            metatable,
+        } = obj
+        else {
+            return Err(SnapshotError::Corrupt("expected a table"));
+        };
+        let metatable = metatable.map(|m| self.table(m)).transpose()?;
+        let array_slots = self.image.slot_range(*array, 1)?;
+        let mut array_part = Vec::with_capacity(*array_capacity);
+        array_part.resize(array_slots.len(), Value::Nil);
+        for (dst, v) in array_part.iter_mut().zip(array_slots) {
+            self.write_val(dst, *v)?;
+        }
+        let entry_slots = self.image.slot_range(*entries, 2)?;
+        let mut entry_part = Vec::with_capacity(*entries_capacity);
+        entry_part.resize(entry_slots.len() / 2, (Value::Nil, Value::Nil));
+        for (dst, kv) in entry_part.iter_mut().zip(entry_slots.chunks_exact(2)) {
+            self.write_val(&mut dst.0, kv[0])?;
+            self.write_val(&mut dst.1, kv[1])?;
+        }
+        let mut st = TableState {
+            array: array_part,
+            entries: entry_part,
+            index: Default::default(),
+            tombstones: u32::try_from(*tombstones)
+                .map_err(|_| SnapshotError::Corrupt("more hash entries than a table can index"))?,
+            metatable,
+            flags: *flags,
+            charge: Charge::default(),
+        };
+        st.rebuild_index();
+        Ok(st)
+    }
+
+    /// Whether table image `obj` (number `i`) refers only to what phase 1 made before it:
+    /// it is then made whole at once, and its memory is written while it is in cache.
+    fn table_ready_at(&self, obj: &Obj, i: usize) -> bool {
+        let Obj::Table {
+            array,
+            entries,
+            metatable,
+            ..
+        } = obj
+        else {
+            return false;
+        };
+        let ready = |r: SlotRange, width| {
+            self.image
+                .slot_range(r, width)
+                .is_ok_and(|vs| vs.iter().all(|v| self.ready_at(v, i)))
+        };
+        metatable.is_none_or(|m| self.ready_at(&Val::Obj(m), i))
+            && ready(*array, 1)
+            && ready(*entries, 2)
     }
 
     /// Builds object `root` after the objects it depends on (`dependencies`), with an
@@ -269,10 +361,24 @@ pub(crate) fn rebuild<'gc>(
             }
         }
     }
-    // Phase 1: objects with interior mutability, created empty (so cycles through them work).
+    // Phase 1: objects with interior mutability, created empty (so cycles through them work),
+    // except tables whose contents are ready (`Rebuild::table_ready_at`), made whole.
+    let mut weak_tables = Vec::new();
+    let mut whole_tables = vec![false; image.objects.len()];
     for (i, obj) in image.objects.iter().enumerate() {
         rb.built[i] = match obj {
-            Obj::Table { id, .. } => Built::Table(Table::with_id(mc, 0, *id, 0, 0)),
+            Obj::Table { id, flags, .. } => {
+                let t = if rb.table_ready_at(obj, i) {
+                    whole_tables[i] = true;
+                    Table::with_state(mc, *id, rb.table_state(obj)?)
+                } else {
+                    Table::with_id(mc, 0, *id, 0, 0)
+                };
+                if flags & GC_FLAG_WEAK != 0 {
+                    weak_tables.push(Gc::downgrade(t.0));
+                }
+                Built::Table(t)
+            }
             Obj::UpValueOpen { .. } | Obj::UpValueClosed(_) => Built::UpValue(
                 crate::function::new_upvalue(mc, 0, UpValueState::Closed(Value::Nil)),
             ),
@@ -371,49 +477,15 @@ pub(crate) fn rebuild<'gc>(
         }
     }
     // Phase 3: contents.
-    let mut weak_tables = Vec::new();
     for (i, obj) in image.objects.iter().enumerate() {
         match (obj, rb.built[i]) {
-            (
-                Obj::Table {
-                    id: _,
-                    flags,
-                    array,
-                    entries,
-                    array_capacity,
-                    entries_capacity,
-                    tombstones,
-                    metatable,
-                },
-                Built::Table(t),
-            ) => {
-                let metatable = metatable.map(|m| rb.table(m)).transpose()?;
-                let mut array_part = Vec::with_capacity(*array_capacity);
-                for v in image.slot_range(*array, 1)? {
-                    array_part.push(rb.val(*v)?);
-                }
-                let mut entry_part = Vec::with_capacity(*entries_capacity);
-                for kv in image.slot_range(*entries, 2)?.chunks_exact(2) {
-                    entry_part.push((rb.val(kv[0])?, rb.val(kv[1])?));
-                }
+            (Obj::Table { .. }, Built::Table(_)) if whole_tables[i] => {}
+            (Obj::Table { .. }, Built::Table(t)) => {
+                let mut contents = rb.table_state(obj)?;
                 let mut st = Journaled::borrow_mut_unjournaled(t.cell(mc));
-                let charge = std::mem::take(&mut st.charge);
-                *st = TableState {
-                    array: array_part,
-                    entries: entry_part,
-                    index: Default::default(),
-                    tombstones: u32::try_from(*tombstones).map_err(|_| {
-                        SnapshotError::Corrupt("more hash entries than a table can index")
-                    })?,
-                    metatable,
-                    flags: *flags,
-                    charge,
-                };
-                st.rebuild_index();
+                contents.charge = std::mem::take(&mut st.charge);
+                *st = contents;
                 st.sync_charge();
-                if flags & GC_FLAG_WEAK != 0 {
-                    weak_tables.push(Gc::downgrade(t.0));
-                }
             }
             (Obj::UpValueOpen { thread, slot }, Built::UpValue(u)) => {
                 let thread = rb.thread(*thread)?;
