@@ -225,6 +225,7 @@ fn write_image(img: &Image) -> Result<Vec<u8>, SnapshotError> {
         executor_handles,
         permanents,
         tracking,
+        member_hash_cache: _, // derived: computed again by the reader's first use
     } = img;
     let p = &**permanents;
     let mut w = Writer {
@@ -1158,6 +1159,7 @@ pub(crate) fn read_image(bytes: &[u8], cx: &ReadContext<'_>) -> Result<Image, Sn
         executor_handles,
         permanents: permanents.clone(),
         tracking,
+        member_hash_cache: Default::default(),
     };
     super::validate::validate(&image, &decoded)?;
     Ok(image)

@@ -640,10 +640,12 @@ pub(crate) fn capture<'gc>(
         c.encode_into(r, &mut objects)?;
     }
     // The checksum's part: what of S the image's members do not account for (the tracker
-    // was flushed by the caller).
+    // was flushed by the caller), and the members' hashes (`Image::member_hashes`).
+    let member_hash_cache = std::sync::OnceLock::new();
     let tracking = state.journal.with_tracker(|t| {
         let mut rest = t.sum();
         let mut outside = Vec::new();
+        let mut hashes = Vec::with_capacity(c.objects.len());
         for i in 0..c.objects.len() as u32 {
             let Some(r) = c.objects.item(i).copied() else {
                 break;
@@ -652,10 +654,14 @@ pub(crate) fn capture<'gc>(
                 continue;
             }
             match t.cached(r.address()) {
-                Some(h) => rest = rest.wrapping_sub(h),
+                Some(h) => {
+                    rest = rest.wrapping_sub(h);
+                    hashes.push((i, h));
+                }
                 None => outside.push(i),
             }
         }
+        let _ = member_hash_cache.set(hashes.into_boxed_slice());
         TrackingImg {
             rest,
             outside: outside.into_boxed_slice(),
@@ -697,6 +703,15 @@ pub(crate) fn capture<'gc>(
         executor_handles,
         permanents: state.functions.permanents.borrow().clone(),
         tracking,
+        member_hash_cache,
+    })
+    .inspect(|image| {
+        // The checksum cache's hashes are the image's own.
+        debug_assert_eq!(
+            image.member_hashes(),
+            &image.compute_member_hashes()[..],
+            "a member's cached hash differs from its image's"
+        );
     })
 }
 

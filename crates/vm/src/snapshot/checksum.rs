@@ -178,8 +178,15 @@ impl Identities for ImageIds<'_> {
 
 impl Image {
     /// The members `S` sums for this image, with their hashes: with tracking, every member
-    /// object but the `outside` ones; without, the members the root reaches.
-    pub(crate) fn member_hashes(&self) -> Vec<(u32, u64)> {
+    /// object but the `outside` ones; without, the members the root reaches. Computed once
+    /// (`Image::member_hash_cache`).
+    pub(crate) fn member_hashes(&self) -> &[(u32, u64)] {
+        self.member_hash_cache
+            .get_or_init(|| self.compute_member_hashes().into_boxed_slice())
+    }
+
+    /// `member_hashes`, computed from the image.
+    pub(crate) fn compute_member_hashes(&self) -> Vec<(u32, u64)> {
         let ids = ImageIds(self);
         let (count, outside): (usize, &[u32]) = match &self.tracking {
             Some(t) => (self.objects.len(), &t.outside),

@@ -274,6 +274,10 @@ pub(crate) struct Image {
     /// The VM's incremental checksum at capture (`None` if it never computed one): what a
     /// VM restored from the image needs to go on with the same checksums.
     pub(crate) tracking: Option<TrackingImg>,
+    /// `member_hashes`, computed once: by `capture` from the VM's checksum cache when it
+    /// tracks one (so a restore does not hash every object again), else at the first use.
+    /// Not part of the state: derived from it.
+    pub(crate) member_hash_cache: std::sync::OnceLock<Box<[(u32, u64)]>>,
 }
 
 /// An image's part of an incremental checksum (see `checksum`).
@@ -338,6 +342,7 @@ impl Image {
             executor_handles,
             permanents: _,
             tracking,
+            member_hash_cache: _,
         } = self;
         format!(
             "next_id {next_id:?}\nroot_counts {root_counts:?}\nscript_bytes {script_bytes}\n\

@@ -684,7 +684,7 @@ pub(crate) fn rebuild<'gc>(
     crate::handle::reroot_handles(mc, &state, image, &rb, &handles);
     // The checksum goes on where the captured VM's was (see `checksum`).
     if let Some(t) = &image.tracking {
-        let members = image.member_hashes().into_iter().filter_map(|(i, h)| {
+        let members = image.member_hashes().iter().filter_map(|&(i, h)| {
             let m = match rb.built.get(i as usize)? {
                 Built::Table(t) => super::Member::Table(*t),
                 Built::Closure(c) => super::Member::Closure(*c),
