@@ -180,6 +180,10 @@ impl<'gc> Tracker<'gc> {
             pages: Default::default(),
             sum: rest,
         };
+        let members = members.into_iter();
+        // (Room for all at once: a restore hands over thousands.)
+        let (least, most) = members.size_hint();
+        t.cache.reserve(most.unwrap_or(least));
         for (m, h) in members {
             if t.cache.insert(m.address(), h).is_none() {
                 t.sum = t.sum.wrapping_add(h);
