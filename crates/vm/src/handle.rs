@@ -390,9 +390,7 @@ pub(crate) fn reroot_handles<'gc>(
                     .objects
                     .iter()
                     .position(|o| match o {
-                        crate::snapshot::Obj::Executor { threads, .. } => {
-                            threads.first() == Some(&t)
-                        }
+                        crate::snapshot::Obj::Executor(e) => e.threads.first() == Some(&t),
                         _ => false,
                     })
                     .map(|i| i as u32)

@@ -309,7 +309,7 @@ fn write_image(img: &Image) -> Result<Vec<u8>, SnapshotError> {
                 w.opt(*metatable);
                 w.us(*array_capacity);
                 w.us(*entries_capacity);
-                w.us(*tombstones);
+                w.us(*tombstones as usize);
                 w.vals(img.slot_range(*array, 1)?);
                 let kv = img.slot_range(*entries, 2)?;
                 w.us(kv.len() / 2);
@@ -353,12 +353,13 @@ fn write_image(img: &Image) -> Result<Vec<u8>, SnapshotError> {
                 w.u8(T_UPVALUE_CLOSED);
                 w.val(*v);
             }
-            Obj::Callback {
-                id,
-                name,
-                func,
-                upvalue,
-            } => {
+            Obj::Callback(c) => {
+                let CallbackImg {
+                    id,
+                    name,
+                    func,
+                    upvalue,
+                } = &**c;
                 let key = p.callback_key(*func).ok_or_else(|| {
                     SnapshotError::Unsupported(format!(
                         "the Rust function '{name}' is not registered in the permanents \
@@ -376,16 +377,17 @@ fn write_image(img: &Image) -> Result<Vec<u8>, SnapshotError> {
                 w.u8(T_THREAD);
                 write_thread(&mut w, p, t)?;
             }
-            Obj::UserData {
-                id,
-                flags: uflags,
-                metatable,
-                type_name,
-                payload,
-                capture: _,
-                typed,
-                payload_hash: _, // recomputed from the payload when read
-            } => {
+            Obj::UserData(u) => {
+                let UserDataImg {
+                    id,
+                    flags: uflags,
+                    metatable,
+                    type_name,
+                    payload,
+                    capture: _,
+                    typed,
+                    payload_hash: _, // recomputed from the payload when read
+                } = &**u;
                 let bytes = typed
                     .as_deref()
                     .and_then(|ops| ops.to_bytes.map(|f| (ops, f)))
@@ -414,19 +416,21 @@ fn write_image(img: &Image) -> Result<Vec<u8>, SnapshotError> {
                 w.name(type_name);
                 w.bytes(&bytes);
             }
-            Obj::Resumable { key, fields } => {
+            Obj::Resumable(r) => {
+                let ResumableImg { key, fields } = &**r;
                 w.u8(T_RESUMABLE);
                 w.name(key.0);
                 w.name(key.1);
                 w.vals(fields);
             }
-            Obj::Executor {
-                threads,
-                result,
-                traceback,
-                interrupt,
-                waits_for_collection,
-            } => {
+            Obj::Executor(e) => {
+                let ExecutorImg {
+                    threads,
+                    result,
+                    traceback,
+                    interrupt,
+                    waits_for_collection,
+                } = &**e;
                 w.u8(T_EXECUTOR);
                 w.indexes(threads);
                 match result {
@@ -1181,7 +1185,8 @@ fn read_object(
             let metatable = r.opt()?;
             let array_capacity = r.us()?;
             let entries_capacity = r.us()?;
-            let tombstones = r.us()?;
+            let tombstones =
+                u32::try_from(r.us()?).or(bad("more hash entries than a table can index"))?;
             let n = r.count(1)?;
             if slots.len() + n > slots.capacity() {
                 return bad("more table slots than announced");
@@ -1197,7 +1202,7 @@ fn read_object(
                 return bad("more table slots than announced");
             }
             let start = u32::try_from(slots.len()).or(bad("too many slots"))?;
-            r.entries_into(m, tombstones, slots, check)?;
+            r.entries_into(m, tombstones as usize, slots, check)?;
             if slots.len() > u32::MAX as usize {
                 return bad("too many slots");
             }
@@ -1251,12 +1256,12 @@ fn read_object(
                 .permanents
                 .callback_by_key(lib, key)
                 .ok_or_else(|| missing(format!("the Rust function '{lib}.{key}'")))?;
-            Obj::Callback {
+            Obj::Callback(Box::new(CallbackImg {
                 id,
                 name: names.display(r)?,
                 func,
                 upvalue: r.val()?,
-            }
+            }))
         }
         T_THREAD => {
             r.spend(std::mem::size_of::<ThreadImg>())?;
@@ -1283,7 +1288,7 @@ fn read_object(
             let (revive, payload_hash) = from_bytes(payload).map_err(|why| {
                 SnapshotError::Unsupported(format!("userdata of type '{type_name}': {why}"))
             })?;
-            Obj::UserData {
+            Obj::UserData(Box::new(UserDataImg {
                 id,
                 flags,
                 metatable,
@@ -1292,7 +1297,7 @@ fn read_object(
                 capture: ops.capture as CaptureFn,
                 typed: Some(Box::new(ops)),
                 payload_hash,
-            }
+            }))
         }
         T_EXECUTOR => {
             let threads = r.indexes()?;
@@ -1310,13 +1315,13 @@ fn read_object(
             let tb = r.bytes()?;
             r.spend(tb.len())?;
             let traceback = String::from_utf8(tb.to_vec()).or(bad("traceback is not UTF-8"))?;
-            Obj::Executor {
+            Obj::Executor(Box::new(ExecutorImg {
                 threads,
                 result,
                 interrupt,
                 traceback,
                 waits_for_collection: r.bool()?,
-            }
+            }))
         }
         T_RESUMABLE => {
             let (lib, name) = names.key(r)?;
@@ -1328,7 +1333,7 @@ fn read_object(
             // The values `rebuild` reads the state from, then the state itself (about one
             // value's worth per field).
             r.spend(fields.len().saturating_mul(32).saturating_add(64))?;
-            Obj::Resumable { key, fields }
+            Obj::Resumable(Box::new(ResumableImg { key, fields }))
         }
         _ => return bad("bad object tag"),
     })

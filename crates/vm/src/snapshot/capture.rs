@@ -310,12 +310,12 @@ impl<'gc> Capture<'gc> {
                     upvalue,
                     _charge: _, // a callback's size is fixed
                 } = &*c.0;
-                Obj::Callback {
+                Obj::Callback(Box::new(CallbackImg {
                     id: *id,
                     name,
                     func: *func,
                     upvalue: self.val(*upvalue),
-                }
+                }))
             }
             ObjRef::Thread(t) => {
                 let ts = t.borrow();
@@ -338,10 +338,10 @@ impl<'gc> Capture<'gc> {
                 }
                 let mut values = Vec::new();
                 st.write_to(&mut |v| values.push(v));
-                Obj::Resumable {
+                Obj::Resumable(Box::new(ResumableImg {
                     key,
                     fields: self.vals(&values),
-                }
+                }))
             }
             ObjRef::Executor(e) => {
                 let st = e.0.borrow();
@@ -352,7 +352,7 @@ impl<'gc> Capture<'gc> {
                     interrupt,
                     waits_for_collection,
                 } = &*st;
-                Obj::Executor {
+                Obj::Executor(Box::new(ExecutorImg {
                     threads: threads
                         .iter()
                         .map(|t| self.obj(ObjRef::Thread(*t)))
@@ -361,7 +361,7 @@ impl<'gc> Capture<'gc> {
                     traceback: traceback.clone(),
                     interrupt: interrupt.map(|v| self.val(v)),
                     waits_for_collection: *waits_for_collection,
-                }
+                }))
             }
         })
     }
@@ -402,7 +402,7 @@ impl<'gc> Capture<'gc> {
             entries: entries_range,
             array_capacity: array.capacity(),
             entries_capacity: entries.capacity(),
-            tombstones: *tombstones as usize,
+            tombstones: *tombstones,
             metatable: metatable.map(|m| self.obj(ObjRef::Table(m))),
         }
     }
@@ -424,7 +424,7 @@ impl<'gc> Capture<'gc> {
         let payload = capture(&**data).map_err(|why| {
             SnapshotError::Unsupported(format!("userdata of type `{type_name}`: {why}"))
         })?;
-        Ok(Obj::UserData {
+        Ok(Obj::UserData(Box::new(UserDataImg {
             id: *id,
             flags,
             metatable: metatable.map(|m| self.obj(ObjRef::Table(m))),
@@ -433,7 +433,7 @@ impl<'gc> Capture<'gc> {
             capture,
             typed: typed.map(Box::new),
             payload_hash: typed.map_or(0, |ops| (ops.checksum)(&**data)),
-        })
+        })))
     }
 
     fn frame(&mut self, f: &Frame<'gc>) -> FrameImg {

@@ -24,7 +24,7 @@
 
 use lunette_gc_snapshot::StableHasher;
 
-use super::image::{FrameImg, Image, Obj, OutcomeImg, ThenImg, Val};
+use super::image::{FrameImg, Image, Obj, OutcomeImg, ThenImg, UserDataImg, Val};
 use crate::thread::Returns;
 
 /// How a reference is hashed: its kind and a word (an id, a digest, or 0).
@@ -82,13 +82,13 @@ pub(crate) fn identity(o: &Obj) -> Ident {
     match o {
         Obj::Table { id, .. } => Ident::with_id(Ident::TABLE, *id),
         Obj::Closure { id, .. } => Ident::with_id(Ident::CLOSURE, *id),
-        Obj::Callback { id, .. } => Ident::with_id(Ident::CALLBACK, *id),
+        Obj::Callback(c) => Ident::with_id(Ident::CALLBACK, c.id),
         Obj::Thread(t) => Ident::with_id(Ident::THREAD, t.id),
-        Obj::UserData { id, .. } => Ident::with_id(Ident::USERDATA, *id),
+        Obj::UserData(u) => Ident::with_id(Ident::USERDATA, u.id),
         Obj::UpValueOpen { .. } | Obj::UpValueClosed(_) => Ident(Ident::UPVALUE, 0),
         Obj::Proto { proto, .. } => Ident(Ident::PROTO, proto_digest(proto)),
-        Obj::Executor { .. } => Ident(Ident::EXECUTOR, 0),
-        Obj::Resumable { key, .. } => Ident(Ident::RESUMABLE, resumable_key(*key)),
+        Obj::Executor(_) => Ident(Ident::EXECUTOR, 0),
+        Obj::Resumable(r) => Ident(Ident::RESUMABLE, resumable_key(r.key)),
     }
 }
 
@@ -104,13 +104,12 @@ pub(crate) fn resumable_key(key: (&str, &str)) -> u64 {
 pub(crate) fn is_member(o: &Obj) -> bool {
     match o {
         Obj::Table { id, .. } => !crate::state::is_host_id(*id),
-        Obj::UpValueOpen { .. }
-        | Obj::UpValueClosed(_)
-        | Obj::UserData { .. }
-        | Obj::Resumable { .. } => true,
+        Obj::UpValueOpen { .. } | Obj::UpValueClosed(_) | Obj::UserData(_) | Obj::Resumable(_) => {
+            true
+        }
         Obj::Closure { id, .. } => !crate::state::is_host_id(*id),
         Obj::Thread(t) => !crate::state::is_host_id(t.id),
-        Obj::Callback { .. } | Obj::Proto { .. } | Obj::Executor { .. } => false,
+        Obj::Callback(_) | Obj::Proto { .. } | Obj::Executor(_) => false,
     }
 }
 
@@ -391,11 +390,11 @@ pub(crate) fn member_hash_pages(
             .unwrap_or(&[])
     };
     match o {
-        Obj::Resumable { key, fields } => {
+        Obj::Resumable(r) => {
             h.word(19);
-            h.bytes(key.0.as_bytes());
-            h.bytes(key.1.as_bytes());
-            hash_vals(h, fields, ids);
+            h.bytes(r.key.0.as_bytes());
+            h.bytes(r.key.1.as_bytes());
+            hash_vals(h, &r.fields, ids);
         }
         Obj::Table {
             id,
@@ -410,7 +409,7 @@ pub(crate) fn member_hash_pages(
                 TableHeader {
                     id: *id,
                     flags: *flags,
-                    tombstones: *tombstones,
+                    tombstones: *tombstones as usize,
                     metatable: metatable.map(obj),
                 },
                 range(array.start, array.len, 1),
@@ -519,14 +518,15 @@ pub(crate) fn member_hash_pages(
             h.word(resume_depth as u64);
             h.word(returned_depth as u64);
         }
-        Obj::UserData {
-            id,
-            flags,
-            metatable,
-            type_name,
-            payload_hash,
-            ..
-        } => {
+        Obj::UserData(u) => {
+            let UserDataImg {
+                id,
+                flags,
+                metatable,
+                type_name,
+                payload_hash,
+                ..
+            } = &**u;
             // Typed payloads by their `Rewindable::checksum`; untyped ones by their type.
             h.word(17);
             h.word(*id);
@@ -538,7 +538,7 @@ pub(crate) fn member_hash_pages(
             h.bytes(type_name.as_bytes());
             h.word(*payload_hash);
         }
-        Obj::Callback { .. } | Obj::Proto { .. } | Obj::Executor { .. } => return 0,
+        Obj::Callback(_) | Obj::Proto { .. } | Obj::Executor(_) => return 0,
     }
     h.finish()
 }

@@ -166,7 +166,8 @@ pub(crate) enum Obj {
         /// `collectgarbage("count")` reports) must not change across a restore.
         array_capacity: usize,
         entries_capacity: usize,
-        tombstones: usize,
+        /// `TableState::tombstones`.
+        tombstones: u32,
         metatable: Option<u32>,
     },
     Proto {
@@ -186,44 +187,60 @@ pub(crate) enum Obj {
         slot: usize,
     },
     UpValueClosed(Val),
-    Callback {
-        id: u64,
-        name: &'static str,
-        func: CallbackFn,
-        upvalue: Val,
-    },
+    Callback(Box<CallbackImg>),
     Thread(Box<ThreadImg>),
-    UserData {
-        id: u64,
-        /// `UserDataMeta::flags`.
-        flags: u8,
-        metatable: Option<u32>,
-        type_name: &'static str,
-        payload: Box<dyn Revive>,
-        capture: CaptureFn,
-        /// A typed `Rewindable` payload's functions (`None`: an untyped snapshotable one;
-        /// boxed: every object of an image is as big as its biggest kind).
-        typed: Option<Box<PayloadOps>>,
-        /// The payload's `Rewindable::checksum` (0 for untyped payloads: their type name
-        /// and id stand for them).
-        payload_hash: u64,
-    },
-    /// A resumable builtin state (`resumable`): its kind (the key of its reader in
-    /// `Image::permanents`) and the stream its `ResumableState::write` produced. Only a
-    /// continuation's `ThenImg::state` refers to it.
-    Resumable {
-        key: crate::permanents::PermanentKey,
-        fields: Box<[Val]>,
-    },
-    Executor {
-        threads: Box<[u32]>,
-        result: Option<Result<(), Val>>,
-        traceback: String,
-        /// `ExecutorState::interrupt`.
-        interrupt: Option<Val>,
-        /// `ExecutorState::waits_for_collection`.
-        waits_for_collection: bool,
-    },
+    UserData(Box<UserDataImg>),
+    /// A resumable builtin state (`resumable`). Only a continuation's `ThenImg::state`
+    /// refers to it.
+    Resumable(Box<ResumableImg>),
+    Executor(Box<ExecutorImg>),
+}
+
+// (The rarer kinds are boxed, and a table's counts are `u32`: every object of an image is
+// as big as its biggest kind, and an image is mostly tables. `Obj` is 56 bytes.)
+const _: () = assert!(std::mem::size_of::<Obj>() <= 56);
+
+#[derive(Debug)]
+pub(crate) struct CallbackImg {
+    pub(crate) id: u64,
+    pub(crate) name: &'static str,
+    pub(crate) func: CallbackFn,
+    pub(crate) upvalue: Val,
+}
+
+#[derive(Debug)]
+pub(crate) struct UserDataImg {
+    pub(crate) id: u64,
+    /// `UserDataMeta::flags`.
+    pub(crate) flags: u8,
+    pub(crate) metatable: Option<u32>,
+    pub(crate) type_name: &'static str,
+    pub(crate) payload: Box<dyn Revive>,
+    pub(crate) capture: CaptureFn,
+    /// A typed `Rewindable` payload's functions (`None`: an untyped snapshotable one).
+    pub(crate) typed: Option<Box<PayloadOps>>,
+    /// The payload's `Rewindable::checksum` (0 for untyped payloads: their type name and
+    /// id stand for them).
+    pub(crate) payload_hash: u64,
+}
+
+/// A resumable builtin state: its kind (the key of its reader in `Image::permanents`) and
+/// the stream its `ResumableState::write` produced.
+#[derive(Debug)]
+pub(crate) struct ResumableImg {
+    pub(crate) key: crate::permanents::PermanentKey,
+    pub(crate) fields: Box<[Val]>,
+}
+
+#[derive(Debug)]
+pub(crate) struct ExecutorImg {
+    pub(crate) threads: Box<[u32]>,
+    pub(crate) result: Option<Result<(), Val>>,
+    pub(crate) traceback: String,
+    /// `ExecutorState::interrupt`.
+    pub(crate) interrupt: Option<Val>,
+    /// `ExecutorState::waits_for_collection`.
+    pub(crate) waits_for_collection: bool,
 }
 
 pub(crate) struct Image {
@@ -400,7 +417,9 @@ impl Image {
                     ..
                 } => constants.len() * size_of::<Val>() + children.len() * 4,
                 Obj::Closure { upvalues, .. } => upvalues.len() * 4,
-                Obj::Resumable { fields, .. } => fields.len() * size_of::<Val>(),
+                Obj::Resumable(r) => size_of::<ResumableImg>() + r.fields.len() * size_of::<Val>(),
+                Obj::Callback(_) => size_of::<CallbackImg>(),
+                Obj::UserData(_) => size_of::<UserDataImg>(),
                 Obj::Thread(t) => {
                     size_of::<ThreadImg>()
                         + t.stack.len() * size_of::<Val>()
@@ -408,9 +427,9 @@ impl Image {
                         + t.open_upvalues.len() * 4
                         + t.tbc_slots.len() * size_of::<usize>()
                 }
-                Obj::Executor {
-                    threads, traceback, ..
-                } => threads.len() * 4 + traceback.len(),
+                Obj::Executor(e) => {
+                    size_of::<ExecutorImg>() + e.threads.len() * 4 + e.traceback.len()
+                }
                 _ => 0,
             };
         }
@@ -420,10 +439,9 @@ impl Image {
 
 pub(crate) fn object_id(o: &Obj) -> Option<u64> {
     match o {
-        Obj::Table { id, .. }
-        | Obj::Closure { id, .. }
-        | Obj::Callback { id, .. }
-        | Obj::UserData { id, .. } => Some(*id),
+        Obj::Table { id, .. } | Obj::Closure { id, .. } => Some(*id),
+        Obj::Callback(c) => Some(c.id),
+        Obj::UserData(u) => Some(u.id),
         Obj::Thread(t) => Some(t.id),
         _ => None,
     }

@@ -172,8 +172,7 @@ impl<'gc> Rebuild<'gc, '_> {
             array: array_part,
             entries: entry_part,
             index: Default::default(),
-            tombstones: u32::try_from(*tombstones)
-                .map_err(|_| SnapshotError::Corrupt("more hash entries than a table can index"))?,
+            tombstones: *tombstones,
             metatable,
             flags: *flags,
             charge: Charge::default(),
@@ -285,23 +284,22 @@ impl<'gc> Rebuild<'gc, '_> {
         self.build_after_dependencies(
             root,
             |obj| match obj {
-                Obj::Callback {
-                    upvalue: Val::Obj(dep),
-                    ..
-                } => Ok(vec![*dep]),
-                Obj::Callback { .. } => Ok(Vec::new()),
+                Obj::Callback(c) => Ok(match c.upvalue {
+                    Val::Obj(dep) => vec![dep],
+                    _ => Vec::new(),
+                }),
                 _ => Err(SnapshotError::Corrupt("expected a callback")),
             },
             |rb, obj| {
-                let Obj::Callback {
+                let Obj::Callback(c) = obj else {
+                    return Err(SnapshotError::Corrupt("expected a callback"));
+                };
+                let CallbackImg {
                     id,
                     name,
                     func,
                     upvalue,
-                } = obj
-                else {
-                    return Err(SnapshotError::Corrupt("expected a callback"));
-                };
+                } = &**c;
                 Ok(Built::Callback(Callback(Gc::new(
                     rb.mc,
                     CallbackInner {
@@ -387,15 +385,16 @@ pub(crate) fn rebuild<'gc>(
                 thread.0.script_id.set(t.script_id);
                 Built::Thread(thread)
             }
-            Obj::UserData {
-                id,
-                flags,
-                type_name,
-                payload,
-                capture,
-                typed,
-                ..
-            } => {
+            Obj::UserData(u) => {
+                let UserDataImg {
+                    id,
+                    flags,
+                    type_name,
+                    payload,
+                    capture,
+                    typed,
+                    ..
+                } = &**u;
                 let (snap, extra) = match typed {
                     Some(ops) => {
                         // The VM must know the type (its metatable's host functions, and
@@ -436,11 +435,11 @@ pub(crate) fn rebuild<'gc>(
                     extra,
                 ))
             }
-            Obj::Executor { .. } => Built::Executor(Executor::empty(mc)),
-            Obj::Resumable { .. } => {
+            Obj::Executor(_) => Built::Executor(Executor::empty(mc)),
+            Obj::Resumable(_) => {
                 Built::Resumable(Resumable::with_epoch(mc, 0, StateBox(Box::new(Unread))))
             }
-            Obj::Proto { .. } | Obj::Closure { .. } | Obj::Callback { .. } => Built::Pending,
+            Obj::Proto { .. } | Obj::Closure { .. } | Obj::Callback(_) => Built::Pending,
         };
     }
     // Phase 2: immutable objects, dependencies first.
@@ -472,7 +471,7 @@ pub(crate) fn rebuild<'gc>(
         }
     }
     for i in 0..image.objects.len() {
-        if let Obj::Callback { .. } = image.objects[i] {
+        if let Obj::Callback(_) = image.objects[i] {
             rb.build_callback(i as u32)?;
         }
     }
@@ -596,31 +595,24 @@ pub(crate) fn rebuild<'gc>(
                 ts.count_c_calls();
                 ts.charge.set(img.charged);
             }
-            (
-                Obj::UserData {
-                    metatable, flags, ..
-                },
-                Built::UserData(u),
-            ) => {
-                let metatable = metatable.map(|m| rb.table(m)).transpose()?;
+            (Obj::UserData(img), Built::UserData(u)) => {
+                let metatable = img.metatable.map(|m| rb.table(m)).transpose()?;
                 crate::journal::JournaledValue::set_unjournaled(
                     u.meta_cell(mc),
                     crate::userdata::UserDataMeta {
                         metatable,
-                        flags: *flags,
+                        flags: img.flags,
                     },
                 );
             }
-            (
-                Obj::Executor {
+            (Obj::Executor(img), Built::Executor(e)) => {
+                let ExecutorImg {
                     threads,
                     result,
                     traceback,
                     interrupt,
                     waits_for_collection,
-                },
-                Built::Executor(e),
-            ) => {
+                } = &**img;
                 let threads = threads
                     .iter()
                     .map(|t| rb.thread(*t))
@@ -642,7 +634,8 @@ pub(crate) fn rebuild<'gc>(
                     waits_for_collection: *waits_for_collection,
                 };
             }
-            (Obj::Resumable { key, fields }, Built::Resumable(r)) => {
+            (Obj::Resumable(img), Built::Resumable(r)) => {
+                let ResumableImg { key, fields } = &**img;
                 let read = image
                     .permanents
                     .resumable_reader(*key)

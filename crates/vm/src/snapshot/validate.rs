@@ -521,13 +521,13 @@ pub(crate) fn validate(img: &Image, decoded: &Decoded) -> Result<(), SnapshotErr
                 }
             }
             Obj::UpValueClosed(v) => c.val(*v)?,
-            Obj::Callback { upvalue, .. } => c.val(*upvalue)?,
-            Obj::Resumable { key, fields } => {
+            Obj::Callback(cb) => c.val(cb.upvalue)?,
+            Obj::Resumable(r) => {
                 // The stream's own structure is checked by the kind's reader at rebuild.
-                if img.permanents.resumable_reader(*key).is_none() {
+                if img.permanents.resumable_reader(r.key).is_none() {
                     return corrupt("resumable state of an unknown kind");
                 }
-                c.vals(fields)?;
+                c.vals(&r.fields)?;
             }
             Obj::Thread(t) => {
                 thread(&c, i as u32, t, &mut open_owner)?;
@@ -535,23 +535,22 @@ pub(crate) fn validate(img: &Image, decoded: &Decoded) -> Result<(), SnapshotErr
                     return corrupt("script id out of range");
                 }
             }
-            Obj::UserData {
-                flags, metatable, ..
-            } => {
-                if flags & !crate::table::GC_FLAG_FINALIZER != 0 {
+            Obj::UserData(u) => {
+                if u.flags & !crate::table::GC_FLAG_FINALIZER != 0 {
                     return corrupt("unknown userdata flags");
                 }
-                if let Some(m) = metatable {
-                    c.table(*m)?;
+                if let Some(m) = u.metatable {
+                    c.table(m)?;
                 }
             }
-            Obj::Executor {
-                threads,
-                result,
-                traceback: _,
-                interrupt,
-                waits_for_collection: _,
-            } => {
+            Obj::Executor(e) => {
+                let ExecutorImg {
+                    threads,
+                    result,
+                    traceback: _,
+                    interrupt,
+                    waits_for_collection: _,
+                } = &**e;
                 if let Some(v) = interrupt {
                     c.val(*v)?;
                 }
