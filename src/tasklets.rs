@@ -72,9 +72,13 @@ const BATCH_FUEL: i64 = 20_000;
 /// Fuel a collection costs the turn that needed it (see `Lua::run_frame`): about a step's
 /// worth, as a plain executor gets one collection slice per `Lua::step`.
 const COLLECTION_COST: i64 = 10_000;
-/// Most steps of one turn that end early without spending the fuel (for the collector)
+/// Most steps of one turn that end early without spending the fuel (for an owed collection)
 /// before the turn counts as over.
 const MAX_STEPS: usize = 1_000;
+/// Most slices of the memory limit's collections one turn waits for before it counts as
+/// over: a guard against a livelock, never reached by a collection that ends (a request
+/// is answered after one complete cycle, and a cycle is a few thousand slices at most).
+const MAX_LIMIT_SLICES: usize = 1_000_000;
 
 /// The scheduler's configuration (stored in the VM: it snapshots and rolls back with the
 /// scheduler).
@@ -231,9 +235,14 @@ impl Lua {
     /// each turn is an executor stepped with the turn's fuel, and a tasklet still running
     /// at the end of its fuel is preempted, never waited for. Besides what its tasklets
     /// run, a group's budget pays 8 units per turn, 2 per coroutine a preemption detaches
-    /// and 10,000 per collection a turn had to wait for (a script's `collectgarbage()`, or
-    /// memory the limit had to find), so a group's frame costs about its budget (plus at
-    /// most one slice and one collection) whatever its tasklets do.
+    /// and 10,000 per full collection a turn had to wait for (a script's `collectgarbage()`
+    /// or one the pacing made due: [`Lua::full_collection_owed`]), so a group's frame costs
+    /// about its budget (plus at most one slice and one collection) whatever its tasklets
+    /// do. The memory limit's collections cost a turn nothing: whether the limit needs one
+    /// depends on garbage not yet freed (on snapshots, restores, step sizes), and where
+    /// turns end must not; its refusals (`not enough memory`, raised at the same points of
+    /// the history in every run) cost the script 10,000 units each where they are raised
+    /// (`MEMORY_REFUSAL_FUEL`), so a tasklet that keeps asking cannot make a frame long.
     pub fn run_frame(&mut self) -> FrameReport {
         use lunette_stdlib::tasklet as t;
         let frame = self.enter(t::begin_frame);
@@ -287,21 +296,31 @@ impl Lua {
                     }
                     Some(Batch::Ran(spent)) => remaining -= spent,
                     Some(Batch::Host(spent, exec, give, mut fuel)) => {
-                        // The collector must run before this turn goes on (a full collection a
-                        // script asked for or that became due, or memory the limit must find
-                        // first). Each collection costs the turn `COLLECTION_COST` units, so a
-                        // tasklet that keeps asking (at the memory limit) cannot make a frame
-                        // long. Known limit: whether the memory limit needs a collection
-                        // depends on garbage not yet freed (physical: different after a
-                        // restore or a rollback), so near the limit the points where tasklets
-                        // are preempted can differ between runs; the cure is a limit on the
-                        // script's deterministic byte count (issue #12, item 4).
+                        // The collector must run before this turn goes on: a full collection
+                        // a script asked for or that became due (owed: it comes at the same
+                        // point of the script's history in every run), or memory the limit
+                        // must find first (which depends on garbage not yet freed, so on
+                        // snapshots, restores and step sizes). An owed collection costs the
+                        // turn `COLLECTION_COST` units, so a tasklet that keeps asking cannot
+                        // make a frame long; the limit's collections cost the turn nothing,
+                        // so that where turns end never depends on them (the limit's refusal,
+                        // which does come at a point of the history, costs the script
+                        // `MEMORY_REFUSAL_FUEL` where it is raised).
                         let mut steps = 0;
+                        let mut limit_slices = 0;
                         loop {
+                            let owed = self.full_collection_owed();
                             self.collect_between_steps();
-                            fuel.consume(COLLECTION_COST);
-                            steps += 1;
-                            if fuel.is_exhausted() || steps > MAX_STEPS {
+                            if owed {
+                                fuel.consume(COLLECTION_COST);
+                                steps += 1;
+                            } else {
+                                limit_slices += 1;
+                            }
+                            if fuel.is_exhausted()
+                                || steps > MAX_STEPS
+                                || limit_slices > MAX_LIMIT_SLICES
+                            {
                                 break;
                             }
                             let mut step_fuel = fuel;

@@ -175,3 +175,36 @@ fn rust_function_calls_charge_the_same_at_every_step_size() {
     // What the general path (`call_function_ex`, `apply_action`, `post_return`) charged.
     assert_eq!(total, 8553);
 }
+
+#[test]
+fn a_memory_refusal_costs_a_step_of_fuel() {
+    // (40 MiB kept under the sandbox's 64 MiB: each 30 MiB request is refused after a full
+    // collection.) Each refusal comes after a full collection (work in proportion to the
+    // heap): a script
+    // that catches `not enough memory` and asks again must pay for each one, or a loop of
+    // them would run collection after collection for a few units each.
+    let asks = |n: usize| {
+        format!(
+            "local keep = {{}} for i = 1, 40 do keep[i] = string.rep('k', 2^20 + i) end
+             local refused = 0
+             for i = 1, {n} do
+               local ok, e = pcall(string.rep, 'x', 30 * 2^20 + i)
+               if not ok and e == 'not enough memory' then refused = refused + 1 end
+             end
+             assert(refused == {n}, refused)"
+        )
+    };
+    let (one, _, outcome) = run(&asks(1), 1_000_000_000);
+    outcome.unwrap();
+    let (five, _, outcome) = run(&asks(5), 1_000_000_000);
+    outcome.unwrap();
+    let per_refusal = (five - one) / 4;
+    assert!(
+        per_refusal >= lunette::vm::executor::MEMORY_REFUSAL_FUEL,
+        "{per_refusal} units per refusal"
+    );
+    assert!(
+        per_refusal < lunette::vm::executor::MEMORY_REFUSAL_FUEL + 100,
+        "{per_refusal} units per refusal"
+    );
+}

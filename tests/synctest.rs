@@ -244,3 +244,87 @@ fn the_game_plays_alike_with_a_ring_snapshot_every_frame() {
         assert!(play(&want, seed, true) >= 5);
     }
 }
+
+const WORKERS: &str = r##"
+keep = {}
+for i = 1, 40 do keep[i] = string.rep("k", 30000) end
+log = {}
+function worker(name)
+  local i = 0
+  while true do
+    i = i + 1
+    local junk = string.rep(name, 150000 + i % 7)
+    log[#log + 1] = name .. i .. ":" .. #junk
+    if #log > 40 then table.remove(log, 1) end
+    if i % 25 == 0 then tasklet.wait(1) end
+  end
+end
+function look() return table.concat(log, ",") .. "|" .. collectgarbage("count") * 1024 end
+"##;
+
+fn workers_vm() -> Lua {
+    let mut lua = Lua::with_host(Rc::new(CaptureHost::new()));
+    lua.open_tasklets(TaskletConfig {
+        budget: 30_000,
+        slice: 1_500,
+        ..TaskletConfig::default()
+    });
+    lua.set_memory_limit(Some(LIMIT));
+    lua.execute(WORKERS.as_bytes(), "=workers")
+        .expect("workers load");
+    for name in ["a", "b"] {
+        let f = lua.enter(|ctx| ctx.stash(ctx.globals().get(ctx.key("worker"))));
+        let arg = lua.enter(|ctx| ctx.stash(ctx.str(name)));
+        lua.spawn_tasklet("workers", name, &f, lunette::Variadic(vec![arg]))
+            .expect("spawns");
+    }
+    lua
+}
+
+fn workers_frame(lua: &mut Lua) -> (String, u64) {
+    let report = lua.run_frame();
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    let exec = start(lua, "look", &[]);
+    (finish(lua, &exec, 1 << 40), lua.checksum().unwrap())
+}
+
+/// Tasklets preempted in the middle of their loops, allocating near the memory limit: where
+/// each turn ends must not depend on the ring (which keeps old garbage alive) or on restores.
+#[test]
+fn tasklets_near_the_memory_limit_are_preempted_alike() {
+    const FRAMES: usize = 40;
+    let mut lua = workers_vm();
+    let want: Vec<(String, u64)> = (0..FRAMES).map(|_| workers_frame(&mut lua)).collect();
+    let mut lua = workers_vm();
+    let mut rng = Lcg(9);
+    let mut held: Vec<usize> = Vec::new();
+    let mut f = 0;
+    let mut rollbacks = 0;
+    while f < FRAMES {
+        lua.snap().unwrap();
+        held.push(f);
+        if held.len() > lunette::vm::lua::DEFAULT_MAX_SNAPSHOTS {
+            held.remove(0);
+        }
+        if rng.next().is_multiple_of(7) {
+            let snap = lua.snapshot().unwrap();
+            let mut fresh = Lua::with_host(Rc::new(CaptureHost::new()));
+            fresh.open_tasklets(TaskletConfig::default());
+            fresh.set_memory_limit(Some(LIMIT));
+            fresh.restore(&snap).unwrap();
+            lua = fresh;
+            held.clear();
+        }
+        let got = workers_frame(&mut lua);
+        assert_eq!(got, want[f], "frame {f}");
+        f += 1;
+        if held.len() > 1 && rollbacks < 15 && rng.next().is_multiple_of(3) {
+            let n = 1 + (rng.next() as usize % held.len().min(8));
+            lua.rollback(n).unwrap();
+            held.truncate(held.len() - (n - 1));
+            f = *held.last().unwrap();
+            rollbacks += 1;
+        }
+    }
+    assert!(rollbacks >= 5, "{rollbacks} rollbacks");
+}

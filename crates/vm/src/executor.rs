@@ -755,7 +755,7 @@ impl<'gc> Executor<'gc> {
         let mut ts = thread.borrow_mut(ctx);
         // (Taken whatever happens next, so it never outlives this error.)
         let raised_by = ts.raised_by.take();
-        let value = error_to_value(ctx, &ts, e, None);
+        let value = raised_value(ctx, &ts, e, None, fuel);
         // (One scan of the frames for the catcher: a runaway recursion leaves 200,000.)
         let catch = catcher_index(&ts);
         if is_main && st.traceback.is_empty() && catch.is_none() {
@@ -964,8 +964,33 @@ fn deliver_to_resumer<'gc>(
     }
 }
 
+/// Fuel a `not enough memory` error costs where it is raised. The memory limit refuses only
+/// after a full collection (work in proportion to the heap, which no unit of the script's
+/// fuel paid for), so a script that catches the error and asks again, in a loop, would make
+/// a collection per iteration: this makes each one cost about a step of 10,000 units. A
+/// refusal comes at the same point of a script's history in every run, so its charge does
+/// not move where steps end between runs.
+pub const MEMORY_REFUSAL_FUEL: i64 = 10_000;
+
 /// The error value of a memory error (PUC's message).
 pub const NOT_ENOUGH_MEMORY: &str = "not enough memory";
+
+/// `error_to_value` for an error the running script raised (or a builtin it called): a
+/// memory refusal is charged `MEMORY_REFUSAL_FUEL` here, where it becomes a Lua error.
+fn raised_value<'gc>(
+    ctx: Context<'gc>,
+    ts: &ThreadState<'gc>,
+    e: Error<'gc>,
+    callee: Option<&str>,
+    fuel: &mut Fuel,
+) -> Value<'gc> {
+    if matches!(e, Error::NotEnoughMemory) {
+        // The limit refused after a full collection (the work this pays for), at a point
+        // of the script's history.
+        fuel.consume(MEMORY_REFUSAL_FUEL);
+    }
+    error_to_value(ctx, ts, e, callee)
+}
 
 /// Converts a raised error to the Lua value that propagates, adding position and function
 /// name information like PUC's `luaL_error` / `luaL_argerror`.
@@ -1073,7 +1098,7 @@ fn unwind_to<'gc>(
                 Ok(_) => Ok(()),
                 Err(e) => {
                     ts.raised_by = None;
-                    let v = error_to_value(ctx, ts, e, None);
+                    let v = raised_value(ctx, ts, e, None, fuel);
                     unwind(ctx, thread, ts, v, fuel, coroutine)
                 }
             };
@@ -1163,7 +1188,9 @@ fn run_continuation<'gc>(
         ts.stack[base - 1] = then.state;
         return call_function(ctx, thread, ts, base - 1, returns, is_main, fuel);
     }
-    if then.name != PENDING_TAIL_CALL {
+    // (What the continuation costs, refunded if it asks to run again after a collection.)
+    let fuel_before = fuel.remaining();
+    if then.name != PENDING_TAIL_CALL && then.name != RETRY_CALL {
         fuel.consume(1);
     }
     if then.name == RESUMING {
@@ -1234,7 +1261,10 @@ fn run_continuation<'gc>(
         ),
         Err(Error::CollectThenRetry) => {
             // Run the same continuation again, with the same stack and outcome, after the
-            // host's full collection (see `Error::CollectThenRetry`).
+            // host's full collection (see `Error::CollectThenRetry`). It changed nothing, and
+            // its charges are refunded: whether the limit needed a collection first depends
+            // on garbage not yet freed, so a retry must cost nothing (see `run_callback`).
+            fuel.set_remaining(fuel_before);
             ts.push_frame(Frame::Continuation {
                 then,
                 base,
@@ -1253,7 +1283,13 @@ fn run_continuation<'gc>(
             if crate::hook::is_function_return(&then, returns) {
                 ts.raised_by = Some((callee_name, base - 1));
             }
-            Err(Error::Value(error_to_value(ctx, ts, e, Some(callee_name))))
+            Err(Error::Value(raised_value(
+                ctx,
+                ts,
+                e,
+                Some(callee_name),
+                fuel,
+            )))
         }
     }
 }
@@ -1368,6 +1404,7 @@ fn run_callback<'gc>(
     is_main: bool,
     fuel: &mut Fuel,
 ) -> Result<Action<'gc>, Error<'gc>> {
+    let fuel_before = fuel.remaining();
     fuel.consume(1);
     let mut exec = Exec {
         ts,
@@ -1378,7 +1415,17 @@ fn run_callback<'gc>(
         upvalue: inner.upvalue,
         resumable: None,
     };
-    (inner.func)(ctx, &mut exec)
+    let r = (inner.func)(ctx, &mut exec);
+    if let Err(Error::CollectThenRetry) = r {
+        // The callback changed nothing before asking (the contract of `CollectThenRetry`),
+        // and its charges are refunded too: it runs again after the collection (through the
+        // free `RETRY_CALL` continuation) and is charged then, as once. Whether the limit
+        // needed a collection first depends on garbage not yet freed (on the host's
+        // snapshots, restores, step sizes), so a retry must not change the fuel a script
+        // spends, nor so where its steps end.
+        fuel.set_remaining(fuel_before);
+    }
+    r
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -1495,7 +1542,7 @@ fn after_callback<'gc>(
             // The callback asked for memory that fits only after a full collection, before
             // changing anything: call it again (same stack) when the host has collected.
             ts.push_frame(Frame::Continuation {
-                then: Then::new("retry", retry_callback, ts.stack[func]),
+                then: Then::new(RETRY_CALL, retry_callback, ts.stack[func]),
                 base: func + 1,
                 returns,
                 ready: Some(Outcome::Returned),
@@ -1506,7 +1553,7 @@ fn after_callback<'gc>(
         }
         Err(e) => {
             ts.raised_by = Some((name, func));
-            return Err(Error::Value(error_to_value(ctx, ts, e, Some(name))));
+            return Err(Error::Value(raised_value(ctx, ts, e, Some(name), fuel)));
         }
     };
     match action {
@@ -2054,6 +2101,9 @@ pub(crate) const RESUMING: &str = "(resuming)";
 const PENDING_CALL: &str = "(pending call)";
 /// `PENDING_CALL` for a tail call (an `Action::Call` without continuation).
 const PENDING_TAIL_CALL: &str = "(pending tail call)";
+/// The name of the continuation that calls a callback again after the collection it asked
+/// for (`retry_callback`): running it is free (see `run_callback`).
+const RETRY_CALL: &str = "retry";
 /// `Then::name` of the continuation of an `Action::Detach` (the frame keeps the name of
 /// the function that detached, for tracebacks).
 const DETACHED: &str = "(detached)";
@@ -2277,7 +2327,7 @@ pub(crate) fn permanents(p: &mut crate::permanents::Permanents) {
         message_handler_done,
     );
     p.continuation(("vm", "continue_unwinding"), "__close", continue_unwinding);
-    p.continuation(("vm", "retry_callback"), "retry", retry_callback);
+    p.continuation(("vm", "retry_callback"), RETRY_CALL, retry_callback);
     p.continuation(("vm", "close_driver"), "close", close_driver);
     p.continuation(("vm", "resume_chain"), RESUMING, resume_chain);
     p.continuation(("vm", "resume_preempted"), PREEMPTED, resume_preempted);

@@ -1145,6 +1145,10 @@ fn run_mode<'gc, const HOOKED: bool>(
                     return Ok(Flow::OutOfFuel);
                 }
                 if memory.needs_attention() {
+                    // The instruction runs when the frame resumes, charged then: its unit
+                    // is given back (whether memory needs attention here can depend on
+                    // garbage not yet freed, and must not change the fuel spent).
+                    spend!(-1);
                     jump_by!(-1);
                     save!();
                     if HOOKED {
@@ -1878,7 +1882,11 @@ fn run_mode<'gc, const HOOKED: bool>(
                         ConcatStep::CollectFirst(new_top) => {
                             // The result does not fit until a full collection: run this
                             // `Concat` again (in resume mode, from what is reduced so far)
-                            // after the host has collected.
+                            // after the host has collected, charged then: its unit and
+                            // its operands' are given back (whether the limit needs a
+                            // collection first depends on garbage not yet freed, and must
+                            // not change the fuel spent; see `check_fuel_before`).
+                            spend!(-1 - n as i64);
                             top!() = new_top;
                             current_frame(ts).concat_resume = true;
                             jump_by!(-1);

@@ -716,6 +716,21 @@ impl Lua {
         status
     }
 
+    /// Whether a full collection of the script's history is owed: one a script asked for
+    /// (`collectgarbage()`) or the pacing made due, not started yet, in progress, or with
+    /// mark work the executors still wait for. These come at the same points of a script's
+    /// history in every run. A step that ended early (fuel left, not finished) without one
+    /// owed ended for the memory limit's collection, which depends on garbage not yet freed
+    /// (so on the host's snapshots, restores and step sizes): a scheduler that charges its
+    /// turns for collections charges for the owed ones only, as the tasklet scheduler does,
+    /// so that where its turns end stays a function of the script's history.
+    pub fn full_collection_owed(&self) -> bool {
+        self.enter_unsettled(|ctx| {
+            let gc = ctx.state().gc.borrow();
+            gc.full_collection_requested || gc.collection.is_some() || gc.collection_wait > 0
+        })
+    }
+
     /// The collection work `step` does after an executor's step: a full collection a
     /// script asked for, a slice of the collection the memory limit asked for, or the
     /// pacing's incremental work. For hosts that step executors themselves inside `enter`

@@ -32,9 +32,14 @@
 //! change whether a script runs out of memory. What still counts besides the script's objects
 //! is what the host holds in the VM (stashed values, loaded chunks, executors' stacks): a host
 //! that holds different things near the limit can see a different verdict. *When* a step ends
-//! for the limit's collection depends on garbage (invisible to a script run with `Lua::step`;
-//! the tasklet scheduler charges a turn for each wait, see `tasklets`). What a script can read
-//! (`collectgarbage("count")`) is deterministic: see `MemoryAccount::script_bytes`.
+//! for the limit's collection depends on garbage, so such an early end changes nothing a
+//! script sees: the work the step had started is given back and done again after the
+//! collection at no charge (a callback or continuation that asked with
+//! `reserve_memory_or_retry` is refunded, the interpreter gives back the unit of the
+//! instruction it runs again), so the fuel a script spends, and where its steps and tasklet
+//! turns end, never depend on it; the refusal itself costs `MEMORY_REFUSAL_FUEL`. What a
+//! script can read (`collectgarbage("count")`) is deterministic: see
+//! `MemoryAccount::script_bytes`.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
