@@ -236,7 +236,7 @@ impl Lua {
     /// at the end of its fuel is preempted, never waited for. Besides what its tasklets
     /// run, a group's budget pays 8 units per turn, 2 per coroutine a preemption detaches
     /// and 10,000 per full collection a turn had to wait for (a script's `collectgarbage()`
-    /// or one the pacing made due: [`Lua::full_collection_owed`]), so a group's frame costs
+    /// or one the pacing made due: [`lunette_vm::Lua::full_collection_owed`]), so a group's frame costs
     /// about its budget (plus at most one slice and one collection) whatever its tasklets
     /// do. The memory limit's collections cost a turn nothing: whether the limit needs one
     /// depends on garbage not yet freed (on snapshots, restores, step sizes), and where
