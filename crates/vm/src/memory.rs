@@ -210,6 +210,14 @@ impl MemoryAccount {
             .set(self.limit.get().saturating_add(self.ring_allowance.get()));
     }
 
+    /// Moves `bytes` of what is charged here to `to` (a heap that leaves this VM's account
+    /// with its objects: `Lua::restore`'s retired heap).
+    pub(crate) fn hand_over(&self, to: &MemoryAccount, bytes: usize) {
+        let bytes = bytes.min(self.used.get());
+        self.sub(bytes);
+        to.add(bytes);
+    }
+
     /// Starts peak tracking over from the current usage.
     pub(crate) fn reset_peak(&self) {
         self.peak.set(self.used.get());
