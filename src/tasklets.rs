@@ -77,8 +77,9 @@ const COLLECTION_COST: i64 = 10_000;
 const MAX_STEPS: usize = 1_000;
 /// Most slices of the memory limit's collections one turn waits for before it counts as
 /// over: a guard against a livelock, never reached by a collection that ends (a request
-/// is answered after one complete cycle, and a cycle is a few thousand slices at most).
-const MAX_LIMIT_SLICES: usize = 1_000_000;
+/// is answered after one complete cycle, and a cycle of a 64 MiB heap is a few hundred
+/// slices).
+const MAX_LIMIT_SLICES: usize = 100_000;
 
 /// The scheduler's configuration (stored in the VM: it snapshots and rolls back with the
 /// scheduler).
@@ -236,13 +237,14 @@ impl Lua {
     /// at the end of its fuel is preempted, never waited for. Besides what its tasklets
     /// run, a group's budget pays 8 units per turn, 2 per coroutine a preemption detaches
     /// and 10,000 per full collection a turn had to wait for (a script's `collectgarbage()`
-    /// or one the pacing made due: [`lunette_vm::Lua::full_collection_owed`]), so a group's frame costs
-    /// about its budget (plus at most one slice and one collection) whatever its tasklets
-    /// do. The memory limit's collections cost a turn nothing: whether the limit needs one
-    /// depends on garbage not yet freed (on snapshots, restores, step sizes), and where
-    /// turns end must not; its refusals (`not enough memory`, raised at the same points of
-    /// the history in every run) cost the script 10,000 units each where they are raised
-    /// (`MEMORY_REFUSAL_FUEL`), so a tasklet that keeps asking cannot make a frame long.
+    /// or one the pacing made due: [`lunette_vm::Lua::full_collection_owed`]), so a
+    /// group's frame costs about its budget (plus at most one slice and one collection)
+    /// whatever its tasklets do. The memory limit's collections cost a turn nothing: whether
+    /// the limit needs one depends on garbage not yet freed (on snapshots, restores, step
+    /// sizes), and where turns end must not; its refusals (`not enough memory`, raised at
+    /// the same points of the history in every run) cost the script 10,000 units each where
+    /// they are raised (`MEMORY_REFUSAL_FUEL`), so a tasklet that keeps asking cannot make a
+    /// frame long.
     pub fn run_frame(&mut self) -> FrameReport {
         use lunette_stdlib::tasklet as t;
         let frame = self.enter(t::begin_frame);

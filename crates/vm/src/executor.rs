@@ -1421,8 +1421,8 @@ fn run_callback<'gc>(
         // and its charges are refunded too: it runs again after the collection (through the
         // free `RETRY_CALL` continuation) and is charged then, as once. Whether the limit
         // needed a collection first depends on garbage not yet freed (on the host's
-        // snapshots, restores, step sizes), so a retry must not change the fuel a script
-        // spends, nor so where its steps end.
+        // snapshots, restores, step sizes), so a retry must change neither the fuel a script
+        // spends nor where its steps end.
         fuel.set_remaining(fuel_before);
     }
     r
