@@ -8,6 +8,9 @@
 //! steps) and in a VM with host machinery interleaved; every frame's output and the checksum
 //! after it must be equal.
 
+mod common;
+use common::Lcg;
+
 use std::rc::Rc;
 
 use lunette::{CaptureHost, ExecResult, Executor, Fuel, Lua, Value};
@@ -196,18 +199,6 @@ fn count_is_exact_after_restoring_between_start_and_first_step() {
             *sum,
             "ring, checksum after frame {i}"
         );
-    }
-}
-
-/// Deterministic pseudo-random numbers for the test's own choices.
-struct Lcg(u64);
-impl Lcg {
-    fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        self.0 >> 33
     }
 }
 

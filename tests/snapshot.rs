@@ -1,6 +1,9 @@
 //! Snapshots and rollback: what a snapshot covers, identity after restore, host handles,
 //! paused executors, errors, and a game-like replay with random rollbacks.
 
+mod common;
+use common::Lcg;
+
 use std::rc::Rc;
 
 use lunette::vm::{Snapshot, SnapshotError, StaleHandle};
@@ -497,18 +500,6 @@ fn call_frame(lua: &mut Lua, host: &CaptureHost, input: i64) -> String {
         _ => String::new(),
     });
     format!("{result}\n{}", stdout(host))
-}
-
-/// Deterministic pseudo-random numbers for the test's own choices.
-struct Lcg(u64);
-impl Lcg {
-    fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        self.0 >> 33
-    }
 }
 
 const FRAMES: usize = 320;

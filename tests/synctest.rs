@@ -5,6 +5,9 @@
 //! and finished in a fresh VM, step sizes from 1 to 10,000 units of fuel). Every frame's
 //! output and checksum must equal those of a plain run.
 
+mod common;
+use common::Lcg;
+
 use std::rc::Rc;
 
 use lunette::{CaptureHost, ExecResult, Executor, Fuel, Lua, TaskletConfig, Value};
@@ -126,19 +129,6 @@ fn reference(frames: usize) -> Vec<(String, u64)> {
             (out, end_frame(&mut lua))
         })
         .collect()
-}
-
-/// A small deterministic generator for the host's choices.
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        self.0 >> 33
-    }
 }
 
 /// Plays `frames` frames with the host's interference (`snap_every_frame`: a ring snapshot
