@@ -6,6 +6,8 @@ print(select('#', s:byte(1, -1)))
 local codes = {} for i = 1, 40000 do codes[i] = i % 256 end
 local chars = string.char(table.unpack(codes)) print(#chars, chars:sub(-3):byte(1, -1))
 codes[20000] = 300 print(pcall(string.char, table.unpack(codes)))
+local d = os.date(("!%Y-%m-%d %H:%M:%S %j %a %b|"):rep(3000), 86400 * 365) print(#d, d:sub(-41))
+print(pcall(os.date, ("!%Y"):rep(5000) .. "%Q tail", 0))
 local t = {} for a, b in s:gmatch("(a)(b)") do t[#t + 1] = a .. b end print(#t)
 print(s:gsub("a", "%0x"):len())
 print((s:gsub("(a)(b)", function(x, y) return y .. x end)):sub(1, 20))

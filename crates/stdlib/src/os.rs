@@ -11,7 +11,7 @@
 //! `std::process::exit` (that grant is for the command-line runner; an embedding host that
 //! grants it accepts that a script may end the process).
 
-use lunette_vm::{Action, CallbackFn, Context, Error, Exec, Table, Value};
+use lunette_vm::{Action, CallbackFn, Context, Error, Exec, Outcome, Table, Then, Value};
 
 use crate::base::set;
 use crate::util::{check_string, opt_string};
@@ -40,6 +40,7 @@ pub fn open(ctx: Context<'_>) {
         fns.extend_from_slice(GRANTED);
     }
     crate::util::add_functions(ctx, lib, &fns);
+    ctx.register_permanents(|p| p.continuation(("os", "date_resume"), "date", date_resume));
     crate::util::publish(ctx, "os", lib);
 }
 
@@ -174,9 +175,19 @@ const PLAIN_CONVERSIONS: &[u8] = b"aAbBcCdDeFgGhHIjmMnprRStTuUVwWxXyYzZ%";
 const E_CONVERSIONS: &[u8] = b"cCxXyY";
 const O_CONVERSIONS: &[u8] = b"deHImMSuUVwWy";
 
-fn strftime(out: &mut Vec<u8>, fmt: &[u8], tm: &Tm, utc: bool, offset: i64) -> Result<(), String> {
-    let mut i = 0;
-    while i < fmt.len() {
+/// The conversions of `fmt` from byte `i` on, until byte `stop` is reached or passed (a
+/// conversion is never split): the position reached, or the invalid conversion (the rest of
+/// the whole format from it, as PUC's message shows it).
+fn strftime(
+    out: &mut Vec<u8>,
+    fmt: &[u8],
+    mut i: usize,
+    stop: usize,
+    tm: &Tm,
+    utc: bool,
+    offset: i64,
+) -> Result<usize, String> {
+    while i < fmt.len() && i < stop {
         let c = fmt[i];
         if c != b'%' {
             out.push(c);
@@ -202,7 +213,7 @@ fn strftime(out: &mut Vec<u8>, fmt: &[u8], tm: &Tm, utc: bool, offset: i64) -> R
         format_conversion(out, conv, tm, utc, offset);
         i += 1 + len;
     }
-    Ok(())
+    Ok(i)
 }
 
 fn push(out: &mut Vec<u8>, s: &str) {
@@ -327,16 +338,119 @@ fn date<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>,
         exec.set_return(Value::Table(t));
         return Ok(Action::Return);
     }
-    let mut out = Vec::with_capacity(fmt.len() + 16);
-    if let Err(conv) = strftime(&mut out, &fmt, &tm, utc, offset) {
-        return Err(Error::bad_argument(
-            1,
-            format!("invalid conversion specifier '%{conv}'"),
-        ));
+    let date = Date {
+        fmt: None,
+        pos: 0,
+        local,
+        utc,
+        offset,
+        parts: None,
+        nparts: 0,
+        saved: 0,
+    };
+    date_run(ctx, exec, &fmt, date)
+}
+
+/// Format bytes `os.date` converts per piece: a step boundary may come between two pieces
+/// (a 400 KB format is 25,000 units of fuel, a few ms).
+const DATE_FORMAT_PER_PIECE: usize = 4096;
+
+/// An `os.date` in progress: the format (a pause string once it has paused), the position
+/// reached in it, the time and zone, and the output of the pieces before (`nparts` pause
+/// strings in `parts`, `saved` bytes).
+struct Date<'gc> {
+    fmt: Option<Value<'gc>>,
+    pos: usize,
+    local: i64,
+    utc: bool,
+    offset: i64,
+    parts: Option<Table<'gc>>,
+    nparts: i64,
+    saved: usize,
+}
+
+/// Converts `fmt` from `d.pos` on, a piece at a time, pausing between pieces when out of
+/// fuel. Pieces end where the format reaches a multiple of `DATE_FORMAT_PER_PIECE` bytes past
+/// where it started, whatever the step sizes, so the charges are the same in every run.
+fn date_run<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    fmt: &[u8],
+    mut d: Date<'gc>,
+) -> Result<Action<'gc>, Error<'gc>> {
+    let tm = Tm::from_timestamp(d.local);
+    let mut out = Vec::new();
+    loop {
+        let before = out.len();
+        let stop = d.pos.saturating_add(DATE_FORMAT_PER_PIECE);
+        d.pos = strftime(&mut out, fmt, d.pos, stop, &tm, d.utc, d.offset).map_err(|conv| {
+            Error::bad_argument(1, format!("invalid conversion specifier '%{conv}'"))
+        })?;
+        exec.charge((out.len() - before) / 16);
+        if d.pos >= fmt.len() {
+            let total = d.saved + out.len();
+            return crate::string::return_assembled(
+                ctx, exec, d.parts, d.nparts, total, &out, None,
+            );
+        }
+        if exec.out_of_fuel() {
+            let parts = *d.parts.get_or_insert_with(|| ctx.new_pause_table(0));
+            d.nparts += 1;
+            d.saved += out.len();
+            let _ = parts.set(
+                ctx,
+                Value::Integer(d.nparts),
+                Value::String(ctx.new_pause_string(&out)),
+            );
+            let fmt = d
+                .fmt
+                .unwrap_or_else(|| Value::String(ctx.new_pause_string(fmt)));
+            let int = |n: usize| Value::Integer(n as i64);
+            let state = crate::string::state_table(
+                ctx,
+                &[
+                    fmt,
+                    int(d.pos),
+                    Value::Integer(d.local),
+                    Value::Boolean(d.utc),
+                    Value::Integer(d.offset),
+                    Value::Table(parts),
+                    Value::Integer(d.nparts),
+                    int(d.saved),
+                ],
+            );
+            return Ok(Action::Pause {
+                then: Then::new("date", date_resume, Value::Table(state)),
+            });
+        }
     }
-    exec.charge(out.len() / 16);
-    exec.set_return(Value::String(ctx.new_string(&out)));
-    Ok(Action::Return)
+}
+
+fn date_resume<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    _o: Outcome<'gc>,
+) -> Result<Action<'gc>, Error<'gc>> {
+    let saved = crate::string::SavedState::of(exec.upvalue, "date")?;
+    let lost = || crate::string::lost_state("date");
+    let fmt = saved.string(1)?;
+    let int = |k: i64| saved.value(k).as_integer_strict().ok_or_else(lost);
+    let parts = saved.value(6).as_table().ok_or_else(lost)?;
+    let d = Date {
+        fmt: Some(Value::String(fmt)),
+        pos: saved.index(2)?,
+        local: int(3)?,
+        utc: saved.value(4).is_truthy(),
+        offset: int(5)?,
+        parts: Some(parts),
+        nparts: int(7)?,
+        saved: saved.index(8)?,
+    };
+    // (A state read from a snapshot's bytes is checked as `date` checked its arguments.)
+    if d.local.unsigned_abs() > (i64::MAX as u64) / 4 || !(0..=parts.length()).contains(&d.nparts) {
+        return Err(lost());
+    }
+    date_run(ctx, exec, fmt.as_bytes(), d)
 }
 
 fn set_all_fields<'gc>(ctx: Context<'gc>, t: Table<'gc>, tm: &Tm) {
