@@ -311,13 +311,18 @@ impl Lua {
                         let mut steps = 0;
                         let mut limit_slices = 0;
                         loop {
-                            let owed = self.full_collection_owed();
+                            // (Read before `collect_between_steps` starts what they ask for.)
+                            let free =
+                                !self.full_collection_owed() && self.limit_collection_pending();
                             self.collect_between_steps();
-                            if owed {
+                            if free {
+                                limit_slices += 1;
+                            } else {
+                                // An owed collection; or the step ended for something else
+                                // (a sequence waiting for a future outside the VM): the turn
+                                // pays, as for a collection, and goes on or ends.
                                 fuel.consume(COLLECTION_COST);
                                 steps += 1;
-                            } else {
-                                limit_slices += 1;
                             }
                             if fuel.is_exhausted()
                                 || steps > MAX_STEPS

@@ -813,3 +813,34 @@ fn a_restore_frees_the_heap_it_replaces_in_slices_after_the_next_steps() {
     assert_eq!(lua.memory_used(), fresh.memory_used());
     assert_eq!(run(&mut lua, count), run(&mut fresh, count));
 }
+
+#[test]
+fn a_restore_ends_what_the_replaced_heap_had_in_flight() {
+    // The replaced heap is freed steps later; what it had in flight must not hold back the
+    // restored VM's snapshots meanwhile (a restored state never has a sequence in flight).
+    let (mut lua, _) = vm();
+    let clean = lua.snapshot().unwrap();
+    lua.enter(|ctx| {
+        let wait = lunette::vm::async_callback(ctx, "wait_once", |seq| {
+            Box::pin(async move {
+                seq.yield_values(vec![]).await;
+                Ok(vec![])
+            })
+        });
+        ctx.globals()
+            .set(ctx, ctx.str("wait_once"), Value::Callback(wait))
+            .unwrap();
+    });
+    run(
+        &mut lua,
+        "co = coroutine.wrap(function() wait_once() end) co()",
+    );
+    assert!(
+        lua.snap().is_err(),
+        "refused while the sequence is in flight"
+    );
+    lua.restore(&clean).unwrap();
+    assert!(lua.retired_bytes() > 0, "the old heap is still being freed");
+    lua.snap().expect("nothing in flight after the restore");
+    lua.snapshot().expect("nothing in flight after the restore");
+}

@@ -806,3 +806,41 @@ fn a_coroutine_can_be_spawned_as_a_tasklet() {
     let err = lua.spawn_tasklet("mod", "dead", &fresh, ()).unwrap_err();
     assert_eq!(err.message, "cannot spawn a non-suspended coroutine");
 }
+
+#[test]
+fn a_tasklet_waiting_for_a_future_outside_the_vm_ends_its_turn() {
+    // A step that ends early without a collection to wait for (here: a sequence waiting for
+    // a future only the host can complete) costs the turn as a collection does: the frame
+    // ends with the group's budget spent, the future polled once a turn. (That the scheduler
+    // does not step such a turn again and again for a unit each, collecting between, shows
+    // in time, not in any count a test can read.)
+    let (mut lua, _) = vm(TaskletConfig::default());
+    let polls = Rc::new(std::cell::Cell::new(0u32));
+    let counter = polls.clone();
+    lua.enter(|ctx| {
+        let never = lunette::vm::async_callback(ctx, "never", move |_seq| {
+            let counter = counter.clone();
+            Box::pin(async move {
+                std::future::poll_fn(|_| {
+                    counter.set(counter.get() + 1);
+                    std::task::Poll::<()>::Pending
+                })
+                .await;
+                Ok(vec![])
+            })
+        });
+        ctx.globals()
+            .set(ctx, ctx.str("never"), lunette::Value::Callback(never))
+            .unwrap();
+    });
+    define(&mut lua, "function f() never() end", "=f");
+    spawn(&mut lua, "mod", "f", &[]);
+    for _ in 0..3 {
+        polls.set(0);
+        let report = lua.run_frame();
+        assert!(report.failures.is_empty(), "{:?}", report.failures);
+        // (10,000 units a poll out of the group's 100,000.)
+        assert!(polls.get() <= 12, "polled {} times in a frame", polls.get());
+        assert!(report.fuel_used[0].1 >= 100_000, "{:?}", report.fuel_used);
+    }
+}

@@ -692,13 +692,18 @@ impl<'gc> Fmt<'gc> {
                 .ok_or_else(lost)
         };
         let fmt = t.get_int(1).as_string().ok_or_else(lost)?;
+        let parts = t.get_int(4).as_table();
+        let nparts = match parts {
+            Some(p) => crate::string::saved_part_count(p, int(8)?, "format")?,
+            None => 0,
+        };
         let st = Fmt {
             fmt,
             pos: int(2)?.min(fmt.len()),
             arg: int(3)?,
             out: Vec::new(),
-            parts: t.get_int(4).as_table(),
-            nparts: int(8)? as i64,
+            parts,
+            nparts,
             saved_len: int(9)?,
         };
         let form = t.get_int(5).as_string().ok_or_else(lost)?;

@@ -443,11 +443,11 @@ fn date_resume<'gc>(
         utc: saved.value(4).is_truthy(),
         offset: int(5)?,
         parts: Some(parts),
-        nparts: int(7)?,
+        nparts: crate::string::saved_part_count(parts, saved.index(7)?, "date")?,
         saved: saved.index(8)?,
     };
     // (A state read from a snapshot's bytes is checked as `date` checked its arguments.)
-    if d.local.unsigned_abs() > (i64::MAX as u64) / 4 || !(0..=parts.length()).contains(&d.nparts) {
+    if d.local.unsigned_abs() > (i64::MAX as u64) / 4 {
         return Err(lost());
     }
     date_run(ctx, exec, fmt.as_bytes(), d)

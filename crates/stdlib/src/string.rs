@@ -544,12 +544,13 @@ fn char_resume<'gc>(
         .value(2)
         .as_table()
         .ok_or_else(|| lost_state("char"))?;
+    let nparts = saved_part_count(parts, saved.index(3)?, "char")?;
     char_run(
         ctx,
         exec,
         saved.index(1)?,
         Some(parts),
-        saved.index(3)? as i64,
+        nparts,
         saved.index(4)?,
     )
 }
@@ -703,6 +704,20 @@ pub(crate) fn state_table<'gc>(ctx: Context<'gc>, values: &[Value<'gc>]) -> Tabl
 
 pub(crate) fn lost_state<'gc>(what: &str) -> Error<'gc> {
     Error::runtime(format!("{what}: lost state"))
+}
+
+/// The number of output parts a paused builtin saved in `parts`, as read back from its state
+/// (which may come from a snapshot's bytes): at most the table's length, so resuming never
+/// walks slots that were never written.
+pub(crate) fn saved_part_count<'gc>(
+    parts: Table<'gc>,
+    nparts: usize,
+    what: &str,
+) -> Result<i64, Error<'gc>> {
+    match i64::try_from(nparts) {
+        Ok(n) if n <= parts.length() => Ok(n),
+        _ => Err(lost_state(what)),
+    }
 }
 
 /// A paused builtin's saved state (a table made by [`state_table`]), read back with checks:

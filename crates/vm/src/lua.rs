@@ -242,7 +242,9 @@ impl Lua {
     /// the following steps (about 0.1 ms a slice; [`retired_bytes`](Self::retired_bytes)
     /// says what is left, [`gc_collect`](Self::gc_collect) frees the rest at once), so a
     /// restore costs about what a restore into a fresh VM costs. Until then the process
-    /// holds both heaps.
+    /// holds both heaps, and the replaced heap's userdata are dropped as the slices reach
+    /// them (an `io` file of the replaced state is closed then, as a collection would close
+    /// it). Async sequences the replaced state had in flight are forgotten at once.
     pub fn restore(&mut self, snapshot: &Snapshot) -> Result<(), SnapshotError> {
         self.settle();
         let _guard = AccountGuard::new(&self.memory);
@@ -756,6 +758,11 @@ impl Lua {
     /// goes first, at once.
     fn retire(&mut self, old: Arena<Rootable![State<'_>]>, bytes: usize) {
         self.retired = None;
+        // What the old heap had in flight is over: an image never holds a sequence in flight
+        // (`snapshot` refuses), so whatever the registry lists is the old heap's (its entries
+        // would otherwise go only when the retired objects are freed, steps later).
+        self.arena
+            .mutate(|_, state| state.sequences.forget_in_flight());
         let account = Rc::new(MemoryAccount::default());
         self.memory.hand_over(&account, bytes);
         let _guard = AccountGuard::new(&account);
@@ -791,6 +798,13 @@ impl Lua {
     /// count the memory limit or a script sees; freed a slice after each step).
     pub fn retired_bytes(&self) -> usize {
         self.retired.as_ref().map_or(0, |r| r.account.used())
+    }
+
+    /// Whether the memory limit's collection is asked for or under way (see
+    /// [`full_collection_owed`](Self::full_collection_owed): a step that ended early for it
+    /// ended at a point that depends on garbage not yet freed).
+    pub fn limit_collection_pending(&self) -> bool {
+        self.memory.collection_wanted() || self.limit_cycle.get() != LimitCycle::Idle
     }
 
     /// Whether a full collection of the script's history is owed: one a script asked for

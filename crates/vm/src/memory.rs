@@ -297,6 +297,11 @@ impl MemoryAccount {
         self.collection_wanted.set(true);
     }
 
+    /// Whether the limit asked for a collection that no step has started yet.
+    pub(crate) fn collection_wanted(&self) -> bool {
+        self.collection_wanted.get()
+    }
+
     /// Whether a collection was asked for by the limit since the last call (and clears it).
     pub(crate) fn take_collection_wanted(&self) -> bool {
         self.collection_wanted.replace(false)

@@ -214,6 +214,12 @@ impl SequenceRegistry {
     pub(crate) fn in_flight(&self) -> Option<&'static str> {
         self.in_flight.borrow().values().next().copied()
     }
+
+    /// Forgets every sequence in flight (their heap was replaced by a restore; serials are
+    /// never reused, so a forgotten entry's later `finish` removes nothing).
+    pub(crate) fn forget_in_flight(&self) {
+        self.in_flight.borrow_mut().clear();
+    }
 }
 
 /// Makes a callback whose body is an async block. The factory is registered in the VM under
