@@ -236,12 +236,13 @@ impl Lua {
     /// each turn is an executor stepped with the turn's fuel, and a tasklet still running
     /// at the end of its fuel is preempted, never waited for. Besides what its tasklets
     /// run, a group's budget pays 8 units per turn, 2 per coroutine a preemption detaches
-    /// and 10,000 per full collection a turn had to wait for (a script's `collectgarbage()`
-    /// or one the pacing made due: [`lunette_vm::Lua::full_collection_owed`]), so a
-    /// group's frame costs about its budget (plus at most one slice and one collection)
-    /// whatever its tasklets do. The memory limit's collections cost a turn nothing: whether
-    /// the limit needs one depends on garbage not yet freed (on snapshots, restores, step
-    /// sizes), and where turns end must not; its refusals (`not enough memory`, raised at
+    /// and 10,000 each time a turn's step ends early (for a full collection a script asked
+    /// for or the pacing made due, a sequence waiting for the host...), so a group's frame
+    /// costs about its budget (plus at most one slice and one collection) whatever its
+    /// tasklets do. The memory limit's collections cost a turn nothing
+    /// ([`lunette_vm::Lua::limit_collection_pending`]): whether the limit needs one depends
+    /// on garbage not yet freed (on snapshots, restores, step sizes), and where turns end
+    /// must not; its refusals (`not enough memory`, raised at
     /// the same points of the history in every run) cost the script 10,000 units each where
     /// they are raised (`MEMORY_REFUSAL_FUEL`), so a tasklet that keeps asking cannot make a
     /// frame long.
@@ -298,16 +299,16 @@ impl Lua {
                     }
                     Some(Batch::Ran(spent)) => remaining -= spent,
                     Some(Batch::Host(spent, exec, give, mut fuel)) => {
-                        // The collector must run before this turn goes on: a full collection
-                        // a script asked for or that became due (owed: it comes at the same
-                        // point of the script's history in every run), or memory the limit
-                        // must find first (which depends on garbage not yet freed, so on
-                        // snapshots, restores and step sizes). An owed collection costs the
-                        // turn `COLLECTION_COST` units, so a tasklet that keeps asking cannot
-                        // make a frame long; the limit's collections cost the turn nothing,
-                        // so that where turns end never depends on them (the limit's refusal,
-                        // which does come at a point of the history, costs the script
-                        // `MEMORY_REFUSAL_FUEL` where it is raised).
+                        // The step ended early: for a full collection a script asked for or
+                        // that became due (owed: it comes at the same point of the script's
+                        // history in every run), for memory the limit must find first (which
+                        // depends on garbage not yet freed, so on snapshots, restores and
+                        // step sizes), or for the host (a sequence waiting for a future). All
+                        // but the limit's collections cost the turn `COLLECTION_COST` units,
+                        // so a tasklet that keeps asking cannot make a frame long; the limit's
+                        // cost the turn nothing, so that where turns end never depends on
+                        // them (the limit's refusal, which does come at a point of the
+                        // history, costs the script `MEMORY_REFUSAL_FUEL` where it is raised).
                         let mut steps = 0;
                         let mut limit_slices = 0;
                         loop {

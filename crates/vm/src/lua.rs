@@ -800,9 +800,13 @@ impl Lua {
         self.retired.as_ref().map_or(0, |r| r.account.used())
     }
 
-    /// Whether the memory limit's collection is asked for or under way (see
-    /// [`full_collection_owed`](Self::full_collection_owed): a step that ended early for it
-    /// ended at a point that depends on garbage not yet freed).
+    /// Whether the memory limit's collection is asked for or under way. A step that ended
+    /// early for it (fuel left, not finished, no [`full_collection_owed`](Self::full_collection_owed))
+    /// ended at a point that depends on garbage not yet freed (so on the host's snapshots,
+    /// restores and step sizes), and the work it had started is given back: a scheduler
+    /// that charges its turns for early ends must not charge for these, as the tasklet
+    /// scheduler does not, so that where its turns end stays a function of the script's
+    /// history.
     pub fn limit_collection_pending(&self) -> bool {
         self.memory.collection_wanted() || self.limit_cycle.get() != LimitCycle::Idle
     }
@@ -810,11 +814,8 @@ impl Lua {
     /// Whether a full collection of the script's history is owed: one a script asked for
     /// (`collectgarbage()`) or the pacing made due, not started yet, in progress, or with
     /// mark work the executors still wait for. These come at the same points of a script's
-    /// history in every run. A step that ended early (fuel left, not finished) without one
-    /// owed ended for the memory limit's collection, which depends on garbage not yet freed
-    /// (so on the host's snapshots, restores and step sizes): a scheduler that charges its
-    /// turns for collections charges for the owed ones only, as the tasklet scheduler does,
-    /// so that where its turns end stays a function of the script's history.
+    /// history in every run (see [`limit_collection_pending`](Self::limit_collection_pending)
+    /// for the collections that do not).
     pub fn full_collection_owed(&self) -> bool {
         self.enter_unsettled(|ctx| {
             let gc = ctx.state().gc.borrow();
