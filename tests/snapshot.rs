@@ -650,12 +650,10 @@ fn ring_rollback_of_an_executor_paused_mid_step() {
     assert_eq!(stdout(&host), "12502500\n");
 }
 
-#[test]
-fn ring_refuses_while_an_async_sequence_is_in_flight() {
-    use lunette::vm::async_callback;
-    let (mut lua, _) = vm();
+/// Leaves an async sequence in flight: a coroutine waits in `wait_once`, an async callback.
+fn start_a_sequence_in_flight(lua: &mut Lua) {
     lua.enter(|ctx| {
-        let wait = async_callback(ctx, "wait_once", |seq| {
+        let wait = lunette::vm::async_callback(ctx, "wait_once", |seq| {
             Box::pin(async move {
                 seq.yield_values(vec![]).await;
                 Ok(vec![])
@@ -665,10 +663,13 @@ fn ring_refuses_while_an_async_sequence_is_in_flight() {
             .set(ctx, ctx.str("wait_once"), Value::Callback(wait))
             .unwrap();
     });
-    run(
-        &mut lua,
-        "co = coroutine.wrap(function() wait_once() end) co()",
-    );
+    run(lua, "co = coroutine.wrap(function() wait_once() end) co()");
+}
+
+#[test]
+fn ring_refuses_while_an_async_sequence_is_in_flight() {
+    let (mut lua, _) = vm();
+    start_a_sequence_in_flight(&mut lua);
     let err = lua.snap().unwrap_err();
     assert!(err.to_string().contains("wait_once"), "{err}");
     run(&mut lua, "co()");
@@ -820,21 +821,7 @@ fn a_restore_ends_what_the_replaced_heap_had_in_flight() {
     // restored VM's snapshots meanwhile (a restored state never has a sequence in flight).
     let (mut lua, _) = vm();
     let clean = lua.snapshot().unwrap();
-    lua.enter(|ctx| {
-        let wait = lunette::vm::async_callback(ctx, "wait_once", |seq| {
-            Box::pin(async move {
-                seq.yield_values(vec![]).await;
-                Ok(vec![])
-            })
-        });
-        ctx.globals()
-            .set(ctx, ctx.str("wait_once"), Value::Callback(wait))
-            .unwrap();
-    });
-    run(
-        &mut lua,
-        "co = coroutine.wrap(function() wait_once() end) co()",
-    );
+    start_a_sequence_in_flight(&mut lua);
     assert!(
         lua.snap().is_err(),
         "refused while the sequence is in flight"
