@@ -11,7 +11,7 @@ use lunette_vm::{
 };
 
 use crate::base::tostring_plain;
-use crate::string::{charge_bytes, reserve_buffer, return_assembled, MAX_SIZE};
+use crate::string::{charge_bytes, reserve_buffer, SavedOutput, MAX_SIZE};
 use crate::util::check_string;
 
 const FLAGS_F: &[u8] = b"-+ #0";
@@ -42,11 +42,8 @@ struct Fmt<'gc> {
     arg: usize,
     /// Output not yet saved in `parts`; its capacity is reserved before it grows.
     out: Vec<u8>,
-    /// Finished output pieces (strings at 1..=nparts), once the call paused or called Lua.
-    parts: Option<Table<'gc>>,
-    nparts: i64,
-    /// Bytes in `parts`.
-    saved_len: usize,
+    /// Finished output pieces, once the call paused or called Lua.
+    saved: SavedOutput<'gc>,
 }
 
 fn spec_text(form: &[u8]) -> String {
@@ -641,17 +638,7 @@ impl<'gc> Fmt<'gc> {
 
     /// Saves the output so far as a string piece (the buffer is emptied).
     fn flush(&mut self, ctx: Context<'gc>) {
-        if self.out.is_empty() {
-            return;
-        }
-        let parts = *self.parts.get_or_insert_with(|| ctx.new_pause_table(0));
-        self.nparts += 1;
-        self.saved_len += self.out.len();
-        let _ = parts.set(
-            ctx,
-            Value::Integer(self.nparts),
-            Value::String(ctx.new_pause_string(&self.out)),
-        );
+        self.saved.save(ctx, &self.out);
         self.out = Vec::new();
     }
 
@@ -663,7 +650,7 @@ impl<'gc> Fmt<'gc> {
             Args::Stack => (Value::Nil, 0),
         };
         let int = |n: usize| Value::Integer(n as i64);
-        let parts = self.parts.map_or(Value::Nil, Value::Table);
+        let [parts, count, bytes] = self.saved.state_values();
         crate::string::state_table(
             ctx,
             &[
@@ -674,8 +661,8 @@ impl<'gc> Fmt<'gc> {
                 Value::String(ctx.new_pause_string(form)),
                 args_v,
                 Value::Integer(nargs),
-                Value::Integer(self.nparts),
-                int(self.saved_len),
+                count,
+                bytes,
             ],
         )
     }
@@ -692,19 +679,12 @@ impl<'gc> Fmt<'gc> {
                 .ok_or_else(lost)
         };
         let fmt = t.get_int(1).as_string().ok_or_else(lost)?;
-        let parts = t.get_int(4).as_table();
-        let nparts = match parts {
-            Some(p) => crate::string::saved_part_count(p, int(8)?, "format")?,
-            None => 0,
-        };
         let st = Fmt {
             fmt,
             pos: int(2)?.min(fmt.len()),
             arg: int(3)?,
             out: Vec::new(),
-            parts,
-            nparts,
-            saved_len: int(9)?,
+            saved: SavedOutput::read(t.get_int(4), int(8)?, int(9)?, "format")?,
         };
         let form = t.get_int(5).as_string().ok_or_else(lost)?;
         let args = match t.get_int(6) {
@@ -720,11 +700,10 @@ impl<'gc> Fmt<'gc> {
         ctx: Context<'gc>,
         exec: &mut Exec<'gc, '_>,
     ) -> Result<Action<'gc>, Error<'gc>> {
-        let total = self.saved_len + self.out.len();
-        if total > MAX_SIZE {
+        if self.saved.bytes.saturating_add(self.out.len()) > MAX_SIZE {
             return Err(Error::runtime("resulting string too large"));
         }
-        return_assembled(ctx, exec, self.parts, self.nparts, total, &self.out, None)
+        self.saved.finish(ctx, exec, &self.out, None)
     }
 }
 
@@ -783,9 +762,7 @@ pub(crate) fn format<'gc>(
         pos: 0,
         arg: 1,
         out: Vec::new(),
-        parts: None,
-        nparts: 0,
-        saved_len: 0,
+        saved: SavedOutput::default(),
     };
     drive(ctx, exec, st, Args::Stack)
 }

@@ -14,6 +14,7 @@
 use lunette_vm::{Action, CallbackFn, Context, Error, Exec, Outcome, Table, Then, Value};
 
 use crate::base::set;
+use crate::string::SavedOutput;
 use crate::util::{check_string, opt_string};
 
 const GRANTED: &[(&str, &str, CallbackFn)] = &[
@@ -344,9 +345,7 @@ fn date<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>,
         local,
         utc,
         offset,
-        parts: None,
-        nparts: 0,
-        saved: 0,
+        saved: SavedOutput::default(),
     };
     date_run(ctx, exec, &fmt, date)
 }
@@ -356,22 +355,20 @@ fn date<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>,
 const DATE_FORMAT_PER_PIECE: usize = 4096;
 
 /// An `os.date` in progress: the format (a pause string once it has paused), the position
-/// reached in it, the time and zone, and the output of the pieces before (`nparts` pause
-/// strings in `parts`, `saved` bytes).
+/// reached in it, the time and zone, and the output of the pieces before.
 struct Date<'gc> {
     fmt: Option<Value<'gc>>,
     pos: usize,
     local: i64,
     utc: bool,
     offset: i64,
-    parts: Option<Table<'gc>>,
-    nparts: i64,
-    saved: usize,
+    saved: SavedOutput<'gc>,
 }
 
 /// Converts `fmt` from `d.pos` on, a piece at a time, pausing between pieces when out of
-/// fuel. Pieces end where the format reaches a multiple of `DATE_FORMAT_PER_PIECE` bytes past
-/// where it started, whatever the step sizes, so the charges are the same in every run.
+/// fuel. Each piece ends where the format passes `DATE_FORMAT_PER_PIECE` bytes after the
+/// piece's start (never inside a conversion), whatever the step sizes, so the charges are
+/// the same in every run.
 fn date_run<'gc>(
     ctx: Context<'gc>,
     exec: &mut Exec<'gc, '_>,
@@ -388,35 +385,25 @@ fn date_run<'gc>(
         })?;
         exec.charge((out.len() - before) / 16);
         if d.pos >= fmt.len() {
-            let total = d.saved + out.len();
-            return crate::string::return_assembled(
-                ctx, exec, d.parts, d.nparts, total, &out, None,
-            );
+            return d.saved.finish(ctx, exec, &out, None);
         }
         if exec.out_of_fuel() {
-            let parts = *d.parts.get_or_insert_with(|| ctx.new_pause_table(0));
-            d.nparts += 1;
-            d.saved += out.len();
-            let _ = parts.set(
-                ctx,
-                Value::Integer(d.nparts),
-                Value::String(ctx.new_pause_string(&out)),
-            );
+            d.saved.save(ctx, &out);
             let fmt = d
                 .fmt
                 .unwrap_or_else(|| Value::String(ctx.new_pause_string(fmt)));
-            let int = |n: usize| Value::Integer(n as i64);
+            let [parts, count, bytes] = d.saved.state_values();
             let state = crate::string::state_table(
                 ctx,
                 &[
                     fmt,
-                    int(d.pos),
+                    Value::Integer(d.pos as i64),
                     Value::Integer(d.local),
                     Value::Boolean(d.utc),
                     Value::Integer(d.offset),
-                    Value::Table(parts),
-                    Value::Integer(d.nparts),
-                    int(d.saved),
+                    parts,
+                    count,
+                    bytes,
                 ],
             );
             return Ok(Action::Pause {
@@ -431,20 +418,17 @@ fn date_resume<'gc>(
     exec: &mut Exec<'gc, '_>,
     _o: Outcome<'gc>,
 ) -> Result<Action<'gc>, Error<'gc>> {
-    let saved = crate::string::SavedState::of(exec.upvalue, "date")?;
+    let state = crate::string::SavedState::of(exec.upvalue, "date")?;
     let lost = || crate::string::lost_state("date");
-    let fmt = saved.string(1)?;
-    let int = |k: i64| saved.value(k).as_integer_strict().ok_or_else(lost);
-    let parts = saved.value(6).as_table().ok_or_else(lost)?;
+    let fmt = state.string(1)?;
+    let int = |k: i64| state.value(k).as_integer_strict().ok_or_else(lost);
     let d = Date {
         fmt: Some(Value::String(fmt)),
-        pos: saved.index(2)?,
+        pos: state.index(2)?,
         local: int(3)?,
-        utc: saved.value(4).is_truthy(),
+        utc: state.value(4).is_truthy(),
         offset: int(5)?,
-        parts: Some(parts),
-        nparts: crate::string::saved_part_count(parts, saved.index(7)?, "date")?,
-        saved: saved.index(8)?,
+        saved: SavedOutput::read(state.value(6), state.index(7)?, state.index(8)?, "date")?,
     };
     // (A state read from a snapshot's bytes is checked as `date` checked its arguments.)
     if d.local.unsigned_abs() > (i64::MAX as u64) / 4 {

@@ -480,29 +480,28 @@ const CHAR_ARGS_PER_PIECE: usize = 16_384;
 fn char<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
     // At most one byte an argument (and arguments are bounded by the stack limit).
     ctx.reserve_memory(exec.len())?;
-    char_run(ctx, exec, 0, None, 0, 0)
+    char_run(ctx, exec, 0, SavedOutput::default())
 }
 
-/// `string.char` from argument `i` on, the bytes of the arguments before it saved in `parts`
-/// (`nparts` strings, `saved` bytes); pauses between pieces when out of fuel. The arguments
-/// stay on the stack across a pause (the continuation's region).
+/// `string.char` from argument `i` on, the bytes of the arguments before it in `saved`;
+/// pauses between pieces when out of fuel. The arguments stay on the stack across a pause
+/// (the continuation's region).
 fn char_run<'gc>(
     ctx: Context<'gc>,
     exec: &mut Exec<'gc, '_>,
     mut i: usize,
-    mut parts: Option<Table<'gc>>,
-    mut nparts: i64,
-    mut saved: usize,
+    mut saved: SavedOutput<'gc>,
 ) -> Result<Action<'gc>, Error<'gc>> {
     let n = exec.len();
     let mut out = Vec::new();
     loop {
         // (Pieces start at multiples of `CHAR_ARGS_PER_PIECE`: their charges are the same
         // whatever the step sizes.)
-        let stop = (i + CHAR_ARGS_PER_PIECE).min(n);
-        charge_bytes(exec, (stop - i.min(stop)) * 4);
-        out.reserve(stop - i.min(stop));
-        for k in i..stop {
+        let stop = i.saturating_add(CHAR_ARGS_PER_PIECE).min(n);
+        let start = i.min(stop);
+        charge_bytes(exec, (stop - start) * 4);
+        out.reserve(stop - start);
+        for k in start..stop {
             let c = check_integer(exec, k)?;
             if !(0..=255).contains(&c) {
                 return Err(Error::bad_argument(k + 1, "value out of range"));
@@ -511,22 +510,12 @@ fn char_run<'gc>(
         }
         i = stop;
         if i >= n {
-            return return_assembled(ctx, exec, parts, nparts, saved + out.len(), &out, None);
+            return saved.finish(ctx, exec, &out, None);
         }
         if exec.out_of_fuel() {
-            let t = *parts.get_or_insert_with(|| ctx.new_pause_table(0));
-            nparts += 1;
-            saved += out.len();
-            let _ = t.set(
-                ctx,
-                Value::Integer(nparts),
-                Value::String(ctx.new_pause_string(&out)),
-            );
-            let int = |n: usize| Value::Integer(n as i64);
-            let state = state_table(
-                ctx,
-                &[int(i), Value::Table(t), Value::Integer(nparts), int(saved)],
-            );
+            saved.save(ctx, &out);
+            let [parts, count, bytes] = saved.state_values();
+            let state = state_table(ctx, &[Value::Integer(i as i64), parts, count, bytes]);
             return Ok(Action::Pause {
                 then: Then::new("char", char_resume, Value::Table(state)),
             });
@@ -539,20 +528,9 @@ fn char_resume<'gc>(
     exec: &mut Exec<'gc, '_>,
     _o: Outcome<'gc>,
 ) -> Result<Action<'gc>, Error<'gc>> {
-    let saved = SavedState::of(exec.upvalue, "char")?;
-    let parts = saved
-        .value(2)
-        .as_table()
-        .ok_or_else(|| lost_state("char"))?;
-    let nparts = saved_part_count(parts, saved.index(3)?, "char")?;
-    char_run(
-        ctx,
-        exec,
-        saved.index(1)?,
-        Some(parts),
-        nparts,
-        saved.index(4)?,
-    )
+    let state = SavedState::of(exec.upvalue, "char")?;
+    let saved = SavedOutput::read(state.value(2), state.index(3)?, state.index(4)?, "char")?;
+    char_run(ctx, exec, state.index(1)?, saved)
 }
 
 fn dump<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
@@ -706,17 +684,76 @@ pub(crate) fn lost_state<'gc>(what: &str) -> Error<'gc> {
     Error::runtime(format!("{what}: lost state"))
 }
 
-/// The number of output parts a paused builtin saved in `parts`, as read back from its state
-/// (which may come from a snapshot's bytes): at most the table's length, so resuming never
-/// walks slots that were never written.
-pub(crate) fn saved_part_count<'gc>(
-    parts: Table<'gc>,
-    nparts: usize,
-    what: &str,
-) -> Result<i64, Error<'gc>> {
-    match i64::try_from(nparts) {
-        Ok(n) if n <= parts.length() => Ok(n),
-        _ => Err(lost_state(what)),
+/// The output a builtin working in pieces has saved so far (when it paused, or called Lua):
+/// strings at `1..=count` of `parts` (a pause table, made at the first save), `bytes` in
+/// all. The rest of its output is in its own buffer until the next save or the end.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct SavedOutput<'gc> {
+    pub(crate) parts: Option<Table<'gc>>,
+    pub(crate) count: i64,
+    pub(crate) bytes: usize,
+}
+
+impl<'gc> SavedOutput<'gc> {
+    /// Saves `out` as the next part (nothing for an empty one).
+    pub(crate) fn save(&mut self, ctx: Context<'gc>, out: &[u8]) {
+        if out.is_empty() {
+            return;
+        }
+        let parts = *self.parts.get_or_insert_with(|| ctx.new_pause_table(0));
+        self.count += 1;
+        self.bytes += out.len();
+        let _ = parts.set(
+            ctx,
+            Value::Integer(self.count),
+            Value::String(ctx.new_pause_string(out)),
+        );
+    }
+
+    /// What a state table keeps of it: the parts (or nil), the count, the bytes.
+    pub(crate) fn state_values(self) -> [Value<'gc>; 3] {
+        [
+            self.parts.map_or(Value::Nil, Value::Table),
+            Value::Integer(self.count),
+            Value::Integer(self.bytes as i64),
+        ]
+    }
+
+    /// Read back from a paused builtin's state (which may come from a snapshot's bytes): the
+    /// count at most the parts table's length, so finishing never walks slots that were
+    /// never written.
+    pub(crate) fn read(
+        parts: Value<'gc>,
+        count: usize,
+        bytes: usize,
+        what: &str,
+    ) -> Result<Self, Error<'gc>> {
+        let (parts, count) = match parts {
+            Value::Table(t) => match i64::try_from(count) {
+                Ok(n) if n <= t.length() => (Some(t), n),
+                _ => return Err(lost_state(what)),
+            },
+            Value::Nil => (None, 0),
+            _ => return Err(lost_state(what)),
+        };
+        Ok(SavedOutput {
+            parts,
+            count,
+            bytes,
+        })
+    }
+
+    /// Returns the whole output: the saved parts, then `tail`, then `extra` (see
+    /// [`return_assembled`]).
+    pub(crate) fn finish(
+        self,
+        ctx: Context<'gc>,
+        exec: &mut Exec<'gc, '_>,
+        tail: &[u8],
+        extra: Option<Value<'gc>>,
+    ) -> Result<Action<'gc>, Error<'gc>> {
+        let total = self.bytes.saturating_add(tail.len());
+        return_assembled(ctx, exec, self.parts, self.count, total, tail, extra)
     }
 }
 
