@@ -566,11 +566,14 @@ impl<'gc> Table<'gc> {
         hash: usize,
         mut state: TableState<'gc>,
     ) -> Self {
+        // Exactly the constructor's sizes, as PUC sizes them (`reserve` would round a
+        // small request up to `Vec`'s least capacity, 4: a `{x = 1, y = 2}` record took 64
+        // bytes more than its two entries).
         if array > 0 {
-            state.array.reserve(array.min(1 << 16));
+            state.array.reserve_exact(array.min(1 << 16));
         }
         if hash > 0 {
-            state.entries.reserve(hash.min(1 << 16));
+            state.entries.reserve_exact(hash.min(1 << 16));
         }
         state.sync_charge();
         Table(Gc::new(
