@@ -296,3 +296,42 @@ fn a_deep_stack_is_given_back_in_pieces() {
         assert_eq!(deep_stack_counts(fuel), counts, "fuel {fuel}");
     }
 }
+
+#[test]
+fn big_strings_a_collection_frees_go_back_to_the_allocator_in_pieces() {
+    let (mut lua, _host) = lua(true);
+    let exec = start(
+        &mut lua,
+        "local big = {}
+         for i = 1, 40 do big[i] = ('x'):rep(1 << 20) .. i end
+         big = nil
+         collectgarbage()
+         for i = 1, 3e6 do end",
+    );
+    let mut most = 0;
+    let mut counted_when_most = 0;
+    let mut steps_after_most = 0;
+    loop {
+        let done = lua.step(&exec, &mut Fuel::new(10_000)).is_done();
+        let deferred = lua.deferred_free_bytes();
+        if deferred > most {
+            most = deferred;
+            counted_when_most = lua.memory_used();
+            steps_after_most = 0;
+        } else {
+            steps_after_most += 1;
+        }
+        if done {
+            break;
+        }
+    }
+    // The collection freed the 40 MiB of strings; their buffers waited for the steps after
+    // it (the physical collector frees them over a few slices), and no count did: the
+    // account had already given their bytes back.
+    assert!(most >= 8 << 20, "deferred at most {most} bytes");
+    assert!(most <= 41 << 20, "deferred at most {most} bytes");
+    assert!(counted_when_most < 4 << 20, "counted {counted_when_most}");
+    // Given back after the following steps (the loop runs hundreds more).
+    assert!(steps_after_most > 100, "{steps_after_most}");
+    assert_eq!(lua.deferred_free_bytes(), 0);
+}

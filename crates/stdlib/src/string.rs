@@ -1438,6 +1438,8 @@ fn read_gsub<'gc>(r: &mut StateReader<'gc, '_>) -> Option<Box<dyn ResumableState
 
 /// Length of the expansion of a replacement string (`%0`-`%9`, `%%`) for the match `s..e`,
 /// or its error; computed before anything is written, so the output is reserved first.
+/// (The plain runs between escapes are measured whole: a long replacement costs one search
+/// for `%`, not a loop per byte.)
 fn replacement_len(
     m: &Matcher<'_>,
     repl: &[u8],
@@ -1447,12 +1449,11 @@ fn replacement_len(
     let mut len = 0usize;
     let mut i = 0;
     while i < repl.len() {
-        let c = repl[i];
-        i += 1;
-        if c != b'%' {
-            len = len.saturating_add(1);
-            continue;
-        }
+        let Some(at) = memchr::memchr(b'%', &repl[i..]) else {
+            return Ok(len.saturating_add(repl.len() - i));
+        };
+        len = len.saturating_add(at);
+        i += at + 1;
         let piece = match repl.get(i) {
             Some(b'%') => 1,
             Some(b'0') => e - s,
@@ -1472,16 +1473,17 @@ fn replacement_len(
     Ok(len)
 }
 
-/// Writes the expansion measured by [`replacement_len`] (which found no error).
+/// Writes the expansion measured by [`replacement_len`] (which found no error), its plain
+/// runs copied whole.
 fn add_replacement_string(m: &Matcher<'_>, repl: &[u8], s: usize, e: usize, out: &mut Vec<u8>) {
     let mut i = 0;
     while i < repl.len() {
-        let c = repl[i];
-        i += 1;
-        if c != b'%' {
-            out.push(c);
-            continue;
-        }
+        let Some(at) = memchr::memchr(b'%', &repl[i..]) else {
+            out.extend_from_slice(&repl[i..]);
+            return;
+        };
+        out.extend_from_slice(&repl[i..i + at]);
+        i += at + 1;
         match repl.get(i) {
             Some(b'%') => out.push(b'%'),
             Some(b'0') => out.extend_from_slice(m.src_slice(s, e)),

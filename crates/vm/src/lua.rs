@@ -541,6 +541,8 @@ impl Lua {
         // (a full collection also answers whatever the limit was waiting for)
         self.limit_cycle.set(LimitCycle::Idle);
         self.after_physical_cycle();
+        // (Big buffers too, which steps give back in pieces.)
+        self.memory.release_deferred(usize::MAX);
     }
 
     /// Starts a full collection at this point, which the following [`step`](Self::step)s
@@ -787,6 +789,8 @@ impl Lua {
             let metrics = r.arena.metrics();
             metrics.adjust_debt(RETIRED_SLICE_DEBT - metrics.allocation_debt());
             r.arena.collect_debt();
+            r.account
+                .release_deferred(crate::memory::DEFERRED_FREES_PER_STEP);
             r.arena.metrics().total_gc_count() == 0
         };
         if freed {
@@ -798,6 +802,27 @@ impl Lua {
     /// count the memory limit or a script sees; freed a slice after each step).
     pub fn retired_bytes(&self) -> usize {
         self.retired.as_ref().map_or(0, |r| r.account.used())
+    }
+
+    /// Bytes of freed big strings (256 KiB and more) not given back to the allocator yet.
+    /// Giving memory back to the system costs time in proportion to its size (~80 µs a
+    /// MiB), so buffers a collection frees go back after the step, 8 MiB after each
+    /// [`step`](Self::step) (all at once in [`gc_collect`](Self::gc_collect)): a step that
+    /// frees a heap of big strings stays short. They are in no count the memory limit or a
+    /// script sees (their bytes left those when their strings were freed); the process
+    /// holds them a few steps longer.
+    ///
+    /// ```
+    /// use lunette_vm::{Fuel, Lua};
+    /// let mut lua = Lua::core();
+    /// lua.exec("local s = 'x' for _ = 1, 20 do s = s .. s end big = {} for i = 1, 40 do big[i] = s .. i end")
+    ///     .unwrap();
+    /// lua.exec("big = nil").unwrap();
+    /// lua.gc_collect();
+    /// assert_eq!(lua.deferred_free_bytes(), 0);
+    /// ```
+    pub fn deferred_free_bytes(&self) -> usize {
+        self.memory.deferred_bytes()
     }
 
     /// Whether the memory limit's collection is asked for or under way. A step that ended
@@ -843,6 +868,8 @@ impl Lua {
 
     fn collect_after_step(&mut self, full: bool, budget: usize) {
         self.retired_slice();
+        self.memory
+            .release_deferred(crate::memory::DEFERRED_FREES_PER_STEP);
         if full {
             // A full collection a script asked for or the pacing made due: its logical
             // mark decides (weak tables, finalizers, `collectgarbage("count")`), in slices

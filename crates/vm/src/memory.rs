@@ -43,6 +43,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
+use std::sync::Arc;
 
 /// Fixed cost of one garbage-collected object: gc-arena's header plus allocator overhead.
 pub(crate) const GC_HEADER: usize = 32;
@@ -97,6 +98,28 @@ pub struct MemoryAccount {
     /// `needs_attention`). Kept by `set_limit` and `set_ring_allowance`, the only writers of
     /// those two.
     over_limit_above: Cell<usize>,
+    /// Big string buffers whose objects were freed, waiting to be given back to the
+    /// allocator a few at a time (see [`free_later`]).
+    deferred_frees: RefCell<DeferredFrees>,
+}
+
+/// Buffers at least this big are given back to the allocator after the step that freed
+/// their object, a few per step ([`free_later`]), not at once: giving memory back to the
+/// system costs ~80 µs per MiB (the kernel unmaps and frees the pages), so a collection
+/// that freed a 64 MiB heap of big strings took 5 ms in one step (gsub_blowup).
+pub(crate) const DEFERRED_FREE_MIN: usize = 256 * 1024;
+
+/// Bytes of deferred buffers given back after each step (~0.6 ms of the kernel's work):
+/// far more than a step's fuel can allocate (strings cost a unit per 32 bytes), so the
+/// queue drains in a few steps and the process holds at most about one burst of freed
+/// bytes above what the account counts.
+pub(crate) const DEFERRED_FREES_PER_STEP: usize = 8 << 20;
+
+/// The queue of [`MemoryAccount::deferred_frees`].
+#[derive(Default)]
+struct DeferredFrees {
+    buffers: Vec<Arc<[u8]>>,
+    bytes: usize,
 }
 
 /// The schedule of automatic full collections: a full collection (the logical one: weak
@@ -168,11 +191,36 @@ impl Default for MemoryAccount {
             pacing: Cell::new(CollectorPacing::default()),
             ring_allowance: Cell::new(0),
             over_limit_above: Cell::new(usize::MAX),
+            deferred_frees: RefCell::default(),
         }
     }
 }
 
 impl MemoryAccount {
+    /// Gives deferred buffers back to the allocator until at least `budget` bytes went (or
+    /// none is left), the most recently queued first (the ones a collection freed last
+    /// tend to sit at the top of the heap, which the allocator can then return as it goes).
+    pub(crate) fn release_deferred(&self, budget: usize) {
+        let mut released = 0;
+        while released < budget {
+            // (Dropped outside the borrow: a buffer's drop never comes back here, but the
+            // queue is not held across the allocator's work either way.)
+            let buffer = {
+                let mut q = self.deferred_frees.borrow_mut();
+                let Some(b) = q.buffers.pop() else { break };
+                q.bytes -= b.len();
+                b
+            };
+            released += buffer.len();
+            drop(buffer);
+        }
+    }
+
+    /// Bytes of freed strings not given back to the allocator yet (see [`free_later`]).
+    pub(crate) fn deferred_bytes(&self) -> usize {
+        self.deferred_frees.borrow().bytes
+    }
+
     /// Bytes currently charged.
     pub fn used(&self) -> usize {
         self.used.get()
@@ -660,6 +708,20 @@ pub(crate) fn note_string(account: &MemoryAccount, n: usize) {
 #[inline]
 pub(crate) fn discharge_bytes(n: usize) {
     discharge(n)
+}
+
+/// Queues a freed string's buffer (this was its last holder) to be given back to the
+/// allocator after the step, in pieces (see [`DEFERRED_FREE_MIN`]); its bytes were already
+/// discharged, so no count a script or the limit sees waits for it. Dropped at once when no
+/// VM is entered (nothing would drain the queue).
+pub(crate) fn free_later(buffer: Arc<[u8]>) {
+    CURRENT.with(|c| {
+        if let Some(account) = &*c.borrow() {
+            let mut q = account.deferred_frees.borrow_mut();
+            q.bytes += buffer.len();
+            q.buffers.push(buffer);
+        }
+    })
 }
 
 #[cfg(test)]

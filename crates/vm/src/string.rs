@@ -64,7 +64,20 @@ pub(crate) fn string_cost(len: usize) -> usize {
 impl Drop for StringData {
     fn drop(&mut self) {
         crate::memory::discharge_bytes(string_cost(self.bytes.len()));
+        // A big buffer this string was the last to hold goes back to the allocator after
+        // the step, in pieces (`memory::free_later`).
+        if self.bytes.len() >= crate::memory::DEFERRED_FREE_MIN
+            && Arc::strong_count(&self.bytes) == 1
+        {
+            let empty = EMPTY_BYTES.with(Arc::clone);
+            crate::memory::free_later(std::mem::replace(&mut self.bytes, empty));
+        }
     }
+}
+
+thread_local! {
+    /// What a string whose buffer went to `memory::free_later` holds while it is dropped.
+    static EMPTY_BYTES: Arc<[u8]> = Arc::from(&[][..]);
 }
 
 /// A garbage-collected Lua string. Equality and hashing are by content.
