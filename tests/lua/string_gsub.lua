@@ -99,3 +99,27 @@ print(#h, hn, h:sub(-10))
 local cnt = 0
 h, hn = string.gsub(huge, "%w+", function() cnt = cnt + 1 end)
 print(#h, hn, cnt)
+
+-- Replacement strings split into pieces once per run of matches: plain runs, escapes at
+-- either end, position captures, and a replacement with more escapes than are listed
+-- (more than 4096 pieces), whose pieces are read again at each match.
+print(("abc"):gsub("b", "[%0|%%|%0]"))
+print(("abc"):gsub("(b)()", "%2%1%2"))
+print(("xyz"):gsub("", "%%"))
+print(pcall(string.gsub, "abc", "b", "x%"))
+print(pcall(string.gsub, "abc", "b", "%x"))
+print(pcall(string.gsub, "abc", "b", "%2"))
+do
+  local many = ("%0-"):rep(3000)
+  local r, n = ("ab"):gsub(".", many)
+  print(#r, n, r:sub(1, 8), r:sub(-8))
+  local bad = ("%0"):rep(5000) .. "%"
+  print(pcall(string.gsub, "ab", ".", bad))
+  local long = ("x"):rep(100000) .. "%1" .. ("y"):rep(100000)
+  local r2, n2 = ("a1b2"):gsub("(%d)", long)
+  print(#r2, n2, r2:sub(100000, 100003))
+end
+-- The first bad escape or capture in order is the one reported.
+print(pcall(string.gsub, "abc", "b", "%2%"))
+print(pcall(string.gsub, "abc", "b", "%x%2"))
+print(pcall(string.gsub, "abc", "b", ("%0"):rep(5000) .. "%2%"))

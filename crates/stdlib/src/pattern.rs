@@ -309,16 +309,20 @@ impl<'a> Matcher<'a> {
             State::Run { s, p } => self.run_item(s, p),
             State::Count { s, p, ep, mut i } => {
                 let cost = self.class_cost(p, ep);
-                let mut n = 0;
-                let mut ended = false;
-                while n < RUN {
-                    if !self.single_match(s + i, p, ep) {
-                        ended = true;
-                        break;
-                    }
-                    i += 1;
-                    n += 1;
-                }
+                // Up to `RUN` more bytes matching the item (fewer: the run ended, at a byte
+                // that does not match or at the end of the subject). `.` and a literal byte
+                // are counted over the slice, the classes and sets byte by byte.
+                let rest = self.src.get(s + i..).unwrap_or(&[]);
+                let rest = &rest[..rest.len().min(RUN)];
+                let n = match self.pat[p] {
+                    b'.' => rest.len(),
+                    b'%' | b'[' => (0..rest.len())
+                        .take_while(|&k| self.single_match(s + i + k, p, ep))
+                        .count(),
+                    pc => rest.iter().take_while(|&&c| c == pc).count(),
+                };
+                i += n;
+                let ended = n < RUN;
                 self.steps += cost * n as u64;
                 if ended {
                     self.push(Frame::Max { s, i, p, ep })?;
