@@ -316,8 +316,12 @@ impl<'a> Matcher<'a> {
                 let rest = &rest[..rest.len().min(RUN)];
                 let n = match self.pat[p] {
                     b'.' => rest.len(),
-                    b'%' | b'[' => (0..rest.len())
-                        .take_while(|&k| self.single_match(s + i + k, p, ep))
+                    b'%' => {
+                        let cl = self.pat.get(p + 1).copied().unwrap_or(0);
+                        rest.iter().take_while(|&&c| match_class(c, cl)).count()
+                    }
+                    b'[' => (0..rest.len())
+                        .take_while(|&k| self.match_bracket(rest[k], p, ep - 1))
                         .count(),
                     pc => rest.iter().take_while(|&&c| c == pc).count(),
                 };
