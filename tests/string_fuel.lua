@@ -29,4 +29,11 @@ local big1, big2 = ("q"):rep(100000) .. "a", ("q"):rep(100000) .. "b"
 local c = 0 for i = 1, 50 do if big1 < big2 then c = c + 1 end if big1 <= big2 then c = c + 1 end if big1 == (("q"):rep(100000) .. "a") then c = c + 1 end end print(c)
 local n = 0 for w in ("one two  three "):rep(500):gmatch("%a+") do n = n + 1 end print(n)
 print(pcall(string.rep, "x", -1))
+-- A long needle (64 KiB or more) is prepared in a piece of its own, then searched.
+local lhay, lneedle = ("z"):rep(200000), ("z"):rep(70000) .. "!"
+print(lhay:find(lneedle, 1, true), lhay:find(lneedle), lhay:match(lneedle))
+local lhay2 = ("y"):rep(1000) .. lneedle .. ("y"):rep(1000) .. lneedle
+print(lhay2:find(lneedle, 1, true), lhay2:find(lneedle, 2000, true))
+local lr, ln = lhay2:gsub(lneedle, "<>") print(#lr, ln, lr:sub(995, 1006))
+local lc = 0 for m in lhay2:gmatch(lneedle) do lc = lc + #m end print(lc)
 print(#("abc"):rep(1000):upper(), ("abc"):rep(2):reverse())
