@@ -335,3 +335,42 @@ fn big_strings_a_collection_frees_go_back_to_the_allocator_in_pieces() {
     assert!(steps_after_most > 100, "{steps_after_most}");
     assert_eq!(lua.deferred_free_bytes(), 0);
 }
+
+#[test]
+fn a_big_table_part_goes_back_to_the_allocator_a_piece_a_step() {
+    let (mut lua, _host) = lua(true);
+    // A 64 MiB array part (3 Mi values, capacity 4 Mi), freed once the collector gets to it
+    // (it works as the script allocates): one buffer, given back 8 MiB a step.
+    let exec = start(
+        &mut lua,
+        "local t = {}
+         for i = 1, 3 << 20 do t[i] = i end
+         t = nil
+         collectgarbage()
+         for i = 1, 3e5 do local garbage = {} end
+         for i = 1, 3e6 do end",
+    );
+    let mut previous = 0;
+    let mut most = 0;
+    let mut pieces = 0;
+    loop {
+        let done = lua.step(&exec, &mut Fuel::new(10_000)).is_done();
+        let deferred = lua.deferred_free_bytes();
+        most = most.max(deferred);
+        if deferred < previous {
+            pieces += 1;
+            assert!(
+                previous - deferred <= 8 << 20,
+                "{} bytes given back in one step",
+                previous - deferred
+            );
+        }
+        previous = deferred;
+        if done {
+            break;
+        }
+    }
+    assert!(most >= 32 << 20, "deferred at most {most} bytes");
+    assert!(pieces >= 4, "given back in {pieces} pieces");
+    assert_eq!(lua.deferred_free_bytes(), 0);
+}

@@ -1,5 +1,6 @@
 //! The audited module: the only `unsafe` code of lunette: manual `Collect` impls (here), the
-//! zeroed buffers of big strings ([`zeroed_bytes`]), the interpreter's unchecked accesses
+//! zeroed buffers of big strings ([`zeroed_bytes`]), freed buffers of values kept only to be
+//! given back in pieces ([`emptied_buffer`]), the interpreter's unchecked accesses
 //! ([`unchecked`], with their soundness argument) and, beside the verified prototypes there,
 //! a `load` chunk name's bytes shared as text with the prototypes (`shared_str`).
 //!
@@ -26,6 +27,27 @@ pub(crate) fn zeroed_bytes(len: usize) -> std::sync::Arc<[u8]> {
     // SAFETY: every byte is initialized (to zero by `new_zeroed_slice`), and zero is a valid
     // `u8`.
     unsafe { zeroed.assume_init() }
+}
+
+/// The allocation of a freed buffer of values (`Value`s, or key-value pairs), kept only to
+/// be given back to the allocator, in pieces ([`crate::memory::free_slots_later`]): its
+/// element type is forgotten and it holds no element (length 0), so nothing it held is
+/// ever read again. Its capacity counts 16-byte slots.
+pub(crate) fn emptied_buffer<T: Copy>(v: Vec<T>) -> Vec<[u64; 2]> {
+    const {
+        assert!(std::mem::size_of::<T>().is_multiple_of(16) && std::mem::align_of::<T>() == 8);
+    }
+    let mut v = std::mem::ManuallyDrop::new(v);
+    let slots = v.capacity() * (std::mem::size_of::<T>() / 16);
+    let ptr = v.as_mut_ptr().cast::<[u64; 2]>();
+    // SAFETY: `ptr` was allocated by the global allocator (`Vec<T>`) with the layout of
+    // `capacity` `T`s: `capacity * size_of::<T>()` bytes aligned to 8, which is exactly the
+    // layout of `slots` `[u64; 2]`s (16 bytes each, aligned to 8), as `from_raw_parts`
+    // requires for the allocation to be freed or resized later (for a capacity of 0,
+    // `ptr` is `Vec`'s dangling pointer, aligned to 8, and nothing is freed). Length 0: no
+    // element needs to be valid. The `T`s are `Copy` (no destructor is skipped), and the
+    // original `Vec` is not dropped (`ManuallyDrop`), so the allocation has one owner.
+    unsafe { Vec::from_raw_parts(ptr, 0, slots) }
 }
 
 // SAFETY: every `Gc` held by a `TableState` is traced: `References` for `TableState` lists

@@ -804,11 +804,12 @@ impl Lua {
         self.retired.as_ref().map_or(0, |r| r.account.used())
     }
 
-    /// Bytes of freed big strings (256 KiB and more) not given back to the allocator yet.
-    /// Giving memory back to the system costs time in proportion to its size (~80 µs a
-    /// MiB), so buffers a collection frees go back after the step, 8 MiB after each
-    /// [`step`](Self::step) (all at once in [`gc_collect`](Self::gc_collect)): a step that
-    /// frees a heap of big strings stays short. They are in no count the memory limit or a
+    /// Bytes of freed big buffers (strings and tables' array or hash parts of 256 KiB and
+    /// more) not given back to the allocator yet. Giving memory back to the system costs
+    /// time in proportion to its size (~50-80 µs a MiB), so buffers a collection frees go
+    /// back after the step, 8 MiB after each [`step`](Self::step) (a table part bigger than
+    /// that is shrunk a piece a step; all at once in [`gc_collect`](Self::gc_collect)): a
+    /// step that frees a heap of big strings or a 64 MiB table stays short. They are in no count the memory limit or a
     /// script sees (their bytes left those when their strings were freed); the process
     /// holds them a few steps longer.
     ///

@@ -118,8 +118,26 @@ pub(crate) const DEFERRED_FREES_PER_STEP: usize = 8 << 20;
 /// The queue of [`MemoryAccount::deferred_frees`].
 #[derive(Default)]
 struct DeferredFrees {
-    buffers: Vec<Arc<[u8]>>,
+    buffers: Vec<Deferred>,
     bytes: usize,
+}
+
+/// A freed buffer waiting to be given back.
+enum Deferred {
+    /// A string's bytes (given back whole).
+    Bytes(Arc<[u8]>),
+    /// A table part's slots, emptied (`gc_unsafe::emptied_buffer`): given back in pieces,
+    /// by shrinking it, when it is bigger than what a step has left to give back.
+    Slots(Vec<[u64; 2]>),
+}
+
+impl Deferred {
+    fn bytes(&self) -> usize {
+        match self {
+            Deferred::Bytes(b) => b.len(),
+            Deferred::Slots(v) => v.capacity() * 16,
+        }
+    }
 }
 
 /// The schedule of automatic full collections: a full collection (the logical one: weak
@@ -208,11 +226,25 @@ impl MemoryAccount {
             let buffer = {
                 let mut q = self.deferred_frees.borrow_mut();
                 let Some(b) = q.buffers.pop() else { break };
-                q.bytes -= b.len();
+                q.bytes -= b.bytes();
                 b
             };
-            released += buffer.len();
-            drop(buffer);
+            let bytes = buffer.bytes();
+            let room = budget - released;
+            match buffer {
+                Deferred::Slots(mut slots) if bytes > room => {
+                    // Its last `room` bytes go now; the rest waits for the next step.
+                    slots.shrink_to((bytes - room) / 16);
+                    let mut q = self.deferred_frees.borrow_mut();
+                    q.bytes += slots.capacity() * 16;
+                    q.buffers.push(Deferred::Slots(slots));
+                    break;
+                }
+                buffer => {
+                    released += bytes;
+                    drop(buffer);
+                }
+            }
         }
     }
 
@@ -715,10 +747,21 @@ pub(crate) fn discharge_bytes(n: usize) {
 /// discharged, so no count a script or the limit sees waits for it. Dropped at once when no
 /// VM is entered (nothing would drain the queue).
 pub(crate) fn free_later(buffer: Arc<[u8]>) {
+    defer(Deferred::Bytes(buffer));
+}
+
+/// [`free_later`] for a freed table's array or hash part of [`DEFERRED_FREE_MIN`] bytes or
+/// more, emptied (`gc_unsafe::emptied_buffer`): given back in pieces of what a step has left
+/// to give back (one 32 MiB array is as slow to give back at once as many strings).
+pub(crate) fn free_slots_later(slots: Vec<[u64; 2]>) {
+    defer(Deferred::Slots(slots));
+}
+
+fn defer(buffer: Deferred) {
     CURRENT.with(|c| {
         if let Some(account) = &*c.borrow() {
             let mut q = account.deferred_frees.borrow_mut();
-            q.bytes += buffer.len();
+            q.bytes += buffer.bytes();
             q.buffers.push(buffer);
         }
     })

@@ -88,6 +88,23 @@ pub struct TableState<'gc> {
     pub(crate) flags: u8,
 }
 
+impl Drop for TableState<'_> {
+    fn drop(&mut self) {
+        // A big array or hash part goes back to the allocator after the step, in pieces
+        // (`memory::free_slots_later`); its charge left the count with the table's.
+        if self.array.capacity() * std::mem::size_of::<Value>() >= crate::memory::DEFERRED_FREE_MIN
+        {
+            let array = std::mem::take(&mut self.array);
+            crate::memory::free_slots_later(crate::gc_unsafe::emptied_buffer(array));
+        }
+        let entry = std::mem::size_of::<(Value, Value)>();
+        if self.entries.capacity() * entry >= crate::memory::DEFERRED_FREE_MIN {
+            let entries = std::mem::take(&mut self.entries);
+            crate::memory::free_slots_later(crate::gc_unsafe::emptied_buffer(entries));
+        }
+    }
+}
+
 // ---- the description of a table (see `object`) ----
 
 impl<'gc> References<'gc> for TableState<'gc> {
@@ -550,10 +567,8 @@ impl<'gc> Table<'gc> {
     #[cold]
     #[inline(never)]
     fn with_host_id(mc: &Mutation<'gc>, epoch: u32, id: u64, array: usize) -> Self {
-        let state = TableState {
-            charge: crate::memory::Charge::new_host(0),
-            ..TableState::default()
-        };
+        let mut state = TableState::default();
+        state.charge = crate::memory::Charge::new_host(0);
         Self::build(mc, epoch, id, array, 0, state)
     }
 
