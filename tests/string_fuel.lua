@@ -36,4 +36,8 @@ local lhay2 = ("y"):rep(1000) .. lneedle .. ("y"):rep(1000) .. lneedle
 print(lhay2:find(lneedle, 1, true), lhay2:find(lneedle, 2000, true))
 local lr, ln = lhay2:gsub(lneedle, "<>") print(#lr, ln, lr:sub(995, 1006))
 local lc = 0 for m in lhay2:gmatch(lneedle) do lc = lc + #m end print(lc)
+-- table.unpack of many results pushes them a piece at a time.
+local ut = {} for i = 1, 70000 do ut[i] = i * 3 end
+print(select("#", table.unpack(ut)), select(65000, table.unpack(ut)))
+print(select(-1, table.unpack(ut, 5, 69000)), select("#", table.unpack(ut, -3, 40000)))
 print(#("abc"):rep(1000):upper(), ("abc"):rep(2):reverse())

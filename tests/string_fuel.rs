@@ -1,5 +1,5 @@
 //! The string library's long operations (pattern matching, multiple results, `format`,
-//! `char`) and `os.date` work in pieces that pause when the fuel runs out: whatever the step
+//! `char`), `table.unpack` and `os.date` work in pieces that pause when the fuel runs out: whatever the step
 //! budget, a script sees the same results and burns the same total fuel, and a VM
 //! snapshotted while one of them is paused resumes to the same end.
 

@@ -32,6 +32,7 @@ fn permanents(p: &mut lunette_vm::Permanents) {
     p.resumable(Sort::KEY, read_sort);
     p.resumable(Machine::KEY, read_machine);
     p.continuation(("table", "concat_next"), "table.concat", concat_next);
+    p.continuation(("table", "unpack_resume"), "table.unpack", unpack_resume);
     for name in [
         "table.insert",
         "table.remove",
@@ -1500,12 +1501,9 @@ fn unpack<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc
         // The results go straight onto the stack, its growth reserved first (before anything
         // changes: a reservation may ask to run this call again after a collection).
         exec.reserve_values(ctx, n as usize + 1, "too many results to unpack")?;
-        exec.charge(n as usize / lunette_vm::executor::VALUES_PER_UNIT + 1);
+        exec.charge(1);
         exec.clear();
-        for k in 0..=n {
-            exec.push(t.get_int(i.wrapping_add(k as i64)));
-        }
-        return Ok(Action::Return);
+        return unpack_run(ctx, exec, t, i, n, 0);
     }
     let mut m = Machine::new(Op::Unpack, tv);
     m.r[0] = i;
@@ -1517,6 +1515,75 @@ fn unpack<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc
         None => m.pc = 0,
     }
     start(ctx, exec, m)
+}
+
+/// Results `table.unpack` pushes between two looks at the fuel.
+const UNPACK_PIECE: u64 = 16384;
+
+/// `table.unpack` of a table without a metatable: pushes `t[i + k]` for `k` in `k..=n` (the
+/// results before `k` are in the region) a piece at a time, each piece charged before it is
+/// pushed; between pieces, pauses when out of fuel, its results so far kept in the region
+/// (200,000 results had made one step of 50,000 units). Pieces start at multiples of
+/// [`UNPACK_PIECE`], so the charges do not depend on where steps end.
+fn unpack_run<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    t: Table<'gc>,
+    i: i64,
+    n: u64,
+    mut k: u64,
+) -> Result<Action<'gc>, Error<'gc>> {
+    // Charged as one move of `n` values would be (`n / VALUES_PER_UNIT` after the call's
+    // unit), each piece its share: `moved(stop) - moved(k)`.
+    let moved = |x: u64| x.saturating_sub(1) / lunette_vm::executor::VALUES_PER_UNIT as u64;
+    loop {
+        let stop = k.saturating_add(UNPACK_PIECE).min(n + 1);
+        exec.charge((moved(stop) - moved(k)) as usize);
+        for q in k..stop {
+            exec.push(t.get_int(i.wrapping_add(q as i64)));
+        }
+        k = stop;
+        if k > n {
+            return Ok(Action::Return);
+        }
+        if exec.out_of_fuel() {
+            let state = crate::string::state_table(
+                ctx,
+                &[
+                    Value::Table(t),
+                    Value::Integer(i),
+                    Value::Integer(n as i64),
+                    Value::Integer(k as i64),
+                ],
+            );
+            return Ok(Action::Pause {
+                then: Then::new("table.unpack", unpack_resume, Value::Table(state)),
+            });
+        }
+    }
+}
+
+/// A paused `table.unpack` (state: `[table, first index, count - 1, results pushed]`, the
+/// results pushed in the region); a state read back from a snapshot's bytes is checked
+/// against the region first.
+fn unpack_resume<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    _o: Outcome<'gc>,
+) -> Result<Action<'gc>, Error<'gc>> {
+    let state = crate::string::SavedState::of(exec.upvalue, "unpack")?;
+    let lost = || crate::string::lost_state("unpack");
+    let Value::Table(t) = state.value(1) else {
+        return Err(lost());
+    };
+    let i = state.value(2).as_integer_strict().ok_or_else(lost)?;
+    let (n, k) = (state.index(3)? as u64, state.index(4)? as u64);
+    if n >= MAX_UNPACK || k > n || exec.len() as u64 != k {
+        return Err(lost());
+    }
+    // (The stack a snapshot rebuilt may hold no room for the rest.)
+    exec.reserve_values(ctx, (n + 1 - k) as usize, "too many results to unpack")?;
+    unpack_run(ctx, exec, t, i, n, k)
 }
 
 fn concat<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
