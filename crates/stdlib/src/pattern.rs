@@ -803,8 +803,9 @@ impl Search {
             if needle.len() >= PLAIN_WINDOW && !self.in_attempt {
                 // A long needle's preprocessing (~3 ns a byte: 1.6 ms for 512 KiB, as long
                 // as searching a window) is a piece of its own, charged like a window's
-                // share of it, so that no step both prepares the needle and searches
-                // with it. (For a plain search, `in_attempt` says it was done.)
+                // share of it: a step that cannot pay for both ends between them. (For a
+                // plain search, `in_attempt` says it was done. `gmatch` starts a search at
+                // each call, so each pays it again: deterministic, and what it costs.)
                 m.steps += (needle.len() / (PLAIN_BYTES_PER_STEP / 4)) as u64 + 1;
                 m.finder.get_or_insert_with(|| finder_for(needle));
                 self.in_attempt = true;
@@ -829,7 +830,8 @@ impl Search {
         }
     }
 
-    /// Whether an attempt is under way (else the search is just `pos` and `last`).
+    /// Whether an attempt is under way, or for a plain search whether its long needle's
+    /// preprocessing was paid (else the search is just `pos` and `last`).
     pub(crate) fn in_attempt(&self) -> bool {
         self.in_attempt
     }

@@ -1072,8 +1072,9 @@ struct Gsub<'gc> {
     buf: Vec<u8>,
     /// The match waiting for a replacement value.
     pending: (usize, usize),
-    /// The parked search: `Search::encode`'s bytes when parked inside an attempt, else empty
-    /// and the search is `idle` (next position, end of last match, steps so far).
+    /// The parked search: `Search::encode`'s bytes when parked inside an attempt (or a
+    /// plain search past its needle's preprocessing: `Search::in_attempt`), else empty and
+    /// the search is `idle` (next position, end of last match, steps so far).
     search: Vec<u8>,
     idle: (usize, Option<usize>, u64),
     /// What the continuation resumes after.

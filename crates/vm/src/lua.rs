@@ -511,6 +511,15 @@ impl Lua {
 
     /// Does the garbage collection work that allocation since the last call asked for.
     pub fn gc_step(&mut self) {
+        self.incremental_work();
+        // (A host that drives the collector itself gives freed buffers back here; `step`
+        // does it before its share of the collector's work.)
+        self.memory
+            .release_deferred(crate::memory::DEFERRED_FREES_PER_STEP);
+    }
+
+    /// The incremental collector's work that allocation asked for (see `gc_step`).
+    fn incremental_work(&mut self) {
         let _guard = AccountGuard::new(&self.memory);
         // gc-arena paces by object count; a few huge strings or tables are few objects, so
         // the bytes they add count as debt too: one allocation per KiB of growth, and one
@@ -794,6 +803,8 @@ impl Lua {
             r.arena.metrics().total_gc_count() == 0
         };
         if freed {
+            // (What its last slices freed is given back by this VM's next steps.)
+            self.memory.adopt_deferred(&r.account);
             self.retired = None;
         }
     }
@@ -806,19 +817,22 @@ impl Lua {
 
     /// Bytes of freed big buffers (strings and tables' array or hash parts of 256 KiB and
     /// more) not given back to the allocator yet. Giving memory back to the system costs
-    /// time in proportion to its size (~50-80 µs a MiB), so buffers a collection frees go
-    /// back after the step, 8 MiB after each [`step`](Self::step) (a table part bigger than
-    /// that is shrunk a piece a step; all at once in [`gc_collect`](Self::gc_collect)): a
-    /// step that frees a heap of big strings or a 64 MiB table stays short. They are in no count the memory limit or a
-    /// script sees (their bytes left those when their strings were freed); the process
-    /// holds them a few steps longer.
+    /// time in proportion to its size (50-80 µs a MiB), so buffers a collection frees go
+    /// back after the step, 8 MiB after each [`step`](Self::step) or
+    /// [`gc_step`](Self::gc_step) (a table part bigger than that is shrunk a piece a step,
+    /// a bigger string gets a step of its own; never more than 64 MiB wait; all at once in
+    /// [`gc_collect`](Self::gc_collect)): a step that frees a heap of big strings or a
+    /// 64 MiB table stays short. They are in no count the memory limit or a script sees
+    /// (their bytes left those when their objects were freed); the process holds them a few
+    /// steps longer (a VM that no executor steps, until its next step).
     ///
     /// ```
-    /// use lunette_vm::{Fuel, Lua};
+    /// use lunette_vm::Lua;
     /// let mut lua = Lua::core();
-    /// lua.exec("local s = 'x' for _ = 1, 20 do s = s .. s end big = {} for i = 1, 40 do big[i] = s .. i end")
-    ///     .unwrap();
-    /// lua.exec("big = nil").unwrap();
+    /// // A 2 MiB array part, then garbage.
+    /// lua.exec("t = {} for i = 1, 100000 do t[i] = i end").unwrap();
+    /// lua.exec("t = nil").unwrap();
+    /// // A host's full collection gives everything back at once.
     /// lua.gc_collect();
     /// assert_eq!(lua.deferred_free_bytes(), 0);
     /// ```
@@ -901,7 +915,7 @@ impl Lua {
         if self.memory.take_collection_wanted() || self.limit_cycle.get() != LimitCycle::Idle {
             self.limit_collection_slice();
         } else {
-            self.gc_step();
+            self.incremental_work();
         }
     }
 

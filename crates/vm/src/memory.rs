@@ -98,22 +98,27 @@ pub struct MemoryAccount {
     /// `needs_attention`). Kept by `set_limit` and `set_ring_allowance`, the only writers of
     /// those two.
     over_limit_above: Cell<usize>,
-    /// Big string buffers whose objects were freed, waiting to be given back to the
-    /// allocator a few at a time (see [`free_later`]).
+    /// Big buffers (strings, table parts) whose objects were freed, waiting to be given
+    /// back to the allocator a few at a time (see [`free_later`]).
     deferred_frees: RefCell<DeferredFrees>,
 }
 
 /// Buffers at least this big are given back to the allocator after the step that freed
 /// their object, a few per step ([`free_later`]), not at once: giving memory back to the
-/// system costs ~80 µs per MiB (the kernel unmaps and frees the pages), so a collection
+/// system costs 50-80 µs per MiB (the kernel unmaps and frees the pages), so a collection
 /// that freed a 64 MiB heap of big strings took 5 ms in one step (gsub_blowup).
 pub(crate) const DEFERRED_FREE_MIN: usize = 256 * 1024;
 
 /// Bytes of deferred buffers given back after each step (~0.6 ms of the kernel's work):
-/// far more than a step's fuel can allocate (strings cost a unit per 32 bytes), so the
-/// queue drains in a few steps and the process holds at most about one burst of freed
-/// bytes above what the account counts.
+/// more than a step of ordinary fuel allocates (strings cost a unit per 32 bytes: 320 KB
+/// for 10,000 units), so the queue drains in a few steps.
 pub(crate) const DEFERRED_FREES_PER_STEP: usize = 8 << 20;
+
+/// Most bytes the queue keeps: a release gives back at least what is above it, so a host
+/// whose steps carry enough fuel to free more than [`DEFERRED_FREES_PER_STEP`] each time
+/// never lets freed memory pile up in the process beyond it. (The sandbox's memory limit:
+/// one table part freed under it is still given back in pieces.)
+pub(crate) const DEFERRED_FREES_MAX: usize = 64 << 20;
 
 /// The queue of [`MemoryAccount::deferred_frees`].
 #[derive(Default)]
@@ -215,10 +220,14 @@ impl Default for MemoryAccount {
 }
 
 impl MemoryAccount {
-    /// Gives deferred buffers back to the allocator until at least `budget` bytes went (or
-    /// none is left), the most recently queued first (the ones a collection freed last
-    /// tend to sit at the top of the heap, which the allocator can then return as it goes).
+    /// Gives deferred buffers back to the allocator: `budget` bytes, or what is above
+    /// [`DEFERRED_FREES_MAX`] if that is more, the most recently queued first (the ones a
+    /// collection freed last tend to sit at the top of the heap, which the allocator can
+    /// then return as it goes). A table part bigger than what is left to give is shrunk by
+    /// that much; a string (one buffer) bigger than that waits for a step of its own, and
+    /// such a step gives it back whole.
     pub(crate) fn release_deferred(&self, budget: usize) {
+        let budget = budget.max(self.deferred_bytes().saturating_sub(DEFERRED_FREES_MAX));
         let mut released = 0;
         while released < budget {
             // (Dropped outside the borrow: a buffer's drop never comes back here, but the
@@ -235,9 +244,11 @@ impl MemoryAccount {
                 Deferred::Slots(mut slots) if bytes > room => {
                     // Its last `room` bytes go now; the rest waits for the next step.
                     slots.shrink_to((bytes - room) / 16);
-                    let mut q = self.deferred_frees.borrow_mut();
-                    q.bytes += slots.capacity() * 16;
-                    q.buffers.push(Deferred::Slots(slots));
+                    self.requeue(Deferred::Slots(slots));
+                    break;
+                }
+                buffer @ Deferred::Bytes(_) if bytes > room && released > 0 => {
+                    self.requeue(buffer);
                     break;
                 }
                 buffer => {
@@ -248,9 +259,25 @@ impl MemoryAccount {
         }
     }
 
-    /// Bytes of freed strings not given back to the allocator yet (see [`free_later`]).
+    /// Puts `buffer` back on top of the queue.
+    fn requeue(&self, buffer: Deferred) {
+        let mut q = self.deferred_frees.borrow_mut();
+        q.bytes += buffer.bytes();
+        q.buffers.push(buffer);
+    }
+
+    /// Bytes of freed buffers not given back to the allocator yet (see [`free_later`]).
     pub(crate) fn deferred_bytes(&self) -> usize {
         self.deferred_frees.borrow().bytes
+    }
+
+    /// Moves `other`'s queue of deferred buffers under this account's (the retired heap's,
+    /// when it is dropped: its last slices may have freed more than a step gives back).
+    pub(crate) fn adopt_deferred(&self, other: &MemoryAccount) {
+        let taken = std::mem::take(&mut *other.deferred_frees.borrow_mut());
+        let mut q = self.deferred_frees.borrow_mut();
+        q.bytes += taken.bytes;
+        q.buffers.extend(taken.buffers);
     }
 
     /// Bytes currently charged.
@@ -754,6 +781,8 @@ pub(crate) fn free_later(buffer: Arc<[u8]>) {
 /// more, emptied (`gc_unsafe::emptied_buffer`): given back in pieces of what a step has left
 /// to give back (one 32 MiB array is as slow to give back at once as many strings).
 pub(crate) fn free_slots_later(slots: Vec<[u64; 2]>) {
+    // (Empty: shrinking gives back capacity above the length only.)
+    debug_assert!(slots.is_empty());
     defer(Deferred::Slots(slots));
 }
 
@@ -770,6 +799,42 @@ fn defer(buffer: Deferred) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deferred_buffers_go_back_a_step_at_a_time_and_never_pile_up_beyond_the_cap() {
+        let account = Rc::new(MemoryAccount::default());
+        let _guard = AccountGuard::new(&account);
+        const MIB: usize = 1 << 20;
+        for _ in 0..100 {
+            free_later(Arc::from(vec![0u8; MIB]));
+        }
+        assert_eq!(account.deferred_bytes(), 100 * MIB);
+        // Above the cap: the excess goes at once (more than a step's share).
+        account.release_deferred(DEFERRED_FREES_PER_STEP);
+        assert_eq!(account.deferred_bytes(), DEFERRED_FREES_MAX);
+        // Under it: a step's share.
+        account.release_deferred(DEFERRED_FREES_PER_STEP);
+        assert_eq!(
+            account.deferred_bytes(),
+            DEFERRED_FREES_MAX - DEFERRED_FREES_PER_STEP
+        );
+        // A string bigger than what a step has left waits for a step of its own, given back
+        // whole then.
+        free_later(Arc::from(vec![0u8; MIB]));
+        free_later(Arc::from(vec![0u8; 12 * MIB]));
+        free_later(Arc::from(vec![0u8; MIB]));
+        let before = account.deferred_bytes();
+        account.release_deferred(DEFERRED_FREES_PER_STEP);
+        assert_eq!(account.deferred_bytes(), before - MIB);
+        account.release_deferred(DEFERRED_FREES_PER_STEP);
+        assert_eq!(account.deferred_bytes(), before - 13 * MIB);
+        // A table part is shrunk by what a step has left.
+        account.release_deferred(usize::MAX);
+        assert_eq!(account.deferred_bytes(), 0);
+        free_slots_later(Vec::with_capacity(20 * MIB / 16));
+        account.release_deferred(DEFERRED_FREES_PER_STEP);
+        assert_eq!(account.deferred_bytes(), 20 * MIB - DEFERRED_FREES_PER_STEP);
+    }
 
     #[test]
     fn a_dropped_vm_gives_its_bytes_back_to_its_own_account() {

@@ -69,15 +69,11 @@ impl Drop for StringData {
         if self.bytes.len() >= crate::memory::DEFERRED_FREE_MIN
             && Arc::strong_count(&self.bytes) == 1
         {
-            let empty = EMPTY_BYTES.with(Arc::clone);
-            crate::memory::free_later(std::mem::replace(&mut self.bytes, empty));
+            // (An empty `Arc<[u8]>` takes its place: no thread-local, which a VM dropped
+            // while its thread exits could no longer reach.)
+            crate::memory::free_later(std::mem::take(&mut self.bytes));
         }
     }
-}
-
-thread_local! {
-    /// What a string whose buffer went to `memory::free_later` holds while it is dropped.
-    static EMPTY_BYTES: Arc<[u8]> = Arc::from(&[][..]);
 }
 
 /// A garbage-collected Lua string. Equality and hashing are by content.

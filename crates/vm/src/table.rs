@@ -581,9 +581,10 @@ impl<'gc> Table<'gc> {
         hash: usize,
         mut state: TableState<'gc>,
     ) -> Self {
-        // Exactly the constructor's sizes, as PUC sizes them (`reserve` would round a
-        // small request up to `Vec`'s least capacity, 4: a `{x = 1, y = 2}` record took 64
-        // bytes more than its two entries).
+        // Exactly the constructor's sizes (`reserve` would round a small request up to
+        // `Vec`'s least capacity, 4: a `{x = 1, y = 2}` record took 64 bytes more than its
+        // two entries; PUC rounds a hash part up to a power of two, which entries that are
+        // not a hash table's buckets do not need).
         if array > 0 {
             state.array.reserve_exact(array.min(1 << 16));
         }
