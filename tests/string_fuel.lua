@@ -40,4 +40,9 @@ local lc = 0 for m in lhay2:gmatch(lneedle) do lc = lc + #m end print(lc)
 local ut = {} for i = 1, 70000 do ut[i] = i * 3 end
 print(select("#", table.unpack(ut)), select(65000, table.unpack(ut)))
 print(select(-1, table.unpack(ut, 5, 69000)), select("#", table.unpack(ut, -3, 40000)))
+-- Long runs of bytes that cannot begin a match, skipped across pieces (a class, a
+-- literal, a set as the first item).
+local skip = ("."):rep(300000)
+print((skip .. "Zq"):find("%u"), (skip .. "-qq"):find("q+"), (skip .. "y"):find("[xyz]"))
+print((skip .. "ab"):match("(%a)(%a)"), select(2, (skip .. "k1k2"):gsub("k%d", "")))
 print(#("abc"):rep(1000):upper(), ("abc"):rep(2):reverse())

@@ -188,6 +188,7 @@ pub(crate) fn is_literal(p: &[u8]) -> bool {
 }
 
 /// `c` against a class letter like `a`, `D`, or any other byte (which matches itself).
+#[inline]
 fn match_class(c: u8, cl: u8) -> bool {
     let res = match cl.to_ascii_lowercase() {
         b'a' => c.is_ascii_alphabetic(),
@@ -681,6 +682,23 @@ impl<'a> Matcher<'a> {
         Some((p, ep))
     }
 
+    /// How many bytes at the start of `bytes` the single-character item `p..ep` does not
+    /// match (a literal byte is searched for with `memchr`, a class read once).
+    fn count_not_starting(&self, bytes: &[u8], p: usize, ep: usize) -> usize {
+        match self.pat[p] {
+            b'.' => 0,
+            b'%' => {
+                let cl = self.pat.get(p + 1).copied().unwrap_or(0);
+                bytes.iter().take_while(|&&c| !match_class(c, cl)).count()
+            }
+            b'[' => bytes
+                .iter()
+                .take_while(|&&c| !self.match_bracket(c, p, ep - 1))
+                .count(),
+            pc => memchr::memchr(pc, bytes).unwrap_or(bytes.len()),
+        }
+    }
+
     fn single_match(&self, s: usize, p: usize, ep: usize) -> bool {
         let Some(&c) = self.src.get(s) else {
             return false;
@@ -757,13 +775,17 @@ impl Search {
             if !self.in_attempt {
                 if let Some((p, ep)) = first {
                     // Positions whose byte cannot begin a match: a step each, where an
-                    // attempt took several.
-                    while self.pos < m.src.len() && !m.single_match(self.pos, p, ep) {
-                        if m.steps >= limit {
-                            return Ok(Found::Paused);
-                        }
-                        m.steps += 1;
-                        self.pos += 1;
+                    // attempt took several. Counted over the slice, up to what the steps
+                    // left allow (one byte more tells whether the run goes on past them).
+                    let budget = limit.saturating_sub(m.steps);
+                    let rest = m.src.get(self.pos..).unwrap_or(&[]);
+                    let window = &rest[..rest.len().min(budget.saturating_add(1) as usize)];
+                    let run = m.count_not_starting(window, p, ep);
+                    let skip = run.min(budget as usize);
+                    m.steps += skip as u64;
+                    self.pos += skip;
+                    if run > skip {
+                        return Ok(Found::Paused);
                     }
                 }
                 if self.pos > m.src.len() {
