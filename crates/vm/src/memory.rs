@@ -770,7 +770,7 @@ pub(crate) fn discharge_bytes(n: usize) {
 }
 
 /// Queues a freed string's buffer (this was its last holder) to be given back to the
-/// allocator after the step, in pieces (see [`DEFERRED_FREE_MIN`]); its bytes were already
+/// allocator after the step, a few buffers a step (see [`DEFERRED_FREE_MIN`]); its bytes were already
 /// discharged, so no count a script or the limit sees waits for it. Dropped at once when no
 /// VM is entered (nothing would drain the queue).
 pub(crate) fn free_later(buffer: Arc<[u8]>) {
