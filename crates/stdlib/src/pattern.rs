@@ -315,17 +315,7 @@ impl<'a> Matcher<'a> {
                 // are counted over the slice, the classes and sets byte by byte.
                 let rest = self.src.get(s + i..).unwrap_or(&[]);
                 let rest = &rest[..rest.len().min(RUN)];
-                let n = match self.pat[p] {
-                    b'.' => rest.len(),
-                    b'%' => {
-                        let cl = self.pat.get(p + 1).copied().unwrap_or(0);
-                        rest.iter().take_while(|&&c| match_class(c, cl)).count()
-                    }
-                    b'[' => (0..rest.len())
-                        .take_while(|&k| self.match_bracket(rest[k], p, ep - 1))
-                        .count(),
-                    pc => rest.iter().take_while(|&&c| c == pc).count(),
-                };
+                let n = self.run_of(rest, p, ep, true);
                 i += n;
                 let ended = n < RUN;
                 self.steps += cost * n as u64;
@@ -682,19 +672,26 @@ impl<'a> Matcher<'a> {
         Some((p, ep))
     }
 
-    /// How many bytes at the start of `bytes` the single-character item `p..ep` does not
-    /// match (a literal byte is searched for with `memchr`, a class read once).
-    fn count_not_starting(&self, bytes: &[u8], p: usize, ep: usize) -> usize {
+    /// How many bytes at the start of `bytes` the single-character item `p..ep` matches
+    /// (`matching`), or does not match: over the slice, with `.` and a literal byte
+    /// decided without a loop per byte where they can be (`memchr`) and a class's letter
+    /// read once.
+    fn run_of(&self, bytes: &[u8], p: usize, ep: usize, matching: bool) -> usize {
         match self.pat[p] {
+            b'.' if matching => bytes.len(),
             b'.' => 0,
             b'%' => {
                 let cl = self.pat.get(p + 1).copied().unwrap_or(0);
-                bytes.iter().take_while(|&&c| !match_class(c, cl)).count()
+                bytes
+                    .iter()
+                    .take_while(|&&c| match_class(c, cl) == matching)
+                    .count()
             }
             b'[' => bytes
                 .iter()
-                .take_while(|&&c| !self.match_bracket(c, p, ep - 1))
+                .take_while(|&&c| self.match_bracket(c, p, ep - 1) == matching)
                 .count(),
+            pc if matching => bytes.iter().take_while(|&&c| c == pc).count(),
             pc => memchr::memchr(pc, bytes).unwrap_or(bytes.len()),
         }
     }
@@ -780,7 +777,7 @@ impl Search {
                     let budget = limit.saturating_sub(m.steps);
                     let rest = m.src.get(self.pos..).unwrap_or(&[]);
                     let window = &rest[..rest.len().min(budget.saturating_add(1) as usize)];
-                    let run = m.count_not_starting(window, p, ep);
+                    let run = m.run_of(window, p, ep, false);
                     let skip = run.min(budget as usize);
                     m.steps += skip as u64;
                     self.pos += skip;

@@ -1472,6 +1472,24 @@ impl Replacement {
             None => Replacement::Escapes,
         }
     }
+
+    /// The pieces of `repl` (the string this was made from), in order.
+    fn pieces<'r>(&'r self, repl: &'r [u8]) -> ReplIter<'r> {
+        match self {
+            Replacement::Pieces(p) => ReplIter::Listed(p.iter()),
+            Replacement::Escapes => ReplIter::Split(ReplPieces { repl, i: 0 }),
+        }
+    }
+
+    /// Matcher steps one expansion costs beyond its output: a step per listed piece (an
+    /// escape whose capture is empty writes nothing), or one per 8 bytes of a replacement
+    /// split again at each match.
+    fn steps(&self, repl: &[u8]) -> usize {
+        match self {
+            Replacement::Pieces(p) => p.len(),
+            Replacement::Escapes => repl.len() / 8,
+        }
+    }
 }
 
 /// A replacement string split into its pieces: a long replacement is searched for `%`
@@ -1489,8 +1507,25 @@ fn parse_replacement(repl: &[u8], max: usize) -> Option<Vec<ReplPiece>> {
     Some(pieces)
 }
 
+/// [`Replacement::pieces`].
+enum ReplIter<'r> {
+    Listed(std::slice::Iter<'r, ReplPiece>),
+    Split(ReplPieces<'r>),
+}
+
+impl Iterator for ReplIter<'_> {
+    type Item = ReplPiece;
+
+    #[inline]
+    fn next(&mut self) -> Option<ReplPiece> {
+        match self {
+            ReplIter::Listed(pieces) => pieces.next().copied(),
+            ReplIter::Split(pieces) => pieces.next(),
+        }
+    }
+}
+
 /// The pieces of a replacement string, in order (an `Invalid` one ends them).
-#[derive(Clone)]
 struct ReplPieces<'a> {
     repl: &'a [u8],
     i: usize,
@@ -1674,30 +1709,14 @@ fn gsub_run<'gc>(
                             Some(p) => p,
                             None => repl.insert(Replacement::new(r)),
                         };
-                        let streamed = ReplPieces { repl: r, i: 0 };
-                        let (len, pieces) = match repl {
-                            Replacement::Pieces(p) => {
-                                (replacement_len(&m, p.iter().copied(), s, e), p.len())
-                            }
-                            Replacement::Escapes => {
-                                (replacement_len(&m, streamed.clone(), s, e), r.len() / 8)
-                            }
-                        };
-                        let len = len.map_err(pattern_error)?;
+                        let len =
+                            replacement_len(&m, repl.pieces(r), s, e).map_err(pattern_error)?;
                         g.reserve(ctx, len)?;
-                        // Output is work too: 1 step per 8 bytes (1 unit per 32), and a step
-                        // per piece (an escape whose capture is empty writes nothing; a
-                        // replacement split at each match, a step per 8 of its bytes).
-                        m.steps += (len / 8 + pieces) as u64;
+                        // Output is work too: 1 step per 8 bytes (1 unit per 32), and the
+                        // replacement's own steps (`Replacement::steps`).
+                        m.steps += (len / 8 + repl.steps(r)) as u64;
                         charge_steps(exec, &m, &mut charged);
-                        match repl {
-                            Replacement::Pieces(p) => {
-                                add_replacement(&m, r, p.iter().copied(), s, e, &mut g.buf)
-                            }
-                            Replacement::Escapes => {
-                                add_replacement(&m, r, streamed, s, e, &mut g.buf)
-                            }
-                        }
+                        add_replacement(&m, r, repl.pieces(r), s, e, &mut g.buf);
                     }
                     Value::Table(t) => {
                         let key = capture_value(ctx, &m, 0, s, e)?;
