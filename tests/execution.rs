@@ -454,6 +454,57 @@ fn host_full_collection_clears_weak_tables_and_runs_finalizers_at_the_next_step(
 }
 
 #[test]
+fn long_straight_line_code_stops_where_its_budget_runs_out() {
+    // 30,000 lines without a backward jump, with a few calls into a short function (which
+    // runs in the fast loop) and back, and a hook set and cleared halfway (the loop's
+    // other mode): each step stops within a few units of its budget, and the result is
+    // the one run of a big budget gives.
+    let mut src = String::from(
+        "local x = 0\nlocal function inc(v) for _ = 1, 3 do v = v + 1 end return v end\n",
+    );
+    for i in 0..30_000 {
+        match i {
+            15_000 => src.push_str("debug.sethook(function() x = x + 1 end, '', 100)\n"),
+            16_000 => src.push_str("debug.sethook()\n"),
+            _ if i % 4_000 == 7 => src.push_str("x = inc(x)\n"),
+            _ => src.push_str("x = x + 1\n"),
+        }
+    }
+    src.push_str("return x");
+    let run = |budget: i64| {
+        let host = CaptureHost {
+            grants: lunette::Grants {
+                debug: true,
+                ..lunette::Grants::default()
+            },
+            ..CaptureHost::default()
+        };
+        let mut lua = Lua::with_host(Rc::new(host));
+        let exec = start(&mut lua, &src);
+        let (mut steps, mut worst) = (0, 0);
+        loop {
+            let mut fuel = Fuel::new(budget);
+            steps += 1;
+            let done = lua.step(&exec, &mut fuel).is_done();
+            worst = worst.max(-fuel.remaining());
+            if done {
+                break;
+            }
+        }
+        let result = lua.enter(|ctx| match ctx.fetch_executor(&exec).unwrap().result() {
+            Some(ExecResult::Returned(v)) => lunette::vm::display_plain(v[0]),
+            other => panic!("expected a result, got {other:?}"),
+        });
+        (result, steps, worst)
+    };
+    let (whole, _, _) = run(i64::MAX / 2);
+    let (stepped, steps, worst) = run(1_000);
+    assert_eq!(stepped, whole);
+    assert!(steps > 25, "{steps} steps of 1,000 units");
+    assert!(worst < 50, "a step overran its budget by {worst}");
+}
+
+#[test]
 fn loops_whose_back_edge_is_a_conditional_jump_are_bounded_by_fuel() {
     // The back edge of these loops is the `Jmp` after a comparison or test (found by the
     // hostile-input suite: they used to never return from `step`).

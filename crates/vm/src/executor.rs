@@ -392,6 +392,7 @@ impl<'gc> JournaledState<'gc> for ExecutorState<'gc> {
 pub struct Executor<'gc>(pub(crate) Gc<'gc, Journaled<ExecutorState<'gc>>>);
 
 /// The outcome of a finished executor.
+#[derive(Debug)]
 pub enum ExecResult<'gc> {
     /// The function returned these values.
     Returned(Vec<Value<'gc>>),

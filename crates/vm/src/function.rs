@@ -53,6 +53,22 @@ pub(crate) struct FrameShape {
     pub(crate) num_params: u8,
     /// `Prototype::is_vararg`.
     pub(crate) is_vararg: bool,
+    /// The code is longer than `LONG_CODE` instructions: its frames run in the
+    /// interpreter's checked mode, which looks at the fuel before each instruction.
+    pub(crate) long_code: bool,
+}
+
+/// The longest code whose frames run in the interpreter's fast mode. The fast mode looks at
+/// the fuel only at calls, returns and backward jumps, so between two looks a frame runs at
+/// most this many instructions (each charged its fuel, but all in one step): the most a
+/// step can overrun its budget by with straight-line code. Longer code (generated code,
+/// big data chunks) looks before every instruction, in the slower checked mode.
+pub(crate) const LONG_CODE: usize = 8192;
+
+/// Whether frames of `code` run in the interpreter's checked mode (see `LONG_CODE`).
+#[inline(always)]
+pub(crate) fn is_long_code(code: &[lunette_compiler::Instruction]) -> bool {
+    code.len() > LONG_CODE
 }
 
 impl FrameShape {
@@ -61,6 +77,7 @@ impl FrameShape {
             max_stack_size: proto.max_stack_size,
             num_params: proto.num_params,
             is_vararg: proto.is_vararg,
+            long_code: is_long_code(&proto.code),
         }
     }
 }

@@ -31,7 +31,7 @@ use crate::executor::{
     call_from_lua, call_function_ex, close_upvalues, post_return, Flow, Fuel, MAX_FRAMES,
     MAX_STACK_SLOTS, VALUES_PER_UNIT,
 };
-use crate::function::{ClosureInner, LuaClosure, UpValue, UpValueState};
+use crate::function::{is_long_code, ClosureInner, LuaClosure, UpValue, UpValueState};
 use crate::gc_unsafe::unchecked;
 use crate::number;
 use crate::state::{Context, MetaEvent};
@@ -928,8 +928,9 @@ fn current_frame<'a, 'gc>(ts: &'a mut ThreadState<'gc>) -> &'a mut LuaFrame<'gc>
 }
 
 /// Runs Lua frames of `thread` until the fuel runs out, a frame that is not Lua is on top,
-/// or the thread yields/resumes/finishes. A thread with a debug hook runs in the hooked
-/// mode of the loop (see `hook`); the fast mode never looks at hooks.
+/// or the thread yields/resumes/finishes. A thread with a debug hook, and a frame of long
+/// code, run in the checked mode of the loop (see `run_mode`); the fast mode never looks
+/// at hooks.
 pub(crate) fn run<'gc>(
     ctx: Context<'gc>,
     thread: Thread<'gc>,
@@ -937,6 +938,7 @@ pub(crate) fn run<'gc>(
     fuel: &mut Fuel,
     is_main: bool,
 ) -> Result<Flow<'gc>, Error<'gc>> {
+    // (A frame of long code on top is left to the fast mode, which hands it over.)
     if ts.hook.wants_events() {
         run_mode::<true>(ctx, thread, ts, fuel, is_main)
     } else {
@@ -944,12 +946,15 @@ pub(crate) fn run<'gc>(
     }
 }
 
-/// The instruction loop. `HOOKED`: the thread has a hook; a check before each instruction
-/// (`hook::before_instruction`) and before each return (`hook::return_event`) may call it,
-/// and the call and return fast paths are off (calls go through `call_function_ex`, which
-/// marks the call event). When a call (`debug.sethook`) turns hooks on or off, the loop
-/// returns to the executor, which runs it again in the other mode.
-fn run_mode<'gc, const HOOKED: bool>(
+/// The instruction loop. `CHECKED`: the thread has a hook, or the running frame's code is
+/// long (`FrameShape::long_code`). A check before each instruction looks at the fuel and
+/// memory for long code (so a straight line of it stops where the budget runs out, not at
+/// its end) and at the hook (`hook::before_instruction`); a check before each return
+/// (`hook::return_event`) may call the hook; the call fast path is off (calls go through
+/// `call_function_ex`, which marks the call event). When a call (`debug.sethook`) turns
+/// hooks on or off, or a frame of the other mode comes on top, the loop returns to the
+/// executor, which runs it again in the other mode.
+fn run_mode<'gc, const CHECKED: bool>(
     ctx: Context<'gc>,
     thread: Thread<'gc>,
     ts: &mut ThreadState<'gc>,
@@ -962,13 +967,20 @@ fn run_mode<'gc, const HOOKED: bool>(
             Some(Frame::Lua(f)) => *f,
             _ => return Ok(Flow::Continue),
         };
-        if ts.hook.wants_events() != HOOKED {
+        let mut fp = frame.closure.proto();
+        // (The code's length rather than `fp.frame.long_code`: `frame_ready` reads it too.)
+        let checked = ts.hook.wants_events() || is_long_code(&fp.proto.code);
+        if checked != CHECKED {
+            if checked && !ts.hook.wants_events() {
+                // Long code reached by the fast mode (from `run`, a call or a return): the
+                // checked mode runs it, and returns when a frame of short code comes on top.
+                return run_mode::<true>(ctx, thread, ts, fuel, is_main);
+            }
             return Ok(Flow::Continue);
         }
         if fuel.is_exhausted() {
             return Ok(Flow::OutOfFuel);
         }
-        let mut fp = frame.closure.proto();
         // E1, E2 (`gc_unsafe::unchecked`): the frame's pc is an instruction and the stack
         // holds its registers, checked on every entry into a frame's code (here and in
         // `enter_frame!`).
@@ -1019,12 +1031,27 @@ fn run_mode<'gc, const HOOKED: bool>(
         // The fuel is carried over in `limit`: `fuel` itself is written only when the loop is
         // left or restarted (`save!`, and before each `return` or `continue 'frame`).
         //
-        // E1, E2 are checked first (`gc_unsafe::unchecked`); a frame that fails the check is
-        // entered through the top of `'frame` instead, which raises or repairs.
+        // E1, E2 are checked first (`gc_unsafe::unchecked`); a frame that fails the check,
+        // or that runs in the other mode, is entered through the top of `'frame` instead,
+        // which raises, repairs or leaves for the other mode. (In the fast mode no hook can
+        // have been set since the loop started: `debug.sethook` leaves it.)
         macro_rules! enter_frame {
             ($f:expr) => {{
                 let f: &LuaFrame<'gc> = $f;
-                if !unchecked::frame_ready(ts.stack.len(), f.base, f.pc, &f.closure.proto().proto) {
+                let long_code = is_long_code(&f.closure.proto().proto.code);
+                let other_mode = if CHECKED {
+                    !long_code && !ts.hook.wants_events()
+                } else {
+                    long_code
+                };
+                if other_mode
+                    || !unchecked::frame_ready(
+                        ts.stack.len(),
+                        f.base,
+                        f.pc,
+                        &f.closure.proto().proto,
+                    )
+                {
                     fuel.set_remaining(budget!());
                     continue 'frame;
                 }
@@ -1138,7 +1165,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                     spend!(-1);
                     jump_by!(-1);
                     save!();
-                    if HOOKED {
+                    if CHECKED {
                         // Traced already when it runs.
                         ts.hook.resume_depth = ts.frames.len() as u32;
                     }
@@ -1151,7 +1178,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                     spend!(-1);
                     jump_by!(-1);
                     save!();
-                    if HOOKED {
+                    if CHECKED {
                         ts.hook.resume_depth = ts.frames.len() as u32;
                     }
                     return memory_attention(ctx);
@@ -1436,7 +1463,7 @@ fn run_mode<'gc, const HOOKED: bool>(
         // shows the `Return`'s line while the hook runs, then runs the `Return` again.
         macro_rules! return_hook {
             () => {
-                if HOOKED && crate::hook::return_event(ctx, thread, ts) {
+                if CHECKED && crate::hook::return_event(ctx, thread, ts) {
                     save!();
                     return crate::hook::call_from_lua(
                         ctx,
@@ -1454,7 +1481,18 @@ fn run_mode<'gc, const HOOKED: bool>(
         }
 
         loop {
-            if HOOKED {
+            if CHECKED {
+                // Long code looks at the fuel before each instruction (short code at its
+                // calls and backward jumps only: it runs at most `LONG_CODE` instructions
+                // between two looks). Like `check_fuel!`, and memory is looked at at the
+                // same points whatever the budget. The instruction has not been traced yet.
+                if fp.frame.long_code && (budget!() <= 0 || memory.needs_attention()) {
+                    save!();
+                    if memory.needs_attention() {
+                        return memory_attention(ctx);
+                    }
+                    return Ok(Flow::OutOfFuel);
+                }
                 let fire = crate::hook::before_instruction(ctx, thread, ts, ip.pc(code));
                 refresh!();
                 if let Some(fire) = fire {
@@ -1936,7 +1974,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                         spend!(-1);
                         jump_by!(-1);
                         save!();
-                        if HOOKED {
+                        if CHECKED {
                             // Traced already when it runs.
                             ts.hook.resume_depth = ts.frames.len() as u32;
                         }
@@ -2078,8 +2116,9 @@ fn run_mode<'gc, const HOOKED: bool>(
                         let cp = callee.proto().frame;
                         let new_base = func + 1;
                         let new_end = new_base + cp.max_stack_size as usize;
-                        if !HOOKED
+                        if !CHECKED
                             && !cp.is_vararg
+                            && !cp.long_code
                             && ts.frames.len() < MAX_FRAMES
                             && new_end < MAX_STACK_SLOTS
                         {
@@ -2175,7 +2214,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                     }
                 }
                 Instruction::Return { a, b, close: false }
-                    if !HOOKED
+                    if !CHECKED
                         && (ts.open_upvalues.is_empty()
                             || !open_upvalue_at_or_above(&ts.open_upvalues, base)) =>
                 {
@@ -2242,7 +2281,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                     general_return!(first, n);
                 }
                 Instruction::Return0 | Instruction::Return1 { .. }
-                    if !HOOKED
+                    if !CHECKED
                         && (ts.open_upvalues.is_empty()
                             || !open_upvalue_at_or_above(&ts.open_upvalues, base)) =>
                 {
@@ -2367,7 +2406,7 @@ fn run_mode<'gc, const HOOKED: bool>(
                         refresh!();
                     }
                     jump_by!(skip as i64);
-                    if HOOKED {
+                    if CHECKED {
                         // PUC's `TFORPREP` runs the `TFORCALL` it jumps to without fetching
                         // it: not traced.
                         ts.hook.resume_depth = ts.frames.len() as u32;
