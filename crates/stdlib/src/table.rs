@@ -391,7 +391,7 @@ fn drive<'gc, M: Steps<'gc>>(
                 // A table without a metatable: a raw store (`new_index` does the same;
                 // a frozen table's refusal is its message, so it goes that way).
                 if let Value::Table(t) = obj {
-                    if t.metatable().is_none() && t.set(ctx, key, v).is_ok() {
+                    if t.metatable().is_none() && t.set_int(ctx, i, v).is_ok() {
                         input = Value::Nil;
                         continue;
                     }

@@ -106,6 +106,10 @@ pub(crate) fn less_step<'gc>(
     a: Value<'gc>,
     b: Value<'gc>,
 ) -> Result<Less<'gc>, Error<'gc>> {
+    // (Two integers first: the usual default-order sort.)
+    if let (Value::Integer(x), Value::Integer(y)) = (a, b) {
+        return Ok(Less::Done(x < y));
+    }
     if let (Value::String(x), Value::String(y)) = (a, b) {
         let (order, scanned) = lunette_vm::string::compare_bytes(x.as_bytes(), y.as_bytes());
         exec.charge(lunette_vm::LuaString::compare_cost(scanned) as usize);

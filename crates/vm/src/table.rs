@@ -643,6 +643,32 @@ impl<'gc> Table<'gc> {
         Ok(())
     }
 
+    /// Raw set of integer key `i` (`set` with `Value::Integer(i)`), without the generic key
+    /// path when `i` is an existing slot of the array part or the next one (an append).
+    ///
+    /// ```
+    /// # use lunette_vm::{Lua, Value};
+    /// let mut lua = Lua::core();
+    /// lua.enter(|ctx| {
+    ///     let t = ctx.new_table();
+    ///     t.set_int(ctx, 1, Value::Integer(10)).unwrap();
+    ///     t.set_int(ctx, 5, Value::Boolean(true)).unwrap();
+    ///     assert_eq!(t.get_int(1), Value::Integer(10));
+    ///     assert_eq!(t.get(Value::Integer(5)), Value::Boolean(true));
+    /// });
+    /// ```
+    #[inline]
+    pub fn set_int(self, ctx: Context<'gc>, i: i64, value: Value<'gc>) -> Result<(), InvalidKey> {
+        // (Checked before the journaled borrow, as in `set`.)
+        if self.is_frozen() {
+            return Err(InvalidKey::ReadOnly);
+        }
+        if self.set_int_fast(ctx, i, value) {
+            return Ok(());
+        }
+        self.set(ctx, Value::Integer(i), value)
+    }
+
     /// Mutable access to the contents. The first write of a snapshot epoch saves the current
     /// contents in the journal first (see `journal`).
     #[inline(always)]
