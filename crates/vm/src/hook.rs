@@ -15,9 +15,9 @@
 //! - **count**: before every `count`-th instruction.
 //!
 //! While a thread has a live hook (`HookState::wants_events`), `interp::run` runs in its
-//! hooked mode (a second instantiation of the loop, with the call and return fast paths
-//! off and a check before each instruction, `before_instruction`); without one the
-//! interpreter is the unchanged fast loop.
+//! checked mode (a second instantiation of the loop, with the call and return fast paths
+//! off and a check before each instruction, `before_instruction`; frames of long code run
+//! there too, for its fuel check); without one the interpreter is the unchanged fast loop.
 //!
 //! A hook runs as an ordinary Lua call pushed by the executor: for an event of a Lua frame,
 //! above a hidden continuation frame (`HOOK_FRAME`, `Returns::Discard`) whose continuation

@@ -950,10 +950,11 @@ pub(crate) fn run<'gc>(
 /// long (`FrameShape::long_code`). A check before each instruction looks at the fuel and
 /// memory for long code (so a straight line of it stops where the budget runs out, not at
 /// its end) and at the hook (`hook::before_instruction`); a check before each return
-/// (`hook::return_event`) may call the hook; the call fast path is off (calls go through
-/// `call_function_ex`, which marks the call event). When a call (`debug.sethook`) turns
-/// hooks on or off, or a frame of the other mode comes on top, the loop returns to the
-/// executor, which runs it again in the other mode.
+/// (`hook::return_event`) may call the hook; the call and return fast paths are off (calls
+/// go through `call_function_ex`, which marks the call event). When a call
+/// (`debug.sethook`) turns hooks on or off, or a frame of the other mode comes on top, the
+/// loop returns to the executor, which runs it again in the other mode (the fast mode hands
+/// a frame of long code to the checked one itself).
 fn run_mode<'gc, const CHECKED: bool>(
     ctx: Context<'gc>,
     thread: Thread<'gc>,
