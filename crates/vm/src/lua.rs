@@ -31,6 +31,13 @@ pub const DEFAULT_STEP_FUEL: i64 = 20_000;
 /// physical collector's pacing (`Lua::gc_step`).
 const BUFFER_DEBT_BYTES: f64 = 128.0;
 
+/// The byte-derived debt (see `Lua::incremental_work`) one slice of the physical collector
+/// takes on at least; beyond it, at most twice the recent flow per slice, so a burst (a step
+/// that made a 1.6 MiB constants array, for a loaded chunk with 100,000 strings: 12,500
+/// allocations owed at once, and a 5 ms slice after it) is spread over the next slices,
+/// while a steady flow (string-building code) is paid as it comes.
+const MAX_BYTE_DEBT_PER_SLICE: f64 = 2_048.0;
+
 /// How many snapshots `Lua::snap` keeps by default (rollback netcode rarely needs more than 8).
 pub const DEFAULT_MAX_SNAPSHOTS: usize = 16;
 
@@ -53,6 +60,10 @@ pub struct Lua {
     collecting: std::cell::Cell<bool>,
     /// The heap the last `restore` replaced, while it is freed in slices (see `RetiredHeap`).
     retired: Option<RetiredHeap>,
+    /// Byte-derived collector debt not handed to the collector yet, and the recent flow of
+    /// it per slice (a moving average; see `MAX_BYTE_DEBT_PER_SLICE`). Physical pacing only:
+    /// nothing a script sees.
+    byte_debt: std::cell::Cell<(f64, f64)>,
 }
 
 /// A heap `restore` replaced: an arena whose root holds nothing, so every object in it is
@@ -131,6 +142,7 @@ impl Lua {
             capture_hint: Default::default(),
             limit_cycle: std::cell::Cell::new(LimitCycle::Idle),
             collecting: std::cell::Cell::new(false),
+            byte_debt: std::cell::Cell::new((0.0, 0.0)),
             retired: None,
         }
     }
@@ -526,9 +538,17 @@ impl Lua {
         // per `BUFFER_DEBT_BYTES` of strings made and of buffers grown (a string or a table
         // is one object to gc-arena whatever it holds, and string-building or
         // array-filling code makes garbage mostly in such bytes).
+        // A burst of them (a big buffer made in one step) is handed over in parts, at most
+        // twice the recent flow a slice (`MAX_BYTE_DEBT_PER_SLICE`), so the slices after it
+        // stay short; the allocations' own debt is not spread.
         let grown = self.memory.growth_since_last_step();
         let buffers = self.memory.take_buffer_growth();
-        let debt = grown as f64 / 1024.0 + buffers as f64 / BUFFER_DEBT_BYTES;
+        let new = grown as f64 / 1024.0 + buffers as f64 / BUFFER_DEBT_BYTES;
+        let (pending, flow) = self.byte_debt.get();
+        let flow = flow * 0.75 + new * 0.25;
+        let owed = pending + new;
+        let debt = owed.min(MAX_BYTE_DEBT_PER_SLICE.max(2.0 * flow));
+        self.byte_debt.set((owed - debt, flow));
         if debt > 0.0 {
             self.arena.metrics().adjust_debt(debt);
         }
