@@ -45,7 +45,8 @@ use lunette::{CaptureHost, ExecResult, Executor, Fuel, Lua};
 const STEP_FUEL: i64 = 100_000;
 /// Default cap on the number of steps of one script.
 const DEFAULT_STEPS: u64 = 300;
-/// Most a single step may overrun its budget. Fuel is checked at backward jumps and calls, and
+/// Most a single step may overrun its budget. Fuel is checked at backward jumps and calls
+/// (and before each instruction of a function longer than 8,192 instructions), and
 /// builtins charge before they work and do long work in pieces that pause at step boundaries,
 /// so a step overruns by at most one straight-line stretch or one piece: the biggest pieces are
 /// moves of many values in one call (PUC's 1,000,000-slot stack at 8 values a unit: 125K).
