@@ -471,7 +471,7 @@ fn long_straight_line_code_stops_where_its_budget_runs_out() {
         }
     }
     src.push_str("return x");
-    let run = |budget: i64| {
+    let vm = || {
         let host = CaptureHost {
             grants: lunette::Grants {
                 debug: true,
@@ -479,10 +479,21 @@ fn long_straight_line_code_stops_where_its_budget_runs_out() {
             },
             ..CaptureHost::default()
         };
-        let mut lua = Lua::with_host(Rc::new(host));
-        let exec = start(&mut lua, &src);
+        Lua::with_host(Rc::new(host))
+    };
+    // Runs in steps of `budget`; after `move_at` steps, goes on in a fresh VM restored
+    // from a snapshot (the frame paused inside the long code).
+    let run = |budget: i64, move_at: Option<usize>| {
+        let mut lua = vm();
+        let mut exec = start(&mut lua, &src);
         let (mut steps, mut worst) = (0, 0);
         loop {
+            if Some(steps) == move_at {
+                let snapshot = lua.snapshot().unwrap();
+                lua = vm();
+                lua.restore(&snapshot).unwrap();
+                exec = lua.restored_executor(exec.id()).unwrap();
+            }
             let mut fuel = Fuel::new(budget);
             steps += 1;
             let done = lua.step(&exec, &mut fuel).is_done();
@@ -497,11 +508,17 @@ fn long_straight_line_code_stops_where_its_budget_runs_out() {
         });
         (result, steps, worst)
     };
-    let (whole, _, _) = run(i64::MAX / 2);
-    let (stepped, steps, worst) = run(1_000);
+    let (whole, _, _) = run(i64::MAX / 2, None);
+    let (stepped, steps, worst) = run(1_000, None);
     assert_eq!(stepped, whole);
     assert!(steps > 25, "{steps} steps of 1,000 units");
     assert!(worst < 50, "a step overran its budget by {worst}");
+    // Moved mid-way, and during the hook's stretch (lines 15,000 to 16,000).
+    for at in [7, 15] {
+        let (moved, _, worst) = run(1_000, Some(at));
+        assert_eq!(moved, whole, "moved after {at} steps");
+        assert!(worst < 50, "a step overran its budget by {worst}");
+    }
 }
 
 #[test]
