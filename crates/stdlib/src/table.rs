@@ -126,8 +126,8 @@ fn opt_int_arg<'gc>(v: Option<Value<'gc>>, arg: usize, default: i64) -> Result<i
 }
 
 fn raw_set<'gc>(ctx: Context<'gc>, t: Table<'gc>, i: i64, v: Value<'gc>) {
-    // Integer keys are always valid.
-    let _ = t.set(ctx, Value::Integer(i), v);
+    // Integer keys are always valid (a frozen table's refusal is checked by the callers).
+    let _ = t.set_int(ctx, i, v);
 }
 
 fn is_stringlike(v: Value<'_>) -> bool {
