@@ -632,6 +632,19 @@ impl<'gc> Table<'gc> {
             return Err(InvalidKey::ReadOnly);
         }
         let key = normalize_key(key)?;
+        // An array slot or an append: without the general path (87 instructions a store into
+        // an array slot through it).
+        if let Value::Integer(i) = key {
+            if self.set_int_fast(ctx, i, value) {
+                return Ok(());
+            }
+        }
+        self.set_general(ctx, key, value);
+        Ok(())
+    }
+
+    /// `set` of a normalized key into a table that is not frozen, past the fast path.
+    fn set_general(self, ctx: Context<'gc>, key: Value<'gc>, value: Value<'gc>) {
         let mut st = match key {
             Value::Integer(i) => self.borrow_mut_for_int(ctx, i),
             _ => self.borrow_mut(ctx),
@@ -640,11 +653,10 @@ impl<'gc> Table<'gc> {
             self.0.state.side().set(0);
         }
         st.set_normalized(key, value);
-        Ok(())
     }
 
-    /// Raw set of integer key `i` (`set` with `Value::Integer(i)`), without the generic key
-    /// path when `i` is an existing slot of the array part or the next one (an append).
+    /// Raw set of integer key `i` (`set` with `Value::Integer(i)`, which skips the generic
+    /// key path when `i` is an existing slot of the array part or the next one, an append).
     ///
     /// ```
     /// # use lunette_vm::{Lua, Value};
@@ -663,10 +675,10 @@ impl<'gc> Table<'gc> {
         if self.is_frozen() {
             return Err(InvalidKey::ReadOnly);
         }
-        if self.set_int_fast(ctx, i, value) {
-            return Ok(());
+        if !self.set_int_fast(ctx, i, value) {
+            self.set_general(ctx, Value::Integer(i), value);
         }
-        self.set(ctx, Value::Integer(i), value)
+        Ok(())
     }
 
     /// Mutable access to the contents. The first write of a snapshot epoch saves the current
