@@ -4,7 +4,7 @@
 //! A thread's hook (`ThreadState::hook`) is a function, an event mask (call, return, line,
 //! count) and a count. Events:
 //! - **call** / **tail call**: a Lua function is entered (`call_function_ex` marks
-//!   `call_pending`; the hooked interpreter fires it before the function's first
+//!   `call_pending`; the checked interpreter fires it before the function's first
 //!   instruction), or a Rust function is called (the executor fires it before running it).
 //! - **return**: a Lua function's `Return` (after its `__close` handlers, before the frame
 //!   goes), a Rust function's or continuation's `Action::Return`, and a `coroutine.yield`
@@ -91,7 +91,7 @@ pub(crate) struct HookState<'gc> {
 }
 
 impl HookState<'_> {
-    /// Whether the thread has a hook to call: the hooked interpreter runs for it (also while
+    /// Whether the thread has a hook to call: the checked interpreter runs for it (also while
     /// the hook itself runs, to count instructions and track lines as PUC does).
     #[inline(always)]
     pub(crate) fn wants_events(&self) -> bool {
@@ -142,7 +142,7 @@ fn line_at(p: &lunette_compiler::Prototype, pc: usize) -> Option<u32> {
     p.lines.get(pc).copied()
 }
 
-/// The hooked interpreter's check before the instruction at `pc` of the top frame (a Lua
+/// The checked interpreter's check before the instruction at `pc` of the top frame (a Lua
 /// frame): counts it, tracks its line, and says which hooks to call first (PUC's
 /// `luaG_traceexec` and `luaD_hookcall`). `None`: run the instruction.
 #[cold]
@@ -605,7 +605,8 @@ impl<'gc> Exec<'gc, '_> {
             h.count = count;
             h.counter = count;
             if mask == 0 {
-                // Marks are for the hooked interpreter, which will not run to take them.
+                // Marks are for a thread with a hook: nothing takes them without one (the
+                // interpreter sets them only while there is one).
                 h.call_pending = false;
                 h.resume_depth = 0;
                 h.returned_depth = 0;

@@ -10,8 +10,10 @@
 //! - `pc` (a local) is written back to the frame before anything that can raise an error,
 //!   call a function or leave the loop, so errors and tracebacks see the right line and a
 //!   paused frame resumes at the right instruction.
-//! - Fuel is counted in a local and checked at backward jumps and calls only: straight-line
-//!   code between checks is bounded by the function's length. One unit per instruction,
+//! - Fuel is counted in a local and checked at backward jumps, calls and returns: straight-line
+//!   code between checks is bounded by the function's length, so a function longer than
+//!   `LONG_CODE` instructions runs in the checked mode of the loop, which also checks before
+//!   each instruction (see `run_mode`). One unit per instruction,
 //!   never counted one by one: the budget left is `limit - pc` (see `budget!`), which gives
 //!   the same totals at the same points as counting each instruction.
 //! - Calls of fixed-parameter Lua functions and `Return0`/`Return1`/`Return { close: false }`
@@ -1166,7 +1168,7 @@ fn run_mode<'gc, const CHECKED: bool>(
                     spend!(-1);
                     jump_by!(-1);
                     save!();
-                    if CHECKED {
+                    if CHECKED && ts.hook.wants_events() {
                         // Traced already when it runs.
                         ts.hook.resume_depth = ts.frames.len() as u32;
                     }
@@ -1179,7 +1181,7 @@ fn run_mode<'gc, const CHECKED: bool>(
                     spend!(-1);
                     jump_by!(-1);
                     save!();
-                    if CHECKED {
+                    if CHECKED && ts.hook.wants_events() {
                         ts.hook.resume_depth = ts.frames.len() as u32;
                     }
                     return memory_attention(ctx);
@@ -1494,14 +1496,17 @@ fn run_mode<'gc, const CHECKED: bool>(
                     }
                     return Ok(Flow::OutOfFuel);
                 }
-                let fire = crate::hook::before_instruction(ctx, thread, ts, ip.pc(code));
-                refresh!();
-                if let Some(fire) = fire {
-                    // The frame shows the traced instruction's line while the hook runs
-                    // (its pc one past it; the hook's continuation steps it back).
-                    jump_by!(1);
-                    save!();
-                    return crate::hook::call_from_lua(ctx, thread, ts, fire, is_main, fuel);
+                // (Long code without a hook: nothing to trace, and no mark to take.)
+                if ts.hook.wants_events() {
+                    let fire = crate::hook::before_instruction(ctx, thread, ts, ip.pc(code));
+                    refresh!();
+                    if let Some(fire) = fire {
+                        // The frame shows the traced instruction's line while the hook runs
+                        // (its pc one past it; the hook's continuation steps it back).
+                        jump_by!(1);
+                        save!();
+                        return crate::hook::call_from_lua(ctx, thread, ts, fire, is_main, fuel);
+                    }
                 }
             }
             // Unchecked: `pc < code.len()` (E1 at entry, verifier C1 since; see
@@ -1975,7 +1980,7 @@ fn run_mode<'gc, const CHECKED: bool>(
                         spend!(-1);
                         jump_by!(-1);
                         save!();
-                        if CHECKED {
+                        if CHECKED && ts.hook.wants_events() {
                             // Traced already when it runs.
                             ts.hook.resume_depth = ts.frames.len() as u32;
                         }
@@ -2407,7 +2412,7 @@ fn run_mode<'gc, const CHECKED: bool>(
                         refresh!();
                     }
                     jump_by!(skip as i64);
-                    if CHECKED {
+                    if CHECKED && ts.hook.wants_events() {
                         // PUC's `TFORPREP` runs the `TFORCALL` it jumps to without fetching
                         // it: not traced.
                         ts.hook.resume_depth = ts.frames.len() as u32;

@@ -539,8 +539,8 @@ impl Lua {
         // is one object to gc-arena whatever it holds, and string-building or
         // array-filling code makes garbage mostly in such bytes).
         // A burst of them (a big buffer made in one step) is handed over in parts, at most
-        // twice the recent flow a slice (`MAX_BYTE_DEBT_PER_SLICE`), so the slices after it
-        // stay short; the allocations' own debt is not spread.
+        // twice the recent flow a slice (at least `MAX_BYTE_DEBT_PER_SLICE`), so the slices
+        // after it stay short; the allocations' own debt is not spread.
         let grown = self.memory.growth_since_last_step();
         let buffers = self.memory.take_buffer_growth();
         let new = grown as f64 / 1024.0 + buffers as f64 / BUFFER_DEBT_BYTES;
@@ -711,7 +711,8 @@ impl Lua {
     /// A full collection (asked for by a script's `collectgarbage()`, or due by the pacing)
     /// is marked in slices: until its mark is done, each `step` of an executor that was
     /// running when it started marks a slice of the heap in proportion to `fuel`
-    /// (`gc::MARK_WORK_PER_FUEL` objects and slots a unit) instead of running the executor,
+    /// (`gc::MARK_WORK_PER_FUEL` units of mark work a unit of fuel: an object visited counts
+    /// 4, a slot 1) instead of running the executor,
     /// spends no fuel and returns [`StepStatus::OutOfFuel`]; the step whose slice ends the
     /// mark goes on to run the executor. Its result is the one of a mark made at once at
     /// that point (nothing a script sees depends on the step sizes). Any other call that

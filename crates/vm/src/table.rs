@@ -656,7 +656,8 @@ impl<'gc> Table<'gc> {
     }
 
     /// Raw set of integer key `i` (`set` with `Value::Integer(i)`, which skips the generic
-    /// key path when `i` is an existing slot of the array part or the next one, an append).
+    /// key path when `i` is an existing slot of the array part, or the next one while the
+    /// hash part is empty: an append).
     ///
     /// ```
     /// # use lunette_vm::{Lua, Value};
@@ -667,6 +668,9 @@ impl<'gc> Table<'gc> {
     ///     t.set_int(ctx, 5, Value::Boolean(true)).unwrap();
     ///     assert_eq!(t.get_int(1), Value::Integer(10));
     ///     assert_eq!(t.get(Value::Integer(5)), Value::Boolean(true));
+    ///     t.freeze(ctx);
+    ///     assert!(t.set_int(ctx, 1, Value::Nil).is_err());
+    ///     assert_eq!(t.get_int(1), Value::Integer(10));
     /// });
     /// ```
     #[inline]
