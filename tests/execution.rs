@@ -10,6 +10,18 @@ fn lua_with_capture() -> (Lua, CaptureHost) {
     (Lua::with_host(Rc::new(host.clone())), host)
 }
 
+/// A VM whose scripts may use the `debug` library (hooks).
+fn lua_with_debug() -> Lua {
+    let host = CaptureHost {
+        grants: lunette::Grants {
+            debug: true,
+            ..lunette::Grants::default()
+        },
+        ..CaptureHost::default()
+    };
+    Lua::with_host(Rc::new(host))
+}
+
 fn start(lua: &mut Lua, src: &str) -> lunette::StashedExecutor {
     let f = lua.load(src.as_bytes(), "=test").expect("compiles");
     lua.enter(|ctx| {
@@ -472,16 +484,7 @@ fn long_straight_line_code_stops_where_its_budget_runs_out() {
         }
     }
     body.push_str("return x");
-    let vm = || {
-        let host = CaptureHost {
-            grants: lunette::Grants {
-                debug: true,
-                ..lunette::Grants::default()
-            },
-            ..CaptureHost::default()
-        };
-        Lua::with_host(Rc::new(host))
-    };
+    let vm = lua_with_debug;
     for src in [
         body.clone(),
         format!("return coroutine.wrap(function()\n{body}\nend)()"),
@@ -546,14 +549,7 @@ fn a_hook_set_after_a_generic_for_in_long_code_sees_every_line() {
              return table.concat(r, ',')",
             "x = x + 1\n".repeat(pad)
         );
-        let host = CaptureHost {
-            grants: lunette::Grants {
-                debug: true,
-                ..lunette::Grants::default()
-            },
-            ..CaptureHost::default()
-        };
-        let mut lua = Lua::with_host(Rc::new(host));
+        let mut lua = lua_with_debug();
         let exec = start(&mut lua, &src);
         while !lua.step(&exec, &mut Fuel::new(1_000)).is_done() {}
         let lines = lua.enter(|ctx| match ctx.fetch_executor(&exec).unwrap().result() {
