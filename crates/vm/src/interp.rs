@@ -972,9 +972,9 @@ fn run_mode<'gc, const CHECKED: bool>(
         };
         let mut fp = frame.closure.proto();
         // (The code's length rather than `fp.frame.long_code`: `frame_ready` reads it too.)
-        let checked = ts.hook.wants_events() || is_long_code(&fp.proto.code);
-        if checked != CHECKED {
-            if checked && !ts.hook.wants_events() {
+        let hooked = ts.hook.wants_events();
+        if (hooked || is_long_code(&fp.proto.code)) != CHECKED {
+            if !CHECKED && !hooked {
                 // Long code reached by the fast mode (from `run`, a call or a return): the
                 // checked mode runs it, and returns when a frame of short code comes on top.
                 return run_mode::<true>(ctx, thread, ts, fuel, is_main);
@@ -1035,19 +1035,13 @@ fn run_mode<'gc, const CHECKED: bool>(
         // left or restarted (`save!`, and before each `return` or `continue 'frame`).
         //
         // E1, E2 are checked first (`gc_unsafe::unchecked`); a frame that fails the check,
-        // or that runs in the other mode, is entered through the top of `'frame` instead,
-        // which raises, repairs or leaves for the other mode. (In the fast mode no hook can
-        // have been set since the loop started: `debug.sethook` leaves it.)
+        // or of long code, is entered through the top of `'frame` instead, which raises,
+        // repairs or hands it to the checked mode. (Only the fast mode enters frames here:
+        // the checked mode's calls and returns go through the top of `'frame`.)
         macro_rules! enter_frame {
             ($f:expr) => {{
                 let f: &LuaFrame<'gc> = $f;
-                let long_code = is_long_code(&f.closure.proto().proto.code);
-                let other_mode = if CHECKED {
-                    !long_code && !ts.hook.wants_events()
-                } else {
-                    long_code
-                };
-                if other_mode
+                if is_long_code(&f.closure.proto().proto.code)
                     || !unchecked::frame_ready(
                         ts.stack.len(),
                         f.base,
