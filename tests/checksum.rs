@@ -3,8 +3,9 @@
 //! (checksums mid-step, ring snapshots and rollbacks, owned snapshots restored elsewhere).
 //!
 //! The game below touches every path: tables made and dropped every frame, entities replaced,
-//! closures and their upvalues written, a big array part stored into (hashed by pages) and
-//! grown, a weak table, coroutines, and automatic collections (a small pause).
+//! closures and their upvalues written, a big array part stored into (hashed by pages; its
+//! head and its chunks, one of them saved whole by a sweep) and grown into a new chunk, a
+//! weak table, coroutines, and automatic collections (a small pause).
 
 use std::rc::Rc;
 
@@ -13,14 +14,15 @@ use lunette::{CaptureHost, Fuel, Lua};
 
 const GAME: &str = r##"
 collectgarbage("setpause", 110)
-big = {} for i = 1, 3000 do big[i] = i end
+big = {} for i = 1, 8190 do big[i] = i end
 ents = {}
 weak = setmetatable({}, {__mode = "k"})
 local count = 0
 local function counter() local n = 0 return function() n = n + 1 return n end end
 function frame(x)
-  big[(x * 7) % 3000 + 1] = {x}
-  big[(x * 13) % 3000 + 1] = "s" .. x
+  big[(x * 7) % 8190 + 1] = {x}
+  big[(x * 1013) % 8190 + 1] = "s" .. x
+  if x % 5 == 0 then for i = 5000, 7000, 50 do big[i] = x end end
   for i = 1, 20 do local t = {i, x, tostring(i)} end
   ents[x % 10 + 1] = {x = x, f = counter()}
   ents[1].f()
@@ -190,16 +192,22 @@ fn a_store_into_a_big_array_changes_the_checksum_and_undoing_it_restores_it() {
         if ring {
             lua.snap().unwrap();
         }
-        lua.execute(b"big[1500] = 'changed'", "=w").unwrap();
-        let changed = lua.checksum().unwrap();
-        assert_ne!(changed, before, "ring {ring}");
-        lua.execute(b"big[1500] = 1500", "=w").unwrap();
-        assert_eq!(lua.checksum().unwrap(), before, "ring {ring}");
-        if ring {
-            lua.execute(b"big[1500] = 'changed'", "=w").unwrap();
-            assert_eq!(lua.checksum().unwrap(), changed);
-            lua.rollback(1).unwrap();
-            assert_eq!(lua.checksum().unwrap(), before);
+        // A slot of the head, then one of a chunk.
+        for slot in [1500, 6000] {
+            let change = format!("big[{slot}] = 'changed'");
+            lua.execute(change.as_bytes(), "=w").unwrap();
+            let changed = lua.checksum().unwrap();
+            assert_ne!(changed, before, "ring {ring}, slot {slot}");
+            lua.execute(format!("big[{slot}] = {slot}").as_bytes(), "=w")
+                .unwrap();
+            assert_eq!(lua.checksum().unwrap(), before, "ring {ring}, slot {slot}");
+            if ring {
+                lua.execute(change.as_bytes(), "=w").unwrap();
+                assert_eq!(lua.checksum().unwrap(), changed);
+                lua.rollback(1).unwrap();
+                assert_eq!(lua.checksum().unwrap(), before);
+                lua.snap().unwrap();
+            }
         }
     }
 }

@@ -92,9 +92,16 @@ pub(crate) fn pace(arena: &gc_arena::Arena<gc_arena::Rootable![State<'_>]>) {
     // 6% more instructions on binary_trees and no slower in time (a smaller heap is walked
     // faster). The sleep between cycles is unchanged. A quarter of the default factors gave
     // 19 MiB for 10% more instructions; sort_comparator peaks 1 MiB (7%) higher with either.
+    // Sweeping a live object weighs what marking it does (0.25 work units), not a tenth of
+    // it: the sweep walks gc-arena's list of every object, a cache miss each on a big heap
+    // (95 ns an object on coroutine_bomb's 60 MiB, as slow as a mark), so with gc-arena's
+    // weight a slice that reached the sweep freed or kept 140,000 objects and took 3-7 ms
+    // where marking slices took 1.3. The sweep now takes as many slices as the mark, so
+    // garbage made meanwhile waits longer: binary_trees' peak 22.5 -> 25.4 MiB,
+    // string_concat's 5.1 -> 6.2 (medians over five phases), sort_comparator's 10.3 -> 9.4.
     pacing.mark_factor *= 0.5;
     pacing.trace_factor *= 0.5;
-    pacing.keep_factor *= 0.5;
+    pacing.keep_factor *= 5.0;
     pacing.drop_factor *= 0.5;
     pacing.free_factor *= 0.5;
     arena.metrics().set_pacing(pacing);
@@ -515,7 +522,7 @@ impl<'gc> LogicalMark<'gc> {
                         let TableState {
                             array: _,
                             entries: _,
-                            index: _,
+                            aux: _,
                             tombstones: _,
                             metatable,
                             flags: _,

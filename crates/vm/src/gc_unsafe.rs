@@ -17,7 +17,7 @@ use gc_arena::Collect;
 
 use crate::gc::{note_traced, FinalizerList};
 use crate::object::{Reference, References};
-use crate::table::TableState;
+use crate::table::{ArraySegment, TableAux, TableState};
 
 /// `len` zero bytes, allocated zeroed: the allocator maps fresh memory for a big buffer and
 /// skips writing it, so its pages are first touched by whoever fills them (the string
@@ -50,20 +50,59 @@ pub(crate) fn emptied_buffer<T: Copy>(v: Vec<T>) -> Vec<[u64; 2]> {
     unsafe { Vec::from_raw_parts(ptr, 0, slots) }
 }
 
-// SAFETY: every `Gc` held by a `TableState` is traced: `References` for `TableState` lists
-// every reference it holds (its impl destructures every field, so a new field does not
-// compile until it is listed or declared pointer-free), and a table's references are all
-// values (array values, entry keys and values, the metatable).
+// SAFETY: every `Gc` held by a `TableState` is traced: the entries' keys and values, the
+// metatable, the segments, and the array's values: those this state traces itself
+// (`self_traced_array`: all of them for a state without segments, such as the journal's
+// copies), the others by the segments (below), which the trace here reaches. A store into
+// a slot past the head makes its segment gray again (`TableState::segment_barrier`, the
+// invariants of `table::segments`), so a segment traced before the store is traced again.
+// The destructuring names every field (of the state and of its `TableAux`), so a new field
+// does not compile until it is traced here or declared pointer-free.
 unsafe impl<'gc> Collect<'gc> for TableState<'gc> {
     fn trace<T: Trace<'gc>>(&self, cc: &mut T) {
-        note_traced(self.array.len() + 2 * self.entries.len());
-        self.references(&mut |r| match r {
-            Reference::Value(v) => cc.trace(&v),
-            Reference::UpValue(u) => cc.trace(&u),
-            Reference::Proto(p) => cc.trace(&p),
-            Reference::Executor(e) => cc.trace(&e),
-            Reference::Resumable(r) => cc.trace(&r),
+        let TableState {
+            array: _, // through `self_traced_array`
+            entries,
+            aux,
+            tombstones: _,
+            metatable,
+            flags: _,
+            charge: _,
+        } = self;
+        let segments = aux.as_deref().map_or(&[][..], |aux| {
+            let TableAux { index: _, segments } = aux;
+            segments
         });
+        let array = self.self_traced_array();
+        note_traced(array.len() + 2 * entries.len() + segments.len());
+        for v in array {
+            cc.trace(v);
+        }
+        for (k, v) in entries {
+            cc.trace(k);
+            cc.trace(v);
+        }
+        cc.trace(metatable);
+        for s in segments {
+            cc.trace(s);
+        }
+    }
+}
+
+// SAFETY: a segment holds one `Gc`, its table, traced; it also traces the slots of the
+// table's array it covers (`ArraySegment::slots`), which the table's own trace leaves to it
+// (see `TableState`'s impl above). The table's state is borrowed for that: the collector runs
+// outside mutations, when no borrow of it is held (gc-arena's `RefLock` trace assumes the
+// same).
+unsafe impl<'gc> Collect<'gc> for ArraySegment<'gc> {
+    fn trace<T: Trace<'gc>>(&self, cc: &mut T) {
+        cc.trace(&self.table);
+        let st = self.table.state.borrow();
+        let slots = st.array.get(self.slots(st.array.len())).unwrap_or(&[]);
+        note_traced(slots.len());
+        for v in slots {
+            cc.trace(v);
+        }
     }
 }
 

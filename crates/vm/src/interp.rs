@@ -2442,7 +2442,12 @@ fn run_mode<'gc, const CHECKED: bool>(
                         let mut st = t.borrow_mut(ctx);
                         for i in 1..=count {
                             let v = ts.stack[ra + i];
-                            st.set_normalized(Value::Integer(start as i64 + i as i64), v);
+                            st.set_normalized(
+                                ctx.mutation(),
+                                t,
+                                Value::Integer(start as i64 + i as i64),
+                                v,
+                            );
                         }
                     }
                     if n == 0 {

@@ -820,7 +820,7 @@ impl<'gc> Journal<'gc> {
                 + log.entries.capacity() * size_of::<Backup<'static>>();
             for e in &log.entries {
                 n += match e {
-                    Backup::Table(_, b) => size_of::<TableState<'static>>() + b.buffer_bytes(),
+                    Backup::Table(_, b) => size_of::<TableState<'static>>() + b.backup_bytes(),
                     Backup::TablePage { values, .. } => {
                         values.capacity() * size_of::<Value<'static>>()
                     }
@@ -1008,7 +1008,10 @@ fn apply<'gc>(mc: &Mutation<'gc>, entries: Vec<Backup<'gc>>, restored: &mut Rest
         restored.members.extend(member);
         match e {
             Backup::Table(t, saved) => {
-                Journaled::borrow_mut_unjournaled(t.cell(mc)).restore(*saved);
+                let mut st = Journaled::borrow_mut_unjournaled(t.cell(mc));
+                st.restore(*saved);
+                st.segments_restored(mc);
+                drop(st);
                 // The metamethod-absence cache may describe contents that were rolled back.
                 t.absent_events().set(0);
             }
@@ -1021,6 +1024,8 @@ fn apply<'gc>(mc: &Mutation<'gc>, entries: Vec<Backup<'gc>>, restored: &mut Rest
                 // Always in range (see the module docs: page stores keep the length).
                 if let Some(slots) = st.array.get_mut(start..start + values.len()) {
                     slots.copy_from_slice(&values);
+                    // (A page lies in one segment.)
+                    st.slot_barrier(mc, start);
                 } else {
                     debug_assert!(false, "a page backup outside its array");
                 }

@@ -371,7 +371,7 @@ impl<'gc> Capture<'gc> {
         let TableState {
             array,
             entries,
-            index: _, // rebuilt from the entries
+            aux: _, // the index rebuilt from the entries, the segments from the array
             tombstones,
             metatable,
             flags,

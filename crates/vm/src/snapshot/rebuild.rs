@@ -171,7 +171,7 @@ impl<'gc> Rebuild<'gc, '_> {
         let mut st = TableState {
             array: array_part,
             entries: entry_part,
-            index: Default::default(),
+            aux: None,
             tombstones: *tombstones,
             metatable,
             flags: *flags,
@@ -484,6 +484,7 @@ pub(crate) fn rebuild<'gc>(
                 let mut st = Journaled::borrow_mut_unjournaled(t.cell(mc));
                 contents.charge = std::mem::take(&mut st.charge);
                 *st = contents;
+                st.sync_segments(mc, t.0);
                 st.sync_charge();
             }
             (Obj::UpValueOpen { thread, slot }, Built::UpValue(u)) => {

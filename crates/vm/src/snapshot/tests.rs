@@ -373,6 +373,43 @@ fn big_arrays_are_saved_by_pages() {
     assert!(same(&lua, &at_start), "pages of a fresh epoch");
 }
 
+/// An array part past 4,096 slots has one segment per 4,096 slots of capacity past the
+/// first (`table::segments`), counted in its charge: a rollback to before it grew gives back
+/// the segment count and the charge it had, and an image rebuilds them.
+#[test]
+fn array_segments_follow_the_capacity_through_rollbacks_and_images() {
+    let mut lua = vm();
+    lua.execute(b"a = {} for i = 1, 5000 do a[i] = {} end", "setup")
+        .unwrap();
+    let sizes = |lua: &Lua| {
+        lua.enter(|ctx| {
+            let Value::Table(t) = ctx.globals().get(ctx.str("a")) else {
+                panic!("a");
+            };
+            let st = t.0.state.borrow();
+            (st.array.capacity(), st.segments().len(), st.charge.get())
+        })
+    };
+    let before = sizes(&lua);
+    assert_eq!((before.0, before.1), (8192, 1));
+    lua.snap().unwrap();
+    lua.execute(b"for i = 5001, 20000 do a[i] = {} end", "grow")
+        .unwrap();
+    let grown = sizes(&lua);
+    assert_eq!((grown.0, grown.1), (32768, 7));
+    assert!(grown.2 > before.2);
+    lua.rollback(1).unwrap();
+    assert_eq!(sizes(&lua), before);
+    // Grown again, then through an image.
+    lua.execute(b"for i = 5001, 20000 do a[i] = {} end", "grow")
+        .unwrap();
+    assert_eq!(sizes(&lua), grown);
+    let image = lua.snapshot().unwrap();
+    let mut other = vm();
+    other.restore(&image).unwrap();
+    assert_eq!(sizes(&other), grown);
+}
+
 /// Registers the test continuations in the permanents table (images as bytes need it).
 fn register_test_permanents(lua: &Lua) {
     lua.enter(|ctx| {

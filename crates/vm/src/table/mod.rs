@@ -16,6 +16,8 @@
 //!   that restores `array` and `entries` verbatim restores the exact order.
 //! - Hashes of keys are content hashes for strings and numbers and object ids for reference
 //!   types (see `Value::object_id`).
+//! - The array part never shrinks (only a rollback puts back a shorter one). Past its first
+//!   `SEGMENT` slots it is traced by segments (`segments`).
 
 use std::cell::Cell;
 
@@ -27,6 +29,11 @@ pub(crate) const GC_FLAG_WEAK: u8 = 2;
 /// The table is read-only (`Table::freeze`).
 pub(crate) const FLAG_FROZEN: u8 = 4;
 use hashbrown::HashTable;
+
+mod segments;
+
+use segments::{needs_barrier, segments_for, Segment, SEGMENT_BYTES};
+pub(crate) use segments::{ArraySegment, SEGMENT};
 
 use crate::journal::{copy_exact, Backup, Journaled, JournaledState};
 use crate::object::{Reference, References};
@@ -68,15 +75,17 @@ pub struct TableInner<'gc> {
     pub(crate) state: Journaled<TableState<'gc>>,
 }
 
-/// Traced by the manual `Collect` impl in `gc_unsafe` (it follows `References`).
+/// Traced by the manual `Collect` impl in `gc_unsafe` (the array's head, or all of it for a
+/// state without segments, the entries, the metatable and the segments).
 #[derive(Default)]
 pub struct TableState<'gc> {
     pub(crate) array: Vec<Value<'gc>>,
     pub(crate) entries: Vec<(Value<'gc>, Value<'gc>)>,
-    /// Positions in `entries` by key hash, for hash parts of more than `SMALL_HASH_PART`
-    /// entries (`None` for smaller ones, which are scanned). Boxed so that the many small
-    /// tables do not carry an empty hash table's 32 bytes.
-    pub(crate) index: Option<Box<HashTable<u32>>>,
+    /// The index of a hash part of more than `SMALL_HASH_PART` entries (smaller ones are
+    /// scanned) and the segments of an array part of more than `SEGMENT` slots. `None`
+    /// without either, and boxed, so that the many small tables do not carry an empty hash
+    /// table's 32 bytes.
+    pub(crate) aux: Option<Box<TableAux<'gc>>>,
     pub(crate) metatable: Option<Table<'gc>>,
     /// The table's bytes (object + buffers) in the VM's memory account; resynced whenever a
     /// buffer's capacity may have changed (`sync_charge`).
@@ -86,6 +95,16 @@ pub struct TableState<'gc> {
     /// `GC_FLAG_FINALIZER`, `GC_FLAG_WEAK` (set once the table is registered for
     /// finalization or as a weak table) and `FLAG_FROZEN`.
     pub(crate) flags: u8,
+}
+
+/// The parts of a table that most tables do without (see `TableState::aux`).
+#[derive(Default)]
+pub(crate) struct TableAux<'gc> {
+    /// Positions in `entries` by key hash, valid while the hash part has more than
+    /// `SMALL_HASH_PART` entries.
+    pub(crate) index: HashTable<u32>,
+    /// The array part's segments (see `segments`).
+    pub(crate) segments: Vec<Segment<'gc>>,
 }
 
 impl Drop for TableState<'_> {
@@ -112,7 +131,7 @@ impl<'gc> References<'gc> for TableState<'gc> {
         let TableState {
             array,
             entries,
-            index: _,
+            aux: _, // the index, and segments, which read `array`
             tombstones: _,
             metatable,
             flags: _,
@@ -134,16 +153,23 @@ impl<'gc> JournaledState<'gc> for TableState<'gc> {
         let TableState {
             array,
             entries,
-            index,
+            aux,
             tombstones,
             metatable,
             flags,
             charge,
         } = self;
+        // (Without the segments: a copy traces its array itself, see `segments`.)
+        let index = aux.as_deref().map(|a| &a.index).filter(|i| !i.is_empty());
         TableState {
             array: copy_exact(array, array.capacity()),
             entries: copy_exact(entries, entries.capacity()),
-            index: index.clone(),
+            aux: index.map(|index| {
+                Box::new(TableAux {
+                    index: index.clone(),
+                    segments: Vec::new(),
+                })
+            }),
             tombstones: *tombstones,
             metatable: *metatable,
             flags: *flags,
@@ -153,11 +179,21 @@ impl<'gc> JournaledState<'gc> for TableState<'gc> {
 
     fn restore(&mut self, mut saved: Self) {
         // Every field comes back, except that the object keeps its own (accounted) charge,
-        // set to the saved amount; the detached one is dropped with the old state.
+        // set to the saved amount (the detached one is dropped with the old state), and its
+        // segments, cut to the restored capacity (the caller makes them gray again:
+        // `segments_restored`).
         let bytes = saved.charge.get();
         std::mem::swap(&mut self.charge, &mut saved.charge);
+        let mut segments = match self.aux.as_deref_mut() {
+            Some(aux) => std::mem::take(&mut aux.segments),
+            None => Vec::new(),
+        };
         *self = saved;
         self.charge.set(bytes);
+        segments.truncate(segments_for(self.array.capacity()));
+        if !segments.is_empty() {
+            self.aux.get_or_insert_with(Default::default).segments = segments;
+        }
     }
 
     fn backup(owner: Table<'gc>, saved: Box<Self>) -> Backup<'gc> {
@@ -245,8 +281,9 @@ impl<'gc> TableState<'gc> {
                 // stored key's type).
                 let entries = &self.entries;
                 return self
-                    .index
+                    .aux
                     .as_ref()?
+                    .index
                     .find(s.content_hash(), |&i| {
                         matches!(entries[i as usize].0, Value::String(k) if LuaString::ptr_eq(k, s))
                     })
@@ -260,8 +297,9 @@ impl<'gc> TableState<'gc> {
         }
         let hash = key_hash(key);
         let entries = &self.entries;
-        self.index
+        self.aux
             .as_ref()?
+            .index
             .find(hash, |&i| key_eq(entries[i as usize].0, key))
             .map(|&i| i as usize)
     }
@@ -312,14 +350,28 @@ impl<'gc> TableState<'gc> {
         crate::memory::GC_HEADER + std::mem::size_of::<TableInner<'static>>() + self.buffer_bytes()
     }
 
-    /// The bytes of the buffers (array, entries, index).
+    /// The bytes of the buffers (array, entries, index) and of the array's segments.
     pub(crate) fn buffer_bytes(&self) -> usize {
+        let segments = segments_for(self.array.capacity());
+        self.backup_bytes()
+            + segments * SEGMENT_BYTES
+            + if segments > 0 && self.entries.capacity() <= SMALL_HASH_PART {
+                std::mem::size_of::<TableAux<'static>>()
+            } else {
+                0
+            }
+    }
+
+    /// The bytes of the buffers (array, entries, index): what a saved copy of this state
+    /// holds (it has no segments).
+    pub(crate) fn backup_bytes(&self) -> usize {
         self.array.capacity() * std::mem::size_of::<Value<'static>>()
             + self.entries.capacity() * std::mem::size_of::<(Value<'static>, Value<'static>)>()
-            // The index is sized from the entries (its own capacity depends on how it was
-            // built, which a snapshot restore does not replay).
+            // The index and the segments are sized from the entries and the array (their own
+            // capacities depend on how they were built, which a snapshot restore does not
+            // replay).
             + if self.entries.capacity() > SMALL_HASH_PART {
-                std::mem::size_of::<HashTable<u32>>()
+                std::mem::size_of::<TableAux<'static>>()
                     + self.entries.capacity() * (std::mem::size_of::<u32>() + 1)
             } else {
                 0
@@ -332,15 +384,26 @@ impl<'gc> TableState<'gc> {
         self.charge.set(self.bytes());
     }
 
-    /// Raw set. The key must already be normalized and valid.
-    pub(crate) fn set_normalized(&mut self, key: Value<'gc>, value: Value<'gc>) {
+    /// Raw set into the state of `owner` (this one, borrowed mutably and saved in the
+    /// journal). The key must already be normalized and valid.
+    pub(crate) fn set_normalized(
+        &mut self,
+        mc: &Mutation<'gc>,
+        owner: Table<'gc>,
+        key: Value<'gc>,
+        value: Value<'gc>,
+    ) {
         if let Value::Integer(i) = key {
             let len = self.array.len();
-            if (i as u64).wrapping_sub(1) < len as u64 {
-                self.array[(i - 1) as usize] = value;
+            let idx = (i as u64).wrapping_sub(1);
+            if idx < len as u64 {
+                if needs_barrier(idx as usize, value) {
+                    self.slot_barrier(mc, idx as usize);
+                }
+                self.array[idx as usize] = value;
                 return;
             }
-            if i as u64 == len as u64 + 1 && !value.is_nil() {
+            if idx == len as u64 && !value.is_nil() {
                 // Appending to the array part; first drop any hash entry for this key.
                 if let Some(e) = self.find_entry(key) {
                     self.kill_entry(e);
@@ -349,7 +412,12 @@ impl<'gc> TableState<'gc> {
                 self.array.push(value);
                 self.migrate_from_hash();
                 if self.array.capacity() != cap {
-                    self.sync_charge();
+                    self.array_grown(mc, owner);
+                }
+                for idx in len..self.array.len() {
+                    if needs_barrier(idx, self.array[idx]) {
+                        self.slot_barrier(mc, idx);
+                    }
                 }
                 return;
             }
@@ -407,9 +475,12 @@ impl<'gc> TableState<'gc> {
         self.entries.push((key, value));
         if self.entries.len() == SMALL_HASH_PART + 1 {
             self.rebuild_index();
-        } else if let Some(index) = self.index.as_mut() {
-            let entries = &self.entries;
-            index.insert_unique(key_hash(key), idx, |&i| key_hash(entries[i as usize].0));
+        } else if self.entries.len() > SMALL_HASH_PART {
+            if let Some(aux) = self.aux.as_mut() {
+                let entries = &self.entries;
+                aux.index
+                    .insert_unique(key_hash(key), idx, |&i| key_hash(entries[i as usize].0));
+            }
         }
         if full {
             self.sync_charge();
@@ -434,15 +505,49 @@ impl<'gc> TableState<'gc> {
 
     pub(crate) fn rebuild_index(&mut self) {
         if self.entries.len() <= SMALL_HASH_PART {
-            self.index = None;
+            if let Some(aux) = self.aux.as_deref_mut() {
+                aux.index = HashTable::new();
+            }
+            self.drop_empty_aux();
             return;
         }
-        let index = self.index.get_or_insert_with(Default::default);
+        let index = &mut self.aux.get_or_insert_with(Default::default).index;
         index.clear();
         index.reserve(self.entries.len(), |_| 0);
         let entries = &self.entries;
         for (i, (k, _)) in entries.iter().enumerate() {
             index.insert_unique(key_hash(*k), i as u32, |&j| key_hash(entries[j as usize].0));
+        }
+    }
+
+    /// Drops the boxed parts when there is neither an index nor a segment.
+    fn drop_empty_aux(&mut self) {
+        if self
+            .aux
+            .as_deref()
+            .is_some_and(|a| a.segments.is_empty() && a.index.is_empty())
+        {
+            self.aux = None;
+        }
+    }
+
+    /// After the array's capacity changed: its segments and charge follow.
+    #[inline(never)]
+    pub(crate) fn array_grown(&mut self, mc: &Mutation<'gc>, owner: Table<'gc>) {
+        self.sync_segments(mc, owner.0);
+        self.sync_charge();
+    }
+
+    /// Appends `value` to a full array part of `owner` (this state): grows it first.
+    /// (Out of line: inlined into the interpreter's loop, this path made the compiler keep
+    /// the instruction pointer on the stack, +4 instructions a loop iteration on sieve.)
+    #[inline(never)]
+    fn push_growing(&mut self, mc: &Mutation<'gc>, owner: Table<'gc>, value: Value<'gc>) {
+        let idx = self.array.len();
+        self.array.push(value);
+        self.array_grown(mc, owner);
+        if needs_barrier(idx, value) {
+            self.slot_barrier(mc, idx);
         }
     }
 
@@ -592,13 +697,25 @@ impl<'gc> Table<'gc> {
             state.entries.reserve_exact(hash.min(1 << 16));
         }
         state.sync_charge();
-        Table(Gc::new(
+        let big = state.array.capacity() > SEGMENT;
+        let t = Table(Gc::new(
             mc,
             TableInner {
                 id,
                 state: Journaled::new(epoch, state),
             },
-        ))
+        ));
+        if big {
+            t.make_segments(mc);
+        }
+        t
+    }
+
+    /// Makes the segments of a new table's big array part (they point to the table).
+    #[cold]
+    #[inline(never)]
+    fn make_segments(self, mc: &Mutation<'gc>) {
+        Journaled::borrow_mut_unjournaled(self.cell(mc)).sync_segments(mc, self.0);
     }
 
     /// The table's object id (see [`Value::object_id`]).
@@ -655,7 +772,7 @@ impl<'gc> Table<'gc> {
         if let Value::String(_) = key {
             self.0.state.side().set(0);
         }
-        st.set_normalized(key, value);
+        st.set_normalized(ctx.mutation(), self, key, value);
     }
 
     /// Raw set of integer key `i` (`set` with `Value::Integer(i)`, which skips the generic
@@ -746,6 +863,14 @@ impl<'gc> Table<'gc> {
     /// Raw store of an integer key when it can be done without hashing: an existing array
     /// slot, or an append while the hash part is empty. Returns `false` (nothing done) when
     /// the general path is needed.
+    ///
+    /// Inlined into the interpreter's loop, it does the plain cases only: a store into an
+    /// existing slot (the segment barrier first, when `needs_barrier`), or an append into
+    /// the capacity that needs no barrier; a growing append or one that needs the barrier
+    /// goes through `set_int_barriered`. (With those inlined, the compiler kept the loop's
+    /// instruction pointer on the stack: +4 instructions a loop iteration on sieve. This
+    /// arrangement executes 1.5% fewer instructions than before segments on sieve and 0.8%
+    /// more on spectral_norm, callgrind.)
     #[inline(always)]
     pub(crate) fn set_int_fast(self, ctx: Context<'gc>, i: i64, value: Value<'gc>) -> bool {
         let mut st = self.borrow_mut_for_int(ctx, i);
@@ -755,13 +880,41 @@ impl<'gc> Table<'gc> {
         let len = st.array.len();
         let idx = (i as u64).wrapping_sub(1);
         if idx < len as u64 {
+            if needs_barrier(idx as usize, value) {
+                st.slot_barrier(ctx.mutation(), idx as usize);
+            }
             st.array[idx as usize] = value;
             true
         } else if idx == len as u64 && st.entries.is_empty() && !value.is_nil() {
-            let cap = st.array.capacity();
+            if len == st.array.capacity() || needs_barrier(idx as usize, value) {
+                drop(st);
+                return self.set_int_barriered(ctx, idx, value);
+            }
             st.array.push(value);
-            if st.array.capacity() != cap {
-                st.sync_charge();
+            true
+        } else {
+            false
+        }
+    }
+
+    /// `set_int_fast`'s append that needs a segment barrier (a collectable value, slot `idx`
+    /// past the head) or grows the array; the caller checked that the table is not frozen
+    /// and the value not nil.
+    #[inline(never)]
+    fn set_int_barriered(self, ctx: Context<'gc>, idx: u64, value: Value<'gc>) -> bool {
+        let mut st = self.borrow_mut_for_int(ctx, idx.wrapping_add(1) as i64);
+        let len = st.array.len();
+        if idx < len as u64 {
+            st.slot_barrier(ctx.mutation(), idx as usize);
+            st.array[idx as usize] = value;
+            true
+        } else if idx == len as u64 && st.entries.is_empty() {
+            if len == st.array.capacity() {
+                st.push_growing(ctx.mutation(), self, value);
+            } else {
+                // (The slot's segment exists: segments cover the capacity.)
+                st.slot_barrier(ctx.mutation(), idx as usize);
+                st.array.push(value);
             }
             true
         } else {
