@@ -253,34 +253,26 @@ pub const MAX_INTERNED_LEN: usize = 40;
 
 /// The set of interned short strings. Holds weak pointers: an interned string is collected
 /// when nothing else references it; dead entries are pruned when the set grows.
-///
-/// Split in [`INTERN_SHARDS`] shards by bits 32 and up of the hash (hashbrown places an entry
-/// by the low bits and filters by the top seven), each pruned and grown on its own: as one
-/// set, pruning 131,072 entries (a cache miss each, to see whether the string died) took
-/// 2.2 ms and growing the index of 262,144 another 4 ms, each in one step (compile_limits:
-/// a chunk of 100,000 string constants; string_intern_flood: 8-11 ms steps). The cost:
-/// string_concat, whose short strings die young, runs about 7% slower (any number of shards
-/// from 8 to 64; its instructions are 4% fewer: the shards' separate buffers).
 #[derive(Collect, Default)]
 #[collect(no_drop)]
 pub(crate) struct Interner<'gc> {
-    /// Empty until the first string, then `INTERN_SHARDS` of them.
-    shards: Vec<InternShard<'gc>>,
+    entries: Vec<gc_arena::GcWeak<'gc, StringData>>,
+    #[collect(require_static)]
+    hashes: Vec<u64>,
+    #[collect(require_static)]
+    index: hashbrown::HashTable<u32>,
+    /// The set's own buffers, by capacity. In use only, not in `collectgarbage("count")`:
+    /// how many dead entries it holds depends on when the collector ran.
+    #[collect(require_static)]
+    charge: crate::memory::PhysicalCharge,
 }
-
-/// Shards of the interner.
-const INTERN_SHARDS: usize = 16;
-
-/// The least room a shard keeps (its buffers' capacity after a prune or compaction).
-const MIN_SHARD_ROOM: usize = 64;
 
 impl<'gc> Interner<'gc> {
     pub(crate) fn intern(&mut self, mc: &Mutation<'gc>, bytes: &[u8]) -> LuaString<'gc> {
         let hash = hash_bytes(bytes);
-        let shard = self.shard(hash);
-        match shard.find(mc, hash, bytes) {
+        match self.find(mc, hash, bytes) {
             Some(s) => s,
-            None => shard.insert(mc, hash, Arc::from(bytes)),
+            None => self.insert(mc, hash, Arc::from(bytes)),
         }
     }
 
@@ -293,58 +285,14 @@ impl<'gc> Interner<'gc> {
         bytes: Arc<[u8]>,
     ) -> LuaString<'gc> {
         debug_assert_eq!(hash, hash_bytes(&bytes));
-        let shard = self.shard(hash);
-        match shard.find(mc, hash, &bytes) {
+        match self.find(mc, hash, &bytes) {
             Some(s) => s,
-            None => shard.insert(mc, hash, bytes),
+            None => self.insert(mc, hash, bytes),
         }
     }
 
-    /// Room for about `n` more strings without pruning or growing (a restore knows how many;
-    /// each shard gets its share and a quarter more).
+    /// Room for `n` more strings without pruning or growing (a restore knows how many).
     pub(crate) fn reserve(&mut self, n: usize) {
-        let share = n / INTERN_SHARDS + n / (4 * INTERN_SHARDS) + 1;
-        self.shard(0);
-        for shard in &mut self.shards {
-            shard.reserve(share);
-        }
-    }
-
-    /// After a full collection: each shard drops its dead entries (see `InternShard::compact`).
-    pub(crate) fn compact(&mut self) {
-        for shard in &mut self.shards {
-            shard.compact();
-        }
-    }
-
-    /// The shard of strings with hash `hash` (the shards are made at the first call).
-    #[inline]
-    fn shard(&mut self, hash: u64) -> &mut InternShard<'gc> {
-        if self.shards.is_empty() {
-            self.shards.resize_with(INTERN_SHARDS, Default::default);
-        }
-        &mut self.shards[(hash >> 32) as usize % INTERN_SHARDS]
-    }
-}
-
-/// One shard of the interner: weak pointers to the strings, their hashes and an index.
-#[derive(Collect, Default)]
-#[collect(no_drop)]
-struct InternShard<'gc> {
-    entries: Vec<gc_arena::GcWeak<'gc, StringData>>,
-    #[collect(require_static)]
-    hashes: Vec<u64>,
-    #[collect(require_static)]
-    index: hashbrown::HashTable<u32>,
-    /// The shard's own buffers, by capacity. In use only, not in `collectgarbage("count")`:
-    /// how many dead entries it holds depends on when the collector ran.
-    #[collect(require_static)]
-    charge: crate::memory::PhysicalCharge,
-}
-
-impl<'gc> InternShard<'gc> {
-    /// Room for `n` more strings without pruning or growing.
-    fn reserve(&mut self, n: usize) {
         if self.entries.capacity() - self.entries.len() < n {
             self.prune();
             self.entries.reserve(n);
@@ -395,7 +343,7 @@ impl<'gc> InternShard<'gc> {
     /// After a full collection: drops the entries whose strings were collected and gives
     /// back the room they took (a quarter to spare), so the set's size follows the live
     /// strings.
-    fn compact(&mut self) {
+    pub(crate) fn compact(&mut self) {
         let live: Vec<bool> = self.entries.iter().map(|w| !w.is_dropped()).collect();
         let mut keep = live.iter();
         self.entries
@@ -403,51 +351,35 @@ impl<'gc> InternShard<'gc> {
         let mut keep = live.iter();
         self.hashes
             .retain(|_| keep.next().copied().unwrap_or(false));
-        let cap = (self.entries.len() + self.entries.len() / 4).max(MIN_SHARD_ROOM);
+        let cap = (self.entries.len() + self.entries.len() / 4).max(64);
         self.entries.shrink_to(cap);
         self.hashes.shrink_to(cap);
-        self.rebuild_index(true);
+        self.rebuild_index();
     }
 
     /// Drops entries whose strings were collected, leaving room to grow (called when the set
-    /// is full, so pruning stays amortized O(1) per insertion). In place, keeping the
-    /// buffers unless they are four times what is needed: a shard whose strings die young
-    /// prunes often, and allocating its buffers anew each time cost string_concat 5%.
+    /// is full, so pruning stays amortized O(1) per insertion).
     fn prune(&mut self) {
-        let mut kept = 0;
-        for i in 0..self.entries.len() {
-            if !self.entries[i].is_dropped() {
-                self.entries[kept] = self.entries[i];
-                self.hashes[kept] = self.hashes[i];
-                kept += 1;
+        let mut keep_entries = Vec::with_capacity(self.entries.len());
+        let mut keep_hashes = Vec::with_capacity(self.entries.len());
+        for (w, h) in self.entries.iter().zip(&self.hashes) {
+            if !w.is_dropped() {
+                keep_entries.push(*w);
+                keep_hashes.push(*h);
             }
         }
-        self.entries.truncate(kept);
-        self.hashes.truncate(kept);
-        // Room for as many again; given back when the buffers are four times that.
-        let room = (kept * 2).max(MIN_SHARD_ROOM);
-        if self.entries.capacity() < room {
-            self.entries.reserve_exact(room - kept);
-        } else if self.entries.capacity() > 4 * room {
-            self.entries.shrink_to(room);
-        }
-        if self.hashes.capacity() < room {
-            self.hashes.reserve_exact(room - kept);
-        } else if self.hashes.capacity() > 4 * room {
-            self.hashes.shrink_to(room);
-        }
-        self.rebuild_index(false);
+        let cap = (keep_entries.len() * 2).max(64);
+        keep_entries.reserve(cap - keep_entries.len());
+        self.entries = keep_entries;
+        self.hashes = keep_hashes;
+        self.rebuild_index();
     }
 
-    /// Rebuilds the index over `hashes` and resyncs the charge. `exact`: sized for them
-    /// (else kept unless four times their number).
-    fn rebuild_index(&mut self, exact: bool) {
+    /// Rebuilds the index over `hashes` (sized for them) and resyncs the charge.
+    fn rebuild_index(&mut self) {
         let hashes = &self.hashes;
         self.index.clear();
-        if exact || self.index.capacity() > 4 * hashes.len().max(MIN_SHARD_ROOM) {
-            self.index.shrink_to(hashes.len(), |&j| hashes[j as usize]);
-        }
-        self.index.reserve(hashes.len(), |&j| hashes[j as usize]);
+        self.index.shrink_to(hashes.len(), |&j| hashes[j as usize]);
         for (i, &h) in hashes.iter().enumerate() {
             self.index
                 .insert_unique(h, i as u32, |&j| hashes[j as usize]);
