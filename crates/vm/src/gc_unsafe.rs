@@ -53,9 +53,10 @@ pub(crate) fn emptied_buffer<T: Copy>(v: Vec<T>) -> Vec<[u64; 2]> {
 // SAFETY: every `Gc` held by a `TableState` is traced: the entries' keys and values, the
 // metatable, the segments, and the array's values: those this state traces itself
 // (`self_traced_array`: all of them for a state without segments, such as the journal's
-// copies), the others by the segments (below), which the trace here reaches. A store into
-// a slot past the head makes its segment gray again (`TableState::segment_barrier`, the
-// invariants of `table::segments`), so a segment traced before the store is traced again.
+// copies), the others by the segments (below), which the trace here reaches. A store of a
+// collectable value into a slot past the head makes its segment gray again
+// (`TableState::slot_barrier`; the invariants of `table::segments`), so a segment traced
+// before the store is traced again.
 // The destructuring names every field (of the state and of its `TableAux`), so a new field
 // does not compile until it is traced here or declared pointer-free.
 unsafe impl<'gc> Collect<'gc> for TableState<'gc> {

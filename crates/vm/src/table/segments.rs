@@ -22,10 +22,11 @@
 //! - A state with *no* segments traces its whole array itself: the journal's saved copies
 //!   (`JournaledState::save` leaves the segments out), whose slots no segment reads. A
 //!   restore keeps the live table's segments (cut to the restored capacity) and makes them
-//!   all gray again (`TableState::after_restore`).
-//! - Every store of a collectable value into a slot past the head is followed by
-//!   `TableState::slot_barrier` (`needs_barrier` says when; a restore calls
-//!   `segments_restored`): a segment traced black before the store is traced again.
+//!   all gray again (`TableState::segments_restored`).
+//! - Every store of a collectable value into a slot past the head goes with a
+//!   `TableState::slot_barrier`, before or after it in the same mutation (no collection runs
+//!   in between; `needs_barrier` says when; a restore calls `segments_restored`): a segment
+//!   traced black before the store is traced again.
 
 use gc_arena::{Gc, Mutation};
 
