@@ -484,8 +484,7 @@ pub(crate) fn rebuild<'gc>(
                 let mut st = Journaled::borrow_mut_unjournaled(t.cell(mc));
                 contents.charge = std::mem::take(&mut st.charge);
                 *st = contents;
-                st.sync_segments(mc, t.0);
-                st.sync_charge();
+                st.array_grown(mc, t);
             }
             (Obj::UpValueOpen { thread, slot }, Built::UpValue(u)) => {
                 let thread = rb.thread(*thread)?;

@@ -531,7 +531,8 @@ impl<'gc> TableState<'gc> {
         }
     }
 
-    /// After the array's capacity changed: its segments and charge follow.
+    /// After the array's capacity changed (or a restore set the contents): its segments and
+    /// charge follow.
     #[inline(never)]
     pub(crate) fn array_grown(&mut self, mc: &Mutation<'gc>, owner: Table<'gc>) {
         self.sync_segments(mc, owner.0);
@@ -899,7 +900,9 @@ impl<'gc> Table<'gc> {
 
     /// `set_int_fast`'s append that needs a segment barrier (a collectable value, slot `idx`
     /// past the head) or grows the array; the caller checked that the table is not frozen
-    /// and the value not nil.
+    /// and the value not nil. (It handles a store into an existing slot too, which that
+    /// caller never sends: written as an append only, whose result is always `true`, the
+    /// compiler laid out the caller's inlined paths differently, sieve +2.7% instructions.)
     #[inline(never)]
     fn set_int_barriered(self, ctx: Context<'gc>, idx: u64, value: Value<'gc>) -> bool {
         let mut st = self.borrow_mut_for_int(ctx, idx.wrapping_add(1) as i64);
