@@ -524,6 +524,7 @@ impl Lua {
     /// Does the garbage collection work that allocation since the last call asked for.
     pub fn gc_step(&mut self) {
         self.incremental_work();
+        self.interner_work();
         // (A host that drives the collector itself gives freed buffers back here; `step`
         // does it before its share of the collector's work.)
         self.memory
@@ -556,6 +557,22 @@ impl Lua {
         crate::gc::pace(&self.arena);
     }
 
+    /// The interner's share of a step (its prune rounds and index resizes, a bounded piece
+    /// a step): a prune round is due when the collector freed interned strings.
+    fn interner_work(&mut self) {
+        let _guard = AccountGuard::new(&self.memory);
+        let freed = self.memory.take_interned_freed();
+        self.arena.mutate(|mc, state| {
+            if freed || state.strings.borrow().is_busy() {
+                let mut strings = state.strings.borrow_mut(mc);
+                if freed {
+                    strings.prune_round_due();
+                }
+                strings.step_work(mc);
+            }
+        });
+    }
+
     /// Runs a full collection: clears dead entries of weak tables and queues finalizers,
     /// which run at the start of the next executor step (see `gc`). It takes the time of a
     /// mark of the whole heap and a whole physical cycle, at once (about 20 ms for 64 MiB of
@@ -570,6 +587,10 @@ impl Lua {
         // (a full collection also answers whatever the limit was waiting for)
         self.limit_cycle.set(LimitCycle::Idle);
         self.after_physical_cycle();
+        // (The interner's prune round and resize at once too, which steps do in pieces.)
+        self.memory.take_interned_freed();
+        self.arena
+            .mutate(|mc, state| state.strings.borrow_mut(mc).settle_now(mc));
         // (Big buffers too, which steps give back in pieces.)
         self.memory.release_deferred(usize::MAX);
     }
@@ -604,13 +625,10 @@ impl Lua {
         self.collection_slice(0);
     }
 
-    /// After the collector completed a cycle (nothing unreachable is left): the interner
-    /// gives back its dead entries, and the memory limit learns how many of the bytes in use
+    /// After the collector completed a cycle (nothing unreachable is left): the memory limit learns how many of the bytes in use
     /// only the snapshot ring keeps alive (`MemoryAccount::ring_allowance`: the ring is the
     /// host's budget, never the script's) before it counts the collection.
     fn after_physical_cycle(&mut self) {
-        self.arena
-            .mutate(|mc, state| state.strings.borrow_mut(mc).compact());
         let limited = self.memory.limit().is_some();
         let ring = self.arena.mutate(|_, state| {
             if limited && state.journal.held() > 0 {
@@ -938,11 +956,12 @@ impl Lua {
         } else {
             self.incremental_work();
         }
+        self.interner_work();
     }
 
     /// One slice of the collection the memory limit asks for. It is physical only: the
     /// collector completes a cycle that started after the request (freeing what nothing
-    /// holds), then the interner gives back its dead entries. Nothing a script can see
+    /// holds). Nothing a script can see
     /// changes (weak tables, finalizers and `collectgarbage("count")` are decided only by
     /// full collections, `gc_collect`). It runs in slices of bounded collector work, one per
     /// `step`, so no step pauses for a whole heap; the executor that asked waits (its

@@ -88,6 +88,9 @@ pub struct MemoryAccount {
     host_mode: Cell<bool>,
     /// The limit asked for a collection (see `Context::request_memory_collection`).
     collection_wanted: Cell<bool>,
+    /// The collector freed an interned string since the last `take_interned_freed`: the
+    /// interner has dead entries to prune.
+    interned_freed: Cell<bool>,
     /// When the next automatic full collection is due (see [`CollectorPacing`]).
     pacing: Cell<CollectorPacing>,
     /// Bytes in use that only the snapshot ring keeps alive, as of the last completed
@@ -211,6 +214,7 @@ impl Default for MemoryAccount {
             buffer_growth: Cell::new(0),
             host_mode: Cell::new(false),
             collection_wanted: Cell::new(false),
+            interned_freed: Cell::new(false),
             pacing: Cell::new(CollectorPacing::default()),
             ring_allowance: Cell::new(0),
             over_limit_above: Cell::new(usize::MAX),
@@ -412,6 +416,11 @@ impl MemoryAccount {
     /// Whether a collection was asked for by the limit since the last call (and clears it).
     pub(crate) fn take_collection_wanted(&self) -> bool {
         self.collection_wanted.replace(false)
+    }
+
+    /// Whether an interned string was freed since the last call (and clears it).
+    pub(crate) fn take_interned_freed(&self) -> bool {
+        self.interned_freed.replace(false)
     }
 
     /// Forgets a request waiting for a collection (the VM was rolled back or restored: the
@@ -732,6 +741,9 @@ impl PhysicalCharge {
     #[inline]
     pub(crate) fn set(&self, bytes: usize) {
         let old = self.0.replace(bytes);
+        if bytes == old {
+            return;
+        }
         if bytes > old {
             charge(bytes - old, false, false);
         } else {
@@ -767,6 +779,18 @@ pub(crate) fn note_string(account: &MemoryAccount, n: usize) {
 #[inline]
 pub(crate) fn discharge_bytes(n: usize) {
     discharge(n)
+}
+
+/// `discharge_bytes` of a freed interned string, which the interner will find dead (see
+/// `MemoryAccount::take_interned_freed`).
+#[inline]
+pub(crate) fn discharge_interned_string(n: usize) {
+    CURRENT.with(|c| {
+        if let Some(a) = &*c.borrow() {
+            a.sub(n);
+            a.interned_freed.set(true);
+        }
+    });
 }
 
 /// Queues a freed string's buffer (this was its last holder) to be given back to the

@@ -11,6 +11,9 @@ use std::sync::Arc;
 
 use gc_arena::{Collect, Gc, Mutation};
 
+mod interner;
+pub(crate) use interner::Interner;
+
 /// A string's content hash: `gc_snapshot::hash_bytes`, the same on every machine (it is a
 /// string's part of a checksum), never 0.
 pub(crate) fn hash_bytes(bytes: &[u8]) -> u64 {
@@ -63,6 +66,10 @@ pub(crate) fn string_cost(len: usize) -> usize {
 
 impl Drop for StringData {
     fn drop(&mut self) {
+        if self.bytes.len() <= MAX_INTERNED_LEN {
+            crate::memory::discharge_interned_string(string_cost(self.bytes.len()));
+            return;
+        }
         crate::memory::discharge_bytes(string_cost(self.bytes.len()));
         // A big buffer this string was the last to hold goes back to the allocator after
         // the step, in pieces (`memory::free_later`).
@@ -250,143 +257,6 @@ impl fmt::Display for LuaString<'_> {
 /// Strings up to this length are interned (PUC's LUAI_MAXSHORTLEN): equal short strings are
 /// the same object, so equality and table lookups compare pointers, not bytes.
 pub const MAX_INTERNED_LEN: usize = 40;
-
-/// The set of interned short strings. Holds weak pointers: an interned string is collected
-/// when nothing else references it; dead entries are pruned when the set grows.
-#[derive(Collect, Default)]
-#[collect(no_drop)]
-pub(crate) struct Interner<'gc> {
-    entries: Vec<gc_arena::GcWeak<'gc, StringData>>,
-    #[collect(require_static)]
-    hashes: Vec<u64>,
-    #[collect(require_static)]
-    index: hashbrown::HashTable<u32>,
-    /// The set's own buffers, by capacity. In use only, not in `collectgarbage("count")`:
-    /// how many dead entries it holds depends on when the collector ran.
-    #[collect(require_static)]
-    charge: crate::memory::PhysicalCharge,
-}
-
-impl<'gc> Interner<'gc> {
-    pub(crate) fn intern(&mut self, mc: &Mutation<'gc>, bytes: &[u8]) -> LuaString<'gc> {
-        let hash = hash_bytes(bytes);
-        match self.find(mc, hash, bytes) {
-            Some(s) => s,
-            None => self.insert(mc, hash, Arc::from(bytes)),
-        }
-    }
-
-    /// `intern` of bytes that already have a buffer of their own (an image's), shared by the
-    /// new string if there is none yet. `hash` must be `hash_bytes(&bytes)`.
-    pub(crate) fn intern_shared(
-        &mut self,
-        mc: &Mutation<'gc>,
-        hash: u64,
-        bytes: Arc<[u8]>,
-    ) -> LuaString<'gc> {
-        debug_assert_eq!(hash, hash_bytes(&bytes));
-        match self.find(mc, hash, &bytes) {
-            Some(s) => s,
-            None => self.insert(mc, hash, bytes),
-        }
-    }
-
-    /// Room for `n` more strings without pruning or growing (a restore knows how many).
-    pub(crate) fn reserve(&mut self, n: usize) {
-        if self.entries.capacity() - self.entries.len() < n {
-            self.prune();
-            self.entries.reserve(n);
-            self.hashes.reserve(n);
-            let hashes = &self.hashes;
-            self.index.reserve(n, |&i| hashes[i as usize]);
-            self.charge.set(self.buffer_bytes());
-        }
-    }
-
-    #[inline]
-    fn find(&self, mc: &Mutation<'gc>, hash: u64, bytes: &[u8]) -> Option<LuaString<'gc>> {
-        let entries = &self.entries;
-        let hashes = &self.hashes;
-        let i = *self.index.find(hash, |&i| {
-            let i = i as usize;
-            hashes[i] == hash
-                && entries[i]
-                    .upgrade(mc)
-                    .is_some_and(|s| s.bytes[..] == *bytes)
-        })?;
-        self.entries[i as usize].upgrade(mc).map(LuaString)
-    }
-
-    fn insert(&mut self, mc: &Mutation<'gc>, hash: u64, bytes: Arc<[u8]>) -> LuaString<'gc> {
-        if self.entries.len() == self.entries.capacity() {
-            self.prune();
-        }
-        let s = Gc::new(mc, StringData::new(hash, bytes));
-        let idx = self.entries.len() as u32;
-        self.entries.push(Gc::downgrade(s));
-        self.hashes.push(hash);
-        let hashes = &self.hashes;
-        self.index.insert_unique(hash, idx, |&i| hashes[i as usize]);
-        self.charge.set(self.buffer_bytes());
-        LuaString(s)
-    }
-
-    /// Bytes of the set's buffers: weak pointers and hashes per entry slot, and the index's
-    /// slots (a `u32` and a control byte each, at hashbrown's 7/8 load).
-    fn buffer_bytes(&self) -> usize {
-        use std::mem::size_of;
-        self.entries.capacity() * size_of::<gc_arena::GcWeak<'gc, StringData>>()
-            + self.hashes.capacity() * size_of::<u64>()
-            + self.index.capacity() * (size_of::<u32>() + 1) * 8 / 7
-    }
-
-    /// After a full collection: drops the entries whose strings were collected and gives
-    /// back the room they took (a quarter to spare), so the set's size follows the live
-    /// strings.
-    pub(crate) fn compact(&mut self) {
-        let live: Vec<bool> = self.entries.iter().map(|w| !w.is_dropped()).collect();
-        let mut keep = live.iter();
-        self.entries
-            .retain(|_| keep.next().copied().unwrap_or(false));
-        let mut keep = live.iter();
-        self.hashes
-            .retain(|_| keep.next().copied().unwrap_or(false));
-        let cap = (self.entries.len() + self.entries.len() / 4).max(64);
-        self.entries.shrink_to(cap);
-        self.hashes.shrink_to(cap);
-        self.rebuild_index();
-    }
-
-    /// Drops entries whose strings were collected, leaving room to grow (called when the set
-    /// is full, so pruning stays amortized O(1) per insertion).
-    fn prune(&mut self) {
-        let mut keep_entries = Vec::with_capacity(self.entries.len());
-        let mut keep_hashes = Vec::with_capacity(self.entries.len());
-        for (w, h) in self.entries.iter().zip(&self.hashes) {
-            if !w.is_dropped() {
-                keep_entries.push(*w);
-                keep_hashes.push(*h);
-            }
-        }
-        let cap = (keep_entries.len() * 2).max(64);
-        keep_entries.reserve(cap - keep_entries.len());
-        self.entries = keep_entries;
-        self.hashes = keep_hashes;
-        self.rebuild_index();
-    }
-
-    /// Rebuilds the index over `hashes` (sized for them) and resyncs the charge.
-    fn rebuild_index(&mut self) {
-        let hashes = &self.hashes;
-        self.index.clear();
-        self.index.shrink_to(hashes.len(), |&j| hashes[j as usize]);
-        for (i, &h) in hashes.iter().enumerate() {
-            self.index
-                .insert_unique(h, i as u32, |&j| hashes[j as usize]);
-        }
-        self.charge.set(self.buffer_bytes());
-    }
-}
 
 #[cfg(test)]
 mod tests {

@@ -337,7 +337,7 @@ pub(crate) fn rebuild<'gc>(
     };
     {
         let mut interner = state.strings.borrow_mut(mc);
-        interner.reserve(image.strings.len());
+        interner.reserve(mc, image.strings.len());
         for (hash, s) in &image.strings {
             // (An image's hashes are its strings' own: computed by the VM that captured
             // them, or again by `bytes` as it reads them.)
