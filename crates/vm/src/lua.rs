@@ -558,16 +558,14 @@ impl Lua {
     }
 
     /// The interner's share of a step (its prune rounds and index resizes, a bounded piece
-    /// a step): a prune round is due when the collector freed interned strings.
+    /// a step), told how many interned strings the collector freed.
     fn interner_work(&mut self) {
         let _guard = AccountGuard::new(&self.memory);
         let freed = self.memory.take_interned_freed();
         self.arena.mutate(|mc, state| {
-            if freed || state.strings.borrow().is_busy() {
+            if freed > 0 || state.strings.borrow().is_busy() {
                 let mut strings = state.strings.borrow_mut(mc);
-                if freed {
-                    strings.prune_round_due();
-                }
+                strings.strings_freed(freed);
                 strings.step_work(mc);
             }
         });

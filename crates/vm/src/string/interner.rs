@@ -12,11 +12,11 @@
 //! - Entries live in *slots* that never move: chunks of [`CHUNK`] slots, collector objects
 //!   of their own (no trace covers more than a chunk, and a write makes only its chunk gray
 //!   again). Freed slots go to a free list and are reused.
-//! - When the collector has freed interned strings (`memory::discharge_interned_string`
-//!   tells the account, the next step tells the set), a round of the *prune cursor* is due:
-//!   it goes round the slots, [`PRUNE_PER_INSERT`] per insertion and [`PRUNE_PER_STEP`] per
-//!   step, and frees the slots of strings the collector freed. (No string dies between
-//!   collections, so no pruning is done then.)
+//! - The collector's freeing of interned strings is counted (`memory::discharge_interned_string`
+//!   tells the account, the next step tells the set); once two thirds of the entries are dead, a
+//!   round of the *prune cursor* is due: it goes round the slots, [`PRUNE_PER_INSERT`] per
+//!   insertion and [`PRUNE_PER_STEP`] per step, and frees the slots of strings the
+//!   collector freed. (No string dies between collections, so no pruning is done then.)
 //! - The *index* maps hashes to slots: open addressing with linear probing, entries removed
 //!   by shifting their followers back (no tombstones), at most half full. When it must grow
 //!   (or can shrink, or most slots are free), a new index is made and its pages written
@@ -61,9 +61,8 @@ const MIN_BUCKETS: usize = 64;
 /// buckets on average at half full, 8.5 at three quarters.
 const SPREAD: usize = 4;
 
-/// Slots the prune cursor looks at per insertion. Dead entries wait at most a round of the
-/// cursor (slots / 2 insertions), so a set whose strings keep dying holds about 2 slots per
-/// live string.
+/// Slots the prune cursor looks at per insertion (a round is over within slots / 2
+/// insertions).
 const PRUNE_PER_INSERT: usize = 2;
 
 /// Slots the prune cursor looks at per VM step while a round is due (so dead entries go
@@ -287,9 +286,11 @@ pub(crate) struct Interner<'gc> {
     free: u64,
     /// The slot the prune cursor looks at next.
     prune_at: usize,
-    /// Slots the prune cursor still owes the round due since the collector last freed
-    /// interned strings.
+    /// Slots the prune cursor still owes the round due (see `strings_freed`).
     prune_due: usize,
+    /// Interned strings the collector freed since the last prune round began (an estimate
+    /// of the dead entries).
+    dead: usize,
     /// The index in use.
     buckets: Vec<u64>,
     resize: Resize<'gc>,
@@ -310,6 +311,7 @@ impl Default for Interner<'_> {
             free: 0,
             prune_at: 0,
             prune_due: 0,
+            dead: 0,
             buckets: vec![0; MIN_BUCKETS],
             resize: Resize::None,
             charge: PhysicalCharge::default(),
@@ -433,10 +435,20 @@ impl<'gc> Interner<'gc> {
         self.sync_charge();
     }
 
-    /// The collector freed interned strings: a prune round is due, which insertions and
-    /// steps do.
-    pub(crate) fn prune_round_due(&mut self) {
-        self.prune_due = self.slots;
+    /// The collector freed `n` interned strings (each a dead entry of the set): a prune
+    /// round is due, which insertions and steps do, once two thirds of the entries are dead.
+    /// Not sooner: gc-arena paces its cycles by the objects that survived the last one,
+    /// which include the headers dead entries keep (a weak pointer keeps its object's header
+    /// until it goes), so pruning at every collection made string_lib's cycles three times
+    /// as frequent (its strings died and were made again: 317,000 allocations for 80,000);
+    /// at half dead 2x, at two thirds 1.2x. Not later either: a string made again after its
+    /// old one died has its dead duplicates in its probe chain.
+    pub(crate) fn strings_freed(&mut self, n: usize) {
+        self.dead = self.dead.saturating_add(n);
+        if self.prune_due == 0 && self.dead * 3 >= self.entries.max(1) * 2 {
+            self.prune_due = self.slots;
+            self.dead = 0;
+        }
     }
 
     /// All the work the set can do, at once (for a host's full collection, itself a pause
@@ -445,6 +457,7 @@ impl<'gc> Interner<'gc> {
         self.finish_resize(mc);
         self.prune(mc, self.slots);
         self.prune_due = 0;
+        self.dead = 0;
         if let Some((_, relocate)) = self.resize_wanted() {
             // (Done at once: no room for insertions meanwhile.)
             self.start_resize(self.entries * SPREAD, relocate);
@@ -493,6 +506,7 @@ impl<'gc> Interner<'gc> {
                 self.free = 0;
                 self.prune_at = 0;
                 self.prune_due = 0;
+                self.dead = 0;
                 std::mem::take(&mut self.chunks)
             } else {
                 Vec::new()
