@@ -13,10 +13,10 @@
 //!   of their own (no trace covers more than a chunk, and a write makes only its chunk gray
 //!   again). Freed slots go to a free list and are reused.
 //! - The collector's freeing of interned strings is counted (`memory::discharge_interned_string`
-//!   tells the account, the next step tells the set); once two thirds of the entries are dead, a
-//!   round of the *prune cursor* is due: it goes round the slots, [`PRUNE_PER_INSERT`] per
-//!   insertion and [`PRUNE_PER_STEP`] per step, and frees the slots of strings the
-//!   collector freed. (No string dies between collections, so no pruning is done then.)
+//!   tells the account, the next step tells the set); then a round of the *prune cursor*
+//!   is due: it goes round the slots, [`PRUNE_PER_INSERT`] per insertion and
+//!   [`PRUNE_PER_STEP`] per step, and frees the slots of strings the collector freed. (No
+//!   string dies between collections, so no pruning is done then.)
 //! - The *index* maps hashes to slots: open addressing with linear probing, entries removed
 //!   by shifting their followers back (no tombstones), at most half full. When it must grow
 //!   (or can shrink, or most slots are free), a new index is made and its pages written
@@ -288,9 +288,6 @@ pub(crate) struct Interner<'gc> {
     prune_at: usize,
     /// Slots the prune cursor still owes the round due (see `strings_freed`).
     prune_due: usize,
-    /// Interned strings the collector freed since the last prune round began (an estimate
-    /// of the dead entries).
-    dead: usize,
     /// The index in use.
     buckets: Vec<u64>,
     resize: Resize<'gc>,
@@ -311,7 +308,6 @@ impl Default for Interner<'_> {
             free: 0,
             prune_at: 0,
             prune_due: 0,
-            dead: 0,
             buckets: vec![0; MIN_BUCKETS],
             resize: Resize::None,
             charge: PhysicalCharge::default(),
@@ -436,18 +432,19 @@ impl<'gc> Interner<'gc> {
     }
 
     /// The collector freed `n` interned strings (each a dead entry of the set): a prune
-    /// round is due, which insertions and steps do, once two thirds of the entries are dead.
-    /// Not sooner: gc-arena paces its cycles by the objects that survived the last one,
-    /// which include the headers dead entries keep (a weak pointer keeps its object's header
-    /// until it goes), so pruning at every collection made string_lib's cycles three times
-    /// as frequent (its strings died and were made again: 317,000 allocations for 80,000);
-    /// at half dead 2x, at two thirds 1.2x. Not later either: a string made again after its
-    /// old one died has its dead duplicates in its probe chain.
+    /// round is due (if none is under way), which insertions and steps do.
+    ///
+    /// (Measured: waiting until a quarter, a half or two thirds of the entries were dead
+    /// instead. gc-arena paces its sleep by the objects that survived the last cycle, which
+    /// include the headers dead entries keep (a weak pointer keeps its object's header until
+    /// it goes), so the longer dead entries stay, the rarer the cycles: string_lib 149 ms
+    /// pruning at once, 139 at two thirds (the old whole-set prune, when the set filled,
+    /// 132), but string_concat's peak 4.9 MiB at once, 5.3 at half, 7.4 at two thirds. A
+    /// string made again after its old one died also has its dead duplicates in its probe
+    /// chain until they go.)
     pub(crate) fn strings_freed(&mut self, n: usize) {
-        self.dead = self.dead.saturating_add(n);
-        if self.prune_due == 0 && self.dead * 3 >= self.entries.max(1) * 2 {
+        if n > 0 && self.prune_due == 0 {
             self.prune_due = self.slots;
-            self.dead = 0;
         }
     }
 
@@ -457,7 +454,6 @@ impl<'gc> Interner<'gc> {
         self.finish_resize(mc);
         self.prune(mc, self.slots);
         self.prune_due = 0;
-        self.dead = 0;
         if let Some((_, relocate)) = self.resize_wanted() {
             // (Done at once: no room for insertions meanwhile.)
             self.start_resize(self.entries * SPREAD, relocate);
@@ -506,7 +502,6 @@ impl<'gc> Interner<'gc> {
                 self.free = 0;
                 self.prune_at = 0;
                 self.prune_due = 0;
-                self.dead = 0;
                 std::mem::take(&mut self.chunks)
             } else {
                 Vec::new()
