@@ -623,9 +623,10 @@ impl Lua {
         self.collection_slice(0);
     }
 
-    /// After the collector completed a cycle (nothing unreachable is left): the memory limit learns how many of the bytes in use
-    /// only the snapshot ring keeps alive (`MemoryAccount::ring_allowance`: the ring is the
-    /// host's budget, never the script's) before it counts the collection.
+    /// After the collector completed a cycle (nothing unreachable is left): the memory limit
+    /// learns how many of the bytes in use only the snapshot ring keeps alive
+    /// (`MemoryAccount::ring_allowance`: the ring is the host's budget, never the script's)
+    /// before it counts the collection.
     fn after_physical_cycle(&mut self) {
         let limited = self.memory.limit().is_some();
         let ring = self.arena.mutate(|_, state| {
