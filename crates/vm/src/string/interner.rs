@@ -655,6 +655,40 @@ mod tests {
     }
 
     #[test]
+    fn a_big_index_is_resized_over_many_insertions() {
+        let lua = crate::Lua::core();
+        lua.enter(|ctx| {
+            // (No collection runs inside `enter`: every string made here stays alive.)
+            let mut run = 0;
+            let mut longest = 0;
+            let mut resizes = 0;
+            for i in 0..300_000 {
+                ctx.new_string(format!("r{i}").as_bytes());
+                let set = ctx.state().strings.borrow();
+                if matches!(set.resize, Resize::None) {
+                    run = 0;
+                } else {
+                    if run == 0 {
+                        resizes += 1;
+                    }
+                    run += 1;
+                    longest = longest.max(run);
+                }
+            }
+            // The index grew 14 times; the last growths (to 557,052 and 1,114,108 buckets)
+            // wrote their pages and moved their buckets over tens of thousands of
+            // insertions (43,520 for the longest), never in one.
+            assert!(resizes >= 10, "{resizes} resizes");
+            assert!(
+                longest > 20_000,
+                "the longest resize took {longest} insertions"
+            );
+            let set = ctx.state().strings.borrow();
+            assert!((300_000..301_000).contains(&set.entries), "{}", set.entries);
+        });
+    }
+
+    #[test]
     fn the_set_shrinks_after_its_strings_die_without_more_insertions() {
         let mut lua = crate::Lua::core();
         lua.exec("local t = {} for i = 1, 100000 do t[i] = 's' .. i end")
