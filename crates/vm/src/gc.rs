@@ -654,6 +654,12 @@ impl<'gc> LogicalMark<'gc> {
             end.saturating_sub(array.len()),
         );
         for (k, v) in entries.get(from..end).unwrap_or(&[]) {
+            // (An entry whose value is nil, a key removed from the table, holds nothing:
+            // its key stays only so that a traversal can go on past it, as PUC's dead
+            // keys do.)
+            if v.is_nil() {
+                continue;
+            }
             if !wk || matches!(k, Value::String(_)) {
                 self.value(*k);
             }
