@@ -24,8 +24,9 @@
 //!   took 2.7 ms of page faults within a few steps), then the old index's buckets are moved
 //!   into it, [`MOVE_PER_INSERT`] per insertion; lookups try the new index, then the old
 //!   one. Pruning pauses meanwhile (so no slot an old bucket names is freed or reused). A
-//!   shrink also *relocates*: the live entries move into fresh chunks as their buckets move,
-//!   and the old chunks go when it ends (slots are given back only so).
+//!   shrink, or a resize because most slots are free, also *relocates*: the live entries
+//!   move into fresh chunks as their buckets move, and the old chunks go when it ends (slots
+//!   are given back only so).
 //! - A host's `gc_collect` (a pause for the whole heap anyway) does a whole prune round and
 //!   resize at once (`settle_now`).
 //!
@@ -361,17 +362,24 @@ impl<'gc> Interner<'gc> {
         slot_in(&self.chunks, i)
     }
 
+    /// Looks in the index in use, then (while buckets move) in the old one.
     #[inline]
     fn find(&self, mc: &Mutation<'gc>, hash: u64, bytes: &[u8]) -> Option<LuaString<'gc>> {
         let tag = tag_of(hash);
-        find_in(&self.buckets, &self.chunks, mc, tag, hash, bytes).or_else(|| match &self.resize {
-            Resize::Move {
+        find_in(&self.buckets, &self.chunks, mc, tag, hash, bytes).or_else(|| {
+            let Resize::Move {
                 old, old_chunks, ..
-            } if old_chunks.is_empty() => find_in(old, &self.chunks, mc, tag, hash, bytes),
-            Resize::Move {
-                old, old_chunks, ..
-            } => find_in(old, old_chunks, mc, tag, hash, bytes),
-            _ => None,
+            } = &self.resize
+            else {
+                return None;
+            };
+            // (Not relocating, the old index names slots of `chunks` too.)
+            let chunks = if old_chunks.is_empty() {
+                &self.chunks
+            } else {
+                old_chunks
+            };
+            find_in(old, chunks, mc, tag, hash, bytes)
         })
     }
 
