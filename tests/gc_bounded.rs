@@ -429,3 +429,87 @@ fn tables_stored_into_a_big_array_while_the_collector_marks_stay_alive() {
     let stored: usize = stored[0].parse().unwrap();
     assert!(stored > 4000, "{stored} tables stored");
 }
+
+/// A big hash part is traced in segments of 2,048 entries (`table::segments`), each made
+/// gray again by a store into it. Tables stored as values of existing keys past the first
+/// segment, and as new keys and values (appended entries), while the collector marks, in
+/// steps of 500 fuel with garbage made between the stores, with keys removed (near the
+/// start too: the entries fill and are compacted, moving most of them down, some into the
+/// segment before) and rollbacks putting older contents back: every table stays alive with
+/// its contents.
+#[test]
+fn tables_stored_into_a_big_hash_part_while_the_collector_marks_stay_alive() {
+    let (mut lua, _) = lua(false);
+    let setup = start(
+        &mut lua,
+        "big = {}
+         for i = 1, 200 do big['d' .. i] = true end
+         for i = 1, 16084 do big['k' .. i] = i end
+         added = {}
+         function round(r)
+           -- Keys removed near the start: a compaction moves every later entry down.
+           for i = r * 5 + 1, r * 5 + 5 do big['d' .. i] = nil end
+           for i = 2049 + r % 97, 16084, 97 do
+             big['k' .. i] = {i, r, tostring(i)}
+             local garbage = {r, {}, 'x' .. i}
+           end
+           local mine = {}
+           for j = 1, 50 do
+             local key = {}
+             big[key] = {j, key, tostring(j)}
+             mine[j] = key
+             local garbage = {j, {}}
+           end
+           added[r] = mine
+           for ar, keys in pairs(added) do
+             if ar < r - 1 then
+               for _, key in ipairs(keys) do big[key] = nil end
+               added[ar] = nil
+             end
+           end
+         end
+         function check()
+           local strings, tables = 0, 0
+           for k, v in pairs(big) do
+             if type(k) == 'string' and k:sub(1, 1) == 'd' then
+               assert(v == true, k)
+             elseif type(k) == 'string' then
+               local i = tonumber(k:sub(2))
+               if type(v) == 'table' then
+                 assert(v[1] == i and v[3] == tostring(i), 'key ' .. k .. ' holds a stranger')
+                 strings = strings + 1
+               else
+                 assert(v == i, k)
+               end
+             else
+               assert(type(k) == 'table' and v[2] == k and v[3] == tostring(v[1]), 'a table key')
+               tables = tables + 1
+             end
+           end
+           return strings * 1000000 + tables
+         end",
+    );
+    run(&mut lua, &setup, 1_000_000);
+    let call = |lua: &mut Lua, name: &str, arg: i64| {
+        let exec = lua.enter(|ctx| {
+            let f = ctx.globals().get(ctx.str(name));
+            ctx.stash_executor(Executor::start(ctx, f, &[lunette::Value::Integer(arg)]))
+        });
+        run(lua, &exec, 500);
+    };
+    for r in 0..40 {
+        if r % 10 == 3 {
+            lua.snap().unwrap();
+        }
+        call(&mut lua, "round", r);
+        if r % 10 == 7 {
+            lua.rollback(1).unwrap();
+        }
+        call(&mut lua, "check", 0);
+    }
+    let counts = lua.execute(b"return check()", "=count").unwrap();
+    let counts: usize = counts[0].parse().unwrap();
+    let (strings, tables) = (counts / 1_000_000, counts % 1_000_000);
+    assert!(strings > 2000, "{strings} tables stored as values");
+    assert_eq!(tables, 100, "the last two rounds' keys");
+}

@@ -1008,7 +1008,7 @@ fn finish_logical_collection<'gc>(ctx: Context<'gc>, mut m: LogicalMark<'gc>) {
         st.tombstones += removed;
         // Drop the cleared entries (they have no key left to hash); the others keep their
         // order, so a traversal in progress goes on correctly.
-        st.drop_cleared_entries();
+        st.drop_cleared_entries(mc);
     }
     let list = std::mem::take(&mut gc.finalizable.0);
     let (mut dead, live): (Vec<_>, Vec<_>) = list.into_iter().partition(|v| !m.is_marked(*v));

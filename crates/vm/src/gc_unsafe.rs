@@ -17,7 +17,7 @@ use gc_arena::Collect;
 
 use crate::gc::{note_traced, FinalizerList};
 use crate::object::{Reference, References};
-use crate::table::{ArraySegment, TableAux, TableState};
+use crate::table::{Part, TableAux, TableSegment, TableState};
 
 /// `len` zero bytes, allocated zeroed: the allocator maps fresh memory for a big buffer and
 /// skips writing it, so its pages are first touched by whoever fills them (the string
@@ -50,59 +50,85 @@ pub(crate) fn emptied_buffer<T: Copy>(v: Vec<T>) -> Vec<[u64; 2]> {
     unsafe { Vec::from_raw_parts(ptr, 0, slots) }
 }
 
-// SAFETY: every `Gc` held by a `TableState` is traced: the entries' keys and values, the
-// metatable, the segments, and the array's values: those this state traces itself
-// (`self_traced_array`: all of them for a state without segments, such as the journal's
-// copies), the others by the segments (below), which the trace here reaches. A store of a
-// collectable value into a slot past the head makes its segment gray again
-// (`TableState::slot_barrier`; the invariants of `table::segments`), so a segment traced
-// before the store is traced again.
+// SAFETY: every `Gc` held by a `TableState` is traced: the metatable, the segments, and the
+// array's values and the entries' keys and values: those this state traces itself
+// (`self_traced`: all of them for a state without segments, such as the journal's copies;
+// otherwise the heads and whatever lies past the last segment), the others by the segments
+// (below), which the trace here reaches. A store of a collectable value into a slot or an
+// entry past a head makes its segment gray again (`TableState::slot_barrier`,
+// `entry_barrier`; so do restores and compactions for all of them: the invariants of
+// `table::segments`), so a segment traced before the store is traced again.
 // The destructuring names every field (of the state and of its `TableAux`), so a new field
 // does not compile until it is traced here or declared pointer-free.
 unsafe impl<'gc> Collect<'gc> for TableState<'gc> {
     fn trace<T: Trace<'gc>>(&self, cc: &mut T) {
         let TableState {
-            array: _, // through `self_traced_array`
-            entries,
+            array: _,   // through `self_traced`
+            entries: _, // through `self_traced`
             aux,
             tombstones: _,
             metatable,
             flags: _,
             charge: _,
         } = self;
-        let segments = aux.as_deref().map_or(&[][..], |aux| {
-            let TableAux { index: _, segments } = aux;
-            segments
+        let (segments, entry_segments) = aux.as_deref().map_or((&[][..], &[][..]), |aux| {
+            let TableAux {
+                index: _,
+                growth: _,
+                segments,
+                entry_segments,
+            } = aux;
+            (&segments[..], &entry_segments[..])
         });
-        let array = self.self_traced_array();
-        note_traced(array.len() + 2 * entries.len() + segments.len());
-        for v in array {
+        let (arrays, entries) = self.self_traced();
+        note_traced(
+            arrays.iter().map(|a| a.len()).sum::<usize>()
+                + entries.iter().map(|e| 2 * e.len()).sum::<usize>()
+                + segments.len()
+                + entry_segments.len(),
+        );
+        for v in arrays.into_iter().flatten() {
             cc.trace(v);
         }
-        for (k, v) in entries {
+        for (k, v) in entries.into_iter().flatten() {
             cc.trace(k);
             cc.trace(v);
         }
         cc.trace(metatable);
-        for s in segments {
+        for s in segments.iter().chain(entry_segments) {
             cc.trace(s);
         }
     }
 }
 
-// SAFETY: a segment holds one `Gc`, its table, traced; it also traces the slots of the
-// table's array it covers (`ArraySegment::slots`), which the table's own trace leaves to it
-// (see `TableState`'s impl above). The table's state is borrowed for that: the collector runs
-// outside mutations, when no borrow of it is held (gc-arena's `RefLock` trace assumes the
-// same).
-unsafe impl<'gc> Collect<'gc> for ArraySegment<'gc> {
+// SAFETY: a segment holds one `Gc`, its table, traced; it also traces the array slots or
+// the entries of the table it covers (`TableSegment::positions`), which the table's own
+// trace leaves to it (see `TableState`'s impl above). The table's state is borrowed for
+// that: the collector runs outside mutations, when no borrow of it is held (gc-arena's
+// `RefLock` trace assumes the same).
+unsafe impl<'gc> Collect<'gc> for TableSegment<'gc> {
     fn trace<T: Trace<'gc>>(&self, cc: &mut T) {
         cc.trace(&self.table);
         let st = self.table.state.borrow();
-        let slots = st.array.get(self.slots(st.array.len())).unwrap_or(&[]);
-        note_traced(slots.len());
-        for v in slots {
-            cc.trace(v);
+        match self.part {
+            Part::Array => {
+                let slots = st.array.get(self.positions(st.array.len())).unwrap_or(&[]);
+                note_traced(slots.len());
+                for v in slots {
+                    cc.trace(v);
+                }
+            }
+            Part::Entries => {
+                let entries = st
+                    .entries
+                    .get(self.positions(st.entries.len()))
+                    .unwrap_or(&[]);
+                note_traced(2 * entries.len());
+                for (k, v) in entries {
+                    cc.trace(k);
+                    cc.trace(v);
+                }
+            }
         }
     }
 }

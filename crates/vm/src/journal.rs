@@ -1010,7 +1010,7 @@ fn apply<'gc>(mc: &Mutation<'gc>, entries: Vec<Backup<'gc>>, restored: &mut Rest
             Backup::Table(t, saved) => {
                 let mut st = Journaled::borrow_mut_unjournaled(t.cell(mc));
                 st.restore(*saved);
-                st.segments_restored(mc);
+                st.segments_restored(mc, t.0);
                 drop(st);
                 // The metamethod-absence cache may describe contents that were rolled back.
                 t.absent_events().set(0);

@@ -371,7 +371,7 @@ impl<'gc> Capture<'gc> {
         let TableState {
             array,
             entries,
-            aux: _, // the index rebuilt from the entries, the segments from the array
+            aux: _, // the index rebuilt from the entries, the segments from the capacities
             tombstones,
             metatable,
             flags,

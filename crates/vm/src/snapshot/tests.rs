@@ -410,6 +410,52 @@ fn array_segments_follow_the_capacity_through_rollbacks_and_images() {
     assert_eq!(sizes(&other), grown);
 }
 
+/// A hash part past 2,048 entries has one segment per 2,048 entries of capacity past the
+/// first, counted in its charge, through rollbacks and images like the array's.
+#[test]
+fn entry_segments_follow_the_capacity_through_rollbacks_and_images() {
+    let mut lua = vm();
+    lua.execute(b"h = {} for i = 1, 3000 do h['k' .. i] = {} end", "setup")
+        .unwrap();
+    let sizes = |lua: &Lua| {
+        lua.enter(|ctx| {
+            let Value::Table(t) = ctx.globals().get(ctx.str("h")) else {
+                panic!("h");
+            };
+            let st = t.0.state.borrow();
+            (
+                st.entries.capacity(),
+                st.entry_segments().len(),
+                st.charge.get(),
+            )
+        })
+    };
+    let before = sizes(&lua);
+    assert_eq!((before.0, before.1), (4096, 1));
+    lua.snap().unwrap();
+    lua.execute(b"for i = 3001, 20000 do h['k' .. i] = {} end", "grow")
+        .unwrap();
+    let grown = sizes(&lua);
+    assert_eq!((grown.0, grown.1), (32768, 15));
+    assert!(grown.2 > before.2);
+    lua.rollback(1).unwrap();
+    assert_eq!(sizes(&lua), before);
+    lua.execute(b"for i = 3001, 20000 do h['k' .. i] = {} end", "grow")
+        .unwrap();
+    assert_eq!(sizes(&lua), grown);
+    let image = lua.snapshot().unwrap();
+    let mut other = vm();
+    other.restore(&image).unwrap();
+    assert_eq!(sizes(&other), grown);
+    other.enter(|ctx| {
+        let Value::Table(t) = ctx.globals().get(ctx.str("h")) else {
+            panic!("h");
+        };
+        assert_eq!(t.raw_sizes(), (0, 20000));
+        assert!(matches!(t.get(ctx.str("k19999")), Value::Table(_)));
+    });
+}
+
 /// Registers the test continuations in the permanents table (images as bytes need it).
 fn register_test_permanents(lua: &Lua) {
     lua.enter(|ctx| {

@@ -9,15 +9,17 @@
 //! - An integer key `k` with `1 <= k <= array.len()` lives only in the array part.
 //! - Removing a key (assigning nil) leaves a tombstone (the entry keeps its key with a nil
 //!   value), so `next` keeps working when fields are cleared during traversal. Tombstones are
-//!   compacted only when a *new* key is inserted and the entries vector is full (inserting new
-//!   keys during traversal is undefined behaviour in Lua, as in PUC).
+//!   compacted only when a *new* key is inserted and the entries vector is full, and an
+//!   eighth of it tombstones (inserting new keys during traversal is undefined behaviour in
+//!   Lua, as in PUC).
 //! - Iteration order (`next`) is the array part in index order, then the hash part in insertion
 //!   order: a pure function of the table's history, never of addresses or seeds. A snapshot
 //!   that restores `array` and `entries` verbatim restores the exact order.
 //! - Hashes of keys are content hashes for strings and numbers and object ids for reference
 //!   types (see `Value::object_id`).
 //! - The array part never shrinks (only a rollback puts back a shorter one). Past its first
-//!   `SEGMENT` slots it is traced by segments (`segments`).
+//!   `SEGMENT` slots it is traced by segments, and so is the hash part past its first
+//!   `ENTRY_SEGMENT` entries (`segments`).
 
 use std::cell::Cell;
 
@@ -32,8 +34,11 @@ use hashbrown::HashTable;
 
 mod segments;
 
-use segments::{needs_barrier, segments_for, Segment, SEGMENT_BYTES};
-pub(crate) use segments::{ArraySegment, SEGMENT};
+use segments::{
+    entry_needs_barrier, entry_segments_for, needs_barrier, segments_for, Segment, ENTRY_SEGMENT,
+    SEGMENT_BYTES,
+};
+pub(crate) use segments::{Part, TableSegment, SEGMENT};
 
 use crate::journal::{copy_exact, Backup, Journaled, JournaledState};
 use crate::object::{Reference, References};
@@ -82,8 +87,8 @@ pub struct TableState<'gc> {
     pub(crate) array: Vec<Value<'gc>>,
     pub(crate) entries: Vec<(Value<'gc>, Value<'gc>)>,
     /// The index of a hash part of more than `SMALL_HASH_PART` entries (smaller ones are
-    /// scanned) and the segments of an array part of more than `SEGMENT` slots. `None`
-    /// without either, and boxed, so that the many small tables do not carry an empty hash
+    /// scanned) and the segments of big array and hash parts (see `segments`). `None`
+    /// without any, and boxed, so that the many small tables do not carry an empty hash
     /// table's 32 bytes.
     pub(crate) aux: Option<Box<TableAux<'gc>>>,
     pub(crate) metatable: Option<Table<'gc>>,
@@ -101,11 +106,40 @@ pub struct TableState<'gc> {
 #[derive(Default)]
 pub(crate) struct TableAux<'gc> {
     /// Positions in `entries` by key hash, valid while the hash part has more than
-    /// `SMALL_HASH_PART` entries.
+    /// `SMALL_HASH_PART` entries. While `growth` is in progress it holds the entries before
+    /// `growth.moved` and from `growth.end` on.
     pub(crate) index: HashTable<u32>,
+    /// A big index growing in pieces (see `IndexGrowth`).
+    pub(crate) growth: Option<Box<IndexGrowth>>,
     /// The array part's segments (see `segments`).
     pub(crate) segments: Vec<Segment<'gc>>,
+    /// The hash part's segments (see `segments`).
+    pub(crate) entry_segments: Vec<Segment<'gc>>,
 }
+
+/// An index that grows in pieces: hashbrown rehashes a full table in one insertion (11 ms
+/// for 229,000 entries, each key hashed again from `entries`, a cache miss each), so a
+/// bigger one is made beside it and filled from `entries` a few positions an insertion.
+///
+/// Invariants: `old` holds positions `0..end` (the entries before the growth started),
+/// `TableAux::index` positions `0..moved` and `end..entries.len()`; the entries do not move
+/// meanwhile (a compaction or a collection's clearing rebuilds the index whole, ending the
+/// growth). A lookup tries the new index, then the old. The new index was made with room
+/// for `2 * end` positions and each insertion moves `GROWTH_MOVES_PER_INSERT` (at least 2),
+/// so the growth ends before the new index fills: it never rehashes in one piece either.
+#[derive(Clone)]
+pub(crate) struct IndexGrowth {
+    old: HashTable<u32>,
+    moved: u32,
+    end: u32,
+}
+
+/// Indexes of at least this many positions grow in pieces (`IndexGrowth`); smaller ones are
+/// rehashed at once by hashbrown (16,384 positions: about 0.3 ms).
+const GROWTH_IN_PIECES_MIN: usize = 1 << 14;
+
+/// Positions of the old index an insertion moves into the new one while an index grows.
+const GROWTH_MOVES_PER_INSERT: u32 = 4;
 
 impl Drop for TableState<'_> {
     fn drop(&mut self) {
@@ -167,7 +201,9 @@ impl<'gc> JournaledState<'gc> for TableState<'gc> {
             aux: index.map(|index| {
                 Box::new(TableAux {
                     index: index.clone(),
+                    growth: aux.as_deref().and_then(|a| a.growth.clone()),
                     segments: Vec::new(),
+                    entry_segments: Vec::new(),
                 })
             }),
             tombstones: *tombstones,
@@ -180,19 +216,25 @@ impl<'gc> JournaledState<'gc> for TableState<'gc> {
     fn restore(&mut self, mut saved: Self) {
         // Every field comes back, except that the object keeps its own (accounted) charge,
         // set to the saved amount (the detached one is dropped with the old state), and its
-        // segments, cut to the restored capacity (the caller makes them gray again:
-        // `segments_restored`).
+        // segments, cut to the restored capacities (the caller makes them match and gray
+        // again: `segments_restored`).
         let bytes = saved.charge.get();
         std::mem::swap(&mut self.charge, &mut saved.charge);
-        let mut segments = match self.aux.as_deref_mut() {
-            Some(aux) => std::mem::take(&mut aux.segments),
-            None => Vec::new(),
+        let (mut segments, mut entry_segments) = match self.aux.as_deref_mut() {
+            Some(aux) => (
+                std::mem::take(&mut aux.segments),
+                std::mem::take(&mut aux.entry_segments),
+            ),
+            None => (Vec::new(), Vec::new()),
         };
         *self = saved;
         self.charge.set(bytes);
         segments.truncate(segments_for(self.array.capacity()));
-        if !segments.is_empty() {
-            self.aux.get_or_insert_with(Default::default).segments = segments;
+        entry_segments.truncate(entry_segments_for(self.entries.capacity()));
+        if !segments.is_empty() || !entry_segments.is_empty() {
+            let aux = self.aux.get_or_insert_with(Default::default);
+            aux.segments = segments;
+            aux.entry_segments = entry_segments;
         }
     }
 
@@ -216,6 +258,10 @@ fn mix(x: u64) -> u64 {
 
 /// Hash parts with at most this many entries are searched linearly and have no index.
 const SMALL_HASH_PART: usize = 8;
+
+/// A full hash part whose tombstones are at least `1 / COMPACT_RATIO` of its entries is
+/// compacted rather than grown (see `TableState::insert_new`).
+const COMPACT_RATIO: usize = 8;
 
 /// Equality of normalized keys (raw equality; strings by pointer first).
 #[inline(always)]
@@ -269,6 +315,55 @@ pub(crate) fn normalize_key(key: Value<'_>) -> Result<Value<'_>, InvalidKey> {
     }
 }
 
+impl TableAux<'_> {
+    /// Starts growing the full index of `entries`, whose position `end` is about to be
+    /// inserted (see `IndexGrowth`). One still in progress (it cannot be, see there) is
+    /// finished first.
+    #[cold]
+    #[inline(never)]
+    fn start_growth(&mut self, entries: &[(Value<'_>, Value<'_>)], end: u32) {
+        if self.growth.is_some() {
+            self.finish_growth(entries);
+            if self.index.len() < self.index.capacity() {
+                return;
+            }
+        }
+        let room = (end as usize).saturating_mul(2).max(GROWTH_IN_PIECES_MIN);
+        let old = std::mem::replace(&mut self.index, HashTable::with_capacity(room));
+        self.growth = Some(Box::new(IndexGrowth { old, moved: 0, end }));
+    }
+
+    /// Moves the next positions of a growing index into the new one (an insertion's share).
+    #[inline(never)]
+    fn continue_growth(&mut self, entries: &[(Value<'_>, Value<'_>)]) {
+        self.move_positions(entries, GROWTH_MOVES_PER_INSERT);
+    }
+
+    /// Moves what is left of a growing index.
+    fn finish_growth(&mut self, entries: &[(Value<'_>, Value<'_>)]) {
+        self.move_positions(entries, u32::MAX);
+    }
+
+    fn move_positions(&mut self, entries: &[(Value<'_>, Value<'_>)], most: u32) {
+        let Some(growth) = self.growth.as_deref_mut() else {
+            return;
+        };
+        let stop = growth.moved.saturating_add(most).min(growth.end);
+        for p in growth.moved..stop {
+            // (Every entry has a key while an index grows: a clearing ends the growth.)
+            let key = entries.get(p as usize).map_or(Value::Nil, |e| e.0);
+            if !key.is_nil() {
+                self.index
+                    .insert_unique(key_hash(key), p, |&i| key_hash(entries[i as usize].0));
+            }
+        }
+        growth.moved = stop;
+        if stop == growth.end {
+            self.growth = None;
+        }
+    }
+}
+
 impl<'gc> TableState<'gc> {
     #[inline]
     fn find_entry(&self, key: Value<'gc>) -> Option<usize> {
@@ -280,14 +375,9 @@ impl<'gc> TableState<'gc> {
                 // Interned: the same object or a different key (no dispatch on the
                 // stored key's type).
                 let entries = &self.entries;
-                return self
-                    .aux
-                    .as_ref()?
-                    .index
-                    .find(s.content_hash(), |&i| {
-                        matches!(entries[i as usize].0, Value::String(k) if LuaString::ptr_eq(k, s))
-                    })
-                    .map(|&i| i as usize);
+                return self.find_indexed(s.content_hash(), |i| {
+                    matches!(entries[i as usize].0, Value::String(k) if LuaString::ptr_eq(k, s))
+                });
             }
         }
         if self.entries.len() <= SMALL_HASH_PART {
@@ -295,13 +385,26 @@ impl<'gc> TableState<'gc> {
             // string keys compare by pointer.
             return self.entries.iter().position(|(k, _)| key_eq(*k, key));
         }
-        let hash = key_hash(key);
         let entries = &self.entries;
-        self.aux
-            .as_ref()?
-            .index
-            .find(hash, |&i| key_eq(entries[i as usize].0, key))
-            .map(|&i| i as usize)
+        self.find_indexed(key_hash(key), |i| key_eq(entries[i as usize].0, key))
+    }
+
+    /// The position the index gives for `hash` and a key `eq` accepts: in the index, then in
+    /// the one it is growing from (see `IndexGrowth`).
+    #[inline(always)]
+    fn find_indexed(&self, hash: u64, mut eq: impl FnMut(u32) -> bool) -> Option<usize> {
+        let aux = self.aux.as_deref()?;
+        match aux.index.find(hash, |&i| eq(i)) {
+            Some(&i) => Some(i as usize),
+            None => self.find_in_old_index(hash, eq),
+        }
+    }
+
+    /// `find_indexed`'s second try, while an index grows.
+    #[inline(never)]
+    fn find_in_old_index(&self, hash: u64, mut eq: impl FnMut(u32) -> bool) -> Option<usize> {
+        let growth = self.aux.as_deref()?.growth.as_deref()?;
+        growth.old.find(hash, |&i| eq(i)).map(|&i| i as usize)
     }
 
     /// Scan for an interned (short) string key: equal short strings are the same object, so
@@ -350,9 +453,10 @@ impl<'gc> TableState<'gc> {
         crate::memory::GC_HEADER + std::mem::size_of::<TableInner<'static>>() + self.buffer_bytes()
     }
 
-    /// The bytes of the buffers (array, entries, index) and of the array's segments.
+    /// The bytes of the buffers (array, entries, index) and of the segments.
     pub(crate) fn buffer_bytes(&self) -> usize {
-        let segments = segments_for(self.array.capacity());
+        let segments =
+            segments_for(self.array.capacity()) + entry_segments_for(self.entries.capacity());
         self.backup_bytes()
             + segments * SEGMENT_BYTES
             + if segments > 0 && self.entries.capacity() <= SMALL_HASH_PART {
@@ -430,13 +534,16 @@ impl<'gc> TableState<'gc> {
                 } else if !old.is_nil() && value.is_nil() {
                     self.tombstones += 1;
                 }
+                if entry_needs_barrier(e, Value::Nil, value) {
+                    self.entry_barrier(mc, e);
+                }
                 self.entries[e].1 = value;
             }
             None => {
                 if value.is_nil() {
                     return;
                 }
-                self.insert_new(key, value);
+                self.insert_new(mc, owner, key, value);
             }
         }
     }
@@ -466,20 +573,43 @@ impl<'gc> TableState<'gc> {
         }
     }
 
-    fn insert_new(&mut self, key: Value<'gc>, value: Value<'gc>) {
+    fn insert_new(
+        &mut self,
+        mc: &Mutation<'gc>,
+        owner: Table<'gc>,
+        key: Value<'gc>,
+        value: Value<'gc>,
+    ) {
         let full = self.entries.len() == self.entries.capacity();
-        if full && self.tombstones > 0 {
-            self.compact();
+        // A full vector is compacted when at least an eighth of it are tombstones, else it
+        // grows: compacting for fewer made a table that removes a key for each it adds
+        // compact (a pass over every entry) every few insertions (20 ms steps at 131,072
+        // entries); now at least an eighth of its entries are insertions between two passes.
+        if full && self.tombstones as usize * COMPACT_RATIO >= self.entries.len() {
+            self.compact(mc);
         }
         let idx = self.entries.len() as u32;
         self.entries.push((key, value));
+        if full {
+            self.sync_segments(mc, owner.0);
+        }
+        if entry_needs_barrier(idx as usize, key, value) {
+            self.entry_barrier(mc, idx as usize);
+        }
         if self.entries.len() == SMALL_HASH_PART + 1 {
             self.rebuild_index();
         } else if self.entries.len() > SMALL_HASH_PART {
-            if let Some(aux) = self.aux.as_mut() {
+            if let Some(aux) = self.aux.as_deref_mut() {
                 let entries = &self.entries;
+                let full = aux.index.len() == aux.index.capacity();
+                if full && (aux.growth.is_some() || aux.index.len() >= GROWTH_IN_PIECES_MIN) {
+                    aux.start_growth(entries, idx);
+                }
                 aux.index
                     .insert_unique(key_hash(key), idx, |&i| key_hash(entries[i as usize].0));
+                if aux.growth.is_some() {
+                    aux.continue_growth(entries);
+                }
             }
         }
         if full {
@@ -488,18 +618,20 @@ impl<'gc> TableState<'gc> {
     }
 
     /// Drops tombstones, preserving the relative order of live entries, and rebuilds the index.
-    fn compact(&mut self) {
+    fn compact(&mut self, mc: &Mutation<'gc>) {
         self.entries.retain(|(_, v)| !v.is_nil());
         self.tombstones = 0;
+        self.entries_moved(mc);
         self.rebuild_index();
     }
 
     /// Drops the entries a full collection cleared (key and value nil), keeping the order of
     /// the others and the tombstones of deleted keys (so `next` from a key deleted during a
     /// traversal still works).
-    pub(crate) fn drop_cleared_entries(&mut self) {
+    pub(crate) fn drop_cleared_entries(&mut self, mc: &Mutation<'gc>) {
         self.entries.retain(|(k, _)| !k.is_nil());
         self.tombstones = self.entries.iter().filter(|(_, v)| v.is_nil()).count() as u32;
+        self.entries_moved(mc);
         self.rebuild_index();
     }
 
@@ -507,11 +639,14 @@ impl<'gc> TableState<'gc> {
         if self.entries.len() <= SMALL_HASH_PART {
             if let Some(aux) = self.aux.as_deref_mut() {
                 aux.index = HashTable::new();
+                aux.growth = None;
             }
             self.drop_empty_aux();
             return;
         }
-        let index = &mut self.aux.get_or_insert_with(Default::default).index;
+        let aux = self.aux.get_or_insert_with(Default::default);
+        aux.growth = None;
+        let index = &mut aux.index;
         index.clear();
         index.reserve(self.entries.len(), |_| 0);
         let entries = &self.entries;
@@ -522,11 +657,12 @@ impl<'gc> TableState<'gc> {
 
     /// Drops the boxed parts when there is neither an index nor a segment.
     fn drop_empty_aux(&mut self) {
-        if self
-            .aux
-            .as_deref()
-            .is_some_and(|a| a.segments.is_empty() && a.index.is_empty())
-        {
+        if self.aux.as_deref().is_some_and(|a| {
+            a.segments.is_empty()
+                && a.entry_segments.is_empty()
+                && a.index.is_empty()
+                && a.growth.is_none()
+        }) {
             self.aux = None;
         }
     }
@@ -698,7 +834,7 @@ impl<'gc> Table<'gc> {
             state.entries.reserve_exact(hash.min(1 << 16));
         }
         state.sync_charge();
-        let big = state.array.capacity() > SEGMENT;
+        let big = state.array.capacity() > SEGMENT || state.entries.capacity() > ENTRY_SEGMENT;
         let t = Table(Gc::new(
             mc,
             TableInner {
@@ -712,7 +848,7 @@ impl<'gc> Table<'gc> {
         t
     }
 
-    /// Makes the segments of a new table's big array part (they point to the table).
+    /// Makes the segments of a new table's big array or hash part (they point to the table).
     #[cold]
     #[inline(never)]
     fn make_segments(self, mc: &Mutation<'gc>) {
@@ -964,6 +1100,9 @@ impl<'gc> Table<'gc> {
         };
         match idx {
             Some(i) if !st.entries[i].1.is_nil() => {
+                if entry_needs_barrier(i, Value::Nil, value) {
+                    st.entry_barrier(ctx.mutation(), i);
+                }
                 st.entries[i].1 = value;
                 true
             }
@@ -1025,5 +1164,83 @@ impl<'gc> Table<'gc> {
     /// Whether `a` and `b` are the same table.
     pub fn ptr_eq(a: Self, b: Self) -> bool {
         Gc::ptr_eq(a.0, b.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An index past `GROWTH_IN_PIECES_MIN` positions grows in pieces over many insertions
+    /// (never rehashed whole in one), and every key is found throughout, those only the old
+    /// index holds included; keys that are absent are not found.
+    #[test]
+    fn a_big_index_grows_over_many_insertions() {
+        let lua = crate::Lua::core();
+        lua.enter(|ctx| {
+            let t = ctx.new_table();
+            let key = |i: i64| Value::Float(i as f64 + 0.5);
+            let (mut growths, mut longest, mut current) = (0, 0, 0);
+            let n = 200_000;
+            for i in 0..n {
+                t.set(ctx, key(i), Value::Integer(i)).unwrap();
+                let st = t.0.state.borrow();
+                let growth = st.aux.as_deref().and_then(|a| a.growth.as_deref());
+                match growth {
+                    Some(g) => {
+                        if current == 0 {
+                            growths += 1;
+                        }
+                        current += 1;
+                        longest = longest.max(current);
+                        // What only the old index holds yet, and what the new one holds.
+                        for p in [g.moved, g.end - 1, 0, g.end, i as u32] {
+                            let p = p.min(i as u32) as i64;
+                            assert_eq!(st.get(key(p)), Value::Integer(p), "key {p} at {i}");
+                        }
+                        assert_eq!(st.get(key(n + i)), Value::Nil);
+                    }
+                    None => current = 0,
+                }
+            }
+            // 16,384 -> ... -> 229,376 positions: four growths in pieces.
+            assert!(growths >= 3, "{growths} growths in pieces");
+            assert!(longest >= 8_000, "the longest took {longest} insertions");
+            for i in (0..n).step_by(7) {
+                assert_eq!(t.get(key(i)), Value::Integer(i));
+            }
+        });
+    }
+
+    /// A table that removes a key for each it adds (a queue of keys) does not compact its
+    /// full entries at every insertion: the entries grow instead, and a compaction comes once
+    /// an eighth of them are tombstones.
+    #[test]
+    fn a_churning_hash_part_is_compacted_rarely() {
+        let lua = crate::Lua::core();
+        lua.enter(|ctx| {
+            let t = ctx.new_table();
+            let key = |i: i64| Value::Float(i as f64 + 0.5);
+            let n = 4096 - 10;
+            for i in 0..n {
+                t.set(ctx, key(i), Value::Boolean(true)).unwrap();
+            }
+            let mut compactions = 0;
+            let mut last_len = t.0.state.borrow().entries.len();
+            for i in n..n + 20_000 {
+                t.set(ctx, key(i), Value::Boolean(true)).unwrap();
+                t.set(ctx, key(i - n), Value::Nil).unwrap();
+                let len = t.0.state.borrow().entries.len();
+                if len < last_len {
+                    compactions += 1;
+                }
+                last_len = len;
+            }
+            // Each compaction leaves at least an eighth of the capacity free.
+            assert!((1..=40).contains(&compactions), "{compactions} compactions");
+            assert_eq!(t.raw_sizes(), (0, n as usize));
+            assert_eq!(t.get(key(n + 19_999)), Value::Boolean(true));
+            assert_eq!(t.get(key(0)), Value::Nil);
+        });
     }
 }
