@@ -456,6 +456,62 @@ fn entry_segments_follow_the_capacity_through_rollbacks_and_images() {
     });
 }
 
+/// A rollback or an image taken while a big index grows in pieces (`table::IndexGrowth`)
+/// gives back a table whose every key is found, and no other.
+#[test]
+fn a_growing_index_survives_rollbacks_and_images() {
+    let mut lua = vm();
+    // 28,672 keys fill an index of 32,768 buckets (hashbrown's 7/8): the next insertion
+    // starts a growth, which takes 7,168 insertions (four positions each).
+    lua.execute(b"h = {} for i = 1, 28673 do h[i + 0.5] = i end", "setup")
+        .unwrap();
+    let growing = |lua: &Lua| {
+        lua.enter(|ctx| {
+            let Value::Table(t) = ctx.globals().get(ctx.str("h")) else {
+                panic!("h");
+            };
+            let st = t.0.state.borrow();
+            st.aux.as_deref().is_some_and(|a| a.growth.is_some())
+        })
+    };
+    let all_found = |lua: &Lua, n: i64| {
+        lua.enter(|ctx| {
+            let Value::Table(t) = ctx.globals().get(ctx.str("h")) else {
+                panic!("h");
+            };
+            for i in 1..=n {
+                assert_eq!(
+                    t.get(Value::Float(i as f64 + 0.5)),
+                    Value::Integer(i),
+                    "{i}"
+                );
+            }
+            assert_eq!(t.get(Value::Float(n as f64 + 1.5)), Value::Nil);
+            assert_eq!(t.raw_sizes(), (0, n as usize));
+        })
+    };
+    assert!(growing(&lua), "the growth is under way");
+    lua.snap().unwrap();
+    lua.execute(b"for i = 28674, 31000 do h[i + 0.5] = i end", "more")
+        .unwrap();
+    all_found(&lua, 31000);
+    lua.rollback(1).unwrap();
+    assert!(growing(&lua));
+    all_found(&lua, 28673);
+    // Again, then through an image (which rebuilds the index whole).
+    lua.execute(b"for i = 28674, 30000 do h[i + 0.5] = i end", "more")
+        .unwrap();
+    assert!(growing(&lua));
+    let image = lua.snapshot().unwrap();
+    let mut other = vm();
+    other.restore(&image).unwrap();
+    all_found(&other, 30000);
+    other
+        .execute(b"for i = 30001, 70000 do h[i + 0.5] = i end", "more")
+        .unwrap();
+    all_found(&other, 70000);
+}
+
 /// Registers the test continuations in the permanents table (images as bytes need it).
 fn register_test_permanents(lua: &Lua) {
     lua.enter(|ctx| {
