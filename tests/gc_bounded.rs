@@ -375,6 +375,29 @@ fn a_big_table_part_goes_back_to_the_allocator_a_piece_a_step() {
     assert_eq!(lua.deferred_free_bytes(), 0);
 }
 
+/// Calls the script's `round(r)` for `r` in `0..40` and its `check()` after each, in steps of
+/// 500 fuel, with a snapshot before each ten's round 3 rolled back after its round 7 (rounds
+/// 3 to 7 undone: their stores go, older contents come back).
+fn rounds_with_rollbacks(lua: &mut Lua) {
+    let call = |lua: &mut Lua, name: &str, arg: i64| {
+        let exec = lua.enter(|ctx| {
+            let f = ctx.globals().get(ctx.str(name));
+            ctx.stash_executor(Executor::start(ctx, f, &[lunette::Value::Integer(arg)]))
+        });
+        run(lua, &exec, 500);
+    };
+    for r in 0..40 {
+        if r % 10 == 3 {
+            lua.snap().unwrap();
+        }
+        call(lua, "round", r);
+        if r % 10 == 7 {
+            lua.rollback(1).unwrap();
+        }
+        call(lua, "check", 0);
+    }
+}
+
 /// A big array part is traced in segments of 4,096 slots (`table::segments`), each made
 /// gray again by a store into it. Tables stored into slots past the first segment while the
 /// collector marks, in steps of 500 fuel with garbage made between the stores, and put back
@@ -407,24 +430,7 @@ fn tables_stored_into_a_big_array_while_the_collector_marks_stay_alive() {
          end",
     );
     run(&mut lua, &setup, 1_000_000);
-    let call = |lua: &mut Lua, name: &str, arg: i64| {
-        let exec = lua.enter(|ctx| {
-            let f = ctx.globals().get(ctx.str(name));
-            ctx.stash_executor(Executor::start(ctx, f, &[lunette::Value::Integer(arg)]))
-        });
-        run(lua, &exec, 500);
-    };
-    for r in 0..40 {
-        if r % 10 == 3 {
-            lua.snap().unwrap();
-        }
-        call(&mut lua, "round", r);
-        if r % 10 == 7 {
-            // Back to before rounds 3..7: their tables go, older ones come back.
-            lua.rollback(1).unwrap();
-        }
-        call(&mut lua, "check", 0);
-    }
+    rounds_with_rollbacks(&mut lua);
     let stored = lua.execute(b"return check()", "=count").unwrap();
     let stored: usize = stored[0].parse().unwrap();
     assert!(stored > 4000, "{stored} tables stored");
@@ -490,23 +496,7 @@ fn tables_stored_into_a_big_hash_part_while_the_collector_marks_stay_alive() {
          end",
     );
     run(&mut lua, &setup, 1_000_000);
-    let call = |lua: &mut Lua, name: &str, arg: i64| {
-        let exec = lua.enter(|ctx| {
-            let f = ctx.globals().get(ctx.str(name));
-            ctx.stash_executor(Executor::start(ctx, f, &[lunette::Value::Integer(arg)]))
-        });
-        run(lua, &exec, 500);
-    };
-    for r in 0..40 {
-        if r % 10 == 3 {
-            lua.snap().unwrap();
-        }
-        call(&mut lua, "round", r);
-        if r % 10 == 7 {
-            lua.rollback(1).unwrap();
-        }
-        call(&mut lua, "check", 0);
-    }
+    rounds_with_rollbacks(&mut lua);
     let counts = lua.execute(b"return check()", "=count").unwrap();
     let counts: usize = counts[0].parse().unwrap();
     let (strings, tables) = (counts / 1_000_000, counts % 1_000_000);

@@ -373,80 +373,78 @@ fn big_arrays_are_saved_by_pages() {
     assert!(same(&lua, &at_start), "pages of a fresh epoch");
 }
 
+/// The capacity and the segment count of one part of a table's state.
+type PartSizes = fn(&crate::table::TableState<'_>) -> (usize, usize);
+
+/// Runs `setup`, snaps, runs `grow`, rolls back, runs `grow` again and restores an image of
+/// the result: the part `part` measures has `before` (capacity, segments) after the setup
+/// and `grown` after each growth, and the table's charge follows (the rollback gives back
+/// the charge it had). Returns the VM the image was restored into.
+fn segments_follow(
+    name: &str,
+    setup: &[u8],
+    grow: &[u8],
+    part: PartSizes,
+    before: (usize, usize),
+    grown: (usize, usize),
+) -> Lua {
+    let mut lua = vm();
+    lua.execute(setup, "setup").unwrap();
+    let sizes = |lua: &Lua| {
+        lua.enter(|ctx| {
+            let Value::Table(t) = ctx.globals().get(ctx.str(name)) else {
+                panic!("{name}");
+            };
+            let st = t.0.state.borrow();
+            (part(&st), st.charge.get())
+        })
+    };
+    let at_setup = sizes(&lua);
+    assert_eq!(at_setup.0, before);
+    lua.snap().unwrap();
+    lua.execute(grow, "grow").unwrap();
+    let at_growth = sizes(&lua);
+    assert_eq!(at_growth.0, grown);
+    assert!(at_growth.1 > at_setup.1);
+    lua.rollback(1).unwrap();
+    assert_eq!(sizes(&lua), at_setup);
+    // Grown again, then through an image.
+    lua.execute(grow, "grow").unwrap();
+    assert_eq!(sizes(&lua), at_growth);
+    let image = lua.snapshot().unwrap();
+    let mut other = vm();
+    other.restore(&image).unwrap();
+    assert_eq!(sizes(&other), at_growth);
+    other
+}
+
 /// An array part past 4,096 slots has one segment per 4,096 slots of capacity past the
 /// first (`table::segments`), counted in its charge: a rollback to before it grew gives back
 /// the segment count and the charge it had, and an image rebuilds them.
 #[test]
 fn array_segments_follow_the_capacity_through_rollbacks_and_images() {
-    let mut lua = vm();
-    lua.execute(b"a = {} for i = 1, 5000 do a[i] = {} end", "setup")
-        .unwrap();
-    let sizes = |lua: &Lua| {
-        lua.enter(|ctx| {
-            let Value::Table(t) = ctx.globals().get(ctx.str("a")) else {
-                panic!("a");
-            };
-            let st = t.0.state.borrow();
-            (st.array.capacity(), st.segments().len(), st.charge.get())
-        })
-    };
-    let before = sizes(&lua);
-    assert_eq!((before.0, before.1), (8192, 1));
-    lua.snap().unwrap();
-    lua.execute(b"for i = 5001, 20000 do a[i] = {} end", "grow")
-        .unwrap();
-    let grown = sizes(&lua);
-    assert_eq!((grown.0, grown.1), (32768, 7));
-    assert!(grown.2 > before.2);
-    lua.rollback(1).unwrap();
-    assert_eq!(sizes(&lua), before);
-    // Grown again, then through an image.
-    lua.execute(b"for i = 5001, 20000 do a[i] = {} end", "grow")
-        .unwrap();
-    assert_eq!(sizes(&lua), grown);
-    let image = lua.snapshot().unwrap();
-    let mut other = vm();
-    other.restore(&image).unwrap();
-    assert_eq!(sizes(&other), grown);
+    segments_follow(
+        "a",
+        b"a = {} for i = 1, 5000 do a[i] = {} end",
+        b"for i = 5001, 20000 do a[i] = {} end",
+        |st| (st.array.capacity(), st.segments().len()),
+        (8192, 1),
+        (32768, 7),
+    );
 }
 
 /// A hash part past 2,048 entries has one segment per 2,048 entries of capacity past the
 /// first, counted in its charge, through rollbacks and images like the array's.
 #[test]
 fn entry_segments_follow_the_capacity_through_rollbacks_and_images() {
-    let mut lua = vm();
-    lua.execute(b"h = {} for i = 1, 3000 do h['k' .. i] = {} end", "setup")
-        .unwrap();
-    let sizes = |lua: &Lua| {
-        lua.enter(|ctx| {
-            let Value::Table(t) = ctx.globals().get(ctx.str("h")) else {
-                panic!("h");
-            };
-            let st = t.0.state.borrow();
-            (
-                st.entries.capacity(),
-                st.entry_segments().len(),
-                st.charge.get(),
-            )
-        })
-    };
-    let before = sizes(&lua);
-    assert_eq!((before.0, before.1), (4096, 1));
-    lua.snap().unwrap();
-    lua.execute(b"for i = 3001, 20000 do h['k' .. i] = {} end", "grow")
-        .unwrap();
-    let grown = sizes(&lua);
-    assert_eq!((grown.0, grown.1), (32768, 15));
-    assert!(grown.2 > before.2);
-    lua.rollback(1).unwrap();
-    assert_eq!(sizes(&lua), before);
-    lua.execute(b"for i = 3001, 20000 do h['k' .. i] = {} end", "grow")
-        .unwrap();
-    assert_eq!(sizes(&lua), grown);
-    let image = lua.snapshot().unwrap();
-    let mut other = vm();
-    other.restore(&image).unwrap();
-    assert_eq!(sizes(&other), grown);
+    let other = segments_follow(
+        "h",
+        b"h = {} for i = 1, 3000 do h['k' .. i] = {} end",
+        b"for i = 3001, 20000 do h['k' .. i] = {} end",
+        |st| (st.entries.capacity(), st.entry_segments().len()),
+        (4096, 1),
+        (32768, 15),
+    );
     other.enter(|ctx| {
         let Value::Table(t) = ctx.globals().get(ctx.str("h")) else {
             panic!("h");
