@@ -503,3 +503,44 @@ fn tables_stored_into_a_big_hash_part_while_the_collector_marks_stay_alive() {
     assert!(strings > 2000, "{strings} tables stored as values");
     assert_eq!(tables, 100, "the last two rounds' keys");
 }
+
+/// A full collection clears its weak tables in slices after the mark (`gc::WeakClearing`),
+/// paid for like the mark: a script waits the same number of steps for it whether the host
+/// finishes it early (any `enter` does) or not, and the entries whose keys died are gone.
+#[test]
+fn weak_tables_are_cleared_in_paid_slices_whatever_the_host_does() {
+    let src = "wk = setmetatable({}, {__mode = 'k'})
+         keep = {}
+         for i = 1, 60000 do local k = {} keep[i] = k wk[k] = i end
+         local function count() local c = 0 for _ in pairs(wk) do c = c + 1 end return c end
+         collectgarbage()
+         assert(count() == 60000)
+         for i = 1, 60000, 2 do keep[i] = false end
+         collectgarbage()
+         return count()";
+    let steps_with = |settle_every: Option<u64>| {
+        let (mut lua, _) = lua(true);
+        let exec = start(&mut lua, src);
+        let mut steps = 0u64;
+        loop {
+            steps += 1;
+            assert!(steps < 1_000_000, "does not finish");
+            let done = lua.step(&exec, &mut Fuel::new(200)).is_done();
+            if done {
+                break;
+            }
+            if settle_every.is_some_and(|n| steps.is_multiple_of(n)) {
+                lua.enter(|_| ());
+            }
+        }
+        let left = lua.enter(|ctx| match ctx.fetch_executor(&exec).unwrap().result() {
+            Some(ExecResult::Returned(values)) => format!("{:?}", values),
+            other => panic!("{:?}", other.is_some()),
+        });
+        (steps, left)
+    };
+    let alone = steps_with(None);
+    assert!(alone.1.contains("30000"), "{}", alone.1);
+    assert_eq!(steps_with(Some(3)), alone);
+    assert_eq!(steps_with(Some(17)), alone);
+}
