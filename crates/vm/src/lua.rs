@@ -558,14 +558,16 @@ impl Lua {
     }
 
     /// The interner's share of a step (its prune rounds and index resizes, a bounded piece
-    /// a step), told how many interned strings the collector freed.
+    /// a step), told whether the collector freed interned strings.
     fn interner_work(&mut self) {
         let _guard = AccountGuard::new(&self.memory);
         let freed = self.memory.take_interned_freed();
         self.arena.mutate(|mc, state| {
-            if freed > 0 || state.strings.borrow().is_busy() {
+            if freed || state.strings.borrow().is_busy() {
                 let mut strings = state.strings.borrow_mut(mc);
-                strings.strings_freed(freed);
+                if freed {
+                    strings.strings_freed();
+                }
                 strings.step_work(mc);
             }
         });

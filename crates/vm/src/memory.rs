@@ -88,9 +88,9 @@ pub struct MemoryAccount {
     host_mode: Cell<bool>,
     /// The limit asked for a collection (see `Context::request_memory_collection`).
     collection_wanted: Cell<bool>,
-    /// Interned strings the collector freed since the last `take_interned_freed`: the
-    /// interner's dead entries.
-    interned_freed: Cell<usize>,
+    /// The collector freed an interned string since the last `take_interned_freed`: the
+    /// interner has dead entries to prune.
+    interned_freed: Cell<bool>,
     /// When the next automatic full collection is due (see [`CollectorPacing`]).
     pacing: Cell<CollectorPacing>,
     /// Bytes in use that only the snapshot ring keeps alive, as of the last completed
@@ -214,7 +214,7 @@ impl Default for MemoryAccount {
             buffer_growth: Cell::new(0),
             host_mode: Cell::new(false),
             collection_wanted: Cell::new(false),
-            interned_freed: Cell::new(0),
+            interned_freed: Cell::new(false),
             pacing: Cell::new(CollectorPacing::default()),
             ring_allowance: Cell::new(0),
             over_limit_above: Cell::new(usize::MAX),
@@ -418,9 +418,9 @@ impl MemoryAccount {
         self.collection_wanted.replace(false)
     }
 
-    /// How many interned strings were freed since the last call (and clears it).
-    pub(crate) fn take_interned_freed(&self) -> usize {
-        self.interned_freed.replace(0)
+    /// Whether an interned string was freed since the last call (and clears it).
+    pub(crate) fn take_interned_freed(&self) -> bool {
+        self.interned_freed.replace(false)
     }
 
     /// Forgets a request waiting for a collection (the VM was rolled back or restored: the
@@ -788,7 +788,7 @@ pub(crate) fn discharge_interned_string(n: usize) {
     CURRENT.with(|c| {
         if let Some(a) = &*c.borrow() {
             a.sub(n);
-            a.interned_freed.set(a.interned_freed.get() + 1);
+            a.interned_freed.set(true);
         }
     });
 }

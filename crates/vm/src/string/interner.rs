@@ -12,11 +12,11 @@
 //! - Entries live in *slots* that never move: chunks of [`CHUNK`] slots, collector objects
 //!   of their own (no trace covers more than a chunk, and a write makes only its chunk gray
 //!   again). Freed slots go to a free list and are reused.
-//! - The collector's freeing of interned strings is counted (`memory::discharge_interned_string`
-//!   tells the account, the next step tells the set); then a round of the *prune cursor*
-//!   is due: it goes round the slots, [`PRUNE_PER_INSERT`] per insertion and
-//!   [`PRUNE_PER_STEP`] per step, and frees the slots of strings the collector freed. (No
-//!   string dies between collections, so no pruning is done then.)
+//! - When the collector has freed interned strings (`memory::discharge_interned_string`
+//!   tells the account, the next step tells the set), a round of the *prune cursor* is due:
+//!   it goes round the slots, [`PRUNE_PER_INSERT`] per insertion and [`PRUNE_PER_STEP`] per
+//!   step, and frees the slots of strings the collector freed. (No string dies between
+//!   collections, so no pruning is done then.)
 //! - The *index* maps hashes to slots: open addressing with linear probing, entries removed
 //!   by shifting their followers back (no tombstones), at most half full. When it must grow
 //!   (or can shrink, or most slots are free), a new index is made and its pages written
@@ -439,8 +439,8 @@ impl<'gc> Interner<'gc> {
         self.sync_charge();
     }
 
-    /// The collector freed `n` interned strings (each a dead entry of the set): a prune
-    /// round is due (if none is under way), which insertions and steps do.
+    /// The collector freed interned strings (dead entries of the set): a prune round is due
+    /// (if none is under way), which insertions and steps do.
     ///
     /// (Measured: waiting until a quarter, a half or two thirds of the entries were dead
     /// instead. gc-arena paces its sleep by the objects that survived the last cycle, which
@@ -450,8 +450,8 @@ impl<'gc> Interner<'gc> {
     /// 132), but string_concat's peak 4.9 MiB at once, 5.3 at half, 7.4 at two thirds. A
     /// string made again after its old one died also has its dead duplicates in its probe
     /// chain until they go.)
-    pub(crate) fn strings_freed(&mut self, n: usize) {
-        if n > 0 && self.prune_due == 0 {
+    pub(crate) fn strings_freed(&mut self) {
+        if self.prune_due == 0 {
             self.prune_due = self.slots;
         }
     }
