@@ -795,11 +795,10 @@ impl<'gc> WeakClearing<'gc> {
             let dead = |m: &LogicalMark<'gc>, st: &TableState<'gc>, p: usize| match p
                 .checked_sub(array_len)
             {
-                None => wv && !m.is_marked(st.array[p]),
-                Some(e) => {
-                    let (k, v) = st.entries[e];
+                None => wv && st.array.get(p).is_some_and(|v| !m.is_marked(*v)),
+                Some(e) => st.entries.get(e).is_some_and(|&(k, v)| {
                     !k.is_nil() && ((wk && !m.is_marked(k)) || (wv && !m.is_marked(v)))
-                }
+                }),
             };
             while self.pos < len {
                 if m.work >= limit {
@@ -816,6 +815,7 @@ impl<'gc> WeakClearing<'gc> {
                         if !dead(m, &st, p) {
                             continue;
                         }
+                        // (`dead` found the position: it exists.)
                         match p.checked_sub(array_len) {
                             None => st.array[p] = Value::Nil,
                             Some(e) => {
