@@ -171,6 +171,21 @@ impl VerifiedProto {
     }
 }
 
+impl Drop for VerifiedProto {
+    /// The last holder of a prototype with many blocks (or nested prototypes) hands its
+    /// buffers to the memory account's queue, to be given back a step at a time
+    /// (`memory::PrototypeParts`) rather than all in the collector slice that dropped it.
+    /// Emptying it here keeps what the module docs rely on: `Arc::get_mut` succeeds only
+    /// for the one handle left, which is going, so no code ever runs it again.
+    fn drop(&mut self) {
+        if let Some(proto) = Arc::get_mut(&mut self.0) {
+            if crate::memory::PrototypeParts::worth_deferring(proto) {
+                crate::memory::free_prototype_later(crate::memory::PrototypeParts::take(proto));
+            }
+        }
+    }
+}
+
 impl Deref for VerifiedProto {
     type Target = Prototype;
     fn deref(&self) -> &Prototype {
@@ -193,12 +208,13 @@ impl<'gc> FunctionProto<'gc> {
         charge: Charge,
     ) -> Result<Self, E> {
         let mut constant = constant;
-        let constants = proto
-            .constants
-            .iter()
-            .enumerate()
-            .map(|(i, c)| constant(i, c))
-            .collect::<Result<Box<[_]>, E>>()?;
+        // Sized once: collecting into a `Result` cannot know the count and grew a chunk's
+        // 1.6 MB of constants by doubling (a step of its own in the hostile suite).
+        let mut constants = Vec::with_capacity(proto.constants.len());
+        for (i, c) in proto.constants.iter().enumerate() {
+            constants.push(constant(i, c)?);
+        }
+        let constants = constants.into_boxed_slice();
         Ok(FunctionProto {
             frame: crate::function::FrameShape::of(&proto),
             proto,
