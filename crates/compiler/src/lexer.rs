@@ -243,7 +243,7 @@ pub(crate) struct Lexer<'a> {
 }
 
 /// The lexer reports its position each time it passes a multiple of this many bytes.
-pub(crate) const PROGRESS_GRAIN: usize = 4096;
+pub(crate) const PROGRESS_GRAIN: usize = 1024;
 
 impl<'a> Lexer<'a> {
     /// Bytes held by the token buffer (a long string literal's text while it is scanned).

@@ -759,7 +759,7 @@ fn load_piece<'gc>(
 }
 
 /// Fuel charged at a time while `load` pays for a compilation in advance.
-const LOAD_FUEL_SLICE: usize = 4096;
+const LOAD_FUEL_SLICE: usize = 2048;
 
 /// The state of a `load` paying for its compilation: `[source, name, mode, env (false when
 /// absent), has env, fuel still to pay, compiler memory budget]`, then (once paid) the table

@@ -11,7 +11,7 @@
 //! time between them) would otherwise reach the last slice long before the helper finishes,
 //! and that step would wait for the whole compilation. So each slice first waits until the
 //! helper has read the source as far as the fuel already paid
-//! ([`Context::compile_ahead_wait`]; the compiler reports its position every 4 KiB): the
+//! ([`Context::compile_ahead_wait`]; the compiler reports its position every KiB): the
 //! compilation's wall time is spread over the steps that pay for it, about a byte's
 //! compile time per unit of fuel, and the last step waits only for what follows the last
 //! byte (closing the chunk's functions and verifying them).
@@ -55,9 +55,15 @@ const MAX_JOBS: usize = 2;
 /// A compilation's outcome: verified with the compilation (on the helper thread too).
 type Compiled = Result<VerifiedProto, CompileError>;
 
-/// The longest one slice of `load` (4,096 units of fuel) waits for the helper to catch up
-/// with what was paid ([`Context::compile_ahead_wait`]): about 120 ns a unit.
-const MAX_WAIT: std::time::Duration = std::time::Duration::from_micros(500);
+/// The longest one slice of `load` (2,048 units of fuel) waits for the helper to catch up
+/// with what was paid ([`Context::compile_ahead_wait`]): about 120 ns a unit, so a step of
+/// 10,000 units of `load` waits about 1.2 ms at most (slices of 4,096 waiting 500 µs each
+/// made steps of 12,288 units and up to 1.9 ms).
+const MAX_WAIT: std::time::Duration = std::time::Duration::from_micros(250);
+
+/// One nap of that wait, cut to the deadline: a sleep ends up to the kernel's timer slack
+/// (50 µs) late, so naps of 50 µs made a 500 µs wait last up to 600.
+const NAP: std::time::Duration = std::time::Duration::from_micros(20);
 
 /// String constants [`Context::load_compiled_piece`] makes per call: about a millisecond
 /// with 100,000 strings in the VM, where each string made costs a cache miss or more (the
@@ -232,19 +238,18 @@ impl CompileJobs {
             }
         };
         // The wait is short (about a slice's compile time: a fraction of a millisecond): it
-        // yields a few times, then sleeps in short naps rather than spin a core. It gives up
+        // sleeps in short naps rather than spin a core, and never yields (`yield_now` lets a
+        // helper on the same core run to the scheduler's next tick: 4 ms waits). It gives up
         // after `MAX_WAIT`: the compiler's pace is uneven (a big vector growing copies tens
-        // of MiB within one 4 KiB report: a 14 ms wait in load_goto_storm.lua), and the
+        // of MiB within one 1 KiB report: a 14 ms wait in load_goto_storm.lua), and the
         // steps after a stall wait while it catches up (only the last one waits for all).
-        let started = std::time::Instant::now();
-        let mut tries = 0u32;
-        while progress.load(Ordering::Acquire) < read && started.elapsed() < MAX_WAIT {
-            if tries < 16 {
-                tries += 1;
-                std::thread::yield_now();
-            } else {
-                std::thread::sleep(std::time::Duration::from_micros(50));
+        let deadline = std::time::Instant::now() + MAX_WAIT;
+        while progress.load(Ordering::Acquire) < read {
+            let now = std::time::Instant::now();
+            if now >= deadline {
+                break;
             }
+            std::thread::sleep(NAP.min(deadline - now));
         }
     }
 
