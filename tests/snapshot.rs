@@ -831,3 +831,49 @@ fn a_restore_ends_what_the_replaced_heap_had_in_flight() {
     lua.snap().expect("nothing in flight after the restore");
     lua.snapshot().expect("nothing in flight after the restore");
 }
+
+/// A full collection leaves a weak table's dead entries as holes in place; new keys take
+/// the lowest holes first once the entries are full. An image carries the holes, so the
+/// restored table gives the same positions to the same keys (`pairs` order, checksums).
+#[test]
+fn weak_table_holes_are_reused_alike_after_an_image() {
+    let (mut lua, _) = vm();
+    run(
+        &mut lua,
+        r#"
+        w = setmetatable({}, {__mode = "k"})
+        keep = {}
+        for i = 1, 64 do
+          local k = {}
+          w[k] = i
+          if i % 3 ~= 0 then keep[#keep + 1] = k end
+        end
+        "#,
+    );
+    lua.gc_collect();
+    // (Both VMs keep their checksum from here: see `Lua::checksum`.)
+    lua.checksum().unwrap();
+    let fill = "for i = 1, 30 do w['s' .. i] = 100 + i end
+        local out = {}
+        for _, v in pairs(w) do out[#out + 1] = v end
+        return table.concat(out, ' ')";
+    let snap = lua.snapshot().unwrap();
+    let bytes = snap.to_bytes().unwrap();
+    let (mut other, _) = vm();
+    let back = other.snapshot_from_bytes(&bytes).unwrap();
+    other.restore(&back).unwrap();
+    assert_eq!(other.checksum().unwrap(), snap.checksum());
+    let order = run1(&mut lua, fill);
+    // Positions 0..64 held 1..64; the 21 multiples of 3 died: 101..121 took their places,
+    // in order, and 122..130 came after the 64 positions.
+    let mut want: Vec<String> = (1..=64)
+        .map(|i| match i % 3 {
+            0 => (100 + i / 3).to_string(),
+            _ => i.to_string(),
+        })
+        .collect();
+    want.extend((122..=130).map(|i| i.to_string()));
+    assert_eq!(order, want.join(" "));
+    assert_eq!(run1(&mut other, fill), order);
+    assert_eq!(other.checksum().unwrap(), lua.checksum().unwrap());
+}

@@ -4,9 +4,10 @@
 -- Attacks: a big hash part (400,000 float keys), then a queue of keys through it (one key
 -- removed for each added). Its index was rehashed whole by the insertion that filled it
 -- (11 ms at 229,000 entries), its entries traced in one piece (2 to 4 ms a collector slice),
--- and the queue compacted the full entries every few insertions (20 ms steps at 131,072).
+-- and the queue compacted the full entries every few insertions (20 ms steps at 131,072;
+-- later, with compactions only when an eighth were removed keys, one took 4.5 ms).
 -- Now the index grows a few positions an insertion, entries are traced in segments, and a
--- full hash part is compacted only when an eighth of it are removed keys.
+-- new key takes the lowest removed key's place in a full hash part (nothing moves).
 local t = {}
 local n = 400000
 for i = 1, n do t[i + 0.5] = i end

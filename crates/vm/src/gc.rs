@@ -772,9 +772,9 @@ pub(crate) struct Collection<'gc> {
 /// unit of work (`LogicalMark::work`), so the stage ends at the same total work whatever the
 /// slices (a 150,000-entry weak table took 3 ms at the end of every full collection when it
 /// was looked at whole). Nothing reads or writes a weak table meanwhile: the executors wait
-/// and every host access finishes the collection first. A table where something died drops
-/// its cleared entries (`TableState::drop_cleared_entries`, a pass over its hash part) when
-/// its scan ends.
+/// and every host access finishes the collection first. A dead entry of a hash part becomes
+/// a hole in place (`TableState::clear_entry`), a free position for a later key: dropping
+/// the cleared entries was a pass over the hash part and a rebuilt index in one slice.
 #[derive(Collect)]
 #[collect(no_drop)]
 struct WeakClearing<'gc> {
@@ -785,12 +785,6 @@ struct WeakClearing<'gc> {
     table: usize,
     #[collect(require_static)]
     pos: usize,
-    /// Entries of that table cleared so far that held a value (removals, counted like
-    /// `t[k] = nil`'s), and whether any entry was cleared.
-    #[collect(require_static)]
-    removed: u32,
-    #[collect(require_static)]
-    entries_cleared: bool,
 }
 
 /// Positions a clearing slice looks at under one borrow of their table.
@@ -814,8 +808,6 @@ impl<'gc> WeakClearing<'gc> {
             tables,
             table: 0,
             pos: 0,
-            removed: 0,
-            entries_cleared: false,
         }
     }
 
@@ -853,14 +845,7 @@ impl<'gc> WeakClearing<'gc> {
                         // (`dead` found the position: it exists.)
                         match p.checked_sub(array_len) {
                             None => st.array[p] = Value::Nil,
-                            Some(e) => {
-                                let entry = &mut st.entries[e];
-                                if !entry.1.is_nil() {
-                                    self.removed += 1;
-                                }
-                                *entry = (Value::Nil, Value::Nil);
-                                self.entries_cleared = true;
-                            }
+                            Some(e) => st.clear_entry(e),
                         }
                     }
                 }
@@ -868,17 +853,8 @@ impl<'gc> WeakClearing<'gc> {
                 m.needed = m.work;
                 self.pos = end;
             }
-            if self.entries_cleared {
-                let mut st = t.borrow_mut(ctx);
-                st.tombstones += self.removed;
-                // Drop the cleared entries (they have no key left to hash); the others keep
-                // their order, so a traversal in progress goes on correctly.
-                st.drop_cleared_entries(ctx.mutation());
-            }
             self.table += 1;
             self.pos = 0;
-            self.removed = 0;
-            self.entries_cleared = false;
         }
         true
     }

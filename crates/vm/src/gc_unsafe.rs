@@ -75,6 +75,7 @@ unsafe impl<'gc> Collect<'gc> for TableState<'gc> {
             let TableAux {
                 index: _,
                 growth: _,
+                free: _,
                 segments,
                 entry_segments,
             } = aux;

@@ -837,7 +837,8 @@ impl<'a> Reader<'a> {
     }
 
     /// A table's `m` key/value pairs appended to `out`, checked as they are made (`val`
-    /// for each slot, `key` for each key: normalized and unique, then the tombstones).
+    /// for each slot, `key` for each key: normalized and unique, or nil with a nil value
+    /// for a hole; then the tombstones).
     fn entries_into(
         &mut self,
         m: usize,
@@ -857,7 +858,7 @@ impl<'a> Reader<'a> {
             out.push(k);
             let v = val_at(bytes, &mut pos, &mut ok)?;
             grew += check.val(v)?;
-            check.value(v);
+            check.value(v)?;
             out.push(v);
         }
         self.pos = pos;

@@ -117,6 +117,9 @@ pub(crate) struct SlotCheck<'s> {
     /// keys whose fixed hashes agree in the bits a hash table uses cannot make it slow.
     seed: hashbrown::DefaultHashBuilder,
     nils: usize,
+    /// The last key decoded was nil: its pair is a hole (a weak entry a collection
+    /// cleared), whose value must be nil too.
+    hole: bool,
 }
 
 /// What `validate` needs from decoding: `SlotCheck::is_value` and `SlotCheck::forward`.
@@ -145,6 +148,7 @@ impl<'s> SlotCheck<'s> {
             big: HashTable::new(),
             seed: Default::default(),
             nils: 0,
+            hole: false,
         }
     }
 
@@ -176,8 +180,9 @@ impl<'s> SlotCheck<'s> {
         }
     }
 
-    /// A table key's hash, after checking it is a normalized key: no nil, no NaN, no float
-    /// with an integer value (strings hash by contents: their content hash).
+    /// A table key's hash, after checking it is a normalized key: no nil (holes are taken
+    /// apart before), no NaN, no float with an integer value (strings hash by contents:
+    /// their content hash).
     #[inline]
     fn key_hash(&self, k: Val) -> Result<u64, SnapshotError> {
         let (tag, bits) = match k {
@@ -224,9 +229,13 @@ impl<'s> SlotCheck<'s> {
     /// A key of the hash part, just decoded (and checked by `val`), after the pairs
     /// `earlier`: normalized, and unique (small parts: a 256-bit set of 8 bits of the keys'
     /// hashes, the keys themselves compared only when a key's bit is taken; big ones: a hash
-    /// table of their keys).
+    /// table of their keys), or nil for a hole (`table::free_slots`).
     #[inline(always)]
     pub(crate) fn key(&mut self, k: Val, earlier: &[Val]) -> Result<(), SnapshotError> {
+        self.hole = k == Val::Nil;
+        if self.hole {
+            return Ok(());
+        }
         let h = self.key_hash(k)?;
         let (strings, short) = (self.strings, self.short);
         if self.small {
@@ -258,10 +267,15 @@ impl<'s> SlotCheck<'s> {
         Ok(())
     }
 
-    /// The value of the pair whose key `key` just took (and checked by `val`).
+    /// The value of the pair whose key `key` just took (and checked by `val`): nil in a
+    /// hole.
     #[inline(always)]
-    pub(crate) fn value(&mut self, v: Val) {
+    pub(crate) fn value(&mut self, v: Val) -> Result<(), SnapshotError> {
         self.nils += (v == Val::Nil) as usize;
+        if self.hole && v != Val::Nil {
+            return corrupt("a value without a key");
+        }
+        Ok(())
     }
 
     /// The hash part is decoded: it has `tombstones` nil values.

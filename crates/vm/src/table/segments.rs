@@ -27,8 +27,8 @@
 //!   slots no segment reads) the table traces itself (`self_traced`), so a missing segment
 //!   would cost time, never soundness.
 //! - A restore keeps the live table's segments (cut to the restored capacities, made for
-//!   them if fewer) and makes them all gray again (`TableState::segments_restored`); so does
-//!   anything that moves entries (`entries_moved`).
+//!   them if fewer) and makes them all gray again (`TableState::segments_restored`). Entries
+//!   never move otherwise (a new key takes a free position in place, see `free_slots`).
 //! - Every store of a collectable value into a slot or entry past a head goes with a
 //!   `TableState::slot_barrier` / `entry_barrier`, before or after it in the same mutation
 //!   (no collection runs in between; `needs_barrier` / `entry_needs_barrier` say when): a
@@ -209,13 +209,6 @@ impl<'gc> TableState<'gc> {
             .entry_segments()
             .get((pos / ENTRY_SEGMENT).wrapping_sub(1))
         {
-            mc.backward_barrier(Gc::erase(*s), None);
-        }
-    }
-
-    /// After entries moved (a compaction): every entry segment may have to trace again.
-    pub(crate) fn entries_moved(&self, mc: &Mutation<'gc>) {
-        for s in self.entry_segments() {
             mc.backward_barrier(Gc::erase(*s), None);
         }
     }
