@@ -5,7 +5,7 @@
 //! no recursion), with every pointer replaced by the index of its target. Immutable data is
 //! shared, not copied: string bytes (`Arc<[u8]>`) and compiled prototypes (`Arc<Prototype>`).
 //! Everything else a script can observe is copied: tables with their exact layout (array
-//! part, entries in insertion order with tombstones, capacity), closures and their upvalues
+//! part, entries in position order with tombstones and holes, capacity), closures and their upvalues
 //! (open ones still point into their thread's stack), threads with their frames and pending
 //! continuations (plain `fn` + `Value` state), callbacks (`fn` + upvalue), userdata that
 //! opted in (`UserData::new_snapshotable`, or a `UserDataType` that is `Rewindable`: its

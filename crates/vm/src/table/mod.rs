@@ -1,11 +1,11 @@
 //! Lua tables with a deterministic layout.
 //!
-//! Layout: an array part holding keys `1..=array.len()` and an insertion-ordered hash part
+//! Layout: an array part holding keys `1..=array.len()` and a hash part in position order
 //! (`entries` vector plus a `hashbrown::HashTable` of indices into it).
 //!
 //! Invariants:
 //! - Keys are normalized: a float key with an exact integer value is stored as an integer;
-//!   `nil` and NaN are never keys.
+//!   `nil` and NaN are never keys (a hole's nil, below, is no key: no lookup matches it).
 //! - An integer key `k` with `1 <= k <= array.len()` lives only in the array part.
 //! - Removing a key (assigning nil) leaves a tombstone (the entry keeps its key with a nil
 //!   value), so `next` keeps working when fields are cleared during traversal; a full
@@ -256,9 +256,10 @@ impl<'gc> JournaledState<'gc> for TableState<'gc> {
     }
 }
 
-/// A Lua table: a handle (cheap to copy) to an array part plus an insertion-ordered hash part.
+/// A Lua table: a handle (cheap to copy) to an array part plus a hash part (see the module docs).
 /// Its methods are raw (no metamethods). Every mutation is journaled for `snap`/`rollback`.
-/// Iteration order (`next`) is the array part, then entries in insertion order: deterministic.
+/// Iteration order (`next`) is the array part, then entries in position order (new keys are
+/// appended, or take a removed key's place once the part is full): deterministic.
 #[derive(Copy, Clone, Collect)]
 #[collect(no_drop)]
 pub struct Table<'gc>(pub(crate) Gc<'gc, TableInner<'gc>>);
