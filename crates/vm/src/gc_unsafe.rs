@@ -56,7 +56,7 @@ pub(crate) fn emptied_buffer<T: Copy>(v: Vec<T>) -> Vec<[u64; 2]> {
 // otherwise the heads and whatever lies past the last segment), the others by the segments
 // (below), which the trace here reaches. A store of a collectable value into a slot or an
 // entry past a head makes its segment gray again (`TableState::slot_barrier`,
-// `entry_barrier`; so do restores and compactions for all of them: the invariants of
+// `entry_barrier`; so does a restore for all of them: the invariants of
 // `table::segments`), so a segment traced before the store is traced again.
 // The destructuring names every field (of the state and of its `TableAux`), so a new field
 // does not compile until it is traced here or declared pointer-free.
