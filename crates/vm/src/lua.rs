@@ -430,7 +430,11 @@ impl Lua {
     /// `snapshot` module docs: the root state and the script's objects made since the last
     /// full collection or counted by it. Two VMs give comparable values once both have
     /// computed a checksum at the same point of the same history (from their start, say),
-    /// or when one was restored from the other's snapshot.
+    /// or when one was restored from a snapshot the other took while computing its
+    /// checksum (the snapshot carries that state). A VM that never computed one counts only
+    /// what its root reaches: its snapshots' checksums match a VM that does compute one
+    /// only right after a full collection (until then the latter also counts the garbage
+    /// made since it began), so have every machine call this from the same point.
     ///
     /// ```
     /// use lunette_vm::Lua;
