@@ -214,49 +214,43 @@ impl PrototypeParts {
     /// (to be queued) rather than dropped.
     fn release(&mut self, room: usize, nested: &mut Vec<PrototypeParts>) -> usize {
         let mut released = 0;
-        let give = |w: usize, released: &mut usize| {
-            *released += w;
-            *released < room
-        };
-        while let Some(mut child) = self.children.pop() {
+        let done = give_back(&mut self.children, room, &mut released, |mut child| {
             if let Some(p) = Arc::get_mut(&mut child) {
                 nested.push(PrototypeParts::take(p));
             }
-            drop(child);
-            if !give(SMALL_BLOCK_WEIGHT, &mut released) {
-                return self.spent(released);
-            }
+            SMALL_BLOCK_WEIGHT
+        }) && give_back(&mut self.constants, room, &mut released, |c| {
+            constant_weight(&c)
+        }) && give_back(&mut self.local_vars, room, &mut released, |_| {
+            SMALL_BLOCK_WEIGHT
+        }) && give_back(&mut self.upvalues, room, &mut released, |_| {
+            SMALL_BLOCK_WEIGHT
+        });
+        if done {
+            released += buffers_weight(&self.code, &self.lines);
+            self.code = Vec::new();
+            self.lines = Vec::new();
         }
-        while let Some(c) = self.constants.pop() {
-            let w = constant_weight(&c);
-            drop(c);
-            if !give(w, &mut released) {
-                return self.spent(released);
-            }
-        }
-        while let Some(v) = self.local_vars.pop() {
-            drop(v);
-            if !give(SMALL_BLOCK_WEIGHT, &mut released) {
-                return self.spent(released);
-            }
-        }
-        while let Some(u) = self.upvalues.pop() {
-            drop(u);
-            if !give(SMALL_BLOCK_WEIGHT, &mut released) {
-                return self.spent(released);
-            }
-        }
-        released += buffers_weight(&self.code, &self.lines);
-        self.code = Vec::new();
-        self.lines = Vec::new();
-        self.spent(released)
-    }
-
-    /// Takes `released` off the weight left, and returns it.
-    fn spent(&mut self, released: usize) -> usize {
         self.weight -= released;
         released
     }
+}
+
+/// Drops `items` from the end (`drop_one` drops one and says what it weighed) until
+/// `released` reaches `room`; whether `room` is still not reached (all went).
+fn give_back<T>(
+    items: &mut Vec<T>,
+    room: usize,
+    released: &mut usize,
+    mut drop_one: impl FnMut(T) -> usize,
+) -> bool {
+    while let Some(item) = items.pop() {
+        *released += drop_one(item);
+        if *released >= room {
+            return false;
+        }
+    }
+    true
 }
 
 fn constant_weight(c: &Constant) -> usize {

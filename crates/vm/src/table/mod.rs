@@ -609,7 +609,9 @@ impl<'gc> TableState<'gc> {
         }
     }
 
-    /// The lowest position whose value is nil (a tombstone or a hole), if any.
+    /// The lowest position whose value is nil (a tombstone or a hole), if any. (The set's
+    /// answer is checked against the entries: a broken invariant then grows the part
+    /// rather than overwrite a live entry or index past the end.)
     fn lowest_free(&self) -> Option<usize> {
         if self.tombstones == 0 {
             return None;
@@ -617,7 +619,11 @@ impl<'gc> TableState<'gc> {
         if self.entries.len() <= SMALL_HASH_PART {
             return self.entries.iter().position(|(_, v)| v.is_nil());
         }
-        self.aux.as_deref()?.free.lowest()
+        let p = self.aux.as_deref()?.free.lowest()?;
+        self.entries
+            .get(p)
+            .is_some_and(|e| e.1.is_nil())
+            .then_some(p)
     }
 
     /// After the array part grew, move following integer keys from the hash part.
