@@ -1663,9 +1663,13 @@ pub(crate) fn call_from_lua<'gc>(
                 }
                 _ => (n, frame_end.max(func + n)),
             };
-            ts.stack.copy_within(func + 1..func + 1 + k, func);
+            // (A loop, not `copy_within` and `resize`: for the one or two values a builtin
+            // returns, their out-of-line calls cost more than the moves.)
+            for i in 0..k {
+                ts.stack[func + i] = ts.stack[func + 1 + i];
+            }
             ts.stack.truncate(func + k);
-            ts.stack.resize(end, Value::Nil);
+            interp::set_len_nil_filled(ts, end);
             if let (Returns::Multi, Some(Frame::Lua(f))) = (returns, ts.frames.last_mut()) {
                 // Where the results end, for the instruction that takes them all.
                 f.top = func + n;

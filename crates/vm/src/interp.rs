@@ -1989,7 +1989,11 @@ fn run_mode<'gc, const CHECKED: bool>(
                 Instruction::Jmp { off } => jump_by!(off as i64),
                 Instruction::Eq { a, b, k } => {
                     let (x, y) = (r!(a), r!(b));
-                    let eq = x.raw_eq(y);
+                    // (Two integers without the call: `raw_eq` is out of line.)
+                    let eq = match (x, y) {
+                        (Value::Integer(p), Value::Integer(q)) => p == q,
+                        _ => x.raw_eq(y),
+                    };
                     if eq {
                         if let (Value::String(s1), Value::String(s2)) = (x, y) {
                             spend!(LuaString::equal_cost(s1, s2));
@@ -2439,16 +2443,7 @@ fn run_mode<'gc, const CHECKED: bool>(
                             bail!(Error::runtime("attempt to modify a read-only table"));
                         }
                         spend!(count as i64 / 8);
-                        let mut st = t.borrow_mut(ctx);
-                        for i in 1..=count {
-                            let v = ts.stack[ra + i];
-                            st.set_normalized(
-                                ctx.mutation(),
-                                t,
-                                Value::Integer(start as i64 + i as i64),
-                                v,
-                            );
-                        }
+                        set_list(ctx, t, &ts.stack[ra + 1..=ra + count], start);
                     }
                     if n == 0 {
                         let end = base + fp.proto.max_stack_size as usize;
@@ -2478,6 +2473,28 @@ fn run_mode<'gc, const CHECKED: bool>(
                 }
             }
         }
+    }
+}
+
+/// `SetList`'s stores: `t[start + i] = values[i - 1]`. A constructor's values go to the
+/// end of the array part in one append when they can (a fresh table: no hash entries).
+/// (Out of line: inlined, it changed the interpreter loop's register allocation, +3.5%
+/// instructions on fib, which has no constructor.)
+#[inline(never)]
+fn set_list<'gc>(ctx: Context<'gc>, t: Table<'gc>, values: &[Value<'gc>], start: u32) {
+    let mut st = t.borrow_mut(ctx);
+    let stored = if start as usize == st.array.len() {
+        st.append_to_array(ctx.mutation(), t, values)
+    } else {
+        0
+    };
+    for (i, &v) in values.iter().enumerate().skip(stored) {
+        st.set_normalized(
+            ctx.mutation(),
+            t,
+            Value::Integer(start as i64 + i as i64 + 1),
+            v,
+        );
     }
 }
 

@@ -626,6 +626,40 @@ impl<'gc> TableState<'gc> {
             .then_some(p)
     }
 
+    /// `set_normalized` of keys `len + 1, len + 2, ...` (`len` the array part's length) to
+    /// the leading non-nil `values`, in one append: what a table constructor's `SetList`
+    /// does to a fresh table. Only while the hash part holds no live entry (none of those
+    /// keys can be there, nor keys just past them to migrate); returns how many values it
+    /// stored (0 otherwise): the caller stores the rest one by one.
+    pub(crate) fn append_to_array(
+        &mut self,
+        mc: &Mutation<'gc>,
+        owner: Table<'gc>,
+        values: &[Value<'gc>],
+    ) -> usize {
+        if self.entries.len() != self.tombstones as usize {
+            return 0;
+        }
+        let k = values
+            .iter()
+            .position(|v| v.is_nil())
+            .unwrap_or(values.len());
+        let len = self.array.len();
+        let cap = self.array.capacity();
+        self.array.extend_from_slice(&values[..k]);
+        if self.array.capacity() != cap {
+            self.array_grown(mc, owner);
+        }
+        if len + k > SEGMENT {
+            for idx in len..len + k {
+                if needs_barrier(idx, self.array[idx]) {
+                    self.slot_barrier(mc, idx);
+                }
+            }
+        }
+        k
+    }
+
     /// After the array part grew, move following integer keys from the hash part.
     fn migrate_from_hash(&mut self) {
         if self.entries.len() == self.tombstones as usize {
@@ -1290,6 +1324,40 @@ mod tests {
     /// random) keeps its size: a new key takes the lowest free position of its full
     /// entries, the index (growing in pieces past 16,384 positions) finds every live key and
     /// no removed one, and the set of free positions stays exactly the nil values.
+    /// A constructor's bulk append stores the values up to the first nil, and nothing
+    /// while the hash part holds a live entry (a key it stores might be there).
+    #[test]
+    fn a_bulk_append_stops_at_a_nil_and_at_hash_entries() {
+        let lua = crate::Lua::core();
+        lua.enter(|ctx| {
+            let ints = |v: &[i64]| v.iter().map(|&i| Value::Integer(i)).collect::<Vec<_>>();
+            let t = ctx.new_table();
+            let mut values = ints(&[1, 2, 3]);
+            values.push(Value::Nil);
+            values.push(Value::Integer(5));
+            let stored = t
+                .borrow_mut(ctx)
+                .append_to_array(ctx.mutation(), t, &values);
+            assert_eq!(stored, 3);
+            assert_eq!(t.0.state.borrow().array.len(), 3);
+            assert_eq!(t.get_int(3), Value::Integer(3));
+            // A live hash entry: no bulk append (here it holds key 4, which must move).
+            t.set(ctx, Value::Integer(5), Value::Integer(50)).unwrap();
+            let stored = t
+                .borrow_mut(ctx)
+                .append_to_array(ctx.mutation(), t, &ints(&[4]));
+            assert_eq!(stored, 0);
+            // Once it is only a tombstone, the append goes on.
+            t.set(ctx, Value::Integer(5), Value::Nil).unwrap();
+            let stored = t
+                .borrow_mut(ctx)
+                .append_to_array(ctx.mutation(), t, &ints(&[4, 5]));
+            assert_eq!(stored, 2);
+            assert_eq!(t.length(), 5);
+            assert_eq!(t.get_int(5), Value::Integer(5));
+        });
+    }
+
     #[test]
     fn a_churning_hash_part_reuses_its_free_positions() {
         let lua = crate::Lua::core();
