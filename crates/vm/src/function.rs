@@ -32,6 +32,13 @@ pub struct FunctionProto<'gc> {
     pub constants: Box<[Value<'gc>]>,
     /// The loaded nested prototypes.
     pub children: Box<[Gc<'gc, FunctionProto<'gc>>]>,
+    /// Per constant: the position in a table's entries where the constant was last found
+    /// as a key by a field access of this function's code (`t.name`, `t.name = v`, global
+    /// names), tried first by the next one (`Table::get_str_hinted`). A guess checked by
+    /// comparing the key at that position: no logical state (not in snapshots, images or
+    /// checksums; a rebuilt prototype starts from zero).
+    #[collect(require_static)]
+    pub(crate) field_hints: Box<[std::cell::Cell<u16>]>,
     /// `proto`'s frame shape, copied here so a call reads it from this object (one load
     /// less than through the shared prototype).
     #[collect(require_static)]
@@ -120,6 +127,7 @@ pub(crate) fn proto_cost(proto: &Prototype) -> usize {
         + size_of::<FunctionProto<'static>>()
         + heap_block(16 + size_of::<Prototype>()) // the `Arc<Prototype>`
         + buffer(proto.constants.len(), size_of::<Value<'static>>())
+        + buffer(proto.constants.len(), size_of::<u16>()) // `field_hints`
         + buffer(proto.prototypes.len(), size_of::<usize>())
         + buffer(proto.prototypes.capacity(), size_of::<usize>())
         + buffer(proto.code.capacity(), size_of::<lunette_compiler::Instruction>())
@@ -502,6 +510,7 @@ impl<'gc> References<'gc> for FunctionProto<'gc> {
             proto: _,
             constants,
             children,
+            field_hints: _,
             frame: _,
             _charge: _,
             _sealed: _,

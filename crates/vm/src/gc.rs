@@ -593,6 +593,7 @@ impl<'gc> LogicalMark<'gc> {
                         proto: _,
                         constants,
                         children,
+                        field_hints: _,
                         frame: _,
                         _charge: _,
                         _sealed: _,

@@ -861,15 +861,19 @@ fn set_plain<'gc>(
     t: Table<'gc>,
     key: Value<'gc>,
     val: Value<'gc>,
+    hint: Option<&std::cell::Cell<u16>>,
 ) -> Result<bool, Error<'gc>> {
     let plain = match t.metatable() {
         None => true,
         Some(mt) => ctx.metatable_field(mt, MetaEvent::NewIndex).is_none(),
     };
     if plain {
-        let fast = match key {
-            Value::Integer(i) => t.set_int_fast(ctx, i, val),
-            Value::String(s) if s.len() <= MAX_INTERNED_LEN => t.replace_short_str(ctx, s, val),
+        let fast = match (key, hint) {
+            (Value::String(s), Some(hint)) => t.replace_str_hinted(ctx, s, val, hint),
+            (Value::Integer(i), _) => t.set_int_fast(ctx, i, val),
+            (Value::String(s), None) if s.len() <= MAX_INTERNED_LEN => {
+                t.replace_short_str(ctx, s, val)
+            }
             _ => false,
         };
         if !fast {
@@ -1400,12 +1404,33 @@ fn run_mode<'gc, const CHECKED: bool>(
             }};
         }
         macro_rules! get_index {
-            ($a:expr, $obj:expr, $key:expr, $desc:expr) => {{
+            ($a:expr, $obj:expr, $key:expr, $desc:expr) => {
+                get_index!($a, $obj, $key, $desc, |t: Table<'gc>, key| raw_get_fast(
+                    t, key
+                ))
+            };
+            // A field (a constant key `k`): looked up with the function's guess of where.
+            ($a:expr, $obj:expr, field $k:expr, $desc:expr) => {{
+                let k = $k as usize;
+                get_index!(
+                    $a,
+                    $obj,
+                    unchecked::konst(consts, k),
+                    $desc,
+                    |t: Table<'gc>, key: Value<'gc>| match key {
+                        Value::String(s) => {
+                            t.get_str_hinted(s, unchecked::field_hint(&fp.field_hints, k))
+                        }
+                        _ => raw_get_fast(t, key),
+                    }
+                )
+            }};
+            ($a:expr, $obj:expr, $key:expr, $desc:expr, $raw_get:expr) => {{
                 let key = $key;
                 // Matched in place, like `set_index!`'s object.
                 if let Value::Table(t) = $obj {
                     let obj = Value::Table(t);
-                    let v = raw_get_fast(t, key);
+                    let v = ($raw_get)(t, key);
                     if !v.is_nil() {
                         r!($a) = v;
                     } else {
@@ -1437,7 +1462,21 @@ fn run_mode<'gc, const CHECKED: bool>(
             }};
         }
         macro_rules! set_index {
-            ($obj:expr, $key:expr, $val:expr, $desc:expr) => {{
+            ($obj:expr, $key:expr, $val:expr, $desc:expr) => {
+                set_index!($obj, $key, $val, $desc, None)
+            };
+            // A field (a constant key `k`): stored with the function's guess of where.
+            ($obj:expr, field $k:expr, $val:expr, $desc:expr) => {{
+                let k = $k as usize;
+                set_index!(
+                    $obj,
+                    unchecked::konst(consts, k),
+                    $val,
+                    $desc,
+                    Some(unchecked::field_hint(&fp.field_hints, k))
+                )
+            }};
+            ($obj:expr, $key:expr, $val:expr, $desc:expr, $hint:expr) => {{
                 let key = $key;
                 let val = $val;
                 // The object is matched in place, its tag and then its pointer (`$obj` is a
@@ -1445,7 +1484,7 @@ fn run_mode<'gc, const CHECKED: bool>(
                 // store and was read back in pieces, a store-forwarding stall on every
                 // store into a table (sieve, bench binary: 14% of its samples).
                 let done = match $obj {
-                    Value::Table(t) => tri!(set_plain(ctx, t, key, val)),
+                    Value::Table(t) => tri!(set_plain(ctx, t, key, val, $hint)),
                     _ => false,
                 };
                 if !done {
@@ -1544,8 +1583,7 @@ fn run_mode<'gc, const CHECKED: bool>(
                 }
                 Instruction::GetTabUp { a, up, k } => {
                     let t = upvalue!(up);
-                    let key = unchecked::konst(consts, k as usize);
-                    get_index!(a, t, key, &move || debug::describe_upvalue(fp, up as usize));
+                    get_index!(a, t, field k, &move || debug::describe_upvalue(fp, up as usize));
                 }
                 Instruction::GetTable { a, b, c } => {
                     // (An integer key: see `SetTable`.)
@@ -1559,18 +1597,13 @@ fn run_mode<'gc, const CHECKED: bool>(
                     get_index!(a, r!(b), Value::Integer(c as i64), describe_reg!(b));
                 }
                 Instruction::GetField { a, b, k } => {
-                    get_index!(
-                        a,
-                        r!(b),
-                        unchecked::konst(consts, k as usize),
-                        describe_reg!(b)
-                    );
+                    get_index!(a, r!(b), field k, describe_reg!(b));
                 }
                 Instruction::SetTabUp { up, k, c, ck } => {
                     let t = upvalue!(up);
                     set_index!(
                         t,
-                        unchecked::konst(consts, k as usize),
+                        field k,
                         rk(regs, consts, c, ck),
                         &move || { debug::describe_upvalue(fp, up as usize) }
                     );
@@ -1601,7 +1634,7 @@ fn run_mode<'gc, const CHECKED: bool>(
                 Instruction::SetField { a, k, c, ck } => {
                     set_index!(
                         r!(a),
-                        unchecked::konst(consts, k as usize),
+                        field k,
                         rk(regs, consts, c, ck),
                         describe_reg!(a)
                     );
@@ -1613,12 +1646,7 @@ fn run_mode<'gc, const CHECKED: bool>(
                 Instruction::SelfK { a, b, k } => {
                     let obj = r!(b);
                     r!(a as usize + 1) = obj;
-                    get_index!(
-                        a,
-                        obj,
-                        unchecked::konst(consts, k as usize),
-                        describe_reg!(b)
-                    );
+                    get_index!(a, obj, field k, describe_reg!(b));
                 }
                 Instruction::AddI { a, b, i, flip } => {
                     let x = r!(b);

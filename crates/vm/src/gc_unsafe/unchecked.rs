@@ -14,6 +14,7 @@
 //! | [`window`]`(stack, base)`, taken as `regs` | **E2** `stack.len() >= base + mss`, so `base <= stack.len()` and the window holds at least `mss` registers |
 //! | [`reg_mut`]`(regs, x)` for a register operand `x` | verifier **O1**: `x < p.max_stack_size` (and `x + k < mss` for the fixed blocks `range(x, k)` it lists); **E2** as above: `regs.len() = stack.len() - base >= mss` |
 //! | [`konst`]`(consts, k)` | verifier **O2**: `k < p.constants.len()`; **K** `consts.len() == p.constants.len()` |
+//! | [`field_hint`]`(hints, k)` for a constant operand `k`, `hints` the prototype's `field_hints` | **O2** as above; **K** `field_hints.len() == p.constants.len()` |
 //! | [`upval`]`(upvals, up)` | verifier **O3**: `up < p.upvalues.len()`; **U** `cl.upvalues.len() == p.upvalues.len()` |
 //!
 //! * **Verified code** — `FunctionProto::proto` is a [`VerifiedProto`]: a prototype that
@@ -28,9 +29,9 @@
 //!   A `Prototype` is immutable behind its `Arc`, so what was verified stays true.
 //! * **K** and **U** — `FunctionProto` and `ClosureInner` carry a [`Sealed`] field, which
 //!   only this module can make, and only in their constructors below
-//!   ([`FunctionProto::build`], [`ClosureInner::build`]): each builds the constants or the
-//!   upvalue slots from the prototype's own list, one per entry, so the counts are equal by
-//!   construction (image rebuilds check the image's counts first and fail with a corrupt
+//!   ([`FunctionProto::build`], [`ClosureInner::build`]): each builds the constants (and
+//!   their field hints, one per constant) or the upvalue slots from the prototype's own
+//!   list, one per entry, so the counts are equal by construction (image rebuilds check the image's counts first and fail with a corrupt
 //!   image otherwise). Both objects are immutable once built (they live behind `Gc`; the
 //!   upvalue slots are `Lock`s, whose contents `debug.upvaluejoin` may change, never their
 //!   number), so K and U hold for as long as the object lives.
@@ -215,10 +216,14 @@ impl<'gc> FunctionProto<'gc> {
             constants.push(constant(i, c)?);
         }
         let constants = constants.into_boxed_slice();
+        let field_hints = (0..constants.len())
+            .map(|_| std::cell::Cell::new(0))
+            .collect();
         Ok(FunctionProto {
             frame: crate::function::FrameShape::of(&proto),
             proto,
             constants,
+            field_hints,
             children,
             _charge: charge,
             _sealed: Sealed(()),
@@ -365,6 +370,15 @@ pub(crate) fn window<'a, 'gc>(stack: &'a mut [Value<'gc>], base: usize) -> &'a m
     debug_assert!(base <= stack.len());
     // SAFETY: `base <= stack.len()` (E2).
     unsafe { stack.get_unchecked_mut(base..) }
+}
+
+/// `hints[k]` for a constant operand `k` of the running frame's code, `hints` its
+/// prototype's `field_hints`. Precondition: `k < hints.len()` (O2 + K, module docs).
+#[inline(always)]
+pub(crate) fn field_hint(hints: &[std::cell::Cell<u16>], k: usize) -> &std::cell::Cell<u16> {
+    debug_assert!(k < hints.len());
+    // SAFETY: `k < p.constants.len()` (O2) `== hints.len()` (K).
+    unsafe { hints.get_unchecked(k) }
 }
 
 /// `consts[k]` for a constant operand `k` of the running frame's code. Precondition:

@@ -263,9 +263,10 @@ impl<'gc> Capture<'gc> {
                     proto,
                     constants,
                     children,
-                    frame: _,   // copied from the prototype by `FunctionProto::build`
-                    _charge: _, // recomputed from the prototype by rebuild
-                    _sealed: _, // made again by `FunctionProto::build`
+                    field_hints: _, // a lookup guess, no state: a rebuilt one starts afresh
+                    frame: _,       // copied from the prototype by `FunctionProto::build`
+                    _charge: _,     // recomputed from the prototype by rebuild
+                    _sealed: _,     // made again by `FunctionProto::build`
                 } = &*p;
                 Obj::Proto {
                     proto: proto.clone(),

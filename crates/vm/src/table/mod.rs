@@ -1183,6 +1183,89 @@ impl<'gc> Table<'gc> {
         }
     }
 
+    /// The raw value at string key `key` (any length), trying position `hint` of the entries
+    /// first (a field access's guess: see `FunctionProto::field_hints`), and leaving there
+    /// the position the key was found at. Strings compare by object at the guess: a hit is
+    /// the key itself (keys are unique in the entries), a miss is looked up as usual.
+    #[inline(always)]
+    pub(crate) fn get_str_hinted(self, key: LuaString<'gc>, hint: &Cell<u16>) -> Value<'gc> {
+        {
+            let st = self.0.state.borrow();
+            if let Some(&(Value::String(k), v)) = st.entries.get(hint.get() as usize) {
+                if LuaString::ptr_eq(k, key) {
+                    return v;
+                }
+            }
+            // A small part is scanned here, as `get_short_str` does (a method looked up in
+            // an instance before its class misses every time).
+            if st.entries.len() <= SMALL_HASH_PART && key.len() <= MAX_INTERNED_LEN {
+                return match st.find_short_str(key) {
+                    Some(i) => {
+                        hint.set(i as u16);
+                        st.entries[i].1
+                    }
+                    None => Value::Nil,
+                };
+            }
+        }
+        self.get_str_and_hint(key, hint)
+    }
+
+    /// `get_str_hinted`'s lookup in an indexed part (or of a long string) after a wrong
+    /// guess.
+    #[inline(never)]
+    fn get_str_and_hint(self, key: LuaString<'gc>, hint: &Cell<u16>) -> Value<'gc> {
+        let st = self.0.state.borrow();
+        match st.find_entry(Value::String(key)) {
+            Some(i) => {
+                if let Ok(i16) = u16::try_from(i) {
+                    hint.set(i16);
+                }
+                st.entries[i].1
+            }
+            None => Value::Nil,
+        }
+    }
+
+    /// `replace_short_str` for a string key of any length, with `get_str_hinted`'s guess.
+    #[inline]
+    pub(crate) fn replace_str_hinted(
+        self,
+        ctx: Context<'gc>,
+        key: LuaString<'gc>,
+        value: Value<'gc>,
+        hint: &Cell<u16>,
+    ) -> bool {
+        if value.is_nil() {
+            return false;
+        }
+        let mut st = self.borrow_mut(ctx);
+        if st.flags & FLAG_FROZEN != 0 {
+            return false;
+        }
+        let guess = hint.get() as usize;
+        let idx = match st.entries.get(guess) {
+            Some(&(Value::String(k), _)) if LuaString::ptr_eq(k, key) => guess,
+            _ => match st.find_entry(Value::String(key)) {
+                Some(i) => {
+                    if let Ok(i16) = u16::try_from(i) {
+                        hint.set(i16);
+                    }
+                    i
+                }
+                None => return false,
+            },
+        };
+        if st.entries[idx].1.is_nil() {
+            return false;
+        }
+        if entry_needs_barrier(idx, Value::Nil, value) {
+            st.entry_barrier(ctx.mutation(), idx);
+        }
+        st.entries[idx].1 = value;
+        true
+    }
+
     /// Overwrites the value of an existing short-string field when both the old and the new
     /// value are non-nil (so no tombstone or metamethod-cache bookkeeping changes). Returns
     /// `false` without doing anything otherwise.
