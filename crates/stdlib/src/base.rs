@@ -667,7 +667,8 @@ fn load<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>,
                 }
                 None => ctx.str("=(load)"),
             };
-            // State: [reader, name, mode, env, has env, total length, pieces...]
+            // State: [reader, name, mode, env, has env, total length, small pieces at the
+            // end, pieces...]
             let state = ctx.new_table();
             let _ = state.set(ctx, Value::Integer(1), chunk);
             let _ = state.set(ctx, Value::Integer(2), name);
@@ -676,6 +677,7 @@ fn load<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>,
             let _ = state.set(ctx, Value::Integer(4), env.unwrap_or(Value::Boolean(false)));
             let _ = state.set(ctx, Value::Integer(5), Value::Boolean(env.is_some()));
             let _ = state.set(ctx, Value::Integer(6), Value::Integer(0));
+            let _ = state.set(ctx, Value::Integer(7), Value::Integer(0));
             exec.clear();
             Ok(Action::Call {
                 function: chunk,
@@ -717,6 +719,17 @@ fn load_piece<'gc>(
             let next = state.length() + 1;
             let _ = state.set(ctx, Value::Integer(next), piece);
             let _ = state.set(ctx, Value::Integer(6), Value::Integer(total as i64));
+            let small = if s.len() < SMALL_PIECE {
+                state.get_int(7).to_integer().unwrap_or(0) + 1
+            } else {
+                0
+            };
+            if small as usize >= SMALL_PIECES_JOINED {
+                join_last_pieces(ctx, exec, state, small as usize);
+                let _ = state.set(ctx, Value::Integer(7), Value::Integer(0));
+            } else {
+                let _ = state.set(ctx, Value::Integer(7), Value::Integer(small));
+            }
             false
         }
         _ => {
@@ -741,7 +754,7 @@ fn load_piece<'gc>(
             None
         };
         let mut source = Vec::with_capacity(total);
-        for i in 7..=state.length() {
+        for i in FIRST_PIECE..=state.length() {
             if let Value::String(s) = state.get_int(i) {
                 source.extend_from_slice(s.as_bytes());
             }
@@ -756,6 +769,38 @@ fn load_piece<'gc>(
         function: reader,
         then: Some(Then::new("load", load_piece, Value::Table(state)).catching()),
     })
+}
+
+/// The slot of a reader `load`'s first piece in its state (see `load`).
+const FIRST_PIECE: i64 = 8;
+/// A piece shorter than this is small: a run of `SMALL_PIECES_JOINED` of them at the end
+/// of the pieces is joined into one string, so a reader returning a byte at a time holds a
+/// slot (16 bytes) per run rather than per byte, and its pieces table never becomes a
+/// buffer of millions of slots (which grew, by doubling, in copies of tens of MiB).
+const SMALL_PIECE: usize = 256;
+const SMALL_PIECES_JOINED: usize = 256;
+
+/// Joins the last `n` pieces of a reader `load`'s state (each shorter than `SMALL_PIECE`)
+/// into one, paid like the pieces themselves (a unit a 16 bytes, at most 4 KiB of units).
+fn join_last_pieces<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>, state: Table<'gc>, n: usize) {
+    let last = state.length();
+    let first = (last + 1 - n as i64).max(FIRST_PIECE);
+    let mut joined = Vec::with_capacity(n * SMALL_PIECE);
+    for i in first..=last {
+        if let Value::String(s) = state.get_int(i) {
+            joined.extend_from_slice(s.as_bytes());
+        }
+    }
+    exec.charge(1 + joined.len() / 16);
+    // From the end, so that the pieces stay a sequence.
+    for i in (first + 1..=last).rev() {
+        let _ = state.set(ctx, Value::Integer(i), Value::Nil);
+    }
+    let _ = state.set(
+        ctx,
+        Value::Integer(first),
+        Value::String(ctx.new_string(&joined)),
+    );
 }
 
 /// Fuel charged at a time while `load` pays for a compilation in advance.
