@@ -57,12 +57,61 @@ thread_local! {
     /// gc-arena calls with no context; `pace` reads and resets it right after each arena
     /// step, so no other VM's tracing can be counted in between.
     static TRACED_SLOTS: Cell<usize> = const { Cell::new(0) };
+    /// The metrics of the arena whose incremental slice is running (`SliceCredit`), which
+    /// traces of the interner's chunks credit with their work (see `credit_visits`).
+    static SLICE_METRICS: std::cell::RefCell<Option<gc_arena::metrics::Metrics>> =
+        const { std::cell::RefCell::new(None) };
 }
 
 /// Records that a trace visited `n` value slots.
 #[inline]
 pub(crate) fn note_traced(n: usize) {
     TRACED_SLOTS.with(|t| t.set(t.get().wrapping_add(n)));
+}
+
+/// Weak pointers a trace visits for free: gc-arena counts an object traced as one unit of
+/// work whatever it holds.
+const FREE_SLOTS: usize = 64;
+/// The collector work (in gc-arena's debt units) credited per weak pointer visited beyond
+/// `FREE_SLOTS`: a visit reads the header of the string it names (a cache miss apiece on a
+/// big set), about what marking an object costs (the pacing's `mark_factor`).
+const SLOT_CREDIT: f64 = 0.05;
+
+/// Pays for `n` weak pointers a trace visited (the interner's chunks) from the running
+/// slice's debt (`SliceCredit`), so a slice that meets many chunks stops sooner: counted as
+/// one object each, the chunks re-traced at the end of a mark held that slice for 2-3.6 ms
+/// (string_intern_flood). (Not for tables' segments: crediting them too made the cycles of
+/// coroutine_bomb's big tables slower than its allocation, and its memory-limit collections
+/// longer.)
+#[inline]
+pub(crate) fn credit_visits(n: usize) {
+    if n > FREE_SLOTS {
+        SLICE_METRICS.with(|m| {
+            if let Ok(m) = m.try_borrow() {
+                if let Some(m) = m.as_ref() {
+                    m.adjust_debt(-((n - FREE_SLOTS) as f64) * SLOT_CREDIT);
+                }
+            }
+        });
+    }
+}
+
+/// While it lives, the interner's chunks traced pay for their visits from `metrics`' debt
+/// (see `credit_visits`): made around the debt-paced collector calls of one arena, so no other
+/// arena's tracing is credited to it.
+pub(crate) struct SliceCredit;
+
+impl SliceCredit {
+    pub(crate) fn new(metrics: &gc_arena::metrics::Metrics) -> Self {
+        SLICE_METRICS.with(|m| *m.borrow_mut() = Some(metrics.clone()));
+        SliceCredit
+    }
+}
+
+impl Drop for SliceCredit {
+    fn drop(&mut self) {
+        SLICE_METRICS.with(|m| *m.borrow_mut() = None);
+    }
 }
 
 /// Collection pacing. gc-arena paces by object count, but one table can hold millions of

@@ -134,6 +134,18 @@ unsafe impl<'gc> Collect<'gc> for TableSegment<'gc> {
     }
 }
 
+// SAFETY: every slot of the chunk is traced (its weak pointer, by the derived `Collect` of
+// `Slot`), as the derived impl of the `Vec` did; it also pays for the visits from the
+// running slice's debt (`gc::credit_visits`).
+unsafe impl<'gc> Collect<'gc> for crate::string::ChunkSlots<'gc> {
+    fn trace<T: Trace<'gc>>(&self, cc: &mut T) {
+        crate::gc::credit_visits(self.0.len());
+        for slot in &self.0 {
+            cc.trace(slot);
+        }
+    }
+}
+
 // SAFETY: every `Gc` held by a `ThreadState` is traced: `References` for `ThreadState` lists
 // every reference it holds (its impl destructures every field, so a new field does not
 // compile until it is listed or declared pointer-free): stack values, frames (their closures

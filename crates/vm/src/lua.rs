@@ -557,6 +557,7 @@ impl Lua {
         if debt > 0.0 {
             self.arena.metrics().adjust_debt(debt);
         }
+        let _credit = crate::gc::SliceCredit::new(self.arena.metrics());
         self.arena.collect_debt();
         crate::gc::pace(&self.arena);
     }
@@ -1001,6 +1002,7 @@ impl Lua {
         };
         let metrics = self.arena.metrics();
         metrics.adjust_debt(debt - metrics.allocation_debt());
+        let _credit = crate::gc::SliceCredit::new(metrics);
         let stage = match stage {
             LimitCycle::FinishingOld => {
                 self.arena.cycle_debt();

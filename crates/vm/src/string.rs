@@ -12,7 +12,7 @@ use std::sync::Arc;
 use gc_arena::{Collect, Gc, Mutation};
 
 mod interner;
-pub(crate) use interner::Interner;
+pub(crate) use interner::{ChunkSlots, Interner};
 
 /// A string's content hash: `gc_snapshot::hash_bytes`, the same on every machine (it is a
 /// string's part of a checksum), never 0.
