@@ -1228,7 +1228,8 @@ impl<'gc> Table<'gc> {
     }
 
     /// `replace_short_str` for a string key of any length, with `get_str_hinted`'s guess.
-    #[inline]
+    /// (Out of line, like `replace_short_str`: the interpreter's loop is kept small.)
+    #[inline(never)]
     pub(crate) fn replace_str_hinted(
         self,
         ctx: Context<'gc>,
@@ -1236,45 +1237,49 @@ impl<'gc> Table<'gc> {
         value: Value<'gc>,
         hint: &Cell<u16>,
     ) -> bool {
-        if value.is_nil() {
-            return false;
-        }
-        let mut st = self.borrow_mut(ctx);
-        if st.flags & FLAG_FROZEN != 0 {
-            return false;
-        }
-        let guess = hint.get() as usize;
-        let idx = match st.entries.get(guess) {
-            Some(&(Value::String(k), _)) if LuaString::ptr_eq(k, key) => guess,
-            _ => match st.find_entry(Value::String(key)) {
-                Some(i) => {
-                    if let Ok(i16) = u16::try_from(i) {
+        self.replace_existing(ctx, value, |st| {
+            let guess = hint.get() as usize;
+            match st.entries.get(guess) {
+                Some(&(Value::String(k), _)) if LuaString::ptr_eq(k, key) => Some(guess),
+                _ => {
+                    let found = st.find_entry(Value::String(key));
+                    if let Some(i16) = found.and_then(|i| u16::try_from(i).ok()) {
                         hint.set(i16);
                     }
-                    i
+                    found
                 }
-                None => return false,
-            },
-        };
-        if st.entries[idx].1.is_nil() {
-            return false;
-        }
-        if entry_needs_barrier(idx, Value::Nil, value) {
-            st.entry_barrier(ctx.mutation(), idx);
-        }
-        st.entries[idx].1 = value;
-        true
+            }
+        })
     }
 
     /// Overwrites the value of an existing short-string field when both the old and the new
     /// value are non-nil (so no tombstone or metamethod-cache bookkeeping changes). Returns
     /// `false` without doing anything otherwise.
-    #[inline]
+    #[inline(never)]
     pub(crate) fn replace_short_str(
         self,
         ctx: Context<'gc>,
         key: LuaString<'gc>,
         value: Value<'gc>,
+    ) -> bool {
+        self.replace_existing(ctx, value, |st| {
+            if st.entries.len() <= SMALL_HASH_PART {
+                st.find_short_str(key)
+            } else {
+                st.find_entry(Value::String(key))
+            }
+        })
+    }
+
+    /// The field stores' common part: `value` (not nil) into the entry `find` gives, if it
+    /// holds a value (not a tombstone) and the table is not frozen; `false` otherwise, with
+    /// nothing changed.
+    #[inline(always)]
+    fn replace_existing(
+        self,
+        ctx: Context<'gc>,
+        value: Value<'gc>,
+        find: impl FnOnce(&TableState<'gc>) -> Option<usize>,
     ) -> bool {
         if value.is_nil() {
             return false;
@@ -1283,12 +1288,7 @@ impl<'gc> Table<'gc> {
         if st.flags & FLAG_FROZEN != 0 {
             return false;
         }
-        let idx = if st.entries.len() <= SMALL_HASH_PART {
-            st.find_short_str(key)
-        } else {
-            st.find_entry(Value::String(key))
-        };
-        match idx {
+        match find(&st) {
             Some(i) if !st.entries[i].1.is_nil() => {
                 if entry_needs_barrier(i, Value::Nil, value) {
                     st.entry_barrier(ctx.mutation(), i);
