@@ -5,10 +5,12 @@
 //! a `load` chunk name's bytes shared as text with the prototypes (`shared_str`).
 //!
 //! `Collect` is an unsafe trait because a `Gc` pointer that is not traced may be freed while
-//! still held. The impls here trace every pointer they hold, strongly; they are manual only
-//! to report how many value slots were traced (collector pacing, `gc::note_traced`). Weak
-//! tables and finalizers are decided by the logical mark of a full collection
-//! (`gc::logical_collection`), never by the physical collector, so nothing is traced weakly.
+//! still held. The impls here trace every pointer they hold, strongly (but the interner's
+//! chunks, which hold `GcWeak`s and trace them as such); they are manual only to report how
+//! many value slots were traced (collector pacing, `gc::note_traced`), or weak pointers
+//! visited (a slice's debt, `gc::credit_visits`). Weak tables and finalizers are decided by
+//! the logical mark of a full collection (`gc::logical_collection`), never by the physical
+//! collector, so no script value is traced weakly.
 
 #![allow(unsafe_code)]
 
