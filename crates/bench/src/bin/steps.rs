@@ -255,7 +255,9 @@ fn run_child(path: &Path, o: &Options) -> Measure {
         ctx.stash_executor(Executor::start(ctx, f, &[]))
     });
     // `STEPS_TRACE=1` (with `--child PATH`): one line per step on stderr (time, fuel, the
-    // VM's bytes in use, the process's RSS and peak), to see where memory goes.
+    // VM's bytes in use, the process's RSS and peak), to see where memory goes, and when
+    // the step started (`Instant`'s `Debug`: CLOCK_MONOTONIC on Linux, the clock of
+    // `perf record -k mono`, so `perf report --time START,END` shows one slow step).
     let trace = std::env::var_os("STEPS_TRACE").is_some();
     let start = Instant::now();
     let mut done = false;
@@ -286,13 +288,14 @@ fn run_child(path: &Path, o: &Options) -> Measure {
         }
         if trace {
             eprintln!(
-                "step {} {:.3} ms fuel {} used {} KiB rss {} KiB hwm {} KiB",
+                "step {} {:.3} ms fuel {} used {} KiB rss {} KiB hwm {} KiB at {:?}",
                 m.steps,
                 ms,
                 used,
                 lua.memory_used() / 1024,
                 rss_kib("VmRSS:"),
-                rss_kib("VmHWM:")
+                rss_kib("VmHWM:"),
+                t
             );
         }
         if done {
