@@ -569,3 +569,21 @@ fn a_big_prototype_is_marked_in_paid_pieces() {
     // 50,000 units of mark work at 4,096 a slice (the least a slice does).
     assert!(kept >= dropped + 10, "kept {kept} steps, dropped {dropped}");
 }
+
+/// A deep recursion's frames are traced by segments below a watermark (see the vm's
+/// `frame_stack`): what only those frames hold (an `xpcall` handler, `table.sort`'s state
+/// and comparator, a `pcall` body in a coroutine suspended deep down) survives the
+/// collector's cycles, run in slices between small steps while the watermark goes down
+/// (unwinding, errors) and up (regrowth) between them.
+#[test]
+fn deep_frames_keep_what_they_hold_through_collections() {
+    let src = include_str!("lua/deep_frames_gc.lua");
+    let expected = include_str!("lua/deep_frames_gc.out");
+    for fuel in [700, 9_000] {
+        let (mut lua, host) = lua(false);
+        let exec = start(&mut lua, src);
+        run(&mut lua, &exec, fuel);
+        let out = String::from_utf8(host.take_stdout()).unwrap();
+        assert_eq!(out, expected, "fuel {fuel} a step");
+    }
+}

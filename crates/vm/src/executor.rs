@@ -616,6 +616,12 @@ impl<'gc> Executor<'gc> {
                     _ => break,
                 };
             }
+            // A deep recursion's frames are traced in segments (`frame_stack`), made, and
+            // handed the frames pushed meanwhile, here: after each run of the thread's
+            // frames, also when it stops by yielding (a step pushes 10,000 frames at most).
+            if ts.frames.wants_sealing() {
+                ts.frames.after_run(ctx.mutation(), thread, 16);
+            }
             drop(ts);
             match r {
                 Ok(flow) => {
@@ -852,7 +858,7 @@ fn take_message_handler<'gc>(
     catch: Option<usize>,
 ) -> Option<Value<'gc>> {
     let idx = catch?;
-    if let Frame::Continuation { then, .. } = &mut ts.frames[idx] {
+    if let Some(Frame::Continuation { then, .. }) = ts.frames.get_mut(idx) {
         if !then.handler.is_nil() {
             return Some(std::mem::replace(&mut then.handler, Value::Nil));
         }

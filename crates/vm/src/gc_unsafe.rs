@@ -148,26 +148,68 @@ unsafe impl<'gc> Collect<'gc> for crate::string::ChunkSlots<'gc> {
     }
 }
 
-// SAFETY: every `Gc` held by a `ThreadState` is traced: `References` for `ThreadState` lists
-// every reference it holds (its impl destructures every field, so a new field does not
-// compile until it is listed or declared pointer-free): stack values, frames (their closures
-// and continuations, with their states, handlers, resumable states and delivered errors),
-// open upvalues, the body, the death error and the pending continuation.
+// SAFETY: every `Gc` held by a `ThreadState` is traced, here or by its frame segments: the
+// references `References` for `ThreadState` lists (its impl destructures every field, so a
+// new field does not compile until it is listed or declared pointer-free): stack values,
+// frames (their closures and continuations, with their states, handlers, resumable states
+// and delivered errors), open upvalues, the body, the death error and the pending
+// continuation, in the same pieces (`references_beside_stack` is the rest).
 //
-// Manual only to report the slots: a deep thread is one object to gc-arena's pacing, so
-// without the count the collector ran a cycle every few hundred allocations and each one
-// traced the whole stack again (a 30 MiB stack: half of every step of a deep recursion).
+// It reports the slots it traced to the pacing: a deep thread is one object to gc-arena's
+// pacing, so without the count the collector ran a cycle every few hundred allocations and
+// each one traced the whole stack again (a 30 MiB stack: half of every step of a deep
+// recursion).
+//
+// The frames below the frame stack's watermark are left to its segments (see
+// `frame_stack`, whose invariants make that sound): the thread traces the frames from the
+// watermark (or the end of the segments) up and the segments' pointers, then raises the
+// watermark, which only the frames it has just traced may pass.
 unsafe impl<'gc> Collect<'gc> for crate::thread::ThreadState<'gc> {
     fn trace<T: Trace<'gc>>(&self, cc: &mut T) {
+        let (frames, segments) = self.frames.traced_by_thread();
         // A frame holds a few values (a closure, or a continuation's state and handler).
-        note_traced(self.stack.len() + 4 * self.frames.len());
-        self.references(&mut |r| match r {
+        note_traced(self.stack.len() + 4 * frames.len());
+        let mut trace = |r| match r {
             Reference::Value(v) => cc.trace(&v),
             Reference::UpValue(u) => cc.trace(&u),
             Reference::Proto(p) => cc.trace(&p),
             Reference::Executor(e) => cc.trace(&e),
             Reference::Resumable(r) => cc.trace(&r),
-        });
+        };
+        self.stack.references(&mut trace);
+        for f in frames {
+            f.references(&mut trace);
+        }
+        self.references_beside_stack(&mut trace);
+        for s in segments {
+            cc.trace(s);
+        }
+    }
+}
+
+// SAFETY: a segment holds one `Gc`, its thread, traced; it also traces the references of
+// the frames it covers below the watermark (`FrameStack::traced_by_segment`), which the
+// thread's trace leaves to it (see `ThreadState`'s impl above and `frame_stack`). The
+// thread's state is borrowed for that: the collector runs outside mutations, when no borrow
+// of it is held (as for `TableSegment`). It pays for the frames it reads from the running
+// slice's debt (`gc::credit_visits`: a frame is 120 bytes read, about what a weak pointer's
+// visit costs), so a slice that meets many segments stops sooner.
+unsafe impl<'gc> Collect<'gc> for crate::frame_stack::FrameSegment<'gc> {
+    fn trace<T: Trace<'gc>>(&self, cc: &mut T) {
+        cc.trace(&self.thread);
+        let st = self.thread.0.state.borrow();
+        let frames = st.frames.traced_by_segment(self.index);
+        note_traced(4 * frames.len());
+        crate::gc::credit_visits(frames.len());
+        for f in frames {
+            f.references(&mut |r| match r {
+                Reference::Value(v) => cc.trace(&v),
+                Reference::UpValue(u) => cc.trace(&u),
+                Reference::Proto(p) => cc.trace(&p),
+                Reference::Executor(e) => cc.trace(&e),
+                Reference::Resumable(r) => cc.trace(&r),
+            });
+        }
     }
 }
 

@@ -919,7 +919,7 @@ fn rk<'gc>(regs: &mut [Value<'gc>], consts: &[Value<'gc>], c: u16, ck: bool) -> 
 
 /// The running (top) Lua frame's `top`: through the frame stack only, so the register
 /// window stays borrowed meanwhile.
-fn running_top<'a>(frames: &'a mut [Frame<'_>]) -> &'a mut usize {
+fn running_top<'a>(frames: &'a mut crate::frame_stack::FrameStack<'_>) -> &'a mut usize {
     match frames.last_mut() {
         Some(Frame::Lua(f)) => &mut f.top,
         _ => unreachable!("interpreter running without a Lua frame"),

@@ -19,6 +19,7 @@ mod convert;
 pub mod debug;
 mod error;
 pub mod executor;
+mod frame_stack;
 mod function;
 // `gc` and `interp` are public for `lunette-stdlib` only (`collectgarbage`'s finalizer runs
 // and charges; metamethod-aware `index`/`new_index`/comparisons for `table`, `string` and

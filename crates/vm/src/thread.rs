@@ -121,7 +121,8 @@ pub const C_CALLS_LIMIT: u32 = 199;
 /// to the collector's pacing.)
 pub struct ThreadState<'gc> {
     pub stack: Vec<Value<'gc>>,
-    pub frames: Vec<Frame<'gc>>,
+    /// The frames, traced in segments below a watermark (see `frame_stack`).
+    pub frames: crate::frame_stack::FrameStack<'gc>,
     pub open_upvalues: Vec<UpValue<'gc>>,
     pub tbc_slots: Vec<usize>,
     pub status: ThreadStatus,
@@ -288,7 +289,7 @@ impl<'gc> JournaledState<'gc> for ThreadState<'gc> {
         } = self;
         ThreadState {
             stack: copy_exact(stack, stack.capacity()),
-            frames: copy_exact(frames, frames.capacity()),
+            frames: frames.copy_exact(),
             open_upvalues: copy_exact(open_upvalues, open_upvalues.capacity()),
             tbc_slots: copy_exact(tbc_slots, tbc_slots.capacity()),
             status: *status,
@@ -313,6 +314,7 @@ impl<'gc> JournaledState<'gc> for ThreadState<'gc> {
         let bytes = saved.charge.get();
         std::mem::swap(&mut self.charge, &mut saved.charge);
         *self = saved;
+        self.frames.unseal_all();
         self.charge.set(bytes);
     }
 
@@ -375,7 +377,7 @@ impl<'gc> ThreadState<'gc> {
     /// put back from an image, which does not carry the counts).
     pub(crate) fn count_c_calls(&mut self) {
         let mut n = 0u32;
-        for f in &mut self.frames {
+        for f in self.frames.iter_mut() {
             n += f.is_c_call() as u32;
             f.set_c_calls(n);
         }
@@ -409,7 +411,7 @@ impl<'gc> ThreadState<'gc> {
         fn piece<T>(v: &Vec<T>) -> usize {
             shrunk_capacity(v).map_or(0, |cap| (v.capacity() - cap) * std::mem::size_of::<T>())
         }
-        piece(&self.stack) + piece(&self.frames)
+        piece(&self.stack) + piece(self.frames.buffer())
     }
 
     /// Gives back part of an excess capacity (see [`has_excess`](Self::has_excess)): each
@@ -424,7 +426,7 @@ impl<'gc> ThreadState<'gc> {
             self.stack.shrink_to(cap);
             shrunk = true;
         }
-        if let Some(cap) = shrunk_capacity(&self.frames) {
+        if let Some(cap) = shrunk_capacity(self.frames.buffer()) {
             self.frames.shrink_to(cap);
             shrunk = true;
         }
@@ -497,7 +499,7 @@ impl<'gc> Thread<'gc> {
                     epoch,
                     ThreadState {
                         stack: Vec::new(),
-                        frames: Vec::new(),
+                        frames: crate::frame_stack::FrameStack::new(),
                         open_upvalues: Vec::new(),
                         tbc_slots: Vec::new(),
                         status: ThreadStatus::Suspended,

@@ -578,7 +578,9 @@ pub(crate) fn rebuild<'gc>(
                 let charge = std::mem::take(&mut ts.charge);
                 *ts = ThreadState {
                     stack: with_capacity(stack, stack_cap),
-                    frames: with_capacity(frames, frames_cap),
+                    frames: crate::frame_stack::FrameStack::from_vec(with_capacity(
+                        frames, frames_cap,
+                    )),
                     open_upvalues: with_capacity(open_upvalues, open_cap),
                     tbc_slots: with_capacity(img.tbc_slots.to_vec(), tbc_cap),
                     status: img.status,
