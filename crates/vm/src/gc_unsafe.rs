@@ -162,8 +162,8 @@ unsafe impl<'gc> Collect<'gc> for crate::string::ChunkSlots<'gc> {
 //
 // The frames below the frame stack's watermark are left to its segments (see
 // `frame_stack`, whose invariants make that sound): the thread traces the frames from the
-// watermark (or the end of the segments) up and the segments' pointers, then raises the
-// watermark, which only the frames it has just traced may pass.
+// watermark (or the end of the segments, if they cover less) up, and the segments'
+// pointers, so every segment is traced in each cycle that reaches the thread.
 unsafe impl<'gc> Collect<'gc> for crate::thread::ThreadState<'gc> {
     fn trace<T: Trace<'gc>>(&self, cc: &mut T) {
         let (frames, segments) = self.frames.traced_by_thread();
