@@ -169,13 +169,7 @@ unsafe impl<'gc> Collect<'gc> for crate::thread::ThreadState<'gc> {
         let (frames, segments) = self.frames.traced_by_thread();
         // A frame holds a few values (a closure, or a continuation's state and handler).
         note_traced(self.stack.len() + 4 * frames.len());
-        let mut trace = |r| match r {
-            Reference::Value(v) => cc.trace(&v),
-            Reference::UpValue(u) => cc.trace(&u),
-            Reference::Proto(p) => cc.trace(&p),
-            Reference::Executor(e) => cc.trace(&e),
-            Reference::Resumable(r) => cc.trace(&r),
-        };
+        let mut trace = |r| trace_reference(cc, r);
         self.stack.references(&mut trace);
         for f in frames {
             f.references(&mut trace);
@@ -202,14 +196,20 @@ unsafe impl<'gc> Collect<'gc> for crate::frame_stack::FrameSegment<'gc> {
         note_traced(4 * frames.len());
         crate::gc::credit_visits(frames.len());
         for f in frames {
-            f.references(&mut |r| match r {
-                Reference::Value(v) => cc.trace(&v),
-                Reference::UpValue(u) => cc.trace(&u),
-                Reference::Proto(p) => cc.trace(&p),
-                Reference::Executor(e) => cc.trace(&e),
-                Reference::Resumable(r) => cc.trace(&r),
-            });
+            f.references(&mut |r| trace_reference(cc, r));
         }
+    }
+}
+
+/// Traces one reference a `References` impl listed (strongly, by its `Gc`'s own `Collect`).
+#[inline(always)]
+fn trace_reference<'gc, T: Trace<'gc>>(cc: &mut T, r: Reference<'gc>) {
+    match r {
+        Reference::Value(v) => cc.trace(&v),
+        Reference::UpValue(u) => cc.trace(&u),
+        Reference::Proto(p) => cc.trace(&p),
+        Reference::Executor(e) => cc.trace(&e),
+        Reference::Resumable(r) => cc.trace(&r),
     }
 }
 

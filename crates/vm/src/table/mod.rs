@@ -437,6 +437,17 @@ impl<'gc> TableState<'gc> {
             .position(|(k, _)| matches!(k, Value::String(s) if LuaString::ptr_eq(*s, key)))
     }
 
+    /// A string key's position, looked up, kept as `hint` for the next access by the same
+    /// constant key (a field hint: `FunctionProto::field_hints`) when it fits.
+    #[inline]
+    fn find_str_and_hint(&self, key: LuaString<'gc>, hint: &Cell<u16>) -> Option<usize> {
+        let found = self.find_entry(Value::String(key));
+        if let Some(i16) = found.and_then(|i| u16::try_from(i).ok()) {
+            hint.set(i16);
+        }
+        found
+    }
+
     #[inline]
     pub(crate) fn get(&self, key: Value<'gc>) -> Value<'gc> {
         match key {
@@ -1216,13 +1227,8 @@ impl<'gc> Table<'gc> {
     #[inline(never)]
     fn get_str_and_hint(self, key: LuaString<'gc>, hint: &Cell<u16>) -> Value<'gc> {
         let st = self.0.state.borrow();
-        match st.find_entry(Value::String(key)) {
-            Some(i) => {
-                if let Ok(i16) = u16::try_from(i) {
-                    hint.set(i16);
-                }
-                st.entries[i].1
-            }
+        match st.find_str_and_hint(key, hint) {
+            Some(i) => st.entries[i].1,
             None => Value::Nil,
         }
     }
@@ -1241,13 +1247,7 @@ impl<'gc> Table<'gc> {
             let guess = hint.get() as usize;
             match st.entries.get(guess) {
                 Some(&(Value::String(k), _)) if LuaString::ptr_eq(k, key) => Some(guess),
-                _ => {
-                    let found = st.find_entry(Value::String(key));
-                    if let Some(i16) = found.and_then(|i| u16::try_from(i).ok()) {
-                        hint.set(i16);
-                    }
-                    found
-                }
+                _ => st.find_str_and_hint(key, hint),
             }
         })
     }
