@@ -1,16 +1,14 @@
 -- expect: ok
 -- fuel: 10000
--- overrun: 40000
+-- overrun: 4000
 -- steps: 2000
 -- Attacks: substring search with a long needle that almost matches everywhere: a 512 KiB
 -- needle ("a" x (512K - 1) .. "b") in 1 MiB of "a". A naive search does 5 * 10^11 byte
 -- compares inside one call (seconds in one step). Literal patterns must be searched in
--- linear time (Two-Way), in charged windows, pausing between them, for find (plain and
--- pattern without specials), match, gmatch and gsub. The subject is built by doubling so
--- no setup call charges more than the overrun bound (16K units for the last `..`); the
--- bound is one search window (1 MiB of subject plus the 512 KiB needle's preprocessing,
--- ~25K units, a few ms, which cannot be split) and what ran before it in its step; the
--- naive search overran by millions.
+-- linear time (Two-Way), in charged pieces, pausing between them, for find (plain and
+-- pattern without specials), match, gmatch and gsub, the needle's preprocessing (2 * 512K
+-- loop turns) included. The subject is built by doubling so no setup call charges more than
+-- the overrun bound; a search's piece is ~1,000 units.
 local hay = "a"
 for _ = 1, 20 do hay = hay .. hay end
 local needle = "a"

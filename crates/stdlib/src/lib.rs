@@ -17,6 +17,7 @@ mod pattern;
 pub mod string;
 pub mod table;
 pub mod tasklet;
+mod two_way;
 pub mod utf8;
 mod util;
 

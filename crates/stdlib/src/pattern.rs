@@ -16,8 +16,12 @@
 //!
 //! A [`Search`] finds the next match at or after a position (what `find`, `match`, `gmatch`
 //! and `gsub` loop over), either with the matcher or, for a pattern without special
-//! characters, with a linear-time substring search (`memchr::memmem`, Two-Way) over windows
-//! of the subject, so a long needle never costs `O(n * m)`.
+//! characters, with a linear-time substring search, so a long needle never costs `O(n * m)`:
+//! `memchr::memmem` over windows of the subject for needles shorter than [`LONG_NEEDLE`],
+//! and for longer ones a Two-Way search of our own ([`crate::two_way`]) whose
+//! preprocessing, which `memmem` does in one piece, pauses like the rest.
+
+use crate::two_way::{Progress, TwoWay};
 
 /// Most captures a pattern may have (PUC's `LUA_MAXCAPTURES`).
 pub(crate) const MAX_CAPTURES: usize = 32;
@@ -39,6 +43,14 @@ const SET_BYTES_PER_STEP: usize = 16;
 const PLAIN_BYTES_PER_STEP: usize = 32;
 /// Smallest window of a plain search (bytes of subject searched at once).
 const PLAIN_WINDOW: usize = 64 * 1024;
+/// Needles at least this long are searched with [`TwoWay`] (shorter ones with `memmem`,
+/// whose preprocessing of a needle this long takes ~12 us, repeated in every window).
+const LONG_NEEDLE: usize = 4096;
+/// Operations of a [`TwoWay`] search (byte comparisons, loop turns) run between checks
+/// of the step limit.
+const LONG_PIECE: usize = 16 * 1024;
+/// Operations of a [`TwoWay`] search bought by one step.
+const LONG_OPS_PER_STEP: usize = 4;
 
 /// A pattern error; its text becomes a `luaL_error`-style message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,45 +133,9 @@ pub(crate) struct Matcher<'a> {
     state: State,
     /// Work done so far, in steps (callers may add their own work to it).
     pub steps: u64,
-    /// The plain search's preprocessed needle (see [`finder_for`]), charged per window as if
-    /// rebuilt, so fuel does not depend on where steps end.
-    finder: Option<std::rc::Rc<memchr::memmem::Finder<'static>>>,
-}
-
-/// Needles at least this long keep their preprocessing across calls and resumes
-/// ([`finder_for`]).
-const KEPT_FINDER_BYTES: usize = 4096;
-/// How many long needles' preprocessings are kept.
-const KEPT_FINDERS: usize = 2;
-
-thread_local! {
-    /// The last long needles' preprocessings, newest last: a search that pauses between
-    /// windows resumes in a fresh `Matcher`, and building the searcher for a 512 KiB needle
-    /// took 1.5 ms, three times the search of its 1 MiB window. Physical state only: found
-    /// by the needle's bytes, it changes no result or charge.
-    static FINDERS: std::cell::RefCell<Vec<std::rc::Rc<memchr::memmem::Finder<'static>>>> =
-        const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// The substring searcher for `needle`: a long needle's is kept and found again by its bytes.
-fn finder_for(needle: &[u8]) -> std::rc::Rc<memchr::memmem::Finder<'static>> {
-    if needle.len() < KEPT_FINDER_BYTES {
-        return std::rc::Rc::new(memchr::memmem::Finder::new(needle).into_owned());
-    }
-    FINDERS.with(|kept| {
-        let mut kept = kept.borrow_mut();
-        if let Some(i) = kept.iter().position(|f| f.needle() == needle) {
-            let f = kept.remove(i);
-            kept.push(f.clone());
-            return f;
-        }
-        let f = std::rc::Rc::new(memchr::memmem::Finder::new(needle).into_owned());
-        if kept.len() >= KEPT_FINDERS {
-            kept.remove(0);
-        }
-        kept.push(f.clone());
-        f
-    })
+    /// The plain search's preprocessed short needle, charged per window as if rebuilt, so
+    /// fuel does not depend on where steps end.
+    finder: Option<memchr::memmem::Finder<'a>>,
 }
 
 /// Whether `p` has none of the characters that make a pattern special (then it matches as
@@ -732,13 +708,15 @@ pub(crate) struct Search {
     pub last: Option<usize>,
     /// Only one attempt, at the first position (`^`).
     pub anchor: bool,
-    /// The pattern is plain text: search it with `memmem`.
+    /// The pattern is plain text: search it with `memmem`, or with [`TwoWay`] if it is long.
     plain: bool,
     /// Where the pattern's items start (1 after a `^` anchor).
     p0: usize,
-    /// An attempt at `pos` is under way in the matcher; for a plain search, the needle's
-    /// preprocessing was paid for (a long needle's is a piece of its own: `next_plain`).
+    /// An attempt at `pos` is under way in the matcher; for a plain search, a long needle's
+    /// search has begun (`long` holds where it stands).
     in_attempt: bool,
+    /// A long needle's search; `pos` is its window's position.
+    long: Option<TwoWay>,
 }
 
 impl Search {
@@ -755,6 +733,7 @@ impl Search {
             plain: plain && !pat.is_empty(),
             p0: anchor as usize,
             in_attempt: false,
+            long: None,
         }
     }
 
@@ -807,11 +786,14 @@ impl Search {
         }
     }
 
-    /// The plain-text search: windows of at least [`PLAIN_WINDOW`] bytes and twice the
+    /// The plain-text search of a short needle: windows of [`PLAIN_WINDOW`] bytes and the
     /// needle, each charged before it is searched, consecutive windows overlapping by the
     /// needle's length less one (so the total work is linear in the subject).
     fn next_plain(&mut self, m: &mut Matcher<'_>, limit: u64) -> Found {
         let (hay, needle) = (m.src, m.pat);
+        if needle.len() >= LONG_NEEDLE {
+            return self.next_long(m, limit);
+        }
         loop {
             if self.pos > hay.len() || hay.len() - self.pos < needle.len() {
                 return Found::NoMatch;
@@ -819,24 +801,17 @@ impl Search {
             if m.steps >= limit {
                 return Found::Paused;
             }
-            if needle.len() >= PLAIN_WINDOW && !self.in_attempt {
-                // A long needle's preprocessing (~3 ns a byte: 1.6 ms for 512 KiB, as long
-                // as searching a window) is a piece of its own, charged like a window's
-                // share of it: a step that cannot pay for both ends between them. (For a
-                // plain search, `in_attempt` says it was done. `gmatch` starts a search at
-                // each call, so each pays it again: deterministic, and what it costs.)
-                m.steps += (needle.len() / (PLAIN_BYTES_PER_STEP / 4)) as u64 + 1;
-                m.finder.get_or_insert_with(|| finder_for(needle));
-                self.in_attempt = true;
-                return Found::Paused;
-            }
-            let span = PLAIN_WINDOW.max(needle.len());
-            let end = self.pos.saturating_add(span + needle.len()).min(hay.len());
+            let end = self
+                .pos
+                .saturating_add(PLAIN_WINDOW + needle.len())
+                .min(hay.len());
             // The window's bytes, and the needle's preprocessing (~4x slower a byte).
             m.steps += ((end - self.pos) / PLAIN_BYTES_PER_STEP) as u64
                 + (needle.len() / (PLAIN_BYTES_PER_STEP / 4)) as u64
                 + 1;
-            let finder = m.finder.get_or_insert_with(|| finder_for(needle));
+            let finder = m
+                .finder
+                .get_or_insert_with(|| memchr::memmem::Finder::new(needle));
             if let Some(i) = finder.find(&hay[self.pos..end]) {
                 let start = self.pos + i;
                 return Found::Match(start, start + needle.len());
@@ -849,8 +824,35 @@ impl Search {
         }
     }
 
-    /// Whether an attempt is under way, or for a plain search whether its long needle's
-    /// preprocessing was paid (else the search is just `pos` and `last`).
+    /// The plain-text search of a long needle: [`TwoWay`] in pieces of [`LONG_PIECE`]
+    /// operations, each charged for the operations it did. The pieces, and so the charges,
+    /// fall at the same operations whatever the step limits, since a search pauses only
+    /// between pieces.
+    fn next_long(&mut self, m: &mut Matcher<'_>, limit: u64) -> Found {
+        let (hay, needle) = (m.src, m.pat);
+        if self.pos > hay.len() || hay.len() - self.pos < needle.len() {
+            return Found::NoMatch;
+        }
+        // A begun search is parked whole across calls of `gmatch` and `gsub` (`in_attempt`):
+        // its preprocessing is done once.
+        self.in_attempt = true;
+        let tw = self.long.get_or_insert_with(TwoWay::new);
+        loop {
+            if m.steps >= limit {
+                return Found::Paused;
+            }
+            let (ops, progress) = tw.run(needle, hay, &mut self.pos, LONG_PIECE);
+            m.steps += (ops / LONG_OPS_PER_STEP) as u64 + 1;
+            match progress {
+                Progress::Budget => {}
+                Progress::NoMatch => return Found::NoMatch,
+                Progress::Match(start) => return Found::Match(start, start + needle.len()),
+            }
+        }
+    }
+
+    /// Whether an attempt is under way, or for a plain search whether a long needle's search
+    /// has begun (else the search is just `pos` and `last`).
     pub(crate) fn in_attempt(&self) -> bool {
         self.in_attempt
     }
@@ -859,6 +861,9 @@ impl Search {
     pub(crate) fn advance_past(&mut self, e: usize) {
         self.pos = e;
         self.last = Some(e);
+        if let Some(tw) = &mut self.long {
+            tw.restart();
+        }
     }
 }
 
@@ -915,6 +920,13 @@ impl Search {
             };
             st(&mut w, rec);
         }
+        match &self.long {
+            None => w.push(0),
+            Some(tw) => {
+                w.push(1);
+                w.extend(tw.encode());
+            }
+        }
         w.iter().flat_map(|x| x.to_le_bytes()).collect()
     }
 
@@ -932,6 +944,7 @@ impl Search {
             plain: r.u()? != 0,
             p0: idx(r.u()?, 1.min(plen))?,
             in_attempt: r.u()? != 0,
+            long: None,
         };
         m.steps = r.u()?;
         let level = idx(r.u()?, MAX_CAPTURES)?;
@@ -1027,6 +1040,17 @@ impl Search {
         }
         if opens > level {
             return None;
+        }
+        let mut search = search;
+        if r.u()? != 0 {
+            if !search.plain {
+                return None;
+            }
+            let mut w = [0; 8];
+            for x in &mut w {
+                *x = r.u()?;
+            }
+            search.long = Some(TwoWay::decode(w, plen)?);
         }
         Some(search)
     }
