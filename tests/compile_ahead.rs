@@ -1,5 +1,5 @@
 //! `load` of a big chunk compiles it on a helper thread while the script pays its fuel
-//! (`Lua::set_background_compilation`). Nothing a script observes may depend on it: the
+//! (`Lua::set_helper_threads`). Nothing a script observes may depend on it: the
 //! results, error messages and fuel are the same with it on and off, and a VM snapshotted,
 //! rolled back or moved while `load` is paying finishes the same way (the helper's job is
 //! not part of any snapshot: the chunk then compiles in place).
@@ -45,7 +45,7 @@ fn vm(background: bool) -> (Lua, Rc<CaptureHost>, StashedExecutor) {
 fn vm_running(background: bool, script: &str) -> (Lua, Rc<CaptureHost>, StashedExecutor) {
     let host = Rc::new(CaptureHost::new());
     let mut lua = Lua::sandboxed(host.clone());
-    lua.set_background_compilation(background);
+    lua.set_helper_threads(background);
     let f = lua.load(script.as_bytes(), "=t").expect("compiles");
     let exec = lua.enter(|ctx| {
         let f = ctx.fetch(&f).unwrap();
@@ -84,7 +84,7 @@ fn output(host: &CaptureHost) -> String {
 fn results_and_fuel_do_not_depend_on_background_compilation() {
     let (mut a, host_a, exec_a) = vm(true);
     let (mut b, host_b, exec_b) = vm(false);
-    assert!(a.background_compilation() && !b.background_compilation());
+    assert!(a.helper_threads() && !b.helper_threads());
     let fuel_a = finish(&mut a, &exec_a, 10_000);
     let fuel_b = finish(&mut b, &exec_b, 10_000);
     assert_eq!(fuel_a, fuel_b);

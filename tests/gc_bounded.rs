@@ -299,15 +299,22 @@ fn a_deep_stack_is_given_back_in_pieces() {
 
 #[test]
 fn big_strings_a_collection_frees_go_back_to_the_allocator_in_pieces() {
-    let (mut lua, _host) = lua(true);
-    let exec = start(
-        &mut lua,
-        "local big = {}
+    const SCRIPT: &str = "local big = {}
          for i = 1, 40 do big[i] = ('x'):rep(1 << 20) .. i end
          big = nil
          collectgarbage()
-         for i = 1, 3e6 do end",
-    );
+         for i = 1, 3e6 do end";
+    // With helper threads, the reaper takes buffers of 1 MiB and more as they are freed:
+    // nothing waits in the queue.
+    let (mut threaded, _host) = lua(true);
+    let exec = start(&mut threaded, SCRIPT);
+    while !threaded.step(&exec, &mut Fuel::new(10_000)).is_done() {
+        assert_eq!(threaded.deferred_free_bytes(), 0);
+    }
+    // Without, they wait in the queue and go back a step's share at a time.
+    let (mut lua, _host) = lua(true);
+    lua.set_helper_threads(false);
+    let exec = start(&mut lua, SCRIPT);
     let mut most = 0;
     let mut counted_when_most = 0;
     let mut steps_after_most = 0;
@@ -339,6 +346,8 @@ fn big_strings_a_collection_frees_go_back_to_the_allocator_in_pieces() {
 #[test]
 fn a_big_table_part_goes_back_to_the_allocator_a_piece_a_step() {
     let (mut lua, _host) = lua(true);
+    // (Helper threads off: the reaper would take the whole part at once.)
+    lua.set_helper_threads(false);
     // A 64 MiB array part (3 Mi values, capacity 4 Mi), freed once the collector gets to it
     // (it works as the script allocates): one buffer, given back 8 MiB a step.
     let exec = start(

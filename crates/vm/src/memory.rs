@@ -106,6 +106,9 @@ pub struct MemoryAccount {
     /// Big buffers (strings, table parts) whose objects were freed, waiting to be given
     /// back to the allocator a few at a time (see [`free_later`]).
     deferred_frees: RefCell<DeferredFrees>,
+    /// Whether freed buffers of [`REAPED_MIN`] bytes and more go to the reaper thread
+    /// (`Lua::set_helper_threads`).
+    reaper_allowed: Cell<bool>,
 }
 
 /// Buffers at least this big are given back to the allocator after the step that freed
@@ -124,6 +127,33 @@ pub(crate) const DEFERRED_FREES_PER_STEP: usize = 8 << 20;
 /// never lets freed memory pile up in the process beyond it. (The sandbox's memory limit:
 /// one table part freed under it is still given back in pieces.)
 pub(crate) const DEFERRED_FREES_MAX: usize = 64 << 20;
+
+/// Freed string buffers and table parts at least this big are given back to the allocator
+/// on a helper thread, the reaper ([`reap`]), when the VM may use one: the kernel's work of
+/// unmapping them (50-80 us a MiB) is one piece per buffer, so a 20 MiB string took 2 ms of
+/// the step that gave it back, however the queue paced the rest (load_huge_string_source).
+pub(crate) const REAPED_MIN: usize = 1 << 20;
+
+/// Hands `buffer` to the reaper thread, started at the first call (process-wide, one for
+/// all VMs: it only drops what it receives), or gives it back if there is no such thread
+/// (it could not start: a target without threads).
+fn reap(buffer: Deferred) -> Result<(), Deferred> {
+    use std::sync::mpsc::{channel, Sender};
+    use std::sync::OnceLock;
+    static REAPER: OnceLock<Option<Sender<Deferred>>> = OnceLock::new();
+    let reaper = REAPER.get_or_init(|| {
+        let (sender, receiver) = channel::<Deferred>();
+        std::thread::Builder::new()
+            .name("lunette-free".into())
+            .spawn(move || receiver.into_iter().for_each(drop))
+            .ok()
+            .map(|_| sender)
+    });
+    match reaper {
+        Some(sender) => sender.send(buffer).map_err(|e| e.0),
+        None => Err(buffer),
+    }
+}
 
 /// The queue of [`MemoryAccount::deferred_frees`].
 #[derive(Default)]
@@ -335,6 +365,7 @@ impl Default for MemoryAccount {
             ring_allowance: Cell::new(0),
             over_limit_above: Cell::new(usize::MAX),
             deferred_frees: RefCell::default(),
+            reaper_allowed: Cell::new(true),
         }
     }
 }
@@ -395,6 +426,11 @@ impl MemoryAccount {
         let mut q = self.deferred_frees.borrow_mut();
         q.bytes += buffer.bytes();
         q.buffers.push(buffer);
+    }
+
+    /// Whether big freed buffers may be given back on the reaper thread ([`REAPED_MIN`]).
+    pub(crate) fn set_reaper_allowed(&self, allowed: bool) {
+        self.reaper_allowed.set(allowed);
     }
 
     /// Bytes of freed buffers not given back to the allocator yet (see [`free_later`]).
@@ -946,6 +982,14 @@ pub(crate) fn free_prototype_later(parts: PrototypeParts) {
 fn defer(buffer: Deferred) {
     CURRENT.with(|c| {
         if let Some(account) = &*c.borrow() {
+            let mut buffer = buffer;
+            let whole = matches!(buffer, Deferred::Bytes(_) | Deferred::Slots(_));
+            if whole && account.reaper_allowed.get() && buffer.bytes() >= REAPED_MIN {
+                match reap(buffer) {
+                    Ok(()) => return,
+                    Err(back) => buffer = back,
+                }
+            }
             let mut q = account.deferred_frees.borrow_mut();
             q.bytes += buffer.bytes();
             q.buffers.push(buffer);
@@ -958,9 +1002,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn big_buffers_go_to_the_reaper_unless_helper_threads_are_off() {
+        let account = Rc::new(MemoryAccount::default());
+        let _guard = AccountGuard::new(&account);
+        free_later(Arc::from(vec![0u8; REAPED_MIN]));
+        free_slots_later(Vec::with_capacity(REAPED_MIN / 16));
+        assert_eq!(account.deferred_bytes(), 0);
+        free_later(Arc::from(vec![0u8; REAPED_MIN - 1]));
+        assert_eq!(account.deferred_bytes(), REAPED_MIN - 1);
+        account.set_reaper_allowed(false);
+        free_later(Arc::from(vec![0u8; REAPED_MIN]));
+        assert_eq!(account.deferred_bytes(), 2 * REAPED_MIN - 1);
+    }
+
+    #[test]
     fn deferred_buffers_go_back_a_step_at_a_time_and_never_pile_up_beyond_the_cap() {
         let account = Rc::new(MemoryAccount::default());
         let _guard = AccountGuard::new(&account);
+        // (The queue's own pacing: the reaper would take these big buffers.)
+        account.set_reaper_allowed(false);
         const MIB: usize = 1 << 20;
         for _ in 0..100 {
             free_later(Arc::from(vec![0u8; MIB]));
