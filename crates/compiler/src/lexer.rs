@@ -282,7 +282,7 @@ impl<'a> Lexer<'a> {
             self.pos += 1;
             if self.pos.is_multiple_of(PROGRESS_GRAIN) {
                 if let Some(p) = self.progress {
-                    p.store(self.pos, Ordering::Release);
+                    p.store(crate::parse_progress(self.pos), Ordering::Release);
                 }
             }
         }
@@ -295,7 +295,7 @@ impl<'a> Lexer<'a> {
         self.pos = (self.pos + n).min(self.src.len());
         if before / PROGRESS_GRAIN != self.pos / PROGRESS_GRAIN {
             if let Some(p) = self.progress {
-                p.store(self.pos, Ordering::Release);
+                p.store(crate::parse_progress(self.pos), Ordering::Release);
             }
         }
     }

@@ -151,10 +151,49 @@ impl std::error::Error for VerifyError {}
 /// Verifies `proto` and all its nested prototypes (iteratively: no recursion on the Rust
 /// stack, whatever the nesting depth). See the module docs for the invariants.
 pub fn verify(proto: &Prototype) -> Result<(), VerifyError> {
+    verify_reporting(proto, &mut |_| {})
+}
+
+/// [`verify`], reporting its progress in `progress` as the last part of a compilation's
+/// (see [`crate::VERIFY_SHARE`]): from [`crate::parse_progress`]`(source_len)` to
+/// `source_len`, in proportion to the instructions verified, every 4,096 of them and at the
+/// end.
+pub fn verify_with_progress(
+    proto: &Prototype,
+    progress: &std::sync::atomic::AtomicUsize,
+    source_len: usize,
+) -> Result<(), VerifyError> {
+    fn count(p: &Prototype) -> usize {
+        // (Recursion bounded by the nesting limit the compiler and the decoder enforce.)
+        p.code.len() + p.prototypes.iter().map(|c| count(c)).sum::<usize>()
+    }
+    let total = count(proto).max(1);
+    let from = crate::parse_progress(source_len);
+    let span = source_len - from;
+    verify_reporting(proto, &mut |done| {
+        let at = from + (span as u128 * done.min(total) as u128 / total as u128) as usize;
+        progress.store(at, std::sync::atomic::Ordering::Release);
+    })
+}
+
+/// Instructions verified between two progress reports.
+const VERIFY_GRAIN: usize = 4096;
+
+/// [`verify`], calling `report` with the instructions verified so far every
+/// [`VERIFY_GRAIN`] of them, and with all of them at the end.
+fn verify_reporting(proto: &Prototype, report: &mut dyn FnMut(usize)) -> Result<(), VerifyError> {
+    let mut done = 0;
     // (function, its path, (parent's mss, parent's upvalue count))
     let mut work: Vec<Pending<'_>> = vec![(proto, Vec::new(), None)];
     while let Some((p, path, parent)) = work.pop() {
-        if let Err((pc, message)) = verify_function(p, parent) {
+        let before = done;
+        let tick = &mut |i: usize| report(before + i);
+        let checked = verify_function(p, parent, tick);
+        done += p.code.len();
+        if before / VERIFY_GRAIN != done / VERIFY_GRAIN {
+            report(done);
+        }
+        if let Err((pc, message)) = checked {
             return Err(VerifyError {
                 function: path,
                 pc,
@@ -171,6 +210,7 @@ pub fn verify(proto: &Prototype) -> Result<(), VerifyError> {
             ));
         }
     }
+    report(done);
     Ok(())
 }
 
@@ -231,7 +271,13 @@ struct Succ {
     falls_through: bool,
 }
 
-fn verify_function(p: &Prototype, parent: Option<(u8, usize)>) -> Result<(), Fail> {
+/// Checks one function; `tick(i)` is called every [`VERIFY_GRAIN`] instructions of its
+/// first pass (the others follow it in proportion).
+fn verify_function(
+    p: &Prototype,
+    parent: Option<(u8, usize)>,
+    tick: &mut dyn FnMut(usize),
+) -> Result<(), Fail> {
     let mss = p.max_stack_size as usize;
     let n = p.code.len();
     let nk = p.constants.len();
@@ -294,6 +340,10 @@ fn verify_function(p: &Prototype, parent: Option<(u8, usize)>) -> Result<(), Fai
     // Pass 1: operands, successors, pairing; which instructions are branch targets.
     let mut branch_target = vec![false; n];
     for (i, ins) in p.code.iter().enumerate() {
+        if i % VERIFY_GRAIN == VERIFY_GRAIN - 1 {
+            // (Half of the function's work: the later passes take about as long.)
+            tick(i / 2);
+        }
         let at = Some(i);
         let reg = |x: usize| -> Result<(), Fail> {
             if x < mss {

@@ -638,7 +638,10 @@ pub(crate) fn compile_fuel(len: usize) -> usize {
     1 + len
 }
 
-fn load<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
+pub(crate) fn load<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+) -> Result<Action<'gc>, Error<'gc>> {
     let chunk = exec.arg(0);
     let mode = opt_string(ctx, exec, 2)?
         .map(|s| s.to_str_lossy().into_owned())

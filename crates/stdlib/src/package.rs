@@ -40,6 +40,11 @@ fn permanents(p: &mut lunette_vm::Permanents) {
         searcher_sources,
     );
     p.callback(("package", "searcher_Lua"), "searcher_Lua", searcher_lua);
+    p.continuation(
+        ("package", "sources_loaded"),
+        "searcher_sources",
+        sources_loaded,
+    );
     p.continuation(("package", "after_searcher"), "require", after_searcher);
     p.continuation(("package", "after_loader"), "require", after_loader);
 }
@@ -295,19 +300,45 @@ fn searcher_sources<'gc>(
         exec.set_return(ctx.str(&msg));
         return Ok(Action::Return);
     };
+    // Compiled as `load` compiles (text only): its fuel paid in slices across steps, a big
+    // source on a helper thread meanwhile, so a module of megabytes is no step of its own
+    // (compiled here in one piece, a 1.8 MB source held a step for 107 ms).
     let chunk = format!("={}", name.to_str_lossy());
-    exec.charge(crate::base::compile_fuel(src.len()));
-    match ctx.load(src.as_bytes(), &chunk, env) {
-        Ok(f) => exec.replace(&[Value::Function(f), ctx.str(":sources:")]),
-        Err(e) => {
-            return Err(Error::runtime(format!(
-                "error loading module '{}' from package.sources:\n\t{}",
-                name.to_str_lossy(),
-                e
-            )))
-        }
+    let mut args = vec![Value::String(src), ctx.str(&chunk), ctx.str("t")];
+    args.extend(env);
+    exec.replace(&args);
+    Ok(Action::Call {
+        function: Value::Callback(Callback::new(ctx, "load", crate::base::load)),
+        then: Some(Then::new(
+            "searcher_sources",
+            sources_loaded,
+            Value::String(name),
+        )),
+    })
+}
+
+/// After `load` of a module's source from `package.sources` (upvalue: the module's name): the
+/// loader and `":sources:"`, or the compile error raised.
+fn sources_loaded<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    _o: Outcome<'gc>,
+) -> Result<Action<'gc>, Error<'gc>> {
+    let f = exec.arg(0);
+    if f.is_function() {
+        exec.replace(&[f, ctx.str(":sources:")]);
+        return Ok(Action::Return);
     }
-    Ok(Action::Return)
+    let name = exec
+        .upvalue
+        .as_string()
+        .map(|s| s.to_str_lossy().into_owned());
+    let message = exec.arg(1);
+    Err(Error::runtime(format!(
+        "error loading module '{}' from package.sources:\n\t{}",
+        name.unwrap_or_default(),
+        lunette_vm::display_plain(message)
+    )))
 }
 
 /// PUC's `searchpath`: `Ok(filename)` or `Err("no file 'a'\n\tno file 'b'")`.

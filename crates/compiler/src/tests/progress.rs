@@ -31,14 +31,18 @@ fn progress_ends_at_the_last_grain_read() {
         let with = crate::compile_with_progress(src.as_bytes(), "=p", usize::MAX, &progress)
             .expect("compiles");
         let reported = progress.load(Ordering::Acquire);
-        // The position when the lexer last passed a multiple of the grain.
-        let last_grain = src.len() / PROGRESS_GRAIN * PROGRESS_GRAIN;
+        // The position when the lexer last passed a multiple of the grain, as parsing
+        // reports it (the verification reports the rest).
+        let last_grain = crate::parse_progress(src.len() / PROGRESS_GRAIN * PROGRESS_GRAIN);
         assert!(
-            (last_grain..=src.len()).contains(&reported)
+            (last_grain..=crate::parse_progress(src.len())).contains(&reported)
                 && (src.len() >= PROGRESS_GRAIN) == (reported > 0),
             "n = {n}: reported {reported} of {}",
             src.len()
         );
+        // The verification takes it to the source's length.
+        crate::verify_with_progress(&with, &progress, src.len()).expect("verifies");
+        assert_eq!(progress.load(Ordering::Acquire), src.len(), "n = {n}");
         let without = crate::compile(src.as_bytes(), "=p").expect("compiles");
         assert_eq!(
             crate::dump(&with, false),

@@ -131,24 +131,38 @@ impl VerifiedProto {
         max_bytes: usize,
         progress: Option<&std::sync::atomic::AtomicUsize>,
     ) -> Result<Self, CompileError> {
-        if let Some(name) = shared_str(chunk_name) {
-            let proto = lunette_compiler::compile_named(source, &name, max_bytes, progress)?;
-            return Self::verify_compiled(proto, &name);
-        }
-        let name = String::from_utf8_lossy(chunk_name);
-        let proto = match progress {
-            Some(p) => lunette_compiler::compile_with_progress(source, &name, max_bytes, p)?,
-            None => lunette_compiler::compile_with_limit(source, &name, max_bytes)?,
+        let proto = match shared_str(chunk_name) {
+            Some(name) => lunette_compiler::compile_named(source, &name, max_bytes, progress)?,
+            None => {
+                let name = String::from_utf8_lossy(chunk_name);
+                match progress {
+                    Some(p) => {
+                        lunette_compiler::compile_with_progress(source, &name, max_bytes, p)?
+                    }
+                    None => lunette_compiler::compile_with_limit(source, &name, max_bytes)?,
+                }
+            }
         };
-        Self::verify_compiled(proto, &name)
+        // The verification reports the last part of the progress.
+        let verified = match progress {
+            Some(p) => lunette_compiler::verify_with_progress(&proto, p, source.len()),
+            None => lunette_compiler::verify(&proto),
+        };
+        verified.map_err(|e| Self::verification_failed(e, &String::from_utf8_lossy(chunk_name)))?;
+        Ok(VerifiedProto(proto))
     }
 
     fn verify_compiled(proto: Arc<Prototype>, chunk_name: &str) -> Result<Self, CompileError> {
-        VerifiedProto::new(proto).map_err(|e| CompileError {
+        VerifiedProto::new(proto).map_err(|e| Self::verification_failed(e, chunk_name))
+    }
+
+    /// A verification failure of the compiler's output, as a compile error (a compiler bug).
+    fn verification_failed(e: VerifyError, chunk_name: &str) -> CompileError {
+        CompileError {
             chunk: lunette_compiler::chunk_id(chunk_name),
             line: 0,
             message: format!("internal error: compiled code failed verification: {e}"),
-        })
+        }
     }
 
     /// Decodes a binary chunk (`lunette_compiler::undump_with_limit`, which verifies the tree
