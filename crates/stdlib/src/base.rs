@@ -100,6 +100,7 @@ fn permanents(p: &mut lunette_vm::Permanents) {
     p.continuation(("base", "pairs_after"), "pairs", pairs_after);
     p.continuation(("base", "load_piece"), "load", load_piece);
     p.continuation(("base", "load_paid_slice"), "load", load_paid_slice);
+    p.continuation(("base", "dofile_loaded"), "dofile", dofile_loaded);
     p.continuation(("base", "dofile_after"), "dofile", dofile_after);
     p.name("xpcall");
     p.name("resume");
@@ -634,7 +635,7 @@ fn xpcall<'gc>(_ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'g
 /// ~200 ns a byte with materializing many short string constants (`{'k1','k2',...}`) in a
 /// fresh process. The VM's bytecode verification of the output is included: linear too,
 /// ~3 ns a byte (~13% of compiling on the test corpus, at most ~18% measured).
-pub(crate) fn compile_fuel(len: usize) -> usize {
+fn compile_fuel(len: usize) -> usize {
     1 + len
 }
 
@@ -905,7 +906,7 @@ fn load_pay<'gc>(
         None
     };
     let mode = mode.to_str_lossy();
-    if let Some(r) = refused_or_binary(ctx, Chunk::Text(src, name), &mode, env, budget) {
+    if let Some(r) = refused_or_binary(ctx, src, name, &mode, env, budget) {
         exec.replace(&r);
         return Ok(Action::Return);
     }
@@ -945,26 +946,6 @@ fn load_paid_slice<'gc>(
     load_pay(ctx, exec, state)
 }
 
-/// A chunk and its name: Lua strings (`load`), which can be compiled ahead, or a buffer.
-enum Chunk<'a, 'gc> {
-    Text(lunette_vm::LuaString<'gc>, lunette_vm::LuaString<'gc>),
-    Bytes(&'a [u8], &'a str),
-}
-
-/// Compiles a chunk for `loadfile` with at most `budget` bytes of compiler memory:
-/// `[function]` or `[nil, message]`.
-fn load_bytes<'gc>(
-    ctx: Context<'gc>,
-    src: &[u8],
-    chunk_name: &str,
-    mode: &str,
-    env: Option<Value<'gc>>,
-    budget: usize,
-) -> Vec<Value<'gc>> {
-    refused_or_binary(ctx, Chunk::Bytes(src, chunk_name), mode, env, budget)
-        .unwrap_or_else(|| loaded(ctx, ctx.load(src, chunk_name, env)))
-}
-
 /// `load`'s results for a compilation's outcome: `[function]` or `[nil, message]`.
 fn loaded<'gc>(
     ctx: Context<'gc>,
@@ -980,15 +961,13 @@ fn loaded<'gc>(
 /// chunk's outcome (`[function]` or `[nil, message]`); `None` for text to compile.
 fn refused_or_binary<'gc>(
     ctx: Context<'gc>,
-    chunk: Chunk<'_, 'gc>,
+    source: lunette_vm::LuaString<'gc>,
+    name: lunette_vm::LuaString<'gc>,
     mode: &str,
     env: Option<Value<'gc>>,
     budget: usize,
 ) -> Option<Vec<Value<'gc>>> {
-    let bytes = match &chunk {
-        Chunk::Text(s, _) => s.as_bytes(),
-        Chunk::Bytes(b, _) => b,
-    };
+    let bytes = source.as_bytes();
     let is_binary = bytes.first() == Some(&0x1b);
     if is_binary && !mode.contains('b') {
         return Some(vec![
@@ -1013,14 +992,12 @@ fn refused_or_binary<'gc>(
         }
         // Decoded as untrusted input (checked counts, the memory left as its limit, nesting
         // capped) and verified; its fuel was paid by the caller, one unit a byte like text.
-        let name = match &chunk {
-            Chunk::Text(_, n) => n.to_str_lossy(),
-            Chunk::Bytes(_, n) => std::borrow::Cow::Borrowed(*n),
-        };
-        return Some(match ctx.load_binary(bytes, &name, budget, env) {
-            Ok(f) => vec![Value::Function(f)],
-            Err(e) => vec![Value::Nil, ctx.str(&e.message)],
-        });
+        return Some(
+            match ctx.load_binary(bytes, &name.to_str_lossy(), budget, env) {
+                Ok(f) => vec![Value::Function(f)],
+                Err(e) => vec![Value::Nil, ctx.str(&e.message)],
+            },
+        );
     }
     None
 }
@@ -1264,15 +1241,19 @@ fn warn<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>,
     Ok(Action::Return)
 }
 
-/// Reads and compiles a file like `luaL_loadfilex` (`None` name: standard input):
-/// `[function]` or `[nil, message]`.
-fn load_file<'gc>(
+/// A file read for `loadfile`/`dofile`: its text and chunk name as Lua strings, to compile as
+/// `load` does, or `load`'s results for a file that could not be read.
+enum FileChunk<'gc> {
+    Read(lunette_vm::LuaString<'gc>, lunette_vm::LuaString<'gc>),
+    Failed(Vec<Value<'gc>>),
+}
+
+/// Reads a file like `luaL_loadfilex` (`None` name: standard input), without its first line
+/// if that starts with `#`.
+fn read_file_chunk<'gc>(
     ctx: Context<'gc>,
-    exec: &mut Exec<'gc, '_>,
     name: Option<lunette_vm::LuaString<'gc>>,
-    mode: &str,
-    env: Option<Value<'gc>>,
-) -> Vec<Value<'gc>> {
+) -> FileChunk<'gc> {
     use std::io::Read;
     let (chunk, shown) = match name {
         Some(n) => (
@@ -1301,22 +1282,22 @@ fn load_file<'gc>(
         }
     };
     match bytes {
-        Ok(bytes) => {
-            exec.charge(compile_fuel(bytes.len()));
-            let src = crate::util::skip_shebang(&bytes);
-            let budget = ctx.memory().compile_budget();
-            load_bytes(ctx, src, &chunk, mode, env, budget)
-        }
-        Err((what, e)) => vec![
+        Ok(bytes) => FileChunk::Read(
+            ctx.new_string(crate::util::skip_shebang(&bytes)),
+            ctx.new_string(chunk.as_bytes()),
+        ),
+        Err((what, e)) => FileChunk::Failed(vec![
             Value::Nil,
             ctx.str(&format!(
                 "cannot {what} {shown}: {}",
                 crate::util::io_error_message(&e)
             )),
-        ],
+        ]),
     }
 }
 
+/// `loadfile`: the file compiled as `load` compiles (fuel paid in slices across steps, a big
+/// file on a helper thread meanwhile).
 fn loadfile<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
     let name = opt_string(ctx, exec, 0)?;
     let mode = opt_string(ctx, exec, 1)?
@@ -1324,27 +1305,51 @@ fn loadfile<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'
         .unwrap_or_else(|| "bt".into());
     // An explicit third argument, even nil, becomes the chunk's _ENV.
     let env = exec.get(2).or_else(|| bound_environment(exec));
-    let r = load_file(ctx, exec, name, &mode, env);
-    exec.replace(&r);
-    Ok(Action::Return)
+    match read_file_chunk(ctx, name) {
+        FileChunk::Read(src, chunk) => {
+            let state = compile_state(ctx, Value::String(src), Value::String(chunk), &mode, env);
+            load_pay(ctx, exec, state)
+        }
+        FileChunk::Failed(r) => {
+            exec.replace(&r);
+            Ok(Action::Return)
+        }
+    }
 }
 
+/// `dofile`: `loadfile`'s compile, then a call of the chunk.
 fn dofile<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
     let name = opt_string(ctx, exec, 0)?;
     let env = bound_environment(exec);
-    let r = load_file(ctx, exec, name, "bt", env);
-    match r.as_slice() {
-        [f] if f.is_function() => {
-            let f = *f;
-            exec.clear();
+    match read_file_chunk(ctx, name) {
+        FileChunk::Read(src, chunk) => {
+            let mut args = vec![Value::String(src), Value::String(chunk), ctx.str("bt")];
+            args.extend(env);
+            exec.replace(&args);
             Ok(Action::Call {
-                function: f,
-                then: Some(Then::new("dofile", dofile_after, Value::Nil)),
+                function: Value::Callback(Callback::new(ctx, "load", load)),
+                then: Some(Then::new("dofile", dofile_loaded, Value::Nil)),
             })
         }
-        [_, msg, ..] => Err(Error::Value(*msg)),
-        _ => Err(Error::runtime("dofile: cannot load")),
+        FileChunk::Failed(r) => Err(Error::Value(r.get(1).copied().unwrap_or(Value::Nil))),
     }
+}
+
+/// After `dofile`'s compile: calls the chunk, or raises the compile error.
+fn dofile_loaded<'gc>(
+    _ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    _o: Outcome<'gc>,
+) -> Result<Action<'gc>, Error<'gc>> {
+    let f = exec.arg(0);
+    if !f.is_function() {
+        return Err(Error::Value(exec.arg(1)));
+    }
+    exec.clear();
+    Ok(Action::Call {
+        function: f,
+        then: Some(Then::new("dofile", dofile_after, Value::Nil)),
+    })
 }
 
 fn dofile_after<'gc>(

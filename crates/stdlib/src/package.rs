@@ -40,11 +40,7 @@ fn permanents(p: &mut lunette_vm::Permanents) {
         searcher_sources,
     );
     p.callback(("package", "searcher_Lua"), "searcher_Lua", searcher_lua);
-    p.continuation(
-        ("package", "sources_loaded"),
-        "searcher_sources",
-        sources_loaded,
-    );
+    p.continuation(("package", "module_compiled"), "require", module_compiled);
     p.continuation(("package", "after_searcher"), "require", after_searcher);
     p.continuation(("package", "after_loader"), "require", after_loader);
 }
@@ -300,44 +296,71 @@ fn searcher_sources<'gc>(
         exec.set_return(ctx.str(&msg));
         return Ok(Action::Return);
     };
-    // Compiled as `load` compiles (text only): its fuel paid in slices across steps, a big
-    // source on a helper thread meanwhile, so a module of megabytes is no step of its own
-    // (compiled here in one piece, a 1.8 MB source held a step for 107 ms).
     let chunk = format!("={}", name.to_str_lossy());
-    let mut args = vec![Value::String(src), ctx.str(&chunk), ctx.str("t")];
+    compile_module(
+        ctx,
+        exec,
+        env,
+        [
+            name,
+            ctx.new_string(b"package.sources"),
+            ctx.new_string(b":sources:"),
+        ],
+        src,
+        ctx.new_string(chunk.as_bytes()),
+    )
+}
+
+/// Compiles module `name`'s `source` for a searcher as `load(source, chunk_name, "t", env)`
+/// does: its fuel paid in slices across steps, a big source on a helper thread meanwhile (in
+/// one piece, a 1.8 MB module held a step for 107 ms). `module` is `[name, where it was
+/// found (for the error), the loader's extra value]`; [`module_compiled`] returns the loader
+/// and the extra value, or raises the compile error.
+fn compile_module<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    env: Option<Value<'gc>>,
+    module: [lunette_vm::LuaString<'gc>; 3],
+    source: lunette_vm::LuaString<'gc>,
+    chunk_name: lunette_vm::LuaString<'gc>,
+) -> Result<Action<'gc>, Error<'gc>> {
+    let about = ctx.new_table();
+    for (i, s) in module.into_iter().enumerate() {
+        let _ = about.set(ctx, Value::Integer(i as i64 + 1), Value::String(s));
+    }
+    let mut args = vec![
+        Value::String(source),
+        Value::String(chunk_name),
+        ctx.str("t"),
+    ];
     args.extend(env);
     exec.replace(&args);
     Ok(Action::Call {
         function: Value::Callback(Callback::new(ctx, "load", crate::base::load)),
-        then: Some(Then::new(
-            "searcher_sources",
-            sources_loaded,
-            Value::String(name),
-        )),
+        then: Some(Then::new("require", module_compiled, Value::Table(about))),
     })
 }
 
-/// After `load` of a module's source from `package.sources` (upvalue: the module's name): the
-/// loader and `":sources:"`, or the compile error raised.
-fn sources_loaded<'gc>(
-    ctx: Context<'gc>,
+/// After [`compile_module`]'s `load` (upvalue: `[name, where, extra value]`).
+fn module_compiled<'gc>(
+    _ctx: Context<'gc>,
     exec: &mut Exec<'gc, '_>,
     _o: Outcome<'gc>,
 ) -> Result<Action<'gc>, Error<'gc>> {
+    let Value::Table(about) = exec.upvalue else {
+        return Err(Error::runtime("require: lost state"));
+    };
     let f = exec.arg(0);
     if f.is_function() {
-        exec.replace(&[f, ctx.str(":sources:")]);
+        exec.replace(&[f, about.get_int(3)]);
         return Ok(Action::Return);
     }
-    let name = exec
-        .upvalue
-        .as_string()
-        .map(|s| s.to_str_lossy().into_owned());
-    let message = exec.arg(1);
+    let text = |v: Value<'gc>| v.as_string().map(|s| s.to_str_lossy().into_owned());
     Err(Error::runtime(format!(
-        "error loading module '{}' from package.sources:\n\t{}",
-        name.unwrap_or_default(),
-        lunette_vm::display_plain(message)
+        "error loading module '{}' from {}:\n\t{}",
+        text(about.get_int(1)).unwrap_or_default(),
+        text(about.get_int(2)).unwrap_or_default(),
+        lunette_vm::display_plain(exec.arg(1))
     )))
 }
 
@@ -419,40 +442,40 @@ fn searcher_lua<'gc>(
         }
     };
     let filename = String::from_utf8_lossy(&file).into_owned();
-    let loaded = std::fs::read(crate::util::path_from_bytes(&file))
-        .map_err(|e| {
-            format!(
-                "cannot read {}: {}",
-                filename,
-                crate::util::io_error_message(&e)
-            )
-        })
-        .and_then(|src| {
-            exec.charge(crate::base::compile_fuel(src.len()));
-            if src.first() == Some(&0x1b) {
-                return Err(format!(
-                    "{filename}: binary chunks are not supported by lunette"
-                ));
-            }
-            ctx.load(
-                crate::util::skip_shebang(&src),
-                &format!("@{filename}"),
-                env,
-            )
-            .map_err(|e| e.to_string())
-        });
-    match loaded {
-        Ok(f) => {
-            exec.replace(&[Value::Function(f), Value::String(ctx.new_string(&file))]);
-            Ok(Action::Return)
-        }
-        Err(msg) => Err(Error::runtime(format!(
+    let fail = |msg: String| {
+        Err(Error::runtime(format!(
             "error loading module '{}' from file '{}':\n\t{}",
             name.to_str_lossy(),
             filename,
             msg
-        ))),
+        )))
+    };
+    let src = match std::fs::read(crate::util::path_from_bytes(&file)) {
+        Ok(src) => src,
+        Err(e) => {
+            let e = crate::util::io_error_message(&e);
+            return fail(format!("cannot read {filename}: {e}"));
+        }
+    };
+    if src.first() == Some(&0x1b) {
+        return fail(format!(
+            "{filename}: binary chunks are not supported by lunette"
+        ));
     }
+    let source = ctx.new_string(crate::util::skip_shebang(&src));
+    let file = ctx.new_string(&file);
+    compile_module(
+        ctx,
+        exec,
+        env,
+        [
+            name,
+            ctx.new_string(format!("file '{filename}'").as_bytes()),
+            file,
+        ],
+        source,
+        ctx.new_string(format!("@{filename}").as_bytes()),
+    )
 }
 
 // ---------------------------------------------------------------------------------------
