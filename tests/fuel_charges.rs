@@ -9,7 +9,13 @@ use lunette::{CaptureHost, ExecResult, Executor, Fuel, Lua};
 /// Runs `src` under the sandbox in steps of `budget`; returns (total fuel, worst overrun,
 /// outcome: `Ok(())` or the error message).
 fn run(src: &str, budget: i64) -> (i64, i64, Result<(), String>) {
+    run_with(src, budget, true)
+}
+
+/// [`run`], with the VM's helper threads on or off (`Lua::set_helper_threads`).
+fn run_with(src: &str, budget: i64, helper_threads: bool) -> (i64, i64, Result<(), String>) {
     let mut lua = Lua::sandboxed(Rc::new(CaptureHost::new()));
+    lua.set_helper_threads(helper_threads);
     let f = lua.load(src.as_bytes(), "=t").expect("compiles");
     let exec = lua.enter(|ctx| {
         let f = ctx.fetch(&f).unwrap();
@@ -206,5 +212,64 @@ fn a_memory_refusal_costs_a_step_of_fuel() {
     assert!(
         per_refusal < lunette::vm::executor::MEMORY_REFUSAL_FUEL + 100,
         "{per_refusal} units per refusal"
+    );
+}
+
+/// Compiling is charged by the compiler's work, not only by the source's bytes: a name used
+/// through 150 nested functions makes an upvalue in each (`lunette_compiler::UPVALUE_WORK`
+/// apiece), which cost ~800 ns a source byte to compile when `load` charged a unit a byte.
+/// The charge is the same at every step size and with or without the compile helper
+/// thread (it is a function of the source), and each step overruns its budget by at most a
+/// slice of `load`'s payments.
+#[test]
+fn compiling_deeply_nested_closures_is_charged_by_the_upvalues_made() {
+    let depth = 150;
+    let names = 100;
+    let chunk = |nested: bool| {
+        let mut p = Vec::new();
+        for i in 1..=names {
+            p.push(format!("local u{i} = {i}"));
+        }
+        for _ in 0..depth {
+            p.push(
+                if nested {
+                    "local function f()"
+                } else {
+                    "fx = 1;;;;;;;;;;;;"
+                }
+                .into(),
+            );
+        }
+        for i in 1..=names {
+            p.push(format!("x = u{i}"));
+        }
+        for _ in 0..depth {
+            p.push(if nested { "end" } else { ";;;" }.into());
+        }
+        p.join("\n")
+    };
+    let (nested, flat) = (chunk(true), chunk(false));
+    assert_eq!(nested.len(), flat.len());
+    let script = |src: &str| format!("assert(load({src:?}))");
+    let (flat_fuel, _, outcome) = run(&script(&flat), 1_000_000_000);
+    outcome.unwrap();
+    let upvalues = (depth * names) as i64;
+    let mut totals = Vec::new();
+    for (budget, helper_threads) in [
+        (1_000, true),
+        (7_777, true),
+        (1_000_000_000, true),
+        (1_000, false),
+    ] {
+        let (total, worst, outcome) = run_with(&script(&nested), budget, helper_threads);
+        outcome.unwrap();
+        assert!(worst <= 2_048 + 1_000, "overran by {worst} at {budget}");
+        totals.push(total);
+    }
+    assert!(totals.iter().all(|&t| t == totals[0]), "{totals:?}");
+    let extra = totals[0] - flat_fuel;
+    assert!(
+        extra >= upvalues * lunette_compiler::UPVALUE_WORK as i64,
+        "{extra} units beyond the flat chunk's {flat_fuel} for {upvalues} upvalues"
     );
 }

@@ -306,6 +306,9 @@ pub(crate) struct FuncState {
     pub goto_index: IdMap<StrId, Vec<usize>>,
     /// Index in `upvals` of the first upvalue of each name.
     pub upval_index: IdMap<StrId, u8>,
+    /// Upvalues made by resolving a name through enclosing functions (all but the main
+    /// function's `_ENV`): the compiler's extra work (`crate::UPVALUE_WORK`).
+    pub resolved_upvals: usize,
     /// pc of the last jump target (instructions before it can't be merged with new ones).
     pub last_target: usize,
     /// Some return must close upvalues / to-be-closed variables.
@@ -336,6 +339,7 @@ impl FuncState {
             gotos: Vec::new(),
             goto_index: IdMap::default(),
             upval_index: IdMap::default(),
+            resolved_upvals: 0,
             last_target: 0,
             needclose: false,
         }

@@ -3,7 +3,7 @@
 //! Works on raw bytes (strings and comments may hold any byte). Error messages follow PUC's
 //! `llex.c`: the "near" part shows the text scanned so far for names, numbers and strings.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 
 use crate::error::CompileError;
 use crate::number;
@@ -237,9 +237,11 @@ pub(crate) struct Lexer<'a> {
     buf: Vec<u8>,
     pub interner: Interner,
     pub chunk: String,
-    /// Where the lexer reports how far it has read (see [`PROGRESS_GRAIN`]), for a reader on
-    /// another thread (`crate::compile_with_progress`).
-    progress: Option<&'a AtomicUsize>,
+    /// Where the lexer reports how far the compilation has got (see [`PROGRESS_GRAIN`]),
+    /// for a reader on another thread (`crate::compile_with_progress`).
+    progress: Option<&'a crate::CompileProgress>,
+    /// Work done beyond reading the source (`crate::CompileProgress::extra_work`).
+    extra_work: usize,
 }
 
 /// The lexer reports its position each time it passes a multiple of this many bytes.
@@ -260,12 +262,35 @@ impl<'a> Lexer<'a> {
             interner: Interner::default(),
             chunk,
             progress: None,
+            extra_work: 0,
         }
     }
 
-    /// Reports the position to `progress` as the lexer reads (see [`PROGRESS_GRAIN`]).
-    pub(crate) fn report_progress_to(&mut self, progress: &'a AtomicUsize) {
+    /// Reports the progress to `progress` as the compilation goes (see [`PROGRESS_GRAIN`]).
+    pub(crate) fn report_progress_to(&mut self, progress: &'a crate::CompileProgress) {
         self.progress = Some(progress);
+    }
+
+    /// Stores how far the compilation has got: [`crate::parse_progress`] of the position
+    /// plus the extra work.
+    fn report(&self) {
+        if let Some(p) = self.progress {
+            let reached = crate::parse_progress(self.pos) + self.extra_work;
+            p.reached.store(reached, Ordering::Release);
+        }
+    }
+
+    /// Counts `n` units of work beyond reading the source (`crate::UPVALUE_WORK` per upvalue
+    /// made), reported each time the count passes a multiple of [`PROGRESS_GRAIN`].
+    pub(crate) fn add_work(&mut self, n: usize) {
+        let before = self.extra_work;
+        self.extra_work += n;
+        if let Some(p) = self.progress {
+            p.extra_work.store(self.extra_work, Ordering::Relaxed);
+            if before / PROGRESS_GRAIN != self.extra_work / PROGRESS_GRAIN {
+                self.report();
+            }
+        }
     }
 
     #[inline]
@@ -281,9 +306,7 @@ impl<'a> Lexer<'a> {
         if self.pos < self.src.len() {
             self.pos += 1;
             if self.pos.is_multiple_of(PROGRESS_GRAIN) {
-                if let Some(p) = self.progress {
-                    p.store(crate::parse_progress(self.pos), Ordering::Release);
-                }
+                self.report();
             }
         }
     }
@@ -294,9 +317,7 @@ impl<'a> Lexer<'a> {
         let before = self.pos;
         self.pos = (self.pos + n).min(self.src.len());
         if before / PROGRESS_GRAIN != self.pos / PROGRESS_GRAIN {
-            if let Some(p) = self.progress {
-                p.store(crate::parse_progress(self.pos), Ordering::Release);
-            }
+            self.report();
         }
     }
 

@@ -63,11 +63,32 @@ pub fn compile_with_limit(
         .map_err(|e| *e)
 }
 
-/// How far a compilation with its verification has got, for a source of `len` bytes, is
-/// reported as a number from 0 to `len` ([`compile_with_progress`]): parsing reports up to
-/// `len - len / VERIFY_SHARE` ([`parse_progress`] of its position), and
-/// [`verify::verify_with_progress`] the rest, so the verification of a chunk's code (~3 ns a
-/// source byte, 13-18% of compiling it) is part of what a caller waits for in proportion.
+/// What a compilation reports as it goes ([`compile_with_progress`], [`compile_named`]),
+/// for a caller on another thread, which can so wait for part of a compilation rather than
+/// all of it, and which pays for the work in units of a source byte.
+#[derive(Debug, Default)]
+pub struct CompileProgress {
+    /// How far the compilation with its verification has got, from 0 to the source's length
+    /// plus [`extra_work`](Self::extra_work): parsing reports [`parse_progress`] of its
+    /// position plus the extra work so far each time either passes a multiple of 1,024
+    /// (`Release` ordering), and [`verify::verify_with_progress`] the rest of the length, so
+    /// the verification of a chunk's code (~3 ns a source byte, 13-18% of compiling it) is
+    /// part of what a caller waits for, in proportion. Never above the final
+    /// `len + extra_work`.
+    pub reached: AtomicUsize,
+    /// Work beyond reading the source, in units of a source byte's: [`UPVALUE_WORK`] per
+    /// upvalue made. Exact once the compilation has returned, whether it succeeded or not.
+    pub extra_work: AtomicUsize,
+}
+
+/// The work of making one upvalue, in units of a source byte's ([`CompileProgress`]): a
+/// name used through many nested functions makes one in each (~185 ns with what goes with
+/// it, where reading a byte of ordinary source is ~25 ns), so a chunk of deeply nested
+/// closures cost up to ~800 ns a source byte.
+pub const UPVALUE_WORK: usize = 8;
+
+/// Parsing reports progress up to `len - len / VERIFY_SHARE` of a `len`-byte source, and the
+/// verification the rest (see [`CompileProgress::reached`]).
 pub const VERIFY_SHARE: usize = 5;
 
 /// The progress parsing reports at byte `pos` of the source (see [`VERIFY_SHARE`]).
@@ -75,15 +96,14 @@ pub fn parse_progress(pos: usize) -> usize {
     pos - pos / VERIFY_SHARE
 }
 
-/// [`compile_with_limit`], reporting how far it has read: the lexer stores
-/// [`parse_progress`] of its position in `progress` each time it passes a multiple of 1,024
-/// bytes of `source` (with `Release` ordering). A caller on another thread can so wait for
-/// part of a compilation rather than all of it. Nothing else about the compilation changes.
+/// [`compile_with_limit`], reporting in `progress` how far it has got and the work it did
+/// beyond reading the source ([`CompileProgress`]). Nothing else about the compilation
+/// changes.
 pub fn compile_with_progress(
     source: &[u8],
     chunk_name: &str,
     max_bytes: usize,
-    progress: &AtomicUsize,
+    progress: &CompileProgress,
 ) -> Result<Arc<Prototype>, CompileError> {
     parser::parse_chunk(source, chunk_name, None, max_bytes, Some(progress))
         .map(Arc::new)
@@ -98,7 +118,7 @@ pub fn compile_named(
     source: &[u8],
     chunk_name: &Arc<str>,
     max_bytes: usize,
-    progress: Option<&AtomicUsize>,
+    progress: Option<&CompileProgress>,
 ) -> Result<Arc<Prototype>, CompileError> {
     parser::parse_chunk(source, chunk_name, Some(chunk_name), max_bytes, progress)
         .map(Arc::new)

@@ -154,13 +154,13 @@ pub fn verify(proto: &Prototype) -> Result<(), VerifyError> {
     verify_reporting(proto, &mut |_| {})
 }
 
-/// [`verify`], reporting its progress in `progress` as the last part of a compilation's
-/// (see [`crate::VERIFY_SHARE`]): from [`crate::parse_progress`]`(source_len)` to
-/// `source_len`, in proportion to the instructions verified, every 4,096 of them and at the
-/// end.
+/// [`verify`], reporting its progress in `progress.reached` as the last part of a
+/// compilation's (see [`crate::CompileProgress`]): from [`crate::parse_progress`]`(source_len)`
+/// to `source_len`, plus the compilation's extra work, in proportion to the instructions
+/// verified, every 4,096 of them and at the end.
 pub fn verify_with_progress(
     proto: &Prototype,
-    progress: &std::sync::atomic::AtomicUsize,
+    progress: &crate::CompileProgress,
     source_len: usize,
 ) -> Result<(), VerifyError> {
     fn count(p: &Prototype) -> usize {
@@ -168,11 +168,16 @@ pub fn verify_with_progress(
         p.code.len() + p.prototypes.iter().map(|c| count(c)).sum::<usize>()
     }
     let total = count(proto).max(1);
+    let extra = progress
+        .extra_work
+        .load(std::sync::atomic::Ordering::Relaxed);
     let from = crate::parse_progress(source_len);
     let span = source_len - from;
     verify_reporting(proto, &mut |done| {
         let at = from + (span as u128 * done.min(total) as u128 / total as u128) as usize;
-        progress.store(at, std::sync::atomic::Ordering::Release);
+        progress
+            .reached
+            .store(at + extra, std::sync::atomic::Ordering::Release);
     })
 }
 

@@ -811,8 +811,9 @@ fn join_last_pieces<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>, state: Tab
 const LOAD_FUEL_SLICE: usize = 2048;
 
 /// The state of a `load` paying for its compilation: `[source, name, mode, env (false when
-/// absent), has env, fuel still to pay, compiler memory budget]`, then (once paid) the table
-/// of the string constants made so far (`Context::load_compiled_piece`). The budget is fixed when
+/// absent), has env, fuel paid so far, compiler memory budget]`, then (once paid) the table
+/// of the string constants made so far (`Context::load_compiled_piece`), and at 9 the fuel
+/// owed in all once known (see [`load_pay`]). The budget is fixed when
 /// `load` is called, so the compilation's outcome does not depend on when it runs (it may
 /// run ahead, on a helper thread: `Context::compile_ahead`).
 fn compile_state<'gc>(
@@ -822,8 +823,6 @@ fn compile_state<'gc>(
     mode: &str,
     env: Option<Value<'gc>>,
 ) -> Table<'gc> {
-    let len = source.as_string().map_or(0, |s| s.len());
-    let name_len = name.as_string().map_or(0, |s| s.len());
     let budget = ctx.memory().compile_budget();
     let state = ctx.new_table_with_capacity(7, 0);
     let _ = state.set(ctx, Value::Integer(1), source);
@@ -831,11 +830,7 @@ fn compile_state<'gc>(
     let _ = state.set(ctx, Value::Integer(3), ctx.str(mode));
     let _ = state.set(ctx, Value::Integer(4), env.unwrap_or(Value::Boolean(false)));
     let _ = state.set(ctx, Value::Integer(5), Value::Boolean(env.is_some()));
-    let _ = state.set(
-        ctx,
-        Value::Integer(6),
-        Value::Integer(load_fuel(len, name_len) as i64),
-    );
+    let _ = state.set(ctx, Value::Integer(6), Value::Integer(0));
     let _ = state.set(
         ctx,
         Value::Integer(7),
@@ -852,12 +847,18 @@ fn load_fuel(len: usize, name_len: usize) -> usize {
 
 /// Pays the compilation's fuel in slices of [`LOAD_FUEL_SLICE`], reaching a step boundary
 /// between slices (so a big chunk's cost spreads over steps and no step overruns its budget
-/// by more than a slice; the total is the same whatever the step size), then compiles. A
-/// big chunk compiles on a helper thread meanwhile (`Context::compile_ahead`), and each
-/// slice waits until the helper has read as far as the fuel paid before it
-/// (`Context::compile_ahead_wait`), so the compile's wall time spreads over the paying steps
-/// and the last step mostly collects a finished prototype; without that, the step that
-/// compiles takes about the source's length x 25-200 ns (see [`compile_fuel`]). A text
+/// by more than a slice; the total is the same whatever the step size), then compiles. The
+/// fuel is a unit a source byte ([`load_fuel`]) plus the compiler's extra work
+/// (`lunette_compiler::UPVALUE_WORK` per upvalue it makes: a name used through 190 nested
+/// functions makes 190, and such a chunk cost ~800 ns a byte to compile), a pure function of
+/// the source, learned when the compilation has finished or got far enough
+/// (`Context::compile_extra_work`); the slices are the same whichever way it is learned
+/// (all of [`LOAD_FUEL_SLICE`] units but the last). A chunk of 4 KiB or more compiles on a
+/// helper thread meanwhile (`Context::compile_ahead`), and each slice waits until the
+/// helper has got as far as the fuel paid before it (`Context::compile_ahead_wait`), so the
+/// compile's wall time spreads over the paying steps and the last step mostly collects a
+/// finished prototype; without that, the step that compiles takes about the source's length
+/// x 25-200 ns (see [`compile_fuel`]). A text
 /// chunk is then instantiated in pieces when it has many string constants
 /// (`Context::load_compiled_piece`), each piece ending its step.
 fn load_pay<'gc>(
@@ -875,37 +876,56 @@ fn load_pay<'gc>(
         Value::Integer(b) => usize::try_from(b).unwrap_or(0),
         _ => ctx.memory().compile_budget(),
     };
-    let unpaid = state.get_int(6).as_integer_strict().unwrap_or(0).max(0) as usize;
-    let now = unpaid.min(LOAD_FUEL_SLICE);
-    exec.charge(now);
-    let total = load_fuel(src.len(), name.len());
-    if unpaid < total {
-        // The compile's wall time goes with the fuel paid for it.
-        ctx.compile_ahead_wait(src, name, budget, total - unpaid);
-    }
-    if unpaid > now {
-        if unpaid == total {
+    let paid = state.get_int(6).as_integer_strict().unwrap_or(0).max(0) as usize;
+    let mode = mode.to_str_lossy();
+    // The total: the source's fuel (`load_fuel`) plus the compiler's extra work, known once
+    // the compilation has finished (none for a chunk that is not compiled as text). Until
+    // then a slice is owed when the source's fuel covers it, or when the compilation
+    // started ahead has got that far (its progress never passes the total).
+    let source_fuel = load_fuel(src.len(), name.len());
+    let compiled = src.as_bytes().first() != Some(&0x1b) && mode.contains('t');
+    let known = match state.get_int(9) {
+        Value::Integer(t) => Some(t.max(0) as usize),
+        _ if !compiled => Some(source_fuel),
+        _ => None,
+    };
+    let (slice, total) = match known {
+        Some(t) => (t.saturating_sub(paid).min(LOAD_FUEL_SLICE), Some(t)),
+        None if paid + LOAD_FUEL_SLICE <= source_fuel => (LOAD_FUEL_SLICE, None),
+        None => match ctx.compile_extra_work(src, name, budget, paid + LOAD_FUEL_SLICE) {
+            None => (LOAD_FUEL_SLICE, None),
+            Some(extra) => {
+                let t = source_fuel.saturating_add(extra);
+                let _ = state.set(ctx, Value::Integer(9), Value::Integer(t as i64));
+                (t.saturating_sub(paid).min(LOAD_FUEL_SLICE), Some(t))
+            }
+        },
+    };
+    if slice > 0 {
+        exec.charge(slice);
+        if paid == 0 {
             ctx.compile_ahead(src, name, budget);
+        } else {
+            // The compile's wall time goes with the fuel paid for it.
+            ctx.compile_ahead_wait(src, name, budget, paid);
         }
-        let _ = state.set(
-            ctx,
-            Value::Integer(6),
-            Value::Integer((unpaid - now) as i64),
-        );
-        return crate::util::continue_later(
-            ctx,
-            exec,
-            "load",
-            load_paid_slice,
-            Value::Table(state),
-        );
+        let paid = paid + slice;
+        let _ = state.set(ctx, Value::Integer(6), Value::Integer(paid as i64));
+        if total != Some(paid) {
+            return crate::util::continue_later(
+                ctx,
+                exec,
+                "load",
+                load_paid_slice,
+                Value::Table(state),
+            );
+        }
     }
     let env = if state.get_int(5).is_truthy() {
         Some(state.get_int(4))
     } else {
         None
     };
-    let mode = mode.to_str_lossy();
     if let Some(r) = refused_or_binary(ctx, src, name, &mode, env, budget) {
         exec.replace(&r);
         return Ok(Action::Return);

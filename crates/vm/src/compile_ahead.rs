@@ -34,7 +34,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -47,14 +47,26 @@ use crate::string::LuaString;
 use crate::table::Table;
 use crate::value::Value;
 
-/// Chunks whose source and name are shorter than this together compile in place: a thread's start costs more than it saves.
-pub const MIN_AHEAD_BYTES: usize = 32 * 1024;
+/// Chunks whose source and name are shorter than this together compile in place: a
+/// thread's start (~30 us) costs more than it saves. Small enough that a chunk compiled in
+/// place takes at most ~3 ms even at the compiler's slowest (deeply nested closures, ~800 ns
+/// a source byte: `lunette_compiler::UPVALUE_WORK`).
+pub const MIN_AHEAD_BYTES: usize = 4 * 1024;
 
 /// Most compilations running (or finished and unclaimed) at once.
 const MAX_JOBS: usize = 2;
 
-/// A compilation's outcome: verified with the compilation (on the helper thread too).
-type Compiled = Result<VerifiedProto, CompileError>;
+/// A compilation's outcome: verified with the compilation (on the helper thread too), and
+/// the compiler's work beyond reading the source (`lunette_compiler::CompileProgress::
+/// extra_work`, a pure function of the inputs, which `load` pays for too).
+type Compiled = (Result<VerifiedProto, CompileError>, usize);
+
+/// Compiles these inputs here and now ([`Compiled`]).
+fn compile_in_place(source: &[u8], name: &Arc<[u8]>, budget: usize) -> Compiled {
+    let progress = lunette_compiler::CompileProgress::default();
+    let outcome = VerifiedProto::compile_named(source, name, budget, Some(&progress));
+    (outcome, progress.extra_work.load(Ordering::Relaxed))
+}
 
 /// The longest one slice of `load` (2,048 units of fuel) waits for the helper to catch up
 /// with what was paid ([`Context::compile_ahead_wait`]): about 120 ns a unit, so a step of
@@ -87,7 +99,7 @@ struct Job {
     source: Arc<[u8]>,
     name: Arc<[u8]>,
     budget: usize,
-    progress: Arc<AtomicUsize>,
+    progress: Arc<lunette_compiler::CompileProgress>,
     thread: JoinHandle<Compiled>,
 }
 
@@ -200,7 +212,7 @@ impl CompileJobs {
             }
         }
         let (input, input_name) = (source.clone(), name.clone());
-        let progress = Arc::new(AtomicUsize::new(0));
+        let progress = Arc::new(lunette_compiler::CompileProgress::default());
         let reported = progress.clone();
         let spawned = std::thread::Builder::new()
             .name("lunette-compile".into())
@@ -208,14 +220,16 @@ impl CompileJobs {
                 // Marks the job finished however the compilation ends (a compiler panic
                 // included: a waiting `load` must not wait forever; `take` then compiles in
                 // place, where the bug is reported).
-                struct Finished(Arc<AtomicUsize>);
+                struct Finished(Arc<lunette_compiler::CompileProgress>);
                 impl Drop for Finished {
                     fn drop(&mut self) {
-                        self.0.store(FINISHED, Ordering::Release);
+                        self.0.reached.store(FINISHED, Ordering::Release);
                     }
                 }
                 let finished = Finished(reported);
-                VerifiedProto::compile_named(&input, &input_name, budget, Some(&finished.0))
+                let outcome =
+                    VerifiedProto::compile_named(&input, &input_name, budget, Some(&finished.0));
+                (outcome, finished.0.extra_work.load(Ordering::Relaxed))
             });
         // Without threads (some targets), the chunk simply compiles in place.
         if let Ok(thread) = spawned {
@@ -246,7 +260,7 @@ impl CompileJobs {
         // of MiB within one 1 KiB report: a 14 ms wait in load_goto_storm.lua), and the
         // steps after a stall wait while it catches up (only the last one waits for all).
         let deadline = std::time::Instant::now() + MAX_WAIT;
-        while progress.load(Ordering::Acquire) < read {
+        while progress.reached.load(Ordering::Acquire) < read {
             let now = std::time::Instant::now();
             if now >= deadline {
                 break;
@@ -272,7 +286,7 @@ impl CompileJobs {
         }
         let outcome = match self.take(source, name, budget) {
             Some(done) => done,
-            None => VerifiedProto::compile_named(source, name, budget, None),
+            None => compile_in_place(source, name, budget),
         };
         let mut compiled = self.compiled.borrow_mut();
         // At most a few are in progress; an abandoned one (its `load` rolled back) goes first.
@@ -280,6 +294,7 @@ impl CompileJobs {
             compiled.remove(0);
         }
         let places = outcome
+            .0
             .as_ref()
             .ok()
             .map(|p| Rc::new(StringPlaces::of(p.arc())));
@@ -291,6 +306,38 @@ impl CompileJobs {
             places: places.clone(),
         });
         (outcome, places)
+    }
+
+    /// The compiler's extra work for these inputs ([`Compiled`]), or `None` once the job
+    /// compiling them has reported progress `at_least` without having finished (so that
+    /// much is owed at least: progress never passes the source's length plus the extra
+    /// work). Waits for the job as long as it takes to know either; without a job, the
+    /// outcome is settled here (taken or compiled in place) and kept for the pieces.
+    fn extra_work(
+        &self,
+        source: &Arc<[u8]>,
+        name: &Arc<[u8]>,
+        budget: usize,
+        at_least: usize,
+    ) -> Option<usize> {
+        let job = self
+            .jobs
+            .borrow()
+            .iter()
+            .find(|j| j.is_for(source, name, budget))
+            .map(|j| j.progress.clone());
+        if let Some(progress) = job {
+            // (Short: a slice's worth of the compiler's work, or what follows its last
+            // report; see `wait`.)
+            loop {
+                match progress.reached.load(Ordering::Acquire) {
+                    FINISHED => break,
+                    r if r >= at_least => return None,
+                    _ => std::thread::sleep(NAP),
+                }
+            }
+        }
+        Some(self.outcome(source, name, budget).0 .1)
     }
 
     /// Drops the kept outcome for these inputs.
@@ -341,6 +388,28 @@ impl<'gc> Context<'gc> {
         );
     }
 
+    /// The fuel `load` owes for compiling the text chunk `source` beyond a unit a byte: the
+    /// compiler's extra work (`lunette_compiler::CompileProgress::extra_work`: an upvalue
+    /// made through nested functions is work its source's bytes do not account for), a pure
+    /// function of the inputs. `None` instead when the compilation started ahead has
+    /// reported progress `at_least` without having finished: at least that much is owed in
+    /// all (`load` pays on). Else the outcome is settled (taken from the job when it
+    /// finishes, or compiled here) and kept for [`Context::load_compiled_piece`].
+    pub fn compile_extra_work(
+        self,
+        source: LuaString<'gc>,
+        chunk_name: LuaString<'gc>,
+        budget: usize,
+        at_least: usize,
+    ) -> Option<usize> {
+        self.state().compile_jobs.extra_work(
+            &source.shared_bytes(),
+            &chunk_name.shared_bytes(),
+            budget,
+            at_least,
+        )
+    }
+
     /// Compiles the text chunk `source` with at most `budget` bytes of compiler memory (or
     /// takes the result of [`Context::compile_ahead`] for exactly these inputs) and
     /// instantiates it with `_ENV` = `env` (default: the globals), like [`Context::load`], in
@@ -362,8 +431,8 @@ impl<'gc> Context<'gc> {
         let jobs = &self.state().compile_jobs;
         let (bytes, name) = (source.shared_bytes(), chunk_name.shared_bytes());
         let (proto, places) = match jobs.outcome(&bytes, &name, budget) {
-            (Ok(proto), Some(places)) => (proto, places),
-            (outcome, _) => {
+            ((Ok(proto), _), Some(places)) => (proto, places),
+            ((outcome, _), _) => {
                 jobs.forget(&bytes, &name, budget);
                 return LoadPiece::Loaded(outcome.map(|p| self.load_verified(&p, env)));
             }

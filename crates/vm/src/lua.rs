@@ -159,7 +159,7 @@ impl Lua {
     }
 
     /// Whether the VM may use helper threads (on by default): `load` compiles big chunks
-    /// (32 KiB and more) on one while the script pays their fuel, so no single step carries a
+    /// (4 KiB and more) on one while the script pays their fuel, so no single step carries a
     /// whole compilation, and freed buffers of 1 MiB and more are given back to the allocator
     /// on another (one for the process), so no step carries the kernel's work of unmapping
     /// them (~2 ms for 20 MiB). Scripts observe nothing of it: results, errors, fuel and

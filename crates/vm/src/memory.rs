@@ -128,10 +128,11 @@ pub(crate) const DEFERRED_FREES_PER_STEP: usize = 8 << 20;
 /// one table part freed under it is still given back in pieces.)
 pub(crate) const DEFERRED_FREES_MAX: usize = 64 << 20;
 
-/// Freed string buffers and table parts at least this big are given back to the allocator
-/// on a helper thread, the reaper ([`reap`]), when the VM may use one: the kernel's work of
-/// unmapping them (50-80 us a MiB) is one piece per buffer, so a 20 MiB string took 2 ms of
-/// the step that gave it back, however the queue paced the rest (load_huge_string_source).
+/// Freed string buffers and table parts at least this big (and the blocks of big compiled
+/// prototypes) are given back to the allocator on a helper thread, the reaper ([`reap`]),
+/// when the VM may use one: the kernel's work of unmapping them (50-80 us a MiB) is one
+/// piece per buffer, so a 20 MiB string took 2 ms of the step that gave it back, however
+/// the queue paced the rest (load_huge_string_source).
 pub(crate) const REAPED_MIN: usize = 1 << 20;
 
 /// Hands `buffer` to the reaper thread, started at the first call (process-wide, one for
@@ -983,8 +984,14 @@ fn defer(buffer: Deferred) {
     CURRENT.with(|c| {
         if let Some(account) = &*c.borrow() {
             let mut buffer = buffer;
-            let whole = matches!(buffer, Deferred::Bytes(_) | Deferred::Slots(_));
-            if whole && account.reaper_allowed.get() && buffer.bytes() >= REAPED_MIN {
+            // (A prototype's blocks, many small ones, were mostly allocated by the compile
+            // helper's thread: given back by the VM's, each `free` took the other thread's
+            // arena lock, 1-2 ms a step of a step's share.)
+            let reaped = match buffer {
+                Deferred::Bytes(_) | Deferred::Slots(_) => buffer.bytes() >= REAPED_MIN,
+                Deferred::Prototype(_) => true,
+            };
+            if reaped && account.reaper_allowed.get() {
                 match reap(buffer) {
                     Ok(()) => return,
                     Err(back) => buffer = back,
@@ -1057,6 +1064,8 @@ mod tests {
     fn a_big_prototype_tree_goes_back_in_pieces() {
         let account = Rc::new(MemoryAccount::default());
         let _guard = AccountGuard::new(&account);
+        // (The queue's own pacing: the reaper would take the tree.)
+        account.set_reaper_allowed(false);
         // A chunk of 3,000 string constants, a nested function of 5,000 and a small one.
         let consts = |prefix: &str, n: usize| {
             (0..n)

@@ -1,7 +1,7 @@
 //! `compile_with_progress`: the position it reports, and that reporting changes nothing;
 //! `compile_named`: the name shared, not copied.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::lexer::PROGRESS_GRAIN;
@@ -27,10 +27,15 @@ fn chunk(n: usize) -> String {
 fn progress_ends_at_the_last_grain_read() {
     for n in [100, 5_000, 70_000, 300_000] {
         let src = chunk(n);
-        let progress = AtomicUsize::new(0);
+        let progress = crate::CompileProgress::default();
         let with = crate::compile_with_progress(src.as_bytes(), "=p", usize::MAX, &progress)
             .expect("compiles");
-        let reported = progress.load(Ordering::Acquire);
+        let reported = progress.reached.load(Ordering::Acquire);
+        assert_eq!(
+            progress.extra_work.load(Ordering::Relaxed),
+            0,
+            "no upvalues made"
+        );
         // The position when the lexer last passed a multiple of the grain, as parsing
         // reports it (the verification reports the rest).
         let last_grain = crate::parse_progress(src.len() / PROGRESS_GRAIN * PROGRESS_GRAIN);
@@ -42,7 +47,11 @@ fn progress_ends_at_the_last_grain_read() {
         );
         // The verification takes it to the source's length.
         crate::verify_with_progress(&with, &progress, src.len()).expect("verifies");
-        assert_eq!(progress.load(Ordering::Acquire), src.len(), "n = {n}");
+        assert_eq!(
+            progress.reached.load(Ordering::Acquire),
+            src.len(),
+            "n = {n}"
+        );
         let without = crate::compile(src.as_bytes(), "=p").expect("compiles");
         assert_eq!(
             crate::dump(&with, false),
@@ -89,4 +98,37 @@ fn a_named_chunk_shares_its_name() {
     let with_nul: Arc<str> = Arc::from("=abc\0def");
     let p = crate::compile_named(b"return 1", &with_nul, usize::MAX, None).unwrap();
     assert_eq!(&*p.source, "=abc");
+}
+
+/// Upvalues made through nested functions count as work beyond the source's bytes: exactly
+/// `UPVALUE_WORK` each, whether the compilation succeeds or fails later, and the progress
+/// reported never passes the source's length plus that work.
+#[test]
+fn upvalues_count_as_extra_work() {
+    let nested = |depth: usize, tail: &str| {
+        let mut s = String::from("local a, b = 1, 2\n");
+        for _ in 0..depth {
+            s.push_str("local function f()\n");
+        }
+        s.push_str("return a + b\n");
+        for _ in 0..depth {
+            s.push_str("end\n");
+        }
+        s.push_str(tail);
+        s
+    };
+    for (depth, tail, ok) in [(1, "", true), (40, "", true), (40, "x = = 1", false)] {
+        let src = nested(depth, tail);
+        let progress = crate::CompileProgress::default();
+        let r = crate::compile_with_progress(src.as_bytes(), "=p", usize::MAX, &progress);
+        assert_eq!(r.is_ok(), ok);
+        // `a` and `b` through `depth` functions.
+        let extra = progress.extra_work.load(Ordering::Relaxed);
+        assert_eq!(extra, 2 * depth * crate::UPVALUE_WORK, "depth {depth}");
+        if let Ok(p) = r {
+            crate::verify_with_progress(&p, &progress, src.len()).expect("verifies");
+            assert_eq!(progress.reached.load(Ordering::Acquire), src.len() + extra);
+        }
+        assert!(progress.reached.load(Ordering::Acquire) <= src.len() + extra);
+    }
 }

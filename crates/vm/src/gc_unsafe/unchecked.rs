@@ -129,7 +129,7 @@ impl VerifiedProto {
         source: &[u8],
         chunk_name: &Arc<[u8]>,
         max_bytes: usize,
-        progress: Option<&std::sync::atomic::AtomicUsize>,
+        progress: Option<&lunette_compiler::CompileProgress>,
     ) -> Result<Self, CompileError> {
         let proto = match shared_str(chunk_name) {
             Some(name) => lunette_compiler::compile_named(source, &name, max_bytes, progress)?,
