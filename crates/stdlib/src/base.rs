@@ -891,15 +891,17 @@ fn load_pay<'gc>(
     };
     let (slice, total) = match known {
         Some(t) => (t.saturating_sub(paid).min(LOAD_FUEL_SLICE), Some(t)),
-        None if paid + LOAD_FUEL_SLICE <= source_fuel => (LOAD_FUEL_SLICE, None),
-        None => match ctx.compile_extra_work(src, name, budget, paid + LOAD_FUEL_SLICE) {
-            None => (LOAD_FUEL_SLICE, None),
-            Some(extra) => {
-                let t = source_fuel.saturating_add(extra);
-                let _ = state.set(ctx, Value::Integer(9), Value::Integer(t as i64));
-                (t.saturating_sub(paid).min(LOAD_FUEL_SLICE), Some(t))
+        None if paid.saturating_add(LOAD_FUEL_SLICE) <= source_fuel => (LOAD_FUEL_SLICE, None),
+        None => {
+            match ctx.compile_extra_work(src, name, budget, paid.saturating_add(LOAD_FUEL_SLICE)) {
+                None => (LOAD_FUEL_SLICE, None),
+                Some(extra) => {
+                    let t = source_fuel.saturating_add(extra);
+                    let _ = state.set(ctx, Value::Integer(9), Value::Integer(t as i64));
+                    (t.saturating_sub(paid).min(LOAD_FUEL_SLICE), Some(t))
+                }
             }
-        },
+        }
     };
     if slice > 0 {
         exec.charge(slice);
@@ -909,7 +911,7 @@ fn load_pay<'gc>(
             // The compile's wall time goes with the fuel paid for it.
             ctx.compile_ahead_wait(src, name, budget, paid);
         }
-        let paid = paid + slice;
+        let paid = paid.saturating_add(slice);
         let _ = state.set(ctx, Value::Integer(6), Value::Integer(paid as i64));
         if total != Some(paid) {
             return crate::util::continue_later(

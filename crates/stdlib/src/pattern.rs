@@ -1022,7 +1022,9 @@ impl Search {
             2 => State::Balance {
                 p: idx(w[1], plen.checked_sub(2)?)?,
                 i: idx(w[2], slen)?,
-                depth: idx(w[3], slen + 1)?,
+                // (A scan under way is at depth 1 at least: it ends when a close brings
+                // the depth to 0.)
+                depth: idx(w[3], slen + 1).filter(|&d| d > 0)?,
             },
             3 => {
                 let s = idx(w[1], slen)?;
