@@ -45,4 +45,9 @@ print(select(-1, table.unpack(ut, 5, 69000)), select("#", table.unpack(ut, -3, 4
 local skip = ("."):rep(300000)
 print((skip .. "Zq"):find("%u"), (skip .. "-qq"):find("q+"), (skip .. "y"):find("[xyz]"))
 print((skip .. "ab"):match("(%a)(%a)"), select(2, (skip .. "k1k2"):gsub("k%d", "")))
+-- Needles long enough for the resumable Two-Way search (its preprocessing pauses too).
+local long_hay = ("ab"):rep(6000) .. "c" .. ("ab"):rep(3000)
+local long_needle = ("ab"):rep(2500) .. "c" .. ("ab"):rep(100)
+print(long_hay:find(long_needle, 1, true), select(2, long_hay:gsub(long_needle, "")),
+  #long_hay:match(("ba"):rep(2100)), select(2, long_hay:gsub(("ab"):rep(2100), "")))
 print(#("abc"):rep(1000):upper(), ("abc"):rep(2):reverse())
