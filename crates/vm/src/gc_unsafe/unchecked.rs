@@ -245,6 +245,34 @@ impl<'gc> FunctionProto<'gc> {
     }
 }
 
+impl<'gc> FunctionProto<'gc> {
+    /// [`FunctionProto::build`] with the constants already materialized, in order (one a
+    /// constant of `proto`; any beyond are dropped and any missing are nil, so there are
+    /// exactly as many as `proto` has, K). The values become the prototype's constants
+    /// without a copy.
+    pub(crate) fn build_from_values(
+        proto: VerifiedProto,
+        mut constants: Vec<Value<'gc>>,
+        children: Box<[Gc<'gc, FunctionProto<'gc>>]>,
+        charge: Charge,
+    ) -> Self {
+        constants.resize(proto.constants.len(), Value::Nil);
+        let constants = constants.into_boxed_slice();
+        let field_hints = (0..constants.len())
+            .map(|_| std::cell::Cell::new(0))
+            .collect();
+        FunctionProto {
+            frame: crate::function::FrameShape::of(&proto),
+            proto,
+            constants,
+            field_hints,
+            children,
+            _charge: charge,
+            _sealed: Sealed(()),
+        }
+    }
+}
+
 impl<'gc> ClosureInner<'gc> {
     /// A closure of `proto`, its upvalue slots made by `upvalue` (called once per upvalue
     /// descriptor of the prototype, in order: exactly as many slots as it declares, U).
