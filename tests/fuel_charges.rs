@@ -273,3 +273,23 @@ fn compiling_deeply_nested_closures_is_charged_by_the_upvalues_made() {
         "{extra} units beyond the flat chunk's {flat_fuel} for {upvalues} upvalues"
     );
 }
+
+/// `utf8.len` is charged by the bytes it decodes before it decodes them, in pieces a step
+/// boundary can fall between, whether it ends in a count or at an invalid byte (which was not
+/// charged at all: a 900 KB scan for nothing, as often as a script liked).
+#[test]
+fn utf8_len_is_charged_by_the_bytes_it_decodes() {
+    let src = r#"
+        local long = ("\xe2\x82\xac"):rep(300000)
+        local bad = long .. "\xff"
+        for _ = 1, 10 do assert(utf8.len(bad) == nil) end
+        assert(utf8.len(long) == 300000)
+    "#;
+    let (total, worst, outcome) = run(src, 10_000);
+    outcome.unwrap();
+    assert!(
+        total >= 11 * 900_000 / 16,
+        "{total} units for 11 scans of 900 KB"
+    );
+    assert!(worst <= 4_200, "a step overran by {worst}");
+}

@@ -17,6 +17,8 @@ const MSG_INVALID: &str = "invalid UTF-8 code";
 /// permanents table (see `lunette_vm::Permanents`).
 fn permanents(p: &mut lunette_vm::Permanents) {
     p.continuation(("utf8", "codepoint_resume"), "codepoint", codepoint_resume);
+    p.continuation(("utf8", "len_resume"), "len", len_resume);
+    p.continuation(("utf8", "offset_resume"), "offset", offset_resume);
     p.callback(("utf8", "iter_strict"), "for iterator", iter_strict);
     p.callback(("utf8", "iter_lax"), "for iterator", iter_lax);
 }
@@ -152,22 +154,82 @@ fn len<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, 
     if posj >= l as i64 {
         return Err(Error::bad_argument(3, "final position out of bounds"));
     }
-    let mut n = 0i64;
-    while posi <= posj {
-        match decode(bytes, posi as usize, !lax) {
-            Some((_, next)) => {
-                posi = next as i64;
-                n += 1;
-            }
-            None => {
-                exec.replace(&[Value::Nil, Value::Integer(posi + 1)]);
-                return Ok(Action::Return);
+    len_run(ctx, exec, s, posi as usize, posj, lax, 0)
+}
+
+/// Bytes `utf8.len` decodes in a piece (characters starting in it), each piece charged
+/// before it is decoded, a step boundary possible between pieces: one call over a 64 MiB
+/// string decoded for ~50 ms, and one that failed at its end was not charged at all.
+const LEN_PIECE: usize = 64 * 1024;
+
+/// Bytes `utf8.len` decodes per unit of fuel (~1-2 ns a byte).
+const LEN_BYTES_PER_FUEL: usize = 16;
+
+/// Counts the characters of `s` starting from byte `i` up to byte `last` (inclusive; -1: none),
+/// `n` counted already; in pieces, pausing between pieces when out of fuel.
+fn len_run<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    s: LuaString<'gc>,
+    mut i: usize,
+    last: i64,
+    lax: bool,
+    mut n: i64,
+) -> Result<Action<'gc>, Error<'gc>> {
+    let bytes = s.as_bytes();
+    let within = |i: usize| (i as i64) <= last;
+    loop {
+        if !within(i) {
+            exec.set_return(Value::Integer(n));
+            return Ok(Action::Return);
+        }
+        let piece_end = i.saturating_add(LEN_PIECE);
+        let span = piece_end.min((last + 1) as usize) - i;
+        exec.charge(span / LEN_BYTES_PER_FUEL + 1);
+        while within(i) && i < piece_end {
+            match decode(bytes, i, !lax) {
+                Some((_, next)) => {
+                    i = next;
+                    n += 1;
+                }
+                None => {
+                    exec.replace(&[Value::Nil, Value::Integer(i as i64 + 1)]);
+                    return Ok(Action::Return);
+                }
             }
         }
+        if within(i) && exec.out_of_fuel() {
+            let int = |n: i64| Value::Integer(n);
+            let state = state_table(
+                ctx,
+                &[
+                    Value::String(s),
+                    int(i as i64),
+                    int(last),
+                    Value::Boolean(lax),
+                    int(n),
+                ],
+            );
+            return Ok(Action::Pause {
+                then: Then::new("len", len_resume, Value::Table(state)),
+            });
+        }
     }
-    exec.charge(l / 16);
-    exec.set_return(Value::Integer(n));
-    Ok(Action::Return)
+}
+
+fn len_resume<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    _o: Outcome<'gc>,
+) -> Result<Action<'gc>, Error<'gc>> {
+    let saved = SavedState::of(exec.upvalue, "len")?;
+    let (s, i) = (saved.string(1)?, saved.index(2)?);
+    let (Value::Integer(last), Value::Integer(n)) = (saved.value(3), saved.value(5)) else {
+        return Err(Error::runtime("len: lost state"));
+    };
+    // (A state is checked as an image's would be: `last` within the string.)
+    let last = last.clamp(-1, s.len() as i64 - 1);
+    len_run(ctx, exec, s, i, last, saved.value(4).is_truthy(), n)
 }
 
 fn codepoint<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
@@ -261,46 +323,107 @@ fn offset<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc
         return Err(Error::bad_argument(3, "position out of bounds"));
     }
     posi -= 1;
+    let to_start = n == 0;
+    if !to_start && is_cont(bytes, posi as usize) {
+        return Err(Error::runtime("initial position is a continuation byte"));
+    }
+    if n > 0 {
+        // The character at `posi` is the first of the `n`.
+        n -= 1;
+    }
+    offset_run(ctx, exec, s, posi, n, to_start)
+}
+
+/// Bytes `utf8.offset` moves over in a piece, each piece charged before it moves (a unit per
+/// 16 bytes), a step boundary possible between pieces: a call over a 64 MiB string moved for
+/// ~30 ms, charged after.
+const OFFSET_PIECE: usize = 64 * 1024;
+
+/// Moves from byte `posi` of `s`: with `to_start`, back to the start of the character
+/// there; else over `n` characters (forward when `n > 0`, back when `n < 0`); byte by byte,
+/// in pieces, pausing between pieces when out of fuel. Returns the position reached (1-based),
+/// or nil when the string ended first.
+fn offset_run<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    s: LuaString<'gc>,
+    mut posi: i64,
+    mut n: i64,
+    to_start: bool,
+) -> Result<Action<'gc>, Error<'gc>> {
+    let bytes = s.as_bytes();
+    let l = bytes.len() as i64;
     let cont = |p: i64| is_cont(bytes, p as usize);
-    let start = posi;
-    if n == 0 {
-        while posi > 0 && cont(posi) {
-            posi -= 1;
-        }
-    } else {
-        if cont(posi) {
-            return Err(Error::runtime("initial position is a continuation byte"));
-        }
-        if n < 0 {
-            while n < 0 && posi > 0 {
-                loop {
-                    posi -= 1;
-                    if !(posi > 0 && cont(posi)) {
-                        break;
-                    }
-                }
-                n += 1;
+    loop {
+        // Bytes this piece can move over: what is left in the direction of travel.
+        let left = if to_start || n < 0 { posi } else { l - posi };
+        let piece = (OFFSET_PIECE as i64).min(left.max(0));
+        exec.charge(piece as usize / 16 + 1);
+        let mut budget = piece;
+        let done = if to_start {
+            while budget > 0 && posi > 0 && cont(posi) {
+                posi -= 1;
+                budget -= 1;
             }
+            !(posi > 0 && cont(posi))
+        } else if n < 0 {
+            while budget > 0 && n < 0 && posi > 0 {
+                posi -= 1;
+                budget -= 1;
+                if !(posi > 0 && cont(posi)) {
+                    n += 1;
+                }
+            }
+            !(n < 0 && posi > 0)
         } else {
-            n -= 1;
-            while n > 0 && posi < l {
-                loop {
-                    posi += 1;
-                    if !cont(posi) {
-                        break;
-                    }
+            while budget > 0 && n > 0 && posi < l {
+                posi += 1;
+                budget -= 1;
+                if !cont(posi) {
+                    n -= 1;
                 }
-                n -= 1;
             }
+            !(n > 0 && posi < l)
+        };
+        if done {
+            exec.set_return(if to_start || n == 0 {
+                Value::Integer(posi + 1)
+            } else {
+                Value::Nil
+            });
+            return Ok(Action::Return);
+        }
+        if exec.out_of_fuel() {
+            let int = |n: i64| Value::Integer(n);
+            let state = state_table(
+                ctx,
+                &[
+                    Value::String(s),
+                    int(posi),
+                    int(n),
+                    Value::Boolean(to_start),
+                ],
+            );
+            return Ok(Action::Pause {
+                then: Then::new("offset", offset_resume, Value::Table(state)),
+            });
         }
     }
-    exec.charge(((posi - start).unsigned_abs() / 16) as usize);
-    exec.set_return(if n == 0 {
-        Value::Integer(posi + 1)
-    } else {
-        Value::Nil
-    });
-    Ok(Action::Return)
+}
+
+fn offset_resume<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    _o: Outcome<'gc>,
+) -> Result<Action<'gc>, Error<'gc>> {
+    let saved = SavedState::of(exec.upvalue, "offset")?;
+    let s = saved.string(1)?;
+    let (Value::Integer(posi), Value::Integer(n)) = (saved.value(2), saved.value(3)) else {
+        return Err(Error::runtime("offset: lost state"));
+    };
+    // (A state is checked as an image's would be: the position within the string.)
+    let posi = posi.clamp(0, s.len() as i64);
+    offset_run(ctx, exec, s, posi, n, saved.value(4).is_truthy())
 }
 
 fn codes<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
