@@ -229,23 +229,9 @@ impl<'gc> FunctionProto<'gc> {
         for (i, c) in proto.constants.iter().enumerate() {
             constants.push(constant(i, c)?);
         }
-        let constants = constants.into_boxed_slice();
-        let field_hints = (0..constants.len())
-            .map(|_| std::cell::Cell::new(0))
-            .collect();
-        Ok(FunctionProto {
-            frame: crate::function::FrameShape::of(&proto),
-            proto,
-            constants,
-            field_hints,
-            children,
-            _charge: charge,
-            _sealed: Sealed(()),
-        })
+        Ok(Self::build_from_values(proto, constants, children, charge))
     }
-}
 
-impl<'gc> FunctionProto<'gc> {
     /// [`FunctionProto::build`] with the constants already materialized, in order (one a
     /// constant of `proto`; any beyond are dropped and any missing are nil, so there are
     /// exactly as many as `proto` has, K). The values become the prototype's constants
