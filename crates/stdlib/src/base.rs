@@ -639,10 +639,7 @@ fn compile_fuel(len: usize) -> usize {
     1 + len
 }
 
-pub(crate) fn load<'gc>(
-    ctx: Context<'gc>,
-    exec: &mut Exec<'gc, '_>,
-) -> Result<Action<'gc>, Error<'gc>> {
+fn load<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
     let chunk = exec.arg(0);
     let mode = opt_string(ctx, exec, 2)?
         .map(|s| s.to_str_lossy().into_owned())
@@ -1345,15 +1342,35 @@ fn dofile<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc
     let env = bound_environment(exec);
     match read_file_chunk(ctx, name) {
         FileChunk::Read(src, chunk) => {
-            let mut args = vec![Value::String(src), Value::String(chunk), ctx.str("bt")];
-            args.extend(env);
-            exec.replace(&args);
-            Ok(Action::Call {
-                function: Value::Callback(Callback::new(ctx, "load", load)),
-                then: Some(Then::new("dofile", dofile_loaded, Value::Nil)),
-            })
+            let then = Then::new("dofile", dofile_loaded, Value::Nil);
+            Ok(call_load(ctx, exec, src, chunk, "bt", env, then))
         }
         FileChunk::Failed(r) => Err(Error::Value(r.get(1).copied().unwrap_or(Value::Nil))),
+    }
+}
+
+/// Calls `load(source, chunk_name, mode[, env])`, then `then` with its results: how
+/// `dofile` and `require`'s searchers compile, so their fuel is paid in slices like
+/// `load`'s and a big chunk compiles on the helper thread.
+pub(crate) fn call_load<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    source: lunette_vm::LuaString<'gc>,
+    chunk_name: lunette_vm::LuaString<'gc>,
+    mode: &str,
+    env: Option<Value<'gc>>,
+    then: Then<'gc>,
+) -> Action<'gc> {
+    let mut args = vec![
+        Value::String(source),
+        Value::String(chunk_name),
+        ctx.str(mode),
+    ];
+    args.extend(env);
+    exec.replace(&args);
+    Action::Call {
+        function: Value::Callback(Callback::new(ctx, "load", load)),
+        then: Some(then),
     }
 }
 

@@ -324,21 +324,11 @@ fn compile_module<'gc>(
     source: lunette_vm::LuaString<'gc>,
     chunk_name: lunette_vm::LuaString<'gc>,
 ) -> Result<Action<'gc>, Error<'gc>> {
-    let about = ctx.new_table();
-    for (i, s) in module.into_iter().enumerate() {
-        let _ = about.set(ctx, Value::Integer(i as i64 + 1), Value::String(s));
-    }
-    let mut args = vec![
-        Value::String(source),
-        Value::String(chunk_name),
-        ctx.str("t"),
-    ];
-    args.extend(env);
-    exec.replace(&args);
-    Ok(Action::Call {
-        function: Value::Callback(Callback::new(ctx, "load", crate::base::load)),
-        then: Some(Then::new("require", module_compiled, Value::Table(about))),
-    })
+    let about = crate::string::state_table(ctx, &module.map(Value::String));
+    let then = Then::new("require", module_compiled, Value::Table(about));
+    Ok(crate::base::call_load(
+        ctx, exec, source, chunk_name, "t", env, then,
+    ))
 }
 
 /// After [`compile_module`]'s `load` (upvalue: `[name, where, extra value]`).
