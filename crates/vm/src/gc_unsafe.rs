@@ -2,7 +2,9 @@
 //! zeroed buffers of big strings ([`zeroed_bytes`]), freed buffers of values kept only to be
 //! given back in pieces ([`emptied_buffer`]), the interpreter's unchecked accesses
 //! ([`unchecked`], with their soundness argument) and, beside the verified prototypes there,
-//! a `load` chunk name's bytes shared as text with the prototypes (`shared_str`).
+//! a `load` chunk name's bytes shared as text with the prototypes (`shared_str`), and the
+//! allocator of tables' indexes, which hands a growing index memory faulted in ahead
+//! ([`warm_index`]).
 //!
 //! `Collect` is an unsafe trait because a `Gc` pointer that is not traced may be freed while
 //! still held. The impls here trace every pointer they hold, strongly (but the interner's
@@ -77,6 +79,7 @@ unsafe impl<'gc> Collect<'gc> for TableState<'gc> {
             let TableAux {
                 index: _,
                 growth: _,
+                next_index: _,
                 free: _,
                 segments,
                 entry_segments,
@@ -229,3 +232,4 @@ unsafe impl<'gc> Collect<'gc> for FinalizerList<'gc> {
 gc_arena::collect::dyn_collect!(dyn crate::resumable::ResumableState<'gc>);
 
 pub(crate) mod unchecked;
+pub(crate) mod warm_index;

@@ -35,7 +35,6 @@ pub(crate) const GC_FLAG_FINALIZER: u8 = 1;
 pub(crate) const GC_FLAG_WEAK: u8 = 2;
 /// The table is read-only (`Table::freeze`).
 pub(crate) const FLAG_FROZEN: u8 = 4;
-use hashbrown::HashTable;
 
 mod free_slots;
 mod segments;
@@ -48,6 +47,7 @@ use segments::{
 };
 pub(crate) use segments::{Part, TableSegment, SEGMENT};
 
+use crate::gc_unsafe::warm_index::{index_layout, with_warm_block, Index, IndexAlloc, WarmBlock};
 use crate::journal::{copy_exact, Backup, Journaled, JournaledState};
 use crate::object::{Reference, References};
 use crate::state::Context;
@@ -116,9 +116,12 @@ pub(crate) struct TableAux<'gc> {
     /// Positions in `entries` by key hash, valid while the hash part has more than
     /// `SMALL_HASH_PART` entries. While `growth` is in progress it holds the entries before
     /// `growth.moved` and from `growth.end` on.
-    pub(crate) index: HashTable<u32>,
+    pub(crate) index: Index,
     /// A big index growing in pieces (see `IndexGrowth`).
     pub(crate) growth: Option<Box<IndexGrowth>>,
+    /// The memory of the index's next growth, faulted in while the index fills (see
+    /// `NextIndex`).
+    pub(crate) next_index: Option<Box<NextIndex>>,
     /// The positions of `entries` with a nil value, valid with the index (see
     /// `free_slots`).
     pub(crate) free: FreeSlots,
@@ -136,19 +139,49 @@ pub(crate) struct TableAux<'gc> {
 /// `TableAux::index` positions `0..moved` and `end..entries.len()`, and the positions
 /// reused since (entries never move; a reused position below `moved` is in the new index,
 /// one above it may be twice once moved: harmless, both point to the same entry). A lookup
-/// tries the new index, then the old. The new index was made with room for `2 * end`
-/// positions and each insertion adds one and moves `GROWTH_MOVES_PER_INSERT` (at least 2),
-/// so the growth ends before the new index fills: it never rehashes in one piece either.
+/// tries the new index, then the old. The new index was made with room for at least
+/// `end + end / 2` positions (`growth_room`) and each insertion adds one and moves
+/// `GROWTH_MOVES_PER_INSERT` (at least 4), so the growth ends (after at most `end / 4 + 1`
+/// insertions) before the new index fills: it never rehashes in one piece either.
 #[derive(Clone)]
 pub(crate) struct IndexGrowth {
-    old: HashTable<u32>,
+    old: Index,
     moved: u32,
     end: u32,
 }
 
+/// The block a big index's next growth will take, made when the index is three quarters
+/// full and written a page every few insertions until it is full (see
+/// `gc_unsafe::warm_index`: otherwise the growth's first step faults in most pages of the
+/// new index, ~2 us each). Physical only: made, warmed and used or dropped as the index
+/// fills, whatever the step sizes, and a growth that does not take it (its room is not
+/// `room`) makes the same index without it.
+pub(crate) struct NextIndex {
+    block: WarmBlock,
+    /// The room the growth will ask for, if the entries then number the index's capacity.
+    room: usize,
+    /// The index's free room when the block was made: the insertions over which it warms.
+    window: usize,
+}
+
+/// An index with at most this fraction of its capacity free (1 / `WARM_WINDOW_DIVISOR`)
+/// warms its next growth's memory.
+const WARM_WINDOW_DIVISOR: usize = 4;
+
 /// Indexes of at least this many positions grow in pieces (`IndexGrowth`); smaller ones are
 /// rehashed at once by hashbrown (16,384 positions: about 0.3 ms).
 const GROWTH_IN_PIECES_MIN: usize = 1 << 14;
+
+/// The room of the index a full index of `capacity` positions grows into in pieces when
+/// position `end` is about to be inserted (see `IndexGrowth`): twice as many positions
+/// (hashbrown's doubling), and at least one and a half times `end` (the entries can
+/// outnumber the index's positions: holes left by collections are not indexed).
+fn growth_room(capacity: usize, end: usize) -> usize {
+    capacity
+        .saturating_mul(2)
+        .max(end.saturating_add(end / 2))
+        .max(GROWTH_IN_PIECES_MIN)
+}
 
 /// Positions of the old index an insertion moves into the new one while an index grows.
 const GROWTH_MOVES_PER_INSERT: u32 = 4;
@@ -214,6 +247,7 @@ impl<'gc> JournaledState<'gc> for TableState<'gc> {
                 Box::new(TableAux {
                     index: aux.index.clone(),
                     growth: aux.growth.clone(),
+                    next_index: None,
                     free: aux.free.clone(),
                     segments: Vec::new(),
                     entry_segments: Vec::new(),
@@ -326,8 +360,8 @@ pub(crate) fn normalize_key(key: Value<'_>) -> Result<Value<'_>, InvalidKey> {
 }
 
 /// An index of the positions of `entries` that have a key, with room for `room`.
-fn index_of(entries: &[(Value<'_>, Value<'_>)], room: usize) -> HashTable<u32> {
-    let mut index = HashTable::with_capacity(room);
+fn index_of(entries: &[(Value<'_>, Value<'_>)], room: usize) -> Index {
+    let mut index = Index::with_capacity_in(room, IndexAlloc);
     for (i, (k, _)) in entries.iter().enumerate() {
         if !k.is_nil() {
             index.insert_unique(key_hash(*k), i as u32, |&j| key_hash(entries[j as usize].0));
@@ -349,9 +383,53 @@ impl TableAux<'_> {
                 return;
             }
         }
-        let room = (end as usize).saturating_mul(2).max(GROWTH_IN_PIECES_MIN);
-        let old = std::mem::replace(&mut self.index, HashTable::with_capacity(room));
+        let room = growth_room(self.index.capacity(), end as usize);
+        let new = match self.next_index.take() {
+            Some(next) if next.room == room => {
+                with_warm_block(next.block, || Index::with_capacity_in(room, IndexAlloc))
+            }
+            _ => Index::with_capacity_in(room, IndexAlloc),
+        };
+        let old = std::mem::replace(&mut self.index, new);
         self.growth = Some(Box::new(IndexGrowth { old, moved: 0, end }));
+    }
+
+    /// Warms the memory of the next growth of an index that is filling (see `NextIndex`):
+    /// after an insertion into an index that will grow in pieces and is at least three
+    /// quarters full, the pages due by now, spread evenly over the insertions left.
+    #[inline]
+    fn warm_next_index(&mut self) {
+        let capacity = self.index.capacity();
+        let free = capacity - self.index.len().min(capacity);
+        if capacity < GROWTH_IN_PIECES_MIN || free > capacity / WARM_WINDOW_DIVISOR {
+            return;
+        }
+        self.warm_next_index_slow(capacity, free);
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn warm_next_index_slow(&mut self, capacity: usize, free: usize) {
+        let next = match &mut self.next_index {
+            Some(next) => next,
+            None => {
+                let room = growth_room(capacity, capacity + 1);
+                let Some(block) = index_layout(room).and_then(WarmBlock::new) else {
+                    return;
+                };
+                self.next_index.insert(Box::new(NextIndex {
+                    block,
+                    room,
+                    window: free.max(1),
+                }))
+            }
+        };
+        // Pages due after this insertion: the share of the window's insertions done, the
+        // last page due with the last insertion before the index is full.
+        let done = next.window.saturating_sub(free) + 1;
+        let pages = next.block.pages();
+        let due = (pages as u128 * done as u128).div_ceil(next.window as u128);
+        next.block.warm_until(due.min(pages as u128) as usize);
     }
 
     /// Moves the next positions of a growing index into the new one (an insertion's share).
@@ -752,6 +830,8 @@ impl<'gc> TableState<'gc> {
         });
         if aux.growth.is_some() {
             aux.continue_growth(entries);
+        } else {
+            aux.warm_next_index();
         }
     }
 
@@ -760,8 +840,9 @@ impl<'gc> TableState<'gc> {
     pub(crate) fn rebuild_index(&mut self) {
         if self.entries.len() <= SMALL_HASH_PART {
             if let Some(aux) = self.aux.as_deref_mut() {
-                aux.index = HashTable::new();
+                aux.index = Index::new_in(IndexAlloc);
                 aux.growth = None;
+                aux.next_index = None;
                 aux.free = FreeSlots::default();
             }
             self.drop_empty_aux();
@@ -769,6 +850,7 @@ impl<'gc> TableState<'gc> {
         }
         let aux = self.aux.get_or_insert_with(Default::default);
         aux.growth = None;
+        aux.next_index = None;
         aux.index = index_of(&self.entries, self.entries.len());
         aux.free = FreeSlots::of(&self.entries, |v| v.is_nil());
     }
