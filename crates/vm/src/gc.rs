@@ -61,6 +61,12 @@ thread_local! {
     /// traces of the interner's chunks credit with their work (see `credit_visits`).
     static SLICE_METRICS: std::cell::RefCell<Option<gc_arena::metrics::Metrics>> =
         const { std::cell::RefCell::new(None) };
+    /// The running slice's count of the value slots that big objects' traces read, and its
+    /// cap (see `note_slice_slots`).
+    static SLICE_SLOTS: Cell<(usize, usize)> = const { Cell::new((0, usize::MAX)) };
+    /// The debt the running slice put off when it reached its cap of slots, owed again
+    /// when it ends (see `note_slice_slots`).
+    static SLICE_PUT_OFF: Cell<f64> = const { Cell::new(0.0) };
 }
 
 /// Records that a trace visited `n` value slots.
@@ -96,20 +102,68 @@ pub(crate) fn credit_visits(n: usize) {
     }
 }
 
+/// Counts `n` value slots that the trace of a big object (a table's segment, a thread's
+/// stack) read in the running slice. gc-arena weighs a traced object as one unit whatever
+/// it holds, and a segment reads 4,096 slots (a cache miss each for distinct objects: ~50
+/// us), so a slice that met many segments ran for milliseconds (gc_weak_cache_big: 2-3.7 ms
+/// tracing 150,000 weak keys). Once a slice has read its cap of such slots, it puts off
+/// the rest of its debt: the debt is cleared so the slice stops after this object, and the
+/// caller owes it again (`SliceCredit::put_off`), spread over the next slices with the
+/// byte-derived debt (`Lua::incremental_work`; owed at once by the next slice, it piled up
+/// while the mark was cut short and made the sweep's first slice long). The collector's work
+/// per allocation is unchanged (crediting the slots as work done instead made
+/// coroutine_bomb's cycles slower than its allocation): only a slice's length is bounded,
+/// to its step's fuel (`mark_slice_budget`).
+#[inline]
+pub(crate) fn note_slice_slots(n: usize) {
+    let (read, cap) = SLICE_SLOTS.get();
+    let read = read.saturating_add(n);
+    SLICE_SLOTS.set((read, cap));
+    if read > cap {
+        put_off_slice_debt();
+    }
+}
+
+#[cold]
+fn put_off_slice_debt() {
+    SLICE_METRICS.with(|m| {
+        if let Ok(m) = m.try_borrow() {
+            if let Some(m) = m.as_ref() {
+                let debt = m.allocation_debt();
+                if debt > 0.0 {
+                    m.adjust_debt(-debt);
+                    SLICE_PUT_OFF.set(SLICE_PUT_OFF.get() + debt);
+                }
+            }
+        }
+    });
+}
+
 /// While it lives, the interner's chunks traced pay for their visits from `metrics`' debt
-/// (see `credit_visits`): made around the debt-paced collector calls of one arena, so no other
-/// arena's tracing is credited to it.
+/// (see `credit_visits`), and big objects' traces count their slots towards the slice's cap
+/// of `slot_cap` (see `note_slice_slots`): made around the debt-paced collector calls of one
+/// arena, so no other arena's tracing is credited to it.
 pub(crate) struct SliceCredit;
 
 impl SliceCredit {
-    pub(crate) fn new(metrics: &gc_arena::metrics::Metrics) -> Self {
+    pub(crate) fn new(metrics: &gc_arena::metrics::Metrics, slot_cap: usize) -> Self {
         SLICE_METRICS.with(|m| *m.borrow_mut() = Some(metrics.clone()));
+        SLICE_SLOTS.set((0, slot_cap));
+        SLICE_PUT_OFF.set(0.0);
         SliceCredit
+    }
+
+    /// The debt the slice put off so far, on reaching its cap of slots (see
+    /// `note_slice_slots`).
+    pub(crate) fn put_off(&self) -> f64 {
+        SLICE_PUT_OFF.get()
     }
 }
 
 impl Drop for SliceCredit {
     fn drop(&mut self) {
+        SLICE_PUT_OFF.set(0.0);
+        SLICE_SLOTS.set((0, usize::MAX));
         SLICE_METRICS.with(|m| *m.borrow_mut() = None);
     }
 }

@@ -120,6 +120,7 @@ unsafe impl<'gc> Collect<'gc> for TableSegment<'gc> {
             Part::Array => {
                 let slots = st.array.get(self.positions(st.array.len())).unwrap_or(&[]);
                 note_traced(slots.len());
+                crate::gc::note_slice_slots(slots.len());
                 for v in slots {
                     cc.trace(v);
                 }
@@ -130,6 +131,7 @@ unsafe impl<'gc> Collect<'gc> for TableSegment<'gc> {
                     .get(self.positions(st.entries.len()))
                     .unwrap_or(&[]);
                 note_traced(2 * entries.len());
+                crate::gc::note_slice_slots(2 * entries.len());
                 for (k, v) in entries {
                     cc.trace(k);
                     cc.trace(v);
@@ -172,6 +174,7 @@ unsafe impl<'gc> Collect<'gc> for crate::thread::ThreadState<'gc> {
         let (frames, segments) = self.frames.traced_by_thread();
         // A frame holds a few values (a closure, or a continuation's state and handler).
         note_traced(self.stack.len() + 4 * frames.len());
+        crate::gc::note_slice_slots(self.stack.len());
         let mut trace = |r| trace_reference(cc, r);
         self.stack.references(&mut trace);
         for f in frames {

@@ -531,7 +531,7 @@ impl Lua {
 
     /// Does the garbage collection work that allocation since the last call asked for.
     pub fn gc_step(&mut self) {
-        self.incremental_work();
+        self.incremental_work(usize::MAX);
         self.interner_work();
         // (A host that drives the collector itself gives freed buffers back here; `step`
         // does it before its share of the collector's work.)
@@ -539,8 +539,10 @@ impl Lua {
             .release_deferred(crate::memory::DEFERRED_FREES_PER_STEP);
     }
 
-    /// The incremental collector's work that allocation asked for (see `gc_step`).
-    fn incremental_work(&mut self) {
+    /// The incremental collector's work that allocation asked for (see `gc_step`), its
+    /// slice cut short after reading `slot_cap` slots of big objects (the rest of its work
+    /// put off to the next slice, see `gc::note_slice_slots`).
+    fn incremental_work(&mut self, slot_cap: usize) {
         let _guard = AccountGuard::new(&self.memory);
         // gc-arena paces by object count; a few huge strings or tables are few objects, so
         // the bytes they add count as debt too: one allocation per KiB of growth, and one
@@ -567,8 +569,15 @@ impl Lua {
         if debt > 0.0 {
             self.arena.metrics().adjust_debt(debt);
         }
-        let _credit = crate::gc::SliceCredit::new(self.arena.metrics());
+        let credit = crate::gc::SliceCredit::new(self.arena.metrics(), slot_cap);
         self.arena.collect_debt();
+        let put_off = credit.put_off();
+        drop(credit);
+        if put_off > 0.0 {
+            // (Owed again, spread like a burst of bytes.)
+            let (pending, flow) = self.byte_debt.get();
+            self.byte_debt.set((pending + put_off, flow));
+        }
         crate::gc::pace(&self.arena);
     }
 
@@ -933,7 +942,8 @@ impl Lua {
             self.arena
                 .mutate(|mc, state| crate::gc::logical_collection(Context::new(mc, state)));
         }
-        self.collect_after_step(false, 0);
+        // (No step's fuel to bound the slice by: the collector's slice runs whole.)
+        self.collect_after_step(false, usize::MAX);
     }
 
     fn collect_after_step(&mut self, full: bool, budget: usize) {
@@ -961,16 +971,17 @@ impl Lua {
                 }
             });
         }
-        self.physical_collection_work();
+        self.physical_collection_work(budget);
     }
 
     /// The physical collector's share of a step: a slice of the collection the memory limit
-    /// asked for, else the pacing's incremental work.
-    fn physical_collection_work(&mut self) {
+    /// asked for, else the pacing's incremental work; either stops once it has read
+    /// `slot_cap` slots of big objects (see `gc::note_slice_slots`).
+    fn physical_collection_work(&mut self, slot_cap: usize) {
         if self.memory.take_collection_wanted() || self.limit_cycle.get() != LimitCycle::Idle {
-            self.limit_collection_slice();
+            self.limit_collection_slice(slot_cap);
         } else {
-            self.incremental_work();
+            self.incremental_work(slot_cap);
         }
         self.interner_work();
     }
@@ -982,7 +993,7 @@ impl Lua {
     /// full collections, `gc_collect`). It runs in slices of bounded collector work, one per
     /// `step`, so no step pauses for a whole heap; the executor that asked waits (its
     /// request is answered "collect first" until the cycle is done).
-    fn limit_collection_slice(&mut self) {
+    fn limit_collection_slice(&mut self, slot_cap: usize) {
         use gc_arena::arena::CollectionPhase::{self, Sleeping};
         let _guard = AccountGuard::new(&self.memory);
         let sleeping = self.arena.collection_phase() == Sleeping;
@@ -1012,7 +1023,7 @@ impl Lua {
         };
         let metrics = self.arena.metrics();
         metrics.adjust_debt(debt - metrics.allocation_debt());
-        let _credit = crate::gc::SliceCredit::new(metrics);
+        let _credit = crate::gc::SliceCredit::new(metrics, slot_cap);
         let stage = match stage {
             LimitCycle::FinishingOld => {
                 self.arena.cycle_debt();
