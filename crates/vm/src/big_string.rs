@@ -12,8 +12,10 @@
 //! reversed. A paused build is that table in a continuation, like any other resumable
 //! builtin's state.
 //!
-//! **Physical state** is the result's buffer: an `Arc<[u8]>` allocated zeroed (the memory is
-//! mapped lazily, so each page is first touched by the piece that writes it) and filled in
+//! **Physical state** is the result's buffer: an `Arc<[u8]>` allocated uninitialized, each
+//! piece's bytes zeroed just before it is written (`gc_unsafe::PieceBuffer`: fresh memory is
+//! mapped lazily, so each page is first touched by the piece that writes it, and a block the
+//! allocator reuses is not zeroed whole in one step, as `calloc` does) and filled in
 //! order, kept in `Builds`, outside snapshots. A buffer is found again by its recipe: the
 //! identity of the parts' byte buffers (the cache holds them, so the identities cannot be
 //! reused meanwhile) and the length. The first `filled` bytes are a pure function of the
@@ -30,6 +32,8 @@
 
 use std::cell::RefCell;
 use std::sync::Arc;
+
+use crate::gc_unsafe::PieceBuffer;
 
 use crate::error::Error;
 use crate::executor::Exec;
@@ -196,7 +200,7 @@ impl Recipe {
 /// A build's buffer: `buf[..filled]` is written; `buf` is never shared until it is taken.
 struct Build {
     recipe: Recipe,
-    buf: Arc<[u8]>,
+    buf: PieceBuffer,
     filled: usize,
 }
 
@@ -211,6 +215,13 @@ impl Builds {
     /// Makes the buffer of `recipe` hold its first `upto` bytes (allocating it, and writing
     /// again what an earlier piece paid for, if it was not kept).
     fn fill_to(&self, recipe: Recipe, upto: usize) {
+        let build = self.filled_build(recipe, upto);
+        self.builds.borrow_mut().push(build);
+    }
+
+    /// The build of `recipe`, taken out of the cache (or made), its first `upto` bytes
+    /// written.
+    fn filled_build(&self, recipe: Recipe, upto: usize) -> Build {
         let mut builds = self.builds.borrow_mut();
         let mut build = match builds.iter().position(|b| b.recipe.same(&recipe)) {
             Some(i) => builds.remove(i),
@@ -219,32 +230,36 @@ impl Builds {
                     builds.remove(0);
                 }
                 Build {
-                    buf: crate::gc_unsafe::zeroed_bytes(recipe.total),
+                    buf: PieceBuffer::new(recipe.total),
                     recipe,
                     filled: 0,
                 }
             }
         };
+        let upto = upto.min(build.recipe.total);
         if build.filled < upto {
-            if Arc::get_mut(&mut build.buf).is_none() {
-                // (Never shared before it is taken; should it be, start a buffer of its own.)
-                build.buf = crate::gc_unsafe::zeroed_bytes(build.recipe.total);
-                build.filled = 0;
-            }
-            if let Some(out) = Arc::get_mut(&mut build.buf) {
+            if let Some(out) = build.buf.prefix_mut(upto) {
                 build.recipe.write(out, build.filled, upto);
                 build.filled = upto;
             }
         }
-        builds.push(build);
+        build
     }
 
-    /// The finished bytes of `recipe` (written whole: see `fill_to`), taken out of the cache.
+    /// The finished bytes of `recipe`, taken out of the cache.
     fn take(&self, recipe: Recipe) -> Arc<[u8]> {
         let total = recipe.total;
-        self.fill_to(recipe, total);
-        let build = self.builds.borrow_mut().pop();
-        build.map(|b| b.buf).unwrap_or_else(|| Arc::from(&[][..]))
+        let build = self.filled_build(recipe, total);
+        match build.buf.finish() {
+            Ok(bytes) => bytes,
+            // (Cannot happen: a build's buffer is its own until it is taken, so it was
+            // written whole. Written here in one piece, it is the same string.)
+            Err(_) => {
+                let mut bytes = vec![0; total];
+                build.recipe.write(&mut bytes, 0, total);
+                Arc::from(bytes)
+            }
+        }
     }
 }
 

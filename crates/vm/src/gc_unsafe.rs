@@ -1,10 +1,10 @@
 //! The audited module: the only `unsafe` code of lunette: manual `Collect` impls (here), the
-//! zeroed buffers of big strings ([`zeroed_bytes`]), freed buffers of values kept only to be
+//! buffers of big strings, initialized a piece at a time ([`PieceBuffer`]), freed buffers of values kept only to be
 //! given back in pieces ([`emptied_buffer`]), the interpreter's unchecked accesses
 //! ([`unchecked`], with their soundness argument) and, beside the verified prototypes there,
 //! a `load` chunk name's bytes shared as text with the prototypes (`shared_str`), and the
 //! allocator of tables' indexes, which hands a growing index memory faulted in ahead
-//! ([`warm_index`]).
+//! ([`warm_index`]), and the release of a freed string's pages in pieces ([`release_pages`]).
 //!
 //! `Collect` is an unsafe trait because a `Gc` pointer that is not traced may be freed while
 //! still held. The impls here trace every pointer they hold, strongly (but the interner's
@@ -23,15 +23,98 @@ use crate::gc::{note_traced, FinalizerList};
 use crate::object::{Reference, References};
 use crate::table::{Part, TableAux, TableSegment, TableState};
 
-/// `len` zero bytes, allocated zeroed: the allocator maps fresh memory for a big buffer and
-/// skips writing it, so its pages are first touched by whoever fills them (the string
-/// builder, piece by piece across steps: see `big_string`).
-pub(crate) fn zeroed_bytes(len: usize) -> std::sync::Arc<[u8]> {
-    let zeroed = std::sync::Arc::<[u8]>::new_zeroed_slice(len);
-    // SAFETY: every byte is initialized (to zero by `new_zeroed_slice`), and zero is a valid
-    // `u8`.
-    unsafe { zeroed.assume_init() }
+/// The buffer of a big string built in pieces (see `big_string`): allocated uninitialized
+/// (the allocator's fresh pages are first touched by the piece that writes them, and a
+/// reused block is not zeroed whole: `calloc` of a 16 MiB block from glibc's heap was a 2 ms
+/// `memset` in one step), each piece's bytes zeroed just before it is written.
+///
+/// Invariant: `buf[..init]` is initialized.
+pub(crate) struct PieceBuffer {
+    buf: std::sync::Arc<[std::mem::MaybeUninit<u8>]>,
+    init: usize,
 }
+
+impl PieceBuffer {
+    /// A buffer of `len` bytes, none initialized.
+    pub(crate) fn new(len: usize) -> Self {
+        PieceBuffer {
+            buf: std::sync::Arc::new_uninit_slice(len),
+            init: 0,
+        }
+    }
+
+    /// The buffer's first `upto` bytes (at most its length) to write, those not written
+    /// before zeroed first; `None` if the buffer is shared (it never is before `finish`).
+    pub(crate) fn prefix_mut(&mut self, upto: usize) -> Option<&mut [u8]> {
+        let buf = std::sync::Arc::get_mut(&mut self.buf)?;
+        let upto = upto.min(buf.len());
+        if self.init < upto {
+            buf[self.init..upto].fill(std::mem::MaybeUninit::new(0));
+            self.init = upto;
+        }
+        let prefix: *mut [std::mem::MaybeUninit<u8>] = &mut buf[..upto];
+        // SAFETY: `upto <= init` now, and `buf[..init]` is initialized (the invariant: it
+        // was, and the bytes just added to it were written with zeros), so the prefix is
+        // initialized bytes; `MaybeUninit<u8>` has the layout of `u8`; the borrow of `self`
+        // keeps the slice exclusive (the `Arc` is not shared: `get_mut`).
+        Some(unsafe { &mut *(prefix as *mut [u8]) })
+    }
+
+    /// The bytes, once all are initialized (`prefix_mut` reached the length); else the
+    /// buffer back.
+    pub(crate) fn finish(self) -> Result<std::sync::Arc<[u8]>, Self> {
+        if self.init == self.buf.len() {
+            // SAFETY: every byte is initialized (`buf[..init]`, the invariant, is all of it).
+            Ok(unsafe { self.buf.assume_init() })
+        } else {
+            Err(self)
+        }
+    }
+}
+
+/// Gives the pages wholly inside `bytes` back to the kernel, at most `piece` bytes a call
+/// (Linux: `madvise(MADV_DONTNEED)`; elsewhere nothing), before the buffer is freed, so its
+/// unmapping does not hold the process's memory-map lock for the whole buffer at once (see
+/// `memory::REAPED_PIECE`). The bytes' values afterwards are unspecified (zero for the
+/// anonymous memory allocators use): the caller only frees the buffer.
+#[cfg(target_os = "linux")]
+pub(crate) fn release_pages(bytes: &mut [u8], piece: usize) {
+    static PAGE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    // SAFETY: `sysconf` only reads a system constant.
+    let page = *PAGE.get_or_init(|| match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
+        n if n > 0 && (n as usize).is_power_of_two() => n as usize,
+        _ => 0,
+    });
+    if page == 0 {
+        return;
+    }
+    let piece = piece.max(page) & !(page - 1);
+    let start = bytes.as_mut_ptr();
+    let address = start as usize;
+    let first = address.next_multiple_of(page) - address;
+    let end = (address + bytes.len()) & !(page - 1);
+    let mut offset = first;
+    while address + offset < end {
+        let len = piece.min(end - (address + offset));
+        // SAFETY: `[offset, offset + len)` is inside `bytes` (`offset >= 0`, `address +
+        // offset + len <= end <= address + bytes.len()`), page-aligned at both ends (as
+        // `madvise` requires, so it touches no page outside the range), and `bytes` is
+        // borrowed exclusively: no other reference reads it meanwhile. Releasing pages of
+        // a live allocation only changes the values of those bytes (they read as zeros, or
+        // as a file mapping's contents), as a write through `bytes` would: an allocator
+        // keeps no metadata inside an allocation it handed out (its headers lie outside the
+        // buffer's bytes, which the whole-page range never reaches). A failure leaves the
+        // pages as they were.
+        unsafe {
+            libc::madvise(start.add(offset).cast(), len, libc::MADV_DONTNEED);
+        }
+        offset += len;
+    }
+}
+
+/// [`release_pages`] where the platform has no way to release pages: nothing to do.
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn release_pages(_bytes: &mut [u8], _piece: usize) {}
 
 /// The allocation of a freed buffer of values (`Value`s, or key-value pairs), kept only to
 /// be given back to the allocator, in pieces ([`crate::memory::free_slots_later`]): its
@@ -236,3 +319,36 @@ gc_arena::collect::dyn_collect!(dyn crate::resumable::ResumableState<'gc>);
 
 pub(crate) mod unchecked;
 pub(crate) mod warm_index;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_piece_buffer_is_finished_only_once_every_byte_was_handed_out() {
+        let mut buf = PieceBuffer::new(10);
+        let first = buf.prefix_mut(4).expect("not shared");
+        assert_eq!(first, &[0; 4]);
+        first.copy_from_slice(b"abcd");
+        let buf = buf.finish().expect_err("six bytes never initialized");
+        let mut buf = buf;
+        // (Past the length: clamped.)
+        let all = buf.prefix_mut(100).expect("not shared");
+        assert_eq!(all, b"abcd\0\0\0\0\0\0");
+        all[4..].copy_from_slice(b"efghij");
+        let bytes = buf.finish().ok().expect("all initialized");
+        assert_eq!(&bytes[..], b"abcdefghij");
+        assert_eq!(&PieceBuffer::new(0).finish().ok().expect("empty")[..], b"");
+    }
+
+    #[test]
+    fn released_pages_leave_the_buffer_usable_and_its_edges_untouched() {
+        let len = (3 << 20) + 100;
+        let mut bytes = vec![7u8; len];
+        release_pages(&mut bytes[1..len - 1], 1 << 20);
+        // (Whatever the pages read now, the edge bytes were not in a whole page released.)
+        assert_eq!((bytes[0], bytes[len - 1]), (7, 7));
+        bytes.fill(1);
+        assert!(bytes.iter().all(|&b| b == 1));
+    }
+}

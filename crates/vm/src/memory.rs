@@ -146,7 +146,7 @@ fn reap(buffer: Deferred) -> Result<(), Deferred> {
         let (sender, receiver) = channel::<Deferred>();
         std::thread::Builder::new()
             .name("lunette-free".into())
-            .spawn(move || receiver.into_iter().for_each(drop))
+            .spawn(move || receiver.into_iter().for_each(Deferred::drop_in_pieces))
             .ok()
             .map(|_| sender)
     });
@@ -174,7 +174,34 @@ enum Deferred {
     Prototype(Box<PrototypeParts>),
 }
 
+/// The most the reaper gives back to the kernel at once: unmapping a 32 MiB buffer in one
+/// call held the process's memory-map lock for 3-5 ms, and the VM's thread, mapping a
+/// buffer of its own meanwhile, waited that long (close_memory_error_nested).
+const REAPED_PIECE: usize = 1 << 20;
+
+/// Strings at least this long have their pages released in pieces before they are freed
+/// (`gc_unsafe::release_pages`): 32 MiB, the largest block glibc's `malloc` ever serves from
+/// its heap (its dynamic mapping threshold stops there), so a buffer this big is unmapped
+/// when freed anyway, and nothing the allocator would reuse loses its pages (released below
+/// that, the heap's reused blocks were faulted in again by the next big `calloc`: 5 ms
+/// steps instead of 2).
+const RELEASED_IN_PIECES_MIN: usize = 32 << 20;
+
 impl Deferred {
+    /// Drops it on the reaper's thread; a string of [`RELEASED_IN_PIECES_MIN`] bytes or
+    /// more has its pages given back a [`REAPED_PIECE`] at a time first, so no one call
+    /// holds the memory-map lock long.
+    fn drop_in_pieces(self) {
+        if let Deferred::Bytes(mut bytes) = self {
+            // (Unless a snapshot still shares them.)
+            if let Some(bytes) = Arc::get_mut(&mut bytes) {
+                if bytes.len() >= RELEASED_IN_PIECES_MIN {
+                    crate::gc_unsafe::release_pages(bytes, REAPED_PIECE);
+                }
+            }
+        }
+    }
+
     /// What giving it back costs, in bytes of a big buffer given back (see
     /// [`SMALL_BLOCK_WEIGHT`] for the many small blocks of a prototype).
     fn bytes(&self) -> usize {
