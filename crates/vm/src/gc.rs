@@ -102,8 +102,12 @@ pub(crate) fn credit_visits(n: usize) {
     }
 }
 
+/// A thread's value stack of more slots than this counts towards a slice's cap of slots
+/// (`note_slice_slots`); a smaller one is an object like any other to the pacing.
+pub(crate) const BIG_STACK_SLOTS: usize = 4_096;
+
 /// Counts `n` value slots that the trace of a big object (a table's segment, a thread's
-/// stack) read in the running slice. gc-arena weighs a traced object as one unit whatever
+/// stack of more than `BIG_STACK_SLOTS`) read in the running slice. gc-arena weighs a traced object as one unit whatever
 /// it holds, and a segment reads 4,096 slots (a cache miss each for distinct objects: ~50
 /// us), so a slice that met many segments ran for milliseconds (gc_weak_cache_big: 2-3.7 ms
 /// tracing 150,000 weak keys). Once a slice has read its cap of such slots, it puts off
