@@ -67,6 +67,9 @@ thread_local! {
     /// The debt the running slice put off when it reached its cap of slots, owed again
     /// when it ends (see `note_slice_slots`).
     static SLICE_PUT_OFF: Cell<f64> = const { Cell::new(0.0) };
+    /// (Tests: the most slots one slice read, and the slots all slices read.)
+    #[cfg(test)]
+    static SLICE_SLOTS_SEEN: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
 }
 
 /// Records that a trace visited `n` value slots.
@@ -166,6 +169,12 @@ impl SliceCredit {
 
 impl Drop for SliceCredit {
     fn drop(&mut self) {
+        #[cfg(test)]
+        {
+            let (most, all) = SLICE_SLOTS_SEEN.get();
+            let read = SLICE_SLOTS.get().0;
+            SLICE_SLOTS_SEEN.set((most.max(read), all + read));
+        }
         SLICE_PUT_OFF.set(0.0);
         SLICE_SLOTS.set((0, usize::MAX));
         SLICE_METRICS.with(|m| *m.borrow_mut() = None);
@@ -1480,4 +1489,37 @@ fn finalizer_step<'gc>(
 pub(crate) fn permanents(p: &mut crate::permanents::Permanents) {
     p.continuation(("vm", "run_finalizers"), "__gc", run_finalizers);
     p.continuation(("vm", "finalizer_done"), "__gc", finalizer_done);
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Fuel, Lua};
+
+    #[test]
+    fn a_slice_reads_at_most_its_steps_budget_of_big_objects_slots() {
+        let mut lua = Lua::core();
+        // 200,000 tables in an array part (49 segments of 4,096 slots), kept while garbage
+        // (small tables, and 128 KiB strings whose bytes add to the slices' debt) makes the
+        // collector run cycles over them. Without the cap a slice read 12,288 slots.
+        let exec = lua
+            .chunk(
+                "keep = {} for i = 1, 200000 do keep[i] = {} end \
+                 local p = 'x' for _ = 1, 17 do p = p .. p end \
+                 local n = 0 for i = 1, 200000 do local t = {i} n = n + #t \
+                 if i % 100 == 0 then local s = p .. i end end return n",
+            )
+            .start(())
+            .unwrap();
+        super::SLICE_SLOTS_SEEN.set((0, 0));
+        while !lua.step(&exec, &mut Fuel::new(1_000)).is_done() {}
+        assert_eq!(lua.results::<i64>(&exec).unwrap(), 200_000);
+        let (most, all) = super::SLICE_SLOTS_SEEN.get();
+        // The segments were traced, by slices that stopped once past the budget (by at most
+        // the object that crossed it: a segment).
+        assert!(all >= 200_000, "{all}");
+        assert!(
+            most <= super::mark_slice_budget(1_000) + crate::table::SEGMENT,
+            "{most}"
+        );
+    }
 }
