@@ -33,11 +33,10 @@
 use std::cell::RefCell;
 use std::sync::Arc;
 
-use crate::gc_unsafe::PieceBuffer;
-
 use crate::error::Error;
 use crate::executor::Exec;
 use crate::function::{Action, Callback, Outcome, Then};
+use crate::gc_unsafe::PieceBuffer;
 use crate::state::Context;
 use crate::table::Table;
 use crate::value::Value;

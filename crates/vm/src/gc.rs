@@ -64,8 +64,8 @@ thread_local! {
     /// The running slice's count of the value slots that big objects' traces read, and its
     /// cap (see `note_slice_slots`).
     static SLICE_SLOTS: Cell<(usize, usize)> = const { Cell::new((0, usize::MAX)) };
-    /// The debt the running slice put off when it reached its cap of slots, owed again
-    /// when it ends (see `note_slice_slots`).
+    /// The debt the running slice put off when it reached its cap of slots, which its
+    /// caller owes again (see `note_slice_slots`).
     static SLICE_PUT_OFF: Cell<f64> = const { Cell::new(0.0) };
     /// (Tests: the most slots one slice read, and the slots all slices read.)
     #[cfg(test)]
@@ -110,9 +110,9 @@ pub(crate) fn credit_visits(n: usize) {
 pub(crate) const BIG_STACK_SLOTS: usize = 4_096;
 
 /// Counts `n` value slots that the trace of a big object (a table's segment, a thread's
-/// stack of more than `BIG_STACK_SLOTS`) read in the running slice. gc-arena weighs a traced object as one unit whatever
-/// it holds, and a segment reads 4,096 slots (a cache miss each for distinct objects: ~50
-/// us), so a slice that met many segments ran for milliseconds (gc_weak_cache_big: 2-3.7 ms
+/// stack of more than `BIG_STACK_SLOTS`) read in the running slice. gc-arena weighs a
+/// traced object as one unit whatever it holds, and a segment reads 4,096 slots (a cache
+/// miss each for distinct objects: ~50 us), so a slice that met many segments ran for milliseconds (gc_weak_cache_big: 2-3.7 ms
 /// tracing 150,000 weak keys). Once a slice has read its cap of such slots, it puts off
 /// the rest of its debt: the debt is cleared so the slice stops after this object, and the
 /// caller owes it again (`SliceCredit::put_off`), spread over the next slices with the
@@ -412,6 +412,18 @@ impl Default for AddressSet {
 const PAGE_WORDS: usize = 512;
 
 impl AddressSet {
+    /// An empty set with room for the pages of a heap of `heap_bytes` (see
+    /// `LogicalMark::new`).
+    fn for_heap(heap_bytes: usize) -> Self {
+        AddressSet {
+            pages: hashbrown::HashMap::with_capacity_and_hasher(
+                heap_bytes / (PAGE_WORDS * 8) + 64,
+                Default::default(),
+            ),
+            ..Default::default()
+        }
+    }
+
     #[inline]
     fn split(a: usize) -> (usize, usize, u64) {
         let word = a >> 3;
@@ -454,20 +466,6 @@ impl AddressSet {
             return self.current.1[i] & bit != 0;
         }
         self.pages.get(&page).is_some_and(|b| b[i] & bit != 0)
-    }
-}
-
-impl AddressSet {
-    /// An empty set with room for the pages of a heap of `heap_bytes` (see
-    /// `LogicalMark::new`).
-    fn for_heap(heap_bytes: usize) -> Self {
-        AddressSet {
-            pages: hashbrown::HashMap::with_capacity_and_hasher(
-                heap_bytes / (PAGE_WORDS * 8) + 64,
-                Default::default(),
-            ),
-            ..Default::default()
-        }
     }
 }
 

@@ -1,10 +1,11 @@
 //! The audited module: the only `unsafe` code of lunette: manual `Collect` impls (here), the
-//! buffers of big strings, initialized a piece at a time ([`PieceBuffer`]), freed buffers of values kept only to be
-//! given back in pieces ([`emptied_buffer`]), the interpreter's unchecked accesses
+//! buffers of big strings, initialized a piece at a time ([`PieceBuffer`]), the release of a
+//! freed string's pages in pieces ([`release_pages`]), freed buffers of values kept only to
+//! be given back in pieces ([`emptied_buffer`]), the interpreter's unchecked accesses
 //! ([`unchecked`], with their soundness argument) and, beside the verified prototypes there,
 //! a `load` chunk name's bytes shared as text with the prototypes (`shared_str`), and the
 //! allocator of tables' indexes, which hands a growing index memory faulted in ahead
-//! ([`warm_index`]), and the release of a freed string's pages in pieces ([`release_pages`]).
+//! ([`warm_index`]).
 //!
 //! `Collect` is an unsafe trait because a `Gc` pointer that is not traced may be freed while
 //! still held. The impls here trace every pointer they hold, strongly (but the interner's

@@ -1023,6 +1023,8 @@ impl Lua {
         };
         let metrics = self.arena.metrics();
         metrics.adjust_debt(debt - metrics.allocation_debt());
+        // (Debt a slice puts off on reaching its cap of slots is not owed again: the next
+        // slice's debt is set anew.)
         let _credit = crate::gc::SliceCredit::new(metrics, slot_cap);
         let stage = match stage {
             LimitCycle::FinishingOld => {

@@ -183,8 +183,8 @@ const REAPED_PIECE: usize = 1 << 20;
 /// (`gc_unsafe::release_pages`): 32 MiB, the largest block glibc's `malloc` ever serves from
 /// its heap (its dynamic mapping threshold stops there), so a buffer this big is unmapped
 /// when freed anyway, and nothing the allocator would reuse loses its pages (released below
-/// that, the heap's reused blocks were faulted in again by the next big `calloc`: 5 ms
-/// steps instead of 2).
+/// that, the heap's reused blocks were faulted in again by the next big buffer, then
+/// zeroed whole by `calloc`: 5 ms steps instead of 2).
 const RELEASED_IN_PIECES_MIN: usize = 32 << 20;
 
 impl Deferred {
