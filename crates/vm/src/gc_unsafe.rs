@@ -258,12 +258,6 @@ unsafe impl<'gc> Collect<'gc> for crate::thread::ThreadState<'gc> {
         let (frames, segments) = self.frames.traced_by_thread();
         // A frame holds a few values (a closure, or a continuation's state and handler).
         note_traced(self.stack.len() + 4 * frames.len());
-        // (Only a big stack: gc-arena's weight for an object covers a small one, and a
-        // cycle over 14,000 coroutines put off most of its slices' debt when every stack
-        // counted.)
-        if self.stack.len() > crate::gc::BIG_STACK_SLOTS {
-            crate::gc::note_slice_slots(self.stack.len());
-        }
         let mut trace = |r| trace_reference(cc, r);
         self.stack.references(&mut trace);
         for f in frames {

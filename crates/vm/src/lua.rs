@@ -540,8 +540,8 @@ impl Lua {
     }
 
     /// The incremental collector's work that allocation asked for (see `gc_step`), its
-    /// slice cut short after reading `slot_cap` slots of big objects (the rest of its work
-    /// put off to the next slice, see `gc::note_slice_slots`).
+    /// slice cut short after reading `slot_cap` slots of tables' segments (the rest of its
+    /// work put off to the next slices, see `gc::note_slice_slots`).
     fn incremental_work(&mut self, slot_cap: usize) {
         let _guard = AccountGuard::new(&self.memory);
         // gc-arena paces by object count; a few huge strings or tables are few objects, so
@@ -976,7 +976,7 @@ impl Lua {
 
     /// The physical collector's share of a step: a slice of the collection the memory limit
     /// asked for, else the pacing's incremental work; either stops once it has read
-    /// `slot_cap` slots of big objects (see `gc::note_slice_slots`).
+    /// `slot_cap` slots of tables' segments (see `gc::note_slice_slots`).
     fn physical_collection_work(&mut self, slot_cap: usize) {
         if self.memory.take_collection_wanted() || self.limit_cycle.get() != LimitCycle::Idle {
             self.limit_collection_slice(slot_cap);
