@@ -316,6 +316,14 @@ const NODE_WORK: usize = 4;
 /// the memory limit's collection ran).
 const MARK_PIECE: usize = 256;
 
+/// The mark work a thread's frame counts for, as slots: a frame is 120 bytes (seven and a
+/// half values), read from a buffer of up to 200,000 of them (24 MiB), so a slice that read
+/// its budget of frames at a slot's price read 4.8 MB from memory: 1.5-2.9 ms of a
+/// 10,000-fuel step on deep recursions (index_function_recursion_pcall.lua; at 4, its
+/// marks' slices take 1.2-1.4). The physical collector weighs a frame the same
+/// (`FrameSegment`'s trace).
+const FRAME_WORK: usize = 4;
+
 // The mark's stack entries stay two words.
 const _: () = assert!(std::mem::size_of::<Node<'static>>() <= 16);
 
@@ -775,7 +783,9 @@ impl<'gc> LogicalMark<'gc> {
                     let from = from as usize;
                     let len = stack.len() + frames.len();
                     let end = self.piece_end(from, len, |next| Node::StackFrom(t, next));
-                    self.work += end - from;
+                    // A frame is read as `FRAME_WORK` slots (`frames_in` the piece's frames).
+                    let frames_in = end.saturating_sub(from.max(stack.len()));
+                    self.work += end - from + frames_in * (FRAME_WORK - 1);
                     for i in from..end {
                         if let Some(v) = stack.get(i) {
                             self.value(*v);
