@@ -596,3 +596,21 @@ fn deep_frames_keep_what_they_hold_through_collections() {
         assert_eq!(out, expected, "fuel {fuel} a step");
     }
 }
+
+/// The value stack below a deep recursion's top frames is traced in segments too
+/// (`frame_stack`): tables stored into those slots (a bottom frame's local set through an
+/// open upvalue from thousands of calls up, `debug.setlocal` into a frame 3,000 levels down,
+/// every level's local set through its own upvalue) and held there only, while the
+/// collector runs cycles in slices between small steps, all survive with their contents.
+#[test]
+fn values_stored_into_deep_frames_survive_collections() {
+    let src = include_str!("lua/deep_stack_values_gc.lua");
+    let expected = include_str!("lua/deep_stack_values_gc.out");
+    for fuel in [300, 700, 9_000] {
+        let (mut lua, host) = lua(false);
+        let exec = start(&mut lua, src);
+        run(&mut lua, &exec, fuel);
+        let out = String::from_utf8(host.take_stdout()).unwrap();
+        assert_eq!(out, expected, "fuel {fuel} a step");
+    }
+}
