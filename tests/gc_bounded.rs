@@ -597,11 +597,13 @@ fn deep_frames_keep_what_they_hold_through_collections() {
     }
 }
 
-/// The value stack below a deep recursion's top frames is traced in segments too
-/// (`frame_stack`): tables stored into those slots (a bottom frame's local set through an
-/// open upvalue from thousands of calls up, `debug.setlocal` into a frame 3,000 levels down,
-/// every level's local set through its own upvalue) and held there only, while the
-/// collector runs cycles in slices between small steps, all survive with their contents.
+/// Tables stored into the value-stack slots of frames deep below the top (a bottom frame's
+/// local set through an open upvalue from thousands of calls up, `debug.setlocal` into a
+/// frame 3,000 levels down, every level's local set through its own upvalue) and held there
+/// only, while the collector runs cycles in slices between small steps, all survive with
+/// their contents. (The frames there are sealed and traced by segments, `frame_stack`; a
+/// stack traced the same way would have to see these stores: with the stores not lowering
+/// its watermark, this test failed, `held[3]` read from a freed table.)
 #[test]
 fn values_stored_into_deep_frames_survive_collections() {
     let src = include_str!("lua/deep_stack_values_gc.lua");

@@ -1,8 +1,7 @@
 -- grants: debug
 -- Values stored into the slots of frames deep in a recursion (through open upvalues and
 -- debug.setlocal), held there only, while the collector runs cycles above them: they must
--- survive with their contents. (The slots below the top frames are traced in segments,
--- `frame_stack`: a store there lowers the stack's watermark first.)
+-- survive with their contents.
 
 local function churn(n)
   -- Garbage enough for a collector cycle or more.

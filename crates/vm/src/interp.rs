@@ -507,7 +507,7 @@ enum ConcatStep<'gc> {
 /// Reduces the concatenation of `stack[first..top]` from the right.
 fn concat_reduce<'gc>(
     ctx: Context<'gc>,
-    stack: &mut crate::frame_stack::ValueStack<'gc>,
+    stack: &mut [Value<'gc>],
     first: usize,
     mut top: usize,
     fuel: &mut Fuel,
@@ -2331,19 +2331,16 @@ fn run_mode<'gc, const CHECKED: bool>(
                         // first, while the callee's registers are still there: held across
                         // the resize below, it was spilled and read back in pieces.
                         match *ins {
-                            Instruction::Return1 { a } => move_result(
-                                ts.stack.slots_from_mut(func),
-                                base + a as usize - func,
-                                0,
-                            ),
-                            _ => ts.stack[func] = Value::Nil,
+                            Instruction::Return1 { a } => {
+                                move_result(&mut ts.stack, base + a as usize, func)
+                            }
+                            _ => *unchecked::reg_mut(&mut ts.stack, func) = Value::Nil,
                         }
                         // The caller may want more values than the callee had registers
                         // (`local a, b, ..., z = f()`): size the stack first.
                         set_len_nil_filled(ts, caller.stack_end.max(func + want));
-                        let results = ts.stack.slots_from_mut(func);
                         for i in 1..want {
-                            *unchecked::reg_mut(results, i) = Value::Nil;
+                            *unchecked::reg_mut(&mut ts.stack, func + i) = Value::Nil;
                         }
                         back_to_caller!(caller);
                     }

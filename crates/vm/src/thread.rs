@@ -120,8 +120,7 @@ pub const C_CALLS_LIMIT: u32 = 199;
 /// (`Collect` is implemented in `gc_unsafe`, by `References`, reporting the slots it traces
 /// to the collector's pacing.)
 pub struct ThreadState<'gc> {
-    /// The values, traced in segments below a watermark (see `frame_stack`).
-    pub stack: crate::frame_stack::ValueStack<'gc>,
+    pub stack: Vec<Value<'gc>>,
     /// The frames, traced in segments below a watermark (see `frame_stack`).
     pub frames: crate::frame_stack::FrameStack<'gc>,
     pub open_upvalues: Vec<UpValue<'gc>>,
@@ -289,7 +288,7 @@ impl<'gc> JournaledState<'gc> for ThreadState<'gc> {
             charge,
         } = self;
         ThreadState {
-            stack: stack.copy_exact(),
+            stack: copy_exact(stack, stack.capacity()),
             frames: frames.copy_exact(),
             open_upvalues: copy_exact(open_upvalues, open_upvalues.capacity()),
             tbc_slots: copy_exact(tbc_slots, tbc_slots.capacity()),
@@ -316,7 +315,6 @@ impl<'gc> JournaledState<'gc> for ThreadState<'gc> {
         std::mem::swap(&mut self.charge, &mut saved.charge);
         *self = saved;
         self.frames.unseal_all();
-        self.stack.unseal_all();
         self.charge.set(bytes);
     }
 
@@ -413,7 +411,7 @@ impl<'gc> ThreadState<'gc> {
         fn piece<T>(v: &Vec<T>) -> usize {
             shrunk_capacity(v).map_or(0, |cap| (v.capacity() - cap) * std::mem::size_of::<T>())
         }
-        piece(self.stack.buffer()) + piece(self.frames.buffer())
+        piece(&self.stack) + piece(self.frames.buffer())
     }
 
     /// Gives back part of an excess capacity (see [`has_excess`](Self::has_excess)): each
@@ -424,7 +422,7 @@ impl<'gc> ThreadState<'gc> {
     /// step sizes.
     pub(crate) fn shrink_excess(&mut self) {
         let mut shrunk = false;
-        if let Some(cap) = shrunk_capacity(self.stack.buffer()) {
+        if let Some(cap) = shrunk_capacity(&self.stack) {
             self.stack.shrink_to(cap);
             shrunk = true;
         }
@@ -500,7 +498,7 @@ impl<'gc> Thread<'gc> {
                 state: Journaled::new(
                     epoch,
                     ThreadState {
-                        stack: crate::frame_stack::ValueStack::new(),
+                        stack: Vec::new(),
                         frames: crate::frame_stack::FrameStack::new(),
                         open_upvalues: Vec::new(),
                         tbc_slots: Vec::new(),

@@ -11,7 +11,7 @@
 //! | access | in bounds because |
 //! |---|---|
 //! | [`Ip::fetch`] of `ip` = [`Ip::at`]`(code, pc)` (moved only with `pc`: `next`, `offset` by the jumps) | **E1** `pc < code.len()` when the frame's code is entered ([`frame_ready`]); afterwards every next `pc` is a successor of a verified instruction, `< code.len()` (verifier **C1**, which also makes the `Jmp` read after a conditional, **C2**, exist) |
-//! | [`window`]`(stack, base)`, taken as `regs` (a checked slice: the value stack lowers its watermark to `base` first, `frame_stack`) | **E2** `stack.len() >= base + mss`, so `base <= stack.len()` and the window holds at least `mss` registers |
+//! | [`window`]`(stack, base)`, taken as `regs` | **E2** `stack.len() >= base + mss`, so `base <= stack.len()` and the window holds at least `mss` registers |
 //! | [`reg_mut`]`(regs, x)` for a register operand `x` | verifier **O1**: `x < p.max_stack_size` (and `x + k < mss` for the fixed blocks `range(x, k)` it lists); **E2** as above: `regs.len() = stack.len() - base >= mss` |
 //! | [`konst`]`(consts, k)` | verifier **O2**: `k < p.constants.len()`; **K** `consts.len() == p.constants.len()` |
 //! | [`field_hint`]`(hints, k)` for a constant operand `k`, `hints` the prototype's `field_hints` | **O2** as above; **K** `field_hints.len() == p.constants.len()` |
@@ -376,32 +376,28 @@ impl<'a> Ip<'a> {
 
 /// `&mut regs[x]` for a register operand `x` of the running frame, `regs` its window
 /// ([`window`]) (read or written through it). Precondition: `x < regs.len()` (O1 + E2,
-/// module docs; the `Return0`/`Return1` fast path also uses it on the stack from the
-/// running function's slot `func` up: to move its result from register `base + a - func`
-/// (O1 + E2, `func < base`) to 0 before sizing the stack, and to write the rest of its
-/// results at `1 .. want` right after sizing the stack to at least `func + want`).
+/// module docs; the `Return0`/`Return1` fast path also uses it on the whole stack: to move
+/// its result from register `base + a` (O1 + E2) to `func < base` before sizing the stack,
+/// and to write the rest of its results at `func + 1 .. func + want` right after sizing the
+/// stack to at least `func + want`).
 #[inline(always)]
 pub(crate) fn reg_mut<'a, 'gc>(stack: &'a mut [Value<'gc>], i: usize) -> &'a mut Value<'gc> {
     debug_assert!(i < stack.len());
     // SAFETY: `i` is a register operand, `< max_stack_size` (O1), of a window at least
-    // `max_stack_size` long (E2); or, on the stack from the running function's slot
-    // `func < base <= stack.len()`, a register of the running frame (the same), that slot
-    // (0), or an index the caller has just sized the stack past.
+    // `max_stack_size` long (E2); or, on the whole stack, a register of the running frame
+    // (the same), the running function's slot `func < base <= stack.len()`, or an index the
+    // caller has just sized the stack past.
     unsafe { stack.get_unchecked_mut(i) }
 }
 
 /// `&mut stack[base..]`: the running frame's register window, register `x` at index `x`.
-/// `base <= stack.len()` holds (E2, module docs: `stack.len() >= base + max_stack_size`, so
-/// the window holds at least `max_stack_size` registers), but the slice is taken through
-/// the value stack's checked access all the same: it lowers the stack's watermark to `base`
-/// if needed (see `frame_stack`), one comparison per frame entry.
+/// Precondition: `base <= stack.len()` (E2, module docs: `stack.len() >= base +
+/// max_stack_size`, so the window holds at least `max_stack_size` registers).
 #[inline(always)]
-pub(crate) fn window<'a, 'gc>(
-    stack: &'a mut crate::frame_stack::ValueStack<'gc>,
-    base: usize,
-) -> &'a mut [Value<'gc>] {
+pub(crate) fn window<'a, 'gc>(stack: &'a mut [Value<'gc>], base: usize) -> &'a mut [Value<'gc>] {
     debug_assert!(base <= stack.len());
-    stack.slots_from_mut(base)
+    // SAFETY: `base <= stack.len()` (E2).
+    unsafe { stack.get_unchecked_mut(base..) }
 }
 
 /// `hints[k]` for a constant operand `k` of the running frame's code, `hints` its

@@ -577,9 +577,7 @@ pub(crate) fn rebuild<'gc>(
                 let mut ts = Journaled::borrow_mut_unjournaled(t.cell(mc));
                 let charge = std::mem::take(&mut ts.charge);
                 *ts = ThreadState {
-                    stack: crate::frame_stack::ValueStack::from_vec(with_capacity(
-                        stack, stack_cap,
-                    )),
+                    stack: with_capacity(stack, stack_cap),
                     frames: crate::frame_stack::FrameStack::from_vec(with_capacity(
                         frames, frames_cap,
                     )),
