@@ -11,6 +11,7 @@ use gc_arena::{Collect, Gc};
 
 use crate::debug;
 use crate::error::Error;
+use crate::frame_stack::ValueStack;
 use crate::function::{Action, LuaClosure, Outcome, Then, UpValueState};
 use crate::interp;
 use crate::state::{Context, MetaEvent};
@@ -79,7 +80,7 @@ pub(crate) type Transfer<'gc> = smallvec::SmallVec<[Value<'gc>; 2]>;
 
 /// Moves `stack[from..]` out into a [`Transfer`]. (A copy and a truncation: collecting a
 /// `drain` iterator stalled on reloading the iterator its caller had just stored.)
-fn take_values<'gc>(stack: &mut Vec<Value<'gc>>, from: usize) -> Transfer<'gc> {
+fn take_values<'gc>(stack: &mut ValueStack<'gc>, from: usize) -> Transfer<'gc> {
     let values = Transfer::from_slice(stack.get(from..).unwrap_or(&[]));
     stack.truncate(from);
     values
@@ -515,7 +516,7 @@ impl<'gc> Executor<'gc> {
         match st.result? {
             Ok(()) => {
                 let ts = st.threads[0].borrow();
-                Some(ExecResult::Returned(ts.stack.clone()))
+                Some(ExecResult::Returned(ts.stack.to_vec()))
             }
             Err(value) => Some(ExecResult::Errored {
                 value,
@@ -619,8 +620,10 @@ impl<'gc> Executor<'gc> {
             // A deep recursion's frames are traced in segments (`frame_stack`), made, and
             // handed the frames pushed meanwhile, here: after each run of the thread's
             // frames, also when it stops by yielding (a step pushes 10,000 frames at most).
-            if ts.frames.wants_sealing() {
-                ts.frames.after_run(ctx.mutation(), thread, 16);
+            if ts.frames.wants_sealing(&ts.stack) {
+                let ts = &mut *ts;
+                ts.frames
+                    .after_run(&mut ts.stack, ctx.mutation(), thread, 16);
             }
             drop(ts);
             match r {
@@ -1932,7 +1935,7 @@ pub(crate) fn post_return<'gc>(
         None => {
             // The thread's body returned: its results become the whole stack.
             stack.truncate(func + n);
-            stack.drain(..func);
+            stack.drain(0..func);
             Ok(Flow::ThreadReturned)
         }
         Some(Frame::Lua(f)) => {

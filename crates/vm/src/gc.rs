@@ -115,10 +115,12 @@ pub(crate) fn credit_visits(n: usize) {
 /// while the mark was cut short and made the sweep's first slice long). The collector's work
 /// per allocation is unchanged (crediting the slots as work done instead made
 /// coroutine_bomb's cycles slower than its allocation): only a slice's length is bounded,
-/// to its step's fuel (`mark_slice_budget`). (Not for threads' stacks: a running thread is
-/// traced again in every slice while the collector marks, so a slice that stopped after a
-/// deep one made the mark take more slices and the stack more traces: metamethod_recursion_
-/// all's worst step 1.1-1.4 -> 1.55-1.6 ms with stacks of more than 4,096 slots counted.)
+/// to its step's fuel (`mark_slice_budget`). Also for the values a thread's segment traces
+/// (`frame_stack`: once a cycle, like a table's segment), not for those the thread's own
+/// trace reads: a running thread is traced again in every slice while the collector marks,
+/// so a slice that stopped after a deep one made the mark take more slices and the stack
+/// more traces (metamethod_recursion_all's worst step 1.1-1.4 -> 1.55-1.6 ms with whole
+/// stacks of more than 4,096 slots counted).
 #[inline]
 pub(crate) fn note_slice_slots(n: usize) {
     let (read, cap) = SLICE_SLOTS.get();

@@ -249,17 +249,21 @@ unsafe impl<'gc> Collect<'gc> for crate::string::ChunkSlots<'gc> {
 // each one traced the whole stack again (a 30 MiB stack: half of every step of a deep
 // recursion).
 //
-// The frames below the frame stack's watermark are left to its segments (see
-// `frame_stack`, whose invariants make that sound): the thread traces the frames from the
-// watermark (or the end of the segments, if they cover less) up, and the segments'
-// pointers, so every segment is traced in each cycle that reaches the thread.
+// The frames and the values below the frame stack's and the value stack's watermarks are
+// left to the segments (see `frame_stack`, whose invariants make that sound): the thread
+// traces the frames and the values from the watermarks (or the end of what the segments
+// cover, if they cover less) up, and the segments' pointers, so every segment is traced in
+// each cycle that reaches the thread.
 unsafe impl<'gc> Collect<'gc> for crate::thread::ThreadState<'gc> {
     fn trace<T: Trace<'gc>>(&self, cc: &mut T) {
         let (frames, segments) = self.frames.traced_by_thread();
+        let slots = self.frames.slots_traced_by_thread(&self.stack);
         // A frame holds a few values (a closure, or a continuation's state and handler).
-        note_traced(self.stack.len() + 4 * frames.len());
+        note_traced(slots.len() + 4 * frames.len());
         let mut trace = |r| trace_reference(cc, r);
-        self.stack.references(&mut trace);
+        for v in slots {
+            trace(Reference::Value(*v));
+        }
         for f in frames {
             f.references(&mut trace);
         }
@@ -271,19 +275,26 @@ unsafe impl<'gc> Collect<'gc> for crate::thread::ThreadState<'gc> {
 }
 
 // SAFETY: a segment holds one `Gc`, its thread, traced; it also traces the references of
-// the frames it covers below the watermark (`FrameStack::traced_by_segment`), which the
-// thread's trace leaves to it (see `ThreadState`'s impl above and `frame_stack`). The
-// thread's state is borrowed for that: the collector runs outside mutations, when no borrow
-// of it is held (as for `TableSegment`). It pays for the frames it reads from the running
-// slice's debt (`gc::credit_visits`: a frame is 120 bytes read, about what a weak pointer's
-// visit costs), so a slice that meets many segments stops sooner.
+// the frames and the values it covers below the watermarks (`FrameStack::traced_by_segment`,
+// `frame_stack::slots_traced_by_segment`), which the thread's trace leaves to it (see
+// `ThreadState`'s impl above and `frame_stack`). The thread's state is borrowed for that:
+// the collector runs outside mutations, when no borrow of it is held (as for
+// `TableSegment`). It pays for the frames it reads from the running slice's debt
+// (`gc::credit_visits`: a frame is 120 bytes read, about what a weak pointer's visit
+// costs), so a slice that meets many segments stops sooner, and counts its values towards
+// the slice's cap of slots (`gc::note_slice_slots`, as a table's segment does).
 unsafe impl<'gc> Collect<'gc> for crate::frame_stack::FrameSegment<'gc> {
     fn trace<T: Trace<'gc>>(&self, cc: &mut T) {
         cc.trace(&self.thread);
         let st = self.thread.0.state.borrow();
         let frames = st.frames.traced_by_segment(self.index);
-        note_traced(4 * frames.len());
+        let slots = crate::frame_stack::slots_traced_by_segment(&st.stack, self.index);
+        note_traced(slots.len() + 4 * frames.len());
         crate::gc::credit_visits(frames.len());
+        crate::gc::note_slice_slots(slots.len());
+        for v in slots {
+            cc.trace(v);
+        }
         for f in frames {
             f.references(&mut |r| trace_reference(cc, r));
         }

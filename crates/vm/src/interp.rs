@@ -507,7 +507,7 @@ enum ConcatStep<'gc> {
 /// Reduces the concatenation of `stack[first..top]` from the right.
 fn concat_reduce<'gc>(
     ctx: Context<'gc>,
-    stack: &mut [Value<'gc>],
+    stack: &mut crate::frame_stack::ValueStack<'gc>,
     first: usize,
     mut top: usize,
     fuel: &mut Fuel,
@@ -742,7 +742,22 @@ pub(crate) fn set_len_nil_filled(ts: &mut ThreadState<'_>, len: usize) {
         if len > ts.stack.capacity() {
             grow_stack(ts, len - cur);
         }
-        ts.stack.resize(len, Value::Nil);
+        ts.stack.grow_nil_filled(len);
+    }
+}
+
+/// [`set_len_nil_filled`] for the return fast path. Precondition **W**
+/// (`gc_unsafe::unchecked`): `len` is at or above the value stack's watermark.
+#[inline(always)]
+fn set_len_nil_filled_above(ts: &mut ThreadState<'_>, len: usize) {
+    let cur = ts.stack.len();
+    if len <= cur {
+        ts.stack.truncate_above(len);
+    } else {
+        if len > ts.stack.capacity() {
+            grow_stack(ts, len - cur);
+        }
+        ts.stack.grow_nil_filled(len);
     }
 }
 
@@ -751,14 +766,17 @@ pub(crate) fn set_len_nil_filled(ts: &mut ThreadState<'_>, len: usize) {
 /// parameters and the other registers; `keep <= end`). What `truncate(keep)` then
 /// `set_len_nil_filled(end)` do, with one capacity check: when the buffer grows, the
 /// thread's charge follows.
+/// Precondition **W** (`gc_unsafe::unchecked`): `keep` is at or above the value stack's
+/// watermark (the call fast path: `keep` is at or above the callee's base, above the
+/// running caller's).
 #[inline(always)]
 fn size_frame_stack(ts: &mut ThreadState<'_>, keep: usize, end: usize) {
-    ts.stack.truncate(keep);
+    ts.stack.truncate_above(keep);
     let n = end - ts.stack.len();
     if end > ts.stack.capacity() {
         grow_stack(ts, n);
     }
-    ts.stack.resize(end, Value::Nil);
+    ts.stack.grow_nil_filled(end);
 }
 
 #[cold]
@@ -1004,6 +1022,8 @@ fn run_mode<'gc, const CHECKED: bool>(
         // A borrow of the stack: while it lives, nothing else can touch the stack (the
         // borrow checker sees to it), and it is taken again (`refresh!`) after whatever used
         // the thread state and before the next register access.
+        // W (`gc_unsafe::unchecked`): the value stack's watermark at or below `base`.
+        ts.stack.unseal_to(base);
         let mut regs: &mut [Value<'gc>] = unchecked::window(&mut ts.stack, base);
         // The instruction pointer: `code[pc]`'s address, the frame's `pc` being
         // `ip.pc(code)` (kept instead of `pc`: the dispatch reads the instruction straight
@@ -1201,6 +1221,8 @@ fn run_mode<'gc, const CHECKED: bool>(
         }
         // After a fast return into a Lua caller (its frame `$caller` now on top, its results
         // in place): stop if the fuel ran out, else go on in the caller's frame.
+        // (W: the return fast paths lowered the value stack's watermark to the caller's
+        // base before coming here.)
         macro_rules! back_to_caller {
             ($caller:expr) => {{
                 if budget!() <= 0 {
@@ -2264,6 +2286,8 @@ fn run_mode<'gc, const CHECKED: bool>(
                         fixed_count_return(&ts.frames).filter(|_| first + n <= ts.stack.len());
                     if let Some((func, want, caller)) = fast {
                         ts.frames.pop();
+                        // W for the caller's window (the stores below are checked).
+                        ts.stack.unseal_to(caller.base);
                         // Values move down (`func < first`) before the stack is cut to the
                         // caller's registers, which may end below them.
                         let k = n.min(want);
@@ -2327,20 +2351,31 @@ fn run_mode<'gc, const CHECKED: bool>(
                     let fast = fixed_count_return(&ts.frames);
                     if let Some((func, want, caller)) = fast {
                         ts.frames.pop();
+                        // W for the caller's window and for the results at `func`, a
+                        // register of the caller (`min`: whatever the frames hold).
+                        ts.stack.unseal_to(caller.base.min(func));
                         // The result goes to `func` (a register of the caller, below `base`)
                         // first, while the callee's registers are still there: held across
                         // the resize below, it was spilled and read back in pieces.
                         match *ins {
-                            Instruction::Return1 { a } => {
-                                move_result(&mut ts.stack, base + a as usize, func)
+                            Instruction::Return1 { a } => move_result(
+                                unchecked::window(&mut ts.stack, func),
+                                base + a as usize - func,
+                                0,
+                            ),
+                            _ => {
+                                *unchecked::reg_mut(unchecked::window(&mut ts.stack, func), 0) =
+                                    Value::Nil
                             }
-                            _ => *unchecked::reg_mut(&mut ts.stack, func) = Value::Nil,
                         }
                         // The caller may want more values than the callee had registers
                         // (`local a, b, ..., z = f()`): size the stack first.
-                        set_len_nil_filled(ts, caller.stack_end.max(func + want));
-                        for i in 1..want {
-                            *unchecked::reg_mut(&mut ts.stack, func + i) = Value::Nil;
+                        set_len_nil_filled_above(ts, caller.stack_end.max(func + want));
+                        if want > 1 {
+                            let results = unchecked::window(&mut ts.stack, func);
+                            for i in 1..want {
+                                *unchecked::reg_mut(results, i) = Value::Nil;
+                            }
                         }
                         back_to_caller!(caller);
                     }

@@ -120,7 +120,8 @@ pub const C_CALLS_LIMIT: u32 = 199;
 /// (`Collect` is implemented in `gc_unsafe`, by `References`, reporting the slots it traces
 /// to the collector's pacing.)
 pub struct ThreadState<'gc> {
-    pub stack: Vec<Value<'gc>>,
+    /// The values, traced in segments below a watermark (see `frame_stack`).
+    pub stack: crate::frame_stack::ValueStack<'gc>,
     /// The frames, traced in segments below a watermark (see `frame_stack`).
     pub frames: crate::frame_stack::FrameStack<'gc>,
     pub open_upvalues: Vec<UpValue<'gc>>,
@@ -288,7 +289,7 @@ impl<'gc> JournaledState<'gc> for ThreadState<'gc> {
             charge,
         } = self;
         ThreadState {
-            stack: copy_exact(stack, stack.capacity()),
+            stack: stack.copy_exact(),
             frames: frames.copy_exact(),
             open_upvalues: copy_exact(open_upvalues, open_upvalues.capacity()),
             tbc_slots: copy_exact(tbc_slots, tbc_slots.capacity()),
@@ -315,6 +316,7 @@ impl<'gc> JournaledState<'gc> for ThreadState<'gc> {
         std::mem::swap(&mut self.charge, &mut saved.charge);
         *self = saved;
         self.frames.unseal_all();
+        self.stack.unseal_all();
         self.charge.set(bytes);
     }
 
@@ -411,7 +413,7 @@ impl<'gc> ThreadState<'gc> {
         fn piece<T>(v: &Vec<T>) -> usize {
             shrunk_capacity(v).map_or(0, |cap| (v.capacity() - cap) * std::mem::size_of::<T>())
         }
-        piece(&self.stack) + piece(self.frames.buffer())
+        piece(self.stack.buffer()) + piece(self.frames.buffer())
     }
 
     /// Gives back part of an excess capacity (see [`has_excess`](Self::has_excess)): each
@@ -422,7 +424,7 @@ impl<'gc> ThreadState<'gc> {
     /// step sizes.
     pub(crate) fn shrink_excess(&mut self) {
         let mut shrunk = false;
-        if let Some(cap) = shrunk_capacity(&self.stack) {
+        if let Some(cap) = shrunk_capacity(self.stack.buffer()) {
             self.stack.shrink_to(cap);
             shrunk = true;
         }
@@ -498,7 +500,7 @@ impl<'gc> Thread<'gc> {
                 state: Journaled::new(
                     epoch,
                     ThreadState {
-                        stack: Vec::new(),
+                        stack: crate::frame_stack::ValueStack::new(),
                         frames: crate::frame_stack::FrameStack::new(),
                         open_upvalues: Vec::new(),
                         tbc_slots: Vec::new(),

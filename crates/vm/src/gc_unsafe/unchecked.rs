@@ -61,6 +61,22 @@
 //!   `snapshot::validate` already checks their `pc` against the code and `stack_end ==
 //!   base + mss`, and the counts K and U; `rebuild` checks K and U again as it builds).
 //!
+//! * **W** — the value stack's watermark (`frame_stack`: the values below it are traced
+//!   by segments and must not change unless it is lowered first) is at or below `base`
+//!   whenever [`window`]`(stack, base)` is taken, so the writes through `regs` (registers,
+//!   at or above `base`) and the fast paths' frame sizing need no check of it. Established
+//!   at the top of `interp::run_mode`'s `'frame` loop (`ValueStack::unseal_to(base)`, on
+//!   every (re)entry into a frame) and by the return fast paths (`unseal_to` the caller's
+//!   base, or `func` if lower, right after popping the returning frame and before writing
+//!   its results at `func`); kept in between because the watermark only goes down while
+//!   the loop runs (it is raised only by `FrameStack::after_run`, which the executor calls
+//!   after `interp::run` returns, and the loop holds the thread's `&mut ThreadState`
+//!   throughout), and the call fast path enters a callee whose base (its function slot
+//!   plus one, a register of the caller) is above the caller's, after sizing the stack by
+//!   `truncate_above(keep)` with `keep` at or above that base. Windows taken from `func`
+//!   on the return path (`func` at or above the lowered watermark) hand out `[func..]`
+//!   only. `window` and `ValueStack::{above_mut, truncate_above}` `debug_assert!` it.
+//!
 //! Every accessor `debug_assert!`s its bound, so the test suites (debug builds) check the
 //! argument on every access they make.
 //!
@@ -376,28 +392,35 @@ impl<'a> Ip<'a> {
 
 /// `&mut regs[x]` for a register operand `x` of the running frame, `regs` its window
 /// ([`window`]) (read or written through it). Precondition: `x < regs.len()` (O1 + E2,
-/// module docs; the `Return0`/`Return1` fast path also uses it on the whole stack: to move
-/// its result from register `base + a` (O1 + E2) to `func < base` before sizing the stack,
-/// and to write the rest of its results at `func + 1 .. func + want` right after sizing the
-/// stack to at least `func + want`).
+/// module docs; the `Return0`/`Return1` fast path also uses it on the stack from the
+/// running function's slot `func` up: to move its result from register `base + a - func`
+/// (O1 + E2, `func < base`) to 0 before sizing the stack, and to write the rest of its
+/// results at `1 .. want` right after sizing the stack to at least `func + want`).
 #[inline(always)]
 pub(crate) fn reg_mut<'a, 'gc>(stack: &'a mut [Value<'gc>], i: usize) -> &'a mut Value<'gc> {
     debug_assert!(i < stack.len());
     // SAFETY: `i` is a register operand, `< max_stack_size` (O1), of a window at least
-    // `max_stack_size` long (E2); or, on the whole stack, a register of the running frame
-    // (the same), the running function's slot `func < base <= stack.len()`, or an index the
-    // caller has just sized the stack past.
+    // `max_stack_size` long (E2); or, on the stack from the running function's slot
+    // `func < base <= stack.len()`, a register of the running frame (the same), that slot
+    // (0), or an index the caller has just sized the stack past.
     unsafe { stack.get_unchecked_mut(i) }
 }
 
 /// `&mut stack[base..]`: the running frame's register window, register `x` at index `x`.
-/// Precondition: `base <= stack.len()` (E2, module docs: `stack.len() >= base +
-/// max_stack_size`, so the window holds at least `max_stack_size` registers).
+/// Preconditions: `base <= stack.len()` (E2, module docs: `stack.len() >= base +
+/// max_stack_size`, so the window holds at least `max_stack_size` registers), and `base` is
+/// at or above the value stack's watermark (W, module docs), so writes through the window
+/// need no check of it.
 #[inline(always)]
-pub(crate) fn window<'a, 'gc>(stack: &'a mut [Value<'gc>], base: usize) -> &'a mut [Value<'gc>] {
+pub(crate) fn window<'a, 'gc>(
+    stack: &'a mut crate::frame_stack::ValueStack<'gc>,
+    base: usize,
+) -> &'a mut [Value<'gc>] {
     debug_assert!(base <= stack.len());
-    // SAFETY: `base <= stack.len()` (E2).
-    unsafe { stack.get_unchecked_mut(base..) }
+    debug_assert!(base >= stack.watermark());
+    let all = stack.above_mut(base);
+    // SAFETY: `base <= stack.len() == all.len()` (E2).
+    unsafe { all.get_unchecked_mut(base..) }
 }
 
 /// `hints[k]` for a constant operand `k` of the running frame's code, `hints` its

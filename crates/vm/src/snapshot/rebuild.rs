@@ -577,7 +577,9 @@ pub(crate) fn rebuild<'gc>(
                 let mut ts = Journaled::borrow_mut_unjournaled(t.cell(mc));
                 let charge = std::mem::take(&mut ts.charge);
                 *ts = ThreadState {
-                    stack: with_capacity(stack, stack_cap),
+                    stack: crate::frame_stack::ValueStack::from_vec(with_capacity(
+                        stack, stack_cap,
+                    )),
                     frames: crate::frame_stack::FrameStack::from_vec(with_capacity(
                         frames, frames_cap,
                     )),
