@@ -735,15 +735,9 @@ fn move_result(stack: &mut [Value<'_>], from: usize, to: usize) {
 /// buffer grows, the thread's memory charge follows.
 #[inline(always)]
 pub(crate) fn set_len_nil_filled(ts: &mut ThreadState<'_>, len: usize) {
-    let cur = ts.stack.len();
-    if len <= cur {
-        ts.stack.truncate(len);
-    } else {
-        if len > ts.stack.capacity() {
-            grow_stack(ts, len - cur);
-        }
-        ts.stack.grow_nil_filled(len);
-    }
+    // (A shorter stack: its new end may be below the value stack's watermark.)
+    ts.stack.unseal_to(len);
+    set_len_nil_filled_above(ts, len);
 }
 
 /// [`set_len_nil_filled`] for the return fast path. Precondition **W**
@@ -765,10 +759,9 @@ fn set_len_nil_filled_above(ts: &mut ThreadState<'_>, len: usize) {
 /// arguments the callee takes; `keep <= stack.len()`), then nil up to `end` (missing
 /// parameters and the other registers; `keep <= end`). What `truncate(keep)` then
 /// `set_len_nil_filled(end)` do, with one capacity check: when the buffer grows, the
-/// thread's charge follows.
-/// Precondition **W** (`gc_unsafe::unchecked`): `keep` is at or above the value stack's
-/// watermark (the call fast path: `keep` is at or above the callee's base, above the
-/// running caller's).
+/// thread's charge follows. Precondition **W** (`gc_unsafe::unchecked`): `keep` is at or
+/// above the value stack's watermark (the call fast path: `keep` is at or above the
+/// callee's base, above the running caller's).
 #[inline(always)]
 fn size_frame_stack(ts: &mut ThreadState<'_>, keep: usize, end: usize) {
     ts.stack.truncate_above(keep);
