@@ -626,6 +626,45 @@ impl<'gc> std::ops::IndexMut<usize> for ValueStack<'gc> {
 mod tests {
     use super::*;
 
+    /// A thread paused 5,000 calls down (out of fuel in a loop at the bottom of a
+    /// recursion) has its frames and most of its values sealed, with segments covering them
+    /// (so its own traces read only the top): what the collector's bounded slices rely on
+    /// for deep recursions.
+    #[test]
+    fn a_deep_recursion_seals_its_frames_and_values() {
+        let mut lua = crate::Lua::core();
+        let exec = lua
+            .chunk(
+                "local function deep(n) if n == 0 then while true do end end \
+                 local r = deep(n - 1) return r end deep(5000)",
+            )
+            .start(())
+            .unwrap();
+        for _ in 0..100 {
+            assert!(!lua.step(&exec, &mut crate::Fuel::new(10_000)).is_done());
+        }
+        lua.enter(|ctx| {
+            let thread = ctx.fetch_executor(&exec).unwrap().main_thread();
+            let ts = thread.borrow();
+            let (frames, segments) = ts.frames.traced_by_thread();
+            let values = ts.frames.slots_traced_by_thread(&ts.stack);
+            assert!(ts.frames.len() > 5000, "{} frames", ts.frames.len());
+            assert!(
+                frames.len() < FRAME_SEGMENT + UNSEALED_TOP,
+                "{} frames",
+                frames.len()
+            );
+            assert!(ts.stack.watermark() > 0);
+            assert!(
+                values.len() < ts.stack.len() / 2,
+                "{} of {}",
+                values.len(),
+                ts.stack.len()
+            );
+            assert!(segments.len() * VALUE_SEGMENT >= ts.stack.watermark());
+        });
+    }
+
     /// Every change of a slot lowers the watermark to that slot first (and nothing below it
     /// is changed): the soundness of the stack's segments rests on this.
     #[test]
