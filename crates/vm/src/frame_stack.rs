@@ -30,8 +30,8 @@
 //!   truncations) first lowers it to the first slot it may write, wherever that is (an open
 //!   upvalue's slot in a deep frame, `debug.setlocal`'s). The exceptions are the
 //!   interpreter's register windows and frame sizing on its call and return fast paths
-//!   (`above_mut`, `truncate_above`: a check per call or return there cost 7-9% on
-//!   call-heavy code): they write only at or above a floor that the interpreter keeps at or
+//!   (`above_mut`, `truncate_above`: a check at each of their writes, 5-7 a call and
+//!   return, cost 7-9% on call-heavy code): they write only at or above a floor that the interpreter keeps at or
 //!   above the watermark by lowering it once per frame entry and return (invariant **W**,
 //!   argued in `gc_unsafe::unchecked` and asserted at every use in debug builds). The
 //!   frames and the values are private to this module, and only these methods hand out
