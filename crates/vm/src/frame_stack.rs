@@ -248,9 +248,10 @@ impl<'gc> FrameStack<'gc> {
 
     fn wants_sealing_deep(&self, stack: &ValueStack<'gc>) -> bool {
         let segments = self.segments.len();
-        self.segments_wanted(stack) > segments
-            || self.frames_sealable().min(segments * FRAME_SEGMENT) > self.sealed
-            || self.slots_sealable(stack).min(segments * VALUE_SEGMENT) > stack.sealed
+        let (frames, slots) = (self.frames_sealable(), self.slots_sealable(stack));
+        (frames / FRAME_SEGMENT).max(slots / VALUE_SEGMENT) > segments
+            || frames.min(segments * FRAME_SEGMENT) > self.sealed
+            || slots.min(segments * VALUE_SEGMENT) > stack.sealed
     }
 
     /// After a run of `thread`'s frames (whose state this is, borrowed mutably, so the
@@ -405,11 +406,6 @@ impl<'gc> ValueStack<'gc> {
         ))
     }
 
-    /// The values as a vector (an executor's results).
-    pub(crate) fn to_vec(&self) -> Vec<Value<'gc>> {
-        self.values.clone()
-    }
-
     /// The buffer (its capacity, for `shrunk_capacity`).
     pub(crate) fn buffer(&self) -> &Vec<Value<'gc>> {
         &self.values
@@ -420,11 +416,13 @@ impl<'gc> ValueStack<'gc> {
         self.values.capacity()
     }
 
-    /// Lowers the watermark to `i`: slot `i` and those above it may change.
+    /// Lowers the watermark to `floor`: slot `floor` and those above it may change (and
+    /// writes there need no further check: the interpreter's invariant **W**,
+    /// `gc_unsafe::unchecked`).
     #[inline(always)]
-    fn unseal(&mut self, i: usize) {
-        if i < self.sealed {
-            self.unseal_cold(i);
+    pub(crate) fn unseal_to(&mut self, floor: usize) {
+        if floor < self.sealed {
+            self.unseal_cold(floor);
         }
     }
 
@@ -432,13 +430,6 @@ impl<'gc> ValueStack<'gc> {
     #[inline(never)]
     fn unseal_cold(&mut self, i: usize) {
         self.sealed = i;
-    }
-
-    /// Lowers the watermark to `floor` (so writes at and above it need no further check:
-    /// the interpreter's invariant **W**, `gc_unsafe::unchecked`).
-    #[inline(always)]
-    pub(crate) fn unseal_to(&mut self, floor: usize) {
-        self.unseal(floor);
     }
 
     /// The watermark (for `gc_unsafe::unchecked`'s debug checks of **W**).
@@ -477,7 +468,7 @@ impl<'gc> ValueStack<'gc> {
     /// Slot `i`, to change, if it exists.
     #[inline(always)]
     pub(crate) fn get_mut(&mut self, i: usize) -> Option<&mut Value<'gc>> {
-        self.unseal(i);
+        self.unseal_to(i);
         self.values.get_mut(i)
     }
 
@@ -489,7 +480,7 @@ impl<'gc> ValueStack<'gc> {
 
     #[inline(always)]
     pub(crate) fn truncate(&mut self, len: usize) {
-        self.unseal(len);
+        self.unseal_to(len);
         self.values.truncate(len);
     }
 
@@ -500,7 +491,7 @@ impl<'gc> ValueStack<'gc> {
     /// Sets the length to `len`, new slots holding `v`.
     #[inline(always)]
     pub(crate) fn resize(&mut self, len: usize, v: Value<'gc>) {
-        self.unseal(len);
+        self.unseal_to(len);
         self.values.resize(len, v);
     }
 
@@ -518,24 +509,24 @@ impl<'gc> ValueStack<'gc> {
     }
 
     pub(crate) fn insert(&mut self, i: usize, v: Value<'gc>) {
-        self.unseal(i);
+        self.unseal_to(i);
         self.values.insert(i, v);
     }
 
     pub(crate) fn remove(&mut self, i: usize) -> Value<'gc> {
-        self.unseal(i);
+        self.unseal_to(i);
         self.values.remove(i)
     }
 
     /// Removes the slots of `range` (those above move down).
     pub(crate) fn drain(&mut self, range: std::ops::Range<usize>) {
-        self.unseal(range.start);
+        self.unseal_to(range.start);
         self.values.drain(range);
     }
 
     /// Copies the slots of `src` to `dest` (`copy_within` of slices).
     pub(crate) fn copy_within(&mut self, src: impl std::ops::RangeBounds<usize>, dest: usize) {
-        self.unseal(dest);
+        self.unseal_to(dest);
         self.values.copy_within(src, dest);
     }
 
@@ -577,7 +568,7 @@ macro_rules! index_mut_range {
         impl<'gc> std::ops::IndexMut<$range> for ValueStack<'gc> {
             #[inline(always)]
             fn index_mut(&mut self, r: $range) -> &mut [Value<'gc>] {
-                self.unseal(*r.start());
+                self.unseal_to(r.first());
                 &mut self.values[r]
             }
         }
@@ -586,24 +577,24 @@ macro_rules! index_mut_range {
 
 /// The first slot of a range.
 trait RangeStart {
-    fn start(&self) -> &usize;
+    fn first(&self) -> usize;
 }
 
 impl RangeStart for std::ops::Range<usize> {
-    fn start(&self) -> &usize {
-        &self.start
+    fn first(&self) -> usize {
+        self.start
     }
 }
 
 impl RangeStart for std::ops::RangeFrom<usize> {
-    fn start(&self) -> &usize {
-        &self.start
+    fn first(&self) -> usize {
+        self.start
     }
 }
 
 impl RangeStart for std::ops::RangeInclusive<usize> {
-    fn start(&self) -> &usize {
-        std::ops::RangeInclusive::start(self)
+    fn first(&self) -> usize {
+        *self.start()
     }
 }
 
@@ -617,7 +608,7 @@ index_mut_range!(
 impl<'gc> std::ops::IndexMut<usize> for ValueStack<'gc> {
     #[inline(always)]
     fn index_mut(&mut self, i: usize) -> &mut Value<'gc> {
-        self.unseal(i);
+        self.unseal_to(i);
         &mut self.values[i]
     }
 }
