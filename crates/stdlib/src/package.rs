@@ -13,7 +13,10 @@
 //! `require` never recurses on the Rust stack: each searcher and the loader are called
 //! through continuations.
 
-use lunette_vm::{Action, Callback, CallbackFn, Context, Error, Exec, Outcome, Table, Then, Value};
+use lunette_vm::big_string::{Shape, BUILD_IN_PIECES};
+use lunette_vm::{
+    Action, Callback, CallbackFn, Context, Error, Exec, LuaString, Outcome, Table, Then, Value,
+};
 
 use crate::base::set;
 use crate::util::{check_string, opt_string};
@@ -43,6 +46,25 @@ fn permanents(p: &mut lunette_vm::Permanents) {
     p.continuation(("package", "module_compiled"), "require", module_compiled);
     p.continuation(("package", "after_searcher"), "require", after_searcher);
     p.continuation(("package", "after_loader"), "require", after_loader);
+    p.continuation(("package", "source_named"), "require", source_named);
+    p.continuation(("package", "require_cut"), "require", require_cut);
+    p.continuation(
+        ("package", "preload_named"),
+        "searcher_preload",
+        preload_named,
+    );
+    p.continuation(
+        ("package", "sources_named"),
+        "searcher_sources",
+        sources_named,
+    );
+    p.continuation(("package", "lua_named"), "searcher_Lua", lua_named);
+    p.continuation(
+        ("package", "searchpath_named"),
+        "package.searchpath",
+        searchpath_named,
+    );
+    p.continuation(("package", "raise_built"), "require", raise_built);
 }
 
 /// Opens the package library. Open it last: `package.loaded` is filled with the libraries
@@ -247,14 +269,22 @@ fn searcher_preload<'gc>(
     exec: &mut Exec<'gc, '_>,
 ) -> Result<Action<'gc>, Error<'gc>> {
     let name = check_string(ctx, exec, 0)?;
+    let name = match c_name(ctx, exec, name, ("searcher_preload", preload_named))? {
+        Joined::Now(name) => name,
+        Joined::Building(action) => return Ok(action),
+    };
     let (pkg, _) = searcher_binding(exec)?;
     let Value::Table(preload) = package_field(ctx, pkg, "preload", PRELOAD_KEY) else {
         return Err(Error::runtime("'package.preload' must be a table"));
     };
     let v = preload.get(Value::String(name));
     if v.is_nil() {
-        let msg = format!("no field package.preload['{}']", name.to_str_lossy());
-        exec.set_return(ctx.str(&msg));
+        let parts = [
+            ctx.str("no field package.preload['"),
+            Value::String(name),
+            ctx.str("']"),
+        ];
+        return return_joined(ctx, exec, &parts);
     } else {
         exec.replace(&[v, ctx.str(":preload:")]);
     }
@@ -285,6 +315,10 @@ fn searcher_sources<'gc>(
     exec: &mut Exec<'gc, '_>,
 ) -> Result<Action<'gc>, Error<'gc>> {
     let name = check_string(ctx, exec, 0)?;
+    let name = match c_name(ctx, exec, name, ("searcher_sources", sources_named))? {
+        Joined::Now(name) => name,
+        Joined::Building(action) => return Ok(action),
+    };
     let (pkg, env) = searcher_binding(exec)?;
     let src = match pkg.get(ctx.key("sources")) {
         Value::Table(t) => t.get(Value::String(name)),
@@ -292,11 +326,66 @@ fn searcher_sources<'gc>(
         _ => return Err(Error::runtime("'package.sources' must be a table")),
     };
     let Value::String(src) = src else {
-        let msg = format!("no field package.sources['{}']", name.to_str_lossy());
-        exec.set_return(ctx.str(&msg));
-        return Ok(Action::Return);
+        let parts = [
+            ctx.str("no field package.sources['"),
+            Value::String(name),
+            ctx.str("']"),
+        ];
+        return return_joined(ctx, exec, &parts);
     };
-    let chunk = format!("={}", name.to_str_lossy());
+    // The chunk name `=name` (in pieces for a long name, then `source_named`).
+    let parts = [ctx.str("="), Value::String(name)];
+    let about = crate::string::state_table(
+        ctx,
+        &[
+            Value::String(name),
+            Value::String(src),
+            env.unwrap_or(Value::Nil),
+        ],
+    );
+    let then = Then::new("require", source_named, Value::Table(about));
+    match join(ctx, exec, &parts, joined_len(&parts, usize::MAX), then)? {
+        Joined::Now(chunk_name) => compile_source(ctx, exec, name, src, env, chunk_name),
+        Joined::Building(action) => Ok(action),
+    }
+}
+
+/// After the string builder made a long module name's chunk name (upvalue: `[name, source,
+/// environment or nil]`).
+fn source_named<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    _o: Outcome<'gc>,
+) -> Result<Action<'gc>, Error<'gc>> {
+    let lost = || Error::runtime("require: lost state");
+    let Value::Table(about) = exec.upvalue else {
+        return Err(lost());
+    };
+    let (Value::String(name), Value::String(src), Value::String(chunk_name)) =
+        (about.get_int(1), about.get_int(2), exec.arg(0))
+    else {
+        return Err(lost());
+    };
+    let env = about.get_int(3);
+    compile_source(
+        ctx,
+        exec,
+        name,
+        src,
+        (!env.is_nil()).then_some(env),
+        chunk_name,
+    )
+}
+
+/// Compiles `package.sources[name]` (see [`compile_module`]).
+fn compile_source<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    name: LuaString<'gc>,
+    src: LuaString<'gc>,
+    env: Option<Value<'gc>>,
+    chunk_name: LuaString<'gc>,
+) -> Result<Action<'gc>, Error<'gc>> {
     compile_module(
         ctx,
         exec,
@@ -307,7 +396,7 @@ fn searcher_sources<'gc>(
             ctx.new_string(b":sources:"),
         ],
         src,
-        ctx.new_string(chunk.as_bytes()),
+        chunk_name,
     )
 }
 
@@ -333,7 +422,7 @@ fn compile_module<'gc>(
 
 /// After [`compile_module`]'s `load` (upvalue: `[name, where, extra value]`).
 fn module_compiled<'gc>(
-    _ctx: Context<'gc>,
+    ctx: Context<'gc>,
     exec: &mut Exec<'gc, '_>,
     _o: Outcome<'gc>,
 ) -> Result<Action<'gc>, Error<'gc>> {
@@ -345,13 +434,41 @@ fn module_compiled<'gc>(
         exec.replace(&[f, about.get_int(3)]);
         return Ok(Action::Return);
     }
-    let text = |v: Value<'gc>| v.as_string().map(|s| s.to_str_lossy().into_owned());
-    Err(Error::runtime(format!(
-        "error loading module '{}' from {}:\n\t{}",
-        text(about.get_int(1)).unwrap_or_default(),
-        text(about.get_int(2)).unwrap_or_default(),
-        lunette_vm::display_plain(exec.arg(1))
-    )))
+    // PUC: `luaL_error(L, "error loading module '%s' from file '%s':\n\t%s", ...)`.
+    let message = match exec.arg(1) {
+        v @ Value::String(_) => v,
+        other => ctx.str(&lunette_vm::display_plain(other)),
+    };
+    let parts = [
+        ctx.str(&exec.where_(1)),
+        ctx.str("error loading module '"),
+        about.get_int(1),
+        ctx.str("' from "),
+        about.get_int(2),
+        ctx.str(":\n\t"),
+        message,
+    ];
+    raise_joined(ctx, exec, &parts, joined_len(&parts, parts.len() - 1))
+}
+
+/// Charges and reserves what [`search_path`] builds for `name` over `path`: the file names
+/// (each `?` replaced by the name) and the message that lists them, twice their bytes.
+fn pay_search<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    name: &[u8],
+    path: &[u8],
+) -> Result<(), Error<'gc>> {
+    let marks = memchr::memchr_iter(b'?', path).count();
+    let templates = memchr::memchr_iter(b';', path).count() + 1;
+    let bytes = marks
+        .saturating_mul(name.len())
+        .saturating_add(path.len())
+        .saturating_add(templates.saturating_mul(16))
+        .saturating_mul(2);
+    ctx.reserve_memory(bytes)?;
+    crate::string::charge_bytes(exec, bytes);
+    Ok(())
 }
 
 /// PUC's `searchpath`: `Ok(filename)` or `Err("no file 'a'\n\tno file 'b'")`.
@@ -402,6 +519,13 @@ fn replace_all(s: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
 fn searchpath<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
     let name = check_string(ctx, exec, 0)?;
     let path = check_string(ctx, exec, 1)?;
+    opt_string(ctx, exec, 2)?;
+    opt_string(ctx, exec, 3)?;
+    let name = match c_name(ctx, exec, name, ("package.searchpath", searchpath_named))? {
+        Joined::Now(name) => name,
+        Joined::Building(action) => return Ok(action),
+    };
+    pay_search(ctx, exec, name.as_bytes(), path.as_bytes())?;
     let sep = opt_string(ctx, exec, 2)?
         .map(|s| s.as_bytes().to_vec())
         .unwrap_or_else(|| b".".to_vec());
@@ -420,10 +544,15 @@ fn searcher_lua<'gc>(
     exec: &mut Exec<'gc, '_>,
 ) -> Result<Action<'gc>, Error<'gc>> {
     let name = check_string(ctx, exec, 0)?;
+    let name = match c_name(ctx, exec, name, ("searcher_Lua", lua_named))? {
+        Joined::Now(name) => name,
+        Joined::Building(action) => return Ok(action),
+    };
     let (pkg, env) = searcher_binding(exec)?;
     let Value::String(path) = pkg.get(ctx.key("path")) else {
         return Err(Error::runtime("'package.path' must be a string"));
     };
+    pay_search(ctx, exec, name.as_bytes(), path.as_bytes())?;
     let file = match search_path(name.as_bytes(), path.as_bytes(), b".", b"/") {
         Ok(f) => f,
         Err(msg) => {
@@ -471,13 +600,63 @@ fn searcher_lua<'gc>(
 // ---------------------------------------------------------------------------------------
 // require
 
-// The state of a `require` in progress is a table:
-// [1] name, [2] index of the searcher being called, [3] accumulated messages,
-// [4] searchers table, [5] the loader's extra value, [6] the `loaded` table.
+// The state of a `require` in progress is a table: [1] name, [2] index of the searcher
+// being called, [3] the bytes of the searchers' messages so far, or -1 once one of them
+// held a zero byte (PUC's message ends there), [4] searchers table, [5] the loader's extra
+// value, [6] the `loaded` table, [7] the name as given (the loader's argument; [1] is its
+// C-string view, see `c_name`), [8] the number of the messages' parts, [9..] those parts
+// ("\n\t", then the message, for each).
+const STATE_NAME: i64 = 1;
+const STATE_SEARCHER: i64 = 2;
+const STATE_MESSAGE_BYTES: i64 = 3;
+const STATE_SEARCHERS: i64 = 4;
+const STATE_EXTRA: i64 = 5;
+const STATE_LOADED: i64 = 6;
+const STATE_GIVEN_NAME: i64 = 7;
+const STATE_PARTS: i64 = 8;
+const STATE_FIRST_PART: i64 = 9;
 
 fn require<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
-    let name = check_string(ctx, exec, 0)?;
+    let given = check_string(ctx, exec, 0)?;
     let pkg = package_table(exec)?;
+    let Some(n) = find_zero(exec, given.as_bytes()) else {
+        return require_named(ctx, exec, pkg, given, given);
+    };
+    let about = crate::string::state_table(ctx, &[Value::Table(pkg), Value::String(given)]);
+    let then = Then::new("require", require_cut, Value::Table(about));
+    match join(ctx, exec, &[Value::String(given)], n, then)? {
+        Joined::Now(name) => require_named(ctx, exec, pkg, given, name),
+        Joined::Building(action) => Ok(action),
+    }
+}
+
+/// After the string builder cut a long name at its first zero byte (upvalue: `[package
+/// table, name as given]`).
+fn require_cut<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    _o: Outcome<'gc>,
+) -> Result<Action<'gc>, Error<'gc>> {
+    let lost = || Error::runtime("require: lost state");
+    let Value::Table(about) = exec.upvalue else {
+        return Err(lost());
+    };
+    let (Value::Table(pkg), Value::String(given), Value::String(name)) =
+        (about.get_int(1), about.get_int(2), exec.arg(0))
+    else {
+        return Err(lost());
+    };
+    require_named(ctx, exec, pkg, given, name)
+}
+
+/// `require` of `name`, the C-string view of the name `given` (see [`c_name`]).
+fn require_named<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    pkg: Table<'gc>,
+    given: LuaString<'gc>,
+    name: LuaString<'gc>,
+) -> Result<Action<'gc>, Error<'gc>> {
     let loaded = loaded_table(ctx, pkg)?;
     let v = loaded.get(Value::String(name));
     if v.is_truthy() {
@@ -487,11 +666,17 @@ fn require<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'g
     let Value::Table(searchers) = pkg.get(ctx.key("searchers")) else {
         return Err(Error::runtime("'package.searchers' must be a table"));
     };
-    let state = ctx.new_table_with_capacity(5, 0);
-    let _ = state.set(ctx, Value::Integer(1), Value::String(name));
-    let _ = state.set(ctx, Value::Integer(3), ctx.str(""));
-    let _ = state.set(ctx, Value::Integer(4), Value::Table(searchers));
-    let _ = state.set(ctx, Value::Integer(6), Value::Table(loaded));
+    let state = ctx.new_table_with_capacity(9, 0);
+    for (k, v) in [
+        (STATE_NAME, Value::String(name)),
+        (STATE_MESSAGE_BYTES, Value::Integer(0)),
+        (STATE_SEARCHERS, Value::Table(searchers)),
+        (STATE_LOADED, Value::Table(loaded)),
+        (STATE_GIVEN_NAME, Value::String(given)),
+        (STATE_PARTS, Value::Integer(0)),
+    ] {
+        let _ = state.set(ctx, Value::Integer(k), v);
+    }
     next_searcher(ctx, exec, state, 1)
 }
 
@@ -529,25 +714,30 @@ fn next_searcher<'gc>(
     state: Table<'gc>,
     i: i64,
 ) -> Result<Action<'gc>, Error<'gc>> {
-    let name = state.get_int(1);
-    let Value::Table(searchers) = state.get_int(4) else {
+    let name = state.get_int(STATE_NAME);
+    let Value::Table(searchers) = state.get_int(STATE_SEARCHERS) else {
         return Err(Error::runtime("require: lost state"));
     };
     let searcher = searchers.get_int(i);
     if searcher.is_nil() {
-        let msg = state
-            .get_int(3)
-            .as_string()
-            .map(|s| s.to_str_lossy().into_owned())
-            .unwrap_or_default();
-        let name = name.as_string().map(|s| s.to_str_lossy().into_owned());
-        return Err(Error::runtime(format!(
-            "module '{}' not found:{}",
-            name.unwrap_or_default(),
-            msg
-        )));
+        // PUC: `luaL_error(L, "module '%s' not found:%s", name, messages)`.
+        let bytes = state.get_int(STATE_MESSAGE_BYTES).as_integer_strict();
+        let mut parts = vec![
+            ctx.str(&exec.where_(1)),
+            ctx.str("module '"),
+            name,
+            ctx.str("' not found:"),
+        ];
+        let header = joined_len(&parts, usize::MAX);
+        let count = state.get_int(STATE_PARTS).as_integer_strict().unwrap_or(0);
+        parts.extend((0..count).map(|k| state.get_int(STATE_FIRST_PART + k)));
+        let total = match bytes {
+            Some(n) if n >= 0 => header + n as usize,
+            _ => joined_len(&parts, 4),
+        };
+        return raise_joined(ctx, exec, &parts, total);
     }
-    let _ = state.set(ctx, Value::Integer(2), Value::Integer(i));
+    let _ = state.set(ctx, Value::Integer(STATE_SEARCHER), Value::Integer(i));
     exec.replace(&[name]);
     Ok(Action::Call {
         function: searcher,
@@ -563,26 +753,48 @@ fn after_searcher<'gc>(
     let Value::Table(state) = exec.upvalue else {
         return Err(Error::runtime("require: lost state"));
     };
-    let i = state.get_int(2).as_integer_strict().unwrap_or(1);
+    let i = state
+        .get_int(STATE_SEARCHER)
+        .as_integer_strict()
+        .unwrap_or(1);
     let loader = exec.arg(0);
     if loader.is_function() {
         let extra = exec.arg(1);
-        let _ = state.set(ctx, Value::Integer(5), extra);
-        exec.replace(&[state.get_int(1), extra]);
+        let _ = state.set(ctx, Value::Integer(STATE_EXTRA), extra);
+        exec.replace(&[state.get_int(STATE_GIVEN_NAME), extra]);
         return Ok(Action::Call {
             function: loader,
             then: Some(Then::new("require", after_loader, Value::Table(state))),
         });
     }
-    if let v @ (Value::String(_) | Value::Integer(_) | Value::Float(_)) = loader {
-        let mut msg = state
-            .get_int(3)
-            .as_string()
-            .map(|s| s.as_bytes().to_vec())
-            .unwrap_or_default();
-        msg.extend_from_slice(b"\n\t");
-        msg.extend_from_slice(lunette_vm::display_plain(v).as_bytes());
-        let _ = state.set(ctx, Value::Integer(3), Value::String(ctx.new_string(&msg)));
+    let bytes = state.get_int(STATE_MESSAGE_BYTES).as_integer_strict();
+    if let (Some(n @ 0..), v @ (Value::String(_) | Value::Integer(_) | Value::Float(_))) =
+        (bytes, loader)
+    {
+        // A message: kept as parts, joined once if no searcher finds the module.
+        let message = match v {
+            Value::String(_) => v,
+            number => ctx.str(&lunette_vm::display_plain(number)),
+        };
+        let count = state.get_int(STATE_PARTS).as_integer_strict().unwrap_or(0);
+        let _ = state.set(
+            ctx,
+            Value::Integer(STATE_FIRST_PART + count),
+            ctx.str("\n\t"),
+        );
+        let _ = state.set(ctx, Value::Integer(STATE_FIRST_PART + count + 1), message);
+        let _ = state.set(ctx, Value::Integer(STATE_PARTS), Value::Integer(count + 2));
+        let bytes = match message.as_string().map(|s| s.as_bytes()) {
+            // (The rest of the messages are past the end of PUC's.)
+            Some(b) if find_zero(exec, b).is_some() => -1,
+            Some(b) => n.saturating_add(2).saturating_add(b.len() as i64),
+            None => -1,
+        };
+        let _ = state.set(
+            ctx,
+            Value::Integer(STATE_MESSAGE_BYTES),
+            Value::Integer(bytes),
+        );
     }
     next_searcher(ctx, exec, state, i + 1)
 }
@@ -595,9 +807,9 @@ fn after_loader<'gc>(
     let Value::Table(state) = exec.upvalue else {
         return Err(Error::runtime("require: lost state"));
     };
-    let name = state.get_int(1);
-    let extra = state.get_int(5);
-    let Value::Table(loaded) = state.get_int(6) else {
+    let name = state.get_int(STATE_NAME);
+    let extra = state.get_int(STATE_EXTRA);
+    let Value::Table(loaded) = state.get_int(STATE_LOADED) else {
         return Err(Error::runtime("require: lost state"));
     };
     let r = exec.arg(0);
@@ -613,6 +825,217 @@ fn after_loader<'gc>(
     }
     exec.replace(&[v, extra]);
     Ok(Action::Return)
+}
+
+// ---------------------------------------------------------------------------------------
+// Messages
+//
+// PUC builds these messages with `%s` of C strings: a module name, a searcher's message or a
+// loading error counts up to its first zero byte (`require` looks the name up that way too).
+// A module name can be as long as the memory limit allows and `require`'s message holds it
+// several times, so messages are kept as parts (strings) and joined once, reserved and
+// charged like any string the library builds, in pieces across steps by the string builder
+// when long (joined with `format!`, a 10 MB name held one step for 180 ms and 200 MB of
+// temporary copies).
+
+/// A callback's first argument `name` up to its first zero byte (PUC's C-string view of a
+/// name): `name` itself when it has none, else that prefix, joined like a message (see
+/// [`join`]); when long, by the string builder, which hands it to `continuation`, which
+/// runs the callback again with it ([`again_with_c_name`]).
+fn c_name<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    name: LuaString<'gc>,
+    (callback, continuation): (&'static str, lunette_vm::ContinuationFn),
+) -> Result<Joined<'gc>, Error<'gc>> {
+    let Some(n) = find_zero(exec, name.as_bytes()) else {
+        return Ok(Joined::Now(name));
+    };
+    // The continuation's state: `[0]` the number of values, then the callback's upvalue and
+    // its arguments after the first (any of them nil).
+    let mut values = vec![exec.upvalue];
+    values.extend(exec.values().iter().skip(1).copied());
+    let rest = crate::string::state_table(ctx, &values);
+    let _ = rest.set(ctx, Value::Integer(0), Value::Integer(values.len() as i64));
+    let then = Then::new(callback, continuation, Value::Table(rest));
+    join(ctx, exec, &[Value::String(name)], n, then)
+}
+
+/// Runs the callback `again` with its name argument cut by [`c_name`] (the builder's result,
+/// in the continuation's region), its upvalue and other arguments as they were.
+fn again_with_c_name<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    again: CallbackFn,
+) -> Result<Action<'gc>, Error<'gc>> {
+    let Value::Table(rest) = exec.upvalue else {
+        return Err(Error::runtime("require: lost state"));
+    };
+    let count = rest.get_int(0).as_integer_strict().unwrap_or(0);
+    let mut args = vec![exec.arg(0)];
+    args.extend((2..=count).map(|k| rest.get_int(k)));
+    exec.replace(&args);
+    exec.upvalue = rest.get_int(1);
+    again(ctx, exec)
+}
+
+fn preload_named<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    _o: Outcome<'gc>,
+) -> Result<Action<'gc>, Error<'gc>> {
+    again_with_c_name(ctx, exec, searcher_preload)
+}
+
+fn sources_named<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    _o: Outcome<'gc>,
+) -> Result<Action<'gc>, Error<'gc>> {
+    again_with_c_name(ctx, exec, searcher_sources)
+}
+
+fn lua_named<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    _o: Outcome<'gc>,
+) -> Result<Action<'gc>, Error<'gc>> {
+    again_with_c_name(ctx, exec, searcher_lua)
+}
+
+fn searchpath_named<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    _o: Outcome<'gc>,
+) -> Result<Action<'gc>, Error<'gc>> {
+    again_with_c_name(ctx, exec, searchpath)
+}
+
+/// Where `bytes` has its first zero byte, the scan charged like a string comparison.
+fn find_zero(exec: &mut Exec<'_, '_>, bytes: &[u8]) -> Option<usize> {
+    exec.charge(bytes.len() / lunette_vm::string::COMPARE_BYTES_PER_FUEL);
+    memchr::memchr(0, bytes)
+}
+
+/// The length of `parts` (strings) joined, cut at the first zero byte of the parts from
+/// index `cut_from` on (PUC's `%s` of a message at the end).
+fn joined_len(parts: &[Value<'_>], cut_from: usize) -> usize {
+    let mut total = 0usize;
+    for (i, p) in parts.iter().enumerate() {
+        let bytes = p.as_string().map(|s| s.as_bytes()).unwrap_or_default();
+        if i >= cut_from {
+            if let Some(z) = memchr::memchr(0, bytes) {
+                return total.saturating_add(z);
+            }
+        }
+        total = total.saturating_add(bytes.len());
+    }
+    total
+}
+
+/// A joined message: written now, or being built by the string builder, which hands it to
+/// the continuation given to [`join`].
+enum Joined<'gc> {
+    Now(LuaString<'gc>),
+    Building(Action<'gc>),
+}
+
+/// Joins `parts` (strings) into a string of their first `total` bytes, reserved first: at
+/// once (charged like the library's other assemblies) when short, else by the string
+/// builder in pieces, which hands it to `then`.
+fn join<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    parts: &[Value<'gc>],
+    total: usize,
+    then: Then<'gc>,
+) -> Result<Joined<'gc>, Error<'gc>> {
+    if total <= BUILD_IN_PIECES {
+        return Ok(Joined::Now(join_now(ctx, exec, parts, total)?));
+    }
+    reserve_joined(ctx, total)?;
+    let st = lunette_vm::big_string::start(ctx, parts, total, Shape::Repeat);
+    exec.clear();
+    exec.push(Value::Table(st));
+    Ok(Joined::Building(Action::Call {
+        function: lunette_vm::big_string::builder(ctx),
+        then: Some(then),
+    }))
+}
+
+/// Checks and reserves a joined string of `total` bytes.
+fn reserve_joined<'gc>(ctx: Context<'gc>, total: usize) -> Result<(), Error<'gc>> {
+    if total > crate::string::MAX_SIZE {
+        return Err(Error::runtime("resulting string too large"));
+    }
+    ctx.reserve_memory(total)
+}
+
+/// [`join`] of a short string (at most `BUILD_IN_PIECES` bytes), written at once.
+fn join_now<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    parts: &[Value<'gc>],
+    total: usize,
+) -> Result<LuaString<'gc>, Error<'gc>> {
+    reserve_joined(ctx, total)?;
+    crate::string::charge_assembly(exec, total);
+    Ok(ctx.new_string_with(total, |out| {
+        let mut at = 0;
+        for p in parts {
+            let bytes = p.as_string().map(|s| s.as_bytes()).unwrap_or_default();
+            let n = bytes.len().min(total - at);
+            out[at..at + n].copy_from_slice(&bytes[..n]);
+            at += n;
+        }
+    }))
+}
+
+/// Returns `parts` joined (a searcher's message).
+fn return_joined<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    parts: &[Value<'gc>],
+) -> Result<Action<'gc>, Error<'gc>> {
+    let total = joined_len(parts, usize::MAX);
+    if total <= BUILD_IN_PIECES {
+        let s = join_now(ctx, exec, parts, total)?;
+        exec.set_return(Value::String(s));
+        return Ok(Action::Return);
+    }
+    reserve_joined(ctx, total)?;
+    Ok(lunette_vm::big_string::return_built(
+        ctx,
+        exec,
+        parts,
+        total,
+        Shape::Repeat,
+        None,
+    ))
+}
+
+/// Raises the first `total` bytes of `parts` joined (which start with the position, as
+/// `luaL_error` writes it).
+fn raise_joined<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    parts: &[Value<'gc>],
+    total: usize,
+) -> Result<Action<'gc>, Error<'gc>> {
+    let then = Then::new("require", raise_built, Value::Nil);
+    match join(ctx, exec, parts, total, then)? {
+        Joined::Now(s) => Err(Error::Value(Value::String(s))),
+        Joined::Building(action) => Ok(action),
+    }
+}
+
+/// Raises the message the string builder made for [`raise_joined`].
+fn raise_built<'gc>(
+    _ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    _o: Outcome<'gc>,
+) -> Result<Action<'gc>, Error<'gc>> {
+    Err(Error::Value(exec.arg(0)))
 }
 
 #[cfg(test)]

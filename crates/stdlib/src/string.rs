@@ -95,7 +95,7 @@ pub fn open(ctx: Context<'_>) {
 pub(crate) const ASSEMBLY_BYTES_PER_FUEL: usize = 64;
 
 /// Charges the assembly of `bytes` bytes of output into a result string.
-fn charge_assembly(exec: &mut Exec<'_, '_>, bytes: usize) {
+pub(crate) fn charge_assembly(exec: &mut Exec<'_, '_>, bytes: usize) {
     exec.charge(bytes / ASSEMBLY_BYTES_PER_FUEL + 1);
 }
 
