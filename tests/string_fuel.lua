@@ -50,4 +50,9 @@ local long_hay = ("ab"):rep(6000) .. "c" .. ("ab"):rep(3000)
 local long_needle = ("ab"):rep(2500) .. "c" .. ("ab"):rep(100)
 print(long_hay:find(long_needle, 1, true), select(2, long_hay:gsub(long_needle, "")),
   #long_hay:match(("ba"):rep(2100)), select(2, long_hay:gsub(("ab"):rep(2100), "")))
+-- string.pack and string.packsize over formats of many items work 256 items at a time.
+local pk = string.pack(("xB"):rep(2000) .. ("x"):rep(70000) .. "<i3", table.unpack((function()
+  local r = {} for i = 1, 2000 do r[i] = i % 256 end r[2001] = -77 return r end)()))
+print(#pk, pk:byte(2), pk:byte(4000), string.unpack("<i3", pk, #pk - 2),
+  string.packsize(("i4x"):rep(3000)), pcall(string.pack, ("B"):rep(600), 1))
 print(#("abc"):rep(1000):upper(), ("abc"):rep(2):reverse())

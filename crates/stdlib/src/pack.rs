@@ -2,7 +2,7 @@
 //! little-endian machine like PUC on x86-64: `int` 4 bytes, `long`/`size_t`/`lua_Integer`
 //! 8, native maximum alignment 8.
 
-use lunette_vm::{Action, Context, Error, Exec, LuaString, Outcome, Then, Value};
+use lunette_vm::{Action, Context, Error, Exec, LuaString, Outcome, Table, Then, Value};
 
 use crate::string::{charge_bytes, lost_state, reserve_buffer, state_table, MAX_SIZE};
 use crate::util::{check_integer, check_number, check_string, opt_integer, pos_relative_start};
@@ -187,18 +187,91 @@ pub(crate) fn pack<'gc>(
     let fmt = check_string(ctx, exec, 0)?;
     // PUC leaves a nil after the arguments, so the first missing one is "got nil".
     exec.push(Value::Nil);
-    let mut p = Parser::new(fmt.as_bytes());
-    let mut out = Vec::new();
-    let mut arg = 0; // 0-based index of the last argument used
+    let run = PackRun {
+        fmt,
+        arg: 0,
+        total: 0,
+        parts: None,
+        nparts: 0,
+    };
+    pack_run(ctx, exec, run, Parser::new(fmt.as_bytes()), Vec::new())
+}
+
+/// Items `pack` and `packsize` handle in one piece before checking their fuel (a format of
+/// millions of `x` took 300 ms in one call).
+const PACK_PIECE: usize = 256;
+/// Output `pack` keeps in its own buffer before moving it into a string part (so its parts
+/// do not depend on where steps end).
+const PACK_PART_BYTES: usize = 1 << 16;
+
+/// Where a `string.pack` is, besides its parser and its output not yet in a part.
+struct PackRun<'gc> {
+    fmt: LuaString<'gc>,
+    /// 0-based index of the last argument used.
+    arg: usize,
+    /// Bytes of output so far (in parts and in the buffer).
+    total: usize,
+    /// The output's parts so far (strings at `1..=nparts`).
+    parts: Option<Table<'gc>>,
+    nparts: i64,
+}
+
+/// Packs the items of `run`'s format from parser state `p` (the arguments are the callback's,
+/// still in its region), `out` the output not yet in a part, in pieces of [`PACK_PIECE`]
+/// items, pausing between pieces when out of fuel.
+fn pack_run<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    mut run: PackRun<'gc>,
+    mut p: Parser<'_>,
+    mut out: Vec<u8>,
+) -> Result<Action<'gc>, Error<'gc>> {
+    let mut items = 0;
     while !p.done() {
-        let (kind, size, pad) = p.details(out.len())?;
-        if out.len() + pad + size > MAX_SIZE {
+        if items == PACK_PIECE {
+            items = 0;
+            if exec.out_of_fuel() {
+                let int = |n: usize| Value::Integer(n as i64);
+                let state = state_table(
+                    ctx,
+                    &[
+                        Value::String(run.fmt),
+                        int(p.pos),
+                        Value::Boolean(p.little),
+                        int(p.max_align),
+                        int(run.arg),
+                        int(run.total),
+                        Value::String(ctx.new_pause_string(&out)),
+                        run.parts.map_or(Value::Nil, Value::Table),
+                        Value::Integer(run.nparts),
+                    ],
+                );
+                return Ok(Action::Pause {
+                    then: Then::new("pack", pack_resume, Value::Table(state)),
+                });
+            }
+        }
+        items += 1;
+        if out.len() >= PACK_PART_BYTES {
+            let parts = *run.parts.get_or_insert_with(|| ctx.new_pause_table(0));
+            run.nparts += 1;
+            let _ = parts.set(
+                ctx,
+                Value::Integer(run.nparts),
+                Value::String(ctx.new_string(&out)),
+            );
+            out.clear();
+        }
+        let (kind, size, pad) = p.details(run.total)?;
+        if run.total + pad + size > MAX_SIZE {
             return Err(Error::runtime("resulting string too large"));
         }
+        let start = out.len();
         reserve_buffer(ctx, &mut out, pad + size)?;
         charge_bytes(exec, pad + size);
         out.resize(out.len() + pad, 0);
-        arg += 1;
+        run.arg += 1;
+        let arg = run.arg;
         match kind {
             Kind::Int => {
                 let n = check_integer(exec, arg)?;
@@ -244,7 +317,7 @@ pub(crate) fn pack<'gc>(
                         "string length does not fit in given size",
                     ));
                 }
-                if out.len() + size + s.len() > MAX_SIZE {
+                if run.total + pad + size + s.len() > MAX_SIZE {
                     return Err(Error::runtime("resulting string too large"));
                 }
                 reserve_buffer(ctx, &mut out, size + s.len())?;
@@ -257,7 +330,7 @@ pub(crate) fn pack<'gc>(
                 if s.contains(&0) {
                     return Err(Error::bad_argument(arg + 1, "string contains zeros"));
                 }
-                if out.len() + s.len() + 1 > MAX_SIZE {
+                if run.total + pad + s.len() + 1 > MAX_SIZE {
                     return Err(Error::runtime("resulting string too large"));
                 }
                 reserve_buffer(ctx, &mut out, s.len() + 1)?;
@@ -267,15 +340,43 @@ pub(crate) fn pack<'gc>(
             }
             Kind::Padding => {
                 out.push(0);
-                arg -= 1;
+                run.arg -= 1;
             }
-            Kind::PadAlign | Kind::Nop => arg -= 1,
+            Kind::PadAlign | Kind::Nop => run.arg -= 1,
         }
+        run.total += out.len() - start;
     }
-    ctx.reserve_memory(out.len())?;
-    charge_bytes(exec, out.len());
-    exec.set_return(Value::String(ctx.new_string(&out)));
-    Ok(Action::Return)
+    crate::string::return_assembled(ctx, exec, run.parts, run.nparts, run.total, &out, None)
+}
+
+fn pack_resume<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    _o: Outcome<'gc>,
+) -> Result<Action<'gc>, Error<'gc>> {
+    let saved = crate::string::SavedState::of(exec.upvalue, "pack")?;
+    let fmt = saved.string(1)?;
+    let mut p = Parser::new(fmt.as_bytes());
+    p.pos = saved.index(2)?.min(fmt.len());
+    p.little = saved.value(3).is_truthy();
+    p.max_align = saved.index(4)?.clamp(1, MAX_INT_SIZE);
+    let out = saved.string(7)?.as_bytes().to_vec();
+    let parts = saved.value(8).as_table();
+    let nparts = saved.index(9)? as i64;
+    let run = PackRun {
+        fmt,
+        arg: saved.index(5)?,
+        total: saved.index(6)?,
+        parts,
+        nparts,
+    };
+    let stored: usize = (1..=nparts)
+        .map(|k| parts.map_or(0, |t| t.get_int(k).as_string().map_or(0, |s| s.len())))
+        .sum();
+    if stored + out.len() != run.total || run.arg >= exec.len() {
+        return Err(lost_state("pack"));
+    }
+    pack_run(ctx, exec, run, p, out)
 }
 
 pub(crate) fn packsize<'gc>(
@@ -283,10 +384,43 @@ pub(crate) fn packsize<'gc>(
     exec: &mut Exec<'gc, '_>,
 ) -> Result<Action<'gc>, Error<'gc>> {
     let fmt = check_string(ctx, exec, 0)?;
-    let mut p = Parser::new(fmt.as_bytes());
-    let mut total: usize = 0;
+    packsize_run(ctx, exec, fmt, Parser::new(fmt.as_bytes()), 0)
+}
+
+/// Adds up the sizes of `fmt`'s items from parser state `p` (`total` so far), in pieces of
+/// [`PACK_PIECE`] items, each charged, pausing between pieces when out of fuel.
+fn packsize_run<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    fmt: LuaString<'gc>,
+    mut p: Parser<'_>,
+    mut total: usize,
+) -> Result<Action<'gc>, Error<'gc>> {
+    let mut items = 0;
     while !p.done() {
+        if items == PACK_PIECE {
+            items = 0;
+            if exec.out_of_fuel() {
+                let int = |n: usize| Value::Integer(n as i64);
+                let state = state_table(
+                    ctx,
+                    &[
+                        Value::String(fmt),
+                        int(p.pos),
+                        Value::Boolean(p.little),
+                        int(p.max_align),
+                        int(total),
+                    ],
+                );
+                return Ok(Action::Pause {
+                    then: Then::new("packsize", packsize_resume, Value::Table(state)),
+                });
+            }
+        }
+        items += 1;
+        let fmt_pos = p.pos;
         let (kind, size, pad) = p.details(total)?;
+        exec.charge(1 + (p.pos - fmt_pos) / 32);
         if kind == Kind::Str || kind == Kind::Zstr {
             return Err(Error::bad_argument(1, "variable-length format"));
         }
@@ -296,9 +430,26 @@ pub(crate) fn packsize<'gc>(
         }
         total += size;
     }
-    charge_bytes(exec, fmt.len());
     exec.set_return(Value::Integer(total as i64));
     Ok(Action::Return)
+}
+
+fn packsize_resume<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    _o: Outcome<'gc>,
+) -> Result<Action<'gc>, Error<'gc>> {
+    let saved = crate::string::SavedState::of(exec.upvalue, "packsize")?;
+    let fmt = saved.string(1)?;
+    let mut p = Parser::new(fmt.as_bytes());
+    p.pos = saved.index(2)?.min(fmt.len());
+    p.little = saved.value(3).is_truthy();
+    p.max_align = saved.index(4)?.clamp(1, MAX_INT_SIZE);
+    let total = saved.index(5)?;
+    if total > MAX_SIZE {
+        return Err(lost_state("packsize"));
+    }
+    packsize_run(ctx, exec, fmt, p, total)
 }
 
 fn unpack_int<'gc>(bytes: &[u8], little: bool, signed: bool) -> Result<i64, Error<'gc>> {
@@ -462,6 +613,8 @@ fn unpack_run<'gc>(
 /// `string.unpack`'s continuation in the permanents table (see `lunette_vm::Permanents`).
 pub(crate) fn permanents(p: &mut lunette_vm::Permanents) {
     p.continuation(("string", "unpack_resume"), "unpack", unpack_resume);
+    p.continuation(("string", "pack_resume"), "pack", pack_resume);
+    p.continuation(("string", "packsize_resume"), "packsize", packsize_resume);
 }
 
 fn unpack_resume<'gc>(
