@@ -69,6 +69,30 @@ impl<'gc> Error<'gc> {
     }
 }
 
+/// `attempt to <action> a <type> value<description>`, the type from `__name` like PUC's
+/// `luaG_typeerror`, written into a message allocated once at its length (`format!` grows
+/// its buffer by doubling: a message quoting a `__name` of megabytes was copied several
+/// times, each copy faulting in fresh pages).
+pub(crate) fn type_error_message<'gc>(
+    ctx: crate::state::Context<'gc>,
+    action: &str,
+    v: Value<'gc>,
+    description: &str,
+) -> Error<'gc> {
+    let type_name = ctx.object_type_name_text(v);
+    let parts = [
+        "attempt to ",
+        action,
+        " a ",
+        &type_name,
+        " value",
+        description,
+    ];
+    let mut text = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+    parts.iter().for_each(|p| text.push_str(p));
+    Error::Runtime(text)
+}
+
 impl<'gc> From<Value<'gc>> for Error<'gc> {
     fn from(v: Value<'gc>) -> Self {
         Error::Value(v)

@@ -1017,12 +1017,12 @@ pub(crate) fn error_to_value<'gc>(
         Error::NotEnoughMemory | Error::CollectThenRetry => ctx.str(NOT_ENOUGH_MEMORY),
         Error::Runtime(msg) => {
             let pos = debug::where_level(ts, 1);
-            ctx.str(&format!("{pos}{msg}"))
+            joined_message(ctx, &pos, &msg)
         }
         Error::TypeError { arg, expected, got } => {
             let got = match got {
-                None => "no value".to_string(),
-                Some(v) => ctx.type_name_by_metatable(v),
+                None => "no value".into(),
+                Some(v) => ctx.type_name_by_metatable_text(v),
             };
             let message = format!("{expected} expected, got {got}");
             error_to_value(ctx, ts, Error::BadArgument { arg, message }, callee)
@@ -1040,9 +1040,20 @@ pub(crate) fn error_to_value<'gc>(
             } else {
                 format!("bad argument #{arg} to '{name}' ({message})")
             };
-            ctx.str(&format!("{pos}{msg}"))
+            joined_message(ctx, &pos, &msg)
         }
     }
+}
+
+/// The error message `pos` followed by `msg`, written once into the string (a message
+/// quoting a name of megabytes was formatted, then copied again into the string).
+fn joined_message<'gc>(ctx: Context<'gc>, pos: &str, msg: &str) -> Value<'gc> {
+    let (pos, msg) = (pos.as_bytes(), msg.as_bytes());
+    Value::String(ctx.new_string_with(pos.len() + msg.len(), |out| {
+        let (head, tail) = out.split_at_mut(pos.len());
+        head.copy_from_slice(pos);
+        tail.copy_from_slice(msg);
+    }))
 }
 
 /// Unwinds the thread to the nearest catching continuation, running pending `__close`
@@ -1505,11 +1516,7 @@ fn call_other<'gc>(
                     }
                     _ => {
                         let desc = debug::describe_call_target(ts, func);
-                        return Err(Error::runtime(format!(
-                            "attempt to call a {} value{}",
-                            ctx.object_type_name(other),
-                            desc
-                        )));
+                        return Err(crate::error::type_error_message(ctx, "call", other, &desc));
                     }
                 }
             }

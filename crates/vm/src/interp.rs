@@ -28,7 +28,7 @@
 use lunette_compiler::Instruction;
 
 use crate::debug;
-use crate::error::Error;
+use crate::error::{type_error_message, Error};
 use crate::executor::{
     call_from_lua, call_function_ex, close_upvalues, post_return, Flow, Fuel, MAX_FRAMES,
     MAX_STACK_SLOTS, VALUES_PER_UNIT,
@@ -193,11 +193,12 @@ fn arith_slow<'gc>(
         // No string coercion here: numeric strings get arithmetic from the string
         // library's metamethods (`__add`... in the string metatable), like PUC 5.4.
         let (bad, which) = if !is_num(a) { (a, 0) } else { (b, 1) };
-        return Err(Error::runtime(format!(
-            "attempt to perform arithmetic on a {} value{}",
-            ctx.object_type_name(bad),
-            describe(which)
-        )));
+        return Err(type_error_message(
+            ctx,
+            "perform arithmetic on",
+            bad,
+            &describe(which),
+        ));
     }
     if is_num(a) && is_num(b) {
         let which = if a.as_integer_strict().is_none() {
@@ -211,11 +212,12 @@ fn arith_slow<'gc>(
         )));
     }
     let (bad, which) = if !is_num(a) { (a, 0) } else { (b, 1) };
-    Err(Error::runtime(format!(
-        "attempt to perform bitwise operation on a {} value{}",
-        ctx.object_type_name(bad),
-        describe(which)
-    )))
+    Err(type_error_message(
+        ctx,
+        "perform bitwise operation on",
+        bad,
+        &describe(which),
+    ))
 }
 
 /// Result of following `__index`.
@@ -265,11 +267,7 @@ fn follow_chain<'gc, T>(
                     } else {
                         String::new()
                     };
-                    return Err(Error::runtime(format!(
-                        "attempt to index a {} value{}",
-                        ctx.object_type_name(cur),
-                        desc
-                    )));
+                    return Err(type_error_message(ctx, "index", cur, &desc));
                 }
             }
         };
@@ -453,12 +451,16 @@ pub(crate) fn less_equal(a: Value<'_>, b: Value<'_>) -> Option<bool> {
 }
 
 fn compare_error<'gc>(ctx: Context<'gc>, a: Value<'gc>, b: Value<'gc>) -> Error<'gc> {
-    let (ta, tb) = (ctx.object_type_name(a), ctx.object_type_name(b));
-    if ta == tb {
-        Error::runtime(format!("attempt to compare two {ta} values"))
+    let (ta, tb) = (ctx.object_type_name_text(a), ctx.object_type_name_text(b));
+    // (Written at its length: see `type_error_message`.)
+    let parts: &[&str] = if ta == tb {
+        &["attempt to compare two ", &ta, " values"]
     } else {
-        Error::runtime(format!("attempt to compare {ta} with {tb}"))
-    }
+        &["attempt to compare ", &ta, " with ", &tb]
+    };
+    let mut text = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+    parts.iter().for_each(|p| text.push_str(p));
+    Error::Runtime(text)
 }
 
 /// Ordering slow path: the `__lt`/`__le` metamethod of either operand, or PUC's
@@ -581,11 +583,7 @@ fn concat_reduce<'gc>(
                     } else {
                         (x, top - 2)
                     };
-                    return Err(Error::runtime(format!(
-                        "attempt to concatenate a {} value{}",
-                        ctx.object_type_name(bad),
-                        describe(pos)
-                    )));
+                    return Err(type_error_message(ctx, "concatenate", bad, &describe(pos)));
                 }
             }
         }
@@ -1929,11 +1927,12 @@ fn run_mode<'gc, const CHECKED: bool>(
                         },
                         _ => match ctx.metamethod(v, MetaEvent::Len) {
                             Some(mm) => meta_call!(mm, v, v),
-                            None => bail!(Error::runtime(format!(
-                                "attempt to get length of a {} value{}",
-                                ctx.object_type_name(v),
-                                debug::describe_register(fp, ip.pc(code) - 1, b as usize)
-                            ))),
+                            None => bail!(type_error_message(
+                                ctx,
+                                "get length of",
+                                v,
+                                &debug::describe_register(fp, ip.pc(code) - 1, b as usize)
+                            )),
                         },
                     }
                 }
@@ -2239,11 +2238,12 @@ fn run_mode<'gc, const CHECKED: bool>(
                         do_call!(func, Returns::Multi);
                     }
                     if !callee.is_function() && ctx.metamethod(callee, MetaEvent::Call).is_none() {
-                        bail!(Error::runtime(format!(
-                            "attempt to call a {} value{}",
-                            ctx.object_type_name(callee),
-                            debug::describe_register(fp, ip.pc(code) - 1, a as usize)
-                        )));
+                        bail!(type_error_message(
+                            ctx,
+                            "call",
+                            callee,
+                            &debug::describe_register(fp, ip.pc(code) - 1, a as usize)
+                        ));
                     }
                     save!();
                     close_upvalues(ctx, ts, base);

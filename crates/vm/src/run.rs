@@ -181,8 +181,8 @@ pub(crate) fn conversion_error<'gc>(ctx: Context<'gc>, e: Error<'gc>, what: &str
     let message = match e {
         Error::TypeError { arg, expected, got } => {
             let got = match got {
-                Some(v) => ctx.type_name_by_metatable(v),
-                None => "no value".to_string(),
+                Some(v) => ctx.type_name_by_metatable_text(v),
+                None => "no value".into(),
             };
             if arg == 0 {
                 format!("{expected} expected, got {got}")

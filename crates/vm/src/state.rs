@@ -331,22 +331,34 @@ impl<'gc> Context<'gc> {
     /// The type name the VM's messages use for `v` (PUC's `luaT_objtypename`): a table's or
     /// userdata's metatable `__name` if it is a string, else the type.
     pub fn object_type_name(self, v: Value<'gc>) -> String {
+        self.object_type_name_text(v).into_owned()
+    }
+
+    /// [`object_type_name`](Self::object_type_name) without a copy of a `__name` that is
+    /// valid UTF-8 (messages quoting a `__name` of megabytes copied it once more each).
+    pub(crate) fn object_type_name_text(self, v: Value<'gc>) -> std::borrow::Cow<'gc, str> {
         if matches!(v, Value::Table(_) | Value::UserData(_)) {
-            return self.type_name_by_metatable(v);
+            return self.type_name_by_metatable_text(v);
         }
-        v.type_name().to_string()
+        std::borrow::Cow::Borrowed(v.type_name())
     }
 
     /// The type name argument errors use for `v` (PUC's `luaL_typeerror`): the `__name` of
     /// its metatable, whatever its type (numbers can have one through
     /// `debug.setmetatable`), if it is a string, else the type.
     pub fn type_name_by_metatable(self, v: Value<'gc>) -> String {
+        self.type_name_by_metatable_text(v).into_owned()
+    }
+
+    /// [`type_name_by_metatable`](Self::type_name_by_metatable) without a copy of a
+    /// `__name` that is valid UTF-8.
+    pub(crate) fn type_name_by_metatable_text(self, v: Value<'gc>) -> std::borrow::Cow<'gc, str> {
         if let Some(mt) = self.metatable_of(v) {
             if let Value::String(name) = mt.get(Value::String(self.meta_name(MetaEvent::Name))) {
-                return name.to_str_lossy().into_owned();
+                return name.to_str_lossy();
             }
         }
-        v.type_name().to_string()
+        std::borrow::Cow::Borrowed(v.type_name())
     }
 
     /// The host capability interface.
