@@ -281,6 +281,38 @@ fn type_<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>
 
 fn tostring<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
     let v = check_any(exec, 0)?;
+    let mt = ctx.metatable_of(v);
+    let to_string = mt.and_then(|mt| ctx.metatable_field(mt, MetaEvent::ToString));
+    if to_string.is_none() {
+        // A string is its own text (like `luaL_tolstring`, no copy: a 32 MiB string was
+        // copied twice in one step); a long `__name` is joined in pieces.
+        if let Value::String(_) = v {
+            exec.set_return(v);
+            return Ok(Action::Return);
+        }
+        let plain = matches!(
+            v,
+            Value::Nil | Value::Boolean(_) | Value::Integer(_) | Value::Float(_)
+        );
+        if let (Some(mt), false) = (mt, plain) {
+            if let Value::String(name) = mt.get(ctx.key("__name")) {
+                if name.len() > lunette_vm::big_string::BUILD_IN_PIECES {
+                    let id = format!(": 0x{:08x}", ctx.script_id(v).unwrap_or(0));
+                    let total = name.len() + id.len();
+                    ctx.reserve_memory(total)?;
+                    let parts = [Value::String(name), ctx.str(&id)];
+                    return Ok(lunette_vm::big_string::return_built(
+                        ctx,
+                        exec,
+                        &parts,
+                        total,
+                        lunette_vm::big_string::Shape::Repeat,
+                        None,
+                    ));
+                }
+            }
+        }
+    }
     match tostring_plain(ctx, v) {
         Some(bytes) => {
             exec.set_return(Value::String(ctx.new_string(&bytes)));

@@ -172,13 +172,8 @@ fn table_kind(p: &Prototype, pc: usize, t: usize) -> &'static str {
 /// `" (local 'x')"`-style suffix for error messages about register `reg` at `pc`, or `""`.
 pub(crate) fn describe_register(fp: &FunctionProto<'_>, pc: usize, reg: usize) -> String {
     match object_name(&fp.proto, pc, reg) {
-        Some((kind, name)) => {
-            // (Written at its length: a name can be megabytes.)
-            let parts = [" (", kind, " '", &name, "')"];
-            let mut text = String::with_capacity(parts.iter().map(|p| p.len()).sum());
-            parts.iter().for_each(|p| text.push_str(p));
-            text
-        }
+        // (Written at its length: a name can be megabytes.)
+        Some((kind, name)) => crate::error::joined_text(&[" (", kind, " '", &name, "')"]),
         None => String::new(),
     }
 }

@@ -80,17 +80,21 @@ pub(crate) fn type_error_message<'gc>(
     description: &str,
 ) -> Error<'gc> {
     let type_name = ctx.object_type_name_text(v);
-    let parts = [
+    Error::Runtime(joined_text(&[
         "attempt to ",
         action,
         " a ",
         &type_name,
         " value",
         description,
-    ];
+    ]))
+}
+
+/// `parts` joined into a string allocated once at its length (see [`type_error_message`]).
+pub(crate) fn joined_text(parts: &[&str]) -> String {
     let mut text = String::with_capacity(parts.iter().map(|p| p.len()).sum());
     parts.iter().for_each(|p| text.push_str(p));
-    Error::Runtime(text)
+    text
 }
 
 impl<'gc> From<Value<'gc>> for Error<'gc> {

@@ -1024,23 +1024,30 @@ pub(crate) fn error_to_value<'gc>(
                 None => "no value".into(),
                 Some(v) => ctx.type_name_by_metatable_text(v),
             };
-            let message = format!("{expected} expected, got {got}");
+            let message = crate::error::joined_text(&[&expected, " expected, got ", &got]);
             error_to_value(ctx, ts, Error::BadArgument { arg, message }, callee)
         }
         Error::BadArgument { arg, message } => {
             let pos = debug::where_level(ts, 1);
             let (name, is_method) = debug::calling_name(ts)
                 .unwrap_or_else(|| (callee.unwrap_or("?").to_string(), false));
-            let msg = if is_method {
-                if arg == 1 {
-                    format!("calling '{name}' on bad self ({message})")
-                } else {
-                    format!("bad argument #{} to '{name}' ({message})", arg - 1)
-                }
+            // (Written at its length, with the position: the message can quote a `__name`
+            // of megabytes.)
+            let number = if is_method { arg - 1 } else { arg }.to_string();
+            let text = crate::error::joined_text(&if is_method && arg == 1 {
+                ["calling '", &name, "' on bad self (", &message, ")", "", ""]
             } else {
-                format!("bad argument #{arg} to '{name}' ({message})")
-            };
-            joined_message(ctx, &pos, &msg)
+                [
+                    "bad argument #",
+                    &number,
+                    " to '",
+                    &name,
+                    "' (",
+                    &message,
+                    ")",
+                ]
+            });
+            joined_message(ctx, &pos, &text)
         }
     }
 }

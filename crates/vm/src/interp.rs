@@ -28,7 +28,7 @@
 use lunette_compiler::Instruction;
 
 use crate::debug;
-use crate::error::{type_error_message, Error};
+use crate::error::{joined_text, type_error_message, Error};
 use crate::executor::{
     call_from_lua, call_function_ex, close_upvalues, post_return, Flow, Fuel, MAX_FRAMES,
     MAX_STACK_SLOTS, VALUES_PER_UNIT,
@@ -453,14 +453,11 @@ pub(crate) fn less_equal(a: Value<'_>, b: Value<'_>) -> Option<bool> {
 fn compare_error<'gc>(ctx: Context<'gc>, a: Value<'gc>, b: Value<'gc>) -> Error<'gc> {
     let (ta, tb) = (ctx.object_type_name_text(a), ctx.object_type_name_text(b));
     // (Written at its length: see `type_error_message`.)
-    let parts: &[&str] = if ta == tb {
-        &["attempt to compare two ", &ta, " values"]
+    Error::Runtime(if ta == tb {
+        joined_text(&["attempt to compare two ", &ta, " values"])
     } else {
-        &["attempt to compare ", &ta, " with ", &tb]
-    };
-    let mut text = String::with_capacity(parts.iter().map(|p| p.len()).sum());
-    parts.iter().for_each(|p| text.push_str(p));
-    Error::Runtime(text)
+        joined_text(&["attempt to compare ", &ta, " with ", &tb])
+    })
 }
 
 /// Ordering slow path: the `__lt`/`__le` metamethod of either operand, or PUC's
