@@ -37,6 +37,28 @@ struct Parser<'a> {
 }
 
 impl<'a> Parser<'a> {
+    /// The position and options a paused builtin saves (three slots of its state).
+    fn saved<'gc>(&self) -> [Value<'gc>; 3] {
+        [
+            Value::Integer(self.pos as i64),
+            Value::Boolean(self.little),
+            Value::Integer(self.max_align as i64),
+        ]
+    }
+
+    /// A parser of `fmt` as [`Parser::saved`] left it in `saved`'s slots from `first` on.
+    fn restored<'gc>(
+        saved: &crate::string::SavedState<'gc>,
+        first: i64,
+        fmt: &'a [u8],
+    ) -> Result<Self, Error<'gc>> {
+        let mut p = Parser::new(fmt);
+        p.pos = saved.index(first)?.min(fmt.len());
+        p.little = saved.value(first + 1).is_truthy();
+        p.max_align = saved.index(first + 2)?.clamp(1, MAX_INT_SIZE);
+        Ok(p)
+    }
+
     fn new(fmt: &'a [u8]) -> Self {
         Parser {
             fmt,
@@ -232,13 +254,14 @@ fn pack_run<'gc>(
             items = 0;
             if exec.out_of_fuel() {
                 let int = |n: usize| Value::Integer(n as i64);
+                let [fmt_pos, little, max_align] = p.saved();
                 let state = state_table(
                     ctx,
                     &[
                         Value::String(run.fmt),
-                        int(p.pos),
-                        Value::Boolean(p.little),
-                        int(p.max_align),
+                        fmt_pos,
+                        little,
+                        max_align,
                         int(run.arg),
                         int(run.total),
                         Value::String(ctx.new_pause_string(&out)),
@@ -356,10 +379,7 @@ fn pack_resume<'gc>(
 ) -> Result<Action<'gc>, Error<'gc>> {
     let saved = crate::string::SavedState::of(exec.upvalue, "pack")?;
     let fmt = saved.string(1)?;
-    let mut p = Parser::new(fmt.as_bytes());
-    p.pos = saved.index(2)?.min(fmt.len());
-    p.little = saved.value(3).is_truthy();
-    p.max_align = saved.index(4)?.clamp(1, MAX_INT_SIZE);
+    let p = Parser::restored(&saved, 2, fmt.as_bytes())?;
     let out = saved.string(7)?.as_bytes().to_vec();
     let parts = saved.value(8).as_table();
     let nparts = saved.index(9)? as i64;
@@ -402,15 +422,10 @@ fn packsize_run<'gc>(
             items = 0;
             if exec.out_of_fuel() {
                 let int = |n: usize| Value::Integer(n as i64);
+                let [fmt_pos, little, max_align] = p.saved();
                 let state = state_table(
                     ctx,
-                    &[
-                        Value::String(fmt),
-                        int(p.pos),
-                        Value::Boolean(p.little),
-                        int(p.max_align),
-                        int(total),
-                    ],
+                    &[Value::String(fmt), fmt_pos, little, max_align, int(total)],
                 );
                 return Ok(Action::Pause {
                     then: Then::new("packsize", packsize_resume, Value::Table(state)),
@@ -441,10 +456,7 @@ fn packsize_resume<'gc>(
 ) -> Result<Action<'gc>, Error<'gc>> {
     let saved = crate::string::SavedState::of(exec.upvalue, "packsize")?;
     let fmt = saved.string(1)?;
-    let mut p = Parser::new(fmt.as_bytes());
-    p.pos = saved.index(2)?.min(fmt.len());
-    p.little = saved.value(3).is_truthy();
-    p.max_align = saved.index(4)?.clamp(1, MAX_INT_SIZE);
+    let p = Parser::restored(&saved, 2, fmt.as_bytes())?;
     let total = saved.index(5)?;
     if total > MAX_SIZE {
         return Err(lost_state("packsize"));
@@ -536,14 +548,15 @@ fn unpack_run<'gc>(
             items = 0;
             if exec.out_of_fuel() {
                 let int = |n: usize| Value::Integer(n as i64);
+                let [fmt_pos, little, max_align] = p.saved();
                 let state = state_table(
                     ctx,
                     &[
                         Value::String(fmt),
                         Value::String(data_s),
-                        int(p.pos),
-                        Value::Boolean(p.little),
-                        int(p.max_align),
+                        fmt_pos,
+                        little,
+                        max_align,
                         int(pos),
                     ],
                 );
@@ -624,10 +637,7 @@ fn unpack_resume<'gc>(
 ) -> Result<Action<'gc>, Error<'gc>> {
     let saved = crate::string::SavedState::of(exec.upvalue, "unpack")?;
     let (fmt, data) = (saved.string(1)?, saved.string(2)?);
-    let mut p = Parser::new(fmt.as_bytes());
-    p.pos = saved.index(3)?.min(fmt.len());
-    p.little = saved.value(4).is_truthy();
-    p.max_align = saved.index(5)?.clamp(1, MAX_INT_SIZE);
+    let p = Parser::restored(&saved, 3, fmt.as_bytes())?;
     let pos = saved.index(6)?;
     if pos > data.len() {
         return Err(lost_state("unpack"));
