@@ -1033,11 +1033,16 @@ pub(crate) fn error_to_value<'gc>(
                 .unwrap_or_else(|| (callee.unwrap_or("?").to_string(), false));
             // (Written at its length, with the position: the message can quote a `__name`
             // of megabytes.)
-            let number = if is_method { arg - 1 } else { arg }.to_string();
-            let text = crate::error::joined_text(&if is_method && arg == 1 {
-                ["calling '", &name, "' on bad self (", &message, ")", "", ""]
+            let number = if is_method {
+                arg.saturating_sub(1)
             } else {
-                [
+                arg
+            }
+            .to_string();
+            let text = if is_method && arg == 1 {
+                crate::error::joined_text(&["calling '", &name, "' on bad self (", &message, ")"])
+            } else {
+                let parts = [
                     "bad argument #",
                     &number,
                     " to '",
@@ -1045,8 +1050,9 @@ pub(crate) fn error_to_value<'gc>(
                     "' (",
                     &message,
                     ")",
-                ]
-            });
+                ];
+                crate::error::joined_text(&parts)
+            };
             joined_message(ctx, &pos, &text)
         }
     }
