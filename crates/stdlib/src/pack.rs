@@ -390,6 +390,11 @@ fn pack_resume<'gc>(
         parts,
         nparts,
     };
+    // (Each part holds at least `PACK_PART_BYTES`: a damaged state cannot make this count
+    // run long.)
+    if nparts as usize > run.total / PACK_PART_BYTES {
+        return Err(lost_state("pack"));
+    }
     let stored: usize = (1..=nparts)
         .map(|k| parts.map_or(0, |t| t.get_int(k).as_string().map_or(0, |s| s.len())))
         .sum();
