@@ -55,4 +55,7 @@ local pk = string.pack(("xB"):rep(2000) .. ("x"):rep(70000) .. "<i3", table.unpa
   local r = {} for i = 1, 2000 do r[i] = i % 256 end r[2001] = -77 return r end)()))
 print(#pk, pk:byte(2), pk:byte(4000), string.unpack("<i3", pk, #pk - 2),
   string.packsize(("i4x"):rep(3000)), pcall(string.pack, ("B"):rep(600), 1))
+-- os.date over a long UTC format ("!" then conversions charged by their kind).
+local dd = os.date("!" .. ("%c|%x|%Y|"):rep(3000), 1e9)
+print(#dd, dd:sub(1, 33), dd:sub(-12))
 print(#("abc"):rep(1000):upper(), ("abc"):rep(2):reverse())

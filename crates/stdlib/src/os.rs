@@ -11,7 +11,9 @@
 //! `std::process::exit` (that grant is for the command-line runner; an embedding host that
 //! grants it accepts that a script may end the process).
 
-use lunette_vm::{Action, CallbackFn, Context, Error, Exec, Outcome, Table, Then, Value};
+use lunette_vm::{
+    Action, CallbackFn, Context, Error, Exec, LuaString, Outcome, Table, Then, Value,
+};
 
 use crate::base::set;
 use crate::string::SavedOutput;
@@ -306,17 +308,18 @@ fn check_time<'gc>(exec: &Exec<'gc, '_>, i: usize) -> Result<i64, Error<'gc>> {
 }
 
 fn date<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
-    let fmt = opt_string(ctx, exec, 0)?
-        .map(|s| s.as_bytes().to_vec())
-        .unwrap_or_else(|| b"%c".to_vec());
+    // (The format string itself is read and kept while paused, never copied: a 2 MB format
+    // was copied three times by the first step.)
+    let fmt_string = match opt_string(ctx, exec, 0)? {
+        Some(s) => s,
+        None => ctx.new_string(b"%c"),
+    };
     let t = match exec.get(1) {
         None | Some(Value::Nil) => ctx.host().time(),
         Some(_) => check_time(exec, 1)?,
     };
-    let (utc, fmt) = match fmt.strip_prefix(b"!") {
-        Some(rest) => (true, rest.to_vec()),
-        None => (false, fmt),
-    };
+    let utc = fmt_string.as_bytes().starts_with(b"!");
+    let start = usize::from(utc);
     let offset = if utc { 0 } else { ctx.host().utc_offset() };
     let local = t
         .checked_add(offset)
@@ -333,31 +336,31 @@ fn date<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>,
             "date result cannot be represented in this installation",
         ));
     }
-    if fmt.starts_with(b"*t") {
+    if fmt_string.as_bytes()[start..].starts_with(b"*t") {
         let t = ctx.new_table_with_capacity(0, 9);
         set_all_fields(ctx, t, &tm);
         exec.set_return(Value::Table(t));
         return Ok(Action::Return);
     }
     let date = Date {
-        fmt: None,
-        pos: 0,
+        fmt: fmt_string,
+        pos: start,
         local,
         utc,
         offset,
         saved: SavedOutput::default(),
     };
-    date_run(ctx, exec, &fmt, date)
+    date_run(ctx, exec, fmt_string.as_bytes(), date)
 }
 
 /// Format bytes `os.date` converts per piece: a step boundary may come between two pieces
 /// (a 200 KB format of "%Y"s is 75,000 units of fuel, a few ms).
 const DATE_FORMAT_PER_PIECE: usize = 4096;
 
-/// An `os.date` in progress: the format (a pause string once it has paused), the position
+/// An `os.date` in progress: the format string (its first byte a `!` for UTC), the position
 /// reached in it, the time and zone, and the output of the pieces before.
 struct Date<'gc> {
-    fmt: Option<Value<'gc>>,
+    fmt: LuaString<'gc>,
     pos: usize,
     local: i64,
     utc: bool,
@@ -383,18 +386,16 @@ fn date_run<'gc>(
         d.pos = strftime(&mut out, fmt, d.pos, stop, &tm, d.utc, d.offset).map_err(|conv| {
             Error::bad_argument(1, format!("invalid conversion specifier '%{conv}'"))
         })?;
-        // By the bytes written and by the format read: a conversion costs its own work (a
-        // short string made and copied, ~75 ns) whatever it writes ("%Y" repeated 100,000
-        // times ran ~300 ns a unit charged by its output alone).
-        exec.charge((out.len() - before) / 16 + (d.pos - start) / 4);
+        // By the bytes written and by the conversions read: a conversion costs its own work
+        // whatever it writes ("%Y" repeated 100,000 times ran ~300 ns a unit charged by its
+        // output alone; "%c", charged a unit per four format bytes, 260 ns a unit).
+        exec.charge((out.len() - before) / 16 + conversions_cost(&fmt[start..d.pos]));
         if d.pos >= fmt.len() {
             return d.saved.finish(ctx, exec, &out, None);
         }
         if exec.out_of_fuel() {
             d.saved.save(ctx, &out);
-            let fmt = d
-                .fmt
-                .unwrap_or_else(|| Value::String(ctx.new_pause_string(fmt)));
+            let fmt = Value::String(d.fmt);
             let [parts, count, bytes] = d.saved.state_values();
             let state = crate::string::state_table(
                 ctx,
@@ -416,6 +417,32 @@ fn date_run<'gc>(
     }
 }
 
+/// Units of fuel the conversions in `piece` (a whole number of them) cost beyond their
+/// output: each is one, and those that write a whole date or time more (measured per
+/// conversion: `%c` ~520 ns; `%x`, `%X`, `%D`, `%F`, `%r`, `%R`, `%T` ~200 ns; `%Y`, `%d`,
+/// `%H`... 70-100 ns), so that a unit stays under ~100 ns whatever the format repeats.
+fn conversions_cost(piece: &[u8]) -> usize {
+    let mut units = 0;
+    let mut i = 0;
+    while i < piece.len() {
+        if piece[i] != b'%' {
+            i += 1;
+            continue;
+        }
+        let mut j = i + 1;
+        if matches!(piece.get(j), Some(b'E' | b'O')) {
+            j += 1;
+        }
+        units += match piece.get(j) {
+            Some(b'c') => 5,
+            Some(b'x' | b'X' | b'D' | b'F' | b'r' | b'R' | b'T') => 2,
+            _ => 1,
+        };
+        i = j + 1;
+    }
+    units
+}
+
 fn date_resume<'gc>(
     ctx: Context<'gc>,
     exec: &mut Exec<'gc, '_>,
@@ -426,7 +453,7 @@ fn date_resume<'gc>(
     let fmt = state.string(1)?;
     let int = |k: i64| state.value(k).as_integer_strict().ok_or_else(lost);
     let d = Date {
-        fmt: Some(Value::String(fmt)),
+        fmt,
         pos: state.index(2)?,
         local: int(3)?,
         utc: state.value(4).is_truthy(),
