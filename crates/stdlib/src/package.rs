@@ -978,17 +978,12 @@ fn join_now<'gc>(
     parts: &[Value<'gc>],
     total: usize,
 ) -> Result<LuaString<'gc>, Error<'gc>> {
-    reserve_joined(ctx, total)?;
     crate::string::charge_assembly(exec, total);
-    Ok(ctx.new_string_with(total, |out| {
-        let mut at = 0;
-        for p in parts {
-            let bytes = p.as_string().map(|s| s.as_bytes()).unwrap_or_default();
-            let n = bytes.len().min(total - at);
-            out[at..at + n].copy_from_slice(&bytes[..n]);
-            at += n;
-        }
-    }))
+    let pieces = parts
+        .iter()
+        .filter_map(|p| p.as_string())
+        .map(|s| s.as_bytes());
+    crate::string::assemble_pieces(ctx, pieces, total)
 }
 
 /// Returns `parts` joined (a searcher's message).

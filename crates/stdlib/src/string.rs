@@ -169,11 +169,25 @@ pub(crate) fn assemble_slots<'gc>(
     total: usize,
     tail: &[u8],
 ) -> Result<LuaString<'gc>, Error<'gc>> {
+    let pieces = slots.filter_map(|i| parts.get_int(i).as_string());
+    assemble_pieces(
+        ctx,
+        pieces.map(|p| p.as_bytes()).chain(std::iter::once(tail)),
+        total,
+    )
+}
+
+/// The string of `pieces` joined and cut at `total` bytes: its bytes are reserved, then
+/// written once, straight into the string.
+pub(crate) fn assemble_pieces<'a, 'gc>(
+    ctx: Context<'gc>,
+    pieces: impl Iterator<Item = &'a [u8]>,
+    total: usize,
+) -> Result<LuaString<'gc>, Error<'gc>> {
     ctx.reserve_memory(total)?;
     Ok(ctx.new_string_with(total, |out| {
         let mut at = 0;
-        let pieces = slots.filter_map(|i| parts.get_int(i).as_string());
-        for p in pieces.map(|p| p.as_bytes()).chain(std::iter::once(tail)) {
+        for p in pieces {
             let n = p.len().min(out.len() - at);
             out[at..at + n].copy_from_slice(&p[..n]);
             at += n;
