@@ -852,9 +852,10 @@ fn c_name<'gc>(
         return Ok(Joined::Now(name));
     };
     // The continuation's state: `[0]` the number of values, then the callback's upvalue and
-    // its arguments after the first (any of them nil).
+    // its arguments after the first (any of them nil; at most `searchpath`'s three, which
+    // the searchers ignore like their extra arguments).
     let mut values = vec![exec.upvalue];
-    values.extend(exec.values().iter().skip(1).copied());
+    values.extend(exec.values().iter().skip(1).take(3).copied());
     let rest = crate::string::state_table(ctx, &values);
     let _ = rest.set(ctx, Value::Integer(0), Value::Integer(values.len() as i64));
     let then = Then::new(callback, continuation, Value::Table(rest));
@@ -871,7 +872,8 @@ fn again_with_c_name<'gc>(
     let Value::Table(rest) = exec.upvalue else {
         return Err(Error::runtime("require: lost state"));
     };
-    let count = rest.get_int(0).as_integer_strict().unwrap_or(0);
+    // (At most four values: a damaged state cannot make this long.)
+    let count = rest.get_int(0).as_integer_strict().unwrap_or(0).min(4);
     let mut args = vec![exec.arg(0)];
     args.extend((2..=count).map(|k| rest.get_int(k)));
     exec.replace(&args);
