@@ -195,11 +195,12 @@ pub use lunette_vm::{
     CaptureHost, ChecksumHasher, Chunk, ChunkMode, CompileError, Context, ContinuationFn,
     DenyGrants, Error, Exec, ExecResult, Executor, FromLua, FromLuaMulti, Fuel, Function, Grants,
     Host, IntoLua, IntoLuaMulti, InvalidKey, InvalidNextKey, LuaClosure, LuaError, LuaErrorKind,
-    LuaString, MemoryAccount, MetaEvent, Outcome, PermanentKey, Permanents, Revive, Rewindable,
-    SequenceError, SequenceFuture, SequenceHandle, SequenceResult, SerializableUserData, Snapshot,
-    SnapshotError, Snapshotable, StaleHandle, StashedExecutor, StashedValue, StdHost, StepStatus,
-    Table, Then, Thread, ThreadStatus, UserData, UserDataRef, UserDataRegistry, UserDataType,
-    Value, ValueType, Variadic, DEFAULT_MAX_SNAPSHOTS, DEFAULT_STEP_FUEL,
+    LuaString, MemoryAccount, Message, MetaEvent, Outcome, PermanentKey, Permanents, Revive,
+    Rewindable, SequenceError, SequenceFuture, SequenceHandle, SequenceResult,
+    SerializableUserData, Snapshot, SnapshotError, Snapshotable, StaleHandle, StashedExecutor,
+    StashedValue, StdHost, StepStatus, Table, Then, Thread, ThreadStatus, UserData, UserDataRef,
+    UserDataRegistry, UserDataType, Value, ValueType, Variadic, DEFAULT_MAX_SNAPSHOTS,
+    DEFAULT_STEP_FUEL,
 };
 
 pub use tasklets::{FrameReport, Request, TaskletConfig, TaskletFailure};

@@ -473,6 +473,7 @@ fn host_error<'gc>(ctx: Context<'gc>, e: lunette_vm::Error<'gc>) -> crate::LuaEr
     crate::LuaError::host(match e {
         Error::Value(v) => lunette_vm::error_message(ctx, v),
         Error::Runtime(m) => m,
+        Error::Message(m) => m.to_string_lossy(),
         Error::BadArgument { message, .. } => message,
         Error::TypeError { expected, got, .. } => format!(
             "{expected} expected, got {}",

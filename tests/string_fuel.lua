@@ -58,4 +58,11 @@ print(#pk, pk:byte(2), pk:byte(4000), string.unpack("<i3", pk, #pk - 2),
 -- os.date over a long UTC format ("!" then conversions charged by their kind).
 local dd = os.date("!" .. ("%c|%x|%Y|"):rep(3000), 1e9)
 print(#dd, dd:sub(1, 33), dd:sub(-12))
+-- Error messages quoting a long `__name`, built in pieces before they are raised.
+local named = setmetatable({}, {__name = ("N"):rep(300000) .. "!"})
+local okn, en = pcall(function() return named < named end) print(okn, #en, en:sub(-12))
+print(select(2, xpcall(function() return named .. "x" end, function(m) return #m .. m:sub(1, 30) end)))
+print(pcall(coroutine.wrap(function() local _, e = pcall(string.rep, named) return #e, e:sub(1, 40) end)))
+local co = coroutine.create(function() return named() end)
+local okc, ec = coroutine.resume(co) print(okc, #ec, ec:sub(-22), coroutine.status(co))
 print(#("abc"):rep(1000):upper(), ("abc"):rep(2):reverse())

@@ -416,7 +416,7 @@ fn ipairs_aux<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action
     let key = Value::Integer(i);
     let v = match t {
         Value::Table(tab) if tab.metatable().is_none() => tab.get_int(i),
-        _ => match index(ctx, t, key, &String::new)
+        _ => match index(ctx, t, key, &lunette_vm::Message::new)
             .map_err(|e| crate::util::without_position(ctx, e))?
         {
             Index::Value(v) => v,

@@ -10,6 +10,7 @@
 //! Stack levels count like PUC's: level 0 is the running debug function, level 1 the
 //! function that called it; Rust functions waiting for a call (`pcall`, ...) are levels too.
 
+use lunette_vm::big_string::{return_built, Shape, BUILD_IN_PIECES};
 use lunette_vm::debug::LevelInfo;
 use lunette_vm::{
     display_plain, Action, Callback, CallbackFn, Context, Error, Exec, LuaClosure, Table, Thread,
@@ -93,8 +94,10 @@ fn traceback<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<
     let (t, a) = thread_arg(exec);
     let msg = match exec.get(a) {
         None | Some(Value::Nil) => None,
-        Some(Value::String(s)) => Some(s.as_bytes().to_vec()),
-        Some(v @ (Value::Integer(_) | Value::Float(_))) => Some(display_plain(v).into_bytes()),
+        Some(Value::String(s)) => Some(s),
+        Some(v @ (Value::Integer(_) | Value::Float(_))) => {
+            Some(ctx.new_string(display_plain(v).as_bytes()))
+        }
         Some(v) => {
             // A non-string message is returned untouched.
             exec.set_return(v);
@@ -103,10 +106,6 @@ fn traceback<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<
     };
     let other = is_other_thread(exec, t);
     let level = opt_integer(exec, a + 1, if other { 0 } else { 1 })?;
-    let mut out = msg.unwrap_or_default();
-    if !out.is_empty() || exec.get(a).is_some_and(|v| !v.is_nil()) {
-        out.push(b'\n');
-    }
     let text = if level < 0 {
         "stack traceback:".to_string()
     } else if other && is_dead_thread(t) {
@@ -137,9 +136,40 @@ fn traceback<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<
         let host_line = exec.is_main_thread() && level as usize <= depth + 1;
         exec.traceback_from(ctx, None, level as usize, host_line)
     };
-    out.extend_from_slice(text.as_bytes());
-    exec.set_return(Value::String(ctx.new_string(&out)));
-    Ok(Action::Return)
+    // The message (a C string, as PUC's `luaL_traceback` adds it: up to a zero byte), a
+    // newline (unless there is no message), the traceback: written once, or by the string
+    // builder in pieces when long (a message of megabytes is not copied in one step; one
+    // cut at a zero byte is copied once).
+    let head = msg
+        .map(|m| match memchr::memchr(0, m.as_bytes()) {
+            Some(end) => ctx.new_string(&m.as_bytes()[..end]),
+            None => m,
+        })
+        .filter(|m| !m.is_empty());
+    let newline: &[u8] = if msg.is_some() { b"\n" } else { b"" };
+    let head_len = head.map_or(0, |m| m.len());
+    let total = head_len + newline.len() + text.len();
+    if total <= BUILD_IN_PIECES {
+        let s = ctx.new_string_with(total, |out| {
+            let (h, rest) = out.split_at_mut(head_len);
+            h.copy_from_slice(head.map_or(&[][..], |m| m.as_bytes()));
+            let (nl, t) = rest.split_at_mut(newline.len());
+            nl.copy_from_slice(newline);
+            t.copy_from_slice(text.as_bytes());
+        });
+        exec.set_return(Value::String(s));
+        return Ok(Action::Return);
+    }
+    ctx.reserve_memory(total)?;
+    let mut tail = Vec::with_capacity(newline.len() + text.len());
+    tail.extend_from_slice(newline);
+    tail.extend_from_slice(text.as_bytes());
+    let mut parts = Vec::with_capacity(2);
+    if let Some(m) = head {
+        parts.push(Value::String(m));
+    }
+    parts.push(Value::String(ctx.new_pause_string(&tail)));
+    Ok(return_built(ctx, exec, &parts, total, Shape::Repeat, None))
 }
 
 // ---------------------------------------------------------------------------------------

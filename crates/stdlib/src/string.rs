@@ -1734,7 +1734,7 @@ fn gsub_run<'gc>(
                     }
                     Value::Table(t) => {
                         let key = capture_value(ctx, &m, 0, s, e)?;
-                        match index(ctx, Value::Table(t), key, &String::new)? {
+                        match index(ctx, Value::Table(t), key, &lunette_vm::Message::new)? {
                             Index::Value(v) => g.add_value(ctx, exec, v)?,
                             Index::Meta(mm, obj, k) => {
                                 exec.replace(&[mm, obj, k]);

@@ -376,7 +376,7 @@ fn drive<'gc, M: Steps<'gc>>(
                         continue;
                     }
                 }
-                match index(ctx, obj, Value::Integer(i), &String::new)
+                match index(ctx, obj, Value::Integer(i), &lunette_vm::Message::new)
                     .map_err(|e| without_position(ctx, e))?
                 {
                     Index::Value(v) => {
@@ -396,7 +396,7 @@ fn drive<'gc, M: Steps<'gc>>(
                         continue;
                     }
                 }
-                match new_index(ctx, obj, key, v, &String::new)
+                match new_index(ctx, obj, key, v, &lunette_vm::Message::new)
                     .map_err(|e| without_position(ctx, e))?
                 {
                     None => {

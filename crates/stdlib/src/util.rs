@@ -73,6 +73,7 @@ pub(crate) fn opt_string<'gc>(
 pub(crate) fn without_position<'gc>(ctx: Context<'gc>, e: Error<'gc>) -> Error<'gc> {
     match e {
         Error::Runtime(msg) => Error::Value(ctx.str(&msg)),
+        Error::Message(m) => Error::Message(m.without_position()),
         other => other,
     }
 }

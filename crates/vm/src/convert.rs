@@ -562,7 +562,7 @@ fn element<'gc, T: FromLua<'gc>>(
                 "{} expected at {}, got {}",
                 expected,
                 what(),
-                got.map(|v| ctx.object_type_name_text(v))
+                got.map(|v| ctx.object_type_name(v))
                     .unwrap_or_else(|| "no value".into())
             ),
         ),

@@ -2,18 +2,15 @@
 //! `getobjname`/`funcnamefromcode` facts, reimplemented on lunette's instruction set),
 //! positions (`luaL_where`) and tracebacks.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use lunette_compiler::{Constant, Instruction, Prototype};
 
+use crate::error::{Message, Part};
 use crate::function::FunctionProto;
 use crate::thread::{Frame, LuaFrame, Returns, ThreadState};
 use crate::value::Value;
-
-/// Name of the `reg`-th active local at `pc` (registers are allocated to locals in order).
-pub(crate) fn local_name(fp: &FunctionProto<'_>, pc: usize, reg: usize) -> Option<String> {
-    local_name_in(&fp.proto, pc, reg)
-}
 
 /// A name's bytes as message text (invalid UTF-8 replaced); valid text is checked by the
 /// fast validator first (the replacing scan took 30% of a message quoting an 8 MiB name).
@@ -24,7 +21,55 @@ fn text_of(bytes: &[u8]) -> String {
     }
 }
 
-fn local_name_in(p: &Prototype, pc: usize, reg: usize) -> Option<String> {
+/// A variable's name as the bytecode gives it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Name<'p> {
+    /// String constant `k` (the function's constant of that index is its Lua string).
+    Constant(usize, &'p [u8]),
+    /// A local's or an upvalue's debug name.
+    Debug(&'p [u8]),
+    /// Fixed text (`?`, `integer index`, `for iterator`, a metamethod's event).
+    Fixed(&'static str),
+}
+
+impl<'p> Name<'p> {
+    fn bytes(self) -> &'p [u8] {
+        match self {
+            Name::Constant(_, b) | Name::Debug(b) => b,
+            Name::Fixed(t) => t.as_bytes(),
+        }
+    }
+
+    /// The name as text (invalid UTF-8 replaced).
+    pub(crate) fn text(self) -> String {
+        text_of(self.bytes())
+    }
+
+    /// The name as a part of an error message (see `Error::Message`), a C string like
+    /// PUC's (cut at a zero byte): a constant is its Lua string, quoted without a copy; a
+    /// debug name is copied once into the message's part (it came from source text that
+    /// was charged by its length when compiled).
+    pub(crate) fn part<'gc>(self, fp: &FunctionProto<'gc>) -> Part<'gc> {
+        match self {
+            Name::Constant(k, bytes) => match fp.constants.get(k) {
+                Some(&Value::String(s)) => Part::c_string(s),
+                _ => Part::c_bytes(bytes).unwrap_or_else(|| Part::Text(Cow::Owned(bytes.to_vec()))),
+            },
+            Name::Debug(bytes) => Part::Text(Cow::Owned(bytes.to_vec())),
+            Name::Fixed(t) => Part::Text(Cow::Borrowed(t.as_bytes())),
+        }
+    }
+}
+
+/// The name of the `reg`-th active local at `pc` (registers are allocated to locals in
+/// order) as a message part (`?` when there is none).
+pub(crate) fn local_name_part<'gc>(fp: &FunctionProto<'gc>, pc: usize, reg: usize) -> Part<'gc> {
+    local_name_in(&fp.proto, pc, reg)
+        .map_or(Name::Fixed("?"), Name::Debug)
+        .part(fp)
+}
+
+fn local_name_in(p: &Prototype, pc: usize, reg: usize) -> Option<&[u8]> {
     let mut n = 0;
     for lv in &p.local_vars {
         if lv.start_pc as usize > pc {
@@ -32,7 +77,7 @@ fn local_name_in(p: &Prototype, pc: usize, reg: usize) -> Option<String> {
         }
         if pc < lv.end_pc as usize {
             if n == reg {
-                return Some(text_of(&lv.name));
+                return Some(&lv.name);
             }
             n += 1;
         }
@@ -40,18 +85,15 @@ fn local_name_in(p: &Prototype, pc: usize, reg: usize) -> Option<String> {
     None
 }
 
-fn const_str(p: &Prototype, k: usize) -> Option<String> {
+fn const_name(p: &Prototype, k: usize) -> Option<Name<'_>> {
     match p.constants.get(k) {
-        Some(Constant::String(s)) => Some(text_of(s)),
+        Some(Constant::String(s)) => Some(Name::Constant(k, s)),
         _ => None,
     }
 }
 
-fn upvalue_name(p: &Prototype, up: usize) -> String {
-    p.upvalues
-        .get(up)
-        .map(|u| text_of(&u.name))
-        .unwrap_or_else(|| "?".into())
+fn upvalue_name(p: &Prototype, up: usize) -> &[u8] {
+    p.upvalues.get(up).map_or(b"?", |u| &u.name)
 }
 
 /// The registers written by an instruction, as a range `first..=last`.
@@ -97,12 +139,22 @@ pub(crate) fn object_name(
     lastpc: usize,
     reg: usize,
 ) -> Option<(&'static str, String)> {
+    object_name_ref(p, lastpc, reg).map(|(kind, name)| (kind, name.text()))
+}
+
+/// [`object_name`] with the name as the bytecode gives it (PUC's `getobjname`).
+pub(crate) fn object_name_ref(
+    p: &Prototype,
+    lastpc: usize,
+    reg: usize,
+) -> Option<(&'static str, Name<'_>)> {
     let mut reg = reg;
     let mut lastpc = lastpc;
+    let unknown = Name::Fixed("?");
     // Follows `Move` chains iteratively.
     for _ in 0..256 {
         if let Some(name) = local_name_in(p, lastpc, reg) {
-            return Some(("local", name));
+            return Some(("local", Name::Debug(name)));
         }
         let pc = find_set_reg(p, lastpc, reg)?;
         match p.code[pc] {
@@ -112,8 +164,8 @@ pub(crate) fn object_name(
                 continue;
             }
             Instruction::GetTabUp { up, k, .. } => {
-                let key = const_str(p, k as usize).unwrap_or_else(|| "?".into());
-                let kind = if upvalue_name(p, up as usize) == "_ENV" {
+                let key = const_name(p, k as usize).unwrap_or(unknown);
+                let kind = if upvalue_name(p, up as usize) == b"_ENV" {
                     "global"
                 } else {
                     "field"
@@ -121,22 +173,22 @@ pub(crate) fn object_name(
                 return Some((kind, key));
             }
             Instruction::GetField { b, k, .. } => {
-                let key = const_str(p, k as usize).unwrap_or_else(|| "?".into());
+                let key = const_name(p, k as usize).unwrap_or(unknown);
                 return Some((table_kind(p, pc, b as usize), key));
             }
             Instruction::GetTable { b, c, .. } => {
-                let key = register_constant_name(p, pc, c as usize).unwrap_or_else(|| "?".into());
+                let key = register_constant_name(p, pc, c as usize).unwrap_or(unknown);
                 return Some((table_kind(p, pc, b as usize), key));
             }
-            Instruction::GetI { .. } => return Some(("field", "integer index".into())),
+            Instruction::GetI { .. } => return Some(("field", Name::Fixed("integer index"))),
             Instruction::GetUpval { up, .. } => {
-                return Some(("upvalue", upvalue_name(p, up as usize)))
+                return Some(("upvalue", Name::Debug(upvalue_name(p, up as usize))))
             }
             Instruction::LoadK { k, .. } => {
-                return const_str(p, k as usize).map(|s| ("constant", s));
+                return const_name(p, k as usize).map(|s| ("constant", s));
             }
             Instruction::SelfK { k, .. } => {
-                let key = const_str(p, k as usize).unwrap_or_else(|| "?".into());
+                let key = const_name(p, k as usize).unwrap_or(unknown);
                 return Some(("method", key));
             }
             _ => return None,
@@ -146,8 +198,8 @@ pub(crate) fn object_name(
 }
 
 /// The key name for a register operand: only a string constant counts (PUC's `rname`).
-fn register_constant_name(p: &Prototype, pc: usize, reg: usize) -> Option<String> {
-    match object_name(p, pc, reg)? {
+fn register_constant_name(p: &Prototype, pc: usize, reg: usize) -> Option<Name<'_>> {
+    match object_name_ref(p, pc, reg)? {
         ("constant", name) => Some(name),
         _ => None,
     }
@@ -162,25 +214,39 @@ fn table_kind(p: &Prototype, pc: usize, t: usize) -> &'static str {
             _ => None,
         }),
     };
-    if name.as_deref() == Some("_ENV") {
+    if name == Some(b"_ENV") {
         "global"
     } else {
         "field"
     }
 }
 
-/// `" (local 'x')"`-style suffix for error messages about register `reg` at `pc`, or `""`.
-pub(crate) fn describe_register(fp: &FunctionProto<'_>, pc: usize, reg: usize) -> String {
-    match object_name(&fp.proto, pc, reg) {
-        // (Written at its length: a name can be megabytes.)
-        Some((kind, name)) => crate::error::joined_text(&[" (", kind, " '", &name, "')"]),
-        None => String::new(),
+/// `" (local 'x')"`-style suffix for error messages about register `reg` at `pc`, or
+/// nothing.
+pub(crate) fn describe_register<'gc>(
+    fp: &FunctionProto<'gc>,
+    pc: usize,
+    reg: usize,
+) -> Message<'gc> {
+    match object_name_ref(&fp.proto, pc, reg) {
+        Some((kind, name)) => described(kind, name.part(fp)),
+        None => Message::new(),
     }
 }
 
+/// `" (kind 'name')"`.
+fn described<'gc>(kind: &'static str, name: Part<'gc>) -> Message<'gc> {
+    Message::new()
+        .text(" (")
+        .text(kind)
+        .text(" '")
+        .part(name)
+        .text("')")
+}
+
 /// Suffix for an upvalue operand.
-pub(crate) fn describe_upvalue(fp: &FunctionProto<'_>, up: usize) -> String {
-    format!(" (upvalue '{}')", upvalue_name(&fp.proto, up))
+pub(crate) fn describe_upvalue<'gc>(fp: &FunctionProto<'gc>, up: usize) -> Message<'gc> {
+    described("upvalue", Name::Debug(upvalue_name(&fp.proto, up)).part(fp))
 }
 
 fn top_lua_frame<'a, 'gc>(ts: &'a ThreadState<'gc>) -> Option<&'a LuaFrame<'gc>> {
@@ -192,9 +258,9 @@ fn top_lua_frame<'a, 'gc>(ts: &'a ThreadState<'gc>) -> Option<&'a LuaFrame<'gc>>
 
 /// Suffix naming the value being called at slot `func` by the top Lua frame, if that frame
 /// is executing a call instruction for that slot or an instruction that calls a metamethod.
-pub(crate) fn describe_call_target(ts: &ThreadState<'_>, func: usize) -> String {
+pub(crate) fn describe_call_target<'gc>(ts: &ThreadState<'gc>, func: usize) -> Message<'gc> {
     let Some(f) = top_lua_frame(ts) else {
-        return String::new();
+        return Message::new();
     };
     let fp = f.closure.proto();
     let pc = f.pc.saturating_sub(1);
@@ -205,31 +271,44 @@ pub(crate) fn describe_call_target(ts: &ThreadState<'_>, func: usize) -> String 
             describe_register(fp, pc, *a as usize)
         }
         Some(Instruction::TForCall { a, .. }) if f.base + *a as usize + 4 == func => {
-            " (for iterator 'for iterator')".to_string()
+            Message::new().text(" (for iterator 'for iterator')")
         }
         // The top frame is a Lua frame at an instruction that calls a metamethod, so the
         // value called is that metamethod (PUC's `funcnamefromcall`: `(metamethod 'add')`).
         Some(i) => metamethod_name(i)
-            .map(|n| format!(" (metamethod '{n}')"))
+            .map(|n| described("metamethod", Part::Text(Cow::Borrowed(n.as_bytes()))))
             .unwrap_or_default(),
-        None => String::new(),
+        None => Message::new(),
     }
 }
 
 /// Name of the function being called by the top Lua frame (for `bad argument` messages):
 /// `(name, is_method_call)`.
 pub(crate) fn calling_name(ts: &ThreadState<'_>) -> Option<(String, bool)> {
+    calling_name_part(ts).map(|(name, is_method)| {
+        (
+            String::from_utf8_lossy(name.bytes()).into_owned(),
+            is_method,
+        )
+    })
+}
+
+/// [`calling_name`] as a message part (a constant's Lua string: a global function named
+/// by megabytes is quoted without a copy).
+pub(crate) fn calling_name_part<'gc>(ts: &ThreadState<'gc>) -> Option<(Part<'gc>, bool)> {
     let f = top_lua_frame(ts)?;
-    let p = &f.closure.proto().proto;
+    let fp = f.closure.proto();
+    let p = &fp.proto;
     let pc = f.pc.checked_sub(1)?;
+    let fixed = |t: &'static str| Part::Text(Cow::Borrowed(t.as_bytes()));
     match p.code.get(pc)? {
         Instruction::Call { a, .. } | Instruction::TailCall { a, .. } => {
-            let (kind, name) = object_name(p, pc, *a as usize)?;
-            Some((name, kind == "method"))
+            let (kind, name) = object_name_ref(p, pc, *a as usize)?;
+            Some((name.part(fp), kind == "method"))
         }
-        Instruction::TForCall { .. } => Some(("for iterator".into(), false)),
+        Instruction::TForCall { .. } => Some((fixed("for iterator"), false)),
         // A metamethod called by the instruction (PUC's `funcnamefromcode`: "metamethod").
-        i => metamethod_name(i).map(|n| (n.to_string(), false)),
+        i => metamethod_name(i).map(|n| (fixed(n), false)),
     }
 }
 
@@ -712,7 +791,7 @@ fn find_local(
     }
     let reg = n as usize - 1;
     if let Some(name) = local_name_in(p, f.pc.saturating_sub(1), reg) {
-        return Some((name, f.base + reg));
+        return Some((text_of(name), f.base + reg));
     }
     let limit = frame_limit(ts, idx, top_limit);
     if limit >= f.base && limit - f.base >= n as usize {

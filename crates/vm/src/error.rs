@@ -1,6 +1,9 @@
 //! Errors: what Rust callbacks raise inside the VM, and what the host receives.
 
+use std::borrow::Cow;
+
 use crate::handle::StashedValue;
+use crate::string::LuaString;
 use crate::value::Value;
 
 /// An error raised inside the VM (by the interpreter or a Rust callback).
@@ -31,6 +34,29 @@ pub enum Error<'gc> {
         /// The argument given; `None` when it is missing (`no value`).
         got: Option<Value<'gc>>,
     },
+    /// A message made of text and Lua strings, positioned like [`Error::Runtime`]: for
+    /// messages that quote a script's strings (a `__name`, a variable's name, an option),
+    /// which can be megabytes long. The VM joins it when it is raised, in pieces across
+    /// steps (each charged) when it is long, so quoting a long string never holds one step.
+    ///
+    /// ```
+    /// use lunette_vm::{Action, Error, Lua, Message, Value};
+    /// let mut lua = Lua::core();
+    /// lua.enter(|ctx| {
+    ///     let check = ctx.create_raw_function("check", |_, exec| match exec.arg(0) {
+    ///         Value::String(mode) if mode.as_bytes() == b"fast" => Ok(Action::Return),
+    ///         // (the mode quoted without a copy, however long it is)
+    ///         Value::String(mode) => Err(Error::Message(
+    ///             Message::new().text("unknown mode '").string(mode).text("'"),
+    ///         )),
+    ///         _ => Err(Error::bad_argument(1, "string expected")),
+    ///     });
+    ///     ctx.globals().set(ctx, ctx.str("check"), Value::Callback(check)).unwrap();
+    /// });
+    /// let err = lua.exec("check('fast') check('slow')").unwrap_err();
+    /// assert!(err.message.ends_with(":1: unknown mode 'slow'"));
+    /// ```
+    Message(Message<'gc>),
     /// The VM's memory limit was reached: the error value is the string
     /// `not enough memory`, without a position (like PUC's memory errors).
     NotEnoughMemory,
@@ -69,32 +95,156 @@ impl<'gc> Error<'gc> {
     }
 }
 
-/// `attempt to <action> a <type> value<description>`, the type from `__name` like PUC's
-/// `luaG_typeerror`, written into a message allocated once at its length (`format!` grows
-/// its buffer by doubling: a message quoting a `__name` of megabytes was copied several
-/// times, each copy faulting in fresh pages).
-pub(crate) fn type_error_message<'gc>(
-    ctx: crate::state::Context<'gc>,
-    action: &str,
-    v: Value<'gc>,
-    description: &str,
-) -> Error<'gc> {
-    let type_name = ctx.object_type_name_text(v);
-    Error::Runtime(joined_text(&[
-        "attempt to ",
-        action,
-        " a ",
-        &type_name,
-        " value",
-        description,
-    ]))
+/// An error message made of parts: text, and Lua strings quoted from the script
+/// ([`Error::Message`]). Parts are kept as they are until the message is raised, so a
+/// message quoting a string of megabytes is never copied before it is joined, and then
+/// once, in pieces when long.
+#[derive(Debug, Clone, Default)]
+pub struct Message<'gc> {
+    parts: Vec<Part<'gc>>,
+    /// Whether the position (`chunk:line: `) is already the first part: set by the executor
+    /// when it resolves the message where it was raised, so it is not positioned again.
+    positioned: bool,
 }
 
-/// `parts` joined into a string allocated once at its length (see [`type_error_message`]).
-pub(crate) fn joined_text(parts: &[&str]) -> String {
-    let mut text = String::with_capacity(parts.iter().map(|p| p.len()).sum());
-    parts.iter().for_each(|p| text.push_str(p));
-    text
+/// A part of a [`Message`].
+#[derive(Debug, Clone)]
+pub(crate) enum Part<'gc> {
+    /// Bytes written by Rust (mostly fixed text).
+    Text(Cow<'static, [u8]>),
+    /// A Lua string, quoted as is (its bytes, not replaced if they are not UTF-8, like PUC).
+    Str(LuaString<'gc>),
+}
+
+impl<'gc> Part<'gc> {
+    /// A name as PUC's messages quote it: a C string, cut at its first zero byte (`%s`).
+    /// The whole string when it has none, as is the common case: then not copied.
+    pub(crate) fn c_string(s: LuaString<'gc>) -> Self {
+        Self::c_bytes(s.as_bytes()).unwrap_or(Part::Str(s))
+    }
+
+    /// `bytes` cut at its first zero byte, if it has one.
+    pub(crate) fn c_bytes(bytes: &[u8]) -> Option<Self> {
+        memchr::memchr(0, bytes).map(|end| Part::Text(Cow::Owned(bytes[..end].to_vec())))
+    }
+
+    pub(crate) fn bytes(&self) -> &[u8] {
+        match self {
+            Part::Text(t) => t,
+            Part::Str(s) => s.as_bytes(),
+        }
+    }
+}
+
+impl<'gc> Message<'gc> {
+    /// An empty message.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The message followed by `text`.
+    pub fn text(mut self, text: impl Into<Cow<'static, str>>) -> Self {
+        self.parts.push(Part::Text(match text.into() {
+            Cow::Borrowed(t) => Cow::Borrowed(t.as_bytes()),
+            Cow::Owned(t) => Cow::Owned(t.into_bytes()),
+        }));
+        self
+    }
+
+    /// The message followed by the bytes of `s` (as they are: PUC quotes a string's bytes).
+    pub fn string(mut self, s: LuaString<'gc>) -> Self {
+        self.parts.push(Part::Str(s));
+        self
+    }
+
+    /// The message followed by `part`.
+    pub(crate) fn part(mut self, part: Part<'gc>) -> Self {
+        self.parts.push(part);
+        self
+    }
+
+    /// The message followed by the parts of `more`.
+    pub(crate) fn then(mut self, more: Message<'gc>) -> Self {
+        self.parts.extend(more.parts);
+        self
+    }
+
+    /// The message raised as it is, without the caller's position in front (like PUC's
+    /// messages from `luaG_runerror` inside a C function, or `error(msg, 0)`).
+    pub fn without_position(mut self) -> Self {
+        self.positioned = true;
+        self
+    }
+
+    /// The message's length in bytes.
+    pub fn len(&self) -> usize {
+        self.parts
+            .iter()
+            .fold(0usize, |n, p| n.saturating_add(p.bytes().len()))
+    }
+
+    /// Whether the message has no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub(crate) fn parts(&self) -> &[Part<'gc>] {
+        &self.parts
+    }
+
+    pub(crate) fn is_positioned(&self) -> bool {
+        self.positioned
+    }
+
+    /// The message with `position` in front, marked as positioned.
+    pub(crate) fn positioned_at(mut self, position: String) -> Self {
+        if !position.is_empty() {
+            self.parts
+                .insert(0, Part::Text(Cow::Owned(position.into_bytes())));
+        }
+        self.positioned = true;
+        self
+    }
+
+    /// The message's bytes joined into `out`, which is [`len`](Self::len) bytes long.
+    pub(crate) fn write_into(&self, out: &mut [u8]) {
+        let mut at = 0;
+        for p in &self.parts {
+            let b = p.bytes();
+            out[at..at + b.len()].copy_from_slice(b);
+            at += b.len();
+        }
+    }
+
+    /// The message as host text (invalid UTF-8 replaced).
+    pub fn to_string_lossy(&self) -> String {
+        let mut bytes = vec![0; self.len()];
+        self.write_into(&mut bytes);
+        match String::from_utf8(bytes) {
+            Ok(text) => text,
+            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+        }
+    }
+}
+
+/// `attempt to <action> a <type> value<description>`, the type from `__name` like PUC's
+/// `luaG_typeerror`. A message of parts: a `__name` or a variable's name of megabytes is
+/// quoted without a copy until the message is joined (see [`Error::Message`]).
+pub(crate) fn type_error_message<'gc>(
+    ctx: crate::state::Context<'gc>,
+    action: &'static str,
+    v: Value<'gc>,
+    description: Message<'gc>,
+) -> Error<'gc> {
+    Error::Message(
+        Message::new()
+            .text("attempt to ")
+            .text(action)
+            .text(" a ")
+            .part(ctx.object_type_name_part(v))
+            .text(" value")
+            .then(description),
+    )
 }
 
 impl<'gc> From<Value<'gc>> for Error<'gc> {

@@ -10,7 +10,7 @@ use crate::object::{Reference, References};
 use gc_arena::{Collect, Gc};
 
 use crate::debug;
-use crate::error::Error;
+use crate::error::{Error, Message, Part};
 use crate::frame_stack::ValueStack;
 use crate::function::{Action, LuaClosure, Outcome, Then, UpValueState};
 use crate::interp;
@@ -765,7 +765,20 @@ impl<'gc> Executor<'gc> {
         let mut ts = thread.borrow_mut(ctx);
         // (Taken whatever happens next, so it never outlives this error.)
         let raised_by = ts.raised_by.take();
-        let value = raised_value(ctx, &ts, e, None, fuel);
+        let value = match resolve_error(ctx, &ts, e, None, fuel) {
+            Raised::Value(v) => v,
+            Raised::Long(message) => {
+                // Built in pieces first, then raised from here as if it were raised now.
+                match start_message_build(ctx, &mut ts, message, raised_by) {
+                    Ok(()) => return,
+                    Err(e) => {
+                        ts.raised_by = raised_by;
+                        drop(ts);
+                        return self.handle_error(ctx, st, e, fuel);
+                    }
+                }
+            }
+        };
         // (One scan of the frames for the catcher: a runaway recursion leaves 200,000.)
         let catch = catcher_index(&ts);
         if is_main && st.traceback.is_empty() && catch.is_none() {
@@ -985,76 +998,221 @@ pub const MEMORY_REFUSAL_FUEL: i64 = 10_000;
 /// The error value of a memory error (PUC's message).
 pub const NOT_ENOUGH_MEMORY: &str = "not enough memory";
 
-/// `error_to_value` for an error the running script raised (or a builtin it called): a
-/// memory refusal is charged `MEMORY_REFUSAL_FUEL` here, where it becomes a Lua error.
+/// What an error raised by the running script (or a builtin it called) becomes: the value
+/// that propagates, or a message too long to join in one step, positioned where it was
+/// raised, that the executor builds in pieces before raising it (`start_message_build`).
+enum Raised<'gc> {
+    Value(Value<'gc>),
+    Long(Message<'gc>),
+}
+
+/// [`Raised`] for `e`, positioned and named like PUC's `luaL_error` / `luaL_argerror`. A
+/// refusal of the memory limit is charged here: it comes after a full collection (the work
+/// this pays for), at a point of the script's history.
+fn resolve_error<'gc>(
+    ctx: Context<'gc>,
+    ts: &ThreadState<'gc>,
+    e: Error<'gc>,
+    callee: Option<&'static str>,
+    fuel: &mut Fuel,
+) -> Raised<'gc> {
+    let message = match e {
+        Error::Value(v) => return Raised::Value(v),
+        Error::NotEnoughMemory => {
+            fuel.consume(MEMORY_REFUSAL_FUEL);
+            return Raised::Value(ctx.str(NOT_ENOUGH_MEMORY));
+        }
+        // (Handled where callbacks and continuations return; one that reaches here came from
+        // a path that cannot be retried: the refusal, uncharged as before.)
+        Error::CollectThenRetry => return Raised::Value(ctx.str(NOT_ENOUGH_MEMORY)),
+        Error::Runtime(msg) if msg.len() <= crate::big_string::BUILD_IN_PIECES => {
+            let pos = debug::where_level(ts, 1);
+            return Raised::Value(joined_message(ctx, &pos, &msg));
+        }
+        Error::Runtime(msg) => Message::new()
+            .text(msg)
+            .positioned_at(debug::where_level(ts, 1)),
+        Error::Message(m) if m.is_positioned() => m,
+        Error::Message(m) => m.positioned_at(debug::where_level(ts, 1)),
+        Error::TypeError { arg, expected, got } => {
+            let got = match got {
+                None => Part::Text(std::borrow::Cow::Borrowed(b"no value")),
+                Some(v) => ctx.type_name_by_metatable_part(v),
+            };
+            let message = Message::new()
+                .text(expected)
+                .text(" expected, got ")
+                .part(got);
+            bad_argument_message(ts, arg, message, callee)
+        }
+        Error::BadArgument { arg, message } => {
+            bad_argument_message(ts, arg, Message::new().text(message), callee)
+        }
+    };
+    if message.len() <= crate::big_string::BUILD_IN_PIECES {
+        Raised::Value(Value::String(joined(ctx, &message)))
+    } else {
+        Raised::Long(message)
+    }
+}
+
+/// `bad argument #arg to 'name' (message)`, positioned, the name found from the call site
+/// like PUC's `luaL_argerror` (adjusted for method calls).
+fn bad_argument_message<'gc>(
+    ts: &ThreadState<'gc>,
+    arg: usize,
+    message: Message<'gc>,
+    callee: Option<&'static str>,
+) -> Message<'gc> {
+    let (name, is_method) = debug::calling_name_part(ts).unwrap_or_else(|| {
+        let name = callee.unwrap_or("?");
+        (
+            Part::Text(std::borrow::Cow::Borrowed(name.as_bytes())),
+            false,
+        )
+    });
+    let text = if is_method && arg == 1 {
+        Message::new()
+            .text("calling '")
+            .part(name)
+            .text("' on bad self (")
+    } else {
+        let number = if is_method {
+            arg.saturating_sub(1)
+        } else {
+            arg
+        };
+        Message::new()
+            .text("bad argument #")
+            .text(number.to_string())
+            .text(" to '")
+            .part(name)
+            .text("' (")
+    };
+    text.then(message)
+        .text(")")
+        .positioned_at(debug::where_level(ts, 1))
+}
+
+/// The message's bytes as one string, written once at its length.
+fn joined<'gc>(ctx: Context<'gc>, message: &Message<'gc>) -> crate::string::LuaString<'gc> {
+    ctx.new_string_with(message.len(), |out| message.write_into(out))
+}
+
+/// `Then::name` of the continuations that build a long error message and raise it
+/// (`start_message_build`).
+const MESSAGE_BUILD: &str = "(error message)";
+
+/// Starts building the long, positioned `message` of an error raised where the thread stands
+/// (with `raised_by`, the Rust function that raised it, if one did): a ready continuation on
+/// top of the failing frames calls the string builder, which writes the message in pieces
+/// (each charged with the step's fuel), and raises it when built, from where the error was
+/// raised (`raise_built_message`; the executor gives it back its `raised_by`). The message's
+/// bytes are reserved against the memory limit first; a refusal is the memory error.
+fn start_message_build<'gc>(
+    ctx: Context<'gc>,
+    ts: &mut ThreadState<'gc>,
+    message: Message<'gc>,
+    raised_by: Option<(&'static str, usize)>,
+) -> Result<(), Error<'gc>> {
+    let total = message.len();
+    if total >= crate::interp::MAX_STRING_LEN {
+        return Err(Error::NotEnoughMemory);
+    }
+    ctx.reserve_memory(total)?;
+    let parts: Vec<Value<'gc>> = message
+        .parts()
+        .iter()
+        .map(|p| match p {
+            Part::Str(s) => Value::String(*s),
+            Part::Text(t) => Value::String(ctx.new_pause_string(t)),
+        })
+        .collect();
+    let build = crate::big_string::start(ctx, &parts, total, crate::big_string::Shape::Repeat);
+    // (A pause table, like the build's: building an error's message changes no id or count.)
+    let state = ctx.new_pause_table(2);
+    let _ = state.set(ctx, Value::Integer(1), Value::Table(build));
+    if let Some((_, func)) = raised_by {
+        let _ = state.set(ctx, Value::Integer(2), Value::Integer(func as i64));
+    }
+    ts.stack.push(Value::Nil);
+    let base = ts.stack.len();
+    let mut frame = Frame::continuation(
+        Then::new(MESSAGE_BUILD, start_message_builder, Value::Table(state)),
+        base,
+        Returns::Discard,
+        raised_by.map_or(MESSAGE_BUILD, |(name, _)| name),
+    );
+    if let Frame::Continuation { ready, .. } = &mut frame {
+        *ready = Some(Outcome::Returned);
+    }
+    ts.push_frame(frame);
+    Ok(())
+}
+
+/// Calls the string builder on the message's build state (see `start_message_build`).
+fn start_message_builder<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    _outcome: Outcome<'gc>,
+) -> Result<Action<'gc>, Error<'gc>> {
+    let Value::Table(state) = exec.upvalue else {
+        return Err(Error::runtime("error message: lost state"));
+    };
+    exec.clear();
+    exec.push(state.get_int(1));
+    Ok(Action::Call {
+        function: crate::big_string::builder(ctx),
+        then: Some(Then::new(
+            MESSAGE_BUILD,
+            raise_built_message,
+            state.get_int(2),
+        )),
+    })
+}
+
+/// Raises the built message (the executor sets `raised_by` again from the continuation's
+/// frame name and its state, the Rust function's slot: see `run_continuation`).
+fn raise_built_message<'gc>(
+    _ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    _outcome: Outcome<'gc>,
+) -> Result<Action<'gc>, Error<'gc>> {
+    Err(Error::Value(exec.arg(0)))
+}
+
+/// Whether `func` raises a built error message (see `start_message_build`).
+fn is_message_raiser(func: crate::function::ContinuationFn) -> bool {
+    func as usize == raise_built_message as crate::function::ContinuationFn as usize
+}
+
+/// The value `e` raises, a long message joined at once: for the paths that cannot build it
+/// in pieces (an error of a `__close` call made while unwinding).
 fn raised_value<'gc>(
     ctx: Context<'gc>,
     ts: &ThreadState<'gc>,
     e: Error<'gc>,
-    callee: Option<&str>,
+    callee: Option<&'static str>,
     fuel: &mut Fuel,
 ) -> Value<'gc> {
-    if matches!(e, Error::NotEnoughMemory) {
-        // The limit refused after a full collection (the work this pays for), at a point
-        // of the script's history.
-        fuel.consume(MEMORY_REFUSAL_FUEL);
+    match resolve_error(ctx, ts, e, callee, fuel) {
+        Raised::Value(v) => v,
+        Raised::Long(m) => Value::String(joined(ctx, &m)),
     }
-    error_to_value(ctx, ts, e, callee)
 }
 
-/// Converts a raised error to the Lua value that propagates, adding position and function
-/// name information like PUC's `luaL_error` / `luaL_argerror`.
-pub(crate) fn error_to_value<'gc>(
+/// `e` resolved where it was raised (see [`resolve_error`]), as the error that goes on to
+/// `Executor::handle_error`: a value, or a long positioned message it builds.
+fn raised_error<'gc>(
     ctx: Context<'gc>,
     ts: &ThreadState<'gc>,
     e: Error<'gc>,
-    callee: Option<&str>,
-) -> Value<'gc> {
-    match e {
-        Error::Value(v) => v,
-        // (`CollectThenRetry` is handled where callbacks and continuations return; one that
-        // reaches here came from a path that cannot be retried: treat it as the refusal.)
-        Error::NotEnoughMemory | Error::CollectThenRetry => ctx.str(NOT_ENOUGH_MEMORY),
-        Error::Runtime(msg) => {
-            let pos = debug::where_level(ts, 1);
-            joined_message(ctx, &pos, &msg)
-        }
-        Error::TypeError { arg, expected, got } => {
-            let got = match got {
-                None => "no value".into(),
-                Some(v) => ctx.type_name_by_metatable_text(v),
-            };
-            let message = crate::error::joined_text(&[&expected, " expected, got ", &got]);
-            error_to_value(ctx, ts, Error::BadArgument { arg, message }, callee)
-        }
-        Error::BadArgument { arg, message } => {
-            let pos = debug::where_level(ts, 1);
-            let (name, is_method) = debug::calling_name(ts)
-                .unwrap_or_else(|| (callee.unwrap_or("?").to_string(), false));
-            // (Written at its length, with the position: the message can quote a `__name`
-            // of megabytes.)
-            let number = if is_method {
-                arg.saturating_sub(1)
-            } else {
-                arg
-            }
-            .to_string();
-            let text = if is_method && arg == 1 {
-                crate::error::joined_text(&["calling '", &name, "' on bad self (", &message, ")"])
-            } else {
-                let parts = [
-                    "bad argument #",
-                    &number,
-                    " to '",
-                    &name,
-                    "' (",
-                    &message,
-                    ")",
-                ];
-                crate::error::joined_text(&parts)
-            };
-            joined_message(ctx, &pos, &text)
-        }
+    callee: Option<&'static str>,
+    fuel: &mut Fuel,
+) -> Error<'gc> {
+    match resolve_error(ctx, ts, e, callee, fuel) {
+        Raised::Value(v) => Error::Value(v),
+        Raised::Long(m) => Error::Message(m),
     }
 }
 
@@ -1316,14 +1474,17 @@ fn run_continuation<'gc>(
             // (closing a coroutine, hooks, finalizers).
             if crate::hook::is_function_return(&then, returns) {
                 ts.raised_by = Some((callee_name, base - 1));
+            } else if is_message_raiser(then.func) {
+                // The error a Rust function raised, its message built: raised again as by
+                // that function (see `start_message_build`).
+                if let Value::Integer(func) = then.state {
+                    ts.raised_by = usize::try_from(func)
+                        .ok()
+                        .filter(|&f| f < base)
+                        .map(|f| (callee_name, f));
+                }
             }
-            Err(Error::Value(raised_value(
-                ctx,
-                ts,
-                e,
-                Some(callee_name),
-                fuel,
-            )))
+            Err(raised_error(ctx, ts, e, Some(callee_name), fuel))
         }
     }
 }
@@ -1529,7 +1690,7 @@ fn call_other<'gc>(
                     }
                     _ => {
                         let desc = debug::describe_call_target(ts, func);
-                        return Err(crate::error::type_error_message(ctx, "call", other, &desc));
+                        return Err(crate::error::type_error_message(ctx, "call", other, desc));
                     }
                 }
             }
@@ -1583,7 +1744,7 @@ fn after_callback<'gc>(
         }
         Err(e) => {
             ts.raised_by = Some((name, func));
-            return Err(Error::Value(raised_value(ctx, ts, e, Some(name), fuel)));
+            return Err(raised_error(ctx, ts, e, Some(name), fuel));
         }
     };
     match action {
@@ -2365,6 +2526,16 @@ pub(crate) fn permanents(p: &mut crate::permanents::Permanents) {
     p.continuation(("vm", "close_driver"), "close", close_driver);
     p.continuation(("vm", "resume_chain"), RESUMING, resume_chain);
     p.continuation(("vm", "resume_preempted"), PREEMPTED, resume_preempted);
+    p.continuation(
+        ("vm", "start_message_builder"),
+        MESSAGE_BUILD,
+        start_message_builder,
+    );
+    p.continuation(
+        ("vm", "raise_built_message"),
+        MESSAGE_BUILD,
+        raise_built_message,
+    );
     p.name(DETACHED);
     p.name(HANDLER_FRAME);
     p.name(PENDING_CALL);
@@ -2385,8 +2556,15 @@ pub(crate) fn is_close_driver(func: crate::function::ContinuationFn) -> bool {
     func as usize == close_driver as crate::function::ContinuationFn as usize
 }
 
-/// Whether `func` is the continuation of an `xpcall` message handler's call (it runs above
-/// the frame that raised and goes on unwinding; images read from bytes are checked with it).
-pub(crate) fn is_message_handler_continuation(func: crate::function::ContinuationFn) -> bool {
-    func as usize == message_handler_done as crate::function::ContinuationFn as usize
+/// Whether `func` is a continuation that runs above the frame that raised an error and goes
+/// on unwinding, never returning into it: an `xpcall` message handler's, or one building a
+/// long error message (`start_message_build`). Images read from bytes are checked with it.
+pub(crate) fn is_raising_continuation(func: crate::function::ContinuationFn) -> bool {
+    [
+        message_handler_done as crate::function::ContinuationFn,
+        start_message_builder,
+        raise_built_message,
+    ]
+    .iter()
+    .any(|&f| f as usize == func as usize)
 }

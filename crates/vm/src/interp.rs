@@ -28,7 +28,7 @@
 use lunette_compiler::Instruction;
 
 use crate::debug;
-use crate::error::{joined_text, type_error_message, Error};
+use crate::error::{type_error_message, Error, Message};
 use crate::executor::{
     call_from_lua, call_function_ex, close_upvalues, post_return, Flow, Fuel, MAX_FRAMES,
     MAX_STACK_SLOTS, VALUES_PER_UNIT,
@@ -162,7 +162,7 @@ fn arith_slow<'gc>(
     op: ArithOp,
     a: Value<'gc>,
     b: Value<'gc>,
-    describe: &dyn Fn(usize) -> String,
+    describe: &dyn Fn(usize) -> Message<'gc>,
 ) -> Result<Slow<'gc>, Error<'gc>> {
     let is_num = |v: Value| matches!(v, Value::Integer(_) | Value::Float(_));
     if op.is_bitwise() && is_num(a) && is_num(b) {
@@ -173,10 +173,7 @@ fn arith_slow<'gc>(
             } else {
                 1
             };
-            return Err(Error::runtime(format!(
-                "number{} has no integer representation",
-                describe(which)
-            )));
+            return Err(no_integer_representation(describe(which)));
         }
     }
     if let Some(r) = arith_num(op, a, b) {
@@ -197,7 +194,7 @@ fn arith_slow<'gc>(
             ctx,
             "perform arithmetic on",
             bad,
-            &describe(which),
+            describe(which),
         ));
     }
     if is_num(a) && is_num(b) {
@@ -206,18 +203,25 @@ fn arith_slow<'gc>(
         } else {
             1
         };
-        return Err(Error::runtime(format!(
-            "number{} has no integer representation",
-            describe(which)
-        )));
+        return Err(no_integer_representation(describe(which)));
     }
     let (bad, which) = if !is_num(a) { (a, 0) } else { (b, 1) };
     Err(type_error_message(
         ctx,
         "perform bitwise operation on",
         bad,
-        &describe(which),
+        describe(which),
     ))
+}
+
+/// `number<description> has no integer representation`.
+fn no_integer_representation(description: Message<'_>) -> Error<'_> {
+    Error::Message(
+        Message::new()
+            .text("number")
+            .then(description)
+            .text(" has no integer representation"),
+    )
 }
 
 /// Result of following `__index`.
@@ -248,7 +252,7 @@ fn follow_chain<'gc, T>(
     ctx: Context<'gc>,
     obj: Value<'gc>,
     event: MetaEvent,
-    describe: &dyn Fn() -> String,
+    describe: &dyn Fn() -> Message<'gc>,
     mut at_table: impl FnMut(Table<'gc>) -> Result<AtTable<'gc, T>, Error<'gc>>,
 ) -> Result<Result<T, (Value<'gc>, Value<'gc>)>, Error<'gc>> {
     let mut cur = obj;
@@ -265,9 +269,9 @@ fn follow_chain<'gc, T>(
                     let desc = if depth == 0 {
                         describe()
                     } else {
-                        String::new()
+                        Message::new()
                     };
-                    return Err(type_error_message(ctx, "index", cur, &desc));
+                    return Err(type_error_message(ctx, "index", cur, desc));
                 }
             }
         };
@@ -289,7 +293,7 @@ pub fn index<'gc>(
     ctx: Context<'gc>,
     obj: Value<'gc>,
     key: Value<'gc>,
-    describe: &dyn Fn() -> String,
+    describe: &dyn Fn() -> Message<'gc>,
 ) -> Result<Index<'gc>, Error<'gc>> {
     // A table without a metatable, or a present value: one raw read, no chain to follow.
     if let Value::Table(t) = obj {
@@ -307,7 +311,7 @@ fn index_chain<'gc>(
     ctx: Context<'gc>,
     obj: Value<'gc>,
     key: Value<'gc>,
-    describe: &dyn Fn() -> String,
+    describe: &dyn Fn() -> Message<'gc>,
 ) -> Result<Index<'gc>, Error<'gc>> {
     // Classes and their bases (tables whose `__index` is a table) and strings' methods,
     // followed in a plain loop. (The general walk's nested results stalled on reloading
@@ -355,7 +359,7 @@ fn index_chain_general<'gc>(
     ctx: Context<'gc>,
     obj: Value<'gc>,
     key: Value<'gc>,
-    describe: &dyn Fn() -> String,
+    describe: &dyn Fn() -> Message<'gc>,
 ) -> Result<Index<'gc>, Error<'gc>> {
     let r = follow_chain(ctx, obj, MetaEvent::Index, describe, |t| {
         let v = t.get(key);
@@ -386,7 +390,7 @@ pub fn new_index<'gc>(
     obj: Value<'gc>,
     key: Value<'gc>,
     value: Value<'gc>,
-    describe: &dyn Fn() -> String,
+    describe: &dyn Fn() -> Message<'gc>,
 ) -> Result<Option<(Value<'gc>, Value<'gc>)>, Error<'gc>> {
     // A table without a metatable: one raw store, no chain to follow.
     if let Value::Table(t) = obj {
@@ -451,12 +455,19 @@ pub(crate) fn less_equal(a: Value<'_>, b: Value<'_>) -> Option<bool> {
 }
 
 fn compare_error<'gc>(ctx: Context<'gc>, a: Value<'gc>, b: Value<'gc>) -> Error<'gc> {
-    let (ta, tb) = (ctx.object_type_name_text(a), ctx.object_type_name_text(b));
-    // (Written at its length: see `type_error_message`.)
-    Error::Runtime(if ta == tb {
-        joined_text(&["attempt to compare two ", &ta, " values"])
+    let (ta, tb) = (ctx.object_type_name_part(a), ctx.object_type_name_part(b));
+    // (A message of parts: see `type_error_message`.)
+    Error::Message(if ta.bytes() == tb.bytes() {
+        Message::new()
+            .text("attempt to compare two ")
+            .part(ta)
+            .text(" values")
     } else {
-        joined_text(&["attempt to compare ", &ta, " with ", &tb])
+        Message::new()
+            .text("attempt to compare ")
+            .part(ta)
+            .text(" with ")
+            .part(tb)
     })
 }
 
@@ -510,7 +521,7 @@ fn concat_reduce<'gc>(
     first: usize,
     mut top: usize,
     fuel: &mut Fuel,
-    describe: &dyn Fn(usize) -> String,
+    describe: &dyn Fn(usize) -> Message<'gc>,
 ) -> Result<ConcatStep<'gc>, Error<'gc>> {
     while top - first > 1 {
         let (x, y) = (stack[top - 2], stack[top - 1]);
@@ -580,7 +591,7 @@ fn concat_reduce<'gc>(
                     } else {
                         (x, top - 2)
                     };
-                    return Err(type_error_message(ctx, "concatenate", bad, &describe(pos)));
+                    return Err(type_error_message(ctx, "concatenate", bad, describe(pos)));
                 }
             }
         }
@@ -1259,7 +1270,7 @@ fn run_mode<'gc, const CHECKED: bool>(
                             match reg {
                                 Some(reg) => debug::describe_register(fp, ip.pc(code) - 1, reg),
                                 // A constant operand names no variable.
-                                None => String::new(),
+                                None => Message::new(),
                             }
                         };
                         match tri!(arith_slow(ctx, $op, x, y, &describe)) {
@@ -1456,7 +1467,7 @@ fn run_mode<'gc, const CHECKED: bool>(
                         } else if let Some(v) = index_tables(ctx, h, key) {
                             r!($a) = v;
                         } else {
-                            match tri!(index(ctx, h, key, &String::new)) {
+                            match tri!(index(ctx, h, key, &Message::new)) {
                                 Index::Value(v) => r!($a) = v,
                                 Index::Meta(mm, o, k) => meta_call!(mm, o, k),
                             }
@@ -1928,7 +1939,7 @@ fn run_mode<'gc, const CHECKED: bool>(
                                 ctx,
                                 "get length of",
                                 v,
-                                &debug::describe_register(fp, ip.pc(code) - 1, b as usize)
+                                debug::describe_register(fp, ip.pc(code) - 1, b as usize)
                             )),
                         },
                     }
@@ -1991,11 +2002,13 @@ fn run_mode<'gc, const CHECKED: bool>(
                     let v = r!(a);
                     if v.is_truthy() {
                         if ctx.metamethod(v, MetaEvent::Close).is_none() {
-                            let name = debug::local_name(fp, ip.pc(code) - 1, a as usize)
-                                .unwrap_or_else(|| "?".into());
-                            bail!(Error::runtime(format!(
-                                "variable '{name}' got a non-closable value"
-                            )));
+                            let name = debug::local_name_part(fp, ip.pc(code) - 1, a as usize);
+                            bail!(Error::Message(
+                                Message::new()
+                                    .text("variable '")
+                                    .part(name)
+                                    .text("' got a non-closable value")
+                            ));
                         }
                         let cap = ts.tbc_slots.capacity();
                         ts.tbc_slots.push(base + a as usize);
@@ -2239,7 +2252,7 @@ fn run_mode<'gc, const CHECKED: bool>(
                             ctx,
                             "call",
                             callee,
-                            &debug::describe_register(fp, ip.pc(code) - 1, a as usize)
+                            debug::describe_register(fp, ip.pc(code) - 1, a as usize)
                         ));
                     }
                     save!();

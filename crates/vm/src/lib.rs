@@ -54,7 +54,7 @@ mod value;
 
 pub use compile_ahead::LoadPiece;
 pub use convert::{Bytes, FromLua, FromLuaMulti, Function, IntoLua, IntoLuaMulti, Variadic};
-pub use error::{Error, LuaError, LuaErrorKind};
+pub use error::{Error, LuaError, LuaErrorKind, Message};
 pub use executor::{Exec, ExecResult, Executor, Fuel};
 pub use function::{Action, Callback, CallbackFn, ContinuationFn, LuaClosure, Outcome, Then};
 pub use handle::{StaleHandle, StashedExecutor, StashedValue};

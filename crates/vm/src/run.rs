@@ -181,7 +181,7 @@ pub(crate) fn conversion_error<'gc>(ctx: Context<'gc>, e: Error<'gc>, what: &str
     let message = match e {
         Error::TypeError { arg, expected, got } => {
             let got = match got {
-                Some(v) => ctx.type_name_by_metatable_text(v),
+                Some(v) => ctx.type_name_by_metatable(v),
                 None => "no value".into(),
             };
             if arg == 0 {
@@ -193,6 +193,7 @@ pub(crate) fn conversion_error<'gc>(ctx: Context<'gc>, e: Error<'gc>, what: &str
         Error::BadArgument { arg: 0, message } => message,
         Error::BadArgument { arg, message } => format!("bad {what} #{arg} ({message})"),
         Error::Runtime(m) => m,
+        Error::Message(m) => m.to_string_lossy(),
         Error::Value(v) => error_message(ctx, v),
         Error::NotEnoughMemory | Error::CollectThenRetry => {
             return LuaError::new(

@@ -331,34 +331,35 @@ impl<'gc> Context<'gc> {
     /// The type name the VM's messages use for `v` (PUC's `luaT_objtypename`): a table's or
     /// userdata's metatable `__name` if it is a string, else the type.
     pub fn object_type_name(self, v: Value<'gc>) -> String {
-        self.object_type_name_text(v).into_owned()
+        String::from_utf8_lossy(self.object_type_name_part(v).bytes()).into_owned()
     }
 
-    /// [`object_type_name`](Self::object_type_name) without a copy of a `__name` that is
-    /// valid UTF-8 (messages quoting a `__name` of megabytes copied it once more each).
-    pub(crate) fn object_type_name_text(self, v: Value<'gc>) -> std::borrow::Cow<'gc, str> {
+    /// [`object_type_name`](Self::object_type_name) as a message part: the `__name` string
+    /// itself (a message quoting a `__name` of megabytes does not copy it before it is
+    /// joined, see [`Error::Message`](crate::Error::Message)).
+    pub(crate) fn object_type_name_part(self, v: Value<'gc>) -> crate::error::Part<'gc> {
         if matches!(v, Value::Table(_) | Value::UserData(_)) {
-            return self.type_name_by_metatable_text(v);
+            return self.type_name_by_metatable_part(v);
         }
-        std::borrow::Cow::Borrowed(v.type_name())
+        crate::error::Part::Text(std::borrow::Cow::Borrowed(v.type_name().as_bytes()))
     }
 
     /// The type name argument errors use for `v` (PUC's `luaL_typeerror`): the `__name` of
     /// its metatable, whatever its type (numbers can have one through
     /// `debug.setmetatable`), if it is a string, else the type.
     pub fn type_name_by_metatable(self, v: Value<'gc>) -> String {
-        self.type_name_by_metatable_text(v).into_owned()
+        String::from_utf8_lossy(self.type_name_by_metatable_part(v).bytes()).into_owned()
     }
 
-    /// [`type_name_by_metatable`](Self::type_name_by_metatable) without a copy of a
-    /// `__name` that is valid UTF-8.
-    pub(crate) fn type_name_by_metatable_text(self, v: Value<'gc>) -> std::borrow::Cow<'gc, str> {
+    /// [`type_name_by_metatable`](Self::type_name_by_metatable) as a message part (see
+    /// [`object_type_name_part`](Self::object_type_name_part)).
+    pub(crate) fn type_name_by_metatable_part(self, v: Value<'gc>) -> crate::error::Part<'gc> {
         if let Some(mt) = self.metatable_of(v) {
             if let Value::String(name) = mt.get(Value::String(self.meta_name(MetaEvent::Name))) {
-                return name.to_str_lossy();
+                return crate::error::Part::c_string(name);
             }
         }
-        std::borrow::Cow::Borrowed(v.type_name())
+        crate::error::Part::Text(std::borrow::Cow::Borrowed(v.type_name().as_bytes()))
     }
 
     /// The host capability interface.

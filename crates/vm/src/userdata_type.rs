@@ -484,7 +484,7 @@ impl<T: UserDataType> UserDataRegistry<T> {
                 Error::TypeError { expected, got, .. } => Error::runtime(format!(
                     "bad value for field '{field}' of {} ({expected} expected, got {})",
                     T::NAME,
-                    got.map(|g| ctx.object_type_name_text(g))
+                    got.map(|g| ctx.object_type_name(g))
                         .unwrap_or_else(|| "no value".into())
                 )),
                 Error::BadArgument { message, .. } => Error::runtime(format!(

@@ -893,10 +893,11 @@ fn callee_fits(
         FrameImg::Lua { frame, .. } => Some(frame.func),
         FrameImg::Continuation { base, .. } => base.checked_sub(1),
     };
-    // An `xpcall` message handler runs above the frame that raised, whatever it was doing;
-    // its continuation goes on unwinding, never back into that frame.
+    // An `xpcall` message handler, or the build of a long error message, runs above the
+    // frame that raised, whatever it was doing; its continuation goes on unwinding, never
+    // back into that frame.
     let handler = matches!(callee, FrameImg::Continuation { then, .. }
-        if crate::executor::is_message_handler_continuation(then.func));
+        if crate::executor::is_raising_continuation(then.func));
     let fits = match (returns, *ins) {
         _ if handler => true,
         (Returns::Meta | Returns::Discard, _) => true,
