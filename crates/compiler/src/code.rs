@@ -262,7 +262,7 @@ impl Parser<'_> {
         if let Some(&idx) = self.fs.const_map.get(&ConstKey::Str(s)) {
             return idx;
         }
-        let bytes: Box<[u8]> = self.lex.interner.get(s).into();
+        let bytes: std::sync::Arc<[u8]> = self.lex.interner.get(s).into();
         self.add_constant(ConstKey::Str(s), Constant::String(bytes))
     }
 

@@ -450,7 +450,7 @@ fn read_function(
                 a.copy_from_slice(b);
                 Constant::Float(f64::from_bits(u64::from_le_bytes(a)))
             }
-            5 => Constant::String(r.string()?),
+            5 => Constant::String(r.string()?.into()),
             t => return bad(format!("constant tag {t}")),
         });
     }

@@ -16,8 +16,10 @@ pub enum Constant {
     Integer(i64),
     /// A float; `-0.0` and NaN are kept bit-exact.
     Float(f64),
-    /// String bytes (Lua strings are byte strings, not necessarily UTF-8).
-    String(Box<[u8]>),
+    /// String bytes (Lua strings are byte strings, not necessarily UTF-8), shared: a VM's
+    /// long string made of the constant holds the same buffer (instantiating a chunk does
+    /// not copy a constant of megabytes).
+    String(std::sync::Arc<[u8]>),
 }
 
 /// Where a closure finds one of its upvalues when it is created.

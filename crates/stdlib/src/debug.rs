@@ -138,12 +138,17 @@ fn traceback<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<
     };
     // The message (a C string, as PUC's `luaL_traceback` adds it: up to a zero byte), a
     // newline (unless there is no message), the traceback: written once, or by the string
-    // builder in pieces when long (a message of megabytes is not copied in one step; one
-    // cut at a zero byte is copied once).
+    // builder in pieces when long (a message of megabytes is neither copied nor scanned
+    // in one step: one longer than `BUILD_IN_PIECES` is kept whole, zero bytes and all).
     let head = msg
-        .map(|m| match memchr::memchr(0, m.as_bytes()) {
-            Some(end) => ctx.new_string(&m.as_bytes()[..end]),
-            None => m,
+        .map(|m| {
+            let cut = (m.len() <= BUILD_IN_PIECES)
+                .then(|| memchr::memchr(0, m.as_bytes()))
+                .flatten();
+            match cut {
+                Some(end) => ctx.new_string(&m.as_bytes()[..end]),
+                None => m,
+            }
         })
         .filter(|m| !m.is_empty());
     let newline: &[u8] = if msg.is_some() { b"\n" } else { b"" };

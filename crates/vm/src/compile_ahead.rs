@@ -153,12 +153,15 @@ impl StringPlaces {
         places
     }
 
-    /// The bytes of string constant `i` (in making order).
-    fn bytes(&self, i: usize) -> &[u8] {
+    /// The string of string constant `i` (in making order): a long one shares the
+    /// constant's buffer (no copy).
+    fn string<'gc>(&self, ctx: Context<'gc>, i: usize) -> Value<'gc> {
         let (p, k) = self.strings[i];
         match &self.protos[p as usize].constants[k as usize] {
-            lunette_compiler::Constant::String(s) => s,
-            _ => &[],
+            lunette_compiler::Constant::String(s) => {
+                Value::String(ctx.new_string_from_buffer(s.clone()))
+            }
+            _ => Value::String(ctx.new_string(b"")),
         }
     }
 }
@@ -441,7 +444,7 @@ impl<'gc> Context<'gc> {
         let done = usize::try_from(made.length()).unwrap_or(0).min(total);
         if done < total && (done > 0 || total > STRINGS_PER_PIECE) {
             for i in done..(done + STRINGS_PER_PIECE).min(total) {
-                let v = Value::String(self.new_string(places.bytes(i)));
+                let v = places.string(self, i);
                 let _ = made.set(self, Value::Integer(i as i64 + 1), v);
             }
             return LoadPiece::Pending;
@@ -449,7 +452,7 @@ impl<'gc> Context<'gc> {
         jobs.forget(&bytes, &name, budget);
         let closure = if done == total && total > 0 {
             let mut next = 0i64;
-            let string = &mut |bytes: &[u8]| {
+            let string = &mut |bytes: &std::sync::Arc<[u8]>| {
                 next += 1;
                 match made.get_int(next) {
                     // Only the type is checked (a string constant stays a string whatever a
@@ -457,7 +460,7 @@ impl<'gc> Context<'gc> {
                     // object, 100,000 cache misses in one step for a big chunk, and
                     // guarded nothing (an image can hold any function with any constants).
                     Value::String(s) => Value::String(s),
-                    _ => Value::String(self.new_string(bytes)),
+                    _ => Value::String(self.new_string_from_buffer(bytes.clone())),
                 }
             };
             self.build_closure(&proto, env, false, string)

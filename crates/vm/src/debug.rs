@@ -53,7 +53,7 @@ impl<'p> Name<'p> {
         match self {
             Name::Constant(k, bytes) => match fp.constants.get(k) {
                 Some(&Value::String(s)) => Part::c_string(s),
-                _ => Part::c_bytes(bytes).unwrap_or_else(|| Part::Text(Cow::Owned(bytes.to_vec()))),
+                _ => Part::Text(Cow::Owned(bytes.to_vec())),
             },
             Name::Debug(bytes) => Part::Text(Cow::Owned(bytes.to_vec())),
             Name::Fixed(t) => Part::Text(Cow::Borrowed(t.as_bytes())),

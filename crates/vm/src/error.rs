@@ -118,9 +118,23 @@ pub(crate) enum Part<'gc> {
 
 impl<'gc> Part<'gc> {
     /// A name as PUC's messages quote it: a C string, cut at its first zero byte (`%s`).
-    /// The whole string when it has none, as is the common case: then not copied.
+    /// The whole string when it has none, as is the common case: then not copied. A name
+    /// longer than `BUILD_IN_PIECES` is quoted whole, not scanned: the scan of a name of
+    /// megabytes, in the step that raises the error, is what building the message in
+    /// pieces avoids (a known difference from PUC, for such names with a zero byte).
     pub(crate) fn c_string(s: LuaString<'gc>) -> Self {
+        if s.len() > crate::big_string::BUILD_IN_PIECES {
+            return Part::Str(s);
+        }
         Self::c_bytes(s.as_bytes()).unwrap_or(Part::Str(s))
+    }
+
+    /// Whether the two parts quote the same bytes (the same string: at once).
+    pub(crate) fn same_text(&self, other: &Part<'gc>) -> bool {
+        match (self, other) {
+            (Part::Str(a), Part::Str(b)) if LuaString::ptr_eq(*a, *b) => true,
+            _ => self.bytes() == other.bytes(),
+        }
     }
 
     /// `bytes` cut at its first zero byte, if it has one.

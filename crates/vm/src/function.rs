@@ -157,7 +157,7 @@ impl<'gc> FunctionProto<'gc> {
     pub(crate) fn load_with(
         ctx: Context<'gc>,
         proto: &VerifiedProto,
-        string: &mut dyn FnMut(&[u8]) -> Value<'gc>,
+        string: &mut dyn FnMut(&Arc<[u8]>) -> Value<'gc>,
     ) -> Gc<'gc, FunctionProto<'gc>> {
         let mc = ctx.mutation();
         let children = (0..proto.prototypes.len())

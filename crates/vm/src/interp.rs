@@ -457,7 +457,7 @@ pub(crate) fn less_equal(a: Value<'_>, b: Value<'_>) -> Option<bool> {
 fn compare_error<'gc>(ctx: Context<'gc>, a: Value<'gc>, b: Value<'gc>) -> Error<'gc> {
     let (ta, tb) = (ctx.object_type_name_part(a), ctx.object_type_name_part(b));
     // (A message of parts: see `type_error_message`.)
-    Error::Message(if ta.bytes() == tb.bytes() {
+    Error::Message(if ta.same_text(&tb) {
         Message::new()
             .text("attempt to compare two ")
             .part(ta)

@@ -1160,7 +1160,9 @@ impl<'gc> Context<'gc> {
         host: bool,
     ) -> LuaClosure<'gc> {
         let memory = self.state().memory.clone();
-        let string = &mut |s: &[u8]| Value::String(self.new_string(s));
+        // (A long constant's string shares the prototype's buffer: no copy.)
+        let string =
+            &mut |s: &std::sync::Arc<[u8]>| Value::String(self.new_string_from_buffer(s.clone()));
         if host {
             crate::memory::host_charges(&memory, || self.build_closure(proto, env, true, string))
         } else {
@@ -1175,7 +1177,7 @@ impl<'gc> Context<'gc> {
         proto: &VerifiedProto,
         env: Option<Value<'gc>>,
         host: bool,
-        string: &mut dyn FnMut(&[u8]) -> Value<'gc>,
+        string: &mut dyn FnMut(&std::sync::Arc<[u8]>) -> Value<'gc>,
     ) -> LuaClosure<'gc> {
         let mc = self.mutation();
         let fp = FunctionProto::load_with(self, proto, string);
