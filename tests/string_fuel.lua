@@ -65,4 +65,10 @@ print(select(2, xpcall(function() return named .. "x" end, function(m) return #m
 print(pcall(coroutine.wrap(function() local _, e = pcall(string.rep, named) return #e, e:sub(1, 40) end)))
 local co = coroutine.create(function() return named() end)
 local okc, ec = coroutine.resume(co) print(okc, #ec, ec:sub(-22), coroutine.status(co))
+-- Captures longer than 256 KiB, built in pieces (find, match, gmatch).
+local bigc = ("ab"):rep(200000) .. "c"
+local m1, m2 = bigc:match("((a[ab]*)c)") print(#m1, #m2, m1:sub(-3))
+local i1, j1, c1, p1, c2 = bigc:find("a(b[ab]*)()(c)", 3) print(i1, j1, #c1, p1, c2)
+local nw = 0 for w in bigc:gmatch("[ab]+") do nw = nw + #w end print(nw)
+print(#bigc:match("a.*"), bigc:match("()ab*()"))
 print(#("abc"):rep(1000):upper(), ("abc"):rep(2):reverse())

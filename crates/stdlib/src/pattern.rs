@@ -169,7 +169,7 @@ pub(crate) fn is_literal(p: &[u8]) -> bool {
 /// the class at every byte made a run ~3 ns a byte).
 fn class_run(bytes: &[u8], cl: u8, matching: bool) -> usize {
     fn run(bytes: &[u8], want: bool, class: impl Fn(u8) -> bool) -> usize {
-        bytes.iter().take_while(|&&c| class(c) == want).count()
+        lead_run(bytes, |c| class(c) == want)
     }
     // A capital letter of a class is its complement.
     let want = matching != cl.is_ascii_uppercase();
@@ -190,6 +190,22 @@ fn class_run(bytes: &[u8], cl: u8, matching: bool) -> usize {
         // Any other byte matches itself.
         _ => run(bytes, matching, |c| c == cl),
     }
+}
+
+/// How many leading bytes of `bytes` satisfy `ok`: whole blocks of 32 bytes are checked
+/// without an early exit (a loop the compiler vectorizes; a byte-by-byte `take_while`
+/// took ~0.8 ns a byte, most of a step's time over a long run), then the block where the
+/// run ends byte by byte.
+#[inline(always)]
+fn lead_run(bytes: &[u8], ok: impl Fn(u8) -> bool) -> usize {
+    let mut n = 0;
+    for block in bytes.chunks_exact(32) {
+        if !block.iter().fold(true, |all, &c| all & ok(c)) {
+            break;
+        }
+        n += 32;
+    }
+    n + bytes[n..].iter().take_while(|&&c| ok(c)).count()
 }
 
 /// `c` against a class letter like `a`, `D`, or any other byte (which matches itself).
@@ -284,6 +300,11 @@ impl<'a> Matcher<'a> {
             CapLen::Position => Ok(Capture::Position(start + 1)),
             CapLen::Len(l) => Ok(Capture::Str(self.src_slice(start, start + l))),
         }
+    }
+
+    /// Where `capture`, a slice of the subject (a [`Capture::Str`]), starts in it.
+    pub(crate) fn offset_of(&self, capture: &[u8]) -> usize {
+        (capture.as_ptr() as usize).saturating_sub(self.src.as_ptr() as usize)
     }
 
     /// The subject bytes `s..e` (empty if out of range).
@@ -706,7 +727,7 @@ impl<'a> Matcher<'a> {
                 .iter()
                 .take_while(|&&c| self.match_bracket(c, p, ep - 1) == matching)
                 .count(),
-            pc if matching => bytes.iter().take_while(|&&c| c == pc).count(),
+            pc if matching => lead_run(bytes, |c| c == pc),
             pc => memchr::memchr(pc, bytes).unwrap_or(bytes.len()),
         }
     }
