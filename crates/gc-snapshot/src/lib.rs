@@ -200,22 +200,25 @@ impl StableHasher {
     }
 }
 
+const HASH_M0: u64 = 0xA076_1D64_78BD_642F;
+const HASH_M1: u64 = 0xE703_7ED1_A0B4_28DB;
+const HASH_M2: u64 = 0x8EBC_6AF0_9C88_C6E3;
+
+#[inline(always)]
+fn le_word(b: &[u8], at: usize) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&b[at..at + 8]);
+    u64::from_le_bytes(w)
+}
+
 /// A fixed, platform-independent 64-bit hash of a byte string, fast on short strings: the
 /// content hash of Lua strings (table keys, interning) and their part of incremental
 /// checksums, so the same bytes hash the same on every machine. Multiply-fold rounds over
 /// 16-byte blocks (short strings are read as at most two overlapping words), the length
 /// mixed in last. Not cryptographic and not seeded: it does not resist chosen collisions.
+/// [`HashInProgress`] computes the same hash over a buffer written front to back.
 #[inline]
 pub fn hash_bytes(b: &[u8]) -> u64 {
-    const M0: u64 = 0xA076_1D64_78BD_642F;
-    const M1: u64 = 0xE703_7ED1_A0B4_28DB;
-    const M2: u64 = 0x8EBC_6AF0_9C88_C6E3;
-    #[inline(always)]
-    fn word(b: &[u8], at: usize) -> u64 {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(&b[at..at + 8]);
-        u64::from_le_bytes(w)
-    }
     #[inline(always)]
     fn half(b: &[u8], at: usize) -> u64 {
         let mut w = [0u8; 4];
@@ -223,34 +226,148 @@ pub fn hash_bytes(b: &[u8]) -> u64 {
         u32::from_le_bytes(w) as u64
     }
     let n = b.len();
-    let (x, y) = if n <= 16 {
-        if n >= 8 {
-            (word(b, 0), word(b, n - 8))
-        } else if n >= 4 {
-            (half(b, 0) << 32 | half(b, n - 4), 0)
-        } else if n > 0 {
-            (
-                (b[0] as u64) << 16 | (b[n / 2] as u64) << 8 | b[n - 1] as u64,
-                0,
-            )
-        } else {
-            (0, 0)
-        }
+    if n > 16 {
+        let mut h = HashInProgress::new(n);
+        h.update(b);
+        return h.finish_long(b);
+    }
+    let (x, y) = if n >= 8 {
+        (le_word(b, 0), le_word(b, n - 8))
+    } else if n >= 4 {
+        (half(b, 0) << 32 | half(b, n - 4), 0)
+    } else if n > 0 {
+        (
+            (b[0] as u64) << 16 | (b[n / 2] as u64) << 8 | b[n - 1] as u64,
+            0,
+        )
     } else {
-        let mut h = M2;
-        let mut at = 0;
-        while n - at > 16 {
-            h = fold_multiply(word(b, at) ^ M1, word(b, at + 8) ^ h);
+        (0, 0)
+    };
+    mix_end(n, x, y)
+}
+
+#[inline(always)]
+fn mix_end(n: usize, x: u64, y: u64) -> u64 {
+    fold_multiply(HASH_M1 ^ n as u64, fold_multiply(x ^ HASH_M0, y ^ HASH_M2))
+}
+
+/// [`hash_bytes`] of a buffer of known length computed as it is written, front to back:
+/// the blocks of each new prefix are folded as they come ([`update`](Self::update)), the
+/// end when the buffer is whole ([`finish`](Self::finish)). The string builder hashes the
+/// big strings it writes this way, piece by piece, so their first use as a table key (or in
+/// a snapshot) does not hash megabytes in one go. The state after a prefix depends only on
+/// that prefix's bytes.
+#[derive(Clone, Copy, Debug)]
+pub struct HashInProgress {
+    h: u64,
+    /// Bytes folded so far (a multiple of 16).
+    at: usize,
+    len: usize,
+}
+
+impl HashInProgress {
+    /// The hash of a buffer of `len` bytes, nothing folded yet.
+    pub fn new(len: usize) -> Self {
+        HashInProgress {
+            h: HASH_M2,
+            at: 0,
+            len,
+        }
+    }
+
+    /// Folds the blocks of `written` (the buffer's first bytes, including any already
+    /// folded) not folded yet. Only the blocks before the last 16 bytes of the whole buffer
+    /// are folded here.
+    #[inline]
+    pub fn update(&mut self, written: &[u8]) {
+        let end = written.len().min(self.len);
+        let (mut h, mut at) = (self.h, self.at);
+        while self.len - at > 16 && at + 16 <= end {
+            h = fold_multiply(le_word(written, at) ^ HASH_M1, le_word(written, at + 8) ^ h);
             at += 16;
         }
-        (word(b, n - 16) ^ h, word(b, n - 8))
-    };
-    fold_multiply(M1 ^ n as u64, fold_multiply(x ^ M0, y ^ M2))
+        (self.h, self.at) = (h, at);
+    }
+
+    /// The hash of `bytes`, the whole buffer (whose prefixes were given to `update`; any
+    /// bytes not folded yet are folded here). If `bytes` is not `len` long, its own hash.
+    pub fn finish(mut self, bytes: &[u8]) -> u64 {
+        if bytes.len() != self.len || self.len <= 16 {
+            return hash_bytes(bytes);
+        }
+        self.update(bytes);
+        self.finish_long(bytes)
+    }
+
+    #[inline(always)]
+    fn finish_long(self, b: &[u8]) -> u64 {
+        let n = b.len();
+        mix_end(n, le_word(b, n - 16) ^ self.h, le_word(b, n - 8))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `hash_bytes` as it was first written (one loop over the bytes): the hash of a byte
+    /// string is part of images and checksums, so it must not change.
+    fn reference_hash(b: &[u8]) -> u64 {
+        const M0: u64 = 0xA076_1D64_78BD_642F;
+        const M1: u64 = 0xE703_7ED1_A0B4_28DB;
+        const M2: u64 = 0x8EBC_6AF0_9C88_C6E3;
+        let word = |at: usize| u64::from_le_bytes(b[at..at + 8].try_into().unwrap());
+        let half = |at: usize| u32::from_le_bytes(b[at..at + 4].try_into().unwrap()) as u64;
+        let n = b.len();
+        let (x, y) = if n <= 16 {
+            if n >= 8 {
+                (word(0), word(n - 8))
+            } else if n >= 4 {
+                (half(0) << 32 | half(n - 4), 0)
+            } else if n > 0 {
+                (
+                    (b[0] as u64) << 16 | (b[n / 2] as u64) << 8 | b[n - 1] as u64,
+                    0,
+                )
+            } else {
+                (0, 0)
+            }
+        } else {
+            let mut h = M2;
+            let mut at = 0;
+            while n - at > 16 {
+                h = fold_multiply(word(at) ^ M1, word(at + 8) ^ h);
+                at += 16;
+            }
+            (word(n - 16) ^ h, word(n - 8))
+        };
+        fold_multiply(M1 ^ n as u64, fold_multiply(x ^ M0, y ^ M2))
+    }
+
+    /// A hash computed piece by piece (any piece sizes, pieces repeated) is `hash_bytes`,
+    /// and `hash_bytes` is the hash it always was.
+    #[test]
+    fn hash_in_progress_is_hash_bytes() {
+        let bytes: Vec<u8> = (0..5000u32)
+            .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+            .collect();
+        for n in (0..200).chain([255, 256, 257, 1000, 4096, 4999, 5000]) {
+            let b = &bytes[..n];
+            assert_eq!(hash_bytes(b), reference_hash(b), "length {n}");
+            for piece in [1, 7, 16, 33, 64, 1000] {
+                let mut h = HashInProgress::new(n);
+                let mut at = 0;
+                while at < n {
+                    at = (at + piece).min(n);
+                    h.update(&b[..at]);
+                    h.update(&b[..at]);
+                }
+                assert_eq!(h.finish(b), hash_bytes(b), "length {n}, pieces of {piece}");
+            }
+            // Nothing folded before the end: the same.
+            assert_eq!(HashInProgress::new(n).finish(b), hash_bytes(b));
+        }
+    }
 
     #[test]
     fn numbering_walks_a_long_chain_without_recursion() {

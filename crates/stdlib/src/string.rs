@@ -6,7 +6,9 @@
 //! matching work, so a long substitution spans several executor steps instead of one.
 
 use gc_arena::Collect;
-use lunette_vm::big_string::{return_built, Shape, BUILD_IN_PIECES};
+use lunette_vm::big_string::{
+    call_with_slices, return_built, return_with_slices, Shape, Slice, BUILD_IN_PIECES,
+};
 use lunette_vm::interp::{arith_numbers, index, Index, MAX_STRING_LEN};
 use lunette_vm::{
     display_plain, Action, Callback, CallbackFn, Context, Error, Exec, LuaString, MetaEvent,
@@ -44,7 +46,6 @@ fn permanents(p: &mut lunette_vm::Permanents) {
     p.continuation(("string", "find_resume"), "find", find_resume);
     p.callback(("string", "gmatch_aux"), "gmatch_aux", gmatch_aux);
     p.continuation(("string", "gmatch_resume"), "gmatch", gmatch_resume);
-    p.continuation(("string", "captures_built"), "captures", captures_built);
     p.resumable(Gsub::KEY, read_gsub);
     p.name("gsub");
     crate::format::permanents(p);
@@ -838,22 +839,21 @@ fn capture_value<'gc>(
     })
 }
 
-/// Returns the values already pushed followed by the captures of the match `s..e` (the
-/// whole match when there are none and `whole` is set), after making room on the stack and
-/// reserving the bytes of the strings they copy. A capture longer than `BUILD_IN_PIECES`
-/// is written by the string builder in pieces, a slice of `subject` (`("a"):rep(2^24):
-/// match("a*")` copied 16 MiB in one step): the values are kept in a pause table and the
-/// big captures built one after the other (`captures_built`) before they are returned.
-/// Short captures are charged here, big ones by the builder, piece by piece.
-fn return_captures<'gc>(
+/// The captures of the match `s..e` (the whole match when there are none and `whole` is
+/// set) as values, after making room on the stack for them and reserving the bytes of the
+/// strings they copy: a capture longer than `BUILD_IN_PIECES` is a `nil` placeholder and
+/// a slice of `subject` to build in pieces (`big_string::Slice`: `("a"):rep(2^24):
+/// match("a*")` copied 16 MiB in one step), the others are made and charged here (the big
+/// ones are charged by the builder, piece by piece).
+fn capture_values<'gc>(
     ctx: Context<'gc>,
     exec: &mut Exec<'gc, '_>,
     m: &Matcher<'_>,
     subject: LuaString<'gc>,
-    s: usize,
-    e: usize,
+    (s, e): (usize, usize),
     whole: bool,
-) -> Result<Action<'gc>, Error<'gc>> {
+    first_index: usize,
+) -> Result<(Vec<Value<'gc>>, Vec<Slice<'gc>>), Error<'gc>> {
     let n = m.num_captures(whole);
     let (mut bytes, mut big) = (0usize, 0usize);
     for i in 0..n {
@@ -864,145 +864,47 @@ fn return_captures<'gc>(
             }
         }
     }
-    exec.reserve_values(ctx, n, "too many captures")?;
+    exec.reserve_values(ctx, n + 1, "too many captures")?;
     ctx.reserve_memory(bytes)?;
     charge_bytes(exec, bytes - big);
-    if big == 0 {
-        for i in 0..n {
-            let v = capture_value(ctx, m, i, s, e)?;
-            exec.push(v);
-        }
-        return Ok(Action::Return);
-    }
-    // The state: [subject, results, cursor, pending, the results..., then per pending
-    // capture (its result's slot, its offset in the subject, its length)].
-    let before = exec.len();
-    let results = before + n;
-    let mut values: Vec<Value<'gc>> = (0..before).map(|i| exec.arg(i)).collect();
-    let mut pending = Vec::new();
+    let mut values = Vec::with_capacity(n);
+    let mut slices = Vec::new();
     for i in 0..n {
         match m.capture(i, s, e).map_err(pattern_error)? {
             Capture::Str(b) if b.len() > BUILD_IN_PIECES => {
-                let slot = CAPTURES_FIRST + values.len() as i64;
-                pending.extend([slot, m.offset_of(b) as i64, b.len() as i64]);
+                slices.push(Slice {
+                    index: first_index + values.len(),
+                    source: subject,
+                    offset: m.offset_of(b),
+                    len: b.len(),
+                });
                 values.push(Value::Nil);
             }
             _ => values.push(capture_value(ctx, m, i, s, e)?),
         }
     }
-    let st = ctx.new_pause_table(values.len() + pending.len() + 4);
-    let head = [
-        Value::String(subject),
-        Value::Integer(results as i64),
-        Value::Integer(0),
-        Value::Integer(pending.len() as i64 / 3),
-    ];
-    for (k, v) in head.into_iter().chain(values).enumerate() {
-        let _ = st.set(ctx, Value::Integer(k as i64 + 1), v);
-    }
-    for (k, x) in pending.into_iter().enumerate() {
-        let key = CAPTURES_FIRST + results as i64 + k as i64;
-        let _ = st.set(ctx, Value::Integer(key), Value::Integer(x));
-    }
-    next_capture(ctx, exec, st)
+    Ok((values, slices))
 }
 
-/// Pushes the captures of the match `s..e` (the whole match when there are none and
-/// `whole` is set), made at once, after making room on the stack and reserving and
-/// charging the bytes of the strings they copy (`gsub`'s arguments to a function).
-fn push_captures<'gc>(
+/// Returns the values already pushed followed by the captures of the match `s..e` (see
+/// [`capture_values`]; big ones built in pieces first).
+fn return_captures<'gc>(
     ctx: Context<'gc>,
     exec: &mut Exec<'gc, '_>,
     m: &Matcher<'_>,
+    subject: LuaString<'gc>,
     s: usize,
     e: usize,
     whole: bool,
-) -> Result<(), Error<'gc>> {
-    let n = m.num_captures(whole);
-    let mut bytes = 0usize;
-    for i in 0..n {
-        if let Capture::Str(b) = m.capture(i, s, e).map_err(pattern_error)? {
-            bytes = bytes.saturating_add(b.len());
-        }
-    }
-    exec.reserve_values(ctx, n, "too many captures")?;
-    ctx.reserve_memory(bytes)?;
-    charge_bytes(exec, bytes);
-    for i in 0..n {
-        let v = capture_value(ctx, m, i, s, e)?;
-        exec.push(v);
-    }
-    Ok(())
-}
-
-/// The first result's slot in the state of [`return_captures`].
-const CAPTURES_FIRST: i64 = 5;
-
-/// Stores a big capture the builder returned, then builds the next one or returns them all
-/// (see [`return_captures`]).
-fn captures_built<'gc>(
-    ctx: Context<'gc>,
-    exec: &mut Exec<'gc, '_>,
-    _o: Outcome<'gc>,
 ) -> Result<Action<'gc>, Error<'gc>> {
-    let Value::Table(st) = exec.upvalue else {
-        return Err(lost_state("captures"));
-    };
-    let int = |k: i64| st.get_int(k).as_integer_strict().unwrap_or(-1);
-    let (results, cursor) = (int(2), int(3));
-    let (Value::String(built), true) = (exec.arg(0), cursor >= 1 && results >= 0) else {
-        return Err(lost_state("captures"));
-    };
-    let slot = int(CAPTURES_FIRST + results + 3 * (cursor - 1));
-    if !(CAPTURES_FIRST..CAPTURES_FIRST + results).contains(&slot) {
-        return Err(lost_state("captures"));
+    let before = exec.len();
+    let (values, slices) = capture_values(ctx, exec, m, subject, (s, e), whole, before)?;
+    if slices.is_empty() {
+        values.into_iter().for_each(|v| exec.push(v));
+        return Ok(Action::Return);
     }
-    let _ = st.set(ctx, Value::Integer(slot), Value::String(built));
-    next_capture(ctx, exec, st)
-}
-
-/// Builds the next pending capture of `st` (see [`return_captures`]), or returns them all.
-fn next_capture<'gc>(
-    ctx: Context<'gc>,
-    exec: &mut Exec<'gc, '_>,
-    st: Table<'gc>,
-) -> Result<Action<'gc>, Error<'gc>> {
-    let int = |k: i64| st.get_int(k).as_integer_strict().unwrap_or(-1);
-    let (results, cursor, pending) = (int(2), int(3), int(4));
-    let Some(subject) = st.get_int(1).as_string() else {
-        return Err(lost_state("captures"));
-    };
-    if results < 0 || cursor < 0 || cursor > pending {
-        return Err(lost_state("captures"));
-    }
-    exec.clear();
-    if cursor < pending {
-        let at = CAPTURES_FIRST + results + 3 * cursor;
-        let (offset, len) = (int(at + 1), int(at + 2));
-        let (Ok(offset), Ok(len)) = (usize::try_from(offset), usize::try_from(len)) else {
-            return Err(lost_state("captures"));
-        };
-        if len <= BUILD_IN_PIECES || offset.saturating_add(len) > subject.len() {
-            return Err(lost_state("captures"));
-        }
-        let _ = st.set(ctx, Value::Integer(3), Value::Integer(cursor + 1));
-        let build = lunette_vm::big_string::start(
-            ctx,
-            &[Value::String(subject)],
-            len,
-            Shape::Slice(offset),
-        );
-        exec.push(Value::Table(build));
-        return Ok(Action::Call {
-            function: lunette_vm::big_string::builder(ctx),
-            then: Some(Then::new("captures", captures_built, Value::Table(st))),
-        });
-    }
-    exec.reserve_values(ctx, results as usize, "too many captures")?;
-    for k in 0..results {
-        exec.push(st.get_int(CAPTURES_FIRST + k));
-    }
-    Ok(Action::Return)
+    let all: Vec<Value<'gc>> = (0..before).map(|i| exec.arg(i)).chain(values).collect();
+    return_with_slices(ctx, exec, &all, &slices)
 }
 
 fn find<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
@@ -1880,8 +1782,16 @@ fn gsub_run<'gc>(
                         }
                     }
                     f => {
-                        exec.replace(&[f]);
-                        push_captures(ctx, exec, &m, s, e, true)?;
+                        let (values, slices) =
+                            capture_values(ctx, exec, &m, g.src, (s, e), true, 0)?;
+                        if slices.is_empty() {
+                            exec.replace(&[f]);
+                            values.into_iter().for_each(|v| exec.push(v));
+                        } else {
+                            // Big captures are built in pieces first, then `f` is called
+                            // with them (tail-called by the builder's callback).
+                            exec.replace(&call_with_slices(ctx, f, &values, &slices));
+                        }
                         g.park(ctx, &se, &m);
                         return Ok(GsubNext::Call);
                     }

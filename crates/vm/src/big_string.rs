@@ -38,8 +38,10 @@ use crate::executor::Exec;
 use crate::function::{Action, Callback, Outcome, Then};
 use crate::gc_unsafe::PieceBuffer;
 use crate::state::Context;
+use crate::string::LuaString;
 use crate::table::Table;
 use crate::value::Value;
+use lunette_gc_snapshot::HashInProgress;
 
 /// Results longer than this are built in pieces (shorter ones are written at once: a copy of
 /// this size takes well under a millisecond).
@@ -197,10 +199,14 @@ impl Recipe {
 }
 
 /// A build's buffer: `buf[..filled]` is written; `buf` is never shared until it is taken.
+/// `hash` has folded the blocks of `buf[..filled]`: the string is hashed as it is written,
+/// piece by piece, so its first use as a table key (or in a snapshot) does not hash
+/// megabytes at once.
 struct Build {
     recipe: Recipe,
     buf: PieceBuffer,
     filled: usize,
+    hash: HashInProgress,
 }
 
 /// The buffers of builds in progress (physical state, outside snapshots; see the module
@@ -230,6 +236,7 @@ impl Builds {
                 }
                 Build {
                     buf: PieceBuffer::new(recipe.total),
+                    hash: HashInProgress::new(recipe.total),
                     recipe,
                     filled: 0,
                 }
@@ -239,17 +246,20 @@ impl Builds {
         if build.filled < upto {
             if let Some(out) = build.buf.prefix_mut(upto) {
                 build.recipe.write(out, build.filled, upto);
+                build.hash.update(out);
                 build.filled = upto;
             }
         }
         build
     }
 
-    /// The finished bytes of `recipe`, taken out of the cache.
-    fn take(&self, recipe: Recipe) -> Arc<[u8]> {
+    /// The finished bytes of `recipe`, taken out of the cache, and their content hash
+    /// (`string::hash_bytes`).
+    fn take(&self, recipe: Recipe) -> (Arc<[u8]>, u64) {
         let total = recipe.total;
         let build = self.filled_build(recipe, total);
-        match build.buf.finish() {
+        let hash = build.hash;
+        let bytes = match build.buf.finish() {
             Ok(bytes) => bytes,
             // (Cannot happen: a build's buffer is its own until it is taken, so it was
             // written whole. Written here in one piece, it is the same string.)
@@ -258,7 +268,9 @@ impl Builds {
                 build.recipe.write(&mut bytes, 0, total);
                 Arc::from(bytes)
             }
-        }
+        };
+        let hash = hash.finish(&bytes).max(1);
+        (bytes, hash)
     }
 }
 
@@ -326,6 +338,184 @@ pub fn return_built<'gc>(
             built_result,
             extra.unwrap_or(Value::Nil),
         )),
+    }
+}
+
+/// A value to make as a slice of a string, in pieces: `len` bytes (more than
+/// [`BUILD_IN_PIECES`]) of `source` from byte `offset` (0-based), at position `index` of a
+/// list of values (see [`return_with_slices`], [`call_with_slices`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Slice<'gc> {
+    /// Where the value goes in the list.
+    pub index: usize,
+    /// The string it is a slice of.
+    pub source: LuaString<'gc>,
+    /// Its first byte in `source`.
+    pub offset: usize,
+    /// Its length.
+    pub len: usize,
+}
+
+// The state of a list of values with slices to build: [the function to call with them, or
+// nil to return them; the number of values; the slices built so far; the number of
+// slices; the values...; per slice: its index, source, offset, length].
+const SLICES_CALL: i64 = 1;
+const SLICES_VALUES: i64 = 2;
+const SLICES_CURSOR: i64 = 3;
+const SLICES_COUNT: i64 = 4;
+const SLICES_FIRST: i64 = 5;
+
+fn slices_state<'gc>(
+    ctx: Context<'gc>,
+    call: Value<'gc>,
+    values: &[Value<'gc>],
+    slices: &[Slice<'gc>],
+) -> Table<'gc> {
+    let t = ctx.new_pause_table(values.len() + 4 * slices.len() + 4);
+    let head = [
+        call,
+        Value::Integer(values.len() as i64),
+        Value::Integer(0),
+        Value::Integer(slices.len() as i64),
+    ];
+    for (k, v) in head.into_iter().chain(values.iter().copied()).enumerate() {
+        let _ = t.set(ctx, Value::Integer(k as i64 + 1), v);
+    }
+    let mut k = SLICES_FIRST + values.len() as i64;
+    for s in slices {
+        for v in [
+            Value::Integer(s.index as i64),
+            Value::String(s.source),
+            Value::Integer(s.offset as i64),
+            Value::Integer(s.len as i64),
+        ] {
+            let _ = t.set(ctx, Value::Integer(k), v);
+            k += 1;
+        }
+    }
+    t
+}
+
+/// Returns `values` from a callback, each of `slices` first built in pieces by the string
+/// builder into its place (the others as they are: a capture's `nil` placeholder is
+/// replaced). The caller has reserved the slices' bytes against the memory limit; the
+/// builder charges them piece by piece. (`string.find`'s and `match`'s captures.)
+pub fn return_with_slices<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    values: &[Value<'gc>],
+    slices: &[Slice<'gc>],
+) -> Result<Action<'gc>, Error<'gc>> {
+    let st = slices_state(ctx, Value::Nil, values, slices);
+    next_slice(ctx, exec, st)
+}
+
+/// The function and argument to call (`[f, state]`) for a call of `function` with `values`,
+/// each of `slices` first built in pieces into its place (see [`return_with_slices`]): a
+/// callback hidden from debug hooks, like the builder, that builds them, then tail-calls
+/// `function` with the values. (`gsub`'s captures passed to its replacement function.)
+pub fn call_with_slices<'gc>(
+    ctx: Context<'gc>,
+    function: Value<'gc>,
+    values: &[Value<'gc>],
+    slices: &[Slice<'gc>],
+) -> [Value<'gc>; 2] {
+    let st = slices_state(ctx, function, values, slices);
+    let key = ctx.key(SLICES_REGISTRY_KEY);
+    let mut f = ctx.registry().get(key);
+    if f.is_nil() {
+        f = Value::Callback(Callback::new(ctx, NAME, build_slices));
+        let _ = ctx.registry().set(ctx, ctx.str(SLICES_REGISTRY_KEY), f);
+    }
+    [f, Value::Table(st)]
+}
+
+/// Where the callback of [`call_with_slices`] is kept.
+const SLICES_REGISTRY_KEY: &str = "lunette.build_slices";
+
+fn build_slices<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+) -> Result<Action<'gc>, Error<'gc>> {
+    match exec.arg(0) {
+        Value::Table(st) => next_slice(ctx, exec, st),
+        _ => Err(lost_state()),
+    }
+}
+
+/// Stores a slice the builder returned, then builds the next one (see [`next_slice`]).
+fn slice_built<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    _outcome: Outcome<'gc>,
+) -> Result<Action<'gc>, Error<'gc>> {
+    let Value::Table(st) = exec.upvalue else {
+        return Err(lost_state());
+    };
+    let int = |k: i64| st.get_int(k).as_integer_strict().unwrap_or(-1);
+    let (values, cursor) = (int(SLICES_VALUES), int(SLICES_CURSOR));
+    let (Value::String(built), true) = (exec.arg(0), cursor >= 1 && values >= 0) else {
+        return Err(lost_state());
+    };
+    let index = int(SLICES_FIRST + values + 4 * (cursor - 1));
+    if !(0..values).contains(&index) {
+        return Err(lost_state());
+    }
+    let _ = st.set(
+        ctx,
+        Value::Integer(SLICES_FIRST + index),
+        Value::String(built),
+    );
+    next_slice(ctx, exec, st)
+}
+
+/// Builds the next slice of `st`, or, when all are built, returns the values or calls the
+/// function with them.
+fn next_slice<'gc>(
+    ctx: Context<'gc>,
+    exec: &mut Exec<'gc, '_>,
+    st: Table<'gc>,
+) -> Result<Action<'gc>, Error<'gc>> {
+    let int = |k: i64| st.get_int(k).as_integer_strict().unwrap_or(-1);
+    let (values, cursor, count) = (int(SLICES_VALUES), int(SLICES_CURSOR), int(SLICES_COUNT));
+    if values < 0 || cursor < 0 || cursor > count {
+        return Err(lost_state());
+    }
+    exec.clear();
+    if cursor < count {
+        let at = SLICES_FIRST + values + 4 * cursor;
+        let source = st.get_int(at + 1);
+        let (Ok(offset), Ok(len)) = (usize::try_from(int(at + 2)), usize::try_from(int(at + 3)))
+        else {
+            return Err(lost_state());
+        };
+        // (A slice the builder cannot make is refused by it: "lost state".)
+        let _ = st.set(
+            ctx,
+            Value::Integer(SLICES_CURSOR),
+            Value::Integer(cursor + 1),
+        );
+        exec.push(Value::Table(start(
+            ctx,
+            &[source],
+            len,
+            Shape::Slice(offset),
+        )));
+        return Ok(Action::Call {
+            function: builder(ctx),
+            then: Some(Then::new(RESULT_NAME, slice_built, Value::Table(st))),
+        });
+    }
+    exec.reserve_values(ctx, values as usize, "too many results")?;
+    for k in 0..values {
+        exec.push(st.get_int(SLICES_FIRST + k));
+    }
+    match st.get_int(SLICES_CALL) {
+        Value::Nil => Ok(Action::Return),
+        function => Ok(Action::Call {
+            function,
+            then: None,
+        }),
     }
 }
 
@@ -418,8 +608,10 @@ fn build_pieces<'gc>(
         // where steps ended, since the checksum sees it until the next full collection.)
         let _ = st.set(ctx, Value::Integer(SLOT_DONE), Value::Integer(done as i64));
         if done == recipe.total {
-            let bytes = builds.take(recipe);
-            exec.set_return(Value::String(ctx.new_string_from_buffer(bytes)));
+            let (bytes, hash) = builds.take(recipe);
+            exec.set_return(Value::String(
+                ctx.new_string_from_hashed_buffer(bytes, hash),
+            ));
             return Ok(Action::Return);
         }
         if exec.out_of_fuel() {
@@ -437,6 +629,8 @@ pub(crate) fn permanents(p: &mut crate::permanents::Permanents) {
     p.callback(("vm", "build_string"), NAME, build_string);
     p.continuation(("vm", "build_string_next"), NAME, build_next);
     p.continuation(("vm", "built_result"), RESULT_NAME, built_result);
+    p.callback(("vm", "build_slices"), NAME, build_slices);
+    p.continuation(("vm", "slice_built"), RESULT_NAME, slice_built);
 }
 
 #[cfg(test)]
@@ -545,7 +739,9 @@ mod tests {
         assert_eq!(builds.builds.borrow().len(), 2);
         builds.fill_to(recipe(&[b"zz"], 3), 1);
         // the oldest (the first recipe) was evicted: taken again, it is written whole
-        assert_eq!(&*builds.take(same()), b"ababababa");
+        let (bytes, hash) = builds.take(same());
+        assert_eq!(&*bytes, b"ababababa");
+        assert_eq!(hash, crate::string::hash_bytes(b"ababababa"));
         assert_eq!(builds.builds.borrow().len(), 1);
     }
 }

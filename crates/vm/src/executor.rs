@@ -1760,7 +1760,8 @@ fn after_callback<'gc>(
             Ok(AfterCallback::Call {
                 func,
                 returns,
-                is_tail: true,
+                // (See `apply_action`: a hidden Rust function's tail call is not one.)
+                is_tail: !hidden_from_hooks(name),
             })
         }
         Action::Call {
@@ -2025,7 +2026,10 @@ pub(crate) fn apply_action<'gc>(
         Action::Call { function, then } => match then {
             None => {
                 ts.stack[func] = function;
-                call_function_ex(ctx, thread, ts, func, returns, is_main, fuel, true)
+                // (A Rust function hidden from hooks, the string builder's, is invisible:
+                // the call it makes in its place is its caller's own, not a tail call.)
+                let is_tail = !hidden_from_hooks(name);
+                call_function_ex(ctx, thread, ts, func, returns, is_main, fuel, is_tail)
             }
             Some(then) => {
                 let c_calls = push_calling_continuation(ts, then, func, returns, name);

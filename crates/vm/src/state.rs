@@ -463,8 +463,24 @@ impl<'gc> Context<'gc> {
         LuaString::new_long_with(self.mc, len, fill)
     }
 
-    /// A long string around `bytes`, a buffer written by the string builder (`big_string`):
-    /// no copy. Longer than `MAX_INTERNED_LEN` (the builder's results are).
+    /// [`new_string_from_buffer`](Self::new_string_from_buffer) of bytes whose content hash
+    /// (`string::hash_bytes`) is `hash`, computed as they were written (the string
+    /// builder's): a long string does not hash itself again at its first use as a key.
+    pub(crate) fn new_string_from_hashed_buffer(
+        self,
+        bytes: std::sync::Arc<[u8]>,
+        hash: u64,
+    ) -> LuaString<'gc> {
+        if bytes.len() <= MAX_INTERNED_LEN {
+            return self.new_string(&bytes);
+        }
+        crate::memory::note_string(&self.state.memory, crate::string::string_cost(bytes.len()));
+        LuaString::from_shared(self.mc, hash, bytes)
+    }
+
+    /// A string around `bytes` without a copy when long (a buffer written by the string
+    /// builder, a prototype's constant), hashed at its first use as a key; a short one is
+    /// interned.
     pub(crate) fn new_string_from_buffer(self, bytes: std::sync::Arc<[u8]>) -> LuaString<'gc> {
         if bytes.len() <= MAX_INTERNED_LEN {
             return self.new_string(&bytes);

@@ -1,5 +1,6 @@
 //! Lua strings: immutable byte strings with a content hash, computed at creation for short
-//! strings (interning needs it) and at the first use for long ones.
+//! strings (interning needs it), as they are written for the string builder's big strings
+//! (`big_string`), and at the first use for other long ones.
 //!
 //! Invariants: the bytes never change after creation; the hash is a pure function of the
 //! bytes (fixed-seed hasher, never 0), so table layout and `next` order never depend on
@@ -30,7 +31,8 @@ const NOT_HASHED: u64 = 0;
 pub(crate) struct StringData {
     /// `hash_bytes(bytes)`, or [`NOT_HASHED`] for a long string until its hash is first
     /// needed (as a table key, by a snapshot): hashing a 32 MiB string costs as much as
-    /// making it, and most long strings are never keys. A cache: no logical state.
+    /// making it, and most long strings are never keys. (The builder's big strings come
+    /// hashed: it hashes them piece by piece as it writes them.) A cache: no logical state.
     hash: std::cell::Cell<u64>,
     bytes: Arc<[u8]>,
     /// A long string's identity as `string.format("%p")` shows it: an object id assigned at
@@ -119,7 +121,8 @@ impl<'gc> LuaString<'gc> {
         LuaString(Gc::new(mc, StringData::new(NOT_HASHED, bytes)))
     }
 
-    /// A long string around bytes shared with a snapshot (no copy). `hash` must be the
+    /// A long string around bytes whose content hash is known (shared with a snapshot, or
+    /// hashed by the string builder as it wrote them), without a copy. `hash` must be the
     /// content hash of `bytes` (it is re-checked in debug builds).
     pub(crate) fn from_shared(mc: &Mutation<'gc>, hash: u64, bytes: Arc<[u8]>) -> Self {
         debug_assert_eq!(hash, hash_bytes(&bytes));
