@@ -461,7 +461,7 @@ fn read_function(
         let index = r.u8()?;
         let name = r.string()?;
         upvalues.push(UpvalueDesc {
-            name,
+            name: name.into(),
             in_stack,
             index,
         });
@@ -483,7 +483,7 @@ fn read_function(
         let start_pc = r.u32()?;
         let end_pc = r.u32()?;
         local_vars.push(LocalVar {
-            name,
+            name: name.into(),
             start_pc,
             end_pc,
         });

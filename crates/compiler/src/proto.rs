@@ -25,8 +25,9 @@ pub enum Constant {
 /// Where a closure finds one of its upvalues when it is created.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UpvalueDesc {
-    /// The variable's name, for debug information and error messages.
-    pub name: Box<[u8]>,
+    /// The variable's name, for debug information and error messages (shared: a message
+    /// quoting it need not copy it).
+    pub name: std::sync::Arc<[u8]>,
     /// `true`: the upvalue is register `index` of the enclosing function (a local captured
     /// while still live). `false`: it is upvalue `index` of the enclosing closure.
     pub in_stack: bool,
@@ -40,7 +41,7 @@ pub struct UpvalueDesc {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LocalVar {
     /// The variable's name as written (`(for state)` and the like for hidden locals).
-    pub name: Box<[u8]>,
+    pub name: std::sync::Arc<[u8]>,
     /// First instruction where the variable is live.
     pub start_pc: u32,
     /// First instruction past its scope.

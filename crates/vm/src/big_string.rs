@@ -305,13 +305,22 @@ pub fn start<'gc>(
 /// The builder: a callback that takes a state table made by [`start`] and returns the
 /// string, in pieces across steps (one per VM, kept in the registry).
 pub fn builder<'gc>(ctx: Context<'gc>) -> Value<'gc> {
-    let key = ctx.key(REGISTRY_KEY);
-    let existing = ctx.registry().get(key);
+    kept_callback(ctx, REGISTRY_KEY, build_string)
+}
+
+/// The callback `func` named [`NAME`] (hidden from hooks), kept in the registry under `key`
+/// (made at its first use, so VMs that never need it do not spend an object id on it).
+fn kept_callback<'gc>(
+    ctx: Context<'gc>,
+    key: &str,
+    func: crate::function::CallbackFn,
+) -> Value<'gc> {
+    let existing = ctx.registry().get(ctx.key(key));
     if !existing.is_nil() {
         return existing;
     }
-    let f = Value::Callback(Callback::new(ctx, NAME, build_string));
-    let _ = ctx.registry().set(ctx, ctx.str(REGISTRY_KEY), f);
+    let f = Value::Callback(Callback::new(ctx, NAME, func));
+    let _ = ctx.registry().set(ctx, ctx.str(key), f);
     f
 }
 
@@ -421,13 +430,10 @@ pub fn call_with_slices<'gc>(
     slices: &[Slice<'gc>],
 ) -> [Value<'gc>; 2] {
     let st = slices_state(ctx, function, values, slices);
-    let key = ctx.key(SLICES_REGISTRY_KEY);
-    let mut f = ctx.registry().get(key);
-    if f.is_nil() {
-        f = Value::Callback(Callback::new(ctx, NAME, build_slices));
-        let _ = ctx.registry().set(ctx, ctx.str(SLICES_REGISTRY_KEY), f);
-    }
-    [f, Value::Table(st)]
+    [
+        kept_callback(ctx, SLICES_REGISTRY_KEY, build_slices),
+        Value::Table(st),
+    ]
 }
 
 /// Where the callback of [`call_with_slices`] is kept.

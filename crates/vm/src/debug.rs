@@ -4,6 +4,7 @@
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use lunette_compiler::{Constant, Instruction, Prototype};
 
@@ -26,8 +27,8 @@ fn text_of(bytes: &[u8]) -> String {
 pub(crate) enum Name<'p> {
     /// String constant `k` (the function's constant of that index is its Lua string).
     Constant(usize, &'p [u8]),
-    /// A local's or an upvalue's debug name.
-    Debug(&'p [u8]),
+    /// A local's or an upvalue's debug name (a buffer shared with the prototype).
+    Debug(&'p Arc<[u8]>),
     /// Fixed text (`?`, `integer index`, `for iterator`, a metamethod's event).
     Fixed(&'static str),
 }
@@ -35,7 +36,8 @@ pub(crate) enum Name<'p> {
 impl<'p> Name<'p> {
     fn bytes(self) -> &'p [u8] {
         match self {
-            Name::Constant(_, b) | Name::Debug(b) => b,
+            Name::Constant(_, b) => b,
+            Name::Debug(b) => b,
             Name::Fixed(t) => t.as_bytes(),
         }
     }
@@ -47,14 +49,17 @@ impl<'p> Name<'p> {
 
     /// The name as a part of an error message (see `Error::Message`), a C string like
     /// PUC's (cut at a zero byte): a constant is its Lua string, quoted without a copy; a
-    /// debug name is copied once into the message's part (it came from source text that
-    /// was charged by its length when compiled).
+    /// debug name (which cannot hold a zero byte) is its shared buffer when long, copied
+    /// when short.
     pub(crate) fn part<'gc>(self, fp: &FunctionProto<'gc>) -> Part<'gc> {
         match self {
             Name::Constant(k, bytes) => match fp.constants.get(k) {
                 Some(&Value::String(s)) => Part::c_string(s),
                 _ => Part::Text(Cow::Owned(bytes.to_vec())),
             },
+            Name::Debug(bytes) if bytes.len() > crate::big_string::BUILD_IN_PIECES => {
+                Part::Shared(bytes.clone())
+            }
             Name::Debug(bytes) => Part::Text(Cow::Owned(bytes.to_vec())),
             Name::Fixed(t) => Part::Text(Cow::Borrowed(t.as_bytes())),
         }
@@ -69,7 +74,7 @@ pub(crate) fn local_name_part<'gc>(fp: &FunctionProto<'gc>, pc: usize, reg: usiz
         .part(fp)
 }
 
-fn local_name_in(p: &Prototype, pc: usize, reg: usize) -> Option<&[u8]> {
+fn local_name_in(p: &Prototype, pc: usize, reg: usize) -> Option<&Arc<[u8]>> {
     let mut n = 0;
     for lv in &p.local_vars {
         if lv.start_pc as usize > pc {
@@ -92,8 +97,10 @@ fn const_name(p: &Prototype, k: usize) -> Option<Name<'_>> {
     }
 }
 
-fn upvalue_name(p: &Prototype, up: usize) -> &[u8] {
-    p.upvalues.get(up).map_or(b"?", |u| &u.name)
+fn upvalue_name(p: &Prototype, up: usize) -> Name<'_> {
+    p.upvalues
+        .get(up)
+        .map_or(Name::Fixed("?"), |u| Name::Debug(&u.name))
 }
 
 /// The registers written by an instruction, as a range `first..=last`.
@@ -165,7 +172,7 @@ pub(crate) fn object_name_ref(
             }
             Instruction::GetTabUp { up, k, .. } => {
                 let key = const_name(p, k as usize).unwrap_or(unknown);
-                let kind = if upvalue_name(p, up as usize) == b"_ENV" {
+                let kind = if upvalue_name(p, up as usize).bytes() == b"_ENV" {
                     "global"
                 } else {
                     "field"
@@ -182,7 +189,7 @@ pub(crate) fn object_name_ref(
             }
             Instruction::GetI { .. } => return Some(("field", Name::Fixed("integer index"))),
             Instruction::GetUpval { up, .. } => {
-                return Some(("upvalue", Name::Debug(upvalue_name(p, up as usize))))
+                return Some(("upvalue", upvalue_name(p, up as usize)))
             }
             Instruction::LoadK { k, .. } => {
                 return const_name(p, k as usize).map(|s| ("constant", s));
@@ -208,13 +215,13 @@ fn register_constant_name(p: &Prototype, pc: usize, reg: usize) -> Option<Name<'
 /// "global" when table register `t` holds `_ENV`, else "field".
 fn table_kind(p: &Prototype, pc: usize, t: usize) -> &'static str {
     let name = match local_name_in(p, pc, t) {
-        Some(n) => Some(n),
+        Some(n) => Some(&n[..]),
         None => find_set_reg(p, pc, t).and_then(|sp| match p.code[sp] {
-            Instruction::GetUpval { up, .. } => Some(upvalue_name(p, up as usize)),
+            Instruction::GetUpval { up, .. } => Some(upvalue_name(p, up as usize).bytes()),
             _ => None,
         }),
     };
-    if name == Some(b"_ENV") {
+    if name == Some(&b"_ENV"[..]) {
         "global"
     } else {
         "field"
@@ -246,7 +253,7 @@ fn described<'gc>(kind: &'static str, name: Part<'gc>) -> Message<'gc> {
 
 /// Suffix for an upvalue operand.
 pub(crate) fn describe_upvalue<'gc>(fp: &FunctionProto<'gc>, up: usize) -> Message<'gc> {
-    described("upvalue", Name::Debug(upvalue_name(&fp.proto, up)).part(fp))
+    described("upvalue", upvalue_name(&fp.proto, up).part(fp))
 }
 
 fn top_lua_frame<'a, 'gc>(ts: &'a ThreadState<'gc>) -> Option<&'a LuaFrame<'gc>> {

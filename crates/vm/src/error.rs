@@ -114,6 +114,8 @@ pub(crate) enum Part<'gc> {
     Text(Cow<'static, [u8]>),
     /// A Lua string, quoted as is (its bytes, not replaced if they are not UTF-8, like PUC).
     Str(LuaString<'gc>),
+    /// Bytes shared with a prototype (a long debug name), quoted without a copy.
+    Shared(std::sync::Arc<[u8]>),
 }
 
 impl<'gc> Part<'gc> {
@@ -146,6 +148,7 @@ impl<'gc> Part<'gc> {
         match self {
             Part::Text(t) => t,
             Part::Str(s) => s.as_bytes(),
+            Part::Shared(b) => b,
         }
     }
 }

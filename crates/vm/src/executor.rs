@@ -1126,6 +1126,8 @@ fn start_message_build<'gc>(
         .map(|p| match p {
             Part::Str(s) => Value::String(*s),
             Part::Text(t) => Value::String(ctx.new_pause_string(t)),
+            // (A long one: a string around the same buffer.)
+            Part::Shared(b) => Value::String(ctx.new_string_from_buffer(b.clone())),
         })
         .collect();
     let build = crate::big_string::start(ctx, &parts, total, crate::big_string::Shape::Repeat);

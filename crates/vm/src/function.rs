@@ -626,7 +626,7 @@ mod tests {
         // names costs exactly that much less.
         let mut nameless = Prototype::clone(inner);
         for u in &mut nameless.upvalues {
-            u.name = Box::default();
+            u.name = Vec::new().into();
         }
         assert_eq!(proto_cost(inner) - proto_cost(&nameless), 101 * 32);
         assert_eq!(heap_block(0), 0);

@@ -42,7 +42,7 @@ fn stripped(p: &Prototype) -> Prototype {
     q.lines.clear();
     q.local_vars.clear();
     for u in q.upvalues.iter_mut() {
-        u.name = Box::default();
+        u.name = Vec::new().into();
     }
     q.prototypes = p.prototypes.iter().map(|c| Arc::new(stripped(c))).collect();
     q

@@ -543,7 +543,7 @@ fn dataflow_is_bounded() {
     }
     compile(&src);
     let _ = LocalVar {
-        name: Box::default(),
+        name: Vec::new().into(),
         start_pc: 0,
         end_pc: 0,
     };
