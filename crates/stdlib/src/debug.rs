@@ -95,8 +95,9 @@ fn traceback<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<
     let msg = match exec.get(a) {
         None | Some(Value::Nil) => None,
         Some(Value::String(s)) => Some(s),
+        // (A pause string: made only to be written into the result.)
         Some(v @ (Value::Integer(_) | Value::Float(_))) => {
-            Some(ctx.new_string(display_plain(v).as_bytes()))
+            Some(ctx.new_pause_string(display_plain(v).as_bytes()))
         }
         Some(v) => {
             // A non-string message is returned untouched.
@@ -146,7 +147,7 @@ fn traceback<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<
                 .then(|| memchr::memchr(0, m.as_bytes()))
                 .flatten();
             match cut {
-                Some(end) => ctx.new_string(&m.as_bytes()[..end]),
+                Some(end) => ctx.new_pause_string(&m.as_bytes()[..end]),
                 None => m,
             }
         })

@@ -866,7 +866,7 @@ fn capture_values<'gc>(
     }
     exec.reserve_values(ctx, n + 1, "too many captures")?;
     ctx.reserve_memory(bytes)?;
-    charge_bytes(exec, bytes - big);
+    charge_bytes(exec, bytes.saturating_sub(big));
     let mut values = Vec::with_capacity(n);
     let mut slices = Vec::new();
     for i in 0..n {
