@@ -4,7 +4,8 @@
 -- Attack: error messages that quote a huge name: a 16 MiB `__name` in the messages of
 -- type errors (a call, a comparison), of argument errors (`got ...`) and of `tostring`,
 -- an 8 MiB identifier (a global; a 4 MiB local) in "attempt to call a nil value
--- (global '...')", and `debug.traceback` of a 16 MiB message.
+-- (global '...')", `debug.traceback` of a 16 MiB message and `collectgarbage` of a
+-- 16 MiB option.
 -- PUC copies the whole name into each message, and so does lunette; the messages are
 -- made of parts (the name's string itself, not a copy) and written by the string
 -- builder in pieces across steps, each charged (#16). What is left in one step: hashing
@@ -20,6 +21,8 @@ assert(#tostring(t) > #m)
 ok, e = pcall(string.rep, t)
 assert(not ok and #e > #m and e:find("got xxxx", 1, true))
 assert(#debug.traceback(m) > #m)
+ok, e = pcall(collectgarbage, m)
+assert(not ok and #e > #m and e:find("invalid option 'xxxx", 1, true))
 m, t, e = nil, nil, nil
 local id = string.rep("y", 8 * 1024 * 1024)
 local f = load("return " .. id .. "()")

@@ -1100,9 +1100,7 @@ fn collectgarbage<'gc>(
     ctx: Context<'gc>,
     exec: &mut Exec<'gc, '_>,
 ) -> Result<Action<'gc>, Error<'gc>> {
-    let opt = opt_string(ctx, exec, 0)?
-        .map(|s| s.to_str_lossy().into_owned())
-        .unwrap_or_else(|| "collect".into());
+    let given = opt_string(ctx, exec, 0)?;
     const OPTIONS: &[&str] = &[
         "stop",
         "restart",
@@ -1115,12 +1113,21 @@ fn collectgarbage<'gc>(
         "generational",
         "incremental",
     ];
-    if !OPTIONS.contains(&opt.as_str()) {
-        return Err(Error::bad_argument(1, format!("invalid option '{opt}'")));
-    }
+    // (The option given is compared and quoted as it is: a string of megabytes is neither
+    // copied nor converted.)
+    let opt = match given {
+        None => "collect",
+        Some(s) => match OPTIONS
+            .iter()
+            .find(|o| o.as_bytes() == crate::util::option_name(s.as_bytes()))
+        {
+            Some(o) => o,
+            None => return Err(crate::util::invalid_option(ctx, 1, s)),
+        },
+    };
     // Optional integer arguments are checked before anything happens (like PUC).
     let int_arg = |exec: &Exec<'gc, '_>, i: usize| opt_integer(exec, i, 0);
-    let (a1, a2, a3) = match opt.as_str() {
+    let (a1, a2, a3) = match opt {
         "step" | "setpause" | "setstepmul" => (int_arg(exec, 1)?, 0, 0),
         "generational" => (int_arg(exec, 1)?, int_arg(exec, 2)?, 0),
         "incremental" => (int_arg(exec, 1)?, int_arg(exec, 2)?, int_arg(exec, 3)?),
@@ -1134,7 +1141,7 @@ fn collectgarbage<'gc>(
         return Ok(Action::Return);
     }
     let granted = ctx.host().grants().full_collections;
-    let r = match opt.as_str() {
+    let r = match opt {
         "collect" | "step" => {
             let settings = gc_settings(ctx);
             let generational = gc_field(ctx, settings, "mode")
@@ -1242,7 +1249,7 @@ fn collectgarbage<'gc>(
                     set(ctx, settings, "stepmul", Value::Integer(gc_param(a2)));
                 }
             }
-            set(ctx, settings, "mode", ctx.str(&opt));
+            set(ctx, settings, "mode", ctx.str(opt));
             previous
         }
     };

@@ -949,16 +949,11 @@ fn f_seek<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc
 fn f_setvbuf<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
     let f = check_open_file(exec, 0)?;
     let mode = check_string(ctx, exec, 1)?;
-    let mode = match mode.as_bytes() {
+    let mode = match crate::util::option_name(mode.as_bytes()) {
         b"no" => BufMode::No,
         b"full" => BufMode::Full,
         b"line" => BufMode::Line,
-        other => {
-            return Err(Error::bad_argument(
-                2,
-                format!("invalid option '{}'", String::from_utf8_lossy(other)),
-            ))
-        }
+        _ => return Err(crate::util::invalid_option(ctx, 2, mode)),
     };
     crate::util::opt_integer(exec, 2, 0)?;
     if let Stream::File(h) = &mut *f.stream.borrow_mut() {

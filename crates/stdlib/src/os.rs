@@ -687,11 +687,14 @@ fn signal_of(_st: &std::process::ExitStatus) -> i64 {
 
 fn setlocale<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
     let locale = opt_string(ctx, exec, 0)?;
-    let cat = opt_string(ctx, exec, 1)?
-        .map(|s| s.to_str_lossy().into_owned())
-        .unwrap_or_else(|| "all".into());
-    if !["all", "collate", "ctype", "monetary", "numeric", "time"].contains(&cat.as_str()) {
-        return Err(Error::bad_argument(2, format!("invalid option '{cat}'")));
+    // (The category is checked as it is given: one of megabytes is neither copied nor
+    // converted.)
+    const CATEGORIES: &[&str] = &["all", "collate", "ctype", "monetary", "numeric", "time"];
+    if let Some(cat) = opt_string(ctx, exec, 1)? {
+        let name = crate::util::option_name(cat.as_bytes());
+        if !CATEGORIES.iter().any(|c| c.as_bytes() == name) {
+            return Err(crate::util::invalid_option(ctx, 2, cat));
+        }
     }
     // Only the "C" locale exists in lunette.
     let r = match locale {

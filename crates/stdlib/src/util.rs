@@ -68,6 +68,40 @@ pub(crate) fn opt_string<'gc>(
     }
 }
 
+/// An option's name as PUC's `luaL_checkoption` compares it: a C string, up to its first
+/// zero byte. Options are short: only the first 16 bytes are looked at (a longer name
+/// without a zero among them matches no option either way).
+pub(crate) fn option_name(given: &[u8]) -> &[u8] {
+    let head = &given[..given.len().min(16)];
+    memchr::memchr(0, head).map_or(given, |end| &given[..end])
+}
+
+/// `bad argument #arg to 'f' (invalid option '<given>')`, PUC's `luaL_checkoption` error,
+/// the option quoted as it is, without a copy: a C string like PUC's (up to a zero byte),
+/// except one longer than `BUILD_IN_PIECES`, quoted whole (not scanned in one step; see
+/// COMPATIBILITY's difference 6).
+pub(crate) fn invalid_option<'gc>(
+    ctx: Context<'gc>,
+    arg: usize,
+    given: LuaString<'gc>,
+) -> Error<'gc> {
+    let bytes = given.as_bytes();
+    let cut = (bytes.len() <= lunette_vm::big_string::BUILD_IN_PIECES)
+        .then(|| memchr::memchr(0, bytes))
+        .flatten();
+    let quoted = match cut {
+        Some(end) => ctx.new_pause_string(&bytes[..end]),
+        None => given,
+    };
+    Error::Message(
+        lunette_vm::Message::new()
+            .text("invalid option '")
+            .string(quoted)
+            .text("'")
+            .for_argument(arg),
+    )
+}
+
 /// An error raised by the VM on behalf of a builtin carries no position (PUC's
 /// `luaG_runerror` inside a C function), unlike `luaL_error`-style messages.
 pub(crate) fn without_position<'gc>(ctx: Context<'gc>, e: Error<'gc>) -> Error<'gc> {

@@ -105,6 +105,8 @@ pub struct Message<'gc> {
     /// Whether the position (`chunk:line: `) is already the first part: set by the executor
     /// when it resolves the message where it was raised, so it is not positioned again.
     positioned: bool,
+    /// The argument it is about (see [`Message::for_argument`]).
+    argument: Option<usize>,
 }
 
 /// A part of a [`Message`].
@@ -184,6 +186,19 @@ impl<'gc> Message<'gc> {
     pub(crate) fn then(mut self, more: Message<'gc>) -> Self {
         self.parts.extend(more.parts);
         self
+    }
+
+    /// The message as the reason of a `bad argument #arg to '<function>' (<message>)` error,
+    /// the function named from the call site like [`Error::BadArgument`]'s (for messages
+    /// quoting the argument: `invalid option '<the option given>'`).
+    pub fn for_argument(mut self, arg: usize) -> Self {
+        self.argument = Some(arg);
+        self
+    }
+
+    /// The argument the message is about, taken out of it (the message is then its reason).
+    pub(crate) fn take_argument(&mut self) -> Option<usize> {
+        self.argument.take()
     }
 
     /// The message raised as it is, without the caller's position in front (like PUC's

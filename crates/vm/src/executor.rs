@@ -1033,7 +1033,10 @@ fn resolve_error<'gc>(
             .text(msg)
             .positioned_at(debug::where_level(ts, 1)),
         Error::Message(m) if m.is_positioned() => m,
-        Error::Message(m) => m.positioned_at(debug::where_level(ts, 1)),
+        Error::Message(mut m) => match m.take_argument() {
+            Some(arg) => bad_argument_message(ts, arg, m, callee),
+            None => m.positioned_at(debug::where_level(ts, 1)),
+        },
         Error::TypeError { arg, expected, got } => {
             let got = match got {
                 None => Part::Text(std::borrow::Cow::Borrowed(b"no value")),
