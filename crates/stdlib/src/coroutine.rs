@@ -181,7 +181,7 @@ fn wrap_closed<'gc>(
 
 /// Raises a wrapped coroutine's error in the caller.
 fn wrap_error<'gc>(
-    ctx: Context<'gc>,
+    _ctx: Context<'gc>,
     exec: &mut Exec<'gc, '_>,
     e: Value<'gc>,
 ) -> Result<Action<'gc>, Error<'gc>> {
@@ -192,13 +192,18 @@ fn wrap_error<'gc>(
         if s.as_bytes() == NOT_ENOUGH_MEMORY.as_bytes() {
             return Err(Error::Value(e));
         }
+        // (A message of parts: the executor joins it, or builds it in pieces when long, so
+        // an error of megabytes crossing wraps is not copied in one step.)
         let pos = exec.where_(1);
-        let len = pos.len().saturating_add(s.len());
-        ctx.reserve_memory(len)?;
-        exec.charge(len / 32);
-        let mut msg = pos.into_bytes();
-        msg.extend_from_slice(s.as_bytes());
-        return Err(Error::Value(Value::String(ctx.new_string(&msg))));
+        if pos.len().saturating_add(s.len()) <= lunette_vm::big_string::BUILD_IN_PIECES {
+            exec.charge((pos.len() + s.len()) / 32);
+        }
+        return Err(Error::Message(
+            lunette_vm::Message::new()
+                .text(pos)
+                .string(s)
+                .without_position(),
+        ));
     }
     Err(Error::Value(e))
 }
