@@ -61,7 +61,7 @@ impl<'p> Name<'p> {
                 Part::Shared(bytes.clone())
             }
             Name::Debug(bytes) => Part::Text(Cow::Owned(bytes.to_vec())),
-            Name::Fixed(t) => Part::Text(Cow::Borrowed(t.as_bytes())),
+            Name::Fixed(t) => Part::fixed(t),
         }
     }
 }
@@ -283,7 +283,7 @@ pub(crate) fn describe_call_target<'gc>(ts: &ThreadState<'gc>, func: usize) -> M
         // The top frame is a Lua frame at an instruction that calls a metamethod, so the
         // value called is that metamethod (PUC's `funcnamefromcall`: `(metamethod 'add')`).
         Some(i) => metamethod_name(i)
-            .map(|n| described("metamethod", Part::Text(Cow::Borrowed(n.as_bytes()))))
+            .map(|n| described("metamethod", Part::fixed(n)))
             .unwrap_or_default(),
         None => Message::new(),
     }
@@ -307,15 +307,14 @@ pub(crate) fn calling_name_part<'gc>(ts: &ThreadState<'gc>) -> Option<(Part<'gc>
     let fp = f.closure.proto();
     let p = &fp.proto;
     let pc = f.pc.checked_sub(1)?;
-    let fixed = |t: &'static str| Part::Text(Cow::Borrowed(t.as_bytes()));
     match p.code.get(pc)? {
         Instruction::Call { a, .. } | Instruction::TailCall { a, .. } => {
             let (kind, name) = object_name_ref(p, pc, *a as usize)?;
             Some((name.part(fp), kind == "method"))
         }
-        Instruction::TForCall { .. } => Some((fixed("for iterator"), false)),
+        Instruction::TForCall { .. } => Some((Part::fixed("for iterator"), false)),
         // A metamethod called by the instruction (PUC's `funcnamefromcode`: "metamethod").
-        i => metamethod_name(i).map(|n| (fixed(n), false)),
+        i => metamethod_name(i).map(|n| (Part::fixed(n), false)),
     }
 }
 

@@ -121,6 +121,11 @@ pub(crate) enum Part<'gc> {
 }
 
 impl<'gc> Part<'gc> {
+    /// Fixed text (a type's name, a keyword of the message).
+    pub(crate) fn fixed(text: &'static str) -> Self {
+        Part::Text(Cow::Borrowed(text.as_bytes()))
+    }
+
     /// A name as PUC's messages quote it: a C string, cut at its first zero byte (`%s`).
     /// The whole string when it has none, as is the common case: then not copied. A name
     /// longer than `BUILD_IN_PIECES` is quoted whole, not scanned: the scan of a name of

@@ -1039,7 +1039,7 @@ fn resolve_error<'gc>(
         },
         Error::TypeError { arg, expected, got } => {
             let got = match got {
-                None => Part::Text(std::borrow::Cow::Borrowed(b"no value")),
+                None => Part::fixed("no value"),
                 Some(v) => ctx.type_name_by_metatable_part(v),
             };
             let message = Message::new()
@@ -1069,10 +1069,7 @@ fn bad_argument_message<'gc>(
 ) -> Message<'gc> {
     let (name, is_method) = debug::calling_name_part(ts).unwrap_or_else(|| {
         let name = callee.unwrap_or("?");
-        (
-            Part::Text(std::borrow::Cow::Borrowed(name.as_bytes())),
-            false,
-        )
+        (Part::fixed(name), false)
     });
     let text = if is_method && arg == 1 {
         Message::new()

@@ -341,7 +341,7 @@ impl<'gc> Context<'gc> {
         if matches!(v, Value::Table(_) | Value::UserData(_)) {
             return self.type_name_by_metatable_part(v);
         }
-        crate::error::Part::Text(std::borrow::Cow::Borrowed(v.type_name().as_bytes()))
+        crate::error::Part::fixed(v.type_name())
     }
 
     /// The type name argument errors use for `v` (PUC's `luaL_typeerror`): the `__name` of
@@ -359,7 +359,7 @@ impl<'gc> Context<'gc> {
                 return crate::error::Part::c_string(name);
             }
         }
-        crate::error::Part::Text(std::borrow::Cow::Borrowed(v.type_name().as_bytes()))
+        crate::error::Part::fixed(v.type_name())
     }
 
     /// The host capability interface.
@@ -471,22 +471,27 @@ impl<'gc> Context<'gc> {
         bytes: std::sync::Arc<[u8]>,
         hash: u64,
     ) -> LuaString<'gc> {
-        if bytes.len() <= MAX_INTERNED_LEN {
-            return self.new_string(&bytes);
-        }
-        crate::memory::note_string(&self.state.memory, crate::string::string_cost(bytes.len()));
-        LuaString::from_shared(self.mc, hash, bytes)
+        self.string_around(bytes, Some(hash))
     }
 
     /// A string around `bytes` without a copy when long (a buffer written by the string
     /// builder, a prototype's constant), hashed at its first use as a key; a short one is
     /// interned.
     pub(crate) fn new_string_from_buffer(self, bytes: std::sync::Arc<[u8]>) -> LuaString<'gc> {
+        self.string_around(bytes, None)
+    }
+
+    /// The string of `bytes`: interned when short, else around the buffer, its content hash
+    /// `hash` when known.
+    fn string_around(self, bytes: std::sync::Arc<[u8]>, hash: Option<u64>) -> LuaString<'gc> {
         if bytes.len() <= MAX_INTERNED_LEN {
             return self.new_string(&bytes);
         }
         crate::memory::note_string(&self.state.memory, crate::string::string_cost(bytes.len()));
-        LuaString::from_buffer(self.mc, bytes)
+        match hash {
+            Some(hash) => LuaString::from_shared(self.mc, hash, bytes),
+            None => LuaString::from_buffer(self.mc, bytes),
+        }
     }
 
     /// [`Context::new_string`] as a [`Value`].
