@@ -329,7 +329,8 @@ impl<'gc> Context<'gc> {
     }
 
     /// The type name the VM's messages use for `v` (PUC's `luaT_objtypename`): a table's or
-    /// userdata's metatable `__name` if it is a string, else the type.
+    /// userdata's metatable `__name` if it is a string (up to its first zero byte, as PUC's
+    /// messages quote it; bytes that are not UTF-8 replaced), else the type.
     pub fn object_type_name(self, v: Value<'gc>) -> String {
         String::from_utf8_lossy(self.object_type_name_part(v).bytes()).into_owned()
     }
@@ -346,7 +347,8 @@ impl<'gc> Context<'gc> {
 
     /// The type name argument errors use for `v` (PUC's `luaL_typeerror`): the `__name` of
     /// its metatable, whatever its type (numbers can have one through
-    /// `debug.setmetatable`), if it is a string, else the type.
+    /// `debug.setmetatable`), if it is a string (as for
+    /// [`object_type_name`](Self::object_type_name)), else the type.
     pub fn type_name_by_metatable(self, v: Value<'gc>) -> String {
         String::from_utf8_lossy(self.type_name_by_metatable_part(v).bytes()).into_owned()
     }
