@@ -24,17 +24,25 @@ local g, err = load(src .. " +", "=broken")
 print(g, err)
 "#;
 
-/// A chunk of 12,000 distinct string constants: instantiated in pieces of 1,024, a step
-/// boundary after each (`Context::load_compiled_piece`).
+/// A chunk of 12,000 distinct string constants, 4,000 number constants and 2,000 nested
+/// functions: instantiated in pieces (`lunette_vm`'s `instantiation`: 1,024 string
+/// constants a piece), a step boundary after each. It prints what the script's memory count
+/// says right after the `load` (the pieces' objects are counted when the closure is made).
 const STRINGS_SCRIPT: &str = r#"
-local parts = {"local t = {}\n"}
+local parts = {"local t, f = {}, {}\n"}
 for i = 1, 12000 do
   parts[#parts + 1] = ("t[%d] = 'value number %d'\n"):format(i, i * 7)
 end
-parts[#parts + 1] = "return t"
-local t = assert(load(table.concat(parts), "=strings"))()
+for i = 1, 2000 do
+  parts[#parts + 1] = ("f[%d] = function(x) return x * %d + %d end\n"):format(i, i + 1000, i + 3000)
+end
+parts[#parts + 1] = "return t, f"
+local chunk = assert(load(table.concat(parts), "=strings"))
+print(collectgarbage("count"))
+local t, f = chunk()
 local n, sum = 0, 0
 for i, v in ipairs(t) do n = n + 1; sum = sum + #v + tonumber(v:match("%d+")) end
+for i = 1, #f do sum = sum + f[i](i) end
 print(n, sum, t[12000])
 "#;
 
@@ -154,7 +162,7 @@ fn a_load_paying_for_its_chunk_survives_rollback_and_restore() {
 }
 
 #[test]
-fn a_chunk_instantiated_in_pieces_survives_restore_at_every_piece() {
+fn a_chunk_instantiated_in_pieces_survives_restore_and_rollback_at_every_piece() {
     let (mut straight, host, exec) = vm_running(true, STRINGS_SCRIPT);
     // Steps that ended with fuel left before the end: the pieces' step boundaries.
     let (mut fuel, mut steps, mut pauses) = (0, 0u64, Vec::new());
@@ -169,8 +177,9 @@ fn a_chunk_instantiated_in_pieces_survives_restore_at_every_piece() {
             pauses.push(steps);
         }
     }
-    // The last twelve in a row are the pieces (12,000 strings, 1,024 a piece); earlier ones
-    // are the memory limit's collections as the script grows.
+    // The last pauses in a row are the pieces (12,000 strings, 1,024 a piece, and the rest
+    // of the chunk's work); earlier ones are the memory limit's collections as the script
+    // grows.
     const PIECES: usize = 12;
     let pieces = &pauses[pauses.len().max(PIECES) - PIECES..];
     assert!(
@@ -178,13 +187,17 @@ fn a_chunk_instantiated_in_pieces_survives_restore_at_every_piece() {
         "{pauses:?} of {steps}"
     );
     let expected = output(&host);
-    assert_eq!(expected, "12000\t504256415\tvalue number 84000\n");
+    let lines: Vec<&str> = expected.lines().collect();
+    assert_eq!(lines.len(), 2, "{expected}");
+    assert_eq!(lines[1], "12000\t5181924415\tvalue number 84000");
     let (mut quiet, quiet_host, quiet_exec) = vm_running(false, STRINGS_SCRIPT);
     assert_eq!(finish(&mut quiet, &quiet_exec, 10_000), (fuel, steps));
     assert_eq!(output(&quiet_host), expected);
-    // Move the VM to a fresh one before each piece, and before and after them.
+    // Move the VM to a fresh one before each piece, and before and after them: the pieces
+    // made are not in the snapshot, so the next step makes them again; the load still ends
+    // after the same steps, with the same memory count.
     for at in pieces[0] - 2..=pieces[PIECES - 1] + 1 {
-        let (mut lua, _, exec) = vm_running(true, STRINGS_SCRIPT);
+        let (mut lua, host, exec) = vm_running(true, STRINGS_SCRIPT);
         let mut used = 0;
         for _ in 0..at {
             let mut f = Fuel::new(10_000);
@@ -198,6 +211,39 @@ fn a_chunk_instantiated_in_pieces_survives_restore_at_every_piece() {
         let moved = fresh.restored_executor(exec.id()).expect("paused executor");
         let rest = finish(&mut fresh, &moved, 10_000);
         assert_eq!((used + rest.0, at + rest.1), (fuel, steps), "moved at {at}");
-        assert_eq!(output(&fresh_host), expected, "moved at {at}");
+        assert_eq!(
+            output(&host) + &output(&fresh_host),
+            expected,
+            "moved at {at}"
+        );
+    }
+    // Rolled back to each piece (from three steps later, or from the end of the load):
+    // the same.
+    for at in pieces[0] - 1..=pieces[PIECES - 1] {
+        for ahead in [3, 1 + pieces[PIECES - 1] - at] {
+            let (mut lua, host, exec) = vm_running(true, STRINGS_SCRIPT);
+            let mut used = 0;
+            for _ in 0..at {
+                let mut f = Fuel::new(10_000);
+                lua.step(&exec, &mut f);
+                used += 10_000 - f.remaining();
+            }
+            lua.snap().unwrap();
+            for _ in 0..ahead {
+                lua.step(&exec, &mut Fuel::new(10_000));
+            }
+            lua.rollback(1).unwrap();
+            // (What the steps rolled back printed stays printed: the host's output is not
+            // VM state. The script prints after the load, so the run after the rollback
+            // prints it all again.)
+            output(&host);
+            let rest = finish(&mut lua, &exec, 10_000);
+            assert_eq!(
+                (used + rest.0, at + rest.1),
+                (fuel, steps),
+                "rolled back to {at}"
+            );
+            assert_eq!(output(&host), expected, "rolled back to {at}");
+        }
     }
 }

@@ -840,9 +840,9 @@ fn join_last_pieces<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>, state: Tab
 const LOAD_FUEL_SLICE: usize = 2048;
 
 /// The state of a `load` paying for its compilation: `[source, name, mode, env (false when
-/// absent), has env, fuel paid so far, compiler memory budget]`, then (once paid) the table
-/// of the string constants made so far (`Context::load_compiled_piece`), and at 9 the fuel
-/// owed in all once known (see [`load_pay`]). The budget is fixed when
+/// absent), has env, fuel paid so far, compiler memory budget]`, then (once paid) the
+/// number of pieces of its instantiation made (`Context::load_compiled_piece`, under this
+/// table's identity), and at 9 the fuel owed in all once known (see [`load_pay`]). The budget is fixed when
 /// `load` is called, so the compilation's outcome does not depend on when it runs (it may
 /// run ahead, on a helper thread: `Context::compile_ahead`).
 fn compile_state<'gc>(
@@ -887,9 +887,9 @@ fn load_fuel(len: usize, name_len: usize) -> usize {
 /// helper has got as far as the fuel paid before it (`Context::compile_ahead_wait`), so the
 /// compile's wall time spreads over the paying steps and the last step mostly collects a
 /// finished prototype; without that, the step that compiles takes about the source's length
-/// x 25-200 ns (see [`compile_fuel`]). A text
-/// chunk is then instantiated in pieces when it has many string constants
-/// (`Context::load_compiled_piece`), each piece ending its step.
+/// x 25-200 ns (see [`compile_fuel`]). A big text
+/// chunk is then instantiated in pieces (`Context::load_compiled_piece`), each piece
+/// ending its step.
 fn load_pay<'gc>(
     ctx: Context<'gc>,
     exec: &mut Exec<'gc, '_>,
@@ -961,20 +961,17 @@ fn load_pay<'gc>(
         exec.replace(&r);
         return Ok(Action::Return);
     }
-    // A text chunk is instantiated in pieces when it has many string constants, a step
-    // boundary after each (`Context::load_compiled_piece`).
-    let made = match state.get_int(8) {
-        Value::Table(t) => t,
-        _ => {
-            let t = ctx.new_table();
-            let _ = state.set(ctx, Value::Integer(8), Value::Table(t));
-            t
-        }
-    };
-    match ctx.load_compiled_piece(src, name, budget, env, made) {
+    // A big text chunk is instantiated in pieces, a step boundary after each
+    // (`Context::load_compiled_piece`; their work is kept under the identity of `state`).
+    let pieces = state.get_int(8).as_integer_strict().unwrap_or(0).max(0) as usize;
+    match ctx.load_compiled_piece(src, name, budget, env, state, pieces) {
         LoadPiece::Pending => {
+            let _ = state.set(ctx, Value::Integer(8), Value::Integer(pieces as i64 + 1));
             exec.clear();
-            crate::util::memory_safe_point(ctx)?;
+            if let Err(e) = crate::util::memory_safe_point(ctx) {
+                ctx.forget_load_pieces(state);
+                return Err(e);
+            }
             Ok(Action::Pause {
                 then: Then::new("load", load_paid_slice, Value::Table(state)),
             })

@@ -33,7 +33,6 @@
 //!   memory, like a compilation in place.
 
 use std::cell::{Cell, RefCell};
-use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -78,17 +77,11 @@ const MAX_WAIT: std::time::Duration = std::time::Duration::from_micros(250);
 /// (50 µs) late, so naps of 50 µs made a 500 µs wait last up to 600.
 const NAP: std::time::Duration = std::time::Duration::from_micros(20);
 
-/// String constants [`Context::load_compiled_piece`] makes per call: about a millisecond
-/// with 100,000 strings in the VM, where each string made costs a cache miss or more (the
-/// interner, the allocation, the table that keeps it): 4,096 a piece took 3 to 5 ms there
-/// (compile_limits.lua).
-pub(crate) const STRINGS_PER_PIECE: usize = 1024;
-
 /// What a call of [`Context::load_compiled_piece`] did.
 pub enum LoadPiece<'gc> {
     /// The chunk is instantiated (or failed to compile).
     Loaded(Result<LuaClosure<'gc>, CompileError>),
-    /// A piece of its string constants was made: call again (after a step boundary).
+    /// A piece of its instantiation was made: call again (after a step boundary).
     Pending,
 }
 
@@ -119,51 +112,6 @@ struct KeptOutcome {
     name: Arc<[u8]>,
     budget: usize,
     outcome: Compiled,
-    /// Where its string constants are, in the order they are made (`StringPlaces`).
-    places: Option<Rc<StringPlaces>>,
-}
-
-/// The string constants of a prototype tree, in the order `FunctionProto::load_with` takes
-/// them (a prototype's children first, then its own): `(prototype, constant)` indexes into
-/// `protos`, the tree's prototypes.
-struct StringPlaces {
-    protos: Vec<Arc<lunette_compiler::Prototype>>,
-    strings: Vec<(u32, u32)>,
-}
-
-impl StringPlaces {
-    fn of(root: &Arc<lunette_compiler::Prototype>) -> Self {
-        fn walk(p: &Arc<lunette_compiler::Prototype>, places: &mut StringPlaces) {
-            for child in &p.prototypes {
-                walk(child, places);
-            }
-            let at = places.protos.len() as u32;
-            places.protos.push(p.clone());
-            for (k, c) in p.constants.iter().enumerate() {
-                if let lunette_compiler::Constant::String(_) = c {
-                    places.strings.push((at, k as u32));
-                }
-            }
-        }
-        let mut places = StringPlaces {
-            protos: Vec::new(),
-            strings: Vec::new(),
-        };
-        walk(root, &mut places);
-        places
-    }
-
-    /// The string of string constant `i` (in making order): a long one shares the
-    /// constant's buffer (no copy).
-    fn string<'gc>(&self, ctx: Context<'gc>, i: usize) -> Value<'gc> {
-        let (p, k) = self.strings[i];
-        match &self.protos[p as usize].constants[k as usize] {
-            lunette_compiler::Constant::String(s) => {
-                Value::String(ctx.new_string_from_buffer(s.clone()))
-            }
-            _ => Value::String(ctx.new_string(b"")),
-        }
-    }
 }
 
 /// The VM's compilations started ahead and the outcomes being instantiated (outside
@@ -230,6 +178,7 @@ impl CompileJobs {
                     }
                 }
                 let finished = Finished(reported);
+                crate::gc_unsafe::lower_thread_priority(crate::memory::HELPER_NICE);
                 let outcome =
                     VerifiedProto::compile_named(&input, &input_name, budget, Some(&finished.0));
                 (outcome, finished.0.extra_work.load(Ordering::Relaxed))
@@ -272,20 +221,14 @@ impl CompileJobs {
         }
     }
 
-    /// The outcome of compiling these inputs and where its string constants are: kept from
-    /// an earlier piece, taken from a job, or compiled in place; kept for the next piece
-    /// until [`CompileJobs::forget`].
-    fn outcome(
-        &self,
-        source: &Arc<[u8]>,
-        name: &Arc<[u8]>,
-        budget: usize,
-    ) -> (Compiled, Option<Rc<StringPlaces>>) {
+    /// The outcome of compiling these inputs: kept from an earlier piece, taken from a job,
+    /// or compiled in place; kept for the next piece until [`CompileJobs::forget`].
+    fn outcome(&self, source: &Arc<[u8]>, name: &Arc<[u8]>, budget: usize) -> Compiled {
         let is_for = |c: &KeptOutcome| {
             Arc::ptr_eq(&c.source, source) && Arc::ptr_eq(&c.name, name) && c.budget == budget
         };
         if let Some(c) = self.compiled.borrow().iter().find(|c| is_for(c)) {
-            return (c.outcome.clone(), c.places.clone());
+            return c.outcome.clone();
         }
         let outcome = match self.take(source, name, budget) {
             Some(done) => done,
@@ -296,19 +239,13 @@ impl CompileJobs {
         if compiled.len() >= MAX_JOBS {
             compiled.remove(0);
         }
-        let places = outcome
-            .0
-            .as_ref()
-            .ok()
-            .map(|p| Rc::new(StringPlaces::of(p.arc())));
         compiled.push(KeptOutcome {
             source: source.clone(),
             name: name.clone(),
             budget,
             outcome: outcome.clone(),
-            places: places.clone(),
         });
-        (outcome, places)
+        outcome
     }
 
     /// The compiler's extra work for these inputs ([`Compiled`]), or `None` once the job
@@ -340,7 +277,7 @@ impl CompileJobs {
                 }
             }
         }
-        Some(self.outcome(source, name, budget).0 .1)
+        Some(self.outcome(source, name, budget).1)
     }
 
     /// Drops the kept outcome for these inputs.
@@ -415,59 +352,39 @@ impl<'gc> Context<'gc> {
 
     /// Compiles the text chunk `source` with at most `budget` bytes of compiler memory (or
     /// takes the result of [`Context::compile_ahead`] for exactly these inputs) and
-    /// instantiates it with `_ENV` = `env` (default: the globals), like [`Context::load`], in
-    /// pieces when it has many string constants: each call makes at most 1,024 of them
-    /// (`STRINGS_PER_PIECE`; the slow part: 100,000 took about 17 ms in one step) into
-    /// `made` (a table the caller keeps with the rest of its state, so the pieces survive
-    /// snapshots and restores: the strings made are VM state, and a restored VM without the
-    /// compiled chunk at hand compiles it again, to the same result). The call after the
-    /// last piece instantiates the chunk with them. A chunk with fewer string constants is
-    /// loaded whole at the first call.
+    /// instantiates it with `_ENV` = `env` (default: the globals), like [`Context::load`]:
+    /// at once when the source is shorter than `instantiation::AT_ONCE_BYTES`, else in
+    /// pieces of bounded work (a chunk of 400,000 constants took 10 ms to make in one step),
+    /// one a call: piece number `done` (the pieces made before, counted by the caller as VM
+    /// state) for the `load` whose state table is `owner` (what the pieces made is kept
+    /// outside snapshots, under that table's identity, and made again if missing; see
+    /// `instantiation`). Each call but the last answers [`LoadPiece::Pending`]: call again,
+    /// with `done + 1`, after a step boundary.
     pub fn load_compiled_piece(
         self,
         source: LuaString<'gc>,
         chunk_name: LuaString<'gc>,
         budget: usize,
         env: Option<Value<'gc>>,
-        made: Table<'gc>,
+        owner: Table<'gc>,
+        done: usize,
     ) -> LoadPiece<'gc> {
         let jobs = &self.state().compile_jobs;
         let (bytes, name) = (source.shared_bytes(), chunk_name.shared_bytes());
-        let (proto, places) = match jobs.outcome(&bytes, &name, budget) {
-            ((Ok(proto), _), Some(places)) => (proto, places),
-            ((outcome, _), _) => {
+        let proto = match jobs.outcome(&bytes, &name, budget).0 {
+            Ok(proto) if bytes.len() >= crate::instantiation::AT_ONCE_BYTES => proto,
+            outcome => {
                 jobs.forget(&bytes, &name, budget);
                 return LoadPiece::Loaded(outcome.map(|p| self.load_verified(&p, env)));
             }
         };
-        let total = places.strings.len();
-        let done = usize::try_from(made.length()).unwrap_or(0).min(total);
-        if done < total && (done > 0 || total > STRINGS_PER_PIECE) {
-            for i in done..(done + STRINGS_PER_PIECE).min(total) {
-                let v = places.string(self, i);
-                let _ = made.set(self, Value::Integer(i as i64 + 1), v);
+        match self.instantiate_piece(owner, &proto, env, done) {
+            Some(closure) => {
+                jobs.forget(&bytes, &name, budget);
+                LoadPiece::Loaded(Ok(closure))
             }
-            return LoadPiece::Pending;
+            None => LoadPiece::Pending,
         }
-        jobs.forget(&bytes, &name, budget);
-        let closure = if done == total && total > 0 {
-            let mut next = 0i64;
-            let string = &mut |bytes: &std::sync::Arc<[u8]>| {
-                next += 1;
-                match made.get_int(next) {
-                    // Only the type is checked (a string constant stays a string whatever a
-                    // damaged image holds here): comparing the bytes read each string
-                    // object, 100,000 cache misses in one step for a big chunk, and
-                    // guarded nothing (an image can hold any function with any constants).
-                    Value::String(s) => Value::String(s),
-                    _ => Value::String(self.new_string_from_buffer(bytes.clone())),
-                }
-            };
-            self.build_closure(&proto, env, false, string)
-        } else {
-            self.load_verified(&proto, env)
-        };
-        LoadPiece::Loaded(Ok(closure))
     }
 
     /// Decodes the binary chunk `bytes` (`lunette_compiler::undump_with_limit`: untrusted

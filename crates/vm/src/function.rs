@@ -98,7 +98,6 @@ impl FrameShape {
 /// function (the only prototype with `line_defined == 0`), so a rebuilt snapshot charges
 /// exactly the same.
 pub(crate) fn proto_cost(proto: &Prototype) -> usize {
-    use std::mem::size_of;
     let strings: usize = proto
         .constants
         .iter()
@@ -107,6 +106,13 @@ pub(crate) fn proto_cost(proto: &Prototype) -> usize {
             _ => 0,
         })
         .sum();
+    proto_cost_with(proto, strings)
+}
+
+/// [`proto_cost`] given the sum of its string constants' heap blocks, `strings` (counted as
+/// they were made, by an instantiation in pieces).
+pub(crate) fn proto_cost_with(proto: &Prototype, strings: usize) -> usize {
+    use std::mem::size_of;
     let names: usize = proto
         .upvalues
         .iter()

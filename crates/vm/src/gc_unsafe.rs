@@ -3,9 +3,9 @@
 //! freed string's pages in pieces ([`release_pages`]), freed buffers of values kept only to
 //! be given back in pieces ([`emptied_buffer`]), the interpreter's unchecked accesses
 //! ([`unchecked`], with their soundness argument) and, beside the verified prototypes there,
-//! a `load` chunk name's bytes shared as text with the prototypes (`shared_str`), and the
+//! a `load` chunk name's bytes shared as text with the prototypes (`shared_str`), the
 //! allocator of tables' indexes, which hands a growing index memory faulted in ahead
-//! ([`warm_index`]).
+//! ([`warm_index`]), and the helper threads' lower priority ([`lower_thread_priority`]).
 //!
 //! `Collect` is an unsafe trait because a `Gc` pointer that is not traced may be freed while
 //! still held. The impls here trace every pointer they hold, strongly (but the interner's
@@ -112,6 +112,26 @@ pub(crate) fn release_pages(bytes: &mut [u8], piece: usize) {
         offset += len;
     }
 }
+
+/// Lowers the calling thread's scheduling priority to `nice` (Linux: `setpriority` of the
+/// thread, whose nice value is its own; elsewhere nothing). For the VM's helper threads
+/// (compile jobs, the reaper): on a machine with as many busy threads as cores, a VM
+/// thread that slept a few microseconds (waiting for a compile job) waited up to a whole
+/// scheduler slice (4 ms) to run again behind helpers of equal priority.
+#[cfg(target_os = "linux")]
+pub(crate) fn lower_thread_priority(nice: i32) {
+    // SAFETY: `gettid` has no preconditions; `setpriority` only changes the scheduling
+    // priority of the calling thread (its id), which no memory depends on. A failure (not
+    // permitted) leaves the priority as it was.
+    unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, nice);
+    }
+}
+
+/// [`lower_thread_priority`] where threads' priorities are not set: nothing to do.
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn lower_thread_priority(_nice: i32) {}
 
 /// [`release_pages`] where the platform has no way to release pages: nothing to do.
 #[cfg(not(target_os = "linux"))]

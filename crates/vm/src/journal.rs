@@ -940,6 +940,7 @@ impl<'gc> Journal<'gc> {
         state.memory.set_script_bytes(root.script_bytes);
         state.memory.set_pacing(root.pacing);
         state.memory.forget_pending_request();
+        state.instantiations.borrow_mut(mc).clear();
         // Objects only the ring kept alive may be live again: the allowance is measured anew
         // at the next completed collection cycle.
         state.memory.set_ring_allowance(0);

@@ -32,6 +32,7 @@ mod handle;
 mod hook;
 mod host;
 mod host_fn;
+mod instantiation;
 #[doc(hidden)]
 pub mod interp;
 mod journal;

@@ -1179,8 +1179,19 @@ impl<'gc> Context<'gc> {
         host: bool,
         string: &mut dyn FnMut(&std::sync::Arc<[u8]>) -> Value<'gc>,
     ) -> LuaClosure<'gc> {
-        let mc = self.mutation();
         let fp = FunctionProto::load_with(self, proto, string);
+        self.closure_of(fp, env, host)
+    }
+
+    /// The main closure of the loaded chunk `fp`, with `_ENV` = `env` (default: the
+    /// globals); host machinery when `host` (see `instantiate`).
+    pub(crate) fn closure_of(
+        self,
+        fp: Gc<'gc, FunctionProto<'gc>>,
+        env: Option<Value<'gc>>,
+        host: bool,
+    ) -> LuaClosure<'gc> {
+        let mc = self.mutation();
         let env = env.unwrap_or(Value::Table(self.globals()));
         let id = if host {
             self.next_host_object_id()

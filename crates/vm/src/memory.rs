@@ -146,7 +146,10 @@ fn reap(buffer: Deferred) -> Result<(), Deferred> {
         let (sender, receiver) = channel::<Deferred>();
         std::thread::Builder::new()
             .name("lunette-free".into())
-            .spawn(move || receiver.into_iter().for_each(Deferred::drop_in_pieces))
+            .spawn(move || {
+                crate::gc_unsafe::lower_thread_priority(HELPER_NICE);
+                receiver.into_iter().for_each(Deferred::drop_in_pieces)
+            })
             .ok()
             .map(|_| sender)
     });
@@ -155,6 +158,10 @@ fn reap(buffer: Deferred) -> Result<(), Deferred> {
         None => Err(buffer),
     }
 }
+
+/// The scheduling priority (nice value) of the VM's helper threads (the reaper, compile
+/// jobs): background work, behind the threads that run VMs (`gc_unsafe::lower_thread_priority`).
+pub(crate) const HELPER_NICE: i32 = 10;
 
 /// The queue of [`MemoryAccount::deferred_frees`].
 #[derive(Default)]
@@ -218,6 +225,11 @@ impl Deferred {
 /// takes to give back about 300 bytes of a big buffer (50-80 µs per MiB).
 const SMALL_BLOCK_WEIGHT: usize = 256;
 
+/// The traced slots one heap block freed by the collector weighs (see
+/// [`PrototypeParts::sweep_slots`]): a `free` of a small block, about 100 ns with the
+/// allocator's consolidations, against ~12 ns a slot read.
+const SWEEP_SLOTS_PER_BLOCK: usize = 8;
+
 /// A compiled prototype whose last holder went, its buffers taken out of it
 /// ([`PrototypeParts::take`]) to be given back a step at a time: a chunk of 100,000 string
 /// constants is 100,000 heap blocks, 1.3 ms of `free` in the collector's slice that dropped
@@ -248,9 +260,28 @@ impl PrototypeParts {
                 >= DEFERRED_FREE_MIN
     }
 
+    /// What freeing a small prototype (one not [`worth_deferring`](Self::worth_deferring))
+    /// weighs in the collector slice that drops it, in traced slots (`gc::note_slice_slots`):
+    /// [`SWEEP_SLOTS_PER_BLOCK`] a heap block it frees (the prototype, its code and lines,
+    /// each string constant and each local variable and upvalue name; with the loaded
+    /// prototype's own three), so a slice that frees many small functions stops at its cap
+    /// like one that traces big tables (45,000 functions of a chunk dying together made
+    /// slices of 2-3 ms).
+    pub(crate) fn sweep_slots(proto: &Prototype) -> usize {
+        let strings = proto
+            .constants
+            .iter()
+            .filter(|c| matches!(c, Constant::String(_)))
+            .count();
+        (6 + strings + proto.local_vars.len() + proto.upvalues.len()) * SWEEP_SLOTS_PER_BLOCK
+    }
+
     /// Takes `proto`'s buffers, leaving it empty (its last holder's, about to drop it).
+    /// Not weighed yet (see [`weighed`](Self::weighed)): the reaper thread, which takes
+    /// most of them, drops them whole, and weighing reads every constant (300,000 of them:
+    /// 0.9 ms in the collector slice that freed their function).
     pub(crate) fn take(proto: &mut Prototype) -> Self {
-        let mut parts = PrototypeParts {
+        PrototypeParts {
             constants: std::mem::take(&mut proto.constants),
             children: std::mem::take(&mut proto.prototypes),
             local_vars: std::mem::take(&mut proto.local_vars),
@@ -258,12 +289,16 @@ impl PrototypeParts {
             code: std::mem::take(&mut proto.code),
             lines: std::mem::take(&mut proto.lines),
             weight: 0,
-        };
-        parts.weight = parts.constants.iter().map(constant_weight).sum::<usize>()
-            + (parts.children.len() + parts.local_vars.len() + parts.upvalues.len())
+        }
+    }
+
+    /// With its weight, for the queue (`MemoryAccount::release_deferred`).
+    fn weighed(mut self) -> Self {
+        self.weight = self.constants.iter().map(constant_weight).sum::<usize>()
+            + (self.children.len() + self.local_vars.len() + self.upvalues.len())
                 * SMALL_BLOCK_WEIGHT
-            + buffers_weight(&parts.code, &parts.lines);
-        parts
+            + buffers_weight(&self.code, &self.lines);
+        self
     }
 
     /// Gives back items from the end until `room` is used (at least one item, so a call
@@ -428,7 +463,7 @@ impl MemoryAccount {
                     }
                     // (On top: given back next, before what the queue held.)
                     for p in nested {
-                        self.requeue(Deferred::Prototype(Box::new(p)));
+                        self.requeue(Deferred::Prototype(Box::new(p.weighed())));
                     }
                 }
                 Deferred::Slots(mut slots) if bytes > room => {
@@ -1023,6 +1058,9 @@ fn defer(buffer: Deferred) {
                     Ok(()) => return,
                     Err(back) => buffer = back,
                 }
+            }
+            if let Deferred::Prototype(parts) = buffer {
+                buffer = Deferred::Prototype(Box::new((*parts).weighed()));
             }
             let mut q = account.deferred_frees.borrow_mut();
             q.bytes += buffer.bytes();

@@ -194,6 +194,9 @@ pub struct State<'gc> {
     /// see `big_string`).
     #[collect(require_static)]
     pub(crate) builds: crate::big_string::Builds,
+    /// Chunks being instantiated in pieces by `load` (physical state, outside snapshots;
+    /// see `instantiation`).
+    pub(crate) instantiations: crate::instantiation::InstantiationsRef<'gc>,
     /// The snapshot ring (`Lua::snap` / `Lua::rollback`), kept as a journal of old states.
     pub(crate) journal: Journal<'gc>,
 }
@@ -259,6 +262,7 @@ impl<'gc> State<'gc> {
             memory,
             compile_jobs: Rc::default(),
             builds: Default::default(),
+            instantiations: Gc::new(mc, gc_arena::lock::RefLock::new(Default::default())),
             journal,
         }
     }

@@ -207,11 +207,15 @@ impl Drop for VerifiedProto {
     /// buffers to the memory account's queue, to be given back a step at a time
     /// (`memory::PrototypeParts`) rather than all in the collector slice that dropped it.
     /// Emptying it here keeps what the module docs rely on: `Arc::get_mut` succeeds only
-    /// for the one handle left, which is going, so no code ever runs it again.
+    /// for the one handle left, which is going, so no code ever runs it again. A small one
+    /// is freed here, and its blocks count towards the running collector slice's cap
+    /// (`memory::PrototypeParts::sweep_slots`).
     fn drop(&mut self) {
         if let Some(proto) = Arc::get_mut(&mut self.0) {
             if crate::memory::PrototypeParts::worth_deferring(proto) {
                 crate::memory::free_prototype_later(crate::memory::PrototypeParts::take(proto));
+            } else {
+                crate::gc::note_slice_slots(crate::memory::PrototypeParts::sweep_slots(proto));
             }
         }
     }
