@@ -187,12 +187,16 @@ enum Deferred {
 const REAPED_PIECE: usize = 1 << 20;
 
 /// Strings at least this long have their pages released in pieces before they are freed
-/// (`gc_unsafe::release_pages`): 32 MiB, the largest block glibc's `malloc` ever serves from
-/// its heap (its dynamic mapping threshold stops there), so a buffer this big is unmapped
-/// when freed anyway, and nothing the allocator would reuse loses its pages (released below
-/// that, the heap's reused blocks were faulted in again by the next big buffer, then
-/// zeroed whole by `calloc`: 5 ms steps instead of 2).
-const RELEASED_IN_PIECES_MIN: usize = 32 << 20;
+/// (`gc_unsafe::release_pages`), on the reaper's thread. glibc's `malloc` serves blocks up
+/// to 32 MiB from its heap once one that big was freed (its dynamic mapping threshold), and
+/// keeps a freed heap block's pages: a script that made and dropped 16 MiB strings in turn
+/// (error messages quoting a 16 MiB name, error_huge_type_names) held 85.7 MiB resident
+/// under a 64 MiB limit; with their pages released, 69.5. A reused block's pages are
+/// faulted in again by whatever writes it next: the string builder a 64 KiB piece at a time
+/// (its buffers are never zeroed whole, `gc_unsafe::PieceBuffer`; when they were, by
+/// `calloc`, releasing blocks from 1 MiB up made 5 ms steps). Blocks smaller than this
+/// keep their pages (fewer faults for the allocations written at once).
+const RELEASED_IN_PIECES_MIN: usize = 16 << 20;
 
 impl Deferred {
     /// Drops it on the reaper's thread; a string of [`RELEASED_IN_PIECES_MIN`] bytes or
