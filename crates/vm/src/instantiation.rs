@@ -49,6 +49,7 @@ use std::sync::Arc;
 use gc_arena::lock::RefLock;
 use gc_arena::{Collect, Gc};
 use lunette_compiler::{Constant, Prototype};
+use lunette_gc_snapshot::HashInProgress;
 
 use crate::function::{FunctionProto, LuaClosure};
 use crate::gc_unsafe::unchecked::VerifiedProto;
@@ -75,6 +76,15 @@ const STRING_WORK: usize = 64;
 /// The work of finishing one prototype, beyond its constants (see [`PIECE_WORK`]): the
 /// object, its charge, its constants' and nested prototypes' vectors moved into it.
 const PROTO_WORK: usize = 32;
+
+/// String constants longer than this are hashed as they are made, [`HASH_PIECE`] bytes at a
+/// time (each [`HASH_PIECE`] / 64 units of work, about 15 µs), so their first use as a
+/// table key (an 8 MiB identifier as a global name: ~2 ms in the step that first looked it
+/// up) hashes nothing. Shorter ones are hashed at their first use, as before.
+const HASHED_AHEAD_MIN: usize = 64 * 1024;
+
+/// Bytes of a long string constant hashed between two checks of a piece's budget.
+const HASH_PIECE: usize = 64 * 1024;
 
 /// Instantiations kept at once (one per executor paused inside a `load` is the common
 /// case).
@@ -131,6 +141,9 @@ struct Partial<'gc> {
     /// `function::proto_cost_with`).
     #[collect(require_static)]
     string_bytes: usize,
+    /// The hash of the next constant, a long string, folded so far ([`HASHED_AHEAD_MIN`]).
+    #[collect(require_static)]
+    hashing: Option<HashInProgress>,
 }
 
 impl<'gc> Partial<'gc> {
@@ -139,6 +152,7 @@ impl<'gc> Partial<'gc> {
             children: Vec::with_capacity(proto.prototypes.len()),
             constants: Vec::with_capacity(proto.constants.len()),
             string_bytes: 0,
+            hashing: None,
             proto,
         }
     }
@@ -154,6 +168,21 @@ impl<'gc> Partial<'gc> {
                 Constant::Boolean(b) => Value::Boolean(*b),
                 Constant::Integer(i) => Value::Integer(*i),
                 Constant::Float(f) => Value::Float(*f),
+                Constant::String(s) if s.len() > HASHED_AHEAD_MIN => {
+                    let hash = self.hashing.get_or_insert(HashInProgress::new(s.len()));
+                    while hash.folded() < s.len() {
+                        if *work >= budget {
+                            return;
+                        }
+                        hash.update(&s[..(hash.folded() + HASH_PIECE).min(s.len())]);
+                        *work += HASH_PIECE / 64;
+                    }
+                    let hash = self.hashing.take().map_or(0, |h| h.finish(s));
+                    *work += STRING_WORK - 1;
+                    self.string_bytes += heap_block(s.len());
+                    // (It shares the prototype's buffer: no copy.)
+                    Value::String(ctx.new_string_from_hashed_buffer(s.clone(), hash))
+                }
                 Constant::String(s) => {
                     *work += STRING_WORK - 1;
                     self.string_bytes += heap_block(s.len());
