@@ -84,6 +84,17 @@ fn finish(lua: &mut Lua, exec: &StashedExecutor, budget: i64) -> (i64, u64) {
     }
 }
 
+/// Runs `n` steps of 10,000 fuel: the fuel they used.
+fn run_steps(lua: &mut Lua, exec: &StashedExecutor, n: u64) -> i64 {
+    let mut used = 0;
+    for _ in 0..n {
+        let mut f = Fuel::new(10_000);
+        lua.step(exec, &mut f);
+        used += 10_000 - f.remaining();
+    }
+    used
+}
+
 fn output(host: &CaptureHost) -> String {
     String::from_utf8(host.take_stdout()).unwrap()
 }
@@ -198,12 +209,7 @@ fn a_chunk_instantiated_in_pieces_survives_restore_and_rollback_at_every_piece()
     // after the same steps, with the same memory count.
     for at in pieces[0] - 2..=pieces[PIECES - 1] + 1 {
         let (mut lua, host, exec) = vm_running(true, STRINGS_SCRIPT);
-        let mut used = 0;
-        for _ in 0..at {
-            let mut f = Fuel::new(10_000);
-            lua.step(&exec, &mut f);
-            used += 10_000 - f.remaining();
-        }
+        let used = run_steps(&mut lua, &exec, at);
         let bytes = lua.snapshot().unwrap().to_bytes().unwrap();
         let (mut fresh, fresh_host, _) = vm_running(true, STRINGS_SCRIPT);
         let snapshot = fresh.snapshot_from_bytes(&bytes).unwrap();
@@ -222,16 +228,9 @@ fn a_chunk_instantiated_in_pieces_survives_restore_and_rollback_at_every_piece()
     for at in pieces[0] - 1..=pieces[PIECES - 1] {
         for ahead in [3, 1 + pieces[PIECES - 1] - at] {
             let (mut lua, host, exec) = vm_running(true, STRINGS_SCRIPT);
-            let mut used = 0;
-            for _ in 0..at {
-                let mut f = Fuel::new(10_000);
-                lua.step(&exec, &mut f);
-                used += 10_000 - f.remaining();
-            }
+            let used = run_steps(&mut lua, &exec, at);
             lua.snap().unwrap();
-            for _ in 0..ahead {
-                lua.step(&exec, &mut Fuel::new(10_000));
-            }
+            run_steps(&mut lua, &exec, ahead);
             lua.rollback(1).unwrap();
             // (What the steps rolled back printed stays printed: the host's output is not
             // VM state. The script prints after the load, so the run after the rollback
