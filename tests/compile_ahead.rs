@@ -246,3 +246,81 @@ fn a_chunk_instantiated_in_pieces_survives_restore_and_rollback_at_every_piece()
         }
     }
 }
+
+/// A `load` that runs out of memory between pieces of its chunk's instantiation (another
+/// executor filled the memory meanwhile) fails with "not enough memory" and keeps nothing:
+/// what its pieces made is dropped with it, so the VM's memory goes back to what it was.
+#[test]
+fn a_load_out_of_memory_between_pieces_keeps_nothing() {
+    const LOADER: &str = r#"
+local parts = {}
+for i = 1, 40000 do parts[i] = ("x%d = 'constant string %d'"):format(i % 150, i) end
+local ok, e = pcall(load, table.concat(parts, "\n"))
+print(ok, e)
+"#;
+    const LIMIT: usize = 48 << 20;
+    // Where the pieces are: the steps of the loader that end with fuel left, in a row,
+    // before it ends.
+    let pieces = {
+        let host = Rc::new(CaptureHost::new());
+        let mut lua = Lua::sandboxed(host.clone());
+        lua.set_memory_limit(Some(LIMIT));
+        let exec = start(&mut lua, LOADER);
+        let (mut steps, mut pauses) = (0u64, Vec::new());
+        loop {
+            let mut f = Fuel::new(10_000);
+            let done = lua.step(&exec, &mut f).is_done();
+            steps += 1;
+            if done {
+                break;
+            }
+            if f.remaining() > 0 {
+                pauses.push(steps);
+            }
+        }
+        let out = output(&host);
+        assert!(out.starts_with("true\tfunction: "), "{out}");
+        pauses
+    };
+    assert!(pauses_in_a_row(&pieces) >= 20, "{pieces:?}");
+    let first_piece = pieces[pieces.len() - pauses_in_a_row(&pieces)];
+
+    let host = Rc::new(CaptureHost::new());
+    let mut lua = Lua::sandboxed(host.clone());
+    lua.set_memory_limit(Some(LIMIT));
+    let before = lua.memory_used();
+    let loader = start(&mut lua, LOADER);
+    run_steps(&mut lua, &loader, first_piece + 1);
+    // Another executor takes all but 256 KiB of what is left.
+    let free = LIMIT - lua.memory_used() - (256 << 10);
+    let filler = start(&mut lua, &format!("keep = string.rep('x', {free})"));
+    finish(&mut lua, &filler, 10_000);
+    finish(&mut lua, &loader, 10_000);
+    assert_eq!(output(&host), "false\tnot enough memory\n");
+    let cleaner = start(&mut lua, "keep = nil");
+    finish(&mut lua, &cleaner, 10_000);
+    lua.gc_collect();
+    lua.gc_collect();
+    let after = lua.memory_used();
+    assert!(
+        after < before + (512 << 10),
+        "{before} bytes before the load, {after} after"
+    );
+}
+
+fn start(lua: &mut Lua, script: &str) -> StashedExecutor {
+    let f = lua.load(script.as_bytes(), "=t").expect("compiles");
+    lua.enter(|ctx| {
+        let f = ctx.fetch(&f).unwrap();
+        ctx.stash_executor(Executor::start(ctx, f, &[]))
+    })
+}
+
+/// How many of the last `pauses` (step numbers) follow each other.
+fn pauses_in_a_row(pauses: &[u64]) -> usize {
+    let mut n = pauses.len().min(1);
+    while n < pauses.len() && pauses[pauses.len() - n - 1] + n as u64 == pauses[pauses.len() - 1] {
+        n += 1;
+    }
+    n
+}

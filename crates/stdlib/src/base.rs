@@ -842,9 +842,9 @@ const LOAD_FUEL_SLICE: usize = 2048;
 /// The state of a `load` paying for its compilation: `[source, name, mode, env (false when
 /// absent), has env, fuel paid so far, compiler memory budget]`, then (once paid) the
 /// number of pieces of its instantiation made (`Context::load_compiled_piece`, under this
-/// table's identity), and at 9 the fuel owed in all once known (see [`load_pay`]). The budget is fixed when
-/// `load` is called, so the compilation's outcome does not depend on when it runs (it may
-/// run ahead, on a helper thread: `Context::compile_ahead`).
+/// table's identity), and at 9 the fuel owed in all once known (see [`load_pay`]). The
+/// budget is fixed when `load` is called, so the compilation's outcome does not depend on
+/// when it runs (it may run ahead, on a helper thread: `Context::compile_ahead`).
 fn compile_state<'gc>(
     ctx: Context<'gc>,
     source: Value<'gc>,

@@ -26,7 +26,10 @@
 //! made (so restored or rolled back into the middle of one, or evicted by more than
 //! [`KEPT`] loads instantiating at once) makes those pieces again, in its next step, then
 //! goes on: that one step takes the time of all of them (the host's restore is what it
-//! pays for), and nothing else changes.
+//! pays for), and nothing else changes. An instantiation whose `load` never goes on (its
+//! coroutine was dropped) is kept until [`KEPT`] later ones push it out, like an abandoned
+//! string build's buffer; one whose `load` fails between pieces (`not enough memory`) is
+//! dropped then ([`Context::forget_load_pieces`]).
 //!
 //! **Memory.** The objects are charged to the account as they are made (the limit sees
 //! them; each piece ends at a safe point), but what they add to the script's count
