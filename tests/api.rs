@@ -428,3 +428,30 @@ fn tracebacks_start_with_the_rust_function_that_raised() {
         "stack traceback:\n\t[C]: in function 'string.rep'\n\tm:1: in main chunk\n\t[C]: in ?"
     );
 }
+
+/// A full collection right after the VM is made (no script run yet, the string interner
+/// still growing its index in pieces) keeps every global reachable by name: finishing the
+/// interner's move at once dropped the entries it had not moved yet, so a name interned
+/// afterwards was a new string, unequal to the globals' key ("attempt to call a nil value
+/// (global 'type')").
+#[test]
+fn a_full_collection_of_a_fresh_vm_keeps_the_globals() {
+    for sandboxed in [false, true] {
+        let host = Rc::new(CaptureHost::new());
+        let mut lua = if sandboxed {
+            Lua::sandboxed(host.clone())
+        } else {
+            Lua::with_host(host.clone())
+        };
+        lua.gc_collect();
+        let r = lua.execute(
+            b"return type(print), type(getmetatable), type(pairs), ('x'):upper(), _G == _ENV",
+            "=t",
+        );
+        assert_eq!(
+            r.unwrap(),
+            ["function", "function", "function", "X", "true"],
+            "sandboxed: {sandboxed}"
+        );
+    }
+}

@@ -526,6 +526,11 @@ impl<'gc> Interner<'gc> {
 
     /// The prepared index takes over (and, relocating, fresh chunks).
     fn begin_move(&mut self) {
+        // (Only from `Prepare`: taking a `Move` out of `resize` dropped the buckets it had
+        // not moved yet, and with them entries of live strings; `settle_now` met one.)
+        if !matches!(self.resize, Resize::Prepare { .. }) {
+            return;
+        }
         if let Resize::Prepare { next, relocate, .. } = std::mem::take(&mut self.resize) {
             self.reshaped = true;
             let old = std::mem::replace(&mut self.buckets, next);
