@@ -155,6 +155,16 @@ pub(crate) fn closure_cost(upvalues: usize) -> usize {
         + upvalues * (GC_HEADER + size_of::<JournaledValue<UpValueState<'static>>>())
 }
 
+/// The value of a constant that is not a string (nil for a string: callers make those).
+pub(crate) fn plain_constant<'gc>(c: &Constant) -> Value<'gc> {
+    match c {
+        Constant::Nil | Constant::String(_) => Value::Nil,
+        Constant::Boolean(b) => Value::Boolean(*b),
+        Constant::Integer(i) => Value::Integer(*i),
+        Constant::Float(f) => Value::Float(*f),
+    }
+}
+
 impl<'gc> FunctionProto<'gc> {
     /// Materializes a verified prototype tree, taking each string constant's value from
     /// `string`, called for a prototype's children first (in order), then for its own string
@@ -177,11 +187,8 @@ impl<'gc> FunctionProto<'gc> {
         let mut constants = Vec::with_capacity(proto.constants.len());
         for c in proto.constants.iter() {
             constants.push(match c {
-                Constant::Nil => Value::Nil,
-                Constant::Boolean(b) => Value::Boolean(*b),
-                Constant::Integer(i) => Value::Integer(*i),
-                Constant::Float(f) => Value::Float(*f),
                 Constant::String(s) => string(s),
+                plain => plain_constant(plain),
             });
         }
         Gc::new(

@@ -167,31 +167,30 @@ impl<'gc> Partial<'gc> {
                 return;
             }
             let v = match c {
-                Constant::Nil => Value::Nil,
-                Constant::Boolean(b) => Value::Boolean(*b),
-                Constant::Integer(i) => Value::Integer(*i),
-                Constant::Float(f) => Value::Float(*f),
-                Constant::String(s) if s.len() > HASHED_AHEAD_MIN => {
-                    let hash = self.hashing.get_or_insert(HashInProgress::new(s.len()));
-                    while hash.folded() < s.len() {
-                        if *work >= budget {
-                            return;
-                        }
-                        hash.update(&s[..(hash.folded() + HASH_PIECE).min(s.len())]);
-                        *work += HASH_PIECE / 64;
-                    }
-                    let hash = self.hashing.take().map_or(0, |h| h.finish(s));
-                    *work += STRING_WORK - 1;
-                    self.string_bytes += heap_block(s.len());
-                    // (It shares the prototype's buffer: no copy.)
-                    Value::String(ctx.new_string_from_hashed_buffer(s.clone(), hash))
-                }
                 Constant::String(s) => {
+                    // A long one is hashed as it is made (its first use as a key hashes
+                    // nothing); either way it shares the prototype's buffer: no copy.
+                    let hash = if s.len() > HASHED_AHEAD_MIN {
+                        let hash = self.hashing.get_or_insert(HashInProgress::new(s.len()));
+                        while hash.folded() < s.len() {
+                            if *work >= budget {
+                                return;
+                            }
+                            hash.update(&s[..(hash.folded() + HASH_PIECE).min(s.len())]);
+                            *work += HASH_PIECE / 64;
+                        }
+                        self.hashing.take().map(|h| h.finish(s))
+                    } else {
+                        None
+                    };
                     *work += STRING_WORK - 1;
                     self.string_bytes += heap_block(s.len());
-                    // (A long constant's string shares the prototype's buffer: no copy.)
-                    Value::String(ctx.new_string_from_buffer(s.clone()))
+                    Value::String(match hash {
+                        Some(hash) => ctx.new_string_from_hashed_buffer(s.clone(), hash),
+                        None => ctx.new_string_from_buffer(s.clone()),
+                    })
                 }
+                plain => crate::function::plain_constant(plain),
             };
             *work += 1;
             self.constants.push(v);
