@@ -455,3 +455,46 @@ fn a_full_collection_of_a_fresh_vm_keeps_the_globals() {
         );
     }
 }
+
+/// A fresh VM's interner is in the middle of moving its index (its ~300 names were just
+/// interned): a snapshot of it, a restore into another fresh VM, through bytes too, and full
+/// collections on both sides keep every global reachable by name.
+#[test]
+fn snapshots_between_fresh_vms_keep_the_globals() {
+    let check = |lua: &mut Lua, what: &str| {
+        let r = lua.execute(
+            b"return type(print), type(pairs), ('x'):upper(), _G == _ENV, tostring(marker)",
+            "=t",
+        );
+        assert_eq!(
+            r.unwrap(),
+            ["function", "function", "X", "true", "nil"],
+            "{what}"
+        );
+    };
+    for through_bytes in [false, true] {
+        let source = Lua::sandboxed(Rc::new(CaptureHost::new()));
+        let snapshot = source.snapshot().unwrap();
+        let snapshot = if through_bytes {
+            source
+                .snapshot_from_bytes(&snapshot.to_bytes().unwrap())
+                .unwrap()
+        } else {
+            snapshot
+        };
+        let mut target = Lua::sandboxed(Rc::new(CaptureHost::new()));
+        target.restore(&snapshot).unwrap();
+        check(&mut target, "restored");
+        target.gc_collect();
+        check(&mut target, "restored, then collected");
+        let mut target = Lua::sandboxed(Rc::new(CaptureHost::new()));
+        target.gc_collect();
+        target.restore(&snapshot).unwrap();
+        target.gc_collect();
+        check(&mut target, "collected, restored, collected");
+        // The source still works after all this, collected too.
+        let mut source = source;
+        source.gc_collect();
+        check(&mut source, "source");
+    }
+}
