@@ -1,6 +1,6 @@
 //! The audited module: the only `unsafe` code of lunette: manual `Collect` impls (here), the
 //! buffers of big strings, initialized a piece at a time ([`PieceBuffer`]), the release of a
-//! freed string's pages in pieces ([`release_pages`]), freed buffers of values kept only to
+//! freed string's pages in pieces ([`release_pages_from`]), freed buffers of values kept only to
 //! be given back in pieces ([`emptied_buffer`]), the interpreter's unchecked accesses
 //! ([`unchecked`], with their soundness argument) and, beside the verified prototypes there,
 //! a `load` chunk name's bytes shared as text with the prototypes (`shared_str`), the
@@ -73,43 +73,64 @@ impl PieceBuffer {
     }
 }
 
-/// Gives the pages wholly inside `bytes` back to the kernel, at most `piece` bytes a call
-/// (Linux: `madvise(MADV_DONTNEED)`; elsewhere nothing), before the buffer is freed, so its
-/// unmapping does not hold the process's memory-map lock for the whole buffer at once (see
-/// `memory::REAPED_PIECE`). The bytes' values afterwards are unspecified (zero for the
-/// anonymous memory allocators use): the caller only frees the buffer.
+/// Gives the pages wholly inside `bytes[from..]` back to the kernel, at most `budget` bytes
+/// of them (whole pages), at most `piece` bytes a call (Linux: `madvise(MADV_DONTNEED)`;
+/// elsewhere nothing), before the buffer is freed, so its unmapping does not hold the
+/// process's memory-map lock for the whole buffer at once (see `memory::RELEASED_PIECE`), and
+/// a buffer can be given back over several steps. Returns where to go on from: the end of
+/// the last page given back, or `bytes.len()` when none is left (a budget under a page
+/// gives back nothing and returns `from`). The bytes' values afterwards are unspecified
+/// (zero for the anonymous memory allocators use): the caller only frees the buffer.
 #[cfg(target_os = "linux")]
-pub(crate) fn release_pages(bytes: &mut [u8], piece: usize) {
+pub(crate) fn release_pages_from(
+    bytes: &mut [u8],
+    from: usize,
+    budget: usize,
+    piece: usize,
+) -> usize {
     static PAGE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     // SAFETY: `sysconf` only reads a system constant.
     let page = *PAGE.get_or_init(|| match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
         n if n > 0 && (n as usize).is_power_of_two() => n as usize,
         _ => 0,
     });
-    if page == 0 {
-        return;
+    let len = bytes.len();
+    if page == 0 || from >= len {
+        return len;
     }
     let piece = piece.max(page) & !(page - 1);
     let start = bytes.as_mut_ptr();
     let address = start as usize;
-    let first = address.next_multiple_of(page) - address;
-    let end = (address + bytes.len()) & !(page - 1);
+    // (Offsets from `start`: `first` and `end` are the whole pages' bounds.)
+    let first = (address + from).next_multiple_of(page) - address;
+    let end = ((address + len) & !(page - 1)).saturating_sub(address);
+    if first >= end {
+        return len;
+    }
+    let stop = first.saturating_add(budget & !(page - 1)).min(end);
     let mut offset = first;
-    while address + offset < end {
-        let len = piece.min(end - (address + offset));
-        // SAFETY: `[offset, offset + len)` is inside `bytes` (`offset >= 0`, `address +
-        // offset + len <= end <= address + bytes.len()`), page-aligned at both ends (as
-        // `madvise` requires, so it touches no page outside the range), and `bytes` is
-        // borrowed exclusively: no other reference reads it meanwhile. Releasing pages of
-        // a live allocation only changes the values of those bytes (they read as zeros, or
-        // as a file mapping's contents), as a write through `bytes` would: an allocator
-        // keeps no metadata inside an allocation it handed out (its headers lie outside the
-        // buffer's bytes, which the whole-page range never reaches). A failure leaves the
-        // pages as they were.
+    while offset < stop {
+        let n = piece.min(stop - offset);
+        // SAFETY: `[offset, offset + n)` is inside `bytes` (`offset >= first >= from >= 0`,
+        // `offset + n <= stop <= end <= len`), page-aligned at both ends (as `madvise`
+        // requires, so it touches no page outside the range), and `bytes` is borrowed
+        // exclusively: no other reference reads it meanwhile. Releasing pages of a live
+        // allocation only changes the values of those bytes (they read as zeros, or as a
+        // file mapping's contents), as a write through `bytes` would: an allocator keeps no
+        // metadata inside an allocation it handed out (its headers lie outside the buffer's
+        // bytes, which the whole-page range never reaches). A failure leaves the pages as
+        // they were.
         unsafe {
-            libc::madvise(start.add(offset).cast(), len, libc::MADV_DONTNEED);
+            libc::madvise(start.add(offset).cast(), n, libc::MADV_DONTNEED);
         }
-        offset += len;
+        offset += n;
+    }
+    if stop >= end {
+        len
+    } else if stop == first {
+        from
+    } else {
+        stop
     }
 }
 
@@ -133,9 +154,16 @@ pub(crate) fn lower_thread_priority(nice: i32) {
 #[cfg(not(target_os = "linux"))]
 pub(crate) fn lower_thread_priority(_nice: i32) {}
 
-/// [`release_pages`] where the platform has no way to release pages: nothing to do.
+/// [`release_pages_from`] where the platform has no way to release pages: nothing to do.
 #[cfg(not(target_os = "linux"))]
-pub(crate) fn release_pages(_bytes: &mut [u8], _piece: usize) {}
+pub(crate) fn release_pages_from(
+    bytes: &mut [u8],
+    _from: usize,
+    _budget: usize,
+    _piece: usize,
+) -> usize {
+    bytes.len()
+}
 
 /// The allocation of a freed buffer of values (`Value`s, or key-value pairs), kept only to
 /// be given back to the allocator, in pieces ([`crate::memory::free_slots_later`]): its
@@ -376,8 +404,29 @@ mod tests {
     fn released_pages_leave_the_buffer_usable_and_its_edges_untouched() {
         let len = (3 << 20) + 100;
         let mut bytes = vec![7u8; len];
-        release_pages(&mut bytes[1..len - 1], 1 << 20);
+        let inner = len - 2;
+        assert_eq!(
+            release_pages_from(&mut bytes[1..len - 1], 0, usize::MAX, 1 << 20),
+            inner
+        );
         // (Whatever the pages read now, the edge bytes were not in a whole page released.)
+        assert_eq!((bytes[0], bytes[len - 1]), (7, 7));
+        // In parts: each call goes on where the last one stopped, at a page's end, until
+        // the end; a budget under a page does nothing.
+        bytes.fill(7);
+        let mut at = 0;
+        let mut calls = 0;
+        while at < inner {
+            let next = release_pages_from(&mut bytes[1..len - 1], at, 1 << 20, 64 << 10);
+            assert!(next > at && next - at <= (1 << 20) + 4096, "{at} -> {next}");
+            assert_eq!(
+                release_pages_from(&mut bytes[1..len - 1], next, 100, 64 << 10),
+                next.min(inner)
+            );
+            at = next;
+            calls += 1;
+        }
+        assert!((3..=5).contains(&calls), "{calls}");
         assert_eq!((bytes[0], bytes[len - 1]), (7, 7));
         bytes.fill(1);
         assert!(bytes.iter().all(|&b| b == 1));

@@ -160,9 +160,9 @@ impl Lua {
 
     /// Whether the VM may use helper threads (on by default): `load` compiles big chunks
     /// (4 KiB and more) on one while the script pays their fuel, so no single step carries a
-    /// whole compilation, and freed buffers of 1 MiB and more are given back to the allocator
-    /// on another (one for the process), so no step carries the kernel's work of unmapping
-    /// them (~2 ms for 20 MiB). Scripts observe nothing of it: results, errors, fuel and
+    /// whole compilation, and freed table parts of 1 MiB and more and big compiled chunks
+    /// are given back to the allocator on another (one for the process; big strings are
+    /// given back by the steps, a piece at a time). Scripts observe nothing of it: results, errors, fuel and
     /// memory counts are the same either way; only where the wall time is spent changes.
     /// Turn it off for a VM that must not start threads; targets without threads do all the
     /// work in place anyway.
@@ -779,6 +779,8 @@ impl Lua {
     /// ```
     pub fn step(&mut self, exec: &StashedExecutor, fuel: &mut Fuel) -> StepStatus {
         use crate::gc::SliceOutcome;
+        // (Physical pacing only, see `collect_after_step`: scripts never see the clock.)
+        let started = std::time::Instant::now();
         let budget = crate::gc::mark_slice_budget(fuel.remaining());
         if self.collecting.get() {
             // (Only an executor that was running when the collection started pays for its
@@ -821,10 +823,10 @@ impl Lua {
             Some((status, ctx.state().gc.borrow().full_collection_requested))
         });
         let Some((status, full)) = stepped else {
-            self.collect_after_step(false, budget);
+            self.collect_after_step(false, budget, Some(started));
             return StepStatus::OutOfFuel;
         };
-        self.collect_after_step(full, budget);
+        self.collect_after_step(full, budget, Some(started));
         status
     }
 
@@ -883,8 +885,9 @@ impl Lua {
     /// more) not given back to the allocator yet. Giving memory back to the system costs
     /// time in proportion to its size (50-80 µs a MiB), so buffers a collection frees go
     /// back after the step, 8 MiB after each [`step`](Self::step) or
-    /// [`gc_step`](Self::gc_step) (a table part bigger than that is shrunk a piece a step,
-    /// a bigger string gets a step of its own; never more than 64 MiB wait; all at once in
+    /// [`gc_step`](Self::gc_step) (1 MiB after a step that already ran for a millisecond;
+    /// a table part bigger than that is shrunk a piece a step, a bigger string has its
+    /// pages given back a piece a step; never more than 64 MiB wait; all at once in
     /// [`gc_collect`](Self::gc_collect)): a step that frees a heap of big strings or a
     /// 64 MiB table stays short. They are in no count the memory limit or a script sees
     /// (their bytes left those when their objects were freed); the process holds them a few
@@ -943,13 +946,20 @@ impl Lua {
                 .mutate(|mc, state| crate::gc::logical_collection(Context::new(mc, state)));
         }
         // (No step's fuel to bound the slice by: the collector's slice runs whole.)
-        self.collect_after_step(false, usize::MAX);
+        self.collect_after_step(false, usize::MAX, None);
     }
 
-    fn collect_after_step(&mut self, full: bool, budget: usize) {
+    /// The collector's and the allocator's work after a step (or a host's call) that began
+    /// at `started`, if it was a step.
+    fn collect_after_step(
+        &mut self,
+        full: bool,
+        budget: usize,
+        started: Option<std::time::Instant>,
+    ) {
         self.retired_slice();
         self.memory
-            .release_deferred(crate::memory::DEFERRED_FREES_PER_STEP);
+            .release_deferred(crate::memory::deferred_frees_after(started));
         if full {
             // A full collection a script asked for or the pacing made due: its logical
             // mark decides (weak tables, finalizers, `collectgarbage("count")`), in slices

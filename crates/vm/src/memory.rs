@@ -122,6 +122,26 @@ pub(crate) const DEFERRED_FREE_MIN: usize = 256 * 1024;
 /// for 10,000 units), so the queue drains in a few steps.
 pub(crate) const DEFERRED_FREES_PER_STEP: usize = 8 << 20;
 
+/// Bytes of deferred buffers given back after a step that already ran for
+/// [`LONG_STEP`]: the queue still drains (more than three times what a step of 10,000 units
+/// of fuel allocates), and the step is not made longer by much more than 0.1 ms. (A step of
+/// `load` that waited 1.2 ms for the compiler and then gave back 8 MiB of a string's pages
+/// took 1.8-2.1 ms.)
+pub(crate) const DEFERRED_FREES_AFTER_A_LONG_STEP: usize = 1 << 20;
+
+/// See [`DEFERRED_FREES_AFTER_A_LONG_STEP`].
+pub(crate) const LONG_STEP: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// The bytes of deferred buffers to give back after a step that began at `started` (after
+/// a host's call, `None`: [`DEFERRED_FREES_PER_STEP`]). Only when memory goes back to the
+/// system depends on the clock: no count a script or the limit sees does.
+pub(crate) fn deferred_frees_after(started: Option<std::time::Instant>) -> usize {
+    match started {
+        Some(t) if t.elapsed() >= LONG_STEP => DEFERRED_FREES_AFTER_A_LONG_STEP,
+        _ => DEFERRED_FREES_PER_STEP,
+    }
+}
+
 /// Most bytes the queue keeps: a release gives back at least what is above it, so a host
 /// whose steps carry enough fuel to free more than [`DEFERRED_FREES_PER_STEP`] each time
 /// never lets freed memory pile up in the process beyond it. (The sandbox's memory limit:
@@ -139,25 +159,52 @@ pub(crate) const REAPED_MIN: usize = 1 << 20;
 /// all VMs: it only drops what it receives), or gives it back if there is no such thread
 /// (it could not start: a target without threads).
 fn reap(buffer: Deferred) -> Result<(), Deferred> {
+    use std::sync::atomic::Ordering::Relaxed;
     use std::sync::mpsc::{channel, Sender};
     use std::sync::OnceLock;
-    static REAPER: OnceLock<Option<Sender<Deferred>>> = OnceLock::new();
+    static REAPER: OnceLock<Option<Sender<(Deferred, usize)>>> = OnceLock::new();
     let reaper = REAPER.get_or_init(|| {
-        let (sender, receiver) = channel::<Deferred>();
+        let (sender, receiver) = channel::<(Deferred, usize)>();
         std::thread::Builder::new()
             .name("lunette-free".into())
             .spawn(move || {
                 crate::gc_unsafe::lower_thread_priority(HELPER_NICE);
-                receiver.into_iter().for_each(Deferred::drop_in_pieces)
+                for (buffer, bytes) in receiver {
+                    drop(buffer);
+                    REAPER_BACKLOG.fetch_sub(bytes, Relaxed);
+                }
             })
             .ok()
             .map(|_| sender)
     });
-    match reaper {
-        Some(sender) => sender.send(buffer).map_err(|e| e.0),
-        None => Err(buffer),
+    let Some(sender) = reaper else {
+        return Err(buffer);
+    };
+    // (A prototype's parts are not weighed before they go: they always go, see `defer`.)
+    let bytes = buffer.bytes();
+    let backlog = REAPER_BACKLOG.load(Relaxed);
+    if backlog > 0 && backlog + bytes > REAPER_BACKLOG_MAX {
+        return Err(buffer);
     }
+    REAPER_BACKLOG.fetch_add(bytes, Relaxed);
+    sender.send((buffer, bytes)).map_err(|e| {
+        REAPER_BACKLOG.fetch_sub(bytes, Relaxed);
+        e.0 .0
+    })
 }
+
+/// Bytes of big buffers handed to the reaper thread and not given back yet (all VMs of the
+/// process): see [`REAPER_BACKLOG_MAX`].
+static REAPER_BACKLOG: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Most bytes of buffers the reaper may have to give back at once (one buffer of any size
+/// when it has none): the rest go to the VM's own queue, given back by its steps a piece at
+/// a time. The reaper runs at a lower priority ([`HELPER_NICE`]) and, with every core busy,
+/// gets about 4% of one: the buffers it had not given back yet piled up beyond the memory
+/// limit (when strings went to it too: require_huge_name with two busy threads beside it,
+/// 85.8 MiB resident under a 64 MiB limit, 69.4 on an idle machine; the steps give strings
+/// back now, see `defer`).
+const REAPER_BACKLOG_MAX: usize = 16 << 20;
 
 /// The scheduling priority (nice value) of the VM's helper threads (the reaper, compile
 /// jobs): background work, behind the threads that run VMs (`gc_unsafe::lower_thread_priority`).
@@ -172,8 +219,10 @@ struct DeferredFrees {
 
 /// A freed buffer waiting to be given back.
 enum Deferred {
-    /// A string's bytes (given back whole).
-    Bytes(Arc<[u8]>),
+    /// A string's bytes: given back whole, or, when bigger than what a step has left to
+    /// give back, their pages first, in pieces (`released`: the pages before it are given
+    /// back already; see [`MemoryAccount::release_deferred`]).
+    Bytes { bytes: Arc<[u8]>, released: usize },
     /// A table part's slots, emptied (`gc_unsafe::emptied_buffer`): given back in pieces,
     /// by shrinking it, when it is bigger than what a step has left to give back.
     Slots(Vec<[u64; 2]>),
@@ -181,13 +230,14 @@ enum Deferred {
     Prototype(Box<PrototypeParts>),
 }
 
-/// The most the reaper gives back to the kernel at once: unmapping a 32 MiB buffer in one
-/// call held the process's memory-map lock for 3-5 ms, and the VM's thread, mapping a
-/// buffer of its own meanwhile, waited that long (close_memory_error_nested).
-const REAPED_PIECE: usize = 1 << 20;
+/// The most pages of a string given back to the kernel in one call: unmapping a 32 MiB
+/// buffer in one call held the process's memory-map lock for 3-5 ms, and a thread mapping a
+/// buffer of its own meanwhile waited that long (close_memory_error_nested, when the reaper
+/// gave strings back).
+const RELEASED_PIECE: usize = 1 << 20;
 
 /// Strings at least this long have their pages released in pieces before they are freed
-/// (`gc_unsafe::release_pages`), on the reaper's thread. glibc's `malloc` serves blocks up
+/// (`gc_unsafe::release_pages_from`), by the VM's steps. glibc's `malloc` serves blocks up
 /// to 32 MiB from its heap once one that big was freed (its dynamic mapping threshold), and
 /// keeps a freed heap block's pages: a script that made and dropped 16 MiB strings in turn
 /// (error messages quoting a 16 MiB name, error_huge_type_names) held 85.7 MiB resident
@@ -199,25 +249,11 @@ const REAPED_PIECE: usize = 1 << 20;
 const RELEASED_IN_PIECES_MIN: usize = 16 << 20;
 
 impl Deferred {
-    /// Drops it on the reaper's thread; a string of [`RELEASED_IN_PIECES_MIN`] bytes or
-    /// more has its pages given back a [`REAPED_PIECE`] at a time first, so no one call
-    /// holds the memory-map lock long.
-    fn drop_in_pieces(self) {
-        if let Deferred::Bytes(mut bytes) = self {
-            // (Unless a snapshot still shares them.)
-            if let Some(bytes) = Arc::get_mut(&mut bytes) {
-                if bytes.len() >= RELEASED_IN_PIECES_MIN {
-                    crate::gc_unsafe::release_pages(bytes, REAPED_PIECE);
-                }
-            }
-        }
-    }
-
     /// What giving it back costs, in bytes of a big buffer given back (see
     /// [`SMALL_BLOCK_WEIGHT`] for the many small blocks of a prototype).
     fn bytes(&self) -> usize {
         match self {
-            Deferred::Bytes(b) => b.len(),
+            Deferred::Bytes { bytes, released } => bytes.len() - released,
             Deferred::Slots(v) => v.capacity() * 16,
             Deferred::Prototype(p) => p.weight,
         }
@@ -476,9 +512,46 @@ impl MemoryAccount {
                     self.requeue(Deferred::Slots(slots));
                     break;
                 }
-                buffer @ Deferred::Bytes(_) if bytes > room && released > 0 => {
-                    self.requeue(buffer);
-                    break;
+                Deferred::Bytes {
+                    bytes: mut buffer,
+                    released: from,
+                } => {
+                    let Some(unshared) = Arc::get_mut(&mut buffer) else {
+                        // (A snapshot shares it: dropping this holder frees nothing.)
+                        continue;
+                    };
+                    let len = unshared.len();
+                    if bytes > room {
+                        // Its pages, a piece of what the step has left; the rest waits for
+                        // the next step (dropped whole, unmapping them took 1.5-3 ms for
+                        // 24 MiB).
+                        let to = crate::gc_unsafe::release_pages_from(
+                            unshared,
+                            from,
+                            room,
+                            RELEASED_PIECE,
+                        );
+                        released += to - from;
+                        if to < len {
+                            self.requeue(Deferred::Bytes {
+                                bytes: buffer,
+                                released: to,
+                            });
+                            break;
+                        }
+                    } else if from > 0 || len >= RELEASED_IN_PIECES_MIN {
+                        // (The rest of its pages: a freed heap block would keep them.)
+                        crate::gc_unsafe::release_pages_from(
+                            unshared,
+                            from,
+                            usize::MAX,
+                            RELEASED_PIECE,
+                        );
+                        released += bytes;
+                    } else {
+                        released += bytes;
+                    }
+                    drop(buffer);
                 }
                 buffer => {
                     released += bytes;
@@ -1028,7 +1101,10 @@ pub(crate) fn discharge_interned_string(n: usize) {
 /// discharged, so no count a script or the limit sees waits for it. Dropped at once when no
 /// VM is entered (nothing would drain the queue).
 pub(crate) fn free_later(buffer: Arc<[u8]>) {
-    defer(Deferred::Bytes(buffer));
+    defer(Deferred::Bytes {
+        bytes: buffer,
+        released: 0,
+    });
 }
 
 /// [`free_later`] for a freed table's array or hash part of [`DEFERRED_FREE_MIN`] bytes or
@@ -1053,8 +1129,12 @@ fn defer(buffer: Deferred) {
             // (A prototype's blocks, many small ones, were mostly allocated by the compile
             // helper's thread: given back by the VM's, each `free` took the other thread's
             // arena lock, 1-2 ms a step of a step's share.)
+            // (Strings are given back by the steps, their pages in pieces: the reaper, at a
+            // lower priority, fell behind when every core was busy, see
+            // `REAPER_BACKLOG_MAX`.)
             let reaped = match buffer {
-                Deferred::Bytes(_) | Deferred::Slots(_) => buffer.bytes() >= REAPED_MIN,
+                Deferred::Bytes { .. } => false,
+                Deferred::Slots(_) => buffer.bytes() >= REAPED_MIN,
                 Deferred::Prototype(_) => true,
             };
             if reaped && account.reaper_allowed.get() {
@@ -1078,17 +1158,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn big_buffers_go_to_the_reaper_unless_helper_threads_are_off() {
+    fn big_table_parts_go_to_the_reaper_unless_helper_threads_are_off_or_it_is_behind() {
+        use std::sync::atomic::Ordering::Relaxed;
         let account = Rc::new(MemoryAccount::default());
         let _guard = AccountGuard::new(&account);
-        free_later(Arc::from(vec![0u8; REAPED_MIN]));
         free_slots_later(Vec::with_capacity(REAPED_MIN / 16));
         assert_eq!(account.deferred_bytes(), 0);
-        free_later(Arc::from(vec![0u8; REAPED_MIN - 1]));
-        assert_eq!(account.deferred_bytes(), REAPED_MIN - 1);
-        account.set_reaper_allowed(false);
+        free_slots_later(Vec::with_capacity(REAPED_MIN / 16 - 1));
+        assert_eq!(account.deferred_bytes(), REAPED_MIN - 16);
+        // Strings stay: the VM's steps give their pages back in pieces, whoever runs.
         free_later(Arc::from(vec![0u8; REAPED_MIN]));
-        assert_eq!(account.deferred_bytes(), 2 * REAPED_MIN - 1);
+        assert_eq!(account.deferred_bytes(), 2 * REAPED_MIN - 16);
+        // A reaper behind on its work takes no more (as if other VMs had kept it busy).
+        REAPER_BACKLOG.fetch_add(REAPER_BACKLOG_MAX, Relaxed);
+        free_slots_later(Vec::with_capacity(REAPED_MIN / 16));
+        REAPER_BACKLOG.fetch_sub(REAPER_BACKLOG_MAX, Relaxed);
+        assert_eq!(account.deferred_bytes(), 3 * REAPED_MIN - 16);
+        account.set_reaper_allowed(false);
+        free_slots_later(Vec::with_capacity(REAPED_MIN / 16));
+        assert_eq!(account.deferred_bytes(), 4 * REAPED_MIN - 16);
     }
 
     #[test]
@@ -1111,16 +1199,33 @@ mod tests {
             account.deferred_bytes(),
             DEFERRED_FREES_MAX - DEFERRED_FREES_PER_STEP
         );
-        // A string bigger than what a step has left waits for a step of its own, given back
-        // whole then.
+        // A string bigger than what a step has left has that much of its pages given back
+        // (whole pages, so a page more or less), and the rest in the next step.
         free_later(Arc::from(vec![0u8; MIB]));
         free_later(Arc::from(vec![0u8; 12 * MIB]));
         free_later(Arc::from(vec![0u8; MIB]));
         let before = account.deferred_bytes();
         account.release_deferred(DEFERRED_FREES_PER_STEP);
-        assert_eq!(account.deferred_bytes(), before - MIB);
+        let first = before - account.deferred_bytes();
+        #[cfg(target_os = "linux")]
+        assert!(
+            (DEFERRED_FREES_PER_STEP - 4096..=DEFERRED_FREES_PER_STEP + 4096).contains(&first),
+            "{first}"
+        );
+        #[cfg(not(target_os = "linux"))]
+        assert_eq!(first, 13 * MIB);
+        // (The rest of it, the last one, and a step's share of what waited before them.)
         account.release_deferred(DEFERRED_FREES_PER_STEP);
-        assert_eq!(account.deferred_bytes(), before - 13 * MIB);
+        let both = before - account.deferred_bytes();
+        let two_steps = 2 * DEFERRED_FREES_PER_STEP;
+        #[cfg(target_os = "linux")]
+        assert!(
+            (two_steps - 8192..=two_steps + 8192).contains(&both),
+            "{both}"
+        );
+        // (Elsewhere pages are not given back ahead: the string went whole in the first.)
+        #[cfg(not(target_os = "linux"))]
+        assert_eq!(both, 13 * MIB + DEFERRED_FREES_PER_STEP);
         // A table part is shrunk by what a step has left.
         account.release_deferred(usize::MAX);
         assert_eq!(account.deferred_bytes(), 0);

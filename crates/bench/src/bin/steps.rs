@@ -23,6 +23,9 @@
 //! default steps run back to back): work a VM does off its thread between steps, such as
 //! compiling a big chunk ahead (`load`), then does not show up in the next step.
 //!
+//! With `STEPS_NO_HELPERS` set in the environment, the VMs run without helper threads
+//! (`Lua::set_helper_threads(false)`): all the work on the VM's thread.
+//!
 //! This is a measurement, not a test: timings depend on the machine. The tests
 //! (`tests/hostile.rs`) check the deterministic half of the contract — that every step stays
 //! within its fuel budget plus a small overrun.
@@ -237,6 +240,9 @@ fn run_child(path: &Path, o: &Options) -> Measure {
     };
     let name = path.file_stem().unwrap_or_default().to_string_lossy();
     let mut lua = Lua::sandboxed(Rc::new(CaptureHost::new()));
+    if std::env::var_os("STEPS_NO_HELPERS").is_some() {
+        lua.set_helper_threads(false);
+    }
     let env = lua.new_environment();
     let t = Instant::now();
     let f = lua.load_with_env(&src, &format!("={name}"), Some(&env));
