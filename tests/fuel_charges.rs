@@ -293,3 +293,23 @@ fn utf8_len_is_charged_by_the_bytes_it_decodes() {
     );
     assert!(worst <= 4_200, "a step overran by {worst}");
 }
+
+#[test]
+fn making_a_coroutine_is_charged_for_its_buffers() {
+    // The same loop making 1,000 coroutines (create or wrap) and one passing 1,000
+    // functions to a Rust function that makes nothing (`math.type`): the difference is what
+    // the new coroutines cost beyond the calls, 32 units each (their buffers, as a string's
+    // bytes).
+    let cost = |make: &str| {
+        let src = format!(
+            "local f, make = function() end, {make}
+             for i = 1, 1000 do local c = make(f) end"
+        );
+        let (total, _, outcome) = run(&src, 1_000_000_000);
+        outcome.unwrap();
+        total
+    };
+    let plain = cost("math.type");
+    assert_eq!(cost("coroutine.create") - plain, 32 * 1000);
+    assert_eq!(cost("coroutine.wrap") - plain, 32 * 1000);
+}

@@ -46,11 +46,20 @@ fn check_thread<'gc>(exec: &Exec<'gc, '_>, i: usize) -> Result<Thread<'gc>, Erro
     }
 }
 
+/// Fuel a new coroutine costs beyond the call (`create`, `wrap`): its buffers, about 1 KiB
+/// once it runs (a stack of 40 values and its first frames; PUC's are about as big),
+/// charged as a string's bytes are, a unit per 32. Without it a loop making coroutines paid
+/// for the calls only, about 28 units a coroutine, and the collector's work the memory
+/// brings (the heap's slices follow its bytes) made the steps of such a loop 1.5-2 ms for
+/// 10,000 units (coroutine_bomb).
+const COROUTINE_FUEL: usize = 32;
+
 fn create<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>, Error<'gc>> {
     let f = exec.arg(0);
     if !f.is_function() {
         return Err(Error::type_error(1, "function", exec.get(0)));
     }
+    exec.charge(COROUTINE_FUEL);
     let t = Thread::new(ctx, f);
     exec.inherit_hook(ctx, t);
     exec.set_return(Value::Thread(t));
@@ -107,6 +116,7 @@ fn wrap<'gc>(ctx: Context<'gc>, exec: &mut Exec<'gc, '_>) -> Result<Action<'gc>,
     if !f.is_function() {
         return Err(Error::type_error(1, "function", exec.get(0)));
     }
+    exec.charge(COROUTINE_FUEL);
     let t = Thread::new(ctx, f);
     exec.inherit_hook(ctx, t);
     let w = Callback::with_upvalue(ctx, "wrap", wrapped_call, Value::Thread(t));
