@@ -162,8 +162,9 @@ impl Lua {
     /// (4 KiB and more) on one while the script pays their fuel, so no single step carries a
     /// whole compilation, and freed table parts of 1 MiB and more and big compiled chunks
     /// are given back to the allocator on another (one for the process; big strings are
-    /// given back by the steps, a piece at a time). Scripts observe nothing of it: results, errors, fuel and
-    /// memory counts are the same either way; only where the wall time is spent changes.
+    /// given back by the steps, a piece at a time). Scripts observe nothing of it: results,
+    /// errors, fuel and memory counts are the same either way; only where the wall time is
+    /// spent changes.
     /// Turn it off for a VM that must not start threads; targets without threads do all the
     /// work in place anyway.
     ///
