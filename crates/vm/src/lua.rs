@@ -959,8 +959,11 @@ impl Lua {
         started: Option<std::time::Instant>,
     ) {
         self.retired_slice();
-        self.memory
-            .release_deferred(crate::memory::deferred_frees_after(started));
+        // (The clock is read only when something waits.)
+        if self.memory.deferred_bytes() > 0 {
+            self.memory
+                .release_deferred(crate::memory::deferred_frees_after(started));
+        }
         if full {
             // A full collection a script asked for or the pacing made due: its logical
             // mark decides (weak tables, finalizers, `collectgarbage("count")`), in slices

@@ -574,16 +574,16 @@ impl MemoryAccount {
                             });
                             break;
                         }
-                    } else if from > 0 || len >= RELEASED_IN_PIECES_MIN {
-                        // (The rest of its pages: a freed heap block would keep them.)
-                        crate::gc_unsafe::release_pages_from(
-                            unshared,
-                            from,
-                            usize::MAX,
-                            RELEASED_PIECE,
-                        );
-                        released += bytes;
                     } else {
+                        if from > 0 || len >= RELEASED_IN_PIECES_MIN {
+                            // (The rest of its pages: a freed heap block would keep them.)
+                            crate::gc_unsafe::release_pages_from(
+                                unshared,
+                                from,
+                                usize::MAX,
+                                RELEASED_PIECE,
+                            );
+                        }
                         released += bytes;
                     }
                     drop(buffer);

@@ -531,24 +531,25 @@ impl<'gc> Interner<'gc> {
         if !matches!(self.resize, Resize::Prepare { .. }) {
             return;
         }
-        if let Resize::Prepare { next, relocate, .. } = std::mem::take(&mut self.resize) {
-            self.reshaped = true;
-            let old = std::mem::replace(&mut self.buckets, next);
-            let old_chunks = if relocate {
-                self.slots = 0;
-                self.free = 0;
-                self.prune_at = 0;
-                self.prune_due = 0;
-                std::mem::take(&mut self.chunks)
-            } else {
-                Vec::new()
-            };
-            self.resize = Resize::Move {
-                old,
-                moved: 0,
-                old_chunks,
-            };
-        }
+        let Resize::Prepare { next, relocate, .. } = std::mem::take(&mut self.resize) else {
+            return;
+        };
+        self.reshaped = true;
+        let old = std::mem::replace(&mut self.buckets, next);
+        let old_chunks = if relocate {
+            self.slots = 0;
+            self.free = 0;
+            self.prune_at = 0;
+            self.prune_due = 0;
+            std::mem::take(&mut self.chunks)
+        } else {
+            Vec::new()
+        };
+        self.resize = Resize::Move {
+            old,
+            moved: 0,
+            old_chunks,
+        };
     }
 
     /// Moves up to `n` buckets of the old index into the new one.
